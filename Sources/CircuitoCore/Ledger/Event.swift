@@ -1,0 +1,250 @@
+import CircuitoCrypto
+
+/// Limits on what one event may be. They bound memory per request and keep identifiers readable.
+public enum EventLimits {
+    /// Canonical bytes of one signed event.
+    public static let maximumSignedEventBytes = 64 * 1024
+    /// Event ids, actor ids and other identifiers.
+    public static let maximumIdentifierBytes = 128
+}
+
+/// `{"v":1,"id":…,"type":…,"actor":…,"key":<Multikey>,"ts":<RFC 3339 UTC>,"body":{…}}` (DESIGN.md, fixed).
+public struct Event: Sendable, Hashable {
+    public static let version: Int64 = 1
+    /// Prefix of the signed bytes: `circuito.event.v1` ‖ 0x0A ‖ JCS(event).
+    public static let signingDomain: [UInt8] = Array("circuito.event.v1\n".utf8)
+
+    public let id: String
+    public let type: String
+    public let actor: String
+    public let key: String
+    public let timestamp: String
+    public let body: [String: JSONValue]
+    /// The public key that `key` names, decoded once.
+    public let publicKey: Ed25519PublicKey
+
+    public init(
+        id: String, type: String, actor: String, key: String, timestamp: String, body: [String: JSONValue]
+    ) throws(LedgerError) {
+        guard Identifier.isValid(id) else { throw LedgerError(.invalidEvent, "event id \(quoted(id)) is not a valid identifier") }
+        guard Identifier.isValidEventType(type) else {
+            throw LedgerError(.invalidEvent, "event type \(quoted(type)) is not of the form word.word")
+        }
+        guard Identifier.isValid(actor) else {
+            throw LedgerError(.invalidEvent, "actor \(quoted(actor)) is not a valid identifier")
+        }
+        guard let publicKey = Multikey.decodePublicKey(key) else {
+            throw LedgerError(.invalidKey, "key \(quoted(key)) is not an Ed25519 Multikey (z6Mk…)")
+        }
+        guard Timestamp.isValid(timestamp) else {
+            throw LedgerError(.invalidTimestamp, "ts \(quoted(timestamp)) is not an RFC 3339 UTC timestamp ending in Z")
+        }
+        let bodyValue = JSONValue.object(body)
+        guard !bodyValue.containsNonIntegerNumber else {
+            throw LedgerError(.nonIntegerNumber, "event body contains a non-integer number; amounts and counts are integers")
+        }
+        self.id = id
+        self.type = type
+        self.actor = actor
+        self.key = key
+        self.timestamp = timestamp
+        self.body = body
+        self.publicKey = publicKey
+    }
+
+    public init(json: JSONValue) throws(LedgerError) {
+        guard case .object(let members) = json else { throw LedgerError(.invalidEvent, "an event is a JSON object") }
+        try requireExactKeys(members, ["v", "id", "type", "actor", "key", "ts", "body"], what: "event")
+        guard case .integer(let version)? = members["v"] else {
+            throw LedgerError(.invalidEvent, "event field v must be the integer 1")
+        }
+        guard version == Self.version else {
+            throw LedgerError(.unsupportedVersion, "event version \(version) is not supported; this ledger reads version 1")
+        }
+        guard case .object(let body)? = members["body"] else {
+            throw LedgerError(.invalidEvent, "event field body must be a JSON object")
+        }
+        try self.init(
+            id: try requireString(members, "id", what: "event"),
+            type: try requireString(members, "type", what: "event"),
+            actor: try requireString(members, "actor", what: "event"),
+            key: try requireString(members, "key", what: "event"),
+            timestamp: try requireString(members, "ts", what: "event"),
+            body: body)
+    }
+
+    public var json: JSONValue {
+        .object([
+            "v": .integer(Self.version), "id": .string(id), "type": .string(type), "actor": .string(actor),
+            "key": .string(key), "ts": .string(timestamp), "body": .object(body),
+        ])
+    }
+
+    public var canonicalBytes: [UInt8] { CanonicalJSON.encode(json) }
+
+    /// The bytes the signature covers.
+    public var signingBytes: [UInt8] { Self.signingDomain + canonicalBytes }
+}
+
+/// `{"event":{…},"sig":<base64>}`.
+public struct SignedEvent: Sendable, Hashable {
+    public let event: Event
+    public let signature: [UInt8]
+
+    public init(event: Event, signature: [UInt8]) {
+        self.event = event
+        self.signature = signature
+    }
+
+    /// Signs `event` with `privateKey`. The caller makes sure `event.key` names that key's public half.
+    public init(signing event: Event, with privateKey: Ed25519PrivateKey) {
+        precondition(event.publicKey == privateKey.publicKey, "an event is signed with the key it names")
+        self.init(event: event, signature: privateKey.signature(for: event.signingBytes))
+    }
+
+    public init(json: JSONValue) throws(LedgerError) {
+        guard case .object(let members) = json else { throw LedgerError(.invalidEvent, "a signed event is a JSON object") }
+        try requireExactKeys(members, ["event", "sig"], what: "signed event")
+        let signatureText = try requireString(members, "sig", what: "signed event")
+        guard let signature = Base64.decode(signatureText), signature.count == Ed25519.signatureByteCount else {
+            throw LedgerError(.invalidSignature, "sig must be a 64-byte Ed25519 signature in padded standard base64")
+        }
+        guard let eventJSON = members["event"] else { throw LedgerError(.invalidEvent, "signed event has no event") }
+        self.init(event: try Event(json: eventJSON), signature: signature)
+    }
+
+    /// Parses one signed event from its JSON text, bounding its size first.
+    public init(jsonBytes: [UInt8]) throws(LedgerError) {
+        guard jsonBytes.count <= EventLimits.maximumSignedEventBytes else {
+            throw LedgerError(.tooLarge, "a signed event is at most \(EventLimits.maximumSignedEventBytes) bytes")
+        }
+        try self.init(json: try JSONParser.parse(jsonBytes))
+    }
+
+    public var json: JSONValue { .object(["event": event.json, "sig": .string(Base64.encode(signature))]) }
+
+    /// Checks the Ed25519 signature over the domain-prefixed canonical event. Only this makes a `VerifiedEvent`.
+    public func verified() throws(LedgerError) -> VerifiedEvent {
+        guard event.publicKey.isValidSignature(signature, for: event.signingBytes) else {
+            throw LedgerError(.invalidSignature, "the signature does not verify for event \(quoted(event.id)) with key \(event.key)")
+        }
+        return VerifiedEvent(signedEvent: self)
+    }
+}
+
+/// A signed event whose signature has been checked. The rulebook accepts only these, so no path (live write,
+/// replay, follower) can apply an event whose signature was not checked.
+public struct VerifiedEvent: Sendable, Hashable {
+    public let signedEvent: SignedEvent
+    public var event: Event { signedEvent.event }
+
+    fileprivate init(signedEvent: SignedEvent) {
+        self.signedEvent = signedEvent
+    }
+}
+
+/// `{"seq":n,"recorded_at":<RFC 3339 UTC>,"event":{…},"sig":…}`; its canonical bytes are the Merkle leaf.
+public struct Record: Sendable, Hashable {
+    public let sequenceNumber: UInt64
+    public let recordedAt: String
+    public let signedEvent: SignedEvent
+
+    public init(sequenceNumber: UInt64, recordedAt: String, signedEvent: SignedEvent) {
+        self.sequenceNumber = sequenceNumber
+        self.recordedAt = recordedAt
+        self.signedEvent = signedEvent
+    }
+
+    public var json: JSONValue {
+        .object([
+            "seq": .integer(Int64(sequenceNumber)), "recorded_at": .string(recordedAt),
+            "event": signedEvent.event.json, "sig": .string(Base64.encode(signedEvent.signature)),
+        ])
+    }
+
+    public var leafBytes: [UInt8] { CanonicalJSON.encode(json) }
+
+    /// Parses stored leaf bytes, refusing anything that is not exactly the canonical form of a record.
+    public init(leafBytes: [UInt8]) throws(LedgerError) {
+        let json = try JSONParser.parse(leafBytes)
+        guard case .object(let members) = json else { throw LedgerError(.invalidEvent, "a record is a JSON object") }
+        try requireExactKeys(members, ["seq", "recorded_at", "event", "sig"], what: "record")
+        guard case .integer(let sequenceNumber)? = members["seq"], sequenceNumber >= 0 else {
+            throw LedgerError(.invalidEvent, "record seq must be a non-negative integer")
+        }
+        let recordedAt = try requireString(members, "recorded_at", what: "record")
+        guard Timestamp.isValid(recordedAt) else {
+            throw LedgerError(.invalidTimestamp, "record recorded_at \(quoted(recordedAt)) is not an RFC 3339 UTC timestamp")
+        }
+        let signedEvent = try SignedEvent(json: .object(["event": members["event"] ?? .null, "sig": members["sig"] ?? .null]))
+        self.init(sequenceNumber: UInt64(sequenceNumber), recordedAt: recordedAt, signedEvent: signedEvent)
+        guard self.leafBytes == leafBytes else {
+            throw LedgerError(.integrity, "record bytes are not in canonical form (RFC 8785)")
+        }
+    }
+}
+
+/// A write's proof of acceptance: where the record sits, its leaf hash, and a signed checkpoint covering it.
+public struct Receipt: Sendable, Hashable {
+    public let eventID: String
+    public let sequenceNumber: UInt64
+    public let leafHash: [UInt8]
+    public let checkpoint: String
+
+    public init(eventID: String, sequenceNumber: UInt64, leafHash: [UInt8], checkpoint: String) {
+        self.eventID = eventID
+        self.sequenceNumber = sequenceNumber
+        self.leafHash = leafHash
+        self.checkpoint = checkpoint
+    }
+
+    public var json: JSONValue {
+        .object([
+            "id": .string(eventID), "seq": .integer(Int64(sequenceNumber)),
+            "leaf_hash": .string(Base64.encode(leafHash)), "checkpoint": .string(checkpoint),
+        ])
+    }
+}
+
+/// Identifiers chosen by clients: 1 to 128 bytes of letters, digits and `.` `_` `:` `-`.
+public enum Identifier {
+    public static func isValid(_ text: String) -> Bool {
+        let bytes = text.utf8
+        guard !bytes.isEmpty, bytes.count <= EventLimits.maximumIdentifierBytes else { return false }
+        return bytes.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte)
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":")
+                || byte == UInt8(ascii: "-")
+        }
+    }
+
+    /// Event types: lowercase words joined by one dot, `_` inside words (`actor.key_added`).
+    public static func isValidEventType(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, text.utf8.count <= 64 else { return false }
+        return parts.allSatisfy { part in
+            !part.isEmpty && part.utf8.allSatisfy { (0x61...0x7a).contains($0) || $0 == UInt8(ascii: "_") }
+        }
+    }
+}
+
+func quoted(_ text: String) -> String {
+    let shown = text.count > 80 ? String(text.prefix(80)) + "…" : text
+    return "\"" + shown + "\""
+}
+
+func requireExactKeys(_ members: [String: JSONValue], _ keys: Set<String>, what: String) throws(LedgerError) {
+    for key in keys where members[key] == nil {
+        throw LedgerError(.invalidEvent, "\(what) has no field \(quoted(key))")
+    }
+    if let extra = members.keys.first(where: { !keys.contains($0) }) {
+        throw LedgerError(.invalidEvent, "\(what) has an unknown field \(quoted(extra))")
+    }
+}
+
+func requireString(_ members: [String: JSONValue], _ key: String, what: String) throws(LedgerError) -> String {
+    guard case .string(let value)? = members[key] else {
+        throw LedgerError(.invalidEvent, "\(what) field \(quoted(key)) must be a string")
+    }
+    return value
+}

@@ -1,0 +1,91 @@
+/// RFC 3339 timestamps in UTC (`2026-11-22T10:00:00Z`, optional fraction of 1 to 9 digits), as events carry them.
+public enum Timestamp {
+    /// Checks the form strictly: four-digit year, valid month, day of that month, hour, minute, second
+    /// (leap second 60 allowed), an optional fraction, and `Z`. Offsets other than `Z` are refused so that
+    /// text order is time order.
+    public static func isValid(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.count <= 30, bytes.last == UInt8(ascii: "Z") else { return false }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for index in range {
+                let byte = bytes[index]
+                guard byte >= 0x30, byte <= 0x39 else { return nil }
+                value = value * 10 + Int(byte - 0x30)
+            }
+            return value
+        }
+        guard bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
+            bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+            let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19)
+        else { return false }
+        guard year >= 1, (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day),
+            hour <= 23, minute <= 59, second <= 60
+        else { return false }
+        if bytes.count == 20 { return true }
+        // Fraction: '.', 1...9 digits, then 'Z'.
+        guard bytes[19] == UInt8(ascii: "."), bytes.count >= 22, number(20..<(bytes.count - 1)) != nil else {
+            return false
+        }
+        return true
+    }
+
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Formats seconds and milliseconds since 1970 as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    public static func format(millisecondsSince1970: Int64) -> String {
+        let milliseconds = Int(((millisecondsSince1970 % 1000) + 1000) % 1000)
+        let totalSeconds = (millisecondsSince1970 - Int64(milliseconds)) / 1000
+        var days = Int(totalSeconds >= 0 ? totalSeconds / 86_400 : (totalSeconds - 86_399) / 86_400)
+        let secondOfDay = Int(totalSeconds - Int64(days) * 86_400)
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        days += 719_468
+        let era = (days >= 0 ? days : days - 146_096) / 146_097
+        let dayOfEra = days - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
+            + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(milliseconds, 3))Z"
+    }
+}
+
+extension Timestamp {
+    /// Milliseconds since 1970 of an RFC 3339 UTC timestamp (fraction truncated to milliseconds).
+    public static func millisecondsSince1970(_ text: String) -> Int64? {
+        guard isValid(text) else { return nil }
+        let bytes = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int64 {
+            range.reduce(0) { $0 * 10 + Int64(bytes[$1] - 0x30) }
+        }
+        let year = number(0..<4), month = number(5..<7), day = number(8..<10)
+        // Days from civil date (Howard Hinnant's algorithm).
+        let shiftedYear = month <= 2 ? year - 1 : year
+        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
+        let yearOfEra = shiftedYear - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        let seconds = days * 86_400 + number(11..<13) * 3600 + number(14..<16) * 60 + number(17..<19)
+        var milliseconds: Int64 = 0
+        if bytes[19] == UInt8(ascii: ".") {
+            let digits = Array(bytes[20..<(bytes.count - 1)].prefix(3))
+            for index in 0..<3 { milliseconds = milliseconds * 10 + (index < digits.count ? Int64(digits[index] - 0x30) : 0) }
+        }
+        return seconds * 1000 + milliseconds
+    }
+}

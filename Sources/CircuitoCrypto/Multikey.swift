@@ -1,0 +1,86 @@
+/// Multikey text for Ed25519 keys, and the multibase form of Ed25519 secret seeds.
+///
+/// Public: `z` + base58btc(0xed 0x01 ‖ 32-byte key). Secret: `z` + base58btc(0x80 0x26 ‖ 32-byte seed), the
+/// multicodec `ed25519-priv`, as in the W3C Data Integrity test vectors' `privateKeyMultibase`.
+public enum Multikey {
+    static let publicPrefix: [UInt8] = [0xed, 0x01]
+    static let secretPrefix: [UInt8] = [0x80, 0x26]
+
+    public static func encode(_ key: Ed25519PublicKey) -> String {
+        "z" + Base58.encode(publicPrefix + key.bytes)
+    }
+
+    public static func decodePublicKey(_ text: String) -> Ed25519PublicKey? {
+        guard let bytes = decode(text, prefix: publicPrefix) else { return nil }
+        return Ed25519PublicKey(bytes: bytes)
+    }
+
+    public static func encodeSecret(_ key: Ed25519PrivateKey) -> String {
+        "z" + Base58.encode(secretPrefix + key.seed)
+    }
+
+    public static func decodeSecretKey(_ text: String) -> Ed25519PrivateKey? {
+        guard let seed = decode(text, prefix: secretPrefix) else { return nil }
+        return Ed25519PrivateKey(seed: seed)
+    }
+
+    private static func decode(_ text: String, prefix: [UInt8]) -> [UInt8]? {
+        // 34 bytes encode to at most 47 characters; anything much longer is not a key.
+        guard text.utf8.count <= 64, text.first == "z", let bytes = Base58.decode(String(text.dropFirst())),
+            bytes.count == prefix.count + 32, Array(bytes.prefix(prefix.count)) == prefix
+        else { return nil }
+        return Array(bytes.dropFirst(prefix.count))
+    }
+}
+
+/// Bitcoin's base58 alphabet (multibase `z`).
+public enum Base58 {
+    static let alphabet = Array("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz".utf8)
+    static let digitValues: [Int8] = {
+        var values = [Int8](repeating: -1, count: 128)
+        for (index, character) in alphabet.enumerated() { values[Int(character)] = Int8(index) }
+        return values
+    }()
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        let leadingZeros = bytes.prefix(while: { $0 == 0 }).count
+        // Little-endian base-58 digits of the big-endian number in `bytes`.
+        var digits: [UInt8] = []
+        digits.reserveCapacity(bytes.count * 138 / 100 + 1)
+        for byte in bytes.dropFirst(leadingZeros) {
+            var carry = Int(byte)
+            for index in digits.indices {
+                carry += Int(digits[index]) << 8
+                digits[index] = UInt8(carry % 58)
+                carry /= 58
+            }
+            while carry > 0 {
+                digits.append(UInt8(carry % 58))
+                carry /= 58
+            }
+        }
+        var text = [UInt8](repeating: alphabet[0], count: leadingZeros)
+        text.append(contentsOf: digits.reversed().map { alphabet[Int($0)] })
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    public static func decode(_ text: String) -> [UInt8]? {
+        let characters = Array(text.utf8)
+        let leadingOnes = characters.prefix(while: { $0 == alphabet[0] }).count
+        var bytes: [UInt8] = []  // little-endian base-256
+        for character in characters.dropFirst(leadingOnes) {
+            guard character < 128, digitValues[Int(character)] >= 0 else { return nil }
+            var carry = Int(digitValues[Int(character)])
+            for index in bytes.indices {
+                carry += Int(bytes[index]) * 58
+                bytes[index] = UInt8(carry & 0xff)
+                carry >>= 8
+            }
+            while carry > 0 {
+                bytes.append(UInt8(carry & 0xff))
+                carry >>= 8
+            }
+        }
+        return [UInt8](repeating: 0, count: leadingOnes) + bytes.reversed()
+    }
+}

@@ -1,0 +1,135 @@
+import CircuitoCore
+import CircuitoCrypto
+import Glibc
+
+/// Secret key files: JSON `{"publicKeyMultibase":"z6Mk…","privateKeyMultibase":"z3u2…"}` (the W3C test
+/// vectors' form), mode 0600. Files readable by group or others are refused.
+public enum KeyFile {
+    static let maximumBytes = 4096
+
+    /// Writes a new key file; refuses to overwrite an existing file.
+    public static func write(_ key: Ed25519PrivateKey, to path: String) throws(LedgerError) {
+        let text = CanonicalJSON.encodeString(.object([
+            "publicKeyMultibase": .string(key.publicKey.multikey),
+            "privateKeyMultibase": .string(Multikey.encodeSecret(key)),
+        ])) + "\n"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw LedgerError(.keyFile, "cannot create key file \(path): \(reason)")
+        }
+        defer { close(descriptor) }
+        // The umask may have narrowed the mode further; make it exactly 0600.
+        guard fchmod(descriptor, 0o600) == 0 else {
+            throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
+        }
+        try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
+        guard fsync(descriptor) == 0 else {
+            throw LedgerError(.keyFile, "cannot sync key file \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    public static func read(_ path: String) throws(LedgerError) -> Ed25519PrivateKey {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw LedgerError(.keyFile, "cannot open key file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw LedgerError(.keyFile, "cannot stat key file \(path): \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw LedgerError(.keyFile, "key file \(path) is not a regular file")
+        }
+        let permissions = status.st_mode & 0o777
+        guard permissions & 0o077 == 0 else {
+            throw LedgerError(
+                .keyFile,
+                "key file \(path) is readable by group or others (mode \(String(permissions, radix: 8))); run: chmod 600 \(path)")
+        }
+        let bytes = try FileIO.readAll(descriptor, maximumBytes: maximumBytes, path: path)
+        let json: JSONValue
+        do throws(LedgerError) { json = try JSONParser.parse(bytes) } catch {
+            throw LedgerError(.keyFile, "key file \(path) is not JSON: \(error.message)")
+        }
+        guard case .string(let secretText)? = json["privateKeyMultibase"],
+            let key = Multikey.decodeSecretKey(secretText)
+        else {
+            throw LedgerError(.keyFile, "key file \(path) has no valid privateKeyMultibase (z + base58btc of 0x80 0x26 ‖ 32-byte seed)")
+        }
+        if case .string(let publicText)? = json["publicKeyMultibase"], publicText != key.publicKey.multikey {
+            throw LedgerError(.keyFile, "key file \(path): publicKeyMultibase does not match the private key")
+        }
+        return key
+    }
+}
+
+/// An exclusive advisory lock (flock) held for the life of the object; keeps a second writer out of a ledger.
+public final class FileLock {
+    private let descriptor: Int32
+    public let path: String
+
+    public init(path: String) throws(LedgerError) {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw LedgerError(.storage, "cannot open lock file \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let busy = errno == EWOULDBLOCK
+            close(descriptor)
+            if busy {
+                throw LedgerError(.locked, "another process is writing this ledger (lock \(path) is held)")
+            }
+            throw LedgerError(.storage, "cannot lock \(path): \(String(cString: strerror(errno)))")
+        }
+        self.descriptor = descriptor
+        self.path = path
+    }
+
+    deinit {
+        // Closing the descriptor releases the lock.
+        close(descriptor)
+    }
+}
+
+enum FileIO {
+    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String) throws(LedgerError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw LedgerError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+    }
+
+    static func readAll(_ descriptor: Int32, maximumBytes: Int, path: String) throws(LedgerError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw LedgerError(.storage, "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { return bytes }
+            bytes += buffer[0..<count]
+            guard bytes.count <= maximumBytes else {
+                throw LedgerError(.tooLarge, "\(path) is larger than \(maximumBytes) bytes")
+            }
+        }
+    }
+
+    /// Reads a whole small file by path.
+    public static func readFile(_ path: String, maximumBytes: Int) throws(LedgerError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw LedgerError(.notFound, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        return try readAll(descriptor, maximumBytes: maximumBytes, path: path)
+    }
+}

@@ -1,0 +1,225 @@
+import CLMDB
+import CircuitoCore
+import Glibc
+
+/// An LMDB environment (one per ledger directory) with its named databases, opened once at start.
+///
+/// Transactions exist only inside `read` and `write` closures, which are synchronous: a transaction and its cursors
+/// stay on one thread and can never cross an `await`. The environment is opened with `MDB_NOTLS` so read
+/// transactions may run on any thread of a pool.
+public final class LMDBEnvironment: @unchecked Sendable {
+    // @unchecked: an MDB_env is safe to share between threads; transactions are confined to closures.
+    let handle: OpaquePointer
+    private var databases: [String: MDB_dbi] = [:]
+    public let path: String
+
+    public struct Options: Sendable {
+        public var mapSizeBytes: Int
+        public var maximumReaders: UInt32
+        public init(mapSizeBytes: Int = 16 << 30, maximumReaders: UInt32 = 256) {
+            self.mapSizeBytes = mapSizeBytes
+            self.maximumReaders = maximumReaders
+        }
+    }
+
+    /// Opens (and with `create`, creates) the environment at `path` and the named databases.
+    public init(path: String, databaseNames: [String], create: Bool, options: Options = Options()) throws(LedgerError) {
+        var environment: OpaquePointer?
+        try LMDBEnvironment.check(mdb_env_create(&environment), "mdb_env_create")
+        guard let environment else { throw LedgerError(.storage, "mdb_env_create returned no environment") }
+        self.handle = environment
+        self.path = path
+        do throws(LedgerError) {
+            try LMDBEnvironment.check(mdb_env_set_maxdbs(environment, MDB_dbi(databaseNames.count + 1)), "mdb_env_set_maxdbs")
+            try LMDBEnvironment.check(mdb_env_set_mapsize(environment, options.mapSizeBytes), "mdb_env_set_mapsize")
+            try LMDBEnvironment.check(mdb_env_set_maxreaders(environment, options.maximumReaders), "mdb_env_set_maxreaders")
+            try LMDBEnvironment.check(mdb_env_open(environment, path, UInt32(MDB_NOTLS), 0o600), "opening LMDB environment at \(path)")
+            // Open every named database once, in one transaction; the handles then serve every later transaction.
+            var transaction: OpaquePointer?
+            try LMDBEnvironment.check(mdb_txn_begin(environment, nil, create ? 0 : UInt32(MDB_RDONLY), &transaction), "mdb_txn_begin")
+            guard let transaction else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
+            for name in databaseNames {
+                var database = MDB_dbi()
+                let result = mdb_dbi_open(transaction, name, create ? UInt32(MDB_CREATE) : 0, &database)
+                if result != 0 {
+                    mdb_txn_abort(transaction)
+                    if result == MDB_NOTFOUND {
+                        throw LedgerError(.notFound, "\(path) is not a Circuito ledger (no database \"\(name)\")")
+                    }
+                    try LMDBEnvironment.check(result, "opening database \(name)")
+                }
+                databases[name] = database
+            }
+            // Commit (not abort) so the database handles stay valid; a failed commit has already freed the transaction.
+            try LMDBEnvironment.check(mdb_txn_commit(transaction), "committing database handles")
+        } catch {
+            mdb_env_close(environment)
+            throw error
+        }
+    }
+
+    deinit {
+        mdb_env_close(handle)
+    }
+
+    func database(_ name: String) -> MDB_dbi {
+        guard let database = databases[name] else {
+            // Every name used by the code is opened at start; a missing one is a programming error.
+            preconditionFailure("database \(name) was not opened at start")
+        }
+        return database
+    }
+
+    /// Runs `body` in a read transaction, which ends when `body` returns.
+    public func read<Result>(_ body: (LMDBTransaction) throws(LedgerError) -> Result) throws(LedgerError) -> Result {
+        var transaction: OpaquePointer?
+        try LMDBEnvironment.check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &transaction), "beginning a read transaction")
+        guard let transaction else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
+        defer { mdb_txn_abort(transaction) }
+        return try body(LMDBTransaction(environment: self, handle: transaction))
+    }
+
+    /// Runs `body` in the write transaction and commits when it returns; aborts when it throws.
+    public func write<Result>(_ body: (LMDBTransaction) throws(LedgerError) -> Result) throws(LedgerError) -> Result {
+        var transaction: OpaquePointer?
+        try LMDBEnvironment.check(mdb_txn_begin(handle, nil, 0, &transaction), "beginning the write transaction")
+        guard let transaction else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
+        let result: Result
+        do throws(LedgerError) {
+            result = try body(LMDBTransaction(environment: self, handle: transaction))
+        } catch {
+            mdb_txn_abort(transaction)
+            throw error
+        }
+        // mdb_txn_commit frees the transaction whether or not it succeeds: never abort after it.
+        try LMDBEnvironment.check(mdb_txn_commit(transaction), "committing")
+        return result
+    }
+
+    static func check(_ result: Int32, _ what: @autoclosure () -> String) throws(LedgerError) {
+        guard result != 0 else { return }
+        let reason = String(cString: mdb_strerror(result))
+        if result == MDB_MAP_FULL {
+            throw LedgerError(.mapFull, "\(what()): the ledger's LMDB map is full (\(reason)); reopen with a larger map size")
+        }
+        throw LedgerError(.storage, "\(what()): \(reason)")
+    }
+}
+
+/// A transaction, valid only inside the closure that received it. Not Sendable: it stays on its thread.
+public struct LMDBTransaction {
+    let environment: LMDBEnvironment
+    let handle: OpaquePointer
+
+    /// The value under `key`, copied out (LMDB's own pointer is valid only until the transaction ends).
+    public func get(_ databaseName: String, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
+        let database = environment.database(databaseName)
+        var keyBytes = key
+        let (result, bytes) = keyBytes.withUnsafeMutableBytes { keyBuffer -> (Int32, [UInt8]?) in
+            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+            var value = MDB_val()
+            let result = mdb_get(handle, database, &keyValue, &value)
+            return (result, result == 0 ? Self.bytes(of: value) : nil)
+        }
+        if result == MDB_NOTFOUND { return nil }
+        try LMDBEnvironment.check(result, "reading \(databaseName)")
+        return bytes
+    }
+
+    public func put(_ databaseName: String, _ key: [UInt8], _ value: [UInt8], appending: Bool = false) throws(LedgerError) {
+        let database = environment.database(databaseName)
+        var keyBytes = key
+        var valueBytes = value
+        // MDB_APPEND skips the search and keeps pages full when keys arrive in order (the log).
+        let flags = appending ? UInt32(MDB_APPEND) : 0
+        let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
+            valueBytes.withUnsafeMutableBytes { valueBuffer in
+                var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+                var valueValue = MDB_val(mv_size: valueBuffer.count, mv_data: valueBuffer.baseAddress)
+                return mdb_put(handle, database, &keyValue, &valueValue, flags)
+            }
+        }
+        try LMDBEnvironment.check(result, "writing \(databaseName)")
+    }
+
+    /// Entry count of a database.
+    public func count(_ databaseName: String) throws(LedgerError) -> Int {
+        var statistics = MDB_stat()
+        try LMDBEnvironment.check(mdb_stat(handle, environment.database(databaseName), &statistics), "mdb_stat")
+        return statistics.ms_entries
+    }
+
+    /// The last entry (highest key) of a database.
+    public func last(_ databaseName: String) throws(LedgerError) -> (key: [UInt8], value: [UInt8])? {
+        try positioned(databaseName, key: nil, operation: MDB_LAST)
+    }
+
+    /// The first entry whose key is ≥ `key`.
+    public func first(_ databaseName: String, atOrAfter key: [UInt8]) throws(LedgerError) -> (key: [UInt8], value: [UInt8])? {
+        try positioned(databaseName, key: key, operation: MDB_SET_RANGE)
+    }
+
+    private func openCursor(_ databaseName: String) throws(LedgerError) -> OpaquePointer {
+        var cursor: OpaquePointer?
+        try LMDBEnvironment.check(mdb_cursor_open(handle, environment.database(databaseName), &cursor), "mdb_cursor_open")
+        guard let cursor else { throw LedgerError(.storage, "mdb_cursor_open returned no cursor") }
+        return cursor
+    }
+
+    private func positioned(_ databaseName: String, key: [UInt8]?, operation: MDB_cursor_op) throws(LedgerError) -> (key: [UInt8], value: [UInt8])? {
+        let cursor = try openCursor(databaseName)
+        defer { mdb_cursor_close(cursor) }
+        var keyBytes = key ?? []
+        let (result, entry) = keyBytes.withUnsafeMutableBytes { keyBuffer -> (Int32, (key: [UInt8], value: [UInt8])?) in
+            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+            var value = MDB_val()
+            let result = mdb_cursor_get(cursor, &keyValue, &value, operation)
+            return (result, result == 0 ? (Self.bytes(of: keyValue), Self.bytes(of: value)) : nil)
+        }
+        if result == MDB_NOTFOUND { return nil }
+        try LMDBEnvironment.check(result, "positioning a cursor on \(databaseName)")
+        return entry
+    }
+
+    /// Calls `body` for each entry with key ≥ `startKey` in key order, until it returns false. The buffers are
+    /// valid only during the call.
+    public func forEach(
+        _ databaseName: String, from startKey: [UInt8],
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(LedgerError) -> Bool
+    ) throws(LedgerError) {
+        let cursor = try openCursor(databaseName)
+        defer { mdb_cursor_close(cursor) }
+        // The start key is copied into memory that lives across the loop; LMDB reads it only in the first call.
+        let startBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(startKey.count, 1), alignment: 1)
+        defer { startBuffer.deallocate() }
+        startBuffer.copyBytes(from: startKey)
+        var keyValue = MDB_val(mv_size: startKey.count, mv_data: startBuffer.baseAddress)
+        var value = MDB_val()
+        var result = mdb_cursor_get(cursor, &keyValue, &value, MDB_SET_RANGE)
+        while result == 0 {
+            let keepGoing = try body(
+                UnsafeRawBufferPointer(start: keyValue.mv_data, count: keyValue.mv_size),
+                UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+            if !keepGoing { return }
+            result = mdb_cursor_get(cursor, &keyValue, &value, MDB_NEXT)
+        }
+        if result != MDB_NOTFOUND { try LMDBEnvironment.check(result, "iterating \(databaseName)") }
+    }
+
+    static func bytes(of value: MDB_val) -> [UInt8] {
+        guard let data = value.mv_data, value.mv_size > 0 else { return [] }
+        return [UInt8](UnsafeRawBufferPointer(start: data, count: value.mv_size))
+    }
+}
+
+/// 8-byte big-endian keys, so that LMDB's byte order is numeric order.
+public enum BigEndianKey {
+    public static func encode(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
+    }
+
+    public static func decode(_ bytes: some Collection<UInt8>) -> UInt64? {
+        guard bytes.count == 8 else { return nil }
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}

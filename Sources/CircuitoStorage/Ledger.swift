@@ -1,0 +1,208 @@
+import CircuitoCore
+import CircuitoCrypto
+import Glibc
+
+/// Files of a ledger directory besides LMDB's own `data.mdb` and `lock.mdb`.
+public enum LedgerFiles {
+    /// The ledger's checkpoint signing key (mode 0600).
+    public static let checkpointKey = "ledger.key"
+    /// Held (flock) by the one process that writes.
+    public static let writerLock = "writer.lock"
+}
+
+/// The writer side of a ledger directory: one per directory at a time (an exclusive lock keeps others out).
+///
+/// `append` is group commit: every event of a batch is checked by the rulebook against the state left by the
+/// events before it, accepted ones are appended with their projections and tree nodes, and the batch ends in one
+/// LMDB commit with one signed checkpoint.
+public final class Ledger {
+    public let directory: String
+    let environment: LMDBEnvironment
+    private let writerLock: FileLock
+    private let checkpointSigner: NoteSigner
+    public let genesis: GenesisInfo
+    /// The tree as of the last commit.
+    public private(set) var frontier: MerkleFrontier
+    private var lastRecordedAtMilliseconds: Int64
+    /// Where the time comes from; tests may fix it.
+    private let clock: @Sendable () -> Int64
+
+    /// Upper bound of events in one `append` call (one LMDB transaction).
+    public static let maximumBatchCount = 4096
+
+    /// Creates a ledger in `directory` (made if missing, must hold no ledger yet) and writes its genesis.
+    public static func create(
+        directory: String, genesis: VerifiedEvent, checkpointKey: Ed25519PrivateKey,
+        options: LMDBEnvironment.Options = .init(), clock: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds
+    ) throws(LedgerError) -> Ledger {
+        guard genesis.event.type == "ledger.genesis" else {
+            throw LedgerError(.genesisRequired, "a ledger starts with ledger.genesis, not \(genesis.event.type)")
+        }
+        guard genesis.event.body["checkpoint_key"]?.stringValue == checkpointKey.publicKey.multikey else {
+            throw LedgerError(.invalidBody, "genesis checkpoint_key must be the public key of the ledger's checkpoint key")
+        }
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            throw LedgerError(.storage, "cannot create \(directory): \(String(cString: strerror(errno)))")
+        }
+        if access(directory + "/data.mdb", F_OK) == 0 {
+            throw LedgerError(.genesisAlreadyWritten, "\(directory) already holds a ledger")
+        }
+        let lock = try FileLock(path: directory + "/" + LedgerFiles.writerLock)
+        try KeyFile.write(checkpointKey, to: directory + "/" + LedgerFiles.checkpointKey)
+        let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: true, options: options)
+        // Genesis goes through the same rulebook and commit path as every later event.
+        let genesisInfo = GenesisInfo(
+            origin: genesis.event.body["origin"]?.stringValue ?? "", authority: genesis.event.actor,
+            checkpointKey: checkpointKey.publicKey.multikey, currencyCode: Rulebook.currencyCode,
+            currencyDecimals: Rulebook.currencyDecimals)
+        let ledger = try Ledger(
+            directory: directory, environment: environment, lock: lock, checkpointKey: checkpointKey,
+            genesis: genesisInfo, frontier: MerkleFrontier(), lastRecordedAtMilliseconds: 0, clock: clock)
+        guard case .failure(let error) = try ledger.append([genesis])[0] else { return ledger }
+        throw error
+    }
+
+    /// Opens an existing ledger for writing.
+    public static func open(
+        directory: String, options: LMDBEnvironment.Options = .init(),
+        clock: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds
+    ) throws(LedgerError) -> Ledger {
+        guard access(directory + "/data.mdb", F_OK) == 0 else {
+            throw LedgerError(.notFound, "\(directory) holds no ledger (run circuito init first)")
+        }
+        let lock = try FileLock(path: directory + "/" + LedgerFiles.writerLock)
+        let checkpointKey = try KeyFile.read(directory + "/" + LedgerFiles.checkpointKey)
+        let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false, options: options)
+        let (genesis, frontier, lastRecordedAt) = try environment.read { (transaction) throws(LedgerError) in
+            let state = TransactionLedgerState(transaction: transaction)
+            guard let genesis = try state.genesis() else {
+                throw LedgerError(.genesisRequired, "\(directory) has no genesis record")
+            }
+            let size = UInt64(try transaction.count(LedgerDatabase.log))
+            let frontier = try MerkleFrontier(size: size, source: TransactionMerkleNodes(transaction: transaction))
+            var lastRecordedAt: Int64 = 0
+            if let last = try transaction.last(LedgerDatabase.log) {
+                let record = try Record(leafBytes: last.value)
+                lastRecordedAt = Timestamp.millisecondsSince1970(record.recordedAt) ?? 0
+            }
+            return (genesis, frontier, lastRecordedAt)
+        }
+        guard genesis.checkpointKey == checkpointKey.publicKey.multikey else {
+            throw LedgerError(.keyFile, "\(directory)/\(LedgerFiles.checkpointKey) is not the checkpoint key named in genesis")
+        }
+        return try Ledger(
+            directory: directory, environment: environment, lock: lock, checkpointKey: checkpointKey, genesis: genesis,
+            frontier: frontier, lastRecordedAtMilliseconds: lastRecordedAt, clock: clock)
+    }
+
+    private init(
+        directory: String, environment: LMDBEnvironment, lock: FileLock, checkpointKey: Ed25519PrivateKey,
+        genesis: GenesisInfo, frontier: MerkleFrontier, lastRecordedAtMilliseconds: Int64,
+        clock: @escaping @Sendable () -> Int64
+    ) throws(LedgerError) {
+        self.directory = directory
+        self.environment = environment
+        self.writerLock = lock
+        self.checkpointSigner = try NoteSigner(name: genesis.origin, privateKey: checkpointKey)
+        self.genesis = genesis
+        self.frontier = frontier
+        self.lastRecordedAtMilliseconds = lastRecordedAtMilliseconds
+        self.clock = clock
+    }
+
+    public static let systemClockMilliseconds: @Sendable () -> Int64 = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// A reader over the same environment.
+    public var reader: LedgerReader { LedgerReader(environment: environment, genesis: genesis) }
+
+    /// The note verifier key of this ledger's checkpoints, in Go note form `NAME+KEYID+BASE64`.
+    public var verifierKey: String { checkpointSigner.verifier.verifierKey }
+
+    private enum Outcome {
+        case appended(sequenceNumber: UInt64, leafHash: [UInt8])
+        case repeated(sequenceNumber: UInt64, leafHash: [UInt8])
+        case refused(LedgerError)
+    }
+
+    /// Appends a batch in one commit. Each event gets its receipt or its refusal; a refused event writes nothing.
+    /// Throws only for operating errors (storage, map full), in which case nothing of the batch is written.
+    public func append(_ events: [VerifiedEvent]) throws(LedgerError) -> [Result<Receipt, LedgerError>] {
+        precondition(events.count <= Self.maximumBatchCount, "a batch is at most \(Self.maximumBatchCount) events")
+        guard !events.isEmpty else { return [] }
+        var working = frontier
+        let now = max(clock(), lastRecordedAtMilliseconds)
+        let recordedAt = Timestamp.format(millisecondsSince1970: now)
+        let (outcomes, checkpointNote) = try environment.write { (transaction) throws(LedgerError) -> ([Outcome], String?) in
+            let state = TransactionLedgerState(transaction: transaction)
+            var outcomes: [Outcome] = []
+            outcomes.reserveCapacity(events.count)
+            for verifiedEvent in events {
+                let event = verifiedEvent.event
+                if let earlier = try state.sequenceNumber(ofEventID: event.id) {
+                    outcomes.append(try Self.repeatedOutcome(of: event, earlier: earlier, transaction: transaction))
+                    continue
+                }
+                let sequenceNumber = working.size
+                let changes: [StateChange]
+                do throws(LedgerError) {
+                    changes = try Rulebook.check(verifiedEvent, sequenceNumber: sequenceNumber, state: state)
+                } catch {
+                    outcomes.append(.refused(error))
+                    continue
+                }
+                let record = Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: verifiedEvent.signedEvent)
+                let leafBytes = record.leafBytes
+                let leafHash = MerkleHash.leaf(leafBytes)
+                try transaction.put(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber), leafBytes, appending: true)
+                try state.apply(changes)
+                for node in working.append(leafHash: leafHash) {
+                    try transaction.put(LedgerDatabase.tree, TransactionMerkleNodes.key(level: node.level, index: node.index), node.hash)
+                }
+                assert(working.size == sequenceNumber + 1, "the tree grows by one leaf per record")
+                outcomes.append(.appended(sequenceNumber: sequenceNumber, leafHash: leafHash))
+            }
+            guard working.size > frontier.size else { return (outcomes, nil) }
+            let checkpoint = try Checkpoint(origin: genesis.origin, size: working.size, rootHash: working.root)
+            let note = try SignedNote.sign(text: checkpoint.body, signer: checkpointSigner)
+            try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(working.size), Array(note.utf8), appending: true)
+            return (outcomes, note)
+        }
+        if checkpointNote != nil {
+            frontier = working
+            lastRecordedAtMilliseconds = now
+        }
+        let reader = self.reader
+        var receipts: [Result<Receipt, LedgerError>] = []
+        receipts.reserveCapacity(events.count)
+        for (verifiedEvent, outcome) in zip(events, outcomes) {
+            switch outcome {
+            case .appended(let sequenceNumber, let leafHash):
+                // Every append above produced a checkpoint for this commit.
+                receipts.append(.success(Receipt(eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, leafHash: leafHash, checkpoint: checkpointNote ?? "")))
+            case .repeated(let sequenceNumber, let leafHash):
+                let note = try reader.checkpointCovering(sequenceNumber: sequenceNumber)
+                receipts.append(.success(Receipt(eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, leafHash: leafHash, checkpoint: note)))
+            case .refused(let error):
+                receipts.append(.failure(error))
+            }
+        }
+        return receipts
+    }
+
+    /// The same id again: the first receipt when the content is the same, a refusal otherwise.
+    private static func repeatedOutcome(of event: Event, earlier: UInt64, transaction: LMDBTransaction) throws(LedgerError) -> Outcome {
+        guard let leafBytes = try transaction.get(LedgerDatabase.log, BigEndianKey.encode(earlier)) else {
+            throw LedgerError(.integrity, "the id index names seq \(earlier), which is not in the log")
+        }
+        let record = try Record(leafBytes: leafBytes)
+        // Compare canonical bytes: Swift's String equality treats canonically equivalent texts as equal.
+        guard record.signedEvent.event.canonicalBytes == event.canonicalBytes else {
+            return .refused(LedgerError(.idConflict, "event id \"\(event.id)\" is already recorded at seq \(earlier) with other content"))
+        }
+        return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes))
+    }
+}

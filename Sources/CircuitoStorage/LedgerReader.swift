@@ -1,0 +1,133 @@
+import CircuitoCore
+import CircuitoCrypto
+import Glibc
+
+/// Reads of a ledger: records, checkpoints, roots and proofs. Each call is one short read transaction, so a
+/// reader may be used from any thread (the environment is opened with MDB_NOTLS) while a writer appends.
+public struct LedgerReader: @unchecked Sendable {
+    // @unchecked: LMDBEnvironment is thread-safe and GenesisInfo is a value.
+    let environment: LMDBEnvironment
+    public let genesis: GenesisInfo
+
+    init(environment: LMDBEnvironment, genesis: GenesisInfo) {
+        self.environment = environment
+        self.genesis = genesis
+    }
+
+    /// Opens a ledger directory for reading only; no lock is taken, a writer may be running.
+    public static func open(directory: String, options: LMDBEnvironment.Options = .init()) throws(LedgerError) -> LedgerReader {
+        guard access(directory + "/data.mdb", F_OK) == 0 else {
+            throw LedgerError(.notFound, "\(directory) holds no ledger")
+        }
+        let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false, options: options)
+        let genesis = try environment.read { (transaction) throws(LedgerError) -> GenesisInfo in
+            guard let genesis = try TransactionLedgerState(transaction: transaction).genesis() else {
+                throw LedgerError(.genesisRequired, "\(directory) has no genesis record")
+            }
+            return genesis
+        }
+        return LedgerReader(environment: environment, genesis: genesis)
+    }
+
+    /// The ledger's checkpoint verifier, from the key named in genesis.
+    public func checkpointVerifier() throws(LedgerError) -> NoteVerifier {
+        guard let key = Multikey.decodePublicKey(genesis.checkpointKey) else {
+            throw LedgerError(.integrity, "genesis names a checkpoint key that is not a Multikey")
+        }
+        return try NoteVerifier(name: genesis.origin, publicKey: key)
+    }
+
+    /// Number of records (the tree size).
+    public func size() throws(LedgerError) -> UInt64 {
+        try environment.read { (transaction) throws(LedgerError) in UInt64(try transaction.count(LedgerDatabase.log)) }
+    }
+
+    public func leafBytes(sequenceNumber: UInt64) throws(LedgerError) -> [UInt8] {
+        try environment.read { (transaction) throws(LedgerError) in
+            guard let bytes = try transaction.get(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber)) else {
+                throw LedgerError(.notFound, "there is no record at seq \(sequenceNumber)")
+            }
+            return bytes
+        }
+    }
+
+    /// Calls `body` with the leaf bytes of each record from `start`, in seq order, in one read transaction,
+    /// until it returns false.
+    public func forEachRecord(
+        from start: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws(LedgerError) -> Bool
+    ) throws(LedgerError) {
+        try environment.read { (transaction) throws(LedgerError) in
+            var expected = start
+            try transaction.forEach(LedgerDatabase.log, from: BigEndianKey.encode(start)) { (key, value) throws(LedgerError) -> Bool in
+                guard let sequenceNumber = BigEndianKey.decode(key), sequenceNumber == expected else {
+                    throw LedgerError(.integrity, "the log has a gap or a damaged key after seq \(expected)")
+                }
+                expected += 1
+                return try body(sequenceNumber, value)
+            }
+        }
+    }
+
+    /// The latest signed checkpoint note.
+    public func latestCheckpoint() throws(LedgerError) -> String {
+        try environment.read { (transaction) throws(LedgerError) in
+            guard let last = try transaction.last(LedgerDatabase.checkpoints) else {
+                throw LedgerError(.notFound, "the ledger has no checkpoint")
+            }
+            return String(decoding: last.value, as: UTF8.self)
+        }
+    }
+
+    /// The first checkpoint whose tree contains `sequenceNumber`.
+    public func checkpointCovering(sequenceNumber: UInt64) throws(LedgerError) -> String {
+        try environment.read { (transaction) throws(LedgerError) in
+            guard let entry = try transaction.first(LedgerDatabase.checkpoints, atOrAfter: BigEndianKey.encode(sequenceNumber + 1)) else {
+                throw LedgerError(.notFound, "no checkpoint covers seq \(sequenceNumber)")
+            }
+            return String(decoding: entry.value, as: UTF8.self)
+        }
+    }
+
+    /// All stored checkpoints as (tree size, note), in size order, until `body` returns false.
+    public func forEachCheckpoint(_ body: (UInt64, String) throws(LedgerError) -> Bool) throws(LedgerError) {
+        try environment.read { (transaction) throws(LedgerError) in
+            try transaction.forEach(LedgerDatabase.checkpoints, from: []) { (key, value) throws(LedgerError) -> Bool in
+                guard let size = BigEndianKey.decode(key) else {
+                    throw LedgerError(.integrity, "a checkpoint key is damaged")
+                }
+                return try body(size, String(decoding: value, as: UTF8.self))
+            }
+        }
+    }
+
+    /// Tree root at any size up to the current one.
+    public func root(treeSize: UInt64) throws(LedgerError) -> [UInt8] {
+        try withTree(size: treeSize) { (nodes) throws(LedgerError) in
+            try MerkleProofs.root(treeSize: treeSize, source: nodes)
+        }
+    }
+
+    public func inclusionProof(leafIndex: UInt64, treeSize: UInt64) throws(LedgerError) -> [[UInt8]] {
+        try withTree(size: treeSize) { (nodes) throws(LedgerError) in
+            try MerkleProofs.inclusionProof(leafIndex: leafIndex, treeSize: treeSize, source: nodes)
+        }
+    }
+
+    public func consistencyProof(firstSize: UInt64, secondSize: UInt64) throws(LedgerError) -> [[UInt8]] {
+        try withTree(size: secondSize) { (nodes) throws(LedgerError) in
+            try MerkleProofs.consistencyProof(firstSize: firstSize, secondSize: secondSize, source: nodes)
+        }
+    }
+
+    private func withTree<Result>(
+        size: UInt64, _ body: (TransactionMerkleNodes) throws(LedgerError) -> Result
+    ) throws(LedgerError) -> Result {
+        try environment.read { (transaction) throws(LedgerError) in
+            let current = UInt64(try transaction.count(LedgerDatabase.log))
+            guard size <= current else {
+                throw LedgerError(.invalidRange, "tree size \(size) is larger than the ledger (\(current) records)")
+            }
+            return try body(TransactionMerkleNodes(transaction: transaction))
+        }
+    }
+}

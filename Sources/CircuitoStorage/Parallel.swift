@@ -1,0 +1,51 @@
+import Dispatch
+
+/// Maps `items` with `transform` on all cores, keeping order. For CPU-bound work such as signature checks.
+public enum Parallel {
+    public static func map<Item: Sendable, Output: Sendable>(
+        _ items: [Item], _ transform: @Sendable (Item) -> Output
+    ) -> [Output] {
+        guard items.count > 1 else { return items.map(transform) }
+        let results = ResultSlots<Output>(count: items.count)
+        // A few chunks per core, so one slow chunk does not hold back the rest.
+        let chunkCount = min(items.count, max(1, ProcessInfoCores.count * 4))
+        let chunkSize = (items.count + chunkCount - 1) / chunkCount
+        DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
+            let start = chunk * chunkSize
+            let end = min(start + chunkSize, items.count)
+            guard start < end else { return }
+            for index in start..<end { results.set(index, transform(items[index])) }
+        }
+        return results.values()
+    }
+}
+
+/// Slots written once each by different threads (each index by exactly one), read after all are done.
+private final class ResultSlots<Value>: @unchecked Sendable {
+    // @unchecked: concurrentPerform gives each index to one thread, and values() runs after it returns.
+    private var slots: [Value?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: Value) {
+        slots.withUnsafeMutableBufferPointer { $0[index] = value }
+    }
+
+    func values() -> [Value] {
+        slots.map { value in
+            guard let value else { preconditionFailure("every slot is filled by concurrentPerform") }
+            return value
+        }
+    }
+}
+
+enum ProcessInfoCores {
+    static let count: Int = {
+        let online = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        return online > 0 ? online : 1
+    }()
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

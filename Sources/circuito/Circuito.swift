@@ -1,0 +1,429 @@
+import ArgumentParser
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+import Glibc
+
+@main
+struct Circuito: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "circuito",
+        abstract: "Circuito: a signed, Merkle-logged event ledger for badges and ToCoin.",
+        discussion: "Errors are printed as `error: <code>: <message>`; codes are listed in Specs/ledger.md.",
+        subcommands: [
+            KeygenCommand.self, InitCommand.self, SignCommand.self, AppendCommand.self, VerifyCommand.self,
+            ExportCommand.self, CheckpointCommand.self, ProofCommand.self, VectorsCommand.self,
+        ]
+    )
+}
+
+/// Prints a ledger error the way every command does and gives exit code 1.
+func failure(_ error: LedgerError) -> ExitCode {
+    printError("error: \(error.code.name): \(error.message)")
+    return ExitCode(1)
+}
+
+/// Runs `body`, turning a LedgerError into the common error line and exit code 1.
+func reportingErrors(_ body: () throws(LedgerError) -> Void) throws(ExitCode) {
+    do throws(LedgerError) { try body() } catch { throw failure(error) }
+}
+
+struct KeygenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen", abstract: "Create an Ed25519 key file (mode 0600) and print its Multikey public key.")
+
+    @Option(name: .long, help: "Where to write the secret key file; an existing file is never overwritten.")
+    var out: String
+
+    func run() throws {
+        try reportingErrors { () throws(LedgerError) in
+            let key = Ed25519PrivateKey()
+            try KeyFile.write(key, to: out)
+            print(key.publicKey.multikey)
+        }
+    }
+}
+
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create a ledger, write its genesis, and print the checkpoint verifier key (NAME+KEYID+BASE64).")
+
+    @Option(name: .long, help: "The ledger directory (created if missing; must hold no ledger).")
+    var data: String
+    @Option(name: .long, help: "The authority's secret key file; it signs genesis.")
+    var authorityKey: String
+    @Option(name: .long, help: "The authority's actor id.")
+    var authorityID: String = "authority"
+    @Option(name: .long, help: "The authority's display name.")
+    var authorityName: String = "Programme authority"
+    @Option(name: .long, help: "The ledger origin: the first line of every checkpoint and the note key name.")
+    var origin: String = "circuito.local/ledger"
+
+    func run() throws {
+        try reportingErrors { () throws(LedgerError) in
+            let authority = try KeyFile.read(authorityKey)
+            let checkpointKey = Ed25519PrivateKey()
+            let event = try Event(
+                id: "genesis", type: "ledger.genesis", actor: authorityID, key: authority.publicKey.multikey,
+                timestamp: Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds()),
+                body: [
+                    "origin": .string(origin),
+                    "authority": .object([
+                        "actor": .string(authorityID), "name": .string(authorityName),
+                        "keys": .array([.string(authority.publicKey.multikey)]),
+                    ]),
+                    "checkpoint_key": .string(checkpointKey.publicKey.multikey),
+                    "currency": .object(["code": .string(Rulebook.currencyCode), "decimals": .integer(Rulebook.currencyDecimals)]),
+                ])
+            let genesis = try SignedEvent(signing: event, with: authority).verified()
+            let ledger = try Ledger.create(directory: data, genesis: genesis, checkpointKey: checkpointKey)
+            print(ledger.verifierKey)
+        }
+    }
+}
+
+struct SignCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sign",
+        abstract: "Sign unsigned events (JSON Lines on stdin, at least type and body); write signed events (JSON Lines).",
+        discussion: "Fills v, key, ts (now) and a fresh random id where missing.")
+
+    @Option(name: .long, help: "The signer's secret key file.")
+    var key: String
+    @Option(name: .long, help: "The signer's actor id.")
+    var actor: String
+
+    func run() throws {
+        let output = StandardOutput()
+        var refused = 0
+        try reportingErrors { () throws(LedgerError) in
+            let privateKey = try KeyFile.read(key)
+            var reader = LineReader(descriptor: 0, maximumLineBytes: EventLimits.maximumSignedEventBytes)
+            var lineNumber = 0
+            while let line = try reader.next() {
+                lineNumber += 1
+                do throws(LedgerError) {
+                    guard case .text(let bytes) = line else {
+                        throw LedgerError(.tooLarge, "line is longer than \(EventLimits.maximumSignedEventBytes) bytes")
+                    }
+                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                    let signed = try sign(try JSONParser.parse(bytes), with: privateKey)
+                    output.writeLine(signed.json)
+                } catch {
+                    refused += 1
+                    printError("error: line \(lineNumber): \(error.code.name): \(error.message)")
+                }
+            }
+        }
+        output.flush()
+        if refused > 0 { throw ExitCode(1) }
+    }
+
+    func sign(_ unsigned: JSONValue, with privateKey: Ed25519PrivateKey) throws(LedgerError) -> SignedEvent {
+        guard case .object(let members) = unsigned else { throw LedgerError(.invalidEvent, "an unsigned event is a JSON object") }
+        let allowed: Set<String> = ["v", "id", "type", "actor", "key", "ts", "body"]
+        if let extra = members.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw LedgerError(.invalidEvent, "unsigned event has an unknown field \"\(extra)\"")
+        }
+        if let version = members["v"], version != .integer(Event.version) {
+            throw LedgerError(.unsupportedVersion, "v must be 1")
+        }
+        if let given = members["actor"], given != .string(actor) {
+            throw LedgerError(.invalidEvent, "event names actor \(given) but is signed as \"\(actor)\"")
+        }
+        if let given = members["key"], given != .string(privateKey.publicKey.multikey) {
+            throw LedgerError(.invalidKey, "event names key \(given), which is not the key in --key")
+        }
+        guard case .string(let type)? = members["type"] else { throw LedgerError(.invalidEvent, "unsigned event needs \"type\"") }
+        guard case .object(let body)? = members["body"] else { throw LedgerError(.invalidEvent, "unsigned event needs \"body\" as an object") }
+        let id: String
+        switch members["id"] {
+        case nil: id = "evt-" + SecureRandom.bytes(count: 16).hexString
+        case .string(let given)?: id = given
+        default: throw LedgerError(.invalidEvent, "id must be a string")
+        }
+        let timestamp: String
+        switch members["ts"] {
+        case nil: timestamp = Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds())
+        case .string(let given)?: timestamp = given
+        default: throw LedgerError(.invalidTimestamp, "ts must be a string")
+        }
+        let event = try Event(
+            id: id, type: type, actor: actor, key: privateKey.publicKey.multikey, timestamp: timestamp, body: body)
+        return SignedEvent(signing: event, with: privateKey)
+    }
+}
+
+struct AppendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Append signed events (JSON Lines) to the ledger; print one receipt or refusal per line.",
+        discussion: """
+            Events are committed in batches (one LMDB commit and one signed checkpoint per batch); each batch's \
+            receipts are printed once it is durable. Exit status 1 if any event was refused.
+            """)
+
+    @Option(name: .long, help: "The ledger directory.")
+    var data: String
+    @Option(name: .long, help: "Events per commit (1 to \(Ledger.maximumBatchCount)).")
+    var batch: Int = 256
+    @Argument(help: "File of signed events (JSON Lines); standard input when absent.")
+    var file: String?
+
+    func validate() throws {
+        guard (1...Ledger.maximumBatchCount).contains(batch) else {
+            throw ValidationError("--batch must be between 1 and \(Ledger.maximumBatchCount)")
+        }
+    }
+
+    func run() throws {
+        let output = StandardOutput()
+        var refused = 0
+        try reportingErrors { () throws(LedgerError) in
+            let descriptor: Int32
+            if let file {
+                descriptor = open(file, O_RDONLY | O_CLOEXEC)
+                guard descriptor >= 0 else { throw LedgerError(.notFound, "cannot open \(file): \(String(cString: strerror(errno)))") }
+            } else {
+                descriptor = 0
+            }
+            defer { if descriptor != 0 { close(descriptor) } }
+            let ledger = try Ledger.open(directory: data)
+            var reader = LineReader(descriptor: descriptor, maximumLineBytes: EventLimits.maximumSignedEventBytes)
+            var lineNumber = 0
+            var finished = false
+            while !finished {
+                // Collect one batch of lines; parse failures are answered in line order with the rest.
+                var pending: [(line: Int, result: Result<SignedEvent, LedgerError>)] = []
+                while pending.count < batch {
+                    guard let line = try reader.next() else {
+                        finished = true
+                        break
+                    }
+                    lineNumber += 1
+                    switch line {
+                    case .tooLong:
+                        pending.append((lineNumber, .failure(LedgerError(.tooLarge, "line is longer than \(EventLimits.maximumSignedEventBytes) bytes"))))
+                    case .text(let bytes):
+                        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                        pending.append((lineNumber, Result { () throws(LedgerError) in try SignedEvent(jsonBytes: bytes) }))
+                    }
+                }
+                if pending.isEmpty { continue }
+                // Signature checks on all cores, before the single writer.
+                let verified = Parallel.map(pending.map(\.result)) { result in
+                    result.flatMap { signed in Result { () throws(LedgerError) in try signed.verified() } }
+                }
+                let accepted = verified.compactMap { try? $0.get() }
+                var receipts = try ledger.append(accepted).makeIterator()
+                for (index, result) in verified.enumerated() {
+                    let outcome: Result<Receipt, LedgerError>
+                    switch result {
+                    case .success:
+                        // One receipt or refusal per accepted event, in order.
+                        guard let next = receipts.next() else { preconditionFailure("append answers every event") }
+                        outcome = next
+                    case .failure(let error):
+                        outcome = .failure(error)
+                    }
+                    switch outcome {
+                    case .success(let receipt):
+                        output.writeLine(receipt.json)
+                    case .failure(let error):
+                        refused += 1
+                        output.writeLine(.object(["line": .integer(Int64(pending[index].line)), "error": errorJSON(error)]))
+                    }
+                }
+                output.flush()
+            }
+        }
+        output.flush()
+        if refused > 0 {
+            printError("error: \(refused) event(s) refused")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Audit the ledger offline: signatures, keys, permissions, rules, tree and checkpoints.",
+        discussion: "Exit status 0 when everything holds; otherwise 1 and the first bad seq with the reason.")
+
+    @Option(name: .long, help: "The ledger directory.")
+    var data: String
+
+    func run() throws {
+        let reader: LedgerReader
+        do throws(LedgerError) { reader = try LedgerReader.open(directory: data) } catch { throw failure(error) }
+        let onTerminal = isatty(2) == 1
+        do {
+            let report = try LedgerAudit.run(reader) { checked, total in
+                guard onTerminal else { return }
+                let percent = total == 0 ? 100 : checked * 100 / total
+                printErrorInPlace("verifying: \(checked)/\(total) records (\(percent)%)")
+            }
+            if onTerminal { printErrorInPlace("") }
+            print("ok: \(report.recordCount) records, \(report.checkpointCount) checkpoints checked, root \(Base64.encode(report.rootHash))")
+        } catch {
+            if onTerminal { printErrorInPlace("") }
+            if let sequenceNumber = error.sequenceNumber {
+                printError("verify failed at seq \(sequenceNumber): \(error.error.code.name): \(error.error.message)")
+            } else {
+                printError("verify failed: \(error.error.code.name): \(error.error.message)")
+            }
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Rewrites the current terminal line (progress).
+func printErrorInPlace(_ text: String) {
+    let line = Array(("\r\u{1B}[K" + text).utf8)
+    _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Print every record as JSON Lines, each line exactly its leaf bytes.")
+
+    @Option(name: .long, help: "The ledger directory.")
+    var data: String
+    @Option(name: .long, help: "First seq to print.")
+    var from: UInt64 = 0
+
+    func run() throws {
+        let output = StandardOutput()
+        try reportingErrors { () throws(LedgerError) in
+            let reader = try LedgerReader.open(directory: data)
+            try reader.forEachRecord(from: from) { (_, leafBytes) throws(LedgerError) -> Bool in
+                output.write(bytes: leafBytes)
+                output.write("\n")
+                return true
+            }
+        }
+        output.flush()
+    }
+}
+
+struct CheckpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint", abstract: "Print the latest signed checkpoint (C2SP tlog-checkpoint in a signed note).")
+
+    @Option(name: .long, help: "The ledger directory.")
+    var data: String
+
+    func run() throws {
+        try reportingErrors { () throws(LedgerError) in
+            let note = try LedgerReader.open(directory: data).latestCheckpoint()
+            let output = StandardOutput()
+            output.write(note)
+            output.flush()
+        }
+    }
+}
+
+struct ProofCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proof", abstract: "RFC 9162 inclusion and consistency proofs, and tree roots at any size.",
+        subcommands: [InclusionProofCommand.self, ConsistencyProofCommand.self, RootCommand.self])
+}
+
+struct InclusionProofCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "inclusion", abstract: "Inclusion proof of a record in a tree size.")
+
+    @Option(name: .long, help: "The ledger directory.")
+    var data: String
+    @Option(name: .long, help: "The record's seq (leaf index).")
+    var seq: UInt64
+    @Option(name: .long, help: "The tree size (default: the current size).")
+    var size: UInt64?
+
+    func run() throws {
+        try reportingErrors { () throws(LedgerError) in
+            let reader = try LedgerReader.open(directory: data)
+            let treeSize = try sizeOrCurrent(size, reader)
+            let hashes = try reader.inclusionProof(leafIndex: seq, treeSize: treeSize)
+            print(CanonicalJSON.encodeString(.object([
+                "leaf_index": .integer(Int64(seq)), "tree_size": .integer(Int64(treeSize)),
+                "hashes": .array(hashes.map { .string(Base64.encode($0)) }),
+            ])))
+        }
+    }
+}
+
+struct ConsistencyProofCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "consistency", abstract: "Consistency proof between two tree sizes.")
+
+    @Option(name: .long, help: "The ledger directory.")
+    var data: String
+    @Option(name: .long, help: "The earlier tree size.")
+    var from: UInt64
+    @Option(name: .long, help: "The later tree size (default: the current size).")
+    var to: UInt64?
+
+    func run() throws {
+        try reportingErrors { () throws(LedgerError) in
+            let reader = try LedgerReader.open(directory: data)
+            let secondSize = try sizeOrCurrent(to, reader)
+            let hashes = try reader.consistencyProof(firstSize: from, secondSize: secondSize)
+            print(CanonicalJSON.encodeString(.object([
+                "first_size": .integer(Int64(from)), "second_size": .integer(Int64(secondSize)),
+                "hashes": .array(hashes.map { .string(Base64.encode($0)) }),
+            ])))
+        }
+    }
+}
+
+struct RootCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "root", abstract: "The tree root at a size.")
+
+    @Option(name: .long, help: "The ledger directory.")
+    var data: String
+    @Option(name: .long, help: "The tree size (default: the current size).")
+    var size: UInt64?
+
+    func run() throws {
+        try reportingErrors { () throws(LedgerError) in
+            let reader = try LedgerReader.open(directory: data)
+            let treeSize = try sizeOrCurrent(size, reader)
+            let root = try reader.root(treeSize: treeSize)
+            print(CanonicalJSON.encodeString(.object([
+                "tree_size": .integer(Int64(treeSize)), "root_hash": .string(Base64.encode(root)),
+            ])))
+        }
+    }
+}
+
+struct VectorsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vectors", abstract: "Write the specification's test vectors (Specs/vectors) generated from fixed seeds.")
+
+    @Option(name: .long, help: "The folder to write them to.")
+    var out: String = "Specs/vectors"
+
+    func run() throws {
+        try reportingErrors { () throws(LedgerError) in
+            if mkdir(out, 0o755) != 0 && errno != EEXIST {
+                throw LedgerError(.storage, "cannot create \(out): \(String(cString: strerror(errno)))")
+            }
+            for (name, content) in try SpecVectors.generate().sorted(by: { $0.key < $1.key }) {
+                let path = out + "/" + name
+                guard let file = fopen(path, "w") else {
+                    throw LedgerError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))")
+                }
+                fputs(content, file)
+                fclose(file)
+                print(path)
+            }
+        }
+    }
+}
+
+/// `given` when set, else the ledger's current size (`??` with a throwing right side would lose the typed error).
+func sizeOrCurrent(_ given: UInt64?, _ reader: LedgerReader) throws(LedgerError) -> UInt64 {
+    if let given { return given }
+    return try reader.size()
+}

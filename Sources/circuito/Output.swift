@@ -1,0 +1,114 @@
+import CircuitoCore
+import CircuitoStorage
+import Glibc
+
+/// Buffered standard output, flushed at batch boundaries (receipts must be out once their commit is durable).
+final class StandardOutput {
+    private var buffer: [UInt8] = []
+    static let flushThresholdBytes = 64 * 1024
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= Self.flushThresholdBytes { flush() }
+    }
+
+    func write(bytes: some Sequence<UInt8>) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= Self.flushThresholdBytes { flush() }
+    }
+
+    func writeLine(_ value: JSONValue) {
+        buffer.append(contentsOf: CanonicalJSON.encode(value))
+        buffer.append(0x0A)
+        if buffer.count >= Self.flushThresholdBytes { flush() }
+    }
+
+    func flush() {
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer[offset...].withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                // stdout is gone (closed pipe): nothing more can be reported there.
+                break
+            }
+            offset += written
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    deinit { flush() }
+}
+
+func printError(_ text: String) {
+    let line = Array((text + "\n").utf8)
+    _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+}
+
+func errorJSON(_ error: LedgerError) -> JSONValue {
+    .object(["code": .string(error.code.name), "number": .integer(Int64(error.code.number)), "message": .string(error.message)])
+}
+
+/// Lines from a file descriptor, each at most `maximumLineBytes`; longer lines are reported, not buffered.
+struct LineReader {
+    enum Line {
+        case text([UInt8])
+        case tooLong
+    }
+
+    let descriptor: Int32
+    let maximumLineBytes: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var endOfInput = false
+    private var skippingLongLine = false
+
+    init(descriptor: Int32, maximumLineBytes: Int) {
+        self.descriptor = descriptor
+        self.maximumLineBytes = maximumLineBytes
+    }
+
+    /// The next line without its newline, or nil at the end of input.
+    mutating func next() throws(LedgerError) -> Line? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+                let line = Array(buffer[start..<newline])
+                start = newline + 1
+                if skippingLongLine {
+                    skippingLongLine = false
+                    return .tooLong
+                }
+                if line.count > maximumLineBytes { return .tooLong }
+                return .text(line)
+            }
+            if buffer.count - start > maximumLineBytes {
+                // Drop what is buffered of an oversize line and remember to report it at its end.
+                skippingLongLine = true
+                buffer.removeAll(keepingCapacity: true)
+                start = 0
+            }
+            if endOfInput {
+                guard start < buffer.count || skippingLongLine else { return nil }
+                let line = Array(buffer[start...])
+                buffer.removeAll()
+                start = 0
+                if skippingLongLine {
+                    skippingLongLine = false
+                    return .tooLong
+                }
+                return .text(line)
+            }
+            if start > 0 {
+                buffer.removeFirst(start)
+                start = 0
+            }
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw LedgerError(.storage, "cannot read input: \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { endOfInput = true } else { buffer += chunk[0..<count] }
+        }
+    }
+}

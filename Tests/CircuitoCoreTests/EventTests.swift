@@ -1,0 +1,178 @@
+import CircuitoCore
+import CircuitoCrypto
+import Foundation
+import Testing
+
+@Suite("Keys and Multikey")
+struct KeyTests {
+    @Test("the W3C test key pair: privateKeyMultibase gives publicKeyMultibase")
+    func w3cKeyPair() throws {
+        let url = sharedFolder.appendingPathComponent("vectors/vc-di-eddsa/keyPair.json")
+        let json = try JSONParser.parse(Array(try Data(contentsOf: url)))
+        let secret = try #require(json["privateKeyMultibase"]?.stringValue)
+        let key = try #require(Multikey.decodeSecretKey(secret))
+        #expect(key.publicKey.multikey == json["publicKeyMultibase"]?.stringValue)
+        #expect(Multikey.encodeSecret(key) == secret)
+    }
+
+    @Test("Multikey round trip and refusals")
+    func multikey() throws {
+        let key = Ed25519PrivateKey()
+        let text = key.publicKey.multikey
+        #expect(text.hasPrefix("z6Mk"))
+        #expect(Multikey.decodePublicKey(text) == key.publicKey)
+        #expect(Multikey.decodePublicKey("z6Mk") == nil)
+        #expect(Multikey.decodePublicKey(String(text.dropFirst())) == nil)  // no multibase prefix
+        #expect(Multikey.decodePublicKey(text + "1") == nil)  // one byte too many
+        #expect(Multikey.decodePublicKey(text.replacingOccurrences(of: "6", with: "0")) == nil)  // 0 is not base58
+        #expect(Multikey.decodePublicKey(Multikey.encodeSecret(key)) == nil)  // a secret is not a public key
+    }
+
+    @Test("base58btc: leading zeros and known values")
+    func base58() {
+        #expect(Base58.encode([]) == "")
+        #expect(Base58.encode([0, 0, 1]) == "112")
+        #expect(Base58.encode(Array("hello world".utf8)) == "StV1DL6CwTryKyV")
+        #expect(Base58.decode("StV1DL6CwTryKyV") == Array("hello world".utf8))
+        #expect(Base58.decode("112") == [0, 0, 1])
+        #expect(Base58.decode("0OIl") == nil)
+    }
+
+    @Test("signatures verify only for the signed bytes and key")
+    func signatures() {
+        let key = Ed25519PrivateKey()
+        let message = Array("circuito".utf8)
+        let signature = key.signature(for: message)
+        #expect(key.publicKey.isValidSignature(signature, for: message))
+        #expect(!key.publicKey.isValidSignature(signature, for: Array("circuitO".utf8)))
+        #expect(!Ed25519PrivateKey().publicKey.isValidSignature(signature, for: message))
+        #expect(!key.publicKey.isValidSignature(Array(signature.dropLast()), for: message))
+    }
+
+    @Test("SHA-256 of known inputs")
+    func sha256() {
+        #expect(SHA256.hash([UInt8]()).hexString == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hash(Array("abc".utf8)).hexString == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hash(parts: Array("a".utf8), Array("bc".utf8)) == SHA256.hash(Array("abc".utf8)))
+    }
+}
+
+@Suite("Events, signed events and records")
+struct EventTests {
+    let key = Ed25519PrivateKey()
+
+    func eventJSON(_ overrides: [String: JSONValue] = [:], removing: String? = nil) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "v": 1, "id": "evt-1", "type": "actor.suspended", "actor": "city", "key": .string(key.publicKey.multikey),
+            "ts": "2026-11-22T10:00:00Z", "body": ["actor": "shop", "reason": "closed"],
+        ]
+        for (name, value) in overrides { members[name] = value }
+        if let removing { members[removing] = nil }
+        return .object(members)
+    }
+
+    func refusal(_ json: JSONValue) -> LedgerError.Code? {
+        do {
+            _ = try Event(json: json)
+            return nil
+        } catch {
+            return error.code
+        }
+    }
+
+    @Test("signing input is the domain, a newline, then the canonical event")
+    func signingInput() throws {
+        let event = try Event(json: eventJSON())
+        let expected = Array("circuito.event.v1\n".utf8) + CanonicalJSON.encode(eventJSON())
+        #expect(event.signingBytes == expected)
+        let signed = SignedEvent(signing: event, with: key)
+        #expect(key.publicKey.isValidSignature(signed.signature, for: expected))
+        _ = try signed.verified()
+    }
+
+    @Test("event field refusals, each with its code")
+    func eventRefusals() {
+        #expect(refusal(eventJSON()) == nil)
+        #expect(refusal(eventJSON(["v": 2])) == .unsupportedVersion)
+        #expect(refusal(eventJSON(["v": "1"])) == .invalidEvent)
+        #expect(refusal(eventJSON(removing: "ts")) == .invalidEvent)
+        #expect(refusal(eventJSON(["extra": 1])) == .invalidEvent)
+        #expect(refusal(eventJSON(["id": "has space"])) == .invalidEvent)
+        #expect(refusal(eventJSON(["id": .string(String(repeating: "a", count: 129))])) == .invalidEvent)
+        #expect(refusal(eventJSON(["type": "Actor.Suspended"])) == .invalidEvent)
+        #expect(refusal(eventJSON(["key": "z6MkNotAKey"])) == .invalidKey)
+        #expect(refusal(eventJSON(["ts": "2026-11-22T10:00:00+01:00"])) == .invalidTimestamp)
+        #expect(refusal(eventJSON(["ts": "2026-02-30T10:00:00Z"])) == .invalidTimestamp)
+        #expect(refusal(eventJSON(["body": "not an object"])) == .invalidEvent)
+        #expect(refusal(eventJSON(["body": ["amount": .number(1.5)]])) == .nonIntegerNumber)
+        #expect(refusal(eventJSON(["body": ["nested": [["amount": .number(100)]]]])) == .nonIntegerNumber)
+    }
+
+    @Test("a float in the event text is refused, an integer accepted")
+    func floatsInText() throws {
+        let good = #"{"event":{"v":1,"id":"e","type":"a.b","actor":"x","key":"\#(key.publicKey.multikey)","ts":"2026-11-22T10:00:00Z","body":{"amount":100}},"sig":"\#(Base64.encode([UInt8](repeating: 0, count: 64)))"}"#
+        _ = try SignedEvent(jsonBytes: Array(good.utf8))
+        for float in ["100.0", "1e2", "1.5"] {
+            let bad = good.replacingOccurrences(of: "\"amount\":100", with: "\"amount\":\(float)")
+            #expect(throws: LedgerError.self) { try SignedEvent(jsonBytes: Array(bad.utf8)) }
+        }
+    }
+
+    @Test("a changed event or signature does not verify")
+    func tamperedSignature() throws {
+        let signed = SignedEvent(signing: try Event(json: eventJSON()), with: key)
+        var signature = signed.signature
+        signature[10] ^= 1
+        #expect(throws: LedgerError(.invalidSignature, "the signature does not verify for event \"evt-1\" with key \(key.publicKey.multikey)")) {
+            try SignedEvent(event: signed.event, signature: signature).verified()
+        }
+        let other = SignedEvent(event: try Event(json: eventJSON(["id": "evt-2"])), signature: signed.signature)
+        #expect(throws: LedgerError.self) { try other.verified() }
+    }
+
+    @Test("sig must be padded standard base64 of 64 bytes")
+    func signatureEncoding() throws {
+        let signed = SignedEvent(signing: try Event(json: eventJSON()), with: key)
+        var json = signed.json.objectValue ?? [:]
+        json["sig"] = .string(Base64.encode(signed.signature).replacingOccurrences(of: "=", with: ""))
+        #expect(throws: LedgerError.self) { try SignedEvent(json: .object(json)) }
+        json["sig"] = .string(Base64.encode(Array(signed.signature.prefix(63))))
+        #expect(throws: LedgerError.self) { try SignedEvent(json: .object(json)) }
+    }
+
+    @Test("oversize signed events are refused before parsing")
+    func oversize() {
+        let bytes = [UInt8](repeating: 0x20, count: EventLimits.maximumSignedEventBytes + 1)
+        #expect(throws: LedgerError.self) { try SignedEvent(jsonBytes: bytes) }
+    }
+
+    @Test("records: leaf bytes are canonical, and only canonical bytes parse back")
+    func records() throws {
+        let signed = SignedEvent(signing: try Event(json: eventJSON()), with: key)
+        let record = Record(sequenceNumber: 7, recordedAt: "2026-11-22T10:00:01.000Z", signedEvent: signed)
+        let leaf = record.leafBytes
+        #expect(try Record(leafBytes: leaf) == record)
+        let text = String(decoding: leaf, as: UTF8.self)
+        #expect(text.hasPrefix(#"{"event":{"actor":"city","#))
+        #expect(text.contains(#""recorded_at":"2026-11-22T10:00:01.000Z","seq":7,"sig":""#))
+        // The same record with a space added is not canonical.
+        let spaced = Array(text.replacingOccurrences(of: #""seq":7"#, with: #""seq": 7"#).utf8)
+        #expect(throws: LedgerError.self) { try Record(leafBytes: spaced) }
+    }
+
+    @Test("timestamps: formatting and parsing agree")
+    func timestamps() {
+        #expect(Timestamp.format(millisecondsSince1970: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.format(millisecondsSince1970: 1_795_000_000_123) == "2026-11-18T11:06:40.123Z")
+        #expect(Timestamp.format(millisecondsSince1970: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
+        for milliseconds: Int64 in [0, 1, 951_782_400_000, 1_795_000_000_123, 4_102_444_800_999] {
+            #expect(Timestamp.millisecondsSince1970(Timestamp.format(millisecondsSince1970: milliseconds)) == milliseconds)
+        }
+        #expect(Timestamp.isValid("2024-02-29T23:59:60Z"))
+        #expect(Timestamp.isValid("2026-11-22T10:00:00.123456789Z"))
+        #expect(!Timestamp.isValid("2023-02-29T00:00:00Z"))
+        #expect(!Timestamp.isValid("2026-11-22T10:00:00.Z"))
+        #expect(!Timestamp.isValid("2026-11-22 10:00:00Z"))
+        #expect(!Timestamp.isValid("2026-11-22T24:00:00Z"))
+    }
+}

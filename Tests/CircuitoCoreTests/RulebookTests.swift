@@ -1,0 +1,222 @@
+import CircuitoCore
+import Foundation
+import CircuitoCrypto
+import Testing
+
+@Suite("Rulebook: genesis")
+struct GenesisRuleTests {
+    func genesisBody(authority: Ed25519PrivateKey, checkpoint: Ed25519PrivateKey, currency: JSONValue = ["code": "TOC", "decimals": 2]) -> [String: JSONValue] {
+        [
+            "origin": "test.example/ledger",
+            "authority": .object(["actor": "city", "name": "City", "keys": .array([.string(authority.publicKey.multikey)])]),
+            "checkpoint_key": .string(checkpoint.publicKey.multikey), "currency": currency,
+        ]
+    }
+
+    func check(_ event: VerifiedEvent, at sequenceNumber: UInt64 = 0, state: MemoryLedgerState = MemoryLedgerState()) -> LedgerError.Code? {
+        do {
+            _ = try Rulebook.check(event, sequenceNumber: sequenceNumber, state: state)
+            return nil
+        } catch {
+            return error.code
+        }
+    }
+
+    @Test("genesis is accepted only at seq 0, signed by the authority it names, with TOC/2")
+    func genesis() throws {
+        var factory = EventFactory()
+        let authority = Ed25519PrivateKey(), checkpoint = Ed25519PrivateKey()
+        let good = try factory.make("ledger.genesis", by: "city", key: authority, genesisBody(authority: authority, checkpoint: checkpoint))
+        #expect(check(good) == nil)
+        #expect(check(good, at: 1) == .genesisAlreadyWritten)
+        #expect(check(try factory.make("ledger.genesis", by: "other", key: authority, genesisBody(authority: authority, checkpoint: checkpoint))) == .invalidBody)
+        #expect(check(try factory.make("ledger.genesis", by: "city", key: Ed25519PrivateKey(), genesisBody(authority: authority, checkpoint: checkpoint))) == .keyNotActive)
+        #expect(check(try factory.make("ledger.genesis", by: "city", key: authority, genesisBody(authority: authority, checkpoint: checkpoint, currency: ["code": "EUR", "decimals": 2]))) == .invalidBody)
+        #expect(check(try factory.make("ledger.genesis", by: "city", key: authority, genesisBody(authority: authority, checkpoint: authority))) == .keyInUse)
+        var withExtra = genesisBody(authority: authority, checkpoint: checkpoint)
+        withExtra["surprise"] = true
+        #expect(check(try factory.make("ledger.genesis", by: "city", key: authority, withExtra)) == .invalidBody)
+    }
+
+    @Test("nothing is accepted before genesis, and genesis only once")
+    func ordering() throws {
+        var harness = try RuleHarness()
+        #expect(try harness.submit("ledger.genesis", by: "city", key: harness.authority, genesisBody(authority: harness.authority, checkpoint: harness.checkpoint)) == .genesisAlreadyWritten)
+        var factory = EventFactory()
+        let early = try factory.make("actor.registered", by: "city", key: Ed25519PrivateKey(), ["actor": "a", "role": "merchant", "name": "A", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)])])
+        #expect(check(early, at: 0) == .genesisRequired)
+    }
+}
+
+@Suite("Rulebook: registration and permissions")
+struct RegistrationRuleTests {
+    func registration(_ id: String, _ role: String, key: Ed25519PrivateKey = Ed25519PrivateKey(), organisation: String? = nil) -> [String: JSONValue] {
+        var body: [String: JSONValue] = ["actor": .string(id), "role": .string(role), "name": .string("Name of \(id)"), "keys": .array([.string(key.publicKey.multikey)])]
+        if let organisation { body["organisation"] = .string(organisation) }
+        return body
+    }
+
+    @Test("the authority registers every role but authority")
+    func authorityRegisters() throws {
+        var harness = try RuleHarness()
+        for role in ["organisation", "merchant", "auditor", "beneficiary"] {
+            #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("\(role)-1", role)) == nil)
+        }
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("staff-1", "staff", organisation: "organisation-1")) == nil)
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("second-city", "authority")) == .roleNotPermitted)
+        #expect(harness.state.actor("staff-1")?.organisation == "organisation-1")
+    }
+
+    @Test("organisations register their own staff and beneficiaries; staff their organisation's beneficiaries")
+    func delegatedRegistration() throws {
+        var harness = try RuleHarness()
+        let organisation = try harness.register("casa", role: "organisation")
+        try harness.register("other-org", role: "organisation")
+        #expect(try harness.submit("actor.registered", by: "casa", key: organisation, registration("op-1", "staff", organisation: "casa")) == nil)
+        #expect(try harness.submit("actor.registered", by: "casa", key: organisation, registration("op-2", "staff", organisation: "other-org")) == .roleNotPermitted)
+        #expect(try harness.submit("actor.registered", by: "casa", key: organisation, registration("shop", "merchant")) == .roleNotPermitted)
+        let staff = try harness.register("op-3", role: "staff", organisation: "casa")
+        #expect(try harness.submit("actor.registered", by: "op-3", key: staff, registration("ben-1", "beneficiary", organisation: "casa")) == nil)
+        #expect(try harness.submit("actor.registered", by: "op-3", key: staff, registration("ben-2", "beneficiary", organisation: "other-org")) == .roleNotPermitted)
+        #expect(try harness.submit("actor.registered", by: "op-3", key: staff, registration("ben-3", "beneficiary")) == .roleNotPermitted)
+        #expect(try harness.submit("actor.registered", by: "op-3", key: staff, registration("op-4", "staff", organisation: "casa")) == .roleNotPermitted)
+    }
+
+    @Test("roles that may not sign a type are refused with role_not_permitted")
+    func permissionMatrix() throws {
+        var harness = try RuleHarness()
+        let merchant = try harness.register("shop", role: "merchant")
+        let auditor = try harness.register("auditor", role: "auditor")
+        let beneficiary = try harness.register("ben", role: "beneficiary")
+        for (actor, key) in [("shop", merchant), ("auditor", auditor), ("ben", beneficiary)] {
+            #expect(try harness.submit("actor.registered", by: actor, key: key, registration("x-\(actor)", "beneficiary")) == .roleNotPermitted)
+            #expect(try harness.submit("actor.suspended", by: actor, key: key, ["actor": "shop", "reason": "no"]) == .roleNotPermitted)
+        }
+        #expect(try harness.submit("no.such_type", by: "shop", key: merchant, [:]) == .unknownEventType)
+    }
+
+    @Test("registration body refusals")
+    func bodyRefusals() throws {
+        var harness = try RuleHarness()
+        let shared = Ed25519PrivateKey()
+        try harness.register("org", role: "organisation")
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("a", "merchant", key: shared)) == nil)
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("b", "merchant", key: shared)) == .keyInUse)
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("a", "merchant")) == .actorExists)
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("c", "wizard")) == .invalidBody)
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("d", "staff")) == .invalidBody)
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("e", "staff", organisation: "nowhere")) == .unknownOrganisation)
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("e2", "merchant", organisation: "org")) == .invalidBody)
+        var noKeys = registration("f", "merchant")
+        noKeys["keys"] = .array([])
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, noKeys) == .invalidBody)
+        var badKey = registration("g", "merchant")
+        badKey["keys"] = .array(["z6MkNope"])
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, badKey) == .invalidKey)
+        var emptyName = registration("h", "merchant")
+        emptyName["name"] = ""
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, emptyName) == .invalidBody)
+        var extra = registration("i", "merchant")
+        extra["tax_code"] = "RSSMRA80A01L219X"
+        #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, extra) == .invalidBody)
+    }
+
+    @Test("unknown signers and keys that are not the signer's are refused")
+    func signerChecks() throws {
+        var harness = try RuleHarness()
+        let stranger = Ed25519PrivateKey()
+        #expect(try harness.submit("actor.registered", by: "ghost", key: stranger, registration("x", "merchant")) == .unknownActor)
+        try harness.register("shop", role: "merchant")
+        #expect(try harness.submit("actor.key_added", by: "shop", key: stranger, ["actor": "shop", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .keyNotActive)
+        // The authority's key used under another actor's name.
+        #expect(try harness.submit("actor.key_added", by: "shop", key: harness.authority, ["actor": "shop", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .keyNotActive)
+    }
+}
+
+@Suite("Rulebook: keys and suspension")
+struct KeyRuleTests {
+    @Test("a key rotation: add, use the new key, revoke the old one, the old one no longer signs")
+    func rotation() throws {
+        var harness = try RuleHarness()
+        let old = try harness.register("shop", role: "merchant")
+        let new = Ed25519PrivateKey()
+        #expect(try harness.submit("actor.key_added", by: "shop", key: old, ["actor": "shop", "key": .string(new.publicKey.multikey)]) == nil)
+        #expect(try harness.submit("actor.key_revoked", by: "shop", key: new, ["actor": "shop", "key": .string(old.publicKey.multikey), "reason": "rotation"]) == nil)
+        #expect(try harness.submit("actor.key_added", by: "shop", key: old, ["actor": "shop", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .keyNotActive)
+        // A revoked key can never come back, for anyone.
+        #expect(try harness.submit("actor.key_added", by: "shop", key: new, ["actor": "shop", "key": .string(old.publicKey.multikey)]) == .keyInUse)
+        #expect(harness.state.actor("shop")?.keys[old.publicKey.multikey] == .revoked)
+        #expect(harness.state.actor("shop")?.activeKeys == [new.publicKey.multikey])
+    }
+
+    @Test("the last active key cannot be revoked; only active keys can be")
+    func lastKey() throws {
+        var harness = try RuleHarness()
+        let key = try harness.register("shop", role: "merchant")
+        #expect(try harness.submit("actor.key_revoked", by: "shop", key: key, ["actor": "shop", "key": .string(key.publicKey.multikey)]) == .lastKey)
+        #expect(try harness.submit("actor.key_revoked", by: "shop", key: key, ["actor": "shop", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .keyNotActive)
+    }
+
+    @Test("who manages whom: actors manage their own keys; staff their organisation's beneficiaries; no one else")
+    func management() throws {
+        var harness = try RuleHarness()
+        let organisation = try harness.register("casa", role: "organisation")
+        try harness.register("other", role: "organisation")
+        let staff = try harness.register("op", role: "staff", organisation: "casa")
+        let otherStaff = try harness.register("op-other", role: "staff", organisation: "other")
+        try harness.register("ben", role: "beneficiary", by: "op", key: staff, organisation: "casa")
+        let shop = try harness.register("shop", role: "merchant")
+        let lostCard = Ed25519PrivateKey()
+        #expect(try harness.submit("actor.key_added", by: "op", key: staff, ["actor": "ben", "key": .string(lostCard.publicKey.multikey)]) == nil)
+        #expect(try harness.submit("actor.key_added", by: "op-other", key: otherStaff, ["actor": "ben", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .roleNotPermitted)
+        #expect(try harness.submit("actor.key_added", by: "shop", key: shop, ["actor": "ben", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .roleNotPermitted)
+        #expect(try harness.submit("actor.key_added", by: "casa", key: organisation, ["actor": "op", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == nil)
+        #expect(try harness.submit("actor.key_added", by: "casa", key: organisation, ["actor": "shop", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .roleNotPermitted)
+        #expect(try harness.submit("actor.key_added", by: "op", key: staff, ["actor": "nobody", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .unknownActor)
+    }
+
+    @Test("a suspended actor can sign nothing; the authority cannot be suspended")
+    func suspension() throws {
+        var harness = try RuleHarness()
+        let shop = try harness.register("shop", role: "merchant")
+        let organisation = try harness.register("casa", role: "organisation")
+        #expect(try harness.submit("actor.suspended", by: "casa", key: organisation, ["actor": "shop", "reason": "not ours"]) == .roleNotPermitted)
+        #expect(try harness.submit("actor.suspended", by: "city", key: harness.authority, ["actor": "shop", "reason": "withdrawn"]) == nil)
+        #expect(try harness.submit("actor.key_added", by: "shop", key: shop, ["actor": "shop", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .actorSuspended)
+        #expect(try harness.submit("actor.suspended", by: "city", key: harness.authority, ["actor": "shop", "reason": "again"]) == .actorSuspended)
+        #expect(try harness.submit("actor.suspended", by: "city", key: harness.authority, ["actor": "city", "reason": "no"]) == .roleNotPermitted)
+        #expect(try harness.submit("actor.suspended", by: "city", key: harness.authority, ["actor": "shop"]) == .invalidBody)
+    }
+
+    @Test("an event id is used once; a refused event leaves the state as it was")
+    func idsAndNoTrace() throws {
+        var harness = try RuleHarness()
+        try harness.register("shop", role: "merchant")
+        let before = harness.state
+        #expect(try harness.submit("actor.suspended", by: "city", key: harness.authority, ["actor": "shop", "reason": "x"], id: "genesis") == .idConflict)
+        #expect(try harness.submit("actor.suspended", by: "city", key: harness.authority, ["actor": "nobody", "reason": "x"]) == .unknownActor)
+        #expect(harness.state.actors == before.actors && harness.state.eventIDs == before.eventIDs)
+    }
+}
+
+@Suite("Specification vectors")
+struct SpecVectorTests {
+    @Test("Specs/vectors holds exactly what the code generates (run `circuito vectors` after a format change)")
+    func committedVectorsMatch() throws {
+        let generated = try SpecVectors.generate()
+        let folder = repositoryRoot.appendingPathComponent("Specs/vectors")
+        for (name, content) in generated {
+            let committed = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+            #expect(committed == content, "Specs/vectors/\(name) differs from the generated vector")
+        }
+    }
+
+    @Test("the RFC 6962 reference roots in the generated vectors are the published ones")
+    func referenceRoots() throws {
+        let merkle = try JSONParser.parse(try #require(SpecVectors.generate()["merkle.json"]))
+        let roots = try #require(merkle["roots"]?.arrayValue).compactMap { $0["root_hex"]?.stringValue }
+        // Published in RFC 6962 reference tests (Certificate Transparency, transparency-dev/merkle).
+        #expect(roots.last == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328")
+        #expect(roots.first == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
+    }
+}

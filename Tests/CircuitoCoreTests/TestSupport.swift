@@ -1,0 +1,75 @@
+import CircuitoCore
+import CircuitoCrypto
+import Foundation
+
+/// The repository root, found from this file's path.
+let repositoryRoot: URL = {
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+    }
+    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+}()
+
+/// `../shared` beside the repository.
+let sharedFolder = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared")
+
+/// Builds and signs events for rule tests, with a fixed clock.
+struct EventFactory {
+    var counter = 0
+
+    mutating func make(
+        _ type: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil
+    ) throws -> VerifiedEvent {
+        counter += 1
+        let event = try Event(
+            id: id ?? "evt-\(counter)", type: type, actor: actor, key: key.publicKey.multikey,
+            timestamp: "2026-11-22T10:00:00Z", body: body)
+        return try SignedEvent(signing: event, with: key).verified()
+    }
+}
+
+/// A ledger state built by running events through the rulebook, as replay does.
+struct RuleHarness {
+    var state = MemoryLedgerState()
+    var size: UInt64 = 0
+    var factory = EventFactory()
+    let authority = Ed25519PrivateKey()
+    let checkpoint = Ed25519PrivateKey()
+
+    init() throws {
+        try accept(try factory.make("ledger.genesis", by: "city", key: authority, [
+            "origin": "test.example/ledger",
+            "authority": .object(["actor": "city", "name": "City", "keys": .array([.string(authority.publicKey.multikey)])]),
+            "checkpoint_key": .string(checkpoint.publicKey.multikey),
+            "currency": .object(["code": "TOC", "decimals": 2]),
+        ], id: "genesis"))
+    }
+
+    mutating func accept(_ event: VerifiedEvent) throws {
+        let changes = try Rulebook.check(event, sequenceNumber: size, state: state)
+        state.apply(changes)
+        size += 1
+    }
+
+    /// Submits an event and returns the refusal code, or nil when it was accepted.
+    mutating func submit(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil) throws -> LedgerError.Code? {
+        let event = try factory.make(type, by: actor, key: key, body, id: id)
+        do {
+            try accept(event)
+            return nil
+        } catch let error as LedgerError {
+            return error.code
+        }
+    }
+
+    @discardableResult
+    mutating func register(_ id: String, role: String, by actor: String = "city", key signer: Ed25519PrivateKey? = nil, organisation: String? = nil) throws -> Ed25519PrivateKey {
+        let key = Ed25519PrivateKey()
+        var body: [String: JSONValue] = ["actor": .string(id), "role": .string(role), "name": .string(id), "keys": .array([.string(key.publicKey.multikey)])]
+        if let organisation { body["organisation"] = .string(organisation) }
+        try accept(try factory.make("actor.registered", by: actor, key: signer ?? authority, body))
+        return key
+    }
+}
