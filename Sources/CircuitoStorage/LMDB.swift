@@ -195,7 +195,8 @@ public struct LMDBTransaction {
         startBuffer.copyBytes(from: startKey)
         var keyValue = MDB_val(mv_size: startKey.count, mv_data: startBuffer.baseAddress)
         var value = MDB_val()
-        var result = mdb_cursor_get(cursor, &keyValue, &value, MDB_SET_RANGE)
+        // LMDB refuses a zero-length key for MDB_SET_RANGE: an empty start means the first entry.
+        var result = mdb_cursor_get(cursor, &keyValue, &value, startKey.isEmpty ? MDB_FIRST : MDB_SET_RANGE)
         while result == 0 {
             let keepGoing = try body(
                 UnsafeRawBufferPointer(start: keyValue.mv_data, count: keyValue.mv_size),

@@ -7,7 +7,8 @@ import Testing
 
     static let peterVerifierKey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
     static let peterSignerKey = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
-    static let text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+    static let text =
+        "If you think cryptography is the answer to your problem,\n" + "then you don't know what your problem is.\n"
     static let peterSignature =
         "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
     static let note = text + "\n" + peterSignature
@@ -23,6 +24,10 @@ import Testing
         } catch {
             return error.code
         }
+    }
+
+    static func openingRefusal(_ note: String, _ verifier: NoteVerifier) -> LedgerError.Code? {
+        refusal { () throws(LedgerError) in _ = try SignedNote.open(note, verifier: verifier) }
     }
 
     // MARK: Keys
@@ -72,7 +77,8 @@ import Testing
     @Test func keyNamesFollowGosRules() {
         let key = Ed25519PrivateKey()
         for name in ["", "a b", "a+b", "a\u{00A0}b", "a\u{2003}b", "a\tb", "a\u{01}b", "line\n"] {
-            #expect(Self.refusal { () throws(LedgerError) in _ = try NoteSigner(name: name, privateKey: key) } == .invalidKey)
+            #expect(
+                Self.refusal { () throws(LedgerError) in _ = try NoteSigner(name: name, privateKey: key) } == .invalidKey)
             #expect(
                 Self.refusal { () throws(LedgerError) in _ = try NoteVerifier(name: name, publicKey: key.publicKey) }
                     == .invalidKey)
@@ -115,15 +121,15 @@ import Testing
         let repeated = Self.text + "\n" + String(repeating: Self.peterSignature, count: 100)
         #expect(try SignedNote.open(repeated, verifier: peter) == Self.text)
         let tooMany = Self.text + "\n" + String(repeating: Self.peterSignature, count: 101)
-        #expect(Self.refusal { () throws(LedgerError) in _ = try SignedNote.open(tooMany, verifier: peter) } == .invalidSignature)
+        #expect(Self.openingRefusal(tooMany, peter) == .invalidSignature)
     }
 
     @Test func anotherKeyCannotOpenIt() throws {
         let enoch = try NoteVerifier(parsing: Self.enochVerifierKey)
-        #expect(Self.refusal { () throws(LedgerError) in _ = try SignedNote.open(Self.note, verifier: enoch) } == .invalidSignature)
+        #expect(Self.openingRefusal(Self.note, enoch) == .invalidSignature)
         // Same name, different key: a different key id, so no line of the note is by that key.
         let impostor = try NoteVerifier(name: "PeterNeumann", publicKey: Ed25519PrivateKey().publicKey)
-        #expect(Self.refusal { () throws(LedgerError) in _ = try SignedNote.open(Self.note, verifier: impostor) } == .invalidSignature)
+        #expect(Self.openingRefusal(Self.note, impostor) == .invalidSignature)
     }
 
     @Test func everyChangedByteIsRefused() throws {
@@ -134,9 +140,7 @@ import Testing
                 var changed = bytes
                 changed[position] ^= change
                 let note = String(decoding: changed, as: UTF8.self)
-                #expect(
-                    Self.refusal { () throws(LedgerError) in _ = try SignedNote.open(note, verifier: peter) }
-                        == .invalidSignature, "byte \(position) ^ \(change)")
+                #expect(Self.openingRefusal(note, peter) == .invalidSignature, "byte \(position) ^ \(change)")
             }
         }
     }
@@ -166,9 +170,7 @@ import Testing
             "\n\n",
         ]
         for note in malformed {
-            #expect(
-                Self.refusal { () throws(LedgerError) in _ = try SignedNote.open(note, verifier: peter) } == .invalidSignature,
-                "\(note)")
+            #expect(Self.openingRefusal(note, peter) == .invalidSignature, "\(note)")
         }
     }
 
@@ -242,8 +244,9 @@ import Testing
         }
         for origin in ["", "two\nlines", "tab\t"] {
             #expect(
-                Self.refusal { () throws(LedgerError) in _ = try Checkpoint(origin: origin, size: 1, rootHash: Self.root8) }
-                    == .invalidBody)
+                Self.refusal { () throws(LedgerError) in
+                    _ = try Checkpoint(origin: origin, size: 1, rootHash: Self.root8)
+                } == .invalidBody)
         }
         #expect(
             Self.refusal { () throws(LedgerError) in _ = try Checkpoint(origin: "o", size: 1, rootHash: [1, 2, 3]) }

@@ -289,7 +289,8 @@ import Testing
                     refused.append(!verifies(proof: Self.flipped(proof, element: element)))
                     refused.append(!verifies(proof: Self.flipped(proof, element: element, byte: 31)))
                 }
-                for wrongIndex in [index &+ 1, index &- 1, index ^ 2, index ^ 1, size, UInt64.max] where wrongIndex != index {
+                let wrongIndices = [index &+ 1, index &- 1, index ^ 2, index ^ 1, size, UInt64.max]
+                for wrongIndex in wrongIndices where wrongIndex != index {
                     refused.append(!verifies(index: wrongIndex))
                 }
                 if !proof.isEmpty {
@@ -422,28 +423,25 @@ import Testing
                 leafHash: hash, leafIndex: UInt64.max - 1, treeSize: UInt64.max, proof: [], root: hash))
 
         // Consistency: the sizes that are always consistent still need the right roots and an empty proof.
-        #expect(MerkleProofs.verifyConsistency(firstSize: 0, secondSize: 0, firstRoot: empty, secondRoot: empty, proof: []))
-        #expect(MerkleProofs.verifyConsistency(firstSize: 0, secondSize: 9, firstRoot: empty, secondRoot: hash, proof: []))
-        #expect(!MerkleProofs.verifyConsistency(firstSize: 0, secondSize: 9, firstRoot: hash, secondRoot: hash, proof: []))
-        #expect(
-            !MerkleProofs.verifyConsistency(firstSize: 0, secondSize: 9, firstRoot: empty, secondRoot: hash, proof: [hash]))
-        #expect(MerkleProofs.verifyConsistency(firstSize: 4, secondSize: 4, firstRoot: hash, secondRoot: hash, proof: []))
-        #expect(!MerkleProofs.verifyConsistency(firstSize: 4, secondSize: 4, firstRoot: hash, secondRoot: other, proof: []))
-        #expect(
-            !MerkleProofs.verifyConsistency(firstSize: 4, secondSize: 4, firstRoot: hash, secondRoot: hash, proof: [hash]))
-        #expect(!MerkleProofs.verifyConsistency(firstSize: 2, secondSize: 1, firstRoot: hash, secondRoot: hash, proof: []))
-        #expect(!MerkleProofs.verifyConsistency(firstSize: 1, secondSize: 2, firstRoot: hash, secondRoot: other, proof: []))
-        #expect(!MerkleProofs.verifyConsistency(firstSize: 1, secondSize: 2, firstRoot: [], secondRoot: other, proof: [hash]))
-        #expect(
-            !MerkleProofs.verifyConsistency(
-                firstSize: 1, secondSize: 2, firstRoot: hash, secondRoot: other, proof: [Array(hash.dropLast())]))
-        #expect(
-            !MerkleProofs.verifyConsistency(
-                firstSize: UInt64.max - 1, secondSize: UInt64.max, firstRoot: hash, secondRoot: other,
-                proof: Array(repeating: other, count: 200)))
-        #expect(
-            !MerkleProofs.verifyConsistency(
-                firstSize: 1 << 63, secondSize: UInt64.max, firstRoot: hash, secondRoot: other, proof: [other]))
+        func consistent(
+            _ first: UInt64, _ second: UInt64, _ firstRoot: [UInt8], _ secondRoot: [UInt8], _ proof: [[UInt8]]
+        ) -> Bool {
+            MerkleProofs.verifyConsistency(
+                firstSize: first, secondSize: second, firstRoot: firstRoot, secondRoot: secondRoot, proof: proof)
+        }
+        #expect(consistent(0, 0, empty, empty, []))
+        #expect(consistent(0, 9, empty, hash, []))
+        #expect(!consistent(0, 9, hash, hash, []))
+        #expect(!consistent(0, 9, empty, hash, [hash]))
+        #expect(consistent(4, 4, hash, hash, []))
+        #expect(!consistent(4, 4, hash, other, []))
+        #expect(!consistent(4, 4, hash, hash, [hash]))
+        #expect(!consistent(2, 1, hash, hash, []))
+        #expect(!consistent(1, 2, hash, other, []))
+        #expect(!consistent(1, 2, [], other, [hash]))
+        #expect(!consistent(1, 2, hash, other, [Array(hash.dropLast())]))
+        #expect(!consistent(UInt64.max - 1, UInt64.max, hash, other, Array(repeating: other, count: 200)))
+        #expect(!consistent(1 << 63, UInt64.max, hash, other, [other]))
     }
 
     // MARK: Cost
@@ -481,7 +479,8 @@ import Testing
                 _ = try MerkleProofs.inclusionProof(leafIndex: index, treeSize: size, source: source)
                 #expect(source.lookups <= bound, "inclusion of \(index) in \(size): \(source.lookups) lookups")
             }
-            for firstSize in [1, 2, 3, size / 3, size / 2 + 1, size - 1, size] where firstSize >= 1 && firstSize <= size {
+            let firstSizes = [1, 2, 3, size / 3, size / 2 + 1, size - 1, size]
+            for firstSize in firstSizes where firstSize >= 1 && firstSize <= size {
                 source.lookups = 0
                 _ = try MerkleProofs.consistencyProof(firstSize: firstSize, secondSize: size, source: source)
                 #expect(source.lookups <= bound, "consistency \(firstSize) to \(size): \(source.lookups) lookups")

@@ -264,7 +264,9 @@ public enum MerkleProofs {
     /// MTH(D[start:end]). In every proof above, a range is either a complete aligned subtree (one lookup) or a
     /// suffix of the tree, which splits into a complete subtree and a shorter suffix: at most 64 lookups, and
     /// each proof needs at most one such suffix, so a proof costs O(log n) lookups without a memo.
-    private static func subtreeHash(start: UInt64, end: UInt64, source: some MerkleNodeSource) throws(LedgerError) -> [UInt8] {
+    private static func subtreeHash(
+        start: UInt64, end: UInt64, source: some MerkleNodeSource
+    ) throws(LedgerError) -> [UInt8] {
         let count = end - start
         precondition(count > 0, "a Merkle subtree has at least one leaf")
         if count & (count - 1) == 0 && start % count == 0 {
@@ -278,7 +280,9 @@ public enum MerkleProofs {
     }
 
     /// A stored node, checked to be a hash at all: storage handing back anything else is corrupt.
-    fileprivate static func storedHash(level: Int, index: UInt64, source: some MerkleNodeSource) throws(LedgerError) -> [UInt8] {
+    fileprivate static func storedHash(
+        level: Int, index: UInt64, source: some MerkleNodeSource
+    ) throws(LedgerError) -> [UInt8] {
         let hash = try source.completeSubtreeHash(level: level, index: index)
         guard hash.count == MerkleHash.byteCount else {
             throw LedgerError(

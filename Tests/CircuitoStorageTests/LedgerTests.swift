@@ -1,0 +1,319 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+import Foundation
+import Testing
+
+/// A ledger in a fresh temporary directory, removed at the end of the test.
+final class TemporaryLedger {
+    let directory: String
+    let authority = Ed25519PrivateKey()
+    let checkpointKey = Ed25519PrivateKey()
+    var counter = 0
+
+    init() {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("circuito-test-\(UUID().uuidString)").path
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    func event(_ type: String, by actor: String = "city", key: Ed25519PrivateKey? = nil, _ body: [String: JSONValue], id: String? = nil) throws -> VerifiedEvent {
+        counter += 1
+        let signer = key ?? authority
+        let event = try Event(id: id ?? "evt-\(counter)", type: type, actor: actor, key: signer.publicKey.multikey, timestamp: "2026-11-22T10:00:00Z", body: body)
+        return try SignedEvent(signing: event, with: signer).verified()
+    }
+
+    func genesis() throws -> VerifiedEvent {
+        try event("ledger.genesis", [
+            "origin": "test.example/ledger",
+            "authority": .object(["actor": "city", "name": "City", "keys": .array([.string(authority.publicKey.multikey)])]),
+            "checkpoint_key": .string(checkpointKey.publicKey.multikey), "currency": ["code": "TOC", "decimals": 2],
+        ], id: "genesis")
+    }
+
+    func create(options: LMDBEnvironment.Options = .init(), clock: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds) throws -> Ledger {
+        try Ledger.create(directory: directory, genesis: genesis(), checkpointKey: checkpointKey, options: options, clock: clock)
+    }
+
+    func registration(_ id: String, name: String? = nil) throws -> VerifiedEvent {
+        try event("actor.registered", ["actor": .string(id), "role": "merchant", "name": .string(name ?? "Shop \(id)"), "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)])])
+    }
+}
+
+extension Result {
+    var failureCode: LedgerError.Code? {
+        if case .failure(let error as LedgerError) = self { return error.code }
+        return nil
+    }
+}
+
+@Suite("Ledger on LMDB")
+struct LedgerTests {
+    @Test("append, receipts with covering checkpoints, reopen, and the tree continues")
+    func appendAndReopen() throws {
+        let temporary = TemporaryLedger()
+        var lastReceipt: Receipt?
+        do {
+            let ledger = try temporary.create()
+            #expect(ledger.frontier.size == 1)
+            let results = try ledger.append([try temporary.registration("a"), try temporary.registration("b")])
+            let receipts = try results.map { try $0.get() }
+            #expect(receipts.map(\.sequenceNumber) == [1, 2])
+            // Both receipts carry the one checkpoint of their commit, and it verifies with the genesis key.
+            #expect(receipts[0].checkpoint == receipts[1].checkpoint)
+            let verifier = try NoteVerifier(name: "test.example/ledger", publicKey: temporary.checkpointKey.publicKey)
+            let checkpoint = try Checkpoint(parsing: try SignedNote.open(receipts[1].checkpoint, verifier: verifier))
+            #expect(checkpoint.size == 3)
+            #expect(checkpoint.rootHash == ledger.frontier.root)
+            // Each leaf is in the checkpointed tree.
+            for receipt in receipts {
+                let proof = try ledger.reader.inclusionProof(leafIndex: receipt.sequenceNumber, treeSize: 3)
+                #expect(MerkleProofs.verifyInclusion(leafHash: receipt.leafHash, leafIndex: receipt.sequenceNumber, treeSize: 3, proof: proof, root: checkpoint.rootHash))
+                #expect(MerkleHash.leaf(try ledger.reader.leafBytes(sequenceNumber: receipt.sequenceNumber)) == receipt.leafHash)
+            }
+            lastReceipt = receipts.last
+        }
+        let reopened = try Ledger.open(directory: temporary.directory)
+        #expect(reopened.frontier.size == 3)
+        let more = try reopened.append([try temporary.registration("c")])
+        #expect(try more[0].get().sequenceNumber == 3)
+        #expect(try reopened.reader.checkpointCovering(sequenceNumber: 2) == lastReceipt?.checkpoint)
+        let report = try LedgerAudit.run(reopened.reader)
+        #expect(report.recordCount == 4)
+        #expect(report.checkpointCount == 3)
+        #expect(report.rootHash == reopened.frontier.root)
+    }
+
+    @Test("idempotency: the same event again returns the first receipt; other content under the same id is refused")
+    func idempotency() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        let event = try temporary.registration("shop", name: "First")
+        let first = try ledger.append([event])[0].get()
+        _ = try ledger.append([try temporary.registration("other")])
+        let again = try ledger.append([event])[0].get()
+        #expect(again == first)
+        let conflicting = try temporary.event("actor.registered", ["actor": "shop2", "role": "merchant", "name": "Second", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)])], id: event.event.id)
+        let sizeBefore = try ledger.reader.size()
+        let refused = try ledger.append([conflicting])
+        #expect(refused[0].failureCode == .idConflict)
+        #expect(try ledger.reader.size() == sizeBefore)
+        // The same id twice inside one batch: the second is the same content, so it gets the first's receipt.
+        let twice = try temporary.registration("twice")
+        let batch = try ledger.append([twice, twice])
+        #expect(try batch[0].get() == batch[1].get())
+    }
+
+    @Test("a batch with refusals: accepted events get one commit and one checkpoint, refused ones leave no trace")
+    func mixedBatch() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        var checkpointsBefore = 0
+        try ledger.reader.forEachCheckpoint { _, _ in checkpointsBefore += 1; return true }
+        let stranger = Ed25519PrivateKey()
+        let results = try ledger.append([
+            try temporary.registration("ok-1"),
+            try temporary.event("actor.registered", by: "ghost", key: stranger, ["actor": "x", "role": "merchant", "name": "X", "keys": .array([.string(stranger.publicKey.multikey)])]),
+            try temporary.registration("ok-1"),  // same actor id again, other event id
+            try temporary.registration("ok-2"),
+        ])
+        #expect(results.map(\.failureCode) == [nil, .unknownActor, .actorExists, nil])
+        #expect(try results[3].get().sequenceNumber == 2)
+        var checkpointsAfter = 0
+        try ledger.reader.forEachCheckpoint { _, _ in checkpointsAfter += 1; return true }
+        #expect(checkpointsAfter == checkpointsBefore + 1)
+        // A batch of refusals only writes nothing at all, not even a checkpoint.
+        let none = try ledger.append([try temporary.registration("ok-2")])
+        #expect(none[0].failureCode == .actorExists)
+        var checkpointsFinal = 0
+        try ledger.reader.forEachCheckpoint { _, _ in checkpointsFinal += 1; return true }
+        #expect(checkpointsFinal == checkpointsAfter)
+        _ = try LedgerAudit.run(ledger.reader)
+    }
+
+    @Test("proofs served from LMDB equal the in-memory tree's for every 0 < m ≤ n ≤ 64, and verify")
+    func proofsFromStorage() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        // Appended one per commit so that a checkpoint exists at every size.
+        for index in 1..<64 { _ = try ledger.append([try temporary.registration("shop-\(index)")]) }
+        var memoryNodes = InMemoryMerkleNodes()
+        var frontier = MerkleFrontier()
+        var roots: [[UInt8]] = [MerkleHash.emptyRoot]
+        var leafHashes: [[UInt8]] = []
+        try ledger.reader.forEachRecord(from: 0) { (_, leaf) throws(LedgerError) -> Bool in
+            let leafHash = MerkleHash.leaf([UInt8](leaf))
+            leafHashes.append(leafHash)
+            memoryNodes.store(frontier.append(leafHash: leafHash))
+            roots.append(frontier.root)
+            return true
+        }
+        #expect(leafHashes.count == 64)
+        let reader = ledger.reader
+        for second in UInt64(1)...64 {
+            #expect(try reader.root(treeSize: second) == roots[Int(second)])
+            for first in UInt64(1)...second {
+                let proof = try reader.consistencyProof(firstSize: first, secondSize: second)
+                #expect(proof == (try MerkleProofs.consistencyProof(firstSize: first, secondSize: second, source: memoryNodes)))
+                #expect(MerkleProofs.verifyConsistency(firstSize: first, secondSize: second, firstRoot: roots[Int(first)], secondRoot: roots[Int(second)], proof: proof))
+                let leafIndex = first - 1
+                let inclusion = try reader.inclusionProof(leafIndex: leafIndex, treeSize: second)
+                #expect(inclusion == (try MerkleProofs.inclusionProof(leafIndex: leafIndex, treeSize: second, source: memoryNodes)))
+                #expect(MerkleProofs.verifyInclusion(leafHash: leafHashes[Int(leafIndex)], leafIndex: leafIndex, treeSize: second, proof: inclusion, root: roots[Int(second)]))
+            }
+        }
+        #expect(throws: LedgerError.self) { try reader.inclusionProof(leafIndex: 0, treeSize: 65) }
+        #expect(throws: LedgerError.self) { try reader.consistencyProof(firstSize: 5, secondSize: 4) }
+        #expect(throws: LedgerError.self) { try reader.inclusionProof(leafIndex: 64, treeSize: 64) }
+        let report = try LedgerAudit.run(reader)
+        #expect(report.checkpointCount == 64)
+    }
+
+    @Test("one writer at a time; readers are not kept out")
+    func writerLock() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        #expect(throws: LedgerError.self) { try Ledger.open(directory: temporary.directory) }
+        do {
+            _ = try Ledger.open(directory: temporary.directory)
+        } catch {
+            #expect(error.code == .locked)
+        }
+        #expect(try LedgerReader.open(directory: temporary.directory).size() == 1)
+        _ = ledger
+    }
+
+    @Test("creating over an existing ledger or opening a missing one is refused")
+    func createAndOpenRefusals() throws {
+        let temporary = TemporaryLedger()
+        #expect(throws: LedgerError.self) { try Ledger.open(directory: temporary.directory) }
+        do { _ = try temporary.create() }
+        do {
+            _ = try temporary.create()
+            Issue.record("a second create succeeded")
+        } catch let error as LedgerError {
+            #expect(error.code == .genesisAlreadyWritten || error.code == .keyFile)
+        }
+    }
+
+    @Test("recorded_at never goes backwards, even when the clock does")
+    func recordedAtMonotonic() throws {
+        let temporary = TemporaryLedger()
+        let clock = ClockBox(1_795_000_000_000)
+        let ledger = try temporary.create(clock: { clock.now() })
+        clock.set(1_700_000_000_000)
+        _ = try ledger.append([try temporary.registration("late")])
+        let records = try (0..<2).map { try Record(leafBytes: try ledger.reader.leafBytes(sequenceNumber: UInt64($0))) }
+        #expect(records[1].recordedAt == records[0].recordedAt)
+        #expect(records[0].recordedAt == "2026-11-18T11:06:40.000Z")
+    }
+
+    @Test("a full LMDB map is an error value: the batch is not written and the ledger stays verifiable")
+    func mapFull() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create(options: .init(mapSizeBytes: 256 * 1024))
+        var appended: UInt64 = 1
+        var sawMapFull = false
+        for round in 0..<200 {
+            let batch = try (0..<20).map { try temporary.registration("shop-\(round)-\($0)", name: String(repeating: "n", count: 180)) }
+            do {
+                let results = try ledger.append(batch)
+                appended += UInt64(results.count)
+            } catch {
+                #expect(error.code == .mapFull)
+                sawMapFull = true
+                break
+            }
+        }
+        #expect(sawMapFull)
+        #expect(try ledger.reader.size() == appended)
+        #expect(ledger.frontier.size == appended)
+        let report = try LedgerAudit.run(ledger.reader)
+        #expect(report.recordCount == appended)
+    }
+}
+
+/// A settable clock shared with the ledger.
+final class ClockBox: @unchecked Sendable {
+    // @unchecked: tests set it between appends on one thread.
+    private var milliseconds: Int64
+    init(_ milliseconds: Int64) { self.milliseconds = milliseconds }
+    func now() -> Int64 { milliseconds }
+    func set(_ value: Int64) { milliseconds = value }
+}
+
+@Suite("Audit finds damage")
+struct AuditTests {
+    /// Builds a ledger, closes it, then lets `damage` write into its LMDB environment directly.
+    func damagedLedger(_ damage: (LMDBTransaction, TemporaryLedger) throws -> Void) throws -> (TemporaryLedger, LedgerAudit.Failure?) {
+        let temporary = TemporaryLedger()
+        do {
+            let ledger = try temporary.create()
+            for index in 0..<10 { _ = try ledger.append([try temporary.registration("shop-\(index)")]) }
+        }
+        do {
+            let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
+            try environment.write { (transaction) throws(LedgerError) in
+                do { try damage(transaction, temporary) } catch { throw LedgerError(.storage, "\(error)") }
+            }
+        }
+        do {
+            _ = try LedgerAudit.run(try LedgerReader.open(directory: temporary.directory))
+            return (temporary, nil)
+        } catch let failure as LedgerAudit.Failure {
+            return (temporary, failure)
+        }
+    }
+
+    @Test("an undamaged ledger passes")
+    func clean() throws {
+        let (_, failure) = try damagedLedger { _, _ in }
+        #expect(failure == nil)
+    }
+
+    @Test("a changed tree node is found")
+    func treeNode() throws {
+        let (_, failure) = try damagedLedger { transaction, _ in
+            try transaction.put(LedgerDatabase.tree, [0] + BigEndianKey.encode(4), [UInt8](repeating: 7, count: 32))
+        }
+        #expect(failure?.error.code == .integrity)
+        #expect(failure?.error.message.contains("tree node") == true)
+    }
+
+    @Test("a checkpoint signed by another key is found, at its size")
+    func forgedCheckpoint() throws {
+        let (_, failure) = try damagedLedger { transaction, _ in
+            let note = try SignedNote.sign(text: try Checkpoint(origin: "test.example/ledger", size: 5, rootHash: [UInt8](repeating: 1, count: 32)).body,
+                                           signer: try NoteSigner(name: "test.example/ledger", privateKey: Ed25519PrivateKey()))
+            try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(5), Array(note.utf8))
+        }
+        #expect(failure?.sequenceNumber == 4)
+        #expect(failure?.error.code == .invalidSignature)
+    }
+
+    @Test("a checkpoint with the right key but a wrong root is found")
+    func wrongRoot() throws {
+        let (_, failure) = try damagedLedger { transaction, temporary in
+            let note = try SignedNote.sign(text: try Checkpoint(origin: "test.example/ledger", size: 5, rootHash: [UInt8](repeating: 1, count: 32)).body,
+                                           signer: try NoteSigner(name: "test.example/ledger", privateKey: temporary.checkpointKey))
+            try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(5), Array(note.utf8))
+        }
+        #expect(failure?.sequenceNumber == 4)
+        #expect(failure?.error.code == .integrity)
+    }
+
+    @Test("a record replaced by a validly signed event that breaks a rule is found at its seq")
+    func ruleBreakingRecord() throws {
+        let (_, failure) = try damagedLedger { transaction, temporary in
+            let stranger = Ed25519PrivateKey()
+            let event = try Event(id: "forged", type: "actor.registered", actor: "ghost", key: stranger.publicKey.multikey, timestamp: "2026-11-22T10:00:00Z",
+                                  body: ["actor": "x", "role": "merchant", "name": "X", "keys": .array([.string(stranger.publicKey.multikey)])])
+            let old = try Record(leafBytes: try #require(try transaction.get(LedgerDatabase.log, BigEndianKey.encode(6))))
+            let record = Record(sequenceNumber: 6, recordedAt: old.recordedAt, signedEvent: SignedEvent(signing: event, with: stranger))
+            try transaction.put(LedgerDatabase.log, BigEndianKey.encode(6), record.leafBytes)
+        }
+        #expect(failure?.sequenceNumber == 6)
+        #expect(failure?.error.code == .unknownActor)
+    }
+}
