@@ -54,6 +54,26 @@ extension LedgerError.Code {
     public static let notFound = Self(name: "not_found", number: 3004)
     public static let invalidRange = Self(name: "invalid_range", number: 3005)
 
+    // The circuit's rules (5000s).
+    public static let policyMissing = Self(name: "policy_missing", number: 5001)
+    public static let insufficientFunds = Self(name: "insufficient_funds", number: 5002)
+    public static let capExceeded = Self(name: "cap_exceeded", number: 5003)
+    public static let alreadyExists = Self(name: "already_exists", number: 5004)
+    public static let unknownReference = Self(name: "unknown_reference", number: 5005)
+    public static let invalidState = Self(name: "invalid_state", number: 5006)
+    public static let alreadyConverted = Self(name: "already_converted", number: 5007)
+    public static let categoryNotAccepted = Self(name: "category_not_accepted", number: 5008)
+    public static let merchantNotEnrolled = Self(name: "merchant_not_enrolled", number: 5009)
+    public static let authorisationInvalid = Self(name: "authorisation_invalid", number: 5010)
+    public static let authorisationExpired = Self(name: "authorisation_expired", number: 5011)
+    public static let nonceUsed = Self(name: "nonce_used", number: 5012)
+    public static let refundExceedsPayment = Self(name: "refund_exceeds_payment", number: 5013)
+    public static let settlementExceedsBalance = Self(name: "settlement_exceeds_balance", number: 5014)
+    public static let lotNotExpired = Self(name: "lot_not_expired", number: 5015)
+    public static let subjectErased = Self(name: "subject_erased", number: 5016)
+    public static let tooManyLots = Self(name: "too_many_lots", number: 5017)
+    public static let notCaseHolder = Self(name: "not_case_holder", number: 5018)
+
     // Operating errors (4000s): the request may be fine, the ledger could not serve it.
     public static let storage = Self(name: "storage_error", number: 4001)
     public static let mapFull = Self(name: "map_full", number: 4002)

@@ -215,7 +215,7 @@ public enum SpecVectors {
         let note = try SignedNote.sign(text: checkpoint.body, signer: signer)
         return .object([
             "origin": .string(origin), "key_seed_hex": .string(key("checkpoint").seed.hexString),
-            "key_id_hex": .string(String(signer.keyID, radix: 16)), "verifier_key": .string(signer.verifier.verifierKey),
+            "key_id_hex": .string(StateKey.number(UInt64(signer.keyID)).suffix(4).map { $0 }.hexString), "verifier_key": .string(signer.verifier.verifierKey),
             "body": .string(checkpoint.body), "signed_note": .string(note),
         ])
     }
@@ -229,9 +229,9 @@ public enum SpecVectors {
         var frontier = MerkleFrontier()
         var lines: [String] = []
         for (index, signed) in try sampleEvents().enumerated() {
-            let sequenceNumber = UInt64(index)
-            state.apply(try Rulebook.check(try signed.verified(), sequenceNumber: sequenceNumber, state: state))
-            let record = Record(sequenceNumber: sequenceNumber, recordedAt: timestamp(Int64(index) * 10 + 1), signedEvent: signed)
+            let position = LogPosition(sequenceNumber: UInt64(index), recordedAt: timestamp(Int64(index) * 10 + 1))
+            state.apply(try Rulebook.check(try signed.verified(), at: position, state: state))
+            let record = Record(sequenceNumber: position.sequenceNumber, recordedAt: position.recordedAt, signedEvent: signed)
             _ = frontier.append(leafHash: MerkleHash.leaf(record.leafBytes))
             lines.append(String(decoding: record.leafBytes, as: UTF8.self))
         }
@@ -241,7 +241,7 @@ public enum SpecVectors {
         for (name, signed, code) in try refusedEvents() {
             let verified = try signed.verified()
             do throws(LedgerError) {
-                _ = try Rulebook.check(verified, sequenceNumber: frontier.size, state: state)
+                _ = try Rulebook.check(verified, at: LogPosition(sequenceNumber: frontier.size, recordedAt: timestamp(100)), state: state)
                 preconditionFailure("sample refusal \(name) was accepted")
             } catch {
                 precondition(error.code == code, "sample refusal \(name) gave \(error.code), expected \(code)")

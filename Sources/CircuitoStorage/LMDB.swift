@@ -16,9 +16,12 @@ public final class LMDBEnvironment: @unchecked Sendable {
     public struct Options: Sendable {
         public var mapSizeBytes: Int
         public var maximumReaders: UInt32
-        public init(mapSizeBytes: Int = 16 << 30, maximumReaders: UInt32 = 256) {
+        /// When false, commits are not fsync'd (MDB_NOSYNC): only for scratch environments that are thrown away.
+        public var durable: Bool
+        public init(mapSizeBytes: Int = 16 << 30, maximumReaders: UInt32 = 256, durable: Bool = true) {
             self.mapSizeBytes = mapSizeBytes
             self.maximumReaders = maximumReaders
+            self.durable = durable
         }
     }
 
@@ -33,7 +36,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
             try LMDBEnvironment.check(mdb_env_set_maxdbs(environment, MDB_dbi(databaseNames.count + 1)), "mdb_env_set_maxdbs")
             try LMDBEnvironment.check(mdb_env_set_mapsize(environment, options.mapSizeBytes), "mdb_env_set_mapsize")
             try LMDBEnvironment.check(mdb_env_set_maxreaders(environment, options.maximumReaders), "mdb_env_set_maxreaders")
-            try LMDBEnvironment.check(mdb_env_open(environment, path, UInt32(MDB_NOTLS), 0o600), "opening LMDB environment at \(path)")
+            let flags = UInt32(MDB_NOTLS) | (options.durable ? 0 : UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC))
+            try LMDBEnvironment.check(mdb_env_open(environment, path, flags, 0o600), "opening LMDB environment at \(path)")
             // Open every named database once, in one transaction; the handles then serve every later transaction.
             var transaction: OpaquePointer?
             try LMDBEnvironment.check(mdb_txn_begin(environment, nil, create ? 0 : UInt32(MDB_RDONLY), &transaction), "mdb_txn_begin")
@@ -140,6 +144,30 @@ public struct LMDBTransaction {
             }
         }
         try LMDBEnvironment.check(result, "writing \(databaseName)")
+    }
+
+    /// Removes `key`; removing a missing key is not an error.
+    public func delete(_ databaseName: String, _ key: [UInt8]) throws(LedgerError) {
+        let database = environment.database(databaseName)
+        var keyBytes = key
+        let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
+            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+            return mdb_del(handle, database, &keyValue, nil)
+        }
+        if result == MDB_NOTFOUND { return }
+        try LMDBEnvironment.check(result, "deleting from \(databaseName)")
+    }
+
+    /// Entries whose key starts with `prefix`, in key order, at most `limit`.
+    public func entries(_ databaseName: String, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
+        var found: [(key: [UInt8], value: [UInt8])] = []
+        guard limit > 0 else { return found }
+        try forEach(databaseName, from: prefix) { (key, value) throws(LedgerError) -> Bool in
+            guard key.starts(with: prefix) else { return false }
+            found.append(([UInt8](key), [UInt8](value)))
+            return found.count < limit
+        }
+        return found
     }
 
     /// Entry count of a database.

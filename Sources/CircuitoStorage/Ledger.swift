@@ -41,6 +41,9 @@ public final class Ledger {
         guard genesis.event.body["checkpoint_key"]?.stringValue == checkpointKey.publicKey.multikey else {
             throw LedgerError(.invalidBody, "genesis checkpoint_key must be the public key of the ledger's checkpoint key")
         }
+        // Check genesis against the rulebook before anything touches the disk, so a refused genesis leaves nothing.
+        let position = LogPosition(sequenceNumber: 0, recordedAt: Timestamp.format(millisecondsSince1970: clock()))
+        _ = try Rulebook.check(genesis, at: position, state: MemoryLedgerState())
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw LedgerError(.storage, "cannot create \(directory): \(String(cString: strerror(errno)))")
         }
@@ -149,7 +152,7 @@ public final class Ledger {
                 let sequenceNumber = working.size
                 let changes: [StateChange]
                 do throws(LedgerError) {
-                    changes = try Rulebook.check(verifiedEvent, sequenceNumber: sequenceNumber, state: state)
+                    changes = try Rulebook.check(verifiedEvent, at: LogPosition(sequenceNumber: sequenceNumber, recordedAt: recordedAt), state: state)
                 } catch {
                     outcomes.append(.refused(error))
                     continue

@@ -9,56 +9,34 @@ public enum LedgerDatabase {
     public static let tree = "tree"
     /// tree size (8-byte big-endian) → signed checkpoint note committed at that size.
     public static let checkpoints = "checkpoints"
-    /// event id → seq (8-byte big-endian).
-    public static let eventIDs = "ids"
-    /// actor id → JCS of the actor record (projection).
-    public static let actors = "actors"
-    /// Multikey → actor id (projection; keys are never shared).
-    public static let keys = "keys"
-    /// "genesis" → JCS of the genesis information.
-    public static let meta = "meta"
 
-    public static let all = [log, tree, checkpoints, eventIDs, actors, keys, meta]
+    /// The log's own databases; the state tables (projections) come from `StateTable.all`.
+    public static let logDatabases = [log, tree, checkpoints]
+    public static let all = logDatabases + StateTable.all.map(\.name)
 }
 
-/// The ledger state read and written inside one LMDB transaction: the rulebook's view for live writes.
-struct TransactionLedgerState: LedgerStateReader {
+/// The ledger state read and written inside one LMDB transaction: the rulebook's view for live writes, replay and
+/// rebuild.
+public struct TransactionLedgerState: LedgerStateReader {
     let transaction: LMDBTransaction
 
-    func genesis() throws(LedgerError) -> GenesisInfo? {
-        guard let bytes = try transaction.get(LedgerDatabase.meta, Array("genesis".utf8)) else { return nil }
-        return try GenesisInfo(json: try JSONParser.parse(bytes))
+    public init(transaction: LMDBTransaction) {
+        self.transaction = transaction
     }
 
-    func actor(_ id: String) throws(LedgerError) -> ActorRecord? {
-        guard let bytes = try transaction.get(LedgerDatabase.actors, Array(id.utf8)) else { return nil }
-        return try ActorRecord(json: try JSONParser.parse(bytes))
+    public func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
+        try transaction.get(table.name, key)
     }
 
-    func ownerOfKey(_ multikey: String) throws(LedgerError) -> String? {
-        guard let bytes = try transaction.get(LedgerDatabase.keys, Array(multikey.utf8)) else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
+    public func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
+        try transaction.entries(table.name, prefix: prefix, limit: limit)
     }
 
-    func sequenceNumber(ofEventID id: String) throws(LedgerError) -> UInt64? {
-        guard let bytes = try transaction.get(LedgerDatabase.eventIDs, Array(id.utf8)) else { return nil }
-        guard let sequenceNumber = BigEndianKey.decode(bytes) else {
-            throw LedgerError(.integrity, "the id index entry for \(id) is damaged")
-        }
-        return sequenceNumber
-    }
-
-    func apply(_ changes: [StateChange]) throws(LedgerError) {
+    public func apply(_ changes: [StateChange]) throws(LedgerError) {
         for change in changes {
             switch change {
-            case .setGenesis(let info):
-                try transaction.put(LedgerDatabase.meta, Array("genesis".utf8), CanonicalJSON.encode(info.json))
-            case .putActor(let record):
-                try transaction.put(LedgerDatabase.actors, Array(record.id.utf8), CanonicalJSON.encode(record.json))
-            case .claimKey(let multikey, let actor):
-                try transaction.put(LedgerDatabase.keys, Array(multikey.utf8), Array(actor.utf8))
-            case .recordEventID(let id, let sequenceNumber):
-                try transaction.put(LedgerDatabase.eventIDs, Array(id.utf8), BigEndianKey.encode(sequenceNumber))
+            case .put(let table, let key, let value): try transaction.put(table.name, key, value)
+            case .delete(let table, let key): try transaction.delete(table.name, key)
             }
         }
     }

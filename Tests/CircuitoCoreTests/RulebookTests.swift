@@ -15,7 +15,7 @@ struct GenesisRuleTests {
 
     func check(_ event: VerifiedEvent, at sequenceNumber: UInt64 = 0, state: MemoryLedgerState = MemoryLedgerState()) -> LedgerError.Code? {
         do {
-            _ = try Rulebook.check(event, sequenceNumber: sequenceNumber, state: state)
+            _ = try Rulebook.check(event, at: LogPosition(sequenceNumber: sequenceNumber, recordedAt: "2026-11-22T10:00:00.000Z"), state: state)
             return nil
         } catch {
             return error.code
@@ -64,7 +64,7 @@ struct RegistrationRuleTests {
         }
         #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("staff-1", "staff", organisation: "organisation-1")) == nil)
         #expect(try harness.submit("actor.registered", by: "city", key: harness.authority, registration("second-city", "authority")) == .roleNotPermitted)
-        #expect(harness.state.actor("staff-1")?.organisation == "organisation-1")
+        #expect(try harness.state.actor("staff-1")?.organisation == "organisation-1")
     }
 
     @Test("organisations register their own staff and beneficiaries; staff their organisation's beneficiaries")
@@ -145,8 +145,8 @@ struct KeyRuleTests {
         #expect(try harness.submit("actor.key_added", by: "shop", key: old, ["actor": "shop", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .keyNotActive)
         // A revoked key can never come back, for anyone.
         #expect(try harness.submit("actor.key_added", by: "shop", key: new, ["actor": "shop", "key": .string(old.publicKey.multikey)]) == .keyInUse)
-        #expect(harness.state.actor("shop")?.keys[old.publicKey.multikey] == .revoked)
-        #expect(harness.state.actor("shop")?.activeKeys == [new.publicKey.multikey])
+        #expect(try harness.state.actor("shop")?.keys[old.publicKey.multikey] == .revoked)
+        #expect(try harness.state.actor("shop")?.activeKeys == [new.publicKey.multikey])
     }
 
     @Test("the last active key cannot be revoked; only active keys can be")
@@ -195,7 +195,7 @@ struct KeyRuleTests {
         let before = harness.state
         #expect(try harness.submit("actor.suspended", by: "city", key: harness.authority, ["actor": "shop", "reason": "x"], id: "genesis") == .idConflict)
         #expect(try harness.submit("actor.suspended", by: "city", key: harness.authority, ["actor": "nobody", "reason": "x"]) == .unknownActor)
-        #expect(harness.state.actors == before.actors && harness.state.eventIDs == before.eventIDs)
+        #expect(harness.state.tables == before.tables)
     }
 }
 

@@ -48,7 +48,7 @@ struct RuleHarness {
     }
 
     mutating func accept(_ event: VerifiedEvent) throws {
-        let changes = try Rulebook.check(event, sequenceNumber: size, state: state)
+        let changes = try Rulebook.check(event, at: LogPosition(sequenceNumber: size, recordedAt: "2026-11-22T10:00:00.000Z"), state: state)
         state.apply(changes)
         size += 1
     }

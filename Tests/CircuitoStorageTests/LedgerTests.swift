@@ -79,7 +79,7 @@ struct LedgerTests {
         let more = try reopened.append([try temporary.registration("c")])
         #expect(try more[0].get().sequenceNumber == 3)
         #expect(try reopened.reader.checkpointCovering(sequenceNumber: 2) == lastReceipt?.checkpoint)
-        let report = try LedgerAudit.run(reopened.reader)
+        let report = try LedgerReplay.run(reopened.reader)
         #expect(report.recordCount == 4)
         #expect(report.checkpointCount == 3)
         #expect(report.rootHash == reopened.frontier.root)
@@ -129,7 +129,7 @@ struct LedgerTests {
         var checkpointsFinal = 0
         try ledger.reader.forEachCheckpoint { _, _ in checkpointsFinal += 1; return true }
         #expect(checkpointsFinal == checkpointsAfter)
-        _ = try LedgerAudit.run(ledger.reader)
+        _ = try LedgerReplay.run(ledger.reader)
     }
 
     @Test("proofs served from LMDB equal the in-memory tree's for every 0 < m ≤ n ≤ 64, and verify")
@@ -166,7 +166,7 @@ struct LedgerTests {
         #expect(throws: LedgerError.self) { try reader.inclusionProof(leafIndex: 0, treeSize: 65) }
         #expect(throws: LedgerError.self) { try reader.consistencyProof(firstSize: 5, secondSize: 4) }
         #expect(throws: LedgerError.self) { try reader.inclusionProof(leafIndex: 64, treeSize: 64) }
-        let report = try LedgerAudit.run(reader)
+        let report = try LedgerReplay.run(reader)
         #expect(report.checkpointCount == 64)
     }
 
@@ -229,7 +229,7 @@ struct LedgerTests {
         #expect(sawMapFull)
         #expect(try ledger.reader.size() == appended)
         #expect(ledger.frontier.size == appended)
-        let report = try LedgerAudit.run(ledger.reader)
+        let report = try LedgerReplay.run(ledger.reader)
         #expect(report.recordCount == appended)
     }
 }
@@ -246,7 +246,7 @@ final class ClockBox: @unchecked Sendable {
 @Suite("Audit finds damage")
 struct AuditTests {
     /// Builds a ledger, closes it, then lets `damage` write into its LMDB environment directly.
-    func damagedLedger(_ damage: (LMDBTransaction, TemporaryLedger) throws -> Void) throws -> (TemporaryLedger, LedgerAudit.Failure?) {
+    func damagedLedger(_ damage: (LMDBTransaction, TemporaryLedger) throws -> Void) throws -> (TemporaryLedger, LedgerReplay.Failure?) {
         let temporary = TemporaryLedger()
         do {
             let ledger = try temporary.create()
@@ -259,9 +259,9 @@ struct AuditTests {
             }
         }
         do {
-            _ = try LedgerAudit.run(try LedgerReader.open(directory: temporary.directory))
+            _ = try LedgerReplay.run(try LedgerReader.open(directory: temporary.directory))
             return (temporary, nil)
-        } catch let failure as LedgerAudit.Failure {
+        } catch let failure as LedgerReplay.Failure {
             return (temporary, failure)
         }
     }

@@ -128,6 +128,10 @@ public struct SignedEvent: Sendable, Hashable {
         guard event.publicKey.isValidSignature(signature, for: event.signingBytes) else {
             throw LedgerError(.invalidSignature, "the signature does not verify for event \(quoted(event.id)) with key \(event.key)")
         }
+        // Signatures embedded in the body are checked here too, off the single writer.
+        if event.type == "payment.redeemed" {
+            _ = try PaymentAuthorisation.verified(paymentBody: event.body)
+        }
         return VerifiedEvent(signedEvent: self)
     }
 }

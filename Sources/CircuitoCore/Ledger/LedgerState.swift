@@ -3,6 +3,178 @@ public enum Role: String, Sendable, CaseIterable, Hashable {
     case authority, organisation, staff, merchant, auditor, beneficiary
 }
 
+/// A named table of the ledger state. Each is an LMDB named database of the ledger environment, written in the
+/// same transaction as the records it comes from; `rebuild` recomputes every one of them from the log.
+public struct StateTable: Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public var description: String { name }
+
+    // Governance.
+    public static let meta = StateTable("meta")
+    public static let eventIDs = StateTable("ids")
+    public static let actors = StateTable("actors")
+    public static let keys = StateTable("keys")
+    // The circuit.
+    public static let policy = StateTable("policy")
+    public static let balances = StateTable("balances")
+    public static let lots = StateTable("lots")
+    public static let spentLots = StateTable("spent_lots")
+    public static let payments = StateTable("payments")
+    public static let nonces = StateTable("nonces")
+    public static let settlements = StateTable("settlements")
+    public static let conversions = StateTable("conversions")
+    public static let opportunities = StateTable("opportunities")
+    public static let badgeClasses = StateTable("badge_classes")
+    public static let merchants = StateTable("merchants")
+    public static let catalogueIndex = StateTable("catalogue_index")
+    public static let cases = StateTable("cases")
+    public static let caseHistory = StateTable("case_history")
+    public static let activations = StateTable("activations")
+    public static let badges = StateTable("badges")
+    public static let subjects = StateTable("subjects")
+
+    /// Every state table, in a fixed order.
+    public static let all: [StateTable] = [
+        meta, eventIDs, actors, keys, policy, balances, lots, spentLots, payments, nonces, settlements, conversions,
+        opportunities, badgeClasses, merchants, catalogueIndex, cases, caseHistory, activations, badges, subjects,
+    ]
+}
+
+/// What the rulebook may read of the state before an event. Implemented over an LMDB transaction (live writes,
+/// replay, rebuild) and in memory (tests, the specification's vectors), so every path runs the same rules.
+public protocol LedgerStateReader {
+    func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]?
+    /// Entries whose key starts with `prefix`, in key order, at most `limit`.
+    func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])]
+}
+
+/// One change an accepted event makes to the state.
+public enum StateChange: Sendable, Hashable {
+    case put(StateTable, key: [UInt8], value: [UInt8])
+    case delete(StateTable, key: [UInt8])
+}
+
+/// Keys made of several text parts joined by a zero byte (identifiers never contain one), so that a prefix scan
+/// over the first part finds exactly that part's entries.
+public enum StateKey {
+    public static func make(_ parts: String...) -> [UInt8] {
+        var key: [UInt8] = []
+        for (index, part) in parts.enumerated() {
+            if index > 0 { key.append(0) }
+            key.append(contentsOf: part.utf8)
+        }
+        return key
+    }
+
+    public static func prefix(_ part: String) -> [UInt8] { Array(part.utf8) + [0] }
+
+    /// 8-byte big-endian, so that byte order is numeric order.
+    public static func number(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * UInt64($0))) }
+    }
+
+    public static func decodeNumber(_ bytes: some Collection<UInt8>) -> UInt64? {
+        guard bytes.count == 8 else { return nil }
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}
+
+extension LedgerStateReader {
+    /// A stored JSON value (projections store canonical JSON).
+    public func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue? {
+        guard let bytes = try value(table, key) else { return nil }
+        do {
+            return try JSONParser.parse(bytes)
+        } catch {
+            throw LedgerError(.integrity, "state table \(table) holds damaged JSON: \(error.message)")
+        }
+    }
+
+    public func json(_ table: StateTable, _ key: String) throws(LedgerError) -> JSONValue? {
+        try json(table, Array(key.utf8))
+    }
+
+    public func genesis() throws(LedgerError) -> GenesisInfo? {
+        guard let json = try json(.meta, "genesis") else { return nil }
+        return try GenesisInfo(json: json)
+    }
+
+    public func actor(_ id: String) throws(LedgerError) -> ActorRecord? {
+        guard let json = try json(.actors, id) else { return nil }
+        return try ActorRecord(json: json)
+    }
+
+    /// The actor that holds or once held this key; keys are never shared between actors.
+    public func ownerOfKey(_ multikey: String) throws(LedgerError) -> String? {
+        guard let bytes = try value(.keys, Array(multikey.utf8)) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public func sequenceNumber(ofEventID id: String) throws(LedgerError) -> UInt64? {
+        guard let bytes = try value(.eventIDs, Array(id.utf8)) else { return nil }
+        guard let sequenceNumber = StateKey.decodeNumber(bytes) else {
+            throw LedgerError(.integrity, "the id index entry for \(id) is damaged")
+        }
+        return sequenceNumber
+    }
+}
+
+/// Builds the changes of one event, remembering its own writes so later reads within the event see them.
+public struct StateChanges {
+    public private(set) var changes: [StateChange] = []
+    private var written: [StateTable: [[UInt8]: [UInt8]?]] = [:]
+
+    public init() {}
+
+    public mutating func put(_ table: StateTable, _ key: [UInt8], _ value: [UInt8]) {
+        changes.append(.put(table, key: key, value: value))
+        written[table, default: [:]][key] = .some(value)
+    }
+
+    public mutating func put(_ table: StateTable, _ key: [UInt8], json: JSONValue) {
+        put(table, key, CanonicalJSON.encode(json))
+    }
+
+    public mutating func put(_ table: StateTable, _ key: String, json: JSONValue) {
+        put(table, Array(key.utf8), CanonicalJSON.encode(json))
+    }
+
+    public mutating func delete(_ table: StateTable, _ key: [UInt8]) {
+        changes.append(.delete(table, key: key))
+        written[table, default: [:]][key] = .some(nil)
+    }
+
+    /// What this event wrote under `key`, if it wrote anything: `.some(nil)` is a delete.
+    public func pending(_ table: StateTable, _ key: [UInt8]) -> [UInt8]?? {
+        written[table]?[key]
+    }
+}
+
+/// The state held in memory: for tests and the specification's vectors (scans are linear).
+public struct MemoryLedgerState: LedgerStateReader, Sendable {
+    public private(set) var tables: [StateTable: [[UInt8]: [UInt8]]] = [:]
+
+    public init() {}
+
+    public func value(_ table: StateTable, _ key: [UInt8]) -> [UInt8]? { tables[table]?[key] }
+
+    public func entries(_ table: StateTable, prefix: [UInt8], limit: Int) -> [(key: [UInt8], value: [UInt8])] {
+        let matching = (tables[table] ?? [:]).filter { $0.key.starts(with: prefix) }
+            .sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        return matching.prefix(limit).map { (key: $0.key, value: $0.value) }
+    }
+
+    public mutating func apply(_ changes: [StateChange]) {
+        for change in changes {
+            switch change {
+            case .put(let table, let key, let value): tables[table, default: [:]][key] = value
+            case .delete(let table, let key): tables[table]?[key] = nil
+            }
+        }
+    }
+}
+
 /// An actor as the registry knows it at some point of the log.
 public struct ActorRecord: Sendable, Hashable {
     public enum KeyStatus: String, Sendable, Hashable { case active, revoked }
@@ -16,11 +188,14 @@ public struct ActorRecord: Sendable, Hashable {
     public var suspended: Bool
     /// The seq of the `actor.registered` (or genesis) event that created it.
     public let registeredAt: UInt64
+    /// Organisations' district (for reports).
+    public let district: String?
 
     public init(
         id: String, role: Role, name: String, organisation: String?, keys: [String: KeyStatus], suspended: Bool,
-        registeredAt: UInt64
+        registeredAt: UInt64, district: String? = nil
     ) {
+        self.district = district
         self.id = id
         self.role = role
         self.name = name
@@ -39,6 +214,7 @@ public struct ActorRecord: Sendable, Hashable {
             "registered_at": .integer(Int64(registeredAt)),
         ]
         if let organisation { members["organisation"] = .string(organisation) }
+        if let district { members["district"] = .string(district) }
         return .object(members)
     }
 
@@ -58,7 +234,7 @@ public struct ActorRecord: Sendable, Hashable {
         }
         self.init(
             id: id, role: role, name: name, organisation: json["organisation"]?.stringValue, keys: keys,
-            suspended: suspended, registeredAt: UInt64(registeredAt))
+            suspended: suspended, registeredAt: UInt64(registeredAt), district: json["district"]?.stringValue)
     }
 }
 
@@ -92,49 +268,5 @@ public struct GenesisInfo: Sendable, Hashable {
             case .string(let code)? = json["currency"]?["code"], case .integer(let decimals)? = json["currency"]?["decimals"]
         else { throw LedgerError(.integrity, "stored genesis information is damaged") }
         self.init(origin: origin, authority: authority, checkpointKey: checkpointKey, currencyCode: code, currencyDecimals: decimals)
-    }
-}
-
-/// What the rulebook may read of the state before an event. Implemented over an LMDB write transaction for live
-/// writes and in memory for replay, so both run the same rules.
-public protocol LedgerStateReader {
-    func genesis() throws(LedgerError) -> GenesisInfo?
-    func actor(_ id: String) throws(LedgerError) -> ActorRecord?
-    /// The actor that holds or once held this key; keys are never shared between actors.
-    func ownerOfKey(_ multikey: String) throws(LedgerError) -> String?
-    func sequenceNumber(ofEventID id: String) throws(LedgerError) -> UInt64?
-}
-
-/// One change an accepted event makes to the state; projections apply these.
-public enum StateChange: Sendable, Hashable {
-    case setGenesis(GenesisInfo)
-    case putActor(ActorRecord)
-    case claimKey(multikey: String, actor: String)
-    case recordEventID(String, sequenceNumber: UInt64)
-}
-
-/// The state held in memory: used by replay (`verify`) and by tests.
-public struct MemoryLedgerState: LedgerStateReader, Sendable {
-    public private(set) var genesisInfo: GenesisInfo?
-    public private(set) var actors: [String: ActorRecord] = [:]
-    public private(set) var keyOwners: [String: String] = [:]
-    public private(set) var eventIDs: [String: UInt64] = [:]
-
-    public init() {}
-
-    public func genesis() -> GenesisInfo? { genesisInfo }
-    public func actor(_ id: String) -> ActorRecord? { actors[id] }
-    public func ownerOfKey(_ multikey: String) -> String? { keyOwners[multikey] }
-    public func sequenceNumber(ofEventID id: String) -> UInt64? { eventIDs[id] }
-
-    public mutating func apply(_ changes: [StateChange]) {
-        for change in changes {
-            switch change {
-            case .setGenesis(let info): genesisInfo = info
-            case .putActor(let record): actors[record.id] = record
-            case .claimKey(let multikey, let actor): keyOwners[multikey] = actor
-            case .recordEventID(let id, let sequenceNumber): eventIDs[id] = sequenceNumber
-            }
-        }
     }
 }

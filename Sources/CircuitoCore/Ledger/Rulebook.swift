@@ -1,6 +1,18 @@
 import CircuitoCrypto
 
-/// The one rulebook: live writes, `verify` and replicas all run `Rulebook.check` on every event, in seq order.
+/// Where an event lands: its seq and the ledger's time for it (`recorded_at`). Rules that depend on time (expiry,
+/// monthly caps, authorisation expiry) use `recordedAt`, which is in the record, so replay decides the same way.
+public struct LogPosition: Sendable, Hashable {
+    public let sequenceNumber: UInt64
+    public let recordedAt: String
+
+    public init(sequenceNumber: UInt64, recordedAt: String) {
+        self.sequenceNumber = sequenceNumber
+        self.recordedAt = recordedAt
+    }
+}
+
+/// The one rulebook: live writes, `verify`, `rebuild` and replicas run `Rulebook.check` on every event in seq order.
 ///
 /// `check` reads the state before the event and returns the changes the event makes; it writes nothing, so a
 /// refused event leaves no trace.
@@ -10,56 +22,61 @@ public enum Rulebook {
     /// Keys one `actor.registered` may name; more is a mistake, not a need.
     public static let maximumKeysPerRegistration = 8
     public static let maximumNameBytes = 200
+    public static let maximumTextBytes = 2000
 
-    /// Event types and the roles that may sign each. The type's own rule runs after this check.
-    public static let permittedRoles: [String: Set<Role>] = [
-        "ledger.genesis": [.authority],
-        "actor.registered": [.authority, .organisation, .staff],
-        "actor.key_added": Set(Role.allCases),
-        "actor.key_revoked": Set(Role.allCases),
-        "actor.suspended": [.authority, .organisation, .staff],
-    ]
+    struct Rule: Sendable {
+        let roles: Set<Role>
+        let apply: @Sendable (inout RuleContext, BodyReader) throws(LedgerError) -> Void
+    }
+
+    /// Every event type, the roles that may sign it, and its rule.
+    static let rules: [String: Rule] = {
+        var rules: [String: Rule] = [
+            "actor.registered": Rule(roles: [.authority, .organisation, .staff], apply: checkActorRegistered),
+            "actor.key_added": Rule(roles: Set(Role.allCases), apply: checkKeyAdded),
+            "actor.key_revoked": Rule(roles: Set(Role.allCases), apply: checkKeyRevoked),
+            "actor.suspended": Rule(roles: [.authority, .organisation, .staff], apply: checkSuspended),
+        ]
+        rules.merge(CircuitRules.rules) { _, _ in preconditionFailure("an event type has two rules") }
+        return rules
+    }()
+
+    /// Event types and the roles that may sign each (genesis: the authority it names).
+    public static var permittedRoles: [String: Set<Role>] {
+        var roles = rules.mapValues(\.roles)
+        roles["ledger.genesis"] = [.authority]
+        return roles
+    }
 
     public static func check(
-        _ verifiedEvent: VerifiedEvent, sequenceNumber: UInt64, state: some LedgerStateReader
+        _ verifiedEvent: VerifiedEvent, at position: LogPosition, state: some LedgerStateReader
     ) throws(LedgerError) -> [StateChange] {
         let event = verifiedEvent.event
         if let earlier = try state.sequenceNumber(ofEventID: event.id) {
             throw LedgerError(.idConflict, "event id \(quoted(event.id)) is already recorded at seq \(earlier) with other content")
         }
-        var changes: [StateChange]
+        var changes: StateChanges
         if event.type == "ledger.genesis" {
-            changes = try checkGenesis(event, sequenceNumber: sequenceNumber, state: state)
+            changes = try checkGenesis(event, position: position, state: state)
         } else {
             guard try state.genesis() != nil else {
                 throw LedgerError(.genesisRequired, "the first record (seq 0) must be ledger.genesis")
             }
-            guard let roles = permittedRoles[event.type] else {
+            guard let rule = rules[event.type] else {
                 throw LedgerError(.unknownEventType, "event type \(quoted(event.type)) is not known to this ledger")
             }
             let signer = try activeSigner(of: event, state: state)
-            guard roles.contains(signer.role) else {
+            guard rule.roles.contains(signer.role) else {
                 throw LedgerError(
                     .roleNotPermitted,
-                    "\(event.type) may be signed by \(roles.map(\.rawValue).sorted().joined(separator: ", ")), not by \(signer.role.rawValue) \(quoted(signer.id))")
+                    "\(event.type) may be signed by \(rule.roles.map(\.rawValue).sorted().joined(separator: ", ")), not by \(signer.role.rawValue) \(quoted(signer.id))")
             }
-            let body = BodyReader(event.body, type: event.type)
-            switch event.type {
-            case "actor.registered":
-                changes = try checkActorRegistered(body, signer: signer, sequenceNumber: sequenceNumber, state: state)
-            case "actor.key_added":
-                changes = try checkKeyAdded(body, signer: signer, state: state)
-            case "actor.key_revoked":
-                changes = try checkKeyRevoked(body, signer: signer, state: state)
-            case "actor.suspended":
-                changes = try checkSuspended(body, signer: signer, state: state)
-            default:
-                // permittedRoles and this switch list the same types; a type in one and not the other is a bug.
-                preconditionFailure("event type \(event.type) has roles but no rule")
-            }
+            var context = RuleContext(event: event, position: position, signer: signer, base: state)
+            try rule.apply(&context, BodyReader(event.body, type: event.type))
+            changes = context.changes
         }
-        changes.append(.recordEventID(event.id, sequenceNumber: sequenceNumber))
-        return changes
+        changes.put(.eventIDs, Array(event.id.utf8), StateKey.number(position.sequenceNumber))
+        return changes.changes
     }
 
     /// The signer must be registered, not suspended, and `key` must be one of its active keys.
@@ -80,8 +97,8 @@ public enum Rulebook {
 
     // MARK: Governance
 
-    static func checkGenesis(_ event: Event, sequenceNumber: UInt64, state: some LedgerStateReader) throws(LedgerError) -> [StateChange] {
-        guard sequenceNumber == 0, try state.genesis() == nil else {
+    static func checkGenesis(_ event: Event, position: LogPosition, state: some LedgerStateReader) throws(LedgerError) -> StateChanges {
+        guard position.sequenceNumber == 0, try state.genesis() == nil else {
             throw LedgerError(.genesisAlreadyWritten, "ledger.genesis may only be the record at seq 0")
         }
         let body = BodyReader(event.body, type: event.type)
@@ -113,19 +130,20 @@ public enum Rulebook {
         let record = ActorRecord(
             id: authorityID, role: .authority, name: name, organisation: nil,
             keys: Dictionary(uniqueKeysWithValues: keys.map { ($0, .active) }), suspended: false, registeredAt: 0)
-        var changes: [StateChange] = [
-            .setGenesis(GenesisInfo(origin: origin, authority: authorityID, checkpointKey: checkpointKey,
-                                    currencyCode: currencyCode, currencyDecimals: currencyDecimals)),
-            .putActor(record),
-        ]
-        changes += keys.map { .claimKey(multikey: $0, actor: authorityID) }
+        var changes = StateChanges()
+        let genesis = GenesisInfo(origin: origin, authority: authorityID, checkpointKey: checkpointKey,
+                                  currencyCode: currencyCode, currencyDecimals: currencyDecimals)
+        changes.put(.meta, "genesis", json: genesis.json)
+        changes.put(.actors, authorityID, json: record.json)
+        for key in keys { changes.put(.keys, Array(key.utf8), Array(authorityID.utf8)) }
+        // The checkpoint key is claimed too, so no actor can ever register it as its own.
+        changes.put(.keys, Array(checkpointKey.utf8), Array(authorityID.utf8))
         return changes
     }
 
-    static func checkActorRegistered(
-        _ body: BodyReader, signer: ActorRecord, sequenceNumber: UInt64, state: some LedgerStateReader
-    ) throws(LedgerError) -> [StateChange] {
-        try body.allowOnly(["actor", "role", "name", "keys", "organisation"])
+    static func checkActorRegistered(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
+        try body.allowOnly(["actor", "role", "name", "keys", "organisation", "district"])
+        let signer = context.signer
         let actorID = try body.identifier("actor")
         let roleText = try body.string("role")
         guard let role = Role(rawValue: roleText) else {
@@ -134,11 +152,12 @@ public enum Rulebook {
         let name = try body.name("name")
         let keys = try body.keyList("keys")
         let organisation = try body.optionalIdentifier("organisation")
-        guard try state.actor(actorID) == nil else {
+        let district = try body.optionalIdentifier("district")
+        guard try context.actor(actorID) == nil else {
             throw LedgerError(.actorExists, "actor \(quoted(actorID)) is already registered")
         }
         for key in keys {
-            if let owner = try state.ownerOfKey(key) {
+            if let owner = try context.ownerOfKey(key) {
                 throw LedgerError(.keyInUse, "key \(key) already belongs to actor \(quoted(owner))")
             }
         }
@@ -164,18 +183,23 @@ public enum Rulebook {
             throw LedgerError(.invalidBody, "staff belong to an organisation: actor.registered needs \"organisation\"")
         }
         if let organisation {
-            guard let owner = try state.actor(organisation), owner.role == .organisation else {
+            guard let owner = try context.actor(organisation), owner.role == .organisation else {
                 throw LedgerError(.unknownOrganisation, "organisation \(quoted(organisation)) is not a registered organisation")
             }
             guard role == .staff || role == .beneficiary else {
                 throw LedgerError(.invalidBody, "only staff and beneficiaries belong to an organisation")
             }
         }
+        if district != nil && role != .organisation {
+            throw LedgerError(.invalidBody, "only organisations have a district in actor.registered (merchants get theirs at enrolment)")
+        }
         let record = ActorRecord(
             id: actorID, role: role, name: name, organisation: organisation,
             keys: Dictionary(uniqueKeysWithValues: keys.map { ($0, .active) }), suspended: false,
-            registeredAt: sequenceNumber)
-        return [.putActor(record)] + keys.map { .claimKey(multikey: $0, actor: actorID) }
+            registeredAt: context.position.sequenceNumber, district: district)
+        context.changes.put(.actors, actorID, json: record.json)
+        for key in keys { context.changes.put(.keys, Array(key.utf8), Array(actorID.utf8)) }
+        if role == .beneficiary { context.touch(beneficiary: actorID) }
     }
 
     /// Who may manage an actor's keys and standing: the actor itself (keys only), the authority, the organisation
@@ -189,34 +213,38 @@ public enum Rulebook {
         }
     }
 
-    static func target(_ body: BodyReader, state: some LedgerStateReader) throws(LedgerError) -> ActorRecord {
+    static func target(_ body: BodyReader, _ context: RuleContext) throws(LedgerError) -> ActorRecord {
         let actorID = try body.identifier("actor")
-        guard let target = try state.actor(actorID) else {
+        guard let target = try context.actor(actorID) else {
             throw LedgerError(.unknownActor, "actor \(quoted(actorID)) is not registered")
         }
         return target
     }
 
-    static func checkKeyAdded(_ body: BodyReader, signer: ActorRecord, state: some LedgerStateReader) throws(LedgerError) -> [StateChange] {
+    static func checkKeyAdded(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
         try body.allowOnly(["actor", "key"])
-        var target = try target(body, state: state)
+        let signer = context.signer
+        var target = try target(body, context)
         let key = try body.multikey("key")
         guard target.id == signer.id || manages(signer, target) else {
             throw LedgerError(.roleNotPermitted, "\(signer.role.rawValue) \(quoted(signer.id)) may not add keys to \(quoted(target.id))")
         }
-        if let owner = try state.ownerOfKey(key) {
+        if let owner = try context.ownerOfKey(key) {
             throw LedgerError(.keyInUse, "key \(key) already belongs to actor \(quoted(owner))")
         }
         guard target.keys.count < 64 else {
             throw LedgerError(.invalidBody, "actor \(quoted(target.id)) has had 64 keys; suspend it and register anew")
         }
         target.keys[key] = .active
-        return [.putActor(target), .claimKey(multikey: key, actor: target.id)]
+        context.changes.put(.actors, target.id, json: target.json)
+        context.changes.put(.keys, Array(key.utf8), Array(target.id.utf8))
+        if target.role == .beneficiary { context.touch(beneficiary: target.id) }
     }
 
-    static func checkKeyRevoked(_ body: BodyReader, signer: ActorRecord, state: some LedgerStateReader) throws(LedgerError) -> [StateChange] {
+    static func checkKeyRevoked(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
         try body.allowOnly(["actor", "key", "reason"])
-        var target = try target(body, state: state)
+        let signer = context.signer
+        var target = try target(body, context)
         let key = try body.multikey("key")
         _ = try body.optionalName("reason")
         guard target.id == signer.id || manages(signer, target) else {
@@ -229,12 +257,14 @@ public enum Rulebook {
             throw LedgerError(.lastKey, "key \(key) is the last active key of \(quoted(target.id)); add another first, or suspend the actor")
         }
         target.keys[key] = .revoked
-        return [.putActor(target)]
+        context.changes.put(.actors, target.id, json: target.json)
+        if target.role == .beneficiary { context.touch(beneficiary: target.id) }
     }
 
-    static func checkSuspended(_ body: BodyReader, signer: ActorRecord, state: some LedgerStateReader) throws(LedgerError) -> [StateChange] {
+    static func checkSuspended(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
         try body.allowOnly(["actor", "reason"])
-        var target = try target(body, state: state)
+        let signer = context.signer
+        var target = try target(body, context)
         _ = try body.name("reason")
         guard target.role != .authority else {
             throw LedgerError(.roleNotPermitted, "the authority cannot be suspended")
@@ -246,7 +276,48 @@ public enum Rulebook {
             throw LedgerError(.actorSuspended, "actor \(quoted(target.id)) is already suspended")
         }
         target.suspended = true
-        return [.putActor(target)]
+        context.changes.put(.actors, target.id, json: target.json)
+        if target.role == .beneficiary { context.touch(beneficiary: target.id) }
+    }
+}
+
+/// The state as one event's rule sees it: the state before the event, with the event's own writes laid over it.
+public struct RuleContext: LedgerStateReader {
+    public let event: Event
+    public let position: LogPosition
+    public let signer: ActorRecord
+    let base: any LedgerStateReader
+    public var changes = StateChanges()
+
+    init(event: Event, position: LogPosition, signer: ActorRecord, base: any LedgerStateReader) {
+        self.event = event
+        self.position = position
+        self.signer = signer
+        self.base = base
+    }
+
+    public func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
+        if let pending = changes.pending(table, key) { return pending }
+        return try base.value(table, key)
+    }
+
+    public func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
+        // Read one more than asked per pending delete, so deleted entries cannot push live ones past the limit.
+        var merged: [[UInt8]: [UInt8]] = [:]
+        for entry in try base.entries(table, prefix: prefix, limit: limit + changes.changes.count) { merged[entry.key] = entry.value }
+        for change in changes.changes {
+            switch change {
+            case .put(let changedTable, let key, let value) where changedTable == table && key.starts(with: prefix): merged[key] = value
+            case .delete(let changedTable, let key) where changedTable == table: merged[key] = nil
+            default: break
+            }
+        }
+        return merged.sorted { $0.key.lexicographicallyPrecedes($1.key) }.prefix(limit).map { (key: $0.key, value: $0.value) }
+    }
+
+    /// Records that this event concerns `beneficiary` (its case history).
+    public mutating func touch(beneficiary: String) {
+        changes.put(.caseHistory, StateKey.prefix(beneficiary) + StateKey.number(position.sequenceNumber), Array(event.type.utf8))
     }
 }
 
@@ -256,102 +327,5 @@ public enum Origin {
         let bytes = text.utf8
         return !bytes.isEmpty && bytes.count <= 128
             && bytes.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "+") }
-    }
-}
-
-/// Typed, strict reads of an event body: every refusal names the event type and the field.
-public struct BodyReader {
-    let members: [String: JSONValue]
-    let type: String
-
-    public init(_ members: [String: JSONValue], type: String) {
-        self.members = members
-        self.type = type
-    }
-
-    public func allowOnly(_ keys: Set<String>) throws(LedgerError) {
-        if let extra = members.keys.sorted().first(where: { !keys.contains($0) }) {
-            throw LedgerError(.invalidBody, "\(type) body has an unknown field \(quoted(extra))")
-        }
-    }
-
-    public func string(_ key: String) throws(LedgerError) -> String {
-        guard case .string(let value)? = members[key] else {
-            throw LedgerError(.invalidBody, "\(type) body needs \(quoted(key)) as a string")
-        }
-        return value
-    }
-
-    public func optionalString(_ key: String) throws(LedgerError) -> String? {
-        guard members[key] != nil else { return nil }
-        return try string(key)
-    }
-
-    public func integer(_ key: String) throws(LedgerError) -> Int64 {
-        guard case .integer(let value)? = members[key] else {
-            throw LedgerError(.invalidBody, "\(type) body needs \(quoted(key)) as an integer")
-        }
-        return value
-    }
-
-    public func object(_ key: String) throws(LedgerError) -> [String: JSONValue] {
-        guard case .object(let value)? = members[key] else {
-            throw LedgerError(.invalidBody, "\(type) body needs \(quoted(key)) as an object")
-        }
-        return value
-    }
-
-    public func identifier(_ key: String) throws(LedgerError) -> String {
-        let value = try string(key)
-        guard Identifier.isValid(value) else {
-            throw LedgerError(.invalidBody, "\(type) \(quoted(key)) must be 1 to 128 letters, digits or . _ : -")
-        }
-        return value
-    }
-
-    public func optionalIdentifier(_ key: String) throws(LedgerError) -> String? {
-        guard members[key] != nil else { return nil }
-        return try identifier(key)
-    }
-
-    /// Free text shown to people: non-empty, bounded.
-    public func name(_ key: String) throws(LedgerError) -> String {
-        let value = try string(key)
-        guard !value.isEmpty, value.utf8.count <= Rulebook.maximumNameBytes else {
-            throw LedgerError(.invalidBody, "\(type) \(quoted(key)) must be 1 to \(Rulebook.maximumNameBytes) bytes of text")
-        }
-        return value
-    }
-
-    public func optionalName(_ key: String) throws(LedgerError) -> String? {
-        guard members[key] != nil else { return nil }
-        return try name(key)
-    }
-
-    public func multikey(_ key: String) throws(LedgerError) -> String {
-        let value = try string(key)
-        guard Multikey.decodePublicKey(value) != nil else {
-            throw LedgerError(.invalidKey, "\(type) \(quoted(key)) must be an Ed25519 Multikey (z6Mk…)")
-        }
-        return value
-    }
-
-    public func keyList(_ key: String) throws(LedgerError) -> [String] {
-        guard case .array(let elements)? = members[key], !elements.isEmpty,
-            elements.count <= Rulebook.maximumKeysPerRegistration
-        else {
-            throw LedgerError(.invalidBody, "\(type) \(quoted(key)) must list 1 to \(Rulebook.maximumKeysPerRegistration) Multikeys")
-        }
-        var keys: [String] = []
-        for element in elements {
-            guard case .string(let text) = element, Multikey.decodePublicKey(text) != nil else {
-                throw LedgerError(.invalidKey, "\(type) \(quoted(key)) holds something that is not an Ed25519 Multikey")
-            }
-            guard !keys.contains(text) else {
-                throw LedgerError(.invalidBody, "\(type) \(quoted(key)) names key \(text) twice")
-            }
-            keys.append(text)
-        }
-        return keys
     }
 }

@@ -89,3 +89,10 @@ extension Timestamp {
         return seconds * 1000 + milliseconds
     }
 }
+
+extension Timestamp {
+    /// The one form the ledger writes in `recorded_at`: `YYYY-MM-DDTHH:MM:SS.mmmZ` (24 bytes).
+    public static func isLedgerForm(_ text: String) -> Bool {
+        text.utf8.count == 24 && isValid(text)
+    }
+}

@@ -1,0 +1,152 @@
+/// Accounts of the double-entry ledger, in integer cents of TOC.
+///
+/// ToCoin is issued from `issuance` into the programme `fund` (`program.funded`), leaves the fund to beneficiaries
+/// (`credits.converted`, `dote.granted`), goes from beneficiaries to merchants (`payment.redeemed`) and back
+/// (`payment.refunded`), from merchants to `settlement` (`settlement.requested`) and back to `issuance` when the
+/// euros are paid (`settlement.paid`); expired lots return to the fund (`tocoin.expired`). Every movement is one
+/// transfer between two accounts, so the sum of all accounts is always zero. Only `issuance` may be negative.
+public enum Account {
+    public static let issuance = "issuance"
+    public static let fund = "fund"
+    public static let settlement = "settlement"
+
+    public static func beneficiary(_ id: String) -> String { "beneficiary:" + id }
+    public static func merchant(_ id: String) -> String { "merchant:" + id }
+
+    public static func encode(_ balance: Int64) -> [UInt8] { StateKey.number(UInt64(bitPattern: balance)) }
+
+    public static func decode(_ bytes: [UInt8]) -> Int64? {
+        StateKey.decodeNumber(bytes).map { Int64(bitPattern: $0) }
+    }
+}
+
+/// A beneficiary's parcel of ToCoin: general (from converted credits) or earmarked for one spending category (a
+/// dote), with an expiry. Its id is the seq of the event that created it.
+public struct Lot: Sendable, Hashable {
+    public static let general = "general"
+    /// Bounds the lots one beneficiary holds at once (spent and expired-and-collected lots are removed).
+    public static let maximumPerBeneficiary = 256
+
+    public let id: UInt64
+    public let beneficiary: String
+    public let category: String
+    public let amount: Int64
+    public var remaining: Int64
+    public let expiresAt: String
+    public let source: String
+
+    public init(id: UInt64, beneficiary: String, category: String, amount: Int64, remaining: Int64, expiresAt: String, source: String) {
+        self.id = id
+        self.beneficiary = beneficiary
+        self.category = category
+        self.amount = amount
+        self.remaining = remaining
+        self.expiresAt = expiresAt
+        self.source = source
+    }
+
+    public var key: [UInt8] { StateKey.prefix(beneficiary) + StateKey.number(id) }
+
+    public var json: JSONValue {
+        .object([
+            "lot": .integer(Int64(id)), "beneficiary": .string(beneficiary), "category": .string(category),
+            "amount": .integer(amount), "remaining": .integer(remaining), "expires_at": .string(expiresAt),
+            "source": .string(source),
+        ])
+    }
+
+    public init(json: JSONValue) throws(LedgerError) {
+        guard case .integer(let id)? = json["lot"], id >= 0, case .string(let beneficiary)? = json["beneficiary"],
+            case .string(let category)? = json["category"], case .integer(let amount)? = json["amount"],
+            case .integer(let remaining)? = json["remaining"], case .string(let expiresAt)? = json["expires_at"],
+            case .string(let source)? = json["source"]
+        else { throw LedgerError(.integrity, "stored lot is damaged") }
+        self.init(id: UInt64(id), beneficiary: beneficiary, category: category, amount: amount, remaining: remaining, expiresAt: expiresAt, source: source)
+    }
+
+    /// Expired when the ledger's time has reached its expiry (RFC 3339 UTC texts of one form compare as times).
+    public func isExpired(at recordedAt: String) -> Bool {
+        (Timestamp.millisecondsSince1970(expiresAt) ?? 0) <= (Timestamp.millisecondsSince1970(recordedAt) ?? 0)
+    }
+}
+
+extension LedgerStateReader {
+    public func balance(_ account: String) throws(LedgerError) -> Int64 {
+        guard let bytes = try value(.balances, Array(account.utf8)) else { return 0 }
+        guard let balance = Account.decode(bytes) else {
+            throw LedgerError(.integrity, "the balance of \(account) is damaged")
+        }
+        return balance
+    }
+
+    public func lots(of beneficiary: String) throws(LedgerError) -> [Lot] {
+        var lots: [Lot] = []
+        for entry in try entries(.lots, prefix: StateKey.prefix(beneficiary), limit: Lot.maximumPerBeneficiary + 1) {
+            lots.append(try Lot(json: try JSONParser.parseStored(entry.value)))
+        }
+        return lots
+    }
+
+    public func policy() throws(LedgerError) -> Policy? {
+        guard let json = try json(.policy, "current") else { return nil }
+        return try Policy(json: json)
+    }
+}
+
+extension JSONParser {
+    /// Parses bytes the ledger itself stored; a failure means damage, not bad input.
+    static func parseStored(_ bytes: [UInt8]) throws(LedgerError) -> JSONValue {
+        do {
+            return try parse(bytes)
+        } catch {
+            throw LedgerError(.integrity, "stored state is damaged: \(error.message)")
+        }
+    }
+}
+
+extension RuleContext {
+    /// Moves `amount` cents between two accounts. Every account but `issuance` must stay at zero or above.
+    mutating func transfer(from source: String, to destination: String, amount: Int64) throws(LedgerError) {
+        precondition(amount > 0 && amount <= Amounts.maximum, "transfers are of validated positive amounts")
+        precondition(source != destination, "a transfer moves money between two accounts")
+        let sourceBalance = try balance(source)
+        let destinationBalance = try balance(destination)
+        guard source == Account.issuance || sourceBalance >= amount else {
+            throw LedgerError(.insufficientFunds, "\(source) holds \(sourceBalance) cents, \(amount) are needed")
+        }
+        let (newSource, sourceOverflow) = sourceBalance.subtractingReportingOverflow(amount)
+        let (newDestination, destinationOverflow) = destinationBalance.addingReportingOverflow(amount)
+        guard !sourceOverflow, !destinationOverflow else {
+            throw LedgerError(.invalidBody, "the amount would overflow an account balance")
+        }
+        changes.put(.balances, Array(source.utf8), Account.encode(newSource))
+        changes.put(.balances, Array(destination.utf8), Account.encode(newDestination))
+    }
+
+    /// Creates a lot for a beneficiary and moves its amount from the fund into the beneficiary's account.
+    mutating func grantLot(beneficiary: String, category: String, amount: Int64, validityDays: Int64) throws(LedgerError) -> Lot {
+        let existing = try lots(of: beneficiary)
+        guard existing.count < Lot.maximumPerBeneficiary else {
+            throw LedgerError(.tooManyLots, "beneficiary \(quoted(beneficiary)) holds \(existing.count) lots; expire or spend some first")
+        }
+        try transfer(from: Account.fund, to: Account.beneficiary(beneficiary), amount: amount)
+        let now = Timestamp.millisecondsSince1970(position.recordedAt) ?? 0
+        let lot = Lot(
+            id: position.sequenceNumber, beneficiary: beneficiary, category: category, amount: amount, remaining: amount,
+            expiresAt: Timestamp.format(millisecondsSince1970: now + validityDays * 86_400_000), source: event.id)
+        changes.put(.lots, lot.key, json: lot.json)
+        return lot
+    }
+
+    /// Writes a lot back. An empty lot moves to `spent_lots` (a refund may bring it back) so that a beneficiary's
+    /// live lots, scanned on every payment, stay few.
+    mutating func store(_ lot: Lot) {
+        if lot.remaining == 0 {
+            changes.delete(.lots, lot.key)
+            changes.put(.spentLots, lot.key, json: lot.json)
+        } else {
+            changes.put(.lots, lot.key, json: lot.json)
+            changes.delete(.spentLots, lot.key)
+        }
+    }
+}

@@ -1,0 +1,281 @@
+import CircuitoCore
+import CircuitoCrypto
+import Glibc
+
+/// Replays a ledger's log through the rulebook into a fresh, throw-away LMDB environment: the offline audit behind
+/// `circuito verify`, and with `compareProjections` the check behind `circuito rebuild`.
+///
+/// Everything is read from one read snapshot of the live environment, so a writer may keep appending. Checked, in
+/// seq order: each record's canonical form, seq and `recorded_at` (the ledger's form, never going back); each
+/// event's signature (and embedded payment authorisation), on all cores; the rulebook against the replayed state;
+/// the tree rebuilt from the leaves against the stored tree nodes and against every stored checkpoint (signature
+/// with the key named in the genesis *record*, size, root); and that the latest checkpoint covers the whole log.
+public enum LedgerReplay {
+    public struct Report: Sendable {
+        public let recordCount: UInt64
+        public let checkpointCount: UInt64
+        public let rootHash: [UInt8]
+        /// Rows compared per state table (rebuild only).
+        public let comparedRows: Int
+    }
+
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        /// The first bad record, when the failure is about one.
+        public let sequenceNumber: UInt64?
+        public let error: LedgerError
+
+        public var description: String {
+            if let sequenceNumber { return "seq \(sequenceNumber): \(error)" }
+            return error.description
+        }
+    }
+
+    /// Records read, parsed and signature-checked together; bounds the memory of a replay.
+    public static let chunkRecordCount = 4096
+
+    /// Replays `reader`'s ledger. The scratch environment lives in a new folder under `scratchParent` and is
+    /// removed afterwards.
+    public static func run(
+        _ reader: LedgerReader, compareProjections: Bool = false, scratchParent: String = temporaryDirectory(),
+        progress: (_ checked: UInt64, _ total: UInt64) -> Void = { _, _ in }
+    ) throws(Failure) -> Report {
+        let scratchPath: String
+        let scratch: LMDBEnvironment
+        do {
+            scratchPath = try makeScratchDirectory(in: scratchParent)
+            scratch = try LMDBEnvironment(
+                path: scratchPath, databaseNames: LedgerDatabase.all, create: true,
+                options: .init(mapSizeBytes: 64 << 30, durable: false))
+        } catch {
+            throw Failure(sequenceNumber: nil, error: error)
+        }
+        defer { removeScratchDirectory(scratchPath) }
+        do {
+            return try reader.environment.read { (live) throws(LedgerError) -> Result<Report, Failure> in
+                do {
+                    return .success(try replay(live: live, scratch: scratch, compareProjections: compareProjections, progress: progress))
+                } catch let failure as Failure {
+                    return .failure(failure)
+                } catch {
+                    return .failure(Failure(sequenceNumber: nil, error: LedgerError(.storage, "\(error)")))
+                }
+            }.get()
+        } catch let failure as Failure {
+            throw failure
+        } catch let error as LedgerError {
+            throw Failure(sequenceNumber: nil, error: error)
+        } catch {
+            throw Failure(sequenceNumber: nil, error: LedgerError(.storage, "\(error)"))
+        }
+    }
+
+    static func replay(
+        live: LMDBTransaction, scratch: LMDBEnvironment, compareProjections: Bool, progress: (UInt64, UInt64) -> Void
+    ) throws -> Report {
+        func failing<T>(_ sequenceNumber: UInt64?, _ body: () throws(LedgerError) -> T) throws(Failure) -> T {
+            do { return try body() } catch { throw Failure(sequenceNumber: sequenceNumber, error: error) }
+        }
+        let total = try failing(nil) { () throws(LedgerError) in UInt64(try live.count(LedgerDatabase.log)) }
+        let latestCheckpointSize = try failing(nil) { () throws(LedgerError) in
+            try live.last(LedgerDatabase.checkpoints).flatMap { BigEndianKey.decode($0.key) } ?? 0
+        }
+        var verifier: NoteVerifier?
+        var origin = ""
+        var frontier = MerkleFrontier()
+        var lastRecordedAt: Int64 = 0
+        var checkpointCount: UInt64 = 0
+        var next: UInt64 = 0
+        while next < total {
+            let end = min(next + UInt64(chunkRecordCount), total)
+            let (leaves, checkpoints) = try failing(next) { () throws(LedgerError) in try readChunk(live, from: next, to: end) }
+            // Parsing and Ed25519 checks are independent per record: run them on all cores.
+            let checked = Parallel.map(leaves) { leafBytes -> Result<(Record, VerifiedEvent), LedgerError> in
+                do throws(LedgerError) {
+                    let record = try Record(leafBytes: leafBytes)
+                    return .success((record, try record.signedEvent.verified()))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            var newNodes: [MerkleNode] = []
+            // A rule failure aborts the scratch transaction; its seq is kept here to report it.
+            var failedSequenceNumber: UInt64?
+            do throws(LedgerError) {
+                try scratch.write { (transaction) throws(LedgerError) in
+                    let state = TransactionLedgerState(transaction: transaction)
+                    for (offset, result) in checked.enumerated() {
+                        let sequenceNumber = next + UInt64(offset)
+                        do throws(LedgerError) {
+                            let (record, verifiedEvent) = try result.get()
+                            guard record.sequenceNumber == sequenceNumber else {
+                                throw LedgerError(.integrity, "record under key \(sequenceNumber) says seq \(record.sequenceNumber)")
+                            }
+                            guard Timestamp.isLedgerForm(record.recordedAt), let recordedAt = Timestamp.millisecondsSince1970(record.recordedAt) else {
+                                throw LedgerError(.integrity, "recorded_at \(record.recordedAt) is not in the ledger's form YYYY-MM-DDTHH:MM:SS.mmmZ")
+                            }
+                            guard recordedAt >= lastRecordedAt else {
+                                throw LedgerError(.integrity, "recorded_at \(record.recordedAt) is earlier than the record before it")
+                            }
+                            lastRecordedAt = recordedAt
+                            let position = LogPosition(sequenceNumber: sequenceNumber, recordedAt: record.recordedAt)
+                            try state.apply(try Rulebook.check(verifiedEvent, at: position, state: state))
+                            if sequenceNumber == 0 {
+                                // The trust root: the checkpoint key and origin named in the genesis record itself.
+                                guard let genesis = try state.genesis(), let key = Multikey.decodePublicKey(genesis.checkpointKey) else {
+                                    throw LedgerError(.genesisRequired, "the record at seq 0 is not a genesis")
+                                }
+                                verifier = try NoteVerifier(name: genesis.origin, publicKey: key)
+                                origin = genesis.origin
+                            }
+                            newNodes += frontier.append(leafHash: MerkleHash.leaf(leaves[offset]))
+                            if let note = checkpoints[frontier.size], let verifier {
+                                try checkCheckpoint(note, size: frontier.size, root: frontier.root, origin: origin, verifier: verifier)
+                                checkpointCount += 1
+                            }
+                        } catch {
+                            failedSequenceNumber = sequenceNumber
+                            throw error
+                        }
+                    }
+                }
+            } catch {
+                throw Failure(sequenceNumber: failedSequenceNumber, error: error)
+            }
+            try failing(nil) { () throws(LedgerError) in try compareStoredNodes(live, newNodes) }
+            next = end
+            progress(next, total)
+        }
+        guard total > 0, latestCheckpointSize == total else {
+            throw Failure(sequenceNumber: nil, error: LedgerError(.integrity, "the latest checkpoint covers \(latestCheckpointSize) records but the log holds \(total)"))
+        }
+        var comparedRows = 0
+        if compareProjections {
+            comparedRows = try failing(nil) { () throws(LedgerError) in try compareTables(live: live, rebuilt: scratch) }
+        }
+        return Report(recordCount: total, checkpointCount: checkpointCount, rootHash: frontier.root, comparedRows: comparedRows)
+    }
+
+    static func checkCheckpoint(_ note: String, size: UInt64, root: [UInt8], origin: String, verifier: NoteVerifier) throws(LedgerError) {
+        let text = try SignedNote.open(note, verifier: verifier)
+        let checkpoint = try Checkpoint(parsing: text)
+        guard checkpoint.origin == origin, checkpoint.size == size else {
+            throw LedgerError(.integrity, "checkpoint stored for size \(size) says \(checkpoint.origin) size \(checkpoint.size)")
+        }
+        guard checkpoint.rootHash == root else {
+            throw LedgerError(.integrity, "checkpoint at size \(size) has root \(Base64.encode(checkpoint.rootHash)), the log gives \(Base64.encode(root))")
+        }
+    }
+
+    static func readChunk(_ transaction: LMDBTransaction, from start: UInt64, to end: UInt64) throws(LedgerError) -> ([[UInt8]], [UInt64: String]) {
+        var leaves: [[UInt8]] = []
+        leaves.reserveCapacity(Int(end - start))
+        var expected = start
+        try transaction.forEach(LedgerDatabase.log, from: BigEndianKey.encode(start)) { (key, value) throws(LedgerError) -> Bool in
+            guard expected < end else { return false }
+            guard BigEndianKey.decode(key) == expected else {
+                throw LedgerError(.integrity, "the log has a gap or a damaged key at seq \(expected)")
+            }
+            leaves.append([UInt8](value))
+            expected += 1
+            return true
+        }
+        guard expected == end else { throw LedgerError(.integrity, "the log ends at seq \(expected), before \(end)") }
+        var checkpoints: [UInt64: String] = [:]
+        try transaction.forEach(LedgerDatabase.checkpoints, from: BigEndianKey.encode(start + 1)) { (key, value) throws(LedgerError) -> Bool in
+            guard let size = BigEndianKey.decode(key) else { throw LedgerError(.integrity, "a checkpoint key is damaged") }
+            guard size <= end else { return false }
+            checkpoints[size] = String(decoding: value, as: UTF8.self)
+            return true
+        }
+        return (leaves, checkpoints)
+    }
+
+    /// The tree nodes stored at append time must be the ones the leaves give.
+    static func compareStoredNodes(_ transaction: LMDBTransaction, _ nodes: [MerkleNode]) throws(LedgerError) {
+        let stored = TransactionMerkleNodes(transaction: transaction)
+        for node in nodes where try stored.completeSubtreeHash(level: node.level, index: node.index) != node.hash {
+            throw LedgerError(.integrity, "stored tree node (level \(node.level), index \(node.index)) differs from the one the log gives")
+        }
+    }
+
+    /// Compares every state table of the live ledger with the rebuilt one, in key order; the first difference is
+    /// reported with its table and key.
+    static func compareTables(live: LMDBTransaction, rebuilt: LMDBEnvironment) throws(LedgerError) -> Int {
+        var compared = 0
+        try rebuilt.read { (fresh) throws(LedgerError) in
+            for table in StateTable.all {
+                let liveCount = try live.count(table.name)
+                let freshCount = try fresh.count(table.name)
+                // Walk both in key order in bounded pages.
+                var after: [UInt8]? = nil
+                while true {
+                    let livePage = try page(live, table.name, after: after)
+                    let freshPage = try page(fresh, table.name, after: after)
+                    for index in 0..<max(livePage.count, freshPage.count) {
+                        let liveEntry = index < livePage.count ? livePage[index] : nil
+                        let freshEntry = index < freshPage.count ? freshPage[index] : nil
+                        guard let liveEntry, let freshEntry, liveEntry.key == freshEntry.key, liveEntry.value == freshEntry.value else {
+                            let detail: String
+                            switch (liveEntry, freshEntry) {
+                            case (let live?, let fresh?) where live.key == fresh.key:
+                                detail = "key \(printable(live.key)): live value \(printable(live.value)), rebuilt \(printable(fresh.value))"
+                            case (let live?, let fresh?):
+                                let first = live.key.lexicographicallyPrecedes(fresh.key) ? live.key : fresh.key
+                                detail = "key \(printable(first)) is only in the \(first == live.key ? "live" : "rebuilt") table"
+                            case (let live?, nil):
+                                detail = "key \(printable(live.key)) is only in the live table"
+                            case (nil, let fresh?):
+                                detail = "key \(printable(fresh.key)) is only in the rebuilt table"
+                            case (nil, nil):
+                                detail = "no entry"
+                            }
+                            throw LedgerError(.integrity, "projection \(table) differs at \(detail) (live \(liveCount) rows, rebuilt \(freshCount))")
+                        }
+                        compared += 1
+                    }
+                    guard let last = livePage.last, livePage.count == pageSize else { break }
+                    after = last.key
+                }
+            }
+        }
+        return compared
+    }
+
+    static let pageSize = 1024
+
+    static func page(_ transaction: LMDBTransaction, _ database: String, after: [UInt8]?) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
+        var entries: [(key: [UInt8], value: [UInt8])] = []
+        try transaction.forEach(database, from: after ?? []) { (key, value) throws(LedgerError) -> Bool in
+            if let after, key.elementsEqual(after) { return true }
+            entries.append(([UInt8](key), [UInt8](value)))
+            return entries.count < pageSize
+        }
+        return entries
+    }
+
+    static func printable(_ key: [UInt8]) -> String {
+        String(decoding: key.map { $0 == 0 ? UInt8(ascii: "/") : ($0 < 0x20 || $0 > 0x7e ? UInt8(ascii: "?") : $0) }, as: UTF8.self)
+    }
+
+    public static func temporaryDirectory() -> String {
+        if let value = getenv("TMPDIR") { return String(cString: value) }
+        return "/tmp"
+    }
+
+    static func makeScratchDirectory(in parent: String) throws(LedgerError) -> String {
+        var template = Array((parent + "/circuito-replay-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
+            guard let base = buffer.baseAddress, let result = mkdtemp(base) else { return nil }
+            return String(cString: result)
+        }
+        guard let made else {
+            throw LedgerError(.storage, "cannot create a scratch folder in \(parent): \(String(cString: strerror(errno)))")
+        }
+        return made
+    }
+
+    static func removeScratchDirectory(_ path: String) {
+        for name in ["data.mdb", "lock.mdb"] { unlink(path + "/" + name) }
+        rmdir(path)
+    }
+}
