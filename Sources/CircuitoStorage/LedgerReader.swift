@@ -37,6 +37,12 @@ public struct LedgerReader: @unchecked Sendable {
         return try NoteVerifier(name: genesis.origin, publicKey: key)
     }
 
+    /// Runs `body` against the ledger state (every projection table) in one short read transaction: a consistent
+    /// snapshot. Do not keep anything from `body` but values it returns.
+    public func withState<Result>(_ body: (TransactionLedgerState) throws(LedgerError) -> Result) throws(LedgerError) -> Result {
+        try environment.read { (transaction) throws(LedgerError) in try body(TransactionLedgerState(transaction: transaction)) }
+    }
+
     /// Number of records (the tree size).
     public func size() throws(LedgerError) -> UInt64 {
         try environment.read { (transaction) throws(LedgerError) in UInt64(try transaction.count(LedgerDatabase.log)) }

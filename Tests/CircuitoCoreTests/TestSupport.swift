@@ -34,6 +34,8 @@ struct EventFactory {
 struct RuleHarness {
     var state = MemoryLedgerState()
     var size: UInt64 = 0
+    /// The ledger's time for the next event (`recorded_at`).
+    var now = "2026-11-22T10:00:00.000Z"
     var factory = EventFactory()
     let authority = Ed25519PrivateKey()
     let checkpoint = Ed25519PrivateKey()
@@ -48,7 +50,7 @@ struct RuleHarness {
     }
 
     mutating func accept(_ event: VerifiedEvent) throws {
-        let changes = try Rulebook.check(event, at: LogPosition(sequenceNumber: size, recordedAt: "2026-11-22T10:00:00.000Z"), state: state)
+        let changes = try Rulebook.check(event, at: LogPosition(sequenceNumber: size, recordedAt: now), state: state)
         state.apply(changes)
         size += 1
     }

@@ -121,6 +121,9 @@ extension RuleContext {
         }
         changes.put(.balances, Array(source.utf8), Account.encode(newSource))
         changes.put(.balances, Array(destination.utf8), Account.encode(newDestination))
+        // Each account's history: account ‖ 0 ‖ seq → the signed movement (negative out, positive in).
+        changes.put(.accountHistory, StateKey.prefix(source) + StateKey.number(position.sequenceNumber), Account.encode(-amount))
+        changes.put(.accountHistory, StateKey.prefix(destination) + StateKey.number(position.sequenceNumber), Account.encode(amount))
     }
 
     /// Creates a lot for a beneficiary and moves its amount from the fund into the beneficiary's account.

@@ -18,6 +18,7 @@ public struct StateTable: Hashable, Sendable, CustomStringConvertible {
     // The circuit.
     public static let policy = StateTable("policy")
     public static let balances = StateTable("balances")
+    public static let accountHistory = StateTable("account_history")
     public static let lots = StateTable("lots")
     public static let spentLots = StateTable("spent_lots")
     public static let payments = StateTable("payments")
@@ -36,7 +37,7 @@ public struct StateTable: Hashable, Sendable, CustomStringConvertible {
 
     /// Every state table, in a fixed order.
     public static let all: [StateTable] = [
-        meta, eventIDs, actors, keys, policy, balances, lots, spentLots, payments, nonces, settlements, conversions,
+        meta, eventIDs, actors, keys, policy, balances, accountHistory, lots, spentLots, payments, nonces, settlements, conversions,
         opportunities, badgeClasses, merchants, catalogueIndex, cases, caseHistory, activations, badges, subjects,
     ]
 }

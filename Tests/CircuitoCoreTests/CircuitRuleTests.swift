@@ -1,0 +1,434 @@
+import CircuitoCore
+import CircuitoCrypto
+import Foundation
+import Testing
+
+/// A small circuit: the city, one organisation with staff, two merchants, one beneficiary with a wallet, a policy
+/// and a funded programme.
+struct Circuit {
+    var harness: RuleHarness
+    let organisation: Ed25519PrivateKey
+    let staff: Ed25519PrivateKey
+    let wallet: Ed25519PrivateKey
+    let grocer: Ed25519PrivateKey
+    let bookshop: Ed25519PrivateKey
+    var authority: Ed25519PrivateKey { harness.authority }
+    var nonceCounter = 0
+
+    static let categories: [JSONValue] = ["rent", "food", "school", "books", "transport", "eye_care"]
+
+    init(fund: Int64 = 1_000_000) throws {
+        harness = try RuleHarness()
+        let organisationKey = Ed25519PrivateKey()
+        try harness.accept(try harness.factory.make("actor.registered", by: "city", key: harness.authority, [
+            "actor": "casa", "role": "organisation", "name": "Casa del Quartiere", "district": "san_salvario",
+            "keys": .array([.string(organisationKey.publicKey.multikey)]),
+        ]))
+        organisation = organisationKey
+        staff = try harness.register("op", role: "staff", organisation: "casa")
+        wallet = try harness.register("ben", role: "beneficiary", by: "op", key: staff, organisation: "casa")
+        grocer = try harness.register("grocer", role: "merchant")
+        bookshop = try harness.register("bookshop", role: "merchant")
+        try harness.accept(try harness.factory.make("policy.updated", by: "city", key: harness.authority, [
+            "conversion_rate_cents_per_credit": 100, "monthly_conversion_cap_cents": 50_000, "lot_validity_days": 30,
+            "categories": .array(Self.categories),
+        ]))
+        try harness.accept(try harness.factory.make("program.funded", by: "city", key: harness.authority, ["amount": .integer(fund), "reference": "Delibera 2026/1"]))
+        try harness.accept(try harness.factory.make("merchant.enrolled", by: "city", key: harness.authority, ["merchant": "grocer", "categories": ["food"], "district": "san_salvario"]))
+        try harness.accept(try harness.factory.make("merchant.enrolled", by: "city", key: harness.authority, ["merchant": "bookshop", "categories": ["books", "school"], "district": "centro"]))
+    }
+
+    mutating func submit(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil) throws -> LedgerError.Code? {
+        try harness.submit(type, by: actor, key: key, body, id: id)
+    }
+
+    mutating func byStaff(_ type: String, _ body: [String: JSONValue], id: String? = nil) throws -> LedgerError.Code? {
+        try submit(type, by: "op", key: staff, body, id: id)
+    }
+
+    mutating func byCity(_ type: String, _ body: [String: JSONValue]) throws -> LedgerError.Code? {
+        try submit(type, by: "city", key: authority, body)
+    }
+
+    func balance(_ account: String) throws -> Int64 { try harness.state.balance(account) }
+
+    /// A payment body with a wallet-signed authorisation.
+    mutating func paymentBody(amount: Int64, merchant: String = "grocer", expiresAt: String? = nil, nonce: String? = nil, wallet signer: Ed25519PrivateKey? = nil, beneficiary: String = "ben") -> [String: JSONValue] {
+        nonceCounter += 1
+        // By default valid for an hour from the ledger's present.
+        let expiresAt = expiresAt ?? Timestamp.format(millisecondsSince1970: (Timestamp.millisecondsSince1970(harness.now) ?? 0) + 3_600_000)
+        let key = signer ?? wallet
+        let authorisation = PaymentAuthorisation(beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce ?? "n-\(nonceCounter)", key: key.publicKey.multikey)
+        return ["authorisation": authorisation.json, "signature": .string(Base64.encode(PaymentAuthorisation.sign(authorisation, with: key)))]
+    }
+
+    mutating func pay(_ amount: Int64, at merchant: String = "grocer", id: String? = nil) throws -> LedgerError.Code? {
+        let body = paymentBody(amount: amount, merchant: merchant)
+        return try submit("payment.redeemed", by: merchant, key: merchant == "grocer" ? grocer : bookshop, body, id: id)
+    }
+
+    /// Sum of every balance: always zero in double entry.
+    func totalOfAllAccounts() -> Int64 {
+        (harness.state.tables[.balances] ?? [:]).values.reduce(0) { $0 + (Account.decode($1) ?? 0) }
+    }
+
+    /// Opens a case for "ben", records an activation and issues a badge; returns the badge id.
+    mutating func earnBadge(_ badgeID: String, credits: Int64 = 5) throws -> String {
+        if try harness.state.json(.cases, "case-ben") == nil {
+            let sealed = SealedData.seal(["name": "Mario Rossi"], subject: "ben", key: SecretBox.newKey())
+            #expect(try byStaff("case.referred", ["case": "case-ben", "beneficiary": "ben", "household": "hh-1", "to": "casa", "sealed": sealed]) == nil)
+            #expect(try byStaff("case.opened", ["case": "case-ben"]) == nil)
+            #expect(try byStaff("opportunity.published", ["opportunity": "garden", "title": "Community garden", "description": "Civic-utility work in the neighbourhood garden", "category": "civic_utility", "district": "san_salvario"]) == nil)
+        }
+        let classID = "class-\(credits)"
+        if try harness.state.json(.badgeClasses, classID) == nil {
+            #expect(try byStaff("badge_class.defined", ["badge_class": .string(classID), "name": "Garden keeper", "description": "Looked after the garden", "criteria": "10 hours of garden work", "credits": .integer(credits)]) == nil)
+        }
+        #expect(try byStaff("activation.recorded", ["activation": .string("act-\(badgeID)"), "case": "case-ben", "opportunity": "garden", "hours": 10, "date": "2026-11-20"]) == nil)
+        #expect(try byStaff("badge.issued", ["badge": .string(badgeID), "badge_class": .string(classID), "beneficiary": "ben", "activations": .array([.string("act-\(badgeID)")])]) == nil)
+        return badgeID
+    }
+}
+
+@Suite("Circuit: money")
+struct MoneyRuleTests {
+    @Test("funding moves ToCoin from issuance to the fund; the sum of all accounts is zero")
+    func funding() throws {
+        var circuit = try Circuit(fund: 250_000)
+        #expect(try circuit.balance(Account.fund) == 250_000)
+        #expect(try circuit.balance(Account.issuance) == -250_000)
+        #expect(circuit.totalOfAllAccounts() == 0)
+        #expect(try circuit.byCity("program.funded", ["amount": 0, "reference": "x"]) == .invalidBody)
+        #expect(try circuit.byCity("program.funded", ["amount": -5, "reference": "x"]) == .invalidBody)
+        #expect(try circuit.byStaff("program.funded", ["amount": 5, "reference": "x"]) == .roleNotPermitted)
+    }
+
+    @Test("a dote is earmarked: spent only where its category is accepted")
+    func earmarking() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "books", "amount": 3000]) == nil)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 3000)
+        #expect(try circuit.pay(1000, at: "grocer") == .insufficientFunds)  // the grocer takes food, not books
+        #expect(try circuit.pay(1000, at: "bookshop") == nil)
+        #expect(try circuit.balance(Account.merchant("bookshop")) == 1000)
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "jewellery", "amount": 10]) == .invalidBody)
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "grocer", "category": "food", "amount": 10]) == .unknownReference)
+        #expect(circuit.totalOfAllAccounts() == 0)
+    }
+
+    @Test("the fund cannot go below zero")
+    func fundBound() throws {
+        var circuit = try Circuit(fund: 1000)
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1001]) == .insufficientFunds)
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1000]) == nil)
+        #expect(try circuit.balance(Account.fund) == 0)
+    }
+
+    @Test("payments: exactly what is affordable succeeds, never a negative balance")
+    func overspending() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1000]) == nil)
+        var succeeded = 0
+        for _ in 0..<5 { if try circuit.pay(300) == nil { succeeded += 1 } }
+        #expect(succeeded == 3)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 100)
+        #expect(try circuit.pay(100) == nil)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 0)
+        #expect(try circuit.pay(1) == .insufficientFunds)
+        #expect(circuit.totalOfAllAccounts() == 0)
+    }
+
+    @Test("lots are spent earliest expiry first; earmarked before general on the same expiry")
+    func lotOrder() throws {
+        var circuit = try Circuit()
+        let badge = try circuit.earnBadge("b-1", credits: 5)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(badge)])]) == nil)  // general, 500
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 400]) == nil)  // same expiry day
+        circuit.harness.now = "2026-11-25T10:00:00.000Z"
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 300]) == nil)  // later expiry
+        #expect(try circuit.pay(600) == nil)
+        let lots = try circuit.harness.state.lots(of: "ben")
+        // First the food lot of the 22nd (400), then the general lot of the 22nd (200 of 500); the later food lot untouched.
+        let remaining = Dictionary(uniqueKeysWithValues: lots.map { ("\($0.category)@\($0.expiresAt.prefix(10))", $0.remaining) })
+        #expect(remaining["general@2026-12-22"] == 300)
+        #expect(remaining["food@2026-12-25"] == 300)
+        #expect(remaining["food@2026-12-22"] == nil)
+    }
+
+    @Test("expired lots cannot be spent and leave only through tocoin.expired, signed by the authority, after expiry")
+    func expiry() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 700]) == nil)
+        let lotID = try #require(try circuit.harness.state.lots(of: "ben").first?.id)
+        #expect(try circuit.byCity("tocoin.expired", ["beneficiary": "ben", "lot": .integer(Int64(lotID))]) == .lotNotExpired)
+        circuit.harness.now = "2026-12-22T10:00:00.000Z"  // 30 days later: expired
+        #expect(try circuit.pay(100) == .insufficientFunds)
+        #expect(try circuit.byStaff("tocoin.expired", ["beneficiary": "ben", "lot": .integer(Int64(lotID))]) == .roleNotPermitted)
+        let fundBefore = try circuit.balance(Account.fund)
+        #expect(try circuit.byCity("tocoin.expired", ["beneficiary": "ben", "lot": .integer(Int64(lotID))]) == nil)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 0)
+        #expect(try circuit.balance(Account.fund) == fundBefore + 700)
+        #expect(try circuit.byCity("tocoin.expired", ["beneficiary": "ben", "lot": .integer(Int64(lotID))]) == .unknownReference)
+        #expect(circuit.totalOfAllAccounts() == 0)
+    }
+
+    @Test("conversion: the policy rate, each badge once, never a revoked badge, the monthly cap")
+    func conversion() throws {
+        var circuit = try Circuit()
+        let first = try circuit.earnBadge("b-1", credits: 5)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(first)])]) == nil)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 500)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(first)])]) == .alreadyConverted)
+        let revoked = try circuit.earnBadge("b-2", credits: 5)
+        #expect(try circuit.byStaff("badge.revoked", ["badge": .string(revoked), "reason": "issued in error"]) == nil)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(revoked)])]) == .invalidState)
+        // Cap 50,000 cents a month: 400 credits at 100 cents = 40,000 is fine, the next 200 credits are not.
+        let big = try circuit.earnBadge("b-3", credits: 400)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(big)])]) == nil)
+        let more = try circuit.earnBadge("b-4", credits: 200)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(more)])]) == .capExceeded)
+        circuit.harness.now = "2026-12-01T09:00:00.000Z"  // a new month
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(more)])]) == nil)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 500 + 40_000 + 20_000)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": ["no-such-badge"]]) == .unknownReference)
+        #expect(circuit.totalOfAllAccounts() == 0)
+    }
+
+    @Test("no conversion, dote or enrolment before a policy exists")
+    func policyRequired() throws {
+        var harness = try RuleHarness()
+        try harness.register("ben", role: "beneficiary")
+        let organisation = try harness.register("org", role: "organisation")
+        try harness.register("shop", role: "merchant")
+        #expect(try harness.submit("dote.granted", by: "org", key: organisation, ["beneficiary": "ben", "category": "food", "amount": 1]) == .policyMissing)
+        #expect(try harness.submit("merchant.enrolled", by: "city", key: harness.authority, ["merchant": "shop", "categories": ["food"], "district": "x"]) == .policyMissing)
+        #expect(try harness.submit("policy.updated", by: "city", key: harness.authority, ["conversion_rate_cents_per_credit": 1, "monthly_conversion_cap_cents": 1, "lot_validity_days": 1, "categories": ["general"]]) == .invalidBody)
+        #expect(try harness.submit("policy.updated", by: "org", key: organisation, ["conversion_rate_cents_per_credit": 1, "monthly_conversion_cap_cents": 1, "lot_validity_days": 1, "categories": ["food"]]) == .roleNotPermitted)
+    }
+
+    @Test("payment authorisations: the merchant named, the beneficiary's active key, before expiry, once")
+    func authorisations() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 5000]) == nil)
+        // For another merchant.
+        let forBookshop = circuit.paymentBody(amount: 100, merchant: "bookshop")
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, forBookshop) == .authorisationInvalid)
+        // Signed by a key that is not the beneficiary's: the signature verifies, the key is not theirs.
+        let stranger = circuit.paymentBody(amount: 100, wallet: Ed25519PrivateKey())
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, stranger) == .authorisationInvalid)
+        // Expired.
+        let expired = circuit.paymentBody(amount: 100, expiresAt: "2026-11-22T09:59:59Z")
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, expired) == .authorisationExpired)
+        // Once.
+        let once = circuit.paymentBody(amount: 100, nonce: "once")
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, once) == nil)
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, once) == .nonceUsed)
+        // A changed amount breaks the wallet's signature: refused before the rulebook, when the event is verified.
+        var tampered = circuit.paymentBody(amount: 100)
+        var authorisation = try #require(tampered["authorisation"]?.objectValue)
+        authorisation["amount"] = 4000
+        tampered["authorisation"] = .object(authorisation)
+        let event = try Event(id: "tampered", type: "payment.redeemed", actor: "grocer", key: circuit.grocer.publicKey.multikey, timestamp: "2026-11-22T10:00:00Z", body: tampered)
+        #expect(throws: LedgerError.self) { try SignedEvent(signing: event, with: circuit.grocer).verified() }
+        // Only merchants redeem.
+        #expect(try circuit.byStaff("payment.redeemed", circuit.paymentBody(amount: 1)) == .roleNotPermitted)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 4900)
+    }
+
+    @Test("a suspended merchant, or one not enrolled, cannot redeem")
+    func merchantStanding() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 5000]) == nil)
+        let walkIn = try circuit.harness.register("walk-in", role: "merchant")
+        #expect(try circuit.submit("payment.redeemed", by: "walk-in", key: walkIn, circuit.paymentBody(amount: 10, merchant: "walk-in")) == .merchantNotEnrolled)
+        #expect(try circuit.byCity("merchant.suspended", ["merchant": "grocer", "reason": "closed"]) == nil)
+        #expect(try circuit.pay(10) == .merchantNotEnrolled)
+        #expect(try circuit.byCity("merchant.enrolled", ["merchant": "bookshop", "categories": ["books"], "district": "x"]) == .alreadyExists)
+        #expect(try circuit.byCity("merchant.updated", ["merchant": "bookshop", "categories": ["books", "nonsense"]]) == .invalidBody)
+        #expect(try circuit.byCity("merchant.updated", ["merchant": "bookshop", "categories": ["food"]]) == nil)
+        #expect(try circuit.pay(10, at: "bookshop") == nil)
+    }
+
+    @Test("refunds never exceed what is left of the payment, go back into the same lots, and only by the merchant paid")
+    func refunds() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1000]) == nil)
+        #expect(try circuit.pay(1000, id: "pay-1") == nil)
+        #expect(try circuit.harness.state.lots(of: "ben").isEmpty)
+        #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "pay-1", "amount": 1001]) == .refundExceedsPayment)
+        #expect(try circuit.submit("payment.refunded", by: "bookshop", key: circuit.bookshop, ["payment": "pay-1", "amount": 1]) == .roleNotPermitted)
+        #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "pay-1", "amount": 600, "reason": "returned goods"]) == nil)
+        #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "pay-1", "amount": 401]) == .refundExceedsPayment)
+        #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "pay-1", "amount": 400]) == nil)
+        let lots = try circuit.harness.state.lots(of: "ben")
+        #expect(lots.count == 1 && lots.first?.category == "food" && lots.first?.remaining == 1000)
+        #expect(try circuit.balance(Account.merchant("grocer")) == 0)
+        #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "nope", "amount": 1]) == .unknownReference)
+        #expect(circuit.totalOfAllAccounts() == 0)
+    }
+
+    @Test("settlement: never more than the merchant holds; paid once, by the authority; retires the ToCoin")
+    func settlement() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1000]) == nil)
+        #expect(try circuit.pay(800) == nil)
+        #expect(try circuit.submit("settlement.requested", by: "grocer", key: circuit.grocer, ["amount": 801]) == .settlementExceedsBalance)
+        #expect(try circuit.submit("settlement.requested", by: "grocer", key: circuit.grocer, ["amount": 500], id: "settle-1") == nil)
+        #expect(try circuit.balance(Account.settlement) == 500)
+        #expect(try circuit.submit("settlement.paid", by: "grocer", key: circuit.grocer, ["settlement": "settle-1", "reference": "x"]) == .roleNotPermitted)
+        let issuanceBefore = try circuit.balance(Account.issuance)
+        #expect(try circuit.byCity("settlement.paid", ["settlement": "settle-1", "reference": "Bonifico 123"]) == nil)
+        #expect(try circuit.byCity("settlement.paid", ["settlement": "settle-1", "reference": "again"]) == .invalidState)
+        #expect(try circuit.balance(Account.settlement) == 0)
+        #expect(try circuit.balance(Account.issuance) == issuanceBefore + 500)
+        #expect(circuit.totalOfAllAccounts() == 0)
+    }
+}
+
+@Suite("Circuit: catalogue, cases and activity")
+struct ActivityRuleTests {
+    @Test("opportunities: published by an organisation, updated and withdrawn only by it, indexed for search")
+    func opportunities() throws {
+        var circuit = try Circuit()
+        let body: [String: JSONValue] = ["opportunity": "bike", "title": "Bicycle workshop", "description": "Learn to repair bicycles with volunteers", "category": "training", "district": "barriera", "hours": 20]
+        #expect(try circuit.byStaff("opportunity.published", body) == nil)
+        #expect(try circuit.byStaff("opportunity.published", body) == .alreadyExists)
+        var wrong = body
+        wrong["opportunity"] = "x"
+        wrong["category"] = "skydiving"
+        #expect(try circuit.byStaff("opportunity.published", wrong) == .invalidBody)
+        let index = circuit.harness.state.entries(.catalogueIndex, prefix: CatalogueIndex.prefix(kind: "opportunity", facet: "word", value: "bicycles"), limit: 10)
+        #expect(index.count == 1)
+        let other = try circuit.harness.register("other-org", role: "organisation")
+        #expect(try circuit.submit("opportunity.updated", by: "other-org", key: other, ["opportunity": "bike", "title": "Mine now"]) == .roleNotPermitted)
+        #expect(try circuit.byStaff("opportunity.updated", ["opportunity": "bike", "district": "aurora"]) == nil)
+        #expect(circuit.harness.state.entries(.catalogueIndex, prefix: CatalogueIndex.prefix(kind: "opportunity", facet: "district", value: "barriera"), limit: 10).isEmpty)
+        #expect(circuit.harness.state.entries(.catalogueIndex, prefix: CatalogueIndex.prefix(kind: "opportunity", facet: "district", value: "aurora"), limit: 10).count == 1)
+        #expect(try circuit.byStaff("opportunity.updated", ["opportunity": "bike", "district": "aurora"]) == .invalidBody)
+        #expect(try circuit.byStaff("opportunity.withdrawn", ["opportunity": "bike"]) == nil)
+        #expect(try circuit.byStaff("opportunity.withdrawn", ["opportunity": "bike"]) == .invalidState)
+        #expect(circuit.harness.state.entries(.catalogueIndex, prefix: CatalogueIndex.prefix(kind: "opportunity", facet: "district", value: "aurora"), limit: 10).isEmpty)
+        #expect(try circuit.submit("opportunity.published", by: "grocer", key: circuit.grocer, ["opportunity": "y", "title": "t", "description": "d", "category": "sport", "district": "x"]) == .roleNotPermitted)
+    }
+
+    @Test("cases: referred to an organisation, opened, planned, noted and closed only by the holder; personal data only sealed")
+    func cases() throws {
+        var circuit = try Circuit()
+        let sealed = SealedData.seal(["name": "Anna Bianchi", "tax_code": "BNCNNA80A41L219X"], subject: "ben", key: SecretBox.newKey())
+        let other = try circuit.harness.register("other-org", role: "organisation")
+        #expect(try circuit.submit("case.referred", by: "other-org", key: other, ["case": "c-1", "beneficiary": "ben", "household": "hh-1", "to": "casa", "sealed": sealed]) == nil)
+        #expect(try circuit.submit("case.opened", by: "other-org", key: other, ["case": "c-1"]) == .notCaseHolder)
+        #expect(try circuit.byStaff("case.plan_agreed", ["case": "c-1", "goals": ["training"]]) == .invalidState)
+        #expect(try circuit.byStaff("case.opened", ["case": "c-1"]) == nil)
+        #expect(try circuit.byStaff("case.opened", ["case": "c-1"]) == .invalidState)
+        #expect(try circuit.byStaff("case.plan_agreed", ["case": "c-1", "goals": ["training", "work_placement"], "sealed": sealed]) == nil)
+        #expect(try circuit.byStaff("case.note_added", ["case": "c-1", "sealed": sealed]) == nil)
+        // Personal data in clear is not a field any case event has.
+        #expect(try circuit.byStaff("case.note_added", ["case": "c-1", "note": "Anna is unwell"]) == .invalidBody)
+        #expect(try circuit.byStaff("case.note_added", ["case": "c-1", "sealed": ["alg": "none", "nonce": "", "ciphertext": ""]]) == .invalidBody)
+        #expect(try circuit.byStaff("case.referred", ["case": "c-2", "beneficiary": "ben", "household": "hh-1", "to": "grocer", "sealed": sealed]) == .unknownOrganisation)
+        #expect(try circuit.byStaff("case.closed", ["case": "c-1", "outcome": "completed"]) == nil)
+        #expect(try circuit.byStaff("case.note_added", ["case": "c-1", "sealed": sealed]) == .invalidState)
+        let history = circuit.harness.state.entries(.caseHistory, prefix: StateKey.prefix("ben"), limit: 100)
+        #expect(history.map { String(decoding: $0.value, as: UTF8.self) }.filter { $0.hasPrefix("case.") } == ["case.referred", "case.opened", "case.plan_agreed", "case.note_added", "case.closed"])
+    }
+
+    @Test("activations need an open case held by the signer's organisation and a published opportunity")
+    func activations() throws {
+        var circuit = try Circuit()
+        _ = try circuit.earnBadge("b-1")
+        #expect(try circuit.byStaff("activation.recorded", ["activation": "act-b-1", "case": "case-ben", "opportunity": "garden", "hours": 3, "date": "2026-11-21"]) == .alreadyExists)
+        #expect(try circuit.byStaff("activation.recorded", ["activation": "a-2", "case": "case-ben", "opportunity": "nowhere", "hours": 3, "date": "2026-11-21"]) == .unknownReference)
+        #expect(try circuit.byStaff("activation.recorded", ["activation": "a-3", "case": "case-ben", "opportunity": "garden", "hours": 3, "date": "2026-13-01"]) == .invalidBody)
+        let otherOrganisation = try circuit.harness.register("other-org", role: "organisation")
+        #expect(try circuit.submit("activation.recorded", by: "other-org", key: otherOrganisation, ["activation": "a-4", "case": "case-ben", "opportunity": "garden", "hours": 3, "date": "2026-11-21"]) == .notCaseHolder)
+    }
+
+    @Test("badges: only the class's issuer issues and revokes; evidence must be the beneficiary's activations")
+    func badges() throws {
+        var circuit = try Circuit()
+        _ = try circuit.earnBadge("b-1")
+        #expect(try circuit.byStaff("badge.issued", ["badge": "b-1", "badge_class": "class-5", "beneficiary": "ben", "activations": ["act-b-1"]]) == .alreadyExists)
+        #expect(try circuit.byStaff("badge.issued", ["badge": "b-2", "badge_class": "class-5", "beneficiary": "someone-else", "activations": ["act-b-1"]]) == .invalidBody)
+        #expect(try circuit.byStaff("badge.issued", ["badge": "b-3", "badge_class": "nope", "beneficiary": "ben", "activations": ["act-b-1"]]) == .unknownReference)
+        let other = try circuit.harness.register("other-org", role: "organisation")
+        #expect(try circuit.submit("badge.issued", by: "other-org", key: other, ["badge": "b-4", "badge_class": "class-5", "beneficiary": "ben", "activations": ["act-b-1"]]) == .roleNotPermitted)
+        #expect(try circuit.submit("badge.revoked", by: "other-org", key: other, ["badge": "b-1", "reason": "no"]) == .roleNotPermitted)
+        #expect(try circuit.byStaff("badge_class.retired", ["badge_class": "class-5"]) == nil)
+        #expect(try circuit.byStaff("badge.issued", ["badge": "b-5", "badge_class": "class-5", "beneficiary": "ben", "activations": ["act-b-1"]]) == .invalidState)
+        #expect(try circuit.byStaff("badge_class.defined", ["badge_class": "c-x", "name": "n", "description": "d", "criteria": "c", "credits": 0]) == .invalidBody)
+    }
+
+    @Test("erasure: the holder or the authority; afterwards no new personal data for that subject")
+    func erasure() throws {
+        var circuit = try Circuit()
+        _ = try circuit.earnBadge("b-1")
+        #expect(try circuit.submit("subject.erased", by: "grocer", key: circuit.grocer, ["beneficiary": "ben"]) == .roleNotPermitted)
+        #expect(try circuit.byStaff("subject.erased", ["beneficiary": "ben"]) == .invalidBody)  // staff name the case they hold
+        #expect(try circuit.byStaff("subject.erased", ["beneficiary": "ben", "case": "case-ben"]) == nil)
+        #expect(try circuit.byStaff("subject.erased", ["beneficiary": "ben", "case": "case-ben"]) == .subjectErased)
+        let sealed = SealedData.seal(["note": "x"], subject: "ben", key: SecretBox.newKey())
+        #expect(try circuit.byStaff("case.note_added", ["case": "case-ben", "sealed": sealed]) == .subjectErased)
+        // Balances and badges stay: the money is still there.
+        #expect(try circuit.harness.state.json(.badges, "b-1") != nil)
+    }
+
+    @Test("sealed data opens only with the subject's key and for that subject")
+    func sealing() throws {
+        let key = SecretBox.newKey()
+        let sealed = SealedData.seal(["name": "Anna"], subject: "ben", key: key)
+        #expect(SealedData.open(sealed, subject: "ben", key: key) == ["name": "Anna"])
+        #expect(SealedData.open(sealed, subject: "other", key: key) == nil)
+        #expect(SealedData.open(sealed, subject: "ben", key: SecretBox.newKey()) == nil)
+        #expect(!CanonicalJSON.encodeString(sealed).contains("Anna"))
+    }
+}
+
+/// A deterministic generator for the property test (SplitMix64).
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+}
+
+@Suite("Circuit: property")
+struct CircuitPropertyTests {
+    @Test("random valid and invalid money events: accounts sum to zero, nothing negative, lots equal balances", arguments: [1, 2, 3] as [UInt64])
+    func randomSequences(seed: UInt64) throws {
+        var generator = SeededGenerator(state: seed)
+        var circuit = try Circuit(fund: 200_000)
+        var payments: [String] = []
+        for step in 0..<300 {
+            let amount = Int64.random(in: -50...3000, using: &generator)
+            switch Int.random(in: 0..<7, using: &generator) {
+            case 0: _ = try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": .string(["food", "books", "rent"].randomElement(using: &generator) ?? "food"), "amount": .integer(amount)])
+            case 1, 2:
+                let id = "pay-\(step)"
+                if try circuit.pay(amount > 0 ? amount : 1, at: Bool.random(using: &generator) ? "grocer" : "bookshop", id: id) == nil { payments.append(id) }
+            case 3:
+                if let payment = payments.randomElement(using: &generator) {
+                    let merchant = try circuit.harness.state.json(.payments, payment)?["merchant"]?.stringValue ?? "grocer"
+                    _ = try circuit.submit("payment.refunded", by: merchant, key: merchant == "grocer" ? circuit.grocer : circuit.bookshop, ["payment": .string(payment), "amount": .integer(max(1, amount / 3))])
+                }
+            case 4: _ = try circuit.submit("settlement.requested", by: "grocer", key: circuit.grocer, ["amount": .integer(amount)])
+            case 5:
+                circuit.harness.now = Timestamp.format(millisecondsSince1970: (Timestamp.millisecondsSince1970(circuit.harness.now) ?? 0) + Int64.random(in: 0...(10 * 86_400_000), using: &generator))
+                for lot in try circuit.harness.state.lots(of: "ben") where lot.isExpired(at: circuit.harness.now) {
+                    #expect(try circuit.byCity("tocoin.expired", ["beneficiary": "ben", "lot": .integer(Int64(lot.id))]) == nil)
+                }
+            default: _ = try circuit.byCity("program.funded", ["amount": .integer(amount), "reference": "top-up"])
+            }
+            #expect(circuit.totalOfAllAccounts() == 0, "step \(step)")
+            for (account, bytes) in circuit.harness.state.tables[.balances] ?? [:] where account != Array(Account.issuance.utf8) {
+                #expect((Account.decode(bytes) ?? -1) >= 0, "step \(step): \(String(decoding: account, as: UTF8.self)) is negative")
+            }
+            let lots = try circuit.harness.state.lots(of: "ben")
+            #expect(lots.reduce(0) { $0 + $1.remaining } == (try circuit.balance(Account.beneficiary("ben"))), "step \(step)")
+        }
+    }
+}
