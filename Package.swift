@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         // C libraries from Debian (liblmdb-dev, libsodium-dev), found through pkg-config.
@@ -23,16 +24,36 @@ let package = Package(
         .target(name: "CircuitoCore", dependencies: ["CircuitoCrypto"]),
         // LMDB storage, the ledger directory, key files.
         .target(name: "CircuitoStorage", dependencies: ["CircuitoCore", "CircuitoCrypto", "CLMDB"]),
+        // Open Badges 3.0 credentials: JSON-LD to RDF, RDFC-1.0, Data Integrity EdDSA suites. No I/O.
+        .target(name: "CircuitoCredentials", dependencies: ["CircuitoCore", "CircuitoCrypto"]),
+        // The socket API: JSON-RPC 2.0 over TCP and Unix sockets on SwiftNIO, group commit, subscriptions.
+        .target(
+            name: "CircuitoServer",
+            dependencies: [
+                "CircuitoCore", "CircuitoCrypto", "CircuitoStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "circuito",
             dependencies: [
-                "CircuitoCore", "CircuitoCrypto", "CircuitoStorage",
+                "CircuitoCore", "CircuitoCrypto", "CircuitoStorage", "CircuitoCredentials", "CircuitoServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "CircuitoCoreTests", dependencies: ["CircuitoCore", "CircuitoCrypto"]),
         .testTarget(name: "CircuitoStorageTests", dependencies: ["CircuitoStorage", "CircuitoCore", "CircuitoCrypto", "CLMDB"]),
+        .testTarget(name: "CircuitoCredentialsTests", dependencies: ["CircuitoCredentials", "CircuitoCore", "CircuitoCrypto"]),
+        .testTarget(
+            name: "CircuitoServerTests",
+            dependencies: [
+                "CircuitoServer", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "CircuitoCLITests",
             dependencies: ["circuito", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto"]

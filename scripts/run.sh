@@ -1,23 +1,17 @@
 #!/usr/bin/env bash
 # Sets everything up and runs Circuito on its embedded LMDB default: installs what is missing, builds the release
-# binary, creates a ledger in ./data (authority key in ./data-keys) when there is none, audits it, then serves it.
+# binary, builds the demo Turin circuit into ./data when no ledger is there (its actors' keys in ./data/keys, the
+# personal-data key vault in ./data/vault), audits it, then serves it on 127.0.0.1:7411 and ./data/circuito.sock.
+# Extra arguments go to `circuito serve` (e.g. --listen 127.0.0.1:7500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-dependencies.sh
 swift build -c release --product circuito
 circuito="$(swift build -c release --show-bin-path)/circuito"
 data="${CIRCUITO_DATA:-data}"
-keys="${CIRCUITO_KEYS:-data-keys}"
 if [ ! -f "$data/data.mdb" ]; then
-  mkdir -p "$keys" && chmod 700 "$keys"
-  [ -f "$keys/authority.key" ] || "$circuito" keygen --out "$keys/authority.key" >/dev/null
-  echo "creating a ledger in $data; checkpoint verifier key:"
-  "$circuito" init --data "$data" --authority-key "$keys/authority.key" --authority-id pis-torino
+  echo "building the demo circuit in $data (seed ${CIRCUITO_DEMO_SEED:-1}); checkpoint verifier key:"
+  "$circuito" demo --data "$data" --seed "${CIRCUITO_DEMO_SEED:-1}"
 fi
 "$circuito" verify --data "$data"
-echo "latest checkpoint:"
-"$circuito" checkpoint --data "$data"
-if "$circuito" help serve >/dev/null 2>&1; then
-  exec "$circuito" serve --data "$data" "$@"
-fi
-echo "the socket server (circuito serve) is not part of this build yet; the ledger in $data is ready for the CLI."
+exec "$circuito" serve --data "$data" --unix "$data/circuito.sock" "$@"

@@ -16,14 +16,18 @@ public enum SpecVectors {
 
     /// File name → content.
     public static func generate() throws(LedgerError) -> [String: String] {
-        [
+        let sample = try sampleLedger()
+        let circuit = try circuitSample()
+        return [
             "canonical-json.json": pretty(canonicalJSONCases()),
             "keys.json": pretty(keyCases()),
             "events.json": pretty(try eventCases()),
             "merkle.json": pretty(try merkleCases()),
             "checkpoint.json": pretty(try checkpointCase()),
-            "sample-ledger.jsonl": try sampleLedger().records,
-            "sample-ledger.json": pretty(try sampleLedger().summary),
+            "sample-ledger.jsonl": sample.records,
+            "sample-ledger.json": pretty(sample.summary),
+            "circuit-sample.jsonl": circuit.records,
+            "circuit-sample.json": pretty(circuit.summary),
         ]
     }
 
@@ -254,5 +258,366 @@ public enum SpecVectors {
             "checkpoint": .string(note), "refused_after_last_record": .array(refused),
         ])
         return (lines.joined(separator: "\n") + "\n", summary)
+    }
+}
+
+// MARK: Circuit sample
+
+extension SpecVectors {
+    public static let circuitOrigin = "circuito.example/circuit-sample"
+
+    /// Actor ids of the circuit sample and the labels of their keys (`key(label)`).
+    static let circuitActors: [(actor: String, role: String, label: String)] = [
+        ("pis-torino", "authority", "authority"),
+        ("casa-quartiere-san-salvario", "organisation", "organisation"),
+        ("ciss38", "organisation", "referring organisation"),
+        ("operatore-giulia", "staff", "staff"),
+        ("operatore-marco", "staff", "second staff"),
+        ("bottega-via-nizza", "merchant", "merchant"),
+        ("libreria-borgo-po", "merchant", "bookshop"),
+        ("ben-7f3a", "beneficiary", "beneficiary"),
+        ("ben-7f3a", "beneficiary", "beneficiary phone"),
+        ("ben-2c91", "beneficiary", "second beneficiary"),
+    ]
+
+    /// A beneficiary's data key (kept outside the log in real life; published here so the sealed data can be
+    /// checked): SHA-256("circuito spec vector subject key: " ‖ subject).
+    static func subjectKey(_ subject: String) -> [UInt8] {
+        SHA256.hash(Array("circuito spec vector subject key: \(subject)".utf8))
+    }
+
+    /// The nonce of one sealed value: the first 24 bytes of SHA-256("circuito spec vector sealed nonce: " ‖ event id).
+    static func sealNonce(_ eventID: String) -> [UInt8] {
+        Array(SHA256.hash(Array("circuito spec vector sealed nonce: \(eventID)".utf8)).prefix(SecretBox.nonceByteCount))
+    }
+
+    /// `SealedData.seal` with an explicit nonce, so that the vectors are reproducible. A nonce must never be used
+    /// twice with one key; real clients use `SealedData.seal`, which draws a random one.
+    static func seal(_ value: JSONValue, subject: String, key: [UInt8], nonce: [UInt8]) -> JSONValue {
+        let ciphertext = SecretBox.seal(
+            CanonicalJSON.encode(value), nonce: nonce, additionalData: SealedData.additionalData(subject: subject), key: key)
+        let sealed: JSONValue = .object([
+            "alg": .string(SealedData.algorithm), "nonce": .string(Base64.encode(nonce)), "ciphertext": .string(Base64.encode(ciphertext)),
+        ])
+        precondition(SealedData.open(sealed, subject: subject, key: key) == value, "sealed sample data opens again")
+        return sealed
+    }
+
+    /// A wallet-signed payment authorisation as `payment.redeemed` carries it.
+    static func paymentBody(
+        beneficiary: String = "ben-7f3a", merchant: String, amount: Int64, expiresAt: String, nonce: String, wallet: Ed25519PrivateKey
+    ) -> [String: JSONValue] {
+        let authorisation = PaymentAuthorisation(
+            beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce, key: wallet.publicKey.multikey)
+        return ["authorisation": authorisation.json, "signature": .string(Base64.encode(PaymentAuthorisation.sign(authorisation, with: wallet)))]
+    }
+
+    /// Builds the circuit sample record by record: each event is checked by the rulebook against the state left by
+    /// the ones before it, and must be accepted.
+    struct CircuitBuilder {
+        var state = MemoryLedgerState()
+        var frontier = MerkleFrontier()
+        var lines: [String] = []
+        /// Event type → seq of its first record (the example events.md quotes).
+        var examples: [String: Int64] = [:]
+        var sealed: [JSONValue] = []
+        /// Days since the sample's start; records within a day are 10 s apart.
+        var day: Int64 = 0
+
+        /// Milliseconds of the event `ts` at `seq`; `recorded_at` is one second later.
+        func milliseconds(_ sequenceNumber: UInt64) -> Int64 {
+            SpecVectors.baseMilliseconds + day * 86_400_000 + Int64(sequenceNumber) * 10_000
+        }
+
+        func recordedAt(_ sequenceNumber: UInt64) -> String {
+            Timestamp.format(millisecondsSince1970: milliseconds(sequenceNumber) + 1000)
+        }
+
+        /// `recorded_at` of the next record, plus `minutes`.
+        func nextRecordedAt(plusMinutes minutes: Int64 = 0) -> String {
+            Timestamp.format(millisecondsSince1970: milliseconds(frontier.size) + 1000 + minutes * 60_000)
+        }
+
+        func signed(_ id: String, _ type: String, _ actor: String, _ signer: Ed25519PrivateKey, _ body: [String: JSONValue], at sequenceNumber: UInt64) throws(LedgerError) -> SignedEvent {
+            let event = try Event(
+                id: id, type: type, actor: actor, key: signer.publicKey.multikey,
+                timestamp: Timestamp.format(millisecondsSince1970: milliseconds(sequenceNumber)), body: body)
+            return SignedEvent(signing: event, with: signer)
+        }
+
+        /// Appends one event, which the rulebook must accept; returns its seq.
+        @discardableResult
+        mutating func add(_ id: String, _ type: String, _ actor: String, _ signer: Ed25519PrivateKey, _ body: [String: JSONValue]) throws(LedgerError) -> UInt64 {
+            let sequenceNumber = frontier.size
+            let signedEvent = try signed(id, type, actor, signer, body, at: sequenceNumber)
+            let position = LogPosition(sequenceNumber: sequenceNumber, recordedAt: recordedAt(sequenceNumber))
+            let changes: [StateChange]
+            do throws(LedgerError) {
+                changes = try Rulebook.check(try signedEvent.verified(), at: position, state: state)
+            } catch {
+                preconditionFailure("circuit sample event \(id) (\(type)) was refused: \(error)")
+            }
+            state.apply(changes)
+            let record = Record(sequenceNumber: sequenceNumber, recordedAt: position.recordedAt, signedEvent: signedEvent)
+            _ = frontier.append(leafHash: MerkleHash.leaf(record.leafBytes))
+            lines.append(String(decoding: record.leafBytes, as: UTF8.self))
+            if examples[type] == nil { examples[type] = Int64(sequenceNumber) }
+            return sequenceNumber
+        }
+
+        /// Sealed personal data for `subject`, remembered with its plaintext for the summary.
+        mutating func seal(_ value: JSONValue, subject: String, eventID: String) -> JSONValue {
+            let nonce = SpecVectors.sealNonce(eventID)
+            sealed.append(.object([
+                "event": .string(eventID), "subject": .string(subject), "plaintext": .string(CanonicalJSON.encodeString(value)),
+            ]))
+            return SpecVectors.seal(value, subject: subject, key: SpecVectors.subjectKey(subject), nonce: nonce)
+        }
+    }
+
+    /// A ledger that uses every event type: a referral from a social-services hub, intake and plan at a Casa del
+    /// Quartiere, civic-utility activations certified with badges, credits converted to ToCoin, doti earmarked for
+    /// food and books, payments with wallet-signed authorisations, a refund, a settlement, expiry of ToCoin lots, and
+    /// the erasure of a person. Then events that must be refused against its final state, one per kind of refusal.
+    static func circuitSample() throws(LedgerError) -> (records: String, summary: JSONValue) {
+        let authority = key("authority"), casa = key("organisation"), ciss = key("referring organisation")
+        let giulia = key("staff"), marco = key("second staff"), bottega = key("merchant"), libreria = key("bookshop")
+        let card = key("beneficiary"), phone = key("beneficiary phone"), second = key("second beneficiary")
+        let checkpoint = key("checkpoint")
+        let casaID = "casa-quartiere-san-salvario", cissID = "ciss38", giuliaID = "operatore-giulia", marcoID = "operatore-marco"
+        let bottegaID = "bottega-via-nizza", libreriaID = "libreria-borgo-po", benID = "ben-7f3a", secondID = "ben-2c91"
+        var builder = CircuitBuilder()
+        func keys(_ key: Ed25519PrivateKey) -> JSONValue { .array([.string(key.publicKey.multikey)]) }
+
+        // Day 0 (2026-11-18). Governance: the authority, two organisations, staff, merchants, beneficiaries.
+        try builder.add("genesis", "ledger.genesis", "pis-torino", authority, [
+            "origin": .string(circuitOrigin),
+            "authority": .object(["actor": "pis-torino", "name": "Città di Torino, Piano di Inclusione Sociale", "keys": keys(authority)]),
+            "checkpoint_key": .string(checkpoint.publicKey.multikey),
+            "currency": .object(["code": "TOC", "decimals": 2]),
+        ])
+        try builder.add("evt-0001", "actor.registered", "pis-torino", authority, [
+            "actor": .string(casaID), "role": "organisation", "name": "Casa del Quartiere di San Salvario", "keys": keys(casa),
+            "district": "san_salvario",
+        ])
+        try builder.add("evt-0002", "actor.registered", "pis-torino", authority, [
+            "actor": .string(cissID), "role": "organisation", "name": "CISS38, Consorzio Intercomunale dei Servizi Sociali", "keys": keys(ciss),
+            "district": "cirie",
+        ])
+        try builder.add("evt-0003", "actor.registered", casaID, casa, [
+            "actor": .string(giuliaID), "role": "staff", "name": "Operatrice sportello 1", "keys": keys(giulia), "organisation": .string(casaID),
+        ])
+        try builder.add("evt-0004", "actor.registered", casaID, casa, [
+            "actor": .string(marcoID), "role": "staff", "name": "Operatore sportello 2", "keys": keys(marco), "organisation": .string(casaID),
+        ])
+        try builder.add("evt-0005", "actor.registered", "pis-torino", authority, [
+            "actor": .string(bottegaID), "role": "merchant", "name": "Bottega di via Nizza", "keys": keys(bottega),
+        ])
+        try builder.add("evt-0006", "actor.registered", "pis-torino", authority, [
+            "actor": .string(libreriaID), "role": "merchant", "name": "Libreria di Borgo Po", "keys": keys(libreria),
+        ])
+        try builder.add("evt-0007", "actor.registered", giuliaID, giulia, [
+            "actor": .string(benID), "role": "beneficiary", "name": .string(benID), "keys": keys(card), "organisation": .string(casaID),
+        ])
+        try builder.add("evt-0008", "actor.key_added", benID, card, ["actor": .string(benID), "key": .string(phone.publicKey.multikey)])
+        try builder.add("evt-0009", "actor.key_revoked", giuliaID, giulia, [
+            "actor": .string(benID), "key": .string(card.publicKey.multikey), "reason": "wallet card lost",
+        ])
+        try builder.add("evt-0010", "actor.registered", giuliaID, giulia, [
+            "actor": .string(secondID), "role": "beneficiary", "name": .string(secondID), "keys": keys(second), "organisation": .string(casaID),
+        ])
+        // Policy, funding, merchants.
+        try builder.add("evt-0011", "policy.updated", "pis-torino", authority, [
+            "conversion_rate_cents_per_credit": 100, "monthly_conversion_cap_cents": 8000, "lot_validity_days": 30,
+            "categories": ["rent", "food", "school", "utilities", "spid", "books", "devices", "transport", "eye_care", "dental_care"],
+        ])
+        try builder.add("evt-0012", "program.funded", "pis-torino", authority, ["amount": 1_000_000, "reference": "Delibera G.C. 2026/04127"])
+        try builder.add("evt-0013", "merchant.enrolled", "pis-torino", authority, [
+            "merchant": .string(bottegaID), "categories": ["food"], "district": "san_salvario",
+        ])
+        try builder.add("evt-0014", "merchant.enrolled", "pis-torino", authority, [
+            "merchant": .string(libreriaID), "categories": ["books"], "district": "vanchiglia",
+        ])
+        try builder.add("evt-0015", "merchant.updated", "pis-torino", authority, ["merchant": .string(libreriaID), "categories": ["books", "school"]])
+        // The catalogue.
+        try builder.add("evt-0016", "opportunity.published", giuliaID, giulia, [
+            "opportunity": "orto-via-saluzzo", "title": "Orto comunitario di via Saluzzo",
+            "description": "Attività di civica utilità nell'orto del quartiere: semina, irrigazione, manutenzione.",
+            "category": "civic_utility", "district": "san_salvario", "hours": 40,
+        ])
+        try builder.add("evt-0017", "opportunity.updated", giuliaID, giulia, ["opportunity": "orto-via-saluzzo", "hours": 60])
+        try builder.add("evt-0018", "badge_class.defined", giuliaID, giulia, [
+            "badge_class": "custode-orto", "name": "Custode dell'orto",
+            "description": "Ha curato l'orto comunitario di via Saluzzo.",
+            "criteria": "Almeno 12 ore di attività nell'orto, certificate da un operatore della Casa del Quartiere.",
+            "credits": 50, "valid_days": 365,
+        ])
+        // Cases: two referrals from the social-services consortium; intake, plan and a note for the first.
+        // Personal data only ever appears sealed under the subject's key.
+        let referral = builder.seal(["name": "Mario Rossi", "tax_code": "RSSMRA80A01L219X", "referral": "Segnalazione del polo di inclusione"], subject: benID, eventID: "evt-0019")
+        let secondReferral = builder.seal(["name": "Anna Bianchi", "tax_code": "BNCNNA85C41L219Z"], subject: secondID, eventID: "evt-0020")
+        let plan = builder.seal(["plan": "Attività nell'orto tre mattine a settimana; corso di informatica di base."], subject: benID, eventID: "evt-0022")
+        let note = builder.seal(["note": "Colloquio di verifica: frequenza regolare."], subject: benID, eventID: "evt-0023")
+        try builder.add("evt-0019", "case.referred", cissID, ciss, [
+            "case": "case-7f3a", "beneficiary": .string(benID), "household": "hh-0412", "to": .string(casaID),
+            "sealed": referral,
+        ])
+        try builder.add("evt-0020", "case.referred", cissID, ciss, [
+            "case": "case-2c91", "beneficiary": .string(secondID), "household": "hh-0977", "to": .string(casaID),
+            "sealed": secondReferral,
+        ])
+        try builder.add("evt-0021", "case.opened", giuliaID, giulia, ["case": "case-7f3a"])
+        try builder.add("evt-0022", "case.plan_agreed", giuliaID, giulia, [
+            "case": "case-7f3a", "goals": ["civic_utility", "training"],
+            "sealed": plan,
+        ])
+        try builder.add("evt-0023", "case.note_added", giuliaID, giulia, [
+            "case": "case-7f3a",
+            "sealed": note,
+        ])
+        // Activity: an activation, a badge, its credits converted; a food dote.
+        try builder.add("evt-0024", "activation.recorded", giuliaID, giulia, [
+            "activation": "act-0001", "case": "case-7f3a", "opportunity": "orto-via-saluzzo", "hours": 12, "date": "2026-11-16",
+        ])
+        try builder.add("evt-0025", "badge.issued", giuliaID, giulia, [
+            "badge": "badge-0001", "badge_class": "custode-orto", "beneficiary": .string(benID), "activations": ["act-0001"],
+        ])
+        let foodLot = try builder.add("evt-0026", "dote.granted", giuliaID, giulia, ["beneficiary": .string(benID), "category": "food", "amount": 3000])
+        let generalLot = try builder.add("evt-0027", "credits.converted", giuliaID, giulia, ["beneficiary": .string(benID), "badges": ["badge-0001"]])
+        // Money: a payment at the grocer (food lot first, then general), a partial refund, a settlement.
+        let firstPayment = paymentBody(merchant: bottegaID, amount: 4000, expiresAt: builder.nextRecordedAt(plusMinutes: 15), nonce: "n-0001", wallet: phone)
+        try builder.add("pay-0001", "payment.redeemed", bottegaID, bottega, firstPayment)
+        try builder.add("evt-0029", "payment.refunded", bottegaID, bottega, ["payment": "pay-0001", "amount": 1500, "reason": "Merce resa"])
+        try builder.add("settle-0001", "settlement.requested", bottegaID, bottega, ["amount": 2000])
+        try builder.add("evt-0031", "settlement.paid", "pis-torino", authority, ["settlement": "settle-0001", "reference": "Bonifico 2026/11/0042"])
+
+        // Day 20 (2026-12-08): a second activation and badge, a badge issued twice by mistake and revoked, a
+        // conversion in December, a books dote, a payment at the bookshop.
+        builder.day = 20
+        try builder.add("evt-0032", "activation.recorded", giuliaID, giulia, [
+            "activation": "act-0002", "case": "case-7f3a", "opportunity": "orto-via-saluzzo", "hours": 14, "date": "2026-12-05",
+        ])
+        try builder.add("evt-0033", "badge.issued", giuliaID, giulia, [
+            "badge": "badge-0002", "badge_class": "custode-orto", "beneficiary": .string(benID), "activations": ["act-0002"],
+        ])
+        // The same hours back one badge only, so the mistaken second badge cites another afternoon's activation.
+        try builder.add("evt-0033b", "activation.recorded", giuliaID, giulia, [
+            "activation": "act-0002b", "case": "case-7f3a", "opportunity": "orto-via-saluzzo", "hours": 3, "date": "2026-12-06",
+        ])
+        try builder.add("evt-0034", "badge.issued", giuliaID, giulia, [
+            "badge": "badge-0003", "badge_class": "custode-orto", "beneficiary": .string(benID), "activations": ["act-0002b"],
+        ])
+        try builder.add("evt-0035", "badge.revoked", giuliaID, giulia, ["badge": "badge-0003", "reason": "Duplicate of badge-0002"])
+        try builder.add("evt-0036", "credits.converted", giuliaID, giulia, ["beneficiary": .string(benID), "badges": ["badge-0002"]])
+        let booksLot = try builder.add("evt-0037", "dote.granted", giuliaID, giulia, ["beneficiary": .string(benID), "category": "books", "amount": 2000])
+        let secondPayment = paymentBody(merchant: libreriaID, amount: 1200, expiresAt: builder.nextRecordedAt(plusMinutes: 15), nonce: "n-0002", wallet: phone)
+        try builder.add("pay-0002", "payment.redeemed", libreriaID, libreria, secondPayment)
+
+        // Day 35 (2026-12-23): a third badge (not converted), expiry of the November lots, the end of the season,
+        // the bookshop suspended from the circuit, the second case closed and its subject erased, a staff member gone.
+        builder.day = 35
+        try builder.add("evt-0039", "activation.recorded", giuliaID, giulia, [
+            "activation": "act-0003", "case": "case-7f3a", "opportunity": "orto-via-saluzzo", "hours": 12, "date": "2026-12-20",
+        ])
+        try builder.add("evt-0040", "badge.issued", giuliaID, giulia, [
+            "badge": "badge-0004", "badge_class": "custode-orto", "beneficiary": .string(benID), "activations": ["act-0003"],
+        ])
+        try builder.add("evt-0041", "tocoin.expired", "pis-torino", authority, ["beneficiary": .string(benID), "lot": .integer(Int64(foodLot))])
+        try builder.add("evt-0042", "tocoin.expired", "pis-torino", authority, ["beneficiary": .string(benID), "lot": .integer(Int64(generalLot))])
+        try builder.add("evt-0043", "opportunity.withdrawn", giuliaID, giulia, ["opportunity": "orto-via-saluzzo", "reason": "Fine della stagione"])
+        try builder.add("evt-0044", "badge_class.retired", giuliaID, giulia, ["badge_class": "custode-orto", "reason": "Fine della stagione"])
+        try builder.add("evt-0045", "merchant.suspended", "pis-torino", authority, ["merchant": .string(libreriaID), "reason": "Convenzione scaduta"])
+        try builder.add("evt-0046", "case.closed", giuliaID, giulia, ["case": "case-2c91", "outcome": "withdrawn"])
+        try builder.add("evt-0047", "subject.erased", giuliaID, giulia, ["beneficiary": .string(secondID), "case": "case-2c91"])
+        try builder.add("evt-0048", "actor.suspended", casaID, casa, ["actor": .string(marcoID), "reason": "Left the organisation"])
+
+        // Refusals, each checked on its own against the final state, as the next record.
+        let refusalSequenceNumber = builder.frontier.size
+        let refusalRecordedAt = builder.recordedAt(refusalSequenceNumber)
+        let soon = builder.nextRecordedAt(plusMinutes: 15)
+        let past = builder.nextRecordedAt(plusMinutes: -1)
+        func pay(_ merchant: String, _ amount: Int64, nonce: String, expiresAt: String? = nil, wallet: Ed25519PrivateKey? = nil, named: String? = nil) -> [String: JSONValue] {
+            paymentBody(merchant: named ?? merchant, amount: amount, expiresAt: expiresAt ?? soon, nonce: nonce, wallet: wallet ?? phone)
+        }
+        let refusals: [(String, String, String, Ed25519PrivateKey, [String: JSONValue], LedgerError.Code)] = [
+            ("payment above the beneficiary's balance", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 9000, nonce: "n-0100"), .insufficientFunds),
+            ("earmarked ToCoin at a merchant of another category (7000 held, 5000 spendable at a food shop)", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 6000, nonce: "n-0101"), .categoryNotAccepted),
+            ("a dote larger than the programme fund", "dote.granted", giuliaID, giulia, ["beneficiary": .string(benID), "category": "food", "amount": 2_000_000], .insufficientFunds),
+            ("authorisation nonce already used", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 100, nonce: "n-0001"), .nonceUsed),
+            ("authorisation expired", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 100, nonce: "n-0102", expiresAt: past), .authorisationExpired),
+            ("authorisation names another merchant", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 100, nonce: "n-0103", named: libreriaID), .authorisationInvalid),
+            ("authorisation signed with the revoked wallet card key", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 100, nonce: "n-0104", wallet: card), .authorisationInvalid),
+            ("payment at a merchant suspended from the circuit", "payment.redeemed", libreriaID, libreria, pay(libreriaID, 100, nonce: "n-0105"), .merchantNotEnrolled),
+            ("conversion above the monthly cap", "credits.converted", giuliaID, giulia, ["beneficiary": .string(benID), "badges": ["badge-0004"]], .capExceeded),
+            ("badge already converted", "credits.converted", giuliaID, giulia, ["beneficiary": .string(benID), "badges": ["badge-0001"]], .alreadyConverted),
+            ("revoked badge", "credits.converted", giuliaID, giulia, ["beneficiary": .string(benID), "badges": ["badge-0003"]], .invalidState),
+            ("badge that was never issued", "credits.converted", giuliaID, giulia, ["beneficiary": .string(benID), "badges": ["badge-0999"]], .unknownReference),
+            ("refund above what is left of the payment", "payment.refunded", bottegaID, bottega, ["payment": "pay-0001", "amount": 2501], .refundExceedsPayment),
+            ("refund of a payment made to another merchant", "payment.refunded", bottegaID, bottega, ["payment": "pay-0002", "amount": 100], .roleNotPermitted),
+            ("settlement above the merchant's balance", "settlement.requested", bottegaID, bottega, ["amount": 501], .settlementExceedsBalance),
+            ("settlement paid twice", "settlement.paid", "pis-torino", authority, ["settlement": "settle-0001", "reference": "Bonifico 2026/12/0001"], .invalidState),
+            ("expiry of a lot that has not expired", "tocoin.expired", "pis-torino", authority, ["beneficiary": .string(benID), "lot": .integer(Int64(booksLot))], .lotNotExpired),
+            ("a note on a case held by another organisation", "case.note_added", cissID, ciss, [
+                "case": "case-7f3a", "sealed": seal(["note": "x"], subject: benID, key: subjectKey(benID), nonce: sealNonce("refusal-note")),
+            ], .notCaseHolder),
+            ("a new case for an erased subject", "case.referred", cissID, ciss, [
+                "case": "case-2c91-b", "beneficiary": .string(secondID), "household": "hh-0977", "to": .string(casaID),
+                "sealed": seal(["name": "x"], subject: secondID, key: subjectKey(secondID), nonce: sealNonce("refusal-referral")),
+            ], .subjectErased),
+            ("a referral to an actor that is not an organisation", "case.referred", cissID, ciss, [
+                "case": "case-9999", "beneficiary": .string(benID), "household": "hh-0412", "to": .string(bottegaID),
+                "sealed": seal(["name": "x"], subject: benID, key: subjectKey(benID), nonce: sealNonce("refusal-referral-2")),
+            ], .unknownOrganisation),
+            ("a merchant may not sign dote.granted", "dote.granted", bottegaID, bottega, ["beneficiary": .string(benID), "category": "food", "amount": 100], .roleNotPermitted),
+            ("revoking a badge issued by another organisation", "badge.revoked", cissID, ciss, ["badge": "badge-0002", "reason": "x"], .roleNotPermitted),
+            ("an opportunity id already used", "opportunity.published", giuliaID, giulia, [
+                "opportunity": "orto-via-saluzzo", "title": "Orto", "description": "Di nuovo", "category": "civic_utility", "district": "san_salvario",
+            ], .alreadyExists),
+            ("a dote category that is not in the policy", "dote.granted", giuliaID, giulia, ["beneficiary": .string(benID), "category": "jewellery", "amount": 100], .invalidBody),
+            ("signed by a suspended staff member", "dote.granted", marcoID, marco, ["beneficiary": .string(benID), "category": "food", "amount": 100], .actorSuspended),
+        ]
+        var refused: [JSONValue] = []
+        for (index, (name, type, actor, signer, body, code)) in refusals.enumerated() {
+            let id = "bad-" + String(index + 1)
+            let signedEvent = try builder.signed(id, type, actor, signer, body, at: refusalSequenceNumber)
+            do throws(LedgerError) {
+                _ = try Rulebook.check(try signedEvent.verified(), at: LogPosition(sequenceNumber: refusalSequenceNumber, recordedAt: refusalRecordedAt), state: builder.state)
+                preconditionFailure("circuit refusal \(name) was accepted")
+            } catch {
+                precondition(error.code == code, "circuit refusal \(name) gave \(error.code): \(error.message), expected \(code)")
+            }
+            refused.append(.object(["name": .string(name), "signed_event": .string(CanonicalJSON.encodeString(signedEvent.json)), "error_code": .string(code.name)]))
+        }
+
+        // What the state holds at the end: every account's balance and the live lots.
+        var balances: [String: JSONValue] = [:]
+        var total: Int64 = 0
+        for entry in builder.state.entries(.balances, prefix: [], limit: Int.max) {
+            guard let balance = Account.decode(entry.value) else { preconditionFailure("balances are 8-byte integers") }
+            balances[String(decoding: entry.key, as: UTF8.self)] = .integer(balance)
+            total += balance
+        }
+        precondition(total == 0, "the accounts of the circuit sample sum to zero")
+        let lots = builder.state.entries(.lots, prefix: [], limit: Int.max).map { entry in
+            (try? JSONParser.parse(entry.value)) ?? .null
+        }
+        let signer = try NoteSigner(name: circuitOrigin, privateKey: checkpoint)
+        let checkpointNote = try SignedNote.sign(text: try Checkpoint(origin: circuitOrigin, size: builder.frontier.size, rootHash: builder.frontier.root).body, signer: signer)
+        let subjects = [benID, secondID]
+        let summary: JSONValue = .object([
+            "records_file": "circuit-sample.jsonl", "tree_size": .integer(Int64(builder.frontier.size)),
+            "root_hex": .string(builder.frontier.root.hexString), "verifier_key": .string(signer.verifier.verifierKey),
+            "checkpoint": .string(checkpointNote),
+            "keys": .array(circuitActors.map { actor in
+                .object(["actor": .string(actor.actor), "role": .string(actor.role), "label": .string(actor.label), "publicKeyMultibase": .string(key(actor.label).publicKey.multikey)])
+            }),
+            "examples": .object(builder.examples.mapValues { .integer($0) }),
+            "balances": .object(balances), "lots": .array(lots),
+            "subject_keys": .array(subjects.map { .object(["subject": .string($0), "key_hex": .string(subjectKey($0).hexString)]) }),
+            "sealed": .array(builder.sealed),
+            "refusals_checked_at": .object(["seq": .integer(Int64(refusalSequenceNumber)), "recorded_at": .string(refusalRecordedAt)]),
+            "refused_after_last_record": .array(refused),
+        ])
+        return (builder.lines.joined(separator: "\n") + "\n", summary)
     }
 }

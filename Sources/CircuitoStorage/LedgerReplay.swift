@@ -88,6 +88,16 @@ public enum LedgerReplay {
         while next < total {
             let end = min(next + UInt64(chunkRecordCount), total)
             let (leaves, checkpoints) = try failing(next) { () throws(LedgerError) in try readChunk(live, from: next, to: end) }
+            // Each leaf against the leaf hash stored when it was appended: a changed record is named by its own seq,
+            // even when the change keeps its signature valid (recorded_at is outside the event signature).
+            let storedLeaves = TransactionMerkleNodes(transaction: live)
+            for (offset, leaf) in leaves.enumerated() {
+                let sequenceNumber = next + UInt64(offset)
+                let stored = try failing(sequenceNumber) { () throws(LedgerError) in try storedLeaves.completeSubtreeHash(level: 0, index: sequenceNumber) }
+                guard stored == MerkleHash.leaf(leaf) else {
+                    throw Failure(sequenceNumber: sequenceNumber, error: LedgerError(.integrity, "the record's bytes do not hash to the leaf hash stored when it was appended"))
+                }
+            }
             // Parsing and Ed25519 checks are independent per record: run them on all cores.
             let checked = Parallel.map(leaves) { leafBytes -> Result<(Record, VerifiedEvent), LedgerError> in
                 do throws(LedgerError) {

@@ -12,7 +12,8 @@ struct Circuito: ParsableCommand {
         discussion: "Errors are printed as `error: <code>: <message>`; codes are listed in Specs/ledger.md.",
         subcommands: [
             KeygenCommand.self, InitCommand.self, SignCommand.self, AppendCommand.self, VerifyCommand.self,
-            RebuildCommand.self, ExportCommand.self, CheckpointCommand.self, ProofCommand.self, VectorsCommand.self,
+            RebuildCommand.self, CaseCommand.self, AuthoriseCommand.self, ExportCommand.self, CheckpointCommand.self, ProofCommand.self, VectorsCommand.self, DemoCommand.self, ReportCommand.self,
+            ServeCommand.self, ClientCommand.self, FollowCommand.self, BadgeCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -108,7 +108,7 @@ struct MoneyRuleTests {
         var circuit = try Circuit()
         #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "books", "amount": 3000]) == nil)
         #expect(try circuit.balance(Account.beneficiary("ben")) == 3000)
-        #expect(try circuit.pay(1000, at: "grocer") == .insufficientFunds)  // the grocer takes food, not books
+        #expect(try circuit.pay(1000, at: "grocer") == .categoryNotAccepted)  // the grocer takes food, not books
         #expect(try circuit.pay(1000, at: "bookshop") == nil)
         #expect(try circuit.balance(Account.merchant("bookshop")) == 1000)
         #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "jewellery", "amount": 10]) == .invalidBody)
@@ -194,11 +194,21 @@ struct MoneyRuleTests {
         #expect(circuit.totalOfAllAccounts() == 0)
     }
 
+    @Test("money reaches a beneficiary only from their own organisation")
+    func ownBeneficiaries() throws {
+        var circuit = try Circuit()
+        let other = try circuit.harness.register("other-org", role: "organisation")
+        #expect(try circuit.submit("dote.granted", by: "other-org", key: other, ["beneficiary": "ben", "category": "food", "amount": 100]) == .roleNotPermitted)
+        #expect(try circuit.submit("dote.granted", by: "casa", key: circuit.organisation, ["beneficiary": "ben", "category": "food", "amount": 100]) == nil)
+        let badge = try circuit.earnBadge("b-own")
+        #expect(try circuit.submit("credits.converted", by: "other-org", key: other, ["beneficiary": "ben", "badges": .array([.string(badge)])]) == .roleNotPermitted)
+    }
+
     @Test("no conversion, dote or enrolment before a policy exists")
     func policyRequired() throws {
         var harness = try RuleHarness()
-        try harness.register("ben", role: "beneficiary")
         let organisation = try harness.register("org", role: "organisation")
+        try harness.register("ben", role: "beneficiary", by: "org", key: organisation, organisation: "org")
         try harness.register("shop", role: "merchant")
         #expect(try harness.submit("dote.granted", by: "org", key: organisation, ["beneficiary": "ben", "category": "food", "amount": 1]) == .policyMissing)
         #expect(try harness.submit("merchant.enrolled", by: "city", key: harness.authority, ["merchant": "shop", "categories": ["food"], "district": "x"]) == .policyMissing)
@@ -348,6 +358,8 @@ struct ActivityRuleTests {
     func badges() throws {
         var circuit = try Circuit()
         _ = try circuit.earnBadge("b-1")
+        // The same hours earn credits once: an activation backs one badge.
+        #expect(try circuit.byStaff("badge.issued", ["badge": "b-again", "badge_class": "class-5", "beneficiary": "ben", "activations": ["act-b-1"]]) == .alreadyConverted)
         #expect(try circuit.byStaff("badge.issued", ["badge": "b-1", "badge_class": "class-5", "beneficiary": "ben", "activations": ["act-b-1"]]) == .alreadyExists)
         #expect(try circuit.byStaff("badge.issued", ["badge": "b-2", "badge_class": "class-5", "beneficiary": "someone-else", "activations": ["act-b-1"]]) == .invalidBody)
         #expect(try circuit.byStaff("badge.issued", ["badge": "b-3", "badge_class": "nope", "beneficiary": "ben", "activations": ["act-b-1"]]) == .unknownReference)

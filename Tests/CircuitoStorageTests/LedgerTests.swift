@@ -272,10 +272,20 @@ struct AuditTests {
         #expect(failure == nil)
     }
 
-    @Test("a changed tree node is found")
+    @Test("a changed leaf hash in the tree is found at its record")
     func treeNode() throws {
         let (_, failure) = try damagedLedger { transaction, _ in
             try transaction.put(LedgerDatabase.tree, [0] + BigEndianKey.encode(4), [UInt8](repeating: 7, count: 32))
+        }
+        // The damaged leaf hash (level 0, index 4) names record 4.
+        #expect(failure?.error.code == .integrity)
+        #expect(failure?.sequenceNumber == 4)
+    }
+
+    @Test("a changed interior tree node is found")
+    func interiorTreeNode() throws {
+        let (_, failure) = try damagedLedger { transaction, _ in
+            try transaction.put(LedgerDatabase.tree, [1] + BigEndianKey.encode(1), [UInt8](repeating: 7, count: 32))
         }
         #expect(failure?.error.code == .integrity)
         #expect(failure?.error.message.contains("tree node") == true)
@@ -303,7 +313,7 @@ struct AuditTests {
         #expect(failure?.error.code == .integrity)
     }
 
-    @Test("a record replaced by a validly signed event that breaks a rule is found at its seq")
+    @Test("a record replaced by another validly signed event is found at its seq")
     func ruleBreakingRecord() throws {
         let (_, failure) = try damagedLedger { transaction, temporary in
             let stranger = Ed25519PrivateKey()
@@ -313,7 +323,8 @@ struct AuditTests {
             let record = Record(sequenceNumber: 6, recordedAt: old.recordedAt, signedEvent: SignedEvent(signing: event, with: stranger))
             try transaction.put(LedgerDatabase.log, BigEndianKey.encode(6), record.leafBytes)
         }
+        // The replaced record no longer hashes to the leaf stored at append time: found at its own seq.
         #expect(failure?.sequenceNumber == 6)
-        #expect(failure?.error.code == .unknownActor)
+        #expect(failure?.error.code == .integrity)
     }
 }

@@ -384,12 +384,21 @@ enum CircuitRules {
         let beneficiary = try body.identifier("beneficiary")
         let activations = try body.identifierList("activations", maximumCount: 64)
         for activationID in activations {
-            guard let activation = try context.json(.activations, activationID) else {
+            guard var activation = try context.json(.activations, activationID)?.objectValue else {
                 throw LedgerError(.unknownReference, "activation \(quoted(activationID)) is not recorded")
             }
             guard activation["beneficiary"]?.stringValue == beneficiary else {
                 throw LedgerError(.invalidBody, "activation \(quoted(activationID)) is not an activation of \(quoted(beneficiary))")
             }
+            guard activation["organisation"]?.stringValue == issuer else {
+                throw LedgerError(.roleNotPermitted, "activation \(quoted(activationID)) was recorded by another organisation")
+            }
+            // The same hours earn credits once: an activation is the evidence of at most one badge.
+            if let earlier = activation["badge"]?.stringValue {
+                throw LedgerError(.alreadyConverted, "activation \(quoted(activationID)) is already the evidence of badge \(quoted(earlier))")
+            }
+            activation["badge"] = .string(id)
+            context.changes.put(.activations, activationID, json: .object(activation))
         }
         var badge: [String: JSONValue] = [
             "badge": .string(id), "badge_class": .string(classID), "beneficiary": .string(beneficiary),
@@ -431,6 +440,16 @@ enum CircuitRules {
         return actor
     }
 
+    /// Money goes to a beneficiary only from the organisation they belong to (the one that registered them).
+    static func ownBeneficiary(_ context: RuleContext, _ id: String) throws(LedgerError) -> ActorRecord {
+        let actor = try beneficiaryActor(context, id)
+        let organisation = try context.signerOrganisation()
+        guard actor.organisation == organisation else {
+            throw LedgerError(.roleNotPermitted, "beneficiary \(quoted(id)) belongs to \(actor.organisation.map(quoted) ?? "no organisation"), not \(quoted(organisation))")
+        }
+        return actor
+    }
+
     static func currentPolicy(_ context: RuleContext) throws(LedgerError) -> Policy {
         guard let policy = try context.policy() else {
             throw LedgerError(.policyMissing, "no policy.updated yet: conversion rate, caps and expiry are not defined")
@@ -441,7 +460,7 @@ enum CircuitRules {
     static func creditsConverted(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
         try body.allowOnly(["beneficiary", "badges"])
         let beneficiary = try body.identifier("beneficiary")
-        _ = try beneficiaryActor(context, beneficiary)
+        _ = try ownBeneficiary(context, beneficiary)
         let policy = try currentPolicy(context)
         let badgeIDs = try body.identifierList("badges", maximumCount: 64)
         var credits: Int64 = 0
@@ -479,7 +498,7 @@ enum CircuitRules {
     static func doteGranted(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
         try body.allowOnly(["beneficiary", "category", "amount"])
         let beneficiary = try body.identifier("beneficiary")
-        _ = try beneficiaryActor(context, beneficiary)
+        _ = try ownBeneficiary(context, beneficiary)
         let policy = try currentPolicy(context)
         let category = try body.slug("category")
         guard policy.categories.contains(category) else {
@@ -527,6 +546,10 @@ enum CircuitRules {
                 return first.id < second.id
             }
         let available = spendable.reduce(0) { $0 + $1.remaining }
+        let unexpired = lots.filter { !$0.isExpired(at: context.position.recordedAt) }.reduce(0) { $0 + $1.remaining }
+        guard available >= authorisation.amount || unexpired < authorisation.amount else {
+            throw LedgerError(.categoryNotAccepted, "\(quoted(beneficiary.id)) holds enough ToCoin, but only \(available) cents of it may be spent at \(quoted(merchantID)) (categories \(accepted.sorted().joined(separator: ", ")))")
+        }
         guard available >= authorisation.amount else {
             throw LedgerError(.insufficientFunds, "\(quoted(beneficiary.id)) has \(available) cents spendable at \(quoted(merchantID)), the payment is \(authorisation.amount)")
         }
@@ -586,6 +609,12 @@ enum CircuitRules {
                 lot = try Lot(json: spent)
             } else {
                 throw LedgerError(.integrity, "the lot \(lotID) of payment \(paymentID) cannot be found")
+            }
+            if lot.remaining == 0 {
+                // A revived lot counts against the bound of live lots, so payments always see all of them.
+                guard try context.lots(of: beneficiary).count < Lot.maximumLive else {
+                    throw LedgerError(.tooManyLots, "\(quoted(beneficiary)) holds \(Lot.maximumLive) live lots; the refund cannot bring lot \(lotID) back")
+                }
             }
             lot.remaining += back
             context.store(lot)

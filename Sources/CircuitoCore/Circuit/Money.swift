@@ -24,8 +24,11 @@ public enum Account {
 /// dote), with an expiry. Its id is the seq of the event that created it.
 public struct Lot: Sendable, Hashable {
     public static let general = "general"
-    /// Bounds the lots one beneficiary holds at once (spent and expired-and-collected lots are removed).
+    /// Bounds the lots a grant or conversion may bring a beneficiary to (spent and collected lots are removed).
     public static let maximumPerBeneficiary = 256
+    /// Bounds the live lots of a beneficiary at all: refunds may revive emptied lots up to it, and every read of
+    /// a beneficiary's lots reads them all.
+    public static let maximumLive = 1024
 
     public let id: UInt64
     public let beneficiary: String
@@ -81,7 +84,7 @@ extension LedgerStateReader {
 
     public func lots(of beneficiary: String) throws(LedgerError) -> [Lot] {
         var lots: [Lot] = []
-        for entry in try entries(.lots, prefix: StateKey.prefix(beneficiary), limit: Lot.maximumPerBeneficiary + 1) {
+        for entry in try entries(.lots, prefix: StateKey.prefix(beneficiary), limit: Lot.maximumLive) {
             lots.append(try Lot(json: try JSONParser.parseStored(entry.value)))
         }
         return lots

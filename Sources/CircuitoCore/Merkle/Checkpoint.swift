@@ -40,7 +40,7 @@ public struct Checkpoint: Sendable, Hashable {
         else {
             throw LedgerError(.invalidBody, "a checkpoint size is a decimal number without leading zeros")
         }
-        guard let rootHash = NoteText.decodeBase64(String(decoding: lines[2], as: UTF8.self)),
+        guard let rootHash = Base64.decode(String(decoding: lines[2], as: UTF8.self)),
             rootHash.count == MerkleHash.byteCount
         else {
             throw LedgerError(.invalidBody, "a checkpoint root hash is 32 bytes in padded standard base64")
@@ -51,7 +51,7 @@ public struct Checkpoint: Sendable, Hashable {
 
     /// "<origin>\n<size>\n<base64 root hash>\n": the text to sign.
     public var body: String {
-        "\(origin)\n\(size)\n\(NoteText.encodeBase64(rootHash))\n"
+        "\(origin)\n\(size)\n\(Base64.encode(rootHash))\n"
     }
 }
 
@@ -75,7 +75,7 @@ public struct NoteVerifier: Sendable, Hashable {
     public init(parsing verifierKey: String) throws(LedgerError) {
         let fields = NoteText.splitKeyText(verifierKey, fieldCount: 3)
         guard fields.count == 3, let keyID = NoteText.parseKeyID(fields[1]),
-            let material = NoteText.decodeBase64(fields[2]), material.count == 1 + Ed25519PublicKey.byteCount,
+            let material = Base64.decode(fields[2]), material.count == 1 + Ed25519PublicKey.byteCount,
             material[0] == NoteText.ed25519Algorithm,
             let publicKey = Ed25519PublicKey(bytes: Array(material.dropFirst()))
         else {
@@ -89,7 +89,7 @@ public struct NoteVerifier: Sendable, Hashable {
 
     /// The verifier key text, as Go's note package and C2SP signed-note print it.
     public var verifierKey: String {
-        "\(name)+\(NoteText.hexKeyID(keyID))+\(NoteText.encodeBase64([NoteText.ed25519Algorithm] + publicKey.bytes))"
+        "\(name)+\(NoteText.hexKeyID(keyID))+\(Base64.encode([NoteText.ed25519Algorithm] + publicKey.bytes))"
     }
 }
 
@@ -111,7 +111,7 @@ public struct NoteSigner: Sendable {
         let fields = NoteText.splitKeyText(signerKey, fieldCount: 5)
         guard fields.count == 5, fields[0] == "PRIVATE", fields[1] == "KEY",
             let keyID = NoteText.parseKeyID(fields[3]),
-            let material = NoteText.decodeBase64(fields[4]), material.count == 1 + Ed25519PrivateKey.seedByteCount,
+            let material = Base64.decode(fields[4]), material.count == 1 + Ed25519PrivateKey.seedByteCount,
             material[0] == NoteText.ed25519Algorithm,
             let privateKey = Ed25519PrivateKey(seed: Array(material.dropFirst()))
         else {
@@ -125,7 +125,7 @@ public struct NoteSigner: Sendable {
 
     /// The signer key text: secret, for key files only.
     public var signerKey: String {
-        let material = NoteText.encodeBase64([NoteText.ed25519Algorithm] + privateKey.seed)
+        let material = Base64.encode([NoteText.ed25519Algorithm] + privateKey.seed)
         return "PRIVATE+KEY+\(name)+\(NoteText.hexKeyID(keyID))+\(material)"
     }
 
@@ -151,7 +151,7 @@ public enum SignedNote {
         }
         let signature = signer.privateKey.signature(for: Array(text.utf8))
         let keyID = withUnsafeBytes(of: signer.keyID.bigEndian) { Array($0) }
-        return text + "\n" + NoteText.signaturePrefix + signer.name + " " + NoteText.encodeBase64(keyID + signature)
+        return text + "\n" + NoteText.signaturePrefix + signer.name + " " + Base64.encode(keyID + signature)
             + "\n"
     }
 
@@ -181,7 +181,7 @@ public enum SignedNote {
             guard let space = rest.firstIndex(of: 0x20) else { throw malformed("a signature line has no space") }
             let name = String(decoding: rest[..<space], as: UTF8.self)
             guard NoteText.isValidKeyName(name),
-                let decoded = NoteText.decodeBase64(String(decoding: rest[(space + 1)...], as: UTF8.self)),
+                let decoded = Base64.decode(String(decoding: rest[(space + 1)...], as: UTF8.self)),
                 decoded.count > 4
             else { throw malformed("a signature line is not \"— <name> <base64 key id and signature>\"") }
             let keyID = decoded.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
@@ -255,16 +255,5 @@ private enum NoteText {
     static func lastBlankLine(in bytes: [UInt8]) -> Int? {
         guard bytes.count >= 2 else { return nil }
         return (0..<(bytes.count - 1)).last { bytes[$0] == newline && bytes[$0 + 1] == newline }
-    }
-
-    static func encodeBase64(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-    }
-
-    /// Standard padded base64, refusing every text that is not exactly what encoding gives.
-    static func decodeBase64(_ text: String) -> [UInt8]? {
-        guard let data = Data(base64Encoded: text) else { return nil }
-        let bytes = [UInt8](data)
-        return encodeBase64(bytes) == text ? bytes : nil
     }
 }

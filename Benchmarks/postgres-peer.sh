@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The PostgreSQL peer of `circuito bench`: what a team would otherwise build. The same pre-signed events (written by
+# `circuito bench --export-events`) are inserted into an append-only table — one event per transaction, as a
+# service answering each submission would, with synchronous_commit=on — by 1, 8 and 32 clients (pgbench), and the
+# rate of each is reported in events per second.
+#
+# The table is what such a service would keep: a bigserial sequence number, the event id unique, the event as
+# jsonb (parsed and checked as JSON by PostgreSQL), the time recorded, and a trigger refusing UPDATE and DELETE.
+# PostgreSQL checks no signature and no rule: the comparison favours it.
+#
+# Usage: bash Benchmarks/postgres-peer.sh [--events N] [--clients "1 8 32"] [--json]
+# Environment: CIRCUITO (the circuito binary; default: the release build in .build-bench-release, built if
+# missing), EVENTS_FILE (use these signed events, one per line, instead of exporting new ones), PEER_PORT (54329).
+# Installs PostgreSQL from Debian (apt-get) when it is missing. Runs a private server on a private port and socket
+# folder under /tmp, stopped and removed on exit.
+set -euo pipefail
+
+events=20000
+clients="1 8 32"
+json=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --events) events="$2"; shift 2 ;;
+        --clients) clients="$2"; shift 2 ;;
+        --json) json=1; shift ;;
+        *) echo "usage: $0 [--events N] [--clients \"1 8 32\"] [--json]" >&2; exit 2 ;;
+    esac
+done
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+port="${PEER_PORT:-54329}"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# PostgreSQL from Debian.
+if ! ls /usr/lib/postgresql/*/bin/pgbench > /dev/null 2>&1; then
+    echo "installing PostgreSQL (apt-get)" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib > /dev/null
+fi
+bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+
+# The server must not run as root: use the postgres account when we are root.
+run_pg() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+work="$(mktemp -d /tmp/circuito-pg-XXXXXX)"
+chmod 755 "$work"
+cleanup() {
+    if [ -f "$work/data/postmaster.pid" ]; then run_pg "$bin/pg_ctl" -D "$work/data" -m immediate stop > /dev/null 2>&1 || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The events: exported by circuito bench (the same generator and seed as a bench run with the same --events).
+if [ -n "${EVENTS_FILE:-}" ]; then
+    cp "$EVENTS_FILE" "$work/events.jsonl"
+else
+    circuito="${CIRCUITO:-$root/.build-bench-release/release/circuito}"
+    if [ ! -x "$circuito" ]; then
+        echo "building circuito (release)" >&2
+        (cd "$root" && swift build -c release --scratch-path "$root/.build-bench-release" --product circuito > /dev/null)
+    fi
+    "$circuito" bench --events "$events" --export-events "$work/events.jsonl" --export-only > /dev/null
+fi
+events="$(wc -l < "$work/events.jsonl")"
+if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$work"; fi
+
+# A private cluster: durable settings (fsync, synchronous_commit, full_page_writes are PostgreSQL's defaults and
+# are set explicitly), Unix socket only, in the work folder.
+run_pg "$bin/initdb" -D "$work/data" -U bench -A trust -E UTF8 > "$work/initdb.log"
+run_pg "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w -o "-p $port -k $work -c listen_addresses='' \
+    -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c shared_buffers=256MB -c max_wal_size=4GB \
+    -c max_connections=100" start > /dev/null
+
+psql() { run_pg "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -U bench -d postgres "$@"; }
+
+psql <<'SQL'
+CREATE TABLE ledger (
+    seq bigserial PRIMARY KEY,
+    event_id text NOT NULL UNIQUE,
+    event jsonb NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the ledger is append-only';
+END $$;
+CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON ledger FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+-- The signed events, one per line, numbered; each transaction takes the next one.
+CREATE TABLE staged_raw (line text NOT NULL);
+CREATE TABLE staged (n bigint PRIMARY KEY, line text NOT NULL);
+CREATE SEQUENCE staged_cursor;
+SQL
+# CSV with a quote and delimiter that never occur in the lines, so COPY reads each line exactly as it is.
+psql -c "\\copy staged_raw (line) FROM '$work/events.jsonl' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
+psql -c "INSERT INTO staged SELECT row_number() OVER (), line FROM staged_raw; DROP TABLE staged_raw;"
+psql -c "VACUUM ANALYZE staged;"
+
+# One transaction per event: the next staged line, parsed as jsonb, inserted with its id. The CTE takes the next
+# number once (nextval in the WHERE clause would be evaluated per row).
+cat > "$work/append.sql" <<'SQL'
+WITH next AS (SELECT nextval('staged_cursor') AS n)
+INSERT INTO ledger (event_id, event)
+SELECT parsed.event -> 'event' ->> 'id', parsed.event
+FROM next JOIN staged ON staged.n = next.n, LATERAL (SELECT staged.line::jsonb AS event) parsed;
+SQL
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$work/append.sql"; fi
+
+cores="$(nproc)"
+results=()
+for count in $clients; do
+    per_client=$((events / count))
+    psql -c "TRUNCATE ledger RESTART IDENTITY; SELECT setval('staged_cursor', 1, false); CHECKPOINT;" > /dev/null
+    threads=$((count < cores ? count : cores))
+    output="$(run_pg "$bin/pgbench" -n -h "$work" -p "$port" -U bench -c "$count" -j "$threads" -t "$per_client" -f "$work/append.sql" postgres 2>&1)"
+    rate="$(printf '%s\n' "$output" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p')"
+    latency="$(printf '%s\n' "$output" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')"
+    rows="$(psql -t -A -c "SELECT count(*) FROM ledger")"
+    if [ -z "$rate" ] || [ "$rows" -ne $((per_client * count)) ]; then
+        echo "pgbench with $count clients failed (rows: $rows):" >&2
+        printf '%s\n' "$output" >&2
+        exit 1
+    fi
+    results+=("$count $rate $latency")
+    if [ "$json" -eq 0 ]; then
+        printf 'postgres: %2d clients  %8.0f events/s  latency average %s ms  (%d events, synchronous_commit=on)\n' "$count" "$rate" "$latency" "$rows"
+    fi
+done
+
+if [ "$json" -eq 1 ]; then
+    best=0
+    parts=()
+    for result in "${results[@]}"; do
+        set -- $result
+        parts+=("{\"clients\":$1,\"events_per_second\":$(printf '%.0f' "$2"),\"latency_average_ms\":$3}")
+        best="$(awk -v a="$best" -v b="$2" 'BEGIN { print (b > a ? b : a) }')"
+    done
+    printf '{"events":%d,"postgres_version":"%s","runs":[%s],"best_events_per_second":%.0f}\n' \
+        "$events" "$("$bin/postgres" --version | awk '{print $3}')" "$(IFS=,; echo "${parts[*]}")" "$best"
+fi

@@ -1,0 +1,574 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+import Dispatch
+import Foundation
+import Glibc
+
+/// What `circuito bench` does and against which server.
+public struct BenchConfiguration: Sendable {
+    public enum Target: Sendable {
+        /// A new ledger (in `directory`, or a temporary folder removed afterwards unless `keep`) served by
+        /// `executable serve` as a child process.
+        case spawn(executable: String, directory: String?, keep: Bool)
+        /// A running server; the bench registers its circuit with the authority's key. `serverPid` lets it read the
+        /// server's memory.
+        case connect(Endpoint, authorityID: String, authorityKey: Ed25519PrivateKey, serverPid: Int32?)
+    }
+
+    public var target: Target
+    /// Events of the measured mix.
+    public var events: Int
+    /// Events of the same mix appended before the measurement (unmeasured), to measure at a given ledger size.
+    public var prefill: Int = 0
+    public var connections: Int = 32
+    public var pipelineDepth: Int = 1
+    /// Beneficiaries of the circuit; nil: one per 100 events of the run, at least 64.
+    public var beneficiaries: Int?
+    /// Signed `account.balance` queries after the appends (0: none).
+    public var balanceQueries: Int = 0
+    /// `proof.inclusion` requests after the appends (0: none).
+    public var proofs: Int = 0
+    /// Replay the ledger after the run, as `circuito verify` and `circuito rebuild` do (own ledger only).
+    public var audit = false
+    public var seed: UInt64
+    /// Every phase stops sending after this.
+    public var timeoutSeconds: Int = 600
+    /// Write the measured mix's signed events here, one per line (for the PostgreSQL peer).
+    public var exportEventsPath: String?
+    /// Only generate (and export) the events; start no server.
+    public var exportOnly = false
+    /// Extra arguments for the spawned `circuito serve` (its limits).
+    public var serverArguments: [String] = []
+
+    public init(target: Target, events: Int, seed: UInt64) {
+        self.target = target
+        self.events = events
+        self.seed = seed
+    }
+
+    /// Bounds of the options, checked before anything runs.
+    public func validate() throws(LedgerError) {
+        guard (1...10_000_000).contains(events) else { throw LedgerError(.invalidRange, "--events must be 1 to 10000000") }
+        guard (0...10_000_000).contains(prefill) else { throw LedgerError(.invalidRange, "--prefill must be 0 to 10000000") }
+        guard (1...1024).contains(connections) else { throw LedgerError(.invalidRange, "--connections must be 1 to 1024") }
+        guard (1...64).contains(pipelineDepth) else { throw LedgerError(.invalidRange, "--pipeline must be 1 to 64 (the server's in-flight bound)") }
+        guard (0...10_000_000).contains(balanceQueries), (0...10_000_000).contains(proofs) else {
+            throw LedgerError(.invalidRange, "--balance-queries and --proofs must be 0 to 10000000")
+        }
+        guard (1...86_400).contains(timeoutSeconds) else { throw LedgerError(.invalidRange, "--timeout must be 1 to 86400 seconds") }
+        if let beneficiaries, !BenchCircuit.beneficiaryCountRange.contains(beneficiaries) {
+            throw LedgerError(.invalidRange, "--beneficiaries must be \(BenchCircuit.beneficiaryCountRange.lowerBound) to \(BenchCircuit.beneficiaryCountRange.upperBound)")
+        }
+        if audit, case .connect = target { throw LedgerError(.invalidRange, "--audit replays the bench's own ledger; it needs --events without --connect") }
+    }
+
+    var beneficiaryCount: Int {
+        beneficiaries ?? min(100_000, max(64, (events + prefill) / 100))
+    }
+}
+
+/// One phase's figures.
+public struct PhaseReport: Sendable {
+    public let name: String
+    public let requests: Int
+    public let accepted: Int
+    public let refusals: [String: Int]
+    public let failures: [String]
+    public let perSecond: Double
+    public let latency: LatencyHistogram
+    public let stoppedByDeadline: Bool
+
+    init(name: String, outcome: LoadOutcome) {
+        self.name = name
+        requests = outcome.sent
+        accepted = outcome.accepted
+        refusals = outcome.refusals
+        failures = outcome.failures
+        perSecond = outcome.acceptedPerSecond
+        latency = outcome.latency
+        stoppedByDeadline = outcome.stoppedByDeadline
+    }
+}
+
+/// Everything a run measured.
+public struct BenchReport: Sendable {
+    public var events = 0
+    public var connections = 0
+    public var pipelineDepth = 0
+    public var beneficiaries = 0
+    public var setupEvents = 0
+    public var prefillEvents = 0
+    public var mix: [BenchEventKind: Int] = [:]
+    public var ledgerSizeBefore: UInt64 = 0
+    public var ledgerSizeAfter: UInt64 = 0
+    public var presignSeconds = 0.0
+    public var verifyBoundEventsPerSecond = 0.0
+    public var verifyBoundSignaturesPerSecond = 0.0
+    public var cores = 0
+    public var append: PhaseReport?
+    public var balance: PhaseReport?
+    public var proof: PhaseReport?
+    public var serverMemory: ProcessMemory?
+    /// The most the server was resident while the appends ran (sampled every 100 ms).
+    public var serverResidentDuringAppendBytes: UInt64?
+    public var auditVerifyEventsPerSecond: Double?
+    public var auditRebuildEventsPerSecond: Double?
+    public var auditRecords: UInt64?
+    public var notes: [String] = []
+
+    public var throughput: Double { append?.perSecond ?? 0 }
+    public var ratioToBound: Double { verifyBoundEventsPerSecond > 0 ? throughput / verifyBoundEventsPerSecond : 0 }
+
+    static func format(_ value: Double, decimals: Int) -> String {
+        guard value.isFinite else { return "0" }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (value * scale).rounded()
+        let integer = Int64(scaled)
+        let sign = integer < 0 ? "-" : ""
+        let magnitude = integer.magnitude
+        let whole = magnitude / UInt64(scale)
+        let fraction = magnitude % UInt64(scale)
+        guard decimals > 0 else { return sign + String(whole) }
+        let digits = String(fraction)
+        return sign + String(whole) + "." + String(repeating: "0", count: decimals - digits.count) + digits
+    }
+
+    /// The report as JSON text (numbers with fractions are written as JSON numbers).
+    public var jsonText: String {
+        var fields: [(String, String)] = [
+            ("throughput_events_per_second", Self.format(throughput, decimals: 0)),
+            ("verify_bound_events_per_second", Self.format(verifyBoundEventsPerSecond, decimals: 0)),
+            ("ratio_to_bound", Self.format(ratioToBound, decimals: 3)),
+            ("latency_p50_ms", Self.format(append?.latency.milliseconds(atPercentile: 50) ?? 0, decimals: 3)),
+            ("latency_p90_ms", Self.format(append?.latency.milliseconds(atPercentile: 90) ?? 0, decimals: 3)),
+            ("latency_p99_ms", Self.format(append?.latency.milliseconds(atPercentile: 99) ?? 0, decimals: 3)),
+            ("latency_max_ms", Self.format(append?.latency.maximumMilliseconds ?? 0, decimals: 3)),
+            ("server_rss_mb", serverMemory.map { Self.format(Double($0.residentBytes) / 1_048_576, decimals: 1) } ?? "null"),
+            ("server_peak_rss_mb", serverMemory.map { Self.format(Double($0.peakResidentBytes) / 1_048_576, decimals: 1) } ?? "null"),
+            ("server_rss_during_append_mb", serverResidentDuringAppendBytes.map { Self.format(Double($0) / 1_048_576, decimals: 1) } ?? "null"),
+            ("events", String(events)), ("accepted", String(append?.accepted ?? 0)),
+            ("refused", String(append?.refusals.values.reduce(0, +) ?? 0)),
+            ("refusals", CanonicalJSON.encodeString(.object((append?.refusals ?? [:]).mapValues { .integer(Int64($0)) }))),
+            ("failures", CanonicalJSON.encodeString(.array((append?.failures ?? []).map { .string($0) }))),
+            ("connections", String(connections)), ("pipeline", String(pipelineDepth)), ("cores", String(cores)),
+            ("beneficiaries", String(beneficiaries)), ("setup_events", String(setupEvents)), ("prefill_events", String(prefillEvents)),
+            ("ledger_size_before", String(ledgerSizeBefore)), ("ledger_size_after", String(ledgerSizeAfter)),
+            ("mix", CanonicalJSON.encodeString(.object(Dictionary(uniqueKeysWithValues: mix.filter { $0.key != .setup }.map { ($0.key.rawValue, JSONValue.integer(Int64($0.value))) })))),
+            ("verify_bound_signatures_per_second", Self.format(verifyBoundSignaturesPerSecond, decimals: 0)),
+            ("presign_seconds", Self.format(presignSeconds, decimals: 1)),
+        ]
+        if let balance {
+            fields += [
+                ("balance_queries_per_second", Self.format(balance.perSecond, decimals: 0)),
+                ("balance_latency_p50_ms", Self.format(balance.latency.milliseconds(atPercentile: 50), decimals: 3)),
+                ("balance_latency_p99_ms", Self.format(balance.latency.milliseconds(atPercentile: 99), decimals: 3)),
+                ("balance_refused", String(balance.refusals.values.reduce(0, +))),
+            ]
+        }
+        if let proof {
+            fields += [
+                ("proofs_per_second", Self.format(proof.perSecond, decimals: 0)),
+                ("proof_latency_p50_ms", Self.format(proof.latency.milliseconds(atPercentile: 50), decimals: 3)),
+                ("proof_latency_p99_ms", Self.format(proof.latency.milliseconds(atPercentile: 99), decimals: 3)),
+            ]
+        }
+        if let auditVerifyEventsPerSecond { fields.append(("verify_events_per_second", Self.format(auditVerifyEventsPerSecond, decimals: 0))) }
+        if let auditRebuildEventsPerSecond { fields.append(("rebuild_events_per_second", Self.format(auditRebuildEventsPerSecond, decimals: 0))) }
+        if let auditRecords { fields.append(("audit_records", String(auditRecords))) }
+        fields.append(("notes", CanonicalJSON.encodeString(.array(notes.map { .string($0) }))))
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    /// A readable summary.
+    public var text: String {
+        var lines: [String] = []
+        func number(_ value: Double) -> String { Self.format(value, decimals: 0) }
+        func milliseconds(_ value: Double) -> String { Self.format(value, decimals: 3) + " ms" }
+        let mixText = BenchEventKind.allCases.filter { $0 != .setup }.map { "\($0.rawValue) \(mix[$0] ?? 0)" }.joined(separator: ", ")
+        lines.append("circuit: \(beneficiaries) beneficiaries, \(setupEvents) setup events, \(prefillEvents) prefilled; ledger \(ledgerSizeBefore) → \(ledgerSizeAfter) records")
+        lines.append("mix: \(events) events (\(mixText)), pre-signed in \(Self.format(presignSeconds, decimals: 1)) s")
+        lines.append("bound: \(number(verifyBoundEventsPerSecond)) events/s (\(number(verifyBoundSignaturesPerSecond)) Ed25519 verifications/s on \(cores) cores)")
+        if let append {
+            lines.append("append: \(number(append.perSecond)) events/s over \(connections) connections × \(pipelineDepth) in flight = \(Self.format(ratioToBound * 100, decimals: 1)) % of the bound")
+            lines.append("  latency p50 \(milliseconds(append.latency.milliseconds(atPercentile: 50))), p90 \(milliseconds(append.latency.milliseconds(atPercentile: 90))), p99 \(milliseconds(append.latency.milliseconds(atPercentile: 99))), max \(milliseconds(append.latency.maximumMilliseconds))")
+            lines.append("  accepted \(append.accepted), refused \(append.refusals.values.reduce(0, +))\(append.refusals.isEmpty ? "" : " " + append.refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))\(append.stoppedByDeadline ? ", stopped by the deadline" : "")")
+            for failure in append.failures.prefix(5) { lines.append("  connection failure: \(failure)") }
+        }
+        if let balance {
+            lines.append("balance queries: \(number(balance.perSecond))/s, p50 \(milliseconds(balance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(balance.latency.milliseconds(atPercentile: 99))), refused \(balance.refusals.values.reduce(0, +))")
+        }
+        if let proof {
+            lines.append("inclusion proofs: \(number(proof.perSecond))/s, p50 \(milliseconds(proof.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(proof.latency.milliseconds(atPercentile: 99))), refused \(proof.refusals.values.reduce(0, +))")
+        }
+        if let serverMemory {
+            var memoryLine = "server memory: \(Self.format(Double(serverMemory.residentBytes) / 1_048_576, decimals: 1)) MB resident at the end, peak \(Self.format(Double(serverMemory.peakResidentBytes) / 1_048_576, decimals: 1)) MB"
+            if let during = serverResidentDuringAppendBytes { memoryLine += ", at most \(Self.format(Double(during) / 1_048_576, decimals: 1)) MB during the appends" }
+            lines.append(memoryLine)
+        }
+        if let auditVerifyEventsPerSecond, let auditRecords {
+            let ratio = verifyBoundEventsPerSecond > 0 ? auditVerifyEventsPerSecond / verifyBoundEventsPerSecond * 100 : 0
+            lines.append("verify: \(number(auditVerifyEventsPerSecond)) events/s over \(auditRecords) records = \(Self.format(ratio, decimals: 1)) % of the bound")
+        }
+        if let auditRebuildEventsPerSecond { lines.append("rebuild: \(number(auditRebuildEventsPerSecond)) events/s") }
+        for note in notes { lines.append("note: \(note)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `circuito bench`: builds a circuit, pre-signs a realistic mix, measures the machine's verification bound on it,
+/// drives a server over K connections and reports throughput, latency, memory and the ratio to the bound.
+public enum BenchRunner {
+    /// Events per `submit_batch` while setting up and prefilling (the server's default bound).
+    static let batchEvents = 256
+    /// Connections that prefill the ledger (beneficiaries split among them, batches in order on each).
+    static let prefillConnections = 4
+    /// Prefill is generated, signed and sent in chunks of this many events, so memory stays bounded.
+    static let prefillChunkEvents = 65_536
+
+    public static func run(_ configuration: BenchConfiguration, progress: @escaping @Sendable (String) -> Void) throws(LedgerError) -> BenchReport {
+        try configuration.validate()
+        var report = BenchReport()
+        report.events = configuration.events
+        report.connections = configuration.connections
+        report.pipelineDepth = configuration.pipelineDepth
+        report.cores = ProcessInfo.processInfo.activeProcessorCount
+        report.beneficiaries = configuration.beneficiaryCount
+        report.prefillEvents = configuration.prefill
+        let start = Ledger.systemClockMilliseconds()
+
+        // Who signs the circuit, and where the ledger is.
+        let tag: String
+        let authority: BenchSigner
+        var ownDirectory: String?
+        var removeDirectory = false
+        switch configuration.target {
+        case .spawn(_, let directory, let keep):
+            tag = "bench"
+            authority = BenchSigner(id: "citta-di-torino", key: try BenchCircuit.actorKey(seed: configuration.seed, tag: tag, actor: "authority"))
+            if !configuration.exportOnly {
+                if let directory {
+                    ownDirectory = directory
+                } else {
+                    ownDirectory = try makeTemporaryDirectory()
+                    removeDirectory = !keep
+                }
+            }
+        case .connect(_, let authorityID, let authorityKey, _):
+            // A fresh tag per run, so that several runs can share one ledger.
+            tag = "bench-" + SecureRandom.bytes(count: 4).hexString
+            authority = BenchSigner(id: authorityID, key: authorityKey)
+        }
+        defer {
+            if removeDirectory, let ownDirectory { removeLedgerDirectory(ownDirectory) }
+        }
+
+        var circuit = try BenchCircuit(
+            options: BenchCircuit.Options(
+                seed: configuration.seed, tag: tag, beneficiaryCount: configuration.beneficiaryCount,
+                expectedMixEvents: configuration.events + configuration.prefill, startMilliseconds: start),
+            authority: authority)
+
+        // Pre-sign the setup; the mix is signed after the prefill (it continues the same circuit).
+        progress("pre-signing the circuit (\(configuration.beneficiaryCount) beneficiaries)")
+        let signStart = monotonicNanoseconds()
+        let setup = try circuit.sign(try circuit.setup())
+        report.setupEvents = setup.count
+
+        if configuration.exportOnly {
+            let mix = try circuit.sign(try circuit.mix(count: configuration.events))
+            report.presignSeconds = seconds(since: signStart)
+            report.mix = circuit.counts
+            if let path = configuration.exportEventsPath { try export(mix, to: path) }
+            return report
+        }
+
+        // The server.
+        var server: ServerProcess?
+        let endpoint: Endpoint
+        var serverPid: Int32?
+        switch configuration.target {
+        case .spawn(let executable, _, _):
+            guard let directory = ownDirectory else { throw LedgerError(.integrity, "the bench has no ledger directory") }
+            try createLedger(directory: directory, authority: authority)
+            progress("starting circuito serve on \(directory)")
+            let process = try ServerProcess(
+                executable: executable, directory: directory, extraArguments: configuration.serverArguments,
+                logPath: directory + "/serve.log")
+            server = process
+            endpoint = process.endpoint
+            serverPid = process.pid
+        case .connect(let given, _, _, let pid):
+            endpoint = given
+            serverPid = pid
+        }
+        defer { server?.stop() }
+
+        // The circuit, then the prefill: unmeasured, in batches, in order per connection.
+        progress("setting up the circuit: \(setup.count) events")
+        try appendInBatches(setup, connections: 1, endpoint: endpoint, timeoutSeconds: configuration.timeoutSeconds, what: "the circuit's setup")
+        var prefilled = 0
+        while prefilled < configuration.prefill {
+            let chunk = min(prefillChunkEvents, configuration.prefill - prefilled)
+            let events = try circuit.sign(try circuit.mix(count: chunk))
+            try appendInBatches(events, connections: prefillConnections, endpoint: endpoint, timeoutSeconds: configuration.timeoutSeconds, what: "the prefill")
+            prefilled += chunk
+            progress("prefilled \(prefilled)/\(configuration.prefill) events")
+        }
+        let countsBeforeMix = circuit.counts
+
+        // The measured mix, signed before anything is measured.
+        progress("pre-signing \(configuration.events) events of the mix")
+        let mixStart = monotonicNanoseconds()
+        let mix = try circuit.sign(try circuit.mix(count: configuration.events))
+        report.presignSeconds = seconds(since: mixStart)
+        for (kind, count) in circuit.counts { report.mix[kind] = count - (countsBeforeMix[kind] ?? 0) }
+        if let path = configuration.exportEventsPath { try export(mix, to: path) }
+
+        // The machine's bound: every signature of the same events, on all cores.
+        progress("measuring the verification bound on \(report.cores) cores")
+        let bound = verificationBound(mix)
+        guard bound.allValid else { throw LedgerError(.integrity, "a pre-signed event does not verify") }
+        report.verifyBoundEventsPerSecond = bound.eventsPerSecond
+        report.verifyBoundSignaturesPerSecond = bound.signaturesPerSecond
+
+        report.ledgerSizeBefore = try ledgerSize(endpoint)
+        progress("appending \(mix.count) events over \(configuration.connections) connections (ledger at \(report.ledgerSizeBefore) records)")
+        let sampler = serverPid.map { MemorySampler(pid: $0) }
+        let appendOutcome = LoadDriver.run(
+            split(mix, connections: configuration.connections),
+            options: .init(endpoint: endpoint, method: "submit", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
+        report.serverResidentDuringAppendBytes = sampler?.stop()
+        report.append = PhaseReport(name: "append", outcome: appendOutcome)
+        report.ledgerSizeAfter = try ledgerSize(endpoint)
+        if appendOutcome.refused * 100 > max(1, appendOutcome.sent) {
+            report.notes.append("more than 1 % of the events were refused: the throughput figure does not describe a valid load")
+        }
+
+        if configuration.balanceQueries > 0 {
+            progress("signing \(configuration.balanceQueries) balance queries")
+            let queries = balanceQueries(configuration.balanceQueries, wallets: circuit.beneficiaryWallets, seed: configuration.seed, connections: configuration.connections)
+            progress("querying balances over \(configuration.connections) connections")
+            let outcome = LoadDriver.run(queries, options: .init(endpoint: endpoint, method: "account.balance", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
+            report.balance = PhaseReport(name: "account.balance", outcome: outcome)
+        }
+        if configuration.proofs > 0, report.ledgerSizeAfter > 0 {
+            progress("asking for \(configuration.proofs) inclusion proofs")
+            var random = DemoRandom(seed: configuration.seed ^ 0x5052_4F4F_4653)
+            var requests = [[BenchRequest]](repeating: [], count: configuration.connections)
+            for number in 0..<configuration.proofs {
+                let sequenceNumber = random.below(Int(report.ledgerSizeAfter))
+                requests[number % configuration.connections].append(BenchRequest(params: Array("{\"seq\":\(sequenceNumber)}".utf8)))
+            }
+            let outcome = LoadDriver.run(requests, options: .init(endpoint: endpoint, method: "proof.inclusion", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
+            report.proof = PhaseReport(name: "proof.inclusion", outcome: outcome)
+        }
+        if let serverPid {
+            report.serverMemory = ProcessMemory.read(pid: serverPid)
+        }
+        if let server {
+            progress("stopping the server")
+            if !server.stop() { report.notes.append("the server did not stop cleanly (log: \(server.logPath))") }
+        }
+
+        if configuration.audit, let directory = ownDirectory {
+            progress("replaying the ledger (verify)")
+            let reader = try LedgerReader.open(directory: directory)
+            let verifyStart = monotonicNanoseconds()
+            let verified: LedgerReplay.Report
+            do throws(LedgerReplay.Failure) { verified = try LedgerReplay.run(reader) } catch { throw LedgerError(error.error.code, "verify failed: \(error.description)") }
+            let verifySeconds = seconds(since: verifyStart)
+            report.auditRecords = verified.recordCount
+            report.auditVerifyEventsPerSecond = Double(verified.recordCount) / max(verifySeconds, 1e-9)
+            progress("replaying the ledger (rebuild)")
+            let rebuildStart = monotonicNanoseconds()
+            do throws(LedgerReplay.Failure) { _ = try LedgerReplay.run(reader, compareProjections: true) } catch { throw LedgerError(error.error.code, "rebuild failed: \(error.description)") }
+            report.auditRebuildEventsPerSecond = Double(verified.recordCount) / max(seconds(since: rebuildStart), 1e-9)
+        }
+        if case .spawn(_, let directory, let keep) = configuration.target, directory != nil || keep, let ownDirectory {
+            report.notes.append("the ledger is kept in \(ownDirectory)")
+        }
+        return report
+    }
+
+    // MARK: Steps
+
+    static func seconds(since start: UInt64) -> Double { Double(monotonicNanoseconds() - start) / 1e9 }
+
+    static func makeTemporaryDirectory() throws(LedgerError) -> String {
+        let parent = LedgerReplay.temporaryDirectory()
+        var template = Array((parent + "/circuito-bench-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
+            guard let base = buffer.baseAddress, let result = mkdtemp(base) else { return nil }
+            return String(cString: result)
+        }
+        guard let made else { throw LedgerError(.storage, "cannot create a folder in \(parent): \(String(cString: strerror(errno)))") }
+        return made + "/ledger"
+    }
+
+    /// Removes what the bench put in a temporary ledger folder (and the folder around it).
+    static func removeLedgerDirectory(_ directory: String) {
+        for name in ["data.mdb", "lock.mdb", LedgerFiles.checkpointKey, LedgerFiles.writerLock, "serve.log"] { unlink(directory + "/" + name) }
+        rmdir(directory)
+        if directory.hasSuffix("/ledger") { rmdir(String(directory.dropLast("/ledger".count))) }
+    }
+
+    /// A new ledger whose genesis names the bench's authority; closed again before the server opens it.
+    static func createLedger(directory: String, authority: BenchSigner) throws(LedgerError) {
+        let checkpointKey = Ed25519PrivateKey()
+        let event = try Event(
+            id: "genesis", type: "ledger.genesis", actor: authority.id, key: authority.key.publicKey.multikey,
+            timestamp: Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds()),
+            body: [
+                "origin": "circuito.bench/ledger",
+                "authority": .object([
+                    "actor": .string(authority.id), "name": "Città di Torino — Piano di Inclusione Sociale (bench)",
+                    "keys": .array([.string(authority.key.publicKey.multikey)]),
+                ]),
+                "checkpoint_key": .string(checkpointKey.publicKey.multikey),
+                "currency": .object(["code": .string(Rulebook.currencyCode), "decimals": .integer(Rulebook.currencyDecimals)]),
+            ])
+        let genesis = try SignedEvent(signing: event, with: authority.key).verified()
+        // The Ledger (its LMDB environment and writer lock) closes when it goes out of scope here.
+        _ = try Ledger.create(directory: directory, genesis: genesis, checkpointKey: checkpointKey)
+    }
+
+    /// Appends events with `submit_batch`, beneficiaries split over `connections`, batches in order on each; any
+    /// refusal stops the bench (the circuit must hold for the measured mix to be valid).
+    static func appendInBatches(_ events: [PresignedEvent], connections: Int, endpoint: Endpoint, timeoutSeconds: Int, what: String) throws(LedgerError) {
+        var perConnection = [[PresignedEvent]](repeating: [], count: connections)
+        for event in events { perConnection[(event.beneficiary ?? 0) % connections].append(event) }
+        let requests = perConnection.map { events -> [BenchRequest] in
+            stride(from: 0, to: events.count, by: batchEvents).map { start in
+                let batch = events[start..<min(start + batchEvents, events.count)]
+                var params = Array("{\"events\":[".utf8)
+                for (offset, event) in batch.enumerated() {
+                    if offset > 0 { params.append(UInt8(ascii: ",")) }
+                    params += event.signedEvent
+                }
+                params += Array("]}".utf8)
+                return BenchRequest(params: params)
+            }
+        }
+        let outcome = LoadDriver.run(requests, options: .init(endpoint: endpoint, method: "submit_batch", pipelineDepth: 1, deadlineSeconds: timeoutSeconds))
+        if let failure = outcome.failures.first { throw LedgerError(.connectionFailed, "\(what): \(failure)") }
+        guard outcome.refused == 0, outcome.accepted == requests.reduce(0, { $0 + $1.count }) else {
+            let codes = outcome.refusals.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")
+            throw LedgerError(.integrity, "\(what): the server refused batches (\(codes.isEmpty ? "unanswered" : codes))")
+        }
+    }
+
+    /// Events split by beneficiary over the connections, each connection's in generation order, with each
+    /// dependency turned into an index within its connection.
+    public static func split(_ events: [PresignedEvent], connections: Int) -> [[BenchRequest]] {
+        var lists = [[BenchRequest]](repeating: [], count: connections)
+        // Where each event went: (connection, position), to translate dependencies.
+        var placement: [Int: (connection: Int, position: Int)] = [:]
+        placement.reserveCapacity(events.count)
+        for event in events {
+            let connection = (event.beneficiary ?? 0) % connections
+            var dependency: Int?
+            if let index = event.dependency, let placed = placement[index] {
+                // Same beneficiary, so same connection; an event outside this list is already in the ledger.
+                dependency = placed.connection == connection ? placed.position : nil
+            }
+            placement[event.index] = (connection, lists[connection].count)
+            lists[connection].append(BenchRequest(params: event.signedEvent, dependency: dependency))
+        }
+        return lists
+    }
+
+    /// Verifies every signature of `events` on all cores: the rate a ledger that checks each event cannot pass.
+    public static func verificationBound(_ events: [PresignedEvent]) -> (eventsPerSecond: Double, signaturesPerSecond: Double, allValid: Bool) {
+        guard !events.isEmpty else { return (0, 0, true) }
+        let start = monotonicNanoseconds()
+        let results = Parallel.map(events) { $0.verifySignatures() }
+        let elapsed = max(seconds(since: start), 1e-9)
+        let signatures = events.reduce(0) { $0 + $1.signatureCount }
+        return (Double(events.count) / elapsed, Double(signatures) / elapsed, results.allSatisfy { $0 })
+    }
+
+    /// Signed `account.balance` requests: each beneficiary asks for its own balance with its wallet key.
+    static func balanceQueries(_ count: Int, wallets: [BenchSigner], seed: UInt64, connections: Int) -> [[BenchRequest]] {
+        let now = Ledger.systemClockMilliseconds()
+        let items = (0..<count).map { number in (number, wallets[number % wallets.count]) }
+        let signed = Parallel.map(items) { number, wallet -> [UInt8] in
+            let params = ReadAuthorisation.sign(
+                method: "account.balance", params: .object(["account": .string(Account.beneficiary(wallet.id))]), actor: wallet.id,
+                key: wallet.key, nowMilliseconds: now, nonce: "bench-\(seed)-\(number)")
+            return CanonicalJSON.encode(params)
+        }
+        var requests = [[BenchRequest]](repeating: [], count: connections)
+        for (number, params) in signed.enumerated() { requests[number % connections].append(BenchRequest(params: params)) }
+        return requests
+    }
+
+    static func ledgerSize(_ endpoint: Endpoint) throws(LedgerError) -> UInt64 {
+        let client = try LineClient(endpoint, timeoutSeconds: 60)
+        switch try client.call("server.info") {
+        case .success(let info):
+            guard case .integer(let size)? = info["size"], size >= 0 else { throw LedgerError(.integrity, "server.info has no size") }
+            return UInt64(size)
+        case .failure(let error):
+            throw LedgerError(.connectionFailed, "server.info: \(error)")
+        }
+    }
+
+    /// One signed event per line, exactly as sent.
+    static func export(_ events: [PresignedEvent], to path: String) throws(LedgerError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 20)
+        func flush() throws(LedgerError) {
+            var offset = 0
+            while offset < buffer.count {
+                let written = buffer.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { throw LedgerError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))") }
+                offset += written
+            }
+            buffer.removeAll(keepingCapacity: true)
+        }
+        for event in events {
+            buffer += event.signedEvent
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 20 { try flush() }
+        }
+        try flush()
+    }
+}
+
+/// Samples a process's resident memory every 100 ms on its own thread until stopped; returns the most seen.
+final class MemorySampler: @unchecked Sendable {
+    // @unchecked: `state` is guarded by `lock`.
+    private let lock = NSLock()
+    private var state: (stopped: Bool, peak: UInt64) = (false, 0)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(pid: Int32) {
+        let thread = Thread { [self] in
+            // Bounded by `stop`; at most one read every 100 ms.
+            while true {
+                let resident = ProcessMemory.read(pid: pid)?.residentBytes ?? 0
+                let stopped = lock.withLock { () -> Bool in
+                    state.peak = max(state.peak, resident)
+                    return state.stopped
+                }
+                if stopped { break }
+                usleep(100_000)
+            }
+            done.signal()
+        }
+        thread.name = "circuito-bench-memory"
+        thread.start()
+    }
+
+    func stop() -> UInt64 {
+        lock.withLock { state.stopped = true }
+        done.wait()
+        return lock.withLock { state.peak }
+    }
+}

@@ -1,0 +1,254 @@
+import CircuitoCore
+import Dispatch
+import Foundation
+
+/// One request of a load phase: the params (sent as they are) and the request of the same connection, if any,
+/// that must be answered first.
+public struct BenchRequest: Sendable {
+    public let params: [UInt8]
+    /// Index, within the same connection's list, of a request whose answer must arrive before this is sent.
+    public let dependency: Int?
+
+    public init(params: [UInt8], dependency: Int? = nil) {
+        self.params = params
+        self.dependency = dependency
+    }
+}
+
+/// What a load phase measured.
+public struct LoadOutcome: Sendable {
+    public var sent = 0
+    public var accepted = 0
+    /// Refusals by the ledger's error code name (`insufficient_funds`, `overloaded`, …).
+    public var refusals: [String: Int] = [:]
+    /// Connection failures (refused connect, broken or timed-out connection), one line each.
+    public var failures: [String] = []
+    public var latency = LatencyHistogram()
+    /// From the first request sent to the last answer read, over all connections.
+    public var elapsedNanoseconds: UInt64 = 0
+    /// True when the phase's deadline stopped it before every request was sent.
+    public var stoppedByDeadline = false
+
+    public var refused: Int { refusals.values.reduce(0, +) }
+
+    /// Accepted requests per second of the phase.
+    public var acceptedPerSecond: Double {
+        elapsedNanoseconds == 0 ? 0 : Double(accepted) * 1e9 / Double(elapsedNanoseconds)
+    }
+}
+
+/// Drives a server over K connections, one thread each, closed loop: each connection keeps at most
+/// `pipelineDepth` requests waiting and sends a request only once the one it depends on has been answered.
+/// Requests are sent in order per connection; the phase ends when all are answered, or at the deadline (nothing is
+/// sent after it; answers already due are still read, within the socket timeout).
+public enum LoadDriver {
+    public struct Options: Sendable {
+        public var endpoint: Endpoint
+        public var method: String
+        public var pipelineDepth: Int
+        /// Read timeout of each socket: a server silent this long fails the connection.
+        public var socketTimeoutSeconds: Int
+        /// Nothing is sent after this many seconds from the start.
+        public var deadlineSeconds: Int
+
+        public init(endpoint: Endpoint, method: String, pipelineDepth: Int = 1, socketTimeoutSeconds: Int = 60, deadlineSeconds: Int = 600) {
+            self.endpoint = endpoint
+            self.method = method
+            self.pipelineDepth = pipelineDepth
+            self.socketTimeoutSeconds = socketTimeoutSeconds
+            self.deadlineSeconds = deadlineSeconds
+        }
+    }
+
+    /// Runs one phase: `connections[i]` is the ordered list of requests of connection i.
+    public static func run(_ connections: [[BenchRequest]], options: Options) -> LoadOutcome {
+        let count = connections.count
+        let results = Locked([ConnectionResult?](repeating: nil, count: count))
+        let connected = DispatchGroup()
+        let finished = DispatchGroup()
+        let gate = Gate()
+        for (number, requests) in connections.enumerated() {
+            connected.enter()
+            finished.enter()
+            let thread = Thread {
+                let result = runConnection(requests, options: options, connected: connected, gate: gate)
+                results.withLock { $0[number] = result }
+                finished.leave()
+            }
+            thread.name = "circuito-bench-\(number)"
+            // Small stacks: the loop needs little, and there may be many connections.
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        // Start every connection at once, after all have connected (or failed to).
+        connected.wait()
+        let deadline = monotonicNanoseconds() + UInt64(max(1, options.deadlineSeconds)) * 1_000_000_000
+        gate.open(deadline: deadline)
+        finished.wait()
+        var outcome = LoadOutcome()
+        var first = UInt64.max
+        var last: UInt64 = 0
+        for result in results.withLock({ $0 }) {
+            guard let result else { continue }
+            outcome.sent += result.sent
+            outcome.accepted += result.accepted
+            for (code, number) in result.refusals { outcome.refusals[code, default: 0] += number }
+            if let failure = result.failure { outcome.failures.append(failure) }
+            outcome.latency.merge(result.latency)
+            outcome.stoppedByDeadline = outcome.stoppedByDeadline || result.stoppedByDeadline
+            if result.sent > 0 {
+                first = min(first, result.firstSent)
+                last = max(last, result.lastAnswered)
+            }
+        }
+        outcome.elapsedNanoseconds = last > first ? last - first : 0
+        return outcome
+    }
+
+    /// Opens once for every waiting connection thread, with the common deadline.
+    final class Gate: @unchecked Sendable {
+        // @unchecked: `deadline` is written once before the semaphore opens and read after.
+        private let condition = NSCondition()
+        private var deadline: UInt64?
+
+        func open(deadline: UInt64) {
+            condition.lock()
+            self.deadline = deadline
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func wait() -> UInt64 {
+            condition.lock()
+            defer { condition.unlock() }
+            while deadline == nil { condition.wait() }
+            return deadline ?? 0
+        }
+    }
+
+    struct ConnectionResult: Sendable {
+        var sent = 0
+        var accepted = 0
+        var refusals: [String: Int] = [:]
+        var failure: String?
+        var latency = LatencyHistogram()
+        var firstSent: UInt64 = 0
+        var lastAnswered: UInt64 = 0
+        var stoppedByDeadline = false
+    }
+
+    static func runConnection(_ requests: [BenchRequest], options: Options, connected: DispatchGroup, gate: Gate) -> ConnectionResult {
+        var result = ConnectionResult()
+        let connection: BenchConnection
+        do throws(LedgerError) {
+            connection = try BenchConnection(options.endpoint, timeoutSeconds: options.socketTimeoutSeconds)
+        } catch {
+            connected.leave()
+            _ = gate.wait()
+            result.failure = "\(error.code.name): \(error.message)"
+            return result
+        }
+        connected.leave()
+        let deadline = gate.wait()
+        let count = requests.count
+        var sentAt = [UInt64](repeating: 0, count: count)
+        var answered = [Bool](repeating: false, count: count)
+        var next = 0
+        var inFlight = 0
+        let methodBytes = Array(options.method.utf8)
+        var window: [UInt8] = []
+        window.reserveCapacity(64 * 1024)
+        var windowStart = 0
+        do throws(LedgerError) {
+            while true {
+                // Fill the window: in order, up to the depth, stopping at an unanswered dependency.
+                window.removeAll(keepingCapacity: true)
+                windowStart = next
+                if monotonicNanoseconds() < deadline {
+                    while next < count && inFlight < options.pipelineDepth {
+                        if let dependency = requests[next].dependency, !answered[dependency] { break }
+                        appendLine(to: &window, identifier: next, method: methodBytes, params: requests[next].params)
+                        next += 1
+                        inFlight += 1
+                    }
+                } else if next < count {
+                    result.stoppedByDeadline = true
+                }
+                if !window.isEmpty {
+                    let now = monotonicNanoseconds()
+                    if result.sent == 0 { result.firstSent = now }
+                    for index in windowStart..<next { sentAt[index] = now }
+                    result.sent += next - windowStart
+                    try connection.send(window)
+                }
+                if inFlight == 0 { break }
+                let open = try connection.receiveLines { (line) throws(LedgerError) in
+                    let now = monotonicNanoseconds()
+                    let (identifier, refusal) = try parseAnswer(line)
+                    guard identifier >= 0, identifier < count, !answered[identifier], sentAt[identifier] != 0 else {
+                        throw LedgerError(.integrity, "the server answered request \(identifier), which is not waiting")
+                    }
+                    answered[identifier] = true
+                    inFlight -= 1
+                    result.lastAnswered = now
+                    result.latency.record(nanoseconds: now - sentAt[identifier])
+                    if let refusal {
+                        result.refusals[refusal, default: 0] += 1
+                    } else {
+                        result.accepted += 1
+                    }
+                }
+                guard open else {
+                    throw LedgerError(.connectionFailed, "\(options.endpoint) closed the connection with \(inFlight) requests unanswered")
+                }
+            }
+        } catch {
+            result.failure = "\(error.code.name): \(error.message)"
+        }
+        return result
+    }
+
+    static let linePrefix: [UInt8] = Array("{\"id\":".utf8)
+    static let lineMethod: [UInt8] = Array(",\"jsonrpc\":\"2.0\",\"method\":\"".utf8)
+    static let lineParams: [UInt8] = Array("\",\"params\":".utf8)
+    static let lineEnd: [UInt8] = Array("}\n".utf8)
+
+    /// `{"id":N,"jsonrpc":"2.0","method":M,"params":P}` and a newline (the canonical form, keys in order).
+    static func appendLine(to buffer: inout [UInt8], identifier: Int, method: [UInt8], params: [UInt8]) {
+        buffer += linePrefix
+        buffer += Array(String(identifier).utf8)
+        buffer += lineMethod
+        buffer += method
+        buffer += lineParams
+        buffer += params
+        buffer += lineEnd
+    }
+
+    static let answerPrefix: [UInt8] = Array("{\"id\":".utf8)
+
+    /// The request id of an answer and, for an error, its code name. The server writes canonical JSON, so a
+    /// result starts with `{"id":`; anything else (an error starts with `{"error":`) is parsed in full.
+    static func parseAnswer(_ line: ArraySlice<UInt8>) throws(LedgerError) -> (identifier: Int, refusal: String?) {
+        if line.starts(with: answerPrefix) {
+            var value = 0
+            var digits = 0
+            for byte in line.dropFirst(answerPrefix.count) {
+                guard byte >= 0x30, byte <= 0x39 else { break }
+                value = value &* 10 &+ Int(byte - 0x30)
+                digits += 1
+                guard digits <= 18 else { break }
+            }
+            if digits > 0 && digits <= 18 { return (value, nil) }
+        }
+        let message: JSONValue
+        do throws(LedgerError) { message = try JSONParser.parse(Array(line)) } catch {
+            throw LedgerError(.invalidJSON, "the server sent a line that is not JSON: \(error.message)")
+        }
+        guard case .integer(let identifier)? = message["id"] else {
+            let text = message["error"]?["message"]?.stringValue ?? "an answer without a request id"
+            throw LedgerError(.integrity, "the server answered with no request id: \(text)")
+        }
+        guard let error = message["error"] else { return (Int(identifier), nil) }
+        return (Int(identifier), error["data"]?["code"]?.stringValue ?? "code \(error["code"]?.integerValue ?? 0)")
+    }
+}

@@ -1,0 +1,168 @@
+import CircuitoCore
+import Glibc
+
+/// Resident memory of a process, from `/proc/<pid>/status` (Linux).
+public struct ProcessMemory: Sendable, Equatable {
+    /// VmRSS: resident now.
+    public let residentBytes: UInt64
+    /// VmHWM: the most it was ever resident.
+    public let peakResidentBytes: UInt64
+
+    public static func read(pid: Int32) -> ProcessMemory? {
+        guard let text = readSmallFile("/proc/\(pid)/status") else { return nil }
+        return parse(status: text)
+    }
+
+    /// Reads `VmRSS` and `VmHWM` (in kB) from the text of a status file.
+    static func parse(status text: String) -> ProcessMemory? {
+        var resident: UInt64?
+        var peak: UInt64?
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("VmRSS:") { resident = kilobytes(line) }
+            if line.hasPrefix("VmHWM:") { peak = kilobytes(line) }
+        }
+        guard let resident else { return nil }
+        return ProcessMemory(residentBytes: resident * 1024, peakResidentBytes: (peak ?? resident) * 1024)
+    }
+
+    private static func kilobytes(_ line: Substring) -> UInt64? {
+        line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { UInt64($0) }
+    }
+
+    static func readSmallFile(_ path: String) -> String? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        // Status files are a few kB; the bound keeps a wrong path from reading forever.
+        for _ in 0..<64 {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// `circuito serve` run as a child process, so its memory is its own (the bench holds gigabytes of pre-signed
+/// events). Its stdout is read until it reports its TCP port; its stderr goes to a log file.
+public final class ServerProcess {
+    public let pid: Int32
+    public let endpoint: Endpoint
+    public let logPath: String
+    private var exited = false
+
+    /// Starts `executable serve --data DIRECTORY --listen 127.0.0.1:0 extraArguments…` and waits (at most
+    /// `startTimeoutSeconds`) for its `listening tcp` line.
+    public init(executable: String, directory: String, extraArguments: [String] = [], logPath: String, startTimeoutSeconds: Int = 120) throws(LedgerError) {
+        self.logPath = logPath
+        var pipeDescriptors: [Int32] = [0, 0]
+        guard pipe(&pipeDescriptors) == 0 else {
+            throw LedgerError(.storage, "pipe: \(String(cString: strerror(errno)))")
+        }
+        let (readEnd, writeEnd) = (pipeDescriptors[0], pipeDescriptors[1])
+        let logDescriptor = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard logDescriptor >= 0 else {
+            close(readEnd)
+            close(writeEnd)
+            throw LedgerError(.storage, "cannot create \(logPath): \(String(cString: strerror(errno)))")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
+        posix_spawn_file_actions_adddup2(&actions, logDescriptor, 2)
+        posix_spawn_file_actions_addclose(&actions, readEnd)
+        let arguments = [executable, "serve", "--data", directory, "--listen", "127.0.0.1:0"] + extraArguments
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        argv.append(nil)
+        defer { for pointer in argv { free(pointer) } }
+        var childPid: pid_t = 0
+        let status = posix_spawn(&childPid, executable, &actions, nil, argv, environ)
+        close(writeEnd)
+        close(logDescriptor)
+        guard status == 0 else {
+            close(readEnd)
+            throw LedgerError(.storage, "cannot start \(executable): \(String(cString: strerror(status)))")
+        }
+        pid = childPid
+        defer { close(readEnd) }
+        // Read its stdout until the listening line, within the start timeout.
+        let deadline = monotonicNanoseconds() + UInt64(startTimeoutSeconds) * 1_000_000_000
+        var output: [UInt8] = []
+        var found: Endpoint?
+        while found == nil {
+            let now = monotonicNanoseconds()
+            guard now < deadline else {
+                kill(childPid, SIGKILL)
+                _ = Self.reap(childPid, waitSeconds: 5)
+                throw LedgerError(.connectionFailed, "circuito serve did not report its port within \(startTimeoutSeconds) s (log: \(logPath))")
+            }
+            var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(min(1000, (deadline - now) / 1_000_000 + 1)))
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(readEnd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                _ = Self.reap(childPid, waitSeconds: 5)
+                let log = ProcessMemory.readSmallFile(logPath) ?? ""
+                throw LedgerError(.connectionFailed, "circuito serve exited before listening: \(log.split(separator: "\n").last ?? "no message")")
+            }
+            output += chunk[0..<count]
+            guard output.count < 1 << 16 else { break }
+            for line in String(decoding: output, as: UTF8.self).split(separator: "\n") where line.hasPrefix("listening tcp ") {
+                found = try? Endpoint(parsing: String(line.dropFirst("listening tcp ".count)))
+            }
+        }
+        guard let found else {
+            kill(childPid, SIGKILL)
+            _ = Self.reap(childPid, waitSeconds: 5)
+            throw LedgerError(.connectionFailed, "circuito serve wrote no listening line")
+        }
+        endpoint = found
+    }
+
+    deinit {
+        if !exited {
+            kill(pid, SIGKILL)
+            _ = Self.reap(pid, waitSeconds: 5)
+        }
+    }
+
+    public var memory: ProcessMemory? { ProcessMemory.read(pid: pid) }
+
+    /// SIGTERM (the server commits what it took and closes the ledger), then SIGKILL if it has not exited within
+    /// `graceSeconds`. True when it exited by itself with status 0.
+    @discardableResult
+    public func stop(graceSeconds: Int = 60) -> Bool {
+        guard !exited else { return true }
+        kill(pid, SIGTERM)
+        var status = Self.reap(pid, waitSeconds: graceSeconds)
+        if status == nil {
+            kill(pid, SIGKILL)
+            status = Self.reap(pid, waitSeconds: 10)
+        }
+        exited = true
+        return status == 0
+    }
+
+    /// Waits for the child to exit, polling; its exit status, or nil if it is still running after the wait.
+    static func reap(_ pid: Int32, waitSeconds: Int) -> Int32? {
+        let deadline = monotonicNanoseconds() + UInt64(waitSeconds) * 1_000_000_000
+        while true {
+            var status: Int32 = 0
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid {
+                // WIFEXITED / WEXITSTATUS, spelled out (the C macros are not imported).
+                return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            }
+            if result < 0 && errno != EINTR { return -1 }
+            if monotonicNanoseconds() >= deadline { return nil }
+            usleep(20_000)
+        }
+    }
+}

@@ -1,0 +1,275 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+import Glibc
+
+/// A verifying replica by subscription (`circuito follow`).
+///
+/// It subscribes to the leader from its own size (a signed read: the log is for auditors and the authority), and
+/// for every record and checkpoint it receives it checks:
+/// - each record exactly as `verify` does (canonical form, seq, `recorded_at`, signatures, the rulebook against
+///   the replica's own state) — done by `ReplicaLedger.append` before anything is written;
+/// - each checkpoint's signature (key from the genesis record, or the pinned verifier key), size and root against
+///   the tree rebuilt from the records;
+/// - each checkpoint against the one before it with the RFC 9162 consistency proof that comes with it, so the
+///   leader can never present a history that is not an extension of what the replica already holds.
+/// Any mismatch stops it with a clear error and writes nothing of the offending commit. A broken connection (or
+/// being cut off as a slow subscriber) is not a mismatch: it reconnects and resumes from its own size.
+public final class Follower {
+    public struct Configuration: Sendable {
+        public var leader: Endpoint
+        public var directory: String
+        /// The auditor (or authority) the subscription is signed as.
+        public var actor: String
+        public var key: Ed25519PrivateKey
+        public var pinnedVerifierKey: String?
+        /// Records gathered (whole leader commits) before the replica commits while catching up.
+        public var catchUpCommitRecords = 4096
+        /// How long a read waits before the follower looks at its stop condition.
+        public var pollSeconds = 1
+        /// Wait between reconnection attempts (doubling up to `maximumReconnectDelaySeconds`).
+        public var maximumReconnectDelaySeconds = 30
+
+        public init(leader: Endpoint, directory: String, actor: String, key: Ed25519PrivateKey, pinnedVerifierKey: String? = nil) {
+            self.leader = leader
+            self.directory = directory
+            self.actor = actor
+            self.key = key
+            self.pinnedVerifierKey = pinnedVerifierKey
+        }
+    }
+
+    /// Why following stopped.
+    public enum Failure: Error, CustomStringConvertible {
+        /// The leader sent something that does not verify: the replica refuses it and stops.
+        case mismatch(sequenceNumber: UInt64?, LedgerError)
+        /// The leader refused the subscription (not authorised, bad key, …).
+        case refused(RPCError)
+        /// The replica's own storage failed.
+        case local(LedgerError)
+
+        public var description: String {
+            switch self {
+            case .mismatch(let sequenceNumber?, let error): return "mismatch at seq \(sequenceNumber): \(error)"
+            case .mismatch(nil, let error): return "mismatch: \(error)"
+            case .refused(let error): return "the leader refused the subscription: \(error)"
+            case .local(let error): return "replica storage: \(error)"
+            }
+        }
+    }
+
+    public let configuration: Configuration
+    public let replica: ReplicaLedger
+
+    public init(_ configuration: Configuration) throws(LedgerError) {
+        self.configuration = configuration
+        self.replica = try ReplicaLedger.open(directory: configuration.directory, pinnedVerifierKey: configuration.pinnedVerifierKey)
+    }
+
+    /// Follows until `shouldStop` returns true (looked at least every `pollSeconds`) or a failure. `progress` is
+    /// called after each replica commit with the new size.
+    public func run(shouldStop: () -> Bool, progress: (UInt64) -> Void = { _ in }, log: (String) -> Void = { _ in }) throws(Failure) {
+        var delaySeconds = 1
+        while !shouldStop() {
+            do throws(FollowError) {
+                let client: LineClient
+                do throws(LedgerError) {
+                    client = try LineClient(configuration.leader, timeoutSeconds: configuration.pollSeconds)
+                } catch {
+                    throw .connection(error)
+                }
+                delaySeconds = 1
+                try follow(client, shouldStop: shouldStop, progress: progress, log: log)
+                return
+            } catch {
+                guard case .connection(let error) = error else {
+                    if case .failure(let failure) = error { throw failure }
+                    return
+                }
+                // Transport trouble only (verification failures stop above): retry from the replica's size.
+                log("connection to \(configuration.leader): \(error); reconnecting in \(delaySeconds) s")
+                var waited = 0
+                while waited < delaySeconds && !shouldStop() {
+                    sleep(1)
+                    waited += 1
+                }
+                delaySeconds = min(delaySeconds * 2, configuration.maximumReconnectDelaySeconds)
+            }
+        }
+    }
+
+    private enum FollowError: Error {
+        case failure(Failure)
+        case connection(LedgerError)
+    }
+
+    /// One subscription: returns when asked to stop; throws `.connection` when the connection is lost and
+    /// `.failure` on a mismatch.
+    private func follow(_ client: LineClient, shouldStop: () -> Bool, progress: (UInt64) -> Void, log: (String) -> Void) throws(FollowError) {
+        let start = replica.size
+        let params = ReadAuthorisation.sign(
+            method: "subscribe", params: ["from": .integer(Int64(start))], actor: configuration.actor, key: configuration.key,
+            nowMilliseconds: Ledger.systemClockMilliseconds())
+        // Sent once (its nonce is single-use); the answer may take longer than one poll.
+        let requestID: JSONValue = "subscribe"
+        do throws(LedgerError) {
+            try client.send(RPCMessage.request(id: requestID, method: "subscribe", params: params))
+        } catch {
+            throw .connection(error)
+        }
+        var subscription: JSONValue?
+        var polls = 0
+        while subscription == nil {
+            let polled: LineClient.Poll
+            do throws(LedgerError) { polled = try client.poll() } catch { throw .connection(error) }
+            switch polled {
+            case .timedOut:
+                polls += 1
+                guard polls < 60, !shouldStop() else {
+                    throw .connection(LedgerError(.connectionFailed, "the leader did not answer the subscription"))
+                }
+            case .closed:
+                throw .connection(LedgerError(.connectionFailed, "the leader closed the connection before answering the subscription"))
+            case .message(let message) where message["id"] == requestID:
+                if let error = message["error"] {
+                    throw .failure(.refused(RPCError(json: error) ?? RPCError.internalError("an unreadable error")))
+                }
+                subscription = message["result"] ?? .null
+            case .message:
+                continue
+            }
+        }
+        guard let subscription else { return }
+        let catchUpSize = UInt64(max(0, subscription["size"]?.integerValue ?? 0))
+        log("subscribed to \(configuration.leader) from seq \(start); the leader holds \(catchUpSize) records")
+        var state = StreamState(frontier: replica.frontier, previousCheckpointSize: start, previousRoot: replica.frontier.root)
+        while true {
+            if shouldStop() {
+                try flush(&state, progress: progress)
+                return
+            }
+            let message: JSONValue
+            let polled: LineClient.Poll
+            do throws(LedgerError) { polled = try client.poll() } catch { throw .connection(error) }
+            switch polled {
+            case .timedOut:
+                try flush(&state, progress: progress)
+                continue
+            case .closed:
+                try flush(&state, progress: progress)
+                throw .connection(LedgerError(.connectionFailed, "the leader closed the connection"))
+            case .message(let value):
+                message = value
+            }
+            let params = message["params"] ?? .null
+            switch message["method"]?.stringValue {
+            case "subscription.record":
+                guard let record = params["record"] else { throw mismatch(nil, "a subscription.record without a record") }
+                let leafBytes = CanonicalJSON.encode(record)
+                let expected = state.frontier.size
+                guard record["seq"]?.integerValue == Int64(expected) else {
+                    throw mismatch(expected, "the leader sent seq \(record["seq"].map { CanonicalJSON.encodeString($0) } ?? "none") where seq \(expected) was due")
+                }
+                guard state.leaves.count < ReplicaLedger.maximumRecordsPerAppend else {
+                    throw mismatch(expected, "the leader sent more than \(ReplicaLedger.maximumRecordsPerAppend) records without a checkpoint")
+                }
+                _ = state.frontier.append(leafHash: MerkleHash.leaf(leafBytes))
+                state.leaves.append(leafBytes)
+            case "subscription.checkpoint":
+                try checkCheckpoint(params, &state)
+                if state.frontier.size >= catchUpSize || state.leaves.count >= configuration.catchUpCommitRecords {
+                    try flush(&state, progress: progress)
+                }
+            case "subscription.error":
+                let error = params["error"].flatMap(RPCError.init(json:)) ?? RPCError.internalError("an unreadable subscription error")
+                try flush(&state, progress: progress)
+                throw .connection(LedgerError(.connectionFailed, "the leader ended the subscription: \(error)"))
+            default:
+                continue
+            }
+        }
+    }
+
+    /// What arrived and is not yet committed, and the tree as of the last record received.
+    private struct StreamState {
+        var frontier: MerkleFrontier
+        var previousCheckpointSize: UInt64
+        var previousRoot: [UInt8]
+        var leaves: [[UInt8]] = []
+        var checkpoints: [(size: UInt64, note: String)] = []
+    }
+
+    private func checkCheckpoint(_ params: JSONValue, _ state: inout StreamState) throws(FollowError) {
+        guard case .string(let note)? = params["checkpoint"], case .integer(let size)? = params["size"],
+            case .integer(let previousSize)? = params["previous_size"], case .array(let proofItems)? = params["consistency"]
+        else { throw mismatch(nil, "a malformed subscription.checkpoint") }
+        guard UInt64(size) == state.frontier.size else {
+            throw mismatch(state.frontier.size, "a checkpoint for size \(size) arrived after \(state.frontier.size) records")
+        }
+        guard UInt64(previousSize) == state.previousCheckpointSize else {
+            throw mismatch(state.frontier.size, "the checkpoint's consistency proof starts at size \(previousSize), not at \(state.previousCheckpointSize)")
+        }
+        let verifier = try checkpointVerifier(state)
+        let checkpoint: Checkpoint
+        do throws(LedgerError) {
+            checkpoint = try Checkpoint(parsing: try SignedNote.open(note, verifier: verifier))
+        } catch {
+            throw mismatch(state.frontier.size, "the checkpoint for size \(size) does not verify: \(error.message)")
+        }
+        guard checkpoint.size == UInt64(size), checkpoint.rootHash == state.frontier.root else {
+            throw mismatch(state.frontier.size, "the checkpoint for size \(size) has root \(Base64.encode(checkpoint.rootHash)); the records give \(Base64.encode(state.frontier.root))")
+        }
+        var proof: [[UInt8]] = []
+        for item in proofItems {
+            guard case .string(let text) = item, let hash = Base64.decode(text) else { throw mismatch(state.frontier.size, "a consistency proof hash is not base64") }
+            proof.append(hash)
+        }
+        guard MerkleProofs.verifyConsistency(
+            firstSize: state.previousCheckpointSize, secondSize: checkpoint.size, firstRoot: state.previousRoot,
+            secondRoot: checkpoint.rootHash, proof: proof)
+        else {
+            throw mismatch(state.frontier.size, "the consistency proof from size \(state.previousCheckpointSize) to \(checkpoint.size) does not verify")
+        }
+        state.checkpoints.append((checkpoint.size, note))
+        state.previousCheckpointSize = checkpoint.size
+        state.previousRoot = checkpoint.rootHash
+    }
+
+    /// The leader's checkpoint verifier: the replica's (from its genesis), or from the genesis record just received.
+    private func checkpointVerifier(_ state: StreamState) throws(FollowError) -> NoteVerifier {
+        if let verifier = replica.checkpointVerifier { return verifier }
+        guard let first = state.leaves.first else { throw mismatch(nil, "a checkpoint arrived before any record") }
+        let record: Record
+        do throws(LedgerError) { record = try Record(leafBytes: first) } catch { throw mismatch(0, "the first record: \(error)") }
+        let body = record.signedEvent.event.body
+        guard record.sequenceNumber == 0, record.signedEvent.event.type == "ledger.genesis",
+            case .string(let origin)? = body["origin"], case .string(let keyText)? = body["checkpoint_key"],
+            let key = Multikey.decodePublicKey(keyText)
+        else { throw mismatch(0, "the first record is not a genesis naming a checkpoint key") }
+        let verifier: NoteVerifier
+        do throws(LedgerError) { verifier = try NoteVerifier(name: origin, publicKey: key) } catch { throw mismatch(0, "the genesis checkpoint key: \(error)") }
+        if let pinned = configuration.pinnedVerifierKey, pinned != verifier.verifierKey {
+            throw mismatch(0, "the leader's genesis names checkpoint key \(verifier.verifierKey), not the pinned \(pinned)")
+        }
+        return verifier
+    }
+
+    /// Commits what arrived up to the last checkpoint received.
+    private func flush(_ state: inout StreamState, progress: (UInt64) -> Void) throws(FollowError) {
+        guard let last = state.checkpoints.last else { return }
+        let count = Int(last.size - replica.size)
+        do throws(LedgerReplay.Failure) {
+            try replica.append(leaves: Array(state.leaves.prefix(count)), checkpoints: state.checkpoints)
+        } catch {
+            if error.error.code == .storage || error.error.code == .mapFull { throw .failure(.local(error.error)) }
+            throw .failure(.mismatch(sequenceNumber: error.sequenceNumber, error.error))
+        }
+        state.leaves.removeFirst(count)
+        state.checkpoints.removeAll()
+        progress(replica.size)
+    }
+
+    private func mismatch(_ sequenceNumber: UInt64?, _ message: String) -> FollowError {
+        .failure(.mismatch(sequenceNumber: sequenceNumber, LedgerError(.integrity, message)))
+    }
+}

@@ -1,0 +1,253 @@
+import CircuitoCore
+import Glibc
+
+extension LedgerError.Code {
+    /// The client could not reach the server, or the connection broke or timed out.
+    public static let connectionFailed = Self(name: "connection_failed", number: 6009)
+}
+
+/// Where a server listens: `HOST:PORT` (TCP) or a Unix socket path (`unix:PATH`, or any text with a `/`).
+public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    public init(parsing text: String) throws(LedgerError) {
+        if text.hasPrefix("unix:") {
+            self = .unix(path: String(text.dropFirst(5)))
+            return
+        }
+        if text.contains("/") {
+            self = .unix(path: text)
+            return
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw LedgerError(.invalidRange, "\"\(text)\" is not HOST:PORT or a Unix socket path")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self = .tcp(host: host, port: port)
+    }
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): return "unix:\(path)"
+        }
+    }
+}
+
+/// A blocking line client of the socket API: one connection, one thread. For the CLI, the follower and tests.
+///
+/// `call` sends a request and reads until its answer; notifications that arrive meanwhile (subscription
+/// streams) are kept, at most `maximumHeldNotifications`, and returned by `nextMessage` before new ones.
+public final class LineClient {
+    public let endpoint: Endpoint
+    private let descriptor: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var nextIdentifier: Int64 = 0
+    private var held: [JSONValue] = []
+    /// True when the last read failed because the receive timeout passed (partial data stays buffered).
+    private var lastReadTimedOut = false
+    public let maximumLineBytes: Int
+    public static let maximumHeldNotifications = 100_000
+
+    /// Connects with a receive timeout (a read waiting longer fails with `connection_failed`); a small
+    /// `receiveBufferBytes` makes a slow reader visible to the server sooner (tests).
+    public init(_ endpoint: Endpoint, timeoutSeconds: Int = 30, maximumLineBytes: Int = 64 << 20, receiveBufferBytes: Int? = nil) throws(LedgerError) {
+        self.endpoint = endpoint
+        self.maximumLineBytes = maximumLineBytes
+        switch endpoint {
+        case .unix(let path):
+            descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard descriptor >= 0 else { throw Self.failure("socket", endpoint) }
+            Self.configure(descriptor, timeoutSeconds: timeoutSeconds, receiveBufferBytes: receiveBufferBytes)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let pathBytes = Array(path.utf8)
+            let capacity = MemoryLayout.size(ofValue: address.sun_path)
+            guard pathBytes.count < capacity else {
+                close(descriptor)
+                throw LedgerError(.connectionFailed, "Unix socket path \(path) is longer than \(capacity - 1) bytes")
+            }
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                raw.copyBytes(from: pathBytes)
+                raw[pathBytes.count] = 0
+            }
+            let result = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard result == 0 else {
+                let error = Self.failure("connect", endpoint)
+                close(descriptor)
+                throw error
+            }
+        case .tcp(let host, let port):
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_family = AF_UNSPEC
+            var results: UnsafeMutablePointer<addrinfo>?
+            let status = getaddrinfo(host, String(port), &hints, &results)
+            guard status == 0, let first = results else {
+                throw LedgerError(.connectionFailed, "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+            }
+            defer { freeaddrinfo(results) }
+            var connected: Int32 = -1
+            var lastError = LedgerError(.connectionFailed, "cannot connect to \(endpoint)")
+            var candidate: UnsafeMutablePointer<addrinfo>? = first
+            while let info = candidate, connected < 0 {
+                candidate = info.pointee.ai_next
+                let attempt = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+                guard attempt >= 0 else { continue }
+                Self.configure(attempt, timeoutSeconds: timeoutSeconds, receiveBufferBytes: receiveBufferBytes)
+                if connect(attempt, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
+                    connected = attempt
+                } else {
+                    lastError = Self.failure("connect", endpoint)
+                    close(attempt)
+                }
+            }
+            guard connected >= 0 else { throw lastError }
+            descriptor = connected
+            var noDelay: Int32 = 1
+            setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    private static func configure(_ descriptor: Int32, timeoutSeconds: Int, receiveBufferBytes: Int?) {
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if var size = receiveBufferBytes.map(Int32.init) {
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    private static func failure(_ what: String, _ endpoint: Endpoint) -> LedgerError {
+        LedgerError(.connectionFailed, "\(what) \(endpoint): \(String(cString: strerror(errno)))")
+    }
+
+    /// How long a read waits from now on (a subscriber polls with a short one, after a longer wait for its answer).
+    public func setReceiveTimeout(seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Writes raw bytes (a test may send anything).
+    public func send(bytes: [UInt8]) throws(LedgerError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw Self.failure("send to", endpoint)
+            }
+            offset += written
+        }
+    }
+
+    /// Writes one message as a line.
+    public func send(_ message: JSONValue) throws(LedgerError) {
+        try send(bytes: RPCMessage.line(message))
+    }
+
+    /// Closes the sending side; answers can still be read.
+    public func shutdownSending() { shutdown(descriptor, Int32(SHUT_WR)) }
+
+    /// The next line without its newline, or nil when the server closed the connection.
+    public func readLine() throws(LedgerError) -> [UInt8]? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+                let line = Array(buffer[start..<newline])
+                start = newline + 1
+                if start > 1 << 16 {
+                    buffer.removeFirst(start)
+                    start = 0
+                }
+                return line
+            }
+            guard buffer.count - start <= maximumLineBytes else {
+                throw LedgerError(.tooLarge, "the server sent a line longer than \(maximumLineBytes) bytes")
+            }
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            lastReadTimedOut = false
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    lastReadTimedOut = true
+                    throw LedgerError(.connectionFailed, "no answer from \(endpoint) before the timeout")
+                }
+                throw Self.failure("receive from", endpoint)
+            }
+            if count == 0 {
+                guard start < buffer.count else { return nil }
+                let rest = Array(buffer[start...])
+                buffer = []
+                start = 0
+                return rest
+            }
+            buffer += chunk[0..<count]
+        }
+    }
+
+    /// What waiting for a message gave.
+    public enum Poll {
+        case message(JSONValue)
+        /// Nothing arrived within the receive timeout; the connection is still usable.
+        case timedOut
+        case closed
+    }
+
+    /// The next message (held notifications first), waiting at most the receive timeout.
+    public func poll() throws(LedgerError) -> Poll {
+        if !held.isEmpty { return .message(held.removeFirst()) }
+        let line: [UInt8]?
+        do throws(LedgerError) { line = try readLine() } catch {
+            if error.code == .connectionFailed && lastReadTimedOut { return .timedOut }
+            throw error
+        }
+        guard let line else { return .closed }
+        do throws(LedgerError) { return .message(try JSONParser.parse(line)) } catch {
+            throw LedgerError(.invalidJSON, "the server sent a line that is not JSON: \(error.message)")
+        }
+    }
+
+    /// The next message (held notifications first), or nil at the end of the connection.
+    public func nextMessage() throws(LedgerError) -> JSONValue? {
+        if !held.isEmpty { return held.removeFirst() }
+        guard let line = try readLine() else { return nil }
+        do throws(LedgerError) { return try JSONParser.parse(line) } catch {
+            throw LedgerError(.invalidJSON, "the server sent a line that is not JSON: \(error.message)")
+        }
+    }
+
+    /// Sends a request and waits for its answer: the result, or the server's error.
+    public func call(_ method: String, _ params: JSONValue = .object([:])) throws(LedgerError) -> Result<JSONValue, RPCError> {
+        nextIdentifier += 1
+        let identifier = JSONValue.integer(nextIdentifier)
+        try send(RPCMessage.request(id: identifier, method: method, params: params))
+        while true {
+            guard let line = try readLine() else { throw LedgerError(.connectionFailed, "\(endpoint) closed the connection before answering \(method)") }
+            let message: JSONValue
+            do throws(LedgerError) { message = try JSONParser.parse(line) } catch {
+                throw LedgerError(.invalidJSON, "the server sent a line that is not JSON: \(error.message)")
+            }
+            guard message["id"] == identifier else {
+                if message["method"] != nil {
+                    guard held.count < Self.maximumHeldNotifications else {
+                        throw LedgerError(.tooLarge, "more than \(Self.maximumHeldNotifications) notifications arrived while waiting for an answer")
+                    }
+                    held.append(message)
+                }
+                continue
+            }
+            if let error = message["error"] {
+                return .failure(RPCError(json: error) ?? RPCError.internalError("the server sent a malformed error"))
+            }
+            return .success(message["result"] ?? .null)
+        }
+    }
+}

@@ -1,0 +1,16 @@
+import Foundation
+
+/// A value guarded by a lock, shared between threads and tasks. Critical sections are short and never await.
+final class Locked<Value>: @unchecked Sendable {
+    // @unchecked: every access to `value` goes through `lock`.
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

@@ -1,0 +1,344 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+
+/// Everything a method needs: the ledger's reader and writer, subscriptions, nonces, bounds and the clock.
+struct ServerContext: Sendable {
+    let reader: LedgerReader
+    let writer: LedgerWriter
+    let hub: SubscriptionHub
+    let nonces: NonceStore
+    let limits: ServerLimits
+    let clock: @Sendable () -> Int64
+    /// Where the server's tasks run.
+    let executor: ServerExecutor
+
+    /// The method names: the protocol's contract (Specs/protocol.md).
+    static let methods = [
+        "submit", "submit_batch", "checkpoint", "events", "subscribe", "proof.inclusion", "proof.consistency",
+        "account.balance", "account.history", "case.history", "catalogue.search", "badge.get", "actor.get", "report",
+        "server.info",
+    ]
+
+    static let protocolVersion = "circuito.rpc.v1"
+    static let maximumEventsPerPage = 1000
+    static let defaultPageEntries = 100
+
+    /// Answers one request (not `subscribe`, which the connection handles since it streams).
+    func respond(_ request: RPCRequest) async -> Result<JSONValue, RPCError> {
+        do throws(RPCError) {
+            switch request.method {
+            case "submit": return .success(try await submit(request.params))
+            case "submit_batch": return .success(try await submitBatch(request.params))
+            default: return .success(try read(request))
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func read(_ request: RPCRequest) throws(RPCError) -> JSONValue {
+        let method = request.method
+        switch method {
+        case "server.info": return try serverInfo(Params(request.params, method: method))
+        case "checkpoint": return try checkpoint(Params(request.params, method: method))
+        case "proof.inclusion": return try inclusionProof(Params(request.params, method: method))
+        case "proof.consistency": return try consistencyProof(Params(request.params, method: method))
+        case "catalogue.search": return try catalogueSearch(Params(request.params, method: method))
+        case "badge.get": return try badge(Params(request.params, method: method))
+        case "actor.get": return try actor(request.params)
+        case "events", "report", "account.balance", "account.history", "case.history":
+            let (requester, inner) = try ReadAuthorisation.open(
+                request.params, method: method, reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds,
+                nowMilliseconds: clock())
+            let params = try Params(inner, method: method)
+            switch method {
+            case "events": return try events(params, requester: requester)
+            case "report": return try report(params, requester: requester)
+            case "account.balance": return try accountBalance(params, requester: requester)
+            case "account.history": return try accountHistory(params, requester: requester)
+            default: return try caseHistory(params, requester: requester)
+            }
+        case "subscribe": throw .invalidRequest("subscribe cannot be part of a batch")
+        default: throw .methodNotFound(method)
+        }
+    }
+
+    // MARK: Writes
+
+    private func submit(_ params: JSONValue?) async throws(RPCError) -> JSONValue {
+        guard case .object(var members)? = params else {
+            throw .invalidParams("submit takes a signed event {\"event\":{…},\"sig\":…} (and optionally \"expected_size\")")
+        }
+        let expectedSize = try Params(.object(members), method: "submit").optionalCount("expected_size")
+        members["expected_size"] = nil
+        let verified = try Self.verifiedEvent(.object(members))
+        switch await writer.submit(.single(verified, expectedSize: expectedSize)) {
+        case .success(let receipts):
+            guard let receipt = receipts.first else { throw .internalError("the writer returned no receipt") }
+            return receipt.json
+        case .failure(let refusal):
+            throw RPCError(refusal.error)
+        }
+    }
+
+    private func submitBatch(_ params: JSONValue?) async throws(RPCError) -> JSONValue {
+        let reader = try Params(params, method: "submit_batch")
+        try reader.allowOnly(["events", "expected_size"])
+        let expectedSize = try reader.optionalCount("expected_size")
+        guard case .array(let items)? = reader.members["events"] else {
+            throw .invalidParams("submit_batch needs \"events\": an array of signed events")
+        }
+        guard !items.isEmpty, items.count <= limits.maximumEventsPerBatchRequest else {
+            throw .invalidParams("submit_batch takes 1 to \(limits.maximumEventsPerBatchRequest) events")
+        }
+        // Signature checks are independent: on all cores, before the single writer.
+        let checked = Parallel.map(items) { item -> Result<VerifiedEvent, RPCError> in
+            do throws(RPCError) { return .success(try Self.verifiedEvent(item)) } catch { return .failure(error) }
+        }
+        var events: [VerifiedEvent] = []
+        for (index, result) in checked.enumerated() {
+            switch result {
+            case .success(let event): events.append(event)
+            case .failure(let error):
+                var data = error.data?.objectValue ?? [:]
+                data["index"] = .integer(Int64(index))
+                throw RPCError(code: error.code, message: "event \(index): \(error.message)", data: .object(data))
+            }
+        }
+        switch await writer.submit(.batch(events, expectedSize: expectedSize)) {
+        case .success(let receipts):
+            return .object(["receipts": .array(receipts.map(\.json))])
+        case .failure(let refusal):
+            if let index = refusal.index {
+                throw RPCError(LedgerError(refusal.error.code, "event \(index): \(refusal.error.message)"), extra: ["index": .integer(Int64(index))])
+            }
+            throw RPCError(refusal.error)
+        }
+    }
+
+    /// Parses a signed event from params and checks its signature (and an embedded payment authorisation's).
+    static func verifiedEvent(_ value: JSONValue) throws(RPCError) -> VerifiedEvent {
+        do throws(LedgerError) {
+            guard case .object = value else { throw LedgerError(.invalidEvent, "a signed event is a JSON object {\"event\":{…},\"sig\":…}") }
+            let bytes = CanonicalJSON.encode(value)
+            return try SignedEvent(jsonBytes: bytes).verified()
+        } catch {
+            throw RPCError(error)
+        }
+    }
+
+    // MARK: Public reads
+
+    private func serverInfo(_ params: Params) throws(RPCError) -> JSONValue {
+        try params.allowOnly([])
+        let size = try ledger { () throws(LedgerError) in try reader.size() }
+        return .object([
+            "protocol": .string(Self.protocolVersion), "origin": .string(reader.genesis.origin),
+            "verifier_key": .string(writer.verifierKey), "size": .integer(Int64(size)),
+            "methods": .array(Self.methods.map { .string($0) }),
+            "limits": .object([
+                "maximum_frame_bytes": .integer(Int64(limits.maximumFrameBytes)),
+                "maximum_in_flight_per_connection": .integer(Int64(limits.maximumInFlightPerConnection)),
+                "maximum_events_per_batch_request": .integer(Int64(limits.maximumEventsPerBatchRequest)),
+                "maximum_subscriber_buffer_records": .integer(Int64(limits.maximumSubscriberBufferRecords)),
+                "read_request_window_seconds": .integer(Int64(limits.readRequestWindowSeconds)),
+            ]),
+        ])
+    }
+
+    private func checkpoint(_ params: Params) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["covering"])
+        let note: String
+        if let covering = try params.optionalCount("covering") {
+            note = try ledger { () throws(LedgerError) in try reader.checkpointCovering(sequenceNumber: covering) }
+        } else {
+            note = try ledger { () throws(LedgerError) in try reader.latestCheckpoint() }
+        }
+        let body = try ledger { () throws(LedgerError) in try SignedNote.open(note, verifier: try reader.checkpointVerifier()) }
+        let checkpoint = try ledger { () throws(LedgerError) in try Checkpoint(parsing: body) }
+        return .object(["checkpoint": .string(note), "size": .integer(Int64(checkpoint.size)), "root_hash": .string(Base64.encode(checkpoint.rootHash))])
+    }
+
+    private func inclusionProof(_ params: Params) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["seq", "size"])
+        let sequenceNumber = try params.count("seq")
+        let requestedSize = try params.optionalCount("size")
+        return try ledger { () throws(LedgerError) in
+            var treeSize = try reader.size()
+            if let requestedSize { treeSize = requestedSize }
+            let hashes = try reader.inclusionProof(leafIndex: sequenceNumber, treeSize: treeSize)
+            let leafHash = MerkleHash.leaf(try reader.leafBytes(sequenceNumber: sequenceNumber))
+            return .object([
+                "leaf_index": .integer(Int64(sequenceNumber)), "tree_size": .integer(Int64(treeSize)),
+                "leaf_hash": .string(Base64.encode(leafHash)), "hashes": .array(hashes.map { .string(Base64.encode($0)) }),
+            ])
+        }
+    }
+
+    private func consistencyProof(_ params: Params) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["from", "to"])
+        let firstSize = try params.count("from")
+        let requestedSize = try params.optionalCount("to")
+        return try ledger { () throws(LedgerError) in
+            var secondSize = try reader.size()
+            if let requestedSize { secondSize = requestedSize }
+            let hashes = try reader.consistencyProof(firstSize: firstSize, secondSize: secondSize)
+            return .object([
+                "first_size": .integer(Int64(firstSize)), "second_size": .integer(Int64(secondSize)),
+                "hashes": .array(hashes.map { .string(Base64.encode($0)) }),
+            ])
+        }
+    }
+
+    private func catalogueSearch(_ params: Params) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["kind", "category", "district", "provider", "text", "after", "limit"])
+        let kind = try params.string("kind")
+        guard CatalogueIndex.kinds.contains(kind) else {
+            throw .invalidParams("catalogue.search kind must be one of \(CatalogueIndex.kinds.joined(separator: ", "))")
+        }
+        let text = try params.optionalString("text") ?? ""
+        guard text.utf8.count <= 1000 else { throw .invalidParams("catalogue.search text is at most 1000 bytes") }
+        let query = CatalogueQuery(
+            kind: kind, category: try params.optionalIdentifier("category"), district: try params.optionalIdentifier("district"),
+            provider: try params.optionalIdentifier("provider"), words: Array(CatalogueIndex.words(text).prefix(8)),
+            after: try params.optionalIdentifier("after"), limit: try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries))
+        let page = try ledger { () throws(LedgerError) in try reader.catalogueSearch(query) }
+        return .object(["kind": .string(kind), "entries": .array(page.entries), "next_after": page.nextAfter.map { .string($0) } ?? .null])
+    }
+
+    private func badge(_ params: Params) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["badge"])
+        let id = try params.identifier("badge")
+        guard let found = try ledger({ () throws(LedgerError) in try reader.badge(id) }) else {
+            throw RPCError(LedgerError(.notFound, "badge \"\(id)\" is not issued"))
+        }
+        return .object(["badge": found.badge, "badge_class": found.badgeClass ?? .null])
+    }
+
+    /// Public for every actor but beneficiaries, whose records need a signed read.
+    private func actor(_ rawParams: JSONValue?) throws(RPCError) -> JSONValue {
+        var requester: ActorRecord?
+        var params = rawParams
+        if ReadAuthorisation.isSigned(rawParams) {
+            let opened = try ReadAuthorisation.open(
+                rawParams, method: "actor.get", reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds, nowMilliseconds: clock())
+            requester = opened.requester
+            params = opened.params
+        }
+        let reader = try Params(params, method: "actor.get")
+        try reader.allowOnly(["actor"])
+        let id = try reader.identifier("actor")
+        guard let record = try ledger({ () throws(LedgerError) in try self.reader.actorRecord(id) }) else {
+            throw RPCError(LedgerError(.notFound, "actor \"\(id)\" is not registered"))
+        }
+        if record.role == .beneficiary {
+            guard let requester else {
+                throw RPCError(LedgerError(.notAuthorised, "a beneficiary's record is personal data: actor.get needs a signed read request"))
+            }
+            try authorise(try ledger { () throws(LedgerError) in try ReadPolicy.mayReadBeneficiary(id, requester, reader: self.reader) }, requester, "the record of \(id)")
+        }
+        return record.json
+    }
+
+    // MARK: Signed reads
+
+    private func authorise(_ allowed: Bool, _ requester: ActorRecord, _ what: String) throws(RPCError) {
+        guard allowed else {
+            throw RPCError(LedgerError(.notAuthorised, "\(requester.role.rawValue) \"\(requester.id)\" may not read \(what)"))
+        }
+    }
+
+    private func events(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["from", "limit"])
+        try authorise(ReadPolicy.mayReadLog(requester), requester, "the log")
+        let start = try params.optionalCount("from") ?? 0
+        let limit = try params.limit(default: Self.defaultPageEntries, maximum: Self.maximumEventsPerPage)
+        let page = try ledger { () throws(LedgerError) in try reader.recordsPage(from: start, limit: limit) }
+        let records = try page.records.map { (record) throws(RPCError) -> JSONValue in try Self.storedJSON(record.leafBytes) }
+        let next = start + UInt64(page.records.count)
+        return .object(["records": .array(records), "size": .integer(Int64(page.size)), "next": .integer(Int64(next))])
+    }
+
+    private func report(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
+        try params.allowOnly([])
+        try authorise(ReadPolicy.mayReadLog(requester), requester, "the programme report")
+        let report = try ledger { () throws(LedgerError) in try reader.report() }
+        return .object([
+            "size": .integer(Int64(report.size)), "accounts": .object(report.systemBalances.mapValues { .integer($0) }),
+            "counts": .object(report.tableCounts.mapValues { .integer(Int64($0)) }),
+        ])
+    }
+
+    private func account(_ params: Params, requester: ActorRecord) throws(RPCError) -> String {
+        let account = try params.string("account")
+        let systemAccounts = [Account.issuance, Account.fund, Account.settlement]
+        let valid: Bool
+        if account.hasPrefix("beneficiary:") {
+            valid = Identifier.isValid(String(account.dropFirst("beneficiary:".count)))
+        } else if account.hasPrefix("merchant:") {
+            valid = Identifier.isValid(String(account.dropFirst("merchant:".count)))
+        } else {
+            valid = systemAccounts.contains(account)
+        }
+        guard valid else {
+            throw .invalidParams("account is beneficiary:<id>, merchant:<id>, \(systemAccounts.joined(separator: ", "))")
+        }
+        try authorise(try ledger { () throws(LedgerError) in try ReadPolicy.mayReadAccount(account, requester, reader: reader) }, requester, "account \(account)")
+        return account
+    }
+
+    private func accountBalance(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["account"])
+        let account = try account(params, requester: requester)
+        let balance = try ledger { () throws(LedgerError) in try reader.accountBalance(account) }
+        var result: [String: JSONValue] = ["account": .string(account), "balance": .integer(balance.balance)]
+        if let lots = balance.lots { result["lots"] = .array(lots.map(\.json)) }
+        return .object(result)
+    }
+
+    private func accountHistory(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["account", "after", "limit"])
+        let account = try account(params, requester: requester)
+        let after = try params.optionalSequenceCursor("after")
+        let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
+        let page = try ledger { () throws(LedgerError) in try reader.accountHistory(account, after: after, limit: limit) }
+        let entries: [JSONValue] = page.entries.map { movement in
+            .object([
+                "seq": .integer(Int64(movement.sequenceNumber)), "amount": .integer(movement.amount),
+                "id": .string(movement.eventID), "type": .string(movement.eventType),
+            ])
+        }
+        return .object(["account": .string(account), "entries": .array(entries), "next_after": Self.cursor(page.nextAfter)])
+    }
+
+    private func caseHistory(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["beneficiary", "after", "limit"])
+        let beneficiary = try params.identifier("beneficiary")
+        try authorise(try ledger { () throws(LedgerError) in try ReadPolicy.mayReadBeneficiary(beneficiary, requester, reader: reader) }, requester, "the case history of \(beneficiary)")
+        let after = try params.optionalSequenceCursor("after")
+        let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
+        let page = try ledger { () throws(LedgerError) in try reader.caseHistory(beneficiary: beneficiary, after: after, limit: limit) }
+        let records = try page.entries.map { (record) throws(RPCError) -> JSONValue in try Self.storedJSON(record.leafBytes) }
+        return .object(["beneficiary": .string(beneficiary), "records": .array(records), "next_after": Self.cursor(page.nextAfter)])
+    }
+
+    // MARK: Helpers
+
+    /// A seq cursor as JSON: the integer, or null at the end.
+    static func cursor(_ text: String?) -> JSONValue {
+        guard let text, let value = Int64(text) else { return .null }
+        return .integer(value)
+    }
+
+    static func storedJSON(_ bytes: [UInt8]) throws(RPCError) -> JSONValue {
+        do throws(LedgerError) { return try JSONParser.parse(bytes) } catch {
+            throw RPCError(LedgerError(.integrity, "a stored record is damaged: \(error.message)"))
+        }
+    }
+
+    /// Runs a ledger read, turning its refusal into the ledger's error code.
+    func ledger<Value>(_ body: () throws(LedgerError) -> Value) throws(RPCError) -> Value {
+        do throws(LedgerError) { return try body() } catch { throw RPCError(error) }
+    }
+}

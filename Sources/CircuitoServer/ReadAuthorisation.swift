@@ -1,0 +1,187 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+
+/// Signed read requests: reads of personal or account data carry, as their params,
+///
+///     {"request":{"method":…,"params":{…},"actor":…,"key":<Multikey>,"ts":<RFC 3339 UTC>,"nonce":…},"sig":<base64>}
+///
+/// with `sig` = Ed25519 over `circuito.read.v1` ‖ 0x0A ‖ JCS(request) by an active key of `actor`. The request is
+/// valid for the method it names, within ±`readRequestWindowSeconds` of the server's clock, and once: its nonce
+/// is remembered for twice the window, so a captured request cannot be replayed.
+public enum ReadAuthorisation {
+    public static let signingDomain: [UInt8] = Array("circuito.read.v1\n".utf8)
+    public static let maximumNonceBytes = 128
+
+    public static func signingBytes(_ request: JSONValue) -> [UInt8] { signingDomain + CanonicalJSON.encode(request) }
+
+    /// The params of a signed read request (client side).
+    public static func sign(
+        method: String, params: JSONValue, actor: String, key: Ed25519PrivateKey,
+        nowMilliseconds: Int64, nonce: String = "n-" + SecureRandom.bytes(count: 16).hexString
+    ) -> JSONValue {
+        let request: JSONValue = .object([
+            "method": .string(method), "params": params, "actor": .string(actor), "key": .string(key.publicKey.multikey),
+            "ts": .string(Timestamp.format(millisecondsSince1970: nowMilliseconds)), "nonce": .string(nonce),
+        ])
+        return .object(["request": request, "sig": .string(Base64.encode(key.signature(for: signingBytes(request))))])
+    }
+
+    /// True when params have the signed form (a reader may then be checked).
+    static func isSigned(_ params: JSONValue?) -> Bool {
+        guard case .object(let members)? = params else { return false }
+        return members["request"] != nil && members["sig"] != nil && members.count == 2
+    }
+
+    /// Checks a signed read request for `method` and returns who signed it and the inner params.
+    static func open(
+        _ params: JSONValue?, method: String, reader: LedgerReader, nonces: NonceStore, windowSeconds: Int, nowMilliseconds: Int64
+    ) throws(RPCError) -> (requester: ActorRecord, params: JSONValue?) {
+        guard case .object(let members)? = params, members.count == 2, case .object(let request)? = members["request"],
+            case .string(let signatureText)? = members["sig"]
+        else {
+            throw RPCError(LedgerError(.invalidReadRequest, "\(method) is a signed read: params are {\"request\":{method, params, actor, key, ts, nonce},\"sig\":…}"))
+        }
+        let allowed: Set<String> = ["method", "params", "actor", "key", "ts", "nonce"]
+        for key in allowed where key != "params" && request[key]?.stringValue == nil {
+            throw RPCError(LedgerError(.invalidReadRequest, "a signed read request needs \"\(key)\" as a string"))
+        }
+        if let extra = request.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw RPCError(LedgerError(.invalidReadRequest, "a signed read request has no field \"\(extra.prefix(40))\""))
+        }
+        let signedMethod = request["method"]?.stringValue ?? ""
+        let actorID = request["actor"]?.stringValue ?? ""
+        let keyText = request["key"]?.stringValue ?? ""
+        let timestamp = request["ts"]?.stringValue ?? ""
+        let nonce = request["nonce"]?.stringValue ?? ""
+        guard signedMethod == method else {
+            throw RPCError(LedgerError(.invalidReadRequest, "the request was signed for \"\(signedMethod.prefix(40))\", not \(method)"))
+        }
+        guard Identifier.isValid(nonce), nonce.utf8.count <= maximumNonceBytes else {
+            throw RPCError(LedgerError(.invalidReadRequest, "nonce must be 1 to \(maximumNonceBytes) letters, digits or . _ : -"))
+        }
+        guard let signedAt = Timestamp.millisecondsSince1970(timestamp) else {
+            throw RPCError(LedgerError(.invalidTimestamp, "ts \"\(timestamp.prefix(40))\" is not an RFC 3339 UTC timestamp"))
+        }
+        let windowMilliseconds = Int64(windowSeconds) * 1000
+        guard abs(signedAt - nowMilliseconds) <= windowMilliseconds else {
+            throw RPCError(LedgerError(.requestExpired, "ts \(timestamp) is more than \(windowSeconds) seconds from the server's time \(Timestamp.format(millisecondsSince1970: nowMilliseconds))"))
+        }
+        guard let publicKey = Multikey.decodePublicKey(keyText) else {
+            throw RPCError(LedgerError(.invalidKey, "key is not an Ed25519 Multikey (z6Mk…)"))
+        }
+        guard let signature = Base64.decode(signatureText), signature.count == Ed25519.signatureByteCount,
+            publicKey.isValidSignature(signature, for: signingBytes(.object(request)))
+        else {
+            throw RPCError(LedgerError(.invalidSignature, "the read request's signature does not verify with its key"))
+        }
+        let requester: ActorRecord
+        do throws(LedgerError) {
+            guard let actor = try reader.actorRecord(actorID) else {
+                throw LedgerError(.unknownActor, "actor \"\(actorID.prefix(80))\" is not registered")
+            }
+            guard actor.keys[keyText] == .active else {
+                throw LedgerError(.keyNotActive, "key \(keyText) is not an active key of \"\(actorID)\"")
+            }
+            guard !actor.suspended else { throw LedgerError(.actorSuspended, "actor \"\(actorID)\" is suspended") }
+            requester = actor
+        } catch {
+            throw RPCError(error)
+        }
+        // Last, so that only a request that would otherwise be served uses up its nonce.
+        do throws(LedgerError) {
+            try nonces.use(actor: actorID, nonce: nonce, nowMilliseconds: nowMilliseconds)
+        } catch {
+            throw RPCError(error)
+        }
+        return (requester, request["params"])
+    }
+}
+
+/// Who may read what (Specs/protocol.md, "Who may read what").
+enum ReadPolicy {
+    /// The log itself (events, subscriptions) and the programme report: the authority and auditors.
+    static func mayReadLog(_ requester: ActorRecord) -> Bool {
+        requester.role == .authority || requester.role == .auditor
+    }
+
+    /// A beneficiary's case history and actor record: the authority, auditors, the beneficiary itself, and the
+    /// organisation (or its staff) holding one of the beneficiary's cases that is not closed.
+    static func mayReadBeneficiary(_ beneficiary: String, _ requester: ActorRecord, reader: LedgerReader) throws(LedgerError) -> Bool {
+        switch requester.role {
+        case .authority, .auditor: return true
+        case .beneficiary: return requester.id == beneficiary
+        case .merchant: return false
+        case .organisation, .staff:
+            guard let organisation = requester.role == .organisation ? requester.id : requester.organisation else { return false }
+            return try reader.cases(of: beneficiary).contains { record in
+                record["holder"]?.stringValue == organisation && record["status"]?.stringValue != "closed"
+            }
+        }
+    }
+
+    /// An account's balance and history: a beneficiary's as above; a merchant's by the merchant itself; the
+    /// programme's own accounts (issuance, fund, settlement) by the authority and auditors.
+    static func mayReadAccount(_ account: String, _ requester: ActorRecord, reader: LedgerReader) throws(LedgerError) -> Bool {
+        if account.hasPrefix("beneficiary:") {
+            return try mayReadBeneficiary(String(account.dropFirst("beneficiary:".count)), requester, reader: reader)
+        }
+        if account.hasPrefix("merchant:") {
+            let merchant = String(account.dropFirst("merchant:".count))
+            switch requester.role {
+            case .authority, .auditor: return true
+            case .merchant: return requester.id == merchant
+            default: return false
+            }
+        }
+        return requester.role == .authority || requester.role == .auditor
+    }
+}
+
+/// Nonces of signed read requests, remembered for twice the time window (a request is valid ±window around its
+/// `ts`, so after that it is refused anyway). Bounded: when full of unexpired nonces, new reads are refused rather
+/// than forgetting one, which would let its request be replayed.
+final class NonceStore: Sendable {
+    private struct State {
+        var expiries: [String: Int64] = [:]
+        /// (key, expiry) in insertion order; expiries only grow with the clock, so the oldest are at the front.
+        var order: [(key: String, expiry: Int64)] = []
+        var head = 0
+    }
+
+    private let state = Locked(State())
+    private let capacity: Int
+    private let lifetimeMilliseconds: Int64
+
+    init(capacity: Int, windowSeconds: Int) {
+        self.capacity = max(1, capacity)
+        self.lifetimeMilliseconds = 2 * Int64(windowSeconds) * 1000
+    }
+
+    func use(actor: String, nonce: String, nowMilliseconds: Int64) throws(LedgerError) {
+        let key = actor + "\u{0}" + nonce
+        let outcome: LedgerError? = state.withLock { state in
+            // Forget what has expired (bounded by what was inserted).
+            while state.head < state.order.count, state.order[state.head].expiry <= nowMilliseconds {
+                let entry = state.order[state.head]
+                if state.expiries[entry.key] == entry.expiry { state.expiries[entry.key] = nil }
+                state.head += 1
+            }
+            if state.head > 1024 && state.head * 2 > state.order.count {
+                state.order.removeFirst(state.head)
+                state.head = 0
+            }
+            if let expiry = state.expiries[key], expiry > nowMilliseconds {
+                return LedgerError(.requestReplayed, "nonce \"\(nonce.prefix(40))\" of \"\(actor.prefix(80))\" was already used")
+            }
+            guard state.expiries.count < capacity else {
+                return LedgerError(.overloaded, "too many signed reads in the last \(lifetimeMilliseconds / 1000) seconds; retry later")
+            }
+            let expiry = nowMilliseconds + lifetimeMilliseconds
+            state.expiries[key] = expiry
+            state.order.append((key, expiry))
+            return nil
+        }
+        if let outcome { throw outcome }
+    }
+}

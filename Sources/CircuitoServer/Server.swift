@@ -1,0 +1,440 @@
+import CircuitoCore
+import CircuitoStorage
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// Where and how `circuito serve` listens.
+public struct ServerConfiguration: Sendable {
+    public var directory: String
+    /// TCP host and port (port 0: an ephemeral port, see `LedgerServer.tcpPort`); nil for no TCP listener.
+    public var tcpHost: String?
+    public var tcpPort: Int
+    /// A Unix socket path (an existing socket file there is replaced); nil for none.
+    public var unixSocketPath: String?
+    public var limits: ServerLimits
+    public var eventLoopThreads: Int
+
+    public init(directory: String, tcpHost: String? = "127.0.0.1", tcpPort: Int = 7411, unixSocketPath: String? = nil, limits: ServerLimits = ServerLimits()) {
+        self.directory = directory
+        self.tcpHost = tcpHost
+        self.tcpPort = tcpPort
+        self.unixSocketPath = unixSocketPath
+        self.limits = limits
+        self.eventLoopThreads = max(1, System.coreCount)
+    }
+}
+
+/// The socket API server: JSON-RPC 2.0, one message per line, over TCP and a Unix socket, on SwiftNIO.
+///
+/// Connections are read with `NIOAsyncChannel`; each request runs in a child task of its connection (at most
+/// `maximumInFlightPerConnection` at once), on the server's own threads (`ServerExecutor`, one per core), so reads
+/// and signature checks run on all cores, while writes go to the one `LedgerWriter` thread. Shutdown: stop accepting, let the writer commit what it has taken, give
+/// requests already taken `shutdownGraceSeconds` to answer, then close every connection and the ledger.
+public final class LedgerServer: Sendable {
+    public let tcpPort: Int?
+    public let unixSocketPath: String?
+    public let verifierKey: String
+
+    private let group: MultiThreadedEventLoopGroup
+    private let listeners: [NIOAsyncChannel<NIOAsyncChannel<LineFrame, ByteBuffer>, Never>]
+    private let context: ServerContext
+    private let connections: ConnectionRegistry
+    private let acceptTask: Locked<Task<Void, Never>?>
+    private let stopped: Locked<Bool>
+
+    public static func start(_ configuration: ServerConfiguration) async throws -> LedgerServer {
+        let limits = configuration.limits
+        guard limits.maximumCommitBatch >= 1, limits.maximumCommitBatch <= Ledger.maximumBatchCount,
+            limits.maximumEventsPerBatchRequest >= 1, limits.maximumEventsPerBatchRequest <= limits.maximumCommitBatch,
+            limits.maximumFrameBytes >= 1024, limits.maximumInFlightPerConnection >= 1, limits.maximumConnections >= 1
+        else {
+            throw LedgerError(.invalidRange, "server limits are inconsistent: a batch request must fit in one commit of at most \(Ledger.maximumBatchCount) events")
+        }
+        guard configuration.tcpHost != nil || configuration.unixSocketPath != nil else {
+            throw LedgerError(.invalidRange, "the server needs a TCP address or a Unix socket to listen on")
+        }
+        let hub = SubscriptionHub(size: 0, maximumLagRecords: limits.maximumSubscriberBufferRecords)
+        let writer = try LedgerWriter.start(directory: configuration.directory, limits: limits) { size in hub.publish(size: size) }
+        hub.publish(size: try writer.reader.size())
+        let context = ServerContext(
+            reader: writer.reader, writer: writer, hub: hub,
+            nonces: NonceStore(capacity: limits.maximumRememberedNonces, windowSeconds: limits.readRequestWindowSeconds),
+            limits: limits, clock: Ledger.systemClockMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+        var listeners: [NIOAsyncChannel<NIOAsyncChannel<LineFrame, ByteBuffer>, Never>] = []
+        do {
+            var bootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(ChannelOptions.backlog, value: 256)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                // A client may shut down its sending side and still read the answers to what it sent.
+                .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            if let bytes = limits.socketSendBufferBytes {
+                bootstrap = bootstrap.childChannelOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(bytes))
+            }
+            let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<LineFrame, ByteBuffer>> = { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
+                    return try NIOAsyncChannel<LineFrame, ByteBuffer>(
+                        wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: false))
+                }
+            }
+            if let host = configuration.tcpHost {
+                listeners.append(try await bootstrap.bind(host: host, port: configuration.tcpPort, childChannelInitializer: initializer))
+            }
+            if let path = configuration.unixSocketPath {
+                listeners.append(try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer))
+            }
+        } catch {
+            for listener in listeners { try? await listener.channel.close() }
+            await writer.stop()
+            try? await group.shutdownGracefully()
+            context.executor.stop()
+            throw error
+        }
+        let tcpPort = configuration.tcpHost == nil ? nil : listeners.first?.channel.localAddress?.port
+        let server = LedgerServer(
+            tcpPort: tcpPort, unixSocketPath: configuration.unixSocketPath, verifierKey: writer.verifierKey, group: group,
+            listeners: listeners, context: context)
+        server.startAccepting()
+        return server
+    }
+
+    private init(
+        tcpPort: Int?, unixSocketPath: String?, verifierKey: String, group: MultiThreadedEventLoopGroup,
+        listeners: [NIOAsyncChannel<NIOAsyncChannel<LineFrame, ByteBuffer>, Never>], context: ServerContext
+    ) {
+        self.tcpPort = tcpPort
+        self.unixSocketPath = unixSocketPath
+        self.verifierKey = verifierKey
+        self.group = group
+        self.listeners = listeners
+        self.context = context
+        self.connections = ConnectionRegistry(maximum: context.limits.maximumConnections)
+        self.acceptTask = Locked(nil)
+        self.stopped = Locked(false)
+    }
+
+    private func startAccepting() {
+        let listeners = self.listeners
+        let context = self.context
+        let connections = self.connections
+        let task = Task(executorPreference: context.executor) {
+            await withDiscardingTaskGroup { group in
+                for listener in listeners {
+                    group.addTask {
+                        try? await listener.executeThenClose { inbound in
+                            try await withThrowingDiscardingTaskGroup { connectionTasks in
+                                for try await connection in inbound {
+                                    guard let identifier = connections.add(connection.channel) else {
+                                        connectionTasks.addTask { await Self.refuse(connection, limit: context.limits.maximumConnections) }
+                                        continue
+                                    }
+                                    connectionTasks.addTask {
+                                        await Connection(channel: connection, context: context, registry: connections).run()
+                                        connections.remove(identifier)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        acceptTask.withLock { $0 = task }
+    }
+
+    private static func refuse(_ connection: NIOAsyncChannel<LineFrame, ByteBuffer>, limit: Int) async {
+        let error = RPCError(LedgerError(.overloaded, "the server has \(limit) connections open; retry later"))
+        try? await connection.executeThenClose { _, outbound in
+            try await outbound.write(ByteBuffer(bytes: RPCMessage.line(RPCMessage.error(id: .null, error))))
+        }
+    }
+
+    /// Stops accepting, lets the writer commit what it has taken, waits up to the grace for answers, closes every
+    /// connection and the event loops. The ledger closes when the last reader lets go of it.
+    public func shutdown() async {
+        let first = stopped.withLock { stopped -> Bool in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else {
+            await waitUntilStopped()
+            return
+        }
+        for listener in listeners { try? await listener.channel.close() }
+        await context.writer.stop()
+        let deadline = ContinuousClock.now + .seconds(context.limits.shutdownGraceSeconds)
+        while connections.inFlight > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        context.hub.finishAll()
+        connections.closeAll()
+        await waitUntilStopped()
+        try? await group.shutdownGracefully()
+        context.executor.stop()
+        if let unixSocketPath { unlink(unixSocketPath) }
+    }
+
+    /// Returns once every listener and connection has ended.
+    public func waitUntilStopped() async {
+        let task = acceptTask.withLock { $0 }
+        await task?.value
+    }
+
+    /// The number of records, as the server's reader sees it.
+    public func size() throws(LedgerError) -> UInt64 { try context.reader.size() }
+
+    /// The server's reader (its LMDB environment: in the server's process, read the ledger through this one, since
+    /// LMDB must not open one environment twice in a process).
+    public var reader: LedgerReader { context.reader }
+}
+
+/// Open connections, for the connection bound, the in-flight count and shutdown.
+final class ConnectionRegistry: Sendable {
+    private struct State {
+        var channels: [Int: Channel] = [:]
+        var nextIdentifier = 0
+        var inFlight = 0
+    }
+
+    private let state = Locked(State())
+    private let maximum: Int
+
+    init(maximum: Int) { self.maximum = maximum }
+
+    func add(_ channel: Channel) -> Int? {
+        state.withLock { state in
+            guard state.channels.count < maximum else { return nil }
+            state.nextIdentifier += 1
+            state.channels[state.nextIdentifier] = channel
+            return state.nextIdentifier
+        }
+    }
+
+    func remove(_ identifier: Int) { state.withLock { _ = $0.channels.removeValue(forKey: identifier) } }
+
+    var inFlight: Int { state.withLock { $0.inFlight } }
+
+    func adjustInFlight(by delta: Int) { state.withLock { $0.inFlight += delta } }
+
+    func closeAll() {
+        let channels = state.withLock { Array($0.channels.values) }
+        for channel in channels { channel.close(promise: nil) }
+    }
+}
+
+/// One client connection: reads lines, answers each request in a child task, streams subscriptions.
+struct Connection {
+    let channel: NIOAsyncChannel<LineFrame, ByteBuffer>
+    let context: ServerContext
+    let registry: ConnectionRegistry
+
+    private final class State: Sendable {
+        let inFlight = Locked(0)
+        /// Running streams; `closed` once the client's side ended, after which new streams are cancelled at once.
+        let subscriptions = Locked<(closed: Bool, tasks: [Task<Void, Never>])>((false, []))
+        let subscriptionCount = Locked<(active: Int, total: Int)>((0, 0))
+    }
+
+    func run() async {
+        let state = State()
+        let context = self.context
+        let registry = self.registry
+        let underlying = channel.channel
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                await withDiscardingTaskGroup { group in
+                    do {
+                        for try await frame in inbound {
+                            guard let message = Self.message(frame) else { continue }
+                            switch message {
+                            case .answer(let value):
+                                // Written here, not in a task: a client that floods without reading is held back
+                                // by its own socket instead of growing the server's memory.
+                                try? await outbound.write(ByteBuffer(bytes: RPCMessage.line(value)))
+                            case .requests(let requests, let isBatch):
+                                let count = requests.count
+                                let admitted = state.inFlight.withLock { inFlight -> Bool in
+                                    guard inFlight + count <= context.limits.maximumInFlightPerConnection else { return false }
+                                    inFlight += count
+                                    return true
+                                }
+                                guard admitted else {
+                                    let error = RPCError(LedgerError(.overloaded, "more than \(context.limits.maximumInFlightPerConnection) requests in flight on this connection; wait for answers"))
+                                    let id: JSONValue = isBatch ? .null : (Self.answerID(requests[0]) ?? .null)
+                                    try? await outbound.write(ByteBuffer(bytes: RPCMessage.line(RPCMessage.error(id: id, error))))
+                                    continue
+                                }
+                                registry.adjustInFlight(by: count)
+                                if !isBatch, case .success(let request) = requests[0], request.method == "subscribe" {
+                                    Self.subscribe(request, state: state, context: context, outbound: outbound, channel: underlying, group: &group, registry: registry)
+                                    continue
+                                }
+                                group.addTask {
+                                    let answers = await Self.answer(requests, context: context)
+                                    if let line = Self.encode(answers, isBatch: isBatch) {
+                                        try? await outbound.write(ByteBuffer(bytes: line))
+                                    }
+                                    state.inFlight.withLock { $0 -= count }
+                                    registry.adjustInFlight(by: -count)
+                                }
+                            }
+                        }
+                    } catch {
+                        // The connection broke while reading: end as if the client had closed it.
+                    }
+                    // The client closed its side: streams end; requests already taken still get their answers.
+                    let streams = state.subscriptions.withLock { subscriptions -> [Task<Void, Never>] in
+                        subscriptions.closed = true
+                        return subscriptions.tasks
+                    }
+                    for task in streams { task.cancel() }
+                }
+            }
+        } catch {
+            // Closing a connection that is already gone is not an error worth reporting.
+        }
+    }
+
+    private enum Message {
+        /// Something to answer at once (a parse error, an oversize line).
+        case answer(JSONValue)
+        /// Decoded requests (or their decoding errors with the id to answer), and whether it was a batch.
+        case requests([Result<RPCRequest, RPCDecodingFailure>], isBatch: Bool)
+    }
+
+    private static func message(_ frame: LineFrame) -> Message? {
+        switch frame {
+        case .oversize:
+            return .answer(RPCMessage.error(id: .null, RPCError.invalidRequest("the line is longer than the frame bound; it was dropped unread", name: "too_large")))
+        case .line(let buffer):
+            let bytes = Array(buffer.readableBytesView)
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }
+            let value: JSONValue
+            do throws(LedgerError) { value = try JSONParser.parse(bytes) } catch {
+                return .answer(RPCMessage.error(id: .null, .parseError("not JSON: \(error.message)")))
+            }
+            if case .array(let elements) = value {
+                guard !elements.isEmpty else { return .answer(RPCMessage.error(id: .null, .invalidRequest("an empty batch"))) }
+                return .requests(elements.map(decode), isBatch: true)
+            }
+            return .requests([decode(value)], isBatch: false)
+        }
+    }
+
+    private static func decode(_ value: JSONValue) -> Result<RPCRequest, RPCDecodingFailure> {
+        RPCRequest.decode(value)
+    }
+
+    private static func answerID(_ decoded: Result<RPCRequest, RPCDecodingFailure>) -> JSONValue? {
+        switch decoded {
+        case .success(let request): return request.id
+        case .failure(let failure): return failure.id
+        }
+    }
+
+    /// The answers to one message in order; notifications get none.
+    private static func answer(_ requests: [Result<RPCRequest, RPCDecodingFailure>], context: ServerContext) async -> [JSONValue] {
+        if requests.count == 1 {
+            return await answer(requests[0], context: context).map { [$0] } ?? []
+        }
+        return await withTaskGroup(of: (Int, JSONValue?).self) { group in
+            for (index, request) in requests.enumerated() {
+                group.addTask { (index, await answer(request, context: context)) }
+            }
+            var answers = [JSONValue?](repeating: nil, count: requests.count)
+            for await (index, answer) in group { answers[index] = answer }
+            return answers.compactMap { $0 }
+        }
+    }
+
+    private static func answer(_ decoded: Result<RPCRequest, RPCDecodingFailure>, context: ServerContext) async -> JSONValue? {
+        switch decoded {
+        case .failure(let failure):
+            return RPCMessage.error(id: failure.id, failure.error)
+        case .success(let request):
+            let result = await context.respond(request)
+            guard let id = request.id else { return nil }
+            switch result {
+            case .success(let value): return RPCMessage.result(id: id, value)
+            case .failure(let error): return RPCMessage.error(id: id, error)
+            }
+        }
+    }
+
+    private static func encode(_ answers: [JSONValue], isBatch: Bool) -> [UInt8]? {
+        if answers.isEmpty { return nil }
+        return RPCMessage.line(isBatch ? .array(answers) : answers[0])
+    }
+
+    /// Answers `subscribe` and, when it is accepted, starts its stream after the answer is written.
+    private static func subscribe(
+        _ request: RPCRequest, state: State, context: ServerContext, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        channel: Channel, group: inout DiscardingTaskGroup, registry: ConnectionRegistry
+    ) {
+        let id = request.id ?? .null
+        let accepted: Result<(identifier: String, start: UInt64, size: UInt64, registration: (identifier: Int, signals: AsyncStream<Void>)), RPCError>
+        do throws(RPCError) {
+            let (requester, inner) = try ReadAuthorisation.open(
+                request.params, method: "subscribe", reader: context.reader, nonces: context.nonces,
+                windowSeconds: context.limits.readRequestWindowSeconds, nowMilliseconds: context.clock())
+            let params = try Params(inner, method: "subscribe")
+            try params.allowOnly(["from"])
+            guard ReadPolicy.mayReadLog(requester) else {
+                throw RPCError(LedgerError(.notAuthorised, "\(requester.role.rawValue) \"\(requester.id)\" may not read the log"))
+            }
+            let start = try params.optionalCount("from") ?? 0
+            let size = context.hub.size
+            guard start <= size else {
+                throw RPCError(LedgerError(.invalidRange, "from \(start) is past the end of the log (\(size) records)"))
+            }
+            let number = state.subscriptionCount.withLock { count -> Int? in
+                guard count.active < context.limits.maximumSubscriptionsPerConnection else { return nil }
+                count.active += 1
+                count.total += 1
+                return count.total
+            }
+            guard let number else {
+                throw RPCError(LedgerError(.overloaded, "a connection holds at most \(context.limits.maximumSubscriptionsPerConnection) subscriptions"))
+            }
+            // Registered now, before the answer: what is committed from here on is live for this subscriber.
+            let registration = SubscriptionStream.register(
+                start: start, hub: context.hub, channel: channel, cutOffGraceMilliseconds: context.limits.subscriberCutOffGraceMilliseconds)
+            accepted = .success(("sub-\(number)", start, size, registration))
+        } catch {
+            accepted = .failure(error)
+        }
+        group.addTask {
+            let releaseSlot = {
+                state.inFlight.withLock { $0 -= 1 }
+                registry.adjustInFlight(by: -1)
+            }
+            switch accepted {
+            case .failure(let error):
+                if request.id != nil { try? await outbound.write(ByteBuffer(bytes: RPCMessage.line(RPCMessage.error(id: id, error)))) }
+                releaseSlot()
+            case .success(let subscription):
+                let answer = RPCMessage.result(id: id, ["subscription": .string(subscription.identifier), "from": .integer(Int64(subscription.start)), "size": .integer(Int64(subscription.size))])
+                let written = (try? await outbound.write(ByteBuffer(bytes: RPCMessage.line(answer)))) != nil
+                // The stream does not hold an in-flight slot once its answer is out.
+                releaseSlot()
+                defer { state.subscriptionCount.withLock { $0.active -= 1 } }
+                guard written else {
+                    context.hub.unregister(subscription.registration.identifier)
+                    return
+                }
+                let stream = SubscriptionStream(
+                    identifier: subscription.identifier, start: subscription.start, reader: context.reader, hub: context.hub,
+                    outbound: outbound, channel: channel, registration: subscription.registration)
+                let task = Task(executorPreference: context.executor) { await stream.run() }
+                let closed = state.subscriptions.withLock { subscriptions -> Bool in
+                    if !subscriptions.closed { subscriptions.tasks.append(task) }
+                    return subscriptions.closed
+                }
+                if closed { task.cancel() }
+                await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// The server's own threads for its tasks (connections, requests, subscriptions).
+///
+/// Request handling must not depend on Swift's shared cooperative pool: a host process (a test, an embedding
+/// program) that blocks those few threads with synchronous work would otherwise stall every connection. One queue,
+/// `threadCount` worker threads; the queue holds only jobs of tasks that exist, so it is bounded by the server's own
+/// bounds (connections × in-flight requests).
+final class ServerExecutor: TaskExecutor, @unchecked Sendable {
+    // @unchecked: `jobs`, `head` and `stopping` are guarded by `condition`.
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var head = 0
+    private var stopping = false
+
+    init(threadCount: Int) {
+        for index in 0..<max(1, threadCount) {
+            let thread = Thread { [self] in self.work() }
+            thread.name = "circuito-server-\(index)"
+            thread.start()
+        }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else {
+            // A straggler after shutdown (a late continuation) still runs, on a thread of its own.
+            Thread { [self] in job.runSynchronously(on: self.asUnownedTaskExecutor()) }.start()
+            return
+        }
+        jobs.append(job)
+        condition.signal()
+    }
+
+    /// Lets the workers finish the queue and exit.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while head == jobs.count && !stopping { condition.wait() }
+            guard head < jobs.count else {
+                condition.unlock()
+                return
+            }
+            let job = jobs[head]
+            head += 1
+            if head > 1024 && head * 2 > jobs.count {
+                jobs.removeFirst(head)
+                head = 0
+            }
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// Bounds of the socket API: every frame, connection, queue and batch has one.
+public struct ServerLimits: Sendable, Hashable {
+    /// Bytes of one JSON-RPC message (one line).
+    public var maximumFrameBytes: Int = 1 << 20
+    /// Open connections at once; more are refused.
+    public var maximumConnections: Int = 1024
+    /// Requests of one connection waiting for their answers; a client past it is answered with an error.
+    /// A JSON-RPC batch counts as one request per element.
+    public var maximumInFlightPerConnection: Int = 64
+    /// Requests the writer takes into one LMDB commit (counted in events).
+    public var maximumCommitBatch: Int = 1024
+    /// Records buffered for a subscriber that does not read; past it the subscription is cut off.
+    public var maximumSubscriberBufferRecords: Int = 10_000
+
+    /// Write requests waiting for the writer; past it submissions are refused with `overloaded`.
+    public var maximumQueuedWrites: Int = 4096
+    /// Events of one `submit_batch`.
+    public var maximumEventsPerBatchRequest: Int = 256
+    /// Subscriptions one connection may hold at once.
+    public var maximumSubscriptionsPerConnection: Int = 4
+    /// How far a signed read request's `ts` may be from the server's clock, either way.
+    public var readRequestWindowSeconds: Int = 300
+    /// Nonces of signed read requests remembered at once (each for twice the window); past it reads are refused
+    /// with `overloaded` rather than forgetting a nonce that could then be replayed.
+    public var maximumRememberedNonces: Int = 100_000
+    /// On shutdown, how long requests already taken may take to answer before connections are closed.
+    public var shutdownGraceSeconds: Int = 5
+    /// How long a cut-off subscriber's connection stays open so the error can still reach it if it reads.
+    public var subscriberCutOffGraceMilliseconds: Int = 2000
+    /// The kernel send buffer of each connection (SO_SNDBUF); nil keeps the system's (auto-tuned) size. Smaller
+    /// makes a subscriber that stopped reading visible sooner.
+    public var socketSendBufferBytes: Int? = nil
+
+    public init() {}
+}

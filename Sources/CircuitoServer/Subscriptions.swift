@@ -1,0 +1,209 @@
+import CircuitoCore
+import CircuitoStorage
+import NIOCore
+
+/// Where live subscribers learn that the log grew, and where slow ones are cut off.
+///
+/// Subscribers read records from LMDB themselves (catch-up and live use the same path), so the writer never
+/// copies a record for anyone: after each commit it only publishes the new size, which is O(subscribers) and never
+/// waits. A subscriber that, while sending, has more than `maximumSubscriberBufferRecords` records committed since
+/// it subscribed still to send (it stopped reading, so its writes are stuck, or it cannot keep up with the live log)
+/// is cut off; records that were already in the log when it subscribed (its catch-up) never count. A subscriber
+/// waiting for the next commit has sent everything and is never behind, however large the commit.
+final class SubscriptionHub: Sendable {
+    private struct Entry {
+        let signal: AsyncStream<Void>.Continuation
+        /// The next seq the subscriber will be sent.
+        var next: UInt64
+        /// The log's size when it subscribed: records after it are live records, "buffered" for the subscriber.
+        let baseline: UInt64
+        /// True while it waits for the next commit (it has sent everything): such a subscriber is never behind.
+        var waiting: Bool
+        var cutOff: Bool
+        let onCutOff: @Sendable () -> Void
+    }
+
+    private struct State {
+        var size: UInt64
+        var entries: [Int: Entry] = [:]
+        var nextIdentifier = 0
+    }
+
+    private let state: Locked<State>
+    let maximumLagRecords: UInt64
+
+    init(size: UInt64, maximumLagRecords: Int) {
+        state = Locked(State(size: size))
+        self.maximumLagRecords = UInt64(max(1, maximumLagRecords))
+    }
+
+    var size: UInt64 { state.withLock { $0.size } }
+
+    /// Registers a subscriber starting at `next`. `signals` yields when the log grows (coalesced: at most one
+    /// pending signal) and finishes when the subscriber is cut off.
+    func register(next: UInt64, onCutOff: @escaping @Sendable () -> Void) -> (identifier: Int, signals: AsyncStream<Void>) {
+        let (signals, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let identifier = state.withLock { state in
+            state.nextIdentifier += 1
+            state.entries[state.nextIdentifier] = Entry(signal: continuation, next: next, baseline: max(next, state.size), waiting: false, cutOff: false, onCutOff: onCutOff)
+            return state.nextIdentifier
+        }
+        return (identifier, signals)
+    }
+
+    func unregister(_ identifier: Int) {
+        let entry = state.withLock { $0.entries.removeValue(forKey: identifier) }
+        entry?.signal.finish()
+    }
+
+    /// The subscriber's progress: `next` is the next seq it will send; `caughtUp` when it has sent everything.
+    func progress(_ identifier: Int, next: UInt64, caughtUp: Bool) {
+        state.withLock { state in
+            guard var entry = state.entries[identifier] else { return }
+            entry.next = next
+            entry.waiting = caughtUp
+            state.entries[identifier] = entry
+        }
+    }
+
+    /// True when the subscriber was cut off; it should send its error and end.
+    func isCutOff(_ identifier: Int) -> Bool {
+        state.withLock { $0.entries[identifier]?.cutOff ?? false }
+    }
+
+    /// Called by the writer thread after a commit. Never blocks.
+    func publish(size: UInt64) {
+        let (signals, cutOffs) = state.withLock { state -> ([AsyncStream<Void>.Continuation], [@Sendable () -> Void]) in
+            state.size = max(state.size, size)
+            var signals: [AsyncStream<Void>.Continuation] = []
+            var cutOffs: [@Sendable () -> Void] = []
+            for (identifier, var entry) in state.entries where !entry.cutOff {
+                // Live records committed since it subscribed that it has not sent yet: past the bound, cut off.
+                let sentOrBaseline = max(entry.next, entry.baseline)
+                if !entry.waiting && size > sentOrBaseline && size - sentOrBaseline > maximumLagRecords {
+                    entry.cutOff = true
+                    state.entries[identifier] = entry
+                    cutOffs.append(entry.onCutOff)
+                }
+                signals.append(entry.signal)
+            }
+            return (signals, cutOffs)
+        }
+        for signal in signals { signal.yield() }
+        for cutOff in cutOffs { cutOff() }
+    }
+
+    /// Ends every subscription (shutdown).
+    func finishAll() {
+        let entries = state.withLock { state -> [Entry] in
+            defer { state.entries = [:] }
+            return Array(state.entries.values)
+        }
+        for entry in entries { entry.signal.finish() }
+    }
+}
+
+/// One subscription's stream: records from `start` (catch-up), then live, as JSON-RPC notifications.
+///
+/// `subscription.record`: `{"record":<record>,"subscription":<id>}`, the record exactly its leaf bytes;
+/// `subscription.checkpoint`: `{"checkpoint":<note>,"size":n,"previous_size":m,"consistency":[…],"subscription":<id>}`
+/// after the last record of each commit, with the RFC 9162 consistency proof from the previous checkpoint sent
+/// (or from `start` for the first);
+/// `subscription.error`: `{"error":{…},"subscription":<id>}`, the last message before the server ends it.
+struct SubscriptionStream {
+    static let recordsPerRead = 256
+
+    let identifier: String
+    let start: UInt64
+    let reader: LedgerReader
+    let hub: SubscriptionHub
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let channel: Channel
+    /// The hub's registration, made when the subscription was accepted (so records committed after the answer
+    /// count as live at once) and ended by `run`.
+    let registration: (identifier: Int, signals: AsyncStream<Void>)
+
+    /// Registers a subscriber from `start` with the hub. If it is cut off and does not read within the grace, its
+    /// connection is closed, which also ends its stuck write.
+    static func register(start: UInt64, hub: SubscriptionHub, channel: Channel, cutOffGraceMilliseconds: Int) -> (identifier: Int, signals: AsyncStream<Void>) {
+        hub.register(next: start) {
+            // The writer thread calls this: only schedule.
+            channel.eventLoop.scheduleTask(in: .milliseconds(Int64(cutOffGraceMilliseconds))) { channel.close(promise: nil) }
+        }
+    }
+
+    func run() async {
+        let lag = hub.maximumLagRecords
+        let identifier = self.identifier
+        let channel = self.channel
+        let (hubIdentifier, signals) = registration
+        defer { hub.unregister(hubIdentifier) }
+        var signalIterator = signals.makeAsyncIterator()
+        var next = start
+        var previousCheckpointSize = start
+        do {
+            while !Task.isCancelled {
+                if hub.isCutOff(hubIdentifier) {
+                    let error = LedgerError(.subscriberTooSlow, "the subscriber fell more than \(lag) records behind the live log and was cut off; subscribe again from seq \(next)")
+                    // Written on the channel itself so its future completes once it (and every record before it)
+                    // is on the socket: closing earlier would cut a line in half.
+                    try await channel.writeAndFlush(ByteBuffer(bytes: Self.errorLine(identifier, RPCError(error, extra: ["next": .integer(Int64(next))])))).get()
+                    try await channel.close()
+                    return
+                }
+                let page = try reader.recordsPage(from: next, limit: Self.recordsPerRead)
+                if page.records.isEmpty {
+                    hub.progress(hubIdentifier, next: next, caughtUp: true)
+                    // Wait for the writer's next commit (or the end: cut off, shutdown, cancellation).
+                    guard await signalIterator.next() != nil else {
+                        if hub.isCutOff(hubIdentifier) { continue }
+                        return
+                    }
+                    continue
+                }
+                var checkpoints = page.checkpoints[...]
+                for record in page.records {
+                    if hub.isCutOff(hubIdentifier) { break }
+                    try await outbound.write(ByteBuffer(bytes: Self.recordLine(identifier, record.leafBytes)))
+                    next = record.sequenceNumber + 1
+                    while let checkpoint = checkpoints.first, checkpoint.size <= next {
+                        checkpoints = checkpoints.dropFirst()
+                        guard checkpoint.size == next else { continue }
+                        let proof = try reader.consistencyProof(firstSize: previousCheckpointSize, secondSize: checkpoint.size)
+                        try await outbound.write(ByteBuffer(bytes: MessageLines.checkpoint(
+                            identifier, note: checkpoint.note, size: checkpoint.size, previousSize: previousCheckpointSize, proof: proof)))
+                        previousCheckpointSize = checkpoint.size
+                    }
+                    hub.progress(hubIdentifier, next: next, caughtUp: false)
+                }
+            }
+        } catch let error as LedgerError {
+            try? await outbound.write(ByteBuffer(bytes: Self.errorLine(identifier, RPCError(error))))
+        } catch {
+            // The connection is gone: nothing more can be sent.
+        }
+    }
+
+    /// Built by concatenation so the record goes out exactly as its leaf bytes, without a parse and re-encode.
+    static func recordLine(_ identifier: String, _ leafBytes: [UInt8]) -> [UInt8] {
+        var line = Array(#"{"jsonrpc":"2.0","method":"subscription.record","params":{"record":"#.utf8)
+        line += leafBytes
+        line += Array(#","subscription":"#.utf8)
+        line += CanonicalJSON.encode(.string(identifier))
+        line += Array("}}\n".utf8)
+        return line
+    }
+
+    static func errorLine(_ identifier: String, _ error: RPCError) -> [UInt8] {
+        RPCMessage.line(RPCMessage.notification(method: "subscription.error", params: ["error": error.json, "subscription": .string(identifier)]))
+    }
+}
+
+enum MessageLines {
+    static func checkpoint(_ identifier: String, note: String, size: UInt64, previousSize: UInt64, proof: [[UInt8]]) -> [UInt8] {
+        RPCMessage.line(RPCMessage.notification(method: "subscription.checkpoint", params: [
+            "subscription": .string(identifier), "checkpoint": .string(note), "size": .integer(Int64(size)),
+            "previous_size": .integer(Int64(previousSize)), "consistency": .array(proof.map { .string(Base64.encode($0)) }),
+        ]))
+    }
+}

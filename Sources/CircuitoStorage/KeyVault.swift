@@ -1,0 +1,163 @@
+import CircuitoCore
+import CircuitoCrypto
+import Glibc
+
+/// The per-beneficiary keys that seal personal data (`SealedData`), kept outside the log: a directory (mode 0700)
+/// with one file per subject, `<subject>.key` (mode 0600), holding
+/// `{"alg":"xchacha20poly1305","key":<base64, 32 bytes>,"subject":<id>}`.
+///
+/// Erasing a subject (crypto-shredding) overwrites its file with zeros, syncs it, unlinks it and syncs the
+/// directory: what the log holds sealed for that subject can then no longer be opened by anyone holding this vault.
+public struct KeyVault: Sendable {
+    public let directory: String
+    static let fileSuffix = ".key"
+    static let maximumFileBytes = 1024
+
+    /// Opens (and creates, mode 0700, when missing) a vault directory.
+    public init(directory: String) throws(LedgerError) {
+        if mkdir(directory, 0o700) != 0 {
+            guard errno == EEXIST else {
+                throw LedgerError(.storage, "cannot create key vault \(directory): \(String(cString: strerror(errno)))")
+            }
+        }
+        var status = stat()
+        guard stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+            throw LedgerError(.storage, "key vault \(directory) is not a directory")
+        }
+        // Keys of people's data: nobody but the owner may list or read them.
+        guard status.st_mode & 0o077 == 0 || chmod(directory, 0o700) == 0 else {
+            throw LedgerError(.storage, "cannot set mode 0700 on key vault \(directory): \(String(cString: strerror(errno)))")
+        }
+        self.directory = directory
+    }
+
+    /// The file of `subject`'s key. Subject ids are identifiers (letters, digits, `.` `_` `:` `-`), so with the
+    /// suffix they are always one plain file name inside the vault.
+    func path(for subject: String) throws(LedgerError) -> String {
+        guard Identifier.isValid(subject) else {
+            throw LedgerError(.invalidBody, "key vault subject \(subject.debugDescription) is not an identifier")
+        }
+        return directory + "/" + subject + Self.fileSuffix
+    }
+
+    /// The subject's key, or nil when the vault holds none (never created, or erased).
+    public func key(for subject: String) throws(LedgerError) -> [UInt8]? {
+        let path = try path(for: subject)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return nil }
+            throw LedgerError(.keyFile, "cannot open vault key \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw LedgerError(.keyFile, "vault key \(path) is not a regular file")
+        }
+        guard status.st_mode & 0o077 == 0 else {
+            throw LedgerError(.keyFile, "vault key \(path) is readable by group or others; run: chmod 600 \(path)")
+        }
+        let bytes = try FileIO.readAll(descriptor, maximumBytes: Self.maximumFileBytes, path: path)
+        let json: JSONValue
+        do throws(LedgerError) { json = try JSONParser.parse(bytes) } catch {
+            throw LedgerError(.keyFile, "vault key \(path) is not JSON: \(error.message)")
+        }
+        guard json["alg"]?.stringValue == SealedData.algorithm, json["subject"]?.stringValue == subject,
+            let keyText = json["key"]?.stringValue, let key = Base64.decode(keyText), key.count == SecretBox.keyByteCount
+        else {
+            throw LedgerError(.keyFile, "vault key \(path) is damaged (needs alg, subject \(subject) and a 32-byte key)")
+        }
+        return key
+    }
+
+    /// Creates a new random key for `subject`; refuses when the subject already has one.
+    @discardableResult
+    public func createKey(for subject: String) throws(LedgerError) -> [UInt8] {
+        let key = SecretBox.newKey()
+        try store(key, for: subject)
+        return key
+    }
+
+    /// Stores a given key for `subject` (the demo derives its keys from its seed so that it is reproducible);
+    /// refuses when the subject already has one.
+    public func store(_ key: [UInt8], for subject: String) throws(LedgerError) {
+        guard key.count == SecretBox.keyByteCount else {
+            throw LedgerError(.keyFile, "a vault key is \(SecretBox.keyByteCount) bytes, not \(key.count)")
+        }
+        let path = try path(for: subject)
+        let text = CanonicalJSON.encodeString(.object([
+            "alg": .string(SealedData.algorithm), "key": .string(Base64.encode(key)), "subject": .string(subject),
+        ])) + "\n"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw LedgerError(.keyFile, "cannot create vault key \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        guard fchmod(descriptor, 0o600) == 0 else {
+            throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
+        }
+        try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
+        guard fsync(descriptor) == 0 else {
+            throw LedgerError(.keyFile, "cannot sync vault key \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Crypto-shreds `subject`: overwrites the key file with zeros, syncs it, unlinks it and syncs the directory.
+    /// Returns false when the vault held no key for the subject.
+    @discardableResult
+    public func erase(subject: String) throws(LedgerError) -> Bool {
+        let path = try path(for: subject)
+        let descriptor = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return false }
+            throw LedgerError(.keyFile, "cannot open vault key \(path) to erase it: \(String(cString: strerror(errno)))")
+        }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            close(descriptor)
+            throw LedgerError(.keyFile, "vault key \(path) is not a regular file")
+        }
+        // Overwrite in place first: on file systems that do not reuse blocks at once, an unlink alone leaves the key
+        // on the disk. (Copy-on-write file systems and SSD wear levelling may still keep old blocks: real
+        // deployments keep the vault on encrypted storage too.)
+        let zeros = [UInt8](repeating: 0, count: Int(status.st_size))
+        do throws(LedgerError) {
+            try FileIO.writeAll(descriptor, zeros, path: path)
+        } catch {
+            close(descriptor)
+            throw error
+        }
+        let synced = fsync(descriptor) == 0
+        close(descriptor)
+        guard synced else { throw LedgerError(.keyFile, "cannot sync the overwritten vault key \(path)") }
+        guard unlink(path) == 0 else {
+            throw LedgerError(.keyFile, "cannot unlink vault key \(path): \(String(cString: strerror(errno)))")
+        }
+        // Make the unlink itself durable.
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            defer { close(directoryDescriptor) }
+            guard fsync(directoryDescriptor) == 0 else {
+                throw LedgerError(.keyFile, "cannot sync key vault \(directory) after erasing \(subject)")
+            }
+        }
+        return true
+    }
+
+    /// Subjects that have a key in the vault, sorted (at most `limit`).
+    public func subjects(limit: Int = 1_000_000) throws(LedgerError) -> [String] {
+        guard let handle = opendir(directory) else {
+            throw LedgerError(.storage, "cannot list key vault \(directory): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(handle) }
+        var subjects: [String] = []
+        while subjects.count < limit, let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard name.hasSuffix(Self.fileSuffix) else { continue }
+            let subject = String(name.dropLast(Self.fileSuffix.count))
+            if Identifier.isValid(subject) { subjects.append(subject) }
+        }
+        return subjects.sorted()
+    }
+}

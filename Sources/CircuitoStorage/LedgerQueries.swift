@@ -1,0 +1,339 @@
+import CircuitoCore
+
+/// The read queries of the socket API. Each runs in one short read transaction and returns a bounded page: a
+/// caller passes the `next` cursor of one page as `after` of the next.
+public enum LedgerQueryLimits {
+    /// Entries one history or search page may hold.
+    public static let maximumPageEntries = 500
+    /// Index entries one catalogue search may look at before it returns a (possibly short) page with a cursor, so a
+    /// search with filters that rarely match still costs a bounded amount of work.
+    public static let maximumExaminedEntries = 10_000
+    /// Records one `recordsPage` may hold, and their total bytes.
+    public static let maximumRecordsPerPage = 1000
+    public static let maximumRecordBytesPerPage = 4 << 20
+    /// History entries looked at to find the cases of one beneficiary (cases are few per person).
+    public static let maximumCaseLookups = 4096
+}
+
+/// A balance, with the lots that make it up for a beneficiary account.
+public struct AccountBalance: Sendable, Hashable {
+    public let account: String
+    public let balance: Int64
+    public let lots: [Lot]?
+}
+
+/// One movement of an account: the record that made it and the signed amount (negative out, positive in).
+public struct AccountMovement: Sendable, Hashable {
+    public let sequenceNumber: UInt64
+    public let amount: Int64
+    public let eventID: String
+    public let eventType: String
+}
+
+/// A page of entries and the cursor after its last entry (nil when there is nothing more).
+public struct LedgerPage<Entry: Sendable>: Sendable {
+    public let entries: [Entry]
+    public let nextAfter: String?
+}
+
+/// A record as stored: its seq and its leaf bytes (canonical JSON of the record).
+public struct StoredRecord: Sendable, Hashable {
+    public let sequenceNumber: UInt64
+    public let leafBytes: [UInt8]
+}
+
+/// A run of consecutive records and the checkpoints stored for the tree sizes they reach.
+public struct RecordsPage: Sendable {
+    public let records: [StoredRecord]
+    /// (tree size, signed note) for every checkpoint whose size is in (first seq, last seq + 1], in size order.
+    public let checkpoints: [(size: UInt64, note: String)]
+    /// The log's size when the page was read.
+    public let size: UInt64
+}
+
+/// What `catalogue.search` asks for: one kind, optional facet values that must all match, optional words that
+/// must all appear (each at least 3 letters, as the index holds them).
+public struct CatalogueQuery: Sendable, Hashable {
+    public var kind: String
+    public var category: String?
+    public var district: String?
+    public var provider: String?
+    public var words: [String]
+    public var after: String?
+    public var limit: Int
+
+    public init(kind: String, category: String? = nil, district: String? = nil, provider: String? = nil, words: [String] = [], after: String? = nil, limit: Int = 50) {
+        self.kind = kind
+        self.category = category
+        self.district = district
+        self.provider = provider
+        self.words = words
+        self.after = after
+        self.limit = limit
+    }
+
+    /// The state table holding the entries of `kind`, and the status an entry has while it is listed.
+    static func table(of kind: String) -> (table: StateTable, statusField: String, listedStatus: String)? {
+        switch kind {
+        case "opportunity": return (.opportunities, "status", "published")
+        case "merchant": return (.merchants, "status", "enrolled")
+        case "badge_class": return (.badgeClasses, "status", "active")
+        default: return nil
+        }
+    }
+}
+
+/// Aggregate figures of the programme: no personal data.
+public struct LedgerReport: Sendable, Hashable {
+    public let size: UInt64
+    public let systemBalances: [String: Int64]
+    public let tableCounts: [String: Int]
+}
+
+extension TransactionLedgerState {
+    /// The leaf bytes of the record at `sequenceNumber`, read in the same transaction as the state.
+    public func logLeafBytes(sequenceNumber: UInt64) throws(LedgerError) -> [UInt8]? {
+        try transaction.get(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber))
+    }
+}
+
+extension LedgerReader {
+    /// The balance of `account` (`beneficiary:<id>`, `merchant:<id>`, `fund`, `issuance`, `settlement`), with the
+    /// lots of a beneficiary.
+    public func accountBalance(_ account: String) throws(LedgerError) -> AccountBalance {
+        try withState { (state) throws(LedgerError) in
+            let balance = try state.balance(account)
+            var lots: [Lot]? = nil
+            if account.hasPrefix("beneficiary:") {
+                lots = try state.lots(of: String(account.dropFirst("beneficiary:".count)))
+            }
+            return AccountBalance(account: account, balance: balance, lots: lots)
+        }
+    }
+
+    /// Movements of `account` after seq `after` (exclusive), oldest first, at most `limit`.
+    public func accountHistory(_ account: String, after: UInt64?, limit: Int) throws(LedgerError) -> LedgerPage<AccountMovement> {
+        let limit = Self.clampedLimit(limit)
+        let prefix = StateKey.prefix(account)
+        return try environment.read { (transaction) throws(LedgerError) in
+            var entries: [AccountMovement] = []
+            var more = false
+            try Self.scan(transaction, StateTable.accountHistory.name, prefix: prefix, after: after.map { StateKey.number($0) }) {
+                (key, value) throws(LedgerError) -> Bool in
+                guard entries.count < limit else {
+                    more = true
+                    return false
+                }
+                guard let sequenceNumber = StateKey.decodeNumber(key.dropFirst(prefix.count)), let amount = Account.decode(value) else {
+                    throw LedgerError(.integrity, "an account history entry of \(account) is damaged")
+                }
+                let record = try Self.record(transaction, sequenceNumber)
+                entries.append(AccountMovement(sequenceNumber: sequenceNumber, amount: amount, eventID: record.signedEvent.event.id, eventType: record.signedEvent.event.type))
+                return true
+            }
+            return LedgerPage(entries: entries, nextAfter: more ? entries.last.map { String($0.sequenceNumber) } : nil)
+        }
+    }
+
+    /// The records that concern `beneficiary` (its case history) after seq `after`, oldest first, at most `limit`.
+    public func caseHistory(beneficiary: String, after: UInt64?, limit: Int) throws(LedgerError) -> LedgerPage<StoredRecord> {
+        let limit = Self.clampedLimit(limit)
+        let prefix = StateKey.prefix(beneficiary)
+        return try environment.read { (transaction) throws(LedgerError) in
+            var entries: [StoredRecord] = []
+            var more = false
+            try Self.scan(transaction, StateTable.caseHistory.name, prefix: prefix, after: after.map { StateKey.number($0) }) {
+                (key, _) throws(LedgerError) -> Bool in
+                guard entries.count < limit else {
+                    more = true
+                    return false
+                }
+                guard let sequenceNumber = StateKey.decodeNumber(key.dropFirst(prefix.count)) else {
+                    throw LedgerError(.integrity, "a case history entry of \(beneficiary) is damaged")
+                }
+                guard let leafBytes = try transaction.get(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber)) else {
+                    throw LedgerError(.integrity, "case history names seq \(sequenceNumber), which is not in the log")
+                }
+                entries.append(StoredRecord(sequenceNumber: sequenceNumber, leafBytes: leafBytes))
+                return true
+            }
+            return LedgerPage(entries: entries, nextAfter: more ? entries.last.map { String($0.sequenceNumber) } : nil)
+        }
+    }
+
+    /// The cases of `beneficiary` (their current projections), found through its case history: every case starts
+    /// with a `case.referred` that names it.
+    public func cases(of beneficiary: String) throws(LedgerError) -> [JSONValue] {
+        let prefix = StateKey.prefix(beneficiary)
+        return try environment.read { (transaction) throws(LedgerError) in
+            var cases: [JSONValue] = []
+            var looked = 0
+            try transaction.forEach(StateTable.caseHistory.name, from: prefix) { (key, value) throws(LedgerError) -> Bool in
+                guard key.starts(with: prefix), looked < LedgerQueryLimits.maximumCaseLookups else { return false }
+                looked += 1
+                guard value.elementsEqual("case.referred".utf8), let sequenceNumber = StateKey.decodeNumber(key.dropFirst(prefix.count)) else {
+                    return true
+                }
+                let record = try Self.record(transaction, sequenceNumber)
+                guard case .string(let caseID)? = record.signedEvent.event.body["case"],
+                    let stored = try TransactionLedgerState(transaction: transaction).json(.cases, caseID)
+                else { return true }
+                cases.append(stored)
+                return true
+            }
+            return cases
+        }
+    }
+
+    /// Catalogue entries of one kind matching every filter, in id order, after the id `query.after`.
+    public func catalogueSearch(_ query: CatalogueQuery) throws(LedgerError) -> LedgerPage<JSONValue> {
+        guard let listing = CatalogueQuery.table(of: query.kind) else {
+            throw LedgerError(.invalidRange, "catalogue kind \"\(query.kind)\" is not one of \(CatalogueIndex.kinds.joined(separator: ", "))")
+        }
+        let (table, statusField, listedStatus) = listing
+        let limit = Self.clampedLimit(query.limit)
+        var filters: [[UInt8]] = []
+        for (facet, value) in [("category", query.category), ("district", query.district), ("provider", query.provider)] {
+            if let value { filters.append(CatalogueIndex.prefix(kind: query.kind, facet: facet, value: value)) }
+        }
+        for word in query.words { filters.append(CatalogueIndex.prefix(kind: query.kind, facet: "word", value: word)) }
+        let after = query.after.map { Array($0.utf8) }
+        return try environment.read { (transaction) throws(LedgerError) in
+            let state = TransactionLedgerState(transaction: transaction)
+            var entries: [JSONValue] = []
+            var examined = 0
+            var lastExamined: [UInt8]?
+            var more = false
+            if let driver = filters.first {
+                // The first filter drives the scan; every other one is a point lookup of the same id.
+                try Self.scan(transaction, StateTable.catalogueIndex.name, prefix: driver, after: after) { (key, _) throws(LedgerError) -> Bool in
+                    guard entries.count < limit, examined < LedgerQueryLimits.maximumExaminedEntries else {
+                        more = true
+                        return false
+                    }
+                    examined += 1
+                    let id = [UInt8](key.dropFirst(driver.count))
+                    lastExamined = id
+                    for filter in filters.dropFirst() where try transaction.get(StateTable.catalogueIndex.name, filter + id) == nil {
+                        return true
+                    }
+                    if let entry = try state.json(table, id) { entries.append(entry) }
+                    return true
+                }
+            } else {
+                // No filter: every listed entry of the kind, from its own table.
+                try Self.scan(transaction, table.name, prefix: [], after: after) { (key, value) throws(LedgerError) -> Bool in
+                    guard entries.count < limit, examined < LedgerQueryLimits.maximumExaminedEntries else {
+                        more = true
+                        return false
+                    }
+                    examined += 1
+                    lastExamined = [UInt8](key)
+                    let entry: JSONValue
+                    do throws(LedgerError) { entry = try JSONParser.parse([UInt8](value)) } catch {
+                        throw LedgerError(.integrity, "state table \(table) holds damaged JSON: \(error.message)")
+                    }
+                    if entry[statusField]?.stringValue == listedStatus { entries.append(entry) }
+                    return true
+                }
+            }
+            return LedgerPage(entries: entries, nextAfter: more ? lastExamined.map { String(decoding: $0, as: UTF8.self) } : nil)
+        }
+    }
+
+    /// A badge and its class, as the ledger holds them.
+    public func badge(_ id: String) throws(LedgerError) -> (badge: JSONValue, badgeClass: JSONValue?)? {
+        try withState { (state) throws(LedgerError) in
+            guard let badge = try state.json(.badges, id) else { return nil }
+            guard let classID = badge["badge_class"]?.stringValue else { return (badge, nil) }
+            return (badge, try state.json(.badgeClasses, classID))
+        }
+    }
+
+    /// An actor as the registry holds it now.
+    public func actorRecord(_ id: String) throws(LedgerError) -> ActorRecord? {
+        try withState { (state) throws(LedgerError) in try state.actor(id) }
+    }
+
+    /// Records from seq `start`, at most `limit` and about `maximumBytes` (always at least one record when there
+    /// is one), with the checkpoints stored for the sizes they reach.
+    public func recordsPage(from start: UInt64, limit: Int, maximumBytes: Int = LedgerQueryLimits.maximumRecordBytesPerPage) throws(LedgerError) -> RecordsPage {
+        let limit = max(1, min(limit, LedgerQueryLimits.maximumRecordsPerPage))
+        return try environment.read { (transaction) throws(LedgerError) in
+            let size = UInt64(try transaction.count(LedgerDatabase.log))
+            var records: [StoredRecord] = []
+            var bytes = 0
+            var expected = start
+            if start < size {
+                try transaction.forEach(LedgerDatabase.log, from: BigEndianKey.encode(start)) { (key, value) throws(LedgerError) -> Bool in
+                    guard records.count < limit, records.isEmpty || bytes + value.count <= maximumBytes else { return false }
+                    guard BigEndianKey.decode(key) == expected else {
+                        throw LedgerError(.integrity, "the log has a gap or a damaged key at seq \(expected)")
+                    }
+                    records.append(StoredRecord(sequenceNumber: expected, leafBytes: [UInt8](value)))
+                    bytes += value.count
+                    expected += 1
+                    return true
+                }
+            }
+            var checkpoints: [(size: UInt64, note: String)] = []
+            if !records.isEmpty {
+                try transaction.forEach(LedgerDatabase.checkpoints, from: BigEndianKey.encode(start + 1)) { (key, value) throws(LedgerError) -> Bool in
+                    guard let checkpointSize = BigEndianKey.decode(key) else { throw LedgerError(.integrity, "a checkpoint key is damaged") }
+                    guard checkpointSize <= expected else { return false }
+                    checkpoints.append((checkpointSize, String(decoding: value, as: UTF8.self)))
+                    return true
+                }
+            }
+            return RecordsPage(records: records, checkpoints: checkpoints, size: size)
+        }
+    }
+
+    /// The signed checkpoint stored for exactly `size`, if a commit ended there.
+    public func checkpoint(size: UInt64) throws(LedgerError) -> String? {
+        try environment.read { (transaction) throws(LedgerError) in
+            try transaction.get(LedgerDatabase.checkpoints, BigEndianKey.encode(size)).map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+
+    /// Aggregate figures: the log size, the system accounts and how many entries each public table holds.
+    public func report() throws(LedgerError) -> LedgerReport {
+        try environment.read { (transaction) throws(LedgerError) in
+            let state = TransactionLedgerState(transaction: transaction)
+            var balances: [String: Int64] = [:]
+            for account in [Account.issuance, Account.fund, Account.settlement] { balances[account] = try state.balance(account) }
+            var counts: [String: Int] = [:]
+            for table in [StateTable.actors, .opportunities, .merchants, .badgeClasses, .badges, .cases, .activations, .payments, .settlements] {
+                counts[table.name] = try transaction.count(table.name)
+            }
+            return LedgerReport(size: UInt64(try transaction.count(LedgerDatabase.log)), systemBalances: balances, tableCounts: counts)
+        }
+    }
+
+    // MARK: Helpers
+
+    static func clampedLimit(_ limit: Int) -> Int { max(1, min(limit, LedgerQueryLimits.maximumPageEntries)) }
+
+    static func record(_ transaction: LMDBTransaction, _ sequenceNumber: UInt64) throws(LedgerError) -> Record {
+        guard let leafBytes = try transaction.get(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber)) else {
+            throw LedgerError(.integrity, "a projection names seq \(sequenceNumber), which is not in the log")
+        }
+        return try Record(leafBytes: leafBytes)
+    }
+
+    /// Entries whose key is `prefix` ‖ suffix with suffix > `after` (all of them without `after`), in key order,
+    /// until `body` returns false.
+    static func scan(
+        _ transaction: LMDBTransaction, _ database: String, prefix: [UInt8], after: [UInt8]?,
+        _ body: ([UInt8], [UInt8]) throws(LedgerError) -> Bool
+    ) throws(LedgerError) {
+        let start = after.map { prefix + $0 } ?? prefix
+        try transaction.forEach(database, from: start) { (key, value) throws(LedgerError) -> Bool in
+            guard key.starts(with: prefix) else { return false }
+            let keyBytes = [UInt8](key)
+            // The start key itself was already returned on the page before.
+            if after != nil && keyBytes == start { return true }
+            return try body(keyBytes, [UInt8](value))
+        }
+    }
+}

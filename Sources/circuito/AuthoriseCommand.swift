@@ -1,0 +1,47 @@
+import ArgumentParser
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+
+struct AuthoriseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "authorise",
+        abstract: "Sign a payment authorisation with a beneficiary's wallet key.",
+        discussion: """
+            Prints the body of a payment.redeemed event, {"authorisation":{…},"signature":…}; the merchant signs \
+            that event (circuito sign --key MERCHANT.key --actor MERCHANT) and submits it. The authorisation is valid \
+            once (its nonce) and only until it expires.
+            """)
+
+    @Option(name: .long, help: "The beneficiary's wallet key file.")
+    var key: String
+    @Option(name: .long, help: "The beneficiary's id.")
+    var beneficiary: String
+    @Option(name: .long, help: "The merchant's id.")
+    var merchant: String
+    @Option(name: .long, help: "The amount in cents of TOC.")
+    var amount: Int64
+    @Option(name: .long, help: "Seconds the authorisation stays valid (1 to 86400).")
+    var expiresInSeconds: Int64 = 300
+    @Option(name: .long, help: "A nonce used once (default: random).")
+    var nonce: String?
+
+    func validate() throws {
+        guard amount > 0, amount <= Amounts.maximum else { throw ValidationError("--amount must be from 1 to \(Amounts.maximum) cents") }
+        guard (1...86_400).contains(expiresInSeconds) else { throw ValidationError("--expires-in-seconds must be from 1 to 86400") }
+    }
+
+    func run() throws {
+        try reportingErrors { () throws(LedgerError) in
+            let wallet = try KeyFile.read(key)
+            let expiresAt = Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds() + expiresInSeconds * 1000)
+            let authorisation = PaymentAuthorisation(
+                beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt,
+                nonce: nonce ?? "n-" + SecureRandom.bytes(count: 12).hexString, key: wallet.publicKey.multikey)
+            // Checks the fields exactly as the ledger will.
+            _ = try PaymentAuthorisation(json: authorisation.json.objectValue ?? [:])
+            let signature = PaymentAuthorisation.sign(authorisation, with: wallet)
+            print(CanonicalJSON.encodeString(.object(["authorisation": authorisation.json, "signature": .string(Base64.encode(signature))])))
+        }
+    }
+}

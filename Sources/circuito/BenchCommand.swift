@@ -1,0 +1,111 @@
+import ArgumentParser
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoServer
+import CircuitoStorage
+import Glibc
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Load-test a server with a pre-signed, realistic mix and compare it with the machine's verification bound.",
+        discussion: """
+            Builds a circuit (organisations, staff, catalogue, merchants, beneficiaries with open cases and a dote), \
+            pre-signs a mix of payments (with the wallet's authorisation), activations, badge issuances and credit \
+            conversions, measures the Ed25519 verification rate of those same events on all cores (the bound), then \
+            drives the server over --connections connections and reports throughput, latency percentiles, refusals, \
+            the server's resident memory and the ratio to the bound.
+
+            With only --events, the bench creates a temporary ledger and runs `circuito serve` on it as a child \
+            process (its memory is read from /proc); with --connect HOST:PORT it drives a running server, \
+            registering its circuit there with --authority-key (use a scratch ledger). Every phase stops sending \
+            after --timeout seconds.
+            """)
+
+    @Option(name: .long, help: "Events of the measured mix.")
+    var events: Int = 20_000
+    @Option(name: .long, help: "Drive this running server (HOST:PORT or a Unix socket path) instead of starting one.")
+    var connect: String?
+    @Option(name: .long, help: "With --connect: the secret key file of the ledger's authority (it registers the circuit).")
+    var authorityKey: String?
+    @Option(name: .long, help: "With --connect: the authority's actor id.")
+    var authorityID: String = "authority"
+    @Option(name: .long, help: "With --connect: the server's process id, to report its memory.")
+    var serverPid: Int32?
+    @Option(name: .long, help: "Connections that submit at once.")
+    var connections: Int = 32
+    @Option(name: .long, help: "Requests each connection keeps waiting for an answer (1: one at a time).")
+    var pipeline: Int = 1
+    @Option(name: .long, help: "Events of the same mix appended first, unmeasured (to measure at a ledger size).")
+    var prefill: Int = 0
+    @Option(name: .long, help: "Beneficiaries of the circuit (default: one per 100 events, at least 64).")
+    var beneficiaries: Int?
+    @Option(name: .long, help: "Signed account.balance queries after the appends.")
+    var balanceQueries: Int = 0
+    @Option(name: .long, help: "proof.inclusion requests after the appends.")
+    var proofs: Int = 0
+    @Flag(name: .long, help: "After the run, replay the ledger as verify and rebuild do and report their rates.")
+    var audit = false
+    @Option(name: .long, help: "Keep the ledger in this folder (must not exist yet) instead of a temporary one.")
+    var data: String?
+    @Flag(name: .long, help: "Keep the temporary ledger after the run.")
+    var keep = false
+    @Option(name: .long, help: "Seed of the circuit and the mix.")
+    var seed: UInt64 = 1
+    @Option(name: .long, help: "Seconds after which a phase sends nothing more.")
+    var timeout: Int = 600
+    @Option(name: .long, help: "Write the measured mix's signed events to this file, one per line.")
+    var exportEvents: String?
+    @Flag(name: .long, help: "With --export-events: only generate and write the events.")
+    var exportOnly = false
+    @Option(name: .long, help: "The spawned server's --maximum-commit-batch.")
+    var maximumCommitBatch: Int?
+    @Flag(name: .long, help: "Print the figures as one JSON object.")
+    var json = false
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        try reportingErrors { () throws(LedgerError) in
+            let target: BenchConfiguration.Target
+            if let connect {
+                guard let authorityKey else {
+                    throw LedgerError(.invalidRange, "--connect needs --authority-key: the bench registers its circuit on that ledger")
+                }
+                target = .connect(try Endpoint(parsing: connect), authorityID: authorityID, authorityKey: try KeyFile.read(authorityKey), serverPid: serverPid)
+            } else {
+                target = .spawn(executable: try Self.ownExecutable(), directory: data, keep: keep)
+            }
+            if exportOnly && exportEvents == nil { throw LedgerError(.invalidRange, "--export-only needs --export-events FILE") }
+            var configuration = BenchConfiguration(target: target, events: events, seed: seed)
+            configuration.prefill = prefill
+            configuration.connections = connections
+            configuration.pipelineDepth = pipeline
+            configuration.beneficiaries = beneficiaries
+            configuration.balanceQueries = balanceQueries
+            configuration.proofs = proofs
+            configuration.audit = audit
+            configuration.timeoutSeconds = timeout
+            configuration.exportEventsPath = exportEvents
+            configuration.exportOnly = exportOnly
+            if let maximumCommitBatch { configuration.serverArguments += ["--maximum-commit-batch", String(maximumCommitBatch)] }
+            let onTerminal = isatty(2) == 1
+            let report = try BenchRunner.run(configuration) { message in
+                if onTerminal { printError("bench: " + message) }
+            }
+            let output = StandardOutput()
+            output.write(json ? report.jsonText + "\n" : report.text + "\n")
+            output.flush()
+            if let refused = report.append?.refusals.values.reduce(0, +), refused > 0 {
+                throw LedgerError(.integrity, "\(refused) events of the mix were refused")
+            }
+        }
+    }
+
+    /// This program's path, to start `circuito serve` as a child.
+    static func ownExecutable() throws(LedgerError) -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { throw LedgerError(.storage, "cannot find this program's path: \(String(cString: strerror(errno)))") }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,340 @@
+import ArgumentParser
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoServer
+import CircuitoStorage
+import Glibc
+
+struct ClientCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client",
+        abstract: "Talk to a running `circuito serve`: submit events, read balances, histories, the catalogue, proofs.",
+        discussion: """
+            Results are printed as canonical JSON, one per line; a refusal as `error: <code>: <message>` with exit \
+            status 1. Reads of personal or account data are signed with --key and --actor (Specs/protocol.md).
+            """,
+        subcommands: [
+            ClientInfoCommand.self, ClientSubmitCommand.self, ClientBalanceCommand.self, ClientHistoryCommand.self,
+            ClientCaseCommand.self, ClientCatalogueCommand.self, ClientCheckpointCommand.self, ClientProofCommand.self,
+            ClientSubscribeCommand.self,
+        ])
+}
+
+/// Options every client subcommand takes.
+struct ServerOptions: ParsableArguments {
+    @Option(name: .long, help: "The server: HOST:PORT, or a Unix socket path.")
+    var server: String = "127.0.0.1:7411"
+    @Option(name: .long, help: "Seconds to wait for an answer.")
+    var timeout: Int = 30
+
+    func connect() throws(LedgerError) -> LineClient {
+        try LineClient(try Endpoint(parsing: server), timeoutSeconds: timeout)
+    }
+}
+
+/// The reader a signed read is made as.
+struct ReaderOptions: ParsableArguments {
+    @Option(name: .long, help: "Secret key file of the reader (signs the read request).")
+    var key: String?
+    @Option(name: .long, help: "Actor id of the reader.")
+    var actor: String?
+
+    func signed(_ method: String, _ params: JSONValue) throws(LedgerError) -> JSONValue {
+        guard let key, let actor else {
+            throw LedgerError(.invalidReadRequest, "\(method) is a signed read: give --key and --actor")
+        }
+        return ReadAuthorisation.sign(method: method, params: params, actor: actor, key: try KeyFile.read(key), nowMilliseconds: Ledger.systemClockMilliseconds())
+    }
+}
+
+/// Calls one method and prints its result; a refusal becomes the common error line and exit status 1.
+func clientCall(_ options: ServerOptions, _ method: String, _ params: () throws(LedgerError) -> JSONValue) throws {
+    try reportingErrors { () throws(LedgerError) in
+        let client = try options.connect()
+        switch try client.call(method, try params()) {
+        case .success(let result):
+            let output = StandardOutput()
+            output.writeLine(result)
+            output.flush()
+        case .failure(let error):
+            throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
+        }
+    }
+}
+
+struct ClientInfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "The server's origin, verifier key, size and bounds.")
+    @OptionGroup var options: ServerOptions
+
+    func run() throws { try clientCall(options, "server.info") { () throws(LedgerError) in .object([:]) } }
+}
+
+struct ClientSubmitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Submit events (JSON Lines); print one receipt or refusal per line.",
+        discussion: """
+            Lines that are signed events ({"event":…,"sig":…}) are sent as they are; unsigned ones (at least type \
+            and body) are signed with --key as --actor first, filling v, key, ts and a random id. With --batch, all \
+            lines go in one submit_batch: all or nothing. Exit status 1 if any event was refused.
+            """)
+
+    @OptionGroup var options: ServerOptions
+    @Option(name: .long, help: "Secret key file that signs unsigned events.")
+    var key: String?
+    @Option(name: .long, help: "Actor id that signs unsigned events.")
+    var actor: String?
+    @Flag(name: .long, help: "Submit every event in one all-or-nothing submit_batch.")
+    var batch = false
+    @Option(name: .long, help: "Refuse unless the log holds this many records when the (first) event's turn comes.")
+    var expectedSize: UInt64?
+    @Argument(help: "File of events (JSON Lines); standard input when absent.")
+    var file: String?
+
+    func run() throws {
+        let output = StandardOutput()
+        var refused = 0
+        try reportingErrors { () throws(LedgerError) in
+            let descriptor: Int32
+            if let file {
+                descriptor = open(file, O_RDONLY | O_CLOEXEC)
+                guard descriptor >= 0 else { throw LedgerError(.notFound, "cannot open \(file): \(String(cString: strerror(errno)))") }
+            } else {
+                descriptor = 0
+            }
+            defer { if descriptor != 0 { close(descriptor) } }
+            let signingKey = try key.map { (path) throws(LedgerError) in try KeyFile.read(path) }
+            let client = try options.connect()
+            var reader = LineReader(descriptor: descriptor, maximumLineBytes: EventLimits.maximumSignedEventBytes)
+            var events: [JSONValue] = []
+            var lineNumber = 0
+            while let line = try reader.next() {
+                lineNumber += 1
+                guard case .text(let bytes) = line else {
+                    throw LedgerError(.tooLarge, "line \(lineNumber) is longer than \(EventLimits.maximumSignedEventBytes) bytes")
+                }
+                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                let value = try JSONParser.parse(bytes)
+                let signed = value["sig"] != nil ? value : try sign(value, key: signingKey)
+                if batch {
+                    events.append(signed)
+                    continue
+                }
+                var params = signed.objectValue ?? [:]
+                if let expectedSize, lineNumber == 1 { params["expected_size"] = .integer(Int64(expectedSize)) }
+                switch try client.call("submit", .object(params)) {
+                case .success(let receipt): output.writeLine(receipt)
+                case .failure(let error):
+                    refused += 1
+                    output.writeLine(.object(["line": .integer(Int64(lineNumber)), "error": error.json]))
+                }
+                output.flush()
+            }
+            if batch && !events.isEmpty {
+                var params: [String: JSONValue] = ["events": .array(events)]
+                if let expectedSize { params["expected_size"] = .integer(Int64(expectedSize)) }
+                switch try client.call("submit_batch", .object(params)) {
+                case .success(let result):
+                    for receipt in result["receipts"]?.arrayValue ?? [] { output.writeLine(receipt) }
+                case .failure(let error):
+                    refused += events.count
+                    output.writeLine(.object(["error": error.json]))
+                }
+            }
+        }
+        output.flush()
+        if refused > 0 {
+            printError("error: \(refused) event(s) refused")
+            throw ExitCode(1)
+        }
+    }
+
+    func sign(_ unsigned: JSONValue, key privateKey: Ed25519PrivateKey?) throws(LedgerError) -> JSONValue {
+        guard let privateKey, let actor else {
+            throw LedgerError(.invalidEvent, "an unsigned event needs --key and --actor to be signed")
+        }
+        guard case .object(let members) = unsigned, case .string(let type)? = members["type"], case .object(let body)? = members["body"] else {
+            throw LedgerError(.invalidEvent, "an unsigned event is an object with at least \"type\" and \"body\"")
+        }
+        if let extra = members.keys.sorted().first(where: { !["v", "id", "type", "actor", "key", "ts", "body"].contains($0) }) {
+            throw LedgerError(.invalidEvent, "unsigned event has an unknown field \"\(extra)\"")
+        }
+        if let given = members["actor"], given != .string(actor) {
+            throw LedgerError(.invalidEvent, "event names actor \(CanonicalJSON.encodeString(given)) but is signed as \"\(actor)\"")
+        }
+        let event = try Event(
+            id: members["id"]?.stringValue ?? "evt-" + SecureRandom.bytes(count: 16).hexString, type: type, actor: actor,
+            key: privateKey.publicKey.multikey,
+            timestamp: members["ts"]?.stringValue ?? Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds()), body: body)
+        guard members["key"] == nil || members["key"] == .string(event.key) else {
+            throw LedgerError(.invalidKey, "event names a key that is not the key in --key")
+        }
+        return SignedEvent(signing: event, with: privateKey).json
+    }
+}
+
+struct ClientBalanceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "balance", abstract: "An account's balance (and a beneficiary's lots).")
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var reader: ReaderOptions
+    @Option(name: .long, help: "beneficiary:<id>, merchant:<id>, fund, issuance or settlement.")
+    var account: String
+
+    func run() throws {
+        try clientCall(options, "account.balance") { () throws(LedgerError) in try reader.signed("account.balance", ["account": .string(account)]) }
+    }
+}
+
+struct ClientHistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "An account's movements, oldest first, one page.")
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var reader: ReaderOptions
+    @Option(name: .long, help: "beneficiary:<id>, merchant:<id>, fund, issuance or settlement.")
+    var account: String
+    @Option(name: .long, help: "Start after this seq (the next_after of the page before).")
+    var after: UInt64?
+    @Option(name: .long, help: "Entries in the page.")
+    var limit: Int = 100
+
+    func run() throws {
+        var params: [String: JSONValue] = ["account": .string(account), "limit": .integer(Int64(limit))]
+        if let after { params["after"] = .integer(Int64(after)) }
+        try clientCall(options, "account.history") { () throws(LedgerError) in try reader.signed("account.history", .object(params)) }
+    }
+}
+
+struct ClientCaseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "case", abstract: "The records that concern a beneficiary, one page.")
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var reader: ReaderOptions
+    @Option(name: .long, help: "The beneficiary's id.")
+    var beneficiary: String
+    @Option(name: .long, help: "Start after this seq (the next_after of the page before).")
+    var after: UInt64?
+    @Option(name: .long, help: "Records in the page.")
+    var limit: Int = 100
+
+    func run() throws {
+        var params: [String: JSONValue] = ["beneficiary": .string(beneficiary), "limit": .integer(Int64(limit))]
+        if let after { params["after"] = .integer(Int64(after)) }
+        try clientCall(options, "case.history") { () throws(LedgerError) in try reader.signed("case.history", .object(params)) }
+    }
+}
+
+struct ClientCatalogueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "catalogue", abstract: "Search the public catalogue.")
+    @OptionGroup var options: ServerOptions
+    @Option(name: .long, help: "opportunity, merchant or badge_class.")
+    var kind: String
+    @Option(name: .long) var category: String?
+    @Option(name: .long) var district: String?
+    @Option(name: .long) var provider: String?
+    @Option(name: .long, help: "Words that must all appear (at least 3 letters each).")
+    var text: String?
+    @Option(name: .long, help: "Start after this id (the next_after of the page before).")
+    var after: String?
+    @Option(name: .long) var limit: Int = 100
+
+    func run() throws {
+        var params: [String: JSONValue] = ["kind": .string(kind), "limit": .integer(Int64(limit))]
+        for (name, value) in [("category", category), ("district", district), ("provider", provider), ("text", text), ("after", after)] {
+            if let value { params[name] = .string(value) }
+        }
+        try clientCall(options, "catalogue.search") { () throws(LedgerError) in .object(params) }
+    }
+}
+
+struct ClientCheckpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "The latest signed checkpoint, or the first covering a seq.")
+    @OptionGroup var options: ServerOptions
+    @Option(name: .long, help: "The first checkpoint whose tree contains this seq.")
+    var covering: UInt64?
+
+    func run() throws {
+        try clientCall(options, "checkpoint") { () throws(LedgerError) in covering.map { ["covering": .integer(Int64($0))] } ?? .object([:]) }
+    }
+}
+
+struct ClientProofCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proof", abstract: "An inclusion proof (--seq [--size]) or a consistency proof (--from [--to]).")
+    @OptionGroup var options: ServerOptions
+    @Option(name: .long) var seq: UInt64?
+    @Option(name: .long) var size: UInt64?
+    @Option(name: .long) var from: UInt64?
+    @Option(name: .long) var to: UInt64?
+
+    func validate() throws {
+        guard (seq == nil) != (from == nil) else { throw ValidationError("give --seq (inclusion) or --from (consistency)") }
+    }
+
+    func run() throws {
+        if let seq {
+            var params: [String: JSONValue] = ["seq": .integer(Int64(seq))]
+            if let size { params["size"] = .integer(Int64(size)) }
+            try clientCall(options, "proof.inclusion") { () throws(LedgerError) in .object(params) }
+        } else if let from {
+            var params: [String: JSONValue] = ["from": .integer(Int64(from))]
+            if let to { params["to"] = .integer(Int64(to)) }
+            try clientCall(options, "proof.consistency") { () throws(LedgerError) in .object(params) }
+        }
+    }
+}
+
+struct ClientSubscribeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subscribe",
+        abstract: "Stream records from a seq (catch-up, then live) as JSON Lines, each line exactly the record's leaf bytes.",
+        discussion: "Runs until SIGINT/SIGTERM, or until --count records were printed. A signed read (auditors, the authority).")
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var reader: ReaderOptions
+    @Option(name: .long, help: "The first seq.")
+    var from: UInt64 = 0
+    @Option(name: .long, help: "Stop after this many records.")
+    var count: UInt64?
+    @Flag(name: .long, help: "Also print each checkpoint notification ({\"checkpoint\":…,\"size\":…,…}).")
+    var withCheckpoints = false
+
+    func run() throws {
+        let stop = StopSignal()
+        let output = StandardOutput()
+        try reportingErrors { () throws(LedgerError) in
+            let client = try options.connect()
+            let params = try reader.signed("subscribe", ["from": .integer(Int64(from))])
+            if case .failure(let error) = try client.call("subscribe", params) {
+                throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
+            }
+            // From now on, wake up every second to look at the stop signal.
+            client.setReceiveTimeout(seconds: 1)
+            var printed: UInt64 = 0
+            while !stop.isRequested {
+                if let count, printed >= count { break }
+                switch try client.poll() {
+                case .timedOut:
+                    output.flush()
+                case .closed:
+                    output.flush()
+                    throw LedgerError(.connectionFailed, "the server closed the connection")
+                case .message(let message):
+                    let params = message["params"] ?? .null
+                    switch message["method"]?.stringValue {
+                    case "subscription.record":
+                        output.writeLine(params["record"] ?? .null)
+                        printed += 1
+                    case "subscription.checkpoint" where withCheckpoints:
+                        var members = params.objectValue ?? [:]
+                        members["subscription"] = nil
+                        output.writeLine(.object(members))
+                    case "subscription.error":
+                        output.flush()
+                        let error = params["error"].flatMap(RPCError.init(json:)) ?? RPCError.internalError("unreadable error")
+                        throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
+                    default:
+                        break
+                    }
+                }
+            }
+        }
+        output.flush()
+    }
+}

@@ -1,0 +1,137 @@
+import CircuitoCore
+import CircuitoCredentials
+import Glibc
+
+/// Where the CLI finds the JSON-LD contexts it signs and verifies with. They are files of the shared `contexts`
+/// directory, never copied into the repository and never fetched: `--contexts DIR`, else `$CIRCUITO_CONTEXTS`,
+/// else the first `shared/contexts` found walking up from the executable's folder, then from the current
+/// directory (the repository sits next to `shared/`).
+enum CredentialContexts {
+    static let environmentVariable = "CIRCUITO_CONTEXTS"
+    static let maximumContextBytes = 1 << 20
+    /// Enough ancestors for any real path; the walk stops at "/" before that.
+    static let maximumAncestors = 64
+
+    static func load(directory given: String?) throws(LedgerError) -> JSONLDContextStore {
+        let directory = try locate(given: given)
+        var files: [String: [UInt8]] = [:]
+        for fileName in JSONLDContextStore.bundledFileNames.values.sorted() {
+            let path = directory + "/" + fileName
+            do throws(LedgerError) {
+                files[fileName] = try LocalFiles.read(path, maximumBytes: maximumContextBytes)
+            } catch {
+                throw LedgerError(.notFound, "JSON-LD context file \(fileName) is missing from \(directory): \(error.message)")
+            }
+        }
+        return try JSONLDContextStore(bundledFiles: files)
+    }
+
+    static func locate(given: String?) throws(LedgerError) -> String {
+        if let given {
+            guard LocalFiles.isDirectory(given) else {
+                throw LedgerError(.notFound, "--contexts \(given) is not a directory")
+            }
+            return given
+        }
+        if let variable = getenv(environmentVariable) {
+            let path = String(cString: variable)
+            guard LocalFiles.isDirectory(path) else {
+                throw LedgerError(.notFound, "\(environmentVariable)=\(path) is not a directory")
+            }
+            return path
+        }
+        var starts: [String] = []
+        if let executable = LocalFiles.executablePath() { starts.append(parent(of: executable)) }
+        if let current = LocalFiles.currentDirectory() { starts.append(current) }
+        for start in starts {
+            var folder = start
+            for _ in 0..<maximumAncestors {
+                let candidate = (folder == "/" ? "" : folder) + "/shared/contexts"
+                if LocalFiles.isDirectory(candidate) { return candidate }
+                if folder == "/" || folder.isEmpty { break }
+                folder = parent(of: folder)
+            }
+        }
+        throw LedgerError(
+            .notFound,
+            "cannot find the JSON-LD contexts (shared/contexts): give --contexts DIR or set \(environmentVariable)")
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+/// Small whole-file reads and writes for credentials, status lists and images.
+enum LocalFiles {
+    static func isDirectory(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
+    }
+
+    static func executablePath() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count)
+        guard count > 0, count < buffer.count else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func currentDirectory() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func read(_ path: String, maximumBytes: Int) throws(LedgerError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw LedgerError(.notFound, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        // Ends at end of file; the size cap bounds it.
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw LedgerError(.storage, "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+            guard bytes.count <= maximumBytes else {
+                throw LedgerError(.tooLarge, "\(path) is larger than \(maximumBytes) bytes")
+            }
+        }
+    }
+
+    /// Writes `bytes` to `path` (created mode 0644 or truncated).
+    static func write(_ bytes: [UInt8], to path: String) throws(LedgerError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw LedgerError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+    }
+
+    /// `bytes` to `path`, or to standard output when `path` is nil.
+    static func emit(_ bytes: [UInt8], to path: String?) throws(LedgerError) {
+        if let path {
+            try write(bytes, to: path)
+            return
+        }
+        let output = StandardOutput()
+        output.write(bytes: bytes)
+        output.flush()
+    }
+}

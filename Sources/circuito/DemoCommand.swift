@@ -1,0 +1,161 @@
+import ArgumentParser
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+import Glibc
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Build a realistic year of a Turin circuit into a new ledger and print its checkpoint verifier key.",
+        discussion: """
+            From the seed documents: the city's PIS programme as authority, the seeds' organisations (PIS \
+            cooperatives, Case del Quartiere help desks, Piazza dei Mestieri, social-services hubs, partners) with \
+            their staff, opportunities in PassoParola's categories across Turin districts, badge classes with credits, \
+            enrolled merchants, and beneficiaries in households going through referral, intake, plan, activations, \
+            badges, conversions, doti, payments, refunds, settlements, expiries and one erasure, over 2025. Every \
+            event is signed by the actor the rules require, payments by the merchant with the wallet's authorisation.
+
+            The same --seed and --beneficiaries give the same ledger byte for byte (keys, nonces and time are derived \
+            from the seed; the ledger's clock follows the simulated calendar). The actors' key files are written to \
+            DIR/keys/ and the beneficiaries' sealing keys to the key vault DIR/vault/ (both mode 0700, files 0600); \
+            the erased beneficiary's vault key is overwritten and removed. Demo keys come from the seed: they are for \
+            trying the ledger out, never for real data.
+            """)
+
+    @Option(name: .long, help: "The ledger directory (created if missing; must hold no ledger, keys or vault).")
+    var data: String
+    @Option(name: .long, help: "The seed: the same seed gives the same ledger.")
+    var seed: UInt64 = 1
+    @Option(name: .long, help: "How many beneficiaries (\(DemoCircuit.beneficiaryCountRange.lowerBound) to \(DemoCircuit.beneficiaryCountRange.upperBound)).")
+    var beneficiaries: Int = DemoCircuit.defaultBeneficiaryCount
+
+    func validate() throws {
+        guard DemoCircuit.beneficiaryCountRange.contains(beneficiaries) else {
+            throw ValidationError("--beneficiaries must be between \(DemoCircuit.beneficiaryCountRange.lowerBound) and \(DemoCircuit.beneficiaryCountRange.upperBound)")
+        }
+    }
+
+    func run() throws {
+        let onTerminal = isatty(2) == 1
+        try reportingErrors { () throws(LedgerError) in
+            let keysDirectory = data + "/keys"
+            let vaultDirectory = data + "/vault"
+            // Refuse before writing anything: a demo never mixes with an existing ledger or its keys.
+            if access(data + "/data.mdb", F_OK) == 0 {
+                throw LedgerError(.genesisAlreadyWritten, "\(data) already holds a ledger; the demo needs a new directory")
+            }
+            for path in [keysDirectory, vaultDirectory] where access(path, F_OK) == 0 {
+                throw LedgerError(.alreadyExists, "\(path) already exists; the demo needs a new directory")
+            }
+            let started = Ledger.systemClockMilliseconds()
+            var circuit = try DemoCircuit(seed: seed, beneficiaryCount: beneficiaries)
+            let clock = DemoClock(milliseconds: circuit.genesisMilliseconds)
+            // Hundreds of commits of a new, reproducible ledger: they skip fsync (LMDB stays consistent if the process
+            // dies) and the whole file is synced once at the end, before the verifier key is printed. Only a machine
+            // crash during the run can spoil the directory, and then the demo is simply run again.
+            let ledger = try Ledger.create(
+                directory: data, genesis: try circuit.genesis.verified(), checkpointKey: circuit.checkpointKey,
+                options: LMDBEnvironment.Options(durable: false), clock: { clock.milliseconds })
+            try makePrivateDirectory(keysDirectory)
+            let vault = try KeyVault(directory: vaultDirectory)
+            var recordCount: UInt64 = 1
+            var commitCount = 1
+            // Bounded: the circuit has stepCount steps, then returns nil.
+            while let batches = try circuit.nextBatches() {
+                for batch in batches {
+                    for keyFile in batch.keyFiles { try KeyFile.write(keyFile.key, to: keysDirectory + "/" + keyFile.name) }
+                    for vaultKey in batch.vaultKeys { try vault.store(vaultKey.key, for: vaultKey.subject) }
+                    if !batch.events.isEmpty {
+                        clock.milliseconds = batch.recordedAtMilliseconds
+                        try append(batch, to: ledger)
+                        recordCount += UInt64(batch.events.count)
+                        commitCount += 1
+                    }
+                    // Crypto-shredding after the erasure is recorded and durable.
+                    for subject in batch.erasedSubjects { try vault.erase(subject: subject) }
+                }
+                if onTerminal {
+                    printErrorInPlace("demo: day \(circuit.step - 1)/\(DemoCircuit.dayCount), \(recordCount) records")
+                }
+            }
+            if onTerminal { printErrorInPlace("") }
+            try synchronise(data + "/data.mdb")
+            try synchronise(data)
+            print(ledger.verifierKey)
+            let seconds = Double(Ledger.systemClockMilliseconds() - started) / 1000
+            printError("demo: \(recordCount) records in \(commitCount) commits (\(seconds) s); ledger \(data), keys \(keysDirectory), vault \(vaultDirectory)")
+            for (type, count) in circuit.eventCounts.sorted(by: { $0.key < $1.key }) {
+                printError("  \(type): \(count)")
+            }
+        }
+    }
+
+    /// Appends one batch and checks that every event got the seq the generator gave it.
+    func append(_ batch: DemoBatch, to ledger: Ledger) throws(LedgerError) {
+        // Signature checks on all cores, as `append` does.
+        let checked = Parallel.map(batch.events) { signed in Result { () throws(LedgerError) in try signed.verified() } }
+        var verified: [VerifiedEvent] = []
+        verified.reserveCapacity(checked.count)
+        for result in checked { verified.append(try result.get()) }
+        for (offset, outcome) in try ledger.append(verified).enumerated() {
+            let id = batch.events[offset].event.id
+            switch outcome {
+            case .success(let receipt):
+                guard receipt.sequenceNumber == batch.firstSequenceNumber + UInt64(offset) else {
+                    throw LedgerError(.integrity, "demo event \(id) got seq \(receipt.sequenceNumber), the generator expected \(batch.firstSequenceNumber + UInt64(offset))")
+                }
+            case .failure(let error):
+                throw LedgerError(error.code, "demo event \(id) was refused: \(error.message)")
+            }
+        }
+    }
+
+    /// fsync of a file or directory by path (it flushes every earlier write to it, whoever made it).
+    func synchronise(_ path: String) throws(LedgerError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw LedgerError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    func makePrivateDirectory(_ path: String) throws(LedgerError) {
+        guard mkdir(path, 0o700) == 0, chmod(path, 0o700) == 0 else {
+            throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// The ledger clock of the demo: the simulated time of the batch being appended (the ledger stamps `recorded_at`
+/// from its clock once per commit).
+final class DemoClock: @unchecked Sendable {
+    // @unchecked: the value is read and written only under `lock`.
+    private let lock: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Int64
+
+    init(milliseconds: Int64) {
+        lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        lock.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(lock, nil)
+        value = milliseconds
+    }
+
+    deinit {
+        pthread_mutex_destroy(lock)
+        lock.deinitialize(count: 1)
+        lock.deallocate()
+    }
+
+    var milliseconds: Int64 {
+        get {
+            pthread_mutex_lock(lock)
+            defer { pthread_mutex_unlock(lock) }
+            return value
+        }
+        set {
+            pthread_mutex_lock(lock)
+            value = newValue
+            pthread_mutex_unlock(lock)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import CircuitoCore
+import CircuitoServer
+import CircuitoStorage
+
+struct FollowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "follow",
+        abstract: "Mirror a running ledger live into DIR, verifying every record and checkpoint as `verify` does.",
+        discussion: """
+            Subscribes (as --actor, an auditor or the authority, signing with --key) from the replica's own size. \
+            Each record is checked as `verify` checks it and each new checkpoint against the last with a \
+            consistency proof; on any mismatch it stops with exit status 1 and writes nothing of the bad commit. \
+            A lost connection is retried. SIGINT/SIGTERM stop it after the current commit. The replica DIR passes \
+            `circuito verify` at any time.
+            """)
+
+    @Option(name: .long, help: "The leader: HOST:PORT, or a Unix socket path.")
+    var from: String
+    @Option(name: .long, help: "The replica directory (created if missing).")
+    var data: String
+    @Option(name: .long, help: "Secret key file of the auditor the subscription is signed as.")
+    var key: String
+    @Option(name: .long, help: "Actor id of that auditor.")
+    var actor: String
+    @Option(name: .long, help: "The leader's checkpoint verifier key (NAME+KEYID+BASE64); refuse a ledger naming another.")
+    var verifierKey: String?
+
+    func run() throws {
+        let stop = StopSignal()
+        let follower: Follower
+        do throws(LedgerError) {
+            let configuration = Follower.Configuration(
+                leader: try Endpoint(parsing: from), directory: data, actor: actor, key: try KeyFile.read(key), pinnedVerifierKey: verifierKey)
+            follower = try Follower(configuration)
+        } catch {
+            throw failure(error)
+        }
+        printError("following \(from) into \(data) from seq \(follower.replica.size)")
+        do throws(Follower.Failure) {
+            try follower.run(
+                shouldStop: { stop.isRequested },
+                progress: { size in printError("replica at \(size) records") },
+                log: { printError($0) })
+        } catch {
+            printError("error: follow refused: \(error)")
+            throw ExitCode(1)
+        }
+        printError("stopped at \(follower.replica.size) records")
+    }
+}

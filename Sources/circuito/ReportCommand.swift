@@ -1,0 +1,42 @@
+import ArgumentParser
+import CircuitoCore
+import CircuitoStorage
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "For funders: funded, converted, granted, spent, refunded, settled, expired and outstanding ToCoin per month, district, spending category and organisation.",
+        discussion: FundingReport.attributionNotes + """
+
+
+            Without --csv: a table of every (month, district, category, organisation) row with monthly subtotals, then \
+            totals by district, category and organisation, then the reconciliation of outstanding with the balances. \
+            With --csv: a header row, then one row per (month, district, category, organisation), amounts in TOC.
+            """)
+
+    @Option(name: .long, help: "The ledger directory.")
+    var data: String
+    @Flag(name: .long, help: "Print CSV (header row, one row per month, district, category and organisation).")
+    var csv = false
+
+    func run() throws {
+        let output = StandardOutput()
+        try reportingErrors { () throws(LedgerError) in
+            let reader = try LedgerReader.open(directory: data)
+            let text = try reader.withState { (state) throws(LedgerError) -> String in
+                var report = FundingReport()
+                try reader.forEachRecord(from: 0) { (sequenceNumber, leafBytes) throws(LedgerError) -> Bool in
+                    let record = try Record(leafBytes: [UInt8](leafBytes))
+                    // The state snapshot was taken first: records a writer appended since then are left out, so
+                    // every record folded has its state.
+                    guard try state.sequenceNumber(ofEventID: record.signedEvent.event.id) == sequenceNumber else { return false }
+                    try report.add(record, state: state)
+                    return true
+                }
+                return csv ? report.csv() : report.table(balances: try FundingReport.CirculatingBalances(state: state))
+            }
+            output.write(text)
+        }
+        output.flush()
+    }
+}

@@ -1,0 +1,147 @@
+import ArgumentParser
+import CircuitoCore
+import CircuitoServer
+import CircuitoStorage
+import Dispatch
+import Foundation
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the ledger over JSON-RPC 2.0 (one message per line) on TCP and a Unix socket.",
+        discussion: """
+            Prints one line per listener (`listening tcp HOST:PORT`, `listening unix PATH`) and the checkpoint \
+            verifier key (`verifier-key …`) once it accepts connections. SIGINT or SIGTERM: stop accepting, commit \
+            what the writer has taken, answer it, close connections and the ledger. The methods are in Specs/protocol.md.
+            """)
+
+    @Option(name: .long, help: "The ledger directory.")
+    var data: String
+    @Option(name: .long, help: "TCP address HOST:PORT (port 0: any free port); \"none\" for no TCP listener.")
+    var listen: String = "127.0.0.1:7411"
+    @Option(name: .long, help: "Also listen on this Unix socket path (an old socket file there is replaced).")
+    var unix: String?
+    @Option(name: .long, help: "Bytes of one message line.")
+    var maximumFrameBytes: Int = ServerLimits().maximumFrameBytes
+    @Option(name: .long, help: "Open connections at once.")
+    var maximumConnections: Int = ServerLimits().maximumConnections
+    @Option(name: .long, help: "Requests of one connection waiting for answers.")
+    var maximumInFlight: Int = ServerLimits().maximumInFlightPerConnection
+    @Option(name: .long, help: "Events the writer takes into one commit.")
+    var maximumCommitBatch: Int = ServerLimits().maximumCommitBatch
+    @Option(name: .long, help: "Records a live subscriber may fall behind before it is cut off.")
+    var maximumSubscriberBuffer: Int = ServerLimits().maximumSubscriberBufferRecords
+
+    func run() throws {
+        var configuration = ServerConfiguration(directory: data, tcpHost: nil, unixSocketPath: unix)
+        if listen != "none" {
+            do throws(LedgerError) {
+                guard case .tcp(let host, let port) = try Endpoint(parsing: listen) else {
+                    throw LedgerError(.invalidRange, "--listen takes HOST:PORT; use --unix for a socket path")
+                }
+                configuration.tcpHost = host
+                configuration.tcpPort = port
+            } catch {
+                throw failure(error)
+            }
+        }
+        configuration.limits.maximumFrameBytes = maximumFrameBytes
+        configuration.limits.maximumConnections = maximumConnections
+        configuration.limits.maximumInFlightPerConnection = maximumInFlight
+        configuration.limits.maximumCommitBatch = maximumCommitBatch
+        configuration.limits.maximumEventsPerBatchRequest = min(configuration.limits.maximumEventsPerBatchRequest, maximumCommitBatch)
+        configuration.limits.maximumSubscriberBufferRecords = maximumSubscriberBuffer
+        signal(SIGPIPE, SIG_IGN)
+        let stop = StopSignal()
+        let started = ResultBox<LedgerServer>()
+        let finished = DispatchSemaphore(value: 0)
+        let startConfiguration = configuration
+        Task {
+            do {
+                let server = try await LedgerServer.start(startConfiguration)
+                started.set(.success(server))
+            } catch {
+                started.set(.failure(error))
+            }
+        }
+        let server: LedgerServer
+        switch started.wait() {
+        case .success(let value): server = value
+        case .failure(let error as LedgerError): throw failure(error)
+        case .failure(let error):
+            printError("error: \(LedgerError.Code.storage.name): cannot listen: \(error)")
+            throw ExitCode(1)
+        }
+        let output = StandardOutput()
+        if let port = server.tcpPort, let host = configuration.tcpHost {
+            output.write("listening tcp \(Endpoint.tcp(host: host, port: port))\n")
+        }
+        if let path = server.unixSocketPath { output.write("listening unix \(path)\n") }
+        output.write("verifier-key \(server.verifierKey)\n")
+        output.flush()
+        stop.onSignal {
+            Task {
+                await server.shutdown()
+                finished.signal()
+            }
+        }
+        finished.wait()
+        printError("stopped: \(data) closed cleanly")
+    }
+}
+
+/// SIGINT and SIGTERM delivered to a handler on a dispatch queue (never in a signal context), and a flag.
+final class StopSignal: @unchecked Sendable {
+    // @unchecked: `requested` is guarded by `lock`; the sources are only touched in init.
+    private let lock = NSLock()
+    private var requested = false
+    private var handlers: [@Sendable () -> Void] = []
+    private var sources: [DispatchSourceSignal] = []
+
+    init() {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in self.fire() }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func fire() {
+        let toRun: [@Sendable () -> Void] = lock.withLock {
+            guard !requested else { return [] }
+            requested = true
+            return handlers
+        }
+        for handler in toRun { handler() }
+    }
+
+    var isRequested: Bool { lock.withLock { requested } }
+
+    func onSignal(_ handler: @escaping @Sendable () -> Void) {
+        let already = lock.withLock { () -> Bool in
+            if !requested { handlers.append(handler) }
+            return requested
+        }
+        if already { handler() }
+    }
+}
+
+/// A result handed from a task to a thread that waits for it.
+final class ResultBox<Value>: @unchecked Sendable {
+    // @unchecked: `value` is written once under `lock` before `ready` is signalled, and read after.
+    private let lock = NSLock()
+    private let ready = DispatchSemaphore(value: 0)
+    private var value: Result<Value, any Error>?
+
+    func set(_ result: Result<Value, any Error>) {
+        lock.withLock { value = result }
+        ready.signal()
+    }
+
+    func wait() -> Result<Value, any Error> {
+        ready.wait()
+        return lock.withLock { value } ?? .failure(LedgerError(.storage, "no result"))
+    }
+}

@@ -1,0 +1,264 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+import Foundation
+import Testing
+
+// End-to-end tests of `circuito badge …`: a small circuit is written in-process with `Ledger.create` and the
+// rulebook's events, then the built binary exports, verifies, bakes and extracts credentials from it.
+
+/// A ledger with one organisation ("casa"), its staff, a beneficiary, an opportunity, a badge class valid for 30
+/// days and three badges (b-1, b-2, b-3), recorded at a fixed time.
+final class BadgeLedgerFixture {
+    let workspace: Workspace
+    let directory: String
+    let authority = Ed25519PrivateKey()
+    let checkpointKey = Ed25519PrivateKey()
+    let organisationKey = Ed25519PrivateKey()
+    let staffKey = Ed25519PrivateKey()
+    let walletKey = Ed25519PrivateKey()
+    let ledger: Ledger
+    /// The organisation's key file and a key file of a key the ledger does not know.
+    let organisationKeyFile: String
+    let strangerKeyFile: String
+    let staffKeyFile: String
+    private var counter = 0
+    /// 2026-11-22T10:00:00.000Z: every record is recorded then.
+    static let recordedAtMilliseconds: Int64 = 1_795_341_600_000
+    static let recordedAt = "2026-11-22T10:00:00.000Z"
+
+    init() throws {
+        workspace = try Workspace()
+        directory = workspace.path("ledger")
+        organisationKeyFile = workspace.path("casa.key")
+        strangerKeyFile = workspace.path("stranger.key")
+        staffKeyFile = workspace.path("staff.key")
+        try KeyFile.write(organisationKey, to: organisationKeyFile)
+        try KeyFile.write(Ed25519PrivateKey(), to: strangerKeyFile)
+        try KeyFile.write(staffKey, to: staffKeyFile)
+        let genesis = try Self.event(
+            "ledger.genesis", id: "genesis", by: "city", key: authority,
+            [
+                "origin": "badges.test/ledger",
+                "authority": .object(["actor": "city", "name": "City", "keys": .array([.string(authority.publicKey.multikey)])]),
+                "checkpoint_key": .string(checkpointKey.publicKey.multikey), "currency": ["code": "TOC", "decimals": 2],
+            ])
+        ledger = try Ledger.create(
+            directory: directory, genesis: genesis, checkpointKey: checkpointKey, clock: { Self.recordedAtMilliseconds })
+        try append("actor.registered", by: "city", key: authority, [
+            "actor": "casa", "role": "organisation", "name": "Casa del Quartiere", "district": "san_salvario",
+            "keys": .array([.string(organisationKey.publicKey.multikey)]),
+        ])
+        try append("actor.registered", by: "city", key: authority, [
+            "actor": "op", "role": "staff", "name": "Operator", "organisation": "casa",
+            "keys": .array([.string(staffKey.publicKey.multikey)]),
+        ])
+        try append("actor.registered", by: "op", key: staffKey, [
+            "actor": "ben", "role": "beneficiary", "name": "ben", "organisation": "casa",
+            "keys": .array([.string(walletKey.publicKey.multikey)]),
+        ])
+        let sealed = SealedData.seal(["name": "Mario Rossi"], subject: "ben", key: SecretBox.newKey())
+        try byStaff("case.referred", ["case": "case-ben", "beneficiary": "ben", "household": "hh-1", "to": "casa", "sealed": sealed])
+        try byStaff("case.opened", ["case": "case-ben"])
+        try byStaff("opportunity.published", [
+            "opportunity": "garden", "title": "Community garden", "description": "Civic-utility work in the garden",
+            "category": "civic_utility", "district": "san_salvario",
+        ])
+        try byStaff("badge_class.defined", [
+            "badge_class": "garden-keeper", "name": "Garden keeper", "description": "Looked after the garden",
+            "criteria": "10 hours of garden work", "credits": 5, "valid_days": 30,
+        ])
+        for badge in ["b-1", "b-2", "b-3"] {
+            try byStaff("activation.recorded", [
+                "activation": .string("act-\(badge)"), "case": "case-ben", "opportunity": "garden", "hours": 10, "date": "2026-11-20",
+            ])
+            try byStaff("badge.issued", [
+                "badge": .string(badge), "badge_class": "garden-keeper", "beneficiary": "ben",
+                "activations": .array([.string("act-\(badge)")]),
+            ], id: "issue-\(badge)")
+        }
+    }
+
+    deinit { workspace.remove() }
+
+    static func event(_ type: String, id: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue]) throws -> VerifiedEvent {
+        let event = try Event(id: id, type: type, actor: actor, key: key.publicKey.multikey, timestamp: "2026-11-22T10:00:00Z", body: body)
+        return try SignedEvent(signing: event, with: key).verified()
+    }
+
+    func append(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil) throws {
+        counter += 1
+        let results = try ledger.append([try Self.event(type, id: id ?? "evt-\(counter)", by: actor, key: key, body)])
+        if case .failure(let error) = results[0] { throw error }
+    }
+
+    func byStaff(_ type: String, _ body: [String: JSONValue], id: String? = nil) throws {
+        try append(type, by: "op", key: staffKey, body, id: id)
+    }
+
+    /// `circuito badge credential` for `badge`, written to a file whose path is returned.
+    func exportCredential(_ badge: String, suite: String = "rdfc", name: String? = nil) throws -> String {
+        let path = workspace.path(name ?? "\(badge)-\(suite).json")
+        let result = try circuito("badge", "credential", "--data", directory, "--id", badge, "--key", organisationKeyFile, "--suite", suite, "--out", path)
+        try #require(result.succeeded, "badge credential failed: \(result.stderr)")
+        return path
+    }
+
+    func exportStatusList(name: String = "status.json", suite: String = "rdfc") throws -> String {
+        let path = workspace.path(name)
+        let result = try circuito("badge", "status-list", "--data", directory, "--issuer", "casa", "--key", organisationKeyFile, "--suite", suite, "--out", path)
+        try #require(result.succeeded, "badge status-list failed: \(result.stderr)")
+        return path
+    }
+
+    func read(_ path: String) throws -> JSONValue {
+        try JSONParser.parse([UInt8](try #require(FileManager.default.contents(atPath: path))))
+    }
+}
+
+/// A 1×1 PNG made by Python's zlib (so the baking is checked against an image made elsewhere).
+let onePixelPNG = Base64.decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP438AAAAQBAYDFKhhdAAAAAElFTkSuQmCC") ?? []
+
+/// Within the badges' 30 days of validity.
+let duringValidity = "2026-12-01T00:00:00Z"
+
+@Suite("Badge CLI", .serialized)
+struct BadgeCLITests {
+    @Test("credential + status list → verify: valid with both suites; same badge gives the same bytes; event id works")
+    func exportAndVerify() throws {
+        let fixture = try BadgeLedgerFixture()
+        let statusList = try fixture.exportStatusList()
+        for suite in ["rdfc", "jcs"] {
+            let path = try fixture.exportCredential("b-1", suite: suite)
+            let credential = try fixture.read(path)
+            #expect(credential["id"] == "urn:circuito:badge:badges.test/ledger:b-1")
+            #expect(credential["issuer"]?["id"] == .string("did:key:" + fixture.organisationKey.publicKey.multikey))
+            #expect(credential["credentialStatus"]?["statusListIndex"] == "0")
+            #expect(credential["validFrom"] == .string(BadgeLedgerFixture.recordedAt))
+            #expect(credential["validUntil"] == "2026-12-22T10:00:00.000Z")
+            #expect(!String(decoding: try #require(FileManager.default.contents(atPath: path)), as: UTF8.self).contains("\"ben\""))
+            let result = try circuito("badge", "verify", path, "--status-list", statusList, "--at", duringValidity, "--beneficiary", "ben")
+            #expect(result.succeeded, "verify failed: \(result.stdout) \(result.stderr)")
+            #expect(result.stdout.contains("proof: ok: eddsa-\(suite)-2022"))
+            #expect(result.stdout.contains("status: ok: revocation bit clear"))
+            #expect(result.stdout.contains("subject: ok"))
+            #expect(result.completeLines.last == "valid: urn:circuito:badge:badges.test/ledger:b-1")
+            // Deterministic, and the badge.issued event id names the same badge.
+            let again = try fixture.exportCredential("issue-b-1", suite: suite, name: "again-\(suite).json")
+            #expect(FileManager.default.contents(atPath: again) == FileManager.default.contents(atPath: path))
+        }
+        // Status list indices follow the issuer's issue order.
+        #expect(try fixture.read(try fixture.exportCredential("b-3"))["credentialStatus"]?["statusListIndex"] == "2")
+    }
+
+    @Test("revoked: after badge.revoked the new status list fails the credential; export of a revoked badge is refused")
+    func revoked() throws {
+        let fixture = try BadgeLedgerFixture()
+        let credential = try fixture.exportCredential("b-2")
+        let before = try fixture.exportStatusList(name: "before.json")
+        try fixture.byStaff("badge.revoked", ["badge": "b-2", "reason": "issued in error"])
+        let after = try fixture.exportStatusList(name: "after.json", suite: "jcs")
+
+        let failing = try circuito("badge", "verify", credential, "--status-list", after, "--at", duringValidity)
+        #expect(failing.status == 1)
+        #expect(failing.stdout.contains("status: FAILED: revoked"))
+        #expect(failing.completeLines.last?.hasPrefix("invalid: revoked:") == true)
+        // The list from before the revocation still says otherwise: freshness of the list is the verifier's call.
+        #expect(try circuito("badge", "verify", credential, "--status-list", before, "--at", duringValidity).succeeded)
+        // Other badges stay valid with the new list.
+        let other = try fixture.exportCredential("b-1")
+        #expect(try circuito("badge", "verify", other, "--status-list", after, "--at", duringValidity).succeeded)
+
+        let refused = try circuito("badge", "credential", "--data", fixture.directory, "--id", "b-2", "--key", fixture.organisationKeyFile)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("invalid_state"))
+    }
+
+    @Test("expired and not yet valid: validity dates are checked against --at")
+    func expired() throws {
+        let fixture = try BadgeLedgerFixture()
+        let credential = try fixture.exportCredential("b-1")
+        let statusList = try fixture.exportStatusList()
+        let late = try circuito("badge", "verify", credential, "--status-list", statusList, "--at", "2026-12-22T10:00:00Z")
+        #expect(late.status == 1)
+        #expect(late.stdout.contains("dates: FAILED: expired"))
+        let early = try circuito("badge", "verify", credential, "--status-list", statusList, "--at", "2026-11-22T09:00:00Z")
+        #expect(early.status == 1)
+        #expect(early.stdout.contains("not_yet_valid"))
+        let badTime = try circuito("badge", "verify", credential, "--status-list", statusList, "--at", "yesterday")
+        #expect(badTime.status == 1)
+        #expect(badTime.stderr.contains("invalid_timestamp"))
+    }
+
+    @Test("wrong key: a key the organisation does not hold (or a staff key) cannot sign its credentials")
+    func wrongKey() throws {
+        let fixture = try BadgeLedgerFixture()
+        for keyFile in [fixture.strangerKeyFile, fixture.staffKeyFile] {
+            let result = try circuito("badge", "credential", "--data", fixture.directory, "--id", "b-1", "--key", keyFile)
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("key_not_active"))
+            #expect(result.stderr.contains("organisation casa"))
+            let list = try circuito("badge", "status-list", "--data", fixture.directory, "--issuer", "casa", "--key", keyFile)
+            #expect(list.status == 1)
+        }
+        let unknown = try circuito("badge", "credential", "--data", fixture.directory, "--id", "no-such-badge", "--key", fixture.organisationKeyFile)
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("not_found"))
+    }
+
+    @Test("tampering with the file, a missing status list, and missing contexts are reported clearly")
+    func tamperingAndMissingInputs() throws {
+        let fixture = try BadgeLedgerFixture()
+        let path = try fixture.exportCredential("b-1")
+        let statusList = try fixture.exportStatusList()
+        let text = String(decoding: try #require(FileManager.default.contents(atPath: path)), as: UTF8.self)
+        let tamperedPath = fixture.workspace.path("tampered.json")
+        try text.replacingOccurrences(of: "\"creditsEarned\":5", with: "\"creditsEarned\":50").write(toFile: tamperedPath, atomically: false, encoding: .utf8)
+        let tampered = try circuito("badge", "verify", tamperedPath, "--status-list", statusList, "--at", duringValidity)
+        #expect(tampered.status == 1)
+        #expect(tampered.stdout.contains("proof: FAILED: proof_invalid: bad signature"))
+
+        let unchecked = try circuito("badge", "verify", path, "--at", duringValidity)
+        #expect(unchecked.status == 1)
+        #expect(unchecked.stdout.contains("status: not checked"))
+        #expect(unchecked.completeLines.last?.hasPrefix("not verified: status not checked") == true)
+        let accepted = try circuito("badge", "verify", path, "--at", duringValidity, "--no-status")
+        #expect(accepted.succeeded)
+        #expect(accepted.completeLines.last?.contains("revocation status not checked") == true)
+
+        let noContexts = try circuito("badge", "verify", path, "--no-status", "--contexts", fixture.workspace.path("nowhere"))
+        #expect(noContexts.status == 1)
+        #expect(noContexts.stderr.contains("--contexts"))
+        let emptyContexts = fixture.workspace.path("empty-contexts")
+        try FileManager.default.createDirectory(atPath: emptyContexts, withIntermediateDirectories: true)
+        let missingFile = try circuito("badge", "verify", path, "--no-status", "--contexts", emptyContexts)
+        #expect(missingFile.status == 1)
+        #expect(missingFile.stderr.contains("is missing from"))
+    }
+
+    @Test("bake into PNG and SVG, extract, and verify the baked images directly")
+    func bakeAndExtract() throws {
+        let fixture = try BadgeLedgerFixture()
+        let credentialPath = try fixture.exportCredential("b-1", suite: "jcs")
+        let statusList = try fixture.exportStatusList()
+        let credential = try fixture.read(credentialPath)
+        let pngPath = fixture.workspace.path("badge.png")
+        try Data(onePixelPNG).write(to: URL(fileURLWithPath: pngPath))
+        let svgPath = fixture.workspace.path("badge.svg")
+        try #"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><rect width="1" height="1"/></svg>"#
+            .write(toFile: svgPath, atomically: false, encoding: .utf8)
+        for image in [pngPath, svgPath] {
+            let baked = image + ".baked"
+            let bake = try circuito("badge", "bake", "--credential", credentialPath, "--image", image, "--out", baked)
+            try #require(bake.succeeded, "bake failed: \(bake.stderr)")
+            let extract = try circuito("badge", "extract", baked)
+            #expect(extract.succeeded)
+            #expect(try JSONParser.parse(Array(extract.stdout.utf8)) == credential)
+            let verify = try circuito("badge", "verify", baked, "--status-list", statusList, "--at", duringValidity)
+            #expect(verify.succeeded, "verify of \(baked) failed: \(verify.stdout)")
+        }
+        let notBaked = try circuito("badge", "extract", pngPath)
+        #expect(notBaked.status == 1)
+        #expect(notBaked.stderr.contains("image_invalid"))
+    }
+}

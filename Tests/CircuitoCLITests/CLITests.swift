@@ -1,0 +1,998 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+import Foundation
+import Glibc
+import Testing
+
+// End-to-end tests of the `circuito` executable: each test runs the built binary in a fresh temporary
+// directory, the way an operator would, and checks its output with the library's own parsers and proofs.
+
+// MARK: - Finding and running the binary
+
+enum CLI {
+    /// The `circuito` executable next to this test bundle (same build products folder).
+    static let binary: String? = locate()
+
+    private static func locate() -> String? {
+        if let given = ProcessInfo.processInfo.environment["CIRCUITO_BIN"], isExecutableFile(given) { return given }
+        var starts: [String] = []
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { starts.append(exe) }
+        if let first = CommandLine.arguments.first { starts.append(URL(fileURLWithPath: first).standardizedFileURL.path) }
+        for start in starts {
+            var folder = URL(fileURLWithPath: start).deletingLastPathComponent()
+            while folder.path.count > 1 {
+                for candidate in ["circuito", "debug/circuito", "release/circuito"] {
+                    let path = folder.path + "/" + candidate
+                    if isExecutableFile(path) { return path }
+                }
+                folder.deleteLastPathComponent()
+            }
+        }
+        return nil
+    }
+
+    private static func isExecutableFile(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG && access(path, X_OK) == 0
+    }
+
+    /// A test that writes to a child's stdin must not die of SIGPIPE when the child exits early.
+    static let ignoringSIGPIPE: Bool = {
+        signal(SIGPIPE, SIG_IGN)
+        return true
+    }()
+}
+
+/// Everything read from one end of a pipe, on a thread of its own (so no pipe can fill up and deadlock).
+final class PipeReader: @unchecked Sendable {
+    // @unchecked: every mutable field is guarded by `lock`.
+    private let lock = NSLock()
+    private var data: [UInt8] = []
+    private var newlines = 0
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(descriptor: Int32) {
+        let thread = Thread { [self] in self.pump(descriptor) }
+        thread.start()
+    }
+
+    private func pump(_ descriptor: Int32) {
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            let piece = chunk[0..<count]
+            let pieceNewlines = piece.reduce(0) { $1 == 0x0A ? $0 + 1 : $0 }
+            lock.withLock {
+                data += piece
+                newlines += pieceNewlines
+            }
+        }
+        close(descriptor)
+        finished.signal()
+    }
+
+    var bytes: [UInt8] { lock.withLock { data } }
+    var lineCount: Int { lock.withLock { newlines } }
+
+    /// Waits for the writer side to close (the child and everything it started have exited).
+    func waitForEnd(timeout: Double) -> Bool {
+        guard finished.wait(timeout: .now() + timeout) == .success else { return false }
+        finished.signal()
+        return true
+    }
+
+    /// Waits until at least `count` complete lines have arrived; false on timeout.
+    func waitForLines(_ count: Int, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while lineCount < count {
+            if Date() > deadline { return false }
+            usleep(2_000)
+        }
+        return true
+    }
+}
+
+struct CLIResult {
+    let status: Int32
+    let signaled: Bool
+    let timedOut: Bool
+    let stdoutBytes: [UInt8]
+    let stderrBytes: [UInt8]
+
+    var stdout: String { String(decoding: stdoutBytes, as: UTF8.self) }
+    var stderr: String { String(decoding: stderrBytes, as: UTF8.self) }
+    /// Complete stdout lines (a last line without its newline is left out: it may be cut).
+    var completeLines: [String] {
+        var lines = stdoutBytes.split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        lines.removeLast()  // what follows the last newline: empty, or an incomplete line
+        return lines.filter { !$0.isEmpty }
+    }
+    var exitedNormally: Bool { !timedOut && !signaled }
+    var succeeded: Bool { exitedNormally && status == 0 }
+}
+
+/// One run of `circuito`, with stdin, stdout and stderr on pipes. stdin can be fed all at once (and closed) or kept
+/// open for the test to write to.
+final class ChildProcess {
+    let process: Process
+    let stdout: PipeReader
+    let stderr: PipeReader
+    private var stdinDescriptor: Int32 = -1
+    private let exited: DispatchSemaphore
+
+    init(_ arguments: [String], stdin input: [UInt8]? = nil, keepStdinOpen: Bool = false) throws {
+        _ = CLI.ignoringSIGPIPE
+        let process = Process()
+        self.process = process
+        let binary = try #require(CLI.binary, "the circuito executable was not found next to the test bundle")
+        // (Process closes every other descriptor in the child, so concurrent tests do not share pipe ends.)
+        let inPipe = try ChildProcess.makePipe()
+        let outPipe = try ChildProcess.makePipe()
+        let errPipe = try ChildProcess.makePipe()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.standardInput = FileHandle(fileDescriptor: inPipe[0], closeOnDealloc: false)
+        process.standardOutput = FileHandle(fileDescriptor: outPipe[1], closeOnDealloc: false)
+        process.standardError = FileHandle(fileDescriptor: errPipe[1], closeOnDealloc: false)
+        let exited = DispatchSemaphore(value: 0)
+        self.exited = exited
+        process.terminationHandler = { _ in exited.signal() }
+        do {
+            try process.run()
+        } catch {
+            for descriptor in inPipe + outPipe + errPipe { close(descriptor) }
+            throw error
+        }
+        // The child has its copies; keep only our ends.
+        close(inPipe[0])
+        close(outPipe[1])
+        close(errPipe[1])
+        stdout = PipeReader(descriptor: outPipe[0])
+        stderr = PipeReader(descriptor: errPipe[0])
+        if let input {
+            let descriptor = inPipe[1]
+            Thread {
+                _ = ChildProcess.writeAll(descriptor, input)
+                close(descriptor)
+            }.start()
+        } else if keepStdinOpen {
+            stdinDescriptor = inPipe[1]
+        } else {
+            close(inPipe[1])
+        }
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    private static func makePipe() throws -> [Int32] {
+        var descriptors: [Int32] = [-1, -1]
+        try #require(pipe(&descriptors) == 0, "pipe: \(String(cString: strerror(errno)))")
+        for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        return descriptors
+    }
+
+    @discardableResult
+    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            offset += written
+        }
+        return true
+    }
+
+    func writeToStdin(_ text: String) {
+        precondition(stdinDescriptor >= 0, "stdin was not kept open")
+        ChildProcess.writeAll(stdinDescriptor, Array(text.utf8))
+    }
+
+    func closeStdin() {
+        if stdinDescriptor >= 0 {
+            close(stdinDescriptor)
+            stdinDescriptor = -1
+        }
+    }
+
+    /// Waits for the child (killing it after `timeout` seconds, which the result reports) and for its output.
+    func wait(timeout: Double = 120) -> CLIResult {
+        var timedOut = false
+        if exited.wait(timeout: .now() + timeout) == .timedOut {
+            timedOut = true
+            kill(pid, SIGKILL)
+            _ = exited.wait(timeout: .now() + 30)
+        }
+        closeStdin()
+        _ = stdout.waitForEnd(timeout: 30)
+        _ = stderr.waitForEnd(timeout: 30)
+        let finished = !process.isRunning
+        return CLIResult(
+            status: finished ? process.terminationStatus : -1,
+            signaled: finished ? process.terminationReason == .uncaughtSignal : false,
+            timedOut: timedOut || !finished, stdoutBytes: stdout.bytes, stderrBytes: stderr.bytes)
+    }
+
+    deinit {
+        if process.isRunning { kill(pid, SIGKILL) }
+        closeStdin()
+    }
+}
+
+/// Runs `circuito arguments…` to completion (bounded by `timeout`).
+@discardableResult
+func circuito(_ arguments: String..., stdin: String? = nil, timeout: Double = 120) throws -> CLIResult {
+    let child = try ChildProcess(arguments, stdin: stdin.map { Array($0.utf8) })
+    let result = child.wait(timeout: timeout)
+    #expect(!result.timedOut, "circuito \(arguments.joined(separator: " ")) timed out after \(timeout) s")
+    return result
+}
+
+// MARK: - Fixtures
+
+/// A fresh temporary directory; call `remove()` (in a defer) when done.
+struct Workspace {
+    let root: String
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("circuito-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { root + "/" + name }
+
+    func remove() { try? FileManager.default.removeItem(atPath: root) }
+
+    func write(_ name: String, lines: [String]) throws -> String {
+        let path = self.path(name)
+        try (lines.map { $0 + "\n" }.joined()).write(toFile: path, atomically: false, encoding: .utf8)
+        return path
+    }
+}
+
+/// An actor id and the key it signs with.
+struct TestActor {
+    let id: String
+    let key: Ed25519PrivateKey
+
+    init(_ id: String, key: Ed25519PrivateKey = Ed25519PrivateKey()) {
+        self.id = id
+        self.key = key
+    }
+
+    var multikey: String { key.publicKey.multikey }
+
+    /// One signed event as a JSON line.
+    func sign(_ type: String = "actor.registered", id eventID: String, _ body: [String: JSONValue]) throws -> String {
+        let event = try Event(
+            id: eventID, type: type, actor: id, key: multikey,
+            timestamp: Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds()), body: body)
+        return CanonicalJSON.encodeString(SignedEvent(signing: event, with: key).json)
+    }
+
+    /// A signed `actor.registered` of `subject` by this actor.
+    func register(_ subject: TestActor, role: String, name: String, organisation: String? = nil, eventID: String? = nil) throws -> String {
+        try sign(id: eventID ?? "reg-\(subject.id)", registration(subject, role: role, name: name, organisation: organisation))
+    }
+}
+
+func registration(_ subject: TestActor, role: String, name: String, organisation: String? = nil) -> [String: JSONValue] {
+    var body: [String: JSONValue] = [
+        "actor": .string(subject.id), "role": .string(role), "name": .string(name), "keys": [.string(subject.multikey)],
+    ]
+    if let organisation { body["organisation"] = .string(organisation) }
+    return body
+}
+
+/// A ledger made by `circuito init` with an authority key written in-process.
+struct TestLedger {
+    let workspace: Workspace
+    let directory: String
+    let authority: TestActor
+    let verifierKey: String
+
+    init(origin: String = "cli.test/ledger") throws {
+        workspace = try Workspace()
+        authority = TestActor("authority")
+        let keyPath = workspace.path("authority.key")
+        try KeyFile.write(authority.key, to: keyPath)
+        directory = workspace.path("ledger")
+        let result = try circuito("init", "--data", directory, "--authority-key", keyPath, "--origin", origin)
+        try #require(result.succeeded, "init failed: \(result.stderr)")
+        verifierKey = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func remove() { workspace.remove() }
+
+    /// `circuito append --data DIR [--batch N] FILE` with `lines` written to a new file.
+    func append(_ lines: [String], batch: Int? = nil) throws -> CLIResult {
+        let file = try workspace.write("events-\(UUID().uuidString).jsonl", lines: lines)
+        var arguments = ["append", "--data", directory]
+        if let batch { arguments += ["--batch", String(batch)] }
+        let child = try ChildProcess(arguments + [file])
+        let result = child.wait()
+        #expect(!result.timedOut, "append timed out")
+        return result
+    }
+
+    func root(size: UInt64? = nil) throws -> TreeHead {
+        try rootOf(directory, size: size)
+    }
+
+    func export() throws -> [String] {
+        let result = try circuito("export", "--data", directory)
+        try #require(result.succeeded, "export failed: \(result.stderr)")
+        return result.completeLines
+    }
+
+    func verify() throws -> CLIResult { try circuito("verify", "--data", directory) }
+}
+
+/// `circuito proof root` parsed, checking its keys.
+struct TreeHead: Equatable {
+    let size: UInt64
+    let hash: [UInt8]
+}
+
+func rootOf(_ directory: String, size: UInt64? = nil) throws -> TreeHead {
+    var arguments = ["proof", "root", "--data", directory]
+    if let size { arguments += ["--size", String(size)] }
+    let child = try ChildProcess(arguments)
+    let result = child.wait()
+    try #require(result.succeeded, "proof root failed: \(result.stderr)")
+    let json = try JSONParser.parse(result.stdout.trimmingCharacters(in: .newlines))
+    #expect(json.objectValue.map { Set($0.keys) } == ["root_hash", "tree_size"])
+    let treeSize = try #require(json["tree_size"]?.integerValue)
+    let hash = try #require(json["root_hash"]?.stringValue.flatMap(Base64.decode))
+    #expect(hash.count == 32)
+    return TreeHead(size: UInt64(treeSize), hash: hash)
+}
+
+struct PrintedReceipt: Equatable {
+    let line: String
+    let id: String
+    let seq: UInt64
+    let leafHash: [UInt8]
+    let checkpoint: String
+
+    init(line: String) throws {
+        self.line = line
+        let json = try JSONParser.parse(line)
+        #expect(json.objectValue.map { Set($0.keys) } == ["checkpoint", "id", "leaf_hash", "seq"], "not a receipt: \(line)")
+        id = try #require(json["id"]?.stringValue, "receipt without id: \(line)")
+        seq = UInt64(try #require(json["seq"]?.integerValue, "receipt without seq: \(line)"))
+        leafHash = try #require(json["leaf_hash"]?.stringValue.flatMap(Base64.decode), "receipt without leaf_hash: \(line)")
+        checkpoint = try #require(json["checkpoint"]?.stringValue, "receipt without checkpoint: \(line)")
+    }
+
+    /// The size line (the second) of the checkpoint note.
+    var checkpointSize: UInt64? {
+        let lines = checkpoint.split(separator: "\n", omittingEmptySubsequences: false)
+        return lines.count > 1 ? UInt64(lines[1]) : nil
+    }
+}
+
+/// A refusal line `{"error":{"code":…,…},"line":N}`: (code, line).
+func refusal(_ line: String) throws -> (code: String, line: Int64) {
+    let json = try JSONParser.parse(line)
+    let code = try #require(json["error"]?["code"]?.stringValue, "not a refusal: \(line)")
+    let number = try #require(json["line"]?.integerValue, "refusal without line: \(line)")
+    return (code, number)
+}
+
+func leafHash(_ line: String) -> [UInt8] { SHA256.hash(parts: [0x00], Array(line.utf8)) }
+
+/// The seq in "verify failed at seq N: …", if any.
+func failedSeq(_ stderr: String) -> UInt64? {
+    guard let range = stderr.range(of: "verify failed at seq ") else { return nil }
+    return UInt64(stderr[range.upperBound...].prefix { $0.isNumber })
+}
+
+func fileMode(_ path: String) -> mode_t? {
+    var status = stat()
+    guard stat(path, &status) == 0 else { return nil }
+    return status.st_mode & 0o777
+}
+
+// MARK: - 1. The whole flow
+
+@Suite("circuito CLI")
+struct CLITests {
+    @Test("keygen, init, sign, append, verify, export, checkpoint and proofs agree with each other")
+    func fullFlow() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+
+        // keygen: a 0600 key file and its Multikey on stdout.
+        var keyFiles: [String: String] = [:]
+        var multikeys: [String: String] = [:]
+        for name in ["authority", "org-1", "staff-1"] {
+            let path = workspace.path("\(name).key")
+            let result = try circuito("keygen", "--out", path)
+            try #require(result.succeeded, "keygen failed: \(result.stderr)")
+            let multikey = result.stdout.trimmingCharacters(in: .newlines)
+            #expect(result.stdout == multikey + "\n")
+            #expect(multikey.hasPrefix("z6Mk") && multikey.count == 48)
+            #expect(Multikey.decodePublicKey(multikey) != nil)
+            #expect(fileMode(path) == 0o600)
+            #expect(try KeyFile.read(path).publicKey.multikey == multikey)
+            keyFiles[name] = path
+            multikeys[name] = multikey
+        }
+
+        // init: prints the checkpoint verifier key origin+keyid+base64(0x01 ‖ key).
+        let origin = "cli.test/flow"
+        let directory = workspace.path("ledger")
+        let initResult = try circuito(
+            "init", "--data", directory, "--authority-key", keyFiles["authority"]!, "--authority-id", "city", "--origin", origin)
+        try #require(initResult.succeeded, "init failed: \(initResult.stderr)")
+        let verifierKey = initResult.stdout.trimmingCharacters(in: .newlines)
+        // The origin and the key id have no '+'; the base64 may.
+        let fields = verifierKey.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+        try #require(fields.count == 3, "verifier key \(verifierKey)")
+        #expect(fields[0] == origin)
+        #expect(fields[1].count == 8 && fields[1].allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        let material = try #require(Base64.decode(String(fields[2])))
+        #expect(material.count == 33 && material.first == 0x01)
+        let verifier = try NoteVerifier(parsing: verifierKey)
+        #expect(try KeyFile.read(directory + "/" + LedgerFiles.checkpointKey).publicKey == verifier.publicKey)
+
+        // sign: unsigned registrations in, signed events out.
+        let merchant = TestActor("merchant-1")
+        let auditor = TestActor("auditor-1")
+        let beneficiaries = (1...3).map { TestActor("beneficiary-\($0)") }
+        func unsigned(_ body: [String: JSONValue]) -> String {
+            CanonicalJSON.encodeString(["type": "actor.registered", "body": .object(body)])
+        }
+        func keyed(_ id: String, role: String, name: String, key: String, organisation: String? = nil) -> [String: JSONValue] {
+            var body: [String: JSONValue] = ["actor": .string(id), "role": .string(role), "name": .string(name), "keys": [.string(key)]]
+            if let organisation { body["organisation"] = .string(organisation) }
+            return body
+        }
+        let firstInput = [
+            unsigned(keyed("org-1", role: "organisation", name: "Food Bank", key: multikeys["org-1"]!)),
+            unsigned(keyed("staff-1", role: "staff", name: "Ana", key: multikeys["staff-1"]!, organisation: "org-1")),
+            unsigned(registration(merchant, role: "merchant", name: "Corner Shop")),
+            unsigned(registration(auditor, role: "auditor", name: "Audit Office")),
+            unsigned(registration(beneficiaries[0], role: "beneficiary", name: "Bea", organisation: "org-1")),
+        ]
+        let signResult = try circuito(
+            "sign", "--key", keyFiles["authority"]!, "--actor", "city", stdin: firstInput.joined(separator: "\n") + "\n")
+        try #require(signResult.succeeded, "sign failed: \(signResult.stderr)")
+        let firstSigned = signResult.completeLines
+        try #require(firstSigned.count == firstInput.count)
+        var eventIDs: [String] = []
+        for line in firstSigned {
+            let signed = try SignedEvent(jsonBytes: Array(line.utf8))
+            _ = try signed.verified()
+            #expect(signed.event.actor == "city")
+            #expect(signed.event.key == multikeys["authority"])
+            #expect(signed.event.type == "actor.registered")
+            eventIDs.append(signed.event.id)
+        }
+        #expect(Set(eventIDs).count == eventIDs.count, "sign gives each event a fresh id")
+
+        // append (file argument): receipts seq 1…5 in one batch, one checkpoint of size 6.
+        let firstFile = try workspace.write("first.jsonl", lines: firstSigned)
+        let firstAppend = try circuito("append", "--data", directory, firstFile)
+        #expect(firstAppend.succeeded, "append failed: \(firstAppend.stderr)")
+        let firstReceipts = try firstAppend.completeLines.map(PrintedReceipt.init(line:))
+        try #require(firstReceipts.count == 5)
+        #expect(firstReceipts.map(\.seq) == [1, 2, 3, 4, 5])
+        #expect(firstReceipts.map(\.id) == eventIDs)
+        #expect(firstReceipts.allSatisfy { $0.checkpointSize == 6 && $0.checkpoint == firstReceipts[0].checkpoint })
+
+        // A second append through stdin, signed by the staff member and the organisation: a second checkpoint.
+        let staffSigned = try circuito(
+            "sign", "--key", keyFiles["staff-1"]!, "--actor", "staff-1",
+            stdin: unsigned(registration(beneficiaries[1], role: "beneficiary", name: "Ben", organisation: "org-1")) + "\n")
+        let orgSigned = try circuito(
+            "sign", "--key", keyFiles["org-1"]!, "--actor", "org-1",
+            stdin: unsigned(registration(beneficiaries[2], role: "beneficiary", name: "Cy", organisation: "org-1")) + "\n")
+        try #require(staffSigned.succeeded && orgSigned.succeeded, "\(staffSigned.stderr) \(orgSigned.stderr)")
+        let secondAppend = try circuito("append", "--data", directory, stdin: staffSigned.stdout + orgSigned.stdout)
+        #expect(secondAppend.succeeded, "append failed: \(secondAppend.stderr)")
+        let secondReceipts = try secondAppend.completeLines.map(PrintedReceipt.init(line:))
+        try #require(secondReceipts.count == 2)
+        #expect(secondReceipts.map(\.seq) == [6, 7])
+        #expect(secondReceipts.allSatisfy { $0.checkpointSize == 8 })
+        let receipts = firstReceipts + secondReceipts
+
+        // Every receipt's checkpoint is a note signed by the verifier key, with the tree root at its size.
+        for receipt in receipts {
+            #expect(receipt.leafHash.count == 32)
+            let checkpoint = try Checkpoint(parsing: try SignedNote.open(receipt.checkpoint, verifier: verifier))
+            #expect(checkpoint.origin == origin)
+            #expect(checkpoint.size == receipt.checkpointSize)
+            #expect(try rootOf(directory, size: checkpoint.size).hash == checkpoint.rootHash)
+        }
+
+        // verify
+        let verify = try circuito("verify", "--data", directory)
+        #expect(verify.succeeded, "verify failed: \(verify.stderr)")
+        #expect(verify.stdout.hasPrefix("ok: 8 records, 3 checkpoints checked, root "))
+
+        // export: one line per record, each exactly the leaf bytes of its receipt.
+        let exportResult = try circuito("export", "--data", directory)
+        try #require(exportResult.succeeded)
+        #expect(exportResult.stdoutBytes.last == 0x0A)
+        let exported = exportResult.completeLines
+        try #require(exported.count == 8)
+        for receipt in receipts {
+            let line = exported[Int(receipt.seq)]
+            #expect(leafHash(line) == receipt.leafHash, "seq \(receipt.seq)")
+            let record = try Record(leafBytes: Array(line.utf8))
+            #expect(record.sequenceNumber == receipt.seq)
+            #expect(record.signedEvent.event.id == receipt.id)
+        }
+        #expect(try Record(leafBytes: Array(exported[0].utf8)).signedEvent.event.type == "ledger.genesis")
+
+        // checkpoint: the latest note, the last receipt's.
+        let checkpointResult = try circuito("checkpoint", "--data", directory)
+        #expect(checkpointResult.succeeded)
+        #expect(checkpointResult.stdout == secondReceipts.last!.checkpoint)
+
+        // proof root at the current size and at the first checkpoint's size.
+        let currentRoot = try rootOf(directory)
+        #expect(currentRoot.size == 8)
+        let firstCheckpoint = try Checkpoint(parsing: try SignedNote.open(firstReceipts[0].checkpoint, verifier: verifier))
+        #expect(try rootOf(directory, size: 6).hash == firstCheckpoint.rootHash)
+        var roots: [UInt64: [UInt8]] = [:]
+        for size in UInt64(1)...8 { roots[size] = try rootOf(directory, size: size).hash }
+        #expect(roots[8] == currentRoot.hash)
+
+        // proof inclusion: every leaf in the current tree, and in an older one.
+        let leafHashes = exported.map(leafHash)
+        var inclusionCases: [(seq: UInt64, size: UInt64?)] = (0..<8).map { (UInt64($0), nil) }
+        inclusionCases += [(2, 6), (5, 6)]
+        for (seq, size) in inclusionCases {
+            var arguments = ["proof", "inclusion", "--data", directory, "--seq", String(seq)]
+            if let size { arguments += ["--size", String(size)] }
+            let child = try ChildProcess(arguments)
+            let result = child.wait()
+            try #require(result.succeeded, "inclusion proof failed: \(result.stderr)")
+            let json = try JSONParser.parse(result.stdout.trimmingCharacters(in: .newlines))
+            #expect(json.objectValue.map { Set($0.keys) } == ["hashes", "leaf_index", "tree_size"])
+            let treeSize = UInt64(try #require(json["tree_size"]?.integerValue))
+            #expect(json["leaf_index"]?.integerValue == Int64(seq))
+            #expect(treeSize == size ?? 8)
+            let proof = try #require(json["hashes"]?.arrayValue?.compactMap { $0.stringValue.flatMap(Base64.decode) })
+            let root = try #require(roots[treeSize])
+            #expect(MerkleProofs.verifyInclusion(
+                leafHash: leafHashes[Int(seq)], leafIndex: seq, treeSize: treeSize, proof: proof, root: root), "seq \(seq) in \(treeSize)")
+            // The same proof does not prove another leaf.
+            #expect(!MerkleProofs.verifyInclusion(
+                leafHash: leafHashes[Int((seq + 1) % treeSize)], leafIndex: seq, treeSize: treeSize, proof: proof, root: root))
+        }
+
+        // proof consistency between several sizes, including the two checkpoints.
+        let consistencyCases: [(from: UInt64, to: UInt64?)] = [(6, nil), (1, 8), (3, 8), (4, 7), (5, 6), (8, 8)]
+        for (from, to) in consistencyCases {
+            var arguments = ["proof", "consistency", "--data", directory, "--from", String(from)]
+            if let to { arguments += ["--to", String(to)] }
+            let child = try ChildProcess(arguments)
+            let result = child.wait()
+            try #require(result.succeeded, "consistency proof failed: \(result.stderr)")
+            let json = try JSONParser.parse(result.stdout.trimmingCharacters(in: .newlines))
+            #expect(json.objectValue.map { Set($0.keys) } == ["first_size", "hashes", "second_size"])
+            let secondSize = UInt64(try #require(json["second_size"]?.integerValue))
+            #expect(json["first_size"]?.integerValue == Int64(from))
+            #expect(secondSize == to ?? 8)
+            let proof = try #require(json["hashes"]?.arrayValue?.compactMap { $0.stringValue.flatMap(Base64.decode) })
+            let firstRoot = try #require(roots[from])
+            let secondRoot = try #require(roots[secondSize])
+            #expect(MerkleProofs.verifyConsistency(
+                firstSize: from, secondSize: secondSize, firstRoot: firstRoot, secondRoot: secondRoot, proof: proof),
+                "\(from) → \(secondSize)")
+            if from < secondSize {
+                // A root that is not the first tree's does not pass.
+                var wrongRoot = firstRoot
+                wrongRoot[0] ^= 0x01
+                #expect(!MerkleProofs.verifyConsistency(
+                    firstSize: from, secondSize: secondSize, firstRoot: wrongRoot, secondRoot: secondRoot, proof: proof))
+            }
+        }
+
+        // Out-of-range requests are refused with the common error line.
+        let beyond = try circuito("proof", "inclusion", "--data", directory, "--seq", "8")
+        #expect(beyond.status == 1 && beyond.stderr.hasPrefix("error: invalid_range: "))
+    }
+
+    // MARK: - 2. Idempotency
+
+    @Test("appending the same events again gives the same receipts; the same id with other content is refused")
+    func idempotentAppend() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let actors = (1...5).map { TestActor("merchant-\($0)") }
+        let lines = try actors.map { try ledger.authority.register($0, role: "merchant", name: "Shop \($0.id)") }
+
+        let first = try ledger.append(lines)
+        #expect(first.succeeded, "append failed: \(first.stderr)")
+        let firstReceipts = try first.completeLines.map(PrintedReceipt.init(line:))
+        #expect(firstReceipts.map(\.seq) == [1, 2, 3, 4, 5])
+        let rootAfterFirst = try ledger.root()
+        #expect(rootAfterFirst.size == 6)
+
+        // The same file again, in smaller batches, and through stdin: byte-identical receipts, nothing written.
+        let again = try ledger.append(lines, batch: 2)
+        #expect(again.succeeded, "append failed: \(again.stderr)")
+        #expect(again.completeLines == first.completeLines)
+        let viaStdin = try circuito("append", "--data", ledger.directory, stdin: lines.joined(separator: "\n") + "\n")
+        #expect(viaStdin.succeeded)
+        #expect(viaStdin.completeLines == first.completeLines)
+        #expect(try ledger.root() == rootAfterFirst)
+
+        // Same id as merchant-3's registration, other content: id_conflict, exit 1, ledger unchanged.
+        let conflicting = try ledger.authority.register(
+            TestActor("merchant-x"), role: "merchant", name: "Another shop", eventID: "reg-merchant-3")
+        let conflict = try ledger.append([conflicting])
+        #expect(conflict.status == 1)
+        let conflictLines = conflict.completeLines
+        try #require(conflictLines.count == 1)
+        let refused = try refusal(conflictLines[0])
+        #expect(refused.code == "id_conflict")
+        #expect(refused.line == 1)
+        #expect(conflict.stderr.contains("1 event(s) refused"))
+        #expect(try ledger.root() == rootAfterFirst)
+
+        // Mixed with a repeat: the repeat keeps its receipt, the conflict is refused, exit 1.
+        let mixed = try ledger.append([lines[0], conflicting])
+        #expect(mixed.status == 1)
+        let mixedLines = mixed.completeLines
+        try #require(mixedLines.count == 2)
+        #expect(mixedLines[0] == first.completeLines[0])
+        #expect(try refusal(mixedLines[1]).code == "id_conflict")
+        #expect(try ledger.root() == rootAfterFirst)
+
+        #expect(try ledger.verify().succeeded)
+    }
+
+    // MARK: - 3. Refusals
+
+    @Test("refused events write nothing and each names its code; valid events beside them are appended")
+    func refusalsWriteNothing() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let merchant = TestActor("merchant-1")
+        let setup = try ledger.append([try ledger.authority.register(merchant, role: "merchant", name: "Corner Shop")])
+        try #require(setup.succeeded, "setup failed: \(setup.stderr)")
+
+        let ghost = TestActor("ghost")
+        let unknownActor = try ghost.register(TestActor("someone"), role: "merchant", name: "Someone")
+        let wrongRole = try merchant.register(TestActor("merchant-2"), role: "merchant", name: "Second Shop")
+        var badSignature = try ledger.authority.register(TestActor("merchant-3"), role: "merchant", name: "Third Shop")
+        let sigStart = try #require(badSignature.range(of: "\"sig\":\"")).upperBound
+        // The first base64 character holds the first 6 bits of R: flip it to another valid character.
+        badSignature.replaceSubrange(sigStart...sigStart, with: badSignature[sigStart] == "A" ? "B" : "A")
+        let malformed = "{\"event\":{\"v\":1,"
+        let withFloat = try ledger.authority.register(TestActor("merchant-4"), role: "merchant", name: "Fourth Shop")
+            .replacingOccurrences(of: "\"name\":\"Fourth Shop\"", with: "\"name\":\"Fourth Shop\",\"weight\":1.5")
+        #expect(withFloat.contains("1.5"))
+        let cases: [(line: String, code: String)] = [
+            (unknownActor, "unknown_actor"), (wrongRole, "role_not_permitted"), (badSignature, "invalid_signature"),
+            (malformed, "invalid_json"), (withFloat, "non_integer_number"),
+        ]
+
+        let before = try ledger.root()
+        #expect(before.size == 2)
+        let exportBefore = try ledger.export()
+        for (line, code) in cases {
+            let result = try ledger.append([line])
+            #expect(result.status == 1, "\(code): exit \(result.status)")
+            let output = result.completeLines
+            try #require(output.count == 1, "\(code): \(result.stdout)")
+            let refused = try refusal(output[0])
+            #expect(refused.code == code)
+            #expect(refused.line == 1)
+            #expect(try ledger.root() == before, "\(code) wrote something")
+        }
+        #expect(try ledger.export() == exportBefore)
+
+        // All of them in one file, with a valid event in the middle and a blank line: only that one is appended.
+        let newcomer = TestActor("merchant-5")
+        let valid = try ledger.authority.register(newcomer, role: "merchant", name: "Fifth Shop")
+        let file = [cases[0].line, cases[1].line, "", valid, cases[2].line, cases[3].line, cases[4].line]
+        let result = try ledger.append(file)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("5 event(s) refused"))
+        let output = result.completeLines
+        try #require(output.count == 6, "\(result.stdout)")
+        let expected: [(code: String, line: Int64)] = [
+            ("unknown_actor", 1), ("role_not_permitted", 2), ("invalid_signature", 5), ("invalid_json", 6),
+            ("non_integer_number", 7),
+        ]
+        let refusals = try [0, 1, 3, 4, 5].map { try refusal(output[$0]) }
+        #expect(refusals.map(\.code) == expected.map(\.code))
+        #expect(refusals.map(\.line) == expected.map(\.line))
+        let receipt = try PrintedReceipt(line: output[2])
+        #expect(receipt.id == "reg-merchant-5")
+        #expect(receipt.seq == before.size)
+        let after = try ledger.root()
+        #expect(after.size == before.size + 1)
+        #expect(try ledger.root(size: before.size) == before)
+        let exported = try ledger.export()
+        #expect(Array(exported.prefix(exportBefore.count)) == exportBefore)
+        #expect(exported.count == exportBefore.count + 1)
+        #expect(leafHash(exported.last!) == receipt.leafHash)
+        #expect(try ledger.verify().succeeded)
+    }
+
+    // MARK: - 4. Key files
+
+    @Test("a key file readable by others is refused with a chmod hint; keygen never overwrites")
+    func keyFileRefusals() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let path = workspace.path("signer.key")
+        let keygen = try circuito("keygen", "--out", path)
+        try #require(keygen.succeeded)
+        let unsigned = "{\"type\":\"actor.registered\",\"body\":{}}\n"
+        #expect(try circuito("sign", "--key", path, "--actor", "someone", stdin: unsigned).succeeded)
+
+        try #require(chmod(path, 0o644) == 0)
+        let refused = try circuito("sign", "--key", path, "--actor", "someone", stdin: unsigned)
+        #expect(refused.status == 1)
+        #expect(refused.stdout.isEmpty)
+        #expect(refused.stderr.hasPrefix("error: key_file: "))
+        #expect(refused.stderr.contains("chmod 600"))
+
+        try #require(chmod(path, 0o600) == 0)
+        let original = try #require(FileManager.default.contents(atPath: path))
+        let overwrite = try circuito("keygen", "--out", path)
+        #expect(overwrite.status == 1)
+        #expect(overwrite.stdout.isEmpty)
+        #expect(overwrite.stderr.hasPrefix("error: key_file: "))
+        #expect(FileManager.default.contents(atPath: path) == original)
+        #expect(fileMode(path) == 0o600)
+    }
+
+    // MARK: - 5. Writer lock
+
+    @Test("a second writer is refused with ledger_locked while the first holds the lock")
+    func writerLock() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let first = try ChildProcess(["append", "--data", ledger.directory, "--batch", "1"], keepStdinOpen: true)
+        first.writeToStdin(try ledger.authority.register(TestActor("merchant-1"), role: "merchant", name: "One") + "\n")
+        // A receipt while stdin is still open: the first writer has the ledger (and flushes after each batch).
+        try #require(first.stdout.waitForLines(1, timeout: 60), "no receipt from the first writer")
+
+        let secondLine = try ledger.authority.register(TestActor("merchant-2"), role: "merchant", name: "Two")
+        let second = try circuito("append", "--data", ledger.directory, stdin: secondLine + "\n")
+        #expect(second.status == 1)
+        #expect(second.stdout.isEmpty)
+        #expect(second.stderr.hasPrefix("error: ledger_locked: "), "\(second.stderr)")
+        // Readers are not locked out.
+        #expect(try ledger.root().size == 2)
+
+        first.writeToStdin(try ledger.authority.register(TestActor("merchant-3"), role: "merchant", name: "Three") + "\n")
+        first.closeStdin()
+        let firstResult = first.wait()
+        #expect(firstResult.succeeded, "first writer: \(firstResult.stderr)")
+        #expect(try firstResult.completeLines.map { try PrintedReceipt(line: $0).seq } == [1, 2])
+
+        // The lock is gone with its holder.
+        let retry = try circuito("append", "--data", ledger.directory, stdin: secondLine + "\n")
+        #expect(retry.succeeded, "\(retry.stderr)")
+        #expect(try ledger.root().size == 4)
+        #expect(try ledger.verify().succeeded)
+    }
+}
+
+// MARK: - 6. Tampering
+
+/// A ledger of genesis and 30 registrations "Tamper Target 1…30" (seq 1…30), appended in three calls of ten
+/// (checkpoints at sizes 11, 21 and 31), and its exported lines.
+struct TamperFixture {
+    let ledger: TestLedger
+    let exported: [String]
+
+    init() throws {
+        let ledger = try TestLedger()
+        self.ledger = ledger
+        for call in 0..<3 {
+            let lines = try (1...10).map { offset in
+                let number = call * 10 + offset
+                return try ledger.authority.register(TestActor("target-\(number)"), role: "merchant", name: "Tamper Target \(number)")
+            }
+            let result = try ledger.append(lines)
+            try #require(result.succeeded, "append failed: \(result.stderr)")
+        }
+        let verify = try ledger.verify()
+        try #require(verify.succeeded, "verify before tampering: \(verify.stderr)")
+        exported = try ledger.export()
+        try #require(exported.count == 31)
+    }
+
+    var dataFile: String { ledger.directory + "/data.mdb" }
+
+    /// Overwrites bytes of the record at `seq` inside data.mdb: `edit` gets the leaf bytes and returns (offset in
+    /// the leaf, new bytes). LMDB is copy-on-write, so pages freed by later commits may still hold an old copy of
+    /// the record; every copy is changed the same way (only the live one matters to readers).
+    func tamper(seq: Int, _ edit: ([UInt8]) throws -> (offset: Int, bytes: [UInt8])) throws {
+        let leaf = Array(exported[seq].utf8)
+        let file = [UInt8](try #require(FileManager.default.contents(atPath: dataFile)))
+        let occurrences = positions(of: leaf, in: file)
+        try #require(!occurrences.isEmpty, "the record at seq \(seq) is not in data.mdb as its leaf bytes")
+        let (offset, bytes) = try edit(leaf)
+        try #require(offset >= 0 && offset + bytes.count <= leaf.count)
+        try #require(Array(leaf[offset..<(offset + bytes.count)]) != bytes, "the edit changes nothing")
+        var changed = file
+        for occurrence in occurrences {
+            changed.replaceSubrange((occurrence + offset)..<(occurrence + offset + bytes.count), with: bytes)
+        }
+        try Data(changed).write(to: URL(fileURLWithPath: dataFile))
+        // The live copy was hit: export now shows the change.
+        let after = try ledger.export()
+        var expected = leaf
+        expected.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
+        #expect(Array(after[seq].utf8) == expected)
+    }
+
+    /// Offset of `needle` in `leaf`.
+    static func offset(of needle: String, in leaf: [UInt8]) throws -> Int {
+        let found = positions(of: Array(needle.utf8), in: leaf)
+        try #require(found.count == 1, "\(needle) occurs \(found.count) times")
+        return found[0]
+    }
+
+    /// recorded_at of the record at `seq` and its offset in the leaf.
+    func recordedAt(seq: Int) throws -> (text: String, offset: Int) {
+        let leaf = Array(exported[seq].utf8)
+        let start = try Self.offset(of: "\"recorded_at\":\"", in: leaf) + "\"recorded_at\":\"".utf8.count
+        let end = try #require(leaf[start...].firstIndex(of: UInt8(ascii: "\"")))
+        return (String(decoding: leaf[start..<end], as: UTF8.self), start)
+    }
+}
+
+func positions(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
+    guard let first = needle.first, needle.count <= haystack.count else { return [] }
+    var found: [Int] = []
+    var index = 0
+    let last = haystack.count - needle.count
+    while index <= last {
+        if haystack[index] == first && haystack[index..<(index + needle.count)].elementsEqual(needle) { found.append(index) }
+        index += 1
+    }
+    return found
+}
+
+@Suite("circuito verify finds tampering")
+struct TamperTests {
+    @Test("one changed letter in a signed field fails verify at that record's seq")
+    func signedFieldTampered() throws {
+        let fixture = try TamperFixture()
+        defer { fixture.ledger.remove() }
+        try fixture.tamper(seq: 17) { leaf in
+            // "Tamper Target 17" → "Tamper Xarget 17"
+            (try TamperFixture.offset(of: "\"Tamper Target 17\"", in: leaf) + 8, [UInt8(ascii: "X")])
+        }
+        let verify = try fixture.ledger.verify()
+        #expect(verify.status == 1)
+        #expect(verify.stdout.isEmpty)
+        // The stored leaf hash catches the change first; either way the record is named by its own seq.
+        #expect(verify.stderr.hasPrefix("verify failed at seq 17: integrity_failure: "), "\(verify.stderr)")
+    }
+
+    @Test("an earlier recorded_at (one byte) fails verify at that record's seq")
+    func recordedAtMadeEarlier() throws {
+        let fixture = try TamperFixture()
+        defer { fixture.ledger.remove() }
+        let (text, offset) = try fixture.recordedAt(seq: 15)
+        try #require(text.first == "2")
+        // Year 2xxx → 1xxx: still a valid timestamp, covered only by the tree and checkpoints.
+        try fixture.tamper(seq: 15) { _ in (offset, [UInt8(ascii: "1")]) }
+        let verify = try fixture.ledger.verify()
+        #expect(verify.status == 1)
+        #expect(failedSeq(verify.stderr) == 15, "\(verify.stderr)")
+    }
+
+    @Test("a later recorded_at (one byte) fails verify naming that record's seq")
+    func recordedAtMadeLater() throws {
+        let fixture = try TamperFixture()
+        defer { fixture.ledger.remove() }
+        let (text, offset) = try fixture.recordedAt(seq: 15)
+        try #require(text.first == "2")
+        // Year 2xxx → 3xxx.
+        try fixture.tamper(seq: 15) { _ in (offset, [UInt8(ascii: "3")]) }
+        let verify = try fixture.ledger.verify()
+        #expect(verify.status == 1)
+        let reported = failedSeq(verify.stderr)
+        #expect(reported != nil, "\(verify.stderr)")
+        #expect(reported == 15, "\(verify.stderr)")
+    }
+
+    @Test("a recorded_at changed within the order (seen only by the tree) fails verify naming that record's seq")
+    func recordedAtWithinOrder() throws {
+        let fixture = try TamperFixture()
+        defer { fixture.ledger.remove() }
+        // seq 11 opens the second batch; give it seq 10's recorded_at (earlier, but not before seq 10's).
+        let previous = try fixture.recordedAt(seq: 10)
+        let target = try fixture.recordedAt(seq: 11)
+        try #require(previous.text != target.text, "the two batches were recorded in the same millisecond")
+        try #require(previous.text.utf8.count == target.text.utf8.count)
+        try fixture.tamper(seq: 11) { _ in (target.offset, Array(previous.text.utf8)) }
+        let verify = try fixture.ledger.verify()
+        #expect(verify.status == 1)
+        #expect(verify.stderr.contains("integrity_failure"), "\(verify.stderr)")
+        let reported = failedSeq(verify.stderr)
+        #expect(reported != nil, "\(verify.stderr)")
+        #expect(reported == 11, "\(verify.stderr)")
+    }
+}
+
+// MARK: - 7. kill -9 during append
+
+@Suite("circuito append survives kill -9")
+struct CrashTests {
+    @Test("receipts printed before SIGKILL are durable; a rerun completes the file idempotently")
+    func killDuringAppend() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let eventCount = 3000
+        let lines = try (1...eventCount).map { number in
+            try ledger.authority.register(TestActor("crash-\(number)"), role: "merchant", name: "Crash Shop \(number)")
+        }
+        let ids = (1...eventCount).map { "reg-crash-\($0)" }
+        let file = try ledger.workspace.write("crash.jsonl", lines: lines)
+        let arguments = ["append", "--data", ledger.directory, "--batch", "8", file]
+
+        // Receipts seen so far, by event id: later runs must give exactly the same line.
+        var seen: [String: String] = [:]
+        let indexByID = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+        func check(_ receipts: [PrintedReceipt]) throws {
+            for receipt in receipts {
+                let index = try #require(indexByID[receipt.id], "unknown id \(receipt.id)")
+                #expect(receipt.seq == UInt64(index + 1), "\(receipt.id) at seq \(receipt.seq)")
+                if let earlier = seen[receipt.id] {
+                    #expect(earlier == receipt.line, "receipt for \(receipt.id) changed")
+                } else {
+                    seen[receipt.id] = receipt.line
+                }
+            }
+            let exported = try ledger.export()
+            for receipt in receipts {
+                try #require(receipt.seq < UInt64(exported.count), "receipt seq \(receipt.seq) is not in the log (\(exported.count) records)")
+                let line = exported[Int(receipt.seq)]
+                #expect(leafHash(line) == receipt.leafHash, "seq \(receipt.seq)")
+                #expect(try Record(leafBytes: Array(line.utf8)).signedEvent.event.id == receipt.id)
+            }
+        }
+
+        for round in 1...2 {
+            let recordsBefore = try ledger.root().size - 1
+            let target = Int(recordsBefore) + 200
+            let child = try ChildProcess(arguments)
+            let reached = child.stdout.waitForLines(target, timeout: 120)
+            kill(child.pid, SIGKILL)
+            let result = child.wait()
+            #expect(reached, "round \(round): only \(child.stdout.lineCount) receipts within the time limit")
+            #expect(result.signaled && result.status == SIGKILL, "round \(round): append ended before the kill (status \(result.status))")
+            let receipts = try result.completeLines.map(PrintedReceipt.init(line:))
+            #expect(receipts.count >= target)
+            #expect(receipts.count < eventCount, "round \(round): the kill came after the whole file")
+            try check(receipts)
+            let verify = try ledger.verify()
+            #expect(verify.succeeded, "round \(round): verify after kill: \(verify.stderr)")
+            let size = try ledger.root().size
+            #expect(size - 1 >= UInt64(receipts.count), "round \(round): fewer records than receipts")
+        }
+
+        // The same file once more: earlier events come back with their receipts, the rest are appended.
+        let final = try ChildProcess(arguments).wait()
+        #expect(final.succeeded, "final append: \(final.stderr)")
+        let receipts = try final.completeLines.map(PrintedReceipt.init(line:))
+        #expect(receipts.count == eventCount)
+        #expect(receipts.map(\.id) == ids)
+        try check(receipts)
+        #expect(try ledger.root().size == UInt64(eventCount + 1))
+        let verify = try ledger.verify()
+        #expect(verify.succeeded, "final verify: \(verify.stderr)")
+    }
+}

@@ -1,0 +1,235 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoStorage
+import Foundation
+import Glibc
+import Testing
+
+// End-to-end tests of `circuito demo` and `circuito report`: the built binary makes a small demo circuit (40
+// beneficiaries keep debug builds fast), then the tests read it back with the library, the CLI and the key vault.
+
+/// A demo ledger made by the binary in a fresh workspace.
+struct DemoLedger {
+    static let beneficiaryCount = 40
+    let workspace: Workspace
+    let directory: String
+    let seed: UInt64
+    let result: CLIResult
+
+    init(seed: UInt64, beneficiaries: Int = DemoLedger.beneficiaryCount) throws {
+        workspace = try Workspace()
+        directory = workspace.path("demo")
+        self.seed = seed
+        result = try circuito("demo", "--data", directory, "--seed", String(seed), "--beneficiaries", String(beneficiaries), timeout: 600)
+        try #require(result.succeeded, "demo failed: \(result.stderr)")
+    }
+
+    func remove() { workspace.remove() }
+
+    func export() throws -> [String] {
+        let exported = try circuito("export", "--data", directory)
+        try #require(exported.succeeded, "export failed: \(exported.stderr)")
+        return exported.completeLines
+    }
+
+    /// The events of the exported records.
+    func events() throws -> [JSONValue] {
+        try export().map { line in
+            let record = try JSONParser.parse(line)
+            return try #require(record["event"])
+        }
+    }
+}
+
+/// Every regular file under `root`, recursively.
+func regularFiles(under root: String) -> [String] {
+    guard let enumerator = FileManager.default.enumerator(atPath: root) else { return [] }
+    var files: [String] = []
+    while let relative = enumerator.nextObject() as? String {
+        let path = root + "/" + relative
+        var status = stat()
+        if lstat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG { files.append(path) }
+    }
+    return files
+}
+
+/// Parses a TOC amount printed with two decimals (`-12.05`) into cents.
+func cents(_ text: Substring) throws -> Int64 {
+    let negative = text.hasPrefix("-")
+    let parts = text.drop(while: { $0 == "-" }).split(separator: ".", omittingEmptySubsequences: false)
+    try #require(parts.count == 2 && parts[1].count == 2, "\(text) is not an amount with two decimals")
+    let whole = try #require(Int64(parts[0]))
+    let fraction = try #require(Int64(parts[1]))
+    return (negative ? -1 : 1) * (whole * 100 + fraction)
+}
+
+@Suite("circuito demo and report", .serialized)
+struct DemoTests {
+    @Test("the demo builds a Turin circuit that verify and rebuild accept, with keys and vault kept private")
+    func demoCircuit() throws {
+        let demo = try DemoLedger(seed: 7)
+        defer { demo.remove() }
+        // Like init, stdout is the checkpoint verifier key.
+        let verifierKey = demo.result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(verifierKey.hasPrefix(DemoCircuit.origin + "+"))
+
+        let reader = try LedgerReader.open(directory: demo.directory)
+        try reader.withState { (state) throws(LedgerError) in
+            var roles: [String: Int] = [:]
+            for entry in try state.entries(.actors, prefix: [], limit: 100_000) {
+                let actor = try ActorRecord(json: try JSONParser.parse(entry.value))
+                roles[actor.role.rawValue, default: 0] += 1
+            }
+            #expect(roles["authority"] == 1)
+            #expect((roles["organisation"] ?? 0) >= 8)
+            #expect((roles["staff"] ?? 0) >= 8)
+            #expect((roles["merchant"] ?? 0) >= 30)
+            #expect(roles["beneficiary"] == DemoLedger.beneficiaryCount)
+            #expect((roles["auditor"] ?? 0) == 1)
+            #expect(try state.entries(.opportunities, prefix: [], limit: 100_000).count >= 40)
+            #expect(try state.entries(.badgeClasses, prefix: [], limit: 100_000).count >= 10)
+            #expect(try state.entries(.merchants, prefix: [], limit: 100_000).count >= 30)
+            // Opportunities of PassoParola's categories across several districts.
+            var districts: Set<String> = []
+            for entry in try state.entries(.opportunities, prefix: [], limit: 100_000) {
+                districts.insert(try JSONParser.parse(entry.value)["district"]?.stringValue ?? "")
+            }
+            #expect(districts.count >= 8)
+        }
+
+        var types: [String: Int] = [:]
+        for event in try demo.events() { types[event["type"]?.stringValue ?? "", default: 0] += 1 }
+        for type in [
+            "policy.updated", "program.funded", "opportunity.published", "badge_class.defined", "merchant.enrolled",
+            "case.referred", "case.opened", "case.plan_agreed", "case.note_added", "case.closed", "activation.recorded",
+            "badge.issued", "credits.converted", "dote.granted", "payment.redeemed", "payment.refunded",
+            "settlement.requested", "settlement.paid", "tocoin.expired", "subject.erased",
+        ] {
+            #expect((types[type] ?? 0) > 0, "the demo has no \(type)")
+        }
+        #expect(types["subject.erased"] == 1)
+
+        let verified = try circuito("verify", "--data", demo.directory, timeout: 600)
+        #expect(verified.succeeded, "verify failed: \(verified.stderr)")
+        let rebuilt = try circuito("rebuild", "--data", demo.directory, timeout: 600)
+        #expect(rebuilt.succeeded, "rebuild failed: \(rebuilt.stderr)")
+
+        // Key files of every actor and the vault, private to the owner.
+        #expect(fileMode(demo.directory + "/keys") == 0o700)
+        #expect(fileMode(demo.directory + "/vault") == 0o700)
+        let keyFiles = regularFiles(under: demo.directory + "/keys")
+        #expect(keyFiles.count >= 1 + 8 + 30 + DemoLedger.beneficiaryCount)
+        #expect(keyFiles.allSatisfy { fileMode($0) == 0o600 })
+        let authority = try KeyFile.read(demo.directory + "/keys/" + DemoCircuit.authorityID + ".key")
+        #expect(authority.publicKey.multikey == (try DemoCircuit.actorKey(seed: 7, actor: DemoCircuit.authorityID)).publicKey.multikey)
+        #expect(regularFiles(under: demo.directory + "/vault").allSatisfy { fileMode($0) == 0o600 })
+
+        // A second demo into the same directory is refused and changes nothing.
+        let before = try demo.export()
+        let again = try circuito("demo", "--data", demo.directory, "--seed", "7", "--beneficiaries", "10")
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already holds a ledger"))
+        #expect(try demo.export() == before)
+    }
+
+    @Test("the erased subject's vault key is gone and no file holds their personal data in clear")
+    func erasure() throws {
+        let demo = try DemoLedger(seed: 7)
+        defer { demo.remove() }
+        let events = try demo.events()
+        let erasure = try #require(events.first { $0["type"] == "subject.erased" })
+        let erased = try #require(erasure["body"]?["beneficiary"]?.stringValue)
+        let vault = try KeyVault(directory: demo.directory + "/vault")
+        #expect(try vault.key(for: erased) == nil)
+        #expect(!FileManager.default.fileExists(atPath: demo.directory + "/vault/" + erased + ".key"))
+
+        // The referral of another subject still opens with its vault key, and holds what the demo sealed.
+        let referrals = events.filter { $0["type"] == "case.referred" }
+        let other = try #require(referrals.first { $0["body"]?["beneficiary"]?.stringValue != erased })
+        let otherSubject = try #require(other["body"]?["beneficiary"]?.stringValue)
+        let otherKey = try #require(try vault.key(for: otherSubject))
+        let sealed = try #require(other["body"]?["sealed"])
+        #expect(SealedData.open(sealed, subject: otherSubject, key: otherKey) == DemoCircuit.personalData(seed: 7, subject: otherSubject))
+        let erasedReferral = try #require(referrals.first { $0["body"]?["beneficiary"]?.stringValue == erased })
+        #expect(SealedData.open(try #require(erasedReferral["body"]?["sealed"]), subject: erased, key: otherKey) == nil)
+
+        // No file under the data directory (log, state, keys, vault) holds the erased person's data in clear.
+        let person = DemoCircuit.personalData(seed: 7, subject: erased)
+        let needles = try ["codice_fiscale", "telefono", "indirizzo"].map { field in
+            Array(try #require(person[field]?.stringValue).utf8)
+        }
+        let files = regularFiles(under: demo.directory)
+        #expect(files.contains { $0.hasSuffix("/data.mdb") })
+        for file in files {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+            for needle in needles {
+                #expect(positions(of: needle, in: bytes).isEmpty, "\(file) holds \(String(decoding: needle, as: UTF8.self))")
+            }
+        }
+    }
+
+    @Test("the same seed gives the same ledger; another seed another")
+    func determinism() throws {
+        let first = try DemoLedger(seed: 11, beneficiaries: 12)
+        defer { first.remove() }
+        let second = try DemoLedger(seed: 11, beneficiaries: 12)
+        defer { second.remove() }
+        let third = try DemoLedger(seed: 12, beneficiaries: 12)
+        defer { third.remove() }
+        let exported = try first.export()
+        #expect(exported.count > 100)
+        #expect(exported == (try second.export()))
+        #expect(exported != (try third.export()))
+        #expect(first.result.stdout == second.result.stdout)
+        #expect(first.result.stdout != third.result.stdout)
+    }
+
+    @Test("the report: CSV parses, outstanding reconciles with the balances, the table says so")
+    func report() throws {
+        let demo = try DemoLedger(seed: 5)
+        defer { demo.remove() }
+        let csv = try circuito("report", "--data", demo.directory, "--csv")
+        try #require(csv.succeeded, "report --csv failed: \(csv.stderr)")
+        let lines = csv.completeLines
+        #expect(lines.first == "month,district,category,organisation,funded,converted,granted,spent,refunded,settled,expired,outstanding")
+        var totals = [Int64](repeating: 0, count: 8)
+        var months: Set<Substring> = []
+        var categories: Set<Substring> = []
+        for line in lines.dropFirst() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            try #require(fields.count == 12, "bad CSV row: \(line)")
+            months.insert(fields[0])
+            categories.insert(fields[2])
+            for index in 0..<8 { totals[index] += try cents(fields[4 + index]) }
+        }
+        // The demo covers 2025 month by month, with general ToCoin and earmarked doti.
+        #expect(months.count == 12)
+        #expect(categories.contains("general") && categories.contains("food"))
+        let (funded, converted, granted, spent, refunded, settled, expired, outstanding) =
+            (totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6], totals[7])
+        #expect(funded > 0 && converted > 0 && granted > 0 && spent > 0 && refunded > 0 && settled > 0 && expired > 0)
+        #expect(outstanding == converted + granted - expired - settled)
+        #expect(refunded <= spent)
+
+        // Outstanding is what beneficiaries, merchants and pending settlements hold.
+        let reader = try LedgerReader.open(directory: demo.directory)
+        let held = try reader.withState { (state) throws(LedgerError) -> Int64 in
+            var total = try state.balance(Account.settlement)
+            for prefix in ["beneficiary:", "merchant:"] {
+                for entry in try state.entries(.balances, prefix: Array(prefix.utf8), limit: 1_000_000) {
+                    total += Account.decode(entry.value) ?? 0
+                }
+            }
+            return total
+        }
+        #expect(outstanding == held)
+        #expect(held > 0)
+
+        let table = try circuito("report", "--data", demo.directory)
+        try #require(table.succeeded, "report failed: \(table.stderr)")
+        #expect(table.stdout.contains("reconciled."))
+        #expect(!table.stdout.contains("NOT reconciled"))
+        #expect(table.stdout.contains("By district") && table.stdout.contains("By organisation"))
+        #expect(table.stdout.contains("Outstanding \(FundingReport.toc(held)) TOC"))
+    }
+}

@@ -1,0 +1,247 @@
+import CircuitoCore
+import CircuitoCrypto
+import Testing
+
+/// Records made by running events through the rulebook at chosen ledger times, as the ledger would store them.
+struct RecordedLedger {
+    var state = MemoryLedgerState()
+    var records: [Record] = []
+    /// The ledger's time for the next event (`recorded_at`).
+    var now = "2026-01-05T09:00:00.000Z"
+    var counter = 0
+
+    @discardableResult
+    mutating func append(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue]) throws -> String {
+        counter += 1
+        let id = type == "ledger.genesis" ? "genesis" : "e-\(counter)"
+        let event = try Event(id: id, type: type, actor: actor, key: key.publicKey.multikey, timestamp: now, body: body)
+        try append(try SignedEvent(signing: event, with: key).verified(), at: now)
+        return id
+    }
+
+    mutating func append(_ verified: VerifiedEvent, at recordedAt: String) throws {
+        let sequenceNumber = UInt64(records.count)
+        let changes = try Rulebook.check(verified, at: LogPosition(sequenceNumber: sequenceNumber, recordedAt: recordedAt), state: state)
+        state.apply(changes)
+        records.append(Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: verified.signedEvent))
+    }
+
+    func report() throws -> FundingReport {
+        var report = FundingReport()
+        for record in records { try report.add(record, state: state) }
+        return report
+    }
+}
+
+@Suite("Funding report")
+struct ReportTests {
+    let city = Ed25519PrivateKey()
+    let casa = Ed25519PrivateKey()
+    let operatore = Ed25519PrivateKey()
+    let wallet = Ed25519PrivateKey()
+    let grocer = Ed25519PrivateKey()
+    let bookshop = Ed25519PrivateKey()
+
+    /// A small circuit with one of every money event:
+    /// 01-10 doti food 50.00 and books 30.00, 20 credits converted (20.00 general), all expiring 02-09;
+    /// 01-12 a payment of 60.00 at the grocer (food 50.00, general 10.00) and 10.00 at the bookshop (books);
+    /// 01-15 the grocer refunds 15.00 (general 10.00 back, then food 5.00); 01-20 it asks to settle 45.00, paid 02-03;
+    /// 02-15 the rest of the three lots expires (food 5.00, books 20.00, general 20.00) and a transport dote of 38.00.
+    func smallCircuit() throws -> RecordedLedger {
+        var ledger = RecordedLedger()
+        func multikey(_ key: Ed25519PrivateKey) -> JSONValue { .array([.string(key.publicKey.multikey)]) }
+        try ledger.append("ledger.genesis", by: "city", key: city, [
+            "origin": "report.test/ledger",
+            "authority": .object(["actor": "city", "name": "City", "keys": multikey(city)]),
+            "checkpoint_key": .string(Ed25519PrivateKey().publicKey.multikey),
+            "currency": .object(["code": "TOC", "decimals": 2]),
+        ])
+        try ledger.append("actor.registered", by: "city", key: city, [
+            "actor": "casa", "role": "organisation", "name": "Casa del Quartiere", "district": "san_salvario", "keys": multikey(casa),
+        ])
+        try ledger.append("actor.registered", by: "casa", key: casa, [
+            "actor": "op", "role": "staff", "name": "Operatrice", "organisation": "casa", "keys": multikey(operatore),
+        ])
+        try ledger.append("actor.registered", by: "op", key: operatore, [
+            "actor": "ben", "role": "beneficiary", "name": "Portafoglio ben", "organisation": "casa", "keys": multikey(wallet),
+        ])
+        try ledger.append("actor.registered", by: "city", key: city, ["actor": "grocer", "role": "merchant", "name": "Grocer", "keys": multikey(grocer)])
+        try ledger.append("actor.registered", by: "city", key: city, ["actor": "bookshop", "role": "merchant", "name": "Bookshop", "keys": multikey(bookshop)])
+        try ledger.append("policy.updated", by: "city", key: city, [
+            "conversion_rate_cents_per_credit": 100, "monthly_conversion_cap_cents": 50_000, "lot_validity_days": 30,
+            "categories": ["food", "books", "transport"],
+        ])
+        try ledger.append("program.funded", by: "city", key: city, ["amount": 100_000, "reference": "Delibera 2026/1"])
+        try ledger.append("merchant.enrolled", by: "city", key: city, ["merchant": "grocer", "categories": ["food"], "district": "san_salvario"])
+        try ledger.append("merchant.enrolled", by: "city", key: city, ["merchant": "bookshop", "categories": ["books"], "district": "centro"])
+        // A case with one activation and a badge of 20 credits.
+        try ledger.append("case.referred", by: "op", key: operatore, [
+            "case": "case-1", "beneficiary": "ben", "household": "nucleo-1", "to": "casa",
+            "sealed": SealedData.seal(["nome": "Anna"], subject: "ben", key: SecretBox.newKey()),
+        ])
+        try ledger.append("case.opened", by: "op", key: operatore, ["case": "case-1"])
+        try ledger.append("opportunity.published", by: "op", key: operatore, [
+            "opportunity": "orto", "title": "Orto", "description": "Orto comunitario", "category": "civic_utility", "district": "san_salvario",
+        ])
+        try ledger.append("badge_class.defined", by: "casa", key: casa, [
+            "badge_class": "verde", "name": "Verde", "description": "Cura del verde", "criteria": "Dieci ore", "credits": 20,
+        ])
+        try ledger.append("activation.recorded", by: "op", key: operatore, [
+            "activation": "act-1", "case": "case-1", "opportunity": "orto", "hours": 10, "date": "2026-01-08",
+        ])
+        try ledger.append("badge.issued", by: "op", key: operatore, ["badge": "badge-1", "badge_class": "verde", "beneficiary": "ben", "activations": ["act-1"]])
+
+        ledger.now = "2026-01-10T09:00:00.000Z"
+        try ledger.append("dote.granted", by: "op", key: operatore, ["beneficiary": "ben", "category": "food", "amount": 5_000])
+        try ledger.append("dote.granted", by: "op", key: operatore, ["beneficiary": "ben", "category": "books", "amount": 3_000])
+        // Converted by the organisation itself (not staff): same organisation, same district.
+        try ledger.append("credits.converted", by: "casa", key: casa, ["beneficiary": "ben", "badges": ["badge-1"]])
+
+        ledger.now = "2026-01-12T16:00:00.000Z"
+        let payment = try ledger.append("payment.redeemed", by: "grocer", key: grocer, paymentBody(amount: 6_000, merchant: "grocer", nonce: "n1", now: ledger.now))
+        try ledger.append("payment.redeemed", by: "bookshop", key: bookshop, paymentBody(amount: 1_000, merchant: "bookshop", nonce: "n2", now: ledger.now))
+        ledger.now = "2026-01-15T16:00:00.000Z"
+        try ledger.append("payment.refunded", by: "grocer", key: grocer, ["payment": .string(payment), "amount": 1_500, "reason": "Reso"])
+        ledger.now = "2026-01-20T16:00:00.000Z"
+        let settlement = try ledger.append("settlement.requested", by: "grocer", key: grocer, ["amount": 4_500])
+        ledger.now = "2026-02-03T09:00:00.000Z"
+        try ledger.append("settlement.paid", by: "city", key: city, ["settlement": .string(settlement), "reference": "Mandato 1"])
+
+        ledger.now = "2026-02-15T09:00:00.000Z"
+        // Lots are named by the seq of the event that made them: the two doti and the conversion.
+        for lot in try ledger.state.lots(of: "ben").map(\.id) {
+            try ledger.append("tocoin.expired", by: "city", key: city, ["beneficiary": "ben", "lot": .integer(Int64(lot))])
+        }
+        try ledger.append("dote.granted", by: "op", key: operatore, ["beneficiary": "ben", "category": "transport", "amount": 3_800])
+        return ledger
+    }
+
+    func paymentBody(amount: Int64, merchant: String, nonce: String, now: String) -> [String: JSONValue] {
+        let expiresAt = Timestamp.format(millisecondsSince1970: (Timestamp.millisecondsSince1970(now) ?? 0) + 600_000)
+        let authorisation = PaymentAuthorisation(
+            beneficiary: "ben", merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce, key: wallet.publicKey.multikey)
+        return ["authorisation": authorisation.json, "signature": .string(Base64.encode(PaymentAuthorisation.sign(authorisation, with: wallet)))]
+    }
+
+    func figures(funded: Int64 = 0, converted: Int64 = 0, granted: Int64 = 0, spent: Int64 = 0, refunded: Int64 = 0, settled: Int64 = 0, expired: Int64 = 0) -> FundingReport.Figures {
+        var figures = FundingReport.Figures()
+        figures.funded = funded
+        figures.converted = converted
+        figures.granted = granted
+        figures.spent = spent
+        figures.refunded = refunded
+        figures.settled = settled
+        figures.expired = expired
+        return figures
+    }
+
+    func key(_ month: String, _ category: String) -> FundingReport.RowKey {
+        FundingReport.RowKey(month: month, district: "san_salvario", category: category, organisation: "casa")
+    }
+
+    @Test("every movement lands in its month, district, category and organisation")
+    func attribution() throws {
+        let report = try smallCircuit().report()
+        let expected: [FundingReport.RowKey: FundingReport.Figures] = [
+            FundingReport.RowKey(month: "2026-01", district: "-", category: "-", organisation: "city"): figures(funded: 100_000),
+            key("2026-01", "books"): figures(granted: 3_000, spent: 1_000),
+            key("2026-01", "food"): figures(granted: 5_000, spent: 5_000, refunded: 500),
+            key("2026-01", "general"): figures(converted: 2_000, spent: 1_000, refunded: 1_000),
+            key("2026-02", "books"): figures(expired: 2_000),
+            // The grocer's takings were food 50.00 and general 10.00; the refund took back the general 10.00 and
+            // 5.00 of food, so the settlement of 45.00 is all food money.
+            key("2026-02", "food"): figures(settled: 4_500, expired: 500),
+            key("2026-02", "general"): figures(expired: 2_000),
+            key("2026-02", "transport"): figures(granted: 3_800),
+        ]
+        #expect(report.rows == expected)
+        #expect(report.recordCount == UInt64(try smallCircuit().records.count))
+        #expect(report.origin == "report.test/ledger")
+    }
+
+    @Test("outstanding reconciles with beneficiary, merchant and settlement balances")
+    func reconciliation() throws {
+        let ledger = try smallCircuit()
+        let report = try ledger.report()
+        let balances = try FundingReport.CirculatingBalances(state: ledger.state)
+        // The transport dote is still held, and the bookshop has not settled its 10.00.
+        #expect(balances == FundingReport.CirculatingBalances(beneficiaries: 3_800, merchants: 1_000, settlement: 0))
+        #expect(report.total.outstanding == balances.total)
+        #expect(report.totals(by: .category).first { $0.value == "transport" }?.figures.outstanding == 3_800)
+        #expect(report.table(balances: balances).contains("reconciled."))
+        #expect(report.table(balances: FundingReport.CirculatingBalances(beneficiaries: 0, merchants: 0, settlement: 0)).contains("NOT reconciled"))
+
+        // Before the settlement is paid, what was requested still counts as outstanding: at the end of January the
+        // wallet held 45.00, the bookshop 10.00 and the settlement account 45.00.
+        var january = FundingReport()
+        for record in ledger.records.prefix(while: { $0.recordedAt < "2026-02" }) { try january.add(record, state: ledger.state) }
+        #expect(january.total.outstanding == 10_000)
+    }
+
+    @Test("CSV: a header row, one row per key, amounts in TOC with two decimals")
+    func csv() throws {
+        let report = try smallCircuit().report()
+        let lines = report.csv().split(separator: "\n").map(String.init)
+        #expect(lines.first == "month,district,category,organisation,funded,converted,granted,spent,refunded,settled,expired,outstanding")
+        #expect(lines.count == 1 + report.rows.count)
+        #expect(lines.contains("2026-01,san_salvario,food,casa,0.00,0.00,50.00,50.00,5.00,0.00,0.00,50.00"))
+        #expect(lines.contains("2026-02,san_salvario,food,casa,0.00,0.00,0.00,0.00,0.00,45.00,5.00,-50.00"))
+        #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",", omittingEmptySubsequences: false).count == 12 })
+        #expect(FundingReport.toc(0) == "0.00")
+        #expect(FundingReport.toc(5) == "0.05")
+        #expect(FundingReport.toc(-5) == "-0.05")
+        #expect(FundingReport.toc(123_456) == "1234.56")
+    }
+
+    @Test("records must be folded in seq order, with the state of the same ledger")
+    func refusals() throws {
+        let ledger = try smallCircuit()
+        var report = FundingReport()
+        var outOfOrder: LedgerError?
+        do { try report.add(ledger.records[1], state: ledger.state) } catch { outOfOrder = error }
+        #expect(outOfOrder?.code == .invalidRange)
+        // A payment the state does not know: the records and the state come from different ledgers.
+        var other = FundingReport()
+        let empty = MemoryLedgerState()
+        var failure: LedgerError?
+        for record in ledger.records {
+            do {
+                try other.add(record, state: empty)
+            } catch {
+                failure = error
+                break
+            }
+        }
+        #expect(failure?.code == .notFound)
+    }
+
+    @Test("a generated demo year is accepted by the rulebook and its report reconciles")
+    func demoYear() throws {
+        var circuit = try DemoCircuit(seed: 3, beneficiaryCount: 12)
+        var ledger = RecordedLedger()
+        try ledger.append(try circuit.genesis.verified(), at: Timestamp.format(millisecondsSince1970: circuit.genesisMilliseconds))
+        var steps = 0
+        while let batches = try circuit.nextBatches(), steps <= circuit.stepCount {
+            steps += 1
+            for batch in batches {
+                #expect(batch.firstSequenceNumber == UInt64(ledger.records.count))
+                let recordedAt = Timestamp.format(millisecondsSince1970: batch.recordedAtMilliseconds)
+                for signed in batch.events { try ledger.append(try signed.verified(), at: recordedAt) }
+            }
+        }
+        #expect(steps == circuit.stepCount)
+        let counts = circuit.eventCounts
+        for type in [
+            "case.referred", "case.opened", "case.plan_agreed", "activation.recorded", "badge.issued", "credits.converted",
+            "dote.granted", "payment.redeemed", "settlement.requested", "settlement.paid", "tocoin.expired", "subject.erased",
+        ] {
+            #expect((counts[type] ?? 0) > 0, "the demo has no \(type)")
+        }
+        #expect(counts["subject.erased"] == 1)
+        #expect(counts.values.reduce(0, +) == ledger.records.count)
+        let report = try ledger.report()
+        #expect(report.total.outstanding == (try FundingReport.CirculatingBalances(state: ledger.state)).total)
+        #expect(report.total.spent > 0 && report.total.expired > 0 && report.total.settled > 0)
+        #expect(!report.rows.keys.contains { $0.organisation == FundingReport.unattributed && $0.category != FundingReport.unattributed })
+    }
+}

@@ -1,0 +1,462 @@
+import CircuitoCore
+import Foundation
+import Testing
+
+@testable import CircuitoCredentials
+
+/// Files from the shared directory next to the repository (contexts and W3C vectors). A missing file throws, so
+/// the test that needs it fails rather than being skipped.
+enum JSONLDTestFiles {
+    struct MissingFile: Error, CustomStringConvertible {
+        let path: String
+        var description: String { "missing test file \(path)" }
+    }
+
+    /// `<folder containing Tests>/../shared`.
+    static let sharedDirectory: URL = {
+        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while directory.path != "/" {
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("Tests").path) {
+                return directory.deletingLastPathComponent().appendingPathComponent("shared")
+            }
+            directory = directory.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: "/shared-directory-not-found")
+    }()
+
+    static func bytes(_ relativePath: String) throws -> [UInt8] {
+        let url = sharedDirectory.appendingPathComponent(relativePath)
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw MissingFile(path: url.path) }
+        return [UInt8](data)
+    }
+
+    static func text(_ relativePath: String) throws -> String {
+        String(decoding: try bytes(relativePath), as: UTF8.self)
+    }
+
+    static func json(_ relativePath: String) throws -> JSONValue {
+        try JSONParser.parse(try bytes(relativePath))
+    }
+
+    /// The bundled contexts, read from `shared/contexts` (never copied into the repository).
+    static func contextStore() throws -> JSONLDContextStore {
+        var files: [String: [UInt8]] = [:]
+        for fileName in JSONLDContextStore.bundledFileNames.values {
+            files[fileName] = try bytes("contexts/" + fileName)
+        }
+        return try JSONLDContextStore(bundledFiles: files)
+    }
+
+    /// A small Open Badges 3.0 credential as Circuito issues them.
+    static let openBadgeCredential: JSONValue = [
+        "@context": [
+            "https://www.w3.org/ns/credentials/v2",
+            "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+        ],
+        "id": "urn:uuid:0b8a5c3e-2f5e-4a2c-9d43-4c9b3a6a2f10",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": "Civic utility: park maintenance",
+        "issuer": [
+            "id": "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2",
+            "type": ["Profile"],
+            "name": "Città di Torino — PIS",
+        ],
+        "validFrom": "2024-05-01T10:00:00Z",
+        "credentialSubject": [
+            "id": "urn:uuid:4a1f7c2e-0000-4000-8000-000000000001",
+            "type": ["AchievementSubject"],
+            "achievement": [
+                "id": "https://circuito.example/badge-classes/park-maintenance",
+                "type": ["Achievement"],
+                "name": "Park maintenance",
+                "description": "Twenty hours of park maintenance with the district team.",
+                "criteria": ["narrative": "Complete 20 hours of activity."],
+                "creditsAvailable": 5,
+            ],
+        ],
+    ]
+}
+
+/// Sorted N-Quads lines of `quads` (blank node labels as issued), for exact comparisons without blank nodes.
+private func sortedNQuads(_ quads: [RDFQuad]) -> String {
+    quads.map { NQuads.serialize($0) }.sorted().joined()
+}
+
+private func rdfError(_ document: JSONValue, _ store: JSONLDContextStore) -> LedgerError? {
+    do {
+        _ = try JSONLD.toRDF(document, contexts: store)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+private func with(_ document: JSONValue, _ change: (inout [String: JSONValue]) -> Void) -> JSONValue {
+    guard case .object(var members) = document else { return document }
+    change(&members)
+    return .object(members)
+}
+
+private let rdfType = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+private let obVocabulary = "https://purl.imsglobal.org/spec/vc/ob/vocab.html#"
+private let xsd = "http://www.w3.org/2001/XMLSchema#"
+/// The Open Badges context writes the XML Schema namespace with https.
+private let openBadgesXSD = "https://www.w3.org/2001/XMLSchema#"
+
+@Suite struct JSONLDContextStoreTests {
+    @Test func bundledContextsLoadFromTheSharedDirectory() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        #expect(store.urls == JSONLDContextStore.bundledFileNames.keys.sorted())
+        #expect(store.contains("https://www.w3.org/ns/credentials/v2"))
+    }
+
+    @Test func aMissingBundledFileIsAnError() throws {
+        var files: [String: [UInt8]] = [:]
+        for fileName in JSONLDContextStore.bundledFileNames.values where fileName != "ob-v3p0-context-3.0.3.json" {
+            files[fileName] = try JSONLDTestFiles.bytes("contexts/" + fileName)
+        }
+        #expect(throws: LedgerError.self) { try JSONLDContextStore(bundledFiles: files) }
+    }
+
+    @Test func anUnknownContextURLIsRefusedNotFetched() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let document: JSONValue = [
+            "@context": ["https://www.w3.org/ns/credentials/v2", "https://example.com/contexts/unknown.jsonld"],
+            "id": "urn:example:1", "type": "VerifiableCredential",
+        ]
+        let error = try #require(rdfError(document, store))
+        #expect(error.code == .invalidBody)
+        #expect(error.message.contains("https://example.com/contexts/unknown.jsonld is not bundled"))
+    }
+
+    @Test func anEmptyStoreRefusesEvenTheCredentialsContext() throws {
+        let document: JSONValue = ["@context": "https://www.w3.org/ns/credentials/v2", "id": "urn:example:1"]
+        let error = try #require(rdfError(document, JSONLDContextStore(documents: [:])))
+        #expect(error.message.contains("is not bundled"))
+    }
+}
+
+@Suite struct JSONLDToRDFTests {
+    @Test func theAlumniVectorExpandsToTheW3CStatements() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let quads = try JSONLD.toRDF(try JSONLDTestFiles.json("vectors/vc-di-eddsa/unsigned.json"), contexts: store)
+        // The vector's canonical form has no blank nodes, so it is just the sorted statements.
+        #expect(
+            sortedNQuads(quads) == (try JSONLDTestFiles.text("vectors/vc-di-eddsa/eddsa-rdfc-2022/canonDocDataInt.txt"))
+        )
+    }
+
+    @Test func anUndefinedTermIsRefused() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let credential = JSONLDTestFiles.openBadgeCredential
+        let atTopLevel = with(credential) { $0["favouriteColour"] = "blue" }
+        let topLevelError = try #require(rdfError(atTopLevel, store))
+        #expect(topLevelError.message.contains("undefined term"))
+        #expect(topLevelError.message.contains("favouriteColour"))
+
+        let nested = with(credential) { members in
+            guard case .object(var subject)? = members["credentialSubject"] else { return }
+            subject["nickname"] = "Gianni"
+            members["credentialSubject"] = .object(subject)
+        }
+        let nestedError = try #require(rdfError(nested, store))
+        #expect(nestedError.message.contains("nickname"))
+
+        // A type that no context defines does not expand to an absolute IRI either.
+        let unknownType = with(credential) { $0["type"] = ["VerifiableCredential", "MadeUpCredential"] }
+        #expect(rdfError(unknownType, store) != nil)
+    }
+
+    @Test func aTermOfAnotherTypeScopeIsUndefinedOutsideIt() throws {
+        // "achievement" is defined only inside AchievementSubject's type-scoped context.
+        let store = try JSONLDTestFiles.contextStore()
+        let document = with(JSONLDTestFiles.openBadgeCredential) { $0["achievement"] = "https://example.com/a" }
+        #expect(rdfError(document, store)?.message.contains("achievement") == true)
+    }
+
+    @Test func anOpenBadgeCredentialExpandsAndCanonicalizesDeterministically() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let credential = JSONLDTestFiles.openBadgeCredential
+        let quads = try JSONLD.toRDF(credential, contexts: store)
+        let credentialID = RDFTerm.iri("urn:uuid:0b8a5c3e-2f5e-4a2c-9d43-4c9b3a6a2f10")
+        let issuer = RDFTerm.iri("did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2")
+        let subject = RDFTerm.iri("urn:uuid:4a1f7c2e-0000-4000-8000-000000000001")
+        let achievement = RDFTerm.iri("https://circuito.example/badge-classes/park-maintenance")
+        func contains(_ s: RDFTerm, _ p: String, _ o: RDFTerm) -> Bool {
+            quads.contains(RDFQuad(subject: s, predicate: .iri(p), object: o))
+        }
+        #expect(contains(credentialID, rdfType, .iri(obVocabulary + "OpenBadgeCredential")))
+        #expect(contains(credentialID, rdfType, .iri("https://www.w3.org/2018/credentials#VerifiableCredential")))
+        #expect(contains(credentialID, "https://www.w3.org/2018/credentials#issuer", issuer))
+        #expect(contains(issuer, "https://schema.org/name", .literal("Città di Torino — PIS")))
+        #expect(
+            contains(
+                credentialID, "https://www.w3.org/2018/credentials#validFrom",
+                .literal("2024-05-01T10:00:00Z", datatype: xsd + "dateTime")))
+        #expect(contains(credentialID, "https://www.w3.org/2018/credentials#credentialSubject", subject))
+        #expect(contains(subject, obVocabulary + "achievement", achievement))
+        #expect(contains(achievement, rdfType, .iri(obVocabulary + "Achievement")))
+        #expect(
+            contains(
+                achievement, obVocabulary + "creditsAvailable",
+                .literal("5", datatype: openBadgesXSD + "float")))
+        // criteria is an embedded blank node carrying the narrative.
+        let criteria = try #require(
+            quads.first { $0.subject == achievement && $0.predicate == .iri(obVocabulary + "Criteria") })
+        #expect(criteria.object.isBlankNode)
+        #expect(contains(criteria.object, obVocabulary + "narrative", .literal("Complete 20 hours of activity.")))
+        #expect(quads.count == 16)
+
+        let canonical = try RDFCanonicalizer.canonicalize(quads).canonicalNQuads
+        #expect(canonical.contains("_:c14n0 <\(obVocabulary)narrative> \"Complete 20 hours of activity.\" ."))
+        // The same statements written in another order canonicalize to the same bytes.
+        let reordered = with(credential) { $0["type"] = ["OpenBadgeCredential", "VerifiableCredential"] }
+        #expect(
+            try RDFCanonicalizer.canonicalize(try JSONLD.toRDF(reordered, contexts: store)).canonicalNQuads == canonical
+        )
+        #expect(try RDFCanonicalizer.canonicalize(quads.reversed()).canonicalNQuads == canonical)
+        #expect(
+            try RDFCanonicalizer.canonicalize(try JSONLD.toRDF(credential, contexts: store)).canonicalNQuads
+                == canonical)
+    }
+
+    @Test func openBadgeListsDatatypesAndTheUndefinedXSDPrefix() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let document: JSONValue = [
+            "@context": [
+                "https://www.w3.org/ns/credentials/v2",
+                "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+            ],
+            "id": "urn:example:credential", "type": ["VerifiableCredential", "OpenBadgeCredential"],
+            // The OB 3.0.3 context types awardedDate as "xsd:dateTime" without defining "xsd": JSON-LD keeps it
+            // as the IRI "xsd:dateTime", as every other processor does.
+            "awardedDate": "2024-05-01T10:00:00Z",
+            "credentialSubject": [
+                "id": "urn:example:subject", "type": "AchievementSubject",
+                "creditsEarned": .number(2.5),
+                "result": [["type": "Result", "achievedLevel": "urn:example:gold"]],
+            ],
+            "evidence": [["id": "urn:example:evidence", "type": ["Evidence"], "genre": "activity"]],
+        ]
+        let quads = try JSONLD.toRDF(document, contexts: store)
+        let credential = RDFTerm.iri("urn:example:credential")
+        let subject = RDFTerm.iri("urn:example:subject")
+        #expect(
+            quads.contains(
+                RDFQuad(
+                    subject: credential, predicate: .iri(obVocabulary + "awardedDate"),
+                    object: .literal("2024-05-01T10:00:00Z", datatype: "xsd:dateTime"))))
+        #expect(
+            quads.contains(
+                RDFQuad(
+                    subject: subject, predicate: .iri(obVocabulary + "creditsEarned"),
+                    object: .literal("2.5E0", datatype: openBadgesXSD + "float"))))
+        let result = try #require(quads.first { $0.predicate == .iri(obVocabulary + "result") }).object
+        #expect(
+            quads.contains(
+                RDFQuad(
+                    subject: result, predicate: .iri(obVocabulary + "achievedLevel"),
+                    object: .literal("urn:example:gold", datatype: openBadgesXSD + "anyURI"))))
+        #expect(
+            quads.contains(
+                RDFQuad(
+                    subject: .iri("urn:example:evidence"), predicate: .iri("https://schema.org/genre"),
+                    object: .literal("activity"))))
+
+        let list: JSONValue = [
+            "@context": [
+                "https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+            ],
+            "id": "urn:example:rd", "type": "ResultDescription", "allowedValue": ["bronze", "silver"],
+        ]
+        let listQuads = try JSONLD.toRDF(list, contexts: store)
+        let head = try #require(listQuads.first { $0.predicate == .iri(obVocabulary + "allowedValue") }).object
+        let first = "http://www.w3.org/1999/02/22-rdf-syntax-ns#first"
+        let rest = "http://www.w3.org/1999/02/22-rdf-syntax-ns#rest"
+        #expect(listQuads.contains(RDFQuad(subject: head, predicate: .iri(first), object: .literal("bronze"))))
+        let second = try #require(listQuads.first { $0.subject == head && $0.predicate == .iri(rest) }).object
+        #expect(listQuads.contains(RDFQuad(subject: second, predicate: .iri(first), object: .literal("silver"))))
+        #expect(
+            listQuads.contains(
+                RDFQuad(
+                    subject: second, predicate: .iri(rest),
+                    object: .iri("http://www.w3.org/1999/02/22-rdf-syntax-ns#nil"))))
+    }
+
+    @Test func theProofOfASignedCredentialIsANamedGraph() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let signed = try JSONLDTestFiles.json("vectors/vc-di-eddsa/eddsa-rdfc-2022/signedDataInt.json")
+        let quads = try JSONLD.toRDF(signed, contexts: store)
+        let link = try #require(quads.first { $0.predicate == .iri("https://w3id.org/security#proof") })
+        #expect(link.graph == nil)
+        #expect(link.object.isBlankNode)
+        let proofStatements = quads.filter { $0.graph == link.object }
+        #expect(proofStatements.count == 6)
+        #expect(proofStatements.contains { $0.predicate == .iri("https://w3id.org/security#proofValue") })
+    }
+
+    @Test func jsonLiteralsUseJCS() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let document: JSONValue = [
+            "@context": "https://www.w3.org/ns/credentials/v2",
+            "id": "urn:example:schema", "type": "JsonSchema",
+            "jsonSchema": ["type": "object", "required": ["b", "a"], "maximum": 10],
+        ]
+        let quads = try JSONLD.toRDF(document, contexts: store)
+        #expect(
+            quads.contains(
+                RDFQuad(
+                    subject: .iri("urn:example:schema"),
+                    predicate: .iri("https://www.w3.org/2018/credentials#jsonSchema"),
+                    object: .literal(
+                        #"{"maximum":10,"required":["b","a"],"type":"object"}"#,
+                        datatype: "http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON"))))
+    }
+
+    @Test func nativeNumbersAndBooleansGetCanonicalForms() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let document: JSONValue = [
+            "@context": ["https://www.w3.org/ns/credentials/examples/v2"],
+            "@id": "urn:example:n",
+            "count": 42, "ratio": .number(1.5), "large": .number(1e21), "whole": .number(7.0), "flag": true,
+            "small": .number(0.00015), "negative": -3,
+        ]
+        let quads = try JSONLD.toRDF(document, contexts: store)
+        func value(_ property: String) -> RDFTerm? {
+            quads.first { $0.predicate == .iri("https://www.w3.org/ns/credentials/examples#" + property) }?.object
+        }
+        #expect(value("count") == .literal("42", datatype: xsd + "integer"))
+        #expect(value("ratio") == .literal("1.5E0", datatype: xsd + "double"))
+        #expect(value("large") == .literal("1.0E21", datatype: xsd + "double"))
+        #expect(value("whole") == .literal("7", datatype: xsd + "integer"))
+        #expect(value("flag") == .literal("true", datatype: xsd + "boolean"))
+        #expect(value("small") == .literal("1.5E-4", datatype: xsd + "double"))
+        #expect(value("negative") == .literal("-3", datatype: xsd + "integer"))
+    }
+
+    @Test func doublesAreWrittenAsJSONLDProcessorsWriteThem() {
+        #expect(XSDNumber.canonicalDouble(1.1) == "1.1E0")
+        #expect(XSDNumber.canonicalDouble(10) == "1.0E1")
+        #expect(XSDNumber.canonicalDouble(-0.5) == "-5.0E-1")
+        #expect(XSDNumber.canonicalDouble(0.1 + 0.2) == "3.0E-1")  // 16 significant digits, like toExponential(15)
+        #expect(XSDNumber.canonicalDouble(123456789.125) == "1.23456789125E8")
+        #expect(XSDNumber.canonicalDouble(1e23) == "9.999999999999999E22")  // the double nearest 1e23 is below it
+        #expect(XSDNumber.canonicalDouble(1125899906842624.5) == "1.125899906842625E15")  // a tie rounds up
+        #expect(XSDNumber.canonicalInteger(1e20) == "100000000000000000000")
+    }
+
+    @Test func theSameBlankNodeIdentifierIsOneNode() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let document: JSONValue = [
+            "@context": ["https://www.w3.org/ns/credentials/examples/v2"],
+            "@graph": [
+                ["@id": "_:person", "knows": ["@id": "_:other"]],
+                ["@id": "_:other", "knows": ["@id": "_:person"]],
+            ],
+        ]
+        let quads = try JSONLD.toRDF(document, contexts: store)
+        #expect(quads.count == 2)
+        #expect(quads[0].subject == quads[1].object && quads[0].object == quads[1].subject)
+        #expect(quads[0].subject != quads[0].object)
+    }
+
+    @Test func languageTagsAreLowercasedAndMustBeWellFormed() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let document: JSONValue = [
+            "@context": ["https://www.w3.org/ns/credentials/examples/v2"],
+            "@id": "urn:example:l", "label": ["@value": "Ciao", "@language": "IT-it"],
+        ]
+        let quads = try JSONLD.toRDF(document, contexts: store)
+        #expect(quads.first?.object == .literal("Ciao", language: "it-it"))
+        let malformed = with(document) { $0["label"] = ["@value": "Ciao", "@language": "not a tag"] }
+        #expect(rdfError(malformed, store)?.message.contains("language") == true)
+        let directed = with(document) { $0["label"] = ["@value": "Ciao", "@language": "it", "@direction": "ltr"] }
+        #expect(rdfError(directed, store)?.message.contains("@direction") == true)
+    }
+
+    @Test func whatJSONLDWouldDropIsRefused() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let base = JSONLDTestFiles.openBadgeCredential
+        // A relative @id has no base to resolve against.
+        #expect(
+            rdfError(with(base) { $0["id"] = "credential-1" }, store)?.message.contains("not an absolute IRI") == true)
+        // Protected terms cannot be redefined by an embedded context.
+        let redefined = with(base) {
+            $0["@context"] = [
+                "https://www.w3.org/ns/credentials/v2",
+                "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+                ["name": "https://example.com/name"],
+            ]
+        }
+        #expect(rdfError(redefined, store)?.message.contains("protected term redefinition") == true)
+        // Strings that look like keywords but are not keywords.
+        #expect(rdfError(with(base) { $0["@foo"] = "bar" }, store) != nil)
+        // A free-floating value at the top of a graph.
+        let floating: JSONValue = ["@context": ["https://www.w3.org/ns/credentials/examples/v2"], "@graph": ["text"]]
+        #expect(rdfError(floating, store)?.message.contains("free-floating") == true)
+        // A term mapped to null.
+        let nulled = with(base) {
+            $0["@context"] = [
+                "https://www.w3.org/ns/credentials/examples/v2", ["secret": ["@id": .null]],
+            ]
+            $0["secret"] = "x"
+        }
+        #expect(rdfError(nulled, store)?.message.contains("secret") == true)
+        // A null value says nothing and is allowed.
+        #expect(rdfError(with(base) { $0["name"] = .null }, store) == nil)
+    }
+
+    @Test func embeddedContextsAndContainersExpand() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let document: JSONValue = [
+            "@context": [
+                "https://www.w3.org/ns/credentials/v2",
+                [
+                    "ex": "https://example.com/vocabulary#",
+                    "labels": ["@id": "ex:label", "@container": "@language"],
+                    "byID": ["@id": "ex:member", "@container": "@id"],
+                    "tagged": ["@id": "ex:tag", "@container": "@index"],
+                    "ordered": ["@id": "ex:ordered", "@container": "@list"],
+                    "owner": ["@reverse": "ex:owns"],
+                    "details": "@nest",
+                    "size": ["@id": "ex:size", "@type": "ex:unit"],
+                ],
+            ],
+            "id": "urn:example:thing",
+            "labels": ["it": "Cosa", "en": ["Thing", "Object"]],
+            "byID": ["urn:example:m1": ["ex:role": "chair"]],
+            "tagged": ["first": "a"],
+            "ordered": [],
+            "owner": ["id": "urn:example:owner"],
+            "details": ["size": "3"],
+            "ex:direct": "compact IRI",
+        ]
+        let quads = try JSONLD.toRDF(document, contexts: store)
+        let thing = RDFTerm.iri("urn:example:thing")
+        let ex = "https://example.com/vocabulary#"
+        #expect(
+            quads.contains(
+                RDFQuad(subject: thing, predicate: .iri(ex + "label"), object: .literal("Cosa", language: "it"))))
+        #expect(
+            quads.contains(
+                RDFQuad(subject: thing, predicate: .iri(ex + "label"), object: .literal("Object", language: "en"))))
+        #expect(quads.contains(RDFQuad(subject: thing, predicate: .iri(ex + "member"), object: .iri("urn:example:m1"))))
+        #expect(
+            quads.contains(
+                RDFQuad(subject: .iri("urn:example:m1"), predicate: .iri(ex + "role"), object: .literal("chair"))))
+        #expect(quads.contains(RDFQuad(subject: thing, predicate: .iri(ex + "tag"), object: .literal("a"))))
+        #expect(
+            quads.contains(
+                RDFQuad(
+                    subject: thing, predicate: .iri(ex + "ordered"),
+                    object: .iri("http://www.w3.org/1999/02/22-rdf-syntax-ns#nil"))))
+        #expect(
+            quads.contains(RDFQuad(subject: .iri("urn:example:owner"), predicate: .iri(ex + "owns"), object: thing)))
+        #expect(
+            quads.contains(
+                RDFQuad(subject: thing, predicate: .iri(ex + "size"), object: .literal("3", datatype: ex + "unit"))))
+        #expect(
+            quads.contains(RDFQuad(subject: thing, predicate: .iri(ex + "direct"), object: .literal("compact IRI"))))
+        #expect(quads.count == 10)
+    }
+}

@@ -1,0 +1,217 @@
+import CircuitoCore
+import CircuitoCrypto
+@testable import CircuitoServer
+import CircuitoStorage
+import Glibc
+import Testing
+
+/// The bench's own logic: its histogram, its mix (valid in every order the driver may produce), its answer parsing.
+@Suite struct BenchTests {
+    // MARK: Histogram
+
+    @Test func smallValuesAreExact() {
+        var histogram = LatencyHistogram()
+        for value in 1...100 { histogram.record(nanoseconds: UInt64(value)) }
+        #expect(histogram.count == 100)
+        #expect(histogram.valueAt(percentile: 50) == 50)
+        #expect(histogram.valueAt(percentile: 99) == 99)
+        #expect(histogram.valueAt(percentile: 100) == 100)
+        #expect(histogram.valueAt(percentile: 0) == 1)
+        #expect(histogram.minimumNanoseconds == 1)
+        #expect(histogram.maximumNanoseconds == 100)
+        #expect(histogram.meanNanoseconds == 50.5)
+    }
+
+    @Test func percentilesAreWithinTheBucketPrecision() {
+        var histogram = LatencyHistogram()
+        // 1 µs … 10 ms in 1 µs steps.
+        for step in 1...10_000 { histogram.record(nanoseconds: UInt64(step) * 1_000) }
+        for (percentile, exact) in [(50.0, 5_000_000.0), (90.0, 9_000_000.0), (99.0, 9_900_000.0), (99.9, 9_990_000.0)] {
+            let value = Double(histogram.valueAt(percentile: percentile))
+            #expect(value >= exact, "p\(percentile) is never below the true value")
+            #expect(value <= exact * (1 + 1.0 / 64), "p\(percentile) is within one bucket")
+        }
+        #expect(histogram.valueAt(percentile: 100) == 10_000_000)
+    }
+
+    @Test func everyValueFallsInItsBucket() {
+        var random = DemoRandom(seed: 7)
+        for _ in 0..<10_000 {
+            let value = random.next() >> UInt64(random.below(64))
+            let bucket = LatencyHistogram.bucket(of: value)
+            #expect(bucket >= 0 && bucket < LatencyHistogram.bucketCount)
+            #expect(value <= LatencyHistogram.upperBound(of: bucket))
+            if bucket > 0 { #expect(value > LatencyHistogram.upperBound(of: bucket - 1)) }
+        }
+        #expect(LatencyHistogram.bucket(of: .max) == LatencyHistogram.bucketCount - 1)
+        #expect(LatencyHistogram.upperBound(of: LatencyHistogram.bucketCount - 1) == .max)
+    }
+
+    @Test func mergingEqualsRecordingEverything() {
+        var all = LatencyHistogram()
+        var first = LatencyHistogram()
+        var second = LatencyHistogram()
+        var random = DemoRandom(seed: 11)
+        for index in 0..<5_000 {
+            let value = UInt64(random.below(50_000_000))
+            all.record(nanoseconds: value)
+            if index % 3 == 0 { first.record(nanoseconds: value) } else { second.record(nanoseconds: value) }
+        }
+        first.merge(second)
+        #expect(first == all)
+        #expect(LatencyHistogram().valueAt(percentile: 99) == 0)
+    }
+
+    // MARK: The mix
+
+    /// A circuit and its mix, signed, with a genesis for the same authority.
+    static func circuit(beneficiaries: Int = 16, mixEvents: Int) throws -> (genesis: VerifiedEvent, setup: [PresignedEvent], mix: [PresignedEvent], counts: [BenchEventKind: Int]) {
+        let authority = BenchSigner(id: "citta", key: try BenchCircuit.actorKey(seed: 3, tag: "t", actor: "authority"))
+        let checkpoint = Ed25519PrivateKey()
+        let now = Ledger.systemClockMilliseconds()
+        let genesisEvent = try Event(
+            id: "genesis", type: "ledger.genesis", actor: "citta", key: authority.key.publicKey.multikey,
+            timestamp: Timestamp.format(millisecondsSince1970: now),
+            body: [
+                "origin": "bench.test/ledger",
+                "authority": .object(["actor": "citta", "name": "Città", "keys": .array([.string(authority.key.publicKey.multikey)])]),
+                "checkpoint_key": .string(checkpoint.publicKey.multikey), "currency": ["code": "TOC", "decimals": 2],
+            ])
+        var circuit = try BenchCircuit(
+            options: .init(seed: 3, tag: "t", beneficiaryCount: beneficiaries, expectedMixEvents: mixEvents, startMilliseconds: now),
+            authority: authority)
+        let setup = try circuit.sign(try circuit.setup())
+        let mix = try circuit.sign(try circuit.mix(count: mixEvents))
+        return (try SignedEvent(signing: genesisEvent, with: authority.key).verified(), setup, mix, circuit.counts)
+    }
+
+    /// Applies events in order with the rulebook; returns the refusals.
+    static func apply(_ events: [PresignedEvent], to state: inout MemoryLedgerState, from size: inout UInt64) throws -> [String] {
+        var refusals: [String] = []
+        let recordedAt = Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds())
+        for event in events {
+            let verified = try SignedEvent(jsonBytes: event.signedEvent).verified()
+            do throws(LedgerError) {
+                state.apply(try Rulebook.check(verified, at: LogPosition(sequenceNumber: size, recordedAt: recordedAt), state: state))
+                size += 1
+            } catch {
+                refusals.append("\(event.kind) #\(event.index): \(error.code.name): \(error.message)")
+            }
+        }
+        return refusals
+    }
+
+    @Test func theMixIsValidInGenerationOrder() throws {
+        let (genesis, setup, mix, counts) = try Self.circuit(mixEvents: 1_200)
+        var state = MemoryLedgerState()
+        state.apply(try Rulebook.check(genesis, at: LogPosition(sequenceNumber: 0, recordedAt: Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds())), state: state))
+        var size: UInt64 = 1
+        #expect(try Self.apply(setup, to: &state, from: &size) == [])
+        #expect(try Self.apply(mix, to: &state, from: &size) == [])
+        // Roughly the demo's shares: payments, then activations and what they lead to.
+        let payments = counts[.payment] ?? 0
+        let activations = counts[.activation] ?? 0
+        #expect(payments > 400 && payments < 650)
+        #expect(activations > 350 && activations < 600)
+        #expect((counts[.badge] ?? 0) > 60)
+        #expect((counts[.conversion] ?? 0) > 15)
+        #expect(mix.allSatisfy { $0.verifySignatures() })
+        #expect(mix.filter { $0.kind == .payment }.allSatisfy { $0.signatureCount == 2 })
+    }
+
+    /// The server may interleave connections in any way; each connection's own order is kept. Replaying the
+    /// connections one after the other (the most extreme interleaving) must be as valid as generation order.
+    @Test func theMixIsValidInAnyInterleavingOfConnections() throws {
+        let (genesis, setup, mix, _) = try Self.circuit(mixEvents: 1_000)
+        for connections in [3, 16] {
+            var state = MemoryLedgerState()
+            state.apply(try Rulebook.check(genesis, at: LogPosition(sequenceNumber: 0, recordedAt: Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds())), state: state))
+            var size: UInt64 = 1
+            #expect(try Self.apply(setup, to: &state, from: &size) == [])
+            var lists = [[PresignedEvent]](repeating: [], count: connections)
+            for event in mix { lists[(event.beneficiary ?? 0) % connections].append(event) }
+            for list in lists.reversed() {
+                #expect(try Self.apply(list, to: &state, from: &size) == [])
+            }
+        }
+    }
+
+    @Test func dependenciesStayWithinTheirConnection() throws {
+        let (_, _, mix, _) = try Self.circuit(mixEvents: 600)
+        let byIndex = Dictionary(uniqueKeysWithValues: mix.map { ($0.index, $0) })
+        for event in mix {
+            guard let dependency = event.dependency, let earlier = byIndex[dependency] else { continue }
+            #expect(earlier.index < event.index)
+            #expect(earlier.beneficiary == event.beneficiary)
+        }
+        let lists = BenchRunner.split(mix, connections: 5)
+        #expect(lists.reduce(0) { $0 + $1.count } == mix.count)
+        var dependent = 0
+        for list in lists {
+            for (position, request) in list.enumerated() {
+                guard let dependency = request.dependency else { continue }
+                #expect(dependency < position)
+                dependent += 1
+            }
+        }
+        #expect(dependent > 0)
+    }
+
+    // MARK: Protocol and memory
+
+    @Test func answersAreReadCheaplyAndErrorsInFull() throws {
+        let result = Array("{\"id\":42,\"jsonrpc\":\"2.0\",\"result\":{\"seq\":7}}".utf8)
+        #expect(try LoadDriver.parseAnswer(result[...]) == (42, nil))
+        let refusal = Array("{\"error\":{\"code\":3001,\"data\":{\"code\":\"insufficient_funds\"},\"message\":\"no \\\"id\\\":1 here\"},\"id\":9,\"jsonrpc\":\"2.0\"}".utf8)
+        #expect(try LoadDriver.parseAnswer(refusal[...]) == (9, "insufficient_funds"))
+        let anonymous = Array("{\"error\":{\"code\":6004,\"data\":{\"code\":\"overloaded\"},\"message\":\"full\"},\"id\":null,\"jsonrpc\":\"2.0\"}".utf8)
+        #expect(throws: LedgerError.self) { try LoadDriver.parseAnswer(anonymous[...]) }
+        var line: [UInt8] = []
+        LoadDriver.appendLine(to: &line, identifier: 5, method: Array("submit".utf8), params: Array("{\"a\":1}".utf8))
+        let parsed = try JSONParser.parse(Array(line.dropLast()))
+        #expect(parsed == .object(["id": 5, "jsonrpc": "2.0", "method": "submit", "params": ["a": 1]]))
+        #expect(CanonicalJSON.encode(parsed) + [0x0A] == line)
+    }
+
+    @Test func signedEventsAreCanonical() throws {
+        let (_, _, mix, _) = try Self.circuit(mixEvents: 50)
+        for event in mix {
+            let parsed = try JSONParser.parse(event.signedEvent)
+            #expect(CanonicalJSON.encode(parsed) == event.signedEvent)
+            #expect(Array(event.signedEvent[event.eventRange]) == (try SignedEvent(jsonBytes: event.signedEvent)).event.canonicalBytes)
+        }
+    }
+
+    @Test func processStatusIsParsed() {
+        let status = "Name:\tcircuito\nVmPeak:\t  900000 kB\nVmHWM:\t   81234 kB\nVmRSS:\t   70000 kB\nThreads:\t9\n"
+        #expect(ProcessMemory.parse(status: status) == ProcessMemory(residentBytes: 70_000 * 1024, peakResidentBytes: 81_234 * 1024))
+        #expect(ProcessMemory.parse(status: "Name:\tx\n") == nil)
+        #expect(ProcessMemory.read(pid: getpid())?.residentBytes ?? 0 > 0)
+    }
+
+    // MARK: End to end
+
+    /// The driver against a real server: the circuit in batches, then the mix over several pipelined connections,
+    /// every event accepted.
+    @Test func theDriverAppendsTheWholeMix() async throws {
+        let folder = TemporaryFolder()
+        let directory = folder.path + "/ledger"
+        let authority = BenchSigner(id: "citta-di-torino", key: try BenchCircuit.actorKey(seed: 5, tag: "bench", actor: "authority"))
+        try BenchRunner.createLedger(directory: directory, authority: authority)
+        let server = try await LedgerServer.start(ServerConfiguration(directory: directory, tcpHost: "127.0.0.1", tcpPort: 0))
+        let endpoint = Endpoint.tcp(host: "127.0.0.1", port: server.tcpPort ?? 0)
+        var circuit = try BenchCircuit(
+            options: .init(seed: 5, tag: "bench", beneficiaryCount: 24, expectedMixEvents: 800, startMilliseconds: Ledger.systemClockMilliseconds()),
+            authority: authority)
+        let setup = try circuit.sign(try circuit.setup())
+        let mix = try circuit.sign(try circuit.mix(count: 800))
+        try BenchRunner.appendInBatches(setup, connections: 1, endpoint: endpoint, timeoutSeconds: 60, what: "setup")
+        let outcome = LoadDriver.run(BenchRunner.split(mix, connections: 6), options: .init(endpoint: endpoint, method: "submit", pipelineDepth: 4, deadlineSeconds: 120))
+        #expect(outcome.failures == [])
+        #expect(outcome.refusals == [:])
+        #expect(outcome.accepted == mix.count)
+        #expect(outcome.latency.count == UInt64(mix.count))
+        #expect(try server.size() == UInt64(1 + setup.count + mix.count))
+        await server.shutdown()
+    }
+}

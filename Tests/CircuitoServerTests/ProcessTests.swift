@@ -1,0 +1,154 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoServer
+import CircuitoStorage
+import Foundation
+import Glibc
+import Testing
+
+/// Tests that run `circuito serve`, `client` and `follow` as child processes, the way operators do.
+@Suite("Socket API: the circuito executable", .serialized)
+struct ProcessTests {
+    @Test("kill -9 under load, then restart: every receipt a client got is in the log, verify passes, the server serves again")
+    func killUnderLoad() throws {
+        let fixture = try CircuitFixture()
+        let socket = fixture.folder.path + "/k.sock"
+        let server = try Child(["serve", "--data", fixture.directory, "--listen", "none", "--unix", socket])
+        guard server.waitForLine(startingWith: "listening unix", timeoutSeconds: 60) != nil else {
+            Issue.record("serve did not start: \(server.standardError)")
+            return
+        }
+        let receipts = Collected<JSONValue>()
+        let events = try (0..<4000).map { _ in try fixture.registration() }
+        let clients = DispatchGroup()
+        for index in 0..<8 {
+            clients.enter()
+            Thread {
+                defer { clients.leave() }
+                guard let client = try? LineClient(.unix(path: socket), timeoutSeconds: 10) else { return }
+                for number in stride(from: index, to: events.count, by: 8) {
+                    // A transport error ends this client: the server was killed.
+                    guard let outcome = try? client.call("submit", events[number].params) else { return }
+                    if case .success(let receipt) = outcome { receipts.append(receipt) }
+                }
+            }.start()
+        }
+        // Let the load run until some receipts are out, then kill the server mid-stream.
+        let deadline = Date().addingTimeInterval(30)
+        while receipts.all.count < 200 && Date() < deadline { usleep(5_000) }
+        kill(server.process.processIdentifier, SIGKILL)
+        _ = server.waitForExit(timeoutSeconds: 10)
+        #expect(clients.wait(timeout: .now() + 30) == .success)
+        let received = receipts.all
+        #expect(received.count >= 200)
+        #expect(received.count < events.count, "the kill came after the load had ended; nothing was tested under load")
+
+        let verify = try runCircuito(["verify", "--data", fixture.directory])
+        #expect(verify.status == 0, "verify after kill -9: \(verify.errors)")
+        try Self.checkReceiptsInLog(received, directory: fixture.directory)
+
+        // Restart: it serves again, from where the log is, and stops cleanly on SIGTERM.
+        let restarted = try Child(["serve", "--data", fixture.directory, "--listen", "127.0.0.1:0", "--unix", socket])
+        let line = try #require(restarted.waitForLine(startingWith: "listening tcp", timeoutSeconds: 60), "serve did not restart: \(restarted.standardError)")
+        let client = try LineClient(try Endpoint(parsing: String(line.dropFirst("listening tcp ".count))), timeoutSeconds: 10)
+        let size = try #require(try client.result("server.info")["size"]?.integerValue)
+        #expect(size >= Int64(received.count) + 21)
+        _ = try client.result("submit", try fixture.registration().params)
+        kill(restarted.process.processIdentifier, SIGTERM)
+        #expect(restarted.waitForExit(timeoutSeconds: 30))
+        #expect(restarted.process.terminationStatus == 0)
+        #expect(try runCircuito(["verify", "--data", fixture.directory]).status == 0)
+    }
+
+    private static func checkReceiptsInLog(_ receipts: [JSONValue], directory: String) throws {
+        let reader = try LedgerReader.open(directory: directory)
+        let verifier = try reader.checkpointVerifier()
+        for receipt in receipts {
+            let sequenceNumber = UInt64(try #require(receipt["seq"]?.integerValue))
+            let leafHash = try #require(receipt["leaf_hash"]?.stringValue.flatMap(Base64.decode))
+            #expect(MerkleHash.leaf(try reader.leafBytes(sequenceNumber: sequenceNumber)) == leafHash)
+            let checkpoint = try Checkpoint(parsing: try SignedNote.open(try #require(receipt["checkpoint"]?.stringValue), verifier: verifier))
+            let proof = try reader.inclusionProof(leafIndex: sequenceNumber, treeSize: checkpoint.size)
+            #expect(MerkleProofs.verifyInclusion(leafHash: leafHash, leafIndex: sequenceNumber, treeSize: checkpoint.size, proof: proof, root: checkpoint.rootHash))
+        }
+    }
+
+    @Test("circuito client and circuito follow against a running circuito serve")
+    func clientAndFollowCommands() throws {
+        let fixture = try CircuitFixture()
+        let keys = fixture.folder.path
+        try KeyFile.write(fixture.actors.authority, to: keys + "/city.key")
+        try KeyFile.write(fixture.actors.beneficiary, to: keys + "/bene.key")
+        try KeyFile.write(fixture.actors.auditor, to: keys + "/audit.key")
+        let socket = fixture.folder.path + "/c.sock"
+        let server = try Child(["serve", "--data", fixture.directory, "--listen", "127.0.0.1:0", "--unix", socket])
+        let verifierLine = try #require(server.waitForLine(startingWith: "verifier-key", timeoutSeconds: 60), "serve did not start: \(server.standardError)")
+        let verifierKey = String(verifierLine.dropFirst("verifier-key ".count))
+        let tcp = String(try #require(server.waitForLine(startingWith: "listening tcp", timeoutSeconds: 5)).dropFirst("listening tcp ".count))
+
+        let info = try runCircuito(["client", "info", "--server", socket])
+        #expect(info.status == 0)
+        #expect(try JSONParser.parse(info.output.trimmingCharacters(in: .whitespacesAndNewlines))["verifier_key"]?.stringValue == verifierKey)
+
+        // submit: an unsigned event signed with the key file, and a refusal with exit status 1.
+        let unsigned = FileManager.default.temporaryDirectory.path + "/events-\(UUID().uuidString).jsonl"
+        defer { unlink(unsigned) }
+        let registration = #"{"type":"actor.registered","body":{"actor":"cli-shop","role":"merchant","name":"CLI shop","keys":["\#(Ed25519PrivateKey().publicKey.multikey)"]}}"#
+        try (registration + "\n").write(toFile: unsigned, atomically: true, encoding: .utf8)
+        let submitted = try runCircuito(["client", "submit", "--server", tcp, "--key", keys + "/city.key", "--actor", "city", unsigned])
+        #expect(submitted.status == 0, "\(submitted.errors)")
+        let receipt = try JSONParser.parse(submitted.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(receipt["seq"]?.integerValue != nil)
+        let again = try runCircuito(["client", "submit", "--server", tcp, "--key", keys + "/city.key", "--actor", "city", unsigned])
+        #expect(again.status == 1)
+        #expect(again.output.contains("actor_exists"))
+
+        let balance = try runCircuito(["client", "balance", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--account", "beneficiary:bene-1"])
+        #expect(balance.status == 0, "\(balance.errors)")
+        #expect(try JSONParser.parse(balance.output.trimmingCharacters(in: .whitespacesAndNewlines))["balance"] == .integer(fixture.initialBalance))
+        let refused = try runCircuito(["client", "balance", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--account", "merchant:shop"])
+        #expect(refused.status == 1)
+        #expect(refused.errors.contains("error: not_authorised:"))
+        let history = try runCircuito(["client", "history", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--account", "beneficiary:bene-1"])
+        #expect(history.status == 0)
+        let caseRecords = try runCircuito(["client", "case", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--beneficiary", "bene-1"])
+        #expect(caseRecords.status == 0)
+        #expect(caseRecords.output.contains("case.referred"))
+        let catalogue = try runCircuito(["client", "catalogue", "--server", socket, "--kind", "opportunity", "--text", "garden"])
+        #expect(catalogue.output.contains("opp-garden"))
+        let checkpoint = try runCircuito(["client", "checkpoint", "--server", socket])
+        #expect(checkpoint.status == 0)
+        let proof = try runCircuito(["client", "proof", "--server", socket, "--seq", "1"])
+        #expect(proof.output.contains("leaf_hash"))
+
+        // subscribe: JSON Lines, each exactly a record's leaf bytes.
+        let stream = try runCircuito(["client", "subscribe", "--server", socket, "--key", keys + "/audit.key", "--actor", "audit", "--from", "0", "--count", "5"])
+        #expect(stream.status == 0, "\(stream.errors)")
+        let lines = stream.output.split(separator: "\n")
+        #expect(lines.count == 5)
+        for (index, line) in lines.enumerated() {
+            let record = try Record(leafBytes: Array(line.utf8))
+            #expect(record.sequenceNumber == UInt64(index))
+        }
+
+        // follow: mirrors the leader until SIGTERM; the replica passes verify.
+        let replica = fixture.folder.path + "/replica"
+        let follower = try Child(["follow", "--from", socket, "--data", replica, "--key", keys + "/audit.key", "--actor", "audit", "--verifier-key", verifierKey])
+        let client = try LineClient(.unix(path: socket), timeoutSeconds: 10)
+        for _ in 0..<5 { _ = try client.result("submit", try fixture.registration().params) }
+        let leaderSize = try #require(try client.result("server.info")["size"]?.integerValue)
+        let deadline = Date().addingTimeInterval(30)
+        while !follower.standardError.contains("replica at \(leaderSize) records") && Date() < deadline { usleep(20_000) }
+        #expect(follower.standardError.contains("replica at \(leaderSize) records"), "\(follower.standardError)")
+        kill(follower.process.processIdentifier, SIGTERM)
+        #expect(follower.waitForExit(timeoutSeconds: 30))
+        #expect(follower.process.terminationStatus == 0, "\(follower.standardError)")
+        let verified = try runCircuito(["verify", "--data", replica])
+        #expect(verified.status == 0, "\(verified.errors)")
+        #expect(verified.output.contains("ok: \(leaderSize) records"))
+
+        kill(server.process.processIdentifier, SIGTERM)
+        #expect(server.waitForExit(timeoutSeconds: 30))
+        #expect(server.process.terminationStatus == 0)
+    }
+}

@@ -1,0 +1,270 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoServer
+import CircuitoStorage
+import Foundation
+import Testing
+
+@Suite("Socket API: messages, errors and who may read what", .serialized)
+struct ProtocolTests {
+    @Test("each class of bad input gets its error, and the server keeps serving that client and the others")
+    func badInputs() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumFrameBytes = 4096
+        let server = try await fixture.startServer(limits: limits)
+        let bad = try server.client()
+        let other = try server.client(unix: true)
+        func othersStillServed() throws {
+            #expect(try other.result("server.info")["origin"] == "test.example/ledger")
+        }
+
+        // Not JSON: parse error, id null.
+        let notJSON = try #require(try bad.exchange("{\"jsonrpc\":\"2.0\",\"id\":1,\n"))
+        #expect(notJSON["error"]?["code"] == -32700)
+        #expect(notJSON["id"] == .null)
+        try othersStillServed()
+
+        // An oversize line is dropped unread and answered; the connection stays usable.
+        let oversize = try #require(try bad.exchange("[" + String(repeating: "1,", count: 4000) + "1]\n"))
+        #expect(oversize["error"]?["code"] == -32600)
+        #expect(oversize["error"]?["data"]?["code"] == "too_large")
+        #expect(try bad.result("server.info")["size"] != nil)
+        try othersStillServed()
+
+        // Wrong types.
+        #expect(try bad.exchange(#"{"jsonrpc":"2.0","id":{"a":1},"method":"server.info"}"# + "\n")?["error"]?["code"] == -32600)
+        #expect(try bad.exchange(#"{"jsonrpc":"2.0","id":7,"method":5}"# + "\n")?["error"]?["code"] == -32600)
+        #expect(try bad.exchange(#"{"jsonrpc":"2.0","id":8,"method":"server.info","params":"x"}"# + "\n")?["id"] == 8)
+        let wrongType = try bad.error("proof.inclusion", ["seq": "one"])
+        #expect(wrongType.code == -32602)
+        #expect(try bad.error("proof.inclusion", ["seq": -1]).code == -32602)
+        #expect(try bad.error("checkpoint", ["covering": true]).code == -32602)
+        try othersStillServed()
+
+        // Missing fields.
+        let noMethod = try #require(try bad.exchange(#"{"jsonrpc":"2.0","id":9}"# + "\n"))
+        #expect(noMethod["error"]?["code"] == -32600)
+        #expect(noMethod["id"] == 9)
+        #expect(try bad.exchange(#"{"id":10,"method":"server.info"}"# + "\n")?["error"]?["code"] == -32600)
+        #expect(try bad.error("proof.inclusion", [:]).code == -32602)
+        var unsigned = try fixture.registration().json.objectValue ?? [:]
+        unsigned["sig"] = nil
+        let missingSignature = try bad.error("submit", .object(unsigned))
+        #expect(missingSignature.name == "invalid_event")
+        #expect(missingSignature.code == 1003)
+        try othersStillServed()
+
+        // A bad signature, on a write and on a read.
+        var tampered = try fixture.registration().json.objectValue ?? [:]
+        tampered["sig"] = .string(Base64.encode([UInt8](repeating: 1, count: 64)))
+        #expect(try bad.error("submit", .object(tampered)).name == "invalid_signature")
+        var badRead = fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"]).objectValue ?? [:]
+        badRead["sig"] = .string(Base64.encode([UInt8](repeating: 2, count: 64)))
+        #expect(try bad.error("account.balance", .object(badRead)).name == "invalid_signature")
+        try othersStillServed()
+
+        // The wrong role: a merchant may not set the policy, nor read a beneficiary's balance.
+        let policy = try fixture.signed("policy.updated", by: "shop", fixture.actors.merchant, [
+            "conversion_rate_cents_per_credit": 1, "monthly_conversion_cap_cents": 1, "lot_validity_days": 1, "categories": ["food"],
+        ])
+        let wrongRole = try bad.error("submit", policy.params)
+        #expect(wrongRole.name == "role_not_permitted")
+        #expect(wrongRole.code == 2003)
+        let notAllowed = try bad.error("account.balance", fixture.read("account.balance", as: "shop", ["account": "beneficiary:bene-1"]))
+        #expect(notAllowed.name == "not_authorised")
+        #expect(notAllowed.code == 6003)
+        try othersStillServed()
+
+        // A replayed nonce: the same signed read twice.
+        let once = fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"])
+        _ = try bad.result("account.balance", once)
+        let replayed = try bad.error("account.balance", once)
+        #expect(replayed.name == "request_replayed")
+        #expect(replayed.code == 6002)
+        // A read signed 10 minutes ago is outside the ±5 minute window.
+        let stale = fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"], at: fixture.now - 600_000)
+        #expect(try bad.error("account.balance", stale).name == "request_expired")
+        // Signed for another method.
+        let otherMethod = fixture.read("account.history", as: "bene-1", ["account": "beneficiary:bene-1"])
+        #expect(try bad.error("account.balance", otherMethod).name == "invalid_read_request")
+        // Personal data without a signature.
+        #expect(try bad.error("account.balance", ["account": "beneficiary:bene-1"]).name == "invalid_read_request")
+        try othersStillServed()
+
+        // An unknown method.
+        let unknown = try bad.error("ledger.delete", [:])
+        #expect(unknown.code == -32601)
+        try othersStillServed()
+
+        // Batches: answers in order, none for a notification; an empty batch is invalid.
+        let batch = try #require(try bad.exchange(#"[{"jsonrpc":"2.0","id":"a","method":"server.info"},{"jsonrpc":"2.0","method":"server.info"},{"jsonrpc":"2.0","id":"b","method":"nope"},5]"# + "\n"))
+        let answers = try #require(batch.arrayValue)
+        #expect(answers.count == 3)
+        #expect(answers[0]["id"] == "a" && answers[0]["result"] != nil)
+        #expect(answers[1]["id"] == "b" && answers[1]["error"]?["code"] == -32601)
+        #expect(answers[2]["id"] == .null && answers[2]["error"]?["code"] == -32600)
+        #expect(try bad.exchange("[]\n")?["error"]?["code"] == -32600)
+        // A notification gets no answer: the next line is the answer to the request after it.
+        try bad.send(bytes: Array((#"{"jsonrpc":"2.0","method":"server.info"}"# + "\n" + #"{"jsonrpc":"2.0","id":"after","method":"server.info"}"# + "\n").utf8))
+        #expect(try bad.nextMessage()?["id"] == "after")
+        // Blank lines are ignored.
+        #expect(try bad.exchange("\n\r\n" + #"{"jsonrpc":"2.0","id":"blank","method":"server.info"}"# + "\r\n")?["id"] == "blank")
+        try othersStillServed()
+        await server.shutdown()
+    }
+
+    @Test("too many requests in flight on one connection are refused with overloaded, the rest answered")
+    func inFlightBound() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumInFlightPerConnection = 4
+        let server = try await fixture.startServer(limits: limits)
+        let client = try server.client()
+        // A batch larger than the bound is refused as a whole.
+        let requests = (0..<5).map { RPCMessage.request(id: .integer(Int64($0)), method: "server.info", params: [:]) }
+        let answer = try #require(try client.exchange(CanonicalJSON.encodeString(.array(requests)) + "\n"))
+        #expect(answer["error"]?["data"]?["code"] == "overloaded")
+        // Within the bound, all are answered.
+        let fits = try #require(try client.exchange(CanonicalJSON.encodeString(.array(Array(requests.prefix(4)))) + "\n"))
+        #expect(fits.arrayValue?.count == 4)
+        await server.shutdown()
+    }
+
+    @Test("the connection bound: a connection past it is told overloaded and closed, the others keep working")
+    func connectionBound() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumConnections = 2
+        let server = try await fixture.startServer(limits: limits)
+        let first = try server.client()
+        let second = try server.client(unix: true)
+        _ = try first.result("server.info")
+        _ = try second.result("server.info")
+        let third = try server.client()
+        let refusal = try #require(try third.nextMessage())
+        #expect(refusal["error"]?["data"]?["code"] == "overloaded")
+        #expect(try third.nextMessage() == nil)
+        #expect(try first.result("server.info")["size"] != nil)
+        await server.shutdown()
+    }
+
+    /// (method, params, reader) → allowed, for every role and relationship (Specs/protocol.md, "Who may read what").
+    @Test("the read permission matrix, cell by cell")
+    func readMatrix() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let everyone = ["city", "audit", "casa", "anna", "other-org", "otto", "bene-1", "bene-2", "shop", "shop-2"]
+        let beneficiaryReaders: Set = ["city", "audit", "casa", "anna", "bene-1"]
+        let logReaders: Set = ["city", "audit"]
+        let cells: [(method: String, params: JSONValue, allowed: Set<String>)] = [
+            ("account.balance", ["account": "beneficiary:bene-1"], beneficiaryReaders),
+            ("account.history", ["account": "beneficiary:bene-1"], beneficiaryReaders),
+            ("account.balance", ["account": "merchant:shop"], ["city", "audit", "shop"]),
+            ("account.history", ["account": "merchant:shop"], ["city", "audit", "shop"]),
+            ("account.balance", ["account": "fund"], logReaders),
+            ("account.history", ["account": "issuance"], logReaders),
+            ("account.balance", ["account": "settlement"], logReaders),
+            ("case.history", ["beneficiary": "bene-1"], beneficiaryReaders),
+            ("case.history", ["beneficiary": "bene-2"], ["city", "audit", "bene-2"]),
+            ("actor.get", ["actor": "bene-1"], beneficiaryReaders),
+            ("events", ["from": 0, "limit": 2], logReaders),
+            ("report", [:], logReaders),
+        ]
+        for cell in cells {
+            for reader in everyone {
+                let outcome = try client.call(cell.method, fixture.read(cell.method, as: reader, cell.params))
+                switch outcome {
+                case .success:
+                    #expect(cell.allowed.contains(reader), "\(reader) read \(cell.method) \(CanonicalJSON.encodeString(cell.params)) but may not")
+                case .failure(let error):
+                    #expect(!cell.allowed.contains(reader), "\(reader) was refused \(cell.method) \(CanonicalJSON.encodeString(cell.params)): \(error)")
+                    if !cell.allowed.contains(reader) { #expect(error.name == "not_authorised", "\(reader) \(cell.method): \(error)") }
+                }
+            }
+        }
+        // subscribe: the log's readers only (each on its own connection, since it streams).
+        for reader in everyone {
+            let subscriber = try server.client(unix: true)
+            let outcome = try subscriber.call("subscribe", fixture.read("subscribe", as: reader, ["from": 0]))
+            if case .success = outcome { #expect(logReaders.contains(reader), "\(reader) subscribed") } else { #expect(!logReaders.contains(reader), "\(reader) refused") }
+        }
+        // Public: actor records of non-beneficiaries, badges, the catalogue, checkpoints and proofs, unsigned.
+        #expect(try client.result("actor.get", ["actor": "shop"])["role"] == "merchant")
+        #expect(try client.error("actor.get", ["actor": "bene-1"]).name == "not_authorised")
+        #expect(try client.result("badge.get", ["badge": "badge-1"])["badge"]?["beneficiary"] == "bene-1")
+        #expect(try client.result("catalogue.search", ["kind": "opportunity"])["entries"]?.arrayValue?.count == 1)
+        #expect(try client.result("checkpoint")["checkpoint"] != nil)
+        #expect(try client.result("proof.consistency", ["from": 1])["hashes"] != nil)
+        // A case that is closed no longer opens its beneficiary's data to the holder's staff.
+        let closing = try fixture.signed("case.closed", by: "anna", fixture.actors.staff, ["case": "case-1", "outcome": "completed"])
+        _ = try client.result("submit", closing.params)
+        #expect(try client.error("case.history", fixture.read("case.history", as: "anna", ["beneficiary": "bene-1"])).name == "not_authorised")
+        #expect(try client.error("account.balance", fixture.read("account.balance", as: "casa", ["account": "beneficiary:bene-1"])).name == "not_authorised")
+        _ = try client.result("case.history", fixture.read("case.history", as: "bene-1", ["beneficiary": "bene-1"]))
+        await server.shutdown()
+    }
+
+    @Test("reads: balances with lots, histories and case records in pages, catalogue search, proofs that verify")
+    func reads() async throws {
+        let fixture = try CircuitFixture(initialBalance: 500)
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        for _ in 0..<3 { _ = try client.result("submit", try fixture.payment(amount: 50).params) }
+        let balance = try client.result("account.balance", fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"]))
+        #expect(balance["balance"] == 350)
+        #expect(balance["lots"]?.arrayValue?.first?["remaining"] == 350)
+        // History in pages of 2: the grant, then three payments.
+        var entries: [JSONValue] = []
+        var after: JSONValue = .null
+        for _ in 0..<5 {
+            var params: [String: JSONValue] = ["account": "beneficiary:bene-1", "limit": 2]
+            if after != .null { params["after"] = after }
+            let page = try client.result("account.history", fixture.read("account.history", as: "bene-1", .object(params)))
+            entries += page["entries"]?.arrayValue ?? []
+            after = page["next_after"] ?? .null
+            if after == .null { break }
+        }
+        #expect(entries.map { $0["amount"] } == [500, -50, -50, -50])
+        #expect(entries.map { $0["type"] } == ["dote.granted", "payment.redeemed", "payment.redeemed", "payment.redeemed"])
+        let cases = try client.result("case.history", fixture.read("case.history", as: "anna", ["beneficiary": "bene-1", "limit": 100]))
+        let types = cases["records"]?.arrayValue?.compactMap { $0["event"]?["type"]?.stringValue } ?? []
+        #expect(types.prefix(3) == ["actor.registered", "case.referred", "case.opened"])
+        #expect(types.contains("badge.issued"))
+        // Catalogue: by facet, by words, both, and nothing for a word that is not there.
+        #expect(try client.result("catalogue.search", ["kind": "opportunity", "district": "san-salvario"])["entries"]?.arrayValue?.count == 1)
+        #expect(try client.result("catalogue.search", ["kind": "opportunity", "text": "garden courtyard"])["entries"]?.arrayValue?.first?["opportunity"] == "opp-garden")
+        #expect(try client.result("catalogue.search", ["kind": "opportunity", "category": "civic_utility", "text": "garden"])["entries"]?.arrayValue?.count == 1)
+        #expect(try client.result("catalogue.search", ["kind": "opportunity", "text": "swimming"])["entries"]?.arrayValue?.isEmpty == true)
+        #expect(try client.result("catalogue.search", ["kind": "merchant", "category": "food"])["entries"]?.arrayValue?.first?["merchant"] == "shop")
+        #expect(try client.result("catalogue.search", ["kind": "badge_class", "text": "gardener"])["entries"]?.arrayValue?.count == 1)
+        #expect(try client.error("catalogue.search", ["kind": "people"]).code == -32602)
+        // Events in pages, exactly the records.
+        let events = try client.result("events", fixture.read("events", as: "audit", ["from": 0, "limit": 3]))
+        #expect(events["records"]?.arrayValue?.map { $0["seq"] } == [0, 1, 2])
+        #expect(events["next"] == 3)
+        // Checkpoint and proofs verify with the verifier key the server announces.
+        let info = try client.result("server.info")
+        #expect(info["verifier_key"]?.stringValue == server.verifierKey)
+        let size = try #require(info["size"]?.integerValue)
+        let checkpoint = try client.result("checkpoint")
+        #expect(checkpoint["size"] == .integer(size))
+        let verifier = try NoteVerifier(parsing: server.verifierKey)
+        let tree = try Checkpoint(parsing: try SignedNote.open(try #require(checkpoint["checkpoint"]?.stringValue), verifier: verifier))
+        let earlier = try client.result("checkpoint", ["covering": 3])
+        let earlierTree = try Checkpoint(parsing: try SignedNote.open(try #require(earlier["checkpoint"]?.stringValue), verifier: verifier))
+        let consistency = try client.result("proof.consistency", ["from": .integer(Int64(earlierTree.size)), "to": .integer(size)])
+        let hashes = (consistency["hashes"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Base64.decode) }
+        #expect(MerkleProofs.verifyConsistency(firstSize: earlierTree.size, secondSize: tree.size, firstRoot: earlierTree.rootHash, secondRoot: tree.rootHash, proof: hashes))
+        let inclusion = try client.result("proof.inclusion", ["seq": 5])
+        let leafHash = try #require(inclusion["leaf_hash"]?.stringValue.flatMap(Base64.decode))
+        let path = (inclusion["hashes"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Base64.decode) }
+        #expect(MerkleProofs.verifyInclusion(leafHash: leafHash, leafIndex: 5, treeSize: tree.size, proof: path, root: tree.rootHash))
+        #expect(try client.error("proof.inclusion", ["seq": .integer(size)]).name == "invalid_range")
+        #expect(try client.error("badge.get", ["badge": "nope"]).name == "not_found")
+        let report = try client.result("report", fixture.read("report", as: "audit", [:]))
+        #expect(report["accounts"]?["fund"] == .integer(10_000_000 - 500))
+        await server.shutdown()
+    }
+}

@@ -1,0 +1,322 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoServer
+import CircuitoStorage
+import Foundation
+import Glibc
+import Testing
+
+/// A folder under the temporary directory, removed at the end of the test.
+final class TemporaryFolder: @unchecked Sendable {
+    let path: String
+
+    init() {
+        // Short, so Unix socket paths inside stay under the 108-byte limit.
+        path = "/tmp/cs-" + UUID().uuidString.prefix(12).lowercased()
+        mkdir(path, 0o700)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The actors of the test circuit and their keys.
+struct Actors: Sendable {
+    let authority = Ed25519PrivateKey()
+    let checkpoint = Ed25519PrivateKey()
+    let organisation = Ed25519PrivateKey()
+    let otherOrganisation = Ed25519PrivateKey()
+    let staff = Ed25519PrivateKey()
+    let otherStaff = Ed25519PrivateKey()
+    let beneficiary = Ed25519PrivateKey()
+    let otherBeneficiary = Ed25519PrivateKey()
+    let merchant = Ed25519PrivateKey()
+    let otherMerchant = Ed25519PrivateKey()
+    let auditor = Ed25519PrivateKey()
+
+    /// (actor id, key) of every actor, for the permission matrix.
+    var byID: [String: Ed25519PrivateKey] {
+        [
+            "city": authority, "casa": organisation, "other-org": otherOrganisation, "anna": staff, "otto": otherStaff,
+            "bene-1": beneficiary, "bene-2": otherBeneficiary, "shop": merchant, "shop-2": otherMerchant, "audit": auditor,
+        ]
+    }
+}
+
+/// A ledger built in-process with real signatures: an authority, two organisations with staff, two beneficiaries
+/// (bene-1 has a case held by casa and a dote of `initialBalance` cents for food), two merchants, an auditor, a
+/// published opportunity, a badge class and a badge.
+final class CircuitFixture: @unchecked Sendable {
+    let folder = TemporaryFolder()
+    let actors = Actors()
+    var directory: String { folder.path + "/ledger" }
+    let initialBalance: Int64
+    private var counter = 0
+
+    init(initialBalance: Int64 = 1000) throws {
+        self.initialBalance = initialBalance
+        let ledger = try Ledger.create(directory: directory, genesis: try genesis(), checkpointKey: actors.checkpoint)
+        let a = actors
+        func key(_ privateKey: Ed25519PrivateKey) -> JSONValue { .array([.string(privateKey.publicKey.multikey)]) }
+        let sealed = SealedData.seal(["note": "intake"], subject: "bene-1", key: SecretBox.newKey())
+        let events: [VerifiedEvent] = [
+            try event("actor.registered", by: "city", a.authority, ["actor": "casa", "role": "organisation", "name": "Casa", "keys": key(a.organisation), "district": "san-salvario"]),
+            try event("actor.registered", by: "city", a.authority, ["actor": "other-org", "role": "organisation", "name": "Other", "keys": key(a.otherOrganisation)]),
+            try event("actor.registered", by: "casa", a.organisation, ["actor": "anna", "role": "staff", "name": "Anna", "keys": key(a.staff), "organisation": "casa"]),
+            try event("actor.registered", by: "other-org", a.otherOrganisation, ["actor": "otto", "role": "staff", "name": "Otto", "keys": key(a.otherStaff), "organisation": "other-org"]),
+            try event("actor.registered", by: "casa", a.organisation, ["actor": "bene-1", "role": "beneficiary", "name": "B1", "keys": key(a.beneficiary), "organisation": "casa"]),
+            try event("actor.registered", by: "casa", a.organisation, ["actor": "bene-2", "role": "beneficiary", "name": "B2", "keys": key(a.otherBeneficiary), "organisation": "casa"]),
+            try event("actor.registered", by: "city", a.authority, ["actor": "shop", "role": "merchant", "name": "Bottega del quartiere", "keys": key(a.merchant)]),
+            try event("actor.registered", by: "city", a.authority, ["actor": "shop-2", "role": "merchant", "name": "Other shop", "keys": key(a.otherMerchant)]),
+            try event("actor.registered", by: "city", a.authority, ["actor": "audit", "role": "auditor", "name": "Auditor", "keys": key(a.auditor)]),
+            try event("policy.updated", by: "city", a.authority, ["conversion_rate_cents_per_credit": 100, "monthly_conversion_cap_cents": 100_000, "lot_validity_days": 365, "categories": ["food", "rent"]]),
+            try event("program.funded", by: "city", a.authority, ["amount": 10_000_000, "reference": "budget 2026"]),
+            try event("merchant.enrolled", by: "city", a.authority, ["merchant": "shop", "categories": ["food"], "district": "san-salvario"]),
+            try event("merchant.enrolled", by: "city", a.authority, ["merchant": "shop-2", "categories": ["rent"], "district": "aurora"]),
+            try event("case.referred", by: "anna", a.staff, ["case": "case-1", "beneficiary": "bene-1", "household": "hh-1", "to": "casa", "sealed": sealed]),
+            try event("case.opened", by: "anna", a.staff, ["case": "case-1"]),
+            try event("dote.granted", by: "anna", a.staff, ["beneficiary": "bene-1", "category": "food", "amount": .integer(initialBalance)]),
+            try event("opportunity.published", by: "anna", a.staff, ["opportunity": "opp-garden", "title": "Community garden", "description": "Weekly gardening in the courtyard", "category": "civic_utility", "district": "san-salvario", "hours": 20]),
+            try event("badge_class.defined", by: "anna", a.staff, ["badge_class": "bc-garden", "name": "Gardener", "description": "Took care of the garden", "criteria": "20 hours", "credits": 5]),
+            try event("activation.recorded", by: "anna", a.staff, ["activation": "act-1", "case": "case-1", "opportunity": "opp-garden", "hours": 20, "date": "2026-11-01"]),
+            try event("badge.issued", by: "anna", a.staff, ["badge": "badge-1", "badge_class": "bc-garden", "beneficiary": "bene-1", "activations": ["act-1"]]),
+        ]
+        for result in try ledger.append(events) { _ = try result.get() }
+    }
+
+    private func genesis() throws -> VerifiedEvent {
+        try event("ledger.genesis", by: "city", actors.authority, [
+            "origin": "test.example/ledger",
+            "authority": .object(["actor": "city", "name": "City", "keys": .array([.string(actors.authority.publicKey.multikey)])]),
+            "checkpoint_key": .string(actors.checkpoint.publicKey.multikey), "currency": ["code": "TOC", "decimals": 2],
+        ], id: "genesis")
+    }
+
+    var now: Int64 { Ledger.systemClockMilliseconds() }
+
+    func nextID(_ prefix: String = "evt") -> String {
+        counter += 1
+        return "\(prefix)-\(counter)-\(UUID().uuidString.prefix(8))"
+    }
+
+    func signed(_ type: String, by actor: String, _ key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil) throws -> SignedEvent {
+        let event = try Event(
+            id: id ?? nextID(), type: type, actor: actor, key: key.publicKey.multikey,
+            timestamp: Timestamp.format(millisecondsSince1970: now), body: body)
+        return SignedEvent(signing: event, with: key)
+    }
+
+    func event(_ type: String, by actor: String, _ key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil) throws -> VerifiedEvent {
+        try signed(type, by: actor, key, body, id: id).verified()
+    }
+
+    /// `payment.redeemed` by shop, authorised by bene-1's wallet.
+    func payment(amount: Int64, nonce: String? = nil, id: String? = nil) throws -> SignedEvent {
+        let authorisation = PaymentAuthorisation(
+            beneficiary: "bene-1", merchant: "shop", amount: amount, expiresAt: Timestamp.format(millisecondsSince1970: now + 3_600_000),
+            nonce: nonce ?? nextID("nonce"), key: actors.beneficiary.publicKey.multikey)
+        let signature = PaymentAuthorisation.sign(authorisation, with: actors.beneficiary)
+        return try signed("payment.redeemed", by: "shop", actors.merchant, ["authorisation": authorisation.json, "signature": .string(Base64.encode(signature))], id: id)
+    }
+
+    /// A fresh merchant registration by the authority (cheap, always accepted): load for tests.
+    func registration(id: String? = nil) throws -> SignedEvent {
+        let actorID = id ?? nextID("shop")
+        return try signed("actor.registered", by: "city", actors.authority, [
+            "actor": .string(actorID), "role": "merchant", "name": .string("Shop \(actorID)"),
+            "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]),
+        ], id: "reg-" + actorID)
+    }
+
+    /// Signed read params as `actor`.
+    func read(_ method: String, as actor: String, _ params: JSONValue, nonce: String? = nil, at time: Int64? = nil) -> JSONValue {
+        let key = actors.byID[actor] ?? actors.auditor
+        if let nonce {
+            return ReadAuthorisation.sign(method: method, params: params, actor: actor, key: key, nowMilliseconds: time ?? now, nonce: nonce)
+        }
+        return ReadAuthorisation.sign(method: method, params: params, actor: actor, key: key, nowMilliseconds: time ?? now)
+    }
+
+    /// Starts a server on an ephemeral TCP port and a Unix socket in the fixture's folder.
+    func startServer(limits: ServerLimits = ServerLimits()) async throws -> LedgerServer {
+        var configuration = ServerConfiguration(directory: directory, tcpHost: "127.0.0.1", tcpPort: 0, unixSocketPath: folder.path + "/s.sock", limits: limits)
+        configuration.eventLoopThreads = 2
+        return try await LedgerServer.start(configuration)
+    }
+}
+
+extension LedgerServer {
+    var tcpEndpoint: Endpoint { .tcp(host: "127.0.0.1", port: tcpPort ?? 0) }
+    var unixEndpoint: Endpoint { .unix(path: unixSocketPath ?? "") }
+
+    func client(unix: Bool = false, timeoutSeconds: Int = 20) throws -> LineClient {
+        try LineClient(unix ? unixEndpoint : tcpEndpoint, timeoutSeconds: timeoutSeconds)
+    }
+}
+
+extension LineClient {
+    /// The result of a call that must succeed.
+    func result(_ method: String, _ params: JSONValue = .object([:]), sourceLocation: SourceLocation = #_sourceLocation) throws -> JSONValue {
+        switch try call(method, params) {
+        case .success(let value): return value
+        case .failure(let error):
+            Issue.record("\(method) failed: \(error)", sourceLocation: sourceLocation)
+            throw error
+        }
+    }
+
+    /// The error of a call that must fail.
+    func error(_ method: String, _ params: JSONValue = .object([:]), sourceLocation: SourceLocation = #_sourceLocation) throws -> RPCError {
+        switch try call(method, params) {
+        case .success(let value):
+            Issue.record("\(method) succeeded with \(CanonicalJSON.encodeString(value)) but should have failed", sourceLocation: sourceLocation)
+            throw RPCError.internalError("unexpected success")
+        case .failure(let error): return error
+        }
+    }
+
+    /// Sends raw bytes and reads the one line that answers them.
+    func exchange(_ text: String) throws -> JSONValue? {
+        try send(bytes: Array(text.utf8))
+        return try nextMessage()
+    }
+}
+
+extension SignedEvent {
+    /// Params of `submit`.
+    var params: JSONValue { json }
+}
+
+/// Runs `body` on `count` threads at once and waits for all of them.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for index in 0..<count {
+        group.enter()
+        Thread {
+            body(index)
+            group.leave()
+        }.start()
+    }
+    group.wait()
+}
+
+/// Checks a receipt: its checkpoint verifies with the ledger's key, covers the seq, and the inclusion proof of the
+/// leaf hash (fetched from the server) verifies against its root.
+func verifyReceipt(_ receipt: JSONValue, client: LineClient, verifierKey: String) throws {
+    let note = try #require(receipt["checkpoint"]?.stringValue)
+    let sequenceNumber = UInt64(try #require(receipt["seq"]?.integerValue))
+    let leafHash = try #require(receipt["leaf_hash"]?.stringValue.flatMap(Base64.decode))
+    let checkpoint = try Checkpoint(parsing: try SignedNote.open(note, verifier: try NoteVerifier(parsing: verifierKey)))
+    #expect(checkpoint.size > sequenceNumber)
+    let proof = try client.result("proof.inclusion", ["seq": .integer(Int64(sequenceNumber)), "size": .integer(Int64(checkpoint.size))])
+    let hashes = try #require(proof["hashes"]?.arrayValue).compactMap { $0.stringValue.flatMap(Base64.decode) }
+    #expect(MerkleProofs.verifyInclusion(leafHash: leafHash, leafIndex: sequenceNumber, treeSize: checkpoint.size, proof: hashes, root: checkpoint.rootHash))
+}
+
+/// A thread-safe list, for results gathered on many threads.
+final class Collected<Element>: @unchecked Sendable {
+    // @unchecked: every access goes through `lock`.
+    private let lock = NSLock()
+    private var elements: [Element] = []
+
+    func append(_ element: Element) { lock.withLock { elements.append(element) } }
+    var all: [Element] { lock.withLock { elements } }
+}
+
+// MARK: - The circuito executable
+
+enum CircuitoBinary {
+    /// The `circuito` executable next to this test bundle (same build products folder).
+    static let path: String? = {
+        if let given = ProcessInfo.processInfo.environment["CIRCUITO_BIN"], isExecutable(given) { return given }
+        var starts: [String] = []
+        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { starts.append(exe) }
+        if let first = CommandLine.arguments.first { starts.append(URL(fileURLWithPath: first).standardizedFileURL.path) }
+        for start in starts {
+            var folder = URL(fileURLWithPath: start).deletingLastPathComponent()
+            while folder.path.count > 1 {
+                for candidate in ["circuito", "debug/circuito", "release/circuito"] where isExecutable(folder.path + "/" + candidate) {
+                    return folder.path + "/" + candidate
+                }
+                folder.deleteLastPathComponent()
+            }
+        }
+        return nil
+    }()
+
+    private static func isExecutable(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG && access(path, X_OK) == 0
+    }
+}
+
+/// A child `circuito` process with its output collected.
+final class Child: @unchecked Sendable {
+    let process = Process()
+    private let output = Pipe()
+    private let errors = Pipe()
+    private let lock = NSLock()
+    private var outputBytes: [UInt8] = []
+    private var errorBytes: [UInt8] = []
+
+    init(_ arguments: [String]) throws {
+        signal(SIGPIPE, SIG_IGN)
+        let binary = try #require(CircuitoBinary.path, "the circuito executable was not found next to the test bundle")
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = FileHandle.nullDevice
+        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            self?.lock.withLock { self?.outputBytes += data }
+        }
+        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            self?.lock.withLock { self?.errorBytes += data }
+        }
+        try process.run()
+    }
+
+    var standardOutput: String { lock.withLock { String(decoding: outputBytes, as: UTF8.self) } }
+    var standardError: String { lock.withLock { String(decoding: errorBytes, as: UTF8.self) } }
+
+    /// Waits until stdout holds a line starting with `prefix`; nil on timeout or exit.
+    func waitForLine(startingWith prefix: String, timeoutSeconds: Double) -> String? {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            if let line = standardOutput.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
+            if !process.isRunning { return nil }
+            usleep(10_000)
+        }
+        return nil
+    }
+
+    /// Waits for the exit; false on timeout (the child is then killed).
+    func waitForExit(timeoutSeconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning {
+            if Date() > deadline {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                return false
+            }
+            usleep(10_000)
+        }
+        process.waitUntilExit()
+        return true
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Runs `circuito` to the end and returns (status, stdout, stderr).
+func runCircuito(_ arguments: [String], timeoutSeconds: Double = 60) throws -> (status: Int32, output: String, errors: String) {
+    let child = try Child(arguments)
+    let exited = child.waitForExit(timeoutSeconds: timeoutSeconds)
+    #expect(exited, "circuito \(arguments.joined(separator: " ")) did not finish in \(timeoutSeconds) s")
+    // Let the readability handlers drain the pipes.
+    usleep(50_000)
+    return (child.process.terminationStatus, child.standardOutput, child.standardError)
+}

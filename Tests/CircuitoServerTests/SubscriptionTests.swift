@@ -1,0 +1,222 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoServer
+import CircuitoStorage
+import Foundation
+import Glibc
+import Testing
+
+@Suite("Socket API: subscriptions and verifying followers", .serialized)
+struct SubscriptionTests {
+    @Test("subscribe: catch-up from a seq, then live; records are exactly the leaf bytes; checkpoints come with consistency proofs")
+    func catchUpThenLive() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let writer = try server.client()
+        let size = try #require(try writer.result("server.info")["size"]?.integerValue)
+        let subscriber = try server.client(unix: true)
+        let answer = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": 3]))
+        #expect(answer["from"] == 3)
+        for _ in 0..<3 { _ = try writer.result("submit", try fixture.registration().params) }
+        _ = try writer.result("submit_batch", ["events": .array([try fixture.registration().params, try fixture.registration().params])])
+        let end = size + 5
+        var next: Int64 = 3
+        var previousSize: Int64 = 3
+        var checkpoints = 0
+        let verifier = try NoteVerifier(parsing: server.verifierKey)
+        let reader = try server.client()
+        while next < end || previousSize < end {
+            let message = try #require(try subscriber.nextMessage())
+            let params = try #require(message["params"])
+            switch message["method"]?.stringValue {
+            case "subscription.record":
+                let record = try #require(params["record"])
+                #expect(record["seq"] == .integer(next))
+                // The record is exactly the stored leaf: its hash is the one the inclusion proof is for.
+                let proof = try reader.result("proof.inclusion", ["seq": .integer(next)])
+                #expect(proof["leaf_hash"]?.stringValue == Base64.encode(MerkleHash.leaf(CanonicalJSON.encode(record))))
+                next += 1
+            case "subscription.checkpoint":
+                #expect(params["size"] == .integer(next))
+                #expect(params["previous_size"] == .integer(previousSize))
+                let checkpoint = try Checkpoint(parsing: try SignedNote.open(try #require(params["checkpoint"]?.stringValue), verifier: verifier))
+                #expect(checkpoint.size == UInt64(next))
+                previousSize = next
+                checkpoints += 1
+            default:
+                Issue.record("unexpected message \(CanonicalJSON.encodeString(message))")
+            }
+        }
+        // Catch-up commits (the fixture's one, at most) plus four live commits.
+        #expect(checkpoints >= 4)
+        await server.shutdown()
+    }
+
+    @Test("a subscriber that does not read is cut off with subscriber_too_slow; the writer is never slowed")
+    func slowSubscriberCutOff() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumSubscriberBufferRecords = 64
+        limits.subscriberCutOffGraceMilliseconds = 15_000
+        limits.socketSendBufferBytes = 8192
+        let server = try await fixture.startServer(limits: limits)
+        // A tiny receive buffer, so the server's writes to this subscriber get stuck soon.
+        let subscriber = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
+        _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(Int64(try server.size()))]))
+        // The subscriber is live (caught up) and now stops reading while 600 records are committed.
+        try await Task.sleep(for: .milliseconds(100))
+        let writer = try server.client(unix: true)
+        let started = ContinuousClock.now
+        for _ in 0..<20 {
+            let batch = try (0..<30).map { _ in try fixture.registration().params }
+            _ = try writer.result("submit_batch", ["events": .array(batch)])
+        }
+        let writing = ContinuousClock.now - started
+        // The writer did not wait for the subscriber (20 commits; far below the 15 s the stuck write could last).
+        #expect(writing < .seconds(20))
+        // Now the subscriber reads: what was buffered, then the error, then the end of the connection.
+        var records = 0
+        var cutOff: JSONValue?
+        do {
+            while let message = try subscriber.nextMessage() {
+                switch message["method"]?.stringValue {
+                case "subscription.record": records += 1
+                case "subscription.error": cutOff = message["params"]?["error"]
+                default: break
+                }
+            }
+        } catch {
+            Issue.record("reading the stream after \(records) records (writing took \(writing)): \(error)")
+            throw error
+        }
+        let error = try #require(cutOff, "no cut-off after \(records) records")
+        #expect(error["data"]?["code"] == "subscriber_too_slow")
+        #expect(error["code"] == 6005)
+        #expect(records < 600)
+        // The server keeps serving everyone else.
+        #expect(try writer.result("server.info")["size"] != nil)
+        await server.shutdown()
+    }
+
+    @Test("a follower mirrors the leader live, ends equal to it, passes verify, and resumes after a restart")
+    func followerEndsEqual() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let replicaDirectory = fixture.folder.path + "/replica"
+        let writer = try server.client()
+        for _ in 0..<5 { _ = try writer.result("submit", try fixture.registration().params) }
+        let configuration = Follower.Configuration(
+            leader: server.unixEndpoint, directory: replicaDirectory, actor: "audit", key: fixture.actors.auditor,
+            pinnedVerifierKey: server.verifierKey)
+        // Follow while the leader keeps writing (single events, batches, payments).
+        let firstRun = FollowerRun(configuration)
+        for round in 0..<10 {
+            if round % 3 == 0 {
+                _ = try writer.result("submit_batch", ["events": .array(try (0..<7).map { _ in try fixture.registration().params })])
+            } else {
+                _ = try writer.result("submit", try fixture.payment(amount: 10).params)
+            }
+        }
+        let leaderSize = try server.size()
+        #expect(firstRun.waitUntil(size: leaderSize, timeoutSeconds: 30))
+        try firstRun.stop()
+        // A second run resumes from the replica's size.
+        for _ in 0..<4 { _ = try writer.result("submit", try fixture.registration().params) }
+        let secondRun = FollowerRun(configuration)
+        let finalSize = try server.size()
+        #expect(secondRun.waitUntil(size: finalSize, timeoutSeconds: 30))
+        try secondRun.stop()
+        await server.shutdown()
+        // Compare the two directories: every leaf and every checkpoint; and the replica passes verify.
+        let leader = server.reader
+        let replica = try LedgerReader.open(directory: replicaDirectory)
+        #expect(try replica.size() == leader.size())
+        for sequenceNumber in 0..<(try leader.size()) {
+            #expect(try replica.leafBytes(sequenceNumber: sequenceNumber) == leader.leafBytes(sequenceNumber: sequenceNumber))
+        }
+        var leaderCheckpoints: [String] = []
+        var replicaCheckpoints: [String] = []
+        try leader.forEachCheckpoint { _, note in leaderCheckpoints.append(note); return true }
+        try replica.forEachCheckpoint { _, note in replicaCheckpoints.append(note); return true }
+        #expect(replicaCheckpoints == leaderCheckpoints)
+        let report = try LedgerReplay.run(replica, compareProjections: true)
+        #expect(report.recordCount == finalSize)
+    }
+
+    @Test("a follower refuses a leader whose history does not extend its own, and stops with a clear error")
+    func followerRefusesForkedLeader() async throws {
+        // The replica follows ledger A; then it is pointed at ledger B (other genesis, same auditor id): B's
+        // records do not extend A's tree.
+        let first = try CircuitFixture()
+        let replicaDirectory = first.folder.path + "/replica"
+        do {
+            let server = try await first.startServer()
+            let run = FollowerRun(.init(leader: server.tcpEndpoint, directory: replicaDirectory, actor: "audit", key: first.actors.auditor))
+            #expect(run.waitUntil(size: try server.size(), timeoutSeconds: 30))
+            try run.stop()
+            await server.shutdown()
+        }
+        let second = try CircuitFixture()
+        let server = try await second.startServer()
+        for _ in 0..<3 { _ = try server.client().result("submit", try second.registration().params) }
+        let follower = try Follower(.init(leader: server.tcpEndpoint, directory: replicaDirectory, actor: "audit", key: second.actors.auditor))
+        let sizeBefore = follower.replica.size
+        var failure: Follower.Failure?
+        do throws(Follower.Failure) {
+            let deadline = Date().addingTimeInterval(30)
+            try follower.run(shouldStop: { Date() > deadline })
+        } catch {
+            failure = error
+        }
+        let refused = try #require(failure)
+        guard case .mismatch = refused else {
+            Issue.record("expected a mismatch, got \(refused)")
+            await server.shutdown()
+            return
+        }
+        #expect(follower.replica.size == sizeBefore)
+        await server.shutdown()
+    }
+}
+
+/// A follower running on its own thread until stopped.
+final class FollowerRun: @unchecked Sendable {
+    // @unchecked: `size`, `stopping` and `outcome` are guarded by `lock`.
+    private let lock = NSLock()
+    private var size: UInt64 = 0
+    private var stopping = false
+    private var outcome: Result<Void, Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ configuration: Follower.Configuration) {
+        Thread { [self] in
+            do {
+                let follower = try Follower(configuration)
+                lock.withLock { size = follower.replica.size }
+                try follower.run(shouldStop: { [self] in lock.withLock { stopping } }, progress: { [self] newSize in lock.withLock { size = newSize } })
+                lock.withLock { outcome = .success(()) }
+            } catch {
+                lock.withLock { outcome = .failure(error) }
+            }
+            done.signal()
+        }.start()
+    }
+
+    func waitUntil(size expected: UInt64, timeoutSeconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while Date() < deadline {
+            let (current, finished) = lock.withLock { (size, outcome != nil) }
+            if current >= expected { return true }
+            if finished { return false }
+            usleep(10_000)
+        }
+        return false
+    }
+
+    /// Stops the follower and rethrows its failure, if it had one.
+    func stop() throws {
+        lock.withLock { stopping = true }
+        done.wait()
+        if case .failure(let error)? = lock.withLock({ outcome }) { throw error }
+    }
+}

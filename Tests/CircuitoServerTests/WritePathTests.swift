@@ -1,0 +1,183 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoServer
+import CircuitoStorage
+import Foundation
+import Testing
+
+@Suite("Socket API: the write path", .serialized)
+struct WritePathTests {
+    @Test("32 concurrent clients (TCP and Unix) spend one balance: exactly the affordable payments succeed, never an overspend")
+    func concurrentSpending() async throws {
+        let fixture = try CircuitFixture(initialBalance: 1000)
+        let server = try await fixture.startServer()
+        let payments = try (0..<32).map { _ in try fixture.payment(amount: 70) }
+        let receipts = Collected<JSONValue>()
+        let refusals = Collected<RPCError>()
+        let failures = Collected<String>()
+        onThreads(32) { index in
+            do {
+                // Half over TCP, half over the Unix socket.
+                let client = try server.client(unix: index % 2 == 1)
+                switch try client.call("submit", payments[index].params) {
+                case .success(let receipt): receipts.append(receipt)
+                case .failure(let error): refusals.append(error)
+                }
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        #expect(failures.all.isEmpty)
+        // 1000 cents buy 14 payments of 70; the 15th would overspend.
+        #expect(receipts.all.count == 14)
+        #expect(refusals.all.count == 18)
+        #expect(refusals.all.allSatisfy { $0.name == "insufficient_funds" && $0.code == 5002 })
+        let client = try server.client()
+        let balance = try client.result("account.balance", fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"]))
+        #expect(balance["balance"] == .integer(1000 - 14 * 70))
+        let shop = try client.result("account.balance", fixture.read("account.balance", as: "shop", ["account": "merchant:shop"]))
+        #expect(shop["balance"] == .integer(14 * 70))
+        // Every receipt is a distinct seq, covered by a verifying checkpoint and an inclusion proof.
+        #expect(Set(receipts.all.compactMap { $0["seq"]?.integerValue }).count == 14)
+        for receipt in receipts.all { try verifyReceipt(receipt, client: client, verifierKey: server.verifierKey) }
+        await server.shutdown()
+    }
+
+    @Test("retries with the same event id give the same receipt, on any connection; other content under the id is refused")
+    func idempotentRetries() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let event = try fixture.registration()
+        let first = try server.client().result("submit", event.params)
+        let again = try server.client(unix: true).result("submit", event.params)
+        #expect(first == again)
+        #expect(Set(first.objectValue?.keys.map { $0 } ?? []) == ["id", "seq", "leaf_hash", "checkpoint"])
+        // Concurrent retries of one new event: one record, the same receipt for all.
+        let racing = try fixture.registration()
+        let answers = Collected<JSONValue>()
+        onThreads(8) { index in
+            if let client = try? server.client(unix: index % 2 == 0), case .success(let receipt)? = try? client.call("submit", racing.params) {
+                answers.append(receipt)
+            }
+        }
+        #expect(answers.all.count == 8)
+        #expect(Set(answers.all.map { CanonicalJSON.encodeString($0) }).count == 1)
+        // A batch retried gives the same receipts.
+        let batch: JSONValue = ["events": .array([try fixture.registration().params, try fixture.registration().params])]
+        let batchFirst = try server.client().result("submit_batch", batch)
+        let batchAgain = try server.client(unix: true).result("submit_batch", batch)
+        #expect(batchFirst == batchAgain)
+        #expect(batchFirst["receipts"]?.arrayValue?.count == 2)
+        // The same id with other content.
+        let conflicting = try fixture.signed("actor.registered", by: "city", fixture.actors.authority, [
+            "actor": "someone-else", "role": "merchant", "name": "Other", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]),
+        ], id: event.event.id)
+        let error = try server.client().error("submit", conflicting.params)
+        #expect(error.name == "id_conflict")
+        #expect(error.code == 3001)
+        try verifyReceipt(first, client: try server.client(), verifierKey: server.verifierKey)
+        await server.shutdown()
+    }
+
+    @Test("submit_batch is all or nothing: one refused event leaves the log as it was and names its index")
+    func batchAllOrNothing() async throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let sizeBefore = try #require(try client.result("server.info")["size"]?.integerValue)
+        // The second payment overspends: neither may be written, although the first alone would be fine.
+        let batch: JSONValue = ["events": .array([try fixture.payment(amount: 60).params, try fixture.payment(amount: 60).params, try fixture.registration().params])]
+        let error = try client.error("submit_batch", batch)
+        #expect(error.name == "insufficient_funds")
+        #expect(error.data?["index"] == .integer(1))
+        #expect(try client.result("server.info")["size"]?.integerValue == sizeBefore)
+        let balance = try client.result("account.balance", fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"]))
+        #expect(balance["balance"] == .integer(100))
+        // A bad signature anywhere in the batch refuses it before the writer.
+        var tampered = try fixture.registration().json.objectValue ?? [:]
+        tampered["sig"] = .string(Base64.encode([UInt8](repeating: 7, count: 64)))
+        let badSignature = try client.error("submit_batch", ["events": .array([try fixture.registration().params, .object(tampered)])])
+        #expect(badSignature.name == "invalid_signature")
+        #expect(badSignature.data?["index"] == .integer(1))
+        // The same batch without the overspend goes in as consecutive records of one commit.
+        let good = try client.result("submit_batch", ["events": .array([try fixture.payment(amount: 60).params, try fixture.registration().params])])
+        let receipts = try #require(good["receipts"]?.arrayValue)
+        #expect(receipts.map { $0["seq"] } == [.integer(sizeBefore), .integer(sizeBefore + 1)])
+        #expect(receipts[0]["checkpoint"] == receipts[1]["checkpoint"])
+        // Empty and oversize batches are invalid params.
+        #expect(try client.error("submit_batch", ["events": []]).code == -32602)
+        await server.shutdown()
+    }
+
+    @Test("expected_size: accepted at the expected size, refused with size_mismatch otherwise")
+    func optimisticConcurrency() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let size = try #require(try client.result("server.info")["size"]?.integerValue)
+        var stale = try fixture.registration().json.objectValue ?? [:]
+        stale["expected_size"] = .integer(size - 1)
+        let error = try client.error("submit", .object(stale))
+        #expect(error.name == "size_mismatch")
+        #expect(error.code == 6007)
+        var current = try fixture.registration().json.objectValue ?? [:]
+        current["expected_size"] = .integer(size)
+        let receipt = try client.result("submit", .object(current))
+        #expect(receipt["seq"] == .integer(size))
+        // Two writers racing on the same expected size: exactly one wins.
+        let racing = try (0..<6).map { _ in try fixture.registration() }
+        let outcomes = Collected<Bool>()
+        onThreads(6) { index in
+            var params = racing[index].json.objectValue ?? [:]
+            params["expected_size"] = .integer(size + 1)
+            if let client = try? server.client(), let outcome = try? client.call("submit", .object(params)) {
+                if case .success = outcome { outcomes.append(true) } else { outcomes.append(false) }
+            }
+        }
+        #expect(outcomes.all.count == 6)
+        #expect(outcomes.all.filter { $0 }.count == 1)
+        await server.shutdown()
+    }
+
+    @Test("graceful shutdown: requests taken are answered and committed, the ledger closes (its lock is free again)")
+    func gracefulShutdown() async throws {
+        let fixture = try CircuitFixture()
+        let receipts = try await Self.submitWhileShuttingDown(fixture)
+        #expect(!receipts.isEmpty)
+        // Everything answered with a receipt is in the log, and the writer's lock and LMDB are released.
+        let ledger = try Ledger.open(directory: fixture.directory)
+        for receipt in receipts {
+            let sequenceNumber = UInt64(try #require(receipt["seq"]?.integerValue))
+            let leafHash = try #require(receipt["leaf_hash"]?.stringValue.flatMap(Base64.decode))
+            #expect(MerkleHash.leaf(try ledger.reader.leafBytes(sequenceNumber: sequenceNumber)) == leafHash)
+        }
+        _ = try LedgerReplay.run(ledger.reader)
+    }
+
+    /// Submits from 8 threads and shuts the server down meanwhile; returns the receipts the clients got. Every
+    /// reference to the server ends here, so the ledger is closed when it returns.
+    private static func submitWhileShuttingDown(_ fixture: CircuitFixture) async throws -> [JSONValue] {
+        let server = try await fixture.startServer()
+        let receipts = Collected<JSONValue>()
+        let refusals = Collected<RPCError>()
+        let events = try (0..<40).map { _ in try fixture.registration() }
+        let submitted = Task.detached {
+            onThreads(8) { index in
+                guard let client = try? server.client(unix: index % 2 == 0) else { return }
+                for number in stride(from: index, to: 40, by: 8) {
+                    switch try? client.call("submit", events[number].params) {
+                    case .success(let receipt)?: receipts.append(receipt)
+                    case .failure(let error)?: refusals.append(error)
+                    case nil: return
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(30))
+        await server.shutdown()
+        await submitted.value
+        // Refused only because the server was stopping, never for another reason.
+        #expect(refusals.all.allSatisfy { $0.name == "shutting_down" })
+        return receipts.all
+    }
+}
