@@ -66,6 +66,24 @@ final class SubscriptionHub: Sendable {
         }
     }
 
+    /// Checks a subscriber that is about to send from `next`: when more live records wait for it than the bound,
+    /// it is cut off (the check at each commit cannot see a subscriber that only wakes after the commits).
+    func checkLag(_ identifier: Int, next: UInt64) {
+        let cutOff: (@Sendable () -> Void)? = state.withLock { state in
+            guard var entry = state.entries[identifier], !entry.cutOff else { return nil }
+            entry.next = next
+            let sentOrBaseline = max(next, entry.baseline)
+            guard state.size > sentOrBaseline && state.size - sentOrBaseline > maximumLagRecords else {
+                state.entries[identifier] = entry
+                return nil
+            }
+            entry.cutOff = true
+            state.entries[identifier] = entry
+            return entry.onCutOff
+        }
+        cutOff?()
+    }
+
     /// True when the subscriber was cut off; it should send its error and end.
     func isCutOff(_ identifier: Int) -> Bool {
         state.withLock { $0.entries[identifier]?.cutOff ?? false }
@@ -143,6 +161,7 @@ struct SubscriptionStream {
         var previousCheckpointSize = start
         do {
             while !Task.isCancelled {
+                hub.checkLag(hubIdentifier, next: next)
                 if hub.isCutOff(hubIdentifier) {
                     let error = LedgerError(.subscriberTooSlow, "the subscriber fell more than \(lag) records behind the live log and was cut off; subscribe again from seq \(next)")
                     // Written on the channel itself so its future completes once it (and every record before it)
