@@ -71,21 +71,9 @@ public final class LedgerWriter: Sendable {
         let clock = PinnedClock()
         let handOver = Locked<LedgerWriter?>(nil)
         let thread = Thread {
-            let ledger: Ledger
-            do throws(LedgerError) {
-                ledger = try Ledger.open(directory: directory, clock: clock.read)
-                clock.lastRecordedAtMilliseconds = try Self.lastRecordedAtMilliseconds(ledger.reader)
-                clock.committedSize = ledger.frontier.size
-                startup.withLock { $0 = .success((ledger.reader, ledger.verifierKey)) }
-            } catch {
-                startup.withLock { $0 = .failure(error) }
-                opened.signal()
-                return
-            }
-            opened.signal()
-            handedOver.wait()
-            guard let writer = handOver.withLock({ $0 }) else { return }
-            writer.run(ledger: ledger, clock: clock, onCommit: onCommit)
+            let writer = Self.openAndRun(directory: directory, clock: clock, startup: startup, opened: opened, handedOver: handedOver, handOver: handOver, onCommit: onCommit)
+            // The ledger (and its writer lock) is released by now: only then does `stop` return.
+            writer?.finishStopping()
         }
         thread.name = "circuito-writer"
         thread.start()
@@ -95,6 +83,31 @@ public final class LedgerWriter: Sendable {
         let writer = LedgerWriter(reader: reader, verifierKey: verifierKey, limits: limits)
         handOver.withLock { $0 = writer }
         handedOver.signal()
+        return writer
+    }
+
+    /// The writer thread's life: open the ledger, report, wait for the writer object, run until stopped. Returns
+    /// after the ledger is released.
+    private static func openAndRun(
+        directory: String, clock: PinnedClock, startup: Locked<Result<(LedgerReader, String), LedgerError>?>,
+        opened: DispatchSemaphore, handedOver: DispatchSemaphore, handOver: Locked<LedgerWriter?>,
+        onCommit: @Sendable (UInt64) -> Void
+    ) -> LedgerWriter? {
+        let ledger: Ledger
+        do throws(LedgerError) {
+            ledger = try Ledger.open(directory: directory, clock: clock.read)
+            clock.lastRecordedAtMilliseconds = try lastRecordedAtMilliseconds(ledger.reader)
+            clock.committedSize = ledger.frontier.size
+            startup.withLock { $0 = .success((ledger.reader, ledger.verifierKey)) }
+        } catch {
+            startup.withLock { $0 = .failure(error) }
+            opened.signal()
+            return nil
+        }
+        opened.signal()
+        handedOver.wait()
+        guard let writer = handOver.withLock({ $0 }) else { return nil }
+        writer.run(ledger: ledger, clock: clock, onCommit: onCommit)
         return writer
     }
 
@@ -155,6 +168,9 @@ public final class LedgerWriter: Sendable {
             }
             for (pending, outcome) in zip(group, outcomes) { pending.reply(outcome) }
         }
+    }
+
+    private func finishStopping() {
         let waiters = queueState.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.stopped = true
             defer { state.stopWaiters = [] }
