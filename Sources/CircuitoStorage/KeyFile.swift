@@ -93,8 +93,9 @@ public final class FileLock {
     }
 }
 
-enum FileIO {
-    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String) throws(LedgerError) {
+/// Whole-file reads and writes with bounds, for small files (keys, credentials, images).
+public enum FileIO {
+    public static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String) throws(LedgerError) {
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
@@ -106,7 +107,7 @@ enum FileIO {
         }
     }
 
-    static func readAll(_ descriptor: Int32, maximumBytes: Int, path: String) throws(LedgerError) -> [UInt8] {
+    public static func readAll(_ descriptor: Int32, maximumBytes: Int, path: String) throws(LedgerError) -> [UInt8] {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {

@@ -1,5 +1,6 @@
 import CircuitoCore
 import CircuitoCredentials
+import CircuitoStorage
 import Glibc
 
 /// Where the CLI finds the JSON-LD contexts it signs and verifies with. They are files of the shared `contexts`
@@ -84,26 +85,7 @@ enum LocalFiles {
     }
 
     static func read(_ path: String, maximumBytes: Int) throws(LedgerError) -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw LedgerError(.notFound, "cannot open \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        // Ends at end of file; the size cap bounds it.
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw LedgerError(.storage, "cannot read \(path): \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { return bytes }
-            bytes += chunk[0..<count]
-            guard bytes.count <= maximumBytes else {
-                throw LedgerError(.tooLarge, "\(path) is larger than \(maximumBytes) bytes")
-            }
-        }
+        try FileIO.readFile(path, maximumBytes: maximumBytes)
     }
 
     /// Writes `bytes` to `path` (created mode 0644 or truncated).
