@@ -168,6 +168,33 @@ struct DemoTests {
         }
     }
 
+    @Test("the key vault: one private file per subject, erased by overwriting and unlinking")
+    func keyVault() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let vault = try KeyVault(directory: workspace.path("vault"))
+        #expect(fileMode(workspace.path("vault")) == 0o700)
+        let key = try vault.createKey(for: "ben-1")
+        #expect(key.count == SecretBox.keyByteCount)
+        #expect(try vault.key(for: "ben-1") == key)
+        #expect(fileMode(workspace.path("vault/ben-1.key")) == 0o600)
+        #expect(try vault.key(for: "ben-2") == nil)
+        try vault.store([UInt8](repeating: 7, count: 32), for: "ben-2")
+        #expect(try vault.subjects() == ["ben-1", "ben-2"])
+        // A subject has one key: creating another is refused, and so are names that are not identifiers.
+        #expect(throws: LedgerError.self) { try vault.createKey(for: "ben-1") }
+        #expect(throws: LedgerError.self) { try vault.createKey(for: "../escape") }
+        #expect(throws: LedgerError.self) { try vault.store([1, 2, 3], for: "ben-3") }
+        // A key file others can read is refused.
+        chmod(workspace.path("vault/ben-2.key"), 0o644)
+        #expect(throws: LedgerError.self) { try vault.key(for: "ben-2") }
+        #expect(try vault.erase(subject: "ben-1"))
+        #expect(try vault.key(for: "ben-1") == nil)
+        #expect(!FileManager.default.fileExists(atPath: workspace.path("vault/ben-1.key")))
+        #expect(try vault.erase(subject: "ben-1") == false)
+        #expect(try vault.subjects() == ["ben-2"])
+    }
+
     @Test("the same seed gives the same ledger; another seed another")
     func determinism() throws {
         let first = try DemoLedger(seed: 11, beneficiaries: 12)

@@ -20,7 +20,7 @@
 /// - settled (`settlement.paid`): ToCoin that merchants turned into euros. Takings are traced first in, first out:
 ///   each payment's debits join the merchant's queue with their rows, a refund takes the refunded rows' amounts back
 ///   out (latest first), and `settlement.requested` takes its amount from the front of the queue; when the
-///   settlement is paid those pieces count as settled in their rows, in the month of the payment.
+///   settlement is paid those pieces count as settled in their rows, in the month the settlement is paid.
 /// - outstanding = converted + granted − expired − settled: the row's net contribution to the ToCoin still in
 ///   circulation (held by beneficiaries, by merchants, or requested for settlement and not yet paid). Summed over all
 ///   rows it equals the balances of every beneficiary and merchant account plus the settlement account; summed over
@@ -44,7 +44,7 @@ public struct FundingReport: Sendable {
           expired: tocoin.expired, in the lot's row.
           settled: settlement.paid. Merchants' takings are traced to lot rows first in, first out (refunds take \
         back the refunded rows), so each settled cent counts in the row it was converted or granted in, in the \
-        month of the payment.
+        month the settlement is paid.
           outstanding = converted + granted - expired - settled: the row's net contribution to ToCoin still in \
         circulation. The total equals the balances of all beneficiaries and merchants plus settlements requested \
         and not yet paid; the table checks this.

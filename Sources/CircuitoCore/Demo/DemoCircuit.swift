@@ -447,7 +447,7 @@ public struct DemoCircuit {
             beneficiaries[index].stopsSpendingDay = beneficiaries[index].referralDay + 40 + random.below(40)
         }
         // About one in a hundred loses their phone and gets a new wallet key.
-        for _ in 0..<max(1, admitted.count / 100) {
+        for _ in 0..<max(1, admitted.count / 100) where !admitted.isEmpty {
             let index = random.element(of: admitted)
             if index != erasureSubject { beneficiaries[index].rotates = true }
         }
