@@ -30,7 +30,7 @@ let package = Package(
         .target(
             name: "CircuitoServer",
             dependencies: [
-                "CircuitoCore", "CircuitoCrypto", "CircuitoStorage",
+                "CircuitoCore", "CircuitoCrypto", "CircuitoStorage", "CircuitoCredentials",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(
             name: "CircuitoServerTests",
             dependencies: [
-                "CircuitoServer", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto",
+                "CircuitoServer", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto", "CircuitoCredentials",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

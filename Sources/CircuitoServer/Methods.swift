@@ -1,4 +1,5 @@
 import CircuitoCore
+import CircuitoCredentials
 import CircuitoCrypto
 import CircuitoStorage
 
@@ -12,12 +13,14 @@ struct ServerContext: Sendable {
     let clock: @Sendable () -> Int64
     /// Where the server's tasks run.
     let executor: ServerExecutor
+    /// Organisation keys and contexts for signing badge credentials.
+    let credentials: CredentialSigning
 
     /// The method names: the protocol's contract (Specs/protocol.md).
     static let methods = [
         "submit", "submit_batch", "checkpoint", "events", "subscribe", "proof.inclusion", "proof.consistency",
         "account.balance", "account.history", "case.history", "catalogue.search", "badge.get", "actor.get", "report",
-        "server.info",
+        "server.info", "badge.credential", "badge.status_list",
     ]
 
     static let protocolVersion = "circuito.rpc.v1"
@@ -46,6 +49,8 @@ struct ServerContext: Sendable {
         case "proof.consistency": return try consistencyProof(Params(request.params, method: method))
         case "catalogue.search": return try catalogueSearch(Params(request.params, method: method))
         case "badge.get": return try badge(Params(request.params, method: method))
+        case "badge.credential": return try badgeCredential(Params(request.params, method: method))
+        case "badge.status_list": return try badgeStatusList(Params(request.params, method: method))
         case "actor.get": return try actor(request.params)
         case "events", "report", "account.balance", "account.history", "case.history":
             let (requester, inner) = try ReadAuthorisation.open(
@@ -216,6 +221,35 @@ struct ServerContext: Sendable {
         return .object(["badge": found.badge, "badge_class": found.badgeClass ?? .null])
     }
 
+    /// The signed OpenBadgeCredential of an issued badge, built exactly as `circuito badge credential` builds it.
+    private func badgeCredential(_ params: Params) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["badge", "suite"])
+        let id = try params.identifier("badge")
+        let suite = try CredentialSigning.suite(try params.optionalString("suite"))
+        return try ledger { () throws(LedgerError) in
+            let source = try reader.badgeCredentialSource(badgeID: id)
+            let (key, contexts) = try credentials.signing(for: source.issuer)
+            return try OpenBadgeCredentials.issuedBadgeCredential(
+                badge: source.badge, badgeClass: source.badgeClass, issuer: source.issuer,
+                activations: source.activations, opportunities: source.opportunities, origin: source.origin,
+                statusListIndex: source.statusListIndex, signingKey: key, suite: suite, contexts: contexts)
+        }
+    }
+
+    /// An issuer's signed Bitstring Status List credential as of the last record.
+    private func badgeStatusList(_ params: Params) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["issuer", "suite"])
+        let issuer = try params.identifier("issuer")
+        let suite = try CredentialSigning.suite(try params.optionalString("suite"))
+        return try ledger { () throws(LedgerError) in
+            let source = try reader.statusListSource(issuer: issuer)
+            let (key, contexts) = try credentials.signing(for: source.issuer)
+            return try OpenBadgeCredentials.issuerStatusListCredential(
+                issuer: source.issuer, issuedCount: source.issuedCount, revokedIndices: source.revokedIndices,
+                validFrom: source.asOf, origin: source.origin, signingKey: key, suite: suite, contexts: contexts)
+        }
+    }
+
     /// Public for every actor but beneficiaries, whose records need a signed read.
     private func actor(_ rawParams: JSONValue?) throws(RPCError) -> JSONValue {
         var requester: ActorRecord?
@@ -340,5 +374,31 @@ struct ServerContext: Sendable {
     /// Runs a ledger read, turning its refusal into the ledger's error code.
     func ledger<Value>(_ body: () throws(LedgerError) -> Value) throws(RPCError) -> Value {
         do throws(LedgerError) { return try body() } catch { throw RPCError(error) }
+    }
+}
+
+/// The organisation keys a server was given for signing badge credentials, and the contexts to process them with.
+struct CredentialSigning: Sendable {
+    let keys: [Ed25519PrivateKey]
+    let contexts: JSONLDContextStore?
+
+    /// The configured key that is an active key of `issuer` now; the library re-checks it against the registry.
+    func signing(for issuer: ActorRecord) throws(LedgerError) -> (Ed25519PrivateKey, JSONLDContextStore) {
+        guard let key = keys.first(where: { issuer.keys[$0.publicKey.multikey] == .active }) else {
+            throw LedgerError(.keyFile, "this server holds no active key of organisation \"\(issuer.id)\"; export the credential with: circuito badge credential --key ORGANISATION.key")
+        }
+        guard let contexts else {
+            throw LedgerError(.keyFile, "this server was started without JSON-LD contexts (--contexts)")
+        }
+        return (key, contexts)
+    }
+
+    /// `rdfc`, `jcs` or the full suite name; `eddsa-rdfc-2022` when absent.
+    static func suite(_ name: String?) throws(RPCError) -> EdDSACryptosuite {
+        switch name {
+        case nil, "rdfc", "eddsa-rdfc-2022": return .rdfc2022
+        case "jcs", "eddsa-jcs-2022": return .jcs2022
+        case let other?: throw RPCError(LedgerError(.invalidBody, "suite \"\(other)\" is not rdfc, jcs, eddsa-rdfc-2022 or eddsa-jcs-2022"))
+        }
     }
 }

@@ -1,4 +1,6 @@
 import CircuitoCore
+import CircuitoCredentials
+import CircuitoCrypto
 import CircuitoStorage
 import Foundation
 import NIOCore
@@ -14,6 +16,11 @@ public struct ServerConfiguration: Sendable {
     public var unixSocketPath: String?
     public var limits: ServerLimits
     public var eventLoopThreads: Int
+    /// Keys of organisations that entrust the server with signing their badge credentials (`badge.credential`,
+    /// `badge.status_list`); without one, those methods point to `circuito badge credential`.
+    public var credentialIssuerKeys: [Ed25519PrivateKey] = []
+    /// The JSON-LD contexts credentials are processed with (needed by `eddsa-rdfc-2022`).
+    public var credentialContexts: JSONLDContextStore?
 
     public init(directory: String, tcpHost: String? = "127.0.0.1", tcpPort: Int = 7411, unixSocketPath: String? = nil, limits: ServerLimits = ServerLimits()) {
         self.directory = directory
@@ -47,6 +54,7 @@ public final class LedgerServer: Sendable {
         let limits = configuration.limits
         guard limits.maximumCommitBatch >= 1, limits.maximumCommitBatch <= Ledger.maximumBatchCount,
             limits.maximumEventsPerBatchRequest >= 1, limits.maximumEventsPerBatchRequest <= limits.maximumCommitBatch,
+            limits.maximumQueuedWrites >= 1, limits.maximumQueuedEvents >= limits.maximumEventsPerBatchRequest,
             limits.maximumFrameBytes >= 1024, limits.maximumInFlightPerConnection >= 1, limits.maximumConnections >= 1
         else {
             throw LedgerError(.invalidRange, "server limits are inconsistent: a batch request must fit in one commit of at most \(Ledger.maximumBatchCount) events")
@@ -60,7 +68,8 @@ public final class LedgerServer: Sendable {
         let context = ServerContext(
             reader: writer.reader, writer: writer, hub: hub,
             nonces: NonceStore(capacity: limits.maximumRememberedNonces, windowSeconds: limits.readRequestWindowSeconds),
-            limits: limits, clock: Ledger.systemClockMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads))
+            limits: limits, clock: Ledger.systemClockMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads),
+            credentials: CredentialSigning(keys: configuration.credentialIssuerKeys, contexts: configuration.credentialContexts))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         var listeners: [NIOAsyncChannel<NIOAsyncChannel<LineFrame, ByteBuffer>, Never>] = []
         do {
@@ -416,7 +425,11 @@ struct Connection {
                 releaseSlot()
             case .success(let subscription):
                 let answer = RPCMessage.result(id: id, ["subscription": .string(subscription.identifier), "from": .integer(Int64(subscription.start)), "size": .integer(Int64(subscription.size))])
-                let written = (try? await outbound.write(ByteBuffer(bytes: RPCMessage.line(answer)))) != nil
+                // A notification gets no answer (its stream still starts).
+                var written = true
+                if request.id != nil {
+                    written = (try? await outbound.write(ByteBuffer(bytes: RPCMessage.line(answer)))) != nil
+                }
                 // The stream does not hold an in-flight slot once its answer is out.
                 releaseSlot()
                 defer { state.subscriptionCount.withLock { $0.active -= 1 } }

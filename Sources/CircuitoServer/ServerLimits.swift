@@ -12,8 +12,10 @@ public struct ServerLimits: Sendable, Hashable {
     /// Records buffered for a subscriber that does not read; past it the subscription is cut off.
     public var maximumSubscriberBufferRecords: Int = 10_000
 
-    /// Write requests waiting for the writer; past it submissions are refused with `overloaded`.
+    /// Write requests waiting for the writer, and the events in them; past either, submissions are refused with
+    /// `overloaded`. (Each event is at most 64 KiB, so the queue's memory is bounded too.)
     public var maximumQueuedWrites: Int = 4096
+    public var maximumQueuedEvents: Int = 16_384
     /// Events of one `submit_batch`.
     public var maximumEventsPerBatchRequest: Int = 256
     /// Subscriptions one connection may hold at once.

@@ -45,6 +45,7 @@ public final class LedgerWriter: Sendable {
 
     private struct QueueState {
         var pending: [Pending] = []
+        var pendingEvents = 0
         var stopping = false
         var stopped = false
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
@@ -124,10 +125,12 @@ public final class LedgerWriter: Sendable {
             let pending = Pending(request: request) { continuation.resume(returning: $0) }
             let refusal: LedgerError? = queueState.withLock { state in
                 if state.stopping { return LedgerError(.shuttingDown, "the server is stopping and takes no more writes") }
-                guard state.pending.count < limits.maximumQueuedWrites else {
-                    return LedgerError(.overloaded, "the writer has \(limits.maximumQueuedWrites) requests waiting; retry later")
+                let events = request.events.count
+                guard state.pending.count < limits.maximumQueuedWrites, state.pendingEvents + events <= limits.maximumQueuedEvents else {
+                    return LedgerError(.overloaded, "the writer has \(state.pending.count) requests (\(state.pendingEvents) events) waiting; retry later")
                 }
                 state.pending.append(pending)
+                state.pendingEvents += events
                 return nil
             }
             if let refusal {
@@ -197,6 +200,7 @@ public final class LedgerWriter: Sendable {
                 }
                 let group = Array(state.pending.prefix(count))
                 state.pending.removeFirst(count)
+                state.pendingEvents -= eventCount
                 return group
             }
             if let taken { return taken.isEmpty ? nil : taken }

@@ -31,6 +31,10 @@ struct ServeCommand: ParsableCommand {
     var maximumCommitBatch: Int = ServerLimits().maximumCommitBatch
     @Option(name: .long, help: "Records a live subscriber may fall behind before it is cut off.")
     var maximumSubscriberBuffer: Int = ServerLimits().maximumSubscriberBufferRecords
+    @Option(name: .long, help: "An organisation's key file: the server then signs that organisation's badge credentials (badge.credential, badge.status_list). Repeatable.")
+    var issuerKey: [String] = []
+    @Option(name: .long, help: "The JSON-LD contexts directory for credentials (default: $CIRCUITO_CONTEXTS or shared/contexts).")
+    var contexts: String?
 
     func run() throws {
         var configuration = ServerConfiguration(directory: data, tcpHost: nil, unixSocketPath: unix)
@@ -51,8 +55,23 @@ struct ServeCommand: ParsableCommand {
         configuration.limits.maximumCommitBatch = maximumCommitBatch
         configuration.limits.maximumEventsPerBatchRequest = min(configuration.limits.maximumEventsPerBatchRequest, maximumCommitBatch)
         configuration.limits.maximumSubscriberBufferRecords = maximumSubscriberBuffer
+        if !issuerKey.isEmpty {
+            do throws(LedgerError) {
+                configuration.credentialIssuerKeys = try issuerKey.map { (path) throws(LedgerError) in try KeyFile.read(path) }
+                configuration.credentialContexts = try CredentialContexts.load(directory: contexts)
+            } catch {
+                throw failure(error)
+            }
+        }
         signal(SIGPIPE, SIG_IGN)
         let stop = StopSignal()
+        try serve(configuration, stop: stop)
+        // Every reference to the server ended with `serve`: the ledger's LMDB environment is closed by now.
+        printError("stopped: \(data) closed cleanly")
+    }
+
+    /// Runs the server until a stop signal has shut it down.
+    private func serve(_ configuration: ServerConfiguration, stop: StopSignal) throws {
         let started = ResultBox<LedgerServer>()
         let finished = DispatchSemaphore(value: 0)
         let startConfiguration = configuration
@@ -86,7 +105,7 @@ struct ServeCommand: ParsableCommand {
             }
         }
         finished.wait()
-        printError("stopped: \(data) closed cleanly")
+        started.clear()
     }
 }
 
@@ -112,6 +131,8 @@ final class StopSignal: @unchecked Sendable {
         let toRun: [@Sendable () -> Void] = lock.withLock {
             guard !requested else { return [] }
             requested = true
+            // Run once; dropping them here releases what they hold (the server).
+            defer { handlers = [] }
             return handlers
         }
         for handler in toRun { handler() }
@@ -139,6 +160,8 @@ final class ResultBox<Value>: @unchecked Sendable {
         lock.withLock { value = result }
         ready.signal()
     }
+
+    func clear() { lock.withLock { value = nil } }
 
     func wait() -> Result<Value, any Error> {
         ready.wait()

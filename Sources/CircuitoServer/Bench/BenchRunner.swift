@@ -103,8 +103,17 @@ public struct BenchReport: Sendable {
     public var ledgerSizeBefore: UInt64 = 0
     public var ledgerSizeAfter: UInt64 = 0
     public var presignSeconds = 0.0
+    /// The bound: the mean of two measurements, before and after the appends (the machine is shared; its load
+    /// changes during a run).
     public var verifyBoundEventsPerSecond = 0.0
     public var verifyBoundSignaturesPerSecond = 0.0
+    public var verifyBoundBeforeEventsPerSecond = 0.0
+    public var verifyBoundAfterEventsPerSecond = 0.0
+    /// CPU time the signature checks of one event take (from the bound's measurement).
+    public var verifyCPUMicrosecondsPerEvent = 0.0
+    /// CPU time per accepted event during the appends, of the server and of the bench's own connections.
+    public var serverCPUMicrosecondsPerEvent: Double?
+    public var clientCPUMicrosecondsPerEvent: Double?
     public var cores = 0
     public var append: PhaseReport?
     public var balance: PhaseReport?
@@ -119,6 +128,12 @@ public struct BenchReport: Sendable {
 
     public var throughput: Double { append?.perSecond ?? 0 }
     public var ratioToBound: Double { verifyBoundEventsPerSecond > 0 ? throughput / verifyBoundEventsPerSecond : 0 }
+    /// The share of the server's CPU per event that signature checks take: the ratio to the bound this server could
+    /// reach with every core to itself (no client, no neighbours), whatever the machine's load during the run.
+    public var cpuRatioToBound: Double? {
+        guard let server = serverCPUMicrosecondsPerEvent, server > 0 else { return nil }
+        return verifyCPUMicrosecondsPerEvent / server
+    }
 
     static func format(_ value: Double, decimals: Int) -> String {
         guard value.isFinite else { return "0" }
@@ -148,6 +163,13 @@ public struct BenchReport: Sendable {
             ("server_rss_mb", serverMemory.map { Self.format(Double($0.residentBytes) / 1_048_576, decimals: 1) } ?? "null"),
             ("server_peak_rss_mb", serverMemory.map { Self.format(Double($0.peakResidentBytes) / 1_048_576, decimals: 1) } ?? "null"),
             ("server_rss_during_append_mb", serverResidentDuringAppendBytes.map { Self.format(Double($0) / 1_048_576, decimals: 1) } ?? "null"),
+            ("server_anonymous_rss_mb", serverMemory.map { Self.format(Double($0.anonymousResidentBytes) / 1_048_576, decimals: 1) } ?? "null"),
+            ("verify_bound_before_events_per_second", Self.format(verifyBoundBeforeEventsPerSecond, decimals: 0)),
+            ("verify_bound_after_events_per_second", Self.format(verifyBoundAfterEventsPerSecond, decimals: 0)),
+            ("verify_cpu_us_per_event", Self.format(verifyCPUMicrosecondsPerEvent, decimals: 1)),
+            ("server_cpu_us_per_event", serverCPUMicrosecondsPerEvent.map { Self.format($0, decimals: 1) } ?? "null"),
+            ("client_cpu_us_per_event", clientCPUMicrosecondsPerEvent.map { Self.format($0, decimals: 1) } ?? "null"),
+            ("cpu_ratio_to_bound", cpuRatioToBound.map { Self.format($0, decimals: 3) } ?? "null"),
             ("events", String(events)), ("accepted", String(append?.accepted ?? 0)),
             ("refused", String(append?.refusals.values.reduce(0, +) ?? 0)),
             ("refusals", CanonicalJSON.encodeString(.object((append?.refusals ?? [:]).mapValues { .integer(Int64($0)) }))),
@@ -189,12 +211,15 @@ public struct BenchReport: Sendable {
         let mixText = BenchEventKind.allCases.filter { $0 != .setup }.map { "\($0.rawValue) \(mix[$0] ?? 0)" }.joined(separator: ", ")
         lines.append("circuit: \(beneficiaries) beneficiaries, \(setupEvents) setup events, \(prefillEvents) prefilled; ledger \(ledgerSizeBefore) → \(ledgerSizeAfter) records")
         lines.append("mix: \(events) events (\(mixText)), pre-signed in \(Self.format(presignSeconds, decimals: 1)) s")
-        lines.append("bound: \(number(verifyBoundEventsPerSecond)) events/s (\(number(verifyBoundSignaturesPerSecond)) Ed25519 verifications/s on \(cores) cores)")
+        lines.append("bound: \(number(verifyBoundEventsPerSecond)) events/s (\(number(verifyBoundSignaturesPerSecond)) Ed25519 verifications/s on \(cores) cores; \(number(verifyBoundBeforeEventsPerSecond)) before the appends, \(number(verifyBoundAfterEventsPerSecond)) after), \(Self.format(verifyCPUMicrosecondsPerEvent, decimals: 1)) µs of CPU per event")
         if let append {
             lines.append("append: \(number(append.perSecond)) events/s over \(connections) connections × \(pipelineDepth) in flight = \(Self.format(ratioToBound * 100, decimals: 1)) % of the bound")
             lines.append("  latency p50 \(milliseconds(append.latency.milliseconds(atPercentile: 50))), p90 \(milliseconds(append.latency.milliseconds(atPercentile: 90))), p99 \(milliseconds(append.latency.milliseconds(atPercentile: 99))), max \(milliseconds(append.latency.maximumMilliseconds))")
             lines.append("  accepted \(append.accepted), refused \(append.refusals.values.reduce(0, +))\(append.refusals.isEmpty ? "" : " " + append.refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))\(append.stoppedByDeadline ? ", stopped by the deadline" : "")")
             for failure in append.failures.prefix(5) { lines.append("  connection failure: \(failure)") }
+            if let server = serverCPUMicrosecondsPerEvent, let client = clientCPUMicrosecondsPerEvent, let ratio = cpuRatioToBound {
+                lines.append("  CPU per event: server \(Self.format(server, decimals: 1)) µs, bench client \(Self.format(client, decimals: 1)) µs; signature checks are \(Self.format(ratio * 100, decimals: 1)) % of the server's")
+            }
         }
         if let balance {
             lines.append("balance queries: \(number(balance.perSecond))/s, p50 \(milliseconds(balance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(balance.latency.milliseconds(atPercentile: 99))), refused \(balance.refusals.values.reduce(0, +))")
@@ -203,7 +228,7 @@ public struct BenchReport: Sendable {
             lines.append("inclusion proofs: \(number(proof.perSecond))/s, p50 \(milliseconds(proof.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(proof.latency.milliseconds(atPercentile: 99))), refused \(proof.refusals.values.reduce(0, +))")
         }
         if let serverMemory {
-            var memoryLine = "server memory: \(Self.format(Double(serverMemory.residentBytes) / 1_048_576, decimals: 1)) MB resident at the end, peak \(Self.format(Double(serverMemory.peakResidentBytes) / 1_048_576, decimals: 1)) MB"
+            var memoryLine = "server memory: \(Self.format(Double(serverMemory.residentBytes) / 1_048_576, decimals: 1)) MB resident at the end (\(Self.format(Double(serverMemory.anonymousResidentBytes) / 1_048_576, decimals: 1)) MB its own, the rest LMDB's mapped pages), peak \(Self.format(Double(serverMemory.peakResidentBytes) / 1_048_576, decimals: 1)) MB"
             if let during = serverResidentDuringAppendBytes { memoryLine += ", at most \(Self.format(Double(during) / 1_048_576, decimals: 1)) MB during the appends" }
             lines.append(memoryLine)
         }
@@ -328,19 +353,33 @@ public enum BenchRunner {
 
         // The machine's bound: every signature of the same events, on all cores.
         progress("measuring the verification bound on \(report.cores) cores")
-        let bound = verificationBound(mix)
-        guard bound.allValid else { throw LedgerError(.integrity, "a pre-signed event does not verify") }
-        report.verifyBoundEventsPerSecond = bound.eventsPerSecond
-        report.verifyBoundSignaturesPerSecond = bound.signaturesPerSecond
+        let boundBefore = verificationBound(mix)
+        guard boundBefore.allValid else { throw LedgerError(.integrity, "a pre-signed event does not verify") }
 
         report.ledgerSizeBefore = try ledgerSize(endpoint)
         progress("appending \(mix.count) events over \(configuration.connections) connections (ledger at \(report.ledgerSizeBefore) records)")
+        let requests = split(mix, connections: configuration.connections)
         let sampler = serverPid.map { MemorySampler(pid: $0) }
+        let serverCPUBefore = serverPid.flatMap { ProcessMemory.cpuSeconds(pid: $0) }
+        let clientCPUBefore = ProcessMemory.ownCPUSeconds()
         let appendOutcome = LoadDriver.run(
-            split(mix, connections: configuration.connections),
-            options: .init(endpoint: endpoint, method: "submit", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
+            requests, options: .init(endpoint: endpoint, method: "submit", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
+        let clientCPU = ProcessMemory.ownCPUSeconds() - clientCPUBefore
+        let serverCPUAfter = serverPid.flatMap { ProcessMemory.cpuSeconds(pid: $0) }
         report.serverResidentDuringAppendBytes = sampler?.stop()
         report.append = PhaseReport(name: "append", outcome: appendOutcome)
+        if appendOutcome.accepted > 0 {
+            let accepted = Double(appendOutcome.accepted)
+            report.clientCPUMicrosecondsPerEvent = clientCPU * 1e6 / accepted
+            if let before = serverCPUBefore, let after = serverCPUAfter { report.serverCPUMicrosecondsPerEvent = (after - before) * 1e6 / accepted }
+        }
+        // The bound again, after the load: the mean of both is the run's bound.
+        let boundAfter = verificationBound(mix)
+        report.verifyBoundBeforeEventsPerSecond = boundBefore.eventsPerSecond
+        report.verifyBoundAfterEventsPerSecond = boundAfter.eventsPerSecond
+        report.verifyBoundEventsPerSecond = (boundBefore.eventsPerSecond + boundAfter.eventsPerSecond) / 2
+        report.verifyBoundSignaturesPerSecond = (boundBefore.signaturesPerSecond + boundAfter.signaturesPerSecond) / 2
+        report.verifyCPUMicrosecondsPerEvent = (boundBefore.cpuSeconds + boundAfter.cpuSeconds) * 1e6 / Double(2 * mix.count)
         report.ledgerSizeAfter = try ledgerSize(endpoint)
         if appendOutcome.refused * 100 > max(1, appendOutcome.sent) {
             report.notes.append("more than 1 % of the events were refused: the throughput figure does not describe a valid load")
@@ -480,13 +519,15 @@ public enum BenchRunner {
     }
 
     /// Verifies every signature of `events` on all cores: the rate a ledger that checks each event cannot pass.
-    public static func verificationBound(_ events: [PresignedEvent]) -> (eventsPerSecond: Double, signaturesPerSecond: Double, allValid: Bool) {
-        guard !events.isEmpty else { return (0, 0, true) }
+    public static func verificationBound(_ events: [PresignedEvent]) -> (eventsPerSecond: Double, signaturesPerSecond: Double, cpuSeconds: Double, allValid: Bool) {
+        guard !events.isEmpty else { return (0, 0, 0, true) }
+        let cpuBefore = ProcessMemory.ownCPUSeconds()
         let start = monotonicNanoseconds()
         let results = Parallel.map(events) { $0.verifySignatures() }
         let elapsed = max(seconds(since: start), 1e-9)
+        let cpu = ProcessMemory.ownCPUSeconds() - cpuBefore
         let signatures = events.reduce(0) { $0 + $1.signatureCount }
-        return (Double(events.count) / elapsed, Double(signatures) / elapsed, results.allSatisfy { $0 })
+        return (Double(events.count) / elapsed, Double(signatures) / elapsed, cpu, results.allSatisfy { $0 })
     }
 
     /// Signed `account.balance` requests: each beneficiary asks for its own balance with its wallet key.

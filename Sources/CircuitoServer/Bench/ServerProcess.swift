@@ -7,26 +7,54 @@ public struct ProcessMemory: Sendable, Equatable {
     public let residentBytes: UInt64
     /// VmHWM: the most it was ever resident.
     public let peakResidentBytes: UInt64
+    /// RssAnon: the resident part that is the process's own (heap, stacks), without the pages of mapped files
+    /// (LMDB's map), which the kernel may drop at any time.
+    public let anonymousResidentBytes: UInt64
+
+    public init(residentBytes: UInt64, peakResidentBytes: UInt64, anonymousResidentBytes: UInt64) {
+        self.residentBytes = residentBytes
+        self.peakResidentBytes = peakResidentBytes
+        self.anonymousResidentBytes = anonymousResidentBytes
+    }
 
     public static func read(pid: Int32) -> ProcessMemory? {
         guard let text = readSmallFile("/proc/\(pid)/status") else { return nil }
         return parse(status: text)
     }
 
-    /// Reads `VmRSS` and `VmHWM` (in kB) from the text of a status file.
+    /// Reads `VmRSS`, `VmHWM` and `RssAnon` (in kB) from the text of a status file.
     static func parse(status text: String) -> ProcessMemory? {
         var resident: UInt64?
         var peak: UInt64?
+        var anonymous: UInt64?
         for line in text.split(separator: "\n") {
             if line.hasPrefix("VmRSS:") { resident = kilobytes(line) }
             if line.hasPrefix("VmHWM:") { peak = kilobytes(line) }
+            if line.hasPrefix("RssAnon:") { anonymous = kilobytes(line) }
         }
         guard let resident else { return nil }
-        return ProcessMemory(residentBytes: resident * 1024, peakResidentBytes: (peak ?? resident) * 1024)
+        return ProcessMemory(
+            residentBytes: resident * 1024, peakResidentBytes: (peak ?? resident) * 1024, anonymousResidentBytes: (anonymous ?? resident) * 1024)
     }
 
     private static func kilobytes(_ line: Substring) -> UInt64? {
         line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { UInt64($0) }
+    }
+
+    /// CPU time (user and system) a process has used so far, from `/proc/<pid>/stat`, in seconds.
+    public static func cpuSeconds(pid: Int32) -> Double? {
+        guard let text = readSmallFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(max(1, sysconf(Int32(_SC_CLK_TCK))))
+    }
+
+    /// CPU time of this process (every thread) so far, in seconds.
+    public static func ownCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
     }
 
     static func readSmallFile(_ path: String) -> String? {
