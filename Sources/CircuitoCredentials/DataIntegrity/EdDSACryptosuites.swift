@@ -151,10 +151,14 @@ public enum EdDSACryptosuite: String, Sendable, CaseIterable {
             hashData: proofConfigurationHash + documentHash)
     }
 
+    /// Work bound of RDFC-1.0 for credentials, which may come from anyone: the W3C test suite's heaviest graph needs
+    /// under 10,000 units; a hostile graph is refused after this many instead of running for seconds.
+    public static let maximumCanonicalizationWork = 100_000
+
     /// JSON-LD to RDF, then RDFC-1.0 with SHA-256, serialized as canonical N-Quads.
     static func canonicalNQuads(_ document: JSONValue, contexts: JSONLDContextStore) throws(LedgerError) -> String {
         let quads = try JSONLD.toRDF(document, contexts: contexts)
-        return try RDFCanonicalizer.canonicalize(quads).canonicalNQuads
+        return try RDFCanonicalizer.canonicalize(quads, maximumWork: maximumCanonicalizationWork).canonicalNQuads
     }
 
     // MARK: Verifying proofs
