@@ -79,10 +79,9 @@ public enum LedgerReplay {
         let latestCheckpointSize = try failing(nil) { () throws(LedgerError) in
             try live.last(LedgerDatabase.checkpoints).flatMap { BigEndianKey.decode($0.key) } ?? 0
         }
-        var verifier: NoteVerifier?
-        var origin = ""
-        var frontier = MerkleFrontier()
-        var lastRecordedAt: Int64 = 0
+        var replayer = RecordReplayer(
+            frontier: MerkleFrontier(), lastRecordedAtMilliseconds: 0, verifier: nil, origin: "",
+            verifierOfGenesis: { (genesis) throws(LedgerError) in try RecordReplayer.verifier(of: genesis) })
         var checkpointCount: UInt64 = 0
         var next: UInt64 = 0
         while next < total {
@@ -117,29 +116,9 @@ public enum LedgerReplay {
                         let sequenceNumber = next + UInt64(offset)
                         do throws(LedgerError) {
                             let (record, verifiedEvent) = try result.get()
-                            guard record.sequenceNumber == sequenceNumber else {
-                                throw LedgerError(.integrity, "record under key \(sequenceNumber) says seq \(record.sequenceNumber)")
-                            }
-                            guard Timestamp.isLedgerForm(record.recordedAt), let recordedAt = Timestamp.millisecondsSince1970(record.recordedAt) else {
-                                throw LedgerError(.integrity, "recorded_at \(record.recordedAt) is not in the ledger's form YYYY-MM-DDTHH:MM:SS.mmmZ")
-                            }
-                            guard recordedAt >= lastRecordedAt else {
-                                throw LedgerError(.integrity, "recorded_at \(record.recordedAt) is earlier than the record before it")
-                            }
-                            lastRecordedAt = recordedAt
-                            let position = LogPosition(sequenceNumber: sequenceNumber, recordedAt: record.recordedAt)
-                            try state.apply(try Rulebook.check(verifiedEvent, at: position, state: state))
-                            if sequenceNumber == 0 {
-                                // The trust root: the checkpoint key and origin named in the genesis record itself.
-                                guard let genesis = try state.genesis(), let key = Multikey.decodePublicKey(genesis.checkpointKey) else {
-                                    throw LedgerError(.genesisRequired, "the record at seq 0 is not a genesis")
-                                }
-                                verifier = try NoteVerifier(name: genesis.origin, publicKey: key)
-                                origin = genesis.origin
-                            }
-                            newNodes += frontier.append(leafHash: MerkleHash.leaf(leaves[offset]))
-                            if let note = checkpoints[frontier.size], let verifier {
-                                try checkCheckpoint(note, size: frontier.size, root: frontier.root, origin: origin, verifier: verifier)
+                            newNodes += try replayer.replay(record, verifiedEvent, leafBytes: leaves[offset], at: sequenceNumber, state: state)
+                            if let note = checkpoints[replayer.frontier.size] {
+                                try replayer.checkCheckpoint(note)
                                 checkpointCount += 1
                             }
                         } catch {
@@ -162,7 +141,7 @@ public enum LedgerReplay {
         if compareProjections {
             comparedRows = try failing(nil) { () throws(LedgerError) in try compareTables(live: live, rebuilt: scratch) }
         }
-        return Report(recordCount: total, checkpointCount: checkpointCount, rootHash: frontier.root, comparedRows: comparedRows)
+        return Report(recordCount: total, checkpointCount: checkpointCount, rootHash: replayer.frontier.root, comparedRows: comparedRows)
     }
 
     static func checkCheckpoint(_ note: String, size: UInt64, root: [UInt8], origin: String, verifier: NoteVerifier) throws(LedgerError) {

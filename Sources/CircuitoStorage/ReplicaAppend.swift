@@ -71,10 +71,7 @@ public final class ReplicaLedger {
     }
 
     private static func verifier(of genesis: GenesisInfo, pinned: String?) throws(LedgerError) -> NoteVerifier {
-        guard let key = Multikey.decodePublicKey(genesis.checkpointKey) else {
-            throw LedgerError(.integrity, "genesis names a checkpoint key that is not a Multikey")
-        }
-        let verifier = try NoteVerifier(name: genesis.origin, publicKey: key)
+        let verifier = try RecordReplayer.verifier(of: genesis)
         if let pinned, verifier.verifierKey != pinned {
             throw LedgerError(.integrity, "the leader's genesis names checkpoint key \(verifier.verifierKey), not the pinned \(pinned)")
         }
@@ -125,10 +122,11 @@ public final class ReplicaLedger {
                 return .failure(error)
             }
         }
-        var working = frontier
-        var lastRecordedAt = lastRecordedAtMilliseconds
-        var verifier = self.verifier
-        var origin = self.origin
+        // The same per-record step as verify, on a copy: kept only when the whole commit is written.
+        let pinned = pinnedVerifierKey
+        var replayer = RecordReplayer(
+            frontier: frontier, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, verifier: verifier, origin: origin,
+            verifierOfGenesis: { (genesis) throws(LedgerError) in try Self.verifier(of: genesis, pinned: pinned) })
         var failedSequenceNumber: UInt64?
         do throws(LedgerError) {
             try environment.write { (transaction) throws(LedgerError) in
@@ -137,35 +135,15 @@ public final class ReplicaLedger {
                     let sequenceNumber = start + UInt64(offset)
                     failedSequenceNumber = sequenceNumber
                     let (record, verifiedEvent) = try result.get()
-                    guard record.sequenceNumber == sequenceNumber else {
-                        throw LedgerError(.integrity, "the record that should be seq \(sequenceNumber) says seq \(record.sequenceNumber)")
-                    }
-                    guard Timestamp.isLedgerForm(record.recordedAt), let recordedAt = Timestamp.millisecondsSince1970(record.recordedAt) else {
-                        throw LedgerError(.integrity, "recorded_at \(record.recordedAt) is not in the ledger's form YYYY-MM-DDTHH:MM:SS.mmmZ")
-                    }
-                    guard recordedAt >= lastRecordedAt else {
-                        throw LedgerError(.integrity, "recorded_at \(record.recordedAt) is earlier than the record before it")
-                    }
-                    lastRecordedAt = recordedAt
-                    let position = LogPosition(sequenceNumber: sequenceNumber, recordedAt: record.recordedAt)
-                    try state.apply(try Rulebook.check(verifiedEvent, at: position, state: state))
-                    if sequenceNumber == 0 {
-                        // The trust root: the checkpoint key and origin named in the genesis record itself.
-                        guard let genesis = try state.genesis() else {
-                            throw LedgerError(.genesisRequired, "the record at seq 0 is not a genesis")
-                        }
-                        verifier = try Self.verifier(of: genesis, pinned: pinnedVerifierKey)
-                        origin = genesis.origin
-                    }
                     let leafBytes = leaves[offset]
+                    let nodes = try replayer.replay(record, verifiedEvent, leafBytes: leafBytes, at: sequenceNumber, state: state)
                     try transaction.put(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber), leafBytes, appending: true)
-                    for node in working.append(leafHash: MerkleHash.leaf(leafBytes)) {
+                    for node in nodes {
                         try transaction.put(LedgerDatabase.tree, TransactionMerkleNodes.key(level: node.level, index: node.index), node.hash)
                     }
-                    if let note = checkpointsBySize[working.size] {
-                        guard let verifier else { throw LedgerError(.genesisRequired, "a checkpoint arrived before the genesis record") }
-                        try LedgerReplay.checkCheckpoint(note, size: working.size, root: working.root, origin: origin, verifier: verifier)
-                        try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(working.size), Array(note.utf8), appending: true)
+                    if let note = checkpointsBySize[replayer.frontier.size] {
+                        try replayer.checkCheckpoint(note)
+                        try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(replayer.frontier.size), Array(note.utf8), appending: true)
                     }
                 }
                 failedSequenceNumber = nil
@@ -173,10 +151,10 @@ public final class ReplicaLedger {
         } catch {
             throw LedgerReplay.Failure(sequenceNumber: failedSequenceNumber, error: error)
         }
-        frontier = working
-        lastRecordedAtMilliseconds = lastRecordedAt
+        frontier = replayer.frontier
+        lastRecordedAtMilliseconds = replayer.lastRecordedAtMilliseconds
         latestCheckpoint = lastCheckpoint
-        self.verifier = verifier
-        self.origin = origin
+        self.verifier = replayer.verifier
+        self.origin = replayer.origin
     }
 }

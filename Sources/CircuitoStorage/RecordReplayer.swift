@@ -1,0 +1,60 @@
+import CircuitoCore
+import CircuitoCrypto
+
+/// The per-record step of every replay: `verify`, `rebuild` and verifying replicas run it on each record in seq
+/// order, after the record was parsed and its signatures checked (on all cores). It checks the seq and
+/// `recorded_at` (the ledger's form, never going back), runs the rulebook against the replayed state and applies
+/// its changes, takes the checkpoint key and origin from the genesis record itself, and grows the tree.
+struct RecordReplayer {
+    var frontier: MerkleFrontier
+    var lastRecordedAtMilliseconds: Int64
+    /// Known once the genesis record is replayed (or, for a replica that resumes, from its stored genesis).
+    var verifier: NoteVerifier?
+    var origin: String
+    /// Makes the checkpoint verifier from genesis (a replica also compares it with a pinned key).
+    let verifierOfGenesis: (GenesisInfo) throws(LedgerError) -> NoteVerifier
+
+    /// Replays one record into `state`; returns the tree nodes it completes.
+    mutating func replay(
+        _ record: Record, _ verifiedEvent: VerifiedEvent, leafBytes: [UInt8], at sequenceNumber: UInt64,
+        state: TransactionLedgerState
+    ) throws(LedgerError) -> [MerkleNode] {
+        guard record.sequenceNumber == sequenceNumber else {
+            throw LedgerError(.integrity, "the record that should be seq \(sequenceNumber) says seq \(record.sequenceNumber)")
+        }
+        guard Timestamp.isLedgerForm(record.recordedAt), let recordedAt = Timestamp.millisecondsSince1970(record.recordedAt) else {
+            throw LedgerError(.integrity, "recorded_at \(record.recordedAt) is not in the ledger's form YYYY-MM-DDTHH:MM:SS.mmmZ")
+        }
+        guard recordedAt >= lastRecordedAtMilliseconds else {
+            throw LedgerError(.integrity, "recorded_at \(record.recordedAt) is earlier than the record before it")
+        }
+        lastRecordedAtMilliseconds = recordedAt
+        let position = LogPosition(sequenceNumber: sequenceNumber, recordedAt: record.recordedAt)
+        try state.apply(try Rulebook.check(verifiedEvent, at: position, state: state))
+        if sequenceNumber == 0 {
+            // The trust root: the checkpoint key and origin named in the genesis record itself.
+            guard let genesis = try state.genesis() else {
+                throw LedgerError(.genesisRequired, "the record at seq 0 is not a genesis")
+            }
+            verifier = try verifierOfGenesis(genesis)
+            origin = genesis.origin
+        }
+        return frontier.append(leafHash: MerkleHash.leaf(leafBytes))
+    }
+
+    /// Checks a checkpoint stored (or received) for the current tree size: signature, origin, size, root.
+    func checkCheckpoint(_ note: String) throws(LedgerError) {
+        guard let verifier else {
+            throw LedgerError(.genesisRequired, "a checkpoint comes before the genesis record")
+        }
+        try LedgerReplay.checkCheckpoint(note, size: frontier.size, root: frontier.root, origin: origin, verifier: verifier)
+    }
+
+    /// The verifier of the checkpoint key named in genesis.
+    static func verifier(of genesis: GenesisInfo) throws(LedgerError) -> NoteVerifier {
+        guard let key = Multikey.decodePublicKey(genesis.checkpointKey) else {
+            throw LedgerError(.integrity, "genesis names a checkpoint key that is not a Multikey")
+        }
+        return try NoteVerifier(name: genesis.origin, publicKey: key)
+    }
+}
