@@ -88,10 +88,8 @@ struct BenchCommand: ParsableCommand {
             configuration.exportEventsPath = exportEvents
             configuration.exportOnly = exportOnly
             if let maximumCommitBatch { configuration.serverArguments += ["--maximum-commit-batch", String(maximumCommitBatch)] }
-            let onTerminal = isatty(2) == 1
-            let report = try BenchRunner.run(configuration) { message in
-                if onTerminal { printError("bench: " + message) }
-            }
+            // Progress goes to stderr (the figures to stdout), so a long run shows where it is.
+            let report = try BenchRunner.run(configuration) { message in printError("bench: " + message) }
             let output = StandardOutput()
             output.write(json ? report.jsonText + "\n" : report.text + "\n")
             output.flush()

@@ -183,10 +183,12 @@ import Testing
     }
 
     @Test func processStatusIsParsed() {
-        let status = "Name:\tcircuito\nVmPeak:\t  900000 kB\nVmHWM:\t   81234 kB\nVmRSS:\t   70000 kB\nThreads:\t9\n"
-        #expect(ProcessMemory.parse(status: status) == ProcessMemory(residentBytes: 70_000 * 1024, peakResidentBytes: 81_234 * 1024))
+        let status = "Name:\tcircuito\nVmPeak:\t  900000 kB\nVmHWM:\t   81234 kB\nVmRSS:\t   70000 kB\nRssAnon:\t   50000 kB\nRssFile:\t   20000 kB\nThreads:\t9\n"
+        #expect(ProcessMemory.parse(status: status) == ProcessMemory(residentBytes: 70_000 * 1024, peakResidentBytes: 81_234 * 1024, anonymousResidentBytes: 50_000 * 1024))
         #expect(ProcessMemory.parse(status: "Name:\tx\n") == nil)
         #expect(ProcessMemory.read(pid: getpid())?.residentBytes ?? 0 > 0)
+        #expect(ProcessMemory.cpuSeconds(pid: getpid()) != nil)
+        #expect(ProcessMemory.ownCPUSeconds() > 0)
     }
 
     // MARK: End to end

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The scenarios of Benchmarks/RESULTS.md, each run REPEAT times (the figures quoted are medians), with the JSON of
+# every run kept in OUT. Each run stops by itself (`circuito bench --timeout`); the whole script takes about an hour
+# on a 2-core machine, most of it the 1M-event ledger (SKIP_MILLION=1 leaves it out).
+#
+# Usage: bash Benchmarks/run-scenarios.sh [OUT]   (default OUT: /tmp/circuito-scenarios)
+# Environment: CIRCUITO (binary; default the release build in .build-bench-release, built when missing),
+#              EVENTS (events per throughput run, 30000), REPEAT (3), SKIP_MILLION, SKIP_POSTGRES.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${1:-/tmp/circuito-scenarios}"
+events="${EVENTS:-30000}"
+repeat="${REPEAT:-3}"
+circuito="${CIRCUITO:-$root/.build-bench-release/release/circuito}"
+if [ ! -x "$circuito" ]; then
+    (cd "$root" && swift build -c release --scratch-path "$root/.build-bench-release" --product circuito)
+fi
+mkdir -p "$out"
+
+run() {
+    local name="$1"; shift
+    for round in $(seq 1 "$repeat"); do
+        echo "== $name ($round/$repeat): circuito bench $*" >&2
+        "$circuito" bench "$@" --seed "$round" --json > "$out/$name.$round.json" 2> "$out/$name.$round.log" || {
+            echo "   failed: see $out/$name.$round.log" >&2
+        }
+    done
+}
+
+# Maximum throughput: 16, 32 and 64 connections, one request in flight each; 64 connections × 4 pipelined.
+run throughput-16 --events "$events" --connections 16
+run throughput-32 --events "$events" --connections 32
+run throughput-64 --events "$events" --connections 64
+run throughput-64x4 --events "$events" --connections 64 --pipeline 4
+# One client's latency.
+run latency-1 --events 3000 --connections 1
+# Reads at a small ledger: balance queries and inclusion proofs; and verify/rebuild rates.
+run reads-10k --events 10000 --connections 32 --balance-queries 20000 --proofs 20000 --audit
+
+if [ -z "${SKIP_MILLION:-}" ]; then
+    # The same at 1M events: appends, proofs and balances at 1M, memory with 1M in the ledger, verify and rebuild.
+    REPEAT=1 run million --prefill 1000000 --events "$events" --connections 32 --balance-queries 20000 --proofs 20000 \
+        --audit --timeout 7200
+fi
+
+if [ -z "${SKIP_POSTGRES:-}" ]; then
+    for round in $(seq 1 "$repeat"); do
+        echo "== postgres ($round/$repeat)" >&2
+        CIRCUITO="$circuito" bash "$root/Benchmarks/postgres-peer.sh" --events "$events" --json > "$out/postgres.$round.json"
+    done
+fi
+
+# Medians of the main figures.
+python3 - "$out" <<'PY'
+import glob, json, os, statistics, sys
+out = sys.argv[1]
+groups = {}
+for path in sorted(glob.glob(os.path.join(out, "*.json"))):
+    name = os.path.basename(path).rsplit(".", 2)[0]
+    try:
+        groups.setdefault(name, []).append(json.load(open(path)))
+    except ValueError:
+        pass
+keys = ["throughput_events_per_second", "verify_bound_events_per_second", "ratio_to_bound", "cpu_ratio_to_bound",
+        "latency_p50_ms", "latency_p99_ms", "server_rss_mb", "server_anonymous_rss_mb", "balance_queries_per_second",
+        "balance_latency_p99_ms", "proof_latency_p50_ms", "proof_latency_p99_ms", "verify_events_per_second",
+        "rebuild_events_per_second", "best_events_per_second", "refused"]
+for name, runs in groups.items():
+    figures = []
+    for key in keys:
+        values = [run[key] for run in runs if isinstance(run.get(key), (int, float))]
+        if values:
+            figures.append(f"{key}={statistics.median(values):g}")
+    print(f"{name} ({len(runs)} runs): " + ", ".join(figures))
+PY
