@@ -10,6 +10,7 @@ swift build -c release --product circuito
 circuito="$(swift build -c release --show-bin-path)/circuito"
 data="${CIRCUITO_DATA:-data}"
 if [ ! -f "$data/data.mdb" ]; then
+  mkdir -p "$(dirname "$data")"
   echo "building the demo circuit in $data (seed ${CIRCUITO_DEMO_SEED:-1}); checkpoint verifier key:"
   "$circuito" demo --data "$data" --seed "${CIRCUITO_DEMO_SEED:-1}"
 fi
