@@ -137,6 +137,9 @@ enum Fixture {
     static let payment: VerifiedEvent = {
         do { return try Circuit.shared.payment(1) } catch { preconditionFailure("the fixture payment is valid: \(error)") }
     }()
+    static let activation: VerifiedEvent = {
+        do { return try Circuit.shared.activation(1) } catch { preconditionFailure("the fixture activation is valid: \(error)") }
+    }()
     static let signedJSON = payment.signedEvent.json
     static let signedText = CanonicalJSON.encode(signedJSON)
     static let submitLine: [UInt8] = CanonicalJSON.encode(.object(["jsonrpc": "2.0", "id": 1, "method": "submit", "params": signedJSON]))
@@ -210,7 +213,7 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: Projections
 
     Benchmark("Rulebook check (activation, in-memory state)") { benchmark in
-        let event = try Circuit.shared.activation(1)
+        let event = Fixture.activation
         let position = LogPosition(sequenceNumber: 100, recordedAt: Circuit.shared.timestamp)
         for _ in benchmark.scaledIterations { blackHole(try Rulebook.check(event, at: position, state: Circuit.shared.state)) }
     }
