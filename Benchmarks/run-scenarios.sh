@@ -33,8 +33,9 @@ run throughput-16 --events "$events" --connections 16
 run throughput-32 --events "$events" --connections 32
 run throughput-64 --events "$events" --connections 64
 run throughput-64x4 --events "$events" --connections 64 --pipeline 4
-# One client's latency.
+# One client's latency: appends, then balance queries and inclusion proofs one at a time.
 run latency-1 --events 3000 --connections 1
+run reads-1 --events 2000 --connections 1 --balance-queries 5000 --proofs 5000
 # Reads at a small ledger: balance queries and inclusion proofs; and verify/rebuild rates.
 run reads-10k --events 10000 --connections 32 --balance-queries 20000 --proofs 20000 --audit
 
