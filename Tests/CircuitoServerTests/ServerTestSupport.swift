@@ -218,7 +218,9 @@ final class Collected<Element>: @unchecked Sendable {
     private let lock = NSLock()
     private var elements: [Element] = []
 
-    func append(_ element: Element) { lock.withLock { elements.append(element) } }
+    /// Appends and returns how many elements there are now.
+    @discardableResult
+    func append(_ element: Element) -> Int { lock.withLock { elements.append(element); return elements.count } }
     var all: [Element] { lock.withLock { elements } }
 }
 
@@ -257,6 +259,8 @@ final class Child: @unchecked Sendable {
     private let lock = NSLock()
     private var outputBytes: [UInt8] = []
     private var errorBytes: [UInt8] = []
+    private var outputEnded = false
+    private var errorsEnded = false
 
     init(_ arguments: [String]) throws {
         signal(SIGPIPE, SIG_IGN)
@@ -268,13 +272,30 @@ final class Child: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            self?.lock.withLock { self?.outputBytes += data }
+            if data.isEmpty { handle.readabilityHandler = nil }
+            self?.lock.withLock {
+                if data.isEmpty { self?.outputEnded = true } else { self?.outputBytes += data }
+            }
         }
         errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            self?.lock.withLock { self?.errorBytes += data }
+            if data.isEmpty { handle.readabilityHandler = nil }
+            self?.lock.withLock {
+                if data.isEmpty { self?.errorsEnded = true } else { self?.errorBytes += data }
+            }
         }
+        // (Process.run closes the parent's write ends, so the readers see the end of the output when the child exits.)
         try process.run()
+    }
+
+    /// Waits until both stdout and stderr are read to their end (the child has exited and closed them).
+    func waitForOutputEnd(timeoutSeconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while !lock.withLock({ outputEnded && errorsEnded }) {
+            if Date() > deadline { return false }
+            usleep(2_000)
+        }
+        return true
     }
 
     var standardOutput: String { lock.withLock { String(decoding: outputBytes, as: UTF8.self) } }
@@ -316,7 +337,6 @@ func runCircuito(_ arguments: [String], timeoutSeconds: Double = 60) throws -> (
     let child = try Child(arguments)
     let exited = child.waitForExit(timeoutSeconds: timeoutSeconds)
     #expect(exited, "circuito \(arguments.joined(separator: " ")) did not finish in \(timeoutSeconds) s")
-    // Let the readability handlers drain the pipes.
-    usleep(50_000)
+    #expect(child.waitForOutputEnd(timeoutSeconds: 30), "the output of circuito \(arguments.joined(separator: " ")) did not end")
     return (child.process.terminationStatus, child.standardOutput, child.standardError)
 }
