@@ -126,8 +126,8 @@ struct ServerContext: Sendable {
     static func verifiedEvent(_ value: JSONValue) throws(RPCError) -> VerifiedEvent {
         do throws(LedgerError) {
             guard case .object = value else { throw LedgerError(.invalidEvent, "a signed event is a JSON object {\"event\":{…},\"sig\":…}") }
-            let bytes = CanonicalJSON.encode(value)
-            return try SignedEvent(jsonBytes: bytes).verified()
+            // The request line is parsed already; the signed event's size bound is checked on its canonical form.
+            return try SignedEvent(json: value).verified()
         } catch {
             throw RPCError(error)
         }

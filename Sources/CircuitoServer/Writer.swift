@@ -34,9 +34,10 @@ public struct WriteRefusal: Error, Sendable {
 ///
 /// Group commit: the thread takes everything waiting (up to `maximumCommitBatch` events) into one `Ledger.append`,
 /// which is one LMDB commit and one signed checkpoint. Batches are all or nothing and `expected_size` is exact, so
-/// before appending the writer plans the group against the committed state with the same rulebook and the same
-/// `recorded_at` the append will use (the ledger's clock is pinned for the call): the plan decides which requests
-/// go in, and the append then gives the same answers.
+/// when a group holds either, the writer first plans it against the committed state with the same rulebook and the
+/// same `recorded_at` the append will use (the ledger's clock is pinned for the call): the plan decides which
+/// requests go in, and the append then gives the same answers. A group of plain single events goes straight to the
+/// append, which answers each event on its own.
 public final class LedgerWriter: Sendable {
     private struct Pending: Sendable {
         let request: WriteRequest
@@ -213,6 +214,9 @@ public final class LedgerWriter: Sendable {
     private func commit(_ requests: [WriteRequest], ledger: Ledger, clock: PinnedClock) -> [Result<[Receipt], WriteRefusal>] {
         let now = max(Ledger.systemClockMilliseconds(), clock.lastRecordedAtMilliseconds)
         let recordedAt = Timestamp.format(millisecondsSince1970: now)
+        if let singles = Self.plainSingles(requests) {
+            return commitSingles(singles, ledger: ledger, clock: clock, now: now)
+        }
         let plan: GroupPlan
         do throws(LedgerError) {
             plan = try reader.withState { (state) throws(LedgerError) in
@@ -255,6 +259,34 @@ public final class LedgerWriter: Sendable {
                 return .success(receipts)
             }
         }
+    }
+
+    /// The events of a group made only of single events without `expected_size`, else nil. Such a group needs no
+    /// plan: the append checks each event against the state its predecessors left, which is what a plan computes,
+    /// and answers each on its own. The plan (one more pass of the rules) is only for batches and `expected_size`.
+    static func plainSingles(_ requests: [WriteRequest]) -> [VerifiedEvent]? {
+        var events: [VerifiedEvent] = []
+        events.reserveCapacity(requests.count)
+        for request in requests {
+            guard case .single(let event, expectedSize: nil) = request else { return nil }
+            events.append(event)
+        }
+        return events
+    }
+
+    private func commitSingles(_ events: [VerifiedEvent], ledger: Ledger, clock: PinnedClock, now: Int64) -> [Result<[Receipt], WriteRefusal>] {
+        clock.pin(now)
+        defer { clock.unpin() }
+        let results: [Result<Receipt, LedgerError>]
+        do throws(LedgerError) {
+            results = try ledger.append(events)
+        } catch {
+            // An operating error (storage, map full): nothing of the commit was written.
+            return events.map { _ in .failure(WriteRefusal(error: error, index: nil)) }
+        }
+        assert(results.count == events.count, "the append answers every event")
+        if ledger.frontier.size > clock.committedSize { clock.lastRecordedAtMilliseconds = now }
+        return results.map { result in result.map { [$0] }.mapError { WriteRefusal(error: $0, index: nil) } }
     }
 
     static func lastRecordedAtMilliseconds(_ reader: LedgerReader) throws(LedgerError) -> Int64 {

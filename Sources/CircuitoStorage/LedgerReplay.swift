@@ -83,27 +83,27 @@ public enum LedgerReplay {
             frontier: MerkleFrontier(), lastRecordedAtMilliseconds: 0, verifier: nil, origin: "",
             verifierOfGenesis: { (genesis) throws(LedgerError) in try RecordReplayer.verifier(of: genesis) })
         var checkpointCount: UInt64 = 0
-        var next: UInt64 = 0
-        while next < total {
-            let end = min(next + UInt64(chunkRecordCount), total)
-            let (leaves, checkpoints) = try failing(next) { () throws(LedgerError) in try readChunk(live, from: next, to: end) }
+        // A pipeline of two chunks: while the rules run over one chunk on this thread (they need the state the
+        // previous records left), the next chunk is parsed and its signatures checked on the other cores. LMDB is
+        // read only on this thread, the one that owns the read transaction.
+        func prepare(from start: UInt64) throws(Failure) -> PreparedChunk? {
+            guard start < total else { return nil }
+            let end = min(start + UInt64(chunkRecordCount), total)
+            let (leaves, checkpoints) = try failing(start) { () throws(LedgerError) in try readChunk(live, from: start, to: end) }
+            return PreparedChunk(start: start, leaves: leaves, checkpoints: checkpoints)
+        }
+        var current = try prepare(from: 0)
+        while let chunk = current {
+            let next = try prepare(from: chunk.end)
+            let checked = chunk.checked.wait()
             // Each leaf against the leaf hash stored when it was appended: a changed record is named by its own seq,
             // even when the change keeps its signature valid (recorded_at is outside the event signature).
             let storedLeaves = TransactionMerkleNodes(transaction: live)
-            for (offset, leaf) in leaves.enumerated() {
-                let sequenceNumber = next + UInt64(offset)
+            for (offset, item) in checked.enumerated() {
+                let sequenceNumber = chunk.start + UInt64(offset)
                 let stored = try failing(sequenceNumber) { () throws(LedgerError) in try storedLeaves.completeSubtreeHash(level: 0, index: sequenceNumber) }
-                guard stored == MerkleHash.leaf(leaf) else {
+                guard stored == item.leafHash else {
                     throw Failure(sequenceNumber: sequenceNumber, error: LedgerError(.integrity, "the record's bytes do not hash to the leaf hash stored when it was appended"))
-                }
-            }
-            // Parsing and Ed25519 checks are independent per record: run them on all cores.
-            let checked = Parallel.map(leaves) { leafBytes -> Result<(Record, VerifiedEvent), LedgerError> in
-                do throws(LedgerError) {
-                    let record = try Record(leafBytes: leafBytes)
-                    return .success((record, try record.signedEvent.verified()))
-                } catch {
-                    return .failure(error)
                 }
             }
             var newNodes: [MerkleNode] = []
@@ -112,12 +112,12 @@ public enum LedgerReplay {
             do throws(LedgerError) {
                 try scratch.write { (transaction) throws(LedgerError) in
                     let state = TransactionLedgerState(transaction: transaction)
-                    for (offset, result) in checked.enumerated() {
-                        let sequenceNumber = next + UInt64(offset)
+                    for (offset, item) in checked.enumerated() {
+                        let sequenceNumber = chunk.start + UInt64(offset)
                         do throws(LedgerError) {
-                            let (record, verifiedEvent) = try result.get()
-                            newNodes += try replayer.replay(record, verifiedEvent, leafBytes: leaves[offset], at: sequenceNumber, state: state)
-                            if let note = checkpoints[replayer.frontier.size] {
+                            let (record, verifiedEvent) = try item.outcome.get()
+                            newNodes += try replayer.replay(record, verifiedEvent, leafHash: item.leafHash, at: sequenceNumber, state: state)
+                            if let note = chunk.checkpoints[replayer.frontier.size] {
                                 try replayer.checkCheckpoint(note)
                                 checkpointCount += 1
                             }
@@ -131,8 +131,8 @@ public enum LedgerReplay {
                 throw Failure(sequenceNumber: failedSequenceNumber, error: error)
             }
             try failing(nil) { () throws(LedgerError) in try compareStoredNodes(live, newNodes) }
-            next = end
-            progress(next, total)
+            progress(chunk.end, total)
+            current = next
         }
         guard total > 0, latestCheckpointSize == total else {
             throw Failure(sequenceNumber: nil, error: LedgerError(.integrity, "the latest checkpoint covers \(latestCheckpointSize) records but the log holds \(total)"))
@@ -142,6 +142,34 @@ public enum LedgerReplay {
             comparedRows = try failing(nil) { () throws(LedgerError) in try compareTables(live: live, rebuilt: scratch) }
         }
         return Report(recordCount: total, checkpointCount: checkpointCount, rootHash: replayer.frontier.root, comparedRows: comparedRows)
+    }
+
+    /// One chunk of leaves read from the log, being hashed, parsed and signature-checked on the other cores.
+    final class PreparedChunk: Sendable {
+        struct Item: Sendable {
+            let leafHash: [UInt8]
+            let outcome: Result<(Record, VerifiedEvent), LedgerError>
+        }
+
+        let start: UInt64
+        let end: UInt64
+        let checkpoints: [UInt64: String]
+        let checked: Pending<[Item]>
+
+        init(start: UInt64, leaves: [[UInt8]], checkpoints: [UInt64: String]) {
+            self.start = start
+            self.end = start + UInt64(leaves.count)
+            self.checkpoints = checkpoints
+            checked = Pending {
+                Parallel.map(leaves) { leafBytes -> Item in
+                    let outcome = Result { () throws(LedgerError) -> (Record, VerifiedEvent) in
+                        let record = try Record(leafBytes: leafBytes)
+                        return (record, try record.signedEvent.verified())
+                    }
+                    return Item(leafHash: MerkleHash.leaf(leafBytes), outcome: outcome)
+                }
+            }
+        }
     }
 
     static func checkCheckpoint(_ note: String, size: UInt64, root: [UInt8], origin: String, verifier: NoteVerifier) throws(LedgerError) {

@@ -20,6 +20,27 @@ public enum Parallel {
     }
 }
 
+/// A value computed on a global queue, waited for once it is needed (a one-shot future for threads, not tasks).
+final class Pending<Value: Sendable>: @unchecked Sendable {
+    // @unchecked: `value` is written once before `done` is signalled and read only after waiting for it.
+    private var value: Value?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ work: @escaping @Sendable () -> Value) {
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            value = work()
+            done.signal()
+        }
+    }
+
+    /// Blocks until the value is there. Call it once.
+    func wait() -> Value {
+        done.wait()
+        guard let value else { preconditionFailure("the work stores its value before signalling") }
+        return value
+    }
+}
+
 /// Slots written once each by different threads (each index by exactly one), read after all are done.
 private final class ResultSlots<Value>: @unchecked Sendable {
     // @unchecked: concurrentPerform gives each index to one thread, and values() runs after it returns.

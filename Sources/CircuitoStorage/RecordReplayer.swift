@@ -19,6 +19,14 @@ struct RecordReplayer {
         _ record: Record, _ verifiedEvent: VerifiedEvent, leafBytes: [UInt8], at sequenceNumber: UInt64,
         state: TransactionLedgerState
     ) throws(LedgerError) -> [MerkleNode] {
+        try replay(record, verifiedEvent, leafHash: MerkleHash.leaf(leafBytes), at: sequenceNumber, state: state)
+    }
+
+    /// Replays one record whose leaf hash the caller has computed already (off this thread).
+    mutating func replay(
+        _ record: Record, _ verifiedEvent: VerifiedEvent, leafHash: [UInt8], at sequenceNumber: UInt64,
+        state: TransactionLedgerState
+    ) throws(LedgerError) -> [MerkleNode] {
         guard record.sequenceNumber == sequenceNumber else {
             throw LedgerError(.integrity, "the record that should be seq \(sequenceNumber) says seq \(record.sequenceNumber)")
         }
@@ -39,7 +47,7 @@ struct RecordReplayer {
             verifier = try verifierOfGenesis(genesis)
             origin = genesis.origin
         }
-        return frontier.append(leafHash: MerkleHash.leaf(leafBytes))
+        return frontier.append(leafHash: leafHash)
     }
 
     /// Checks a checkpoint stored (or received) for the current tree size: signature, origin, size, root.

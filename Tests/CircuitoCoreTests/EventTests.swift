@@ -160,6 +160,35 @@ struct EventTests {
         #expect(throws: LedgerError.self) { try Record(leafBytes: spaced) }
     }
 
+    @Test("assembled canonical forms equal the canonical encoding of the whole document", arguments: [
+        ["note": "plain"], ["note": "é \u{1F600} \u{E000} \"quoted\" \\ \n\u{1}", "amount": 9_007_199_254_740_991, "list": [1, "a", ["b": true]]],
+        [:],
+    ] as [[String: JSONValue]])
+    func assembledCanonicalForms(body: [String: JSONValue]) throws {
+        let signed = SignedEvent(signing: try Event(json: eventJSON(["body": .object(body)])), with: key)
+        #expect(signed.event.canonicalBytes == CanonicalJSON.encode(signed.event.json))
+        #expect(signed.canonicalBytes == CanonicalJSON.encode(signed.json))
+        #expect(signed.canonicalBytes.count == signed.event.canonicalBytes.count + 107)
+        for sequenceNumber: UInt64 in [0, 7, 1 << 40] {
+            let record = Record(sequenceNumber: sequenceNumber, recordedAt: "2026-11-22T10:00:01.000Z", signedEvent: signed)
+            #expect(record.leafBytes == CanonicalJSON.encode(record.json))
+        }
+    }
+
+    @Test("the size bound holds on the canonical form however the event arrives")
+    func canonicalSizeBound() throws {
+        // The largest body whose signed event fits exactly, and one byte more.
+        let empty = SignedEvent(signing: try Event(json: eventJSON(["body": ["pad": ""]])), with: key)
+        let room = EventLimits.maximumSignedEventBytes - empty.canonicalBytes.count
+        let fitting = SignedEvent(signing: try Event(json: eventJSON(["body": ["pad": .string(String(repeating: "a", count: room))]])), with: key)
+        #expect(fitting.canonicalBytes.count == EventLimits.maximumSignedEventBytes)
+        _ = try SignedEvent(json: fitting.json)
+        let over = SignedEvent(signing: try Event(json: eventJSON(["body": ["pad": .string(String(repeating: "a", count: room + 1))]])), with: key)
+        #expect(throws: LedgerError.self) { try SignedEvent(json: over.json) }
+        #expect((try? SignedEvent(json: over.json)) == nil)
+        do { _ = try SignedEvent(json: over.json) } catch { #expect(error.code == .tooLarge) }
+    }
+
     @Test("timestamps: formatting and parsing agree")
     func timestamps() {
         #expect(Timestamp.format(millisecondsSince1970: 0) == "1970-01-01T00:00:00.000Z")

@@ -22,6 +22,8 @@ public struct Event: Sendable, Hashable {
     public let body: [String: JSONValue]
     /// The public key that `key` names, decoded once.
     public let publicKey: Ed25519PublicKey
+    /// JCS(event), computed once: signatures, leaves and idempotency compare all use it.
+    public let canonicalBytes: [UInt8]
 
     public init(
         id: String, type: String, actor: String, key: String, timestamp: String, body: [String: JSONValue]
@@ -50,6 +52,10 @@ public struct Event: Sendable, Hashable {
         self.timestamp = timestamp
         self.body = body
         self.publicKey = publicKey
+        self.canonicalBytes = CanonicalJSON.encode(.object([
+            "v": .integer(Self.version), "id": .string(id), "type": .string(type), "actor": .string(actor),
+            "key": .string(key), "ts": .string(timestamp), "body": bodyValue,
+        ]))
     }
 
     public init(json: JSONValue) throws(LedgerError) {
@@ -80,8 +86,6 @@ public struct Event: Sendable, Hashable {
         ])
     }
 
-    public var canonicalBytes: [UInt8] { CanonicalJSON.encode(json) }
-
     /// The bytes the signature covers.
     public var signingBytes: [UInt8] { Self.signingDomain + canonicalBytes }
 }
@@ -110,7 +114,27 @@ public struct SignedEvent: Sendable, Hashable {
             throw LedgerError(.invalidSignature, "sig must be a 64-byte Ed25519 signature in padded standard base64")
         }
         guard let eventJSON = members["event"] else { throw LedgerError(.invalidEvent, "signed event has no event") }
-        self.init(event: try Event(json: eventJSON), signature: signature)
+        let event = try Event(json: eventJSON)
+        // The bound holds for every way in (a parsed line, a JSON-RPC parameter, a stored record).
+        guard Self.canonicalByteCount(eventByteCount: event.canonicalBytes.count) <= EventLimits.maximumSignedEventBytes else {
+            throw LedgerError(.tooLarge, "a signed event is at most \(EventLimits.maximumSignedEventBytes) bytes in canonical form")
+        }
+        self.init(event: event, signature: signature)
+    }
+
+    /// `{"event":` E `,"sig":"` 88 base64 characters `"}`: the canonical size of a signed event whose event is E bytes.
+    static func canonicalByteCount(eventByteCount: Int) -> Int { eventByteCount + 107 }
+
+    /// JCS of the signed event, assembled around the event's cached canonical bytes.
+    public var canonicalBytes: [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(Self.canonicalByteCount(eventByteCount: event.canonicalBytes.count))
+        output += #"{"event":"#.utf8
+        output += event.canonicalBytes
+        output += #","sig":"#.utf8
+        CanonicalJSON.append(.string(Base64.encode(signature)), to: &output)
+        output.append(0x7D)  // }
+        return output
     }
 
     /// Parses one signed event from its JSON text, bounding its size first.
@@ -166,7 +190,22 @@ public struct Record: Sendable, Hashable {
         ])
     }
 
-    public var leafBytes: [UInt8] { CanonicalJSON.encode(json) }
+    /// JCS of the record (keys in order event, recorded_at, seq, sig), assembled around the event's cached
+    /// canonical bytes; equal to `CanonicalJSON.encode(json)`.
+    public var leafBytes: [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(signedEvent.event.canonicalBytes.count + 180)
+        output += #"{"event":"#.utf8
+        output += signedEvent.event.canonicalBytes
+        output += #","recorded_at":"#.utf8
+        CanonicalJSON.append(.string(recordedAt), to: &output)
+        output += #","seq":"#.utf8
+        CanonicalJSON.append(.integer(Int64(sequenceNumber)), to: &output)
+        output += #","sig":"#.utf8
+        CanonicalJSON.append(.string(Base64.encode(signedEvent.signature)), to: &output)
+        output.append(0x7D)  // }
+        return output
+    }
 
     /// Parses stored leaf bytes, refusing anything that is not exactly the canonical form of a record.
     public init(leafBytes: [UInt8]) throws(LedgerError) {
