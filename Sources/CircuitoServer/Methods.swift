@@ -127,7 +127,7 @@ struct ServerContext: Sendable {
         do throws(LedgerError) {
             guard case .object = value else { throw LedgerError(.invalidEvent, "a signed event is a JSON object {\"event\":{…},\"sig\":…}") }
             // The request line is parsed already; the signed event's size bound is checked on its canonical form.
-            return try SignedEvent(json: value).verified()
+            return try SignedEvent(submitted: value).verified()
         } catch {
             throw RPCError(error)
         }

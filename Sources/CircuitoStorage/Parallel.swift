@@ -42,14 +42,27 @@ final class Pending<Value: Sendable>: @unchecked Sendable {
 }
 
 /// Slots written once each by different threads (each index by exactly one), read after all are done.
+///
+/// The slots live in memory allocated once: threads write through a fixed pointer. (An `Array` property would not
+/// do: `withUnsafeMutableBufferPointer` moves the array's storage out of the property while its closure runs, so
+/// two threads inside it at once race on the property itself.)
 private final class ResultSlots<Value>: @unchecked Sendable {
     // @unchecked: concurrentPerform gives each index to one thread, and values() runs after it returns.
-    private var slots: [Value?]
+    private let slots: UnsafeMutableBufferPointer<Value?>
 
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    init(count: Int) {
+        slots = UnsafeMutableBufferPointer<Value?>.allocate(capacity: count)
+        slots.initialize(repeating: nil)
+    }
+
+    deinit {
+        slots.deinitialize()
+        slots.deallocate()
+    }
 
     func set(_ index: Int, _ value: Value) {
-        slots.withUnsafeMutableBufferPointer { $0[index] = value }
+        precondition(index >= 0 && index < slots.count, "slot \(index) of \(slots.count)")
+        slots[index] = value
     }
 
     func values() -> [Value] {

@@ -114,12 +114,16 @@ public struct SignedEvent: Sendable, Hashable {
             throw LedgerError(.invalidSignature, "sig must be a 64-byte Ed25519 signature in padded standard base64")
         }
         guard let eventJSON = members["event"] else { throw LedgerError(.invalidEvent, "signed event has no event") }
-        let event = try Event(json: eventJSON)
-        // The bound holds for every way in (a parsed line, a JSON-RPC parameter, a stored record).
+        self.init(event: try Event(json: eventJSON), signature: signature)
+    }
+
+    /// A signed event that arrived already parsed (a JSON-RPC parameter): bounded by the size of its canonical
+    /// form, the text it would have as an input line.
+    public init(submitted json: JSONValue) throws(LedgerError) {
+        try self.init(json: json)
         guard Self.canonicalByteCount(eventByteCount: event.canonicalBytes.count) <= EventLimits.maximumSignedEventBytes else {
             throw LedgerError(.tooLarge, "a signed event is at most \(EventLimits.maximumSignedEventBytes) bytes in canonical form")
         }
-        self.init(event: event, signature: signature)
     }
 
     /// `{"event":` E `,"sig":"` 88 base64 characters `"}`: the canonical size of a signed event whose event is E bytes.
