@@ -111,7 +111,7 @@ public enum LedgerReplay {
             var failedSequenceNumber: UInt64?
             do throws(LedgerError) {
                 try scratch.write { (transaction) throws(LedgerError) in
-                    let state = TransactionLedgerState(transaction: transaction)
+                    let state = TransactionLedgerState(transaction: transaction, cachingParsedValues: true)
                     for (offset, item) in checked.enumerated() {
                         let sequenceNumber = chunk.start + UInt64(offset)
                         do throws(LedgerError) {

@@ -130,7 +130,7 @@ public final class ReplicaLedger {
         var failedSequenceNumber: UInt64?
         do throws(LedgerError) {
             try environment.write { (transaction) throws(LedgerError) in
-                let state = TransactionLedgerState(transaction: transaction)
+                let state = TransactionLedgerState(transaction: transaction, cachingParsedValues: true)
                 for (offset, result) in checked.enumerated() {
                     let sequenceNumber = start + UInt64(offset)
                     failedSequenceNumber = sequenceNumber

@@ -254,8 +254,6 @@ enum CircuitoBinary {
 /// A child `circuito` process with its output collected.
 final class Child: @unchecked Sendable {
     let process = Process()
-    private let output = Pipe()
-    private let errors = Pipe()
     private let lock = NSLock()
     private var outputBytes: [UInt8] = []
     private var errorBytes: [UInt8] = []
@@ -267,25 +265,52 @@ final class Child: @unchecked Sendable {
         let binary = try #require(CircuitoBinary.path, "the circuito executable was not found next to the test bundle")
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = errors
+        // Pipes made close-on-exec at birth: a process that another test starts at the same moment (by any means)
+        // cannot inherit their write ends, which would hold back the end of this child's output for its lifetime.
+        let output = try Self.makePipe()
+        let errors = try Self.makePipe()
+        process.standardOutput = FileHandle(fileDescriptor: output.write, closeOnDealloc: false)
+        process.standardError = FileHandle(fileDescriptor: errors.write, closeOnDealloc: false)
         process.standardInput = FileHandle.nullDevice
-        output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
-            self?.lock.withLock {
-                if data.isEmpty { self?.outputEnded = true } else { self?.outputBytes += data }
-            }
+        // One thread per stream, reading until the end (blocking reads: the end comes when the child exits).
+        Self.pump(output.read) { [weak self] bytes in
+            self?.lock.withLock { if let bytes { self?.outputBytes += bytes } else { self?.outputEnded = true } }
         }
-        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
-            self?.lock.withLock {
-                if data.isEmpty { self?.errorsEnded = true } else { self?.errorBytes += data }
-            }
+        Self.pump(errors.read) { [weak self] bytes in
+            self?.lock.withLock { if let bytes { self?.errorBytes += bytes } else { self?.errorsEnded = true } }
         }
-        // (Process.run closes the parent's write ends, so the readers see the end of the output when the child exits.)
+        defer {
+            // The child has its copies (dup'ed onto 1 and 2); ours would keep the pipes open.
+            close(output.write)
+            close(errors.write)
+        }
         try process.run()
+    }
+
+    /// Reads `descriptor` on a thread of its own, handing over each piece, then nil at the end, and closes it.
+    private static func pump(_ descriptor: Int32, _ deliver: @escaping @Sendable ([UInt8]?) -> Void) {
+        Thread {
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                deliver(Array(chunk[0..<count]))
+            }
+            close(descriptor)
+            deliver(nil)
+        }.start()
+    }
+
+    /// pipe2(O_CLOEXEC), looked up at run time (Swift's Glibc module does not declare it).
+    private static func makePipe() throws -> (read: Int32, write: Int32) {
+        typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>?, Int32) -> Int32
+        let symbol = try #require(dlsym(nil, "pipe2"), "pipe2 is not available")
+        let pipe2 = unsafeBitCast(symbol, to: Pipe2.self)
+        var descriptors: [Int32] = [-1, -1]
+        let status = descriptors.withUnsafeMutableBufferPointer { pipe2($0.baseAddress, O_CLOEXEC) }
+        try #require(status == 0, "pipe2: \(String(cString: strerror(errno)))")
+        return (descriptors[0], descriptors[1])
     }
 
     /// Waits until both stdout and stderr are read to their end (the child has exited and closed them).

@@ -48,6 +48,9 @@ public protocol LedgerStateReader {
     func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]?
     /// Entries whose key starts with `prefix`, in key order, at most `limit`.
     func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])]
+    /// A stored JSON value (projections store canonical JSON). The default parses `value`; a reader may keep
+    /// parsed values, as long as it answers exactly what parsing `value` would.
+    func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue?
 }
 
 /// One change an accepted event makes to the state.
@@ -81,19 +84,31 @@ public enum StateKey {
     }
 }
 
-extension LedgerStateReader {
-    /// A stored JSON value (projections store canonical JSON).
-    public func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue? {
-        guard let bytes = try value(table, key) else { return nil }
+/// Parsing what a state table holds.
+public enum StoredJSON {
+    /// Parses a stored value of `table`; a failure means damage, not bad input.
+    public static func parse(_ bytes: [UInt8], table: StateTable) throws(LedgerError) -> JSONValue {
         do {
             return try JSONParser.parse(bytes)
         } catch {
             throw LedgerError(.integrity, "state table \(table) holds damaged JSON: \(error.message)")
         }
     }
+}
+
+extension LedgerStateReader {
+    public func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue? {
+        guard let bytes = try value(table, key) else { return nil }
+        return try StoredJSON.parse(bytes, table: table)
+    }
 
     public func json(_ table: StateTable, _ key: String) throws(LedgerError) -> JSONValue? {
         try json(table, Array(key.utf8))
+    }
+
+    /// Whether the genesis record has been applied (cheaper than decoding it).
+    public func hasGenesis() throws(LedgerError) -> Bool {
+        try value(.meta, Array("genesis".utf8)) != nil
     }
 
     public func genesis() throws(LedgerError) -> GenesisInfo? {

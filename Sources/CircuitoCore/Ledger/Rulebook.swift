@@ -59,7 +59,7 @@ public enum Rulebook {
         if event.type == "ledger.genesis" {
             changes = try checkGenesis(event, position: position, state: state)
         } else {
-            guard try state.genesis() != nil else {
+            guard try state.hasGenesis() else {
                 throw LedgerError(.genesisRequired, "the first record (seq 0) must be ledger.genesis")
             }
             guard let rule = rules[event.type] else {
@@ -299,6 +299,15 @@ public struct RuleContext: LedgerStateReader {
     public func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
         if let pending = changes.pending(table, key) { return pending }
         return try base.value(table, key)
+    }
+
+    public func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue? {
+        if let pending = changes.pending(table, key) {
+            guard let bytes = pending else { return nil }
+            return try StoredJSON.parse(bytes, table: table)
+        }
+        // Not changed by this event: the base may answer from values it parsed before.
+        return try base.json(table, key)
     }
 
     public func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {

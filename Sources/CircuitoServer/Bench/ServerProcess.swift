@@ -82,6 +82,15 @@ public final class ServerProcess {
     public let logPath: String
     private var exited = false
 
+    /// Adds "close every descriptor from `lowest` up" to `actions` (glibc 2.34 and later; looked up at run time,
+    /// since Swift's Glibc module does not declare it). Without it the child keeps what it inherits.
+    private static func closeDescriptorsFrom(_ lowest: Int32, in actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return }
+        let closeFrom = unsafeBitCast(symbol, to: CloseFrom.self)
+        _ = closeFrom(&actions, lowest)
+    }
+
     /// Starts `executable serve --data DIRECTORY --listen 127.0.0.1:0 extraArguments…` and waits (at most
     /// `startTimeoutSeconds`) for its `listening tcp` line.
     public init(executable: String, directory: String, extraArguments: [String] = [], logPath: String, startTimeoutSeconds: Int = 120) throws(LedgerError) {
@@ -103,6 +112,10 @@ public final class ServerProcess {
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_adddup2(&actions, logDescriptor, 2)
         posix_spawn_file_actions_addclose(&actions, readEnd)
+        // Nothing else of this process reaches the server: a descriptor another thread has open at this moment
+        // (say, the write end of a pipe it is about to hand to its own child) would otherwise stay open for as long
+        // as the server runs, and whoever reads that pipe would wait for its end.
+        Self.closeDescriptorsFrom(3, in: &actions)
         let arguments = [executable, "serve", "--data", directory, "--listen", "127.0.0.1:0"] + extraArguments
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         argv.append(nil)

@@ -1,0 +1,47 @@
+import CircuitoCore
+import CircuitoStorage
+import Foundation
+import Testing
+
+@Suite("Parsed state values kept within a transaction")
+struct StateCacheTests {
+    @Test("a caching state answers exactly what parsing the stored bytes answers, through puts, deletes and the bound")
+    func cachingMatchesParsing() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("circuito-cache-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: true)
+        try environment.write { (transaction) throws(LedgerError) in
+            let cached = TransactionLedgerState(transaction: transaction, cachingParsedValues: true)
+            let plain = TransactionLedgerState(transaction: transaction)
+            func same(_ key: String) throws(LedgerError) {
+                let fromCache = try cached.json(.actors, key)
+                let fromBytes = try plain.json(.actors, key)
+                #expect(fromCache == fromBytes, "\(key)")
+            }
+            // Missing, then put: the remembered absence is forgotten.
+            try same("a")
+            #expect(try cached.json(.actors, "a") == nil)
+            try cached.apply([.put(.actors, key: Array("a".utf8), value: Array(#"{"n":1}"#.utf8))])
+            #expect(try cached.json(.actors, "a") == ["n": 1])
+            // Changed, then deleted.
+            try cached.apply([.put(.actors, key: Array("a".utf8), value: Array(#"{"n":2}"#.utf8))])
+            #expect(try cached.json(.actors, "a") == ["n": 2])
+            try cached.apply([.delete(.actors, key: Array("a".utf8))])
+            #expect(try cached.json(.actors, "a") == nil)
+            // The same key in another table is another value.
+            try cached.apply([.put(.merchants, key: Array("a".utf8), value: Array(#"{"m":true}"#.utf8))])
+            #expect(try cached.json(.merchants, "a") == ["m": true])
+            #expect(try cached.json(.actors, "a") == nil)
+            // Past the bound: everything still answers correctly.
+            for index in 0..<20_000 {
+                try cached.apply([.put(.actors, key: Array("k\(index)".utf8), value: Array(#"{"i":\#(index)}"#.utf8))])
+                _ = try cached.json(.actors, "k\(index)")
+            }
+            for index in stride(from: 0, to: 20_000, by: 997) { try same("k\(index)") }
+            // Damage is reported as damage either way.
+            try cached.apply([.put(.actors, key: Array("bad".utf8), value: Array("{".utf8))])
+            #expect(throws: LedgerError.self) { try cached.json(.actors, "bad") }
+        }
+    }
+}
