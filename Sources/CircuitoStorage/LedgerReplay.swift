@@ -94,7 +94,8 @@ public enum LedgerReplay {
         }
         var current = try prepare(from: 0)
         while let chunk = current {
-            let next = try prepare(from: chunk.end)
+            // A damaged log further on is reported only after this chunk, so the first bad seq is the one named.
+            let next = Result { () throws(Failure) in try prepare(from: chunk.end) }
             let checked = chunk.checked.wait()
             // Each leaf against the leaf hash stored when it was appended: a changed record is named by its own seq,
             // even when the change keeps its signature valid (recorded_at is outside the event signature).
@@ -132,7 +133,7 @@ public enum LedgerReplay {
             }
             try failing(nil) { () throws(LedgerError) in try compareStoredNodes(live, newNodes) }
             progress(chunk.end, total)
-            current = next
+            current = try next.get()
         }
         guard total > 0, latestCheckpointSize == total else {
             throw Failure(sequenceNumber: nil, error: LedgerError(.integrity, "the latest checkpoint covers \(latestCheckpointSize) records but the log holds \(total)"))
