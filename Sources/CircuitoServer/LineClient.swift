@@ -57,77 +57,10 @@ public final class LineClient {
     public init(_ endpoint: Endpoint, timeoutSeconds: Int = 30, maximumLineBytes: Int = 64 << 20, receiveBufferBytes: Int? = nil) throws(LedgerError) {
         self.endpoint = endpoint
         self.maximumLineBytes = maximumLineBytes
-        switch endpoint {
-        case .unix(let path):
-            descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard descriptor >= 0 else { throw Self.failure("socket", endpoint) }
-            Self.configure(descriptor, timeoutSeconds: timeoutSeconds, receiveBufferBytes: receiveBufferBytes)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let pathBytes = Array(path.utf8)
-            let capacity = MemoryLayout.size(ofValue: address.sun_path)
-            guard pathBytes.count < capacity else {
-                close(descriptor)
-                throw LedgerError(.connectionFailed, "Unix socket path \(path) is longer than \(capacity - 1) bytes")
-            }
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                raw.copyBytes(from: pathBytes)
-                raw[pathBytes.count] = 0
-            }
-            let result = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            guard result == 0 else {
-                let error = Self.failure("connect", endpoint)
-                close(descriptor)
-                throw error
-            }
-        case .tcp(let host, let port):
-            var hints = addrinfo()
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-            hints.ai_family = AF_UNSPEC
-            var results: UnsafeMutablePointer<addrinfo>?
-            let status = getaddrinfo(host, String(port), &hints, &results)
-            guard status == 0, let first = results else {
-                throw LedgerError(.connectionFailed, "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
-            }
-            defer { freeaddrinfo(results) }
-            var connected: Int32 = -1
-            var lastError = LedgerError(.connectionFailed, "cannot connect to \(endpoint)")
-            var candidate: UnsafeMutablePointer<addrinfo>? = first
-            while let info = candidate, connected < 0 {
-                candidate = info.pointee.ai_next
-                let attempt = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
-                guard attempt >= 0 else { continue }
-                Self.configure(attempt, timeoutSeconds: timeoutSeconds, receiveBufferBytes: receiveBufferBytes)
-                if connect(attempt, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
-                    connected = attempt
-                } else {
-                    lastError = Self.failure("connect", endpoint)
-                    close(attempt)
-                }
-            }
-            guard connected >= 0 else { throw lastError }
-            descriptor = connected
-            var noDelay: Int32 = 1
-            setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
-        }
+        descriptor = try ClientSocket.connect(endpoint, timeoutSeconds: timeoutSeconds, receiveBufferBytes: receiveBufferBytes)
     }
 
     deinit { close(descriptor) }
-
-    private static func configure(_ descriptor: Int32, timeoutSeconds: Int, receiveBufferBytes: Int?) {
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        if var size = receiveBufferBytes.map(Int32.init) {
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
-    }
-
-    private static func failure(_ what: String, _ endpoint: Endpoint) -> LedgerError {
-        LedgerError(.connectionFailed, "\(what) \(endpoint): \(String(cString: strerror(errno)))")
-    }
 
     /// How long a read waits from now on (a subscriber polls with a short one, after a longer wait for its answer).
     public func setReceiveTimeout(seconds: Int) {
@@ -142,7 +75,7 @@ public final class LineClient {
             let written = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written < 0 {
                 if errno == EINTR { continue }
-                throw Self.failure("send to", endpoint)
+                throw ClientSocket.failure("send to", endpoint)
             }
             offset += written
         }
@@ -180,7 +113,7 @@ public final class LineClient {
                     lastReadTimedOut = true
                     throw LedgerError(.connectionFailed, "no answer from \(endpoint) before the timeout")
                 }
-                throw Self.failure("receive from", endpoint)
+                throw ClientSocket.failure("receive from", endpoint)
             }
             if count == 0 {
                 guard start < buffer.count else { return nil }
@@ -249,5 +182,82 @@ public final class LineClient {
             }
             return .success(message["result"] ?? .null)
         }
+    }
+}
+
+/// Blocking client sockets (the `circuito client` commands, followers, tests and the load generator).
+enum ClientSocket {
+    /// Connects to `endpoint` with send and receive timeouts (and a receive buffer size, when given, set before
+    /// connecting so it takes effect); TCP without Nagle's delay, since requests are small lines.
+    static func connect(_ endpoint: Endpoint, timeoutSeconds: Int, receiveBufferBytes: Int? = nil) throws(LedgerError) -> Int32 {
+        switch endpoint {
+        case .unix(let path):
+            let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard descriptor >= 0 else { throw failure("socket", endpoint) }
+            configure(descriptor, timeoutSeconds: timeoutSeconds, receiveBufferBytes: receiveBufferBytes)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            let pathBytes = Array(path.utf8)
+            let capacity = MemoryLayout.size(ofValue: address.sun_path)
+            guard pathBytes.count < capacity else {
+                close(descriptor)
+                throw LedgerError(.connectionFailed, "Unix socket path \(path) is longer than \(capacity - 1) bytes")
+            }
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                raw.copyBytes(from: pathBytes)
+                raw[pathBytes.count] = 0
+            }
+            let result = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard result == 0 else {
+                let error = failure("connect", endpoint)
+                close(descriptor)
+                throw error
+            }
+            return descriptor
+        case .tcp(let host, let port):
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_family = AF_UNSPEC
+            var results: UnsafeMutablePointer<addrinfo>?
+            let status = getaddrinfo(host, String(port), &hints, &results)
+            guard status == 0, let first = results else {
+                throw LedgerError(.connectionFailed, "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+            }
+            defer { freeaddrinfo(results) }
+            var connected: Int32 = -1
+            var lastError = LedgerError(.connectionFailed, "cannot connect to \(endpoint)")
+            var candidate: UnsafeMutablePointer<addrinfo>? = first
+            while let info = candidate, connected < 0 {
+                candidate = info.pointee.ai_next
+                let attempt = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
+                guard attempt >= 0 else { continue }
+                configure(attempt, timeoutSeconds: timeoutSeconds, receiveBufferBytes: receiveBufferBytes)
+                if Glibc.connect(attempt, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
+                    connected = attempt
+                } else {
+                    lastError = failure("connect", endpoint)
+                    close(attempt)
+                }
+            }
+            guard connected >= 0 else { throw lastError }
+            var noDelay: Int32 = 1
+            setsockopt(connected, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
+            return connected
+        }
+    }
+
+    private static func configure(_ descriptor: Int32, timeoutSeconds: Int, receiveBufferBytes: Int?) {
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if var size = receiveBufferBytes.map(Int32.init) {
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    static func failure(_ what: String, _ endpoint: Endpoint) -> LedgerError {
+        LedgerError(.connectionFailed, "\(what) \(endpoint): \(String(cString: strerror(errno)))")
     }
 }
