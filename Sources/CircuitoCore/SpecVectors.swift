@@ -109,7 +109,7 @@ public enum SpecVectors {
         let authority = key("authority"), organisation = key("organisation"), staff = key("staff")
         let merchant = key("merchant"), beneficiary = key("beneficiary"), checkpoint = key("checkpoint")
         let rotated = key("beneficiary rotated")
-        func event(_ id: String, _ type: String, _ actor: String, _ signer: Ed25519PrivateKey, _ second: Int64, _ body: [String: JSONValue]) throws(LedgerError) -> SignedEvent {
+        func event(_ id: String, _ type: String, _ actor: String, _ signer: Ed25519PrivateKey, _ second: Int64, _ body: JSONObject) throws(LedgerError) -> SignedEvent {
             SignedEvent(signing: try Event(id: id, type: type, actor: actor, key: signer.publicKey.multikey, timestamp: timestamp(second), body: body), with: signer)
         }
         return [
@@ -150,7 +150,7 @@ public enum SpecVectors {
     /// Events that must be refused after the sample ledger, each with the stable error code.
     static func refusedEvents() throws(LedgerError) -> [(String, SignedEvent, LedgerError.Code)] {
         let beneficiary = key("beneficiary"), merchant = key("merchant"), staff = key("staff"), stranger = key("stranger")
-        func event(_ id: String, _ type: String, _ actor: String, _ signer: Ed25519PrivateKey, _ body: [String: JSONValue]) throws(LedgerError) -> SignedEvent {
+        func event(_ id: String, _ type: String, _ actor: String, _ signer: Ed25519PrivateKey, _ body: JSONObject) throws(LedgerError) -> SignedEvent {
             SignedEvent(signing: try Event(id: id, type: type, actor: actor, key: signer.publicKey.multikey, timestamp: timestamp(100), body: body), with: signer)
         }
         return [
@@ -306,7 +306,7 @@ extension SpecVectors {
     /// A wallet-signed payment authorisation as `payment.redeemed` carries it.
     static func paymentBody(
         beneficiary: String = "ben-7f3a", merchant: String, amount: Int64, expiresAt: String, nonce: String, wallet: Ed25519PrivateKey
-    ) -> [String: JSONValue] {
+    ) -> JSONObject {
         let authorisation = PaymentAuthorisation(
             beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce, key: wallet.publicKey.multikey)
         return ["authorisation": authorisation.json, "signature": .string(Base64.encode(PaymentAuthorisation.sign(authorisation, with: wallet)))]
@@ -338,7 +338,7 @@ extension SpecVectors {
             Timestamp.format(millisecondsSince1970: milliseconds(frontier.size) + 1000 + minutes * 60_000)
         }
 
-        func signed(_ id: String, _ type: String, _ actor: String, _ signer: Ed25519PrivateKey, _ body: [String: JSONValue], at sequenceNumber: UInt64) throws(LedgerError) -> SignedEvent {
+        func signed(_ id: String, _ type: String, _ actor: String, _ signer: Ed25519PrivateKey, _ body: JSONObject, at sequenceNumber: UInt64) throws(LedgerError) -> SignedEvent {
             let event = try Event(
                 id: id, type: type, actor: actor, key: signer.publicKey.multikey,
                 timestamp: Timestamp.format(millisecondsSince1970: milliseconds(sequenceNumber)), body: body)
@@ -347,7 +347,7 @@ extension SpecVectors {
 
         /// Appends one event, which the rulebook must accept; returns its seq.
         @discardableResult
-        mutating func add(_ id: String, _ type: String, _ actor: String, _ signer: Ed25519PrivateKey, _ body: [String: JSONValue]) throws(LedgerError) -> UInt64 {
+        mutating func add(_ id: String, _ type: String, _ actor: String, _ signer: Ed25519PrivateKey, _ body: JSONObject) throws(LedgerError) -> UInt64 {
             let sequenceNumber = frontier.size
             let signedEvent = try signed(id, type, actor, signer, body, at: sequenceNumber)
             let position = LogPosition(sequenceNumber: sequenceNumber, recordedAt: recordedAt(sequenceNumber))
@@ -536,10 +536,10 @@ extension SpecVectors {
         let refusalRecordedAt = builder.recordedAt(refusalSequenceNumber)
         let soon = builder.nextRecordedAt(plusMinutes: 15)
         let past = builder.nextRecordedAt(plusMinutes: -1)
-        func pay(_ merchant: String, _ amount: Int64, nonce: String, expiresAt: String? = nil, wallet: Ed25519PrivateKey? = nil, named: String? = nil) -> [String: JSONValue] {
+        func pay(_ merchant: String, _ amount: Int64, nonce: String, expiresAt: String? = nil, wallet: Ed25519PrivateKey? = nil, named: String? = nil) -> JSONObject {
             paymentBody(merchant: named ?? merchant, amount: amount, expiresAt: expiresAt ?? soon, nonce: nonce, wallet: wallet ?? phone)
         }
-        let refusals: [(String, String, String, Ed25519PrivateKey, [String: JSONValue], LedgerError.Code)] = [
+        let refusals: [(String, String, String, Ed25519PrivateKey, JSONObject, LedgerError.Code)] = [
             ("payment above the beneficiary's balance", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 9000, nonce: "n-0100"), .insufficientFunds),
             ("earmarked ToCoin at a merchant of another category (7000 held, 5000 spendable at a food shop)", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 6000, nonce: "n-0101"), .categoryNotAccepted),
             ("a dote larger than the programme fund", "dote.granted", giuliaID, giulia, ["beneficiary": .string(benID), "category": "food", "amount": 2_000_000], .insufficientFunds),
@@ -590,7 +590,7 @@ extension SpecVectors {
         }
 
         // What the state holds at the end: every account's balance and the live lots.
-        var balances: [String: JSONValue] = [:]
+        var balances: JSONObject = [:]
         var total: Int64 = 0
         for entry in builder.state.entries(.balances, prefix: [], limit: Int.max) {
             guard let balance = Account.decode(entry.value) else { preconditionFailure("balances are 8-byte integers") }
@@ -611,7 +611,7 @@ extension SpecVectors {
             "keys": .array(circuitActors.map { actor in
                 .object(["actor": .string(actor.actor), "role": .string(actor.role), "label": .string(actor.label), "publicKeyMultibase": .string(key(actor.label).publicKey.multikey)])
             }),
-            "examples": .object(builder.examples.mapValues { .integer($0) }),
+            "examples": .object(JSONObject(builder.examples.mapValues { JSONValue.integer($0) })),
             "balances": .object(balances), "lots": .array(lots),
             "subject_keys": .array(subjects.map { .object(["subject": .string($0), "key_hex": .string(subjectKey($0).hexString)]) }),
             "sealed": .array(builder.sealed),

@@ -67,20 +67,43 @@ public enum Base58 {
     public static func decode(_ text: String) -> [UInt8]? {
         let characters = Array(text.utf8)
         let leadingOnes = characters.prefix(while: { $0 == alphabet[0] }).count
-        var bytes: [UInt8] = []  // little-endian base-256
-        for character in characters.dropFirst(leadingOnes) {
-            guard character < 128, digitValues[Int(character)] >= 0 else { return nil }
-            var carry = Int(digitValues[Int(character)])
-            for index in bytes.indices {
-                carry += Int(bytes[index]) * 58
-                bytes[index] = UInt8(carry & 0xff)
-                carry >>= 8
+        // The number in little-endian 32-bit limbs, fed five digits at a time (58^5 < 2^30, so a limb times it plus
+        // a carry stays below 2^63): every key and signature check decodes a Multikey, so this is kept cheap.
+        var limbs: [UInt32] = []
+        limbs.reserveCapacity(characters.count / 5 + 2)
+        var index = leadingOnes
+        while index < characters.count {
+            let chunkEnd = min(index + 5, characters.count)
+            var chunkValue: UInt64 = 0
+            var multiplier: UInt64 = 1
+            while index < chunkEnd {
+                let character = characters[index]
+                guard character < 128, digitValues[Int(character)] >= 0 else { return nil }
+                chunkValue = chunkValue * 58 + UInt64(digitValues[Int(character)])
+                multiplier *= 58
+                index += 1
+            }
+            var carry = chunkValue
+            for limbIndex in limbs.indices {
+                let product = UInt64(limbs[limbIndex]) * multiplier + carry
+                limbs[limbIndex] = UInt32(truncatingIfNeeded: product)
+                carry = product >> 32
             }
             while carry > 0 {
-                bytes.append(UInt8(carry & 0xff))
-                carry >>= 8
+                limbs.append(UInt32(truncatingIfNeeded: carry))
+                carry >>= 32
             }
         }
-        return [UInt8](repeating: 0, count: leadingOnes) + bytes.reversed()
+        var bytes = [UInt8](repeating: 0, count: leadingOnes)
+        bytes.reserveCapacity(leadingOnes + limbs.count * 4)
+        var significant = false
+        for limb in limbs.reversed() {
+            for shift in stride(from: 24, through: 0, by: -8) {
+                let byte = UInt8(truncatingIfNeeded: limb >> UInt32(shift))
+                if byte != 0 { significant = true }
+                if significant { bytes.append(byte) }
+            }
+        }
+        return bytes
     }
 }

@@ -35,7 +35,7 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// A ledger refusal: its number as the code, its name in `data.code`.
-    public init(_ error: LedgerError, extra: [String: JSONValue] = [:]) {
+    public init(_ error: LedgerError, extra: JSONObject = [:]) {
         var data = extra
         data["code"] = .string(error.code.name)
         self.init(code: error.code.number, message: error.message, data: .object(data))
@@ -62,7 +62,7 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     public var name: String? { data?["code"]?.stringValue }
 
     public var json: JSONValue {
-        var members: [String: JSONValue] = ["code": .integer(Int64(code)), "message": .string(message)]
+        var members: JSONObject = ["code": .integer(Int64(code)), "message": .string(message)]
         if let data { members["data"] = data }
         return .object(members)
     }
@@ -111,7 +111,7 @@ public struct RPCRequest: Sendable {
         guard case .string(let method)? = members["method"] else {
             return .failure(RPCDecodingFailure(id: answerID, error: .invalidRequest("method must be a string")))
         }
-        if let extra = members.keys.sorted().first(where: { !["jsonrpc", "id", "method", "params"].contains($0) }) {
+        if let extra = members.keys.first(where: { !["jsonrpc", "id", "method", "params"].contains($0) }) {
             return .failure(RPCDecodingFailure(id: answerID, error: .invalidRequest("a request has no member \"\(extra.prefix(40))\"")))
         }
         let params = members["params"]
@@ -157,7 +157,7 @@ public enum RPCMessage {
 
 /// Typed, strict reads of a method's named parameters; every refusal is `-32602 invalid params` naming the field.
 struct Params {
-    let members: [String: JSONValue]
+    let members: JSONObject
     let method: String
 
     init(_ params: JSONValue?, method: String) throws(RPCError) {
@@ -170,7 +170,7 @@ struct Params {
     }
 
     func allowOnly(_ keys: Set<String>) throws(RPCError) {
-        if let extra = members.keys.sorted().first(where: { !keys.contains($0) }) {
+        if let extra = members.keys.first(where: { !keys.contains($0) }) {
             throw .invalidParams("\(method) has no parameter \"\(extra.prefix(40))\"")
         }
     }

@@ -299,8 +299,8 @@ struct ServerContext: Sendable {
         try authorise(ReadPolicy.mayReadLog(requester), requester, "the programme report")
         let report = try ledger { () throws(LedgerError) in try reader.report() }
         return .object([
-            "size": .integer(Int64(report.size)), "accounts": .object(report.systemBalances.mapValues { .integer($0) }),
-            "counts": .object(report.tableCounts.mapValues { .integer(Int64($0)) }),
+            "size": .integer(Int64(report.size)), "accounts": .object(JSONObject(report.systemBalances.mapValues { JSONValue.integer($0) })),
+            "counts": .object(JSONObject(report.tableCounts.mapValues { JSONValue.integer(Int64($0)) })),
         ])
     }
 
@@ -326,7 +326,7 @@ struct ServerContext: Sendable {
         try params.allowOnly(["account"])
         let account = try account(params, requester: requester)
         let balance = try ledger { () throws(LedgerError) in try reader.accountBalance(account) }
-        var result: [String: JSONValue] = ["account": .string(account), "balance": .integer(balance.balance)]
+        var result: JSONObject = ["account": .string(account), "balance": .integer(balance.balance)]
         if let lots = balance.lots { result["lots"] = .array(lots.map(\.json)) }
         return .object(result)
     }

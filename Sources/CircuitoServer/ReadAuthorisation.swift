@@ -46,7 +46,7 @@ public enum ReadAuthorisation {
         for key in allowed where key != "params" && request[key]?.stringValue == nil {
             throw RPCError(LedgerError(.invalidReadRequest, "a signed read request needs \"\(key)\" as a string"))
         }
-        if let extra = request.keys.sorted().first(where: { !allowed.contains($0) }) {
+        if let extra = request.keys.first(where: { !allowed.contains($0) }) {
             throw RPCError(LedgerError(.invalidReadRequest, "a signed read request has no field \"\(extra.prefix(40))\""))
         }
         let signedMethod = request["method"]?.stringValue ?? ""

@@ -11,7 +11,7 @@ public struct BadgeCredentialSource: Sendable {
     public let issuer: ActorRecord
     /// The `activations` entries the badge names, and the opportunities they were for (by id).
     public let activations: [JSONValue]
-    public let opportunities: [String: JSONValue]
+    public let opportunities: JSONObject
     /// The badge's position in its issuer's status list: how many badges the issuer issued before it.
     public let statusListIndex: Int
 }
@@ -56,7 +56,7 @@ extension LedgerReader {
                 throw LedgerError(.integrity, "the issuer of badge \(id) is not in the registry")
             }
             var activations: [JSONValue] = []
-            var opportunities: [String: JSONValue] = [:]
+            var opportunities: JSONObject = [:]
             for case .string(let activationID) in badge["activations"]?.arrayValue ?? [] {
                 guard let activation = try state.json(.activations, activationID) else {
                     throw LedgerError(.integrity, "activation \(activationID) of badge \(id) is not in the ledger")

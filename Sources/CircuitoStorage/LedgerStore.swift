@@ -69,6 +69,11 @@ final class ParsedValueCache {
     struct Key: Hashable {
         let table: StateTable
         let key: [UInt8]
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(table.name)
+            key.withUnsafeBytes { hasher.combine(bytes: $0) }  // Not byte by byte, as [UInt8]'s own hash does.
+        }
     }
 
     static let maximumEntries = 16_384

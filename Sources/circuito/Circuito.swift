@@ -124,7 +124,7 @@ struct SignCommand: ParsableCommand {
     func sign(_ unsigned: JSONValue, with privateKey: Ed25519PrivateKey) throws(LedgerError) -> SignedEvent {
         guard case .object(let members) = unsigned else { throw LedgerError(.invalidEvent, "an unsigned event is a JSON object") }
         let allowed: Set<String> = ["v", "id", "type", "actor", "key", "ts", "body"]
-        if let extra = members.keys.sorted().first(where: { !allowed.contains($0) }) {
+        if let extra = members.keys.first(where: { !allowed.contains($0) }) {
             throw LedgerError(.invalidEvent, "unsigned event has an unknown field \"\(extra)\"")
         }
         if let version = members["v"], version != .integer(Event.version) {

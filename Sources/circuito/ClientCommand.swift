@@ -131,7 +131,7 @@ struct ClientSubmitCommand: ParsableCommand {
                 output.flush()
             }
             if batch && !events.isEmpty {
-                var params: [String: JSONValue] = ["events": .array(events)]
+                var params: JSONObject = ["events": .array(events)]
                 if let expectedSize { params["expected_size"] = .integer(Int64(expectedSize)) }
                 switch try client.call("submit_batch", .object(params)) {
                 case .success(let result):
@@ -156,7 +156,7 @@ struct ClientSubmitCommand: ParsableCommand {
         guard case .object(let members) = unsigned, case .string(let type)? = members["type"], case .object(let body)? = members["body"] else {
             throw LedgerError(.invalidEvent, "an unsigned event is an object with at least \"type\" and \"body\"")
         }
-        if let extra = members.keys.sorted().first(where: { !["v", "id", "type", "actor", "key", "ts", "body"].contains($0) }) {
+        if let extra = members.keys.first(where: { !["v", "id", "type", "actor", "key", "ts", "body"].contains($0) }) {
             throw LedgerError(.invalidEvent, "unsigned event has an unknown field \"\(extra)\"")
         }
         if let given = members["actor"], given != .string(actor) {
@@ -197,7 +197,7 @@ struct ClientHistoryCommand: ParsableCommand {
     var limit: Int = 100
 
     func run() throws {
-        var params: [String: JSONValue] = ["account": .string(account), "limit": .integer(Int64(limit))]
+        var params: JSONObject = ["account": .string(account), "limit": .integer(Int64(limit))]
         if let after { params["after"] = .integer(Int64(after)) }
         try clientCall(options, "account.history") { () throws(LedgerError) in try reader.signed("account.history", .object(params)) }
     }
@@ -215,7 +215,7 @@ struct ClientCaseCommand: ParsableCommand {
     var limit: Int = 100
 
     func run() throws {
-        var params: [String: JSONValue] = ["beneficiary": .string(beneficiary), "limit": .integer(Int64(limit))]
+        var params: JSONObject = ["beneficiary": .string(beneficiary), "limit": .integer(Int64(limit))]
         if let after { params["after"] = .integer(Int64(after)) }
         try clientCall(options, "case.history") { () throws(LedgerError) in try reader.signed("case.history", .object(params)) }
     }
@@ -236,7 +236,7 @@ struct ClientCatalogueCommand: ParsableCommand {
     @Option(name: .long) var limit: Int = 100
 
     func run() throws {
-        var params: [String: JSONValue] = ["kind": .string(kind), "limit": .integer(Int64(limit))]
+        var params: JSONObject = ["kind": .string(kind), "limit": .integer(Int64(limit))]
         for (name, value) in [("category", category), ("district", district), ("provider", provider), ("text", text), ("after", after)] {
             if let value { params[name] = .string(value) }
         }
@@ -270,11 +270,11 @@ struct ClientProofCommand: ParsableCommand {
 
     func run() throws {
         if let seq {
-            var params: [String: JSONValue] = ["seq": .integer(Int64(seq))]
+            var params: JSONObject = ["seq": .integer(Int64(seq))]
             if let size { params["size"] = .integer(Int64(size)) }
             try clientCall(options, "proof.inclusion") { () throws(LedgerError) in .object(params) }
         } else if let from {
-            var params: [String: JSONValue] = ["from": .integer(Int64(from))]
+            var params: JSONObject = ["from": .integer(Int64(from))]
             if let to { params["to"] = .integer(Int64(to)) }
             try clientCall(options, "proof.consistency") { () throws(LedgerError) in .object(params) }
         }

@@ -81,18 +81,18 @@ final class BadgeLedgerFixture {
 
     deinit { workspace.remove() }
 
-    static func event(_ type: String, id: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue]) throws -> VerifiedEvent {
+    static func event(_ type: String, id: String, by actor: String, key: Ed25519PrivateKey, _ body: JSONObject) throws -> VerifiedEvent {
         let event = try Event(id: id, type: type, actor: actor, key: key.publicKey.multikey, timestamp: "2026-11-22T10:00:00Z", body: body)
         return try SignedEvent(signing: event, with: key).verified()
     }
 
-    func append(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil) throws {
+    func append(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: JSONObject, id: String? = nil) throws {
         counter += 1
         let results = try ledger.append([try Self.event(type, id: id ?? "evt-\(counter)", by: actor, key: key, body)])
         if case .failure(let error) = results[0] { throw error }
     }
 
-    func byStaff(_ type: String, _ body: [String: JSONValue], id: String? = nil) throws {
+    func byStaff(_ type: String, _ body: JSONObject, id: String? = nil) throws {
         try append(type, by: "op", key: staffKey, body, id: id)
     }
 

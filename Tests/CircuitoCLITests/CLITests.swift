@@ -268,7 +268,7 @@ struct TestActor {
     var multikey: String { key.publicKey.multikey }
 
     /// One signed event as a JSON line.
-    func sign(_ type: String = "actor.registered", id eventID: String, _ body: [String: JSONValue]) throws -> String {
+    func sign(_ type: String = "actor.registered", id eventID: String, _ body: JSONObject) throws -> String {
         let event = try Event(
             id: eventID, type: type, actor: id, key: multikey,
             timestamp: Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds()), body: body)
@@ -281,8 +281,8 @@ struct TestActor {
     }
 }
 
-func registration(_ subject: TestActor, role: String, name: String, organisation: String? = nil) -> [String: JSONValue] {
-    var body: [String: JSONValue] = [
+func registration(_ subject: TestActor, role: String, name: String, organisation: String? = nil) -> JSONObject {
+    var body: JSONObject = [
         "actor": .string(subject.id), "role": .string(role), "name": .string(name), "keys": [.string(subject.multikey)],
     ]
     if let organisation { body["organisation"] = .string(organisation) }
@@ -446,11 +446,11 @@ struct CLITests {
         let merchant = TestActor("merchant-1")
         let auditor = TestActor("auditor-1")
         let beneficiaries = (1...3).map { TestActor("beneficiary-\($0)") }
-        func unsigned(_ body: [String: JSONValue]) -> String {
+        func unsigned(_ body: JSONObject) -> String {
             CanonicalJSON.encodeString(["type": "actor.registered", "body": .object(body)])
         }
-        func keyed(_ id: String, role: String, name: String, key: String, organisation: String? = nil) -> [String: JSONValue] {
-            var body: [String: JSONValue] = ["actor": .string(id), "role": .string(role), "name": .string(name), "keys": [.string(key)]]
+        func keyed(_ id: String, role: String, name: String, key: String, organisation: String? = nil) -> JSONObject {
+            var body: JSONObject = ["actor": .string(id), "role": .string(role), "name": .string(name), "keys": [.string(key)]]
             if let organisation { body["organisation"] = .string(organisation) }
             return body
         }

@@ -252,7 +252,7 @@ struct CanonicalJSONEncoderTests {
             "", "a", "ab", "b", "A", "\u{7F}", "\u{80}", "\u{7FF}", "\u{800}", "\u{D7FF}", "\u{E000}", "\u{FFFD}",
             "\u{FFFF}", "\u{10000}", "\u{1F600}", "\u{10FFFF}", "a\u{FFFF}", "a\u{10000}", "\u{E000}a", "\u{10000}a",
         ]
-        var members: [String: JSONValue] = [:]
+        var members: JSONObject = [:]
         for (index, key) in keys.enumerated() { members[key] = .integer(Int64(index)) }
         #expect(members.count == keys.count)
 

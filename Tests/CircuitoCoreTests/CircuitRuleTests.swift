@@ -38,22 +38,22 @@ struct Circuit {
         try harness.accept(try harness.factory.make("merchant.enrolled", by: "city", key: harness.authority, ["merchant": "bookshop", "categories": ["books", "school"], "district": "centro"]))
     }
 
-    mutating func submit(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil) throws -> LedgerError.Code? {
+    mutating func submit(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: JSONObject, id: String? = nil) throws -> LedgerError.Code? {
         try harness.submit(type, by: actor, key: key, body, id: id)
     }
 
-    mutating func byStaff(_ type: String, _ body: [String: JSONValue], id: String? = nil) throws -> LedgerError.Code? {
+    mutating func byStaff(_ type: String, _ body: JSONObject, id: String? = nil) throws -> LedgerError.Code? {
         try submit(type, by: "op", key: staff, body, id: id)
     }
 
-    mutating func byCity(_ type: String, _ body: [String: JSONValue]) throws -> LedgerError.Code? {
+    mutating func byCity(_ type: String, _ body: JSONObject) throws -> LedgerError.Code? {
         try submit(type, by: "city", key: authority, body)
     }
 
     func balance(_ account: String) throws -> Int64 { try harness.state.balance(account) }
 
     /// A payment body with a wallet-signed authorisation.
-    mutating func paymentBody(amount: Int64, merchant: String = "grocer", expiresAt: String? = nil, nonce: String? = nil, wallet signer: Ed25519PrivateKey? = nil, beneficiary: String = "ben") -> [String: JSONValue] {
+    mutating func paymentBody(amount: Int64, merchant: String = "grocer", expiresAt: String? = nil, nonce: String? = nil, wallet signer: Ed25519PrivateKey? = nil, beneficiary: String = "ben") -> JSONObject {
         nonceCounter += 1
         // By default valid for an hour from the ledger's present.
         let expiresAt = expiresAt ?? Timestamp.format(millisecondsSince1970: (Timestamp.millisecondsSince1970(harness.now) ?? 0) + 3_600_000)
@@ -300,7 +300,7 @@ struct ActivityRuleTests {
     @Test("opportunities: published by an organisation, updated and withdrawn only by it, indexed for search")
     func opportunities() throws {
         var circuit = try Circuit()
-        let body: [String: JSONValue] = ["opportunity": "bike", "title": "Bicycle workshop", "description": "Learn to repair bicycles with volunteers", "category": "training", "district": "barriera", "hours": 20]
+        let body: JSONObject = ["opportunity": "bike", "title": "Bicycle workshop", "description": "Learn to repair bicycles with volunteers", "category": "training", "district": "barriera", "hours": 20]
         #expect(try circuit.byStaff("opportunity.published", body) == nil)
         #expect(try circuit.byStaff("opportunity.published", body) == .alreadyExists)
         var wrong = body

@@ -36,6 +36,20 @@ struct KeyTests {
         #expect(Base58.decode("StV1DL6CwTryKyV") == Array("hello world".utf8))
         #expect(Base58.decode("112") == [0, 0, 1])
         #expect(Base58.decode("0OIl") == nil)
+        #expect(Base58.decode("") == [])
+        #expect(Base58.decode("111") == [0, 0, 0])
+        #expect(Base58.decode("1z") == [0, 57])
+        // Round trips over lengths that cross the decoder's five-digit chunks and 32-bit limbs, with leading zeros.
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...70 {
+            for leadingZeros in [0, 1, 3] where leadingZeros <= length {
+                let bytes = [UInt8](repeating: 0, count: leadingZeros)
+                    + (leadingZeros..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let text = Base58.encode(bytes)
+                #expect(Base58.decode(text) == bytes, "\(bytes)")
+            }
+            #expect(Base58.decode(Base58.encode([UInt8](repeating: 0xFF, count: length))) == [UInt8](repeating: 0xFF, count: length))
+        }
     }
 
     @Test("signatures verify only for the signed bytes and key")
@@ -61,8 +75,8 @@ struct KeyTests {
 struct EventTests {
     let key = Ed25519PrivateKey()
 
-    func eventJSON(_ overrides: [String: JSONValue] = [:], removing: String? = nil) -> JSONValue {
-        var members: [String: JSONValue] = [
+    func eventJSON(_ overrides: JSONObject = [:], removing: String? = nil) -> JSONValue {
+        var members: JSONObject = [
             "v": 1, "id": "evt-1", "type": "actor.suspended", "actor": "city", "key": .string(key.publicKey.multikey),
             "ts": "2026-11-22T10:00:00Z", "body": ["actor": "shop", "reason": "closed"],
         ]
@@ -163,8 +177,8 @@ struct EventTests {
     @Test("assembled canonical forms equal the canonical encoding of the whole document", arguments: [
         ["note": "plain"], ["note": "é \u{1F600} \u{E000} \"quoted\" \\ \n\u{1}", "amount": 9_007_199_254_740_991, "list": [1, "a", ["b": true]]],
         [:],
-    ] as [[String: JSONValue]])
-    func assembledCanonicalForms(body: [String: JSONValue]) throws {
+    ] as [JSONObject])
+    func assembledCanonicalForms(body: JSONObject) throws {
         let signed = SignedEvent(signing: try Event(json: eventJSON(["body": .object(body)])), with: key)
         #expect(signed.event.canonicalBytes == CanonicalJSON.encode(signed.event.json))
         #expect(signed.canonicalBytes == CanonicalJSON.encode(signed.json))

@@ -11,7 +11,7 @@ struct RecordedLedger {
     var counter = 0
 
     @discardableResult
-    mutating func append(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue]) throws -> String {
+    mutating func append(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: JSONObject) throws -> String {
         counter += 1
         let id = type == "ledger.genesis" ? "genesis" : "e-\(counter)"
         let event = try Event(id: id, type: type, actor: actor, key: key.publicKey.multikey, timestamp: now, body: body)
@@ -116,7 +116,7 @@ struct ReportTests {
         return ledger
     }
 
-    func paymentBody(amount: Int64, merchant: String, nonce: String, now: String) -> [String: JSONValue] {
+    func paymentBody(amount: Int64, merchant: String, nonce: String, now: String) -> JSONObject {
         let expiresAt = Timestamp.format(millisecondsSince1970: (Timestamp.millisecondsSince1970(now) ?? 0) + 600_000)
         let authorisation = PaymentAuthorisation(
             beneficiary: "ben", merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce, key: wallet.publicKey.multikey)

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Rulebook: genesis")
 struct GenesisRuleTests {
-    func genesisBody(authority: Ed25519PrivateKey, checkpoint: Ed25519PrivateKey, currency: JSONValue = ["code": "TOC", "decimals": 2]) -> [String: JSONValue] {
+    func genesisBody(authority: Ed25519PrivateKey, checkpoint: Ed25519PrivateKey, currency: JSONValue = ["code": "TOC", "decimals": 2]) -> JSONObject {
         [
             "origin": "test.example/ledger",
             "authority": .object(["actor": "city", "name": "City", "keys": .array([.string(authority.publicKey.multikey)])]),
@@ -50,8 +50,8 @@ struct GenesisRuleTests {
 
 @Suite("Rulebook: registration and permissions")
 struct RegistrationRuleTests {
-    func registration(_ id: String, _ role: String, key: Ed25519PrivateKey = Ed25519PrivateKey(), organisation: String? = nil) -> [String: JSONValue] {
-        var body: [String: JSONValue] = ["actor": .string(id), "role": .string(role), "name": .string("Name of \(id)"), "keys": .array([.string(key.publicKey.multikey)])]
+    func registration(_ id: String, _ role: String, key: Ed25519PrivateKey = Ed25519PrivateKey(), organisation: String? = nil) -> JSONObject {
+        var body: JSONObject = ["actor": .string(id), "role": .string(role), "name": .string("Name of \(id)"), "keys": .array([.string(key.publicKey.multikey)])]
         if let organisation { body["organisation"] = .string(organisation) }
         return body
     }

@@ -20,7 +20,7 @@ struct EventFactory {
     var counter = 0
 
     mutating func make(
-        _ type: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil
+        _ type: String, by actor: String, key: Ed25519PrivateKey, _ body: JSONObject, id: String? = nil
     ) throws -> VerifiedEvent {
         counter += 1
         let event = try Event(
@@ -56,7 +56,7 @@ struct RuleHarness {
     }
 
     /// Submits an event and returns the refusal code, or nil when it was accepted.
-    mutating func submit(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil) throws -> LedgerError.Code? {
+    mutating func submit(_ type: String, by actor: String, key: Ed25519PrivateKey, _ body: JSONObject, id: String? = nil) throws -> LedgerError.Code? {
         let event = try factory.make(type, by: actor, key: key, body, id: id)
         do {
             try accept(event)
@@ -69,7 +69,7 @@ struct RuleHarness {
     @discardableResult
     mutating func register(_ id: String, role: String, by actor: String = "city", key signer: Ed25519PrivateKey? = nil, organisation: String? = nil) throws -> Ed25519PrivateKey {
         let key = Ed25519PrivateKey()
-        var body: [String: JSONValue] = ["actor": .string(id), "role": .string(role), "name": .string(id), "keys": .array([.string(key.publicKey.multikey)])]
+        var body: JSONObject = ["actor": .string(id), "role": .string(role), "name": .string(id), "keys": .array([.string(key.publicKey.multikey)])]
         if let organisation { body["organisation"] = .string(organisation) }
         try accept(try factory.make("actor.registered", by: actor, key: signer ?? authority, body))
         return key

@@ -35,13 +35,13 @@ private func without(_ key: String, in value: JSONValue) -> JSONValue {
     return .object(members)
 }
 
-private func changing(_ document: JSONValue, _ change: (inout [String: JSONValue]) -> Void) -> JSONValue {
+private func changing(_ document: JSONValue, _ change: (inout JSONObject) -> Void) -> JSONValue {
     guard case .object(var members) = document else { return document }
     change(&members)
     return .object(members)
 }
 
-private func changingProof(_ document: JSONValue, _ change: (inout [String: JSONValue]) -> Void) -> JSONValue {
+private func changingProof(_ document: JSONValue, _ change: (inout JSONObject) -> Void) -> JSONValue {
     changing(document) { members in
         guard case .object(var proof)? = members["proof"] else { return }
         change(&proof)

@@ -91,7 +91,7 @@ private func rdfError(_ document: JSONValue, _ store: JSONLDContextStore) -> Led
     }
 }
 
-private func with(_ document: JSONValue, _ change: (inout [String: JSONValue]) -> Void) -> JSONValue {
+private func with(_ document: JSONValue, _ change: (inout JSONObject) -> Void) -> JSONValue {
     guard case .object(var members) = document else { return document }
     change(&members)
     return .object(members)

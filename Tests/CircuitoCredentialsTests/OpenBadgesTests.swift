@@ -32,7 +32,7 @@ enum BadgeFixture {
             "hours": 4, "date": "2026-11-21", "organisation": "casa", "recorded_at": 31,
         ],
     ]
-    static let opportunities: [String: JSONValue] = [
+    static let opportunities: JSONObject = [
         "garden": [
             "opportunity": "garden", "title": "Community garden", "description": "Civic-utility work",
             "category": "civic_utility", "district": "san_salvario", "provider": "casa", "status": "published",

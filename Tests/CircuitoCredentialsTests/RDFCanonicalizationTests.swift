@@ -92,7 +92,7 @@ struct RDFCanonicalizationSuiteTests {
             #expect(NQuads.serialize(try NQuads.parse(expected)) == expected)
         case .map:
             let expectedJSON = try JSONParser.parse(try RDFCanonicalizationSuite.text(try #require(entry.result)))
-            let expected = try #require(expectedJSON.objectValue).mapValues { $0.stringValue }
+            let expected = try #require(expectedJSON.objectValue).dictionary.mapValues { $0.stringValue }
             let result = try RDFCanonicalizer.canonicalize(quads, hashAlgorithm: entry.hashAlgorithm)
             #expect(result.issuedIdentifiers.mapValues { Optional($0) } == expected)
         case .negativeEvaluation:

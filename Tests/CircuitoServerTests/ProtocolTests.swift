@@ -219,7 +219,7 @@ struct ProtocolTests {
         var entries: [JSONValue] = []
         var after: JSONValue = .null
         for _ in 0..<5 {
-            var params: [String: JSONValue] = ["account": "beneficiary:bene-1", "limit": 2]
+            var params: JSONObject = ["account": "beneficiary:bene-1", "limit": 2]
             if after != .null { params["after"] = after }
             let page = try client.result("account.history", fixture.read("account.history", as: "bene-1", .object(params)))
             entries += page["entries"]?.arrayValue ?? []

@@ -98,14 +98,14 @@ final class CircuitFixture: @unchecked Sendable {
         return "\(prefix)-\(counter)-\(UUID().uuidString.prefix(8))"
     }
 
-    func signed(_ type: String, by actor: String, _ key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil) throws -> SignedEvent {
+    func signed(_ type: String, by actor: String, _ key: Ed25519PrivateKey, _ body: JSONObject, id: String? = nil) throws -> SignedEvent {
         let event = try Event(
             id: id ?? nextID(), type: type, actor: actor, key: key.publicKey.multikey,
             timestamp: Timestamp.format(millisecondsSince1970: now), body: body)
         return SignedEvent(signing: event, with: key)
     }
 
-    func event(_ type: String, by actor: String, _ key: Ed25519PrivateKey, _ body: [String: JSONValue], id: String? = nil) throws -> VerifiedEvent {
+    func event(_ type: String, by actor: String, _ key: Ed25519PrivateKey, _ body: JSONObject, id: String? = nil) throws -> VerifiedEvent {
         try signed(type, by: actor, key, body, id: id).verified()
     }
 

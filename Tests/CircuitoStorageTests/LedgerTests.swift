@@ -17,7 +17,7 @@ final class TemporaryLedger {
 
     deinit { try? FileManager.default.removeItem(atPath: directory) }
 
-    func event(_ type: String, by actor: String = "city", key: Ed25519PrivateKey? = nil, _ body: [String: JSONValue], id: String? = nil) throws -> VerifiedEvent {
+    func event(_ type: String, by actor: String = "city", key: Ed25519PrivateKey? = nil, _ body: JSONObject, id: String? = nil) throws -> VerifiedEvent {
         counter += 1
         let signer = key ?? authority
         let event = try Event(id: id ?? "evt-\(counter)", type: type, actor: actor, key: signer.publicKey.multikey, timestamp: "2026-11-22T10:00:00Z", body: body)

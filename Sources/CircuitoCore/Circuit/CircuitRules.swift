@@ -76,7 +76,7 @@ enum CircuitRules {
             throw LedgerError(.alreadyExists, "opportunity \(quoted(id)) is already published")
         }
         let provider = try context.signerOrganisation()
-        var opportunity: [String: JSONValue] = [
+        var opportunity: JSONObject = [
             "opportunity": .string(id), "title": .string(try body.name("title")), "description": .string(try body.text("description")),
             "category": .string(try opportunityCategory(body)), "district": .string(try body.identifier("district")),
             "provider": .string(provider), "status": "published", "published_at": .integer(Int64(context.position.sequenceNumber)),
@@ -95,7 +95,7 @@ enum CircuitRules {
     }
 
     /// The opportunity named in the body, which must be published by the signer's organisation.
-    static func ownOpportunity(_ context: RuleContext, _ body: BodyReader) throws(LedgerError) -> [String: JSONValue] {
+    static func ownOpportunity(_ context: RuleContext, _ body: BodyReader) throws(LedgerError) -> JSONObject {
         let id = try body.identifier("opportunity")
         guard let opportunity = try context.json(.opportunities, id)?.objectValue else {
             throw LedgerError(.unknownReference, "opportunity \(quoted(id)) is not in the catalogue")
@@ -147,7 +147,7 @@ enum CircuitRules {
         }
         let credits = try body.positiveAmount("credits")
         guard credits <= 10_000 else { throw LedgerError(.invalidBody, "badge_class.defined credits must be at most 10000") }
-        var badgeClass: [String: JSONValue] = [
+        var badgeClass: JSONObject = [
             "badge_class": .string(id), "name": .string(try body.name("name")), "description": .string(try body.text("description")),
             "criteria": .string(try body.text("criteria")), "credits": .integer(credits),
             "issuer": .string(try context.signerOrganisation()), "status": "active",
@@ -206,7 +206,7 @@ enum CircuitRules {
         context.index(kind: "merchant", id: id, entry: merchant)
     }
 
-    static func enrolledMerchant(_ context: RuleContext, _ id: String) throws(LedgerError) -> [String: JSONValue] {
+    static func enrolledMerchant(_ context: RuleContext, _ id: String) throws(LedgerError) -> JSONObject {
         guard let merchant = try context.json(.merchants, id)?.objectValue else {
             throw LedgerError(.merchantNotEnrolled, "merchant \(quoted(id)) is not enrolled in the circuit")
         }
@@ -260,7 +260,7 @@ enum CircuitRules {
     }
 
     /// The case named in the body, held by the signer's organisation, in one of `statuses`.
-    static func heldCase(_ context: RuleContext, _ body: BodyReader, statuses: Set<String>) throws(LedgerError) -> [String: JSONValue] {
+    static func heldCase(_ context: RuleContext, _ body: BodyReader, statuses: Set<String>) throws(LedgerError) -> JSONObject {
         let id = try body.identifier("case")
         guard let record = try context.json(.cases, id)?.objectValue else {
             throw LedgerError(.unknownReference, "case \(quoted(id)) does not exist")
@@ -400,7 +400,7 @@ enum CircuitRules {
             activation["badge"] = .string(id)
             context.changes.put(.activations, activationID, json: .object(activation))
         }
-        var badge: [String: JSONValue] = [
+        var badge: JSONObject = [
             "badge": .string(id), "badge_class": .string(classID), "beneficiary": .string(beneficiary),
             "credits": badgeClass["credits"] ?? .integer(0), "activations": .array(activations.map { .string($0) }),
             "issuer": .string(issuer), "issued_at": .integer(Int64(context.position.sequenceNumber)),

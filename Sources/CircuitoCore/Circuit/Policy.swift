@@ -75,7 +75,7 @@ public struct PaymentAuthorisation: Sendable, Hashable {
 
     public var signingBytes: [UInt8] { Self.signingDomain + CanonicalJSON.encode(json) }
 
-    public init(json members: [String: JSONValue]) throws(LedgerError) {
+    public init(json members: JSONObject) throws(LedgerError) {
         let body = BodyReader(members, type: "payment authorisation")
         try body.allowOnly(["beneficiary", "merchant", "amount", "expires_at", "nonce", "key"])
         let nonce = try body.string("nonce")
@@ -90,7 +90,7 @@ public struct PaymentAuthorisation: Sendable, Hashable {
 
     /// Reads the authorisation of a `payment.redeemed` body and checks its signature (not yet whose key it is:
     /// that needs the state, and the rulebook does it).
-    public static func verified(paymentBody body: [String: JSONValue]) throws(LedgerError) -> PaymentAuthorisation {
+    public static func verified(paymentBody body: JSONObject) throws(LedgerError) -> PaymentAuthorisation {
         let reader = BodyReader(body, type: "payment.redeemed")
         let authorisation = try PaymentAuthorisation(json: try reader.object("authorisation"))
         guard let signature = Base64.decode(try reader.string("signature")),
@@ -117,7 +117,7 @@ public enum SealedData {
 
     public static func additionalData(subject: String) -> [UInt8] { Array("circuito.sealed.v1\n\(subject)".utf8) }
 
-    public static func validate(_ members: [String: JSONValue], field: String) throws(LedgerError) {
+    public static func validate(_ members: JSONObject, field: String) throws(LedgerError) {
         let body = BodyReader(members, type: field)
         try body.allowOnly(["alg", "nonce", "ciphertext"])
         guard try body.string("alg") == algorithm else {

@@ -270,7 +270,7 @@ public struct DemoCircuit {
 
     /// Signs one event into the current batch and returns its id and the seq it will get.
     @discardableResult
-    private mutating func emit(_ type: String, by signer: Signer, _ body: [String: JSONValue]) throws(LedgerError) -> (id: String, sequenceNumber: UInt64) {
+    private mutating func emit(_ type: String, by signer: Signer, _ body: JSONObject) throws(LedgerError) -> (id: String, sequenceNumber: UInt64) {
         let id = nextEventID(type)
         eventCounter += 1
         let event = try Event(
@@ -350,7 +350,7 @@ public struct DemoCircuit {
             }
             for badgeClass in organisation.data.badgeClasses {
                 let id = "badge-class." + organisation.data.id + "." + badgeClass.slug
-                var body: [String: JSONValue] = [
+                var body: JSONObject = [
                     "badge_class": .string(id), "name": .string(badgeClass.name),
                     "description": .string(badgeClass.name + " — " + organisation.data.name + ", circuito PIS Torino."),
                     "criteria": .string(badgeClass.criteria), "credits": .integer(badgeClass.credits),
@@ -375,7 +375,7 @@ public struct DemoCircuit {
         try makeHouseholds()
     }
 
-    private func policyBody(monthlyCapCents: Int64) -> [String: JSONValue] {
+    private func policyBody(monthlyCapCents: Int64) -> JSONObject {
         [
             "conversion_rate_cents_per_credit": .integer(Self.conversionRateCentsPerCredit),
             "monthly_conversion_cap_cents": .integer(monthlyCapCents), "lot_validity_days": .integer(Self.lotValidityDays),

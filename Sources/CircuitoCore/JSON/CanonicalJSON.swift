@@ -49,13 +49,12 @@ public enum CanonicalJSON {
             output.append(0x5D)  // ]
         case .object(let members):
             output.append(0x7B)  // {
-            // Sorted once per object; the comparison works on UTF-8 bytes without transcoding (see below).
-            let sortedMembers = members.sorted { precedesInUTF16Order($0.key, $1.key) }
-            for (index, member) in sortedMembers.enumerated() {
+            // Members are kept in canonical order (JSONObject), so nothing is sorted here.
+            for index in members.keys.indices {
                 if index > 0 { output.append(0x2C) }  // ,
-                writeString(member.key, into: &output)
+                writeString(members.keys[index], into: &output)
                 output.append(0x3A)  // :
-                write(member.value, into: &output)
+                write(members.values[index], into: &output)
             }
             output.append(0x7D)  // }
         }
@@ -76,28 +75,27 @@ public enum CanonicalJSON {
     /// position inside a character, so if both bytes are lead bytes of those two ranges (EE/EF versus F0...F4),
     /// the supplementary character comes first. Everywhere else byte order already equals UTF-16 order.
     static func precedesInUTF16Order(_ first: String, _ second: String) -> Bool {
-        var first = first
-        var second = second
-        return first.withUTF8 { firstBytes in
-            second.withUTF8 { secondBytes in
-                let sharedCount = min(firstBytes.count, secondBytes.count)
-                var index = 0
-                while index < sharedCount {
-                    let firstByte = firstBytes[index]
-                    let secondByte = secondBytes[index]
-                    if firstByte != secondByte {
-                        if firstByte >= 0xEE && secondByte >= 0xEE {
-                            let firstIsSupplementary = firstByte >= 0xF0
-                            let secondIsSupplementary = secondByte >= 0xF0
-                            if firstIsSupplementary != secondIsSupplementary { return firstIsSupplementary }
-                        }
-                        return firstByte < secondByte
-                    }
-                    index += 1
+        JSONObject.order(first, second) < 0
+    }
+
+    /// The order of two UTF-8 strings by their UTF-16 code units: negative, zero (the same bytes) or positive.
+    static func compareInUTF16Order(_ firstBytes: UnsafeBufferPointer<UInt8>, _ secondBytes: UnsafeBufferPointer<UInt8>) -> Int {
+        let sharedCount = min(firstBytes.count, secondBytes.count)
+        var index = 0
+        while index < sharedCount {
+            let firstByte = firstBytes[index]
+            let secondByte = secondBytes[index]
+            if firstByte != secondByte {
+                if firstByte >= 0xEE && secondByte >= 0xEE {
+                    let firstIsSupplementary = firstByte >= 0xF0
+                    let secondIsSupplementary = secondByte >= 0xF0
+                    if firstIsSupplementary != secondIsSupplementary { return firstIsSupplementary ? -1 : 1 }
                 }
-                return firstBytes.count < secondBytes.count
+                return firstByte < secondByte ? -1 : 1
             }
+            index += 1
         }
+        return firstBytes.count - secondBytes.count
     }
 
     // MARK: Strings

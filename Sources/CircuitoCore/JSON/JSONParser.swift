@@ -8,9 +8,8 @@
 /// Numbers written without a fraction or exponent and within ±(2^53 − 1) become `.integer`; every other number becomes
 /// `.number(Double)`, rounded to the nearest double as JCS requires.
 ///
-/// Known limit: `JSONValue.object` is a `[String: JSONValue]`, and Swift compares `String` keys by canonical
-/// equivalence, so two keys that differ only in Unicode normalization (for example "é" written as U+00E9 and as
-/// U+0065 U+0301) count as duplicates here and are refused, although plain JSON would keep both.
+/// Object keys are compared as code unit sequences, as JSON and JCS do: two keys that differ only in Unicode
+/// normalization (for example "é" written as U+00E9 and as U+0065 U+0301) are two different keys.
 public enum JSONParser {
     /// The default nesting limit: deep enough for any ledger document, shallow enough to bound the recursion.
     public static let defaultMaximumDepth = 64
@@ -191,12 +190,16 @@ extension JSONParser {
             let start = offset
             try enterContainer()
             offset += 1  // {
-            var members: [String: JSONValue] = [:]
+            // Canonical input (everything the ledger stores and signs) arrives sorted: it is kept as read, and a
+            // duplicate can only equal the key before it. Unsorted input is sorted once at the end.
+            var keys: [String] = []
+            var values: [JSONValue] = []
+            var arrivedSorted = true
             skipWhitespace()
             if offset < input.count, input[offset] == Byte.closeBrace {
                 offset += 1
                 depth -= 1
-                return .object(members)
+                return .object(JSONObject())
             }
             while true {
                 skipWhitespace()
@@ -215,10 +218,14 @@ extension JSONParser {
                 }
                 offset += 1
                 let value = try parseValue()
-                // I-JSON and JCS need unique names: a duplicate would make the canonical form ambiguous.
-                if members.updateValue(value, forKey: key) != nil {
-                    throw invalid("duplicate object key \(quoted(key))", at: keyOffset)
+                if arrivedSorted, let previous = keys.last {
+                    let comparison = JSONObject.order(previous, key)
+                    // I-JSON and JCS need unique names: a duplicate would make the canonical form ambiguous.
+                    if comparison == 0 { throw invalid("duplicate object key \(quoted(key))", at: keyOffset) }
+                    if comparison > 0 { arrivedSorted = false }
                 }
+                keys.append(key)
+                values.append(value)
                 skipWhitespace()
                 guard offset < input.count else {
                     throw invalid("unexpected end of input in the object opened at byte offset \(start)", at: offset)
@@ -233,11 +240,24 @@ extension JSONParser {
                 case Byte.closeBrace:
                     offset += 1
                     depth -= 1
-                    return .object(members)
+                    if arrivedSorted { return .object(JSONObject(sortedKeys: keys, values: values)) }
+                    return .object(try sortedObject(keys: keys, values: values, objectOffset: start))
                 case let byte:
                     throw invalid("unexpected \(describe(byte)) in object, expected ',' or '}'", at: offset)
                 }
             }
+        }
+
+        /// Sorts members that arrived out of order; a duplicate is reported at the object's opening brace.
+        func sortedObject(keys: [String], values: [JSONValue], objectOffset: Int) throws(LedgerError) -> JSONObject {
+            let order = keys.indices.sorted { first, second in
+                let comparison = JSONObject.order(keys[first], keys[second])
+                return comparison != 0 ? comparison < 0 : first < second
+            }
+            for (first, second) in zip(order, order.dropFirst()) where JSONObject.order(keys[first], keys[second]) == 0 {
+                throw invalid("duplicate object key \(quoted(keys[second])) in the object opened here", at: objectOffset)
+            }
+            return JSONObject(sortedKeys: order.map { keys[$0] }, values: order.map { values[$0] })
         }
 
         // MARK: Strings

@@ -2,16 +2,17 @@ import CircuitoCrypto
 
 /// Typed, strict reads of an event body: every refusal names the event type and the field.
 public struct BodyReader {
-    let members: [String: JSONValue]
+    let members: JSONObject
     let type: String
 
-    public init(_ members: [String: JSONValue], type: String) {
+    public init(_ members: JSONObject, type: String) {
         self.members = members
         self.type = type
     }
 
     public func allowOnly(_ keys: Set<String>) throws(LedgerError) {
-        if let extra = members.keys.sorted().first(where: { !keys.contains($0) }) {
+        // Keys are in canonical order, so the first unknown one named is always the same one.
+        if let extra = members.keys.first(where: { !keys.contains($0) }) {
             throw LedgerError(.invalidBody, "\(type) body has an unknown field \(quoted(extra))")
         }
     }
@@ -35,7 +36,7 @@ public struct BodyReader {
         return value
     }
 
-    public func object(_ key: String) throws(LedgerError) -> [String: JSONValue] {
+    public func object(_ key: String) throws(LedgerError) -> JSONObject {
         guard case .object(let value)? = members[key] else {
             throw LedgerError(.invalidBody, "\(type) body needs \(quoted(key)) as an object")
         }
@@ -114,7 +115,7 @@ extension BodyReader {
         return try positiveAmount(key)
     }
 
-    public func optionalObject(_ key: String) throws(LedgerError) -> [String: JSONValue]? {
+    public func optionalObject(_ key: String) throws(LedgerError) -> JSONObject? {
         guard members[key] != nil else { return nil }
         return try object(key)
     }

@@ -19,14 +19,14 @@ public struct Event: Sendable, Hashable {
     public let actor: String
     public let key: String
     public let timestamp: String
-    public let body: [String: JSONValue]
+    public let body: JSONObject
     /// The public key that `key` names, decoded once.
     public let publicKey: Ed25519PublicKey
     /// JCS(event), computed once: signatures, leaves and idempotency compare all use it.
     public let canonicalBytes: [UInt8]
 
     public init(
-        id: String, type: String, actor: String, key: String, timestamp: String, body: [String: JSONValue]
+        id: String, type: String, actor: String, key: String, timestamp: String, body: JSONObject
     ) throws(LedgerError) {
         guard Identifier.isValid(id) else { throw LedgerError(.invalidEvent, "event id \(quoted(id)) is not a valid identifier") }
         guard Identifier.isValidEventType(type) else {
@@ -280,7 +280,7 @@ func quoted(_ text: String) -> String {
     return "\"" + shown + "\""
 }
 
-func requireExactKeys(_ members: [String: JSONValue], _ keys: Set<String>, what: String) throws(LedgerError) {
+func requireExactKeys(_ members: JSONObject, _ keys: Set<String>, what: String) throws(LedgerError) {
     for key in keys where members[key] == nil {
         throw LedgerError(.invalidEvent, "\(what) has no field \(quoted(key))")
     }
@@ -289,7 +289,7 @@ func requireExactKeys(_ members: [String: JSONValue], _ keys: Set<String>, what:
     }
 }
 
-func requireString(_ members: [String: JSONValue], _ key: String, what: String) throws(LedgerError) -> String {
+func requireString(_ members: JSONObject, _ key: String, what: String) throws(LedgerError) -> String {
     guard case .string(let value)? = members[key] else {
         throw LedgerError(.invalidEvent, "\(what) field \(quoted(key)) must be a string")
     }

@@ -139,13 +139,25 @@ extension LedgerStateReader {
 /// Builds the changes of one event, remembering its own writes so later reads within the event see them.
 public struct StateChanges {
     public private(set) var changes: [StateChange] = []
-    private var written: [StateTable: [[UInt8]: [UInt8]?]] = [:]
+    /// Where each key's latest change is, once there are too many changes to search them in order. Most events
+    /// make a handful of changes, and comparing a few short keys costs less than hashing them.
+    private var latestChange: [ChangedKey: Int]?
+    static let maximumChangesSearchedInOrder = 32
+
+    private struct ChangedKey: Hashable {
+        let table: StateTable
+        let key: [UInt8]
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(table.name)
+            key.withUnsafeBytes { hasher.combine(bytes: $0) }  // Not byte by byte, as [UInt8]'s own hash does.
+        }
+    }
 
     public init() {}
 
     public mutating func put(_ table: StateTable, _ key: [UInt8], _ value: [UInt8]) {
-        changes.append(.put(table, key: key, value: value))
-        written[table, default: [:]][key] = .some(value)
+        record(.put(table, key: key, value: value), table: table, key: key)
     }
 
     public mutating func put(_ table: StateTable, _ key: [UInt8], json: JSONValue) {
@@ -157,13 +169,48 @@ public struct StateChanges {
     }
 
     public mutating func delete(_ table: StateTable, _ key: [UInt8]) {
-        changes.append(.delete(table, key: key))
-        written[table, default: [:]][key] = .some(nil)
+        record(.delete(table, key: key), table: table, key: key)
+    }
+
+    private mutating func record(_ change: StateChange, table: StateTable, key: [UInt8]) {
+        changes.append(change)
+        if latestChange != nil {
+            latestChange?[ChangedKey(table: table, key: key)] = changes.count - 1
+        } else if changes.count > Self.maximumChangesSearchedInOrder {
+            var index: [ChangedKey: Int] = [:]
+            for (position, change) in changes.enumerated() {
+                switch change {
+                case .put(let table, let key, _), .delete(let table, let key): index[ChangedKey(table: table, key: key)] = position
+                }
+            }
+            latestChange = index
+        }
     }
 
     /// What this event wrote under `key`, if it wrote anything: `.some(nil)` is a delete.
     public func pending(_ table: StateTable, _ key: [UInt8]) -> [UInt8]?? {
-        written[table]?[key]
+        if let latestChange {
+            guard let position = latestChange[ChangedKey(table: table, key: key)] else { return nil }
+            return Self.written(by: changes[position])
+        }
+        for change in changes.reversed() {
+            switch change {
+            case .put(let changedTable, let changedKey, let value) where changedKey == key && changedTable == table:
+                return .some(value)
+            case .delete(let changedTable, let changedKey) where changedKey == key && changedTable == table:
+                return .some(nil)
+            default:
+                continue
+            }
+        }
+        return nil
+    }
+
+    private static func written(by change: StateChange) -> [UInt8]?? {
+        switch change {
+        case .put(_, _, let value): return .some(value)
+        case .delete: return .some(nil)
+        }
     }
 }
 
@@ -224,9 +271,9 @@ public struct ActorRecord: Sendable, Hashable {
     public var activeKeys: [String] { keys.filter { $0.value == .active }.map(\.key).sorted() }
 
     public var json: JSONValue {
-        var members: [String: JSONValue] = [
+        var members: JSONObject = [
             "actor": .string(id), "role": .string(role.rawValue), "name": .string(name),
-            "keys": .object(keys.mapValues { .string($0.rawValue) }), "suspended": .bool(suspended),
+            "keys": .object(JSONObject(keys.mapValues { JSONValue.string($0.rawValue) })), "suspended": .bool(suspended),
             "registered_at": .integer(Int64(registeredAt)),
         ]
         if let organisation { members["organisation"] = .string(organisation) }

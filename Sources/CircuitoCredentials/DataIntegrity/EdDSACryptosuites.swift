@@ -78,7 +78,7 @@ public enum EdDSACryptosuite: String, Sendable, CaseIterable {
         guard !verificationMethod.isEmpty, !proofPurpose.isEmpty else {
             throw LedgerError(.invalidBody, "a proof needs a verification method and a proof purpose")
         }
-        var proof: [String: JSONValue] = [
+        var proof: JSONObject = [
             "type": "DataIntegrityProof",
             "cryptosuite": .string(suite.rawValue),
             "created": .string(created),

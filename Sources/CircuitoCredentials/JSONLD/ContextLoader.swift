@@ -20,18 +20,18 @@ public struct JSONLDContextStore: Sendable {
     ]
 
     /// URL → the whole context document (a map with an `@context` entry).
-    private let documents: [String: JSONValue]
+    private let documents: JSONObject
 
     /// A store of already parsed context documents, keyed by URL. Each document must be a JSON object with an
     /// `@context` entry; that is checked when the context is used.
-    public init(documents: [String: JSONValue]) {
+    public init(documents: JSONObject) {
         self.documents = documents
     }
 
     /// A store of the bundled contexts from the bytes of their files, keyed by file name (as in
     /// `bundledFileNames`). Every bundled file must be given; a missing or unparsable one is an error.
     public init(bundledFiles: [String: [UInt8]]) throws(LedgerError) {
-        var documents: [String: JSONValue] = [:]
+        var documents: JSONObject = [:]
         for (url, fileName) in Self.bundledFileNames {
             guard let bytes = bundledFiles[fileName] else {
                 throw LedgerError(.invalidBody, "bundled JSON-LD context file \(fileName) (for \(url)) is missing")

@@ -125,7 +125,7 @@ struct JSONLDContextProcessor: Sendable {
 
     /// What every term definition of one context definition shares.
     private struct DefinitionScope {
-        let localContext: [String: JSONValue]
+        let localContext: JSONObject
         let baseURL: String?
         /// The context-level `@protected` flag.
         let isProtected: Bool
@@ -194,7 +194,7 @@ struct JSONLDContextProcessor: Sendable {
 
     /// Step 5.5 onwards of the Context Processing algorithm: one context definition (a map).
     private func processContextDefinition(
-        _ context: inout [String: JSONValue], into result: inout JSONLDActiveContext, baseURL: String?,
+        _ context: inout JSONObject, into result: inout JSONLDActiveContext, baseURL: String?,
         remoteContexts: [String], overrideProtected: Bool
     ) throws(LedgerError) {
         if let version = context["@version"] {
@@ -300,7 +300,7 @@ struct JSONLDContextProcessor: Sendable {
         }
 
         let previousDefinition = activeContext.terms.removeValue(forKey: term)
-        let value: [String: JSONValue]
+        let value: JSONObject
         let isSimpleTerm: Bool
         switch rawValue {
         case .null:

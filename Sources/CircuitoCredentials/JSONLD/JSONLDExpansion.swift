@@ -70,7 +70,7 @@ struct JSONLDExpander: Sendable {
     // MARK: Maps
 
     private func expandMap(
-        _ element: [String: JSONValue], context initialContext: JSONLDActiveContext, activeProperty: String?,
+        _ element: JSONObject, context initialContext: JSONLDActiveContext, activeProperty: String?,
         propertyDefinition: JSONLDTermDefinition?, baseURL: String?, fromMap: Bool
     ) throws(LedgerError) -> JSONValue? {
         var activeContext = initialContext
@@ -119,7 +119,7 @@ struct JSONLDExpander: Sendable {
         }
 
         // Steps 13 and 14.
-        var result: [String: JSONValue] = [:]
+        var result: JSONObject = [:]
         var nests: [String] = []
         let state = EntryState(
             activeContext: activeContext, typeScopedContext: typeScopedContext, activeProperty: activeProperty,
@@ -164,7 +164,7 @@ struct JSONLDExpander: Sendable {
     }
 
     /// Steps 18 and 19: drop maps that carry no statement; refuse free-floating values and lists.
-    private func finishMap(_ result: [String: JSONValue], activeProperty: String?) throws(LedgerError) -> JSONValue? {
+    private func finishMap(_ result: JSONObject, activeProperty: String?) throws(LedgerError) -> JSONValue? {
         if result.count == 1 && result["@language"] != nil { return nil }
         if activeProperty == nil || activeProperty == "@graph" {
             if result.isEmpty { return nil }
@@ -188,7 +188,7 @@ struct JSONLDExpander: Sendable {
 
     /// Step 13: each entry of `element`.
     private func expandEntries(
-        _ element: [String: JSONValue], state: EntryState, result: inout [String: JSONValue], nests: inout [String]
+        _ element: JSONObject, state: EntryState, result: inout JSONObject, nests: inout [String]
     ) throws(LedgerError) {
         let activeContext = state.activeContext
         for key in JSONLDSyntax.sortedKeys(element) where key != "@context" {
@@ -255,7 +255,7 @@ struct JSONLDExpander: Sendable {
 
     /// Step 13.4: an entry whose key expands to a keyword.
     private func expandKeywordEntry(
-        key: String, keyword: String, value: JSONValue, state: EntryState, result: inout [String: JSONValue],
+        key: String, keyword: String, value: JSONValue, state: EntryState, result: inout JSONObject,
         nests: inout [String]
     ) throws(LedgerError) {
         let activeContext = state.activeContext
@@ -367,7 +367,7 @@ struct JSONLDExpander: Sendable {
 
     /// Step 14: the maps under `@nest` entries, whose entries belong to the enclosing node.
     private func expandNests(
-        _ nests: [String], of element: [String: JSONValue], state: EntryState, result: inout [String: JSONValue]
+        _ nests: [String], of element: JSONObject, state: EntryState, result: inout JSONObject
     ) throws(LedgerError) {
         for nestingKey in nests.sorted(by: JSONLDSyntax.precedesInCodePointOrder) {
             for nestedValue in Self.arrayOf(element[nestingKey] ?? .null) {
@@ -394,7 +394,7 @@ struct JSONLDExpander: Sendable {
 
     /// Step 13.7: a language map.
     private func expandLanguageMap(
-        _ languageMap: [String: JSONValue], definition: JSONLDTermDefinition?, context: JSONLDActiveContext
+        _ languageMap: JSONObject, definition: JSONLDTermDefinition?, context: JSONLDActiveContext
     ) throws(LedgerError) -> JSONValue {
         var items: [JSONValue] = []
         var direction = context.defaultDirection
@@ -406,7 +406,7 @@ struct JSONLDExpander: Sendable {
                 guard case .string = item else {
                     throw JSONLDError.make("invalid language map value", "values of a language map must be strings")
                 }
-                var valueObject: [String: JSONValue] = ["@value": item, "@language": .string(language.lowercased())]
+                var valueObject: JSONObject = ["@value": item, "@language": .string(language.lowercased())]
                 if language == "@none" || expandedLanguage == "@none" {
                     valueObject["@language"] = nil
                 }
@@ -419,7 +419,7 @@ struct JSONLDExpander: Sendable {
 
     /// Step 13.8: an index, id or type map.
     private func expandIndexMap(
-        _ map: [String: JSONValue], key: String, definition: JSONLDTermDefinition?, container: [String],
+        _ map: JSONObject, key: String, definition: JSONLDTermDefinition?, container: [String],
         state: EntryState
     ) throws(LedgerError) -> JSONValue {
         let activeContext = state.activeContext
@@ -486,7 +486,7 @@ struct JSONLDExpander: Sendable {
                 return .object(["@id": .string(expanded)])
             }
         }
-        var result: [String: JSONValue] = ["@value": value]
+        var result: JSONObject = ["@value": value]
         if let type = definition?.typeMapping, !["@id", "@vocab", "@none"].contains(type) {
             result["@type"] = .string(type)
         } else if case .string = value {
@@ -506,7 +506,7 @@ struct JSONLDExpander: Sendable {
     }
 
     /// JSON-LD "add value" with `as array` true.
-    static func addValue(_ value: JSONValue, to key: String, in map: inout [String: JSONValue]) {
+    static func addValue(_ value: JSONValue, to key: String, in map: inout JSONObject) {
         var values = map[key].map(arrayOf) ?? []
         values.append(contentsOf: arrayOf(value))
         map[key] = .array(values)
@@ -530,7 +530,7 @@ struct JSONLDExpander: Sendable {
         return text.count > 60 ? String(text.prefix(60)) + "…" : text
     }
 
-    static func describeKeys(_ map: [String: JSONValue]) -> String {
+    static func describeKeys(_ map: JSONObject) -> String {
         JSONLDSyntax.sortedKeys(map).joined(separator: ", ")
     }
 }

@@ -1,3 +1,5 @@
+import CircuitoCore
+
 /// IRI, keyword and language-tag helpers shared by context processing, expansion and RDF conversion.
 enum JSONLDSyntax {
     /// The JSON-LD 1.1 keywords.
@@ -75,6 +77,11 @@ enum JSONLDSyntax {
     }
 
     static func sortedKeys(_ members: [String: some Any]) -> [String] {
+        members.keys.sorted(by: precedesInCodePointOrder)
+    }
+
+    /// A JSON object's keys are in UTF-16 order, which differs from code point order above U+E000: sorted again.
+    static func sortedKeys(_ members: JSONObject) -> [String] {
         members.keys.sorted(by: precedesInCodePointOrder)
     }
 }

@@ -39,7 +39,7 @@ public struct BadgeIssuance: Sendable, Hashable {
 
     public init(
         badge: JSONValue, badgeClass: JSONValue, issuerName: String, activations: [JSONValue],
-        opportunities: [String: JSONValue], origin: String, statusListIndex: Int
+        opportunities: JSONObject, origin: String, statusListIndex: Int
     ) throws(LedgerError) {
         func text(_ record: JSONValue, _ field: String, _ what: String) throws(LedgerError) -> String {
             guard case .string(let value)? = record[field] else {
@@ -204,7 +204,7 @@ public enum OpenBadgeCredentials {
             "creditsAvailable": .integer(issuance.creditsAvailable),
             "creator": issuerProfile,
         ]
-        var subject: [String: JSONValue] = [
+        var subject: JSONObject = [
             "type": ["AchievementSubject"],
             "identifier": [
                 [
@@ -222,7 +222,7 @@ public enum OpenBadgeCredentials {
             subject["activityEndDate"] = .string(last)
         }
         let listID = statusListID(origin: issuance.origin, issuer: issuance.issuer)
-        var credential: [String: JSONValue] = [
+        var credential: JSONObject = [
             "@context": [.string(credentialsContext), .string(openBadgesContext)],
             "id": .string(credentialID(origin: issuance.origin, badgeID: issuance.badgeID)),
             "type": ["VerifiableCredential", "OpenBadgeCredential"],
@@ -243,7 +243,7 @@ public enum OpenBadgeCredentials {
         if !issuance.evidence.isEmpty {
             credential["evidence"] = .array(
                 issuance.evidence.map { item in
-                    var evidence: [String: JSONValue] = [
+                    var evidence: JSONObject = [
                         "id": .string(evidenceID(origin: issuance.origin, activationID: item.activationID)),
                         "type": ["Evidence"],
                         "description": .string("\(item.hours) \(item.hours == 1 ? "hour" : "hours") on \(item.date)"),
@@ -314,7 +314,7 @@ extension OpenBadgeCredentials {
     /// be revoked (its credential would fail verification at once).
     public static func issuedBadgeCredential(
         badge: JSONValue, badgeClass: JSONValue, issuer: ActorRecord, activations: [JSONValue],
-        opportunities: [String: JSONValue], origin: String, statusListIndex: Int, signingKey: Ed25519PrivateKey,
+        opportunities: JSONObject, origin: String, statusListIndex: Int, signingKey: Ed25519PrivateKey,
         suite: EdDSACryptosuite, contexts: JSONLDContextStore
     ) throws(LedgerError) -> JSONValue {
         let badgeID = badge["badge"]?.stringValue ?? "?"

@@ -58,7 +58,7 @@ public struct UnsignedBenchEvent: Sendable {
     let id: String
     let type: String
     let signer: BenchSigner
-    let body: [String: JSONValue]
+    let body: JSONObject
     /// For a payment: the authorisation and the wallet key that signs it (its signature goes into the body).
     let authorisation: (PaymentAuthorisation, Ed25519PrivateKey)?
 }
@@ -203,7 +203,7 @@ public struct BenchCircuit: Sendable {
         setUp = true
         let tag = options.tag
         var events: [UnsignedBenchEvent] = []
-        func emit(_ type: String, _ signer: BenchSigner, _ body: [String: JSONValue]) {
+        func emit(_ type: String, _ signer: BenchSigner, _ body: JSONObject) {
             events.append(unsigned(kind: .setup, beneficiary: nil, dependency: nil, type: type, signer: signer, body: body))
         }
         emit("policy.updated", authority, [
@@ -390,7 +390,7 @@ public struct BenchCircuit: Sendable {
     }
 
     private mutating func unsigned(
-        kind: BenchEventKind, beneficiary: Int?, dependency: Int?, type: String, signer: BenchSigner, body: [String: JSONValue],
+        kind: BenchEventKind, beneficiary: Int?, dependency: Int?, type: String, signer: BenchSigner, body: JSONObject,
         authorisation: (PaymentAuthorisation, Ed25519PrivateKey)? = nil
     ) -> UnsignedBenchEvent {
         let index = nextIndex
