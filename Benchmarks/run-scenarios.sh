@@ -66,7 +66,7 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
 keys = ["throughput_events_per_second", "verify_bound_events_per_second", "ratio_to_bound", "cpu_ratio_to_bound",
         "latency_p50_ms", "latency_p99_ms", "server_rss_mb", "server_anonymous_rss_mb", "balance_queries_per_second",
         "balance_latency_p99_ms", "proof_latency_p50_ms", "proof_latency_p99_ms", "verify_events_per_second",
-        "rebuild_events_per_second", "best_events_per_second", "refused"]
+        "rebuild_events_per_second", "rebuild_trusting_checkpoints_events_per_second", "best_events_per_second", "refused"]
 for name, runs in groups.items():
     figures = []
     for key in keys:

@@ -30,14 +30,25 @@ public enum LedgerReplay {
         }
     }
 
+    /// Which event signatures a replay checks.
+    public enum SignatureChecks: Sendable {
+        /// Every event's signature and embedded payment authorisation, on all cores (`verify`, `rebuild`).
+        case everyEvent
+        /// None: each record's leaf is still hashed into the tree and every stored checkpoint's signature and root
+        /// are checked, so any change to a record is still found unless the checkpoint key was stolen; what is
+        /// trusted is that the ledger checked each signature when it appended the record (`rebuild
+        /// --trust-checkpoints`).
+        case attestedByCheckpoints
+    }
+
     /// Records read, parsed and signature-checked together; bounds the memory of a replay.
     public static let chunkRecordCount = 4096
 
     /// Replays `reader`'s ledger. The scratch environment lives in a new folder under `scratchParent` and is
     /// removed afterwards.
     public static func run(
-        _ reader: LedgerReader, compareProjections: Bool = false, scratchParent: String = temporaryDirectory(),
-        progress: (_ checked: UInt64, _ total: UInt64) -> Void = { _, _ in }
+        _ reader: LedgerReader, compareProjections: Bool = false, signatureChecks: SignatureChecks = .everyEvent,
+        scratchParent: String = temporaryDirectory(), progress: (_ checked: UInt64, _ total: UInt64) -> Void = { _, _ in }
     ) throws(Failure) -> Report {
         let scratchPath: String
         let scratch: LMDBEnvironment
@@ -53,7 +64,10 @@ public enum LedgerReplay {
         do {
             return try reader.environment.read { (live) throws(LedgerError) -> Result<Report, Failure> in
                 do {
-                    return .success(try replay(live: live, scratch: scratch, compareProjections: compareProjections, progress: progress))
+                    return .success(
+                        try replay(
+                            live: live, scratch: scratch, compareProjections: compareProjections, signatureChecks: signatureChecks,
+                            progress: progress))
                 } catch let failure as Failure {
                     return .failure(failure)
                 } catch {
@@ -70,7 +84,8 @@ public enum LedgerReplay {
     }
 
     static func replay(
-        live: LMDBTransaction, scratch: LMDBEnvironment, compareProjections: Bool, progress: (UInt64, UInt64) -> Void
+        live: LMDBTransaction, scratch: LMDBEnvironment, compareProjections: Bool, signatureChecks: SignatureChecks,
+        progress: (UInt64, UInt64) -> Void
     ) throws -> Report {
         func failing<T>(_ sequenceNumber: UInt64?, _ body: () throws(LedgerError) -> T) throws(Failure) -> T {
             do { return try body() } catch { throw Failure(sequenceNumber: sequenceNumber, error: error) }
@@ -90,7 +105,7 @@ public enum LedgerReplay {
             guard start < total else { return nil }
             let end = min(start + UInt64(chunkRecordCount), total)
             let (leaves, checkpoints) = try failing(start) { () throws(LedgerError) in try readChunk(live, from: start, to: end) }
-            return PreparedChunk(start: start, leaves: leaves, checkpoints: checkpoints)
+            return PreparedChunk(start: start, leaves: leaves, checkpoints: checkpoints, signatureChecks: signatureChecks)
         }
         var current = try prepare(from: 0)
         while let chunk = current {
@@ -157,7 +172,7 @@ public enum LedgerReplay {
         let checkpoints: [UInt64: String]
         let checked: Pending<[Item]>
 
-        init(start: UInt64, leaves: [[UInt8]], checkpoints: [UInt64: String]) {
+        init(start: UInt64, leaves: [[UInt8]], checkpoints: [UInt64: String], signatureChecks: SignatureChecks) {
             self.start = start
             self.end = start + UInt64(leaves.count)
             self.checkpoints = checkpoints
@@ -165,7 +180,10 @@ public enum LedgerReplay {
                 Parallel.map(leaves) { leafBytes -> Item in
                     let outcome = Result { () throws(LedgerError) -> (Record, VerifiedEvent) in
                         let record = try Record(leafBytes: leafBytes)
-                        return (record, try record.signedEvent.verified())
+                        switch signatureChecks {
+                        case .everyEvent: return (record, try record.signedEvent.verified())
+                        case .attestedByCheckpoints: return (record, record.signedEvent.attestedByCheckpoint())
+                        }
                     }
                     return Item(leafHash: MerkleHash.leaf(leafBytes), outcome: outcome)
                 }

@@ -113,6 +113,9 @@ struct DemoTests {
         #expect(verified.succeeded, "verify failed: \(verified.stderr)")
         let rebuilt = try circuito("rebuild", "--data", demo.directory, timeout: 600)
         #expect(rebuilt.succeeded, "rebuild failed: \(rebuilt.stderr)")
+        let trusting = try circuito("rebuild", "--trust-checkpoints", "--data", demo.directory, timeout: 600)
+        #expect(trusting.succeeded, "rebuild --trust-checkpoints failed: \(trusting.stderr)")
+        #expect(trusting.stdout == rebuilt.stdout)
 
         // Key files of every actor and the vault, private to the owner.
         #expect(fileMode(demo.directory + "/keys") == 0o700)

@@ -102,6 +102,8 @@ struct LedgerPropertyTests {
             // Live projections equal a rebuild from the log, every table, every row.
             let report = try LedgerReplay.run(ledger.reader, compareProjections: true)
             #expect(report.recordCount == (try ledger.reader.size()))
+            let trusting = try LedgerReplay.run(ledger.reader, compareProjections: true, signatureChecks: .attestedByCheckpoints)
+            #expect(trusting.rootHash == report.rootHash && trusting.comparedRows == report.comparedRows)
         }
         // The sequence exercised both sides of the rules.
         #expect(acceptedTotal >= 30, "only \(acceptedTotal) events were accepted")

@@ -246,7 +246,9 @@ final class ClockBox: @unchecked Sendable {
 @Suite("Audit finds damage")
 struct AuditTests {
     /// Builds a ledger, closes it, then lets `damage` write into its LMDB environment directly.
-    func damagedLedger(_ damage: (LMDBTransaction, TemporaryLedger) throws -> Void) throws -> (TemporaryLedger, LedgerReplay.Failure?) {
+    func damagedLedger(
+        signatureChecks: LedgerReplay.SignatureChecks = .everyEvent, _ damage: (LMDBTransaction, TemporaryLedger) throws -> Void
+    ) throws -> (TemporaryLedger, LedgerReplay.Failure?) {
         let temporary = TemporaryLedger()
         do {
             let ledger = try temporary.create()
@@ -259,7 +261,7 @@ struct AuditTests {
             }
         }
         do {
-            _ = try LedgerReplay.run(try LedgerReader.open(directory: temporary.directory))
+            _ = try LedgerReplay.run(try LedgerReader.open(directory: temporary.directory), compareProjections: true, signatureChecks: signatureChecks)
             return (temporary, nil)
         } catch let failure as LedgerReplay.Failure {
             return (temporary, failure)
@@ -326,5 +328,34 @@ struct AuditTests {
         // The replaced record no longer hashes to the leaf stored at append time: found at its own seq.
         #expect(failure?.sequenceNumber == 6)
         #expect(failure?.error.code == .integrity)
+    }
+
+    /// The damage `rebuild --trust-checkpoints` is built to find without checking signatures: a record with another
+    /// signature, its stored leaf hash rewritten to match. A full replay names the bad signature; the trusting one
+    /// does not check it, but the tree the leaves give no longer matches the stored nodes and signed checkpoints.
+    @Test("rebuild --trust-checkpoints skips signatures but still finds a changed record through the tree",
+          arguments: [LedgerReplay.SignatureChecks.everyEvent, .attestedByCheckpoints])
+    func changedSignatureWithItsLeafHash(signatureChecks: LedgerReplay.SignatureChecks) throws {
+        let (_, failure) = try damagedLedger(signatureChecks: signatureChecks) { transaction, _ in
+            let old = try Record(leafBytes: try #require(try transaction.get(LedgerDatabase.log, BigEndianKey.encode(4))))
+            let resigned = SignedEvent(event: old.signedEvent.event, signature: Ed25519PrivateKey().signature(for: old.signedEvent.event.signingBytes))
+            let record = Record(sequenceNumber: 4, recordedAt: old.recordedAt, signedEvent: resigned)
+            try transaction.put(LedgerDatabase.log, BigEndianKey.encode(4), record.leafBytes)
+            try transaction.put(LedgerDatabase.tree, [0] + BigEndianKey.encode(4), MerkleHash.leaf(record.leafBytes))
+        }
+        switch signatureChecks {
+        case .everyEvent:
+            #expect(failure?.sequenceNumber == 4)
+            #expect(failure?.error.code == .invalidSignature)
+        case .attestedByCheckpoints:
+            #expect(failure?.error.code == .integrity)
+            #expect(failure?.error.message.contains("tree node") == true || failure?.error.message.contains("root") == true, "\(String(describing: failure))")
+        }
+    }
+
+    @Test("an undamaged ledger passes rebuild --trust-checkpoints")
+    func cleanWhenTrustingCheckpoints() throws {
+        let (_, failure) = try damagedLedger(signatureChecks: .attestedByCheckpoints) { _, _ in }
+        #expect(failure == nil)
     }
 }

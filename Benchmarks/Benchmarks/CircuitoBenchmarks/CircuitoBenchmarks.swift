@@ -49,7 +49,7 @@ final class Circuit: Sendable {
         genesis = try SignedEvent(signing: genesisEvent, with: authority).verified()
         func keys(_ key: Ed25519PrivateKey) -> JSONValue { .array([.string(key.publicKey.multikey)]) }
         let stamp = timestamp
-        func signed(_ id: String, _ type: String, _ actor: String, _ key: Ed25519PrivateKey, _ body: [String: JSONValue]) throws -> VerifiedEvent {
+        func signed(_ id: String, _ type: String, _ actor: String, _ key: Ed25519PrivateKey, _ body: JSONObject) throws -> VerifiedEvent {
             try SignedEvent(signing: Event(id: id, type: type, actor: actor, key: key.publicKey.multikey, timestamp: stamp, body: body), with: key).verified()
         }
         let sealed = SealedData.seal(["nota": "presa in carico"], subject: "ben-1", key: SecretBox.newKey())

@@ -186,6 +186,8 @@ extension JSONParser {
             }
         }
 
+        static let expectedObjectMemberCount = 8
+
         mutating func parseObject() throws(LedgerError) -> JSONValue {
             let start = offset
             try enterContainer()
@@ -195,6 +197,9 @@ extension JSONParser {
             var keys: [String] = []
             var values: [JSONValue] = []
             var arrivedSorted = true
+            // Room for a typical ledger object at once, instead of growing through 1, 2, 4 and 8 members.
+            keys.reserveCapacity(Self.expectedObjectMemberCount)
+            values.reserveCapacity(Self.expectedObjectMemberCount)
             skipWhitespace()
             if offset < input.count, input[offset] == Byte.closeBrace {
                 offset += 1

@@ -162,6 +162,14 @@ public struct SignedEvent: Sendable, Hashable {
         }
         return VerifiedEvent(signedEvent: self)
     }
+
+    /// A record's event whose signatures are not checked again because the ledger's checkpoint key attests its
+    /// leaf: only for a replay that hashes every leaf into the tree and fails unless each signed checkpoint's root
+    /// matches (`circuito rebuild --trust-checkpoints`). A changed record, signature included, changes its leaf and
+    /// so is still found; what is trusted is that the ledger checked the signatures when it appended the record.
+    package func attestedByCheckpoint() -> VerifiedEvent {
+        VerifiedEvent(signedEvent: self)
+    }
 }
 
 /// A signed event whose signature has been checked. The rulebook accepts only these, so no path (live write,

@@ -123,6 +123,8 @@ public struct BenchReport: Sendable {
     public var serverResidentDuringAppendBytes: UInt64?
     public var auditVerifyEventsPerSecond: Double?
     public var auditRebuildEventsPerSecond: Double?
+    /// `rebuild --trust-checkpoints`: the same replay without the event signature checks.
+    public var auditTrustingRebuildEventsPerSecond: Double?
     public var auditRecords: UInt64?
     public var notes: [String] = []
 
@@ -198,6 +200,9 @@ public struct BenchReport: Sendable {
         }
         if let auditVerifyEventsPerSecond { fields.append(("verify_events_per_second", Self.format(auditVerifyEventsPerSecond, decimals: 0))) }
         if let auditRebuildEventsPerSecond { fields.append(("rebuild_events_per_second", Self.format(auditRebuildEventsPerSecond, decimals: 0))) }
+        if let auditTrustingRebuildEventsPerSecond {
+            fields.append(("rebuild_trusting_checkpoints_events_per_second", Self.format(auditTrustingRebuildEventsPerSecond, decimals: 0)))
+        }
         if let auditRecords { fields.append(("audit_records", String(auditRecords))) }
         fields.append(("notes", CanonicalJSON.encodeString(.array(notes.map { .string($0) }))))
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
@@ -237,6 +242,9 @@ public struct BenchReport: Sendable {
             lines.append("verify: \(number(auditVerifyEventsPerSecond)) events/s over \(auditRecords) records = \(Self.format(ratio, decimals: 1)) % of the bound")
         }
         if let auditRebuildEventsPerSecond { lines.append("rebuild: \(number(auditRebuildEventsPerSecond)) events/s") }
+        if let auditTrustingRebuildEventsPerSecond {
+            lines.append("rebuild --trust-checkpoints: \(number(auditTrustingRebuildEventsPerSecond)) events/s")
+        }
         for note in notes { lines.append("note: \(note)") }
         return lines.joined(separator: "\n")
     }
@@ -424,6 +432,14 @@ public enum BenchRunner {
             let rebuildStart = monotonicNanoseconds()
             do throws(LedgerReplay.Failure) { _ = try LedgerReplay.run(reader, compareProjections: true) } catch { throw LedgerError(error.error.code, "rebuild failed: \(error.description)") }
             report.auditRebuildEventsPerSecond = Double(verified.recordCount) / max(seconds(since: rebuildStart), 1e-9)
+            progress("replaying the ledger (rebuild --trust-checkpoints)")
+            let trustingStart = monotonicNanoseconds()
+            do throws(LedgerReplay.Failure) {
+                _ = try LedgerReplay.run(reader, compareProjections: true, signatureChecks: .attestedByCheckpoints)
+            } catch {
+                throw LedgerError(error.error.code, "rebuild --trust-checkpoints failed: \(error.description)")
+            }
+            report.auditTrustingRebuildEventsPerSecond = Double(verified.recordCount) / max(seconds(since: trustingStart), 1e-9)
         }
         if case .spawn(_, let directory, let keep) = configuration.target, directory != nil || keep, let ownDirectory {
             report.notes.append("the ledger is kept in \(ownDirectory)")
