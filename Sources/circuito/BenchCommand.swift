@@ -44,7 +44,7 @@ struct BenchCommand: ParsableCommand {
     var balanceQueries: Int = 0
     @Option(name: .long, help: "proof.inclusion requests after the appends.")
     var proofs: Int = 0
-    @Flag(name: .long, help: "After the run, replay the ledger as verify and rebuild do and report their rates.")
+    @Flag(name: .long, help: "After the run, replay the ledger as verify, rebuild and rebuild --trust-checkpoints do and report their rates.")
     var audit = false
     @Option(name: .long, help: "Keep the ledger in this folder (must not exist yet) instead of a temporary one.")
     var data: String?

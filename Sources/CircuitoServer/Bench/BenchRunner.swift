@@ -29,7 +29,7 @@ public struct BenchConfiguration: Sendable {
     public var balanceQueries: Int = 0
     /// `proof.inclusion` requests after the appends (0: none).
     public var proofs: Int = 0
-    /// Replay the ledger after the run, as `circuito verify` and `circuito rebuild` do (own ledger only).
+    /// Replay the ledger after the run, as `circuito verify`, `rebuild` and `rebuild --trust-checkpoints` do (own ledger only).
     public var audit = false
     public var seed: UInt64
     /// Every phase stops sending after this.
