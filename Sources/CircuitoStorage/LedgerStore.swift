@@ -66,15 +66,7 @@ public struct TransactionLedgerState: LedgerStateReader {
 
 /// Parsed state values of one transaction, bounded: when full it starts over.
 final class ParsedValueCache {
-    struct Key: Hashable {
-        let table: StateTable
-        let key: [UInt8]
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(table.name)
-            key.withUnsafeBytes { hasher.combine(bytes: $0) }  // Not byte by byte, as [UInt8]'s own hash does.
-        }
-    }
+    typealias Key = StateEntryKey
 
     static let maximumEntries = 16_384
     /// A missing value is remembered as `.some(nil)`.

@@ -136,23 +136,30 @@ extension LedgerStateReader {
     }
 }
 
+/// One entry of a state table, as a hash key: the bytes are hashed in one go, not byte by byte as `[UInt8]`'s own
+/// hash does (which showed in profiles of the writer and of replays).
+public struct StateEntryKey: Hashable, Sendable {
+    public let table: StateTable
+    public let key: [UInt8]
+
+    public init(table: StateTable, key: [UInt8]) {
+        self.table = table
+        self.key = key
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(table.name)
+        key.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+}
+
 /// Builds the changes of one event, remembering its own writes so later reads within the event see them.
 public struct StateChanges {
     public private(set) var changes: [StateChange] = []
     /// Where each key's latest change is, once there are too many changes to search them in order. Most events
     /// make a handful of changes, and comparing a few short keys costs less than hashing them.
-    private var latestChange: [ChangedKey: Int]?
+    private var latestChange: [StateEntryKey: Int]?
     static let maximumChangesSearchedInOrder = 32
-
-    private struct ChangedKey: Hashable {
-        let table: StateTable
-        let key: [UInt8]
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(table.name)
-            key.withUnsafeBytes { hasher.combine(bytes: $0) }  // Not byte by byte, as [UInt8]'s own hash does.
-        }
-    }
 
     public init() {}
 
@@ -175,12 +182,12 @@ public struct StateChanges {
     private mutating func record(_ change: StateChange, table: StateTable, key: [UInt8]) {
         changes.append(change)
         if latestChange != nil {
-            latestChange?[ChangedKey(table: table, key: key)] = changes.count - 1
+            latestChange?[StateEntryKey(table: table, key: key)] = changes.count - 1
         } else if changes.count > Self.maximumChangesSearchedInOrder {
-            var index: [ChangedKey: Int] = [:]
+            var index: [StateEntryKey: Int] = [:]
             for (position, change) in changes.enumerated() {
                 switch change {
-                case .put(let table, let key, _), .delete(let table, let key): index[ChangedKey(table: table, key: key)] = position
+                case .put(let table, let key, _), .delete(let table, let key): index[StateEntryKey(table: table, key: key)] = position
                 }
             }
             latestChange = index
@@ -190,7 +197,7 @@ public struct StateChanges {
     /// What this event wrote under `key`, if it wrote anything: `.some(nil)` is a delete.
     public func pending(_ table: StateTable, _ key: [UInt8]) -> [UInt8]?? {
         if let latestChange {
-            guard let position = latestChange[ChangedKey(table: table, key: key)] else { return nil }
+            guard let position = latestChange[StateEntryKey(table: table, key: key)] else { return nil }
             return Self.written(by: changes[position])
         }
         for change in changes.reversed() {
