@@ -33,7 +33,7 @@ run throughput-16 --events "$events" --connections 16
 run throughput-32 --events "$events" --connections 32
 run throughput-64 --events "$events" --connections 64
 run throughput-64x4 --events "$events" --connections 64 --pipeline 4
-# One client's latency: appends, then balance queries and inclusion proofs one at a time.
+# One client's latency: appends, then balance queries (signed, then in a read session) and inclusion proofs one at a time.
 run latency-1 --events 3000 --connections 1
 run reads-1 --events 2000 --connections 1 --balance-queries 5000 --proofs 5000
 # Reads at a small ledger: balance queries and inclusion proofs; and verify/rebuild rates.
@@ -65,7 +65,8 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
         pass
 keys = ["throughput_events_per_second", "verify_bound_events_per_second", "ratio_to_bound", "cpu_ratio_to_bound",
         "latency_p50_ms", "latency_p99_ms", "server_rss_mb", "server_anonymous_rss_mb", "balance_queries_per_second",
-        "balance_latency_p99_ms", "proof_latency_p50_ms", "proof_latency_p99_ms", "verify_events_per_second",
+        "balance_latency_p50_ms", "balance_latency_p99_ms", "session_balance_queries_per_second", "session_balance_latency_p50_ms",
+        "session_balance_latency_p99_ms", "proof_latency_p50_ms", "proof_latency_p99_ms", "verify_events_per_second",
         "rebuild_events_per_second", "rebuild_trusting_checkpoints_events_per_second", "best_events_per_second", "refused"]
 for name, runs in groups.items():
     figures = []

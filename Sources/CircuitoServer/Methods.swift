@@ -20,27 +20,28 @@ struct ServerContext: Sendable {
     static let methods = [
         "submit", "submit_batch", "checkpoint", "events", "subscribe", "proof.inclusion", "proof.consistency",
         "account.balance", "account.history", "case.history", "catalogue.search", "badge.get", "actor.get", "report",
-        "server.info", "badge.credential", "badge.status_list",
+        "server.info", "badge.credential", "badge.status_list", "session.challenge", "session.open", "session.close",
     ]
 
     static let protocolVersion = "circuito.rpc.v1"
     static let maximumEventsPerPage = 1000
     static let defaultPageEntries = 100
 
-    /// Answers one request (not `subscribe`, which the connection handles since it streams).
-    func respond(_ request: RPCRequest) async -> Result<JSONValue, RPCError> {
+    /// Answers one request (not `subscribe`, which the connection handles since it streams). `session` is the
+    /// connection's read session (nil where there is no connection to hold one).
+    func respond(_ request: RPCRequest, session: ReadSession?) async -> Result<JSONValue, RPCError> {
         do throws(RPCError) {
             switch request.method {
             case "submit": return .success(try await submit(request.params))
             case "submit_batch": return .success(try await submitBatch(request.params))
-            default: return .success(try read(request))
+            default: return .success(try read(request, session: session))
             }
         } catch {
             return .failure(error)
         }
     }
 
-    private func read(_ request: RPCRequest) throws(RPCError) -> JSONValue {
+    private func read(_ request: RPCRequest, session: ReadSession?) throws(RPCError) -> JSONValue {
         let method = request.method
         switch method {
         case "server.info": return try serverInfo(Params(request.params, method: method))
@@ -51,11 +52,12 @@ struct ServerContext: Sendable {
         case "badge.get": return try badge(Params(request.params, method: method))
         case "badge.credential": return try badgeCredential(Params(request.params, method: method))
         case "badge.status_list": return try badgeStatusList(Params(request.params, method: method))
-        case "actor.get": return try actor(request.params)
+        case "actor.get": return try actor(request.params, session: session)
+        case "session.challenge": return try sessionChallenge(Params(request.params, method: method), session: session)
+        case "session.open": return try sessionOpen(request.params, session: session)
+        case "session.close": return try sessionClose(Params(request.params, method: method), session: session)
         case "events", "report", "account.balance", "account.history", "case.history":
-            let (requester, inner) = try ReadAuthorisation.open(
-                request.params, method: method, reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds,
-                nowMilliseconds: clock())
+            let (requester, inner) = try authenticate(request.params, method: method, session: session)
             let params = try Params(inner, method: method)
             switch method {
             case "events": return try events(params, requester: requester)
@@ -251,12 +253,12 @@ struct ServerContext: Sendable {
     }
 
     /// Public for every actor but beneficiaries, whose records need a signed read.
-    private func actor(_ rawParams: JSONValue?) throws(RPCError) -> JSONValue {
+    private func actor(_ rawParams: JSONValue?, session: ReadSession?) throws(RPCError) -> JSONValue {
         var requester: ActorRecord?
         var params = rawParams
-        if ReadAuthorisation.isSigned(rawParams) {
-            let opened = try ReadAuthorisation.open(
-                rawParams, method: "actor.get", reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds, nowMilliseconds: clock())
+        // Public unless the actor is a beneficiary: the requester is known only when signed or in a session.
+        if ReadAuthorisation.isSigned(rawParams) || session?.opened != nil {
+            let opened = try authenticate(rawParams, method: "actor.get", session: session)
             requester = opened.requester
             params = opened.params
         }
@@ -275,7 +277,47 @@ struct ServerContext: Sendable {
         return record.json
     }
 
-    // MARK: Signed reads
+    // MARK: Signed reads and sessions
+
+    /// Who reads (signed params, or the connection's session): ReadAuthorisation.authenticate with this server's
+    /// nonces, window and clock.
+    func authenticate(_ params: JSONValue?, method: String, session: ReadSession?) throws(RPCError) -> (requester: ActorRecord, params: JSONValue?) {
+        try ReadAuthorisation.authenticate(
+            params, method: method, session: session, reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds,
+            nowMilliseconds: clock())
+    }
+
+    private func connectionSession(_ session: ReadSession?, _ method: String) throws(RPCError) -> ReadSession {
+        guard let session else { throw RPCError(LedgerError(.invalidReadRequest, "\(method) needs a connection to hold the session")) }
+        return session
+    }
+
+    private func sessionChallenge(_ params: Params, session: ReadSession?) throws(RPCError) -> JSONValue {
+        try params.allowOnly([])
+        let session = try connectionSession(session, "session.challenge")
+        let windowSeconds = limits.readRequestWindowSeconds
+        let challenge = session.newChallenge(nowMilliseconds: clock(), lifetimeMilliseconds: Int64(windowSeconds) * 1000)
+        return .object(["challenge": .string(challenge), "expires_in_seconds": .integer(Int64(windowSeconds))])
+    }
+
+    private func sessionOpen(_ params: JSONValue?, session: ReadSession?) throws(RPCError) -> JSONValue {
+        let session = try connectionSession(session, "session.open")
+        let now = clock()
+        guard let challenge = session.takeChallenge(nowMilliseconds: now) else {
+            throw RPCError(LedgerError(.invalidReadRequest, "no session challenge is pending on this connection: call session.challenge first (each challenge is used once, within \(limits.readRequestWindowSeconds) seconds)"))
+        }
+        let signed = try ReadAuthorisation.open(
+            params, method: "session.open", reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds, nowMilliseconds: now,
+            challenge: challenge)
+        try Params(signed.params, method: "session.open").allowOnly([])
+        session.open(ReadSession.Opened(actor: signed.requester.id, key: signed.key))
+        return .object(["actor": .string(signed.requester.id), "role": .string(signed.requester.role.rawValue), "key": .string(signed.key)])
+    }
+
+    private func sessionClose(_ params: Params, session: ReadSession?) throws(RPCError) -> JSONValue {
+        try params.allowOnly([])
+        return .object(["closed": .bool(try connectionSession(session, "session.close").close())])
+    }
 
     private func authorise(_ allowed: Bool, _ requester: ActorRecord, _ what: String) throws(RPCError) {
         guard allowed else {

@@ -33,14 +33,16 @@ public enum ReadAuthorisation {
         return members["request"] != nil && members["sig"] != nil && members.count == 2
     }
 
-    /// Checks a signed read request for `method` and returns who signed it and the inner params.
+    /// Checks a signed read request for `method` and returns who signed it, with which key, and the inner params.
+    /// `challenge`, for `session.open`, is the nonce the request must carry (the connection's session challenge).
     static func open(
-        _ params: JSONValue?, method: String, reader: LedgerReader, nonces: NonceStore, windowSeconds: Int, nowMilliseconds: Int64
-    ) throws(RPCError) -> (requester: ActorRecord, params: JSONValue?) {
+        _ params: JSONValue?, method: String, reader: LedgerReader, nonces: NonceStore, windowSeconds: Int, nowMilliseconds: Int64,
+        challenge: String? = nil
+    ) throws(RPCError) -> (requester: ActorRecord, key: String, params: JSONValue?) {
         guard case .object(let members)? = params, members.count == 2, case .object(let request)? = members["request"],
             case .string(let signatureText)? = members["sig"]
         else {
-            throw RPCError(LedgerError(.invalidReadRequest, "\(method) is a signed read: params are {\"request\":{method, params, actor, key, ts, nonce},\"sig\":…}"))
+            throw RPCError(LedgerError(.invalidReadRequest, "\(method) is a signed read: params are {\"request\":{method, params, actor, key, ts, nonce},\"sig\":…}, or open a session on this connection first (session.challenge, session.open)"))
         }
         let allowed: Set<String> = ["method", "params", "actor", "key", "ts", "nonce"]
         for key in allowed where key != "params" && request[key]?.stringValue == nil {
@@ -59,6 +61,9 @@ public enum ReadAuthorisation {
         }
         guard Identifier.isValid(nonce), nonce.utf8.count <= maximumNonceBytes else {
             throw RPCError(LedgerError(.invalidReadRequest, "nonce must be 1 to \(maximumNonceBytes) letters, digits or . _ : -"))
+        }
+        if let challenge, nonce != challenge {
+            throw RPCError(LedgerError(.invalidReadRequest, "session.open must carry this connection's challenge as its nonce"))
         }
         guard let signedAt = Timestamp.millisecondsSince1970(timestamp) else {
             throw RPCError(LedgerError(.invalidTimestamp, "ts \"\(timestamp.prefix(40))\" is not an RFC 3339 UTC timestamp"))
@@ -94,7 +99,87 @@ public enum ReadAuthorisation {
         } catch {
             throw RPCError(error)
         }
-        return (requester, request["params"])
+        return (requester, keyText, request["params"])
+    }
+
+    /// Who reads: the signer of signed params; otherwise, on a connection with an open session, the session's
+    /// actor, whose key must still be active and who must not be suspended (checked on every read, against the
+    /// state of that moment). Unsigned params without a session are refused as `open` refuses them.
+    static func authenticate(
+        _ params: JSONValue?, method: String, session: ReadSession?, reader: LedgerReader, nonces: NonceStore, windowSeconds: Int,
+        nowMilliseconds: Int64
+    ) throws(RPCError) -> (requester: ActorRecord, params: JSONValue?) {
+        guard !isSigned(params), let opened = session?.opened else {
+            let signed = try open(params, method: method, reader: reader, nonces: nonces, windowSeconds: windowSeconds, nowMilliseconds: nowMilliseconds)
+            return (signed.requester, signed.params)
+        }
+        return (try opened.currentRequester(reader: reader), params)
+    }
+}
+
+/// The read session of one connection (Specs/protocol.md, "Read sessions"): the client signs a fresh challenge
+/// of this connection once (`session.open`), and the connection's reads are then answered as that actor without
+/// a signature each. The challenge ties the signature to this connection, so a captured `session.open` opens
+/// nothing elsewhere. One challenge and one session at a time: the state is bounded.
+final class ReadSession: Sendable {
+    struct Opened: Sendable, Hashable {
+        let actor: String
+        let key: String
+
+        /// The session's actor as the state has it now: its key must still be active and it must not be suspended.
+        func currentRequester(reader: LedgerReader) throws(RPCError) -> ActorRecord {
+            do throws(LedgerError) {
+                guard let record = try reader.actorRecord(actor) else {
+                    throw LedgerError(.unknownActor, "the session's actor \"\(actor)\" is no longer registered")
+                }
+                guard record.keys[key] == .active else {
+                    throw LedgerError(.keyNotActive, "the session's key \(key) is no longer an active key of \"\(actor)\"; open a new session")
+                }
+                guard !record.suspended else { throw LedgerError(.actorSuspended, "actor \"\(actor)\" is suspended") }
+                return record
+            } catch {
+                throw RPCError(error)
+            }
+        }
+    }
+
+    static let challengeBytes = 32
+
+    private struct State {
+        var challenge: (text: String, expiresAtMilliseconds: Int64)?
+        var opened: Opened?
+    }
+
+    private let state = Locked(State())
+
+    init() {}
+
+    /// A new challenge, replacing any earlier one; it can be used once, until `lifetimeMilliseconds` from now.
+    func newChallenge(nowMilliseconds: Int64, lifetimeMilliseconds: Int64) -> String {
+        let text = "c-" + SecureRandom.bytes(count: Self.challengeBytes).hexString
+        state.withLock { $0.challenge = (text, nowMilliseconds + lifetimeMilliseconds) }
+        return text
+    }
+
+    /// The pending challenge, used up by this call whatever the outcome of the attempt: each challenge gets one.
+    func takeChallenge(nowMilliseconds: Int64) -> String? {
+        state.withLock { state -> String? in
+            defer { state.challenge = nil }
+            guard let challenge = state.challenge, challenge.expiresAtMilliseconds > nowMilliseconds else { return nil }
+            return challenge.text
+        }
+    }
+
+    var opened: Opened? { state.withLock { $0.opened } }
+
+    func open(_ opened: Opened) { state.withLock { $0.opened = opened } }
+
+    /// Ends the session; returns whether one was open.
+    func close() -> Bool {
+        state.withLock { state -> Bool in
+            defer { state.opened = nil }
+            return state.opened != nil
+        }
     }
 }
 

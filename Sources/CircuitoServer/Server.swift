@@ -244,6 +244,8 @@ struct Connection {
         /// Running streams; `closed` once the client's side ended, after which new streams are cancelled at once.
         let subscriptions = Locked<(closed: Bool, tasks: [Task<Void, Never>])>((false, []))
         let subscriptionCount = Locked<(active: Int, total: Int)>((0, 0))
+        /// The connection's read session (section 4.4 of the protocol).
+        let session = ReadSession()
     }
 
     func run() async {
@@ -281,7 +283,7 @@ struct Connection {
                                     continue
                                 }
                                 group.addTask {
-                                    let answers = await Self.answer(requests, context: context)
+                                    let answers = await Self.answer(requests, context: context, session: state.session)
                                     if let line = Self.encode(answers, isBatch: isBatch) {
                                         try? await outbound.write(ByteBuffer(bytes: line))
                                     }
@@ -344,13 +346,15 @@ struct Connection {
     }
 
     /// The answers to one message in order; notifications get none.
-    private static func answer(_ requests: [Result<RPCRequest, RPCDecodingFailure>], context: ServerContext) async -> [JSONValue] {
+    private static func answer(
+        _ requests: [Result<RPCRequest, RPCDecodingFailure>], context: ServerContext, session: ReadSession
+    ) async -> [JSONValue] {
         if requests.count == 1 {
-            return await answer(requests[0], context: context).map { [$0] } ?? []
+            return await answer(requests[0], context: context, session: session).map { [$0] } ?? []
         }
         return await withTaskGroup(of: (Int, JSONValue?).self) { group in
             for (index, request) in requests.enumerated() {
-                group.addTask { (index, await answer(request, context: context)) }
+                group.addTask { (index, await answer(request, context: context, session: session)) }
             }
             var answers = [JSONValue?](repeating: nil, count: requests.count)
             for await (index, answer) in group { answers[index] = answer }
@@ -358,12 +362,14 @@ struct Connection {
         }
     }
 
-    private static func answer(_ decoded: Result<RPCRequest, RPCDecodingFailure>, context: ServerContext) async -> JSONValue? {
+    private static func answer(
+        _ decoded: Result<RPCRequest, RPCDecodingFailure>, context: ServerContext, session: ReadSession
+    ) async -> JSONValue? {
         switch decoded {
         case .failure(let failure):
             return RPCMessage.error(id: failure.id, failure.error)
         case .success(let request):
-            let result = await context.respond(request)
+            let result = await context.respond(request, session: session)
             guard let id = request.id else { return nil }
             switch result {
             case .success(let value): return RPCMessage.result(id: id, value)
@@ -385,9 +391,7 @@ struct Connection {
         let id = request.id ?? .null
         let accepted: Result<(identifier: String, start: UInt64, size: UInt64, registration: (identifier: Int, signals: AsyncStream<Void>)), RPCError>
         do throws(RPCError) {
-            let (requester, inner) = try ReadAuthorisation.open(
-                request.params, method: "subscribe", reader: context.reader, nonces: context.nonces,
-                windowSeconds: context.limits.readRequestWindowSeconds, nowMilliseconds: context.clock())
+            let (requester, inner) = try context.authenticate(request.params, method: "subscribe", session: state.session)
             let params = try Params(inner, method: "subscribe")
             try params.allowOnly(["from"])
             guard ReadPolicy.mayReadLog(requester) else {

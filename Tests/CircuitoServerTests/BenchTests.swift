@@ -214,6 +214,32 @@ import Testing
         #expect(outcome.accepted == mix.count)
         #expect(outcome.latency.count == UInt64(mix.count))
         #expect(try server.size() == UInt64(1 + setup.count + mix.count))
+
+        // Balance queries in read sessions: each connection opens one as a beneficiary, then reads unsigned.
+        let wallets = circuit.beneficiaryWallets
+        let queries = BenchRunner.sessionBalanceQueries(60, wallets: wallets, connections: 3)
+        #expect(queries.map(\.count) == [20, 20, 20])
+        var options = LoadDriver.Options(endpoint: endpoint, method: "account.balance", pipelineDepth: 2, deadlineSeconds: 60)
+        options.sessionOpen = { number, challenge in
+            ReadAuthorisation.sign(
+                method: "session.open", params: [:], actor: wallets[number].id, key: wallets[number].key,
+                nowMilliseconds: Ledger.systemClockMilliseconds(), nonce: challenge)
+        }
+        let sessionOutcome = LoadDriver.run(queries, options: options)
+        #expect(sessionOutcome.failures == [])
+        #expect(sessionOutcome.refusals == [:])
+        #expect(sessionOutcome.accepted == 60)
+        // Without a session the same params are refused; with a session opened by the wrong key, no connection starts.
+        let unsigned = LoadDriver.run(queries, options: .init(endpoint: endpoint, method: "account.balance", pipelineDepth: 2, deadlineSeconds: 60))
+        #expect(unsigned.refusals == ["invalid_read_request": 60])
+        options.sessionOpen = { number, challenge in
+            ReadAuthorisation.sign(
+                method: "session.open", params: [:], actor: wallets[number].id, key: wallets[number + 1].key,
+                nowMilliseconds: Ledger.systemClockMilliseconds(), nonce: challenge)
+        }
+        let wrongKey = LoadDriver.run(queries, options: options)
+        #expect(wrongKey.failures.count == 3)
+        #expect(wrongKey.sent == 0)
         await server.shutdown()
     }
 }

@@ -117,6 +117,8 @@ public struct BenchReport: Sendable {
     public var cores = 0
     public var append: PhaseReport?
     public var balance: PhaseReport?
+    /// The same queries, unsigned, on connections that opened a read session first.
+    public var sessionBalance: PhaseReport?
     public var proof: PhaseReport?
     public var serverMemory: ProcessMemory?
     /// The most the server was resident while the appends ran (sampled every 100 ms).
@@ -191,6 +193,14 @@ public struct BenchReport: Sendable {
                 ("balance_refused", String(balance.refusals.values.reduce(0, +))),
             ]
         }
+        if let sessionBalance {
+            fields += [
+                ("session_balance_queries_per_second", Self.format(sessionBalance.perSecond, decimals: 0)),
+                ("session_balance_latency_p50_ms", Self.format(sessionBalance.latency.milliseconds(atPercentile: 50), decimals: 3)),
+                ("session_balance_latency_p99_ms", Self.format(sessionBalance.latency.milliseconds(atPercentile: 99), decimals: 3)),
+                ("session_balance_refused", String(sessionBalance.refusals.values.reduce(0, +))),
+            ]
+        }
         if let proof {
             fields += [
                 ("proofs_per_second", Self.format(proof.perSecond, decimals: 0)),
@@ -228,6 +238,9 @@ public struct BenchReport: Sendable {
         }
         if let balance {
             lines.append("balance queries: \(number(balance.perSecond))/s, p50 \(milliseconds(balance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(balance.latency.milliseconds(atPercentile: 99))), refused \(balance.refusals.values.reduce(0, +))")
+        }
+        if let sessionBalance {
+            lines.append("balance queries in read sessions: \(number(sessionBalance.perSecond))/s, p50 \(milliseconds(sessionBalance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(sessionBalance.latency.milliseconds(atPercentile: 99))), refused \(sessionBalance.refusals.values.reduce(0, +))")
         }
         if let proof {
             lines.append("inclusion proofs: \(number(proof.perSecond))/s, p50 \(milliseconds(proof.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(proof.latency.milliseconds(atPercentile: 99))), refused \(proof.refusals.values.reduce(0, +))")
@@ -399,6 +412,18 @@ public enum BenchRunner {
             progress("querying balances over \(configuration.connections) connections")
             let outcome = LoadDriver.run(queries, options: .init(endpoint: endpoint, method: "account.balance", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
             report.balance = PhaseReport(name: "account.balance", outcome: outcome)
+            // The same number of queries, each connection reading as one beneficiary in a read session.
+            let wallets = circuit.beneficiaryWallets
+            let sessionQueries = sessionBalanceQueries(configuration.balanceQueries, wallets: wallets, connections: configuration.connections)
+            progress("querying balances in read sessions over \(configuration.connections) connections")
+            var sessionOptions = LoadDriver.Options(endpoint: endpoint, method: "account.balance", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds)
+            sessionOptions.sessionOpen = { number, challenge in
+                let wallet = wallets[number % wallets.count]
+                return ReadAuthorisation.sign(
+                    method: "session.open", params: .object([:]), actor: wallet.id, key: wallet.key, nowMilliseconds: Ledger.systemClockMilliseconds(),
+                    nonce: challenge)
+            }
+            report.sessionBalance = PhaseReport(name: "account.balance in sessions", outcome: LoadDriver.run(sessionQueries, options: sessionOptions))
         }
         if configuration.proofs > 0, report.ledgerSizeAfter > 0 {
             progress("asking for \(configuration.proofs) inclusion proofs")
@@ -544,6 +569,19 @@ public enum BenchRunner {
         let cpu = ProcessMemory.ownCPUSeconds() - cpuBefore
         let signatures = events.reduce(0) { $0 + $1.signatureCount }
         return (Double(events.count) / elapsed, Double(signatures) / elapsed, cpu, results.allSatisfy { $0 })
+    }
+
+    /// Unsigned `account.balance` requests for read sessions: connection i reads as beneficiary i (modulo their
+    /// number) and asks for its own balance.
+    static func sessionBalanceQueries(_ count: Int, wallets: [BenchSigner], connections: Int) -> [[BenchRequest]] {
+        var requests = [[BenchRequest]](repeating: [], count: connections)
+        guard !wallets.isEmpty else { return requests }
+        for number in 0..<count {
+            let connection = number % connections
+            let params = CanonicalJSON.encode(.object(["account": .string(Account.beneficiary(wallets[connection % wallets.count].id))]))
+            requests[connection].append(BenchRequest(params: params))
+        }
+        return requests
     }
 
     /// Signed `account.balance` requests: each beneficiary asks for its own balance with its wallet key.

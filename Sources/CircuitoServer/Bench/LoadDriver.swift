@@ -50,6 +50,9 @@ public enum LoadDriver {
         public var socketTimeoutSeconds: Int
         /// Nothing is sent after this many seconds from the start.
         public var deadlineSeconds: Int
+        /// When set, each connection first opens a read session (unmeasured, before the common start): this gives
+        /// the signed `session.open` params of connection `number` for the connection's challenge.
+        public var sessionOpen: (@Sendable (_ number: Int, _ challenge: String) -> JSONValue)?
 
         public init(endpoint: Endpoint, method: String, pipelineDepth: Int = 1, socketTimeoutSeconds: Int = 60, deadlineSeconds: Int = 600) {
             self.endpoint = endpoint
@@ -71,7 +74,7 @@ public enum LoadDriver {
             connected.enter()
             finished.enter()
             let thread = Thread {
-                let result = runConnection(requests, options: options, connected: connected, gate: gate)
+                let result = runConnection(requests, number: number, options: options, connected: connected, gate: gate)
                 results.withLock { $0[number] = result }
                 finished.leave()
             }
@@ -137,11 +140,18 @@ public enum LoadDriver {
         var stoppedByDeadline = false
     }
 
-    static func runConnection(_ requests: [BenchRequest], options: Options, connected: DispatchGroup, gate: Gate) -> ConnectionResult {
+    static func runConnection(_ requests: [BenchRequest], number: Int, options: Options, connected: DispatchGroup, gate: Gate) -> ConnectionResult {
         var result = ConnectionResult()
         let connection: BenchConnection
         do throws(LedgerError) {
             connection = try BenchConnection(options.endpoint, timeoutSeconds: options.socketTimeoutSeconds)
+            if let sessionOpen = options.sessionOpen {
+                let challenge = try call(connection, method: "session.challenge", params: .object([:]))
+                guard case .string(let text)? = challenge["challenge"] else {
+                    throw LedgerError(.integrity, "session.challenge answered without a challenge")
+                }
+                _ = try call(connection, method: "session.open", params: sessionOpen(number, text))
+            }
         } catch {
             connected.leave()
             _ = gate.wait()
@@ -205,6 +215,30 @@ public enum LoadDriver {
         } catch {
             result.failure = "\(error.code.name): \(error.message)"
         }
+        return result
+    }
+
+    /// One request answered before the measured phase, its result parsed (an error is a failure of the connection).
+    static func call(_ connection: BenchConnection, method: String, params: JSONValue) throws(LedgerError) -> JSONValue {
+        var line: [UInt8] = []
+        appendLine(to: &line, identifier: 0, method: Array(method.utf8), params: CanonicalJSON.encode(params))
+        try connection.send(line)
+        var answer: JSONValue?
+        var failure: LedgerError?
+        // One request, so one answer line; reads until it arrives (each read waits at most the socket timeout).
+        for _ in 0..<1024 where answer == nil && failure == nil {
+            let open = try connection.receiveLines { (line) throws(LedgerError) in
+                guard answer == nil else { return }
+                do throws(LedgerError) { answer = try JSONParser.parse(Array(line)) } catch { failure = error }
+            }
+            guard open else { throw LedgerError(.connectionFailed, "\(connection.endpoint) closed the connection during \(method)") }
+        }
+        if let failure { throw LedgerError(.invalidJSON, "the answer to \(method) is not JSON: \(failure.message)") }
+        guard let answer else { throw LedgerError(.connectionFailed, "no answer to \(method)") }
+        if let error = answer["error"] {
+            throw LedgerError(.connectionFailed, "\(method) was refused: \(error["message"]?.stringValue ?? "no message")")
+        }
+        guard let result = answer["result"] else { throw LedgerError(.integrity, "the answer to \(method) has no result") }
         return result
     }
 

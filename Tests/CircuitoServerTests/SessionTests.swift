@@ -1,0 +1,162 @@
+import CircuitoCore
+import CircuitoCrypto
+import CircuitoServer
+import CircuitoStorage
+import Foundation
+import Testing
+
+@Suite("Socket API: read sessions", .serialized)
+struct SessionTests {
+    /// Opens a read session on `client` as `actor`, signing the connection's challenge with `key`.
+    static func openSession(_ client: LineClient, fixture: CircuitFixture, as actor: String, key: Ed25519PrivateKey? = nil) throws -> JSONValue {
+        let challenge = try #require(try client.result("session.challenge")["challenge"]?.stringValue)
+        let signingKey = key ?? fixture.actors.byID[actor] ?? fixture.actors.auditor
+        let params = ReadAuthorisation.sign(method: "session.open", params: [:], actor: actor, key: signingKey, nowMilliseconds: fixture.now, nonce: challenge)
+        return try client.result("session.open", params)
+    }
+
+    @Test("a session: one signed challenge, then unsigned reads as that actor, on that connection only")
+    func sessionReads() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let other = try server.client()
+
+        let challengeAnswer = try client.result("session.challenge")
+        let challenge = try #require(challengeAnswer["challenge"]?.stringValue)
+        #expect(challengeAnswer["expires_in_seconds"] == 300)
+        #expect(challenge.utf8.count == 66 && challenge.hasPrefix("c-"))
+        let open = ReadAuthorisation.sign(
+            method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: fixture.now, nonce: challenge)
+        // The signed open, captured and sent on another connection, opens nothing there: that connection has no
+        // challenge pending, and once it has one, the captured request carries the wrong one.
+        #expect(try other.error("session.open", open).name == "invalid_read_request")
+        _ = try other.result("session.challenge")
+        #expect(try other.error("session.open", open).name == "invalid_read_request")
+
+        let opened = try client.result("session.open", open)
+        #expect(opened["actor"] == "bene-1" && opened["role"] == "beneficiary")
+        #expect(opened["key"]?.stringValue == fixture.actors.beneficiary.publicKey.multikey)
+        // The challenge was used: the same open again is refused.
+        #expect(try client.error("session.open", open).name == "invalid_read_request")
+
+        // Unsigned reads are now answered as bene-1, with bene-1's permissions.
+        let balance = try client.result("account.balance", ["account": "beneficiary:bene-1"])
+        #expect(balance["balance"] == .integer(fixture.initialBalance))
+        #expect(try client.error("account.balance", ["account": "beneficiary:bene-2"]).name == "not_authorised")
+        #expect(try client.result("case.history", ["beneficiary": "bene-1"])["records"]?.arrayValue?.isEmpty == false)
+        #expect(try client.result("actor.get", ["actor": "bene-1"])["actor"] == "bene-1")
+        #expect(try client.error("events", ["from": 0]).name == "not_authorised")
+        // A signed read on the session's connection is the signer's, not the session's.
+        let asShop = fixture.read("account.balance", as: "shop", ["account": "merchant:shop"])
+        #expect(try client.result("account.balance", asShop)["account"] == "merchant:shop")
+        #expect(try client.error("account.balance", fixture.read("account.balance", as: "shop", ["account": "beneficiary:bene-1"])).name == "not_authorised")
+        // Bad params are still bad params.
+        #expect(try client.error("account.balance", ["account": "beneficiary:bene-1", "extra": 1]).name == "invalid_params")
+
+        // The other connection has no session: personal reads there need signatures.
+        #expect(try other.error("account.balance", ["account": "beneficiary:bene-1"]).name == "invalid_read_request")
+        #expect(try other.error("actor.get", ["actor": "bene-1"]).name == "not_authorised")
+
+        // Closing ends it.
+        #expect(try client.result("session.close")["closed"] == true)
+        #expect(try client.result("session.close")["closed"] == false)
+        #expect(try client.error("account.balance", ["account": "beneficiary:bene-1"]).name == "invalid_read_request")
+        // Nothing of it survives the connection either: a new connection starts without one.
+        _ = try Self.openSession(client, fixture: fixture, as: "audit")
+        #expect(try client.result("events", ["from": 0, "limit": 1])["records"]?.arrayValue?.count == 1)
+        let again = try server.client()
+        #expect(try again.error("events", ["from": 0]).name == "invalid_read_request")
+        await server.shutdown()
+    }
+
+    @Test("session.open is refused for a bad challenge, signer, key, time or params, and then opens nothing")
+    func sessionOpenRefusals() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        func attempt(actor: String = "bene-1", key: Ed25519PrivateKey? = nil, params: JSONValue = [:], at time: Int64? = nil, nonce: String? = nil) throws -> RPCError {
+            let challenge = try #require(try client.result("session.challenge")["challenge"]?.stringValue)
+            let signed = ReadAuthorisation.sign(
+                method: "session.open", params: params, actor: actor, key: key ?? fixture.actors.beneficiary, nowMilliseconds: time ?? fixture.now,
+                nonce: nonce ?? challenge)
+            return try client.error("session.open", signed)
+        }
+        #expect(try client.error("session.open", ReadAuthorisation.sign(method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: fixture.now)).name == "invalid_read_request")
+        #expect(try attempt(nonce: "c-not-the-challenge").name == "invalid_read_request")
+        #expect(try attempt(key: fixture.actors.otherBeneficiary).name == "key_not_active")
+        #expect(try attempt(actor: "nobody").name == "unknown_actor")
+        #expect(try attempt(at: fixture.now - 600_000).name == "request_expired")
+        #expect(try attempt(params: ["account": "x"]).name == "invalid_params")
+        var tampered = try #require(ReadAuthorisation.sign(method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: fixture.now).objectValue)
+        tampered["sig"] = .string(Base64.encode([UInt8](repeating: 3, count: 64)))
+        _ = try client.result("session.challenge")
+        #expect(try client.error("session.open", .object(tampered)).name == "invalid_read_request")
+        #expect(try client.error("session.challenge", ["extra": 1]).name == "invalid_params")
+        // None of the refused attempts opened a session.
+        #expect(try client.error("account.balance", ["account": "beneficiary:bene-1"]).name == "invalid_read_request")
+        #expect(try client.result("session.close")["closed"] == false)
+        await server.shutdown()
+    }
+
+    @Test("a challenge lasts the read window")
+    func challengeExpires() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.readRequestWindowSeconds = 1
+        let server = try await fixture.startServer(limits: limits)
+        let client = try server.client()
+        let challenge = try #require(try client.result("session.challenge")["challenge"]?.stringValue)
+        let signed = ReadAuthorisation.sign(method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: fixture.now, nonce: challenge)
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(try client.error("session.open", signed).name == "invalid_read_request")
+        _ = try Self.openSession(client, fixture: fixture, as: "bene-1")
+        #expect(try client.result("account.balance", ["account": "beneficiary:bene-1"])["balance"] == .integer(fixture.initialBalance))
+        await server.shutdown()
+    }
+
+    @Test("a session's reads stop when its key is revoked or its actor suspended")
+    func sessionFollowsTheState() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let writer = try server.client()
+        let beneficiaryClient = try server.client()
+        let staffClient = try server.client()
+
+        // bene-1 gets a second key, so the first can be revoked.
+        let secondKey = Ed25519PrivateKey()
+        _ = try writer.result("submit", try fixture.signed("actor.key_added", by: "casa", fixture.actors.organisation, ["actor": "bene-1", "key": .string(secondKey.publicKey.multikey)]).params)
+        _ = try Self.openSession(beneficiaryClient, fixture: fixture, as: "bene-1")
+        _ = try Self.openSession(staffClient, fixture: fixture, as: "anna")
+        #expect(try beneficiaryClient.result("account.balance", ["account": "beneficiary:bene-1"])["balance"] == .integer(fixture.initialBalance))
+        #expect(try staffClient.result("case.history", ["beneficiary": "bene-1"])["records"]?.arrayValue?.isEmpty == false)
+
+        _ = try writer.result("submit", try fixture.signed("actor.key_revoked", by: "casa", fixture.actors.organisation, ["actor": "bene-1", "key": .string(fixture.actors.beneficiary.publicKey.multikey)]).params)
+        #expect(try beneficiaryClient.error("account.balance", ["account": "beneficiary:bene-1"]).name == "key_not_active")
+        // A new session with the remaining key works.
+        _ = try Self.openSession(beneficiaryClient, fixture: fixture, as: "bene-1", key: secondKey)
+        #expect(try beneficiaryClient.result("account.balance", ["account": "beneficiary:bene-1"])["balance"] == .integer(fixture.initialBalance))
+
+        _ = try writer.result("submit", try fixture.signed("actor.suspended", by: "casa", fixture.actors.organisation, ["actor": "anna", "reason": "left"]).params)
+        #expect(try staffClient.error("case.history", ["beneficiary": "bene-1"]).name == "actor_suspended")
+        await server.shutdown()
+    }
+
+    @Test("subscribe takes the session too")
+    func subscribeInSession() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        #expect(try client.error("subscribe", ["from": 0]).name == "invalid_read_request")
+        _ = try Self.openSession(client, fixture: fixture, as: "audit")
+        let subscribed = try client.result("subscribe", ["from": 0])
+        #expect(subscribed["subscription"]?.stringValue?.hasPrefix("sub-") == true)
+        let size = try #require(subscribed["size"]?.integerValue)
+        #expect(size > 0)
+        // The stream starts at record 0.
+        let first = try #require(try client.nextMessage())
+        #expect(first["method"] == "subscription.record")
+        #expect(first["params"]?["record"]?["seq"] == 0)
+        await server.shutdown()
+    }
+}
