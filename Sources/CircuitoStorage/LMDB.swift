@@ -74,6 +74,35 @@ public final class LMDBEnvironment: @unchecked Sendable {
         return database
     }
 
+    /// Frees the reader slots of processes that died inside a read transaction (`mdb_reader_check`) and returns how
+    /// many. LMDB cannot reuse pages a reader may still see, and a killed process's slot keeps its snapshot
+    /// forever: without this, one `circuito verify` killed mid-run would make the file grow with every commit
+    /// until the next restart.
+    public func clearStaleReaders() throws(LedgerError) -> Int {
+        var cleared: Int32 = 0
+        try LMDBEnvironment.check(mdb_reader_check(handle, &cleared), "checking for stale readers")
+        return Int(cleared)
+    }
+
+    /// The process ids of the reader slots in use (`mdb_reader_list`), for diagnostics and tests.
+    public func readerProcessIDs() -> [Int32] {
+        final class Lines { var text = "" }
+        let lines = Lines()
+        _ = withExtendedLifetime(lines) {
+            mdb_reader_list(handle, { message, context in
+                guard let message, let context else { return 0 }
+                Unmanaged<Lines>.fromOpaque(context).takeUnretainedValue().text += String(cString: message)
+                return 0
+            }, Unmanaged.passUnretained(lines).toOpaque())
+        }
+        // "    pid     thread     txnid" then one line per slot: pid, thread, txnid ("-" when idle).
+        return lines.text.split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, fields[2] != "-" else { return nil }
+            return Int32(fields[0])
+        }
+    }
+
     /// Runs `body` in a read transaction, which ends when `body` returns.
     public func read<Result>(_ body: (LMDBTransaction) throws(LedgerError) -> Result) throws(LedgerError) -> Result {
         var transaction: OpaquePointer?
