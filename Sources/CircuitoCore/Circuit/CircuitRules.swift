@@ -510,8 +510,14 @@ enum CircuitRules {
 
     static func paymentRedeemed(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
         try body.allowOnly(["authorisation", "signature"])
-        // The signature was checked with the event's (VerifiedEvent); here: whose key it is, and the rules.
-        let authorisation = try PaymentAuthorisation(json: try body.object("authorisation"))
+        // The signature was checked with the event's (VerifiedEvent), which kept what it read; here: whose key it
+        // is, and the rules.
+        let authorisation: PaymentAuthorisation
+        if let read = context.paymentAuthorisation {
+            authorisation = read
+        } else {
+            authorisation = try PaymentAuthorisation(json: try body.object("authorisation"))
+        }
         let merchantID = context.signer.id
         guard authorisation.merchant == merchantID else {
             throw LedgerError(.authorisationInvalid, "the authorisation names merchant \(quoted(authorisation.merchant)), not \(quoted(merchantID))")
@@ -520,7 +526,8 @@ enum CircuitRules {
         guard beneficiary.keys[authorisation.key] == .active, !beneficiary.suspended else {
             throw LedgerError(.authorisationInvalid, "key \(authorisation.key) is not an active wallet key of \(quoted(beneficiary.id))")
         }
-        guard (Timestamp.millisecondsSince1970(context.position.recordedAt) ?? 0) < (Timestamp.millisecondsSince1970(authorisation.expiresAt) ?? 0) else {
+        let now = Timestamp.millisecondsSince1970(context.position.recordedAt) ?? 0
+        guard now < (Timestamp.millisecondsSince1970(authorisation.expiresAt) ?? 0) else {
             throw LedgerError(.authorisationExpired, "the authorisation expired at \(authorisation.expiresAt)")
         }
         let nonceKey = StateKey.make(beneficiary.id, authorisation.nonce)
@@ -537,16 +544,17 @@ enum CircuitRules {
         let lots = try context.lots(of: beneficiary.id)
         let beneficiaryBalance = try context.balance(Account.beneficiary(beneficiary.id))
         assert(lots.reduce(0) { $0 + $1.remaining } == beneficiaryBalance, "a beneficiary's balance is the sum of their lots")
-        let spendable = lots.filter { ($0.category == Lot.general || accepted.contains($0.category)) && !$0.isExpired(at: context.position.recordedAt) }
+        // Each expiry parsed once (lots' expiries are all written by Timestamp.format: equal texts, equal times).
+        let unexpiredLots = lots.map { (lot: $0, expiresAt: Timestamp.millisecondsSince1970($0.expiresAt) ?? 0) }.filter { $0.expiresAt > now }
+        let spendable = unexpiredLots.filter { $0.lot.category == Lot.general || accepted.contains($0.lot.category) }
             .sorted { first, second in
-                if first.expiresAt != second.expiresAt {
-                    return (Timestamp.millisecondsSince1970(first.expiresAt) ?? 0) < (Timestamp.millisecondsSince1970(second.expiresAt) ?? 0)
-                }
-                if (first.category == Lot.general) != (second.category == Lot.general) { return second.category == Lot.general }
-                return first.id < second.id
+                if first.expiresAt != second.expiresAt { return first.expiresAt < second.expiresAt }
+                if (first.lot.category == Lot.general) != (second.lot.category == Lot.general) { return second.lot.category == Lot.general }
+                return first.lot.id < second.lot.id
             }
+            .map(\.lot)
         let available = spendable.reduce(0) { $0 + $1.remaining }
-        let unexpired = lots.filter { !$0.isExpired(at: context.position.recordedAt) }.reduce(0) { $0 + $1.remaining }
+        let unexpired = unexpiredLots.reduce(0) { $0 + $1.lot.remaining }
         guard available >= authorisation.amount || unexpired < authorisation.amount else {
             throw LedgerError(.categoryNotAccepted, "\(quoted(beneficiary.id)) holds enough ToCoin, but only \(available) cents of it may be spent at \(quoted(merchantID)) (categories \(accepted.sorted().joined(separator: ", ")))")
         }

@@ -156,11 +156,11 @@ public struct SignedEvent: Sendable, Hashable {
         guard event.publicKey.isValidSignature(signature, for: event.signingBytes) else {
             throw LedgerError(.invalidSignature, "the signature does not verify for event \(quoted(event.id)) with key \(event.key)")
         }
-        // Signatures embedded in the body are checked here too, off the single writer.
+        // Signatures embedded in the body are checked here too, off the single writer; the rule reuses what was read.
         if event.type == "payment.redeemed" {
-            _ = try PaymentAuthorisation.verified(paymentBody: event.body)
+            return VerifiedEvent(signedEvent: self, paymentAuthorisation: try PaymentAuthorisation.verified(paymentBody: event.body))
         }
-        return VerifiedEvent(signedEvent: self)
+        return VerifiedEvent(signedEvent: self, paymentAuthorisation: nil)
     }
 
     /// A record's event whose signatures are not checked again because the ledger's checkpoint key attests its
@@ -168,7 +168,7 @@ public struct SignedEvent: Sendable, Hashable {
     /// matches (`circuito rebuild --trust-checkpoints`). A changed record, signature included, changes its leaf and
     /// so is still found; what is trusted is that the ledger checked the signatures when it appended the record.
     package func attestedByCheckpoint() -> VerifiedEvent {
-        VerifiedEvent(signedEvent: self)
+        VerifiedEvent(signedEvent: self, paymentAuthorisation: nil)
     }
 }
 
@@ -177,9 +177,13 @@ public struct SignedEvent: Sendable, Hashable {
 public struct VerifiedEvent: Sendable, Hashable {
     public let signedEvent: SignedEvent
     public var event: Event { signedEvent.event }
+    /// A `payment.redeemed`'s wallet authorisation as read when its signature was checked (nil when not checked
+    /// here: the rule then reads it from the body, as it would have been read).
+    let paymentAuthorisation: PaymentAuthorisation?
 
-    fileprivate init(signedEvent: SignedEvent) {
+    fileprivate init(signedEvent: SignedEvent, paymentAuthorisation: PaymentAuthorisation?) {
         self.signedEvent = signedEvent
+        self.paymentAuthorisation = paymentAuthorisation
     }
 }
 

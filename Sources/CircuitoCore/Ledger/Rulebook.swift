@@ -72,6 +72,7 @@ public enum Rulebook {
                     "\(event.type) may be signed by \(rule.roles.map(\.rawValue).sorted().joined(separator: ", ")), not by \(signer.role.rawValue) \(quoted(signer.id))")
             }
             var context = RuleContext(event: event, position: position, signer: signer, base: state)
+            context.paymentAuthorisation = verifiedEvent.paymentAuthorisation
             try rule.apply(&context, BodyReader(event.body, type: event.type))
             changes = context.changes
         }
@@ -288,6 +289,8 @@ public struct RuleContext: LedgerStateReader {
     public let signer: ActorRecord
     let base: any LedgerStateReader
     public var changes = StateChanges()
+    /// The payment authorisation read when the event's signatures were checked, if they were checked then.
+    var paymentAuthorisation: PaymentAuthorisation?
 
     init(event: Event, position: LogPosition, signer: ActorRecord, base: any LedgerStateReader) {
         self.event = event
