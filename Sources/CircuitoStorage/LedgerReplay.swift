@@ -50,6 +50,17 @@ public enum LedgerReplay {
         _ reader: LedgerReader, compareProjections: Bool = false, signatureChecks: SignatureChecks = .everyEvent,
         scratchParent: String = temporaryDirectory(), progress: (_ checked: UInt64, _ total: UInt64) -> Void = { _, _ in }
     ) throws(Failure) -> Report {
+        try run(
+            reader, compareProjections: compareProjections, signatureChecks: signatureChecks, scratchParent: scratchParent,
+            chunkRecordCount: chunkRecordCount, progress: progress)
+    }
+
+    /// `run` with another chunk size (tests use small chunks to cross chunk boundaries with a few records).
+    static func run(
+        _ reader: LedgerReader, compareProjections: Bool, signatureChecks: SignatureChecks, scratchParent: String,
+        chunkRecordCount: Int, progress: (_ checked: UInt64, _ total: UInt64) -> Void
+    ) throws(Failure) -> Report {
+        precondition(chunkRecordCount > 0, "a chunk holds at least one record")
         let scratchPath: String
         let scratch: LMDBEnvironment
         do {
@@ -67,7 +78,7 @@ public enum LedgerReplay {
                     return .success(
                         try replay(
                             live: live, scratch: scratch, compareProjections: compareProjections, signatureChecks: signatureChecks,
-                            progress: progress))
+                            chunkRecordCount: chunkRecordCount, progress: progress))
                 } catch let failure as Failure {
                     return .failure(failure)
                 } catch {
@@ -85,7 +96,7 @@ public enum LedgerReplay {
 
     static func replay(
         live: LMDBTransaction, scratch: LMDBEnvironment, compareProjections: Bool, signatureChecks: SignatureChecks,
-        progress: (UInt64, UInt64) -> Void
+        chunkRecordCount: Int, progress: (UInt64, UInt64) -> Void
     ) throws -> Report {
         func failing<T>(_ sequenceNumber: UInt64?, _ body: () throws(LedgerError) -> T) throws(Failure) -> T {
             do { return try body() } catch { throw Failure(sequenceNumber: sequenceNumber, error: error) }
@@ -104,24 +115,16 @@ public enum LedgerReplay {
         func prepare(from start: UInt64) throws(Failure) -> PreparedChunk? {
             guard start < total else { return nil }
             let end = min(start + UInt64(chunkRecordCount), total)
-            let (leaves, checkpoints) = try failing(start) { () throws(LedgerError) in try readChunk(live, from: start, to: end) }
-            return PreparedChunk(start: start, leaves: leaves, checkpoints: checkpoints, signatureChecks: signatureChecks)
+            let read = try failing(start) { () throws(LedgerError) in try readChunk(live, from: start, to: end) }
+            return PreparedChunk(
+                start: start, leaves: read.leaves, checkpoints: read.checkpoints, readFailure: read.failure, signatureChecks: signatureChecks)
         }
         var current = try prepare(from: 0)
         while let chunk = current {
             // A damaged log further on is reported only after this chunk, so the first bad seq is the one named.
-            let next = Result { () throws(Failure) in try prepare(from: chunk.end) }
+            let next = chunk.readFailure == nil ? Result { () throws(Failure) in try prepare(from: chunk.end) } : .success(nil)
             let checked = chunk.checked.wait()
-            // Each leaf against the leaf hash stored when it was appended: a changed record is named by its own seq,
-            // even when the change keeps its signature valid (recorded_at is outside the event signature).
             let storedLeaves = TransactionMerkleNodes(transaction: live)
-            for (offset, item) in checked.enumerated() {
-                let sequenceNumber = chunk.start + UInt64(offset)
-                let stored = try failing(sequenceNumber) { () throws(LedgerError) in try storedLeaves.completeSubtreeHash(level: 0, index: sequenceNumber) }
-                guard stored == item.leafHash else {
-                    throw Failure(sequenceNumber: sequenceNumber, error: LedgerError(.integrity, "the record's bytes do not hash to the leaf hash stored when it was appended"))
-                }
-            }
             var newNodes: [MerkleNode] = []
             // A rule failure aborts the scratch transaction; its seq is kept here to report it.
             var failedSequenceNumber: UInt64?
@@ -131,6 +134,13 @@ public enum LedgerReplay {
                     for (offset, item) in checked.enumerated() {
                         let sequenceNumber = chunk.start + UInt64(offset)
                         do throws(LedgerError) {
+                            // Every check of a record before the next record's, so the first bad seq is the one named.
+                            // First its leaf against the leaf hash stored when it was appended: a changed record is
+                            // named by its own seq even when the change keeps its signature valid (recorded_at is
+                            // outside the event signature).
+                            guard try storedLeaves.completeSubtreeHash(level: 0, index: sequenceNumber) == item.leafHash else {
+                                throw LedgerError(.integrity, "the record's bytes do not hash to the leaf hash stored when it was appended")
+                            }
                             let (record, verifiedEvent) = try item.outcome.get()
                             newNodes += try replayer.replay(record, verifiedEvent, leafHash: item.leafHash, at: sequenceNumber, state: state)
                             if let note = chunk.checkpoints[replayer.frontier.size] {
@@ -147,6 +157,10 @@ public enum LedgerReplay {
                 throw Failure(sequenceNumber: failedSequenceNumber, error: error)
             }
             try failing(nil) { () throws(LedgerError) in try compareStoredNodes(live, newNodes) }
+            // The records before a gap were checked first: the gap is named now, at its own seq.
+            if let readFailure = chunk.readFailure {
+                throw Failure(sequenceNumber: readFailure.sequenceNumber, error: readFailure.error)
+            }
             progress(chunk.end, total)
             current = try next.get()
         }
@@ -170,12 +184,15 @@ public enum LedgerReplay {
         let start: UInt64
         let end: UInt64
         let checkpoints: [UInt64: String]
+        /// Where reading stopped early (a gap or damaged key in the log), reported once the leaves before it are checked.
+        let readFailure: ChunkRead.Failure?
         let checked: Pending<[Item]>
 
-        init(start: UInt64, leaves: [[UInt8]], checkpoints: [UInt64: String], signatureChecks: SignatureChecks) {
+        init(start: UInt64, leaves: [[UInt8]], checkpoints: [UInt64: String], readFailure: ChunkRead.Failure?, signatureChecks: SignatureChecks) {
             self.start = start
             self.end = start + UInt64(leaves.count)
             self.checkpoints = checkpoints
+            self.readFailure = readFailure
             checked = Pending {
                 Parallel.map(leaves) { leafBytes -> Item in
                     let outcome = Result { () throws(LedgerError) -> (Record, VerifiedEvent) in
@@ -202,20 +219,35 @@ public enum LedgerReplay {
         }
     }
 
-    static func readChunk(_ transaction: LMDBTransaction, from start: UInt64, to end: UInt64) throws(LedgerError) -> ([[UInt8]], [UInt64: String]) {
+    /// The leaves of records `start..<end` as far as the log holds them in order, the checkpoints in that range,
+    /// and where reading stopped early if it did.
+    struct ChunkRead {
+        struct Failure: Sendable {
+            let sequenceNumber: UInt64
+            let error: LedgerError
+        }
         var leaves: [[UInt8]] = []
-        leaves.reserveCapacity(Int(end - start))
+        var checkpoints: [UInt64: String] = [:]
+        var failure: Failure?
+    }
+
+    static func readChunk(_ transaction: LMDBTransaction, from start: UInt64, to end: UInt64) throws(LedgerError) -> ChunkRead {
+        var read = ChunkRead()
+        read.leaves.reserveCapacity(Int(end - start))
         var expected = start
         try transaction.forEach(LedgerDatabase.log, from: BigEndianKey.encode(start)) { (key, value) throws(LedgerError) -> Bool in
             guard expected < end else { return false }
             guard BigEndianKey.decode(key) == expected else {
-                throw LedgerError(.integrity, "the log has a gap or a damaged key at seq \(expected)")
+                read.failure = .init(sequenceNumber: expected, error: LedgerError(.integrity, "the log has a gap or a damaged key at seq \(expected)"))
+                return false
             }
-            leaves.append([UInt8](value))
+            read.leaves.append([UInt8](value))
             expected += 1
             return true
         }
-        guard expected == end else { throw LedgerError(.integrity, "the log ends at seq \(expected), before \(end)") }
+        if read.failure == nil && expected != end {
+            read.failure = .init(sequenceNumber: expected, error: LedgerError(.integrity, "the log ends at seq \(expected), before \(end)"))
+        }
         var checkpoints: [UInt64: String] = [:]
         try transaction.forEach(LedgerDatabase.checkpoints, from: BigEndianKey.encode(start + 1)) { (key, value) throws(LedgerError) -> Bool in
             guard let size = BigEndianKey.decode(key) else { throw LedgerError(.integrity, "a checkpoint key is damaged") }
@@ -223,7 +255,8 @@ public enum LedgerReplay {
             checkpoints[size] = String(decoding: value, as: UTF8.self)
             return true
         }
-        return (leaves, checkpoints)
+        read.checkpoints = checkpoints
+        return read
     }
 
     /// The tree nodes stored at append time must be the ones the leaves give.

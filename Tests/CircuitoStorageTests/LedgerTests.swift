@@ -1,6 +1,6 @@
 import CircuitoCore
 import CircuitoCrypto
-import CircuitoStorage
+@testable import CircuitoStorage
 import Foundation
 import Testing
 
@@ -247,7 +247,8 @@ final class ClockBox: @unchecked Sendable {
 struct AuditTests {
     /// Builds a ledger, closes it, then lets `damage` write into its LMDB environment directly.
     func damagedLedger(
-        signatureChecks: LedgerReplay.SignatureChecks = .everyEvent, _ damage: (LMDBTransaction, TemporaryLedger) throws -> Void
+        signatureChecks: LedgerReplay.SignatureChecks = .everyEvent, chunkRecordCount: Int = LedgerReplay.chunkRecordCount,
+        _ damage: (LMDBTransaction, TemporaryLedger) throws -> Void
     ) throws -> (TemporaryLedger, LedgerReplay.Failure?) {
         let temporary = TemporaryLedger()
         do {
@@ -261,7 +262,9 @@ struct AuditTests {
             }
         }
         do {
-            _ = try LedgerReplay.run(try LedgerReader.open(directory: temporary.directory), compareProjections: true, signatureChecks: signatureChecks)
+            _ = try LedgerReplay.run(
+                try LedgerReader.open(directory: temporary.directory), compareProjections: true, signatureChecks: signatureChecks,
+                scratchParent: LedgerReplay.temporaryDirectory(), chunkRecordCount: chunkRecordCount, progress: { _, _ in })
             return (temporary, nil)
         } catch let failure as LedgerReplay.Failure {
             return (temporary, failure)
@@ -350,6 +353,63 @@ struct AuditTests {
         case .attestedByCheckpoints:
             #expect(failure?.error.code == .integrity)
             #expect(failure?.error.message.contains("tree node") == true || failure?.error.message.contains("root") == true, "\(String(describing: failure))")
+        }
+    }
+
+    /// Damage that each check finds at one seq: a record re-signed by a stranger with its leaf hash rewritten
+    /// (the signature check, or with `ghost`, the rules), a record whose bytes changed (the leaf hash), a record gone
+    /// from the log (reading the chunk).
+    enum Damage { case badSignature, unknownSigner, changedBytes, missing }
+
+    static func damage(_ kind: Damage, at sequenceNumber: UInt64, _ transaction: LMDBTransaction) throws {
+        let key = BigEndianKey.encode(sequenceNumber)
+        let old = try Record(leafBytes: try #require(try transaction.get(LedgerDatabase.log, key)))
+        let stranger = Ed25519PrivateKey()
+        switch kind {
+        case .badSignature, .unknownSigner:
+            let signed: SignedEvent
+            if kind == .badSignature {
+                signed = SignedEvent(event: old.signedEvent.event, signature: stranger.signature(for: old.signedEvent.event.signingBytes))
+            } else {
+                let event = try Event(
+                    id: "forged-\(sequenceNumber)", type: "actor.registered", actor: "ghost", key: stranger.publicKey.multikey,
+                    timestamp: old.signedEvent.event.timestamp,
+                    body: ["actor": "x", "role": "merchant", "name": "X", "keys": .array([.string(stranger.publicKey.multikey)])])
+                signed = SignedEvent(signing: event, with: stranger)
+            }
+            let record = Record(sequenceNumber: sequenceNumber, recordedAt: old.recordedAt, signedEvent: signed)
+            try transaction.put(LedgerDatabase.log, key, record.leafBytes)
+            try transaction.put(LedgerDatabase.tree, [0] + key, MerkleHash.leaf(record.leafBytes))
+        case .changedBytes:
+            let record = Record(sequenceNumber: sequenceNumber, recordedAt: "2000-01-01T00:00:00Z", signedEvent: old.signedEvent)
+            try transaction.put(LedgerDatabase.log, key, record.leafBytes)
+        case .missing:
+            try transaction.delete(LedgerDatabase.log, key)
+        }
+    }
+
+    /// Two kinds of damage, the first at an earlier seq: whatever the chunks (one record, four, the default), the
+    /// earlier one is named, although the later one's check may run first (the next chunk is read and checked while
+    /// the rules run over this one; within a chunk, leaf hashes are at hand before the rules run).
+    @Test("the first damaged record is the one named, within a chunk and across chunk boundaries",
+          arguments: [1, 4, LedgerReplay.chunkRecordCount])
+    func firstDamageIsNamed(chunkRecordCount: Int) throws {
+        let cases: [(first: (Damage, UInt64), later: (Damage, UInt64))] = [
+            ((.unknownSigner, 5), (.changedBytes, 7)),
+            ((.badSignature, 2), (.changedBytes, 3)),
+            ((.badSignature, 3), (.missing, 9)),
+            ((.unknownSigner, 6), (.badSignature, 10)),
+            ((.changedBytes, 4), (.unknownSigner, 8)),
+        ]
+        for (first, later) in cases {
+            let (_, failure) = try damagedLedger(chunkRecordCount: chunkRecordCount) { transaction, _ in
+                try Self.damage(later.0, at: later.1, transaction)
+                try Self.damage(first.0, at: first.1, transaction)
+            }
+            #expect(failure?.sequenceNumber == first.1, "\(first) then \(later), chunks of \(chunkRecordCount): \(String(describing: failure))")
+            // And each alone is named at its own seq.
+            let (_, alone) = try damagedLedger(chunkRecordCount: chunkRecordCount) { transaction, _ in try Self.damage(later.0, at: later.1, transaction) }
+            #expect(alone?.sequenceNumber == later.1, "\(later) alone, chunks of \(chunkRecordCount): \(String(describing: alone))")
         }
     }
 
