@@ -26,9 +26,6 @@ public final class Ledger {
     private var lastRecordedAtMilliseconds: Int64
     /// Where the time comes from; tests may fix it.
     private let clock: @Sendable () -> Int64
-    /// When stale reader slots were last cleared (monotonic), and how often appends clear them.
-    private var lastStaleReaderCheckNanoseconds: UInt64?
-    var staleReaderCheckIntervalNanoseconds: UInt64 = 10_000_000_000
 
     /// Upper bound of events in one `append` call (one LMDB transaction).
     public static let maximumBatchCount = 4096
@@ -114,18 +111,15 @@ public final class Ledger {
         self.frontier = frontier
         self.lastRecordedAtMilliseconds = lastRecordedAtMilliseconds
         self.clock = clock
-        clearStaleReadersWhenDue()
+        clearStaleReaders()
     }
 
-    /// Clears the reader slots of dead processes when the writer opens and then at most every 10 seconds of appends,
-    /// so that a reader killed inside its transaction (a replay, an export) holds back the reuse of pages for
-    /// seconds, not until the server restarts. A failure here is not the append's: it is retried next time.
-    private func clearStaleReadersWhenDue() {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let nanoseconds = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-        if let last = lastStaleReaderCheckNanoseconds, nanoseconds - last < staleReaderCheckIntervalNanoseconds { return }
-        lastStaleReaderCheckNanoseconds = nanoseconds
+    /// Clears the reader slots of dead processes, when the writer opens and before every commit: while a reader
+    /// killed inside its transaction (a replay, an export) keeps its slot, no page freed after its snapshot can be
+    /// reused, and at full load the file grew by about 30 KB per event until the slot was cleared (measured: 240 MB
+    /// in 8 seconds). The check skips this process's own readers, so with no other process it makes no system call.
+    /// A failure here is not the append's: it is retried at the next commit.
+    private func clearStaleReaders() {
         _ = try? environment.clearStaleReaders()
     }
 
@@ -152,7 +146,7 @@ public final class Ledger {
     public func append(_ events: [VerifiedEvent]) throws(LedgerError) -> [Result<Receipt, LedgerError>] {
         precondition(events.count <= Self.maximumBatchCount, "a batch is at most \(Self.maximumBatchCount) events")
         guard !events.isEmpty else { return [] }
-        clearStaleReadersWhenDue()
+        clearStaleReaders()
         var working = frontier
         let now = max(clock(), lastRecordedAtMilliseconds)
         let recordedAt = Timestamp.format(millisecondsSince1970: now)
