@@ -15,18 +15,35 @@ struct StaleReaderTests {
         let registrations = try (0..<300).map { _ in try fixture.registration().verified() }
         for result in try ledger.append(registrations) { _ = try result.get() }
 
+        // A dead reader: `circuito export` blocked inside its read transaction, then killed.
+        let (pid, unread) = try Self.killedReader(directory: fixture.directory, ledger: ledger)
+        // Dead, but its slot still holds a snapshot until someone checks.
+        #expect(ledger.environment.readerProcessIDs().contains(pid))
+        #expect(try ledger.environment.clearStaleReaders() == 1)
+        #expect(ledger.environment.readerProcessIDs().contains(pid) == false)
+        #expect(try ledger.environment.clearStaleReaders() == 0)
+
+        // The writer's own check: a second killed reader is cleared by the next append.
+        let (secondPID, secondUnread) = try Self.killedReader(directory: fixture.directory, ledger: ledger)
+        #expect(ledger.environment.readerProcessIDs().contains(secondPID))
+        for result in try ledger.append([try fixture.registration().verified()]) { _ = try result.get() }
+        #expect(ledger.environment.readerProcessIDs().contains(secondPID) == false)
+        withExtendedLifetime((unread, secondUnread)) {}
+    }
+
+    /// Starts `circuito export` with a pipe nobody reads, waits (bounded) until its read transaction shows in the
+    /// reader table, kills it with SIGKILL and returns its pid (and the pipe, kept open until the test ends).
+    static func killedReader(directory: String, ledger: Ledger) throws -> (pid: Int32, pipe: Pipe) {
         let binary = try #require(CircuitoBinary.path, "the circuito executable was not found next to the test bundle")
         let child = Process()
         child.executableURL = URL(fileURLWithPath: binary)
-        child.arguments = ["export", "--data", fixture.directory]
+        child.arguments = ["export", "--data", directory]
         let unread = Pipe()
         child.standardOutput = unread
         child.standardError = FileHandle.nullDevice
         child.standardInput = FileHandle.nullDevice
         try child.run()
         let pid = child.processIdentifier
-
-        // Wait (bounded) until the child's read transaction shows in the reader table.
         var holding = false
         for _ in 0..<600 where !holding {
             holding = ledger.environment.readerProcessIDs().contains(pid)
@@ -36,32 +53,6 @@ struct StaleReaderTests {
         kill(pid, SIGKILL)
         child.waitUntilExit()
         #expect(child.terminationReason == .uncaughtSignal)
-        // Dead, but its slot still holds a snapshot until someone checks.
-        #expect(ledger.environment.readerProcessIDs().contains(pid))
-        #expect(try ledger.environment.clearStaleReaders() == 1)
-        #expect(ledger.environment.readerProcessIDs().contains(pid) == false)
-        #expect(try ledger.environment.clearStaleReaders() == 0)
-
-        // The writer's own check: a second killed reader is cleared by the next append.
-        let second = Process()
-        second.executableURL = URL(fileURLWithPath: binary)
-        second.arguments = ["export", "--data", fixture.directory]
-        let secondUnread = Pipe()
-        second.standardOutput = secondUnread
-        second.standardError = FileHandle.nullDevice
-        second.standardInput = FileHandle.nullDevice
-        try second.run()
-        holding = false
-        for _ in 0..<600 where !holding {
-            holding = ledger.environment.readerProcessIDs().contains(second.processIdentifier)
-            if !holding { usleep(50_000) }
-        }
-        #expect(holding)
-        kill(second.processIdentifier, SIGKILL)
-        second.waitUntilExit()
-        #expect(ledger.environment.readerProcessIDs().contains(second.processIdentifier))
-        for result in try ledger.append([try fixture.registration().verified()]) { _ = try result.get() }
-        #expect(ledger.environment.readerProcessIDs().contains(second.processIdentifier) == false)
-        withExtendedLifetime((unread, secondUnread)) {}
+        return (pid, unread)
     }
 }
