@@ -28,8 +28,8 @@ struct ServerContext: Sendable {
     static let defaultPageEntries = 100
 
     /// Answers one request (not `subscribe`, which the connection handles since it streams). `session` is the
-    /// connection's read session (nil where there is no connection to hold one).
-    func respond(_ request: RPCRequest, session: ReadSession?) async -> Result<JSONValue, RPCError> {
+    /// read session of the connection it came on.
+    func respond(_ request: RPCRequest, session: ReadSession) async -> Result<JSONValue, RPCError> {
         do throws(RPCError) {
             switch request.method {
             case "submit": return .success(try await submit(request.params))
@@ -41,7 +41,7 @@ struct ServerContext: Sendable {
         }
     }
 
-    private func read(_ request: RPCRequest, session: ReadSession?) throws(RPCError) -> JSONValue {
+    private func read(_ request: RPCRequest, session: ReadSession) throws(RPCError) -> JSONValue {
         let method = request.method
         switch method {
         case "server.info": return try serverInfo(Params(request.params, method: method))
@@ -253,11 +253,11 @@ struct ServerContext: Sendable {
     }
 
     /// Public for every actor but beneficiaries, whose records need a signed read.
-    private func actor(_ rawParams: JSONValue?, session: ReadSession?) throws(RPCError) -> JSONValue {
+    private func actor(_ rawParams: JSONValue?, session: ReadSession) throws(RPCError) -> JSONValue {
         var requester: ActorRecord?
         var params = rawParams
         // Public unless the actor is a beneficiary: the requester is known only when signed or in a session.
-        if ReadAuthorisation.isSigned(rawParams) || session?.opened != nil {
+        if ReadAuthorisation.isSigned(rawParams) || session.opened != nil {
             let opened = try authenticate(rawParams, method: "actor.get", session: session)
             requester = opened.requester
             params = opened.params
@@ -281,27 +281,20 @@ struct ServerContext: Sendable {
 
     /// Who reads (signed params, or the connection's session): ReadAuthorisation.authenticate with this server's
     /// nonces, window and clock.
-    func authenticate(_ params: JSONValue?, method: String, session: ReadSession?) throws(RPCError) -> (requester: ActorRecord, params: JSONValue?) {
+    func authenticate(_ params: JSONValue?, method: String, session: ReadSession) throws(RPCError) -> (requester: ActorRecord, params: JSONValue?) {
         try ReadAuthorisation.authenticate(
             params, method: method, session: session, reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds,
             nowMilliseconds: clock())
     }
 
-    private func connectionSession(_ session: ReadSession?, _ method: String) throws(RPCError) -> ReadSession {
-        guard let session else { throw RPCError(LedgerError(.invalidReadRequest, "\(method) needs a connection to hold the session")) }
-        return session
-    }
-
-    private func sessionChallenge(_ params: Params, session: ReadSession?) throws(RPCError) -> JSONValue {
+    private func sessionChallenge(_ params: Params, session: ReadSession) throws(RPCError) -> JSONValue {
         try params.allowOnly([])
-        let session = try connectionSession(session, "session.challenge")
         let windowSeconds = limits.readRequestWindowSeconds
         let challenge = session.newChallenge(nowMilliseconds: clock(), lifetimeMilliseconds: Int64(windowSeconds) * 1000)
         return .object(["challenge": .string(challenge), "expires_in_seconds": .integer(Int64(windowSeconds))])
     }
 
-    private func sessionOpen(_ params: JSONValue?, session: ReadSession?) throws(RPCError) -> JSONValue {
-        let session = try connectionSession(session, "session.open")
+    private func sessionOpen(_ params: JSONValue?, session: ReadSession) throws(RPCError) -> JSONValue {
         let now = clock()
         guard let challenge = session.takeChallenge(nowMilliseconds: now) else {
             throw RPCError(LedgerError(.invalidReadRequest, "no session challenge is pending on this connection: call session.challenge first (each challenge is used once, within \(limits.readRequestWindowSeconds) seconds)"))
@@ -314,9 +307,9 @@ struct ServerContext: Sendable {
         return .object(["actor": .string(signed.requester.id), "role": .string(signed.requester.role.rawValue), "key": .string(signed.key)])
     }
 
-    private func sessionClose(_ params: Params, session: ReadSession?) throws(RPCError) -> JSONValue {
+    private func sessionClose(_ params: Params, session: ReadSession) throws(RPCError) -> JSONValue {
         try params.allowOnly([])
-        return .object(["closed": .bool(try connectionSession(session, "session.close").close())])
+        return .object(["closed": .bool(session.close())])
     }
 
     private func authorise(_ allowed: Bool, _ requester: ActorRecord, _ what: String) throws(RPCError) {

@@ -106,10 +106,10 @@ public enum ReadAuthorisation {
     /// actor, whose key must still be active and who must not be suspended (checked on every read, against the
     /// state of that moment). Unsigned params without a session are refused as `open` refuses them.
     static func authenticate(
-        _ params: JSONValue?, method: String, session: ReadSession?, reader: LedgerReader, nonces: NonceStore, windowSeconds: Int,
+        _ params: JSONValue?, method: String, session: ReadSession, reader: LedgerReader, nonces: NonceStore, windowSeconds: Int,
         nowMilliseconds: Int64
     ) throws(RPCError) -> (requester: ActorRecord, params: JSONValue?) {
-        guard !isSigned(params), let opened = session?.opened else {
+        guard !isSigned(params), let opened = session.opened else {
             let signed = try open(params, method: method, reader: reader, nonces: nonces, windowSeconds: windowSeconds, nowMilliseconds: nowMilliseconds)
             return (signed.requester, signed.params)
         }
