@@ -244,7 +244,7 @@ struct Connection {
         /// Running streams; `closed` once the client's side ended, after which new streams are cancelled at once.
         let subscriptions = Locked<(closed: Bool, tasks: [Task<Void, Never>])>((false, []))
         let subscriptionCount = Locked<(active: Int, total: Int)>((0, 0))
-        /// The connection's read session (section 4.4 of the protocol).
+        /// The connection's read session (Specs/protocol.md section 4.3).
         let session = ReadSession()
     }
 
