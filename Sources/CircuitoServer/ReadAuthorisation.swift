@@ -80,19 +80,7 @@ public enum ReadAuthorisation {
         else {
             throw RPCError(LedgerError(.invalidSignature, "the read request's signature does not verify with its key"))
         }
-        let requester: ActorRecord
-        do throws(LedgerError) {
-            guard let actor = try reader.actorRecord(actorID) else {
-                throw LedgerError(.unknownActor, "actor \"\(actorID.prefix(80))\" is not registered")
-            }
-            guard actor.keys[keyText] == .active else {
-                throw LedgerError(.keyNotActive, "key \(keyText) is not an active key of \"\(actorID)\"")
-            }
-            guard !actor.suspended else { throw LedgerError(.actorSuspended, "actor \"\(actorID)\" is suspended") }
-            requester = actor
-        } catch {
-            throw RPCError(error)
-        }
+        let requester = try activeActor(actorID, key: keyText, in: reader)
         // Last, so that only a request that would otherwise be served uses up its nonce.
         do throws(LedgerError) {
             try nonces.use(actor: actorID, nonce: nonce, nowMilliseconds: nowMilliseconds)
@@ -100,6 +88,23 @@ public enum ReadAuthorisation {
             throw RPCError(error)
         }
         return (requester, keyText, request["params"])
+    }
+
+    /// The actor as the state has it now, which must be registered, hold `key` as an active key and not be
+    /// suspended: for a signed read when it arrives, and for a session's every read.
+    static func activeActor(_ actorID: String, key: String, in reader: LedgerReader) throws(RPCError) -> ActorRecord {
+        do throws(LedgerError) {
+            guard let actor = try reader.actorRecord(actorID) else {
+                throw LedgerError(.unknownActor, "actor \"\(actorID.prefix(80))\" is not registered")
+            }
+            guard actor.keys[key] == .active else {
+                throw LedgerError(.keyNotActive, "key \(key) is not an active key of \"\(actorID)\"")
+            }
+            guard !actor.suspended else { throw LedgerError(.actorSuspended, "actor \"\(actorID)\" is suspended") }
+            return actor
+        } catch {
+            throw RPCError(error)
+        }
     }
 
     /// Who reads: the signer of signed params; otherwise, on a connection with an open session, the session's
@@ -113,7 +118,7 @@ public enum ReadAuthorisation {
             let signed = try open(params, method: method, reader: reader, nonces: nonces, windowSeconds: windowSeconds, nowMilliseconds: nowMilliseconds)
             return (signed.requester, signed.params)
         }
-        return (try opened.currentRequester(reader: reader), params)
+        return (try activeActor(opened.actor, key: opened.key, in: reader), params)
     }
 }
 
@@ -125,22 +130,6 @@ final class ReadSession: Sendable {
     struct Opened: Sendable, Hashable {
         let actor: String
         let key: String
-
-        /// The session's actor as the state has it now: its key must still be active and it must not be suspended.
-        func currentRequester(reader: LedgerReader) throws(RPCError) -> ActorRecord {
-            do throws(LedgerError) {
-                guard let record = try reader.actorRecord(actor) else {
-                    throw LedgerError(.unknownActor, "the session's actor \"\(actor)\" is no longer registered")
-                }
-                guard record.keys[key] == .active else {
-                    throw LedgerError(.keyNotActive, "the session's key \(key) is no longer an active key of \"\(actor)\"; open a new session")
-                }
-                guard !record.suspended else { throw LedgerError(.actorSuspended, "actor \"\(actor)\" is suspended") }
-                return record
-            } catch {
-                throw RPCError(error)
-            }
-        }
     }
 
     static let challengeBytes = 32
