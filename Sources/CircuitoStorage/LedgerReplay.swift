@@ -332,13 +332,19 @@ public enum LedgerReplay {
     }
 
     static func makeScratchDirectory(in parent: String) throws(LedgerError) -> String {
-        var template = Array((parent + "/circuito-replay-XXXXXX").utf8CString)
+        try makeUniqueDirectory(named: "circuito-replay", in: parent)
+    }
+
+    /// A new folder `parent/name-??????` (mode 0700) that no other process has, made with `mkdtemp`, whose
+    /// template ends in six `X`s that it replaces.
+    public static func makeUniqueDirectory(named name: String, in parent: String) throws(LedgerError) -> String {
+        var template = Array((parent + "/" + name + "-" + String(repeating: "X", count: 6)).utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
             guard let base = buffer.baseAddress, let result = mkdtemp(base) else { return nil }
             return String(cString: result)
         }
         guard let made else {
-            throw LedgerError(.storage, "cannot create a scratch folder in \(parent): \(String(cString: strerror(errno)))")
+            throw LedgerError(.storage, "cannot create a folder in \(parent): \(String(cString: strerror(errno)))")
         }
         return made
     }

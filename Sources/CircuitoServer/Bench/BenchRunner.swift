@@ -185,20 +185,14 @@ public struct BenchReport: Sendable {
             ("verify_bound_signatures_per_second", Self.format(verifyBoundSignaturesPerSecond, decimals: 0)),
             ("presign_seconds", Self.format(presignSeconds, decimals: 1)),
         ]
-        if let balance {
+        // Balance queries, signed and in read sessions: the same four figures under two prefixes.
+        for (prefix, phase) in [("balance", balance), ("session_balance", sessionBalance)] {
+            guard let phase else { continue }
             fields += [
-                ("balance_queries_per_second", Self.format(balance.perSecond, decimals: 0)),
-                ("balance_latency_p50_ms", Self.format(balance.latency.milliseconds(atPercentile: 50), decimals: 3)),
-                ("balance_latency_p99_ms", Self.format(balance.latency.milliseconds(atPercentile: 99), decimals: 3)),
-                ("balance_refused", String(balance.refusals.values.reduce(0, +))),
-            ]
-        }
-        if let sessionBalance {
-            fields += [
-                ("session_balance_queries_per_second", Self.format(sessionBalance.perSecond, decimals: 0)),
-                ("session_balance_latency_p50_ms", Self.format(sessionBalance.latency.milliseconds(atPercentile: 50), decimals: 3)),
-                ("session_balance_latency_p99_ms", Self.format(sessionBalance.latency.milliseconds(atPercentile: 99), decimals: 3)),
-                ("session_balance_refused", String(sessionBalance.refusals.values.reduce(0, +))),
+                ("\(prefix)_queries_per_second", Self.format(phase.perSecond, decimals: 0)),
+                ("\(prefix)_latency_p50_ms", Self.format(phase.latency.milliseconds(atPercentile: 50), decimals: 3)),
+                ("\(prefix)_latency_p99_ms", Self.format(phase.latency.milliseconds(atPercentile: 99), decimals: 3)),
+                ("\(prefix)_refused", String(phase.refusals.values.reduce(0, +))),
             ]
         }
         if let proof {
@@ -477,14 +471,7 @@ public enum BenchRunner {
     static func seconds(since start: UInt64) -> Double { Double(monotonicNanoseconds() - start) / 1e9 }
 
     static func makeTemporaryDirectory() throws(LedgerError) -> String {
-        let parent = LedgerReplay.temporaryDirectory()
-        var template = Array((parent + "/circuito-bench-XXXXXX").utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
-            guard let base = buffer.baseAddress, let result = mkdtemp(base) else { return nil }
-            return String(cString: result)
-        }
-        guard let made else { throw LedgerError(.storage, "cannot create a folder in \(parent): \(String(cString: strerror(errno)))") }
-        return made + "/ledger"
+        try LedgerReplay.makeUniqueDirectory(named: "circuito-bench", in: LedgerReplay.temporaryDirectory()) + "/ledger"
     }
 
     /// Removes what the bench put in a temporary ledger folder (and the folder around it).
