@@ -211,7 +211,8 @@ public struct DemoCircuit {
         let monthLetters = Array("ABCDEHLMPRST")
         func consonants(_ text: String) -> String {
             let letters = text.uppercased().filter { $0.isLetter && $0.isASCII }
-            let picked = letters.filter { !"AEIOU".contains($0) } + letters.filter { "AEIOU".contains($0) } + "XXX"
+            // The codice fiscale takes consonants, then vowels, and pads a name too short for three with the letter X.
+            let picked = letters.filter { !"AEIOU".contains($0) } + letters.filter { "AEIOU".contains($0) } + String(repeating: "X", count: 3)
             return String(picked.prefix(3))
         }
         func twoDigits(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }

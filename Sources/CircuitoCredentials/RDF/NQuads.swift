@@ -233,7 +233,7 @@ private struct NQuadsParser {
         return false
     }
 
-    /// UCHAR after its backslash: \uXXXX or \UXXXXXXXX, naming a Unicode scalar (no surrogates).
+    /// UCHAR after its backslash: `u` and 4 hex digits or `U` and 8, naming a Unicode scalar (no surrogates).
     private mutating func parseUnicodeEscape() throws(LedgerError) -> Unicode.Scalar {
         let digitCount: Int
         switch current {
