@@ -18,9 +18,13 @@ if [ ! -x "$circuito" ]; then
 fi
 mkdir -p "$out"
 
+# run NAME ARGS…: `circuito bench ARGS… --seed N` for N = 1…REPEAT, kept as OUT/NAME.N.json;
+# ROUND=N run NAME ARGS…: only round N.
 run() {
     local name="$1"; shift
-    for round in $(seq 1 "$repeat"); do
+    local first=1 last="$repeat" round
+    if [ -n "${ROUND:-}" ]; then first="$ROUND"; last="$ROUND"; fi
+    for round in $(seq "$first" "$last"); do
         echo "== $name ($round/$repeat): circuito bench $*" >&2
         "$circuito" bench "$@" --seed "$round" --json > "$out/$name.$round.json" 2> "$out/$name.$round.log" || {
             echo "   failed: see $out/$name.$round.log" >&2
@@ -40,9 +44,24 @@ run reads-1 --events 2000 --connections 1 --balance-queries 5000 --proofs 5000
 run reads-10k --events 10000 --connections 32 --balance-queries 20000 --proofs 20000 --audit
 
 if [ -z "${SKIP_MILLION:-}" ]; then
-    # The same at 1M events: appends, proofs and balances at 1M, memory with 1M in the ledger, verify and rebuild.
-    REPEAT=1 run million --prefill 1000000 --events "$events" --connections 32 --balance-queries 20000 --proofs 20000 \
-        --audit --timeout 7200
+    # 10k against 1M records: two base ledgers of the same mix, then the same runs from a copy of each (`--base`:
+    # a fresh circuit of the same size on top of the copied records), so that only the ledger's size differs. The
+    # base of 1M also gives the memory of a server that appended 1M events itself.
+    rm -rf "$out/base-10k" "$out/base-1m"
+    ROUND=1 run base-10k --prefill 9000 --events 500 --data "$out/base-10k"
+    ROUND=1 run base-1m --prefill 1000000 --events 1000 --connections 32 --data "$out/base-1m" --timeout 7200
+    # Alternated, so that both sizes share the host's noise: saturation (64×4), then one request in flight per
+    # connection with balance queries and inclusion proofs after the appends.
+    for round in $(seq 1 "$repeat"); do
+        for size in 10k 1m; do
+            ROUND="$round" run "from-$size-64x4" --base "$out/base-$size" --events "$events" --connections 64 --pipeline 4
+            ROUND="$round" run "from-$size-32" --base "$out/base-$size" --events "$events" --connections 32 \
+                --balance-queries 20000 --proofs 20000
+        done
+    done
+    # verify and rebuild over the 1M ledger.
+    ROUND=1 run audit-1m --base "$out/base-1m" --events 1000 --connections 32 --audit --timeout 7200
+    rm -rf "$out/base-10k" "$out/base-1m"
 fi
 
 if [ -z "${SKIP_POSTGRES:-}" ]; then
@@ -75,4 +94,13 @@ for name, runs in groups.items():
         if values:
             figures.append(f"{key}={statistics.median(values):g}")
     print(f"{name} ({len(runs)} runs): " + ", ".join(figures))
+# The same runs from 1M records against 10k: the ratio of the median throughputs.
+def median_of(name, key):
+    values = [run[key] for run in groups.get(name, []) if isinstance(run.get(key), (int, float))]
+    return statistics.median(values) if values else None
+for configuration in ["64x4", "32"]:
+    small = median_of(f"from-10k-{configuration}", "throughput_events_per_second")
+    large = median_of(f"from-1m-{configuration}", "throughput_events_per_second")
+    if small and large:
+        print(f"append at 1M against 10k ({configuration}): {large:g} / {small:g} = {large / small:.3f}")
 PY

@@ -103,6 +103,15 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
+    /// Writes a consistent copy of the environment (one read snapshot, `mdb_env_copy2`) as `directory`/data.mdb;
+    /// `directory` must exist and hold no data.mdb. A writer may keep appending meanwhile.
+    public func copy(to directory: String) throws(LedgerError) {
+        guard access(directory + "/data.mdb", F_OK) != 0 else {
+            throw LedgerError(.storage, "\(directory) already holds a data.mdb")
+        }
+        try LMDBEnvironment.check(mdb_env_copy2(handle, directory, 0), "copying the LMDB environment to \(directory)")
+    }
+
     /// Runs `body` in a read transaction, which ends when `body` returns.
     public func read<Result>(_ body: (LMDBTransaction) throws(LedgerError) -> Result) throws(LedgerError) -> Result {
         var transaction: OpaquePointer?

@@ -29,6 +29,12 @@ public struct LedgerReader: @unchecked Sendable {
         return LedgerReader(environment: environment, genesis: genesis)
     }
 
+    /// Writes a consistent copy of the ledger's records and projections (one read snapshot) as `directory`/data.mdb;
+    /// `directory` must exist and hold no ledger. The checkpoint key file is not copied.
+    public func copyDatabase(to directory: String) throws(LedgerError) {
+        try environment.copy(to: directory)
+    }
+
     /// The ledger's checkpoint verifier, from the key named in genesis.
     public func checkpointVerifier() throws(LedgerError) -> NoteVerifier {
         guard let key = Multikey.decodePublicKey(genesis.checkpointKey) else {

@@ -17,9 +17,9 @@ struct BenchCommand: ParsableCommand {
             the server's resident memory and the ratio to the bound.
 
             With only --events, the bench creates a temporary ledger and runs `circuito serve` on it as a child \
-            process (its memory is read from /proc); with --connect HOST:PORT it drives a running server, \
-            registering its circuit there with --authority-key (use a scratch ledger). Every phase stops sending \
-            after --timeout seconds.
+            process (its memory is read from /proc); with --base FOLDER that ledger starts as a copy of an earlier \
+            bench ledger; with --connect HOST:PORT it drives a running server, registering its circuit there with \
+            --authority-key (use a scratch ledger). Every phase stops sending after --timeout seconds.
             """)
 
     @Option(name: .long, help: "Events of the measured mix.")
@@ -48,6 +48,10 @@ struct BenchCommand: ParsableCommand {
     var audit = false
     @Option(name: .long, help: "Keep the ledger in this folder (must not exist yet) instead of a temporary one.")
     var data: String?
+    @Option(name: .long, help: ArgumentHelp(
+        "Start from a copy of this earlier bench ledger instead of an empty one.",
+        discussion: "A folder made by a run with --data or --keep (it holds the authority's key); the run registers a fresh circuit on the copy, so the same run can be measured at several ledger sizes."))
+    var base: String?
     @Flag(name: .long, help: "Keep the temporary ledger after the run.")
     var keep = false
     @Option(name: .long, help: "Seed of the circuit and the mix.")
@@ -67,13 +71,14 @@ struct BenchCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         try reportingErrors { () throws(LedgerError) in
             let target: BenchConfiguration.Target
+            if connect != nil && base != nil { throw LedgerError(.invalidRange, "--base starts the bench's own server; it cannot go with --connect") }
             if let connect {
                 guard let authorityKey else {
                     throw LedgerError(.invalidRange, "--connect needs --authority-key: the bench registers its circuit on that ledger")
                 }
                 target = .connect(try Endpoint(parsing: connect), authorityID: authorityID, authorityKey: try KeyFile.read(authorityKey), serverPid: serverPid)
             } else {
-                target = .spawn(executable: try Self.ownExecutable(), directory: data, keep: keep)
+                target = .spawn(executable: try Self.ownExecutable(), directory: data, keep: keep, base: base)
             }
             if exportOnly && exportEvents == nil { throw LedgerError(.invalidRange, "--export-only needs --export-events FILE") }
             var configuration = BenchConfiguration(target: target, events: events, seed: seed)

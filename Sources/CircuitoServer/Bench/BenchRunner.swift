@@ -9,8 +9,10 @@ import Glibc
 public struct BenchConfiguration: Sendable {
     public enum Target: Sendable {
         /// A new ledger (in `directory`, or a temporary folder removed afterwards unless `keep`) served by
-        /// `executable serve` as a child process.
-        case spawn(executable: String, directory: String?, keep: Bool)
+        /// `executable serve` as a child process. With `base`, the new ledger starts as a copy of that earlier bench
+        /// ledger (its authority key is kept beside it) and the run registers a fresh circuit on it: the same run
+        /// can then be measured at several ledger sizes.
+        case spawn(executable: String, directory: String?, keep: Bool, base: String? = nil)
         /// A running server; the bench registers its circuit with the authority's key. `serverPid` lets it read the
         /// server's memory.
         case connect(Endpoint, authorityID: String, authorityKey: Ed25519PrivateKey, serverPid: Int32?)
@@ -61,6 +63,9 @@ public struct BenchConfiguration: Sendable {
             throw LedgerError(.invalidRange, "--beneficiaries must be \(BenchCircuit.beneficiaryCountRange.lowerBound) to \(BenchCircuit.beneficiaryCountRange.upperBound)")
         }
         if audit, case .connect = target { throw LedgerError(.invalidRange, "--audit replays the bench's own ledger; it needs --events without --connect") }
+        if case .spawn(_, let directory, _, let base?) = target {
+            guard base != directory else { throw LedgerError(.invalidRange, "--base must be another folder than --data") }
+        }
     }
 
     var beneficiaryCount: Int {
@@ -284,9 +289,15 @@ public enum BenchRunner {
         var ownDirectory: String?
         var removeDirectory = false
         switch configuration.target {
-        case .spawn(_, let directory, let keep):
-            tag = "bench"
-            authority = BenchSigner(id: "citta-di-torino", key: try BenchCircuit.actorKey(seed: configuration.seed, tag: tag, actor: "authority"))
+        case .spawn(_, let directory, let keep, let base):
+            if let base {
+                // A fresh tag, so that the circuit's ids are new to the copied ledger; its authority is the base's.
+                tag = "bench-" + SecureRandom.bytes(count: 4).hexString
+                authority = BenchSigner(id: authorityID, key: try readAuthorityKey(ofBase: base))
+            } else {
+                tag = "bench"
+                authority = BenchSigner(id: authorityID, key: try BenchCircuit.actorKey(seed: configuration.seed, tag: tag, actor: "authority"))
+            }
             if !configuration.exportOnly {
                 if let directory {
                     ownDirectory = directory
@@ -329,9 +340,16 @@ public enum BenchRunner {
         let endpoint: Endpoint
         var serverPid: Int32?
         switch configuration.target {
-        case .spawn(let executable, _, _):
+        case .spawn(let executable, _, _, let base):
             guard let directory = ownDirectory else { throw LedgerError(.integrity, "the bench has no ledger directory") }
-            try createLedger(directory: directory, authority: authority)
+            if let base {
+                progress("copying the ledger of \(base)")
+                try copyLedger(from: base, to: directory)
+            } else {
+                try createLedger(directory: directory, authority: authority)
+            }
+            // Kept beside the ledger, so that a later run can start from a copy of it (`--base`).
+            try KeyFile.write(authority.key, to: directory + "/" + authorityKeyFile)
             progress("starting circuito serve on \(directory)")
             let process = try ServerProcess(
                 executable: executable, directory: directory, extraArguments: configuration.serverArguments,
@@ -460,7 +478,7 @@ public enum BenchRunner {
             }
             report.auditTrustingRebuildEventsPerSecond = Double(verified.recordCount) / max(seconds(since: trustingStart), 1e-9)
         }
-        if case .spawn(_, let directory, let keep) = configuration.target, directory != nil || keep, let ownDirectory {
+        if case .spawn(_, let directory, let keep, _) = configuration.target, directory != nil || keep, let ownDirectory {
             report.notes.append("the ledger is kept in \(ownDirectory)")
         }
         return report
@@ -476,9 +494,33 @@ public enum BenchRunner {
 
     /// Removes what the bench put in a temporary ledger folder (and the folder around it).
     static func removeLedgerDirectory(_ directory: String) {
-        for name in ["data.mdb", "lock.mdb", LedgerFiles.checkpointKey, LedgerFiles.writerLock, "serve.log"] { unlink(directory + "/" + name) }
+        for name in ["data.mdb", "lock.mdb", LedgerFiles.checkpointKey, LedgerFiles.writerLock, "serve.log", authorityKeyFile] {
+            unlink(directory + "/" + name)
+        }
         rmdir(directory)
         if directory.hasSuffix("/ledger") { rmdir(String(directory.dropLast("/ledger".count))) }
+    }
+
+    /// The actor id of the bench's authority in the ledgers it creates.
+    static let authorityID = "citta-di-torino"
+    /// The authority's secret key file in every ledger folder the bench creates.
+    public static let authorityKeyFile = "bench-authority.key"
+
+    static func readAuthorityKey(ofBase base: String) throws(LedgerError) -> Ed25519PrivateKey {
+        guard access(base + "/" + authorityKeyFile, F_OK) == 0 else {
+            throw LedgerError(.notFound, "\(base) holds no \(authorityKeyFile): only a ledger made by `circuito bench --data` or --keep can be a --base")
+        }
+        return try KeyFile.read(base + "/" + authorityKeyFile)
+    }
+
+    /// A new ledger folder `directory` holding a consistent copy of `base`'s ledger and its checkpoint key.
+    static func copyLedger(from base: String, to directory: String) throws(LedgerError) {
+        let reader = try LedgerReader.open(directory: base)
+        guard mkdir(directory, 0o700) == 0 else {
+            throw LedgerError(.storage, "cannot create \(directory): \(String(cString: strerror(errno)))")
+        }
+        try reader.copyDatabase(to: directory)
+        try KeyFile.write(try KeyFile.read(base + "/" + LedgerFiles.checkpointKey), to: directory + "/" + LedgerFiles.checkpointKey)
     }
 
     /// A new ledger whose genesis names the bench's authority; closed again before the server opens it.

@@ -1,0 +1,79 @@
+import CircuitoCore
+import Foundation
+import Glibc
+import Testing
+
+// `circuito bench --base`: a run that starts from a copy of an earlier bench ledger, so that the same run can be
+// measured at several ledger sizes (Benchmarks/run-scenarios.sh compares 10k with 1M records this way).
+@Suite(.serialized) struct BenchCLITests {
+    static func figures(_ result: CLIResult) throws -> JSONValue {
+        try JSONParser.parse(result.stdoutBytes)
+    }
+
+    static func integer(_ figures: JSONValue, _ name: String) -> Int64? {
+        if case .integer(let value)? = figures[name] { return value }
+        return nil
+    }
+
+    @Test("a run from --base appends a fresh circuit to a copy of the base, which stays as it was and verifies")
+    func runFromBase() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let base = workspace.path("base")
+        let first = try circuito("bench", "--events", "200", "--connections", "4", "--data", base, "--json", timeout: 300)
+        try #require(first.status == 0, "\(first.stderr)")
+        let firstFigures = try Self.figures(first)
+        let baseSize = try #require(Self.integer(firstFigures, "ledger_size_after"))
+        // The authority's key is kept beside the ledger, readable by its owner only.
+        #expect(fileMode(base + "/bench-authority.key") == 0o600)
+        let baseRoot = try rootOf(base)
+
+        let copy = workspace.path("copy")
+        let second = try circuito("bench", "--base", base, "--events", "150", "--connections", "4", "--data", copy, "--json", timeout: 300)
+        try #require(second.status == 0, "\(second.stderr)")
+        let secondFigures = try Self.figures(second)
+        #expect(Self.integer(secondFigures, "accepted") == 150)
+        #expect(Self.integer(secondFigures, "refused") == 0)
+        // Its circuit was set up on top of every record of the base.
+        let setupEvents = try #require(Self.integer(secondFigures, "setup_events"))
+        #expect(Self.integer(secondFigures, "ledger_size_before") == baseSize + setupEvents)
+        #expect(Self.integer(secondFigures, "ledger_size_after") == baseSize + setupEvents + 150)
+        #expect(second.stderr.contains("copying the ledger of \(base)"))
+
+        // The base is untouched, and the copy is a whole ledger: it holds the base's records under the same tree.
+        #expect(try rootOf(base) == baseRoot)
+        let copyVerify = try circuito("verify", "--data", copy)
+        #expect(copyVerify.status == 0, "\(copyVerify.stderr)")
+        #expect(try rootOf(copy, size: UInt64(baseSize)) == baseRoot)
+        // A copy is a base in turn.
+        #expect(fileMode(copy + "/bench-authority.key") == 0o600)
+    }
+
+    @Test("--base refuses a folder without the bench's authority key, --connect, and its own --data folder")
+    func baseRefusals() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+
+        let notBench = try circuito("bench", "--base", ledger.directory, "--events", "10")
+        #expect(notBench.status == 1)
+        #expect(notBench.stderr.hasPrefix("error: not_found: "))
+        #expect(notBench.stderr.contains("bench-authority.key"))
+
+        let missing = try circuito("bench", "--base", workspace.path("absent"), "--events", "10")
+        #expect(missing.status == 1)
+        #expect(missing.stderr.hasPrefix("error: not_found: "))
+
+        let withConnect = try circuito("bench", "--base", ledger.directory, "--connect", "127.0.0.1:1", "--authority-key", "x", "--events", "10")
+        #expect(withConnect.status == 1)
+        #expect(withConnect.stderr.hasPrefix("error: invalid_range: "))
+
+        let sameFolder = try circuito("bench", "--base", ledger.directory, "--data", ledger.directory, "--events", "10")
+        #expect(sameFolder.status == 1)
+        #expect(sameFolder.stderr.hasPrefix("error: invalid_range: "))
+        // Nothing was written: no key file appeared in the folders named.
+        #expect(access(ledger.directory + "/bench-authority.key", F_OK) != 0)
+        #expect(access(workspace.path("absent"), F_OK) != 0)
+    }
+}
