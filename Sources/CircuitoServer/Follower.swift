@@ -63,7 +63,7 @@ public final class Follower {
 
     public init(_ configuration: Configuration) throws(LedgerError) {
         self.configuration = configuration
-        self.replica = try ReplicaLedger.open(directory: configuration.directory, pinnedVerifierKey: configuration.pinnedVerifierKey)
+        self.replica = try ReplicaLedger.open(directory: configuration.directory, pinnedVerifierKey: configuration.pinnedVerifierKey, options: .server)
     }
 
     /// Follows until `shouldStop` returns true (looked at least every `pollSeconds`) or a failure. `progress` is

@@ -97,7 +97,7 @@ public final class LedgerWriter: Sendable {
     ) -> LedgerWriter? {
         let ledger: Ledger
         do throws(LedgerError) {
-            ledger = try Ledger.open(directory: directory, clock: clock.read)
+            ledger = try Ledger.open(directory: directory, options: .server, clock: clock.read)
             clock.lastRecordedAtMilliseconds = try lastRecordedAtMilliseconds(ledger.reader)
             clock.committedSize = ledger.frontier.size
             startup.withLock { $0 = .success((ledger.reader, ledger.verifierKey)) }

@@ -1,0 +1,19 @@
+import CircuitoCore
+@testable import CircuitoServer
+@testable import CircuitoStorage
+import Testing
+
+@Suite("LMDB: read-ahead")
+struct ReadAheadTests {
+    @Test("the server's writer opens its ledger without read-ahead; a reader opened as verify and export do keeps it")
+    func serverOpensWithoutReadAhead() async throws {
+        let fixture = try CircuitFixture()
+        let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits()) { _ in }
+        #expect(writer.reader.environment.readsAhead == false)
+        // The server still reads and writes through it.
+        #expect(try writer.reader.size() > 0)
+        let reader = try LedgerReader.open(directory: fixture.directory)
+        #expect(reader.environment.readsAhead)
+        await writer.stop()
+    }
+}
