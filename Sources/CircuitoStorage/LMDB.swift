@@ -139,7 +139,14 @@ public final class LMDBEnvironment: @unchecked Sendable {
     }
 
     /// Runs `body` in the write transaction and commits when it returns; aborts when it throws.
+    ///
+    /// Every write first clears the slots of dead readers (`clearStaleReaders`), so that no writer of any kind (the
+    /// ledger, a replica) lets a killed `verify` or `export` make its file grow. At full load the file grew by about
+    /// 30 KB per event until the slot was cleared; a check every 10 s still let it reach 286 MB. The check skips
+    /// this process's own readers, so with no other process it makes no system call. A failure of the check is not
+    /// the write's: it is retried at the next one.
     public func write<Result>(_ body: (LMDBTransaction) throws(LedgerError) -> Result) throws(LedgerError) -> Result {
+        _ = try? clearStaleReaders()
         var transaction: OpaquePointer?
         try LMDBEnvironment.check(mdb_txn_begin(handle, nil, 0, &transaction), "beginning the write transaction")
         guard let transaction else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }

@@ -111,15 +111,7 @@ public final class Ledger {
         self.frontier = frontier
         self.lastRecordedAtMilliseconds = lastRecordedAtMilliseconds
         self.clock = clock
-        clearStaleReaders()
-    }
-
-    /// Clears the reader slots of dead processes, when the writer opens and before every commit: while a reader
-    /// killed inside its transaction (a replay, an export) keeps its slot, no page freed after its snapshot can be
-    /// reused, and at full load the file grew by about 30 KB per event until the slot was cleared (measured: 240 MB
-    /// in 8 seconds). The check skips this process's own readers, so with no other process it makes no system call.
-    /// A failure here is not the append's: it is retried at the next commit.
-    private func clearStaleReaders() {
+        // Dead readers' slots are cleared when the writer opens, and before every commit by `environment.write`.
         _ = try? environment.clearStaleReaders()
     }
 
@@ -146,7 +138,6 @@ public final class Ledger {
     public func append(_ events: [VerifiedEvent]) throws(LedgerError) -> [Result<Receipt, LedgerError>] {
         precondition(events.count <= Self.maximumBatchCount, "a batch is at most \(Self.maximumBatchCount) events")
         guard !events.isEmpty else { return [] }
-        clearStaleReaders()
         var working = frontier
         let now = max(clock(), lastRecordedAtMilliseconds)
         let recordedAt = Timestamp.format(millisecondsSince1970: now)
