@@ -331,7 +331,7 @@ struct GroupPlan {
         var plannedEvents: [String: [UInt8]] = [:]
         for request in requests {
             let events = request.events
-            var undo = OverlayState.UndoLog()
+            var undo = OverlayState<TransactionLedgerState>.UndoLog()
             var refusal: WriteRefusal?
             var newInRequest: [String] = []
             let sizeBefore = projectedSize
@@ -390,57 +390,5 @@ extension WriteRequest {
     var isBatch: Bool {
         if case .batch = self { return true }
         return false
-    }
-}
-
-/// The committed state with the plan's changes laid over it, so each planned event sees the ones before it.
-struct OverlayState: LedgerStateReader {
-    /// Previous overlay values of the keys a request changed (nil: the key was not in the overlay).
-    struct UndoLog {
-        fileprivate var entries: [(table: StateTable, key: [UInt8], previous: [UInt8]??)] = []
-    }
-
-    let base: TransactionLedgerState
-    /// table → key → value; a nil value is a deletion.
-    private var tables: [StateTable: [[UInt8]: [UInt8]?]] = [:]
-
-    init(base: TransactionLedgerState) { self.base = base }
-
-    func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
-        if let pending = tables[table]?[key] { return pending }
-        return try base.value(table, key)
-    }
-
-    func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
-        guard let overlay = tables[table], !overlay.isEmpty else { return try base.entries(table, prefix: prefix, limit: limit) }
-        // Read one more per overlay entry, so deletions cannot push live entries past the limit.
-        let (widened, overflow) = limit.addingReportingOverflow(overlay.count)
-        var merged: [[UInt8]: [UInt8]] = [:]
-        for entry in try base.entries(table, prefix: prefix, limit: overflow ? Int.max : widened) { merged[entry.key] = entry.value }
-        for (key, value) in overlay where key.starts(with: prefix) { merged[key] = value }
-        return merged.sorted { $0.key.lexicographicallyPrecedes($1.key) }.prefix(limit).map { (key: $0.key, value: $0.value) }
-    }
-
-    mutating func apply(_ changes: [StateChange], recordingInto undo: inout UndoLog) {
-        for change in changes {
-            switch change {
-            case .put(let table, let key, let value):
-                undo.entries.append((table, key, tables[table]?[key]))
-                tables[table, default: [:]][key] = .some(value)
-            case .delete(let table, let key):
-                undo.entries.append((table, key, tables[table]?[key]))
-                tables[table, default: [:]][key] = .some(nil)
-            }
-        }
-    }
-
-    mutating func undo(_ log: UndoLog) {
-        for entry in log.entries.reversed() {
-            if let previous = entry.previous {
-                tables[entry.table, default: [:]][entry.key] = .some(previous)
-            } else {
-                tables[entry.table]?[entry.key] = nil
-            }
-        }
     }
 }
