@@ -29,14 +29,12 @@ public struct StateChangeSet: Sendable {
         }
     }
 
-    private(set) var tables: [StateTable: Table] = [:]
+    private var tables: [StateTable: Table] = [:]
 
     public init() {}
 
     /// Keys changed, over all tables.
     public private(set) var count = 0
-
-    public var isEmpty: Bool { count == 0 }
 
     /// `.some(value)` when the run changed `key` (`.some(nil)`: deleted it), nil when it did not touch it.
     public func change(_ table: StateTable, _ key: [UInt8]) -> [UInt8]?? {
