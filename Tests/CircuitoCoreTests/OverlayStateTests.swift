@@ -59,6 +59,37 @@ struct OverlayStateTests {
         #expect(overlay.changes.count == distinctKeys.count)
     }
 
+    @Test("parsed values: a changed key answers its new value (or nothing once deleted), others come from the base's json")
+    func jsonThroughOverlay() throws {
+        /// A base whose `json` answers from values it parsed before, as a replay's cached state does.
+        struct CachingBase: LedgerStateReader {
+            var state = MemoryLedgerState()
+            var parsed: [[UInt8]: JSONValue] = [:]
+            func value(_ table: StateTable, _ key: [UInt8]) -> [UInt8]? { state.value(table, key) }
+            func entries(_ table: StateTable, prefix: [UInt8], limit: Int) -> [(key: [UInt8], value: [UInt8])] {
+                state.entries(table, prefix: prefix, limit: limit)
+            }
+            func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue? { parsed[key] }
+        }
+        var base = CachingBase()
+        base.state.apply([
+            .put(.merchants, key: StateKey.make("shop"), value: Array(#"{"name":"Shop"}"#.utf8)),
+            .put(.merchants, key: StateKey.make("gone"), value: Array(#"{"name":"Gone"}"#.utf8)),
+        ])
+        base.parsed[StateKey.make("shop")] = ["name": "From the cache"]
+        var overlay = OverlayState(base: base)
+        var undo = OverlayState<CachingBase>.UndoLog()
+        overlay.apply([
+            .put(.merchants, key: StateKey.make("new"), value: Array(#"{"name":"New"}"#.utf8)),
+            .delete(.merchants, key: StateKey.make("gone")),
+        ], recordingInto: &undo)
+        #expect(try overlay.json(.merchants, StateKey.make("new")) == ["name": "New"])
+        #expect(try overlay.json(.merchants, StateKey.make("gone")) == nil)
+        #expect(try overlay.json(.merchants, StateKey.make("shop")) == ["name": "From the cache"])
+        overlay.apply([.put(.merchants, key: StateKey.make("bad"), value: Array("{".utf8))], recordingInto: &undo)
+        #expect(throws: LedgerError.self) { try overlay.json(.merchants, StateKey.make("bad")) }
+    }
+
     @Test("undo takes back exactly one request's changes, including keys it changed twice and keys it deleted")
     func undoRestores() throws {
         var base = MemoryLedgerState()

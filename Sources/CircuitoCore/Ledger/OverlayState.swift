@@ -93,6 +93,15 @@ public struct OverlayState<Base: LedgerStateReader>: LedgerStateReader {
         return try base.value(table, key)
     }
 
+    public func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue? {
+        if let changed = changes.change(table, key) {
+            guard let bytes = changed else { return nil }
+            return try StoredJSON.parse(bytes, table: table)
+        }
+        // Not changed here: the base may answer from values it parsed before.
+        return try base.json(table, key)
+    }
+
     public func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
         let changed = changes.changes(table, prefix: prefix)
         guard !changed.isEmpty else { return try base.entries(table, prefix: prefix, limit: limit) }
