@@ -311,7 +311,7 @@ struct JSONParserAcceptanceTests {
         #expect(try JSONParser.parse("null") == .null)
         #expect(try JSONParser.parse("[]") == .array([]))
         #expect(try JSONParser.parse("{}") == .object([:]))
-        #expect(try JSONParser.parse(#"[1, "a", null, [true], {"k": -2.5}]"#) == [1, "a", nil, [true], ["k": .number(-2.5)]])
+        #expect(try JSONParser.parse(#"[1, "a", null, [true], {"k": -2.5}]"#) == [1, "a", .null, [true], ["k": .number(-2.5)]])
         #expect(try JSONParser.parse(bytes(#"{"a":{"b":{"c":[]}}}"#)) == ["a": ["b": ["c": []]]])
     }
 
@@ -344,7 +344,7 @@ struct JSONParserAcceptanceTests {
             "quote \" backslash \\ controls \u{0}\u{1F} \t\n emoji 😀 \u{2028}",
             [1, [2, [3, [.number(4.5)]]], [:], []],
             [
-                "z": ["nested": ["deeper": [nil, false, "x"]]], "a": .number(3.14159),
+                "z": ["nested": ["deeper": [.null, false, "x"]]], "a": .number(3.14159),
                 "\u{1F600}": 9_007_199_254_740_991, "\u{E000}": -9_007_199_254_740_991, "": [],
             ],
         ]

@@ -56,7 +56,7 @@ public enum JSONValue: Sendable, Hashable {
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
-    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
 {
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int64) { self = .integer(value) }
@@ -65,7 +65,6 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(JSONObject(elements))
     }
-    public init(nilLiteral: ()) { self = .null }
 }
 
 /// A JSON object whose members are kept in RFC 8785 order (keys sorted by their UTF-16 code units).
@@ -159,8 +158,7 @@ public struct JSONObject: Sendable, Hashable {
     public subscript(key: String) -> JSONValue? {
         get {
             let (index, found) = position(of: key)
-            // Not `nil` in a ternary: JSONValue is ExpressibleByNilLiteral, so that would be `.null`.
-            guard found else { return Optional<JSONValue>.none }
+            guard found else { return nil }
             return values[index]
         }
         set {
