@@ -146,9 +146,13 @@ enum Fixture {
     static let leafBytes = Record(sequenceNumber: 123_456, recordedAt: Circuit.shared.timestamp, signedEvent: payment.signedEvent).leafBytes
 }
 
-/// A million-leaf tree in memory, built once.
+/// `CIRCUITO_BENCHMARK_SMOKE=1`: every benchmark runs a few iterations on small fixtures, only to show that each still
+/// builds and runs (what `scripts/test.sh` does); its figures mean nothing.
+let smokeRun = ProcessInfo.processInfo.environment["CIRCUITO_BENCHMARK_SMOKE"] != nil
+
+/// A million-leaf tree in memory, built once (4 096 leaves in a smoke run).
 enum MillionTree {
-    static let size: UInt64 = 1 << 20
+    static let size: UInt64 = smokeRun ? 1 << 12 : 1 << 20
     static let nodes: InMemoryMerkleNodes = {
         var nodes = InMemoryMerkleNodes()
         var frontier = MerkleFrontier()
@@ -159,7 +163,13 @@ enum MillionTree {
 }
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(metrics: [.throughput, .wallClock, .mallocCountTotal, .peakMemoryResident], maxDuration: .seconds(2))
+    var configuration = Benchmark.Configuration(metrics: [.throughput, .wallClock, .mallocCountTotal, .peakMemoryResident], maxDuration: .seconds(2))
+    if smokeRun {
+        configuration.warmupIterations = 0
+        configuration.maxIterations = 3
+        configuration.maxDuration = .milliseconds(200)
+    }
+    Benchmark.defaultConfiguration = configuration
 
     // MARK: Encoding
 
@@ -228,7 +238,7 @@ let benchmarks: @Sendable () -> Void = {
 
     for durable in [true, false] {
         let batchSize = 256
-        let batchCount = 60
+        let batchCount = smokeRun ? 8 : 60
         // Each batch is appended once, so the run ends when the signed batches are used up.
         let holder = FixtureHolder()
         Benchmark(
@@ -259,7 +269,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "Merkle inclusion proof (1M leaves, in memory)",
-        configuration: .init(maxDuration: .seconds(4)),
+        configuration: .init(maxDuration: smokeRun ? .milliseconds(200) : .seconds(4)),
         closure: { benchmark in
             var index: UInt64 = 0
             for _ in benchmark.scaledIterations {
@@ -271,7 +281,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark(
         "Merkle consistency proof (1M leaves, in memory)",
-        configuration: .init(maxDuration: .seconds(4)),
+        configuration: .init(maxDuration: smokeRun ? .milliseconds(200) : .seconds(4)),
         closure: { benchmark in
             var first: UInt64 = 1
             for _ in benchmark.scaledIterations {
