@@ -11,6 +11,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
     // @unchecked: an MDB_env is safe to share between threads; transactions are confined to closures.
     let handle: OpaquePointer
     private var databases: [String: MDB_dbi] = [:]
+    /// The state tables' handles by `StateTable.ordinal` (nil where this environment has no such database): the
+    /// rules read and write these on every event, and an index costs less than hashing a name.
+    private var stateTableDatabases: [MDB_dbi?] = []
     public let path: String
 
     public struct Options: Sendable {
@@ -65,6 +68,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
             }
             // Commit (not abort) so the database handles stay valid; a failed commit has already freed the transaction.
             try LMDBEnvironment.check(mdb_txn_commit(transaction), "committing database handles")
+            stateTableDatabases = StateTable.all.map { databases[$0.name] }
         } catch {
             mdb_env_close(environment)
             throw error
@@ -79,6 +83,13 @@ public final class LMDBEnvironment: @unchecked Sendable {
         guard let database = databases[name] else {
             // Every name used by the code is opened at start; a missing one is a programming error.
             preconditionFailure("database \(name) was not opened at start")
+        }
+        return database
+    }
+
+    func database(_ table: StateTable) -> MDB_dbi {
+        guard let database = stateTableDatabases[table.ordinal] else {
+            preconditionFailure("database \(table.name) was not opened at start")
         }
         return database
     }
@@ -179,10 +190,17 @@ public struct LMDBTransaction {
 
     /// The value under `key`, copied out (LMDB's own pointer is valid only until the transaction ends).
     public func get(_ databaseName: String, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
-        let database = environment.database(databaseName)
-        var keyBytes = key
-        let (result, bytes) = keyBytes.withUnsafeMutableBytes { keyBuffer -> (Int32, [UInt8]?) in
-            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+        try get(environment.database(databaseName), key, label: databaseName)
+    }
+
+    public func get(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
+        try get(environment.database(table), key, label: table.name)
+    }
+
+    private func get(_ database: MDB_dbi, _ key: [UInt8], label databaseName: String) throws(LedgerError) -> [UInt8]? {
+        // LMDB only reads a key it is given: the caller's buffer is passed as it is (a mutable copy would allocate).
+        let (result, bytes) = key.withUnsafeBytes { keyBuffer -> (Int32, [UInt8]?) in
+            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: UnsafeMutableRawPointer(mutating: keyBuffer.baseAddress))
             var value = MDB_val()
             let result = mdb_get(handle, database, &keyValue, &value)
             return (result, result == 0 ? Self.bytes(of: value) : nil)
@@ -193,15 +211,21 @@ public struct LMDBTransaction {
     }
 
     public func put(_ databaseName: String, _ key: [UInt8], _ value: [UInt8], appending: Bool = false) throws(LedgerError) {
-        let database = environment.database(databaseName)
-        var keyBytes = key
-        var valueBytes = value
+        try put(environment.database(databaseName), key, value, appending: appending, label: databaseName)
+    }
+
+    public func put(_ table: StateTable, _ key: [UInt8], _ value: [UInt8]) throws(LedgerError) {
+        try put(environment.database(table), key, value, appending: false, label: table.name)
+    }
+
+    private func put(_ database: MDB_dbi, _ key: [UInt8], _ value: [UInt8], appending: Bool, label databaseName: String) throws(LedgerError) {
         // MDB_APPEND skips the search and keeps pages full when keys arrive in order (the log).
         let flags = appending ? UInt32(MDB_APPEND) : 0
-        let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
-            valueBytes.withUnsafeMutableBytes { valueBuffer in
-                var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
-                var valueValue = MDB_val(mv_size: valueBuffer.count, mv_data: valueBuffer.baseAddress)
+        // Without MDB_RESERVE, LMDB only reads the key and the value (it copies them into its pages).
+        let result = key.withUnsafeBytes { keyBuffer in
+            value.withUnsafeBytes { valueBuffer in
+                var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: UnsafeMutableRawPointer(mutating: keyBuffer.baseAddress))
+                var valueValue = MDB_val(mv_size: valueBuffer.count, mv_data: UnsafeMutableRawPointer(mutating: valueBuffer.baseAddress))
                 return mdb_put(handle, database, &keyValue, &valueValue, flags)
             }
         }
@@ -210,10 +234,16 @@ public struct LMDBTransaction {
 
     /// Removes `key`; removing a missing key is not an error.
     public func delete(_ databaseName: String, _ key: [UInt8]) throws(LedgerError) {
-        let database = environment.database(databaseName)
-        var keyBytes = key
-        let result = keyBytes.withUnsafeMutableBytes { keyBuffer in
-            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+        try delete(environment.database(databaseName), key, label: databaseName)
+    }
+
+    public func delete(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) {
+        try delete(environment.database(table), key, label: table.name)
+    }
+
+    private func delete(_ database: MDB_dbi, _ key: [UInt8], label databaseName: String) throws(LedgerError) {
+        let result = key.withUnsafeBytes { keyBuffer in
+            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: UnsafeMutableRawPointer(mutating: keyBuffer.baseAddress))
             return mdb_del(handle, database, &keyValue, nil)
         }
         if result == MDB_NOTFOUND { return }

@@ -32,7 +32,7 @@ public struct TransactionLedgerState: LedgerStateReader {
     }
 
     public func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
-        try transaction.get(table.name, key)
+        try transaction.get(table, key)
     }
 
     public func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue? {
@@ -55,10 +55,10 @@ public struct TransactionLedgerState: LedgerStateReader {
             switch change {
             case .put(let table, let key, let value):
                 parsedValues?.forget(ParsedValueCache.Key(table: table, key: key))
-                try transaction.put(table.name, key, value)
+                try transaction.put(table, key, value)
             case .delete(let table, let key):
                 parsedValues?.forget(ParsedValueCache.Key(table: table, key: key))
-                try transaction.delete(table.name, key)
+                try transaction.delete(table, key)
             }
         }
     }

@@ -109,6 +109,11 @@ public struct SignedEvent: Sendable, Hashable {
     public init(json: JSONValue) throws(LedgerError) {
         guard case .object(let members) = json else { throw LedgerError(.invalidEvent, "a signed event is a JSON object") }
         try requireExactKeys(members, ["event", "sig"], what: "signed event")
+        try self.init(members: members)
+    }
+
+    /// From the `event` and `sig` members of a signed event or a record (their other members checked by the caller).
+    init(members: JSONObject) throws(LedgerError) {
         let signatureText = try requireString(members, "sig", what: "signed event")
         guard let signature = Base64.decode(signatureText), signature.count == Ed25519.signatureByteCount else {
             throw LedgerError(.invalidSignature, "sig must be a 64-byte Ed25519 signature in padded standard base64")
@@ -235,7 +240,7 @@ public struct Record: Sendable, Hashable {
         guard Timestamp.isValid(recordedAt) else {
             throw LedgerError(.invalidTimestamp, "record recorded_at \(quoted(recordedAt)) is not an RFC 3339 UTC timestamp")
         }
-        let signedEvent = try SignedEvent(json: .object(["event": members["event"] ?? .null, "sig": members["sig"] ?? .null]))
+        let signedEvent = try SignedEvent(members: members)
         self.init(sequenceNumber: UInt64(sequenceNumber), recordedAt: recordedAt, signedEvent: signedEvent)
         guard self.leafBytes == leafBytes else {
             throw LedgerError(.integrity, "record bytes are not in canonical form (RFC 8785)")
@@ -279,11 +284,23 @@ public enum Identifier {
 
     /// Event types: lowercase words joined by one dot, `_` inside words (`actor.key_added`).
     public static func isValidEventType(_ text: String) -> Bool {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, text.utf8.count <= 64 else { return false }
-        return parts.allSatisfy { part in
-            !part.isEmpty && part.utf8.allSatisfy { (0x61...0x7a).contains($0) || $0 == UInt8(ascii: "_") }
+        // One pass over the bytes (every record parsed runs this): word characters, exactly one dot, no empty word.
+        let bytes = text.utf8
+        guard bytes.count <= 64 else { return false }
+        var dots = 0
+        var wordLength = 0
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                guard wordLength > 0 else { return false }
+                dots += 1
+                wordLength = 0
+            } else if (0x61...0x7a).contains(byte) || byte == UInt8(ascii: "_") {
+                wordLength += 1
+            } else {
+                return false
+            }
         }
+        return dots == 1 && wordLength > 0
     }
 }
 
@@ -292,10 +309,13 @@ func quoted(_ text: String) -> String {
     return "\"" + shown + "\""
 }
 
-func requireExactKeys(_ members: JSONObject, _ keys: Set<String>, what: String) throws(LedgerError) {
+/// `keys` are few and distinct: an array searched in order costs less than building a set on every record.
+func requireExactKeys(_ members: JSONObject, _ keys: [String], what: String) throws(LedgerError) {
     for key in keys where members[key] == nil {
         throw LedgerError(.invalidEvent, "\(what) has no field \(quoted(key))")
     }
+    // Every one of `keys` is present, so any more members are unknown ones.
+    guard members.count > keys.count else { return }
     if let extra = members.keys.first(where: { !keys.contains($0) }) {
         throw LedgerError(.invalidEvent, "\(what) has an unknown field \(quoted(extra))")
     }

@@ -7,39 +7,55 @@ public enum Role: String, Sendable, CaseIterable, Hashable {
 /// same transaction as the records it comes from; `rebuild` recomputes every one of them from the log.
 public struct StateTable: Hashable, Sendable, CustomStringConvertible {
     public let name: String
-    public init(_ name: String) { self.name = name }
+    /// The table's place in `all`: storage keeps each table's database handle at this index, and hashing and
+    /// comparing a table is an integer's work, not its name's (every state read and write does both).
+    public let ordinal: Int
+
+    private init(_ name: String, _ ordinal: Int) {
+        self.name = name
+        self.ordinal = ordinal
+    }
+
     public var description: String { name }
 
-    // Governance.
-    public static let meta = StateTable("meta")
-    public static let eventIDs = StateTable("ids")
-    public static let actors = StateTable("actors")
-    public static let keys = StateTable("keys")
-    // The circuit.
-    public static let policy = StateTable("policy")
-    public static let balances = StateTable("balances")
-    public static let accountHistory = StateTable("account_history")
-    public static let lots = StateTable("lots")
-    public static let spentLots = StateTable("spent_lots")
-    public static let payments = StateTable("payments")
-    public static let nonces = StateTable("nonces")
-    public static let settlements = StateTable("settlements")
-    public static let conversions = StateTable("conversions")
-    public static let opportunities = StateTable("opportunities")
-    public static let badgeClasses = StateTable("badge_classes")
-    public static let merchants = StateTable("merchants")
-    public static let catalogueIndex = StateTable("catalogue_index")
-    public static let cases = StateTable("cases")
-    public static let caseHistory = StateTable("case_history")
-    public static let activations = StateTable("activations")
-    public static let badges = StateTable("badges")
-    public static let subjects = StateTable("subjects")
+    public static func == (first: StateTable, second: StateTable) -> Bool { first.ordinal == second.ordinal }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ordinal) }
 
-    /// Every state table, in a fixed order.
-    public static let all: [StateTable] = [
-        meta, eventIDs, actors, keys, policy, balances, accountHistory, lots, spentLots, payments, nonces, settlements, conversions,
-        opportunities, badgeClasses, merchants, catalogueIndex, cases, caseHistory, activations, badges, subjects,
-    ]
+    // Governance.
+    public static let meta = StateTable("meta", 0)
+    public static let eventIDs = StateTable("ids", 1)
+    public static let actors = StateTable("actors", 2)
+    public static let keys = StateTable("keys", 3)
+    // The circuit.
+    public static let policy = StateTable("policy", 4)
+    public static let balances = StateTable("balances", 5)
+    public static let accountHistory = StateTable("account_history", 6)
+    public static let lots = StateTable("lots", 7)
+    public static let spentLots = StateTable("spent_lots", 8)
+    public static let payments = StateTable("payments", 9)
+    public static let nonces = StateTable("nonces", 10)
+    public static let settlements = StateTable("settlements", 11)
+    public static let conversions = StateTable("conversions", 12)
+    public static let opportunities = StateTable("opportunities", 13)
+    public static let badgeClasses = StateTable("badge_classes", 14)
+    public static let merchants = StateTable("merchants", 15)
+    public static let catalogueIndex = StateTable("catalogue_index", 16)
+    public static let cases = StateTable("cases", 17)
+    public static let caseHistory = StateTable("case_history", 18)
+    public static let activations = StateTable("activations", 19)
+    public static let badges = StateTable("badges", 20)
+    public static let subjects = StateTable("subjects", 21)
+
+    /// Every state table, in a fixed order: `all[table.ordinal] == table`.
+    public static let all: [StateTable] = {
+        let tables = [
+            meta, eventIDs, actors, keys, policy, balances, accountHistory, lots, spentLots, payments, nonces, settlements,
+            conversions, opportunities, badgeClasses, merchants, catalogueIndex, cases, caseHistory, activations, badges, subjects,
+        ]
+        precondition(tables.indices.allSatisfy { tables[$0].ordinal == $0 }, "each table's ordinal is its place in the list")
+        precondition(Set(tables.map(\.name)).count == tables.count, "table names are distinct")
+        return tables
+    }()
 }
 
 /// What the rulebook may read of the state before an event. Implemented over an LMDB transaction (live writes,
@@ -148,7 +164,7 @@ public struct StateEntryKey: Hashable, Sendable {
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(table.name)
+        hasher.combine(table.ordinal)
         key.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 }

@@ -314,6 +314,15 @@ public struct RuleContext: LedgerStateReader {
     }
 
     public func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
+        // Most reads come before the event writes anything under the prefix (a payment reads its lots, then
+        // spends them): then the base's answer is the answer, with no merge.
+        let changesUnderPrefix = changes.changes.contains { change in
+            switch change {
+            case .put(let changedTable, let key, _), .delete(let changedTable, let key):
+                return changedTable == table && key.starts(with: prefix)
+            }
+        }
+        guard changesUnderPrefix else { return try base.entries(table, prefix: prefix, limit: limit) }
         // Read one more than asked per pending delete, so deleted entries cannot push live ones past the limit.
         var merged: [[UInt8]: [UInt8]] = [:]
         for entry in try base.entries(table, prefix: prefix, limit: limit + changes.changes.count) { merged[entry.key] = entry.value }
