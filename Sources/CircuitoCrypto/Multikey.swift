@@ -1,3 +1,5 @@
+import Glibc
+
 /// Multikey text for Ed25519 keys, and the multibase form of Ed25519 secret seeds.
 ///
 /// Public: `z` + base58btc(0xed 0x01 ‖ 32-byte key). Secret: `z` + base58btc(0x80 0x26 ‖ 32-byte seed), the
@@ -11,9 +13,18 @@ public enum Multikey {
     }
 
     public static func decodePublicKey(_ text: String) -> Ed25519PublicKey? {
-        guard let bytes = decode(text, prefix: publicPrefix) else { return nil }
-        return Ed25519PublicKey(bytes: bytes)
+        // Only ASCII texts are cached: `String` equality follows Unicode canonical equivalence, under which a text
+        // with, say, U+212A KELVIN SIGN would equal one with "K"; between ASCII texts it is byte equality.
+        let cacheable = text.utf8.count <= 64 && text.utf8.allSatisfy { $0 < 0x80 }
+        if cacheable, let known = decodedPublicKeys.key(for: text) { return known }
+        guard let bytes = decode(text, prefix: publicPrefix), let key = Ed25519PublicKey(bytes: bytes) else { return nil }
+        if cacheable { decodedPublicKeys.remember(key, for: text) }
+        return key
     }
+
+    /// Every event names its signer's key, and a ledger's events are signed by few keys again and again: decoding
+    /// base58 is the costlier part of reading an event's envelope, so decoded keys are kept (bounded).
+    private static let decodedPublicKeys = DecodedKeyCache()
 
     public static func encodeSecret(_ key: Ed25519PrivateKey) -> String {
         "z" + Base58.encode(secretPrefix + key.seed)
@@ -30,6 +41,38 @@ public enum Multikey {
             bytes.count == prefix.count + 32, Array(bytes.prefix(prefix.count)) == prefix
         else { return nil }
         return Array(bytes.dropFirst(prefix.count))
+    }
+}
+
+/// Multikey texts and their decoded public keys, shared by every thread; when full it starts over.
+final class DecodedKeyCache: @unchecked Sendable {
+    // @unchecked: `keys` is read and written only with `mutex` held.
+    static let maximumEntries = 4096
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var keys: [String: Ed25519PublicKey] = [:]
+
+    init() {
+        mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        let result = pthread_mutex_init(mutex, nil)
+        precondition(result == 0, "pthread_mutex_init failed: \(result)")
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func key(for text: String) -> Ed25519PublicKey? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return keys[text]
+    }
+
+    func remember(_ key: Ed25519PublicKey, for text: String) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if keys.count >= Self.maximumEntries { keys.removeAll(keepingCapacity: true) }
+        keys[text] = key
     }
 }
 

@@ -28,6 +28,23 @@ struct KeyTests {
         #expect(Multikey.decodePublicKey(Multikey.encodeSecret(key)) == nil)  // a secret is not a public key
     }
 
+    @Test("decoded keys are cached by their exact text: a canonically equivalent text is still refused")
+    func multikeyCacheIsByExactText() throws {
+        // A key whose text has a "K", decoded once so that it is cached.
+        var key = Ed25519PrivateKey()
+        while !key.publicKey.multikey.contains("K") { key = Ed25519PrivateKey() }
+        let text = key.publicKey.multikey
+        #expect(Multikey.decodePublicKey(text) == key.publicKey)
+        #expect(Multikey.decodePublicKey(text) == key.publicKey)
+        // U+212A KELVIN SIGN is canonically equivalent to "K", so Swift's String == calls the two texts equal.
+        let kelvin = text.replacingOccurrences(of: "K", with: "\u{212A}")
+        #expect(kelvin == text)
+        #expect(Multikey.decodePublicKey(kelvin) == nil)
+        #expect(throws: LedgerError.self) {
+            try Event(id: "evt-1", type: "test.event", actor: "city", key: kelvin, timestamp: "2026-11-22T10:00:00Z", body: [:])
+        }
+    }
+
     @Test("base58btc: leading zeros and known values")
     func base58() {
         #expect(Base58.encode([]) == "")

@@ -52,10 +52,33 @@ public struct Event: Sendable, Hashable {
         self.timestamp = timestamp
         self.body = body
         self.publicKey = publicKey
-        self.canonicalBytes = CanonicalJSON.encode(.object([
-            "v": .integer(Self.version), "id": .string(id), "type": .string(type), "actor": .string(actor),
-            "key": .string(key), "ts": .string(timestamp), "body": bodyValue,
-        ]))
+        self.canonicalBytes = Self.canonicalBytes(
+            id: id, type: type, actor: actor, key: key, timestamp: timestamp, body: bodyValue)
+    }
+
+    /// JCS of the event, written member by member in RFC 8785 key order (actor, body, id, key, ts, type, v) rather
+    /// than through a seven-member object built for each event; equal to `CanonicalJSON.encode(json)`.
+    static func canonicalBytes(
+        id: String, type: String, actor: String, key: String, timestamp: String, body: JSONValue
+    ) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(1024)
+        output += #"{"actor":"#.utf8
+        CanonicalJSON.append(.string(actor), to: &output)
+        output += #","body":"#.utf8
+        CanonicalJSON.append(body, to: &output)
+        output += #","id":"#.utf8
+        CanonicalJSON.append(.string(id), to: &output)
+        output += #","key":"#.utf8
+        CanonicalJSON.append(.string(key), to: &output)
+        output += #","ts":"#.utf8
+        CanonicalJSON.append(.string(timestamp), to: &output)
+        output += #","type":"#.utf8
+        CanonicalJSON.append(.string(type), to: &output)
+        output += #","v":"#.utf8
+        CanonicalJSON.append(.integer(version), to: &output)
+        output.append(0x7D)  // }
+        return output
     }
 
     public init(json: JSONValue) throws(LedgerError) {
