@@ -151,6 +151,18 @@ struct ServerContext: Sendable {
                 "maximum_subscriber_buffer_records": .integer(Int64(limits.maximumSubscriberBufferRecords)),
                 "read_request_window_seconds": .integer(Int64(limits.readRequestWindowSeconds)),
             ]),
+            "writer": Self.writerJSON(writer.statistics),
+        ])
+    }
+
+    /// Cumulative since the server started; durations in whole microseconds.
+    static func writerJSON(_ statistics: WriterStatistics) -> JSONValue {
+        .object([
+            "groups": .integer(Int64(clamping: statistics.groups)),
+            "busy_microseconds": .integer(Int64(clamping: statistics.busyNanoseconds / 1000)),
+            "commits": .integer(Int64(clamping: statistics.appends.commits)),
+            "records": .integer(Int64(clamping: statistics.appends.records)),
+            "commit_microseconds": .integer(Int64(clamping: statistics.appends.commitNanoseconds / 1000)),
         ])
     }
 

@@ -54,6 +54,7 @@ public final class LedgerWriter: Sendable {
 
     private let condition = NSCondition()
     private let queueState: Locked<QueueState>
+    private let statisticsState = Locked(WriterStatistics())
     private let limits: ServerLimits
     /// The ledger's reader (same environment), for the plan and for every read of the server.
     public let reader: LedgerReader
@@ -165,14 +166,24 @@ public final class LedgerWriter: Sendable {
     private func run(ledger: Ledger, clock: PinnedClock, onCommit: @Sendable (UInt64) -> Void) {
         while true {
             guard let group = nextGroup() else { break }
+            let groupStart = monotonicNanoseconds()
             let outcomes = commit(group.map(\.request), ledger: ledger, clock: clock)
             if ledger.frontier.size > clock.committedSize {
                 clock.committedSize = ledger.frontier.size
                 onCommit(ledger.frontier.size)
             }
+            let busyNanoseconds = monotonicNanoseconds() - groupStart
+            statisticsState.withLock { statistics in
+                statistics.groups += 1
+                statistics.busyNanoseconds += busyNanoseconds
+                statistics.appends = ledger.statistics
+            }
             for (pending, outcome) in zip(group, outcomes) { pending.reply(outcome) }
         }
     }
+
+    /// What the writer has done since the server started (`server.info`'s `writer`).
+    public var statistics: WriterStatistics { statisticsState.withLock { $0 } }
 
     private func finishStopping() {
         let waiters = queueState.withLock { state -> [CheckedContinuation<Void, Never>] in
@@ -295,6 +306,18 @@ public final class LedgerWriter: Sendable {
         let record = try Record(leafBytes: try reader.leafBytes(sequenceNumber: size - 1))
         return Timestamp.millisecondsSince1970(record.recordedAt) ?? 0
     }
+}
+
+/// The single writer's work since the server started: the groups of requests it took, the time it spent on them
+/// (planning, the rules, the transaction and its commit, up to the answers), and the ledger's own counts of commits,
+/// records and time inside LMDB's commit. Over a load they tell whether the writer or the rest of the server is the
+/// limit, and how much of the writer's time waits on the disk.
+public struct WriterStatistics: Sendable, Hashable {
+    public var groups: UInt64 = 0
+    public var busyNanoseconds: UInt64 = 0
+    public var appends = AppendStatistics()
+
+    public init() {}
 }
 
 /// The ledger's clock while the writer appends: pinned to the time the plan used.

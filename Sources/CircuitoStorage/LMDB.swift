@@ -157,6 +157,14 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// this process's own readers, so with no other process it makes no system call. A failure of the check is not
     /// the write's: it is retried at the next one.
     public func write<Result>(_ body: (LMDBTransaction) throws(LedgerError) -> Result) throws(LedgerError) -> Result {
+        try timedWrite(body).result
+    }
+
+    /// `write`, also telling how long `mdb_txn_commit` took: LMDB's page writes and its syncs, the part of a
+    /// durable commit that waits on the disk.
+    public func timedWrite<Result>(
+        _ body: (LMDBTransaction) throws(LedgerError) -> Result
+    ) throws(LedgerError) -> (result: Result, commitNanoseconds: UInt64) {
         _ = try? clearStaleReaders()
         var transaction: OpaquePointer?
         try LMDBEnvironment.check(mdb_txn_begin(handle, nil, 0, &transaction), "beginning the write transaction")
@@ -169,8 +177,11 @@ public final class LMDBEnvironment: @unchecked Sendable {
             throw error
         }
         // mdb_txn_commit frees the transaction whether or not it succeeds: never abort after it.
-        try LMDBEnvironment.check(mdb_txn_commit(transaction), "committing")
-        return result
+        let commitStart = monotonicNanoseconds()
+        let committed = mdb_txn_commit(transaction)
+        let commitNanoseconds = monotonicNanoseconds() - commitStart
+        try LMDBEnvironment.check(committed, "committing")
+        return (result, commitNanoseconds)
     }
 
     static func check(_ result: Int32, _ what: @autoclosure () -> String) throws(LedgerError) {
@@ -343,4 +354,11 @@ public enum BigEndianKey {
         guard bytes.count == 8 else { return nil }
         return bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
+}
+
+/// Monotonic time in nanoseconds, for durations (commits, latencies, rates).
+public func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

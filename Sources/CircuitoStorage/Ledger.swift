@@ -26,6 +26,8 @@ public final class Ledger {
     private var lastRecordedAtMilliseconds: Int64
     /// Where the time comes from; tests may fix it.
     private let clock: @Sendable () -> Int64
+    /// What this ledger's appends have cost since it was opened (see `AppendStatistics`).
+    public private(set) var statistics = AppendStatistics()
 
     /// Upper bound of events in one `append` call (one LMDB transaction).
     public static let maximumBatchCount = 4096
@@ -141,7 +143,7 @@ public final class Ledger {
         var working = frontier
         let now = max(clock(), lastRecordedAtMilliseconds)
         let recordedAt = Timestamp.format(millisecondsSince1970: now)
-        let (outcomes, checkpointNote) = try environment.write { (transaction) throws(LedgerError) -> ([Outcome], String?) in
+        let ((outcomes, checkpointNote), commitNanoseconds) = try environment.timedWrite { (transaction) throws(LedgerError) -> ([Outcome], String?) in
             let state = TransactionLedgerState(transaction: transaction)
             var outcomes: [Outcome] = []
             outcomes.reserveCapacity(events.count)
@@ -177,6 +179,9 @@ public final class Ledger {
             return (outcomes, note)
         }
         if checkpointNote != nil {
+            statistics.commits += 1
+            statistics.records += working.size - frontier.size
+            statistics.commitNanoseconds += commitNanoseconds
             frontier = working
             lastRecordedAtMilliseconds = now
         }
@@ -210,4 +215,15 @@ public final class Ledger {
         }
         return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes))
     }
+}
+
+/// Counters of a ledger's appends that wrote records, since it was opened: how many commits, how many records they
+/// wrote, and how long LMDB's commit took in all (its page writes and syncs). Commits that only answered repeats
+/// write nothing and are not counted.
+public struct AppendStatistics: Sendable, Hashable {
+    public var commits: UInt64 = 0
+    public var records: UInt64 = 0
+    public var commitNanoseconds: UInt64 = 0
+
+    public init() {}
 }

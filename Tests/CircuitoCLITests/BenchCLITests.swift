@@ -15,6 +15,15 @@ import Testing
         return nil
     }
 
+    /// A figure written with or without a fraction.
+    static func number(_ figures: JSONValue, _ name: String) -> Double? {
+        switch figures[name] {
+        case .integer(let value)?: return Double(value)
+        case .number(let value)?: return value
+        default: return nil
+        }
+    }
+
     @Test("a run from --base appends a fresh circuit to a copy of the base, which stays as it was and verifies")
     func runFromBase() throws {
         let workspace = try Workspace()
@@ -34,6 +43,17 @@ import Testing
         let secondFigures = try Self.figures(second)
         #expect(Self.integer(secondFigures, "accepted") == 150)
         #expect(Self.integer(secondFigures, "refused") == 0)
+        // The writer's figures over the appends: every accepted event was written by one of its commits, and the
+        // writer cannot be busy for longer than the phase it served (a little slack for two processes' clocks).
+        let commits = try #require(Self.integer(secondFigures, "writer_commits"))
+        #expect(commits >= 1 && commits <= 150)
+        let perCommit = try #require(Self.number(secondFigures, "writer_events_per_commit"))
+        #expect(abs(perCommit * Double(commits) - 150) < Double(commits) * 0.05 + 0.5)
+        let busyShare = try #require(Self.number(secondFigures, "writer_busy_share"))
+        #expect(busyShare > 0 && busyShare <= 1.05)
+        let commitShare = try #require(Self.number(secondFigures, "writer_commit_share"))
+        #expect(commitShare > 0 && commitShare <= 1)
+        #expect(try #require(Self.number(secondFigures, "writer_commit_ms_mean")) > 0)
         // Its circuit was set up on top of every record of the base.
         let setupEvents = try #require(Self.integer(secondFigures, "setup_events"))
         #expect(Self.integer(secondFigures, "ledger_size_before") == baseSize + setupEvents)

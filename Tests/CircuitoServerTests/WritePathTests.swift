@@ -109,6 +109,40 @@ struct WritePathTests {
         await server.shutdown()
     }
 
+    @Test("server.info's writer counters: commits and records count what was written, refusals and repeats add none")
+    func writerCounters() async throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        func counters() throws -> (groups: Int64, commits: Int64, records: Int64, busy: Int64, commit: Int64) {
+            let writer = try #require(try client.result("server.info")["writer"])
+            return (
+                try #require(writer["groups"]?.integerValue), try #require(writer["commits"]?.integerValue),
+                try #require(writer["records"]?.integerValue), try #require(writer["busy_microseconds"]?.integerValue),
+                try #require(writer["commit_microseconds"]?.integerValue))
+        }
+        let before = try counters()
+        // One event, then a batch of two in one commit.
+        let single = try fixture.registration()
+        _ = try client.result("submit", single.params)
+        _ = try client.result("submit_batch", ["events": .array([try fixture.payment(amount: 10).params, try fixture.registration().params])])
+        let afterWrites = try counters()
+        #expect(afterWrites.commits - before.commits == 2)
+        #expect(afterWrites.records - before.records == 3)
+        #expect(afterWrites.groups - before.groups == 2)
+        // Durable commits take time, and the commit is part of the writer's busy time.
+        #expect(afterWrites.commit > before.commit)
+        #expect(afterWrites.busy - before.busy >= afterWrites.commit - before.commit)
+        // A refusal and a repeat are answered by the writer but write no record.
+        #expect(try client.error("submit", try fixture.payment(amount: 1_000).params).name == "insufficient_funds")
+        _ = try client.result("submit", single.params)
+        let afterAnswers = try counters()
+        #expect(afterAnswers.commits == afterWrites.commits)
+        #expect(afterAnswers.records == afterWrites.records)
+        #expect(afterAnswers.groups - afterWrites.groups == 2)
+        await server.shutdown()
+    }
+
     @Test("expected_size: accepted at the expected size, refused with size_mismatch otherwise")
     func optimisticConcurrency() async throws {
         let fixture = try CircuitFixture()

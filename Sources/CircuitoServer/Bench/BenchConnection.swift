@@ -73,9 +73,3 @@ final class BenchConnection {
     }
 }
 
-/// Monotonic time in nanoseconds, for latencies and rates.
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}

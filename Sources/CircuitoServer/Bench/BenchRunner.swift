@@ -74,6 +74,40 @@ public struct BenchConfiguration: Sendable {
 }
 
 /// One phase's figures.
+/// The single writer's work over a phase: the differences of `server.info`'s `writer` counters.
+public struct WriterFigures: Sendable {
+    public var commits: Int64
+    public var records: Int64
+    /// Time the writer spent on groups of requests (planning, rules, the transaction, its commit).
+    public var busyMicroseconds: Int64
+    /// Time inside LMDB's commit: its page writes and syncs.
+    public var commitMicroseconds: Int64
+    /// The phase's length, measured by the bench.
+    public var phaseMicroseconds: Int64
+
+    public var recordsPerCommit: Double { commits > 0 ? Double(records) / Double(commits) : 0 }
+    public var commitMillisecondsMean: Double { commits > 0 ? Double(commitMicroseconds) / Double(commits) / 1000 : 0 }
+    /// The share of the phase the writer was busy: near 1, the writer is the limit.
+    public var busyShare: Double { phaseMicroseconds > 0 ? Double(busyMicroseconds) / Double(phaseMicroseconds) : 0 }
+    /// The share of the writer's busy time spent inside LMDB's commit.
+    public var commitShare: Double { busyMicroseconds > 0 ? Double(commitMicroseconds) / Double(busyMicroseconds) : 0 }
+
+    /// The difference of two `server.info` `writer` objects over a phase of `phaseMicroseconds`; nil when either
+    /// lacks one (a server that does not report it).
+    static func difference(from before: JSONValue?, to after: JSONValue?, phaseMicroseconds: Int64) -> WriterFigures? {
+        func counter(_ value: JSONValue?, _ name: String) -> Int64? { value?[name]?.integerValue }
+        let names = ["commits", "records", "busy_microseconds", "commit_microseconds"]
+        let deltas = names.compactMap { name -> Int64? in
+            guard let first = counter(before, name), let second = counter(after, name), second >= first else { return nil }
+            return second - first
+        }
+        guard deltas.count == names.count else { return nil }
+        return WriterFigures(
+            commits: deltas[0], records: deltas[1], busyMicroseconds: deltas[2], commitMicroseconds: deltas[3],
+            phaseMicroseconds: phaseMicroseconds)
+    }
+}
+
 public struct PhaseReport: Sendable {
     public let name: String
     public let requests: Int
@@ -128,6 +162,8 @@ public struct BenchReport: Sendable {
     public var serverMemory: ProcessMemory?
     /// The most the server was resident while the appends ran (sampled every 100 ms).
     public var serverResidentDuringAppendBytes: UInt64?
+    /// The server's single writer over the append phase (from `server.info` before and after it), when it says.
+    public var writer: WriterFigures?
     public var auditVerifyEventsPerSecond: Double?
     public var auditRebuildEventsPerSecond: Double?
     /// `rebuild --trust-checkpoints`: the same replay without the event signature checks.
@@ -190,6 +226,15 @@ public struct BenchReport: Sendable {
             ("verify_bound_signatures_per_second", Self.format(verifyBoundSignaturesPerSecond, decimals: 0)),
             ("presign_seconds", Self.format(presignSeconds, decimals: 1)),
         ]
+        if let writer {
+            fields += [
+                ("writer_commits", String(writer.commits)),
+                ("writer_events_per_commit", Self.format(writer.recordsPerCommit, decimals: 1)),
+                ("writer_commit_ms_mean", Self.format(writer.commitMillisecondsMean, decimals: 3)),
+                ("writer_busy_share", Self.format(writer.busyShare, decimals: 3)),
+                ("writer_commit_share", Self.format(writer.commitShare, decimals: 3)),
+            ]
+        }
         // Balance queries, signed and in read sessions: the same four figures under two prefixes.
         for (prefix, phase) in [("balance", balance), ("session_balance", sessionBalance)] {
             guard let phase else { continue }
@@ -233,6 +278,9 @@ public struct BenchReport: Sendable {
             for failure in append.failures.prefix(5) { lines.append("  connection failure: \(failure)") }
             if let server = serverCPUMicrosecondsPerEvent, let client = clientCPUMicrosecondsPerEvent, let ratio = cpuRatioToBound {
                 lines.append("  CPU per event: server \(Self.format(server, decimals: 1)) µs, bench client \(Self.format(client, decimals: 1)) µs; signature checks are \(Self.format(ratio * 100, decimals: 1)) % of the server's")
+            }
+            if let writer {
+                lines.append("  writer: \(writer.commits) commits of \(Self.format(writer.recordsPerCommit, decimals: 1)) events on average; busy \(Self.format(writer.busyShare * 100, decimals: 1)) % of the phase, \(Self.format(writer.commitShare * 100, decimals: 1)) % of that inside LMDB's commit (\(Self.format(writer.commitMillisecondsMean, decimals: 2)) ms per commit)")
             }
         }
         if let balance {
@@ -389,14 +437,19 @@ public enum BenchRunner {
         let boundBefore = verificationBound(mix)
         guard boundBefore.allValid else { throw LedgerError(.integrity, "a pre-signed event does not verify") }
 
-        report.ledgerSizeBefore = try ledgerSize(endpoint)
+        let infoBefore = try serverInfo(endpoint)
+        report.ledgerSizeBefore = infoBefore.size
         progress("appending \(mix.count) events over \(configuration.connections) connections (ledger at \(report.ledgerSizeBefore) records)")
         let requests = split(mix, connections: configuration.connections)
         let sampler = serverPid.map { MemorySampler(pid: $0) }
         let serverCPUBefore = serverPid.flatMap { ProcessMemory.cpuSeconds(pid: $0) }
         let clientCPUBefore = ProcessMemory.ownCPUSeconds()
+        let appendStart = monotonicNanoseconds()
         let appendOutcome = LoadDriver.run(
             requests, options: .init(endpoint: endpoint, method: "submit", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
+        let appendMicroseconds = Int64((monotonicNanoseconds() - appendStart) / 1000)
+        let infoAfterAppend = try serverInfo(endpoint)
+        report.writer = WriterFigures.difference(from: infoBefore.writer, to: infoAfterAppend.writer, phaseMicroseconds: appendMicroseconds)
         let clientCPU = ProcessMemory.ownCPUSeconds() - clientCPUBefore
         let serverCPUAfter = serverPid.flatMap { ProcessMemory.cpuSeconds(pid: $0) }
         report.serverResidentDuringAppendBytes = sampler?.stop()
@@ -413,7 +466,7 @@ public enum BenchRunner {
         report.verifyBoundEventsPerSecond = (boundBefore.eventsPerSecond + boundAfter.eventsPerSecond) / 2
         report.verifyBoundSignaturesPerSecond = (boundBefore.signaturesPerSecond + boundAfter.signaturesPerSecond) / 2
         report.verifyCPUMicrosecondsPerEvent = (boundBefore.cpuSeconds + boundAfter.cpuSeconds) * 1e6 / Double(2 * mix.count)
-        report.ledgerSizeAfter = try ledgerSize(endpoint)
+        report.ledgerSizeAfter = infoAfterAppend.size
         if appendOutcome.refused * 100 > max(1, appendOutcome.sent) {
             report.notes.append("more than 1 % of the events were refused: the throughput figure does not describe a valid load")
         }
@@ -628,12 +681,13 @@ public enum BenchRunner {
         return requests
     }
 
-    static func ledgerSize(_ endpoint: Endpoint) throws(LedgerError) -> UInt64 {
+    /// The ledger's size and the writer's counters (nil from a server that does not report them).
+    static func serverInfo(_ endpoint: Endpoint) throws(LedgerError) -> (size: UInt64, writer: JSONValue?) {
         let client = try LineClient(endpoint, timeoutSeconds: 60)
         switch try client.call("server.info") {
         case .success(let info):
             guard case .integer(let size)? = info["size"], size >= 0 else { throw LedgerError(.integrity, "server.info has no size") }
-            return UInt64(size)
+            return (UInt64(size), info["writer"])
         case .failure(let error):
             throw LedgerError(.connectionFailed, "server.info: \(error)")
         }

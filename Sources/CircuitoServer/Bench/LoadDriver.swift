@@ -1,4 +1,5 @@
 import CircuitoCore
+import CircuitoStorage
 import Dispatch
 import Foundation
 

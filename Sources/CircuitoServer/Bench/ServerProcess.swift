@@ -1,4 +1,5 @@
 import CircuitoCore
+import CircuitoStorage
 import Glibc
 
 /// Resident memory of a process, from `/proc/<pid>/status` (Linux).
