@@ -95,16 +95,15 @@ public struct WriterFigures: Sendable {
     /// The difference of two `server.info` `writer` objects over a phase of `phaseMicroseconds`; nil when either
     /// lacks one (a server that does not report it).
     static func difference(from before: JSONValue?, to after: JSONValue?, phaseMicroseconds: Int64) -> WriterFigures? {
-        func counter(_ value: JSONValue?, _ name: String) -> Int64? { value?[name]?.integerValue }
-        let names = ["commits", "records", "busy_microseconds", "commit_microseconds"]
-        let deltas = names.compactMap { name -> Int64? in
-            guard let first = counter(before, name), let second = counter(after, name), second >= first else { return nil }
+        func delta(_ name: String) -> Int64? {
+            guard let first = before?[name]?.integerValue, let second = after?[name]?.integerValue, second >= first else { return nil }
             return second - first
         }
-        guard deltas.count == names.count else { return nil }
+        guard let commits = delta("commits"), let records = delta("records"), let busy = delta("busy_microseconds"),
+            let commit = delta("commit_microseconds")
+        else { return nil }
         return WriterFigures(
-            commits: deltas[0], records: deltas[1], busyMicroseconds: deltas[2], commitMicroseconds: deltas[3],
-            phaseMicroseconds: phaseMicroseconds)
+            commits: commits, records: records, busyMicroseconds: busy, commitMicroseconds: commit, phaseMicroseconds: phaseMicroseconds)
     }
 }
 
