@@ -1,5 +1,6 @@
 import CircuitoCore
 import CircuitoCrypto
+import Dispatch
 import Glibc
 
 /// Replays a ledger's log through the rulebook into a fresh, throw-away LMDB environment: the offline audit behind
@@ -43,6 +44,9 @@ public enum LedgerReplay {
 
     /// Records read, parsed and signature-checked together; bounds the memory of a replay.
     public static let chunkRecordCount = 4096
+
+    /// Where the records of a replayed chunk are freed.
+    static let releaseQueue = DispatchQueue(label: "circuito.replay.release", qos: .utility)
 
     /// Replays `reader`'s ledger. The scratch environment lives in a new folder under `scratchParent` and is
     /// removed afterwards.
@@ -109,6 +113,10 @@ public enum LedgerReplay {
             frontier: MerkleFrontier(), lastRecordedAtMilliseconds: 0, verifier: nil, origin: "",
             verifierOfGenesis: { (genesis) throws(LedgerError) in try RecordReplayer.verifier(of: genesis) })
         var checkpointCount: UInt64 = 0
+        // One cache of parsed state values for the whole replay: the replay is the scratch environment's only
+        // writer, and a failed transaction ends the replay.
+        let parsedValues = ParsedValueCache()
+        let releaseSlots = DispatchSemaphore(value: 2)
         // A pipeline of two chunks: while the rules run over one chunk on this thread (they need the state the
         // previous records left), the next chunk is parsed and its signatures checked on the other cores. LMDB is
         // read only on this thread, the one that owns the read transaction.
@@ -117,20 +125,20 @@ public enum LedgerReplay {
             let end = min(start + UInt64(chunkRecordCount), total)
             let read = try failing(start) { () throws(LedgerError) in try readChunk(live, from: start, to: end) }
             return PreparedChunk(
-                start: start, leaves: read.leaves, checkpoints: read.checkpoints, readFailure: read.failure, signatureChecks: signatureChecks)
+                start: start, leaves: read.leaves, storedLeafHashes: read.storedLeafHashes, checkpoints: read.checkpoints,
+                readFailure: read.failure, signatureChecks: signatureChecks)
         }
         var current = try prepare(from: 0)
         while let chunk = current {
             // A damaged log further on is reported only after this chunk, so the first bad seq is the one named.
             let next = chunk.readFailure == nil ? Result { () throws(Failure) in try prepare(from: chunk.end) } : .success(nil)
             let checked = chunk.checked.wait()
-            let storedLeaves = TransactionMerkleNodes(transaction: live)
             var newNodes: [MerkleNode] = []
             // A rule failure aborts the scratch transaction; its seq is kept here to report it.
             var failedSequenceNumber: UInt64?
             do throws(LedgerError) {
                 try scratch.write { (transaction) throws(LedgerError) in
-                    let state = TransactionLedgerState(transaction: transaction, cachingParsedValues: true)
+                    let state = TransactionLedgerState(transaction: transaction, parsedValues: parsedValues)
                     for (offset, item) in checked.enumerated() {
                         let sequenceNumber = chunk.start + UInt64(offset)
                         do throws(LedgerError) {
@@ -138,7 +146,10 @@ public enum LedgerReplay {
                             // First its leaf against the leaf hash stored when it was appended: a changed record is
                             // named by its own seq even when the change keeps its signature valid (recorded_at is
                             // outside the event signature).
-                            guard try storedLeaves.completeSubtreeHash(level: 0, index: sequenceNumber) == item.leafHash else {
+                            guard offset < chunk.storedLeafHashes.count, chunk.storedLeafHashes[offset].count == SHA256.byteCount else {
+                                throw LedgerError(.integrity, "tree node (level 0, index \(sequenceNumber)) is missing or damaged")
+                            }
+                            guard chunk.storedLeafHashes[offset] == item.leafHash else {
                                 throw LedgerError(.integrity, "the record's bytes do not hash to the leaf hash stored when it was appended")
                             }
                             let (record, verifiedEvent) = try item.outcome.get()
@@ -162,6 +173,14 @@ public enum LedgerReplay {
                 throw Failure(sequenceNumber: readFailure.sequenceNumber, error: readFailure.error)
             }
             progress(chunk.end, total)
+            // The chunk's parsed records are thousands of small objects: they are freed on another core, not
+            // on this one, which the rules of the next chunk wait for.
+            // At most two chunks wait there, so memory stays bounded if freeing ever falls behind.
+            releaseSlots.wait()
+            releaseQueue.async {
+                withExtendedLifetime((chunk, checked)) {}
+                releaseSlots.signal()
+            }
             current = try next.get()
         }
         guard total > 0, latestCheckpointSize == total else {
@@ -183,14 +202,21 @@ public enum LedgerReplay {
 
         let start: UInt64
         let end: UInt64
+        /// The leaf hashes stored when the records were appended (level 0 of the `tree` database), in seq order
+        /// from `start`, as far as they are stored without a gap.
+        let storedLeafHashes: [[UInt8]]
         let checkpoints: [UInt64: String]
         /// Where reading stopped early (a gap or damaged key in the log), reported once the leaves before it are checked.
         let readFailure: ChunkRead.Failure?
         let checked: Pending<[Item]>
 
-        init(start: UInt64, leaves: [[UInt8]], checkpoints: [UInt64: String], readFailure: ChunkRead.Failure?, signatureChecks: SignatureChecks) {
+        init(
+            start: UInt64, leaves: [[UInt8]], storedLeafHashes: [[UInt8]], checkpoints: [UInt64: String], readFailure: ChunkRead.Failure?,
+            signatureChecks: SignatureChecks
+        ) {
             self.start = start
             self.end = start + UInt64(leaves.count)
+            self.storedLeafHashes = storedLeafHashes
             self.checkpoints = checkpoints
             self.readFailure = readFailure
             checked = Pending {
@@ -227,6 +253,7 @@ public enum LedgerReplay {
             let error: LedgerError
         }
         var leaves: [[UInt8]] = []
+        var storedLeafHashes: [[UInt8]] = []
         var checkpoints: [UInt64: String] = [:]
         var failure: Failure?
     }
@@ -247,6 +274,16 @@ public enum LedgerReplay {
         }
         if read.failure == nil && expected != end {
             read.failure = .init(sequenceNumber: expected, error: LedgerError(.integrity, "the log ends at seq \(expected), before \(end)"))
+        }
+        // The stored leaf hashes in one cursor walk (a lookup per record showed in profiles).
+        read.storedLeafHashes.reserveCapacity(read.leaves.count)
+        var expectedLeaf = start
+        let leafEnd = start + UInt64(read.leaves.count)
+        try transaction.forEach(LedgerDatabase.tree, from: TransactionMerkleNodes.key(level: 0, index: start)) { (key, value) throws(LedgerError) -> Bool in
+            guard expectedLeaf < leafEnd, key.count == 9, key[0] == 0, BigEndianKey.decode(key[1...]) == expectedLeaf else { return false }
+            read.storedLeafHashes.append([UInt8](value))
+            expectedLeaf += 1
+            return true
         }
         var checkpoints: [UInt64: String] = [:]
         try transaction.forEach(LedgerDatabase.checkpoints, from: BigEndianKey.encode(start + 1)) { (key, value) throws(LedgerError) -> Bool in

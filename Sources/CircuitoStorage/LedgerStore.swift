@@ -31,6 +31,13 @@ public struct TransactionLedgerState: LedgerStateReader {
         self.parsedValues = cachingParsedValues ? ParsedValueCache() : nil
     }
 
+    /// A state whose parsed values outlive its transaction: a replay keeps one cache over all its transactions,
+    /// since it is the only writer of its scratch environment and stops at the first transaction that fails.
+    init(transaction: LMDBTransaction, parsedValues: ParsedValueCache) {
+        self.transaction = transaction
+        self.parsedValues = parsedValues
+    }
+
     public func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
         try transaction.get(table, key)
     }
@@ -44,6 +51,20 @@ public struct TransactionLedgerState: LedgerStateReader {
         let parsed = try value(table, key).map { (bytes) throws(LedgerError) in try StoredJSON.parse(bytes, table: table) }
         parsedValues.remember(parsed, for: cacheKey)
         return parsed
+    }
+
+    public func actor(_ id: String) throws(LedgerError) -> ActorRecord? {
+        let key = Array(id.utf8)
+        guard let parsedValues else {
+            guard let json = try json(.actors, key) else { return nil }
+            return try ActorRecord(json: json)
+        }
+        let cacheKey = ParsedValueCache.Key(table: .actors, key: key)
+        if let known = parsedValues.actors[cacheKey] { return known }
+        guard let json = try json(.actors, key) else { return nil }
+        let record = try ActorRecord(json: json)
+        parsedValues.remember(record, for: cacheKey)
+        return record
     }
 
     public func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
@@ -64,7 +85,7 @@ public struct TransactionLedgerState: LedgerStateReader {
     }
 }
 
-/// Parsed state values of one transaction, bounded: when full it starts over.
+/// Parsed state values of one transaction (or of one replay, over its transactions), bounded: when full it starts over.
 final class ParsedValueCache {
     typealias Key = StateEntryKey
 
@@ -72,13 +93,23 @@ final class ParsedValueCache {
     /// A missing value is remembered as `.some(nil)`.
     private(set) var values: [Key: JSONValue?] = [:]
 
+    /// Actor records decoded from the values above (every event reads its signer's).
+    private(set) var actors: [Key: ActorRecord] = [:]
+
     func remember(_ value: JSONValue?, for key: Key) {
         if values.count >= Self.maximumEntries { values.removeAll(keepingCapacity: true) }
         values[key] = .some(value)
     }
 
+    func remember(_ actor: ActorRecord, for key: Key) {
+        precondition(key.table == .actors, "only actor records are kept decoded")
+        if actors.count >= Self.maximumEntries { actors.removeAll(keepingCapacity: true) }
+        actors[key] = actor
+    }
+
     func forget(_ key: Key) {
         values[key] = nil
+        if key.table == .actors { actors[key] = nil }
     }
 }
 

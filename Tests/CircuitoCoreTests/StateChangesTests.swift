@@ -72,3 +72,26 @@ struct RuleContextEntriesTests {
         #expect(StateTable.lots != StateTable.spentLots && StateTable.lots == StateTable.all[StateTable.lots.ordinal])
     }
 }
+
+@Suite("A rule context's actor reads: the event's own change first, then the base")
+struct RuleContextActorTests {
+    @Test func actorReadsSeeTheEventsOwnChanges() throws {
+        let key = Ed25519PrivateKey()
+        let signer = ActorRecord(id: "shop", role: .merchant, name: "Shop", organisation: nil, keys: [key.publicKey.multikey: .active], suspended: false, registeredAt: 0)
+        var base = MemoryLedgerState()
+        base.apply([.put(.actors, key: Array("shop".utf8), value: CanonicalJSON.encode(signer.json))])
+        let event = try Event(
+            id: "evt-1", type: "actor.suspended", actor: "shop", key: key.publicKey.multikey, timestamp: "2026-11-22T10:00:00Z", body: [:])
+        var context = RuleContext(event: event, position: LogPosition(sequenceNumber: 1, recordedAt: "2026-11-22T10:00:00.000Z"), signer: signer, base: base)
+        #expect(try context.actor("shop") == signer)
+        #expect(try context.actor("nobody") == nil)
+        var suspended = signer
+        suspended.suspended = true
+        context.changes.put(.actors, StateKey.make("shop"), CanonicalJSON.encode(suspended.json))
+        #expect(try context.actor("shop") == suspended)
+        context.changes.delete(.actors, StateKey.make("shop"))
+        #expect(try context.actor("shop") == nil)
+        // The base is unchanged: the event's changes are its own until applied.
+        #expect(try base.actor("shop") == signer)
+    }
+}

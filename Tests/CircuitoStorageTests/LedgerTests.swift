@@ -287,6 +287,16 @@ struct AuditTests {
         #expect(failure?.sequenceNumber == 4)
     }
 
+    @Test("a missing leaf hash in the tree is found at its record, in any chunk", arguments: [3, 4, 5, LedgerReplay.chunkRecordCount])
+    func missingLeafHash(chunkRecordCount: Int) throws {
+        let (_, failure) = try damagedLedger(chunkRecordCount: chunkRecordCount) { transaction, _ in
+            try transaction.delete(LedgerDatabase.tree, [0] + BigEndianKey.encode(4))
+        }
+        #expect(failure?.error.code == .integrity)
+        #expect(failure?.sequenceNumber == 4)
+        #expect(failure?.error.message.contains("tree node (level 0, index 4) is missing or damaged") == true)
+    }
+
     @Test("a changed interior tree node is found")
     func interiorTreeNode() throws {
         let (_, failure) = try damagedLedger { transaction, _ in

@@ -1,5 +1,5 @@
 import CircuitoCore
-import CircuitoStorage
+@testable import CircuitoStorage
 import Foundation
 import Testing
 
@@ -42,6 +42,48 @@ struct StateCacheTests {
             // Damage is reported as damage either way.
             try cached.apply([.put(.actors, key: Array("bad".utf8), value: Array("{".utf8))])
             #expect(throws: LedgerError.self) { try cached.json(.actors, "bad") }
+        }
+    }
+
+    @Test("decoded actor records follow puts and deletes, within a transaction and across transactions that share a cache")
+    func decodedActorsFollowChanges() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("circuito-cache-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: true)
+        func record(suspended: Bool, key: String = "z6MkA") -> ActorRecord {
+            ActorRecord(id: "shop", role: .merchant, name: "Shop", organisation: nil, keys: [key: .active], suspended: suspended, registeredAt: 3)
+        }
+        func put(_ actor: ActorRecord) -> StateChange {
+            .put(.actors, key: Array(actor.id.utf8), value: CanonicalJSON.encode(actor.json))
+        }
+        let shared = ParsedValueCache()
+        try environment.write { (transaction) throws(LedgerError) in
+            let cached = TransactionLedgerState(transaction: transaction, parsedValues: shared)
+            let plain = TransactionLedgerState(transaction: transaction)
+            #expect(try cached.actor("shop") == nil)
+            try cached.apply([put(record(suspended: false))])
+            #expect(try cached.actor("shop") == record(suspended: false))
+            // Read twice (the second from the cache), then changed: the change is what is read.
+            #expect(try cached.actor("shop") == record(suspended: false))
+            try cached.apply([put(record(suspended: true))])
+            #expect(try cached.actor("shop") == record(suspended: true))
+            #expect(try cached.actor("shop") == plain.actor("shop"))
+        }
+        try environment.write { (transaction) throws(LedgerError) in
+            // A later transaction of the same replay answers from the shared cache what the store holds.
+            let cached = TransactionLedgerState(transaction: transaction, parsedValues: shared)
+            #expect(try cached.actor("shop") == record(suspended: true))
+            try cached.apply([put(record(suspended: true, key: "z6MkB"))])
+            #expect(try cached.actor("shop")?.keys == ["z6MkB": .active])
+            try cached.apply([.delete(.actors, key: Array("shop".utf8))])
+            #expect(try cached.actor("shop") == nil)
+        }
+        // An event's own pending change to an actor is what its rule reads, before the store's.
+        try environment.write { (transaction) throws(LedgerError) in
+            let cached = TransactionLedgerState(transaction: transaction, parsedValues: shared)
+            try cached.apply([put(record(suspended: false))])
+            #expect(try cached.actor("shop") == record(suspended: false))
         }
     }
 }

@@ -196,7 +196,11 @@ public struct SignedEvent: Sendable, Hashable {
     /// matches (`circuito rebuild --trust-checkpoints`). A changed record, signature included, changes its leaf and
     /// so is still found; what is trusted is that the ledger checked the signatures when it appended the record.
     package func attestedByCheckpoint() -> VerifiedEvent {
-        VerifiedEvent(signedEvent: self, paymentAuthorisation: nil)
+        // A payment's authorisation is read here, off the replay's rule thread, as `verified()` reads it; one that
+        // does not read is left to the rule, which reads it again and refuses it as it would have.
+        guard event.type == "payment.redeemed" else { return VerifiedEvent(signedEvent: self, paymentAuthorisation: nil) }
+        let authorisation = try? PaymentAuthorisation(json: try BodyReader(event.body, type: event.type).object("authorisation"))
+        return VerifiedEvent(signedEvent: self, paymentAuthorisation: authorisation)
     }
 }
 

@@ -67,6 +67,9 @@ public protocol LedgerStateReader {
     /// A stored JSON value (projections store canonical JSON). The default parses `value`; a reader may keep
     /// parsed values, as long as it answers exactly what parsing `value` would.
     func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue?
+    /// An actor's record. The default decodes `json(.actors, id)`; a reader may keep decoded records, as long as it
+    /// answers exactly what decoding would (every event reads its signer's).
+    func actor(_ id: String) throws(LedgerError) -> ActorRecord?
 }
 
 /// One change an accepted event makes to the state.

@@ -313,6 +313,16 @@ public struct RuleContext: LedgerStateReader {
         return try base.json(table, key)
     }
 
+    public func actor(_ id: String) throws(LedgerError) -> ActorRecord? {
+        let key = Array(id.utf8)
+        if let pending = changes.pending(.actors, key) {
+            guard let bytes = pending else { return nil }
+            return try ActorRecord(json: try StoredJSON.parse(bytes, table: .actors))
+        }
+        // Not changed by this event: the base may answer from records it decoded before.
+        return try base.actor(id)
+    }
+
     public func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
         // Most reads come before the event writes anything under the prefix (a payment reads its lots, then
         // spends them): then the base's answer is the answer, with no merge.
