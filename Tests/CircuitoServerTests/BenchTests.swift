@@ -191,6 +191,18 @@ import Testing
         #expect(ProcessMemory.ownCPUSeconds() > 0)
     }
 
+    @Test func theDiskProbeMeasuresInItsOwnFileAndRemovesIt() throws {
+        let folder = TemporaryFolder()
+        let probe = try DiskProbe.measure(directory: folder.path)
+        #expect(probe.randomPageMicroseconds > 0 && probe.randomPageMicroseconds.isFinite)
+        #expect(probe.contiguousPageMicroseconds > 0 && probe.contiguousPageMicroseconds.isFinite)
+        #expect(access(folder.path + "/disk-probe.tmp", F_OK) != 0, "the probe's file is removed")
+        // A folder it cannot write in is an error, not a figure.
+        #expect(throws: LedgerError.self) { try DiskProbe.measure(directory: folder.path + "/missing") }
+        #expect(DiskProbe.median([3, 1, 2]) == 2)
+        #expect(DiskProbe.median([4, 1, 3, 2]) == 2.5)
+    }
+
     // MARK: End to end
 
     /// The driver against a real server: the circuit in batches, then the mix over several pipelined connections,

@@ -163,6 +163,9 @@ public struct BenchReport: Sendable {
     public var serverResidentDuringAppendBytes: UInt64?
     /// The server's single writer over the append phase (from `server.info` before and after it), when it says.
     public var writer: WriterFigures?
+    /// What a durable page write costs on the ledger's disk, measured before the appends, when the bench has the
+    /// ledger's folder.
+    public var disk: DiskProbe?
     public var auditVerifyEventsPerSecond: Double?
     public var auditRebuildEventsPerSecond: Double?
     /// `rebuild --trust-checkpoints`: the same replay without the event signature checks.
@@ -171,6 +174,7 @@ public struct BenchReport: Sendable {
     public var notes: [String] = []
 
     public var throughput: Double { append?.perSecond ?? 0 }
+
     public var ratioToBound: Double { verifyBoundEventsPerSecond > 0 ? throughput / verifyBoundEventsPerSecond : 0 }
     /// The share of the server's CPU per event that signature checks take: the ratio to the bound this server could
     /// reach with every core to itself (no client, no neighbours), whatever the machine's load during the run.
@@ -234,6 +238,12 @@ public struct BenchReport: Sendable {
                 ("writer_commit_share", Self.format(writer.commitShare, decimals: 3)),
             ]
         }
+        if let disk {
+            fields += [
+                ("disk_random_page_sync_us", Self.format(disk.randomPageMicroseconds, decimals: 1)),
+                ("disk_contiguous_page_sync_us", Self.format(disk.contiguousPageMicroseconds, decimals: 1)),
+            ]
+        }
         // Balance queries, signed and in read sessions: the same four figures under two prefixes.
         for (prefix, phase) in [("balance", balance), ("session_balance", sessionBalance)] {
             guard let phase else { continue }
@@ -281,6 +291,9 @@ public struct BenchReport: Sendable {
             if let writer {
                 lines.append("  writer: \(writer.commits) commits of \(Self.format(writer.recordsPerCommit, decimals: 1)) events on average; busy \(Self.format(writer.busyShare * 100, decimals: 1)) % of the phase, \(Self.format(writer.commitShare * 100, decimals: 1)) % of that inside LMDB's commit (\(Self.format(writer.commitMillisecondsMean, decimals: 2)) ms per commit)")
             }
+        }
+        if let disk {
+            lines.append("disk: a 4 KiB page written and synced costs \(Self.format(disk.randomPageMicroseconds, decimals: 1)) µs at a random place of a file, \(Self.format(disk.contiguousPageMicroseconds, decimals: 1)) µs one after the other (rounds of \(DiskProbe.pagesPerRound) pages)")
         }
         if let balance {
             lines.append("balance queries: \(number(balance.perSecond))/s, p50 \(milliseconds(balance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(balance.latency.milliseconds(atPercentile: 99))), refused \(balance.refusals.values.reduce(0, +))")
@@ -430,6 +443,16 @@ public enum BenchRunner {
         report.presignSeconds = seconds(since: mixStart)
         for (kind, count) in circuit.counts { report.mix[kind] = count - (countsBeforeMix[kind] ?? 0) }
         if let path = configuration.exportEventsPath { try export(mix, to: path) }
+
+        // What a durable page write costs on the ledger's disk (the other limit of a commit), before any load.
+        if let directory = ownDirectory {
+            progress("measuring durable page writes on the ledger's disk")
+            do {
+                report.disk = try DiskProbe.measure(directory: directory)
+            } catch {
+                report.notes.append("the disk was not measured: \(error)")
+            }
+        }
 
         // The machine's bound: every signature of the same events, on all cores.
         progress("measuring the verification bound on \(report.cores) cores")
