@@ -58,6 +58,39 @@ public struct Lot: Sendable, Hashable {
         ])
     }
 
+    /// `CanonicalJSON.encode(json)`, written member by member (every payment rewrites the lots it spends).
+    public var canonicalBytes: [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(160 + beneficiary.utf8.count + category.utf8.count + source.utf8.count)
+        output += #"{"amount":"#.utf8
+        CanonicalJSON.append(.integer(amount), to: &output)
+        output += #","beneficiary":"#.utf8
+        CanonicalJSON.append(.string(beneficiary), to: &output)
+        output += #","category":"#.utf8
+        CanonicalJSON.append(.string(category), to: &output)
+        output += #","expires_at":"#.utf8
+        CanonicalJSON.append(.string(expiresAt), to: &output)
+        output += #","lot":"#.utf8
+        CanonicalJSON.append(.integer(Int64(id)), to: &output)
+        output += #","remaining":"#.utf8
+        CanonicalJSON.append(.integer(remaining), to: &output)
+        output += #","source":"#.utf8
+        CanonicalJSON.append(.string(source), to: &output)
+        output.append(0x7D)  // }
+        return output
+    }
+
+    /// Reads a stored lot. The ledger stores lots as `canonicalBytes`, which are read here directly when every
+    /// text is printable ASCII without escapes; anything else goes through the JSON parser, with the same result
+    /// or the same error (every payment reads all the lots of its beneficiary).
+    public init(storedBytes bytes: [UInt8]) throws(LedgerError) {
+        if let lot = StoredLotReader.read(bytes) {
+            self = lot
+        } else {
+            try self.init(json: try JSONParser.parseStored(bytes))
+        }
+    }
+
     public init(json: JSONValue) throws(LedgerError) {
         guard case .integer(let id)? = json["lot"], id >= 0, case .string(let beneficiary)? = json["beneficiary"],
             case .string(let category)? = json["category"], case .integer(let amount)? = json["amount"],
@@ -85,7 +118,7 @@ extension LedgerStateReader {
     public func lots(of beneficiary: String) throws(LedgerError) -> [Lot] {
         var lots: [Lot] = []
         for entry in try entries(.lots, prefix: StateKey.prefix(beneficiary), limit: Lot.maximumLive) {
-            lots.append(try Lot(json: try JSONParser.parseStored(entry.value)))
+            lots.append(try Lot(storedBytes: entry.value))
         }
         return lots
     }
@@ -140,7 +173,7 @@ extension RuleContext {
         let lot = Lot(
             id: position.sequenceNumber, beneficiary: beneficiary, category: category, amount: amount, remaining: amount,
             expiresAt: Timestamp.format(millisecondsSince1970: now + validityDays * 86_400_000), source: event.id)
-        changes.put(.lots, lot.key, json: lot.json)
+        changes.put(.lots, lot.key, lot.canonicalBytes)
         return lot
     }
 
@@ -149,10 +182,82 @@ extension RuleContext {
     mutating func store(_ lot: Lot) {
         if lot.remaining == 0 {
             changes.delete(.lots, lot.key)
-            changes.put(.spentLots, lot.key, json: lot.json)
+            changes.put(.spentLots, lot.key, lot.canonicalBytes)
         } else {
-            changes.put(.lots, lot.key, json: lot.json)
+            changes.put(.lots, lot.key, lot.canonicalBytes)
             changes.delete(.spentLots, lot.key)
+        }
+    }
+}
+
+/// Reads a lot in exactly its canonical layout, `{"amount":…,"beneficiary":"…","category":"…","expires_at":"…",
+/// "lot":…,"remaining":…,"source":"…"}`, with integers in canonical form and texts of printable ASCII without
+/// escapes, and nothing else: nil for anything else, which the JSON parser then reads.
+enum StoredLotReader {
+    static func read(_ bytes: [UInt8]) -> Lot? {
+        var cursor = Cursor(bytes: bytes)
+        guard cursor.expect(#"{"amount":"#), let amount = cursor.integer(),
+            cursor.expect(#","beneficiary":"#), let beneficiary = cursor.text(),
+            cursor.expect(#","category":"#), let category = cursor.text(),
+            cursor.expect(#","expires_at":"#), let expiresAt = cursor.text(),
+            cursor.expect(#","lot":"#), let id = cursor.integer(), id >= 0,
+            cursor.expect(#","remaining":"#), let remaining = cursor.integer(),
+            cursor.expect(#","source":"#), let source = cursor.text(),
+            cursor.expect("}"), cursor.offset == bytes.count
+        else { return nil }
+        return Lot(id: UInt64(id), beneficiary: beneficiary, category: category, amount: amount, remaining: remaining, expiresAt: expiresAt, source: source)
+    }
+
+    struct Cursor {
+        let bytes: [UInt8]
+        var offset = 0
+
+        mutating func expect(_ literal: StaticString) -> Bool {
+            let count = literal.utf8CodeUnitCount
+            guard bytes.count - offset >= count else { return false }
+            let matches = literal.withUTF8Buffer { expected in
+                for index in 0..<count where bytes[offset + index] != expected[index] { return false }
+                return true
+            }
+            if matches { offset += count }
+            return matches
+        }
+
+        /// `0` or `-?[1-9][0-9]*` within ±(2^53 − 1), as the parser reads integers; anything else is left to it.
+        mutating func integer() -> Int64? {
+            var index = offset
+            let negative = index < bytes.count && bytes[index] == UInt8(ascii: "-")
+            if negative { index += 1 }
+            let digitsStart = index
+            var value: Int64 = 0
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9"), index - digitsStart < 18 {
+                value = value * 10 + Int64(bytes[index] - UInt8(ascii: "0"))
+                index += 1
+            }
+            let digitCount = index - digitsStart
+            guard digitCount > 0 else { return nil }
+            // A leading zero, "-0", or a 19th digit: not canonical here.
+            if bytes[digitsStart] == UInt8(ascii: "0") && (digitCount > 1 || negative) { return nil }
+            if index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { return nil }
+            // Beyond ±(2^53 − 1) the parser makes a Double, not an integer: left to it.
+            guard value <= JSONValue.maximumExactInteger else { return nil }
+            offset = index
+            return negative ? -value : value
+        }
+
+        /// A quoted text of printable ASCII (0x20–0x7E) without `"` or `\\` inside.
+        mutating func text() -> String? {
+            guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else { return nil }
+            let start = offset + 1
+            var index = start
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                let byte = bytes[index]
+                guard byte >= 0x20, byte <= 0x7E, byte != UInt8(ascii: "\\") else { return nil }
+                index += 1
+            }
+            guard index < bytes.count else { return nil }
+            offset = index + 1
+            return String(decoding: bytes[start..<index], as: UTF8.self)
         }
     }
 }
