@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The scenarios of the README's "Performance" section, each run REPEAT times (the figures quoted are medians), with the JSON of
-# every run kept in OUT. Each run stops by itself (`circuito bench --timeout`); the whole script takes 45 to 60 minutes
+# every run kept in OUT. Each run stops by itself (`circuito bench --timeout`); the whole script takes 20 to 60 minutes
 # on a 2-core machine, most of it the 1M-event ledger (SKIP_MILLION=1 leaves it out).
 #
 # Usage: bash Benchmarks/run-scenarios.sh [OUT]   (default OUT: /tmp/circuito-scenarios)
