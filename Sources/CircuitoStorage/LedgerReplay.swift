@@ -173,9 +173,9 @@ public enum LedgerReplay {
                 throw Failure(sequenceNumber: readFailure.sequenceNumber, error: readFailure.error)
             }
             progress(chunk.end, total)
-            // The chunk's parsed records are thousands of small objects: they are freed on another core, not
-            // on this one, which the rules of the next chunk wait for.
-            // At most two chunks wait there, so memory stays bounded if freeing ever falls behind.
+            // The chunk's parsed records are thousands of small objects: they are freed on another core, not on
+            // this one, which the rules of the next chunk wait for; at most two chunks wait there, so memory stays
+            // bounded if freeing falls behind.
             releaseSlots.wait()
             releaseQueue.async {
                 withExtendedLifetime((chunk, checked)) {}

@@ -54,16 +54,11 @@ public struct TransactionLedgerState: LedgerStateReader {
     }
 
     public func actor(_ id: String) throws(LedgerError) -> ActorRecord? {
-        let key = Array(id.utf8)
-        guard let parsedValues else {
-            guard let json = try json(.actors, key) else { return nil }
-            return try ActorRecord(json: json)
-        }
-        let cacheKey = ParsedValueCache.Key(table: .actors, key: key)
-        if let known = parsedValues.actors[cacheKey] { return known }
-        guard let json = try json(.actors, key) else { return nil }
+        let cacheKey = ParsedValueCache.Key(table: .actors, key: Array(id.utf8))
+        if let known = parsedValues?.actors[cacheKey] { return known }
+        guard let json = try json(.actors, cacheKey.key) else { return nil }
         let record = try ActorRecord(json: json)
-        parsedValues.remember(record, for: cacheKey)
+        parsedValues?.remember(record, for: cacheKey)
         return record
     }
 

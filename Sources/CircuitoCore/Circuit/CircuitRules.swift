@@ -516,7 +516,7 @@ enum CircuitRules {
         if let read = context.paymentAuthorisation {
             authorisation = read
         } else {
-            authorisation = try PaymentAuthorisation(json: try body.object("authorisation"))
+            authorisation = try PaymentAuthorisation.read(paymentBody: body)
         }
         let merchantID = context.signer.id
         guard authorisation.merchant == merchantID else {

@@ -60,24 +60,15 @@ public struct Lot: Sendable, Hashable {
 
     /// `CanonicalJSON.encode(json)`, written member by member (every payment rewrites the lots it spends).
     public var canonicalBytes: [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(160 + beneficiary.utf8.count + category.utf8.count + source.utf8.count)
-        output += #"{"amount":"#.utf8
-        CanonicalJSON.append(.integer(amount), to: &output)
-        output += #","beneficiary":"#.utf8
-        CanonicalJSON.append(.string(beneficiary), to: &output)
-        output += #","category":"#.utf8
-        CanonicalJSON.append(.string(category), to: &output)
-        output += #","expires_at":"#.utf8
-        CanonicalJSON.append(.string(expiresAt), to: &output)
-        output += #","lot":"#.utf8
-        CanonicalJSON.append(.integer(Int64(id)), to: &output)
-        output += #","remaining":"#.utf8
-        CanonicalJSON.append(.integer(remaining), to: &output)
-        output += #","source":"#.utf8
-        CanonicalJSON.append(.string(source), to: &output)
-        output.append(0x7D)  // }
-        return output
+        var writer = CanonicalJSON.ObjectWriter(reservingCapacity: 160 + beneficiary.utf8.count + category.utf8.count + source.utf8.count)
+        writer.member("amount", .integer(amount))
+        writer.member("beneficiary", .string(beneficiary))
+        writer.member("category", .string(category))
+        writer.member("expires_at", .string(expiresAt))
+        writer.member("lot", .integer(Int64(id)))
+        writer.member("remaining", .integer(remaining))
+        writer.member("source", .string(source))
+        return writer.finish()
     }
 
     /// Reads a stored lot. The ledger stores lots as `canonicalBytes`, which are read here directly when every

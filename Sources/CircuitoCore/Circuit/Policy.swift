@@ -88,11 +88,16 @@ public struct PaymentAuthorisation: Sendable, Hashable {
             key: try body.multikey("key"))
     }
 
+    /// The authorisation in a `payment.redeemed` body, its signature not checked.
+    static func read(paymentBody body: BodyReader) throws(LedgerError) -> PaymentAuthorisation {
+        try PaymentAuthorisation(json: try body.object("authorisation"))
+    }
+
     /// Reads the authorisation of a `payment.redeemed` body and checks its signature (not yet whose key it is:
     /// that needs the state, and the rulebook does it).
     public static func verified(paymentBody body: JSONObject) throws(LedgerError) -> PaymentAuthorisation {
         let reader = BodyReader(body, type: "payment.redeemed")
-        let authorisation = try PaymentAuthorisation(json: try reader.object("authorisation"))
+        let authorisation = try read(paymentBody: reader)
         guard let signature = Base64.decode(try reader.string("signature")),
             let key = Multikey.decodePublicKey(authorisation.key),
             key.isValidSignature(signature, for: authorisation.signingBytes)

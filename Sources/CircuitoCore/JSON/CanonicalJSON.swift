@@ -26,6 +26,50 @@ public enum CanonicalJSON {
         String(decoding: encode(value), as: UTF8.self)
     }
 
+    /// Writes one object member by member, for documents whose members are fixed (events, records, lots): no
+    /// object is built. The caller writes the members in RFC 8785 order; their names are plain ASCII, for which that
+    /// order is byte order (checked in debug builds).
+    public struct ObjectWriter {
+        private var output: [UInt8] = []
+        private var previousName: StaticString?
+
+        public init(reservingCapacity capacity: Int) {
+            output.reserveCapacity(capacity)
+            output.append(0x7B)  // {
+        }
+
+        public mutating func member(_ name: StaticString, _ value: JSONValue) {
+            writeName(name)
+            CanonicalJSON.write(value, into: &output)
+        }
+
+        /// A member whose value is already in canonical form.
+        public mutating func member(_ name: StaticString, canonicalBytes: [UInt8]) {
+            writeName(name)
+            output += canonicalBytes
+        }
+
+        public consuming func finish() -> [UInt8] {
+            output.append(0x7D)  // }
+            return output
+        }
+
+        private mutating func writeName(_ name: StaticString) {
+            assert(previousName.map { Self.precedes($0, name) } ?? true, "members are written in canonical order")
+            if previousName != nil { output.append(0x2C) }  // ,
+            previousName = name
+            output.append(0x22)  // "
+            name.withUTF8Buffer { output += $0 }
+            output += #"":"#.utf8
+        }
+
+        private static func precedes(_ first: StaticString, _ second: StaticString) -> Bool {
+            first.withUTF8Buffer { firstBytes in
+                second.withUTF8Buffer { secondBytes in firstBytes.lexicographicallyPrecedes(secondBytes) }
+            }
+        }
+    }
+
     // MARK: Values
 
     private static func write(_ value: JSONValue, into output: inout [UInt8]) {

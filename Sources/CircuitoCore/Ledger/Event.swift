@@ -61,24 +61,15 @@ public struct Event: Sendable, Hashable {
     static func canonicalBytes(
         id: String, type: String, actor: String, key: String, timestamp: String, body: JSONValue
     ) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(1024)
-        output += #"{"actor":"#.utf8
-        CanonicalJSON.append(.string(actor), to: &output)
-        output += #","body":"#.utf8
-        CanonicalJSON.append(body, to: &output)
-        output += #","id":"#.utf8
-        CanonicalJSON.append(.string(id), to: &output)
-        output += #","key":"#.utf8
-        CanonicalJSON.append(.string(key), to: &output)
-        output += #","ts":"#.utf8
-        CanonicalJSON.append(.string(timestamp), to: &output)
-        output += #","type":"#.utf8
-        CanonicalJSON.append(.string(type), to: &output)
-        output += #","v":"#.utf8
-        CanonicalJSON.append(.integer(version), to: &output)
-        output.append(0x7D)  // }
-        return output
+        var writer = CanonicalJSON.ObjectWriter(reservingCapacity: 1024)
+        writer.member("actor", .string(actor))
+        writer.member("body", body)
+        writer.member("id", .string(id))
+        writer.member("key", .string(key))
+        writer.member("ts", .string(timestamp))
+        writer.member("type", .string(type))
+        writer.member("v", .integer(version))
+        return writer.finish()
     }
 
     public init(json: JSONValue) throws(LedgerError) {
@@ -159,14 +150,10 @@ public struct SignedEvent: Sendable, Hashable {
 
     /// JCS of the signed event, assembled around the event's cached canonical bytes.
     public var canonicalBytes: [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(Self.canonicalByteCount(eventByteCount: event.canonicalBytes.count))
-        output += #"{"event":"#.utf8
-        output += event.canonicalBytes
-        output += #","sig":"#.utf8
-        CanonicalJSON.append(.string(Base64.encode(signature)), to: &output)
-        output.append(0x7D)  // }
-        return output
+        var writer = CanonicalJSON.ObjectWriter(reservingCapacity: Self.canonicalByteCount(eventByteCount: event.canonicalBytes.count))
+        writer.member("event", canonicalBytes: event.canonicalBytes)
+        writer.member("sig", .string(Base64.encode(signature)))
+        return writer.finish()
     }
 
     /// Parses one signed event from its JSON text, bounding its size first.
@@ -199,7 +186,7 @@ public struct SignedEvent: Sendable, Hashable {
         // A payment's authorisation is read here, off the replay's rule thread, as `verified()` reads it; one that
         // does not read is left to the rule, which reads it again and refuses it as it would have.
         guard event.type == "payment.redeemed" else { return VerifiedEvent(signedEvent: self, paymentAuthorisation: nil) }
-        let authorisation = try? PaymentAuthorisation(json: try BodyReader(event.body, type: event.type).object("authorisation"))
+        let authorisation = try? PaymentAuthorisation.read(paymentBody: BodyReader(event.body, type: event.type))
         return VerifiedEvent(signedEvent: self, paymentAuthorisation: authorisation)
     }
 }
@@ -241,18 +228,12 @@ public struct Record: Sendable, Hashable {
     /// JCS of the record (keys in order event, recorded_at, seq, sig), assembled around the event's cached
     /// canonical bytes; equal to `CanonicalJSON.encode(json)`.
     public var leafBytes: [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(signedEvent.event.canonicalBytes.count + 180)
-        output += #"{"event":"#.utf8
-        output += signedEvent.event.canonicalBytes
-        output += #","recorded_at":"#.utf8
-        CanonicalJSON.append(.string(recordedAt), to: &output)
-        output += #","seq":"#.utf8
-        CanonicalJSON.append(.integer(Int64(sequenceNumber)), to: &output)
-        output += #","sig":"#.utf8
-        CanonicalJSON.append(.string(Base64.encode(signedEvent.signature)), to: &output)
-        output.append(0x7D)  // }
-        return output
+        var writer = CanonicalJSON.ObjectWriter(reservingCapacity: signedEvent.event.canonicalBytes.count + 180)
+        writer.member("event", canonicalBytes: signedEvent.event.canonicalBytes)
+        writer.member("recorded_at", .string(recordedAt))
+        writer.member("seq", .integer(Int64(sequenceNumber)))
+        writer.member("sig", .string(Base64.encode(signedEvent.signature)))
+        return writer.finish()
     }
 
     /// Parses stored leaf bytes, refusing anything that is not exactly the canonical form of a record.

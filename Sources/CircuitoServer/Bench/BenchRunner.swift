@@ -73,7 +73,6 @@ public struct BenchConfiguration: Sendable {
     }
 }
 
-/// One phase's figures.
 /// The single writer's work over a phase: the differences of `server.info`'s `writer` counters.
 public struct WriterFigures: Sendable {
     public var commits: Int64
@@ -107,6 +106,7 @@ public struct WriterFigures: Sendable {
     }
 }
 
+/// One phase's figures.
 public struct PhaseReport: Sendable {
     public let name: String
     public let requests: Int
@@ -174,7 +174,6 @@ public struct BenchReport: Sendable {
     public var notes: [String] = []
 
     public var throughput: Double { append?.perSecond ?? 0 }
-
     public var ratioToBound: Double { verifyBoundEventsPerSecond > 0 ? throughput / verifyBoundEventsPerSecond : 0 }
     /// The share of the server's CPU per event that signature checks take: the ratio to the bound this server could
     /// reach with every core to itself (no client, no neighbours), whatever the machine's load during the run.
