@@ -160,6 +160,7 @@ struct ServerContext: Sendable {
         .object([
             "groups": .integer(Int64(clamping: statistics.groups)),
             "busy_microseconds": .integer(Int64(clamping: statistics.busyNanoseconds / 1000)),
+            "planning_microseconds": .integer(Int64(clamping: statistics.planningNanoseconds / 1000)),
             "commits": .integer(Int64(clamping: statistics.appends.commits)),
             "records": .integer(Int64(clamping: statistics.appends.records)),
             "commit_microseconds": .integer(Int64(clamping: statistics.appends.commitNanoseconds / 1000)),

@@ -30,78 +30,114 @@ public struct WriteRefusal: Error, Sendable {
     public let index: Int?
 }
 
-/// The single writer: a dedicated thread that owns the `Ledger`, fed by a bounded queue.
+/// The single writer: two dedicated threads around one `Ledger`, fed by a bounded queue.
 ///
-/// Group commit: the thread takes everything waiting (up to `maximumCommitBatch` events) into one `Ledger.append`,
-/// which is one LMDB commit and one signed checkpoint. Batches are all or nothing and `expected_size` is exact, so
-/// when a group holds either, the writer first plans it against the committed state with the same rulebook and the
-/// same `recorded_at` the append will use (the ledger's clock is pinned for the call): the plan decides which
-/// requests go in, and the append then gives the same answers. A group of plain single events goes straight to the
-/// append, which answers each event on its own.
+/// The **planner** takes the queued requests in arrival order and checks them with the rulebook against a snapshot
+/// of the committed state, with the changes of the group being committed and of the requests it planned before laid
+/// over it: a batch is all or nothing, `expected_size` is exact, and every record of a group has the group's
+/// `recorded_at`. The **committer** owns the ledger: when it is free it takes everything planned so far (at most
+/// `maximumCommitBatch` events) and writes it in one LMDB commit with one signed checkpoint, then answers every
+/// request of the group. So the rules of group N + 1 run while group N's commit waits for the disk, and no answer,
+/// not even a refusal, is sent before the commit it was decided against is durable. If a commit fails (an operating
+/// error: storage, map full), its requests get the error and what was planned over it is planned again.
 public final class LedgerWriter: Sendable {
-    private struct Pending: Sendable {
+    struct Pending: Sendable {
         let request: WriteRequest
         let reply: @Sendable (Result<[Receipt], WriteRefusal>) -> Void
     }
 
-    private struct QueueState {
+    /// What the submitting tasks and the two threads share, only under `shared.condition`'s lock.
+    fileprivate struct SharedState {
         var pending: [Pending] = []
         var pendingEvents = 0
         var stopping = false
         var stopped = false
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
+        /// The group the planner handed over and the committer has not taken yet.
+        var handedOver: PlannedGroup?
+        /// The committer has finished every group it took (its answers may still be on their way).
+        var committerIdle = true
+        /// The serial of the last group committed.
+        var committedSerial: UInt64 = 0
+        /// The serial of a group whose commit failed, until the planner has planned again what it planned over it.
+        var failedSerial: UInt64?
+        /// The tree and the last `recorded_at` of the last commit.
+        var committedFrontier: MerkleFrontier
+        var committedLastRecordedAtMilliseconds: Int64
+        var plannerFinished = false
     }
 
-    private let condition = NSCondition()
-    private let queueState: Locked<QueueState>
+    fileprivate final class Shared: @unchecked Sendable {
+        // @unchecked: `state` is read and written only while `condition` is locked.
+        let condition = NSCondition()
+        var state: SharedState
+
+        init(_ state: SharedState) { self.state = state }
+
+        func withLock<Result>(_ body: (inout SharedState) -> Result) -> Result {
+            condition.lock()
+            defer { condition.unlock() }
+            return body(&state)
+        }
+    }
+
+    private let shared: Shared
     private let statisticsState = Locked(WriterStatistics())
     private let limits: ServerLimits
-    /// The ledger's reader (same environment), for the plan and for every read of the server.
+    /// The ledger's reader (same environment), for the planner's snapshots and for every read of the server.
     public let reader: LedgerReader
     /// The checkpoint verifier key of the ledger (`NAME+KEYID+BASE64`).
     public let verifierKey: String
 
-    /// Opens the ledger in `directory` on a new writer thread. `onCommit` runs on that thread after each commit
-    /// that appended records, with the new size; it must not block.
+    /// Opens the ledger in `directory` on a new committer thread and starts the planner thread. `onCommit` runs on
+    /// the committer thread after each commit that appended records, with the new size; it must not block.
+    /// `options`: the server's (tests may make the map small).
     public static func start(
-        directory: String, limits: ServerLimits, onCommit: @escaping @Sendable (UInt64) -> Void
+        directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server, onCommit: @escaping @Sendable (UInt64) -> Void
     ) throws(LedgerError) -> LedgerWriter {
-        // Two handshakes: the thread reports that the ledger is open (or why not); then it waits for the writer
-        // object, built here from what it reported, before it takes requests.
+        // Two handshakes: the committer thread reports that the ledger is open (or why not); then it waits for the
+        // writer object, built here from what it reported, before it takes groups.
         let opened = DispatchSemaphore(value: 0)
         let handedOver = DispatchSemaphore(value: 0)
-        let startup = Locked<Result<(LedgerReader, String), LedgerError>?>(nil)
-        let clock = PinnedClock()
+        let startup = Locked<Result<Opened, LedgerError>?>(nil)
         let handOver = Locked<LedgerWriter?>(nil)
-        let thread = Thread {
-            let writer = Self.openAndRun(directory: directory, clock: clock, startup: startup, opened: opened, handedOver: handedOver, handOver: handOver, onCommit: onCommit)
+        let committer = Thread {
+            let writer = Self.openAndCommit(directory: directory, options: options, startup: startup, opened: opened, handedOver: handedOver, handOver: handOver, onCommit: onCommit)
             // The ledger (and its writer lock) is released by now: only then does `stop` return.
             writer?.finishStopping()
         }
-        thread.name = "circuito-writer"
-        thread.start()
+        committer.name = "circuito-committer"
+        committer.start()
         opened.wait()
         guard let outcome = startup.withLock({ $0 }) else { throw LedgerError(.storage, "the writer thread did not start") }
-        let (reader, verifierKey) = try outcome.get()
-        let writer = LedgerWriter(reader: reader, verifierKey: verifierKey, limits: limits)
+        let ledgerOpened = try outcome.get()
+        let writer = LedgerWriter(opened: ledgerOpened, limits: limits)
         handOver.withLock { $0 = writer }
         handedOver.signal()
+        let planner = Thread { writer.plan(committedFrontier: ledgerOpened.frontier, lastRecordedAtMilliseconds: ledgerOpened.lastRecordedAtMilliseconds) }
+        planner.name = "circuito-planner"
+        planner.start()
         return writer
     }
 
-    /// The writer thread's life: open the ledger, report, wait for the writer object, run until stopped. Returns
-    /// after the ledger is released.
-    private static func openAndRun(
-        directory: String, clock: PinnedClock, startup: Locked<Result<(LedgerReader, String), LedgerError>?>,
-        opened: DispatchSemaphore, handedOver: DispatchSemaphore, handOver: Locked<LedgerWriter?>,
-        onCommit: @Sendable (UInt64) -> Void
+    private struct Opened: Sendable {
+        let reader: LedgerReader
+        let verifierKey: String
+        let frontier: MerkleFrontier
+        let lastRecordedAtMilliseconds: Int64
+    }
+
+    /// The committer thread's life: open the ledger, report, wait for the writer object, commit until the planner
+    /// has finished. Returns after the ledger is released.
+    private static func openAndCommit(
+        directory: String, options: LMDBEnvironment.Options, startup: Locked<Result<Opened, LedgerError>?>, opened: DispatchSemaphore,
+        handedOver: DispatchSemaphore, handOver: Locked<LedgerWriter?>, onCommit: @Sendable (UInt64) -> Void
     ) -> LedgerWriter? {
         let ledger: Ledger
         do throws(LedgerError) {
-            ledger = try Ledger.open(directory: directory, options: .server, clock: clock.read)
-            clock.lastRecordedAtMilliseconds = try lastRecordedAtMilliseconds(ledger.reader)
-            clock.committedSize = ledger.frontier.size
-            startup.withLock { $0 = .success((ledger.reader, ledger.verifierKey)) }
+            ledger = try Ledger.open(directory: directory, options: options)
+            let reported = Opened(reader: ledger.reader, verifierKey: ledger.verifierKey, frontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds)
+            startup.withLock { $0 = .success(reported) }
         } catch {
             startup.withLock { $0 = .failure(error) }
             opened.signal()
@@ -110,22 +146,22 @@ public final class LedgerWriter: Sendable {
         opened.signal()
         handedOver.wait()
         guard let writer = handOver.withLock({ $0 }) else { return nil }
-        writer.run(ledger: ledger, clock: clock, onCommit: onCommit)
+        writer.commit(ledger: ledger, onCommit: onCommit)
         return writer
     }
 
-    private init(reader: LedgerReader, verifierKey: String, limits: ServerLimits) {
-        self.reader = reader
-        self.verifierKey = verifierKey
+    private init(opened: Opened, limits: ServerLimits) {
+        self.reader = opened.reader
+        self.verifierKey = opened.verifierKey
         self.limits = limits
-        self.queueState = Locked(QueueState())
+        self.shared = Shared(SharedState(committedFrontier: opened.frontier, committedLastRecordedAtMilliseconds: opened.lastRecordedAtMilliseconds))
     }
 
     /// Queues `request` and waits for its receipts (one per event) or its refusal.
     public func submit(_ request: WriteRequest) async -> Result<[Receipt], WriteRefusal> {
         await withCheckedContinuation { continuation in
             let pending = Pending(request: request) { continuation.resume(returning: $0) }
-            let refusal: LedgerError? = queueState.withLock { state in
+            let refusal: LedgerError? = shared.withLock { state in
                 if state.stopping { return LedgerError(.shuttingDown, "the server is stopping and takes no more writes") }
                 let events = request.events.count
                 guard state.pending.count < limits.maximumQueuedWrites, state.pendingEvents + events <= limits.maximumQueuedEvents else {
@@ -133,52 +169,24 @@ public final class LedgerWriter: Sendable {
                 }
                 state.pending.append(pending)
                 state.pendingEvents += events
+                shared.condition.broadcast()
                 return nil
             }
-            if let refusal {
-                continuation.resume(returning: .failure(WriteRefusal(error: refusal, index: nil)))
-            } else {
-                condition.lock()
-                condition.signal()
-                condition.unlock()
-            }
+            if let refusal { continuation.resume(returning: .failure(WriteRefusal(error: refusal, index: nil))) }
         }
     }
 
-    /// Refuses new writes, lets the thread commit everything already queued, and returns when it has.
+    /// Refuses new writes, lets the threads plan and commit everything already queued, and returns when they have.
     public func stop() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let alreadyStopped = queueState.withLock { state -> Bool in
+            let alreadyStopped = shared.withLock { state -> Bool in
                 state.stopping = true
+                shared.condition.broadcast()
                 if state.stopped { return true }
                 state.stopWaiters.append(continuation)
                 return false
             }
             if alreadyStopped { continuation.resume() }
-            condition.lock()
-            condition.signal()
-            condition.unlock()
-        }
-    }
-
-    // MARK: The writer thread
-
-    private func run(ledger: Ledger, clock: PinnedClock, onCommit: @Sendable (UInt64) -> Void) {
-        while true {
-            guard let group = nextGroup() else { break }
-            let groupStart = monotonicNanoseconds()
-            let outcomes = commit(group.map(\.request), ledger: ledger, clock: clock)
-            if ledger.frontier.size > clock.committedSize {
-                clock.committedSize = ledger.frontier.size
-                onCommit(ledger.frontier.size)
-            }
-            let busyNanoseconds = monotonicNanoseconds() - groupStart
-            statisticsState.withLock { statistics in
-                statistics.groups += 1
-                statistics.busyNanoseconds += busyNanoseconds
-                statistics.appends = ledger.statistics
-            }
-            for (pending, outcome) in zip(group, outcomes) { pending.reply(outcome) }
         }
     }
 
@@ -186,7 +194,7 @@ public final class LedgerWriter: Sendable {
     public var statistics: WriterStatistics { statisticsState.withLock { $0 } }
 
     private func finishStopping() {
-        let waiters = queueState.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.stopped = true
             defer { state.stopWaiters = [] }
             return state.stopWaiters
@@ -194,200 +202,349 @@ public final class LedgerWriter: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Waits for work; takes requests in arrival order up to the commit bound (at least one). Nil once stopping
-    /// and drained.
-    private func nextGroup() -> [Pending]? {
-        condition.lock()
-        defer { condition.unlock() }
+    // MARK: The planner thread
+
+    /// Events planned in one step (one snapshot) at most, unless a single request holds more.
+    static let maximumEventsPerPlanningStep = 32
+
+    /// What the planner does next, decided under the lock.
+    private enum PlannerStep {
+        case plan([Pending])
+        case finish
+    }
+
+    private func plan(committedFrontier: MerkleFrontier, lastRecordedAtMilliseconds: Int64) {
+        var planner = GroupPlanner(frontier: committedFrontier, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds)
         while true {
-            let taken: [Pending]? = queueState.withLock { state in
-                if state.pending.isEmpty { return state.stopping ? [] : nil }
+            let step = nextPlannerStep(&planner)
+            guard case .plan(let requests) = step else { break }
+            let start = monotonicNanoseconds()
+            planner.plan(requests, reader: reader)
+            let elapsed = monotonicNanoseconds() - start
+            statisticsState.withLock { $0.planningNanoseconds += elapsed }
+        }
+    }
+
+    /// Waits until the planner has something to do: plan again after a failed commit, hand what it planned to an
+    /// idle committer, plan the requests waiting (as many as fit in the open group), or finish once stopping and
+    /// everything taken is committed.
+    private func nextPlannerStep(_ planner: inout GroupPlanner) -> PlannerStep {
+        shared.condition.lock()
+        defer { shared.condition.unlock() }
+        while true {
+            if let failed = shared.state.failedSerial {
+                // The open group was planned over the failed one: its requests go back, first in line, as they came.
+                let requeued = planner.commitFailed(serial: failed, committedFrontier: shared.state.committedFrontier, lastRecordedAtMilliseconds: shared.state.committedLastRecordedAtMilliseconds)
+                shared.state.pending.insert(contentsOf: requeued, at: 0)
+                shared.state.pendingEvents += requeued.reduce(0) { $0 + $1.request.events.count }
+                shared.state.failedSerial = nil
+                statisticsState.withLock { $0.replannedRequests += UInt64(requeued.count) }
+            }
+            planner.committed(through: shared.state.committedSerial)
+            if shared.state.committerIdle && shared.state.handedOver == nil, let group = planner.handOver() {
+                shared.state.handedOver = group
+                shared.condition.broadcast()
+                continue
+            }
+            // The next requests that fit in the open group (a request is never larger than a group). A step plans
+            // at most `maximumEventsPerPlanningStep` events, or one request, so that a committer that has finished
+            // its commit waits at most one short step for the next group.
+            let groupRoom = limits.maximumCommitBatch - planner.openEventCount
+            if let first = shared.state.pending.first, first.request.events.count <= groupRoom {
+                let stepRoom = min(groupRoom, Self.maximumEventsPerPlanningStep)
                 var eventCount = 0
                 var count = 0
-                for pending in state.pending {
+                for pending in shared.state.pending {
                     let events = pending.request.events.count
-                    if count > 0 && eventCount + events > limits.maximumCommitBatch { break }
+                    if count > 0 && eventCount + events > stepRoom { break }
                     eventCount += events
                     count += 1
                 }
-                let group = Array(state.pending.prefix(count))
-                state.pending.removeFirst(count)
-                state.pendingEvents -= eventCount
-                return group
+                let taken = Array(shared.state.pending.prefix(count))
+                shared.state.pending.removeFirst(count)
+                shared.state.pendingEvents -= eventCount
+                return .plan(taken)
             }
-            if let taken { return taken.isEmpty ? nil : taken }
-            // Woken by `submit` or `stop` (they signal under the same condition lock), or spuriously: look again.
-            condition.wait()
+            if shared.state.stopping && shared.state.pending.isEmpty && planner.requests.isEmpty
+                && shared.state.handedOver == nil && shared.state.committerIdle
+            {
+                shared.state.plannerFinished = true
+                shared.condition.broadcast()
+                return .finish
+            }
+            // Woken by `submit`, `stop` or the committer (all broadcast under the same lock), or spuriously.
+            shared.condition.wait()
         }
     }
 
-    /// Plans the group, appends what the plan accepts in one commit, and answers every request.
-    private func commit(_ requests: [WriteRequest], ledger: Ledger, clock: PinnedClock) -> [Result<[Receipt], WriteRefusal>] {
-        let now = max(Ledger.systemClockMilliseconds(), clock.lastRecordedAtMilliseconds)
-        let recordedAt = Timestamp.format(millisecondsSince1970: now)
-        if let singles = Self.plainSingles(requests) {
-            return commitSingles(singles, ledger: ledger, clock: clock, now: now)
-        }
-        let plan: GroupPlan
-        do throws(LedgerError) {
-            plan = try reader.withState { (state) throws(LedgerError) in
-                try GroupPlan(requests: requests, state: state, size: ledger.frontier.size, recordedAt: recordedAt)
+    // MARK: The committer thread
+
+    private func commit(ledger: Ledger, onCommit: @Sendable (UInt64) -> Void) {
+        while true {
+            shared.condition.lock()
+            while shared.state.handedOver == nil && !shared.state.plannerFinished { shared.condition.wait() }
+            guard let group = shared.state.handedOver else {
+                shared.condition.unlock()
+                break
             }
-        } catch {
-            return requests.map { _ in .failure(WriteRefusal(error: error, index: nil)) }
-        }
-        guard !plan.appendList.isEmpty else {
-            return plan.outcomes.map { outcome in
-                if case .refused(let refusal) = outcome { return .failure(refusal) }
-                return .failure(WriteRefusal(error: LedgerError(.integrity, "the writer planned an empty commit for an accepted request"), index: nil))
+            shared.state.handedOver = nil
+            shared.state.committerIdle = false
+            shared.condition.unlock()
+
+            let groupStart = monotonicNanoseconds()
+            var checkpointNote: String?
+            var failure: LedgerError?
+            if !group.records.isEmpty {
+                do throws(LedgerError) {
+                    checkpointNote = try ledger.write(group.records, frontierAfter: group.frontierAfter, recordedAtMilliseconds: group.recordedAtMilliseconds)
+                } catch {
+                    failure = error
+                }
             }
+            shared.withLock { state in
+                if failure == nil {
+                    state.committedSerial = group.serial
+                    state.committedFrontier = ledger.frontier
+                    state.committedLastRecordedAtMilliseconds = ledger.lastRecordedAtMilliseconds
+                } else {
+                    state.failedSerial = group.serial
+                }
+                state.committerIdle = true
+                shared.condition.broadcast()
+            }
+            if checkpointNote != nil { onCommit(ledger.frontier.size) }
+            let answers: [Result<[Receipt], WriteRefusal>]
+            if let failure {
+                // An operating error (storage, map full): nothing of the commit was written.
+                answers = group.requests.map { _ in .failure(WriteRefusal(error: failure, index: nil)) }
+            } else {
+                answers = group.outcomes.map { answer($0, group: group, checkpointNote: checkpointNote) }
+            }
+            let busyNanoseconds = monotonicNanoseconds() - groupStart
+            statisticsState.withLock { statistics in
+                statistics.groups += 1
+                statistics.busyNanoseconds += busyNanoseconds
+                statistics.appends = ledger.statistics
+            }
+            assert(answers.count == group.requests.count, "every request of a group is answered")
+            for (pending, answer) in zip(group.requests, answers) { pending.reply(answer) }
         }
-        clock.pin(now)
-        defer { clock.unpin() }
-        let results: [Result<Receipt, LedgerError>]
-        do throws(LedgerError) {
-            results = try ledger.append(plan.appendList)
-        } catch {
-            // An operating error (storage, map full): nothing of the commit was written.
-            return requests.map { _ in .failure(WriteRefusal(error: error, index: nil)) }
-        }
-        if plan.appendsNewRecords { clock.lastRecordedAtMilliseconds = now }
-        return plan.outcomes.map { outcome in
-            switch outcome {
-            case .refused(let refusal):
-                return .failure(refusal)
-            case .accepted(let range):
-                var receipts: [Receipt] = []
-                for (offset, result) in results[range].enumerated() {
-                    switch result {
-                    case .success(let receipt): receipts.append(receipt)
-                    case .failure(let error):
-                        // The plan and the append run the same rules on the same state and time; a difference
-                        // is a broken invariant, reported rather than hidden.
-                        return .failure(WriteRefusal(error: LedgerError(.integrity, "the append refused what the plan accepted: \(error)"), index: offset))
+    }
+
+    /// A request's answer once its group is committed. A repeat's receipt is the first one: its record and the
+    /// checkpoint that first covered it are read back (they are committed by now).
+    private func answer(_ outcome: PlannedGroup.Outcome, group: PlannedGroup, checkpointNote: String?) -> Result<[Receipt], WriteRefusal> {
+        switch outcome {
+        case .refused(let refusal):
+            return .failure(refusal)
+        case .accepted(let events):
+            var receipts: [Receipt] = []
+            receipts.reserveCapacity(events.count)
+            for (index, event) in events.enumerated() {
+                switch event {
+                case .appended(let eventID, let recordIndex):
+                    guard let checkpointNote else {
+                        return .failure(WriteRefusal(error: LedgerError(.integrity, "a group with records committed without a checkpoint"), index: nil))
+                    }
+                    let record = group.records[recordIndex]
+                    receipts.append(Receipt(eventID: eventID, sequenceNumber: record.sequenceNumber, leafHash: record.leafHash, checkpoint: checkpointNote))
+                case .repeated(let eventID, let sequenceNumber):
+                    do throws(LedgerError) {
+                        let leafHash = MerkleHash.leaf(try reader.leafBytes(sequenceNumber: sequenceNumber))
+                        receipts.append(Receipt(eventID: eventID, sequenceNumber: sequenceNumber, leafHash: leafHash, checkpoint: try reader.checkpointCovering(sequenceNumber: sequenceNumber)))
+                    } catch {
+                        return .failure(WriteRefusal(error: error, index: events.count > 1 ? index : nil))
                     }
                 }
-                return .success(receipts)
             }
+            return .success(receipts)
         }
-    }
-
-    /// The events of a group made only of single events without `expected_size`, else nil. Such a group needs no
-    /// plan: the append checks each event against the state its predecessors left, which is what a plan computes,
-    /// and answers each on its own. The plan (one more pass of the rules) is only for batches and `expected_size`.
-    static func plainSingles(_ requests: [WriteRequest]) -> [VerifiedEvent]? {
-        var events: [VerifiedEvent] = []
-        events.reserveCapacity(requests.count)
-        for request in requests {
-            guard case .single(let event, expectedSize: nil) = request else { return nil }
-            events.append(event)
-        }
-        return events
-    }
-
-    private func commitSingles(_ events: [VerifiedEvent], ledger: Ledger, clock: PinnedClock, now: Int64) -> [Result<[Receipt], WriteRefusal>] {
-        clock.pin(now)
-        defer { clock.unpin() }
-        let results: [Result<Receipt, LedgerError>]
-        do throws(LedgerError) {
-            results = try ledger.append(events)
-        } catch {
-            // An operating error (storage, map full): nothing of the commit was written.
-            return events.map { _ in .failure(WriteRefusal(error: error, index: nil)) }
-        }
-        assert(results.count == events.count, "the append answers every event")
-        if ledger.frontier.size > clock.committedSize { clock.lastRecordedAtMilliseconds = now }
-        return results.map { result in result.map { [$0] }.mapError { WriteRefusal(error: $0, index: nil) } }
-    }
-
-    static func lastRecordedAtMilliseconds(_ reader: LedgerReader) throws(LedgerError) -> Int64 {
-        let size = try reader.size()
-        guard size > 0 else { return 0 }
-        let record = try Record(leafBytes: try reader.leafBytes(sequenceNumber: size - 1))
-        return Timestamp.millisecondsSince1970(record.recordedAt) ?? 0
     }
 }
 
-/// The single writer's work since the server started: the groups of requests it took, the time it spent on them
-/// (planning, the rules, the transaction and its commit, up to the answers), and the ledger's own counts of commits,
-/// records and time inside LMDB's commit. Over a load they tell whether the writer or the rest of the server is the
-/// limit, and how much of the writer's time waits on the disk.
+/// The single writer's work since the server started: the groups of requests it committed and answered, the
+/// committer's time on them (the transaction, its commit, the answers), the planner's time (the rules), and the
+/// ledger's own counts of commits, records and time inside LMDB's commit. Over a load they tell whether the writer
+/// or the rest of the server is the limit, and how much of the writer's time waits on the disk.
 public struct WriterStatistics: Sendable, Hashable {
     public var groups: UInt64 = 0
     public var busyNanoseconds: UInt64 = 0
+    public var planningNanoseconds: UInt64 = 0
+    /// Requests planned over a group whose commit failed, and so planned again.
+    public var replannedRequests: UInt64 = 0
     public var appends = AppendStatistics()
 
     public init() {}
 }
 
-/// The ledger's clock while the writer appends: pinned to the time the plan used.
-private final class PinnedClock: @unchecked Sendable {
-    // @unchecked: only the writer thread reads and writes it (the Ledger calls `read` on that thread during append).
-    private var pinned: Int64?
-    var lastRecordedAtMilliseconds: Int64 = 0
-    var committedSize: UInt64 = 0
-
-    func pin(_ milliseconds: Int64) { pinned = milliseconds }
-    func unpin() { pinned = nil }
-
-    var read: @Sendable () -> Int64 {
-        { [self] in self.pinned ?? Ledger.systemClockMilliseconds() }
+/// A group of requests planned together, handed from the planner to the committer: what to write and how to
+/// answer each request.
+struct PlannedGroup: Sendable {
+    enum Event: Sendable {
+        /// A new record: `records[recordIndex]`.
+        case appended(eventID: String, recordIndex: Int)
+        /// The same event again: answered with its first receipt.
+        case repeated(eventID: String, sequenceNumber: UInt64)
     }
+
+    enum Outcome: Sendable {
+        case refused(WriteRefusal)
+        case accepted([Event])
+    }
+
+    let serial: UInt64
+    let requests: [LedgerWriter.Pending]
+    let outcomes: [Outcome]
+    let records: [PlannedRecord]
+    let frontierAfter: MerkleFrontier
+    let recordedAtMilliseconds: Int64
 }
 
-/// The writer's decision for one group: for each request, refused (with the error) or accepted (the range of its
-/// events in the list passed to `append`).
-struct GroupPlan {
-    enum Outcome {
-        case refused(WriteRefusal)
-        case accepted(Range<Int>)
+/// The planner's own state (only its thread touches it): the open group it is planning, and the changes of the
+/// group the committer is writing, until the committer reports it committed.
+struct GroupPlanner {
+    /// A group's changes and the canonical bytes of the events it appends, by id (a repeat compares with them).
+    struct Layer {
+        var changes = StateChangeSet()
+        var eventBytes: [String: [UInt8]] = [:]
     }
 
-    private(set) var outcomes: [Outcome] = []
-    private(set) var appendList: [VerifiedEvent] = []
-    private(set) var appendsNewRecords = false
+    private(set) var requests: [LedgerWriter.Pending] = []
+    private(set) var outcomes: [PlannedGroup.Outcome] = []
+    private var records: [PlannedRecord] = []
+    private var open = Layer()
+    /// Events of the open group's requests (accepted, repeated or refused): its bound is `maximumCommitBatch`, and
+    /// so the records a commit writes.
+    private(set) var openEventCount = 0
+    /// The open group's `recorded_at`, fixed when its first request is planned.
+    private var openRecordedAtMilliseconds: Int64?
+    /// The group handed to the committer and not yet reported committed: its serial and changes.
+    private var committing: (serial: UInt64, layer: Layer)?
+    /// The tree with every record planned so far, and the last `recorded_at` handed over (or committed).
+    private var frontier: MerkleFrontier
+    private var lastRecordedAtMilliseconds: Int64
+    private var nextSerial: UInt64 = 1
 
-    init(requests: [WriteRequest], state: TransactionLedgerState, size: UInt64, recordedAt: String) throws(LedgerError) {
-        var overlay = OverlayState(base: state)
-        var projectedSize = size
-        // Canonical bytes of the events this group appends, by id (a repeat inside the group compares with these).
-        var plannedEvents: [String: [UInt8]] = [:]
-        for request in requests {
-            let events = request.events
-            var undo = OverlayState<TransactionLedgerState>.UndoLog()
+    init(frontier: MerkleFrontier, lastRecordedAtMilliseconds: Int64) {
+        self.frontier = frontier
+        self.lastRecordedAtMilliseconds = lastRecordedAtMilliseconds
+    }
+
+    /// The committer has committed every group up to `serial`: the snapshots hold their changes from now on.
+    mutating func committed(through serial: UInt64) {
+        if let committing, committing.serial <= serial { self.committing = nil }
+    }
+
+    /// The commit of group `serial` failed (nothing of it was written): forget it and what was planned over it, and
+    /// return the requests planned over it, to be planned again.
+    mutating func commitFailed(serial: UInt64, committedFrontier: MerkleFrontier, lastRecordedAtMilliseconds: Int64) -> [LedgerWriter.Pending] {
+        precondition(committing?.serial == serial, "only the group being committed can fail")
+        let requeued = requests
+        committing = nil
+        requests = []
+        outcomes = []
+        records = []
+        open = Layer()
+        openEventCount = 0
+        openRecordedAtMilliseconds = nil
+        frontier = committedFrontier
+        self.lastRecordedAtMilliseconds = lastRecordedAtMilliseconds
+        return requeued
+    }
+
+    /// The open group, for the committer, if it holds a request; the planner goes on with an empty one over it.
+    mutating func handOver() -> PlannedGroup? {
+        guard !requests.isEmpty else { return nil }
+        precondition(committing == nil, "the committer takes a group only once it has committed the one before")
+        let recordedAt = openRecordedAtMilliseconds ?? lastRecordedAtMilliseconds
+        let group = PlannedGroup(
+            serial: nextSerial, requests: requests, outcomes: outcomes, records: records, frontierAfter: frontier,
+            recordedAtMilliseconds: recordedAt)
+        if !records.isEmpty {
+            committing = (nextSerial, open)
+            lastRecordedAtMilliseconds = recordedAt
+        }
+        nextSerial += 1
+        requests = []
+        outcomes = []
+        records = []
+        open = Layer()
+        openEventCount = 0
+        openRecordedAtMilliseconds = nil
+        return group
+    }
+
+    /// Plans `requests` into the open group, in order, against a fresh snapshot of the committed state with the
+    /// committing group's changes and the open group's laid over it.
+    mutating func plan(_ requests: [LedgerWriter.Pending], reader: LedgerReader) {
+        let now = openRecordedAtMilliseconds ?? max(Ledger.systemClockMilliseconds(), lastRecordedAtMilliseconds)
+        openRecordedAtMilliseconds = now
+        let recordedAt = Timestamp.format(millisecondsSince1970: now)
+        do throws(LedgerError) {
+            try reader.withState { (snapshot) throws(LedgerError) in
+                if let committing {
+                    var overlay = OverlayState(base: OverlayState(base: snapshot, changes: committing.layer.changes), changes: takeOpenChanges())
+                    plan(requests, overlay: &overlay, snapshot: snapshot, recordedAt: recordedAt)
+                    open.changes = overlay.changes
+                } else {
+                    var overlay = OverlayState(base: snapshot, changes: takeOpenChanges())
+                    plan(requests, overlay: &overlay, snapshot: snapshot, recordedAt: recordedAt)
+                    open.changes = overlay.changes
+                }
+            }
+        } catch {
+            // The snapshot could not be read (an operating error): these requests get the error, after the commit
+            // of the group (so that the answers keep their order).
+            for pending in requests { append(pending, .refused(WriteRefusal(error: error, index: nil)), eventCount: pending.request.events.count) }
+        }
+    }
+
+    /// The open group's changes, moved out so that the overlay that takes them owns the only copy.
+    private mutating func takeOpenChanges() -> StateChangeSet {
+        defer { open.changes = StateChangeSet() }
+        return open.changes
+    }
+
+    private mutating func append(_ pending: LedgerWriter.Pending, _ outcome: PlannedGroup.Outcome, eventCount: Int) {
+        requests.append(pending)
+        outcomes.append(outcome)
+        openEventCount += eventCount
+    }
+
+    private mutating func plan<Base: LedgerStateReader>(
+        _ requests: [LedgerWriter.Pending], overlay: inout OverlayState<Base>, snapshot: TransactionLedgerState, recordedAt: String
+    ) {
+        for pending in requests {
+            let request = pending.request
+            var undo = OverlayState<Base>.UndoLog()
+            var planned: [PlannedGroup.Event] = []
+            var accepted: [(event: VerifiedEvent, changes: [StateChange])] = []
+            var newIDs: [String] = []
+            var projectedSize = frontier.size
             var refusal: WriteRefusal?
-            var newInRequest: [String] = []
-            let sizeBefore = projectedSize
-            var allRepeats = true
-            for (index, verifiedEvent) in events.enumerated() {
+            for (index, verifiedEvent) in request.events.enumerated() {
                 let event = verifiedEvent.event
-                if let earlier = try overlay.sequenceNumber(ofEventID: event.id) {
-                    let earlierBytes: [UInt8]
-                    if let planned = plannedEvents[event.id] {
-                        earlierBytes = planned
-                    } else {
-                        guard let leafBytes = try state.logLeafBytes(sequenceNumber: earlier) else {
-                            throw LedgerError(.integrity, "the id index names seq \(earlier), which is not in the log")
+                do throws(LedgerError) {
+                    if let earlier = try overlay.sequenceNumber(ofEventID: event.id) {
+                        guard try earlierBytes(of: event.id, sequenceNumber: earlier, snapshot: snapshot) == event.canonicalBytes else {
+                            throw LedgerError(.idConflict, "event id \"\(event.id)\" is already recorded at seq \(earlier) with other content")
                         }
-                        earlierBytes = try Record(leafBytes: leafBytes).signedEvent.event.canonicalBytes
+                        planned.append(.repeated(eventID: event.id, sequenceNumber: earlier))
+                        continue
                     }
-                    guard earlierBytes == event.canonicalBytes else {
-                        refusal = WriteRefusal(error: LedgerError(.idConflict, "event id \"\(event.id)\" is already recorded at seq \(earlier) with other content"), index: request.isBatch ? index : nil)
+                    // `expected_size` is the log's size before the request (the frontier moves once it is accepted).
+                    if let expected = request.expectedSize, expected != frontier.size {
+                        refusal = WriteRefusal(error: LedgerError(.sizeMismatch, "expected_size is \(expected) but the log holds \(frontier.size) records"), index: nil)
                         break
                     }
-                    continue
-                }
-                allRepeats = false
-                if let expected = request.expectedSize, expected != sizeBefore {
-                    refusal = WriteRefusal(error: LedgerError(.sizeMismatch, "expected_size is \(expected) but the log holds \(sizeBefore) records"), index: nil)
-                    break
-                }
-                do throws(LedgerError) {
                     let changes = try Rulebook.check(verifiedEvent, at: LogPosition(sequenceNumber: projectedSize, recordedAt: recordedAt), state: overlay)
                     overlay.apply(changes, recordingInto: &undo)
                     projectedSize += 1
-                    plannedEvents[event.id] = event.canonicalBytes
-                    newInRequest.append(event.id)
+                    // Within the request, a repeat compares with the events before it.
+                    open.eventBytes[event.id] = event.canonicalBytes
+                    newIDs.append(event.id)
+                    planned.append(.appended(eventID: event.id, recordIndex: records.count + accepted.count))
+                    accepted.append((verifiedEvent, changes))
                 } catch {
                     refusal = WriteRefusal(error: error, index: request.isBatch ? index : nil)
                     break
@@ -396,16 +553,26 @@ struct GroupPlan {
             if let refusal {
                 // All or nothing: take back what the request's earlier events did to the plan.
                 overlay.undo(undo)
-                projectedSize = sizeBefore
-                for id in newInRequest { plannedEvents[id] = nil }
-                outcomes.append(.refused(refusal))
+                for id in newIDs { open.eventBytes[id] = nil }
+                append(pending, .refused(refusal), eventCount: request.events.count)
                 continue
             }
-            if !allRepeats { appendsNewRecords = true }
-            let start = appendList.count
-            appendList += events
-            outcomes.append(.accepted(start..<appendList.count))
+            for (event, changes) in accepted {
+                records.append(PlannedRecord(event, sequenceNumber: frontier.size, recordedAt: recordedAt, changes: changes, frontier: &frontier))
+            }
+            assert(frontier.size == projectedSize, "the planned tree holds every accepted event")
+            append(pending, .accepted(planned), eventCount: request.events.count)
         }
+    }
+
+    /// The canonical bytes of the event recorded at `sequenceNumber` under `id`: planned in the open group, being
+    /// committed, or in the snapshot's log.
+    private func earlierBytes(of id: String, sequenceNumber: UInt64, snapshot: TransactionLedgerState) throws(LedgerError) -> [UInt8] {
+        if let bytes = open.eventBytes[id] ?? committing?.layer.eventBytes[id] { return bytes }
+        guard let leafBytes = try snapshot.logLeafBytes(sequenceNumber: sequenceNumber) else {
+            throw LedgerError(.integrity, "the id index names seq \(sequenceNumber), which is not in the log")
+        }
+        return try Record(leafBytes: leafBytes).signedEvent.event.canonicalBytes
     }
 }
 

@@ -23,7 +23,8 @@ public final class Ledger {
     public let genesis: GenesisInfo
     /// The tree as of the last commit.
     public private(set) var frontier: MerkleFrontier
-    private var lastRecordedAtMilliseconds: Int64
+    /// The `recorded_at` of the last record, in milliseconds since 1970 (0 before any).
+    public private(set) var lastRecordedAtMilliseconds: Int64
     /// Where the time comes from; tests may fix it.
     private let clock: @Sendable () -> Int64
     /// What this ledger's appends have cost since it was opened (see `AppendStatistics`).
@@ -161,22 +162,12 @@ public final class Ledger {
                     outcomes.append(.refused(error))
                     continue
                 }
-                let record = Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: verifiedEvent.signedEvent)
-                let leafBytes = record.leafBytes
-                let leafHash = MerkleHash.leaf(leafBytes)
-                try transaction.put(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber), leafBytes, appending: true)
-                try state.apply(changes)
-                for node in working.append(leafHash: leafHash) {
-                    try transaction.put(LedgerDatabase.tree, TransactionMerkleNodes.key(level: node.level, index: node.index), node.hash)
-                }
-                assert(working.size == sequenceNumber + 1, "the tree grows by one leaf per record")
-                outcomes.append(.appended(sequenceNumber: sequenceNumber, leafHash: leafHash))
+                let record = PlannedRecord(verifiedEvent, sequenceNumber: sequenceNumber, recordedAt: recordedAt, changes: changes, frontier: &working)
+                try Self.write(record, transaction: transaction, state: state)
+                outcomes.append(.appended(sequenceNumber: sequenceNumber, leafHash: record.leafHash))
             }
             guard working.size > frontier.size else { return (outcomes, nil) }
-            let checkpoint = try Checkpoint(origin: genesis.origin, size: working.size, rootHash: working.root)
-            let note = try SignedNote.sign(text: checkpoint.body, signer: checkpointSigner)
-            try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(working.size), Array(note.utf8), appending: true)
-            return (outcomes, note)
+            return (outcomes, try writeCheckpoint(of: working, transaction: transaction))
         }
         if checkpointNote != nil {
             statistics.commits += 1
@@ -203,6 +194,49 @@ public final class Ledger {
         return receipts
     }
 
+    /// Writes records the rulebook accepted elsewhere (the server's planner, against a snapshot of the state with
+    /// the changes of the commits before laid over it), in one commit with one signed checkpoint; returns the
+    /// checkpoint note. The records must continue the log exactly, and `frontierAfter` must be the tree with them;
+    /// a mismatch is a broken invariant of the caller. Throws only for operating errors (storage, map full), in
+    /// which case nothing was written.
+    public func write(_ records: [PlannedRecord], frontierAfter: MerkleFrontier, recordedAtMilliseconds: Int64) throws(LedgerError) -> String {
+        precondition(!records.isEmpty && records.count <= Self.maximumBatchCount, "a planned commit holds 1 to \(Self.maximumBatchCount) records")
+        precondition(records.first?.sequenceNumber == frontier.size, "planned records continue the log")
+        precondition(frontierAfter.size == frontier.size + UInt64(records.count), "the planned tree holds the planned records")
+        precondition(recordedAtMilliseconds >= lastRecordedAtMilliseconds, "recorded_at never goes back")
+        let (note, commitNanoseconds) = try environment.timedWrite { (transaction) throws(LedgerError) -> String in
+            let state = TransactionLedgerState(transaction: transaction)
+            for (offset, record) in records.enumerated() {
+                precondition(record.sequenceNumber == frontier.size + UInt64(offset), "planned records are consecutive")
+                try Self.write(record, transaction: transaction, state: state)
+            }
+            return try writeCheckpoint(of: frontierAfter, transaction: transaction)
+        }
+        statistics.commits += 1
+        statistics.records += UInt64(records.count)
+        statistics.commitNanoseconds += commitNanoseconds
+        frontier = frontierAfter
+        lastRecordedAtMilliseconds = recordedAtMilliseconds
+        return note
+    }
+
+    /// One record, its state changes and its tree nodes, in the commit's transaction (every append path).
+    private static func write(_ record: PlannedRecord, transaction: LMDBTransaction, state: TransactionLedgerState) throws(LedgerError) {
+        try transaction.put(LedgerDatabase.log, BigEndianKey.encode(record.sequenceNumber), record.leafBytes, appending: true)
+        try state.apply(record.changes)
+        for node in record.treeNodes {
+            try transaction.put(LedgerDatabase.tree, TransactionMerkleNodes.key(level: node.level, index: node.index), node.hash)
+        }
+    }
+
+    /// The signed checkpoint of a commit, stored under its tree size.
+    private func writeCheckpoint(of tree: MerkleFrontier, transaction: LMDBTransaction) throws(LedgerError) -> String {
+        let checkpoint = try Checkpoint(origin: genesis.origin, size: tree.size, rootHash: tree.root)
+        let note = try SignedNote.sign(text: checkpoint.body, signer: checkpointSigner)
+        try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(tree.size), Array(note.utf8), appending: true)
+        return note
+    }
+
     /// The same id again: the first receipt when the content is the same, a refusal otherwise.
     private static func repeatedOutcome(of event: Event, earlier: UInt64, transaction: LMDBTransaction) throws(LedgerError) -> Outcome {
         guard let leafBytes = try transaction.get(LedgerDatabase.log, BigEndianKey.encode(earlier)) else {
@@ -214,6 +248,27 @@ public final class Ledger {
             return .refused(LedgerError(.idConflict, "event id \"\(event.id)\" is already recorded at seq \(earlier) with other content"))
         }
         return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes))
+    }
+}
+
+/// An event the rulebook accepted at `sequenceNumber`: its record's leaf bytes and hash, the state changes it makes
+/// and the tree nodes it completes. Made without I/O, so a planner can make it while an earlier commit syncs.
+public struct PlannedRecord: Sendable {
+    public let sequenceNumber: UInt64
+    public let leafBytes: [UInt8]
+    public let leafHash: [UInt8]
+    public let changes: [StateChange]
+    let treeNodes: [MerkleNode]
+
+    /// Builds the record and adds its leaf to `frontier`, which must hold exactly the records before it.
+    public init(_ event: VerifiedEvent, sequenceNumber: UInt64, recordedAt: String, changes: [StateChange], frontier: inout MerkleFrontier) {
+        precondition(frontier.size == sequenceNumber, "a record's leaf goes at the end of the tree")
+        self.sequenceNumber = sequenceNumber
+        self.leafBytes = Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: event.signedEvent).leafBytes
+        self.leafHash = MerkleHash.leaf(leafBytes)
+        self.changes = changes
+        self.treeNodes = frontier.append(leafHash: leafHash)
+        assert(frontier.size == sequenceNumber + 1, "the tree grows by one leaf per record")
     }
 }
 

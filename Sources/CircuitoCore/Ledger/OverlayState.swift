@@ -88,6 +88,13 @@ public struct OverlayState<Base: LedgerStateReader>: LedgerStateReader {
         self.changes = StateChangeSet()
     }
 
+    /// `changes`, made earlier over the same state, laid over `base` again (a planner that keeps them between reads
+    /// of a newer snapshot).
+    public init(base: Base, changes: StateChangeSet) {
+        self.base = base
+        self.changes = changes
+    }
+
     public func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
         if let changed = changes.change(table, key) { return changed }
         return try base.value(table, key)
@@ -123,6 +130,9 @@ public struct OverlayState<Base: LedgerStateReader>: LedgerStateReader {
             }
         }
     }
+
+    /// Whether the overlay changed nothing.
+    public var isEmpty: Bool { changes.count == 0 }
 
     public mutating func undo(_ log: UndoLog) {
         for entry in log.entries.reversed() {

@@ -1,0 +1,198 @@
+import CircuitoCore
+import CircuitoCrypto
+@testable import CircuitoServer
+@testable import CircuitoStorage
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The writer's planner, driven step by step against a real ledger, with the test as the committer: what it plans
+/// while an earlier group is being committed, and what happens when that commit fails.
+@Suite("Writer: planning over the group being committed")
+struct WriterPlannerTests {
+    /// A request whose answer the test does not wait for (the planner only reads `request`).
+    private static func pending(_ request: WriteRequest) -> LedgerWriter.Pending {
+        LedgerWriter.Pending(request: request) { _ in }
+    }
+
+    private static func single(_ event: SignedEvent, expectedSize: UInt64? = nil) throws -> LedgerWriter.Pending {
+        pending(.single(try event.verified(), expectedSize: expectedSize))
+    }
+
+    private static func refusalName(_ outcome: PlannedGroup.Outcome) -> String? {
+        guard case .refused(let refusal) = outcome else { return nil }
+        return refusal.error.code.name
+    }
+
+    @Test("a group planned while the one before commits sees its changes: its spending, its ids, its records' places")
+    func plansOverTheCommittingGroup() throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let ledger = try Ledger.open(directory: fixture.directory)
+        let sizeBefore = ledger.frontier.size
+        var planner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds)
+
+        let firstPayment = try fixture.payment(amount: 60)
+        planner.plan([try Self.single(firstPayment)], reader: ledger.reader)
+        let firstHanded = planner.handOver()
+        let first = try #require(firstHanded)
+        #expect(first.records.map(\.sequenceNumber) == [sizeBefore])
+
+        // Not committed yet: the next group is planned over its changes. 60 of 100 are spent, so 60 more is refused,
+        // the same payment again is a repeat of its planned record, and 30 fits.
+        let overspend = try fixture.payment(amount: 60)
+        let fits = try fixture.payment(amount: 30)
+        planner.plan([try Self.single(overspend), try Self.single(firstPayment), try Self.single(fits)], reader: ledger.reader)
+        #expect(try ledger.reader.size() == sizeBefore)
+        // The committer takes the second group only after the first is committed.
+        let note = try ledger.write(first.records, frontierAfter: first.frontierAfter, recordedAtMilliseconds: first.recordedAtMilliseconds)
+        #expect(!note.isEmpty)
+        planner.committed(through: first.serial)
+        let secondHanded = planner.handOver()
+        let second = try #require(secondHanded)
+        #expect(Self.refusalName(second.outcomes[0]) == "insufficient_funds")
+        guard case .accepted(let repeated) = second.outcomes[1], case .repeated(let repeatedID, let repeatedAt) = repeated.first else {
+            Issue.record("the same payment again is a repeat: \(second.outcomes[1])")
+            return
+        }
+        #expect(repeatedID == firstPayment.event.id)
+        #expect(repeatedAt == sizeBefore)
+        guard case .accepted(let appended) = second.outcomes[2], case .appended(_, let recordIndex) = appended.first else {
+            Issue.record("the payment that fits is appended: \(second.outcomes[2])")
+            return
+        }
+        #expect(second.records[recordIndex].sequenceNumber == sizeBefore + 1)
+        #expect(second.recordedAtMilliseconds >= first.recordedAtMilliseconds)
+
+        _ = try ledger.write(second.records, frontierAfter: second.frontierAfter, recordedAtMilliseconds: second.recordedAtMilliseconds)
+        #expect(ledger.frontier.size == sizeBefore + 2)
+        // What the planner wrote is what the rulebook accepts on replay, and its state tables are exactly the ones
+        // a rebuild computes from the log.
+        let replayed = try LedgerReplay.run(ledger.reader, compareProjections: true)
+        #expect(replayed.recordCount == sizeBefore + 2)
+        #expect(replayed.comparedRows > 0)
+    }
+
+    @Test("a failed commit gives back what was planned over it, in order, and the next plan starts from the committed state")
+    func failedCommitReplans() throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let ledger = try Ledger.open(directory: fixture.directory)
+        let sizeBefore = ledger.frontier.size
+        var planner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds)
+        planner.plan([try Self.single(try fixture.payment(amount: 80))], reader: ledger.reader)
+        let failingHanded = planner.handOver()
+        let failing = try #require(failingHanded)
+        // Planned over the failing group: 40 does not fit after its 80.
+        let later = [try Self.single(try fixture.payment(amount: 40)), try Self.single(try fixture.registration())]
+        planner.plan(later, reader: ledger.reader)
+        #expect(Self.refusalName(planner.outcomes[0]) == "insufficient_funds")
+
+        // The committer reports the failure: nothing was written.
+        let requeued = planner.commitFailed(serial: failing.serial, committedFrontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds)
+        #expect(requeued.map { $0.request.events.map(\.event.id) } == later.map { $0.request.events.map(\.event.id) })
+        #expect(planner.requests.isEmpty)
+        let nothing = planner.handOver()
+        #expect(nothing == nil)
+
+        // Planned again over the committed state: 40 fits now, and the records take the failed group's places.
+        planner.plan(requeued, reader: ledger.reader)
+        let replannedHanded = planner.handOver()
+        let replanned = try #require(replannedHanded)
+        #expect(replanned.serial != failing.serial)
+        #expect(replanned.outcomes.allSatisfy { Self.refusalName($0) == nil })
+        #expect(replanned.records.map(\.sequenceNumber) == [sizeBefore, sizeBefore + 1])
+        _ = try ledger.write(replanned.records, frontierAfter: replanned.frontierAfter, recordedAtMilliseconds: replanned.recordedAtMilliseconds)
+        #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).recordCount == sizeBefore + 2)
+    }
+
+    @Test("batches are all or nothing and expected_size is the size before the request, within one open group")
+    func batchesAndExpectedSize() throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let ledger = try Ledger.open(directory: fixture.directory)
+        let size = ledger.frontier.size
+        var planner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds)
+        let batch = [try fixture.registration().verified(), try fixture.registration().verified(), try fixture.registration().verified()]
+        let refusedBatch = [try fixture.registration().verified(), try fixture.payment(amount: 500).verified()]
+        planner.plan([
+            Self.pending(.batch(batch, expectedSize: size)),
+            Self.pending(.batch(refusedBatch, expectedSize: nil)),
+            try Self.single(try fixture.registration(), expectedSize: size + 3),
+            try Self.single(try fixture.registration(), expectedSize: size),
+        ], reader: ledger.reader)
+        let handed = planner.handOver()
+        let group = try #require(handed)
+        #expect(Self.refusalName(group.outcomes[0]) == nil)
+        guard case .refused(let refusal) = group.outcomes[1] else {
+            Issue.record("the batch with an overspend is refused whole")
+            return
+        }
+        #expect(refusal.error.code.name == "insufficient_funds")
+        #expect(refusal.index == 1)
+        #expect(Self.refusalName(group.outcomes[2]) == nil)
+        #expect(Self.refusalName(group.outcomes[3]) == "size_mismatch")
+        // Three records of the batch and the single one; nothing of the refused batch.
+        #expect(group.records.map(\.sequenceNumber) == Array(size..<size + 4))
+        _ = try ledger.write(group.records, frontierAfter: group.frontierAfter, recordedAtMilliseconds: group.recordedAtMilliseconds)
+        #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).recordCount == size + 4)
+    }
+
+    @Test("a map that fills during concurrent writes: every request gets its receipts or map_full, every receipt is in the log, nothing else is, and the ledger verifies")
+    func mapFullUnderConcurrentWrites() async throws {
+        let fixture = try CircuitFixture()
+        var status = stat()
+        #expect(stat(fixture.directory + "/data.mdb", &status) == 0)
+        // Room for a few hundred more records, then the map is full, in the middle of the clients' writes.
+        let options = LMDBEnvironment.Options(mapSizeBytes: Int(status.st_size) + 384 * 1024, readAhead: false)
+        let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), options: options) { _ in }
+        let sizeBefore = try writer.reader.size()
+        let longName = String(repeating: "Bottega ", count: 22)
+        let eventsPerClient = 120
+        let events: [[VerifiedEvent]] = try (0..<16).map { client in
+            try (0..<eventsPerClient).map { number in
+                let actor = "shop-\(client)-\(number)"
+                return try fixture.event("actor.registered", by: "city", fixture.actors.authority, [
+                    "actor": .string(actor), "role": "merchant", "name": .string(longName + actor),
+                    "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]),
+                ], id: "reg-" + actor)
+            }
+        }
+        let results = await withTaskGroup(of: [Result<[Receipt], WriteRefusal>].self) { group in
+            for clientEvents in events {
+                group.addTask {
+                    var results: [Result<[Receipt], WriteRefusal>] = []
+                    for event in clientEvents { results.append(await writer.submit(.single(event, expectedSize: nil))) }
+                    return results
+                }
+            }
+            var all: [Result<[Receipt], WriteRefusal>] = []
+            for await clientResults in group { all += clientResults }
+            return all
+        }
+        await writer.stop()
+        // Commits failed while the planner had planned the next group over them: that group was planned again.
+        #expect(writer.statistics.replannedRequests > 0)
+        #expect(results.count == 16 * eventsPerClient)
+        var receipts: [Receipt] = []
+        var mapFullCount = 0
+        for result in results {
+            switch result {
+            case .success(let received): receipts += received
+            case .failure(let refusal):
+                #expect(refusal.error.code == .mapFull, "only the full map refuses these: \(refusal.error)")
+                mapFullCount += 1
+            }
+        }
+        #expect(mapFullCount > 0)
+        #expect(!receipts.isEmpty)
+        // Exactly the answered records are in the log, each where its receipt says, and nothing else.
+        let reader = try LedgerReader.open(directory: fixture.directory)
+        #expect(try reader.size() == sizeBefore + UInt64(receipts.count))
+        #expect(Set(receipts.map(\.sequenceNumber)) == Set(sizeBefore..<sizeBefore + UInt64(receipts.count)))
+        for receipt in receipts {
+            #expect(MerkleHash.leaf(try reader.leafBytes(sequenceNumber: receipt.sequenceNumber)) == receipt.leafHash)
+            #expect(try Record(leafBytes: try reader.leafBytes(sequenceNumber: receipt.sequenceNumber)).signedEvent.event.id == receipt.eventID)
+        }
+        let report = try LedgerReplay.run(reader, compareProjections: true)
+        #expect(report.recordCount == sizeBefore + UInt64(receipts.count))
+    }
+}
