@@ -87,7 +87,7 @@ keys = ["throughput_events_per_second", "verify_bound_events_per_second", "ratio
         "balance_latency_p50_ms", "balance_latency_p99_ms", "session_balance_queries_per_second", "session_balance_latency_p50_ms",
         "session_balance_latency_p99_ms", "proof_latency_p50_ms", "proof_latency_p99_ms", "verify_events_per_second",
         "rebuild_events_per_second", "rebuild_trusting_checkpoints_events_per_second", "best_events_per_second", "refused",
-        "writer_events_per_commit", "writer_commit_ms_mean", "writer_busy_share", "writer_commit_share",
+        "writer_events_per_commit", "writer_commit_ms_mean", "writer_busy_share", "writer_commit_share", "writer_planning_share",
         "disk_random_page_sync_us", "disk_contiguous_page_sync_us"]
 for name, runs in groups.items():
     figures = []

@@ -54,6 +54,9 @@ import Testing
         let commitShare = try #require(Self.number(secondFigures, "writer_commit_share"))
         #expect(commitShare > 0 && commitShare <= 1)
         #expect(try #require(Self.number(secondFigures, "writer_commit_ms_mean")) > 0)
+        // The planner checked every event with the rulebook, within the phase.
+        let planningShare = try #require(Self.number(secondFigures, "writer_planning_share"))
+        #expect(planningShare > 0 && planningShare <= 1.05)
         // The disk under the ledger was measured before the appends.
         #expect(try #require(Self.number(secondFigures, "disk_random_page_sync_us")) > 0)
         #expect(try #require(Self.number(secondFigures, "disk_contiguous_page_sync_us")) > 0)

@@ -130,8 +130,11 @@ struct WritePathTests {
         #expect(afterWrites.commits - before.commits == 2)
         #expect(afterWrites.records - before.records == 3)
         #expect(afterWrites.groups - before.groups == 2)
-        // Durable commits take time, and the commit is part of the writer's busy time.
+        // Durable commits take time, and the commit is part of the writer's busy time; the planner checked the
+        // three events with the rulebook.
         #expect(afterWrites.commit > before.commit)
+        let planning = { () throws -> Int64 in try #require(try client.result("server.info")["writer"]?["planning_microseconds"]?.integerValue) }
+        #expect(try planning() > 0)
         #expect(afterWrites.busy - before.busy >= afterWrites.commit - before.commit)
         // A refusal and a repeat are answered by the writer but write no record.
         #expect(try client.error("submit", try fixture.payment(amount: 1_000).params).name == "insufficient_funds")

@@ -77,8 +77,10 @@ public struct BenchConfiguration: Sendable {
 public struct WriterFigures: Sendable {
     public var commits: Int64
     public var records: Int64
-    /// Time the writer spent on groups of requests (planning, rules, the transaction, its commit).
+    /// Time the writer's committer spent on groups of requests (the transaction, its commit, the answers).
     public var busyMicroseconds: Int64
+    /// Time the writer's planner spent checking requests with the rulebook (nil: a server that does not report it).
+    public var planningMicroseconds: Int64?
     /// Time inside LMDB's commit: its page writes and syncs.
     public var commitMicroseconds: Int64
     /// The phase's length, measured by the bench.
@@ -88,6 +90,11 @@ public struct WriterFigures: Sendable {
     public var commitMillisecondsMean: Double { commits > 0 ? Double(commitMicroseconds) / Double(commits) / 1000 : 0 }
     /// The share of the phase the writer was busy: near 1, the writer is the limit.
     public var busyShare: Double { phaseMicroseconds > 0 ? Double(busyMicroseconds) / Double(phaseMicroseconds) : 0 }
+    /// The share of the phase the planner was busy (it runs while the committer commits).
+    public var planningShare: Double? {
+        guard let planningMicroseconds, phaseMicroseconds > 0 else { return nil }
+        return Double(planningMicroseconds) / Double(phaseMicroseconds)
+    }
     /// The share of the writer's busy time spent inside LMDB's commit.
     public var commitShare: Double { busyMicroseconds > 0 ? Double(commitMicroseconds) / Double(busyMicroseconds) : 0 }
 
@@ -102,7 +109,8 @@ public struct WriterFigures: Sendable {
             let commit = delta("commit_microseconds")
         else { return nil }
         return WriterFigures(
-            commits: commits, records: records, busyMicroseconds: busy, commitMicroseconds: commit, phaseMicroseconds: phaseMicroseconds)
+            commits: commits, records: records, busyMicroseconds: busy, planningMicroseconds: delta("planning_microseconds"),
+            commitMicroseconds: commit, phaseMicroseconds: phaseMicroseconds)
     }
 }
 
@@ -236,6 +244,7 @@ public struct BenchReport: Sendable {
                 ("writer_busy_share", Self.format(writer.busyShare, decimals: 3)),
                 ("writer_commit_share", Self.format(writer.commitShare, decimals: 3)),
             ]
+            if let planningShare = writer.planningShare { fields.append(("writer_planning_share", Self.format(planningShare, decimals: 3))) }
         }
         if let disk {
             fields += [
@@ -288,7 +297,7 @@ public struct BenchReport: Sendable {
                 lines.append("  CPU per event: server \(Self.format(server, decimals: 1)) µs, bench client \(Self.format(client, decimals: 1)) µs; signature checks are \(Self.format(ratio * 100, decimals: 1)) % of the server's")
             }
             if let writer {
-                lines.append("  writer: \(writer.commits) commits of \(Self.format(writer.recordsPerCommit, decimals: 1)) events on average; busy \(Self.format(writer.busyShare * 100, decimals: 1)) % of the phase, \(Self.format(writer.commitShare * 100, decimals: 1)) % of that inside LMDB's commit (\(Self.format(writer.commitMillisecondsMean, decimals: 2)) ms per commit)")
+                lines.append("  writer: \(writer.commits) commits of \(Self.format(writer.recordsPerCommit, decimals: 1)) events on average; committer busy \(Self.format(writer.busyShare * 100, decimals: 1)) % of the phase, \(Self.format(writer.commitShare * 100, decimals: 1)) % of that inside LMDB's commit (\(Self.format(writer.commitMillisecondsMean, decimals: 2)) ms per commit)" + (writer.planningShare.map { "; planner busy \(Self.format($0 * 100, decimals: 1)) %" } ?? ""))
             }
         }
         if let disk {
