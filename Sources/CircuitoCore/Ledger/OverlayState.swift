@@ -131,9 +131,6 @@ public struct OverlayState<Base: LedgerStateReader>: LedgerStateReader {
         }
     }
 
-    /// Whether the overlay changed nothing.
-    public var isEmpty: Bool { changes.count == 0 }
-
     public mutating func undo(_ log: UndoLog) {
         for entry in log.entries.reversed() {
             if let previous = entry.previous {
