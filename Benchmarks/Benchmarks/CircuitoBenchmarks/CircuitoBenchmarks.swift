@@ -234,6 +234,27 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(try Rulebook.check(event, at: position, state: Circuit.shared.state)) }
     }
 
+    // The server's planner lays a group's changes over a snapshot: one group of 100 events, each making 10 changes
+    // to keys shaped like the state's (a beneficiary and a second part), each change read back twice.
+    Benchmark("Overlay: a group of 1 000 changes applied and read back") { benchmark in
+        let changes: [StateChange] = (0..<1_000).map { number in
+            let key = StateKey.make("beneficiary-\(number % 300)", "lot-2026-11-\(number)")
+            return .put(number % 2 == 0 ? .lots : .accountHistory, key: key, value: Array(repeating: UInt8(number % 251), count: 120))
+        }
+        let base = MemoryLedgerState()
+        for _ in benchmark.scaledIterations {
+            var overlay = OverlayState(base: base)
+            var undo = OverlayState<MemoryLedgerState>.UndoLog()
+            overlay.apply(changes, recordingInto: &undo)
+            for change in changes {
+                guard case .put(let table, let key, _) = change else { continue }
+                blackHole(try overlay.value(table, key))
+                blackHole(try overlay.value(table, key))
+            }
+            blackHole(overlay)
+        }
+    }
+
     // MARK: Appending to LMDB (one commit and one signed checkpoint per batch)
 
     for durable in [true, false] {
