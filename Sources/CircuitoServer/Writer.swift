@@ -441,12 +441,7 @@ struct GroupPlanner {
         precondition(committing?.serial == serial, "only the group being committed can fail")
         let requeued = requests
         committing = nil
-        requests = []
-        outcomes = []
-        records = []
-        open = Layer()
-        openEventCount = 0
-        openRecordedAtMilliseconds = nil
+        startOpenGroup()
         frontier = committedFrontier
         self.lastRecordedAtMilliseconds = lastRecordedAtMilliseconds
         return requeued
@@ -465,13 +460,18 @@ struct GroupPlanner {
             lastRecordedAtMilliseconds = recordedAt
         }
         nextSerial += 1
+        startOpenGroup()
+        return group
+    }
+
+    /// An empty open group (its `recorded_at` is fixed when its first request is planned).
+    private mutating func startOpenGroup() {
         requests = []
         outcomes = []
         records = []
         open = Layer()
         openEventCount = 0
         openRecordedAtMilliseconds = nil
-        return group
     }
 
     /// Plans `requests` into the open group, in order, against a fresh snapshot of the committed state with the
@@ -482,15 +482,11 @@ struct GroupPlanner {
         let recordedAt = Timestamp.format(millisecondsSince1970: now)
         do throws(LedgerError) {
             try reader.withState { (snapshot) throws(LedgerError) in
-                if let committing {
-                    var overlay = OverlayState(base: OverlayState(base: snapshot, changes: committing.layer.changes), changes: takeOpenChanges())
-                    plan(requests, overlay: &overlay, snapshot: snapshot, recordedAt: recordedAt)
-                    open.changes = overlay.changes
-                } else {
-                    var overlay = OverlayState(base: snapshot, changes: takeOpenChanges())
-                    plan(requests, overlay: &overlay, snapshot: snapshot, recordedAt: recordedAt)
-                    open.changes = overlay.changes
-                }
+                // With nothing being committed the lower layer is empty, and a read passes through it at once.
+                let committed = OverlayState(base: snapshot, changes: committing?.layer.changes ?? StateChangeSet())
+                var overlay = OverlayState(base: committed, changes: takeOpenChanges())
+                plan(requests, overlay: &overlay, snapshot: snapshot, recordedAt: recordedAt)
+                open.changes = overlay.changes
             }
         } catch {
             // The snapshot could not be read (an operating error): these requests get the error, after the commit
@@ -511,12 +507,15 @@ struct GroupPlanner {
         openEventCount += eventCount
     }
 
-    private mutating func plan<Base: LedgerStateReader>(
-        _ requests: [LedgerWriter.Pending], overlay: inout OverlayState<Base>, snapshot: TransactionLedgerState, recordedAt: String
+    /// The snapshot with the committing group's changes, then the open group's.
+    private typealias PlanningState = OverlayState<OverlayState<TransactionLedgerState>>
+
+    private mutating func plan(
+        _ requests: [LedgerWriter.Pending], overlay: inout PlanningState, snapshot: TransactionLedgerState, recordedAt: String
     ) {
         for pending in requests {
             let request = pending.request
-            var undo = OverlayState<Base>.UndoLog()
+            var undo = PlanningState.UndoLog()
             var planned: [PlannedGroup.Event] = []
             var accepted: [(event: VerifiedEvent, changes: [StateChange])] = []
             var newIDs: [String] = []

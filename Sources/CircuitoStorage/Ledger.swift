@@ -169,13 +169,7 @@ public final class Ledger {
             guard working.size > frontier.size else { return (outcomes, nil) }
             return (outcomes, try writeCheckpoint(of: working, transaction: transaction))
         }
-        if checkpointNote != nil {
-            statistics.commits += 1
-            statistics.records += working.size - frontier.size
-            statistics.commitNanoseconds += commitNanoseconds
-            frontier = working
-            lastRecordedAtMilliseconds = now
-        }
+        if checkpointNote != nil { committed(tree: working, recordedAtMilliseconds: now, commitNanoseconds: commitNanoseconds) }
         let reader = self.reader
         var receipts: [Result<Receipt, LedgerError>] = []
         receipts.reserveCapacity(events.count)
@@ -212,12 +206,18 @@ public final class Ledger {
             }
             return try writeCheckpoint(of: frontierAfter, transaction: transaction)
         }
-        statistics.commits += 1
-        statistics.records += UInt64(records.count)
-        statistics.commitNanoseconds += commitNanoseconds
-        frontier = frontierAfter
-        lastRecordedAtMilliseconds = recordedAtMilliseconds
+        committed(tree: frontierAfter, recordedAtMilliseconds: recordedAtMilliseconds, commitNanoseconds: commitNanoseconds)
         return note
+    }
+
+    /// After a commit that wrote records: the new tree, the last `recorded_at`, and the counters.
+    private func committed(tree: MerkleFrontier, recordedAtMilliseconds: Int64, commitNanoseconds: UInt64) {
+        assert(tree.size > frontier.size, "a counted commit wrote records")
+        statistics.commits += 1
+        statistics.records += tree.size - frontier.size
+        statistics.commitNanoseconds += commitNanoseconds
+        frontier = tree
+        lastRecordedAtMilliseconds = recordedAtMilliseconds
     }
 
     /// One record, its state changes and its tree nodes, in the commit's transaction (every append path).

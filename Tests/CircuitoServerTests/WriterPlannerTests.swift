@@ -20,6 +20,13 @@ struct WriterPlannerTests {
         pending(.single(try event.verified(), expectedSize: expectedSize))
     }
 
+    /// A circuit whose bene-1 has 100 cents, its ledger opened by the test (the committer), and a planner over it.
+    private static func start() throws -> (fixture: CircuitFixture, ledger: Ledger, planner: GroupPlanner) {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let ledger = try Ledger.open(directory: fixture.directory)
+        return (fixture, ledger, GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds))
+    }
+
     private static func refusalName(_ outcome: PlannedGroup.Outcome) -> String? {
         guard case .refused(let refusal) = outcome else { return nil }
         return refusal.error.code.name
@@ -27,10 +34,8 @@ struct WriterPlannerTests {
 
     @Test("a group planned while the one before commits sees its changes: its spending, its ids, its records' places")
     func plansOverTheCommittingGroup() throws {
-        let fixture = try CircuitFixture(initialBalance: 100)
-        let ledger = try Ledger.open(directory: fixture.directory)
+        var (fixture, ledger, planner) = try Self.start()
         let sizeBefore = ledger.frontier.size
-        var planner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds)
 
         let firstPayment = try fixture.payment(amount: 60)
         planner.plan([try Self.single(firstPayment)], reader: ledger.reader)
@@ -75,10 +80,8 @@ struct WriterPlannerTests {
 
     @Test("a failed commit gives back what was planned over it, in order, and the next plan starts from the committed state")
     func failedCommitReplans() throws {
-        let fixture = try CircuitFixture(initialBalance: 100)
-        let ledger = try Ledger.open(directory: fixture.directory)
+        var (fixture, ledger, planner) = try Self.start()
         let sizeBefore = ledger.frontier.size
-        var planner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds)
         planner.plan([try Self.single(try fixture.payment(amount: 80))], reader: ledger.reader)
         let failingHanded = planner.handOver()
         let failing = try #require(failingHanded)
@@ -107,10 +110,8 @@ struct WriterPlannerTests {
 
     @Test("batches are all or nothing and expected_size is the size before the request, within one open group")
     func batchesAndExpectedSize() throws {
-        let fixture = try CircuitFixture(initialBalance: 100)
-        let ledger = try Ledger.open(directory: fixture.directory)
+        var (fixture, ledger, planner) = try Self.start()
         let size = ledger.frontier.size
-        var planner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds)
         let batch = [try fixture.registration().verified(), try fixture.registration().verified(), try fixture.registration().verified()]
         let refusedBatch = [try fixture.registration().verified(), try fixture.payment(amount: 500).verified()]
         planner.plan([
