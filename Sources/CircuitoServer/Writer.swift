@@ -322,7 +322,8 @@ public final class LedgerWriter: Sendable {
             }
             let busyNanoseconds = monotonicNanoseconds() - groupStart
             statisticsState.withLock { statistics in
-                statistics.groups += 1
+                // `groups` counts committed groups (Specs/protocol.md 5.15); the time of a failed one is still busy time.
+                if failure == nil { statistics.groups += 1 }
                 statistics.busyNanoseconds += busyNanoseconds
                 statistics.appends = ledger.statistics
             }
@@ -363,7 +364,7 @@ public final class LedgerWriter: Sendable {
 }
 
 /// The single writer's work since the server started: the groups of requests it committed and answered, the
-/// committer's time on them (the transaction, its commit, the answers), the planner's time (the rules), and the
+/// committer's time (the transaction, its commit, the answers; also of groups whose commit failed), the planner's time (the rules), and the
 /// ledger's own counts of commits, records and time inside LMDB's commit. Over a load they tell whether the writer
 /// or the rest of the server is the limit, and how much of the writer's time waits on the disk.
 public struct WriterStatistics: Sendable, Hashable {
