@@ -108,6 +108,39 @@ struct WriterPlannerTests {
         #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).recordCount == sizeBefore + 2)
     }
 
+    @Test("the same event planned over a group whose commit then fails is a repeat there, and is appended when planned again")
+    func repeatOfAFailedCommitIsAppended() throws {
+        var (fixture, ledger, planner) = try Self.start()
+        let sizeBefore = ledger.frontier.size
+        let registration = try fixture.registration()
+        planner.plan([try Self.single(registration)], reader: ledger.reader)
+        let failingHanded = planner.handOver()
+        let failing = try #require(failingHanded)
+        // Sent again while its first copy commits: a repeat of the planned record.
+        planner.plan([try Self.single(registration)], reader: ledger.reader)
+        guard case .accepted(let repeated) = planner.outcomes[0], case .repeated(let repeatedID, let repeatedAt) = repeated.first else {
+            Issue.record("the same event again is a repeat of the committing one: \(planner.outcomes[0])")
+            return
+        }
+        #expect(repeatedID == registration.event.id)
+        #expect(repeatedAt == sizeBefore)
+
+        // The first copy's commit fails: the second copy is the event's only one, and is appended where the first was.
+        let requeued = planner.commitFailed(serial: failing.serial, committedFrontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds)
+        #expect(requeued.count == 1)
+        planner.plan(requeued, reader: ledger.reader)
+        let replannedHanded = planner.handOver()
+        let replanned = try #require(replannedHanded)
+        guard case .accepted(let appended) = replanned.outcomes[0], case .appended(let appendedID, let recordIndex) = appended.first else {
+            Issue.record("planned again, the event is appended: \(replanned.outcomes[0])")
+            return
+        }
+        #expect(appendedID == registration.event.id)
+        #expect(replanned.records[recordIndex].sequenceNumber == sizeBefore)
+        _ = try ledger.write(replanned.records, frontierAfter: replanned.frontierAfter, recordedAtMilliseconds: replanned.recordedAtMilliseconds)
+        #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).recordCount == sizeBefore + 1)
+    }
+
     @Test("batches are all or nothing and expected_size is the size before the request, within one open group")
     func batchesAndExpectedSize() throws {
         var (fixture, ledger, planner) = try Self.start()
@@ -171,7 +204,10 @@ struct WriterPlannerTests {
         }
         await writer.stop()
         // Commits failed while the planner had planned the next group over them: that group was planned again.
-        #expect(writer.statistics.replannedRequests > 0)
+        let statistics = writer.statistics
+        #expect(statistics.replannedRequests > 0)
+        // Only committed groups count, and each of these wrote records (no refusals, no repeats): one commit each.
+        #expect(statistics.groups == statistics.appends.commits)
         #expect(results.count == 16 * eventsPerClient)
         var receipts: [Receipt] = []
         var mapFullCount = 0
@@ -185,6 +221,7 @@ struct WriterPlannerTests {
         }
         #expect(mapFullCount > 0)
         #expect(!receipts.isEmpty)
+        #expect(statistics.appends.records == UInt64(receipts.count))
         // Exactly the answered records are in the log, each where its receipt says, and nothing else.
         let reader = try LedgerReader.open(directory: fixture.directory)
         #expect(try reader.size() == sizeBefore + UInt64(receipts.count))
