@@ -132,7 +132,8 @@ public final class Ledger {
 
     private enum Outcome {
         case appended(sequenceNumber: UInt64, leafHash: [UInt8])
-        case repeated(sequenceNumber: UInt64, leafHash: [UInt8])
+        /// `checkpoint` is nil when the earlier copy is in this same batch: this commit's checkpoint covers it.
+        case repeated(sequenceNumber: UInt64, leafHash: [UInt8], checkpoint: String?)
         case refused(LedgerError)
     }
 
@@ -151,7 +152,7 @@ public final class Ledger {
             for verifiedEvent in events {
                 let event = verifiedEvent.event
                 if let earlier = try state.sequenceNumber(ofEventID: event.id) {
-                    outcomes.append(try Self.repeatedOutcome(of: event, earlier: earlier, transaction: transaction))
+                    outcomes.append(try Self.repeatedOutcome(of: event, earlier: earlier, committedSize: frontier.size, transaction: transaction))
                     continue
                 }
                 let sequenceNumber = working.size
@@ -170,7 +171,7 @@ public final class Ledger {
             return (outcomes, try writeCheckpoint(of: working, transaction: transaction))
         }
         if checkpointNote != nil { committed(tree: working, recordedAtMilliseconds: now, commitNanoseconds: commitNanoseconds) }
-        let reader = self.reader
+        // Nothing below reads the store: once the commit succeeded, every event gets its answer.
         var receipts: [Result<Receipt, LedgerError>] = []
         receipts.reserveCapacity(events.count)
         for (verifiedEvent, outcome) in zip(events, outcomes) {
@@ -178,8 +179,11 @@ public final class Ledger {
             case .appended(let sequenceNumber, let leafHash):
                 // Every append above produced a checkpoint for this commit.
                 receipts.append(.success(Receipt(eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, leafHash: leafHash, checkpoint: checkpointNote ?? "")))
-            case .repeated(let sequenceNumber, let leafHash):
-                let note = try reader.checkpointCovering(sequenceNumber: sequenceNumber)
+            case .repeated(let sequenceNumber, let leafHash, let checkpoint):
+                // A repeat of a record of this batch exists only if this batch appended, so it has a checkpoint.
+                guard let note = checkpoint ?? checkpointNote else {
+                    preconditionFailure("a repeat of seq \(sequenceNumber) in a batch that appended nothing")
+                }
                 receipts.append(.success(Receipt(eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, leafHash: leafHash, checkpoint: note)))
             case .refused(let error):
                 receipts.append(.failure(error))
@@ -238,7 +242,9 @@ public final class Ledger {
     }
 
     /// The same id again: the first receipt when the content is the same, a refusal otherwise.
-    private static func repeatedOutcome(of event: Event, earlier: UInt64, transaction: LMDBTransaction) throws(LedgerError) -> Outcome {
+    private static func repeatedOutcome(
+        of event: Event, earlier: UInt64, committedSize: UInt64, transaction: LMDBTransaction
+    ) throws(LedgerError) -> Outcome {
         guard let leafBytes = try transaction.get(LedgerDatabase.log, BigEndianKey.encode(earlier)) else {
             throw LedgerError(.integrity, "the id index names seq \(earlier), which is not in the log")
         }
@@ -247,7 +253,14 @@ public final class Ledger {
         guard record.signedEvent.event.canonicalBytes == event.canonicalBytes else {
             return .refused(LedgerError(.idConflict, "event id \"\(event.id)\" is already recorded at seq \(earlier) with other content"))
         }
-        return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes))
+        guard earlier < committedSize else {
+            return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes), checkpoint: nil)
+        }
+        // The first checkpoint whose tree holds the earlier record (every commit that appended wrote one).
+        guard let covering = try transaction.first(LedgerDatabase.checkpoints, atOrAfter: BigEndianKey.encode(earlier + 1)) else {
+            throw LedgerError(.integrity, "no checkpoint covers seq \(earlier)")
+        }
+        return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes), checkpoint: String(decoding: covering.value, as: UTF8.self))
     }
 }
 
