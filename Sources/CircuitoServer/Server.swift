@@ -64,7 +64,15 @@ public final class LedgerServer: Sendable {
         }
         let hub = SubscriptionHub(size: 0, maximumLagRecords: limits.maximumSubscriberBufferRecords)
         let writer = try LedgerWriter.start(directory: configuration.directory, limits: limits) { size in hub.publish(size: size) }
-        hub.publish(size: try writer.reader.size())
+        // From here on a failure to start stops the writer (its threads, the ledger and its writer lock).
+        let size: UInt64
+        do {
+            size = try writer.reader.size()
+        } catch {
+            await writer.stop()
+            throw error
+        }
+        hub.publish(size: size)
         let context = ServerContext(
             reader: writer.reader, writer: writer, hub: hub,
             nonces: NonceStore(capacity: limits.maximumRememberedNonces, windowSeconds: limits.readRequestWindowSeconds),
