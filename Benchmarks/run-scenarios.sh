@@ -5,7 +5,7 @@
 #
 # Usage: bash Benchmarks/run-scenarios.sh [OUT]   (default OUT: /tmp/circuito-scenarios)
 # Environment: CIRCUITO (binary; default the release build in .build-bench-release, built when missing),
-#              EVENTS (events per throughput run, 30000), REPEAT (3), SKIP_MILLION, SKIP_POSTGRES.
+#              EVENTS (events per throughput run, 30000), REPEAT (3), SKIP_MILLION, SKIP_CEILING, SKIP_POSTGRES.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,11 +57,33 @@ if [ -z "${SKIP_MILLION:-}" ]; then
             ROUND="$round" run "from-$size-64x4" --base "$out/base-$size" --events "$events" --connections 64 --pipeline 4
             ROUND="$round" run "from-$size-32" --base "$out/base-$size" --events "$events" --connections 32 \
                 --balance-queries 20000 --proofs 20000
+            # One client's reads at each size (the 32 connections above measure the queue as much as the read).
+            ROUND="$round" run "from-$size-reads-1" --base "$out/base-$size" --events 200 --connections 1 \
+                --balance-queries 5000 --proofs 5000
         done
     done
     # verify and rebuild over the 1M ledger.
     ROUND=1 run audit-1m --base "$out/base-1m" --events 1000 --connections 32 --audit --timeout 7200
     rm -rf "$out/base-10k" "$out/base-1m"
+fi
+
+# The ceiling without the disk: the same appends with the ledger on a memory file system (tmpfs), alternated with the
+# disk, so the difference is what the durable commits cost. Never a way to run a ledger: a reboot loses it.
+if [ -z "${SKIP_CEILING:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    ceiling="/dev/shm/circuito-ceiling-$$"
+    disk="$out/ceiling-disk-ledger"
+    for round in $(seq 1 "$repeat"); do
+        for load in "64x4:--connections 64 --pipeline 4 --events $events" "32:--connections 32 --events $events" \
+            "1:--connections 1 --events 3000"; do
+            name="${load%%:*}"
+            read -r -a arguments <<< "${load#*:}"
+            rm -rf "$ceiling" "$disk"
+            ROUND="$round" run "ceiling-tmpfs-$name" "${arguments[@]}" --data "$ceiling"
+            rm -rf "$ceiling"
+            ROUND="$round" run "ceiling-disk-$name" "${arguments[@]}" --data "$disk"
+            rm -rf "$disk"
+        done
+    done
 fi
 
 if [ -z "${SKIP_POSTGRES:-}" ]; then
@@ -85,7 +107,7 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
 keys = ["throughput_events_per_second", "verify_bound_events_per_second", "ratio_to_bound", "cpu_ratio_to_bound",
         "latency_p50_ms", "latency_p99_ms", "server_rss_mb", "server_anonymous_rss_mb", "balance_queries_per_second",
         "balance_latency_p50_ms", "balance_latency_p99_ms", "session_balance_queries_per_second", "session_balance_latency_p50_ms",
-        "session_balance_latency_p99_ms", "proof_latency_p50_ms", "proof_latency_p99_ms", "verify_events_per_second",
+        "session_balance_latency_p99_ms", "proofs_per_second", "proof_latency_p50_ms", "proof_latency_p99_ms", "verify_events_per_second",
         "rebuild_events_per_second", "rebuild_trusting_checkpoints_events_per_second", "best_events_per_second", "refused",
         "writer_events_per_commit", "writer_commit_ms_mean", "writer_busy_share", "writer_commit_share", "writer_planning_share",
         "disk_random_page_sync_us", "disk_contiguous_page_sync_us"]
@@ -105,4 +127,10 @@ for configuration in ["64x4", "32"]:
     large = median_of(f"from-1m-{configuration}", "throughput_events_per_second")
     if small and large:
         print(f"append at 1M against 10k ({configuration}): {large:g} / {small:g} = {large / small:.3f}")
+# The appends on tmpfs against the same appends on the disk.
+for load in ["64x4", "32", "1"]:
+    memory = median_of(f"ceiling-tmpfs-{load}", "throughput_events_per_second")
+    disk = median_of(f"ceiling-disk-{load}", "throughput_events_per_second")
+    if memory and disk:
+        print(f"append on tmpfs against the disk ({load}): {memory:g} / {disk:g} = {memory / disk:.3f}")
 PY
