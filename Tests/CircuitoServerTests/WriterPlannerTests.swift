@@ -170,6 +170,69 @@ struct WriterPlannerTests {
         #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).recordCount == size + 4)
     }
 
+    @Test("stop while clients write: what was queued is committed and answered, everything after gets shutting_down, and the log holds exactly the receipts", .timeLimit(.minutes(1)))
+    func stopWhileWriting() async throws {
+        let fixture = try CircuitFixture()
+        let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits()) { _ in }
+        let sizeBefore = try writer.reader.size()
+        let clients = 16
+        let eventsPerClient = 40
+        let events: [[VerifiedEvent]] = try (0..<clients).map { _ in try (0..<eventsPerClient).map { _ in try fixture.registration().verified() } }
+        let results = await withTaskGroup(of: [Result<[Receipt], WriteRefusal>].self) { group in
+            for clientEvents in events {
+                group.addTask {
+                    var results: [Result<[Receipt], WriteRefusal>] = []
+                    for event in clientEvents { results.append(await writer.submit(.single(event, expectedSize: nil))) }
+                    return results
+                }
+            }
+            // Stop once some records are in, while the clients are still sending (bounded wait: 10 s).
+            group.addTask {
+                for _ in 0..<10_000 where writer.statistics.appends.records < 20 { try? await Task.sleep(for: .milliseconds(1)) }
+                await writer.stop()
+                return []
+            }
+            var all: [[Result<[Receipt], WriteRefusal>]] = []
+            for await clientResults in group where !clientResults.isEmpty { all.append(clientResults) }
+            return all
+        }
+        #expect(results.count == clients)
+        var receipts: [Receipt] = []
+        var refusedCount = 0
+        for clientResults in results {
+            #expect(clientResults.count == eventsPerClient)
+            // Stopping is for good: once a client is refused, every later write of it is refused too.
+            var refused = false
+            for result in clientResults {
+                switch result {
+                case .success(let received):
+                    #expect(!refused, "a write accepted after the writer refused one for stopping")
+                    receipts += received
+                case .failure(let refusal):
+                    #expect(refusal.error.code == .shuttingDown, "only stopping refuses these: \(refusal.error)")
+                    refused = true
+                    refusedCount += 1
+                }
+            }
+        }
+        // Stop came while clients were still sending (each has one write in flight, so most of the 640 were unsent).
+        #expect(!receipts.isEmpty)
+        #expect(refusedCount > 0)
+        // After stop returned, a write is refused at once.
+        let late = await writer.submit(.single(try fixture.registration().verified(), expectedSize: nil))
+        guard case .failure(let lateRefusal) = late else {
+            Issue.record("a write after stop is refused")
+            return
+        }
+        #expect(lateRefusal.error.code == .shuttingDown)
+        // Exactly the answered records are in the log, where their receipts say, and the ledger replays.
+        let reader = try LedgerReader.open(directory: fixture.directory)
+        #expect(try reader.size() == sizeBefore + UInt64(receipts.count))
+        #expect(Set(receipts.map(\.sequenceNumber)) == Set(sizeBefore..<sizeBefore + UInt64(receipts.count)))
+        #expect(writer.statistics.appends.records == UInt64(receipts.count))
+        #expect(try LedgerReplay.run(reader, compareProjections: true).recordCount == sizeBefore + UInt64(receipts.count))
+    }
+
     @Test("a map that fills during concurrent writes: every request gets its receipts or map_full, every receipt is in the log, nothing else is, and the ledger verifies")
     func mapFullUnderConcurrentWrites() async throws {
         let fixture = try CircuitFixture()
