@@ -10,10 +10,10 @@ import Glibc
 public final class LMDBEnvironment: @unchecked Sendable {
     // @unchecked: an MDB_env is safe to share between threads; transactions are confined to closures.
     let handle: OpaquePointer
-    private var databases: [String: MDB_dbi] = [:]
+    private let databases: [String: MDB_dbi]
     /// The state tables' handles by `StateTable.ordinal` (nil where this environment has no such database): the
     /// rules read and write these on every event, and an index costs less than hashing a name.
-    private var stateTableDatabases: [MDB_dbi?] = []
+    private let stateTableDatabases: [MDB_dbi?]
     public let path: String
 
     public struct Options: Sendable {
@@ -41,8 +41,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
         var environment: OpaquePointer?
         try LMDBEnvironment.check(mdb_env_create(&environment), "mdb_env_create")
         guard let environment else { throw LedgerError(.storage, "mdb_env_create returned no environment") }
-        self.handle = environment
-        self.path = path
+        // Everything is set up in locals and stored only at the end: an initializer that throws after every stored
+        // property is set runs `deinit`, which would close the environment a second time (a double free).
+        var databases: [String: MDB_dbi] = [:]
         do throws(LedgerError) {
             try LMDBEnvironment.check(mdb_env_set_maxdbs(environment, MDB_dbi(databaseNames.count + 1)), "mdb_env_set_maxdbs")
             try LMDBEnvironment.check(mdb_env_set_mapsize(environment, options.mapSizeBytes), "mdb_env_set_mapsize")
@@ -68,11 +69,14 @@ public final class LMDBEnvironment: @unchecked Sendable {
             }
             // Commit (not abort) so the database handles stay valid; a failed commit has already freed the transaction.
             try LMDBEnvironment.check(mdb_txn_commit(transaction), "committing database handles")
-            stateTableDatabases = StateTable.all.map { databases[$0.name] }
         } catch {
             mdb_env_close(environment)
             throw error
         }
+        self.handle = environment
+        self.path = path
+        self.databases = databases
+        self.stateTableDatabases = StateTable.all.map { databases[$0.name] }
     }
 
     deinit {

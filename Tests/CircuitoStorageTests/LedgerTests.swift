@@ -85,6 +85,28 @@ struct LedgerTests {
         #expect(report.rootHash == reopened.frontier.root)
     }
 
+    @Test("an LMDB environment that is not a ledger, or a data file LMDB cannot read, is refused with an error, not a crash")
+    func openingSomethingElse() throws {
+        let temporary = TemporaryLedger()
+        #expect(mkdir(temporary.directory, 0o700) == 0)
+        // Some other program's LMDB environment: it lacks the ledger's databases.
+        _ = try LMDBEnvironment(path: temporary.directory, databaseNames: ["other"], create: true)
+        #expect(access(temporary.directory + "/data.mdb", F_OK) == 0)
+        for _ in 0..<2 {
+            do {
+                _ = try LedgerReader.open(directory: temporary.directory)
+                Issue.record("an environment without the ledger's databases opened as a ledger")
+            } catch {
+                #expect(error.code == .notFound)
+            }
+        }
+        // A data file LMDB cannot use: garbage where its meta pages should be.
+        let broken = TemporaryLedger()
+        #expect(mkdir(broken.directory, 0o700) == 0)
+        #expect(FileManager.default.createFile(atPath: broken.directory + "/data.mdb", contents: Data(repeating: 0x5A, count: 16_384)))
+        #expect(throws: LedgerError.self) { try LedgerReader.open(directory: broken.directory) }
+    }
+
     @Test("idempotency: the same event again returns the first receipt; other content under the same id is refused")
     func idempotency() throws {
         let temporary = TemporaryLedger()
