@@ -54,7 +54,23 @@ public final class Ledger {
             throw LedgerError(.genesisAlreadyWritten, "\(directory) already holds a ledger")
         }
         let lock = try FileLock(path: directory + "/" + LedgerFiles.writerLock)
+        // Refuses to replace a key file already there (O_EXCL): then nothing below ran, and nothing is removed.
         try KeyFile.write(checkpointKey, to: directory + "/" + LedgerFiles.checkpointKey)
+        do throws(LedgerError) {
+            return try startLedger(in: directory, genesis: genesis, checkpointKey: checkpointKey, lock: lock, options: options, clock: clock)
+        } catch {
+            // A ledger that failed to start leaves neither its key nor LMDB's files (there was no data.mdb before,
+            // and the environment is closed by now), so the same command can run again once the cause is fixed.
+            for file in [LedgerFiles.checkpointKey, "data.mdb", "lock.mdb"] { unlink(directory + "/" + file) }
+            throw error
+        }
+    }
+
+    /// The part of `create` after the key file: the LMDB environment and the genesis record.
+    private static func startLedger(
+        in directory: String, genesis: VerifiedEvent, checkpointKey: Ed25519PrivateKey, lock: FileLock,
+        options: LMDBEnvironment.Options, clock: @escaping @Sendable () -> Int64
+    ) throws(LedgerError) -> Ledger {
         let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: true, options: options)
         // Genesis goes through the same rulebook and commit path as every later event.
         let genesisInfo = GenesisInfo(

@@ -85,6 +85,29 @@ struct LedgerTests {
         #expect(report.rootHash == reopened.frontier.root)
     }
 
+    @Test("a ledger that fails to start leaves no key and no LMDB files, so the same create works once the cause is gone; an existing key file is never replaced")
+    func failedCreateLeavesNothing() throws {
+        let temporary = TemporaryLedger()
+        let directory = temporary.directory
+        let files = { (names: [String]) in names.filter { access(directory + "/" + $0, F_OK) == 0 } }
+        // A map too small for the genesis commit (LMDB's map_full), and one too small to create the databases.
+        for mapSizeBytes in [16 * 1024, 8 * 1024] {
+            #expect(throws: LedgerError.self) { try temporary.create(options: LMDBEnvironment.Options(mapSizeBytes: mapSizeBytes)) }
+            #expect(files([LedgerFiles.checkpointKey, "data.mdb", "lock.mdb"]).isEmpty)
+        }
+        let ledger = try temporary.create()
+        #expect(try ledger.reader.size() == 1)
+
+        // A folder with a key file but no ledger: create refuses and leaves that key file as it was.
+        let other = TemporaryLedger()
+        #expect(mkdir(other.directory, 0o700) == 0)
+        let existing = Ed25519PrivateKey()
+        try KeyFile.write(existing, to: other.directory + "/" + LedgerFiles.checkpointKey)
+        #expect(throws: LedgerError.self) { try other.create() }
+        #expect(try KeyFile.read(other.directory + "/" + LedgerFiles.checkpointKey).publicKey == existing.publicKey)
+        #expect(access(other.directory + "/data.mdb", F_OK) != 0)
+    }
+
     @Test("an LMDB environment that is not a ledger, or a data file LMDB cannot read, is refused with an error, not a crash")
     func openingSomethingElse() throws {
         let temporary = TemporaryLedger()
