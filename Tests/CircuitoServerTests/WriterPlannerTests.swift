@@ -233,6 +233,61 @@ struct WriterPlannerTests {
         #expect(try LedgerReplay.run(reader, compareProjections: true).recordCount == sizeBefore + UInt64(receipts.count))
     }
 
+    @Test("stop while commits fail and requests are planned again: every write is answered (receipts, map_full or shutting_down), and the log holds exactly the receipts", .timeLimit(.minutes(1)))
+    func stopWhileCommitsFail() async throws {
+        let fixture = try CircuitFixture()
+        var status = stat()
+        #expect(stat(fixture.directory + "/data.mdb", &status) == 0)
+        let options = LMDBEnvironment.Options(mapSizeBytes: Int(status.st_size) + 384 * 1024, readAhead: false)
+        let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), options: options) { _ in }
+        let sizeBefore = try writer.reader.size()
+        let longName = String(repeating: "Bottega ", count: 22)
+        let events: [[VerifiedEvent]] = try (0..<16).map { client in
+            try (0..<120).map { number in
+                let actor = "shop-\(client)-\(number)"
+                return try fixture.event("actor.registered", by: "city", fixture.actors.authority, [
+                    "actor": .string(actor), "role": "merchant", "name": .string(longName + actor),
+                    "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]),
+                ], id: "reg-" + actor)
+            }
+        }
+        let results = await withTaskGroup(of: [Result<[Receipt], WriteRefusal>].self) { group in
+            for clientEvents in events {
+                group.addTask {
+                    var results: [Result<[Receipt], WriteRefusal>] = []
+                    for event in clientEvents { results.append(await writer.submit(.single(event, expectedSize: nil))) }
+                    return results
+                }
+            }
+            // Stop as soon as a failed commit has sent requests back to be planned again (bounded wait: 10 s).
+            group.addTask {
+                for _ in 0..<10_000 where writer.statistics.replannedRequests == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+                await writer.stop()
+                return []
+            }
+            var all: [Result<[Receipt], WriteRefusal>] = []
+            for await clientResults in group { all += clientResults }
+            return all
+        }
+        #expect(writer.statistics.replannedRequests > 0)
+        #expect(results.count == 16 * 120)
+        var receipts: [Receipt] = []
+        var codes: Set<String> = []
+        for result in results {
+            switch result {
+            case .success(let received): receipts += received
+            case .failure(let refusal):
+                #expect(refusal.error.code == .mapFull || refusal.error.code == .shuttingDown, "\(refusal.error)")
+                codes.insert(refusal.error.code.name)
+            }
+        }
+        #expect(codes.contains("shutting_down"))
+        let reader = try LedgerReader.open(directory: fixture.directory)
+        #expect(try reader.size() == sizeBefore + UInt64(receipts.count))
+        #expect(Set(receipts.map(\.sequenceNumber)) == Set(sizeBefore..<sizeBefore + UInt64(receipts.count)))
+        #expect(try LedgerReplay.run(reader, compareProjections: true).recordCount == sizeBefore + UInt64(receipts.count))
+    }
+
     @Test("a map that fills during concurrent writes: every request gets its receipts or map_full, every receipt is in the log, nothing else is, and the ledger verifies")
     func mapFullUnderConcurrentWrites() async throws {
         let fixture = try CircuitFixture()
