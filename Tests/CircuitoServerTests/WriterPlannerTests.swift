@@ -170,6 +170,70 @@ struct WriterPlannerTests {
         #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).recordCount == size + 4)
     }
 
+    // MARK: The writer's threads under concurrent clients
+
+    private typealias Answer = Result<[Receipt], WriteRefusal>
+
+    /// A writer whose map has room for a few hundred more records, so that it fills in the middle of the clients' writes.
+    private static func startOnSmallMap(_ fixture: CircuitFixture) throws -> LedgerWriter {
+        var status = stat()
+        #expect(stat(fixture.directory + "/data.mdb", &status) == 0)
+        let options = LMDBEnvironment.Options(mapSizeBytes: Int(status.st_size) + 384 * 1024, readAhead: false)
+        return try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), options: options) { _ in }
+    }
+
+    /// Merchant registrations with long names (so the small map fills sooner), `perClient` for each of `clients`.
+    private static func largeRegistrations(_ fixture: CircuitFixture, clients: Int, perClient: Int) throws -> [[VerifiedEvent]] {
+        let longName = String(repeating: "Bottega ", count: 22)
+        return try (0..<clients).map { client in
+            try (0..<perClient).map { number in
+                let actor = "shop-\(client)-\(number)"
+                return try fixture.event("actor.registered", by: "city", fixture.actors.authority, [
+                    "actor": .string(actor), "role": "merchant", "name": .string(longName + actor),
+                    "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]),
+                ], id: "reg-" + actor)
+            }
+        }
+    }
+
+    /// One task per client, each submitting its events one at a time; with `stopWhen`, the writer is stopped as soon
+    /// as its statistics satisfy it (polled every millisecond, at most 10 s), while the clients are still sending.
+    /// The answers of each client, in its order.
+    private static func submitConcurrently(
+        _ writer: LedgerWriter, _ events: [[VerifiedEvent]], stopWhen: (@Sendable (WriterStatistics) -> Bool)? = nil
+    ) async -> [[Answer]] {
+        await withTaskGroup(of: [Answer]?.self) { group in
+            for clientEvents in events {
+                group.addTask {
+                    var answers: [Answer] = []
+                    for event in clientEvents { answers.append(await writer.submit(.single(event, expectedSize: nil))) }
+                    return answers
+                }
+            }
+            if let stopWhen {
+                group.addTask {
+                    for _ in 0..<10_000 where !stopWhen(writer.statistics) { try? await Task.sleep(for: .milliseconds(1)) }
+                    await writer.stop()
+                    return nil
+                }
+            }
+            var all: [[Answer]] = []
+            for await answers in group { if let answers { all.append(answers) } }
+            return all
+        }
+    }
+
+    /// Exactly the answered records are in the log, each at a seq its receipt names, and the ledger replays to the
+    /// same state tables. Returns the reader for further checks.
+    @discardableResult
+    private static func expectLogHoldsExactly(_ receipts: [Receipt], after sizeBefore: UInt64, in directory: String) throws -> LedgerReader {
+        let reader = try LedgerReader.open(directory: directory)
+        #expect(try reader.size() == sizeBefore + UInt64(receipts.count))
+        #expect(Set(receipts.map(\.sequenceNumber)) == Set(sizeBefore..<sizeBefore + UInt64(receipts.count)))
+        #expect(try LedgerReplay.run(reader, compareProjections: true).recordCount == sizeBefore + UInt64(receipts.count))
+        return reader
+    }
+
     @Test("stop while clients write: what was queued is committed and answered, everything after gets shutting_down, and the log holds exactly the receipts", .timeLimit(.minutes(1)))
     func stopWhileWriting() async throws {
         let fixture = try CircuitFixture()
@@ -178,24 +242,8 @@ struct WriterPlannerTests {
         let clients = 16
         let eventsPerClient = 40
         let events: [[VerifiedEvent]] = try (0..<clients).map { _ in try (0..<eventsPerClient).map { _ in try fixture.registration().verified() } }
-        let results = await withTaskGroup(of: [Result<[Receipt], WriteRefusal>].self) { group in
-            for clientEvents in events {
-                group.addTask {
-                    var results: [Result<[Receipt], WriteRefusal>] = []
-                    for event in clientEvents { results.append(await writer.submit(.single(event, expectedSize: nil))) }
-                    return results
-                }
-            }
-            // Stop once some records are in, while the clients are still sending (bounded wait: 10 s).
-            group.addTask {
-                for _ in 0..<10_000 where writer.statistics.appends.records < 20 { try? await Task.sleep(for: .milliseconds(1)) }
-                await writer.stop()
-                return []
-            }
-            var all: [[Result<[Receipt], WriteRefusal>]] = []
-            for await clientResults in group where !clientResults.isEmpty { all.append(clientResults) }
-            return all
-        }
+        // Stop once some records are in, while the clients are still sending.
+        let results = await Self.submitConcurrently(writer, events) { $0.appends.records >= 20 }
         #expect(results.count == clients)
         var receipts: [Receipt] = []
         var refusedCount = 0
@@ -225,50 +273,18 @@ struct WriterPlannerTests {
             return
         }
         #expect(lateRefusal.error.code == .shuttingDown)
-        // Exactly the answered records are in the log, where their receipts say, and the ledger replays.
-        let reader = try LedgerReader.open(directory: fixture.directory)
-        #expect(try reader.size() == sizeBefore + UInt64(receipts.count))
-        #expect(Set(receipts.map(\.sequenceNumber)) == Set(sizeBefore..<sizeBefore + UInt64(receipts.count)))
+        try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: fixture.directory)
         #expect(writer.statistics.appends.records == UInt64(receipts.count))
-        #expect(try LedgerReplay.run(reader, compareProjections: true).recordCount == sizeBefore + UInt64(receipts.count))
     }
 
     @Test("stop while commits fail and requests are planned again: every write is answered (receipts, map_full or shutting_down), and the log holds exactly the receipts", .timeLimit(.minutes(1)))
     func stopWhileCommitsFail() async throws {
         let fixture = try CircuitFixture()
-        var status = stat()
-        #expect(stat(fixture.directory + "/data.mdb", &status) == 0)
-        let options = LMDBEnvironment.Options(mapSizeBytes: Int(status.st_size) + 384 * 1024, readAhead: false)
-        let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), options: options) { _ in }
+        let writer = try Self.startOnSmallMap(fixture)
         let sizeBefore = try writer.reader.size()
-        let longName = String(repeating: "Bottega ", count: 22)
-        let events: [[VerifiedEvent]] = try (0..<16).map { client in
-            try (0..<120).map { number in
-                let actor = "shop-\(client)-\(number)"
-                return try fixture.event("actor.registered", by: "city", fixture.actors.authority, [
-                    "actor": .string(actor), "role": "merchant", "name": .string(longName + actor),
-                    "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]),
-                ], id: "reg-" + actor)
-            }
-        }
-        let results = await withTaskGroup(of: [Result<[Receipt], WriteRefusal>].self) { group in
-            for clientEvents in events {
-                group.addTask {
-                    var results: [Result<[Receipt], WriteRefusal>] = []
-                    for event in clientEvents { results.append(await writer.submit(.single(event, expectedSize: nil))) }
-                    return results
-                }
-            }
-            // Stop as soon as a failed commit has sent requests back to be planned again (bounded wait: 10 s).
-            group.addTask {
-                for _ in 0..<10_000 where writer.statistics.replannedRequests == 0 { try? await Task.sleep(for: .milliseconds(1)) }
-                await writer.stop()
-                return []
-            }
-            var all: [Result<[Receipt], WriteRefusal>] = []
-            for await clientResults in group { all += clientResults }
-            return all
-        }
+        let events = try Self.largeRegistrations(fixture, clients: 16, perClient: 120)
+        // Stop as soon as a failed commit has sent requests back to be planned again.
+        let results = await Self.submitConcurrently(writer, events) { $0.replannedRequests > 0 }.flatMap { $0 }
         #expect(writer.statistics.replannedRequests > 0)
         #expect(results.count == 16 * 120)
         var receipts: [Receipt] = []
@@ -282,44 +298,17 @@ struct WriterPlannerTests {
             }
         }
         #expect(codes.contains("shutting_down"))
-        let reader = try LedgerReader.open(directory: fixture.directory)
-        #expect(try reader.size() == sizeBefore + UInt64(receipts.count))
-        #expect(Set(receipts.map(\.sequenceNumber)) == Set(sizeBefore..<sizeBefore + UInt64(receipts.count)))
-        #expect(try LedgerReplay.run(reader, compareProjections: true).recordCount == sizeBefore + UInt64(receipts.count))
+        try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: fixture.directory)
     }
 
     @Test("a map that fills during concurrent writes: every request gets its receipts or map_full, every receipt is in the log, nothing else is, and the ledger verifies")
     func mapFullUnderConcurrentWrites() async throws {
         let fixture = try CircuitFixture()
-        var status = stat()
-        #expect(stat(fixture.directory + "/data.mdb", &status) == 0)
-        // Room for a few hundred more records, then the map is full, in the middle of the clients' writes.
-        let options = LMDBEnvironment.Options(mapSizeBytes: Int(status.st_size) + 384 * 1024, readAhead: false)
-        let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), options: options) { _ in }
+        let writer = try Self.startOnSmallMap(fixture)
         let sizeBefore = try writer.reader.size()
-        let longName = String(repeating: "Bottega ", count: 22)
         let eventsPerClient = 120
-        let events: [[VerifiedEvent]] = try (0..<16).map { client in
-            try (0..<eventsPerClient).map { number in
-                let actor = "shop-\(client)-\(number)"
-                return try fixture.event("actor.registered", by: "city", fixture.actors.authority, [
-                    "actor": .string(actor), "role": "merchant", "name": .string(longName + actor),
-                    "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]),
-                ], id: "reg-" + actor)
-            }
-        }
-        let results = await withTaskGroup(of: [Result<[Receipt], WriteRefusal>].self) { group in
-            for clientEvents in events {
-                group.addTask {
-                    var results: [Result<[Receipt], WriteRefusal>] = []
-                    for event in clientEvents { results.append(await writer.submit(.single(event, expectedSize: nil))) }
-                    return results
-                }
-            }
-            var all: [Result<[Receipt], WriteRefusal>] = []
-            for await clientResults in group { all += clientResults }
-            return all
-        }
+        let events = try Self.largeRegistrations(fixture, clients: 16, perClient: eventsPerClient)
+        let results = await Self.submitConcurrently(writer, events).flatMap { $0 }
         await writer.stop()
         // Commits failed while the planner had planned the next group over them: that group was planned again.
         let statistics = writer.statistics
@@ -340,15 +329,11 @@ struct WriterPlannerTests {
         #expect(mapFullCount > 0)
         #expect(!receipts.isEmpty)
         #expect(statistics.appends.records == UInt64(receipts.count))
-        // Exactly the answered records are in the log, each where its receipt says, and nothing else.
-        let reader = try LedgerReader.open(directory: fixture.directory)
-        #expect(try reader.size() == sizeBefore + UInt64(receipts.count))
-        #expect(Set(receipts.map(\.sequenceNumber)) == Set(sizeBefore..<sizeBefore + UInt64(receipts.count)))
+        // Exactly the answered records are in the log, each where its receipt says (its leaf and its event), and nothing else.
+        let reader = try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: fixture.directory)
         for receipt in receipts {
             #expect(MerkleHash.leaf(try reader.leafBytes(sequenceNumber: receipt.sequenceNumber)) == receipt.leafHash)
             #expect(try Record(leafBytes: try reader.leafBytes(sequenceNumber: receipt.sequenceNumber)).signedEvent.event.id == receipt.eventID)
         }
-        let report = try LedgerReplay.run(reader, compareProjections: true)
-        #expect(report.recordCount == sizeBefore + UInt64(receipts.count))
     }
 }
