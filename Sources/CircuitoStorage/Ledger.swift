@@ -272,11 +272,8 @@ public final class Ledger {
         guard earlier < committedSize else {
             return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes), checkpoint: nil)
         }
-        // The first checkpoint whose tree holds the earlier record (every commit that appended wrote one).
-        guard let covering = try transaction.first(LedgerDatabase.checkpoints, atOrAfter: BigEndianKey.encode(earlier + 1)) else {
-            throw LedgerError(.integrity, "no checkpoint covers seq \(earlier)")
-        }
-        return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes), checkpoint: String(decoding: covering.value, as: UTF8.self))
+        let checkpoint = try LedgerReader.checkpointCovering(sequenceNumber: earlier, in: transaction)
+        return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes), checkpoint: checkpoint)
     }
 }
 

@@ -93,11 +93,16 @@ public struct LedgerReader: @unchecked Sendable {
     /// The first checkpoint whose tree contains `sequenceNumber`.
     public func checkpointCovering(sequenceNumber: UInt64) throws(LedgerError) -> String {
         try environment.read { (transaction) throws(LedgerError) in
-            guard let entry = try transaction.first(LedgerDatabase.checkpoints, atOrAfter: BigEndianKey.encode(sequenceNumber + 1)) else {
-                throw LedgerError(.notFound, "no checkpoint covers seq \(sequenceNumber)")
-            }
-            return String(decoding: entry.value, as: UTF8.self)
+            try Self.checkpointCovering(sequenceNumber: sequenceNumber, in: transaction)
         }
+    }
+
+    /// The first stored checkpoint whose tree holds seq `sequenceNumber`, read in `transaction` (also a write one).
+    static func checkpointCovering(sequenceNumber: UInt64, in transaction: LMDBTransaction) throws(LedgerError) -> String {
+        guard let entry = try transaction.first(LedgerDatabase.checkpoints, atOrAfter: BigEndianKey.encode(sequenceNumber + 1)) else {
+            throw LedgerError(.notFound, "no checkpoint covers seq \(sequenceNumber)")
+        }
+        return String(decoding: entry.value, as: UTF8.self)
     }
 
     /// All stored checkpoints as (tree size, note), in size order, until `body` returns false.
