@@ -102,4 +102,24 @@ import Testing
         #expect(access(ledger.directory + "/bench-authority.key", F_OK) != 0)
         #expect(access(workspace.path("absent"), F_OK) != 0)
     }
+
+    @Test("--data refuses a folder that is there already, before signing anything, and writes nothing into it")
+    func dataFolderThereAlready() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let filesBefore = try FileManager.default.contentsOfDirectory(atPath: ledger.directory).sorted()
+
+        let run = try circuito("bench", "--data", ledger.directory, "--events", "10")
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("error: invalid_range: --data \(ledger.directory) is there already"))
+        // Refused before the circuit was signed, and the ledger's folder holds what it held.
+        #expect(!run.stderr.contains("pre-signing"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ledger.directory).sorted() == filesBefore)
+
+        let empty = try Workspace()
+        defer { empty.remove() }
+        let intoEmpty = try circuito("bench", "--data", empty.root, "--events", "10")
+        #expect(intoEmpty.status == 1)
+        #expect(intoEmpty.stderr.contains("error: invalid_range: --data "))
+    }
 }

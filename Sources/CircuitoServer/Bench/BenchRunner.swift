@@ -368,6 +368,11 @@ public enum BenchRunner {
             }
             if !configuration.exportOnly {
                 if let directory {
+                    // Checked before anything is signed (with --prefill, the circuit alone can take a while): the
+                    // bench makes a new ledger there, and a folder already there would be refused only afterwards.
+                    guard access(directory, F_OK) != 0 else {
+                        throw LedgerError(.invalidRange, "--data \(directory) is there already: the bench makes a new ledger in a folder that does not exist yet")
+                    }
                     ownDirectory = directory
                 } else {
                     ownDirectory = try makeTemporaryDirectory()
