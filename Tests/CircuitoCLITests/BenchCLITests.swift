@@ -57,6 +57,16 @@ import Testing
         // The planner checked every event with the rulebook, within the phase.
         let planningShare = try #require(Self.number(secondFigures, "writer_planning_share"))
         #expect(planningShare > 0 && planningShare <= 1.05)
+        // The server's threads were switched at least once per request, and the host's steal is a share.
+        #expect(try #require(Self.number(secondFigures, "server_context_switches_per_event")) >= 1)
+        let appendSteal = try #require(Self.number(secondFigures, "host_steal_share"))
+        #expect(appendSteal >= 0 && appendSteal <= 1)
+        // The bound's two measurements of 150 events may end within one clock tick: then there is no share (null).
+        if let boundSteal = Self.number(secondFigures, "verify_bound_host_steal_share") {
+            #expect(boundSteal >= 0 && boundSteal <= 1)
+        } else {
+            #expect(secondFigures["verify_bound_host_steal_share"] == .null)
+        }
         // The disk under the ledger was measured before the appends.
         #expect(try #require(Self.number(secondFigures, "disk_random_page_sync_us")) > 0)
         #expect(try #require(Self.number(secondFigures, "disk_contiguous_page_sync_us")) > 0)

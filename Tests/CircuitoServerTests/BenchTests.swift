@@ -191,6 +191,39 @@ import Testing
         #expect(ProcessMemory.ownCPUSeconds() > 0)
     }
 
+    @Test func hostCPUTimesAreParsedWithTheirSteal() throws {
+        let stat = "cpu  682140 2383 101689 1149351 22473 0 14236 59197 11 0\ncpu0 341070 1191 50844 574675 11236 0 7118 29598 0 0\nintr 1 2 3\n"
+        let times = try #require(HostCPUTimes.parse(stat: stat))
+        // Guest time (11) is inside user already: not counted twice.
+        #expect(times == HostCPUTimes(totalTicks: 682140 + 2383 + 101689 + 1149351 + 22473 + 0 + 14236 + 59197, stealTicks: 59197))
+        let later = HostCPUTimes(totalTicks: times.totalTicks + 400, stealTicks: times.stealTicks + 100)
+        #expect(later.since(times) == HostCPUInterval(totalTicks: 400, stealTicks: 100))
+        #expect(later.since(times).stealShare == 0.25)
+        #expect((later.since(times) + HostCPUInterval(totalTicks: 600, stealTicks: 0)).stealShare == 0.1)
+        // Nothing elapsed, or counters that went back: no share, not a division by zero or a wrap-around.
+        #expect(times.since(times).stealShare == nil)
+        #expect(times.since(later) == HostCPUInterval(totalTicks: 0, stealTicks: 0))
+        // Not the aggregate line, or a kernel without the steal column.
+        #expect(HostCPUTimes.parse(stat: "cpu0 1 2 3 4 5 6 7 8\n") == nil)
+        #expect(HostCPUTimes.parse(stat: "cpu  1 2 3 4 5 6 7\n") == nil)
+        #expect(HostCPUTimes.parse(stat: "cpu  1 2 3 4 x 6 7 8\n") == nil)
+        // This machine's own.
+        let now = try #require(HostCPUTimes.read())
+        #expect(now.totalTicks > 0 && now.stealTicks <= now.totalTicks)
+    }
+
+    @Test func contextSwitchesAreCountedOverEveryThread() throws {
+        let status = "Name:\tcircuito\nThreads:\t9\nvoluntary_ctxt_switches:\t1500\nnonvoluntary_ctxt_switches:\t  25\n"
+        #expect(ProcessContextSwitches.parse(status: status) == 1525)
+        #expect(ProcessContextSwitches.parse(status: "Name:\tx\nvoluntary_ctxt_switches:\t3\n") == nil)
+        // This process: the test's own thread switches off its core while it sleeps, and is counted.
+        let before = try #require(ProcessContextSwitches.read(pid: getpid()))
+        usleep(20_000)
+        let after = try #require(ProcessContextSwitches.read(pid: getpid()))
+        #expect(after > before)
+        #expect(ProcessContextSwitches.read(pid: -1) == nil)
+    }
+
     @Test func theDiskProbeMeasuresInItsOwnFileAndRemovesIt() throws {
         let folder = TemporaryFolder()
         let probe = try DiskProbe.measure(directory: folder.path)

@@ -160,6 +160,12 @@ public struct BenchReport: Sendable {
     /// CPU time per accepted event during the appends, of the server and of the bench's own connections.
     public var serverCPUMicrosecondsPerEvent: Double?
     public var clientCPUMicrosecondsPerEvent: Double?
+    /// Context switches of the server's threads per accepted event during the appends (when the bench started it).
+    public var serverContextSwitchesPerEvent: Double?
+    /// The machine's CPU time during the appends, and during the two measurements of the bound (added up): the
+    /// share the hypervisor stole tells a busy host from a slow change.
+    public var appendHostCPU: HostCPUInterval?
+    public var boundHostCPU: HostCPUInterval?
     public var cores = 0
     public var append: PhaseReport?
     public var balance: PhaseReport?
@@ -225,6 +231,9 @@ public struct BenchReport: Sendable {
             ("server_cpu_us_per_event", serverCPUMicrosecondsPerEvent.map { Self.format($0, decimals: 1) } ?? "null"),
             ("client_cpu_us_per_event", clientCPUMicrosecondsPerEvent.map { Self.format($0, decimals: 1) } ?? "null"),
             ("cpu_ratio_to_bound", cpuRatioToBound.map { Self.format($0, decimals: 3) } ?? "null"),
+            ("server_context_switches_per_event", serverContextSwitchesPerEvent.map { Self.format($0, decimals: 2) } ?? "null"),
+            ("host_steal_share", appendHostCPU?.stealShare.map { Self.format($0, decimals: 3) } ?? "null"),
+            ("verify_bound_host_steal_share", boundHostCPU?.stealShare.map { Self.format($0, decimals: 3) } ?? "null"),
             ("events", String(events)), ("accepted", String(append?.accepted ?? 0)),
             ("refused", String(append?.refusals.values.reduce(0, +) ?? 0)),
             ("refusals", CanonicalJSON.encodeString(.object(JSONObject((append?.refusals ?? [:]).mapValues { JSONValue.integer(Int64($0)) })))),
@@ -296,9 +305,16 @@ public struct BenchReport: Sendable {
             if let server = serverCPUMicrosecondsPerEvent, let client = clientCPUMicrosecondsPerEvent, let ratio = cpuRatioToBound {
                 lines.append("  CPU per event: server \(Self.format(server, decimals: 1)) µs, bench client \(Self.format(client, decimals: 1)) µs; signature checks are \(Self.format(ratio * 100, decimals: 1)) % of the server's")
             }
+            if let switches = serverContextSwitchesPerEvent {
+                lines.append("  the server's threads were switched \(Self.format(switches, decimals: 2)) times per event")
+            }
             if let writer {
                 lines.append("  writer: \(writer.commits) commits of \(Self.format(writer.recordsPerCommit, decimals: 1)) events on average; committer busy \(Self.format(writer.busyShare * 100, decimals: 1)) % of the phase, \(Self.format(writer.commitShare * 100, decimals: 1)) % of that inside LMDB's commit (\(Self.format(writer.commitMillisecondsMean, decimals: 2)) ms per commit)" + (writer.planningShare.map { "; planner busy \(Self.format($0 * 100, decimals: 1)) %" } ?? ""))
             }
+        }
+        if let appendSteal = appendHostCPU?.stealShare {
+            let boundSteal = boundHostCPU?.stealShare.map { ", \(Self.format($0 * 100, decimals: 1)) % while the bound was measured" } ?? ""
+            lines.append("host: the hypervisor took \(Self.format(appendSteal * 100, decimals: 1)) % of the machine's CPU time (steal) during the appends\(boundSteal)")
         }
         if let disk {
             lines.append("disk: a 4 KiB page written and synced costs \(Self.format(disk.randomPageMicroseconds, decimals: 1)) µs at a random place of a file, \(Self.format(disk.contiguousPageMicroseconds, decimals: 1)) µs one after the other (rounds of \(DiskProbe.pagesPerRound) pages)")
@@ -478,11 +494,15 @@ public enum BenchRunner {
         let requests = split(mix, connections: configuration.connections)
         let sampler = serverPid.map { MemorySampler(pid: $0) }
         let serverCPUBefore = serverPid.flatMap { ProcessMemory.cpuSeconds(pid: $0) }
+        let serverSwitchesBefore = serverPid.flatMap { ProcessContextSwitches.read(pid: $0) }
         let clientCPUBefore = ProcessMemory.ownCPUSeconds()
+        let hostBefore = HostCPUTimes.read()
         let appendStart = monotonicNanoseconds()
         let appendOutcome = LoadDriver.run(
             requests, options: .init(endpoint: endpoint, method: "submit", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
         let appendMicroseconds = Int64((monotonicNanoseconds() - appendStart) / 1000)
+        if let hostBefore, let hostAfter = HostCPUTimes.read() { report.appendHostCPU = hostAfter.since(hostBefore) }
+        let serverSwitchesAfter = serverPid.flatMap { ProcessContextSwitches.read(pid: $0) }
         let infoAfterAppend = try serverInfo(endpoint)
         report.writer = WriterFigures.difference(from: infoBefore.writer, to: infoAfterAppend.writer, phaseMicroseconds: appendMicroseconds)
         let clientCPU = ProcessMemory.ownCPUSeconds() - clientCPUBefore
@@ -493,6 +513,9 @@ public enum BenchRunner {
             let accepted = Double(appendOutcome.accepted)
             report.clientCPUMicrosecondsPerEvent = clientCPU * 1e6 / accepted
             if let before = serverCPUBefore, let after = serverCPUAfter { report.serverCPUMicrosecondsPerEvent = (after - before) * 1e6 / accepted }
+            if let before = serverSwitchesBefore, let after = serverSwitchesAfter, after >= before {
+                report.serverContextSwitchesPerEvent = Double(after - before) / accepted
+            }
         }
         // The bound again, after the load: the mean of both is the run's bound.
         let boundAfter = verificationBound(mix)
@@ -501,6 +524,7 @@ public enum BenchRunner {
         report.verifyBoundEventsPerSecond = (boundBefore.eventsPerSecond + boundAfter.eventsPerSecond) / 2
         report.verifyBoundSignaturesPerSecond = (boundBefore.signaturesPerSecond + boundAfter.signaturesPerSecond) / 2
         report.verifyCPUMicrosecondsPerEvent = (boundBefore.cpuSeconds + boundAfter.cpuSeconds) * 1e6 / Double(2 * mix.count)
+        if let before = boundBefore.host, let after = boundAfter.host { report.boundHostCPU = before + after }
         report.ledgerSizeAfter = infoAfterAppend.size
         if appendOutcome.refused * 100 > max(1, appendOutcome.sent) {
             report.notes.append("more than 1 % of the events were refused: the throughput figure does not describe a valid load")
@@ -677,15 +701,19 @@ public enum BenchRunner {
     }
 
     /// Verifies every signature of `events` on all cores: the rate a ledger that checks each event cannot pass.
-    public static func verificationBound(_ events: [PresignedEvent]) -> (eventsPerSecond: Double, signaturesPerSecond: Double, cpuSeconds: Double, allValid: Bool) {
-        guard !events.isEmpty else { return (0, 0, 0, true) }
+    public static func verificationBound(_ events: [PresignedEvent]) -> (
+        eventsPerSecond: Double, signaturesPerSecond: Double, cpuSeconds: Double, host: HostCPUInterval?, allValid: Bool
+    ) {
+        guard !events.isEmpty else { return (0, 0, 0, nil, true) }
         let cpuBefore = ProcessMemory.ownCPUSeconds()
+        let hostBefore = HostCPUTimes.read()
         let start = monotonicNanoseconds()
         let results = Parallel.map(events) { $0.verifySignatures() }
         let elapsed = max(seconds(since: start), 1e-9)
         let cpu = ProcessMemory.ownCPUSeconds() - cpuBefore
+        let host = hostBefore.flatMap { before in HostCPUTimes.read()?.since(before) }
         let signatures = events.reduce(0) { $0 + $1.signatureCount }
-        return (Double(events.count) / elapsed, Double(signatures) / elapsed, cpu, results.allSatisfy { $0 })
+        return (Double(events.count) / elapsed, Double(signatures) / elapsed, cpu, host, results.allSatisfy { $0 })
     }
 
     /// Unsigned `account.balance` requests for read sessions: connection i reads as beneficiary i (modulo their

@@ -1,0 +1,107 @@
+import Glibc
+
+/// The machine's CPU time so far, all cores together, from the first line of `/proc/stat` (clock ticks since boot).
+///
+/// On a shared virtual machine the hypervisor runs other guests on the same physical cores; the time it takes away
+/// from this one while it wanted to run is *steal*. A run with much steal measures a slower machine: the bench
+/// reports the steal of each phase so that runs on a busy host can be told apart from changes in the code.
+public struct HostCPUTimes: Sendable, Equatable {
+    /// Every kind of time the kernel counts (user, nice, system, idle, iowait, irq, softirq, steal).
+    public let totalTicks: UInt64
+    public let stealTicks: UInt64
+
+    public init(totalTicks: UInt64, stealTicks: UInt64) {
+        self.totalTicks = totalTicks
+        self.stealTicks = stealTicks
+    }
+
+    public static func read() -> HostCPUTimes? {
+        ProcessMemory.readSmallFile("/proc/stat").flatMap { parse(stat: $0) }
+    }
+
+    /// Reads the aggregate `cpu` line: `cpu user nice system idle iowait irq softirq steal guest guest_nice`.
+    /// Guest time is already counted in user and nice, so it is left out. Kernels without a steal column (before
+    /// 2.6.11) give nil.
+    static func parse(stat text: String) -> HostCPUTimes? {
+        guard let line = text.split(separator: "\n", maxSplits: 1).first, line.hasPrefix("cpu ") else { return nil }
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().prefix(8).map { UInt64($0) }
+        guard fields.count == 8, fields.allSatisfy({ $0 != nil }) else { return nil }
+        let ticks = fields.map { $0 ?? 0 }
+        return HostCPUTimes(totalTicks: ticks.reduce(0, +), stealTicks: ticks[7])
+    }
+
+    /// What elapsed from `earlier` to this reading.
+    public func since(_ earlier: HostCPUTimes) -> HostCPUInterval {
+        // The counters only grow; a reading that went back (another boot, a broken file) counts as nothing.
+        HostCPUInterval(
+            totalTicks: totalTicks >= earlier.totalTicks ? totalTicks - earlier.totalTicks : 0,
+            stealTicks: stealTicks >= earlier.stealTicks ? stealTicks - earlier.stealTicks : 0)
+    }
+}
+
+/// The machine's CPU time over an interval (or several, added up).
+public struct HostCPUInterval: Sendable, Equatable {
+    public var totalTicks: UInt64
+    public var stealTicks: UInt64
+
+    public init(totalTicks: UInt64 = 0, stealTicks: UInt64 = 0) {
+        self.totalTicks = totalTicks
+        self.stealTicks = stealTicks
+    }
+
+    /// The share of the machine's CPU time that was stolen; nil when no tick elapsed (too short to tell).
+    public var stealShare: Double? {
+        guard totalTicks > 0 else { return nil }
+        return Double(min(stealTicks, totalTicks)) / Double(totalTicks)
+    }
+
+    public static func + (first: HostCPUInterval, second: HostCPUInterval) -> HostCPUInterval {
+        HostCPUInterval(totalTicks: first.totalTicks + second.totalTicks, stealTicks: first.stealTicks + second.stealTicks)
+    }
+}
+
+/// How often a process's threads were switched off their core, from `/proc/<pid>/task/*/status`.
+///
+/// With one client, each request wakes several threads of the server in turn (the event loop, a server thread, the
+/// writer's planner and committer), and on a virtual machine each wake-up of an idle core is expensive: switches per
+/// event show how many hops a request takes.
+public enum ProcessContextSwitches {
+    /// Threads read at most; the server has a few dozen.
+    static let maximumThreads = 4096
+
+    /// Voluntary and involuntary switches of every thread the process has now (threads that have exited are not
+    /// counted, so compare readings of long-lived threads).
+    public static func read(pid: Int32) -> UInt64? {
+        guard let directory = opendir("/proc/\(pid)/task") else { return nil }
+        defer { closedir(directory) }
+        var total: UInt64 = 0
+        var threads = 0
+        while threads < maximumThreads, let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let thread = Int32(name) else { continue }  // "." and ".."
+            threads += 1
+            // A thread that exited since the listing has no status any more: it counts as nothing.
+            if let text = ProcessMemory.readSmallFile("/proc/\(pid)/task/\(thread)/status"), let switches = parse(status: text) {
+                total += switches
+            }
+        }
+        return threads > 0 ? total : nil
+    }
+
+    /// `voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` of one status file.
+    static func parse(status text: String) -> UInt64? {
+        var voluntary: UInt64?
+        var involuntary: UInt64?
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let value = UInt64(parts[1].drop { $0 == " " || $0 == "\t" })
+            if parts[0] == "voluntary_ctxt_switches" { voluntary = value }
+            if parts[0] == "nonvoluntary_ctxt_switches" { involuntary = value }
+        }
+        guard let voluntary, let involuntary else { return nil }
+        return voluntary + involuntary
+    }
+}
