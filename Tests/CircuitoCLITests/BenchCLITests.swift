@@ -113,6 +113,26 @@ import Testing
         #expect(access(workspace.path("absent"), F_OK) != 0)
     }
 
+    @Test("--audit replays the ledger it appended to three times (verify, rebuild, rebuild trusting the checkpoints)")
+    func auditReplaysTheWholeLedger() throws {
+        let run = try circuito("bench", "--events", "120", "--connections", "3", "--audit", "--json", timeout: 300)
+        try #require(run.status == 0, "\(run.stderr)")
+        let figures = try Self.figures(run)
+        #expect(Self.integer(figures, "refused") == 0)
+        // Every record was replayed: the setup and the 120 events.
+        let size = try #require(Self.integer(figures, "ledger_size_after"))
+        #expect(Self.integer(figures, "audit_records") == size)
+        for name in ["verify_events_per_second", "rebuild_events_per_second", "rebuild_trusting_checkpoints_events_per_second"] {
+            #expect(try #require(Self.number(figures, name), "\(name)") > 0, "\(name)")
+        }
+        for step in ["replaying the ledger (verify)", "replaying the ledger (rebuild)", "replaying the ledger (rebuild --trust-checkpoints)"] {
+            #expect(run.stderr.contains(step), "\(step)")
+        }
+        // The replays take far longer than a clock tick: the host's steal over them is a share.
+        let steal = try #require(Self.number(figures, "audit_host_steal_share"))
+        #expect(steal >= 0 && steal <= 1)
+    }
+
     @Test("--data refuses a folder that is there already, before signing anything, and writes nothing into it")
     func dataFolderThereAlready() throws {
         let ledger = try TestLedger()

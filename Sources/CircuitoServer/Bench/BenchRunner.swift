@@ -166,6 +166,8 @@ public struct BenchReport: Sendable {
     /// share the hypervisor stole tells a busy host from a slow change.
     public var appendHostCPU: HostCPUInterval?
     public var boundHostCPU: HostCPUInterval?
+    /// The machine's CPU time during the three replays of `--audit`.
+    public var auditHostCPU: HostCPUInterval?
     public var cores = 0
     public var append: PhaseReport?
     public var balance: PhaseReport?
@@ -284,6 +286,7 @@ public struct BenchReport: Sendable {
             fields.append(("rebuild_trusting_checkpoints_events_per_second", Self.format(auditTrustingRebuildEventsPerSecond, decimals: 0)))
         }
         if let auditRecords { fields.append(("audit_records", String(auditRecords))) }
+        if let steal = auditHostCPU?.stealShare { fields.append(("audit_host_steal_share", Self.format(steal, decimals: 3))) }
         fields.append(("notes", CanonicalJSON.encodeString(.array(notes.map { .string($0) }))))
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
@@ -340,6 +343,9 @@ public struct BenchReport: Sendable {
         if let auditRebuildEventsPerSecond { lines.append("rebuild: \(number(auditRebuildEventsPerSecond)) events/s") }
         if let auditTrustingRebuildEventsPerSecond {
             lines.append("rebuild --trust-checkpoints: \(number(auditTrustingRebuildEventsPerSecond)) events/s")
+        }
+        if let steal = auditHostCPU?.stealShare {
+            lines.append("  the hypervisor took \(Self.format(steal * 100, decimals: 1)) % of the machine's CPU time during the three replays")
         }
         for note in notes { lines.append("note: \(note)") }
         return lines.joined(separator: "\n")
@@ -570,6 +576,7 @@ public enum BenchRunner {
 
         if configuration.audit, let directory = ownDirectory {
             progress("replaying the ledger (verify)")
+            let hostBeforeAudit = HostCPUTimes.read()
             let reader = try LedgerReader.open(directory: directory)
             let verifyStart = monotonicNanoseconds()
             let verified: LedgerReplay.Report
@@ -589,6 +596,7 @@ public enum BenchRunner {
                 throw LedgerError(error.error.code, "rebuild --trust-checkpoints failed: \(error.description)")
             }
             report.auditTrustingRebuildEventsPerSecond = Double(verified.recordCount) / max(seconds(since: trustingStart), 1e-9)
+            if let hostBeforeAudit, let hostAfterAudit = HostCPUTimes.read() { report.auditHostCPU = hostAfterAudit.since(hostBeforeAudit) }
         }
         if case .spawn(_, let directory, let keep, _) = configuration.target, directory != nil || keep, let ownDirectory {
             report.notes.append("the ledger is kept in \(ownDirectory)")
