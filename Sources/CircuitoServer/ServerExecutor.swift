@@ -15,8 +15,12 @@ final class ServerExecutor: TaskExecutor, @unchecked Sendable {
 
     init(threadCount: Int) {
         for index in 0..<max(1, threadCount) {
-            let thread = Thread { [self] in self.work() }
-            thread.name = "circuito-server-\(index)"
+            let name = "circuito-srv-\(index)"
+            let thread = Thread { [self] in
+                KernelThreadName.setForCurrentThread(name)
+                self.work()
+            }
+            thread.name = name
             thread.start()
         }
     }
@@ -27,7 +31,10 @@ final class ServerExecutor: TaskExecutor, @unchecked Sendable {
         defer { condition.unlock() }
         guard !stopping else {
             // A straggler after shutdown (a late continuation) still runs, on a thread of its own.
-            Thread { [self] in job.runSynchronously(on: self.asUnownedTaskExecutor()) }.start()
+            Thread { [self] in
+                KernelThreadName.setForCurrentThread("circuito-late")
+                job.runSynchronously(on: self.asUnownedTaskExecutor())
+            }.start()
             return
         }
         jobs.append(job)

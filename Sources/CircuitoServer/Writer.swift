@@ -102,11 +102,12 @@ public final class LedgerWriter: Sendable {
         let startup = Locked<Result<Opened, LedgerError>?>(nil)
         let handOver = Locked<LedgerWriter?>(nil)
         let committer = Thread {
+            KernelThreadName.setForCurrentThread("circuito-commit")
             let writer = Self.openAndCommit(directory: directory, options: options, startup: startup, opened: opened, handedOver: handedOver, handOver: handOver, onCommit: onCommit)
             // The ledger (and its writer lock) is released by now: only then does `stop` return.
             writer?.finishStopping()
         }
-        committer.name = "circuito-committer"
+        committer.name = "circuito-commit"
         committer.start()
         opened.wait()
         guard let outcome = startup.withLock({ $0 }) else { throw LedgerError(.storage, "the writer thread did not start") }
@@ -114,8 +115,11 @@ public final class LedgerWriter: Sendable {
         let writer = LedgerWriter(opened: ledgerOpened, limits: limits)
         handOver.withLock { $0 = writer }
         handedOver.signal()
-        let planner = Thread { writer.plan(committedFrontier: ledgerOpened.frontier, lastRecordedAtMilliseconds: ledgerOpened.lastRecordedAtMilliseconds) }
-        planner.name = "circuito-planner"
+        let planner = Thread {
+            KernelThreadName.setForCurrentThread("circuito-plan")
+            writer.plan(committedFrontier: ledgerOpened.frontier, lastRecordedAtMilliseconds: ledgerOpened.lastRecordedAtMilliseconds)
+        }
+        planner.name = "circuito-plan"
         planner.start()
         return writer
     }

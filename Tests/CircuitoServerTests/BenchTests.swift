@@ -2,6 +2,7 @@ import CircuitoCore
 import CircuitoCrypto
 @testable import CircuitoServer
 import CircuitoStorage
+import Foundation
 import Glibc
 import Testing
 
@@ -222,6 +223,26 @@ import Testing
         let after = try #require(ProcessContextSwitches.read(pid: getpid()))
         #expect(after > before)
         #expect(ProcessContextSwitches.read(pid: -1) == nil)
+    }
+
+    @Test("a thread's name reaches the kernel, cut to its 15 bytes")
+    func threadNamesReachTheKernel() throws {
+        let names = Locked<[String]>([])
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            for name in ["circuito-test", "circuito-name-longer-than-15"] {
+                let taken = KernelThreadName.setForCurrentThread(name)
+                let descriptor = open("/proc/thread-self/comm", O_RDONLY)
+                var buffer = [UInt8](repeating: 0, count: 64)
+                let count = descriptor >= 0 ? read(descriptor, &buffer, buffer.count) : -1
+                if descriptor >= 0 { close(descriptor) }
+                let shown = count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : "unreadable"
+                names.withLock { $0.append("\(taken) \(shown)") }
+            }
+            done.signal()
+        }.start()
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(names.withLock { $0 } == ["true circuito-test\n", "true circuito-name-l\n"])
     }
 
     @Test func theDiskProbeMeasuresInItsOwnFileAndRemovesIt() throws {

@@ -57,10 +57,24 @@ struct ProcessTests {
         let size = try #require(try client.result("server.info")["size"]?.integerValue)
         #expect(size >= Int64(received.count) + 21)
         _ = try client.result("submit", try fixture.registration().params)
+        // Its threads carry their names where `top -H` and `perf` read them.
+        let threadNames = Self.threadNames(processIdentifier: restarted.process.processIdentifier)
+        for name in ["circuito-commit", "circuito-plan", "circuito-srv-0"] {
+            #expect(threadNames.contains(name), "no thread named \(name) among \(threadNames.sorted())")
+        }
         kill(restarted.process.processIdentifier, SIGTERM)
         #expect(restarted.waitForExit(timeoutSeconds: 30))
         #expect(restarted.process.terminationStatus == 0)
         #expect(try runCircuito(["verify", "--data", fixture.directory]).status == 0)
+    }
+
+    /// The kernel's name of each thread of a process (`/proc/PID/task/*/comm`).
+    private static func threadNames(processIdentifier: Int32) -> Set<String> {
+        let taskFolder = "/proc/\(processIdentifier)/task"
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: taskFolder)) ?? []
+        return Set(tasks.compactMap { task in
+            (try? String(contentsOfFile: "\(taskFolder)/\(task)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        })
     }
 
     private static func checkReceiptsInLog(_ receipts: [JSONValue], directory: String) throws {

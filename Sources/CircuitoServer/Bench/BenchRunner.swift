@@ -799,6 +799,7 @@ final class MemorySampler: @unchecked Sendable {
 
     init(pid: Int32) {
         let thread = Thread { [self] in
+            KernelThreadName.setForCurrentThread("bench-memory")
             // Bounded by `stop`; at most one read every 100 ms.
             while true {
                 let resident = ProcessMemory.read(pid: pid)?.residentBytes ?? 0
@@ -811,7 +812,7 @@ final class MemorySampler: @unchecked Sendable {
             }
             done.signal()
         }
-        thread.name = "circuito-bench-memory"
+        thread.name = "bench-memory"
         thread.start()
     }
 

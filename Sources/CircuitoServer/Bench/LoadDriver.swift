@@ -74,12 +74,14 @@ public enum LoadDriver {
         for (number, requests) in connections.enumerated() {
             connected.enter()
             finished.enter()
+            let name = "bench-conn-\(number)"
             let thread = Thread {
+                KernelThreadName.setForCurrentThread(name)
                 let result = runConnection(requests, number: number, options: options, connected: connected, gate: gate)
                 results.withLock { $0[number] = result }
                 finished.leave()
             }
-            thread.name = "circuito-bench-\(number)"
+            thread.name = name
             // Small stacks: the loop needs little, and there may be many connections.
             thread.stackSize = 1 << 20
             thread.start()

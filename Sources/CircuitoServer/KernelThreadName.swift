@@ -1,0 +1,23 @@
+import Glibc
+
+/// Names the calling thread where the kernel shows it: `top -H`, `perf report --sort comm`, `/proc/PID/task/*/comm`.
+///
+/// Foundation's `Thread.name` stays inside Foundation on Linux (the kernel keeps the name of the queue the thread
+/// came from, "user-initiated-qos" cut to 15 bytes), and glibc's `pthread_setname_np` is not visible to Swift without
+/// `_GNU_SOURCE`; a thread may write its own name to `/proc/thread-self/comm`. Best effort: the name is for the
+/// people reading a profile, so without `/proc` nothing else changes.
+enum KernelThreadName {
+    /// The kernel keeps at most 15 bytes of a thread's name (16 with its terminating zero).
+    static let maximumBytes = 15
+
+    /// Sets the calling thread's name, cut to `maximumBytes`; false when the kernel did not take it.
+    @discardableResult
+    static func setForCurrentThread(_ name: String) -> Bool {
+        precondition(name.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }, "thread names are printable ASCII")
+        let bytes = Array(name.utf8.prefix(maximumBytes))
+        let descriptor = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        return bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) } == bytes.count
+    }
+}
