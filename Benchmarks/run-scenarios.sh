@@ -111,7 +111,8 @@ keys = ["throughput_events_per_second", "verify_bound_events_per_second", "ratio
         "rebuild_events_per_second", "rebuild_trusting_checkpoints_events_per_second", "best_events_per_second", "refused",
         "writer_events_per_commit", "writer_commit_ms_mean", "writer_busy_share", "writer_commit_share", "writer_planning_share",
         "disk_random_page_sync_us", "disk_contiguous_page_sync_us", "server_cpu_us_per_event", "server_context_switches_per_event",
-        "host_steal_share", "verify_bound_host_steal_share", "audit_host_steal_share"]
+        "host_steal_share", "verify_bound_host_steal_share", "audit_host_steal_share", "server_cpu_share_committer",
+        "server_cpu_share_planner", "server_cpu_share_request_threads", "server_cpu_share_event_loops", "server_cpu_share_other"]
 for name, runs in groups.items():
     figures = []
     for key in keys:

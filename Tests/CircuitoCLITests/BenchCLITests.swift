@@ -67,6 +67,18 @@ import Testing
         } else {
             #expect(secondFigures["verify_bound_host_steal_share"] == .null)
         }
+        // The server's CPU by its threads' parts: shares that add up to one, almost all of it in the named threads.
+        // 150 events may take less than one clock tick of the server's threads: then every share is null.
+        let parts = ["committer", "planner", "request_threads", "event_loops", "other"]
+        let shares = parts.map { Self.number(secondFigures, "server_cpu_share_\($0)") }
+        if shares.allSatisfy({ $0 != nil }) {
+            let values = shares.map { $0 ?? 0 }
+            #expect(values.allSatisfy { $0 >= 0 && $0 <= 1 })
+            #expect(abs(values.reduce(0, +) - 1) < 0.01, "shares \(values)")
+            #expect(values[0] + values[1] + values[2] + values[3] > 0.5, "the named threads did the work: \(values)")
+        } else {
+            #expect(parts.allSatisfy { secondFigures["server_cpu_share_\($0)"] == .null }, "all or none: \(shares)")
+        }
         // The disk under the ledger was measured before the appends.
         #expect(try #require(Self.number(secondFigures, "disk_random_page_sync_us")) > 0)
         #expect(try #require(Self.number(secondFigures, "disk_contiguous_page_sync_us")) > 0)

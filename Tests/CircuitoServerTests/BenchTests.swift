@@ -245,6 +245,51 @@ import Testing
         #expect(names.withLock { $0 } == ["true circuito-test\n", "true circuito-name-l\n"])
     }
 
+    @Test("the server's CPU by its threads' parts: stat lines parsed, names mapped, shares of what each used since")
+    func serverThreadCPUIsSharedByPart() throws {
+        // The name may hold spaces and parentheses; utime and stime are fields 14 and 15.
+        let stat = "4242 (odd) name) S 1 4242 4242 0 -1 4194368 120 0 0 0 37 5 0 0 20 0 9 0 100 0 0\n"
+        #expect(ServerThreadCPU.parseTicks(stat: stat) == 42)
+        #expect(ServerThreadCPU.parseTicks(stat: "4242 (x) S 1 2") == nil)
+        #expect(ServerThreadCPU.part(ofThreadNamed: "circuito-commit") == .committer)
+        #expect(ServerThreadCPU.part(ofThreadNamed: "circuito-plan") == .planner)
+        #expect(ServerThreadCPU.part(ofThreadNamed: "circuito-srv-1") == .requestThreads)
+        #expect(ServerThreadCPU.part(ofThreadNamed: "NIO-ELT-1-#2") == .eventLoops)
+        #expect(ServerThreadCPU.part(ofThreadNamed: "r-initiated-qos") == .other)
+        let before = ServerThreadCPU(threads: [1: .init(part: .committer, ticks: 10), 2: .init(part: .planner, ticks: 5)])
+        let after = ServerThreadCPU(threads: [
+            1: .init(part: .committer, ticks: 40), 2: .init(part: .planner, ticks: 15), 3: .init(part: .eventLoops, ticks: 10),
+        ])
+        #expect(after.shares(since: before) == [.committer: 0.6, .planner: 0.2, .eventLoops: 0.2, .requestThreads: 0, .other: 0])
+        #expect(before.shares(since: before) == nil, "no tick elapsed")
+
+        // This process: a thread named as the committer burns CPU between two readings, and is found by its name.
+        let burned = DispatchSemaphore(value: 0)
+        let read = DispatchSemaphore(value: 0)
+        let first = try #require(ServerThreadCPU.read(pid: getpid()))
+        let sink = Locked<UInt64>(0)
+        Thread {
+            KernelThreadName.setForCurrentThread("circuito-commit")
+            let ownTicks = { ProcessMemory.readSmallFile("/proc/thread-self/stat").flatMap { ServerThreadCPU.parseTicks(stat: $0) } ?? 0 }
+            let startTicks = ownTicks()
+            let start = monotonicNanoseconds()
+            var sum: UInt64 = 0
+            // Bounded: until its own counter grew by five ticks (50 ms of CPU), or after 10 s.
+            while ownTicks() < startTicks + 5, monotonicNanoseconds() - start < 10_000_000_000 {
+                for value in 0..<100_000 { sum &+= UInt64(value) &* 2_654_435_761 }
+            }
+            sink.withLock { $0 = sum }
+            burned.signal()
+            read.wait()
+        }.start()
+        #expect(burned.wait(timeout: .now() + 20) == .success)
+        let second = try #require(ServerThreadCPU.read(pid: getpid()))
+        read.signal()
+        let shares = try #require(second.shares(since: first))
+        #expect((shares[.committer] ?? 0) > 0, "\(shares)")
+        #expect(abs(shares.values.reduce(0, +) - 1) < 1e-9)
+    }
+
     @Test func theDiskProbeMeasuresInItsOwnFileAndRemovesIt() throws {
         let folder = TemporaryFolder()
         let probe = try DiskProbe.measure(directory: folder.path)

@@ -162,6 +162,8 @@ public struct BenchReport: Sendable {
     public var clientCPUMicrosecondsPerEvent: Double?
     /// Context switches of the server's threads per accepted event during the appends (when the bench started it).
     public var serverContextSwitchesPerEvent: Double?
+    /// Each part of the server's share of its CPU during the appends, by its threads' names (when the bench started it).
+    public var serverThreadCPUShares: [ServerThreadCPU.Part: Double]?
     /// The machine's CPU time during the appends, and during the two measurements of the bound (added up): the
     /// share the hypervisor stole tells a busy host from a slow change.
     public var appendHostCPU: HostCPUInterval?
@@ -247,6 +249,9 @@ public struct BenchReport: Sendable {
             ("verify_bound_signatures_per_second", Self.format(verifyBoundSignaturesPerSecond, decimals: 0)),
             ("presign_seconds", Self.format(presignSeconds, decimals: 1)),
         ]
+        for part in ServerThreadCPU.Part.allCases {
+            fields.append(("server_cpu_share_\(part.rawValue)", serverThreadCPUShares?[part].map { Self.format($0, decimals: 3) } ?? "null"))
+        }
         if let writer {
             fields += [
                 ("writer_commits", String(writer.commits)),
@@ -310,6 +315,10 @@ public struct BenchReport: Sendable {
             }
             if let switches = serverContextSwitchesPerEvent {
                 lines.append("  the server's threads were switched \(Self.format(switches, decimals: 2)) times per event")
+            }
+            if let shares = serverThreadCPUShares {
+                let parts = ServerThreadCPU.Part.allCases.map { "\($0.rawValue.replacingOccurrences(of: "_", with: " ")) \(Self.format((shares[$0] ?? 0) * 100, decimals: 1)) %" }
+                lines.append("  the server's CPU by thread: " + parts.joined(separator: ", "))
             }
             if let writer {
                 lines.append("  writer: \(writer.commits) commits of \(Self.format(writer.recordsPerCommit, decimals: 1)) events on average; committer busy \(Self.format(writer.busyShare * 100, decimals: 1)) % of the phase, \(Self.format(writer.commitShare * 100, decimals: 1)) % of that inside LMDB's commit (\(Self.format(writer.commitMillisecondsMean, decimals: 2)) ms per commit)" + (writer.planningShare.map { "; planner busy \(Self.format($0 * 100, decimals: 1)) %" } ?? ""))
@@ -501,6 +510,7 @@ public enum BenchRunner {
         let sampler = serverPid.map { MemorySampler(pid: $0) }
         let serverCPUBefore = serverPid.flatMap { ProcessMemory.cpuSeconds(pid: $0) }
         let serverSwitchesBefore = serverPid.flatMap { ProcessContextSwitches.read(pid: $0) }
+        let serverThreadsBefore = serverPid.flatMap { ServerThreadCPU.read(pid: $0) }
         let clientCPUBefore = ProcessMemory.ownCPUSeconds()
         let hostBefore = HostCPUTimes.read()
         let appendStart = monotonicNanoseconds()
@@ -509,6 +519,9 @@ public enum BenchRunner {
         let appendMicroseconds = Int64((monotonicNanoseconds() - appendStart) / 1000)
         if let hostBefore, let hostAfter = HostCPUTimes.read() { report.appendHostCPU = hostAfter.since(hostBefore) }
         let serverSwitchesAfter = serverPid.flatMap { ProcessContextSwitches.read(pid: $0) }
+        if let before = serverThreadsBefore, let after = serverPid.flatMap({ ServerThreadCPU.read(pid: $0) }) {
+            report.serverThreadCPUShares = after.shares(since: before)
+        }
         let infoAfterAppend = try serverInfo(endpoint)
         report.writer = WriterFigures.difference(from: infoBefore.writer, to: infoAfterAppend.writer, phaseMicroseconds: appendMicroseconds)
         let clientCPU = ProcessMemory.ownCPUSeconds() - clientCPUBefore

@@ -72,22 +72,29 @@ public enum ProcessContextSwitches {
     /// Voluntary and involuntary switches of every thread the process has now (threads that have exited are not
     /// counted, so compare readings of long-lived threads).
     public static func read(pid: Int32) -> UInt64? {
-        guard let directory = opendir("/proc/\(pid)/task") else { return nil }
-        defer { closedir(directory) }
+        guard let threads = threadIdentifiers(pid: pid), !threads.isEmpty else { return nil }
         var total: UInt64 = 0
-        var threads = 0
-        while threads < maximumThreads, let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard let thread = Int32(name) else { continue }  // "." and ".."
-            threads += 1
+        for thread in threads {
             // A thread that exited since the listing has no status any more: it counts as nothing.
             if let text = ProcessMemory.readSmallFile("/proc/\(pid)/task/\(thread)/status"), let switches = parse(status: text) {
                 total += switches
             }
         }
-        return threads > 0 ? total : nil
+        return total
+    }
+
+    /// The ids of a process's threads now (at most `maximumThreads`), or nil when it has none to read.
+    static func threadIdentifiers(pid: Int32) -> [Int32]? {
+        guard let directory = opendir("/proc/\(pid)/task") else { return nil }
+        defer { closedir(directory) }
+        var threads: [Int32] = []
+        while threads.count < maximumThreads, let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if let thread = Int32(name) { threads.append(thread) }  // not "." and ".."
+        }
+        return threads
     }
 
     /// `voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` of one status file.
@@ -103,5 +110,80 @@ public enum ProcessContextSwitches {
         }
         guard let voluntary, let involuntary else { return nil }
         return voluntary + involuntary
+    }
+}
+
+/// The CPU time of the server's threads by their part in it, from `/proc/<pid>/task/*/comm` and `stat`.
+///
+/// The server names its threads (`KernelThreadName`), so the share of each part shows where a request's CPU goes:
+/// the committer (LMDB's commit, its page writes and syncs), the request threads (decoding, signature checks,
+/// answers), the planner (the rules), the event loops (the sockets).
+public struct ServerThreadCPU: Sendable, Equatable {
+    public enum Part: String, CaseIterable, Sendable {
+        case committer, planner
+        case requestThreads = "request_threads"
+        case eventLoops = "event_loops"
+        case other
+    }
+
+    struct Thread: Sendable, Equatable {
+        let part: Part
+        /// User and system time, in clock ticks.
+        let ticks: UInt64
+    }
+
+    /// By thread id: a thread id is not reused while the process lives long enough for the bench to compare.
+    let threads: [Int32: Thread]
+
+    public static func read(pid: Int32) -> ServerThreadCPU? {
+        guard let identifiers = ProcessContextSwitches.threadIdentifiers(pid: pid), !identifiers.isEmpty else { return nil }
+        var threads: [Int32: Thread] = [:]
+        for thread in identifiers {
+            // A thread that exited since the listing counts as nothing.
+            guard let name = ProcessMemory.readSmallFile("/proc/\(pid)/task/\(thread)/comm"),
+                let stat = ProcessMemory.readSmallFile("/proc/\(pid)/task/\(thread)/stat"),
+                let ticks = parseTicks(stat: stat)
+            else { continue }
+            threads[thread] = Thread(part: part(ofThreadNamed: name.trimmingTrailingNewline()), ticks: ticks)
+        }
+        return ServerThreadCPU(threads: threads)
+    }
+
+    /// The part of a thread from the name the server gave it.
+    static func part(ofThreadNamed name: String) -> Part {
+        if name == "circuito-commit" { return .committer }
+        if name == "circuito-plan" { return .planner }
+        if name.hasPrefix("circuito-srv-") || name == "circuito-late" { return .requestThreads }
+        if name.hasPrefix("NIO-ELT-") { return .eventLoops }
+        return .other
+    }
+
+    /// utime + stime of a `stat` line: fields 14 and 15, counted after the name, which is in parentheses and may
+    /// hold spaces and parentheses itself (so the text is split after its last ")").
+    static func parseTicks(stat text: String) -> UInt64? {
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+        // fields[0] is field 3 (the state), so utime (14) and stime (15) are fields[11] and fields[12].
+        guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
+        return user + system
+    }
+
+    /// Each part's share of the CPU the threads used since `earlier` (a thread started since counts from zero);
+    /// nil when not one tick elapsed.
+    public func shares(since earlier: ServerThreadCPU) -> [Part: Double]? {
+        var ticksByPart: [Part: UInt64] = [:]
+        for (identifier, thread) in threads {
+            let before = earlier.threads[identifier]?.ticks ?? 0
+            ticksByPart[thread.part, default: 0] += thread.ticks >= before ? thread.ticks - before : 0
+        }
+        let total = ticksByPart.values.reduce(0, +)
+        guard total > 0 else { return nil }
+        return Dictionary(uniqueKeysWithValues: Part.allCases.map { ($0, Double(ticksByPart[$0] ?? 0) / Double(total)) })
+    }
+}
+
+extension String {
+    fileprivate func trimmingTrailingNewline() -> String {
+        hasSuffix("\n") ? String(dropLast()) : self
     }
 }
