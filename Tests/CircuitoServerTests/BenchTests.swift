@@ -290,6 +290,22 @@ import Testing
         #expect(abs(shares.values.reduce(0, +) - 1) < 1e-9)
     }
 
+    @Test("a replay's progress: one line per tenth of the records, none at the end or for an empty ledger")
+    func replayProgressReportsEachTenthOnce() {
+        let lines = Locked<[String]>([])
+        var progress = ReplayProgress(verb: "verify", report: { line in lines.withLock { $0.append(line) } })
+        for checked in stride(from: UInt64(0), through: 1_000, by: 37) { progress.advance(checked: checked, total: 1_000) }
+        progress.advance(checked: 1_000, total: 1_000)
+        #expect(lines.withLock { $0 } == [
+            "verify: 111/1000 records", "verify: 222/1000 records", "verify: 333/1000 records", "verify: 407/1000 records",
+            "verify: 518/1000 records", "verify: 629/1000 records", "verify: 703/1000 records", "verify: 814/1000 records",
+            "verify: 925/1000 records",
+        ])
+        var empty = ReplayProgress(verb: "rebuild", report: { line in lines.withLock { $0.append(line) } })
+        empty.advance(checked: 0, total: 0)
+        #expect(lines.withLock { $0.count } == 9)
+    }
+
     @Test func theDiskProbeMeasuresInItsOwnFileAndRemovesIt() throws {
         let folder = TemporaryFolder()
         let probe = try DiskProbe.measure(directory: folder.path)

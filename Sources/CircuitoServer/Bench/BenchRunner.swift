@@ -593,18 +593,31 @@ public enum BenchRunner {
             let reader = try LedgerReader.open(directory: directory)
             let verifyStart = monotonicNanoseconds()
             let verified: LedgerReplay.Report
-            do throws(LedgerReplay.Failure) { verified = try LedgerReplay.run(reader) } catch { throw LedgerError(error.error.code, "verify failed: \(error.description)") }
+            var verifyProgress = ReplayProgress(verb: "verify", report: progress)
+            do throws(LedgerReplay.Failure) {
+                verified = try LedgerReplay.run(reader) { verifyProgress.advance(checked: $0, total: $1) }
+            } catch {
+                throw LedgerError(error.error.code, "verify failed: \(error.description)")
+            }
             let verifySeconds = seconds(since: verifyStart)
             report.auditRecords = verified.recordCount
             report.auditVerifyEventsPerSecond = Double(verified.recordCount) / max(verifySeconds, 1e-9)
             progress("replaying the ledger (rebuild)")
             let rebuildStart = monotonicNanoseconds()
-            do throws(LedgerReplay.Failure) { _ = try LedgerReplay.run(reader, compareProjections: true) } catch { throw LedgerError(error.error.code, "rebuild failed: \(error.description)") }
+            var rebuildProgress = ReplayProgress(verb: "rebuild", report: progress)
+            do throws(LedgerReplay.Failure) {
+                _ = try LedgerReplay.run(reader, compareProjections: true) { rebuildProgress.advance(checked: $0, total: $1) }
+            } catch {
+                throw LedgerError(error.error.code, "rebuild failed: \(error.description)")
+            }
             report.auditRebuildEventsPerSecond = Double(verified.recordCount) / max(seconds(since: rebuildStart), 1e-9)
             progress("replaying the ledger (rebuild --trust-checkpoints)")
             let trustingStart = monotonicNanoseconds()
             do throws(LedgerReplay.Failure) {
-                _ = try LedgerReplay.run(reader, compareProjections: true, signatureChecks: .attestedByCheckpoints)
+                var trustingProgress = ReplayProgress(verb: "rebuild --trust-checkpoints", report: progress)
+                _ = try LedgerReplay.run(reader, compareProjections: true, signatureChecks: .attestedByCheckpoints) {
+                    trustingProgress.advance(checked: $0, total: $1)
+                }
             } catch {
                 throw LedgerError(error.error.code, "rebuild --trust-checkpoints failed: \(error.description)")
             }
@@ -800,6 +813,26 @@ public enum BenchRunner {
             if buffer.count >= 1 << 20 { try flush() }
         }
         try flush()
+    }
+}
+
+/// A replay's progress as lines, one per tenth of the records (a replay of 1 M records takes minutes).
+struct ReplayProgress {
+    let verb: String
+    let report: (String) -> Void
+    private var tenthsReported: UInt64 = 0
+
+    init(verb: String, report: @escaping (String) -> Void) {
+        self.verb = verb
+        self.report = report
+    }
+
+    mutating func advance(checked: UInt64, total: UInt64) {
+        guard total > 0 else { return }
+        let tenths = min(checked, total) * 10 / total
+        guard tenths > tenthsReported, tenths < 10 else { return }
+        tenthsReported = tenths
+        report("\(verb): \(checked)/\(total) records")
     }
 }
 
