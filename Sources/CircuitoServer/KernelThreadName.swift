@@ -1,4 +1,4 @@
-import Glibc
+import Foundation
 
 /// Names the calling thread where the kernel shows it: `top -H`, `perf report --sort comm`, `/proc/PID/task/*/comm`.
 ///
@@ -19,5 +19,29 @@ enum KernelThreadName {
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         return bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) } == bytes.count
+    }
+}
+
+/// The names the server gives its threads; the bench's per-thread shares (`ServerThreadCPU`) read them back.
+enum ServerThreadName {
+    static let committer = "circuito-commit"
+    static let planner = "circuito-plan"
+    static let requestThreadPrefix = "circuito-srv-"
+    /// A job that arrives after the server's executor stopped runs on a thread of its own.
+    static let lateRequest = "circuito-late"
+    /// SwiftNIO names its event loop threads so.
+    static let eventLoopPrefix = "NIO-ELT-"
+}
+
+extension Thread {
+    /// Starts a thread that carries `name` both in Foundation and in the kernel.
+    static func startNamed(_ name: String, stackSizeBytes: Int? = nil, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread {
+            KernelThreadName.setForCurrentThread(name)
+            body()
+        }
+        thread.name = name
+        if let stackSizeBytes { thread.stackSize = stackSizeBytes }
+        thread.start()
     }
 }

@@ -15,13 +15,7 @@ final class ServerExecutor: TaskExecutor, @unchecked Sendable {
 
     init(threadCount: Int) {
         for index in 0..<max(1, threadCount) {
-            let name = "circuito-srv-\(index)"
-            let thread = Thread { [self] in
-                KernelThreadName.setForCurrentThread(name)
-                self.work()
-            }
-            thread.name = name
-            thread.start()
+            Thread.startNamed(ServerThreadName.requestThreadPrefix + String(index)) { [self] in self.work() }
         }
     }
 
@@ -31,10 +25,7 @@ final class ServerExecutor: TaskExecutor, @unchecked Sendable {
         defer { condition.unlock() }
         guard !stopping else {
             // A straggler after shutdown (a late continuation) still runs, on a thread of its own.
-            Thread { [self] in
-                KernelThreadName.setForCurrentThread("circuito-late")
-                job.runSynchronously(on: self.asUnownedTaskExecutor())
-            }.start()
+            Thread.startNamed(ServerThreadName.lateRequest) { [self] in job.runSynchronously(on: self.asUnownedTaskExecutor()) }
             return
         }
         jobs.append(job)

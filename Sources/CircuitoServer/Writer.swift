@@ -101,26 +101,20 @@ public final class LedgerWriter: Sendable {
         let handedOver = DispatchSemaphore(value: 0)
         let startup = Locked<Result<Opened, LedgerError>?>(nil)
         let handOver = Locked<LedgerWriter?>(nil)
-        let committer = Thread {
-            KernelThreadName.setForCurrentThread("circuito-commit")
+        Thread.startNamed(ServerThreadName.committer) {
             let writer = Self.openAndCommit(directory: directory, options: options, startup: startup, opened: opened, handedOver: handedOver, handOver: handOver, onCommit: onCommit)
             // The ledger (and its writer lock) is released by now: only then does `stop` return.
             writer?.finishStopping()
         }
-        committer.name = "circuito-commit"
-        committer.start()
         opened.wait()
         guard let outcome = startup.withLock({ $0 }) else { throw LedgerError(.storage, "the writer thread did not start") }
         let ledgerOpened = try outcome.get()
         let writer = LedgerWriter(opened: ledgerOpened, limits: limits)
         handOver.withLock { $0 = writer }
         handedOver.signal()
-        let planner = Thread {
-            KernelThreadName.setForCurrentThread("circuito-plan")
+        Thread.startNamed(ServerThreadName.planner) {
             writer.plan(committedFrontier: ledgerOpened.frontier, lastRecordedAtMilliseconds: ledgerOpened.lastRecordedAtMilliseconds)
         }
-        planner.name = "circuito-plan"
-        planner.start()
         return writer
     }
 

@@ -844,8 +844,7 @@ final class MemorySampler: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
 
     init(pid: Int32) {
-        let thread = Thread { [self] in
-            KernelThreadName.setForCurrentThread("bench-memory")
+        Thread.startNamed("bench-memory") { [self] in
             // Bounded by `stop`; at most one read every 100 ms.
             while true {
                 let resident = ProcessMemory.read(pid: pid)?.residentBytes ?? 0
@@ -858,8 +857,6 @@ final class MemorySampler: @unchecked Sendable {
             }
             done.signal()
         }
-        thread.name = "bench-memory"
-        thread.start()
     }
 
     func stop() -> UInt64 {

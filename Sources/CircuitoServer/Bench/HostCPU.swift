@@ -151,10 +151,10 @@ public struct ServerThreadCPU: Sendable, Equatable {
 
     /// The part of a thread from the name the server gave it.
     static func part(ofThreadNamed name: String) -> Part {
-        if name == "circuito-commit" { return .committer }
-        if name == "circuito-plan" { return .planner }
-        if name.hasPrefix("circuito-srv-") || name == "circuito-late" { return .requestThreads }
-        if name.hasPrefix("NIO-ELT-") { return .eventLoops }
+        if name == ServerThreadName.committer { return .committer }
+        if name == ServerThreadName.planner { return .planner }
+        if name.hasPrefix(ServerThreadName.requestThreadPrefix) || name == ServerThreadName.lateRequest { return .requestThreads }
+        if name.hasPrefix(ServerThreadName.eventLoopPrefix) { return .eventLoops }
         return .other
     }
 

@@ -74,17 +74,12 @@ public enum LoadDriver {
         for (number, requests) in connections.enumerated() {
             connected.enter()
             finished.enter()
-            let name = "bench-conn-\(number)"
-            let thread = Thread {
-                KernelThreadName.setForCurrentThread(name)
+            // Small stacks: the loop needs little, and there may be many connections.
+            Thread.startNamed("bench-conn-\(number)", stackSizeBytes: 1 << 20) {
                 let result = runConnection(requests, number: number, options: options, connected: connected, gate: gate)
                 results.withLock { $0[number] = result }
                 finished.leave()
             }
-            thread.name = name
-            // Small stacks: the loop needs little, and there may be many connections.
-            thread.stackSize = 1 << 20
-            thread.start()
         }
         // Start every connection at once, after all have connected (or failed to).
         connected.wait()
