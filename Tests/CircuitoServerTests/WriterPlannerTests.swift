@@ -141,6 +141,57 @@ struct WriterPlannerTests {
         #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).recordCount == sizeBefore + 1)
     }
 
+    /// Plans `events` as one group, commits it as the committer would, and reports it committed; returns its outcomes.
+    private static func planAndCommit(_ events: [SignedEvent], _ planner: inout GroupPlanner, _ ledger: Ledger) throws -> [PlannedGroup.Outcome] {
+        planner.plan(try events.map { try Self.single($0) }, reader: ledger.reader)
+        let handed = planner.handOver()
+        let group = try #require(handed)
+        if !group.records.isEmpty {
+            _ = try ledger.write(group.records, frontierAfter: group.frontierAfter, recordedAtMilliseconds: group.recordedAtMilliseconds)
+        }
+        planner.committed(through: group.serial)
+        return group.outcomes
+    }
+
+    /// A planner that kept parsed values from one snapshot to the next (tried; Benchmarks/NOTES.md item 2) would have to
+    /// forget what each commit changed: this is what would catch it if it did not.
+    @Test("what a commit changes reaches the next group's plan: a revoked key and a suspended merchant refuse the next group")
+    func committedChangesReachThePlannersParsedValues() throws {
+        var (fixture, ledger, planner) = try Self.start()
+        let actors = fixture.actors
+        // The first group reads the merchant's record, its actor record and its keys.
+        let paid = try Self.planAndCommit([try fixture.payment(amount: 10)], &planner, ledger)
+        #expect(paid.allSatisfy { Self.refusalName($0) == nil })
+
+        // The merchant's original key is revoked (after a second key is added) in a group of its own.
+        let secondKey = Ed25519PrivateKey()
+        let rotated = try Self.planAndCommit([
+            try fixture.signed("actor.key_added", by: "city", actors.authority, ["actor": "shop", "key": .string(secondKey.publicKey.multikey)]),
+            try fixture.signed("actor.key_revoked", by: "city", actors.authority, ["actor": "shop", "key": .string(actors.merchant.publicKey.multikey)]),
+        ], &planner, ledger)
+        #expect(rotated.allSatisfy { Self.refusalName($0) == nil })
+        let revokedKey = try Self.planAndCommit([try fixture.payment(amount: 10)], &planner, ledger)
+        #expect(Self.refusalName(revokedKey[0]) == "key_not_active")
+
+        // With its new key the merchant may take payments, until it is suspended in a group of its own.
+        func paymentWithNewKey() throws -> SignedEvent {
+            let authorisation = PaymentAuthorisation(
+                beneficiary: "bene-1", merchant: "shop", amount: 10, expiresAt: Timestamp.format(millisecondsSince1970: fixture.now + 3_600_000),
+                nonce: fixture.nextID("nonce"), key: actors.beneficiary.publicKey.multikey)
+            let signature = PaymentAuthorisation.sign(authorisation, with: actors.beneficiary)
+            return try fixture.signed("payment.redeemed", by: "shop", secondKey, ["authorisation": authorisation.json, "signature": .string(Base64.encode(signature))])
+        }
+        let paidWithNewKey = try Self.planAndCommit([try paymentWithNewKey()], &planner, ledger)
+        #expect(paidWithNewKey.allSatisfy { Self.refusalName($0) == nil })
+        let suspended = try Self.planAndCommit([try fixture.signed("merchant.suspended", by: "city", actors.authority, ["merchant": "shop", "reason": "Closed for renovation"])], &planner, ledger)
+        #expect(suspended.allSatisfy { Self.refusalName($0) == nil })
+        let afterSuspension = try Self.planAndCommit([try paymentWithNewKey()], &planner, ledger)
+        #expect(Self.refusalName(afterSuspension[0]) == "merchant_not_enrolled")
+
+        // What the planner accepted is what the rulebook accepts on replay, with the same state.
+        #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).comparedRows > 0)
+    }
+
     @Test("batches are all or nothing and expected_size is the size before the request, within one open group")
     func batchesAndExpectedSize() throws {
         var (fixture, ledger, planner) = try Self.start()
