@@ -168,4 +168,57 @@ struct ProcessTests {
         #expect(server.waitForExit(timeoutSeconds: 30))
         #expect(server.process.terminationStatus == 0)
     }
+
+    @Test("bench --connect drives a running circuito serve: it registers its circuit with the authority's key, every event of the mix is accepted, it reads the server's memory from --server-pid, and a second run on the same ledger does the same")
+    func benchAgainstARunningServer() throws {
+        let folder = TemporaryFolder()
+        let keyPath = folder.path + "/authority.key"
+        let ledger = folder.path + "/ledger"
+        let keygen = try runCircuito(["keygen", "--out", keyPath])
+        try #require(keygen.status == 0, "\(keygen.errors)")
+        let created = try runCircuito(["init", "--data", ledger, "--authority-key", keyPath, "--authority-id", "city"])
+        try #require(created.status == 0, "\(created.errors)")
+        let server = try Child(["serve", "--data", ledger, "--listen", "127.0.0.1:0"])
+        let line = try #require(server.waitForLine(startingWith: "listening tcp", timeoutSeconds: 60), "serve did not start: \(server.standardError)")
+        let address = String(line.dropFirst("listening tcp ".count))
+        let serverPid = String(server.process.processIdentifier)
+
+        func bench(events: Int) throws -> JSONValue {
+            let run = try runCircuito([
+                "bench", "--connect", address, "--authority-key", keyPath, "--authority-id", "city", "--server-pid", serverPid,
+                "--events", String(events), "--connections", "4", "--pipeline", "2", "--json",
+            ], timeoutSeconds: 300)
+            try #require(run.status == 0, "bench --connect: \(run.errors)")
+            return try JSONParser.parse(Array(run.output.utf8))
+        }
+        func number(_ figures: JSONValue, _ name: String) -> Double? {
+            switch figures[name] {
+            case .integer(let value)?: return Double(value)
+            case .number(let value)?: return value
+            default: return nil
+            }
+        }
+        let first = try bench(events: 300)
+        #expect(first["accepted"]?.integerValue == 300)
+        #expect(first["refused"]?.integerValue == 0)
+        #expect(try #require(number(first, "throughput_events_per_second")) > 0)
+        #expect(try #require(number(first, "verify_bound_events_per_second")) > 0)
+        // The memory is the running server's, read from /proc/<pid>: a few MB at least, far below a GB here.
+        let residentMegabytes = try #require(number(first, "server_rss_mb"), "server_rss_mb: \(first)")
+        #expect(residentMegabytes > 1 && residentMegabytes < 1024)
+        let sizeAfterFirst = try #require(first["ledger_size_after"]?.integerValue)
+
+        // Again on the same ledger: a circuit of its own next to the first one, from where the log is.
+        let second = try bench(events: 120)
+        #expect(second["accepted"]?.integerValue == 120)
+        #expect(second["refused"]?.integerValue == 0)
+        #expect(second["ledger_size_before"]?.integerValue ?? 0 >= sizeAfterFirst)
+
+        kill(server.process.processIdentifier, SIGTERM)
+        #expect(server.waitForExit(timeoutSeconds: 30))
+        #expect(server.process.terminationStatus == 0)
+        let verified = try runCircuito(["verify", "--data", ledger])
+        #expect(verified.status == 0, "\(verified.errors)")
+        #expect(verified.output.contains("ok: \(second["ledger_size_after"]?.integerValue ?? -1) records"), "\(verified.output)")
+    }
 }
