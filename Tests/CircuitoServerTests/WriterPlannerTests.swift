@@ -156,7 +156,7 @@ struct WriterPlannerTests {
     /// A planner that kept parsed values from one snapshot to the next (tried; Benchmarks/NOTES.md item 2) would have to
     /// forget what each commit changed: this is what would catch it if it did not.
     @Test("what a commit changes reaches the next group's plan: a revoked key and a suspended merchant refuse the next group")
-    func committedChangesReachThePlannersParsedValues() throws {
+    func committedChangesReachTheNextPlan() throws {
         var (fixture, ledger, planner) = try Self.start()
         let actors = fixture.actors
         // The first group reads the merchant's record, its actor record and its keys.
