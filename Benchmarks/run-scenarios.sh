@@ -93,46 +93,5 @@ if [ -z "${SKIP_POSTGRES:-}" ]; then
     done
 fi
 
-# Medians of the main figures.
-python3 - "$out" <<'PY'
-import glob, json, os, statistics, sys
-out = sys.argv[1]
-groups = {}
-for path in sorted(glob.glob(os.path.join(out, "*.json"))):
-    name = os.path.basename(path).rsplit(".", 2)[0]
-    try:
-        groups.setdefault(name, []).append(json.load(open(path)))
-    except ValueError:
-        pass
-keys = ["throughput_events_per_second", "verify_bound_events_per_second", "ratio_to_bound", "cpu_ratio_to_bound",
-        "latency_p50_ms", "latency_p99_ms", "server_rss_mb", "server_anonymous_rss_mb", "balance_queries_per_second",
-        "balance_latency_p50_ms", "balance_latency_p99_ms", "session_balance_queries_per_second", "session_balance_latency_p50_ms",
-        "session_balance_latency_p99_ms", "proofs_per_second", "proof_latency_p50_ms", "proof_latency_p99_ms", "verify_events_per_second",
-        "rebuild_events_per_second", "rebuild_trusting_checkpoints_events_per_second", "best_events_per_second", "refused",
-        "writer_events_per_commit", "writer_commit_ms_mean", "writer_busy_share", "writer_commit_share", "writer_planning_share",
-        "disk_random_page_sync_us", "disk_contiguous_page_sync_us", "server_cpu_us_per_event", "server_context_switches_per_event",
-        "host_steal_share", "verify_bound_host_steal_share", "audit_host_steal_share", "server_cpu_share_committer",
-        "server_cpu_share_planner", "server_cpu_share_request_threads", "server_cpu_share_event_loops", "server_cpu_share_other"]
-for name, runs in groups.items():
-    figures = []
-    for key in keys:
-        values = [run[key] for run in runs if isinstance(run.get(key), (int, float))]
-        if values:
-            figures.append(f"{key}={statistics.median(values):g}")
-    print(f"{name} ({len(runs)} runs): " + ", ".join(figures))
-# The same runs from 1M records against 10k: the ratio of the median throughputs.
-def median_of(name, key):
-    values = [run[key] for run in groups.get(name, []) if isinstance(run.get(key), (int, float))]
-    return statistics.median(values) if values else None
-for configuration in ["64x4", "32"]:
-    small = median_of(f"from-10k-{configuration}", "throughput_events_per_second")
-    large = median_of(f"from-1m-{configuration}", "throughput_events_per_second")
-    if small and large:
-        print(f"append at 1M against 10k ({configuration}): {large:g} / {small:g} = {large / small:.3f}")
-# The appends on tmpfs against the same appends on the disk.
-for load in ["64x4", "32", "1"]:
-    memory = median_of(f"ceiling-tmpfs-{load}", "throughput_events_per_second")
-    disk = median_of(f"ceiling-disk-{load}", "throughput_events_per_second")
-    if memory and disk:
-        print(f"append on tmpfs against the disk ({load}): {memory:g} / {disk:g} = {memory / disk:.3f}")
-PY
+# Medians of the main figures, and each target met or missed (also in OUT/targets.json).
+python3 "$root/Benchmarks/summarise-scenarios.py" "$out"

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Summarises a folder of `Benchmarks/run-scenarios.sh` results: the medians of the main figures per scenario, the
+1 M against 10 k and tmpfs against disk comparisons, and each target of the README's "Performance" section as met or
+missed, measured against its own run (the ratios use each run's own bound). The targets also go to OUT/targets.json.
+
+Usage: python3 Benchmarks/summarise-scenarios.py OUT
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+MEDIAN_KEYS = [
+    "throughput_events_per_second", "verify_bound_events_per_second", "ratio_to_bound", "cpu_ratio_to_bound",
+    "latency_p50_ms", "latency_p99_ms", "server_rss_mb", "server_anonymous_rss_mb", "balance_queries_per_second",
+    "balance_latency_p50_ms", "balance_latency_p99_ms", "session_balance_queries_per_second",
+    "session_balance_latency_p50_ms", "session_balance_latency_p99_ms", "proofs_per_second", "proof_latency_p50_ms",
+    "proof_latency_p99_ms", "verify_events_per_second", "rebuild_events_per_second",
+    "rebuild_trusting_checkpoints_events_per_second", "best_events_per_second", "refused", "writer_events_per_commit",
+    "writer_commit_ms_mean", "writer_busy_share", "writer_commit_share", "writer_planning_share",
+    "disk_random_page_sync_us", "disk_contiguous_page_sync_us", "server_cpu_us_per_event",
+    "server_context_switches_per_event", "host_steal_share", "verify_bound_host_steal_share", "audit_host_steal_share",
+    "server_cpu_share_committer", "server_cpu_share_planner", "server_cpu_share_request_threads",
+    "server_cpu_share_event_loops", "server_cpu_share_other",
+]
+
+
+def load(out):
+    """Scenario name → the JSON of each of its runs (files NAME.N.json; unreadable ones, such as a failed run's, skipped)."""
+    groups = {}
+    for path in sorted(glob.glob(os.path.join(out, "*.json"))):
+        if os.path.basename(path) == "targets.json":
+            continue
+        name = os.path.basename(path).rsplit(".", 2)[0]
+        try:
+            with open(path) as file:
+                groups.setdefault(name, []).append(json.load(file))
+        except ValueError:
+            pass
+    return groups
+
+
+def median(groups, name, key):
+    values = [run[key] for run in groups.get(name, []) if isinstance(run.get(key), (int, float))]
+    return statistics.median(values) if values else None
+
+
+def ratios(groups, name, numerator, denominator):
+    """The median over the runs of `numerator ÷ denominator`, each run against its own figures."""
+    values = [
+        run[numerator] / run[denominator] for run in groups.get(name, [])
+        if isinstance(run.get(numerator), (int, float)) and isinstance(run.get(denominator), (int, float)) and run[denominator] > 0
+    ]
+    return statistics.median(values) if values else None
+
+
+def targets(groups):
+    """Each target as (name, measured text, met: True, False or None when the runs behind it are missing)."""
+    results = []
+
+    def add(name, value, met, text):
+        results.append({"target": name, "value": value, "met": None if value is None else met, "measured": text if value is not None else "not measured"})
+
+    ratio = ratios(groups, "throughput-64x4", "throughput_events_per_second", "verify_bound_events_per_second")
+    add("durable append >= 70 % of the verification bound (64 x 4)", ratio, ratio is not None and ratio >= 0.70,
+        f"{ratio:.1%} of its bound" if ratio is not None else "")
+    append = median(groups, "throughput-64x4", "throughput_events_per_second")
+    postgres = median(groups, "postgres", "best_events_per_second")
+    times = append / postgres if append and postgres else None
+    add(">= 3x the PostgreSQL peer's best", times, times is not None and times >= 3,
+        f"{times:.2f}x ({append:g} against {postgres:g} events/s)" if times is not None else "")
+    p99 = median(groups, "latency-1", "latency_p99_ms")
+    add("one client's append p99 <= 2 ms", p99, p99 is not None and p99 <= 2, f"{p99:g} ms" if p99 is not None else "")
+    audit = "audit-1m" if "audit-1m" in groups else "reads-10k"
+    verify = ratios(groups, audit, "verify_events_per_second", "verify_bound_events_per_second")
+    add(f"verify >= 80 % of the bound ({audit})", verify, verify is not None and verify >= 0.80,
+        f"{verify:.1%} of its bound" if verify is not None else "")
+    rebuild = median(groups, audit, "rebuild_events_per_second")
+    trusting = median(groups, audit, "rebuild_trusting_checkpoints_events_per_second")
+    add(f"rebuild >= 200 k events/s ({audit})", rebuild, rebuild is not None and rebuild >= 200_000,
+        f"{rebuild:g} events/s ({trusting:g} trusting the checkpoints)" if rebuild is not None else "")
+    signed = median(groups, "reads-1", "balance_latency_p99_ms")
+    session = median(groups, "reads-1", "session_balance_latency_p99_ms")
+    add("balance query p99 <= 0.3 ms (one client, signed)", signed, signed is not None and signed <= 0.3,
+        f"signed {signed:g} ms, in a read session {session:g} ms" if signed is not None and session is not None else f"signed {signed} ms")
+    memory = median(groups, "from-1m-64x4", "server_rss_mb")
+    add("server resident memory <= 150 MB with 1 M events (appending)", memory, memory is not None and memory <= 150,
+        f"{memory:g} MB" if memory is not None else "")
+    small = median(groups, "from-10k-64x4", "throughput_events_per_second")
+    large = median(groups, "from-1m-64x4", "throughput_events_per_second")
+    change = large / small - 1 if small and large else None
+    small32 = median(groups, "from-10k-32", "throughput_events_per_second")
+    large32 = median(groups, "from-1m-32", "throughput_events_per_second")
+    also = f"; with one request in flight per connection (32 x 1) {large32 / small32 - 1:+.1%}" if small32 and large32 else ""
+    add("append throughput at 1 M within 10 % of 10 k (64 x 4)", change, change is not None and abs(change) <= 0.10,
+        f"{change:+.1%} ({large:g} against {small:g} events/s){also}" if change is not None else "")
+    return results
+
+
+def main():
+    out = sys.argv[1]
+    groups = load(out)
+    for name, runs in groups.items():
+        figures = []
+        for key in MEDIAN_KEYS:
+            value = median(groups, name, key)
+            if value is not None:
+                figures.append(f"{key}={value:g}")
+        print(f"{name} ({len(runs)} runs): " + ", ".join(figures))
+    # The same runs from 1M records against 10k: the ratio of the median throughputs.
+    for configuration in ["64x4", "32"]:
+        small = median(groups, f"from-10k-{configuration}", "throughput_events_per_second")
+        large = median(groups, f"from-1m-{configuration}", "throughput_events_per_second")
+        if small and large:
+            print(f"append at 1M against 10k ({configuration}): {large:g} / {small:g} = {large / small:.3f}")
+    # The appends on tmpfs against the same appends on the disk.
+    for load_name in ["64x4", "32", "1"]:
+        memory = median(groups, f"ceiling-tmpfs-{load_name}", "throughput_events_per_second")
+        disk = median(groups, f"ceiling-disk-{load_name}", "throughput_events_per_second")
+        if memory and disk:
+            print(f"append on tmpfs against the disk ({load_name}): {memory:g} / {disk:g} = {memory / disk:.3f}")
+    results = targets(groups)
+    print("targets (medians of the runs):")
+    for result in results:
+        if result["met"] is None:
+            print(f"  {result['target']}: not measured")
+        else:
+            print(f"  {result['target']}: {result['measured']}: {'met' if result['met'] else 'missed'}")
+    measured = [result for result in results if result["met"] is not None]
+    print(f"targets met: {sum(1 for result in measured if result['met'])} of {len(measured)} measured ({len(results)} in all)")
+    with open(os.path.join(out, "targets.json"), "w") as file:
+        json.dump(results, file, indent=1)
+        file.write("\n")
+
+
+if __name__ == "__main__":
+    main()
