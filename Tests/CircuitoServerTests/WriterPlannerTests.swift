@@ -174,18 +174,11 @@ struct WriterPlannerTests {
         #expect(Self.refusalName(revokedKey[0]) == "key_not_active")
 
         // With its new key the merchant may take payments, until it is suspended in a group of its own.
-        func paymentWithNewKey() throws -> SignedEvent {
-            let authorisation = PaymentAuthorisation(
-                beneficiary: "bene-1", merchant: "shop", amount: 10, expiresAt: Timestamp.format(millisecondsSince1970: fixture.now + 3_600_000),
-                nonce: fixture.nextID("nonce"), key: actors.beneficiary.publicKey.multikey)
-            let signature = PaymentAuthorisation.sign(authorisation, with: actors.beneficiary)
-            return try fixture.signed("payment.redeemed", by: "shop", secondKey, ["authorisation": authorisation.json, "signature": .string(Base64.encode(signature))])
-        }
-        let paidWithNewKey = try Self.planAndCommit([try paymentWithNewKey()], &planner, ledger)
+        let paidWithNewKey = try Self.planAndCommit([try fixture.payment(amount: 10, merchantKey: secondKey)], &planner, ledger)
         #expect(paidWithNewKey.allSatisfy { Self.refusalName($0) == nil })
         let suspended = try Self.planAndCommit([try fixture.signed("merchant.suspended", by: "city", actors.authority, ["merchant": "shop", "reason": "Closed for renovation"])], &planner, ledger)
         #expect(suspended.allSatisfy { Self.refusalName($0) == nil })
-        let afterSuspension = try Self.planAndCommit([try paymentWithNewKey()], &planner, ledger)
+        let afterSuspension = try Self.planAndCommit([try fixture.payment(amount: 10, merchantKey: secondKey)], &planner, ledger)
         #expect(Self.refusalName(afterSuspension[0]) == "merchant_not_enrolled")
 
         // What the planner accepted is what the rulebook accepts on replay, with the same state.
