@@ -113,6 +113,13 @@ public enum LedgerReplay {
             frontier: MerkleFrontier(), lastRecordedAtMilliseconds: 0, verifier: nil, origin: "",
             verifierOfGenesis: { (genesis) throws(LedgerError) in try RecordReplayer.verifier(of: genesis) })
         var checkpointCount: UInt64 = 0
+        // The checkpoint key as the live ledger's stored genesis names it, so that the checkpoints' signatures are
+        // checked on the other cores with the records' (one per commit: on a quiet ledger as many as the records).
+        // It is not trusted: the rule thread uses such a result only when the genesis it replays from the log gives
+        // this same verifier, and opens the note again itself otherwise.
+        let storedGenesisVerifier = try? TransactionLedgerState(transaction: live).genesis().map { (genesis) throws(LedgerError) in
+            try RecordReplayer.verifier(of: genesis)
+        }
         // One cache of parsed state values for the whole replay: the replay is the scratch environment's only
         // writer, and a failed transaction ends the replay.
         let parsedValues = ParsedValueCache()
@@ -126,13 +133,14 @@ public enum LedgerReplay {
             let read = try failing(start) { () throws(LedgerError) in try readChunk(live, from: start, to: end) }
             return PreparedChunk(
                 start: start, leaves: read.leaves, storedLeafHashes: read.storedLeafHashes, checkpoints: read.checkpoints,
-                readFailure: read.failure, signatureChecks: signatureChecks)
+                checkpointVerifier: storedGenesisVerifier, readFailure: read.failure, signatureChecks: signatureChecks)
         }
         var current = try prepare(from: 0)
         while let chunk = current {
             // A damaged log further on is reported only after this chunk, so the first bad seq is the one named.
             let next = chunk.readFailure == nil ? Result { () throws(Failure) in try prepare(from: chunk.end) } : .success(nil)
             let checked = chunk.checked.wait()
+            let openedCheckpoints = chunk.openedCheckpoints.wait()
             var newNodes: [MerkleNode] = []
             // A rule failure aborts the scratch transaction; its seq is kept here to report it.
             var failedSequenceNumber: UInt64?
@@ -155,7 +163,8 @@ public enum LedgerReplay {
                             let (record, verifiedEvent) = try item.outcome.get()
                             newNodes += try replayer.replay(record, verifiedEvent, leafHash: item.leafHash, at: sequenceNumber, state: state)
                             if let note = chunk.checkpoints[replayer.frontier.size] {
-                                try replayer.checkCheckpoint(note)
+                                try replayer.checkCheckpoint(
+                                    note, opened: openedCheckpoints[replayer.frontier.size], openedWith: chunk.checkpointVerifier)
                                 checkpointCount += 1
                             }
                         } catch {
@@ -178,7 +187,7 @@ public enum LedgerReplay {
             // bounded if freeing falls behind.
             releaseSlots.wait()
             releaseQueue.async {
-                withExtendedLifetime((chunk, checked)) {}
+                withExtendedLifetime((chunk, checked, openedCheckpoints)) {}
                 releaseSlots.signal()
             }
             current = try next.get()
@@ -206,19 +215,35 @@ public enum LedgerReplay {
         /// from `start`, as far as they are stored without a gap.
         let storedLeafHashes: [[UInt8]]
         let checkpoints: [UInt64: String]
+        /// The verifier the checkpoints were opened with on the other cores (nil: none were).
+        let checkpointVerifier: NoteVerifier?
         /// Where reading stopped early (a gap or damaged key in the log), reported once the leaves before it are checked.
         let readFailure: ChunkRead.Failure?
         let checked: Pending<[Item]>
+        /// Each checkpoint's note opened (signature checked, text parsed) with `checkpointVerifier`, by tree size.
+        let openedCheckpoints: Pending<[UInt64: Result<Checkpoint, LedgerError>]>
 
         init(
-            start: UInt64, leaves: [[UInt8]], storedLeafHashes: [[UInt8]], checkpoints: [UInt64: String], readFailure: ChunkRead.Failure?,
-            signatureChecks: SignatureChecks
+            start: UInt64, leaves: [[UInt8]], storedLeafHashes: [[UInt8]], checkpoints: [UInt64: String],
+            checkpointVerifier: NoteVerifier?, readFailure: ChunkRead.Failure?, signatureChecks: SignatureChecks
         ) {
             self.start = start
             self.end = start + UInt64(leaves.count)
             self.storedLeafHashes = storedLeafHashes
             self.checkpoints = checkpoints
+            self.checkpointVerifier = checkpointVerifier
             self.readFailure = readFailure
+            openedCheckpoints = Pending {
+                guard let checkpointVerifier else { return [:] }
+                let notes = checkpoints.sorted { $0.key < $1.key }
+                let outcomes = Parallel.map(notes.map(\.value)) { note in
+                    Result { () throws(LedgerError) in try LedgerReplay.openCheckpoint(note, verifier: checkpointVerifier) }
+                }
+                var opened: [UInt64: Result<Checkpoint, LedgerError>] = [:]
+                opened.reserveCapacity(notes.count)
+                for (note, outcome) in zip(notes, outcomes) { opened[note.key] = outcome }
+                return opened
+            }
             checked = Pending {
                 Parallel.map(leaves) { leafBytes -> Item in
                     let outcome = Result { () throws(LedgerError) -> (Record, VerifiedEvent) in
@@ -235,8 +260,17 @@ public enum LedgerReplay {
     }
 
     static func checkCheckpoint(_ note: String, size: UInt64, root: [UInt8], origin: String, verifier: NoteVerifier) throws(LedgerError) {
-        let text = try SignedNote.open(note, verifier: verifier)
-        let checkpoint = try Checkpoint(parsing: text)
+        try checkOpenedCheckpoint(try openCheckpoint(note, verifier: verifier), size: size, root: root, origin: origin)
+    }
+
+    /// A checkpoint note's signature by `verifier` checked and its text parsed: the part of checking a checkpoint
+    /// that does not depend on the replay's state, so it can run on any core.
+    static func openCheckpoint(_ note: String, verifier: NoteVerifier) throws(LedgerError) -> Checkpoint {
+        try Checkpoint(parsing: try SignedNote.open(note, verifier: verifier))
+    }
+
+    /// An opened checkpoint against the replayed tree: origin, size and root.
+    static func checkOpenedCheckpoint(_ checkpoint: Checkpoint, size: UInt64, root: [UInt8], origin: String) throws(LedgerError) {
         guard checkpoint.origin == origin, checkpoint.size == size else {
             throw LedgerError(.integrity, "checkpoint stored for size \(size) says \(checkpoint.origin) size \(checkpoint.size)")
         }

@@ -58,6 +58,20 @@ struct RecordReplayer {
         try LedgerReplay.checkCheckpoint(note, size: frontier.size, root: frontier.root, origin: origin, verifier: verifier)
     }
 
+    /// Checks a checkpoint whose note may have been opened already on another core (`opened`, with `openedWith`).
+    /// That result counts only if `openedWith` is the verifier the replayed genesis gave; otherwise the note is
+    /// opened again here, so a verifier taken from anywhere else can make the check slower, never weaker.
+    func checkCheckpoint(_ note: String, opened: Result<Checkpoint, LedgerError>?, openedWith: NoteVerifier?) throws(LedgerError) {
+        guard let verifier else {
+            throw LedgerError(.genesisRequired, "a checkpoint comes before the genesis record")
+        }
+        guard let opened, let openedWith, openedWith == verifier else {
+            try checkCheckpoint(note)
+            return
+        }
+        try LedgerReplay.checkOpenedCheckpoint(try opened.get(), size: frontier.size, root: frontier.root, origin: origin)
+    }
+
     /// The verifier of the checkpoint key named in genesis.
     static func verifier(of genesis: GenesisInfo) throws(LedgerError) -> NoteVerifier {
         guard let key = Multikey.decodePublicKey(genesis.checkpointKey) else {

@@ -351,9 +351,11 @@ struct AuditTests {
         #expect(failure?.error.message.contains("tree node") == true)
     }
 
-    @Test("a checkpoint signed by another key is found, at its size")
-    func forgedCheckpoint() throws {
-        let (_, failure) = try damagedLedger { transaction, _ in
+    // Chunks of 3 and 4 records put the checkpoint in a later chunk than genesis, whose notes are opened on the
+    // other cores while the chunk before is replayed.
+    @Test("a checkpoint signed by another key is found, at its size, in any chunk", arguments: [3, 4, LedgerReplay.chunkRecordCount])
+    func forgedCheckpoint(chunkRecordCount: Int) throws {
+        let (_, failure) = try damagedLedger(chunkRecordCount: chunkRecordCount) { transaction, _ in
             let note = try SignedNote.sign(text: try Checkpoint(origin: "test.example/ledger", size: 5, rootHash: [UInt8](repeating: 1, count: 32)).body,
                                            signer: try NoteSigner(name: "test.example/ledger", privateKey: Ed25519PrivateKey()))
             try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(5), Array(note.utf8))
@@ -362,15 +364,33 @@ struct AuditTests {
         #expect(failure?.error.code == .invalidSignature)
     }
 
-    @Test("a checkpoint with the right key but a wrong root is found")
-    func wrongRoot() throws {
-        let (_, failure) = try damagedLedger { transaction, temporary in
+    @Test("a checkpoint with the right key but a wrong root is found, in any chunk", arguments: [3, 4, LedgerReplay.chunkRecordCount])
+    func wrongRoot(chunkRecordCount: Int) throws {
+        let (_, failure) = try damagedLedger(chunkRecordCount: chunkRecordCount) { transaction, temporary in
             let note = try SignedNote.sign(text: try Checkpoint(origin: "test.example/ledger", size: 5, rootHash: [UInt8](repeating: 1, count: 32)).body,
                                            signer: try NoteSigner(name: "test.example/ledger", privateKey: temporary.checkpointKey))
             try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(5), Array(note.utf8))
         }
         #expect(failure?.sequenceNumber == 4)
         #expect(failure?.error.code == .integrity)
+    }
+
+    /// The replay opens the checkpoints on the other cores with the key the live ledger's stored genesis names;
+    /// here that record names a stranger's key. The results opened with it must not count: every checkpoint is
+    /// still checked with the key of the genesis record in the log, and the changed record is found where the
+    /// tables are compared, not reported as bad checkpoint signatures.
+    @Test("a stored genesis naming another checkpoint key changes no checkpoint's verdict", arguments: [.everyEvent, LedgerReplay.SignatureChecks.attestedByCheckpoints])
+    func storedGenesisWithAnotherCheckpointKey(signatureChecks: LedgerReplay.SignatureChecks) throws {
+        let (_, failure) = try damagedLedger(signatureChecks: signatureChecks, chunkRecordCount: 4) { transaction, _ in
+            let key = Array("genesis".utf8)
+            let stored = try GenesisInfo(json: try JSONParser.parse(try #require(try transaction.get(StateTable.meta.name, key))))
+            let changed = GenesisInfo(origin: stored.origin, authority: stored.authority, checkpointKey: Ed25519PrivateKey().publicKey.multikey,
+                                      currencyCode: stored.currencyCode, currencyDecimals: stored.currencyDecimals)
+            try transaction.put(StateTable.meta.name, key, CanonicalJSON.encode(changed.json))
+        }
+        #expect(failure?.sequenceNumber == nil)
+        #expect(failure?.error.code == .integrity)
+        #expect(failure?.error.message.contains("meta") == true)
     }
 
     @Test("a record replaced by another validly signed event is found at its seq")
