@@ -4,31 +4,60 @@ public enum Timestamp {
     /// (leap second 60 allowed), an optional fraction, and `Z`. Offsets other than `Z` are refused so that
     /// text order is time order.
     public static func isValid(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        guard bytes.count >= 20, bytes.count <= 30, bytes.last == UInt8(ascii: "Z") else { return false }
-        func number(_ range: Range<Int>) -> Int? {
-            var value = 0
-            for index in range {
-                let byte = bytes[index]
-                guard byte >= 0x30, byte <= 0x39 else { return nil }
-                value = value * 10 + Int(byte - 0x30)
+        fields(of: text) != nil
+    }
+
+    /// What a valid timestamp says, read in one pass over its UTF-8 bytes. Every event, record and lot carries one,
+    /// and the rules and replays read them per event: no copy of the text, no closure per field.
+    struct Fields {
+        var year: Int64
+        var month: Int64
+        var day: Int64
+        var hour: Int64
+        var minute: Int64
+        var second: Int64
+        /// The fraction's first three digits, zero-padded (the rest is truncated).
+        var milliseconds: Int64
+    }
+
+    static func fields(of text: String) -> Fields? {
+        if let fields = text.utf8.withContiguousStorageIfAvailable({ fields(of: $0) }) { return fields }
+        // A string bridged from elsewhere may not be contiguous UTF-8.
+        return Array(text.utf8).withUnsafeBufferPointer { fields(of: $0) }
+    }
+
+    static func fields(of bytes: UnsafeBufferPointer<UInt8>) -> Fields? {
+        let count = bytes.count
+        guard count >= 20, count <= 30, bytes[count - 1] == UInt8(ascii: "Z") else { return nil }
+        // The digits of `start..<end` as a number; nil if one is not a digit.
+        func number(_ start: Int, _ end: Int) -> Int64? {
+            var value: Int64 = 0
+            var index = start
+            while index < end {
+                let digit = bytes[index] &- 0x30
+                guard digit <= 9 else { return nil }
+                value = value * 10 + Int64(digit)
+                index += 1
             }
             return value
         }
         guard bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
             bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
-            let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19)
-        else { return false }
-        guard year >= 1, (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day),
+            let year = number(0, 4), let month = number(5, 7), let day = number(8, 10),
+            let hour = number(11, 13), let minute = number(14, 16), let second = number(17, 19)
+        else { return nil }
+        guard year >= 1, month >= 1, month <= 12, day >= 1, day <= Int64(daysIn(month: Int(month), year: Int(year))),
             hour <= 23, minute <= 59, second <= 60
-        else { return false }
-        if bytes.count == 20 { return true }
-        // Fraction: '.', 1...9 digits, then 'Z'.
-        guard bytes[19] == UInt8(ascii: "."), bytes.count >= 22, number(20..<(bytes.count - 1)) != nil else {
-            return false
+        else { return nil }
+        var milliseconds: Int64 = 0
+        if count > 20 {
+            // Fraction: '.', 1...9 digits, then 'Z'.
+            guard bytes[19] == UInt8(ascii: "."), count >= 22, number(20, count - 1) != nil else { return nil }
+            for index in 20..<23 {
+                milliseconds = milliseconds * 10 + (index < count - 1 ? Int64(bytes[index] - 0x30) : 0)
+            }
         }
-        return true
+        return Fields(year: year, month: month, day: day, hour: hour, minute: minute, second: second, milliseconds: milliseconds)
     }
 
     static func daysIn(month: Int, year: Int) -> Int {
@@ -67,12 +96,8 @@ public enum Timestamp {
 extension Timestamp {
     /// Milliseconds since 1970 of an RFC 3339 UTC timestamp (fraction truncated to milliseconds).
     public static func millisecondsSince1970(_ text: String) -> Int64? {
-        guard isValid(text) else { return nil }
-        let bytes = Array(text.utf8)
-        func number(_ range: Range<Int>) -> Int64 {
-            range.reduce(0) { $0 * 10 + Int64(bytes[$1] - 0x30) }
-        }
-        let year = number(0..<4), month = number(5..<7), day = number(8..<10)
+        guard let fields = fields(of: text) else { return nil }
+        let (year, month, day) = (fields.year, fields.month, fields.day)
         // Days from civil date (Howard Hinnant's algorithm).
         let shiftedYear = month <= 2 ? year - 1 : year
         let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
@@ -80,13 +105,8 @@ extension Timestamp {
         let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
         let days = era * 146_097 + dayOfEra - 719_468
-        let seconds = days * 86_400 + number(11..<13) * 3600 + number(14..<16) * 60 + number(17..<19)
-        var milliseconds: Int64 = 0
-        if bytes[19] == UInt8(ascii: ".") {
-            let digits = Array(bytes[20..<(bytes.count - 1)].prefix(3))
-            for index in 0..<3 { milliseconds = milliseconds * 10 + (index < digits.count ? Int64(digits[index] - 0x30) : 0) }
-        }
-        return seconds * 1000 + milliseconds
+        let seconds = days * 86_400 + fields.hour * 3600 + fields.minute * 60 + fields.second
+        return seconds * 1000 + fields.milliseconds
     }
 }
 
