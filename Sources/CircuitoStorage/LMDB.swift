@@ -294,6 +294,43 @@ public struct LMDBTransaction {
         try positioned(databaseName, key: key, operation: MDB_SET_RANGE)
     }
 
+    /// Walks `databaseName` of this transaction and `otherDatabaseName` of `other` side by side in key order: `body`
+    /// gets the n-th entry of each (nil once that side has no more) until both run out or it returns false. Nothing
+    /// is copied; the buffers are valid only during the call. Both transactions must belong to this thread.
+    public func forEachSideBySide(
+        _ databaseName: String, with other: LMDBTransaction, _ otherDatabaseName: String,
+        _ body: (_ entry: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?,
+                 _ otherEntry: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?) throws(LedgerError) -> Bool
+    ) throws(LedgerError) {
+        let cursor = try openCursor(databaseName)
+        defer { mdb_cursor_close(cursor) }
+        let otherCursor = try other.openCursor(otherDatabaseName)
+        defer { mdb_cursor_close(otherCursor) }
+        func step(_ cursor: OpaquePointer, _ operation: MDB_cursor_op, _ name: String) throws(LedgerError) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)? {
+            var key = MDB_val()
+            var value = MDB_val()
+            let result = mdb_cursor_get(cursor, &key, &value, operation)
+            if result == MDB_NOTFOUND { return nil }
+            try LMDBEnvironment.check(result, "iterating \(name)")
+            return (UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size), UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+        }
+        var entry = try step(cursor, MDB_FIRST, databaseName)
+        var otherEntry = try step(otherCursor, MDB_FIRST, otherDatabaseName)
+        // Bounded by the two databases' entries: each turn moves both cursors on, and a cursor past its end stays there.
+        while entry != nil || otherEntry != nil {
+            guard try body(entry, otherEntry) else { return }
+            if entry != nil { entry = try step(cursor, MDB_NEXT, databaseName) }
+            if otherEntry != nil { otherEntry = try step(otherCursor, MDB_NEXT, otherDatabaseName) }
+        }
+    }
+
+    /// Whether two byte buffers hold the same bytes.
+    public static func sameBytes(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Bool {
+        guard first.count == second.count else { return false }
+        guard let firstBytes = first.baseAddress, let secondBytes = second.baseAddress else { return first.count == 0 }
+        return memcmp(firstBytes, secondBytes, first.count) == 0
+    }
+
     private func openCursor(_ databaseName: String) throws(LedgerError) -> OpaquePointer {
         var cursor: OpaquePointer?
         try LMDBEnvironment.check(mdb_cursor_open(handle, environment.database(databaseName), &cursor), "mdb_cursor_open")

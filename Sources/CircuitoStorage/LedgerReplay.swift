@@ -346,51 +346,32 @@ public enum LedgerReplay {
             for table in StateTable.all {
                 let liveCount = try live.count(table.name)
                 let freshCount = try fresh.count(table.name)
-                // Walk both in key order in bounded pages.
-                var after: [UInt8]? = nil
-                while true {
-                    let livePage = try page(live, table.name, after: after)
-                    let freshPage = try page(fresh, table.name, after: after)
-                    for index in 0..<max(livePage.count, freshPage.count) {
-                        let liveEntry = index < livePage.count ? livePage[index] : nil
-                        let freshEntry = index < freshPage.count ? freshPage[index] : nil
-                        guard let liveEntry, let freshEntry, liveEntry.key == freshEntry.key, liveEntry.value == freshEntry.value else {
-                            let detail: String
-                            switch (liveEntry, freshEntry) {
-                            case (let live?, let fresh?) where live.key == fresh.key:
-                                detail = "key \(printable(live.key)): live value \(printable(live.value)), rebuilt \(printable(fresh.value))"
-                            case (let live?, let fresh?):
-                                let first = live.key.lexicographicallyPrecedes(fresh.key) ? live.key : fresh.key
-                                detail = "key \(printable(first)) is only in the \(first == live.key ? "live" : "rebuilt") table"
-                            case (let live?, nil):
-                                detail = "key \(printable(live.key)) is only in the live table"
-                            case (nil, let fresh?):
-                                detail = "key \(printable(fresh.key)) is only in the rebuilt table"
-                            case (nil, nil):
-                                detail = "no entry"
-                            }
-                            throw LedgerError(.integrity, "projection \(table) differs at \(detail) (live \(liveCount) rows, rebuilt \(freshCount))")
-                        }
+                // Both walked side by side in key order, compared in place; bytes are copied only to name a difference.
+                try live.forEachSideBySide(table.name, with: fresh, table.name) { (liveEntry, freshEntry) throws(LedgerError) -> Bool in
+                    if let liveEntry, let freshEntry, LMDBTransaction.sameBytes(liveEntry.key, freshEntry.key),
+                        LMDBTransaction.sameBytes(liveEntry.value, freshEntry.value) {
                         compared += 1
+                        return true
                     }
-                    guard let last = livePage.last, livePage.count == pageSize else { break }
-                    after = last.key
+                    let detail: String
+                    switch (liveEntry.map { ([UInt8]($0.key), [UInt8]($0.value)) }, freshEntry.map { ([UInt8]($0.key), [UInt8]($0.value)) }) {
+                    case (let live?, let fresh?) where live.0 == fresh.0:
+                        detail = "key \(printable(live.0)): live value \(printable(live.1)), rebuilt \(printable(fresh.1))"
+                    case (let live?, let fresh?):
+                        let first = live.0.lexicographicallyPrecedes(fresh.0) ? live.0 : fresh.0
+                        detail = "key \(printable(first)) is only in the \(first == live.0 ? "live" : "rebuilt") table"
+                    case (let live?, nil):
+                        detail = "key \(printable(live.0)) is only in the live table"
+                    case (nil, let fresh?):
+                        detail = "key \(printable(fresh.0)) is only in the rebuilt table"
+                    case (nil, nil):
+                        detail = "no entry"
+                    }
+                    throw LedgerError(.integrity, "projection \(table) differs at \(detail) (live \(liveCount) rows, rebuilt \(freshCount))")
                 }
             }
         }
         return compared
-    }
-
-    static let pageSize = 1024
-
-    static func page(_ transaction: LMDBTransaction, _ database: String, after: [UInt8]?) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
-        var entries: [(key: [UInt8], value: [UInt8])] = []
-        try transaction.forEach(database, from: after ?? []) { (key, value) throws(LedgerError) -> Bool in
-            if let after, key.elementsEqual(after) { return true }
-            entries.append(([UInt8](key), [UInt8](value)))
-            return entries.count < pageSize
-        }
-        return entries
     }
 
     static func printable(_ key: [UInt8]) -> String {

@@ -393,6 +393,28 @@ struct AuditTests {
         #expect(failure?.error.message.contains("meta") == true)
     }
 
+    /// rebuild walks each live table beside the rebuilt one and names the first row that differs: a changed value,
+    /// a row only the live table has (before the rebuilt rows or after all of them), a row only the rebuilt one has.
+    @Test("rebuild names the first projection row that differs, and how", arguments: [
+        ("meta", "aaa", "key aaa is only in the live table (live 2 rows, rebuilt 1)"),
+        ("meta", "zzz", "key zzz is only in the live table (live 2 rows, rebuilt 1)"),
+        ("actors", "shop-3", "key shop-3: live value {\"changed\":true}, rebuilt {"),
+        ("actors", "", "key shop-3 is only in the rebuilt table (live 10 rows, rebuilt 11)"),
+    ])
+    func projectionDifference(tableName: String, key: String, expected: String) throws {
+        let (_, failure) = try damagedLedger { transaction, _ in
+            switch (tableName, key) {
+            case ("actors", ""): try transaction.delete(StateTable.actors.name, Array("shop-3".utf8))
+            case ("actors", _): try transaction.put(StateTable.actors.name, Array(key.utf8), Array(#"{"changed":true}"#.utf8))
+            default: try transaction.put(StateTable.meta.name, Array(key.utf8), Array("{}".utf8))
+            }
+        }
+        #expect(failure?.sequenceNumber == nil)
+        #expect(failure?.error.code == .integrity)
+        #expect(failure?.error.message.hasPrefix("projection \(tableName) differs at ") == true, "\(failure?.error.message ?? "no failure")")
+        #expect(failure?.error.message.contains(expected) == true, "\(failure?.error.message ?? "no failure")")
+    }
+
     @Test("a record replaced by another validly signed event is found at its seq")
     func ruleBreakingRecord() throws {
         let (_, failure) = try damagedLedger { transaction, temporary in
