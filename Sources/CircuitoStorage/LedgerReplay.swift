@@ -59,23 +59,32 @@ public enum LedgerReplay {
             chunkRecordCount: chunkRecordCount, progress: progress)
     }
 
-    /// `run` with another chunk size (tests use small chunks to cross chunk boundaries with a few records).
+    /// Address space reserved for the scratch environment (LMDB maps it; only what is written takes disk).
+    static let scratchMapSizeBytes = 64 << 30
+
+    /// `run` with another chunk size (tests use small chunks to cross chunk boundaries with a few records) or
+    /// another scratch map size (a test makes the scratch environment fail to open).
     static func run(
         _ reader: LedgerReader, compareProjections: Bool, signatureChecks: SignatureChecks, scratchParent: String,
-        chunkRecordCount: Int, progress: (_ checked: UInt64, _ total: UInt64) -> Void
+        chunkRecordCount: Int, scratchMapSizeBytes: Int = scratchMapSizeBytes, progress: (_ checked: UInt64, _ total: UInt64) -> Void
     ) throws(Failure) -> Report {
         precondition(chunkRecordCount > 0, "a chunk holds at least one record")
         let scratchPath: String
-        let scratch: LMDBEnvironment
         do {
             scratchPath = try makeScratchDirectory(in: scratchParent)
-            scratch = try LMDBEnvironment(
-                path: scratchPath, databaseNames: LedgerDatabase.all, create: true,
-                options: .init(mapSizeBytes: 64 << 30, durable: false))
         } catch {
             throw Failure(sequenceNumber: nil, error: error)
         }
+        // Removed however the replay ends, also when its environment cannot be opened.
         defer { removeScratchDirectory(scratchPath) }
+        let scratch: LMDBEnvironment
+        do {
+            scratch = try LMDBEnvironment(
+                path: scratchPath, databaseNames: LedgerDatabase.all, create: true,
+                options: .init(mapSizeBytes: scratchMapSizeBytes, durable: false))
+        } catch {
+            throw Failure(sequenceNumber: nil, error: error)
+        }
         do {
             return try reader.environment.read { (live) throws(LedgerError) -> Result<Report, Failure> in
                 do {

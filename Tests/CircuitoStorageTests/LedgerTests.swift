@@ -316,6 +316,32 @@ struct AuditTests {
         }
     }
 
+    /// A replay whose scratch environment cannot be opened (here: a map larger than the address space) reports
+    /// the error and leaves no scratch folder behind.
+    @Test("a replay that cannot open its scratch environment leaves nothing in the scratch folder's parent")
+    func scratchEnvironmentFails() throws {
+        let temporary = TemporaryLedger()
+        do {
+            let ledger = try temporary.create()
+            _ = try ledger.append([try temporary.registration("shop-0")])
+        }
+        let parent = temporary.directory + "/scratch-parent"
+        #expect(mkdir(parent, 0o700) == 0)
+        defer { rmdir(parent) }
+        let reader = try LedgerReader.open(directory: temporary.directory)
+        var failure: LedgerReplay.Failure?
+        do {
+            _ = try LedgerReplay.run(
+                reader, compareProjections: true, signatureChecks: .everyEvent, scratchParent: parent,
+                chunkRecordCount: LedgerReplay.chunkRecordCount, scratchMapSizeBytes: 1 << 62, progress: { _, _ in })
+        } catch {
+            failure = error
+        }
+        #expect(failure?.error.code == .storage)
+        #expect(failure?.sequenceNumber == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent).isEmpty)
+    }
+
     @Test("an undamaged ledger passes")
     func clean() throws {
         let (_, failure) = try damagedLedger { _, _ in }
