@@ -355,7 +355,7 @@ public enum LedgerReplay {
             for table in StateTable.all {
                 let liveCount = try live.count(table.name)
                 let freshCount = try fresh.count(table.name)
-                // Both walked side by side in key order, compared in place; bytes are copied only to name a difference.
+                // Both walked side by side in key order and compared in place.
                 try live.forEachSideBySide(table.name, with: fresh, table.name) { (liveEntry, freshEntry) throws(LedgerError) -> Bool in
                     if let liveEntry, let freshEntry, LMDBTransaction.sameBytes(liveEntry.key, freshEntry.key),
                         LMDBTransaction.sameBytes(liveEntry.value, freshEntry.value) {
@@ -363,16 +363,20 @@ public enum LedgerReplay {
                         return true
                     }
                     let detail: String
-                    switch (liveEntry.map { ([UInt8]($0.key), [UInt8]($0.value)) }, freshEntry.map { ([UInt8]($0.key), [UInt8]($0.value)) }) {
-                    case (let live?, let fresh?) where live.0 == fresh.0:
-                        detail = "key \(printable(live.0)): live value \(printable(live.1)), rebuilt \(printable(fresh.1))"
+                    // Copied only here, to name the difference.
+                    func copied(_ entry: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?) -> (key: [UInt8], value: [UInt8])? {
+                        entry.map { (key: [UInt8]($0.key), value: [UInt8]($0.value)) }
+                    }
+                    switch (copied(liveEntry), copied(freshEntry)) {
+                    case (let live?, let fresh?) where live.key == fresh.key:
+                        detail = "key \(printable(live.key)): live value \(printable(live.value)), rebuilt \(printable(fresh.value))"
                     case (let live?, let fresh?):
-                        let first = live.0.lexicographicallyPrecedes(fresh.0) ? live.0 : fresh.0
-                        detail = "key \(printable(first)) is only in the \(first == live.0 ? "live" : "rebuilt") table"
+                        let first = live.key.lexicographicallyPrecedes(fresh.key) ? live.key : fresh.key
+                        detail = "key \(printable(first)) is only in the \(first == live.key ? "live" : "rebuilt") table"
                     case (let live?, nil):
-                        detail = "key \(printable(live.0)) is only in the live table"
+                        detail = "key \(printable(live.key)) is only in the live table"
                     case (nil, let fresh?):
-                        detail = "key \(printable(fresh.0)) is only in the rebuilt table"
+                        detail = "key \(printable(fresh.key)) is only in the rebuilt table"
                     case (nil, nil):
                         detail = "no entry"
                     }
