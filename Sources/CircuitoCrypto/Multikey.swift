@@ -1,4 +1,4 @@
-import Glibc
+import Synchronization
 
 /// Multikey text for Ed25519 keys, and the multibase form of Ed25519 secret seeds.
 ///
@@ -45,34 +45,19 @@ public enum Multikey {
 }
 
 /// Multikey texts and their decoded public keys, shared by every thread; when full it starts over.
-final class DecodedKeyCache: @unchecked Sendable {
-    // @unchecked: `keys` is read and written only with `mutex` held.
+final class DecodedKeyCache: Sendable {
     static let maximumEntries = 4096
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var keys: [String: Ed25519PublicKey] = [:]
-
-    init() {
-        mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        let result = pthread_mutex_init(mutex, nil)
-        precondition(result == 0, "pthread_mutex_init failed: \(result)")
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+    private let keys = Mutex<[String: Ed25519PublicKey]>([:])
 
     func key(for text: String) -> Ed25519PublicKey? {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return keys[text]
+        keys.withLock { $0[text] }
     }
 
     func remember(_ key: Ed25519PublicKey, for text: String) {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        if keys.count >= Self.maximumEntries { keys.removeAll(keepingCapacity: true) }
-        keys[text] = key
+        keys.withLock { keys in
+            if keys.count >= Self.maximumEntries { keys.removeAll(keepingCapacity: true) }
+            keys[text] = key
+        }
     }
 }
 
