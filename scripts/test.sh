@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-dependencies.sh
 swift build --build-tests
 # Bounded: a test that waits for an answer that never comes (a writer regression hangs rather than fails) fails
-# the run after 15 minutes instead of holding it until CI's limit. The suite itself takes under a minute.
+# the run after 15 minutes instead of holding it until CI's limit. The suite itself takes under a minute. Each test
+# of the server and CLI suites has a time limit of 5 minutes, past which Swift Testing records a failure that names
+# it; a wait that never ends still holds the process until this bound. Line-buffered (`stdbuf`), so that what the
+# tests printed before such a kill is in the log: written to a pipe or a file, it would be lost with the process.
 status=0
-timeout --kill-after=30 900 swift test --skip-build --disable-xctest || status=$?
+timeout --kill-after=30 900 stdbuf -oL -eL swift test --skip-build --disable-xctest || status=$?
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
     echo "the test suite did not finish within 15 minutes: a test is waiting for something that never comes" >&2
 fi

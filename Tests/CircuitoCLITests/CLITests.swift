@@ -401,7 +401,7 @@ func fileMode(_ path: String) -> mode_t? {
 
 // MARK: - 1. The whole flow
 
-@Suite("circuito CLI")
+@Suite("circuito CLI", .timeLimit(.minutes(5)))
 struct CLITests {
     @Test("keygen, init, sign, append, verify, export, checkpoint and proofs agree with each other")
     func fullFlow() throws {
@@ -863,7 +863,7 @@ func positions(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
     return found
 }
 
-@Suite("circuito verify finds tampering")
+@Suite("circuito verify finds tampering", .timeLimit(.minutes(5)))
 struct TamperTests {
     @Test("one changed letter in a signed field fails verify at that record's seq")
     func signedFieldTampered() throws {
@@ -929,7 +929,7 @@ struct TamperTests {
 
 // MARK: - 7. kill -9 during append
 
-@Suite("circuito append survives kill -9")
+@Suite("circuito append survives kill -9", .timeLimit(.minutes(5)))
 struct CrashTests {
     @Test("receipts printed before SIGKILL are durable; a rerun completes the file idempotently")
     func killDuringAppend() throws {

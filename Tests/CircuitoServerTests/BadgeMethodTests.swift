@@ -20,7 +20,7 @@ func sharedContexts() throws -> JSONLDContextStore {
     return try JSONLDContextStore(bundledFiles: files)
 }
 
-@Suite("Socket API: badge credentials")
+@Suite("Socket API: badge credentials", .timeLimit(.minutes(5)))
 struct BadgeMethodTests {
     @Test("badge.credential and badge.status_list are signed with the issuing organisation's key and verify offline")
     func credentialsOverTheSocket() async throws {

@@ -7,7 +7,7 @@ import Glibc
 import Testing
 
 /// The bench's own logic: its histogram, its mix (valid in every order the driver may produce), its answer parsing.
-@Suite struct BenchTests {
+@Suite(.timeLimit(.minutes(5))) struct BenchTests {
     // MARK: Histogram
 
     @Test func smallValuesAreExact() {

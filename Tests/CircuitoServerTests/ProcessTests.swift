@@ -7,7 +7,7 @@ import Glibc
 import Testing
 
 /// Tests that run `circuito serve`, `client` and `follow` as child processes, the way operators do.
-@Suite("Socket API: the circuito executable", .serialized)
+@Suite("Socket API: the circuito executable", .serialized, .timeLimit(.minutes(5)))
 struct ProcessTests {
     @Test("kill -9 under load, then restart: every receipt a client got is in the log, verify passes, the server serves again")
     func killUnderLoad() throws {

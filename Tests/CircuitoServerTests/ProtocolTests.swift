@@ -5,7 +5,7 @@ import CircuitoStorage
 import Foundation
 import Testing
 
-@Suite("Socket API: messages, errors and who may read what", .serialized)
+@Suite("Socket API: messages, errors and who may read what", .serialized, .timeLimit(.minutes(5)))
 struct ProtocolTests {
     @Test("each class of bad input gets its error, and the server keeps serving that client and the others")
     func badInputs() async throws {

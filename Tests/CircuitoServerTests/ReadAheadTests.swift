@@ -3,7 +3,7 @@ import CircuitoCore
 @testable import CircuitoStorage
 import Testing
 
-@Suite("LMDB: read-ahead")
+@Suite("LMDB: read-ahead", .timeLimit(.minutes(5)))
 struct ReadAheadTests {
     @Test("the server's writer opens its ledger without read-ahead; a reader opened as verify and export do keeps it")
     func serverOpensWithoutReadAhead() async throws {

@@ -5,7 +5,7 @@ import CircuitoStorage
 import Foundation
 import Testing
 
-@Suite("Socket API: read sessions", .serialized)
+@Suite("Socket API: read sessions", .serialized, .timeLimit(.minutes(5)))
 struct SessionTests {
     /// Opens a read session on `client` as `actor`, signing the connection's challenge with `key`.
     static func openSession(_ client: LineClient, fixture: CircuitFixture, as actor: String, key: Ed25519PrivateKey? = nil) throws -> JSONValue {

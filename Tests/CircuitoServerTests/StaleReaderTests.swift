@@ -5,7 +5,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("LMDB: readers of dead processes", .serialized)
+@Suite("LMDB: readers of dead processes", .serialized, .timeLimit(.minutes(5)))
 struct StaleReaderTests {
     @Test("a reader killed inside its transaction is cleared: by the check itself, and by the writer's next append")
     func killedReaderIsCleared() throws {

@@ -6,7 +6,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("Socket API: subscriptions and verifying followers", .serialized)
+@Suite("Socket API: subscriptions and verifying followers", .serialized, .timeLimit(.minutes(5)))
 struct SubscriptionTests {
     @Test("subscribe: catch-up from a seq, then live; records are exactly the leaf bytes; checkpoints come with consistency proofs")
     func catchUpThenLive() async throws {

@@ -5,7 +5,7 @@ import CircuitoStorage
 import Foundation
 import Testing
 
-@Suite("Socket API: the write path", .serialized)
+@Suite("Socket API: the write path", .serialized, .timeLimit(.minutes(5)))
 struct WritePathTests {
     @Test("32 concurrent clients (TCP and Unix) spend one balance: exactly the affordable payments succeed, never an overspend")
     func concurrentSpending() async throws {

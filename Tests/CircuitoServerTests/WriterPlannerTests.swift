@@ -9,7 +9,7 @@ import Glibc
 
 /// The writer's planner, driven step by step against a real ledger, with the test as the committer: what it plans
 /// while an earlier group is being committed, and what happens when that commit fails.
-@Suite("Writer: planning over the group being committed")
+@Suite("Writer: planning over the group being committed", .timeLimit(.minutes(5)))
 struct WriterPlannerTests {
     /// A request whose answer the test does not wait for (the planner only reads `request`).
     private static func pending(_ request: WriteRequest) -> LedgerWriter.Pending {
