@@ -79,6 +79,21 @@ import Testing
         } else {
             #expect(parts.allSatisfy { secondFigures["server_cpu_share_\($0)"] == .null }, "all or none: \(shares)")
         }
+        // The kernel's share of the server's CPU (null when 150 events took less than a clock tick), and what the
+        // ledger's disk wrote: every commit writes pages, and on tmpfs there is no disk to count.
+        if let systemShare = Self.number(secondFigures, "server_system_cpu_share") {
+            #expect(systemShare >= 0 && systemShare <= 1)
+        } else {
+            #expect(secondFigures["server_system_cpu_share"] == .null)
+        }
+        #expect(isOnTmpfs("/dev/shm") && !isOnTmpfs("/proc"), "the check of the copy's file system below tells them apart")
+        if isOnTmpfs(copy) {
+            #expect(secondFigures["disk_write_kb_per_event"] == .null)
+        } else {
+            let writtenKilobytes = try #require(Self.number(secondFigures, "disk_write_kb_per_event"))
+            #expect(writtenKilobytes > 1, "a commit writes several 4 KiB pages for a few events: \(writtenKilobytes) KiB per event")
+            #expect(try #require(Self.number(secondFigures, "disk_write_requests_per_event")) > 0)
+        }
         // The disk under the ledger was measured before the appends.
         #expect(try #require(Self.number(secondFigures, "disk_random_page_sync_us")) > 0)
         #expect(try #require(Self.number(secondFigures, "disk_contiguous_page_sync_us")) > 0)
@@ -164,4 +179,20 @@ import Testing
         #expect(intoEmpty.status == 1)
         #expect(intoEmpty.stderr.contains("error: invalid_range: --data "))
     }
+}
+
+/// Whether `path` is on tmpfs, where nothing is written back to a disk: the type of the longest mount point in
+/// `/proc/mounts` that holds it.
+func isOnTmpfs(_ path: String) -> Bool {
+    let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+    guard let mounts = try? String(contentsOfFile: "/proc/mounts", encoding: .utf8) else { return false }
+    var best: (point: String, type: String) = ("", "")
+    for line in mounts.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        guard fields.count >= 3 else { continue }
+        let point = String(fields[1])
+        let holds = point == "/" || resolved == point || resolved.hasPrefix(point + "/")
+        if holds && point.count >= best.point.count { best = (point, String(fields[2])) }
+    }
+    return best.type == "tmpfs"
 }

@@ -183,12 +183,31 @@ import Testing
         }
     }
 
-    @Test func processStatusIsParsed() {
+    @Test func processStatusIsParsed() throws {
         let status = "Name:\tcircuito\nVmPeak:\t  900000 kB\nVmHWM:\t   81234 kB\nVmRSS:\t   70000 kB\nRssAnon:\t   50000 kB\nRssFile:\t   20000 kB\nThreads:\t9\n"
         #expect(ProcessMemory.parse(status: status) == ProcessMemory(residentBytes: 70_000 * 1024, peakResidentBytes: 81_234 * 1024, anonymousResidentBytes: 50_000 * 1024))
         #expect(ProcessMemory.parse(status: "Name:\tx\n") == nil)
         #expect(ProcessMemory.read(pid: getpid())?.residentBytes ?? 0 > 0)
         #expect(ProcessMemory.cpuSeconds(pid: getpid()) != nil)
+        // The command name may hold spaces and parentheses: the fields are counted after the last ")".
+        let stat = "4242 (circuito (serve) x) S 1 4242 4242 0 -1 4194560 2048 0 0 0 1250 375 0 0 20 0 9 0 100 0 0\n"
+        let times = ProcessCPUTimes.parse(stat: stat, ticksPerSecond: 100)
+        #expect(times == ProcessCPUTimes(userSeconds: 12.5, systemSeconds: 3.75))
+        let later = ProcessCPUTimes(userSeconds: 13.0, systemSeconds: 4.25)
+        #expect(later.systemShare(since: try #require(times)) == 0.5)
+        #expect(later.systemShare(since: later) == nil)
+        #expect(ProcessCPUTimes.parse(stat: "4242 (circuito) S 1 2 3\n", ticksPerSecond: 100) == nil)
+        #expect(ProcessCPUTimes.read(pid: getpid()) != nil)
+        let diskstats = """
+             254       0 vda 2680152 74452 137632482 4295448 85136486 506543 1172297320 146860844 0 2871464 151528721 502203 11 413661672 125780 2448779 246648
+             254       1 vda1 1200 0 9600 30 77 2 1234 50 0 40 80 0 0 0 0 0 0
+               7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
+            """
+        #expect(BlockDeviceWrites.parse(diskstats: diskstats, major: 254, minor: 0) == BlockDeviceWrites(requests: 85_136_486, bytes: 1_172_297_320 * 512))
+        #expect(BlockDeviceWrites.parse(diskstats: diskstats, major: 254, minor: 1) == BlockDeviceWrites(requests: 77, bytes: 1234 * 512))
+        #expect(BlockDeviceWrites.parse(diskstats: diskstats, major: 8, minor: 0) == nil)
+        // tmpfs is on no block device.
+        #expect(BlockDeviceWrites.read(folder: "/dev/shm") == nil)
         #expect(ProcessMemory.ownCPUSeconds() > 0)
     }
 

@@ -160,6 +160,13 @@ public struct BenchReport: Sendable {
     /// CPU time per accepted event during the appends, of the server and of the bench's own connections.
     public var serverCPUMicrosecondsPerEvent: Double?
     public var clientCPUMicrosecondsPerEvent: Double?
+    /// The kernel's share of the server's CPU during the appends (system time against user and system; when the
+    /// bench started it): page writes, syncs, sockets and thread wake-ups.
+    public var serverSystemCPUShare: Double?
+    /// What the ledger's disk wrote per accepted event during the appends (the device's counters, journal included),
+    /// when the bench has the ledger's folder and it is on a block device (not tmpfs).
+    public var diskWriteBytesPerEvent: Double?
+    public var diskWriteRequestsPerEvent: Double?
     /// Context switches of the server's threads per accepted event during the appends (when the bench started it).
     public var serverContextSwitchesPerEvent: Double?
     /// Each part of the server's share of its CPU during the appends, by its threads' names (when the bench started it).
@@ -236,6 +243,9 @@ public struct BenchReport: Sendable {
             ("client_cpu_us_per_event", clientCPUMicrosecondsPerEvent.map { Self.format($0, decimals: 1) } ?? "null"),
             ("cpu_ratio_to_bound", cpuRatioToBound.map { Self.format($0, decimals: 3) } ?? "null"),
             ("server_context_switches_per_event", serverContextSwitchesPerEvent.map { Self.format($0, decimals: 2) } ?? "null"),
+            ("server_system_cpu_share", serverSystemCPUShare.map { Self.format($0, decimals: 3) } ?? "null"),
+            ("disk_write_kb_per_event", diskWriteBytesPerEvent.map { Self.format($0 / 1024, decimals: 2) } ?? "null"),
+            ("disk_write_requests_per_event", diskWriteRequestsPerEvent.map { Self.format($0, decimals: 3) } ?? "null"),
             ("host_steal_share", appendHostCPU?.stealShare.map { Self.format($0, decimals: 3) } ?? "null"),
             ("verify_bound_host_steal_share", boundHostCPU?.stealShare.map { Self.format($0, decimals: 3) } ?? "null"),
             ("events", String(events)), ("accepted", String(append?.accepted ?? 0)),
@@ -312,6 +322,12 @@ public struct BenchReport: Sendable {
             for failure in append.failures.prefix(5) { lines.append("  connection failure: \(failure)") }
             if let server = serverCPUMicrosecondsPerEvent, let client = clientCPUMicrosecondsPerEvent, let ratio = cpuRatioToBound {
                 lines.append("  CPU per event: server \(Self.format(server, decimals: 1)) µs, bench client \(Self.format(client, decimals: 1)) µs; signature checks are \(Self.format(ratio * 100, decimals: 1)) % of the server's")
+            }
+            if let share = serverSystemCPUShare {
+                lines.append("  the kernel took \(Self.format(share * 100, decimals: 1)) % of the server's CPU")
+            }
+            if let bytes = diskWriteBytesPerEvent, let requests = diskWriteRequestsPerEvent {
+                lines.append("  the ledger's disk wrote \(Self.format(bytes / 1024, decimals: 2)) KiB per event in \(Self.format(requests, decimals: 3)) write requests (the device's counters, journal included)")
             }
             if let switches = serverContextSwitchesPerEvent {
                 lines.append("  the server's threads were switched \(Self.format(switches, decimals: 2)) times per event")
@@ -508,7 +524,8 @@ public enum BenchRunner {
         progress("appending \(mix.count) events over \(configuration.connections) connections (ledger at \(report.ledgerSizeBefore) records)")
         let requests = split(mix, connections: configuration.connections)
         let sampler = serverPid.map { MemorySampler(pid: $0) }
-        let serverCPUBefore = serverPid.flatMap { ProcessMemory.cpuSeconds(pid: $0) }
+        let serverCPUBefore = serverPid.flatMap { ProcessCPUTimes.read(pid: $0) }
+        let diskWritesBefore = ownDirectory.flatMap { BlockDeviceWrites.read(folder: $0) }
         let serverSwitchesBefore = serverPid.flatMap { ProcessContextSwitches.read(pid: $0) }
         let serverThreadsBefore = serverPid.flatMap { ServerThreadCPU.read(pid: $0) }
         let clientCPUBefore = ProcessMemory.ownCPUSeconds()
@@ -525,13 +542,21 @@ public enum BenchRunner {
         let infoAfterAppend = try serverInfo(endpoint)
         report.writer = WriterFigures.difference(from: infoBefore.writer, to: infoAfterAppend.writer, phaseMicroseconds: appendMicroseconds)
         let clientCPU = ProcessMemory.ownCPUSeconds() - clientCPUBefore
-        let serverCPUAfter = serverPid.flatMap { ProcessMemory.cpuSeconds(pid: $0) }
+        let serverCPUAfter = serverPid.flatMap { ProcessCPUTimes.read(pid: $0) }
+        let diskWritesAfter = ownDirectory.flatMap { BlockDeviceWrites.read(folder: $0) }
         report.serverResidentDuringAppendBytes = sampler?.stop()
         report.append = PhaseReport(name: "append", outcome: appendOutcome)
         if appendOutcome.accepted > 0 {
             let accepted = Double(appendOutcome.accepted)
             report.clientCPUMicrosecondsPerEvent = clientCPU * 1e6 / accepted
-            if let before = serverCPUBefore, let after = serverCPUAfter { report.serverCPUMicrosecondsPerEvent = (after - before) * 1e6 / accepted }
+            if let before = serverCPUBefore, let after = serverCPUAfter {
+                report.serverCPUMicrosecondsPerEvent = (after.totalSeconds - before.totalSeconds) * 1e6 / accepted
+                report.serverSystemCPUShare = after.systemShare(since: before)
+            }
+            if let before = diskWritesBefore, let after = diskWritesAfter, after.bytes >= before.bytes, after.requests >= before.requests {
+                report.diskWriteBytesPerEvent = Double(after.bytes - before.bytes) / accepted
+                report.diskWriteRequestsPerEvent = Double(after.requests - before.requests) / accepted
+            }
             if let before = serverSwitchesBefore, let after = serverSwitchesAfter, after >= before {
                 report.serverContextSwitchesPerEvent = Double(after - before) / accepted
             }
