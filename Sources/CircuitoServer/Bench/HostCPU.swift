@@ -158,14 +158,9 @@ public struct ServerThreadCPU: Sendable, Equatable {
         return .other
     }
 
-    /// utime + stime of a `stat` line: fields 14 and 15, counted after the name, which is in parentheses and may
-    /// hold spaces and parentheses itself (so the text is split after its last ")").
+    /// utime + stime of a thread's `stat` line, in clock ticks.
     static func parseTicks(stat text: String) -> UInt64? {
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-        // fields[0] is field 3 (the state), so utime (14) and stime (15) are fields[11] and fields[12].
-        guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
-        return user + system
+        ProcessCPUTimes.ticks(stat: text).map { $0.user + $0.system }
     }
 
     /// Each part's share of the CPU the threads used since `earlier` (a thread started since counts from zero);

@@ -87,13 +87,20 @@ public struct ProcessCPUTimes: Sendable, Equatable {
         return parse(stat: text, ticksPerSecond: Double(max(1, sysconf(Int32(_SC_CLK_TCK)))))
     }
 
-    /// utime and stime of a `stat` line (fields 14 and 15), in clock ticks.
+    /// utime and stime of a `stat` line (a process's or a thread's), converted from clock ticks.
     static func parse(stat text: String, ticksPerSecond: Double) -> ProcessCPUTimes? {
-        // Fields after the command name (which may hold spaces and parentheses): the state is field 3.
+        guard let ticks = ticks(stat: text) else { return nil }
+        return ProcessCPUTimes(userSeconds: Double(ticks.user) / ticksPerSecond, systemSeconds: Double(ticks.system) / ticksPerSecond)
+    }
+
+    /// utime and stime of a `stat` line, in clock ticks: fields 14 and 15, counted after the name, which is in
+    /// parentheses and may hold spaces and parentheses itself (so the text is split after its last ")").
+    static func ticks(stat text: String) -> (user: UInt64, system: UInt64)? {
         guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return ProcessCPUTimes(userSeconds: user / ticksPerSecond, systemSeconds: system / ticksPerSecond)
+        let fields = text[text.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+        // fields[0] is field 3 (the state), so utime (14) and stime (15) are fields[11] and fields[12].
+        guard fields.count > 12, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
+        return (user, system)
     }
 
     /// The share of the CPU used between `earlier` and this reading that the kernel took, nil when none was used.
