@@ -42,11 +42,6 @@ public struct ProcessMemory: Sendable, Equatable {
         line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { UInt64($0) }
     }
 
-    /// CPU time (user and system) a process has used so far, from `/proc/<pid>/stat`, in seconds.
-    public static func cpuSeconds(pid: Int32) -> Double? {
-        ProcessCPUTimes.read(pid: pid)?.totalSeconds
-    }
-
     /// CPU time of this process (every thread) so far, in seconds.
     public static func ownCPUSeconds() -> Double {
         var usage = rusage()
