@@ -508,3 +508,157 @@ struct JSONParserRefusalTests {
         #expect(depthError == "JSON nesting deeper than 64 levels at byte offset 64")
     }
 }
+
+// MARK: - Canonical parse
+
+/// `parseCanonical` must accept exactly what `parse` followed by "encoding it again gives the same bytes" accepts
+/// (that check is what it replaces in a record's parse), with the same value.
+@Suite("Canonical parse")
+struct CanonicalParseTests {
+    /// The reference: parse, then encode again and compare.
+    static func referenceValue(_ input: [UInt8]) -> JSONValue? {
+        guard let value = try? JSONParser.parse(input), CanonicalJSON.encode(value) == input else { return nil }
+        return value
+    }
+
+    static let documents: [JSONValue] = [
+        .null, true, false, 0, -42, 9_007_199_254_740_991, .number(0.5), .number(-1.25e-9), .number(1e21), .number(1e300),
+        .number(9_007_199_254_740_992), "", "plain", "quote \" backslash \\ slash / controls \u{0}\u{8}\u{9}\u{A}\u{C}\u{D}\u{1F}\u{7F} é 😀 \u{E000} \u{2028}",
+        [1, [2, [3, [.number(4.5)]]], [:], []],
+        ["z": ["nested": ["deeper": [.null, false, "x"]]], "a": .number(3.14159), "\u{1F600}": 1, "\u{E000}": -1, "": [], "b": "\u{1}"],
+        ["event": ["actor": "city", "body": ["amount": 1250, "note": "a \"b\" c"], "v": 1], "recorded_at": "2026-11-22T10:00:01.000Z", "seq": 7, "sig": "AA=="],
+    ]
+
+    @Test("canonical documents are accepted, with their values and where each member value lies")
+    func canonicalDocuments() throws {
+        for value in Self.documents {
+            let encoded = CanonicalJSON.encode(value)
+            let document = try JSONParser.parseCanonical(encoded)
+            #expect(document.value == (try JSONParser.parse(encoded)), "\(CanonicalJSON.encodeString(value))")
+            if case .object(let members) = document.value {
+                #expect(document.memberValueRanges.count == members.count)
+                for (index, range) in document.memberValueRanges.enumerated() {
+                    #expect(Array(encoded[range]) == CanonicalJSON.encode(members.values[index]))
+                }
+            } else {
+                #expect(document.memberValueRanges.isEmpty)
+            }
+        }
+    }
+
+    @Test("what JCS would not write is refused as integrity, at its offset", arguments: [
+        (" 1", "whitespace at byte offset 0"), ("1 ", "whitespace at byte offset 1"), (#"{"a": 1}"#, "whitespace at byte offset 5"),
+        ("[1,\n2]", "whitespace at byte offset 3"), (#"{"b":1,"a":2}"#, #"key "a" out of order at byte offset 7"#),
+        (#"["\/"]"#, "an escaped '/' at byte offset 2"), (#""\u0041""#, "a \\u escape JCS writes otherwise at byte offset 1"),
+        (#""\u000a""#, "a \\u escape JCS writes otherwise at byte offset 1"), (#""\u001F""#, "an upper case hex digit in a \\u escape at byte offset 1"),
+        (#""\ud83d\ude00""#, "a \\u escape JCS writes otherwise at byte offset 1"), ("-0", "-0 at byte offset 0"), ("[1.0]", "a number not in its shortest ECMAScript form at byte offset 1"),
+        ("1e2", "a number not in its shortest ECMAScript form at byte offset 0"), ("9007199254740993", "a number not in its shortest ECMAScript form at byte offset 0"),
+        ("0.10", "a number not in its shortest ECMAScript form at byte offset 0"), ("1E+21", "a number not in its shortest ECMAScript form at byte offset 0"),
+    ])
+    func refusals(input: String, message: String) {
+        do {
+            _ = try JSONParser.parseCanonical(Array(input.utf8))
+            Issue.record("\(input) was accepted")
+        } catch {
+            #expect(error.code == .integrity, "\(input)")
+            #expect(error.message == "not in canonical form (RFC 8785): " + message, "\(input)")
+        }
+        // Each of them is valid JSON: only its form is refused.
+        #expect((try? JSONParser.parse(Array(input.utf8))) != nil, "\(input)")
+    }
+
+    @Test("invalid JSON keeps its own refusal")
+    func invalidJSON() {
+        for input in ["", "[1,]", #"{"a":1,"a":2}"#, "01", #""\x""#, "[1]x"] {
+            #expect(throws: LedgerError.self) { try JSONParser.parseCanonical(Array(input.utf8)) }
+            do { _ = try JSONParser.parseCanonical(Array(input.utf8)) } catch { #expect(error.code == .invalidJSON, "\(input)") }
+        }
+    }
+
+    /// Every one-byte change, deletion and insertion of the documents: accepted exactly when the reference accepts,
+    /// with the same value.
+    @Test("accepts exactly what parsing and encoding again accepts, over every one-byte change")
+    func againstReference() {
+        let replacements: [UInt8] = Array(" \n\"\\/,:{}[]0159-.eEuaAfF".utf8) + [0x00, 0x1F, 0x7F, 0xC3, 0xA9]
+        var variants: [[UInt8]] = []
+        for value in Self.documents {
+            let bytes = CanonicalJSON.encode(value)
+            variants.append(bytes)
+            for index in bytes.indices {
+                for replacement in replacements where replacement != bytes[index] {
+                    var changed = bytes
+                    changed[index] = replacement
+                    variants.append(changed)
+                }
+                var deleted = bytes
+                deleted.remove(at: index)
+                variants.append(deleted)
+                for insertion in Array(" 0\\".utf8) {
+                    var inserted = bytes
+                    inserted.insert(insertion, at: index)
+                    variants.append(inserted)
+                }
+            }
+        }
+        var acceptedCount = 0
+        for variant in variants {
+            let reference = Self.referenceValue(variant)
+            let value = try? JSONParser.parseCanonical(variant).value
+            #expect(value == reference, "\(String(decoding: variant, as: UTF8.self))")
+            if value != nil { acceptedCount += 1 }
+        }
+        // Some changes are still canonical (another digit, another letter): both sides must have seen some.
+        #expect(acceptedCount > 100)
+        #expect(variants.count > 5_000)
+    }
+}
+
+@Suite("JSON parser: strings scanned eight bytes at a time")
+struct PlainRunScanTests {
+    static func isPlain(_ byte: UInt8) -> Bool { byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C }
+
+    static func word(_ bytes: [UInt8]) -> UInt64 {
+        bytes.enumerated().reduce(0) { word, element in word | UInt64(element.element) << (8 * UInt64(element.offset)) }
+    }
+
+    @Test("every byte value at every place, and random words, against the byte-wise rule")
+    func againstByteRule() {
+        for position in 0..<8 {
+            for value in 0...255 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                bytes[position] = UInt8(value)
+                #expect(JSONParser.containsNonPlainByte(Self.word(bytes)) == !Self.isPlain(UInt8(value)), "byte \(value) at \(position)")
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        // Mostly plain bytes with now and then one of the others, so that both answers are common.
+        let others: [UInt8] = [0x00, 0x01, 0x1F, 0x22, 0x5C, 0x7F, 0x80, 0xC3, 0xFF]
+        for _ in 0..<20_000 {
+            let bytes = (0..<8).map { _ in
+                Int.random(in: 0..<12, using: &generator) == 0 ? others.randomElement(using: &generator) ?? 0 : UInt8.random(in: 0x20...0x7F, using: &generator)
+            }
+            #expect(JSONParser.containsNonPlainByte(Self.word(bytes)) == !bytes.allSatisfy(Self.isPlain), "\(bytes)")
+        }
+    }
+
+    @Test("strings of every length up to 40 end where they should, with the special byte at every place")
+    func stringsOfEveryLength() throws {
+        for length in 0...40 {
+            let plain = String(repeating: "x", count: length)
+            #expect(try JSONParser.parse(Array("\"\(plain)\"".utf8)) == .string(plain))
+            for position in 0..<max(length, 1) where length > 0 {
+                for special in ["\\\"", "\\\\", "é", "\\n"] {
+                    var characters = Array(plain).map(String.init)
+                    characters[position] = special
+                    let text = "\"" + characters.joined() + "\""
+                    let expected = try #require(try? JSONParser.parse(text))
+                    #expect(try JSONParser.parse(Array(text.utf8)) == expected)
+                    #expect(expected.stringValue?.count == length, "\(text)")
+                }
+                var unescaped = Array("\"\(plain)\"".utf8)
+                unescaped[position + 1] = 0x0A
+                #expect(throws: LedgerError.self) { try JSONParser.parse(unescaped) }
+            }
+        }
+    }
+}

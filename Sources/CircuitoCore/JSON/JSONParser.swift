@@ -43,6 +43,31 @@ public enum JSONParser {
         }
         return try outcome.get()
     }
+
+    /// Parses a document that must already be exactly in canonical form (RFC 8785): what the ledger stores and hashes.
+    ///
+    /// It accepts the same documents as `parse` followed by a check that `CanonicalJSON.encode` gives back the very
+    /// same bytes, without encoding anything: whitespace, members out of order, an escape JCS would not write (`\/`,
+    /// `\u0041`, uppercase hex), `-0` and a number not in ECMAScript's shortest form are refused as `.integrity`, at
+    /// their byte offset. A record's parse no longer re-encodes its event to compare (item 9 of `Benchmarks/NOTES.md`).
+    public static func parseCanonical(_ bytes: [UInt8], maximumDepth: Int = defaultMaximumDepth) throws(LedgerError)
+        -> CanonicalDocument
+    {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(LedgerError) -> CanonicalDocument in
+            var cursor = Cursor(input: buffer, maximumDepth: maximumDepth, requiresCanonical: true)
+            let value = try cursor.parseDocument()
+            return CanonicalDocument(value: value, memberValueRanges: cursor.topLevelMemberValueRanges)
+        }
+    }
+
+    /// A document read by `parseCanonical`, with where each member value of its top-level object lies in its bytes:
+    /// since the document is canonical, those bytes are that value's canonical form.
+    public struct CanonicalDocument: Sendable {
+        public let value: JSONValue
+        /// The byte ranges of the top-level object's member values, in the order of its keys (empty for any other
+        /// document).
+        public let memberValueRanges: [Range<Int>]
+    }
 }
 
 extension JSONParser {
@@ -77,21 +102,26 @@ extension JSONParser {
     private struct Cursor {
         let input: UnsafeBufferPointer<UInt8>
         let maximumDepth: Int
+        /// `parseCanonical`: anything `CanonicalJSON.encode` would not have written is refused.
+        let requiresCanonical: Bool
         var offset = 0
         var depth = 0
         /// Reused for strings that contain escapes, so each such string does not allocate a fresh buffer.
         var scratch: [UInt8] = []
+        /// Filled only when `requiresCanonical`: where the top-level object's member values lie.
+        var topLevelMemberValueRanges: [Range<Int>] = []
 
-        init(input: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
+        init(input: UnsafeBufferPointer<UInt8>, maximumDepth: Int, requiresCanonical: Bool = false) {
             self.input = input
             self.maximumDepth = maximumDepth
+            self.requiresCanonical = requiresCanonical
         }
 
         // MARK: Document and values
 
         mutating func parseDocument() throws(LedgerError) -> JSONValue {
             let value = try parseValue()
-            skipWhitespace()
+            try skipWhitespace()
             if offset < input.count {
                 throw invalid("unexpected \(describe(input[offset])) after the JSON value", at: offset)
             }
@@ -99,7 +129,7 @@ extension JSONParser {
         }
 
         mutating func parseValue() throws(LedgerError) -> JSONValue {
-            skipWhitespace()
+            try skipWhitespace()
             guard offset < input.count else {
                 throw invalid("unexpected end of input, expected a value", at: offset)
             }
@@ -157,7 +187,7 @@ extension JSONParser {
             try enterContainer()
             offset += 1  // [
             var elements: [JSONValue] = []
-            skipWhitespace()
+            try skipWhitespace()
             if offset < input.count, input[offset] == Byte.closeBracket {
                 offset += 1
                 depth -= 1
@@ -165,14 +195,14 @@ extension JSONParser {
             }
             while true {
                 elements.append(try parseValue())
-                skipWhitespace()
+                try skipWhitespace()
                 guard offset < input.count else {
                     throw invalid("unexpected end of input in the array opened at byte offset \(start)", at: offset)
                 }
                 switch input[offset] {
                 case Byte.comma:
                     offset += 1
-                    skipWhitespace()
+                    try skipWhitespace()
                     if offset < input.count, input[offset] == Byte.closeBracket {
                         throw invalid("trailing comma in array", at: offset)
                     }
@@ -200,14 +230,14 @@ extension JSONParser {
             // Room for a typical ledger object at once, instead of growing through 1, 2, 4 and 8 members.
             keys.reserveCapacity(Self.expectedObjectMemberCount)
             values.reserveCapacity(Self.expectedObjectMemberCount)
-            skipWhitespace()
+            try skipWhitespace()
             if offset < input.count, input[offset] == Byte.closeBrace {
                 offset += 1
                 depth -= 1
                 return .object(JSONObject())
             }
             while true {
-                skipWhitespace()
+                try skipWhitespace()
                 guard offset < input.count else {
                     throw invalid("unexpected end of input in the object opened at byte offset \(start)", at: offset)
                 }
@@ -216,29 +246,34 @@ extension JSONParser {
                 }
                 let keyOffset = offset
                 let key = try parseString()
-                skipWhitespace()
+                try skipWhitespace()
                 guard offset < input.count, input[offset] == Byte.colon else {
                     let found = offset < input.count ? describe(input[offset]) : "end of input"
                     throw invalid("unexpected \(found) after object key, expected ':'", at: offset)
                 }
                 offset += 1
+                let valueStart = offset
                 let value = try parseValue()
+                if requiresCanonical && depth == 1 { topLevelMemberValueRanges.append(valueStart..<offset) }
                 if arrivedSorted, let previous = keys.last {
                     let comparison = JSONObject.order(previous, key)
                     // I-JSON and JCS need unique names: a duplicate would make the canonical form ambiguous.
                     if comparison == 0 { throw invalid("duplicate object key \(quoted(key))", at: keyOffset) }
-                    if comparison > 0 { arrivedSorted = false }
+                    if comparison > 0 {
+                        if requiresCanonical { throw notCanonical("key \(quoted(key)) out of order", at: keyOffset) }
+                        arrivedSorted = false
+                    }
                 }
                 keys.append(key)
                 values.append(value)
-                skipWhitespace()
+                try skipWhitespace()
                 guard offset < input.count else {
                     throw invalid("unexpected end of input in the object opened at byte offset \(start)", at: offset)
                 }
                 switch input[offset] {
                 case Byte.comma:
                     offset += 1
-                    skipWhitespace()
+                    try skipWhitespace()
                     if offset < input.count, input[offset] == Byte.closeBrace {
                         throw invalid("trailing comma in object", at: offset)
                     }
@@ -275,11 +310,25 @@ extension JSONParser {
             var segmentStart = offset
             var usesScratch = false
             while offset < input.count {
-                let byte = input[offset]
-                if byte >= 0x20 && byte < 0x80 && byte != Byte.quote && byte != Byte.backslash {
-                    offset += 1  // The common case: plain printable ASCII.
-                    continue
+                // The common case, plain printable ASCII, scanned with a local position and eight bytes at a time:
+                // byte by byte, with `self.offset` stored on every byte, it took about 14 instructions per byte
+                // (callgrind, item 9 of Benchmarks/NOTES.md). The byte loop after it finds where the run ends.
+                var position = offset
+                if let base = input.baseAddress {
+                    while input.count - position >= 8 {
+                        let word = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+                        if JSONParser.containsNonPlainByte(word) { break }
+                        position += 8
+                    }
                 }
+                while position < input.count {
+                    let byte = input[position]
+                    guard byte >= 0x20 && byte < 0x80 && byte != Byte.quote && byte != Byte.backslash else { break }
+                    position += 1
+                }
+                offset = position
+                guard offset < input.count else { break }
+                let byte = input[offset]
                 switch byte {
                 case Byte.quote:
                     let segment = UnsafeBufferPointer(rebasing: input[segmentStart..<offset])
@@ -360,6 +409,8 @@ extension JSONParser {
             let letter = input[offset + 1]
             offset += 2
             switch letter {
+            case Byte.slash where requiresCanonical:
+                throw notCanonical("an escaped '/'", at: escapeOffset)
             case Byte.quote, Byte.backslash, Byte.slash:
                 scratch.append(letter)
             case UInt8(ascii: "b"):
@@ -374,6 +425,7 @@ extension JSONParser {
                 scratch.append(0x09)
             case UInt8(ascii: "u"):
                 let unit = try parseHexCodeUnit(escapeOffset: escapeOffset)
+                if requiresCanonical { try checkCanonicalUnicodeEscape(unit, escapeOffset: escapeOffset) }
                 switch unit {
                 case 0xD800...0xDBFF:
                     // A high surrogate must be followed at once by an escaped low surrogate; together they are one
@@ -398,6 +450,18 @@ extension JSONParser {
                 }
             default:
                 throw invalid("invalid escape \\\(describeRaw(letter)) in string", at: escapeOffset)
+            }
+        }
+
+        /// JCS writes `\u` only for the controls that have no short escape, as `\u00` and two lowercase hex digits.
+        func checkCanonicalUnicodeEscape(_ unit: UInt16, escapeOffset: Int) throws(LedgerError) {
+            let hasShortEscape = unit == 0x08 || unit == 0x09 || unit == 0x0A || unit == 0x0C || unit == 0x0D
+            guard unit < 0x20, !hasShortEscape else {
+                throw notCanonical("a \\u escape JCS writes otherwise", at: escapeOffset)
+            }
+            // The cursor is just after the four digits; the first two are zeros, so only the last two can be upper case.
+            for digit in input[(offset - 2)..<offset] where digit >= UInt8(ascii: "A") && digit <= UInt8(ascii: "F") {
+                throw notCanonical("an upper case hex digit in a \\u escape", at: escapeOffset)
             }
         }
 
@@ -490,11 +554,17 @@ extension JSONParser {
                 try consumeDigits(after: "the exponent marker")
             }
             if isExactInteger {
+                if requiresCanonical && isNegative && magnitude == 0 { throw notCanonical("-0", at: start) }
                 return .integer(isNegative ? -magnitude : magnitude)  // "-0" becomes .integer(0).
             }
-            let text = String(decoding: UnsafeBufferPointer(rebasing: input[start..<offset]), as: UTF8.self)
+            let token = UnsafeBufferPointer(rebasing: input[start..<offset])
+            let text = String(decoding: token, as: UTF8.self)
             guard let value = Double(text), value.isFinite else {
                 throw invalid("number out of the range of an IEEE 754 double", at: start)
+            }
+            // Ledger documents hold integers; any other number is rare, so it is simply encoded again and compared.
+            if requiresCanonical && !CanonicalJSON.encode(.number(value)).elementsEqual(token) {
+                throw notCanonical("a number not in its shortest ECMAScript form", at: start)
             }
             return .number(value)
         }
@@ -510,11 +580,13 @@ extension JSONParser {
 
         func isDigit(_ byte: UInt8) -> Bool { byte >= Byte.zero && byte <= Byte.nine }
 
-        /// RFC 8259 whitespace only: space, tab, line feed, carriage return.
-        mutating func skipWhitespace() {
+        /// RFC 8259 whitespace only: space, tab, line feed, carriage return. Canonical form has none.
+        mutating func skipWhitespace() throws(LedgerError) {
             while offset < input.count {
                 switch input[offset] {
-                case Byte.space, Byte.tab, Byte.lineFeed, Byte.carriageReturn: offset += 1
+                case Byte.space, Byte.tab, Byte.lineFeed, Byte.carriageReturn:
+                    if requiresCanonical { throw notCanonical("whitespace", at: offset) }
+                    offset += 1
                 default: return
                 }
             }
@@ -522,6 +594,11 @@ extension JSONParser {
 
         func invalid(_ what: String, at position: Int) -> LedgerError {
             LedgerError(.invalidJSON, "\(what) at byte offset \(position)")
+        }
+
+        /// Valid JSON, but not the bytes its canonical encoding would be: stored bytes that were changed.
+        func notCanonical(_ what: String, at position: Int) -> LedgerError {
+            LedgerError(.integrity, "not in canonical form (RFC 8785): \(what) at byte offset \(position)")
         }
 
         /// A byte as it appears in messages: printable ASCII quoted, anything else in hex.
@@ -545,5 +622,20 @@ extension JSONParser {
             let limit = 64
             return key.count > limit ? "\"\(key.prefix(limit))…\"" : "\"\(key)\""
         }
+    }
+}
+
+extension JSONParser {
+    /// True when one of the eight bytes is not plain printable ASCII (a control, a quote, a backslash, or any
+    /// byte of 0x80 and above). Each test is exact about whether some byte matches (a borrow can only mark bytes
+    /// above one that matched), which is all the caller needs.
+    static func containsNonPlainByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        func hasZeroByte(_ value: UInt64) -> Bool { (value &- ones) & ~value & highBits != 0 }
+        let hasNonASCII = word & highBits != 0
+        let hasControl = (word &- ones &* 0x20) & ~word & highBits != 0
+        return hasNonASCII || hasControl || hasZeroByte(word ^ (ones &* 0x22))
+            || hasZeroByte(word ^ (ones &* 0x5C))
     }
 }

@@ -28,6 +28,15 @@ public struct Event: Sendable, Hashable {
     public init(
         id: String, type: String, actor: String, key: String, timestamp: String, body: JSONObject
     ) throws(LedgerError) {
+        try self.init(id: id, type: type, actor: actor, key: key, timestamp: timestamp, body: body, knownCanonicalBytes: nil)
+    }
+
+    /// `knownCanonicalBytes`: the event's canonical form when the caller already holds it (a record's bytes, which
+    /// `JSONParser.parseCanonical` has shown to be canonical), so that it is not encoded again.
+    private init(
+        id: String, type: String, actor: String, key: String, timestamp: String, body: JSONObject,
+        knownCanonicalBytes: [UInt8]?
+    ) throws(LedgerError) {
         guard Identifier.isValid(id) else { throw LedgerError(.invalidEvent, "event id \(quoted(id)) is not a valid identifier") }
         guard Identifier.isValidEventType(type) else {
             throw LedgerError(.invalidEvent, "event type \(quoted(type)) is not of the form word.word")
@@ -52,8 +61,15 @@ public struct Event: Sendable, Hashable {
         self.timestamp = timestamp
         self.body = body
         self.publicKey = publicKey
-        self.canonicalBytes = Self.canonicalBytes(
-            id: id, type: type, actor: actor, key: key, timestamp: timestamp, body: bodyValue)
+        if let knownCanonicalBytes {
+            self.canonicalBytes = knownCanonicalBytes
+            assert(
+                knownCanonicalBytes == Self.canonicalBytes(id: id, type: type, actor: actor, key: key, timestamp: timestamp, body: bodyValue),
+                "the bytes handed in are the event's canonical form")
+        } else {
+            self.canonicalBytes = Self.canonicalBytes(
+                id: id, type: type, actor: actor, key: key, timestamp: timestamp, body: bodyValue)
+        }
     }
 
     /// JCS of the event, written member by member in RFC 8785 key order (actor, body, id, key, ts, type, v) rather
@@ -73,6 +89,11 @@ public struct Event: Sendable, Hashable {
     }
 
     public init(json: JSONValue) throws(LedgerError) {
+        try self.init(json: json, knownCanonicalBytes: nil)
+    }
+
+    /// From a parsed event; `knownCanonicalBytes` as for the member-wise initialiser.
+    init(json: JSONValue, knownCanonicalBytes: [UInt8]?) throws(LedgerError) {
         guard case .object(let members) = json else { throw LedgerError(.invalidEvent, "an event is a JSON object") }
         try requireExactKeys(members, ["v", "id", "type", "actor", "key", "ts", "body"], what: "event")
         guard case .integer(let version)? = members["v"] else {
@@ -90,7 +111,7 @@ public struct Event: Sendable, Hashable {
             actor: try requireString(members, "actor", what: "event"),
             key: try requireString(members, "key", what: "event"),
             timestamp: try requireString(members, "ts", what: "event"),
-            body: body)
+            body: body, knownCanonicalBytes: knownCanonicalBytes)
     }
 
     public var json: JSONValue {
@@ -126,14 +147,15 @@ public struct SignedEvent: Sendable, Hashable {
         try self.init(members: members)
     }
 
-    /// From the `event` and `sig` members of a signed event or a record (their other members checked by the caller).
-    init(members: JSONObject) throws(LedgerError) {
+    /// From the `event` and `sig` members of a signed event or a record (their other members checked by the caller);
+    /// `eventCanonicalBytes` as for `Event`'s member-wise initialiser.
+    init(members: JSONObject, eventCanonicalBytes: [UInt8]? = nil) throws(LedgerError) {
         let signatureText = try requireString(members, "sig", what: "signed event")
         guard let signature = Base64.decode(signatureText), signature.count == Ed25519.signatureByteCount else {
             throw LedgerError(.invalidSignature, "sig must be a 64-byte Ed25519 signature in padded standard base64")
         }
         guard let eventJSON = members["event"] else { throw LedgerError(.invalidEvent, "signed event has no event") }
-        self.init(event: try Event(json: eventJSON), signature: signature)
+        self.init(event: try Event(json: eventJSON, knownCanonicalBytes: eventCanonicalBytes), signature: signature)
     }
 
     /// A signed event that arrived already parsed (a JSON-RPC parameter): bounded by the size of its canonical
@@ -237,8 +259,34 @@ public struct Record: Sendable, Hashable {
     }
 
     /// Parses stored leaf bytes, refusing anything that is not exactly the canonical form of a record.
+    ///
+    /// The parse itself refuses bytes that are not canonical JSON; with the fields checked (the signature's base64 is
+    /// strict), nothing else could give other bytes, so the event's canonical form is the bytes its member spans and
+    /// nothing is encoded again (debug builds still encode and compare). Bytes that are not canonical are read again
+    /// as plain JSON so that a bad field is refused with its own code first, as `Specs/ledger.md` 5.1 and 5.2 order
+    /// the checks.
     public init(leafBytes: [UInt8]) throws(LedgerError) {
-        let json = try JSONParser.parse(leafBytes)
+        let document: JSONParser.CanonicalDocument
+        do throws(LedgerError) {
+            document = try JSONParser.parseCanonical(leafBytes)
+        } catch where error.code == .integrity {
+            _ = try Self.fields(of: try JSONParser.parse(leafBytes), eventCanonicalBytes: { _ in nil })
+            throw LedgerError(.integrity, "record bytes are \(error.message)")
+        }
+        let (sequenceNumber, recordedAt, signedEvent) = try Self.fields(of: document.value) { members in
+            // Exactly four members, so the top-level ranges are theirs, in key order.
+            guard let eventIndex = members.keys.firstIndex(of: "event") else { preconditionFailure("the record's keys were checked") }
+            return Array(leafBytes[document.memberValueRanges[eventIndex]])
+        }
+        self.init(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: signedEvent)
+        assert(self.leafBytes == leafBytes, "a record read from canonical bytes gives back those bytes")
+    }
+
+    /// A record's members, checked in the order of `Specs/ledger.md` 5.1; `eventCanonicalBytes` gives the event's
+    /// canonical form when the caller holds it.
+    private static func fields(
+        of json: JSONValue, eventCanonicalBytes: (JSONObject) -> [UInt8]?
+    ) throws(LedgerError) -> (UInt64, String, SignedEvent) {
         guard case .object(let members) = json else { throw LedgerError(.invalidEvent, "a record is a JSON object") }
         try requireExactKeys(members, ["seq", "recorded_at", "event", "sig"], what: "record")
         guard case .integer(let sequenceNumber)? = members["seq"], sequenceNumber >= 0 else {
@@ -248,11 +296,8 @@ public struct Record: Sendable, Hashable {
         guard Timestamp.isValid(recordedAt) else {
             throw LedgerError(.invalidTimestamp, "record recorded_at \(quoted(recordedAt)) is not an RFC 3339 UTC timestamp")
         }
-        let signedEvent = try SignedEvent(members: members)
-        self.init(sequenceNumber: UInt64(sequenceNumber), recordedAt: recordedAt, signedEvent: signedEvent)
-        guard self.leafBytes == leafBytes else {
-            throw LedgerError(.integrity, "record bytes are not in canonical form (RFC 8785)")
-        }
+        let signedEvent = try SignedEvent(members: members, eventCanonicalBytes: eventCanonicalBytes(members))
+        return (UInt64(sequenceNumber), recordedAt, signedEvent)
     }
 }
 
