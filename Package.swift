@@ -18,8 +18,10 @@ let package = Package(
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
+        // SHA-256's compression with the x86 SHA extensions (our own C, no library), used when the processor has them.
+        .target(name: "CSHA256"),
         // Hashing, signatures and key encodings over libsodium. No I/O.
-        .target(name: "CircuitoCrypto", dependencies: ["CSodium"]),
+        .target(name: "CircuitoCrypto", dependencies: ["CSodium", "CSHA256"]),
         // The pure core: JSON, canonical form, events, rules, Merkle math, checkpoints. No I/O.
         .target(name: "CircuitoCore", dependencies: ["CircuitoCrypto"]),
         // LMDB storage, the ledger directory, key files.

@@ -1,5 +1,5 @@
 import CircuitoCore
-import CircuitoCrypto
+@testable import CircuitoCrypto
 import Foundation
 import Testing
 
@@ -85,6 +85,51 @@ struct KeyTests {
         #expect(SHA256.hash([UInt8]()).hexString == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(SHA256.hash(Array("abc".utf8)).hexString == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(SHA256.hash(parts: Array("a".utf8), Array("bc".utf8)) == SHA256.hash(Array("abc".utf8)))
+    }
+
+    /// FIPS 180-4's examples (NIST's SHA-256 example values), through both implementations.
+    static let nistExamples: [(message: [UInt8], digest: String)] = [
+        ([], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        (Array("abc".utf8), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        (Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+        (Array("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu".utf8),
+         "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"),
+        ([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
+    ]
+
+    @Test("SHA-256 through libsodium: NIST's examples")
+    func sha256Libsodium() {
+        for example in Self.nistExamples {
+            #expect(SHA256.libsodiumHash(parts: [example.message]).hexString == example.digest)
+        }
+    }
+
+    /// Runs only where the processor has the SHA extensions (the machines of this project's CI do); elsewhere the
+    /// hashes are libsodium's, which the test above checks.
+    @Test("SHA-256 with the processor's SHA extensions: NIST's examples, and libsodium's digests over every length and split",
+          .enabled(if: SHA256.usesProcessorExtensions))
+    func sha256ProcessorExtensions() {
+        for example in Self.nistExamples {
+            #expect(SHA256.processorHash(parts: [example.message]).hexString == example.digest)
+            #expect(SHA256.hash(example.message).hexString == example.digest)
+        }
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...300 {
+            let message = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let expected = SHA256.libsodiumHash(parts: [message])
+            #expect(SHA256.processorHash(parts: [message]) == expected, "length \(length)")
+            // The same bytes in up to five parts cut at random places, empty parts included.
+            var cuts = (0..<Int.random(in: 0...4, using: &generator)).map { _ in Int.random(in: 0...length, using: &generator) }
+            cuts.sort()
+            var parts: [[UInt8]] = []
+            var start = 0
+            for cut in cuts + [length] {
+                parts.append(Array(message[start..<cut]))
+                start = cut
+            }
+            #expect(SHA256.processorHash(parts: parts) == expected, "length \(length) cut at \(cuts)")
+            #expect(SHA256.libsodiumHash(parts: parts) == expected)
+        }
     }
 }
 
