@@ -47,9 +47,10 @@ public enum JSONParser {
     /// Parses a document that must already be exactly in canonical form (RFC 8785): what the ledger stores and hashes.
     ///
     /// It accepts the same documents as `parse` followed by a check that `CanonicalJSON.encode` gives back the very
-    /// same bytes, without encoding anything: whitespace, members out of order, an escape JCS would not write (`\/`,
-    /// `\u0041`, uppercase hex), `-0` and a number not in ECMAScript's shortest form are refused as `.integrity`, at
-    /// their byte offset. A record's parse no longer re-encodes its event to compare (item 9 of `Benchmarks/NOTES.md`).
+    /// same bytes, without encoding the document (only a number that is not an integer, rare in the ledger, is
+    /// encoded again to compare): whitespace, members out of order, an escape JCS would not write (`\/`, `\u0041`,
+    /// uppercase hex), `-0` and a number not in ECMAScript's shortest form are refused as `.integrity`, at their byte
+    /// offset. A record's parse no longer re-encodes its event to compare (item 9 of `Benchmarks/NOTES.md`).
     public static func parseCanonical(_ bytes: [UInt8], maximumDepth: Int = defaultMaximumDepth) throws(LedgerError)
         -> CanonicalDocument
     {
