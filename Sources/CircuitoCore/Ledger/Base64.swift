@@ -2,8 +2,8 @@
 /// its bytes gives, so that every byte string has one text form.
 ///
 /// Written out rather than through Foundation's `Data`: every record read and written carries a signature in it, and
-/// Foundation's decoder, checked by encoding its result again, took about 7 k instructions per record (callgrind,
-/// item 9 of `Benchmarks/NOTES.md`).
+/// Foundation's decoder, checked by encoding its result again, took about 5 k more instructions per record than this
+/// one (callgrind, item 9 of `Benchmarks/NOTES.md`).
 public enum Base64 {
     private static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
     private static let padding = UInt8(ascii: "=")
