@@ -584,21 +584,7 @@ struct CanonicalParseTests {
         for value in Self.documents {
             let bytes = CanonicalJSON.encode(value)
             variants.append(bytes)
-            for index in bytes.indices {
-                for replacement in replacements where replacement != bytes[index] {
-                    var changed = bytes
-                    changed[index] = replacement
-                    variants.append(changed)
-                }
-                var deleted = bytes
-                deleted.remove(at: index)
-                variants.append(deleted)
-                for insertion in Array(" 0\\".utf8) {
-                    var inserted = bytes
-                    inserted.insert(insertion, at: index)
-                    variants.append(inserted)
-                }
-            }
+            variants += oneByteVariants(of: bytes, replacements: replacements, insertions: Array(" 0\\".utf8))
         }
         var acceptedCount = 0
         for variant in variants {

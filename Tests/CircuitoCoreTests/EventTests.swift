@@ -276,21 +276,8 @@ struct EventTests {
         ]
         let payment = try Event(id: "pay-1", type: "payment.redeemed", actor: "shop", key: key.publicKey.multikey, timestamp: "2026-11-22T10:00:00.000Z", body: body)
         let leaf = Record(sequenceNumber: 1_234, recordedAt: "2026-11-22T10:00:01.000Z", signedEvent: SignedEvent(signing: payment, with: key)).leafBytes
-        var variants: [[UInt8]] = [leaf]
         let replacements: [UInt8] = Array(" \"\\/,:{}0159-.eAaZz+=".utf8) + [0x00, 0xC3]
-        for index in leaf.indices {
-            for replacement in replacements where replacement != leaf[index] {
-                var changed = leaf
-                changed[index] = replacement
-                variants.append(changed)
-            }
-            var deleted = leaf
-            deleted.remove(at: index)
-            variants.append(deleted)
-            var inserted = leaf
-            inserted.insert(UInt8(ascii: " "), at: index)
-            variants.append(inserted)
-        }
+        let variants = [leaf] + oneByteVariants(of: leaf, replacements: replacements, insertions: [UInt8(ascii: " ")])
         var acceptedCount = 0
         var refusalCodes: Set<LedgerError.Code> = []
         for variant in variants {

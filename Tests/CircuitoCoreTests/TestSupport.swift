@@ -75,3 +75,25 @@ struct RuleHarness {
         return key
     }
 }
+
+/// Every change of one byte of `bytes` to each of `replacements` (where it differs), every deletion of one byte, and
+/// every insertion of each of `insertions`: the inputs with which a fast parser is held to its reference.
+func oneByteVariants(of bytes: [UInt8], replacements: [UInt8], insertions: [UInt8]) -> [[UInt8]] {
+    var variants: [[UInt8]] = []
+    for index in bytes.indices {
+        for replacement in replacements where replacement != bytes[index] {
+            var changed = bytes
+            changed[index] = replacement
+            variants.append(changed)
+        }
+        var deleted = bytes
+        deleted.remove(at: index)
+        variants.append(deleted)
+        for insertion in insertions {
+            var inserted = bytes
+            inserted.insert(insertion, at: index)
+            variants.append(inserted)
+        }
+    }
+    return variants
+}
