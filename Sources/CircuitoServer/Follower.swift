@@ -23,6 +23,8 @@ public final class Follower {
         public var actor: String
         public var key: Ed25519PrivateKey
         public var pinnedVerifierKey: String?
+        /// The replica's LMDB options: the server's, unless an operator sets the map size (`--map-size`).
+        public var storageOptions: LMDBEnvironment.Options = .server
         /// Records gathered (whole leader commits) before the replica commits while catching up.
         public var catchUpCommitRecords = 4096
         /// How long a read waits before the follower looks at its stop condition.
@@ -63,7 +65,7 @@ public final class Follower {
 
     public init(_ configuration: Configuration) throws(LedgerError) {
         self.configuration = configuration
-        self.replica = try ReplicaLedger.open(directory: configuration.directory, pinnedVerifierKey: configuration.pinnedVerifierKey, options: .server)
+        self.replica = try ReplicaLedger.open(directory: configuration.directory, pinnedVerifierKey: configuration.pinnedVerifierKey, options: configuration.storageOptions)
     }
 
     /// Follows until `shouldStop` returns true (looked at least every `pollSeconds`) or a failure. `progress` is

@@ -21,6 +21,8 @@ public struct ServerConfiguration: Sendable {
     public var credentialIssuerKeys: [Ed25519PrivateKey] = []
     /// The JSON-LD contexts credentials are processed with (needed by `eddsa-rdfc-2022`).
     public var credentialContexts: JSONLDContextStore?
+    /// The ledger's LMDB options: the server's, unless an operator sets the map size (`--map-size`).
+    public var storageOptions: LMDBEnvironment.Options = .server
 
     public init(directory: String, tcpHost: String? = "127.0.0.1", tcpPort: Int = 7411, unixSocketPath: String? = nil, limits: ServerLimits = ServerLimits()) {
         self.directory = directory
@@ -63,7 +65,7 @@ public final class LedgerServer: Sendable {
             throw LedgerError(.invalidRange, "the server needs a TCP address or a Unix socket to listen on")
         }
         let hub = SubscriptionHub(size: 0, maximumLagRecords: limits.maximumSubscriberBufferRecords)
-        let writer = try LedgerWriter.start(directory: configuration.directory, limits: limits) { size in hub.publish(size: size) }
+        let writer = try LedgerWriter.start(directory: configuration.directory, limits: limits, options: configuration.storageOptions) { size in hub.publish(size: size) }
         // From here on a failure to start stops the writer (its threads, the ledger and its writer lock).
         let size: UInt64
         do {

@@ -16,8 +16,45 @@ public final class LMDBEnvironment: @unchecked Sendable {
     private let stateTableDatabases: [MDB_dbi?]
     public let path: String
 
+    /// How large a map (the address space LMDB reserves for the file; the file holds only what is written) to open
+    /// the environment with. The data can never outgrow it: a commit that would is refused with `map_full`.
+    public enum MapSize: Sendable, Equatable {
+        /// The size the file records (the largest any writer of it has used): what readers open with, so that they
+        /// map all a writer may write while they run.
+        case recorded
+        /// The size the file records, and at least `bytes`: what writers open with unless told a size.
+        case atLeast(bytes: Int)
+        /// Exactly `bytes`, or the size of the data already written when that is larger (LMDB's own rule): an
+        /// operator's `--map-size`, and tests that fill a small map.
+        case exactly(bytes: Int)
+    }
+
+    /// Largest map `--map-size` takes: a quarter of x86-64's 128 TiB of user address space.
+    public static let maximumMapSizeBytes = 32 << 40
+
+    /// Reads an operator's `--map-size`: a whole number of `MiB`, `GiB` or `TiB` (`32GiB`), from 1 MiB to 32 TiB;
+    /// whole mebibytes, so always whole pages. Anything else is `invalid_range`.
+    public static func mapSize(parsing text: String) throws(LedgerError) -> MapSize {
+        let units: [(suffix: String, shift: Int)] = [("MiB", 20), ("GiB", 30), ("TiB", 40)]
+        guard let unit = units.first(where: { text.hasSuffix($0.suffix) }) else {
+            throw LedgerError(.invalidRange, "--map-size takes a whole number of MiB, GiB or TiB (such as 32GiB), not \"\(text)\"")
+        }
+        let digits = text.dropLast(unit.suffix.count)
+        // At most 8 digits: no overflow before the range check below.
+        guard !digits.isEmpty, digits.count <= 8, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let count = Int(digits), count > 0,
+            count <= maximumMapSizeBytes >> unit.shift
+        else {
+            throw LedgerError(.invalidRange, "--map-size takes a whole number of MiB, GiB or TiB from 1MiB to 32TiB, not \"\(text)\"")
+        }
+        return .exactly(bytes: count << unit.shift)
+    }
+
+    /// The map a ledger's writer opens with unless told otherwise: room for about ten million records of the bench's mix
+    /// (a bench ledger of 1.04 M records takes 1.6 GB).
+    public static let defaultMapSizeBytes = 16 << 30
+
     public struct Options: Sendable {
-        public var mapSizeBytes: Int
+        public var mapSize: MapSize
         public var maximumReaders: UInt32
         /// When false, commits are not fsync'd (MDB_NOSYNC): only for scratch environments that are thrown away.
         public var durable: Bool
@@ -25,8 +62,11 @@ public final class LMDBEnvironment: @unchecked Sendable {
         /// as well (read-ahead and fault-around). A server's B-tree lookups land on pages all over the file, so
         /// read-ahead only grows its resident size; a scan of the log in order (verify, export) gains from it.
         public var readAhead: Bool
-        public init(mapSizeBytes: Int = 16 << 30, maximumReaders: UInt32 = 256, durable: Bool = true, readAhead: Bool = true) {
-            self.mapSizeBytes = mapSizeBytes
+        public init(
+            mapSize: MapSize = .atLeast(bytes: LMDBEnvironment.defaultMapSizeBytes), maximumReaders: UInt32 = 256, durable: Bool = true,
+            readAhead: Bool = true
+        ) {
+            self.mapSize = mapSize
             self.maximumReaders = maximumReaders
             self.durable = durable
             self.readAhead = readAhead
@@ -34,6 +74,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
         /// What a server opens its ledger with: lookups in random order, so no read-ahead.
         public static let server = Options(readAhead: false)
+        /// What a reader opens a ledger with: the map its writers recorded.
+        public static let reading = Options(mapSize: .recorded)
     }
 
     /// Opens (and with `create`, creates) the environment at `path` and the named databases.
@@ -46,11 +88,22 @@ public final class LMDBEnvironment: @unchecked Sendable {
         var databases: [String: MDB_dbi] = [:]
         do throws(LedgerError) {
             try LMDBEnvironment.check(mdb_env_set_maxdbs(environment, MDB_dbi(databaseNames.count + 1)), "mdb_env_set_maxdbs")
-            try LMDBEnvironment.check(mdb_env_set_mapsize(environment, options.mapSizeBytes), "mdb_env_set_mapsize")
+            // 0 before opening: LMDB takes the size the file records (1 MiB for a new file), raised below if asked.
+            let requestedBytes: Int
+            switch options.mapSize {
+            case .recorded, .atLeast: requestedBytes = 0
+            case .exactly(let bytes): requestedBytes = bytes
+            }
+            try LMDBEnvironment.check(mdb_env_set_mapsize(environment, requestedBytes), "mdb_env_set_mapsize")
             try LMDBEnvironment.check(mdb_env_set_maxreaders(environment, options.maximumReaders), "mdb_env_set_maxreaders")
             let flags = UInt32(MDB_NOTLS) | (options.durable ? 0 : UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC))
                 | (options.readAhead ? 0 : UInt32(MDB_NORDAHEAD))
             try LMDBEnvironment.check(mdb_env_open(environment, path, flags, 0o600), "opening LMDB environment at \(path)")
+            if case .atLeast(let bytes) = options.mapSize, LMDBEnvironment.mapSizeBytes(of: environment) < bytes {
+                // No transaction is active yet, as mdb_env_set_mapsize requires after opening; a writer's next
+                // commit records the new size in the file.
+                try LMDBEnvironment.check(mdb_env_set_mapsize(environment, bytes), "mdb_env_set_mapsize")
+            }
             // Open every named database once, in one transaction; the handles then serve every later transaction.
             var transaction: OpaquePointer?
             try LMDBEnvironment.check(mdb_txn_begin(environment, nil, create ? 0 : UInt32(MDB_RDONLY), &transaction), "mdb_txn_begin")
@@ -127,6 +180,16 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
+    /// The size of this process's map of the environment.
+    public var mapSizeBytes: Int { LMDBEnvironment.mapSizeBytes(of: handle) }
+
+    private static func mapSizeBytes(of environment: OpaquePointer) -> Int {
+        var information = MDB_envinfo()
+        // mdb_env_info fails only for a null environment, which `environment` never is.
+        guard mdb_env_info(environment, &information) == 0 else { return 0 }
+        return information.me_mapsize
+    }
+
     /// Whether the environment was opened with the kernel's read-ahead (`Options.readAhead`).
     public var readsAhead: Bool {
         var flags: UInt32 = 0
@@ -192,7 +255,13 @@ public final class LMDBEnvironment: @unchecked Sendable {
         guard result != 0 else { return }
         let reason = String(cString: mdb_strerror(result))
         if result == MDB_MAP_FULL {
-            throw LedgerError(.mapFull, "\(what()): the ledger's LMDB map is full (\(reason)); reopen with a larger map size")
+            throw LedgerError(
+                .mapFull, "\(what()): the ledger's LMDB map is full (\(reason)); open it again with a larger --map-size (Specs/ledger.md 10.1)")
+        }
+        if result == MDB_MAP_RESIZED {
+            // Another process wrote past this one's map (a writer restarted with a larger --map-size); growing this
+            // map would need every transaction of this process ended, so the command is run again instead.
+            throw LedgerError(.storage, "\(what()): another process has grown the ledger beyond this process's map (\(reason)); run the command again")
         }
         throw LedgerError(.storage, "\(what()): \(reason)")
     }

@@ -14,8 +14,9 @@ public struct LedgerReader: @unchecked Sendable {
         self.genesis = genesis
     }
 
-    /// Opens a ledger directory for reading only; no lock is taken, a writer may be running.
-    public static func open(directory: String, options: LMDBEnvironment.Options = .init()) throws(LedgerError) -> LedgerReader {
+    /// Opens a ledger directory for reading only; no lock is taken, a writer may be running. The map is the one the
+    /// ledger's writers recorded (`Options.reading`), so it covers all they may write while this reader runs.
+    public static func open(directory: String, options: LMDBEnvironment.Options = .reading) throws(LedgerError) -> LedgerReader {
         guard access(directory + "/data.mdb", F_OK) == 0 else {
             throw LedgerError(.notFound, "\(directory) holds no ledger")
         }
@@ -28,6 +29,9 @@ public struct LedgerReader: @unchecked Sendable {
         }
         return LedgerReader(environment: environment, genesis: genesis)
     }
+
+    /// The size of this reader's map of the ledger: the largest its writers have recorded (`Options.reading`).
+    public var mapSizeBytes: Int { environment.mapSizeBytes }
 
     /// Writes a consistent copy of the ledger's records and projections (one read snapshot) as `directory`/data.mdb;
     /// `directory` must exist and hold no ledger. The checkpoint key file is not copied.

@@ -59,14 +59,15 @@ public enum LedgerReplay {
             chunkRecordCount: chunkRecordCount, progress: progress)
     }
 
-    /// Address space reserved for the scratch environment (LMDB maps it; only what is written takes disk).
-    static let scratchMapSizeBytes = 64 << 30
+    /// Address space reserved for the scratch environment (LMDB maps it; only what is written takes disk): the
+    /// ledger's own map, which holds the state the replay writes again and the log besides, and at least this.
+    static let minimumScratchMapSizeBytes = 64 << 20
 
     /// `run` with another chunk size (tests use small chunks to cross chunk boundaries with a few records) or
     /// another scratch map size (a test makes the scratch environment fail to open).
     static func run(
         _ reader: LedgerReader, compareProjections: Bool, signatureChecks: SignatureChecks, scratchParent: String,
-        chunkRecordCount: Int, scratchMapSizeBytes: Int = scratchMapSizeBytes, progress: (_ checked: UInt64, _ total: UInt64) -> Void
+        chunkRecordCount: Int, scratchMapSizeBytes: Int? = nil, progress: (_ checked: UInt64, _ total: UInt64) -> Void
     ) throws(Failure) -> Report {
         precondition(chunkRecordCount > 0, "a chunk holds at least one record")
         let scratchPath: String
@@ -81,7 +82,9 @@ public enum LedgerReplay {
         do {
             scratch = try LMDBEnvironment(
                 path: scratchPath, databaseNames: LedgerDatabase.all, create: true,
-                options: .init(mapSizeBytes: scratchMapSizeBytes, durable: false))
+                options: .init(
+                    mapSize: .exactly(bytes: scratchMapSizeBytes ?? max(reader.environment.mapSizeBytes, minimumScratchMapSizeBytes)),
+                    durable: false))
         } catch {
             throw Failure(sequenceNumber: nil, error: error)
         }

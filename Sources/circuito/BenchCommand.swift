@@ -64,6 +64,8 @@ struct BenchCommand: ParsableCommand {
     var exportOnly = false
     @Option(name: .long, help: "The spawned server's --maximum-commit-batch.")
     var maximumCommitBatch: Int?
+    @Option(name: .long, help: "The map of the ledger the bench creates and of its server's --map-size (such as 4GiB, to run them under valgrind).")
+    var mapSize: String?
     @Flag(name: .long, help: "Print the figures as one JSON object.")
     var json = false
 
@@ -93,6 +95,11 @@ struct BenchCommand: ParsableCommand {
             configuration.exportEventsPath = exportEvents
             configuration.exportOnly = exportOnly
             if let maximumCommitBatch { configuration.serverArguments += ["--maximum-commit-batch", String(maximumCommitBatch)] }
+            if let mapSize {
+                if connect != nil { throw LedgerError(.invalidRange, "--map-size is for the bench's own server; it cannot go with --connect") }
+                configuration.mapSize = try LMDBEnvironment.mapSize(parsing: mapSize)
+                configuration.serverArguments += ["--map-size", mapSize]
+            }
             // Progress goes to stderr (the figures to stdout), so a long run shows where it is.
             let report = try BenchRunner.run(configuration) { message in printError("bench: " + message) }
             let output = StandardOutput()

@@ -54,6 +54,7 @@ struct InitCommand: ParsableCommand {
     var data: String
     @Option(name: .long, help: "The authority's secret key file; it signs genesis.")
     var authorityKey: String
+    @OptionGroup var storage: MapSizeOption
     @Option(name: .long, help: "The authority's actor id.")
     var authorityID: String = "authority"
     @Option(name: .long, help: "The authority's display name.")
@@ -78,7 +79,7 @@ struct InitCommand: ParsableCommand {
                     "currency": .object(["code": .string(Rulebook.currencyCode), "decimals": .integer(Rulebook.currencyDecimals)]),
                 ])
             let genesis = try SignedEvent(signing: event, with: authority).verified()
-            let ledger = try Ledger.create(directory: data, genesis: genesis, checkpointKey: checkpointKey)
+            let ledger = try Ledger.create(directory: data, genesis: genesis, checkpointKey: checkpointKey, options: try storage.options(.init()))
             print(ledger.verifierKey)
         }
     }
@@ -172,6 +173,7 @@ struct AppendCommand: ParsableCommand {
     var data: String
     @Option(name: .long, help: "Events per commit (1 to \(Ledger.maximumBatchCount)).")
     var batch: Int = 256
+    @OptionGroup var storage: MapSizeOption
     @Argument(help: "File of signed events (JSON Lines); standard input when absent.")
     var file: String?
 
@@ -193,7 +195,7 @@ struct AppendCommand: ParsableCommand {
                 descriptor = 0
             }
             defer { if descriptor != 0 { close(descriptor) } }
-            let ledger = try Ledger.open(directory: data)
+            let ledger = try Ledger.open(directory: data, options: try storage.options(.init()))
             var reader = LineReader(descriptor: descriptor, maximumLineBytes: EventLimits.maximumSignedEventBytes)
             var lineNumber = 0
             var finished = false

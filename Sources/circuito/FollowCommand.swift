@@ -25,13 +25,15 @@ struct FollowCommand: ParsableCommand {
     var actor: String
     @Option(name: .long, help: "The leader's checkpoint verifier key (NAME+KEYID+BASE64); refuse a ledger naming another.")
     var verifierKey: String?
+    @OptionGroup var storage: MapSizeOption
 
     func run() throws {
         let stop = StopSignal()
         let follower: Follower
         do throws(LedgerError) {
-            let configuration = Follower.Configuration(
+            var configuration = Follower.Configuration(
                 leader: try Endpoint(parsing: from), directory: data, actor: actor, key: try KeyFile.read(key), pinnedVerifierKey: verifierKey)
+            configuration.storageOptions = try storage.options(configuration.storageOptions)
             follower = try Follower(configuration)
         } catch {
             throw failure(error)

@@ -35,6 +35,7 @@ struct ServeCommand: ParsableCommand {
     var issuerKey: [String] = []
     @Option(name: .long, help: "The JSON-LD contexts directory for credentials (default: $CIRCUITO_CONTEXTS or shared/contexts).")
     var contexts: String?
+    @OptionGroup var storage: MapSizeOption
 
     func run() throws {
         var configuration = ServerConfiguration(directory: data, tcpHost: nil, unixSocketPath: unix)
@@ -48,6 +49,11 @@ struct ServeCommand: ParsableCommand {
             } catch {
                 throw failure(error)
             }
+        }
+        do throws(LedgerError) {
+            configuration.storageOptions = try storage.options(configuration.storageOptions)
+        } catch {
+            throw failure(error)
         }
         configuration.limits.maximumFrameBytes = maximumFrameBytes
         configuration.limits.maximumConnections = maximumConnections

@@ -227,6 +227,12 @@ final class ChildProcess {
 /// Runs `circuito arguments…` to completion (bounded by `timeout`).
 @discardableResult
 func circuito(_ arguments: String..., stdin: String? = nil, timeout: Double = 120) throws -> CLIResult {
+    try circuito(arguments, stdin: stdin, timeout: timeout)
+}
+
+/// `circuito(_:stdin:timeout:)` with the arguments in an array.
+@discardableResult
+func circuito(_ arguments: [String], stdin: String? = nil, timeout: Double = 120) throws -> CLIResult {
     let child = try ChildProcess(arguments, stdin: stdin.map { Array($0.utf8) })
     let result = child.wait(timeout: timeout)
     #expect(!result.timedOut, "circuito \(arguments.joined(separator: " ")) timed out after \(timeout) s")
@@ -296,13 +302,13 @@ struct TestLedger {
     let authority: TestActor
     let verifierKey: String
 
-    init(origin: String = "cli.test/ledger") throws {
+    init(origin: String = "cli.test/ledger", initArguments: [String] = []) throws {
         workspace = try Workspace()
         authority = TestActor("authority")
         let keyPath = workspace.path("authority.key")
         try KeyFile.write(authority.key, to: keyPath)
         directory = workspace.path("ledger")
-        let result = try circuito("init", "--data", directory, "--authority-key", keyPath, "--origin", origin)
+        let result = try circuito(["init", "--data", directory, "--authority-key", keyPath, "--origin", origin] + initArguments)
         try #require(result.succeeded, "init failed: \(result.stderr)")
         verifierKey = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -782,6 +788,50 @@ struct CLITests {
         #expect(retry.succeeded, "\(retry.stderr)")
         #expect(try ledger.root().size == 4)
         #expect(try ledger.verify().succeeded)
+    }
+
+    // MARK: - 5b. Map size
+
+    @Test("a full map: append stops with map_full naming --map-size; run again with a larger one, it takes the rest; a reader of the smaller map is told to run again")
+    func mapSize() throws {
+        let ledger = try TestLedger(initArguments: ["--map-size", "1MiB"])
+        defer { ledger.remove() }
+        let lines = try (1...1500).map { try ledger.authority.register(TestActor("merchant-\($0)"), role: "merchant", name: "Shop \($0)") }
+
+        // A bad size is refused before anything is written.
+        for bad in ["16", "1.5GiB", "0MiB", "64TiB"] {
+            let refused = try circuito(["append", "--data", ledger.directory, "--map-size", bad], stdin: lines[0] + "\n")
+            #expect(refused.status == 1 && refused.stdout.isEmpty)
+            #expect(refused.stderr.hasPrefix("error: invalid_range: --map-size"), "\(bad): \(refused.stderr)")
+        }
+        #expect(try ledger.root().size == 1)
+
+        // This process's reader maps the 1 MiB the ledger records. (A writer told no size would take 16 GiB.)
+        let reader = try LedgerReader.open(directory: ledger.directory)
+        let full = try circuito(["append", "--data", ledger.directory, "--map-size", "1MiB"], stdin: lines.joined(separator: "\n") + "\n")
+        #expect(full.status == 1)
+        #expect(full.stderr.hasPrefix("error: map_full: ") && full.stderr.contains("--map-size"), "\(full.stderr)")
+        let written = try ledger.root().size
+        #expect(written > 1 && written < 1501, "the 1 MiB map took \(written) records")
+        // Receipts were printed for exactly what was written.
+        #expect(try full.completeLines.map { try PrintedReceipt(line: $0).seq } == Array(1..<written))
+        #expect(try reader.size() == written)
+
+        let file = try ledger.workspace.write("all.jsonl", lines: lines)
+        let larger = try circuito("append", "--data", ledger.directory, "--map-size", "16MiB", file)
+        #expect(larger.succeeded, "\(larger.stderr)")
+        #expect(try larger.completeLines.map { try PrintedReceipt(line: $0).seq } == Array(1...1500))
+        #expect(try ledger.root().size == 1501)
+        #expect(try ledger.verify().succeeded)
+
+        // The records now lie beyond this process's map: a clear error, not a crash or a short read.
+        do {
+            _ = try reader.size()
+            Issue.record("a reader past its map read the grown ledger")
+        } catch {
+            #expect(error.code == .storage && error.message.contains("run the command again"), "\(error)")
+        }
+        #expect(try LedgerReader.open(directory: ledger.directory).size() == 1501)
     }
 }
 

@@ -150,7 +150,10 @@ struct ProcessTests {
 
         // follow: mirrors the leader until SIGTERM; the replica passes verify.
         let replica = fixture.folder.path + "/replica"
-        let follower = try Child(["follow", "--from", socket, "--data", replica, "--key", keys + "/audit.key", "--actor", "audit", "--verifier-key", verifierKey])
+        let follower = try Child([
+            "follow", "--from", socket, "--data", replica, "--key", keys + "/audit.key", "--actor", "audit", "--verifier-key", verifierKey,
+            "--map-size", "256MiB",
+        ])
         let client = try LineClient(.unix(path: socket), timeoutSeconds: 10)
         for _ in 0..<5 { _ = try client.result("submit", try fixture.registration().params) }
         let leaderSize = try #require(try client.result("server.info")["size"]?.integerValue)
@@ -160,6 +163,8 @@ struct ProcessTests {
         kill(follower.process.processIdentifier, SIGTERM)
         #expect(follower.waitForExit(timeoutSeconds: 30))
         #expect(follower.process.terminationStatus == 0, "\(follower.standardError)")
+        // The replica was written with the map it was told.
+        #expect(try LedgerReader.open(directory: replica).mapSizeBytes == 256 << 20)
         let verified = try runCircuito(["verify", "--data", replica])
         #expect(verified.status == 0, "\(verified.errors)")
         #expect(verified.output.contains("ok: \(leaderSize) records"))

@@ -222,7 +222,7 @@ struct WriterPlannerTests {
     private static func startOnSmallMap(_ fixture: CircuitFixture) throws -> LedgerWriter {
         var status = stat()
         #expect(stat(fixture.directory + "/data.mdb", &status) == 0)
-        let options = LMDBEnvironment.Options(mapSizeBytes: Int(status.st_size) + 384 * 1024, readAhead: false)
+        let options = LMDBEnvironment.Options(mapSize: .exactly(bytes: Int(status.st_size) + 384 * 1024), readAhead: false)
         return try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), options: options) { _ in }
     }
 

@@ -92,7 +92,7 @@ struct LedgerTests {
         let files = { (names: [String]) in names.filter { access(directory + "/" + $0, F_OK) == 0 } }
         // A map too small for the genesis commit (LMDB's map_full), and one too small to create the databases.
         for mapSizeBytes in [16 * 1024, 8 * 1024] {
-            #expect(throws: LedgerError.self) { try temporary.create(options: LMDBEnvironment.Options(mapSizeBytes: mapSizeBytes)) }
+            #expect(throws: LedgerError.self) { try temporary.create(options: LMDBEnvironment.Options(mapSize: .exactly(bytes: mapSizeBytes))) }
             #expect(files([LedgerFiles.checkpointKey, "data.mdb", "lock.mdb"]).isEmpty)
         }
         let ledger = try temporary.create()
@@ -257,7 +257,7 @@ struct LedgerTests {
     @Test("a full LMDB map is an error value: the batch is not written and the ledger stays verifiable")
     func mapFull() throws {
         let temporary = TemporaryLedger()
-        let ledger = try temporary.create(options: .init(mapSizeBytes: 256 * 1024))
+        let ledger = try temporary.create(options: .init(mapSize: .exactly(bytes: 256 * 1024)))
         var appended: UInt64 = 1
         var sawMapFull = false
         for round in 0..<200 {
@@ -276,6 +276,82 @@ struct LedgerTests {
         #expect(ledger.frontier.size == appended)
         let report = try LedgerReplay.run(ledger.reader)
         #expect(report.recordCount == appended)
+    }
+
+    @Test("a full map is cured as the error says: the ledger opened again with a larger map takes what was refused")
+    func mapFullThenLargerMap() throws {
+        let temporary = TemporaryLedger()
+        var appended: UInt64 = 1
+        var refused: [VerifiedEvent] = []
+        do {
+            let ledger = try temporary.create(options: .init(mapSize: .exactly(bytes: 256 * 1024)))
+            for round in 0..<200 where refused.isEmpty {
+                let batch = try (0..<20).map { try temporary.registration("shop-\(round)-\($0)", name: String(repeating: "n", count: 180)) }
+                do {
+                    appended += UInt64(try ledger.append(batch).count)
+                } catch {
+                    #expect(error.code == .mapFull)
+                    #expect(error.message.contains("--map-size"), "the error names the option that cures it: \(error.message)")
+                    refused = batch
+                }
+            }
+        }
+        try #require(!refused.isEmpty, "the small map never filled")
+        let reopened = try Ledger.open(directory: temporary.directory, options: .init(mapSize: try LMDBEnvironment.mapSize(parsing: "4MiB")))
+        #expect(reopened.environment.mapSizeBytes == 4 << 20)
+        for result in try reopened.append(refused) { _ = try result.get() }
+        #expect(try reopened.reader.size() == appended + UInt64(refused.count))
+        #expect(try LedgerReplay.run(reopened.reader).recordCount == appended + UInt64(refused.count))
+    }
+
+    @Test("readers open the map the ledger's writers recorded; writers at least 16 GiB unless told a size")
+    func mapSizeRecordedForReaders() throws {
+        let temporary = TemporaryLedger()
+        do {
+            let ledger = try temporary.create(options: .init(mapSize: .exactly(bytes: 2 << 20)))
+            #expect(ledger.environment.mapSizeBytes == 2 << 20)
+        }
+        #expect(try LedgerReader.open(directory: temporary.directory).environment.mapSizeBytes == 2 << 20)
+        do {
+            // A writer told nothing: the default, which its first commit records in the file.
+            let ledger = try Ledger.open(directory: temporary.directory)
+            #expect(ledger.environment.mapSizeBytes == LMDBEnvironment.defaultMapSizeBytes)
+            for result in try ledger.append([try temporary.registration("a")]) { _ = try result.get() }
+        }
+        #expect(try LedgerReader.open(directory: temporary.directory).environment.mapSizeBytes == LMDBEnvironment.defaultMapSizeBytes)
+        do {
+            // A writer told a smaller size uses it; the file keeps the largest, so readers still map all of it.
+            let ledger = try Ledger.open(directory: temporary.directory, options: .init(mapSize: .exactly(bytes: 4 << 20)))
+            #expect(ledger.environment.mapSizeBytes == 4 << 20)
+            for result in try ledger.append([try temporary.registration("b")]) { _ = try result.get() }
+        }
+        #expect(try LedgerReader.open(directory: temporary.directory).environment.mapSizeBytes == LMDBEnvironment.defaultMapSizeBytes)
+        do {
+            // A writer told a larger size than the default keeps it, and so does the next one told nothing.
+            let ledger = try Ledger.open(directory: temporary.directory, options: .init(mapSize: .exactly(bytes: 32 << 30)))
+            for result in try ledger.append([try temporary.registration("c")]) { _ = try result.get() }
+        }
+        #expect(try Ledger.open(directory: temporary.directory).environment.mapSizeBytes == 32 << 30)
+        let reader = try LedgerReader.open(directory: temporary.directory)
+        #expect(reader.environment.mapSizeBytes == 32 << 30)
+        #expect(try LedgerReplay.run(reader).recordCount == 4)
+    }
+
+    @Test("--map-size reads whole MiB, GiB or TiB from 1 MiB to 32 TiB, and refuses anything else as invalid_range")
+    func mapSizeParsing() throws {
+        #expect(try LMDBEnvironment.mapSize(parsing: "1MiB") == .exactly(bytes: 1 << 20))
+        #expect(try LMDBEnvironment.mapSize(parsing: "32GiB") == .exactly(bytes: 32 << 30))
+        #expect(try LMDBEnvironment.mapSize(parsing: "32TiB") == .exactly(bytes: 32 << 40))
+        #expect(try LMDBEnvironment.mapSize(parsing: "32768GiB") == .exactly(bytes: 32 << 40))
+        for text in ["", "GiB", "0GiB", "16", "16G", "16gib", "16 GiB", " 16GiB", "+16GiB", "-1GiB", "1.5GiB", "33TiB", "32769GiB",
+                     "99999999TiB", "999999999MiB", "１６GiB", "16KiB", "16GiBs"] {
+            #expect(throws: LedgerError.self, "\(text)") { try LMDBEnvironment.mapSize(parsing: text) }
+            do {
+                _ = try LMDBEnvironment.mapSize(parsing: text)
+            } catch {
+                #expect(error.code == .invalidRange)
+            }
+        }
     }
 }
 

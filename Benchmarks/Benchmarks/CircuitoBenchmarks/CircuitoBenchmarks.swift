@@ -111,7 +111,7 @@ final class LedgerFixture: @unchecked Sendable {
         directory = NSTemporaryDirectory() + "circuito-benchmark-" + UUID().uuidString
         ledger = try Ledger.create(
             directory: directory, genesis: circuit.genesis, checkpointKey: circuit.checkpoint,
-            options: .init(mapSizeBytes: 4 << 30, durable: durable))
+            options: .init(mapSize: .exactly(bytes: 4 << 30), durable: durable))
         _ = try ledger.append(circuit.setup)
         batches = try (0..<batchCount).map { try circuit.batch(first: $0 * batchSize, count: batchSize) }
     }

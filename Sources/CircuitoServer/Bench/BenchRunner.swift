@@ -42,6 +42,8 @@ public struct BenchConfiguration: Sendable {
     public var exportOnly = false
     /// Extra arguments for the spawned `circuito serve` (its limits).
     public var serverArguments: [String] = []
+    /// The map of the ledger the bench creates and of its server (`--map-size`); nil: the default.
+    public var mapSize: LMDBEnvironment.MapSize?
 
     public init(target: Target, events: Int, seed: UInt64) {
         self.target = target
@@ -466,7 +468,7 @@ public enum BenchRunner {
                 progress("copying the ledger of \(base)")
                 try copyLedger(from: base, to: directory)
             } else {
-                try createLedger(directory: directory, authority: authority)
+                try createLedger(directory: directory, authority: authority, mapSize: configuration.mapSize)
             }
             // Kept beside the ledger, so that a later run can start from a copy of it (`--base`).
             try KeyFile.write(authority.key, to: directory + "/" + authorityKeyFile)
@@ -686,7 +688,7 @@ public enum BenchRunner {
     }
 
     /// A new ledger whose genesis names the bench's authority; closed again before the server opens it.
-    static func createLedger(directory: String, authority: BenchSigner) throws(LedgerError) {
+    static func createLedger(directory: String, authority: BenchSigner, mapSize: LMDBEnvironment.MapSize? = nil) throws(LedgerError) {
         let checkpointKey = Ed25519PrivateKey()
         let event = try Event(
             id: "genesis", type: "ledger.genesis", actor: authority.id, key: authority.key.publicKey.multikey,
@@ -702,7 +704,9 @@ public enum BenchRunner {
             ])
         let genesis = try SignedEvent(signing: event, with: authority.key).verified()
         // The Ledger (its LMDB environment and writer lock) closes when it goes out of scope here.
-        _ = try Ledger.create(directory: directory, genesis: genesis, checkpointKey: checkpointKey)
+        var options = LMDBEnvironment.Options()
+        if let mapSize { options.mapSize = mapSize }
+        _ = try Ledger.create(directory: directory, genesis: genesis, checkpointKey: checkpointKey, options: options)
     }
 
     /// Appends events with `submit_batch`, beneficiaries split over `connections`, batches in order on each; any
