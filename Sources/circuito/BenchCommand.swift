@@ -64,7 +64,7 @@ struct BenchCommand: ParsableCommand {
     var exportOnly = false
     @Option(name: .long, help: "The spawned server's --maximum-commit-batch.")
     var maximumCommitBatch: Int?
-    @Option(name: .long, help: "The map of the ledger the bench creates and of its server's --map-size (such as 4GiB, to run them under valgrind).")
+    @Option(name: .long, help: "The --map-size of the ledger the bench creates and of the server it starts (such as 4GiB, to run them under valgrind).")
     var mapSize: String?
     @Flag(name: .long, help: "Print the figures as one JSON object.")
     var json = false
