@@ -31,9 +31,40 @@ struct StaleReaderTests {
         withExtendedLifetime((unread, secondUnread)) {}
     }
 
+    @Test("a reader of a replica killed inside its transaction is cleared by the replica's next commit")
+    func killedReaderOfReplicaIsCleared() throws {
+        let fixture = try CircuitFixture()
+        let leader = try Ledger.open(directory: fixture.directory)
+        let registrations = try (0..<300).map { _ in try fixture.registration().verified() }
+        for result in try leader.append(registrations) { _ = try result.get() }
+
+        // The replica takes the leader's records as `circuito follow` does: whole, ending at a checkpoint.
+        let replicaDirectory = fixture.folder.path + "/replica"
+        let replica = try ReplicaLedger.open(directory: replicaDirectory)
+        func catchUp() throws {
+            let size = try leader.reader.size()
+            let leaves = try (replica.size..<size).map { try leader.reader.leafBytes(sequenceNumber: $0) }
+            let note = try leader.reader.checkpointCovering(sequenceNumber: size - 1)
+            try replica.append(leaves: leaves, checkpoints: [(size: size, note: note)])
+            #expect(replica.size == size)
+        }
+        try catchUp()
+
+        let (pid, unread) = try Self.killedReader(directory: replicaDirectory, environment: replica.environment)
+        #expect(replica.environment.readerProcessIDs().contains(pid))
+        for result in try leader.append([try fixture.registration().verified()]) { _ = try result.get() }
+        try catchUp()
+        #expect(replica.environment.readerProcessIDs().contains(pid) == false, "the replica's commit left the dead reader's slot")
+        withExtendedLifetime(unread) {}
+    }
+
+    static func killedReader(directory: String, ledger: Ledger) throws -> (pid: Int32, pipe: Pipe) {
+        try killedReader(directory: directory, environment: ledger.environment)
+    }
+
     /// Starts `circuito export` with a pipe nobody reads, waits (bounded) until its read transaction shows in the
     /// reader table, kills it with SIGKILL and returns its pid (and the pipe, kept open until the test ends).
-    static func killedReader(directory: String, ledger: Ledger) throws -> (pid: Int32, pipe: Pipe) {
+    static func killedReader(directory: String, environment: LMDBEnvironment) throws -> (pid: Int32, pipe: Pipe) {
         let binary = try #require(CircuitoBinary.path, "the circuito executable was not found next to the test bundle")
         let child = Process()
         child.executableURL = URL(fileURLWithPath: binary)
@@ -46,7 +77,7 @@ struct StaleReaderTests {
         let pid = child.processIdentifier
         var holding = false
         for _ in 0..<600 where !holding {
-            holding = ledger.environment.readerProcessIDs().contains(pid)
+            holding = environment.readerProcessIDs().contains(pid)
             if !holding { usleep(50_000) }
         }
         #expect(holding, "the export never showed up as a reader")
