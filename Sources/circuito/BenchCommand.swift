@@ -64,8 +64,8 @@ struct BenchCommand: ParsableCommand {
     var exportOnly = false
     @Option(name: .long, help: "The spawned server's --maximum-commit-batch.")
     var maximumCommitBatch: Int?
-    @Option(name: .long, help: "The --map-size of the ledger the bench creates and of the server it starts (such as 4GiB, to run them under valgrind).")
-    var mapSize: String?
+    /// The ledger the bench creates and the server it starts (such as 4GiB, to run them under valgrind).
+    @OptionGroup var storage: MapSizeOption
     @Flag(name: .long, help: "Print the figures as one JSON object.")
     var json = false
 
@@ -95,7 +95,7 @@ struct BenchCommand: ParsableCommand {
             configuration.exportEventsPath = exportEvents
             configuration.exportOnly = exportOnly
             if let maximumCommitBatch { configuration.serverArguments += ["--maximum-commit-batch", String(maximumCommitBatch)] }
-            if let mapSize {
+            if let mapSize = storage.mapSize {
                 if connect != nil { throw LedgerError(.invalidRange, "--map-size is for the bench's own server; it cannot go with --connect") }
                 configuration.mapSize = try LMDBEnvironment.mapSize(parsing: mapSize)
                 configuration.serverArguments += ["--map-size", mapSize]

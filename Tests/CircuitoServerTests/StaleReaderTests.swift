@@ -10,13 +10,10 @@ struct StaleReaderTests {
     @Test("a reader killed inside its transaction is cleared: by the check itself, and by the writer's next append")
     func killedReaderIsCleared() throws {
         let fixture = try CircuitFixture()
-        let ledger = try Ledger.open(directory: fixture.directory)
-        // Enough records that `circuito export` fills a pipe nobody reads and blocks inside its read transaction.
-        let registrations = try (0..<300).map { _ in try fixture.registration().verified() }
-        for result in try ledger.append(registrations) { _ = try result.get() }
+        let ledger = try Self.ledgerForAnExportToBlockOn(fixture)
 
         // A dead reader: `circuito export` blocked inside its read transaction, then killed.
-        let (pid, unread) = try Self.killedReader(directory: fixture.directory, ledger: ledger)
+        let (pid, unread) = try Self.killedReader(directory: fixture.directory, environment: ledger.environment)
         // Dead, but its slot still holds a snapshot until someone checks.
         #expect(ledger.environment.readerProcessIDs().contains(pid))
         #expect(try ledger.environment.clearStaleReaders() == 1)
@@ -24,7 +21,7 @@ struct StaleReaderTests {
         #expect(try ledger.environment.clearStaleReaders() == 0)
 
         // The writer's own check: a second killed reader is cleared by the next append.
-        let (secondPID, secondUnread) = try Self.killedReader(directory: fixture.directory, ledger: ledger)
+        let (secondPID, secondUnread) = try Self.killedReader(directory: fixture.directory, environment: ledger.environment)
         #expect(ledger.environment.readerProcessIDs().contains(secondPID))
         for result in try ledger.append([try fixture.registration().verified()]) { _ = try result.get() }
         #expect(ledger.environment.readerProcessIDs().contains(secondPID) == false)
@@ -34,9 +31,7 @@ struct StaleReaderTests {
     @Test("a reader of a replica killed inside its transaction is cleared by the replica's next commit")
     func killedReaderOfReplicaIsCleared() throws {
         let fixture = try CircuitFixture()
-        let leader = try Ledger.open(directory: fixture.directory)
-        let registrations = try (0..<300).map { _ in try fixture.registration().verified() }
-        for result in try leader.append(registrations) { _ = try result.get() }
+        let leader = try Self.ledgerForAnExportToBlockOn(fixture)
 
         // The replica takes the leader's records as `circuito follow` does: whole, ending at a checkpoint.
         let replicaDirectory = fixture.folder.path + "/replica"
@@ -58,8 +53,13 @@ struct StaleReaderTests {
         withExtendedLifetime(unread) {}
     }
 
-    static func killedReader(directory: String, ledger: Ledger) throws -> (pid: Int32, pipe: Pipe) {
-        try killedReader(directory: directory, environment: ledger.environment)
+    /// The fixture's ledger opened for writing, with enough records that `circuito export` fills a pipe nobody
+    /// reads and blocks inside its read transaction.
+    static func ledgerForAnExportToBlockOn(_ fixture: CircuitFixture) throws -> Ledger {
+        let ledger = try Ledger.open(directory: fixture.directory)
+        let registrations = try (0..<300).map { _ in try fixture.registration().verified() }
+        for result in try ledger.append(registrations) { _ = try result.get() }
+        return ledger
     }
 
     /// Starts `circuito export` with a pipe nobody reads, waits (bounded) until its read transaction shows in the
