@@ -17,6 +17,39 @@ struct ParallelTests {
         #expect(Parallel.map([Int]()) { $0 } == [])
         #expect(Parallel.map([7]) { $0 + 1 } == [8])
     }
+
+    @Test("hands each result over once: the results alone hold their objects, which are freed with them")
+    func resultsHandedOverOnce() {
+        let live = LiveCount()
+        do {
+            var mapped = Parallel.map(Array(0..<5_000)) { Tracked(number: $0, live: live) }
+            #expect(mapped.count == 5_000)
+            #expect(mapped.indices.allSatisfy { mapped[$0].number == $0 })
+            #expect(live.count == 5_000)
+            let heldElsewhere = mapped.indices.filter { !isKnownUniquelyReferenced(&mapped[$0]) }
+            #expect(heldElsewhere.isEmpty)
+        }
+        #expect(live.count == 0)
+    }
+}
+
+private final class Tracked: Sendable {
+    let number: Int
+    let live: LiveCount
+    init(number: Int, live: LiveCount) {
+        self.number = number
+        self.live = live
+        live.add(1)
+    }
+    deinit { live.add(-1) }
+}
+
+private final class LiveCount: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = NSLockLike()
+    private var value = 0
+    func add(_ delta: Int) { lock.withLock { value += delta } }
+    var count: Int { lock.withLock { value } }
 }
 
 private final class ParallelOutcomes: @unchecked Sendable {
