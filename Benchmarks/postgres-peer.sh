@@ -18,29 +18,47 @@ set -euo pipefail
 events=20000
 clients="1 8 32"
 json=0
+usage() { echo "usage: $0 [--events N] [--clients \"1 8 32\"] [--json]"; }
+# A bad argument is named and nothing is installed, started or written.
+fail() {
+    echo "error: $1" >&2
+    usage >&2
+    exit 2
+}
+# whole_number NAME VALUE LOWEST HIGHEST
+whole_number() {
+    if ! [[ "$2" =~ ^[0-9]{1,9}$ ]] || [ "$((10#$2))" -lt "$3" ] || [ "$((10#$2))" -gt "$4" ]; then
+        fail "$1 must be a whole number from $3 to $4, not '$2'"
+    fi
+}
 while [ $# -gt 0 ]; do
     case "$1" in
-        --events) events="$2"; shift 2 ;;
-        --clients) clients="$2"; shift 2 ;;
+        -h | --help) usage; exit 0 ;;
+        --events) [ $# -ge 2 ] || fail "--events needs a number"; events="$2"; shift 2 ;;
+        --clients) [ $# -ge 2 ] || fail "--clients needs a list of numbers"; clients="$2"; shift 2 ;;
         --json) json=1; shift ;;
-        *) echo "usage: $0 [--events N] [--clients \"1 8 32\"] [--json]" >&2; exit 2 ;;
+        *) fail "unknown argument '$1'" ;;
     esac
 done
+# The same bound as `circuito bench --events`.
+whole_number --events "$events" 1 10000000
+events=$((10#$events))
+read -r -a client_counts <<< "$clients"
+[ ${#client_counts[@]} -gt 0 ] || fail "--clients needs at least one number"
+for count in "${client_counts[@]}"; do
+    # The private server allows 100 connections; pgbench holds one more of its own.
+    whole_number "each of --clients" "$count" 1 90
+    [ "$((10#$count))" -le "$events" ] || fail "--clients $count is more clients than --events $events"
+done
+if [ -n "${EVENTS_FILE:-}" ] && [ ! -s "$EVENTS_FILE" ]; then fail "EVENTS_FILE '$EVENTS_FILE' is missing or empty"; fi
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 port="${PEER_PORT:-54329}"
+whole_number PEER_PORT "$port" 1024 65535
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
-
-# PostgreSQL from Debian.
-if ! ls /usr/lib/postgresql/*/bin/pgbench > /dev/null 2>&1; then
-    echo "installing PostgreSQL (apt-get)" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib > /dev/null
-fi
-bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 
 # The server must not run as root: use the postgres account when we are root.
 run_pg() {
@@ -67,6 +85,17 @@ else
     "$circuito" bench --events "$events" --export-events "$work/events.jsonl" --export-only > /dev/null
 fi
 events="$(wc -l < "$work/events.jsonl")"
+for count in "${client_counts[@]}"; do
+    [ "$((10#$count))" -le "$events" ] || fail "the events file holds $events events, fewer than --clients $count"
+done
+# PostgreSQL from Debian, once the arguments and the events are known to be good.
+if ! ls /usr/lib/postgresql/*/bin/pgbench > /dev/null 2>&1; then
+    echo "installing PostgreSQL (apt-get)" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-contrib > /dev/null
+fi
+bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+
 if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$work"; fi
 
 # A private cluster: durable settings (fsync, synchronous_commit, full_page_writes are PostgreSQL's defaults and
@@ -112,7 +141,8 @@ if [ "$(id -u)" -eq 0 ]; then chown postgres "$work/append.sql"; fi
 
 cores="$(nproc)"
 results=()
-for count in $clients; do
+for count in "${client_counts[@]}"; do
+    count=$((10#$count))
     per_client=$((events / count))
     psql -c "TRUNCATE ledger RESTART IDENTITY; SELECT setval('staged_cursor', 1, false); CHECKPOINT;" > /dev/null
     threads=$((count < cores ? count : cores))

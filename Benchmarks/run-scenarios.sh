@@ -8,15 +8,58 @@
 #              EVENTS (events per throughput run, 30000), REPEAT (3), SKIP_MILLION, SKIP_CEILING, SKIP_POSTGRES.
 set -euo pipefail
 
+usage() { echo "usage: bash Benchmarks/run-scenarios.sh [OUT]   (default OUT: /tmp/circuito-scenarios)"; }
+# A bad argument is named before anything is built, installed or run.
+fail() {
+    echo "error: $1" >&2
+    usage >&2
+    exit 2
+}
+# whole_number NAME VALUE LOWEST HIGHEST
+whole_number() {
+    if ! [[ "$2" =~ ^[0-9]{1,9}$ ]] || [ "$((10#$2))" -lt "$3" ] || [ "$((10#$2))" -gt "$4" ]; then
+        fail "$1 must be a whole number from $3 to $4, not '$2'"
+    fi
+}
+case "${1:-}" in
+    -h | --help) usage; exit 0 ;;
+    -*) fail "unknown option '$1'" ;;
+esac
+[ $# -le 1 ] || fail "one results folder at most, not $#"
+
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-/tmp/circuito-scenarios}"
 events="${EVENTS:-30000}"
 repeat="${REPEAT:-3}"
+# The bounds of `circuito bench --events`; more rounds than 99 would take days.
+whole_number EVENTS "$events" 1 10000000
+whole_number REPEAT "$repeat" 1 99
+events=$((10#$events))
+repeat=$((10#$repeat))
+if [ -e "$out" ] && [ ! -d "$out" ]; then fail "$out is there and is not a folder"; fi
 circuito="${CIRCUITO:-$root/.build-bench-release/release/circuito}"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+# The summary at the end is a Python script: installed now if missing (Debian), not found missing after the runs.
+if ! command -v python3 > /dev/null; then
+    echo "installing python3 (apt-get)" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 > /dev/null
+fi
 if [ ! -x "$circuito" ]; then
     (cd "$root" && swift build -c release --scratch-path "$root/.build-bench-release" --product circuito)
 fi
-mkdir -p "$out"
+mkdir -p -- "$out"
+
+# The ledgers a run makes are removed however it ends (an interrupted run would leave the tmpfs one in memory).
+ceiling=""
+cleanup() {
+    if [ -n "$ceiling" ]; then rm -rf "$ceiling"; fi
+    rm -rf "$out/ceiling-disk-ledger" "$out/base-10k" "$out/base-1m"
+}
+trap cleanup EXIT
 
 # run NAME ARGS…: `circuito bench ARGS… --seed N` for N = 1…REPEAT, kept as OUT/NAME.N.json;
 # ROUND=N run NAME ARGS…: only round N.

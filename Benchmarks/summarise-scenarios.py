@@ -4,6 +4,7 @@
 missed, measured against its own run (the ratios use each run's own bound). The targets also go to OUT/targets.json.
 
 Usage: python3 Benchmarks/summarise-scenarios.py OUT
+Exits 2, writing nothing, when OUT is not a folder or holds no readable results.
 """
 import glob
 import json
@@ -100,8 +101,22 @@ def targets(groups):
 
 
 def main():
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help"):
+        print("usage: python3 Benchmarks/summarise-scenarios.py OUT")
+        return 0
+    if len(sys.argv) != 2:
+        print("error: one argument, the results folder of Benchmarks/run-scenarios.sh", file=sys.stderr)
+        print("usage: python3 Benchmarks/summarise-scenarios.py OUT", file=sys.stderr)
+        return 2
     out = sys.argv[1]
+    if not os.path.isdir(out):
+        print(f"error: {out} is not a folder", file=sys.stderr)
+        return 2
     groups = load(out)
+    if not groups:
+        # Nothing to summarise: say so, and leave no targets.json that would read as a run with nothing measured.
+        print(f"error: {out} holds no readable results (NAME.N.json of Benchmarks/run-scenarios.sh)", file=sys.stderr)
+        return 2
     for name, runs in groups.items():
         figures = []
         for key in MEDIAN_KEYS:
@@ -133,7 +148,8 @@ def main():
     with open(os.path.join(out, "targets.json"), "w") as file:
         json.dump(results, file, indent=1)
         file.write("\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Circuito builds against (liblmdb-dev, libsodium-dev, pkg-config) when missing.
+# Installs the Debian packages Circuito builds against (liblmdb-dev, libsodium-dev, pkg-config) when missing, and
+# any other Debian packages named as arguments (scripts/test.sh: python3, which the benchmark summary's tests run).
 set -euo pipefail
 missing=()
-for package in liblmdb-dev libsodium-dev pkg-config; do
+for package in liblmdb-dev libsodium-dev pkg-config "$@"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -5,7 +5,8 @@
 # package in release mode: about 15 minutes the first time on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-dependencies.sh
+# python3: the tests of Benchmarks/ run its summary script (summarise-scenarios.py).
+bash scripts/ensure-dependencies.sh python3
 swift build --build-tests
 # Bounded: a test that waits for an answer that never comes (a writer regression hangs rather than fails) fails
 # the run after 15 minutes (TEST_TIMEOUT_SECONDS) instead of holding it until CI's limit. The suite itself takes under

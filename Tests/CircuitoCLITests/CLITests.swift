@@ -123,11 +123,19 @@ final class ChildProcess {
     private var stdinDescriptor: Int32 = -1
     private let exited: DispatchSemaphore
 
-    init(_ arguments: [String], stdin input: [UInt8]? = nil, keepStdinOpen: Bool = false) throws {
+    /// Runs `executable` (default: the `circuito` binary) with `arguments`, with `environment` added to this
+    /// process's own.
+    init(
+        _ arguments: [String], stdin input: [UInt8]? = nil, keepStdinOpen: Bool = false, executable: String? = nil,
+        environment: [String: String] = [:]
+    ) throws {
         _ = CLI.ignoringSIGPIPE
         let process = Process()
         self.process = process
-        let binary = try #require(CLI.binary, "the circuito executable was not found next to the test bundle")
+        let binary = try executable ?? #require(CLI.binary, "the circuito executable was not found next to the test bundle")
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        }
         // (Process closes every other descriptor in the child, so concurrent tests do not share pipe ends.)
         let inPipe = try ChildProcess.makePipe()
         let outPipe = try ChildProcess.makePipe()

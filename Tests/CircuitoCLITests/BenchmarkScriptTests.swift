@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+
+// The scripts under Benchmarks/ (the scripted run, the PostgreSQL peer, the summary) answer a bad argument with a
+// clear error and exit status 2 before they build, install, start or write anything: a mistyped option must not
+// cost an operator half an hour of runs or leave a half-made results folder.
+
+/// The package's own folder (this file is Tests/CircuitoCLITests/BenchmarkScriptTests.swift).
+private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// Runs `interpreter interpreterArguments… script arguments…` (the script's path under the package's folder), bounded
+/// by `timeout` seconds.
+private func script(
+    _ interpreter: String, _ script: String, _ arguments: [String], environment: [String: String] = [:],
+    interpreterArguments: [String] = [], timeout: Double = 60
+) throws -> CLIResult {
+    let child = try ChildProcess(
+        interpreterArguments + [packageRoot + "/" + script] + arguments, executable: interpreter, environment: environment)
+    let result = child.wait(timeout: timeout)
+    #expect(!result.timedOut, "\(script) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
+    return result
+}
+
+@Suite("Benchmark scripts")
+struct BenchmarkScriptTests {
+    @Test("run-scenarios.sh: --help, and every bad argument named with nothing created")
+    func runScenariosArguments() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let help = try script("/bin/bash", "Benchmarks/run-scenarios.sh", ["--help"])
+        #expect(help.status == 0 && help.stdout.hasPrefix("usage: bash Benchmarks/run-scenarios.sh [OUT]"), "\(help.stdout)")
+        let folder = workspace.path("results")
+        let file = try workspace.write("a-file", lines: ["not a folder"])
+        let cases: [(arguments: [String], environment: [String: String], error: String)] = [
+            (["--fast"], [:], "unknown option '--fast'"),
+            ([folder, folder], [:], "one results folder at most, not 2"),
+            ([folder], ["EVENTS": "many"], "EVENTS must be a whole number from 1 to 10000000, not 'many'"),
+            ([folder], ["EVENTS": "0"], "EVENTS must be a whole number from 1 to 10000000, not '0'"),
+            ([folder], ["EVENTS": "10000001"], "EVENTS must be a whole number from 1 to 10000000, not '10000001'"),
+            ([folder], ["REPEAT": "0"], "REPEAT must be a whole number from 1 to 99, not '0'"),
+            ([folder], ["REPEAT": "-3"], "REPEAT must be a whole number from 1 to 99, not '-3'"),
+            ([file], [:], "\(file) is there and is not a folder"),
+        ]
+        for (arguments, environment, error) in cases {
+            // A binary that fails at once: were a check missing, the script must neither build the real one nor run it.
+            let result = try script(
+                "/bin/bash", "Benchmarks/run-scenarios.sh", arguments,
+                environment: environment.merging(["CIRCUITO": "/bin/false"]) { given, _ in given })
+            #expect(result.status == 2, "\(arguments) \(environment): \(result.status) \(result.stderr)")
+            #expect(result.stderr.hasPrefix("error: \(error)\n"), "\(arguments) \(environment): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: folder), "\(arguments) \(environment) made the results folder")
+        }
+    }
+
+    @Test("postgres-peer.sh: --help, and every bad argument named before PostgreSQL is installed or started")
+    func postgresPeerArguments() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let help = try script("/bin/bash", "Benchmarks/postgres-peer.sh", ["-h"])
+        #expect(help.status == 0 && help.stdout.contains("[--events N] [--clients \"1 8 32\"] [--json]"), "\(help.stdout)")
+        let twoEvents = try workspace.write("two.jsonl", lines: ["{}", "{}"])
+        let empty = try workspace.write("empty.jsonl", lines: [])
+        let cases: [(arguments: [String], environment: [String: String], error: String)] = [
+            (["--events"], [:], "--events needs a number"),
+            (["--events", "lots"], [:], "--events must be a whole number from 1 to 10000000, not 'lots'"),
+            (["--events", "0"], [:], "--events must be a whole number from 1 to 10000000, not '0'"),
+            (["--events", "99999999999"], [:], "--events must be a whole number from 1 to 10000000, not '99999999999'"),
+            (["--clients"], [:], "--clients needs a list of numbers"),
+            (["--clients", " "], [:], "--clients needs at least one number"),
+            (["--clients", "1 eight"], [:], "each of --clients must be a whole number from 1 to 90, not 'eight'"),
+            (["--clients", "91"], [:], "each of --clients must be a whole number from 1 to 90, not '91'"),
+            (["--clients", "1 *"], [:], "each of --clients must be a whole number from 1 to 90, not '*'"),
+            (["--events", "5", "--clients", "1 8"], [:], "--clients 8 is more clients than --events 5"),
+            (["--verbose"], [:], "unknown argument '--verbose'"),
+            ([], ["EVENTS_FILE": workspace.path("missing.jsonl")], "EVENTS_FILE '\(workspace.path("missing.jsonl"))' is missing or empty"),
+            ([], ["EVENTS_FILE": empty], "EVENTS_FILE '\(empty)' is missing or empty"),
+            ([], ["PEER_PORT": "80"], "PEER_PORT must be a whole number from 1024 to 65535, not '80'"),
+            // Checked once the events are counted, still before PostgreSQL is installed or started.
+            (["--clients", "1 8"], ["EVENTS_FILE": twoEvents], "the events file holds 2 events, fewer than --clients 8"),
+        ]
+        for (arguments, environment, error) in cases {
+            // As above: were a check missing, no circuito is built or run to export events.
+            let result = try script(
+                "/bin/bash", "Benchmarks/postgres-peer.sh", arguments,
+                environment: environment.merging(["CIRCUITO": "/bin/false"]) { given, _ in given })
+            #expect(result.status == 2, "\(arguments) \(environment): \(result.status) \(result.stderr)")
+            #expect(result.stderr.hasPrefix("error: \(error)\n"), "\(arguments) \(environment): \(result.stderr)")
+        }
+    }
+
+    @Test("summarise-scenarios.py: a bad folder is named and nothing written; results give each target met or missed")
+    func summary() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let python = "/usr/bin/env"
+        let summary = "Benchmarks/summarise-scenarios.py"
+        let none = try script(python, summary, [], environment: [:], interpreterArguments: ["python3"])
+        #expect(none.status == 2 && none.stderr.hasPrefix("error: one argument, the results folder"), "\(none.stderr)")
+        let missing = try script(python, summary, [workspace.path("missing")], interpreterArguments: ["python3"])
+        #expect(missing.status == 2 && missing.stderr.hasPrefix("error: \(workspace.path("missing")) is not a folder\n"), "\(missing.stderr)")
+        let results = workspace.path("results")
+        try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: false)
+        let empty = try script(python, summary, [results], interpreterArguments: ["python3"])
+        #expect(empty.status == 2 && empty.stderr.hasPrefix("error: \(results) holds no readable results"), "\(empty.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: results + "/targets.json"))
+
+        // Three rounds at saturation, each against its own bound (30 %, 75 % and 80 %: the median ratio 75 % meets
+        // the target, where the ratio of the medians would not), PostgreSQL's best, one client's p99, and a failed
+        // run's unreadable output, which is left out.
+        func write(_ name: String, _ text: String) throws {
+            try text.write(toFile: results + "/" + name, atomically: false, encoding: .utf8)
+        }
+        try write("throughput-64x4.1.json", #"{"throughput_events_per_second": 3000, "verify_bound_events_per_second": 10000}"#)
+        try write("throughput-64x4.2.json", #"{"throughput_events_per_second": 7500, "verify_bound_events_per_second": 10000}"#)
+        try write("throughput-64x4.3.json", #"{"throughput_events_per_second": 16000, "verify_bound_events_per_second": 20000}"#)
+        try write("postgres.1.json", #"{"best_events_per_second": 2000}"#)
+        try write("latency-1.1.json", #"{"latency_p99_ms": 2.5}"#)
+        try write("latency-1.2.json", "bench: the server did not start\n")
+        let summarised = try script(python, summary, [results], interpreterArguments: ["python3"])
+        #expect(summarised.status == 0, "\(summarised.stderr)")
+        let lines = summarised.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("  durable append >= 70 % of the verification bound (64 x 4): 75.0% of its bound: met"), "\(lines)")
+        #expect(lines.contains("  >= 3x the PostgreSQL peer's best: 3.75x (7500 against 2000 events/s): met"), "\(lines)")
+        #expect(lines.contains("  one client's append p99 <= 2 ms: 2.5 ms: missed"), "\(lines)")
+        #expect(lines.contains("  rebuild >= 200 k events/s (reads-10k): not measured"), "\(lines)")
+        #expect(lines.last == "targets met: 2 of 3 measured (8 in all)", "\(lines)")
+        let targets = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: results + "/targets.json"))) as? [[String: Any]])
+        #expect(targets.count == 8)
+        #expect(targets.map { $0["met"] as? Bool } == [true, true, false, nil, nil, nil, nil, nil])
+    }
+}
