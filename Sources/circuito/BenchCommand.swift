@@ -28,8 +28,8 @@ struct BenchCommand: ParsableCommand {
     var connect: String?
     @Option(name: .long, help: "With --connect: the secret key file of the ledger's authority (it registers the circuit).")
     var authorityKey: String?
-    @Option(name: .long, help: "With --connect: the authority's actor id.")
-    var authorityID: String = "authority"
+    @Option(name: .long, help: "With --connect: the authority's actor id (default: authority).")
+    var authorityID: String?
     @Option(name: .long, help: "With --connect: the server's process id, to report its memory.")
     var serverPid: Int32?
     @Option(name: .long, help: "Connections that submit at once.")
@@ -73,12 +73,14 @@ struct BenchCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         try reportingErrors { () throws(LedgerError) in
             let target: BenchConfiguration.Target
-            if connect != nil && base != nil { throw LedgerError(.invalidRange, "--base starts the bench's own server; it cannot go with --connect") }
+            try checkOptionsGoTogether()
             if let connect {
                 guard let authorityKey else {
                     throw LedgerError(.invalidRange, "--connect needs --authority-key: the bench registers its circuit on that ledger")
                 }
-                target = .connect(try Endpoint(parsing: connect), authorityID: authorityID, authorityKey: try KeyFile.read(authorityKey), serverPid: serverPid)
+                target = .connect(
+                    try Endpoint(parsing: connect), authorityID: authorityID ?? "authority", authorityKey: try KeyFile.read(authorityKey),
+                    serverPid: serverPid)
             } else {
                 target = .spawn(executable: try Self.ownExecutable(), directory: data, keep: keep, base: base)
             }
@@ -96,7 +98,6 @@ struct BenchCommand: ParsableCommand {
             configuration.exportOnly = exportOnly
             if let maximumCommitBatch { configuration.serverArguments += ["--maximum-commit-batch", String(maximumCommitBatch)] }
             if let mapSize = storage.mapSize {
-                if connect != nil { throw LedgerError(.invalidRange, "--map-size is for the bench's own server; it cannot go with --connect") }
                 configuration.mapSize = try LMDBEnvironment.mapSize(parsing: mapSize)
                 configuration.serverArguments += ["--map-size", mapSize]
             }
@@ -107,6 +108,27 @@ struct BenchCommand: ParsableCommand {
             output.flush()
             if let refused = report.append?.refusals.values.reduce(0, +), refused > 0 {
                 throw LedgerError(.integrity, "\(refused) events of the mix were refused")
+            }
+        }
+    }
+
+    /// Options of a running server's run and of the bench's own server are not mixed: one given where it would be
+    /// ignored is refused, before anything is signed or started.
+    func checkOptionsGoTogether() throws(LedgerError) {
+        if connect != nil {
+            let ownServerOptions: [(name: String, given: Bool)] = [
+                ("--base", base != nil), ("--data", data != nil), ("--keep", keep), ("--map-size", storage.mapSize != nil),
+                ("--maximum-commit-batch", maximumCommitBatch != nil),
+            ]
+            if let option = ownServerOptions.first(where: \.given) {
+                throw LedgerError(.invalidRange, "\(option.name) is for the bench's own server; it cannot go with --connect")
+            }
+        } else {
+            let runningServerOptions: [(name: String, given: Bool)] = [
+                ("--authority-key", authorityKey != nil), ("--authority-id", authorityID != nil), ("--server-pid", serverPid != nil),
+            ]
+            if let option = runningServerOptions.first(where: \.given) {
+                throw LedgerError(.invalidRange, "\(option.name) goes with --connect (a running server); the bench's own server has its own authority")
             }
         }
     }

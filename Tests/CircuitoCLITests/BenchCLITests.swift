@@ -163,6 +163,35 @@ import Testing
         #expect(steal >= 0 && steal <= 1)
     }
 
+    @Test("options of a running server's run and of the bench's own server are not mixed, each refused by name")
+    func optionsGoTogether() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let connect = ["--connect", "127.0.0.1:1", "--authority-key", workspace.path("no-key"), "--events", "10"]
+        let ownServerOptions: [(arguments: [String], name: String)] = [
+            (["--data", workspace.path("ledger")], "--data"), (["--keep"], "--keep"), (["--map-size", "1GiB"], "--map-size"),
+            (["--maximum-commit-batch", "8"], "--maximum-commit-batch"),
+        ]
+        for (arguments, name) in ownServerOptions {
+            let run = try circuito(["bench"] + connect + arguments)
+            #expect(run.status == 1, "\(arguments)")
+            #expect(run.stderr == "error: invalid_range: \(name) is for the bench's own server; it cannot go with --connect\n", "\(run.stderr)")
+        }
+        let runningServerOptions: [(arguments: [String], name: String)] = [
+            (["--authority-key", workspace.path("no-key")], "--authority-key"), (["--authority-id", "city"], "--authority-id"),
+            (["--server-pid", "1"], "--server-pid"),
+        ]
+        for (arguments, name) in runningServerOptions {
+            let run = try circuito(["bench", "--events", "10", "--data", workspace.path("ledger")] + arguments)
+            #expect(run.status == 1, "\(arguments)")
+            #expect(
+                run.stderr == "error: invalid_range: \(name) goes with --connect (a running server); the bench's own server has its own authority\n",
+                "\(run.stderr)")
+        }
+        // Refused before anything was signed or made.
+        #expect(access(workspace.path("ledger"), F_OK) != 0)
+    }
+
     @Test("--data refuses a folder that is there already, before signing anything, and writes nothing into it")
     func dataFolderThereAlready() throws {
         let ledger = try TestLedger()
