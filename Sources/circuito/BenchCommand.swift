@@ -84,7 +84,6 @@ struct BenchCommand: ParsableCommand {
             } else {
                 target = .spawn(executable: try Self.ownExecutable(), directory: data, keep: keep, base: base)
             }
-            if exportOnly && exportEvents == nil { throw LedgerError(.invalidRange, "--export-only needs --export-events FILE") }
             var configuration = BenchConfiguration(target: target, events: events, seed: seed)
             configuration.prefill = prefill
             configuration.connections = connections
@@ -115,6 +114,17 @@ struct BenchCommand: ParsableCommand {
     /// Options of a running server's run and of the bench's own server are not mixed: one given where it would be
     /// ignored is refused, before anything is signed or started.
     func checkOptionsGoTogether() throws(LedgerError) {
+        if exportOnly {
+            guard exportEvents != nil else { throw LedgerError(.invalidRange, "--export-only needs --export-events FILE") }
+            let runOptions: [(name: String, given: Bool)] = [
+                ("--connect", connect != nil), ("--base", base != nil), ("--data", data != nil), ("--keep", keep),
+                ("--map-size", storage.mapSize != nil), ("--maximum-commit-batch", maximumCommitBatch != nil), ("--audit", audit),
+                ("--prefill", prefill != 0), ("--balance-queries", balanceQueries != 0), ("--proofs", proofs != 0),
+            ]
+            if let option = runOptions.first(where: \.given) {
+                throw LedgerError(.invalidRange, "\(option.name) is for a run against a server; --export-only only writes the events")
+            }
+        }
         if connect != nil {
             let ownServerOptions: [(name: String, given: Bool)] = [
                 ("--base", base != nil), ("--data", data != nil), ("--keep", keep), ("--map-size", storage.mapSize != nil),

@@ -192,6 +192,49 @@ import Testing
         #expect(access(workspace.path("ledger"), F_OK) != 0)
     }
 
+    @Test("--export-only writes the mix's signed events, one per line, says only that, and refuses the options of a run")
+    func exportOnly() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let path = workspace.path("events.jsonl")
+        let text = try circuito("bench", "--events", "40", "--export-events", path, "--export-only")
+        try #require(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.hasPrefix("exported: 40 signed events of the mix (payment "), "\(text.stdout)")
+        #expect(text.stdout.contains(" to \(path), pre-signed in ") && text.stdout.hasSuffix(" s; nothing measured\n"), "\(text.stdout)")
+        #expect(!text.stdout.contains("bound"), "an export measures nothing: \(text.stdout)")
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 40)
+        for line in lines {
+            let signed = try SignedEvent(jsonBytes: Array(line.utf8))
+            _ = try signed.verified()
+        }
+        let json = try circuito("bench", "--events", "40", "--export-events", path, "--export-only", "--json")
+        try #require(json.status == 0, "\(json.stderr)")
+        let figures = try Self.figures(json)
+        #expect(Self.integer(figures, "exported_events") == 40)
+        #expect(figures["export_path"] == .string(path))
+        #expect(figures["throughput_events_per_second"] == nil && figures["verify_bound_events_per_second"] == nil)
+        let mixTotal = figures["mix"]?.objectValue.map { $0.values.compactMap { if case .integer(let count) = $0 { count } else { nil } }.reduce(0, +) }
+        #expect(mixTotal == 40)
+        #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 40)
+
+        let withoutFile = try circuito("bench", "--events", "40", "--export-only")
+        #expect(withoutFile.status == 1 && withoutFile.stderr == "error: invalid_range: --export-only needs --export-events FILE\n", "\(withoutFile.stderr)")
+        let other = workspace.path("other.jsonl")
+        let runOptions: [(arguments: [String], name: String)] = [
+            (["--audit"], "--audit"), (["--data", workspace.path("ledger")], "--data"), (["--keep"], "--keep"),
+            (["--prefill", "10"], "--prefill"), (["--balance-queries", "5"], "--balance-queries"), (["--proofs", "5"], "--proofs"),
+            (["--map-size", "1GiB"], "--map-size"), (["--base", workspace.root], "--base"),
+            (["--connect", "127.0.0.1:1", "--authority-key", path], "--connect"),
+        ]
+        for (arguments, name) in runOptions {
+            let run = try circuito(["bench", "--events", "40", "--export-events", other, "--export-only"] + arguments)
+            #expect(run.status == 1, "\(arguments)")
+            #expect(run.stderr == "error: invalid_range: \(name) is for a run against a server; --export-only only writes the events\n", "\(run.stderr)")
+        }
+        #expect(access(other, F_OK) != 0 && access(workspace.path("ledger"), F_OK) != 0)
+    }
+
     @Test("--data refuses a folder that is there already, before signing anything, and writes nothing into it")
     func dataFolderThereAlready() throws {
         let ledger = try TestLedger()

@@ -148,6 +148,9 @@ public struct BenchReport: Sendable {
     public var setupEvents = 0
     public var prefillEvents = 0
     public var mix: [BenchEventKind: Int] = [:]
+    /// Where an `--export-only` run wrote the mix's signed events; such a run measures nothing, and its report says
+    /// only what it wrote.
+    public var exportedOnlyTo: String?
     public var ledgerSizeBefore: UInt64 = 0
     public var ledgerSizeAfter: UInt64 = 0
     public var presignSeconds = 0.0
@@ -226,6 +229,12 @@ public struct BenchReport: Sendable {
 
     /// The report as JSON text (numbers with fractions are written as JSON numbers).
     public var jsonText: String {
+        if let path = exportedOnlyTo {
+            return "{" + [
+                ("exported_events", String(mixEventCount)), ("export_path", CanonicalJSON.encodeString(.string(path))),
+                ("mix", mixJSON), ("presign_seconds", Self.format(presignSeconds, decimals: 1)),
+            ].map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+        }
         var fields: [(String, String)] = [
             ("throughput_events_per_second", Self.format(throughput, decimals: 0)),
             ("verify_bound_events_per_second", Self.format(verifyBoundEventsPerSecond, decimals: 0)),
@@ -257,7 +266,7 @@ public struct BenchReport: Sendable {
             ("connections", String(connections)), ("pipeline", String(pipelineDepth)), ("cores", String(cores)),
             ("beneficiaries", String(beneficiaries)), ("setup_events", String(setupEvents)), ("prefill_events", String(prefillEvents)),
             ("ledger_size_before", String(ledgerSizeBefore)), ("ledger_size_after", String(ledgerSizeAfter)),
-            ("mix", CanonicalJSON.encodeString(.object(JSONObject(mix.filter { $0.key != .setup }.map { ($0.key.rawValue, JSONValue.integer(Int64($0.value))) })))),
+            ("mix", mixJSON),
             ("verify_bound_signatures_per_second", Self.format(verifyBoundSignaturesPerSecond, decimals: 0)),
             ("presign_seconds", Self.format(presignSeconds, decimals: 1)),
         ]
@@ -308,12 +317,22 @@ public struct BenchReport: Sendable {
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 
+    /// The events of the measured mix by kind, as a JSON object.
+    private var mixJSON: String {
+        CanonicalJSON.encodeString(.object(JSONObject(mix.filter { $0.key != .setup }.map { ($0.key.rawValue, JSONValue.integer(Int64($0.value))) })))
+    }
+
+    private var mixEventCount: Int { mix.filter { $0.key != .setup }.values.reduce(0, +) }
+
     /// A readable summary.
     public var text: String {
         var lines: [String] = []
         func number(_ value: Double) -> String { Self.format(value, decimals: 0) }
         func milliseconds(_ value: Double) -> String { Self.format(value, decimals: 3) + " ms" }
         let mixText = BenchEventKind.allCases.filter { $0 != .setup }.map { "\($0.rawValue) \(mix[$0] ?? 0)" }.joined(separator: ", ")
+        if let path = exportedOnlyTo {
+            return "exported: \(mixEventCount) signed events of the mix (\(mixText)) to \(path), pre-signed in \(Self.format(presignSeconds, decimals: 1)) s; nothing measured"
+        }
         lines.append("circuit: \(beneficiaries) beneficiaries, \(setupEvents) setup events, \(prefillEvents) prefilled; ledger \(ledgerSizeBefore) → \(ledgerSizeAfter) records")
         lines.append("mix: \(events) events (\(mixText)), pre-signed in \(Self.format(presignSeconds, decimals: 1)) s")
         lines.append("bound: \(number(verifyBoundEventsPerSecond)) events/s (\(number(verifyBoundSignaturesPerSecond)) Ed25519 verifications/s on \(cores) cores; \(number(verifyBoundBeforeEventsPerSecond)) before the appends, \(number(verifyBoundAfterEventsPerSecond)) after), \(Self.format(verifyCPUMicrosecondsPerEvent, decimals: 1)) µs of CPU per event")
@@ -453,7 +472,11 @@ public enum BenchRunner {
             let mix = try circuit.sign(try circuit.mix(count: configuration.events))
             report.presignSeconds = seconds(since: signStart)
             report.mix = circuit.counts
-            if let path = configuration.exportEventsPath { try export(mix, to: path) }
+            guard let path = configuration.exportEventsPath else {
+                throw LedgerError(.invalidRange, "--export-only needs --export-events FILE")
+            }
+            try export(mix, to: path)
+            report.exportedOnlyTo = path
             return report
         }
 
