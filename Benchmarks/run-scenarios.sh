@@ -132,7 +132,9 @@ fi
 if [ -z "${SKIP_POSTGRES:-}" ]; then
     for round in $(seq 1 "$repeat"); do
         echo "== postgres ($round/$repeat)" >&2
-        CIRCUITO="$circuito" bash "$root/Benchmarks/postgres-peer.sh" --events "$events" --json > "$out/postgres.$round.json"
+        # As any other run: a failure (PostgreSQL not installable here, say) is reported, and the summary follows.
+        CIRCUITO="$circuito" bash "$root/Benchmarks/postgres-peer.sh" --events "$events" --json \
+            > "$out/postgres.$round.json" 2> "$out/postgres.$round.log" || echo "   failed: see $out/postgres.$round.log" >&2
     done
 fi
 

@@ -37,9 +37,12 @@ def load(out):
         name = os.path.basename(path).rsplit(".", 2)[0]
         try:
             with open(path) as file:
-                groups.setdefault(name, []).append(json.load(file))
+                run = json.load(file)
         except ValueError:
-            pass
+            continue
+        # A run's figures are one JSON object; anything else is not a run's output.
+        if isinstance(run, dict):
+            groups.setdefault(name, []).append(run)
     return groups
 
 

@@ -117,6 +117,8 @@ struct BenchmarkScriptTests {
         try write("postgres.1.json", #"{"best_events_per_second": 2000}"#)
         try write("latency-1.1.json", #"{"latency_p99_ms": 2.5}"#)
         try write("latency-1.2.json", "bench: the server did not start\n")
+        try write("postgres.2.json", "")
+        try write("reads-1.1.json", "[1, 2]")
         let summarised = try script(python, summary, [results], interpreterArguments: ["python3"])
         #expect(summarised.status == 0, "\(summarised.stderr)")
         let lines = summarised.stdout.split(separator: "\n").map(String.init)
@@ -125,6 +127,9 @@ struct BenchmarkScriptTests {
         #expect(lines.contains("  one client's append p99 <= 2 ms: 2.5 ms: missed"), "\(lines)")
         #expect(lines.contains("  rebuild >= 200 k events/s (reads-10k): not measured"), "\(lines)")
         #expect(lines.last == "targets met: 2 of 3 measured (8 in all)", "\(lines)")
+        // A scenario whose only output is unreadable is not listed as one with no runs.
+        #expect(!lines.contains { $0.hasPrefix("reads-1 (") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("postgres (1 runs): ") }, "\(lines)")
         let targets = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: results + "/targets.json"))) as? [[String: Any]])
         #expect(targets.count == 8)
