@@ -138,7 +138,7 @@ struct BenchCommand: ParsableCommand {
                 ("--authority-key", authorityKey != nil), ("--authority-id", authorityID != nil), ("--server-pid", serverPid != nil),
             ]
             if let option = runningServerOptions.first(where: \.given) {
-                throw LedgerError(.invalidRange, "\(option.name) goes with --connect (a running server); the bench's own server has its own authority")
+                throw LedgerError(.invalidRange, "\(option.name) goes with --connect: it describes a running server, and without --connect the bench starts its own")
             }
         }
     }

@@ -185,7 +185,7 @@ import Testing
             let run = try circuito(["bench", "--events", "10", "--data", workspace.path("ledger")] + arguments)
             #expect(run.status == 1, "\(arguments)")
             #expect(
-                run.stderr == "error: invalid_range: \(name) goes with --connect (a running server); the bench's own server has its own authority\n",
+                run.stderr == "error: invalid_range: \(name) goes with --connect: it describes a running server, and without --connect the bench starts its own\n",
                 "\(run.stderr)")
         }
         // Refused before anything was signed or made.
