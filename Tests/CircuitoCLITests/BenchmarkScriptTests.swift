@@ -76,8 +76,9 @@ struct BenchmarkScriptTests {
             ([], ["EVENTS_FILE": workspace.path("missing.jsonl")], "EVENTS_FILE '\(workspace.path("missing.jsonl"))' is missing or empty"),
             ([], ["EVENTS_FILE": empty], "EVENTS_FILE '\(empty)' is missing or empty"),
             ([], ["PEER_PORT": "80"], "PEER_PORT must be a whole number from 1024 to 65535, not '80'"),
-            // Checked once the events are counted, still before PostgreSQL is installed or started.
-            (["--clients", "1 8"], ["EVENTS_FILE": twoEvents], "the events file holds 2 events, fewer than --clients 8"),
+            // Checked once the events are counted, still before PostgreSQL is installed or started; with EVENTS_FILE
+            // its lines are the events, whatever --events says.
+            (["--events", "1", "--clients", "1 2 8"], ["EVENTS_FILE": twoEvents], "the events file holds 2 events, fewer than --clients 8"),
         ]
         for (arguments, environment, error) in cases {
             // As above: were a check missing, no circuito is built or run to export events.
