@@ -216,6 +216,7 @@ import Testing
         #expect(figures["throughput_events_per_second"] == nil && figures["verify_bound_events_per_second"] == nil)
         let mixTotal = figures["mix"]?.objectValue.map { $0.values.compactMap { if case .integer(let count) = $0 { count } else { nil } }.reduce(0, +) }
         #expect(mixTotal == 40)
+        // The --json run wrote the file again, as many events.
         #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 40)
 
         let withoutFile = try circuito("bench", "--events", "40", "--export-only")
@@ -224,8 +225,8 @@ import Testing
         let runOptions: [(arguments: [String], name: String)] = [
             (["--audit"], "--audit"), (["--data", workspace.path("ledger")], "--data"), (["--keep"], "--keep"),
             (["--prefill", "10"], "--prefill"), (["--balance-queries", "5"], "--balance-queries"), (["--proofs", "5"], "--proofs"),
-            (["--map-size", "1GiB"], "--map-size"), (["--base", workspace.root], "--base"),
-            (["--connect", "127.0.0.1:1", "--authority-key", path], "--connect"),
+            (["--map-size", "1GiB"], "--map-size"), (["--maximum-commit-batch", "8"], "--maximum-commit-batch"),
+            (["--base", workspace.root], "--base"), (["--connect", "127.0.0.1:1", "--authority-key", path], "--connect"),
         ]
         for (arguments, name) in runOptions {
             let run = try circuito(["bench", "--events", "40", "--export-events", other, "--export-only"] + arguments)

@@ -3,7 +3,8 @@ import Testing
 
 // The scripts under Benchmarks/ (the scripted run, the PostgreSQL peer, the summary) answer a bad argument with a
 // clear error and exit status 2 before they build, install, start or write anything: a mistyped option must not
-// cost an operator half an hour of runs or leave a half-made results folder.
+// cost an operator half an hour of runs or leave a half-made results folder. And the summary judges each target
+// from the runs' own figures.
 
 /// The package's own folder (this file is Tests/CircuitoCLITests/BenchmarkScriptTests.swift).
 private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -94,15 +95,17 @@ struct BenchmarkScriptTests {
     func summary() throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
-        let python = "/usr/bin/env"
-        let summary = "Benchmarks/summarise-scenarios.py"
-        let none = try script(python, summary, [], environment: [:], interpreterArguments: ["python3"])
+        /// `python3 Benchmarks/summarise-scenarios.py arguments…`, python3 found on the PATH.
+        func summarise(_ arguments: [String]) throws -> CLIResult {
+            try script("/usr/bin/env", "Benchmarks/summarise-scenarios.py", arguments, interpreterArguments: ["python3"])
+        }
+        let none = try summarise([])
         #expect(none.status == 2 && none.stderr.hasPrefix("error: one argument, the results folder"), "\(none.stderr)")
-        let missing = try script(python, summary, [workspace.path("missing")], interpreterArguments: ["python3"])
+        let missing = try summarise([workspace.path("missing")])
         #expect(missing.status == 2 && missing.stderr.hasPrefix("error: \(workspace.path("missing")) is not a folder\n"), "\(missing.stderr)")
         let results = workspace.path("results")
         try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: false)
-        let empty = try script(python, summary, [results], interpreterArguments: ["python3"])
+        let empty = try summarise([results])
         #expect(empty.status == 2 && empty.stderr.hasPrefix("error: \(results) holds no readable results"), "\(empty.stderr)")
         #expect(!FileManager.default.fileExists(atPath: results + "/targets.json"))
 
@@ -120,7 +123,7 @@ struct BenchmarkScriptTests {
         try write("latency-1.2.json", "bench: the server did not start\n")
         try write("postgres.2.json", "")
         try write("reads-1.1.json", "[1, 2]")
-        let summarised = try script(python, summary, [results], interpreterArguments: ["python3"])
+        let summarised = try summarise([results])
         #expect(summarised.status == 0, "\(summarised.stderr)")
         let lines = summarised.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains("  durable append >= 70 % of the verification bound (64 x 4): 75.0% of its bound: met"), "\(lines)")
