@@ -32,10 +32,12 @@ struct BenchCommand: ParsableCommand {
     var authorityID: String?
     @Option(name: .long, help: "With --connect: the server's process id, to report its memory.")
     var serverPid: Int32?
-    @Option(name: .long, help: "Connections that submit at once.")
-    var connections: Int = 32
-    @Option(name: .long, help: "Requests each connection keeps waiting for an answer (1: one at a time).")
-    var pipeline: Int = 1
+    // The options of a run with a default are optional here, so that --export-only can tell one given from one left
+    // alone; the defaults are BenchConfiguration's.
+    @Option(name: .long, help: "Connections that submit at once (default: 32).")
+    var connections: Int?
+    @Option(name: .long, help: "Requests each connection keeps waiting for an answer (default: 1, one at a time).")
+    var pipeline: Int?
     @Option(name: .long, help: "Events of the same mix appended first, unmeasured (to measure at a ledger size).")
     var prefill: Int = 0
     @Option(name: .long, help: "Beneficiaries of the circuit (default: one per 100 events, at least 64).")
@@ -56,8 +58,8 @@ struct BenchCommand: ParsableCommand {
     var keep = false
     @Option(name: .long, help: "Seed of the circuit and the mix.")
     var seed: UInt64 = 1
-    @Option(name: .long, help: "Seconds after which a phase sends nothing more.")
-    var timeout: Int = 600
+    @Option(name: .long, help: "Seconds after which a phase sends nothing more (default: 600).")
+    var timeout: Int?
     @Option(name: .long, help: "Write the measured mix's signed events to this file, one per line.")
     var exportEvents: String?
     @Flag(name: .long, help: "With --export-events: only generate and write the events.")
@@ -86,13 +88,13 @@ struct BenchCommand: ParsableCommand {
             }
             var configuration = BenchConfiguration(target: target, events: events, seed: seed)
             configuration.prefill = prefill
-            configuration.connections = connections
-            configuration.pipelineDepth = pipeline
+            if let connections { configuration.connections = connections }
+            if let pipeline { configuration.pipelineDepth = pipeline }
             configuration.beneficiaries = beneficiaries
             configuration.balanceQueries = balanceQueries
             configuration.proofs = proofs
             configuration.audit = audit
-            configuration.timeoutSeconds = timeout
+            if let timeout { configuration.timeoutSeconds = timeout }
             configuration.exportEventsPath = exportEvents
             configuration.exportOnly = exportOnly
             if let maximumCommitBatch { configuration.serverArguments += ["--maximum-commit-batch", String(maximumCommitBatch)] }
@@ -120,6 +122,7 @@ struct BenchCommand: ParsableCommand {
                 ("--connect", connect != nil), ("--base", base != nil), ("--data", data != nil), ("--keep", keep),
                 ("--map-size", storage.mapSize != nil), ("--maximum-commit-batch", maximumCommitBatch != nil), ("--audit", audit),
                 ("--prefill", prefill != 0), ("--balance-queries", balanceQueries != 0), ("--proofs", proofs != 0),
+                ("--connections", connections != nil), ("--pipeline", pipeline != nil), ("--timeout", timeout != nil),
             ]
             if let option = runOptions.first(where: \.given) {
                 throw LedgerError(.invalidRange, "\(option.name) is for a run against a server; --export-only only writes the events")

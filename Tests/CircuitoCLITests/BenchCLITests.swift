@@ -227,6 +227,7 @@ import Testing
             (["--prefill", "10"], "--prefill"), (["--balance-queries", "5"], "--balance-queries"), (["--proofs", "5"], "--proofs"),
             (["--map-size", "1GiB"], "--map-size"), (["--maximum-commit-batch", "8"], "--maximum-commit-batch"),
             (["--base", workspace.root], "--base"), (["--connect", "127.0.0.1:1", "--authority-key", path], "--connect"),
+            (["--connections", "4"], "--connections"), (["--pipeline", "2"], "--pipeline"), (["--timeout", "60"], "--timeout"),
         ]
         for (arguments, name) in runOptions {
             let run = try circuito(["bench", "--events", "40", "--export-events", other, "--export-only"] + arguments)
