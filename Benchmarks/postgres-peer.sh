@@ -19,18 +19,7 @@ events=20000
 clients="1 8 32"
 json=0
 usage() { echo "usage: $0 [--events N] [--clients \"1 8 32\"] [--json]"; }
-# A bad argument is named and nothing is installed, started or written.
-fail() {
-    echo "error: $1" >&2
-    usage >&2
-    exit 2
-}
-# whole_number NAME VALUE LOWEST HIGHEST
-whole_number() {
-    if ! [[ "$2" =~ ^[0-9]{1,9}$ ]] || [ "$((10#$2))" -lt "$3" ] || [ "$((10#$2))" -gt "$4" ]; then
-        fail "$1 must be a whole number from $3 to $4, not '$2'"
-    fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/script-arguments.sh"
 while [ $# -gt 0 ]; do
     case "$1" in
         -h | --help) usage; exit 0 ;;

@@ -9,18 +9,7 @@
 set -euo pipefail
 
 usage() { echo "usage: bash Benchmarks/run-scenarios.sh [OUT]   (default OUT: /tmp/circuito-scenarios)"; }
-# A bad argument is named before anything is built, installed or run.
-fail() {
-    echo "error: $1" >&2
-    usage >&2
-    exit 2
-}
-# whole_number NAME VALUE LOWEST HIGHEST
-whole_number() {
-    if ! [[ "$2" =~ ^[0-9]{1,9}$ ]] || [ "$((10#$2))" -lt "$3" ] || [ "$((10#$2))" -gt "$4" ]; then
-        fail "$1 must be a whole number from $3 to $4, not '$2'"
-    fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/script-arguments.sh"
 case "${1:-}" in
     -h | --help) usage; exit 0 ;;
     -*) fail "unknown option '$1'" ;;
@@ -39,15 +28,8 @@ repeat=$((10#$repeat))
 if [ -e "$out" ] && [ ! -d "$out" ]; then fail "$out is there and is not a folder"; fi
 circuito="${CIRCUITO:-$root/.build-bench-release/release/circuito}"
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
 # The summary at the end is a Python script: installed now if missing (Debian), not found missing after the runs.
-if ! command -v python3 > /dev/null; then
-    echo "installing python3 (apt-get)" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 > /dev/null
-fi
+if ! command -v python3 > /dev/null; then bash "$root/scripts/ensure-dependencies.sh" python3; fi
 if [ ! -x "$circuito" ]; then
     (cd "$root" && swift build -c release --scratch-path "$root/.build-bench-release" --product circuito)
 fi

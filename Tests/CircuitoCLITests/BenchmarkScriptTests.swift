@@ -23,6 +23,15 @@ private func script(
     return result
 }
 
+/// Runs the bash script `path` with a bad input and expects its refusal: exit 2 and stderr opening with `error: error`.
+/// `CIRCUITO` is a binary that fails at once: were a check missing, the script must neither build the real one nor run it.
+private func expectRefusal(_ path: String, _ arguments: [String], environment: [String: String], error: String) throws {
+    let result = try script(
+        "/bin/bash", path, arguments, environment: environment.merging(["CIRCUITO": "/bin/false"]) { given, _ in given })
+    #expect(result.status == 2, "\(arguments) \(environment): \(result.status) \(result.stderr)")
+    #expect(result.stderr.hasPrefix("error: \(error)\n"), "\(arguments) \(environment): \(result.stderr)")
+}
+
 @Suite("Benchmark scripts")
 struct BenchmarkScriptTests {
     @Test("run-scenarios.sh: --help, and every bad argument named with nothing created")
@@ -44,12 +53,7 @@ struct BenchmarkScriptTests {
             ([file], [:], "\(file) is there and is not a folder"),
         ]
         for (arguments, environment, error) in cases {
-            // A binary that fails at once: were a check missing, the script must neither build the real one nor run it.
-            let result = try script(
-                "/bin/bash", "Benchmarks/run-scenarios.sh", arguments,
-                environment: environment.merging(["CIRCUITO": "/bin/false"]) { given, _ in given })
-            #expect(result.status == 2, "\(arguments) \(environment): \(result.status) \(result.stderr)")
-            #expect(result.stderr.hasPrefix("error: \(error)\n"), "\(arguments) \(environment): \(result.stderr)")
+            try expectRefusal("Benchmarks/run-scenarios.sh", arguments, environment: environment, error: error)
             #expect(!FileManager.default.fileExists(atPath: folder), "\(arguments) \(environment) made the results folder")
         }
     }
@@ -82,12 +86,7 @@ struct BenchmarkScriptTests {
             (["--events", "1", "--clients", "1 2 8"], ["EVENTS_FILE": twoEvents], "the events file holds 2 events, fewer than --clients 8"),
         ]
         for (arguments, environment, error) in cases {
-            // As above: were a check missing, no circuito is built or run to export events.
-            let result = try script(
-                "/bin/bash", "Benchmarks/postgres-peer.sh", arguments,
-                environment: environment.merging(["CIRCUITO": "/bin/false"]) { given, _ in given })
-            #expect(result.status == 2, "\(arguments) \(environment): \(result.status) \(result.stderr)")
-            #expect(result.stderr.hasPrefix("error: \(error)\n"), "\(arguments) \(environment): \(result.stderr)")
+            try expectRefusal("Benchmarks/postgres-peer.sh", arguments, environment: environment, error: error)
         }
     }
 
