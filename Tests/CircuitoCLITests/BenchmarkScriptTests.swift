@@ -10,14 +10,15 @@ import Testing
 private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 
-/// Runs `interpreter interpreterArguments… script arguments…` (the script's path under the package's folder), bounded
-/// by `timeout` seconds.
+/// Runs `interpreter interpreterArguments… script arguments…` (the script's path under the package's folder, or an
+/// absolute one), bounded by `timeout` seconds.
 private func script(
     _ interpreter: String, _ script: String, _ arguments: [String], environment: [String: String] = [:],
     interpreterArguments: [String] = [], timeout: Double = 60
 ) throws -> CLIResult {
     let child = try ChildProcess(
-        interpreterArguments + [packageRoot + "/" + script] + arguments, executable: interpreter, environment: environment)
+        interpreterArguments + [script.hasPrefix("/") ? script : packageRoot + "/" + script] + arguments, executable: interpreter,
+        environment: environment)
     let result = child.wait(timeout: timeout)
     #expect(!result.timedOut, "\(script) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
     return result
@@ -88,6 +89,57 @@ struct BenchmarkScriptTests {
         for (arguments, environment, error) in cases {
             try expectRefusal("Benchmarks/postgres-peer.sh", arguments, environment: environment, error: error)
         }
+    }
+
+    @Test("run-scenarios.sh: each PostgreSQL round inserts exactly the events that round's run at 64 × 4 sent to the ledger")
+    func postgresGetsTheLedgersEvents() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        // The real script and its helpers in a folder of their own, beside a stand-in for the PostgreSQL peer (which
+        // would install PostgreSQL); a stand-in for circuito writes the events of its --seed where --export-events
+        // says, fails in round 2 at 64 × 4 before writing any, and prints a result the summary can read.
+        let benchmarks = workspace.path("root/Benchmarks")
+        try FileManager.default.createDirectory(atPath: benchmarks, withIntermediateDirectories: true)
+        for name in ["run-scenarios.sh", "script-arguments.sh", "summarise-scenarios.py"] {
+            try FileManager.default.copyItem(atPath: packageRoot + "/Benchmarks/" + name, toPath: benchmarks + "/" + name)
+        }
+        let received = workspace.path("received")
+        try FileManager.default.createDirectory(atPath: received, withIntermediateDirectories: false)
+        _ = try workspace.write("root/Benchmarks/postgres-peer.sh", lines: [
+            "round=$(( $(ls \"$RECEIVED\" | wc -l) + 1 ))",
+            "if [ -n \"${EVENTS_FILE:-}\" ]; then cp \"$EVENTS_FILE\" \"$RECEIVED/$round\"; else echo 'exported its own' > \"$RECEIVED/$round\"; fi",
+            #"echo '{"best_events_per_second": 50}'"#,
+        ])
+        let fakeCircuito = try workspace.write("circuito", lines: [
+            "#!/bin/bash",
+            "seed=''; export=''; previous=''",
+            "for argument in \"$@\"; do",
+            "    case \"$previous\" in --seed) seed=\"$argument\" ;; --export-events) export=\"$argument\" ;; esac",
+            "    previous=\"$argument\"",
+            "done",
+            "if [ -n \"$export\" ]; then",
+            "    [ \"$seed\" != 2 ] || exit 1",
+            "    printf '{\"event\":\"round-%s-%d\"}\\n' \"$seed\" 1 \"$seed\" 2 > \"$export\"",
+            "fi",
+            #"echo '{"throughput_events_per_second": 100, "verify_bound_events_per_second": 200}'"#,
+        ])
+        #expect(chmod(fakeCircuito, 0o755) == 0)
+        let out = workspace.path("out")
+        let result = try script(
+            "/bin/bash", benchmarks + "/run-scenarios.sh", [out],
+            environment: [
+                "CIRCUITO": fakeCircuito, "RECEIVED": received, "EVENTS": "5", "REPEAT": "2", "SKIP_MILLION": "1",
+                "SKIP_CEILING": "1",
+            ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try String(contentsOfFile: received + "/1", encoding: .utf8) == #"{"event":"round-1-1"}"# + "\n" + #"{"event":"round-1-2"}"# + "\n")
+        #expect(try String(contentsOfFile: received + "/2", encoding: .utf8) == "exported its own\n")
+        #expect(result.stderr.contains("throughput-64x4 round 2 wrote no events: the peer exports its own"), "\(result.stderr)")
+        #expect(result.stderr.contains("circuito bench --events 5 --connections 64 --pipeline 4 --export-events \(out)/events-64x4.1.jsonl"), "\(result.stderr)")
+        // The events are removed with the run's other scratch files.
+        let left = try FileManager.default.contentsOfDirectory(atPath: out)
+        #expect(!left.contains { $0.hasPrefix("events-64x4.") }, "\(left)")
+        #expect(left.contains("postgres.1.json") && left.contains("postgres.2.json"), "\(left)")
     }
 
     @Test("summarise-scenarios.py: a bad folder is named and nothing written; results give each target met or missed")
