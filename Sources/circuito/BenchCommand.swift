@@ -38,6 +38,10 @@ struct BenchCommand: ParsableCommand {
     var connections: Int?
     @Option(name: .long, help: "Requests each connection keeps waiting for an answer (default: 1, one at a time).")
     var pipeline: Int?
+    @Option(name: .long, help: ArgumentHelp(
+        "Events per write request (default: 1, each its own submit).",
+        discussion: "More than 1 sends up to that many consecutive events of a connection as one submit_batch (all or nothing, one commit), at most 256; the latency is then per request."))
+    var batch: Int?
     @Option(name: .long, help: "Events of the same mix appended first, unmeasured (to measure at a ledger size).")
     var prefill: Int = 0
     @Option(name: .long, help: "Beneficiaries of the circuit (default: one per 100 events, at least 64).")
@@ -90,6 +94,7 @@ struct BenchCommand: ParsableCommand {
             configuration.prefill = prefill
             if let connections { configuration.connections = connections }
             if let pipeline { configuration.pipelineDepth = pipeline }
+            if let batch { configuration.eventsPerRequest = batch }
             configuration.beneficiaries = beneficiaries
             configuration.balanceQueries = balanceQueries
             configuration.proofs = proofs
@@ -122,7 +127,8 @@ struct BenchCommand: ParsableCommand {
                 ("--connect", connect != nil), ("--base", base != nil), ("--data", data != nil), ("--keep", keep),
                 ("--map-size", storage.mapSize != nil), ("--maximum-commit-batch", maximumCommitBatch != nil), ("--audit", audit),
                 ("--prefill", prefill != 0), ("--balance-queries", balanceQueries != 0), ("--proofs", proofs != 0),
-                ("--connections", connections != nil), ("--pipeline", pipeline != nil), ("--timeout", timeout != nil),
+                ("--connections", connections != nil), ("--pipeline", pipeline != nil), ("--batch", batch != nil),
+                ("--timeout", timeout != nil),
             ]
             if let option = runOptions.first(where: \.given) {
                 throw LedgerError(.invalidRange, "\(option.name) is for a run against a server; --export-only only writes the events")

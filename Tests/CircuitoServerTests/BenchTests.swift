@@ -158,6 +158,109 @@ import Testing
         #expect(dependent > 0)
     }
 
+    @Test func batchesKeepEachConnectionsOrderAndWaitForTheirDependencies() throws {
+        let (_, _, mix, _) = try Self.circuit(mixEvents: 600)
+        let lists = BenchRunner.split(mix, connections: 5)
+        #expect(BenchRunner.batched(lists, eventsPerRequest: 1).map { $0.map(\.params) } == lists.map { $0.map(\.params) })
+        let eventsPerRequest = 8
+        let batches = BenchRunner.batched(lists, eventsPerRequest: eventsPerRequest)
+        var dependentGroups = 0
+        for (list, groups) in zip(lists, batches) {
+            #expect(groups.count == (list.count + eventsPerRequest - 1) / eventsPerRequest)
+            #expect(groups.reduce(0) { $0 + $1.itemCount } == list.count)
+            for (groupIndex, group) in groups.enumerated() {
+                let members = Array(list[(groupIndex * eventsPerRequest)..<min(list.count, (groupIndex + 1) * eventsPerRequest)])
+                #expect(group.itemCount == members.count)
+                // The params are the members' signed events, in order, as one submit_batch.
+                let parsed = try JSONParser.parse(group.params)
+                #expect(parsed == .object(["events": .array(try members.map { try JSONParser.parse($0.params) })]))
+                // A member that waits for an event needs everything before that event accepted: the group is sent
+                // only once every group up to the one holding it is answered (the driver waits for every request up
+                // to a dependency), or every group before it when the event is in the group itself (its order in the
+                // commit keeps the rest). Never after itself or a later group; a group with no such member waits for
+                // nothing.
+                let dependencies = members.compactMap(\.dependency)
+                #expect(dependencies.allSatisfy { $0 < (groupIndex + 1) * eventsPerRequest })
+                if dependencies.isEmpty || (groupIndex == 0 && dependencies.allSatisfy { $0 / eventsPerRequest == 0 }) {
+                    #expect(group.dependency == nil)
+                } else {
+                    let needed = dependencies.map { $0 / eventsPerRequest == groupIndex ? groupIndex - 1 : $0 / eventsPerRequest }
+                    #expect(group.dependency == needed.max())
+                    #expect(group.dependency.map { $0 < groupIndex } == true)
+                    dependentGroups += 1
+                }
+            }
+        }
+        #expect(dependentGroups > 0)
+    }
+
+    /// A server that answers the first two requests in reverse order: the third, which depends on the second, must
+    /// wait for the first's answer too (in flight together, answers may come in any order, and what depends on an
+    /// event needs everything before it).
+    @Test func aDependentRequestWaitsForEveryRequestBeforeItsDependency() throws {
+        let folder = TemporaryFolder()
+        let path = folder.path + "/out-of-order.sock"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (offset, byte) in path.utf8.enumerated() { buffer[offset] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && listen(listener, 1) == 0)
+        // What the server saw, in order: "received N" and "answered N".
+        let log = Locked<[String]>([])
+        let server = Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            var pending: [UInt8] = []
+            /// The next request's id, waiting at most `milliseconds` for it.
+            func nextRequest(milliseconds: Int32) -> Int? {
+                while true {
+                    if let newline = pending.firstIndex(of: 0x0A) {
+                        let line = Array(pending[..<newline])
+                        pending.removeFirst(newline + 1)
+                        guard case .integer(let id)? = (try? JSONParser.parse(line))?["id"] else { return nil }
+                        log.withLock { $0.append("received \(id)") }
+                        return Int(id)
+                    }
+                    var descriptor = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+                    guard poll(&descriptor, 1, milliseconds) == 1 else { return nil }
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    let count = read(connection, &buffer, buffer.count)
+                    guard count > 0 else { return nil }
+                    pending += buffer[..<count]
+                }
+            }
+            func answer(_ id: Int) {
+                log.withLock { $0.append("answered \(id)") }
+                let line = Array("{\"id\":\(id),\"jsonrpc\":\"2.0\",\"result\":{}}\n".utf8)
+                _ = line.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+            }
+            guard let first = nextRequest(milliseconds: 5_000), let second = nextRequest(milliseconds: 5_000) else { return }
+            answer(max(first, second))
+            // Time for a third request to come, were the driver to send it now.
+            if let early = nextRequest(milliseconds: 300) {
+                answer(min(first, second))
+                answer(early)
+                return
+            }
+            answer(min(first, second))
+            if let third = nextRequest(milliseconds: 5_000) { answer(third) }
+        }
+        server.start()
+        let requests = [BenchRequest(params: Array("{}".utf8)), BenchRequest(params: Array("{}".utf8)), BenchRequest(params: Array("{}".utf8), dependency: 1)]
+        let outcome = LoadDriver.run([requests], options: .init(endpoint: .unix(path: path), method: "test", pipelineDepth: 3, deadlineSeconds: 30))
+        #expect(outcome.failures == [])
+        #expect(outcome.accepted == 3)
+        #expect(log.withLock { $0 } == ["received 0", "received 1", "answered 1", "answered 0", "received 2", "answered 2"])
+    }
+
     // MARK: Protocol and memory
 
     @Test func answersAreReadCheaplyAndErrorsInFull() throws {
@@ -385,6 +488,32 @@ import Testing
         let wrongKey = LoadDriver.run(queries, options: options)
         #expect(wrongKey.failures.count == 3)
         #expect(wrongKey.sent == 0)
+        await server.shutdown()
+    }
+
+    /// The same mix in submit_batch requests of up to 16 events: every event accepted, counted as events, with one
+    /// latency per request.
+    @Test func theDriverAppendsTheMixInBatches() async throws {
+        let folder = TemporaryFolder()
+        let directory = folder.path + "/ledger"
+        let authority = BenchSigner(id: "citta-di-torino", key: try BenchCircuit.actorKey(seed: 6, tag: "bench", actor: "authority"))
+        try BenchRunner.createLedger(directory: directory, authority: authority)
+        let server = try await LedgerServer.start(ServerConfiguration(directory: directory, tcpHost: "127.0.0.1", tcpPort: 0))
+        let endpoint = Endpoint.tcp(host: "127.0.0.1", port: server.tcpPort ?? 0)
+        var circuit = try BenchCircuit(
+            options: .init(seed: 6, tag: "bench", beneficiaryCount: 24, expectedMixEvents: 800, startMilliseconds: Ledger.systemClockMilliseconds()),
+            authority: authority)
+        let setup = try circuit.sign(try circuit.setup())
+        let mix = try circuit.sign(try circuit.mix(count: 800))
+        try BenchRunner.appendInBatches(setup, connections: 1, endpoint: endpoint, timeoutSeconds: 60, what: "setup")
+        let batches = BenchRunner.batched(BenchRunner.split(mix, connections: 5), eventsPerRequest: 16)
+        let outcome = LoadDriver.run(batches, options: .init(endpoint: endpoint, method: "submit_batch", pipelineDepth: 4, deadlineSeconds: 120))
+        #expect(outcome.failures == [])
+        #expect(outcome.refusals == [:])
+        #expect(outcome.sent == mix.count && outcome.accepted == mix.count)
+        #expect(outcome.latency.count == UInt64(batches.reduce(0) { $0 + $1.count }))
+        #expect(outcome.latency.count < UInt64(mix.count))
+        #expect(try server.size() == UInt64(1 + setup.count + mix.count))
         await server.shutdown()
     }
 }

@@ -25,6 +25,9 @@ public struct BenchConfiguration: Sendable {
     public var prefill: Int = 0
     public var connections: Int = 32
     public var pipelineDepth: Int = 1
+    /// Events per write request of the measured mix: 1 sends each with `submit`; more sends up to that many
+    /// consecutive events of a connection as one `submit_batch` (all or nothing, consecutive records of one commit).
+    public var eventsPerRequest: Int = 1
     /// Beneficiaries of the circuit; nil: one per 100 events of the run, at least 64.
     public var beneficiaries: Int?
     /// Signed `account.balance` queries after the appends (0: none).
@@ -57,6 +60,9 @@ public struct BenchConfiguration: Sendable {
         guard (0...10_000_000).contains(prefill) else { throw LedgerError(.invalidRange, "--prefill must be 0 to 10000000") }
         guard (1...1024).contains(connections) else { throw LedgerError(.invalidRange, "--connections must be 1 to 1024") }
         guard (1...64).contains(pipelineDepth) else { throw LedgerError(.invalidRange, "--pipeline must be 1 to 64 (the server's in-flight bound)") }
+        guard (1...BenchRunner.batchEvents).contains(eventsPerRequest) else {
+            throw LedgerError(.invalidRange, "--batch must be 1 to \(BenchRunner.batchEvents) events (a submit_batch's bound)")
+        }
         guard (0...10_000_000).contains(balanceQueries), (0...10_000_000).contains(proofs) else {
             throw LedgerError(.invalidRange, "--balance-queries and --proofs must be 0 to 10000000")
         }
@@ -144,6 +150,7 @@ public struct BenchReport: Sendable {
     public var events = 0
     public var connections = 0
     public var pipelineDepth = 0
+    public var eventsPerRequest = 1
     public var beneficiaries = 0
     public var setupEvents = 0
     public var prefillEvents = 0
@@ -263,7 +270,8 @@ public struct BenchReport: Sendable {
             ("refused", String(append?.refusals.values.reduce(0, +) ?? 0)),
             ("refusals", CanonicalJSON.encodeString(.object(JSONObject((append?.refusals ?? [:]).mapValues { JSONValue.integer(Int64($0)) })))),
             ("failures", CanonicalJSON.encodeString(.array((append?.failures ?? []).map { .string($0) }))),
-            ("connections", String(connections)), ("pipeline", String(pipelineDepth)), ("cores", String(cores)),
+            ("connections", String(connections)), ("pipeline", String(pipelineDepth)), ("events_per_request", String(eventsPerRequest)),
+            ("cores", String(cores)),
             ("beneficiaries", String(beneficiaries)), ("setup_events", String(setupEvents)), ("prefill_events", String(prefillEvents)),
             ("ledger_size_before", String(ledgerSizeBefore)), ("ledger_size_after", String(ledgerSizeAfter)),
             ("mix", mixJSON),
@@ -337,7 +345,8 @@ public struct BenchReport: Sendable {
         lines.append("mix: \(events) events (\(mixText)), pre-signed in \(Self.format(presignSeconds, decimals: 1)) s")
         lines.append("bound: \(number(verifyBoundEventsPerSecond)) events/s (\(number(verifyBoundSignaturesPerSecond)) Ed25519 verifications/s on \(cores) cores; \(number(verifyBoundBeforeEventsPerSecond)) before the appends, \(number(verifyBoundAfterEventsPerSecond)) after), \(Self.format(verifyCPUMicrosecondsPerEvent, decimals: 1)) µs of CPU per event")
         if let append {
-            lines.append("append: \(number(append.perSecond)) events/s over \(connections) connections × \(pipelineDepth) in flight = \(Self.format(ratioToBound * 100, decimals: 1)) % of the bound")
+            let batching = eventsPerRequest == 1 ? "" : ", up to \(eventsPerRequest) events per request (submit_batch)"
+            lines.append("append: \(number(append.perSecond)) events/s over \(connections) connections × \(pipelineDepth) in flight\(batching) = \(Self.format(ratioToBound * 100, decimals: 1)) % of the bound")
             lines.append("  latency p50 \(milliseconds(append.latency.milliseconds(atPercentile: 50))), p90 \(milliseconds(append.latency.milliseconds(atPercentile: 90))), p99 \(milliseconds(append.latency.milliseconds(atPercentile: 99))), max \(milliseconds(append.latency.maximumMilliseconds))")
             lines.append("  accepted \(append.accepted), refused \(append.refusals.values.reduce(0, +))\(append.refusals.isEmpty ? "" : " " + append.refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))\(append.stoppedByDeadline ? ", stopped by the deadline" : "")")
             for failure in append.failures.prefix(5) { lines.append("  connection failure: \(failure)") }
@@ -414,6 +423,7 @@ public enum BenchRunner {
         report.events = configuration.events
         report.connections = configuration.connections
         report.pipelineDepth = configuration.pipelineDepth
+        report.eventsPerRequest = configuration.eventsPerRequest
         report.cores = ProcessInfo.processInfo.activeProcessorCount
         report.beneficiaries = configuration.beneficiaryCount
         report.prefillEvents = configuration.prefill
@@ -547,7 +557,7 @@ public enum BenchRunner {
         let infoBefore = try serverInfo(endpoint)
         report.ledgerSizeBefore = infoBefore.size
         progress("appending \(mix.count) events over \(configuration.connections) connections (ledger at \(report.ledgerSizeBefore) records)")
-        let requests = split(mix, connections: configuration.connections)
+        let requests = batched(split(mix, connections: configuration.connections), eventsPerRequest: configuration.eventsPerRequest)
         let sampler = serverPid.map { MemorySampler(pid: $0) }
         let serverCPUBefore = serverPid.flatMap { ProcessCPUTimes.read(pid: $0) }
         let diskWritesBefore = ownDirectory.flatMap { BlockDeviceWrites.read(folder: $0) }
@@ -557,7 +567,10 @@ public enum BenchRunner {
         let hostBefore = HostCPUTimes.read()
         let appendStart = monotonicNanoseconds()
         let appendOutcome = LoadDriver.run(
-            requests, options: .init(endpoint: endpoint, method: "submit", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
+            requests,
+            options: .init(
+                endpoint: endpoint, method: configuration.eventsPerRequest == 1 ? "submit" : "submit_batch",
+                pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
         let appendMicroseconds = Int64((monotonicNanoseconds() - appendStart) / 1000)
         if let hostBefore, let hostAfter = HostCPUTimes.read() { report.appendHostCPU = hostAfter.since(hostBefore) }
         let serverSwitchesAfter = serverPid.flatMap { ProcessContextSwitches.read(pid: $0) }
@@ -740,20 +753,42 @@ public enum BenchRunner {
         let requests = perConnection.map { events -> [BenchRequest] in
             stride(from: 0, to: events.count, by: batchEvents).map { start in
                 let batch = events[start..<min(start + batchEvents, events.count)]
-                var params = Array("{\"events\":[".utf8)
-                for (offset, event) in batch.enumerated() {
-                    if offset > 0 { params.append(UInt8(ascii: ",")) }
-                    params += event.signedEvent
-                }
-                params += Array("]}".utf8)
-                return BenchRequest(params: params)
+                return BenchRequest(params: batchParams(batch.map(\.signedEvent)), itemCount: batch.count)
             }
         }
         let outcome = LoadDriver.run(requests, options: .init(endpoint: endpoint, method: "submit_batch", pipelineDepth: 1, deadlineSeconds: timeoutSeconds))
         if let failure = outcome.failures.first { throw LedgerError(.connectionFailed, "\(what): \(failure)") }
-        guard outcome.refused == 0, outcome.accepted == requests.reduce(0, { $0 + $1.count }) else {
+        guard outcome.refused == 0, outcome.accepted == events.count else {
             let codes = outcome.refusals.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")
             throw LedgerError(.integrity, "\(what): the server refused batches (\(codes.isEmpty ? "unanswered" : codes))")
+        }
+    }
+
+    /// The params of a `submit_batch` of these signed events, in order.
+    static func batchParams(_ signedEvents: some Collection<[UInt8]>) -> [UInt8] {
+        var params = Array("{\"events\":[".utf8)
+        for (offset, signedEvent) in signedEvents.enumerated() {
+            if offset > 0 { params.append(UInt8(ascii: ",")) }
+            params += signedEvent
+        }
+        params += Array("]}".utf8)
+        return params
+    }
+
+    /// Each connection's requests grouped, in order, into `submit_batch` requests of up to `eventsPerRequest`
+    /// events (unchanged when it is 1). A group with an event that waits for another waits for every group up to the
+    /// one holding it (the driver waits for all requests up to a dependency), or, when that event is in the group
+    /// itself, for every group before it: what came before the dependency must be accepted too.
+    public static func batched(_ lists: [[BenchRequest]], eventsPerRequest: Int) -> [[BenchRequest]] {
+        precondition(eventsPerRequest >= 1, "a batch holds at least one event")
+        guard eventsPerRequest > 1 else { return lists }
+        return lists.map { requests in
+            stride(from: 0, to: requests.count, by: eventsPerRequest).map { start in
+                let group = requests[start..<min(start + eventsPerRequest, requests.count)]
+                let groupIndex = start / eventsPerRequest
+                let dependency = group.compactMap(\.dependency).map { min($0 / eventsPerRequest, groupIndex - 1) }.filter { $0 >= 0 }.max()
+                return BenchRequest(params: batchParams(group.map(\.params)), dependency: dependency, itemCount: group.count)
+            }
         }
     }
 

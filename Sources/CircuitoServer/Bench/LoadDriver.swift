@@ -7,16 +7,24 @@ import Foundation
 /// that must be answered first.
 public struct BenchRequest: Sendable {
     public let params: [UInt8]
-    /// Index, within the same connection's list, of a request whose answer must arrive before this is sent.
+    /// Index, within the same connection's list, of a request whose answer, and every earlier request's, must arrive
+    /// before this is sent (requests in flight together may be answered in any order; a badge needs all its
+    /// activations, not only the last).
     public let dependency: Int?
+    /// What the request counts for in the phase's figures: the events of a `submit_batch`, otherwise 1.
+    public let itemCount: Int
 
-    public init(params: [UInt8], dependency: Int? = nil) {
+    public init(params: [UInt8], dependency: Int? = nil, itemCount: Int = 1) {
+        precondition(itemCount >= 1, "a request carries at least one item")
         self.params = params
         self.dependency = dependency
+        self.itemCount = itemCount
     }
 }
 
 /// What a load phase measured.
+/// `sent`, `accepted` and `refusals` count items: the events of a write (a `submit_batch` carries several, accepted or
+/// refused together), one per read; the latency is per request.
 public struct LoadOutcome: Sendable {
     public var sent = 0
     public var accepted = 0
@@ -39,7 +47,8 @@ public struct LoadOutcome: Sendable {
 }
 
 /// Drives a server over K connections, one thread each, closed loop: each connection keeps at most
-/// `pipelineDepth` requests waiting and sends a request only once the one it depends on has been answered.
+/// `pipelineDepth` requests waiting and sends a request only once every request up to the one it depends on has been
+/// answered.
 /// Requests are sent in order per connection; the phase ends when all are answered, or at the deadline (nothing is
 /// sent after it; answers already due are still read, within the socket timeout).
 public enum LoadDriver {
@@ -161,6 +170,8 @@ public enum LoadDriver {
         let count = requests.count
         var sentAt = [UInt64](repeating: 0, count: count)
         var answered = [Bool](repeating: false, count: count)
+        // The requests before this index are all answered.
+        var answeredPrefix = 0
         var next = 0
         var inFlight = 0
         let methodBytes = Array(options.method.utf8)
@@ -174,7 +185,7 @@ public enum LoadDriver {
                 windowStart = next
                 if monotonicNanoseconds() < deadline {
                     while next < count && inFlight < options.pipelineDepth {
-                        if let dependency = requests[next].dependency, !answered[dependency] { break }
+                        if let dependency = requests[next].dependency, dependency >= answeredPrefix { break }
                         appendLine(to: &window, identifier: next, method: methodBytes, params: requests[next].params)
                         next += 1
                         inFlight += 1
@@ -185,8 +196,10 @@ public enum LoadDriver {
                 if !window.isEmpty {
                     let now = monotonicNanoseconds()
                     if result.sent == 0 { result.firstSent = now }
-                    for index in windowStart..<next { sentAt[index] = now }
-                    result.sent += next - windowStart
+                    for index in windowStart..<next {
+                        sentAt[index] = now
+                        result.sent += requests[index].itemCount
+                    }
                     try connection.send(window)
                 }
                 if inFlight == 0 { break }
@@ -197,13 +210,14 @@ public enum LoadDriver {
                         throw LedgerError(.integrity, "the server answered request \(identifier), which is not waiting")
                     }
                     answered[identifier] = true
+                    while answeredPrefix < count && answered[answeredPrefix] { answeredPrefix += 1 }
                     inFlight -= 1
                     result.lastAnswered = now
                     result.latency.record(nanoseconds: now - sentAt[identifier])
                     if let refusal {
-                        result.refusals[refusal, default: 0] += 1
+                        result.refusals[refusal, default: 0] += requests[identifier].itemCount
                     } else {
-                        result.accepted += 1
+                        result.accepted += requests[identifier].itemCount
                     }
                 }
                 guard open else {
