@@ -228,6 +228,7 @@ import Testing
             (["--map-size", "1GiB"], "--map-size"), (["--maximum-commit-batch", "8"], "--maximum-commit-batch"),
             (["--base", workspace.root], "--base"), (["--connect", "127.0.0.1:1", "--authority-key", path], "--connect"),
             (["--connections", "4"], "--connections"), (["--pipeline", "2"], "--pipeline"), (["--timeout", "60"], "--timeout"),
+            (["--batch", "4"], "--batch"),
         ]
         for (arguments, name) in runOptions {
             let run = try circuito(["bench", "--events", "40", "--export-events", other, "--export-only"] + arguments)
@@ -235,6 +236,21 @@ import Testing
             #expect(run.stderr == "error: invalid_range: \(name) is for a run against a server; --export-only only writes the events\n", "\(run.stderr)")
         }
         #expect(access(other, F_OK) != 0 && access(workspace.path("ledger"), F_OK) != 0)
+    }
+
+    @Test("--batch sends the mix in submit_batch requests, every event counted once; outside 1 to 256 it is refused before anything runs")
+    func batchedSubmissions() throws {
+        let run = try circuito("bench", "--events", "300", "--connections", "3", "--pipeline", "2", "--batch", "8", "--json", timeout: 300)
+        try #require(run.status == 0, "\(run.stderr)")
+        let figures = try Self.figures(run)
+        #expect(Self.integer(figures, "events_per_request") == 8)
+        #expect(Self.integer(figures, "accepted") == 300 && Self.integer(figures, "refused") == 0)
+        let before = try #require(Self.integer(figures, "ledger_size_before"))
+        #expect(Self.integer(figures, "ledger_size_after") == before + 300)
+        for batch in ["0", "257"] {
+            let refused = try circuito("bench", "--events", "10", "--batch", batch)
+            #expect(refused.status == 1 && refused.stderr == "error: invalid_range: --batch must be 1 to 256 events (a submit_batch's bound)\n", "\(refused.stderr)")
+        }
     }
 
     @Test("--data refuses a folder that is there already, before signing anything, and writes nothing into it")
