@@ -68,6 +68,8 @@ for round in $(seq 1 "$repeat"); do
     ROUND="$round" run throughput-64x4 --events "$events" --connections 64 --pipeline 4 \
         --export-events "$out/events-64x4.$round.jsonl"
 done
+# The same load with up to 16 events per request (submit_batch): what batching spreads of the request path's cost.
+run throughput-64x4-batch16 --events "$events" --connections 64 --pipeline 4 --batch 16
 # One client's latency: appends, then balance queries (signed, then in a read session) and inclusion proofs one at a time.
 run latency-1 --events 3000 --connections 1
 run reads-1 --events 2000 --connections 1 --balance-queries 5000 --proofs 5000

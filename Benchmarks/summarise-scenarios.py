@@ -139,6 +139,11 @@ def main():
         disk = median(groups, f"ceiling-disk-{load_name}", "throughput_events_per_second")
         if memory and disk:
             print(f"append on tmpfs against the disk ({load_name}): {memory:g} / {disk:g} = {memory / disk:.3f}")
+    # The same load with up to 16 events per request against one event per request: each against its own bound.
+    batched = ratios(groups, "throughput-64x4-batch16", "throughput_events_per_second", "verify_bound_events_per_second")
+    single = ratios(groups, "throughput-64x4", "throughput_events_per_second", "verify_bound_events_per_second")
+    if batched is not None and single is not None:
+        print(f"append in batches of 16 against one event per request (64x4): {batched:.1%} against {single:.1%} of the bound")
     results = targets(groups)
     print("targets (medians of the runs):")
     for result in results:

@@ -169,6 +169,7 @@ struct BenchmarkScriptTests {
         try write("throughput-64x4.1.json", #"{"throughput_events_per_second": 3000, "verify_bound_events_per_second": 10000}"#)
         try write("throughput-64x4.2.json", #"{"throughput_events_per_second": 7500, "verify_bound_events_per_second": 10000}"#)
         try write("throughput-64x4.3.json", #"{"throughput_events_per_second": 16000, "verify_bound_events_per_second": 20000}"#)
+        try write("throughput-64x4-batch16.1.json", #"{"throughput_events_per_second": 5000, "verify_bound_events_per_second": 10000}"#)
         try write("postgres.1.json", #"{"best_events_per_second": 2000}"#)
         try write("latency-1.1.json", #"{"latency_p99_ms": 2.5}"#)
         try write("latency-1.2.json", "bench: the server did not start\n")
@@ -180,6 +181,7 @@ struct BenchmarkScriptTests {
         #expect(lines.contains("  durable append >= 70 % of the verification bound (64 x 4): 75.0% of its bound: met"), "\(lines)")
         #expect(lines.contains("  >= 3x the PostgreSQL peer's best: 3.75x (7500 against 2000 events/s): met"), "\(lines)")
         #expect(lines.contains("  one client's append p99 <= 2 ms: 2.5 ms: missed"), "\(lines)")
+        #expect(lines.contains("append in batches of 16 against one event per request (64x4): 50.0% against 75.0% of the bound"), "\(lines)")
         #expect(lines.contains("  rebuild >= 200 k events/s (reads-10k): not measured"), "\(lines)")
         #expect(lines.last == "targets met: 2 of 3 measured (8 in all)", "\(lines)")
         // A scenario whose only output is unreadable is not listed as one with no runs.
