@@ -81,8 +81,8 @@ public struct BenchSigner: Sendable {
 /// Valid under concurrency: the generator mirrors every balance and counter it needs, payments of a beneficiary
 /// never spend more than the dote granted at setup (so they are valid in any order), and the only events that
 /// need earlier ones (a badge its activations, a conversion its badges) name the last of them in `dependency`.
-/// Events of one beneficiary go over one connection, which sends a dependent event only once every event before
-/// and including its dependency is accepted.
+/// Events of one beneficiary go over one connection, which sends a dependent event only once every event of the
+/// connection up to its dependency has been answered.
 ///
 /// Deterministic for a seed, except the sealed personal data's nonces; `ts` is the generator's start time, and
 /// payment authorisations expire a day after it (the ledger compares with its own `recorded_at`).

@@ -22,9 +22,8 @@ public struct BenchRequest: Sendable {
     }
 }
 
-/// What a load phase measured.
-/// `sent`, `accepted` and `refusals` count items: the events of a write (a `submit_batch` carries several, accepted or
-/// refused together), one per read; the latency is per request.
+/// What a load phase measured. `sent`, `accepted` and `refusals` count items: the events of a write (a `submit_batch`
+/// carries several, accepted or refused together), one per read; the latency is per request.
 public struct LoadOutcome: Sendable {
     public var sent = 0
     public var accepted = 0
