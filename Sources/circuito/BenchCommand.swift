@@ -40,7 +40,7 @@ struct BenchCommand: ParsableCommand {
     var pipeline: Int?
     @Option(name: .long, help: ArgumentHelp(
         "Events per write request (default: 1, each its own submit).",
-        discussion: "More than 1 sends up to that many consecutive events of a connection as one submit_batch (all or nothing, one commit), at most 256; the latency is then per request. The server's writer holds at most 16 384 events waiting: connections × pipeline × batch beyond that are refused as overloaded."))
+        discussion: "More than 1 sends up to that many consecutive events of a connection as one submit_batch (all or nothing, one commit), at most 256; the latency is then per request. The server's writer queues at most 16 384 events; a batch that would pass that is refused as overloaded, so large batches on many connections can see refusals."))
     var batch: Int?
     @Option(name: .long, help: "Events of the same mix appended first, unmeasured (to measure at a ledger size).")
     var prefill: Int = 0
