@@ -441,21 +441,37 @@ import Testing
 
     // MARK: End to end
 
+    /// A new ledger served on a local port, with a bench circuit of 24 beneficiaries set up on it and 800 events of
+    /// its mix signed (not sent).
+    struct CircuitOnServer {
+        let folder = TemporaryFolder()
+        let server: LedgerServer
+        let endpoint: Endpoint
+        let circuit: BenchCircuit
+        let setup: [PresignedEvent]
+        let mix: [PresignedEvent]
+
+        init(seed: UInt64) async throws {
+            let directory = folder.path + "/ledger"
+            let authority = BenchSigner(id: "citta-di-torino", key: try BenchCircuit.actorKey(seed: seed, tag: "bench", actor: "authority"))
+            try BenchRunner.createLedger(directory: directory, authority: authority)
+            server = try await LedgerServer.start(ServerConfiguration(directory: directory, tcpHost: "127.0.0.1", tcpPort: 0))
+            endpoint = Endpoint.tcp(host: "127.0.0.1", port: server.tcpPort ?? 0)
+            var circuit = try BenchCircuit(
+                options: .init(seed: seed, tag: "bench", beneficiaryCount: 24, expectedMixEvents: 800, startMilliseconds: Ledger.systemClockMilliseconds()),
+                authority: authority)
+            setup = try circuit.sign(try circuit.setup())
+            mix = try circuit.sign(try circuit.mix(count: 800))
+            self.circuit = circuit
+            try BenchRunner.appendInBatches(setup, connections: 1, endpoint: endpoint, timeoutSeconds: 60, what: "setup")
+        }
+    }
+
     /// The driver against a real server: the circuit in batches, then the mix over several pipelined connections,
     /// every event accepted.
     @Test func theDriverAppendsTheWholeMix() async throws {
-        let folder = TemporaryFolder()
-        let directory = folder.path + "/ledger"
-        let authority = BenchSigner(id: "citta-di-torino", key: try BenchCircuit.actorKey(seed: 5, tag: "bench", actor: "authority"))
-        try BenchRunner.createLedger(directory: directory, authority: authority)
-        let server = try await LedgerServer.start(ServerConfiguration(directory: directory, tcpHost: "127.0.0.1", tcpPort: 0))
-        let endpoint = Endpoint.tcp(host: "127.0.0.1", port: server.tcpPort ?? 0)
-        var circuit = try BenchCircuit(
-            options: .init(seed: 5, tag: "bench", beneficiaryCount: 24, expectedMixEvents: 800, startMilliseconds: Ledger.systemClockMilliseconds()),
-            authority: authority)
-        let setup = try circuit.sign(try circuit.setup())
-        let mix = try circuit.sign(try circuit.mix(count: 800))
-        try BenchRunner.appendInBatches(setup, connections: 1, endpoint: endpoint, timeoutSeconds: 60, what: "setup")
+        let fixture = try await CircuitOnServer(seed: 5)
+        let (server, endpoint, circuit, setup, mix) = (fixture.server, fixture.endpoint, fixture.circuit, fixture.setup, fixture.mix)
         let outcome = LoadDriver.run(BenchRunner.split(mix, connections: 6), options: .init(endpoint: endpoint, method: "submit", pipelineDepth: 4, deadlineSeconds: 120))
         #expect(outcome.failures == [])
         #expect(outcome.refusals == [:])
@@ -488,24 +504,15 @@ import Testing
         let wrongKey = LoadDriver.run(queries, options: options)
         #expect(wrongKey.failures.count == 3)
         #expect(wrongKey.sent == 0)
-        await server.shutdown()
+        // Through the fixture: it, and the ledger's folder with it, live until the server is shut down.
+        await fixture.server.shutdown()
     }
 
     /// The same mix in submit_batch requests of up to 16 events: every event accepted, counted as events, with one
     /// latency per request.
     @Test func theDriverAppendsTheMixInBatches() async throws {
-        let folder = TemporaryFolder()
-        let directory = folder.path + "/ledger"
-        let authority = BenchSigner(id: "citta-di-torino", key: try BenchCircuit.actorKey(seed: 6, tag: "bench", actor: "authority"))
-        try BenchRunner.createLedger(directory: directory, authority: authority)
-        let server = try await LedgerServer.start(ServerConfiguration(directory: directory, tcpHost: "127.0.0.1", tcpPort: 0))
-        let endpoint = Endpoint.tcp(host: "127.0.0.1", port: server.tcpPort ?? 0)
-        var circuit = try BenchCircuit(
-            options: .init(seed: 6, tag: "bench", beneficiaryCount: 24, expectedMixEvents: 800, startMilliseconds: Ledger.systemClockMilliseconds()),
-            authority: authority)
-        let setup = try circuit.sign(try circuit.setup())
-        let mix = try circuit.sign(try circuit.mix(count: 800))
-        try BenchRunner.appendInBatches(setup, connections: 1, endpoint: endpoint, timeoutSeconds: 60, what: "setup")
+        let fixture = try await CircuitOnServer(seed: 6)
+        let (server, endpoint, setup, mix) = (fixture.server, fixture.endpoint, fixture.setup, fixture.mix)
         let batches = BenchRunner.batched(BenchRunner.split(mix, connections: 5), eventsPerRequest: 16)
         let outcome = LoadDriver.run(batches, options: .init(endpoint: endpoint, method: "submit_batch", pipelineDepth: 4, deadlineSeconds: 120))
         #expect(outcome.failures == [])
@@ -514,6 +521,7 @@ import Testing
         #expect(outcome.latency.count == UInt64(batches.reduce(0) { $0 + $1.count }))
         #expect(outcome.latency.count < UInt64(mix.count))
         #expect(try server.size() == UInt64(1 + setup.count + mix.count))
-        await server.shutdown()
+        // Through the fixture: it, and the ledger's folder with it, live until the server is shut down.
+        await fixture.server.shutdown()
     }
 }
