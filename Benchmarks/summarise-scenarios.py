@@ -23,7 +23,7 @@ MEDIAN_KEYS = [
     "disk_random_page_sync_us", "disk_contiguous_page_sync_us", "server_cpu_us_per_event",
     "server_context_switches_per_event", "host_steal_share", "verify_bound_host_steal_share", "audit_host_steal_share",
     "server_cpu_share_committer", "server_cpu_share_planner", "server_cpu_share_request_threads",
-    "server_cpu_share_event_loops", "server_cpu_share_other", "server_system_cpu_share",
+    "server_cpu_share_event_loops", "server_cpu_share_dispatch_workers", "server_cpu_share_other", "server_system_cpu_share",
     "disk_write_kb_per_event", "disk_write_requests_per_event",
 ]
 

@@ -31,6 +31,13 @@ enum ServerThreadName {
     static let lateRequest = "circuito-late"
     /// SwiftNIO names its event loop threads so.
     static let eventLoopPrefix = "NIO-ELT-"
+
+    /// Whether a thread is one of Dispatch's workers: libdispatch names them after their root queue
+    /// ("com.apple.root.default-qos", "….user-initiated-qos.overcommit"), of which the kernel shows the last 15 bytes
+    /// ("oot.default-qos", "-qos.overcommit"). The server runs no queue of its own on them, only `Parallel.map`.
+    static func isDispatchWorker(_ name: String) -> Bool {
+        name.hasSuffix("-qos") || name.hasSuffix(".overcommit")
+    }
 }
 
 extension Thread {

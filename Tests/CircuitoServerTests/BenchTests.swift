@@ -376,12 +376,18 @@ import Testing
         #expect(ServerThreadCPU.part(ofThreadNamed: "circuito-plan") == .planner)
         #expect(ServerThreadCPU.part(ofThreadNamed: "circuito-srv-1") == .requestThreads)
         #expect(ServerThreadCPU.part(ofThreadNamed: "NIO-ELT-1-#2") == .eventLoops)
-        #expect(ServerThreadCPU.part(ofThreadNamed: "r-initiated-qos") == .other)
+        // Dispatch's workers, as the kernel keeps their names: where a submit_batch's signature checks run.
+        for worker in ["oot.default-qos", "r-initiated-qos", "-qos.overcommit"] {
+            #expect(ServerThreadCPU.part(ofThreadNamed: worker) == .dispatchWorkers, "\(worker)")
+        }
+        for unnamed in ["circuito-head", "circuito", "qos-monitor"] {
+            #expect(ServerThreadCPU.part(ofThreadNamed: unnamed) == .other, "\(unnamed)")
+        }
         let before = ServerThreadCPU(threads: [1: .init(part: .committer, ticks: 10), 2: .init(part: .planner, ticks: 5)])
         let after = ServerThreadCPU(threads: [
             1: .init(part: .committer, ticks: 40), 2: .init(part: .planner, ticks: 15), 3: .init(part: .eventLoops, ticks: 10),
         ])
-        #expect(after.shares(since: before) == [.committer: 0.6, .planner: 0.2, .eventLoops: 0.2, .requestThreads: 0, .other: 0])
+        #expect(after.shares(since: before) == [.committer: 0.6, .planner: 0.2, .eventLoops: 0.2, .requestThreads: 0, .dispatchWorkers: 0, .other: 0])
         #expect(before.shares(since: before) == nil, "no tick elapsed")
 
         // This process: a thread named as the committer burns CPU between two readings, and is found by its name.

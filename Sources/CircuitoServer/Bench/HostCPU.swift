@@ -117,12 +117,14 @@ public enum ProcessContextSwitches {
 ///
 /// The server names its threads (`KernelThreadName`), so the share of each part shows where a request's CPU goes:
 /// the committer (LMDB's commit, its page writes and syncs), the request threads (decoding, signature checks,
-/// answers), the planner (the rules), the event loops (the sockets).
+/// answers), the planner (the rules), the event loops (the sockets), and Dispatch's worker threads, where the
+/// signature checks of a `submit_batch` (and of a follower's records) run in parallel.
 public struct ServerThreadCPU: Sendable, Equatable {
     public enum Part: String, CaseIterable, Sendable {
         case committer, planner
         case requestThreads = "request_threads"
         case eventLoops = "event_loops"
+        case dispatchWorkers = "dispatch_workers"
         case other
     }
 
@@ -155,6 +157,7 @@ public struct ServerThreadCPU: Sendable, Equatable {
         if name == ServerThreadName.planner { return .planner }
         if name.hasPrefix(ServerThreadName.requestThreadPrefix) || name == ServerThreadName.lateRequest { return .requestThreads }
         if name.hasPrefix(ServerThreadName.eventLoopPrefix) { return .eventLoops }
+        if ServerThreadName.isDispatchWorker(name) { return .dispatchWorkers }
         return .other
     }
 
