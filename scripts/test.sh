@@ -2,7 +2,7 @@
 # Runs every test: installs what is missing, builds, then runs the whole suite (Swift Testing), then a smoke run of
 # the micro-benchmarks (their own package under Benchmarks/: a few iterations of each, to show that every one still
 # builds and runs; its figures mean nothing). SKIP_BENCHMARKS=1 leaves the smoke run out (it builds the benchmark
-# package in release mode: about 15 minutes the first time on 2 cores).
+# package in release mode: 3 minutes the first time on 2 cores, run included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # python3: the tests of Benchmarks/ run its summary script (summarise-scenarios.py).
