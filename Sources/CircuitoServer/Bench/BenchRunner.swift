@@ -750,12 +750,8 @@ public enum BenchRunner {
     static func appendInBatches(_ events: [PresignedEvent], connections: Int, endpoint: Endpoint, timeoutSeconds: Int, what: String) throws(LedgerError) {
         var perConnection = [[PresignedEvent]](repeating: [], count: connections)
         for event in events { perConnection[(event.beneficiary ?? 0) % connections].append(event) }
-        let requests = perConnection.map { events -> [BenchRequest] in
-            stride(from: 0, to: events.count, by: batchEvents).map { start in
-                let batch = events[start..<min(start + batchEvents, events.count)]
-                return BenchRequest(params: batchParams(batch.map(\.signedEvent)), itemCount: batch.count)
-            }
-        }
+        // Each connection sends one batch at a time, in order, so the events' dependencies are met without naming them.
+        let requests = batched(perConnection.map { $0.map { BenchRequest(params: $0.signedEvent) } }, eventsPerRequest: batchEvents)
         let outcome = LoadDriver.run(requests, options: .init(endpoint: endpoint, method: "submit_batch", pipelineDepth: 1, deadlineSeconds: timeoutSeconds))
         if let failure = outcome.failures.first { throw LedgerError(.connectionFailed, "\(what): \(failure)") }
         guard outcome.refused == 0, outcome.accepted == events.count else {
@@ -765,7 +761,7 @@ public enum BenchRunner {
     }
 
     /// The params of a `submit_batch` of these signed events, in order.
-    static func batchParams(_ signedEvents: some Collection<[UInt8]>) -> [UInt8] {
+    private static func batchParams(_ signedEvents: some Collection<[UInt8]>) -> [UInt8] {
         var params = Array("{\"events\":[".utf8)
         for (offset, signedEvent) in signedEvents.enumerated() {
             if offset > 0 { params.append(UInt8(ascii: ",")) }
