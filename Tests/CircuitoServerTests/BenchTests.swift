@@ -158,6 +158,35 @@ import Testing
         #expect(dependent > 0)
     }
 
+    @Test("the bound passes over a small mix until its minimum time is up, counting every event checked; a bad signature stops it")
+    func theBoundRepeatsPassesUntilItsMinimumTime() throws {
+        let (_, _, mix, _) = try Self.circuit(mixEvents: 40)
+        let signaturesPerPass = mix.reduce(0) { $0 + $1.signatureCount }
+        let minimumSeconds = 0.3
+        let start = Date()
+        let bound = BenchRunner.verificationBound(mix, minimumSeconds: minimumSeconds)
+        #expect(Date().timeIntervalSince(start) >= minimumSeconds)
+        #expect(bound.allValid)
+        // 40 events take milliseconds a pass, even in a debug build: far more than one pass fits in 0.3 s.
+        #expect(bound.passes > 1)
+        #expect(bound.eventsChecked == bound.passes * mix.count)
+        #expect(abs(bound.signaturesPerSecond / bound.eventsPerSecond - Double(signaturesPerPass) / Double(mix.count)) < 1e-9)
+        #expect(bound.eventsPerSecond > 0)
+
+        // One event whose signature does not verify: invalid, after the first pass.
+        let good = mix[0]
+        var signature = good.signature
+        signature[0] ^= 0x01
+        let tampered = PresignedEvent(
+            index: good.index, kind: good.kind, beneficiary: good.beneficiary, dependency: good.dependency,
+            signedEvent: good.signedEvent, eventRange: good.eventRange, signature: signature, publicKey: good.publicKey,
+            authorisation: good.authorisation)
+        let refused = BenchRunner.verificationBound([tampered] + mix.dropFirst(), minimumSeconds: 10)
+        #expect(!refused.allValid)
+        #expect(refused.passes == 1)
+        #expect(BenchRunner.verificationBound([]).eventsChecked == 0)
+    }
+
     @Test func batchesKeepEachConnectionsOrderAndWaitForTheirDependencies() throws {
         let (_, _, mix, _) = try Self.circuit(mixEvents: 600)
         let lists = BenchRunner.split(mix, connections: 5)
