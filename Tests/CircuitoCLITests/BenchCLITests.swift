@@ -100,6 +100,10 @@ import Testing
         // The disk under the ledger was measured before the appends.
         #expect(try #require(Self.number(secondFigures, "disk_random_page_sync_us")) > 0)
         #expect(try #require(Self.number(secondFigures, "disk_contiguous_page_sync_us")) > 0)
+        // And a round trip over a loopback socket, the floor under one client's latency.
+        let loopbackMedian = try #require(Self.number(secondFigures, "loopback_round_trip_p50_us"))
+        let loopback99 = try #require(Self.number(secondFigures, "loopback_round_trip_p99_us"))
+        #expect(loopbackMedian > 0 && loopbackMedian <= loopback99)
         // Its circuit was set up on top of every record of the base.
         let setupEvents = try #require(Self.integer(secondFigures, "setup_events"))
         #expect(Self.integer(secondFigures, "ledger_size_before") == baseSize + setupEvents)

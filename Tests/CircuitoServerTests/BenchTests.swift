@@ -462,6 +462,16 @@ import Testing
         #expect(lines.withLock { $0.count } == 9)
     }
 
+    @Test("the loopback probe echoes over a real socket pair and reports ordered percentiles of the round trips it counted")
+    func theLoopbackProbeMeasuresRoundTrips() throws {
+        let probe = try LoopbackProbe.measure()
+        #expect(probe.roundTrips >= 1 && probe.roundTrips <= LoopbackProbe.maximumRoundTrips)
+        #expect(probe.medianMicroseconds > 0)
+        #expect(probe.percentile99Microseconds >= probe.medianMicroseconds)
+        // A round trip of 512 bytes over loopback takes microseconds, far less than the probe's read timeout.
+        #expect(probe.percentile99Microseconds < Double(LoopbackProbe.readTimeoutSeconds) * 1e6)
+    }
+
     @Test func theDiskProbeMeasuresInItsOwnFileAndRemovesIt() throws {
         let folder = TemporaryFolder()
         let probe = try DiskProbe.measure(directory: folder.path)

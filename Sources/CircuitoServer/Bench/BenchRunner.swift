@@ -206,6 +206,9 @@ public struct BenchReport: Sendable {
     /// What a durable page write costs on the ledger's disk, measured before the appends, when the bench has the
     /// ledger's folder.
     public var disk: DiskProbe?
+    /// What a round trip over a loopback socket costs on the bench's machine, measured before the appends: the floor
+    /// under one client's latency.
+    public var loopback: LoopbackProbe?
     public var auditVerifyEventsPerSecond: Double?
     public var auditRebuildEventsPerSecond: Double?
     /// `rebuild --trust-checkpoints`: the same replay without the event signature checks.
@@ -301,6 +304,12 @@ public struct BenchReport: Sendable {
                 ("disk_contiguous_page_sync_us", Self.format(disk.contiguousPageMicroseconds, decimals: 1)),
             ]
         }
+        if let loopback {
+            fields += [
+                ("loopback_round_trip_p50_us", Self.format(loopback.medianMicroseconds, decimals: 1)),
+                ("loopback_round_trip_p99_us", Self.format(loopback.percentile99Microseconds, decimals: 1)),
+            ]
+        }
         // Balance queries, signed and in read sessions: the same four figures under two prefixes.
         for (prefix, phase) in [("balance", balance), ("session_balance", sessionBalance)] {
             guard let phase else { continue }
@@ -377,6 +386,9 @@ public struct BenchReport: Sendable {
         if let appendSteal = appendHostCPU?.stealShare {
             let boundSteal = boundHostCPU?.stealShare.map { ", \(Self.format($0 * 100, decimals: 1)) % while the bound was measured" } ?? ""
             lines.append("host: the hypervisor took \(Self.format(appendSteal * 100, decimals: 1)) % of the machine's CPU time (steal) during the appends\(boundSteal)")
+        }
+        if let loopback {
+            lines.append("loopback: a round trip between two threads over a loopback TCP socket takes \(Self.format(loopback.medianMicroseconds, decimals: 1)) µs at the median, \(Self.format(loopback.percentile99Microseconds, decimals: 1)) µs at p99 (\(loopback.roundTrips) round trips; the floor under one client's latency)")
         }
         if let disk {
             lines.append("disk: a 4 KiB page written and synced costs \(Self.format(disk.randomPageMicroseconds, decimals: 1)) µs at a random place of a file, \(Self.format(disk.contiguousPageMicroseconds, decimals: 1)) µs one after the other (rounds of \(DiskProbe.pagesPerRound) pages)")
@@ -551,6 +563,14 @@ public enum BenchRunner {
             } catch {
                 report.notes.append("the disk was not measured: \(error)")
             }
+        }
+
+        // What waking a thread across a socket costs on this machine (the floor under one client's latency).
+        progress("measuring round trips over a loopback socket")
+        do {
+            report.loopback = try LoopbackProbe.measure()
+        } catch {
+            report.notes.append("the loopback round trip was not measured: \(error)")
         }
 
         // The machine's bound: every signature of the same events, on all cores.
