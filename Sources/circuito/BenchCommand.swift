@@ -12,9 +12,10 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             Builds a circuit (organisations, staff, catalogue, merchants, beneficiaries with open cases and a dote), \
             pre-signs a mix of payments (with the wallet's authorisation), activations, badge issuances and credit \
-            conversions, measures the Ed25519 verification rate of those same events on all cores (the bound), then \
-            drives the server over --connections connections and reports throughput, latency percentiles, refusals, \
-            the server's resident memory and the ratio to the bound.
+            conversions, measures the Ed25519 verification rate of those same events on all cores (the bound, at \
+            least a second before and after the load) and a round trip over a loopback socket (the floor under one \
+            client's latency), then drives the server over --connections connections and reports throughput, \
+            latency percentiles, refusals, the server's resident memory and the ratio to the bound.
 
             With only --events, the bench creates a temporary ledger and runs `circuito serve` on it as a child \
             process (its memory is read from /proc); with --base FOLDER that ledger starts as a copy of an earlier \
