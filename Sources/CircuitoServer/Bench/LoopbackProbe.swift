@@ -38,25 +38,24 @@ public struct LoopbackProbe: Sendable, Equatable {
         }
         let message = [UInt8](repeating: 0x78, count: messageBytes)
         var buffer = [UInt8](repeating: 0, count: messageBytes)
-        var roundTripNanoseconds: [UInt64] = []
-        roundTripNanoseconds.reserveCapacity(maximumRoundTrips)
+        // The histogram of the bench's own latencies, so that the floor and the figures beside it are read alike.
+        var roundTrips = LatencyHistogram()
         let start = monotonicNanoseconds()
         for index in 0..<(warmUpRoundTrips + maximumRoundTrips) {
             if index >= warmUpRoundTrips, Double(monotonicNanoseconds() - start) / 1e9 >= maximumSeconds { break }
             let sent = monotonicNanoseconds()
-            try writeAll(asking, message)
-            try readExactly(asking, into: &buffer)
-            if index >= warmUpRoundTrips { roundTripNanoseconds.append(monotonicNanoseconds() - sent) }
+            try sendAll(asking, message)
+            try receiveExactly(asking, into: &buffer)
+            if index >= warmUpRoundTrips { roundTrips.record(nanoseconds: monotonicNanoseconds() - sent) }
         }
-        precondition(!roundTripNanoseconds.isEmpty, "the first counted round trip starts before the time limit is checked")
-        let sorted = roundTripNanoseconds.sorted()
-        func percentile(_ share: Double) -> Double {
-            Double(sorted[min(sorted.count - 1, Int((Double(sorted.count) * share).rounded(.down)))]) / 1000
-        }
-        return LoopbackProbe(medianMicroseconds: percentile(0.5), percentile99Microseconds: percentile(0.99), roundTrips: sorted.count)
+        precondition(roundTrips.count > 0, "the first counted round trip starts before the time limit is checked")
+        return LoopbackProbe(
+            medianMicroseconds: Double(roundTrips.valueAt(percentile: 50)) / 1000,
+            percentile99Microseconds: Double(roundTrips.valueAt(percentile: 99)) / 1000, roundTrips: Int(roundTrips.count))
     }
 
-    /// Two connected TCP sockets on 127.0.0.1, Nagle off on both (each message is sent at once, as the bench's are).
+    /// Two connected TCP sockets on 127.0.0.1: the asking one is a client socket like the bench's own connections
+    /// (`ClientSocket.connect`: timeouts, Nagle off), the echoing one is accepted here and set up alike.
     static func connectedPair() throws(LedgerError) -> (asking: Int32, echoing: Int32) {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard listener >= 0 else { throw failure("socket") }
@@ -74,31 +73,21 @@ public struct LoopbackProbe: Sendable, Equatable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
         }
         guard named == 0 else { throw failure("getsockname") }
-        let asking = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard asking >= 0 else { throw failure("socket") }
         // A loopback connect completes from the listener's backlog: accept on this thread afterwards.
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(asking, $0, length) }
-        }
-        guard connected == 0 else {
-            let error = failure("connect")
-            close(asking)
-            throw error
-        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let asking = try ClientSocket.connect(.tcp(host: "127.0.0.1", port: port), timeoutSeconds: readTimeoutSeconds)
         let echoing = accept(listener, nil, nil)
         guard echoing >= 0 else {
             let error = failure("accept")
             close(asking)
             throw error
         }
-        for descriptor in [asking, echoing] {
-            // Not inherited by a server the bench starts (accept4 with SOCK_CLOEXEC is not visible from Swift).
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-            var on: Int32 = 1
-            setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
-            var timeout = timeval(tv_sec: readTimeoutSeconds, tv_usec: 0)
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        }
+        // Not inherited by a server the bench starts (accept4 with SOCK_CLOEXEC is not visible from Swift).
+        _ = fcntl(echoing, F_SETFD, FD_CLOEXEC)
+        var on: Int32 = 1
+        setsockopt(echoing, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        var timeout = timeval(tv_sec: readTimeoutSeconds, tv_usec: 0)
+        setsockopt(echoing, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return (asking, echoing)
     }
 
@@ -107,29 +96,30 @@ public struct LoopbackProbe: Sendable, Equatable {
         var buffer = [UInt8](repeating: 0, count: messageBytes)
         // Bounded by the asking side, which sends at most warm-up + maximum round trips and then closes.
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return }
-            do throws(LedgerError) { try writeAll(descriptor, Array(buffer[0..<count])) } catch { return }
+            do throws(LedgerError) { try sendAll(descriptor, Array(buffer[0..<count])) } catch { return }
         }
     }
 
-    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) throws(LedgerError) {
-        var written = 0
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress.map { $0 + written }, $0.count - written) }
+    /// Sends all of `bytes`; a closed peer is an error, not a SIGPIPE.
+    static func sendAll(_ descriptor: Int32, _ bytes: [UInt8]) throws(LedgerError) {
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress.map { $0 + offset }, $0.count - offset, Int32(MSG_NOSIGNAL)) }
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw failure("write") }
-            written += count
+            guard count > 0 else { throw failure("send") }
+            offset += count
         }
     }
 
-    static func readExactly(_ descriptor: Int32, into buffer: inout [UInt8]) throws(LedgerError) {
+    static func receiveExactly(_ descriptor: Int32, into buffer: inout [UInt8]) throws(LedgerError) {
         var received = 0
         while received < buffer.count {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress.map { $0 + received }, $0.count - received) }
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress.map { $0 + received }, $0.count - received, 0) }
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw count == 0 ? LedgerError(.connectionFailed, "the loopback probe's echo ended early") : failure("read") }
+            guard count > 0 else { throw count == 0 ? LedgerError(.connectionFailed, "the loopback probe's echo ended early") : failure("receive") }
             received += count
         }
     }
