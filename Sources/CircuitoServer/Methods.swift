@@ -41,6 +41,17 @@ struct ServerContext: Sendable {
         }
     }
 
+    /// Answers a read (not `submit`, `submit_batch` or `subscribe`) without suspending: the event loop's path for a
+    /// lone short read (`RequestLineHandler`). The same code as `respond`'s reads.
+    func respondToRead(_ request: RPCRequest, session: ReadSession) -> Result<JSONValue, RPCError> {
+        precondition(request.method != "submit" && request.method != "submit_batch", "a write goes through respond")
+        do throws(RPCError) {
+            return .success(try read(request, session: session))
+        } catch {
+            return .failure(error)
+        }
+    }
+
     private func read(_ request: RPCRequest, session: ReadSession) throws(RPCError) -> JSONValue {
         let method = request.method
         switch method {

@@ -46,7 +46,7 @@ public final class LedgerServer: Sendable {
     public let verifierKey: String
 
     private let group: MultiThreadedEventLoopGroup
-    private let listeners: [NIOAsyncChannel<NIOAsyncChannel<LineFrame, ByteBuffer>, Never>]
+    private let listeners: [NIOAsyncChannel<AcceptedConnection, Never>]
     private let context: ServerContext
     private let connections: ConnectionRegistry
     private let acceptTask: Locked<Task<Void, Never>?>
@@ -80,8 +80,9 @@ public final class LedgerServer: Sendable {
             nonces: NonceStore(capacity: limits.maximumRememberedNonces, windowSeconds: limits.readRequestWindowSeconds),
             limits: limits, clock: Ledger.systemClockMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads),
             credentials: CredentialSigning(keys: configuration.credentialIssuerKeys, contexts: configuration.credentialContexts))
+        let connections = ConnectionRegistry(maximum: limits.maximumConnections)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
-        var listeners: [NIOAsyncChannel<NIOAsyncChannel<LineFrame, ByteBuffer>, Never>] = []
+        var listeners: [NIOAsyncChannel<AcceptedConnection, Never>] = []
         do {
             var bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -91,11 +92,16 @@ public final class LedgerServer: Sendable {
             if let bytes = limits.socketSendBufferBytes {
                 bootstrap = bootstrap.childChannelOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(bytes))
             }
-            let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<LineFrame, ByteBuffer>> = { channel in
+            let initializer: @Sendable (Channel) -> EventLoopFuture<AcceptedConnection> = { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Counted here, before the first line can arrive: a connection past the bound is never served.
+                    let identifier = connections.add(channel)
+                    let state = ConnectionState(refused: identifier == nil)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
-                    return try NIOAsyncChannel<LineFrame, ByteBuffer>(
+                    try channel.pipeline.syncOperations.addHandler(RequestLineHandler(state: state, server: context, registry: connections))
+                    let wrapped = try NIOAsyncChannel<ConnectionMessage, ByteBuffer>(
                         wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: false))
+                    return AcceptedConnection(channel: wrapped, state: state, identifier: identifier)
                 }
             }
             if let host = configuration.tcpHost {
@@ -114,14 +120,14 @@ public final class LedgerServer: Sendable {
         let tcpPort = configuration.tcpHost == nil ? nil : listeners.first?.channel.localAddress?.port
         let server = LedgerServer(
             tcpPort: tcpPort, unixSocketPath: configuration.unixSocketPath, verifierKey: writer.verifierKey, group: group,
-            listeners: listeners, context: context)
+            listeners: listeners, context: context, connections: connections)
         server.startAccepting()
         return server
     }
 
     private init(
         tcpPort: Int?, unixSocketPath: String?, verifierKey: String, group: MultiThreadedEventLoopGroup,
-        listeners: [NIOAsyncChannel<NIOAsyncChannel<LineFrame, ByteBuffer>, Never>], context: ServerContext
+        listeners: [NIOAsyncChannel<AcceptedConnection, Never>], context: ServerContext, connections: ConnectionRegistry
     ) {
         self.tcpPort = tcpPort
         self.unixSocketPath = unixSocketPath
@@ -129,7 +135,7 @@ public final class LedgerServer: Sendable {
         self.group = group
         self.listeners = listeners
         self.context = context
-        self.connections = ConnectionRegistry(maximum: context.limits.maximumConnections)
+        self.connections = connections
         self.acceptTask = Locked(nil)
         self.stopped = Locked(false)
     }
@@ -145,12 +151,12 @@ public final class LedgerServer: Sendable {
                         try? await listener.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connectionTasks in
                                 for try await connection in inbound {
-                                    guard let identifier = connections.add(connection.channel) else {
-                                        connectionTasks.addTask { await Self.refuse(connection, limit: context.limits.maximumConnections) }
+                                    guard let identifier = connection.identifier else {
+                                        connectionTasks.addTask { await Self.refuse(connection.channel, limit: context.limits.maximumConnections) }
                                         continue
                                     }
                                     connectionTasks.addTask {
-                                        await Connection(channel: connection, context: context, registry: connections).run()
+                                        await Connection(channel: connection.channel, state: connection.state, context: context, registry: connections).run()
                                         connections.remove(identifier)
                                     }
                                 }
@@ -163,7 +169,7 @@ public final class LedgerServer: Sendable {
         acceptTask.withLock { $0 = task }
     }
 
-    private static func refuse(_ connection: NIOAsyncChannel<LineFrame, ByteBuffer>, limit: Int) async {
+    private static func refuse(_ connection: NIOAsyncChannel<ConnectionMessage, ByteBuffer>, limit: Int) async {
         let error = RPCError(LedgerError(.overloaded, "the server has \(limit) connections open; retry later"))
         try? await connection.executeThenClose { _, outbound in
             try await outbound.write(ByteBuffer(bytes: RPCMessage.line(RPCMessage.error(id: .null, error))))
@@ -201,6 +207,13 @@ public final class LedgerServer: Sendable {
         await task?.value
     }
 
+    /// Requests taken on all connections and not yet answered.
+    public var requestsInFlight: Int { connections.inFlight }
+
+    /// Reads answered on an event loop since the server started, because nothing else was in flight
+    /// (`RequestLineHandler`).
+    public var readsAnsweredOnEventLoop: Int { connections.answeredOnEventLoop }
+
     /// The number of records, as the server's reader sees it.
     public func size() throws(LedgerError) -> UInt64 { try context.reader.size() }
 
@@ -215,6 +228,7 @@ final class ConnectionRegistry: Sendable {
         var channels: [Int: Channel] = [:]
         var nextIdentifier = 0
         var inFlight = 0
+        var answeredOnEventLoop = 0
     }
 
     private let state = Locked(State())
@@ -235,7 +249,19 @@ final class ConnectionRegistry: Sendable {
 
     var inFlight: Int { state.withLock { $0.inFlight } }
 
+    var answeredOnEventLoop: Int { state.withLock { $0.answeredOnEventLoop } }
+
     func adjustInFlight(by delta: Int) { state.withLock { $0.inFlight += delta } }
+
+    /// Counts one request in flight if none is: true when the caller may answer it on its own thread.
+    func takeIfIdle() -> Bool {
+        state.withLock { state in
+            guard state.inFlight == 0 else { return false }
+            state.inFlight = 1
+            state.answeredOnEventLoop += 1
+            return true
+        }
+    }
 
     func closeAll() {
         let channels = state.withLock { Array($0.channels.values) }
@@ -243,23 +269,16 @@ final class ConnectionRegistry: Sendable {
     }
 }
 
-/// One client connection: reads lines, answers each request in a child task, streams subscriptions.
+/// One client connection: takes what its `RequestLineHandler` decoded, answers each request in a child task,
+/// streams subscriptions.
 struct Connection {
-    let channel: NIOAsyncChannel<LineFrame, ByteBuffer>
+    let channel: NIOAsyncChannel<ConnectionMessage, ByteBuffer>
+    let state: ConnectionState
     let context: ServerContext
     let registry: ConnectionRegistry
 
-    private final class State: Sendable {
-        let inFlight = Locked(0)
-        /// Running streams; `closed` once the client's side ended, after which new streams are cancelled at once.
-        let subscriptions = Locked<(closed: Bool, tasks: [Task<Void, Never>])>((false, []))
-        let subscriptionCount = Locked<(active: Int, total: Int)>((0, 0))
-        /// The connection's read session (Specs/protocol.md section 4.3).
-        let session = ReadSession()
-    }
-
     func run() async {
-        let state = State()
+        let state = self.state
         let context = self.context
         let registry = self.registry
         let underlying = channel.channel
@@ -267,27 +286,15 @@ struct Connection {
             try await channel.executeThenClose { inbound, outbound in
                 await withDiscardingTaskGroup { group in
                     do {
-                        for try await frame in inbound {
-                            guard let message = Self.message(frame) else { continue }
+                        for try await message in inbound {
                             switch message {
                             case .answer(let value):
                                 // Written here, not in a task: a client that floods without reading is held back
                                 // by its own socket instead of growing the server's memory.
                                 try? await outbound.write(ByteBuffer(bytes: RPCMessage.line(value)))
                             case .requests(let requests, let isBatch):
+                                // Counted in flight by the handler, on the connection and in the server's count.
                                 let count = requests.count
-                                let admitted = state.inFlight.withLock { inFlight -> Bool in
-                                    guard inFlight + count <= context.limits.maximumInFlightPerConnection else { return false }
-                                    inFlight += count
-                                    return true
-                                }
-                                guard admitted else {
-                                    let error = RPCError(LedgerError(.overloaded, "more than \(context.limits.maximumInFlightPerConnection) requests in flight on this connection; wait for answers"))
-                                    let id: JSONValue = isBatch ? .null : (Self.answerID(requests[0]) ?? .null)
-                                    try? await outbound.write(ByteBuffer(bytes: RPCMessage.line(RPCMessage.error(id: id, error))))
-                                    continue
-                                }
-                                registry.adjustInFlight(by: count)
                                 if !isBatch, case .success(let request) = requests[0], request.method == "subscribe" {
                                     Self.subscribe(request, state: state, context: context, outbound: outbound, channel: underlying, group: &group, registry: registry)
                                     continue
@@ -315,43 +322,6 @@ struct Connection {
             }
         } catch {
             // Closing a connection that is already gone is not an error worth reporting.
-        }
-    }
-
-    private enum Message {
-        /// Something to answer at once (a parse error, an oversize line).
-        case answer(JSONValue)
-        /// Decoded requests (or their decoding errors with the id to answer), and whether it was a batch.
-        case requests([Result<RPCRequest, RPCDecodingFailure>], isBatch: Bool)
-    }
-
-    private static func message(_ frame: LineFrame) -> Message? {
-        switch frame {
-        case .oversize:
-            return .answer(RPCMessage.error(id: .null, RPCError.invalidRequest("the line is longer than the frame bound; it was dropped unread", name: "too_large")))
-        case .line(let buffer):
-            let bytes = Array(buffer.readableBytesView)
-            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }
-            let value: JSONValue
-            do throws(LedgerError) { value = try JSONParser.parse(bytes) } catch {
-                return .answer(RPCMessage.error(id: .null, .parseError("not JSON: \(error.message)")))
-            }
-            if case .array(let elements) = value {
-                guard !elements.isEmpty else { return .answer(RPCMessage.error(id: .null, .invalidRequest("an empty batch"))) }
-                return .requests(elements.map(decode), isBatch: true)
-            }
-            return .requests([decode(value)], isBatch: false)
-        }
-    }
-
-    private static func decode(_ value: JSONValue) -> Result<RPCRequest, RPCDecodingFailure> {
-        RPCRequest.decode(value)
-    }
-
-    private static func answerID(_ decoded: Result<RPCRequest, RPCDecodingFailure>) -> JSONValue? {
-        switch decoded {
-        case .success(let request): return request.id
-        case .failure(let failure): return failure.id
         }
     }
 
@@ -395,7 +365,7 @@ struct Connection {
 
     /// Answers `subscribe` and, when it is accepted, starts its stream after the answer is written.
     private static func subscribe(
-        _ request: RPCRequest, state: State, context: ServerContext, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        _ request: RPCRequest, state: ConnectionState, context: ServerContext, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
         channel: Channel, group: inout DiscardingTaskGroup, registry: ConnectionRegistry
     ) {
         let id = request.id ?? .null

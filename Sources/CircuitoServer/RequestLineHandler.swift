@@ -1,0 +1,139 @@
+import CircuitoCore
+import NIOCore
+
+/// What the event loop hands the connection's task: something to write at once (a parse error, an oversize line, a
+/// refusal past the in-flight bound), or decoded requests already counted in the connection's in-flight bound.
+enum ConnectionMessage: Sendable {
+    case answer(JSONValue)
+    /// Decoded requests (or their decoding errors with the id to answer), and whether it was a batch.
+    case requests([Result<RPCRequest, RPCDecodingFailure>], isBatch: Bool)
+}
+
+/// A connection as the accept loop receives it: its channel, its state, and its number in the registry (nil when it
+/// was past the connection bound and is to be refused).
+struct AcceptedConnection: Sendable {
+    let channel: NIOAsyncChannel<ConnectionMessage, ByteBuffer>
+    let state: ConnectionState
+    let identifier: Int?
+}
+
+/// A connection's state, shared by its event-loop handler and its task.
+final class ConnectionState: Sendable {
+    /// Past the connection bound: its lines are dropped unread while it is told so and closed.
+    let refused: Bool
+    /// Requests taken and not yet answered (a JSON-RPC batch counts one per element).
+    let inFlight = Locked(0)
+    /// Running streams; `closed` once the client's side ended, after which new streams are cancelled at once.
+    let subscriptions = Locked<(closed: Bool, tasks: [Task<Void, Never>])>((false, []))
+    let subscriptionCount = Locked<(active: Int, total: Int)>((0, 0))
+    /// The connection's read session (Specs/protocol.md section 4.3).
+    let session = ReadSession()
+
+    init(refused: Bool) { self.refused = refused }
+}
+
+/// Decodes each line on the event loop, applies the connection's in-flight bound, and answers a lone short read
+/// right there.
+///
+/// Why: on a machine whose idle processors halt (a VM), every hand-over between threads costs a wake-up through the
+/// hypervisor, and a request answered by a task crossed three (the event loop to a request thread, to another for
+/// the request's child task, back to the event loop to write). A read from `inlineMethods` that arrives while the
+/// server has no request in flight on any connection (counting one being answered this way on the other event loop),
+/// and with the socket writable (so an answer written here
+/// cannot pile up for a client that does not read), is answered in this handler instead. Those methods do a bounded
+/// amount of work: at most one signature check and a few LMDB lookups. Everything else, and every read that arrives
+/// while any request is in flight, goes to the connection's task as before: under load the event loops only move
+/// bytes and the requests share the request threads in arrival order (answered on the loops, a loop's reads would
+/// wait behind each other's signature checks and the tail would grow), a pipelining connection keeps its
+/// parallelism, and writes keep their path to the writer.
+final class RequestLineHandler: ChannelInboundHandler {
+    typealias InboundIn = LineFrame
+    typealias InboundOut = ConnectionMessage
+    typealias OutboundOut = ByteBuffer
+
+    /// Reads answered on the event loop when alone on their connection (Specs/protocol.md section 6).
+    static let inlineMethods: Set<String> = [
+        "account.balance", "proof.inclusion", "proof.consistency", "checkpoint", "server.info", "actor.get", "badge.get",
+        "session.challenge", "session.open", "session.close",
+    ]
+
+    private let state: ConnectionState
+    private let server: ServerContext
+    private let registry: ConnectionRegistry
+
+    init(state: ConnectionState, server: ServerContext, registry: ConnectionRegistry) {
+        self.state = state
+        self.server = server
+        self.registry = registry
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !state.refused, let message = Self.message(unwrapInboundIn(data)) else { return }
+        guard case .requests(let requests, let isBatch) = message else {
+            context.fireChannelRead(wrapInboundOut(message))
+            return
+        }
+        if !isBatch, case .success(let request) = requests[0], Self.inlineMethods.contains(request.method),
+            context.channel.isWritable, registry.takeIfIdle()
+        {
+            answerInline(request, context: context)
+            registry.adjustInFlight(by: -1)
+            return
+        }
+        let count = requests.count
+        let limit = server.limits.maximumInFlightPerConnection
+        let admitted = state.inFlight.withLock { inFlight -> Bool in
+            guard inFlight + count <= limit else { return false }
+            inFlight += count
+            return true
+        }
+        guard admitted else {
+            // Written by the connection's task, which waits for the socket: a client that floods without reading is
+            // held back by its own socket instead of growing the server's memory.
+            let error = RPCError(LedgerError(.overloaded, "more than \(limit) requests in flight on this connection; wait for answers"))
+            let id: JSONValue = isBatch ? .null : (Self.answerID(requests[0]) ?? .null)
+            context.fireChannelRead(wrapInboundOut(.answer(RPCMessage.error(id: id, error))))
+            return
+        }
+        registry.adjustInFlight(by: count)
+        context.fireChannelRead(wrapInboundOut(message))
+    }
+
+    private func answerInline(_ request: RPCRequest, context: ChannelHandlerContext) {
+        let result = server.respondToRead(request, session: state.session)
+        // A notification gets no answer.
+        guard let id = request.id else { return }
+        let answer: JSONValue
+        switch result {
+        case .success(let value): answer = RPCMessage.result(id: id, value)
+        case .failure(let error): answer = RPCMessage.error(id: id, error)
+        }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: RPCMessage.line(answer))), promise: nil)
+    }
+
+    static func message(_ frame: LineFrame) -> ConnectionMessage? {
+        switch frame {
+        case .oversize:
+            return .answer(RPCMessage.error(id: .null, RPCError.invalidRequest("the line is longer than the frame bound; it was dropped unread", name: "too_large")))
+        case .line(let buffer):
+            let bytes = Array(buffer.readableBytesView)
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }
+            let value: JSONValue
+            do throws(LedgerError) { value = try JSONParser.parse(bytes) } catch {
+                return .answer(RPCMessage.error(id: .null, .parseError("not JSON: \(error.message)")))
+            }
+            if case .array(let elements) = value {
+                guard !elements.isEmpty else { return .answer(RPCMessage.error(id: .null, .invalidRequest("an empty batch"))) }
+                return .requests(elements.map(RPCRequest.decode), isBatch: true)
+            }
+            return .requests([RPCRequest.decode(value)], isBatch: false)
+        }
+    }
+
+    private static func answerID(_ decoded: Result<RPCRequest, RPCDecodingFailure>) -> JSONValue? {
+        switch decoded {
+        case .success(let request): return request.id
+        case .failure(let failure): return failure.id
+        }
+    }
+}
