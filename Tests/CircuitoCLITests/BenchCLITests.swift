@@ -1,4 +1,5 @@
 import CircuitoCore
+import CircuitoCrypto
 import CircuitoStorage
 import Foundation
 import Glibc
@@ -194,6 +195,19 @@ import Testing
         }
         // Refused before anything was signed or made.
         #expect(access(workspace.path("ledger"), F_OK) != 0)
+    }
+
+    @Test("--connect to a port where no server listens fails with connection_failed before anything is signed")
+    func connectRefusedFirst() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let keyPath = workspace.path("authority.key")
+        try KeyFile.write(Ed25519PrivateKey(), to: keyPath)
+        // Port 1: nothing listens there on a test machine (the option tests use it too).
+        let run = try circuito("bench", "--connect", "127.0.0.1:1", "--authority-key", keyPath, "--events", "10")
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("error: connection_failed: "), "\(run.stderr)")
+        #expect(!run.stderr.contains("pre-signing"), "signed before finding the server missing: \(run.stderr)")
     }
 
     @Test("--export-only writes the mix's signed events, one per line, says only that, and refuses the options of a run")

@@ -473,10 +473,16 @@ public enum BenchRunner {
                     removeDirectory = !keep
                 }
             }
-        case .connect(_, let authorityID, let authorityKey, _):
+        case .connect(let endpoint, let authorityID, let authorityKey, _):
             // A fresh tag per run, so that several runs can share one ledger.
             tag = "bench-" + SecureRandom.bytes(count: 4).hexString
             authority = BenchSigner(id: authorityID, key: authorityKey)
+            if !configuration.exportOnly {
+                // Asked before anything is signed (the circuit and the mix can take a while): a server that is not
+                // there is reported at once.
+                progress("asking \(endpoint) for server.info")
+                _ = try serverInfo(endpoint)
+            }
         }
         defer {
             if removeDirectory, let ownDirectory { removeLedgerDirectory(ownDirectory) }
