@@ -51,7 +51,7 @@ final class RequestLineHandler: ChannelInboundHandler {
     typealias InboundOut = ConnectionMessage
     typealias OutboundOut = ByteBuffer
 
-    /// Reads answered on the event loop when alone on their connection (Specs/protocol.md section 6).
+    /// Reads answered on the event loop when nothing else is in flight (Specs/protocol.md section 1).
     static let inlineMethods: Set<String> = [
         "account.balance", "proof.inclusion", "proof.consistency", "checkpoint", "server.info", "actor.get", "badge.get",
         "session.challenge", "session.open", "session.close",

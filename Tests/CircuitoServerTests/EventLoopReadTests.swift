@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// A lone short read is answered on the event loop; everything else keeps the request threads' path
-/// (`RequestLineHandler`, Specs/protocol.md section 7).
+/// (`RequestLineHandler`, Specs/protocol.md section 1).
 @Suite("reads answered on the event loop")
 struct EventLoopReadTests {
     /// Waits until the server has nothing in flight: the task path lets go of its count just after its write,
