@@ -54,6 +54,7 @@ let package = Package(
                 "CircuitoServer", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto", "CircuitoCredentials",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -1,0 +1,162 @@
+import CircuitoCore
+import CircuitoStorage
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import CircuitoServer
+
+/// The event loop's decisions (`RequestLineHandler`), one by one on an `EmbeddedChannel`: what it answers itself, what
+/// it hands to the connection's task, and what it refuses or drops.
+@Suite("the event loop's request handler")
+struct RequestLineHandlerTests {
+    /// A server context over a real ledger (the fixture's), without sockets.
+    private final class Harness {
+        let fixture: CircuitFixture
+        let writer: LedgerWriter
+        let executor = ServerExecutor(threadCount: 1)
+        let registry = ConnectionRegistry(maximum: 8)
+        let context: ServerContext
+
+        init(maximumInFlightPerConnection: Int = 64) throws {
+            fixture = try CircuitFixture()
+            var limits = ServerLimits()
+            limits.maximumInFlightPerConnection = maximumInFlightPerConnection
+            writer = try LedgerWriter.start(directory: fixture.directory, limits: limits) { _ in }
+            context = ServerContext(
+                reader: writer.reader, writer: writer, hub: SubscriptionHub(size: 0, maximumLagRecords: 16),
+                nonces: NonceStore(capacity: 1000, windowSeconds: limits.readRequestWindowSeconds), limits: limits,
+                clock: Ledger.systemClockMilliseconds, executor: executor, credentials: CredentialSigning(keys: [], contexts: nil))
+        }
+
+        func channel(state: ConnectionState) throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel()
+            try channel.pipeline.syncOperations.addHandler(RequestLineHandler(state: state, server: context, registry: registry))
+            return channel
+        }
+
+        func stop() async {
+            await writer.stop()
+            executor.stop()
+        }
+    }
+
+    private static func line(_ value: JSONValue) -> LineFrame {
+        .line(ByteBuffer(string: CanonicalJSON.encodeString(value)))
+    }
+
+    private static func written(_ channel: EmbeddedChannel) throws -> JSONValue? {
+        guard let buffer = try channel.readOutbound(as: ByteBuffer.self) else { return nil }
+        return try JSONParser.parse(Array(buffer.readableBytesView))
+    }
+
+    @Test("idle server: a short read is answered on the loop, counted while it runs and then let go")
+    func answersAloneOnTheLoop() async throws {
+        let harness = try Harness()
+        let state = ConnectionState(refused: false)
+        let channel = try harness.channel(state: state)
+        try channel.writeInbound(Self.line(RPCMessage.request(id: 7, method: "server.info", params: [:])))
+        let answer = try #require(try Self.written(channel))
+        #expect(answer["id"] == 7 && answer["result"]?["size"] == 21)
+        #expect(try channel.readInbound(as: ConnectionMessage.self) == nil)
+        #expect(harness.registry.inFlight == 0 && harness.registry.answeredOnEventLoop == 1)
+        #expect(state.inFlight.withLock { $0 } == 0)
+        // A refusal is an answer too, from the same code as the task path's.
+        let stranger = harness.fixture.read("account.balance", as: "bene-2", ["account": "beneficiary:bene-1"])
+        try channel.writeInbound(Self.line(RPCMessage.request(id: 8, method: "account.balance", params: stranger)))
+        #expect(try Self.written(channel)?["error"]?["data"]?["code"] == "not_authorised")
+        // A notification is run and not answered.
+        try channel.writeInbound(Self.line(["jsonrpc": "2.0", "method": "server.info"]))
+        #expect(try Self.written(channel) == nil)
+        #expect(harness.registry.answeredOnEventLoop == 3 && harness.registry.inFlight == 0)
+        _ = try channel.finish()
+        await harness.stop()
+    }
+
+    @Test("anything in flight anywhere, a socket that is not writable, a batch, a write or a long read: handed to the task, counted")
+    func handsTheRestToTheTask() async throws {
+        let harness = try Harness()
+        let state = ConnectionState(refused: false)
+        let channel = try harness.channel(state: state)
+        func forwarded() throws -> (count: Int, isBatch: Bool)? {
+            guard case .requests(let requests, let isBatch)? = try channel.readInbound(as: ConnectionMessage.self) else { return nil }
+            return (requests.count, isBatch)
+        }
+        let read = Self.line(RPCMessage.request(id: 1, method: "server.info", params: [:]))
+
+        // Another connection's request in flight.
+        harness.registry.adjustInFlight(by: 1)
+        try channel.writeInbound(read)
+        #expect(try forwarded().map { $0.count == 1 && !$0.isBatch } == true)
+        #expect(state.inFlight.withLock { $0 } == 1 && harness.registry.inFlight == 2)
+        // This connection's own request in flight (the one just handed over), the other gone.
+        harness.registry.adjustInFlight(by: -1)
+        try channel.writeInbound(read)
+        #expect(try forwarded() != nil)
+        #expect(state.inFlight.withLock { $0 } == 2 && harness.registry.inFlight == 2)
+        // Let both go, as the task does after its answers.
+        state.inFlight.withLock { $0 = 0 }
+        harness.registry.adjustInFlight(by: -2)
+
+        // A socket that is not writable: the task's write waits for it; the loop's would pile up.
+        channel.isWritable = false
+        try channel.writeInbound(read)
+        #expect(try forwarded() != nil)
+        channel.isWritable = true
+        state.inFlight.withLock { $0 = 0 }
+        harness.registry.adjustInFlight(by: -1)
+
+        // A batch, a write and a read that is not short.
+        let batch: JSONValue = [RPCMessage.request(id: 1, method: "server.info", params: [:]), RPCMessage.request(id: 2, method: "checkpoint", params: [:])]
+        try channel.writeInbound(Self.line(batch))
+        #expect(try forwarded().map { $0.count == 2 && $0.isBatch } == true)
+        try channel.writeInbound(Self.line(RPCMessage.request(id: 3, method: "submit", params: [:])))
+        #expect(try forwarded() != nil)
+        try channel.writeInbound(Self.line(RPCMessage.request(id: 4, method: "report", params: [:])))
+        #expect(try forwarded() != nil)
+        #expect(state.inFlight.withLock { $0 } == 4 && harness.registry.inFlight == 4)
+        #expect(harness.registry.answeredOnEventLoop == 0)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        _ = try channel.finish()
+        await harness.stop()
+    }
+
+    @Test("past the connection's in-flight bound, bad JSON, an oversize line: an answer for the task to write, nothing counted")
+    func refusalsGoToTheTask() async throws {
+        let harness = try Harness(maximumInFlightPerConnection: 2)
+        let state = ConnectionState(refused: false)
+        let channel = try harness.channel(state: state)
+        func answer() throws -> JSONValue? {
+            guard case .answer(let value)? = try channel.readInbound(as: ConnectionMessage.self) else { return nil }
+            return value
+        }
+        let batch: JSONValue = [RPCMessage.request(id: 1, method: "server.info", params: [:]), RPCMessage.request(id: 2, method: "server.info", params: [:]), RPCMessage.request(id: 3, method: "server.info", params: [:])]
+        try channel.writeInbound(Self.line(batch))
+        #expect(try answer()?["error"]?["data"]?["code"] == "overloaded")
+        try channel.writeInbound(LineFrame.line(ByteBuffer(string: "{not json")))
+        #expect(try answer()?["error"]?["code"] == -32700)
+        try channel.writeInbound(LineFrame.oversize)
+        #expect(try answer()?["error"]?["data"]?["code"] == "too_large")
+        // Blank lines are nothing at all.
+        try channel.writeInbound(LineFrame.line(ByteBuffer(string: " \t\r")))
+        #expect(try channel.readInbound(as: ConnectionMessage.self) == nil)
+        #expect(state.inFlight.withLock { $0 } == 0 && harness.registry.inFlight == 0)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        _ = try channel.finish()
+        await harness.stop()
+    }
+
+    @Test("a connection past the connection bound is never served: its lines are dropped unread")
+    func refusedConnectionDropsLines() async throws {
+        let harness = try Harness()
+        let state = ConnectionState(refused: true)
+        let channel = try harness.channel(state: state)
+        try channel.writeInbound(Self.line(RPCMessage.request(id: 1, method: "server.info", params: [:])))
+        try channel.writeInbound(Self.line(RPCMessage.request(id: 2, method: "submit", params: [:])))
+        #expect(try channel.readInbound(as: ConnectionMessage.self) == nil)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        #expect(harness.registry.inFlight == 0 && harness.registry.answeredOnEventLoop == 0)
+        _ = try channel.finish()
+        await harness.stop()
+    }
+}
