@@ -324,6 +324,14 @@ struct Connection {
         } catch {
             // Closing a connection that is already gone is not an error worth reporting.
         }
+        // Every task of the connection has ended and its channel is closed. Requests the handler counted that no task
+        // took (a stream that ended on an error before reading them) are let go of here: a count left behind would
+        // keep the server from ever looking idle again (no more reads on the event loop, shutdown waiting its grace).
+        let leftover = state.inFlight.withLock { inFlight -> Int in
+            defer { inFlight = 0 }
+            return inFlight
+        }
+        if leftover > 0 { registry.adjustInFlight(by: -leftover) }
     }
 
     /// The answers to one message in order; notifications get none.

@@ -1,6 +1,7 @@
 import CircuitoCore
 import CircuitoServer
 import Foundation
+import Glibc
 import Testing
 
 /// A lone short read is answered on the event loop; everything else keeps the request threads' path
@@ -55,6 +56,45 @@ struct EventLoopReadTests {
         // Idle again: the next lone read is answered on the loop, and the log has both writes.
         #expect(try client.result("server.info")["size"]?.integerValue == 23)
         #expect(server.readsAnsweredOnEventLoop == start + 4)
+        await server.shutdown()
+    }
+
+    @Test("a connection reset in the middle of a flood of requests leaves nothing counted in flight; lone reads go to the loop again")
+    func resetConnectionLetsGo() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        for _ in 0..<5 {
+            // 64 requests that take the task path (`catalogue.search` is not a short read), then a reset (SO_LINGER 0):
+            // some are still unread or unanswered when the connection breaks.
+            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            try #require(socket >= 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(server.tcpPort ?? 0)).bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            try #require(connected == 0)
+            let line = CanonicalJSON.encodeString(RPCMessage.request(id: 1, method: "catalogue.search", params: [:])) + "\n"
+            let flood = Array(String(repeating: line, count: 64).utf8)
+            #expect(flood.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == flood.count)
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            _ = setsockopt(socket, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            Glibc.close(socket)
+        }
+        // The server takes the floods in its own time: once it has, nothing is left counted, so a lone read is answered on
+        // the event loop again (a count left behind would send every read to the task path for good).
+        let client = try server.client()
+        var answeredOnTheLoop = false
+        for _ in 0..<250 where !answeredOnTheLoop {
+            let before = server.readsAnsweredOnEventLoop
+            #expect(try client.result("server.info")["size"]?.integerValue == 21)
+            answeredOnTheLoop = server.readsAnsweredOnEventLoop == before + 1
+            if !answeredOnTheLoop { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(answeredOnTheLoop)
+        try await Self.waitUntilIdle(server)
         await server.shutdown()
     }
 
