@@ -139,6 +139,15 @@ public enum RPCMessage {
         .object(["jsonrpc": "2.0", "id": id, "error": error.json])
     }
 
+    /// The answer to a request with this outcome; none for a notification (no id).
+    static func answer(to request: RPCRequest, _ outcome: Result<JSONValue, RPCError>) -> JSONValue? {
+        guard let id = request.id else { return nil }
+        switch outcome {
+        case .success(let value): return result(id: id, value)
+        case .failure(let failure): return error(id: id, failure)
+        }
+    }
+
     public static func notification(method: String, params: JSONValue) -> JSONValue {
         .object(["jsonrpc": "2.0", "method": .string(method), "params": params])
     }

@@ -34,15 +34,15 @@ struct ServerContext: Sendable {
             switch request.method {
             case "submit": return .success(try await submit(request.params))
             case "submit_batch": return .success(try await submitBatch(request.params))
-            default: return .success(try read(request, session: session))
+            default: return respondToRead(request, session: session)
             }
         } catch {
             return .failure(error)
         }
     }
 
-    /// Answers a read (not `submit`, `submit_batch` or `subscribe`) without suspending: the event loop's path for a
-    /// lone short read (`RequestLineHandler`). The same code as `respond`'s reads.
+    /// Answers a read (not `submit`, `submit_batch` or `subscribe`) without suspending: `respond`'s reads, and the
+    /// event loop's path for a lone short read (`RequestLineHandler`).
     func respondToRead(_ request: RPCRequest, session: ReadSession) -> Result<JSONValue, RPCError> {
         precondition(request.method != "submit" && request.method != "submit_batch", "a write goes through respond")
         do throws(RPCError) {

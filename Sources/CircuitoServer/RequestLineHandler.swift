@@ -100,14 +100,8 @@ final class RequestLineHandler: ChannelInboundHandler {
     }
 
     private func answerInline(_ request: RPCRequest, context: ChannelHandlerContext) {
-        let result = server.respondToRead(request, session: state.session)
-        // A notification gets no answer.
-        guard let id = request.id else { return }
-        let answer: JSONValue
-        switch result {
-        case .success(let value): answer = RPCMessage.result(id: id, value)
-        case .failure(let error): answer = RPCMessage.error(id: id, error)
-        }
+        // A notification is run and gets no answer.
+        guard let answer = RPCMessage.answer(to: request, server.respondToRead(request, session: state.session)) else { return }
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: RPCMessage.line(answer))), promise: nil)
     }
 

@@ -358,12 +358,7 @@ struct Connection {
         case .failure(let failure):
             return RPCMessage.error(id: failure.id, failure.error)
         case .success(let request):
-            let result = await context.respond(request, session: session)
-            guard let id = request.id else { return nil }
-            switch result {
-            case .success(let value): return RPCMessage.result(id: id, value)
-            case .failure(let error): return RPCMessage.error(id: id, error)
-            }
+            return RPCMessage.answer(to: request, await context.respond(request, session: session))
         }
     }
 

@@ -105,10 +105,7 @@ struct EventLoopReadTests {
         let client = try server.client()
         try await Self.waitUntilIdle(server)
         let start = server.readsAnsweredOnEventLoop
-        let challenge = try #require(try client.result("session.challenge")["challenge"]?.stringValue)
-        let open = ReadAuthorisation.sign(
-            method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: fixture.now, nonce: challenge)
-        _ = try client.result("session.open", open)
+        _ = try SessionTests.openSession(client, fixture: fixture, as: "bene-1")
         #expect(server.readsAnsweredOnEventLoop == start + 2)
         // Alone: on the loop, with the session's actor.
         #expect(try client.result("account.balance", ["account": "beneficiary:bene-1"])["balance"] == .integer(fixture.initialBalance))
