@@ -15,6 +15,8 @@ struct ServerContext: Sendable {
     let executor: ServerExecutor
     /// Organisation keys and contexts for signing badge credentials.
     let credentials: CredentialSigning
+    /// The server's open connections and requests in flight (`server.info`'s `connections`).
+    let connections: ConnectionRegistry
 
     /// The method names: the protocol's contract (Specs/protocol.md).
     static let methods = [
@@ -163,6 +165,16 @@ struct ServerContext: Sendable {
                 "read_request_window_seconds": .integer(Int64(limits.readRequestWindowSeconds)),
             ]),
             "writer": Self.writerJSON(writer.statistics),
+            "connections": Self.connectionsJSON(connections.statistics),
+        ])
+    }
+
+    /// A snapshot of the connection counters; `requests_in_flight` counts the `server.info` being answered.
+    static func connectionsJSON(_ statistics: ConnectionStatistics) -> JSONValue {
+        .object([
+            "open": .integer(Int64(statistics.open)),
+            "requests_in_flight": .integer(Int64(statistics.requestsInFlight)),
+            "reads_answered_on_event_loop": .integer(Int64(clamping: statistics.readsAnsweredOnEventLoop)),
         ])
     }
 

@@ -76,8 +76,11 @@ final class RequestLineHandler: ChannelInboundHandler {
         if !isBatch, case .success(let request) = requests[0], Self.inlineMethods.contains(request.method),
             context.channel.isWritable, registry.takeIfIdle()
         {
-            answerInline(request, context: context)
+            // A notification is run and gets no answer. The count is let go before the write, so that a client
+            // that has the answer finds the server idle again, on any connection.
+            let answer = RPCMessage.answer(to: request, server.respondToRead(request, session: state.session))
             registry.adjustInFlight(by: -1)
+            if let answer { context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: RPCMessage.line(answer))), promise: nil) }
             return
         }
         let count = requests.count
@@ -97,12 +100,6 @@ final class RequestLineHandler: ChannelInboundHandler {
         }
         registry.adjustInFlight(by: count)
         context.fireChannelRead(wrapInboundOut(message))
-    }
-
-    private func answerInline(_ request: RPCRequest, context: ChannelHandlerContext) {
-        // A notification is run and gets no answer.
-        guard let answer = RPCMessage.answer(to: request, server.respondToRead(request, session: state.session)) else { return }
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: RPCMessage.line(answer))), promise: nil)
     }
 
     static func message(_ frame: LineFrame) -> ConnectionMessage? {

@@ -76,12 +76,13 @@ public final class LedgerServer: Sendable {
             throw error
         }
         hub.publish(size: size)
+        let connections = ConnectionRegistry(maximum: limits.maximumConnections)
         let context = ServerContext(
             reader: writer.reader, writer: writer, hub: hub,
             nonces: NonceStore(capacity: limits.maximumRememberedNonces, windowSeconds: limits.readRequestWindowSeconds),
             limits: limits, clock: Ledger.systemClockMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads),
-            credentials: CredentialSigning(keys: configuration.credentialIssuerKeys, contexts: configuration.credentialContexts))
-        let connections = ConnectionRegistry(maximum: limits.maximumConnections)
+            credentials: CredentialSigning(keys: configuration.credentialIssuerKeys, contexts: configuration.credentialContexts),
+            connections: connections)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         var listeners: [NIOAsyncChannel<AcceptedConnection, Never>] = []
         do {
@@ -223,6 +224,16 @@ public final class LedgerServer: Sendable {
     public var reader: LedgerReader { context.reader }
 }
 
+/// What `ConnectionRegistry` counts, at one moment.
+struct ConnectionStatistics: Sendable, Equatable {
+    /// Connections being served (a connection refused past the bound is not counted).
+    var open: Int
+    /// Requests taken on all connections and not yet answered.
+    var requestsInFlight: Int
+    /// Reads answered on an event loop since the server started (`RequestLineHandler`).
+    var readsAnsweredOnEventLoop: Int
+}
+
 /// Open connections, for the connection bound, the in-flight count and shutdown.
 final class ConnectionRegistry: Sendable {
     private struct State {
@@ -251,6 +262,11 @@ final class ConnectionRegistry: Sendable {
     var inFlight: Int { state.withLock { $0.inFlight } }
 
     var answeredOnEventLoop: Int { state.withLock { $0.answeredOnEventLoop } }
+
+    /// The three counters read together, under one lock.
+    var statistics: ConnectionStatistics {
+        state.withLock { ConnectionStatistics(open: $0.channels.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop) }
+    }
 
     func adjustInFlight(by delta: Int) { state.withLock { $0.inFlight += delta } }
 

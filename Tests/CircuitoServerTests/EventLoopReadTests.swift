@@ -117,4 +117,47 @@ struct EventLoopReadTests {
         #expect(server.readsAnsweredOnEventLoop == start + 3)
         await server.shutdown()
     }
+
+    @Test("server.info's connections: open connections, requests in flight (itself) and reads answered on the loop, as the server counts them")
+    func connectionCounters() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let first = try server.client()
+        try await Self.waitUntilIdle(server)
+        func counters(_ client: LineClient) throws -> (open: Int64, inFlight: Int64, onLoop: Int64) {
+            let connections = try #require(try client.result("server.info")["connections"])
+            return (
+                try #require(connections["open"]?.integerValue), try #require(connections["requests_in_flight"]?.integerValue),
+                try #require(connections["reads_answered_on_event_loop"]?.integerValue))
+        }
+        let start = server.readsAnsweredOnEventLoop
+        let alone = try counters(first)
+        #expect(alone.open == 1)
+        // The server.info being answered is the one request in flight, and it was answered on the loop.
+        #expect(alone.inFlight == 1)
+        #expect(alone.onLoop == Int64(start + 1))
+        #expect(server.readsAnsweredOnEventLoop == start + 1)
+
+        // A second connection is counted, and a read on it adds to the same server-wide count.
+        var second: LineClient? = try server.client()
+        try await Self.waitUntilIdle(server)
+        let both = try counters(try #require(second))
+        #expect(both.open == 2)
+        #expect(both.onLoop == Int64(start + 2))
+        // A request that takes the task path is not counted as answered on the loop.
+        _ = try first.result("events", fixture.read("events", as: "audit", ["from": 0, "limit": 1]))
+        try await Self.waitUntilIdle(server)
+
+        // Once the second connection is closed, the server stops counting it.
+        second = nil
+        var open = Int64(2)
+        for _ in 0..<250 where open != 1 {
+            try await Self.waitUntilIdle(server)
+            open = try counters(first).open
+            if open != 1 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(open == 1)
+        #expect(second == nil)
+        await server.shutdown()
+    }
 }

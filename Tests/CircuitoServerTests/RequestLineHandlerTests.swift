@@ -26,7 +26,8 @@ struct RequestLineHandlerTests {
             context = ServerContext(
                 reader: writer.reader, writer: writer, hub: SubscriptionHub(size: 0, maximumLagRecords: 16),
                 nonces: NonceStore(capacity: 1000, windowSeconds: limits.readRequestWindowSeconds), limits: limits,
-                clock: Ledger.systemClockMilliseconds, executor: executor, credentials: CredentialSigning(keys: [], contexts: nil))
+                clock: Ledger.systemClockMilliseconds, executor: executor, credentials: CredentialSigning(keys: [], contexts: nil),
+                connections: registry)
         }
 
         func channel(state: ConnectionState) throws -> EmbeddedChannel {
