@@ -146,6 +146,29 @@ struct ProtocolTests {
         #expect(refusal["error"]?["data"]?["code"] == "overloaded")
         #expect(try third.nextMessage() == nil)
         #expect(try first.result("server.info")["size"] != nil)
+
+        // A connection past the bound that sends a short read and a write at once: both are dropped unread, neither
+        // answered, counted in flight nor written (the read first, since a read that finds the server idle would
+        // otherwise be answered on the event loop). The refusal line may be lost to a reset when the server closes with lines still
+        // unread, so either it or the end is read.
+        let sizeBefore = try #require(try first.result("server.info")["size"]?.integerValue)
+        let fourth = try server.client()
+        let write = RPCMessage.request(id: 1, method: "submit", params: try fixture.registration().params)
+        let read = RPCMessage.request(id: 2, method: "server.info", params: [:])
+        try? fourth.send(bytes: Array((CanonicalJSON.encodeString(read) + "\n" + CanonicalJSON.encodeString(write) + "\n").utf8))
+        var answers: [JSONValue] = []
+        for _ in 0..<4 {
+            guard let message = try? fourth.nextMessage() else { break }
+            answers.append(message)
+        }
+        #expect(answers.count <= 1)
+        #expect(answers.allSatisfy { $0["error"]?["data"]?["code"] == "overloaded" && $0["id"] == .null })
+        for _ in 0..<500 where server.requestsInFlight != 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(server.requestsInFlight == 0)
+        let info = try first.result("server.info")
+        #expect(info["size"]?.integerValue == sizeBefore)
+        // The refused connections were never counted as open.
+        #expect(info["connections"]?["open"]?.integerValue == 2)
         await server.shutdown()
     }
 
