@@ -87,18 +87,29 @@ struct ServerContext: Sendable {
     // MARK: Writes
 
     private func submit(_ params: JSONValue?) async throws(RPCError) -> JSONValue {
+        let request = try Self.singleWrite(params)
+        return try Self.submitAnswer(await writer.submit(request)).get()
+    }
+
+    /// A `submit`'s params as the writer's request: its signatures checked, its `expected_size` read.
+    static func singleWrite(_ params: JSONValue?) throws(RPCError) -> WriteRequest {
         guard case .object(var members)? = params else {
             throw .invalidParams("submit takes a signed event {\"event\":{…},\"sig\":…} (and optionally \"expected_size\")")
         }
         let expectedSize = try Params(.object(members), method: "submit").optionalCount("expected_size")
         members["expected_size"] = nil
         let verified = try Self.verifiedEvent(.object(members))
-        switch await writer.submit(.single(verified, expectedSize: expectedSize)) {
+        return .single(verified, expectedSize: expectedSize)
+    }
+
+    /// A `submit`'s result from what the writer answered.
+    static func submitAnswer(_ written: Result<[Receipt], WriteRefusal>) -> Result<JSONValue, RPCError> {
+        switch written {
         case .success(let receipts):
-            guard let receipt = receipts.first else { throw .internalError("the writer returned no receipt") }
-            return receipt.json
+            guard let receipt = receipts.first else { return .failure(.internalError("the writer returned no receipt")) }
+            return .success(receipt.json)
         case .failure(let refusal):
-            throw RPCError(refusal.error)
+            return .failure(RPCError(refusal.error))
         }
     }
 
@@ -175,6 +186,7 @@ struct ServerContext: Sendable {
             "open": .integer(Int64(statistics.open)),
             "requests_in_flight": .integer(Int64(statistics.requestsInFlight)),
             "reads_answered_on_event_loop": .integer(Int64(clamping: statistics.readsAnsweredOnEventLoop)),
+            "writes_taken_on_event_loop": .integer(Int64(clamping: statistics.writesTakenOnEventLoop)),
         ])
     }
 

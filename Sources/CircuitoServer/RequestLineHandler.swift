@@ -32,20 +32,23 @@ final class ConnectionState: Sendable {
     init(refused: Bool) { self.refused = refused }
 }
 
-/// Decodes each line on the event loop, applies the connection's in-flight bound, and answers a lone short read
-/// right there.
+/// Decodes each line on the event loop, applies the connection's in-flight bound, answers a lone short read right
+/// there, and sends a lone `submit` from there to the writer.
 ///
 /// Why: on a machine whose idle processors halt (a VM), every hand-over between threads costs a wake-up through the
 /// hypervisor, and a request answered by a task crossed three (the event loop to a request thread, to another for
 /// the request's child task, back to the event loop to write). A read from `inlineMethods` that arrives while the
-/// server has no request in flight on any connection (counting one being answered this way on the other event loop),
+/// server has no request in flight on any connection (counting one being taken this way on the other event loop),
 /// and with the socket writable (so an answer written here
 /// cannot pile up for a client that does not read), is answered in this handler instead. Those methods do a bounded
-/// amount of work: at most one signature check and a few LMDB lookups. Everything else, and every read that arrives
-/// while any request is in flight, goes to the connection's task as before: under load the event loops only move
-/// bytes and the requests share the request threads in arrival order (answered on the loops, a loop's reads would
-/// wait behind each other's signature checks and the tail would grow), a pipelining connection keeps its
-/// parallelism, and writes keep their path to the writer.
+/// amount of work: at most one signature check and a few LMDB lookups. A lone `submit` under the same conditions has
+/// its signatures checked here (at most two) and goes to the writer, whose answer comes back to this loop: only the
+/// writer's two threads in between. It is counted in the server's in-flight count, not the connection's, so that
+/// the connection's task never lets go of it; while it is in flight everything else takes the task path, so a
+/// connection holds at most one more than its bound. Everything else, and every request that arrives while any is
+/// in flight, goes to the connection's task as before: under load the event loops only move bytes and the requests
+/// share the request threads in arrival order (answered on the loops, a loop's requests would wait behind each
+/// other's signature checks and the tail would grow), and a pipelining connection keeps its parallelism.
 final class RequestLineHandler: ChannelInboundHandler {
     typealias InboundIn = LineFrame
     typealias InboundOut = ConnectionMessage
@@ -60,6 +63,8 @@ final class RequestLineHandler: ChannelInboundHandler {
     private let state: ConnectionState
     private let server: ServerContext
     private let registry: ConnectionRegistry
+    /// In the channel's pipeline: the context may be written to (only on the event loop).
+    private var attached = false
 
     init(state: ConnectionState, server: ServerContext, registry: ConnectionRegistry) {
         self.state = state
@@ -73,15 +78,19 @@ final class RequestLineHandler: ChannelInboundHandler {
             context.fireChannelRead(wrapInboundOut(message))
             return
         }
-        if !isBatch, case .success(let request) = requests[0], Self.inlineMethods.contains(request.method),
-            context.channel.isWritable, registry.takeIfIdle()
-        {
-            // A notification is run and gets no answer. The count is let go before the write, so that a client
-            // that has the answer finds the server idle again, on any connection.
-            let answer = RPCMessage.answer(to: request, server.respondToRead(request, session: state.session))
-            registry.adjustInFlight(by: -1)
-            if let answer { context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: RPCMessage.line(answer))), promise: nil) }
-            return
+        if !isBatch, case .success(let request) = requests[0], context.channel.isWritable {
+            if Self.inlineMethods.contains(request.method), registry.takeIfIdle() {
+                // A notification is run and gets no answer. The count is let go before the write, so that a client
+                // that has the answer finds the server idle again, on any connection.
+                let answer = RPCMessage.answer(to: request, server.respondToRead(request, session: state.session))
+                registry.adjustInFlight(by: -1)
+                if let answer { context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: RPCMessage.line(answer))), promise: nil) }
+                return
+            }
+            if request.method == "submit", registry.takeIfIdle(write: true) {
+                takeWrite(request, context: context)
+                return
+            }
         }
         let count = requests.count
         let limit = server.limits.maximumInFlightPerConnection
@@ -100,6 +109,37 @@ final class RequestLineHandler: ChannelInboundHandler {
         }
         registry.adjustInFlight(by: count)
         context.fireChannelRead(wrapInboundOut(message))
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { attached = true }
+
+    func handlerRemoved(context: ChannelHandlerContext) { attached = false }
+
+    /// A lone `submit` while nothing else is in flight: its signatures are checked here, it goes straight to the
+    /// writer, and the writer's answer comes back to this event loop to be written. So the request crosses no
+    /// request thread on its way in or out, only the writer's two. The writer answers every request it took,
+    /// refusals included, so the count taken for it is always let go.
+    private func takeWrite(_ request: RPCRequest, context: ChannelHandlerContext) {
+        let write: WriteRequest
+        do throws(RPCError) { write = try ServerContext.singleWrite(request.params) } catch {
+            finishWrite(request, .failure(error), context: context)
+            return
+        }
+        let eventLoop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        let boundContext = NIOLoopBound(context, eventLoop: eventLoop)
+        server.writer.submit(write) { written in
+            let result = ServerContext.submitAnswer(written)
+            eventLoop.execute { handler.value.finishWrite(request, result, context: boundContext.value) }
+        }
+    }
+
+    /// Lets go of the count, then writes the answer if the connection is still there.
+    private func finishWrite(_ request: RPCRequest, _ result: Result<JSONValue, RPCError>, context: ChannelHandlerContext) {
+        let answer = RPCMessage.answer(to: request, result)
+        registry.adjustInFlight(by: -1)
+        guard attached, let answer else { return }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: RPCMessage.line(answer))), promise: nil)
     }
 
     static func message(_ frame: LineFrame) -> ConnectionMessage? {

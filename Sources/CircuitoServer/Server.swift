@@ -216,6 +216,10 @@ public final class LedgerServer: Sendable {
     /// (`RequestLineHandler`).
     public var readsAnsweredOnEventLoop: Int { connections.answeredOnEventLoop }
 
+    /// Lone `submit`s taken on an event loop since the server started, because nothing else was in flight
+    /// (`RequestLineHandler`).
+    public var writesTakenOnEventLoop: Int { connections.writesTakenOnEventLoop }
+
     /// The number of records, as the server's reader sees it.
     public func size() throws(LedgerError) -> UInt64 { try context.reader.size() }
 
@@ -232,6 +236,8 @@ struct ConnectionStatistics: Sendable, Equatable {
     var requestsInFlight: Int
     /// Reads answered on an event loop since the server started (`RequestLineHandler`).
     var readsAnsweredOnEventLoop: Int
+    /// Lone `submit`s whose signatures were checked on an event loop and that went from there to the writer.
+    var writesTakenOnEventLoop: Int
 }
 
 /// Open connections, for the connection bound, the in-flight count and shutdown.
@@ -241,6 +247,7 @@ final class ConnectionRegistry: Sendable {
         var nextIdentifier = 0
         var inFlight = 0
         var answeredOnEventLoop = 0
+        var writesTakenOnEventLoop = 0
     }
 
     private let state = Locked(State())
@@ -263,19 +270,26 @@ final class ConnectionRegistry: Sendable {
 
     var answeredOnEventLoop: Int { state.withLock { $0.answeredOnEventLoop } }
 
-    /// The three counters read together, under one lock.
+    var writesTakenOnEventLoop: Int { state.withLock { $0.writesTakenOnEventLoop } }
+
+    /// The counters read together, under one lock.
     var statistics: ConnectionStatistics {
-        state.withLock { ConnectionStatistics(open: $0.channels.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop) }
+        state.withLock {
+            ConnectionStatistics(
+                open: $0.channels.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop,
+                writesTakenOnEventLoop: $0.writesTakenOnEventLoop)
+        }
     }
 
     func adjustInFlight(by delta: Int) { state.withLock { $0.inFlight += delta } }
 
-    /// Counts one request in flight if none is: true when the caller may answer it on its own thread.
-    func takeIfIdle() -> Bool {
+    /// Counts one request in flight if none is: true when the caller may take it on its own thread (a read, answered
+    /// there, or a `submit`, whose signatures are checked there).
+    func takeIfIdle(write: Bool = false) -> Bool {
         state.withLock { state in
             guard state.inFlight == 0 else { return false }
             state.inFlight = 1
-            state.answeredOnEventLoop += 1
+            if write { state.writesTakenOnEventLoop += 1 } else { state.answeredOnEventLoop += 1 }
             return true
         }
     }

@@ -158,20 +158,25 @@ public final class LedgerWriter: Sendable {
     /// Queues `request` and waits for its receipts (one per event) or its refusal.
     public func submit(_ request: WriteRequest) async -> Result<[Receipt], WriteRefusal> {
         await withCheckedContinuation { continuation in
-            let pending = Pending(request: request) { continuation.resume(returning: $0) }
-            let refusal: LedgerError? = shared.withLock { state in
-                if state.stopping { return LedgerError(.shuttingDown, "the server is stopping and takes no more writes") }
-                let events = request.events.count
-                guard state.pending.count < limits.maximumQueuedWrites, state.pendingEvents + events <= limits.maximumQueuedEvents else {
-                    return LedgerError(.overloaded, "the writer has \(state.pending.count) requests (\(state.pendingEvents) events) waiting; retry later")
-                }
-                state.pending.append(pending)
-                state.pendingEvents += events
-                shared.condition.broadcast()
-                return nil
-            }
-            if let refusal { continuation.resume(returning: .failure(WriteRefusal(error: refusal, index: nil))) }
+            submit(request) { continuation.resume(returning: $0) }
         }
+    }
+
+    /// Queues `request`; `reply` is called once with its receipts or its refusal, on the committer's thread (or on
+    /// the caller's, for a refusal at the queue), so it must only hand the answer on.
+    public func submit(_ request: WriteRequest, reply: @escaping @Sendable (Result<[Receipt], WriteRefusal>) -> Void) {
+        let refusal: LedgerError? = shared.withLock { state in
+            if state.stopping { return LedgerError(.shuttingDown, "the server is stopping and takes no more writes") }
+            let events = request.events.count
+            guard state.pending.count < limits.maximumQueuedWrites, state.pendingEvents + events <= limits.maximumQueuedEvents else {
+                return LedgerError(.overloaded, "the writer has \(state.pending.count) requests (\(state.pendingEvents) events) waiting; retry later")
+            }
+            state.pending.append(Pending(request: request, reply: reply))
+            state.pendingEvents += events
+            shared.condition.broadcast()
+            return nil
+        }
+        if let refusal { reply(.failure(WriteRefusal(error: refusal, index: nil))) }
     }
 
     /// Refuses new writes, lets the threads plan and commit everything already queued, and returns when they have.

@@ -15,7 +15,7 @@ struct EventLoopReadTests {
         #expect(server.requestsInFlight == 0)
     }
 
-    @Test("a lone read is answered on the event loop; a batch, a write and a read behind a write are not; none stays in flight")
+    @Test("a lone read is answered on the event loop; a batch, a long read and a read behind a write are not; none stays in flight")
     func loneReadsOnly() async throws {
         let fixture = try CircuitFixture()
         let server = try await fixture.startServer()
@@ -35,7 +35,8 @@ struct EventLoopReadTests {
         let batch = [RPCMessage.request(id: 1, method: "server.info", params: [:]), RPCMessage.request(id: 2, method: "checkpoint", params: [:])]
         let answers = try #require(try client.exchange(CanonicalJSON.encodeString(.array(batch)) + "\n")?.arrayValue)
         #expect(answers.count == 2 && answers.allSatisfy { $0["result"] != nil })
-        // So does a write, and a method outside the short reads.
+        // A method outside the short reads goes there too; a lone write is taken on the loop as a write (below), not
+        // counted as a read.
         _ = try client.result("submit", try fixture.registration().params)
         _ = try client.result("events", fixture.read("events", as: "audit", ["from": 0, "limit": 2]))
         #expect(server.readsAnsweredOnEventLoop == start + 3)
@@ -158,6 +159,78 @@ struct EventLoopReadTests {
         }
         #expect(open == 1)
         #expect(second == nil)
+        await server.shutdown()
+    }
+
+    @Test("a lone submit is taken on the event loop: written and answered with its receipt, refusals too, a notification run unanswered; none stays in flight")
+    func loneWritesOnTheLoop() async throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        try await Self.waitUntilIdle(server)
+        let start = server.writesTakenOnEventLoop
+        let size = try #require(try client.result("server.info")["size"]?.integerValue)
+
+        // Accepted: the receipt names the next record, and the log has it.
+        let receipt = try client.result("submit", try fixture.registration().params)
+        #expect(receipt["seq"]?.integerValue == size)
+        #expect(server.writesTakenOnEventLoop == start + 1)
+        try await Self.waitUntilIdle(server)
+        // A bad signature, refused on the loop before the writer; an overspend, refused by the writer's rules.
+        var tampered = try fixture.registration().json.objectValue ?? [:]
+        tampered["sig"] = .string(Base64.encode([UInt8](repeating: 7, count: 64)))
+        #expect(try client.error("submit", .object(tampered)).name == "invalid_signature")
+        try await Self.waitUntilIdle(server)
+        #expect(try client.error("submit", try fixture.payment(amount: 1_000).params).name == "insufficient_funds")
+        try await Self.waitUntilIdle(server)
+        // Params that are not a signed event at all: invalid params, answered on the loop.
+        #expect(try client.error("submit", .array([])).code == -32602)
+        try await Self.waitUntilIdle(server)
+        #expect(server.writesTakenOnEventLoop == start + 4)
+        // A notification is written and gets no answer: the next read finds it in the log.
+        try client.send(bytes: Array((CanonicalJSON.encodeString(["jsonrpc": "2.0", "method": "submit", "params": try fixture.registration().params]) + "\n").utf8))
+        var logged = false
+        for _ in 0..<250 where !logged {
+            try await Self.waitUntilIdle(server)
+            logged = try client.result("server.info")["size"]?.integerValue == size + 2
+            if !logged { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(logged)
+        #expect(server.writesTakenOnEventLoop == start + 5)
+        await server.shutdown()
+    }
+
+    @Test("a submit behind another takes the task path; a connection gone before its answer still lets go of the count")
+    func writesInFlightAndGone() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        try await Self.waitUntilIdle(server)
+        let start = server.writesTakenOnEventLoop
+        let size = try #require(try client.result("server.info")["size"]?.integerValue)
+        // Two submits in one send: the first is taken on the loop, the second finds it in flight and goes to a task.
+        let first = RPCMessage.request(id: "a", method: "submit", params: try fixture.registration().params)
+        let second = RPCMessage.request(id: "b", method: "submit", params: try fixture.registration().params)
+        try client.send(bytes: Array((CanonicalJSON.encodeString(first) + "\n" + CanonicalJSON.encodeString(second) + "\n").utf8))
+        let answers = [try #require(try client.nextMessage()), try #require(try client.nextMessage())]
+        #expect(Set(answers.map { $0["id"] }) == Set<JSONValue?>(["a", "b"]))
+        #expect(Set(answers.compactMap { $0["result"]?["seq"]?.integerValue }) == [size, size + 1])
+        #expect(server.writesTakenOnEventLoop == start + 1)
+        try await Self.waitUntilIdle(server)
+
+        // The client goes away before its answer: the writer still commits the event, and the count is let go.
+        var gone: LineClient? = try server.client()
+        try #require(gone).send(bytes: Array((CanonicalJSON.encodeString(RPCMessage.request(id: 1, method: "submit", params: try fixture.registration().params)) + "\n").utf8))
+        gone = nil
+        #expect(gone == nil)
+        var logged = false
+        for _ in 0..<250 where !logged {
+            try await Self.waitUntilIdle(server)
+            logged = try client.result("server.info")["size"]?.integerValue == size + 3
+            if !logged { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(logged)
+        try await Self.waitUntilIdle(server)
         await server.shutdown()
     }
 }

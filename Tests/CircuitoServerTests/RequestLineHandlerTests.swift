@@ -74,7 +74,28 @@ struct RequestLineHandlerTests {
         await harness.stop()
     }
 
-    @Test("anything in flight anywhere, a socket that is not writable, a batch, a write or a long read: handed to the task, counted")
+    @Test("idle server: a lone submit is taken on the loop; one that fails its checks there is answered there and let go")
+    func takesALoneWriteOnTheLoop() async throws {
+        let harness = try Harness()
+        let state = ConnectionState(refused: false)
+        let channel = try harness.channel(state: state)
+        // Params that are no signed event: answered on the loop before the writer, nothing handed to the task.
+        try channel.writeInbound(Self.line(RPCMessage.request(id: 9, method: "submit", params: .array([]))))
+        let answer = try #require(try Self.written(channel))
+        #expect(answer["id"] == 9 && answer["error"]?["code"] == -32602)
+        #expect(try channel.readInbound(as: ConnectionMessage.self) == nil)
+        #expect(harness.registry.writesTakenOnEventLoop == 1 && harness.registry.answeredOnEventLoop == 0)
+        #expect(harness.registry.inFlight == 0 && state.inFlight.withLock { $0 } == 0)
+        // A socket that is not writable: the task's path, as for reads.
+        channel.isWritable = false
+        try channel.writeInbound(Self.line(RPCMessage.request(id: 10, method: "submit", params: [:])))
+        #expect(try channel.readInbound(as: ConnectionMessage.self) != nil)
+        #expect(harness.registry.writesTakenOnEventLoop == 1 && harness.registry.inFlight == 1)
+        _ = try channel.finish()
+        await harness.stop()
+    }
+
+    @Test("anything in flight anywhere, a socket that is not writable, a batch or a long read: handed to the task, counted")
     func handsTheRestToTheTask() async throws {
         let harness = try Harness()
         let state = ConnectionState(refused: false)
@@ -107,7 +128,7 @@ struct RequestLineHandlerTests {
         state.inFlight.withLock { $0 = 0 }
         harness.registry.adjustInFlight(by: -1)
 
-        // A batch, a write and a read that is not short.
+        // A batch, and behind it a write and a read that is not short.
         let batch: JSONValue = [RPCMessage.request(id: 1, method: "server.info", params: [:]), RPCMessage.request(id: 2, method: "checkpoint", params: [:])]
         try channel.writeInbound(Self.line(batch))
         #expect(try forwarded().map { $0.count == 2 && $0.isBatch } == true)
