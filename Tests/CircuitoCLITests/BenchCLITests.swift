@@ -61,6 +61,9 @@ import Testing
         // The planner checked every event with the rulebook, within the phase.
         let planningShare = try #require(Self.number(secondFigures, "writer_planning_share"))
         #expect(planningShare > 0 && planningShare <= 1.05)
+        // Some of the requests may have found the server idle and been taken on an event loop: a share, never more.
+        let onEventLoop = try #require(Self.number(secondFigures, "append_requests_on_event_loop_share"))
+        #expect(onEventLoop >= 0 && onEventLoop <= 1)
         // The server's threads were switched at least once per request, and the host's steal is a share.
         #expect(try #require(Self.number(secondFigures, "server_context_switches_per_event")) >= 1)
         let appendSteal = try #require(Self.number(secondFigures, "host_steal_share"))

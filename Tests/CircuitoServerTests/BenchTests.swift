@@ -553,6 +553,26 @@ import Testing
         await fixture.server.shutdown()
     }
 
+    /// One connection, one request in flight: the server is idle whenever the next `submit` arrives (it lets go of
+    /// a request's count before it writes the answer), so every one is taken on the event loop, and the bench's
+    /// share over two `server.info`s says so.
+    @Test func oneClientsWritesAreTakenOnTheEventLoop() async throws {
+        let fixture = try await CircuitOnServer(seed: 7)
+        let (server, endpoint, mix) = (fixture.server, fixture.endpoint, fixture.mix)
+        let before = try BenchRunner.serverInfo(endpoint)
+        let writesBefore = server.writesTakenOnEventLoop
+        let sample = Array(mix.prefix(200))
+        let outcome = LoadDriver.run(BenchRunner.split(sample, connections: 1), options: .init(endpoint: endpoint, method: "submit", pipelineDepth: 1, deadlineSeconds: 120))
+        #expect(outcome.failures == [] && outcome.refusals == [:] && outcome.accepted == sample.count)
+        #expect(server.writesTakenOnEventLoop - writesBefore == sample.count)
+        let after = try BenchRunner.serverInfo(endpoint)
+        #expect(BenchRunner.eventLoopShare(from: before.connections, to: after.connections, counter: "writes_taken_on_event_loop", requests: outcome.sent) == 1)
+        // Without the counter (an older server), or for no requests, there is no share.
+        #expect(BenchRunner.eventLoopShare(from: nil, to: after.connections, counter: "writes_taken_on_event_loop", requests: 1) == nil)
+        #expect(BenchRunner.eventLoopShare(from: before.connections, to: after.connections, counter: "writes_taken_on_event_loop", requests: 0) == nil)
+        await fixture.server.shutdown()
+    }
+
     /// The same mix in submit_batch requests of up to 16 events: every event accepted, counted as events, with one
     /// latency per request.
     @Test func theDriverAppendsTheMixInBatches() async throws {

@@ -203,6 +203,9 @@ public struct BenchReport: Sendable {
     public var serverResidentDuringAppendBytes: UInt64?
     /// The server's single writer over the append phase (from `server.info` before and after it), when it says.
     public var writer: WriterFigures?
+    /// The share of the append phase's requests that the server took on an event loop, because nothing else was in
+    /// flight (`server.info`'s `writes_taken_on_event_loop` before and after), when it says.
+    public var appendRequestsOnEventLoopShare: Double?
     /// What a durable page write costs on the ledger's disk, measured before the appends, when the bench has the
     /// ledger's folder.
     public var disk: DiskProbe?
@@ -298,6 +301,9 @@ public struct BenchReport: Sendable {
             ]
             if let planningShare = writer.planningShare { fields.append(("writer_planning_share", Self.format(planningShare, decimals: 3))) }
         }
+        if let appendRequestsOnEventLoopShare {
+            fields.append(("append_requests_on_event_loop_share", Self.format(appendRequestsOnEventLoopShare, decimals: 3)))
+        }
         if let disk {
             fields += [
                 ("disk_random_page_sync_us", Self.format(disk.randomPageMicroseconds, decimals: 1)),
@@ -381,6 +387,9 @@ public struct BenchReport: Sendable {
             }
             if let writer {
                 lines.append("  writer: \(writer.commits) commits of \(Self.format(writer.recordsPerCommit, decimals: 1)) events on average; committer busy \(Self.format(writer.busyShare * 100, decimals: 1)) % of the phase, \(Self.format(writer.commitShare * 100, decimals: 1)) % of that inside LMDB's commit (\(Self.format(writer.commitMillisecondsMean, decimals: 2)) ms per commit)" + (writer.planningShare.map { "; planner busy \(Self.format($0 * 100, decimals: 1)) %" } ?? ""))
+            }
+            if let appendRequestsOnEventLoopShare {
+                lines.append("  requests taken on an event loop (nothing else in flight): \(Self.format(appendRequestsOnEventLoopShare * 100, decimals: 1)) %")
             }
         }
         if let appendSteal = appendHostCPU?.stealShare {
@@ -609,6 +618,8 @@ public enum BenchRunner {
         }
         let infoAfterAppend = try serverInfo(endpoint)
         report.writer = WriterFigures.difference(from: infoBefore.writer, to: infoAfterAppend.writer, phaseMicroseconds: appendMicroseconds)
+        report.appendRequestsOnEventLoopShare = Self.eventLoopShare(
+            from: infoBefore.connections, to: infoAfterAppend.connections, counter: "writes_taken_on_event_loop", requests: appendOutcome.sent)
         let clientCPU = ProcessMemory.ownCPUSeconds() - clientCPUBefore
         let serverCPUAfter = serverPid.flatMap { ProcessCPUTimes.read(pid: $0) }
         let diskWritesAfter = ownDirectory.flatMap { BlockDeviceWrites.read(folder: $0) }
@@ -919,13 +930,23 @@ public enum BenchRunner {
         return requests
     }
 
+    /// What share of `requests` a `server.info` `connections` counter grew by between two answers; nil when either
+    /// lacks it, or for no requests. The two `server.info`s themselves are reads, so a counter of writes counts none
+    /// of them.
+    static func eventLoopShare(from before: JSONValue?, to after: JSONValue?, counter: String, requests: Int) -> Double? {
+        guard requests > 0, let first = before?[counter]?.integerValue, let second = after?[counter]?.integerValue, second >= first else {
+            return nil
+        }
+        return Double(second - first) / Double(requests)
+    }
+
     /// The ledger's size and the writer's counters (nil from a server that does not report them).
-    static func serverInfo(_ endpoint: Endpoint) throws(LedgerError) -> (size: UInt64, writer: JSONValue?) {
+    static func serverInfo(_ endpoint: Endpoint) throws(LedgerError) -> (size: UInt64, writer: JSONValue?, connections: JSONValue?) {
         let client = try LineClient(endpoint, timeoutSeconds: 60)
         switch try client.call("server.info") {
         case .success(let info):
             guard case .integer(let size)? = info["size"], size >= 0 else { throw LedgerError(.integrity, "server.info has no size") }
-            return (UInt64(size), info["writer"])
+            return (UInt64(size), info["writer"], info["connections"])
         case .failure(let error):
             throw LedgerError(.connectionFailed, "server.info: \(error)")
         }
