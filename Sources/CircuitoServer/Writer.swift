@@ -69,7 +69,7 @@ public final class LedgerWriter: Sendable {
 
     fileprivate final class Shared: @unchecked Sendable {
         // @unchecked: `state` is read and written only while `condition` is locked.
-        let condition = NSCondition()
+        let condition = WriterSignals()
         var state: SharedState
 
         init(_ state: SharedState) { self.state = state }
@@ -173,7 +173,7 @@ public final class LedgerWriter: Sendable {
             }
             state.pending.append(Pending(request: request, reply: reply))
             state.pendingEvents += events
-            shared.condition.broadcast()
+            shared.condition.wakePlanner()
             return nil
         }
         if let refusal { reply(.failure(WriteRefusal(error: refusal, index: nil))) }
@@ -184,7 +184,7 @@ public final class LedgerWriter: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let alreadyStopped = shared.withLock { state -> Bool in
                 state.stopping = true
-                shared.condition.broadcast()
+                shared.condition.wakePlanner()
                 if state.stopped { return true }
                 state.stopWaiters.append(continuation)
                 return false
@@ -246,7 +246,7 @@ public final class LedgerWriter: Sendable {
             planner.committed(through: shared.state.committedSerial)
             if shared.state.committerIdle && shared.state.handedOver == nil, let group = planner.handOver() {
                 shared.state.handedOver = group
-                shared.condition.broadcast()
+                shared.condition.wakeCommitter()
                 continue
             }
             // The next requests that fit in the open group (a request is never larger than a group). A step plans
@@ -272,11 +272,11 @@ public final class LedgerWriter: Sendable {
                 && shared.state.handedOver == nil && shared.state.committerIdle
             {
                 shared.state.plannerFinished = true
-                shared.condition.broadcast()
+                shared.condition.wakeCommitter()
                 return .finish
             }
-            // Woken by `submit`, `stop` or the committer (all broadcast under the same lock), or spuriously.
-            shared.condition.wait()
+            // Woken by `submit`, `stop` or the committer (all under the same lock), or spuriously.
+            shared.condition.waitAsPlanner()
         }
     }
 
@@ -285,7 +285,7 @@ public final class LedgerWriter: Sendable {
     private func commit(ledger: Ledger, onCommit: @Sendable (UInt64) -> Void) {
         while true {
             shared.condition.lock()
-            while shared.state.handedOver == nil && !shared.state.plannerFinished { shared.condition.wait() }
+            while shared.state.handedOver == nil && !shared.state.plannerFinished { shared.condition.waitAsCommitter() }
             guard let group = shared.state.handedOver else {
                 shared.condition.unlock()
                 break
@@ -313,7 +313,7 @@ public final class LedgerWriter: Sendable {
                     state.failedSerial = group.serial
                 }
                 state.committerIdle = true
-                shared.condition.broadcast()
+                shared.condition.wakePlanner()
             }
             if checkpointNote != nil { onCommit(ledger.frontier.size) }
             let answers: [Result<[Receipt], WriteRefusal>]
@@ -584,4 +584,37 @@ extension WriteRequest {
         if case .batch = self { return true }
         return false
     }
+}
+
+/// The writer's lock with one condition per thread that waits on it, so that a request wakes only the planner and a
+/// handed-over group only the committer: with one condition each wake-up woke both, and on a machine whose idle
+/// processors halt the needless one is a wake-up through the hypervisor.
+final class WriterSignals: @unchecked Sendable {
+    // @unchecked: the pthread objects are used only through these methods, as POSIX allows from any thread.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let planner = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let committer = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        let results = [pthread_mutex_init(mutex, nil), pthread_cond_init(planner, nil), pthread_cond_init(committer, nil)]
+        precondition(results.allSatisfy { $0 == 0 }, "pthread objects are initialised")
+    }
+
+    deinit {
+        pthread_cond_destroy(committer)
+        pthread_cond_destroy(planner)
+        pthread_mutex_destroy(mutex)
+        committer.deallocate()
+        planner.deallocate()
+        mutex.deallocate()
+    }
+
+    func lock() { precondition(pthread_mutex_lock(mutex) == 0, "the writer's mutex locks") }
+    func unlock() { precondition(pthread_mutex_unlock(mutex) == 0, "the writer's mutex unlocks") }
+    /// With the lock held: releases it while waiting, holds it again on return (possibly spuriously).
+    func waitAsPlanner() { pthread_cond_wait(planner, mutex) }
+    func waitAsCommitter() { pthread_cond_wait(committer, mutex) }
+    /// With the lock held.
+    func wakePlanner() { pthread_cond_signal(planner) }
+    func wakeCommitter() { pthread_cond_signal(committer) }
 }
