@@ -128,9 +128,9 @@ final class RequestLineHandler: ChannelInboundHandler {
         let eventLoop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: eventLoop)
+        // Called on the committer's thread: the answer is made on the loop, off the writer's critical path.
         server.writer.submit(write) { written in
-            let result = ServerContext.submitAnswer(written)
-            eventLoop.execute { handler.value.finishWrite(request, result, context: boundContext.value) }
+            eventLoop.execute { handler.value.finishWrite(request, ServerContext.submitAnswer(written), context: boundContext.value) }
         }
     }
 
