@@ -36,8 +36,9 @@ public struct ServerConfiguration: Sendable {
 
 /// The socket API server: JSON-RPC 2.0, one message per line, over TCP and a Unix socket, on SwiftNIO.
 ///
-/// Each line is decoded on its connection's event loop (`RequestLineHandler`), which answers a short read there when
-/// nothing else is in flight in the server. Every other request runs in a child task of its connection (at most
+/// Each line is decoded on its connection's event loop (`RequestLineHandler`), which answers a short read there, or
+/// checks a `submit`'s signatures there and hands it to the writer, when nothing else is in flight in the server.
+/// Every other request runs in a child task of its connection (at most
 /// `maximumInFlightPerConnection` at once), on the server's own threads (`ServerExecutor`, one per core), so reads
 /// and signature checks run on all cores, while writes go to the `LedgerWriter`'s two threads. Shutdown: stop accepting, let the writer commit what it has taken, give
 /// requests already taken `shutdownGraceSeconds` to answer, then close every connection and the ledger.
