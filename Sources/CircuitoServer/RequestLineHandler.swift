@@ -80,11 +80,7 @@ final class RequestLineHandler: ChannelInboundHandler {
         }
         if !isBatch, case .success(let request) = requests[0], context.channel.isWritable {
             if Self.inlineMethods.contains(request.method), registry.takeIfIdle() {
-                // A notification is run and gets no answer. The count is let go before the write, so that a client
-                // that has the answer finds the server idle again, on any connection.
-                let answer = RPCMessage.answer(to: request, server.respondToRead(request, session: state.session))
-                registry.adjustInFlight(by: -1)
-                if let answer { context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: RPCMessage.line(answer))), promise: nil) }
+                finish(request, server.respondToRead(request, session: state.session), context: context)
                 return
             }
             if request.method == "submit", registry.takeIfIdle(write: true) {
@@ -122,7 +118,7 @@ final class RequestLineHandler: ChannelInboundHandler {
     private func takeWrite(_ request: RPCRequest, context: ChannelHandlerContext) {
         let write: WriteRequest
         do throws(RPCError) { write = try ServerContext.singleWrite(request.params) } catch {
-            finishWrite(request, .failure(error), context: context)
+            finish(request, .failure(error), context: context)
             return
         }
         let eventLoop = context.eventLoop
@@ -130,12 +126,14 @@ final class RequestLineHandler: ChannelInboundHandler {
         let boundContext = NIOLoopBound(context, eventLoop: eventLoop)
         // Called on the committer's thread: the answer is made on the loop, off the writer's critical path.
         server.writer.submit(write) { written in
-            eventLoop.execute { handler.value.finishWrite(request, ServerContext.submitAnswer(written), context: boundContext.value) }
+            eventLoop.execute { handler.value.finish(request, ServerContext.submitAnswer(written), context: boundContext.value) }
         }
     }
 
-    /// Lets go of the count, then writes the answer if the connection is still there.
-    private func finishWrite(_ request: RPCRequest, _ result: Result<JSONValue, RPCError>, context: ChannelHandlerContext) {
+    /// Ends a request taken on the loop: lets go of its count, then writes its answer (none for a notification) if the
+    /// connection is still there. The count goes first, so that a client that has the answer finds the server idle
+    /// again, on any connection.
+    private func finish(_ request: RPCRequest, _ result: Result<JSONValue, RPCError>, context: ChannelHandlerContext) {
         let answer = RPCMessage.answer(to: request, result)
         registry.adjustInFlight(by: -1)
         guard attached, let answer else { return }
