@@ -538,6 +538,8 @@ import Testing
         #expect(sessionOutcome.failures == [])
         #expect(sessionOutcome.refusals == [:])
         #expect(sessionOutcome.accepted == 60)
+        // Each connection's session.challenge and session.open, counted apart from the queries.
+        #expect(sessionOutcome.setupRequests == 6 && sessionOutcome.sent == 60)
         // Without a session the same params are refused; with a session opened by the wrong key, no connection starts.
         let unsigned = LoadDriver.run(queries, options: .init(endpoint: endpoint, method: "account.balance", pipelineDepth: 2, deadlineSeconds: 60))
         #expect(unsigned.refusals == ["invalid_read_request": 60])
@@ -549,6 +551,8 @@ import Testing
         let wrongKey = LoadDriver.run(queries, options: options)
         #expect(wrongKey.failures.count == 3)
         #expect(wrongKey.sent == 0)
+        // Only the answered setup requests count: each challenge, none of the refused openings.
+        #expect(wrongKey.setupRequests == 3)
         // Through the fixture: it, and the ledger's folder with it, live until the server is shut down.
         await fixture.server.shutdown()
     }
@@ -570,6 +574,48 @@ import Testing
         // Without the counter (an older server), or for no requests, there is no share.
         #expect(BenchRunner.eventLoopShare(from: nil, to: after.connections, counter: "writes_taken_on_event_loop", requests: 1) == nil)
         #expect(BenchRunner.eventLoopShare(from: before.connections, to: after.connections, counter: "writes_taken_on_event_loop", requests: 0) == nil)
+        await fixture.server.shutdown()
+    }
+
+    /// One connection, one request in flight: every read of the bench's read phases finds the server idle and is
+    /// answered on the event loop, and so is each phase's closing `server.info`: the bench's share is exactly 1 for
+    /// signed queries, for queries in a session (its opening counted) and for proofs.
+    @Test func oneClientsReadsAreAnsweredOnTheEventLoop() async throws {
+        let fixture = try await CircuitOnServer(seed: 8)
+        let (server, endpoint, circuit) = (fixture.server, fixture.endpoint, fixture.circuit)
+        let wallets = circuit.beneficiaryWallets
+        func options(_ method: String) -> LoadDriver.Options {
+            .init(endpoint: endpoint, method: method, pipelineDepth: 1, deadlineSeconds: 60)
+        }
+        var before = try BenchRunner.serverInfo(endpoint)
+        let readsBefore = server.readsAnsweredOnEventLoop
+        let signed = LoadDriver.run(BenchRunner.balanceQueries(40, wallets: wallets, seed: 8, connections: 1), options: options("account.balance"))
+        #expect(signed.failures == [] && signed.refusals == [:] && signed.accepted == 40)
+        // The 40 queries and the server.info below.
+        var after = try BenchRunner.serverInfo(endpoint)
+        #expect(server.readsAnsweredOnEventLoop - readsBefore == 41)
+        #expect(BenchRunner.readShare(from: before.connections, to: after.connections, outcome: signed) == 1)
+
+        before = after
+        var sessionOptions = options("account.balance")
+        sessionOptions.sessionOpen = { number, challenge in
+            ReadAuthorisation.sign(
+                method: "session.open", params: [:], actor: wallets[number].id, key: wallets[number].key,
+                nowMilliseconds: Ledger.systemClockMilliseconds(), nonce: challenge)
+        }
+        let inSession = LoadDriver.run(BenchRunner.sessionBalanceQueries(40, wallets: wallets, connections: 1), options: sessionOptions)
+        #expect(inSession.failures == [] && inSession.refusals == [:] && inSession.accepted == 40 && inSession.setupRequests == 2)
+        after = try BenchRunner.serverInfo(endpoint)
+        #expect(BenchRunner.readShare(from: before.connections, to: after.connections, outcome: inSession) == 1)
+
+        before = after
+        let proofRequests = [(0..<40).map { BenchRequest(params: Array("{\"seq\":\($0)}".utf8)) }]
+        let proofs = LoadDriver.run(proofRequests, options: options("proof.inclusion"))
+        #expect(proofs.failures == [] && proofs.refusals == [:] && proofs.accepted == 40)
+        after = try BenchRunner.serverInfo(endpoint)
+        #expect(BenchRunner.readShare(from: before.connections, to: after.connections, outcome: proofs) == 1)
+        // Without the counters (an older server) there is no share.
+        #expect(BenchRunner.readShare(from: nil, to: after.connections, outcome: proofs) == nil)
         await fixture.server.shutdown()
     }
 

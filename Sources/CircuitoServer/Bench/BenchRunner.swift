@@ -132,6 +132,9 @@ public struct PhaseReport: Sendable {
     public let perSecond: Double
     public let latency: LatencyHistogram
     public let stoppedByDeadline: Bool
+    /// Of a read phase: the share of its requests the server answered on an event loop because nothing else was in
+    /// flight (`BenchRunner.readShare`), when the server says.
+    public var requestsOnEventLoopShare: Double?
 
     init(name: String, outcome: LoadOutcome) {
         self.name = name
@@ -325,6 +328,9 @@ public struct BenchReport: Sendable {
                 ("\(prefix)_latency_p99_ms", Self.format(phase.latency.milliseconds(atPercentile: 99), decimals: 3)),
                 ("\(prefix)_refused", String(phase.refusals.values.reduce(0, +))),
             ]
+            if let share = phase.requestsOnEventLoopShare {
+                fields.append(("\(prefix)_requests_on_event_loop_share", Self.format(share, decimals: 3)))
+            }
         }
         if let proof {
             fields += [
@@ -332,6 +338,9 @@ public struct BenchReport: Sendable {
                 ("proof_latency_p50_ms", Self.format(proof.latency.milliseconds(atPercentile: 50), decimals: 3)),
                 ("proof_latency_p99_ms", Self.format(proof.latency.milliseconds(atPercentile: 99), decimals: 3)),
             ]
+            if let share = proof.requestsOnEventLoopShare {
+                fields.append(("proof_requests_on_event_loop_share", Self.format(share, decimals: 3)))
+            }
         }
         if let auditVerifyEventsPerSecond { fields.append(("verify_events_per_second", Self.format(auditVerifyEventsPerSecond, decimals: 0))) }
         if let auditRebuildEventsPerSecond { fields.append(("rebuild_events_per_second", Self.format(auditRebuildEventsPerSecond, decimals: 0))) }
@@ -403,13 +412,13 @@ public struct BenchReport: Sendable {
             lines.append("disk: a 4 KiB page written and synced costs \(Self.format(disk.randomPageMicroseconds, decimals: 1)) µs at a random place of a file, \(Self.format(disk.contiguousPageMicroseconds, decimals: 1)) µs one after the other (rounds of \(DiskProbe.pagesPerRound) pages)")
         }
         if let balance {
-            lines.append("balance queries: \(number(balance.perSecond))/s, p50 \(milliseconds(balance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(balance.latency.milliseconds(atPercentile: 99))), refused \(balance.refusals.values.reduce(0, +))")
+            lines.append("balance queries: \(number(balance.perSecond))/s, p50 \(milliseconds(balance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(balance.latency.milliseconds(atPercentile: 99))), refused \(balance.refusals.values.reduce(0, +))\(balance.requestsOnEventLoopShare.map { ", " + Self.format($0 * 100, decimals: 1) + " % answered on an event loop" } ?? "")")
         }
         if let sessionBalance {
-            lines.append("balance queries in read sessions: \(number(sessionBalance.perSecond))/s, p50 \(milliseconds(sessionBalance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(sessionBalance.latency.milliseconds(atPercentile: 99))), refused \(sessionBalance.refusals.values.reduce(0, +))")
+            lines.append("balance queries in read sessions: \(number(sessionBalance.perSecond))/s, p50 \(milliseconds(sessionBalance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(sessionBalance.latency.milliseconds(atPercentile: 99))), refused \(sessionBalance.refusals.values.reduce(0, +))\(sessionBalance.requestsOnEventLoopShare.map { ", " + Self.format($0 * 100, decimals: 1) + " % answered on an event loop" } ?? "")")
         }
         if let proof {
-            lines.append("inclusion proofs: \(number(proof.perSecond))/s, p50 \(milliseconds(proof.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(proof.latency.milliseconds(atPercentile: 99))), refused \(proof.refusals.values.reduce(0, +))")
+            lines.append("inclusion proofs: \(number(proof.perSecond))/s, p50 \(milliseconds(proof.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(proof.latency.milliseconds(atPercentile: 99))), refused \(proof.refusals.values.reduce(0, +))\(proof.requestsOnEventLoopShare.map { ", " + Self.format($0 * 100, decimals: 1) + " % answered on an event loop" } ?? "")")
         }
         if let serverMemory {
             var memoryLine = "server memory: \(Self.format(Double(serverMemory.residentBytes) / 1_048_576, decimals: 1)) MB resident at the end (\(Self.format(Double(serverMemory.anonymousResidentBytes) / 1_048_576, decimals: 1)) MB its own, the rest LMDB's mapped pages), peak \(Self.format(Double(serverMemory.peakResidentBytes) / 1_048_576, decimals: 1)) MB"
@@ -654,12 +663,18 @@ public enum BenchRunner {
             report.notes.append("more than 1 % of the events were refused: the throughput figure does not describe a valid load")
         }
 
+        // Each read phase ends with a `server.info`, the start of the next: the counters between two tell how many of
+        // the phase's requests were answered on an event loop.
+        var readsInfo = infoAfterAppend
         if configuration.balanceQueries > 0 {
             progress("signing \(configuration.balanceQueries) balance queries")
             let queries = balanceQueries(configuration.balanceQueries, wallets: circuit.beneficiaryWallets, seed: configuration.seed, connections: configuration.connections)
             progress("querying balances over \(configuration.connections) connections")
             let outcome = LoadDriver.run(queries, options: .init(endpoint: endpoint, method: "account.balance", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
             report.balance = PhaseReport(name: "account.balance", outcome: outcome)
+            let infoAfterBalance = try serverInfo(endpoint)
+            report.balance?.requestsOnEventLoopShare = Self.readShare(from: readsInfo.connections, to: infoAfterBalance.connections, outcome: outcome)
+            readsInfo = infoAfterBalance
             // The same number of queries, each connection reading as one beneficiary in a read session.
             let wallets = circuit.beneficiaryWallets
             let sessionQueries = sessionBalanceQueries(configuration.balanceQueries, wallets: wallets, connections: configuration.connections)
@@ -671,7 +686,12 @@ public enum BenchRunner {
                     method: "session.open", params: .object([:]), actor: wallet.id, key: wallet.key, nowMilliseconds: Ledger.systemClockMilliseconds(),
                     nonce: challenge)
             }
-            report.sessionBalance = PhaseReport(name: "account.balance in sessions", outcome: LoadDriver.run(sessionQueries, options: sessionOptions))
+            let sessionOutcome = LoadDriver.run(sessionQueries, options: sessionOptions)
+            report.sessionBalance = PhaseReport(name: "account.balance in sessions", outcome: sessionOutcome)
+            let infoAfterSessions = try serverInfo(endpoint)
+            report.sessionBalance?.requestsOnEventLoopShare = Self.readShare(
+                from: readsInfo.connections, to: infoAfterSessions.connections, outcome: sessionOutcome)
+            readsInfo = infoAfterSessions
         }
         if configuration.proofs > 0, report.ledgerSizeAfter > 0 {
             progress("asking for \(configuration.proofs) inclusion proofs")
@@ -683,6 +703,8 @@ public enum BenchRunner {
             }
             let outcome = LoadDriver.run(requests, options: .init(endpoint: endpoint, method: "proof.inclusion", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
             report.proof = PhaseReport(name: "proof.inclusion", outcome: outcome)
+            let infoAfterProofs = try serverInfo(endpoint)
+            report.proof?.requestsOnEventLoopShare = Self.readShare(from: readsInfo.connections, to: infoAfterProofs.connections, outcome: outcome)
         }
         if let serverPid {
             report.serverMemory = ProcessMemory.read(pid: serverPid)
@@ -933,6 +955,14 @@ public enum BenchRunner {
     /// What share of `requests` a `server.info` `connections` counter grew by between two answers; nil when either
     /// lacks it, or for no requests. The two `server.info`s themselves are reads, so a counter of writes counts none
     /// of them.
+    /// The share of a read phase's requests answered on an event loop (`reads_answered_on_event_loop`), between the
+    /// `server.info` before the phase and the one after it. Each counts itself when it is answered on a loop, so the
+    /// requests counted are the phase's queries, the sessions' `session.challenge` and `session.open`, and the
+    /// `server.info` that closes the phase: all answered on an event loop gives exactly 1.
+    static func readShare(from before: JSONValue?, to after: JSONValue?, outcome: LoadOutcome) -> Double? {
+        eventLoopShare(from: before, to: after, counter: "reads_answered_on_event_loop", requests: outcome.sent + outcome.setupRequests + 1)
+    }
+
     static func eventLoopShare(from before: JSONValue?, to after: JSONValue?, counter: String, requests: Int) -> Double? {
         guard requests > 0, let first = before?[counter]?.integerValue, let second = after?[counter]?.integerValue, second >= first else {
             return nil

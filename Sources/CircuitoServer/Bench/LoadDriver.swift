@@ -27,6 +27,8 @@ public struct BenchRequest: Sendable {
 public struct LoadOutcome: Sendable {
     public var sent = 0
     public var accepted = 0
+    /// Requests each connection made before the phase's own (`session.challenge` and `session.open`), answered.
+    public var setupRequests = 0
     /// Refusals by the ledger's error code name (`insufficient_funds`, `overloaded`, …).
     public var refusals: [String: Int] = [:]
     /// Connection failures (refused connect, broken or timed-out connection), one line each.
@@ -101,6 +103,7 @@ public enum LoadDriver {
             guard let result else { continue }
             outcome.sent += result.sent
             outcome.accepted += result.accepted
+            outcome.setupRequests += result.setupRequests
             for (code, number) in result.refusals { outcome.refusals[code, default: 0] += number }
             if let failure = result.failure { outcome.failures.append(failure) }
             outcome.latency.merge(result.latency)
@@ -138,6 +141,7 @@ public enum LoadDriver {
     struct ConnectionResult: Sendable {
         var sent = 0
         var accepted = 0
+        var setupRequests = 0
         var refusals: [String: Int] = [:]
         var failure: String?
         var latency = LatencyHistogram()
@@ -153,10 +157,12 @@ public enum LoadDriver {
             connection = try BenchConnection(options.endpoint, timeoutSeconds: options.socketTimeoutSeconds)
             if let sessionOpen = options.sessionOpen {
                 let challenge = try call(connection, method: "session.challenge", params: .object([:]))
+                result.setupRequests += 1
                 guard case .string(let text)? = challenge["challenge"] else {
                     throw LedgerError(.integrity, "session.challenge answered without a challenge")
                 }
                 _ = try call(connection, method: "session.open", params: sessionOpen(number, text))
+                result.setupRequests += 1
             }
         } catch {
             connected.leave()
