@@ -367,10 +367,20 @@ import Testing
         let status = "Name:\tcircuito\nThreads:\t9\nvoluntary_ctxt_switches:\t1500\nnonvoluntary_ctxt_switches:\t  25\n"
         #expect(ProcessContextSwitches.parse(status: status) == 1525)
         #expect(ProcessContextSwitches.parse(status: "Name:\tx\nvoluntary_ctxt_switches:\t3\n") == nil)
-        // This process: the test's own thread switches off its core while it sleeps, and is counted.
-        let before = try #require(ProcessContextSwitches.read(pid: getpid()))
-        usleep(20_000)
-        let after = try #require(ProcessContextSwitches.read(pid: getpid()))
+        // A process of one long-lived thread that sleeps over and over: each sleep switches it off its core, and is
+        // counted. (Not this test process: the tests running beside it start and end threads, and the switches of a
+        // thread that has ended are no longer counted, so its total may go down.)
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sh")
+        sleeper.arguments = ["-c", "while :; do sleep 0.01; done"]
+        try sleeper.run()
+        defer {
+            sleeper.terminate()
+            sleeper.waitUntilExit()
+        }
+        let before = try #require(ProcessContextSwitches.read(pid: sleeper.processIdentifier))
+        usleep(100_000)
+        let after = try #require(ProcessContextSwitches.read(pid: sleeper.processIdentifier))
         #expect(after > before)
         #expect(ProcessContextSwitches.read(pid: -1) == nil)
     }
