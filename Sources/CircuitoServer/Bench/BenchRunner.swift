@@ -136,6 +136,11 @@ public struct PhaseReport: Sendable {
     /// flight (`BenchRunner.readShare`), when the server says.
     public var requestsOnEventLoopShare: Double?
 
+    /// The text output's ending for that share (empty without one).
+    var eventLoopText: String {
+        requestsOnEventLoopShare.map { ", " + BenchReport.format($0 * 100, decimals: 1) + " % answered on an event loop" } ?? ""
+    }
+
     init(name: String, outcome: LoadOutcome) {
         self.name = name
         requests = outcome.sent
@@ -412,13 +417,13 @@ public struct BenchReport: Sendable {
             lines.append("disk: a 4 KiB page written and synced costs \(Self.format(disk.randomPageMicroseconds, decimals: 1)) µs at a random place of a file, \(Self.format(disk.contiguousPageMicroseconds, decimals: 1)) µs one after the other (rounds of \(DiskProbe.pagesPerRound) pages)")
         }
         if let balance {
-            lines.append("balance queries: \(number(balance.perSecond))/s, p50 \(milliseconds(balance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(balance.latency.milliseconds(atPercentile: 99))), refused \(balance.refusals.values.reduce(0, +))\(balance.requestsOnEventLoopShare.map { ", " + Self.format($0 * 100, decimals: 1) + " % answered on an event loop" } ?? "")")
+            lines.append("balance queries: \(number(balance.perSecond))/s, p50 \(milliseconds(balance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(balance.latency.milliseconds(atPercentile: 99))), refused \(balance.refusals.values.reduce(0, +))\(balance.eventLoopText)")
         }
         if let sessionBalance {
-            lines.append("balance queries in read sessions: \(number(sessionBalance.perSecond))/s, p50 \(milliseconds(sessionBalance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(sessionBalance.latency.milliseconds(atPercentile: 99))), refused \(sessionBalance.refusals.values.reduce(0, +))\(sessionBalance.requestsOnEventLoopShare.map { ", " + Self.format($0 * 100, decimals: 1) + " % answered on an event loop" } ?? "")")
+            lines.append("balance queries in read sessions: \(number(sessionBalance.perSecond))/s, p50 \(milliseconds(sessionBalance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(sessionBalance.latency.milliseconds(atPercentile: 99))), refused \(sessionBalance.refusals.values.reduce(0, +))\(sessionBalance.eventLoopText)")
         }
         if let proof {
-            lines.append("inclusion proofs: \(number(proof.perSecond))/s, p50 \(milliseconds(proof.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(proof.latency.milliseconds(atPercentile: 99))), refused \(proof.refusals.values.reduce(0, +))\(proof.requestsOnEventLoopShare.map { ", " + Self.format($0 * 100, decimals: 1) + " % answered on an event loop" } ?? "")")
+            lines.append("inclusion proofs: \(number(proof.perSecond))/s, p50 \(milliseconds(proof.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(proof.latency.milliseconds(atPercentile: 99))), refused \(proof.refusals.values.reduce(0, +))\(proof.eventLoopText)")
         }
         if let serverMemory {
             var memoryLine = "server memory: \(Self.format(Double(serverMemory.residentBytes) / 1_048_576, decimals: 1)) MB resident at the end (\(Self.format(Double(serverMemory.anonymousResidentBytes) / 1_048_576, decimals: 1)) MB its own, the rest LMDB's mapped pages), peak \(Self.format(Double(serverMemory.peakResidentBytes) / 1_048_576, decimals: 1)) MB"
@@ -666,15 +671,18 @@ public enum BenchRunner {
         // Each read phase ends with a `server.info`, the start of the next: the counters between two tell how many of
         // the phase's requests were answered on an event loop.
         var readsInfo = infoAfterAppend
+        func readShareSinceLastInfo(_ outcome: LoadOutcome) throws(LedgerError) -> Double? {
+            let info = try serverInfo(endpoint)
+            defer { readsInfo = info }
+            return Self.readShare(from: readsInfo.connections, to: info.connections, outcome: outcome)
+        }
         if configuration.balanceQueries > 0 {
             progress("signing \(configuration.balanceQueries) balance queries")
             let queries = balanceQueries(configuration.balanceQueries, wallets: circuit.beneficiaryWallets, seed: configuration.seed, connections: configuration.connections)
             progress("querying balances over \(configuration.connections) connections")
             let outcome = LoadDriver.run(queries, options: .init(endpoint: endpoint, method: "account.balance", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
             report.balance = PhaseReport(name: "account.balance", outcome: outcome)
-            let infoAfterBalance = try serverInfo(endpoint)
-            report.balance?.requestsOnEventLoopShare = Self.readShare(from: readsInfo.connections, to: infoAfterBalance.connections, outcome: outcome)
-            readsInfo = infoAfterBalance
+            report.balance?.requestsOnEventLoopShare = try readShareSinceLastInfo(outcome)
             // The same number of queries, each connection reading as one beneficiary in a read session.
             let wallets = circuit.beneficiaryWallets
             let sessionQueries = sessionBalanceQueries(configuration.balanceQueries, wallets: wallets, connections: configuration.connections)
@@ -688,10 +696,7 @@ public enum BenchRunner {
             }
             let sessionOutcome = LoadDriver.run(sessionQueries, options: sessionOptions)
             report.sessionBalance = PhaseReport(name: "account.balance in sessions", outcome: sessionOutcome)
-            let infoAfterSessions = try serverInfo(endpoint)
-            report.sessionBalance?.requestsOnEventLoopShare = Self.readShare(
-                from: readsInfo.connections, to: infoAfterSessions.connections, outcome: sessionOutcome)
-            readsInfo = infoAfterSessions
+            report.sessionBalance?.requestsOnEventLoopShare = try readShareSinceLastInfo(sessionOutcome)
         }
         if configuration.proofs > 0, report.ledgerSizeAfter > 0 {
             progress("asking for \(configuration.proofs) inclusion proofs")
@@ -703,8 +708,7 @@ public enum BenchRunner {
             }
             let outcome = LoadDriver.run(requests, options: .init(endpoint: endpoint, method: "proof.inclusion", pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
             report.proof = PhaseReport(name: "proof.inclusion", outcome: outcome)
-            let infoAfterProofs = try serverInfo(endpoint)
-            report.proof?.requestsOnEventLoopShare = Self.readShare(from: readsInfo.connections, to: infoAfterProofs.connections, outcome: outcome)
+            report.proof?.requestsOnEventLoopShare = try readShareSinceLastInfo(outcome)
         }
         if let serverPid {
             report.serverMemory = ProcessMemory.read(pid: serverPid)
@@ -952,9 +956,6 @@ public enum BenchRunner {
         return requests
     }
 
-    /// What share of `requests` a `server.info` `connections` counter grew by between two answers; nil when either
-    /// lacks it, or for no requests. The two `server.info`s themselves are reads, so a counter of writes counts none
-    /// of them.
     /// The share of a read phase's requests answered on an event loop (`reads_answered_on_event_loop`), between the
     /// `server.info` before the phase and the one after it. Each counts itself when it is answered on a loop, so the
     /// requests counted are the phase's queries, the sessions' `session.challenge` and `session.open`, and the
@@ -963,6 +964,9 @@ public enum BenchRunner {
         eventLoopShare(from: before, to: after, counter: "reads_answered_on_event_loop", requests: outcome.sent + outcome.setupRequests + 1)
     }
 
+    /// What share of `requests` a `server.info` `connections` counter grew by between two answers; nil when either
+    /// lacks it, or for no requests. The two `server.info`s themselves are reads, so a counter of writes counts none
+    /// of them.
     static func eventLoopShare(from before: JSONValue?, to after: JSONValue?, counter: String, requests: Int) -> Double? {
         guard requests > 0, let first = before?[counter]?.integerValue, let second = after?[counter]?.integerValue, second >= first else {
             return nil
