@@ -25,6 +25,7 @@ MEDIAN_KEYS = [
     "server_cpu_share_committer", "server_cpu_share_planner", "server_cpu_share_request_threads",
     "server_cpu_share_event_loops", "server_cpu_share_dispatch_workers", "server_cpu_share_other", "server_system_cpu_share",
     "disk_write_kb_per_event", "disk_write_requests_per_event", "loopback_round_trip_p50_us", "loopback_round_trip_p99_us",
+    "base_copy_mb", "base_copy_read_seconds", "base_copy_cached_share_at_start",
 ]
 
 
@@ -142,6 +143,11 @@ def main():
         large = median(groups, f"from-1m-{configuration}", "throughput_events_per_second")
         if small and large:
             print(f"append at 1M against 10k ({configuration}): {large:g} / {small:g} = {large / small:.3f}")
+    # One client's proofs at 1M with the copy read into the page cache against the copy left out of it.
+    cached = median(groups, "from-1m-reads-1", "proof_latency_p50_ms")
+    cold = median(groups, "from-1m-reads-1-cold", "proof_latency_p50_ms")
+    if cached and cold:
+        print(f"one client's proof p50 at 1M, the copy cached against left out of the page cache: {cached:g} / {cold:g} ms")
     # The appends on tmpfs against the same appends on the disk.
     for load_name in ["64x4", "32", "1"]:
         memory = median(groups, f"ceiling-tmpfs-{load_name}", "throughput_events_per_second")

@@ -59,6 +59,10 @@ struct BenchCommand: ParsableCommand {
         "Start from a copy of this earlier bench ledger instead of an empty one.",
         discussion: "A folder made by a run with --data or --keep (it holds the authority's key); the run registers a fresh circuit on the copy, so the same run can be measured at several ledger sizes."))
     var base: String?
+    @Flag(name: .long, help: ArgumentHelp(
+        "With --base: leave the copy out of the page cache, as after a restart.",
+        discussion: "LMDB's copy writes the new file past the page cache (O_DIRECT), and the server maps its file without read-ahead, so each page it touches first is read from the disk. Without this flag the bench reads the copy once before the server starts, so that a run at a ledger size finds its pages cached, as a server that has been running would."))
+    var coldBase = false
     @Flag(name: .long, help: "Keep the temporary ledger after the run.")
     var keep = false
     @Option(name: .long, help: "Seed of the circuit and the mix.")
@@ -100,6 +104,7 @@ struct BenchCommand: ParsableCommand {
             configuration.balanceQueries = balanceQueries
             configuration.proofs = proofs
             configuration.audit = audit
+            configuration.coldBase = coldBase
             if let timeout { configuration.timeoutSeconds = timeout }
             configuration.exportEventsPath = exportEvents
             configuration.exportOnly = exportOnly
@@ -125,7 +130,7 @@ struct BenchCommand: ParsableCommand {
         if exportOnly {
             guard exportEvents != nil else { throw LedgerError(.invalidRange, "--export-only needs --export-events FILE") }
             let runOptions: [(name: String, given: Bool)] = [
-                ("--connect", connect != nil), ("--base", base != nil), ("--data", data != nil), ("--keep", keep),
+                ("--connect", connect != nil), ("--base", base != nil), ("--cold-base", coldBase), ("--data", data != nil), ("--keep", keep),
                 ("--map-size", storage.mapSize != nil), ("--maximum-commit-batch", maximumCommitBatch != nil), ("--audit", audit),
                 ("--prefill", prefill != 0), ("--balance-queries", balanceQueries != 0), ("--proofs", proofs != 0),
                 ("--connections", connections != nil), ("--pipeline", pipeline != nil), ("--batch", batch != nil),
@@ -137,8 +142,8 @@ struct BenchCommand: ParsableCommand {
         }
         if connect != nil {
             let ownServerOptions: [(name: String, given: Bool)] = [
-                ("--base", base != nil), ("--data", data != nil), ("--keep", keep), ("--map-size", storage.mapSize != nil),
-                ("--maximum-commit-batch", maximumCommitBatch != nil),
+                ("--base", base != nil), ("--cold-base", coldBase), ("--data", data != nil), ("--keep", keep),
+                ("--map-size", storage.mapSize != nil), ("--maximum-commit-batch", maximumCommitBatch != nil),
             ]
             if let option = ownServerOptions.first(where: \.given) {
                 throw LedgerError(.invalidRange, "\(option.name) is for the bench's own server; it cannot go with --connect")

@@ -113,14 +113,32 @@ import Testing
         #expect(Self.integer(secondFigures, "ledger_size_before") == baseSize + setupEvents)
         #expect(Self.integer(secondFigures, "ledger_size_after") == baseSize + setupEvents + 150)
         #expect(second.stderr.contains("copying the ledger of \(base)"))
+        // The copy was read into the page cache before its server started (LMDB's copy leaves it out).
+        #expect(second.stderr.contains("reading the copy into the page cache"))
+        #expect(try #require(Self.number(secondFigures, "base_copy_mb")) > 0)
+        #expect(try #require(Self.number(secondFigures, "base_copy_read_seconds")) >= 0)
+        let afterCopy = try #require(Self.number(secondFigures, "base_copy_cached_share_after_copy"))
+        #expect(afterCopy >= 0 && afterCopy <= 1)
+        #expect(Self.number(secondFigures, "base_copy_cached_share_at_start") == 1)
 
         // The base is untouched, and the copy is a whole ledger: it holds the base's records under the same tree.
         #expect(try rootOf(base) == baseRoot)
         let copyVerify = try circuito("verify", "--data", copy)
         #expect(copyVerify.status == 0, "\(copyVerify.stderr)")
         #expect(try rootOf(copy, size: UInt64(baseSize)) == baseRoot)
-        // A copy is a base in turn.
+        // A copy is a base in turn; with --cold-base its copy is left as LMDB wrote it.
         #expect(fileMode(copy + "/bench-authority.key") == 0o600)
+        let third = try circuito("bench", "--base", copy, "--cold-base", "--events", "20", "--connections", "2", "--json", timeout: 300)
+        try #require(third.status == 0, "\(third.stderr)")
+        let thirdFigures = try Self.figures(third)
+        #expect(Self.integer(thirdFigures, "accepted") == 20)
+        #expect(!third.stderr.contains("reading the copy"))
+        #expect(thirdFigures["base_copy_read_seconds"] == .null)
+        let coldShare = try #require(Self.number(thirdFigures, "base_copy_cached_share_at_start"))
+        #expect(coldShare >= 0 && coldShare <= 1)
+        #expect(Self.number(thirdFigures, "base_copy_cached_share_after_copy") == coldShare)
+        // A run without --base has no copy to report.
+        #expect(firstFigures["base_copy_mb"] == nil)
     }
 
     @Test("--base refuses a folder without the bench's authority key, --connect, and its own --data folder")
@@ -146,7 +164,11 @@ import Testing
         let sameFolder = try circuito("bench", "--base", ledger.directory, "--data", ledger.directory, "--events", "10")
         #expect(sameFolder.status == 1)
         #expect(sameFolder.stderr.hasPrefix("error: invalid_range: "))
+        let coldWithoutBase = try circuito("bench", "--cold-base", "--data", workspace.path("cold"), "--events", "10")
+        #expect(coldWithoutBase.status == 1)
+        #expect(coldWithoutBase.stderr == "error: invalid_range: --cold-base is about the copy of --base; it needs --base\n", "\(coldWithoutBase.stderr)")
         // Nothing was written: no key file appeared in the folders named.
+        #expect(access(workspace.path("cold"), F_OK) != 0)
         #expect(access(ledger.directory + "/bench-authority.key", F_OK) != 0)
         #expect(access(workspace.path("absent"), F_OK) != 0)
     }
@@ -178,7 +200,7 @@ import Testing
         let connect = ["--connect", "127.0.0.1:1", "--authority-key", workspace.path("no-key"), "--events", "10"]
         let ownServerOptions: [(arguments: [String], name: String)] = [
             (["--data", workspace.path("ledger")], "--data"), (["--keep"], "--keep"), (["--map-size", "1GiB"], "--map-size"),
-            (["--maximum-commit-batch", "8"], "--maximum-commit-batch"),
+            (["--maximum-commit-batch", "8"], "--maximum-commit-batch"), (["--cold-base"], "--cold-base"),
         ]
         for (arguments, name) in ownServerOptions {
             let run = try circuito(["bench"] + connect + arguments)

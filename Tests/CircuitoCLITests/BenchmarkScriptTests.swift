@@ -176,6 +176,8 @@ struct BenchmarkScriptTests {
         try write("latency-1.2.json", "bench: the server did not start\n")
         try write("postgres.2.json", "")
         try write("reads-1.1.json", "[1, 2]")
+        try write("from-1m-reads-1.1.json", #"{"proof_latency_p50_ms": 0.09, "base_copy_cached_share_at_start": 1}"#)
+        try write("from-1m-reads-1-cold.1.json", #"{"proof_latency_p50_ms": 0.34, "base_copy_cached_share_at_start": 0}"#)
         let summarised = try summarise([results])
         #expect(summarised.status == 0, "\(summarised.stderr)")
         let lines = summarised.stdout.split(separator: "\n").map(String.init)
@@ -185,6 +187,8 @@ struct BenchmarkScriptTests {
         #expect(lines.contains("  one client's append p99 <= 2 ms: 2.5 ms (a loopback round trip in the same runs: p50 80 us, p99 300.5 us): missed"), "\(lines)")
         #expect(lines.contains("append in batches of 16 against one event per request (64x4): 50.0% against 75.0% of the bound"), "\(lines)")
         #expect(lines.contains("  rebuild >= 200 k events/s (reads-10k): not measured"), "\(lines)")
+        #expect(lines.contains("one client's proof p50 at 1M, the copy cached against left out of the page cache: 0.09 / 0.34 ms"), "\(lines)")
+        #expect(lines.contains("from-1m-reads-1-cold (1 runs): proof_latency_p50_ms=0.34, base_copy_cached_share_at_start=0"), "\(lines)")
         #expect(lines.last == "targets met: 2 of 3 measured (8 in all)", "\(lines)")
         // A scenario whose only output is unreadable is not listed as one with no runs.
         #expect(!lines.contains { $0.hasPrefix("reads-1 (") }, "\(lines)")

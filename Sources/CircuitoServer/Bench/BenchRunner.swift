@@ -47,6 +47,8 @@ public struct BenchConfiguration: Sendable {
     public var serverArguments: [String] = []
     /// The map of the ledger the bench creates and of its server (`--map-size`); nil: the default.
     public var mapSize: LMDBEnvironment.MapSize?
+    /// With a `base`: leave its copy out of the page cache, as LMDB's copy wrote it (`BaseCopyCache`).
+    public var coldBase = false
 
     public init(target: Target, events: Int, seed: UInt64) {
         self.target = target
@@ -73,6 +75,8 @@ public struct BenchConfiguration: Sendable {
         if audit, case .connect = target { throw LedgerError(.invalidRange, "--audit replays the bench's own ledger; it needs --events without --connect") }
         if case .spawn(_, let directory, _, let base?) = target {
             guard base != directory else { throw LedgerError(.invalidRange, "--base must be another folder than --data") }
+        } else if coldBase {
+            throw LedgerError(.invalidRange, "--cold-base is about the copy of --base; it needs --base")
         }
     }
 
@@ -207,6 +211,8 @@ public struct BenchReport: Sendable {
     public var sessionBalance: PhaseReport?
     public var proof: PhaseReport?
     public var serverMemory: ProcessMemory?
+    /// With `--base`: what the page cache held of the copy when the server started.
+    public var baseCopyCache: BaseCopyCache?
     /// The most the server was resident while the appends ran (sampled every 100 ms).
     public var serverResidentDuringAppendBytes: UInt64?
     /// The server's single writer over the append phase (from `server.info` before and after it), when it says.
@@ -318,6 +324,14 @@ public struct BenchReport: Sendable {
                 ("disk_contiguous_page_sync_us", Self.format(disk.contiguousPageMicroseconds, decimals: 1)),
             ]
         }
+        if let baseCopyCache {
+            fields += [
+                ("base_copy_mb", Self.format(Double(baseCopyCache.bytes) / 1_048_576, decimals: 1)),
+                ("base_copy_cached_share_after_copy", Self.format(baseCopyCache.cachedShareAfterCopy, decimals: 3)),
+                ("base_copy_read_seconds", baseCopyCache.readSeconds.map { Self.format($0, decimals: 2) } ?? "null"),
+                ("base_copy_cached_share_at_start", Self.format(baseCopyCache.cachedShareAtStart, decimals: 3)),
+            ]
+        }
         if let loopback {
             fields += [
                 ("loopback_round_trip_p50_us", Self.format(loopback.medianMicroseconds, decimals: 1)),
@@ -412,6 +426,13 @@ public struct BenchReport: Sendable {
         }
         if let loopback {
             lines.append("loopback: a round trip between two threads over a loopback TCP socket takes \(Self.format(loopback.medianMicroseconds, decimals: 1)) µs at the median, \(Self.format(loopback.percentile99Microseconds, decimals: 1)) µs at p99 (\(loopback.roundTrips) round trips; the floor under one client's latency)")
+        }
+        if let baseCopyCache {
+            let afterCopy = "\(Self.format(baseCopyCache.cachedShareAfterCopy * 100, decimals: 1)) % of its pages in the page cache after LMDB's copy"
+            let read = baseCopyCache.readSeconds.map {
+                "read once in \(Self.format($0, decimals: 2)) s, \(Self.format(baseCopyCache.cachedShareAtStart * 100, decimals: 1)) % cached when the server started"
+            } ?? "left so (--cold-base): the server reads each page from the disk the first time"
+            lines.append("base copy: \(Self.format(Double(baseCopyCache.bytes) / 1_048_576, decimals: 1)) MB, \(afterCopy); \(read)")
         }
         if let disk {
             lines.append("disk: a 4 KiB page written and synced costs \(Self.format(disk.randomPageMicroseconds, decimals: 1)) µs at a random place of a file, \(Self.format(disk.contiguousPageMicroseconds, decimals: 1)) µs one after the other (rounds of \(DiskProbe.pagesPerRound) pages)")
@@ -545,6 +566,7 @@ public enum BenchRunner {
             if let base {
                 progress("copying the ledger of \(base)")
                 try copyLedger(from: base, to: directory)
+                report.baseCopyCache = try prepareCopyCache(directory + "/data.mdb", cold: configuration.coldBase, progress: progress)
             } else {
                 try createLedger(directory: directory, authority: authority, mapSize: configuration.mapSize)
             }
@@ -779,6 +801,22 @@ public enum BenchRunner {
             throw LedgerError(.notFound, "\(base) holds no \(authorityKeyFile): only a ledger made by `circuito bench --data` or --keep can be a --base")
         }
         return try KeyFile.read(base + "/" + authorityKeyFile)
+    }
+
+    /// Reads the copy's file into the page cache unless `cold` (`BaseCopyCache`), and measures what it holds.
+    static func prepareCopyCache(_ path: String, cold: Bool, progress: @Sendable (String) -> Void) throws(LedgerError) -> BaseCopyCache {
+        let afterCopy = try PageCache.cachedShare(path: path)
+        var readSeconds: Double?
+        if !cold {
+            progress("reading the copy into the page cache (\(afterCopy.bytes >> 20) MB)")
+            let start = monotonicNanoseconds()
+            let read = try PageCache.read(path: path)
+            assert(read == afterCopy.bytes, "the copy does not change while the bench reads it")
+            readSeconds = seconds(since: start)
+        }
+        let atStart = cold ? afterCopy : try PageCache.cachedShare(path: path)
+        return BaseCopyCache(
+            bytes: afterCopy.bytes, cachedShareAfterCopy: afterCopy.share, readSeconds: readSeconds, cachedShareAtStart: atStart.share)
     }
 
     /// A new ledger folder `directory` holding a consistent copy of `base`'s ledger and its checkpoint key.
