@@ -58,8 +58,10 @@ public enum PageCache {
         let descriptor = try openForReading(path)
         defer { close(descriptor) }
         let bytes = try size(of: descriptor, path: path)
-        // A hint only: the kernel reads further ahead of a file read in order.
-        _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
+        // No read-ahead for this descriptor: each read brings in just its own pages, as single pages, as the
+        // server's own faults would. Read-ahead would cache the file in large folios, and a server whose 4 KiB
+        // page writes land in those spends several times the CPU per commit (BaseCopyCache).
+        _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_RANDOM)
         var buffer = [UInt8](repeating: 0, count: readChunkBytes)
         var total: UInt64 = 0
         // Each pass reads a chunk or ends; the bound allows a few interrupted reads beyond the file's chunks.
