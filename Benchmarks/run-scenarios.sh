@@ -95,8 +95,9 @@ if [ -z "${SKIP_MILLION:-}" ]; then
                 --balance-queries 5000 --proofs 5000
         done
     done
-    # One client's reads at 1M once more, with the copy left out of the page cache (`--cold-base`), as on a server
-    # just restarted: the runs above read each copy in first, as a server that has been running finds it.
+    # Saturation and one client's reads at 1M once more, with the copy left out of the page cache (`--cold-base`), as
+    # on a server just restarted: the runs above read each copy in first, as a server that has been running finds it.
+    ROUND=1 run from-1m-64x4-cold --base "$out/base-1m" --cold-base --events "$events" --connections 64 --pipeline 4
     ROUND=1 run from-1m-reads-1-cold --base "$out/base-1m" --cold-base --events 200 --connections 1 \
         --balance-queries 5000 --proofs 5000
     # verify and rebuild over the 1M ledger.
