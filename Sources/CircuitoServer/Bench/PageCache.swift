@@ -10,7 +10,10 @@ import Glibc
 /// page it touches first is then a read from the disk. A server that has been running on its ledger, or appended
 /// it, finds those pages cached. So by default the bench reads the copy once, in order, before the server starts,
 /// and a run at 1 M records measures the ledger's size rather than the disk's random reads; `--cold-base` leaves the
-/// copy as LMDB wrote it, as after a restart with nothing cached.
+/// copy as LMDB wrote it, as after a restart with nothing cached. The copy is read without read-ahead, page by page:
+/// read-ahead would cache it in large folios, which the server's own faults and writes never make, and each 4 KiB
+/// page write into one costs the kernel a walk over the whole folio. With the file cached, the kernel also maps the
+/// cached neighbours of each page the server touches (fault-around), so its VmRSS grows faster than on a cold copy.
 public struct BaseCopyCache: Sendable, Equatable {
     /// The copy's `data.mdb`.
     public let bytes: UInt64
