@@ -798,6 +798,43 @@ struct CLITests {
         #expect(try ledger.verify().succeeded)
     }
 
+    @Test("backup copies a ledger that a writer holds; the copy verifies to the same root, without the key; a taken folder is refused")
+    func backupWhileWriterHoldsTheLedger() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let writer = try ChildProcess(["append", "--data", ledger.directory, "--batch", "1"], keepStdinOpen: true)
+        writer.writeToStdin(try ledger.authority.register(TestActor("merchant-1"), role: "merchant", name: "One") + "\n")
+        try #require(writer.stdout.waitForLines(1, timeout: 60), "no receipt from the writer")
+
+        // The writer still holds the ledger (its stdin is open): a backup does not need the lock.
+        let copy = ledger.workspace.path("backup")
+        let backup = try circuito("backup", "--data", ledger.directory, "--out", copy)
+        #expect(backup.succeeded, "\(backup.stderr)")
+        let head = try rootOf(copy)
+        #expect(head.size == 2)
+        #expect(head == (try ledger.root(size: 2)))
+        var status = stat()
+        #expect(stat(copy + "/data.mdb", &status) == 0)
+        #expect(backup.stdout == "ok: 2 records, root \(Base64.encode(head.hash)), \(status.st_size) bytes in \(copy)\n")
+        let audit = try circuito("verify", "--data", copy)
+        #expect(audit.succeeded, "\(audit.stderr)")
+        #expect(audit.stdout.hasPrefix("ok: 2 records, 2 checkpoints checked, root \(Base64.encode(head.hash))"), "\(audit.stdout)")
+        #expect(fileMode(copy) == 0o700)
+        #expect(fileMode(copy + "/data.mdb") == 0o600)
+        #expect(fileMode(copy + "/ledger.key") == nil)
+
+        // Into a folder that is there: refused by name, nothing changed in it.
+        let again = try circuito("backup", "--data", ledger.directory, "--out", copy)
+        #expect(again.status == 1)
+        #expect(again.stdout.isEmpty)
+        #expect(again.stderr.hasPrefix("error: invalid_range: \(copy) is there already"), "\(again.stderr)")
+        #expect(try rootOf(copy) == head)
+
+        writer.closeStdin()
+        let written = writer.wait()
+        #expect(written.succeeded, "writer: \(written.stderr)")
+    }
+
     // MARK: - 5b. Map size
 
     @Test("a full map: append stops with map_full naming --map-size; run again with a larger one, it takes the rest; a reader of the smaller map is told to run again")

@@ -494,48 +494,6 @@ import Testing
         #expect(DiskProbe.median([4, 1, 3, 2]) == 2.5)
     }
 
-    @Test("the page cache's share of a file counts its resident pages, and reading the file in order caches all of it")
-    func pageCacheShareAndReadingIn() throws {
-        let folder = TemporaryFolder()
-        let pageBytes = sysconf(Int32(_SC_PAGESIZE))
-        // Eight pages long, one written: the holes of a sparse file are no pages at all, cached or not.
-        let sparse = folder.path + "/sparse"
-        let descriptor = open(sparse, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        try #require(descriptor >= 0)
-        #expect(ftruncate(descriptor, off_t(8 * pageBytes)) == 0)
-        let page = [UInt8](repeating: 7, count: pageBytes)
-        #expect(page.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, pageBytes, 0) } == pageBytes)
-        close(descriptor)
-        let partial = try PageCache.cachedShare(path: sparse)
-        #expect(partial.bytes == UInt64(8 * pageBytes))
-        #expect(partial.share == 1.0 / 8)
-
-        // A file written in full through the page cache is held whole; read back in order, it is held whole again,
-        // whatever the kernel let go of in between (a hint to drop it, which tmpfs ignores).
-        let written = folder.path + "/written"
-        let bytes = 3 * PageCache.readChunkBytes + 12_345
-        try Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0 * 31) }).write(to: URL(fileURLWithPath: written))
-        #expect(try PageCache.cachedShare(path: written).share == 1)
-        let reading = open(written, O_RDONLY | O_CLOEXEC)
-        try #require(reading >= 0)
-        _ = fdatasync(reading)
-        _ = posix_fadvise(reading, 0, 0, POSIX_FADV_DONTNEED)
-        close(reading)
-        #expect(try PageCache.read(path: written) == UInt64(bytes))
-        let afterReading = try PageCache.cachedShare(path: written)
-        #expect(afterReading.bytes == UInt64(bytes))
-        #expect(afterReading.share == 1)
-
-        // An empty file lacks nothing; a missing one is an error, not a figure.
-        let empty = folder.path + "/empty"
-        #expect(FileManager.default.createFile(atPath: empty, contents: nil))
-        let emptyShare = try PageCache.cachedShare(path: empty)
-        #expect(emptyShare.bytes == 0 && emptyShare.share == 1)
-        #expect(try PageCache.read(path: empty) == 0)
-        #expect(throws: LedgerError.self) { try PageCache.cachedShare(path: folder.path + "/missing") }
-        #expect(throws: LedgerError.self) { try PageCache.read(path: folder.path + "/missing") }
-    }
-
     // MARK: End to end
 
     /// A new ledger served on a local port, with a bench circuit of 24 beneficiaries set up on it and 800 events of

@@ -1,0 +1,93 @@
+import CircuitoCore
+import Glibc
+
+/// A hot backup of a ledger's database (`circuito backup`, `Specs/ledger.md` 10.4): a consistent copy of one read
+/// snapshot, made while a writer may keep appending, into a new directory.
+///
+/// Why not `cp`: a file copied while a writer commits can mix pages of different commits, and on a kernel that caches
+/// files in large folios (Linux 6.x with ext4) anything that reads the live file with read-ahead (`cp`, `cat`,
+/// `mdb_copy`) leaves it cached in large folios; every 4 KiB page a later commit writes into one then costs the kernel a
+/// walk over the whole folio, and the server appends more slowly until those folios leave the page cache
+/// (`Benchmarks/NOTES.md` item 8). So the source is first read into the page cache without read-ahead, in single
+/// pages, as the server's own faults and writes leave it, and then copied by LMDB (`mdb_env_copy2`) through a map
+/// opened without read-ahead.
+public enum LedgerBackup {
+    public struct Report: Sendable {
+        /// Records in the copy (its tree size): those of the snapshot the copy was made from.
+        public let recordCount: UInt64
+        /// The copy's root hash at that size.
+        public let rootHash: [UInt8]
+        /// The copy's `data.mdb`.
+        public let bytes: UInt64
+    }
+
+    /// What the backup is doing, for a progress line.
+    public enum Step: Sendable, Equatable {
+        /// Reading the source's file into the page cache: bytes read of the length it had.
+        case reading(readBytes: UInt64, totalBytes: UInt64)
+        /// Writing the copy.
+        case copying
+    }
+
+    /// Copies the ledger in `source` into `destination`, a directory that must not exist yet (it is created with mode
+    /// 0700; the copy's `data.mdb` has mode 0600). Only the database is copied: not the checkpoint key (`ledger.key`,
+    /// a secret that never changes) and not the personal-data key vault, whose keys erasure deletes. On failure
+    /// nothing of `destination` is left.
+    public static func run(
+        from source: String, to destination: String, progress: (Step) -> Void = { _ in }
+    ) throws(LedgerError) -> Report {
+        try run(from: source, to: destination, progress: progress) { (reader, directory) throws(LedgerError) in
+            try reader.copyDatabase(to: directory)
+        }
+    }
+
+    /// How the source is opened: the map its writers recorded, without read-ahead.
+    static let sourceOptions: LMDBEnvironment.Options = {
+        var options = LMDBEnvironment.Options.reading
+        options.readAhead = false
+        return options
+    }()
+
+    /// `run` with another way of writing the copy (a test makes it fail halfway).
+    static func run(
+        from source: String, to destination: String, progress: (Step) -> Void,
+        copy: (LedgerReader, String) throws(LedgerError) -> Void
+    ) throws(LedgerError) -> Report {
+        guard access(destination, F_OK) != 0 else {
+            throw LedgerError(.invalidRange, "\(destination) is there already: a backup goes into a directory that does not exist yet")
+        }
+        // Opened first, so that a directory that is not a ledger is refused before anything is read or created.
+        let reader = try LedgerReader.open(directory: source, options: sourceOptions)
+        _ = try PageCache.read(path: source + "/data.mdb") { readBytes, totalBytes in
+            progress(.reading(readBytes: readBytes, totalBytes: totalBytes))
+        }
+        guard mkdir(destination, 0o700) == 0 else {
+            throw LedgerError(.storage, "cannot create \(destination): \(String(cString: strerror(errno)))")
+        }
+        do throws(LedgerError) {
+            progress(.copying)
+            try copy(reader, destination)
+            let copied = destination + "/data.mdb"
+            // LMDB creates the file with the process's umask; the ledger's own is 0600 (it holds sealed personal data).
+            guard chmod(copied, 0o600) == 0 else {
+                throw LedgerError(.storage, "cannot make \(copied) private: \(String(cString: strerror(errno)))")
+            }
+            var status = stat()
+            guard stat(copied, &status) == 0 else {
+                throw LedgerError(.storage, "cannot read the size of \(copied): \(String(cString: strerror(errno)))")
+            }
+            let copy = try LedgerReader.open(directory: destination, options: sourceOptions)
+            let recordCount = try copy.size()
+            return Report(recordCount: recordCount, rootHash: try copy.root(treeSize: recordCount), bytes: UInt64(max(0, status.st_size)))
+        } catch {
+            removeCopy(destination)
+            throw error
+        }
+    }
+
+    /// Removes what a failed backup wrote: the copy's LMDB files and its directory.
+    static func removeCopy(_ directory: String) {
+        for name in ["data.mdb", "lock.mdb"] { unlink(directory + "/" + name) }
+        rmdir(directory)
+    }
+}

@@ -1,0 +1,196 @@
+import CircuitoCore
+import CircuitoCrypto
+@testable import CircuitoStorage
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+/// A value handed to another thread that alone uses it from then on.
+private final class HandedOver<Value>: @unchecked Sendable {
+    // @unchecked: the receiving thread is the only user once it starts.
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// The code of the error `body` throws; nil when it throws none.
+private func errorCode(_ body: () throws(LedgerError) -> LedgerBackup.Report) -> LedgerError.Code? {
+    do {
+        _ = try body()
+        return nil
+    } catch {
+        return error.code
+    }
+}
+
+/// A flag one thread raises and another reads.
+private final class Flag: Sendable {
+    private let raised = Mutex(false)
+    func raise() { raised.withLock { $0 = true } }
+    var isRaised: Bool { raised.withLock { $0 } }
+}
+
+private func fileMode(_ path: String) -> mode_t? {
+    var status = stat()
+    guard stat(path, &status) == 0 else { return nil }
+    return status.st_mode & 0o777
+}
+
+@Suite("Backups and the page cache", .timeLimit(.minutes(5)))
+struct BackupTests {
+    @Test("a backup taken while a writer appends is one consistent snapshot that verifies, and holds no key")
+    func backupWhileAppending() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        _ = try ledger.append((0..<40).map { try temporary.registration("before-\($0)") })
+        let sizeBefore = ledger.frontier.size
+        // The writer appends commits of 5 on its own thread, before, during and after the backup on this one, until
+        // told to stop (at most 200 commits).
+        let events = try (0..<1000).map { try temporary.registration("during-\($0)") }
+        let writer = HandedOver(ledger)
+        let stop = Flag()
+        let firstCommit = DispatchSemaphore(value: 0)
+        let finished = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            for batch in stride(from: 0, to: events.count, by: 5) where !stop.isRaised {
+                _ = try? writer.value.append(Array(events[batch..<batch + 5]))
+                if batch == 0 { firstCommit.signal() }
+            }
+            finished.signal()
+        }
+        firstCommit.wait()
+        let destination = temporary.directory + "-backup"
+        defer { try? FileManager.default.removeItem(atPath: destination) }
+        var steps: [LedgerBackup.Step] = []
+        let report = try LedgerBackup.run(from: temporary.directory, to: destination) { steps.append($0) }
+        stop.raise()
+        finished.wait()
+        let sizeAfter = ledger.frontier.size
+        #expect(report.recordCount >= sizeBefore + 5 && report.recordCount <= sizeAfter)
+        #expect((sizeAfter - sizeBefore) % 5 == 0)
+
+        // The copy is the source's first recordCount records, with the source's root at that size.
+        let copy = try LedgerReader.open(directory: destination)
+        #expect(try copy.size() == report.recordCount)
+        #expect(try copy.root(treeSize: report.recordCount) == report.rootHash)
+        #expect(try ledger.reader.root(treeSize: report.recordCount) == report.rootHash)
+        for sequenceNumber in [0, report.recordCount / 2, report.recordCount - 1] {
+            #expect(try copy.leafBytes(sequenceNumber: sequenceNumber) == ledger.reader.leafBytes(sequenceNumber: sequenceNumber))
+        }
+        // A whole ledger: its latest checkpoint covers every record, and the audit passes.
+        let audit = try LedgerReplay.run(copy)
+        #expect(audit.recordCount == report.recordCount)
+        #expect(audit.rootHash == report.rootHash)
+
+        // Private, and without the checkpoint key.
+        #expect(fileMode(destination) == 0o700)
+        #expect(fileMode(destination + "/data.mdb") == 0o600)
+        #expect(access(destination + "/" + LedgerFiles.checkpointKey, F_OK) != 0)
+        var status = stat()
+        #expect(stat(destination + "/data.mdb", &status) == 0 && UInt64(status.st_size) == report.bytes)
+
+        // Progress: the source read to the length it had, then the copy.
+        guard case .reading(let readBytes, let totalBytes)? = steps.dropLast().last else {
+            Issue.record("no reading step before the copy: \(steps)")
+            return
+        }
+        #expect(readBytes == totalBytes && totalBytes > 0)
+        #expect(steps.last == .copying)
+    }
+
+    @Test("the source is mapped without read-ahead")
+    func sourceWithoutReadAhead() throws {
+        #expect(LedgerBackup.sourceOptions.readAhead == false)
+        let temporary = TemporaryLedger()
+        _ = try temporary.create()
+        let reader = try LedgerReader.open(directory: temporary.directory, options: LedgerBackup.sourceOptions)
+        #expect(reader.environment.readsAhead == false)
+    }
+
+    @Test("a destination that is there, a source that is no ledger, and a missing parent are refused, writing nothing")
+    func refusals() throws {
+        let temporary = TemporaryLedger()
+        _ = try temporary.create()
+        let taken = temporary.directory + "-taken"
+        #expect(mkdir(taken, 0o700) == 0)
+        defer { rmdir(taken) }
+        #expect(errorCode { () throws(LedgerError) in try LedgerBackup.run(from: temporary.directory, to: taken) } == .invalidRange)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: taken).isEmpty)
+
+        let notALedger = temporary.directory + "-empty"
+        #expect(mkdir(notALedger, 0o700) == 0)
+        defer { rmdir(notALedger) }
+        let destination = temporary.directory + "-never"
+        #expect(errorCode { () throws(LedgerError) in try LedgerBackup.run(from: notALedger, to: destination) } == .notFound)
+        #expect(access(destination, F_OK) != 0)
+
+        let orphan = temporary.directory + "-missing-parent/backup"
+        #expect(errorCode { () throws(LedgerError) in try LedgerBackup.run(from: temporary.directory, to: orphan) } == .storage)
+        #expect(access(orphan, F_OK) != 0)
+    }
+
+    @Test("a copy that fails halfway leaves no directory behind and reports its error")
+    func failedCopyIsRemoved() throws {
+        let temporary = TemporaryLedger()
+        _ = try temporary.create()
+        let destination = temporary.directory + "-half"
+        defer { try? FileManager.default.removeItem(atPath: destination) }
+        let failure = errorCode { () throws(LedgerError) in
+            try LedgerBackup.run(from: temporary.directory, to: destination, progress: { _ in }) { (_, directory) throws(LedgerError) in
+                // Half a file, as a full disk would leave it.
+                _ = FileManager.default.createFile(atPath: directory + "/data.mdb", contents: Data(repeating: 1, count: 8192))
+                throw LedgerError(.storage, "No space left on device")
+            }
+        }
+        #expect(failure == .storage)
+        #expect(access(destination, F_OK) != 0)
+    }
+
+    @Test("the page cache's share of a file counts its resident pages, and reading the file in caches all of it")
+    func pageCacheShareAndReadingIn() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("circuito-page-cache-\(UUID().uuidString)").path
+        #expect(mkdir(folder, 0o700) == 0)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let pageBytes = sysconf(Int32(_SC_PAGESIZE))
+        // Eight pages long, one written: the holes of a sparse file are no pages at all, cached or not.
+        let sparse = folder + "/sparse"
+        let descriptor = open(sparse, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        try #require(descriptor >= 0)
+        #expect(ftruncate(descriptor, off_t(8 * pageBytes)) == 0)
+        let page = [UInt8](repeating: 7, count: pageBytes)
+        #expect(page.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, pageBytes, 0) } == pageBytes)
+        close(descriptor)
+        let partial = try PageCache.cachedShare(path: sparse)
+        #expect(partial.bytes == UInt64(8 * pageBytes))
+        #expect(partial.share == 1.0 / 8)
+
+        // A file written in full through the page cache is held whole; read back in order, it is held whole again,
+        // whatever the kernel let go of in between (a hint to drop it, which tmpfs ignores). Longer than the chunks
+        // asked for ahead, so the reads catch up with the hints; progress ends at the whole length.
+        let written = folder + "/written"
+        let bytes = (PageCache.prefetchChunkCount + 3) * PageCache.readChunkBytes + 12_345
+        try Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0 * 31) }).write(to: URL(fileURLWithPath: written))
+        #expect(try PageCache.cachedShare(path: written).share == 1)
+        let reading = open(written, O_RDONLY | O_CLOEXEC)
+        try #require(reading >= 0)
+        _ = fdatasync(reading)
+        _ = posix_fadvise(reading, 0, 0, POSIX_FADV_DONTNEED)
+        close(reading)
+        var reported: [(UInt64, UInt64)] = []
+        #expect(try PageCache.read(path: written) { reported.append(($0, $1)) } == UInt64(bytes))
+        #expect(reported.last.map { $0 == (UInt64(bytes), UInt64(bytes)) } == true)
+        let afterReading = try PageCache.cachedShare(path: written)
+        #expect(afterReading.bytes == UInt64(bytes))
+        #expect(afterReading.share == 1)
+
+        // An empty file lacks nothing; a missing one is an error, not a figure.
+        let empty = folder + "/empty"
+        #expect(FileManager.default.createFile(atPath: empty, contents: nil))
+        let emptyShare = try PageCache.cachedShare(path: empty)
+        #expect(emptyShare.bytes == 0 && emptyShare.share == 1)
+        #expect(try PageCache.read(path: empty) == 0)
+        #expect(throws: LedgerError.self) { try PageCache.cachedShare(path: folder + "/missing") }
+        #expect(throws: LedgerError.self) { try PageCache.read(path: folder + "/missing") }
+    }
+}
