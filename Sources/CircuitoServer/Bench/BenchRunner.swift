@@ -819,13 +819,10 @@ public enum BenchRunner {
             bytes: afterCopy.bytes, cachedShareAfterCopy: afterCopy.share, readSeconds: readSeconds, cachedShareAtStart: atStart.share)
     }
 
-    /// A new ledger folder `directory` holding a consistent copy of `base`'s ledger and its checkpoint key.
+    /// A new ledger folder `directory` holding a consistent copy of `base`'s ledger (as `circuito backup` makes it,
+    /// which leaves no large folios of the base in the page cache) and its checkpoint key.
     static func copyLedger(from base: String, to directory: String) throws(LedgerError) {
-        let reader = try LedgerReader.open(directory: base)
-        guard mkdir(directory, 0o700) == 0 else {
-            throw LedgerError(.storage, "cannot create \(directory): \(String(cString: strerror(errno)))")
-        }
-        try reader.copyDatabase(to: directory)
+        _ = try LedgerBackup.run(from: base, to: directory)
         try KeyFile.write(try KeyFile.read(base + "/" + LedgerFiles.checkpointKey), to: directory + "/" + LedgerFiles.checkpointKey)
     }
 
