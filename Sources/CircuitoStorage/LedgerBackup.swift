@@ -32,7 +32,8 @@ public enum LedgerBackup {
     /// Copies the ledger in `source` into `destination`, a directory that must not exist yet (it is created with mode
     /// 0700; the copy's `data.mdb` has mode 0600). Only the database is copied: not the checkpoint key (`ledger.key`,
     /// a secret that never changes) and not the personal-data key vault, whose keys erasure deletes. On failure
-    /// nothing of `destination` is left.
+    /// nothing of `destination` is left. For a process that has not opened this ledger itself (`circuito backup`, the
+    /// bench's `--base`); see the reader's `run` for one that has.
     public static func run(
         from source: String, to destination: String, progress: (Step) -> Void = { _ in }
     ) throws(LedgerError) -> Report {
@@ -53,12 +54,21 @@ public enum LedgerBackup {
         from source: String, to destination: String, progress: (Step) -> Void,
         copy: (LedgerReader, String) throws(LedgerError) -> Void
     ) throws(LedgerError) -> Report {
-        guard access(destination, F_OK) != 0 else {
-            throw LedgerError(.invalidRange, "\(destination) is there already: a backup goes into a directory that does not exist yet")
-        }
+        try refuseExisting(destination)
         // Opened first, so that a directory that is not a ledger is refused before anything is read or created.
         let reader = try LedgerReader.open(directory: source, options: sourceOptions)
-        _ = try PageCache.read(path: source + "/data.mdb") { readBytes, totalBytes in
+        return try run(from: reader, to: destination, progress: progress, copy: copy)
+    }
+
+    /// The backup of a ledger through a reader of it this process has already opened. LMDB allows one environment
+    /// per file and process: a second one opened in the same process initialises the lock file's mutexes again under
+    /// the first, so a process that writes a ledger backs it up through its own environment, never by its path.
+    static func run(
+        from reader: LedgerReader, to destination: String, progress: (Step) -> Void,
+        copy: (LedgerReader, String) throws(LedgerError) -> Void = { (reader, directory) throws(LedgerError) in try reader.copyDatabase(to: directory) }
+    ) throws(LedgerError) -> Report {
+        try refuseExisting(destination)
+        _ = try PageCache.read(path: reader.environment.path + "/data.mdb") { readBytes, totalBytes in
             progress(.reading(readBytes: readBytes, totalBytes: totalBytes))
         }
         guard mkdir(destination, 0o700) == 0 else {
@@ -82,6 +92,12 @@ public enum LedgerBackup {
         } catch {
             removeCopy(destination)
             throw error
+        }
+    }
+
+    static func refuseExisting(_ destination: String) throws(LedgerError) {
+        guard access(destination, F_OK) != 0 else {
+            throw LedgerError(.invalidRange, "\(destination) is there already: a backup goes into a directory that does not exist yet")
         }
     }
 

@@ -12,8 +12,9 @@ struct ReadAheadTests {
         #expect(writer.reader.environment.readsAhead == false)
         // The server still reads and writes through it.
         #expect(try writer.reader.size() > 0)
+        // Opened once the writer has stopped: LMDB allows one environment per file and process.
+        await writer.stop()
         let reader = try LedgerReader.open(directory: fixture.directory)
         #expect(reader.environment.readsAhead)
-        await writer.stop()
     }
 }
