@@ -76,6 +76,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
         public static let server = Options(readAhead: false)
         /// What a reader opens a ledger with: the map its writers recorded.
         public static let reading = Options(mapSize: .recorded)
+        /// What a reader that copies or scans a ledger a server may be writing opens it with: the map its writers
+        /// recorded, without read-ahead, which would leave the file in large page-cache folios that slow the server's
+        /// commits (`Specs/ledger.md` 10.4); such a reader asks for the pages itself (`PageCache`).
+        public static let readingBesideAServer = Options(mapSize: .recorded, readAhead: false)
     }
 
     /// Opens (and with `create`, creates) the environment at `path` and the named databases.

@@ -43,11 +43,7 @@ public enum LedgerBackup {
     }
 
     /// How the source is opened: the map its writers recorded, without read-ahead.
-    static let sourceOptions: LMDBEnvironment.Options = {
-        var options = LMDBEnvironment.Options.reading
-        options.readAhead = false
-        return options
-    }()
+    static let sourceOptions = LMDBEnvironment.Options.readingBesideAServer
 
     /// `run` with another way of writing the copy (a test makes it fail halfway).
     static func run(

@@ -101,9 +101,10 @@ struct BackupTests {
         #expect(steps.last == .copying)
     }
 
-    @Test("the source is mapped without read-ahead")
+    @Test("the source is mapped without read-ahead, as a reader beside a server maps it")
     func sourceWithoutReadAhead() throws {
         #expect(LedgerBackup.sourceOptions.readAhead == false)
+        #expect(LMDBEnvironment.Options.readingBesideAServer.readAhead == false)
         let temporary = TemporaryLedger()
         _ = try temporary.create()
         let reader = try LedgerReader.open(directory: temporary.directory, options: LedgerBackup.sourceOptions)
@@ -149,7 +150,7 @@ struct BackupTests {
         #expect(access(destination, F_OK) != 0)
     }
 
-    @Test("the page cache's share of a file counts its resident pages, and reading the file in caches all of it")
+    @Test("the page cache's share of a file counts its resident pages; reading the file in, or asking for it, caches all of it")
     func pageCacheShareAndReadingIn() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("circuito-page-cache-\(UUID().uuidString)").path
         #expect(mkdir(folder, 0o700) == 0)
@@ -186,12 +187,28 @@ struct BackupTests {
         #expect(afterReading.bytes == UInt64(bytes))
         #expect(afterReading.share == 1)
 
+        // Dropped again, then asked for with hints only: the kernel reads it in while `prefetch` has long returned.
+        let dropping = open(written, O_RDONLY | O_CLOEXEC)
+        try #require(dropping >= 0)
+        _ = posix_fadvise(dropping, 0, 0, POSIX_FADV_DONTNEED)
+        close(dropping)
+        #expect(try PageCache.prefetch(path: written) == UInt64(bytes))
+        var prefetched = try PageCache.cachedShare(path: written).share
+        // Bounded: 200 looks, 10 ms apart.
+        for _ in 0..<200 where prefetched < 1 {
+            usleep(10_000)
+            prefetched = try PageCache.cachedShare(path: written).share
+        }
+        #expect(prefetched == 1)
+
         // An empty file lacks nothing; a missing one is an error, not a figure.
         let empty = folder + "/empty"
         #expect(FileManager.default.createFile(atPath: empty, contents: nil))
         let emptyShare = try PageCache.cachedShare(path: empty)
         #expect(emptyShare.bytes == 0 && emptyShare.share == 1)
         #expect(try PageCache.read(path: empty) == 0)
+        #expect(try PageCache.prefetch(path: empty) == 0)
+        #expect(throws: LedgerError.self) { try PageCache.prefetch(path: folder + "/missing") }
         #expect(throws: LedgerError.self) { try PageCache.cachedShare(path: folder + "/missing") }
         #expect(throws: LedgerError.self) { try PageCache.read(path: folder + "/missing") }
     }
