@@ -37,9 +37,12 @@ public enum LedgerBackup {
     public static func run(
         from source: String, to destination: String, progress: (Step) -> Void = { _ in }
     ) throws(LedgerError) -> Report {
-        try run(from: source, to: destination, progress: progress) { (reader, directory) throws(LedgerError) in
-            try reader.copyDatabase(to: directory)
-        }
+        try run(from: source, to: destination, progress: progress, copy: copyDatabase)
+    }
+
+    /// How a backup writes its copy: LMDB's copy of one read snapshot.
+    static func copyDatabase(_ reader: LedgerReader, to directory: String) throws(LedgerError) {
+        try reader.copyDatabase(to: directory)
     }
 
     /// How the source is opened: the map its writers recorded, without read-ahead.
@@ -61,7 +64,7 @@ public enum LedgerBackup {
     /// the first, so a process that writes a ledger backs it up through its own environment, never by its path.
     static func run(
         from reader: LedgerReader, to destination: String, progress: (Step) -> Void,
-        copy: (LedgerReader, String) throws(LedgerError) -> Void = { (reader, directory) throws(LedgerError) in try reader.copyDatabase(to: directory) }
+        copy: (LedgerReader, String) throws(LedgerError) -> Void = copyDatabase
     ) throws(LedgerError) -> Report {
         try refuseExisting(destination)
         _ = try PageCache.read(path: reader.environment.path + "/data.mdb") { readBytes, totalBytes in

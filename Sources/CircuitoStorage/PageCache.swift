@@ -54,11 +54,7 @@ public enum PageCache {
         let bytes = try size(of: descriptor, path: path)
         _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_RANDOM)
         let chunkBytes = UInt64(readChunkBytes)
-        func prefetch(_ chunk: UInt64) {
-            let start = chunk * chunkBytes
-            guard start < bytes else { return }
-            _ = posix_fadvise(descriptor, off_t(start), off_t(min(chunkBytes, bytes - start)), POSIX_FADV_WILLNEED)
-        }
+        func prefetch(_ chunk: UInt64) { askFor(chunk: chunk, of: descriptor, bytes: bytes) }
         for chunk in 0..<UInt64(prefetchChunkCount) { prefetch(chunk) }
         var buffer = [UInt8](repeating: 0, count: readChunkBytes)
         var total: UInt64 = 0
@@ -88,14 +84,18 @@ public enum PageCache {
         let descriptor = try openForReading(path)
         defer { close(descriptor) }
         let bytes = try size(of: descriptor, path: path)
-        let chunkBytes = UInt64(readChunkBytes)
-        var start: UInt64 = 0
-        // One hint per chunk: the kernel reads each range in single pages; bounded by the length when opened.
-        for _ in 0..<(bytes / chunkBytes + 1) where start < bytes {
-            _ = posix_fadvise(descriptor, off_t(start), off_t(min(chunkBytes, bytes - start)), POSIX_FADV_WILLNEED)
-            start += chunkBytes
-        }
+        // One hint per chunk; bounded by the length when opened.
+        for chunk in 0..<(bytes / UInt64(readChunkBytes) + 1) { askFor(chunk: chunk, of: descriptor, bytes: bytes) }
         return bytes
+    }
+
+    /// Asks the kernel to read chunk `chunk` of a file `bytes` long (`POSIX_FADV_WILLNEED`: exactly those pages, in
+    /// single pages, without waiting); nothing past the end.
+    static func askFor(chunk: UInt64, of descriptor: Int32, bytes: UInt64) {
+        let chunkBytes = UInt64(readChunkBytes)
+        let start = chunk * chunkBytes
+        guard start < bytes else { return }
+        _ = posix_fadvise(descriptor, off_t(start), off_t(min(chunkBytes, bytes - start)), POSIX_FADV_WILLNEED)
     }
 
     static func openForReading(_ path: String) throws(LedgerError) -> Int32 {
