@@ -15,6 +15,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// rules read and write these on every event, and an index costs less than hashing a name.
     private let stateTableDatabases: [MDB_dbi?]
     public let path: String
+    /// The data file, recorded open for this process until `deinit` (nil if its descriptor could not be read).
+    private let fileIdentity: OpenEnvironments.FileIdentity?
 
     /// How large a map (the address space LMDB reserves for the file; the file holds only what is written) to open
     /// the environment with. The data can never outgrow it: a commit that would is refused with `map_full`.
@@ -83,12 +85,32 @@ public final class LMDBEnvironment: @unchecked Sendable {
     }
 
     /// Opens (and with `create`, creates) the environment at `path` and the named databases.
+    ///
+    /// A data file this process already has open is refused (`ledger_locked`): LMDB allows one environment per file
+    /// and process (`OpenEnvironments`).
     public init(path: String, databaseNames: [String], create: Bool, options: Options = Options()) throws(LedgerError) {
+        let (opened, fileIdentity) = try OpenEnvironments.opening(directory: path) { () throws(LedgerError) in
+            let opened = try LMDBEnvironment.open(path: path, databaseNames: databaseNames, create: create, options: options)
+            var descriptor: Int32 = -1
+            let identity = mdb_env_get_fd(opened.environment, &descriptor) == 0 ? OpenEnvironments.identity(ofDescriptor: descriptor) : nil
+            return (opened, identity)
+        }
+        self.handle = opened.environment
+        self.path = path
+        self.databases = opened.databases
+        self.stateTableDatabases = StateTable.all.map { opened.databases[$0.name] }
+        self.fileIdentity = fileIdentity
+    }
+
+    /// The environment and its databases' handles, opened; closed again if any step fails.
+    private static func open(
+        path: String, databaseNames: [String], create: Bool, options: Options
+    ) throws(LedgerError) -> (environment: OpaquePointer, databases: [String: MDB_dbi]) {
         var environment: OpaquePointer?
         try LMDBEnvironment.check(mdb_env_create(&environment), "mdb_env_create")
         guard let environment else { throw LedgerError(.storage, "mdb_env_create returned no environment") }
-        // Everything is set up in locals and stored only at the end: an initializer that throws after every stored
-        // property is set runs `deinit`, which would close the environment a second time (a double free).
+        // Closed here on any failure; the initializer stores it only once all has opened, since an initializer that
+        // throws after every stored property is set runs `deinit`, which would close it a second time (a double free).
         var databases: [String: MDB_dbi] = [:]
         do throws(LedgerError) {
             try LMDBEnvironment.check(mdb_env_set_maxdbs(environment, MDB_dbi(databaseNames.count + 1)), "mdb_env_set_maxdbs")
@@ -130,14 +152,12 @@ public final class LMDBEnvironment: @unchecked Sendable {
             mdb_env_close(environment)
             throw error
         }
-        self.handle = environment
-        self.path = path
-        self.databases = databases
-        self.stateTableDatabases = StateTable.all.map { databases[$0.name] }
+        return (environment, databases)
     }
 
     deinit {
         mdb_env_close(handle)
+        if let fileIdentity { OpenEnvironments.closed(fileIdentity) }
     }
 
     func database(_ name: String) -> MDB_dbi {

@@ -8,12 +8,14 @@ struct ReadAheadTests {
     @Test("the server's writer opens its ledger without read-ahead; a reader opened as verify and export do keeps it")
     func serverOpensWithoutReadAhead() async throws {
         let fixture = try CircuitFixture()
-        let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits()) { _ in }
-        #expect(writer.reader.environment.readsAhead == false)
-        // The server still reads and writes through it.
-        #expect(try writer.reader.size() > 0)
-        // Opened once the writer has stopped: LMDB allows one environment per file and process.
-        await writer.stop()
+        do {
+            let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits()) { _ in }
+            #expect(writer.reader.environment.readsAhead == false)
+            // The server still reads and writes through it.
+            #expect(try writer.reader.size() > 0)
+            await writer.stop()
+        }
+        // Opened once the writer has stopped and is gone: LMDB allows one environment per file and process.
         let reader = try LedgerReader.open(directory: fixture.directory)
         #expect(reader.environment.readsAhead)
     }

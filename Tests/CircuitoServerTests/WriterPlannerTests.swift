@@ -270,8 +270,9 @@ struct WriterPlannerTests {
     /// Exactly the answered records are in the log, each at a seq its receipt names, and the ledger replays to the
     /// same state tables. Returns the reader for further checks.
     @discardableResult
-    private static func expectLogHoldsExactly(_ receipts: [Receipt], after sizeBefore: UInt64, in directory: String) throws -> LedgerReader {
-        let reader = try LedgerReader.open(directory: directory)
+    private static func expectLogHoldsExactly(_ receipts: [Receipt], after sizeBefore: UInt64, in writer: LedgerWriter) throws -> LedgerReader {
+        // The stopped writer's own environment: LMDB allows one per file and process.
+        let reader = writer.reader
         #expect(try reader.size() == sizeBefore + UInt64(receipts.count))
         #expect(Set(receipts.map(\.sequenceNumber)) == Set(sizeBefore..<sizeBefore + UInt64(receipts.count)))
         #expect(try LedgerReplay.run(reader, compareProjections: true).recordCount == sizeBefore + UInt64(receipts.count))
@@ -317,7 +318,7 @@ struct WriterPlannerTests {
             return
         }
         #expect(lateRefusal.error.code == .shuttingDown)
-        try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: fixture.directory)
+        try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: writer)
         #expect(writer.statistics.appends.records == UInt64(receipts.count))
     }
 
@@ -342,7 +343,7 @@ struct WriterPlannerTests {
             }
         }
         #expect(codes.contains("shutting_down"))
-        try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: fixture.directory)
+        try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: writer)
     }
 
     @Test("a map that fills during concurrent writes: every request gets its receipts or map_full, every receipt is in the log, nothing else is, and the ledger verifies")
@@ -374,7 +375,7 @@ struct WriterPlannerTests {
         #expect(!receipts.isEmpty)
         #expect(statistics.appends.records == UInt64(receipts.count))
         // Exactly the answered records are in the log, each where its receipt says (its leaf and its event), and nothing else.
-        let reader = try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: fixture.directory)
+        let reader = try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: writer)
         for receipt in receipts {
             #expect(MerkleHash.leaf(try reader.leafBytes(sequenceNumber: receipt.sequenceNumber)) == receipt.leafHash)
             #expect(try Record(leafBytes: try reader.leafBytes(sequenceNumber: receipt.sequenceNumber)).signedEvent.event.id == receipt.eventID)

@@ -1,7 +1,10 @@
 import CircuitoCore
 import CircuitoCrypto
 @testable import CircuitoStorage
+import Dispatch
 import Foundation
+import Glibc
+import Synchronization
 import Testing
 
 /// A ledger in a fresh temporary directory, removed at the end of the test.
@@ -215,7 +218,7 @@ struct LedgerTests {
         #expect(report.checkpointCount == 64)
     }
 
-    @Test("one writer at a time; readers are not kept out")
+    @Test("one writer at a time; the writer's own reader reads (readers in other processes: the CLI tests)")
     func writerLock() throws {
         let temporary = TemporaryLedger()
         let ledger = try temporary.create()
@@ -225,8 +228,49 @@ struct LedgerTests {
         } catch {
             #expect(error.code == .locked)
         }
-        #expect(try LedgerReader.open(directory: temporary.directory).size() == 1)
-        _ = ledger
+        #expect(try ledger.reader.size() == 1)
+    }
+
+    @Test("a data file is open in one environment per process: a second open, by any path, is refused until the first closes")
+    func oneEnvironmentPerFile() throws {
+        let temporary = TemporaryLedger()
+        let other = TemporaryLedger()
+        let link = temporary.directory + "-link"
+        defer { unlink(link) }
+        do {
+            let ledger = try temporary.create()
+            _ = try ledger.append([try temporary.registration("a")])
+            #expect(symlink(temporary.directory, link) == 0)
+            for path in [temporary.directory, link, temporary.directory + "/."] {
+                do {
+                    _ = try LedgerReader.open(directory: path)
+                    Issue.record("a second environment on \(path) opened beside the writer's")
+                } catch {
+                    #expect(error.code == .locked)
+                    #expect(error.message.contains("already has the LMDB environment"))
+                }
+            }
+            // Refused before LMDB touched the lock file: the writer still commits and reads.
+            _ = try ledger.append([try temporary.registration("b")])
+            #expect(try ledger.reader.size() == 3)
+            // Another ledger opens beside it.
+            _ = try other.create()
+        }
+        // Closed: the file opens again, by either path, one at a time.
+        #expect(try LedgerReader.open(directory: link).size() == 3)
+        #expect(try Ledger.open(directory: temporary.directory).frontier.size == 3)
+
+        // Eight threads open the same file at once and hold what they opened: exactly one gets it.
+        let results = Mutex<[Result<LedgerReader, LedgerError>]>([])
+        let directory = temporary.directory
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            let result = Result { () throws(LedgerError) in try LedgerReader.open(directory: directory) }
+            results.withLock { $0.append(result) }
+        }
+        let all = results.withLock { $0 }
+        #expect(all.count == 8)
+        #expect(all.filter { (try? $0.get()) != nil }.count == 1)
+        #expect(all.compactMap(\.failureCode).allSatisfy { $0 == .locked })
     }
 
     @Test("creating over an existing ledger or opening a missing one is refused")
