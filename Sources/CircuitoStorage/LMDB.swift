@@ -223,12 +223,15 @@ public final class LMDBEnvironment: @unchecked Sendable {
     }
 
     /// Writes a consistent copy of the environment (one read snapshot, `mdb_env_copy2`) as `directory`/data.mdb;
-    /// `directory` must exist and hold no data.mdb. A writer may keep appending meanwhile.
-    public func copy(to directory: String) throws(LedgerError) {
+    /// `directory` must exist and hold no data.mdb. A writer may keep appending meanwhile. `compacting` leaves out the
+    /// free pages and numbers the pages in use anew, one after the other (`MDB_CP_COMPACT`); otherwise the copy is
+    /// page for page the source's file up to its last page in use.
+    public func copy(to directory: String, compacting: Bool = false) throws(LedgerError) {
         guard access(directory + "/data.mdb", F_OK) != 0 else {
             throw LedgerError(.storage, "\(directory) already holds a data.mdb")
         }
-        try LMDBEnvironment.check(mdb_env_copy2(handle, directory, 0), "copying the LMDB environment to \(directory)")
+        let flags = compacting ? UInt32(MDB_CP_COMPACT) : 0
+        try LMDBEnvironment.check(mdb_env_copy2(handle, directory, flags), "copying the LMDB environment to \(directory)")
     }
 
     /// Runs `body` in a read transaction, which ends when `body` returns.

@@ -1,4 +1,5 @@
 import CircuitoCore
+import Dispatch
 import Glibc
 
 /// A hot backup of a ledger's database (`circuito backup`, `Specs/ledger.md` 10.4): a consistent copy of one read
@@ -25,24 +26,29 @@ public enum LedgerBackup {
     public enum Step: Sendable, Equatable {
         /// Reading the source's file into the page cache: bytes read of the length it had.
         case reading(readBytes: UInt64, totalBytes: UInt64)
-        /// Writing the copy.
-        case copying
+        /// Writing the copy: its bytes so far, of the source's file (the copy is at most that long, shorter when
+        /// compacted, longer only if a writer grew the file since the read).
+        case copying(writtenBytes: UInt64, sourceBytes: UInt64)
     }
+
+    /// How often the copy's length is reported while LMDB writes it.
+    static let copyProgressIntervalMilliseconds = 250
 
     /// Copies the ledger in `source` into `destination`, a directory that must not exist yet (it is created with mode
-    /// 0700; the copy's `data.mdb` has mode 0600). Only the database is copied: not the checkpoint key (`ledger.key`,
-    /// a secret that never changes) and not the personal-data key vault, whose keys erasure deletes. On failure
-    /// nothing of `destination` is left. For a process that has not opened this ledger itself (`circuito backup`, the
-    /// bench's `--base`); see the reader's `run` for one that has.
+    /// 0700; the copy's `data.mdb` has mode 0600, and it is the directory's only file). Only the database is copied:
+    /// not the checkpoint key (`ledger.key`, a secret that never changes) and not the personal-data key vault, whose
+    /// keys erasure deletes. `compacting` leaves out the source file's free pages. On failure nothing of
+    /// `destination` is left. For a process that has not opened this ledger itself (`circuito backup`, the bench's
+    /// `--base`); see the reader's `run` for one that has.
     public static func run(
-        from source: String, to destination: String, progress: (Step) -> Void = { _ in }
+        from source: String, to destination: String, compacting: Bool = false, progress: (Step) -> Void = { _ in }
     ) throws(LedgerError) -> Report {
-        try run(from: source, to: destination, progress: progress, copy: copyDatabase)
+        try run(from: source, to: destination, progress: progress, copy: copying(compacting: compacting))
     }
 
-    /// How a backup writes its copy: LMDB's copy of one read snapshot.
-    static func copyDatabase(_ reader: LedgerReader, to directory: String) throws(LedgerError) {
-        try reader.copyDatabase(to: directory)
+    /// How a backup writes its copy: LMDB's copy of one read snapshot, compacted or page for page.
+    static func copying(compacting: Bool) -> @Sendable (LedgerReader, String) throws(LedgerError) -> Void {
+        { (reader, directory) throws(LedgerError) in try reader.copyDatabase(to: directory, compacting: compacting) }
     }
 
     /// How the source is opened: the map its writers recorded, without read-ahead.
@@ -51,7 +57,7 @@ public enum LedgerBackup {
     /// `run` with another way of writing the copy (a test makes it fail halfway).
     static func run(
         from source: String, to destination: String, progress: (Step) -> Void,
-        copy: (LedgerReader, String) throws(LedgerError) -> Void
+        copy: @escaping @Sendable (LedgerReader, String) throws(LedgerError) -> Void
     ) throws(LedgerError) -> Report {
         try refuseExisting(destination)
         // Opened first, so that a directory that is not a ledger is refused before anything is read or created.
@@ -64,19 +70,20 @@ public enum LedgerBackup {
     /// the first, so a process that writes a ledger backs it up through its own environment, never by its path.
     static func run(
         from reader: LedgerReader, to destination: String, progress: (Step) -> Void,
-        copy: (LedgerReader, String) throws(LedgerError) -> Void = copyDatabase
+        copy: @escaping @Sendable (LedgerReader, String) throws(LedgerError) -> Void = copying(compacting: false)
     ) throws(LedgerError) -> Report {
         try refuseExisting(destination)
-        _ = try PageCache.read(path: reader.environment.path + "/data.mdb") { readBytes, totalBytes in
+        let sourceBytes = try PageCache.read(path: reader.environment.path + "/data.mdb") { readBytes, totalBytes in
             progress(.reading(readBytes: readBytes, totalBytes: totalBytes))
         }
         guard mkdir(destination, 0o700) == 0 else {
             throw LedgerError(.storage, "cannot create \(destination): \(String(cString: strerror(errno)))")
         }
         do throws(LedgerError) {
-            progress(.copying)
-            try copy(reader, destination)
             let copied = destination + "/data.mdb"
+            try copyReportingProgress(reader, to: destination, copy: copy) {
+                progress(.copying(writtenBytes: fileBytes(copied), sourceBytes: sourceBytes))
+            }
             // LMDB creates the file with the process's umask; the ledger's own is 0600 (it holds sealed personal data).
             guard chmod(copied, 0o600) == 0 else {
                 throw LedgerError(.storage, "cannot make \(copied) private: \(String(cString: strerror(errno)))")
@@ -85,13 +92,57 @@ public enum LedgerBackup {
             guard stat(copied, &status) == 0 else {
                 throw LedgerError(.storage, "cannot read the size of \(copied): \(String(cString: strerror(errno)))")
             }
-            let copy = try LedgerReader.open(directory: destination, options: sourceOptions)
-            let recordCount = try copy.size()
-            return Report(recordCount: recordCount, rootHash: try copy.root(treeSize: recordCount), bytes: UInt64(max(0, status.st_size)))
+            let (recordCount, rootHash) = try sizeAndRoot(ofCopy: destination)
+            // Opening the copy made its lock file; nobody else can have it open yet, and the copy is its data file alone.
+            guard unlink(destination + "/lock.mdb") == 0 else {
+                throw LedgerError(.storage, "cannot remove \(destination)/lock.mdb: \(String(cString: strerror(errno)))")
+            }
+            return Report(recordCount: recordCount, rootHash: rootHash, bytes: UInt64(max(0, status.st_size)))
         } catch {
             removeCopy(destination)
             throw error
         }
+    }
+
+    /// Runs `copy` on a thread of its own and calls `report` before it starts, every
+    /// `copyProgressIntervalMilliseconds` while it runs, and once more when it has finished.
+    private static func copyReportingProgress(
+        _ reader: LedgerReader, to destination: String,
+        copy: @escaping @Sendable (LedgerReader, String) throws(LedgerError) -> Void, report: () -> Void
+    ) throws(LedgerError) {
+        let outcome = CopyOutcome()
+        let finished = DispatchSemaphore(value: 0)
+        report()
+        DispatchQueue.global().async {
+            do throws(LedgerError) { try copy(reader, destination) } catch { outcome.set(error) }
+            finished.signal()
+        }
+        // Bounded by the copy itself: LMDB's copy ends, with its result, once it has written the snapshot.
+        while finished.wait(timeout: .now() + .milliseconds(copyProgressIntervalMilliseconds)) == .timedOut { report() }
+        report()
+        if let error = outcome.error { throw error }
+    }
+
+    /// The error of a copy that ran on another thread, read once that thread has signalled.
+    private final class CopyOutcome: @unchecked Sendable {
+        // @unchecked: written by the copying thread before it signals, read by the waiting one after.
+        private(set) var error: LedgerError?
+        func set(_ error: LedgerError) { self.error = error }
+    }
+
+    /// The length of the file at `path`, 0 while it is not there.
+    private static func fileBytes(_ path: String) -> UInt64 {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return 0 }
+        return UInt64(max(0, status.st_size))
+    }
+
+    /// Opens the copy as a ledger (every named database, the genesis) and reads its size and root; the environment is
+    /// closed again on return.
+    private static func sizeAndRoot(ofCopy directory: String) throws(LedgerError) -> (UInt64, [UInt8]) {
+        let copy = try LedgerReader.open(directory: directory, options: sourceOptions)
+        let recordCount = try copy.size()
+        return (recordCount, try copy.root(treeSize: recordCount))
     }
 
     static func refuseExisting(_ destination: String) throws(LedgerError) {

@@ -34,9 +34,10 @@ public struct LedgerReader: @unchecked Sendable {
     public var mapSizeBytes: Int { environment.mapSizeBytes }
 
     /// Writes a consistent copy of the ledger's records and projections (one read snapshot) as `directory`/data.mdb;
-    /// `directory` must exist and hold no ledger. The checkpoint key file is not copied.
-    public func copyDatabase(to directory: String) throws(LedgerError) {
-        try environment.copy(to: directory)
+    /// `directory` must exist and hold no ledger. The checkpoint key file is not copied. `compacting` leaves out the
+    /// file's free pages (`LMDBEnvironment.copy`).
+    public func copyDatabase(to directory: String, compacting: Bool = false) throws(LedgerError) {
+        try environment.copy(to: directory, compacting: compacting)
     }
 
     /// The ledger's checkpoint verifier, from the key named in genesis.

@@ -358,7 +358,8 @@ struct BackupCommand: ParsableCommand {
         discussion: """
             Writes one read snapshot of DIR's database into OUT, a new directory (mode 0700, data.mdb 0600), while \
             a server may keep appending; `circuito verify --data OUT` audits the copy. The checkpoint key (ledger.key) \
-            and the personal-data key vault are not copied: keep the key apart, once, as it never changes.
+            and the personal-data key vault are not copied: keep the key apart, once, as it never changes. With \
+            --compact the copy leaves out the file's free pages, so it can be smaller than the file.
 
             Do not copy a live ledger with cp: the copy can mix pages of different commits, and on Linux 6.x with ext4 \
             anything that reads the file with read-ahead (cp, cat, mdb_copy) leaves it cached in large folios, which \
@@ -369,18 +370,20 @@ struct BackupCommand: ParsableCommand {
     var data: String
     @Option(name: .long, help: "The new directory for the copy (must not exist yet).")
     var out: String
+    @Flag(name: .long, help: "Leave out the file's free pages (LMDB's compacting copy).")
+    var compact = false
 
     func run() throws {
         let onTerminal = isatty(2) == 1
         let report: LedgerBackup.Report
         do throws(LedgerError) {
-            report = try LedgerBackup.run(from: data, to: out) { step in
+            report = try LedgerBackup.run(from: data, to: out, compacting: compact) { step in
                 guard onTerminal else { return }
                 switch step {
                 case .reading(let readBytes, let totalBytes):
                     printErrorInPlace("backup: reading \(readBytes >> 20)/\(totalBytes >> 20) MiB")
-                case .copying:
-                    printErrorInPlace("backup: writing the copy")
+                case .copying(let writtenBytes, let sourceBytes):
+                    printErrorInPlace("backup: writing the copy \(writtenBytes >> 20)/\(sourceBytes >> 20) MiB")
                 }
             }
         } catch {

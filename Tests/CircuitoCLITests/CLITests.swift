@@ -830,6 +830,17 @@ struct CLITests {
         #expect(again.stderr.hasPrefix("error: invalid_range: \(copy) is there already"), "\(again.stderr)")
         #expect(try rootOf(copy) == head)
 
+        // Compacted, while the writer still holds the ledger: the same records and root, in no more bytes.
+        let compacted = ledger.workspace.path("backup-compacted")
+        let compact = try circuito("backup", "--data", ledger.directory, "--out", compacted, "--compact")
+        #expect(compact.succeeded, "\(compact.stderr)")
+        var compactedStatus = stat()
+        #expect(stat(compacted + "/data.mdb", &compactedStatus) == 0)
+        #expect(compactedStatus.st_size <= status.st_size)
+        #expect(compact.stdout == "ok: 2 records, root \(Base64.encode(head.hash)), \(compactedStatus.st_size) bytes in \(compacted)\n")
+        let compactedAudit = try circuito("verify", "--data", compacted)
+        #expect(compactedAudit.succeeded, "\(compactedAudit.stderr)")
+
         writer.closeStdin()
         let written = writer.wait()
         #expect(written.succeeded, "writer: \(written.stderr)")

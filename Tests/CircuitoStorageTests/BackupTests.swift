@@ -68,6 +68,8 @@ struct BackupTests {
         let report = try LedgerBackup.run(from: ledger.reader, to: destination, progress: { steps.append($0) })
         stop.raise()
         finished.wait()
+        // The copy is its data file alone: the lock file that checking it made is gone.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: destination) == ["data.mdb"])
         let sizeAfter = ledger.frontier.size
         #expect(report.recordCount >= sizeBefore + 5 && report.recordCount <= sizeAfter)
         #expect((sizeAfter - sizeBefore) % 5 == 0)
@@ -92,13 +94,55 @@ struct BackupTests {
         var status = stat()
         #expect(stat(destination + "/data.mdb", &status) == 0 && UInt64(status.st_size) == report.bytes)
 
-        // Progress: the source read to the length it had, then the copy.
-        guard case .reading(let readBytes, let totalBytes)? = steps.dropLast().last else {
-            Issue.record("no reading step before the copy: \(steps)")
-            return
+        // Progress: the source read to the length it had, then the copy from nothing to its whole length.
+        let reading = steps.compactMap { step -> (UInt64, UInt64)? in
+            guard case .reading(let readBytes, let totalBytes) = step else { return nil }
+            return (readBytes, totalBytes)
         }
-        #expect(readBytes == totalBytes && totalBytes > 0)
-        #expect(steps.last == .copying)
+        let copying = steps.compactMap { step -> (UInt64, UInt64)? in
+            guard case .copying(let writtenBytes, let sourceBytes) = step else { return nil }
+            return (writtenBytes, sourceBytes)
+        }
+        #expect(steps.count == reading.count + copying.count)
+        #expect(reading.count >= 1 && copying.count >= 2, "\(steps)")
+        guard let read = reading.last, let copyStart = copying.first, let copyEnd = copying.last else { return }
+        #expect(read.0 == read.1 && read.1 > 0)
+        #expect(steps.firstIndex { if case .copying = $0 { true } else { false } } == reading.count)
+        #expect(copyStart == (0, read.1))
+        #expect(copyEnd == (report.bytes, read.1))
+        #expect(zip(copying, copying.dropFirst()).allSatisfy { $0.0 <= $1.0 })
+    }
+
+    @Test("a compacting backup leaves out the free pages: a smaller file with the same records, root and tables")
+    func compactingBackup() throws {
+        let temporary = TemporaryLedger()
+        do {
+            let ledger = try temporary.create()
+            // One commit each: every commit frees the pages it copied, and the last commits' freed pages stay free.
+            for number in 0..<120 { _ = try ledger.append([try temporary.registration("shop-\(number)")]) }
+        }
+        let plain = temporary.directory + "-plain"
+        let compacted = temporary.directory + "-compacted"
+        defer {
+            try? FileManager.default.removeItem(atPath: plain)
+            try? FileManager.default.removeItem(atPath: compacted)
+        }
+        let plainReport = try LedgerBackup.run(from: temporary.directory, to: plain)
+        let compactedReport = try LedgerBackup.run(from: temporary.directory, to: compacted, compacting: true)
+        #expect(compactedReport.recordCount == 121 && plainReport.recordCount == 121)
+        #expect(compactedReport.rootHash == plainReport.rootHash)
+        #expect(compactedReport.bytes < plainReport.bytes)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: compacted) == ["data.mdb"])
+        #expect(fileMode(compacted + "/data.mdb") == 0o600)
+        // Every table the same: the replay of the compacted copy rebuilds exactly its projections.
+        let copy = try LedgerReader.open(directory: compacted)
+        let audit = try LedgerReplay.run(copy, compareProjections: true)
+        #expect(audit.recordCount == 121)
+        #expect(audit.rootHash == plainReport.rootHash)
+        let source = try LedgerReader.open(directory: plain)
+        for sequenceNumber: UInt64 in [0, 60, 120] {
+            #expect(try copy.leafBytes(sequenceNumber: sequenceNumber) == source.leafBytes(sequenceNumber: sequenceNumber))
+        }
     }
 
     @Test("the source is mapped without read-ahead, as a reader beside a server maps it")
