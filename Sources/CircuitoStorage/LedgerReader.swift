@@ -30,6 +30,16 @@ public struct LedgerReader: @unchecked Sendable {
         return LedgerReader(environment: environment, genesis: genesis)
     }
 
+    /// Opens a ledger to read its records in order while a server may be writing it (`circuito export`, `circuito
+    /// report`): mapped without read-ahead, which would leave the live file in large page-cache folios that slow the
+    /// server's commits (`Specs/ledger.md` 10.4); from the first record, the whole file is asked for ahead
+    /// (`PageCache.prefetch`), in single pages, so that the scan's faults find it cached or being read.
+    public static func openForScan(directory: String, fromSequenceNumber: UInt64 = 0) throws(LedgerError) -> LedgerReader {
+        let reader = try open(directory: directory, options: .readingBesideAServer)
+        if fromSequenceNumber == 0 { _ = try PageCache.prefetch(path: directory + "/data.mdb") }
+        return reader
+    }
+
     /// The size of this reader's map of the ledger: the largest its writers have recorded (`Options.reading`).
     public var mapSizeBytes: Int { environment.mapSizeBytes }
 

@@ -338,10 +338,8 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         let output = StandardOutput()
         try reportingErrors { () throws(LedgerError) in
-            // Without read-ahead, which would leave a live ledger's file in large page-cache folios that slow its
-            // server's commits (Specs/ledger.md 10.4). A whole export asks for the file's pages itself, ahead.
-            let reader = try LedgerReader.open(directory: data, options: .readingBesideAServer)
-            if from == 0 { _ = try PageCache.prefetch(path: data + "/data.mdb") }
+            // In order, maybe beside a server: without read-ahead, the file asked for ahead (Specs/ledger.md 10.4).
+            let reader = try LedgerReader.openForScan(directory: data, fromSequenceNumber: from)
             try reader.forEachRecord(from: from) { (_, leafBytes) throws(LedgerError) -> Bool in
                 output.write(bytes: leafBytes)
                 output.write("\n")

@@ -22,7 +22,8 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         let output = StandardOutput()
         try reportingErrors { () throws(LedgerError) in
-            let reader = try LedgerReader.open(directory: data)
+            // Every record, in order, maybe beside a server: read as export reads (Specs/ledger.md 10.4).
+            let reader = try LedgerReader.openForScan(directory: data)
             let text = try reader.withState { (state) throws(LedgerError) -> String in
                 var report = FundingReport()
                 try reader.forEachRecord(from: 0) { (sequenceNumber, leafBytes) throws(LedgerError) -> Bool in

@@ -81,6 +81,12 @@ struct StaleReaderTests {
             if !holding { usleep(50_000) }
         }
         #expect(holding, "the export never showed up as a reader")
+        // It maps the ledger with the random-read hint (no read-ahead: Specs/ledger.md 10.4), "rr" in its flags.
+        // Read to the end: /proc files report a size of 0.
+        let mappings = FileHandle(forReadingAtPath: "/proc/\(pid)/smaps").map { String(decoding: $0.readDataToEndOfFile(), as: UTF8.self) } ?? ""
+        let dataMapping = mappings.components(separatedBy: "\n").drop { !$0.hasSuffix(directory + "/data.mdb") }
+        let flags = dataMapping.first { $0.hasPrefix("VmFlags:") }
+        #expect(flags?.split(separator: " ").contains("rr") == true, "the export's map of data.mdb: \(flags ?? "not found")")
         kill(pid, SIGKILL)
         child.waitUntilExit()
         #expect(child.terminationReason == .uncaughtSignal)

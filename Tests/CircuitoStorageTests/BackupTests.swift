@@ -145,14 +145,22 @@ struct BackupTests {
         }
     }
 
-    @Test("the source is mapped without read-ahead, as a reader beside a server maps it")
+    @Test("the source is mapped without read-ahead, as a reader beside a server maps it, and so is a scan's (export, report)")
     func sourceWithoutReadAhead() throws {
         #expect(LedgerBackup.sourceOptions.readAhead == false)
         #expect(LMDBEnvironment.Options.readingBesideAServer.readAhead == false)
         let temporary = TemporaryLedger()
         _ = try temporary.create()
-        let reader = try LedgerReader.open(directory: temporary.directory, options: LedgerBackup.sourceOptions)
-        #expect(reader.environment.readsAhead == false)
+        do {
+            let reader = try LedgerReader.open(directory: temporary.directory, options: LedgerBackup.sourceOptions)
+            #expect(reader.environment.readsAhead == false)
+        }
+        for start: UInt64 in [0, 1] {
+            let scanning = try LedgerReader.openForScan(directory: temporary.directory, fromSequenceNumber: start)
+            #expect(scanning.environment.readsAhead == false)
+            #expect(try scanning.size() == 1)
+        }
+        #expect(throws: LedgerError.self) { try LedgerReader.openForScan(directory: temporary.directory + "-missing") }
     }
 
     @Test("a destination that is there, a source that is no ledger, and a missing parent are refused, writing nothing")
