@@ -156,8 +156,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
     }
 
     deinit {
-        mdb_env_close(handle)
-        if let fileIdentity { OpenEnvironments.closed(fileIdentity) }
+        let handle = handle
+        guard let fileIdentity else { return mdb_env_close(handle) }
+        OpenEnvironments.closing(fileIdentity) { mdb_env_close(handle) }
     }
 
     func database(_ name: String) -> MDB_dbi {

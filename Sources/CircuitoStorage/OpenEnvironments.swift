@@ -52,9 +52,11 @@ enum OpenEnvironments {
         }
     }
 
-    /// Forgets a file once its environment is closed.
-    static func closed(_ identity: FileIdentity) {
+    /// Closes an environment (`close`) and forgets its file, under the lock that opening holds: once the file's
+    /// last descriptor closes, its inode may be given to a new file, which must not be taken for this one.
+    static func closing(_ identity: FileIdentity, _ close: () -> Void) {
         files.withLock { openFiles in
+            close()
             let removed = openFiles.remove(identity)
             precondition(removed != nil, "an LMDB data file was closed that was not recorded open")
         }
