@@ -320,6 +320,29 @@ func replay(
     }
 }
 
+/// Progress of a scan over the log, on standard error when it is a terminal: `VERB: N/TOTAL records (P%)` once every
+/// `recordsPerLine` records and at the expected last one, then the line cleared. Nothing when standard error is not a
+/// terminal.
+struct ScanProgress {
+    static let recordsPerLine: UInt64 = 16_384
+    let verb: String
+    /// Records the scan is expected to read: the log's size when it began, from where it starts.
+    let totalRecords: UInt64
+    let onTerminal = isatty(2) == 1
+
+    /// Called after each record; `readRecords` counts from 1.
+    func read(_ readRecords: UInt64) {
+        guard onTerminal, readRecords % Self.recordsPerLine == 0 || readRecords == totalRecords else { return }
+        // A writer may append while the scan runs: the total grows with what is read.
+        let total = max(totalRecords, readRecords)
+        printErrorInPlace("\(verb): \(readRecords)/\(total) records (\(readRecords * 100 / total)%)")
+    }
+
+    func finish() {
+        if onTerminal { printErrorInPlace("") }
+    }
+}
+
 /// Rewrites the current terminal line (progress).
 func printErrorInPlace(_ text: String) {
     let line = Array(("\r\u{1B}[K" + text).utf8)
@@ -340,9 +363,15 @@ struct ExportCommand: ParsableCommand {
         try reportingErrors { () throws(LedgerError) in
             // In order, maybe beside a server: without read-ahead, the file asked for ahead (Specs/ledger.md 10.4).
             let reader = try LedgerReader.openForScan(directory: data, fromSequenceNumber: from)
+            let size = try reader.size()
+            let progress = ScanProgress(verb: "export", totalRecords: size > from ? size - from : 0)
+            defer { progress.finish() }
+            var readRecords: UInt64 = 0
             try reader.forEachRecord(from: from) { (_, leafBytes) throws(LedgerError) -> Bool in
                 output.write(bytes: leafBytes)
                 output.write("\n")
+                readRecords += 1
+                progress.read(readRecords)
                 return true
             }
         }

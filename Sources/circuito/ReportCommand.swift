@@ -24,9 +24,12 @@ struct ReportCommand: ParsableCommand {
         try reportingErrors { () throws(LedgerError) in
             // Every record, in order, maybe beside a server: read as export reads (Specs/ledger.md 10.4).
             let reader = try LedgerReader.openForScan(directory: data)
+            let progress = ScanProgress(verb: "report", totalRecords: try reader.size())
+            defer { progress.finish() }
             let text = try reader.withState { (state) throws(LedgerError) -> String in
                 var report = FundingReport()
                 try reader.forEachRecord(from: 0) { (sequenceNumber, leafBytes) throws(LedgerError) -> Bool in
+                    progress.read(sequenceNumber + 1)
                     let record = try Record(leafBytes: [UInt8](leafBytes))
                     // The state snapshot was taken first: records a writer appended since then are left out, so
                     // every record folded has its state.

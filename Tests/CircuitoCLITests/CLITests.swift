@@ -125,9 +125,11 @@ final class ChildProcess {
 
     /// Runs `executable` (default: the `circuito` binary) with `arguments`, with `environment` added to this
     /// process's own.
+    /// With `stderrOnTerminal`, the child's standard error is a pseudo-terminal (the progress lines' condition), read
+    /// as its `stderr`.
     init(
         _ arguments: [String], stdin input: [UInt8]? = nil, keepStdinOpen: Bool = false, executable: String? = nil,
-        environment: [String: String] = [:]
+        environment: [String: String] = [:], stderrOnTerminal: Bool = false
     ) throws {
         _ = CLI.ignoringSIGPIPE
         let process = Process()
@@ -139,7 +141,7 @@ final class ChildProcess {
         // (Process closes every other descriptor in the child, so concurrent tests do not share pipe ends.)
         let inPipe = try ChildProcess.makePipe()
         let outPipe = try ChildProcess.makePipe()
-        let errPipe = try ChildProcess.makePipe()
+        let errPipe = try stderrOnTerminal ? ChildProcess.makeTerminal() : ChildProcess.makePipe()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         process.standardInput = FileHandle(fileDescriptor: inPipe[0], closeOnDealloc: false)
@@ -180,6 +182,16 @@ final class ChildProcess {
         try #require(pipe(&descriptors) == 0, "pipe: \(String(cString: strerror(errno)))")
         for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         return descriptors
+    }
+
+    /// A pseudo-terminal as [the side this process reads, the side the child writes], like a pipe's two ends; reads
+    /// end (EIO) once the child and everything it started have closed theirs.
+    private static func makeTerminal() throws -> [Int32] {
+        var reading: Int32 = -1
+        var writing: Int32 = -1
+        try #require(openpty(&reading, &writing, nil, nil, nil) == 0, "openpty: \(String(cString: strerror(errno)))")
+        for descriptor in [reading, writing] { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        return [reading, writing]
     }
 
     @discardableResult
@@ -796,6 +808,23 @@ struct CLITests {
         #expect(retry.succeeded, "\(retry.stderr)")
         #expect(try ledger.root().size == 4)
         #expect(try ledger.verify().succeeded)
+    }
+
+    @Test("export, report and verify show their progress on a terminal and clear it; with standard error not a terminal, nothing")
+    func progressOnATerminal() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let lines = try (1...5).map { try ledger.authority.register(TestActor("merchant-\($0)"), role: "merchant", name: "Shop \($0)") }
+        #expect(try ledger.append(lines).succeeded)
+        for command in ["export", "report", "verify"] {
+            let onTerminal = try ChildProcess([command, "--data", ledger.directory], stderrOnTerminal: true).wait(timeout: 120)
+            #expect(onTerminal.succeeded, "\(command): \(onTerminal.stderr)")
+            #expect(onTerminal.stderr.contains("\(command): 6/6 records (100%)"), "\(command): \(onTerminal.stderr.debugDescription)")
+            #expect(onTerminal.stderr.hasSuffix("\r\u{1B}[K"), "\(command) left its progress line: \(onTerminal.stderr.debugDescription)")
+            let piped = try circuito(command, "--data", ledger.directory)
+            #expect(piped.succeeded && piped.stderr.isEmpty, "\(command): \(piped.stderr)")
+            #expect(piped.stdout == onTerminal.stdout)
+        }
     }
 
     @Test("backup copies a ledger that a writer holds; the copy verifies to the same root, without the key; a taken folder is refused")
