@@ -16,7 +16,7 @@ struct ReadAheadTests {
             await writer.stop()
         }
         // Opened once the writer has stopped and is gone: LMDB allows one environment per file and process.
-        let reader = try LedgerReader.open(directory: fixture.directory)
+        let reader = try openOnceReleased { () throws(LedgerError) in try LedgerReader.open(directory: fixture.directory) }
         #expect(reader.environment.readsAhead)
     }
 }

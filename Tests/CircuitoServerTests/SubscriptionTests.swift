@@ -129,7 +129,7 @@ struct SubscriptionTests {
         await server.shutdown()
         // Compare the two directories: every leaf and every checkpoint; and the replica passes verify.
         let leader = server.reader
-        let replica = try LedgerReader.open(directory: replicaDirectory)
+        let replica = try openOnceReleased { () throws(LedgerError) in try LedgerReader.open(directory: replicaDirectory) }
         #expect(try replica.size() == leader.size())
         for sequenceNumber in 0..<(try leader.size()) {
             #expect(try replica.leafBytes(sequenceNumber: sequenceNumber) == leader.leafBytes(sequenceNumber: sequenceNumber))

@@ -182,7 +182,7 @@ struct WritePathTests {
         let receipts = try await Self.submitWhileShuttingDown(fixture)
         #expect(!receipts.isEmpty)
         // Everything answered with a receipt is in the log, and the writer's lock and LMDB are released.
-        let ledger = try Ledger.open(directory: fixture.directory)
+        let ledger = try openOnceReleased { () throws(LedgerError) in try Ledger.open(directory: fixture.directory) }
         for receipt in receipts {
             let sequenceNumber = UInt64(try #require(receipt["seq"]?.integerValue))
             let leafHash = try #require(receipt["leaf_hash"]?.stringValue.flatMap(Base64.decode))
