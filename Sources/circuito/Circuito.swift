@@ -300,17 +300,16 @@ func replay(
 ) throws -> LedgerReplay.Report {
     let reader: LedgerReader
     do throws(LedgerError) { reader = try LedgerReader.open(directory: data) } catch { throw failure(error) }
-    let onTerminal = isatty(2) == 1
+    // The replay reports once per chunk, with its own total.
+    let progress = ScanProgress(verb: verb, totalRecords: 0)
     do throws(LedgerReplay.Failure) {
         let report = try LedgerReplay.run(reader, compareProjections: compareProjections, signatureChecks: signatureChecks) { checked, total in
-            guard onTerminal else { return }
-            let percent = total == 0 ? 100 : checked * 100 / total
-            printErrorInPlace("\(verb): \(checked)/\(total) records (\(percent)%)")
+            progress.show(checked, of: total)
         }
-        if onTerminal { printErrorInPlace("") }
+        progress.finish()
         return report
     } catch {
-        if onTerminal { printErrorInPlace("") }
+        progress.finish()
         if let sequenceNumber = error.sequenceNumber {
             printError("\(verb) failed at seq \(sequenceNumber): \(error.error.code.name): \(error.error.message)")
         } else {
@@ -332,10 +331,16 @@ struct ScanProgress {
 
     /// Called after each record; `readRecords` counts from 1.
     func read(_ readRecords: UInt64) {
-        guard onTerminal, readRecords % Self.recordsPerLine == 0 || readRecords == totalRecords else { return }
+        guard readRecords % Self.recordsPerLine == 0 || readRecords == totalRecords else { return }
+        show(readRecords, of: totalRecords)
+    }
+
+    /// Shows the line now.
+    func show(_ readRecords: UInt64, of totalRecords: UInt64) {
+        guard onTerminal else { return }
         // A writer may append while the scan runs: the total grows with what is read.
         let total = max(totalRecords, readRecords)
-        printErrorInPlace("\(verb): \(readRecords)/\(total) records (\(readRecords * 100 / total)%)")
+        printErrorInPlace("\(verb): \(readRecords)/\(total) records (\(total == 0 ? 100 : readRecords * 100 / total)%)")
     }
 
     func finish() {

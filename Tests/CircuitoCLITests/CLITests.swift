@@ -335,6 +335,15 @@ struct TestLedger {
 
     func remove() { workspace.remove() }
 
+    /// `circuito append --batch 1` with its stdin kept open, once it has appended merchant-1's registration (seq 1):
+    /// a writer that holds the ledger until its stdin is closed (it flushes a receipt after each batch).
+    func startWriterHoldingTheLedger() throws -> ChildProcess {
+        let writer = try ChildProcess(["append", "--data", directory, "--batch", "1"], keepStdinOpen: true)
+        writer.writeToStdin(try authority.register(TestActor("merchant-1"), role: "merchant", name: "One") + "\n")
+        try #require(writer.stdout.waitForLines(1, timeout: 60), "no receipt from the writer")
+        return writer
+    }
+
     /// `circuito append --data DIR [--batch N] FILE` with `lines` written to a new file.
     func append(_ lines: [String], batch: Int? = nil) throws -> CLIResult {
         let file = try workspace.write("events-\(UUID().uuidString).jsonl", lines: lines)
@@ -784,10 +793,7 @@ struct CLITests {
     func writerLock() throws {
         let ledger = try TestLedger()
         defer { ledger.remove() }
-        let first = try ChildProcess(["append", "--data", ledger.directory, "--batch", "1"], keepStdinOpen: true)
-        first.writeToStdin(try ledger.authority.register(TestActor("merchant-1"), role: "merchant", name: "One") + "\n")
-        // A receipt while stdin is still open: the first writer has the ledger (and flushes after each batch).
-        try #require(first.stdout.waitForLines(1, timeout: 60), "no receipt from the first writer")
+        let first = try ledger.startWriterHoldingTheLedger()
 
         let secondLine = try ledger.authority.register(TestActor("merchant-2"), role: "merchant", name: "Two")
         let second = try circuito("append", "--data", ledger.directory, stdin: secondLine + "\n")
@@ -831,9 +837,7 @@ struct CLITests {
     func backupWhileWriterHoldsTheLedger() throws {
         let ledger = try TestLedger()
         defer { ledger.remove() }
-        let writer = try ChildProcess(["append", "--data", ledger.directory, "--batch", "1"], keepStdinOpen: true)
-        writer.writeToStdin(try ledger.authority.register(TestActor("merchant-1"), role: "merchant", name: "One") + "\n")
-        try #require(writer.stdout.waitForLines(1, timeout: 60), "no receipt from the writer")
+        let writer = try ledger.startWriterHoldingTheLedger()
 
         // The writer still holds the ledger (its stdin is open): a backup does not need the lock.
         let copy = ledger.workspace.path("backup")
