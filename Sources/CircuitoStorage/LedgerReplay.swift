@@ -158,7 +158,9 @@ public enum LedgerReplay {
             var failedSequenceNumber: UInt64?
             do throws(LedgerError) {
                 try scratch.write { (transaction) throws(LedgerError) in
-                    let state = TransactionLedgerState(transaction: transaction, parsedValues: parsedValues)
+                    // Only `rebuild` compares the tables no rule reads: `verify` leaves them out.
+                    let state = TransactionLedgerState(
+                        transaction: transaction, parsedValues: parsedValues, keepingQueryOnlyTables: compareProjections)
                     for (offset, item) in checked.enumerated() {
                         let sequenceNumber = chunk.start + UInt64(offset)
                         do throws(LedgerError) {

@@ -21,6 +21,10 @@ public struct TransactionLedgerState: LedgerStateReader {
     let transaction: LMDBTransaction
     /// Parsed JSON values read in this transaction, when enabled (see `init`).
     private let parsedValues: ParsedValueCache?
+    /// False for a replay that only checks the rules (`verify`): `apply` leaves out the changes to the tables no rule
+    /// reads (`StateTable.queryOnly`), which `verify` need not write, and reading one of them is a broken
+    /// invariant, since the rules would then see them empty.
+    private let keepsQueryOnlyTables: Bool
 
     /// `cachingParsedValues`: keep the JSON values the rules read (actors, merchants, policy, cases…), so that the
     /// events of one replay chunk (thousands of records in one transaction) parse each once. Only for a state that is
@@ -29,17 +33,27 @@ public struct TransactionLedgerState: LedgerStateReader {
     public init(transaction: LMDBTransaction, cachingParsedValues: Bool = false) {
         self.transaction = transaction
         self.parsedValues = cachingParsedValues ? ParsedValueCache() : nil
+        self.keepsQueryOnlyTables = true
     }
 
     /// A state whose parsed values outlive its transaction: a replay keeps one cache over all its transactions,
     /// since it is the only writer of its scratch environment and stops at the first transaction that fails.
-    init(transaction: LMDBTransaction, parsedValues: ParsedValueCache) {
+    /// `keepingQueryOnlyTables`: false when the replay's state serves only the rules (see `keepsQueryOnlyTables`).
+    init(transaction: LMDBTransaction, parsedValues: ParsedValueCache, keepingQueryOnlyTables: Bool) {
         self.transaction = transaction
         self.parsedValues = parsedValues
+        self.keepsQueryOnlyTables = keepingQueryOnlyTables
     }
 
     public func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
-        try transaction.get(table, key)
+        requireKept(table)
+        return try transaction.get(table, key)
+    }
+
+    /// A read of a table this state leaves out would answer from an empty table: a rule that reads one breaks
+    /// `StateTable.queryOnly`, and the replay must not go on with a wrong answer.
+    private func requireKept(_ table: StateTable) {
+        precondition(keepsQueryOnlyTables || !table.isQueryOnly, "a rule read \(table), which StateTable.queryOnly says no rule reads")
     }
 
     public func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue? {
@@ -63,16 +77,19 @@ public struct TransactionLedgerState: LedgerStateReader {
     }
 
     public func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
-        try transaction.entries(table.name, prefix: prefix, limit: limit)
+        requireKept(table)
+        return try transaction.entries(table.name, prefix: prefix, limit: limit)
     }
 
     public func apply(_ changes: [StateChange]) throws(LedgerError) {
         for change in changes {
             switch change {
             case .put(let table, let key, let value):
+                if !keepsQueryOnlyTables && table.isQueryOnly { continue }
                 parsedValues?.forget(ParsedValueCache.Key(table: table, key: key))
                 try transaction.put(table, key, value)
             case .delete(let table, let key):
+                if !keepsQueryOnlyTables && table.isQueryOnly { continue }
                 parsedValues?.forget(ParsedValueCache.Key(table: table, key: key))
                 try transaction.delete(table, key)
             }

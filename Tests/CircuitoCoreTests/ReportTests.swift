@@ -21,7 +21,9 @@ struct RecordedLedger {
 
     mutating func append(_ verified: VerifiedEvent, at recordedAt: String) throws {
         let sequenceNumber = UInt64(records.count)
-        let changes = try Rulebook.check(verified, at: LogPosition(sequenceNumber: sequenceNumber, recordedAt: recordedAt), state: state)
+        let view = RulesReadingView(state)
+        defer { view.expectNoQueryOnlyRead(of: verified) }
+        let changes = try Rulebook.check(verified, at: LogPosition(sequenceNumber: sequenceNumber, recordedAt: recordedAt), state: view)
         state.apply(changes)
         records.append(Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: verified.signedEvent))
     }

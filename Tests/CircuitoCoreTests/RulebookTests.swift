@@ -220,3 +220,49 @@ struct SpecVectorTests {
         #expect(roots.first == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
     }
 }
+
+@Suite("Rulebook: the tables no rule reads")
+struct QueryOnlyTableTests {
+    @Test("over a generated demo year the rules read the tables they need, none of StateTable.queryOnly, which they write")
+    func demoYearReadsNoQueryOnlyTable() throws {
+        var circuit = try DemoCircuit(seed: 5, beneficiaryCount: 12)
+        var state = MemoryLedgerState()
+        var tablesRead: Set<StateTable> = []
+        var size: UInt64 = 0
+        func accept(_ event: VerifiedEvent, at recordedAt: String) throws {
+            let view = RulesReadingView(state)
+            defer { view.expectNoQueryOnlyRead(of: event) }
+            state.apply(try Rulebook.check(event, at: LogPosition(sequenceNumber: size, recordedAt: recordedAt), state: view))
+            tablesRead.formUnion(view.tablesRead)
+            size += 1
+        }
+        try accept(try circuit.genesis.verified(), at: Timestamp.format(millisecondsSince1970: circuit.genesisMilliseconds))
+        var steps = 0
+        while let batches = try circuit.nextBatches(), steps <= circuit.stepCount {
+            steps += 1
+            for batch in batches {
+                let recordedAt = Timestamp.format(millisecondsSince1970: batch.recordedAtMilliseconds)
+                for signed in batch.events { try accept(try signed.verified(), at: recordedAt) }
+            }
+        }
+        #expect(size > 500)
+        #expect(tablesRead.isDisjoint(with: StateTable.queryOnly), "\(tablesRead.intersection(StateTable.queryOnly))")
+        // The view sees the rules' reads (so the check above is about something), and the demo writes every
+        // query-only table (so the rules that write them ran).
+        #expect(tablesRead.isSuperset(of: [.meta, .eventIDs, .actors, .policy, .balances, .lots, .cases, .badgeClasses]))
+        for table in StateTable.queryOnly { #expect(state.tables[table]?.isEmpty == false, "the demo wrote nothing in \(table)") }
+    }
+
+    @Test("the rule tests' view records every table read, and which of them no rule may read")
+    func viewRecordsReads() throws {
+        let view = RulesReadingView(MemoryLedgerState())
+        _ = try view.value(.balances, [])
+        #expect(view.tablesRead.isDisjoint(with: StateTable.queryOnly))
+        _ = try view.value(.caseHistory, [])
+        _ = try view.entries(.accountHistory, prefix: [], limit: 1)
+        _ = try view.json(.catalogueIndex, [])
+        _ = try view.actor("someone")
+        #expect(view.tablesRead == [.balances, .caseHistory, .accountHistory, .catalogueIndex, .actors])
+        #expect(view.tablesRead.intersection(StateTable.queryOnly) == Set(StateTable.queryOnly))
+    }
+}

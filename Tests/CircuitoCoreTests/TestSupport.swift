@@ -1,6 +1,7 @@
 import CircuitoCore
 import CircuitoCrypto
 import Foundation
+import Testing
 
 /// The repository root, found from this file's path.
 let repositoryRoot: URL = {
@@ -30,6 +31,48 @@ struct EventFactory {
     }
 }
 
+/// The rulebook's view of a state in the rule tests: every read is forwarded and its table recorded, so that the
+/// tests can check that no rule reads a table of `StateTable.queryOnly` (`verify` leaves those out, so such a read
+/// would see them empty there): `expectNoQueryOnlyRead` after each event.
+struct RulesReadingView<Base: LedgerStateReader>: LedgerStateReader {
+    final class Reads: @unchecked Sendable {
+        var tables: Set<StateTable> = []
+    }
+
+    let base: Base
+    let reads = Reads()
+    var tablesRead: Set<StateTable> { reads.tables }
+
+    init(_ base: Base) { self.base = base }
+
+    private func note(_ table: StateTable) { reads.tables.insert(table) }
+
+    func expectNoQueryOnlyRead(of event: VerifiedEvent, sourceLocation: SourceLocation = #_sourceLocation) {
+        let wrong = tablesRead.intersection(StateTable.queryOnly)
+        #expect(wrong.isEmpty, "the rule of \(event.event.type) read \(wrong), which StateTable.queryOnly says no rule reads", sourceLocation: sourceLocation)
+    }
+
+    func value(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> [UInt8]? {
+        note(table)
+        return try base.value(table, key)
+    }
+
+    func entries(_ table: StateTable, prefix: [UInt8], limit: Int) throws(LedgerError) -> [(key: [UInt8], value: [UInt8])] {
+        note(table)
+        return try base.entries(table, prefix: prefix, limit: limit)
+    }
+
+    func json(_ table: StateTable, _ key: [UInt8]) throws(LedgerError) -> JSONValue? {
+        note(table)
+        return try base.json(table, key)
+    }
+
+    func actor(_ id: String) throws(LedgerError) -> ActorRecord? {
+        note(.actors)
+        return try base.actor(id)
+    }
+}
+
 /// A ledger state built by running events through the rulebook, as replay does.
 struct RuleHarness {
     var state = MemoryLedgerState()
@@ -50,7 +93,10 @@ struct RuleHarness {
     }
 
     mutating func accept(_ event: VerifiedEvent) throws {
-        let changes = try Rulebook.check(event, at: LogPosition(sequenceNumber: size, recordedAt: now), state: state)
+        let view = RulesReadingView(state)
+        // Also a refused event's reads: refusals must not depend on those tables either.
+        defer { view.expectNoQueryOnlyRead(of: event) }
+        let changes = try Rulebook.check(event, at: LogPosition(sequenceNumber: size, recordedAt: now), state: view)
         state.apply(changes)
         size += 1
     }

@@ -54,7 +54,7 @@ struct StateCacheTests {
             }
             let shared = ParsedValueCache()
             try environment.write { (transaction) throws(LedgerError) in
-                let cached = TransactionLedgerState(transaction: transaction, parsedValues: shared)
+                let cached = TransactionLedgerState(transaction: transaction, parsedValues: shared, keepingQueryOnlyTables: true)
                 let plain = TransactionLedgerState(transaction: transaction)
                 #expect(try cached.actor("shop") == nil)
                 try cached.apply([put(record(suspended: false))])
@@ -67,7 +67,7 @@ struct StateCacheTests {
             }
             try environment.write { (transaction) throws(LedgerError) in
                 // A later transaction of the same replay answers from the shared cache what the store holds.
-                let cached = TransactionLedgerState(transaction: transaction, parsedValues: shared)
+                let cached = TransactionLedgerState(transaction: transaction, parsedValues: shared, keepingQueryOnlyTables: true)
                 #expect(try cached.actor("shop") == record(suspended: true))
                 try cached.apply([put(record(suspended: true, key: "z6MkB"))])
                 #expect(try cached.actor("shop")?.keys == ["z6MkB": .active])
@@ -76,9 +76,36 @@ struct StateCacheTests {
             }
             // An event's own pending change to an actor is what its rule reads, before the store's.
             try environment.write { (transaction) throws(LedgerError) in
-                let cached = TransactionLedgerState(transaction: transaction, parsedValues: shared)
+                let cached = TransactionLedgerState(transaction: transaction, parsedValues: shared, keepingQueryOnlyTables: true)
                 try cached.apply([put(record(suspended: false))])
                 #expect(try cached.actor("shop") == record(suspended: false))
+            }
+        }
+    }
+
+    @Test("a replay state that only serves the rules (verify's) writes no query-only table and every other one")
+    func queryOnlyTablesLeftOut() throws {
+        #expect(StateTable.queryOnly.map(\.name) == ["account_history", "catalogue_index", "case_history"])
+        let key = Array("beneficiary:b1\u{0}".utf8) + StateKey.number(7)
+        let value = Array("{}".utf8)
+        for keeping in [true, false] {
+            try Self.withEnvironment { environment in
+                try environment.write { (transaction) throws(LedgerError) in
+                    let state = TransactionLedgerState(transaction: transaction, parsedValues: ParsedValueCache(), keepingQueryOnlyTables: keeping)
+                    let plain = TransactionLedgerState(transaction: transaction)
+                    try state.apply(StateTable.all.map { .put($0, key: key, value: value) })
+                    for table in StateTable.all {
+                        let kept = keeping || !table.isQueryOnly
+                        #expect(try plain.value(table, key) == (kept ? value : nil), "\(table), keeping query-only tables: \(keeping)")
+                    }
+                    // A delete is left out the same way: what a plain state put there stays.
+                    for table in StateTable.queryOnly { try transaction.put(table, key, value) }
+                    try state.apply(StateTable.all.map { .delete($0, key: key) })
+                    for table in StateTable.all {
+                        let kept = keeping || !table.isQueryOnly
+                        #expect(try plain.value(table, key) == (kept ? nil : value), "\(table), keeping query-only tables: \(keeping)")
+                    }
+                }
             }
         }
     }

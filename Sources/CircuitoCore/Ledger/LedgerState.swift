@@ -46,6 +46,16 @@ public struct StateTable: Hashable, Sendable, CustomStringConvertible {
     public static let badges = StateTable("badges", 20)
     public static let subjects = StateTable("subjects", 21)
 
+    /// The tables no rule reads: they serve queries only (an account's movements, a beneficiary's case history, the
+    /// catalogue's search index). A replay that only checks the rules (`verify`) may leave them out, since no check
+    /// can depend on them; the rule tests fail if a rule reads one.
+    public static let queryOnly: [StateTable] = [accountHistory, catalogueIndex, caseHistory]
+
+    /// Whether this table is one of `queryOnly` (by ordinal: every state write asks).
+    public var isQueryOnly: Bool { Self.queryOnlyByOrdinal[ordinal] }
+
+    private static let queryOnlyByOrdinal: [Bool] = all.map { table in queryOnly.contains(table) }
+
     /// Every state table, in a fixed order: `all[table.ordinal] == table`.
     public static let all: [StateTable] = {
         let tables = [
