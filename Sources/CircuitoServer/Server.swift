@@ -180,7 +180,8 @@ public final class LedgerServer: Sendable {
     }
 
     /// Stops accepting, lets the writer commit what it has taken, waits up to the grace for answers, closes every
-    /// connection and the event loops. The ledger closes when the last reader lets go of it.
+    /// connection and the event loops, then closes the ledger (waiting up to `closeTimeoutMilliseconds` for reads
+    /// still running): once it returns, this process may open the ledger again.
     public func shutdown() async {
         let first = stopped.withLock { stopped -> Bool in
             defer { stopped = true }
@@ -202,7 +203,15 @@ public final class LedgerServer: Sendable {
         try? await group.shutdownGracefully()
         context.executor.stop()
         if let unixSocketPath { unlink(unixSocketPath) }
+        // Closed now, not with the last reference (a late task may hold one for a while), so that this process may
+        // open the ledger again as soon as shutdown returns; a straggler's read fails with `storage_error`.
+        if !context.reader.close(timeoutMilliseconds: Self.closeTimeoutMilliseconds) {
+            FileHandle.standardError.write(Data("circuito: a read still held the ledger \(Self.closeTimeoutMilliseconds) ms after shutdown; it closes when that read ends\n".utf8))
+        }
     }
+
+    /// How long shutdown waits for reads still running before it closes the ledger.
+    static let closeTimeoutMilliseconds = 10_000
 
     /// Returns once every listener and connection has ended.
     public func waitUntilStopped() async {

@@ -87,10 +87,16 @@ public final class FileLock {
         self.path = path
     }
 
-    deinit {
-        // Closing the descriptor releases the lock.
+    private var released = false
+
+    /// Releases the lock now rather than with the last reference (closing the descriptor releases it); once.
+    public func release() {
+        guard !released else { return }
+        released = true
         close(descriptor)
     }
+
+    deinit { release() }
 }
 
 /// Whole-file reads and writes with bounds, for small files (keys, credentials, images).

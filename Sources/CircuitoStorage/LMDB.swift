@@ -1,6 +1,7 @@
 import CLMDB
 import CircuitoCore
 import Glibc
+import Synchronization
 
 /// An LMDB environment (one per ledger directory) with its named databases, opened once at start.
 ///
@@ -15,8 +16,14 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// rules read and write these on every event, and an index costs less than hashing a name.
     private let stateTableDatabases: [MDB_dbi?]
     public let path: String
-    /// The data file, recorded open for this process until `deinit` (nil if its descriptor could not be read).
+    /// The data file, recorded open for this process until it is closed (nil if its descriptor could not be read).
     private let fileIdentity: OpenEnvironments.FileIdentity?
+    /// Uses of `handle` in progress (transactions, copies, questions to LMDB): `close` waits for them to end.
+    private let usesInProgress = Atomic<Int>(0)
+    /// Set when `close` begins: a use that starts later is refused, so none can start on a closed handle.
+    private let closing = Atomic<Bool>(false)
+    /// Set once `mdb_env_close` has run, by `close` or `deinit`, so that it runs once.
+    private let closed = Atomic<Bool>(false)
 
     /// How large a map (the address space LMDB reserves for the file; the file holds only what is written) to open
     /// the environment with. The data can never outgrow it: a commit that would is refused with `map_full`.
@@ -100,6 +107,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
         self.databases = opened.databases
         self.stateTableDatabases = StateTable.all.map { opened.databases[$0.name] }
         self.fileIdentity = fileIdentity
+        var flags: UInt32 = 0
+        // mdb_env_get_flags fails only for a null environment, which this one is not.
+        self.flags = mdb_env_get_flags(opened.environment, &flags) == 0 ? flags : 0
     }
 
     /// The environment and its databases' handles, opened; closed again if any step fails.
@@ -156,9 +166,53 @@ public final class LMDBEnvironment: @unchecked Sendable {
     }
 
     deinit {
+        // No use can be in progress: each holds a reference.
+        closeHandle()
+    }
+
+    /// Closes the environment now, rather than when its last reference goes, and forgets its file
+    /// (`OpenEnvironments`), so that this process may open the ledger again at once: what a server's shutdown does,
+    /// since a late task of it may keep a reference for a while. Every use that starts afterwards fails with
+    /// `storage_error`; the uses in progress (a read transaction, a commit, a copy) are waited for, at most
+    /// `timeoutMilliseconds`. Returns whether the environment is closed; when it is not (a use outlasted the wait, or
+    /// another thread's `close` is still waiting), it stays refused to new uses and closes with its last reference.
+    @discardableResult
+    public func close(timeoutMilliseconds: Int = 30_000) -> Bool {
+        precondition(timeoutMilliseconds >= 0, "a wait is not negative")
+        closing.store(true, ordering: .sequentiallyConsistent)
+        // Polled every millisecond: a shutdown waits for the few uses still running, and only once.
+        for _ in 0...timeoutMilliseconds {
+            if closed.load(ordering: .sequentiallyConsistent) { return true }
+            if usesInProgress.load(ordering: .sequentiallyConsistent) == 0 {
+                closeHandle()
+                return true
+            }
+            usleep(1_000)
+        }
+        return closed.load(ordering: .sequentiallyConsistent)
+    }
+
+    /// Whether `close` has begun: every later use is refused.
+    public var isClosing: Bool { closing.load(ordering: .sequentiallyConsistent) }
+
+    /// Runs `mdb_env_close` and forgets the file, once; after `close` or in `deinit`, with no use in progress.
+    private func closeHandle() {
+        guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
         let handle = handle
         guard let fileIdentity else { return mdb_env_close(handle) }
         OpenEnvironments.closing(fileIdentity) { mdb_env_close(handle) }
+    }
+
+    /// Runs `body` with the handle, counted as a use (see `close`); refused once `close` has begun.
+    private func using<Result>(_ what: @autoclosure () -> String, _ body: () throws(LedgerError) -> Result) throws(LedgerError) -> Result {
+        usesInProgress.add(1, ordering: .sequentiallyConsistent)
+        defer { usesInProgress.subtract(1, ordering: .sequentiallyConsistent) }
+        // Checked after counting the use: `close` sets `closing` before it reads the count, so either it sees this
+        // use and waits for it, or this use sees `closing` and stops here (both sides sequentially consistent).
+        guard !closing.load(ordering: .sequentiallyConsistent) else {
+            throw LedgerError(.storage, "\(what()): the ledger at \(path) has been closed")
+        }
+        return try body()
     }
 
     func database(_ name: String) -> MDB_dbi {
@@ -181,21 +235,25 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// forever: without this, one `circuito verify` killed mid-run would make the file grow with every commit
     /// until the next restart.
     public func clearStaleReaders() throws(LedgerError) -> Int {
-        var cleared: Int32 = 0
-        try LMDBEnvironment.check(mdb_reader_check(handle, &cleared), "checking for stale readers")
-        return Int(cleared)
+        try using("checking for stale readers") { () throws(LedgerError) -> Int in
+            var cleared: Int32 = 0
+            try LMDBEnvironment.check(mdb_reader_check(handle, &cleared), "checking for stale readers")
+            return Int(cleared)
+        }
     }
 
-    /// The process ids of the reader slots in use (`mdb_reader_list`), for diagnostics and tests.
+    /// The process ids of the reader slots in use (`mdb_reader_list`), for diagnostics and tests (none once closed).
     public func readerProcessIDs() -> [Int32] {
         final class Lines { var text = "" }
         let lines = Lines()
-        _ = withExtendedLifetime(lines) {
-            mdb_reader_list(handle, { message, context in
-                guard let message, let context else { return 0 }
-                Unmanaged<Lines>.fromOpaque(context).takeUnretainedValue().text += String(cString: message)
-                return 0
-            }, Unmanaged.passUnretained(lines).toOpaque())
+        _ = try? using("listing the readers") {
+            withExtendedLifetime(lines) {
+                mdb_reader_list(handle, { message, context in
+                    guard let message, let context else { return 0 }
+                    Unmanaged<Lines>.fromOpaque(context).takeUnretainedValue().text += String(cString: message)
+                    return 0
+                }, Unmanaged.passUnretained(lines).toOpaque())
+            }
         }
         // "    pid     thread     txnid" then one line per slot: pid, thread, txnid ("-" when idle).
         return lines.text.split(separator: "\n").dropFirst().compactMap { line in
@@ -205,8 +263,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
-    /// The size of this process's map of the environment.
-    public var mapSizeBytes: Int { LMDBEnvironment.mapSizeBytes(of: handle) }
+    /// The size of this process's map of the environment (0 once closed).
+    public var mapSizeBytes: Int { (try? using("reading the map size") { LMDBEnvironment.mapSizeBytes(of: handle) }) ?? 0 }
 
     private static func mapSizeBytes(of environment: OpaquePointer) -> Int {
         var information = MDB_envinfo()
@@ -216,12 +274,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
     }
 
     /// Whether the environment was opened with the kernel's read-ahead (`Options.readAhead`).
-    public var readsAhead: Bool {
-        var flags: UInt32 = 0
-        // mdb_env_get_flags fails only for a null environment, which `handle` never is.
-        guard mdb_env_get_flags(handle, &flags) == 0 else { return true }
-        return flags & UInt32(MDB_NORDAHEAD) == 0
-    }
+    public var readsAhead: Bool { flags & UInt32(MDB_NORDAHEAD) == 0 }
+
+    /// The flags the environment was opened with, read once at opening (`mdb_env_get_flags`).
+    private let flags: UInt32
 
     /// Writes a consistent copy of the environment (one read snapshot, `mdb_env_copy2`) as `directory`/data.mdb;
     /// `directory` must exist and hold no data.mdb. A writer may keep appending meanwhile. `compacting` leaves out the
@@ -232,16 +288,20 @@ public final class LMDBEnvironment: @unchecked Sendable {
             throw LedgerError(.storage, "\(directory) already holds a data.mdb")
         }
         let flags = compacting ? UInt32(MDB_CP_COMPACT) : 0
-        try LMDBEnvironment.check(mdb_env_copy2(handle, directory, flags), "copying the LMDB environment to \(directory)")
+        try using("copying the LMDB environment to \(directory)") { () throws(LedgerError) in
+            try LMDBEnvironment.check(mdb_env_copy2(handle, directory, flags), "copying the LMDB environment to \(directory)")
+        }
     }
 
     /// Runs `body` in a read transaction, which ends when `body` returns.
     public func read<Result>(_ body: (LMDBTransaction) throws(LedgerError) -> Result) throws(LedgerError) -> Result {
-        var transaction: OpaquePointer?
-        try LMDBEnvironment.check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &transaction), "beginning a read transaction")
-        guard let transaction else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
-        defer { mdb_txn_abort(transaction) }
-        return try body(LMDBTransaction(environment: self, handle: transaction))
+        try using("beginning a read transaction") { () throws(LedgerError) -> Result in
+            var transaction: OpaquePointer?
+            try LMDBEnvironment.check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &transaction), "beginning a read transaction")
+            guard let transaction else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
+            defer { mdb_txn_abort(transaction) }
+            return try body(LMDBTransaction(environment: self, handle: transaction))
+        }
     }
 
     /// Runs `body` in the write transaction and commits when it returns; aborts when it throws.
@@ -258,6 +318,14 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// `write`, also telling how long `mdb_txn_commit` took: LMDB's page writes and its syncs, the part of a
     /// durable commit that waits on the disk.
     public func timedWrite<Result>(
+        _ body: (LMDBTransaction) throws(LedgerError) -> Result
+    ) throws(LedgerError) -> (result: Result, commitNanoseconds: UInt64) {
+        try using("beginning the write transaction") { () throws(LedgerError) -> (result: Result, commitNanoseconds: UInt64) in
+            try timedWriteInUse(body)
+        }
+    }
+
+    private func timedWriteInUse<Result>(
         _ body: (LMDBTransaction) throws(LedgerError) -> Result
     ) throws(LedgerError) -> (result: Result, commitNanoseconds: UInt64) {
         _ = try? clearStaleReaders()

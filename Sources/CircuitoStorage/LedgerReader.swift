@@ -7,6 +7,14 @@ import Glibc
 public struct LedgerReader: @unchecked Sendable {
     // @unchecked: LMDBEnvironment is thread-safe and GenesisInfo is a value.
     let environment: LMDBEnvironment
+
+    /// Closes the ledger's environment now rather than with its last reference (`LMDBEnvironment.close`): it waits
+    /// for the reads and commits in progress, at most `timeoutMilliseconds`, refuses every later one with
+    /// `storage_error`, and lets this process open the ledger again; whether it closed.
+    @discardableResult
+    public func close(timeoutMilliseconds: Int = 30_000) -> Bool {
+        environment.close(timeoutMilliseconds: timeoutMilliseconds)
+    }
     public let genesis: GenesisInfo
 
     init(environment: LMDBEnvironment, genesis: GenesisInfo) {

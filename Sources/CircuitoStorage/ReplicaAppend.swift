@@ -21,6 +21,14 @@ public final class ReplicaLedger {
     private var verifier: NoteVerifier?
     private var origin: String
 
+    /// Closes the replica now rather than with its last reference: its LMDB environment (waiting for a commit or read
+    /// in progress, `LMDBEnvironment.close`) and its writer lock, so that it may be opened again at once. Every later
+    /// use fails with `storage_error`.
+    public func close() {
+        environment.close()
+        writerLock.release()
+    }
+
     /// Records of one `append`; bounds the memory of a commit.
     public static let maximumRecordsPerAppend = 8192
 

@@ -367,20 +367,3 @@ func runCircuito(_ arguments: [String], timeoutSeconds: Double = 60) throws -> (
     return (child.process.terminationStatus, child.standardOutput, child.standardError)
 }
 
-/// Opens a ledger file (`open`) once this process's previous environment on it is gone: the last reference of a
-/// stopped server, writer or follower (a connection's handler, a thread's closure) can be freed just after `stop`
-/// returns, and until then a second environment is refused (`ledger_locked`; LMDB allows one per file and process).
-/// Bounded: 1 000 tries, 10 ms apart.
-func openOnceReleased<Opened>(_ open: () throws(LedgerError) -> Opened) throws(LedgerError) -> Opened {
-    var attempts = 0
-    while true {
-        do {
-            return try open()
-        } catch {
-            attempts += 1
-            guard error.code == .locked, attempts < 1_000 else { throw error }
-            usleep(10_000)
-        }
-    }
-}
-

@@ -127,9 +127,11 @@ struct SubscriptionTests {
         #expect(secondRun.waitUntil(size: finalSize, timeoutSeconds: 30))
         try secondRun.stop()
         await server.shutdown()
-        // Compare the two directories: every leaf and every checkpoint; and the replica passes verify.
-        let leader = server.reader
-        let replica = try openOnceReleased { () throws(LedgerError) in try LedgerReader.open(directory: replicaDirectory) }
+        // Compare the two directories: every leaf and every checkpoint; and the replica passes verify. Both are
+        // opened at once: the shutdown and the follower's end closed them.
+        #expect(throws: LedgerError.self) { try server.reader.size() }
+        let leader = try LedgerReader.open(directory: fixture.directory)
+        let replica = try LedgerReader.open(directory: replicaDirectory)
         #expect(try replica.size() == leader.size())
         for sequenceNumber in 0..<(try leader.size()) {
             #expect(try replica.leafBytes(sequenceNumber: sequenceNumber) == leader.leafBytes(sequenceNumber: sequenceNumber))
@@ -192,6 +194,8 @@ final class FollowerRun: @unchecked Sendable {
         Thread { [self] in
             do {
                 let follower = try Follower(configuration)
+                // Closed here, so that the replica can be opened as soon as `stop` returns.
+                defer { follower.replica.close() }
                 lock.withLock { size = follower.replica.size }
                 try follower.run(shouldStop: { [self] in lock.withLock { stopping } }, progress: { [self] newSize in lock.withLock { size = newSize } })
                 lock.withLock { outcome = .success(()) }

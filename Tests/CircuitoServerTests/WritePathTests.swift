@@ -176,13 +176,33 @@ struct WritePathTests {
         await server.shutdown()
     }
 
+    @Test("shutdown closes the ledger: five servers in a row on one ledger, each opened in-process as soon as the last returned")
+    func shutdownClosesTheLedger() async throws {
+        let fixture = try CircuitFixture()
+        var size: UInt64 = 0
+        for round in 0..<5 {
+            let server = try await fixture.startServer()
+            let client = try server.client(unix: round % 2 == 0)
+            _ = try client.result("submit", try fixture.registration().params)
+            // Reads on several threads right up to the shutdown, so that some task may still hold the ledger.
+            let reading = Task.detached { for _ in 0..<50 { _ = try? server.client().call("server.info") } }
+            await server.shutdown()
+            _ = await reading.value
+            #expect(throws: LedgerError.self) { try server.reader.size() }
+            let ledger = try Ledger.open(directory: fixture.directory)
+            #expect(ledger.frontier.size > size)
+            size = ledger.frontier.size
+        }
+    }
+
     @Test("graceful shutdown: requests taken are answered and committed, the ledger closes (its lock is free again)")
     func gracefulShutdown() async throws {
         let fixture = try CircuitFixture()
         let receipts = try await Self.submitWhileShuttingDown(fixture)
         #expect(!receipts.isEmpty)
-        // Everything answered with a receipt is in the log, and the writer's lock and LMDB are released.
-        let ledger = try openOnceReleased { () throws(LedgerError) in try Ledger.open(directory: fixture.directory) }
+        // Everything answered with a receipt is in the log, and the writer's lock and LMDB are released: the ledger
+        // opens again as soon as shutdown has returned.
+        let ledger = try Ledger.open(directory: fixture.directory)
         for receipt in receipts {
             let sequenceNumber = UInt64(try #require(receipt["seq"]?.integerValue))
             let leafHash = try #require(receipt["leaf_hash"]?.stringValue.flatMap(Base64.decode))

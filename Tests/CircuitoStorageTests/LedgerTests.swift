@@ -273,6 +273,82 @@ struct LedgerTests {
         #expect(all.compactMap(\.failureCode).allSatisfy { $0 == .locked })
     }
 
+    @Test("close waits for the uses in progress, refuses later ones, and frees the file for another open at once")
+    func closeWaitsThenRefuses() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        _ = try ledger.append([try temporary.registration("a")])
+        let environment = ledger.reader.environment
+        // A read in progress on another thread when close begins: close returns only after it has ended.
+        let readStarted = DispatchSemaphore(value: 0)
+        let readEnded = Atomic<Bool>(false)
+        let readSize = Mutex<UInt64?>(nil)
+        let reader = ledger.reader
+        Thread {
+            let size = try? environment.read { (transaction) throws(LedgerError) -> UInt64 in
+                readStarted.signal()
+                usleep(300_000)
+                return UInt64(try transaction.count(LedgerDatabase.log))
+            }
+            readSize.withLock { $0 = size }
+            readEnded.store(true, ordering: .sequentiallyConsistent)
+        }.start()
+        readStarted.wait()
+        #expect(environment.close())
+        let endedBeforeClose = readEnded.load(ordering: .sequentiallyConsistent)
+        #expect(endedBeforeClose, "close returned while a read was still running")
+        #expect(readSize.withLock { $0 } == 2, "the read in progress was not cut short")
+        // Every later use is refused, reads, writes and copies, with nothing written.
+        let lateEvent = try temporary.registration("b")
+        func expectRefused(_ what: String, _ use: () throws -> Void) {
+            do {
+                try use()
+                Issue.record("\(what) after close was not refused")
+            } catch let error as LedgerError {
+                #expect(error.code == .storage)
+                #expect(error.message.contains("has been closed"), "\(error.message)")
+            } catch {
+                Issue.record("\(what) after close: \(error)")
+            }
+        }
+        expectRefused("a read") { _ = try reader.size() }
+        expectRefused("a write") { _ = try ledger.append([lateEvent]) }
+        expectRefused("a copy") { try environment.copy(to: temporary.directory + "-copy") }
+        #expect(access(temporary.directory + "-copy/data.mdb", F_OK) != 0)
+        #expect(environment.mapSizeBytes == 0)
+        #expect(environment.close(), "a second close changes nothing")
+        // The file opens again at once, while the closed environment is still referenced here, and holds what was
+        // committed before.
+        let reopened = try LedgerReader.open(directory: temporary.directory)
+        #expect(try reopened.size() == 2)
+        withExtendedLifetime(ledger) {}
+    }
+
+    @Test("close with a wait shorter than a use in progress leaves it open, refused to new uses, until a later close")
+    func closeTimesOut() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        let environment = ledger.reader.environment
+        let readStarted = DispatchSemaphore(value: 0)
+        let readEnded = DispatchSemaphore(value: 0)
+        Thread {
+            _ = try? environment.read { (_) throws(LedgerError) in
+                readStarted.signal()
+                usleep(500_000)
+            }
+            readEnded.signal()
+        }.start()
+        readStarted.wait()
+        #expect(!environment.close(timeoutMilliseconds: 20))
+        #expect(environment.isClosing)
+        #expect(throws: LedgerError.self) { try ledger.reader.size() }
+        // Still open for this process: a second environment is refused.
+        #expect(throws: LedgerError.self) { try LedgerReader.open(directory: temporary.directory) }
+        readEnded.wait()
+        #expect(environment.close(timeoutMilliseconds: 0))
+        #expect(try LedgerReader.open(directory: temporary.directory).size() == 1)
+    }
+
     @Test("creating over an existing ledger or opening a missing one is refused")
     func createAndOpenRefusals() throws {
         let temporary = TemporaryLedger()
