@@ -107,9 +107,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
         self.databases = opened.databases
         self.stateTableDatabases = StateTable.all.map { opened.databases[$0.name] }
         self.fileIdentity = fileIdentity
-        var flags: UInt32 = 0
+        var openFlags: UInt32 = 0
         // mdb_env_get_flags fails only for a null environment, which this one is not.
-        self.flags = mdb_env_get_flags(opened.environment, &flags) == 0 ? flags : 0
+        self.openFlags = mdb_env_get_flags(opened.environment, &openFlags) == 0 ? openFlags : 0
     }
 
     /// The environment and its databases' handles, opened; closed again if any step fails.
@@ -274,10 +274,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
     }
 
     /// Whether the environment was opened with the kernel's read-ahead (`Options.readAhead`).
-    public var readsAhead: Bool { flags & UInt32(MDB_NORDAHEAD) == 0 }
+    public var readsAhead: Bool { openFlags & UInt32(MDB_NORDAHEAD) == 0 }
 
     /// The flags the environment was opened with, read once at opening (`mdb_env_get_flags`).
-    private let flags: UInt32
+    private let openFlags: UInt32
 
     /// Writes a consistent copy of the environment (one read snapshot, `mdb_env_copy2`) as `directory`/data.mdb;
     /// `directory` must exist and hold no data.mdb. A writer may keep appending meanwhile. `compacting` leaves out the
