@@ -92,14 +92,28 @@ public struct LedgerReader: @unchecked Sendable {
         from start: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws(LedgerError) -> Bool
     ) throws(LedgerError) {
         try environment.read { (transaction) throws(LedgerError) in
-            var expected = start
-            try transaction.forEach(LedgerDatabase.log, from: BigEndianKey.encode(start)) { (key, value) throws(LedgerError) -> Bool in
-                guard let sequenceNumber = BigEndianKey.decode(key), sequenceNumber == expected else {
-                    throw LedgerError(.integrity, "the log has a gap or a damaged key after seq \(expected)")
-                }
-                expected += 1
-                return try body(sequenceNumber, value)
+            try Self.forEachRecord(in: transaction, from: start, body)
+        }
+    }
+
+    /// `forEachRecord` over the snapshot of `state` (inside `withState`): the records are exactly those the state
+    /// comes from, with no lookup per record to leave out the ones a writer appended after it.
+    public func forEachRecord(
+        in state: TransactionLedgerState, from start: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws(LedgerError) -> Bool
+    ) throws(LedgerError) {
+        try Self.forEachRecord(in: state.transaction, from: start, body)
+    }
+
+    private static func forEachRecord(
+        in transaction: LMDBTransaction, from start: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws(LedgerError) -> Bool
+    ) throws(LedgerError) {
+        var expected = start
+        try transaction.forEach(LedgerDatabase.log, from: BigEndianKey.encode(start)) { (key, value) throws(LedgerError) -> Bool in
+            guard let sequenceNumber = BigEndianKey.decode(key), sequenceNumber == expected else {
+                throw LedgerError(.integrity, "the log has a gap or a damaged key after seq \(expected)")
             }
+            expected += 1
+            return try body(sequenceNumber, value)
         }
     }
 

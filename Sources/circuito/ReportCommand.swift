@@ -28,13 +28,10 @@ struct ReportCommand: ParsableCommand {
             defer { progress.finish() }
             let text = try reader.withState { (state) throws(LedgerError) -> String in
                 var report = FundingReport()
-                try reader.forEachRecord(from: 0) { (sequenceNumber, leafBytes) throws(LedgerError) -> Bool in
+                // The records of the state's own snapshot: a writer's later appends are not in it.
+                try reader.forEachRecord(in: state, from: 0) { (sequenceNumber, leafBytes) throws(LedgerError) -> Bool in
                     progress.read(sequenceNumber + 1)
-                    let record = try Record(leafBytes: [UInt8](leafBytes))
-                    // The state snapshot was taken first: records a writer appended since then are left out, so
-                    // every record folded has its state.
-                    guard try state.sequenceNumber(ofEventID: record.signedEvent.event.id) == sequenceNumber else { return false }
-                    try report.add(record, state: state)
+                    try report.add(try Record(leafBytes: [UInt8](leafBytes)), state: state)
                     return true
                 }
                 return csv ? report.csv() : report.table(balances: try FundingReport.CirculatingBalances(state: state))
