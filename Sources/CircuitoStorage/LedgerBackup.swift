@@ -138,9 +138,10 @@ public enum LedgerBackup {
     }
 
     /// Opens the copy as a ledger (every named database, the genesis) and reads its size and root; the environment is
-    /// closed again on return.
+    /// closed again on return, before its lock file is removed.
     private static func sizeAndRoot(ofCopy directory: String) throws(LedgerError) -> (UInt64, [UInt8]) {
         let copy = try LedgerReader.open(directory: directory, options: sourceOptions)
+        defer { copy.close() }
         let recordCount = try copy.size()
         return (recordCount, try copy.root(treeSize: recordCount))
     }

@@ -7,14 +7,6 @@ import Glibc
 public struct LedgerReader: @unchecked Sendable {
     // @unchecked: LMDBEnvironment is thread-safe and GenesisInfo is a value.
     let environment: LMDBEnvironment
-
-    /// Closes the ledger's environment now rather than with its last reference (`LMDBEnvironment.close`): it waits
-    /// for the reads and commits in progress, at most `timeoutMilliseconds`, refuses every later one with
-    /// `storage_error`, and lets this process open the ledger again; whether it closed.
-    @discardableResult
-    public func close(timeoutMilliseconds: Int = 30_000) -> Bool {
-        environment.close(timeoutMilliseconds: timeoutMilliseconds)
-    }
     public let genesis: GenesisInfo
 
     init(environment: LMDBEnvironment, genesis: GenesisInfo) {
@@ -46,6 +38,14 @@ public struct LedgerReader: @unchecked Sendable {
         let reader = try open(directory: directory, options: .readingBesideAServer)
         if fromSequenceNumber == 0 { _ = try PageCache.prefetch(path: directory + "/data.mdb") }
         return reader
+    }
+
+    /// Closes the ledger's environment now rather than with its last reference (`LMDBEnvironment.close`): it waits
+    /// for the reads and commits in progress, at most `timeoutMilliseconds`, refuses every later one with
+    /// `storage_error`, and lets this process open the ledger again; whether it closed.
+    @discardableResult
+    public func close(timeoutMilliseconds: Int = 30_000) -> Bool {
+        environment.close(timeoutMilliseconds: timeoutMilliseconds)
     }
 
     /// The size of this reader's map of the ledger: the largest its writers have recorded (`Options.reading`).
