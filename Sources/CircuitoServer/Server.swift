@@ -230,11 +230,12 @@ public final class LedgerServer: Sendable {
     /// (`RequestLineHandler`).
     public var writesTakenOnEventLoop: Int { connections.writesTakenOnEventLoop }
 
-    /// The number of records, as the server's reader sees it.
+    /// The number of records, as the server's reader sees it; `storage_error` once `shutdown` has closed the ledger.
     public func size() throws(LedgerError) -> UInt64 { try context.reader.size() }
 
     /// The server's reader (its LMDB environment: in the server's process, read the ledger through this one, since
-    /// LMDB must not open one environment twice in a process).
+    /// LMDB must not open one environment twice in a process). Its reads fail with `storage_error` once `shutdown`
+    /// has closed the ledger; after that, open the ledger again (`LedgerReader.open`).
     public var reader: LedgerReader { context.reader }
 }
 

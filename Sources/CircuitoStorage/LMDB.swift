@@ -175,7 +175,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// since a late task of it may keep a reference for a while. Every use that starts afterwards fails with
     /// `storage_error`; the uses in progress (a read transaction, a commit, a copy) are waited for, at most
     /// `timeoutMilliseconds`. Returns whether the environment is closed; when it is not (a use outlasted the wait, or
-    /// another thread's `close` is still waiting), it stays refused to new uses and closes with its last reference.
+    /// another thread's `close` is still waiting), it stays refused to new uses and the last use in progress closes
+    /// it as that use ends.
     @discardableResult
     public func close(timeoutMilliseconds: Int = 30_000) -> Bool {
         precondition(timeoutMilliseconds >= 0, "a wait is not negative")
@@ -195,7 +196,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// Whether `close` has begun: every later use is refused.
     public var isClosing: Bool { closing.load(ordering: .sequentiallyConsistent) }
 
-    /// Runs `mdb_env_close` and forgets the file, once; after `close` or in `deinit`, with no use in progress.
+    /// Runs `mdb_env_close` and forgets the file, once, with no use in progress: from `close`, from the last use a
+    /// timed-out `close` waited for, or from `deinit`.
     private func closeHandle() {
         guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
         let handle = handle
@@ -206,7 +208,13 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// Runs `body` with the handle, counted as a use (see `close`); refused once `close` has begun.
     private func using<Result>(_ what: @autoclosure () -> String, _ body: () throws(LedgerError) -> Result) throws(LedgerError) -> Result {
         usesInProgress.add(1, ordering: .sequentiallyConsistent)
-        defer { usesInProgress.subtract(1, ordering: .sequentiallyConsistent) }
+        defer {
+            // A `close` that gave up waiting left the handle to the uses it waited for: the last one closes it, so
+            // that the file is released when that use ends, not whenever the last reference goes. A use that starts
+            // later sees `closing` before it touches the handle, and `closeHandle` runs once.
+            let remaining = usesInProgress.subtract(1, ordering: .sequentiallyConsistent).newValue
+            if remaining == 0 && closing.load(ordering: .sequentiallyConsistent) { closeHandle() }
+        }
         // Checked after counting the use: `close` sets `closing` before it reads the count, so either it sees this
         // use and waits for it, or this use sees `closing` and stops here (both sides sequentially consistent).
         guard !closing.load(ordering: .sequentiallyConsistent) else {
