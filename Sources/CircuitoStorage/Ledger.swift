@@ -92,6 +92,13 @@ public final class Ledger {
         guard access(directory + "/data.mdb", F_OK) == 0 else {
             throw LedgerError(.notFound, "\(directory) holds no ledger (run circuito init first)")
         }
+        // Before the lock, which creates its file: a backup (Specs/ledger.md 10.4) holds no key, and refusing to
+        // write it leaves its folder as it was.
+        guard access(directory + "/" + LedgerFiles.checkpointKey, F_OK) == 0 else {
+            throw LedgerError(
+                .keyFile,
+                "\(directory) holds a ledger but not its \(LedgerFiles.checkpointKey), the key that signs its checkpoints: a backup holds none; to write to this copy, put a copy of the ledger's \(LedgerFiles.checkpointKey) beside its data.mdb")
+        }
         let lock = try FileLock(path: directory + "/" + LedgerFiles.writerLock)
         let checkpointKey = try KeyFile.read(directory + "/" + LedgerFiles.checkpointKey)
         let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false, options: options)

@@ -879,6 +879,36 @@ struct CLITests {
         #expect(written.succeeded, "writer: \(written.stderr)")
     }
 
+    @Test("a backup is written to again once the ledger's key is put beside it: refused without it, leaving the folder as it was; with it, the history goes on")
+    func backupRestoredWithTheKey() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        #expect(try ledger.append([try ledger.authority.register(TestActor("merchant-1"), role: "merchant", name: "One")]).succeeded)
+        let copy = ledger.workspace.path("backup")
+        #expect(try circuito("backup", "--data", ledger.directory, "--out", copy).succeeded)
+        let next = try ledger.authority.register(TestActor("merchant-2"), role: "merchant", name: "Two")
+        let nextFile = try ledger.workspace.write("next.jsonl", lines: [next])
+
+        // Without the key: refused by name, before anything is created in the copy's folder.
+        let refused = try circuito("append", "--data", copy, nextFile)
+        #expect(refused.status == 1)
+        #expect(refused.stdout.isEmpty)
+        #expect(refused.stderr.hasPrefix("error: key_file: \(copy) holds a ledger but not its ledger.key"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("a backup holds none"), "\(refused.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: copy) == ["data.mdb"])
+        #expect(try rootOf(copy).size == 2)
+
+        // With a copy of the key beside data.mdb, the copy is the ledger again: the same history, appended to.
+        try FileManager.default.copyItem(atPath: ledger.directory + "/ledger.key", toPath: copy + "/ledger.key")
+        let appended = try circuito("append", "--data", copy, nextFile)
+        #expect(appended.succeeded, "\(appended.stderr)")
+        #expect(try rootOf(copy).size == 3)
+        #expect(try rootOf(copy, size: 2) == (try ledger.root(size: 2)))
+        let audit = try circuito("verify", "--data", copy)
+        #expect(audit.succeeded, "\(audit.stderr)")
+        #expect(audit.stdout.hasPrefix("ok: 3 records"), "\(audit.stdout)")
+    }
+
     // MARK: - 5b. Map size
 
     @Test("a full map: append stops with map_full naming --map-size; run again with a larger one, it takes the rest; a reader of the smaller map is told to run again")
