@@ -31,6 +31,21 @@ public struct KeyVault: Sendable {
         self.directory = directory
     }
 
+    /// Opens a vault directory that is there, for reading, changing nothing on disk: `not_found` when it is missing,
+    /// `key_file` when it is not a directory or group or others may read it (what `init(directory:)` would fix).
+    public init(existingDirectory directory: String) throws(LedgerError) {
+        var status = stat()
+        guard stat(directory, &status) == 0 else {
+            if errno == ENOENT { throw LedgerError(.notFound, "there is no key vault at \(directory)") }
+            throw LedgerError(.keyFile, "cannot read key vault \(directory): \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFDIR else { throw LedgerError(.keyFile, "key vault \(directory) is not a directory") }
+        guard status.st_mode & 0o077 == 0 else {
+            throw LedgerError(.keyFile, "key vault \(directory) is open to group or others; run: chmod 700 \(directory)")
+        }
+        self.directory = directory
+    }
+
     /// The file of `subject`'s key. Subject ids are identifiers (letters, digits, `.` `_` `:` `-`), so with the
     /// suffix they are always one plain file name inside the vault.
     func path(for subject: String) throws(LedgerError) -> String {

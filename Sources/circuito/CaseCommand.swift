@@ -1,6 +1,7 @@
 import ArgumentParser
 import CircuitoCore
 import CircuitoStorage
+import Glibc
 
 struct CaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -8,24 +9,52 @@ struct CaseCommand: ParsableCommand {
         abstract: "Print a beneficiary's case history (JSON Lines), personal data opened with the key vault.",
         discussion: """
             Sealed fields show their content when the vault holds the subject's key, "erased" after subject.erased, \
-            "unavailable" when the vault has no key for the subject.
+            "unavailable" when the vault has no key for the subject (or there is no vault). An id the ledger knows \
+            nothing of, or knows as another role, is refused (not_found).
             """)
+
+    /// The most events one run prints (the key vault opens each one's sealed fields).
+    static let maximumLimit = 1000
 
     @Option(name: .long, help: "The ledger directory.")
     var data: String
     @Option(name: .long, help: "The beneficiary's pseudonymous id.")
     var beneficiary: String
-    @Option(name: .long, help: "The key vault directory (default: DATA/vault).")
+    @Option(name: .long, help: "The key vault directory, which must be there (default: DATA/vault, if there).")
     var vault: String?
     @Option(name: .long, help: "At most this many events (1 to 1000).")
-    var limit: Int = 1000
+    var limit: Int = maximumLimit
+
+    func validate() throws {
+        guard (1...Self.maximumLimit).contains(limit) else { throw ValidationError("--limit must be from 1 to \(Self.maximumLimit)") }
+        guard Identifier.isValid(beneficiary) else {
+            throw ValidationError("--beneficiary must be an identifier (1 to 128 letters, digits and . _ : -)")
+        }
+    }
 
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
             let reader = try LedgerReader.open(directory: data)
-            let keyVault = try KeyVault(directory: vault ?? data + "/vault")
+            // Reading never creates or changes a vault: a named one must be there; without one, DATA/vault if it is.
+            let keyVault: KeyVault?
+            if let vault {
+                keyVault = try KeyVault(existingDirectory: vault)
+            } else {
+                let defaultDirectory = data + "/vault"
+                keyVault = access(defaultDirectory, F_OK) == 0 ? try KeyVault(existingDirectory: defaultDirectory) : nil
+            }
+            let entries = try reader.caseHistory(beneficiary: beneficiary, vault: keyVault, limit: limit)
+            if entries.isEmpty {
+                // Nothing printed would not tell a mistyped id from a beneficiary with no history: say which.
+                guard let actor = try reader.actorRecord(beneficiary) else {
+                    throw LedgerError(.notFound, "the ledger knows no beneficiary \(beneficiary.debugDescription): no event concerns it")
+                }
+                guard actor.role == .beneficiary else {
+                    throw LedgerError(.notFound, "the ledger knows no beneficiary \(beneficiary.debugDescription): that id is registered as \(actor.role.rawValue)")
+                }
+            }
             let output = StandardOutput()
-            for entry in try reader.caseHistory(beneficiary: beneficiary, vault: keyVault, limit: limit) { output.writeLine(entry) }
+            for entry in entries { output.writeLine(entry) }
             output.flush()
         }
     }

@@ -171,6 +171,64 @@ struct DemoTests {
         }
     }
 
+    @Test("circuito case: the history with sealed fields opened, erased or unavailable; bad limits, ids and vaults and unknown ids refused, nothing created")
+    func caseCommand() throws {
+        let demo = try DemoLedger(seed: 7)
+        defer { demo.remove() }
+        let events = try demo.events()
+        let erased = try #require(events.first { $0["type"] == "subject.erased" }?["body"]?["beneficiary"]?.stringValue)
+        let referrals = events.filter { $0["type"] == "case.referred" }
+        let subject = try #require(referrals.first { $0["body"]?["beneficiary"]?.stringValue != erased }?["body"]?["beneficiary"]?.stringValue)
+        let merchant = try #require(events.first { $0["type"] == "merchant.enrolled" }?["body"]?["merchant"]?.stringValue)
+        func history(_ arguments: String...) throws -> [JSONValue] {
+            let result = try circuito(["case", "--data", demo.directory] + arguments)
+            try #require(result.succeeded, "\(result.stderr)")
+            return try result.completeLines.map { try JSONParser.parse($0) }
+        }
+
+        // In seq order, each the event about the subject, the referral first with its personal data opened.
+        let entries = try history("--beneficiary", subject)
+        let sequenceNumbers = entries.compactMap { $0["seq"]?.integerValue }
+        #expect(sequenceNumbers.count == entries.count && sequenceNumbers == sequenceNumbers.sorted() && entries.count > 2)
+        #expect(entries.first?["type"] == "case.referred")
+        #expect(entries.first?["body"]?["sealed"] == DemoCircuit.personalData(seed: 7, subject: subject))
+        #expect(try history("--beneficiary", subject, "--limit", "2") == Array(entries.prefix(2)))
+        #expect(try history("--beneficiary", erased, "--limit", "1").first?["body"]?["sealed"] == "erased")
+        // Another vault that is there, without the subject's key: unavailable.
+        let emptyVault = demo.workspace.path("empty-vault")
+        #expect(mkdir(emptyVault, 0o700) == 0)
+        #expect(try history("--beneficiary", subject, "--limit", "1", "--vault", emptyVault).first?["body"]?["sealed"] == "unavailable")
+
+        // Refused by name, printing nothing and creating nothing.
+        let missingVault = demo.workspace.path("no-vault")
+        let refusals: [(arguments: [String], status: Int32, text: String)] = [
+            // Usage errors (Specs/ledger.md section 12): exit 64.
+            (["--beneficiary", subject, "--limit", "0"], 64, "--limit must be from 1 to 1000"),
+            (["--beneficiary", subject, "--limit", "1001"], 64, "--limit must be from 1 to 1000"),
+            (["--beneficiary", "ben 1"], 64, "--beneficiary must be an identifier"),
+            (["--beneficiary", "ben-nobody"], 1, "error: not_found: the ledger knows no beneficiary \"ben-nobody\": no event concerns it"),
+            (["--beneficiary", merchant], 1, "error: not_found: the ledger knows no beneficiary \"\(merchant)\": that id is registered as merchant"),
+            (["--beneficiary", subject, "--vault", missingVault], 1, "error: not_found: there is no key vault at \(missingVault)"),
+        ]
+        for refusal in refusals {
+            let result = try circuito(["case", "--data", demo.directory] + refusal.arguments)
+            #expect(result.status == refusal.status, "\(refusal.arguments): \(result.stderr)")
+            #expect(result.stdout.isEmpty)
+            if refusal.status == 1 {
+                #expect(result.stderr.hasPrefix(refusal.text), "\(result.stderr)")
+            } else {
+                #expect(result.stderr.contains(refusal.text), "\(result.stderr)")
+            }
+        }
+        #expect(access(missingVault, F_OK) != 0, "a missing vault was created")
+        // A vault open to others is refused, not changed.
+        #expect(chmod(emptyVault, 0o755) == 0)
+        let openVault = try circuito("case", "--data", demo.directory, "--beneficiary", subject, "--vault", emptyVault)
+        #expect(openVault.status == 1 && openVault.stdout.isEmpty)
+        #expect(openVault.stderr.hasPrefix("error: key_file: key vault \(emptyVault) is open to group or others"), "\(openVault.stderr)")
+        #expect(fileMode(emptyVault) == 0o755)
+    }
+
     @Test("the key vault: one private file per subject, erased by overwriting and unlinking")
     func keyVault() throws {
         let workspace = try Workspace()
