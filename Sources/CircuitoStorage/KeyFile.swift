@@ -70,18 +70,33 @@ public final class FileLock {
     private let descriptor: Int32
     public let path: String
 
-    public init(path: String) throws(LedgerError) {
+    /// How long a lock held by another open file description is waited for before `ledger_locked`. A lock is held
+    /// for a moment by more than its writer: a child process that this one spawns holds a copy of every descriptor
+    /// between its fork and its exec, including a lock's that is released meanwhile, and a writer that is exiting
+    /// holds its lock until the kernel has closed its files. A second writer still gets `ledger_locked`, this much
+    /// later.
+    public static let waitMilliseconds = 500
+    static let retryIntervalMilliseconds = 10
+
+    public init(path: String, waitMilliseconds: Int = FileLock.waitMilliseconds) throws(LedgerError) {
+        precondition(waitMilliseconds >= 0, "a wait is not negative")
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw LedgerError(.storage, "cannot open lock file \(path): \(String(cString: strerror(errno)))")
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            let busy = errno == EWOULDBLOCK
+        var attempts = 0
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            let reason = errno
+            attempts += 1
+            if reason == EWOULDBLOCK && attempts * Self.retryIntervalMilliseconds <= waitMilliseconds {
+                usleep(useconds_t(Self.retryIntervalMilliseconds * 1000))
+                continue
+            }
             close(descriptor)
-            if busy {
+            if reason == EWOULDBLOCK {
                 throw LedgerError(.locked, "another process is writing this ledger (lock \(path) is held)")
             }
-            throw LedgerError(.storage, "cannot lock \(path): \(String(cString: strerror(errno)))")
+            throw LedgerError(.storage, "cannot lock \(path): \(String(cString: strerror(reason)))")
         }
         self.descriptor = descriptor
         self.path = path

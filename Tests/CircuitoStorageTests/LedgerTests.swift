@@ -218,6 +218,41 @@ struct LedgerTests {
         #expect(report.checkpointCount == 64)
     }
 
+    @Test("the writer lock waits a moment for a copy of a released lock's descriptor (a child between fork and exec), not for a writer")
+    func writerLockWaitsForAMoment() throws {
+        let temporary = TemporaryLedger()
+        try FileManager.default.createDirectory(atPath: temporary.directory, withIntermediateDirectories: true)
+        let path = temporary.directory + "/writer.lock"
+        // A writer's lock, and a copy of its descriptor as a spawned child holds one until its exec: the writer
+        // lets go, the copy keeps the lock for 100 ms more.
+        let writer = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        try #require(writer >= 0 && flock(writer, LOCK_EX | LOCK_NB) == 0)
+        let childCopy = dup(writer)
+        try #require(childCopy >= 0)
+        close(writer)
+        let start = ContinuousClock.now
+        Thread {
+            usleep(100_000)
+            close(childCopy)
+        }.start()
+        let lock = try FileLock(path: path)
+        let waited = ContinuousClock.now - start
+        #expect(waited >= .milliseconds(90), "the lock was taken while the copy held it")
+        // Held now: another writer waits the whole wait, then is refused.
+        let refusedStart = ContinuousClock.now
+        do {
+            _ = try FileLock(path: path)
+            Issue.record("a second lock was taken")
+        } catch {
+            #expect(error.code == .locked)
+        }
+        #expect(ContinuousClock.now - refusedStart >= .milliseconds(FileLock.waitMilliseconds))
+        // Without a wait, at once.
+        #expect(throws: LedgerError.self) { try FileLock(path: path, waitMilliseconds: 0) }
+        lock.release()
+        _ = try FileLock(path: path, waitMilliseconds: 0)
+    }
+
     @Test("one writer at a time; the writer's own reader reads (readers in other processes: the CLI tests)")
     func writerLock() throws {
         let temporary = TemporaryLedger()
