@@ -305,10 +305,12 @@ extension SpecVectors {
 
     /// A wallet-signed payment authorisation as `payment.redeemed` carries it.
     static func paymentBody(
-        beneficiary: String = "ben-7f3a", merchant: String, amount: Int64, expiresAt: String, nonce: String, wallet: Ed25519PrivateKey
+        origin: String = circuitOrigin, beneficiary: String = "ben-7f3a", merchant: String, amount: Int64, expiresAt: String, nonce: String,
+        wallet: Ed25519PrivateKey
     ) -> JSONObject {
         let authorisation = PaymentAuthorisation(
-            beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce, key: wallet.publicKey.multikey)
+            origin: origin, beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce,
+            key: wallet.publicKey.multikey)
         return ["authorisation": authorisation.json, "signature": .string(Base64.encode(PaymentAuthorisation.sign(authorisation, with: wallet)))]
     }
 
@@ -536,8 +538,11 @@ extension SpecVectors {
         let refusalRecordedAt = builder.recordedAt(refusalSequenceNumber)
         let soon = builder.nextRecordedAt(plusMinutes: 15)
         let past = builder.nextRecordedAt(plusMinutes: -1)
-        func pay(_ merchant: String, _ amount: Int64, nonce: String, expiresAt: String? = nil, wallet: Ed25519PrivateKey? = nil, named: String? = nil) -> JSONObject {
-            paymentBody(merchant: named ?? merchant, amount: amount, expiresAt: expiresAt ?? soon, nonce: nonce, wallet: wallet ?? phone)
+        func pay(
+            _ merchant: String, _ amount: Int64, nonce: String, expiresAt: String? = nil, wallet: Ed25519PrivateKey? = nil, named: String? = nil,
+            origin: String = circuitOrigin
+        ) -> JSONObject {
+            paymentBody(origin: origin, merchant: named ?? merchant, amount: amount, expiresAt: expiresAt ?? soon, nonce: nonce, wallet: wallet ?? phone)
         }
         let refusals: [(String, String, String, Ed25519PrivateKey, JSONObject, LedgerError.Code)] = [
             ("payment above the beneficiary's balance", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 9000, nonce: "n-0100"), .insufficientFunds),
@@ -575,6 +580,7 @@ extension SpecVectors {
             ], .alreadyExists),
             ("a dote category that is not in the policy", "dote.granted", giuliaID, giulia, ["beneficiary": .string(benID), "category": "jewellery", "amount": 100], .invalidBody),
             ("signed by a suspended staff member", "dote.granted", marcoID, marco, ["beneficiary": .string(benID), "category": "food", "amount": 100], .actorSuspended),
+            ("authorisation for another ledger", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 100, nonce: "n-0106", origin: "circuito.example/other-ledger"), .authorisationInvalid),
         ]
         var refused: [JSONValue] = []
         for (index, (name, type, actor, signer, body, code)) in refusals.enumerated() {

@@ -10,11 +10,14 @@ struct AuthoriseCommand: ParsableCommand {
         discussion: """
             Prints the body of a payment.redeemed event, {"authorisation":{…},"signature":…}; the merchant signs \
             that event (circuito sign --key MERCHANT.key --actor MERCHANT) and submits it. The authorisation is valid \
-            once (its nonce) and only until it expires.
+            once (its nonce), only on the ledger whose origin it names (the first line of its checkpoints, or \
+            "origin" in server.info) and only until it expires.
             """)
 
     @Option(name: .long, help: "The beneficiary's wallet key file.")
     var key: String
+    @Option(name: .long, help: "The origin of the ledger the payment is for (the first line of its checkpoints).")
+    var origin: String
     @Option(name: .long, help: "The beneficiary's id.")
     var beneficiary: String
     @Option(name: .long, help: "The merchant's id.")
@@ -36,7 +39,7 @@ struct AuthoriseCommand: ParsableCommand {
             let wallet = try KeyFile.read(key)
             let expiresAt = Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds() + expiresInSeconds * 1000)
             let authorisation = PaymentAuthorisation(
-                beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt,
+                origin: origin, beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt,
                 nonce: nonce ?? "n-" + SecureRandom.bytes(count: 12).hexString, key: wallet.publicKey.multikey)
             // Checks the fields exactly as the ledger will.
             _ = try PaymentAuthorisation(json: authorisation.json.objectValue ?? [:])

@@ -909,6 +909,44 @@ struct CLITests {
         #expect(audit.stdout.hasPrefix("ok: 3 records"), "\(audit.stdout)")
     }
 
+    @Test("authorise signs a payment authorisation for the ledger its --origin names, checked as the ledger checks it")
+    func authorise() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let wallet = Ed25519PrivateKey()
+        let walletFile = workspace.path("wallet.key")
+        try KeyFile.write(wallet, to: walletFile)
+        let arguments = ["authorise", "--key", walletFile, "--beneficiary", "ben-1", "--merchant", "shop", "--amount", "1250"]
+        let signed = try circuito(arguments + ["--origin", "cli.test/ledger", "--nonce", "n-1"])
+        #expect(signed.succeeded, "\(signed.stderr)")
+        let body = try #require(try JSONParser.parse(signed.stdout.trimmingCharacters(in: .newlines)).objectValue)
+        let authorisation = try PaymentAuthorisation.verified(paymentBody: body)
+        #expect(authorisation.origin == "cli.test/ledger")
+        #expect(authorisation.key == wallet.publicKey.multikey)
+        #expect(authorisation.beneficiary == "ben-1" && authorisation.merchant == "shop" && authorisation.amount == 1250 && authorisation.nonce == "n-1")
+        // The signature covers the origin: the same authorisation for another ledger does not verify.
+        var moved = try #require(body["authorisation"]?.objectValue)
+        moved["origin"] = "other.example/ledger"
+        var movedBody = body
+        movedBody["authorisation"] = .object(moved)
+        #expect(throws: LedgerError.self) { try PaymentAuthorisation.verified(paymentBody: movedBody) }
+        // A version 1 authorisation, which named no ledger, is refused by its form.
+        var versionOne = try #require(body["authorisation"]?.objectValue)
+        versionOne["origin"] = nil
+        var versionOneBody = body
+        versionOneBody["authorisation"] = .object(versionOne)
+        #expect(throws: LedgerError(.invalidBody, "payment authorisation body needs \"origin\" as a string")) {
+            try PaymentAuthorisation.verified(paymentBody: versionOneBody)
+        }
+        // Without --origin: a usage error; an origin no ledger can have: refused as the ledger would refuse it.
+        let missing = try circuito(arguments)
+        #expect(missing.status == 64 && missing.stdout.isEmpty)
+        #expect(missing.stderr.contains("--origin"), "\(missing.stderr)")
+        let bad = try circuito(arguments + ["--origin", "two words"])
+        #expect(bad.status == 1 && bad.stdout.isEmpty)
+        #expect(bad.stderr.hasPrefix("error: invalid_body: payment authorisation origin"), "\(bad.stderr)")
+    }
+
     // MARK: - 5b. Map size
 
     @Test("a full map: append stops with map_full naming --map-size; run again with a larger one, it takes the rest; a reader of the smaller map is told to run again")

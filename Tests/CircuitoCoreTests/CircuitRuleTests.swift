@@ -53,12 +53,15 @@ struct Circuit {
     func balance(_ account: String) throws -> Int64 { try harness.state.balance(account) }
 
     /// A payment body with a wallet-signed authorisation.
-    mutating func paymentBody(amount: Int64, merchant: String = "grocer", expiresAt: String? = nil, nonce: String? = nil, wallet signer: Ed25519PrivateKey? = nil, beneficiary: String = "ben") -> JSONObject {
+    mutating func paymentBody(
+        amount: Int64, merchant: String = "grocer", expiresAt: String? = nil, nonce: String? = nil, wallet signer: Ed25519PrivateKey? = nil,
+        beneficiary: String = "ben", origin: String = "test.example/ledger"
+    ) -> JSONObject {
         nonceCounter += 1
         // By default valid for an hour from the ledger's present.
         let expiresAt = expiresAt ?? Timestamp.format(millisecondsSince1970: (Timestamp.millisecondsSince1970(harness.now) ?? 0) + 3_600_000)
         let key = signer ?? wallet
-        let authorisation = PaymentAuthorisation(beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce ?? "n-\(nonceCounter)", key: key.publicKey.multikey)
+        let authorisation = PaymentAuthorisation(origin: origin, beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce ?? "n-\(nonceCounter)", key: key.publicKey.multikey)
         return ["authorisation": authorisation.json, "signature": .string(Base64.encode(PaymentAuthorisation.sign(authorisation, with: key)))]
     }
 
@@ -216,10 +219,15 @@ struct MoneyRuleTests {
         #expect(try harness.submit("policy.updated", by: "org", key: organisation, ["conversion_rate_cents_per_credit": 1, "monthly_conversion_cap_cents": 1, "lot_validity_days": 1, "categories": ["food"]]) == .roleNotPermitted)
     }
 
-    @Test("payment authorisations: the merchant named, the beneficiary's active key, before expiry, once")
+    @Test("payment authorisations: this ledger, the merchant named, the beneficiary's active key, before expiry, once")
     func authorisations() throws {
         var circuit = try Circuit()
         #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 5000]) == nil)
+        // For another ledger: the same wallet key, merchant id and nonce, signed for a ledger of another origin, are
+        // refused here, and the nonce stays unused on this one.
+        let elsewhere = circuit.paymentBody(amount: 100, nonce: "shared", origin: "other.example/ledger")
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, elsewhere) == .authorisationInvalid)
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, circuit.paymentBody(amount: 100, nonce: "shared")) == nil)
         // For another merchant.
         let forBookshop = circuit.paymentBody(amount: 100, merchant: "bookshop")
         #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, forBookshop) == .authorisationInvalid)
@@ -242,7 +250,7 @@ struct MoneyRuleTests {
         #expect(throws: LedgerError.self) { try SignedEvent(signing: event, with: circuit.grocer).verified() }
         // Only merchants redeem.
         #expect(try circuit.byStaff("payment.redeemed", circuit.paymentBody(amount: 1)) == .roleNotPermitted)
-        #expect(try circuit.balance(Account.beneficiary("ben")) == 4900)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 4800)
     }
 
     @Test("a suspended merchant, or one not enrolled, cannot redeem")

@@ -269,7 +269,7 @@ struct EventTests {
         }
         let signer = Ed25519PrivateKey()
         let authorisation = PaymentAuthorisation(
-            beneficiary: "ben-1", merchant: "shop", amount: 1250, expiresAt: "2026-11-23T10:00:00.000Z", nonce: "n-1", key: signer.publicKey.multikey)
+            origin: "test.example/ledger", beneficiary: "ben-1", merchant: "shop", amount: 1250, expiresAt: "2026-11-23T10:00:00.000Z", nonce: "n-1", key: signer.publicKey.multikey)
         let body: JSONObject = [
             "authorisation": authorisation.json, "signature": .string(Base64.encode(PaymentAuthorisation.sign(authorisation, with: signer))),
             "note": "é \u{1F600} \"q\" \\ \n",

@@ -121,7 +121,7 @@ struct ReportTests {
     func paymentBody(amount: Int64, merchant: String, nonce: String, now: String) -> JSONObject {
         let expiresAt = Timestamp.format(millisecondsSince1970: (Timestamp.millisecondsSince1970(now) ?? 0) + 600_000)
         let authorisation = PaymentAuthorisation(
-            beneficiary: "ben", merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce, key: wallet.publicKey.multikey)
+            origin: "report.test/ledger", beneficiary: "ben", merchant: merchant, amount: amount, expiresAt: expiresAt, nonce: nonce, key: wallet.publicKey.multikey)
         return ["authorisation": authorisation.json, "signature": .string(Base64.encode(PaymentAuthorisation.sign(authorisation, with: wallet)))]
     }
 

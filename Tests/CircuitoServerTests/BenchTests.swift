@@ -79,7 +79,7 @@ import Testing
                 "checkpoint_key": .string(checkpoint.publicKey.multikey), "currency": ["code": "TOC", "decimals": 2],
             ])
         var circuit = try BenchCircuit(
-            options: .init(seed: 3, tag: "t", beneficiaryCount: beneficiaries, expectedMixEvents: mixEvents, startMilliseconds: now),
+            options: .init(seed: 3, tag: "t", beneficiaryCount: beneficiaries, expectedMixEvents: mixEvents, startMilliseconds: now, origin: "bench.test/ledger"),
             authority: authority)
         let setup = try circuit.sign(try circuit.setup())
         let mix = try circuit.sign(try circuit.mix(count: mixEvents))

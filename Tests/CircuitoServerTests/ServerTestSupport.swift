@@ -113,7 +113,7 @@ final class CircuitFixture: @unchecked Sendable {
     /// bene-1's wallet.
     func payment(amount: Int64, nonce: String? = nil, id: String? = nil, merchantKey: Ed25519PrivateKey? = nil) throws -> SignedEvent {
         let authorisation = PaymentAuthorisation(
-            beneficiary: "bene-1", merchant: "shop", amount: amount, expiresAt: Timestamp.format(millisecondsSince1970: now + 3_600_000),
+            origin: "test.example/ledger", beneficiary: "bene-1", merchant: "shop", amount: amount, expiresAt: Timestamp.format(millisecondsSince1970: now + 3_600_000),
             nonce: nonce ?? nextID("nonce"), key: actors.beneficiary.publicKey.multikey)
         let signature = PaymentAuthorisation.sign(authorisation, with: actors.beneficiary)
         return try signed("payment.redeemed", by: "shop", merchantKey ?? actors.merchant, ["authorisation": authorisation.json, "signature": .string(Base64.encode(signature))], id: id)

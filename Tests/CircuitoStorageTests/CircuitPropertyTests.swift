@@ -56,7 +56,7 @@ struct LedgerPropertyTests {
                 case 1, 2:
                     nonce += 1
                     let expiry = Timestamp.format(millisecondsSince1970: clock.now() + 3_600_000)
-                    let authorisation = PaymentAuthorisation(beneficiary: "ben-\(beneficiary)", merchant: "shop", amount: max(1, amount / 4), expiresAt: expiry, nonce: "n-\(nonce)", key: wallets[beneficiary].publicKey.multikey)
+                    let authorisation = PaymentAuthorisation(origin: "test.example/ledger", beneficiary: "ben-\(beneficiary)", merchant: "shop", amount: max(1, amount / 4), expiresAt: expiry, nonce: "n-\(nonce)", key: wallets[beneficiary].publicKey.multikey)
                     let id = "pay-\(step)-\(batch.count)"
                     batch.append(try temporary.event("payment.redeemed", by: "shop", key: shop, [
                         "authorisation": authorisation.json, "signature": .string(Base64.encode(PaymentAuthorisation.sign(authorisation, with: wallets[beneficiary]))),

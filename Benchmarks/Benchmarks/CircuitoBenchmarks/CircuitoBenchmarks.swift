@@ -84,7 +84,8 @@ final class Circuit: Sendable {
 
     func payment(_ number: Int) throws -> VerifiedEvent {
         let authorisation = PaymentAuthorisation(
-            beneficiary: "ben-1", merchant: "bottega", amount: 1250, expiresAt: expiry, nonce: "n-\(number)", key: beneficiary.publicKey.multikey)
+            origin: "circuito.benchmarks/ledger", beneficiary: "ben-1", merchant: "bottega", amount: 1250, expiresAt: expiry, nonce: "n-\(number)",
+            key: beneficiary.publicKey.multikey)
         let signature = PaymentAuthorisation.sign(authorisation, with: beneficiary)
         let event = try Event(
             id: "pay-\(number)", type: "payment.redeemed", actor: "bottega", key: merchant.publicKey.multikey, timestamp: timestamp,

@@ -518,6 +518,10 @@ enum CircuitRules {
         } else {
             authorisation = try PaymentAuthorisation.read(paymentBody: body)
         }
+        guard let genesis = try context.genesis() else { throw LedgerError(.genesisRequired, "the ledger has no genesis") }
+        guard authorisation.origin == genesis.origin else {
+            throw LedgerError(.authorisationInvalid, "the authorisation is for ledger \(quoted(authorisation.origin)), not this one (\(quoted(genesis.origin)))")
+        }
         let merchantID = context.signer.id
         guard authorisation.merchant == merchantID else {
             throw LedgerError(.authorisationInvalid, "the authorisation names merchant \(quoted(authorisation.merchant)), not \(quoted(merchantID))")

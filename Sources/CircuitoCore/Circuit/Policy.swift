@@ -42,14 +42,18 @@ public struct Policy: Sendable, Hashable {
     }
 }
 
-/// A beneficiary wallet's consent to one payment: amount, merchant, expiry and a nonce, signed by one of the
-/// beneficiary's active keys over `circuito.payment_authorisation.v1` ‖ 0x0A ‖ JCS(authorisation).
-/// `payment.redeemed` carries it as `{"authorisation":{…},"signature":<base64>}`; it is valid once and only
-/// before `expires_at` (compared with the record's `recorded_at`).
+/// A beneficiary wallet's consent to one payment on one ledger: the ledger's origin, amount, merchant, expiry and a
+/// nonce, signed by one of the beneficiary's active keys over `circuito.payment_authorisation.v2` ‖ 0x0A ‖
+/// JCS(authorisation). `payment.redeemed` carries it as `{"authorisation":{…},"signature":<base64>}`; it is valid
+/// once, only on the ledger it names (a wallet key registered on two ledgers, with a merchant on both, cannot have
+/// one payment taken twice) and only before `expires_at` (compared with the record's `recorded_at`).
 public struct PaymentAuthorisation: Sendable, Hashable {
-    public static let signingDomain: [UInt8] = Array("circuito.payment_authorisation.v1\n".utf8)
+    /// v2: v1 authorisations named no ledger.
+    public static let signingDomain: [UInt8] = Array("circuito.payment_authorisation.v2\n".utf8)
     public static let maximumNonceBytes = 64
 
+    /// The origin of the ledger it is for (its genesis `origin`, the first line of its checkpoints).
+    public let origin: String
     public let beneficiary: String
     public let merchant: String
     public let amount: Int64
@@ -57,7 +61,8 @@ public struct PaymentAuthorisation: Sendable, Hashable {
     public let nonce: String
     public let key: String
 
-    public init(beneficiary: String, merchant: String, amount: Int64, expiresAt: String, nonce: String, key: String) {
+    public init(origin: String, beneficiary: String, merchant: String, amount: Int64, expiresAt: String, nonce: String, key: String) {
+        self.origin = origin
         self.beneficiary = beneficiary
         self.merchant = merchant
         self.amount = amount
@@ -68,8 +73,8 @@ public struct PaymentAuthorisation: Sendable, Hashable {
 
     public var json: JSONValue {
         .object([
-            "beneficiary": .string(beneficiary), "merchant": .string(merchant), "amount": .integer(amount),
-            "expires_at": .string(expiresAt), "nonce": .string(nonce), "key": .string(key),
+            "origin": .string(origin), "beneficiary": .string(beneficiary), "merchant": .string(merchant),
+            "amount": .integer(amount), "expires_at": .string(expiresAt), "nonce": .string(nonce), "key": .string(key),
         ])
     }
 
@@ -77,13 +82,17 @@ public struct PaymentAuthorisation: Sendable, Hashable {
 
     public init(json members: JSONObject) throws(LedgerError) {
         let body = BodyReader(members, type: "payment authorisation")
-        try body.allowOnly(["beneficiary", "merchant", "amount", "expires_at", "nonce", "key"])
+        try body.allowOnly(["origin", "beneficiary", "merchant", "amount", "expires_at", "nonce", "key"])
+        let origin = try body.string("origin")
+        guard Origin.isValid(origin) else {
+            throw LedgerError(.invalidBody, "payment authorisation origin must be a ledger origin: 1 to 128 printable ASCII characters without spaces or '+'")
+        }
         let nonce = try body.string("nonce")
         guard !nonce.isEmpty, nonce.utf8.count <= Self.maximumNonceBytes, Identifier.isValid(nonce) else {
             throw LedgerError(.invalidBody, "payment authorisation nonce must be 1 to \(Self.maximumNonceBytes) letters, digits or . _ : -")
         }
         self.init(
-            beneficiary: try body.identifier("beneficiary"), merchant: try body.identifier("merchant"),
+            origin: origin, beneficiary: try body.identifier("beneficiary"), merchant: try body.identifier("merchant"),
             amount: try body.positiveAmount("amount"), expiresAt: try body.timestamp("expires_at"), nonce: nonce,
             key: try body.multikey("key"))
     }

@@ -825,7 +825,7 @@ public struct DemoCircuit {
 
         nonceCounter += 1
         let authorisation = PaymentAuthorisation(
-            beneficiary: person.id, merchant: merchants[merchantIndex].signer.id, amount: amount,
+            origin: Self.origin, beneficiary: person.id, merchant: merchants[merchantIndex].signer.id, amount: amount,
             expiresAt: Timestamp.format(millisecondsSince1970: now + 15 * 60_000), nonce: "wallet-" + Self.padded(nonceCounter, width: 6),
             key: person.wallet.publicKey.multikey)
         let signature = PaymentAuthorisation.sign(authorisation, with: person.wallet)

@@ -95,8 +95,14 @@ public struct BenchCircuit: Sendable {
         /// Events of the mix expected in the whole run (sizes the dotes so payments rarely run dry).
         public var expectedMixEvents: Int
         public var startMilliseconds: Int64
+        /// The origin of the ledger the events are for: payment authorisations name it.
+        public var origin: String
 
-        public init(seed: UInt64, tag: String, beneficiaryCount: Int, expectedMixEvents: Int, startMilliseconds: Int64) {
+        public init(
+            seed: UInt64, tag: String, beneficiaryCount: Int, expectedMixEvents: Int, startMilliseconds: Int64,
+            origin: String = BenchCircuit.defaultOrigin
+        ) {
+            self.origin = origin
             self.seed = seed
             self.tag = tag
             self.beneficiaryCount = beneficiaryCount
@@ -104,6 +110,9 @@ public struct BenchCircuit: Sendable {
             self.startMilliseconds = startMilliseconds
         }
     }
+
+    /// The origin of the ledgers the bench makes.
+    public static let defaultOrigin = "circuito.bench/ledger"
 
     /// Share of the mix, in percent, that are payments; the rest are activations, and the badges and conversions
     /// they lead to (about 4 : 1 : ½), as in the demo's year.
@@ -340,7 +349,7 @@ public struct BenchCircuit: Sendable {
             let amount = min(person.spendableCents, 300 + Int64(random.below(28)) * 100)
             nonceCounter += 1
             let authorisation = PaymentAuthorisation(
-                beneficiary: person.id, merchant: merchant.signer.id, amount: amount, expiresAt: authorisationExpiry,
+                origin: options.origin, beneficiary: person.id, merchant: merchant.signer.id, amount: amount, expiresAt: authorisationExpiry,
                 nonce: "n-" + Self.padded(nonceCounter, width: 8), key: person.wallet.publicKey.multikey)
             person.spendableCents -= amount
             return unsigned(

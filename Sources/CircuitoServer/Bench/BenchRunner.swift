@@ -492,6 +492,8 @@ public enum BenchRunner {
         // Who signs the circuit, and where the ledger is.
         let tag: String
         let authority: BenchSigner
+        // The ledger's origin, which payment authorisations name: the bench's own, a base's, or the server's.
+        var origin = BenchCircuit.defaultOrigin
         var ownDirectory: String?
         var removeDirectory = false
         switch configuration.target {
@@ -500,6 +502,7 @@ public enum BenchRunner {
                 // A fresh tag, so that the circuit's ids are new to the copied ledger; its authority is the base's.
                 tag = "bench-" + SecureRandom.bytes(count: 4).hexString
                 authority = BenchSigner(id: authorityID, key: try readAuthorityKey(ofBase: base))
+                origin = try ledgerOrigin(ofBase: base)
             } else {
                 tag = "bench"
                 authority = BenchSigner(id: authorityID, key: try BenchCircuit.actorKey(seed: configuration.seed, tag: tag, actor: "authority"))
@@ -525,7 +528,10 @@ public enum BenchRunner {
                 // Asked before anything is signed (the circuit and the mix can take a while): a server that is not
                 // there is reported at once.
                 progress("asking \(endpoint) for server.info")
-                _ = try serverInfo(endpoint)
+                guard let served = try serverInfo(endpoint).origin else {
+                    throw LedgerError(.integrity, "server.info of \(endpoint) names no origin, which payment authorisations must name")
+                }
+                origin = served
             }
         }
         defer {
@@ -535,7 +541,7 @@ public enum BenchRunner {
         var circuit = try BenchCircuit(
             options: BenchCircuit.Options(
                 seed: configuration.seed, tag: tag, beneficiaryCount: configuration.beneficiaryCount,
-                expectedMixEvents: configuration.events + configuration.prefill, startMilliseconds: start),
+                expectedMixEvents: configuration.events + configuration.prefill, startMilliseconds: start, origin: origin),
             authority: authority)
 
         // Pre-sign the setup; the mix is signed after the prefill (it continues the same circuit).
@@ -796,6 +802,13 @@ public enum BenchRunner {
     /// The authority's secret key file in every ledger folder the bench creates.
     public static let authorityKeyFile = "bench-authority.key"
 
+    /// The origin a base ledger's genesis gives (read and closed again before the bench copies it).
+    static func ledgerOrigin(ofBase base: String) throws(LedgerError) -> String {
+        let reader = try LedgerReader.open(directory: base)
+        defer { reader.close() }
+        return reader.genesis.origin
+    }
+
     static func readAuthorityKey(ofBase base: String) throws(LedgerError) -> Ed25519PrivateKey {
         guard access(base + "/" + authorityKeyFile, F_OK) == 0 else {
             throw LedgerError(.notFound, "\(base) holds no \(authorityKeyFile): only a ledger made by `circuito bench --data` or --keep can be a --base")
@@ -833,7 +846,7 @@ public enum BenchRunner {
             id: "genesis", type: "ledger.genesis", actor: authority.id, key: authority.key.publicKey.multikey,
             timestamp: Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds()),
             body: [
-                "origin": "circuito.bench/ledger",
+                "origin": .string(BenchCircuit.defaultOrigin),
                 "authority": .object([
                     "actor": .string(authority.id), "name": "Città di Torino — Piano di Inclusione Sociale (bench)",
                     "keys": .array([.string(authority.key.publicKey.multikey)]),
@@ -1010,12 +1023,12 @@ public enum BenchRunner {
     }
 
     /// The ledger's size and the writer's counters (nil from a server that does not report them).
-    static func serverInfo(_ endpoint: Endpoint) throws(LedgerError) -> (size: UInt64, writer: JSONValue?, connections: JSONValue?) {
+    static func serverInfo(_ endpoint: Endpoint) throws(LedgerError) -> (size: UInt64, writer: JSONValue?, connections: JSONValue?, origin: String?) {
         let client = try LineClient(endpoint, timeoutSeconds: 60)
         switch try client.call("server.info") {
         case .success(let info):
             guard case .integer(let size)? = info["size"], size >= 0 else { throw LedgerError(.integrity, "server.info has no size") }
-            return (UInt64(size), info["writer"], info["connections"])
+            return (UInt64(size), info["writer"], info["connections"], info["origin"]?.stringValue)
         case .failure(let error):
             throw LedgerError(.connectionFailed, "server.info: \(error)")
         }
