@@ -520,6 +520,18 @@ import Testing
             self.circuit = circuit
             try BenchRunner.appendInBatches(setup, connections: 1, endpoint: endpoint, timeoutSeconds: 60, what: "setup")
         }
+
+        /// Waits (at most 10 s) until the server counts no request in flight. A request answered by a connection's
+        /// task is counted until its answer is written, so the client can hold the setup's last answer while the
+        /// server still counts it, and a request sent then is not taken on the event loop.
+        func waitUntilIdle() async throws {
+            var waitedMilliseconds = 0
+            while server.requestsInFlight > 0 && waitedMilliseconds < 10_000 {
+                try await Task.sleep(for: .milliseconds(1))
+                waitedMilliseconds += 1
+            }
+            #expect(server.requestsInFlight == 0, "the setup's requests were still counted in flight after 10 s")
+        }
     }
 
     /// The driver against a real server: the circuit in batches, then the mix over several pipelined connections,
@@ -573,6 +585,7 @@ import Testing
     @Test func oneClientsWritesAreTakenOnTheEventLoop() async throws {
         let fixture = try await CircuitOnServer(seed: 7)
         let (server, endpoint, mix) = (fixture.server, fixture.endpoint, fixture.mix)
+        try await fixture.waitUntilIdle()
         let before = try BenchRunner.serverInfo(endpoint)
         let writesBefore = server.writesTakenOnEventLoop
         let sample = Array(mix.prefix(200))
@@ -593,6 +606,7 @@ import Testing
     @Test func oneClientsReadsAreAnsweredOnTheEventLoop() async throws {
         let fixture = try await CircuitOnServer(seed: 8)
         let (server, endpoint, circuit) = (fixture.server, fixture.endpoint, fixture.circuit)
+        try await fixture.waitUntilIdle()
         let wallets = circuit.beneficiaryWallets
         func options(_ method: String) -> LoadDriver.Options {
             .init(endpoint: endpoint, method: method, pipelineDepth: 1, deadlineSeconds: 60)

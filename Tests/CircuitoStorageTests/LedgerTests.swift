@@ -314,24 +314,30 @@ struct LedgerTests {
         let ledger = try temporary.create()
         _ = try ledger.append([try temporary.registration("a")])
         let environment = ledger.reader.environment
-        // A read in progress on another thread when close begins: close returns only after it has ended.
+        // A read in progress on another thread when close begins: close returns only after it has ended. What
+        // close waits for is the transaction, so the end is marked as the transaction's last step (the thread
+        // itself may run on after close has returned).
         let readStarted = DispatchSemaphore(value: 0)
         let readEnded = Atomic<Bool>(false)
         let readSize = Mutex<UInt64?>(nil)
+        let threadDone = DispatchSemaphore(value: 0)
         let reader = ledger.reader
         Thread {
             let size = try? environment.read { (transaction) throws(LedgerError) -> UInt64 in
                 readStarted.signal()
                 usleep(300_000)
-                return UInt64(try transaction.count(LedgerDatabase.log))
+                let count = UInt64(try transaction.count(LedgerDatabase.log))
+                readEnded.store(true, ordering: .sequentiallyConsistent)
+                return count
             }
             readSize.withLock { $0 = size }
-            readEnded.store(true, ordering: .sequentiallyConsistent)
+            threadDone.signal()
         }.start()
         readStarted.wait()
         #expect(environment.close())
         let endedBeforeClose = readEnded.load(ordering: .sequentiallyConsistent)
         #expect(endedBeforeClose, "close returned while a read was still running")
+        threadDone.wait()
         #expect(readSize.withLock { $0 } == 2, "the read in progress was not cut short")
         // Every later use is refused, reads, writes and copies, with nothing written.
         let lateEvent = try temporary.registration("b")
