@@ -118,6 +118,10 @@ public final class LedgerServer: Sendable {
             await writer.stop()
             try? await group.shutdownGracefully()
             context.executor.stop()
+            // A host that does not resolve is the caller's mistake, not an operating error like a port in use.
+            if error is SocketAddressError || error is SocketAddressError.UnknownHost, let host = configuration.tcpHost {
+                throw LedgerError(.invalidRange, "cannot listen on \(host) port \(configuration.tcpPort): the host does not resolve to an address (\(error))")
+            }
             throw error
         }
         let tcpPort = configuration.tcpHost == nil ? nil : listeners.first?.channel.localAddress?.port

@@ -195,6 +195,22 @@ struct WritePathTests {
         }
     }
 
+    @Test("a server that cannot listen (a host that does not resolve) says so with invalid_range and leaves the ledger free")
+    func startFailsOnAnUnresolvableHost() async throws {
+        let fixture = try CircuitFixture()
+        let configuration = ServerConfiguration(directory: fixture.directory, tcpHost: "999.1.1.1", tcpPort: 0)
+        do {
+            _ = try await LedgerServer.start(configuration)
+            Issue.record("a server started on 999.1.1.1")
+        } catch let error as LedgerError {
+            #expect(error.code == .invalidRange)
+            #expect(error.message.hasPrefix("cannot listen on 999.1.1.1 port 0"), "\(error.message)")
+        }
+        // Its writer let go of the ledger: it opens again in this process, and nothing was written.
+        let ledger = try Ledger.open(directory: fixture.directory)
+        #expect(try ledger.reader.size() == ledger.frontier.size)
+    }
+
     @Test("graceful shutdown: requests taken are answered and committed, the ledger closes (its lock is free again)")
     func gracefulShutdown() async throws {
         let fixture = try CircuitFixture()
