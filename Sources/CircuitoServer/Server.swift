@@ -118,6 +118,8 @@ public final class LedgerServer: Sendable {
             await writer.stop()
             try? await group.shutdownGracefully()
             context.executor.stop()
+            // As at shutdown: closed now, not with the last reference, so that the caller may open the ledger again.
+            _ = context.reader.close(timeoutMilliseconds: Self.closeTimeoutMilliseconds)
             // A host that does not resolve is the caller's mistake, not an operating error like a port in use.
             if error is SocketAddressError || error is SocketAddressError.UnknownHost, let host = configuration.tcpHost {
                 throw LedgerError(.invalidRange, "cannot listen on \(host) port \(configuration.tcpPort): the host does not resolve to an address (\(error))")
