@@ -243,11 +243,14 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// forever: without this, one `circuito verify` killed mid-run would make the file grow with every commit
     /// until the next restart.
     public func clearStaleReaders() throws(LedgerError) -> Int {
-        try using("checking for stale readers") { () throws(LedgerError) -> Int in
-            var cleared: Int32 = 0
-            try LMDBEnvironment.check(mdb_reader_check(handle, &cleared), "checking for stale readers")
-            return Int(cleared)
-        }
+        try using("checking for stale readers") { () throws(LedgerError) -> Int in try clearStaleReadersInUse() }
+    }
+
+    /// `clearStaleReaders` inside a use already counted (a commit's), so that it is not counted twice.
+    private func clearStaleReadersInUse() throws(LedgerError) -> Int {
+        var cleared: Int32 = 0
+        try LMDBEnvironment.check(mdb_reader_check(handle, &cleared), "checking for stale readers")
+        return Int(cleared)
     }
 
     /// The process ids of the reader slots in use (`mdb_reader_list`), for diagnostics and tests (none once closed).
@@ -336,7 +339,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     private func timedWriteInUse<Result>(
         _ body: (LMDBTransaction) throws(LedgerError) -> Result
     ) throws(LedgerError) -> (result: Result, commitNanoseconds: UInt64) {
-        _ = try? clearStaleReaders()
+        _ = try? clearStaleReadersInUse()
         var transaction: OpaquePointer?
         try LMDBEnvironment.check(mdb_txn_begin(handle, nil, 0, &transaction), "beginning the write transaction")
         guard let transaction else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import CircuitoCore
 import CircuitoStorage
-import Glibc
 
 struct CaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,11 +36,11 @@ struct CaseCommand: ParsableCommand {
             let reader = try LedgerReader.open(directory: data)
             // Reading never creates or changes a vault: a named one must be there; without one, DATA/vault if it is.
             let keyVault: KeyVault?
-            if let vault {
-                keyVault = try KeyVault(existingDirectory: vault)
-            } else {
-                let defaultDirectory = data + "/vault"
-                keyVault = access(defaultDirectory, F_OK) == 0 ? try KeyVault(existingDirectory: defaultDirectory) : nil
+            do throws(LedgerError) {
+                keyVault = try KeyVault(existingDirectory: vault ?? data + "/vault")
+            } catch {
+                guard vault == nil, error.code == .notFound else { throw error }
+                keyVault = nil
             }
             let entries = try reader.caseHistory(beneficiary: beneficiary, vault: keyVault, limit: limit)
             if entries.isEmpty {
