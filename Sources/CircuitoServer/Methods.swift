@@ -402,7 +402,26 @@ struct ServerContext: Sendable {
             throw .invalidParams("account is beneficiary:<id>, merchant:<id>, \(systemAccounts.joined(separator: ", "))")
         }
         try authorise(try ledger { () throws(LedgerError) in try ReadPolicy.mayReadAccount(account, requester, reader: reader) }, requester, "account \(account)")
+        if account.hasPrefix("beneficiary:") {
+            try requireRegistered(String(account.dropFirst("beneficiary:".count)), as: .beneficiary, requester: requester)
+        } else if account.hasPrefix("merchant:") {
+            try requireRegistered(String(account.dropFirst("merchant:".count)), as: .merchant, requester: requester)
+        }
         return account
+    }
+
+    /// The authority and auditors may read any beneficiary or merchant, so for them an id that the ledger has not
+    /// registered with that role is `not_found`: a mistyped id must not read as an empty account or history. Every
+    /// other permitted reader is that actor itself or holds its case, so it is registered and costs no lookup; the
+    /// refused ones were answered `not_authorised` before this, and learn nothing about which ids exist.
+    private func requireRegistered(_ id: String, as role: Role, requester: ActorRecord) throws(RPCError) {
+        guard requester.role == .authority || requester.role == .auditor else { return }
+        guard let record = try ledger({ () throws(LedgerError) in try reader.actorRecord(id) }) else {
+            throw RPCError(LedgerError(.notFound, "the ledger knows no \(role.rawValue) \(id.debugDescription): no event registers it"))
+        }
+        guard record.role == role else {
+            throw RPCError(LedgerError(.notFound, "the ledger knows no \(role.rawValue) \(id.debugDescription): that id is registered as \(record.role.rawValue)"))
+        }
     }
 
     private func accountBalance(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
@@ -433,6 +452,7 @@ struct ServerContext: Sendable {
         try params.allowOnly(["beneficiary", "after", "limit"])
         let beneficiary = try params.identifier("beneficiary")
         try authorise(try ledger { () throws(LedgerError) in try ReadPolicy.mayReadBeneficiary(beneficiary, requester, reader: reader) }, requester, "the case history of \(beneficiary)")
+        try requireRegistered(beneficiary, as: .beneficiary, requester: requester)
         let after = try params.optionalSequenceCursor("after")
         let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
         let page = try ledger { () throws(LedgerError) in try reader.caseHistory(beneficiary: beneficiary, after: after, limit: limit) }

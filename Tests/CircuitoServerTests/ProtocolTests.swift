@@ -229,6 +229,40 @@ struct ProtocolTests {
         await server.shutdown()
     }
 
+    /// The authority and auditors may read any id, so a mistyped one must say so instead of reading as an empty
+    /// account or history; every other reader is refused first and learns nothing about which ids exist.
+    @Test("an id the ledger has not registered with that role is not_found for the authority and auditors, not_authorised for the others")
+    func unregisteredSubjectsAreNotFound() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let cells: [(method: String, params: JSONValue)] = [
+            ("account.balance", ["account": "beneficiary:bene-nobody"]),
+            ("account.history", ["account": "beneficiary:bene-nobody"]),
+            ("case.history", ["beneficiary": "bene-nobody"]),
+            ("account.balance", ["account": "merchant:shop-nobody"]),
+            ("account.history", ["account": "merchant:shop-nobody"]),
+            // Registered, but with another role.
+            ("account.balance", ["account": "beneficiary:shop"]),
+            ("case.history", ["beneficiary": "anna"]),
+            ("account.history", ["account": "merchant:bene-1"]),
+        ]
+        for cell in cells {
+            for reader in ["city", "audit"] {
+                let error = try client.error(cell.method, fixture.read(cell.method, as: reader, cell.params))
+                #expect(error.name == "not_found", "\(reader) \(cell.method) \(CanonicalJSON.encodeString(cell.params)): \(error)")
+            }
+            for reader in ["casa", "anna", "bene-1", "shop"] {
+                let error = try client.error(cell.method, fixture.read(cell.method, as: reader, cell.params))
+                #expect(error.name == "not_authorised", "\(reader) \(cell.method) \(CanonicalJSON.encodeString(cell.params)): \(error)")
+            }
+        }
+        // Registered ids with nothing on them yet still read as empty: a new merchant's account is 0.
+        #expect(try client.result("account.balance", fixture.read("account.balance", as: "audit", ["account": "merchant:shop-2"]))["balance"] == 0)
+        #expect(try client.result("case.history", fixture.read("case.history", as: "city", ["beneficiary": "bene-2"]))["records"]?.arrayValue?.isEmpty == false)
+        await server.shutdown()
+    }
+
     @Test("reads: balances with lots, histories and case records in pages, catalogue search, proofs that verify")
     func reads() async throws {
         let fixture = try CircuitFixture(initialBalance: 500)
