@@ -188,10 +188,17 @@ struct EventTests {
     func floatsInText() throws {
         let good = #"{"event":{"v":1,"id":"e","type":"a.b","actor":"x","key":"\#(key.publicKey.multikey)","ts":"2026-11-22T10:00:00Z","body":{"amount":100}},"sig":"\#(Base64.encode([UInt8](repeating: 0, count: 64)))"}"#
         _ = try SignedEvent(jsonBytes: Array(good.utf8))
-        for float in ["100.0", "1e2", "1.5"] {
+        for float in ["100.0", "1e2", "1.5", "9007199254740992", "-9007199254740992", "100000000000000000000"] {
             let bad = good.replacingOccurrences(of: "\"amount\":100", with: "\"amount\":\(float)")
             #expect(throws: LedgerError.self) { try SignedEvent(jsonBytes: Array(bad.utf8)) }
+            // Past ±(2^53 − 1) an integer is no longer exact: the same refusal, and the message says so.
+            let unsigned = try JSONParser.parse(Array(bad.utf8))["event"]
+            #expect(throws: LedgerError(.nonIntegerNumber, "event body contains a number that is not an integer within ±(2^53 − 1); amounts and counts are integers in that range")) {
+                try Event(json: try #require(unsigned))
+            }
         }
+        let largestExact = good.replacingOccurrences(of: "\"amount\":100", with: "\"amount\":-9007199254740991")
+        _ = try SignedEvent(jsonBytes: Array(largestExact.utf8))
     }
 
     @Test("a changed event or signature does not verify")

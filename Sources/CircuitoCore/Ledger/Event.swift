@@ -52,7 +52,7 @@ public struct Event: Sendable, Hashable {
         }
         let bodyValue = JSONValue.object(body)
         guard !bodyValue.containsNonIntegerNumber else {
-            throw LedgerError(.nonIntegerNumber, "event body contains a non-integer number; amounts and counts are integers")
+            throw LedgerError(.nonIntegerNumber, "event body contains a number that is not an integer within ±(2^53 − 1); amounts and counts are integers in that range")
         }
         self.id = id
         self.type = type
