@@ -15,8 +15,9 @@ struct ClientCommand: ParsableCommand {
             """,
         subcommands: [
             ClientInfoCommand.self, ClientSubmitCommand.self, ClientBalanceCommand.self, ClientHistoryCommand.self,
-            ClientCaseCommand.self, ClientCatalogueCommand.self, ClientCheckpointCommand.self, ClientProofCommand.self,
-            ClientSubscribeCommand.self,
+            ClientCaseCommand.self, ClientCatalogueCommand.self, ClientActorCommand.self, ClientBadgeCommand.self,
+            ClientStatusListCommand.self, ClientCheckpointCommand.self, ClientProofCommand.self, ClientEventsCommand.self,
+            ClientReportCommand.self, ClientSubscribeCommand.self,
         ])
 }
 
@@ -44,6 +45,12 @@ struct ReaderOptions: ParsableArguments {
             throw LedgerError(.invalidReadRequest, "\(method) is a signed read: give --key and --actor")
         }
         return ReadAuthorisation.sign(method: method, params: params, actor: actor, key: try KeyFile.read(key), nowMilliseconds: Ledger.systemClockMilliseconds())
+    }
+
+    /// For a method that is public unless what it reads is personal: signed when --key and --actor are given.
+    func signedIfGiven(_ method: String, _ params: JSONValue) throws(LedgerError) -> JSONValue {
+        if key == nil && actor == nil { return params }
+        return try signed(method, params)
     }
 }
 
@@ -241,6 +248,96 @@ struct ClientCatalogueCommand: ParsableCommand {
             if let value { params[name] = .string(value) }
         }
         try clientCall(options, "catalogue.search") { () throws(LedgerError) in .object(params) }
+    }
+}
+
+struct ClientActorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "actor", abstract: "An actor's record: its role, keys and state.",
+        discussion: "Public for every role but beneficiaries, whose records need a signed read (--key and --actor).")
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var reader: ReaderOptions
+    // Not --actor, which names the reader.
+    @Option(name: .long, help: "The id of the actor to look up.")
+    var id: String
+
+    func run() throws {
+        try clientCall(options, "actor.get") { () throws(LedgerError) in try reader.signedIfGiven("actor.get", ["actor": .string(id)]) }
+    }
+}
+
+struct ClientBadgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "badge", abstract: "An issued badge and its class, or with --credential its signed OpenBadgeCredential.",
+        discussion: """
+            The credential is signed by the server with the organisation's key (circuito serve --issuer-key); a             server without it refuses with key_file, and circuito badge credential signs it offline instead.
+            """)
+    @OptionGroup var options: ServerOptions
+    @Option(name: .long, help: "The badge id (or, with --credential, the id of its badge.issued event).")
+    var badge: String
+    @Flag(name: .long, help: "Print the badge's signed OpenBadgeCredential instead of its ledger record.")
+    var credential = false
+    @Option(name: .long, help: "With --credential: the proof suite, rdfc or jcs (default: rdfc).")
+    var suite: String?
+
+    func validate() throws {
+        if suite != nil && !credential { throw ValidationError("--suite goes with --credential") }
+    }
+
+    func run() throws {
+        if credential {
+            var params: JSONObject = ["badge": .string(badge)]
+            if let suite { params["suite"] = .string(suite) }
+            try clientCall(options, "badge.credential") { () throws(LedgerError) in .object(params) }
+        } else {
+            try clientCall(options, "badge.get") { () throws(LedgerError) in ["badge": .string(badge)] }
+        }
+    }
+}
+
+struct ClientStatusListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status-list", abstract: "An organisation's signed Bitstring Status List credential (its badge revocations).")
+    @OptionGroup var options: ServerOptions
+    @Option(name: .long, help: "The organisation's id.")
+    var issuer: String
+    @Option(name: .long, help: "The proof suite, rdfc or jcs (default: rdfc).")
+    var suite: String?
+
+    func run() throws {
+        var params: JSONObject = ["issuer": .string(issuer)]
+        if let suite { params["suite"] = .string(suite) }
+        try clientCall(options, "badge.status_list") { () throws(LedgerError) in .object(params) }
+    }
+}
+
+struct ClientEventsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "Records from a seq, one page: {\"records\",\"size\",\"next\"}.",
+        discussion: "A signed read (the authority, auditors). Pass next as --from for the next page.")
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var reader: ReaderOptions
+    @Option(name: .long, help: "The first seq.")
+    var from: UInt64 = 0
+    @Option(name: .long, help: "Records in the page.")
+    var limit: Int = 100
+
+    func run() throws {
+        try clientCall(options, "events") { () throws(LedgerError) in
+            try reader.signed("events", ["from": .integer(Int64(from)), "limit": .integer(Int64(limit))])
+        }
+    }
+}
+
+struct ClientReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "The programme's accounts and the counts of what the ledger holds.",
+        discussion: "A signed read (the authority, auditors). circuito report gives the funders' tables offline.")
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var reader: ReaderOptions
+
+    func run() throws {
+        try clientCall(options, "report") { () throws(LedgerError) in try reader.signed("report", .object([:])) }
     }
 }
 
