@@ -116,6 +116,22 @@ public final class FileLock {
 
 /// Whole-file reads and writes with bounds, for small files (keys, credentials, images).
 public enum FileIO {
+    /// Creates the folder `path` with `mode`; one that is already there is accepted only when `existingIsFine`. Its
+    /// parent is never created: a mistyped path leaves no folders behind, and the error names the parent that is
+    /// missing. `what` names the folder in messages ("key vault").
+    public static func makeDirectory(_ path: String, mode: mode_t, existingIsFine: Bool, what: String? = nil) throws(LedgerError) {
+        guard mkdir(path, mode) != 0 else { return }
+        let failure = errno
+        if failure == EEXIST && existingIsFine { return }
+        let name = what.map { "\($0) \(path)" } ?? path
+        if failure == ENOENT {
+            let parent = path.hasSuffix("/") ? String(path.dropLast()) : path
+            let above = parent.lastIndex(of: "/").map { String(parent[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+            throw LedgerError(.storage, "cannot create \(name): the folder it goes in, \(above), does not exist (create it first)")
+        }
+        throw LedgerError(.storage, "cannot create \(name): \(String(cString: strerror(failure)))")
+    }
+
     public static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String) throws(LedgerError) {
         var offset = 0
         while offset < bytes.count {

@@ -15,11 +15,7 @@ public struct KeyVault: Sendable {
 
     /// Opens (and creates, mode 0700, when missing) a vault directory.
     public init(directory: String) throws(LedgerError) {
-        if mkdir(directory, 0o700) != 0 {
-            guard errno == EEXIST else {
-                throw LedgerError(.storage, "cannot create key vault \(directory): \(String(cString: strerror(errno)))")
-            }
-        }
+        try FileIO.makeDirectory(directory, mode: 0o700, existingIsFine: true, what: "key vault")
         var status = stat()
         guard stat(directory, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
             throw LedgerError(.storage, "key vault \(directory) is not a directory")

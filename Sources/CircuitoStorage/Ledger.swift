@@ -47,9 +47,7 @@ public final class Ledger {
         // Check genesis against the rulebook before anything touches the disk, so a refused genesis leaves nothing.
         let position = LogPosition(sequenceNumber: 0, recordedAt: Timestamp.format(millisecondsSince1970: clock()))
         _ = try Rulebook.check(genesis, at: position, state: MemoryLedgerState())
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            throw LedgerError(.storage, "cannot create \(directory): \(String(cString: strerror(errno)))")
-        }
+        try FileIO.makeDirectory(directory, mode: 0o700, existingIsFine: true)
         if access(directory + "/data.mdb", F_OK) == 0 {
             throw LedgerError(.genesisAlreadyWritten, "\(directory) already holds a ledger")
         }

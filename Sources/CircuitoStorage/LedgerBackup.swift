@@ -76,9 +76,7 @@ public enum LedgerBackup {
         let sourceBytes = try PageCache.read(path: reader.environment.path + "/data.mdb") { readBytes, totalBytes in
             progress(.reading(readBytes: readBytes, totalBytes: totalBytes))
         }
-        guard mkdir(destination, 0o700) == 0 else {
-            throw LedgerError(.storage, "cannot create \(destination): \(String(cString: strerror(errno)))")
-        }
+        try FileIO.makeDirectory(destination, mode: 0o700, existingIsFine: false)
         do throws(LedgerError) {
             let copied = destination + "/data.mdb"
             try copyReportingProgress(reader, to: destination, copy: copy) {

@@ -50,7 +50,7 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Create a ledger, write its genesis, and print the checkpoint verifier key (NAME+KEYID+BASE64).")
 
-    @Option(name: .long, help: "The ledger directory (created if missing; must hold no ledger).")
+    @Option(name: .long, help: "The ledger directory (created if missing, in a folder that exists; must hold no ledger).")
     var data: String
     @Option(name: .long, help: "The authority's secret key file; it signs genesis.")
     var authorityKey: String
@@ -526,9 +526,7 @@ struct VectorsCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
-            if mkdir(out, 0o755) != 0 && errno != EEXIST {
-                throw LedgerError(.storage, "cannot create \(out): \(String(cString: strerror(errno)))")
-            }
+            try FileIO.makeDirectory(out, mode: 0o755, existingIsFine: true)
             for (name, content) in try SpecVectors.generate().sorted(by: { $0.key < $1.key }) {
                 let path = out + "/" + name
                 guard let file = fopen(path, "w") else {

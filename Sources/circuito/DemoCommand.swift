@@ -23,7 +23,7 @@ struct DemoCommand: ParsableCommand {
             trying the ledger out, never for real data.
             """)
 
-    @Option(name: .long, help: "The ledger directory (created if missing; must hold no ledger, keys or vault).")
+    @Option(name: .long, help: "The ledger directory (created if missing, in a folder that exists; must hold no ledger, keys or vault).")
     var data: String
     @Option(name: .long, help: "The seed: the same seed gives the same ledger.")
     var seed: UInt64 = 1
@@ -120,8 +120,10 @@ struct DemoCommand: ParsableCommand {
     }
 
     func makePrivateDirectory(_ path: String) throws(LedgerError) {
-        guard mkdir(path, 0o700) == 0, chmod(path, 0o700) == 0 else {
-            throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))")
+        try FileIO.makeDirectory(path, mode: 0o700, existingIsFine: false)
+        // The mode, whatever the umask took from it.
+        guard chmod(path, 0o700) == 0 else {
+            throw LedgerError(.storage, "cannot make \(path) private: \(String(cString: strerror(errno)))")
         }
     }
 }

@@ -17,7 +17,7 @@ struct FollowCommand: ParsableCommand {
 
     @Option(name: .long, help: "The leader: HOST:PORT, or a Unix socket path.")
     var from: String
-    @Option(name: .long, help: "The replica directory (created if missing).")
+    @Option(name: .long, help: "The replica directory (created if missing, in a folder that exists).")
     var data: String
     @Option(name: .long, help: "Secret key file of the auditor the subscription is signed as.")
     var key: String

@@ -253,6 +253,33 @@ struct LedgerTests {
         _ = try FileLock(path: path, waitMilliseconds: 0)
     }
 
+    @Test("a folder is made with its mode; an existing one only when allowed; a missing parent is named, never made")
+    func makeDirectory() throws {
+        let temporary = TemporaryLedger()
+        try FileIO.makeDirectory(temporary.directory, mode: 0o700, existingIsFine: true)
+        let folder = temporary.directory + "/made"
+        try FileIO.makeDirectory(folder, mode: 0o700, existingIsFine: false)
+        var status = stat()
+        #expect(stat(folder, &status) == 0 && status.st_mode & 0o777 == 0o700)
+        try FileIO.makeDirectory(folder, mode: 0o700, existingIsFine: true)
+        #expect(throws: LedgerError(.storage, "cannot create key vault \(folder): File exists")) {
+            try FileIO.makeDirectory(folder, mode: 0o700, existingIsFine: false, what: "key vault")
+        }
+        let missing = temporary.directory + "/missing"
+        #expect(throws: LedgerError(.storage, "cannot create \(missing)/ledger: the folder it goes in, \(missing), does not exist (create it first)")) {
+            try FileIO.makeDirectory(missing + "/ledger", mode: 0o700, existingIsFine: true)
+        }
+        #expect(access(missing, F_OK) != 0, "the missing parent was made")
+        // Ledger.create says the same and leaves nothing behind.
+        do {
+            _ = try Ledger.create(directory: missing + "/ledger", genesis: try temporary.genesis(), checkpointKey: temporary.checkpointKey)
+            Issue.record("a ledger was created under a missing folder")
+        } catch {
+            #expect("\(error)".contains("the folder it goes in, \(missing), does not exist"), "\(error)")
+        }
+        #expect(access(missing, F_OK) != 0)
+    }
+
     @Test("one writer at a time; the writer's own reader reads (readers in other processes: the CLI tests)")
     func writerLock() throws {
         let temporary = TemporaryLedger()
