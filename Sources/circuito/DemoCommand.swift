@@ -18,7 +18,8 @@ struct DemoCommand: ParsableCommand {
 
             The same --seed and --beneficiaries give the same ledger byte for byte (keys, nonces and time are derived \
             from the seed; the ledger's clock follows the simulated calendar). The actors' key files are written to \
-            DIR/keys/ and the beneficiaries' sealing keys to the key vault DIR/vault/ (both mode 0700, files 0600); \
+            DIR/keys/ (ID.key; a wallet replaced after a lost phone is ID.2.key, its revoked first key stays in \
+            ID.key) and the beneficiaries' sealing keys to the key vault DIR/vault/ (both mode 0700, files 0600); \
             the erased beneficiary's vault key is overwritten and removed. Demo keys come from the seed: they are for \
             trying the ledger out, never for real data.
             """)
