@@ -174,6 +174,7 @@ struct ServerContext: Sendable {
                 "maximum_events_per_batch_request": .integer(Int64(limits.maximumEventsPerBatchRequest)),
                 "maximum_subscriber_buffer_records": .integer(Int64(limits.maximumSubscriberBufferRecords)),
                 "read_request_window_seconds": .integer(Int64(limits.readRequestWindowSeconds)),
+                "idle_timeout_seconds": limits.idleTimeoutSeconds.map { .integer(Int64($0)) } ?? .null,
             ]),
             "writer": Self.writerJSON(writer.statistics),
             "connections": Self.connectionsJSON(connections.statistics),
@@ -187,6 +188,7 @@ struct ServerContext: Sendable {
             "requests_in_flight": .integer(Int64(statistics.requestsInFlight)),
             "reads_answered_on_event_loop": .integer(Int64(clamping: statistics.readsAnsweredOnEventLoop)),
             "writes_taken_on_event_loop": .integer(Int64(clamping: statistics.writesTakenOnEventLoop)),
+            "closed_idle": .integer(Int64(clamping: statistics.closedIdle)),
         ])
     }
 

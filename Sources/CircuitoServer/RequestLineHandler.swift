@@ -32,6 +32,33 @@ final class ConnectionState: Sendable {
     init(refused: Bool) { self.refused = refused }
 }
 
+/// Closes a connection that sent nothing for the idle timeout (`IdleStateHandler`'s read event) while it has nothing
+/// to wait for: no request in flight and no subscription. One that is waiting keeps its connection, however long its
+/// answers or its stream take; its timer starts again.
+final class IdleConnectionCloser: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let state: ConnectionState
+    private let registry: ConnectionRegistry
+
+    init(state: ConnectionState, registry: ConnectionRegistry) {
+        self.state = state
+        self.registry = registry
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        let waiting = state.inFlight.withLock { $0 } > 0 || state.subscriptionCount.withLock { $0.active } > 0
+        guard !waiting else { return }
+        registry.countClosedIdle()
+        context.close(promise: nil)
+    }
+}
+
 /// Decodes each line on the event loop, applies the connection's in-flight bound, answers a lone short read right
 /// there, and sends a lone `submit` from there to the writer.
 ///

@@ -100,6 +100,10 @@ public final class LedgerServer: Sendable {
                     // Counted here, before the first line can arrive: a connection past the bound is never served.
                     let identifier = connections.add(channel)
                     let state = ConnectionState(refused: identifier == nil)
+                    if let seconds = limits.idleTimeoutSeconds {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(seconds))))
+                        try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(state: state, registry: connections))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(RequestLineHandler(state: state, server: context, registry: connections))
                     let wrapped = try NIOAsyncChannel<ConnectionMessage, ByteBuffer>(
@@ -255,6 +259,8 @@ struct ConnectionStatistics: Sendable, Equatable {
     var readsAnsweredOnEventLoop: Int
     /// Lone `submit`s whose signatures were checked on an event loop and that went from there to the writer.
     var writesTakenOnEventLoop: Int
+    /// Connections closed since the server started because they sent nothing for the idle timeout.
+    var closedIdle: Int
 }
 
 /// Open connections, for the connection bound, the in-flight count and shutdown.
@@ -265,6 +271,7 @@ final class ConnectionRegistry: Sendable {
         var inFlight = 0
         var answeredOnEventLoop = 0
         var writesTakenOnEventLoop = 0
+        var closedIdle = 0
     }
 
     private let state = Locked(State())
@@ -294,9 +301,11 @@ final class ConnectionRegistry: Sendable {
         state.withLock {
             ConnectionStatistics(
                 open: $0.channels.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop,
-                writesTakenOnEventLoop: $0.writesTakenOnEventLoop)
+                writesTakenOnEventLoop: $0.writesTakenOnEventLoop, closedIdle: $0.closedIdle)
         }
     }
+
+    func countClosedIdle() { state.withLock { $0.closedIdle += 1 } }
 
     func adjustInFlight(by delta: Int) { state.withLock { $0.inFlight += delta } }
 

@@ -4,6 +4,10 @@ public struct ServerLimits: Sendable, Hashable {
     public var maximumFrameBytes: Int = 1 << 20
     /// Open connections at once; more are refused.
     public var maximumConnections: Int = 1024
+    /// Seconds a connection may send nothing while it has no request in flight and no subscription before it is
+    /// closed, so that clients that went quiet (or never sent a whole line) cannot hold every connection slot; nil:
+    /// never.
+    public var idleTimeoutSeconds: Int? = 600
     /// Requests of one connection waiting for their answers; a client past it is answered with an error.
     /// A JSON-RPC batch counts as one request per element.
     public var maximumInFlightPerConnection: Int = 64

@@ -25,6 +25,8 @@ struct ServeCommand: ParsableCommand {
     var maximumFrameBytes: Int = ServerLimits().maximumFrameBytes
     @Option(name: .long, help: "Open connections at once.")
     var maximumConnections: Int = ServerLimits().maximumConnections
+    @Option(name: .long, help: "Close a connection that sends nothing for this many seconds while it waits for no answer and holds no subscription (0: never).")
+    var idleTimeoutSeconds: Int = ServerLimits().idleTimeoutSeconds ?? 0
     @Option(name: .long, help: "Requests of one connection waiting for answers.")
     var maximumInFlight: Int = ServerLimits().maximumInFlightPerConnection
     @Option(name: .long, help: "Events the writer takes into one commit.")
@@ -36,6 +38,21 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "The JSON-LD contexts directory for credentials (default: $CIRCUITO_CONTEXTS or shared/contexts).")
     var contexts: String?
     @OptionGroup var storage: MapSizeOption
+
+    func validate() throws {
+        // A bound of 0 would refuse everything, and a negative one means nothing: usage errors, not a server that
+        // starts and serves no one.
+        for (name, value, least) in [
+            ("--maximum-frame-bytes", maximumFrameBytes, 1024), ("--maximum-connections", maximumConnections, 1),
+            ("--maximum-in-flight", maximumInFlight, 1), ("--maximum-commit-batch", maximumCommitBatch, 1),
+            ("--maximum-subscriber-buffer", maximumSubscriberBuffer, 1),
+        ] where value < least {
+            throw ValidationError("\(name) must be at least \(least)")
+        }
+        guard (0...604_800).contains(idleTimeoutSeconds) else {
+            throw ValidationError("--idle-timeout-seconds must be 0 (never) to 604800 (a week)")
+        }
+    }
 
     func run() throws {
         var configuration = ServerConfiguration(directory: data, tcpHost: nil, unixSocketPath: unix)
@@ -57,6 +74,7 @@ struct ServeCommand: ParsableCommand {
         }
         configuration.limits.maximumFrameBytes = maximumFrameBytes
         configuration.limits.maximumConnections = maximumConnections
+        configuration.limits.idleTimeoutSeconds = idleTimeoutSeconds == 0 ? nil : idleTimeoutSeconds
         configuration.limits.maximumInFlightPerConnection = maximumInFlight
         configuration.limits.maximumCommitBatch = maximumCommitBatch
         configuration.limits.maximumEventsPerBatchRequest = min(configuration.limits.maximumEventsPerBatchRequest, maximumCommitBatch)

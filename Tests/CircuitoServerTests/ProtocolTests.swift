@@ -229,6 +229,42 @@ struct ProtocolTests {
         await server.shutdown()
     }
 
+    @Test("a connection that sends nothing for the idle timeout is closed unless it waits for answers or holds a subscription")
+    func idleConnectionsAreClosed() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.idleTimeoutSeconds = 1
+        let server = try await fixture.startServer(limits: limits)
+        let silent = try server.client(timeoutSeconds: 10)
+        let halfLine = try server.client(timeoutSeconds: 10)
+        try halfLine.send(bytes: Array(#"{"jsonrpc":"2.0","id":1,"method":"serv"#.utf8))
+        let subscriber = try server.client(unix: true, timeoutSeconds: 10)
+        _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(Int64(try server.size()))]))
+        let busy = try server.client(timeoutSeconds: 10)
+        // The busy one asks something every 0.3 s for 2.5 s: its reads keep it open.
+        for _ in 0..<8 {
+            _ = try busy.result("server.info")
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        // By now the silent connection and the one that never finished its line have been closed.
+        #expect(try silent.nextMessage() == nil, "the silent connection is still open")
+        #expect(try halfLine.nextMessage() == nil, "the half line's connection is still open")
+        let info = try busy.result("server.info")
+        #expect(info["connections"]?["closed_idle"]?.integerValue ?? 0 >= 2)
+        #expect(info["limits"]?["idle_timeout_seconds"] == 1)
+        // The subscriber sent nothing after subscribing and still gets the live records.
+        _ = try busy.result("submit", try fixture.registration().params)
+        var received = false
+        while let message = try subscriber.nextMessage() {
+            if message["method"] == "subscription.record" {
+                received = true
+                break
+            }
+        }
+        #expect(received, "the subscriber was closed")
+        await server.shutdown()
+    }
+
     /// The authority and auditors may read any id, so a mistyped one must say so instead of reading as an empty
     /// account or history; every other reader is refused first and learns nothing about which ids exist.
     @Test("an id the ledger has not registered with that role is not_found for the authority and auditors, not_authorised for the others")
