@@ -63,6 +63,9 @@ public final class LedgerServer: Sendable {
         else {
             throw LedgerError(.invalidRange, "server limits are inconsistent: a batch request must fit in one commit of at most \(Ledger.maximumBatchCount) events")
         }
+        guard limits.maximumSubscriberBufferRecords >= 1, (limits.idleTimeoutSeconds ?? 1) >= 1 else {
+            throw LedgerError(.invalidRange, "server limits are inconsistent: a subscriber buffer and an idle timeout are at least 1")
+        }
         guard configuration.tcpHost != nil || configuration.unixSocketPath != nil else {
             throw LedgerError(.invalidRange, "the server needs a TCP address or a Unix socket to listen on")
         }

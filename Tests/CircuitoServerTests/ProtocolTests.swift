@@ -233,7 +233,7 @@ struct ProtocolTests {
     func idleConnectionsAreClosed() async throws {
         let fixture = try CircuitFixture()
         var limits = ServerLimits()
-        limits.idleTimeoutSeconds = 1
+        limits.idleTimeoutSeconds = 2
         let server = try await fixture.startServer(limits: limits)
         let silent = try server.client(timeoutSeconds: 10)
         let halfLine = try server.client(timeoutSeconds: 10)
@@ -241,17 +241,18 @@ struct ProtocolTests {
         let subscriber = try server.client(unix: true, timeoutSeconds: 10)
         _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(Int64(try server.size()))]))
         let busy = try server.client(timeoutSeconds: 10)
-        // The busy one asks something every 0.3 s for 2.5 s: its reads keep it open.
-        for _ in 0..<8 {
+        // The busy one asks something every 0.1 s for 5 s: its reads keep it open (a margin of 1.9 s for a loaded
+        // machine's pauses).
+        for _ in 0..<50 {
             _ = try busy.result("server.info")
-            try await Task.sleep(for: .milliseconds(300))
+            try await Task.sleep(for: .milliseconds(100))
         }
         // By now the silent connection and the one that never finished its line have been closed.
         #expect(try silent.nextMessage() == nil, "the silent connection is still open")
         #expect(try halfLine.nextMessage() == nil, "the half line's connection is still open")
         let info = try busy.result("server.info")
         #expect(info["connections"]?["closed_idle"]?.integerValue ?? 0 >= 2)
-        #expect(info["limits"]?["idle_timeout_seconds"] == 1)
+        #expect(info["limits"]?["idle_timeout_seconds"] == 2)
         // The subscriber sent nothing after subscribing and still gets the live records.
         _ = try busy.result("submit", try fixture.registration().params)
         var received = false
