@@ -240,6 +240,7 @@ struct ProtocolTests {
         try halfLine.send(bytes: Array(#"{"jsonrpc":"2.0","id":1,"method":"serv"#.utf8))
         let subscriber = try server.client(unix: true, timeoutSeconds: 10)
         _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(Int64(try server.size()))]))
+        // Opened only now, so that the setup above (slow on a loaded machine) does not count as its silence.
         let busy = try server.client(timeoutSeconds: 10)
         // The busy one asks something every 0.1 s for 5 s: its reads keep it open (a margin of 1.9 s for a loaded
         // machine's pauses).
