@@ -431,7 +431,13 @@ struct ServerContext: Sendable {
         let account = try account(params, requester: requester)
         let balance = try ledger { () throws(LedgerError) in try reader.accountBalance(account) }
         var result: JSONObject = ["account": .string(account), "balance": .integer(balance.balance)]
-        if let lots = balance.lots { result["lots"] = .array(lots.map(\.json)) }
+        if let lots = balance.lots {
+            result["lots"] = .array(lots.map(\.json))
+            // Lots past their expiry stay in the balance until the authority's tocoin.expired collects them, but no
+            // payment can spend them: say how much of the balance that is, so a till does not offer it.
+            let now = Timestamp.format(millisecondsSince1970: clock())
+            result["expired"] = .integer(lots.filter { $0.isExpired(at: now) }.reduce(0) { $0 + $1.remaining })
+        }
         return .object(result)
     }
 

@@ -23,6 +23,9 @@ public struct ServerConfiguration: Sendable {
     public var credentialContexts: JSONLDContextStore?
     /// The ledger's LMDB options: the server's, unless an operator sets the map size (`--map-size`).
     public var storageOptions: LMDBEnvironment.Options = .server
+    /// The time reads are answered at (signed reads' windows, sessions, which lots have expired), in milliseconds
+    /// since 1970; the writer's records take the system clock. Another clock is for tests.
+    public var readClockMilliseconds: @Sendable () -> Int64 = Ledger.systemClockMilliseconds
 
     public init(directory: String, tcpHost: String? = "127.0.0.1", tcpPort: Int = 7411, unixSocketPath: String? = nil, limits: ServerLimits = ServerLimits()) {
         self.directory = directory
@@ -84,7 +87,7 @@ public final class LedgerServer: Sendable {
         let context = ServerContext(
             reader: writer.reader, writer: writer, hub: hub,
             nonces: NonceStore(capacity: limits.maximumRememberedNonces, windowSeconds: limits.readRequestWindowSeconds),
-            limits: limits, clock: Ledger.systemClockMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads),
+            limits: limits, clock: configuration.readClockMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads),
             credentials: CredentialSigning(keys: configuration.credentialIssuerKeys, contexts: configuration.credentialContexts),
             connections: connections)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)

@@ -303,6 +303,25 @@ struct ProtocolTests {
         await server.shutdown()
     }
 
+    @Test("a balance says how much of it is in lots past their expiry, which no payment can spend")
+    func expiredPartOfABalance() async throws {
+        let fixture = try CircuitFixture(initialBalance: 500)
+        // The fixture's policy keeps a lot 365 days; reads are answered 366 days on.
+        let later = fixture.now + 366 * 86_400_000
+        var configuration = ServerConfiguration(directory: fixture.directory, tcpHost: "127.0.0.1", tcpPort: 0)
+        configuration.eventLoopThreads = 2
+        configuration.readClockMilliseconds = { later }
+        let server = try await LedgerServer.start(configuration)
+        let client = try server.client()
+        let balance = try client.result("account.balance", fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"], at: later))
+        #expect(balance["balance"] == 500)
+        #expect(balance["expired"] == 500)
+        // Merchants' and the programme's accounts hold no lots.
+        let shop = try client.result("account.balance", fixture.read("account.balance", as: "shop", ["account": "merchant:shop"], at: later))
+        #expect(shop["expired"] == nil && shop["lots"] == nil)
+        await server.shutdown()
+    }
+
     @Test("reads: balances with lots, histories and case records in pages, catalogue search, proofs that verify")
     func reads() async throws {
         let fixture = try CircuitFixture(initialBalance: 500)
@@ -312,6 +331,7 @@ struct ProtocolTests {
         let balance = try client.result("account.balance", fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"]))
         #expect(balance["balance"] == 350)
         #expect(balance["lots"]?.arrayValue?.first?["remaining"] == 350)
+        #expect(balance["expired"] == 0)
         // History in pages of 2: the grant, then three payments.
         var entries: [JSONValue] = []
         var after: JSONValue = .null
