@@ -392,23 +392,20 @@ struct ServerContext: Sendable {
     private func account(_ params: Params, requester: ActorRecord) throws(RPCError) -> String {
         let account = try params.string("account")
         let systemAccounts = [Account.issuance, Account.fund, Account.settlement]
-        let valid: Bool
+        // The actor a beneficiary's or merchant's account belongs to, read from the name once.
+        let holder: (role: Role, id: String)?
         if account.hasPrefix("beneficiary:") {
-            valid = Identifier.isValid(String(account.dropFirst("beneficiary:".count)))
+            holder = (.beneficiary, String(account.dropFirst("beneficiary:".count)))
         } else if account.hasPrefix("merchant:") {
-            valid = Identifier.isValid(String(account.dropFirst("merchant:".count)))
+            holder = (.merchant, String(account.dropFirst("merchant:".count)))
         } else {
-            valid = systemAccounts.contains(account)
+            holder = nil
         }
-        guard valid else {
+        guard holder.map({ Identifier.isValid($0.id) }) ?? systemAccounts.contains(account) else {
             throw .invalidParams("account is beneficiary:<id>, merchant:<id>, \(systemAccounts.joined(separator: ", "))")
         }
         try authorise(try ledger { () throws(LedgerError) in try ReadPolicy.mayReadAccount(account, requester, reader: reader) }, requester, "account \(account)")
-        if account.hasPrefix("beneficiary:") {
-            try requireRegistered(String(account.dropFirst("beneficiary:".count)), as: .beneficiary, requester: requester)
-        } else if account.hasPrefix("merchant:") {
-            try requireRegistered(String(account.dropFirst("merchant:".count)), as: .merchant, requester: requester)
-        }
+        if let holder { try requireRegistered(holder.id, as: holder.role, requester: requester) }
         return account
     }
 

@@ -308,10 +308,7 @@ struct ProtocolTests {
         let fixture = try CircuitFixture(initialBalance: 500)
         // The fixture's policy keeps a lot 365 days; reads are answered 366 days on.
         let later = fixture.now + 366 * 86_400_000
-        var configuration = ServerConfiguration(directory: fixture.directory, tcpHost: "127.0.0.1", tcpPort: 0)
-        configuration.eventLoopThreads = 2
-        configuration.readClockMilliseconds = { later }
-        let server = try await LedgerServer.start(configuration)
+        let server = try await fixture.startServer(readClockMilliseconds: { later })
         let client = try server.client()
         let balance = try client.result("account.balance", fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"], at: later))
         #expect(balance["balance"] == 500)

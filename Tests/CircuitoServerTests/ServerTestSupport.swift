@@ -138,9 +138,12 @@ final class CircuitFixture: @unchecked Sendable {
     }
 
     /// Starts a server on an ephemeral TCP port and a Unix socket in the fixture's folder.
-    func startServer(limits: ServerLimits = ServerLimits()) async throws -> LedgerServer {
+    func startServer(
+        limits: ServerLimits = ServerLimits(), readClockMilliseconds: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds
+    ) async throws -> LedgerServer {
         var configuration = ServerConfiguration(directory: directory, tcpHost: "127.0.0.1", tcpPort: 0, unixSocketPath: folder.path + "/s.sock", limits: limits)
         configuration.eventLoopThreads = 2
+        configuration.readClockMilliseconds = readClockMilliseconds
         return try await LedgerServer.start(configuration)
     }
 }
