@@ -100,8 +100,11 @@ public struct RPCRequest: Sendable {
         var id: JSONValue? = nil
         if let given = members["id"] {
             switch given {
-            case .string, .integer, .number, .null: id = given
-            default: return .failure(RPCDecodingFailure(id: .null, error: .invalidRequest("id must be a string, a number or null")))
+            case .string, .integer, .null: id = given
+            // Answers are canonical JSON, so such a number would come back in another spelling (1e2 as 100) or
+            // rounded (2^53 + 1 as 2^53): a client matching answers by id would never find its own.
+            case .number: return .failure(RPCDecodingFailure(id: .null, error: .invalidRequest("id must be a string, an integer within ±(2^53 − 1) written without a fraction or exponent, or null: the answer could not carry any other number exactly")))
+            default: return .failure(RPCDecodingFailure(id: .null, error: .invalidRequest("id must be a string, an integer or null")))
             }
         }
         let answerID = id ?? .null

@@ -35,6 +35,13 @@ struct ProtocolTests {
         // Wrong types.
         #expect(try bad.exchange(#"{"jsonrpc":"2.0","id":{"a":1},"method":"server.info"}"# + "\n")?["error"]?["code"] == -32600)
         #expect(try bad.exchange(#"{"jsonrpc":"2.0","id":7,"method":5}"# + "\n")?["error"]?["code"] == -32600)
+        // A numeric id comes back exactly: the largest exact integer is echoed; a number the canonical answer would
+        // spell otherwise (rounded, an exponent, a fraction) is refused under id null instead of answered under another.
+        #expect(try bad.exchange(#"{"jsonrpc":"2.0","id":-9007199254740991,"method":"checkpoint"}"# + "\n")?["id"] == .integer(-9_007_199_254_740_991))
+        for id in ["9007199254740993", "1e2", "1.5", "-0.0"] {
+            let answer = try #require(try bad.exchange(#"{"jsonrpc":"2.0","id":"# + id + #","method":"checkpoint"}"# + "\n"))
+            #expect(answer["id"] == .null && answer["error"]?["code"] == -32600, "id \(id): \(answer)")
+        }
         #expect(try bad.exchange(#"{"jsonrpc":"2.0","id":8,"method":"server.info","params":"x"}"# + "\n")?["id"] == 8)
         let wrongType = try bad.error("proof.inclusion", ["seq": "one"])
         #expect(wrongType.code == -32602)
