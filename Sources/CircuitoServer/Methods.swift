@@ -280,7 +280,7 @@ struct ServerContext: Sendable {
         let suite = try CredentialSigning.suite(try params.optionalString("suite"))
         return try ledger { () throws(LedgerError) in
             let source = try reader.badgeCredentialSource(badgeID: id)
-            let (key, contexts) = try credentials.signing(for: source.issuer)
+            let (key, contexts) = try credentials.signing(for: source.issuer, offlineCommand: "circuito badge credential --data LEDGER --badge \(id) --key ORGANISATION.key")
             return try OpenBadgeCredentials.issuedBadgeCredential(
                 badge: source.badge, badgeClass: source.badgeClass, issuer: source.issuer,
                 activations: source.activations, opportunities: source.opportunities, origin: source.origin,
@@ -295,7 +295,7 @@ struct ServerContext: Sendable {
         let suite = try CredentialSigning.suite(try params.optionalString("suite"))
         return try ledger { () throws(LedgerError) in
             let source = try reader.statusListSource(issuer: issuer)
-            let (key, contexts) = try credentials.signing(for: source.issuer)
+            let (key, contexts) = try credentials.signing(for: source.issuer, offlineCommand: "circuito badge status-list --data LEDGER --issuer \(source.issuer.id) --key ORGANISATION.key")
             return try OpenBadgeCredentials.issuerStatusListCredential(
                 issuer: source.issuer, issuedCount: source.issuedCount, revokedIndices: source.revokedIndices,
                 validFrom: source.asOf, origin: source.origin, signingKey: key, suite: suite, contexts: contexts)
@@ -491,9 +491,10 @@ struct CredentialSigning: Sendable {
     let contexts: JSONLDContextStore?
 
     /// The configured key that is an active key of `issuer` now; the library re-checks it against the registry.
-    func signing(for issuer: ActorRecord) throws(LedgerError) -> (Ed25519PrivateKey, JSONLDContextStore) {
+    /// `offlineCommand` is the `circuito badge` command that makes the same credential with the organisation's own key.
+    func signing(for issuer: ActorRecord, offlineCommand: String) throws(LedgerError) -> (Ed25519PrivateKey, JSONLDContextStore) {
         guard let key = keys.first(where: { issuer.keys[$0.publicKey.multikey] == .active }) else {
-            throw LedgerError(.keyFile, "this server holds no active key of organisation \"\(issuer.id)\"; export the credential with: circuito badge credential --key ORGANISATION.key")
+            throw LedgerError(.keyFile, "this server holds no active key of organisation \"\(issuer.id)\"; make it with the organisation's key instead: \(offlineCommand)")
         }
         guard let contexts else {
             throw LedgerError(.keyFile, "this server was started without JSON-LD contexts (--contexts)")

@@ -42,7 +42,9 @@ public enum ReadAuthorisation {
         guard case .object(let members)? = params, members.count == 2, case .object(let request)? = members["request"],
             case .string(let signatureText)? = members["sig"]
         else {
-            throw RPCError(LedgerError(.invalidReadRequest, "\(method) is a signed read: params are {\"request\":{method, params, actor, key, ts, nonce},\"sig\":…}, or open a session on this connection first (session.challenge, session.open)"))
+            // session.open is itself how a session starts: pointing to a session would send the client in a circle.
+            let alternative = challenge == nil ? ", or open a session on this connection first (session.challenge, session.open)" : ", whose nonce is this connection's challenge from session.challenge"
+            throw RPCError(LedgerError(.invalidReadRequest, "\(method) is a signed read: params are {\"request\":{method, params, actor, key, ts, nonce},\"sig\":…}\(alternative)"))
         }
         let allowed: Set<String> = ["method", "params", "actor", "key", "ts", "nonce"]
         for key in allowed where key != "params" && request[key]?.stringValue == nil {

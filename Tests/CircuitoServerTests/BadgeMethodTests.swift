@@ -59,14 +59,17 @@ struct BadgeMethodTests {
         await server.shutdown()
     }
 
-    @Test("without issuer keys, badge.credential points to the CLI")
+    @Test("without issuer keys, badge.credential and badge.status_list each point to the CLI command that makes it")
     func noKeys() async throws {
         let fixture = try CircuitFixture()
         let server = try await fixture.startServer()
         let client = try server.client()
         let refused = try client.error("badge.credential", ["badge": "badge-1"])
         #expect(refused.data?["code"]?.stringValue == "key_file")
-        #expect(refused.message.contains("circuito badge credential"))
+        #expect(refused.message.contains("circuito badge credential --data LEDGER --badge badge-1 --key"))
+        let statusList = try client.error("badge.status_list", ["issuer": "casa"])
+        #expect(statusList.data?["code"]?.stringValue == "key_file")
+        #expect(statusList.message.contains("circuito badge status-list --data LEDGER --issuer casa --key"))
         await server.shutdown()
     }
 }

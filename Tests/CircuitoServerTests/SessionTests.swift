@@ -93,6 +93,11 @@ struct SessionTests {
         _ = try client.result("session.challenge")
         #expect(try client.error("session.open", .object(tampered)).name == "invalid_read_request")
         #expect(try client.error("session.challenge", ["extra": 1]).name == "invalid_params")
+        // Unsigned params: the message says how to sign it, not to open a session first (that is this very call).
+        _ = try client.result("session.challenge")
+        let unsigned = try client.error("session.open", [:])
+        #expect(unsigned.name == "invalid_read_request")
+        #expect(unsigned.message.contains("challenge from session.challenge") && !unsigned.message.contains("open a session"), "\(unsigned.message)")
         // None of the refused attempts opened a session.
         #expect(try client.error("account.balance", ["account": "beneficiary:bene-1"]).name == "invalid_read_request")
         #expect(try client.result("session.close")["closed"] == false)
