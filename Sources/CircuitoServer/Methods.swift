@@ -256,9 +256,21 @@ struct ServerContext: Sendable {
         }
         let text = try params.optionalString("text") ?? ""
         guard text.utf8.count <= 1000 else { throw .invalidParams("catalogue.search text is at most 1000 bytes") }
+        // A filter that could never apply is refused rather than ignored: ignored, it would answer every entry (a
+        // text of short words) or none (a facet the kind's entries lack), and the caller could not tell.
+        let words = CatalogueIndex.words(text)
+        guard text.isEmpty || !words.isEmpty else {
+            throw .invalidParams("catalogue.search text has no word of at least 3 letters or digits, the shortest the index holds")
+        }
+        let facets = CatalogueIndex.facetsOfKind[kind] ?? []
+        for facet in ["category", "district", "provider"] where !facets.contains(facet) {
+            if try params.optionalString(facet) != nil {
+                throw .invalidParams("catalogue.search of kind \(kind) cannot filter by \(facet): its entries have \(facets.joined(separator: " and ")) and words")
+            }
+        }
         let query = CatalogueQuery(
             kind: kind, category: try params.optionalIdentifier("category"), district: try params.optionalIdentifier("district"),
-            provider: try params.optionalIdentifier("provider"), words: Array(CatalogueIndex.words(text).prefix(8)),
+            provider: try params.optionalIdentifier("provider"), words: Array(words.prefix(8)),
             after: try params.optionalIdentifier("after"), limit: try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries))
         let page = try ledger { () throws(LedgerError) in try reader.catalogueSearch(query) }
         return .object(["kind": .string(kind), "entries": .array(page.entries), "next_after": page.nextAfter.map { .string($0) } ?? .null])

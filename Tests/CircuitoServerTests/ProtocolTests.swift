@@ -360,6 +360,20 @@ struct ProtocolTests {
         #expect(try client.result("catalogue.search", ["kind": "opportunity", "text": "swimming"])["entries"]?.arrayValue?.isEmpty == true)
         #expect(try client.result("catalogue.search", ["kind": "merchant", "category": "food"])["entries"]?.arrayValue?.first?["merchant"] == "shop")
         #expect(try client.result("catalogue.search", ["kind": "badge_class", "text": "gardener"])["entries"]?.arrayValue?.count == 1)
+        #expect(try client.result("catalogue.search", ["kind": "badge_class", "provider": "casa"])["entries"]?.arrayValue?.count == 1)
+        // Filters that could never apply are refused, not ignored: a facet the kind's entries lack, a text without a
+        // word the index holds (ignored, it would list every entry).
+        for (params, wanted) in [
+            (["kind": "merchant", "provider": "casa"], "cannot filter by provider"),
+            (["kind": "badge_class", "district": "san-salvario"], "cannot filter by district"),
+            (["kind": "badge_class", "category": "food"], "cannot filter by category"),
+            (["kind": "opportunity", "text": "a b"], "no word of at least 3"),
+            (["kind": "opportunity", "text": "!!"], "no word of at least 3"),
+        ] as [(JSONValue, String)] {
+            let refused = try client.error("catalogue.search", params)
+            #expect(refused.name == "invalid_params" && refused.message.contains(wanted), "\(params): \(refused)")
+        }
+        #expect(try client.result("catalogue.search", ["kind": "opportunity", "text": ""])["entries"]?.arrayValue?.count == 1)
         #expect(try client.error("catalogue.search", ["kind": "people"]).code == -32602)
         // Events in pages, exactly the records.
         let events = try client.result("events", fixture.read("events", as: "audit", ["from": 0, "limit": 3]))

@@ -3,6 +3,10 @@
 public enum CatalogueIndex {
     public static let kinds = ["opportunity", "merchant", "badge_class"]
     public static let facets = ["category", "district", "provider", "word"]
+    /// The facets other than words that each kind's entries are indexed under (`keys(kind:id:entry:)`).
+    public static let facetsOfKind: [String: [String]] = [
+        "opportunity": ["category", "district", "provider"], "merchant": ["category", "district"], "badge_class": ["provider"],
+    ]
     /// Words indexed per entry.
     public static let maximumWords = 64
 
