@@ -152,9 +152,9 @@ public final class Ledger {
     public var verifierKey: String { checkpointSigner.verifier.verifierKey }
 
     private enum Outcome {
-        case appended(sequenceNumber: UInt64, leafHash: [UInt8])
+        case appended(sequenceNumber: UInt64, recordedAt: String, leafHash: [UInt8])
         /// `checkpoint` is nil when the earlier copy is in this same batch: this commit's checkpoint covers it.
-        case repeated(sequenceNumber: UInt64, leafHash: [UInt8], checkpoint: String?)
+        case repeated(sequenceNumber: UInt64, recordedAt: String, leafHash: [UInt8], checkpoint: String?)
         case refused(LedgerError)
     }
 
@@ -186,7 +186,7 @@ public final class Ledger {
                 }
                 let record = PlannedRecord(verifiedEvent, sequenceNumber: sequenceNumber, recordedAt: recordedAt, changes: changes, frontier: &working)
                 try Self.write(record, transaction: transaction, state: state)
-                outcomes.append(.appended(sequenceNumber: sequenceNumber, leafHash: record.leafHash))
+                outcomes.append(.appended(sequenceNumber: sequenceNumber, recordedAt: recordedAt, leafHash: record.leafHash))
             }
             guard working.size > frontier.size else { return (outcomes, nil) }
             return (outcomes, try writeCheckpoint(of: working, transaction: transaction))
@@ -197,15 +197,15 @@ public final class Ledger {
         receipts.reserveCapacity(events.count)
         for (verifiedEvent, outcome) in zip(events, outcomes) {
             switch outcome {
-            case .appended(let sequenceNumber, let leafHash):
+            case .appended(let sequenceNumber, let recordedAt, let leafHash):
                 // Every append above produced a checkpoint for this commit.
-                receipts.append(.success(Receipt(eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, leafHash: leafHash, checkpoint: checkpointNote ?? "")))
-            case .repeated(let sequenceNumber, let leafHash, let checkpoint):
+                receipts.append(.success(Receipt(eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, recordedAt: recordedAt, leafHash: leafHash, checkpoint: checkpointNote ?? "")))
+            case .repeated(let sequenceNumber, let recordedAt, let leafHash, let checkpoint):
                 // A repeat of a record of this batch exists only if this batch appended, so it has a checkpoint.
                 guard let note = checkpoint ?? checkpointNote else {
                     preconditionFailure("a repeat of seq \(sequenceNumber) in a batch that appended nothing")
                 }
-                receipts.append(.success(Receipt(eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, leafHash: leafHash, checkpoint: note)))
+                receipts.append(.success(Receipt(eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, recordedAt: recordedAt, leafHash: leafHash, checkpoint: note)))
             case .refused(let error):
                 receipts.append(.failure(error))
             }
@@ -275,10 +275,10 @@ public final class Ledger {
             return .refused(LedgerError(.idConflict, "event id \"\(event.id)\" is already recorded at seq \(earlier) with other content"))
         }
         guard earlier < committedSize else {
-            return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes), checkpoint: nil)
+            return .repeated(sequenceNumber: earlier, recordedAt: record.recordedAt, leafHash: MerkleHash.leaf(leafBytes), checkpoint: nil)
         }
         let checkpoint = try LedgerReader.checkpointCovering(sequenceNumber: earlier, in: transaction)
-        return .repeated(sequenceNumber: earlier, leafHash: MerkleHash.leaf(leafBytes), checkpoint: checkpoint)
+        return .repeated(sequenceNumber: earlier, recordedAt: record.recordedAt, leafHash: MerkleHash.leaf(leafBytes), checkpoint: checkpoint)
     }
 }
 
@@ -286,6 +286,7 @@ public final class Ledger {
 /// and the tree nodes it completes. Made without I/O, so a planner can make it while an earlier commit syncs.
 public struct PlannedRecord: Sendable {
     public let sequenceNumber: UInt64
+    public let recordedAt: String
     public let leafBytes: [UInt8]
     public let leafHash: [UInt8]
     public let changes: [StateChange]
@@ -295,6 +296,7 @@ public struct PlannedRecord: Sendable {
     public init(_ event: VerifiedEvent, sequenceNumber: UInt64, recordedAt: String, changes: [StateChange], frontier: inout MerkleFrontier) {
         precondition(frontier.size == sequenceNumber, "a record's leaf goes at the end of the tree")
         self.sequenceNumber = sequenceNumber
+        self.recordedAt = recordedAt
         self.leafBytes = Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: event.signedEvent).leafBytes
         self.leafHash = MerkleHash.leaf(leafBytes)
         self.changes = changes

@@ -83,7 +83,10 @@ struct ClientSubmitCommand: ParsableCommand {
         discussion: """
             Lines that are signed events ({"event":…,"sig":…}) are sent as they are; unsigned ones (at least type \
             and body) are signed with --key as --actor first, filling v, key, ts and a random id. With --batch, all \
-            lines go in one submit_batch: all or nothing. Exit status 1 if any event was refused.
+            lines go in one submit_batch: all or nothing. Exit status 1 if any event was refused. With \
+            --verifier-key, each receipt is checked as Specs/ledger.md 7.4 says, after it is printed: its checkpoint's \
+            signature, its leaf rebuilt from the event sent with its seq and recorded_at, and the inclusion proof the \
+            server gives for it; the first that fails stops the command with integrity_failure.
             """)
 
     @OptionGroup var options: ServerOptions
@@ -95,6 +98,8 @@ struct ClientSubmitCommand: ParsableCommand {
     var batch = false
     @Option(name: .long, help: "Refuse unless the log holds this many records when the (first) event's turn comes.")
     var expectedSize: UInt64?
+    @Option(name: .long, help: "Check each receipt with the ledger's checkpoint verifier key (NAME+KEYID+BASE64).")
+    var verifierKey: String?
     @Argument(help: "File of events (JSON Lines); standard input when absent.")
     var file: String?
 
@@ -111,6 +116,7 @@ struct ClientSubmitCommand: ParsableCommand {
             }
             defer { if descriptor != 0 { close(descriptor) } }
             let signingKey = try key.map { (path) throws(LedgerError) in try KeyFile.read(path) }
+            let verifier = try verifierKey.map { (text) throws(LedgerError) in try NoteVerifier(parsing: text) }
             let client = try options.connect()
             var reader = LineReader(descriptor: descriptor, maximumLineBytes: EventLimits.maximumSignedEventBytes)
             var events: [JSONValue] = []
@@ -130,7 +136,10 @@ struct ClientSubmitCommand: ParsableCommand {
                 var params = signed.objectValue ?? [:]
                 if let expectedSize, lineNumber == 1 { params["expected_size"] = .integer(Int64(expectedSize)) }
                 switch try client.call("submit", .object(params)) {
-                case .success(let receipt): output.writeLine(receipt)
+                case .success(let receipt):
+                    output.writeLine(receipt)
+                    output.flush()
+                    if let verifier { try Self.check(receipt, submitted: signed, verifier: verifier, client: client) }
                 case .failure(let error):
                     refused += 1
                     output.writeLine(.object(["line": .integer(Int64(lineNumber)), "error": error.json]))
@@ -142,7 +151,15 @@ struct ClientSubmitCommand: ParsableCommand {
                 if let expectedSize { params["expected_size"] = .integer(Int64(expectedSize)) }
                 switch try client.call("submit_batch", .object(params)) {
                 case .success(let result):
-                    for receipt in result["receipts"]?.arrayValue ?? [] { output.writeLine(receipt) }
+                    let receipts = result["receipts"]?.arrayValue ?? []
+                    for receipt in receipts { output.writeLine(receipt) }
+                    output.flush()
+                    if let verifier {
+                        guard receipts.count == events.count else {
+                            throw LedgerError(.integrity, "submit_batch answered \(receipts.count) receipts for \(events.count) events")
+                        }
+                        for (receipt, event) in zip(receipts, events) { try Self.check(receipt, submitted: event, verifier: verifier, client: client) }
+                    }
                 case .failure(let error):
                     refused += events.count
                     output.writeLine(.object(["error": error.json]))
@@ -153,6 +170,19 @@ struct ClientSubmitCommand: ParsableCommand {
         if refused > 0 {
             printError("error: \(refused) event(s) refused")
             throw ExitCode(1)
+        }
+    }
+
+    /// A receipt checked as a till would check it: the leaf from the event it sent, the proof from the server.
+    static func check(_ receipt: JSONValue, submitted: JSONValue, verifier: NoteVerifier, client: LineClient) throws(LedgerError) {
+        let check = try ReceiptCheck(receipt: receipt, submitted: submitted, verifier: verifier)
+        let params: JSONValue = ["seq": .integer(Int64(check.sequenceNumber)), "size": .integer(Int64(check.treeSize))]
+        switch try client.call("proof.inclusion", params) {
+        case .success(let proof):
+            let hashes = (proof["hashes"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Base64.decode) }
+            try check.verify(inclusionProof: hashes)
+        case .failure(let error):
+            throw LedgerError(.integrity, "the receipt of seq \(check.sequenceNumber) could not be checked: proof.inclusion answered \(error)")
         }
     }
 

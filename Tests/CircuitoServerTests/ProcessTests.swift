@@ -112,10 +112,19 @@ struct ProcessTests {
         defer { unlink(unsigned) }
         let registration = #"{"type":"actor.registered","body":{"actor":"cli-shop","role":"merchant","name":"CLI shop","keys":["\#(Ed25519PrivateKey().publicKey.multikey)"]}}"#
         try (registration + "\n").write(toFile: unsigned, atomically: true, encoding: .utf8)
-        let submitted = try runCircuito(["client", "submit", "--server", tcp, "--key", keys + "/city.key", "--actor", "city", unsigned])
+        // With the verifier key each receipt is checked: checkpoint, leaf from the event sent, inclusion proof.
+        let submitted = try runCircuito(["client", "submit", "--server", tcp, "--key", keys + "/city.key", "--actor", "city", "--verifier-key", verifierKey, unsigned])
         #expect(submitted.status == 0, "\(submitted.errors)")
         let receipt = try JSONParser.parse(submitted.output.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(receipt["seq"]?.integerValue != nil)
+        // Checked against another ledger's key (the same name), the receipt is printed, then refused.
+        let otherVerifierKey = try NoteVerifier(name: String(verifierKey.prefix { $0 != "+" }), publicKey: Ed25519PrivateKey().publicKey).verifierKey
+        let otherRegistration = #"{"type":"actor.registered","body":{"actor":"cli-shop-2","role":"merchant","name":"CLI shop 2","keys":["\#(Ed25519PrivateKey().publicKey.multikey)"]}}"#
+        try (otherRegistration + "\n").write(toFile: unsigned, atomically: true, encoding: .utf8)
+        let misChecked = try runCircuito(["client", "submit", "--server", socket, "--key", keys + "/city.key", "--actor", "city", "--batch", "--verifier-key", otherVerifierKey, unsigned])
+        #expect(misChecked.status == 1)
+        #expect(misChecked.output.contains("\"seq\":") && misChecked.errors.contains("error: integrity_failure: the receipt does not check: its checkpoint"), "\(misChecked.errors)")
+        try (registration + "\n").write(toFile: unsigned, atomically: true, encoding: .utf8)
         let again = try runCircuito(["client", "submit", "--server", tcp, "--key", keys + "/city.key", "--actor", "city", unsigned])
         #expect(again.status == 1)
         #expect(again.output.contains("actor_exists"))

@@ -204,11 +204,20 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
 }
 
 /// Checks a receipt: its checkpoint verifies with the ledger's key, covers the seq, and the inclusion proof of the
-/// leaf hash (fetched from the server) verifies against its root.
-func verifyReceipt(_ receipt: JSONValue, client: LineClient, verifierKey: String) throws {
+/// leaf hash (fetched from the server) verifies against its root. Given the signed event that was submitted, also
+/// that the leaf hash is that of the record rebuilt from it with the receipt's seq and recorded_at, as a submitter
+/// checks it without reading the log (Specs/ledger.md 7.4).
+func verifyReceipt(_ receipt: JSONValue, submitted signedEvent: JSONValue? = nil, client: LineClient, verifierKey: String) throws {
     let note = try #require(receipt["checkpoint"]?.stringValue)
     let sequenceNumber = UInt64(try #require(receipt["seq"]?.integerValue))
     let leafHash = try #require(receipt["leaf_hash"]?.stringValue.flatMap(Base64.decode))
+    if let signedEvent {
+        let record: JSONValue = [
+            "event": try #require(signedEvent["event"]), "sig": try #require(signedEvent["sig"]),
+            "seq": .integer(Int64(sequenceNumber)), "recorded_at": try #require(receipt["recorded_at"]),
+        ]
+        #expect(MerkleHash.leaf(CanonicalJSON.encode(record)) == leafHash, "the receipt's leaf is not the submitted event's record")
+    }
     let checkpoint = try Checkpoint(parsing: try SignedNote.open(note, verifier: try NoteVerifier(parsing: verifierKey)))
     #expect(checkpoint.size > sequenceNumber)
     let proof = try client.result("proof.inclusion", ["seq": .integer(Int64(sequenceNumber)), "size": .integer(Int64(checkpoint.size))])

@@ -51,7 +51,9 @@ struct WritePathTests {
         let first = try server.client().result("submit", event.params)
         let again = try server.client(unix: true).result("submit", event.params)
         #expect(first == again)
-        #expect(Set(first.objectValue?.keys.map { $0 } ?? []) == ["id", "seq", "leaf_hash", "checkpoint"])
+        #expect(Set(first.objectValue?.keys.map { $0 } ?? []) == ["id", "seq", "recorded_at", "leaf_hash", "checkpoint"])
+        // The submitter rebuilds its record's leaf from its own event, for the first receipt and the repeat's.
+        try verifyReceipt(first, submitted: event.params, client: try server.client(), verifierKey: server.verifierKey)
         // Concurrent retries of one new event: one record, the same receipt for all.
         let racing = try fixture.registration()
         let answers = Collected<JSONValue>()
@@ -68,6 +70,9 @@ struct WritePathTests {
         let batchAgain = try server.client(unix: true).result("submit_batch", batch)
         #expect(batchFirst == batchAgain)
         #expect(batchFirst["receipts"]?.arrayValue?.count == 2)
+        for (receipt, event) in zip(batchFirst["receipts"]?.arrayValue ?? [], batch["events"]?.arrayValue ?? []) {
+            try verifyReceipt(receipt, submitted: event, client: try server.client(), verifierKey: server.verifierKey)
+        }
         // The same id with other content.
         let conflicting = try fixture.signed("actor.registered", by: "city", fixture.actors.authority, [
             "actor": "someone-else", "role": "merchant", "name": "Other", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]),
@@ -76,6 +81,55 @@ struct WritePathTests {
         #expect(error.name == "id_conflict")
         #expect(error.code == 3001)
         try verifyReceipt(first, client: try server.client(), verifierKey: server.verifierKey)
+        await server.shutdown()
+    }
+
+    @Test("a submitter checks its receipt from the event it sent: any changed member, another event or the wrong proof fails")
+    func receiptCheck() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let verifier = try NoteVerifier(parsing: server.verifierKey)
+        let before = try #require(try client.result("checkpoint")["checkpoint"])
+        let event = try fixture.registration()
+        let receipt = try client.result("submit", event.params)
+        func proof(_ check: ReceiptCheck, seq: UInt64? = nil) throws -> [[UInt8]] {
+            let params: JSONValue = ["seq": .integer(Int64(seq ?? check.sequenceNumber)), "size": .integer(Int64(check.treeSize))]
+            return try #require(try client.result("proof.inclusion", params)["hashes"]?.arrayValue).compactMap { $0.stringValue.flatMap(Base64.decode) }
+        }
+        let check = try ReceiptCheck(receipt: receipt, submitted: event.params, verifier: verifier)
+        try check.verify(inclusionProof: try proof(check))
+        // The proof of another leaf does not prove this one.
+        #expect(throws: LedgerError.self) { try check.verify(inclusionProof: try proof(check, seq: check.sequenceNumber - 1)) }
+        func refusal(_ member: String, _ value: JSONValue, submitted: JSONValue? = nil) -> String? {
+            var changed = receipt.objectValue ?? [:]
+            changed[member] = value
+            do throws(LedgerError) {
+                _ = try ReceiptCheck(receipt: .object(changed), submitted: submitted ?? event.params, verifier: verifier)
+                return nil
+            } catch {
+                return error.code == .integrity ? error.message : "\(error)"
+            }
+        }
+        let recordedAt = try #require(receipt["recorded_at"]?.stringValue)
+        let later = Timestamp.format(millisecondsSince1970: try #require(Timestamp.millisecondsSince1970(recordedAt)) + 1)
+        let seq = try #require(receipt["seq"]?.integerValue)
+        let note = try #require(receipt["checkpoint"]?.stringValue)
+        let cases: [(String, JSONValue, JSONValue?, String)] = [
+            ("recorded_at", .string(later), nil, "leaf_hash is not that of the record"),
+            ("seq", .integer(seq + 1), nil, "leaf_hash is not that of the record"),
+            ("leaf_hash", .string(Base64.encode([UInt8](repeating: 7, count: 32))), nil, "leaf_hash is not that of the record"),
+            ("id", "reg-someone-else", nil, "it is for event"),
+            ("checkpoint", before, nil, "does not cover seq"),
+            ("checkpoint", .string(note.replacingOccurrences(of: "\n\n", with: "\nx\n\n")), nil, "its checkpoint"),
+            ("recorded_at", .null, nil, "it needs id, seq, recorded_at"),
+            // Another event sent under the same id: the leaf is not that of its record.
+            ("id", .string(event.event.id), try fixture.registration(id: String(event.event.id.dropFirst("reg-".count))).params, "leaf_hash is not that of the record"),
+        ]
+        for (member, value, submitted, wanted) in cases {
+            let message = refusal(member, value, submitted: submitted)
+            #expect(message?.contains(wanted) == true, "\(member) = \(value): \(message ?? "accepted")")
+        }
         await server.shutdown()
     }
 

@@ -301,23 +301,27 @@ public struct Record: Sendable, Hashable {
     }
 }
 
-/// A write's proof of acceptance: where the record sits, its leaf hash, and a signed checkpoint covering it.
+/// A write's proof of acceptance: where the record sits, when it was recorded, its leaf hash, and a signed
+/// checkpoint covering it. With `recordedAt` the submitter can rebuild the record's leaf from its own signed event,
+/// so it need not take the leaf hash on trust (Specs/ledger.md 7.4).
 public struct Receipt: Sendable, Hashable {
     public let eventID: String
     public let sequenceNumber: UInt64
+    public let recordedAt: String
     public let leafHash: [UInt8]
     public let checkpoint: String
 
-    public init(eventID: String, sequenceNumber: UInt64, leafHash: [UInt8], checkpoint: String) {
+    public init(eventID: String, sequenceNumber: UInt64, recordedAt: String, leafHash: [UInt8], checkpoint: String) {
         self.eventID = eventID
         self.sequenceNumber = sequenceNumber
+        self.recordedAt = recordedAt
         self.leafHash = leafHash
         self.checkpoint = checkpoint
     }
 
     public var json: JSONValue {
         .object([
-            "id": .string(eventID), "seq": .integer(Int64(sequenceNumber)),
+            "id": .string(eventID), "seq": .integer(Int64(sequenceNumber)), "recorded_at": .string(recordedAt),
             "leaf_hash": .string(Base64.encode(leafHash)), "checkpoint": .string(checkpoint),
         ])
     }

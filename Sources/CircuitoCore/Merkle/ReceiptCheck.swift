@@ -1,0 +1,52 @@
+/// What a submitter checks of a receipt without reading the log (Specs/ledger.md 7.4): the checkpoint is signed by
+/// the ledger's key and covers the receipt's seq, the leaf hash is that of the record rebuilt from the event the
+/// submitter sent, and (with the inclusion proof, which the caller fetches) the leaf is in the checkpoint's tree.
+/// Every failure is `integrity_failure`: the event was accepted, but the receipt does not prove it.
+public struct ReceiptCheck: Sendable, Hashable {
+    public let sequenceNumber: UInt64
+    /// The checkpoint's tree size: the inclusion proof to fetch is of `sequenceNumber` at this size.
+    public let treeSize: UInt64
+    let leafHash: [UInt8]
+    let rootHash: [UInt8]
+
+    /// Opens the receipt's checkpoint and ties the receipt to `submitted`, the signed event that was sent.
+    public init(receipt: JSONValue, submitted: JSONValue, verifier: NoteVerifier) throws(LedgerError) {
+        func failure(_ why: String) -> LedgerError { LedgerError(.integrity, "the receipt does not check: \(why)") }
+        guard case .string(let eventID)? = receipt["id"], case .integer(let sequence)? = receipt["seq"], sequence >= 0,
+            case .string(let recordedAt)? = receipt["recorded_at"], case .string(let note)? = receipt["checkpoint"],
+            case .string(let leafText)? = receipt["leaf_hash"], let leafHash = Base64.decode(leafText)
+        else {
+            throw failure("it needs id, seq, recorded_at, leaf_hash and checkpoint")
+        }
+        let signedEvent = try SignedEvent(json: submitted)
+        guard eventID == signedEvent.event.id else {
+            throw failure("it is for event \"\(eventID)\", not \"\(signedEvent.event.id)\"")
+        }
+        guard Timestamp.isValid(recordedAt) else { throw failure("recorded_at \"\(recordedAt)\" is not a timestamp") }
+        let sequenceNumber = UInt64(sequence)
+        let record = Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: signedEvent)
+        guard MerkleHash.leaf(record.leafBytes) == leafHash else {
+            throw failure("its leaf_hash is not that of the record of the event sent at seq \(sequenceNumber), recorded_at \(recordedAt)")
+        }
+        let checkpoint: Checkpoint
+        do throws(LedgerError) {
+            checkpoint = try Checkpoint(parsing: try SignedNote.open(note, verifier: verifier))
+        } catch {
+            throw failure("its checkpoint: \(error.message)")
+        }
+        guard checkpoint.size > sequenceNumber else {
+            throw failure("its checkpoint's tree has \(checkpoint.size) records, so it does not cover seq \(sequenceNumber)")
+        }
+        self.sequenceNumber = sequenceNumber
+        self.treeSize = checkpoint.size
+        self.leafHash = leafHash
+        self.rootHash = checkpoint.rootHash
+    }
+
+    /// Checks the RFC 9162 inclusion proof of `sequenceNumber` at `treeSize` against the checkpoint's root.
+    public func verify(inclusionProof: [[UInt8]]) throws(LedgerError) {
+        guard MerkleProofs.verifyInclusion(leafHash: leafHash, leafIndex: sequenceNumber, treeSize: treeSize, proof: inclusionProof, root: rootHash) else {
+            throw LedgerError(.integrity, "the receipt does not check: the inclusion proof of seq \(sequenceNumber) at size \(treeSize) does not lead to the checkpoint's root")
+        }
+    }
+}
