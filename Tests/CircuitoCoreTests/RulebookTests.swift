@@ -211,6 +211,38 @@ struct SpecVectorTests {
         }
     }
 
+    /// Specs/events.md quotes a record of the circuit sample for each event type: `**Example** (record N,
+    /// `recorded_at` T…` and then the signed event on one line. A reader checks them against the sample, so they
+    /// must be the sample's, and one per type that `circuit-sample.json`'s `examples` names.
+    @Test("every example Specs/events.md quotes is the circuit sample's record it names, byte for byte")
+    func eventExamplesAreTheSample() throws {
+        let specs = repositoryRoot.appendingPathComponent("Specs")
+        let lines = try String(contentsOf: specs.appendingPathComponent("events.md"), encoding: .utf8)
+            .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let records = try String(contentsOf: specs.appendingPathComponent("vectors/circuit-sample.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try Record(leafBytes: Array($0.utf8)) }
+        let sample = try JSONParser.parse(try String(contentsOf: specs.appendingPathComponent("vectors/circuit-sample.json"), encoding: .utf8))
+        var quoted: [String: Int64] = [:]
+        for (index, line) in lines.enumerated() where line.hasPrefix("**Example** (record ") {
+            let header = line.dropFirst("**Example** (record ".count)
+            let number = try #require(Int(header.prefix { $0.isNumber }), "line \(index + 1): \(line)")
+            let afterNumber = header.drop { $0.isNumber }
+            #expect(afterNumber.hasPrefix(", `recorded_at` "), "line \(index + 1): \(line)")
+            let recordedAt = String(afterNumber.dropFirst(", `recorded_at` ".count).prefix { !";,) ".contains($0) })
+            let record = try #require(records.indices.contains(number) ? records[number] : nil, "line \(index + 1) names record \(number)")
+            #expect(recordedAt == record.recordedAt, "line \(index + 1): record \(number) was recorded at \(record.recordedAt)")
+            let quotedEvent = try #require(lines[(index + 1)...].prefix(6).first { $0.hasPrefix("{") }, "line \(index + 1): no event follows")
+            #expect(quotedEvent == String(decoding: record.signedEvent.canonicalBytes, as: UTF8.self), "line \(index + 1): not record \(number)'s signed event")
+            #expect(quoted.updateValue(Int64(number), forKey: record.signedEvent.event.type) == nil, "two examples of \(record.signedEvent.event.type)")
+        }
+        var named: [String: Int64] = [:]
+        for (type, seq) in try #require(sample["examples"]?.objectValue) {
+            guard case .integer(let number) = seq else { Issue.record("examples.\(type) is not a seq"); continue }
+            named[type] = number
+        }
+        #expect(quoted == named)
+    }
+
     @Test("the RFC 6962 reference roots in the generated vectors are the published ones")
     func referenceRoots() throws {
         let merkle = try JSONParser.parse(try #require(SpecVectors.generate()["merkle.json"]))
