@@ -31,7 +31,8 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
         let searchStart = view.startIndex + searchedBytes
         guard let newline = view[searchStart...].firstIndex(of: 0x0A) else {
             searchedBytes = view.count
-            if discarding || view.count > maximumFrameBytes {
+            // One byte more than the bound may still be the carriage return before a newline yet to come.
+            if discarding || view.count > maximumFrameBytes + 1 {
                 // Drop what has arrived of an oversize line; keep nothing of it.
                 discarding = true
                 buffer.moveReaderIndex(forwardBy: view.count)
@@ -41,7 +42,9 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
         }
         let length = newline - view.startIndex
         searchedBytes = 0
-        if discarding || length > maximumFrameBytes {
+        // A carriage return before the newline is not part of the line, so it does not count against the bound.
+        let endsWithCarriageReturn = length > 0 && view[newline - 1] == 0x0D
+        if discarding || length - (endsWithCarriageReturn ? 1 : 0) > maximumFrameBytes {
             discarding = false
             buffer.moveReaderIndex(forwardBy: length + 1)
             context.fireChannelRead(Self.wrapInboundOut(.oversize))
@@ -59,6 +62,10 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
         // A last line without its newline still counts as a message.
         if discarding {
             discarding = false
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            context.fireChannelRead(Self.wrapInboundOut(.oversize))
+        } else if buffer.readableBytes > maximumFrameBytes {
+            // The one byte of slack kept for a carriage return: with no newline to come, it is over the bound.
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
             context.fireChannelRead(Self.wrapInboundOut(.oversize))
         } else if buffer.readableBytes > 0, let line = buffer.readSlice(length: buffer.readableBytes) {

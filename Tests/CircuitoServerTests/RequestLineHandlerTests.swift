@@ -182,3 +182,35 @@ struct RequestLineHandlerTests {
         await harness.stop()
     }
 }
+
+/// The framing of Specs/protocol.md 1, byte by byte on an `EmbeddedChannel`.
+@Suite("the line decoder")
+struct LineFrameDecoderTests {
+    /// The frames the decoder passes on for `chunks` written one after another, then for the end of the stream.
+    private static func frames(_ chunks: [String], maximumFrameBytes: Int = 8) throws -> [String] {
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: maximumFrameBytes)))
+        for chunk in chunks { try channel.writeInbound(ByteBuffer(string: chunk)) }
+        _ = try channel.finish(acceptAlreadyClosed: true)
+        var frames: [String] = []
+        while let frame = try channel.readInbound(as: LineFrame.self) {
+            switch frame {
+            case .line(let buffer): frames.append(String(buffer: buffer))
+            case .oversize: frames.append("<oversize>")
+            }
+        }
+        return frames
+    }
+
+    @Test("a carriage return before the newline is not part of the line and does not count against the bound")
+    func carriageReturnIsNotCounted() throws {
+        #expect(try Self.frames(["12345678\r\n"]) == ["12345678"])
+        #expect(try Self.frames(["12345678\r", "\n", "ab\n"]) == ["12345678", "ab"])
+        #expect(try Self.frames(["12345678", "\r", "\n"]) == ["12345678"])
+        #expect(try Self.frames(["123456789\n", "ab\n"]) == ["<oversize>", "ab"])
+        #expect(try Self.frames(["123456789\r\n"]) == ["<oversize>"])
+        #expect(try Self.frames(["1234567890", "12\r\n", "ab\r\n"]) == ["<oversize>", "ab"])
+        // The last line of a stream needs no newline, and is held to the same bound.
+        #expect(try Self.frames(["ab\n", "12345678"]) == ["ab", "12345678"])
+        #expect(try Self.frames(["ab\n", "123456789"]) == ["ab", "<oversize>"])
+    }
+}
