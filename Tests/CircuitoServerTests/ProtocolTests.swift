@@ -18,6 +18,12 @@ struct ProtocolTests {
         func othersStillServed() throws {
             #expect(try other.result("server.info")["origin"] == "test.example/ledger")
         }
+        // server.info gives every bound a client meets (Specs/protocol.md 5.15).
+        #expect(try other.result("server.info")["limits"] == [
+            "maximum_frame_bytes": 4096, "maximum_connections": 1024, "maximum_in_flight_per_connection": 64,
+            "maximum_subscriptions_per_connection": 4, "maximum_events_per_batch_request": 256,
+            "maximum_subscriber_buffer_records": 10_000, "read_request_window_seconds": 300, "idle_timeout_seconds": 600,
+        ])
 
         // Not JSON: parse error, id null.
         let notJSON = try #require(try bad.exchange("{\"jsonrpc\":\"2.0\",\"id\":1,\n"))
