@@ -388,6 +388,10 @@ struct ServerContext: Sendable {
         let start = try params.optionalCount("from") ?? 0
         let limit = try params.limit(default: Self.defaultPageEntries, maximum: Self.maximumEventsPerPage)
         let page = try ledger { () throws(LedgerError) in try reader.recordsPage(from: start, limit: limit) }
+        // As subscribe does: a start past the end is the caller's mistake, not an empty page to poll from.
+        guard start <= page.size else {
+            throw RPCError(LedgerError(.invalidRange, "from \(start) is past the end of the log (\(page.size) records)"))
+        }
         let records = try page.records.map { (record) throws(RPCError) -> JSONValue in try Self.storedJSON(record.leafBytes) }
         let next = start + UInt64(page.records.count)
         return .object(["records": .array(records), "size": .integer(Int64(page.size)), "next": .integer(Int64(next))])

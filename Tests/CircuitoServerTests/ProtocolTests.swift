@@ -385,6 +385,11 @@ struct ProtocolTests {
         let events = try client.result("events", fixture.read("events", as: "audit", ["from": 0, "limit": 3]))
         #expect(events["records"]?.arrayValue?.map { $0["seq"] } == [0, 1, 2])
         #expect(events["next"] == 3)
+        // The end of the log is an empty page; past it, a mistake (as for subscribe).
+        let logSize = try #require(events["size"]?.integerValue)
+        let atEnd = try client.result("events", fixture.read("events", as: "audit", ["from": .integer(logSize)]))
+        #expect(atEnd["records"]?.arrayValue?.isEmpty == true && atEnd["next"] == .integer(logSize))
+        #expect(try client.error("events", fixture.read("events", as: "audit", ["from": .integer(logSize + 1)])).name == "invalid_range")
         // Checkpoint and proofs verify with the verifier key the server announces.
         let info = try client.result("server.info")
         #expect(info["verifier_key"]?.stringValue == server.verifierKey)
