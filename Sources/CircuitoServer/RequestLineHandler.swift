@@ -125,7 +125,10 @@ final class RequestLineHandler: ChannelInboundHandler {
         guard admitted else {
             // Written by the connection's task, which waits for the socket: a client that floods without reading is
             // held back by its own socket instead of growing the server's memory.
-            let error = RPCError(LedgerError(.overloaded, "more than \(limit) requests in flight on this connection; wait for answers"))
+            // A batch larger than the bound would be refused however long the client waited: say so.
+            let error = count > limit
+                ? RPCError(LedgerError(.overloaded, "a batch of \(count) requests is more than the \(limit) a connection may have in flight; split it"))
+                : RPCError(LedgerError(.overloaded, "more than \(limit) requests in flight on this connection; wait for answers"))
             let id: JSONValue = isBatch ? .null : (Self.answerID(requests[0]) ?? .null)
             context.fireChannelRead(wrapInboundOut(.answer(RPCMessage.error(id: id, error))))
             return

@@ -154,7 +154,10 @@ struct RequestLineHandlerTests {
         }
         let batch: JSONValue = [RPCMessage.request(id: 1, method: "server.info", params: [:]), RPCMessage.request(id: 2, method: "server.info", params: [:]), RPCMessage.request(id: 3, method: "server.info", params: [:])]
         try channel.writeInbound(Self.line(batch))
-        #expect(try answer()?["error"]?["data"]?["code"] == "overloaded")
+        let refusedBatch = try #require(try answer())
+        // One error for the whole batch, under id null, not an array; it says the batch can never fit.
+        #expect(refusedBatch["error"]?["data"]?["code"] == "overloaded" && refusedBatch["id"] == .null)
+        #expect(refusedBatch["error"]?["message"]?.stringValue?.contains("a batch of 3 requests is more than the 2") == true)
         try channel.writeInbound(LineFrame.line(ByteBuffer(string: "{not json")))
         #expect(try answer()?["error"]?["code"] == -32700)
         try channel.writeInbound(LineFrame.oversize)
