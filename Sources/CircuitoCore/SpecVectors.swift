@@ -21,6 +21,7 @@ public enum SpecVectors {
         return [
             "canonical-json.json": pretty(canonicalJSONCases()),
             "keys.json": pretty(keyCases()),
+            "signatures.json": pretty(signatureCases()),
             "events.json": pretty(try eventCases()),
             "merkle.json": pretty(try merkleCases()),
             "checkpoint.json": pretty(try checkpointCase()),
@@ -94,6 +95,56 @@ public enum SpecVectors {
                 "publicKeyMultibase": .string(key.publicKey.multikey),
                 "privateKeyMultibase": .string(Multikey.encodeSecret(key)),
                 "did": .string("did:key:" + key.publicKey.multikey),
+            ])
+        })
+    }
+
+    // MARK: Signatures at the edges of Ed25519 (Specs/ledger.md 3.1)
+
+    /// The group order L, little-endian: S MUST be below it.
+    static let groupOrder: [UInt8] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+    ]
+
+    /// Signatures that libsodium refuses, each labelled with the rule of section 3.1 it breaks, beside a valid one.
+    /// Three of them pass a more permissive verifier (OpenSSL 3's, checked when these were written), which is why
+    /// an independent verifier needs them. The crafted
+    /// bytes are constants: they were computed once from the formulas in their descriptions (`a` is the clamped
+    /// scalar of the key's seed, `k = SHA-512(R ‖ A ‖ M) mod L`). `valid` is what this code's verifier says.
+    static func signatureCases() -> JSONValue {
+        let key = key("signature edge")
+        let message = Array("circuito signature vector".utf8)
+        let signature = key.signature(for: message)
+        var shiftedScalar = Array(signature[32...])
+        var carry = 0
+        for index in 0..<32 {
+            let sum = Int(shiftedScalar[index]) + Int(groupOrder[index]) + carry
+            shiftedScalar[index] = UInt8(sum & 0xff)
+            carry = sum >> 8
+        }
+        assert(carry == 0, "S + L fits in 32 bytes, since S < L < 2^253")
+        let identity = "01" + String(repeating: "00", count: 31)
+        let cases: [(String, String, String)] = [
+            ("valid: a signature by the key's seed", key.publicKey.bytes.hexString, signature.hexString),
+            ("non-canonical S: the valid signature with L added to S", key.publicKey.bytes.hexString, Array(signature[..<32]).hexString + shiftedScalar.hexString),
+            (
+                "R of small order: R is the identity and S = k·a mod L, so the cofactorless equation holds; R has small order",
+                key.publicKey.bytes.hexString,
+                identity + "3e00ea335b2da49fa9ebce972806e7d7b68df0882d1056d0da6d56263c54b308"
+            ),
+            ("public key of small order: A and R are the identity and S = 0, which satisfies the equation for any message", identity, identity + String(repeating: "00", count: 32)),
+            (
+                "public key not canonical: A is the identity encoded with y = p + 1, R the identity and S = 0",
+                "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", identity + String(repeating: "00", count: 32)
+            ),
+        ]
+        return .array(cases.map { description, publicKeyHex, signatureHex in
+            let publicKey = [UInt8](hexString: publicKeyHex).flatMap(Ed25519PublicKey.init(bytes:))
+            let signatureBytes = [UInt8](hexString: signatureHex) ?? []
+            return .object([
+                "description": .string(description), "public_key_hex": .string(publicKeyHex), "message_hex": .string(message.hexString),
+                "signature_hex": .string(signatureHex), "valid": .bool(publicKey?.isValidSignature(signatureBytes, for: message) ?? false),
             ])
         })
     }

@@ -243,6 +243,16 @@ struct SpecVectorTests {
         #expect(quoted == named)
     }
 
+    /// The verifier is libsodium's, strict as Specs/ledger.md 3.1 says: were it swapped for a permissive one (as
+    /// OpenSSL's is), the crafted signatures would pass and this would fail.
+    @Test("the signature vectors: only the valid one verifies; S + L, a small-order R or key and a non-canonical key are refused")
+    func signatureEdgeCases() throws {
+        let file = try #require(try SpecVectors.generate()["signatures.json"])
+        let cases = try #require(try JSONParser.parse(file).arrayValue)
+        #expect(cases.map { $0["valid"] } == [true, false, false, false, false])
+        #expect(cases.first?["signature_hex"]?.stringValue?.count == 128)
+    }
+
     @Test("the RFC 6962 reference roots in the generated vectors are the published ones")
     func referenceRoots() throws {
         let merkle = try JSONParser.parse(try #require(SpecVectors.generate()["merkle.json"]))
