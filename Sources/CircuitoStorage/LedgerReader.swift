@@ -142,16 +142,29 @@ public struct LedgerReader: @unchecked Sendable {
         return String(decoding: entry.value, as: UTF8.self)
     }
 
-    /// All stored checkpoints as (tree size, note), in size order, until `body` returns false.
-    public func forEachCheckpoint(_ body: (UInt64, String) throws(LedgerError) -> Bool) throws(LedgerError) {
+    /// The stored checkpoints of tree size `firstSize` and up as (tree size, note), in size order, until `body`
+    /// returns false; all in one read transaction.
+    public func forEachCheckpoint(fromSize firstSize: UInt64 = 0, _ body: (UInt64, String) throws(LedgerError) -> Bool) throws(LedgerError) {
         try environment.read { (transaction) throws(LedgerError) in
-            try transaction.forEach(LedgerDatabase.checkpoints, from: []) { (key, value) throws(LedgerError) -> Bool in
+            try transaction.forEach(LedgerDatabase.checkpoints, from: BigEndianKey.encode(firstSize)) { (key, value) throws(LedgerError) -> Bool in
                 guard let size = BigEndianKey.decode(key) else {
                     throw LedgerError(.integrity, "a checkpoint key is damaged")
                 }
                 return try body(size, String(decoding: value, as: UTF8.self))
             }
         }
+    }
+
+    /// At most `limit` stored checkpoints of tree size `firstSize` and up, as (tree size, note) in size order: one
+    /// page, read in one short transaction, to go through them all without holding a transaction open.
+    public func checkpoints(fromSize firstSize: UInt64, limit: Int) throws(LedgerError) -> [(size: UInt64, note: String)] {
+        precondition(limit > 0, "a page holds at least one checkpoint")
+        var page: [(size: UInt64, note: String)] = []
+        try forEachCheckpoint(fromSize: firstSize) { size, note in
+            page.append((size, note))
+            return page.count < limit
+        }
+        return page
     }
 
     /// Tree root at any size up to the current one.

@@ -430,16 +430,40 @@ struct BackupCommand: ParsableCommand {
 
 struct CheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "checkpoint", abstract: "Print the latest signed checkpoint (C2SP tlog-checkpoint in a signed note).")
+        commandName: "checkpoint", abstract: "Print the latest signed checkpoint (C2SP tlog-checkpoint in a signed note).",
+        discussion: """
+            With --all, every stored checkpoint instead, one per commit, in size order, as JSON Lines \
+            {"checkpoint":NOTE,"size":N}: with an export, what an auditor needs to check that each commit's \
+            records were covered (Specs/ledger.md 7.3).
+            """)
+
+    /// Checkpoints read per read transaction with --all, so that a slow reader of the output never holds one open.
+    static let checkpointsPerTransaction = 1024
 
     @Option(name: .long, help: "The ledger directory.")
     var data: String
+    @Flag(name: .long, help: "Print every stored checkpoint as JSON Lines.")
+    var all = false
 
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
-            let note = try LedgerReader.open(directory: data).latestCheckpoint()
+            let reader = try LedgerReader.open(directory: data)
             let output = StandardOutput()
-            output.write(note)
+            guard all else {
+                output.write(try reader.latestCheckpoint())
+                output.flush()
+                return
+            }
+            var nextSize: UInt64 = 0
+            // Ends after the last page: each page holds checkpoints of larger sizes than the one before.
+            while true {
+                let page = try reader.checkpoints(fromSize: nextSize, limit: Self.checkpointsPerTransaction)
+                for (size, note) in page {
+                    output.writeLine(.object(["size": .integer(Int64(size)), "checkpoint": .string(note)]))
+                }
+                guard page.count == Self.checkpointsPerTransaction, let last = page.last?.size else { break }
+                nextSize = last + 1
+            }
             output.flush()
         }
     }

@@ -571,6 +571,18 @@ struct CLITests {
         let checkpointResult = try circuito("checkpoint", "--data", directory)
         #expect(checkpointResult.succeeded)
         #expect(checkpointResult.stdout == secondReceipts.last!.checkpoint)
+        // checkpoint --all: one per commit (genesis, then the two appends), in size order, each signed and each a
+        // receipt's; the last is the latest.
+        let allCheckpoints = try circuito("checkpoint", "--data", directory, "--all")
+        #expect(allCheckpoints.succeeded)
+        let stored = try allCheckpoints.completeLines.map { try JSONParser.parse($0) }
+        #expect(stored.map { $0["size"]?.integerValue } == [1, 6, 8])
+        #expect(stored.last?["checkpoint"]?.stringValue == checkpointResult.stdout)
+        for entry in stored {
+            let note = try #require(entry["checkpoint"]?.stringValue)
+            #expect(try Checkpoint(parsing: try SignedNote.open(note, verifier: verifier)).size == UInt64(try #require(entry["size"]?.integerValue)))
+        }
+        #expect(Set(receipts.map(\.checkpoint)).isSubset(of: Set(stored.compactMap { $0["checkpoint"]?.stringValue })))
 
         // proof root at the current size and at the first checkpoint's size.
         let currentRoot = try rootOf(directory)

@@ -180,6 +180,30 @@ struct LedgerTests {
         _ = try LedgerReplay.run(ledger.reader)
     }
 
+    @Test("checkpoints come in pages by size: paging through them gives every one once, in order, whatever the page size")
+    func checkpointPages() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        for index in 0..<5 { _ = try ledger.append([try temporary.registration("paged-\(index)")]) }
+        var all: [UInt64] = []
+        try ledger.reader.forEachCheckpoint { size, _ in all.append(size); return true }
+        #expect(all == [1, 2, 3, 4, 5, 6])
+        for limit in [1, 2, 4, 6, 7] {
+            var paged: [UInt64] = []
+            var next: UInt64 = 0
+            for _ in 0..<all.count + 1 {
+                let page = try ledger.reader.checkpoints(fromSize: next, limit: limit)
+                paged += page.map(\.size)
+                guard page.count == limit, let last = page.last?.size else { break }
+                next = last + 1
+            }
+            #expect(paged == all, "pages of \(limit)")
+        }
+        // From the middle, and past the last.
+        #expect(try ledger.reader.checkpoints(fromSize: 3, limit: 2).map(\.size) == [3, 4])
+        #expect(try ledger.reader.checkpoints(fromSize: 7, limit: 2).isEmpty)
+    }
+
     @Test("proofs served from LMDB equal the in-memory tree's for every 0 < m ≤ n ≤ 64, and verify")
     func proofsFromStorage() throws {
         let temporary = TemporaryLedger()
