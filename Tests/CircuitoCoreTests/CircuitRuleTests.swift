@@ -323,6 +323,11 @@ struct ActivityRuleTests {
         #expect(circuit.harness.state.entries(.catalogueIndex, prefix: CatalogueIndex.prefix(kind: "opportunity", facet: "district", value: "barriera"), limit: 10).isEmpty)
         #expect(circuit.harness.state.entries(.catalogueIndex, prefix: CatalogueIndex.prefix(kind: "opportunity", facet: "district", value: "aurora"), limit: 10).count == 1)
         #expect(try circuit.byStaff("opportunity.updated", ["opportunity": "bike", "district": "aurora"]) == .invalidBody)
+        // Compared as the ledger stores it, byte for byte: the same title in another Unicode normalisation ("é" as
+        // U+00E9, then as e and U+0301) is a change, though Swift's String calls the two equal.
+        #expect(try circuit.byStaff("opportunity.updated", ["opportunity": "bike", "title": "Ciclofficina caf\u{E9}"]) == nil)
+        #expect(try circuit.byStaff("opportunity.updated", ["opportunity": "bike", "title": "Ciclofficina caf\u{E9}"]) == .invalidBody)
+        #expect(try circuit.byStaff("opportunity.updated", ["opportunity": "bike", "title": "Ciclofficina cafe\u{301}"]) == nil)
         #expect(try circuit.byStaff("opportunity.withdrawn", ["opportunity": "bike"]) == nil)
         #expect(try circuit.byStaff("opportunity.withdrawn", ["opportunity": "bike"]) == .invalidState)
         #expect(circuit.harness.state.entries(.catalogueIndex, prefix: CatalogueIndex.prefix(kind: "opportunity", facet: "district", value: "aurora"), limit: 10).isEmpty)

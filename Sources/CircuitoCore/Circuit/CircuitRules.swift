@@ -118,7 +118,7 @@ enum CircuitRules {
         if body.has("category") { opportunity["category"] = .string(try opportunityCategory(body)) }
         if body.has("district") { opportunity["district"] = .string(try body.identifier("district")) }
         if body.has("hours") { opportunity["hours"] = .integer(try body.positiveAmount("hours")) }
-        guard JSONValue.object(opportunity) != before else {
+        guard !CanonicalJSON.sameBytes(.object(opportunity), before) else {
             throw LedgerError(.invalidBody, "opportunity.updated changes nothing")
         }
         opportunity["updated_at"] = .integer(Int64(context.position.sequenceNumber))
@@ -220,7 +220,7 @@ enum CircuitRules {
         let before = JSONValue.object(merchant)
         if body.has("categories") { merchant["categories"] = .array(try merchantCategories(context, body).map { .string($0) }) }
         if body.has("district") { merchant["district"] = .string(try body.identifier("district")) }
-        guard JSONValue.object(merchant) != before else { throw LedgerError(.invalidBody, "merchant.updated changes nothing") }
+        guard !CanonicalJSON.sameBytes(.object(merchant), before) else { throw LedgerError(.invalidBody, "merchant.updated changes nothing") }
         if merchant["status"] == "enrolled" { context.unindex(kind: "merchant", id: id, entry: before) }
         context.changes.put(.merchants, id, json: .object(merchant))
         if merchant["status"] == "enrolled" { context.index(kind: "merchant", id: id, entry: .object(merchant)) }

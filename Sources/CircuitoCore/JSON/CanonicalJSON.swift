@@ -16,6 +16,13 @@ public enum CanonicalJSON {
         return output
     }
 
+    /// Whether two values have the same canonical bytes: equality as the ledger stores and hashes values. Unlike
+    /// `JSONValue`'s `==`, whose strings compare as Swift's `String` does (canonically equivalent Unicode texts are
+    /// equal), two texts in different Unicode normalisations differ here.
+    public static func sameBytes(_ first: JSONValue, _ second: JSONValue) -> Bool {
+        encode(first) == encode(second)
+    }
+
     /// Appends the canonical bytes of `value` to `output` (for documents assembled from already canonical parts).
     public static func append(_ value: JSONValue, to output: inout [UInt8]) {
         write(value, into: &output)
