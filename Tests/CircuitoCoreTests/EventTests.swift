@@ -378,6 +378,8 @@ struct EventTests {
             #expect(Timestamp.millisecondsSince1970(Timestamp.format(millisecondsSince1970: milliseconds)) == milliseconds)
         }
         #expect(Timestamp.isValid("2024-02-29T23:59:60Z"))
+        // A leap second is a valid timestamp, but never one the ledger writes in recorded_at.
+        #expect(!Timestamp.isLedgerForm("2026-12-31T23:59:60.000Z") && Timestamp.isLedgerForm("2026-12-31T23:59:59.999Z"))
         #expect(Timestamp.isValid("2026-11-22T10:00:00.123456789Z"))
         #expect(!Timestamp.isValid("2023-02-29T00:00:00Z"))
         #expect(!Timestamp.isValid("2026-11-22T10:00:00.Z"))
@@ -424,7 +426,11 @@ struct EventTests {
             let valid = Timestamp.isValid(text)
             #expect(valid == ReferenceTimestamp.isValid(text), "isValid(\(text))")
             #expect(Timestamp.millisecondsSince1970(text) == ReferenceTimestamp.millisecondsSince1970(text), "millisecondsSince1970(\(text))")
-            #expect(Timestamp.isLedgerForm(text) == (text.utf8.count == 24 && ReferenceTimestamp.isValid(text)), "isLedgerForm(\(text))")
+            // The ledger's form: 24 bytes, valid, and no leap second (the ledger writes from milliseconds).
+            let bytes = Array(text.utf8)
+            let isLeapSecond = bytes.count == 24 && bytes[17] == UInt8(ascii: "6") && bytes[18] == UInt8(ascii: "0")
+            let ledgerForm = bytes.count == 24 && ReferenceTimestamp.isValid(text) && !isLeapSecond
+            #expect(Timestamp.isLedgerForm(text) == ledgerForm, "isLedgerForm(\(text))")
             if valid { validCount += 1 }
         }
         // Both kinds were compared.

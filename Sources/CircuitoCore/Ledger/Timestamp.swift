@@ -111,8 +111,10 @@ extension Timestamp {
 }
 
 extension Timestamp {
-    /// The one form the ledger writes in `recorded_at`: `YYYY-MM-DDTHH:MM:SS.mmmZ` (24 bytes).
+    /// The one form the ledger writes in `recorded_at`: `YYYY-MM-DDTHH:MM:SS.mmmZ` (24 bytes), never a leap second
+    /// (it writes from milliseconds), so that in this form text order is time order.
     public static func isLedgerForm(_ text: String) -> Bool {
-        text.utf8.count == 24 && isValid(text)
+        guard text.utf8.count == 24, let fields = fields(of: text) else { return false }
+        return fields.second <= 59
     }
 }
