@@ -293,10 +293,12 @@ public enum SpecVectors {
         let signer = try NoteSigner(name: origin, privateKey: key("checkpoint"))
         let note = try SignedNote.sign(text: try Checkpoint(origin: origin, size: frontier.size, rootHash: frontier.root).body, signer: signer)
         var refused: [JSONValue] = []
+        // Where the refusals are checked, as the circuit sample says it too.
+        let refusalPosition = LogPosition(sequenceNumber: frontier.size, recordedAt: timestamp(100))
         for (name, signed, code) in try refusedEvents() {
             let verified = try signed.verified()
             do throws(LedgerError) {
-                _ = try Rulebook.check(verified, at: LogPosition(sequenceNumber: frontier.size, recordedAt: timestamp(100)), state: state)
+                _ = try Rulebook.check(verified, at: refusalPosition, state: state)
                 preconditionFailure("sample refusal \(name) was accepted")
             } catch {
                 precondition(error.code == code, "sample refusal \(name) gave \(error.code), expected \(code)")
@@ -307,6 +309,9 @@ public enum SpecVectors {
             "records_file": "sample-ledger.jsonl", "tree_size": .integer(Int64(frontier.size)),
             "root_hex": .string(frontier.root.hexString), "verifier_key": .string(signer.verifier.verifierKey),
             "checkpoint": .string(note), "refused_after_last_record": .array(refused),
+            "refusals_checked_at": .object([
+                "seq": .integer(Int64(refusalPosition.sequenceNumber)), "recorded_at": .string(refusalPosition.recordedAt),
+            ]),
         ])
         return (lines.joined(separator: "\n") + "\n", summary)
     }
