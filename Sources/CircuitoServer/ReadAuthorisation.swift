@@ -47,7 +47,8 @@ public enum ReadAuthorisation {
             throw RPCError(LedgerError(.invalidReadRequest, "\(method) is a signed read: params are {\"request\":{method, params, actor, key, ts, nonce},\"sig\":…}\(alternative)"))
         }
         let allowed: Set<String> = ["method", "params", "actor", "key", "ts", "nonce"]
-        for key in allowed where key != "params" && request[key]?.stringValue == nil {
+        // In a fixed order, so that the message names the same missing member every time.
+        for key in ["method", "actor", "key", "ts", "nonce"] where request[key]?.stringValue == nil {
             throw RPCError(LedgerError(.invalidReadRequest, "a signed read request needs \"\(key)\" as a string"))
         }
         if let extra = request.keys.first(where: { !allowed.contains($0) }) {
