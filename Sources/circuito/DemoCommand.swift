@@ -13,11 +13,14 @@ struct DemoCommand: ParsableCommand {
             cooperatives, Case del Quartiere help desks, Piazza dei Mestieri, social-services hubs, partners) with \
             their staff, opportunities in PassoParola's categories across Turin districts, badge classes with credits, \
             enrolled merchants, and beneficiaries in households going through referral, intake, plan, activations, \
-            badges, conversions, doti, payments, refunds, settlements, expiries and one erasure, over 2025. Every \
-            event is signed by the actor the rules require, payments by the merchant with the wallet's authorisation.
+            badges, conversions, doti, payments, refunds, settlements, expiries and one erasure, over a year (2025 \
+            unless --first-day says otherwise). Every event is signed by the actor the rules require, payments by the \
+            merchant with the wallet's authorisation.
 
-            The same --seed and --beneficiaries give the same ledger byte for byte (keys, nonces and time are derived \
-            from the seed; the ledger's clock follows the simulated calendar). The actors' key files are written to \
+            The same --seed, --beneficiaries and --first-day give the same ledger byte for byte (keys, nonces and time \
+            are derived from them; the ledger's clock follows the simulated calendar). ToCoin lots last 120 days, so \
+            on a 2025 ledger every lot has expired by now: to try payments against a server, start the year a year \
+            before today (--first-day, as scripts/run.sh does), and the last months' lots are still live. The actors' key files are written to \
             DIR/keys/ (ID.key; a wallet replaced after a lost phone is ID.2.key, its revoked first key stays in \
             ID.key) and the beneficiaries' sealing keys to the key vault DIR/vault/ (both mode 0700, files 0600); \
             the erased beneficiary's vault key is overwritten and removed. Demo keys come from the seed: they are for \
@@ -30,11 +33,29 @@ struct DemoCommand: ParsableCommand {
     var seed: UInt64 = 1
     @Option(name: .long, help: "How many beneficiaries (\(DemoCircuit.beneficiaryCountRange.lowerBound) to \(DemoCircuit.beneficiaryCountRange.upperBound)).")
     var beneficiaries: Int = DemoCircuit.defaultBeneficiaryCount
+    @Option(name: .long, help: "The simulated year's first day, YYYY-MM-DD; it must end by today. (default: 2025-01-02)")
+    var firstDay: String?
+
+    /// The first day as milliseconds since 1970 (midnight UTC), checked: a date whose simulated year ends by now.
+    static func firstDayMilliseconds(_ text: String?, nowMilliseconds: Int64) throws(ValidationError) -> Int64 {
+        guard let text else { return DemoCircuit.defaultFirstDayMilliseconds }
+        guard text.utf8.count == 10, let milliseconds = Timestamp.millisecondsSince1970(text + "T00:00:00Z"), milliseconds >= 0 else {
+            throw ValidationError("--first-day must be a date, YYYY-MM-DD, from 1970 on (not \"\(text.prefix(40))\")")
+        }
+        // The ledger's clock must not run ahead of the machine's: the server would stamp its own records later.
+        let lastMilliseconds = milliseconds + Int64(DemoCircuit.dayCount + 1) * DemoCircuit.dayMilliseconds
+        guard lastMilliseconds <= nowMilliseconds else {
+            let latest = Timestamp.format(millisecondsSince1970: (nowMilliseconds / DemoCircuit.dayMilliseconds - Int64(DemoCircuit.dayCount + 1)) * DemoCircuit.dayMilliseconds)
+            throw ValidationError("--first-day \(text): the simulated year would end after today; the latest first day is \(latest.prefix(10))")
+        }
+        return milliseconds
+    }
 
     func validate() throws {
         guard DemoCircuit.beneficiaryCountRange.contains(beneficiaries) else {
             throw ValidationError("--beneficiaries must be between \(DemoCircuit.beneficiaryCountRange.lowerBound) and \(DemoCircuit.beneficiaryCountRange.upperBound)")
         }
+        _ = try Self.firstDayMilliseconds(firstDay, nowMilliseconds: Ledger.systemClockMilliseconds())
     }
 
     func run() throws {
@@ -50,7 +71,11 @@ struct DemoCommand: ParsableCommand {
                 throw LedgerError(.alreadyExists, "\(path) already exists; the demo needs a new directory")
             }
             let started = Ledger.systemClockMilliseconds()
-            var circuit = try DemoCircuit(seed: seed, beneficiaryCount: beneficiaries)
+            let firstDayMilliseconds: Int64
+            do throws(ValidationError) { firstDayMilliseconds = try Self.firstDayMilliseconds(firstDay, nowMilliseconds: started) } catch {
+                throw LedgerError(.invalidRange, error.message)
+            }
+            var circuit = try DemoCircuit(seed: seed, beneficiaryCount: beneficiaries, firstDayMilliseconds: firstDayMilliseconds)
             let clock = DemoClock(milliseconds: circuit.genesisMilliseconds)
             // Hundreds of commits of a new, reproducible ledger: they skip fsync (LMDB stays consistent if the process
             // dies) and the whole file is synced once at the end, before the verifier key is printed. Only a machine

@@ -16,11 +16,12 @@ struct DemoLedger {
     let seed: UInt64
     let result: CLIResult
 
-    init(seed: UInt64, beneficiaries: Int = DemoLedger.beneficiaryCount) throws {
+    init(seed: UInt64, beneficiaries: Int = DemoLedger.beneficiaryCount, firstDay: String? = nil) throws {
         workspace = try Workspace()
         directory = workspace.path("demo")
         self.seed = seed
-        result = try circuito("demo", "--data", directory, "--seed", String(seed), "--beneficiaries", String(beneficiaries), timeout: 600)
+        let firstDayArguments = firstDay.map { ["--first-day", $0] } ?? []
+        result = try circuito(["demo", "--data", directory, "--seed", String(seed), "--beneficiaries", String(beneficiaries)] + firstDayArguments, timeout: 600)
         try #require(result.succeeded, "demo failed: \(result.stderr)")
     }
 
@@ -270,6 +271,39 @@ struct DemoTests {
         #expect(exported != (try third.export()))
         #expect(first.result.stdout == second.result.stdout)
         #expect(first.result.stdout != third.result.stdout)
+    }
+
+    @Test("--first-day moves the simulated year, which must end by today; a bad date is a usage error and creates nothing")
+    func firstDay() throws {
+        // The latest first day whose year has ended: its last records are recent, so its last lots are still live.
+        let dayMilliseconds = DemoCircuit.dayMilliseconds
+        let latest = (Ledger.systemClockMilliseconds() / dayMilliseconds - Int64(DemoCircuit.dayCount + 1)) * dayMilliseconds
+        let firstDay = String(Timestamp.format(millisecondsSince1970: latest).prefix(10))
+        let shifted = try DemoLedger(seed: 11, beneficiaries: 12, firstDay: firstDay)
+        defer { shifted.remove() }
+        let records = try shifted.export().map { try JSONParser.parse($0) }
+        let recordedAt = records.compactMap { $0["recorded_at"]?.stringValue }
+        #expect(recordedAt.first?.hasPrefix(firstDay + "T") == true)
+        let lastMilliseconds = try #require(recordedAt.last.flatMap(Timestamp.millisecondsSince1970))
+        #expect(lastMilliseconds > latest + Int64(DemoCircuit.dayCount - 7) * dayMilliseconds && lastMilliseconds <= Ledger.systemClockMilliseconds())
+        #expect(try circuito("verify", "--data", shifted.directory).succeeded)
+        // The same seed on the default year: the same kinds of events, other times.
+        let standard = try DemoLedger(seed: 11, beneficiaries: 12)
+        defer { standard.remove() }
+        let standardTypes = Set(try standard.events().compactMap { $0["type"]?.stringValue })
+        #expect(Set(records.compactMap { $0["event"]?["type"]?.stringValue }) == standardTypes)
+        #expect(try standard.export().first != records.first.map { CanonicalJSON.encodeString($0) })
+        let tomorrow = String(Timestamp.format(millisecondsSince1970: latest + dayMilliseconds).prefix(10))
+        for (date, message) in [
+            (tomorrow, "the simulated year would end after today; the latest first day is \(firstDay)"),
+            ("2025-02-30", "--first-day must be a date"), ("2025-1-02", "--first-day must be a date"),
+        ] {
+            let workspace = try Workspace()
+            defer { workspace.remove() }
+            let refused = try circuito("demo", "--data", workspace.path("demo"), "--first-day", date)
+            #expect(refused.status == 64 && refused.stderr.contains(message), "\(date): \(refused.stderr)")
+            #expect(access(workspace.path("demo"), F_OK) != 0)
+        }
     }
 
     @Test("the report: CSV parses, outstanding reconciles with the balances, the table says so")

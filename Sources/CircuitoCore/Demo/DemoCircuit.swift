@@ -102,11 +102,13 @@ public struct DemoCircuit {
     public static let auditorID = "revisore-citta-metropolitana"
     /// The ledger's limit of events per append (`Ledger.maximumBatchCount`).
     public static let maximumBatchCount = 4096
-    /// Simulated days after the setup day (2 January 2025 to 31 December 2025).
+    /// Simulated days after the setup day (by default 2 January 2025 to 31 December 2025).
     public static let dayCount = 364
-    /// 2025-01-02T00:00:00Z.
-    static let firstDayMilliseconds: Int64 = 1_735_776_000_000
-    static let dayMilliseconds: Int64 = 86_400_000
+    /// 2025-01-02T00:00:00Z: the first day unless another is given.
+    public static let defaultFirstDayMilliseconds: Int64 = 1_735_776_000_000
+    public static let dayMilliseconds: Int64 = 86_400_000
+    /// After the first day's month, the month whose first weekday brings the second policy (the cap raised).
+    static let policyChangeMonths = 6
     static let conversionRateCentsPerCredit: Int64 = 100
     static let lotValidityDays: Int64 = 120
     static let firstMonthlyCapCents: Int64 = 15_000
@@ -117,6 +119,8 @@ public struct DemoCircuit {
     public let genesis: SignedEvent
     public let checkpointKey: Ed25519PrivateKey
     public let genesisMilliseconds: Int64
+    /// Midnight UTC of the setup day; the simulated days follow it.
+    public let firstDayMilliseconds: Int64
     /// Steps done: the setup, then one per simulated day.
     public private(set) var step = 0
     public var stepCount: Int { Self.dayCount + 1 }
@@ -155,17 +159,25 @@ public struct DemoCircuit {
     private var current: DemoBatch
     private var finished: [DemoBatch] = []
 
-    public init(seed: UInt64, beneficiaryCount: Int = DemoCircuit.defaultBeneficiaryCount) throws(LedgerError) {
+    /// `firstDayMilliseconds` MUST be a midnight UTC (a date); the same seed, count and first day give the same
+    /// circuit.
+    public init(
+        seed: UInt64, beneficiaryCount: Int = DemoCircuit.defaultBeneficiaryCount, firstDayMilliseconds: Int64 = DemoCircuit.defaultFirstDayMilliseconds
+    ) throws(LedgerError) {
         guard Self.beneficiaryCountRange.contains(beneficiaryCount) else {
             throw LedgerError(.invalidBody, "the demo needs \(Self.beneficiaryCountRange.lowerBound) to \(Self.beneficiaryCountRange.upperBound) beneficiaries, not \(beneficiaryCount)")
         }
+        guard firstDayMilliseconds >= 0, firstDayMilliseconds % Self.dayMilliseconds == 0 else {
+            throw LedgerError(.invalidRange, "the demo's first day is a date (midnight UTC), not \(Timestamp.format(millisecondsSince1970: firstDayMilliseconds))")
+        }
+        self.firstDayMilliseconds = firstDayMilliseconds
         self.seed = seed
         self.beneficiaryCount = beneficiaryCount
         self.random = DemoRandom(seed: seed)
         let authorityKey = try Self.actorKey(seed: seed, actor: Self.authorityID)
         authority = Signer(id: Self.authorityID, key: authorityKey)
         checkpointKey = try Self.actorKey(seed: seed, actor: "ledger checkpoint")
-        genesisMilliseconds = Self.firstDayMilliseconds + 8 * 3_600_000
+        genesisMilliseconds = firstDayMilliseconds + 8 * 3_600_000
         let event = try Event(
             id: "genesis", type: "ledger.genesis", actor: Self.authorityID, key: authorityKey.publicKey.multikey,
             timestamp: Timestamp.format(millisecondsSince1970: genesisMilliseconds),
@@ -294,6 +306,12 @@ public struct DemoCircuit {
     }
 
     static func month(of milliseconds: Int64) -> String { String(Timestamp.format(millisecondsSince1970: milliseconds).prefix(7)) }
+
+    /// Calendar months from `first` to `second`, both `YYYY-MM`.
+    static func monthsBetween(_ first: String, _ second: String) -> Int {
+        func index(_ month: String) -> Int { (Int(month.prefix(4)) ?? 0) * 12 + (Int(month.suffix(2)) ?? 0) }
+        return index(second) - index(first)
+    }
     static func date(of milliseconds: Int64) -> String { String(Timestamp.format(millisecondsSince1970: milliseconds).prefix(10)) }
 
     // MARK: Setup: policy, funding, organisations, staff, catalogue, merchants, households
@@ -302,7 +320,7 @@ public struct DemoCircuit {
         begin(at: genesisMilliseconds + 30 * 60_000)
         current.keyFiles.append(DemoKeyFile(name: Self.authorityID + ".key", key: authority.key))
         try emit("policy.updated", by: authority, policyBody(monthlyCapCents: Self.firstMonthlyCapCents))
-        try fund(Int64(beneficiaryCount) * 15_000, reference: "Delibera PIS 2025, prima tranche")
+        try fund(Int64(beneficiaryCount) * 15_000, reference: "Delibera PIS \(Self.month(of: firstDayMilliseconds).prefix(4)), prima tranche")
 
         let auditorKey = try Self.actorKey(seed: seed, actor: Self.auditorID)
         try emit("actor.registered", by: authority, [
@@ -457,7 +475,7 @@ public struct DemoCircuit {
     // MARK: One day
 
     private mutating func simulate(day: Int) throws(LedgerError) {
-        let dayStart = Self.firstDayMilliseconds + Int64(day) * Self.dayMilliseconds
+        let dayStart = firstDayMilliseconds + Int64(day) * Self.dayMilliseconds
         // 0 = Sunday (1970-01-01 was a Thursday).
         let weekday = Int((dayStart / Self.dayMilliseconds + 4) % 7)
         if (1...5).contains(weekday) {
@@ -476,9 +494,9 @@ public struct DemoCircuit {
         if weekday == 1 { try collectExpiredLots() }
         if ["04", "07", "10"].contains(String(month.suffix(2))) && !fundedMonths.contains(month) {
             fundedMonths.insert(month)
-            try fund(Int64(beneficiaryCount) * 12_000, reference: "Delibera PIS 2025, tranche di \(month)")
+            try fund(Int64(beneficiaryCount) * 12_000, reference: "Delibera PIS \(month.prefix(4)), tranche di \(month)")
         }
-        if month >= "2025-07" && !policyUpdated {
+        if Self.monthsBetween(Self.month(of: firstDayMilliseconds), month) >= Self.policyChangeMonths && !policyUpdated {
             policyUpdated = true
             monthlyCapCents = Self.secondMonthlyCapCents
             try emit("policy.updated", by: authority, policyBody(monthlyCapCents: Self.secondMonthlyCapCents))
@@ -493,7 +511,7 @@ public struct DemoCircuit {
             }
             settlementPaymentCounter += 1
             try emit("settlement.paid", by: authority, [
-                "settlement": .string(settlement.id), "reference": .string("Mandato di pagamento 2025/\(Self.padded(settlementPaymentCounter, width: 5))"),
+                "settlement": .string(settlement.id), "reference": .string("Mandato di pagamento \(month.prefix(4))/\(Self.padded(settlementPaymentCounter, width: 5))"),
             ])
         }
         pendingSettlements = stillPending
