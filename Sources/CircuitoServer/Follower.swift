@@ -250,7 +250,7 @@ public final class Follower {
         else { throw mismatch(0, "the first record is not a genesis naming a checkpoint key") }
         let verifier: NoteVerifier
         do throws(LedgerError) { verifier = try NoteVerifier(name: origin, publicKey: key) } catch { throw mismatch(0, "the genesis checkpoint key: \(error)") }
-        if let pinned = configuration.pinnedVerifierKey, pinned != verifier.verifierKey {
+        if let pinned = replica.pinnedVerifierKey, pinned != verifier.verifierKey {
             throw mismatch(0, "the leader's genesis names checkpoint key \(verifier.verifierKey), not the pinned \(pinned)")
         }
         return verifier

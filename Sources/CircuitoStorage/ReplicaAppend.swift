@@ -34,7 +34,8 @@ public final class ReplicaLedger {
 
     /// Opens the replica in `directory`, creating an empty one (no genesis yet) when there is none.
     public static func open(directory: String, pinnedVerifierKey: String? = nil, options: LMDBEnvironment.Options = .init()) throws(LedgerError) -> ReplicaLedger {
-        if let pinnedVerifierKey { _ = try NoteVerifier(parsing: pinnedVerifierKey) }
+        // In the form the ledger writes (lower-case key id), so that comparing texts compares keys.
+        let pinnedVerifierKey = try pinnedVerifierKey.map { (text) throws(LedgerError) in try NoteVerifier(parsing: text).verifierKey }
         try FileIO.makeDirectory(directory, mode: 0o700, existingIsFine: true)
         if access(directory + "/" + LedgerFiles.checkpointKey, F_OK) == 0 {
             throw LedgerError(.invalidRange, "\(directory) holds a checkpoint key: it is a leader's ledger, not a replica")

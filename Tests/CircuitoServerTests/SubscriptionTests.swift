@@ -145,6 +145,22 @@ struct SubscriptionTests {
         #expect(report.recordCount == finalSize)
     }
 
+    @Test("a pinned verifier key names its key whatever the case of its key id; a malformed one is invalid_key")
+    func pinnedVerifierKeyIsNormalised() throws {
+        let fixture = try CircuitFixture()
+        // A key whose id has a letter, so that upper case spells it differently (bounded: 5/8 of ids have one).
+        var verifier = try NoteVerifier(name: "test.example/ledger", publicKey: Ed25519PrivateKey().publicKey)
+        for _ in 0..<64 where !verifier.verifierKey.split(separator: "+")[1].contains(where: \.isLetter) {
+            verifier = try NoteVerifier(name: "test.example/ledger", publicKey: Ed25519PrivateKey().publicKey)
+        }
+        let fields = verifier.verifierKey.split(separator: "+", maxSplits: 2).map(String.init)
+        let upper = fields[0] + "+" + fields[1].uppercased() + "+" + fields[2]
+        try #require(upper != verifier.verifierKey)
+        let replica = try ReplicaLedger.open(directory: fixture.folder.path + "/pinned", pinnedVerifierKey: upper)
+        #expect(replica.pinnedVerifierKey == verifier.verifierKey)
+        #expect(throws: LedgerError.self) { try ReplicaLedger.open(directory: fixture.folder.path + "/bad-pin", pinnedVerifierKey: fields[0] + "+xyz+" + fields[2]) }
+    }
+
     @Test("a follower refuses a leader whose history does not extend its own, and stops with a clear error")
     func followerRefusesForkedLeader() async throws {
         // The replica follows ledger A; then it is pointed at ledger B (other genesis, same auditor id): B's
