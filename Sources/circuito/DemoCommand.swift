@@ -20,11 +20,12 @@ struct DemoCommand: ParsableCommand {
             The same --seed, --beneficiaries and --first-day give the same ledger byte for byte (keys, nonces and time \
             are derived from them; the ledger's clock follows the simulated calendar). ToCoin lots last 120 days, so \
             on a 2025 ledger every lot has expired by now: to try payments against a server, start the year a year \
-            before today (--first-day, as scripts/run.sh does), and the last months' lots are still live. The actors' key files are written to \
-            DIR/keys/ (ID.key; a wallet replaced after a lost phone is ID.2.key, its revoked first key stays in \
-            ID.key) and the beneficiaries' sealing keys to the key vault DIR/vault/ (both mode 0700, files 0600); \
-            the erased beneficiary's vault key is overwritten and removed. Demo keys come from the seed: they are for \
-            trying the ledger out, never for real data.
+            before today (--first-day, as scripts/run.sh does), and the last months' lots are still live.
+
+            The actors' key files are written to DIR/keys/ (ID.key; a wallet replaced after a lost phone is ID.2.key, \
+            its revoked first key stays in ID.key) and the beneficiaries' sealing keys to the key vault DIR/vault/ \
+            (both mode 0700, files 0600); the erased beneficiary's vault key is overwritten and removed. Demo keys \
+            come from the seed: they are for trying the ledger out, never for real data.
             """)
 
     @Option(name: .long, help: "The ledger directory (created if missing, in a folder that exists; must hold no ledger, keys or vault).")
