@@ -351,13 +351,16 @@ public final class LedgerWriter: Sendable {
                         return .failure(WriteRefusal(error: LedgerError(.integrity, "a group with records committed without a checkpoint"), index: nil))
                     }
                     let record = group.records[recordIndex]
-                    receipts.append(Receipt(eventID: eventID, sequenceNumber: record.sequenceNumber, recordedAt: record.recordedAt, leafHash: record.leafHash, checkpoint: checkpointNote))
+                    receipts.append(Receipt(
+                        eventID: eventID, sequenceNumber: record.sequenceNumber, recordedAt: record.recordedAt, signature: record.signature,
+                        leafHash: record.leafHash, checkpoint: checkpointNote))
                 case .repeated(let eventID, let sequenceNumber):
                     do throws(LedgerError) {
                         let leafBytes = try reader.leafBytes(sequenceNumber: sequenceNumber)
-                        let recordedAt = try Record(leafBytes: leafBytes).recordedAt
+                        let stored = try Record(leafBytes: leafBytes)
                         receipts.append(Receipt(
-                            eventID: eventID, sequenceNumber: sequenceNumber, recordedAt: recordedAt, leafHash: MerkleHash.leaf(leafBytes),
+                            eventID: eventID, sequenceNumber: sequenceNumber, recordedAt: stored.recordedAt, signature: stored.signedEvent.signature,
+                            leafHash: MerkleHash.leaf(leafBytes),
                             checkpoint: try reader.checkpointCovering(sequenceNumber: sequenceNumber)))
                     } catch {
                         return .failure(WriteRefusal(error: error, index: events.count > 1 ? index : nil))

@@ -153,8 +153,9 @@ public final class Ledger {
 
     private enum Outcome {
         case appended(sequenceNumber: UInt64, recordedAt: String, leafHash: [UInt8])
+        /// `signature` is the stored record's, which a resubmission signed again does not replace.
         /// `checkpoint` is nil when the earlier copy is in this same batch: this commit's checkpoint covers it.
-        case repeated(sequenceNumber: UInt64, recordedAt: String, leafHash: [UInt8], checkpoint: String?)
+        case repeated(sequenceNumber: UInt64, recordedAt: String, signature: [UInt8], leafHash: [UInt8], checkpoint: String?)
         case refused(LedgerError)
     }
 
@@ -199,13 +200,17 @@ public final class Ledger {
             switch outcome {
             case .appended(let sequenceNumber, let recordedAt, let leafHash):
                 // Every append above produced a checkpoint for this commit.
-                receipts.append(.success(Receipt(eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, recordedAt: recordedAt, leafHash: leafHash, checkpoint: checkpointNote ?? "")))
-            case .repeated(let sequenceNumber, let recordedAt, let leafHash, let checkpoint):
+                receipts.append(.success(Receipt(
+                    eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, recordedAt: recordedAt, signature: verifiedEvent.signedEvent.signature,
+                    leafHash: leafHash, checkpoint: checkpointNote ?? "")))
+            case .repeated(let sequenceNumber, let recordedAt, let signature, let leafHash, let checkpoint):
                 // A repeat of a record of this batch exists only if this batch appended, so it has a checkpoint.
                 guard let note = checkpoint ?? checkpointNote else {
                     preconditionFailure("a repeat of seq \(sequenceNumber) in a batch that appended nothing")
                 }
-                receipts.append(.success(Receipt(eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, recordedAt: recordedAt, leafHash: leafHash, checkpoint: note)))
+                receipts.append(.success(Receipt(
+                    eventID: verifiedEvent.event.id, sequenceNumber: sequenceNumber, recordedAt: recordedAt, signature: signature, leafHash: leafHash,
+                    checkpoint: note)))
             case .refused(let error):
                 receipts.append(.failure(error))
             }
@@ -275,10 +280,10 @@ public final class Ledger {
             return .refused(LedgerError(.idConflict, "event id \"\(event.id)\" is already recorded at seq \(earlier) with other content"))
         }
         guard earlier < committedSize else {
-            return .repeated(sequenceNumber: earlier, recordedAt: record.recordedAt, leafHash: MerkleHash.leaf(leafBytes), checkpoint: nil)
+            return .repeated(sequenceNumber: earlier, recordedAt: record.recordedAt, signature: record.signedEvent.signature, leafHash: MerkleHash.leaf(leafBytes), checkpoint: nil)
         }
         let checkpoint = try LedgerReader.checkpointCovering(sequenceNumber: earlier, in: transaction)
-        return .repeated(sequenceNumber: earlier, recordedAt: record.recordedAt, leafHash: MerkleHash.leaf(leafBytes), checkpoint: checkpoint)
+        return .repeated(sequenceNumber: earlier, recordedAt: record.recordedAt, signature: record.signedEvent.signature, leafHash: MerkleHash.leaf(leafBytes), checkpoint: checkpoint)
     }
 }
 
@@ -287,6 +292,7 @@ public final class Ledger {
 public struct PlannedRecord: Sendable {
     public let sequenceNumber: UInt64
     public let recordedAt: String
+    public let signature: [UInt8]
     public let leafBytes: [UInt8]
     public let leafHash: [UInt8]
     public let changes: [StateChange]
@@ -297,6 +303,7 @@ public struct PlannedRecord: Sendable {
         precondition(frontier.size == sequenceNumber, "a record's leaf goes at the end of the tree")
         self.sequenceNumber = sequenceNumber
         self.recordedAt = recordedAt
+        self.signature = event.signedEvent.signature
         self.leafBytes = Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: event.signedEvent).leafBytes
         self.leafHash = MerkleHash.leaf(leafBytes)
         self.changes = changes

@@ -398,7 +398,7 @@ struct PrintedReceipt: Equatable {
     init(line: String) throws {
         self.line = line
         let json = try JSONParser.parse(line)
-        #expect(json.objectValue.map { Set($0.keys) } == ["checkpoint", "id", "leaf_hash", "recorded_at", "seq"], "not a receipt: \(line)")
+        #expect(json.objectValue.map { Set($0.keys) } == ["checkpoint", "id", "leaf_hash", "recorded_at", "seq", "sig"], "not a receipt: \(line)")
         id = try #require(json["id"]?.stringValue, "receipt without id: \(line)")
         seq = UInt64(try #require(json["seq"]?.integerValue, "receipt without seq: \(line)"))
         leafHash = try #require(json["leaf_hash"]?.stringValue.flatMap(Base64.decode), "receipt without leaf_hash: \(line)")

@@ -1,4 +1,5 @@
 import CircuitoCore
+import CSodium
 import CircuitoCrypto
 import CircuitoServer
 import CircuitoStorage
@@ -212,8 +213,10 @@ func verifyReceipt(_ receipt: JSONValue, submitted signedEvent: JSONValue? = nil
     let sequenceNumber = UInt64(try #require(receipt["seq"]?.integerValue))
     let leafHash = try #require(receipt["leaf_hash"]?.stringValue.flatMap(Base64.decode))
     if let signedEvent {
+        // Sent once, the stored signature is the one sent.
+        #expect(receipt["sig"] == signedEvent["sig"])
         let record: JSONValue = [
-            "event": try #require(signedEvent["event"]), "sig": try #require(signedEvent["sig"]),
+            "event": try #require(signedEvent["event"]), "sig": try #require(receipt["sig"]),
             "seq": .integer(Int64(sequenceNumber)), "recorded_at": try #require(receipt["recorded_at"]),
         ]
         #expect(MerkleHash.leaf(CanonicalJSON.encode(record)) == leafHash, "the receipt's leaf is not the submitted event's record")
@@ -379,3 +382,32 @@ func runCircuito(_ arguments: [String], timeoutSeconds: Double = 60) throws -> (
     return (child.process.terminationStatus, child.standardOutput, child.standardError)
 }
 
+
+/// Another valid Ed25519 signature of `message` by `key`, with a random nonce instead of RFC 8032's derived one: what a
+/// signer that does not sign deterministically produces (S = r + k·a mod L, R = [r]B, with libsodium's group and
+/// scalar arithmetic).
+func randomisedSignature(of message: [UInt8], by key: Ed25519PrivateKey) -> [UInt8] {
+    var expanded = [UInt8](repeating: 0, count: 64)
+    _ = crypto_hash_sha512(&expanded, key.seed, UInt64(key.seed.count))
+    var secretScalar = Array(expanded[0..<32])
+    secretScalar[0] &= 248
+    secretScalar[31] &= 127
+    secretScalar[31] |= 64
+    var reducedSecret = [UInt8](repeating: 0, count: 32)
+    var wide = secretScalar + [UInt8](repeating: 0, count: 32)
+    crypto_core_ed25519_scalar_reduce(&reducedSecret, &wide)
+    var nonce = [UInt8](repeating: 0, count: 32)
+    crypto_core_ed25519_scalar_random(&nonce)
+    var commitment = [UInt8](repeating: 0, count: 32)
+    _ = crypto_scalarmult_ed25519_base_noclamp(&commitment, nonce)
+    var challengeHash = [UInt8](repeating: 0, count: 64)
+    let hashed = commitment + key.publicKey.bytes + message
+    _ = crypto_hash_sha512(&challengeHash, hashed, UInt64(hashed.count))
+    var challenge = [UInt8](repeating: 0, count: 32)
+    crypto_core_ed25519_scalar_reduce(&challenge, &challengeHash)
+    var product = [UInt8](repeating: 0, count: 32)
+    crypto_core_ed25519_scalar_mul(&product, challenge, reducedSecret)
+    var scalar = [UInt8](repeating: 0, count: 32)
+    crypto_core_ed25519_scalar_add(&scalar, nonce, product)
+    return commitment + scalar
+}

@@ -51,7 +51,7 @@ struct WritePathTests {
         let first = try server.client().result("submit", event.params)
         let again = try server.client(unix: true).result("submit", event.params)
         #expect(first == again)
-        #expect(Set(first.objectValue?.keys.map { $0 } ?? []) == ["id", "seq", "recorded_at", "leaf_hash", "checkpoint"])
+        #expect(Set(first.objectValue?.keys.map { $0 } ?? []) == ["id", "seq", "recorded_at", "sig", "leaf_hash", "checkpoint"])
         // The submitter rebuilds its record's leaf from its own event, for the first receipt and the repeat's.
         try verifyReceipt(first, submitted: event.params, client: try server.client(), verifierKey: server.verifierKey)
         // Concurrent retries of one new event: one record, the same receipt for all.
@@ -123,13 +123,23 @@ struct WritePathTests {
             ("checkpoint", before, nil, "does not cover seq"),
             ("checkpoint", .string(note.replacingOccurrences(of: "\n\n", with: "\nx\n\n")), nil, "its checkpoint"),
             ("recorded_at", .null, nil, "it needs id, seq, recorded_at"),
-            // Another event sent under the same id: the leaf is not that of its record.
-            ("id", .string(event.event.id), try fixture.registration(id: String(event.event.id.dropFirst("reg-".count))).params, "leaf_hash is not that of the record"),
+            ("sig", .string(Base64.encode([UInt8](repeating: 9, count: 64))), nil, "its sig is not a signature of the event sent"),
+            // Another event sent under the same id: the stored signature is not of it.
+            ("id", .string(event.event.id), try fixture.registration(id: String(event.event.id.dropFirst("reg-".count))).params, "its sig is not a signature of the event sent"),
         ]
         for (member, value, submitted, wanted) in cases {
             let message = refusal(member, value, submitted: submitted)
             #expect(message?.contains(wanted) == true, "\(member) = \(value): \(message ?? "accepted")")
         }
+        // The same event sent again under another valid signature (a signer that does not sign deterministically):
+        // the first receipt, with the stored signature, which still checks against the event sent the second time.
+        let resigned = SignedEvent(event: event.event, signature: randomisedSignature(of: event.event.signingBytes, by: fixture.actors.authority))
+        try #require(resigned.signature != event.signature)
+        _ = try resigned.verified()
+        let again = try client.result("submit", resigned.json)
+        #expect(again == receipt)
+        let recheck = try ReceiptCheck(receipt: again, submitted: resigned.json, verifier: verifier)
+        try recheck.verify(inclusionProof: try proof(recheck))
         await server.shutdown()
     }
 

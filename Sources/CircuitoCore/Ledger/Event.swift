@@ -301,20 +301,23 @@ public struct Record: Sendable, Hashable {
     }
 }
 
-/// A write's proof of acceptance: where the record sits, when it was recorded, its leaf hash, and a signed
-/// checkpoint covering it. With `recordedAt` the submitter can rebuild the record's leaf from its own signed event,
-/// so it need not take the leaf hash on trust (Specs/ledger.md 7.4).
+/// A write's proof of acceptance: where the record sits, when it was recorded, the signature it holds, its leaf
+/// hash, and a signed checkpoint covering it. With `recordedAt` and `signature` the submitter rebuilds the record's
+/// leaf from its own event, so it need not take the leaf hash on trust (Specs/ledger.md 7.4). The signature is the
+/// stored one: a resubmission signed again (by a signer that does not sign deterministically) gets the first one.
 public struct Receipt: Sendable, Hashable {
     public let eventID: String
     public let sequenceNumber: UInt64
     public let recordedAt: String
+    public let signature: [UInt8]
     public let leafHash: [UInt8]
     public let checkpoint: String
 
-    public init(eventID: String, sequenceNumber: UInt64, recordedAt: String, leafHash: [UInt8], checkpoint: String) {
+    public init(eventID: String, sequenceNumber: UInt64, recordedAt: String, signature: [UInt8], leafHash: [UInt8], checkpoint: String) {
         self.eventID = eventID
         self.sequenceNumber = sequenceNumber
         self.recordedAt = recordedAt
+        self.signature = signature
         self.leafHash = leafHash
         self.checkpoint = checkpoint
     }
@@ -322,7 +325,7 @@ public struct Receipt: Sendable, Hashable {
     public var json: JSONValue {
         .object([
             "id": .string(eventID), "seq": .integer(Int64(sequenceNumber)), "recorded_at": .string(recordedAt),
-            "leaf_hash": .string(Base64.encode(leafHash)), "checkpoint": .string(checkpoint),
+            "sig": .string(Base64.encode(signature)), "leaf_hash": .string(Base64.encode(leafHash)), "checkpoint": .string(checkpoint),
         ])
     }
 }

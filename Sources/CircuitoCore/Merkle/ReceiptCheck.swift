@@ -14,17 +14,24 @@ public struct ReceiptCheck: Sendable, Hashable {
         func failure(_ why: String) -> LedgerError { LedgerError(.integrity, "the receipt does not check: \(why)") }
         guard case .string(let eventID)? = receipt["id"], case .integer(let sequence)? = receipt["seq"], sequence >= 0,
             case .string(let recordedAt)? = receipt["recorded_at"], case .string(let note)? = receipt["checkpoint"],
+            case .string(let signatureText)? = receipt["sig"], let signature = Base64.decode(signatureText),
             case .string(let leafText)? = receipt["leaf_hash"], let leafHash = Base64.decode(leafText)
         else {
-            throw failure("it needs id, seq, recorded_at, leaf_hash and checkpoint")
+            throw failure("it needs id, seq, recorded_at, sig, leaf_hash and checkpoint")
         }
-        let signedEvent = try SignedEvent(json: submitted)
-        guard eventID == signedEvent.event.id else {
-            throw failure("it is for event \"\(eventID)\", not \"\(signedEvent.event.id)\"")
+        let sent = try SignedEvent(json: submitted)
+        guard eventID == sent.event.id else {
+            throw failure("it is for event \"\(eventID)\", not \"\(sent.event.id)\"")
         }
         guard Timestamp.isValid(recordedAt) else { throw failure("recorded_at \"\(recordedAt)\" is not a timestamp") }
+        // The record holds the first signature of this event, which is the sent one unless the event was sent before
+        // under another (a signer that does not sign deterministically): either way it must sign the event sent.
+        let stored = SignedEvent(event: sent.event, signature: signature)
+        guard signature == sent.signature || (try? stored.verified()) != nil else {
+            throw failure("its sig is not a signature of the event sent")
+        }
         let sequenceNumber = UInt64(sequence)
-        let record = Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: signedEvent)
+        let record = Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: stored)
         guard MerkleHash.leaf(record.leafBytes) == leafHash else {
             throw failure("its leaf_hash is not that of the record of the event sent at seq \(sequenceNumber), recorded_at \(recordedAt)")
         }
