@@ -36,8 +36,8 @@ final class ConnectionState: Sendable {
 /// to wait for: no request in flight and no subscription. One that is waiting keeps its connection, however long its
 /// answers or its stream take; its timer starts again.
 final class IdleConnectionCloser: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+    typealias InboundIn = LineFrame
+    typealias InboundOut = LineFrame
 
     private let state: ConnectionState
     private let registry: ConnectionRegistry

@@ -106,11 +106,13 @@ public final class LedgerServer: Sendable {
                     // Counted here, before the first line can arrive: a connection past the bound is never served.
                     let identifier = connections.add(channel)
                     let state = ConnectionState(refused: identifier == nil)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
+                    // After the decoder: only whole lines count as something sent, so bytes trickled without a
+                    // newline cannot hold a connection slot.
                     if let seconds = limits.idleTimeoutSeconds {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(seconds))))
                         try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(state: state, registry: connections))
                     }
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
                     try channel.pipeline.syncOperations.addHandler(RequestLineHandler(state: state, server: context, registry: connections))
                     let wrapped = try NIOAsyncChannel<ConnectionMessage, ByteBuffer>(
                         wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: false))

@@ -251,6 +251,8 @@ struct ProtocolTests {
         let silent = try server.client(timeoutSeconds: 10)
         let halfLine = try server.client(timeoutSeconds: 10)
         try halfLine.send(bytes: Array(#"{"jsonrpc":"2.0","id":1,"method":"serv"#.utf8))
+        // Bytes without a newline are not a line: trickled, they must not keep the connection open.
+        let trickle = try server.client(timeoutSeconds: 10)
         let subscriber = try server.client(unix: true, timeoutSeconds: 10)
         _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(Int64(try server.size()))]))
         // Opened only now, so that the setup above (slow on a loaded machine) does not count as its silence.
@@ -259,6 +261,7 @@ struct ProtocolTests {
         // machine's pauses).
         for _ in 0..<50 {
             _ = try busy.result("server.info")
+            try? trickle.send(bytes: Array(" ".utf8))
             // A thread's sleep, not a task's: other tests' blocking reads can hold the cooperative pool's threads,
             // and a task's sleep then wakes late.
             usleep(100_000)
@@ -266,8 +269,14 @@ struct ProtocolTests {
         // By now the silent connection and the one that never finished its line have been closed.
         #expect(try silent.nextMessage() == nil, "the silent connection is still open")
         #expect(try halfLine.nextMessage() == nil, "the half line's connection is still open")
+        // Closed: the end of the stream, or a reset (its later bytes met a closed socket); never the read's timeout.
+        do {
+            #expect(try trickle.nextMessage() == nil, "the trickling connection answered")
+        } catch {
+            #expect(!"\(error)".contains("before the timeout"), "the trickling connection is still open: \(error)")
+        }
         let info = try busy.result("server.info")
-        #expect(info["connections"]?["closed_idle"]?.integerValue ?? 0 >= 2)
+        #expect(info["connections"]?["closed_idle"]?.integerValue ?? 0 >= 3)
         #expect(info["limits"]?["idle_timeout_seconds"] == 2)
         // The subscriber sent nothing after subscribing and still gets the live records.
         _ = try busy.result("submit", try fixture.registration().params)
