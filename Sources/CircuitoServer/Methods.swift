@@ -28,6 +28,8 @@ struct ServerContext: Sendable {
     static let protocolVersion = "circuito.rpc.v1"
     static let maximumEventsPerPage = 1000
     static let defaultPageEntries = 100
+    /// Words a catalogue search may give: each is one index lookup.
+    static let maximumSearchWords = 8
 
     /// Answers one request (not `subscribe`, which the connection handles since it streams). `session` is the
     /// read session of the connection it came on.
@@ -260,9 +262,15 @@ struct ServerContext: Sendable {
         guard text.utf8.count <= 1000 else { throw .invalidParams("catalogue.search text is at most 1000 bytes") }
         // A filter that could never apply is refused rather than ignored: ignored, it would answer every entry (a
         // text of short words) or none (a facet the kind's entries lack), and the caller could not tell.
-        let words = CatalogueIndex.words(text)
+        let words = CatalogueIndex.candidateWords(text)
         guard text.isEmpty || !words.isEmpty else {
             throw .invalidParams("catalogue.search text has no word of at least 3 letters or digits, the shortest the index holds")
+        }
+        if let long = words.first(where: { $0.utf8.count > CatalogueIndex.maximumWordBytes }) {
+            throw .invalidParams("catalogue.search text has a word of \(long.utf8.count) bytes; the index holds words of at most \(CatalogueIndex.maximumWordBytes)")
+        }
+        guard words.count <= Self.maximumSearchWords else {
+            throw .invalidParams("catalogue.search text has \(words.count) different words; a search takes at most \(Self.maximumSearchWords)")
         }
         let facets = CatalogueIndex.facetsOfKind[kind] ?? []
         for facet in ["category", "district", "provider"] where !facets.contains(facet) {
@@ -272,7 +280,7 @@ struct ServerContext: Sendable {
         }
         let query = CatalogueQuery(
             kind: kind, category: try params.optionalIdentifier("category"), district: try params.optionalIdentifier("district"),
-            provider: try params.optionalIdentifier("provider"), words: Array(words.prefix(8)),
+            provider: try params.optionalIdentifier("provider"), words: words,
             after: try params.optionalIdentifier("after"), limit: try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries))
         let page = try ledger { () throws(LedgerError) in try reader.catalogueSearch(query) }
         return .object(["kind": .string(kind), "entries": .array(page.entries), "next_after": page.nextAfter.map { .string($0) } ?? .null])

@@ -384,11 +384,16 @@ struct ProtocolTests {
             (["kind": "badge_class", "category": "food"], "cannot filter by category"),
             (["kind": "opportunity", "text": "a b"], "no word of at least 3"),
             (["kind": "opportunity", "text": "!!"], "no word of at least 3"),
+            (["kind": "opportunity", "text": .string("garden " + String(repeating: "x", count: 65))], "a word of 65 bytes"),
+            (["kind": "opportunity", "text": "one two three four five six seven eight garden"], "9 different words"),
         ] as [(JSONValue, String)] {
             let refused = try client.error("catalogue.search", params)
             #expect(refused.name == "invalid_params" && refused.message.contains(wanted), "\(params): \(refused)")
         }
         #expect(try client.result("catalogue.search", ["kind": "opportunity", "text": ""])["entries"]?.arrayValue?.count == 1)
+        // Eight words, repeats counted once, and digits are letters here.
+        #expect(try client.result("catalogue.search", ["kind": "opportunity", "text": "garden garden GARDEN"])["entries"]?.arrayValue?.count == 1)
+        #expect(try client.result("catalogue.search", ["kind": "opportunity", "text": "garden 123"])["entries"]?.arrayValue?.isEmpty == true)
         #expect(try client.error("catalogue.search", ["kind": "people"]).code == -32602)
         // Events in pages, exactly the records.
         let events = try client.result("events", fixture.read("events", as: "audit", ["from": 0, "limit": 3]))

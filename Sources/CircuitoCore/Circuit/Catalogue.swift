@@ -18,13 +18,23 @@ public enum CatalogueIndex {
         StateKey.make(kind, facet, value) + [0]
     }
 
-    /// Lowercase words of letters and digits, at least 3 characters, in order of first appearance.
+    /// The longest word indexed, in UTF-8 bytes.
+    public static let maximumWordBytes = 64
+
+    /// Lowercase words of letters and digits, at least 3 characters and at most `maximumWordBytes`, in order of
+    /// first appearance, at most `maximumWords`: what an entry is indexed under.
     public static func words(_ text: String) -> [String] {
+        Array(candidateWords(text).filter { $0.utf8.count <= maximumWordBytes }.prefix(maximumWords))
+    }
+
+    /// Every distinct lowercase run of at least 3 letters and digits, in order of first appearance, long ones
+    /// included: a search checks these, so that a word the index cannot hold is refused rather than dropped.
+    public static func candidateWords(_ text: String) -> [String] {
         var words: [String] = []
         var seen: Set<String> = []
         var current = ""
         func flush() {
-            if current.count >= 3, current.utf8.count <= 64, !seen.contains(current), words.count < maximumWords {
+            if current.count >= 3, !seen.contains(current) {
                 seen.insert(current)
                 words.append(current)
             }
