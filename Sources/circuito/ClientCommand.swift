@@ -85,8 +85,9 @@ struct ClientSubmitCommand: ParsableCommand {
             and body) are signed with --key as --actor first, filling v, key, ts and a random id. With --batch, all \
             lines go in one submit_batch: all or nothing. Exit status 1 if any event was refused. With \
             --verifier-key, each receipt is checked as Specs/ledger.md 7.4 says, after it is printed: its \
-            checkpoint's signature, its leaf rebuilt from the event sent with its seq, recorded_at and sig, and the \
-            inclusion proof the server gives for it; the first that fails stops the command with integrity_failure.
+            checkpoint's signature, that its sig signs the event sent, its leaf rebuilt from that event with its seq, \
+            recorded_at and sig, and the inclusion proof the server gives for it; the first that fails stops the \
+            command with integrity_failure.
             """)
 
     @OptionGroup var options: ServerOptions
