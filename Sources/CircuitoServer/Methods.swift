@@ -302,6 +302,7 @@ struct ServerContext: Sendable {
         let suite = try CredentialSigning.suite(try params.optionalString("suite"))
         return try ledger { () throws(LedgerError) in
             let source = try reader.badgeCredentialSource(badgeID: id)
+            try OpenBadgeCredentials.requireNotRevoked(source.badge)
             let (key, contexts) = try credentials.signing(for: source.issuer, offlineCommand: "circuito badge credential --data LEDGER --badge \(id) --key ORGANISATION.key")
             return try OpenBadgeCredentials.issuedBadgeCredential(
                 badge: source.badge, badgeClass: source.badgeClass, issuer: source.issuer,

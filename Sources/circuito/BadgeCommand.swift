@@ -53,6 +53,7 @@ struct BadgeCredentialCommand: ParsableCommand {
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
             let source = try LedgerReader.open(directory: data).badgeCredentialSource(badgeID: id)
+            try OpenBadgeCredentials.requireNotRevoked(source.badge)
             let signingKey = try KeyFile.read(key)
             let credential = try OpenBadgeCredentials.issuedBadgeCredential(
                 badge: source.badge, badgeClass: source.badgeClass, issuer: source.issuer,

@@ -172,6 +172,9 @@ struct BadgeCLITests {
         let refused = try circuito("badge", "credential", "--data", fixture.directory, "--id", "b-2", "--key", fixture.organisationKeyFile)
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("invalid_state"))
+        // Said before the key is read: with a key file that is not there, still the revocation.
+        let withoutKey = try circuito("badge", "credential", "--data", fixture.directory, "--id", "b-2", "--key", fixture.directory + "/no-such.key")
+        #expect(withoutKey.status == 1 && withoutKey.stderr.contains("invalid_state"), "\(withoutKey.stderr)")
     }
 
     @Test("expired and not yet valid: validity dates are checked against --at")

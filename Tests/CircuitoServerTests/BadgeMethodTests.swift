@@ -70,6 +70,9 @@ struct BadgeMethodTests {
         let statusList = try client.error("badge.status_list", ["issuer": "casa"])
         #expect(statusList.data?["code"]?.stringValue == "key_file")
         #expect(statusList.message.contains("circuito badge status-list --data LEDGER --issuer casa --key"))
+        // A revoked badge has no credential, whatever key a server holds: said before the missing key.
+        _ = try client.result("submit", try fixture.signed("badge.revoked", by: "anna", fixture.actors.staff, ["badge": "badge-1", "reason": "Issued in error"]).params)
+        #expect(try client.error("badge.credential", ["badge": "badge-1"]).data?["code"]?.stringValue == "invalid_state")
         await server.shutdown()
     }
 }

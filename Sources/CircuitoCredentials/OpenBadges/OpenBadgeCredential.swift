@@ -312,6 +312,13 @@ extension OpenBadgeCredentials {
     /// The one path from ledger records to a signed credential, shared by the CLI and the socket API: the signing
     /// key must be an active key of the issuing organisation (which must not be suspended), and the badge must not
     /// be revoked (its credential would fail verification at once).
+    /// A revoked badge has no credential to give, whoever would sign it: checked before any key is looked for.
+    public static func requireNotRevoked(_ badge: JSONValue) throws(LedgerError) {
+        guard badge["status"] != "revoked" else {
+            throw LedgerError(.invalidState, "badge \(badge["badge"]?.stringValue ?? "?") is revoked; its credential would not verify")
+        }
+    }
+
     public static func issuedBadgeCredential(
         badge: JSONValue, badgeClass: JSONValue, issuer: ActorRecord, activations: [JSONValue],
         opportunities: JSONObject, origin: String, statusListIndex: Int, signingKey: Ed25519PrivateKey,
@@ -321,10 +328,8 @@ extension OpenBadgeCredentials {
         guard badge["issuer"]?.stringValue == issuer.id else {
             throw LedgerError(.badgeSourceInvalid, "badge \(badgeID) was not issued by \(issuer.id)")
         }
+        try requireNotRevoked(badge)
         try requireSigningKey(signingKey.publicKey, of: issuer)
-        guard badge["status"] != "revoked" else {
-            throw LedgerError(.invalidState, "badge \(badgeID) is revoked; its credential would not verify")
-        }
         let issuance = try BadgeIssuance(
             badge: badge, badgeClass: badgeClass, issuerName: issuer.name, activations: activations,
             opportunities: opportunities, origin: origin, statusListIndex: statusListIndex)
