@@ -109,9 +109,9 @@ public enum SpecVectors {
 
     /// Signatures that libsodium refuses, each labelled with the rule of section 3.1 it breaks, beside a valid one.
     /// Three of them pass a more permissive verifier (OpenSSL 3's, checked when these were written), which is why
-    /// an independent verifier needs them. The crafted
-    /// bytes are constants: they were computed once from the formulas in their descriptions (`a` is the clamped
-    /// scalar of the key's seed, `k = SHA-512(R ‖ A ‖ M) mod L`). `valid` is what this code's verifier says.
+    /// an independent verifier needs them. The crafted bytes are constants, computed once from the formulas in
+    /// their descriptions (`a` is the clamped scalar of the key's seed, `k = SHA-512(R ‖ A ‖ M) mod L`). `valid` is
+    /// what this code's verifier says.
     static func signatureCases() -> JSONValue {
         let key = key("signature edge")
         let message = Array("circuito signature vector".utf8)
