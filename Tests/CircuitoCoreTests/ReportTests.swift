@@ -217,9 +217,13 @@ struct ReportTests {
         #expect(failure?.code == .notFound)
     }
 
-    @Test("a generated demo year is accepted by the rulebook and its report reconciles")
-    func demoYear() throws {
-        var circuit = try DemoCircuit(seed: 3, beneficiaryCount: 12)
+    /// The default year, and one that starts in December and crosses into the next year (its months, funding
+    /// tranches and the policy change computed from the first day).
+    @Test("a generated demo year is accepted by the rulebook and its report reconciles", arguments: ["2025-01-02", "2025-12-04"])
+    func demoYear(firstDay: String) throws {
+        let firstDayMilliseconds = try #require(Timestamp.millisecondsSince1970(firstDay + "T00:00:00Z"))
+        var circuit = try DemoCircuit(seed: 3, beneficiaryCount: 12, firstDayMilliseconds: firstDayMilliseconds)
+        #expect(circuit.genesis.event.timestamp.hasPrefix(firstDay + "T08:00:00"))
         var ledger = RecordedLedger()
         try ledger.append(try circuit.genesis.verified(), at: Timestamp.format(millisecondsSince1970: circuit.genesisMilliseconds))
         var steps = 0
@@ -240,10 +244,18 @@ struct ReportTests {
             #expect((counts[type] ?? 0) > 0, "the demo has no \(type)")
         }
         #expect(counts["subject.erased"] == 1)
+        // The setup's policy and the raised cap six months on; the first tranche and those of April, July, October.
+        #expect(counts["policy.updated"] == 2 && counts["program.funded"] == 4)
         #expect(counts.values.reduce(0, +) == ledger.records.count)
         let report = try ledger.report()
         #expect(report.total.outstanding == (try FundingReport.CirculatingBalances(state: ledger.state)).total)
         #expect(report.total.spent > 0 && report.total.expired > 0 && report.total.settled > 0)
         #expect(!report.rows.keys.contains { $0.organisation == FundingReport.unattributed && $0.category != FundingReport.unattributed })
+    }
+
+    @Test("the demo's first day is a date: any other time of day is refused")
+    func demoFirstDayIsADate() throws {
+        #expect(throws: LedgerError.self) { try DemoCircuit(seed: 3, beneficiaryCount: 12, firstDayMilliseconds: DemoCircuit.defaultFirstDayMilliseconds + 1) }
+        #expect(throws: LedgerError.self) { try DemoCircuit(seed: 3, beneficiaryCount: 12, firstDayMilliseconds: -DemoCircuit.dayMilliseconds) }
     }
 }
