@@ -63,6 +63,8 @@ public enum CatalogueIndex {
             pairs = [("provider", entry["issuer"]?.stringValue ?? "")]
             pairs += words((entry["name"]?.stringValue ?? "") + " " + (entry["description"]?.stringValue ?? "")).map { ("word", $0) }
         }
+        // The search refuses facets by `facetsOfKind`: the two must name the same ones.
+        assert(pairs.allSatisfy { $0.0 == "word" || facetsOfKind[kind]?.contains($0.0) == true }, "a facet of \(kind) missing from facetsOfKind")
         return pairs.filter { !$0.1.isEmpty }.map { key(kind: kind, facet: $0.0, value: $0.1, id: id) }
     }
 }
