@@ -50,6 +50,8 @@ public final class LineClient {
     /// True when the last read failed because the receive timeout passed (partial data stays buffered).
     private var lastReadTimedOut = false
     public let maximumLineBytes: Int
+    /// How long a read waits, named in the error when it gives up.
+    private var receiveTimeoutSeconds: Int
     public static let maximumHeldNotifications = 100_000
 
     /// Connects with a receive timeout (a read waiting longer fails with `connection_failed`); a small
@@ -57,6 +59,7 @@ public final class LineClient {
     public init(_ endpoint: Endpoint, timeoutSeconds: Int = 30, maximumLineBytes: Int = 64 << 20, receiveBufferBytes: Int? = nil) throws(LedgerError) {
         self.endpoint = endpoint
         self.maximumLineBytes = maximumLineBytes
+        receiveTimeoutSeconds = timeoutSeconds
         descriptor = try ClientSocket.connect(endpoint, timeoutSeconds: timeoutSeconds, receiveBufferBytes: receiveBufferBytes)
     }
 
@@ -66,6 +69,7 @@ public final class LineClient {
     public func setReceiveTimeout(seconds: Int) {
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        receiveTimeoutSeconds = seconds
     }
 
     /// Writes raw bytes (a test may send anything).
@@ -111,7 +115,7 @@ public final class LineClient {
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK {
                     lastReadTimedOut = true
-                    throw LedgerError(.connectionFailed, "no answer from \(endpoint) before the timeout")
+                    throw LedgerError(.connectionFailed, "no answer from \(endpoint) within \(receiveTimeoutSeconds) s")
                 }
                 throw ClientSocket.failure("receive from", endpoint)
             }
@@ -232,7 +236,11 @@ enum ClientSocket {
             while let info = candidate, connected < 0 {
                 candidate = info.pointee.ai_next
                 let attempt = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), info.pointee.ai_protocol)
-                guard attempt >= 0 else { continue }
+                guard attempt >= 0 else {
+                    // Out of descriptors, say: the reason, not only that no address could be reached.
+                    lastError = failure("socket for", endpoint)
+                    continue
+                }
                 configure(attempt, timeoutSeconds: timeoutSeconds, receiveBufferBytes: receiveBufferBytes)
                 if Glibc.connect(attempt, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
                     connected = attempt

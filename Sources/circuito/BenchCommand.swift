@@ -3,6 +3,7 @@ import CircuitoCore
 import CircuitoCrypto
 import CircuitoServer
 import CircuitoStorage
+import Dispatch
 import Glibc
 
 struct BenchCommand: ParsableCommand {
@@ -82,6 +83,8 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
+        let interruptions = Self.undoOnInterruption()
+        defer { for source in interruptions { source.cancel() } }
         try reportingErrors { () throws(LedgerError) in
             let target: BenchConfiguration.Target
             try checkOptionsGoTogether()
@@ -114,13 +117,51 @@ struct BenchCommand: ParsableCommand {
                 configuration.serverArguments += ["--map-size", mapSize]
             }
             // Progress goes to stderr (the figures to stdout), so a long run shows where it is.
-            let report = try BenchRunner.run(configuration) { message in printError("bench: " + message) }
+            let report: BenchReport
+            do throws(LedgerError) {
+                report = try BenchRunner.run(configuration) { message in printError("bench: " + message) }
+            } catch {
+                // Stopping the server on a signal fails the run's requests: that is not the run's error to report.
+                BenchCleanup.holdIfInterrupted()
+                throw error
+            }
+            BenchCleanup.holdIfInterrupted()
             let output = StandardOutput()
             output.write(json ? report.jsonText + "\n" : report.text + "\n")
             output.flush()
             if let refused = report.append?.refusals.values.reduce(0, +), refused > 0 {
                 throw LedgerError(.integrity, "\(refused) events of the mix were refused")
             }
+            // A run that did not append the whole mix measured another load than the one asked for.
+            if report.exportedOnlyTo == nil, !report.complete, let append = report.append {
+                var reasons: [String] = []
+                if append.stoppedByDeadline { reasons.append("the --timeout of \(configuration.timeoutSeconds) s stopped the sending") }
+                if !append.failures.isEmpty { reasons.append("\(append.failures.count) connections failed") }
+                throw LedgerError(
+                    .integrity,
+                    "the run is not complete: \(append.accepted) of \(report.events) events appended (\(reasons.joined(separator: "; ")))")
+            }
+        }
+    }
+
+    /// SIGINT and SIGTERM end the process without the run's own cleanup: each stops the server the bench started and
+    /// removes the folders it made (`BenchCleanup`), then exits with 128 + the signal's number, as the shell would.
+    static func undoOnInterruption() -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                let name = number == SIGINT ? "SIGINT" : "SIGTERM"
+                guard let done = BenchCleanup.undoEverything() else {
+                    printError("bench: \(name) again: still stopping the server and removing what the run made")
+                    return
+                }
+                printError("bench: interrupted by \(name): stopped the run")
+                for line in done { printError("bench: " + line) }
+                _exit(128 + number)
+            }
+            source.resume()
+            return source
         }
     }
 

@@ -47,6 +47,11 @@ import Testing
         let secondFigures = try Self.figures(second)
         #expect(Self.integer(secondFigures, "accepted") == 150)
         #expect(Self.integer(secondFigures, "refused") == 0)
+        #expect(secondFigures["complete"] == .bool(true) && secondFigures["stopped_by_deadline"] == .bool(false))
+        #expect(Self.integer(secondFigures, "connections_failed") == 0)
+        // Of its resident memory, the pages of its ledger file are counted apart (the rest: its own, the program's).
+        let ledgerMapped = try #require(Self.number(secondFigures, "server_ledger_mapped_mb"))
+        #expect(ledgerMapped > 0 && ledgerMapped < (Self.number(secondFigures, "server_rss_mb") ?? 0))
         // The writer's figures over the appends: every accepted event was written by one of its commits, and the
         // writer cannot be busy for longer than the phase it served (a little slack for two processes' clocks).
         let commits = try #require(Self.integer(secondFigures, "writer_commits"))
@@ -155,7 +160,7 @@ import Testing
 
         let missing = try circuito("bench", "--base", workspace.path("absent"), "--events", "10")
         #expect(missing.status == 1)
-        #expect(missing.stderr.hasPrefix("error: not_found: "))
+        #expect(missing.stderr == "error: not_found: --base \(workspace.path("absent")) does not exist\n", "\(missing.stderr)")
 
         let withConnect = try circuito("bench", "--base", ledger.directory, "--connect", "127.0.0.1:1", "--authority-key", "x", "--events", "10")
         #expect(withConnect.status == 1)
@@ -314,6 +319,87 @@ import Testing
         let intoEmpty = try circuito("bench", "--data", empty.root, "--events", "10")
         #expect(intoEmpty.status == 1)
         #expect(intoEmpty.stderr.contains("error: invalid_range: --data "))
+    }
+
+    /// The processes whose command line holds `text` (a server's holds its ledger's folder).
+    static func processes(commandLineContaining text: String) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let bytes = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: bytes.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).contains(text)
+        }
+    }
+
+    @Test("SIGINT or SIGTERM stops the server the bench started and removes its temporary ledger, then exits 128 + the signal")
+    func interruptionUndoesTheRun() throws {
+        for signalNumber in [SIGINT, SIGTERM] {
+            let workspace = try Workspace()
+            defer { workspace.remove() }
+            // Its temporary folders go under TMPDIR, so the workspace shows whatever it leaves.
+            let child = try ChildProcess(["bench", "--events", "5000", "--connections", "1"], environment: ["TMPDIR": workspace.root])
+            // Interrupted while it appends: its server up, its ledger written.
+            let deadline = Date().addingTimeInterval(240)
+            while !String(decoding: child.stderr.bytes, as: UTF8.self).contains("bench: appending"), Date() < deadline, child.process.isRunning {
+                usleep(50_000)
+            }
+            let servers = Self.processes(commandLineContaining: workspace.root)
+            try #require(servers.count == 1, "no server of the bench's own: \(String(decoding: child.stderr.bytes, as: UTF8.self))")
+            kill(child.pid, signalNumber)
+            let result = child.wait(timeout: 120)
+            #expect(result.exitedNormally && result.status == 128 + signalNumber, "\(result.status) \(result.stderr)")
+            #expect(result.stderr.contains("bench: interrupted by \(signalNumber == SIGINT ? "SIGINT" : "SIGTERM")"), "\(result.stderr)")
+            #expect(result.stderr.contains("bench: stopped the server (pid \(servers[0]))"), "\(result.stderr)")
+            #expect(Self.processes(commandLineContaining: workspace.root).isEmpty, "the server outlived the bench")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.root) == [], "left behind")
+        }
+    }
+
+    @Test("a --data ledger whose run ends before it is whole (its prefill stopped by --timeout) is removed, and the message says why")
+    func unfinishedDataLedgerIsRemoved() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let folder = workspace.path("base")
+        // A debug build appends a few thousand events a second in batches: 20 000 take longer than the second given.
+        let run = try circuito("bench", "--data", folder, "--prefill", "20000", "--events", "100", "--timeout", "1", timeout: 300)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("error: integrity_failure: the prefill: stopped by the --timeout of 1 s, "), "\(run.stderr)")
+        #expect(run.stderr.contains("bench: removed \(folder): the run ended before its ledger was whole"), "\(run.stderr)")
+        // So no later run can take it for a base.
+        #expect(access(folder, F_OK) != 0)
+    }
+
+    @Test("a run that does not append the whole mix (stopped by --timeout) says so in its figures and exits 1")
+    func incompleteRunFails() throws {
+        // One connection of a debug build appends some hundreds of events a second: 3 000 take longer than 2 s.
+        let run = try circuito("bench", "--events", "3000", "--connections", "1", "--timeout", "2", "--json", timeout: 300)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("error: integrity_failure: the run is not complete: "), "\(run.stderr)")
+        #expect(run.stderr.contains("the --timeout of 2 s stopped the sending"), "\(run.stderr)")
+        // The figures are still printed, marked as not describing the load asked for.
+        let figures = try Self.figures(run)
+        #expect(figures["complete"] == .bool(false) && figures["stopped_by_deadline"] == .bool(true))
+        #expect(try #require(Self.integer(figures, "accepted")) < 3000)
+    }
+
+    @Test("what can be checked before anything runs is: an --export-events path, beneficiaries fewer than connections; a server that cannot start says why")
+    func refusedBeforeRunning() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let export = try circuito("bench", "--events", "10", "--prefill", "20000", "--export-events", workspace.path("absent/events.jsonl"))
+        #expect(export.status == 1)
+        #expect(export.stderr.contains("error: storage_error: --export-events \(workspace.path("absent/events.jsonl")): cannot create a file in "), "\(export.stderr)")
+        #expect(!export.stderr.contains("pre-signing"), "refused only after signing: \(export.stderr)")
+        let folderAsFile = try circuito("bench", "--events", "10", "--export-events", workspace.root)
+        #expect(folderAsFile.status == 1 && folderAsFile.stderr.contains("is a folder, not a file"), "\(folderAsFile.stderr)")
+
+        let fewBeneficiaries = try circuito("bench", "--events", "10", "--connections", "32", "--beneficiaries", "16")
+        #expect(fewBeneficiaries.status == 1)
+        #expect(fewBeneficiaries.stderr == "error: invalid_range: --beneficiaries (16) must be at least --connections (32): each connection carries the events of its own beneficiaries\n", "\(fewBeneficiaries.stderr)")
+
+        // The server's own usage error, not the hint that follows it in its log.
+        let badServer = try circuito("bench", "--events", "10", "--maximum-commit-batch", "0", "--data", workspace.path("ledger"))
+        #expect(badServer.status == 1)
+        #expect(badServer.stderr.contains("circuito serve exited before listening: Error: --maximum-commit-batch must be at least 1"), "\(badServer.stderr)")
     }
 }
 

@@ -315,6 +315,44 @@ import Testing
         }
     }
 
+    @Test("a file's resident pages are summed over its mappings in smaps, and nothing of other files")
+    func mappedFilePagesAreSummedFromSmaps() throws {
+        let text = """
+            55d0c0000000-55d0c0100000 r-xp 00000000 fd:01 1000                       /usr/bin/circuito
+            Size:               1024 kB
+            Rss:                 800 kB
+            7f0000000000-7f0040000000 r--s 00000000 fd:01 2000                       /tmp/ledger/data.mdb
+            Size:            1048576 kB
+            Rss:              150000 kB
+            Anonymous:             0 kB
+            7f0040000000-7f0040001000 rw-s 40000000 fd:01 2000                       /tmp/ledger/data.mdb
+            Rss:                   4 kB
+            7f0050000000-7f0050100000 rw-p 00000000 00:00 0
+            Rss:                1000 kB
+            AnonHugePages:         0 kB
+            VmFlags: rd wr mr mw me ac sd
+            """
+        #expect(ProcessMemory.parse(smaps: text, pathSuffix: "/data.mdb") == (150_000 + 4) * 1024)
+        #expect(ProcessMemory.parse(smaps: text, pathSuffix: "/nothing.mdb") == 0)
+
+        // This process: a file of four pages mapped and read is four pages of its resident memory, under that name.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("circuito-smaps-\(UUID().uuidString).mdb").path
+        defer { unlink(path) }
+        let pageBytes = Int(sysconf(Int32(_SC_PAGESIZE)))
+        try Data(repeating: 7, count: 4 * pageBytes).write(to: URL(fileURLWithPath: path))
+        let descriptor = open(path, O_RDONLY)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        let map = try #require(mmap(nil, 4 * pageBytes, PROT_READ, MAP_SHARED, descriptor, 0))
+        try #require(map != MAP_FAILED)
+        defer { munmap(map, 4 * pageBytes) }
+        var sum = 0
+        for page in 0..<4 { sum += Int(map.load(fromByteOffset: page * pageBytes, as: UInt8.self)) }
+        #expect(sum == 28)
+        let suffix = "/" + URL(fileURLWithPath: path).lastPathComponent
+        #expect(ProcessMemory.mappedResidentBytes(pid: getpid(), pathSuffix: suffix) == UInt64(4 * pageBytes))
+    }
+
     @Test func processStatusIsParsed() throws {
         let status = "Name:\tcircuito\nVmPeak:\t  900000 kB\nVmHWM:\t   81234 kB\nVmRSS:\t   70000 kB\nRssAnon:\t   50000 kB\nRssFile:\t   20000 kB\nThreads:\t9\n"
         #expect(ProcessMemory.parse(status: status) == ProcessMemory(residentBytes: 70_000 * 1024, peakResidentBytes: 81_234 * 1024, anonymousResidentBytes: 50_000 * 1024))
@@ -655,6 +693,8 @@ import Testing
         #expect(outcome.sent == mix.count && outcome.accepted == mix.count)
         #expect(outcome.latency.count == UInt64(batches.reduce(0) { $0 + $1.count }))
         #expect(outcome.latency.count < UInt64(mix.count))
+        // Requests count once however many events they carry (the event-loop share divides by them).
+        #expect(outcome.requestsSent == batches.reduce(0) { $0 + $1.count })
         #expect(try server.size() == UInt64(1 + setup.count + mix.count))
         // Through the fixture: it, and the ledger's folder with it, live until the server is shut down.
         await fixture.server.shutdown()

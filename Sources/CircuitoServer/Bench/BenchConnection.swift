@@ -12,8 +12,12 @@ final class BenchConnection {
     private var partial: [UInt8] = []
     static let maximumLineBytes = 16 << 20
 
+    /// How long a read waits, named in the error when it gives up.
+    private let timeoutSeconds: Int
+
     init(_ endpoint: Endpoint, timeoutSeconds: Int) throws(LedgerError) {
         self.endpoint = endpoint
+        self.timeoutSeconds = timeoutSeconds
         receiveBuffer = [UInt8](repeating: 0, count: 256 * 1024)
         descriptor = try ClientSocket.connect(endpoint, timeoutSeconds: timeoutSeconds)
     }
@@ -45,7 +49,7 @@ final class BenchConnection {
         }
         if count < 0 {
             if errno == EAGAIN || errno == EWOULDBLOCK {
-                throw LedgerError(.connectionFailed, "no answer from \(endpoint) before the timeout")
+                throw LedgerError(.connectionFailed, "no answer from \(endpoint) within \(timeoutSeconds) s")
             }
             throw ClientSocket.failure("receive from", endpoint)
         }

@@ -72,6 +72,11 @@ public struct BenchConfiguration: Sendable {
         if let beneficiaries, !BenchCircuit.beneficiaryCountRange.contains(beneficiaries) {
             throw LedgerError(.invalidRange, "--beneficiaries must be \(BenchCircuit.beneficiaryCountRange.lowerBound) to \(BenchCircuit.beneficiaryCountRange.upperBound)")
         }
+        if let beneficiaries, beneficiaries < connections {
+            // A beneficiary's events travel on one connection, so fewer beneficiaries would leave connections idle
+            // while the report counted them.
+            throw LedgerError(.invalidRange, "--beneficiaries (\(beneficiaries)) must be at least --connections (\(connections)): each connection carries the events of its own beneficiaries")
+        }
         if audit, case .connect = target { throw LedgerError(.invalidRange, "--audit replays the bench's own ledger; it needs --events without --connect") }
         if case .spawn(_, let directory, _, let base?) = target {
             guard base != directory else { throw LedgerError(.invalidRange, "--base must be another folder than --data") }
@@ -80,8 +85,9 @@ public struct BenchConfiguration: Sendable {
         }
     }
 
+    /// One beneficiary per 100 events, at least 64 and at least one per connection.
     var beneficiaryCount: Int {
-        beneficiaries ?? min(100_000, max(64, (events + prefill) / 100))
+        beneficiaries ?? min(100_000, max(64, connections, (events + prefill) / 100))
     }
 }
 
@@ -211,6 +217,8 @@ public struct BenchReport: Sendable {
     public var sessionBalance: PhaseReport?
     public var proof: PhaseReport?
     public var serverMemory: ProcessMemory?
+    /// Of the server's VmRSS at the end, the pages of its ledger file (`data.mdb`) it has mapped.
+    public var serverLedgerMappedBytes: UInt64?
     /// With `--base`: what the page cache held of the copy when the server started.
     public var baseCopyCache: BaseCopyCache?
     /// The most the server was resident while the appends ran (sampled every 100 ms).
@@ -234,6 +242,12 @@ public struct BenchReport: Sendable {
     public var notes: [String] = []
 
     public var throughput: Double { append?.perSecond ?? 0 }
+    /// Whether the measured phase appended the whole mix: no refusal, nothing left unsent at the deadline, no
+    /// connection failed. The figures of a run that is not complete describe another load than the one asked for.
+    public var complete: Bool {
+        guard let append else { return false }
+        return append.accepted == events && !append.stoppedByDeadline && append.failures.isEmpty
+    }
     public var ratioToBound: Double { verifyBoundEventsPerSecond > 0 ? throughput / verifyBoundEventsPerSecond : 0 }
     /// The share of the server's CPU per event that signature checks take: the ratio to the bound this server could
     /// reach with every core to itself (no client, no neighbours), whatever the machine's load during the run.
@@ -277,6 +291,7 @@ public struct BenchReport: Sendable {
             ("server_peak_rss_mb", serverMemory.map { Self.format(Double($0.peakResidentBytes) / 1_048_576, decimals: 1) } ?? "null"),
             ("server_rss_during_append_mb", serverResidentDuringAppendBytes.map { Self.format(Double($0) / 1_048_576, decimals: 1) } ?? "null"),
             ("server_anonymous_rss_mb", serverMemory.map { Self.format(Double($0.anonymousResidentBytes) / 1_048_576, decimals: 1) } ?? "null"),
+            ("server_ledger_mapped_mb", serverLedgerMappedBytes.map { Self.format(Double($0) / 1_048_576, decimals: 1) } ?? "null"),
             ("verify_bound_before_events_per_second", Self.format(verifyBoundBeforeEventsPerSecond, decimals: 0)),
             ("verify_bound_after_events_per_second", Self.format(verifyBoundAfterEventsPerSecond, decimals: 0)),
             ("verify_bound_events_checked", String(verifyBoundEventsChecked)),
@@ -291,6 +306,9 @@ public struct BenchReport: Sendable {
             ("host_steal_share", appendHostCPU?.stealShare.map { Self.format($0, decimals: 3) } ?? "null"),
             ("verify_bound_host_steal_share", boundHostCPU?.stealShare.map { Self.format($0, decimals: 3) } ?? "null"),
             ("events", String(events)), ("accepted", String(append?.accepted ?? 0)),
+            ("complete", complete ? "true" : "false"),
+            ("stopped_by_deadline", append?.stoppedByDeadline == true ? "true" : "false"),
+            ("connections_failed", String(append?.failures.count ?? 0)),
             ("refused", String(append?.refusals.values.reduce(0, +) ?? 0)),
             ("refusals", CanonicalJSON.encodeString(.object(JSONObject((append?.refusals ?? [:]).mapValues { JSONValue.integer(Int64($0)) })))),
             ("failures", CanonicalJSON.encodeString(.array((append?.failures ?? []).map { .string($0) }))),
@@ -447,7 +465,8 @@ public struct BenchReport: Sendable {
             lines.append("inclusion proofs: \(number(proof.perSecond))/s, p50 \(milliseconds(proof.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(proof.latency.milliseconds(atPercentile: 99))), refused \(proof.refusals.values.reduce(0, +))\(proof.eventLoopText)")
         }
         if let serverMemory {
-            var memoryLine = "server memory: \(Self.format(Double(serverMemory.residentBytes) / 1_048_576, decimals: 1)) MB resident at the end (\(Self.format(Double(serverMemory.anonymousResidentBytes) / 1_048_576, decimals: 1)) MB its own, the rest LMDB's mapped pages), peak \(Self.format(Double(serverMemory.peakResidentBytes) / 1_048_576, decimals: 1)) MB"
+            let ledger = serverLedgerMappedBytes.map { ", \(Self.format(Double($0) / 1_048_576, decimals: 1)) MB the ledger file's mapped pages" } ?? ""
+            var memoryLine = "server memory: \(Self.format(Double(serverMemory.residentBytes) / 1_048_576, decimals: 1)) MB resident at the end (\(Self.format(Double(serverMemory.anonymousResidentBytes) / 1_048_576, decimals: 1)) MB its own\(ledger), the rest mapped files: the program, its libraries\(serverLedgerMappedBytes == nil ? " and the ledger" : "")), peak \(Self.format(Double(serverMemory.peakResidentBytes) / 1_048_576, decimals: 1)) MB"
             if let during = serverResidentDuringAppendBytes { memoryLine += ", at most \(Self.format(Double(during) / 1_048_576, decimals: 1)) MB during the appends" }
             lines.append(memoryLine)
         }
@@ -479,6 +498,8 @@ public enum BenchRunner {
 
     public static func run(_ configuration: BenchConfiguration, progress: @escaping @Sendable (String) -> Void) throws(LedgerError) -> BenchReport {
         try configuration.validate()
+        // Checked before anything is signed or appended: with --prefill the file would otherwise be refused an hour in.
+        if let path = configuration.exportEventsPath { try checkCanWrite(path, option: "--export-events") }
         var report = BenchReport()
         report.events = configuration.events
         report.connections = configuration.connections
@@ -496,6 +517,11 @@ public enum BenchRunner {
         var origin = BenchCircuit.defaultOrigin
         var ownDirectory: String?
         var removeDirectory = false
+        // The folder this run made for its ledger (`--data`, or the temporary one around `ledger`). It goes if the run
+        // fails or is interrupted before its ledger is whole, since a later `--base` would take a partial ledger for a
+        // base; a temporary one goes in any case unless `--keep`.
+        var madeFolder: String?
+        var ledgerComplete = false
         switch configuration.target {
         case .spawn(_, let directory, let keep, let base):
             if let base {
@@ -515,10 +541,14 @@ public enum BenchRunner {
                         throw LedgerError(.invalidRange, "--data \(directory) is there already: the bench makes a new ledger in a folder that does not exist yet")
                     }
                     ownDirectory = directory
+                    madeFolder = directory
                 } else {
-                    ownDirectory = try makeTemporaryDirectory()
+                    let temporary = try makeTemporaryDirectory()
+                    ownDirectory = temporary
+                    madeFolder = String(temporary.dropLast("/ledger".count))
                     removeDirectory = !keep
                 }
+                if let madeFolder { BenchCleanup.register(folder: madeFolder) }
             }
         case .connect(let endpoint, let authorityID, let authorityKey, _):
             // A fresh tag per run, so that several runs can share one ledger.
@@ -528,14 +558,22 @@ public enum BenchRunner {
                 // Asked before anything is signed (the circuit and the mix can take a while): a server that is not
                 // there is reported at once.
                 progress("asking \(endpoint) for server.info")
-                guard let served = try serverInfo(endpoint).origin else {
+                // The first contact is bounded by --timeout too (at least 5 s), so a port that accepts and never
+                // answers is reported within it.
+                guard let served = try serverInfo(endpoint, timeoutSeconds: min(serverInfoTimeoutSeconds, max(5, configuration.timeoutSeconds))).origin else {
                     throw LedgerError(.integrity, "server.info of \(endpoint) names no origin, which payment authorisations must name")
                 }
                 origin = served
             }
         }
         defer {
-            if removeDirectory, let ownDirectory { removeLedgerDirectory(ownDirectory) }
+            if let madeFolder {
+                if removeDirectory || !ledgerComplete {
+                    removeFolder(madeFolder)
+                    if !removeDirectory { progress("removed \(madeFolder): the run ended before its ledger was whole") }
+                }
+                BenchCleanup.unregister(folder: madeFolder)
+            }
         }
 
         var circuit = try BenchCircuit(
@@ -593,7 +631,19 @@ public enum BenchRunner {
 
         // The circuit, then the prefill: unmeasured, in batches, in order per connection.
         progress("setting up the circuit: \(setup.count) events")
-        try appendInBatches(setup, connections: 1, endpoint: endpoint, timeoutSeconds: configuration.timeoutSeconds, what: "the circuit's setup")
+        do {
+            try appendInBatches(setup, connections: 1, endpoint: endpoint, timeoutSeconds: configuration.timeoutSeconds, what: "the circuit's setup")
+        } catch {
+            // The setup is the first thing the authority signs: a wrong id or key shows here first.
+            if case .connect(_, let authorityID, _, _) = configuration.target,
+                error.message.contains("unknown_actor") || error.message.contains("key_not_active")
+            {
+                throw LedgerError(
+                    error.code,
+                    error.message + "; is \(authorityID) the ledger's authority and --authority-key its key? (--authority-id names it; a ledger made by `circuito bench` names \(Self.authorityID))")
+            }
+            throw error
+        }
         var prefilled = 0
         while prefilled < configuration.prefill {
             let chunk = min(prefillChunkEvents, configuration.prefill - prefilled)
@@ -653,6 +703,9 @@ public enum BenchRunner {
                 endpoint: endpoint, method: configuration.eventsPerRequest == 1 ? "submit" : "submit_batch",
                 pipelineDepth: configuration.pipelineDepth, deadlineSeconds: configuration.timeoutSeconds))
         let appendMicroseconds = Int64((monotonicNanoseconds() - appendStart) / 1000)
+        // The ledger is whole from here on (what was accepted is in it): an interruption keeps a `--data` ledger.
+        ledgerComplete = true
+        if !removeDirectory, let madeFolder { BenchCleanup.unregister(folder: madeFolder) }
         if let hostBefore, let hostAfter = HostCPUTimes.read() { report.appendHostCPU = hostAfter.since(hostBefore) }
         let serverSwitchesAfter = serverPid.flatMap { ProcessContextSwitches.read(pid: $0) }
         if let before = serverThreadsBefore, let after = serverPid.flatMap({ ServerThreadCPU.read(pid: $0) }) {
@@ -661,7 +714,7 @@ public enum BenchRunner {
         let infoAfterAppend = try serverInfo(endpoint)
         report.writer = WriterFigures.difference(from: infoBefore.writer, to: infoAfterAppend.writer, phaseMicroseconds: appendMicroseconds)
         report.appendRequestsOnEventLoopShare = Self.eventLoopShare(
-            from: infoBefore.connections, to: infoAfterAppend.connections, counter: "writes_taken_on_event_loop", requests: appendOutcome.sent)
+            from: infoBefore.connections, to: infoAfterAppend.connections, counter: "writes_taken_on_event_loop", requests: appendOutcome.requestsSent)
         let clientCPU = ProcessMemory.ownCPUSeconds() - clientCPUBefore
         let serverCPUAfter = serverPid.flatMap { ProcessCPUTimes.read(pid: $0) }
         let diskWritesAfter = ownDirectory.flatMap { BlockDeviceWrites.read(folder: $0) }
@@ -740,6 +793,7 @@ public enum BenchRunner {
         }
         if let serverPid {
             report.serverMemory = ProcessMemory.read(pid: serverPid)
+            report.serverLedgerMappedBytes = ProcessMemory.mappedResidentBytes(pid: serverPid, pathSuffix: "/data.mdb")
         }
         if let server {
             progress("stopping the server")
@@ -749,6 +803,13 @@ public enum BenchRunner {
         if configuration.audit, let directory = ownDirectory {
             let hostBeforeAudit = HostCPUTimes.read()
             let reader = try LedgerReader.open(directory: directory)
+            // The replays' scratch environments live in a folder of the bench's own, removed if it is interrupted.
+            let scratchParent = try LedgerReplay.makeUniqueDirectory(named: "circuito-bench-replay", in: LedgerReplay.temporaryDirectory())
+            BenchCleanup.register(folder: scratchParent)
+            defer {
+                removeFolder(scratchParent)
+                BenchCleanup.unregister(folder: scratchParent)
+            }
             /// One replay of the whole ledger as `verb` names it, with its progress; its records per second.
             func replay(_ verb: String, compareProjections: Bool, signatureChecks: LedgerReplay.SignatureChecks) throws(LedgerError) -> (
                 report: LedgerReplay.Report, eventsPerSecond: Double
@@ -757,7 +818,9 @@ public enum BenchRunner {
                 var replayProgress = ReplayProgress(verb: verb, report: progress)
                 let start = monotonicNanoseconds()
                 do throws(LedgerReplay.Failure) {
-                    let replayed = try LedgerReplay.run(reader, compareProjections: compareProjections, signatureChecks: signatureChecks) {
+                    let replayed = try LedgerReplay.run(
+                        reader, compareProjections: compareProjections, signatureChecks: signatureChecks, scratchParent: scratchParent
+                    ) {
                         replayProgress.advance(checked: $0, total: $1)
                     }
                     return (replayed, Double(replayed.recordCount) / max(seconds(since: start), 1e-9))
@@ -788,13 +851,25 @@ public enum BenchRunner {
         try LedgerReplay.makeUniqueDirectory(named: "circuito-bench", in: LedgerReplay.temporaryDirectory()) + "/ledger"
     }
 
-    /// Removes what the bench put in a temporary ledger folder (and the folder around it).
-    static func removeLedgerDirectory(_ directory: String) {
-        for name in ["data.mdb", "lock.mdb", LedgerFiles.checkpointKey, LedgerFiles.writerLock, "serve.log", authorityKeyFile] {
-            unlink(directory + "/" + name)
+    /// Removes a folder this run made, and everything in it (a ledger, its keys, the server's log, a replay's
+    /// scratch environment).
+    static func removeFolder(_ folder: String) {
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// Refuses a path the run could not create or write a file at, before anything runs.
+    static func checkCanWrite(_ path: String, option: String) throws(LedgerError) {
+        var status = stat()
+        if stat(path, &status) == 0 {
+            guard (status.st_mode & S_IFMT) != S_IFDIR else { throw LedgerError(.invalidRange, "\(option) \(path) is a folder, not a file") }
+            guard access(path, W_OK) == 0 else { throw LedgerError(.storage, "\(option) \(path): \(String(cString: strerror(errno)))") }
+            return
         }
-        rmdir(directory)
-        if directory.hasSuffix("/ledger") { rmdir(String(directory.dropLast("/ledger".count))) }
+        let slash = path.lastIndex(of: "/")
+        let parent = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        guard access(parent, W_OK | X_OK) == 0 else {
+            throw LedgerError(.storage, "\(option) \(path): cannot create a file in \(parent): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// The actor id of the bench's authority in the ledgers it creates.
@@ -810,6 +885,7 @@ public enum BenchRunner {
     }
 
     static func readAuthorityKey(ofBase base: String) throws(LedgerError) -> Ed25519PrivateKey {
+        guard access(base, F_OK) == 0 else { throw LedgerError(.notFound, "--base \(base) does not exist") }
         guard access(base + "/" + authorityKeyFile, F_OK) == 0 else {
             throw LedgerError(.notFound, "\(base) holds no \(authorityKeyFile): only a ledger made by `circuito bench --data` or --keep can be a --base")
         }
@@ -870,6 +946,9 @@ public enum BenchRunner {
         let requests = batched(perConnection.map { $0.map { BenchRequest(params: $0.signedEvent) } }, eventsPerRequest: batchEvents)
         let outcome = LoadDriver.run(requests, options: .init(endpoint: endpoint, method: "submit_batch", pipelineDepth: 1, deadlineSeconds: timeoutSeconds))
         if let failure = outcome.failures.first { throw LedgerError(.connectionFailed, "\(what): \(failure)") }
+        if outcome.stoppedByDeadline, outcome.refused == 0 {
+            throw LedgerError(.integrity, "\(what): stopped by the --timeout of \(timeoutSeconds) s, \(outcome.accepted) of \(events.count) events appended")
+        }
         guard outcome.refused == 0, outcome.accepted == events.count else {
             let codes = outcome.refusals.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")
             throw LedgerError(.integrity, "\(what): the server refused batches (\(codes.isEmpty ? "unanswered" : codes))")
@@ -1022,9 +1101,14 @@ public enum BenchRunner {
         return Double(second - first) / Double(requests)
     }
 
+    /// How long a `server.info` may take: between phases the server may still be committing the last one's work.
+    static let serverInfoTimeoutSeconds = 60
+
     /// The ledger's size and the writer's counters (nil from a server that does not report them).
-    static func serverInfo(_ endpoint: Endpoint) throws(LedgerError) -> (size: UInt64, writer: JSONValue?, connections: JSONValue?, origin: String?) {
-        let client = try LineClient(endpoint, timeoutSeconds: 60)
+    static func serverInfo(
+        _ endpoint: Endpoint, timeoutSeconds: Int = serverInfoTimeoutSeconds
+    ) throws(LedgerError) -> (size: UInt64, writer: JSONValue?, connections: JSONValue?, origin: String?) {
+        let client = try LineClient(endpoint, timeoutSeconds: timeoutSeconds)
         switch try client.call("server.info") {
         case .success(let info):
             guard case .integer(let size)? = info["size"], size >= 0 else { throw LedgerError(.integrity, "server.info has no size") }

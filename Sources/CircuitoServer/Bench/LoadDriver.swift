@@ -26,6 +26,8 @@ public struct BenchRequest: Sendable {
 /// carries several, accepted or refused together), one per read; the latency is per request.
 public struct LoadOutcome: Sendable {
     public var sent = 0
+    /// Requests sent (a `submit_batch` counts once, however many events it carries).
+    public var requestsSent = 0
     public var accepted = 0
     /// Requests each connection made before the phase's own (`session.challenge` and `session.open`), answered.
     public var setupRequests = 0
@@ -102,6 +104,7 @@ public enum LoadDriver {
         for result in results.withLock({ $0 }) {
             guard let result else { continue }
             outcome.sent += result.sent
+            outcome.requestsSent += result.requestsSent
             outcome.accepted += result.accepted
             outcome.setupRequests += result.setupRequests
             for (code, number) in result.refusals { outcome.refusals[code, default: 0] += number }
@@ -140,6 +143,7 @@ public enum LoadDriver {
 
     struct ConnectionResult: Sendable {
         var sent = 0
+        var requestsSent = 0
         var accepted = 0
         var setupRequests = 0
         var refusals: [String: Int] = [:]
@@ -205,6 +209,7 @@ public enum LoadDriver {
                         sentAt[index] = now
                         result.sent += requests[index].itemCount
                     }
+                    result.requestsSent += next - windowStart
                     try connection.send(window)
                 }
                 if inFlight == 0 { break }

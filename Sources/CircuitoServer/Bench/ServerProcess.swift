@@ -49,14 +49,39 @@ public struct ProcessMemory: Sendable, Equatable {
         return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
     }
 
-    static func readSmallFile(_ path: String) -> String? {
+    /// The resident pages of every mapping of a file whose path ends with `pathSuffix` (the ledger's `/data.mdb`),
+    /// from `/proc/<pid>/smaps`: the part of VmRSS that is that file's pages, beside the process's own memory and the
+    /// pages of its program and libraries. Nil when smaps cannot be read.
+    public static func mappedResidentBytes(pid: Int32, pathSuffix: String) -> UInt64? {
+        // A server's smaps is some hundreds of kB (a few hundred mappings); the bound is far above it.
+        guard let text = readSmallFile("/proc/\(pid)/smaps", maximumChunks: 4096) else { return nil }
+        return parse(smaps: text, pathSuffix: pathSuffix)
+    }
+
+    /// Sums the `Rss:` lines of the mappings whose header names a path ending with `pathSuffix`. A mapping's header
+    /// starts with its address range (hexadecimal); its fields start with a capitalised name and a colon.
+    static func parse(smaps text: String, pathSuffix: String) -> UInt64 {
+        var total: UInt64 = 0
+        var inMatchingMapping = false
+        for line in text.split(separator: "\n") {
+            guard let first = line.first else { continue }
+            if first.isHexDigit && !first.isUppercase {
+                inMatchingMapping = line.split(separator: " ", omittingEmptySubsequences: true).count >= 6 && line.hasSuffix(pathSuffix)
+            } else if inMatchingMapping, line.hasPrefix("Rss:") {
+                total += (kilobytes(line) ?? 0) * 1024
+            }
+        }
+        return total
+    }
+
+    static func readSmallFile(_ path: String, maximumChunks: Int = 64) -> String? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         // Status files are a few kB; the bound keeps a wrong path from reading forever.
-        for _ in 0..<64 {
+        for _ in 0..<maximumChunks {
             let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { break }
@@ -202,6 +227,8 @@ public final class ServerProcess {
             throw LedgerError(.storage, "cannot start \(executable): \(String(cString: strerror(status)))")
         }
         pid = childPid
+        // Stopped by `BenchCleanup` if the bench is interrupted before it stops the server itself.
+        BenchCleanup.register(process: childPid)
         defer { close(readEnd) }
         // Read its stdout until the listening line, within the start timeout.
         let deadline = monotonicNanoseconds() + UInt64(startTimeoutSeconds) * 1_000_000_000
@@ -212,6 +239,7 @@ public final class ServerProcess {
             guard now < deadline else {
                 kill(childPid, SIGKILL)
                 _ = Self.reap(childPid, waitSeconds: 5)
+                BenchCleanup.unregister(process: childPid)
                 throw LedgerError(.connectionFailed, "circuito serve did not report its port within \(startTimeoutSeconds) s (log: \(logPath))")
             }
             var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
@@ -223,8 +251,9 @@ public final class ServerProcess {
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else {
                 _ = Self.reap(childPid, waitSeconds: 5)
+                BenchCleanup.unregister(process: childPid)
                 let log = ProcessMemory.readSmallFile(logPath) ?? ""
-                throw LedgerError(.connectionFailed, "circuito serve exited before listening: \(log.split(separator: "\n").last ?? "no message")")
+                throw LedgerError(.connectionFailed, "circuito serve exited before listening: \(Self.reason(inLog: log))")
             }
             output += chunk[0..<count]
             guard output.count < 1 << 16 else { break }
@@ -235,6 +264,7 @@ public final class ServerProcess {
         guard let found else {
             kill(childPid, SIGKILL)
             _ = Self.reap(childPid, waitSeconds: 5)
+            BenchCleanup.unregister(process: childPid)
             throw LedgerError(.connectionFailed, "circuito serve wrote no listening line")
         }
         endpoint = found
@@ -244,7 +274,15 @@ public final class ServerProcess {
         if !exited {
             kill(pid, SIGKILL)
             _ = Self.reap(pid, waitSeconds: 5)
+            BenchCleanup.unregister(process: pid)
         }
+    }
+
+    /// Why a server that exited at once did so: its log's first `error:` line (usage errors end with a hint after
+    /// it), or its last line.
+    static func reason(inLog log: String) -> String {
+        let lines = log.split(separator: "\n").map { String($0.drop { $0 == " " }) }.filter { !$0.isEmpty }
+        return lines.first { $0.hasPrefix("error:") || $0.hasPrefix("Error:") } ?? lines.last ?? "no message"
     }
 
     public var memory: ProcessMemory? { ProcessMemory.read(pid: pid) }
@@ -261,6 +299,7 @@ public final class ServerProcess {
             status = Self.reap(pid, waitSeconds: 10)
         }
         exited = true
+        BenchCleanup.unregister(process: pid)
         return status == 0
     }
 
