@@ -2,18 +2,23 @@
 # The PostgreSQL peer of `circuito bench`: what a team would otherwise build. The same pre-signed events (written by
 # `circuito bench --export-events`) are inserted into an append-only table — one event per transaction, as a
 # service answering each submission would, with synchronous_commit=on — by 1, 8 and 32 clients (pgbench), and the
-# rate of each is reported in events per second.
+# rate of each is reported in events per second. pgbench gives every client the same number of transactions, so
+# each client count inserts the largest multiple of itself that the events allow (29 984 of 30 000 with 32 clients);
+# each result says how many it inserted, and its rate is over those.
 #
 # The table is what such a service would keep: a bigserial sequence number, the event id unique, the event as
 # jsonb (parsed and checked as JSON by PostgreSQL), the time recorded, and a trigger refusing UPDATE and DELETE.
 # PostgreSQL checks no signature and no rule: the comparison favours it.
 #
 # Usage: bash Benchmarks/postgres-peer.sh [--events N] [--clients "1 8 32"] [--json]
-# Environment: CIRCUITO (the circuito binary; default: the release build in .build-bench-release, built if
-# missing), EVENTS_FILE (use these signed events, one per line, instead of exporting new ones), PEER_PORT (54329).
+# Environment: CIRCUITO (the circuito binary, used as it is; without it the release build in .build-bench-release,
+# built if missing), EVENTS_FILE (use these signed events, one per line, instead of exporting new ones), PEER_PORT
+# (54329).
 # Installs PostgreSQL from Debian (apt-get) when it is missing. Runs a private server on a private port and socket
 # folder under /tmp, stopped and removed on exit.
-set -euo pipefail
+# Exits 2 on a bad argument (before anything is installed, started or written), 1 when a step fails (pgbench's or
+# that step's error on stderr).
+set -Eeuo pipefail
 
 events=20000
 clients="1 8 32"
@@ -43,6 +48,10 @@ for count in "${client_counts[@]}"; do
     fi
 done
 if [ -n "${EVENTS_FILE:-}" ] && [ ! -s "$EVENTS_FILE" ]; then fail "EVENTS_FILE '$EVENTS_FILE' is missing or empty"; fi
+# A binary given is used as it is: a build could not make it appear at that path.
+if [ -n "${CIRCUITO:-}" ] && { [ ! -f "$CIRCUITO" ] || [ ! -x "$CIRCUITO" ]; }; then
+    fail "CIRCUITO '$CIRCUITO' is not an executable file"
+fi
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 port="${PEER_PORT:-54329}"
@@ -56,6 +65,10 @@ as_root() {
 run_pg() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+
+# Any other failure exits 1, so that 2 keeps meaning a bad argument (psql, for one, exits 2 when it cannot connect);
+# `set -E` above carries this into the functions (psql, run_pg).
+trap 'status=$?; echo "error: line $LINENO: \`$BASH_COMMAND\` failed (exit status $status)" >&2; exit 1' ERR
 
 work="$(mktemp -d /tmp/circuito-pg-XXXXXX)"
 chmod 755 "$work"
@@ -135,21 +148,26 @@ cores="$(nproc)"
 results=()
 for count in "${client_counts[@]}"; do
     count=$((10#$count))
+    # Every client runs the same number of transactions (-t), one event each: the remainder is left out.
     per_client=$((events / count))
     psql -c "TRUNCATE ledger RESTART IDENTITY; SELECT setval('staged_cursor', 1, false); CHECKPOINT;" > /dev/null
     threads=$((count < cores ? count : cores))
-    output="$(run_pg "$bin/pgbench" -n -h "$work" -p "$port" -U bench -c "$count" -j "$threads" -t "$per_client" -f "$work/append.sql" postgres 2>&1)"
+    # pgbench exits non-zero when a client aborts (a line that is not JSON, say): its output says why.
+    status=0
+    output="$(run_pg "$bin/pgbench" -n -h "$work" -p "$port" -U bench -c "$count" -j "$threads" -t "$per_client" -f "$work/append.sql" postgres 2>&1)" || status=$?
     rate="$(printf '%s\n' "$output" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p')"
     latency="$(printf '%s\n' "$output" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')"
     rows="$(psql -t -A -c "SELECT count(*) FROM ledger")"
-    if [ -z "$rate" ] || [ "$rows" -ne $((per_client * count)) ]; then
-        echo "pgbench with $count clients failed (rows: $rows):" >&2
+    if [ "$status" -ne 0 ] || [ -z "$rate" ] || [ "$rows" -ne $((per_client * count)) ]; then
+        echo "error: pgbench with $count clients failed (exit status $status; $rows of $((per_client * count)) events inserted):" >&2
         printf '%s\n' "$output" >&2
         exit 1
     fi
-    results+=("$count $rate $latency")
+    # pgbench's rate is in transactions per second, each one event inserted: the rate over the events inserted.
+    results+=("$count $rows $rate $latency")
     if [ "$json" -eq 0 ]; then
-        printf 'postgres: %2d clients  %8.0f events/s  latency average %s ms  (%d events, synchronous_commit=on)\n' "$count" "$rate" "$latency" "$rows"
+        printf 'postgres: %2d clients  %8.0f events/s  latency average %s ms  (%d of %d events: %d per client, synchronous_commit=on)\n' \
+            "$count" "$rate" "$latency" "$rows" "$events" "$per_client"
     fi
 done
 
@@ -158,9 +176,10 @@ if [ "$json" -eq 1 ]; then
     parts=()
     for result in "${results[@]}"; do
         set -- $result
-        parts+=("{\"clients\":$1,\"events_per_second\":$(printf '%.0f' "$2"),\"latency_average_ms\":$3}")
-        best="$(awk -v a="$best" -v b="$2" 'BEGIN { print (b > a ? b : a) }')"
+        parts+=("{\"clients\":$1,\"events_inserted\":$2,\"events_per_second\":$(printf '%.0f' "$3"),\"latency_average_ms\":$4}")
+        best="$(awk -v a="$best" -v b="$3" 'BEGIN { print (b > a ? b : a) }')"
     done
-    printf '{"events":%d,"postgres_version":"%s","runs":[%s],"best_events_per_second":%.0f}\n' \
+    # events_in_file: the events offered; each run's events_inserted: those it inserted (a multiple of its clients).
+    printf '{"events_in_file":%d,"postgres_version":"%s","runs":[%s],"best_events_per_second":%.0f}\n' \
         "$events" "$("$bin/postgres" --version | awk '{print $3}')" "$(IFS=,; echo "${parts[*]}")" "$best"
 fi

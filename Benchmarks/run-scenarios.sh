@@ -3,12 +3,16 @@
 # every run kept in OUT. Each run stops by itself (`circuito bench --timeout`); the whole script takes 20 to 60 minutes
 # on a 2-core machine, most of it the 1M-event ledger (SKIP_MILLION=1 leaves it out).
 #
-# Usage: bash Benchmarks/run-scenarios.sh [OUT]   (default OUT: /tmp/circuito-scenarios)
-# Environment: CIRCUITO (binary; default the release build in .build-bench-release, built when missing),
-#              EVENTS (events per throughput run, 30000), REPEAT (3), SKIP_MILLION, SKIP_CEILING, SKIP_POSTGRES.
+# Usage: bash Benchmarks/run-scenarios.sh [OUT]   (default OUT: /tmp/circuito-scenarios; new or empty)
+# Environment: CIRCUITO (binary, used as it is; without it the release build in .build-bench-release, built when
+#              missing), EVENTS (events per throughput run, 30000), REPEAT (3), SKIP_MILLION, SKIP_CEILING, SKIP_POSTGRES.
+# A round whose bench fails (an event refused or left unsent at its deadline, a connection failed, or no run at all)
+# is kept as NAME.N.failed.json and .log, which the summary does not count; the runs on a base ledger whose own run
+# failed are not made. Exits 2 on a bad argument (nothing built or written), 128 + the signal's number when stopped
+# by SIGTERM or SIGINT (the running bench stopped first), and otherwise with the summary's exit status.
 set -euo pipefail
 
-usage() { echo "usage: bash Benchmarks/run-scenarios.sh [OUT]   (default OUT: /tmp/circuito-scenarios)"; }
+usage() { echo "usage: bash Benchmarks/run-scenarios.sh [OUT]   (default OUT: /tmp/circuito-scenarios; a new or empty folder)"; }
 source "$(dirname "${BASH_SOURCE[0]}")/script-arguments.sh"
 case "${1:-}" in
     -h | --help) usage; exit 0 ;;
@@ -26,7 +30,18 @@ whole_number REPEAT "$repeat" 1 99
 events=$((10#$events))
 repeat=$((10#$repeat))
 if [ -e "$out" ] && [ ! -d "$out" ]; then fail "$out is there and is not a folder"; fi
-circuito="${CIRCUITO:-$root/.build-bench-release/release/circuito}"
+# The summary reads every result in OUT, so an earlier run's would be mixed into this one's medians; and the cleanup
+# removes ledgers there by name. Nothing of the user's is deleted: another folder is asked for.
+if [ -d "$out" ] && [ -n "$(ls -A -- "$out")" ]; then
+    fail "$out is not empty: an earlier run's results there would be mixed into this run's summary; give a new or empty folder"
+fi
+# A binary given is used as it is: a build could not make it appear at that path.
+if [ -n "${CIRCUITO:-}" ]; then
+    if [ ! -f "$CIRCUITO" ] || [ ! -x "$CIRCUITO" ]; then fail "CIRCUITO '$CIRCUITO' is not an executable file"; fi
+    circuito="$CIRCUITO"
+else
+    circuito="$root/.build-bench-release/release/circuito"
+fi
 
 # The summary at the end is a Python script: installed now if missing (Debian), not found missing after the runs.
 if ! command -v python3 > /dev/null; then bash "$root/scripts/ensure-dependencies.sh" python3; fi
@@ -44,17 +59,64 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# run NAME ARGS…: `circuito bench ARGS… --seed N` for N = 1…REPEAT, kept as OUT/NAME.N.json;
-# ROUND=N run NAME ARGS…: only round N.
+# The bench (or the PostgreSQL peer) runs in the background, waited for, so that a signal reaches this script at once
+# and the child can be stopped before the cleanup removes a ledger under it or anything more is written to OUT.
+child=""
+current=""
+stop() {
+    # A second signal does not wait: the child is killed outright.
+    trap 'if [ -n "$child" ]; then kill -KILL "$child" 2> /dev/null || true; fi' TERM INT
+    echo "stopped by SIG$1" >&2
+    if [ -n "$child" ]; then
+        kill -TERM "$child" 2> /dev/null || true
+        while kill -0 "$child" 2> /dev/null; do wait "$child" 2> /dev/null || true; done
+    fi
+    if [ -n "$current" ]; then set_aside "$current" "interrupted"; fi
+    exit $((128 + $2))
+}
+trap 'stop TERM 15' TERM
+trap 'stop INT 2' INT
+
+# start OUTPUT LOG COMMAND…: runs COMMAND… (stdout to OUTPUT, stderr to LOG) as the child `stop` stops, and returns its
+# exit status. The redirections are the child's own: on the function call they would also take this script's
+# messages while it waits.
+start() {
+    local output="$1" log="$2" status=0
+    shift 2
+    "$@" > "$output" 2> "$log" &
+    child=$!
+    wait "$child" || status=$?
+    child=""
+    return "$status"
+}
+
+# set_aside OUT/NAME.N WHY: that round's output renamed NAME.N.failed.json and .log, which the summary does not count.
+set_aside() {
+    if [ -e "$1.json" ]; then mv -f -- "$1.json" "$1.failed.json"; fi
+    if [ -e "$1.log" ]; then mv -f -- "$1.log" "$1.failed.log"; fi
+    echo "   $2: not counted; kept as $1.failed.json, see $1.failed.log" >&2
+}
+
+# run NAME ARGS…: `circuito bench ARGS… --seed N` for N = 1…REPEAT, kept as OUT/NAME.N.json (stderr in NAME.N.log);
+# ROUND=N run NAME ARGS…: only round N. A round whose bench exits non-zero (the bench's JSON then says why: refusals,
+# events unsent at its deadline, connections that failed) is set aside. Sets run_failed to 1 when a round failed, to 0
+# otherwise (not a return status: under `set -e` every call would need its own `|| true`).
+run_failed=0
 run() {
     local name="$1"; shift
-    local first=1 last="$repeat" round
+    local first=1 last="$repeat" round status
+    run_failed=0
     if [ -n "${ROUND:-}" ]; then first="$ROUND"; last="$ROUND"; fi
     for round in $(seq "$first" "$last"); do
         echo "== $name ($round/$repeat): circuito bench $*" >&2
-        "$circuito" bench "$@" --seed "$round" --json > "$out/$name.$round.json" 2> "$out/$name.$round.log" || {
-            echo "   failed: see $out/$name.$round.log" >&2
-        }
+        current="$out/$name.$round"
+        status=0
+        start "$current.json" "$current.log" "$circuito" bench "$@" --seed "$round" --json || status=$?
+        if [ "$status" -ne 0 ]; then
+            set_aside "$current" "failed (exit status $status)"
+            run_failed=1
+        fi
+        current=""
     done
 }
 
@@ -80,13 +142,24 @@ if [ -z "${SKIP_MILLION:-}" ]; then
     # 10k against 1M records: two base ledgers of the same mix, then the same runs from a copy of each (`--base`:
     # a fresh circuit of the same size on top of the copied records), so that only the ledger's size differs. The
     # base of 1M also gives the memory of a server that appended 1M events itself.
-    rm -rf "$out/base-10k" "$out/base-1m"
+    # A base whose run failed (stopped by its --timeout, say) is a partial ledger: removed, and the runs from it are
+    # not made (they would measure another size).
+    sizes=""
+    use_base() {
+        if [ "$run_failed" -eq 0 ]; then sizes="$sizes $1"; return; fi
+        rm -rf -- "$out/base-$1"
+        local names="from-$1-64x4, from-$1-32, from-$1-reads-1"
+        if [ "$1" = 1m ]; then names="$names, from-1m-64x4-cold, from-1m-reads-1-cold, audit-1m"; fi
+        echo "   not run: $names: base-$1 failed (see $out/base-$1.1.failed.log), its partial ledger removed" >&2
+    }
     ROUND=1 run base-10k --prefill 9000 --events 500 --data "$out/base-10k"
+    use_base 10k
     ROUND=1 run base-1m --prefill 1000000 --events 1000 --connections 32 --data "$out/base-1m" --timeout 7200
+    use_base 1m
     # Alternated, so that both sizes share the host's noise: saturation (64×4), then one request in flight per
     # connection with balance queries and inclusion proofs after the appends.
     for round in $(seq 1 "$repeat"); do
-        for size in 10k 1m; do
+        for size in $sizes; do
             ROUND="$round" run "from-$size-64x4" --base "$out/base-$size" --events "$events" --connections 64 --pipeline 4
             ROUND="$round" run "from-$size-32" --base "$out/base-$size" --events "$events" --connections 32 \
                 --balance-queries 20000 --proofs 20000
@@ -95,13 +168,16 @@ if [ -z "${SKIP_MILLION:-}" ]; then
                 --balance-queries 5000 --proofs 5000
         done
     done
-    # Saturation and one client's reads at 1M once more, with the copy left out of the page cache (`--cold-base`), as
-    # on a server just restarted: the runs above read each copy in first, as a server that has been running finds it.
-    ROUND=1 run from-1m-64x4-cold --base "$out/base-1m" --cold-base --events "$events" --connections 64 --pipeline 4
-    ROUND=1 run from-1m-reads-1-cold --base "$out/base-1m" --cold-base --events 200 --connections 1 \
-        --balance-queries 5000 --proofs 5000
-    # verify and rebuild over the 1M ledger.
-    ROUND=1 run audit-1m --base "$out/base-1m" --events 1000 --connections 32 --audit --timeout 7200
+    if [[ " $sizes " == *" 1m "* ]]; then
+        # Saturation and one client's reads at 1M once more, with the copy left out of the page cache (`--cold-base`),
+        # as on a server just restarted: the runs above read each copy in first, as a server that has been running
+        # finds it.
+        ROUND=1 run from-1m-64x4-cold --base "$out/base-1m" --cold-base --events "$events" --connections 64 --pipeline 4
+        ROUND=1 run from-1m-reads-1-cold --base "$out/base-1m" --cold-base --events 200 --connections 1 \
+            --balance-queries 5000 --proofs 5000
+        # verify and rebuild over the 1M ledger.
+        ROUND=1 run audit-1m --base "$out/base-1m" --events 1000 --connections 32 --audit --timeout 7200
+    fi
     rm -rf "$out/base-10k" "$out/base-1m"
 fi
 
@@ -134,9 +210,13 @@ if [ -z "${SKIP_POSTGRES:-}" ]; then
             echo "   throughput-64x4 round $round wrote no events: the peer exports its own" >&2
             events_file=""
         fi
-        # As any other run: a failure (PostgreSQL not installable here, say) is reported, and the summary follows.
-        CIRCUITO="$circuito" EVENTS_FILE="$events_file" bash "$root/Benchmarks/postgres-peer.sh" --events "$events" --json \
-            > "$out/postgres.$round.json" 2> "$out/postgres.$round.log" || echo "   failed: see $out/postgres.$round.log" >&2
+        # As any other run: a failure (PostgreSQL not installable here, say) is set aside, and the summary follows.
+        current="$out/postgres.$round"
+        status=0
+        start "$current.json" "$current.log" env CIRCUITO="$circuito" EVENTS_FILE="$events_file" \
+            bash "$root/Benchmarks/postgres-peer.sh" --events "$events" --json || status=$?
+        if [ "$status" -ne 0 ]; then set_aside "$current" "failed (exit status $status)"; fi
+        current=""
         rm -f "$out/events-64x4.$round.jsonl"
     done
 fi

@@ -3,8 +3,14 @@
 1 M against 10 k and tmpfs against disk comparisons, and each target of the README's "Performance" section as met or
 missed, measured against its own run (the ratios use each run's own bound). The targets also go to OUT/targets.json.
 
+Only the runs that appended the whole mix count: a result whose `complete` is false (an event refused or unsent at the
+deadline, a connection failed) or, in a result from before `complete`, whose `refused` is above 0 is left out, as are a
+failed round's NAME.N.failed.json (kept by run-scenarios.sh) and files that are not a run's JSON; each is named, with
+why, before the targets.
+
 Usage: python3 Benchmarks/summarise-scenarios.py OUT
-Exits 2, writing nothing, when OUT is not a folder or holds no readable results.
+Exits 2, writing nothing, when OUT is not a folder or holds no readable results; 1, the summary printed all the same,
+when OUT/targets.json cannot be written.
 """
 import glob
 import json
@@ -29,22 +35,62 @@ MEDIAN_KEYS = [
 ]
 
 
+def above_zero(run, key):
+    value = run.get(key)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def why_not_counted(run):
+    """Why a run's figures do not count (they describe another load than the one asked for), or None when they do."""
+    if run.get("complete") is False:
+        reasons = []
+        if above_zero(run, "refused"):
+            reasons.append(f"{run['refused']:g} events refused")
+        if run.get("stopped_by_deadline") is True:
+            reasons.append("stopped by its deadline")
+        if above_zero(run, "connections_failed"):
+            reasons.append(f"{run['connections_failed']:g} connections failed")
+        return "incomplete: not every event of the mix appended" + (f" ({'; '.join(reasons)})" if reasons else "")
+    # A result from before `complete` existed: its refusals are all it tells.
+    if above_zero(run, "refused"):
+        return f"{run['refused']:g} events refused"
+    return None
+
+
 def load(out):
-    """Scenario name → the JSON of each of its runs (files NAME.N.json; unreadable ones, such as a failed run's, skipped)."""
+    """Scenario name → the JSON of each of its counted runs (files NAME.N.json), and (file name, why) of each file
+    left out: a failed round's, one that is not a run's JSON object, a run that did not append the whole mix."""
     groups = {}
+    skipped = []
     for path in sorted(glob.glob(os.path.join(out, "*.json"))):
-        if os.path.basename(path) == "targets.json":
+        base = os.path.basename(path)
+        if base == "targets.json":
             continue
-        name = os.path.basename(path).rsplit(".", 2)[0]
+        if not os.path.isfile(path):
+            skipped.append((base, "not a file"))
+            continue
+        text = None
         try:
-            with open(path) as file:
-                run = json.load(file)
-        except ValueError:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+            run = json.loads(text)
+        except (ValueError, RecursionError) as error:  # also text that is not UTF-8, or nested past Python's stack
+            empty = text is not None and not text.strip()
+            run, why = None, "unreadable: empty" if empty else f"unreadable: not JSON ({error})"
+        except OSError as error:
+            run, why = None, f"unreadable: {error.strerror or error}"
+        else:
+            # A run's figures are one JSON object; anything else is not a run's output.
+            why = why_not_counted(run) if isinstance(run, dict) else "not a run's result (JSON, but not an object)"
+        if base.endswith(".failed.json"):
+            # Its bench exited non-zero; its own figures may say why.
+            reason = f": {why}" if isinstance(run, dict) and why else ""
+            why = f"a failed round's output (set aside by run-scenarios.sh){reason}"
+        if why is not None:
+            skipped.append((base, why))
             continue
-        # A run's figures are one JSON object; anything else is not a run's output.
-        if isinstance(run, dict):
-            groups.setdefault(name, []).append(run)
-    return groups
+        groups.setdefault(base.rsplit(".", 2)[0], []).append(run)
+    return groups, skipped
 
 
 def median(groups, name, key):
@@ -92,8 +138,10 @@ def targets(groups):
         f"{verify:.1%} of its bound" if verify is not None else "")
     rebuild = median(groups, audit, "rebuild_events_per_second")
     trusting = median(groups, audit, "rebuild_trusting_checkpoints_events_per_second")
+    # A result without the rate trusting the checkpoints (an older bench's) gives the rebuild's alone.
+    trusted = f" ({trusting:g} trusting the checkpoints)" if trusting is not None else ""
     add(f"rebuild >= 200 k events/s ({audit})", rebuild, rebuild is not None and rebuild >= 200_000,
-        f"{rebuild:g} events/s ({trusting:g} trusting the checkpoints)" if rebuild is not None else "")
+        f"{rebuild:g} events/s{trusted}" if rebuild is not None else "")
     signed = median(groups, "reads-1", "balance_latency_p99_ms")
     session = median(groups, "reads-1", "session_balance_latency_p99_ms")
     add("balance query p99 <= 0.3 ms (one client, signed)", signed, signed is not None and signed <= 0.3,
@@ -128,10 +176,12 @@ def main():
     if not os.path.isdir(out):
         print(f"error: {out} is not a folder", file=sys.stderr)
         return 2
-    groups = load(out)
+    groups, skipped = load(out)
     if not groups:
         # Nothing to summarise: say so, and leave no targets.json that would read as a run with nothing measured.
         print(f"error: {out} holds no readable results (NAME.N.json of Benchmarks/run-scenarios.sh)", file=sys.stderr)
+        for base, why in skipped:
+            print(f"skipped {base}: {why}", file=sys.stderr)
         return 2
     for name, runs in groups.items():
         figures = []
@@ -162,6 +212,9 @@ def main():
     single = ratios(groups, "throughput-64x4", "throughput_events_per_second", "verify_bound_events_per_second")
     if batched is not None and single is not None:
         print(f"append in batches of 16 against one event per request (64x4): {batched:.1%} against {single:.1%} of the bound")
+    # What is left out of every figure above and below, and why.
+    for base, why in skipped:
+        print(f"skipped {base}: {why}")
     results = targets(groups)
     print("targets (medians of the runs):")
     for result in results:
@@ -171,9 +224,13 @@ def main():
             print(f"  {result['target']}: {result['measured']}: {'met' if result['met'] else 'missed'}")
     measured = [result for result in results if result["met"] is not None]
     print(f"targets met: {sum(1 for result in measured if result['met'])} of {len(measured)} measured ({len(results)} in all)")
-    with open(os.path.join(out, "targets.json"), "w") as file:
-        json.dump(results, file, indent=1)
-        file.write("\n")
+    try:
+        with open(os.path.join(out, "targets.json"), "w") as file:
+            json.dump(results, file, indent=1)
+            file.write("\n")
+    except OSError as error:
+        print(f"warning: {os.path.join(out, 'targets.json')} not written: {error.strerror or error}", file=sys.stderr)
+        return 1
     return 0
 
 

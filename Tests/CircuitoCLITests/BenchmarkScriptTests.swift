@@ -33,6 +33,37 @@ private func expectRefusal(_ path: String, _ arguments: [String], environment: [
     #expect(result.stderr.hasPrefix("error: \(error)\n"), "\(arguments) \(environment): \(result.stderr)")
 }
 
+/// `python3 Benchmarks/summarise-scenarios.py folder`, python3 found on the PATH.
+private func summariseScenarios(_ folder: String) throws -> CLIResult {
+    try script("/usr/bin/env", "Benchmarks/summarise-scenarios.py", [folder], interpreterArguments: ["python3"])
+}
+
+/// Writes each (name, text) into `folder` as it is.
+private func writeResults(_ folder: String, _ files: [(name: String, text: String)]) throws {
+    for (name, text) in files {
+        try text.write(toFile: folder + "/" + name, atomically: false, encoding: .utf8)
+    }
+}
+
+/// Every path under `folder` with the contents of each file (nil for a folder): what a refusal must leave as it was.
+private func snapshot(_ folder: String) throws -> [String: Data?] {
+    var contents: [String: Data?] = [:]
+    for path in try FileManager.default.subpathsOfDirectory(atPath: folder) {
+        let attributes = try FileManager.default.attributesOfItem(atPath: folder + "/" + path)
+        if attributes[.type] as? FileAttributeType == .typeDirectory {
+            contents[path] = .some(nil)
+        } else {
+            contents[path] = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + path))
+        }
+    }
+    return contents
+}
+
+/// PostgreSQL's pgbench is installed here (Debian's layout). Without it the peer would install PostgreSQL with apt-get,
+/// which no test may do.
+private let pgbenchInstalled: Bool = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
+    .contains { FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\($0)/bin/pgbench") }
+
 @Suite("Benchmark scripts")
 struct BenchmarkScriptTests {
     @Test("run-scenarios.sh: --help, and every bad argument named with nothing created")
@@ -140,6 +171,89 @@ struct BenchmarkScriptTests {
         let left = try FileManager.default.contentsOfDirectory(atPath: out)
         #expect(!left.contains { $0.hasPrefix("events-64x4.") }, "\(left)")
         #expect(left.contains("postgres.1.json") && left.contains("postgres.2.json"), "\(left)")
+        // The round that failed is kept under a name the summary does not count, and the log says so.
+        #expect(left.contains("throughput-64x4.2.failed.json") && !left.contains("throughput-64x4.2.json"), "\(left)")
+        #expect(
+            result.stderr.contains("failed (exit status 1): not counted; kept as \(out)/throughput-64x4.2.failed.json"),
+            "\(result.stderr)")
+    }
+
+    @Test("run-scenarios.sh: a results folder that is not empty is refused and left as it was")
+    func runScenariosRefusesAFolderInUse() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        // An earlier run's result, a log, a base ledger: each alone would be mixed into the new run's summary (or, the
+        // ledger, removed by its cleanup).
+        let earlier: [(name: String, text: String)] = [
+            ("throughput-64x4.7.json", #"{"throughput_events_per_second": 100, "verify_bound_events_per_second": 200}"#),
+            ("latency-1.2.log", "bench: appending 3000 events over 1 connections\n"),
+            ("base-1m/data.mdb", "a ledger\n"),
+        ]
+        for (index, file) in earlier.enumerated() {
+            let out = workspace.path("out-\(index)")
+            let path = out + "/" + file.name
+            try FileManager.default.createDirectory(
+                atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
+            try file.text.write(toFile: path, atomically: false, encoding: .utf8)
+            let before = try snapshot(out)
+            try expectRefusal(
+                "Benchmarks/run-scenarios.sh", [out],
+                environment: ["EVENTS": "5", "REPEAT": "1", "SKIP_MILLION": "1", "SKIP_CEILING": "1", "SKIP_POSTGRES": "1"],
+                error: "\(out) is not empty: an earlier run's results there would be mixed into this run's summary; give a new or empty folder")
+            #expect(try snapshot(out) == before, "\(file.name)")
+        }
+    }
+
+    @Test("run-scenarios.sh and postgres-peer.sh: a CIRCUITO that is not an executable file is refused, nothing built or created")
+    func circuitoMustBeAnExecutableFile() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        // The real scripts in a folder of their own, with a `swift` first on the PATH that only notes that it ran: were
+        // the check missing, the scripts would try to build there (and never make the path given).
+        let benchmarks = workspace.path("root/Benchmarks")
+        try FileManager.default.createDirectory(atPath: benchmarks, withIntermediateDirectories: true)
+        for name in ["run-scenarios.sh", "postgres-peer.sh", "script-arguments.sh", "summarise-scenarios.py"] {
+            try FileManager.default.copyItem(atPath: packageRoot + "/Benchmarks/" + name, toPath: benchmarks + "/" + name)
+        }
+        try FileManager.default.createDirectory(atPath: workspace.path("bin"), withIntermediateDirectories: false)
+        let built = workspace.path("swift-ran")
+        let swift = try workspace.write("bin/swift", lines: ["#!/bin/bash", "echo \"swift $*\" >> '\(built)'", "exit 1"])
+        #expect(chmod(swift, 0o755) == 0)
+        let path = workspace.path("bin") + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let notExecutable = try workspace.write("circuito.txt", lines: ["not a program"])
+        let out = workspace.path("out")
+        for circuito in [workspace.path("missing/circuito"), notExecutable, workspace.path("bin")] {
+            let error = "CIRCUITO '\(circuito)' is not an executable file"
+            try expectRefusal(
+                benchmarks + "/run-scenarios.sh", [out],
+                environment: [
+                    "CIRCUITO": circuito, "PATH": path, "EVENTS": "5", "REPEAT": "1", "SKIP_MILLION": "1", "SKIP_CEILING": "1",
+                    "SKIP_POSTGRES": "1",
+                ],
+                error: error)
+            #expect(!FileManager.default.fileExists(atPath: out), "\(circuito): the results folder was made")
+            try expectRefusal(benchmarks + "/postgres-peer.sh", ["--events", "40"], environment: ["CIRCUITO": circuito, "PATH": path], error: error)
+        }
+        #expect(
+            !FileManager.default.fileExists(atPath: built),
+            "\((try? String(contentsOfFile: built, encoding: .utf8)) ?? "")")
+        #expect(!FileManager.default.fileExists(atPath: workspace.path("root/.build-bench-release")))
+    }
+
+    @Test(
+        "postgres-peer.sh: pgbench's failure (an event that is not JSON) is shown, with exit status 1, not the usage error's 2",
+        .enabled(if: pgbenchInstalled))
+    func postgresPeerShowsPgbenchsFailure() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let events = try workspace.write("not-json.jsonl", lines: ["not json 1", "not json 2"])
+        // LC_ALL=C: PostgreSQL's messages in English, whatever the host's locale.
+        let result = try script(
+            "/bin/bash", "Benchmarks/postgres-peer.sh", ["--clients", "1"],
+            environment: ["EVENTS_FILE": events, "CIRCUITO": "/bin/false", "LC_ALL": "C"], timeout: 120)
+        #expect(result.status == 1, "\(result.status) \(result.stderr)")
+        #expect(result.stderr.contains("error: pgbench with 1 clients failed (exit status "), "\(result.stderr)")
+        #expect(result.stderr.contains("invalid input syntax for type json"), "\(result.stderr)")
     }
 
     @Test("summarise-scenarios.py: a bad folder is named and nothing written; results give each target met or missed")
@@ -200,5 +314,70 @@ struct BenchmarkScriptTests {
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: results + "/targets.json"))) as? [[String: Any]])
         #expect(targets.count == 8)
         #expect(targets.map { $0["met"] as? Bool } == [true, true, false, nil, nil, nil, false, nil])
+    }
+
+    @Test("summarise-scenarios.py: a run that did not append the whole mix, or refused events, is left out and named")
+    func summaryLeavesOutIncompleteRuns() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let results = workspace.path("results")
+        try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: false)
+        // One complete run at 70 % of its bound; one stopped by its deadline; one of a bench from before `complete`
+        // that refused events; a failed round set aside by run-scenarios.sh. Counted, the last three would lift the
+        // median to 98 %.
+        try writeResults(results, [
+            ("throughput-64x4.1.json", #"{"throughput_events_per_second": 7000, "verify_bound_events_per_second": 10000, "refused": 0, "complete": true}"#),
+            ("throughput-64x4.2.json", #"{"throughput_events_per_second": 9900, "verify_bound_events_per_second": 10000, "refused": 0, "complete": false, "stopped_by_deadline": true, "connections_failed": 0}"#),
+            ("throughput-64x4.3.json", #"{"throughput_events_per_second": 9800, "verify_bound_events_per_second": 10000, "refused": 12}"#),
+            ("throughput-64x4.4.failed.json", #"{"throughput_events_per_second": 9700, "verify_bound_events_per_second": 10000, "refused": 3, "complete": false}"#),
+        ])
+        let summarised = try summariseScenarios(results)
+        #expect(summarised.status == 0, "\(summarised.stderr)")
+        let lines = summarised.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("throughput-64x4 (1 runs): throughput_events_per_second=7000, verify_bound_events_per_second=10000, refused=0"), "\(lines)")
+        #expect(lines.contains("skipped throughput-64x4.2.json: incomplete: not every event of the mix appended (stopped by its deadline)"), "\(lines)")
+        #expect(lines.contains("skipped throughput-64x4.3.json: 12 events refused"), "\(lines)")
+        #expect(
+            lines.contains(
+                "skipped throughput-64x4.4.failed.json: a failed round's output (set aside by run-scenarios.sh): incomplete: not every event of the mix appended (3 events refused)"),
+            "\(lines)")
+        #expect(!lines.contains { $0.hasPrefix("throughput-64x4.4 (") }, "\(lines)")
+        #expect(lines.contains("  durable append >= 70 % of the verification bound (64 x 4): 70.0% of its bound: met"), "\(lines)")
+        let targets = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: results + "/targets.json"))) as? [[String: Any]])
+        #expect(targets.first?["value"] as? Double == 0.7)
+    }
+
+    @Test("summarise-scenarios.py: a corrupt result, a folder named like one, a missing figure, an unwritable targets.json: no traceback")
+    func summaryBadInputs() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let results = workspace.path("results")
+        try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: false)
+        // A result cut short, a folder named like a result, and a rebuild rate without the rate trusting the checkpoints.
+        try writeResults(results, [
+            ("throughput-64x4.1.json", #"{"throughput_events_per_second": 7500, "verify_bound_events_per_second": 10000}"#),
+            ("latency-1.1.json", #"{"latency_p99_ms": 1.5, "loopback_round"#),
+            ("reads-10k.1.json", #"{"rebuild_events_per_second": 250000}"#),
+        ])
+        try FileManager.default.createDirectory(atPath: results + "/sub.1.json", withIntermediateDirectories: false)
+        let summarised = try summariseScenarios(results)
+        #expect(summarised.status == 0, "\(summarised.stderr)")
+        #expect(!summarised.stderr.contains("Traceback"), "\(summarised.stderr)")
+        let lines = summarised.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("skipped latency-1.1.json: unreadable: not JSON (") }, "\(lines)")
+        #expect(lines.contains("skipped sub.1.json: not a file"), "\(lines)")
+        #expect(lines.contains("  one client's append p99 <= 2 ms: not measured"), "\(lines)")
+        #expect(lines.contains("  rebuild >= 200 k events/s (reads-10k): 250000 events/s: met"), "\(lines)")
+        #expect(lines.last == "targets met: 2 of 2 measured (8 in all)", "\(lines)")
+        // targets.json that cannot be written (a folder in its place: a read-only folder would not stop root): the same
+        // summary, a warning, exit status 1.
+        try FileManager.default.removeItem(atPath: results + "/targets.json")
+        try FileManager.default.createDirectory(atPath: results + "/targets.json", withIntermediateDirectories: false)
+        let unwritable = try summariseScenarios(results)
+        #expect(unwritable.status == 1, "\(unwritable.stderr)")
+        #expect(!unwritable.stderr.contains("Traceback"), "\(unwritable.stderr)")
+        #expect(unwritable.stderr.hasPrefix("warning: \(results)/targets.json not written: "), "\(unwritable.stderr)")
+        #expect(unwritable.stdout == summarised.stdout)
     }
 }

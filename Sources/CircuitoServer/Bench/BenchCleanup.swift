@@ -15,27 +15,20 @@ public enum BenchCleanup {
     /// A run registers one server and a few folders; the bound catches a leak of registrations.
     static let maximumRegistrations = 64
 
-    static func register(process: Int32) {
-        registered.withLock {
-            precondition($0.processes.count < maximumRegistrations, "a bench run registers a few processes, never this many")
-            $0.processes.append(process)
-        }
-    }
+    static func register(process: Int32) { change { $0.processes.append(process) } }
 
-    static func unregister(process: Int32) {
-        registered.withLock { $0.processes.removeAll { $0 == process } }
-    }
+    static func unregister(process: Int32) { change { $0.processes.removeAll { $0 == process } } }
 
     /// `folder` and everything in it is removed on an interruption.
-    static func register(folder: String) {
-        registered.withLock {
-            precondition($0.folders.count < maximumRegistrations, "a bench run registers a few folders, never this many")
-            $0.folders.append(folder)
-        }
-    }
+    static func register(folder: String) { change { $0.folders.append(folder) } }
 
-    static func unregister(folder: String) {
-        registered.withLock { $0.folders.removeAll { $0 == folder } }
+    static func unregister(folder: String) { change { $0.folders.removeAll { $0 == folder } } }
+
+    private static func change(_ body: (inout Registered) -> Void) {
+        registered.withLock {
+            body(&$0)
+            precondition($0.processes.count + $0.folders.count <= maximumRegistrations, "a bench run registers a few processes and folders, never this many")
+        }
     }
 
     /// Whether a signal has started undoing the run (`undoEverything`), which ends the process.
