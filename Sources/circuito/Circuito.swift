@@ -16,6 +16,31 @@ struct Circuito: ParsableCommand {
             ServeCommand.self, ClientCommand.self, FollowCommand.self, BadgeCommand.self, BenchCommand.self,
         ]
     )
+
+    /// ArgumentParser's main, and then a check that standard output took everything written to it: a command whose
+    /// output was cut short (a full disk, a closed pipe) ends with an error and exit status 1, not 0.
+    static func main() {
+        var failed: (any Error)?
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            failed = error
+        }
+        if let reason = outputFailure() {
+            printError("error: \(LedgerError.Code.storage.name): cannot write the output: \(reason); what it printed is incomplete")
+            if failed == nil || (failed as? ExitCode)?.rawValue == 0 { exit(withError: ExitCode(1)) }
+        }
+        if let failed { exit(withError: failed) }
+    }
+
+    /// Why writing to standard output failed, through `StandardOutput` or `print` (C's buffered stdout), if it did.
+    static func outputFailure() -> String? {
+        if let reason = StandardOutput.writeFailure { return reason }
+        // Every C stream: of them only stdout is written to (stderr is written unbuffered, with write(2)).
+        if fflush(nil) != 0 { return String(cString: strerror(errno)) }
+        return nil
+    }
 }
 
 /// Prints a ledger error the way every command does and gives exit code 1.
@@ -242,6 +267,9 @@ struct AppendCommand: ParsableCommand {
                     }
                 }
                 output.flush()
+                // Receipts that cannot be written would be lost: stop appending (the ledger has what was committed;
+                // appending the same file again answers each of those with its receipt).
+                if StandardOutput.writeFailure != nil { break }
             }
         }
         output.flush()

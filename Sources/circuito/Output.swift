@@ -1,11 +1,23 @@
 import CircuitoCore
 import CircuitoStorage
+import Foundation
 import Glibc
 
 /// Buffered standard output, flushed at batch boundaries (receipts must be out once their commit is durable).
+/// A write that fails (a full disk, a closed pipe) is remembered, and the process then ends with an error
+/// (`Circuito.main`): output cut short must never look like a whole export, signed file or list of receipts.
 final class StandardOutput {
     private var buffer: [UInt8] = []
     static let flushThresholdBytes = 64 * 1024
+    /// Why a write to standard output failed, the first time one did.
+    nonisolated(unsafe) private static var firstFailure: String?
+    private static let failureLock = NSLock()
+
+    static var writeFailure: String? { failureLock.withLock { firstFailure } }
+
+    static func recordFailure(_ reason: String) {
+        failureLock.withLock { if firstFailure == nil { firstFailure = reason } }
+    }
 
     func write(_ text: String) {
         buffer.append(contentsOf: text.utf8)
@@ -29,7 +41,8 @@ final class StandardOutput {
             let written = buffer[offset...].withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
             if written < 0 {
                 if errno == EINTR { continue }
-                // stdout is gone (closed pipe): nothing more can be reported there.
+                // Nothing more can be written there: the rest is dropped, and the command ends with this error.
+                Self.recordFailure(String(cString: strerror(errno)))
                 break
             }
             offset += written

@@ -438,6 +438,24 @@ func fileMode(_ path: String) -> mode_t? {
 
 @Suite("circuito CLI", .timeLimit(.minutes(5)))
 struct CLITests {
+    @Test("output that cannot be written (a full disk) ends the command with storage_error and exit 1, never a quiet 0")
+    func outputThatCannotBeWrittenFails() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let binary = try #require(CLI.binary)
+        // /dev/full refuses every write with ENOSPC, as a full disk does.
+        for command in ["export", "verify", "checkpoint --all"] {
+            let child = try ChildProcess(["-c", "\"$0\" \(command) --data \"$1\" > /dev/full", binary, ledger.directory], executable: "/bin/sh")
+            let result = child.wait(timeout: 120)
+            #expect(result.exitedNormally && result.status == 1, "\(command): \(result.status)")
+            #expect(
+                result.stderr.contains("error: storage_error: cannot write the output: No space left on device; what it printed is incomplete"),
+                "\(command): \(result.stderr)")
+        }
+        // Written where it can be, the same commands succeed.
+        #expect(try circuito("export", "--data", ledger.directory).succeeded)
+    }
+
     @Test("keygen, init, sign, append, verify, export, checkpoint and proofs agree with each other")
     func fullFlow() throws {
         let workspace = try Workspace()
