@@ -135,6 +135,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
             let flags = UInt32(MDB_NOTLS) | (options.durable ? 0 : UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC))
                 | (options.readAhead ? 0 : UInt32(MDB_NORDAHEAD))
             try LMDBEnvironment.check(mdb_env_open(environment, path, flags, 0o600), "opening LMDB environment at \(path)")
+            try checkFileHoldsItsPages(environment, path: path)
             if case .atLeast(let bytes) = options.mapSize, LMDBEnvironment.mapSizeBytes(of: environment) < bytes {
                 // No transaction is active yet, as mdb_env_set_mapsize requires after opening; a writer's next
                 // commit records the new size in the file.
@@ -163,6 +164,28 @@ public final class LMDBEnvironment: @unchecked Sendable {
             throw error
         }
         return (environment, databases)
+    }
+
+    /// A file shorter than its own last page (cut short by an interrupted copy, say) is refused before anything reads
+    /// it: LMDB maps past the file's end, and the first read there would stop the process with SIGBUS.
+    private static func checkFileHoldsItsPages(_ environment: OpaquePointer, path: String) throws(LedgerError) {
+        var information = MDB_envinfo()
+        var statistics = MDB_stat()
+        var descriptor: Int32 = -1
+        try LMDBEnvironment.check(mdb_env_info(environment, &information), "mdb_env_info")
+        try LMDBEnvironment.check(mdb_env_stat(environment, &statistics), "mdb_env_stat")
+        try LMDBEnvironment.check(mdb_env_get_fd(environment, &descriptor), "mdb_env_get_fd")
+        var fileStatus = Glibc.stat()
+        guard fstat(descriptor, &fileStatus) == 0 else {
+            throw LedgerError(.storage, "cannot read the size of \(path)/data.mdb: \(String(cString: strerror(errno)))")
+        }
+        // A writer grows the file before it records a new last page, so a sound file is never shorter than this.
+        let neededBytes = (Int(information.me_last_pgno) + 1) * Int(statistics.ms_psize)
+        guard Int(fileStatus.st_size) >= neededBytes else {
+            throw LedgerError(
+                .integrity,
+                "\(path)/data.mdb is \(fileStatus.st_size) bytes, but its pages reach \(neededBytes): the file was cut short (an interrupted copy?); use a backup")
+        }
     }
 
     deinit {

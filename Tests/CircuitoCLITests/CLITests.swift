@@ -456,6 +456,22 @@ struct CLITests {
         #expect(try circuito("export", "--data", ledger.directory).succeeded)
     }
 
+    @Test("a data.mdb cut short (an interrupted copy) is refused with integrity_failure by every reader, never read past its end")
+    func truncatedFileIsRefused() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let bytes = try #require(FileManager.default.contents(atPath: ledger.directory + "/data.mdb"))
+        let cut = ledger.workspace.path("cut")
+        try FileManager.default.createDirectory(atPath: cut, withIntermediateDirectories: false)
+        // Its two meta pages whole: LMDB opens it, and its last page lies past the end.
+        try bytes.prefix(8192).write(to: URL(fileURLWithPath: cut + "/data.mdb"))
+        for command in [["verify"], ["export"], ["checkpoint"], ["rebuild"]] {
+            let result = try circuito(command + ["--data", cut])
+            #expect(result.exitedNormally && result.status == 1, "\(command): \(result.stderr)")
+            #expect(result.stderr.hasPrefix("error: integrity_failure: \(cut)/data.mdb is 8192 bytes, but its pages reach "), "\(command): \(result.stderr)")
+        }
+    }
+
     @Test("keygen, init, sign, append, verify, export, checkpoint and proofs agree with each other")
     func fullFlow() throws {
         let workspace = try Workspace()
