@@ -19,13 +19,19 @@ public enum KeyFile {
             throw LedgerError(.keyFile, "cannot create key file \(path): \(reason)")
         }
         defer { close(descriptor) }
-        // The umask may have narrowed the mode further; make it exactly 0600.
-        guard fchmod(descriptor, 0o600) == 0 else {
-            throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
-        }
-        try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
-        guard fsync(descriptor) == 0 else {
-            throw LedgerError(.keyFile, "cannot sync key file \(path): \(String(cString: strerror(errno)))")
+        do throws(LedgerError) {
+            // The umask may have narrowed the mode further; make it exactly 0600.
+            guard fchmod(descriptor, 0o600) == 0 else {
+                throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
+            }
+            try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
+            guard fsync(descriptor) == 0 else {
+                throw LedgerError(.keyFile, "cannot sync key file \(path): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            // The file is this call's own (O_EXCL): an empty or partial key left there would refuse the next attempt.
+            unlink(path)
+            throw error
         }
     }
 
