@@ -73,7 +73,7 @@ struct ServeCommand: ParsableCommand {
             throw failure(error)
         }
         configuration.limits.maximumFrameBytes = maximumFrameBytes
-        configuration.limits.maximumConnections = maximumConnections
+        configuration.limits.maximumConnections = Self.connectionsWithinDescriptorLimit(maximumConnections)
         configuration.limits.idleTimeoutSeconds = idleTimeoutSeconds == 0 ? nil : idleTimeoutSeconds
         configuration.limits.maximumInFlightPerConnection = maximumInFlight
         configuration.limits.maximumCommitBatch = maximumCommitBatch
@@ -92,6 +92,29 @@ struct ServeCommand: ParsableCommand {
         try serve(configuration, stop: stop)
         // Every reference to the server ended with `serve`: the ledger's LMDB environment is closed by now.
         printError("stopped: \(data) closed cleanly")
+    }
+
+    /// Descriptors the server needs beside its connections: the ledger's files, the listeners, the event loops' and
+    /// threads' own, a connection being refused past the bound.
+    static let reservedDescriptors = 256
+
+    /// Each connection is a file descriptor. Past the process's limit `accept` fails without taking the connection,
+    /// and the event loop would retry it at once for as long as the connection waits (one core spinning, nobody
+    /// answered): so the soft limit is raised to what the connections need, and where the hard limit is lower the
+    /// connections are bounded below it instead, with a warning.
+    static func connectionsWithinDescriptorLimit(_ requested: Int) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return requested }
+        let needed = rlim_t(requested + reservedDescriptors)
+        if limit.rlim_cur < needed {
+            var raised = limit
+            raised.rlim_cur = min(limit.rlim_max, needed)
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        guard limit.rlim_cur < needed else { return requested }
+        let allowed = max(1, Int(limit.rlim_cur) - reservedDescriptors)
+        printError("serve: this process may open \(limit.rlim_cur) files (ulimit -n): at most \(allowed) connections, not \(requested)")
+        return allowed
     }
 
     /// Runs the server until a stop signal has shut it down.

@@ -456,6 +456,30 @@ struct CLITests {
         #expect(try circuito("export", "--data", ledger.directory).succeeded)
     }
 
+    @Test("serve under a low file limit bounds its connections below it and says so (server.info gives the bound its refusals follow)")
+    func serveKeepsItsConnectionsWithinTheFileLimit() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let binary = try #require(CLI.binary)
+        // 400 files, soft and hard: 256 kept for the server's own, so 144 connections.
+        let server = try ChildProcess(
+            ["-c", "ulimit -Sn 400 && ulimit -Hn 400 && exec \"$0\" serve --data \"$1\" --listen 127.0.0.1:0", binary, ledger.directory],
+            executable: "/bin/sh")
+        defer { kill(server.pid, SIGTERM) }
+        let deadline = Date().addingTimeInterval(60)
+        var address: String?
+        while address == nil, Date() < deadline, server.process.isRunning {
+            let text = String(decoding: server.stdout.bytes, as: UTF8.self)
+            address = text.split(separator: "\n").first { $0.hasPrefix("listening tcp ") }.map { String($0.dropFirst("listening tcp ".count)) }
+            usleep(20_000)
+        }
+        let endpoint = try #require(address, "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        #expect(String(decoding: server.stderr.bytes, as: UTF8.self).contains("serve: this process may open 400 files (ulimit -n): at most 144 connections, not 1024"))
+        let info = try circuito("client", "info", "--server", endpoint)
+        try #require(info.succeeded, "\(info.stderr)")
+        #expect(try JSONParser.parse(info.stdoutBytes)["limits"]?["maximum_connections"] == 144)
+    }
+
     @Test("a data.mdb cut short (an interrupted copy) is refused with integrity_failure by every reader, never read past its end")
     func truncatedFileIsRefused() throws {
         let ledger = try TestLedger()
