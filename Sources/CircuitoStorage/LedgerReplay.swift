@@ -88,6 +88,9 @@ public enum LedgerReplay {
         } catch {
             throw Failure(sequenceNumber: nil, error: error)
         }
+        // Its files stay open (and mapped) until it closes, nameless: a replay killed or interrupted leaves nothing in
+        // the temporary folder, where each would otherwise keep up to the ledger's size of disk (or memory, on tmpfs).
+        removeScratchDirectory(scratchPath)
         do {
             return try reader.environment.read { (live) throws(LedgerError) -> Result<Report, Failure> in
                 do {

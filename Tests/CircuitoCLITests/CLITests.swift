@@ -480,6 +480,26 @@ struct CLITests {
         #expect(try JSONParser.parse(info.stdoutBytes)["limits"]?["maximum_connections"] == 144)
     }
 
+    @Test("a replay killed while it runs leaves no scratch database in the temporary folder")
+    func killedReplayLeavesNoScratch() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let ledger = workspace.path("ledger")
+        let made = try circuito("bench", "--events", "2000", "--connections", "4", "--data", ledger, timeout: 300)
+        try #require(made.succeeded, "\(made.stderr)")
+        let scratchParent = workspace.path("tmp")
+        try FileManager.default.createDirectory(atPath: scratchParent, withIntermediateDirectories: false)
+        for command in ["verify", "rebuild"] {
+            let replay = try ChildProcess([command, "--data", ledger], environment: ["TMPDIR": scratchParent])
+            // Well into the replay (its scratch environment is opened first thing), then killed outright.
+            usleep(300_000)
+            kill(replay.pid, SIGKILL)
+            _ = replay.wait(timeout: 60)
+            let left = FileManager.default.subpaths(atPath: scratchParent) ?? []
+            #expect(left.filter { !$0.hasPrefix("circuito-replay-") || $0.contains("/") } == [], "\(command) left \(left)")
+        }
+    }
+
     @Test("a data.mdb cut short (an interrupted copy) is refused with integrity_failure by every reader, never read past its end")
     func truncatedFileIsRefused() throws {
         let ledger = try TestLedger()
