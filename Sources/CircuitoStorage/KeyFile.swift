@@ -138,6 +138,14 @@ public enum FileIO {
         throw LedgerError(.storage, "cannot create \(name): \(String(cString: strerror(failure)))")
     }
 
+    /// Syncs a folder, so that a file renamed into it stays so after a crash.
+    public static func syncDirectory(_ path: String) throws(LedgerError) {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw LedgerError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))") }
+    }
+
     public static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String) throws(LedgerError) {
         var offset = 0
         while offset < bytes.count {

@@ -313,7 +313,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// The flags the environment was opened with, read once at opening (`mdb_env_get_flags`).
     private let openFlags: UInt32
 
-    /// Writes a consistent copy of the environment (one read snapshot, `mdb_env_copy2`) as `directory`/data.mdb;
+    /// Writes a consistent copy of the environment (one read snapshot, `mdb_env_copyfd2`) as `directory`/data.mdb;
     /// `directory` must exist and hold no data.mdb. A writer may keep appending meanwhile. `compacting` leaves out the
     /// free pages and numbers the pages in use anew, one after the other (`MDB_CP_COMPACT`); otherwise the copy is
     /// page for page the source's file up to its last page in use.
@@ -322,8 +322,27 @@ public final class LMDBEnvironment: @unchecked Sendable {
             throw LedgerError(.storage, "\(directory) already holds a data.mdb")
         }
         let flags = compacting ? UInt32(MDB_CP_COMPACT) : 0
-        try using("copying the LMDB environment to \(directory)") { () throws(LedgerError) in
-            try LMDBEnvironment.check(mdb_env_copy2(handle, directory, flags), "copying the LMDB environment to \(directory)")
+        // Written under another name, private from its first byte, and renamed only once whole and synced: a copy
+        // that is interrupted never looks like a ledger. O_DIRECT as LMDB's own copy opens its file: the copy does not
+        // fill the page cache (LMDB writes it in aligned pages for that).
+        let partial = directory + "/data.mdb.partial"
+        let descriptor = Glibc.open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | circuito_open_direct, 0o600)
+        guard descriptor >= 0 else {
+            throw LedgerError(.storage, "cannot create \(partial): \(String(cString: strerror(errno)))")
+        }
+        defer { Glibc.close(descriptor) }
+        do throws(LedgerError) {
+            try using("copying the LMDB environment to \(directory)") { () throws(LedgerError) in
+                try LMDBEnvironment.check(mdb_env_copyfd2(handle, descriptor, flags), "copying the LMDB environment to \(directory)")
+            }
+            guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(partial): \(String(cString: strerror(errno)))") }
+            guard rename(partial, directory + "/data.mdb") == 0 else {
+                throw LedgerError(.storage, "cannot rename \(partial): \(String(cString: strerror(errno)))")
+            }
+            try FileIO.syncDirectory(directory)
+        } catch {
+            unlink(partial)
+            throw error
         }
     }
 

@@ -5,7 +5,7 @@ import Glibc
 /// What the kernel's page cache held of the `--base` copy when the bench's server started on it, and whether the
 /// bench read the copy in first.
 ///
-/// LMDB's copy (`mdb_env_copy2`, which `--base` uses for a consistent snapshot) writes the new file with `O_DIRECT`,
+/// LMDB's copy (`mdb_env_copyfd2` into a file opened with `O_DIRECT`, which `--base` uses for a consistent snapshot) writes the new file with `O_DIRECT`,
 /// so none of its pages are cached, and the server maps its file without read-ahead (`Specs/ledger.md` 10.1): each
 /// page it touches first is then a read from the disk. A server that has been running on its ledger, or appended
 /// it, finds those pages cached. So by default the bench reads the copy once, in order, before the server starts,
