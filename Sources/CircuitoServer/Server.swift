@@ -57,6 +57,22 @@ public final class LedgerServer: Sendable {
     private let acceptTask: Locked<Task<Void, Never>?>
     private let stopped: Locked<Bool>
 
+    /// Why a listener could not be opened, in words: NIO's errors name its own internals (`bind(descriptor:…)`).
+    public static func listenFailure(_ error: any Error, configuration: ServerConfiguration) -> String {
+        var places: [String] = []
+        if let host = configuration.tcpHost { places.append("\(Endpoint.tcp(host: host, port: configuration.tcpPort))") }
+        if let path = configuration.unixSocketPath { places.append(path) }
+        let reason: String
+        if let failure = error as? IOError {
+            reason = String(cString: strerror(failure.errnoCode))
+        } else if error is UnixDomainSocketPathWrongType {
+            reason = "the socket path is there and is not a socket (it is left as it is)"
+        } else {
+            reason = "\(error)"
+        }
+        return "cannot listen on \(places.joined(separator: " and ")): \(reason)"
+    }
+
     public static func start(_ configuration: ServerConfiguration) async throws -> LedgerServer {
         let limits = configuration.limits
         guard limits.maximumCommitBatch >= 1, limits.maximumCommitBatch <= Ledger.maximumBatchCount,

@@ -135,7 +135,7 @@ struct ServeCommand: ParsableCommand {
         case .success(let value): server = value
         case .failure(let error as LedgerError): throw failure(error)
         case .failure(let error):
-            printError("error: \(LedgerError.Code.storage.name): cannot listen: \(error)")
+            printError("error: \(LedgerError.Code.storage.name): \(LedgerServer.listenFailure(error, configuration: configuration))")
             throw ExitCode(1)
         }
         let output = StandardOutput()

@@ -500,6 +500,34 @@ struct CLITests {
         }
     }
 
+    @Test("serve on a port in use, or on a socket path that is a file, says which and why in words")
+    func serveCannotListen() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        // A port this test holds.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(holder >= 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        try #require(bound == 0 && listen(holder, 1) == 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let inUse = try circuito("serve", "--data", ledger.directory, "--listen", "127.0.0.1:\(port)")
+        #expect(inUse.status == 1)
+        #expect(inUse.stderr == "error: storage_error: cannot listen on 127.0.0.1:\(port): Address already in use\n", "\(inUse.stderr)")
+
+        let file = ledger.workspace.path("not-a-socket")
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: file))
+        let wrongType = try circuito("serve", "--data", ledger.directory, "--listen", "none", "--unix", file)
+        #expect(wrongType.status == 1)
+        #expect(wrongType.stderr == "error: storage_error: cannot listen on \(file): the socket path is there and is not a socket (it is left as it is)\n", "\(wrongType.stderr)")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "keep me")
+    }
+
     @Test("a data.mdb cut short (an interrupted copy) is refused with integrity_failure by every reader, never read past its end")
     func truncatedFileIsRefused() throws {
         let ledger = try TestLedger()
