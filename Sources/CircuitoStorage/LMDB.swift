@@ -396,8 +396,18 @@ public final class LMDBEnvironment: @unchecked Sendable {
         let commitStart = monotonicNanoseconds()
         let committed = mdb_txn_commit(transaction)
         let commitNanoseconds = monotonicNanoseconds() - commitStart
-        try LMDBEnvironment.check(committed, "committing")
+        try LMDBEnvironment.check(committed, "committing" + (committed == EIO ? fileSystemSpaceNote() : ""))
         return (result, commitNanoseconds)
+    }
+
+    /// LMDB reports a page write cut short as EIO, also when the file system is full: the free space says which.
+    private func fileSystemSpaceNote() -> String {
+        var space = statvfs()
+        guard statvfs(path, &space) == 0 else { return "" }
+        let freeBytes = UInt64(space.f_bavail) * UInt64(space.f_frsize)
+        // Less than a commit's worth of pages left: the likely cause, not a failing disk.
+        guard freeBytes < 64 << 20 else { return "" }
+        return " (the ledger's file system has \(freeBytes >> 10) KiB free: probably full)"
     }
 
     static func check(_ result: Int32, _ what: @autoclosure () -> String) throws(LedgerError) {
