@@ -174,6 +174,7 @@ struct ServerContext: Sendable {
                 "maximum_frame_bytes": .integer(Int64(limits.maximumFrameBytes)),
                 "maximum_connections": .integer(Int64(limits.maximumConnections)),
                 "maximum_in_flight_per_connection": .integer(Int64(limits.maximumInFlightPerConnection)),
+                "maximum_unwritten_answer_bytes": .integer(Int64(limits.maximumUnwrittenAnswerBytes)),
                 "maximum_subscriptions_per_connection": .integer(Int64(limits.maximumSubscriptionsPerConnection)),
                 "maximum_events_per_batch_request": .integer(Int64(limits.maximumEventsPerBatchRequest)),
                 "maximum_subscriber_buffer_records": .integer(Int64(limits.maximumSubscriberBufferRecords)),

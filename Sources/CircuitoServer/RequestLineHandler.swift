@@ -116,6 +116,14 @@ final class RequestLineHandler: ChannelInboundHandler {
             }
         }
         let count = requests.count
+        let unwritten = registry.unwrittenAnswerBytes
+        guard unwritten <= server.limits.maximumUnwrittenAnswerBytes else {
+            let error = RPCError(LedgerError(
+                .overloaded, "the server holds \(unwritten >> 20) MiB of answers its clients have not read yet (at most \(server.limits.maximumUnwrittenAnswerBytes >> 20)); retry later"))
+            let id: JSONValue = isBatch ? .null : (Self.answerID(requests[0]) ?? .null)
+            context.fireChannelRead(wrapInboundOut(.answer(RPCMessage.error(id: id, error))))
+            return
+        }
         let limit = server.limits.maximumInFlightPerConnection
         let admitted = state.inFlight.withLock { inFlight -> Bool in
             guard inFlight + count <= limit else { return false }

@@ -296,6 +296,7 @@ final class ConnectionRegistry: Sendable {
         var answeredOnEventLoop = 0
         var writesTakenOnEventLoop = 0
         var closedIdle = 0
+        var unwrittenAnswerBytes = 0
     }
 
     private let state = Locked(State())
@@ -332,6 +333,16 @@ final class ConnectionRegistry: Sendable {
     func countClosedIdle() { state.withLock { $0.closedIdle += 1 } }
 
     func adjustInFlight(by delta: Int) { state.withLock { $0.inFlight += delta } }
+
+    /// Answers made and waiting for their clients to read them, in bytes, over every connection.
+    var unwrittenAnswerBytes: Int { state.withLock { $0.unwrittenAnswerBytes } }
+
+    func adjustUnwrittenAnswerBytes(by delta: Int) {
+        state.withLock {
+            $0.unwrittenAnswerBytes += delta
+            assert($0.unwrittenAnswerBytes >= 0, "an answer's bytes are let go once, after they were counted")
+        }
+    }
 
     /// Counts one request in flight if none is: true when the caller may take it on its own thread (a read, answered
     /// there, or a `submit`, whose signatures are checked there).
@@ -383,7 +394,10 @@ struct Connection {
                                 group.addTask {
                                     let answers = await Self.answer(requests, context: context, session: state.session)
                                     if let line = Self.encode(answers, isBatch: isBatch) {
+                                        // Counted until written: the server-wide bound on what slow readers hold.
+                                        registry.adjustUnwrittenAnswerBytes(by: line.count)
                                         try? await outbound.write(ByteBuffer(bytes: line))
+                                        registry.adjustUnwrittenAnswerBytes(by: -line.count)
                                     }
                                     state.inFlight.withLock { $0 -= count }
                                     registry.adjustInFlight(by: -count)

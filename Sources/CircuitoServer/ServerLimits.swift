@@ -11,6 +11,10 @@ public struct ServerLimits: Sendable, Hashable {
     /// Requests of one connection waiting for their answers; a client past it is answered with an error.
     /// A JSON-RPC batch counts as one request per element.
     public var maximumInFlightPerConnection: Int = 64
+    /// Bytes of answers made and not yet written to their clients, over every connection: a client that reads
+    /// slowly holds its answers in the server. Past it new requests are refused with `overloaded` (the per-connection
+    /// bound alone lets many connections of large answers, `events` pages of megabytes, hold gigabytes).
+    public var maximumUnwrittenAnswerBytes: Int = 256 << 20
     /// Requests the writer takes into one LMDB commit (counted in events).
     public var maximumCommitBatch: Int = 1024
     /// Records buffered for a subscriber that does not read; past it the subscription is cut off.

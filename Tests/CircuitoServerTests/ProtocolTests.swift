@@ -21,6 +21,7 @@ struct ProtocolTests {
         // server.info gives every bound a client meets (Specs/protocol.md 5.15).
         #expect(try other.result("server.info")["limits"] == [
             "maximum_frame_bytes": 4096, "maximum_connections": 1024, "maximum_in_flight_per_connection": 64,
+            "maximum_unwritten_answer_bytes": 268_435_456,
             "maximum_subscriptions_per_connection": 4, "maximum_events_per_batch_request": 256,
             "maximum_subscriber_buffer_records": 10_000, "read_request_window_seconds": 300, "idle_timeout_seconds": 600,
         ])
@@ -141,6 +142,48 @@ struct ProtocolTests {
         // Within the bound, all are answered.
         let fits = try #require(try client.exchange(CanonicalJSON.encodeString(.array(Array(requests.prefix(4)))) + "\n"))
         #expect(fits.arrayValue?.count == 4)
+        await server.shutdown()
+    }
+
+    @Test("answers clients have not read count against one server-wide bound: past it new requests are refused with overloaded, and served again once they are read")
+    func unwrittenAnswersBound() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        // The channel itself buffers up to 64 KiB before a write waits: past those, a few answers are enough.
+        limits.maximumUnwrittenAnswerBytes = 2048
+        limits.socketSendBufferBytes = 4096
+        limits.maximumInFlightPerConnection = 1024
+        let server = try await fixture.startServer(limits: limits)
+        // A client that sends 512 requests and reads nothing: their answers (about 300 KiB) fill both small socket
+        // buffers and the channel's own, and the rest wait in the server. Each a batch of one, so that none is answered on the event loop
+        // (whose writes the channel's own bound holds), all by tasks.
+        let slow = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
+        let lines = (0..<512).map { CanonicalJSON.encodeString(.array([RPCMessage.request(id: .integer(Int64($0)), method: "server.info", params: [:])])) + "\n" }
+        try slow.send(bytes: Array(lines.joined().utf8))
+        let other = try server.client(unix: true)
+        var refusal: JSONValue?
+        for _ in 0..<100 {
+            let answer = try #require(try other.exchange(CanonicalJSON.encodeString(RPCMessage.request(id: 1, method: "server.info", params: [:])) + "\n"))
+            if answer["error"] != nil {
+                refusal = answer
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let refused = try #require(refusal, "never refused while the slow client held its answers")
+        #expect(refused["error"]?["data"]?["code"] == "overloaded")
+        #expect(refused["id"] == 1)
+        #expect(refused["error"]?["message"]?.stringValue?.contains("answers its clients have not read yet") == true)
+        // The slow client reads its 512 answers: what the server held is written, and the others are served again.
+        var answered = 0
+        while answered < 512, try slow.nextMessage() != nil { answered += 1 }
+        #expect(answered == 512)
+        var served = false
+        for _ in 0..<100 where !served {
+            served = try other.exchange(CanonicalJSON.encodeString(RPCMessage.request(id: 2, method: "server.info", params: [:])) + "\n")?["result"] != nil
+            if !served { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(served)
         await server.shutdown()
     }
 
