@@ -222,16 +222,20 @@ final class NonceStore: Sendable {
     private struct State {
         var expiries: [String: Int64] = [:]
         /// (key, expiry) in insertion order; expiries only grow with the clock, so the oldest are at the front.
-        var order: [(key: String, expiry: Int64)] = []
+        var order: [(key: String, expiry: Int64, actor: String)] = []
         var head = 0
+        /// Unexpired nonces per actor, so that one actor cannot fill the store for everyone.
+        var perActor: [String: Int] = [:]
     }
 
     private let state = Locked(State())
     private let capacity: Int
+    private let capacityPerActor: Int
     private let lifetimeMilliseconds: Int64
 
-    init(capacity: Int, windowSeconds: Int) {
+    init(capacity: Int, capacityPerActor: Int, windowSeconds: Int) {
         self.capacity = max(1, capacity)
+        self.capacityPerActor = max(1, min(capacityPerActor, capacity))
         self.lifetimeMilliseconds = 2 * Int64(windowSeconds) * 1000
     }
 
@@ -241,7 +245,12 @@ final class NonceStore: Sendable {
             // Forget what has expired (bounded by what was inserted).
             while state.head < state.order.count, state.order[state.head].expiry <= nowMilliseconds {
                 let entry = state.order[state.head]
-                if state.expiries[entry.key] == entry.expiry { state.expiries[entry.key] = nil }
+                if state.expiries[entry.key] == entry.expiry {
+                    state.expiries[entry.key] = nil
+                    let left = (state.perActor[entry.actor] ?? 1) - 1
+                    assert(left >= 0, "an actor's count covers its nonces in the store")
+                    state.perActor[entry.actor] = left > 0 ? left : nil
+                }
                 state.head += 1
             }
             if state.head > 1024 && state.head * 2 > state.order.count {
@@ -251,12 +260,18 @@ final class NonceStore: Sendable {
             if let expiry = state.expiries[key], expiry > nowMilliseconds {
                 return LedgerError(.requestReplayed, "nonce \"\(nonce.prefix(40))\" of \"\(actor.prefix(80))\" was already used")
             }
+            guard (state.perActor[actor] ?? 0) < capacityPerActor else {
+                return LedgerError(
+                    .overloaded,
+                    "\"\(actor.prefix(80))\" made \(capacityPerActor) signed reads in the last \(lifetimeMilliseconds / 1000) seconds; retry later, or read in a session (session.open)")
+            }
             guard state.expiries.count < capacity else {
                 return LedgerError(.overloaded, "too many signed reads in the last \(lifetimeMilliseconds / 1000) seconds; retry later")
             }
             let expiry = nowMilliseconds + lifetimeMilliseconds
             state.expiries[key] = expiry
-            state.order.append((key, expiry))
+            state.order.append((key, expiry, actor))
+            state.perActor[actor, default: 0] += 1
             return nil
         }
         if let outcome { throw outcome }

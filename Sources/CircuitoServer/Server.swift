@@ -102,7 +102,9 @@ public final class LedgerServer: Sendable {
         let connections = ConnectionRegistry(maximum: limits.maximumConnections)
         let context = ServerContext(
             reader: writer.reader, writer: writer, hub: hub,
-            nonces: NonceStore(capacity: limits.maximumRememberedNonces, windowSeconds: limits.readRequestWindowSeconds),
+            nonces: NonceStore(
+                capacity: limits.maximumRememberedNonces, capacityPerActor: limits.maximumRememberedNoncesPerActor,
+                windowSeconds: limits.readRequestWindowSeconds),
             limits: limits, clock: configuration.readClockMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads),
             credentials: CredentialSigning(keys: configuration.credentialIssuerKeys, contexts: configuration.credentialContexts),
             connections: connections)

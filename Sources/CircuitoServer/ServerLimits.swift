@@ -33,6 +33,9 @@ public struct ServerLimits: Sendable, Hashable {
     /// Nonces of signed read requests remembered at once (each for twice the window); past it reads are refused
     /// with `overloaded` rather than forgetting a nonce that could then be replayed.
     public var maximumRememberedNonces: Int = 100_000
+    /// Of those, the nonces of one actor: so that one actor's flood of signed reads cannot refuse everyone else's.
+    /// (A reader that needs more reads in a session, which takes no nonce per request.)
+    public var maximumRememberedNoncesPerActor: Int = 2_000
     /// On shutdown, how long requests already taken may take to answer before connections are closed.
     public var shutdownGraceSeconds: Int = 5
     /// How long a cut-off subscriber's connection stays open so the error can still reach it if it reads.

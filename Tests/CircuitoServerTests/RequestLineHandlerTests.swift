@@ -25,7 +25,7 @@ struct RequestLineHandlerTests {
             writer = try LedgerWriter.start(directory: fixture.directory, limits: limits) { _ in }
             context = ServerContext(
                 reader: writer.reader, writer: writer, hub: SubscriptionHub(size: 0, maximumLagRecords: 16),
-                nonces: NonceStore(capacity: 1000, windowSeconds: limits.readRequestWindowSeconds), limits: limits,
+                nonces: NonceStore(capacity: 1000, capacityPerActor: 1000, windowSeconds: limits.readRequestWindowSeconds), limits: limits,
                 clock: Ledger.systemClockMilliseconds, executor: executor, credentials: CredentialSigning(keys: [], contexts: nil),
                 connections: registry)
         }
@@ -215,5 +215,29 @@ struct LineFrameDecoderTests {
         // The last line of a stream needs no newline, and is held to the same bound.
         #expect(try Self.frames(["ab\n", "12345678"]) == ["ab", "12345678"])
         #expect(try Self.frames(["ab\n", "123456789"]) == ["ab", "<oversize>"])
+    }
+}
+
+@Suite("the read nonce store")
+struct NonceStoreTests {
+    @Test("one actor's signed reads are bounded apart from the store's: past its share it alone is refused, until its nonces expire")
+    func oneActorCannotFillTheStore() throws {
+        let store = NonceStore(capacity: 10, capacityPerActor: 3, windowSeconds: 1)
+        let now: Int64 = 1_000_000
+        for number in 0..<3 { try store.use(actor: "flood", nonce: "n\(number)", nowMilliseconds: now) }
+        do {
+            try store.use(actor: "flood", nonce: "n3", nowMilliseconds: now)
+            Issue.record("a fourth nonce of one actor was taken")
+        } catch {
+            #expect(error.code == .overloaded)
+            #expect(error.message.contains("read in a session"), "\(error.message)")
+        }
+        // Everyone else still reads, up to the store's own bound.
+        for number in 0..<3 { try store.use(actor: "shop-\(number)", nonce: "x", nowMilliseconds: now) }
+        // A nonce used is still refused as a replay, whatever the counts.
+        #expect(throws: LedgerError.self) { try store.use(actor: "shop-0", nonce: "x", nowMilliseconds: now) }
+        // Once its nonces expire (twice the window), the actor reads again.
+        try store.use(actor: "flood", nonce: "n4", nowMilliseconds: now + 2_000)
+        try store.use(actor: "flood", nonce: "n5", nowMilliseconds: now + 2_000)
     }
 }
