@@ -100,7 +100,7 @@ public final class FileLock {
             }
             close(descriptor)
             if reason == EWOULDBLOCK {
-                throw LedgerError(.locked, "another process is writing this ledger (lock \(path) is held)")
+                throw LedgerError(.locked, "another process is writing this ledger, or reading it without write access to its files (lock \(path) is held)")
             }
             throw LedgerError(.storage, "cannot lock \(path): \(String(cString: strerror(reason)))")
         }

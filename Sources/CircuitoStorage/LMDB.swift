@@ -16,6 +16,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// rules read and write these on every event, and an index costs less than hashing a name.
     private let stateTableDatabases: [MDB_dbi?]
     public let path: String
+    /// A shared lock on the ledger's `writer.lock`, held while this reader reads without LMDB's lock file, so that no
+    /// writer starts meanwhile (`openLockFree`); closed with the environment.
+    private let writerHoldOff: Int32?
     /// The data file, recorded open for this process until it is closed (nil if its descriptor could not be read).
     private let fileIdentity: OpenEnvironments.FileIdentity?
     /// Uses of `handle` in progress (transactions, copies, questions to LMDB): `close` waits for them to end.
@@ -71,24 +74,28 @@ public final class LMDBEnvironment: @unchecked Sendable {
         /// as well (read-ahead and fault-around). A server's B-tree lookups land on pages all over the file, so
         /// read-ahead only grows its resident size; a scan of the log in order (verify, export) gains from it.
         public var readAhead: Bool
+        /// A reader's: when the ledger's files may be read but not written (a read-only file system, or an auditor
+        /// given read access only), read without LMDB's lock file, holding off writers instead (`openLockFree`).
+        public var readsWithoutWriteAccess: Bool
         public init(
             mapSize: MapSize = .atLeast(bytes: LMDBEnvironment.defaultMapSizeBytes), maximumReaders: UInt32 = 256, durable: Bool = true,
-            readAhead: Bool = true
+            readAhead: Bool = true, readsWithoutWriteAccess: Bool = false
         ) {
             self.mapSize = mapSize
             self.maximumReaders = maximumReaders
             self.durable = durable
             self.readAhead = readAhead
+            self.readsWithoutWriteAccess = readsWithoutWriteAccess
         }
 
         /// What a server opens its ledger with: lookups in random order, so no read-ahead.
         public static let server = Options(readAhead: false)
         /// What a reader opens a ledger with: the map its writers recorded.
-        public static let reading = Options(mapSize: .recorded)
+        public static let reading = Options(mapSize: .recorded, readsWithoutWriteAccess: true)
         /// What a reader that copies or scans a ledger a server may be writing opens it with: the map its writers
         /// recorded, without read-ahead, which would leave the file in large page-cache folios that slow the server's
         /// commits (`Specs/ledger.md` 10.4); such a reader asks for the pages itself (`PageCache`).
-        public static let readingBesideAServer = Options(mapSize: .recorded, readAhead: false)
+        public static let readingBesideAServer = Options(mapSize: .recorded, readAhead: false, readsWithoutWriteAccess: true)
     }
 
     /// Opens (and with `create`, creates) the environment at `path` and the named databases.
@@ -103,6 +110,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
             return (opened, identity)
         }
         self.handle = opened.environment
+        self.writerHoldOff = opened.writerHoldOff
         self.path = path
         self.databases = opened.databases
         self.stateTableDatabases = StateTable.all.map { opened.databases[$0.name] }
@@ -114,14 +122,16 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
     /// The environment and its databases' handles, opened; closed again if any step fails.
     private static func open(
-        path: String, databaseNames: [String], create: Bool, options: Options
-    ) throws(LedgerError) -> (environment: OpaquePointer, databases: [String: MDB_dbi]) {
+        path: String, databaseNames: [String], create: Bool, options: Options, extraFlags: UInt32 = 0
+    ) throws(LedgerError) -> (environment: OpaquePointer, databases: [String: MDB_dbi], writerHoldOff: Int32?) {
         var environment: OpaquePointer?
         try LMDBEnvironment.check(mdb_env_create(&environment), "mdb_env_create")
         guard let environment else { throw LedgerError(.storage, "mdb_env_create returned no environment") }
         // Closed here on any failure; the initializer stores it only once all has opened, since an initializer that
         // throws after every stored property is set runs `deinit`, which would close it a second time (a double free).
         var databases: [String: MDB_dbi] = [:]
+        // Set when the files can be read but not written (a failed mdb_env_open, whose handle is closed below).
+        var readOnlyAccess: LedgerError?
         do throws(LedgerError) {
             try LMDBEnvironment.check(mdb_env_set_maxdbs(environment, MDB_dbi(databaseNames.count + 1)), "mdb_env_set_maxdbs")
             // 0 before opening: LMDB takes the size the file records (1 MiB for a new file), raised below if asked.
@@ -133,8 +143,13 @@ public final class LMDBEnvironment: @unchecked Sendable {
             try LMDBEnvironment.check(mdb_env_set_mapsize(environment, requestedBytes), "mdb_env_set_mapsize")
             try LMDBEnvironment.check(mdb_env_set_maxreaders(environment, options.maximumReaders), "mdb_env_set_maxreaders")
             let flags = UInt32(MDB_NOTLS) | (options.durable ? 0 : UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC))
-                | (options.readAhead ? 0 : UInt32(MDB_NORDAHEAD))
-            try LMDBEnvironment.check(mdb_env_open(environment, path, flags, 0o600), "opening LMDB environment at \(path)")
+                | (options.readAhead ? 0 : UInt32(MDB_NORDAHEAD)) | extraFlags
+            let openResult = mdb_env_open(environment, path, flags, 0o600)
+            if (openResult == EACCES || openResult == EROFS) && !create && options.readsWithoutWriteAccess {
+                readOnlyAccess = LedgerError(.storage, "opening LMDB environment at \(path): \(String(cString: mdb_strerror(openResult)))")
+                throw readOnlyAccess ?? LedgerError(.storage, "opening LMDB environment at \(path)")
+            }
+            try LMDBEnvironment.check(openResult, "opening LMDB environment at \(path)")
             try checkFileHoldsItsPages(environment, path: path)
             if case .atLeast(let bytes) = options.mapSize, LMDBEnvironment.mapSizeBytes(of: environment) < bytes {
                 // No transaction is active yet, as mdb_env_set_mapsize requires after opening; a writer's next
@@ -161,9 +176,47 @@ public final class LMDBEnvironment: @unchecked Sendable {
             try LMDBEnvironment.check(mdb_txn_commit(transaction), "committing database handles")
         } catch {
             mdb_env_close(environment)
+            // The reader opens again without the lock file, on a handle of its own.
+            if let readOnlyAccess { return try openLockFree(path: path, databaseNames: databaseNames, options: options, after: readOnlyAccess) }
             throw error
         }
-        return (environment, databases)
+        return (environment, databases, nil)
+    }
+
+    /// A reader that may read the ledger's files but not write them: LMDB's lock file cannot be created or written
+    /// (a read-only file system, files shared read-only with an auditor). It opens the environment read-only and
+    /// without the lock file (`MDB_RDONLY | MDB_NOLOCK`), which is safe only while nothing writes the ledger: so it
+    /// takes a shared lock on `writer.lock`, which every writer holds exclusively for as long as it writes (a writer
+    /// then refuses to start with `ledger_locked` until this reader is done), and refuses to read beside a writer
+    /// that holds it. A folder without `writer.lock` (a backup's copy) has never been written in place.
+    private static func openLockFree(
+        path: String, databaseNames: [String], options: Options, after failure: LedgerError
+    ) throws(LedgerError) -> (environment: OpaquePointer, databases: [String: MDB_dbi], writerHoldOff: Int32?) {
+        precondition(options.readsWithoutWriteAccess, "only a reader reads without the lock file")
+        var holdOff: Int32?
+        let lockPath = path + "/" + LedgerFiles.writerLock
+        let descriptor = Glibc.open(lockPath, O_RDONLY | O_CLOEXEC)
+        if descriptor >= 0 {
+            guard flock(descriptor, LOCK_SH | LOCK_NB) == 0 else {
+                Glibc.close(descriptor)
+                throw LedgerError(
+                    .locked,
+                    "\(failure.message); this process may read the ledger but not write its lock file, and a writer has it open: reading beside a writer needs write access to \(path)/lock.mdb (or read a backup, `circuito backup`)")
+            }
+            holdOff = descriptor
+        } else if errno != ENOENT {
+            throw LedgerError(.storage, "\(failure.message); cannot open \(lockPath): \(String(cString: strerror(errno)))")
+        }
+        var lockFree = options
+        lockFree.readsWithoutWriteAccess = false
+        do throws(LedgerError) {
+            let opened = try open(path: path, databaseNames: databaseNames, create: false, options: lockFree, extraFlags: UInt32(MDB_RDONLY) | UInt32(MDB_NOLOCK))
+            assert(opened.writerHoldOff == nil, "the lock-free open does not fall back again")
+            return (opened.environment, opened.databases, holdOff)
+        } catch {
+            if let holdOff { Glibc.close(holdOff) }
+            throw error
+        }
     }
 
     /// A file shorter than its own last page (cut short by an interrupted copy, say) is refused before anything reads
@@ -224,6 +277,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
     private func closeHandle() {
         guard !closed.exchange(true, ordering: .sequentiallyConsistent) else { return }
         let handle = handle
+        // After the environment: no read of it may run once writers can start again.
+        defer { if let writerHoldOff { Glibc.close(writerHoldOff) } }
         guard let fileIdentity else { return mdb_env_close(handle) }
         OpenEnvironments.closing(fileIdentity) { mdb_env_close(handle) }
     }
@@ -326,23 +381,24 @@ public final class LMDBEnvironment: @unchecked Sendable {
         // that is interrupted never looks like a ledger. O_DIRECT as LMDB's own copy opens its file: the copy does not
         // fill the page cache (LMDB writes it in aligned pages for that).
         let partial = directory + "/data.mdb.partial"
-        let descriptor = Glibc.open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | circuito_open_direct, 0o600)
-        guard descriptor >= 0 else {
-            throw LedgerError(.storage, "cannot create \(partial): \(String(cString: strerror(errno)))")
-        }
-        defer { Glibc.close(descriptor) }
-        do throws(LedgerError) {
-            try using("copying the LMDB environment to \(directory)") { () throws(LedgerError) in
+        // Counted as a use of the environment from the start: a copy on a closed environment creates nothing.
+        try using("copying the LMDB environment to \(directory)") { () throws(LedgerError) in
+            let descriptor = Glibc.open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | circuito_open_direct, 0o600)
+            guard descriptor >= 0 else {
+                throw LedgerError(.storage, "cannot create \(partial): \(String(cString: strerror(errno)))")
+            }
+            defer { Glibc.close(descriptor) }
+            do throws(LedgerError) {
                 try LMDBEnvironment.check(mdb_env_copyfd2(handle, descriptor, flags), "copying the LMDB environment to \(directory)")
+                guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(partial): \(String(cString: strerror(errno)))") }
+                guard rename(partial, directory + "/data.mdb") == 0 else {
+                    throw LedgerError(.storage, "cannot rename \(partial): \(String(cString: strerror(errno)))")
+                }
+                try FileIO.syncDirectory(directory)
+            } catch {
+                unlink(partial)
+                throw error
             }
-            guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(partial): \(String(cString: strerror(errno)))") }
-            guard rename(partial, directory + "/data.mdb") == 0 else {
-                throw LedgerError(.storage, "cannot rename \(partial): \(String(cString: strerror(errno)))")
-            }
-            try FileIO.syncDirectory(directory)
-        } catch {
-            unlink(partial)
-            throw error
         }
     }
 

@@ -528,6 +528,45 @@ struct CLITests {
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "keep me")
     }
 
+    /// Whether this process can run commands as another user (root, with `runuser`): how a test reads as an auditor
+    /// given read access only.
+    static let canRunAsAnotherUser = getuid() == 0 && access("/usr/sbin/runuser", X_OK) == 0
+
+    @Test(
+        "a reader with read access only (an auditor's) verifies and exports without writing lock.mdb, holding off writers; beside a writer it is refused",
+        .enabled(if: canRunAsAnotherUser))
+    func readerWithReadAccessOnly() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        // The auditor's copy of the program, and the ledger readable by everyone, writable by its owner only.
+        let binary = ledger.workspace.path("circuito")
+        try FileManager.default.copyItem(atPath: try #require(CLI.binary), toPath: binary)
+        for (path, mode) in [(ledger.workspace.root, 0o755), (binary, 0o755), (ledger.directory, 0o755), (ledger.directory + "/data.mdb", 0o644)] {
+            try #require(chmod(path, mode_t(mode)) == 0, "\(path)")
+        }
+        unlink(ledger.directory + "/lock.mdb")
+        try #require(access(ledger.directory + "/writer.lock", F_OK) == 0)
+        try #require(chmod(ledger.directory + "/writer.lock", 0o644) == 0)
+        func asAuditor(_ arguments: [String]) throws -> CLIResult {
+            let child = try ChildProcess(["-u", "nobody", "--", binary] + arguments, executable: "/usr/sbin/runuser")
+            return child.wait(timeout: 120)
+        }
+        let verified = try asAuditor(["verify", "--data", ledger.directory])
+        #expect(verified.succeeded, "\(verified.stderr)")
+        #expect(verified.stdout.hasPrefix("ok: 1 records"), "\(verified.stdout)")
+        #expect(try asAuditor(["export", "--data", ledger.directory]).completeLines.count == 1)
+        // It wrote nothing: no lock file appeared.
+        #expect(access(ledger.directory + "/lock.mdb", F_OK) != 0)
+
+        // A writer holds writer.lock: reading without lock.mdb beside it is refused.
+        let writerLock = open(ledger.directory + "/writer.lock", O_RDONLY)
+        try #require(writerLock >= 0 && flock(writerLock, LOCK_EX | LOCK_NB) == 0)
+        defer { close(writerLock) }
+        let besideWriter = try asAuditor(["verify", "--data", ledger.directory])
+        #expect(besideWriter.status == 1)
+        #expect(besideWriter.stderr.contains("error: ledger_locked: ") && besideWriter.stderr.contains("reading beside a writer needs write access"), "\(besideWriter.stderr)")
+    }
+
     @Test("a data.mdb cut short (an interrupted copy) is refused with integrity_failure by every reader, never read past its end")
     func truncatedFileIsRefused() throws {
         let ledger = try TestLedger()
