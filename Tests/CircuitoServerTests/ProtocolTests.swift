@@ -155,8 +155,8 @@ struct ProtocolTests {
         limits.maximumInFlightPerConnection = 1024
         let server = try await fixture.startServer(limits: limits)
         // A client that sends 512 requests and reads nothing: their answers (about 300 KiB) fill both small socket
-        // buffers and the channel's own, and the rest wait in the server. Each a batch of one, so that none is answered on the event loop
-        // (whose writes the channel's own bound holds), all by tasks.
+        // buffers and the channel's own, and the rest wait in the server. Each is a batch of one, so that all are
+        // answered by tasks, none on the event loop (whose writes the channel's own bound holds).
         let slow = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
         let lines = (0..<512).map { CanonicalJSON.encodeString(.array([RPCMessage.request(id: .integer(Int64($0)), method: "server.info", params: [:])])) + "\n" }
         try slow.send(bytes: Array(lines.joined().utf8))
