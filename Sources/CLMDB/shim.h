@@ -1,10 +1,13 @@
 #include <lmdb.h>
 #include <fcntl.h>
 
-/* O_DIRECT is a GNU extension that Swift's Glibc module does not import; a copy opens its file with it, as LMDB's
-   own mdb_env_copy2 does (the copy then bypasses the page cache). */
-#ifdef O_DIRECT
+/* O_DIRECT is a GNU extension, defined by <fcntl.h> only under _GNU_SOURCE, which Swift's Glibc module does not
+   import; glibc defines its value as __O_DIRECT for every architecture. A copy opens its file with it, as LMDB's own
+   mdb_env_copy2 does, so that the copy bypasses the page cache. */
+#if defined(__O_DIRECT)
+static const int circuito_open_direct = __O_DIRECT;
+#elif defined(O_DIRECT)
 static const int circuito_open_direct = O_DIRECT;
 #else
-static const int circuito_open_direct = 0;
+#error "O_DIRECT is not known on this platform"
 #endif

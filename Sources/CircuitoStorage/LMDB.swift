@@ -378,16 +378,20 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
         let flags = compacting ? UInt32(MDB_CP_COMPACT) : 0
         // Written under another name, private from its first byte, and renamed only once whole and synced: a copy
-        // that is interrupted never looks like a ledger. O_DIRECT as LMDB's own copy opens its file: the copy does not
+        // that is interrupted never looks like a ledger. O_DIRECT as on LMDB's own copy's file: the copy does not
         // fill the page cache (LMDB writes it in aligned pages for that).
         let partial = directory + "/data.mdb.partial"
         // Counted as a use of the environment from the start: a copy on a closed environment creates nothing.
         try using("copying the LMDB environment to \(directory)") { () throws(LedgerError) in
-            let descriptor = Glibc.open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | circuito_open_direct, 0o600)
+            let descriptor = Glibc.open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else {
                 throw LedgerError(.storage, "cannot create \(partial): \(String(cString: strerror(errno)))")
             }
             defer { Glibc.close(descriptor) }
+            // As LMDB sets it on its own copy's file: asked for after opening, and a file system without it (tmpfs
+            // on older kernels) copies through the page cache instead of failing.
+            let statusFlags = fcntl(descriptor, F_GETFL)
+            if statusFlags != -1 { _ = fcntl(descriptor, F_SETFL, statusFlags | circuito_open_direct) }
             do throws(LedgerError) {
                 try LMDBEnvironment.check(mdb_env_copyfd2(handle, descriptor, flags), "copying the LMDB environment to \(directory)")
                 guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(partial): \(String(cString: strerror(errno)))") }
