@@ -34,12 +34,22 @@ struct Circuito: ParsableCommand {
         if let failed { exit(withError: failed) }
     }
 
-    /// Why writing to standard output failed, through `StandardOutput` or `print` (C's buffered stdout), if it did.
+    /// Why writing to standard output failed, through `StandardOutput` or `print` (C's stdout), if it did.
     static func outputFailure() -> String? {
         if let reason = StandardOutput.writeFailure { return reason }
         // Every C stream: of them only stdout is written to (stderr is written unbuffered, with write(2)).
         if fflush(nil) != 0 { return String(cString: strerror(errno)) }
+        // A line-buffered or unbuffered stdout (under `stdbuf -oL`, say) has already written, and failed: its error
+        // flag says so, though nothing was left to flush.
+        if let stream = cStandardOutput(), ferror(stream) != 0 { return "a write to standard output failed" }
         return nil
+    }
+
+    /// C's `stdout`, read through its symbol: Swift 6 refuses a reference to the global variable itself as shared
+    /// mutable state. Read once, after the command, on the main thread.
+    static func cStandardOutput() -> UnsafeMutablePointer<FILE>? {
+        guard let symbol = dlsym(nil, "stdout") else { return nil }
+        return symbol.assumingMemoryBound(to: UnsafeMutablePointer<FILE>?.self).pointee
     }
 }
 

@@ -443,14 +443,17 @@ struct CLITests {
         let ledger = try TestLedger()
         defer { ledger.remove() }
         let binary = try #require(CLI.binary)
-        // /dev/full refuses every write with ENOSPC, as a full disk does.
-        for command in ["export", "verify", "checkpoint --all"] {
-            let child = try ChildProcess(["-c", "\"$0\" \(command) --data \"$1\" > /dev/full", binary, ledger.directory], executable: "/bin/sh")
-            let result = child.wait(timeout: 120)
-            #expect(result.exitedNormally && result.status == 1, "\(command): \(result.status)")
-            #expect(
-                result.stderr.contains("error: storage_error: cannot write the output: No space left on device; what it printed is incomplete"),
-                "\(command): \(result.stderr)")
+        // /dev/full refuses every write with ENOSPC, as a full disk does. C's stdout fully buffered (a file), and
+        // line-buffered and unbuffered (as `stdbuf` sets it: scripts/test.sh runs the suite so), where a line is
+        // written, and refused, before the command ends.
+        for buffering in ["", "stdbuf -oL ", "stdbuf -o0 "] {
+            for command in ["export", "verify", "checkpoint --all"] {
+                let line = "\(buffering)\"$0\" \(command) --data \"$1\" > /dev/full"
+                let result = try ChildProcess(["-c", line, binary, ledger.directory], executable: "/bin/sh").wait(timeout: 120)
+                #expect(result.exitedNormally && result.status == 1, "\(line): \(result.status)")
+                #expect(result.stderr.hasPrefix("error: storage_error: cannot write the output: "), "\(line): \(result.stderr)")
+                #expect(result.stderr.hasSuffix("; what it printed is incomplete\n"), "\(line): \(result.stderr)")
+            }
         }
         // Written where it can be, the same commands succeed.
         #expect(try circuito("export", "--data", ledger.directory).succeeded)
