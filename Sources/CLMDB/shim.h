@@ -2,8 +2,8 @@
 #include <fcntl.h>
 
 /* O_DIRECT is a GNU extension, defined by <fcntl.h> only under _GNU_SOURCE, which Swift's Glibc module does not
-   import; glibc defines its value as __O_DIRECT for every architecture. A copy opens its file with it, as LMDB's own
-   mdb_env_copy2 does, so that the copy bypasses the page cache. */
+   import; glibc defines its value as __O_DIRECT for every architecture. A backup sets it on its copy's file, as
+   LMDB's own mdb_env_copy2 does, so that the copy bypasses the page cache. */
 #if defined(__O_DIRECT)
 static const int circuito_open_direct = __O_DIRECT;
 #elif defined(O_DIRECT)

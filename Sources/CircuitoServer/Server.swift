@@ -5,6 +5,7 @@ import CircuitoStorage
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Where and how `circuito serve` listens.
 public struct ServerConfiguration: Sendable {
@@ -298,7 +299,6 @@ final class ConnectionRegistry: Sendable {
         var answeredOnEventLoop = 0
         var writesTakenOnEventLoop = 0
         var closedIdle = 0
-        var unwrittenAnswerBytes = 0
     }
 
     private let state = Locked(State())
@@ -336,14 +336,15 @@ final class ConnectionRegistry: Sendable {
 
     func adjustInFlight(by delta: Int) { state.withLock { $0.inFlight += delta } }
 
-    /// Answers made and waiting for their clients to read them, in bytes, over every connection.
-    var unwrittenAnswerBytes: Int { state.withLock { $0.unwrittenAnswerBytes } }
+    /// Answers made and waiting for their clients to read them, in bytes, over every connection: an atomic, as every
+    /// answer a task writes counts twice and every request reads it.
+    private let unwrittenAnswers = Atomic<Int>(0)
+
+    var unwrittenAnswerBytes: Int { unwrittenAnswers.load(ordering: .relaxed) }
 
     func adjustUnwrittenAnswerBytes(by delta: Int) {
-        state.withLock {
-            $0.unwrittenAnswerBytes += delta
-            assert($0.unwrittenAnswerBytes >= 0, "an answer's bytes are let go once, after they were counted")
-        }
+        let now = unwrittenAnswers.add(delta, ordering: .relaxed).newValue
+        assert(now >= 0, "an answer's bytes are let go once, after they were counted")
     }
 
     /// Counts one request in flight if none is: true when the caller may take it on its own thread (a read, answered

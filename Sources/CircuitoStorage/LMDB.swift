@@ -146,8 +146,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 | (options.readAhead ? 0 : UInt32(MDB_NORDAHEAD)) | extraFlags
             let openResult = mdb_env_open(environment, path, flags, 0o600)
             if (openResult == EACCES || openResult == EROFS) && !create && options.readsWithoutWriteAccess {
-                readOnlyAccess = LedgerError(.storage, "opening LMDB environment at \(path): \(String(cString: mdb_strerror(openResult)))")
-                throw readOnlyAccess ?? LedgerError(.storage, "opening LMDB environment at \(path)")
+                let failure = LedgerError(.storage, "opening LMDB environment at \(path): \(String(cString: mdb_strerror(openResult)))")
+                readOnlyAccess = failure
+                throw failure
             }
             try LMDBEnvironment.check(openResult, "opening LMDB environment at \(path)")
             try checkFileHoldsItsPages(environment, path: path)

@@ -10,8 +10,8 @@ import Glibc
 /// `mdb_copy`) leaves it cached in large folios; every 4 KiB page a later commit writes into one then costs the kernel a
 /// walk over the whole folio, and the server appends more slowly until those folios leave the page cache
 /// (`Benchmarks/NOTES.md` item 8). So the source is first read into the page cache without read-ahead, in single
-/// pages, as the server's own faults and writes leave it, and then copied by LMDB (`mdb_env_copyfd2`, into a file opened with `O_DIRECT`) through a map
-/// opened without read-ahead.
+/// pages, as the server's own faults and writes leave it, and then copied by LMDB (`mdb_env_copyfd2`, into a file
+/// with `O_DIRECT`) through a map opened without read-ahead.
 public enum LedgerBackup {
     public struct Report: Sendable {
         /// Records in the copy (its tree size): those of the snapshot the copy was made from.

@@ -117,15 +117,10 @@ struct BenchCommand: ParsableCommand {
                 configuration.serverArguments += ["--map-size", mapSize]
             }
             // Progress goes to stderr (the figures to stdout), so a long run shows where it is.
-            let report: BenchReport
-            do throws(LedgerError) {
-                report = try BenchRunner.run(configuration) { message in printError("bench: " + message) }
-            } catch {
-                // Stopping the server on a signal fails the run's requests: that is not the run's error to report.
-                BenchCleanup.holdIfInterrupted()
-                throw error
-            }
+            let run = Result { () throws(LedgerError) in try BenchRunner.run(configuration) { message in printError("bench: " + message) } }
+            // Stopping the server on a signal fails the run's requests: that is not the run's error to report.
             BenchCleanup.holdIfInterrupted()
+            let report = try run.get()
             let output = StandardOutput()
             output.write(json ? report.jsonText + "\n" : report.text + "\n")
             output.flush()

@@ -1,7 +1,7 @@
 import CircuitoCore
 import CircuitoStorage
-import Foundation
 import Glibc
+import Synchronization
 
 /// Buffered standard output, flushed at batch boundaries (receipts must be out once their commit is durable).
 /// A write that fails (a full disk, a closed pipe) is remembered, and the process then ends with an error
@@ -10,13 +10,12 @@ final class StandardOutput {
     private var buffer: [UInt8] = []
     static let flushThresholdBytes = 64 * 1024
     /// Why a write to standard output failed, the first time one did.
-    nonisolated(unsafe) private static var firstFailure: String?
-    private static let failureLock = NSLock()
+    private static let firstFailure = Mutex<String?>(nil)
 
-    static var writeFailure: String? { failureLock.withLock { firstFailure } }
+    static var writeFailure: String? { firstFailure.withLock { $0 } }
 
     static func recordFailure(_ reason: String) {
-        failureLock.withLock { if firstFailure == nil { firstFailure = reason } }
+        firstFailure.withLock { if $0 == nil { $0 = reason } }
     }
 
     func write(_ text: String) {

@@ -237,9 +237,7 @@ public final class ServerProcess {
         while found == nil {
             let now = monotonicNanoseconds()
             guard now < deadline else {
-                kill(childPid, SIGKILL)
-                _ = Self.reap(childPid, waitSeconds: 5)
-                BenchCleanup.unregister(process: childPid)
+                Self.killAndReap(childPid)
                 throw LedgerError(.connectionFailed, "circuito serve did not report its port within \(startTimeoutSeconds) s (log: \(logPath))")
             }
             var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
@@ -250,8 +248,7 @@ public final class ServerProcess {
             let count = chunk.withUnsafeMutableBytes { Glibc.read(readEnd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else {
-                _ = Self.reap(childPid, waitSeconds: 5)
-                BenchCleanup.unregister(process: childPid)
+                Self.killAndReap(childPid)
                 let log = ProcessMemory.readSmallFile(logPath) ?? ""
                 throw LedgerError(.connectionFailed, "circuito serve exited before listening: \(Self.reason(inLog: log))")
             }
@@ -262,20 +259,22 @@ public final class ServerProcess {
             }
         }
         guard let found else {
-            kill(childPid, SIGKILL)
-            _ = Self.reap(childPid, waitSeconds: 5)
-            BenchCleanup.unregister(process: childPid)
+            Self.killAndReap(childPid)
             throw LedgerError(.connectionFailed, "circuito serve wrote no listening line")
         }
         endpoint = found
     }
 
     deinit {
-        if !exited {
-            kill(pid, SIGKILL)
-            _ = Self.reap(pid, waitSeconds: 5)
-            BenchCleanup.unregister(process: pid)
-        }
+        if !exited { Self.killAndReap(pid) }
+    }
+
+    /// Kills a child outright, waits for it (at most 5 s) and forgets it in `BenchCleanup`: a server that failed to
+    /// start, or one dropped without `stop`.
+    private static func killAndReap(_ child: Int32) {
+        Glibc.kill(child, SIGKILL)
+        _ = reap(child, waitSeconds: 5)
+        BenchCleanup.unregister(process: child)
     }
 
     /// Why a server that exited at once did so: its log's first `error:` line (usage errors end with a hint after
