@@ -8,6 +8,23 @@ public enum LedgerFiles {
     public static let checkpointKey = "ledger.key"
     /// Held (flock) by the one process that writes.
     public static let writerLock = "writer.lock"
+    /// There from the start of `init` until its genesis is committed (`Specs/ledger.md` 10.1): an `init` stopped
+    /// half-way (killed, the power cut) leaves it beside the files it made, so that the next `init` in the folder
+    /// knows them for its own, removes them and starts over, and readers say what happened.
+    public static let unfinishedInitialisation = "init.partial"
+
+    /// Runs `body` (an open of the ledger in `directory`); when it fails and the folder holds an `init` that did not
+    /// finish, the error says so and what to do.
+    static func explainingUnfinishedInitialisation<Result>(
+        in directory: String, _ body: () throws(LedgerError) -> Result
+    ) throws(LedgerError) -> Result {
+        do { return try body() } catch {
+            guard access(directory + "/" + unfinishedInitialisation, F_OK) == 0 else { throw error }
+            throw LedgerError(
+                error.code,
+                "\(error.message) (\(directory) holds an init that did not finish, \(unfinishedInitialisation): run circuito init on it again, which starts over)")
+        }
+    }
 }
 
 /// The writer side of a ledger directory: one per directory at a time (an exclusive lock keeps others out).
@@ -48,18 +65,92 @@ public final class Ledger {
         let position = LogPosition(sequenceNumber: 0, recordedAt: Timestamp.format(millisecondsSince1970: clock()))
         _ = try Rulebook.check(genesis, at: position, state: MemoryLedgerState())
         try FileIO.makeDirectory(directory, mode: 0o700, existingIsFine: true)
-        if access(directory + "/data.mdb", F_OK) == 0 {
+        let markerPath = directory + "/" + LedgerFiles.unfinishedInitialisation
+        if access(markerPath, F_OK) != 0 && access(directory + "/data.mdb", F_OK) == 0 {
             throw LedgerError(.genesisAlreadyWritten, "\(directory) already holds a ledger")
         }
         let lock = try FileLock(path: directory + "/" + LedgerFiles.writerLock)
-        // Refuses to replace a key file already there (O_EXCL): then nothing below ran, and nothing is removed.
-        try KeyFile.write(checkpointKey, to: directory + "/" + LedgerFiles.checkpointKey)
+        // Under the lock, so that no other create or writer is half-way through this folder.
+        if access(markerPath, F_OK) == 0 {
+            try clearUnfinishedInitialisation(in: directory)
+        } else if access(directory + "/data.mdb", F_OK) == 0 {
+            throw LedgerError(.genesisAlreadyWritten, "\(directory) already holds a ledger")
+        }
+        try writeUnfinishedInitialisationMarker(at: markerPath, directory: directory)
+        // Refuses to replace a key file already there (O_EXCL): then nothing below ran, and only the marker is removed.
         do throws(LedgerError) {
-            return try startLedger(in: directory, genesis: genesis, checkpointKey: checkpointKey, lock: lock, options: options, clock: clock)
+            try KeyFile.write(checkpointKey, to: directory + "/" + LedgerFiles.checkpointKey)
+        } catch {
+            unlink(markerPath)
+            throw error
+        }
+        let ledger: Ledger
+        do throws(LedgerError) {
+            ledger = try startLedger(in: directory, genesis: genesis, checkpointKey: checkpointKey, lock: lock, options: options, clock: clock)
         } catch {
             // A ledger that failed to start leaves neither its key nor LMDB's files (there was no data.mdb before,
             // and the environment is closed by now), so the same command can run again once the cause is fixed.
-            for file in [LedgerFiles.checkpointKey, "data.mdb", "lock.mdb"] { unlink(directory + "/" + file) }
+            for file in [LedgerFiles.checkpointKey, "data.mdb", "lock.mdb", LedgerFiles.unfinishedInitialisation] {
+                unlink(directory + "/" + file)
+            }
+            throw error
+        }
+        // Genesis is committed (and synced): the ledger is whole. One sync of the folder makes its files' names
+        // durable with the marker's removal.
+        unlink(markerPath)
+        try FileIO.syncDirectory(directory)
+        return ledger
+    }
+
+    /// The files an `init` stopped half-way left (its marker is there, and the caller holds the writer lock): its
+    /// key, which has signed nothing, and an LMDB environment without a committed genesis are removed, so that this
+    /// create starts over. An environment whose genesis was committed (the `init` stopped between its commit and the
+    /// marker's removal) is a whole ledger: the marker goes, and the folder is refused as holding a ledger.
+    private static func clearUnfinishedInitialisation(in directory: String) throws(LedgerError) {
+        let markerPath = directory + "/" + LedgerFiles.unfinishedInitialisation
+        if access(directory + "/data.mdb", F_OK) == 0, try environmentHoldsRecords(in: directory) {
+            unlink(markerPath)
+            try FileIO.syncDirectory(directory)
+            throw LedgerError(.genesisAlreadyWritten, "\(directory) already holds a ledger")
+        }
+        for file in [LedgerFiles.checkpointKey, "data.mdb", "lock.mdb"] {
+            let path = directory + "/" + file
+            guard unlink(path) == 0 || errno == ENOENT else {
+                throw LedgerError(.storage, "cannot remove \(path), left by an init that did not finish: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Whether the environment in `directory` holds a committed record. One that never committed has no named
+    /// databases (`not_found` on opening them) or an empty log; any other failure is reported, and nothing removed.
+    private static func environmentHoldsRecords(in directory: String) throws(LedgerError) -> Bool {
+        let environment: LMDBEnvironment
+        do throws(LedgerError) {
+            environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false)
+        } catch where error.code == .notFound {
+            return false
+        }
+        defer { _ = environment.close() }
+        return try environment.read { (transaction) throws(LedgerError) in try transaction.count(LedgerDatabase.log) > 0 }
+    }
+
+    /// Writes the marker of an `init` in progress and syncs it and its folder, before the first file the `init`
+    /// makes: after any stop, the marker is there whenever one of those files is.
+    private static func writeUnfinishedInitialisationMarker(at path: String, directory: String) throws(LedgerError) {
+        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let text = "circuito init started here and has not finished; run circuito init on this folder again to start over\n"
+        do throws(LedgerError) {
+            try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
+            guard fsync(descriptor) == 0 else {
+                throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))")
+            }
+            try FileIO.syncDirectory(directory)
+        } catch {
+            unlink(path)
             throw error
         }
     }
@@ -86,6 +177,21 @@ public final class Ledger {
     public static func open(
         directory: String, options: LMDBEnvironment.Options = .init(),
         clock: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds
+    ) throws(LedgerError) -> Ledger {
+        let ledger = try LedgerFiles.explainingUnfinishedInitialisation(in: directory) { () throws(LedgerError) in
+            try openWritable(directory: directory, options: options, clock: clock)
+        }
+        // It opened with its genesis: an init stopped between its commit and removing its marker made a whole ledger.
+        let markerPath = directory + "/" + LedgerFiles.unfinishedInitialisation
+        if access(markerPath, F_OK) == 0 {
+            unlink(markerPath)
+            try FileIO.syncDirectory(directory)
+        }
+        return ledger
+    }
+
+    private static func openWritable(
+        directory: String, options: LMDBEnvironment.Options, clock: @escaping @Sendable () -> Int64
     ) throws(LedgerError) -> Ledger {
         guard access(directory + "/data.mdb", F_OK) == 0 else {
             throw LedgerError(.notFound, "\(directory) holds no ledger (run circuito init first)")

@@ -17,6 +17,12 @@ public struct LedgerReader: @unchecked Sendable {
     /// Opens a ledger directory for reading only; no lock is taken, a writer may be running. The map is the one the
     /// ledger's writers recorded (`Options.reading`), so it covers all they may write while this reader runs.
     public static func open(directory: String, options: LMDBEnvironment.Options = .reading) throws(LedgerError) -> LedgerReader {
+        try LedgerFiles.explainingUnfinishedInitialisation(in: directory) { () throws(LedgerError) in
+            try openExisting(directory: directory, options: options)
+        }
+    }
+
+    private static func openExisting(directory: String, options: LMDBEnvironment.Options) throws(LedgerError) -> LedgerReader {
         guard access(directory + "/data.mdb", F_OK) == 0 else {
             throw LedgerError(.notFound, "\(directory) holds no ledger")
         }

@@ -300,6 +300,7 @@ struct VerifyCommand: ParsableCommand {
     var data: String
 
     func run() throws {
+        DemoCommand.warnIfUnfinished(data: data)
         let report = try replay(data: data, compareProjections: false, verb: "verify")
         print("ok: \(report.recordCount) records, \(report.checkpointCount) checkpoints checked, root \(Base64.encode(report.rootHash))")
     }

@@ -26,6 +26,10 @@ struct DemoCommand: ParsableCommand {
             its revoked first key stays in ID.key) and the beneficiaries' sealing keys to the key vault DIR/vault/ \
             (both mode 0700, files 0600); the erased beneficiary's vault key is overwritten and removed. Demo keys \
             come from the seed: they are for trying the ledger out, never for real data.
+
+            A demo stopped half-way leaves DIR/demo.partial beside a shorter ledger (verify and serve warn about it); \
+            demo on the same DIR then removes what it left (the ledger's files, DIR/keys and DIR/vault, which must \
+            hold only .key files) and builds it again.
             """)
 
     @Option(name: .long, help: "The ledger directory (created if missing, in a folder that exists; must hold no ledger, keys or vault).")
@@ -64,11 +68,14 @@ struct DemoCommand: ParsableCommand {
         try reportingErrors { () throws(LedgerError) in
             let keysDirectory = data + "/keys"
             let vaultDirectory = data + "/vault"
-            // Refuse before writing anything: a demo never mixes with an existing ledger or its keys.
-            if access(data + "/data.mdb", F_OK) == 0 {
+            let markerPath = data + "/" + Self.unfinishedMarker
+            let restarting = access(markerPath, F_OK) == 0
+            // Refuse before writing anything: a demo never mixes with an existing ledger or its keys, except those
+            // of a demo that did not finish here (its marker is there), which it removes and builds again.
+            if !restarting && access(data + "/data.mdb", F_OK) == 0 {
                 throw LedgerError(.genesisAlreadyWritten, "\(data) already holds a ledger; the demo needs a new directory")
             }
-            for path in [keysDirectory, vaultDirectory] where access(path, F_OK) == 0 {
+            for path in [keysDirectory, vaultDirectory] where !restarting && access(path, F_OK) == 0 {
                 throw LedgerError(.alreadyExists, "\(path) already exists; the demo needs a new directory")
             }
             let started = Ledger.systemClockMilliseconds()
@@ -78,6 +85,12 @@ struct DemoCommand: ParsableCommand {
             }
             var circuit = try DemoCircuit(seed: seed, beneficiaryCount: beneficiaries, firstDayMilliseconds: firstDayMilliseconds)
             let clock = DemoClock(milliseconds: circuit.genesisMilliseconds)
+            if restarting {
+                printError("demo: \(data) holds a demo that did not finish (\(Self.unfinishedMarker)); removing it and building it again")
+                try removeUnfinishedDemo(keysDirectory: keysDirectory, vaultDirectory: vaultDirectory)
+            }
+            try FileIO.makeDirectory(data, mode: 0o700, existingIsFine: true)
+            try writeMarker(markerPath)
             // Hundreds of commits of a new, reproducible ledger: they skip fsync (LMDB stays consistent if the process
             // dies) and the whole file is synced once at the end, before the verifier key is printed. Only a machine
             // crash during the run can spoil the directory, and then the demo is simply run again.
@@ -108,6 +121,10 @@ struct DemoCommand: ParsableCommand {
             }
             if onTerminal { printErrorInPlace("") }
             try synchronise(data + "/data.mdb")
+            // The demo is whole: its marker goes, and one sync of the folder keeps that and its files' names.
+            guard unlink(markerPath) == 0 else {
+                throw LedgerError(.storage, "cannot remove \(markerPath): \(String(cString: strerror(errno)))")
+            }
             try synchronise(data)
             print(ledger.verifierKey)
             let seconds = Double(Ledger.systemClockMilliseconds() - started) / 1000
@@ -136,6 +153,74 @@ struct DemoCommand: ParsableCommand {
                 throw LedgerError(error.code, "demo event \(id) was refused: \(error.message)")
             }
         }
+    }
+
+    /// There from the demo's first write until it has finished: a demo stopped half-way (Ctrl-C, killed) leaves a
+    /// shorter ledger that verifies, and this says it is not the whole demo. `demo` on the folder again removes what
+    /// it left and starts over; `scripts/run.sh` does so, and `verify` and `serve` warn.
+    static let unfinishedMarker = "demo.partial"
+
+    /// A warning on standard error when `data` holds a demo that did not finish: its ledger verifies, but it is
+    /// only the first part of the demo.
+    static func warnIfUnfinished(data: String) {
+        guard access(data + "/" + unfinishedMarker, F_OK) == 0 else { return }
+        printError("warning: \(data) holds a demo that did not finish (\(unfinishedMarker)): its ledger is only the first part of the demo; run circuito demo --data \(data) again to build it anew")
+    }
+
+    /// Removes what a stopped demo made in `data`: the ledger's files, its keys folder and its vault. Only files the
+    /// demo writes are removed: anything else in those folders stops it with an error before anything is removed.
+    func removeUnfinishedDemo(keysDirectory: String, vaultDirectory: String) throws(LedgerError) {
+        // Both hold key files only: DIR/keys/ID.key, DIR/vault/SUBJECT.key.
+        let folders = [keysDirectory, vaultDirectory]
+        let filesInFolders = try folders.map { (folder) throws(LedgerError) in try keyFileNames(in: folder) }
+        for file in ["data.mdb", "lock.mdb", LedgerFiles.checkpointKey, LedgerFiles.unfinishedInitialisation] {
+            try removeFile(data + "/" + file)
+        }
+        for (folder, names) in zip(folders, filesInFolders) {
+            guard let names else { continue }
+            for name in names { try removeFile(folder + "/" + name) }
+            guard rmdir(folder) == 0 else {
+                throw LedgerError(.storage, "cannot remove \(folder): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    private func removeFile(_ path: String) throws(LedgerError) {
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw LedgerError(.storage, "cannot remove \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The names in a folder of key files (nil when there is no such folder); any other name is an error.
+    private func keyFileNames(in directory: String) throws(LedgerError) -> [String]? {
+        guard let stream = opendir(directory) else {
+            if errno == ENOENT { return nil }
+            throw LedgerError(.storage, "cannot open \(directory): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(stream) }
+        var names: [String] = []
+        // Bounded by the folder's entries; the demo writes a few thousand at most.
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            guard name.hasSuffix(".key") else {
+                throw LedgerError(
+                    .alreadyExists,
+                    "\(directory)/\(name) is not a file the demo writes; nothing was removed: remove \(data) by hand to build the demo again")
+            }
+            names.append(name)
+        }
+        return names
+    }
+
+    func writeMarker(_ path: String) throws(LedgerError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        let text = "circuito demo started here and has not finished; run circuito demo on this folder again to build it anew\n"
+        try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
+        guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))") }
+        try synchronise(data)
     }
 
     /// fsync of a file or directory by path (it flushes every earlier write to it, whoever made it).

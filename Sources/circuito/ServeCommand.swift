@@ -55,6 +55,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        DemoCommand.warnIfUnfinished(data: data)
         var configuration = ServerConfiguration(directory: data, tcpHost: nil, unixSocketPath: unix)
         if listen != "none" {
             do throws(LedgerError) {

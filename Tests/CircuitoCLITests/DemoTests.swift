@@ -257,6 +257,64 @@ struct DemoTests {
         #expect(try vault.subjects() == ["ben-2"])
     }
 
+    @Test("a demo killed half-way is marked unfinished: verify warns, and demo again removes it and builds the same ledger")
+    func killedDemoStartsOver() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let directory = workspace.path("demo")
+        let arguments = ["demo", "--data", directory, "--seed", "5", "--beneficiaries", "200"]
+        let child = try ChildProcess(arguments)
+        // Killed once its ledger holds some records (the whole demo writes about 15 MB).
+        var status = stat()
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline && !(stat(directory + "/data.mdb", &status) == 0 && status.st_size >= 2 << 20) {
+            usleep(5_000)
+        }
+        kill(child.pid, SIGKILL)
+        let killed = child.wait()
+        try #require(killed.signaled && killed.status == SIGKILL, "the demo ended before the kill (status \(killed.status))")
+        #expect(access(directory + "/demo.partial", F_OK) == 0)
+
+        // What it left is a shorter ledger that verifies, with a warning that it is not the whole demo.
+        let verify = try circuito("verify", "--data", directory)
+        #expect(verify.succeeded, "\(verify.stderr)")
+        #expect(verify.stderr.contains("holds a demo that did not finish"), "\(verify.stderr)")
+
+        let again = try circuito(arguments, timeout: 600)
+        #expect(again.succeeded, "\(again.stderr)")
+        #expect(again.stderr.contains("removing it and building it again"), "\(again.stderr)")
+        #expect(access(directory + "/demo.partial", F_OK) != 0)
+        let verifyAgain = try circuito("verify", "--data", directory)
+        #expect(verifyAgain.succeeded && !verifyAgain.stderr.contains("did not finish"), "\(verifyAgain.stderr)")
+
+        // The same ledger, keys and vault as a demo never stopped.
+        let fresh = workspace.path("fresh")
+        let whole = try circuito(["demo", "--data", fresh, "--seed", "5", "--beneficiaries", "200"], timeout: 600)
+        try #require(whole.succeeded, "\(whole.stderr)")
+        #expect(again.stdout == whole.stdout)
+        #expect(try circuito("export", "--data", directory).stdout == (try circuito("export", "--data", fresh).stdout))
+        for folder in ["keys", "vault"] {
+            let names = { (root: String) in regularFiles(under: root + "/" + folder).map { $0.dropFirst(root.count) }.sorted() }
+            #expect(names(directory) == names(fresh), "\(folder)")
+            #expect(names(directory).count > 200)
+        }
+    }
+
+    @Test("a stopped demo whose folders hold a file it never writes is refused, and nothing is removed")
+    func unfinishedDemoWithForeignFile() throws {
+        let demo = try DemoLedger(seed: 13, beneficiaries: 12)
+        defer { demo.remove() }
+        #expect(FileManager.default.createFile(atPath: demo.directory + "/demo.partial", contents: Data("stopped\n".utf8)))
+        #expect(FileManager.default.createFile(atPath: demo.directory + "/vault/notes.txt", contents: Data("mine\n".utf8)))
+        let before = try demo.export()
+        let again = try circuito("demo", "--data", demo.directory, "--seed", "13", "--beneficiaries", "12")
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already_exists") && again.stderr.contains("notes.txt"), "\(again.stderr)")
+        #expect(try demo.export() == before)
+        #expect(access(demo.directory + "/keys/" + DemoCircuit.authorityID + ".key", F_OK) == 0)
+        #expect(access(demo.directory + "/vault/notes.txt", F_OK) == 0)
+    }
+
     @Test("the same seed gives the same ledger; another seed another")
     func determinism() throws {
         let first = try DemoLedger(seed: 11, beneficiaries: 12)
