@@ -22,7 +22,7 @@ struct Circuito: ParsableCommand {
     static func main() {
         var failed: (any Error)?
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             failed = error
@@ -32,6 +32,43 @@ struct Circuito: ParsableCommand {
             if failed == nil || (failed as? ExitCode)?.rawValue == 0 { exit(withError: ExitCode(1)) }
         }
         if let failed { exit(withError: failed) }
+    }
+
+    /// `--name -5` as `--name=-5`: ArgumentParser reads an argument that starts with `-` as an option, so a negative
+    /// number given as an option's value got "Missing value" instead of the option's own range error. Only a
+    /// number is joined (no option of ours is a digit), and nothing after `--`.
+    static func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
+        var joined: [String] = []
+        joined.reserveCapacity(arguments.count)
+        var index = 0
+        // Bounded by the arguments: each step takes one or two of them.
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" {
+                joined.append(contentsOf: arguments[index...])
+                break
+            }
+            if argument.hasPrefix("--"), argument.count > 2, !argument.contains("="), index + 1 < arguments.count,
+                isNegativeNumber(arguments[index + 1])
+            {
+                joined.append(argument + "=" + arguments[index + 1])
+                index += 2
+            } else {
+                joined.append(argument)
+                index += 1
+            }
+        }
+        return joined
+    }
+
+    /// `-` and then digits, with at most one `.` among them: `-5`, `-0.5`.
+    static func isNegativeNumber(_ text: String) -> Bool {
+        let rest = text.utf8.dropFirst()
+        guard text.utf8.first == UInt8(ascii: "-"), let first = rest.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else {
+            return false
+        }
+        return rest.allSatisfy { ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: ".") }
+            && rest.filter { $0 == UInt8(ascii: ".") }.count <= 1
     }
 
     /// Why writing to standard output failed, through `StandardOutput` or `print` (C's stdout), if it did.

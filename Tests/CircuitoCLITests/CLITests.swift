@@ -1107,6 +1107,27 @@ struct CLITests {
         #expect(bad.stderr.hasPrefix("error: invalid_body: payment authorisation origin"), "\(bad.stderr)")
     }
 
+    @Test("a negative number given as an option's value gets that option's own range error, not \"Missing value\"")
+    func negativeOptionValues() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let cases: [(arguments: [String], message: String)] = [
+            (["bench", "--events", "-5"], "--events must be 1 to"),
+            (["demo", "--data", workspace.path("demo"), "--beneficiaries", "-3"], "--beneficiaries must be between"),
+            (["append", "--data", workspace.path("none"), "--batch", "-2"], "--batch must be between"),
+            (["serve", "--data", workspace.path("none"), "--idle-timeout-seconds", "-0.5"], "'-0.5' is invalid for '--idle-timeout-seconds"),
+        ]
+        for (arguments, message) in cases {
+            let refused = try circuito(arguments)
+            #expect(refused.status != 0 && refused.stdout.isEmpty, "\(arguments)")
+            #expect(refused.stderr.contains(message) && !refused.stderr.contains("Missing value"), "\(arguments): \(refused.stderr)")
+        }
+        #expect(access(workspace.path("demo"), F_OK) != 0, "a refused demo creates nothing")
+        // An option with no value at all still says so.
+        let missing = try circuito(["bench", "--events"])
+        #expect(missing.status != 0 && missing.stderr.contains("Missing value"), "\(missing.stderr)")
+    }
+
     // MARK: - 5b. Map size
 
     @Test("a full map: append stops with map_full naming --map-size; run again with a larger one, it takes the rest; a reader of the smaller map is told to run again")
