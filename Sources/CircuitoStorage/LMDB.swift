@@ -133,6 +133,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
         // Set when the files can be read but not written (a failed mdb_env_open, whose handle is closed below).
         var readOnlyAccess: LedgerError?
         do throws(LedgerError) {
+            try LMDBEnvironment.check(mdb_env_set_assert(environment, reportDamagedFile), "mdb_env_set_assert")
             try LMDBEnvironment.check(mdb_env_set_maxdbs(environment, MDB_dbi(databaseNames.count + 1)), "mdb_env_set_maxdbs")
             // 0 before opening: LMDB takes the size the file records (1 MiB for a new file), raised below if asked.
             let requestedBytes: Int
@@ -483,6 +484,12 @@ public final class LMDBEnvironment: @unchecked Sendable {
             // map would need every transaction of this process ended, so the command is run again instead.
             throw LedgerError(.storage, "\(what()): another process has grown the ledger beyond this process's map (\(reason)); run the command again")
         }
+        if result == MDB_CORRUPTED || result == MDB_PAGE_NOTFOUND || result == MDB_INVALID {
+            // LMDB's own word that the file is damaged (a page of the wrong kind, one past the end, meta pages that
+            // are not LMDB's): the stored data, not the operation, is at fault.
+            throw LedgerError(
+                .integrity, "\(what()): the ledger's data.mdb is damaged (\(reason)); restore it from a backup (circuito backup) or a follower")
+        }
         throw LedgerError(.storage, "\(what()): \(reason)")
     }
 }
@@ -691,4 +698,19 @@ public func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// LMDB's own consistency checks fail on a damaged file (a page zeroed or overwritten inside it, which the size
+/// check at opening cannot see), and LMDB then aborts the process: an auditor's `verify` died with a crash report.
+/// This callback runs before that abort; it says what happened, as every command states an error, and ends the
+/// process with exit status 1. Nothing can be answered instead: LMDB's state is undefined after a failed check, and
+/// nothing of the file was changed.
+private func reportDamagedFile(_ environment: OpaquePointer?, _ message: UnsafePointer<CChar>?) {
+    var pathPointer: UnsafePointer<CChar>?
+    let path = environment.flatMap { mdb_env_get_path($0, &pathPointer) == 0 ? pathPointer : nil }.map { String(cString: $0) } ?? "the ledger"
+    let detail = message.map { String(cString: $0) } ?? "a consistency check failed"
+    let text = "error: \(LedgerError.Code.integrity.name): \(path)/data.mdb is damaged: LMDB found a page that is not what its B-tree says (\(detail)); nothing was changed; restore the ledger from a backup (circuito backup) or a follower (circuito follow)\n"
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    _exit(1)
 }

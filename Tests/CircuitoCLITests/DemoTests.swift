@@ -315,6 +315,36 @@ struct DemoTests {
         #expect(access(demo.directory + "/vault/notes.txt", F_OK) == 0)
     }
 
+    @Test("a page zeroed inside data.mdb: verify ends with integrity_failure and exit 1, never a crash, or finds the page unused")
+    func damagedPageIsReported() throws {
+        let demo = try DemoLedger(seed: 3)
+        defer { demo.remove() }
+        let bytes = try #require(FileManager.default.contents(atPath: demo.directory + "/data.mdb"))
+        let pageBytes = 4096
+        try #require(bytes.count > 64 * pageBytes)
+        var lmdbChecksCaught = 0
+        var refused = 0
+        // Pages 0 and 1 are LMDB's meta pages; the B-trees' first pages follow.
+        for page in Array(stride(from: 2, to: 48, by: 3)) + [65] {
+            let copy = demo.workspace.path("damaged-\(page)")
+            try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false)
+            var damaged = bytes
+            damaged.replaceSubrange(page * pageBytes..<(page + 1) * pageBytes, with: repeatElement(0, count: pageBytes))
+            try damaged.write(to: URL(fileURLWithPath: copy + "/data.mdb"))
+            let result = try circuito("verify", "--data", copy)
+            #expect(result.exitedNormally, "page \(page): verify died of a signal: \(result.stderr.prefix(300))")
+            if result.status != 0 {
+                refused += 1
+                #expect(result.status == 1, "page \(page)")
+                #expect(result.stderr.contains("integrity_failure: ") && result.stderr.contains("data.mdb is damaged"), "page \(page): \(result.stderr.prefix(300))")
+                #expect(!result.stderr.contains("Backtrac"), "page \(page): a crash report")
+                if result.stderr.contains("LMDB found a page that is not what its B-tree says") { lmdbChecksCaught += 1 }
+            }
+        }
+        #expect(refused >= 4, "most of these pages are the log's, tree's or checkpoints' B-trees")
+        #expect(lmdbChecksCaught >= 1, "at least one zeroed page trips one of LMDB's own checks")
+    }
+
     @Test("the same seed gives the same ledger; another seed another")
     func determinism() throws {
         let first = try DemoLedger(seed: 11, beneficiaries: 12)
