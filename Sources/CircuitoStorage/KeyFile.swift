@@ -138,6 +138,26 @@ public enum FileIO {
         throw LedgerError(.storage, "cannot create \(name): \(String(cString: strerror(failure)))")
     }
 
+    /// Writes a small file (mode 0600, replacing one there) and syncs it and its folder `directory`, so that it is
+    /// there after a crash before the caller goes on; on failure it is removed. Markers of work under way use it.
+    public static func writeSyncedFile(_ path: String, text: String, directory: String) throws(LedgerError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        do throws(LedgerError) {
+            try writeAll(descriptor, Array(text.utf8), path: path)
+            guard fsync(descriptor) == 0 else {
+                throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))")
+            }
+            try syncDirectory(directory)
+        } catch {
+            unlink(path)
+            throw error
+        }
+    }
+
     /// Syncs a folder, so that a file renamed into it stays so after a crash.
     public static func syncDirectory(_ path: String) throws(LedgerError) {
         let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

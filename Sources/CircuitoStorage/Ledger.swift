@@ -76,7 +76,11 @@ public final class Ledger {
         } else if access(directory + "/data.mdb", F_OK) == 0 {
             throw LedgerError(.genesisAlreadyWritten, "\(directory) already holds a ledger")
         }
-        try writeUnfinishedInitialisationMarker(at: markerPath, directory: directory)
+        // Synced with its folder before the first file the init makes: after any stop, the marker is there whenever
+        // one of those files is.
+        try FileIO.writeSyncedFile(
+            markerPath, text: "circuito init started here and has not finished; run circuito init on this folder again to start over\n",
+            directory: directory)
         // Refuses to replace a key file already there (O_EXCL): then nothing below ran, and only the marker is removed.
         do throws(LedgerError) {
             try KeyFile.write(checkpointKey, to: directory + "/" + LedgerFiles.checkpointKey)
@@ -132,27 +136,6 @@ public final class Ledger {
         }
         defer { _ = environment.close() }
         return try environment.read { (transaction) throws(LedgerError) in try transaction.count(LedgerDatabase.log) > 0 }
-    }
-
-    /// Writes the marker of an `init` in progress and syncs it and its folder, before the first file the `init`
-    /// makes: after any stop, the marker is there whenever one of those files is.
-    private static func writeUnfinishedInitialisationMarker(at path: String, directory: String) throws(LedgerError) {
-        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        let text = "circuito init started here and has not finished; run circuito init on this folder again to start over\n"
-        do throws(LedgerError) {
-            try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
-            guard fsync(descriptor) == 0 else {
-                throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))")
-            }
-            try FileIO.syncDirectory(directory)
-        } catch {
-            unlink(path)
-            throw error
-        }
     }
 
     /// The part of `create` after the key file: the LMDB environment and the genesis record.

@@ -90,7 +90,9 @@ struct DemoCommand: ParsableCommand {
                 try removeUnfinishedDemo(keysDirectory: keysDirectory, vaultDirectory: vaultDirectory)
             }
             try FileIO.makeDirectory(data, mode: 0o700, existingIsFine: true)
-            try writeMarker(markerPath)
+            try FileIO.writeSyncedFile(
+                markerPath, text: "circuito demo started here and has not finished; run circuito demo on this folder again to build it anew\n",
+                directory: data)
             // Hundreds of commits of a new, reproducible ledger: they skip fsync (LMDB stays consistent if the process
             // dies) and the whole file is synced once at the end, before the verifier key is printed. Only a machine
             // crash during the run can spoil the directory, and then the demo is simply run again.
@@ -211,16 +213,6 @@ struct DemoCommand: ParsableCommand {
             names.append(name)
         }
         return names
-    }
-
-    func writeMarker(_ path: String) throws(LedgerError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        let text = "circuito demo started here and has not finished; run circuito demo on this folder again to build it anew\n"
-        try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
-        guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))") }
-        try synchronise(data)
     }
 
     /// fsync of a file or directory by path (it flushes every earlier write to it, whoever made it).
