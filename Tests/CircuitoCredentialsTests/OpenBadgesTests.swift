@@ -280,6 +280,73 @@ struct OpenBadgesCredentialTests {
         #expect(unchecked.isValid(allowingUncheckedStatus: true))
     }
 
+    @Test("eddsa-rdfc-2022: a date or status entry moved to another name (a full IRI, an alias) keeps the proof but is refused, never read as absent")
+    func membersUnderOtherNames() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let vocabulary = "https://www.w3.org/2018/credentials#"
+        let dateTime = "http://www.w3.org/2001/XMLSchema#dateTime"
+        let credential = try BadgeFixture.credential(.rdfc2022, statusListIndex: 3)
+        let revokedList = try BadgeFixture.statusList(revoked: [3])
+        func renamed(_ document: JSONValue, _ name: String, as value: (JSONValue) -> JSONValue = { $0 }, key: String? = nil) -> JSONValue {
+            guard case .object(var members) = document, let old = members[name] else { return document }
+            members[name] = nil
+            members[key ?? vocabulary + name] = value(old)
+            return .object(members)
+        }
+        func asTypedDate(_ value: JSONValue) -> JSONValue { ["@value": value, "@type": .string(dateTime)] }
+        // An added context that names validUntil anew.
+        func aliased(_ document: JSONValue) -> JSONValue {
+            guard case .object(var members) = document, case .array(let contexts)? = members["@context"] else { return document }
+            members["@context"] = .array(contexts + [["expiresAt": ["@id": .string(vocabulary + "validUntil"), "@type": .string(dateTime)]]])
+            return .object(members)
+        }
+        func outcome(_ report: CredentialVerificationReport, _ name: String) -> CredentialVerificationReport.Outcome? {
+            report.checks.first { $0.name == name }?.outcome
+        }
+        // Each document still carries a valid proof: the same RDF statements under other JSON names.
+        let cases: [(what: String, document: JSONValue, time: String)] = [
+            ("a revoked credential's status entry", renamed(credential, "credentialStatus"), BadgeFixture.during),
+            ("an expired credential's validUntil", renamed(credential, "validUntil", as: asTypedDate), "2028-01-01T00:00:00Z"),
+            ("a credential's validFrom before it", renamed(credential, "validFrom", as: asTypedDate), "2026-01-01T00:00:00Z"),
+            ("an expired credential's validUntil under an alias", aliased(renamed(credential, "validUntil", key: "expiresAt")), "2028-01-01T00:00:00Z"),
+        ]
+        for (what, document, time) in cases {
+            let report = CredentialVerifier.verify(credential: document, statusList: revokedList, at: time, contexts: store)
+            guard case .passed? = outcome(report, "proof") else {
+                Issue.record("\(what): the proof no longer verifies, so this case tests nothing")
+                continue
+            }
+            guard case .failed(let code, let message)? = outcome(report, "format") else {
+                Issue.record("\(what): accepted as format \(String(describing: outcome(report, "format")))")
+                continue
+            }
+            #expect(code == "format_invalid" && message.contains("another name"), "\(what): \(message)")
+            #expect(!report.isValid(allowingUncheckedStatus: true), "\(what)")
+            let unlisted = CredentialVerifier.verify(credential: document, statusList: nil, at: time, contexts: store)
+            #expect(!unlisted.isValid(allowingUncheckedStatus: true), "\(what), without a status list")
+        }
+        // The same document with its usual names is refused for what it is.
+        let revoked = CredentialVerifier.verify(credential: credential, statusList: revokedList, at: BadgeFixture.during, contexts: store)
+        #expect(revoked.failures.map(\.name) == ["status"])
+
+        // A status list whose validUntil is hidden would pass an expired list off as current.
+        let issuance = StatusListIssuance(origin: BadgeFixture.origin, issuer: "casa", issuedCount: 10, revokedIndices: [], validFrom: "2026-12-01T00:00:00.000Z")
+        guard case .object(var expiring) = try OpenBadgeCredentials.unsignedStatusListCredential(issuance, issuerKey: BadgeFixture.organisationKey.publicKey) else { return }
+        expiring["validUntil"] = "2026-12-10T00:00:00.000Z"
+        let expiredList = try EdDSACryptosuite.createProof(
+            document: .object(expiring), suite: .rdfc2022, privateKey: BadgeFixture.organisationKey,
+            verificationMethod: DIDKey.verificationMethod(for: BadgeFixture.organisationKey.publicKey),
+            created: issuance.validFrom, contexts: store)
+        let hiddenExpiry = renamed(expiredList, "validUntil", as: asTypedDate)
+        #expect(EdDSACryptosuite.verifyProof(document: hiddenExpiry, contexts: store, resolveKey: DIDKey.publicKey(fromVerificationMethod:)).isVerified)
+        let stale = CredentialVerifier.verify(credential: credential, statusList: hiddenExpiry, at: BadgeFixture.during, contexts: store)
+        guard case .failed(let staleCode, let staleMessage)? = outcome(stale, "status") else {
+            Issue.record("a status list with its expiry under another name was accepted")
+            return
+        }
+        #expect(staleCode == "status_list_invalid" && staleMessage.contains("another name"), "\(staleMessage)")
+    }
+
     @Test("status list credential: W3C shape, 131,072 entries, GZIP + base64url, verifies with both suites")
     func statusListShape() throws {
         let store = try JSONLDTestFiles.contextStore()

@@ -55,7 +55,11 @@ public enum CredentialVerifier {
             report.record("dates", .failed(code: "invalid_time", message: "the time \(at) is not a date-time with a time zone"))
             return report
         }
-        report.record("format", checkFormat(credential))
+        var format = checkFormat(credential)
+        if case .passed = format, let hidden = checkStatedUnderUsualNames(credential, contexts: contexts, what: "the credential") {
+            format = hidden
+        }
+        report.record("format", format)
         let proof = checkProof(credential, contexts: contexts)
         report.record("proof", proof)
         report.record("issuer", checkIssuer(credential))
@@ -101,6 +105,51 @@ public enum CredentialVerifier {
             return .passed("Open Badges 3.0 OpenBadgeCredential")
         }
         return .passed("verifiable credential of type \(credentialTypes.joined(separator: ", "))")
+    }
+
+    /// The members whose absence the checks read as "none": no start, no expiry, no status entry.
+    static let membersReadWhenPresent = ["validFrom", "validUntil", "credentialStatus"]
+    static let credentialsVocabulary = "https://www.w3.org/2018/credentials#"
+
+    /// Under eddsa-rdfc-2022 the proof signs RDF statements, not JSON members, and the same statements can be written
+    /// under other names (a full IRI as the key, an alias from another context) without touching the proof. The
+    /// date and status checks read the usual names, so a statement moved to another name would pass as absent: an
+    /// expired or revoked credential would verify. So each of `membersReadWhenPresent` that the document states in
+    /// RDF must be there under its usual name, as many times; nil when so (a document that is not JSON-LD is left
+    /// to the proof's check).
+    static func checkStatedUnderUsualNames(
+        _ document: JSONValue, contexts: JSONLDContextStore, what: String
+    ) -> CredentialVerificationReport.Outcome? {
+        guard case .object(var members) = document else { return nil }
+        members["proof"] = nil
+        guard let quads = try? JSONLD.toRDF(.object(members), contexts: contexts) else { return nil }
+        let typePredicate = RDFTerm.iri("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+        let credentialType = RDFTerm.iri(credentialsVocabulary + "VerifiableCredential")
+        let credentialNodes = Set(quads.filter { $0.graph == nil && $0.predicate == typePredicate && $0.object == credentialType }.map(\.subject))
+        let node: RDFTerm
+        if case .string(let id)? = document["id"], credentialNodes.contains(.iri(id)) {
+            node = .iri(id)
+        } else if credentialNodes.count == 1, let only = credentialNodes.first {
+            node = only
+        } else {
+            return .failed(code: "format_invalid", message: "\(what) does not state, as one VerifiableCredential node, which node it is")
+        }
+        for name in membersReadWhenPresent {
+            let predicate = RDFTerm.iri(credentialsVocabulary + name)
+            let stated = quads.filter { $0.graph == nil && $0.subject == node && $0.predicate == predicate }.count
+            let named: Int
+            switch document[name] {
+            case nil: named = 0
+            case .array(let values)?: named = values.count
+            case _?: named = 1
+            }
+            guard stated == named else {
+                return .failed(
+                    code: "format_invalid",
+                    message: "\(what) states \(name) \(stated) times but names it \(named) times: it is written under another name (a full IRI or an alias), which the checks do not read")
+            }
+        }
+        return nil
     }
 
     static func checkProof(_ document: JSONValue, contexts: JSONLDContextStore) -> CredentialVerificationReport.Outcome {
@@ -201,6 +250,9 @@ public enum CredentialVerifier {
             return invalidList("it is not a BitstringStatusListCredential")
         }
         if case .failed(_, let message) = checkProof(statusList, contexts: contexts) { return invalidList(message) }
+        if case .failed(_, let message)? = checkStatedUnderUsualNames(statusList, contexts: contexts, what: "the status list") {
+            return invalidList(message)
+        }
         if case .failed(_, let message) = checkIssuer(statusList) { return invalidList(message) }
         guard issuerID(statusList) == issuerID(credential) else {
             return invalidList("it was issued by \(issuerID(statusList) ?? "nobody"), not by the credential's issuer")
