@@ -23,10 +23,12 @@ public enum PersonalData {
     }
 
     /// Replaces every sealed object in `body` (an object whose `alg` is the sealing algorithm) by what its
-    /// subject's key opens, or by "erased" / "unavailable" / "undecryptable".
-    public static func open(body: JSONValue, subject: String, vault: KeyVault?, erased: Bool) -> JSONValue {
+    /// subject's key opens, or by "erased" / "unavailable" / "undecryptable". A key file that is there but cannot be
+    /// used (readable by others, damaged, another subject's) is `key_file`, not "unavailable": read as missing, it
+    /// would lead someone to make a new key and lose the data sealed under the old one.
+    public static func open(body: JSONValue, subject: String, vault: KeyVault?, erased: Bool) throws(LedgerError) -> JSONValue {
         var key: [UInt8]?
-        if !erased, let vault { key = try? vault.key(for: subject) }
+        if !erased, let vault { key = try vault.key(for: subject) }
         return replaceSealed(in: body, depth: 0) { sealed in
             if erased { return Opened.erased.json }
             guard let key else { return Opened.unavailable.json }
@@ -51,6 +53,11 @@ public enum PersonalData {
 }
 
 extension LedgerReader {
+    /// Whether the ledger records `subject`'s erasure (`subject.erased`).
+    public func isErased(subject: String) throws(LedgerError) -> Bool {
+        try withState { (state) throws(LedgerError) in try state.json(.subjects, subject) != nil }
+    }
+
     /// A page of the events that concern `beneficiary` (its case history), in seq order from `after` (exclusive),
     /// each as `{"seq","recorded_at","type","actor","body"}` with sealed fields opened from `vault`.
     public func caseHistory(beneficiary: String, vault: KeyVault?, after: UInt64? = nil, limit: Int) throws(LedgerError) -> [JSONValue] {
@@ -73,7 +80,7 @@ extension LedgerReader {
             entries.append(.object([
                 "seq": .integer(Int64(sequenceNumber)), "recorded_at": .string(record.recordedAt), "type": .string(event.type),
                 "actor": .string(event.actor),
-                "body": PersonalData.open(body: .object(event.body), subject: beneficiary, vault: vault, erased: erased),
+                "body": try PersonalData.open(body: .object(event.body), subject: beneficiary, vault: vault, erased: erased),
             ]))
         }
         return entries

@@ -8,8 +8,11 @@ struct CaseCommand: ParsableCommand {
         abstract: "Print a beneficiary's case history (JSON Lines), personal data opened with the key vault.",
         discussion: """
             Sealed fields show their content when the vault holds the subject's key, "erased" after subject.erased, \
-            "unavailable" when the vault has no key for the subject (or there is no vault). An id the ledger knows \
-            nothing of, or knows as another role, is refused (not_found).
+            "unavailable" when the vault has no key for the subject (or there is no vault), "undecryptable" when its \
+            key does not open them. A key file that is there but cannot be used is refused (key_file). When the \
+            ledger records the subject's erasure and the vault still holds its key, a warning says so (circuito \
+            vault erase removes it). An id the ledger knows nothing of, or knows as another role, is refused \
+            (not_found).
             """)
 
     /// The most events one run prints (the key vault opens each one's sealed fields).
@@ -55,6 +58,11 @@ struct CaseCommand: ParsableCommand {
             let output = StandardOutput()
             for entry in entries { output.writeLine(entry) }
             output.flush()
+            // The ledger says "erased", but the data is gone only once the key is: say so where it is not.
+            if let keyVault, try reader.isErased(subject: beneficiary), try keyVault.key(for: beneficiary) != nil {
+                printError(
+                    "warning: the ledger records the erasure of \(beneficiary), but the key vault \(keyVault.directory) still holds its key, which opens its sealed data; erase it: circuito vault erase --vault \(keyVault.directory) --beneficiary \(beneficiary)")
+            }
         }
     }
 }

@@ -230,6 +230,62 @@ struct DemoTests {
         #expect(fileMode(emptyVault) == 0o755)
     }
 
+    @Test("an erasure recorded through append leaves the key until vault erase removes it; case warns meanwhile; an unusable key is key_file, not unavailable")
+    func erasureOutsideTheDemo() throws {
+        let demo = try DemoLedger(seed: 17, beneficiaries: 12)
+        defer { demo.remove() }
+        let vault = demo.directory + "/vault"
+        let events = try demo.events()
+        let erasedByDemo = try #require(events.first { $0["type"] == "subject.erased" }?["body"]?["beneficiary"]?.stringValue)
+        let subjects = try KeyVault(existingDirectory: vault).subjects()
+        #expect(!subjects.contains(erasedByDemo), "the demo erased its subject's key")
+        let subject = try #require(subjects.first)
+        let other = try #require(subjects.dropFirst().first)
+        func caseHistory(_ beneficiary: String) throws -> CLIResult { try circuito("case", "--data", demo.directory, "--beneficiary", beneficiary) }
+        #expect(try caseHistory(subject).stdout.contains(#""sealed":{"#), "the subject's data opens before the erasure")
+
+        // The authority records the erasure, as a help desk would through append or the server: the key stays.
+        let authorityKey = demo.directory + "/keys/" + DemoCircuit.authorityID + ".key"
+        let signed = try circuito(
+            ["sign", "--key", authorityKey, "--actor", DemoCircuit.authorityID],
+            stdin: #"{"type":"subject.erased","body":{"beneficiary":"\#(subject)"}}"# + "\n")
+        try #require(signed.succeeded, "\(signed.stderr)")
+        let appended = try circuito(["append", "--data", demo.directory], stdin: signed.stdout)
+        try #require(appended.succeeded && !appended.stdout.contains("error"), "\(appended.stdout) \(appended.stderr)")
+        #expect(access(vault + "/" + subject + ".key", F_OK) == 0)
+        let warned = try caseHistory(subject)
+        #expect(warned.succeeded && warned.stdout.contains(#""sealed":"erased""#))
+        #expect(warned.stderr.contains("still holds its key") && warned.stderr.contains("circuito vault erase --vault \(vault) --beneficiary \(subject)"), "\(warned.stderr)")
+
+        // vault erase --data erases the keys of every subject the ledger records as erased, and only those.
+        let erased = try circuito("vault", "erase", "--vault", vault, "--data", demo.directory)
+        #expect(erased.succeeded, "\(erased.stderr)")
+        #expect(erased.stdout == "erased: \(subject)\n")
+        #expect(access(vault + "/" + subject + ".key", F_OK) != 0)
+        #expect(try KeyVault(existingDirectory: vault).subjects() == subjects.filter { $0 != subject })
+        let quiet = try caseHistory(subject)
+        #expect(quiet.succeeded && !quiet.stderr.contains("still holds"), "\(quiet.stderr)")
+        // Again: nothing left to erase.
+        let again = try circuito("vault", "erase", "--vault", vault, "--data", demo.directory)
+        #expect(again.succeeded && again.stdout.isEmpty, "\(again.stdout)")
+        // One beneficiary's key by name; a key that is not there is not_found; the options are one or the other.
+        let byName = try circuito("vault", "erase", "--vault", vault, "--beneficiary", other)
+        #expect(byName.succeeded && byName.stdout == "erased: \(other)\n", "\(byName.stderr)")
+        let missing = try circuito("vault", "erase", "--vault", vault, "--beneficiary", other)
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("error: not_found: the key vault \(vault) holds no key for \(other)"), "\(missing.stderr)")
+        for arguments in [["--vault", vault], ["--vault", vault, "--beneficiary", other, "--data", demo.directory]] {
+            let usage = try circuito(["vault", "erase"] + arguments)
+            #expect(usage.status == 64 && usage.stderr.contains("give either --beneficiary or --data"), "\(usage.stderr)")
+        }
+
+        // A key file that is there but cannot be used is key_file, never "unavailable".
+        let third = try #require(subjects.dropFirst(2).first)
+        #expect(chmod(vault + "/" + third + ".key", 0o644) == 0)
+        let unusable = try caseHistory(third)
+        #expect(unusable.status == 1 && unusable.stdout.isEmpty)
+        #expect(unusable.stderr.hasPrefix("error: key_file: vault key \(vault)/\(third).key is readable by group or others"), "\(unusable.stderr)")
+    }
+
     @Test("the key vault: one private file per subject, erased by overwriting and unlinking")
     func keyVault() throws {
         let workspace = try Workspace()
