@@ -52,6 +52,39 @@ struct OpenBadgesBakingTests {
         #expect(try BadgeBaking.extract(from: baked) == "{}")
     }
 
+    @Test("PNG: baking over credential chunks that cannot be read (broken compressed data, text not UTF-8) replaces them all")
+    func pngUnreadableCredentialChunks() throws {
+        let keyword = Array("openbadgecredential".utf8)
+        let brokenCompressed = PNGBaking.Chunk(type: "iTXt", data: keyword + [0, 1, 0, 0, 0] + Array("not zlib at all".utf8))
+        let notUTF8 = PNGBaking.Chunk(type: "iTXt", data: keyword + [0, 0, 0, 0, 0] + [0xFF, 0xFE, 0x80])
+        for broken in [brokenCompressed, notUTF8] {
+            let image = smallPNG(extraChunks: [broken])
+            #expect(throws: LedgerError.self) { try BadgeBaking.extract(from: image) }
+            let baked = try BadgeBaking.bake(credential: Self.credentialText, into: image)
+            #expect(try PNGBaking.chunks(baked).map(\.type) == ["IHDR", "IDAT", "iTXt", "IEND"])
+            #expect(try BadgeBaking.extract(from: baked) == Self.credentialText)
+        }
+    }
+
+    @Test("SVG: crafted content (unclosed comments, end tags without their >) is refused in one pass, not scanned again per tag", .timeLimit(.minutes(1)))
+    func svgCraftedContentIsLinear() throws {
+        // 2 MB of each: a scan to the end of the document per "<" took about n²/2 steps (hours), one pass takes milliseconds.
+        let head = #"<svg xmlns:openbadges="https://purl.imsglobal.org/ob/v3p0"><openbadges:credential>"#
+        for repeated in ["<!--", "</openbadges:credential", "<![CDATA[x]]>"] {
+            let count = 2_000_000 / repeated.utf8.count
+            let image = Array((head + String(repeating: repeated, count: count)).utf8)
+            do {
+                _ = try BadgeBaking.extract(from: image)
+                Issue.record("\(repeated): a credential was read from an element that never ends")
+            } catch {
+                #expect(error.code == .imageInvalid, "\(repeated): \(error)")
+            }
+            // Baking finds no credential element to replace and puts its own first, where extract finds it.
+            let baked = try BadgeBaking.bake(credential: "{}", into: image)
+            #expect(try BadgeBaking.extract(from: baked) == "{}", "\(repeated)")
+        }
+    }
+
     @Test("PNG: damaged files are refused, an image without a credential says so")
     func pngRefusals() throws {
         let image = smallPNG()

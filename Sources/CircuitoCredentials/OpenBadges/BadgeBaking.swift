@@ -122,7 +122,9 @@ public enum PNGBaking {
     }
 
     static func bake(text: String, into image: [UInt8]) throws(LedgerError) -> [UInt8] {
-        var chunks = try chunks(image).filter { (try? credentialText(of: $0)) == nil }
+        // Every chunk with the credential's keyword goes, readable or not: one left behind (its text not UTF-8, its
+        // compressed data broken) would come first when the image is read, and hide the new credential.
+        var chunks = try chunks(image).filter { !isCredentialChunk($0) }
         chunks.insert(textChunk(text), at: chunks.count - 1)
         return encode(chunks)
     }
@@ -132,6 +134,12 @@ public enum PNGBaking {
             if let text = try credentialText(of: chunk) { return text }
         }
         throw LedgerError(.imageInvalid, "the PNG has no iTXt chunk with keyword \(keyword)")
+    }
+
+    /// An `iTXt` chunk with the credential keyword, whatever its text.
+    static func isCredentialChunk(_ chunk: Chunk) -> Bool {
+        guard chunk.type == "iTXt", let keywordEnd = chunk.data.firstIndex(of: 0) else { return false }
+        return chunk.data[0..<keywordEnd].elementsEqual(keyword.utf8)
     }
 
     /// The text of an `iTXt` chunk with the credential keyword; nil for any other chunk.
@@ -303,17 +311,26 @@ public enum SVGBaking {
             if elementName(bytes, tagStart: position) == name {
                 let startTag = position..<(end + 1)
                 if bytes[end - 1] == UInt8(ascii: "/") { return (startTag, startTag, (end + 1)..<(end + 1)) }
-                // The content runs to the matching end tag; CDATA sections inside are skipped as a whole.
+                // The content runs to the matching end tag; CDATA sections inside are skipped as a whole. Every
+                // scan here moves `index` forward past what it read, or ends the search, so the whole is linear: a
+                // scan to the end of the document that then went back (for each "<!--" of the content, or each end
+                // tag without its ">") made a small crafted image take minutes.
                 var index = end + 1
                 let closing = Array("</\(name)".utf8)
+                let cdataStart = Array("<![CDATA[".utf8)
                 while index < bytes.count {
-                    if bytes[index] == UInt8(ascii: "<"), let special = skipSpecial(bytes, at: index),
-                        bytes[index...].starts(with: Array("<![CDATA[".utf8))
-                    {
+                    guard bytes[index] == UInt8(ascii: "<") else {
+                        index += 1
+                        continue
+                    }
+                    if bytes[index...].starts(with: cdataStart) {
+                        guard let special = skipSpecial(bytes, at: index) else { return nil }
                         index = special
                         continue
                     }
-                    if bytes[index...].starts(with: closing), let closeEnd = tagEnd(bytes, from: index) {
+                    if bytes[index...].starts(with: closing) {
+                        // No ">" after this one means none after any later one either.
+                        guard let closeEnd = tagEnd(bytes, from: index) else { return nil }
                         return (position..<(closeEnd + 1), startTag, (end + 1)..<index)
                     }
                     index += 1
