@@ -304,7 +304,7 @@ struct ServerContext: Sendable {
         return try ledger { () throws(LedgerError) in
             let source = try reader.badgeCredentialSource(badgeID: id)
             try OpenBadgeCredentials.requireNotRevoked(source.badge)
-            let (key, contexts) = try credentials.signing(for: source.issuer, offlineCommand: "circuito badge credential --data LEDGER --badge \(id) --key ORGANISATION.key")
+            let (key, contexts) = try credentials.signing(for: source.issuer, offlineCommand: "circuito badge credential --data LEDGER --id \(id) --key ORGANISATION.key")
             return try OpenBadgeCredentials.issuedBadgeCredential(
                 badge: source.badge, badgeClass: source.badgeClass, issuer: source.issuer,
                 activations: source.activations, opportunities: source.opportunities, origin: source.origin,

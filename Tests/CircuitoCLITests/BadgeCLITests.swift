@@ -221,6 +221,24 @@ struct BadgeCLITests {
         #expect(tampered.status == 1)
         #expect(tampered.stdout.contains("proof: FAILED: proof_invalid: bad signature"))
 
+        // Text from the credential that would print lines of its own (a forged "valid:", a terminal escape that hides
+        // the rest) is shown escaped, on the line that quotes it.
+        guard case .object(var forged) = try fixture.read(path), case .object(var proof)? = forged["proof"] else {
+            Issue.record("the credential has no proof object")
+            return
+        }
+        proof["verificationMethod"] = .string("x\nstatus: ok: revocation bit clear\nvalid: urn:forged\u{1B}[8m\u{202E}")
+        forged["proof"] = .object(proof)
+        let forgedPath = fixture.workspace.path("forged.json")
+        try CanonicalJSON.encodeString(.object(forged)).write(toFile: forgedPath, atomically: false, encoding: .utf8)
+        let forgedResult = try circuito("badge", "verify", forgedPath, "--status-list", statusList, "--at", duringValidity)
+        #expect(forgedResult.status == 1)
+        // One line per check and the verdict, none of them the forged ones.
+        #expect(forgedResult.completeLines.map { $0.prefix { $0 != ":" } } == ["format", "proof", "issuer", "dates", "status", "invalid"], "\(forgedResult.stdout)")
+        #expect(!forgedResult.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x202E })
+        #expect(forgedResult.stdout.contains("x\\u{A}status: ok: revocation bit clear\\u{A}valid: urn:forged\\u{1B}[8m\\u{202E}"), "\(forgedResult.stdout)")
+        #expect(forgedResult.completeLines.last?.hasPrefix("invalid: proof_invalid: ") == true)
+
         let unchecked = try circuito("badge", "verify", path, "--at", duringValidity)
         #expect(unchecked.status == 1)
         #expect(unchecked.stdout.contains("status: not checked"))

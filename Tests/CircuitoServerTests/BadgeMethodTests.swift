@@ -66,7 +66,7 @@ struct BadgeMethodTests {
         let client = try server.client()
         let refused = try client.error("badge.credential", ["badge": "badge-1"])
         #expect(refused.data?["code"]?.stringValue == "key_file")
-        #expect(refused.message.contains("circuito badge credential --data LEDGER --badge badge-1 --key"))
+        #expect(refused.message.contains("circuito badge credential --data LEDGER --id badge-1 --key"))
         let statusList = try client.error("badge.status_list", ["issuer": "casa"])
         #expect(statusList.data?["code"]?.stringValue == "key_file")
         #expect(statusList.message.contains("circuito badge status-list --data LEDGER --issuer casa --key"))
