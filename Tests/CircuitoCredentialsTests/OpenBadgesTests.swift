@@ -459,6 +459,26 @@ struct OpenBadgesCredentialTests {
         #expect(viaChecks == direct)
         #expect(EdDSACryptosuite(name: "rdfc") == .rdfc2022 && EdDSACryptosuite(name: "eddsa-jcs-2022") == .jcs2022)
         #expect(EdDSACryptosuite(name: "ecdsa") == nil)
+
+        // The status list: the same key checks, except that a suspended organisation still publishes its revocations.
+        let listedCredential = try BadgeFixture.credential(.jcs2022, statusListIndex: 3)
+        func statusListCode(_ issuer: ActorRecord) -> LedgerError.Code? {
+            do throws(LedgerError) {
+                let list = try OpenBadgeCredentials.issuerStatusListCredential(
+                    issuer: issuer, issuedCount: 10, revokedIndices: [3], validFrom: "2026-12-01T00:00:00.000Z",
+                    origin: BadgeFixture.origin, signingKey: key, suite: .jcs2022, contexts: store)
+                let report = CredentialVerifier.verify(credential: listedCredential, statusList: list, at: BadgeFixture.during, contexts: store)
+                #expect(report.failures.map(\.name) == ["status"], "the list answers for the credential: revoked")
+                return nil
+            } catch {
+                return error.code
+            }
+        }
+        #expect(statusListCode(organisation(active)) == nil)
+        #expect(statusListCode(organisation(active, suspended: true)) == nil)
+        #expect(statusListCode(organisation([key.publicKey.multikey: .revoked])) == .keyNotActive)
+        #expect(statusListCode(organisation([BadgeFixture.otherKey.publicKey.multikey: .active])) == .keyNotActive)
+        #expect(statusListCode(organisation(active, role: .staff)) == .unknownOrganisation)
     }
 
     @Test("URN components: the origin is percent-encoded so it stays one component")

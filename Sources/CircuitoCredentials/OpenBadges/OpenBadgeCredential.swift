@@ -336,12 +336,14 @@ extension OpenBadgeCredentials {
         return try credential(issuance, signingKey: signingKey, suite: suite, contexts: contexts)
     }
 
-    /// The organisation's signed status list, with the same key checks.
+    /// The organisation's signed status list, with the same key checks except one: a suspended organisation may
+    /// still sign it. A list only tells verifiers what was revoked, and a suspension is when revocations of its
+    /// badges matter most; refused, every credential it issued could never be checked again.
     public static func issuerStatusListCredential(
         issuer: ActorRecord, issuedCount: Int, revokedIndices: [Int], validFrom: String, origin: String,
         signingKey: Ed25519PrivateKey, suite: EdDSACryptosuite, contexts: JSONLDContextStore
     ) throws(LedgerError) -> JSONValue {
-        try requireSigningKey(signingKey.publicKey, of: issuer)
+        try requireSigningKey(signingKey.publicKey, of: issuer, allowingSuspended: true)
         let issuance = StatusListIssuance(
             origin: origin, issuer: issuer.id, issuedCount: issuedCount, revokedIndices: revokedIndices,
             validFrom: validFrom)
@@ -350,7 +352,7 @@ extension OpenBadgeCredentials {
 
     /// A credential names its issuer by key (did:key), so only an active key of the organisation that issued the
     /// badge may sign it: any other key would name an issuer the ledger does not know.
-    public static func requireSigningKey(_ key: Ed25519PublicKey, of issuer: ActorRecord) throws(LedgerError) {
+    public static func requireSigningKey(_ key: Ed25519PublicKey, of issuer: ActorRecord, allowingSuspended: Bool = false) throws(LedgerError) {
         guard issuer.role == .organisation else {
             throw LedgerError(.unknownOrganisation, "\(issuer.id) is not an organisation")
         }
@@ -361,7 +363,7 @@ extension OpenBadgeCredentials {
                 .keyNotActive,
                 "the key \(multikey) is \(state) of organisation \(issuer.id); its active keys are \(issuer.activeKeys.joined(separator: ", "))")
         }
-        guard !issuer.suspended else {
+        guard !issuer.suspended || allowingSuspended else {
             throw LedgerError(.actorSuspended, "organisation \(issuer.id) is suspended and may not sign credentials")
         }
     }
