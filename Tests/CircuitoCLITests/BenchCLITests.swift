@@ -350,7 +350,8 @@ import Testing
             #expect(result.stderr.contains("bench: interrupted by \(signalNumber == SIGINT ? "SIGINT" : "SIGTERM")"), "\(result.stderr)")
             #expect(result.stderr.contains("bench: stopped the server (pid \(servers[0]))"), "\(result.stderr)")
             #expect(Self.processes(commandLineContaining: workspace.root).isEmpty, "the server outlived the bench")
-            #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.root) == [], "left behind")
+            let left = try FileManager.default.contentsOfDirectory(atPath: workspace.root)
+            #expect(left == [], "left behind: \(left) \(left.map { (try? FileManager.default.contentsOfDirectory(atPath: workspace.root + "/" + $0)) ?? [] })")
         }
     }
 
