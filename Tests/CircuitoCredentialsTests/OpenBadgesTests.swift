@@ -58,6 +58,19 @@ enum BadgeFixture {
     }
 
     static let during = "2026-12-15T12:00:00Z"
+
+    /// An empty rdfc status list valid from 2026-12-01 until 2026-12-10 (before `during`).
+    static func statusListExpiring() throws -> JSONValue {
+        let issuance = StatusListIssuance(origin: origin, issuer: "casa", issuedCount: 10, revokedIndices: [], validFrom: "2026-12-01T00:00:00.000Z")
+        guard case .object(var expiring) = try OpenBadgeCredentials.unsignedStatusListCredential(issuance, issuerKey: organisationKey.publicKey) else {
+            throw LedgerError(.invalidBody, "a status list credential is an object")
+        }
+        expiring["validUntil"] = "2026-12-10T00:00:00.000Z"
+        return try EdDSACryptosuite.createProof(
+            document: .object(expiring), suite: .rdfc2022, privateKey: organisationKey,
+            verificationMethod: DIDKey.verificationMethod(for: organisationKey.publicKey),
+            created: issuance.validFrom, contexts: try JSONLDTestFiles.contextStore())
+    }
 }
 
 /// Every path to a scalar inside `value`, as object keys and array indices.
@@ -259,13 +272,7 @@ struct OpenBadgesCredentialTests {
         // A list newer than the time checked is still consulted; an expired list is not.
         let newer = CredentialVerifier.verify(credential: credential, statusList: try BadgeFixture.statusList(revoked: [], validFrom: "2027-01-01T00:00:00.000Z"), at: BadgeFixture.during, contexts: store)
         #expect(newer.isValid())
-        let issuance = StatusListIssuance(origin: BadgeFixture.origin, issuer: "casa", issuedCount: 10, revokedIndices: [], validFrom: "2026-12-01T00:00:00.000Z")
-        guard case .object(var expiring) = try OpenBadgeCredentials.unsignedStatusListCredential(issuance, issuerKey: BadgeFixture.organisationKey.publicKey) else { return }
-        expiring["validUntil"] = "2026-12-10T00:00:00.000Z"
-        let expiredList = try EdDSACryptosuite.createProof(
-            document: .object(expiring), suite: .rdfc2022, privateKey: BadgeFixture.organisationKey,
-            verificationMethod: DIDKey.verificationMethod(for: BadgeFixture.organisationKey.publicKey),
-            created: issuance.validFrom, contexts: store)
+        let expiredList = try BadgeFixture.statusListExpiring()
         let stale = CredentialVerifier.verify(credential: credential, statusList: expiredList, at: BadgeFixture.during, contexts: store)
         guard case .failed(let staleCode, let staleMessage)? = stale.failures.first?.outcome else {
             Issue.record("an expired status list was accepted")
@@ -330,13 +337,7 @@ struct OpenBadgesCredentialTests {
         #expect(revoked.failures.map(\.name) == ["status"])
 
         // A status list whose validUntil is hidden would pass an expired list off as current.
-        let issuance = StatusListIssuance(origin: BadgeFixture.origin, issuer: "casa", issuedCount: 10, revokedIndices: [], validFrom: "2026-12-01T00:00:00.000Z")
-        guard case .object(var expiring) = try OpenBadgeCredentials.unsignedStatusListCredential(issuance, issuerKey: BadgeFixture.organisationKey.publicKey) else { return }
-        expiring["validUntil"] = "2026-12-10T00:00:00.000Z"
-        let expiredList = try EdDSACryptosuite.createProof(
-            document: .object(expiring), suite: .rdfc2022, privateKey: BadgeFixture.organisationKey,
-            verificationMethod: DIDKey.verificationMethod(for: BadgeFixture.organisationKey.publicKey),
-            created: issuance.validFrom, contexts: store)
+        let expiredList = try BadgeFixture.statusListExpiring()
         let hiddenExpiry = renamed(expiredList, "validUntil", as: asTypedDate)
         #expect(EdDSACryptosuite.verifyProof(document: hiddenExpiry, contexts: store, resolveKey: DIDKey.publicKey(fromVerificationMethod:)).isVerified)
         let stale = CredentialVerifier.verify(credential: credential, statusList: hiddenExpiry, at: BadgeFixture.during, contexts: store)
