@@ -194,6 +194,7 @@ struct ServerContext: Sendable {
             "reads_answered_on_event_loop": .integer(Int64(clamping: statistics.readsAnsweredOnEventLoop)),
             "writes_taken_on_event_loop": .integer(Int64(clamping: statistics.writesTakenOnEventLoop)),
             "closed_idle": .integer(Int64(clamping: statistics.closedIdle)),
+            "unwritten_answer_bytes": .integer(Int64(clamping: statistics.unwrittenAnswerBytes)),
         ])
     }
 

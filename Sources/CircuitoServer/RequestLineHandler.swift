@@ -23,13 +23,27 @@ final class ConnectionState: Sendable {
     let refused: Bool
     /// Requests taken and not yet answered (a JSON-RPC batch counts one per element).
     let inFlight = Locked(0)
-    /// Running streams; `closed` once the client's side ended, after which new streams are cancelled at once.
-    let subscriptions = Locked<(closed: Bool, tasks: [Task<Void, Never>])>((false, []))
+    /// Running streams; `closed` once the client's side ended, after which a new stream ends at once (after the
+    /// records committed by then).
+    let subscriptions = Locked<(closed: Bool, streams: [RunningSubscription])>((false, []))
     let subscriptionCount = Locked<(active: Int, total: Int)>((0, 0))
     /// The connection's read session (Specs/protocol.md section 4.3).
     let session = ReadSession()
 
     init(refused: Bool) { self.refused = refused }
+}
+
+/// A stream of this connection: its task, the hub's registration and where its end is set.
+struct RunningSubscription: Sendable {
+    let task: Task<Void, Never>
+    let hubIdentifier: Int
+    let end: Locked<UInt64?>
+
+    /// The stream sends what is committed now and ends.
+    func finish(hub: SubscriptionHub) {
+        end.withLock { if $0 == nil { $0 = hub.size } }
+        hub.wake(hubIdentifier)
+    }
 }
 
 /// Closes a connection that sent nothing for the idle timeout (`IdleStateHandler`'s read event) while it has nothing

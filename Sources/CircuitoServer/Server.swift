@@ -288,6 +288,8 @@ struct ConnectionStatistics: Sendable, Equatable {
     var writesTakenOnEventLoop: Int
     /// Connections closed since the server started because they sent nothing for the idle timeout.
     var closedIdle: Int
+    /// Bytes of answers and subscription messages written and not yet on a socket (the server-wide bound's count).
+    var unwrittenAnswerBytes: Int = 0
 }
 
 /// Open connections, for the connection bound, the in-flight count and shutdown.
@@ -328,7 +330,8 @@ final class ConnectionRegistry: Sendable {
         state.withLock {
             ConnectionStatistics(
                 open: $0.channels.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop,
-                writesTakenOnEventLoop: $0.writesTakenOnEventLoop, closedIdle: $0.closedIdle)
+                writesTakenOnEventLoop: $0.writesTakenOnEventLoop, closedIdle: $0.closedIdle,
+                unwrittenAnswerBytes: unwrittenAnswerBytes)
         }
     }
 
@@ -410,12 +413,13 @@ struct Connection {
                     } catch {
                         // The connection broke while reading: end as if the client had closed it.
                     }
-                    // The client closed its side: streams end; requests already taken still get their answers.
-                    let streams = state.subscriptions.withLock { subscriptions -> [Task<Void, Never>] in
+                    // The client closed its side: requests already taken still get their answers, and each stream
+                    // sends what was committed until now and ends (`SubscriptionStream.run`).
+                    let streams = state.subscriptions.withLock { subscriptions -> [RunningSubscription] in
                         subscriptions.closed = true
-                        return subscriptions.tasks
+                        return subscriptions.streams
                     }
-                    for task in streams { task.cancel() }
+                    for stream in streams { stream.finish(hub: context.hub) }
                 }
             }
         } catch {
@@ -524,13 +528,14 @@ struct Connection {
                 }
                 let stream = SubscriptionStream(
                     identifier: subscription.identifier, start: subscription.start, reader: context.reader, hub: context.hub,
-                    outbound: outbound, channel: channel, registration: subscription.registration)
+                    outbound: outbound, channel: channel, connections: registry, end: Locked(nil), registration: subscription.registration)
                 let task = Task(executorPreference: context.executor) { await stream.run() }
+                let running = RunningSubscription(task: task, hubIdentifier: subscription.registration.identifier, end: stream.end)
                 let closed = state.subscriptions.withLock { subscriptions -> Bool in
-                    if !subscriptions.closed { subscriptions.tasks.append(task) }
+                    if !subscriptions.closed { subscriptions.streams.append(running) }
                     return subscriptions.closed
                 }
-                if closed { task.cancel() }
+                if closed { running.finish(hub: context.hub) }
                 await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
             }
         }

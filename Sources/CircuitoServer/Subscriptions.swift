@@ -111,6 +111,11 @@ final class SubscriptionHub: Sendable {
         for cutOff in cutOffs { cutOff() }
     }
 
+    /// Wakes a subscriber waiting for the next commit, so that it looks at its state again (its end was set).
+    func wake(_ identifier: Int) {
+        state.withLock { $0.entries[identifier]?.signal }?.yield()
+    }
+
     /// Ends every subscription (shutdown).
     func finishAll() {
         let entries = state.withLock { state -> [Entry] in
@@ -129,7 +134,13 @@ final class SubscriptionHub: Sendable {
 /// (or from `start` for the first);
 /// `subscription.error`: `{"error":{…},"subscription":<id>}`, the last message before the server ends it.
 struct SubscriptionStream {
-    static let recordsPerRead = 256
+    static let recordsPerRead = 64
+    /// Bytes a stream writes before it waits until they are on the socket. The async writer takes a write while the
+    /// channel looks writable, and the event loop learns otherwise only after it has run the writes already handed
+    /// to it: a stream that read its records faster than a stalled client drained them piled megabytes into the
+    /// loop's queue (400 stalled subscriptions held a gigabyte). Waiting bounds what one stream holds to this, its
+    /// page of records and the socket's buffer.
+    static let unflushedBytesBound = 64 * 1024
 
     let identifier: String
     let start: UInt64
@@ -137,6 +148,10 @@ struct SubscriptionStream {
     let hub: SubscriptionHub
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let channel: Channel
+    /// Where its unflushed bytes count toward the server-wide bound on what clients have not read.
+    let connections: ConnectionRegistry
+    /// The log's size when the connection's reading side ended (nil until then): the stream's last record is below.
+    let end: Locked<UInt64?>
     /// The hub's registration, made when the subscription was accepted (so records committed after the answer
     /// count as live at once) and ended by `run`.
     let registration: (identifier: Int, signals: AsyncStream<Void>)
@@ -150,6 +165,9 @@ struct SubscriptionStream {
         }
     }
 
+    /// Runs the stream until the server ends it or, once `end` is set (the connection's reading side ended: the
+    /// client half-closed, or closed), until it has sent every record below that size, rather than stopping
+    /// wherever it was. Not by cancelling the task: a cancelled task's writes fail, so it could send nothing more.
     func run() async {
         let lag = hub.maximumLagRecords
         let identifier = self.identifier
@@ -159,8 +177,33 @@ struct SubscriptionStream {
         var signalIterator = signals.makeAsyncIterator()
         var next = start
         var previousCheckpointSize = start
+        // Written to the channel and not known to be on the socket yet; counted in the server's unwritten bytes.
+        var unflushedBytes = 0
+        let connections = self.connections
+        defer { connections.adjustUnwrittenAnswerBytes(by: -unflushedBytes) }
+        /// Waits until everything this stream wrote is on the socket. An empty write's future completes once every
+        /// write before it is: the loop runs this stream's writes in the order they were handed to it.
+        func flushed() async throws {
+            guard unflushedBytes > 0 else { return }
+            try await channel.writeAndFlush(ByteBuffer()).get()
+            connections.adjustUnwrittenAnswerBytes(by: -unflushedBytes)
+            unflushedBytes = 0
+        }
+        func send(_ bytes: [UInt8]) async throws {
+            connections.adjustUnwrittenAnswerBytes(by: bytes.count)
+            unflushedBytes += bytes.count
+            try await outbound.write(ByteBuffer(bytes: bytes))
+            if unflushedBytes >= Self.unflushedBytesBound { try await flushed() }
+        }
         do {
-            while !Task.isCancelled {
+            // Bounded: each turn sends a page, or waits for a commit, or ends; after the cancel, `next` climbs to a
+            // fixed end.
+            while true {
+                let end = self.end.withLock { $0 }
+                if let end, next >= end {
+                    try await flushed()
+                    return
+                }
                 hub.checkLag(hubIdentifier, next: next)
                 if hub.isCutOff(hubIdentifier) {
                     let error = LedgerError(.subscriberTooSlow, "the subscriber fell more than \(lag) records behind the live log and was cut off; subscribe again from seq \(next)")
@@ -170,8 +213,13 @@ struct SubscriptionStream {
                     try await channel.close()
                     return
                 }
-                let page = try reader.recordsPage(from: next, limit: Self.recordsPerRead)
+                let limit = end.map { Int(min(UInt64(Self.recordsPerRead), $0 - next)) } ?? Self.recordsPerRead
+                let page = try reader.recordsPage(from: next, limit: limit)
                 if page.records.isEmpty {
+                    // Everything sent is on the socket before the stream counts as waiting: a stalled client's
+                    // stream stays here, behind, and live records then count against it.
+                    try await flushed()
+                    if end != nil { return }
                     hub.progress(hubIdentifier, next: next, caughtUp: true)
                     // Wait for the writer's next commit (or the end: cut off, shutdown, cancellation).
                     guard await signalIterator.next() != nil else {
@@ -183,14 +231,14 @@ struct SubscriptionStream {
                 var checkpoints = page.checkpoints[...]
                 for record in page.records {
                     if hub.isCutOff(hubIdentifier) { break }
-                    try await outbound.write(ByteBuffer(bytes: Self.recordLine(identifier, record.leafBytes)))
+                    try await send(Self.recordLine(identifier, record.leafBytes))
                     next = record.sequenceNumber + 1
                     while let checkpoint = checkpoints.first, checkpoint.size <= next {
                         checkpoints = checkpoints.dropFirst()
                         guard checkpoint.size == next else { continue }
                         let proof = try reader.consistencyProof(firstSize: previousCheckpointSize, secondSize: checkpoint.size)
-                        try await outbound.write(ByteBuffer(bytes: MessageLines.checkpoint(
-                            identifier, note: checkpoint.note, size: checkpoint.size, previousSize: previousCheckpointSize, proof: proof)))
+                        try await send(MessageLines.checkpoint(
+                            identifier, note: checkpoint.note, size: checkpoint.size, previousSize: previousCheckpointSize, proof: proof))
                         previousCheckpointSize = checkpoint.size
                     }
                     hub.progress(hubIdentifier, next: next, caughtUp: false)

@@ -98,6 +98,85 @@ struct SubscriptionTests {
         await server.shutdown()
     }
 
+    @Test("a client that half-closes gets each subscription up to the log's size at that moment, then the connection's end")
+    func halfCloseFinishesTheStreams() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.socketSendBufferBytes = 8192
+        let server = try await fixture.startServer(limits: limits)
+        let writer = try server.client(unix: true)
+        for _ in 0..<10 {
+            _ = try writer.result("submit_batch", ["events": .array(try (0..<30).map { _ in try fixture.registration().params })])
+        }
+        let size = Int64(try server.size())
+        // A small receive buffer and no reading yet: the server's writes to it are stuck when it sees the half-close.
+        let subscriber = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
+        try subscriber.send(RPCMessage.request(id: 1, method: "subscribe", params: fixture.read("subscribe", as: "audit", ["from": 0])))
+        subscriber.shutdownSending()
+        try await Task.sleep(for: .milliseconds(300))
+        // Committed after the half-close: not sent.
+        _ = try writer.result("submit", try fixture.registration().params)
+        var answered = false
+        var sequenceNumbers: [Int64] = []
+        var errors: [JSONValue] = []
+        while let message = try subscriber.nextMessage() {
+            if message["id"] == 1 {
+                answered = true
+                continue
+            }
+            switch message["method"]?.stringValue {
+            case "subscription.record": sequenceNumbers.append(message["params"]?["record"]?["seq"]?.integerValue ?? -1)
+            case "subscription.error": errors.append(message)
+            default: break
+            }
+        }
+        #expect(answered)
+        #expect(errors.isEmpty, "\(errors)")
+        #expect(sequenceNumbers == Array(0..<size), "\(sequenceNumbers.count) records of \(size), last \(sequenceNumbers.last ?? -1)")
+        await server.shutdown()
+    }
+
+    @Test("subscribers that do not read hold a bounded number of bytes in the server, counted in its unwritten bytes")
+    func stalledSubscribersAreBounded() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.socketSendBufferBytes = 8192
+        let server = try await fixture.startServer(limits: limits)
+        let writer = try server.client(unix: true)
+        for _ in 0..<20 {
+            _ = try writer.result("submit_batch", ["events": .array(try (0..<30).map { _ in try fixture.registration().params })])
+        }
+        // Four subscriptions from 0 on each of four connections that never read: their catch-up (600 records each,
+        // about 300 KB) is far more than they may hold.
+        var stalled: [LineClient] = []
+        for connection in 0..<4 {
+            let client = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
+            for subscription in 0..<4 {
+                try client.send(RPCMessage.request(
+                    id: .integer(Int64(connection * 4 + subscription)), method: "subscribe",
+                    params: fixture.read("subscribe", as: "audit", ["from": 0])))
+            }
+            stalled.append(client)
+        }
+        try await Task.sleep(for: .seconds(1))
+        let unwritten = try #require(try writer.result("server.info")["connections"]?["unwritten_answer_bytes"]?.integerValue)
+        // Each stream stops once it has 64 KiB (and at most one more message) not yet on the socket.
+        #expect(unwritten > 0, "the streams' bytes are counted")
+        #expect(unwritten <= 16 * (64 * 1024 + 4096), "\(unwritten) bytes held for 16 stalled streams")
+        // The server answers everyone else at once.
+        #expect(try writer.result("server.info")["size"] != nil)
+        stalled.removeAll()
+        // Once they are gone (closed as their clients go), nothing is held for them.
+        var released: Int64 = -1
+        for _ in 0..<100 {
+            released = try #require(try writer.result("server.info")["connections"]?["unwritten_answer_bytes"]?.integerValue)
+            if released == 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(released == 0)
+        await server.shutdown()
+    }
+
     @Test("a follower mirrors the leader live, ends equal to it, passes verify, and resumes after a restart")
     func followerEndsEqual() async throws {
         let fixture = try CircuitFixture()
