@@ -134,7 +134,14 @@ public final class Follower {
                 throw .connection(LedgerError(.connectionFailed, "the leader closed the connection before answering the subscription"))
             case .message(let message) where message["id"] == requestID:
                 if let error = message["error"] {
-                    throw .failure(.refused(RPCError(json: error) ?? RPCError.internalError("an unreadable error")))
+                    let refusal = RPCError(json: error) ?? RPCError.internalError("an unreadable error")
+                    if refusal.code == LedgerError.Code.invalidRange.number {
+                        // Asked from the replica's own size: the leader holds fewer records than the replica has.
+                        throw .failure(.mismatch(sequenceNumber: nil, LedgerError(
+                            .integrity,
+                            "the leader holds fewer records than this replica's \(start) (\(refusal.message)): it lost records (restored from an older backup?) or is another ledger; the replica is kept as it is")))
+                    }
+                    throw .failure(.refused(refusal))
                 }
                 subscription = message["result"] ?? .null
             case .message:
@@ -152,7 +159,11 @@ public final class Follower {
             }
             let message: JSONValue
             let polled: LineClient.Poll
-            do throws(LedgerError) { polled = try client.poll() } catch { throw .connection(error) }
+            do throws(LedgerError) { polled = try client.poll() } catch {
+                // What was verified up to the last checkpoint is kept, as when the leader closes cleanly.
+                try flush(&state, progress: progress)
+                throw .connection(error)
+            }
             switch polled {
             case .timedOut:
                 try flush(&state, progress: progress)
@@ -206,31 +217,33 @@ public final class Follower {
             case .integer(let previousSize)? = params["previous_size"], case .array(let proofItems)? = params["consistency"]
         else { throw mismatch(nil, "a malformed subscription.checkpoint") }
         guard UInt64(size) == state.frontier.size else {
-            throw mismatch(state.frontier.size, "a checkpoint for size \(size) arrived after \(state.frontier.size) records")
+            throw mismatch(nil, "a checkpoint for size \(size) arrived after \(state.frontier.size) records")
         }
         guard UInt64(previousSize) == state.previousCheckpointSize else {
-            throw mismatch(state.frontier.size, "the checkpoint's consistency proof starts at size \(previousSize), not at \(state.previousCheckpointSize)")
+            throw mismatch(nil, "the checkpoint's consistency proof starts at size \(previousSize), not at \(state.previousCheckpointSize)")
         }
         let verifier = try checkpointVerifier(state)
         let checkpoint: Checkpoint
         do throws(LedgerError) {
             checkpoint = try Checkpoint(parsing: try SignedNote.open(note, verifier: verifier))
         } catch {
-            throw mismatch(state.frontier.size, "the checkpoint for size \(size) does not verify: \(error.message)")
+            throw mismatch(nil, "the checkpoint for size \(size) does not verify: \(error.message)")
         }
         guard checkpoint.size == UInt64(size), checkpoint.rootHash == state.frontier.root else {
-            throw mismatch(state.frontier.size, "the checkpoint for size \(size) has root \(Base64.encode(checkpoint.rootHash)); the records give \(Base64.encode(state.frontier.root))")
+            // The records up to this size do not give the root the leader signed: some record below differs (a
+            // leader whose history forked from the replica's), not one at this size.
+            throw mismatch(nil, "the checkpoint for size \(size) has root \(Base64.encode(checkpoint.rootHash)); the records 0 to \(size - 1) give \(Base64.encode(state.frontier.root))")
         }
         var proof: [[UInt8]] = []
         for item in proofItems {
-            guard case .string(let text) = item, let hash = Base64.decode(text) else { throw mismatch(state.frontier.size, "a consistency proof hash is not base64") }
+            guard case .string(let text) = item, let hash = Base64.decode(text) else { throw mismatch(nil, "a consistency proof hash is not base64") }
             proof.append(hash)
         }
         guard MerkleProofs.verifyConsistency(
             firstSize: state.previousCheckpointSize, secondSize: checkpoint.size, firstRoot: state.previousRoot,
             secondRoot: checkpoint.rootHash, proof: proof)
         else {
-            throw mismatch(state.frontier.size, "the consistency proof from size \(state.previousCheckpointSize) to \(checkpoint.size) does not verify")
+            throw mismatch(nil, "the consistency proof from size \(state.previousCheckpointSize) to \(checkpoint.size) does not verify")
         }
         state.checkpoints.append((checkpoint.size, note))
         state.previousCheckpointSize = checkpoint.size

@@ -121,10 +121,12 @@ public final class LineClient {
             }
             if count == 0 {
                 guard start < buffer.count else { return nil }
-                let rest = Array(buffer[start...])
+                // Every message of the protocol ends with its newline: bytes without one at the end are a line cut
+                // short (the server stopped, or the connection broke), not a message.
+                let cut = buffer.count - start
                 buffer = []
                 start = 0
-                return rest
+                throw LedgerError(.connectionFailed, "the connection to \(endpoint) ended in the middle of a line (\(cut) bytes without their newline): the server stopped or the connection broke")
             }
             buffer += chunk[0..<count]
         }
@@ -171,6 +173,11 @@ public final class LineClient {
             let message: JSONValue
             do throws(LedgerError) { message = try JSONParser.parse(line) } catch {
                 throw LedgerError(.invalidJSON, "the server sent a line that is not JSON: \(error.message)")
+            }
+            // An error under id null answers a line the server could not read as a request (too long, not JSON):
+            // with one request outstanding, it is this one's.
+            if message["id"] == .null, message["method"] == nil, let error = message["error"] {
+                return .failure(RPCError(json: error) ?? RPCError.internalError("the server sent a malformed error"))
             }
             guard message["id"] == identifier else {
                 if message["method"] != nil {

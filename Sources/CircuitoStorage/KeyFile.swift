@@ -128,8 +128,14 @@ public enum FileIO {
     public static func makeDirectory(_ path: String, mode: mode_t, existingIsFine: Bool, what: String? = nil) throws(LedgerError) {
         guard mkdir(path, mode) != 0 else { return }
         let failure = errno
-        if failure == EEXIST && existingIsFine { return }
         let name = what.map { "\($0) \(path)" } ?? path
+        if failure == EEXIST && existingIsFine {
+            var status = stat()
+            guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+                throw LedgerError(.storage, "cannot use \(name): it exists and is not a folder")
+            }
+            return
+        }
         if failure == ENOENT {
             let parent = path.hasSuffix("/") ? String(path.dropLast()) : path
             let above = parent.lastIndex(of: "/").map { String(parent[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."

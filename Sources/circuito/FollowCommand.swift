@@ -12,7 +12,8 @@ struct FollowCommand: ParsableCommand {
             Each record is checked as `verify` checks it and each new checkpoint against the last with a \
             consistency proof; on any mismatch it stops with exit status 1 and writes nothing of the bad commit. \
             A lost connection is retried. SIGINT/SIGTERM stop it after the current commit. The replica DIR passes \
-            `circuito verify` at any time.
+            `circuito verify` at any time once it holds a record; a run that commits none (its first subscription \
+            refused, stopped before the first commit) removes the files it made there.
             """)
 
     @Option(name: .long, help: "The leader: HOST:PORT, or a Unix socket path.")
@@ -45,9 +46,14 @@ struct FollowCommand: ParsableCommand {
                 progress: { size in printError("replica at \(size) records") },
                 log: { printError($0) })
         } catch {
-            printError("error: follow refused: \(error)")
+            if follower.replica.removeIfEmpty() { printError("nothing was committed to the replica: the files this run made in \(data) are removed") }
+            switch error {
+            case .local(let storage): printError("error: \(storage.code.name): the replica's storage: \(storage.message)")
+            case .mismatch, .refused: printError("error: follow refused: \(error)")
+            }
             throw ExitCode(1)
         }
         printError("stopped at \(follower.replica.size) records")
+        if follower.replica.removeIfEmpty() { printError("nothing was committed to the replica: the files this run made in \(data) are removed") }
     }
 }

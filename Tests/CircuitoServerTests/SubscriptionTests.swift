@@ -276,6 +276,135 @@ struct SubscriptionTests {
     }
 }
 
+extension SubscriptionTests {
+    @Test("a leader holding fewer records than the replica (restored from an older backup) is refused, and the message says so")
+    func followerRefusesShorterLeader() async throws {
+        let fixture = try CircuitFixture()
+        // The older copy: the ledger as it is now, with its checkpoint key.
+        let olderCopy = fixture.folder.path + "/older"
+        #expect(mkdir(olderCopy, 0o700) == 0)
+        do { try LedgerReader.open(directory: fixture.directory).copyDatabase(to: olderCopy) }
+        try KeyFile.write(fixture.actors.checkpoint, to: olderCopy + "/" + LedgerFiles.checkpointKey)
+        let replicaDirectory = fixture.folder.path + "/replica"
+        do {
+            let server = try await fixture.startServer()
+            for _ in 0..<3 { _ = try server.client().result("submit", try fixture.registration().params) }
+            let run = FollowerRun(.init(leader: server.tcpEndpoint, directory: replicaDirectory, actor: "audit", key: fixture.actors.auditor))
+            #expect(run.waitUntil(size: try server.size(), timeoutSeconds: 30))
+            try run.stop()
+            await server.shutdown()
+        }
+        var configuration = ServerConfiguration(directory: olderCopy, tcpHost: "127.0.0.1", tcpPort: 0, unixSocketPath: nil)
+        configuration.eventLoopThreads = 1
+        let older = try await LedgerServer.start(configuration)
+        let follower = try Follower(.init(leader: older.tcpEndpoint, directory: replicaDirectory, actor: "audit", key: fixture.actors.auditor))
+        let sizeBefore = follower.replica.size
+        var failure: Follower.Failure?
+        do throws(Follower.Failure) {
+            let deadline = Date().addingTimeInterval(30)
+            try follower.run(shouldStop: { Date() > deadline })
+        } catch {
+            failure = error
+        }
+        let refused = try #require(failure, "the follower waited instead of stopping")
+        guard case .mismatch = refused else {
+            Issue.record("expected a mismatch, got \(refused)")
+            await older.shutdown()
+            return
+        }
+        #expect("\(refused)".contains("the leader holds fewer records than this replica's \(sizeBefore)"), "\(refused)")
+        #expect(follower.replica.size == sizeBefore)
+        await older.shutdown()
+    }
+
+    @Test("a first follow that commits nothing (the leader refused) leaves no empty replica behind; a foreign folder is left as it was")
+    func refusedFirstFollowLeavesNothing() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let replicaDirectory = fixture.folder.path + "/replica"
+        let otherKey = try NoteVerifier(name: "test.example/ledger", publicKey: Ed25519PrivateKey().publicKey).verifierKey
+        let follower = try Follower(.init(leader: server.tcpEndpoint, directory: replicaDirectory, actor: "audit", key: fixture.actors.auditor, pinnedVerifierKey: otherKey))
+        var failure: Follower.Failure?
+        do throws(Follower.Failure) {
+            let deadline = Date().addingTimeInterval(30)
+            try follower.run(shouldStop: { Date() > deadline })
+        } catch {
+            failure = error
+        }
+        #expect(failure != nil)
+        #expect(follower.replica.removeIfEmpty())
+        #expect(access(replicaDirectory, F_OK) != 0, "the empty replica is still there")
+        // A folder that holds something else is refused and left as it was: no lock files, nothing removed.
+        let foreign = fixture.folder.path + "/foreign"
+        #expect(mkdir(foreign, 0o700) == 0)
+        #expect(FileManager.default.createFile(atPath: foreign + "/data.mdb", contents: Data("not a ledger".utf8)))
+        do {
+            _ = try ReplicaLedger.open(directory: foreign)
+            Issue.record("a file that is not LMDB's opened as a replica")
+        } catch {
+            #expect(error.code == .integrity, "\(error)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: foreign) == ["data.mdb"])
+        await server.shutdown()
+    }
+
+    @Test("a line the server refuses before reading it as a request (too long) is answered under id null; the client takes that as its answer")
+    func refusalUnderNullIDAnswersTheCall() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumFrameBytes = 4096
+        let server = try await fixture.startServer(limits: limits)
+        let client = try server.client(timeoutSeconds: 20)
+        let started = ContinuousClock.now
+        let answer = try client.call("server.info", ["padding": .string(String(repeating: "x", count: 10_000))])
+        guard case .failure(let error) = answer else {
+            Issue.record("a line over the frame bound was answered: \(answer)")
+            await server.shutdown()
+            return
+        }
+        #expect(error.data?["code"] == "too_large", "\(error)")
+        #expect(ContinuousClock.now - started < .seconds(15), "the client waited for its own id until its timeout")
+        // The connection goes on.
+        #expect(try client.result("server.info")["size"] != nil)
+        await server.shutdown()
+    }
+
+    @Test("a connection that ends in the middle of a line is connection_failed, not a line of bad JSON")
+    func lineCutShortAtTheEnd() throws {
+        let folder = TemporaryFolder()
+        let path = folder.path + "/cut.sock"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && listen(listener, 1) == 0)
+        // The "server" answers one whole line, then half a line, and closes.
+        let serving = Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            let bytes = Array("{\"jsonrpc\":\"2.0\",\"method\":\"hello\",\"params\":{}}\n{\"jsonrpc\":\"2.0\",\"meth".utf8)
+            _ = bytes.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+            close(connection)
+        }
+        serving.start()
+        let client = try LineClient(.unix(path: path), timeoutSeconds: 10)
+        #expect(try client.nextMessage()?["method"] == "hello")
+        do {
+            let message = try client.nextMessage()
+            Issue.record("read \(String(describing: message)) from half a line")
+        } catch {
+            #expect(error.code == .connectionFailed && error.message.contains("ended in the middle of a line"), "\(error)")
+        }
+    }
+}
+
 /// A follower running on its own thread until stopped.
 final class FollowerRun: @unchecked Sendable {
     // @unchecked: `size`, `stopping` and `outcome` are guarded by `lock`.

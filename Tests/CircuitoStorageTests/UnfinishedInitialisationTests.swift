@@ -49,6 +49,14 @@ struct UnfinishedInitialisationTests {
         }
     }
 
+    @Test("a ledger folder that is a plain file is refused as such, and the file is left as it was")
+    func folderThatIsAFile() throws {
+        let temporary = TemporaryLedger()
+        #expect(FileManager.default.createFile(atPath: temporary.directory, contents: Data("notes\n".utf8)))
+        #expect(throws: LedgerError(.storage, "cannot use \(temporary.directory): it exists and is not a folder")) { try temporary.create() }
+        #expect(FileManager.default.contents(atPath: temporary.directory) == Data("notes\n".utf8))
+    }
+
     @Test("a successful create leaves no marker")
     func createLeavesNoMarker() throws {
         let temporary = TemporaryLedger()
