@@ -196,8 +196,8 @@ struct SubscriptionStream {
             if unflushedBytes >= Self.unflushedBytesBound { try await flushed() }
         }
         do {
-            // Bounded: each turn sends a page, or waits for a commit, or ends; after the cancel, `next` climbs to a
-            // fixed end.
+            // Bounded: each turn sends a page, or waits for a commit, or ends; once `end` is set, `next` climbs to
+            // that fixed size.
             while true {
                 let end = self.end.withLock { $0 }
                 if let end, next >= end {
