@@ -98,16 +98,23 @@ struct SubscriptionTests {
         await server.shutdown()
     }
 
-    @Test("a client that half-closes gets each subscription up to the log's size at that moment, then the connection's end")
-    func halfCloseFinishesTheStreams() async throws {
+    /// A server whose sockets have small send buffers (a client that does not read holds it back soon), its log
+    /// grown by `batchesOf30` commits of 30 registrations, and a client on its Unix socket.
+    static func serverWithSmallSendBuffers(batchesOf30: Int) async throws -> (CircuitFixture, LedgerServer, LineClient) {
         let fixture = try CircuitFixture()
         var limits = ServerLimits()
         limits.socketSendBufferBytes = 8192
         let server = try await fixture.startServer(limits: limits)
         let writer = try server.client(unix: true)
-        for _ in 0..<10 {
+        for _ in 0..<batchesOf30 {
             _ = try writer.result("submit_batch", ["events": .array(try (0..<30).map { _ in try fixture.registration().params })])
         }
+        return (fixture, server, writer)
+    }
+
+    @Test("a client that half-closes gets each subscription up to the log's size at that moment, then the connection's end")
+    func halfCloseFinishesTheStreams() async throws {
+        let (fixture, server, writer) = try await Self.serverWithSmallSendBuffers(batchesOf30: 10)
         let size = Int64(try server.size())
         // A small receive buffer and no reading yet: the server's writes to it are stuck when it sees the half-close.
         let subscriber = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
@@ -138,14 +145,7 @@ struct SubscriptionTests {
 
     @Test("subscribers that do not read hold a bounded number of bytes in the server, counted in its unwritten bytes")
     func stalledSubscribersAreBounded() async throws {
-        let fixture = try CircuitFixture()
-        var limits = ServerLimits()
-        limits.socketSendBufferBytes = 8192
-        let server = try await fixture.startServer(limits: limits)
-        let writer = try server.client(unix: true)
-        for _ in 0..<20 {
-            _ = try writer.result("submit_batch", ["events": .array(try (0..<30).map { _ in try fixture.registration().params })])
-        }
+        let (fixture, server, writer) = try await Self.serverWithSmallSendBuffers(batchesOf30: 20)
         // Four subscriptions from 0 on each of four connections that never read: their catch-up (600 records each,
         // about 300 KB) is far more than they may hold.
         var stalled: [LineClient] = []
@@ -258,13 +258,7 @@ struct SubscriptionTests {
         for _ in 0..<3 { _ = try server.client().result("submit", try second.registration().params) }
         let follower = try Follower(.init(leader: server.tcpEndpoint, directory: replicaDirectory, actor: "audit", key: second.actors.auditor))
         let sizeBefore = follower.replica.size
-        var failure: Follower.Failure?
-        do throws(Follower.Failure) {
-            let deadline = Date().addingTimeInterval(30)
-            try follower.run(shouldStop: { Date() > deadline })
-        } catch {
-            failure = error
-        }
+        let failure = follower.failureWithin(seconds: 30)
         let refused = try #require(failure)
         guard case .mismatch = refused else {
             Issue.record("expected a mismatch, got \(refused)")
@@ -299,13 +293,7 @@ extension SubscriptionTests {
         let older = try await LedgerServer.start(configuration)
         let follower = try Follower(.init(leader: older.tcpEndpoint, directory: replicaDirectory, actor: "audit", key: fixture.actors.auditor))
         let sizeBefore = follower.replica.size
-        var failure: Follower.Failure?
-        do throws(Follower.Failure) {
-            let deadline = Date().addingTimeInterval(30)
-            try follower.run(shouldStop: { Date() > deadline })
-        } catch {
-            failure = error
-        }
+        let failure = follower.failureWithin(seconds: 30)
         let refused = try #require(failure, "the follower waited instead of stopping")
         guard case .mismatch = refused else {
             Issue.record("expected a mismatch, got \(refused)")
@@ -324,13 +312,7 @@ extension SubscriptionTests {
         let replicaDirectory = fixture.folder.path + "/replica"
         let otherKey = try NoteVerifier(name: "test.example/ledger", publicKey: Ed25519PrivateKey().publicKey).verifierKey
         let follower = try Follower(.init(leader: server.tcpEndpoint, directory: replicaDirectory, actor: "audit", key: fixture.actors.auditor, pinnedVerifierKey: otherKey))
-        var failure: Follower.Failure?
-        do throws(Follower.Failure) {
-            let deadline = Date().addingTimeInterval(30)
-            try follower.run(shouldStop: { Date() > deadline })
-        } catch {
-            failure = error
-        }
+        let failure = follower.failureWithin(seconds: 30)
         #expect(failure != nil)
         #expect(follower.replica.removeIfEmpty())
         #expect(access(replicaDirectory, F_OK) != 0, "the empty replica is still there")
@@ -401,6 +383,19 @@ extension SubscriptionTests {
             Issue.record("read \(String(describing: message)) from half a line")
         } catch {
             #expect(error.code == .connectionFailed && error.message.contains("ended in the middle of a line"), "\(error)")
+        }
+    }
+}
+
+extension Follower {
+    /// Follows for at most `seconds`; why it stopped, or nil when it was still following.
+    func failureWithin(seconds: Double) -> Failure? {
+        do throws(Failure) {
+            let deadline = Date().addingTimeInterval(seconds)
+            try run(shouldStop: { Date() > deadline })
+            return nil
+        } catch {
+            return error
         }
     }
 }
