@@ -23,6 +23,9 @@ final class ConnectionState: Sendable {
     let refused: Bool
     /// Requests taken and not yet answered (a JSON-RPC batch counts one per element).
     let inFlight = Locked(0)
+    /// Lone `submit`s taken on the event loop and not yet answered (counted in the server's in-flight count, not in
+    /// `inFlight`, which the connection's task lets go of), so that the idle closer sees them too.
+    let writesTakenOnEventLoop = Locked(0)
     /// Running streams; `closed` once the client's side ended, after which a new stream ends at once (after the
     /// records committed by then).
     let subscriptions = Locked<(closed: Bool, streams: [RunningSubscription])>((false, []))
@@ -66,7 +69,8 @@ final class IdleConnectionCloser: ChannelInboundHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        let waiting = state.inFlight.withLock { $0 } > 0 || state.subscriptionCount.withLock { $0.active } > 0
+        let waiting = state.inFlight.withLock { $0 } > 0 || state.writesTakenOnEventLoop.withLock { $0 } > 0
+            || state.subscriptionCount.withLock { $0.active } > 0
         guard !waiting else { return }
         registry.countClosedIdle()
         context.close(promise: nil)
@@ -176,9 +180,14 @@ final class RequestLineHandler: ChannelInboundHandler {
         let eventLoop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: eventLoop)
+        let state = self.state
+        state.writesTakenOnEventLoop.withLock { $0 += 1 }
         // Called on the committer's thread: the answer is made on the loop, off the writer's critical path.
         server.writer.submit(write) { written in
-            eventLoop.execute { handler.value.finish(request, ServerContext.submitAnswer(written), context: boundContext.value) }
+            eventLoop.execute {
+                state.writesTakenOnEventLoop.withLock { $0 -= 1 }
+                handler.value.finish(request, ServerContext.submitAnswer(written), context: boundContext.value)
+            }
         }
     }
 

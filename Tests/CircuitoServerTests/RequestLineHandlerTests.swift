@@ -171,6 +171,29 @@ struct RequestLineHandlerTests {
         await harness.stop()
     }
 
+    @Test("the idle closer keeps a connection that waits for an answer (a lone submit taken on the loop included) and closes it once it waits for nothing")
+    func idleCloserKeepsWaitingConnections() throws {
+        let registry = ConnectionRegistry(maximum: 8)
+        let state = ConnectionState(refused: false)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(state: state, registry: registry))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7411)).wait()
+        let waits: [(String, (Int) -> Void)] = [
+            ("a request handed to the connection's task", { count in state.inFlight.withLock { $0 = count } }),
+            ("a lone submit taken on the event loop", { count in state.writesTakenOnEventLoop.withLock { $0 = count } }),
+        ]
+        for (what, set) in waits {
+            set(1)
+            channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
+            #expect(channel.isActive, "closed while waiting for \(what)")
+            set(0)
+        }
+        #expect(registry.statistics.closedIdle == 0)
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
+        #expect(!channel.isActive, "a connection that waits for nothing stays open")
+        #expect(registry.statistics.closedIdle == 1)
+    }
+
     @Test("a connection past the connection bound is never served: its lines are dropped unread")
     func refusedConnectionDropsLines() async throws {
         let harness = try Harness()
