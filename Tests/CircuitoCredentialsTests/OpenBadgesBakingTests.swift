@@ -83,6 +83,18 @@ struct OpenBadgesBakingTests {
             let baked = try BadgeBaking.bake(credential: "{}", into: image)
             #expect(try BadgeBaking.extract(from: baked) == "{}", "\(repeated)")
         }
+        // Each prefix bound to the namespace is a scan of the document: a tag binding many is refused, and a
+        // prefix bound twice is read once.
+        let namespace = SVGBaking.namespace
+        let manyPrefixes = "<svg " + (0..<5).map { "xmlns:p\($0)=\"\(namespace)\"" }.joined(separator: " ") + "><p0:credential>{}</p0:credential></svg>"
+        do {
+            _ = try BadgeBaking.extract(from: Array(manyPrefixes.utf8))
+            Issue.record("a tag binding five prefixes was read")
+        } catch {
+            #expect(error.code == .imageInvalid && error.message.contains("more than 4 prefixes"), "\(error)")
+        }
+        let twice = "<svg xmlns:a=\"\(namespace)\" xmlns:a=\"\(namespace)\" xmlns:b=\"\(namespace)\" xmlns:c=\"\(namespace)\" xmlns:d=\"\(namespace)\"><b:credential>{\"v\":1}</b:credential></svg>"
+        #expect(try BadgeBaking.extract(from: Array(twice.utf8)) == #"{"v":1}"#)
     }
 
     @Test("PNG: damaged files are refused, an image without a credential says so")

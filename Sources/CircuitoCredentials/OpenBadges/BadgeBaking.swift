@@ -342,12 +342,30 @@ public enum SVGBaking {
         return nil
     }
 
+    /// Distinct prefixes a document binds to the Open Badges namespace that are read, at most this many: each is a
+    /// scan of the document, and a crafted <svg> tag could bind hundreds of thousands.
+    static let maximumBoundPrefixes = 4
+
+    /// The distinct prefixes the start tag binds to the namespace, in the tag's order; more than
+    /// `maximumBoundPrefixes` is `image_invalid`.
+    static func prefixesBound(in startTag: ArraySlice<UInt8>) throws(LedgerError) -> [String] {
+        var prefixes: [String] = []
+        for attribute in attributes(startTag) where attribute.name.hasPrefix("xmlns:") && attribute.value == namespace {
+            let prefix = String(attribute.name.dropFirst(6))
+            guard !prefixes.contains(prefix) else { continue }
+            guard prefixes.count < maximumBoundPrefixes else {
+                throw LedgerError(.imageInvalid, "the <svg> tag binds the Open Badges namespace to more than \(maximumBoundPrefixes) prefixes")
+            }
+            prefixes.append(prefix)
+        }
+        return prefixes
+    }
+
     static func bake(text: String, into image: [UInt8]) throws(LedgerError) -> [UInt8] {
         var bytes = image
         guard let svgTag = findSVGStartTag(bytes) else { throw LedgerError(.imageInvalid, "the SVG has no <svg> start tag") }
         // Remove a credential baked before, under whichever prefixes the document binds to the namespace.
-        let boundPrefixes = attributes(bytes[svgTag.range]).filter { $0.name.hasPrefix("xmlns:") && $0.value == namespace }
-            .map { String($0.name.dropFirst(6)) }
+        let boundPrefixes = try prefixesBound(in: bytes[svgTag.range])
         for boundPrefix in boundPrefixes {
             // One element per prefix is allowed; a few more are removed too, without looping forever.
             for _ in 0..<8 {
@@ -380,8 +398,7 @@ public enum SVGBaking {
     static func extract(from image: [UInt8]) throws(LedgerError) -> String {
         guard let svgTag = findSVGStartTag(image) else { throw LedgerError(.imageInvalid, "the SVG has no <svg> start tag") }
         // Any prefix the <svg> tag binds to the namespace will do (ours is "openbadges"); the first element wins.
-        let prefixes = attributes(image[svgTag.range]).filter { $0.name.hasPrefix("xmlns:") && $0.value == namespace }
-            .map { String($0.name.dropFirst(6)) }
+        let prefixes = try prefixesBound(in: image[svgTag.range])
         guard !prefixes.isEmpty else {
             throw LedgerError(.imageInvalid, "the SVG does not declare the Open Badges namespace \(namespace)")
         }
