@@ -27,9 +27,10 @@ struct DemoCommand: ParsableCommand {
             (both mode 0700, files 0600); the erased beneficiary's vault key is overwritten and removed. Demo keys \
             come from the seed: they are for trying the ledger out, never for real data.
 
-            A demo stopped half-way leaves DIR/demo.partial beside a shorter ledger (verify and serve warn about it); \
-            demo on the same DIR then removes what it left (the ledger's files, DIR/keys and DIR/vault, which must \
-            hold only .key files) and builds it again.
+            A demo stopped half-way leaves DIR/demo.partial (naming its checkpoint key) beside a shorter ledger \
+            (verify and serve warn about it); demo on the same DIR then removes what it left (the ledger's files, \
+            DIR/keys and DIR/vault, which must hold only .key files) and builds it again, refusing instead when the \
+            ledger's key is not the one the marker names or a process (a server) writes the folder.
             """)
 
     @Option(name: .long, help: "The ledger directory (created if missing, in a folder that exists; must hold no ledger, keys or vault).")
@@ -87,18 +88,29 @@ struct DemoCommand: ParsableCommand {
             let clock = DemoClock(milliseconds: circuit.genesisMilliseconds)
             if restarting {
                 printError("demo: \(data) holds a demo that did not finish (\(Self.unfinishedMarker)); removing it and building it again")
-                try removeUnfinishedDemo(keysDirectory: keysDirectory, vaultDirectory: vaultDirectory)
+                try removeUnfinishedDemo(markerPath: markerPath, keysDirectory: keysDirectory, vaultDirectory: vaultDirectory)
             }
             try FileIO.makeDirectory(data, mode: 0o700, existingIsFine: true)
+            // The marker names the demo's checkpoint key, so that a restart removes only a ledger that is this demo's.
             try FileIO.writeSyncedFile(
-                markerPath, text: "circuito demo started here and has not finished; run circuito demo on this folder again to build it anew\n",
+                markerPath,
+                text: "circuito demo started here and has not finished; run circuito demo on this folder again to build it anew\n"
+                    + Self.markerKeyPrefix + circuit.checkpointKey.publicKey.multikey + "\n",
                 directory: data)
             // Hundreds of commits of a new, reproducible ledger: they skip fsync (LMDB stays consistent if the process
             // dies) and the whole file is synced once at the end, before the verifier key is printed. Only a machine
             // crash during the run can spoil the directory, and then the demo is simply run again.
-            let ledger = try Ledger.create(
-                directory: data, genesis: try circuit.genesis.verified(), checkpointKey: circuit.checkpointKey,
-                options: LMDBEnvironment.Options(durable: false), clock: { clock.milliseconds })
+            let ledger: Ledger
+            do throws(LedgerError) {
+                ledger = try Ledger.create(
+                    directory: data, genesis: try circuit.genesis.verified(), checkpointKey: circuit.checkpointKey,
+                    options: LMDBEnvironment.Options(durable: false), clock: { clock.milliseconds })
+            } catch {
+                // Nothing of the demo was made (a refused creation leaves no ledger): no marker either, so that the
+                // folder's own files never pass for a stopped demo's.
+                unlink(markerPath)
+                throw error
+            }
             try makePrivateDirectory(keysDirectory)
             let vault = try KeyVault(directory: vaultDirectory)
             var recordCount: UInt64 = 1
@@ -169,9 +181,28 @@ struct DemoCommand: ParsableCommand {
         printError("warning: \(data) holds a demo that did not finish (\(unfinishedMarker)): its ledger is only the first part of the demo; run circuito demo --data \(data) again to build it anew")
     }
 
-    /// Removes what a stopped demo made in `data`: the ledger's files, its keys folder and its vault. Only files the
-    /// demo writes are removed: anything else in those folders stops it with an error before anything is removed.
-    func removeUnfinishedDemo(keysDirectory: String, vaultDirectory: String) throws(LedgerError) {
+    /// The marker's line naming the stopped demo's checkpoint key.
+    static let markerKeyPrefix = "checkpoint_key "
+
+    /// Removes what a stopped demo made in `data`: the ledger's files, its keys folder and its vault. Only what is
+    /// the demo's is removed, and nothing while a process writes the folder: a `ledger.key` that is not the one the
+    /// marker names, a writer holding the lock, or anything but key files in those folders stops it with an error
+    /// before anything is removed.
+    func removeUnfinishedDemo(markerPath: String, keysDirectory: String, vaultDirectory: String) throws(LedgerError) {
+        // Held while removing: `serve` on a stopped demo only warns, and must not see its files go under it.
+        let lock = try FileLock(path: data + "/" + LedgerFiles.writerLock)
+        defer { lock.release() }
+        let markerText = String(decoding: try LocalFiles.read(markerPath, maximumBytes: 4096), as: UTF8.self)
+        let markedKey = markerText.split(separator: "\n").first { $0.hasPrefix(Self.markerKeyPrefix) }.map { String($0.dropFirst(Self.markerKeyPrefix.count)) }
+        let keyPath = data + "/" + LedgerFiles.checkpointKey
+        if access(keyPath, F_OK) == 0 {
+            let key = try KeyFile.read(keyPath)
+            guard let markedKey, key.publicKey.multikey == markedKey else {
+                throw LedgerError(
+                    .alreadyExists,
+                    "\(keyPath) is not the checkpoint key of the demo that \(Self.unfinishedMarker) names; nothing was removed: remove \(data) by hand to build the demo there")
+            }
+        }
         // Both hold key files only: DIR/keys/ID.key, DIR/vault/SUBJECT.key.
         let folders = [keysDirectory, vaultDirectory]
         let filesInFolders = try folders.map { (folder) throws(LedgerError) in try keyFileNames(in: folder) }
@@ -205,7 +236,8 @@ struct DemoCommand: ParsableCommand {
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
             if name == "." || name == ".." { continue }
-            guard name.hasSuffix(".key") else {
+            var status = stat()
+            guard name.hasSuffix(".key"), lstat(directory + "/" + name, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
                 throw LedgerError(
                     .alreadyExists,
                     "\(directory)/\(name) is not a file the demo writes; nothing was removed: remove \(data) by hand to build the demo again")

@@ -356,19 +356,51 @@ struct DemoTests {
         }
     }
 
-    @Test("a stopped demo whose folders hold a file it never writes is refused, and nothing is removed")
+    @Test("a stopped demo is removed only when it is the demo's: a ledger the marker does not name, a file it never writes, a writer running: refused, nothing removed")
     func unfinishedDemoWithForeignFile() throws {
         let demo = try DemoLedger(seed: 13, beneficiaries: 12)
         defer { demo.remove() }
-        #expect(FileManager.default.createFile(atPath: demo.directory + "/demo.partial", contents: Data("stopped\n".utf8)))
-        #expect(FileManager.default.createFile(atPath: demo.directory + "/vault/notes.txt", contents: Data("mine\n".utf8)))
         let before = try demo.export()
-        let again = try circuito("demo", "--data", demo.directory, "--seed", "13", "--beneficiaries", "12")
-        #expect(again.status == 1)
-        #expect(again.stderr.contains("already_exists") && again.stderr.contains("notes.txt"), "\(again.stderr)")
-        #expect(try demo.export() == before)
-        #expect(access(demo.directory + "/keys/" + DemoCircuit.authorityID + ".key", F_OK) == 0)
+        let demoKey = try KeyFile.read(demo.directory + "/ledger.key").publicKey.multikey
+        func stopAgain() throws -> CLIResult { try circuito("demo", "--data", demo.directory, "--seed", "13", "--beneficiaries", "12") }
+        func expectNothingRemoved(_ what: String) throws {
+            #expect(try demo.export() == before, "\(what)")
+            #expect(access(demo.directory + "/keys/" + DemoCircuit.authorityID + ".key", F_OK) == 0, "\(what)")
+        }
+        // A marker that does not name this ledger's checkpoint key: the ledger is not that demo's.
+        #expect(FileManager.default.createFile(atPath: demo.directory + "/demo.partial", contents: Data("stopped\ncheckpoint_key z6MkOther\n".utf8)))
+        let foreignLedger = try stopAgain()
+        #expect(foreignLedger.status == 1 && foreignLedger.stderr.contains("already_exists") && foreignLedger.stderr.contains("is not the checkpoint key"), "\(foreignLedger.stderr)")
+        try expectNothingRemoved("another ledger")
+        // The demo's own marker, but a file in the vault that the demo never writes.
+        #expect(FileManager.default.createFile(atPath: demo.directory + "/demo.partial", contents: Data("stopped\ncheckpoint_key \(demoKey)\n".utf8)))
+        #expect(FileManager.default.createFile(atPath: demo.directory + "/vault/notes.txt", contents: Data("mine\n".utf8)))
+        let foreignFile = try stopAgain()
+        #expect(foreignFile.status == 1)
+        #expect(foreignFile.stderr.contains("already_exists") && foreignFile.stderr.contains("notes.txt"), "\(foreignFile.stderr)")
+        try expectNothingRemoved("a foreign file")
         #expect(access(demo.directory + "/vault/notes.txt", F_OK) == 0)
+        #expect(unlink(demo.directory + "/vault/notes.txt") == 0)
+        // A process writing the folder (a server on the stopped demo) holds its lock: nothing goes under it.
+        let writerLock = open(demo.directory + "/writer.lock", O_RDWR)
+        try #require(writerLock >= 0 && flock(writerLock, LOCK_EX | LOCK_NB) == 0)
+        let besideWriter = try stopAgain()
+        close(writerLock)
+        #expect(besideWriter.status == 1 && besideWriter.stderr.contains("ledger_locked"), "\(besideWriter.stderr)")
+        try expectNothingRemoved("a writer running")
+    }
+
+    @Test("a demo whose ledger cannot be created (a stray ledger.key) leaves no marker that would later pass its folder off as a stopped demo")
+    func refusedDemoLeavesNoMarker() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let directory = workspace.path("demo")
+        #expect(mkdir(directory, 0o700) == 0)
+        try KeyFile.write(Ed25519PrivateKey(), to: directory + "/ledger.key")
+        let refused = try circuito("demo", "--data", directory, "--beneficiaries", "10")
+        #expect(refused.status == 1 && refused.stderr.contains("key_file"), "\(refused.stderr)")
+        #expect(access(directory + "/demo.partial", F_OK) != 0)
+        #expect(access(directory + "/ledger.key", F_OK) == 0, "the folder's own key stays")
     }
 
     @Test("a page zeroed inside data.mdb: verify ends with integrity_failure and exit 1, never a crash, or finds the page unused")
