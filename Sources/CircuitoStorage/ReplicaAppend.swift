@@ -32,44 +32,45 @@ public final class ReplicaLedger {
     /// Records of one `append`; bounds the memory of a commit.
     public static let maximumRecordsPerAppend = 8192
 
-    /// The files this process made in the replica's folder when it opened it (the folder itself, LMDB's files, the
-    /// lock), removed again by `removeIfEmpty` when nothing was ever committed to them.
-    private var madeHere: (folder: Bool, files: [String]) = (false, [])
+    /// LMDB's files this process made in the replica's folder when it opened it (under the writer lock), removed
+    /// again by `removeIfEmpty` when nothing was ever committed to them.
+    private var filesMade: [String] = []
 
     /// Opens the replica in `directory`, creating an empty one (no genesis yet) when there is none. A folder that
-    /// cannot be opened as a replica is left as it was found.
+    /// cannot be opened as a replica keeps what it held; only LMDB files this call made under the lock are removed
+    /// again (the lock file stays: another process may be waiting on it).
     public static func open(directory: String, pinnedVerifierKey: String? = nil, options: LMDBEnvironment.Options = .init()) throws(LedgerError) -> ReplicaLedger {
         // In the form the ledger writes (lower-case key id), so that comparing texts compares keys.
         let pinnedVerifierKey = try pinnedVerifierKey.map { (text) throws(LedgerError) in try NoteVerifier(parsing: text).verifierKey }
-        let folderMade = access(directory, F_OK) != 0
         try FileIO.makeDirectory(directory, mode: 0o700, existingIsFine: true)
         if access(directory + "/" + LedgerFiles.checkpointKey, F_OK) == 0 {
             throw LedgerError(.invalidRange, "\(directory) holds a checkpoint key: it is a leader's ledger, not a replica")
         }
-        let filesMade = ["data.mdb", "lock.mdb", LedgerFiles.writerLock].filter { access(directory + "/" + $0, F_OK) != 0 }
+        // Refused here (another follower holds it), nothing is removed: the files are that follower's.
+        let lock = try FileLock(path: directory + "/" + LedgerFiles.writerLock)
+        let filesMade = ["data.mdb", "lock.mdb"].filter { access(directory + "/" + $0, F_OK) != 0 }
         do throws(LedgerError) {
-            let lock = try FileLock(path: directory + "/" + LedgerFiles.writerLock)
             let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: true, options: options)
             let replica = try ReplicaLedger(directory: directory, environment: environment, lock: lock, pinnedVerifierKey: pinnedVerifierKey)
-            replica.madeHere = (folderMade, filesMade)
+            replica.filesMade = filesMade
             return replica
         } catch {
-            // Closed by now (each failed step closes what it opened): what this call made goes again.
+            // The environment is closed by now (each failed step closes what it opened); the lock is still held.
             for file in filesMade { unlink(directory + "/" + file) }
-            if folderMade { rmdir(directory) }
+            lock.release()
             throw error
         }
     }
 
     /// When nothing was ever committed to this replica (its first follow was refused, or stopped before the first
-    /// commit), closes it and removes what `open` made, so that no empty ledger is left that `verify` refuses.
-    /// Whether it did.
+    /// commit), closes it and removes the LMDB files `open` made, still under the writer lock, so that no empty
+    /// ledger is left that `verify` refuses. Whether it did.
     @discardableResult
     public func removeIfEmpty() -> Bool {
-        guard frontier.size == 0, madeHere.files.contains("data.mdb") else { return false }
-        close()
-        for file in madeHere.files { unlink(directory + "/" + file) }
-        if madeHere.folder { rmdir(directory) }
+        guard frontier.size == 0, filesMade.contains("data.mdb") else { return false }
+        _ = environment.close()
+        for file in filesMade { unlink(directory + "/" + file) }
+        writerLock.release()
         return true
     }
 

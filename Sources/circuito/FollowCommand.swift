@@ -13,7 +13,7 @@ struct FollowCommand: ParsableCommand {
             consistency proof; on any mismatch it stops with exit status 1 and writes nothing of the bad commit. \
             A lost connection is retried. SIGINT/SIGTERM stop it after the current commit. The replica DIR passes \
             `circuito verify` at any time once it holds a record; a run that commits none (its first subscription \
-            refused, stopped before the first commit) removes the files it made there.
+            refused, stopped before the first commit) removes the LMDB files it made there.
             """)
 
     @Option(name: .long, help: "The leader: HOST:PORT, or a Unix socket path.")
@@ -46,7 +46,7 @@ struct FollowCommand: ParsableCommand {
                 progress: { size in printError("replica at \(size) records") },
                 log: { printError($0) })
         } catch {
-            if follower.replica.removeIfEmpty() { printError("nothing was committed to the replica: the files this run made in \(data) are removed") }
+            if follower.replica.removeIfEmpty() { printError("nothing was committed to the replica: the LMDB files this run made in \(data) are removed") }
             switch error {
             case .local(let storage): printError("error: \(storage.code.name): the replica's storage: \(storage.message)")
             case .mismatch, .refused: printError("error: follow refused: \(error)")
@@ -54,6 +54,6 @@ struct FollowCommand: ParsableCommand {
             throw ExitCode(1)
         }
         printError("stopped at \(follower.replica.size) records")
-        if follower.replica.removeIfEmpty() { printError("nothing was committed to the replica: the files this run made in \(data) are removed") }
+        if follower.replica.removeIfEmpty() { printError("nothing was committed to the replica: the LMDB files this run made in \(data) are removed") }
     }
 }

@@ -305,7 +305,7 @@ extension SubscriptionTests {
         await older.shutdown()
     }
 
-    @Test("a first follow that commits nothing (the leader refused) leaves no empty replica behind; a foreign folder is left as it was")
+    @Test("a first follow that commits nothing (the leader refused) leaves no empty replica behind; a foreign folder keeps what it held")
     func refusedFirstFollowLeavesNothing() async throws {
         let fixture = try CircuitFixture()
         let server = try await fixture.startServer()
@@ -315,7 +315,8 @@ extension SubscriptionTests {
         let failure = follower.failureWithin(seconds: 30)
         #expect(failure != nil)
         #expect(follower.replica.removeIfEmpty())
-        #expect(access(replicaDirectory, F_OK) != 0, "the empty replica is still there")
+        // Its lock file stays (another follower may be waiting on it); `verify` finds no ledger there, not an empty one.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: replicaDirectory) == [LedgerFiles.writerLock])
         // A folder that holds something else is refused and left as it was: no lock files, nothing removed.
         let foreign = fixture.folder.path + "/foreign"
         #expect(mkdir(foreign, 0o700) == 0)
@@ -326,7 +327,8 @@ extension SubscriptionTests {
         } catch {
             #expect(error.code == .integrity, "\(error)")
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: foreign) == ["data.mdb"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: foreign).sorted() == ["data.mdb", LedgerFiles.writerLock])
+        #expect(FileManager.default.contents(atPath: foreign + "/data.mdb") == Data("not a ledger".utf8))
         await server.shutdown()
     }
 
