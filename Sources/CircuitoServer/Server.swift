@@ -421,6 +421,10 @@ struct Connection {
                     }
                     for stream in streams { stream.finish(hub: context.hub) }
                 }
+                // Every answer and stream message was handed to the loop by now; the channel closes as this body
+                // returns, failing writes still pending, so wait until they are on the socket (a client that
+                // half-closed still gets its answers; shutdown closes the channel, which ends this wait).
+                try? await underlying.writeAndFlush(ByteBuffer()).get()
             }
         } catch {
             // Closing a connection that is already gone is not an error worth reporting.

@@ -200,7 +200,9 @@ struct SubscriptionStream {
             // that fixed size.
             while true {
                 let end = self.end.withLock { $0 }
-                if let end, next >= end {
+                // It ends at `end` or, when a page read before `end` was set ran past it, at the end of the commit it
+                // ran into (the next checkpoint sent), so that every record sent comes with its commit's checkpoint.
+                if let end, next >= end, next == previousCheckpointSize {
                     try await flushed()
                     return
                 }
@@ -213,7 +215,7 @@ struct SubscriptionStream {
                     try await channel.close()
                     return
                 }
-                let limit = end.map { Int(min(UInt64(Self.recordsPerRead), $0 - next)) } ?? Self.recordsPerRead
+                let limit = end.map { $0 > next ? Int(min(UInt64(Self.recordsPerRead), $0 - next)) : Self.recordsPerRead } ?? Self.recordsPerRead
                 let page = try reader.recordsPage(from: next, limit: limit)
                 if page.records.isEmpty {
                     // Everything sent is on the socket before the stream counts as waiting: a stalled client's

@@ -126,19 +126,25 @@ struct SubscriptionTests {
         var answered = false
         var sequenceNumbers: [Int64] = []
         var errors: [JSONValue] = []
+        var lastMethod: String?
+        var lastCheckpointSize: Int64 = 0
         while let message = try subscriber.nextMessage() {
             if message["id"] == 1 {
                 answered = true
                 continue
             }
-            switch message["method"]?.stringValue {
+            lastMethod = message["method"]?.stringValue
+            switch lastMethod {
             case "subscription.record": sequenceNumbers.append(message["params"]?["record"]?["seq"]?.integerValue ?? -1)
+            case "subscription.checkpoint": lastCheckpointSize = message["params"]?["size"]?.integerValue ?? -1
             case "subscription.error": errors.append(message)
             default: break
             }
         }
         #expect(answered)
         #expect(errors.isEmpty, "\(errors)")
+        // The stream ends on a commit's end: its last message is the checkpoint of the last record sent.
+        #expect(lastMethod == "subscription.checkpoint" && lastCheckpointSize == (sequenceNumbers.last ?? -1) + 1, "\(String(describing: lastMethod)) \(lastCheckpointSize)")
         #expect(sequenceNumbers == Array(0..<size), "\(sequenceNumbers.count) records of \(size), last \(sequenceNumbers.last ?? -1)")
         await server.shutdown()
     }
