@@ -11,7 +11,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        // 2.101: the subscription stream's flush barrier relies on how its async writer hands writes to the loop (Subscriptions.swift).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries from Debian (liblmdb-dev, libsodium-dev), found through pkg-config.

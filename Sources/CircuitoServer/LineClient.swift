@@ -53,6 +53,8 @@ public final class LineClient {
     /// How long a read waits, named in the error when it gives up.
     private var receiveTimeoutSeconds: Int
     public static let maximumHeldNotifications = 100_000
+    /// Set when a `call` gave up waiting for its answer: the connection then takes no more calls.
+    private var answerOutstanding = false
 
     /// Connects with a receive timeout (a read waiting longer fails with `connection_failed`); a small
     /// `receiveBufferBytes` makes a slow reader visible to the server sooner (tests).
@@ -165,11 +167,20 @@ public final class LineClient {
 
     /// Sends a request and waits for its answer: the result, or the server's error.
     public func call(_ method: String, _ params: JSONValue = .object([:])) throws(LedgerError) -> Result<JSONValue, RPCError> {
+        // A late answer to the earlier request (an id-null refusal above all) would be taken for this one's.
+        guard !answerOutstanding else {
+            throw LedgerError(.connectionFailed, "an earlier request on this connection to \(endpoint) went unanswered within \(receiveTimeoutSeconds) s; open a new connection")
+        }
         nextIdentifier += 1
         let identifier = JSONValue.integer(nextIdentifier)
         try send(RPCMessage.request(id: identifier, method: method, params: params))
         while true {
-            guard let line = try readLine() else { throw LedgerError(.connectionFailed, "\(endpoint) closed the connection before answering \(method)") }
+            let read: [UInt8]?
+            do throws(LedgerError) { read = try readLine() } catch {
+                if lastReadTimedOut { answerOutstanding = true }
+                throw error
+            }
+            guard let line = read else { throw LedgerError(.connectionFailed, "\(endpoint) closed the connection before answering \(method)") }
             let message: JSONValue
             do throws(LedgerError) { message = try JSONParser.parse(line) } catch {
                 throw LedgerError(.invalidJSON, "the server sent a line that is not JSON: \(error.message)")

@@ -182,7 +182,9 @@ struct SubscriptionStream {
         let connections = self.connections
         defer { connections.adjustUnwrittenAnswerBytes(by: -unflushedBytes) }
         /// Waits until everything this stream wrote is on the socket. An empty write's future completes once every
-        /// write before it is: the loop runs this stream's writes in the order they were handed to it.
+        /// write before it is: the loop runs this stream's writes in the order they were handed to it (NIO's async
+        /// writer hands each write to the loop before `write` returns, as read in swift-nio 2.101, the minimum
+        /// Package.swift asks for; a writer that held writes back would make this bound weaker, not wrong).
         func flushed() async throws {
             guard unflushedBytes > 0 else { return }
             try await channel.writeAndFlush(ByteBuffer()).get()

@@ -147,7 +147,7 @@ public enum FileIO {
     /// Writes a small file (mode 0600, replacing one there) and syncs it and its folder `directory`, so that it is
     /// there after a crash before the caller goes on; on failure it is removed. Markers of work under way use it.
     public static func writeSyncedFile(_ path: String, text: String, directory: String) throws(LedgerError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))")
         }

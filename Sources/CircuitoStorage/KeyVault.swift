@@ -51,6 +51,12 @@ public struct KeyVault: Sendable {
         return directory + "/" + subject + Self.fileSuffix
     }
 
+    /// Whether the vault holds a key file for `subject`, usable or not (nothing is read).
+    public func holdsKeyFile(for subject: String) -> Bool {
+        guard let path = try? path(for: subject) else { return false }
+        return access(path, F_OK) == 0
+    }
+
     /// The subject's key, or nil when the vault holds none (never created, or erased).
     public func key(for subject: String) throws(LedgerError) -> [UInt8]? {
         let path = try path(for: subject)

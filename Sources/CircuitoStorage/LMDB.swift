@@ -484,11 +484,17 @@ public final class LMDBEnvironment: @unchecked Sendable {
             // map would need every transaction of this process ended, so the command is run again instead.
             throw LedgerError(.storage, "\(what()): another process has grown the ledger beyond this process's map (\(reason)); run the command again")
         }
-        if result == MDB_CORRUPTED || result == MDB_PAGE_NOTFOUND || result == MDB_INVALID {
-            // LMDB's own word that the file is damaged (a page of the wrong kind, one past the end, meta pages that
-            // are not LMDB's): the stored data, not the operation, is at fault.
+        if result == MDB_CORRUPTED || result == MDB_PAGE_NOTFOUND {
+            // LMDB's own word that the file is damaged (a page of the wrong kind, one past the end): the stored data,
+            // not the operation, is at fault.
             throw LedgerError(
                 .integrity, "\(what()): the ledger's data.mdb is damaged (\(reason)); restore it from a backup (circuito backup) or a follower")
+        }
+        if result == MDB_INVALID {
+            // At opening: the meta pages of data.mdb, or the header of lock.mdb, are not LMDB's.
+            throw LedgerError(
+                .integrity,
+                "\(what()): data.mdb is not an LMDB file, or its lock.mdb is not LMDB's (\(reason)): not a ledger this program wrote, or one damaged at its start")
         }
         throw LedgerError(.storage, "\(what()): \(reason)")
     }

@@ -19,7 +19,8 @@ public enum LedgerFiles {
         in directory: String, _ body: () throws(LedgerError) -> Result
     ) throws(LedgerError) -> Result {
         do { return try body() } catch {
-            guard access(directory + "/" + unfinishedInitialisation, F_OK) == 0 else { throw error }
+            // Beside a writer (an init still running) the lock's own message says what is going on.
+            guard error.code != .locked, access(directory + "/" + unfinishedInitialisation, F_OK) == 0 else { throw error }
             throw LedgerError(
                 error.code,
                 "\(error.message) (\(directory) holds an init that did not finish, \(unfinishedInitialisation): run circuito init on it again, which starts over)")
@@ -126,12 +127,15 @@ public final class Ledger {
     }
 
     /// Whether the environment in `directory` holds a committed record. One that never committed has no named
-    /// databases (`not_found` on opening them) or an empty log; any other failure is reported, and nothing removed.
+    /// databases (`not_found` on opening them) or an empty log. One that LMDB cannot read at all (`integrity_failure`:
+    /// meta pages that are not LMDB's, zeroed by a power cut, or a file cut short) counts as none too: with the
+    /// marker there no writer ever opened it, so it held at most the genesis, and it is unreadable. Any other failure
+    /// is reported, and nothing removed.
     private static func environmentHoldsRecords(in directory: String) throws(LedgerError) -> Bool {
         let environment: LMDBEnvironment
         do throws(LedgerError) {
             environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false)
-        } catch where error.code == .notFound {
+        } catch where error.code == .notFound || error.code == .integrity {
             return false
         }
         defer { _ = environment.close() }

@@ -197,7 +197,8 @@ struct BadgeVerifyCommand: ParsableCommand {
         for scalar in text.unicodeScalars {
             let value = scalar.value
             let hidden = value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value)
-                || (0x2066...0x2069).contains(value) || value == 0x200E || value == 0x200F
+                || (0x2066...0x2069).contains(value) || value == 0x200E || value == 0x200F || value == 0x061C
+                || value == 0x2028 || value == 0x2029
             if hidden {
                 result += "\\u{" + String(value, radix: 16, uppercase: true) + "}"
             } else {

@@ -59,7 +59,7 @@ struct CaseCommand: ParsableCommand {
             for entry in entries { output.writeLine(entry) }
             output.flush()
             // The ledger says "erased", but the data is gone only once the key is: say so where it is not.
-            if let keyVault, try reader.isErased(subject: beneficiary), try keyVault.key(for: beneficiary) != nil {
+            if let keyVault, try reader.isErased(subject: beneficiary), keyVault.holdsKeyFile(for: beneficiary) {
                 printError(
                     "warning: the ledger records the erasure of \(beneficiary), but the key vault \(keyVault.directory) still holds its key, which opens its sealed data; erase it: circuito vault erase --vault \(keyVault.directory) --beneficiary \(beneficiary)")
             }

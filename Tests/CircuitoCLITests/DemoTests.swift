@@ -253,9 +253,12 @@ struct DemoTests {
         let appended = try circuito(["append", "--data", demo.directory], stdin: signed.stdout)
         try #require(appended.succeeded && !appended.stdout.contains("error"), "\(appended.stdout) \(appended.stderr)")
         #expect(access(vault + "/" + subject + ".key", F_OK) == 0)
+        // The warning looks for the key file without reading it: one that group or others may read warns the same.
+        #expect(chmod(vault + "/" + subject + ".key", 0o644) == 0)
         let warned = try caseHistory(subject)
-        #expect(warned.succeeded && warned.stdout.contains(#""sealed":"erased""#))
+        #expect(warned.succeeded && warned.stdout.contains(#""sealed":"erased""#), "\(warned.stderr)")
         #expect(warned.stderr.contains("still holds its key") && warned.stderr.contains("circuito vault erase --vault \(vault) --beneficiary \(subject)"), "\(warned.stderr)")
+        #expect(chmod(vault + "/" + subject + ".key", 0o600) == 0)
 
         // vault erase --data erases the keys of every subject the ledger records as erased, and only those.
         let erased = try circuito("vault", "erase", "--vault", vault, "--data", demo.directory)

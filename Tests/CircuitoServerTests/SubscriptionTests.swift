@@ -359,13 +359,10 @@ extension SubscriptionTests {
         await server.shutdown()
     }
 
-    @Test("a connection that ends in the middle of a line is connection_failed, not a line of bad JSON")
-    func lineCutShortAtTheEnd() throws {
-        let folder = TemporaryFolder()
-        let path = folder.path + "/cut.sock"
+    /// A listening Unix socket at `path` (closed by the caller).
+    static func unixListener(at path: String) throws -> Int32 {
         let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         try #require(listener >= 0)
-        defer { close(listener) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -375,6 +372,32 @@ extension SubscriptionTests {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         try #require(bound == 0 && listen(listener, 1) == 0)
+        return listener
+    }
+
+    @Test("a call that went unanswered within the timeout leaves the connection taking no more calls (a late answer would be the next call's)")
+    func unansweredCallRetiresTheConnection() throws {
+        let folder = TemporaryFolder()
+        let listener = try Self.unixListener(at: folder.path + "/mute.sock")
+        defer { close(listener) }
+        let client = try LineClient(.unix(path: folder.path + "/mute.sock"), timeoutSeconds: 1)
+        for attempt in 1...2 {
+            do {
+                _ = try client.call("server.info")
+                Issue.record("call \(attempt) was answered by a server that never writes")
+            } catch {
+                #expect(error.code == .connectionFailed)
+                if attempt == 2 { #expect(error.message.contains("went unanswered within 1 s; open a new connection"), "\(error)") }
+            }
+        }
+    }
+
+    @Test("a connection that ends in the middle of a line is connection_failed, not a line of bad JSON")
+    func lineCutShortAtTheEnd() throws {
+        let folder = TemporaryFolder()
+        let path = folder.path + "/cut.sock"
+        let listener = try Self.unixListener(at: path)
+        defer { close(listener) }
         // The "server" answers one whole line, then half a line, and closes.
         let serving = Thread {
             let connection = accept(listener, nil, nil)

@@ -82,6 +82,14 @@ struct UnfinishedInitialisationTests {
         try Self.expectCreateStartsOver(temporary)
     }
 
+    @Test("stopped with a data.mdb LMDB cannot read (zeroed by a power cut): create starts over")
+    func stoppedWithAZeroedDataFile() throws {
+        let temporary = TemporaryLedger()
+        try Self.leaveMarker(in: temporary, key: true)
+        #expect(FileManager.default.createFile(atPath: Self.path(temporary, "data.mdb"), contents: Data(count: 16384)))
+        try Self.expectCreateStartsOver(temporary)
+    }
+
     @Test("stopped with LMDB's databases made but no record committed: readers say why, create starts over")
     func stoppedBeforeGenesisWasCommitted() throws {
         let temporary = TemporaryLedger()
