@@ -87,7 +87,6 @@ struct DemoCommand: ParsableCommand {
             var circuit = try DemoCircuit(seed: seed, beneficiaryCount: beneficiaries, firstDayMilliseconds: firstDayMilliseconds)
             let clock = DemoClock(milliseconds: circuit.genesisMilliseconds)
             if restarting {
-                printError("demo: \(data) holds a demo that did not finish (\(Self.unfinishedMarker)); removing it and building it again")
                 try removeUnfinishedDemo(markerPath: markerPath, keysDirectory: keysDirectory, vaultDirectory: vaultDirectory)
             }
             try FileIO.makeDirectory(data, mode: 0o700, existingIsFine: true)
@@ -206,6 +205,7 @@ struct DemoCommand: ParsableCommand {
         // Both hold key files only: DIR/keys/ID.key, DIR/vault/SUBJECT.key.
         let folders = [keysDirectory, vaultDirectory]
         let filesInFolders = try folders.map { (folder) throws(LedgerError) in try keyFileNames(in: folder) }
+        printError("demo: \(data) holds a demo that did not finish (\(Self.unfinishedMarker)); removing it and building it again")
         for file in ["data.mdb", "lock.mdb", LedgerFiles.checkpointKey, LedgerFiles.unfinishedInitialisation] {
             try removeFile(data + "/" + file)
         }
