@@ -31,6 +31,20 @@ public enum BenchCleanup {
         }
     }
 
+    /// Held for the whole of any removal of a registered folder: the run's own cleanup and a signal's must not remove
+    /// one tree at once (each finds files gone that the other removed, and folders are left behind).
+    private static let removal = Locked(())
+
+    /// The run's own removal of `folder` when it ends (then unregistered): skipped when a signal is undoing the run,
+    /// which removes it itself, and waited for by that signal when it arrives meanwhile.
+    static func removeUnlessInterrupted(folder: String) {
+        removal.withLock { _ in
+            guard !interrupted else { return }
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        unregister(folder: folder)
+    }
+
     /// Whether a signal has started undoing the run (`undoEverything`), which ends the process.
     public static var interrupted: Bool { registered.withLock { $0.interrupted } }
 
@@ -63,12 +77,16 @@ public enum BenchCleanup {
             }
         }
         // The servers are gone first, so that no process writes into a folder while it is removed.
-        for folder in taken.folders where access(folder, F_OK) == 0 {
-            do {
-                try FileManager.default.removeItem(atPath: folder)
-                done.append("removed \(folder)")
-            } catch {
-                done.append("could not remove \(folder): \(error.localizedDescription)")
+        for folder in taken.folders {
+            removal.withLock { _ in
+                // The run's own cleanup may have removed it just before.
+                guard access(folder, F_OK) == 0 else { return }
+                do {
+                    try FileManager.default.removeItem(atPath: folder)
+                    done.append("removed \(folder)")
+                } catch {
+                    done.append("could not remove \(folder): \(error.localizedDescription)")
+                }
             }
         }
         return done

@@ -569,10 +569,11 @@ public enum BenchRunner {
         defer {
             if let madeFolder {
                 if removeDirectory || !ledgerComplete {
-                    removeFolder(madeFolder)
-                    if !removeDirectory { progress("removed \(madeFolder): the run ended before its ledger was whole") }
+                    BenchCleanup.removeUnlessInterrupted(folder: madeFolder)
+                    if !removeDirectory && !BenchCleanup.interrupted { progress("removed \(madeFolder): the run ended before its ledger was whole") }
+                } else {
+                    BenchCleanup.unregister(folder: madeFolder)
                 }
-                BenchCleanup.unregister(folder: madeFolder)
             }
         }
 
@@ -806,10 +807,7 @@ public enum BenchRunner {
             // The replays' scratch environments live in a folder of the bench's own, removed if it is interrupted.
             let scratchParent = try LedgerReplay.makeUniqueDirectory(named: "circuito-bench-replay", in: LedgerReplay.temporaryDirectory())
             BenchCleanup.register(folder: scratchParent)
-            defer {
-                removeFolder(scratchParent)
-                BenchCleanup.unregister(folder: scratchParent)
-            }
+            defer { BenchCleanup.removeUnlessInterrupted(folder: scratchParent) }
             /// One replay of the whole ledger as `verb` names it, with its progress; its records per second.
             func replay(_ verb: String, compareProjections: Bool, signatureChecks: LedgerReplay.SignatureChecks) throws(LedgerError) -> (
                 report: LedgerReplay.Report, eventsPerSecond: Double
@@ -849,12 +847,6 @@ public enum BenchRunner {
 
     static func makeTemporaryDirectory() throws(LedgerError) -> String {
         try LedgerReplay.makeUniqueDirectory(named: "circuito-bench", in: LedgerReplay.temporaryDirectory()) + "/ledger"
-    }
-
-    /// Removes a folder this run made, and everything in it (a ledger, its keys, the server's log, a replay's
-    /// scratch environment).
-    static func removeFolder(_ folder: String) {
-        try? FileManager.default.removeItem(atPath: folder)
     }
 
     /// Refuses a path the run could not create or write a file at, before anything runs.
