@@ -157,16 +157,17 @@ public enum FileIO {
             guard fsync(descriptor) == 0 else {
                 throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))")
             }
-            try syncDirectory(directory)
+            try synchronise(directory)
         } catch {
             unlink(path)
             throw error
         }
     }
 
-    /// Syncs a folder, so that a file renamed into it stays so after a crash.
-    public static func syncDirectory(_ path: String) throws(LedgerError) {
-        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    /// Syncs a file or a folder by path (a folder: so that a file created, renamed or removed in it stays so after a
+    /// crash; a file: every earlier write to it, whoever made it).
+    public static func synchronise(_ path: String) throws(LedgerError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw LedgerError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))") }

@@ -400,7 +400,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 guard rename(partial, directory + "/data.mdb") == 0 else {
                     throw LedgerError(.storage, "cannot rename \(partial): \(String(cString: strerror(errno)))")
                 }
-                try FileIO.syncDirectory(directory)
+                try FileIO.synchronise(directory)
             } catch {
                 unlink(partial)
                 throw error

@@ -103,7 +103,7 @@ public final class Ledger {
         // Genesis is committed (and synced): the ledger is whole. One sync of the folder makes its files' names
         // durable with the marker's removal.
         unlink(markerPath)
-        try FileIO.syncDirectory(directory)
+        try FileIO.synchronise(directory)
         return ledger
     }
 
@@ -115,7 +115,7 @@ public final class Ledger {
         let markerPath = directory + "/" + LedgerFiles.unfinishedInitialisation
         if access(directory + "/data.mdb", F_OK) == 0, try environmentHoldsRecords(in: directory) {
             unlink(markerPath)
-            try FileIO.syncDirectory(directory)
+            try FileIO.synchronise(directory)
             throw LedgerError(.genesisAlreadyWritten, "\(directory) already holds a ledger")
         }
         for file in [LedgerFiles.checkpointKey, "data.mdb", "lock.mdb"] {
@@ -172,7 +172,7 @@ public final class Ledger {
         let markerPath = directory + "/" + LedgerFiles.unfinishedInitialisation
         if access(markerPath, F_OK) == 0 {
             unlink(markerPath)
-            try FileIO.syncDirectory(directory)
+            try FileIO.synchronise(directory)
         }
         return ledger
     }

@@ -61,14 +61,9 @@ struct Circuito: ParsableCommand {
         return joined
     }
 
-    /// `-` and then digits, with at most one `.` among them: `-5`, `-0.5`.
+    /// `-`, a digit, and a number: `-5`, `-0.5`.
     static func isNegativeNumber(_ text: String) -> Bool {
-        let rest = text.utf8.dropFirst()
-        guard text.utf8.first == UInt8(ascii: "-"), let first = rest.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else {
-            return false
-        }
-        return rest.allSatisfy { ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: ".") }
-            && rest.filter { $0 == UInt8(ascii: ".") }.count <= 1
+        text.hasPrefix("-") && text.dropFirst().first?.isASCII == true && text.dropFirst().first?.isNumber == true && Double(text) != nil
     }
 
     /// Why writing to standard output failed, through `StandardOutput` or `print` (C's stdout), if it did.

@@ -133,12 +133,12 @@ struct DemoCommand: ParsableCommand {
                 }
             }
             if onTerminal { printErrorInPlace("") }
-            try synchronise(data + "/data.mdb")
+            try FileIO.synchronise(data + "/data.mdb")
             // The demo is whole: its marker goes, and one sync of the folder keeps that and its files' names.
             guard unlink(markerPath) == 0 else {
                 throw LedgerError(.storage, "cannot remove \(markerPath): \(String(cString: strerror(errno)))")
             }
-            try synchronise(data)
+            try FileIO.synchronise(data)
             print(ledger.verifierKey)
             let seconds = Double(Ledger.systemClockMilliseconds() - started) / 1000
             printError("demo: \(recordCount) records in \(commitCount) commits (\(seconds) s); ledger \(data), keys \(keysDirectory), vault \(vaultDirectory)")
@@ -245,14 +245,6 @@ struct DemoCommand: ParsableCommand {
             names.append(name)
         }
         return names
-    }
-
-    /// fsync of a file or directory by path (it flushes every earlier write to it, whoever made it).
-    func synchronise(_ path: String) throws(LedgerError) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw LedgerError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))") }
     }
 
     func makePrivateDirectory(_ path: String) throws(LedgerError) {
