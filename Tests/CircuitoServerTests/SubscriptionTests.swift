@@ -4,6 +4,7 @@ import CircuitoServer
 import CircuitoStorage
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 @Suite("Socket API: subscriptions and verifying followers", .serialized, .timeLimit(.minutes(5)))
@@ -415,6 +416,97 @@ extension SubscriptionTests {
         } catch {
             #expect(error.code == .connectionFailed && error.message.contains("ended in the middle of a line"), "\(error)")
         }
+    }
+}
+
+extension SubscriptionTests {
+    @Test("a follower commits what it verified before the leader's connection broke, then resumes from there and ends equal to the leader")
+    func followerKeepsVerifiedRecordsAcrossABrokenConnection() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let writer = try server.client()
+        // Commits after the fixture's own, so that the stream has checkpoints to break between.
+        for _ in 0..<3 { _ = try writer.result("submit", try fixture.registration().params) }
+        let size = try server.size()
+        // The leader's own stream from 0, message by message.
+        let subscriber = try server.client()
+        _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": 0]))
+        var stream: [JSONValue] = []
+        var checkpointIndices: [Int] = []
+        while stream.count < 10_000, checkpointIndices.last.map({ stream[$0]["params"]?["size"] }) != .integer(Int64(size)) {
+            let message = try #require(try subscriber.nextMessage())
+            if message["method"] == "subscription.checkpoint" { checkpointIndices.append(stream.count) }
+            stream.append(message)
+        }
+        await server.shutdown()
+        try #require(checkpointIndices.count >= 2)
+        let firstCheckpointSize = try #require(stream[checkpointIndices[0]]["params"]?["size"]?.integerValue)
+        // The first connection carries the first checkpoint and the records after it, up to (not with) the next
+        // checkpoint, then breaks. Its answer announces more records than it sends, so that nothing is committed
+        // for having caught up: only the break can make the follower commit.
+        let broken = Array(stream[...(checkpointIndices[1] - 1)])
+        let resumed = Array(stream[(checkpointIndices[0] + 1)...])
+        let leaderPath = fixture.folder.path + "/leader.sock"
+        let listener = try Self.unixListener(at: leaderPath)
+        defer { close(listener) }
+        let requestedFrom = Mutex<[Int64]>([])
+        let serving = Thread {
+            for (connectionIndex, messages) in [broken, resumed].enumerated() {
+                let connection = accept(listener, nil, nil)
+                guard connection >= 0 else { return }
+                defer { close(connection) }
+                guard let request = Self.readLine(connection),
+                    let from = request["params"]?["request"]?["params"]?["from"]?.integerValue
+                else { return }
+                requestedFrom.withLock { $0.append(from) }
+                let announced = connectionIndex == 0 ? Int64(size) + 1_000 : Int64(size)
+                var bytes = CanonicalJSON.encode(["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": .integer(announced)]])
+                bytes.append(0x0A)
+                for message in messages {
+                    bytes += CanonicalJSON.encode(message)
+                    bytes.append(0x0A)
+                }
+                var written = 0
+                while written < bytes.count {
+                    let count = bytes[written...].withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+                    guard count > 0 else { return }
+                    written += count
+                }
+                if connectionIndex == 1 {
+                    // Held open until the follower stops, as a live leader would.
+                    var byte: UInt8 = 0
+                    _ = read(connection, &byte, 1)
+                }
+            }
+        }
+        serving.start()
+        let replicaDirectory = fixture.folder.path + "/replica"
+        let run = FollowerRun(.init(leader: .unix(path: leaderPath), directory: replicaDirectory, actor: "audit", key: fixture.actors.auditor))
+        #expect(run.waitUntil(size: size, timeoutSeconds: 30))
+        try run.stop()
+        // The second subscription started where the first checkpoint left the replica: the records verified
+        // before the break were committed, not dropped and fetched again.
+        #expect(requestedFrom.withLock { $0 } == [0, firstCheckpointSize])
+        let leader = try LedgerReader.open(directory: fixture.directory)
+        let replica = try LedgerReader.open(directory: replicaDirectory)
+        #expect(try replica.size() == size)
+        for sequenceNumber in 0..<size {
+            #expect(try replica.leafBytes(sequenceNumber: sequenceNumber) == leader.leafBytes(sequenceNumber: sequenceNumber))
+        }
+        let report = try LedgerReplay.run(replica, compareProjections: true)
+        #expect(report.recordCount == size)
+    }
+
+    /// One line read byte by byte (at most 1 MiB), parsed; nil at EOF or on bad JSON.
+    static func readLine(_ connection: Int32) -> JSONValue? {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while line.count < 1 << 20 {
+            guard read(connection, &byte, 1) == 1 else { return nil }
+            if byte == 0x0A { return try? JSONParser.parse(line) }
+            line.append(byte)
+        }
+        return nil
     }
 }
 
