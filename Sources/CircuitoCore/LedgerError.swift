@@ -80,4 +80,5 @@ extension LedgerError.Code {
     public static let locked = Self(name: "ledger_locked", number: 4003)
     public static let keyFile = Self(name: "key_file", number: 4004)
     public static let integrity = Self(name: "integrity_failure", number: 4005)
+    public static let clockOutOfRange = Self(name: "clock_out_of_range", number: 4006)
 }

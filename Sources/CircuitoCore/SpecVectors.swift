@@ -637,6 +637,14 @@ extension SpecVectors {
             ("a dote category that is not in the policy", "dote.granted", giuliaID, giulia, ["beneficiary": .string(benID), "category": "jewellery", "amount": 100], .invalidBody),
             ("signed by a suspended staff member", "dote.granted", marcoID, marco, ["beneficiary": .string(benID), "category": "food", "amount": 100], .actorSuspended),
             ("authorisation for another ledger", "payment.redeemed", bottegaID, bottega, pay(bottegaID, 100, nonce: "n-0106", origin: "circuito.example/other-ledger"), .authorisationInvalid),
+            ("an organisation referring another organisation's beneficiary to itself", "case.referred", cissID, ciss, [
+                "case": "case-9998", "beneficiary": .string(benID), "household": "hh-0412", "to": .string(cissID),
+                "sealed": seal(["name": "x"], subject: benID, key: subjectKey(benID), nonce: sealNonce("refusal-referral-3")),
+            ], .roleNotPermitted),
+            ("a referral of an id registered as a merchant", "case.referred", cissID, ciss, [
+                "case": "case-9997", "beneficiary": .string(bottegaID), "household": "hh-0001", "to": .string(casaID),
+                "sealed": seal(["name": "x"], subject: bottegaID, key: subjectKey(bottegaID), nonce: sealNonce("refusal-referral-4")),
+            ], .unknownReference),
         ]
         var refused: [JSONValue] = []
         for (index, (name, type, actor, signer, body, code)) in refusals.enumerated() {

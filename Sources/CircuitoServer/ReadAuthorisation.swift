@@ -104,6 +104,10 @@ public enum ReadAuthorisation {
                 throw LedgerError(.keyNotActive, "key \(key) is not an active key of \"\(actorID)\"")
             }
             guard !actor.suspended else { throw LedgerError(.actorSuspended, "actor \"\(actorID)\" is suspended") }
+            // As for events (Rulebook.activeSigner): staff of a suspended organisation act for nobody.
+            if actor.role == .staff, let organisation = actor.organisation, try reader.actorRecord(organisation)?.suspended == true {
+                throw LedgerError(.actorSuspended, "staff \"\(actorID)\" acts for organisation \"\(organisation)\", which is suspended")
+            }
             return actor
         } catch {
             throw RPCError(error)
@@ -183,7 +187,8 @@ enum ReadPolicy {
     }
 
     /// A beneficiary's case history and actor record: the authority, auditors, the beneficiary itself, and the
-    /// organisation (or its staff) holding one of the beneficiary's cases that is not closed.
+    /// organisation (or its staff) holding one of the beneficiary's cases that is not closed and gives it standing
+    /// (`CaseStanding`: for a registered person, a case held by or referred by the person's own organisation).
     static func mayReadBeneficiary(_ beneficiary: String, _ requester: ActorRecord, reader: LedgerReader) throws(LedgerError) -> Bool {
         switch requester.role {
         case .authority, .auditor: return true
@@ -191,8 +196,11 @@ enum ReadPolicy {
         case .merchant: return false
         case .organisation, .staff:
             guard let organisation = requester.role == .organisation ? requester.id : requester.organisation else { return false }
+            let registered = try reader.actorRecord(beneficiary)
             return try reader.cases(of: beneficiary).contains { record in
-                record["holder"]?.stringValue == organisation && record["status"]?.stringValue != "closed"
+                guard case .object(let fields) = record else { return false }
+                return fields["holder"]?.stringValue == organisation && fields["status"]?.stringValue != "closed"
+                    && CaseStanding.givesStanding(fields, beneficiary: registered)
             }
         }
     }

@@ -488,6 +488,13 @@ struct GroupPlanner {
     /// committing group's changes and the open group's laid over it.
     mutating func plan(_ requests: [LedgerWriter.Pending], reader: LedgerReader) {
         let now = openRecordedAtMilliseconds ?? max(Ledger.systemClockMilliseconds(), lastRecordedAtMilliseconds)
+        do throws(LedgerError) {
+            try Timestamp.requireRecordable(millisecondsSince1970: now)
+        } catch {
+            // Nothing can be recorded at this time; the group stays as it was (it has no recorded_at yet if empty).
+            for pending in requests { append(pending, .refused(WriteRefusal(error: error, index: nil)), eventCount: pending.request.events.count) }
+            return
+        }
         openRecordedAtMilliseconds = now
         let recordedAt = Timestamp.format(millisecondsSince1970: now)
         do throws(LedgerError) {

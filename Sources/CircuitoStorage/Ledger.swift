@@ -63,7 +63,9 @@ public final class Ledger {
             throw LedgerError(.invalidBody, "genesis checkpoint_key must be the public key of the ledger's checkpoint key")
         }
         // Check genesis against the rulebook before anything touches the disk, so a refused genesis leaves nothing.
-        let position = LogPosition(sequenceNumber: 0, recordedAt: Timestamp.format(millisecondsSince1970: clock()))
+        let createdAt = clock()
+        try Timestamp.requireRecordable(millisecondsSince1970: createdAt)
+        let position = LogPosition(sequenceNumber: 0, recordedAt: Timestamp.format(millisecondsSince1970: createdAt))
         _ = try Rulebook.check(genesis, at: position, state: MemoryLedgerState())
         try FileIO.makeDirectory(directory, mode: 0o700, existingIsFine: true)
         let markerPath = directory + "/" + LedgerFiles.unfinishedInitialisation
@@ -259,6 +261,7 @@ public final class Ledger {
         guard !events.isEmpty else { return [] }
         var working = frontier
         let now = max(clock(), lastRecordedAtMilliseconds)
+        try Timestamp.requireRecordable(millisecondsSince1970: now)
         let recordedAt = Timestamp.format(millisecondsSince1970: now)
         let ((outcomes, checkpointNote), commitNanoseconds) = try environment.timedWrite { (transaction) throws(LedgerError) -> ([Outcome], String?) in
             let state = TransactionLedgerState(transaction: transaction)

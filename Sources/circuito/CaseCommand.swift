@@ -45,15 +45,14 @@ struct CaseCommand: ParsableCommand {
                 guard vault == nil, error.code == .notFound else { throw error }
                 keyVault = nil
             }
+            // An id registered with another role is no beneficiary, whatever was recorded under it before.
+            if let actor = try reader.actorRecord(beneficiary), actor.role != .beneficiary {
+                throw LedgerError(.notFound, "the ledger knows no beneficiary \(beneficiary.debugDescription): that id is registered as \(actor.role.rawValue)")
+            }
             let entries = try reader.caseHistory(beneficiary: beneficiary, vault: keyVault, limit: limit)
-            if entries.isEmpty {
+            if entries.isEmpty, try reader.actorRecord(beneficiary) == nil {
                 // Nothing printed would not tell a mistyped id from a beneficiary with no history: say which.
-                guard let actor = try reader.actorRecord(beneficiary) else {
-                    throw LedgerError(.notFound, "the ledger knows no beneficiary \(beneficiary.debugDescription): no event concerns it")
-                }
-                guard actor.role == .beneficiary else {
-                    throw LedgerError(.notFound, "the ledger knows no beneficiary \(beneficiary.debugDescription): that id is registered as \(actor.role.rawValue)")
-                }
+                throw LedgerError(.notFound, "the ledger knows no beneficiary \(beneficiary.debugDescription): no event concerns it")
             }
             let output = StandardOutput()
             for entry in entries { output.writeLine(entry) }

@@ -438,6 +438,24 @@ func fileMode(_ path: String) -> mode_t? {
 
 @Suite("circuito CLI", .timeLimit(.minutes(5)))
 struct CLITests {
+    @Test("case: an id registered with another role is not_found, even with a case recorded before it was registered")
+    func caseOfAnIdRegisteredWithAnotherRole() throws {
+        let ledger = try TestLedger()
+        defer { ledger.remove() }
+        let casa = TestActor("casa"), staff = TestActor("op"), later = TestActor("x")
+        let sealed = SealedData.seal(["name": "x"], subject: "x", key: SecretBox.newKey())
+        let result = try ledger.append([
+            try ledger.authority.register(casa, role: "organisation", name: "Casa"),
+            try casa.register(staff, role: "staff", name: "Op", organisation: "casa"),
+            try staff.sign("case.referred", id: "refer-x", ["case": "c-x", "beneficiary": "x", "household": "hh-1", "to": "casa", "sealed": sealed]),
+            try ledger.authority.register(later, role: "staff", name: "X", organisation: "casa"),
+        ])
+        try #require(result.succeeded && !result.stdout.contains("error"), "\(result.stdout)\(result.stderr)")
+        let read = try circuito("case", "--data", ledger.directory, "--beneficiary", "x")
+        #expect(read.status == 1 && read.stdout.isEmpty, "\(read.stdout)")
+        #expect(read.stderr.contains("error: not_found: the ledger knows no beneficiary \"x\": that id is registered as staff"), "\(read.stderr)")
+    }
+
     @Test("output that cannot be written (a full disk) ends the command with storage_error and exit 1, never a quiet 0")
     func outputThatCannotBeWrittenFails() throws {
         let ledger = try TestLedger()

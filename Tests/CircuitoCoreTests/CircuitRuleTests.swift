@@ -410,6 +410,110 @@ struct ActivityRuleTests {
 }
 
 /// A deterministic generator for the property test (SplitMix64).
+@Suite("Circuit: standing over a person, suspended organisations, the end of time")
+struct StandingRuleTests {
+    /// The circuit with a second organisation "other-org" and its staff member "other-op".
+    static func circuitWithAnotherOrganisation() throws -> (Circuit, organisation: Ed25519PrivateKey, staff: Ed25519PrivateKey) {
+        var circuit = try Circuit()
+        let organisation = try circuit.harness.register("other-org", role: "organisation")
+        let staff = try circuit.harness.register("other-op", role: "staff", organisation: "other-org")
+        return (circuit, organisation, staff)
+    }
+
+    static func referral(_ caseID: String, _ beneficiary: String, to holder: String) -> JSONObject {
+        ["case": .string(caseID), "beneficiary": .string(beneficiary), "household": "hh-1", "to": .string(holder),
+         "sealed": SealedData.seal(["name": "x"], subject: beneficiary, key: SecretBox.newKey())]
+    }
+
+    @Test("an organisation gets no standing over another organisation's beneficiary by referring them to itself")
+    func noSelfReferral() throws {
+        var (circuit, otherOrganisation, otherStaff) = try Self.circuitWithAnotherOrganisation()
+        // "ben" belongs to casa: others refer them only to casa; casa refers them anywhere.
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-self", "ben", to: "other-org")) == .roleNotPermitted)
+        #expect(try circuit.submit("case.referred", by: "other-org", key: otherOrganisation, Self.referral("c-self", "ben", to: "other-org")) == .roleNotPermitted)
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-to-casa", "ben", to: "casa")) == nil)
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-onward", "ben", to: "other-org")) == nil)
+        // Only beneficiaries have cases.
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-shop", "grocer", to: "casa")) == .unknownReference)
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-city", "city", to: "casa")) == .unknownReference)
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-colleague", "other-op", to: "casa")) == .unknownReference)
+
+        // Someone not registered yet may be referred by anyone, but once casa registers them a case another
+        // organisation gave itself earlier is no standing: it cannot erase them.
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-early", "ben-new", to: "other-org")) == nil)
+        _ = try circuit.harness.register("ben-new", role: "beneficiary", by: "op", key: circuit.staff, organisation: "casa")
+        let early = try #require(try circuit.harness.state.json(.cases, "c-early")?.objectValue)
+        #expect(!CaseStanding.givesStanding(early, beneficiary: try circuit.harness.state.actor("ben-new")))
+        #expect(CaseStanding.givesStanding(early, beneficiary: nil))
+        #expect(try circuit.submit("subject.erased", by: "other-op", key: otherStaff, ["beneficiary": "ben-new", "case": "c-early"]) == .notCaseHolder)
+        // A case casa referred onward does give the holder standing.
+        let onward = try #require(try circuit.harness.state.json(.cases, "c-onward")?.objectValue)
+        #expect(CaseStanding.givesStanding(onward, beneficiary: try circuit.harness.state.actor("ben")))
+        #expect(try circuit.submit("subject.erased", by: "other-op", key: otherStaff, ["beneficiary": "ben", "case": "c-onward"]) == nil)
+    }
+
+    @Test("a suspended organisation acts through none of its staff; nobody joins it or is referred to it")
+    func suspendedOrganisation() throws {
+        var (circuit, _, otherStaff) = try Self.circuitWithAnotherOrganisation()
+        let opportunity: JSONObject = ["opportunity": "o-1", "title": "Garden", "description": "Garden work", "category": "civic_utility", "district": "aurora"]
+        #expect(try circuit.byCity("actor.suspended", ["actor": "other-org", "reason": "closed"]) == nil)
+        #expect(try circuit.submit("opportunity.published", by: "other-op", key: otherStaff, opportunity) == .actorSuspended)
+        #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, [
+            "actor": "ben-9", "role": "beneficiary", "name": "ben-9", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": "other-org",
+        ]) == .actorSuspended)
+        #expect(try circuit.byCity("actor.registered", [
+            "actor": "new-op", "role": "staff", "name": "new-op", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": "other-org",
+        ]) == .actorSuspended)
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-1", "ben", to: "other-org")) == .actorSuspended)
+        // Another organisation's staff are not affected.
+        #expect(try circuit.byStaff("opportunity.published", opportunity) == nil)
+    }
+
+    @Test("an erased id stays closed: it cannot be registered afterwards")
+    func erasedIdentifierIsNotRegistered() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-ghost", "ghost", to: "casa")) == nil)
+        #expect(try circuit.byCity("subject.erased", ["beneficiary": "ghost"]) == nil)
+        #expect(try circuit.byStaff("actor.registered", [
+            "actor": "ghost", "role": "beneficiary", "name": "ghost", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": "casa",
+        ]) == .subjectErased)
+    }
+
+    @Test("badges go to beneficiaries: not to an id registered with another role after its case began")
+    func badgesOnlyForBeneficiaries() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-x", "x", to: "casa")) == nil)
+        #expect(try circuit.byStaff("case.opened", ["case": "c-x"]) == nil)
+        #expect(try circuit.byStaff("opportunity.published", ["opportunity": "garden", "title": "Garden", "description": "Garden work", "category": "civic_utility", "district": "aurora"]) == nil)
+        #expect(try circuit.byStaff("badge_class.defined", ["badge_class": "k", "name": "n", "description": "d", "criteria": "c", "credits": 5]) == nil)
+        #expect(try circuit.byStaff("activation.recorded", ["activation": "a-x", "case": "c-x", "opportunity": "garden", "hours": 3, "date": "2026-11-21"]) == nil)
+        _ = try circuit.harness.register("x", role: "staff", organisation: "casa")
+        #expect(try circuit.byStaff("badge.issued", ["badge": "b-x", "badge_class": "k", "beneficiary": "x", "activations": ["a-x"]]) == .unknownReference)
+    }
+
+    @Test("a lot or a badge whose validity would end after year 9999 ends at 9999-12-31T23:59:59.999Z, not at once")
+    func expiriesAtTheEndOfTime() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byCity("policy.updated", [
+            "conversion_rate_cents_per_credit": 100, "monthly_conversion_cap_cents": 50_000, "lot_validity_days": 3660,
+            "categories": .array(Circuit.categories),
+        ]) == nil)
+        circuit.harness.now = "9995-06-01T00:00:00.000Z"
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1000]) == nil)
+        let lot = try #require(circuit.harness.state.entries(.lots, prefix: StateKey.prefix("ben"), limit: 10).first)
+        #expect(try JSONParser.parse(lot.value)["expires_at"] == "9999-12-31T23:59:59.999Z")
+        circuit.harness.now = "9995-06-01T00:00:01.000Z"
+        #expect(try circuit.pay(400) == nil)
+        #expect(try circuit.byCity("tocoin.expired", ["beneficiary": "ben", "lot": .integer(Int64(try #require(StateKey.decodeNumber(lot.key.suffix(8)))))]) == .lotNotExpired)
+        #expect(try circuit.byStaff("badge_class.defined", ["badge_class": "long", "name": "n", "description": "d", "criteria": "c", "credits": 5, "valid_days": 36_600]) == nil)
+        _ = try circuit.earnBadge("b-first")
+        #expect(try circuit.byStaff("activation.recorded", ["activation": "a-long", "case": "case-ben", "opportunity": "garden", "hours": 3, "date": "9995-05-30"]) == nil)
+        #expect(try circuit.byStaff("badge.issued", ["badge": "b-long", "badge_class": "long", "beneficiary": "ben", "activations": ["a-long"]]) == nil)
+        let badge = try #require(try circuit.harness.state.json(.badges, "b-long"))
+        #expect(badge["valid_until"] == "9999-12-31T23:59:59.999Z")
+    }
+}
+
 struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {

@@ -285,6 +285,40 @@ struct ProtocolTests {
         await server.shutdown()
     }
 
+    @Test("a case an organisation gives itself is no standing over a registered person; staff of a suspended organisation read nothing")
+    func readStandingComesFromThePersonsOrganisation() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let actors = fixture.actors
+        func referral(_ caseID: String, _ beneficiary: String, to holder: String) -> JSONObject {
+            ["case": .string(caseID), "beneficiary": .string(beneficiary), "household": "hh-9", "to": .string(holder),
+             "sealed": SealedData.seal(["name": "x"], subject: beneficiary, key: SecretBox.newKey())]
+        }
+        // bene-1 belongs to casa: another organisation cannot refer them to itself.
+        let selfReferral = try fixture.signed("case.referred", by: "otto", actors.otherStaff, referral("c-self", "bene-1", to: "other-org"))
+        #expect(try client.error("submit", selfReferral.params).name == "role_not_permitted")
+        // Someone not registered yet: whoever refers them may read what is recorded of them, and so may the
+        // authority (not `not_found`: the ledger knows them by their case).
+        _ = try client.result("submit", try fixture.signed("case.referred", by: "otto", actors.otherStaff, referral("c-early", "bene-3", to: "other-org")).params)
+        _ = try client.result("case.history", fixture.read("case.history", as: "otto", ["beneficiary": "bene-3"]))
+        _ = try client.result("case.history", fixture.read("case.history", as: "city", ["beneficiary": "bene-3"]))
+        #expect(try client.error("case.history", fixture.read("case.history", as: "city", ["beneficiary": "nobody"])).name == "not_found")
+        // Once casa registers them, that early case is no standing.
+        _ = try client.result("submit", try fixture.signed("actor.registered", by: "anna", actors.staff, [
+            "actor": "bene-3", "role": "beneficiary", "name": "bene-3", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": "casa",
+        ]).params)
+        #expect(try client.error("case.history", fixture.read("case.history", as: "otto", ["beneficiary": "bene-3"])).name == "not_authorised")
+        #expect(try client.error("account.balance", fixture.read("account.balance", as: "otto", ["account": "beneficiary:bene-3"])).name == "not_authorised")
+        // A case casa refers onward is standing: the other organisation's staff read bene-2 ...
+        _ = try client.result("submit", try fixture.signed("case.referred", by: "anna", actors.staff, referral("c-onward", "bene-2", to: "other-org")).params)
+        _ = try client.result("case.history", fixture.read("case.history", as: "otto", ["beneficiary": "bene-2"]))
+        // ... until their organisation is suspended.
+        _ = try client.result("submit", try fixture.signed("actor.suspended", by: "city", actors.authority, ["actor": "other-org", "reason": "closed"]).params)
+        #expect(try client.error("case.history", fixture.read("case.history", as: "otto", ["beneficiary": "bene-2"])).name == "actor_suspended")
+        await server.shutdown()
+    }
+
     @Test("a connection that sends nothing for the idle timeout is closed unless it waits for answers or holds a subscription")
     func idleConnectionsAreClosed() async throws {
         let fixture = try CircuitFixture()

@@ -470,6 +470,38 @@ struct LedgerTests {
         #expect(records[0].recordedAt == "2026-11-18T11:06:40.000Z")
     }
 
+    @Test("a clock past 9999-12-31T23:59:59.999Z writes nothing (clock_out_of_range); the ledger appends again once it is right")
+    func clockPastYear9999() throws {
+        let temporary = TemporaryLedger()
+        let latest = Timestamp.latestMillisecondsSince1970
+        let clock = ClockBox(latest + 1)
+        do {
+            _ = try temporary.create(clock: { clock.now() })
+            Issue.record("a ledger was created past year 9999")
+        } catch let error as LedgerError {
+            #expect(error.code == .clockOutOfRange, "\(error)")
+        }
+        #expect(access(temporary.directory + "/data.mdb", F_OK) != 0, "a refused create left a data file")
+        clock.set(latest)
+        let ledger = try temporary.create(clock: { clock.now() })
+        #expect(try Record(leafBytes: try ledger.reader.leafBytes(sequenceNumber: 0)).recordedAt == "9999-12-31T23:59:59.999Z")
+        clock.set(latest + 86_400_000)
+        do {
+            _ = try ledger.append([try temporary.registration("too-late")])
+            Issue.record("an append past year 9999 was written")
+        } catch let error as LedgerError {
+            #expect(error.code == .clockOutOfRange, "\(error)")
+        }
+        #expect(ledger.frontier.size == 1)
+        // recorded_at never goes back: at the latest time, the next record takes the latest time again.
+        clock.set(latest - 5)
+        let results = try ledger.append([try temporary.registration("on-time")])
+        #expect(throws: Never.self) { try results[0].get() }
+        #expect(try Record(leafBytes: try ledger.reader.leafBytes(sequenceNumber: 1)).recordedAt == "9999-12-31T23:59:59.999Z")
+        let report = try LedgerReplay.run(ledger.reader, compareProjections: true)
+        #expect(report.recordCount == 2)
+    }
+
     @Test("a full LMDB map is an error value: the batch is not written and the ledger stays verifiable")
     func mapFull() throws {
         let temporary = TemporaryLedger()

@@ -249,6 +249,20 @@ enum CircuitRules {
         guard let holderActor = try context.actor(holder), holderActor.role == .organisation else {
             throw LedgerError(.unknownOrganisation, "\(quoted(holder)) is not a registered organisation")
         }
+        guard !holderActor.suspended else {
+            throw LedgerError(.actorSuspended, "organisation \(quoted(holder)) is suspended and takes no referrals")
+        }
+        // A registered person is referred by their own organisation, or to it: a referral gives its holder standing
+        // over the person (reads, erasure), which nobody may give themselves.
+        if let registered = try context.actor(beneficiary) {
+            guard registered.role == .beneficiary else {
+                throw LedgerError(.unknownReference, "\(quoted(beneficiary)) is registered as \(registered.role.rawValue), not as a beneficiary")
+            }
+            let referrer = try context.signerOrganisation()
+            guard let organisation = registered.organisation, organisation == referrer || organisation == holder else {
+                throw LedgerError(.roleNotPermitted, "beneficiary \(quoted(beneficiary)) belongs to \(registered.organisation.map(quoted) ?? "no organisation"): only it refers them, or refers them to it")
+            }
+        }
         try SealedData.validate(try body.object("sealed"), field: "case.referred sealed")
         let record: JSONValue = .object([
             "case": .string(id), "beneficiary": .string(beneficiary), "household": .string(try body.identifier("household")),
@@ -338,6 +352,9 @@ enum CircuitRules {
             guard record["beneficiary"]?.stringValue == beneficiary else {
                 throw LedgerError(.invalidBody, "case \(quoted(try body.identifier("case"))) is not a case of \(quoted(beneficiary))")
             }
+            guard CaseStanding.givesStanding(record, beneficiary: try context.actor(beneficiary)) else {
+                throw LedgerError(.notCaseHolder, "case \(quoted(try body.identifier("case"))) was neither referred by nor held by the organisation \(quoted(beneficiary)) belongs to")
+            }
         } else if body.has("case") {
             _ = try body.identifier("case")
         }
@@ -382,6 +399,9 @@ enum CircuitRules {
         }
         guard badgeClass["status"] == "active" else { throw LedgerError(.invalidState, "badge class \(quoted(classID)) is retired") }
         let beneficiary = try body.identifier("beneficiary")
+        if let registered = try context.actor(beneficiary), registered.role != .beneficiary {
+            throw LedgerError(.unknownReference, "\(quoted(beneficiary)) is registered as \(registered.role.rawValue), not as a beneficiary")
+        }
         let activations = try body.identifierList("activations", maximumCount: 64)
         for activationID in activations {
             guard var activation = try context.json(.activations, activationID)?.objectValue else {
@@ -408,7 +428,7 @@ enum CircuitRules {
         ]
         if case .integer(let days)? = badgeClass["valid_days"] {
             let from = Timestamp.millisecondsSince1970(context.position.recordedAt) ?? 0
-            badge["valid_until"] = .string(Timestamp.format(millisecondsSince1970: from + days * 86_400_000))
+            badge["valid_until"] = .string(Timestamp.format(millisecondsSince1970: min(from + days * 86_400_000, Timestamp.latestMillisecondsSince1970)))
         }
         context.changes.put(.badges, id, json: .object(badge))
         context.touch(beneficiary: beneficiary)

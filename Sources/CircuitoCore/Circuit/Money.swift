@@ -163,7 +163,7 @@ extension RuleContext {
         let now = Timestamp.millisecondsSince1970(position.recordedAt) ?? 0
         let lot = Lot(
             id: position.sequenceNumber, beneficiary: beneficiary, category: category, amount: amount, remaining: amount,
-            expiresAt: Timestamp.format(millisecondsSince1970: now + validityDays * 86_400_000), source: event.id)
+            expiresAt: Timestamp.format(millisecondsSince1970: min(now + validityDays * 86_400_000, Timestamp.latestMillisecondsSince1970)), source: event.id)
         changes.put(.lots, lot.key, lot.canonicalBytes)
         return lot
     }

@@ -93,6 +93,10 @@ public enum Rulebook {
         guard !signer.suspended else {
             throw LedgerError(.actorSuspended, "actor \(quoted(signer.id)) is suspended and may not sign events")
         }
+        // Staff act in their organisation's name: a suspended (closed) organisation acts through nobody.
+        if signer.role == .staff, let organisation = signer.organisation, try state.actor(organisation)?.suspended == true {
+            throw LedgerError(.actorSuspended, "staff \(quoted(signer.id)) acts for organisation \(quoted(organisation)), which is suspended")
+        }
         return signer
     }
 
@@ -157,6 +161,8 @@ public enum Rulebook {
         guard try context.actor(actorID) == nil else {
             throw LedgerError(.actorExists, "actor \(quoted(actorID)) is already registered")
         }
+        // An id whose subject was erased (referred, never registered) stays closed: new data would attach to it.
+        try context.requireNotErased(actorID)
         for key in keys {
             if let owner = try context.ownerOfKey(key) {
                 throw LedgerError(.keyInUse, "key \(key) already belongs to actor \(quoted(owner))")
@@ -186,6 +192,9 @@ public enum Rulebook {
         if let organisation {
             guard let owner = try context.actor(organisation), owner.role == .organisation else {
                 throw LedgerError(.unknownOrganisation, "organisation \(quoted(organisation)) is not a registered organisation")
+            }
+            guard !owner.suspended else {
+                throw LedgerError(.actorSuspended, "organisation \(quoted(organisation)) is suspended: no staff or beneficiaries join it")
             }
             guard role == .staff || role == .beneficiary else {
                 throw LedgerError(.invalidBody, "only staff and beneficiaries belong to an organisation")

@@ -68,6 +68,18 @@ public enum Timestamp {
         }
     }
 
+    /// 9999-12-31T23:59:59.999Z, the last time a four-digit year can write. The ledger records nothing after it
+    /// (`clock_out_of_range`), and expiries that would fall after it are this time (Specs/events.md 1.5).
+    public static let latestMillisecondsSince1970: Int64 = 253_402_300_799_999
+
+    /// Refuses a clock reading past `latestMillisecondsSince1970`: a `recorded_at` after it would have a five-digit
+    /// year, which no reader accepts, and every later record would have to follow it.
+    public static func requireRecordable(millisecondsSince1970: Int64) throws(LedgerError) {
+        guard millisecondsSince1970 <= latestMillisecondsSince1970 else {
+            throw LedgerError(.clockOutOfRange, "the system clock reads \(millisecondsSince1970) ms since 1970, after 9999-12-31T23:59:59.999Z, which no recorded_at can hold; nothing was written (set the clock right)")
+        }
+    }
+
     /// Formats seconds and milliseconds since 1970 as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     public static func format(millisecondsSince1970: Int64) -> String {
         let milliseconds = Int(((millisecondsSince1970 % 1000) + 1000) % 1000)
