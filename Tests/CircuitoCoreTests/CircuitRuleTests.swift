@@ -469,6 +469,18 @@ struct StandingRuleTests {
         #expect(try circuit.byStaff("opportunity.published", opportunity) == nil)
     }
 
+    @Test("no dote or conversion reaches a suspended beneficiary, whose wallet can spend nothing")
+    func noMoneyForASuspendedBeneficiary() throws {
+        var circuit = try Circuit()
+        let badge = try circuit.earnBadge("b-1")
+        #expect(try circuit.byStaff("actor.suspended", ["actor": "ben", "reason": "wallet compromised"]) == nil)
+        let fund = try circuit.balance(Account.fund)
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1000]) == .actorSuspended)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(badge)])]) == .actorSuspended)
+        #expect(try circuit.balance(Account.fund) == fund)
+        #expect(try circuit.pay(1) == .authorisationInvalid)
+    }
+
     @Test("an erased id stays closed: it cannot be registered afterwards")
     func erasedIdentifierIsNotRegistered() throws {
         var circuit = try Circuit()

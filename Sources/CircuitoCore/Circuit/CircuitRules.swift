@@ -467,6 +467,11 @@ enum CircuitRules {
         guard actor.organisation == organisation else {
             throw LedgerError(.roleNotPermitted, "beneficiary \(quoted(id)) belongs to \(actor.organisation.map(quoted) ?? "no organisation"), not \(quoted(organisation))")
         }
+        // A suspended beneficiary's wallet authorises nothing (payment.redeemed), so ToCoin granted to it could
+        // never be spent, only expire: the fund keeps it.
+        guard !actor.suspended else {
+            throw LedgerError(.actorSuspended, "beneficiary \(quoted(id)) is suspended: its wallet can spend nothing")
+        }
         return actor
     }
 
