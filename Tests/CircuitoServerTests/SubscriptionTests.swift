@@ -150,6 +150,60 @@ struct SubscriptionTests {
         await server.shutdown()
     }
 
+    @Test("a half-close while commits land ends each stream on a commit's end, with every record before it", arguments: [3, 17, 60, 150])
+    func halfCloseWhileCommitsLand(readBeforeClosing: Int) async throws {
+        let (fixture, server, _) = try await Self.serverWithSmallSendBuffers(batchesOf30: 4)
+        // Batches of 7 (one commit each) keep landing from another connection while the subscriber half-closes.
+        let batches: [JSONValue] = try (0..<60).map { _ in ["events": .array(try (0..<7).map { _ in try fixture.registration().params })] }
+        let endpoint = server.unixEndpoint
+        let writing = Atomic<Bool>(true)
+        let writerDone = DispatchSemaphore(value: 0)
+        Thread {
+            defer { writerDone.signal() }
+            guard let writer = try? LineClient(endpoint, timeoutSeconds: 20) else { return }
+            for batch in batches where writing.load(ordering: .relaxed) {
+                guard case .success? = try? writer.call("submit_batch", batch) else { return }
+            }
+        }.start()
+        let subscriber = try LineClient(server.tcpEndpoint, timeoutSeconds: 20)
+        try subscriber.send(RPCMessage.request(id: 1, method: "subscribe", params: fixture.read("subscribe", as: "audit", ["from": 0])))
+        var messages: [JSONValue] = []
+        while messages.count < readBeforeClosing, let message = try subscriber.nextMessage() { messages.append(message) }
+        // Committed before the half-close, and seen by the server's subscription hub too (it learns of a commit just
+        // after it is durable), so the stream must reach at least this size.
+        let sizeBeforeHalfClose = Int64(try server.size())
+        try await Task.sleep(for: .milliseconds(20))
+        subscriber.shutdownSending()
+        while messages.count < 100_000, let message = try subscriber.nextMessage() { messages.append(message) }
+        writing.store(false, ordering: .relaxed)
+        writerDone.wait()
+        var sequenceNumbers: [Int64] = []
+        var lastMethod: String?
+        var lastCheckpointSize: Int64 = -1
+        var previousSize: Int64 = 0
+        for message in messages where message["id"] != 1 {
+            lastMethod = message["method"]?.stringValue
+            switch lastMethod {
+            case "subscription.record":
+                sequenceNumbers.append(message["params"]?["record"]?["seq"]?.integerValue ?? -1)
+            case "subscription.checkpoint":
+                lastCheckpointSize = message["params"]?["size"]?.integerValue ?? -1
+                // Every checkpoint covers exactly the records sent since the one before.
+                #expect(message["params"]?["previous_size"]?.integerValue == previousSize)
+                #expect(lastCheckpointSize == Int64(sequenceNumbers.count), "a checkpoint for \(lastCheckpointSize) after \(sequenceNumbers.count) records")
+                previousSize = lastCheckpointSize
+            default:
+                Issue.record("unexpected message \(CanonicalJSON.encodeString(message))")
+            }
+        }
+        #expect(sequenceNumbers == Array(0..<Int64(sequenceNumbers.count)), "records out of order or missing")
+        // Everything committed when the client half-closed was sent (more may be, up to the end of a commit that
+        // was landing), and the stream's last message is the checkpoint of its last record.
+        #expect(Int64(sequenceNumbers.count) >= sizeBeforeHalfClose, "\(sequenceNumbers.count) records sent; \(sizeBeforeHalfClose) were committed before the half-close")
+        #expect(lastMethod == "subscription.checkpoint" && lastCheckpointSize == Int64(sequenceNumbers.count), "\(String(describing: lastMethod)) \(lastCheckpointSize) after \(sequenceNumbers.count) records")
+        await server.shutdown()
+    }
+
     @Test("subscribers that do not read hold a bounded number of bytes in the server, counted in its unwritten bytes")
     func stalledSubscribersAreBounded() async throws {
         let (fixture, server, writer) = try await Self.serverWithSmallSendBuffers(batchesOf30: 20)
