@@ -6,7 +6,8 @@ extension LedgerError.Code {
     public static let connectionFailed = Self(name: "connection_failed", number: 6009)
 }
 
-/// Where a server listens: `HOST:PORT` (TCP) or a Unix socket path (`unix:PATH`, or any text with a `/`).
+/// Where a server listens: `HOST:PORT` (TCP) or a Unix socket path (`unix:PATH`, any text with a `/`, or any text
+/// without a `:`, which cannot be `HOST:PORT`: `serve --unix rel.sock` is reached as `rel.sock`).
 public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
     case tcp(host: String, port: Int)
     case unix(path: String)
@@ -16,7 +17,7 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
             self = .unix(path: String(text.dropFirst(5)))
             return
         }
-        if text.contains("/") {
+        if text.contains("/") || (!text.isEmpty && !text.contains(":")) {
             self = .unix(path: text)
             return
         }

@@ -108,7 +108,7 @@ public final class ReplicaLedger {
     private static func verifier(of genesis: GenesisInfo, pinned: String?) throws(LedgerError) -> NoteVerifier {
         let verifier = try RecordReplayer.verifier(of: genesis)
         if let pinned, verifier.verifierKey != pinned {
-            throw LedgerError(.integrity, "the leader's genesis names checkpoint key \(verifier.verifierKey), not the pinned \(pinned)")
+            throw LedgerError(.integrity, "the replica's genesis (its leader's) names checkpoint key \(verifier.verifierKey), not the pinned \(pinned)")
         }
         return verifier
     }

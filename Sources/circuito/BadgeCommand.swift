@@ -68,7 +68,7 @@ struct BadgeCredentialCommand: ParsableCommand {
 struct BadgeStatusListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status-list",
-        abstract: "Build and sign an organisation's Bitstring Status List credential (revocations) as of now.",
+        abstract: "Build and sign an organisation's Bitstring Status List credential (revocations) as of the ledger's last record.",
         discussion: "Publish it wherever verifiers fetch it; they check a credential with --status-list FILE.")
 
     @Option(name: .long, help: "The ledger directory.")

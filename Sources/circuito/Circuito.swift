@@ -195,8 +195,10 @@ struct SignCommand: ParsableCommand {
         if let extra = members.keys.first(where: { !allowed.contains($0) }) {
             throw LedgerError(.invalidEvent, "unsigned event has an unknown field \"\(extra)\"")
         }
-        if let version = members["v"], version != .integer(Event.version) {
-            throw LedgerError(.unsupportedVersion, "v must be 1")
+        if let version = members["v"] {
+            // As the ledger reads an event (Specs/ledger.md 4.1): a v that is not an integer is a malformed event.
+            guard case .integer = version else { throw LedgerError(.invalidEvent, "v must be the integer 1") }
+            guard version == .integer(Event.version) else { throw LedgerError(.unsupportedVersion, "v must be 1") }
         }
         if let given = members["actor"], given != .string(actor) {
             throw LedgerError(.invalidEvent, "event names actor \(given) but is signed as \"\(actor)\"")

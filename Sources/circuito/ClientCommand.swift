@@ -23,7 +23,7 @@ struct ClientCommand: ParsableCommand {
 
 /// Options every client subcommand takes.
 struct ServerOptions: ParsableArguments {
-    @Option(name: .long, help: "The server: HOST:PORT, or a Unix socket path.")
+    @Option(name: .long, help: "The server: HOST:PORT, or a Unix socket path (unix:PATH, a path with a /, or a name without a :).")
     var server: String = "127.0.0.1:7411"
     @Option(name: .long, help: "Seconds to wait for an answer.")
     var timeout: Int = 30
@@ -82,8 +82,11 @@ struct ClientSubmitCommand: ParsableCommand {
         abstract: "Submit events (JSON Lines); print one receipt or refusal per line.",
         discussion: """
             Lines that are signed events ({"event":…,"sig":…}) are sent as they are; unsigned ones (at least type \
-            and body) are signed with --key as --actor first, filling v, key, ts and a random id. With --batch, all \
-            lines go in one submit_batch: all or nothing. Exit status 1 if any event was refused. With \
+            and body) are signed with --key as --actor first, filling v, key, ts and a random id. A refusal prints \
+            {"error":<the JSON-RPC error object>,"line":N}; a line that cannot be read or signed is refused so too, \
+            here, and the lines after it are still sent. With --batch, all lines go in one submit_batch: all or \
+            nothing (a refusal prints {"error":…} with data.index; with a line that cannot be read, nothing is \
+            sent). Exit status 1 if any event was refused. With \
             --verifier-key, each receipt is checked as Specs/ledger.md 7.4 says, after it is printed: its \
             checkpoint's signature, that its sig signs the event sent, its leaf rebuilt from that event with its seq, \
             recorded_at and sig, and the inclusion proof the server gives for it; the first that fails stops the \
@@ -97,7 +100,7 @@ struct ClientSubmitCommand: ParsableCommand {
     var actor: String?
     @Flag(name: .long, help: "Submit every event in one all-or-nothing submit_batch.")
     var batch = false
-    @Option(name: .long, help: "Refuse unless the log holds this many records when the (first) event's turn comes.")
+    @Option(name: .long, help: "Refuse unless the log holds this many records when the first event sent (of a batch: the batch) is written.")
     var expectedSize: UInt64?
     @Option(name: .long, help: "Check each receipt with the ledger's checkpoint verifier key (NAME+KEYID+BASE64).")
     var verifierKey: String?
@@ -121,21 +124,36 @@ struct ClientSubmitCommand: ParsableCommand {
             let client = try options.connect()
             var reader = LineReader(descriptor: descriptor, maximumLineBytes: EventLimits.maximumSignedEventBytes)
             var events: [JSONValue] = []
+            // Lines this client could not read or sign: refused here, each as the server refuses (its line and the
+            // error object), and the lines after it go on. A batch with such a line is not sent (all or nothing).
+            var unreadableLines = 0
+            var sentAny = false
             var lineNumber = 0
             while let line = try reader.next() {
                 lineNumber += 1
-                guard case .text(let bytes) = line else {
-                    throw LedgerError(.tooLarge, "line \(lineNumber) is longer than \(EventLimits.maximumSignedEventBytes) bytes")
+                let signed: JSONValue
+                do throws(LedgerError) {
+                    guard case .text(let bytes) = line else {
+                        throw LedgerError(.tooLarge, "line \(lineNumber) is longer than \(EventLimits.maximumSignedEventBytes) bytes")
+                    }
+                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                    let value = try JSONParser.parse(bytes)
+                    signed = value["sig"] != nil ? value : try sign(value, key: signingKey)
+                } catch {
+                    unreadableLines += 1
+                    refused += 1
+                    output.writeLine(.object(["line": .integer(Int64(lineNumber)), "error": RPCError(error).json]))
+                    output.flush()
+                    continue
                 }
-                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                let value = try JSONParser.parse(bytes)
-                let signed = value["sig"] != nil ? value : try sign(value, key: signingKey)
                 if batch {
                     events.append(signed)
                     continue
                 }
                 var params = signed.objectValue ?? [:]
-                if let expectedSize, lineNumber == 1 { params["expected_size"] = .integer(Int64(expectedSize)) }
+                // The guard is for the first event sent, wherever it is in the input.
+                if let expectedSize, !sentAny { params["expected_size"] = .integer(Int64(expectedSize)) }
+                sentAny = true
                 switch try client.call("submit", .object(params)) {
                 case .success(let receipt):
                     output.writeLine(receipt)
@@ -146,6 +164,12 @@ struct ClientSubmitCommand: ParsableCommand {
                     output.writeLine(.object(["line": .integer(Int64(lineNumber)), "error": error.json]))
                 }
                 output.flush()
+            }
+            if batch && unreadableLines > 0 {
+                // All or nothing: the readable events are not sent either.
+                refused += events.count
+                printError("error: the batch was not sent: \(unreadableLines) line(s) could not be read or signed")
+                events = []
             }
             if batch && !events.isEmpty {
                 var params: JSONObject = ["events": .array(events)]
@@ -301,7 +325,8 @@ struct ClientBadgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "badge", abstract: "An issued badge and its class, or with --credential its signed OpenBadgeCredential.",
         discussion: """
-            The credential is signed by the server with the organisation's key (circuito serve --issuer-key); a             server without it refuses with key_file, and circuito badge credential signs it offline instead.
+            The credential is signed by the server with the organisation's key (circuito serve --issuer-key); a \
+            server without it refuses with key_file, and circuito badge credential signs it offline instead.
             """)
     @OptionGroup var options: ServerOptions
     @Option(name: .long, help: "The badge id (or, with --credential, the id of its badge.issued event).")

@@ -16,7 +16,7 @@ struct FollowCommand: ParsableCommand {
             refused, stopped before the first commit) removes the LMDB files it made there.
             """)
 
-    @Option(name: .long, help: "The leader: HOST:PORT, or a Unix socket path.")
+    @Option(name: .long, help: "The leader: HOST:PORT, or a Unix socket path (unix:PATH, a path with a /, or a name without a :).")
     var from: String
     @Option(name: .long, help: "The replica directory (created if missing, in a folder that exists).")
     var data: String

@@ -965,6 +965,24 @@ struct CLITests {
         #expect(fileMode(path) == 0o600)
     }
 
+    @Test("sign reads v as the ledger does: not an integer is invalid_event, another integer unsupported_version")
+    func signVersion() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let path = workspace.path("signer.key")
+        try #require(try circuito("keygen", "--out", path).succeeded)
+        let lines = [
+            #"{"v":1,"type":"actor.registered","body":{}}"#, #"{"v":"1","type":"actor.registered","body":{}}"#,
+            #"{"v":1.0,"type":"actor.registered","body":{}}"#, #"{"v":2,"type":"actor.registered","body":{}}"#,
+        ]
+        let signed = try circuito("sign", "--key", path, "--actor", "someone", stdin: lines.joined(separator: "\n") + "\n")
+        #expect(signed.status == 1)
+        #expect(signed.stdout.split(separator: "\n").count == 1)
+        #expect(signed.stderr.contains("error: line 2: invalid_event:"), "\(signed.stderr)")
+        #expect(signed.stderr.contains("error: line 3: invalid_event:") || signed.stderr.contains("error: line 3: non_integer_number:"), "\(signed.stderr)")
+        #expect(signed.stderr.contains("error: line 4: unsupported_version:"), "\(signed.stderr)")
+    }
+
     // MARK: - 5. Writer lock
 
     @Test("a second writer is refused with ledger_locked while the first holds the lock")

@@ -481,6 +481,22 @@ struct StandingRuleTests {
         #expect(try circuit.pay(1) == .authorisationInvalid)
     }
 
+    @Test("the ledger's checkpoint key is refused as such, not as a key of the authority")
+    func checkpointKeyIsNamed() throws {
+        var circuit = try Circuit()
+        let checkpointKey = circuit.harness.checkpoint.publicKey.multikey
+        do {
+            try circuit.harness.accept(try circuit.harness.factory.make("actor.registered", by: "city", key: circuit.authority, [
+                "actor": "shop-9", "role": "merchant", "name": "Shop", "keys": .array([.string(checkpointKey)]),
+            ]))
+            Issue.record("the checkpoint key was registered")
+        } catch let error as LedgerError {
+            #expect(error.code == .keyInUse && error.message.contains("is the ledger's checkpoint key"), "\(error)")
+        }
+        #expect(try circuit.byStaff("actor.key_added", ["actor": "ben", "key": .string(checkpointKey)]) == .keyInUse)
+        #expect(try circuit.byStaff("actor.key_added", ["actor": "ben", "key": .string(circuit.grocer.publicKey.multikey)]) == .keyInUse)
+    }
+
     @Test("an erased id stays closed: it cannot be registered afterwards")
     func erasedIdentifierIsNotRegistered() throws {
         var circuit = try Circuit()

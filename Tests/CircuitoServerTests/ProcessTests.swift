@@ -90,6 +90,54 @@ struct ProcessTests {
         }
     }
 
+    @Test("client submit: a line it cannot read is refused with its number and the lines after it are still sent; --expected-size guards the first event sent; a batch with an unreadable line is not sent")
+    func clientSubmitLineByLine() throws {
+        let fixture = try CircuitFixture()
+        let keys = fixture.folder.path
+        try KeyFile.write(fixture.actors.authority, to: keys + "/city.key")
+        let socket = fixture.folder.path + "/c.sock"
+        let server = try Child(["serve", "--data", fixture.directory, "--listen", "none", "--unix", socket])
+        _ = try #require(server.waitForLine(startingWith: "verifier-key", timeoutSeconds: 60), "serve did not start: \(server.standardError)")
+        func registration(_ id: String) -> String {
+            #"{"type":"actor.registered","body":{"actor":"\#(id)","role":"merchant","name":"Shop","keys":["\#(Ed25519PrivateKey().publicKey.multikey)"]}}"#
+        }
+        let events = FileManager.default.temporaryDirectory.path + "/events-\(UUID().uuidString).jsonl"
+        defer { unlink(events) }
+        func submit(_ lines: [String], _ extra: [String] = []) throws -> (status: Int32, output: [JSONValue], errors: String) {
+            try (lines.joined(separator: "\n") + "\n").write(toFile: events, atomically: true, encoding: .utf8)
+            let result = try runCircuito(["client", "submit", "--server", socket, "--key", keys + "/city.key", "--actor", "city"] + extra + [events])
+            let output = try result.output.split(separator: "\n").map { try JSONParser.parse(String($0)) }
+            return (result.status, output, result.errors)
+        }
+        func ledgerSize() throws -> Int64 {
+            let info = try runCircuito(["client", "info", "--server", socket])
+            return try #require(try JSONParser.parse(info.output.trimmingCharacters(in: .whitespacesAndNewlines))["size"]?.integerValue)
+        }
+        let sizeBefore = try ledgerSize()
+        // Line 2 is not JSON, line 3 has no body: both refused here with their numbers; lines 1 and 4 are appended.
+        let mixed = try submit([registration("s-1"), "nope", #"{"type":"actor.registered"}"#, registration("s-4")])
+        #expect(mixed.status == 1)
+        #expect(mixed.output.count == 4, "\(mixed.output)")
+        #expect(mixed.output[0]["seq"] != nil && mixed.output[3]["seq"] != nil)
+        #expect(mixed.output[1]["line"] == 2 && mixed.output[1]["error"]?["data"]?["code"] == "invalid_json")
+        #expect(mixed.output[2]["line"] == 3 && mixed.output[2]["error"]?["data"]?["code"] == "invalid_event")
+        #expect(mixed.errors.contains("error: 2 event(s) refused"), "\(mixed.errors)")
+        #expect(try ledgerSize() == sizeBefore + 2)
+        // Blank lines before the first event: the size guard still applies to it.
+        let guarded = try submit(["", "  ", registration("s-5")], ["--expected-size", "5"])
+        #expect(guarded.status == 1)
+        #expect(guarded.output.first?["line"] == 3 && guarded.output.first?["error"]?["data"]?["code"] == "size_mismatch", "\(guarded.output)")
+        #expect(try ledgerSize() == sizeBefore + 2)
+        // A batch is all or nothing: with an unreadable line, nothing is sent.
+        let batch = try submit([registration("s-6"), "nope"], ["--batch"])
+        #expect(batch.status == 1)
+        #expect(batch.output.count == 1 && batch.output[0]["line"] == 2, "\(batch.output)")
+        #expect(batch.errors.contains("the batch was not sent"), "\(batch.errors)")
+        #expect(try ledgerSize() == sizeBefore + 2)
+        kill(server.process.processIdentifier, SIGTERM)
+        #expect(server.waitForExit(timeoutSeconds: 30))
+    }
+
     @Test("circuito client and circuito follow against a running circuito serve")
     func clientAndFollowCommands() throws {
         let fixture = try CircuitFixture()

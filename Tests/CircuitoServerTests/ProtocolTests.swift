@@ -285,6 +285,18 @@ struct ProtocolTests {
         await server.shutdown()
     }
 
+    @Test("a server address: HOST:PORT is TCP; unix:PATH, a path with a slash, or a name without a colon is a Unix socket")
+    func endpointParsing() throws {
+        #expect(try Endpoint(parsing: "127.0.0.1:7411") == .tcp(host: "127.0.0.1", port: 7411))
+        #expect(try Endpoint(parsing: "[::1]:7411") == .tcp(host: "::1", port: 7411))
+        #expect(try Endpoint(parsing: "rel.sock") == .unix(path: "rel.sock"))
+        #expect(try Endpoint(parsing: "./rel.sock") == .unix(path: "./rel.sock"))
+        #expect(try Endpoint(parsing: "unix:a:b.sock") == .unix(path: "a:b.sock"))
+        for text in ["", "host:port", "127.0.0.1:99999", "localhost:"] {
+            #expect(throws: LedgerError.self, "\(text)") { try Endpoint(parsing: text) }
+        }
+    }
+
     @Test("a case an organisation gives itself is no standing over a registered person; staff of a suspended organisation read nothing")
     func readStandingComesFromThePersonsOrganisation() async throws {
         let fixture = try CircuitFixture()

@@ -164,9 +164,7 @@ public enum Rulebook {
         // An id whose subject was erased (referred, never registered) stays closed: new data would attach to it.
         try context.requireNotErased(actorID)
         for key in keys {
-            if let owner = try context.ownerOfKey(key) {
-                throw LedgerError(.keyInUse, "key \(key) already belongs to actor \(quoted(owner))")
-            }
+            if let owner = try context.ownerOfKey(key) { throw try keyInUse(key, owner: owner, context) }
         }
         // Who may register whom: the authority anyone but another authority; an organisation its own staff and
         // beneficiaries; staff the beneficiaries of their organisation.
@@ -212,6 +210,15 @@ public enum Rulebook {
         if role == .beneficiary { context.touch(beneficiary: actorID) }
     }
 
+    /// The refusal of a key that is taken: by an actor, or (claimed under the authority's id at genesis, though no
+    /// actor holds it) the ledger's checkpoint key.
+    static func keyInUse(_ key: String, owner: String, _ context: RuleContext) throws(LedgerError) -> LedgerError {
+        guard try context.actor(owner)?.keys[key] != nil else {
+            return LedgerError(.keyInUse, "key \(key) is the ledger's checkpoint key")
+        }
+        return LedgerError(.keyInUse, "key \(key) already belongs to actor \(quoted(owner))")
+    }
+
     /// Who may manage an actor's keys and standing: the actor itself (keys only), the authority, the organisation
     /// an actor belongs to, and staff for the beneficiaries of their organisation.
     static func manages(_ signer: ActorRecord, _ target: ActorRecord) -> Bool {
@@ -239,9 +246,7 @@ public enum Rulebook {
         guard target.id == signer.id || manages(signer, target) else {
             throw LedgerError(.roleNotPermitted, "\(signer.role.rawValue) \(quoted(signer.id)) may not add keys to \(quoted(target.id))")
         }
-        if let owner = try context.ownerOfKey(key) {
-            throw LedgerError(.keyInUse, "key \(key) already belongs to actor \(quoted(owner))")
-        }
+        if let owner = try context.ownerOfKey(key) { throw try keyInUse(key, owner: owner, context) }
         guard target.keys.count < 64 else {
             throw LedgerError(.invalidBody, "actor \(quoted(target.id)) has had 64 keys; suspend it and register anew")
         }
