@@ -17,7 +17,15 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
             self = .unix(path: String(text.dropFirst(5)))
             return
         }
-        if text.contains("/") || (!text.isEmpty && !text.contains(":")) {
+        if text.contains("/") {
+            self = .unix(path: text)
+            return
+        }
+        if !text.isEmpty && !text.contains(":") {
+            // A port alone is a slip for HOST:PORT, not a socket named by digits.
+            guard !text.allSatisfy({ $0 >= "0" && $0 <= "9" }) else {
+                throw LedgerError(.invalidRange, "\"\(text)\" is not HOST:PORT (did you mean 127.0.0.1:\(text)?) or a Unix socket path")
+            }
             self = .unix(path: text)
             return
         }

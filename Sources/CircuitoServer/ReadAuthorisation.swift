@@ -188,7 +188,7 @@ enum ReadPolicy {
 
     /// A beneficiary's case history and actor record: the authority, auditors, the beneficiary itself, and the
     /// organisation (or its staff) holding one of the beneficiary's cases that is not closed and gives it standing
-    /// (`CaseStanding`: for a registered person, a case held by or referred by the person's own organisation).
+    /// (`CaseStanding`).
     static func mayReadBeneficiary(_ beneficiary: String, _ requester: ActorRecord, reader: LedgerReader) throws(LedgerError) -> Bool {
         switch requester.role {
         case .authority, .auditor: return true
@@ -196,12 +196,15 @@ enum ReadPolicy {
         case .merchant: return false
         case .organisation, .staff:
             guard let organisation = requester.role == .organisation ? requester.id : requester.organisation else { return false }
-            let registered = try reader.actorRecord(beneficiary)
-            return try reader.cases(of: beneficiary).contains { record in
-                guard case .object(let fields) = record else { return false }
-                return fields["holder"]?.stringValue == organisation && fields["status"]?.stringValue != "closed"
-                    && CaseStanding.givesStanding(fields, beneficiary: registered)
+            for record in try reader.cases(of: beneficiary) {
+                guard case .object(let fields) = record, fields["holder"]?.stringValue == organisation,
+                    fields["status"]?.stringValue != "closed"
+                else { continue }
+                if try CaseStanding.givesStanding(fields, beneficiary: beneficiary, actor: { (actorID) throws(LedgerError) in try reader.actorRecord(actorID) }) {
+                    return true
+                }
             }
+            return false
         }
     }
 

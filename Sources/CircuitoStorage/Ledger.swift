@@ -255,7 +255,7 @@ public final class Ledger {
     }
 
     /// Appends a batch in one commit. Each event gets its receipt or its refusal; a refused event writes nothing.
-    /// Throws only for operating errors (storage, map full), in which case nothing of the batch is written.
+    /// Throws only for operating errors (storage, map full, a clock outside what recorded_at can hold), in which case nothing of the batch is written.
     public func append(_ events: [VerifiedEvent]) throws(LedgerError) -> [Result<Receipt, LedgerError>] {
         precondition(events.count <= Self.maximumBatchCount, "a batch is at most \(Self.maximumBatchCount) events")
         guard !events.isEmpty else { return [] }

@@ -190,6 +190,14 @@ struct SignCommand: ParsableCommand {
     }
 
     func sign(_ unsigned: JSONValue, with privateKey: Ed25519PrivateKey) throws(LedgerError) -> SignedEvent {
+        try UnsignedEvents.sign(unsigned, actor: actor, with: privateKey)
+    }
+}
+
+/// Unsigned events (at least `type` and `body`) made into signed events, as `sign` and `client submit` read them
+/// (Specs/ledger.md 12): one reading for both, so that a line refused by one is refused by the other.
+enum UnsignedEvents {
+    static func sign(_ unsigned: JSONValue, actor: String, with privateKey: Ed25519PrivateKey) throws(LedgerError) -> SignedEvent {
         guard case .object(let members) = unsigned else { throw LedgerError(.invalidEvent, "an unsigned event is a JSON object") }
         let allowed: Set<String> = ["v", "id", "type", "actor", "key", "ts", "body"]
         if let extra = members.keys.first(where: { !allowed.contains($0) }) {

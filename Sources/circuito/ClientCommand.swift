@@ -100,7 +100,7 @@ struct ClientSubmitCommand: ParsableCommand {
     var actor: String?
     @Flag(name: .long, help: "Submit every event in one all-or-nothing submit_batch.")
     var batch = false
-    @Option(name: .long, help: "Refuse unless the log holds this many records when the first event sent (of a batch: the batch) is written.")
+    @Option(name: .long, help: "Refuse unless the log holds this many records when the first event sent (of a batch: the batch) is written; the events after a first one so refused are not sent.")
     var expectedSize: UInt64?
     @Option(name: .long, help: "Check each receipt with the ledger's checkpoint verifier key (NAME+KEYID+BASE64).")
     var verifierKey: String?
@@ -128,6 +128,9 @@ struct ClientSubmitCommand: ParsableCommand {
             // error object), and the lines after it go on. A batch with such a line is not sent (all or nothing).
             var unreadableLines = 0
             var sentAny = false
+            // Set when the guarded first event was refused with size_mismatch: the rest were meant for that size
+            // too, so they are not sent.
+            var guardRefusal: RPCError?
             var lineNumber = 0
             while let line = try reader.next() {
                 lineNumber += 1
@@ -150,9 +153,18 @@ struct ClientSubmitCommand: ParsableCommand {
                     events.append(signed)
                     continue
                 }
+                if let guardRefusal {
+                    refused += 1
+                    output.writeLine(.object(["line": .integer(Int64(lineNumber)), "error": RPCError(
+                        code: guardRefusal.code, message: "not sent: the first event was refused (\(guardRefusal.message))",
+                        data: guardRefusal.data).json]))
+                    output.flush()
+                    continue
+                }
                 var params = signed.objectValue ?? [:]
                 // The guard is for the first event sent, wherever it is in the input.
-                if let expectedSize, !sentAny { params["expected_size"] = .integer(Int64(expectedSize)) }
+                let guarded = expectedSize != nil && !sentAny
+                if let expectedSize, guarded { params["expected_size"] = .integer(Int64(expectedSize)) }
                 sentAny = true
                 switch try client.call("submit", .object(params)) {
                 case .success(let receipt):
@@ -162,6 +174,7 @@ struct ClientSubmitCommand: ParsableCommand {
                 case .failure(let error):
                     refused += 1
                     output.writeLine(.object(["line": .integer(Int64(lineNumber)), "error": error.json]))
+                    if guarded && error.name == LedgerError.Code.sizeMismatch.name { guardRefusal = error }
                 }
                 output.flush()
             }
@@ -215,23 +228,7 @@ struct ClientSubmitCommand: ParsableCommand {
         guard let privateKey, let actor else {
             throw LedgerError(.invalidEvent, "an unsigned event needs --key and --actor to be signed")
         }
-        guard case .object(let members) = unsigned, case .string(let type)? = members["type"], case .object(let body)? = members["body"] else {
-            throw LedgerError(.invalidEvent, "an unsigned event is an object with at least \"type\" and \"body\"")
-        }
-        if let extra = members.keys.first(where: { !["v", "id", "type", "actor", "key", "ts", "body"].contains($0) }) {
-            throw LedgerError(.invalidEvent, "unsigned event has an unknown field \"\(extra)\"")
-        }
-        if let given = members["actor"], given != .string(actor) {
-            throw LedgerError(.invalidEvent, "event names actor \(CanonicalJSON.encodeString(given)) but is signed as \"\(actor)\"")
-        }
-        let event = try Event(
-            id: members["id"]?.stringValue ?? "evt-" + SecureRandom.bytes(count: 16).hexString, type: type, actor: actor,
-            key: privateKey.publicKey.multikey,
-            timestamp: members["ts"]?.stringValue ?? Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds()), body: body)
-        guard members["key"] == nil || members["key"] == .string(event.key) else {
-            throw LedgerError(.invalidKey, "event names a key that is not the key in --key")
-        }
-        return SignedEvent(signing: event, with: privateKey).json
+        return try UnsignedEvents.sign(unsigned, actor: actor, with: privateKey).json
     }
 }
 

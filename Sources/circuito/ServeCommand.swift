@@ -60,7 +60,8 @@ struct ServeCommand: ParsableCommand {
         if listen != "none" {
             do throws(LedgerError) {
                 guard case .tcp(let host, let port) = try Endpoint(parsing: listen) else {
-                    throw LedgerError(.invalidRange, "--listen takes HOST:PORT; use --unix for a socket path")
+                    let looksLikePath = listen.hasPrefix("unix:") || listen.contains("/")
+                    throw LedgerError(.invalidRange, "--listen takes HOST:PORT, not \"\(listen)\"" + (looksLikePath ? "; use --unix for a socket path" : ""))
                 }
                 configuration.tcpHost = host
                 configuration.tcpPort = port

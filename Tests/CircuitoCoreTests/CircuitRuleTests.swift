@@ -409,7 +409,6 @@ struct ActivityRuleTests {
     }
 }
 
-/// A deterministic generator for the property test (SplitMix64).
 @Suite("Circuit: standing over a person, suspended organisations, the end of time")
 struct StandingRuleTests {
     /// The circuit with a second organisation "other-org" and its staff member "other-op".
@@ -438,18 +437,58 @@ struct StandingRuleTests {
         #expect(try circuit.byStaff("case.referred", Self.referral("c-city", "city", to: "casa")) == .unknownReference)
         #expect(try circuit.byStaff("case.referred", Self.referral("c-colleague", "other-op", to: "casa")) == .unknownReference)
 
-        // Someone not registered yet may be referred by anyone, but once casa registers them a case another
-        // organisation gave itself earlier is no standing: it cannot erase them.
+        // Someone not registered yet may be referred by anyone, but a referral an organisation gives itself is no
+        // standing: it can neither erase them nor, once casa registers them, go on recording about them.
+        let sealed = SealedData.seal(["note": "x"], subject: "ben-new", key: SecretBox.newKey())
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-early", "ben-new", to: "other-org")) == nil)
+        #expect(try circuit.submit("case.note_added", by: "other-op", key: otherStaff, ["case": "c-early", "sealed": sealed]) == nil)
+        #expect(try circuit.submit("subject.erased", by: "other-op", key: otherStaff, ["beneficiary": "ben-new", "case": "c-early"]) == .notCaseHolder)
         _ = try circuit.harness.register("ben-new", role: "beneficiary", by: "op", key: circuit.staff, organisation: "casa")
         let early = try #require(try circuit.harness.state.json(.cases, "c-early")?.objectValue)
-        #expect(!CaseStanding.givesStanding(early, beneficiary: try circuit.harness.state.actor("ben-new")))
-        #expect(CaseStanding.givesStanding(early, beneficiary: nil))
+        #expect(try !Self.standing(early, "ben-new", circuit))
+        #expect(try circuit.submit("case.note_added", by: "other-op", key: otherStaff, ["case": "c-early", "sealed": sealed]) == .notCaseHolder)
+        #expect(try circuit.submit("case.opened", by: "other-op", key: otherStaff, ["case": "c-early"]) == .notCaseHolder)
         #expect(try circuit.submit("subject.erased", by: "other-op", key: otherStaff, ["beneficiary": "ben-new", "case": "c-early"]) == .notCaseHolder)
+        // Closing needs no standing: the holder may always end its own case.
+        #expect(try circuit.submit("case.closed", by: "other-op", key: otherStaff, ["case": "c-early", "outcome": "transferred"]) == nil)
+
+        // Referred by another organisation while not registered: standing, until someone else's organisation
+        // registers the person (and then neither held nor referred by it).
+        let third = try circuit.harness.register("third-org", role: "organisation")
+        #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub", "ben-hub", to: "other-org")) == nil)
+        let hub = try #require(try circuit.harness.state.json(.cases, "c-hub")?.objectValue)
+        #expect(try Self.standing(hub, "ben-hub", circuit))
+        _ = try circuit.harness.register("ben-hub", role: "beneficiary", by: "op", key: circuit.staff, organisation: "casa")
+        #expect(try !Self.standing(hub, "ben-hub", circuit))
+        #expect(try circuit.submit("case.opened", by: "other-op", key: otherStaff, ["case": "c-hub"]) == .notCaseHolder)
+
         // A case casa referred onward does give the holder standing.
         let onward = try #require(try circuit.harness.state.json(.cases, "c-onward")?.objectValue)
-        #expect(CaseStanding.givesStanding(onward, beneficiary: try circuit.harness.state.actor("ben")))
+        #expect(try Self.standing(onward, "ben", circuit))
+        #expect(try circuit.submit("case.opened", by: "other-op", key: otherStaff, ["case": "c-onward"]) == nil)
         #expect(try circuit.submit("subject.erased", by: "other-op", key: otherStaff, ["beneficiary": "ben", "case": "c-onward"]) == nil)
+    }
+
+    static func standing(_ record: JSONObject, _ beneficiary: String, _ circuit: Circuit) throws -> Bool {
+        try CaseStanding.givesStanding(record, beneficiary: beneficiary, actor: { (id) throws(LedgerError) in try circuit.harness.state.actor(id) })
+    }
+
+    @Test("the people of a suspended organisation can be referred by anyone; a referral from another organisation gives standing over them")
+    func peopleOfASuspendedOrganisation() throws {
+        var (circuit, _, otherStaff) = try Self.circuitWithAnotherOrganisation()
+        let third = try circuit.harness.register("third-org", role: "organisation")
+        #expect(try circuit.byCity("actor.suspended", ["actor": "casa", "reason": "closed"]) == nil)
+        // Casa's "ben": its organisation acts for them no more, so others may refer them.
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-self", "ben", to: "other-org")) == nil)
+        #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-taken-on", "ben", to: "other-org")) == nil)
+        let selfReferred = try #require(try circuit.harness.state.json(.cases, "c-self")?.objectValue)
+        let takenOn = try #require(try circuit.harness.state.json(.cases, "c-taken-on")?.objectValue)
+        #expect(try !Self.standing(selfReferred, "ben", circuit))
+        #expect(try Self.standing(takenOn, "ben", circuit))
+        #expect(try circuit.submit("case.opened", by: "other-op", key: otherStaff, ["case": "c-self"]) == .notCaseHolder)
+        #expect(try circuit.submit("case.opened", by: "other-op", key: otherStaff, ["case": "c-taken-on"]) == nil)
+        // Money still comes only from a beneficiary's own organisation.
+        #expect(try circuit.submit("dote.granted", by: "other-op", key: otherStaff, ["beneficiary": "ben", "category": "food", "amount": 100]) == .roleNotPermitted)
     }
 
     @Test("a suspended organisation acts through none of its staff; nobody joins it or is referred to it")
@@ -542,6 +581,7 @@ struct StandingRuleTests {
     }
 }
 
+/// A deterministic generator for the property test (SplitMix64).
 struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {

@@ -123,17 +123,27 @@ struct ProcessTests {
         #expect(mixed.output[2]["line"] == 3 && mixed.output[2]["error"]?["data"]?["code"] == "invalid_event")
         #expect(mixed.errors.contains("error: 2 event(s) refused"), "\(mixed.errors)")
         #expect(try ledgerSize() == sizeBefore + 2)
-        // Blank lines before the first event: the size guard still applies to it.
-        let guarded = try submit(["", "  ", registration("s-5")], ["--expected-size", "5"])
+        // Blank lines before the first event: the size guard still applies to it, and once it refused the first
+        // event the next ones, meant for that size too, are not sent.
+        let wrongSize = String(sizeBefore + 1000)
+        let guarded = try submit(["", "  ", registration("s-5"), registration("s-6")], ["--expected-size", wrongSize])
         #expect(guarded.status == 1)
+        #expect(guarded.output.count == 2, "\(guarded.output)")
         #expect(guarded.output.first?["line"] == 3 && guarded.output.first?["error"]?["data"]?["code"] == "size_mismatch", "\(guarded.output)")
+        #expect(guarded.output.last?["line"] == 4 && guarded.output.last?["error"]?["data"]?["code"] == "size_mismatch", "\(guarded.output)")
+        #expect(guarded.output.last?["error"]?["message"]?.stringValue?.hasPrefix("not sent") == true, "\(guarded.output)")
         #expect(try ledgerSize() == sizeBefore + 2)
+        // The right size: both go.
+        let rightSize = String(sizeBefore + 2)
+        let accepted = try submit([registration("s-7"), registration("s-8")], ["--expected-size", rightSize])
+        #expect(accepted.status == 0, "\(accepted.output) \(accepted.errors)")
+        #expect(try ledgerSize() == sizeBefore + 4)
         // A batch is all or nothing: with an unreadable line, nothing is sent.
-        let batch = try submit([registration("s-6"), "nope"], ["--batch"])
+        let batch = try submit([registration("s-9"), "nope"], ["--batch"])
         #expect(batch.status == 1)
         #expect(batch.output.count == 1 && batch.output[0]["line"] == 2, "\(batch.output)")
         #expect(batch.errors.contains("the batch was not sent"), "\(batch.errors)")
-        #expect(try ledgerSize() == sizeBefore + 2)
+        #expect(try ledgerSize() == sizeBefore + 4)
         kill(server.process.processIdentifier, SIGTERM)
         #expect(server.waitForExit(timeoutSeconds: 30))
     }

@@ -32,6 +32,26 @@ struct WriterPlannerTests {
         return refusal.error.code.name
     }
 
+    @Test("a time past 9999-12-31T23:59:59.999Z plans nothing: each request is refused with clock_out_of_range")
+    func clockOutOfRangePlansNothing() throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let ledger = try Ledger.open(directory: fixture.directory)
+        // A group's time is the clock, or the last record's when later: here later than any recorded_at can be.
+        var planner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: Timestamp.latestMillisecondsSince1970 + 1)
+        let payment = try fixture.payment(amount: 10)
+        planner.plan([try Self.single(payment), try Self.single(try fixture.payment(amount: 20))], reader: ledger.reader)
+        let refusedGroup = planner.handOver()
+        let handed = try #require(refusedGroup)
+        #expect(handed.records.isEmpty)
+        #expect(handed.outcomes.count == 2)
+        #expect(handed.outcomes.allSatisfy { Self.refusalName($0) == "clock_out_of_range" })
+        // The same request, planned at a time in range, is appended: the refusal was the time's.
+        var rightPlanner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds)
+        rightPlanner.plan([try Self.single(payment)], reader: ledger.reader)
+        let acceptedGroup = rightPlanner.handOver()
+        #expect(acceptedGroup?.records.count == 1)
+    }
+
     @Test("a group planned while the one before commits sees its changes: its spending, its ids, its records' places")
     func plansOverTheCommittingGroup() throws {
         var (fixture, ledger, planner) = try Self.start()

@@ -482,6 +482,14 @@ struct LedgerTests {
             #expect(error.code == .clockOutOfRange, "\(error)")
         }
         #expect(access(temporary.directory + "/data.mdb", F_OK) != 0, "a refused create left a data file")
+        // Before 1970 no recorded_at is valid either (verify refuses it).
+        clock.set(-1)
+        do {
+            _ = try temporary.create(clock: { clock.now() })
+            Issue.record("a ledger was created before 1970")
+        } catch let error as LedgerError {
+            #expect(error.code == .clockOutOfRange, "\(error)")
+        }
         clock.set(latest)
         let ledger = try temporary.create(clock: { clock.now() })
         #expect(try Record(leafBytes: try ledger.reader.leafBytes(sequenceNumber: 0)).recordedAt == "9999-12-31T23:59:59.999Z")

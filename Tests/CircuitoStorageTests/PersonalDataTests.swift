@@ -39,7 +39,11 @@ struct PersonalDataTests {
         // No plaintext anywhere in the ledger's own files even before erasure: only ciphertext is recorded.
         #expect(try filesContaining(plaintextName, under: temporary.directory, excluding: "vault").isEmpty)
 
-        try append([try temporary.event("subject.erased", by: "op", key: staff, ["beneficiary": "ben-42", "case": "case-42"])])
+        // The Casa took ben-42 in through its own referral and has not registered them: that gives it no standing to
+        // erase them (Specs/events.md 1.4, 5.6); the authority records the erasure.
+        let byTheCasa = try ledger.append([try temporary.event("subject.erased", by: "op", key: staff, ["beneficiary": "ben-42", "case": "case-42"])])
+        #expect(byTheCasa[0].failureCode == .notCaseHolder)
+        try append([try temporary.event("subject.erased", ["beneficiary": "ben-42"])])
         #expect(try vault.erase(subject: "ben-42"))
         #expect(try vault.key(for: "ben-42") == nil)
 

@@ -1,13 +1,44 @@
-/// Which cases give an organisation standing over a person: the right to read their accounts and history and to
-/// record their erasure (Specs/events.md 5, Specs/protocol.md 4.4). A referral is open to anyone, so a case alone
-/// proves nothing once the person is registered: it must come from, or go to, the organisation the person belongs
-/// to. Otherwise any organisation could refer anyone to itself and read them.
+/// Which cases give an organisation standing over a person (Specs/events.md 1.4): the right to read their accounts
+/// and history, to record their erasure, and, once they are registered, to go on recording about them. Anyone may
+/// refer a person not registered yet, and a registered one whose organisation cannot act for them, so a case alone
+/// proves nothing: an organisation could refer anyone to itself and read or erase them.
 public enum CaseStanding {
-    /// Whether `caseRecord` (a `cases` entry) gives its holder standing over its beneficiary, `beneficiary` being
-    /// what the ledger registers under that id now (nil when nothing is registered yet).
-    public static func givesStanding(_ caseRecord: JSONObject, beneficiary: ActorRecord?) -> Bool {
-        guard let beneficiary else { return true }
-        guard beneficiary.role == .beneficiary, let organisation = beneficiary.organisation else { return false }
-        return caseRecord["holder"]?.stringValue == organisation || caseRecord["referred_by"]?.stringValue == organisation
+    /// Whether `caseRecord` (a `cases` entry) gives its holder standing over `beneficiary`, read through `actor`
+    /// (the state's actor records):
+    /// - a registered beneficiary: the case is held by, or was referred by, the organisation the person belongs to;
+    ///   or, when that organisation cannot act for them (none, or suspended), it was referred by another organisation
+    ///   than its holder;
+    /// - a person not registered yet: it was referred by another organisation than its holder;
+    /// - an id registered with another role: never.
+    public static func givesStanding(
+        _ caseRecord: JSONObject, beneficiary: String, actor: (String) throws(LedgerError) -> ActorRecord?
+    ) throws(LedgerError) -> Bool {
+        let holder = caseRecord["holder"]?.stringValue
+        let referrer = caseRecord["referred_by"]?.stringValue
+        let referredByAnother = referrer != nil && referrer != holder
+        guard let person = try actor(beneficiary) else { return referredByAnother }
+        guard person.role == .beneficiary else { return false }
+        if let organisation = person.organisation {
+            if holder == organisation || referrer == organisation { return true }
+            guard try actor(organisation)?.suspended == true else { return false }
+        }
+        return referredByAnother
+    }
+
+    /// Whether the holder may go on recording about the person through this case (intake, plan, notes,
+    /// activations): always while the person is not registered (a help desk takes someone in before registering
+    /// them); once they are, only with standing.
+    public static func allowsRecording(
+        _ caseRecord: JSONObject, beneficiary: String, actor: (String) throws(LedgerError) -> ActorRecord?
+    ) throws(LedgerError) -> Bool {
+        guard try actor(beneficiary) != nil else { return true }
+        return try givesStanding(caseRecord, beneficiary: beneficiary, actor: actor)
+    }
+
+    /// Whether a registered beneficiary's organisation can act for them: false when they have none or it is
+    /// suspended. Then anyone may refer them (Specs/events.md 5.1), as someone not registered.
+    public static func organisationActs(for person: ActorRecord, actor: (String) throws(LedgerError) -> ActorRecord?) throws(LedgerError) -> Bool {
+        guard let organisation = person.organisation else { return false }
+        return try actor(organisation)?.suspended == false
     }
 }

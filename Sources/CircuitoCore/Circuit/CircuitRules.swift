@@ -253,14 +253,17 @@ enum CircuitRules {
             throw LedgerError(.actorSuspended, "organisation \(quoted(holder)) is suspended and takes no referrals")
         }
         // A registered person is referred by their own organisation, or to it: a referral gives its holder standing
-        // over the person (reads, erasure), which nobody may give themselves.
+        // over the person (reads, erasure), which nobody may give themselves. When that organisation cannot act for
+        // them (none, or suspended), anyone may refer them, as someone not registered.
         if let registered = try context.actor(beneficiary) {
             guard registered.role == .beneficiary else {
                 throw LedgerError(.unknownReference, "\(quoted(beneficiary)) is registered as \(registered.role.rawValue), not as a beneficiary")
             }
             let referrer = try context.signerOrganisation()
-            guard let organisation = registered.organisation, organisation == referrer || organisation == holder else {
-                throw LedgerError(.roleNotPermitted, "beneficiary \(quoted(beneficiary)) belongs to \(registered.organisation.map(quoted) ?? "no organisation"): only it refers them, or refers them to it")
+            if try CaseStanding.organisationActs(for: registered, actor: { (id) throws(LedgerError) in try context.actor(id) }),
+                let organisation = registered.organisation, organisation != referrer, organisation != holder
+            {
+                throw LedgerError(.roleNotPermitted, "beneficiary \(quoted(beneficiary)) belongs to \(quoted(organisation)): only it refers them, or refers them to it")
             }
         }
         try SealedData.validate(try body.object("sealed"), field: "case.referred sealed")
@@ -273,8 +276,9 @@ enum CircuitRules {
         context.touch(beneficiary: beneficiary)
     }
 
-    /// The case named in the body, held by the signer's organisation, in one of `statuses`.
-    static func heldCase(_ context: RuleContext, _ body: BodyReader, statuses: Set<String>) throws(LedgerError) -> JSONObject {
+    /// The case named in the body, held by the signer's organisation, in one of `statuses`; when `recording` (the
+    /// event adds to what is recorded about the person), a case that lets its holder go on recording about them.
+    static func heldCase(_ context: RuleContext, _ body: BodyReader, statuses: Set<String>, recording: Bool = false) throws(LedgerError) -> JSONObject {
         let id = try body.identifier("case")
         guard let record = try context.json(.cases, id)?.objectValue else {
             throw LedgerError(.unknownReference, "case \(quoted(id)) does not exist")
@@ -285,12 +289,18 @@ enum CircuitRules {
         guard let status = record["status"]?.stringValue, statuses.contains(status) else {
             throw LedgerError(.invalidState, "case \(quoted(id)) is \(record["status"]?.stringValue ?? "in another state"), not \(statuses.sorted().joined(separator: " or "))")
         }
+        if recording {
+            let beneficiary = record["beneficiary"]?.stringValue ?? ""
+            guard try CaseStanding.allowsRecording(record, beneficiary: beneficiary, actor: { (actorID) throws(LedgerError) in try context.actor(actorID) }) else {
+                throw LedgerError(.notCaseHolder, "case \(quoted(id)) gives its holder no standing over \(quoted(beneficiary)), registered since by another organisation (Specs/events.md 1.4)")
+            }
+        }
         return record
     }
 
     static func caseOpened(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
         try body.allowOnly(["case"])
-        var record = try heldCase(context, body, statuses: ["referred"])
+        var record = try heldCase(context, body, statuses: ["referred"], recording: true)
         let beneficiary = record["beneficiary"]?.stringValue ?? ""
         try context.requireNotErased(beneficiary)
         record["status"] = "open"
@@ -301,7 +311,7 @@ enum CircuitRules {
 
     static func casePlanAgreed(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
         try body.allowOnly(["case", "goals", "sealed"])
-        var record = try heldCase(context, body, statuses: ["open"])
+        var record = try heldCase(context, body, statuses: ["open"], recording: true)
         let beneficiary = record["beneficiary"]?.stringValue ?? ""
         try context.requireNotErased(beneficiary)
         // Goals are opportunity categories (no personal data); the details are sealed.
@@ -318,7 +328,7 @@ enum CircuitRules {
 
     static func caseNoteAdded(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
         try body.allowOnly(["case", "sealed"])
-        let record = try heldCase(context, body, statuses: ["referred", "open"])
+        let record = try heldCase(context, body, statuses: ["referred", "open"], recording: true)
         let beneficiary = record["beneficiary"]?.stringValue ?? ""
         try context.requireNotErased(beneficiary)
         try SealedData.validate(try body.object("sealed"), field: "case.note_added sealed")
@@ -342,7 +352,8 @@ enum CircuitRules {
     }
 
     /// Erasure: the subject's key is deleted from the vault outside the log (crypto-shredding); the log records
-    /// only that it happened. The authority, or staff of an organisation holding one of the subject's cases.
+    /// only that it happened. The authority, or an organisation (or its staff) holding a case of the subject that
+    /// gives it standing over them (CaseStanding).
     static func subjectErased(_ context: inout RuleContext, _ body: BodyReader) throws(LedgerError) {
         try body.allowOnly(["beneficiary", "case"])
         let beneficiary = try body.identifier("beneficiary")
@@ -352,8 +363,8 @@ enum CircuitRules {
             guard record["beneficiary"]?.stringValue == beneficiary else {
                 throw LedgerError(.invalidBody, "case \(quoted(try body.identifier("case"))) is not a case of \(quoted(beneficiary))")
             }
-            guard CaseStanding.givesStanding(record, beneficiary: try context.actor(beneficiary)) else {
-                throw LedgerError(.notCaseHolder, "case \(quoted(try body.identifier("case"))) was neither referred by nor held by the organisation \(quoted(beneficiary)) belongs to")
+            guard try CaseStanding.givesStanding(record, beneficiary: beneficiary, actor: { (actorID) throws(LedgerError) in try context.actor(actorID) }) else {
+                throw LedgerError(.notCaseHolder, "case \(quoted(try body.identifier("case"))) gives its holder no standing over \(quoted(beneficiary)) (Specs/events.md 1.4)")
             }
         } else if body.has("case") {
             _ = try body.identifier("case")
@@ -368,7 +379,7 @@ enum CircuitRules {
         try body.allowOnly(["activation", "case", "opportunity", "hours", "date"])
         let id = try body.identifier("activation")
         guard try context.json(.activations, id) == nil else { throw LedgerError(.alreadyExists, "activation \(quoted(id)) is already recorded") }
-        let record = try heldCase(context, body, statuses: ["open"])
+        let record = try heldCase(context, body, statuses: ["open"], recording: true)
         let beneficiary = record["beneficiary"]?.stringValue ?? ""
         let opportunityID = try body.identifier("opportunity")
         guard let opportunity = try context.json(.opportunities, opportunityID), opportunity["status"] == "published" else {

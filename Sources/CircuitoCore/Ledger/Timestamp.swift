@@ -72,11 +72,12 @@ public enum Timestamp {
     /// (`clock_out_of_range`), and expiries that would fall after it are this time (Specs/events.md 1.5).
     public static let latestMillisecondsSince1970: Int64 = 253_402_300_799_999
 
-    /// Refuses a clock reading past `latestMillisecondsSince1970`: a `recorded_at` after it would have a five-digit
-    /// year, which no reader accepts, and every later record would have to follow it.
+    /// Refuses a clock reading outside 1970-01-01T00:00:00.000Z…`latestMillisecondsSince1970`: a `recorded_at` after
+    /// it would have a five-digit year, which no reader accepts (and every later record would have to follow it), and
+    /// one before 1970 is refused by every verifier (Specs/ledger.md 5.3).
     public static func requireRecordable(millisecondsSince1970: Int64) throws(LedgerError) {
-        guard millisecondsSince1970 <= latestMillisecondsSince1970 else {
-            throw LedgerError(.clockOutOfRange, "the system clock reads \(millisecondsSince1970) ms since 1970, after 9999-12-31T23:59:59.999Z, which no recorded_at can hold; nothing was written (set the clock right)")
+        guard (0...latestMillisecondsSince1970).contains(millisecondsSince1970) else {
+            throw LedgerError(.clockOutOfRange, "the system clock reads \(millisecondsSince1970) ms since 1970, outside 1970-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z, where every recorded_at must be; nothing was written (set the clock right)")
         }
     }
 
