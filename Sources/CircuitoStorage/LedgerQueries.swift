@@ -11,8 +11,12 @@ public enum LedgerQueryLimits {
     /// Records one `recordsPage` may hold, and their total bytes.
     public static let maximumRecordsPerPage = 1000
     public static let maximumRecordBytesPerPage = 4 << 20
-    /// History entries looked at to find the cases of one beneficiary (cases are few per person).
+    /// Referrals looked at to find the cases of one beneficiary (cases are few per person; beyond this, later
+    /// referrals are not found: Specs/protocol.md 4.4).
     public static let maximumCaseLookups = 4096
+    /// History entries walked past to find those referrals: the other entries (payments, notes, badges…) are read
+    /// by key and value alone, a few bytes each, so a person's years of history are walked in milliseconds.
+    public static let maximumCaseHistoryEntriesWalked = 1 << 20
 }
 
 /// A balance, with the lots that make it up for a beneficiary account.
@@ -162,18 +166,23 @@ extension LedgerReader {
     }
 
     /// The cases of `beneficiary` (their current projections), found through its case history: every case starts
-    /// with a `case.referred` that names it.
+    /// with a `case.referred` that names it. Only referrals count toward `maximumCaseLookups`, so a long history of
+    /// payments and notes hides no case.
     public func cases(of beneficiary: String) throws(LedgerError) -> [JSONValue] {
         let prefix = StateKey.prefix(beneficiary)
         return try environment.read { (transaction) throws(LedgerError) in
             var cases: [JSONValue] = []
-            var looked = 0
+            var referrals = 0
+            var walked = 0
             try transaction.forEach(StateTable.caseHistory.name, from: prefix) { (key, value) throws(LedgerError) -> Bool in
-                guard key.starts(with: prefix), looked < LedgerQueryLimits.maximumCaseLookups else { return false }
-                looked += 1
+                guard key.starts(with: prefix), walked < LedgerQueryLimits.maximumCaseHistoryEntriesWalked,
+                    referrals < LedgerQueryLimits.maximumCaseLookups
+                else { return false }
+                walked += 1
                 guard value.elementsEqual("case.referred".utf8), let sequenceNumber = StateKey.decodeNumber(key.dropFirst(prefix.count)) else {
                     return true
                 }
+                referrals += 1
                 let record = try Self.record(transaction, sequenceNumber)
                 guard case .string(let caseID)? = record.signedEvent.event.body["case"],
                     let stored = try TransactionLedgerState(transaction: transaction).json(.cases, caseID)

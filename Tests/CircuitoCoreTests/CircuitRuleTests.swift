@@ -469,6 +469,23 @@ struct StandingRuleTests {
         #expect(try circuit.submit("subject.erased", by: "other-op", key: otherStaff, ["beneficiary": "ben", "case": "c-onward"]) == nil)
     }
 
+    @Test("a help desk that lost standing (someone else registered the person) issues no badge from its earlier hours")
+    func noBadgeWithoutStanding() throws {
+        var (circuit, otherOrganisation, otherStaff) = try Self.circuitWithAnotherOrganisation()
+        // other-org takes in the walk-in "p1" through its own referral and certifies hours.
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-walk-in", "p1", to: "other-org")) == nil)
+        #expect(try circuit.submit("case.opened", by: "other-op", key: otherStaff, ["case": "c-walk-in"]) == nil)
+        #expect(try circuit.submit("opportunity.published", by: "other-op", key: otherStaff, ["opportunity": "o-1", "title": "Garden", "description": "Garden work", "category": "civic_utility", "district": "aurora"]) == nil)
+        #expect(try circuit.submit("badge_class.defined", by: "other-org", key: otherOrganisation, ["badge_class": "k", "name": "n", "description": "d", "criteria": "c", "credits": 5]) == nil)
+        #expect(try circuit.submit("activation.recorded", by: "other-op", key: otherStaff, ["activation": "a-1", "case": "c-walk-in", "opportunity": "o-1", "hours": 3, "date": "2026-11-21"]) == nil)
+        #expect(try circuit.submit("activation.recorded", by: "other-op", key: otherStaff, ["activation": "a-2", "case": "c-walk-in", "opportunity": "o-1", "hours": 3, "date": "2026-11-21"]) == nil)
+        // While p1 is not registered its holder issues badges for those hours.
+        #expect(try circuit.submit("badge.issued", by: "other-op", key: otherStaff, ["badge": "b-1", "badge_class": "k", "beneficiary": "p1", "activations": ["a-1"]]) == nil)
+        // Casa registers p1 as its own: other-org's case no longer gives standing, so no badge either.
+        _ = try circuit.harness.register("p1", role: "beneficiary", by: "op", key: circuit.staff, organisation: "casa")
+        #expect(try circuit.submit("badge.issued", by: "other-op", key: otherStaff, ["badge": "b-2", "badge_class": "k", "beneficiary": "p1", "activations": ["a-2"]]) == .notCaseHolder)
+    }
+
     static func standing(_ record: JSONObject, _ beneficiary: String, _ circuit: Circuit) throws -> Bool {
         try CaseStanding.givesStanding(record, beneficiary: beneficiary, actor: { (id) throws(LedgerError) in try circuit.harness.state.actor(id) })
     }

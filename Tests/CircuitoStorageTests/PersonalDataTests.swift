@@ -6,6 +6,40 @@ import Testing
 
 @Suite("Personal data: sealed, readable with the vault, erased for good")
 struct PersonalDataTests {
+    @Test("a person's cases are found behind a long history: only referrals count toward the bound")
+    func casesBehindALongHistory() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        let casa = Ed25519PrivateKey(), staff = Ed25519PrivateKey(), other = Ed25519PrivateKey()
+        func append(_ events: [VerifiedEvent]) throws {
+            for result in try ledger.append(events) { _ = try result.get() }
+        }
+        try append([
+            try temporary.event("actor.registered", ["actor": "casa", "role": "organisation", "name": "Casa", "keys": .array([.string(casa.publicKey.multikey)])]),
+            try temporary.event("actor.registered", ["actor": "other-org", "role": "organisation", "name": "Other", "keys": .array([.string(other.publicKey.multikey)])]),
+        ])
+        try append([
+            try temporary.event("actor.registered", by: "casa", key: casa, ["actor": "op", "role": "staff", "name": "Operator", "organisation": "casa", "keys": .array([.string(staff.publicKey.multikey)])]),
+            try temporary.event("actor.registered", by: "casa", key: casa, ["actor": "ben", "role": "beneficiary", "name": "ben", "organisation": "casa", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)])]),
+        ])
+        let key = SecretBox.newKey()
+        try append([
+            try temporary.event("case.referred", by: "op", key: staff, ["case": "c-1", "beneficiary": "ben", "household": "hh", "to": "casa", "sealed": SealedData.seal(["n": 1], subject: "ben", key: key)]),
+            try temporary.event("case.opened", by: "op", key: staff, ["case": "c-1"]),
+        ])
+        // Years of notes: more history entries than the bound on referrals.
+        let noteCount = LedgerQueryLimits.maximumCaseLookups + 100
+        for start in stride(from: 0, to: noteCount, by: 1000) {
+            try append(try (start..<min(start + 1000, noteCount)).map { _ in
+                try temporary.event("case.note_added", by: "op", key: staff, ["case": "c-1", "sealed": SealedData.seal(["n": 2], subject: "ben", key: key)])
+            })
+        }
+        // Then the Casa refers them onward: the new holder's case is found.
+        try append([try temporary.event("case.referred", by: "op", key: staff, ["case": "c-2", "beneficiary": "ben", "household": "hh", "to": "other-org", "sealed": SealedData.seal(["n": 3], subject: "ben", key: key)])])
+        let cases = try ledger.reader.cases(of: "ben")
+        #expect(cases.compactMap { $0["case"]?.stringValue } == ["c-1", "c-2"])
+    }
+
     @Test("case history opens sealed fields; after subject.erased and the vault erase, reads say erased and no file holds the plaintext")
     func erasure() throws {
         let temporary = TemporaryLedger()

@@ -424,6 +424,13 @@ enum CircuitRules {
             guard activation["organisation"]?.stringValue == issuer else {
                 throw LedgerError(.roleNotPermitted, "activation \(quoted(activationID)) was recorded by another organisation")
             }
+            // The hours were certified through a case: once the person is registered, it must still give its holder
+            // standing over them, as for recording more (Specs/events.md 1.4).
+            if let caseID = activation["case"]?.stringValue, let caseRecord = try context.json(.cases, caseID)?.objectValue,
+                try !CaseStanding.allowsRecording(caseRecord, beneficiary: beneficiary, actor: { (actorID) throws(LedgerError) in try context.actor(actorID) })
+            {
+                throw LedgerError(.notCaseHolder, "activation \(quoted(activationID)) was recorded through case \(quoted(caseID)), which gives its holder no standing over \(quoted(beneficiary)) (Specs/events.md 1.4)")
+            }
             // The same hours earn credits once: an activation is the evidence of at most one badge.
             if let earlier = activation["badge"]?.stringValue {
                 throw LedgerError(.alreadyConverted, "activation \(quoted(activationID)) is already the evidence of badge \(quoted(earlier))")
