@@ -452,15 +452,18 @@ struct StandingRuleTests {
         // Closing needs no standing: the holder may always end its own case.
         #expect(try circuit.submit("case.closed", by: "other-op", key: otherStaff, ["case": "c-early", "outcome": "transferred"]) == nil)
 
-        // Referred by another organisation while not registered: standing, until someone else's organisation
-        // registers the person (and then neither held nor referred by it).
+        // Referred by another organisation while not registered: standing; and nobody but its holder registers the
+        // person, so it keeps it.
         let third = try circuit.harness.register("third-org", role: "organisation")
         #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub", "ben-hub", to: "other-org")) == nil)
         let hub = try #require(try circuit.harness.state.json(.cases, "c-hub")?.objectValue)
         #expect(try Self.standing(hub, "ben-hub", circuit))
-        _ = try circuit.harness.register("ben-hub", role: "beneficiary", by: "op", key: circuit.staff, organisation: "casa")
-        #expect(try !Self.standing(hub, "ben-hub", circuit))
-        #expect(try circuit.submit("case.opened", by: "other-op", key: otherStaff, ["case": "c-hub"]) == .notCaseHolder)
+        #expect(try circuit.byStaff("actor.registered", [
+            "actor": "ben-hub", "role": "beneficiary", "name": "ben-hub", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": "casa",
+        ]) == .notCaseHolder)
+        _ = try circuit.harness.register("ben-hub", role: "beneficiary", by: "other-op", key: otherStaff, organisation: "other-org")
+        #expect(try Self.standing(hub, "ben-hub", circuit))
+        #expect(try circuit.submit("case.opened", by: "other-op", key: otherStaff, ["case": "c-hub"]) == nil)
 
         // A case casa referred onward does give the holder standing.
         let onward = try #require(try circuit.harness.state.json(.cases, "c-onward")?.objectValue)
@@ -484,6 +487,33 @@ struct StandingRuleTests {
         // Casa registers p1 as its own: other-org's case no longer gives standing, so no badge either.
         _ = try circuit.harness.register("p1", role: "beneficiary", by: "op", key: circuit.staff, organisation: "casa")
         #expect(try circuit.submit("badge.issued", by: "other-op", key: otherStaff, ["badge": "b-2", "badge_class": "k", "beneficiary": "p1", "activations": ["a-2"]]) == .notCaseHolder)
+    }
+
+    @Test("someone another organisation referred to a holder is registered by that holder only (or the authority), until its case closes")
+    func registrationIsReservedForTheHolder() throws {
+        var (circuit, otherOrganisation, otherStaff) = try Self.circuitWithAnotherOrganisation()
+        let third = try circuit.harness.register("third-org", role: "organisation")
+        func registration(_ id: String, _ organisation: String, role: String = "beneficiary") -> JSONObject {
+            ["actor": .string(id), "role": .string(role), "name": .string(id), "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": .string(organisation)]
+        }
+        // A hub (third-org) refers p1 to casa.
+        #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub", "p1", to: "casa")) == nil)
+        // other-org can neither take p1 in as its beneficiary nor as its staff, even with a referral of its own.
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-grab", "p1", to: "other-org")) == nil)
+        #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, registration("p1", "other-org")) == .notCaseHolder)
+        #expect(try circuit.submit("actor.registered", by: "other-org", key: otherOrganisation, registration("p1", "other-org", role: "staff")) == .notCaseHolder)
+        // Casa, the holder, registers them.
+        #expect(try circuit.byStaff("actor.registered", registration("p1", "casa")) == nil)
+        // A case closed without registering frees the reservation: p2 was not taken on by casa.
+        #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub-2", "p2", to: "casa")) == nil)
+        #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, registration("p2", "other-org")) == .notCaseHolder)
+        #expect(try circuit.byStaff("case.closed", ["case": "c-hub-2", "outcome": "not_eligible"]) == nil)
+        #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, registration("p2", "other-org")) == nil)
+        // The authority registers anyone; a walk-in's own referral reserves nothing.
+        #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub-3", "p3", to: "casa")) == nil)
+        #expect(try circuit.byCity("actor.registered", registration("p3", "other-org")) == nil)
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-walk-in", "p4", to: "other-org")) == nil)
+        #expect(try circuit.byStaff("actor.registered", registration("p4", "casa")) == nil)
     }
 
     static func standing(_ record: JSONObject, _ beneficiary: String, _ circuit: Circuit) throws -> Bool {

@@ -273,6 +273,13 @@ enum CircuitRules {
             "referred_at": .integer(Int64(context.position.sequenceNumber)),
         ])
         context.changes.put(.cases, id, json: record)
+        // The first referral of someone not registered yet, made by another organisation than its holder, reserves
+        // their registration for that holder (Specs/events.md 2.2): nobody else takes them in as its own.
+        if try context.actor(beneficiary) == nil, holder != (try context.signerOrganisation()),
+            try context.json(.subjects, PersonReservation.key(beneficiary)) == nil
+        {
+            context.changes.put(.subjects, PersonReservation.key(beneficiary), json: PersonReservation.json(beneficiary: beneficiary, case: id, holder: holder))
+        }
         context.touch(beneficiary: beneficiary)
     }
 
@@ -347,8 +354,15 @@ enum CircuitRules {
         record["status"] = "closed"
         record["outcome"] = .string(outcome)
         record["closed_at"] = .integer(Int64(context.position.sequenceNumber))
-        context.changes.put(.cases, try body.identifier("case"), json: .object(record))
-        context.touch(beneficiary: record["beneficiary"]?.stringValue ?? "")
+        let caseID = try body.identifier("case")
+        context.changes.put(.cases, caseID, json: .object(record))
+        let beneficiary = record["beneficiary"]?.stringValue ?? ""
+        // Closing the case that reserved a registration frees it.
+        let reservationKey = PersonReservation.key(beneficiary)
+        if try context.json(.subjects, reservationKey)?["case"]?.stringValue == caseID {
+            context.changes.delete(.subjects, reservationKey)
+        }
+        context.touch(beneficiary: beneficiary)
     }
 
     /// Erasure: the subject's key is deleted from the vault outside the log (crypto-shredding); the log records
@@ -729,6 +743,16 @@ enum CircuitRules {
         context.store(lot)
         try context.transfer(from: Account.beneficiary(beneficiary), to: Account.fund, amount: amount)
         context.touch(beneficiary: beneficiary)
+    }
+}
+
+/// The reservation of a person's registration by the organisation another referred them to while they were not
+/// registered: `subjects[person ‖ "reserved"]` (beside `subjects[person]`, which records an erasure).
+enum PersonReservation {
+    static func key(_ person: String) -> [UInt8] { StateKey.make(person, "reserved") }
+
+    static func json(beneficiary: String, case caseID: String, holder: String) -> JSONValue {
+        .object(["beneficiary": .string(beneficiary), "case": .string(caseID), "holder": .string(holder)])
     }
 }
 
