@@ -157,9 +157,9 @@ struct SubscriptionTests {
         let batches: [JSONValue] = try (0..<60).map { _ in ["events": .array(try (0..<7).map { _ in try fixture.registration().params })] }
         let endpoint = server.unixEndpoint
         let writing = Atomic<Bool>(true)
-        let writerDone = DispatchSemaphore(value: 0)
+        let writerDone = Atomic<Bool>(false)
         Thread {
-            defer { writerDone.signal() }
+            defer { writerDone.store(true, ordering: .releasing) }
             guard let writer = try? LineClient(endpoint, timeoutSeconds: 20) else { return }
             for batch in batches where writing.load(ordering: .relaxed) {
                 guard case .success? = try? writer.call("submit_batch", batch) else { return }
@@ -176,7 +176,10 @@ struct SubscriptionTests {
         subscriber.shutdownSending()
         while messages.count < 100_000, let message = try subscriber.nextMessage() { messages.append(message) }
         writing.store(false, ordering: .relaxed)
-        writerDone.wait()
+        // Waits without holding one of the few threads that run the tests' tasks (the writer thread needs none).
+        for _ in 0..<3000 where !writerDone.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(10)) }
+        let writerEnded = writerDone.load(ordering: .acquiring)
+        #expect(writerEnded, "the writing thread did not end")
         var sequenceNumbers: [Int64] = []
         var lastMethod: String?
         var lastCheckpointSize: Int64 = -1
