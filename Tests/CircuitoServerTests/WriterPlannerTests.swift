@@ -263,8 +263,10 @@ struct WriterPlannerTests {
     /// One task per client, each submitting its events one at a time; with `stopWhen`, the writer is stopped as soon
     /// as its statistics satisfy it (polled every millisecond, at most 10 s), while the clients are still sending.
     /// The answers of each client, in its order.
+    /// Each client's events in order, the clients at once; with `stopWhen`, the writer is stopped once it holds, or
+    /// after `stopAfterSeconds` of wall time at most (a machine loaded by other work may be slow to get there).
     private static func submitConcurrently(
-        _ writer: LedgerWriter, _ events: [[VerifiedEvent]], stopWhen: (@Sendable (WriterStatistics) -> Bool)? = nil
+        _ writer: LedgerWriter, _ events: [[VerifiedEvent]], stopAfterSeconds: Int = 30, stopWhen: (@Sendable (WriterStatistics) -> Bool)? = nil
     ) async -> [[Answer]] {
         await withTaskGroup(of: [Answer]?.self) { group in
             for clientEvents in events {
@@ -276,7 +278,10 @@ struct WriterPlannerTests {
             }
             if let stopWhen {
                 group.addTask {
-                    for _ in 0..<10_000 where !stopWhen(writer.statistics) { try? await Task.sleep(for: .milliseconds(1)) }
+                    let deadline = ContinuousClock.now + .seconds(stopAfterSeconds)
+                    for _ in 0..<100_000 where !stopWhen(writer.statistics) && ContinuousClock.now < deadline {
+                        try? await Task.sleep(for: .milliseconds(1))
+                    }
                     await writer.stop()
                     return nil
                 }
@@ -342,28 +347,36 @@ struct WriterPlannerTests {
         #expect(writer.statistics.appends.records == UInt64(receipts.count))
     }
 
-    @Test("stop while commits fail and requests are planned again: every write is answered (receipts, map_full or shutting_down), and the log holds exactly the receipts", .timeLimit(.minutes(1)))
+    @Test("stop while commits fail and requests are planned again: every write is answered (receipts, map_full or shutting_down), and the log holds exactly the receipts", .timeLimit(.minutes(2)))
     func stopWhileCommitsFail() async throws {
-        let fixture = try CircuitFixture()
-        let writer = try Self.startOnSmallMap(fixture)
-        let sizeBefore = try writer.reader.size()
-        let events = try Self.largeRegistrations(fixture, clients: 16, perClient: 120)
-        // Stop as soon as a failed commit has sent requests back to be planned again.
-        let results = await Self.submitConcurrently(writer, events) { $0.replannedRequests > 0 }.flatMap { $0 }
-        #expect(writer.statistics.replannedRequests > 0)
-        #expect(results.count == 16 * 120)
-        var receipts: [Receipt] = []
-        var codes: Set<String> = []
-        for result in results {
-            switch result {
-            case .success(let received): receipts += received
-            case .failure(let refusal):
-                #expect(refusal.error.code == .mapFull || refusal.error.code == .shuttingDown, "\(refusal.error)")
-                codes.insert(refusal.error.code.name)
+        // What this needs, a commit failing while the next group was planned over it, depends on timing: on a machine
+        // loaded by other work the planner may not get ahead of the committer before the map fills. So up to three
+        // attempts, each bounded; every attempt's answers and log are checked whatever happened.
+        for attempt in 1...3 {
+            let fixture = try CircuitFixture()
+            let writer = try Self.startOnSmallMap(fixture)
+            let sizeBefore = try writer.reader.size()
+            let events = try Self.largeRegistrations(fixture, clients: 16, perClient: 120)
+            // Stop as soon as a failed commit has sent requests back to be planned again.
+            let results = await Self.submitConcurrently(writer, events, stopAfterSeconds: 20) { $0.replannedRequests > 0 }.flatMap { $0 }
+            #expect(results.count == 16 * 120)
+            var receipts: [Receipt] = []
+            var codes: Set<String> = []
+            for result in results {
+                switch result {
+                case .success(let received): receipts += received
+                case .failure(let refusal):
+                    #expect(refusal.error.code == .mapFull || refusal.error.code == .shuttingDown, "\(refusal.error)")
+                    codes.insert(refusal.error.code.name)
+                }
+            }
+            try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: writer)
+            if writer.statistics.replannedRequests > 0 {
+                #expect(codes.contains("shutting_down"), "attempt \(attempt)")
+                return
             }
         }
-        #expect(codes.contains("shutting_down"))
-        try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: writer)
+        Issue.record("in three attempts no commit failed while the next group was planned over it")
     }
 
     @Test("a map that fills during concurrent writes: every request gets its receipts or map_full, every receipt is in the log, nothing else is, and the ledger verifies")
