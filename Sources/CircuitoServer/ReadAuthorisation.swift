@@ -105,8 +105,8 @@ public enum ReadAuthorisation {
             }
             guard !actor.suspended else { throw LedgerError(.actorSuspended, "actor \"\(actorID)\" is suspended") }
             // As for events (Rulebook.activeSigner): staff of a suspended organisation act for nobody.
-            if actor.role == .staff, let organisation = actor.organisation, try reader.actorRecord(organisation)?.suspended == true {
-                throw LedgerError(.actorSuspended, "staff \"\(actorID)\" acts for organisation \"\(organisation)\", which is suspended")
+            if try CaseStanding.actsForSuspendedOrganisation(actor, actor: { (id) throws(LedgerError) in try reader.actorRecord(id) }) {
+                throw LedgerError(.actorSuspended, "staff \"\(actorID)\" acts for organisation \"\(actor.organisation ?? "")\", which is suspended")
             }
             return actor
         } catch {
@@ -196,11 +196,12 @@ enum ReadPolicy {
         case .merchant: return false
         case .organisation, .staff:
             guard let organisation = requester.role == .organisation ? requester.id : requester.organisation else { return false }
+            let person = try reader.actorRecord(beneficiary)
             for record in try reader.cases(of: beneficiary) {
                 guard case .object(let fields) = record, fields["holder"]?.stringValue == organisation,
                     fields["status"]?.stringValue != "closed"
                 else { continue }
-                if try CaseStanding.givesStanding(fields, beneficiary: beneficiary, actor: { (actorID) throws(LedgerError) in try reader.actorRecord(actorID) }) {
+                if try CaseStanding.givesStanding(fields, person: person, actor: { (actorID) throws(LedgerError) in try reader.actorRecord(actorID) }) {
                     return true
                 }
             }

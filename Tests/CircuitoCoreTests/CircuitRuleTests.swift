@@ -517,7 +517,7 @@ struct StandingRuleTests {
     }
 
     static func standing(_ record: JSONObject, _ beneficiary: String, _ circuit: Circuit) throws -> Bool {
-        try CaseStanding.givesStanding(record, beneficiary: beneficiary, actor: { (id) throws(LedgerError) in try circuit.harness.state.actor(id) })
+        try CaseStanding.givesStanding(record, person: try circuit.harness.state.actor(beneficiary), actor: { (id) throws(LedgerError) in try circuit.harness.state.actor(id) })
     }
 
     @Test("the people of a suspended organisation can be referred by anyone; a referral from another organisation gives standing over them")

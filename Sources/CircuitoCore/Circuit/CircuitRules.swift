@@ -255,11 +255,12 @@ enum CircuitRules {
         // A registered person is referred by their own organisation, or to it: a referral gives its holder standing
         // over the person (reads, erasure), which nobody may give themselves. When that organisation cannot act for
         // them (none, or suspended), anyone may refer them, as someone not registered.
-        if let registered = try context.actor(beneficiary) {
+        let person = try context.actor(beneficiary)
+        let referrer = try context.signerOrganisation()
+        if let registered = person {
             guard registered.role == .beneficiary else {
                 throw LedgerError(.unknownReference, "\(quoted(beneficiary)) is registered as \(registered.role.rawValue), not as a beneficiary")
             }
-            let referrer = try context.signerOrganisation()
             if try CaseStanding.organisationActs(for: registered, actor: { (id) throws(LedgerError) in try context.actor(id) }),
                 let organisation = registered.organisation, organisation != referrer, organisation != holder
             {
@@ -269,14 +270,13 @@ enum CircuitRules {
         try SealedData.validate(try body.object("sealed"), field: "case.referred sealed")
         let record: JSONValue = .object([
             "case": .string(id), "beneficiary": .string(beneficiary), "household": .string(try body.identifier("household")),
-            "referred_by": .string(try context.signerOrganisation()), "holder": .string(holder), "status": "referred",
+            "referred_by": .string(referrer), "holder": .string(holder), "status": "referred",
             "referred_at": .integer(Int64(context.position.sequenceNumber)),
         ])
         context.changes.put(.cases, id, json: record)
         // The first referral of someone not registered yet, made by another organisation than its holder, reserves
         // their registration for that holder (Specs/events.md 2.2): nobody else takes them in as its own.
-        if try context.actor(beneficiary) == nil, holder != (try context.signerOrganisation()),
-            try context.json(.subjects, PersonReservation.key(beneficiary)) == nil
+        if person == nil, holder != referrer, try context.json(.subjects, PersonReservation.key(beneficiary)) == nil
         {
             context.changes.put(.subjects, PersonReservation.key(beneficiary), json: PersonReservation.json(beneficiary: beneficiary, case: id, holder: holder))
         }
@@ -298,7 +298,7 @@ enum CircuitRules {
         }
         if recording {
             let beneficiary = record["beneficiary"]?.stringValue ?? ""
-            guard try CaseStanding.allowsRecording(record, beneficiary: beneficiary, actor: { (actorID) throws(LedgerError) in try context.actor(actorID) }) else {
+            guard try context.allowsRecording(record, person: try context.actor(beneficiary)) else {
                 throw LedgerError(.notCaseHolder, "case \(quoted(id)) gives its holder no standing over \(quoted(beneficiary)), registered since by another organisation (Specs/events.md 1.4)")
             }
         }
@@ -377,7 +377,7 @@ enum CircuitRules {
             guard record["beneficiary"]?.stringValue == beneficiary else {
                 throw LedgerError(.invalidBody, "case \(quoted(try body.identifier("case"))) is not a case of \(quoted(beneficiary))")
             }
-            guard try CaseStanding.givesStanding(record, beneficiary: beneficiary, actor: { (actorID) throws(LedgerError) in try context.actor(actorID) }) else {
+            guard try context.givesStanding(record, person: try context.actor(beneficiary)) else {
                 throw LedgerError(.notCaseHolder, "case \(quoted(try body.identifier("case"))) gives its holder no standing over \(quoted(beneficiary)) (Specs/events.md 1.4)")
             }
         } else if body.has("case") {
@@ -424,7 +424,8 @@ enum CircuitRules {
         }
         guard badgeClass["status"] == "active" else { throw LedgerError(.invalidState, "badge class \(quoted(classID)) is retired") }
         let beneficiary = try body.identifier("beneficiary")
-        if let registered = try context.actor(beneficiary), registered.role != .beneficiary {
+        let person = try context.actor(beneficiary)
+        if let registered = person, registered.role != .beneficiary {
             throw LedgerError(.unknownReference, "\(quoted(beneficiary)) is registered as \(registered.role.rawValue), not as a beneficiary")
         }
         let activations = try body.identifierList("activations", maximumCount: 64)
@@ -441,7 +442,7 @@ enum CircuitRules {
             // The hours were certified through a case: once the person is registered, it must still give its holder
             // standing over them, as for recording more (Specs/events.md 1.4).
             if let caseID = activation["case"]?.stringValue, let caseRecord = try context.json(.cases, caseID)?.objectValue,
-                try !CaseStanding.allowsRecording(caseRecord, beneficiary: beneficiary, actor: { (actorID) throws(LedgerError) in try context.actor(actorID) })
+                try !context.allowsRecording(caseRecord, person: person)
             {
                 throw LedgerError(.notCaseHolder, "activation \(quoted(activationID)) was recorded through case \(quoted(caseID)), which gives its holder no standing over \(quoted(beneficiary)) (Specs/events.md 1.4)")
             }
@@ -757,6 +758,15 @@ enum PersonReservation {
 }
 
 extension RuleContext {
+    /// `CaseStanding` over this state.
+    func givesStanding(_ caseRecord: JSONObject, person: ActorRecord?) throws(LedgerError) -> Bool {
+        try CaseStanding.givesStanding(caseRecord, person: person) { (id) throws(LedgerError) in try actor(id) }
+    }
+
+    func allowsRecording(_ caseRecord: JSONObject, person: ActorRecord?) throws(LedgerError) -> Bool {
+        try CaseStanding.allowsRecording(caseRecord, person: person) { (id) throws(LedgerError) in try actor(id) }
+    }
+
     /// The organisation the signer acts for: itself, or a staff member's organisation.
     func signerOrganisation() throws(LedgerError) -> String {
         switch signer.role {

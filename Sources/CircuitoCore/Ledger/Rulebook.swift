@@ -94,8 +94,8 @@ public enum Rulebook {
             throw LedgerError(.actorSuspended, "actor \(quoted(signer.id)) is suspended and may not sign events")
         }
         // Staff act in their organisation's name: a suspended (closed) organisation acts through nobody.
-        if signer.role == .staff, let organisation = signer.organisation, try state.actor(organisation)?.suspended == true {
-            throw LedgerError(.actorSuspended, "staff \(quoted(signer.id)) acts for organisation \(quoted(organisation)), which is suspended")
+        if try CaseStanding.actsForSuspendedOrganisation(signer, actor: { (id) throws(LedgerError) in try state.actor(id) }) {
+            throw LedgerError(.actorSuspended, "staff \(quoted(signer.id)) acts for organisation \(quoted(signer.organisation ?? "")), which is suspended")
         }
         return signer
     }
