@@ -443,7 +443,11 @@ struct StandingRuleTests {
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-early", "ben-new", to: "other-org")) == nil)
         #expect(try circuit.submit("case.note_added", by: "other-op", key: otherStaff, ["case": "c-early", "sealed": sealed]) == nil)
         #expect(try circuit.submit("subject.erased", by: "other-op", key: otherStaff, ["beneficiary": "ben-new", "case": "c-early"]) == .notCaseHolder)
-        _ = try circuit.harness.register("ben-new", role: "beneficiary", by: "op", key: circuit.staff, organisation: "casa")
+        // The walk-in's case reserves ben-new for other-org: casa does not take them in; the authority registers anyone.
+        #expect(try circuit.byStaff("actor.registered", [
+            "actor": "ben-new", "role": "beneficiary", "name": "ben-new", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": "casa",
+        ]) == .notCaseHolder)
+        _ = try circuit.harness.register("ben-new", role: "beneficiary", organisation: "casa")
         let early = try #require(try circuit.harness.state.json(.cases, "c-early")?.objectValue)
         #expect(try !Self.standing(early, "ben-new", circuit))
         #expect(try circuit.submit("case.note_added", by: "other-op", key: otherStaff, ["case": "c-early", "sealed": sealed]) == .notCaseHolder)
@@ -484,8 +488,9 @@ struct StandingRuleTests {
         #expect(try circuit.submit("activation.recorded", by: "other-op", key: otherStaff, ["activation": "a-2", "case": "c-walk-in", "opportunity": "o-1", "hours": 3, "date": "2026-11-21"]) == nil)
         // While p1 is not registered its holder issues badges for those hours.
         #expect(try circuit.submit("badge.issued", by: "other-op", key: otherStaff, ["badge": "b-1", "badge_class": "k", "beneficiary": "p1", "activations": ["a-1"]]) == nil)
-        // Casa registers p1 as its own: other-org's case no longer gives standing, so no badge either.
-        _ = try circuit.harness.register("p1", role: "beneficiary", by: "op", key: circuit.staff, organisation: "casa")
+        // The authority registers p1 as casa's (casa itself may not: other-org's walk-in case reserved p1):
+        // other-org's case no longer gives standing, so no badge either.
+        _ = try circuit.harness.register("p1", role: "beneficiary", organisation: "casa")
         #expect(try circuit.submit("badge.issued", by: "other-op", key: otherStaff, ["badge": "b-2", "badge_class": "k", "beneficiary": "p1", "activations": ["a-2"]]) == .notCaseHolder)
     }
 
@@ -509,11 +514,42 @@ struct StandingRuleTests {
         #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, registration("p2", "other-org")) == .notCaseHolder)
         #expect(try circuit.byStaff("case.closed", ["case": "c-hub-2", "outcome": "not_eligible"]) == nil)
         #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, registration("p2", "other-org")) == nil)
-        // The authority registers anyone; a walk-in's own referral reserves nothing.
+        // The authority registers anyone.
         #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub-3", "p3", to: "casa")) == nil)
         #expect(try circuit.byCity("actor.registered", registration("p3", "other-org")) == nil)
+    }
+
+    @Test("a walk-in's first case reserves their registration for its holder, who may pass it on by referring them")
+    func walkInIsReservedForItsHelpDesk() throws {
+        var (circuit, otherOrganisation, otherStaff) = try Self.circuitWithAnotherOrganisation()
+        let third = try circuit.harness.register("third-org", role: "organisation")
+        func registration(_ id: String, _ organisation: String, role: String = "beneficiary") -> JSONObject {
+            ["actor": .string(id), "role": .string(role), "name": .string(id), "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": .string(organisation)]
+        }
+        func reservation(_ person: String) throws -> JSONValue? { try circuit.harness.state.json(.subjects, PersonReservation.key(person)) }
+        // other-org's help desk takes p4 in through its own referral: p4 is reserved for it.
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-walk-in", "p4", to: "other-org")) == nil)
+        #expect(try reservation("p4") == PersonReservation.json(beneficiary: "p4", case: "c-walk-in", holder: "other-org"))
+        // Casa takes p4 in too, and a hub refers p4 to casa: neither moves the reservation, and casa cannot register
+        // p4 as its beneficiary or staff.
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-casa-walk-in", "p4", to: "casa")) == nil)
+        #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub", "p4", to: "casa")) == nil)
+        #expect(try reservation("p4") == PersonReservation.json(beneficiary: "p4", case: "c-walk-in", holder: "other-org"))
+        #expect(try circuit.byStaff("actor.registered", registration("p4", "casa")) == .notCaseHolder)
+        #expect(try circuit.submit("actor.registered", by: "casa", key: circuit.organisation, registration("p4", "casa", role: "staff")) == .notCaseHolder)
+        // other-org refers p4 on to casa: the reservation goes with the person, and only casa registers them now.
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-onward", "p4", to: "casa")) == nil)
+        #expect(try reservation("p4") == PersonReservation.json(beneficiary: "p4", case: "c-onward", holder: "casa"))
+        #expect(try circuit.submit("actor.registered", by: "other-org", key: otherOrganisation, registration("p4", "other-org")) == .notCaseHolder)
         #expect(try circuit.byStaff("actor.registered", registration("p4", "casa")) == nil)
+
+        // A referral by someone other than the reservation's holder leaves it; closing the case that holds it frees it.
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-walk-in-5", "p5", to: "other-org")) == nil)
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-casa-5", "p5", to: "other-org")) == nil)
+        #expect(try reservation("p5") == PersonReservation.json(beneficiary: "p5", case: "c-walk-in-5", holder: "other-org"))
+        #expect(try circuit.submit("case.closed", by: "other-op", key: otherStaff, ["case": "c-walk-in-5", "outcome": "unreachable"]) == nil)
+        #expect(try reservation("p5") == nil)
+        #expect(try circuit.byStaff("actor.registered", registration("p5", "casa")) == nil)
     }
 
     static func standing(_ record: JSONObject, _ beneficiary: String, _ circuit: Circuit) throws -> Bool {

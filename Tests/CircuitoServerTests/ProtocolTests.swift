@@ -318,10 +318,13 @@ struct ProtocolTests {
         _ = try client.result("case.history", fixture.read("case.history", as: "otto", ["beneficiary": "bene-4"]))
         _ = try client.result("case.history", fixture.read("case.history", as: "city", ["beneficiary": "bene-3"]))
         #expect(try client.error("case.history", fixture.read("case.history", as: "city", ["beneficiary": "nobody"])).name == "not_found")
-        // Once casa registers bene-3, the early case still gives nothing.
-        _ = try client.result("submit", try fixture.signed("actor.registered", by: "anna", actors.staff, [
+        // The early case reserved bene-3 for the other organisation: casa does not register them as its own.
+        let registration: JSONObject = [
             "actor": "bene-3", "role": "beneficiary", "name": "bene-3", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": "casa",
-        ]).params)
+        ]
+        #expect(try client.error("submit", try fixture.signed("actor.registered", by: "anna", actors.staff, registration).params).name == "not_case_holder")
+        // Once the authority registers bene-3 as casa's, the early case still gives nothing.
+        _ = try client.result("submit", try fixture.signed("actor.registered", by: "city", actors.authority, registration).params)
         #expect(try client.error("case.history", fixture.read("case.history", as: "otto", ["beneficiary": "bene-3"])).name == "not_authorised")
         #expect(try client.error("account.balance", fixture.read("account.balance", as: "otto", ["account": "beneficiary:bene-3"])).name == "not_authorised")
         // A case casa refers onward is standing: the other organisation's staff read bene-2 ...

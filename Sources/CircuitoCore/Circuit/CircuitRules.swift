@@ -274,11 +274,15 @@ enum CircuitRules {
             "referred_at": .integer(Int64(context.position.sequenceNumber)),
         ])
         context.changes.put(.cases, id, json: record)
-        // The first referral of someone not registered yet, made by another organisation than its holder, reserves
-        // their registration for that holder (Specs/events.md 2.2): nobody else takes them in as its own.
-        if person == nil, holder != referrer, try context.json(.subjects, PersonReservation.key(beneficiary)) == nil
-        {
-            context.changes.put(.subjects, PersonReservation.key(beneficiary), json: PersonReservation.json(beneficiary: beneficiary, case: id, holder: holder))
+        // The first case of someone not registered yet reserves their registration for its holder (Specs/events.md
+        // 2.2): nobody else takes them in as its own, a walk-in's help desk included. The reservation's holder
+        // passes it on by referring the person to another organisation.
+        if person == nil {
+            let reservationKey = PersonReservation.key(beneficiary)
+            let reservedFor = try context.json(.subjects, reservationKey)?["holder"]?.stringValue
+            if reservedFor == nil || (reservedFor == referrer && holder != referrer) {
+                context.changes.put(.subjects, reservationKey, json: PersonReservation.json(beneficiary: beneficiary, case: id, holder: holder))
+            }
         }
         context.touch(beneficiary: beneficiary)
     }
@@ -747,12 +751,13 @@ enum CircuitRules {
     }
 }
 
-/// The reservation of a person's registration by the organisation another referred them to while they were not
-/// registered: `subjects[person ‖ "reserved"]` (beside `subjects[person]`, which records an erasure).
-enum PersonReservation {
-    static func key(_ person: String) -> [UInt8] { StateKey.make(person, "reserved") }
+/// The reservation of a person's registration for the holder of their first case while they were not registered
+/// (or the organisation that holder referred them to): `subjects[person ‖ "reserved"]` (beside `subjects[person]`,
+/// which records an erasure).
+public enum PersonReservation {
+    public static func key(_ person: String) -> [UInt8] { StateKey.make(person, "reserved") }
 
-    static func json(beneficiary: String, case caseID: String, holder: String) -> JSONValue {
+    public static func json(beneficiary: String, case caseID: String, holder: String) -> JSONValue {
         .object(["beneficiary": .string(beneficiary), "case": .string(caseID), "holder": .string(holder)])
     }
 }

@@ -198,12 +198,13 @@ public enum Rulebook {
                 throw LedgerError(.invalidBody, "only staff and beneficiaries belong to an organisation")
             }
         }
-        // Someone another organisation referred to a holder while not registered is taken in by that holder (or
+        // Someone with a case while not registered is taken in by the holder of the case that reserved them (or
         // registered by the authority): no other organisation registers them as its own.
-        if signer.role != .authority, let holder = try context.json(.subjects, PersonReservation.key(actorID))?["holder"]?.stringValue,
-            holder != organisation
+        if signer.role != .authority, let reservation = try context.json(.subjects, PersonReservation.key(actorID)),
+            let holder = reservation["holder"]?.stringValue, holder != organisation
         {
-            throw LedgerError(.notCaseHolder, "\(quoted(actorID)) was referred to \(quoted(holder)), which takes them in: only it (or the authority) registers them")
+            let caseID = reservation["case"]?.stringValue ?? ""
+            throw LedgerError(.notCaseHolder, "\(quoted(actorID)) is reserved for \(quoted(holder)), which holds their case \(quoted(caseID)) and takes them in: only it (or the authority) registers them")
         }
         if district != nil && role != .organisation {
             throw LedgerError(.invalidBody, "only organisations have a district in actor.registered (merchants get theirs at enrolment)")
