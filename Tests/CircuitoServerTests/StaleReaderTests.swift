@@ -33,14 +33,14 @@ struct StaleReaderTests {
         let fixture = try CircuitFixture()
         let leader = try Self.ledgerForAnExportToBlockOn(fixture)
 
-        // The replica takes the leader's records as `circuito follow` does: whole, ending at a checkpoint.
+        // The replica takes the leader's records as `circuito follow` does: whole commits, each with its checkpoint.
         let replicaDirectory = fixture.folder.path + "/replica"
         let replica = try ReplicaLedger.open(directory: replicaDirectory)
         func catchUp() throws {
             let size = try leader.reader.size()
             let leaves = try (replica.size..<size).map { try leader.reader.leafBytes(sequenceNumber: $0) }
-            let note = try leader.reader.checkpointCovering(sequenceNumber: size - 1)
-            try replica.append(leaves: leaves, checkpoints: [(size: size, note: note)])
+            let checkpoints = try leader.reader.checkpoints(fromSize: replica.size + 1, limit: max(1, leaves.count))
+            try replica.append(leaves: leaves, checkpoints: checkpoints)
             #expect(replica.size == size)
         }
         try catchUp()

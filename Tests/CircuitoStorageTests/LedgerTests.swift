@@ -773,6 +773,78 @@ struct AuditTests {
         #expect(failure?.error.message.contains(expected) == true, "\(failure?.error.message ?? "no failure")")
     }
 
+    /// A ledger of four commits a second apart: genesis, one record, two records (one commit, one `recorded_at`),
+    /// one record; checkpoints at sizes 1, 2, 4 and 5.
+    static func ledgerOfTimedCommits() throws -> TemporaryLedger {
+        let temporary = TemporaryLedger()
+        let clock = ClockBox(1_795_000_000_000)
+        let ledger = try temporary.create(clock: { clock.now() })
+        clock.set(1_795_000_001_000)
+        _ = try ledger.append([try temporary.registration("shop-a")])
+        clock.set(1_795_000_002_000)
+        _ = try ledger.append([try temporary.registration("shop-b"), try temporary.registration("shop-c")])
+        clock.set(1_795_000_003_000)
+        _ = try ledger.append([try temporary.registration("shop-d")])
+        #expect(try ledger.reader.checkpoints(fromSize: 1, limit: 10).map(\.size) == [1, 2, 4, 5])
+        return temporary
+    }
+
+    static func replay(_ temporary: TemporaryLedger) throws -> LedgerReplay.Failure? {
+        do {
+            _ = try LedgerReplay.run(
+                try LedgerReader.open(directory: temporary.directory), compareProjections: true, signatureChecks: .everyEvent,
+                scratchParent: LedgerReplay.temporaryDirectory(), progress: { _, _ in })
+            return nil
+        } catch let failure as LedgerReplay.Failure {
+            return failure
+        }
+    }
+
+    @Test("a checkpoint deleted between two commits made at different times is found: one commit's records share one recorded_at",
+          arguments: [UInt64(1), 2, 4])
+    func deletedCheckpointBetweenCommits(deletedSize: UInt64) throws {
+        let temporary = try Self.ledgerOfTimedCommits()
+        #expect(try Self.replay(temporary) == nil)
+        do {
+            let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
+            try environment.write { (transaction) throws(LedgerError) in
+                try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(deletedSize))
+            }
+        }
+        let failure = try Self.replay(temporary)
+        // The record after the deleted checkpoint is the first whose recorded_at differs from the one before it
+        // with no checkpoint between them; after genesis, a checkpoint is needed whatever the times.
+        #expect(failure?.sequenceNumber == deletedSize)
+        #expect(failure?.error.code == .integrity)
+        let expected = deletedSize == 1 ? "genesis is a commit of its own" : "the records of one commit share one recorded_at"
+        #expect(failure?.error.message.contains(expected) == true, "\(String(describing: failure))")
+    }
+
+    @Test("a replica refuses the leader's records when a checkpoint between commits made at different times is left out")
+    func replicaRefusesAMissingCheckpoint() throws {
+        let temporary = try Self.ledgerOfTimedCommits()
+        let leader = try LedgerReader.open(directory: temporary.directory)
+        let leaves = try (0..<UInt64(5)).map { try leader.leafBytes(sequenceNumber: $0) }
+        let checkpoints = try leader.checkpoints(fromSize: 1, limit: 10)
+        // Inside the ledger's folder, so that it goes with it.
+        let replicaDirectory = temporary.directory + "/replica"
+        do {
+            let replica = try ReplicaLedger.open(directory: replicaDirectory)
+            defer { replica.close() }
+            do {
+                try replica.append(leaves: leaves, checkpoints: checkpoints.filter { $0.size != 2 })
+                Issue.record("the replica took records 1 and 2 as one commit")
+            } catch {
+                #expect(error.sequenceNumber == 2)
+                #expect(error.error.code == .integrity)
+            }
+            #expect(replica.size == 0)
+            // With every checkpoint, the same records are taken.
+            try replica.append(leaves: leaves, checkpoints: checkpoints)
+            #expect(replica.size == 5)
+        }
+    }
+
     @Test("a record replaced by another validly signed event is found at its seq")
     func ruleBreakingRecord() throws {
         let (_, failure) = try damagedLedger { transaction, temporary in
