@@ -526,30 +526,95 @@ struct StandingRuleTests {
         func registration(_ id: String, _ organisation: String, role: String = "beneficiary") -> JSONObject {
             ["actor": .string(id), "role": .string(role), "name": .string(id), "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": .string(organisation)]
         }
-        func reservation(_ person: String) throws -> JSONValue? { try circuit.harness.state.json(.subjects, PersonReservation.key(person)) }
+        func reservation(_ person: String) throws -> PersonReservation? {
+            try PersonReservation(try circuit.harness.state.json(.subjects, PersonReservation.key(person)))
+        }
         // other-org's help desk takes p4 in through its own referral: p4 is reserved for it.
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-walk-in", "p4", to: "other-org")) == nil)
-        #expect(try reservation("p4") == PersonReservation.json(beneficiary: "p4", case: "c-walk-in", holder: "other-org"))
-        // Casa takes p4 in too, and a hub refers p4 to casa: neither moves the reservation, and casa cannot register
-        // p4 as its beneficiary or staff.
+        #expect(try reservation("p4") == PersonReservation(caseID: "c-walk-in", holder: "other-org"))
+        // Casa takes p4 in too, a hub refers p4 to casa, and other-org takes them in again: none of these moves the
+        // reservation, and casa cannot register p4 as its beneficiary or staff.
         #expect(try circuit.byStaff("case.referred", Self.referral("c-casa-walk-in", "p4", to: "casa")) == nil)
         #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub", "p4", to: "casa")) == nil)
-        #expect(try reservation("p4") == PersonReservation.json(beneficiary: "p4", case: "c-walk-in", holder: "other-org"))
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-walk-in-again", "p4", to: "other-org")) == nil)
+        #expect(try reservation("p4") == PersonReservation(caseID: "c-walk-in", holder: "other-org"))
         #expect(try circuit.byStaff("actor.registered", registration("p4", "casa")) == .notCaseHolder)
         #expect(try circuit.submit("actor.registered", by: "casa", key: circuit.organisation, registration("p4", "casa", role: "staff")) == .notCaseHolder)
         // other-org refers p4 on to casa: the reservation goes with the person, and only casa registers them now.
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-onward", "p4", to: "casa")) == nil)
-        #expect(try reservation("p4") == PersonReservation.json(beneficiary: "p4", case: "c-onward", holder: "casa"))
+        #expect(try reservation("p4") == PersonReservation(caseID: "c-onward", holder: "casa", previous: [.init(caseID: "c-walk-in", holder: "other-org")]))
+        // other-org closing the case it took p4 in with changes nothing.
+        #expect(try circuit.submit("case.closed", by: "other-op", key: otherStaff, ["case": "c-walk-in", "outcome": "transferred"]) == nil)
+        #expect(try reservation("p4")?.holder == "casa")
         #expect(try circuit.submit("actor.registered", by: "other-org", key: otherOrganisation, registration("p4", "other-org")) == .notCaseHolder)
         #expect(try circuit.byStaff("actor.registered", registration("p4", "casa")) == nil)
 
-        // A referral by someone other than the reservation's holder leaves it; closing the case that holds it frees it.
+        // A referral by someone other than the reservation's holder leaves it; closing the case that holds it frees it,
+        // and the next referral reserves the person again.
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-walk-in-5", "p5", to: "other-org")) == nil)
         #expect(try circuit.byStaff("case.referred", Self.referral("c-casa-5", "p5", to: "other-org")) == nil)
-        #expect(try reservation("p5") == PersonReservation.json(beneficiary: "p5", case: "c-walk-in-5", holder: "other-org"))
+        #expect(try reservation("p5") == PersonReservation(caseID: "c-walk-in-5", holder: "other-org"))
         #expect(try circuit.submit("case.closed", by: "other-op", key: otherStaff, ["case": "c-walk-in-5", "outcome": "unreachable"]) == nil)
         #expect(try reservation("p5") == nil)
+        #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub-5", "p5", to: "third-org")) == nil)
+        #expect(try reservation("p5") == PersonReservation(caseID: "c-hub-5", holder: "third-org"))
+        #expect(try circuit.byStaff("actor.registered", registration("p5", "casa")) == .notCaseHolder)
+        #expect(try circuit.submit("case.closed", by: "third-org", key: third, ["case": "c-hub-5", "outcome": "unreachable"]) == nil)
         #expect(try circuit.byStaff("actor.registered", registration("p5", "casa")) == nil)
+    }
+
+    @Test("a reservation goes back to the latest earlier placement still open; the placing hub moves it; a suspended holder's binds nobody")
+    func reservationFallsBackAndMoves() throws {
+        var (circuit, _, otherStaff) = try Self.circuitWithAnotherOrganisation()
+        let hub = try circuit.harness.register("hub", role: "organisation")
+        func registration(_ id: String, _ organisation: String) -> JSONObject {
+            ["actor": .string(id), "role": "beneficiary", "name": .string(id), "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": .string(organisation)]
+        }
+        func reservation(_ person: String) throws -> PersonReservation? {
+            try PersonReservation(try circuit.harness.state.json(.subjects, PersonReservation.key(person)))
+        }
+        // The hub places q1 with casa; casa refers q1 on to other-org, which finds them not eligible: q1 is casa's again.
+        #expect(try circuit.submit("case.referred", by: "hub", key: hub, Self.referral("c-1", "q1", to: "casa")) == nil)
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-2", "q1", to: "other-org")) == nil)
+        #expect(try reservation("q1")?.holder == "other-org")
+        #expect(try circuit.submit("case.closed", by: "other-op", key: otherStaff, ["case": "c-2", "outcome": "not_eligible"]) == nil)
+        #expect(try reservation("q1") == PersonReservation(caseID: "c-1", holder: "casa"))
+        #expect(try circuit.submit("actor.registered", by: "hub", key: hub, registration("q1", "hub")) == .notCaseHolder)
+        // A placement whose case closed meanwhile is skipped: casa's c-1 closed, so closing c-4 frees q1.
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-4", "q1", to: "other-org")) == nil)
+        #expect(try circuit.byStaff("case.closed", ["case": "c-1", "outcome": "transferred"]) == nil)
+        #expect(try circuit.submit("case.closed", by: "other-op", key: otherStaff, ["case": "c-4", "outcome": "not_eligible"]) == nil)
+        #expect(try reservation("q1") == nil)
+
+        // The hub that placed q2 with casa moves them to other-org itself; casa closing its case changes nothing.
+        #expect(try circuit.submit("case.referred", by: "hub", key: hub, Self.referral("c-5", "q2", to: "casa")) == nil)
+        #expect(try circuit.submit("case.referred", by: "hub", key: hub, Self.referral("c-6", "q2", to: "other-org")) == nil)
+        #expect(try reservation("q2") == PersonReservation(caseID: "c-6", holder: "other-org", previous: [.init(caseID: "c-5", holder: "casa")]))
+        #expect(try circuit.byStaff("case.closed", ["case": "c-5", "outcome": "transferred"]) == nil)
+        #expect(try reservation("q2")?.holder == "other-org")
+        #expect(try circuit.byStaff("actor.registered", registration("q2", "casa")) == .notCaseHolder)
+
+        // A reservation remembers its last 16 placements.
+        #expect(try circuit.byStaff("case.referred", Self.referral("c-q3-0", "q3", to: "casa")) == nil)
+        for move in 1...20 {
+            let (signer, key, to) = move % 2 == 1 ? ("op", circuit.staff, "other-org") : ("other-op", otherStaff, "casa")
+            #expect(try circuit.submit("case.referred", by: signer, key: key, Self.referral("c-q3-\(move)", "q3", to: to)) == nil)
+        }
+        let remembered = try #require(try reservation("q3"))
+        #expect(remembered.caseID == "c-q3-20")
+        #expect(remembered.previous.map(\.caseID) == (4...19).map { "c-q3-\($0)" })
+        #expect(remembered.previous.count == PersonReservation.maximumPreviousCount)
+
+        // other-org, suspended, holds q2's and q4's reservations: they bind nobody, and the next referral reserves
+        // the person anew.
+        #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-8", "q4", to: "other-org")) == nil)
+        #expect(try circuit.byStaff("actor.registered", registration("q4", "casa")) == .notCaseHolder)
+        #expect(try circuit.byCity("actor.suspended", ["actor": "other-org", "reason": "closed"]) == nil)
+        #expect(try circuit.byStaff("actor.registered", registration("q4", "casa")) == nil)
+        #expect(try circuit.submit("case.referred", by: "hub", key: hub, Self.referral("c-7", "q2", to: "hub")) == nil)
+        #expect(try reservation("q2") == PersonReservation(caseID: "c-7", holder: "hub"))
+        #expect(try circuit.byStaff("actor.registered", registration("q2", "casa")) == .notCaseHolder)
+        #expect(try circuit.submit("actor.registered", by: "hub", key: hub, registration("q2", "hub")) == nil)
     }
 
     static func standing(_ record: JSONObject, _ beneficiary: String, _ circuit: Circuit) throws -> Bool {

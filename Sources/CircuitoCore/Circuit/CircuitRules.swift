@@ -275,13 +275,21 @@ enum CircuitRules {
         ])
         context.changes.put(.cases, id, json: record)
         // The first case of someone not registered yet reserves their registration for its holder (Specs/events.md
-        // 2.2): nobody else takes them in as its own, a walk-in's help desk included. The reservation's holder
-        // passes it on by referring the person to another organisation.
+        // 2.2): nobody else takes them in as its own, a walk-in's help desk included. The organisation that has the
+        // person, or the one that placed them there, passes it on by referring them to another organisation.
         if person == nil {
             let reservationKey = PersonReservation.key(beneficiary)
-            let reservedFor = try context.json(.subjects, reservationKey)?["holder"]?.stringValue
-            if reservedFor == nil || (reservedFor == referrer && holder != referrer) {
-                context.changes.put(.subjects, reservationKey, json: PersonReservation.json(beneficiary: beneficiary, case: id, holder: holder))
+            if var reservation = try PersonReservation(try context.json(.subjects, reservationKey)),
+                try context.actor(reservation.holder)?.suspended != true
+            {
+                let placedBy = try context.json(.cases, reservation.caseID)?["referred_by"]?.stringValue
+                if holder != reservation.holder, referrer == reservation.holder || referrer == placedBy {
+                    reservation.move(to: id, holder: holder)
+                    context.changes.put(.subjects, reservationKey, json: reservation.json(beneficiary: beneficiary))
+                }
+            } else {
+                let reservation = PersonReservation(caseID: id, holder: holder)
+                context.changes.put(.subjects, reservationKey, json: reservation.json(beneficiary: beneficiary))
             }
         }
         context.touch(beneficiary: beneficiary)
@@ -361,10 +369,25 @@ enum CircuitRules {
         let caseID = try body.identifier("case")
         context.changes.put(.cases, caseID, json: .object(record))
         let beneficiary = record["beneficiary"]?.stringValue ?? ""
-        // Closing the case that reserved a registration frees it.
+        // Closing the case that holds a reservation gives it back to the latest earlier placement whose case is still
+        // open, or frees it.
         let reservationKey = PersonReservation.key(beneficiary)
-        if try context.json(.subjects, reservationKey)?["case"]?.stringValue == caseID {
-            context.changes.delete(.subjects, reservationKey)
+        if var reservation = try PersonReservation(try context.json(.subjects, reservationKey)), reservation.caseID == caseID {
+            var fellBack = false
+            while let earlier = reservation.previous.popLast() {
+                let status = try context.json(.cases, earlier.caseID)?["status"]?.stringValue
+                if status == "referred" || status == "open" {
+                    reservation.caseID = earlier.caseID
+                    reservation.holder = earlier.holder
+                    fellBack = true
+                    break
+                }
+            }
+            if fellBack {
+                context.changes.put(.subjects, reservationKey, json: reservation.json(beneficiary: beneficiary))
+            } else {
+                context.changes.delete(.subjects, reservationKey)
+            }
         }
         context.touch(beneficiary: beneficiary)
     }
@@ -751,14 +774,67 @@ enum CircuitRules {
     }
 }
 
-/// The reservation of a person's registration for the holder of their first case while they were not registered
-/// (or the organisation that holder referred them to): `subjects[person ‖ "reserved"]` (beside `subjects[person]`,
-/// which records an erasure).
-public enum PersonReservation {
+/// The reservation of a person's registration while they are not registered (Specs/events.md 2.2):
+/// `subjects[person ‖ "reserved"]` (beside `subjects[person]`, which records an erasure) =
+/// `{"beneficiary","case","holder"}`, plus `"previous"`, the placements it moved from (oldest first, at most
+/// `maximumPreviousCount`), when there are any: `[{"case","holder"}, …]`.
+public struct PersonReservation: Equatable, Sendable {
+    /// Where the reservation was: a case and the organisation that holds it.
+    public struct Placement: Equatable, Sendable {
+        public var caseID: String
+        public var holder: String
+
+        public init(caseID: String, holder: String) {
+            self.caseID = caseID
+            self.holder = holder
+        }
+    }
+
+    public var caseID: String
+    public var holder: String
+    public var previous: [Placement] = []
+
+    /// How many earlier placements a reservation remembers to fall back to; the oldest is forgotten first.
+    public static let maximumPreviousCount = 16
+
     public static func key(_ person: String) -> [UInt8] { StateKey.make(person, "reserved") }
 
-    public static func json(beneficiary: String, case caseID: String, holder: String) -> JSONValue {
-        .object(["beneficiary": .string(beneficiary), "case": .string(caseID), "holder": .string(holder)])
+    public init(caseID: String, holder: String, previous: [Placement] = []) {
+        self.caseID = caseID
+        self.holder = holder
+        self.previous = previous
+    }
+
+    /// The reservation a state value holds; nil for none. A value of another shape is a damaged state.
+    public init?(_ value: JSONValue?) throws(LedgerError) {
+        guard let value else { return nil }
+        guard let caseID = value["case"]?.stringValue, let holder = value["holder"]?.stringValue else {
+            throw LedgerError(.integrity, "a registration reservation in the state has no case or holder")
+        }
+        var previous: [Placement] = []
+        for entry in value["previous"]?.arrayValue ?? [] {
+            guard let earlierCase = entry["case"]?.stringValue, let earlierHolder = entry["holder"]?.stringValue else {
+                throw LedgerError(.integrity, "a registration reservation in the state has a damaged earlier placement")
+            }
+            previous.append(Placement(caseID: earlierCase, holder: earlierHolder))
+        }
+        self.init(caseID: caseID, holder: holder, previous: previous)
+    }
+
+    /// Passes the reservation on to `holder` and its case, remembering where it was.
+    mutating func move(to caseID: String, holder: String) {
+        previous.append(Placement(caseID: self.caseID, holder: self.holder))
+        if previous.count > Self.maximumPreviousCount { previous.removeFirst(previous.count - Self.maximumPreviousCount) }
+        self.caseID = caseID
+        self.holder = holder
+    }
+
+    public func json(beneficiary: String) -> JSONValue {
+        var object: JSONObject = ["beneficiary": .string(beneficiary), "case": .string(caseID), "holder": .string(holder)]
+        if !previous.isEmpty {
+            object["previous"] = .array(previous.map { .object(["case": .string($0.caseID), "holder": .string($0.holder)]) })
+        }
+        return .object(object)
     }
 }
 

@@ -198,13 +198,13 @@ public enum Rulebook {
                 throw LedgerError(.invalidBody, "only staff and beneficiaries belong to an organisation")
             }
         }
-        // Someone with a case while not registered is taken in by the holder of the case that reserved them (or
-        // registered by the authority): no other organisation registers them as its own.
-        if signer.role != .authority, let reservation = try context.json(.subjects, PersonReservation.key(actorID)),
-            let holder = reservation["holder"]?.stringValue, holder != organisation
+        // Someone with a case while not registered is taken in by the organisation their reservation names (or
+        // registered by the authority): no other organisation registers them as its own. A suspended organisation
+        // takes nobody in, and its reservations bind nobody.
+        if signer.role != .authority, let reservation = try PersonReservation(try context.json(.subjects, PersonReservation.key(actorID))),
+            reservation.holder != organisation, try context.actor(reservation.holder)?.suspended != true
         {
-            let caseID = reservation["case"]?.stringValue ?? ""
-            throw LedgerError(.notCaseHolder, "\(quoted(actorID)) is reserved for \(quoted(holder)), which holds their case \(quoted(caseID)) and takes them in: only it (or the authority) registers them")
+            throw LedgerError(.notCaseHolder, "\(quoted(actorID)) is reserved for \(quoted(reservation.holder)), which holds their case \(quoted(reservation.caseID)) and takes them in: only it (or the authority) registers them")
         }
         if district != nil && role != .organisation {
             throw LedgerError(.invalidBody, "only organisations have a district in actor.registered (merchants get theirs at enrolment)")
