@@ -789,11 +789,11 @@ struct AuditTests {
         return temporary
     }
 
-    static func replay(_ temporary: TemporaryLedger) throws -> LedgerReplay.Failure? {
+    static func replay(_ temporary: TemporaryLedger, chunkRecordCount: Int = LedgerReplay.chunkRecordCount) throws -> LedgerReplay.Failure? {
         do {
             _ = try LedgerReplay.run(
                 try LedgerReader.open(directory: temporary.directory), compareProjections: true, signatureChecks: .everyEvent,
-                scratchParent: LedgerReplay.temporaryDirectory(), progress: { _, _ in })
+                scratchParent: LedgerReplay.temporaryDirectory(), chunkRecordCount: chunkRecordCount, progress: { _, _ in })
             return nil
         } catch let failure as LedgerReplay.Failure {
             return failure
@@ -801,17 +801,18 @@ struct AuditTests {
     }
 
     @Test("a checkpoint deleted between two commits made at different times is found: one commit's records share one recorded_at",
-          arguments: [UInt64(1), 2, 4])
-    func deletedCheckpointBetweenCommits(deletedSize: UInt64) throws {
+          arguments: [UInt64(1), 2, 4], [1, 2, LedgerReplay.chunkRecordCount])
+    func deletedCheckpointBetweenCommits(deletedSize: UInt64, chunkRecordCount: Int) throws {
+        // Chunks of one and two records put the commits' ends on and off the chunks' boundaries.
         let temporary = try Self.ledgerOfTimedCommits()
-        #expect(try Self.replay(temporary) == nil)
+        #expect(try Self.replay(temporary, chunkRecordCount: chunkRecordCount) == nil)
         do {
             let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
             try environment.write { (transaction) throws(LedgerError) in
                 try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(deletedSize))
             }
         }
-        let failure = try Self.replay(temporary)
+        let failure = try Self.replay(temporary, chunkRecordCount: chunkRecordCount)
         // The record after the deleted checkpoint is the first whose recorded_at differs from the one before it
         // with no checkpoint between them; after genesis, a checkpoint is needed whatever the times.
         #expect(failure?.sequenceNumber == deletedSize)
