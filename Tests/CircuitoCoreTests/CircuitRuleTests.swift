@@ -498,37 +498,29 @@ struct StandingRuleTests {
     func registrationIsReservedForTheHolder() throws {
         var (circuit, otherOrganisation, otherStaff) = try Self.circuitWithAnotherOrganisation()
         let third = try circuit.harness.register("third-org", role: "organisation")
-        func registration(_ id: String, _ organisation: String, role: String = "beneficiary") -> JSONObject {
-            ["actor": .string(id), "role": .string(role), "name": .string(id), "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": .string(organisation)]
-        }
         // A hub (third-org) refers p1 to casa.
         #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub", "p1", to: "casa")) == nil)
         // other-org can neither take p1 in as its beneficiary nor as its staff, even with a referral of its own.
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-grab", "p1", to: "other-org")) == nil)
-        #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, registration("p1", "other-org")) == .notCaseHolder)
-        #expect(try circuit.submit("actor.registered", by: "other-org", key: otherOrganisation, registration("p1", "other-org", role: "staff")) == .notCaseHolder)
+        #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, Self.registration("p1", "other-org")) == .notCaseHolder)
+        #expect(try circuit.submit("actor.registered", by: "other-org", key: otherOrganisation, Self.registration("p1", "other-org", role: "staff")) == .notCaseHolder)
         // Casa, the holder, registers them.
-        #expect(try circuit.byStaff("actor.registered", registration("p1", "casa")) == nil)
+        #expect(try circuit.byStaff("actor.registered", Self.registration("p1", "casa")) == nil)
         // A case closed without registering frees the reservation: p2 was not taken on by casa.
         #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub-2", "p2", to: "casa")) == nil)
-        #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, registration("p2", "other-org")) == .notCaseHolder)
+        #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, Self.registration("p2", "other-org")) == .notCaseHolder)
         #expect(try circuit.byStaff("case.closed", ["case": "c-hub-2", "outcome": "not_eligible"]) == nil)
-        #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, registration("p2", "other-org")) == nil)
+        #expect(try circuit.submit("actor.registered", by: "other-op", key: otherStaff, Self.registration("p2", "other-org")) == nil)
         // The authority registers anyone.
         #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub-3", "p3", to: "casa")) == nil)
-        #expect(try circuit.byCity("actor.registered", registration("p3", "other-org")) == nil)
+        #expect(try circuit.byCity("actor.registered", Self.registration("p3", "other-org")) == nil)
     }
 
     @Test("a walk-in's first case reserves their registration for its holder, who may pass it on by referring them")
     func walkInIsReservedForItsHelpDesk() throws {
         var (circuit, otherOrganisation, otherStaff) = try Self.circuitWithAnotherOrganisation()
         let third = try circuit.harness.register("third-org", role: "organisation")
-        func registration(_ id: String, _ organisation: String, role: String = "beneficiary") -> JSONObject {
-            ["actor": .string(id), "role": .string(role), "name": .string(id), "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": .string(organisation)]
-        }
-        func reservation(_ person: String) throws -> PersonReservation? {
-            try PersonReservation(try circuit.harness.state.json(.subjects, PersonReservation.key(person)))
-        }
+        func reservation(_ person: String) throws -> PersonReservation? { try Self.reservation(person, circuit) }
         // other-org's help desk takes p4 in through its own referral: p4 is reserved for it.
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-walk-in", "p4", to: "other-org")) == nil)
         #expect(try reservation("p4") == PersonReservation(caseID: "c-walk-in", holder: "other-org"))
@@ -538,16 +530,16 @@ struct StandingRuleTests {
         #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub", "p4", to: "casa")) == nil)
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-walk-in-again", "p4", to: "other-org")) == nil)
         #expect(try reservation("p4") == PersonReservation(caseID: "c-walk-in", holder: "other-org"))
-        #expect(try circuit.byStaff("actor.registered", registration("p4", "casa")) == .notCaseHolder)
-        #expect(try circuit.submit("actor.registered", by: "casa", key: circuit.organisation, registration("p4", "casa", role: "staff")) == .notCaseHolder)
+        #expect(try circuit.byStaff("actor.registered", Self.registration("p4", "casa")) == .notCaseHolder)
+        #expect(try circuit.submit("actor.registered", by: "casa", key: circuit.organisation, Self.registration("p4", "casa", role: "staff")) == .notCaseHolder)
         // other-org refers p4 on to casa: the reservation goes with the person, and only casa registers them now.
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-onward", "p4", to: "casa")) == nil)
         #expect(try reservation("p4") == PersonReservation(caseID: "c-onward", holder: "casa", previous: [.init(caseID: "c-walk-in", holder: "other-org")]))
         // other-org closing the case it took p4 in with changes nothing.
         #expect(try circuit.submit("case.closed", by: "other-op", key: otherStaff, ["case": "c-walk-in", "outcome": "transferred"]) == nil)
         #expect(try reservation("p4")?.holder == "casa")
-        #expect(try circuit.submit("actor.registered", by: "other-org", key: otherOrganisation, registration("p4", "other-org")) == .notCaseHolder)
-        #expect(try circuit.byStaff("actor.registered", registration("p4", "casa")) == nil)
+        #expect(try circuit.submit("actor.registered", by: "other-org", key: otherOrganisation, Self.registration("p4", "other-org")) == .notCaseHolder)
+        #expect(try circuit.byStaff("actor.registered", Self.registration("p4", "casa")) == nil)
 
         // A referral by someone other than the reservation's holder leaves it; closing the case that holds it frees it,
         // and the next referral reserves the person again.
@@ -558,28 +550,23 @@ struct StandingRuleTests {
         #expect(try reservation("p5") == nil)
         #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub-5", "p5", to: "third-org")) == nil)
         #expect(try reservation("p5") == PersonReservation(caseID: "c-hub-5", holder: "third-org"))
-        #expect(try circuit.byStaff("actor.registered", registration("p5", "casa")) == .notCaseHolder)
+        #expect(try circuit.byStaff("actor.registered", Self.registration("p5", "casa")) == .notCaseHolder)
         #expect(try circuit.submit("case.closed", by: "third-org", key: third, ["case": "c-hub-5", "outcome": "unreachable"]) == nil)
-        #expect(try circuit.byStaff("actor.registered", registration("p5", "casa")) == nil)
+        #expect(try circuit.byStaff("actor.registered", Self.registration("p5", "casa")) == nil)
     }
 
     @Test("a reservation goes back to the latest earlier placement still open; the placing hub moves it; a suspended holder's binds nobody")
     func reservationFallsBackAndMoves() throws {
         var (circuit, _, otherStaff) = try Self.circuitWithAnotherOrganisation()
         let hub = try circuit.harness.register("hub", role: "organisation")
-        func registration(_ id: String, _ organisation: String) -> JSONObject {
-            ["actor": .string(id), "role": "beneficiary", "name": .string(id), "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": .string(organisation)]
-        }
-        func reservation(_ person: String) throws -> PersonReservation? {
-            try PersonReservation(try circuit.harness.state.json(.subjects, PersonReservation.key(person)))
-        }
+        func reservation(_ person: String) throws -> PersonReservation? { try Self.reservation(person, circuit) }
         // The hub places q1 with casa; casa refers q1 on to other-org, which finds them not eligible: q1 is casa's again.
         #expect(try circuit.submit("case.referred", by: "hub", key: hub, Self.referral("c-1", "q1", to: "casa")) == nil)
         #expect(try circuit.byStaff("case.referred", Self.referral("c-2", "q1", to: "other-org")) == nil)
         #expect(try reservation("q1")?.holder == "other-org")
         #expect(try circuit.submit("case.closed", by: "other-op", key: otherStaff, ["case": "c-2", "outcome": "not_eligible"]) == nil)
         #expect(try reservation("q1") == PersonReservation(caseID: "c-1", holder: "casa"))
-        #expect(try circuit.submit("actor.registered", by: "hub", key: hub, registration("q1", "hub")) == .notCaseHolder)
+        #expect(try circuit.submit("actor.registered", by: "hub", key: hub, Self.registration("q1", "hub")) == .notCaseHolder)
         // A placement whose case closed meanwhile is skipped: casa's c-1 closed, so closing c-4 frees q1.
         #expect(try circuit.byStaff("case.referred", Self.referral("c-4", "q1", to: "other-org")) == nil)
         #expect(try circuit.byStaff("case.closed", ["case": "c-1", "outcome": "transferred"]) == nil)
@@ -592,7 +579,7 @@ struct StandingRuleTests {
         #expect(try reservation("q2") == PersonReservation(caseID: "c-6", holder: "other-org", previous: [.init(caseID: "c-5", holder: "casa")]))
         #expect(try circuit.byStaff("case.closed", ["case": "c-5", "outcome": "transferred"]) == nil)
         #expect(try reservation("q2")?.holder == "other-org")
-        #expect(try circuit.byStaff("actor.registered", registration("q2", "casa")) == .notCaseHolder)
+        #expect(try circuit.byStaff("actor.registered", Self.registration("q2", "casa")) == .notCaseHolder)
 
         // A reservation remembers its last 16 placements.
         #expect(try circuit.byStaff("case.referred", Self.referral("c-q3-0", "q3", to: "casa")) == nil)
@@ -608,13 +595,22 @@ struct StandingRuleTests {
         // other-org, suspended, holds q2's and q4's reservations: they bind nobody, and the next referral reserves
         // the person anew.
         #expect(try circuit.submit("case.referred", by: "other-op", key: otherStaff, Self.referral("c-8", "q4", to: "other-org")) == nil)
-        #expect(try circuit.byStaff("actor.registered", registration("q4", "casa")) == .notCaseHolder)
+        #expect(try circuit.byStaff("actor.registered", Self.registration("q4", "casa")) == .notCaseHolder)
         #expect(try circuit.byCity("actor.suspended", ["actor": "other-org", "reason": "closed"]) == nil)
-        #expect(try circuit.byStaff("actor.registered", registration("q4", "casa")) == nil)
+        #expect(try circuit.byStaff("actor.registered", Self.registration("q4", "casa")) == nil)
         #expect(try circuit.submit("case.referred", by: "hub", key: hub, Self.referral("c-7", "q2", to: "hub")) == nil)
         #expect(try reservation("q2") == PersonReservation(caseID: "c-7", holder: "hub"))
-        #expect(try circuit.byStaff("actor.registered", registration("q2", "casa")) == .notCaseHolder)
-        #expect(try circuit.submit("actor.registered", by: "hub", key: hub, registration("q2", "hub")) == nil)
+        #expect(try circuit.byStaff("actor.registered", Self.registration("q2", "casa")) == .notCaseHolder)
+        #expect(try circuit.submit("actor.registered", by: "hub", key: hub, Self.registration("q2", "hub")) == nil)
+    }
+
+    /// An `actor.registered` body for `id` in `organisation`, with a new key.
+    static func registration(_ id: String, _ organisation: String, role: String = "beneficiary") -> JSONObject {
+        ["actor": .string(id), "role": .string(role), "name": .string(id), "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": .string(organisation)]
+    }
+
+    static func reservation(_ person: String, _ circuit: Circuit) throws -> PersonReservation? {
+        try PersonReservation(try circuit.harness.state.json(.subjects, PersonReservation.key(person)))
     }
 
     static func standing(_ record: JSONObject, _ beneficiary: String, _ circuit: Circuit) throws -> Bool {
