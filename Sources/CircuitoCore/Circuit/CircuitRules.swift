@@ -277,20 +277,8 @@ enum CircuitRules {
         // The first case of someone not registered yet reserves their registration for its holder (Specs/events.md
         // 2.2): nobody else takes them in as its own, a walk-in's help desk included. The organisation that has the
         // person, or the one that placed them there, passes it on by referring them to another organisation.
-        if person == nil {
-            let reservationKey = PersonReservation.key(beneficiary)
-            if var reservation = try PersonReservation(try context.json(.subjects, reservationKey)),
-                try context.actor(reservation.holder)?.suspended != true
-            {
-                let placedBy = try context.json(.cases, reservation.caseID)?["referred_by"]?.stringValue
-                if holder != reservation.holder, referrer == reservation.holder || referrer == placedBy {
-                    reservation.move(to: id, holder: holder)
-                    context.changes.put(.subjects, reservationKey, json: reservation.json(beneficiary: beneficiary))
-                }
-            } else {
-                let reservation = PersonReservation(caseID: id, holder: holder)
-                context.changes.put(.subjects, reservationKey, json: reservation.json(beneficiary: beneficiary))
-            }
+        if person == nil, let reservation = try context.reservation(afterReferralOf: beneficiary, case: id, to: holder, by: referrer) {
+            context.changes.put(.subjects, PersonReservation.key(beneficiary), json: reservation.json(beneficiary: beneficiary))
         }
         context.touch(beneficiary: beneficiary)
     }
@@ -373,15 +361,9 @@ enum CircuitRules {
         // open, or frees it.
         let reservationKey = PersonReservation.key(beneficiary)
         if var reservation = try PersonReservation(try context.json(.subjects, reservationKey)), reservation.caseID == caseID {
-            var fellBack = false
-            while let earlier = reservation.previous.popLast() {
-                let status = try context.json(.cases, earlier.caseID)?["status"]?.stringValue
-                if status == "referred" || status == "open" {
-                    reservation.caseID = earlier.caseID
-                    reservation.holder = earlier.holder
-                    fellBack = true
-                    break
-                }
+            let fellBack = try reservation.fallBack { (earlierCase) throws(LedgerError) in
+                let status = try context.json(.cases, earlierCase)?["status"]?.stringValue
+                return status == "referred" || status == "open"
             }
             if fellBack {
                 context.changes.put(.subjects, reservationKey, json: reservation.json(beneficiary: beneficiary))
@@ -829,6 +811,19 @@ public struct PersonReservation: Equatable, Sendable {
         self.holder = holder
     }
 
+    /// Gives the reservation back to the latest remembered placement whose case `isOpen`, forgetting those after
+    /// it; whether there was one (when not, nothing is left to hold it).
+    mutating func fallBack(isOpen: (String) throws(LedgerError) -> Bool) throws(LedgerError) -> Bool {
+        while let earlier = previous.popLast() {
+            if try isOpen(earlier.caseID) {
+                caseID = earlier.caseID
+                holder = earlier.holder
+                return true
+            }
+        }
+        return false
+    }
+
     public func json(beneficiary: String) -> JSONValue {
         var object: JSONObject = ["beneficiary": .string(beneficiary), "case": .string(caseID), "holder": .string(holder)]
         if !previous.isEmpty {
@@ -846,6 +841,29 @@ extension RuleContext {
 
     func allowsRecording(_ caseRecord: JSONObject, person: ActorRecord?) throws(LedgerError) -> Bool {
         try CaseStanding.allowsRecording(caseRecord, person: person) { (id) throws(LedgerError) in try actor(id) }
+    }
+
+    /// The reservation of `person`'s registration that binds (Specs/events.md 2.2): none when there is none, or when
+    /// its holder is suspended (a suspended organisation takes nobody in).
+    func bindingReservation(of person: String) throws(LedgerError) -> PersonReservation? {
+        guard let reservation = try PersonReservation(try json(.subjects, PersonReservation.key(person))),
+            try actor(reservation.holder)?.suspended != true
+        else { return nil }
+        return reservation
+    }
+
+    /// The reservation to write after a referral of `person`, not registered, to `holder` by `referrer`: a new one
+    /// for this case when none binds; the binding one moved here when its holder, or the referrer of its case (who
+    /// placed the person there), refers them to another organisation; nil when it stays as it is.
+    func reservation(afterReferralOf person: String, case caseID: String, to holder: String, by referrer: String) throws(LedgerError) -> PersonReservation? {
+        guard var binding = try bindingReservation(of: person) else { return PersonReservation(caseID: caseID, holder: holder) }
+        guard holder != binding.holder else { return nil }
+        if referrer != binding.holder {
+            // The reserved case is read only when its holder is not the one referring.
+            guard try json(.cases, binding.caseID)?["referred_by"]?.stringValue == referrer else { return nil }
+        }
+        binding.move(to: caseID, holder: holder)
+        return binding
     }
 
     /// The organisation the signer acts for: itself, or a staff member's organisation.

@@ -201,9 +201,7 @@ public enum Rulebook {
         // Someone with a case while not registered is taken in by the organisation their reservation names (or
         // registered by the authority): no other organisation registers them as its own. A suspended organisation
         // takes nobody in, and its reservations bind nobody.
-        if signer.role != .authority, let reservation = try PersonReservation(try context.json(.subjects, PersonReservation.key(actorID))),
-            reservation.holder != organisation, try context.actor(reservation.holder)?.suspended != true
-        {
+        if signer.role != .authority, let reservation = try context.bindingReservation(of: actorID), reservation.holder != organisation {
             throw LedgerError(.notCaseHolder, "\(quoted(actorID)) is reserved for \(quoted(reservation.holder)), which holds their case \(quoted(reservation.caseID)) and takes them in: only it (or the authority) registers them")
         }
         if district != nil && role != .organisation {
