@@ -486,13 +486,14 @@ struct ServerContext: Sendable {
         try params.allowOnly(["beneficiary", "after", "limit"])
         let beneficiary = try params.identifier("beneficiary")
         try authorise(try ledger { () throws(LedgerError) in try ReadPolicy.mayReadBeneficiary(beneficiary, requester, reader: reader) }, requester, "the case history of \(beneficiary)")
-        // A person referred but not registered yet has a history too (the holder reads it): only an id with neither
-        // is unknown.
-        let referredOnly = try ledger { () throws(LedgerError) -> Bool in
+        // A person not registered has a history too when the ledger recorded something about them (a referral the
+        // holder reads, the authority's erasure of a walk-in): only an id with neither is unknown, as offline
+        // `circuito case` has it.
+        let knownByHistoryOnly = try ledger { () throws(LedgerError) -> Bool in
             guard try reader.actorRecord(beneficiary) == nil else { return false }
-            return try !reader.cases(of: beneficiary).isEmpty
+            return try !reader.caseHistory(beneficiary: beneficiary, after: nil, limit: 1).entries.isEmpty
         }
-        if !referredOnly { try requireRegistered(beneficiary, as: .beneficiary, requester: requester) }
+        if !knownByHistoryOnly { try requireRegistered(beneficiary, as: .beneficiary, requester: requester) }
         let after = try params.optionalSequenceCursor("after")
         let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
         let page = try ledger { () throws(LedgerError) in try reader.caseHistory(beneficiary: beneficiary, after: after, limit: limit) }

@@ -318,6 +318,11 @@ struct ProtocolTests {
         _ = try client.result("case.history", fixture.read("case.history", as: "otto", ["beneficiary": "bene-4"]))
         _ = try client.result("case.history", fixture.read("case.history", as: "city", ["beneficiary": "bene-3"]))
         #expect(try client.error("case.history", fixture.read("case.history", as: "city", ["beneficiary": "nobody"])).name == "not_found")
+        // An id the authority erased before anyone registered or referred it: its history is that erasure, as offline
+        // `circuito case` prints it.
+        _ = try client.result("submit", try fixture.signed("subject.erased", by: "city", actors.authority, ["beneficiary": "erased-early"]).params)
+        let erasedHistory = try client.result("case.history", fixture.read("case.history", as: "city", ["beneficiary": "erased-early"]))
+        #expect(erasedHistory["records"]?.arrayValue?.compactMap { $0["event"]?["type"]?.stringValue } == ["subject.erased"])
         // The early case reserved bene-3 for the other organisation: casa does not register them as its own.
         let registration: JSONObject = [
             "actor": "bene-3", "role": "beneficiary", "name": "bene-3", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]), "organisation": "casa",
