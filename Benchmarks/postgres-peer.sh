@@ -2,9 +2,11 @@
 # The PostgreSQL peer of `circuito bench`: what a team would otherwise build. The same pre-signed events (written by
 # `circuito bench --export-events`) are inserted into an append-only table — one event per transaction, as a
 # service answering each submission would, with synchronous_commit=on — by 1, 8 and 32 clients (pgbench), and the
-# rate of each is reported in events per second. pgbench gives every client the same number of transactions, so
-# each client count inserts the largest multiple of itself that the events allow (29 984 of 30 000 with 32 clients);
-# each result says how many it inserted, and its rate is over those.
+# rate of each is reported in events per second. run-scenarios.sh adds 64 and 256 clients, the connections and the
+# requests in flight of the ledger's run at 64 × 4, so that PostgreSQL's best is also measured at the ledger's
+# concurrency. pgbench gives every client the same number of transactions, so each client count inserts the largest
+# multiple of itself that the events allow (29 984 of 30 000 with 32 clients); each result says how many it
+# inserted, and its rate is over those.
 #
 # The table is what such a service would keep: a bigserial sequence number, the event id unique, the event as
 # jsonb (parsed and checked as JSON by PostgreSQL), the time recorded, and a trigger refusing UPDATE and DELETE.
@@ -40,8 +42,8 @@ events=$((10#$events))
 read -r -a client_counts <<< "$clients"
 [ ${#client_counts[@]} -gt 0 ] || fail "--clients needs at least one number"
 for count in "${client_counts[@]}"; do
-    # The private server allows 100 connections; pgbench holds one more of its own.
-    whole_number "each of --clients" "$count" 1 90
+    # The private server allows 300 connections; pgbench holds one more of its own.
+    whole_number "each of --clients" "$count" 1 290
     # With EVENTS_FILE the file's lines are the events, counted below.
     if [ -z "${EVENTS_FILE:-}" ] && [ "$((10#$count))" -gt "$events" ]; then
         fail "--clients $count is more clients than --events $events"
@@ -108,7 +110,7 @@ if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$work"; fi
 run_pg "$bin/initdb" -D "$work/data" -U bench -A trust -E UTF8 > "$work/initdb.log"
 run_pg "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w -o "-p $port -k $work -c listen_addresses='' \
     -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c shared_buffers=256MB -c max_wal_size=4GB \
-    -c max_connections=100" start > /dev/null
+    -c max_connections=300" start > /dev/null
 
 psql() { run_pg "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -U bench -d postgres "$@"; }
 

@@ -9,7 +9,8 @@
 # A round whose bench fails (an event refused or left unsent at its deadline, a connection failed, or no run at all)
 # is kept as NAME.N.failed.json and .log, which the summary does not count; the runs on a base ledger whose own run
 # failed are not made. Exits 2 on a bad argument (nothing built or written), 128 + the signal's number when stopped
-# by SIGTERM or SIGINT (the running bench stopped first), and otherwise with the summary's exit status.
+# by SIGTERM or SIGINT (the running bench stopped first), and otherwise with the summary's exit status (0 when every
+# round counted, 3 when a round was set aside or a target not measured: Benchmarks/summarise-scenarios.py).
 set -euo pipefail
 
 usage() { echo "usage: bash Benchmarks/run-scenarios.sh [OUT]   (default OUT: /tmp/circuito-scenarios; a new or empty folder)"; }
@@ -124,11 +125,37 @@ run() {
 run throughput-16 --events "$events" --connections 16
 run throughput-32 --events "$events" --connections 32
 run throughput-64 --events "$events" --connections 64
+# postgres_round N: the PostgreSQL peer's round N, over the events round N at 64 × 4 sent to the ledger, with 1, 8
+# and 32 clients (the issue's) and 64 and 256 (the connections and the requests in flight of the ledger's run at 64 ×
+# 4, so that its best is not held below the ledger's concurrency).
+postgres_round() {
+    local round="$1" events_file status
+    echo "== postgres ($round/$repeat)" >&2
+    # The events that round's run at 64 × 4 sent to the ledger; if it wrote none (it failed before), the peer
+    # exports events of the same mix itself, and this script's output says so.
+    events_file="$out/events-64x4.$round.jsonl"
+    if [ ! -s "$events_file" ]; then
+        echo "   throughput-64x4 round $round wrote no events: the peer exports its own" >&2
+        events_file=""
+    fi
+    # As any other run: a failure (PostgreSQL not installable here, say) is set aside, and the summary follows.
+    current="$out/postgres.$round"
+    status=0
+    start "$current.json" "$current.log" env CIRCUITO="$circuito" EVENTS_FILE="$events_file" \
+        bash "$root/Benchmarks/postgres-peer.sh" --events "$events" --clients "1 8 32 64 256" --json || status=$?
+    if [ "$status" -ne 0 ]; then set_aside "$current" "failed (exit status $status)"; fi
+    current=""
+    rm -f "$out/events-64x4.$round.jsonl"
+}
+
 # Each round at 64 × 4 also writes the events it sends (synced before it measures anything), and the PostgreSQL
-# peer's round of the same number inserts exactly those: the two are compared over the same bytes.
+# peer's round of the same number inserts exactly those, right after it: the two are compared over the same bytes
+# and at the same moment of the host.
 for round in $(seq 1 "$repeat"); do
     ROUND="$round" run throughput-64x4 --events "$events" --connections 64 --pipeline 4 \
         --export-events "$out/events-64x4.$round.jsonl"
+    if [ -z "${SKIP_POSTGRES:-}" ]; then postgres_round "$round"; fi
+    rm -f "$out/events-64x4.$round.jsonl"
 done
 # The same load with up to 16 events per request (submit_batch): what batching spreads of the request path's cost.
 run throughput-64x4-batch16 --events "$events" --connections 64 --pipeline 4 --batch 16
@@ -197,27 +224,6 @@ if [ -z "${SKIP_CEILING:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
             ROUND="$round" run "ceiling-disk-$name" "${arguments[@]}" --data "$disk"
             rm -rf "$disk"
         done
-    done
-fi
-
-if [ -z "${SKIP_POSTGRES:-}" ]; then
-    for round in $(seq 1 "$repeat"); do
-        echo "== postgres ($round/$repeat)" >&2
-        # The events that round's run at 64 × 4 sent to the ledger; if it wrote none (it failed before), the peer
-        # exports events of the same mix itself, and this script's output says so.
-        events_file="$out/events-64x4.$round.jsonl"
-        if [ ! -s "$events_file" ]; then
-            echo "   throughput-64x4 round $round wrote no events: the peer exports its own" >&2
-            events_file=""
-        fi
-        # As any other run: a failure (PostgreSQL not installable here, say) is set aside, and the summary follows.
-        current="$out/postgres.$round"
-        status=0
-        start "$current.json" "$current.log" env CIRCUITO="$circuito" EVENTS_FILE="$events_file" \
-            bash "$root/Benchmarks/postgres-peer.sh" --events "$events" --json || status=$?
-        if [ "$status" -ne 0 ]; then set_aside "$current" "failed (exit status $status)"; fi
-        current=""
-        rm -f "$out/events-64x4.$round.jsonl"
     done
 fi
 

@@ -15,6 +15,10 @@ public enum LedgerReplay {
     public struct Report: Sendable {
         public let recordCount: UInt64
         public let checkpointCount: UInt64
+        /// Event signatures and the payment authorisations embedded in events that were checked (none when trusting
+        /// the checkpoints); the checkpoints' own signatures are one per `checkpointCount`. What a verification
+        /// bound over the same signatures is compared with.
+        public let eventSignaturesChecked: UInt64
         public let rootHash: [UInt8]
         /// Rows compared per state table (rebuild only).
         public let comparedRows: Int
@@ -128,6 +132,7 @@ public enum LedgerReplay {
             frontier: MerkleFrontier(), lastRecordedAtMilliseconds: 0, verifier: nil, origin: "",
             verifierOfGenesis: { (genesis) throws(LedgerError) in try RecordReplayer.verifier(of: genesis) })
         var checkpointCount: UInt64 = 0
+        var eventSignaturesChecked: UInt64 = 0
         // The checkpoint key as the live ledger's stored genesis names it, so that the checkpoints' signatures are
         // checked on the other cores with the records' (one per commit: on a quiet ledger as many as the records).
         // It is not trusted: the rule thread uses such a result only when the genesis it replays from the log gives
@@ -178,6 +183,9 @@ public enum LedgerReplay {
                                 throw LedgerError(.integrity, "the record's bytes do not hash to the leaf hash stored when it was appended")
                             }
                             let (record, verifiedEvent) = try item.outcome.get()
+                            if case .everyEvent = signatureChecks {
+                                eventSignaturesChecked += UInt64(verifiedEvent.signatureCount)
+                            }
                             newNodes += try replayer.replay(record, verifiedEvent, leafHash: item.leafHash, at: sequenceNumber, state: state)
                             if let note = chunk.checkpoints[replayer.frontier.size] {
                                 try replayer.checkCheckpoint(
@@ -216,7 +224,9 @@ public enum LedgerReplay {
         if compareProjections {
             comparedRows = try failing(nil) { () throws(LedgerError) in try compareTables(live: live, rebuilt: scratch) }
         }
-        return Report(recordCount: total, checkpointCount: checkpointCount, rootHash: replayer.frontier.root, comparedRows: comparedRows)
+        return Report(
+            recordCount: total, checkpointCount: checkpointCount, eventSignaturesChecked: eventSignaturesChecked, rootHash: replayer.frontier.root,
+            comparedRows: comparedRows)
     }
 
     /// One chunk of leaves read from the log, being hashed, parsed and signature-checked on the other cores.

@@ -127,11 +127,15 @@ struct BenchCommand: ParsableCommand {
             if let refused = report.append?.refusals.values.reduce(0, +), refused > 0 {
                 throw LedgerError(.integrity, "\(refused) events of the mix were refused")
             }
-            // A run that did not append the whole mix measured another load than the one asked for.
+            // A run that did not append the whole mix, or answer every read it asked, measured another load than the
+            // one asked for.
             if report.exportedOnlyTo == nil, !report.complete, let append = report.append {
                 var reasons: [String] = []
                 if append.stoppedByDeadline { reasons.append("the --timeout of \(configuration.timeoutSeconds) s stopped the sending") }
                 if !append.failures.isEmpty { reasons.append("\(append.failures.count) connections failed") }
+                for (_, phase) in report.readPhases where !phase.whole {
+                    reasons.append("\(phase.name): " + phase.shortfall.joined(separator: ", "))
+                }
                 throw LedgerError(
                     .integrity,
                     "the run is not complete: \(append.accepted) of \(report.events) events appended (\(reasons.joined(separator: "; ")))")

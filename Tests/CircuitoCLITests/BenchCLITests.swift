@@ -190,6 +190,13 @@ import Testing
         for name in ["verify_events_per_second", "rebuild_events_per_second", "rebuild_trusting_checkpoints_events_per_second"] {
             #expect(try #require(Self.number(figures, name), "\(name)") > 0, "\(name)")
         }
+        // The bound is compared over the ledger's own signatures: one per setup record, two per payment.
+        let signaturesPerRecord = try #require(Self.number(figures, "verify_signatures_per_record"))
+        #expect(signaturesPerRecord > 1 && signaturesPerRecord < 2, "\(signaturesPerRecord)")
+        let verifyRate = try #require(Self.number(figures, "verify_events_per_second"))
+        let boundSignatures = try #require(Self.number(figures, "verify_bound_signatures_per_second"))
+        let ratio = try #require(Self.number(figures, "verify_ratio_to_bound"))
+        #expect(abs(ratio - verifyRate * signaturesPerRecord / boundSignatures) < 0.002, "\(ratio)")
         for step in ["replaying the ledger (verify)", "replaying the ledger (rebuild)", "replaying the ledger (rebuild --trust-checkpoints)"] {
             #expect(run.stderr.contains(step), "\(step)")
         }

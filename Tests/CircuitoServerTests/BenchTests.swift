@@ -528,6 +528,13 @@ import Testing
         #expect(access(folder.path + "/disk-probe.tmp", F_OK) != 0, "the probe's file is removed")
         // A folder it cannot write in is an error, not a figure.
         #expect(throws: LedgerError.self) { try DiskProbe.measure(directory: folder.path + "/missing") }
+        // The file system under a folder, as /proc/mounts lists it: a ledger in memory (tmpfs) is named as such.
+        let mounts = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
+        if mounts.split(separator: "\n").contains(where: { $0.split(separator: " ").dropFirst().prefix(2) == ["/dev/shm", "tmpfs"] }) {
+            #expect(DiskProbe.fileSystem(of: "/dev/shm") == "tmpfs")
+        }
+        #expect(DiskProbe.fileSystem(of: folder.path) != nil)
+        #expect(DiskProbe.fileSystem(of: folder.path + "/missing") == nil)
         #expect(DiskProbe.median([3, 1, 2]) == 2)
         #expect(DiskProbe.median([4, 1, 3, 2]) == 2.5)
     }
@@ -582,6 +589,7 @@ import Testing
         #expect(outcome.refusals == [:])
         #expect(outcome.accepted == mix.count)
         #expect(outcome.latency.count == UInt64(mix.count))
+        #expect(outcome.asked == mix.count && outcome.whole)
         #expect(try server.size() == UInt64(1 + setup.count + mix.count))
 
         // Balance queries in read sessions: each connection opens one as a beneficiary, then reads unsigned.
@@ -603,6 +611,10 @@ import Testing
         // Without a session the same params are refused; with a session opened by the wrong key, no connection starts.
         let unsigned = LoadDriver.run(queries, options: .init(endpoint: endpoint, method: "account.balance", pipelineDepth: 2, deadlineSeconds: 60))
         #expect(unsigned.refusals == ["invalid_read_request": 60])
+        // Refusals are answered faster than reads: they stay out of the latency, and the phase is not whole.
+        #expect(unsigned.latency.count == 0 && unsigned.asked == 60 && !unsigned.whole)
+        let refusedPhase = PhaseReport(name: "account.balance", outcome: unsigned)
+        #expect(!refusedPhase.whole && refusedPhase.shortfall == ["60 refused (invalid_read_request 60)"])
         options.sessionOpen = { number, challenge in
             ReadAuthorisation.sign(
                 method: "session.open", params: [:], actor: wallets[number].id, key: wallets[number + 1].key,

@@ -133,6 +133,26 @@ final class FixtureHolder: @unchecked Sendable {
     var fixture: LedgerFixture?
 }
 
+/// What a benchmark carries from one measured call to the next (the runner calls it one call after the other, and
+/// the package's closure is measured whole, so nothing may be rebuilt inside it): a tree that keeps growing, the
+/// position of the next proof.
+final class BenchmarkCursor: @unchecked Sendable {
+    // @unchecked: only the benchmark's own closure touches it, one call after the other.
+    var frontier = MerkleFrontier()
+    var leafIndex: UInt64 = 0
+    var firstSize: UInt64 = 1
+}
+
+/// The overlay benchmark's group: 100 events' worth of changes to keys shaped like the state's (a beneficiary and a
+/// second part), built once, outside the measurement.
+enum OverlayFixture {
+    static let changes: [StateChange] = (0..<1_000).map { number in
+        let key = StateKey.make("beneficiary-\(number % 300)", "lot-2026-11-\(number)")
+        return .put(number % 2 == 0 ? .lots : .accountHistory, key: key, value: Array(repeating: UInt8(number % 251), count: 120))
+    }
+    static let base = MemoryLedgerState()
+}
+
 /// The signed `payment.redeemed` used by the encoding benchmarks, and the `submit` line a client sends for it.
 enum Fixture {
     static let payment: VerifiedEvent = {
@@ -145,6 +165,7 @@ enum Fixture {
     static let signedText = CanonicalJSON.encode(signedJSON)
     static let submitLine: [UInt8] = CanonicalJSON.encode(.object(["jsonrpc": "2.0", "id": 1, "method": "submit", "params": signedJSON]))
     static let leafBytes = Record(sequenceNumber: 123_456, recordedAt: Circuit.shared.timestamp, signedEvent: payment.signedEvent).leafBytes
+    static let leafHash = MerkleHash.leaf(leafBytes)
 }
 
 /// `CIRCUITO_BENCHMARK_SMOKE=1`: every benchmark runs a few iterations on small fixtures, only to show that each still
@@ -239,11 +260,8 @@ let benchmarks: @Sendable () -> Void = {
     // The server's planner lays a group's changes over a snapshot: one group of 100 events, each making 10 changes
     // to keys shaped like the state's (a beneficiary and a second part), each change read back twice.
     Benchmark("Overlay: a group of 1 000 changes applied and read back") { benchmark in
-        let changes: [StateChange] = (0..<1_000).map { number in
-            let key = StateKey.make("beneficiary-\(number % 300)", "lot-2026-11-\(number)")
-            return .put(number % 2 == 0 ? .lots : .accountHistory, key: key, value: Array(repeating: UInt8(number % 251), count: 120))
-        }
-        let base = MemoryLedgerState()
+        let changes = OverlayFixture.changes
+        let base = OverlayFixture.base
         for _ in benchmark.scaledIterations {
             var overlay = OverlayState(base: base)
             var undo = OverlayState<MemoryLedgerState>.UndoLog()
@@ -280,24 +298,27 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: Merkle tree
 
+    // One tree growing over the whole run, as the log's does (an append into an empty tree would hash no parent);
+    // the leaf hash is the next benchmark's.
+    let appendCursor = BenchmarkCursor()
     Benchmark("Merkle append (leaf)") { benchmark in
-        var frontier = MerkleFrontier()
-        let leaf = MerkleHash.leaf(Fixture.leafBytes)
-        for _ in benchmark.scaledIterations { blackHole(frontier.append(leafHash: leaf)) }
+        let leaf = Fixture.leafHash
+        for _ in benchmark.scaledIterations { blackHole(appendCursor.frontier.append(leafHash: leaf)) }
     }
 
     Benchmark("Merkle leaf hash (record)") { benchmark in
         for _ in benchmark.scaledIterations { blackHole(MerkleHash.leaf(Fixture.leafBytes)) }
     }
 
+    let proofCursor = BenchmarkCursor()
     Benchmark(
         "Merkle inclusion proof (1M leaves, in memory)",
         configuration: .init(maxDuration: smokeRun ? .milliseconds(200) : .seconds(4)),
         closure: { benchmark in
-            var index: UInt64 = 0
+            // A different leaf on every call, spread over the tree by a prime stride.
             for _ in benchmark.scaledIterations {
-                blackHole(try MerkleProofs.inclusionProof(leafIndex: index % MillionTree.size, treeSize: MillionTree.size, source: MillionTree.nodes))
-                index &+= 7919
+                blackHole(try MerkleProofs.inclusionProof(leafIndex: proofCursor.leafIndex, treeSize: MillionTree.size, source: MillionTree.nodes))
+                proofCursor.leafIndex = (proofCursor.leafIndex + 7919) % MillionTree.size
             }
         },
         setup: { blackHole(MillionTree.nodes.count) })
@@ -306,10 +327,10 @@ let benchmarks: @Sendable () -> Void = {
         "Merkle consistency proof (1M leaves, in memory)",
         configuration: .init(maxDuration: smokeRun ? .milliseconds(200) : .seconds(4)),
         closure: { benchmark in
-            var first: UInt64 = 1
+            // A different first size on every call, from 1 to the size less one.
             for _ in benchmark.scaledIterations {
-                blackHole(try MerkleProofs.consistencyProof(firstSize: first, secondSize: MillionTree.size, source: MillionTree.nodes))
-                first = first % (MillionTree.size - 1) + 7919
+                blackHole(try MerkleProofs.consistencyProof(firstSize: proofCursor.firstSize, secondSize: MillionTree.size, source: MillionTree.nodes))
+                proofCursor.firstSize = (proofCursor.firstSize - 1 + 7919) % (MillionTree.size - 1) + 1
             }
         },
         setup: { blackHole(MillionTree.nodes.count) })

@@ -222,6 +222,10 @@ public struct VerifiedEvent: Sendable, Hashable {
     /// here: the rule then reads it from the body, as it would have been read).
     let paymentAuthorisation: PaymentAuthorisation?
 
+    /// Signatures the event carries that `SignedEvent.verified()` checks: its own, and a payment's authorisation
+    /// (counted when it was read with the event).
+    package var signatureCount: Int { paymentAuthorisation == nil ? 1 : 2 }
+
     fileprivate init(signedEvent: SignedEvent, paymentAuthorisation: PaymentAuthorisation?) {
         self.signedEvent = signedEvent
         self.paymentAuthorisation = paymentAuthorisation

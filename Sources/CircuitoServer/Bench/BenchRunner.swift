@@ -135,6 +135,8 @@ public struct WriterFigures: Sendable {
 /// One phase's figures.
 public struct PhaseReport: Sendable {
     public let name: String
+    /// Items the phase was given to send.
+    public let asked: Int
     public let requests: Int
     public let accepted: Int
     public let refusals: [String: Int]
@@ -142,6 +144,8 @@ public struct PhaseReport: Sendable {
     public let perSecond: Double
     public let latency: LatencyHistogram
     public let stoppedByDeadline: Bool
+    /// Every item asked for accepted, none refused or unsent, no connection failed (`LoadOutcome.whole`).
+    public let whole: Bool
     /// Of a read phase: the share of its requests the server answered on an event loop because nothing else was in
     /// flight (`BenchRunner.readShare`), when the server says.
     public var requestsOnEventLoopShare: Double?
@@ -153,6 +157,7 @@ public struct PhaseReport: Sendable {
 
     init(name: String, outcome: LoadOutcome) {
         self.name = name
+        asked = outcome.asked
         requests = outcome.sent
         accepted = outcome.accepted
         refusals = outcome.refusals
@@ -160,6 +165,18 @@ public struct PhaseReport: Sendable {
         perSecond = outcome.acceptedPerSecond
         latency = outcome.latency
         stoppedByDeadline = outcome.stoppedByDeadline
+        whole = outcome.whole
+    }
+
+    /// Why the phase is not whole, in words (empty when it is).
+    public var shortfall: [String] {
+        var reasons: [String] = []
+        let refused = refusals.values.reduce(0, +)
+        if refused > 0 { reasons.append("\(refused) refused (\(refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))") }
+        if stoppedByDeadline { reasons.append("the deadline stopped the sending after \(requests) of \(asked)") }
+        if !failures.isEmpty { reasons.append("\(failures.count) connections failed") }
+        if reasons.isEmpty, accepted != asked { reasons.append("\(accepted) of \(asked) accepted") }
+        return reasons
     }
 }
 
@@ -231,10 +248,22 @@ public struct BenchReport: Sendable {
     /// What a durable page write costs on the ledger's disk, measured before the appends, when the bench has the
     /// ledger's folder.
     public var disk: DiskProbe?
+    /// The file system of the ledger's folder, when the bench has it (`DiskProbe.fileSystem`).
+    public var ledgerFileSystem: String?
     /// What a round trip over a loopback socket costs on the bench's machine, measured before the appends: the floor
     /// under one client's latency.
     public var loopback: LoopbackProbe?
     public var auditVerifyEventsPerSecond: Double?
+    /// Event signatures (a payment's authorisation included) `verify` checked per record of the audited ledger: its
+    /// records are not the mix alone (the circuit's setup events, a base ledger's records), so the bound is taken
+    /// over the signatures, not the events.
+    public var auditSignaturesPerRecord: Double?
+    /// `verify`'s records per second against the bound's signatures per second over this ledger's signatures per
+    /// record: the share of the bound `verify` reaches.
+    public var auditVerifyRatioToBound: Double? {
+        guard let auditVerifyEventsPerSecond, let auditSignaturesPerRecord, verifyBoundSignaturesPerSecond > 0 else { return nil }
+        return auditVerifyEventsPerSecond * auditSignaturesPerRecord / verifyBoundSignaturesPerSecond
+    }
     public var auditRebuildEventsPerSecond: Double?
     /// `rebuild --trust-checkpoints`: the same replay without the event signature checks.
     public var auditTrustingRebuildEventsPerSecond: Double?
@@ -242,11 +271,18 @@ public struct BenchReport: Sendable {
     public var notes: [String] = []
 
     public var throughput: Double { append?.perSecond ?? 0 }
-    /// Whether the measured phase appended the whole mix: no refusal, nothing left unsent at the deadline, no
-    /// connection failed. The figures of a run that is not complete describe another load than the one asked for.
+    /// Whether the measured phase appended the whole mix (no refusal, nothing left unsent at the deadline, no
+    /// connection failed) and every read phase that ran answered all it was asked. The figures of a run that is not
+    /// complete describe another load than the one asked for.
     public var complete: Bool {
         guard let append else { return false }
-        return append.accepted == events && !append.stoppedByDeadline && append.failures.isEmpty
+        guard append.accepted == events && !append.stoppedByDeadline && append.failures.isEmpty else { return false }
+        return readPhases.allSatisfy { $0.phase.whole }
+    }
+
+    /// The read phases that ran, with the prefix of their JSON fields.
+    public var readPhases: [(prefix: String, phase: PhaseReport)] {
+        [("balance", balance), ("session_balance", sessionBalance), ("proof", proof)].compactMap { prefix, phase in phase.map { (prefix, $0) } }
     }
     public var ratioToBound: Double { verifyBoundEventsPerSecond > 0 ? throughput / verifyBoundEventsPerSecond : 0 }
     /// The share of the server's CPU per event that signature checks take: the ratio to the bound this server could
@@ -255,6 +291,10 @@ public struct BenchReport: Sendable {
         guard let server = serverCPUMicrosecondsPerEvent, server > 0 else { return nil }
         return verifyCPUMicrosecondsPerEvent / server
     }
+
+    /// The `_mb` figures and "MB" in the text are megabytes of 10^6 bytes, the unit of the memory target (until
+    /// 5 December 2026 they were MiB, 4.9 % smaller numbers for the same memory).
+    static let bytesPerMegabyte = 1_000_000.0
 
     static func format(_ value: Double, decimals: Int) -> String {
         guard value.isFinite else { return "0" }
@@ -287,11 +327,11 @@ public struct BenchReport: Sendable {
             ("latency_p90_ms", Self.format(append?.latency.milliseconds(atPercentile: 90) ?? 0, decimals: 3)),
             ("latency_p99_ms", Self.format(append?.latency.milliseconds(atPercentile: 99) ?? 0, decimals: 3)),
             ("latency_max_ms", Self.format(append?.latency.maximumMilliseconds ?? 0, decimals: 3)),
-            ("server_rss_mb", serverMemory.map { Self.format(Double($0.residentBytes) / 1_048_576, decimals: 1) } ?? "null"),
-            ("server_peak_rss_mb", serverMemory.map { Self.format(Double($0.peakResidentBytes) / 1_048_576, decimals: 1) } ?? "null"),
-            ("server_rss_during_append_mb", serverResidentDuringAppendBytes.map { Self.format(Double($0) / 1_048_576, decimals: 1) } ?? "null"),
-            ("server_anonymous_rss_mb", serverMemory.map { Self.format(Double($0.anonymousResidentBytes) / 1_048_576, decimals: 1) } ?? "null"),
-            ("server_ledger_mapped_mb", serverLedgerMappedBytes.map { Self.format(Double($0) / 1_048_576, decimals: 1) } ?? "null"),
+            ("server_rss_mb", serverMemory.map { Self.format(Double($0.residentBytes) / Self.bytesPerMegabyte, decimals: 1) } ?? "null"),
+            ("server_peak_rss_mb", serverMemory.map { Self.format(Double($0.peakResidentBytes) / Self.bytesPerMegabyte, decimals: 1) } ?? "null"),
+            ("server_rss_during_append_mb", serverResidentDuringAppendBytes.map { Self.format(Double($0) / Self.bytesPerMegabyte, decimals: 1) } ?? "null"),
+            ("server_anonymous_rss_mb", serverMemory.map { Self.format(Double($0.anonymousResidentBytes) / Self.bytesPerMegabyte, decimals: 1) } ?? "null"),
+            ("server_ledger_mapped_mb", serverLedgerMappedBytes.map { Self.format(Double($0) / Self.bytesPerMegabyte, decimals: 1) } ?? "null"),
             ("verify_bound_before_events_per_second", Self.format(verifyBoundBeforeEventsPerSecond, decimals: 0)),
             ("verify_bound_after_events_per_second", Self.format(verifyBoundAfterEventsPerSecond, decimals: 0)),
             ("verify_bound_events_checked", String(verifyBoundEventsChecked)),
@@ -301,7 +341,7 @@ public struct BenchReport: Sendable {
             ("cpu_ratio_to_bound", cpuRatioToBound.map { Self.format($0, decimals: 3) } ?? "null"),
             ("server_context_switches_per_event", serverContextSwitchesPerEvent.map { Self.format($0, decimals: 2) } ?? "null"),
             ("server_system_cpu_share", serverSystemCPUShare.map { Self.format($0, decimals: 3) } ?? "null"),
-            ("disk_write_kb_per_event", diskWriteBytesPerEvent.map { Self.format($0 / 1024, decimals: 2) } ?? "null"),
+            ("disk_write_kb_per_event", diskWriteBytesPerEvent.map { Self.format($0 / 1000, decimals: 2) } ?? "null"),
             ("disk_write_requests_per_event", diskWriteRequestsPerEvent.map { Self.format($0, decimals: 3) } ?? "null"),
             ("host_steal_share", appendHostCPU?.stealShare.map { Self.format($0, decimals: 3) } ?? "null"),
             ("verify_bound_host_steal_share", boundHostCPU?.stealShare.map { Self.format($0, decimals: 3) } ?? "null"),
@@ -336,6 +376,7 @@ public struct BenchReport: Sendable {
         if let appendRequestsOnEventLoopShare {
             fields.append(("append_requests_on_event_loop_share", Self.format(appendRequestsOnEventLoopShare, decimals: 3)))
         }
+        if let ledgerFileSystem { fields.append(("ledger_file_system", CanonicalJSON.encodeString(.string(ledgerFileSystem)))) }
         if let disk {
             fields += [
                 ("disk_random_page_sync_us", Self.format(disk.randomPageMicroseconds, decimals: 1)),
@@ -344,7 +385,7 @@ public struct BenchReport: Sendable {
         }
         if let baseCopyCache {
             fields += [
-                ("base_copy_mb", Self.format(Double(baseCopyCache.bytes) / 1_048_576, decimals: 1)),
+                ("base_copy_mb", Self.format(Double(baseCopyCache.bytes) / Self.bytesPerMegabyte, decimals: 1)),
                 ("base_copy_cached_share_after_copy", Self.format(baseCopyCache.cachedShareAfterCopy, decimals: 3)),
                 ("base_copy_read_seconds", baseCopyCache.readSeconds.map { Self.format($0, decimals: 2) } ?? "null"),
                 ("base_copy_cached_share_at_start", Self.format(baseCopyCache.cachedShareAtStart, decimals: 3)),
@@ -364,6 +405,8 @@ public struct BenchReport: Sendable {
                 ("\(prefix)_latency_p50_ms", Self.format(phase.latency.milliseconds(atPercentile: 50), decimals: 3)),
                 ("\(prefix)_latency_p99_ms", Self.format(phase.latency.milliseconds(atPercentile: 99), decimals: 3)),
                 ("\(prefix)_refused", String(phase.refusals.values.reduce(0, +))),
+                ("\(prefix)_connections_failed", String(phase.failures.count)),
+                ("\(prefix)_stopped_by_deadline", phase.stoppedByDeadline ? "true" : "false"),
             ]
             if let share = phase.requestsOnEventLoopShare {
                 fields.append(("\(prefix)_requests_on_event_loop_share", Self.format(share, decimals: 3)))
@@ -374,12 +417,17 @@ public struct BenchReport: Sendable {
                 ("proofs_per_second", Self.format(proof.perSecond, decimals: 0)),
                 ("proof_latency_p50_ms", Self.format(proof.latency.milliseconds(atPercentile: 50), decimals: 3)),
                 ("proof_latency_p99_ms", Self.format(proof.latency.milliseconds(atPercentile: 99), decimals: 3)),
+                ("proof_refused", String(proof.refusals.values.reduce(0, +))),
+                ("proof_connections_failed", String(proof.failures.count)),
+                ("proof_stopped_by_deadline", proof.stoppedByDeadline ? "true" : "false"),
             ]
             if let share = proof.requestsOnEventLoopShare {
                 fields.append(("proof_requests_on_event_loop_share", Self.format(share, decimals: 3)))
             }
         }
         if let auditVerifyEventsPerSecond { fields.append(("verify_events_per_second", Self.format(auditVerifyEventsPerSecond, decimals: 0))) }
+        if let auditSignaturesPerRecord { fields.append(("verify_signatures_per_record", Self.format(auditSignaturesPerRecord, decimals: 4))) }
+        if let auditVerifyRatioToBound { fields.append(("verify_ratio_to_bound", Self.format(auditVerifyRatioToBound, decimals: 3))) }
         if let auditRebuildEventsPerSecond { fields.append(("rebuild_events_per_second", Self.format(auditRebuildEventsPerSecond, decimals: 0))) }
         if let auditTrustingRebuildEventsPerSecond {
             fields.append(("rebuild_trusting_checkpoints_events_per_second", Self.format(auditTrustingRebuildEventsPerSecond, decimals: 0)))
@@ -422,7 +470,7 @@ public struct BenchReport: Sendable {
                 lines.append("  the kernel took \(Self.format(share * 100, decimals: 1)) % of the server's CPU")
             }
             if let bytes = diskWriteBytesPerEvent, let requests = diskWriteRequestsPerEvent {
-                lines.append("  the ledger's disk wrote \(Self.format(bytes / 1024, decimals: 2)) KiB per event in \(Self.format(requests, decimals: 3)) write requests (the device's counters, journal included)")
+                lines.append("  the ledger's disk wrote \(Self.format(bytes / 1000, decimals: 2)) kB per event in \(Self.format(requests, decimals: 3)) write requests (the device's counters, journal included)")
             }
             if let switches = serverContextSwitchesPerEvent {
                 lines.append("  the server's threads were switched \(Self.format(switches, decimals: 2)) times per event")
@@ -450,10 +498,10 @@ public struct BenchReport: Sendable {
             let read = baseCopyCache.readSeconds.map {
                 "read once in \(Self.format($0, decimals: 2)) s, \(Self.format(baseCopyCache.cachedShareAtStart * 100, decimals: 1)) % cached when the server started"
             } ?? "left so (--cold-base): the server reads each page from the disk the first time"
-            lines.append("base copy: \(Self.format(Double(baseCopyCache.bytes) / 1_048_576, decimals: 1)) MB, \(afterCopy); \(read)")
+            lines.append("base copy: \(Self.format(Double(baseCopyCache.bytes) / Self.bytesPerMegabyte, decimals: 1)) MB, \(afterCopy); \(read)")
         }
         if let disk {
-            lines.append("disk: a 4 KiB page written and synced costs \(Self.format(disk.randomPageMicroseconds, decimals: 1)) µs at a random place of a file, \(Self.format(disk.contiguousPageMicroseconds, decimals: 1)) µs one after the other (rounds of \(DiskProbe.pagesPerRound) pages)")
+            lines.append("disk\(ledgerFileSystem.map { " (\($0))" } ?? ""): a 4 KiB page written and synced costs \(Self.format(disk.randomPageMicroseconds, decimals: 1)) µs at a random place of a file, \(Self.format(disk.contiguousPageMicroseconds, decimals: 1)) µs one after the other (rounds of \(DiskProbe.pagesPerRound) pages)")
         }
         if let balance {
             lines.append("balance queries: \(number(balance.perSecond))/s, p50 \(milliseconds(balance.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(balance.latency.milliseconds(atPercentile: 99))), refused \(balance.refusals.values.reduce(0, +))\(balance.eventLoopText)")
@@ -464,15 +512,19 @@ public struct BenchReport: Sendable {
         if let proof {
             lines.append("inclusion proofs: \(number(proof.perSecond))/s, p50 \(milliseconds(proof.latency.milliseconds(atPercentile: 50))), p99 \(milliseconds(proof.latency.milliseconds(atPercentile: 99))), refused \(proof.refusals.values.reduce(0, +))\(proof.eventLoopText)")
         }
+        for (_, phase) in readPhases where !phase.whole {
+            lines.append("  \(phase.name) is not whole, its figures describe another load: \(phase.shortfall.joined(separator: "; "))")
+            for failure in phase.failures.prefix(5) { lines.append("  connection failure: \(failure)") }
+        }
         if let serverMemory {
-            let ledger = serverLedgerMappedBytes.map { ", \(Self.format(Double($0) / 1_048_576, decimals: 1)) MB the ledger file's mapped pages" } ?? ""
-            var memoryLine = "server memory: \(Self.format(Double(serverMemory.residentBytes) / 1_048_576, decimals: 1)) MB resident at the end (\(Self.format(Double(serverMemory.anonymousResidentBytes) / 1_048_576, decimals: 1)) MB its own\(ledger), the rest mapped files: the program, its libraries\(serverLedgerMappedBytes == nil ? " and the ledger" : "")), peak \(Self.format(Double(serverMemory.peakResidentBytes) / 1_048_576, decimals: 1)) MB"
-            if let during = serverResidentDuringAppendBytes { memoryLine += ", at most \(Self.format(Double(during) / 1_048_576, decimals: 1)) MB during the appends" }
+            let ledger = serverLedgerMappedBytes.map { ", \(Self.format(Double($0) / Self.bytesPerMegabyte, decimals: 1)) MB the ledger file's mapped pages" } ?? ""
+            var memoryLine = "server memory: \(Self.format(Double(serverMemory.residentBytes) / Self.bytesPerMegabyte, decimals: 1)) MB resident at the end (\(Self.format(Double(serverMemory.anonymousResidentBytes) / Self.bytesPerMegabyte, decimals: 1)) MB its own\(ledger), the rest mapped files: the program, its libraries\(serverLedgerMappedBytes == nil ? " and the ledger" : "")), peak \(Self.format(Double(serverMemory.peakResidentBytes) / Self.bytesPerMegabyte, decimals: 1)) MB"
+            if let during = serverResidentDuringAppendBytes { memoryLine += ", at most \(Self.format(Double(during) / Self.bytesPerMegabyte, decimals: 1)) MB during the appends" }
             lines.append(memoryLine)
         }
-        if let auditVerifyEventsPerSecond, let auditRecords {
-            let ratio = verifyBoundEventsPerSecond > 0 ? auditVerifyEventsPerSecond / verifyBoundEventsPerSecond * 100 : 0
-            lines.append("verify: \(number(auditVerifyEventsPerSecond)) events/s over \(auditRecords) records = \(Self.format(ratio, decimals: 1)) % of the bound")
+        if let auditVerifyEventsPerSecond, let auditRecords, let auditSignaturesPerRecord {
+            let ratio = (auditVerifyRatioToBound ?? 0) * 100
+            lines.append("verify: \(number(auditVerifyEventsPerSecond)) events/s over \(auditRecords) records, \(Self.format(auditSignaturesPerRecord, decimals: 3)) event signatures per record = \(Self.format(ratio, decimals: 1)) % of the bound's \(number(verifyBoundSignaturesPerSecond)) verifications/s")
         }
         if let auditRebuildEventsPerSecond { lines.append("rebuild: \(number(auditRebuildEventsPerSecond)) events/s") }
         if let auditTrustingRebuildEventsPerSecond {
@@ -665,6 +717,10 @@ public enum BenchRunner {
 
         // What a durable page write costs on the ledger's disk (the other limit of a commit), before any load.
         if let directory = ownDirectory {
+            report.ledgerFileSystem = DiskProbe.fileSystem(of: directory)
+            if let fileSystem = report.ledgerFileSystem, ["tmpfs", "ramfs"].contains(fileSystem) {
+                report.notes.append("the ledger is on \(fileSystem), in memory: its commits are not durable, and the appends measure no disk")
+            }
             progress("measuring durable page writes on the ledger's disk")
             do {
                 report.disk = try DiskProbe.measure(directory: directory)
@@ -829,6 +885,7 @@ public enum BenchRunner {
             let verified = try replay("verify", compareProjections: false, signatureChecks: .everyEvent)
             report.auditRecords = verified.report.recordCount
             report.auditVerifyEventsPerSecond = verified.eventsPerSecond
+            report.auditSignaturesPerRecord = Double(verified.report.eventSignaturesChecked) / Double(max(1, verified.report.recordCount))
             report.auditRebuildEventsPerSecond = try replay("rebuild", compareProjections: true, signatureChecks: .everyEvent).eventsPerSecond
             report.auditTrustingRebuildEventsPerSecond = try replay(
                 "rebuild --trust-checkpoints", compareProjections: true, signatureChecks: .attestedByCheckpoints

@@ -18,6 +18,26 @@ public struct DiskProbe: Sendable, Equatable {
     static let pagesPerRound = 100
     static let rounds = 15
 
+    /// The type of the file system that holds `directory`, as `/proc/mounts` names it (`ext4`, `tmpfs`, …: the
+    /// mount whose point is the longest prefix of the folder's real path), or nil when it cannot be read. "tmpfs" and
+    /// "ramfs" keep nothing across a reboot, so no commit on them is durable.
+    public static func fileSystem(of directory: String) -> String? {
+        guard let resolved = realpath(directory, nil) else { return nil }
+        let path = String(cString: resolved)
+        free(resolved)
+        guard let mounts = ProcessMemory.readSmallFile("/proc/mounts", maximumChunks: 256) else { return nil }
+        var best: (point: String, type: String)?
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3 else { continue }
+            // Spaces in a mount point are written as \040.
+            let point = String(fields[1]).replacing("\\040", with: " ")
+            let inside = point == "/" || path == point || path.hasPrefix(point + "/")
+            if inside, point.count >= (best?.point.count ?? -1) { best = (point, String(fields[2])) }
+        }
+        return best?.type
+    }
+
     public static func measure(directory: String) throws(LedgerError) -> DiskProbe {
         let path = directory + "/disk-probe.tmp"
         let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)

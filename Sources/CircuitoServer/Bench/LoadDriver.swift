@@ -23,8 +23,10 @@ public struct BenchRequest: Sendable {
 }
 
 /// What a load phase measured. `sent`, `accepted` and `refusals` count items: the events of a write (a `submit_batch`
-/// carries several, accepted or refused together), one per read; the latency is per request.
+/// carries several, accepted or refused together), one per read; the latency is per accepted request.
 public struct LoadOutcome: Sendable {
+    /// Items the phase was given to send, over all connections.
+    public var asked = 0
     public var sent = 0
     /// Requests sent (a `submit_batch` counts once, however many events it carries).
     public var requestsSent = 0
@@ -35,6 +37,8 @@ public struct LoadOutcome: Sendable {
     public var refusals: [String: Int] = [:]
     /// Connection failures (refused connect, broken or timed-out connection), one line each.
     public var failures: [String] = []
+    /// Of the answers that accepted their request: a refusal (an `overloaded` read, say) is answered faster than the
+    /// work asked for, so it would only flatter the figures; refusals are counted apart.
     public var latency = LatencyHistogram()
     /// From the first request sent to the last answer read, over all connections.
     public var elapsedNanoseconds: UInt64 = 0
@@ -42,6 +46,10 @@ public struct LoadOutcome: Sendable {
     public var stoppedByDeadline = false
 
     public var refused: Int { refusals.values.reduce(0, +) }
+
+    /// Whether every item asked for was accepted: none refused, none left unsent at the deadline, no connection
+    /// failed. The figures of a phase that is not whole describe another load than the one asked for.
+    public var whole: Bool { accepted == asked && !stoppedByDeadline && failures.isEmpty }
 
     /// Accepted requests per second of the phase.
     public var acceptedPerSecond: Double {
@@ -99,6 +107,7 @@ public enum LoadDriver {
         gate.open(deadline: deadline)
         finished.wait()
         var outcome = LoadOutcome()
+        outcome.asked = connections.reduce(0) { total, requests in requests.reduce(total) { $0 + $1.itemCount } }
         var first = UInt64.max
         var last: UInt64 = 0
         for result in results.withLock({ $0 }) {
@@ -223,11 +232,11 @@ public enum LoadDriver {
                     while answeredPrefix < count && answered[answeredPrefix] { answeredPrefix += 1 }
                     inFlight -= 1
                     result.lastAnswered = now
-                    result.latency.record(nanoseconds: now - sentAt[identifier])
                     if let refusal {
                         result.refusals[refusal, default: 0] += requests[identifier].itemCount
                     } else {
                         result.accepted += requests[identifier].itemCount
+                        result.latency.record(nanoseconds: now - sentAt[identifier])
                     }
                 }
                 guard open else {
