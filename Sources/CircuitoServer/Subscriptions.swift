@@ -15,8 +15,9 @@ final class SubscriptionHub: Sendable {
         let signal: AsyncStream<Void>.Continuation
         /// The next seq the subscriber will be sent.
         var next: UInt64
-        /// The log's size when it subscribed: records after it are live records, "buffered" for the subscriber.
-        let baseline: UInt64
+        /// The log's size when it subscribed, or when it last woke from waiting: records after it are live records,
+        /// "buffered" for the subscriber.
+        var baseline: UInt64
         /// True while it waits for the next commit (it has sent everything): such a subscriber is never behind.
         var waiting: Bool
         var cutOff: Bool
@@ -69,8 +70,15 @@ final class SubscriptionHub: Sendable {
     /// Checks a subscriber that is about to send from `next`: when more live records wait for it than the bound,
     /// it is cut off (the check at each commit cannot see a subscriber that only wakes after the commits).
     func checkLag(_ identifier: Int, next: UInt64) {
-        let cutOff: (@Sendable () -> Void)? = state.withLock { state in
+        let cutOff = state.withLock { (state) -> (@Sendable () -> Void)? in
             guard var entry = state.entries[identifier], !entry.cutOff else { return nil }
+            if entry.waiting {
+                // It had sent everything and waited: what was committed meanwhile (one commit of any size, or
+                // several) counts as its catch-up, never as lag; only what is committed from now on, while it
+                // sends, does.
+                entry.waiting = false
+                entry.baseline = max(entry.baseline, state.size)
+            }
             entry.next = next
             let sentOrBaseline = max(next, entry.baseline)
             guard state.size > sentOrBaseline && state.size - sentOrBaseline > maximumLagRecords else {

@@ -99,6 +99,38 @@ struct SubscriptionTests {
         await server.shutdown()
     }
 
+    @Test("a caught-up subscriber is never behind: one commit larger than its buffer bound streams whole, with no cut-off")
+    func caughtUpSubscriberTakesALargeCommit() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumSubscriberBufferRecords = 8
+        let server = try await fixture.startServer(limits: limits)
+        let size = Int64(try server.size())
+        let subscriber = try server.client(unix: true)
+        _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(size)]))
+        // Waiting for the next commit (it has sent everything), it is then handed one commit of 30 records.
+        try await Task.sleep(for: .milliseconds(100))
+        let writer = try server.client()
+        _ = try writer.result("submit_batch", ["events": .array(try (0..<30).map { _ in try fixture.registration().params })])
+        var next = size
+        var checkpointed = false
+        while !checkpointed {
+            let message = try #require(try subscriber.nextMessage(), "the stream ended at \(next)")
+            switch message["method"]?.stringValue {
+            case "subscription.record":
+                #expect(message["params"]?["record"]?["seq"] == .integer(next))
+                next += 1
+            case "subscription.checkpoint":
+                checkpointed = message["params"]?["size"] == .integer(size + 30)
+            default:
+                Issue.record("unexpected message \(CanonicalJSON.encodeString(message))")
+                checkpointed = true
+            }
+        }
+        #expect(next == size + 30)
+        await server.shutdown()
+    }
+
     /// A server whose sockets have small send buffers (a client that does not read holds it back soon), its log
     /// grown by `batchesOf30` commits of 30 registrations, and a client on its Unix socket.
     static func serverWithSmallSendBuffers(batchesOf30: Int) async throws -> (CircuitFixture, LedgerServer, LineClient) {
