@@ -49,6 +49,8 @@ public struct ServerConfiguration: Sendable {
 public final class LedgerServer: Sendable {
     public let tcpPort: Int?
     public let unixSocketPath: String?
+    /// The socket file this server bound (device and inode), so that shutdown removes that file and no other.
+    private let unixSocketIdentity: UnixSocketFile.Identity?
     public let verifierKey: String
 
     private let group: MultiThreadedEventLoopGroup
@@ -66,7 +68,7 @@ public final class LedgerServer: Sendable {
         let reason: String
         if let failure = error as? IOError {
             reason = String(cString: strerror(failure.errnoCode))
-        } else if error is UnixDomainSocketPathWrongType {
+        } else if error is UnixDomainSocketPathWrongType || error is UnixSocketFile.NotASocket {
             reason = "the socket path is there and is not a socket (it is left as it is)"
         } else {
             reason = "\(error)"
@@ -111,6 +113,7 @@ public final class LedgerServer: Sendable {
             connections: connections)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         var listeners: [NIOAsyncChannel<AcceptedConnection, Never>] = []
+        var unixSocketIdentity: UnixSocketFile.Identity?
         do {
             var bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -142,7 +145,11 @@ public final class LedgerServer: Sendable {
                 listeners.append(try await bootstrap.bind(host: host, port: configuration.tcpPort, childChannelInitializer: initializer))
             }
             if let path = configuration.unixSocketPath {
-                listeners.append(try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer))
+                // Bound here, not by NIO: NIO removes a socket file at the path before it binds and again when it
+                // closes, whoever made it, and a running process's socket taken over would send its clients here.
+                let socket = try UnixSocketFile.bindAndListen(path, backlog: 256)
+                unixSocketIdentity = UnixSocketFile.identity(path)
+                listeners.append(try await bootstrap.bind(socket, childChannelInitializer: initializer))
             }
         } catch {
             for listener in listeners { try? await listener.channel.close() }
@@ -160,17 +167,19 @@ public final class LedgerServer: Sendable {
         let tcpPort = configuration.tcpHost == nil ? nil : listeners.first?.channel.localAddress?.port
         let server = LedgerServer(
             tcpPort: tcpPort, unixSocketPath: configuration.unixSocketPath, verifierKey: writer.verifierKey, group: group,
-            listeners: listeners, context: context, connections: connections)
+            listeners: listeners, context: context, connections: connections, unixSocketIdentity: unixSocketIdentity)
         server.startAccepting()
         return server
     }
 
     private init(
         tcpPort: Int?, unixSocketPath: String?, verifierKey: String, group: MultiThreadedEventLoopGroup,
-        listeners: [NIOAsyncChannel<AcceptedConnection, Never>], context: ServerContext, connections: ConnectionRegistry
+        listeners: [NIOAsyncChannel<AcceptedConnection, Never>], context: ServerContext, connections: ConnectionRegistry,
+        unixSocketIdentity: UnixSocketFile.Identity?
     ) {
         self.tcpPort = tcpPort
         self.unixSocketPath = unixSocketPath
+        self.unixSocketIdentity = unixSocketIdentity
         self.verifierKey = verifierKey
         self.group = group
         self.listeners = listeners
@@ -239,7 +248,15 @@ public final class LedgerServer: Sendable {
         await waitUntilStopped()
         try? await group.shutdownGracefully()
         context.executor.stop()
-        if let unixSocketPath { unlink(unixSocketPath) }
+        // Only the socket file this server made: another may have been bound at the path since (after this one's
+        // was removed by hand), and its clients must keep reaching it.
+        // (Its listener is closed by now, so a process that still accepts there is another one. The file's identity
+        // alone cannot tell: a socket made there at once may get the same inode and the same coarse time.)
+        if let unixSocketPath, let identity = unixSocketIdentity, UnixSocketFile.identity(unixSocketPath) == identity,
+            !UnixSocketFile.isListenedOn(unixSocketPath)
+        {
+            unlink(unixSocketPath)
+        }
         // Closed now, not with the last reference (a late task may hold one for a while), so that this process may
         // open the ledger again as soon as shutdown returns; a straggler's read fails with `storage_error`.
         if !context.reader.close(timeoutMilliseconds: Self.closeTimeoutMilliseconds) {
@@ -543,5 +560,76 @@ struct Connection {
                 await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
             }
         }
+    }
+}
+
+/// The Unix socket file of a server.
+enum UnixSocketFile {
+    /// Something other than a socket is at the path.
+    struct NotASocket: Error {}
+
+    /// Device, inode and change time: a file made at the path after this one was removed may get the same inode
+    /// number at once.
+    struct Identity: Sendable, Equatable {
+        let device: UInt64
+        let inode: UInt64
+        let changeSeconds: Int
+        let changeNanoseconds: Int
+    }
+
+    /// The file at `path` when it is a socket.
+    static func identity(_ path: String) -> Identity? {
+        var status = stat()
+        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return nil }
+        return Identity(
+            device: UInt64(status.st_dev), inode: UInt64(status.st_ino), changeSeconds: status.st_ctim.tv_sec,
+            changeNanoseconds: status.st_ctim.tv_nsec)
+    }
+
+    /// A listening socket bound at `path`, non-blocking. A socket file a process listens on is refused
+    /// (`storage_error`, as a TCP port in use is); one that refuses connections (left by a server that stopped) is
+    /// replaced; anything else at the path is refused and left as it is (`NotASocket`).
+    static func bindAndListen(_ path: String, backlog: Int32) throws -> CInt {
+        // Too long for an address, say: NIO's error, which `LedgerServer.listenFailure` puts in words.
+        let address = try SocketAddress(unixDomainSocketPath: path)
+        if isListenedOn(path) {
+            throw LedgerError(
+                .storage, "cannot listen on \(path): another process listens on that socket (a server already running?); stop it, or give another --unix path")
+        }
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFSOCK else { throw NotASocket() }
+            unlink(path)
+        }
+        let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        let bound = address.withSockAddr { pointer, size in Glibc.bind(descriptor, pointer, socklen_t(size)) }
+        guard bound == 0, listen(descriptor, backlog) == 0 else {
+            let code = errno
+            close(descriptor)
+            // Bound but not listening: the file is this call's.
+            if bound == 0 { unlink(path) }
+            throw IOError(errnoCode: code, reason: bound == 0 ? "listen" : "bind")
+        }
+        return descriptor
+    }
+
+    /// Whether `path` is a socket file a process listens on: a connection to it is accepted or waits in its
+    /// backlog (the attempt does not wait).
+    static func isListenedOn(_ path: String) -> Bool {
+        guard identity(path) != nil else { return false }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        // Too long for an address: the bind says so.
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return connected == 0 || errno == EAGAIN
     }
 }

@@ -19,7 +19,7 @@ struct ServeCommand: ParsableCommand {
     var data: String
     @Option(name: .long, help: "TCP address HOST:PORT (port 0: any free port); \"none\" for no TCP listener.")
     var listen: String = "127.0.0.1:7411"
-    @Option(name: .long, help: "Also listen on this Unix socket path (an old socket file there is replaced).")
+    @Option(name: .long, help: "Also listen on this Unix socket path (a socket file nobody listens on is replaced; one a running server listens on is refused).")
     var unix: String?
     @Option(name: .long, help: "Bytes of one message line.")
     var maximumFrameBytes: Int = ServerLimits().maximumFrameBytes

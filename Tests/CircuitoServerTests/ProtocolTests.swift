@@ -128,6 +128,34 @@ struct ProtocolTests {
         await server.shutdown()
     }
 
+    @Test("a Unix socket a running server listens on is refused to a second server; shutdown removes its own socket file only")
+    func unixSocketIsNotTakenOver() async throws {
+        let first = try CircuitFixture()
+        let server = try await first.startServer()
+        let path = try #require(server.unixSocketPath)
+        let second = try CircuitFixture()
+        var configuration = ServerConfiguration(directory: second.directory, tcpHost: nil, unixSocketPath: path)
+        configuration.eventLoopThreads = 1
+        do {
+            let taken = try await LedgerServer.start(configuration)
+            Issue.record("a second server bound \(path) while the first listened on it")
+            await taken.shutdown()
+        } catch let error as LedgerError {
+            #expect(error.code == .storage && error.message.contains("another process listens on that socket"), "\(error)")
+        }
+        // The first server's clients still reach it there.
+        #expect(try server.client(unix: true).result("server.info")["size"]?.integerValue == Int64(try server.size()))
+        // Its socket file removed by hand and another server bound at the path: stopping the first leaves that one's.
+        #expect(unlink(path) == 0)
+        let successor = try await LedgerServer.start(configuration)
+        #expect(access(path, F_OK) == 0, "the successor's socket file")
+        await server.shutdown()
+        #expect(access(path, F_OK) == 0)
+        #expect(try successor.client(unix: true).result("server.info")["size"]?.integerValue == Int64(try successor.size()))
+        await successor.shutdown()
+        #expect(access(path, F_OK) != 0)
+    }
+
     @Test("too many requests in flight on one connection are refused with overloaded, the rest answered")
     func inFlightBound() async throws {
         let fixture = try CircuitFixture()
