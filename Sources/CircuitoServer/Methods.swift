@@ -180,6 +180,8 @@ struct ServerContext: Sendable {
                 "maximum_subscriber_buffer_records": .integer(Int64(limits.maximumSubscriberBufferRecords)),
                 "read_request_window_seconds": .integer(Int64(limits.readRequestWindowSeconds)),
                 "idle_timeout_seconds": limits.idleTimeoutSeconds.map { .integer(Int64($0)) } ?? .null,
+                "write_stall_timeout_seconds": limits.writeStallTimeoutSeconds.map { .integer(Int64($0)) } ?? .null,
+                "maximum_queued_refusals_per_connection": .integer(Int64(limits.maximumQueuedRefusalsPerConnection)),
             ]),
             "writer": Self.writerJSON(writer.statistics),
             "connections": Self.connectionsJSON(connections.statistics),
@@ -194,6 +196,7 @@ struct ServerContext: Sendable {
             "reads_answered_on_event_loop": .integer(Int64(clamping: statistics.readsAnsweredOnEventLoop)),
             "writes_taken_on_event_loop": .integer(Int64(clamping: statistics.writesTakenOnEventLoop)),
             "closed_idle": .integer(Int64(clamping: statistics.closedIdle)),
+            "closed_unread": .integer(Int64(clamping: statistics.closedUnread)),
             "unwritten_answer_bytes": .integer(Int64(clamping: statistics.unwrittenAnswerBytes)),
         ])
     }

@@ -23,6 +23,9 @@ final class ConnectionState: Sendable {
     let refused: Bool
     /// Requests taken and not yet answered (a JSON-RPC batch counts one per element).
     let inFlight = Locked(0)
+    /// Refusals the handler made on reading a line and the connection's task has not written yet
+    /// (`ServerLimits.maximumQueuedRefusalsPerConnection`).
+    let queuedRefusals = Locked(0)
     /// Lone `submit`s taken on the event loop and not yet answered (counted in the server's in-flight count, not in
     /// `inFlight`, which the connection's task lets go of), so that the idle closer sees them too.
     let writesTakenOnEventLoop = Locked(0)
@@ -51,7 +54,8 @@ struct RunningSubscription: Sendable {
 
 /// Closes a connection that sent nothing for the idle timeout (`IdleStateHandler`'s read event) while it has nothing
 /// to wait for: no request in flight and no subscription. One that is waiting keeps its connection, however long its
-/// answers or its stream take; its timer starts again.
+/// answers or its stream take; its timer starts again. Also closes one whose answers its client has not read for the
+/// write stall timeout (the write event, with the socket full).
 final class IdleConnectionCloser: ChannelInboundHandler {
     typealias InboundIn = LineFrame
     typealias InboundOut = LineFrame
@@ -65,8 +69,16 @@ final class IdleConnectionCloser: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read || idle == .write else {
             context.fireUserInboundEventTriggered(event)
+            return
+        }
+        if idle == .write {
+            // Nothing was written for the stall timeout: only a connection whose answers wait for a client that
+            // stopped reading (its socket full) is closed; one with nothing to write is not.
+            guard !context.channel.isWritable else { return }
+            registry.countClosedUnread()
+            context.close(promise: nil)
             return
         }
         let waiting = state.inFlight.withLock { $0 } > 0 || state.writesTakenOnEventLoop.withLock { $0 } > 0
@@ -110,6 +122,8 @@ final class RequestLineHandler: ChannelInboundHandler {
     private let registry: ConnectionRegistry
     /// In the channel's pipeline: the context may be written to (only on the event loop).
     private var attached = false
+    /// Closed for sending lines faster than it read their refusals: later lines are dropped unread.
+    private var closedForFlooding = false
 
     init(state: ConnectionState, server: ServerContext, registry: ConnectionRegistry) {
         self.state = state
@@ -118,9 +132,9 @@ final class RequestLineHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !state.refused, let message = Self.message(unwrapInboundIn(data)) else { return }
+        guard !state.refused, !closedForFlooding, let message = Self.message(unwrapInboundIn(data)) else { return }
         guard case .requests(let requests, let isBatch) = message else {
-            context.fireChannelRead(wrapInboundOut(message))
+            if case .answer(let answer) = message { refuse(answer, context: context) }
             return
         }
         if !isBatch, case .success(let request) = requests[0], context.channel.isWritable {
@@ -139,7 +153,7 @@ final class RequestLineHandler: ChannelInboundHandler {
             let error = RPCError(LedgerError(
                 .overloaded, "the server holds \(unwritten >> 20) MiB of answers its clients have not read yet (at most \(server.limits.maximumUnwrittenAnswerBytes >> 20)); retry later"))
             let id: JSONValue = isBatch ? .null : (Self.answerID(requests[0]) ?? .null)
-            context.fireChannelRead(wrapInboundOut(.answer(RPCMessage.error(id: id, error))))
+            refuse(RPCMessage.error(id: id, error), context: context)
             return
         }
         let limit = server.limits.maximumInFlightPerConnection
@@ -156,11 +170,30 @@ final class RequestLineHandler: ChannelInboundHandler {
                 ? RPCError(LedgerError(.overloaded, "a batch of \(count) requests is more than the \(limit) a connection may have in flight; split it"))
                 : RPCError(LedgerError(.overloaded, "more than \(limit) requests in flight on this connection; wait for answers"))
             let id: JSONValue = isBatch ? .null : (Self.answerID(requests[0]) ?? .null)
-            context.fireChannelRead(wrapInboundOut(.answer(RPCMessage.error(id: id, error))))
+            refuse(RPCMessage.error(id: id, error), context: context)
             return
         }
         registry.adjustInFlight(by: count)
         context.fireChannelRead(wrapInboundOut(message))
+    }
+
+    /// Hands a refusal to the connection's task, which writes it in turn, waiting for the socket. Past the
+    /// connection's bound on refusals waiting there the client is sending faster than it reads: the connection is
+    /// closed and its later lines dropped, so that one read of many short lines cannot grow the server's memory.
+    private func refuse(_ answer: JSONValue, context: ChannelHandlerContext) {
+        let limit = server.limits.maximumQueuedRefusalsPerConnection
+        let queued = state.queuedRefusals.withLock { count -> Bool in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+        guard queued else {
+            closedForFlooding = true
+            registry.countClosedUnread()
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelRead(wrapInboundOut(.answer(answer)))
     }
 
     func handlerAdded(context: ChannelHandlerContext) { attached = true }

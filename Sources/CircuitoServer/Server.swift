@@ -57,6 +57,8 @@ public final class LedgerServer: Sendable {
     private let listeners: [NIOAsyncChannel<AcceptedConnection, Never>]
     private let context: ServerContext
     private let connections: ConnectionRegistry
+    /// The connection counters now (`server.info`'s `connections`), for tests that must look while requests are refused.
+    var connectionStatistics: ConnectionStatistics { connections.statistics }
     private let acceptTask: Locked<Task<Void, Never>?>
     private let stopped: Locked<Bool>
 
@@ -85,8 +87,10 @@ public final class LedgerServer: Sendable {
         else {
             throw LedgerError(.invalidRange, "server limits are inconsistent: a batch request must fit in one commit of at most \(Ledger.maximumBatchCount) events")
         }
-        guard limits.maximumSubscriberBufferRecords >= 1, (limits.idleTimeoutSeconds ?? 1) >= 1 else {
-            throw LedgerError(.invalidRange, "server limits are inconsistent: a subscriber buffer and an idle timeout are at least 1")
+        guard limits.maximumSubscriberBufferRecords >= 1, (limits.idleTimeoutSeconds ?? 1) >= 1, (limits.writeStallTimeoutSeconds ?? 1) >= 1,
+            limits.maximumQueuedRefusalsPerConnection >= 1
+        else {
+            throw LedgerError(.invalidRange, "server limits are inconsistent: a subscriber buffer, the timeouts and the refusals a connection may queue are at least 1")
         }
         guard configuration.tcpHost != nil || configuration.unixSocketPath != nil else {
             throw LedgerError(.invalidRange, "the server needs a TCP address or a Unix socket to listen on")
@@ -131,8 +135,10 @@ public final class LedgerServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
                     // After the decoder: only whole lines count as something sent, so bytes trickled without a
                     // newline cannot hold a connection slot.
-                    if let seconds = limits.idleTimeoutSeconds {
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(seconds))))
+                    if limits.idleTimeoutSeconds != nil || limits.writeStallTimeoutSeconds != nil {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(
+                            readTimeout: limits.idleTimeoutSeconds.map { .seconds(Int64($0)) },
+                            writeTimeout: limits.writeStallTimeoutSeconds.map { .seconds(Int64($0)) }))
                         try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(state: state, registry: connections))
                     }
                     try channel.pipeline.syncOperations.addHandler(RequestLineHandler(state: state, server: context, registry: connections))
@@ -305,6 +311,9 @@ struct ConnectionStatistics: Sendable, Equatable {
     var writesTakenOnEventLoop: Int
     /// Connections closed since the server started because they sent nothing for the idle timeout.
     var closedIdle: Int
+    /// Connections closed because their client did not read: refusals piling up past the connection's bound, or
+    /// answers left unread for the write stall timeout.
+    var closedUnread: Int = 0
     /// Bytes of answers and subscription messages written and not yet on a socket (the server-wide bound's count).
     var unwrittenAnswerBytes: Int = 0
 }
@@ -318,6 +327,7 @@ final class ConnectionRegistry: Sendable {
         var answeredOnEventLoop = 0
         var writesTakenOnEventLoop = 0
         var closedIdle = 0
+        var closedUnread = 0
     }
 
     private let state = Locked(State())
@@ -347,12 +357,27 @@ final class ConnectionRegistry: Sendable {
         state.withLock {
             ConnectionStatistics(
                 open: $0.channels.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop,
-                writesTakenOnEventLoop: $0.writesTakenOnEventLoop, closedIdle: $0.closedIdle,
+                writesTakenOnEventLoop: $0.writesTakenOnEventLoop, closedIdle: $0.closedIdle, closedUnread: $0.closedUnread,
                 unwrittenAnswerBytes: unwrittenAnswerBytes)
         }
     }
 
     func countClosedIdle() { state.withLock { $0.closedIdle += 1 } }
+
+    func countClosedUnread() { state.withLock { $0.closedUnread += 1 } }
+
+    /// Counts `bytes` of an answer as held if the server-wide bound leaves room for them; false (nothing counted)
+    /// when it does not.
+    func reserveUnwrittenAnswerBytes(_ bytes: Int, maximum: Int) -> Bool {
+        var current = unwrittenAnswers.load(ordering: .relaxed)
+        // Bounded by the other threads' changes in between; each turn either succeeds or sees a newer count.
+        while current + bytes <= maximum {
+            let (exchanged, original) = unwrittenAnswers.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
 
     func adjustInFlight(by delta: Int) { state.withLock { $0.inFlight += delta } }
 
@@ -405,8 +430,13 @@ struct Connection {
                             switch message {
                             case .answer(let value):
                                 // Written here, not in a task: a client that floods without reading is held back
-                                // by its own socket instead of growing the server's memory.
-                                try? await outbound.write(ByteBuffer(bytes: RPCMessage.line(value)))
+                                // by its own socket, and past the bound on refusals waiting here, closed
+                                // (`RequestLineHandler.refuse`).
+                                let line = RPCMessage.line(value)
+                                registry.adjustUnwrittenAnswerBytes(by: line.count)
+                                try? await outbound.write(ByteBuffer(bytes: line))
+                                registry.adjustUnwrittenAnswerBytes(by: -line.count)
+                                state.queuedRefusals.withLock { $0 -= 1 }
                             case .requests(let requests, let isBatch):
                                 // Counted in flight by the handler, on the connection and in the server's count.
                                 let count = requests.count
@@ -416,9 +446,18 @@ struct Connection {
                                 }
                                 group.addTask {
                                     let answers = await Self.answer(requests, context: context, session: state.session)
-                                    if let line = Self.encode(answers, isBatch: isBatch) {
-                                        // Counted until written: the server-wide bound on what slow readers hold.
-                                        registry.adjustUnwrittenAnswerBytes(by: line.count)
+                                    if var line = Self.encode(answers, isBatch: isBatch) {
+                                        // Counted until written: the server-wide bound on what slow readers hold. A
+                                        // large answer to reads made while the bound is reached is not kept: its
+                                        // requests are answered `overloaded` instead. Writes' receipts always go.
+                                        let maximum = context.limits.maximumUnwrittenAnswerBytes
+                                        let mayWithhold = line.count > ServerLimits.smallAnswerBytes && !Self.carriesWrite(requests)
+                                        if !mayWithhold {
+                                            registry.adjustUnwrittenAnswerBytes(by: line.count)
+                                        } else if !registry.reserveUnwrittenAnswerBytes(line.count, maximum: maximum) {
+                                            line = Self.withheld(answers, bytes: line.count, held: registry.unwrittenAnswerBytes, maximum: maximum, isBatch: isBatch)
+                                            registry.adjustUnwrittenAnswerBytes(by: line.count)
+                                        }
                                         try? await outbound.write(ByteBuffer(bytes: line))
                                         registry.adjustUnwrittenAnswerBytes(by: -line.count)
                                     }
@@ -482,6 +521,24 @@ struct Connection {
         case .success(let request):
             return RPCMessage.answer(to: request, await context.respond(request, session: session))
         }
+    }
+
+    /// Whether a message holds a write (`submit`, `submit_batch`), whose answer is a receipt of what was committed.
+    static func carriesWrite(_ requests: [Result<RPCRequest, RPCDecodingFailure>]) -> Bool {
+        requests.contains { decoded in
+            guard case .success(let request) = decoded else { return false }
+            return request.method == "submit" || request.method == "submit_batch"
+        }
+    }
+
+    /// The line that replaces a large answer made while the server-wide bound on unwritten answers is reached: each
+    /// request's answer becomes `overloaded`, under its id.
+    static func withheld(_ answers: [JSONValue], bytes: Int, held: Int, maximum: Int, isBatch: Bool) -> [UInt8] {
+        let error = RPCError(LedgerError(
+            .overloaded,
+            "the answer (\(bytes) bytes) was made but not kept: the server holds \(held >> 20) MiB of answers its clients have not read yet (at most \(maximum >> 20)); ask again later"))
+        let refusals = answers.map { RPCMessage.error(id: $0["id"] ?? .null, error) }
+        return RPCMessage.line(isBatch ? .array(refusals) : refusals[0])
     }
 
     private static func encode(_ answers: [JSONValue], isBatch: Bool) -> [UInt8]? {

@@ -11,10 +11,23 @@ public struct ServerLimits: Sendable, Hashable {
     /// Requests of one connection waiting for their answers; a client past it is answered with an error.
     /// A JSON-RPC batch counts as one request per element.
     public var maximumInFlightPerConnection: Int = 64
+    /// Refusals made at once on reading a line (not JSON, too long, past the in-flight bound) that one connection
+    /// may have waiting to be written. Each is made before the client's socket can hold it back (one read of the
+    /// socket can carry a hundred thousand short lines), so a client that sends lines faster than it reads their
+    /// refusals is closed past it.
+    public var maximumQueuedRefusalsPerConnection: Int = 256
+    /// Seconds a connection may leave its answers unread (its socket full, no write completing) before it is
+    /// closed, so that clients that stopped reading cannot hold their answers, and the server-wide bound below,
+    /// for long; nil: never.
+    public var writeStallTimeoutSeconds: Int? = 60
     /// Bytes of answers made and not yet written to their clients, over every connection: a client that reads
-    /// slowly holds its answers in the server. Past it new requests are refused with `overloaded` (the per-connection
-    /// bound alone lets many connections of large answers, `events` pages of megabytes, hold gigabytes).
+    /// slowly holds its answers in the server. Past it new requests are refused with `overloaded`, and an answer of
+    /// a read larger than `smallAnswerBytes` made meanwhile is replaced by that error (the per-connection bound
+    /// alone lets many connections of large answers, `events` pages of megabytes, hold gigabytes).
     public var maximumUnwrittenAnswerBytes: Int = 256 << 20
+    /// Answers up to this size are always written, past the bound above: receipts, balances, proofs (bounded in all
+    /// by the connections times their in-flight bound times this).
+    public static let smallAnswerBytes = 4096
     /// Requests the writer takes into one LMDB commit (counted in events).
     public var maximumCommitBatch: Int = 1024
     /// Records buffered for a subscriber that does not read; past it the subscription is cut off.

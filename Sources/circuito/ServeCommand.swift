@@ -27,6 +27,8 @@ struct ServeCommand: ParsableCommand {
     var maximumConnections: Int = ServerLimits().maximumConnections
     @Option(name: .long, help: "Close a connection that sends nothing for this many seconds while it waits for no answer and holds no subscription (0: never).")
     var idleTimeoutSeconds: Int = ServerLimits().idleTimeoutSeconds ?? 0
+    @Option(name: .long, help: "Close a connection that leaves its answers unread (nothing written to it) for this many seconds (0: never).")
+    var writeStallTimeoutSeconds: Int = ServerLimits().writeStallTimeoutSeconds ?? 0
     @Option(name: .long, help: "Requests of one connection waiting for answers.")
     var maximumInFlight: Int = ServerLimits().maximumInFlightPerConnection
     @Option(name: .long, help: "Events the writer takes into one commit.")
@@ -48,6 +50,9 @@ struct ServeCommand: ParsableCommand {
             ("--maximum-subscriber-buffer", maximumSubscriberBuffer, 1),
         ] where value < least {
             throw ValidationError("\(name) must be at least \(least)")
+        }
+        guard (0...604_800).contains(writeStallTimeoutSeconds) else {
+            throw ValidationError("--write-stall-timeout-seconds must be 0 (never) to 604800 (a week)")
         }
         guard (0...604_800).contains(idleTimeoutSeconds) else {
             throw ValidationError("--idle-timeout-seconds must be 0 (never) to 604800 (a week)")
@@ -77,6 +82,7 @@ struct ServeCommand: ParsableCommand {
         configuration.limits.maximumFrameBytes = maximumFrameBytes
         configuration.limits.maximumConnections = Self.connectionsWithinDescriptorLimit(maximumConnections)
         configuration.limits.idleTimeoutSeconds = idleTimeoutSeconds == 0 ? nil : idleTimeoutSeconds
+        configuration.limits.writeStallTimeoutSeconds = writeStallTimeoutSeconds == 0 ? nil : writeStallTimeoutSeconds
         configuration.limits.maximumInFlightPerConnection = maximumInFlight
         configuration.limits.maximumCommitBatch = maximumCommitBatch
         configuration.limits.maximumEventsPerBatchRequest = min(configuration.limits.maximumEventsPerBatchRequest, maximumCommitBatch)

@@ -1,6 +1,6 @@
 import CircuitoCore
 import CircuitoCrypto
-import CircuitoServer
+@testable import CircuitoServer
 import CircuitoStorage
 import Foundation
 import Testing
@@ -24,6 +24,7 @@ struct ProtocolTests {
             "maximum_unwritten_answer_bytes": 268_435_456,
             "maximum_subscriptions_per_connection": 4, "maximum_events_per_batch_request": 256,
             "maximum_subscriber_buffer_records": 10_000, "read_request_window_seconds": 300, "idle_timeout_seconds": 600,
+            "write_stall_timeout_seconds": 60, "maximum_queued_refusals_per_connection": 256,
         ])
 
         // Not JSON: parse error, id null.
@@ -212,6 +213,43 @@ struct ProtocolTests {
             if !served { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(served)
+        await server.shutdown()
+    }
+
+    @Test("large answers made while the server-wide bound is reached are not kept: their requests are answered overloaded, and the bound holds")
+    func largeAnswersPastTheBoundAreWithheld() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumUnwrittenAnswerBytes = 64 << 10
+        limits.socketSendBufferBytes = 4096
+        let server = try await fixture.startServer(limits: limits)
+        // 64 pages of the whole log (each some kilobytes, past the small answers always kept), all taken while
+        // nothing is held yet, from a client that reads nothing until all are answered.
+        let slow = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
+        let lines = (0..<64).map { number in
+            CanonicalJSON.encodeString(RPCMessage.request(id: .integer(Int64(number)), method: "events", params: fixture.read("events", as: "audit", ["from": 0]))) + "\n"
+        }
+        try slow.send(bytes: Array(lines.joined().utf8))
+        var held = 0
+        for _ in 0..<50 {
+            try await Task.sleep(for: .milliseconds(20))
+            held = max(held, server.connectionStatistics.unwrittenAnswerBytes)
+        }
+        // What is held stays within the bound, and the pages' small refusals: nowhere near the 64 pages.
+        #expect(held <= limits.maximumUnwrittenAnswerBytes + 64 * ServerLimits.smallAnswerBytes, "\(held)")
+        var pages = 0
+        var withheld = 0
+        for _ in 0..<64 {
+            let answer = try #require(try slow.nextMessage())
+            if answer["result"]?["records"] != nil {
+                pages += 1
+            } else {
+                #expect(answer["error"]?["data"]?["code"] == "overloaded")
+                #expect(answer["error"]?["message"]?.stringValue?.contains("was made but not kept") == true, "\(answer)")
+                withheld += 1
+            }
+        }
+        #expect(pages >= 1 && withheld >= 1 && pages + withheld == 64, "\(pages) pages, \(withheld) withheld")
         await server.shutdown()
     }
 

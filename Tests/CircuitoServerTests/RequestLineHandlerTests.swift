@@ -18,10 +18,11 @@ struct RequestLineHandlerTests {
         let registry = ConnectionRegistry(maximum: 8)
         let context: ServerContext
 
-        init(maximumInFlightPerConnection: Int = 64) throws {
+        init(maximumInFlightPerConnection: Int = 64, maximumQueuedRefusals: Int = 256) throws {
             fixture = try CircuitFixture()
             var limits = ServerLimits()
             limits.maximumInFlightPerConnection = maximumInFlightPerConnection
+            limits.maximumQueuedRefusalsPerConnection = maximumQueuedRefusals
             writer = try LedgerWriter.start(directory: fixture.directory, limits: limits) { _ in }
             context = ServerContext(
                 reader: writer.reader, writer: writer, hub: SubscriptionHub(size: 0, maximumLagRecords: 16),
@@ -192,6 +193,57 @@ struct RequestLineHandlerTests {
         channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
         #expect(!channel.isActive, "a connection that waits for nothing stays open")
         #expect(registry.statistics.closedIdle == 1)
+    }
+
+    @Test("refusals made on reading lines are bounded per connection: a client sending faster than it reads them is closed, its later lines dropped")
+    func floodOfRefusalsClosesTheConnection() async throws {
+        let harness = try Harness(maximumQueuedRefusals: 16)
+        let state = ConnectionState(refused: false)
+        let channel = try harness.channel(state: state)
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7411)).get()
+        // Lines that are not JSON, none of whose refusals the connection's task writes (it is not running here):
+        // each is handed on until 16 wait, then the connection closes and the rest are dropped.
+        for _ in 0..<100 { try channel.writeInbound(LineFrame.line(ByteBuffer(string: "x"))) }
+        var handedOn = 0
+        while let message = try channel.readInbound(as: ConnectionMessage.self) {
+            guard case .answer(let answer) = message else { Issue.record("not a refusal: \(message)"); break }
+            #expect(answer["error"]?["code"] == -32700)
+            handedOn += 1
+        }
+        #expect(handedOn == 16)
+        #expect(state.queuedRefusals.withLock { $0 } == 16)
+        #expect(!channel.isActive)
+        #expect(harness.registry.statistics.closedUnread == 1)
+        // Below the bound (the task writing as fast as they come) a connection is never closed for its refusals.
+        let second = ConnectionState(refused: false)
+        let open = try harness.channel(state: second)
+        try await open.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7411)).get()
+        for _ in 0..<100 {
+            try open.writeInbound(LineFrame.line(ByteBuffer(string: "x")))
+            _ = try open.readInbound(as: ConnectionMessage.self)
+            second.queuedRefusals.withLock { $0 -= 1 }
+        }
+        #expect(open.isActive)
+        _ = try? open.finish()
+        await harness.stop()
+    }
+
+    @Test("the write stall closer closes a connection whose answers wait unread (socket not writable), and no other")
+    func writeStallClosesUnreadConnections() throws {
+        let registry = ConnectionRegistry(maximum: 8)
+        let state = ConnectionState(refused: false)
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(state: state, registry: registry))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7411)).wait()
+        // Nothing written for the stall timeout with nothing to write (writable): kept, even with a request in flight.
+        state.inFlight.withLock { $0 = 1 }
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
+        #expect(channel.isActive)
+        // Its answers waiting for a client that does not read (more than the high watermark queued): closed.
+        channel.isWritable = false
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
+        #expect(!channel.isActive)
+        #expect(registry.statistics.closedUnread == 1 && registry.statistics.closedIdle == 0)
     }
 
     @Test("a connection past the connection bound is never served: its lines are dropped unread")
