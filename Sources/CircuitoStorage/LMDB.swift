@@ -16,6 +16,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// rules read and write these on every event, and an index costs less than hashing a name.
     private let stateTableDatabases: [MDB_dbi?]
     public let path: String
+    /// `Options.freeSpace`.
+    private let freeSpace: (path: String, name: String)?
     /// A shared lock on the ledger's `writer.lock`, held while this reader reads without LMDB's lock file, so that no
     /// writer starts meanwhile (`openLockFree`); closed with the environment.
     private let writerHoldOff: Int32?
@@ -77,6 +79,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
         /// A reader's: when the ledger's files may be read but not written (a read-only file system, or an auditor
         /// given read access only), read without LMDB's lock file, holding off writers instead (`openLockFree`).
         public var readsWithoutWriteAccess: Bool
+        /// Where a commit cut short looks for free space, and what it calls that place in its error: by default the
+        /// environment's own folder, "the ledger's". A replay's scratch folder is removed once opened, so it names the
+        /// temporary folder that holds it.
+        public var freeSpace: (path: String, name: String)? = nil
         public init(
             mapSize: MapSize = .atLeast(bytes: LMDBEnvironment.defaultMapSizeBytes), maximumReaders: UInt32 = 256, durable: Bool = true,
             readAhead: Bool = true, readsWithoutWriteAccess: Bool = false
@@ -112,6 +118,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
         self.handle = opened.environment
         self.writerHoldOff = opened.writerHoldOff
         self.path = path
+        self.freeSpace = options.freeSpace
         self.databases = opened.databases
         self.stateTableDatabases = StateTable.all.map { opened.databases[$0.name] }
         self.fileIdentity = fileIdentity
@@ -465,11 +472,11 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// LMDB reports a page write cut short as EIO, also when the file system is full: the free space says which.
     private func fileSystemSpaceNote() -> String {
         var space = statvfs()
-        guard statvfs(path, &space) == 0 else { return "" }
+        guard statvfs(freeSpace?.path ?? path, &space) == 0 else { return "" }
         let freeBytes = UInt64(space.f_bavail) * UInt64(space.f_frsize)
         // Less than a commit's worth of pages left: the likely cause, not a failing disk.
         guard freeBytes < 64 << 20 else { return "" }
-        return " (the ledger's file system has \(freeBytes >> 10) KiB free: probably full)"
+        return " (\(freeSpace?.name ?? "the ledger's") file system has \(freeBytes >> 10) KiB free: probably full)"
     }
 
     static func check(_ result: Int32, _ what: @autoclosure () -> String) throws(LedgerError) {

@@ -84,11 +84,11 @@ public enum LedgerReplay {
         defer { removeScratchDirectory(scratchPath) }
         let scratch: LMDBEnvironment
         do {
-            scratch = try LMDBEnvironment(
-                path: scratchPath, databaseNames: LedgerDatabase.all, create: true,
-                options: .init(
-                    mapSize: .exactly(bytes: scratchMapSizeBytes ?? max(reader.environment.mapSizeBytes, minimumScratchMapSizeBytes)),
-                    durable: false))
+            var options = LMDBEnvironment.Options(
+                mapSize: .exactly(bytes: scratchMapSizeBytes ?? max(reader.environment.mapSizeBytes, minimumScratchMapSizeBytes)), durable: false)
+            // Its own folder is gone once it is open (below): a full disk is the temporary folder's.
+            options.freeSpace = (scratchParent, "the replay's scratch database in \(scratchParent) ($TMPDIR): that")
+            scratch = try LMDBEnvironment(path: scratchPath, databaseNames: LedgerDatabase.all, create: true, options: options)
         } catch {
             throw Failure(sequenceNumber: nil, error: error)
         }

@@ -52,7 +52,10 @@ public final class ReplicaLedger {
         do throws(LedgerError) {
             let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: true, options: options)
             let replica = try ReplicaLedger(directory: directory, environment: environment, lock: lock, pinnedVerifierKey: pinnedVerifierKey)
-            replica.filesMade = filesMade
+            // A replica with no record is a run's that never committed (killed before its first commit, where
+            // `removeIfEmpty` could not run): its LMDB files are treated as this run's, removed if it commits nothing
+            // either, so that no empty ledger stays for `verify` to refuse.
+            replica.filesMade = replica.frontier.size == 0 ? ["data.mdb", "lock.mdb"] : filesMade
             return replica
         } catch {
             // The environment is closed by now (each failed step closes what it opened); the lock is still held.

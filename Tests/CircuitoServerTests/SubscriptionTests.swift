@@ -413,6 +413,14 @@ extension SubscriptionTests {
         #expect(follower.replica.removeIfEmpty())
         // Its lock file stays (another follower may be waiting on it); `verify` finds no ledger there, not an empty one.
         #expect(try FileManager.default.contentsOfDirectory(atPath: replicaDirectory) == [LedgerFiles.writerLock])
+        // An empty replica a run left when it was killed before its first commit (its LMDB files, no record): the next
+        // run that commits nothing either removes them too.
+        let killedEarly = try ReplicaLedger.open(directory: replicaDirectory)
+        killedEarly.close()
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: replicaDirectory)).isSuperset(of: ["data.mdb", "lock.mdb"]))
+        let again = try ReplicaLedger.open(directory: replicaDirectory)
+        #expect(again.removeIfEmpty())
+        #expect(try FileManager.default.contentsOfDirectory(atPath: replicaDirectory) == [LedgerFiles.writerLock])
         // A folder that holds something else is refused and left as it was: no lock files, nothing removed.
         let foreign = fixture.folder.path + "/foreign"
         #expect(mkdir(foreign, 0o700) == 0)
