@@ -165,6 +165,12 @@ public final class LedgerServer: Sendable {
             // As at shutdown: closed now, not with the last reference, so that the caller may open the ledger again.
             _ = context.reader.close(timeoutMilliseconds: Self.closeTimeoutMilliseconds)
             // A host that does not resolve is the caller's mistake, not an operating error like a port in use.
+            // So is a socket path longer than an address holds (NIO names it by its own case).
+            if case SocketAddressError.unixDomainSocketPathTooLong = error, let path = configuration.unixSocketPath {
+                throw LedgerError(
+                    .invalidRange,
+                    "cannot listen on \(path): a Unix socket path is at most \(MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1) bytes, this one has \(path.utf8.count); give a shorter --unix path")
+            }
             if error is SocketAddressError || error is SocketAddressError.UnknownHost, let host = configuration.tcpHost {
                 throw LedgerError(.invalidRange, "cannot listen on \(host) port \(configuration.tcpPort): the host does not resolve to an address (\(error))")
             }

@@ -155,6 +155,15 @@ struct ProtocolTests {
         #expect(try successor.client(unix: true).result("server.info")["size"]?.integerValue == Int64(try successor.size()))
         await successor.shutdown()
         #expect(access(path, F_OK) != 0)
+        // A path longer than a socket address holds is the caller's mistake, named as such.
+        configuration.unixSocketPath = second.folder.path + "/" + String(repeating: "s", count: 120) + ".sock"
+        do {
+            let tooLong = try await LedgerServer.start(configuration)
+            Issue.record("a server listened on a path longer than a socket address")
+            await tooLong.shutdown()
+        } catch let error as LedgerError {
+            #expect(error.code == .invalidRange && error.message.contains("a Unix socket path is at most 107 bytes"), "\(error)")
+        }
     }
 
     @Test("too many requests in flight on one connection are refused with overloaded, the rest answered")
