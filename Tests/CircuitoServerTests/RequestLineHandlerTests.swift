@@ -172,13 +172,19 @@ struct RequestLineHandlerTests {
         await harness.stop()
     }
 
-    @Test("the idle closer keeps a connection that waits for an answer (a lone submit taken on the loop included) and closes it once it waits for nothing")
-    func idleCloserKeepsWaitingConnections() throws {
+    /// A connected channel with only the idle closer in its pipeline, its connection's state and registry.
+    private static func closedByIdleCloser() throws -> (ConnectionRegistry, ConnectionState, EmbeddedChannel) {
         let registry = ConnectionRegistry(maximum: 8)
         let state = ConnectionState(refused: false)
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(state: state, registry: registry))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7411)).wait()
+        return (registry, state, channel)
+    }
+
+    @Test("the idle closer keeps a connection that waits for an answer (a lone submit taken on the loop included) and closes it once it waits for nothing")
+    func idleCloserKeepsWaitingConnections() throws {
+        let (registry, state, channel) = try Self.closedByIdleCloser()
         let waits: [(String, (Int) -> Void)] = [
             ("a request handed to the connection's task", { count in state.inFlight.withLock { $0 = count } }),
             ("a lone submit taken on the event loop", { count in state.writesTakenOnEventLoop.withLock { $0 = count } }),
@@ -230,11 +236,7 @@ struct RequestLineHandlerTests {
 
     @Test("the write stall closer closes a connection whose answers wait unread (socket not writable), and no other")
     func writeStallClosesUnreadConnections() throws {
-        let registry = ConnectionRegistry(maximum: 8)
-        let state = ConnectionState(refused: false)
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(state: state, registry: registry))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7411)).wait()
+        let (registry, state, channel) = try Self.closedByIdleCloser()
         // Nothing written for the stall timeout with nothing to write (writable): kept, even with a request in flight.
         state.inFlight.withLock { $0 = 1 }
         channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
