@@ -17,6 +17,7 @@ ledger because the 1 M audit is missing.
 """
 import glob
 import json
+import math
 import os
 import statistics
 import sys
@@ -38,6 +39,25 @@ MEDIAN_KEYS = [
 ]
 
 
+def is_figure(value):
+    """A number the summary can compute with: not a boolean, and within a float's range (a made-up 400-digit integer
+    is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def number(value):
+    """A figure as the summary prints it: %g, or every digit of an integer too large for a float."""
+    try:
+        return f"{value:g}"
+    except OverflowError:
+        return str(value)
+
+
 def above_zero(run, key):
     value = run.get(key)
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
@@ -57,20 +77,20 @@ def why_not_counted(run, scenario):
         return f"its ledger was on {run['ledger_file_system']}, in memory: no commit was durable"
     reasons = []
     if above_zero(run, "refused"):
-        reasons.append(f"{run['refused']:g} events refused")
+        reasons.append(f"{number(run['refused'])} events refused")
     if run.get("stopped_by_deadline") is True:
         reasons.append("stopped by its deadline")
     if above_zero(run, "connections_failed"):
-        reasons.append(f"{run['connections_failed']:g} connections failed")
+        reasons.append(f"{number(run['connections_failed'])} connections failed")
     # The read phases: a refused read (`overloaded`, say) is answered faster than a read, and a phase cut short
     # measured fewer reads than asked.
     for prefix, words in READ_PHASES:
         if above_zero(run, f"{prefix}_refused"):
-            reasons.append(f"{run[f'{prefix}_refused']:g} {words} refused")
+            reasons.append(f"{number(run[f'{prefix}_refused'])} {words} refused")
         if run.get(f"{prefix}_stopped_by_deadline") is True:
             reasons.append(f"{words} stopped by the deadline")
         if above_zero(run, f"{prefix}_connections_failed"):
-            reasons.append(f"{run[f'{prefix}_connections_failed']:g} connections of the {words} failed")
+            reasons.append(f"{number(run[f'{prefix}_connections_failed'])} connections of the {words} failed")
     if run.get("complete") is False:
         return "incomplete: not every event appended or read answered" + (f" ({'; '.join(reasons)})" if reasons else "")
     # A result from before `complete` covered the reads: its refusals are all it tells.
@@ -115,11 +135,11 @@ def load(out):
 
 def rounds(groups, name, key):
     """How many counted runs of `name` give `key`."""
-    return sum(1 for run in groups.get(name, []) if isinstance(run.get(key), (int, float)))
+    return sum(1 for run in groups.get(name, []) if is_figure(run.get(key)))
 
 
 def median(groups, name, key):
-    values = [run[key] for run in groups.get(name, []) if isinstance(run.get(key), (int, float))]
+    values = [run[key] for run in groups.get(name, []) if is_figure(run.get(key))]
     return statistics.median(values) if values else None
 
 
@@ -127,7 +147,7 @@ def ratios(groups, name, numerator, denominator):
     """The median over the runs of `numerator ÷ denominator`, each run against its own figures."""
     values = [
         run[numerator] / run[denominator] for run in groups.get(name, [])
-        if isinstance(run.get(numerator), (int, float)) and isinstance(run.get(denominator), (int, float)) and run[denominator] > 0
+        if is_figure(run.get(numerator)) and is_figure(run.get(denominator)) and run[denominator] > 0
     ]
     return statistics.median(values) if values else None
 
@@ -163,7 +183,7 @@ def targets(groups):
     audit = "audit-1m" if "audit-1m" in groups else "reads-10k"
     # Against the bound's verifications over the audited ledger's own signatures per record (its setup records have
     # one, a payment two); a result from before `verify_ratio_to_bound` gives records against the mix's events.
-    if any(isinstance(run.get("verify_ratio_to_bound"), (int, float)) for run in groups.get(audit, [])):
+    if any(is_figure(run.get("verify_ratio_to_bound")) for run in groups.get(audit, [])):
         verify, verify_key = median(groups, audit, "verify_ratio_to_bound"), "verify_ratio_to_bound"
     else:
         verify, verify_key = ratios(groups, audit, "verify_events_per_second", "verify_bound_events_per_second"), "verify_events_per_second"
@@ -194,7 +214,7 @@ def targets(groups):
     also = f"; with one request in flight per connection (32 x 1) {large32 / small32 - 1:+.1%}" if small32 and large32 else ""
     add("append throughput at 1 M within 10 % of 10 k (64 x 4)", change, change is not None and abs(change) <= 0.10,
         f"{change:+.1%} ({large:g} against {small:g} events/s){also}" if change is not None else "", "from-1m-64x4", "throughput_events_per_second")
-    return results, audit != "audit-1m"
+    return results, audit != "audit-1m" and audit in groups
 
 
 def main():

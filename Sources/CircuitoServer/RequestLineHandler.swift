@@ -62,10 +62,26 @@ final class IdleConnectionCloser: ChannelInboundHandler {
 
     private let state: ConnectionState
     private let registry: ConnectionRegistry
+    /// `ServerLimits.writeStallTimeoutSeconds`, in nanoseconds (nil: never).
+    private let writeStallNanoseconds: Int64?
+    private let now: () -> NIODeadline
+    /// Since when the channel has been unwritable without a break (nil while writable).
+    private var unwritableSince: NIODeadline?
 
-    init(state: ConnectionState, registry: ConnectionRegistry) {
+    init(state: ConnectionState, registry: ConnectionRegistry, writeStallTimeoutSeconds: Int? = nil, now: @escaping () -> NIODeadline = NIODeadline.now) {
         self.state = state
         self.registry = registry
+        self.writeStallNanoseconds = writeStallTimeoutSeconds.map { Int64($0) * 1_000_000_000 }
+        self.now = now
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            unwritableSince = nil
+        } else if unwritableSince == nil {
+            unwritableSince = now()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -74,9 +90,12 @@ final class IdleConnectionCloser: ChannelInboundHandler {
             return
         }
         if idle == .write {
-            // Nothing was written for the stall timeout: only a connection whose answers wait for a client that
-            // stopped reading (its socket full) is closed; one with nothing to write is not.
-            guard !context.channel.isWritable else { return }
+            // No write completed for the stall timeout (answers are written in slices, so a client that reads
+            // completes one now and then): closed only when its answers also waited, unwritable, all that time, for
+            // a client that stopped reading; a connection with nothing to write, or that just filled up, is not.
+            guard let writeStallNanoseconds, let since = unwritableSince, !context.channel.isWritable,
+                (now() - since).nanoseconds >= writeStallNanoseconds
+            else { return }
             registry.countClosedUnread()
             context.close(promise: nil)
             return

@@ -62,6 +62,9 @@ public final class LedgerServer: Sendable {
     private let acceptTask: Locked<Task<Void, Never>?>
     private let stopped: Locked<Bool>
 
+    /// Connections waiting to be accepted, on each listener.
+    static let listenBacklog: Int32 = 256
+
     /// Why a listener could not be opened, in words: NIO's errors name its own internals (`bind(descriptor:…)`).
     public static func listenFailure(_ error: any Error, configuration: ServerConfiguration) -> String {
         var places: [String] = []
@@ -120,7 +123,7 @@ public final class LedgerServer: Sendable {
         var unixSocketIdentity: UnixSocketFile.Identity?
         do {
             var bootstrap = ServerBootstrap(group: group)
-                .serverChannelOption(ChannelOptions.backlog, value: 256)
+                .serverChannelOption(ChannelOptions.backlog, value: ChannelOptions.Types.BacklogOption.Value(Self.listenBacklog))
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 // A client may shut down its sending side and still read the answers to what it sent.
                 .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
@@ -139,7 +142,8 @@ public final class LedgerServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(
                             readTimeout: limits.idleTimeoutSeconds.map { .seconds(Int64($0)) },
                             writeTimeout: limits.writeStallTimeoutSeconds.map { .seconds(Int64($0)) }))
-                        try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(state: state, registry: connections))
+                        try channel.pipeline.syncOperations.addHandler(
+                            IdleConnectionCloser(state: state, registry: connections, writeStallTimeoutSeconds: limits.writeStallTimeoutSeconds))
                     }
                     try channel.pipeline.syncOperations.addHandler(RequestLineHandler(state: state, server: context, registry: connections))
                     let wrapped = try NIOAsyncChannel<ConnectionMessage, ByteBuffer>(
@@ -153,12 +157,20 @@ public final class LedgerServer: Sendable {
             if let path = configuration.unixSocketPath {
                 // Bound here, not by NIO: NIO removes a socket file at the path before it binds and again when it
                 // closes, whoever made it, and a running process's socket taken over would send its clients here.
-                let socket = try UnixSocketFile.bindAndListen(path, backlog: 256)
+                let socket = try UnixSocketFile.bindAndListen(path, backlog: Self.listenBacklog)
                 unixSocketIdentity = UnixSocketFile.identity(path)
                 listeners.append(try await bootstrap.bind(socket, childChannelInitializer: initializer))
+                // NIO listens again on a socket it adopts, with its own backlog of 128: set ours back.
+                _ = listen(socket, Self.listenBacklog)
             }
         } catch {
             for listener in listeners { try? await listener.channel.close() }
+            // The socket file this start bound, when a later step failed (NIO leaves an adopted socket's file).
+            if let path = configuration.unixSocketPath, let identity = unixSocketIdentity, UnixSocketFile.identity(path) == identity,
+                !UnixSocketFile.isListenedOn(path)
+            {
+                unlink(path)
+            }
             await writer.stop()
             try? await group.shutdownGracefully()
             context.executor.stop()
@@ -263,7 +275,7 @@ public final class LedgerServer: Sendable {
         // Only the socket file this server made: another may have been bound at the path since (after this one's
         // was removed by hand), and its clients must keep reaching it.
         // (Its listener is closed by now, so a process that still accepts there is another one. The file's identity
-        // alone cannot tell: a socket made there at once may get the same inode and the same coarse time.)
+        // alone cannot tell: a socket made there at once may get the same inode.)
         if let unixSocketPath, let identity = unixSocketIdentity, UnixSocketFile.identity(unixSocketPath) == identity,
             !UnixSocketFile.isListenedOn(unixSocketPath)
         {
@@ -372,12 +384,14 @@ final class ConnectionRegistry: Sendable {
 
     func countClosedUnread() { state.withLock { $0.closedUnread += 1 } }
 
-    /// Counts `bytes` of an answer as held if the server-wide bound leaves room for them; false (nothing counted)
-    /// when it does not.
+    /// Counts `bytes` of an answer as held unless the server already holds more than the server-wide bound; false
+    /// (nothing counted) when it does.
     func reserveUnwrittenAnswerBytes(_ bytes: Int, maximum: Int) -> Bool {
         var current = unwrittenAnswers.load(ordering: .relaxed)
-        // Bounded by the other threads' changes in between; each turn either succeeds or sees a newer count.
-        while current + bytes <= maximum {
+        // Counted while what is held is within the bound (so one answer may take it past, and an answer larger than
+        // the bound goes when nothing else is held). Bounded by the other threads' changes in between: each turn
+        // either succeeds or sees a newer count.
+        while current <= maximum {
             let (exchanged, original) = unwrittenAnswers.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
             if exchanged { return true }
             current = original
@@ -451,20 +465,20 @@ struct Connection {
                                     continue
                                 }
                                 group.addTask {
-                                    let answers = await Self.answer(requests, context: context, session: state.session)
-                                    if var line = Self.encode(answers, isBatch: isBatch) {
+                                    let answered = await Self.answer(requests, context: context, session: state.session)
+                                    if var line = Self.encode(answered.map(\.answer), isBatch: isBatch) {
                                         // Counted until written: the server-wide bound on what slow readers hold. A
-                                        // large answer to reads made while the bound is reached is not kept: its
-                                        // requests are answered `overloaded` instead. Writes' receipts always go.
+                                        // large answer made while the bound is passed is not kept: the answers of
+                                        // its reads become `overloaded`; writes' receipts always go.
                                         let maximum = context.limits.maximumUnwrittenAnswerBytes
-                                        let mayWithhold = line.count > ServerLimits.smallAnswerBytes && !Self.carriesWrite(requests)
+                                        let mayWithhold = line.count > ServerLimits.smallAnswerBytes && answered.contains { !$0.isWrite }
                                         if !mayWithhold {
                                             registry.adjustUnwrittenAnswerBytes(by: line.count)
                                         } else if !registry.reserveUnwrittenAnswerBytes(line.count, maximum: maximum) {
-                                            line = Self.withheld(answers, bytes: line.count, held: registry.unwrittenAnswerBytes, maximum: maximum, isBatch: isBatch)
+                                            line = Self.withheld(answered, bytes: line.count, held: registry.unwrittenAnswerBytes, maximum: maximum, isBatch: isBatch)
                                             registry.adjustUnwrittenAnswerBytes(by: line.count)
                                         }
-                                        try? await outbound.write(ByteBuffer(bytes: line))
+                                        try? await outbound.write(contentsOf: Self.slices(line))
                                         registry.adjustUnwrittenAnswerBytes(by: -line.count)
                                     }
                                     state.inFlight.withLock { $0 -= count }
@@ -501,12 +515,13 @@ struct Connection {
         if leftover > 0 { registry.adjustInFlight(by: -leftover) }
     }
 
-    /// The answers to one message in order; notifications get none.
+    /// The answers to one message in order, each with whether its request is a write (`submit`, `submit_batch`,
+    /// whose answer is a receipt of what was committed); notifications get none.
     private static func answer(
         _ requests: [Result<RPCRequest, RPCDecodingFailure>], context: ServerContext, session: ReadSession
-    ) async -> [JSONValue] {
+    ) async -> [(answer: JSONValue, isWrite: Bool)] {
         if requests.count == 1 {
-            return await answer(requests[0], context: context, session: session).map { [$0] } ?? []
+            return await answer(requests[0], context: context, session: session).map { [($0, isWrite(requests[0]))] } ?? []
         }
         return await withTaskGroup(of: (Int, JSONValue?).self) { group in
             for (index, request) in requests.enumerated() {
@@ -514,8 +529,13 @@ struct Connection {
             }
             var answers = [JSONValue?](repeating: nil, count: requests.count)
             for await (index, answer) in group { answers[index] = answer }
-            return answers.compactMap { $0 }
+            return zip(answers, requests).compactMap { answer, request in answer.map { ($0, isWrite(request)) } }
         }
+    }
+
+    static func isWrite(_ decoded: Result<RPCRequest, RPCDecodingFailure>) -> Bool {
+        guard case .success(let request) = decoded else { return false }
+        return request.method == "submit" || request.method == "submit_batch"
     }
 
     private static func answer(
@@ -529,22 +549,26 @@ struct Connection {
         }
     }
 
-    /// Whether a message holds a write (`submit`, `submit_batch`), whose answer is a receipt of what was committed.
-    static func carriesWrite(_ requests: [Result<RPCRequest, RPCDecodingFailure>]) -> Bool {
-        requests.contains { decoded in
-            guard case .success(let request) = decoded else { return false }
-            return request.method == "submit" || request.method == "submit_batch"
+    /// Bytes of one write to a connection: a larger answer is written in slices, handed over together (so no other
+    /// answer comes between them), each of which completes as the client reads it, which the write stall closer
+    /// counts as progress.
+    static let writeSliceBytes = 64 << 10
+
+    static func slices(_ line: [UInt8]) -> [ByteBuffer] {
+        stride(from: 0, to: line.count, by: writeSliceBytes).map { start in
+            ByteBuffer(bytes: line[start..<min(start + writeSliceBytes, line.count)])
         }
     }
 
-    /// The line that replaces a large answer made while the server-wide bound on unwritten answers is reached: each
-    /// request's answer becomes `overloaded`, under its id.
-    static func withheld(_ answers: [JSONValue], bytes: Int, held: Int, maximum: Int, isBatch: Bool) -> [UInt8] {
+    /// The line that replaces a large answer made while the server-wide bound on unwritten answers is passed: the
+    /// answer of each read becomes `overloaded`, under its id; a write's receipt (or refusal) stays. A read was run:
+    /// a signed read asked again needs a new nonce.
+    static func withheld(_ answered: [(answer: JSONValue, isWrite: Bool)], bytes: Int, held: Int, maximum: Int, isBatch: Bool) -> [UInt8] {
         let error = RPCError(LedgerError(
             .overloaded,
-            "the answer (\(bytes) bytes) was made but not kept: the server holds \(held >> 20) MiB of answers its clients have not read yet (at most \(maximum >> 20)); ask again later"))
-        let refusals = answers.map { RPCMessage.error(id: $0["id"] ?? .null, error) }
-        return RPCMessage.line(isBatch ? .array(refusals) : refusals[0])
+            "the answer (\(bytes) bytes) was made but not kept: the server holds \(held >> 20) MiB of answers its clients have not read yet (at most \(maximum >> 20)); ask again later (a signed read signed anew: its nonce was used)"))
+        let kept = answered.map { $0.isWrite ? $0.answer : RPCMessage.error(id: $0.answer["id"] ?? .null, error) }
+        return RPCMessage.line(isBatch ? .array(kept) : kept[0])
     }
 
     private static func encode(_ answers: [JSONValue], isBatch: Bool) -> [UInt8]? {
@@ -631,22 +655,18 @@ enum UnixSocketFile {
     /// Something other than a socket is at the path.
     struct NotASocket: Error {}
 
-    /// Device, inode and change time: a file made at the path after this one was removed may get the same inode
-    /// number at once.
+    /// Device and inode. (A socket made at the path after this one was removed may get the same inode number at
+    /// once; shutdown also asks whether anything listens there.)
     struct Identity: Sendable, Equatable {
         let device: UInt64
         let inode: UInt64
-        let changeSeconds: Int
-        let changeNanoseconds: Int
     }
 
     /// The file at `path` when it is a socket.
     static func identity(_ path: String) -> Identity? {
         var status = stat()
         guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return nil }
-        return Identity(
-            device: UInt64(status.st_dev), inode: UInt64(status.st_ino), changeSeconds: status.st_ctim.tv_sec,
-            changeNanoseconds: status.st_ctim.tv_nsec)
+        return Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
     }
 
     /// A listening socket bound at `path`, non-blocking. A socket file a process listens on is refused

@@ -260,6 +260,21 @@ struct ProtocolTests {
         }
         #expect(pages >= 1 && withheld >= 1 && pages + withheld == 64, "\(pages) pages, \(withheld) withheld")
         await server.shutdown()
+        // In a batch only the reads' answers are withheld: a write's receipt always goes.
+        let receipt: JSONValue = ["id": 1, "jsonrpc": "2.0", "result": ["seq": 7]]
+        let page: JSONValue = ["id": 2, "jsonrpc": "2.0", "result": ["records": .array([])]]
+        let line = Connection.withheld([(receipt, true), (page, false)], bytes: 9000, held: 300 << 20, maximum: 256 << 20, isBatch: true)
+        let kept = try #require(try JSONParser.parse(Array(line.dropLast())).arrayValue)
+        #expect(kept.count == 2 && kept[0] == receipt)
+        #expect(kept[1]["id"] == 2 && kept[1]["error"]?["data"]?["code"] == "overloaded")
+        // One answer may take what is held past the bound, so that an answer larger than the bound goes when nothing
+        // else is held; past the bound, nothing more is counted.
+        let registry = ConnectionRegistry(maximum: 1)
+        #expect(registry.reserveUnwrittenAnswerBytes(3000, maximum: 1000))
+        #expect(!registry.reserveUnwrittenAnswerBytes(1, maximum: 1000))
+        registry.adjustUnwrittenAnswerBytes(by: -3000)
+        #expect(registry.reserveUnwrittenAnswerBytes(1, maximum: 1000))
+        registry.adjustUnwrittenAnswerBytes(by: -1)
     }
 
     @Test("the connection bound: a connection past it is told overloaded and closed, the others keep working")

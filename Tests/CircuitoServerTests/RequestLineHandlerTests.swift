@@ -173,11 +173,14 @@ struct RequestLineHandlerTests {
     }
 
     /// A connected channel with only the idle closer in its pipeline, its connection's state and registry.
-    private static func closedByIdleCloser() throws -> (ConnectionRegistry, ConnectionState, EmbeddedChannel) {
+    private static func closedByIdleCloser(
+        writeStallTimeoutSeconds: Int? = nil, now: @escaping () -> NIODeadline = NIODeadline.now
+    ) throws -> (ConnectionRegistry, ConnectionState, EmbeddedChannel) {
         let registry = ConnectionRegistry(maximum: 8)
         let state = ConnectionState(refused: false)
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(state: state, registry: registry))
+        try channel.pipeline.syncOperations.addHandler(
+            IdleConnectionCloser(state: state, registry: registry, writeStallTimeoutSeconds: writeStallTimeoutSeconds, now: now))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7411)).wait()
         return (registry, state, channel)
     }
@@ -234,15 +237,32 @@ struct RequestLineHandlerTests {
         await harness.stop()
     }
 
-    @Test("the write stall closer closes a connection whose answers wait unread (socket not writable), and no other")
+    @Test("the write stall closer closes a connection whose answers waited unwritable for the whole timeout, and no other")
     func writeStallClosesUnreadConnections() throws {
-        let (registry, state, channel) = try Self.closedByIdleCloser()
+        let clock = Locked(NIODeadline.uptimeNanoseconds(1_000_000_000_000))
+        let (registry, state, channel) = try Self.closedByIdleCloser(writeStallTimeoutSeconds: 60, now: { clock.withLock { $0 } })
+        func advance(seconds: Int64) { clock.withLock { $0 = $0 + .seconds(seconds) } }
+        func setWritable(_ writable: Bool) {
+            channel.isWritable = writable
+            channel.pipeline.fireChannelWritabilityChanged()
+        }
         // Nothing written for the stall timeout with nothing to write (writable): kept, even with a request in flight.
         state.inFlight.withLock { $0 = 1 }
         channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
         #expect(channel.isActive)
-        // Its answers waiting for a client that does not read (more than the high watermark queued): closed.
-        channel.isWritable = false
+        // A client that has just filled its socket after a quiet spell (the timer fires every timeout without a
+        // completed write) is kept, and so is one that reads now and then (writable again in between).
+        setWritable(false)
+        advance(seconds: 30)
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
+        #expect(channel.isActive)
+        setWritable(true)
+        setWritable(false)
+        advance(seconds: 45)
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
+        #expect(channel.isActive)
+        // Unwritable, without a break, for the whole timeout: its client stopped reading. Closed.
+        advance(seconds: 15)
         channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
         #expect(!channel.isActive)
         #expect(registry.statistics.closedUnread == 1 && registry.statistics.closedIdle == 0)
