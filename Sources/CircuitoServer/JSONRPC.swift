@@ -212,7 +212,7 @@ struct Params {
     }
 
     func count(_ key: String) throws(RPCError) -> UInt64 {
-        guard let value = try optionalCount(key) else { throw .invalidParams("\(method) needs \"\(key)\" (a non-negative integer)") }
+        guard let value = try optionalCount(key) else { throw .invalidParams("\(method) needs \"\(key)\" (a whole number from 0 to \(JSONValue.maximumExactInteger))") }
         return value
     }
 
@@ -220,7 +220,8 @@ struct Params {
         switch members[key] {
         case nil: return nil
         case .integer(let value)? where value >= 0: return UInt64(value)
-        default: throw .invalidParams("\(method) parameter \"\(key)\" must be a non-negative integer")
+        // Past 2^53 − 1 a JSON number is no exact integer (RFC 8785): the message gives the range, not only the sign.
+        default: throw .invalidParams("\(method) parameter \"\(key)\" must be a whole number from 0 to \(JSONValue.maximumExactInteger)")
         }
     }
 

@@ -55,6 +55,9 @@ struct ProtocolTests {
         #expect(wrongType.code == -32602)
         #expect(try bad.error("proof.inclusion", ["seq": -1]).code == -32602)
         #expect(try bad.error("checkpoint", ["covering": true]).code == -32602)
+        // A number past 2^53 − 1 is no exact integer: the message says which range is.
+        let tooLarge = try #require(try bad.exchange(#"{"jsonrpc":"2.0","id":9,"method":"checkpoint","params":{"covering":9223372036854775807}}"# + "\n"))
+        #expect(tooLarge["error"]?["message"]?.stringValue?.contains("must be a whole number from 0 to 9007199254740991") == true, "\(tooLarge)")
         try othersStillServed()
 
         // Missing fields.
