@@ -85,6 +85,9 @@ public struct RPCRequest: Sendable {
 
     public var isNotification: Bool { id == nil }
 
+    /// A write (`submit`, `submit_batch`): it goes to the writer, and its answer is a receipt of what was committed.
+    public var isWrite: Bool { method == "submit" || method == "submit_batch" }
+
     public init(id: JSONValue?, method: String, params: JSONValue?) {
         self.id = id
         self.method = method

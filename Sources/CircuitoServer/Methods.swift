@@ -48,7 +48,7 @@ struct ServerContext: Sendable {
     /// Answers a read (not `submit`, `submit_batch` or `subscribe`) without suspending: `respond`'s reads, and the
     /// event loop's path for a lone short read (`RequestLineHandler`).
     func respondToRead(_ request: RPCRequest, session: ReadSession) -> Result<JSONValue, RPCError> {
-        precondition(request.method != "submit" && request.method != "submit_batch", "a write goes through respond")
+        precondition(!request.isWrite, "a write goes through respond")
         do throws(RPCError) {
             return .success(try read(request, session: session))
         } catch {

@@ -166,11 +166,7 @@ public final class LedgerServer: Sendable {
         } catch {
             for listener in listeners { try? await listener.channel.close() }
             // The socket file this start bound, when a later step failed (NIO leaves an adopted socket's file).
-            if let path = configuration.unixSocketPath, let identity = unixSocketIdentity, UnixSocketFile.identity(path) == identity,
-                !UnixSocketFile.isListenedOn(path)
-            {
-                unlink(path)
-            }
+            if let path = configuration.unixSocketPath, let identity = unixSocketIdentity { UnixSocketFile.remove(path, ifStill: identity) }
             await writer.stop()
             try? await group.shutdownGracefully()
             context.executor.stop()
@@ -274,13 +270,7 @@ public final class LedgerServer: Sendable {
         context.executor.stop()
         // Only the socket file this server made: another may have been bound at the path since (after this one's
         // was removed by hand), and its clients must keep reaching it.
-        // (Its listener is closed by now, so a process that still accepts there is another one. The file's identity
-        // alone cannot tell: a socket made there at once may get the same inode.)
-        if let unixSocketPath, let identity = unixSocketIdentity, UnixSocketFile.identity(unixSocketPath) == identity,
-            !UnixSocketFile.isListenedOn(unixSocketPath)
-        {
-            unlink(unixSocketPath)
-        }
+        if let unixSocketPath, let identity = unixSocketIdentity { UnixSocketFile.remove(unixSocketPath, ifStill: identity) }
         // Closed now, not with the last reference (a late task may hold one for a while), so that this process may
         // open the ledger again as soon as shutdown returns; a straggler's read fails with `storage_error`.
         if !context.reader.close(timeoutMilliseconds: Self.closeTimeoutMilliseconds) {
@@ -478,7 +468,7 @@ struct Connection {
                                             line = Self.withheld(answered, bytes: line.count, held: registry.unwrittenAnswerBytes, maximum: maximum, isBatch: isBatch)
                                             registry.adjustUnwrittenAnswerBytes(by: line.count)
                                         }
-                                        try? await outbound.write(contentsOf: Self.slices(line))
+                                        try? await Self.write(line, to: outbound)
                                         registry.adjustUnwrittenAnswerBytes(by: -line.count)
                                     }
                                     state.inFlight.withLock { $0 -= count }
@@ -535,7 +525,7 @@ struct Connection {
 
     static func isWrite(_ decoded: Result<RPCRequest, RPCDecodingFailure>) -> Bool {
         guard case .success(let request) = decoded else { return false }
-        return request.method == "submit" || request.method == "submit_batch"
+        return request.isWrite
     }
 
     private static func answer(
@@ -554,10 +544,12 @@ struct Connection {
     /// counts as progress.
     static let writeSliceBytes = 64 << 10
 
-    static func slices(_ line: [UInt8]) -> [ByteBuffer] {
-        stride(from: 0, to: line.count, by: writeSliceBytes).map { start in
+    static func write(_ line: [UInt8], to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        // Nearly every answer (receipts, balances, proofs) is one slice: one buffer, as before slicing.
+        guard line.count > writeSliceBytes else { return try await outbound.write(ByteBuffer(bytes: line)) }
+        try await outbound.write(contentsOf: stride(from: 0, to: line.count, by: writeSliceBytes).map { start in
             ByteBuffer(bytes: line[start..<min(start + writeSliceBytes, line.count)])
-        }
+        })
     }
 
     /// The line that replaces a large answer made while the server-wide bound on unwritten answers is passed: the
@@ -695,6 +687,14 @@ enum UnixSocketFile {
             throw IOError(errnoCode: code, reason: bound == 0 ? "listen" : "bind")
         }
         return descriptor
+    }
+
+    /// Removes the socket file at `path` if it is still the one with `identity` and nothing listens on it: called
+    /// once this server's listener is closed, so a process that still accepts there is another one. (The identity
+    /// alone cannot tell: a socket made there at once may get the same inode.)
+    static func remove(_ path: String, ifStill identity: Identity) {
+        guard UnixSocketFile.identity(path) == identity, !isListenedOn(path) else { return }
+        unlink(path)
     }
 
     /// Whether `path` is a socket file a process listens on: a connection to it is accepted or waits in its

@@ -140,13 +140,17 @@ struct ProtocolTests {
         let second = try CircuitFixture()
         var configuration = ServerConfiguration(directory: second.directory, tcpHost: nil, unixSocketPath: path)
         configuration.eventLoopThreads = 1
-        do {
-            let taken = try await LedgerServer.start(configuration)
-            Issue.record("a second server bound \(path) while the first listened on it")
-            await taken.shutdown()
-        } catch let error as LedgerError {
-            #expect(error.code == .storage && error.message.contains("another process listens on that socket"), "\(error)")
+        /// Expects the start to be refused with `code` and a message containing `words`.
+        func expectRefused(_ code: LedgerError.Code, _ words: String) async throws {
+            do {
+                let started = try await LedgerServer.start(configuration)
+                Issue.record("a server listened on \(configuration.unixSocketPath ?? "")")
+                await started.shutdown()
+            } catch let error as LedgerError {
+                #expect(error.code == code && error.message.contains(words), "\(error)")
+            }
         }
+        try await expectRefused(.storage, "another process listens on that socket")
         // The first server's clients still reach it there.
         #expect(try server.client(unix: true).result("server.info")["size"]?.integerValue == Int64(try server.size()))
         // Its socket file removed by hand and another server bound at the path: stopping the first leaves that one's.
@@ -160,13 +164,7 @@ struct ProtocolTests {
         #expect(access(path, F_OK) != 0)
         // A path longer than a socket address holds is the caller's mistake, named as such.
         configuration.unixSocketPath = second.folder.path + "/" + String(repeating: "s", count: 120) + ".sock"
-        do {
-            let tooLong = try await LedgerServer.start(configuration)
-            Issue.record("a server listened on a path longer than a socket address")
-            await tooLong.shutdown()
-        } catch let error as LedgerError {
-            #expect(error.code == .invalidRange && error.message.contains("a Unix socket path is at most 107 bytes"), "\(error)")
-        }
+        try await expectRefused(.invalidRange, "a Unix socket path is at most 107 bytes")
     }
 
     @Test("too many requests in flight on one connection are refused with overloaded, the rest answered")
