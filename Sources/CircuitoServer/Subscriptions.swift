@@ -9,7 +9,8 @@ import NIOCore
 /// waits. A subscriber that, while sending, has more than `maximumSubscriberBufferRecords` records committed since
 /// it subscribed still to send (it stopped reading, so its writes are stuck, or it cannot keep up with the live log)
 /// is cut off; records that were already in the log when it subscribed (its catch-up) never count. A subscriber
-/// waiting for the next commit has sent everything and is never behind, however large the commit.
+/// that has sent everything (waiting for the next commit, or still flushing its last page) is never behind, however
+/// large the commit.
 final class SubscriptionHub: Sendable {
     private struct Entry {
         let signal: AsyncStream<Void>.Continuation
@@ -100,10 +101,18 @@ final class SubscriptionHub: Sendable {
     /// Called by the writer thread after a commit. Never blocks.
     func publish(size: UInt64) {
         let (signals, cutOffs) = state.withLock { state -> ([AsyncStream<Void>.Continuation], [@Sendable () -> Void]) in
+            let previousSize = state.size
             state.size = max(state.size, size)
             var signals: [AsyncStream<Void>.Continuation] = []
             var cutOffs: [@Sendable () -> Void] = []
             for (identifier, var entry) in state.entries where !entry.cutOff {
+                if !entry.waiting && entry.next >= previousSize && size > previousSize {
+                    // It had sent every record before this commit and is flushing them or about to look for more:
+                    // this commit counts as its catch-up, as for one already waiting (a commit larger than the
+                    // bound would otherwise cut off a subscriber that was never behind).
+                    entry.baseline = max(entry.baseline, size)
+                    state.entries[identifier] = entry
+                }
                 // Live records committed since it subscribed that it has not sent yet: past the bound, cut off.
                 let sentOrBaseline = max(entry.next, entry.baseline)
                 if !entry.waiting && size > sentOrBaseline && size - sentOrBaseline > maximumLagRecords {

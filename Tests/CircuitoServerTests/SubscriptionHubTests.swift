@@ -1,0 +1,62 @@
+@testable import CircuitoServer
+import Synchronization
+import Testing
+
+/// The hub's lag rule on its own, where the order of a subscriber's steps and the commits can be set exactly (over a
+/// socket the edges below come only by chance).
+@Suite("Subscription hub: which subscribers are behind")
+struct SubscriptionHubTests {
+    /// How many times the hub cut the subscriber off.
+    final class CutOffCount: Sendable {
+        let count = Mutex(0)
+        var value: Int { count.withLock { $0 } }
+    }
+
+    /// A hub with a bound of 8 records and one subscriber from `next`.
+    static func hub(size: UInt64, next: UInt64) -> (SubscriptionHub, Int, CutOffCount) {
+        let hub = SubscriptionHub(size: size, maximumLagRecords: 8)
+        let cutOffs = CutOffCount()
+        let (identifier, _) = hub.register(next: next) { cutOffs.count.withLock { $0 += 1 } }
+        return (hub, identifier, cutOffs)
+    }
+
+    @Test("a subscriber that has sent everything but still flushes it is not cut off by one commit larger than the bound")
+    func flushingSubscriberTakesALargeCommit() {
+        let (hub, identifier, cutOffs) = Self.hub(size: 100, next: 100)
+        // It sent its last page (up to 100) and is flushing it: not yet counted as waiting.
+        hub.progress(identifier, next: 100, caughtUp: false)
+        hub.publish(size: 130)
+        #expect(!hub.isCutOff(identifier))
+        // Once flushed it looks again, from 100: the 30 records are its catch-up.
+        hub.checkLag(identifier, next: 100)
+        #expect(!hub.isCutOff(identifier))
+        #expect(cutOffs.value == 0)
+    }
+
+    @Test("a subscriber stuck after sending everything is still cut off once later commits pass the bound")
+    func stuckSubscriberIsCutOffByLaterCommits() {
+        let (hub, identifier, cutOffs) = Self.hub(size: 100, next: 100)
+        hub.progress(identifier, next: 100, caughtUp: false)
+        hub.publish(size: 130)
+        // Still at 100 (its flush never completes): 130 to 135 count against it, within the bound.
+        hub.publish(size: 135)
+        #expect(!hub.isCutOff(identifier))
+        // 130 to 139: nine live records unsent, past the bound of 8.
+        hub.publish(size: 139)
+        #expect(hub.isCutOff(identifier))
+        #expect(cutOffs.value == 1)
+    }
+
+    @Test("a subscriber still catching up when a commit lands has that commit counted against it")
+    func behindSubscriberCountsTheCommit() {
+        // Subscribed from 90 at size 100: 90 to 99 are its catch-up, never counted.
+        let (hub, identifier, cutOffs) = Self.hub(size: 100, next: 90)
+        hub.progress(identifier, next: 95, caughtUp: false)
+        hub.publish(size: 108)
+        #expect(!hub.isCutOff(identifier))
+        // 100 to 108: nine live records unsent.
+        hub.publish(size: 109)
+        #expect(hub.isCutOff(identifier))
+        #expect(cutOffs.value == 1)
+    }
+}
