@@ -125,10 +125,24 @@ public enum FileIO {
     /// Creates the folder `path` with `mode`; one that is already there is accepted only when `existingIsFine`. Its
     /// parent is never created: a mistyped path leaves no folders behind, and the error names the parent that is
     /// missing. `what` names the folder in messages ("key vault").
+    /// A folder made here is synced into its parent before this returns, so that it (and what is later synced
+    /// into it) is still there after a crash; when that sync fails the folder is removed again.
     public static func makeDirectory(_ path: String, mode: mode_t, existingIsFine: Bool, what: String? = nil) throws(LedgerError) {
-        guard mkdir(path, mode) != 0 else { return }
-        let failure = errno
         let name = what.map { "\($0) \(path)" } ?? path
+        if mkdir(path, mode) == 0 {
+            let parent = parentFolder(of: path)
+            // A parent this user may write in but not read cannot be opened to sync: the folder stays unsynced.
+            let descriptor = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard descriptor >= 0 else { return }
+            defer { close(descriptor) }
+            guard fsync(descriptor) == 0 else {
+                let failure = errno
+                rmdir(path)
+                throw LedgerError(.storage, "cannot create \(name): syncing \(parent): \(String(cString: strerror(failure)))")
+            }
+            return
+        }
+        let failure = errno
         if failure == EEXIST && existingIsFine {
             var status = stat()
             guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
@@ -137,11 +151,15 @@ public enum FileIO {
             return
         }
         if failure == ENOENT {
-            let parent = path.hasSuffix("/") ? String(path.dropLast()) : path
-            let above = parent.lastIndex(of: "/").map { String(parent[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
-            throw LedgerError(.storage, "cannot create \(name): the folder it goes in, \(above), does not exist (create it first)")
+            throw LedgerError(.storage, "cannot create \(name): the folder it goes in, \(parentFolder(of: path)), does not exist (create it first)")
         }
         throw LedgerError(.storage, "cannot create \(name): \(String(cString: strerror(failure)))")
+    }
+
+    /// The folder `path` is in: "." for a bare name, "/" for one at the root (a trailing "/" is not a level).
+    public static func parentFolder(of path: String) -> String {
+        let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
+        return trimmed.lastIndex(of: "/").map { String(trimmed[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
     }
 
     /// Writes a small file (mode 0600, replacing one there) and syncs it and its folder `directory`, so that it is

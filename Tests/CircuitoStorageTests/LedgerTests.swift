@@ -304,6 +304,15 @@ struct LedgerTests {
         #expect(access(missing, F_OK) != 0)
     }
 
+    @Test("the folder a path is in, which a new folder is synced into")
+    func parentFolder() {
+        #expect(FileIO.parentFolder(of: "/tmp/ledger") == "/tmp")
+        #expect(FileIO.parentFolder(of: "/tmp/ledger/") == "/tmp")
+        #expect(FileIO.parentFolder(of: "/ledger") == "/")
+        #expect(FileIO.parentFolder(of: "ledger") == ".")
+        #expect(FileIO.parentFolder(of: "data/ledger") == "data")
+    }
+
     @Test("one writer at a time; the writer's own reader reads (readers in other processes: the CLI tests)")
     func writerLock() throws {
         let temporary = TemporaryLedger()
