@@ -14,6 +14,7 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
 
     public init(parsing text: String) throws(LedgerError) {
         if text.hasPrefix("unix:") {
+            guard text.count > 5 else { throw LedgerError(.invalidRange, "\"unix:\" names no socket path: give unix:PATH") }
             self = .unix(path: String(text.dropFirst(5)))
             return
         }

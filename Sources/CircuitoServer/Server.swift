@@ -98,6 +98,10 @@ public final class LedgerServer: Sendable {
         guard configuration.tcpHost != nil || configuration.unixSocketPath != nil else {
             throw LedgerError(.invalidRange, "the server needs a TCP address or a Unix socket to listen on")
         }
+        // An empty path would bind Linux's abstract namespace: no file, and no file permissions guarding it.
+        guard configuration.unixSocketPath?.isEmpty != true else {
+            throw LedgerError(.invalidRange, "the Unix socket path is empty (an unset variable?); give a path for --unix")
+        }
         let hub = SubscriptionHub(size: 0, maximumLagRecords: limits.maximumSubscriberBufferRecords)
         let writer = try LedgerWriter.start(directory: configuration.directory, limits: limits, options: configuration.storageOptions) { size in hub.publish(size: size) }
         // From here on a failure to start stops the writer (its threads, the ledger and its writer lock).

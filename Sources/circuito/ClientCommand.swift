@@ -21,12 +21,30 @@ struct ClientCommand: ParsableCommand {
         ])
 }
 
+/// A seq, size or position option: a whole number JSON carries exactly (at most 2^53 - 1, as the server takes
+/// them), refused as a usage error before anything is sent.
+enum SequenceNumberOption {
+    static let maximum: UInt64 = (1 << 53) - 1
+
+    static func parse(_ text: String) throws -> UInt64 {
+        guard let value = UInt64(text), value <= maximum else {
+            throw ValidationError("must be a whole number from 0 to \(maximum)")
+        }
+        return value
+    }
+}
+
 /// Options every client subcommand takes.
 struct ServerOptions: ParsableArguments {
     @Option(name: .long, help: "The server: HOST:PORT, or a Unix socket path (unix:PATH, a path with a /, or a name without a :).")
     var server: String = "127.0.0.1:7411"
-    @Option(name: .long, help: "Seconds to wait for an answer.")
+    @Option(name: .long, help: "Seconds to wait for an answer (1 to 86400).")
     var timeout: Int = 30
+
+    func validate() throws {
+        // 0 would be no timeout at all to the socket, a negative one none that makes sense.
+        guard (1...86_400).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 86400 seconds") }
+    }
 
     func connect() throws(LedgerError) -> LineClient {
         try LineClient(try Endpoint(parsing: server), timeoutSeconds: timeout)
@@ -100,7 +118,7 @@ struct ClientSubmitCommand: ParsableCommand {
     var actor: String?
     @Flag(name: .long, help: "Submit every event in one all-or-nothing submit_batch.")
     var batch = false
-    @Option(name: .long, help: "Refuse unless the log holds this many records when the first event sent (of a batch: the batch) is written; the events after a first one so refused are not sent.")
+    @Option(name: .long, help: "Refuse unless the log holds this many records when the first event sent (of a batch: the batch) is written; the events after a first one so refused are not sent.", transform: SequenceNumberOption.parse)
     var expectedSize: UInt64?
     @Option(name: .long, help: "Check each receipt with the ledger's checkpoint verifier key (NAME+KEYID+BASE64).")
     var verifierKey: String?
@@ -250,7 +268,7 @@ struct ClientHistoryCommand: ParsableCommand {
     @OptionGroup var reader: ReaderOptions
     @Option(name: .long, help: "beneficiary:<id>, merchant:<id>, fund, issuance or settlement.")
     var account: String
-    @Option(name: .long, help: "Start after this seq (the next_after of the page before).")
+    @Option(name: .long, help: "Start after this seq (the next_after of the page before).", transform: SequenceNumberOption.parse)
     var after: UInt64?
     @Option(name: .long, help: "Entries in the page.")
     var limit: Int = 100
@@ -268,7 +286,7 @@ struct ClientCaseCommand: ParsableCommand {
     @OptionGroup var reader: ReaderOptions
     @Option(name: .long, help: "The beneficiary's id.")
     var beneficiary: String
-    @Option(name: .long, help: "Start after this seq (the next_after of the page before).")
+    @Option(name: .long, help: "Start after this seq (the next_after of the page before).", transform: SequenceNumberOption.parse)
     var after: UInt64?
     @Option(name: .long, help: "Records in the page.")
     var limit: Int = 100
@@ -370,7 +388,7 @@ struct ClientEventsCommand: ParsableCommand {
         discussion: "A signed read (the authority, auditors). Pass next as --from for the next page.")
     @OptionGroup var options: ServerOptions
     @OptionGroup var reader: ReaderOptions
-    @Option(name: .long, help: "The first seq.")
+    @Option(name: .long, help: "The first seq.", transform: SequenceNumberOption.parse)
     var from: UInt64 = 0
     @Option(name: .long, help: "Records in the page.")
     var limit: Int = 100
@@ -397,7 +415,7 @@ struct ClientReportCommand: ParsableCommand {
 struct ClientCheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "The latest signed checkpoint, or the first covering a seq.")
     @OptionGroup var options: ServerOptions
-    @Option(name: .long, help: "The first checkpoint whose tree contains this seq.")
+    @Option(name: .long, help: "The first checkpoint whose tree contains this seq.", transform: SequenceNumberOption.parse)
     var covering: UInt64?
 
     func run() throws {
@@ -409,10 +427,10 @@ struct ClientProofCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proof", abstract: "An inclusion proof (--seq [--size]) or a consistency proof (--from [--to]).")
     @OptionGroup var options: ServerOptions
-    @Option(name: .long) var seq: UInt64?
-    @Option(name: .long) var size: UInt64?
-    @Option(name: .long) var from: UInt64?
-    @Option(name: .long) var to: UInt64?
+    @Option(name: .long, transform: SequenceNumberOption.parse) var seq: UInt64?
+    @Option(name: .long, transform: SequenceNumberOption.parse) var size: UInt64?
+    @Option(name: .long, transform: SequenceNumberOption.parse) var from: UInt64?
+    @Option(name: .long, transform: SequenceNumberOption.parse) var to: UInt64?
 
     func validate() throws {
         guard (seq == nil) != (from == nil) else { throw ValidationError("give --seq (inclusion) or --from (consistency)") }
@@ -438,7 +456,7 @@ struct ClientSubscribeCommand: ParsableCommand {
         discussion: "Runs until SIGINT/SIGTERM, or until --count records were printed. A signed read (auditors, the authority).")
     @OptionGroup var options: ServerOptions
     @OptionGroup var reader: ReaderOptions
-    @Option(name: .long, help: "The first seq.")
+    @Option(name: .long, help: "The first seq.", transform: SequenceNumberOption.parse)
     var from: UInt64 = 0
     @Option(name: .long, help: "Stop after this many records.")
     var count: UInt64?

@@ -1164,6 +1164,32 @@ struct CLITests {
         #expect(missing.status != 0 && missing.stderr.contains("Missing value"), "\(missing.stderr)")
     }
 
+    @Test("a client's seq, size or position past 2^53 - 1, or a timeout under a second, is a usage error, nothing sent, never a crash")
+    func clientNumberOptions() throws {
+        // No server at this address: an option that were sent would fail with connection_failed instead.
+        let server = ["--server", "127.0.0.1:1"]
+        let tooLarge = "9223372036854775808"
+        let cases: [[String]] = [
+            ["client", "proof", "--seq", tooLarge], ["client", "proof", "--seq", "0", "--size", tooLarge],
+            ["client", "proof", "--from", "18446744073709551615"], ["client", "proof", "--from", "1", "--to", "9007199254740992"],
+            ["client", "checkpoint", "--covering", tooLarge], ["client", "events", "--from", tooLarge],
+            ["client", "subscribe", "--from", tooLarge], ["client", "history", "--account", "a", "--after", tooLarge],
+            ["client", "case", "--beneficiary", "b", "--after", tooLarge], ["client", "submit", "--expected-size", tooLarge],
+        ]
+        for arguments in cases {
+            let refused = try circuito(arguments + server)
+            #expect(refused.status == 64 && refused.stdout.isEmpty, "\(arguments): \(refused.status) \(refused.stderr)")
+            #expect(refused.stderr.contains("must be a whole number from 0 to 9007199254740991"), "\(arguments): \(refused.stderr)")
+        }
+        for timeout in ["0", "-1", "86401"] {
+            let refused = try circuito(["client", "info", "--timeout", timeout] + server)
+            #expect(refused.status == 64 && refused.stderr.contains("--timeout must be from 1 to 86400 seconds"), "\(timeout): \(refused.stderr)")
+        }
+        // The largest exact integer is taken and sent (and the missing server is what fails).
+        let sent = try circuito(["client", "proof", "--seq", "9007199254740991"] + server)
+        #expect(sent.status == 1 && sent.stderr.hasPrefix("error: connection_failed"), "\(sent.stderr)")
+    }
+
     // MARK: - 5b. Map size
 
     @Test("a full map: append stops with map_full naming --map-size; run again with a larger one, it takes the rest; a reader of the smaller map is told to run again")

@@ -165,6 +165,9 @@ struct ProtocolTests {
         // A path longer than a socket address holds is the caller's mistake, named as such.
         configuration.unixSocketPath = second.folder.path + "/" + String(repeating: "s", count: 120) + ".sock"
         try await expectRefused(.invalidRange, "a Unix socket path is at most 107 bytes")
+        // An empty path (an unset variable) would listen in the abstract namespace, with no file: refused.
+        configuration.unixSocketPath = ""
+        try await expectRefused(.invalidRange, "the Unix socket path is empty")
     }
 
     @Test("too many requests in flight on one connection are refused with overloaded, the rest answered")
@@ -383,7 +386,7 @@ struct ProtocolTests {
         #expect(try Endpoint(parsing: "rel.sock") == .unix(path: "rel.sock"))
         #expect(try Endpoint(parsing: "./rel.sock") == .unix(path: "./rel.sock"))
         #expect(try Endpoint(parsing: "unix:a:b.sock") == .unix(path: "a:b.sock"))
-        for text in ["", "host:port", "127.0.0.1:99999", "localhost:", "7411"] {
+        for text in ["", "unix:", "host:port", "127.0.0.1:99999", "localhost:", "7411"] {
             #expect(throws: LedgerError.self, "\(text)") { try Endpoint(parsing: text) }
         }
     }
