@@ -36,7 +36,8 @@ public enum KeyFile {
     }
 
     public static func read(_ path: String) throws(LedgerError) -> Ed25519PrivateKey {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking: a FIFO at the path is refused as not a regular file, not waited on for a writer.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
             throw LedgerError(.keyFile, "cannot open key file \(path): \(String(cString: strerror(errno)))")
         }

@@ -60,7 +60,7 @@ public struct KeyVault: Sendable {
     /// The subject's key, or nil when the vault holds none (never created, or erased).
     public func key(for subject: String) throws(LedgerError) -> [UInt8]? {
         let path = try path(for: subject)
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
             if errno == ENOENT { return nil }
             throw LedgerError(.keyFile, "cannot open vault key \(path): \(String(cString: strerror(errno)))")
@@ -73,17 +73,31 @@ public struct KeyVault: Sendable {
         guard status.st_mode & 0o077 == 0 else {
             throw LedgerError(.keyFile, "vault key \(path) is readable by group or others; run: chmod 600 \(path)")
         }
-        let bytes = try FileIO.readAll(descriptor, maximumBytes: Self.maximumFileBytes, path: path)
+        let json = try Self.readVaultKeyJSON(descriptor, path: path, subject: subject)
+        guard let keyText = json["key"]?.stringValue, let key = Base64.decode(keyText), key.count == SecretBox.keyByteCount else {
+            throw LedgerError(.keyFile, "vault key \(path) is damaged (needs alg, subject \(subject) and a 32-byte key)")
+        }
+        return key
+    }
+
+    /// Reads a vault key file and checks that it says what it is (`alg`, and `subject` the one its name gives), so
+    /// that a file of another kind under the same name (a wallet key, the ledger's key, in a folder given by
+    /// mistake) is refused with `key_file`, never read as a vault key or erased as one.
+    static func readVaultKeyJSON(_ descriptor: Int32, path: String, subject: String) throws(LedgerError) -> JSONValue {
+        let bytes: [UInt8]
+        do throws(LedgerError) { bytes = try FileIO.readAll(descriptor, maximumBytes: Self.maximumFileBytes, path: path) } catch {
+            throw LedgerError(.keyFile, "vault key \(path) is not a vault key: \(error.message)")
+        }
         let json: JSONValue
         do throws(LedgerError) { json = try JSONParser.parse(bytes) } catch {
             throw LedgerError(.keyFile, "vault key \(path) is not JSON: \(error.message)")
         }
-        guard json["alg"]?.stringValue == SealedData.algorithm, json["subject"]?.stringValue == subject,
-            let keyText = json["key"]?.stringValue, let key = Base64.decode(keyText), key.count == SecretBox.keyByteCount
-        else {
-            throw LedgerError(.keyFile, "vault key \(path) is damaged (needs alg, subject \(subject) and a 32-byte key)")
+        guard json["alg"]?.stringValue == SealedData.algorithm, json["subject"]?.stringValue == subject else {
+            throw LedgerError(
+                .keyFile,
+                "\(path) is not a vault key of \(subject) (needs alg \(SealedData.algorithm) and subject \(subject)): is this folder the key vault?")
         }
-        return key
+        return json
     }
 
     /// Creates a new random key for `subject`; refuses when the subject already has one.
@@ -123,7 +137,8 @@ public struct KeyVault: Sendable {
     @discardableResult
     public func erase(subject: String) throws(LedgerError) -> Bool {
         let path = try path(for: subject)
-        let descriptor = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+        // Non-blocking: a FIFO under the key's name must not hold the erasure waiting for a writer.
+        let descriptor = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard descriptor >= 0 else {
             if errno == ENOENT { return false }
             throw LedgerError(.keyFile, "cannot open vault key \(path) to erase it: \(String(cString: strerror(errno)))")
@@ -135,9 +150,14 @@ public struct KeyVault: Sendable {
         }
         // Overwrite in place first: on file systems that do not reuse blocks at once, an unlink alone leaves the key
         // on the disk. (Copy-on-write file systems and SSD wear levelling may still keep old blocks: real
-        // deployments keep the vault on encrypted storage too.)
+        // deployments keep the vault on encrypted storage too.) Only a file that is this subject's vault key: the
+        // key's own bytes may be damaged, but what it says it is must hold.
         let zeros = [UInt8](repeating: 0, count: Int(status.st_size))
         do throws(LedgerError) {
+            _ = try Self.readVaultKeyJSON(descriptor, path: path, subject: subject)
+            guard lseek(descriptor, 0, SEEK_SET) == 0 else {
+                throw LedgerError(.keyFile, "cannot overwrite vault key \(path): \(String(cString: strerror(errno)))")
+            }
             try FileIO.writeAll(descriptor, zeros, path: path)
         } catch {
             close(descriptor)

@@ -316,6 +316,45 @@ struct DemoTests {
         #expect(try vault.subjects() == ["ben-2"])
     }
 
+    @Test("erasing refuses a file that is not the subject's vault key (a folder given by mistake) and leaves it; a vault key whose key is damaged is still erased; a FIFO is refused, not waited on")
+    func keyVaultEraseChecksWhatItErases() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        // The wallet keys' folder given as the vault: a wallet key and a ledger key under subjects' names.
+        let keys = try KeyVault(directory: workspace.path("keys"))
+        try KeyFile.write(Ed25519PrivateKey(), to: workspace.path("keys/ben-5.key"))
+        try KeyFile.write(Ed25519PrivateKey(), to: workspace.path("keys/ledger.key"))
+        let walletKey = try FileIO.readFile(workspace.path("keys/ben-5.key"), maximumBytes: 4096)
+        for subject in ["ben-5", "ledger"] {
+            #expect(throws: LedgerError.self, "\(subject)") { try keys.erase(subject: subject) }
+            do {
+                try keys.erase(subject: subject)
+            } catch {
+                #expect(error.code == .keyFile && error.message.contains("is not a vault key of \(subject)"), "\(error)")
+            }
+            #expect(throws: LedgerError.self) { try keys.key(for: subject) }
+        }
+        #expect(try FileIO.readFile(workspace.path("keys/ben-5.key"), maximumBytes: 4096) == walletKey, "the wallet key was left as it was")
+        _ = try KeyFile.read(workspace.path("keys/ledger.key"))
+        // A vault key file whose key bytes are damaged but that says whose it is: erased (its bytes may hold the key).
+        let vault = try KeyVault(directory: workspace.path("vault"))
+        try FileIO.writeSyncedFile(
+            workspace.path("vault/ben-6.key"), text: #"{"alg":"xchacha20poly1305","key":"AAAA","subject":"ben-6"}"# + "\n", directory: vault.directory)
+        #expect(throws: LedgerError.self) { try vault.key(for: "ben-6") }
+        #expect(try vault.erase(subject: "ben-6"))
+        #expect(access(workspace.path("vault/ben-6.key"), F_OK) != 0)
+        // Larger than any vault key: key_file, as damage, not too_large.
+        try FileIO.writeSyncedFile(workspace.path("vault/ben-7.key"), text: String(repeating: " ", count: 2048), directory: vault.directory)
+        #expect(throws: LedgerError.self) { try vault.key(for: "ben-7") }
+        do { _ = try vault.key(for: "ben-7") } catch { #expect(error.code == .keyFile, "\(error)") }
+        // FIFOs under a key's name, with nobody writing: refused at once by every reader of keys and by erase.
+        #expect(mkfifo(workspace.path("vault/ben-8.key"), 0o600) == 0)
+        #expect(mkfifo(workspace.path("wallet.key"), 0o600) == 0)
+        #expect(throws: LedgerError.self) { try vault.key(for: "ben-8") }
+        #expect(throws: LedgerError.self) { try vault.erase(subject: "ben-8") }
+        #expect(throws: LedgerError.self) { try KeyFile.read(workspace.path("wallet.key")) }
+    }
+
     @Test("a demo killed half-way is marked unfinished: verify warns, and demo again removes it and builds the same ledger")
     func killedDemoStartsOver() throws {
         let workspace = try Workspace()
