@@ -183,6 +183,49 @@ public enum FileIO {
         }
     }
 
+    /// Writes a whole output file so that `path` holds either what it held before or all of the new content, never
+    /// a part (a full disk, a kill): `write` fills `path.partial` beside it (created with `mode`, less the umask),
+    /// which is synced and renamed over `path`, and the folder synced; on failure the partial file is removed and
+    /// `path` is left as it was. A path that is not a regular file (standard output, a FIFO, a device, a symlink) is
+    /// written in place, as given.
+    public static func replaceFile(_ path: String, mode: mode_t = 0o644, write: (Int32) throws(LedgerError) -> Void) throws(LedgerError) {
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            let kind = status.st_mode & S_IFMT
+            guard kind != S_IFDIR else { throw LedgerError(.storage, "cannot write \(path): it is a folder") }
+            if kind != S_IFREG {
+                let descriptor = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+                guard descriptor >= 0 else { throw LedgerError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))") }
+                defer { close(descriptor) }
+                try write(descriptor)
+                return
+            }
+        }
+        let partial = path + ".partial"
+        let descriptor = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard descriptor >= 0 else { throw LedgerError(.storage, "cannot create \(partial): \(String(cString: strerror(errno)))") }
+        do throws(LedgerError) {
+            try write(descriptor)
+            guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(partial): \(String(cString: strerror(errno)))") }
+            guard close(descriptor) == 0 else { throw LedgerError(.storage, "cannot write \(partial): \(String(cString: strerror(errno)))") }
+        } catch {
+            close(descriptor)
+            unlink(partial)
+            throw error
+        }
+        guard rename(partial, path) == 0 else {
+            let failure = errno
+            unlink(partial)
+            throw LedgerError(.storage, "cannot rename \(partial) to \(path): \(String(cString: strerror(failure)))")
+        }
+        try synchronise(parentFolder(of: path))
+    }
+
+    /// `replaceFile` with the whole content at hand.
+    public static func replaceFile(_ path: String, with bytes: [UInt8], mode: mode_t = 0o644) throws(LedgerError) {
+        try replaceFile(path, mode: mode) { (descriptor) throws(LedgerError) in try writeAll(descriptor, bytes, path: path) }
+    }
+
     /// Syncs a file or a folder by path (a folder: so that a file created, renamed or removed in it stays so after a
     /// crash; a file: every earlier write to it, whoever made it).
     public static func synchronise(_ path: String) throws(LedgerError) {

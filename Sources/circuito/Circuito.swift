@@ -634,11 +634,8 @@ struct VectorsCommand: ParsableCommand {
             try FileIO.makeDirectory(out, mode: 0o755, existingIsFine: true)
             for (name, content) in try SpecVectors.generate().sorted(by: { $0.key < $1.key }) {
                 let path = out + "/" + name
-                guard let file = fopen(path, "w") else {
-                    throw LedgerError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))")
-                }
-                fputs(content, file)
-                fclose(file)
+                // Each file whole or as it was: a full disk must not leave the committed vectors cut short.
+                try FileIO.replaceFile(path, with: Array(content.utf8))
                 print(path)
             }
         }

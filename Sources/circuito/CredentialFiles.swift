@@ -88,22 +88,9 @@ enum LocalFiles {
         try FileIO.readFile(path, maximumBytes: maximumBytes)
     }
 
-    /// Writes `bytes` to `path` (created mode 0644 or truncated).
+    /// Writes `bytes` to `path` (mode 0644 less the umask), replacing the file there only once all of it is written.
     static func write(_ bytes: [UInt8], to path: String) throws(LedgerError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw LedgerError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))")
-            }
-            offset += written
-        }
+        try FileIO.replaceFile(path, with: bytes)
     }
 
     /// `bytes` to `path`, or to standard output when `path` is nil.

@@ -1164,6 +1164,24 @@ struct CLITests {
         #expect(missing.status != 0 && missing.stderr.contains("Missing value"), "\(missing.stderr)")
     }
 
+    @Test("vectors: a file that cannot be written is storage_error and exit 1, never a quiet 0; the others are written whole")
+    func vectorsWriteFailure() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let out = workspace.path("vectors")
+        #expect(mkdir(out, 0o755) == 0)
+        // One vector's file is a way to a full disk.
+        #expect(symlink("/dev/full", out + "/events.json") == 0)
+        let refused = try circuito(["vectors", "--out", out])
+        #expect(refused.status == 1 && refused.stderr.hasPrefix("error: storage_error: cannot write \(out)/events.json"), "\(refused.stderr)")
+        #expect(!refused.stdout.contains("events.json"), "\(refused.stdout)")
+        unlink(out + "/events.json")
+        let written = try circuito(["vectors", "--out", out])
+        #expect(written.status == 0, "\(written.stderr)")
+        let expected = try #require(try SpecVectors.generate()["events.json"])
+        #expect(try FileIO.readFile(out + "/events.json", maximumBytes: 1 << 24) == Array(expected.utf8))
+    }
+
     @Test("a client's seq, size or position past 2^53 - 1, or a timeout under a second, is a usage error, nothing sent, never a crash")
     func clientNumberOptions() throws {
         // No server at this address: an option that were sent would fail with connection_failed instead.

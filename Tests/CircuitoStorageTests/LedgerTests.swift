@@ -304,6 +304,29 @@ struct LedgerTests {
         #expect(access(missing, F_OK) != 0)
     }
 
+    @Test("an output file is replaced whole or left as it was: a write that fails leaves the old content and no partial file")
+    func replaceFile() throws {
+        let temporary = TemporaryLedger()
+        try FileIO.makeDirectory(temporary.directory, mode: 0o700, existingIsFine: true)
+        let path = temporary.directory + "/out.json"
+        try FileIO.replaceFile(path, with: Array("first\n".utf8))
+        #expect(try FileIO.readFile(path, maximumBytes: 64) == Array("first\n".utf8))
+        try FileIO.replaceFile(path, with: Array("second\n".utf8))
+        #expect(try FileIO.readFile(path, maximumBytes: 64) == Array("second\n".utf8))
+        // Half written, then a failure (as a full disk gives): the old file stays, and nothing beside it.
+        #expect(throws: LedgerError(.storage, "no space")) {
+            try FileIO.replaceFile(path) { (descriptor) throws(LedgerError) in
+                try FileIO.writeAll(descriptor, Array("thi".utf8), path: path)
+                throw LedgerError(.storage, "no space")
+            }
+        }
+        #expect(try FileIO.readFile(path, maximumBytes: 64) == Array("second\n".utf8))
+        #expect(access(path + ".partial", F_OK) != 0)
+        // Not a regular file: written in place, and its failure reported (/dev/full: no space left).
+        #expect(throws: LedgerError.self) { try FileIO.replaceFile("/dev/full", with: Array("x".utf8)) }
+        #expect(throws: LedgerError.self) { try FileIO.replaceFile(temporary.directory, with: Array("x".utf8)) }
+    }
+
     @Test("the folder a path is in, which a new folder is synced into")
     func parentFolder() {
         #expect(FileIO.parentFolder(of: "/tmp/ledger") == "/tmp")

@@ -1171,28 +1171,20 @@ public enum BenchRunner {
     /// probe and the appends, and the kernel writing back tens of megabytes in the middle of them would be measured
     /// as the ledger's disk.
     static func export(_ events: [PresignedEvent], to path: String) throws(LedgerError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw LedgerError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(1 << 20)
-        func flush() throws(LedgerError) {
-            var offset = 0
-            while offset < buffer.count {
-                let written = buffer.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { throw LedgerError(.storage, "cannot write \(path): \(String(cString: strerror(errno)))") }
-                offset += written
+        // Whole or not at all: a file cut short by a full disk would be a different mix to the next run.
+        try FileIO.replaceFile(path) { (descriptor) throws(LedgerError) in
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(1 << 20)
+            for event in events {
+                buffer += event.signedEvent
+                buffer.append(0x0A)
+                if buffer.count >= 1 << 20 {
+                    try FileIO.writeAll(descriptor, buffer, path: path)
+                    buffer.removeAll(keepingCapacity: true)
+                }
             }
-            buffer.removeAll(keepingCapacity: true)
+            try FileIO.writeAll(descriptor, buffer, path: path)
         }
-        for event in events {
-            buffer += event.signedEvent
-            buffer.append(0x0A)
-            if buffer.count >= 1 << 20 { try flush() }
-        }
-        try flush()
-        guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))") }
     }
 }
 
