@@ -131,6 +131,16 @@ public final class LMDBEnvironment: @unchecked Sendable {
     private static func open(
         path: String, databaseNames: [String], create: Bool, options: Options, extraFlags: UInt32 = 0
     ) throws(LedgerError) -> (environment: OpaquePointer, databases: [String: MDB_dbi], writerHoldOff: Int32?) {
+        // Opening an environment that is there: LMDB would make a missing or empty data file a new environment (its
+        // meta pages written into a folder that held no ledger), so those are refused before it is asked.
+        let lockFileWasThere = access(path + "/lock.mdb", F_OK) == 0
+        if !create {
+            var status = stat()
+            guard stat(path + "/data.mdb", &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_size > 0 else {
+                let what = access(path + "/data.mdb", F_OK) != 0 ? "no data.mdb" : "its data.mdb is empty or not a file"
+                throw LedgerError(.notFound, "\(path) holds no ledger (\(what))")
+            }
+        }
         var environment: OpaquePointer?
         try LMDBEnvironment.check(mdb_env_create(&environment), "mdb_env_create")
         guard let environment else { throw LedgerError(.storage, "mdb_env_create returned no environment") }
@@ -157,6 +167,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 let failure = LedgerError(.storage, "opening LMDB environment at \(path): \(String(cString: mdb_strerror(openResult)))")
                 readOnlyAccess = failure
                 throw failure
+            }
+            if (openResult == MDB_INVALID || openResult == MDB_VERSION_MISMATCH) && !lockFileWasThere {
+                // Not an LMDB file (or not this LMDB's): nobody can use it, so the lock file this open made goes.
+                unlink(path + "/lock.mdb")
             }
             try LMDBEnvironment.check(openResult, "opening LMDB environment at \(path)")
             try checkFileHoldsItsPages(environment, path: path)

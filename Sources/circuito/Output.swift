@@ -52,9 +52,30 @@ final class StandardOutput {
     deinit { flush() }
 }
 
+/// One line on standard error. Control characters in it are written escaped (`\u001b`): a message may quote input
+/// (an id, a line read), which must not forge lines of its own or drive the terminal.
 func printError(_ text: String) {
-    let line = Array((text + "\n").utf8)
+    let line = Array((escapingControlCharacters(text) + "\n").utf8)
     _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+}
+
+/// `text` with C0 and C1 control characters and DEL written as `\u` and four hex digits, as JSON writes them.
+func escapingControlCharacters(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: isControl) else { return text }
+    var escaped = ""
+    for scalar in text.unicodeScalars {
+        if isControl(scalar) {
+            let hex = String(scalar.value, radix: 16)
+            escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        } else {
+            escaped.unicodeScalars.append(scalar)
+        }
+    }
+    return escaped
+}
+
+private func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
 }
 
 func errorJSON(_ error: LedgerError) -> JSONValue {

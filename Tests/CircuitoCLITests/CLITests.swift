@@ -604,6 +604,28 @@ struct CLITests {
         }
     }
 
+    @Test("readers given a folder whose data.mdb is empty or not LMDB's change nothing in it: no meta pages written, no lock file left")
+    func readersLeaveAFolderThatIsNoLedgerAsItWas() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let empty = workspace.path("empty")
+        let garbage = workspace.path("garbage")
+        for folder in [empty, garbage] { #expect(mkdir(folder, 0o700) == 0) }
+        #expect(FileManager.default.createFile(atPath: empty + "/data.mdb", contents: Data()))
+        let noise = Data((0..<65_536).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) })
+        #expect(FileManager.default.createFile(atPath: garbage + "/data.mdb", contents: noise))
+        for command in [["verify"], ["export"], ["report"], ["checkpoint"], ["backup", "--out", workspace.path("copy")]] {
+            let onEmpty = try circuito(command + ["--data", empty])
+            #expect(onEmpty.status == 1 && onEmpty.stderr.hasPrefix("error: not_found: \(empty) holds no ledger"), "\(command): \(onEmpty.stderr)")
+            let onGarbage = try circuito(command + ["--data", garbage])
+            #expect(onGarbage.status == 1 && onGarbage.stderr.hasPrefix("error: "), "\(command): \(onGarbage.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: empty) == ["data.mdb"], "\(command)")
+            #expect(FileManager.default.contents(atPath: empty + "/data.mdb") == Data(), "\(command)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: garbage) == ["data.mdb"], "\(command)")
+            #expect(FileManager.default.contents(atPath: garbage + "/data.mdb") == noise, "\(command)")
+        }
+    }
+
     @Test("keygen, init, sign, append, verify, export, checkpoint and proofs agree with each other")
     func fullFlow() throws {
         let workspace = try Workspace()
@@ -981,6 +1003,20 @@ struct CLITests {
         #expect(signed.stderr.contains("error: line 2: invalid_event:"), "\(signed.stderr)")
         #expect(signed.stderr.contains("error: line 3: invalid_event:") || signed.stderr.contains("error: line 3: non_integer_number:"), "\(signed.stderr)")
         #expect(signed.stderr.contains("error: line 4: unsupported_version:"), "\(signed.stderr)")
+    }
+
+    @Test("an error message quoting input with control characters writes them escaped: one line per error, no terminal escapes")
+    func errorMessagesEscapeControlCharacters() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let path = workspace.path("signer.key")
+        try #require(try circuito("keygen", "--out", path).succeeded)
+        let line = #"{"type":"a.b","body":{},"id":"x\u001b[31mRED\n\r\u009bforged"}"#
+        let refused = try circuito("sign", "--key", path, "--actor", "someone", stdin: line + "\n")
+        #expect(refused.status == 1 && refused.stdout.isEmpty)
+        #expect(refused.stderr.hasPrefix("error: line 1: "), "\(refused.stderr)")
+        #expect(refused.stderr.contains("x\\u001b[31mRED\\u000a\\u000d\\u009bforged"), "\(refused.stderr)")
+        #expect(!refused.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" } && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
     }
 
     // MARK: - 5. Writer lock
