@@ -4,7 +4,7 @@ import CircuitoCredentials
 import CircuitoCrypto
 import CircuitoStorage
 
-struct BadgeCommand: ParsableCommand {
+struct BadgeCommand: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "badge",
         abstract: "Open Badges 3.0 credentials: export, status lists, offline verification, baked images.",

@@ -196,6 +196,10 @@ struct BenchCommand: ParsableCommand {
                 throw LedgerError(.invalidRange, "\(option.name) goes with --connect: it describes a running server, and without --connect the bench starts its own")
             }
         }
+        // Its server would refuse it only once the events are signed and the server started.
+        if let maximumCommitBatch, !(1...Ledger.maximumBatchCount).contains(maximumCommitBatch) {
+            throw LedgerError(.invalidRange, "--maximum-commit-batch must be 1 to \(Ledger.maximumBatchCount)")
+        }
     }
 
     /// This program's path, to start `circuito serve` as a child.

@@ -4,8 +4,20 @@ import CircuitoCrypto
 import CircuitoStorage
 import Glibc
 
+/// A command that only groups others: run without one of them, it is a usage error (exit 64), so that a script that
+/// forgot the subcommand does not take the help text for success.
+protocol CommandGroup: ParsableCommand {}
+
+extension CommandGroup {
+    func run() throws {
+        let name = Self.configuration.commandName ?? "this command"
+        let subcommands = Self.configuration.subcommands.compactMap { $0.configuration.commandName }
+        throw ValidationError("\(name) needs one of its subcommands: \(subcommands.joined(separator: ", ")) (see its --help)")
+    }
+}
+
 @main
-struct Circuito: ParsableCommand {
+struct Circuito: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "circuito",
         abstract: "Circuito: a signed, Merkle-logged event ledger for badges and ToCoin.",
@@ -61,9 +73,10 @@ struct Circuito: ParsableCommand {
         return joined
     }
 
-    /// `-`, a digit, and a number: `-5`, `-0.5`.
+    /// `-` and a digit: `-5`, `-0.5`, `-1GiB` (no option of this tool starts so, so it is a value for the option
+    /// before it, whose own check then names its range).
     static func isNegativeNumber(_ text: String) -> Bool {
-        text.hasPrefix("-") && text.dropFirst().first?.isASCII == true && text.dropFirst().first?.isNumber == true && Double(text) != nil
+        text.hasPrefix("-") && text.dropFirst().first?.isASCII == true && text.dropFirst().first?.isNumber == true
     }
 
     /// Why writing to standard output failed, through `StandardOutput` or `print` (C's stdout), if it did.
@@ -550,7 +563,7 @@ struct CheckpointCommand: ParsableCommand {
     }
 }
 
-struct ProofCommand: ParsableCommand {
+struct ProofCommand: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "proof", abstract: "RFC 9162 inclusion and consistency proofs, and tree roots at any size.",
         subcommands: [InclusionProofCommand.self, ConsistencyProofCommand.self, RootCommand.self])

@@ -5,7 +5,7 @@ import CircuitoServer
 import CircuitoStorage
 import Glibc
 
-struct ClientCommand: ParsableCommand {
+struct ClientCommand: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "client",
         abstract: "Talk to a running `circuito serve`: submit events, read balances, histories, the catalogue, proofs.",

@@ -2,7 +2,7 @@ import ArgumentParser
 import CircuitoCore
 import CircuitoStorage
 
-struct VaultCommand: ParsableCommand {
+struct VaultCommand: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "vault",
         abstract: "The personal-data key vault: erase a person's key (crypto-shredding).",

@@ -1188,13 +1188,20 @@ struct CLITests {
             (["demo", "--data", workspace.path("demo"), "--beneficiaries", "-3"], "--beneficiaries must be between"),
             (["append", "--data", workspace.path("none"), "--batch", "-2"], "--batch must be between"),
             (["serve", "--data", workspace.path("none"), "--idle-timeout-seconds", "-0.5"], "'-0.5' is invalid for '--idle-timeout-seconds"),
+            (["init", "--data", workspace.path("none"), "--authority-key", workspace.path("authority.key"), "--map-size", "-1GiB"], "--map-size takes a whole number"),
         ]
+        try #require(try circuito("keygen", "--out", workspace.path("authority.key")).succeeded)
         for (arguments, message) in cases {
             let refused = try circuito(arguments)
             #expect(refused.status != 0 && refused.stdout.isEmpty, "\(arguments)")
             #expect(refused.stderr.contains(message) && !refused.stderr.contains("Missing value"), "\(arguments): \(refused.stderr)")
         }
         #expect(access(workspace.path("demo"), F_OK) != 0, "a refused demo creates nothing")
+        // A command that only groups others, run without one of them: a usage error naming them, not help and 0.
+        for group in [[], ["proof"], ["vault"], ["badge"], ["client"]] {
+            let bare = try circuito(group)
+            #expect(bare.status == 64 && bare.stderr.contains("needs one of its subcommands: "), "\(group): \(bare.status) \(bare.stderr)")
+        }
         // An option with no value at all still says so.
         let missing = try circuito(["bench", "--events"])
         #expect(missing.status != 0 && missing.stderr.contains("Missing value"), "\(missing.stderr)")
