@@ -130,6 +130,7 @@ public enum FileIO {
     /// into it) is still there after a crash; when that sync fails the folder is removed again.
     public static func makeDirectory(_ path: String, mode: mode_t, existingIsFine: Bool, what: String? = nil) throws(LedgerError) {
         let name = what.map { "\($0) \(path)" } ?? path
+        guard !path.isEmpty else { throw LedgerError(.storage, "cannot create \(what ?? "a folder"): the path given is empty") }
         if mkdir(path, mode) == 0 {
             let parent = parentFolder(of: path)
             // A parent this user may write in but not read cannot be opened to sync: the folder stays unsynced.

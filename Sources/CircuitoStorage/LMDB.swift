@@ -172,6 +172,12 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 // Not an LMDB file (or not this LMDB's): nobody can use it, so the lock file this open made goes.
                 unlink(path + "/lock.mdb")
             }
+            if openResult == ENOMEM {
+                // The whole map is reserved as address space at once: a process limit below it refuses it.
+                throw LedgerError(
+                    .storage,
+                    "opening LMDB environment at \(path): cannot map the ledger (\(String(cString: mdb_strerror(openResult)))): LMDB reserves its whole map as address space at once (16 GiB by default, or the --map-size its writers recorded); is the process's address space limited (ulimit -v) below that?")
+            }
             try LMDBEnvironment.check(openResult, "opening LMDB environment at \(path)")
             try checkFileHoldsItsPages(environment, path: path)
             if case .atLeast(let bytes) = options.mapSize, LMDBEnvironment.mapSizeBytes(of: environment) < bytes {

@@ -13,6 +13,12 @@ public enum LedgerFiles {
     /// knows them for its own, removes them and starts over, and readers say what happened.
     public static let unfinishedInitialisation = "init.partial"
 
+    /// Whether `directory` holds a `data.mdb` that is a regular file (a folder by that name is no ledger).
+    static func holdsDataFile(_ directory: String) -> Bool {
+        var status = stat()
+        return stat(directory + "/data.mdb", &status) == 0 && status.st_mode & S_IFMT == S_IFREG
+    }
+
     /// Runs `body` (an open of the ledger in `directory`); when it fails and the folder holds an `init` that did not
     /// finish, the error says so and what to do.
     static func explainingUnfinishedInitialisation<Result>(
@@ -182,7 +188,7 @@ public final class Ledger {
     private static func openWritable(
         directory: String, options: LMDBEnvironment.Options, clock: @escaping @Sendable () -> Int64
     ) throws(LedgerError) -> Ledger {
-        guard access(directory + "/data.mdb", F_OK) == 0 else {
+        guard LedgerFiles.holdsDataFile(directory) else {
             throw LedgerError(.notFound, "\(directory) holds no ledger (run circuito init first)")
         }
         // Before the lock, which creates its file: a backup (Specs/ledger.md 10.4) holds no key, and refusing to

@@ -23,7 +23,7 @@ public struct LedgerReader: @unchecked Sendable {
     }
 
     private static func openExisting(directory: String, options: LMDBEnvironment.Options) throws(LedgerError) -> LedgerReader {
-        guard access(directory + "/data.mdb", F_OK) == 0 else {
+        guard LedgerFiles.holdsDataFile(directory) else {
             throw LedgerError(.notFound, "\(directory) holds no ledger")
         }
         let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false, options: options)

@@ -624,6 +624,13 @@ struct CLITests {
             #expect(try FileManager.default.contentsOfDirectory(atPath: garbage) == ["data.mdb"], "\(command)")
             #expect(FileManager.default.contents(atPath: garbage + "/data.mdb") == noise, "\(command)")
         }
+        // A folder named data.mdb: no ledger, to a writer as to a reader (not "a ledger without its key").
+        let folder = workspace.path("folder")
+        #expect(mkdir(folder, 0o700) == 0 && mkdir(folder + "/data.mdb", 0o700) == 0)
+        for command in [["append"], ["verify"]] {
+            let refused = try circuito(command + ["--data", folder], stdin: "")
+            #expect(refused.status == 1 && refused.stderr.hasPrefix("error: not_found: \(folder) holds no ledger"), "\(command): \(refused.stderr)")
+        }
     }
 
     @Test("keygen, init, sign, append, verify, export, checkpoint and proofs agree with each other")

@@ -294,6 +294,9 @@ struct LedgerTests {
             try FileIO.makeDirectory(missing + "/ledger", mode: 0o700, existingIsFine: true)
         }
         #expect(access(missing, F_OK) != 0, "the missing parent was made")
+        #expect(throws: LedgerError(.storage, "cannot create key vault: the path given is empty")) {
+            try FileIO.makeDirectory("", mode: 0o700, existingIsFine: true, what: "key vault")
+        }
         // Ledger.create says the same and leaves nothing behind.
         do {
             _ = try Ledger.create(directory: missing + "/ledger", genesis: try temporary.genesis(), checkpointKey: temporary.checkpointKey)
