@@ -60,7 +60,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CircuitoCLITests",
-            dependencies: ["circuito", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto"]
+            dependencies: ["circuito", "CircuitoServer", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto"]
         ),
     ],
     swiftLanguageModes: [.v6]

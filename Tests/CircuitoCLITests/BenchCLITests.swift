@@ -1,5 +1,6 @@
 import CircuitoCore
 import CircuitoCrypto
+import CircuitoServer
 import CircuitoStorage
 import Foundation
 import Glibc
@@ -404,10 +405,21 @@ import Testing
         #expect(fewBeneficiaries.status == 1)
         #expect(fewBeneficiaries.stderr == "error: invalid_range: --beneficiaries (16) must be at least --connections (32): each connection carries the events of its own beneficiaries\n", "\(fewBeneficiaries.stderr)")
 
-        // The server's own usage error, not the hint that follows it in its log.
-        let badServer = try circuito("bench", "--events", "10", "--maximum-commit-batch", "0", "--data", workspace.path("ledger"))
-        #expect(badServer.status == 1)
-        #expect(badServer.stderr.contains("circuito serve exited before listening: Error: --maximum-commit-batch must be at least 1"), "\(badServer.stderr)")
+        // A bound its server would refuse: refused before anything is signed.
+        let badBound = try circuito("bench", "--events", "10", "--maximum-commit-batch", "0", "--data", workspace.path("ledger"))
+        #expect(badBound.status == 1 && badBound.stderr.hasPrefix("error: invalid_range: --maximum-commit-batch must be 1 to 4096"), "\(badBound.stderr)")
+        #expect(!badBound.stderr.contains("pre-signing") && access(workspace.path("ledger"), F_OK) != 0, "\(badBound.stderr)")
+        // A server that cannot start: its own usage error, not the hint that follows it in its log.
+        let binary = try #require(CLI.binary)
+        do {
+            let server = try ServerProcess(
+                executable: binary, directory: workspace.path("ledger"), extraArguments: ["--maximum-commit-batch", "0"],
+                logPath: workspace.path("server.log"))
+            server.stop()
+            Issue.record("a server with a commit batch of 0 started")
+        } catch {
+            #expect(error.message.contains("circuito serve exited before listening: Error: --maximum-commit-batch must be at least 1"), "\(error)")
+        }
     }
 }
 
