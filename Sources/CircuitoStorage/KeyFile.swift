@@ -158,9 +158,10 @@ public enum FileIO {
         throw LedgerError(.storage, "cannot create \(name): \(String(cString: strerror(failure)))")
     }
 
-    /// The folder `path` is in: "." for a bare name, "/" for one at the root (a trailing "/" is not a level).
+    /// The folder `path` is in: "." for a bare name, "/" for one at the root and for "/" itself (a trailing "/" is
+    /// not a level).
     public static func parentFolder(of path: String) -> String {
-        let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
+        let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
         return trimmed.lastIndex(of: "/").map { String(trimmed[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
     }
 

@@ -61,7 +61,7 @@ struct Circuito: CommandGroup {
                 break
             }
             if argument.hasPrefix("--"), argument.count > 2, !argument.contains("="), index + 1 < arguments.count,
-                isNegativeNumber(arguments[index + 1])
+                startsLikeANegativeNumber(arguments[index + 1])
             {
                 joined.append(argument + "=" + arguments[index + 1])
                 index += 2
@@ -75,7 +75,7 @@ struct Circuito: CommandGroup {
 
     /// `-` and a digit: `-5`, `-0.5`, `-1GiB` (no option of this tool starts so, so it is a value for the option
     /// before it, whose own check then names its range).
-    static func isNegativeNumber(_ text: String) -> Bool {
+    static func startsLikeANegativeNumber(_ text: String) -> Bool {
         text.hasPrefix("-") && text.dropFirst().first?.isASCII == true && text.dropFirst().first?.isNumber == true
     }
 

@@ -24,7 +24,7 @@ struct ClientCommand: CommandGroup {
 /// A seq, size or position option: a whole number JSON carries exactly (at most 2^53 - 1, as the server takes
 /// them), refused as a usage error before anything is sent.
 enum SequenceNumberOption {
-    static let maximum: UInt64 = (1 << 53) - 1
+    static let maximum = UInt64(JSONValue.maximumExactInteger)
 
     static func parse(_ text: String) throws -> UInt64 {
         guard let value = UInt64(text), value <= maximum else {

@@ -42,7 +42,7 @@ enum CredentialContexts {
             return path
         }
         var starts: [String] = []
-        if let executable = LocalFiles.executablePath() { starts.append(parent(of: executable)) }
+        if let executable = LocalFiles.executablePath() { starts.append(FileIO.parentFolder(of: executable)) }
         if let current = LocalFiles.currentDirectory() { starts.append(current) }
         for start in starts {
             var folder = start
@@ -50,17 +50,12 @@ enum CredentialContexts {
                 let candidate = (folder == "/" ? "" : folder) + "/shared/contexts"
                 if LocalFiles.isDirectory(candidate) { return candidate }
                 if folder == "/" || folder.isEmpty { break }
-                folder = parent(of: folder)
+                folder = FileIO.parentFolder(of: folder)
             }
         }
         throw LedgerError(
             .notFound,
             "cannot find the JSON-LD contexts (shared/contexts): give --contexts DIR or set \(environmentVariable)")
-    }
-
-    static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 }
 

@@ -914,8 +914,7 @@ public enum BenchRunner {
             guard access(path, W_OK) == 0 else { throw LedgerError(.storage, "\(option) \(path): \(String(cString: strerror(errno)))") }
             return
         }
-        let slash = path.lastIndex(of: "/")
-        let parent = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let parent = FileIO.parentFolder(of: path)
         guard access(parent, W_OK | X_OK) == 0 else {
             throw LedgerError(.storage, "\(option) \(path): cannot create a file in \(parent): \(String(cString: strerror(errno)))")
         }
