@@ -166,7 +166,7 @@ struct BadgeVerifyCommand: ParsableCommand {
         let output = StandardOutput()
         // The details quote the credential (its ids, its verification method): written as they are, its line breaks
         // and terminal escapes could print lines of their own, a "valid:" among them.
-        let shown = Self.printable
+        let shown = printable
         for check in report.checks {
             switch check.outcome {
             case .passed(let detail): output.write("\(check.name): ok: \(shown(detail))\n")
@@ -187,25 +187,6 @@ struct BadgeVerifyCommand: ParsableCommand {
         }
         output.write("valid: \(shown(credentialID))\(noStatus ? " (revocation status not checked)" : "")\n")
         output.flush()
-    }
-
-    /// `text` with every control character (C0, DEL, C1) and every bidirectional override written as `\u{…}`, so
-    /// that it stays on its line and shows what it holds.
-    static func printable(_ text: String) -> String {
-        var result = ""
-        result.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
-        for scalar in text.unicodeScalars {
-            let value = scalar.value
-            let hidden = value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value)
-                || (0x2066...0x2069).contains(value) || value == 0x200E || value == 0x200F || value == 0x061C
-                || value == 0x2028 || value == 0x2029
-            if hidden {
-                result += "\\u{" + String(value, radix: 16, uppercase: true) + "}"
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
     }
 }
 

@@ -52,30 +52,30 @@ final class StandardOutput {
     deinit { flush() }
 }
 
-/// One line on standard error. Control characters in it are written escaped (`\u001b`): a message may quote input
-/// (an id, a line read), which must not forge lines of its own or drive the terminal.
+/// One line on standard error, written `printable`: a message may quote input (an id, a line read), which must not
+/// forge lines of its own, drive the terminal or reorder what is shown.
 func printError(_ text: String) {
-    let line = Array((escapingControlCharacters(text) + "\n").utf8)
+    let line = Array((printable(text) + "\n").utf8)
     _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
 }
 
-/// `text` with C0 and C1 control characters and DEL written as `\u` and four hex digits, as JSON writes them.
-func escapingControlCharacters(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: isControl) else { return text }
-    var escaped = ""
+/// `text` with every control character (C0, DEL, C1) and every bidirectional override written as `\u{…}`, so
+/// that it stays on its line and shows what it holds.
+func printable(_ text: String) -> String {
+    var result = ""
+    result.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
     for scalar in text.unicodeScalars {
-        if isControl(scalar) {
-            let hex = String(scalar.value, radix: 16)
-            escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        let value = scalar.value
+        let hidden = value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value)
+            || (0x2066...0x2069).contains(value) || value == 0x200E || value == 0x200F || value == 0x061C
+            || value == 0x2028 || value == 0x2029
+        if hidden {
+            result += "\\u{" + String(value, radix: 16, uppercase: true) + "}"
         } else {
-            escaped.unicodeScalars.append(scalar)
+            result.unicodeScalars.append(scalar)
         }
     }
-    return escaped
-}
-
-private func isControl(_ scalar: Unicode.Scalar) -> Bool {
-    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    return result
 }
 
 func errorJSON(_ error: LedgerError) -> JSONValue {

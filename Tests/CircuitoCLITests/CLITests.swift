@@ -1018,11 +1018,12 @@ struct CLITests {
         defer { workspace.remove() }
         let path = workspace.path("signer.key")
         try #require(try circuito("keygen", "--out", path).succeeded)
-        let line = #"{"type":"a.b","body":{},"id":"x\u001b[31mRED\n\r\u009bforged"}"#
+        let line = #"{"type":"a.b","body":{},"id":"x\u001b[31mRED\n\r\u009bforged\u202e"}"#
         let refused = try circuito("sign", "--key", path, "--actor", "someone", stdin: line + "\n")
         #expect(refused.status == 1 && refused.stdout.isEmpty)
         #expect(refused.stderr.hasPrefix("error: line 1: "), "\(refused.stderr)")
-        #expect(refused.stderr.contains("x\\u001b[31mRED\\u000a\\u000d\\u009bforged"), "\(refused.stderr)")
+        // As badge verify shows what it quotes: controls and bidirectional overrides as \u{…}.
+        #expect(refused.stderr.contains("x\\u{1B}[31mRED\\u{A}\\u{D}\\u{9B}forged\\u{202E}"), "\(refused.stderr)")
         #expect(!refused.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" } && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
     }
 
