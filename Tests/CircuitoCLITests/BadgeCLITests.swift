@@ -97,16 +97,16 @@ final class BadgeLedgerFixture {
     }
 
     /// `circuito badge credential` for `badge`, written to a file whose path is returned.
-    func exportCredential(_ badge: String, suite: String = "rdfc", name: String? = nil) throws -> String {
+    func exportCredential(_ badge: String, suite: String = "rdfc", name: String? = nil) async throws -> String {
         let path = workspace.path(name ?? "\(badge)-\(suite).json")
-        let result = try circuito("badge", "credential", "--data", directory, "--id", badge, "--key", organisationKeyFile, "--suite", suite, "--out", path)
+        let result = try await circuito("badge", "credential", "--data", directory, "--id", badge, "--key", organisationKeyFile, "--suite", suite, "--out", path)
         try #require(result.succeeded, "badge credential failed: \(result.stderr)")
         return path
     }
 
-    func exportStatusList(name: String = "status.json", suite: String = "rdfc") throws -> String {
+    func exportStatusList(name: String = "status.json", suite: String = "rdfc") async throws -> String {
         let path = workspace.path(name)
-        let result = try circuito("badge", "status-list", "--data", directory, "--issuer", "casa", "--key", organisationKeyFile, "--suite", suite, "--out", path)
+        let result = try await circuito("badge", "status-list", "--data", directory, "--issuer", "casa", "--key", organisationKeyFile, "--suite", suite, "--out", path)
         try #require(result.succeeded, "badge status-list failed: \(result.stderr)")
         return path
     }
@@ -125,11 +125,11 @@ let duringValidity = "2026-12-01T00:00:00Z"
 @Suite("Badge CLI", .serialized, .timeLimit(.minutes(5)))
 struct BadgeCLITests {
     @Test("credential + status list → verify: valid with both suites; same badge gives the same bytes; event id works")
-    func exportAndVerify() throws {
+    func exportAndVerify() async throws {
         let fixture = try BadgeLedgerFixture()
-        let statusList = try fixture.exportStatusList()
+        let statusList = try await fixture.exportStatusList()
         for suite in ["rdfc", "jcs"] {
-            let path = try fixture.exportCredential("b-1", suite: suite)
+            let path = try await fixture.exportCredential("b-1", suite: suite)
             let credential = try fixture.read(path)
             #expect(credential["id"] == "urn:circuito:badge:badges.test/ledger:b-1")
             #expect(credential["issuer"]?["id"] == .string("did:key:" + fixture.organisationKey.publicKey.multikey))
@@ -137,87 +137,87 @@ struct BadgeCLITests {
             #expect(credential["validFrom"] == .string(BadgeLedgerFixture.recordedAt))
             #expect(credential["validUntil"] == "2026-12-22T10:00:00.000Z")
             #expect(!String(decoding: try #require(FileManager.default.contents(atPath: path)), as: UTF8.self).contains("\"ben\""))
-            let result = try circuito("badge", "verify", path, "--status-list", statusList, "--at", duringValidity, "--beneficiary", "ben")
+            let result = try await circuito("badge", "verify", path, "--status-list", statusList, "--at", duringValidity, "--beneficiary", "ben")
             #expect(result.succeeded, "verify failed: \(result.stdout) \(result.stderr)")
             #expect(result.stdout.contains("proof: ok: eddsa-\(suite)-2022"))
             #expect(result.stdout.contains("status: ok: revocation bit clear"))
             #expect(result.stdout.contains("subject: ok"))
             #expect(result.completeLines.last == "valid: urn:circuito:badge:badges.test/ledger:b-1")
             // Deterministic, and the badge.issued event id names the same badge.
-            let again = try fixture.exportCredential("issue-b-1", suite: suite, name: "again-\(suite).json")
+            let again = try await fixture.exportCredential("issue-b-1", suite: suite, name: "again-\(suite).json")
             #expect(FileManager.default.contents(atPath: again) == FileManager.default.contents(atPath: path))
         }
         // Status list indices follow the issuer's issue order.
-        #expect(try fixture.read(try fixture.exportCredential("b-3"))["credentialStatus"]?["statusListIndex"] == "2")
+        await #expect(try fixture.read(try fixture.exportCredential("b-3"))["credentialStatus"]?["statusListIndex"] == "2")
     }
 
     @Test("revoked: after badge.revoked the new status list fails the credential; export of a revoked badge is refused")
-    func revoked() throws {
+    func revoked() async throws {
         let fixture = try BadgeLedgerFixture()
-        let credential = try fixture.exportCredential("b-2")
-        let before = try fixture.exportStatusList(name: "before.json")
+        let credential = try await fixture.exportCredential("b-2")
+        let before = try await fixture.exportStatusList(name: "before.json")
         try fixture.byStaff("badge.revoked", ["badge": "b-2", "reason": "issued in error"])
-        let after = try fixture.exportStatusList(name: "after.json", suite: "jcs")
+        let after = try await fixture.exportStatusList(name: "after.json", suite: "jcs")
 
-        let failing = try circuito("badge", "verify", credential, "--status-list", after, "--at", duringValidity)
+        let failing = try await circuito("badge", "verify", credential, "--status-list", after, "--at", duringValidity)
         #expect(failing.status == 1)
         #expect(failing.stdout.contains("status: FAILED: revoked"))
         #expect(failing.completeLines.last?.hasPrefix("invalid: revoked:") == true)
         // The list from before the revocation still says otherwise: freshness of the list is the verifier's call.
-        #expect(try circuito("badge", "verify", credential, "--status-list", before, "--at", duringValidity).succeeded)
+        await #expect(try circuito("badge", "verify", credential, "--status-list", before, "--at", duringValidity).succeeded)
         // Other badges stay valid with the new list.
-        let other = try fixture.exportCredential("b-1")
-        #expect(try circuito("badge", "verify", other, "--status-list", after, "--at", duringValidity).succeeded)
+        let other = try await fixture.exportCredential("b-1")
+        await #expect(try circuito("badge", "verify", other, "--status-list", after, "--at", duringValidity).succeeded)
 
-        let refused = try circuito("badge", "credential", "--data", fixture.directory, "--id", "b-2", "--key", fixture.organisationKeyFile)
+        let refused = try await circuito("badge", "credential", "--data", fixture.directory, "--id", "b-2", "--key", fixture.organisationKeyFile)
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("invalid_state"))
         // Said before the key is read: with a key file that is not there, still the revocation.
-        let withoutKey = try circuito("badge", "credential", "--data", fixture.directory, "--id", "b-2", "--key", fixture.directory + "/no-such.key")
+        let withoutKey = try await circuito("badge", "credential", "--data", fixture.directory, "--id", "b-2", "--key", fixture.directory + "/no-such.key")
         #expect(withoutKey.status == 1 && withoutKey.stderr.contains("invalid_state"), "\(withoutKey.stderr)")
     }
 
     @Test("expired and not yet valid: validity dates are checked against --at")
-    func expired() throws {
+    func expired() async throws {
         let fixture = try BadgeLedgerFixture()
-        let credential = try fixture.exportCredential("b-1")
-        let statusList = try fixture.exportStatusList()
-        let late = try circuito("badge", "verify", credential, "--status-list", statusList, "--at", "2026-12-22T10:00:00Z")
+        let credential = try await fixture.exportCredential("b-1")
+        let statusList = try await fixture.exportStatusList()
+        let late = try await circuito("badge", "verify", credential, "--status-list", statusList, "--at", "2026-12-22T10:00:00Z")
         #expect(late.status == 1)
         #expect(late.stdout.contains("dates: FAILED: expired"))
-        let early = try circuito("badge", "verify", credential, "--status-list", statusList, "--at", "2026-11-22T09:00:00Z")
+        let early = try await circuito("badge", "verify", credential, "--status-list", statusList, "--at", "2026-11-22T09:00:00Z")
         #expect(early.status == 1)
         #expect(early.stdout.contains("not_yet_valid"))
-        let badTime = try circuito("badge", "verify", credential, "--status-list", statusList, "--at", "yesterday")
+        let badTime = try await circuito("badge", "verify", credential, "--status-list", statusList, "--at", "yesterday")
         #expect(badTime.status == 1)
         #expect(badTime.stderr.contains("invalid_timestamp"))
     }
 
     @Test("wrong key: a key the organisation does not hold (or a staff key) cannot sign its credentials")
-    func wrongKey() throws {
+    func wrongKey() async throws {
         let fixture = try BadgeLedgerFixture()
         for keyFile in [fixture.strangerKeyFile, fixture.staffKeyFile] {
-            let result = try circuito("badge", "credential", "--data", fixture.directory, "--id", "b-1", "--key", keyFile)
+            let result = try await circuito("badge", "credential", "--data", fixture.directory, "--id", "b-1", "--key", keyFile)
             #expect(result.status == 1)
             #expect(result.stderr.contains("key_not_active"))
             #expect(result.stderr.contains("organisation casa"))
-            let list = try circuito("badge", "status-list", "--data", fixture.directory, "--issuer", "casa", "--key", keyFile)
+            let list = try await circuito("badge", "status-list", "--data", fixture.directory, "--issuer", "casa", "--key", keyFile)
             #expect(list.status == 1)
         }
-        let unknown = try circuito("badge", "credential", "--data", fixture.directory, "--id", "no-such-badge", "--key", fixture.organisationKeyFile)
+        let unknown = try await circuito("badge", "credential", "--data", fixture.directory, "--id", "no-such-badge", "--key", fixture.organisationKeyFile)
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("not_found"))
     }
 
     @Test("tampering with the file, a missing status list, and missing contexts are reported clearly")
-    func tamperingAndMissingInputs() throws {
+    func tamperingAndMissingInputs() async throws {
         let fixture = try BadgeLedgerFixture()
-        let path = try fixture.exportCredential("b-1")
-        let statusList = try fixture.exportStatusList()
+        let path = try await fixture.exportCredential("b-1")
+        let statusList = try await fixture.exportStatusList()
         let text = String(decoding: try #require(FileManager.default.contents(atPath: path)), as: UTF8.self)
         let tamperedPath = fixture.workspace.path("tampered.json")
         try text.replacingOccurrences(of: "\"creditsEarned\":5", with: "\"creditsEarned\":50").write(toFile: tamperedPath, atomically: false, encoding: .utf8)
-        let tampered = try circuito("badge", "verify", tamperedPath, "--status-list", statusList, "--at", duringValidity)
+        let tampered = try await circuito("badge", "verify", tamperedPath, "--status-list", statusList, "--at", duringValidity)
         #expect(tampered.status == 1)
         #expect(tampered.stdout.contains("proof: FAILED: proof_invalid: bad signature"))
 
@@ -231,7 +231,7 @@ struct BadgeCLITests {
         forged["proof"] = .object(proof)
         let forgedPath = fixture.workspace.path("forged.json")
         try CanonicalJSON.encodeString(.object(forged)).write(toFile: forgedPath, atomically: false, encoding: .utf8)
-        let forgedResult = try circuito("badge", "verify", forgedPath, "--status-list", statusList, "--at", duringValidity)
+        let forgedResult = try await circuito("badge", "verify", forgedPath, "--status-list", statusList, "--at", duringValidity)
         #expect(forgedResult.status == 1)
         // One line per check and the verdict, none of them the forged ones.
         #expect(forgedResult.completeLines.map { $0.prefix { $0 != ":" } } == ["format", "proof", "issuer", "dates", "status", "invalid"], "\(forgedResult.stdout)")
@@ -239,29 +239,29 @@ struct BadgeCLITests {
         #expect(forgedResult.stdout.contains("x\\u{A}status: ok: revocation bit clear\\u{A}valid: urn:forged\\u{1B}[8m\\u{202E}"), "\(forgedResult.stdout)")
         #expect(forgedResult.completeLines.last?.hasPrefix("invalid: proof_invalid: ") == true)
 
-        let unchecked = try circuito("badge", "verify", path, "--at", duringValidity)
+        let unchecked = try await circuito("badge", "verify", path, "--at", duringValidity)
         #expect(unchecked.status == 1)
         #expect(unchecked.stdout.contains("status: not checked"))
         #expect(unchecked.completeLines.last?.hasPrefix("not verified: status not checked") == true)
-        let accepted = try circuito("badge", "verify", path, "--at", duringValidity, "--no-status")
+        let accepted = try await circuito("badge", "verify", path, "--at", duringValidity, "--no-status")
         #expect(accepted.succeeded)
         #expect(accepted.completeLines.last?.contains("revocation status not checked") == true)
 
-        let noContexts = try circuito("badge", "verify", path, "--no-status", "--contexts", fixture.workspace.path("nowhere"))
+        let noContexts = try await circuito("badge", "verify", path, "--no-status", "--contexts", fixture.workspace.path("nowhere"))
         #expect(noContexts.status == 1)
         #expect(noContexts.stderr.contains("--contexts"))
         let emptyContexts = fixture.workspace.path("empty-contexts")
         try FileManager.default.createDirectory(atPath: emptyContexts, withIntermediateDirectories: true)
-        let missingFile = try circuito("badge", "verify", path, "--no-status", "--contexts", emptyContexts)
+        let missingFile = try await circuito("badge", "verify", path, "--no-status", "--contexts", emptyContexts)
         #expect(missingFile.status == 1)
         #expect(missingFile.stderr.contains("is missing from"))
     }
 
     @Test("bake into PNG and SVG, extract, and verify the baked images directly")
-    func bakeAndExtract() throws {
+    func bakeAndExtract() async throws {
         let fixture = try BadgeLedgerFixture()
-        let credentialPath = try fixture.exportCredential("b-1", suite: "jcs")
-        let statusList = try fixture.exportStatusList()
+        let credentialPath = try await fixture.exportCredential("b-1", suite: "jcs")
+        let statusList = try await fixture.exportStatusList()
         let credential = try fixture.read(credentialPath)
         let pngPath = fixture.workspace.path("badge.png")
         try Data(onePixelPNG).write(to: URL(fileURLWithPath: pngPath))
@@ -270,15 +270,15 @@ struct BadgeCLITests {
             .write(toFile: svgPath, atomically: false, encoding: .utf8)
         for image in [pngPath, svgPath] {
             let baked = image + ".baked"
-            let bake = try circuito("badge", "bake", "--credential", credentialPath, "--image", image, "--out", baked)
+            let bake = try await circuito("badge", "bake", "--credential", credentialPath, "--image", image, "--out", baked)
             try #require(bake.succeeded, "bake failed: \(bake.stderr)")
-            let extract = try circuito("badge", "extract", baked)
+            let extract = try await circuito("badge", "extract", baked)
             #expect(extract.succeeded)
             #expect(try JSONParser.parse(Array(extract.stdout.utf8)) == credential)
-            let verify = try circuito("badge", "verify", baked, "--status-list", statusList, "--at", duringValidity)
+            let verify = try await circuito("badge", "verify", baked, "--status-list", statusList, "--at", duringValidity)
             #expect(verify.succeeded, "verify of \(baked) failed: \(verify.stdout)")
         }
-        let notBaked = try circuito("badge", "extract", pngPath)
+        let notBaked = try await circuito("badge", "extract", pngPath)
         #expect(notBaked.status == 1)
         #expect(notBaked.stderr.contains("image_invalid"))
     }

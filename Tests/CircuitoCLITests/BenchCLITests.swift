@@ -28,22 +28,22 @@ import Testing
     }
 
     @Test("a run from --base appends a fresh circuit to a copy of the base, which stays as it was and verifies")
-    func runFromBase() throws {
+    func runFromBase() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let base = workspace.path("base")
         // --map-size: the bench creates the ledger and runs its server with that map (for valgrind, which cannot map 16 GiB).
-        let first = try circuito("bench", "--events", "200", "--connections", "4", "--data", base, "--map-size", "64MiB", "--json", timeout: 300)
+        let first = try await circuito("bench", "--events", "200", "--connections", "4", "--data", base, "--map-size", "64MiB", "--json", timeout: 300)
         try #require(first.status == 0, "\(first.stderr)")
         #expect(try LedgerReader.open(directory: base).mapSizeBytes == 64 << 20)
         let firstFigures = try Self.figures(first)
         let baseSize = try #require(Self.integer(firstFigures, "ledger_size_after"))
         // The authority's key is kept beside the ledger, readable by its owner only.
         #expect(fileMode(base + "/bench-authority.key") == 0o600)
-        let baseRoot = try rootOf(base)
+        let baseRoot = try await rootOf(base)
 
         let copy = workspace.path("copy")
-        let second = try circuito("bench", "--base", base, "--events", "150", "--connections", "4", "--data", copy, "--json", timeout: 300)
+        let second = try await circuito("bench", "--base", base, "--events", "150", "--connections", "4", "--data", copy, "--json", timeout: 300)
         try #require(second.status == 0, "\(second.stderr)")
         let secondFigures = try Self.figures(second)
         #expect(Self.integer(secondFigures, "accepted") == 150)
@@ -128,13 +128,13 @@ import Testing
         #expect(Self.number(secondFigures, "base_copy_cached_share_at_start") == 1)
 
         // The base is untouched, and the copy is a whole ledger: it holds the base's records under the same tree.
-        #expect(try rootOf(base) == baseRoot)
-        let copyVerify = try circuito("verify", "--data", copy)
+        await #expect(try rootOf(base) == baseRoot)
+        let copyVerify = try await circuito("verify", "--data", copy)
         #expect(copyVerify.status == 0, "\(copyVerify.stderr)")
-        #expect(try rootOf(copy, size: UInt64(baseSize)) == baseRoot)
+        await #expect(try rootOf(copy, size: UInt64(baseSize)) == baseRoot)
         // A copy is a base in turn; with --cold-base its copy is left as LMDB wrote it.
         #expect(fileMode(copy + "/bench-authority.key") == 0o600)
-        let third = try circuito("bench", "--base", copy, "--cold-base", "--events", "20", "--connections", "2", "--json", timeout: 300)
+        let third = try await circuito("bench", "--base", copy, "--cold-base", "--events", "20", "--connections", "2", "--json", timeout: 300)
         try #require(third.status == 0, "\(third.stderr)")
         let thirdFigures = try Self.figures(third)
         #expect(Self.integer(thirdFigures, "accepted") == 20)
@@ -148,29 +148,29 @@ import Testing
     }
 
     @Test("--base refuses a folder without the bench's authority key, --connect, and its own --data folder")
-    func baseRefusals() throws {
+    func baseRefusals() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
-        let ledger = try TestLedger()
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
 
-        let notBench = try circuito("bench", "--base", ledger.directory, "--events", "10")
+        let notBench = try await circuito("bench", "--base", ledger.directory, "--events", "10")
         #expect(notBench.status == 1)
         #expect(notBench.stderr.hasPrefix("error: not_found: "))
         #expect(notBench.stderr.contains("bench-authority.key"))
 
-        let missing = try circuito("bench", "--base", workspace.path("absent"), "--events", "10")
+        let missing = try await circuito("bench", "--base", workspace.path("absent"), "--events", "10")
         #expect(missing.status == 1)
         #expect(missing.stderr == "error: not_found: --base \(workspace.path("absent")) does not exist\n", "\(missing.stderr)")
 
-        let withConnect = try circuito("bench", "--base", ledger.directory, "--connect", "127.0.0.1:1", "--authority-key", "x", "--events", "10")
+        let withConnect = try await circuito("bench", "--base", ledger.directory, "--connect", "127.0.0.1:1", "--authority-key", "x", "--events", "10")
         #expect(withConnect.status == 1)
         #expect(withConnect.stderr.hasPrefix("error: invalid_range: "))
 
-        let sameFolder = try circuito("bench", "--base", ledger.directory, "--data", ledger.directory, "--events", "10")
+        let sameFolder = try await circuito("bench", "--base", ledger.directory, "--data", ledger.directory, "--events", "10")
         #expect(sameFolder.status == 1)
         #expect(sameFolder.stderr.hasPrefix("error: invalid_range: "))
-        let coldWithoutBase = try circuito("bench", "--cold-base", "--data", workspace.path("cold"), "--events", "10")
+        let coldWithoutBase = try await circuito("bench", "--cold-base", "--data", workspace.path("cold"), "--events", "10")
         #expect(coldWithoutBase.status == 1)
         #expect(coldWithoutBase.stderr == "error: invalid_range: --cold-base is about the copy of --base; it needs --base\n", "\(coldWithoutBase.stderr)")
         // Nothing was written: no key file appeared in the folders named.
@@ -180,8 +180,8 @@ import Testing
     }
 
     @Test("--audit replays the ledger it appended to three times (verify, rebuild, rebuild trusting the checkpoints)")
-    func auditReplaysTheWholeLedger() throws {
-        let run = try circuito("bench", "--events", "120", "--connections", "3", "--audit", "--json", timeout: 300)
+    func auditReplaysTheWholeLedger() async throws {
+        let run = try await circuito("bench", "--events", "120", "--connections", "3", "--audit", "--json", timeout: 300)
         try #require(run.status == 0, "\(run.stderr)")
         let figures = try Self.figures(run)
         #expect(Self.integer(figures, "refused") == 0)
@@ -207,7 +207,7 @@ import Testing
     }
 
     @Test("options of a running server's run and of the bench's own server are not mixed, each refused by name")
-    func optionsGoTogether() throws {
+    func optionsGoTogether() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let connect = ["--connect", "127.0.0.1:1", "--authority-key", workspace.path("no-key"), "--events", "10"]
@@ -216,7 +216,7 @@ import Testing
             (["--maximum-commit-batch", "8"], "--maximum-commit-batch"), (["--cold-base"], "--cold-base"),
         ]
         for (arguments, name) in ownServerOptions {
-            let run = try circuito(["bench"] + connect + arguments)
+            let run = try await circuito(["bench"] + connect + arguments)
             #expect(run.status == 1, "\(arguments)")
             #expect(run.stderr == "error: invalid_range: \(name) is for the bench's own server; it cannot go with --connect\n", "\(run.stderr)")
         }
@@ -225,7 +225,7 @@ import Testing
             (["--server-pid", "1"], "--server-pid"),
         ]
         for (arguments, name) in runningServerOptions {
-            let run = try circuito(["bench", "--events", "10", "--data", workspace.path("ledger")] + arguments)
+            let run = try await circuito(["bench", "--events", "10", "--data", workspace.path("ledger")] + arguments)
             #expect(run.status == 1, "\(arguments)")
             #expect(
                 run.stderr == "error: invalid_range: \(name) goes with --connect: it describes a running server, and without --connect the bench starts its own\n",
@@ -236,24 +236,24 @@ import Testing
     }
 
     @Test("--connect to a port where no server listens fails with connection_failed before anything is signed")
-    func connectRefusedFirst() throws {
+    func connectRefusedFirst() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let keyPath = workspace.path("authority.key")
         try KeyFile.write(Ed25519PrivateKey(), to: keyPath)
         // Port 1: nothing listens there on a test machine (the option tests use it too).
-        let run = try circuito("bench", "--connect", "127.0.0.1:1", "--authority-key", keyPath, "--events", "10")
+        let run = try await circuito("bench", "--connect", "127.0.0.1:1", "--authority-key", keyPath, "--events", "10")
         #expect(run.status == 1)
         #expect(run.stderr.contains("error: connection_failed: "), "\(run.stderr)")
         #expect(!run.stderr.contains("pre-signing"), "signed before finding the server missing: \(run.stderr)")
     }
 
     @Test("--export-only writes the mix's signed events, one per line, says only that, and refuses the options of a run")
-    func exportOnly() throws {
+    func exportOnly() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let path = workspace.path("events.jsonl")
-        let text = try circuito("bench", "--events", "40", "--export-events", path, "--export-only")
+        let text = try await circuito("bench", "--events", "40", "--export-events", path, "--export-only")
         try #require(text.status == 0, "\(text.stderr)")
         #expect(text.stdout.hasPrefix("exported: 40 signed events of the mix (payment "), "\(text.stdout)")
         #expect(text.stdout.contains(" to \(path), pre-signed in ") && text.stdout.hasSuffix(" s; nothing measured\n"), "\(text.stdout)")
@@ -264,7 +264,7 @@ import Testing
             let signed = try SignedEvent(jsonBytes: Array(line.utf8))
             _ = try signed.verified()
         }
-        let json = try circuito("bench", "--events", "40", "--export-events", path, "--export-only", "--json")
+        let json = try await circuito("bench", "--events", "40", "--export-events", path, "--export-only", "--json")
         try #require(json.status == 0, "\(json.stderr)")
         let figures = try Self.figures(json)
         #expect(Self.integer(figures, "exported_events") == 40)
@@ -275,7 +275,7 @@ import Testing
         // The --json run wrote the file again, as many events.
         #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 40)
 
-        let withoutFile = try circuito("bench", "--events", "40", "--export-only")
+        let withoutFile = try await circuito("bench", "--events", "40", "--export-only")
         #expect(withoutFile.status == 1 && withoutFile.stderr == "error: invalid_range: --export-only needs --export-events FILE\n", "\(withoutFile.stderr)")
         let other = workspace.path("other.jsonl")
         let runOptions: [(arguments: [String], name: String)] = [
@@ -287,7 +287,7 @@ import Testing
             (["--batch", "4"], "--batch"),
         ]
         for (arguments, name) in runOptions {
-            let run = try circuito(["bench", "--events", "40", "--export-events", other, "--export-only"] + arguments)
+            let run = try await circuito(["bench", "--events", "40", "--export-events", other, "--export-only"] + arguments)
             #expect(run.status == 1, "\(arguments)")
             #expect(run.stderr == "error: invalid_range: \(name) is for a run against a server; --export-only only writes the events\n", "\(run.stderr)")
         }
@@ -295,8 +295,8 @@ import Testing
     }
 
     @Test("--batch sends the mix in submit_batch requests, every event counted once; outside 1 to 256 it is refused before anything runs")
-    func batchedSubmissions() throws {
-        let run = try circuito("bench", "--events", "300", "--connections", "3", "--pipeline", "2", "--batch", "8", "--json", timeout: 300)
+    func batchedSubmissions() async throws {
+        let run = try await circuito("bench", "--events", "300", "--connections", "3", "--pipeline", "2", "--batch", "8", "--json", timeout: 300)
         try #require(run.status == 0, "\(run.stderr)")
         let figures = try Self.figures(run)
         #expect(Self.integer(figures, "events_per_request") == 8)
@@ -304,18 +304,18 @@ import Testing
         let before = try #require(Self.integer(figures, "ledger_size_before"))
         #expect(Self.integer(figures, "ledger_size_after") == before + 300)
         for batch in ["0", "257"] {
-            let refused = try circuito("bench", "--events", "10", "--batch", batch)
+            let refused = try await circuito("bench", "--events", "10", "--batch", batch)
             #expect(refused.status == 1 && refused.stderr == "error: invalid_range: --batch must be 1 to 256 events (a submit_batch's bound)\n", "\(refused.stderr)")
         }
     }
 
     @Test("--data refuses a folder that is there already, before signing anything, and writes nothing into it")
-    func dataFolderThereAlready() throws {
-        let ledger = try TestLedger()
+    func dataFolderThereAlready() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         let filesBefore = try FileManager.default.contentsOfDirectory(atPath: ledger.directory).sorted()
 
-        let run = try circuito("bench", "--data", ledger.directory, "--events", "10")
+        let run = try await circuito("bench", "--data", ledger.directory, "--events", "10")
         #expect(run.status == 1)
         #expect(run.stderr.contains("error: invalid_range: --data \(ledger.directory) is there already"))
         // Refused before the circuit was signed, and the ledger's folder holds what it held.
@@ -324,7 +324,7 @@ import Testing
 
         let empty = try Workspace()
         defer { empty.remove() }
-        let intoEmpty = try circuito("bench", "--data", empty.root, "--events", "10")
+        let intoEmpty = try await circuito("bench", "--data", empty.root, "--events", "10")
         #expect(intoEmpty.status == 1)
         #expect(intoEmpty.stderr.contains("error: invalid_range: --data "))
     }
@@ -339,7 +339,7 @@ import Testing
     }
 
     @Test("SIGINT or SIGTERM stops the server the bench started and removes its temporary ledger, then exits 128 + the signal")
-    func interruptionUndoesTheRun() throws {
+    func interruptionUndoesTheRun() async throws {
         for signalNumber in [SIGINT, SIGTERM] {
             let workspace = try Workspace()
             defer { workspace.remove() }
@@ -348,12 +348,12 @@ import Testing
             // Interrupted while it appends: its server up, its ledger written.
             let deadline = Date().addingTimeInterval(240)
             while !String(decoding: child.stderr.bytes, as: UTF8.self).contains("bench: appending"), Date() < deadline, child.process.isRunning {
-                usleep(50_000)
+                try await Task.sleep(for: .milliseconds(50))
             }
             let servers = Self.processes(commandLineContaining: workspace.root)
             try #require(servers.count == 1, "no server of the bench's own: \(String(decoding: child.stderr.bytes, as: UTF8.self))")
             kill(child.pid, signalNumber)
-            let result = child.wait(timeout: 120)
+            let result = await child.wait(timeout: 120)
             #expect(result.exitedNormally && result.status == 128 + signalNumber, "\(result.status) \(result.stderr)")
             #expect(result.stderr.contains("bench: interrupted by \(signalNumber == SIGINT ? "SIGINT" : "SIGTERM")"), "\(result.stderr)")
             #expect(result.stderr.contains("bench: stopped the server (pid \(servers[0]))"), "\(result.stderr)")
@@ -364,12 +364,12 @@ import Testing
     }
 
     @Test("a --data ledger whose run ends before it is whole (its prefill stopped by --timeout) is removed, and the message says why")
-    func unfinishedDataLedgerIsRemoved() throws {
+    func unfinishedDataLedgerIsRemoved() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let folder = workspace.path("base")
         // A debug build appends a few thousand events a second in batches: 20 000 take longer than the second given.
-        let run = try circuito("bench", "--data", folder, "--prefill", "20000", "--events", "100", "--timeout", "1", timeout: 300)
+        let run = try await circuito("bench", "--data", folder, "--prefill", "20000", "--events", "100", "--timeout", "1", timeout: 300)
         #expect(run.status == 1)
         // On a slow host (a sanitizer build, a busy machine) the second runs out in the circuit's setup already.
         let stopped = ["the prefill", "the circuit's setup"].contains { run.stderr.contains("error: integrity_failure: \($0): stopped by the --timeout of 1 s, ") }
@@ -380,9 +380,9 @@ import Testing
     }
 
     @Test("a run that does not append the whole mix (stopped by --timeout) says so in its figures and exits 1")
-    func incompleteRunFails() throws {
+    func incompleteRunFails() async throws {
         // One connection of a debug build appends some hundreds of events a second: 3 000 take longer than 2 s.
-        let run = try circuito("bench", "--events", "3000", "--connections", "1", "--timeout", "2", "--json", timeout: 300)
+        let run = try await circuito("bench", "--events", "3000", "--connections", "1", "--timeout", "2", "--json", timeout: 300)
         #expect(run.status == 1)
         #expect(run.stderr.contains("error: integrity_failure: the run is not complete: "), "\(run.stderr)")
         #expect(run.stderr.contains("the --timeout of 2 s stopped the sending"), "\(run.stderr)")
@@ -393,22 +393,22 @@ import Testing
     }
 
     @Test("what can be checked before anything runs is: an --export-events path, beneficiaries fewer than connections; a server that cannot start says why")
-    func refusedBeforeRunning() throws {
+    func refusedBeforeRunning() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
-        let export = try circuito("bench", "--events", "10", "--prefill", "20000", "--export-events", workspace.path("absent/events.jsonl"))
+        let export = try await circuito("bench", "--events", "10", "--prefill", "20000", "--export-events", workspace.path("absent/events.jsonl"))
         #expect(export.status == 1)
         #expect(export.stderr.contains("error: storage_error: --export-events \(workspace.path("absent/events.jsonl")): cannot create a file in "), "\(export.stderr)")
         #expect(!export.stderr.contains("pre-signing"), "refused only after signing: \(export.stderr)")
-        let folderAsFile = try circuito("bench", "--events", "10", "--export-events", workspace.root)
+        let folderAsFile = try await circuito("bench", "--events", "10", "--export-events", workspace.root)
         #expect(folderAsFile.status == 1 && folderAsFile.stderr.contains("is a folder, not a file"), "\(folderAsFile.stderr)")
 
-        let fewBeneficiaries = try circuito("bench", "--events", "10", "--connections", "32", "--beneficiaries", "16")
+        let fewBeneficiaries = try await circuito("bench", "--events", "10", "--connections", "32", "--beneficiaries", "16")
         #expect(fewBeneficiaries.status == 1)
         #expect(fewBeneficiaries.stderr == "error: invalid_range: --beneficiaries (16) must be at least --connections (32): each connection carries the events of its own beneficiaries\n", "\(fewBeneficiaries.stderr)")
 
         // A bound its server would refuse: refused before anything is signed.
-        let badBound = try circuito("bench", "--events", "10", "--maximum-commit-batch", "0", "--data", workspace.path("ledger"))
+        let badBound = try await circuito("bench", "--events", "10", "--maximum-commit-batch", "0", "--data", workspace.path("ledger"))
         #expect(badBound.status == 1 && badBound.stderr.hasPrefix("error: invalid_range: --maximum-commit-batch must be 1 to 4096"), "\(badBound.stderr)")
         #expect(!badBound.stderr.contains("pre-signing") && access(workspace.path("ledger"), F_OK) != 0, "\(badBound.stderr)")
         // A server that cannot start: its own usage error, not the hint that follows it in its log.

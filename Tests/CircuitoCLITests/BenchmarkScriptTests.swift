@@ -15,27 +15,26 @@ private let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
 private func script(
     _ interpreter: String, _ script: String, _ arguments: [String], environment: [String: String] = [:],
     interpreterArguments: [String] = [], timeout: Double = 60
-) throws -> CLIResult {
-    let child = try ChildProcess(
+) async throws -> CLIResult {
+    let result = try await runToCompletion(
         interpreterArguments + [script.hasPrefix("/") ? script : packageRoot + "/" + script] + arguments, executable: interpreter,
-        environment: environment)
-    let result = child.wait(timeout: timeout)
+        environment: environment, timeout: timeout)
     #expect(!result.timedOut, "\(script) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
     return result
 }
 
 /// Runs the bash script `path` with a bad input and expects its refusal: exit 2 and stderr opening with `error: error`.
 /// `CIRCUITO` is a binary that fails at once: were a check missing, the script must neither build the real one nor run it.
-private func expectRefusal(_ path: String, _ arguments: [String], environment: [String: String], error: String) throws {
-    let result = try script(
+private func expectRefusal(_ path: String, _ arguments: [String], environment: [String: String], error: String) async throws {
+    let result = try await script(
         "/bin/bash", path, arguments, environment: environment.merging(["CIRCUITO": "/bin/false"]) { given, _ in given })
     #expect(result.status == 2, "\(arguments) \(environment): \(result.status) \(result.stderr)")
     #expect(result.stderr.hasPrefix("error: \(error)\n"), "\(arguments) \(environment): \(result.stderr)")
 }
 
 /// `python3 Benchmarks/summarise-scenarios.py folder`, python3 found on the PATH.
-private func summariseScenarios(_ folder: String) throws -> CLIResult {
-    try script("/usr/bin/env", "Benchmarks/summarise-scenarios.py", [folder], interpreterArguments: ["python3"])
+private func summariseScenarios(_ folder: String) async throws -> CLIResult {
+    try await script("/usr/bin/env", "Benchmarks/summarise-scenarios.py", [folder], interpreterArguments: ["python3"])
 }
 
 /// Writes each (name, text) into `folder` as it is.
@@ -67,10 +66,10 @@ private let pgbenchInstalled: Bool = ((try? FileManager.default.contentsOfDirect
 @Suite("Benchmark scripts")
 struct BenchmarkScriptTests {
     @Test("run-scenarios.sh: --help, and every bad argument named with nothing created")
-    func runScenariosArguments() throws {
+    func runScenariosArguments() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
-        let help = try script("/bin/bash", "Benchmarks/run-scenarios.sh", ["--help"])
+        let help = try await script("/bin/bash", "Benchmarks/run-scenarios.sh", ["--help"])
         #expect(help.status == 0 && help.stdout.hasPrefix("usage: bash Benchmarks/run-scenarios.sh [OUT]"), "\(help.stdout)")
         let folder = workspace.path("results")
         let file = try workspace.write("a-file", lines: ["not a folder"])
@@ -85,16 +84,16 @@ struct BenchmarkScriptTests {
             ([file], [:], "\(file) is there and is not a folder"),
         ]
         for (arguments, environment, error) in cases {
-            try expectRefusal("Benchmarks/run-scenarios.sh", arguments, environment: environment, error: error)
+            try await expectRefusal("Benchmarks/run-scenarios.sh", arguments, environment: environment, error: error)
             #expect(!FileManager.default.fileExists(atPath: folder), "\(arguments) \(environment) made the results folder")
         }
     }
 
     @Test("postgres-peer.sh: --help, and every bad argument named before PostgreSQL is installed or started")
-    func postgresPeerArguments() throws {
+    func postgresPeerArguments() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
-        let help = try script("/bin/bash", "Benchmarks/postgres-peer.sh", ["-h"])
+        let help = try await script("/bin/bash", "Benchmarks/postgres-peer.sh", ["-h"])
         #expect(help.status == 0 && help.stdout.contains("[--events N] [--clients \"1 8 32\"] [--json]"), "\(help.stdout)")
         let twoEvents = try workspace.write("two.jsonl", lines: ["{}", "{}"])
         let empty = try workspace.write("empty.jsonl", lines: [])
@@ -118,12 +117,12 @@ struct BenchmarkScriptTests {
             (["--events", "1", "--clients", "1 2 8"], ["EVENTS_FILE": twoEvents], "the events file holds 2 events, fewer than --clients 8"),
         ]
         for (arguments, environment, error) in cases {
-            try expectRefusal("Benchmarks/postgres-peer.sh", arguments, environment: environment, error: error)
+            try await expectRefusal("Benchmarks/postgres-peer.sh", arguments, environment: environment, error: error)
         }
     }
 
     @Test("run-scenarios.sh: each PostgreSQL round inserts exactly the events that round's run at 64 × 4 sent to the ledger, right after it")
-    func postgresGetsTheLedgersEvents() throws {
+    func postgresGetsTheLedgersEvents() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         // The real script and its helpers in a folder of their own, beside a stand-in for the PostgreSQL peer (which
@@ -157,7 +156,7 @@ struct BenchmarkScriptTests {
         ])
         #expect(chmod(fakeCircuito, 0o755) == 0)
         let out = workspace.path("out")
-        let result = try script(
+        let result = try await script(
             "/bin/bash", benchmarks + "/run-scenarios.sh", [out],
             environment: [
                 "CIRCUITO": fakeCircuito, "RECEIVED": received, "EVENTS": "5", "REPEAT": "2", "SKIP_MILLION": "1",
@@ -188,7 +187,7 @@ struct BenchmarkScriptTests {
     }
 
     @Test("run-scenarios.sh: a results folder that is not empty is refused and left as it was")
-    func runScenariosRefusesAFolderInUse() throws {
+    func runScenariosRefusesAFolderInUse() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         // An earlier run's result, a log, a base ledger: each alone would be mixed into the new run's summary (or, the
@@ -205,7 +204,7 @@ struct BenchmarkScriptTests {
                 atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path, withIntermediateDirectories: true)
             try file.text.write(toFile: path, atomically: false, encoding: .utf8)
             let before = try snapshot(out)
-            try expectRefusal(
+            try await expectRefusal(
                 "Benchmarks/run-scenarios.sh", [out],
                 environment: ["EVENTS": "5", "REPEAT": "1", "SKIP_MILLION": "1", "SKIP_CEILING": "1", "SKIP_POSTGRES": "1"],
                 error: "\(out) is not empty: an earlier run's results there would be mixed into this run's summary; give a new or empty folder")
@@ -214,7 +213,7 @@ struct BenchmarkScriptTests {
     }
 
     @Test("run-scenarios.sh and postgres-peer.sh: a CIRCUITO that is not an executable file is refused, nothing built or created")
-    func circuitoMustBeAnExecutableFile() throws {
+    func circuitoMustBeAnExecutableFile() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         // The real scripts in a folder of their own, with a `swift` first on the PATH that only notes that it ran: were
@@ -233,7 +232,7 @@ struct BenchmarkScriptTests {
         let out = workspace.path("out")
         for circuito in [workspace.path("missing/circuito"), notExecutable, workspace.path("bin")] {
             let error = "CIRCUITO '\(circuito)' is not an executable file"
-            try expectRefusal(
+            try await expectRefusal(
                 benchmarks + "/run-scenarios.sh", [out],
                 environment: [
                     "CIRCUITO": circuito, "PATH": path, "EVENTS": "5", "REPEAT": "1", "SKIP_MILLION": "1", "SKIP_CEILING": "1",
@@ -241,7 +240,7 @@ struct BenchmarkScriptTests {
                 ],
                 error: error)
             #expect(!FileManager.default.fileExists(atPath: out), "\(circuito): the results folder was made")
-            try expectRefusal(benchmarks + "/postgres-peer.sh", ["--events", "40"], environment: ["CIRCUITO": circuito, "PATH": path], error: error)
+            try await expectRefusal(benchmarks + "/postgres-peer.sh", ["--events", "40"], environment: ["CIRCUITO": circuito, "PATH": path], error: error)
         }
         #expect(
             !FileManager.default.fileExists(atPath: built),
@@ -252,12 +251,12 @@ struct BenchmarkScriptTests {
     @Test(
         "postgres-peer.sh: pgbench's failure (an event that is not JSON) is shown, with exit status 1, not the usage error's 2",
         .enabled(if: pgbenchInstalled))
-    func postgresPeerShowsPgbenchsFailure() throws {
+    func postgresPeerShowsPgbenchsFailure() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let events = try workspace.write("not-json.jsonl", lines: ["not json 1", "not json 2"])
         // LC_ALL=C: PostgreSQL's messages in English, whatever the host's locale.
-        let result = try script(
+        let result = try await script(
             "/bin/bash", "Benchmarks/postgres-peer.sh", ["--clients", "1"],
             environment: ["EVENTS_FILE": events, "CIRCUITO": "/bin/false", "LC_ALL": "C"], timeout: 120)
         #expect(result.status == 1, "\(result.status) \(result.stderr)")
@@ -266,20 +265,20 @@ struct BenchmarkScriptTests {
     }
 
     @Test("summarise-scenarios.py: a bad folder is named and nothing written; results give each target met or missed")
-    func summary() throws {
+    func summary() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         /// `python3 Benchmarks/summarise-scenarios.py arguments…`, python3 found on the PATH.
-        func summarise(_ arguments: [String]) throws -> CLIResult {
-            try script("/usr/bin/env", "Benchmarks/summarise-scenarios.py", arguments, interpreterArguments: ["python3"])
+        func summarise(_ arguments: [String]) async throws -> CLIResult {
+            try await script("/usr/bin/env", "Benchmarks/summarise-scenarios.py", arguments, interpreterArguments: ["python3"])
         }
-        let none = try summarise([])
+        let none = try await summarise([])
         #expect(none.status == 2 && none.stderr.hasPrefix("error: one argument, the results folder"), "\(none.stderr)")
-        let missing = try summarise([workspace.path("missing")])
+        let missing = try await summarise([workspace.path("missing")])
         #expect(missing.status == 2 && missing.stderr.hasPrefix("error: \(workspace.path("missing")) is not a folder\n"), "\(missing.stderr)")
         let results = workspace.path("results")
         try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: false)
-        let empty = try summarise([results])
+        let empty = try await summarise([results])
         #expect(empty.status == 2 && empty.stderr.hasPrefix("error: \(results) holds no readable results"), "\(empty.stderr)")
         #expect(!FileManager.default.fileExists(atPath: results + "/targets.json"))
 
@@ -303,7 +302,7 @@ struct BenchmarkScriptTests {
         try write("from-1m-64x4.1.json", #"{"server_rss_mb": 225.5, "server_anonymous_rss_mb": 12.5}"#)
         try write("from-1m-64x4-cold.1.json", #"{"server_rss_mb": 87.5}"#)
         try write("from-1m-reads-1-cold.1.json", #"{"proof_latency_p50_ms": 0.34, "base_copy_cached_share_at_start": 0}"#)
-        let summarised = try summarise([results])
+        let summarised = try await summarise([results])
         // Results were left out and targets not measured: printed and written all the same, with status 3.
         #expect(summarised.status == 3, "\(summarised.stderr)")
         let lines = summarised.stdout.split(separator: "\n").map(String.init)
@@ -331,7 +330,7 @@ struct BenchmarkScriptTests {
     }
 
     @Test("summarise-scenarios.py: a run that did not append the whole mix, or refused events, is left out and named")
-    func summaryLeavesOutIncompleteRuns() throws {
+    func summaryLeavesOutIncompleteRuns() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let results = workspace.path("results")
@@ -345,7 +344,7 @@ struct BenchmarkScriptTests {
             ("throughput-64x4.3.json", #"{"throughput_events_per_second": 9800, "verify_bound_events_per_second": 10000, "refused": 12}"#),
             ("throughput-64x4.4.failed.json", #"{"throughput_events_per_second": 9700, "verify_bound_events_per_second": 10000, "refused": 3, "complete": false}"#),
         ])
-        let summarised = try summariseScenarios(results)
+        let summarised = try await summariseScenarios(results)
         #expect(summarised.status == 3, "\(summarised.stderr)")
         let lines = summarised.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains("throughput-64x4 (1 runs): throughput_events_per_second=7000, verify_bound_events_per_second=10000, refused=0"), "\(lines)")
@@ -363,7 +362,7 @@ struct BenchmarkScriptTests {
     }
 
     @Test("summarise-scenarios.py: every round counted exits 0; a read refused or cut short leaves its run out (status 3); verify against the ledger's own signatures")
-    func summaryCountsReadsAndSignatures() throws {
+    func summaryCountsReadsAndSignatures() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let results = workspace.path("results")
@@ -382,7 +381,7 @@ struct BenchmarkScriptTests {
             ("from-1m-64x4.1.json", #"{"throughput_events_per_second": 8500, "server_rss_mb": 140, "complete": true}"#),
             ("from-10k-64x4.1.json", #"{"throughput_events_per_second": 10000, "complete": true}"#),
         ])
-        let whole = try summariseScenarios(results)
+        let whole = try await summariseScenarios(results)
         #expect(whole.status == 0, "\(whole.stdout) \(whole.stderr)")
         let lines = whole.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains("  verify >= 80 % of the bound (audit-1m): 90.0% of its bound: met (audit-1m, 1 rounds)"), "\(lines)")
@@ -397,7 +396,7 @@ struct BenchmarkScriptTests {
             ("throughput-64x4.2.json", #"{"throughput_events_per_second": 9900, "verify_bound_events_per_second": 10000, "complete": true, "ledger_file_system": "tmpfs"}"#),
             ("ceiling-tmpfs-64x4.1.json", #"{"throughput_events_per_second": 9900, "complete": true, "ledger_file_system": "tmpfs"}"#),
         ])
-        let partial = try summariseScenarios(results)
+        let partial = try await summariseScenarios(results)
         #expect(partial.status == 3, "\(partial.stdout) \(partial.stderr)")
         let partialLines = partial.stdout.split(separator: "\n").map(String.init)
         #expect(partialLines.contains("skipped reads-1.2.json: 40 balance queries refused"), "\(partialLines)")
@@ -409,7 +408,7 @@ struct BenchmarkScriptTests {
     }
 
     @Test("summarise-scenarios.py: a corrupt result, a folder named like one, a missing figure, an unwritable targets.json: no traceback")
-    func summaryBadInputs() throws {
+    func summaryBadInputs() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let results = workspace.path("results")
@@ -423,7 +422,7 @@ struct BenchmarkScriptTests {
             ("reads-10k.1.json", #"{"rebuild_events_per_second": 250000}"#),
         ])
         try FileManager.default.createDirectory(atPath: results + "/sub.1.json", withIntermediateDirectories: false)
-        let summarised = try summariseScenarios(results)
+        let summarised = try await summariseScenarios(results)
         #expect(summarised.status == 3, "\(summarised.stderr)")
         #expect(!summarised.stderr.contains("Traceback"), "\(summarised.stderr)")
         let lines = summarised.stdout.split(separator: "\n").map(String.init)
@@ -438,7 +437,7 @@ struct BenchmarkScriptTests {
         // summary, a warning, exit status 1.
         try FileManager.default.removeItem(atPath: results + "/targets.json")
         try FileManager.default.createDirectory(atPath: results + "/targets.json", withIntermediateDirectories: false)
-        let unwritable = try summariseScenarios(results)
+        let unwritable = try await summariseScenarios(results)
         #expect(unwritable.status == 1, "\(unwritable.stderr)")
         #expect(!unwritable.stderr.contains("Traceback"), "\(unwritable.stderr)")
         #expect(unwritable.stderr.hasPrefix("warning: \(results)/targets.json not written: "), "\(unwritable.stderr)")

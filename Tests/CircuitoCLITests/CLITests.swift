@@ -84,12 +84,13 @@ final class PipeReader: @unchecked Sendable {
         return true
     }
 
-    /// Waits until at least `count` complete lines have arrived; false on timeout.
-    func waitForLines(_ count: Int, timeout: Double) -> Bool {
+    /// Waits until at least `count` complete lines have arrived; false on timeout. It sleeps between looks instead of
+    /// blocking, so the test's thread stays free for other tests' tasks.
+    func waitForLines(_ count: Int, timeout: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while lineCount < count {
             if Date() > deadline { return false }
-            usleep(2_000)
+            try? await Task.sleep(for: .milliseconds(2))
         }
         return true
     }
@@ -116,10 +117,13 @@ struct CLIResult {
 
 /// One run of `circuito`, with stdin, stdout and stderr on pipes. stdin can be fed all at once (and closed) or kept
 /// open for the test to write to.
-final class ChildProcess {
+final class ChildProcess: @unchecked Sendable {
+    // @unchecked: `process` is only asked for its state, `stdout` and `stderr` are Sendable, and the one mutable
+    // field is guarded by `stdinLock` (the waiting thread closes stdin while the test may still write to it).
     let process: Process
     let stdout: PipeReader
     let stderr: PipeReader
+    private let stdinLock = NSLock()
     private var stdinDescriptor: Int32 = -1
     private let exited: DispatchSemaphore
 
@@ -169,7 +173,7 @@ final class ChildProcess {
                 close(descriptor)
             }.start()
         } else if keepStdinOpen {
-            stdinDescriptor = inPipe[1]
+            stdinLock.withLock { stdinDescriptor = inPipe[1] }
         } else {
             close(inPipe[1])
         }
@@ -209,19 +213,31 @@ final class ChildProcess {
     }
 
     func writeToStdin(_ text: String) {
-        precondition(stdinDescriptor >= 0, "stdin was not kept open")
-        ChildProcess.writeAll(stdinDescriptor, Array(text.utf8))
-    }
-
-    func closeStdin() {
-        if stdinDescriptor >= 0 {
-            close(stdinDescriptor)
-            stdinDescriptor = -1
+        stdinLock.withLock {
+            precondition(stdinDescriptor >= 0, "stdin was not kept open")
+            ChildProcess.writeAll(stdinDescriptor, Array(text.utf8))
         }
     }
 
-    /// Waits for the child (killing it after `timeout` seconds, which the result reports) and for its output.
-    func wait(timeout: Double = 120) -> CLIResult {
+    func closeStdin() {
+        stdinLock.withLock {
+            if stdinDescriptor >= 0 {
+                close(stdinDescriptor)
+                stdinDescriptor = -1
+            }
+        }
+    }
+
+    /// Waits for the child (killing it after `timeout` seconds, which the result reports) and for its output, on a
+    /// thread of its own: a test blocked here would hold one of the few threads every async test runs on (one per
+    /// core), and two such tests stalled the rest of the suite past their time limits.
+    func wait(timeout: Double = 120) async -> CLIResult {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: self.waitBlocking(timeout: timeout)) }.start()
+        }
+    }
+
+    private func waitBlocking(timeout: Double) -> CLIResult {
         var timedOut = false
         if exited.wait(timeout: .now() + timeout) == .timedOut {
             timedOut = true
@@ -244,17 +260,63 @@ final class ChildProcess {
     }
 }
 
+/// Bounds how many commands the tests run to completion at once (one per core, at least two). Since waiting for a
+/// child no longer holds a thread, nothing else would stop every test of the target from starting its commands
+/// together, and tests that time what a command does (a `--timeout`, a kill mid-way) would then run on a machine
+/// loaded many times over. Long-lived children (servers, writers held open) are not counted: a test waits for them
+/// while its own commands run.
+actor ChildProcessSlots {
+    static let shared = ChildProcessSlots(width: max(2, ProcessInfo.processInfo.activeProcessorCount))
+
+    private let width: Int
+    private var running = 0
+    /// In arrival order; at most one per test running.
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(width: Int) {
+        precondition(width > 0)
+        self.width = width
+    }
+
+    /// Runs `body` once a slot is free; commands are let through in the order they asked.
+    func run<Result: Sendable>(_ body: @Sendable () async throws -> Result) async throws -> Result {
+        if running < width {
+            running += 1
+        } else {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        assert(running <= width)
+        defer {
+            if waiting.isEmpty { running -= 1 } else { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}
+
+/// Runs `executable` (default: `circuito`) with `arguments` to completion, bounded by `timeout` seconds, once a slot
+/// of `ChildProcessSlots` is free.
+func runToCompletion(
+    _ arguments: [String], stdin: String? = nil, executable: String? = nil, environment: [String: String] = [:],
+    stderrOnTerminal: Bool = false, timeout: Double = 120
+) async throws -> CLIResult {
+    try await ChildProcessSlots.shared.run {
+        let child = try ChildProcess(
+            arguments, stdin: stdin.map { Array($0.utf8) }, executable: executable, environment: environment,
+            stderrOnTerminal: stderrOnTerminal)
+        return await child.wait(timeout: timeout)
+    }
+}
+
 /// Runs `circuito arguments…` to completion (bounded by `timeout`).
 @discardableResult
-func circuito(_ arguments: String..., stdin: String? = nil, timeout: Double = 120) throws -> CLIResult {
-    try circuito(arguments, stdin: stdin, timeout: timeout)
+func circuito(_ arguments: String..., stdin: String? = nil, timeout: Double = 120) async throws -> CLIResult {
+    try await circuito(arguments, stdin: stdin, timeout: timeout)
 }
 
 /// `circuito(_:stdin:timeout:)` with the arguments in an array.
 @discardableResult
-func circuito(_ arguments: [String], stdin: String? = nil, timeout: Double = 120) throws -> CLIResult {
-    let child = try ChildProcess(arguments, stdin: stdin.map { Array($0.utf8) })
-    let result = child.wait(timeout: timeout)
+func circuito(_ arguments: [String], stdin: String? = nil, timeout: Double = 120) async throws -> CLIResult {
+    let result = try await runToCompletion(arguments, stdin: stdin, timeout: timeout)
     #expect(!result.timedOut, "circuito \(arguments.joined(separator: " ")) timed out after \(timeout) s")
     return result
 }
@@ -322,13 +384,13 @@ struct TestLedger {
     let authority: TestActor
     let verifierKey: String
 
-    init(origin: String = "cli.test/ledger", initArguments: [String] = []) throws {
+    init(origin: String = "cli.test/ledger", initArguments: [String] = []) async throws {
         workspace = try Workspace()
         authority = TestActor("authority")
         let keyPath = workspace.path("authority.key")
         try KeyFile.write(authority.key, to: keyPath)
         directory = workspace.path("ledger")
-        let result = try circuito(["init", "--data", directory, "--authority-key", keyPath, "--origin", origin] + initArguments)
+        let result = try await circuito(["init", "--data", directory, "--authority-key", keyPath, "--origin", origin] + initArguments)
         try #require(result.succeeded, "init failed: \(result.stderr)")
         verifierKey = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -337,35 +399,34 @@ struct TestLedger {
 
     /// `circuito append --batch 1` with its stdin kept open, once it has appended merchant-1's registration (seq 1):
     /// a writer that holds the ledger until its stdin is closed (it flushes a receipt after each batch).
-    func startWriterHoldingTheLedger() throws -> ChildProcess {
+    func startWriterHoldingTheLedger() async throws -> ChildProcess {
         let writer = try ChildProcess(["append", "--data", directory, "--batch", "1"], keepStdinOpen: true)
         writer.writeToStdin(try authority.register(TestActor("merchant-1"), role: "merchant", name: "One") + "\n")
-        try #require(writer.stdout.waitForLines(1, timeout: 60), "no receipt from the writer")
+        try #require(await writer.stdout.waitForLines(1, timeout: 60), "no receipt from the writer")
         return writer
     }
 
     /// `circuito append --data DIR [--batch N] FILE` with `lines` written to a new file.
-    func append(_ lines: [String], batch: Int? = nil) throws -> CLIResult {
+    func append(_ lines: [String], batch: Int? = nil) async throws -> CLIResult {
         let file = try workspace.write("events-\(UUID().uuidString).jsonl", lines: lines)
         var arguments = ["append", "--data", directory]
         if let batch { arguments += ["--batch", String(batch)] }
-        let child = try ChildProcess(arguments + [file])
-        let result = child.wait()
+        let result = try await runToCompletion(arguments + [file])
         #expect(!result.timedOut, "append timed out")
         return result
     }
 
-    func root(size: UInt64? = nil) throws -> TreeHead {
-        try rootOf(directory, size: size)
+    func root(size: UInt64? = nil) async throws -> TreeHead {
+        try await rootOf(directory, size: size)
     }
 
-    func export() throws -> [String] {
-        let result = try circuito("export", "--data", directory)
+    func export() async throws -> [String] {
+        let result = try await circuito("export", "--data", directory)
         try #require(result.succeeded, "export failed: \(result.stderr)")
         return result.completeLines
     }
 
-    func verify() throws -> CLIResult { try circuito("verify", "--data", directory) }
+    func verify() async throws -> CLIResult { try await circuito("verify", "--data", directory) }
 }
 
 /// `circuito proof root` parsed, checking its keys.
@@ -374,11 +435,10 @@ struct TreeHead: Equatable {
     let hash: [UInt8]
 }
 
-func rootOf(_ directory: String, size: UInt64? = nil) throws -> TreeHead {
+func rootOf(_ directory: String, size: UInt64? = nil) async throws -> TreeHead {
     var arguments = ["proof", "root", "--data", directory]
     if let size { arguments += ["--size", String(size)] }
-    let child = try ChildProcess(arguments)
-    let result = child.wait()
+    let result = try await runToCompletion(arguments)
     try #require(result.succeeded, "proof root failed: \(result.stderr)")
     let json = try JSONParser.parse(result.stdout.trimmingCharacters(in: .newlines))
     #expect(json.objectValue.map { Set($0.keys) } == ["root_hash", "tree_size"])
@@ -439,26 +499,26 @@ func fileMode(_ path: String) -> mode_t? {
 @Suite("circuito CLI", .timeLimit(.minutes(5)))
 struct CLITests {
     @Test("case: an id registered with another role is not_found, even with a case recorded before it was registered")
-    func caseOfAnIdRegisteredWithAnotherRole() throws {
-        let ledger = try TestLedger()
+    func caseOfAnIdRegisteredWithAnotherRole() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         let casa = TestActor("casa"), staff = TestActor("op"), later = TestActor("x")
         let sealed = SealedData.seal(["name": "x"], subject: "x", key: SecretBox.newKey())
-        let result = try ledger.append([
+        let result = try await ledger.append([
             try ledger.authority.register(casa, role: "organisation", name: "Casa"),
             try casa.register(staff, role: "staff", name: "Op", organisation: "casa"),
             try staff.sign("case.referred", id: "refer-x", ["case": "c-x", "beneficiary": "x", "household": "hh-1", "to": "casa", "sealed": sealed]),
             try ledger.authority.register(later, role: "staff", name: "X", organisation: "casa"),
         ])
         try #require(result.succeeded && !result.stdout.contains("error"), "\(result.stdout)\(result.stderr)")
-        let read = try circuito("case", "--data", ledger.directory, "--beneficiary", "x")
+        let read = try await circuito("case", "--data", ledger.directory, "--beneficiary", "x")
         #expect(read.status == 1 && read.stdout.isEmpty, "\(read.stdout)")
         #expect(read.stderr.contains("error: not_found: the ledger knows no beneficiary \"x\": that id is registered as staff"), "\(read.stderr)")
     }
 
     @Test("output that cannot be written (a full disk) ends the command with storage_error and exit 1, never a quiet 0")
-    func outputThatCannotBeWrittenFails() throws {
-        let ledger = try TestLedger()
+    func outputThatCannotBeWrittenFails() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         let binary = try #require(CLI.binary)
         // /dev/full refuses every write with ENOSPC, as a full disk does. C's stdout fully buffered (a file), and
@@ -467,19 +527,19 @@ struct CLITests {
         for buffering in ["", "stdbuf -oL ", "stdbuf -o0 "] {
             for command in ["export", "verify", "checkpoint --all"] {
                 let line = "\(buffering)\"$0\" \(command) --data \"$1\" > /dev/full"
-                let result = try ChildProcess(["-c", line, binary, ledger.directory], executable: "/bin/sh").wait(timeout: 120)
+                let result = try await runToCompletion(["-c", line, binary, ledger.directory], executable: "/bin/sh")
                 #expect(result.exitedNormally && result.status == 1, "\(line): \(result.status)")
                 #expect(result.stderr.hasPrefix("error: storage_error: cannot write the output: "), "\(line): \(result.stderr)")
                 #expect(result.stderr.hasSuffix("; what it printed is incomplete\n"), "\(line): \(result.stderr)")
             }
         }
         // Written where it can be, the same commands succeed.
-        #expect(try circuito("export", "--data", ledger.directory).succeeded)
+        await #expect(try circuito("export", "--data", ledger.directory).succeeded)
     }
 
     @Test("serve under a low file limit bounds its connections below it and says so (server.info gives the bound its refusals follow)")
-    func serveKeepsItsConnectionsWithinTheFileLimit() throws {
-        let ledger = try TestLedger()
+    func serveKeepsItsConnectionsWithinTheFileLimit() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         let binary = try #require(CLI.binary)
         // 400 files, soft and hard: 256 kept for the server's own, so 144 connections.
@@ -492,38 +552,38 @@ struct CLITests {
         while address == nil, Date() < deadline, server.process.isRunning {
             let text = String(decoding: server.stdout.bytes, as: UTF8.self)
             address = text.split(separator: "\n").first { $0.hasPrefix("listening tcp ") }.map { String($0.dropFirst("listening tcp ".count)) }
-            usleep(20_000)
+            try await Task.sleep(for: .milliseconds(20))
         }
         let endpoint = try #require(address, "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
         #expect(String(decoding: server.stderr.bytes, as: UTF8.self).contains("serve: this process may open 400 files (ulimit -n): at most 144 connections, not 1024"))
-        let info = try circuito("client", "info", "--server", endpoint)
+        let info = try await circuito("client", "info", "--server", endpoint)
         try #require(info.succeeded, "\(info.stderr)")
         #expect(try JSONParser.parse(info.stdoutBytes)["limits"]?["maximum_connections"] == 144)
     }
 
     @Test("a replay killed while it runs leaves no scratch database in the temporary folder")
-    func killedReplayLeavesNoScratch() throws {
+    func killedReplayLeavesNoScratch() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let ledger = workspace.path("ledger")
-        let made = try circuito("bench", "--events", "2000", "--connections", "4", "--data", ledger, timeout: 300)
+        let made = try await circuito("bench", "--events", "2000", "--connections", "4", "--data", ledger, timeout: 300)
         try #require(made.succeeded, "\(made.stderr)")
         let scratchParent = workspace.path("tmp")
         try FileManager.default.createDirectory(atPath: scratchParent, withIntermediateDirectories: false)
         for command in ["verify", "rebuild"] {
             let replay = try ChildProcess([command, "--data", ledger], environment: ["TMPDIR": scratchParent])
             // Well into the replay (its scratch environment is opened first thing), then killed outright.
-            usleep(300_000)
+            try await Task.sleep(for: .milliseconds(300))
             kill(replay.pid, SIGKILL)
-            _ = replay.wait(timeout: 60)
+            _ = await replay.wait(timeout: 60)
             let left = FileManager.default.subpaths(atPath: scratchParent) ?? []
             #expect(left.filter { !$0.hasPrefix("circuito-replay-") || $0.contains("/") } == [], "\(command) left \(left)")
         }
     }
 
     @Test("serve on a port in use, or on a socket path that is a file, says which and why in words")
-    func serveCannotListen() throws {
-        let ledger = try TestLedger()
+    func serveCannotListen() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         // A port this test holds.
         let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -537,13 +597,13 @@ struct CLITests {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) } }
         let port = Int(UInt16(bigEndian: address.sin_port))
-        let inUse = try circuito("serve", "--data", ledger.directory, "--listen", "127.0.0.1:\(port)")
+        let inUse = try await circuito("serve", "--data", ledger.directory, "--listen", "127.0.0.1:\(port)")
         #expect(inUse.status == 1)
         #expect(inUse.stderr == "error: storage_error: cannot listen on 127.0.0.1:\(port): Address already in use\n", "\(inUse.stderr)")
 
         let file = ledger.workspace.path("not-a-socket")
         try Data("keep me".utf8).write(to: URL(fileURLWithPath: file))
-        let wrongType = try circuito("serve", "--data", ledger.directory, "--listen", "none", "--unix", file)
+        let wrongType = try await circuito("serve", "--data", ledger.directory, "--listen", "none", "--unix", file)
         #expect(wrongType.status == 1)
         #expect(wrongType.stderr == "error: storage_error: cannot listen on \(file): the socket path is there and is not a socket (it is left as it is)\n", "\(wrongType.stderr)")
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "keep me")
@@ -556,8 +616,8 @@ struct CLITests {
     @Test(
         "a reader with read access only (an auditor's) verifies and exports without writing lock.mdb, holding off writers; beside a writer it is refused",
         .enabled(if: canRunAsAnotherUser))
-    func readerWithReadAccessOnly() throws {
-        let ledger = try TestLedger()
+    func readerWithReadAccessOnly() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         // The auditor's copy of the program, and the ledger readable by everyone, writable by its owner only.
         let binary = ledger.workspace.path("circuito")
@@ -568,14 +628,13 @@ struct CLITests {
         unlink(ledger.directory + "/lock.mdb")
         try #require(access(ledger.directory + "/writer.lock", F_OK) == 0)
         try #require(chmod(ledger.directory + "/writer.lock", 0o644) == 0)
-        func asAuditor(_ arguments: [String]) throws -> CLIResult {
-            let child = try ChildProcess(["-u", "nobody", "--", binary] + arguments, executable: "/usr/sbin/runuser")
-            return child.wait(timeout: 120)
+        func asAuditor(_ arguments: [String]) async throws -> CLIResult {
+            try await runToCompletion(["-u", "nobody", "--", binary] + arguments, executable: "/usr/sbin/runuser")
         }
-        let verified = try asAuditor(["verify", "--data", ledger.directory])
+        let verified = try await asAuditor(["verify", "--data", ledger.directory])
         #expect(verified.succeeded, "\(verified.stderr)")
         #expect(verified.stdout.hasPrefix("ok: 1 records"), "\(verified.stdout)")
-        #expect(try asAuditor(["export", "--data", ledger.directory]).completeLines.count == 1)
+        await #expect(try asAuditor(["export", "--data", ledger.directory]).completeLines.count == 1)
         // It wrote nothing: no lock file appeared.
         #expect(access(ledger.directory + "/lock.mdb", F_OK) != 0)
 
@@ -583,14 +642,14 @@ struct CLITests {
         let writerLock = open(ledger.directory + "/writer.lock", O_RDONLY)
         try #require(writerLock >= 0 && flock(writerLock, LOCK_EX | LOCK_NB) == 0)
         defer { close(writerLock) }
-        let besideWriter = try asAuditor(["verify", "--data", ledger.directory])
+        let besideWriter = try await asAuditor(["verify", "--data", ledger.directory])
         #expect(besideWriter.status == 1)
         #expect(besideWriter.stderr.contains("error: ledger_locked: ") && besideWriter.stderr.contains("reading beside a writer needs write access"), "\(besideWriter.stderr)")
     }
 
     @Test("a data.mdb cut short (an interrupted copy) is refused with integrity_failure by every reader, never read past its end")
-    func truncatedFileIsRefused() throws {
-        let ledger = try TestLedger()
+    func truncatedFileIsRefused() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         let bytes = try #require(FileManager.default.contents(atPath: ledger.directory + "/data.mdb"))
         let cut = ledger.workspace.path("cut")
@@ -598,14 +657,14 @@ struct CLITests {
         // Its two meta pages whole: LMDB opens it, and its last page lies past the end.
         try bytes.prefix(8192).write(to: URL(fileURLWithPath: cut + "/data.mdb"))
         for command in [["verify"], ["export"], ["checkpoint"], ["rebuild"]] {
-            let result = try circuito(command + ["--data", cut])
+            let result = try await circuito(command + ["--data", cut])
             #expect(result.exitedNormally && result.status == 1, "\(command): \(result.stderr)")
             #expect(result.stderr.hasPrefix("error: integrity_failure: \(cut)/data.mdb is 8192 bytes, but its pages reach "), "\(command): \(result.stderr)")
         }
     }
 
     @Test("readers given a folder whose data.mdb is empty or not LMDB's change nothing in it: no meta pages written, no lock file left")
-    func readersLeaveAFolderThatIsNoLedgerAsItWas() throws {
+    func readersLeaveAFolderThatIsNoLedgerAsItWas() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let empty = workspace.path("empty")
@@ -615,9 +674,9 @@ struct CLITests {
         let noise = Data((0..<65_536).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) })
         #expect(FileManager.default.createFile(atPath: garbage + "/data.mdb", contents: noise))
         for command in [["verify"], ["export"], ["report"], ["checkpoint"], ["backup", "--out", workspace.path("copy")]] {
-            let onEmpty = try circuito(command + ["--data", empty])
+            let onEmpty = try await circuito(command + ["--data", empty])
             #expect(onEmpty.status == 1 && onEmpty.stderr.hasPrefix("error: not_found: \(empty) holds no ledger"), "\(command): \(onEmpty.stderr)")
-            let onGarbage = try circuito(command + ["--data", garbage])
+            let onGarbage = try await circuito(command + ["--data", garbage])
             #expect(onGarbage.status == 1 && onGarbage.stderr.hasPrefix("error: "), "\(command): \(onGarbage.stderr)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: empty) == ["data.mdb"], "\(command)")
             #expect(FileManager.default.contents(atPath: empty + "/data.mdb") == Data(), "\(command)")
@@ -628,13 +687,13 @@ struct CLITests {
         let folder = workspace.path("folder")
         #expect(mkdir(folder, 0o700) == 0 && mkdir(folder + "/data.mdb", 0o700) == 0)
         for command in [["append"], ["verify"]] {
-            let refused = try circuito(command + ["--data", folder], stdin: "")
+            let refused = try await circuito(command + ["--data", folder], stdin: "")
             #expect(refused.status == 1 && refused.stderr.hasPrefix("error: not_found: \(folder) holds no ledger"), "\(command): \(refused.stderr)")
         }
     }
 
     @Test("keygen, init, sign, append, verify, export, checkpoint and proofs agree with each other")
-    func fullFlow() throws {
+    func fullFlow() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
 
@@ -643,7 +702,7 @@ struct CLITests {
         var multikeys: [String: String] = [:]
         for name in ["authority", "org-1", "staff-1"] {
             let path = workspace.path("\(name).key")
-            let result = try circuito("keygen", "--out", path)
+            let result = try await circuito("keygen", "--out", path)
             try #require(result.succeeded, "keygen failed: \(result.stderr)")
             let multikey = result.stdout.trimmingCharacters(in: .newlines)
             #expect(result.stdout == multikey + "\n")
@@ -658,7 +717,7 @@ struct CLITests {
         // init: prints the checkpoint verifier key origin+keyid+base64(0x01 ‖ key).
         let origin = "cli.test/flow"
         let directory = workspace.path("ledger")
-        let initResult = try circuito(
+        let initResult = try await circuito(
             "init", "--data", directory, "--authority-key", keyFiles["authority"]!, "--authority-id", "city", "--origin", origin)
         try #require(initResult.succeeded, "init failed: \(initResult.stderr)")
         let verifierKey = initResult.stdout.trimmingCharacters(in: .newlines)
@@ -691,7 +750,7 @@ struct CLITests {
             unsigned(registration(auditor, role: "auditor", name: "Audit Office")),
             unsigned(registration(beneficiaries[0], role: "beneficiary", name: "Bea", organisation: "org-1")),
         ]
-        let signResult = try circuito(
+        let signResult = try await circuito(
             "sign", "--key", keyFiles["authority"]!, "--actor", "city", stdin: firstInput.joined(separator: "\n") + "\n")
         try #require(signResult.succeeded, "sign failed: \(signResult.stderr)")
         let firstSigned = signResult.completeLines
@@ -709,7 +768,7 @@ struct CLITests {
 
         // append (file argument): receipts seq 1…5 in one batch, one checkpoint of size 6.
         let firstFile = try workspace.write("first.jsonl", lines: firstSigned)
-        let firstAppend = try circuito("append", "--data", directory, firstFile)
+        let firstAppend = try await circuito("append", "--data", directory, firstFile)
         #expect(firstAppend.succeeded, "append failed: \(firstAppend.stderr)")
         let firstReceipts = try firstAppend.completeLines.map(PrintedReceipt.init(line:))
         try #require(firstReceipts.count == 5)
@@ -718,14 +777,14 @@ struct CLITests {
         #expect(firstReceipts.allSatisfy { $0.checkpointSize == 6 && $0.checkpoint == firstReceipts[0].checkpoint })
 
         // A second append through stdin, signed by the staff member and the organisation: a second checkpoint.
-        let staffSigned = try circuito(
+        let staffSigned = try await circuito(
             "sign", "--key", keyFiles["staff-1"]!, "--actor", "staff-1",
             stdin: unsigned(registration(beneficiaries[1], role: "beneficiary", name: "Ben", organisation: "org-1")) + "\n")
-        let orgSigned = try circuito(
+        let orgSigned = try await circuito(
             "sign", "--key", keyFiles["org-1"]!, "--actor", "org-1",
             stdin: unsigned(registration(beneficiaries[2], role: "beneficiary", name: "Cy", organisation: "org-1")) + "\n")
         try #require(staffSigned.succeeded && orgSigned.succeeded, "\(staffSigned.stderr) \(orgSigned.stderr)")
-        let secondAppend = try circuito("append", "--data", directory, stdin: staffSigned.stdout + orgSigned.stdout)
+        let secondAppend = try await circuito("append", "--data", directory, stdin: staffSigned.stdout + orgSigned.stdout)
         #expect(secondAppend.succeeded, "append failed: \(secondAppend.stderr)")
         let secondReceipts = try secondAppend.completeLines.map(PrintedReceipt.init(line:))
         try #require(secondReceipts.count == 2)
@@ -739,16 +798,16 @@ struct CLITests {
             let checkpoint = try Checkpoint(parsing: try SignedNote.open(receipt.checkpoint, verifier: verifier))
             #expect(checkpoint.origin == origin)
             #expect(checkpoint.size == receipt.checkpointSize)
-            #expect(try rootOf(directory, size: checkpoint.size).hash == checkpoint.rootHash)
+            await #expect(try rootOf(directory, size: checkpoint.size).hash == checkpoint.rootHash)
         }
 
         // verify
-        let verify = try circuito("verify", "--data", directory)
+        let verify = try await circuito("verify", "--data", directory)
         #expect(verify.succeeded, "verify failed: \(verify.stderr)")
         #expect(verify.stdout.hasPrefix("ok: 8 records, 3 checkpoints checked, root "))
 
         // export: one line per record, each exactly the leaf bytes of its receipt.
-        let exportResult = try circuito("export", "--data", directory)
+        let exportResult = try await circuito("export", "--data", directory)
         try #require(exportResult.succeeded)
         #expect(exportResult.stdoutBytes.last == 0x0A)
         let exported = exportResult.completeLines
@@ -763,12 +822,12 @@ struct CLITests {
         #expect(try Record(leafBytes: Array(exported[0].utf8)).signedEvent.event.type == "ledger.genesis")
 
         // checkpoint: the latest note, the last receipt's.
-        let checkpointResult = try circuito("checkpoint", "--data", directory)
+        let checkpointResult = try await circuito("checkpoint", "--data", directory)
         #expect(checkpointResult.succeeded)
         #expect(checkpointResult.stdout == secondReceipts.last!.checkpoint)
         // checkpoint --all: one per commit (genesis, then the two appends), in size order, each signed and each a
         // receipt's; the last is the latest.
-        let allCheckpoints = try circuito("checkpoint", "--data", directory, "--all")
+        let allCheckpoints = try await circuito("checkpoint", "--data", directory, "--all")
         #expect(allCheckpoints.succeeded)
         let stored = try allCheckpoints.completeLines.map { try JSONParser.parse($0) }
         #expect(stored.map { $0["size"]?.integerValue } == [1, 6, 8])
@@ -780,12 +839,12 @@ struct CLITests {
         #expect(Set(receipts.map(\.checkpoint)).isSubset(of: Set(stored.compactMap { $0["checkpoint"]?.stringValue })))
 
         // proof root at the current size and at the first checkpoint's size.
-        let currentRoot = try rootOf(directory)
+        let currentRoot = try await rootOf(directory)
         #expect(currentRoot.size == 8)
         let firstCheckpoint = try Checkpoint(parsing: try SignedNote.open(firstReceipts[0].checkpoint, verifier: verifier))
-        #expect(try rootOf(directory, size: 6).hash == firstCheckpoint.rootHash)
+        await #expect(try rootOf(directory, size: 6).hash == firstCheckpoint.rootHash)
         var roots: [UInt64: [UInt8]] = [:]
-        for size in UInt64(1)...8 { roots[size] = try rootOf(directory, size: size).hash }
+        for size in UInt64(1)...8 { roots[size] = try await rootOf(directory, size: size).hash }
         #expect(roots[8] == currentRoot.hash)
 
         // proof inclusion: every leaf in the current tree, and in an older one.
@@ -795,8 +854,7 @@ struct CLITests {
         for (seq, size) in inclusionCases {
             var arguments = ["proof", "inclusion", "--data", directory, "--seq", String(seq)]
             if let size { arguments += ["--size", String(size)] }
-            let child = try ChildProcess(arguments)
-            let result = child.wait()
+            let result = try await runToCompletion(arguments)
             try #require(result.succeeded, "inclusion proof failed: \(result.stderr)")
             let json = try JSONParser.parse(result.stdout.trimmingCharacters(in: .newlines))
             #expect(json.objectValue.map { Set($0.keys) } == ["hashes", "leaf_index", "tree_size"])
@@ -817,8 +875,7 @@ struct CLITests {
         for (from, to) in consistencyCases {
             var arguments = ["proof", "consistency", "--data", directory, "--from", String(from)]
             if let to { arguments += ["--to", String(to)] }
-            let child = try ChildProcess(arguments)
-            let result = child.wait()
+            let result = try await runToCompletion(arguments)
             try #require(result.succeeded, "consistency proof failed: \(result.stderr)")
             let json = try JSONParser.parse(result.stdout.trimmingCharacters(in: .newlines))
             #expect(json.objectValue.map { Set($0.keys) } == ["first_size", "hashes", "second_size"])
@@ -841,39 +898,39 @@ struct CLITests {
         }
 
         // Out-of-range requests are refused with the common error line.
-        let beyond = try circuito("proof", "inclusion", "--data", directory, "--seq", "8")
+        let beyond = try await circuito("proof", "inclusion", "--data", directory, "--seq", "8")
         #expect(beyond.status == 1 && beyond.stderr.hasPrefix("error: invalid_range: "))
     }
 
     // MARK: - 2. Idempotency
 
     @Test("appending the same events again gives the same receipts; the same id with other content is refused")
-    func idempotentAppend() throws {
-        let ledger = try TestLedger()
+    func idempotentAppend() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         let actors = (1...5).map { TestActor("merchant-\($0)") }
         let lines = try actors.map { try ledger.authority.register($0, role: "merchant", name: "Shop \($0.id)") }
 
-        let first = try ledger.append(lines)
+        let first = try await ledger.append(lines)
         #expect(first.succeeded, "append failed: \(first.stderr)")
         let firstReceipts = try first.completeLines.map(PrintedReceipt.init(line:))
         #expect(firstReceipts.map(\.seq) == [1, 2, 3, 4, 5])
-        let rootAfterFirst = try ledger.root()
+        let rootAfterFirst = try await ledger.root()
         #expect(rootAfterFirst.size == 6)
 
         // The same file again, in smaller batches, and through stdin: byte-identical receipts, nothing written.
-        let again = try ledger.append(lines, batch: 2)
+        let again = try await ledger.append(lines, batch: 2)
         #expect(again.succeeded, "append failed: \(again.stderr)")
         #expect(again.completeLines == first.completeLines)
-        let viaStdin = try circuito("append", "--data", ledger.directory, stdin: lines.joined(separator: "\n") + "\n")
+        let viaStdin = try await circuito("append", "--data", ledger.directory, stdin: lines.joined(separator: "\n") + "\n")
         #expect(viaStdin.succeeded)
         #expect(viaStdin.completeLines == first.completeLines)
-        #expect(try ledger.root() == rootAfterFirst)
+        await #expect(try ledger.root() == rootAfterFirst)
 
         // Same id as merchant-3's registration, other content: id_conflict, exit 1, ledger unchanged.
         let conflicting = try ledger.authority.register(
             TestActor("merchant-x"), role: "merchant", name: "Another shop", eventID: "reg-merchant-3")
-        let conflict = try ledger.append([conflicting])
+        let conflict = try await ledger.append([conflicting])
         #expect(conflict.status == 1)
         let conflictLines = conflict.completeLines
         try #require(conflictLines.count == 1)
@@ -881,28 +938,28 @@ struct CLITests {
         #expect(refused.code == "id_conflict")
         #expect(refused.line == 1)
         #expect(conflict.stderr.contains("1 event(s) refused"))
-        #expect(try ledger.root() == rootAfterFirst)
+        await #expect(try ledger.root() == rootAfterFirst)
 
         // Mixed with a repeat: the repeat keeps its receipt, the conflict is refused, exit 1.
-        let mixed = try ledger.append([lines[0], conflicting])
+        let mixed = try await ledger.append([lines[0], conflicting])
         #expect(mixed.status == 1)
         let mixedLines = mixed.completeLines
         try #require(mixedLines.count == 2)
         #expect(mixedLines[0] == first.completeLines[0])
         #expect(try refusal(mixedLines[1]).code == "id_conflict")
-        #expect(try ledger.root() == rootAfterFirst)
+        await #expect(try ledger.root() == rootAfterFirst)
 
-        #expect(try ledger.verify().succeeded)
+        await #expect(try ledger.verify().succeeded)
     }
 
     // MARK: - 3. Refusals
 
     @Test("refused events write nothing and each names its code; valid events beside them are appended")
-    func refusalsWriteNothing() throws {
-        let ledger = try TestLedger()
+    func refusalsWriteNothing() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         let merchant = TestActor("merchant-1")
-        let setup = try ledger.append([try ledger.authority.register(merchant, role: "merchant", name: "Corner Shop")])
+        let setup = try await ledger.append([try ledger.authority.register(merchant, role: "merchant", name: "Corner Shop")])
         try #require(setup.succeeded, "setup failed: \(setup.stderr)")
 
         let ghost = TestActor("ghost")
@@ -921,26 +978,26 @@ struct CLITests {
             (malformed, "invalid_json"), (withFloat, "non_integer_number"),
         ]
 
-        let before = try ledger.root()
+        let before = try await ledger.root()
         #expect(before.size == 2)
-        let exportBefore = try ledger.export()
+        let exportBefore = try await ledger.export()
         for (line, code) in cases {
-            let result = try ledger.append([line])
+            let result = try await ledger.append([line])
             #expect(result.status == 1, "\(code): exit \(result.status)")
             let output = result.completeLines
             try #require(output.count == 1, "\(code): \(result.stdout)")
             let refused = try refusal(output[0])
             #expect(refused.code == code)
             #expect(refused.line == 1)
-            #expect(try ledger.root() == before, "\(code) wrote something")
+            await #expect(try ledger.root() == before, "\(code) wrote something")
         }
-        #expect(try ledger.export() == exportBefore)
+        await #expect(try ledger.export() == exportBefore)
 
         // All of them in one file, with a valid event in the middle and a blank line: only that one is appended.
         let newcomer = TestActor("merchant-5")
         let valid = try ledger.authority.register(newcomer, role: "merchant", name: "Fifth Shop")
         let file = [cases[0].line, cases[1].line, "", valid, cases[2].line, cases[3].line, cases[4].line]
-        let result = try ledger.append(file)
+        let result = try await ledger.append(file)
         #expect(result.status == 1)
         #expect(result.stderr.contains("5 event(s) refused"))
         let output = result.completeLines
@@ -955,30 +1012,30 @@ struct CLITests {
         let receipt = try PrintedReceipt(line: output[2])
         #expect(receipt.id == "reg-merchant-5")
         #expect(receipt.seq == before.size)
-        let after = try ledger.root()
+        let after = try await ledger.root()
         #expect(after.size == before.size + 1)
-        #expect(try ledger.root(size: before.size) == before)
-        let exported = try ledger.export()
+        await #expect(try ledger.root(size: before.size) == before)
+        let exported = try await ledger.export()
         #expect(Array(exported.prefix(exportBefore.count)) == exportBefore)
         #expect(exported.count == exportBefore.count + 1)
         #expect(leafHash(exported.last!) == receipt.leafHash)
-        #expect(try ledger.verify().succeeded)
+        await #expect(try ledger.verify().succeeded)
     }
 
     // MARK: - 4. Key files
 
     @Test("a key file readable by others is refused with a chmod hint; keygen never overwrites")
-    func keyFileRefusals() throws {
+    func keyFileRefusals() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let path = workspace.path("signer.key")
-        let keygen = try circuito("keygen", "--out", path)
+        let keygen = try await circuito("keygen", "--out", path)
         try #require(keygen.succeeded)
         let unsigned = "{\"type\":\"actor.registered\",\"body\":{}}\n"
-        #expect(try circuito("sign", "--key", path, "--actor", "someone", stdin: unsigned).succeeded)
+        await #expect(try circuito("sign", "--key", path, "--actor", "someone", stdin: unsigned).succeeded)
 
         try #require(chmod(path, 0o644) == 0)
-        let refused = try circuito("sign", "--key", path, "--actor", "someone", stdin: unsigned)
+        let refused = try await circuito("sign", "--key", path, "--actor", "someone", stdin: unsigned)
         #expect(refused.status == 1)
         #expect(refused.stdout.isEmpty)
         #expect(refused.stderr.hasPrefix("error: key_file: "))
@@ -986,7 +1043,7 @@ struct CLITests {
 
         try #require(chmod(path, 0o600) == 0)
         let original = try #require(FileManager.default.contents(atPath: path))
-        let overwrite = try circuito("keygen", "--out", path)
+        let overwrite = try await circuito("keygen", "--out", path)
         #expect(overwrite.status == 1)
         #expect(overwrite.stdout.isEmpty)
         #expect(overwrite.stderr.hasPrefix("error: key_file: "))
@@ -995,16 +1052,16 @@ struct CLITests {
     }
 
     @Test("sign reads v as the ledger does: not an integer is invalid_event, another integer unsupported_version")
-    func signVersion() throws {
+    func signVersion() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let path = workspace.path("signer.key")
-        try #require(try circuito("keygen", "--out", path).succeeded)
+        try await #require(try circuito("keygen", "--out", path).succeeded)
         let lines = [
             #"{"v":1,"type":"actor.registered","body":{}}"#, #"{"v":"1","type":"actor.registered","body":{}}"#,
             #"{"v":1.0,"type":"actor.registered","body":{}}"#, #"{"v":2,"type":"actor.registered","body":{}}"#,
         ]
-        let signed = try circuito("sign", "--key", path, "--actor", "someone", stdin: lines.joined(separator: "\n") + "\n")
+        let signed = try await circuito("sign", "--key", path, "--actor", "someone", stdin: lines.joined(separator: "\n") + "\n")
         #expect(signed.status == 1)
         #expect(signed.stdout.split(separator: "\n").count == 1)
         #expect(signed.stderr.contains("error: line 2: invalid_event:"), "\(signed.stderr)")
@@ -1013,13 +1070,13 @@ struct CLITests {
     }
 
     @Test("an error message quoting input with control characters writes them escaped: one line per error, no terminal escapes")
-    func errorMessagesEscapeControlCharacters() throws {
+    func errorMessagesEscapeControlCharacters() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let path = workspace.path("signer.key")
-        try #require(try circuito("keygen", "--out", path).succeeded)
+        try await #require(try circuito("keygen", "--out", path).succeeded)
         let line = #"{"type":"a.b","body":{},"id":"x\u001b[31mRED\n\r\u009bforged\u202e"}"#
-        let refused = try circuito("sign", "--key", path, "--actor", "someone", stdin: line + "\n")
+        let refused = try await circuito("sign", "--key", path, "--actor", "someone", stdin: line + "\n")
         #expect(refused.status == 1 && refused.stdout.isEmpty)
         #expect(refused.stderr.hasPrefix("error: line 1: "), "\(refused.stderr)")
         // As badge verify shows what it quotes: controls and bidirectional overrides as \u{…}.
@@ -1030,66 +1087,66 @@ struct CLITests {
     // MARK: - 5. Writer lock
 
     @Test("a second writer is refused with ledger_locked while the first holds the lock")
-    func writerLock() throws {
-        let ledger = try TestLedger()
+    func writerLock() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
-        let first = try ledger.startWriterHoldingTheLedger()
+        let first = try await ledger.startWriterHoldingTheLedger()
 
         let secondLine = try ledger.authority.register(TestActor("merchant-2"), role: "merchant", name: "Two")
-        let second = try circuito("append", "--data", ledger.directory, stdin: secondLine + "\n")
+        let second = try await circuito("append", "--data", ledger.directory, stdin: secondLine + "\n")
         #expect(second.status == 1)
         #expect(second.stdout.isEmpty)
         #expect(second.stderr.hasPrefix("error: ledger_locked: "), "\(second.stderr)")
         // Readers are not locked out.
-        #expect(try ledger.root().size == 2)
+        await #expect(try ledger.root().size == 2)
 
         first.writeToStdin(try ledger.authority.register(TestActor("merchant-3"), role: "merchant", name: "Three") + "\n")
         first.closeStdin()
-        let firstResult = first.wait()
+        let firstResult = await first.wait()
         #expect(firstResult.succeeded, "first writer: \(firstResult.stderr)")
         #expect(try firstResult.completeLines.map { try PrintedReceipt(line: $0).seq } == [1, 2])
 
         // The lock is gone with its holder.
-        let retry = try circuito("append", "--data", ledger.directory, stdin: secondLine + "\n")
+        let retry = try await circuito("append", "--data", ledger.directory, stdin: secondLine + "\n")
         #expect(retry.succeeded, "\(retry.stderr)")
-        #expect(try ledger.root().size == 4)
-        #expect(try ledger.verify().succeeded)
+        await #expect(try ledger.root().size == 4)
+        await #expect(try ledger.verify().succeeded)
     }
 
     @Test("export, report and verify show their progress on a terminal and clear it; with standard error not a terminal, nothing")
-    func progressOnATerminal() throws {
-        let ledger = try TestLedger()
+    func progressOnATerminal() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         let lines = try (1...5).map { try ledger.authority.register(TestActor("merchant-\($0)"), role: "merchant", name: "Shop \($0)") }
-        #expect(try ledger.append(lines).succeeded)
+        await #expect(try ledger.append(lines).succeeded)
         for command in ["export", "report", "verify"] {
-            let onTerminal = try ChildProcess([command, "--data", ledger.directory], stderrOnTerminal: true).wait(timeout: 120)
+            let onTerminal = try await runToCompletion([command, "--data", ledger.directory], stderrOnTerminal: true)
             #expect(onTerminal.succeeded, "\(command): \(onTerminal.stderr)")
             #expect(onTerminal.stderr.contains("\(command): 6/6 records (100%)"), "\(command): \(onTerminal.stderr.debugDescription)")
             #expect(onTerminal.stderr.hasSuffix("\r\u{1B}[K"), "\(command) left its progress line: \(onTerminal.stderr.debugDescription)")
-            let piped = try circuito(command, "--data", ledger.directory)
+            let piped = try await circuito(command, "--data", ledger.directory)
             #expect(piped.succeeded && piped.stderr.isEmpty, "\(command): \(piped.stderr)")
             #expect(piped.stdout == onTerminal.stdout)
         }
     }
 
     @Test("backup copies a ledger that a writer holds; the copy verifies to the same root, without the key; a taken folder is refused")
-    func backupWhileWriterHoldsTheLedger() throws {
-        let ledger = try TestLedger()
+    func backupWhileWriterHoldsTheLedger() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
-        let writer = try ledger.startWriterHoldingTheLedger()
+        let writer = try await ledger.startWriterHoldingTheLedger()
 
         // The writer still holds the ledger (its stdin is open): a backup does not need the lock.
         let copy = ledger.workspace.path("backup")
-        let backup = try circuito("backup", "--data", ledger.directory, "--out", copy)
+        let backup = try await circuito("backup", "--data", ledger.directory, "--out", copy)
         #expect(backup.succeeded, "\(backup.stderr)")
-        let head = try rootOf(copy)
+        let head = try await rootOf(copy)
         #expect(head.size == 2)
-        #expect(head == (try ledger.root(size: 2)))
+        await #expect(head == (try ledger.root(size: 2)))
         var status = stat()
         #expect(stat(copy + "/data.mdb", &status) == 0)
         #expect(backup.stdout == "ok: 2 records, root \(Base64.encode(head.hash)), \(status.st_size) bytes in \(copy)\n")
-        let audit = try circuito("verify", "--data", copy)
+        let audit = try await circuito("verify", "--data", copy)
         #expect(audit.succeeded, "\(audit.stderr)")
         #expect(audit.stdout.hasPrefix("ok: 2 records, 2 checkpoints checked, root \(Base64.encode(head.hash))"), "\(audit.stdout)")
         #expect(fileMode(copy) == 0o700)
@@ -1097,67 +1154,67 @@ struct CLITests {
         #expect(fileMode(copy + "/ledger.key") == nil)
 
         // Into a folder that is there: refused by name, nothing changed in it.
-        let again = try circuito("backup", "--data", ledger.directory, "--out", copy)
+        let again = try await circuito("backup", "--data", ledger.directory, "--out", copy)
         #expect(again.status == 1)
         #expect(again.stdout.isEmpty)
         #expect(again.stderr.hasPrefix("error: invalid_range: \(copy) is there already"), "\(again.stderr)")
-        #expect(try rootOf(copy) == head)
+        await #expect(try rootOf(copy) == head)
 
         // Compacted, while the writer still holds the ledger: the same records and root, in no more bytes.
         let compacted = ledger.workspace.path("backup-compacted")
-        let compact = try circuito("backup", "--data", ledger.directory, "--out", compacted, "--compact")
+        let compact = try await circuito("backup", "--data", ledger.directory, "--out", compacted, "--compact")
         #expect(compact.succeeded, "\(compact.stderr)")
         var compactedStatus = stat()
         #expect(stat(compacted + "/data.mdb", &compactedStatus) == 0)
         #expect(compactedStatus.st_size <= status.st_size)
         #expect(compact.stdout == "ok: 2 records, root \(Base64.encode(head.hash)), \(compactedStatus.st_size) bytes in \(compacted)\n")
-        let compactedAudit = try circuito("verify", "--data", compacted)
+        let compactedAudit = try await circuito("verify", "--data", compacted)
         #expect(compactedAudit.succeeded, "\(compactedAudit.stderr)")
 
         writer.closeStdin()
-        let written = writer.wait()
+        let written = await writer.wait()
         #expect(written.succeeded, "writer: \(written.stderr)")
     }
 
     @Test("a backup is written to again once the ledger's key is put beside it: refused without it, leaving the folder as it was; with it, the history goes on")
-    func backupRestoredWithTheKey() throws {
-        let ledger = try TestLedger()
+    func backupRestoredWithTheKey() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
-        #expect(try ledger.append([try ledger.authority.register(TestActor("merchant-1"), role: "merchant", name: "One")]).succeeded)
+        await #expect(try ledger.append([try ledger.authority.register(TestActor("merchant-1"), role: "merchant", name: "One")]).succeeded)
         let copy = ledger.workspace.path("backup")
-        #expect(try circuito("backup", "--data", ledger.directory, "--out", copy).succeeded)
+        await #expect(try circuito("backup", "--data", ledger.directory, "--out", copy).succeeded)
         let next = try ledger.authority.register(TestActor("merchant-2"), role: "merchant", name: "Two")
         let nextFile = try ledger.workspace.write("next.jsonl", lines: [next])
 
         // Without the key: refused by name, before anything is created in the copy's folder.
-        let refused = try circuito("append", "--data", copy, nextFile)
+        let refused = try await circuito("append", "--data", copy, nextFile)
         #expect(refused.status == 1)
         #expect(refused.stdout.isEmpty)
         #expect(refused.stderr.hasPrefix("error: key_file: \(copy) holds a ledger but not its ledger.key"), "\(refused.stderr)")
         #expect(refused.stderr.contains("a backup holds none"), "\(refused.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: copy) == ["data.mdb"])
-        #expect(try rootOf(copy).size == 2)
+        await #expect(try rootOf(copy).size == 2)
 
         // With a copy of the key beside data.mdb, the copy is the ledger again: the same history, appended to.
         try FileManager.default.copyItem(atPath: ledger.directory + "/ledger.key", toPath: copy + "/ledger.key")
-        let appended = try circuito("append", "--data", copy, nextFile)
+        let appended = try await circuito("append", "--data", copy, nextFile)
         #expect(appended.succeeded, "\(appended.stderr)")
-        #expect(try rootOf(copy).size == 3)
-        #expect(try rootOf(copy, size: 2) == (try ledger.root(size: 2)))
-        let audit = try circuito("verify", "--data", copy)
+        await #expect(try rootOf(copy).size == 3)
+        await #expect(try rootOf(copy, size: 2) == (try ledger.root(size: 2)))
+        let audit = try await circuito("verify", "--data", copy)
         #expect(audit.succeeded, "\(audit.stderr)")
         #expect(audit.stdout.hasPrefix("ok: 3 records"), "\(audit.stdout)")
     }
 
     @Test("authorise signs a payment authorisation for the ledger its --origin names, checked as the ledger checks it")
-    func authorise() throws {
+    func authorise() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let wallet = Ed25519PrivateKey()
         let walletFile = workspace.path("wallet.key")
         try KeyFile.write(wallet, to: walletFile)
         let arguments = ["authorise", "--key", walletFile, "--beneficiary", "ben-1", "--merchant", "shop", "--amount", "1250"]
-        let signed = try circuito(arguments + ["--origin", "cli.test/ledger", "--nonce", "n-1"])
+        let signed = try await circuito(arguments + ["--origin", "cli.test/ledger", "--nonce", "n-1"])
         #expect(signed.succeeded, "\(signed.stderr)")
         let body = try #require(try JSONParser.parse(signed.stdout.trimmingCharacters(in: .newlines)).objectValue)
         let authorisation = try PaymentAuthorisation.verified(paymentBody: body)
@@ -1179,16 +1236,16 @@ struct CLITests {
             try PaymentAuthorisation.verified(paymentBody: versionOneBody)
         }
         // Without --origin: a usage error; an origin no ledger can have: refused as the ledger would refuse it.
-        let missing = try circuito(arguments)
+        let missing = try await circuito(arguments)
         #expect(missing.status == 64 && missing.stdout.isEmpty)
         #expect(missing.stderr.contains("--origin"), "\(missing.stderr)")
-        let bad = try circuito(arguments + ["--origin", "two words"])
+        let bad = try await circuito(arguments + ["--origin", "two words"])
         #expect(bad.status == 1 && bad.stdout.isEmpty)
         #expect(bad.stderr.hasPrefix("error: invalid_body: payment authorisation origin"), "\(bad.stderr)")
     }
 
     @Test("a negative number given as an option's value gets that option's own range error, not \"Missing value\"")
-    func negativeOptionValues() throws {
+    func negativeOptionValues() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let cases: [(arguments: [String], message: String)] = [
@@ -1198,43 +1255,43 @@ struct CLITests {
             (["serve", "--data", workspace.path("none"), "--idle-timeout-seconds", "-0.5"], "'-0.5' is invalid for '--idle-timeout-seconds"),
             (["init", "--data", workspace.path("none"), "--authority-key", workspace.path("authority.key"), "--map-size", "-1GiB"], "--map-size takes a whole number"),
         ]
-        try #require(try circuito("keygen", "--out", workspace.path("authority.key")).succeeded)
+        try await #require(try circuito("keygen", "--out", workspace.path("authority.key")).succeeded)
         for (arguments, message) in cases {
-            let refused = try circuito(arguments)
+            let refused = try await circuito(arguments)
             #expect(refused.status != 0 && refused.stdout.isEmpty, "\(arguments)")
             #expect(refused.stderr.contains(message) && !refused.stderr.contains("Missing value"), "\(arguments): \(refused.stderr)")
         }
         #expect(access(workspace.path("demo"), F_OK) != 0, "a refused demo creates nothing")
         // A command that only groups others, run without one of them: a usage error naming them, not help and 0.
         for group in [[], ["proof"], ["vault"], ["badge"], ["client"]] {
-            let bare = try circuito(group)
+            let bare = try await circuito(group)
             #expect(bare.status == 64 && bare.stderr.contains("needs one of its subcommands: "), "\(group): \(bare.status) \(bare.stderr)")
         }
         // An option with no value at all still says so.
-        let missing = try circuito(["bench", "--events"])
+        let missing = try await circuito(["bench", "--events"])
         #expect(missing.status != 0 && missing.stderr.contains("Missing value"), "\(missing.stderr)")
     }
 
     @Test("vectors: a file that cannot be written is storage_error and exit 1, never a quiet 0; the others are written whole")
-    func vectorsWriteFailure() throws {
+    func vectorsWriteFailure() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let out = workspace.path("vectors")
         #expect(mkdir(out, 0o755) == 0)
         // One vector's file is a way to a full disk.
         #expect(symlink("/dev/full", out + "/events.json") == 0)
-        let refused = try circuito(["vectors", "--out", out])
+        let refused = try await circuito(["vectors", "--out", out])
         #expect(refused.status == 1 && refused.stderr.hasPrefix("error: storage_error: cannot write \(out)/events.json"), "\(refused.stderr)")
         #expect(!refused.stdout.contains("events.json"), "\(refused.stdout)")
         unlink(out + "/events.json")
-        let written = try circuito(["vectors", "--out", out])
+        let written = try await circuito(["vectors", "--out", out])
         #expect(written.status == 0, "\(written.stderr)")
         let expected = try #require(try SpecVectors.generate()["events.json"])
         #expect(try FileIO.readFile(out + "/events.json", maximumBytes: 1 << 24) == Array(expected.utf8))
     }
 
     @Test("a client's seq, size or position past 2^53 - 1, or a timeout under a second, is a usage error, nothing sent, never a crash")
-    func clientNumberOptions() throws {
+    func clientNumberOptions() async throws {
         // No server at this address: an option that were sent would fail with connection_failed instead.
         let server = ["--server", "127.0.0.1:1"]
         let tooLarge = "9223372036854775808"
@@ -1246,53 +1303,53 @@ struct CLITests {
             ["client", "case", "--beneficiary", "b", "--after", tooLarge], ["client", "submit", "--expected-size", tooLarge],
         ]
         for arguments in cases {
-            let refused = try circuito(arguments + server)
+            let refused = try await circuito(arguments + server)
             #expect(refused.status == 64 && refused.stdout.isEmpty, "\(arguments): \(refused.status) \(refused.stderr)")
             #expect(refused.stderr.contains("must be a whole number from 0 to 9007199254740991"), "\(arguments): \(refused.stderr)")
         }
         for timeout in ["0", "-1", "86401"] {
-            let refused = try circuito(["client", "info", "--timeout", timeout] + server)
+            let refused = try await circuito(["client", "info", "--timeout", timeout] + server)
             #expect(refused.status == 64 && refused.stderr.contains("--timeout must be from 1 to 86400 seconds"), "\(timeout): \(refused.stderr)")
         }
         // The largest exact integer is taken and sent (and the missing server is what fails).
-        let sent = try circuito(["client", "proof", "--seq", "9007199254740991"] + server)
+        let sent = try await circuito(["client", "proof", "--seq", "9007199254740991"] + server)
         #expect(sent.status == 1 && sent.stderr.hasPrefix("error: connection_failed"), "\(sent.stderr)")
     }
 
     // MARK: - 5b. Map size
 
     @Test("a full map: append stops with map_full naming --map-size; run again with a larger one, it takes the rest; a reader of the smaller map is told to run again")
-    func mapSize() throws {
-        let ledger = try TestLedger(initArguments: ["--map-size", "1MiB"])
+    func mapSize() async throws {
+        let ledger = try await TestLedger(initArguments: ["--map-size", "1MiB"])
         defer { ledger.remove() }
         let lines = try (1...1500).map { try ledger.authority.register(TestActor("merchant-\($0)"), role: "merchant", name: "Shop \($0)") }
 
         // A bad size is refused before anything is written.
         for bad in ["16", "1.5GiB", "0MiB", "64TiB"] {
-            let refused = try circuito(["append", "--data", ledger.directory, "--map-size", bad], stdin: lines[0] + "\n")
+            let refused = try await circuito(["append", "--data", ledger.directory, "--map-size", bad], stdin: lines[0] + "\n")
             #expect(refused.status == 1 && refused.stdout.isEmpty)
             #expect(refused.stderr.hasPrefix("error: invalid_range: --map-size"), "\(bad): \(refused.stderr)")
         }
-        #expect(try ledger.root().size == 1)
+        await #expect(try ledger.root().size == 1)
 
         do {
             // This process's reader maps the 1 MiB the ledger records. (A writer told no size would take 16 GiB.)
             let reader = try LedgerReader.open(directory: ledger.directory)
-            let full = try circuito(["append", "--data", ledger.directory, "--map-size", "1MiB"], stdin: lines.joined(separator: "\n") + "\n")
+            let full = try await circuito(["append", "--data", ledger.directory, "--map-size", "1MiB"], stdin: lines.joined(separator: "\n") + "\n")
             #expect(full.status == 1)
             #expect(full.stderr.hasPrefix("error: map_full: ") && full.stderr.contains("--map-size"), "\(full.stderr)")
-            let written = try ledger.root().size
+            let written = try await ledger.root().size
             #expect(written > 1 && written < 1501, "the 1 MiB map took \(written) records")
             // Receipts were printed for exactly what was written.
             #expect(try full.completeLines.map { try PrintedReceipt(line: $0).seq } == Array(1..<written))
             #expect(try reader.size() == written)
 
             let file = try ledger.workspace.write("all.jsonl", lines: lines)
-            let larger = try circuito("append", "--data", ledger.directory, "--map-size", "16MiB", file)
+            let larger = try await circuito("append", "--data", ledger.directory, "--map-size", "16MiB", file)
             #expect(larger.succeeded, "\(larger.stderr)")
             #expect(try larger.completeLines.map { try PrintedReceipt(line: $0).seq } == Array(1...1500))
-            #expect(try ledger.root().size == 1501)
-            #expect(try ledger.verify().succeeded)
+            await #expect(try ledger.root().size == 1501)
+            await #expect(try ledger.verify().succeeded)
 
             // The records now lie beyond this process's map: a clear error, not a crash or a short read.
             do {
@@ -1315,20 +1372,20 @@ struct TamperFixture {
     let ledger: TestLedger
     let exported: [String]
 
-    init() throws {
-        let ledger = try TestLedger()
+    init() async throws {
+        let ledger = try await TestLedger()
         self.ledger = ledger
         for call in 0..<3 {
             let lines = try (1...10).map { offset in
                 let number = call * 10 + offset
                 return try ledger.authority.register(TestActor("target-\(number)"), role: "merchant", name: "Tamper Target \(number)")
             }
-            let result = try ledger.append(lines)
+            let result = try await ledger.append(lines)
             try #require(result.succeeded, "append failed: \(result.stderr)")
         }
-        let verify = try ledger.verify()
+        let verify = try await ledger.verify()
         try #require(verify.succeeded, "verify before tampering: \(verify.stderr)")
-        exported = try ledger.export()
+        exported = try await ledger.export()
         try #require(exported.count == 31)
     }
 
@@ -1337,7 +1394,7 @@ struct TamperFixture {
     /// Overwrites bytes of the record at `seq` inside data.mdb: `edit` gets the leaf bytes and returns (offset in
     /// the leaf, new bytes). LMDB is copy-on-write, so pages freed by later commits may still hold an old copy of
     /// the record; every copy is changed the same way (only the live one matters to readers).
-    func tamper(seq: Int, _ edit: ([UInt8]) throws -> (offset: Int, bytes: [UInt8])) throws {
+    func tamper(seq: Int, _ edit: ([UInt8]) throws -> (offset: Int, bytes: [UInt8])) async throws {
         let leaf = Array(exported[seq].utf8)
         let file = [UInt8](try #require(FileManager.default.contents(atPath: dataFile)))
         let occurrences = positions(of: leaf, in: file)
@@ -1351,7 +1408,7 @@ struct TamperFixture {
         }
         try Data(changed).write(to: URL(fileURLWithPath: dataFile))
         // The live copy was hit: export now shows the change.
-        let after = try ledger.export()
+        let after = try await ledger.export()
         var expected = leaf
         expected.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
         #expect(Array(after[seq].utf8) == expected)
@@ -1388,14 +1445,14 @@ func positions(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
 @Suite("circuito verify finds tampering", .timeLimit(.minutes(5)))
 struct TamperTests {
     @Test("one changed letter in a signed field fails verify at that record's seq")
-    func signedFieldTampered() throws {
-        let fixture = try TamperFixture()
+    func signedFieldTampered() async throws {
+        let fixture = try await TamperFixture()
         defer { fixture.ledger.remove() }
-        try fixture.tamper(seq: 17) { leaf in
+        try await fixture.tamper(seq: 17) { leaf in
             // "Tamper Target 17" → "Tamper Xarget 17"
             (try TamperFixture.offset(of: "\"Tamper Target 17\"", in: leaf) + 8, [UInt8(ascii: "X")])
         }
-        let verify = try fixture.ledger.verify()
+        let verify = try await fixture.ledger.verify()
         #expect(verify.status == 1)
         #expect(verify.stdout.isEmpty)
         // The stored leaf hash catches the change first; either way the record is named by its own seq.
@@ -1403,27 +1460,27 @@ struct TamperTests {
     }
 
     @Test("an earlier recorded_at (one byte) fails verify at that record's seq")
-    func recordedAtMadeEarlier() throws {
-        let fixture = try TamperFixture()
+    func recordedAtMadeEarlier() async throws {
+        let fixture = try await TamperFixture()
         defer { fixture.ledger.remove() }
         let (text, offset) = try fixture.recordedAt(seq: 15)
         try #require(text.first == "2")
         // Year 2xxx → 1xxx: still a valid timestamp, covered only by the tree and checkpoints.
-        try fixture.tamper(seq: 15) { _ in (offset, [UInt8(ascii: "1")]) }
-        let verify = try fixture.ledger.verify()
+        try await fixture.tamper(seq: 15) { _ in (offset, [UInt8(ascii: "1")]) }
+        let verify = try await fixture.ledger.verify()
         #expect(verify.status == 1)
         #expect(failedSeq(verify.stderr) == 15, "\(verify.stderr)")
     }
 
     @Test("a later recorded_at (one byte) fails verify naming that record's seq")
-    func recordedAtMadeLater() throws {
-        let fixture = try TamperFixture()
+    func recordedAtMadeLater() async throws {
+        let fixture = try await TamperFixture()
         defer { fixture.ledger.remove() }
         let (text, offset) = try fixture.recordedAt(seq: 15)
         try #require(text.first == "2")
         // Year 2xxx → 3xxx.
-        try fixture.tamper(seq: 15) { _ in (offset, [UInt8(ascii: "3")]) }
-        let verify = try fixture.ledger.verify()
+        try await fixture.tamper(seq: 15) { _ in (offset, [UInt8(ascii: "3")]) }
+        let verify = try await fixture.ledger.verify()
         #expect(verify.status == 1)
         let reported = failedSeq(verify.stderr)
         #expect(reported != nil, "\(verify.stderr)")
@@ -1431,16 +1488,16 @@ struct TamperTests {
     }
 
     @Test("a recorded_at changed within the order (seen only by the tree) fails verify naming that record's seq")
-    func recordedAtWithinOrder() throws {
-        let fixture = try TamperFixture()
+    func recordedAtWithinOrder() async throws {
+        let fixture = try await TamperFixture()
         defer { fixture.ledger.remove() }
         // seq 11 opens the second batch; give it seq 10's recorded_at (earlier, but not before seq 10's).
         let previous = try fixture.recordedAt(seq: 10)
         let target = try fixture.recordedAt(seq: 11)
         try #require(previous.text != target.text, "the two batches were recorded in the same millisecond")
         try #require(previous.text.utf8.count == target.text.utf8.count)
-        try fixture.tamper(seq: 11) { _ in (target.offset, Array(previous.text.utf8)) }
-        let verify = try fixture.ledger.verify()
+        try await fixture.tamper(seq: 11) { _ in (target.offset, Array(previous.text.utf8)) }
+        let verify = try await fixture.ledger.verify()
         #expect(verify.status == 1)
         #expect(verify.stderr.contains("integrity_failure"), "\(verify.stderr)")
         let reported = failedSeq(verify.stderr)
@@ -1454,8 +1511,8 @@ struct TamperTests {
 @Suite("circuito append survives kill -9", .timeLimit(.minutes(5)))
 struct CrashTests {
     @Test("receipts printed before SIGKILL are durable; a rerun completes the file idempotently")
-    func killDuringAppend() throws {
-        let ledger = try TestLedger()
+    func killDuringAppend() async throws {
+        let ledger = try await TestLedger()
         defer { ledger.remove() }
         let eventCount = 3000
         let lines = try (1...eventCount).map { number in
@@ -1468,7 +1525,7 @@ struct CrashTests {
         // Receipts seen so far, by event id: later runs must give exactly the same line.
         var seen: [String: String] = [:]
         let indexByID = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
-        func check(_ receipts: [PrintedReceipt]) throws {
+        func check(_ receipts: [PrintedReceipt]) async throws {
             for receipt in receipts {
                 let index = try #require(indexByID[receipt.id], "unknown id \(receipt.id)")
                 #expect(receipt.seq == UInt64(index + 1), "\(receipt.id) at seq \(receipt.seq)")
@@ -1478,7 +1535,7 @@ struct CrashTests {
                     seen[receipt.id] = receipt.line
                 }
             }
-            let exported = try ledger.export()
+            let exported = try await ledger.export()
             for receipt in receipts {
                 try #require(receipt.seq < UInt64(exported.count), "receipt seq \(receipt.seq) is not in the log (\(exported.count) records)")
                 let line = exported[Int(receipt.seq)]
@@ -1493,7 +1550,7 @@ struct CrashTests {
         let streamingArguments = ["append", "--data", ledger.directory, "--batch", "8"]
         let pieceCount = 16
         for round in 1...2 {
-            let recordsBefore = try ledger.root().size - 1
+            let recordsBefore = try await ledger.root().size - 1
             let target = Int(recordsBefore) + 200
             let child = try ChildProcess(streamingArguments, keepStdinOpen: true)
             var written = 0
@@ -1505,33 +1562,33 @@ struct CrashTests {
             }
             while child.stdout.lineCount < target && written < target + pieceCount {
                 writePiece()
-                _ = child.stdout.waitForLines(min(target, written - pieceCount), timeout: 30)
+                _ = await child.stdout.waitForLines(min(target, written - pieceCount), timeout: 30)
             }
-            let reached = child.stdout.waitForLines(target, timeout: 120)
+            let reached = await child.stdout.waitForLines(target, timeout: 120)
             writePiece()
             kill(child.pid, SIGKILL)
-            let result = child.wait()
+            let result = await child.wait()
             #expect(reached, "round \(round): only \(child.stdout.lineCount) receipts within the time limit")
             #expect(result.signaled && result.status == SIGKILL, "round \(round): append ended before the kill (status \(result.status))")
             let receipts = try result.completeLines.map(PrintedReceipt.init(line:))
             #expect(receipts.count >= target)
             #expect(receipts.count <= written, "round \(round): more receipts than events written")
-            try check(receipts)
-            let verify = try ledger.verify()
+            try await check(receipts)
+            let verify = try await ledger.verify()
             #expect(verify.succeeded, "round \(round): verify after kill: \(verify.stderr)")
-            let size = try ledger.root().size
+            let size = try await ledger.root().size
             #expect(size - 1 >= UInt64(receipts.count), "round \(round): fewer records than receipts")
         }
 
         // The same file once more: earlier events come back with their receipts, the rest are appended.
-        let final = try ChildProcess(arguments).wait()
+        let final = try await runToCompletion(arguments)
         #expect(final.succeeded, "final append: \(final.stderr)")
         let receipts = try final.completeLines.map(PrintedReceipt.init(line:))
         #expect(receipts.count == eventCount)
         #expect(receipts.map(\.id) == ids)
-        try check(receipts)
-        #expect(try ledger.root().size == UInt64(eventCount + 1))
-        let verify = try ledger.verify()
+        try await check(receipts)
+        await #expect(try ledger.root().size == UInt64(eventCount + 1))
+        let verify = try await ledger.verify()
         #expect(verify.succeeded, "final verify: \(verify.stderr)")
     }
 }

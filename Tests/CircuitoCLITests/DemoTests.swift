@@ -16,26 +16,26 @@ struct DemoLedger {
     let seed: UInt64
     let result: CLIResult
 
-    init(seed: UInt64, beneficiaries: Int = DemoLedger.beneficiaryCount, firstDay: String? = nil) throws {
+    init(seed: UInt64, beneficiaries: Int = DemoLedger.beneficiaryCount, firstDay: String? = nil) async throws {
         workspace = try Workspace()
         directory = workspace.path("demo")
         self.seed = seed
         let firstDayArguments = firstDay.map { ["--first-day", $0] } ?? []
-        result = try circuito(["demo", "--data", directory, "--seed", String(seed), "--beneficiaries", String(beneficiaries)] + firstDayArguments, timeout: 600)
+        result = try await circuito(["demo", "--data", directory, "--seed", String(seed), "--beneficiaries", String(beneficiaries)] + firstDayArguments, timeout: 600)
         try #require(result.succeeded, "demo failed: \(result.stderr)")
     }
 
     func remove() { workspace.remove() }
 
-    func export() throws -> [String] {
-        let exported = try circuito("export", "--data", directory)
+    func export() async throws -> [String] {
+        let exported = try await circuito("export", "--data", directory)
         try #require(exported.succeeded, "export failed: \(exported.stderr)")
         return exported.completeLines
     }
 
     /// The events of the exported records.
-    func events() throws -> [JSONValue] {
-        try export().map { line in
+    func events() async throws -> [JSONValue] {
+        try await export().map { line in
             let record = try JSONParser.parse(line)
             return try #require(record["event"])
         }
@@ -67,8 +67,8 @@ func cents(_ text: Substring) throws -> Int64 {
 @Suite("circuito demo and report", .serialized, .timeLimit(.minutes(5)))
 struct DemoTests {
     @Test("the demo builds a Turin circuit that verify and rebuild accept, with keys and vault kept private")
-    func demoCircuit() throws {
-        let demo = try DemoLedger(seed: 7)
+    func demoCircuit() async throws {
+        let demo = try await DemoLedger(seed: 7)
         defer { demo.remove() }
         // Like init, stdout is the checkpoint verifier key.
         let verifierKey = demo.result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -99,7 +99,7 @@ struct DemoTests {
         }
 
         var types: [String: Int] = [:]
-        for event in try demo.events() { types[event["type"]?.stringValue ?? "", default: 0] += 1 }
+        for event in try await demo.events() { types[event["type"]?.stringValue ?? "", default: 0] += 1 }
         for type in [
             "policy.updated", "program.funded", "opportunity.published", "badge_class.defined", "merchant.enrolled",
             "case.referred", "case.opened", "case.plan_agreed", "case.note_added", "case.closed", "activation.recorded",
@@ -110,11 +110,11 @@ struct DemoTests {
         }
         #expect(types["subject.erased"] == 1)
 
-        let verified = try circuito("verify", "--data", demo.directory, timeout: 600)
+        let verified = try await circuito("verify", "--data", demo.directory, timeout: 600)
         #expect(verified.succeeded, "verify failed: \(verified.stderr)")
-        let rebuilt = try circuito("rebuild", "--data", demo.directory, timeout: 600)
+        let rebuilt = try await circuito("rebuild", "--data", demo.directory, timeout: 600)
         #expect(rebuilt.succeeded, "rebuild failed: \(rebuilt.stderr)")
-        let trusting = try circuito("rebuild", "--trust-checkpoints", "--data", demo.directory, timeout: 600)
+        let trusting = try await circuito("rebuild", "--trust-checkpoints", "--data", demo.directory, timeout: 600)
         #expect(trusting.succeeded, "rebuild --trust-checkpoints failed: \(trusting.stderr)")
         #expect(trusting.stdout == rebuilt.stdout)
 
@@ -129,18 +129,18 @@ struct DemoTests {
         #expect(regularFiles(under: demo.directory + "/vault").allSatisfy { fileMode($0) == 0o600 })
 
         // A second demo into the same directory is refused and changes nothing.
-        let before = try demo.export()
-        let again = try circuito("demo", "--data", demo.directory, "--seed", "7", "--beneficiaries", "10")
+        let before = try await demo.export()
+        let again = try await circuito("demo", "--data", demo.directory, "--seed", "7", "--beneficiaries", "10")
         #expect(again.status == 1)
         #expect(again.stderr.contains("already holds a ledger"))
-        #expect(try demo.export() == before)
+        await #expect(try demo.export() == before)
     }
 
     @Test("the erased subject's vault key is gone and no file holds their personal data in clear")
-    func erasure() throws {
-        let demo = try DemoLedger(seed: 7)
+    func erasure() async throws {
+        let demo = try await DemoLedger(seed: 7)
         defer { demo.remove() }
-        let events = try demo.events()
+        let events = try await demo.events()
         let erasure = try #require(events.first { $0["type"] == "subject.erased" })
         let erased = try #require(erasure["body"]?["beneficiary"]?.stringValue)
         let vault = try KeyVault(directory: demo.directory + "/vault")
@@ -173,32 +173,32 @@ struct DemoTests {
     }
 
     @Test("circuito case: the history with sealed fields opened, erased or unavailable; bad limits, ids and vaults and unknown ids refused, nothing created")
-    func caseCommand() throws {
-        let demo = try DemoLedger(seed: 7)
+    func caseCommand() async throws {
+        let demo = try await DemoLedger(seed: 7)
         defer { demo.remove() }
-        let events = try demo.events()
+        let events = try await demo.events()
         let erased = try #require(events.first { $0["type"] == "subject.erased" }?["body"]?["beneficiary"]?.stringValue)
         let referrals = events.filter { $0["type"] == "case.referred" }
         let subject = try #require(referrals.first { $0["body"]?["beneficiary"]?.stringValue != erased }?["body"]?["beneficiary"]?.stringValue)
         let merchant = try #require(events.first { $0["type"] == "merchant.enrolled" }?["body"]?["merchant"]?.stringValue)
-        func history(_ arguments: String...) throws -> [JSONValue] {
-            let result = try circuito(["case", "--data", demo.directory] + arguments)
+        func history(_ arguments: String...) async throws -> [JSONValue] {
+            let result = try await circuito(["case", "--data", demo.directory] + arguments)
             try #require(result.succeeded, "\(result.stderr)")
             return try result.completeLines.map { try JSONParser.parse($0) }
         }
 
         // In seq order, each the event about the subject, the referral first with its personal data opened.
-        let entries = try history("--beneficiary", subject)
+        let entries = try await history("--beneficiary", subject)
         let sequenceNumbers = entries.compactMap { $0["seq"]?.integerValue }
         #expect(sequenceNumbers.count == entries.count && sequenceNumbers == sequenceNumbers.sorted() && entries.count > 2)
         #expect(entries.first?["type"] == "case.referred")
         #expect(entries.first?["body"]?["sealed"] == DemoCircuit.personalData(seed: 7, subject: subject))
-        #expect(try history("--beneficiary", subject, "--limit", "2") == Array(entries.prefix(2)))
-        #expect(try history("--beneficiary", erased, "--limit", "1").first?["body"]?["sealed"] == "erased")
+        await #expect(try history("--beneficiary", subject, "--limit", "2") == Array(entries.prefix(2)))
+        await #expect(try history("--beneficiary", erased, "--limit", "1").first?["body"]?["sealed"] == "erased")
         // Another vault that is there, without the subject's key: unavailable.
         let emptyVault = demo.workspace.path("empty-vault")
         #expect(mkdir(emptyVault, 0o700) == 0)
-        #expect(try history("--beneficiary", subject, "--limit", "1", "--vault", emptyVault).first?["body"]?["sealed"] == "unavailable")
+        await #expect(try history("--beneficiary", subject, "--limit", "1", "--vault", emptyVault).first?["body"]?["sealed"] == "unavailable")
 
         // Refused by name, printing nothing and creating nothing.
         let missingVault = demo.workspace.path("no-vault")
@@ -212,7 +212,7 @@ struct DemoTests {
             (["--beneficiary", subject, "--vault", missingVault], 1, "error: not_found: there is no key vault at \(missingVault)"),
         ]
         for refusal in refusals {
-            let result = try circuito(["case", "--data", demo.directory] + refusal.arguments)
+            let result = try await circuito(["case", "--data", demo.directory] + refusal.arguments)
             #expect(result.status == refusal.status, "\(refusal.arguments): \(result.stderr)")
             #expect(result.stdout.isEmpty)
             if refusal.status == 1 {
@@ -224,67 +224,67 @@ struct DemoTests {
         #expect(access(missingVault, F_OK) != 0, "a missing vault was created")
         // A vault open to others is refused, not changed.
         #expect(chmod(emptyVault, 0o755) == 0)
-        let openVault = try circuito("case", "--data", demo.directory, "--beneficiary", subject, "--vault", emptyVault)
+        let openVault = try await circuito("case", "--data", demo.directory, "--beneficiary", subject, "--vault", emptyVault)
         #expect(openVault.status == 1 && openVault.stdout.isEmpty)
         #expect(openVault.stderr.hasPrefix("error: key_file: key vault \(emptyVault) is open to group or others"), "\(openVault.stderr)")
         #expect(fileMode(emptyVault) == 0o755)
     }
 
     @Test("an erasure recorded through append leaves the key until vault erase removes it; case warns meanwhile; an unusable key is key_file, not unavailable")
-    func erasureOutsideTheDemo() throws {
-        let demo = try DemoLedger(seed: 17, beneficiaries: 12)
+    func erasureOutsideTheDemo() async throws {
+        let demo = try await DemoLedger(seed: 17, beneficiaries: 12)
         defer { demo.remove() }
         let vault = demo.directory + "/vault"
-        let events = try demo.events()
+        let events = try await demo.events()
         let erasedByDemo = try #require(events.first { $0["type"] == "subject.erased" }?["body"]?["beneficiary"]?.stringValue)
         let subjects = try KeyVault(existingDirectory: vault).subjects()
         #expect(!subjects.contains(erasedByDemo), "the demo erased its subject's key")
         let subject = try #require(subjects.first)
         let other = try #require(subjects.dropFirst().first)
-        func caseHistory(_ beneficiary: String) throws -> CLIResult { try circuito("case", "--data", demo.directory, "--beneficiary", beneficiary) }
-        #expect(try caseHistory(subject).stdout.contains(#""sealed":{"#), "the subject's data opens before the erasure")
+        func caseHistory(_ beneficiary: String) async throws -> CLIResult { try await circuito("case", "--data", demo.directory, "--beneficiary", beneficiary) }
+        await #expect(try caseHistory(subject).stdout.contains(#""sealed":{"#), "the subject's data opens before the erasure")
 
         // The authority records the erasure, as a help desk would through append or the server: the key stays.
         let authorityKey = demo.directory + "/keys/" + DemoCircuit.authorityID + ".key"
-        let signed = try circuito(
+        let signed = try await circuito(
             ["sign", "--key", authorityKey, "--actor", DemoCircuit.authorityID],
             stdin: #"{"type":"subject.erased","body":{"beneficiary":"\#(subject)"}}"# + "\n")
         try #require(signed.succeeded, "\(signed.stderr)")
-        let appended = try circuito(["append", "--data", demo.directory], stdin: signed.stdout)
+        let appended = try await circuito(["append", "--data", demo.directory], stdin: signed.stdout)
         try #require(appended.succeeded && !appended.stdout.contains("error"), "\(appended.stdout) \(appended.stderr)")
         #expect(access(vault + "/" + subject + ".key", F_OK) == 0)
         // The warning looks for the key file without reading it: one that group or others may read warns the same.
         #expect(chmod(vault + "/" + subject + ".key", 0o644) == 0)
-        let warned = try caseHistory(subject)
+        let warned = try await caseHistory(subject)
         #expect(warned.succeeded && warned.stdout.contains(#""sealed":"erased""#), "\(warned.stderr)")
         #expect(warned.stderr.contains("still holds its key") && warned.stderr.contains("circuito vault erase --vault \(vault) --beneficiary \(subject)"), "\(warned.stderr)")
         #expect(chmod(vault + "/" + subject + ".key", 0o600) == 0)
 
         // vault erase --data erases the keys of every subject the ledger records as erased, and only those.
-        let erased = try circuito("vault", "erase", "--vault", vault, "--data", demo.directory)
+        let erased = try await circuito("vault", "erase", "--vault", vault, "--data", demo.directory)
         #expect(erased.succeeded, "\(erased.stderr)")
         #expect(erased.stdout == "erased: \(subject)\n")
         #expect(access(vault + "/" + subject + ".key", F_OK) != 0)
         #expect(try KeyVault(existingDirectory: vault).subjects() == subjects.filter { $0 != subject })
-        let quiet = try caseHistory(subject)
+        let quiet = try await caseHistory(subject)
         #expect(quiet.succeeded && !quiet.stderr.contains("still holds"), "\(quiet.stderr)")
         // Again: nothing left to erase.
-        let again = try circuito("vault", "erase", "--vault", vault, "--data", demo.directory)
+        let again = try await circuito("vault", "erase", "--vault", vault, "--data", demo.directory)
         #expect(again.succeeded && again.stdout.isEmpty, "\(again.stdout)")
         // One beneficiary's key by name; a key that is not there is not_found; the options are one or the other.
-        let byName = try circuito("vault", "erase", "--vault", vault, "--beneficiary", other)
+        let byName = try await circuito("vault", "erase", "--vault", vault, "--beneficiary", other)
         #expect(byName.succeeded && byName.stdout == "erased: \(other)\n", "\(byName.stderr)")
-        let missing = try circuito("vault", "erase", "--vault", vault, "--beneficiary", other)
+        let missing = try await circuito("vault", "erase", "--vault", vault, "--beneficiary", other)
         #expect(missing.status == 1 && missing.stderr.hasPrefix("error: not_found: the key vault \(vault) holds no key for \(other)"), "\(missing.stderr)")
         for arguments in [["--vault", vault], ["--vault", vault, "--beneficiary", other, "--data", demo.directory]] {
-            let usage = try circuito(["vault", "erase"] + arguments)
+            let usage = try await circuito(["vault", "erase"] + arguments)
             #expect(usage.status == 64 && usage.stderr.contains("give either --beneficiary or --data"), "\(usage.stderr)")
         }
 
         // A key file that is there but cannot be used is key_file, never "unavailable".
         let third = try #require(subjects.dropFirst(2).first)
         #expect(chmod(vault + "/" + third + ".key", 0o644) == 0)
-        let unusable = try caseHistory(third)
+        let unusable = try await caseHistory(third)
         #expect(unusable.status == 1 && unusable.stdout.isEmpty)
         #expect(unusable.stderr.hasPrefix("error: key_file: vault key \(vault)/\(third).key is readable by group or others"), "\(unusable.stderr)")
     }
@@ -356,7 +356,7 @@ struct DemoTests {
     }
 
     @Test("a demo killed half-way is marked unfinished: verify warns, and demo again removes it and builds the same ledger")
-    func killedDemoStartsOver() throws {
+    func killedDemoStartsOver() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let directory = workspace.path("demo")
@@ -366,31 +366,31 @@ struct DemoTests {
         var status = stat()
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline && !(stat(directory + "/data.mdb", &status) == 0 && status.st_size >= 2 << 20) {
-            usleep(5_000)
+            try await Task.sleep(for: .milliseconds(5))
         }
         kill(child.pid, SIGKILL)
-        let killed = child.wait()
+        let killed = await child.wait()
         try #require(killed.signaled && killed.status == SIGKILL, "the demo ended before the kill (status \(killed.status))")
         #expect(access(directory + "/demo.partial", F_OK) == 0)
 
         // What it left is a shorter ledger that verifies, with a warning that it is not the whole demo.
-        let verify = try circuito("verify", "--data", directory)
+        let verify = try await circuito("verify", "--data", directory)
         #expect(verify.succeeded, "\(verify.stderr)")
         #expect(verify.stderr.contains("holds a demo that did not finish"), "\(verify.stderr)")
 
-        let again = try circuito(arguments, timeout: 600)
+        let again = try await circuito(arguments, timeout: 600)
         #expect(again.succeeded, "\(again.stderr)")
         #expect(again.stderr.contains("removing it and building it again"), "\(again.stderr)")
         #expect(access(directory + "/demo.partial", F_OK) != 0)
-        let verifyAgain = try circuito("verify", "--data", directory)
+        let verifyAgain = try await circuito("verify", "--data", directory)
         #expect(verifyAgain.succeeded && !verifyAgain.stderr.contains("did not finish"), "\(verifyAgain.stderr)")
 
         // The same ledger, keys and vault as a demo never stopped.
         let fresh = workspace.path("fresh")
-        let whole = try circuito(["demo", "--data", fresh, "--seed", "5", "--beneficiaries", "200"], timeout: 600)
+        let whole = try await circuito(["demo", "--data", fresh, "--seed", "5", "--beneficiaries", "200"], timeout: 600)
         try #require(whole.succeeded, "\(whole.stderr)")
         #expect(again.stdout == whole.stdout)
-        #expect(try circuito("export", "--data", directory).stdout == (try circuito("export", "--data", fresh).stdout))
+        await #expect(try circuito("export", "--data", directory).stdout == (try circuito("export", "--data", fresh).stdout))
         for folder in ["keys", "vault"] {
             let names = { (root: String) in regularFiles(under: root + "/" + folder).map { $0.dropFirst(root.count) }.sorted() }
             #expect(names(directory) == names(fresh), "\(folder)")
@@ -399,55 +399,55 @@ struct DemoTests {
     }
 
     @Test("a stopped demo is removed only when it is the demo's: a ledger the marker does not name, a file it never writes, a writer running: refused, nothing removed")
-    func unfinishedDemoWithForeignFile() throws {
-        let demo = try DemoLedger(seed: 13, beneficiaries: 12)
+    func unfinishedDemoWithForeignFile() async throws {
+        let demo = try await DemoLedger(seed: 13, beneficiaries: 12)
         defer { demo.remove() }
-        let before = try demo.export()
+        let before = try await demo.export()
         let demoKey = try KeyFile.read(demo.directory + "/ledger.key").publicKey.multikey
-        func stopAgain() throws -> CLIResult { try circuito("demo", "--data", demo.directory, "--seed", "13", "--beneficiaries", "12") }
-        func expectNothingRemoved(_ what: String) throws {
-            #expect(try demo.export() == before, "\(what)")
+        func stopAgain() async throws -> CLIResult { try await circuito("demo", "--data", demo.directory, "--seed", "13", "--beneficiaries", "12") }
+        func expectNothingRemoved(_ what: String) async throws {
+            #expect(try await demo.export() == before, "\(what)")
             #expect(access(demo.directory + "/keys/" + DemoCircuit.authorityID + ".key", F_OK) == 0, "\(what)")
         }
         // A marker that does not name this ledger's checkpoint key: the ledger is not that demo's.
         #expect(FileManager.default.createFile(atPath: demo.directory + "/demo.partial", contents: Data("stopped\ncheckpoint_key z6MkOther\n".utf8)))
-        let foreignLedger = try stopAgain()
+        let foreignLedger = try await stopAgain()
         #expect(foreignLedger.status == 1 && foreignLedger.stderr.contains("already_exists") && foreignLedger.stderr.contains("is not the checkpoint key"), "\(foreignLedger.stderr)")
-        try expectNothingRemoved("another ledger")
+        try await expectNothingRemoved("another ledger")
         // The demo's own marker, but a file in the vault that the demo never writes.
         #expect(FileManager.default.createFile(atPath: demo.directory + "/demo.partial", contents: Data("stopped\ncheckpoint_key \(demoKey)\n".utf8)))
         #expect(FileManager.default.createFile(atPath: demo.directory + "/vault/notes.txt", contents: Data("mine\n".utf8)))
-        let foreignFile = try stopAgain()
+        let foreignFile = try await stopAgain()
         #expect(foreignFile.status == 1)
         #expect(foreignFile.stderr.contains("already_exists") && foreignFile.stderr.contains("notes.txt"), "\(foreignFile.stderr)")
-        try expectNothingRemoved("a foreign file")
+        try await expectNothingRemoved("a foreign file")
         #expect(access(demo.directory + "/vault/notes.txt", F_OK) == 0)
         #expect(unlink(demo.directory + "/vault/notes.txt") == 0)
         // A process writing the folder (a server on the stopped demo) holds its lock: nothing goes under it.
         let writerLock = open(demo.directory + "/writer.lock", O_RDWR)
         try #require(writerLock >= 0 && flock(writerLock, LOCK_EX | LOCK_NB) == 0)
-        let besideWriter = try stopAgain()
+        let besideWriter = try await stopAgain()
         close(writerLock)
         #expect(besideWriter.status == 1 && besideWriter.stderr.contains("ledger_locked"), "\(besideWriter.stderr)")
-        try expectNothingRemoved("a writer running")
+        try await expectNothingRemoved("a writer running")
     }
 
     @Test("a demo whose ledger cannot be created (a stray ledger.key) leaves no marker that would later pass its folder off as a stopped demo")
-    func refusedDemoLeavesNoMarker() throws {
+    func refusedDemoLeavesNoMarker() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
         let directory = workspace.path("demo")
         #expect(mkdir(directory, 0o700) == 0)
         try KeyFile.write(Ed25519PrivateKey(), to: directory + "/ledger.key")
-        let refused = try circuito("demo", "--data", directory, "--beneficiaries", "10")
+        let refused = try await circuito("demo", "--data", directory, "--beneficiaries", "10")
         #expect(refused.status == 1 && refused.stderr.contains("key_file"), "\(refused.stderr)")
         #expect(access(directory + "/demo.partial", F_OK) != 0)
         #expect(access(directory + "/ledger.key", F_OK) == 0, "the folder's own key stays")
     }
 
     @Test("a page zeroed inside data.mdb: verify ends with integrity_failure and exit 1, never a crash, or finds the page unused")
-    func damagedPageIsReported() throws {
-        let demo = try DemoLedger(seed: 3)
+    func damagedPageIsReported() async throws {
+        let demo = try await DemoLedger(seed: 3)
         defer { demo.remove() }
         let bytes = try #require(FileManager.default.contents(atPath: demo.directory + "/data.mdb"))
         let pageBytes = 4096
@@ -461,7 +461,7 @@ struct DemoTests {
             var damaged = bytes
             damaged.replaceSubrange(page * pageBytes..<(page + 1) * pageBytes, with: repeatElement(0, count: pageBytes))
             try damaged.write(to: URL(fileURLWithPath: copy + "/data.mdb"))
-            let result = try circuito("verify", "--data", copy)
+            let result = try await circuito("verify", "--data", copy)
             #expect(result.exitedNormally, "page \(page): verify died of a signal: \(result.stderr.prefix(300))")
             if result.status != 0 {
                 refused += 1
@@ -476,41 +476,41 @@ struct DemoTests {
     }
 
     @Test("the same seed gives the same ledger; another seed another")
-    func determinism() throws {
-        let first = try DemoLedger(seed: 11, beneficiaries: 12)
+    func determinism() async throws {
+        let first = try await DemoLedger(seed: 11, beneficiaries: 12)
         defer { first.remove() }
-        let second = try DemoLedger(seed: 11, beneficiaries: 12)
+        let second = try await DemoLedger(seed: 11, beneficiaries: 12)
         defer { second.remove() }
-        let third = try DemoLedger(seed: 12, beneficiaries: 12)
+        let third = try await DemoLedger(seed: 12, beneficiaries: 12)
         defer { third.remove() }
-        let exported = try first.export()
+        let exported = try await first.export()
         #expect(exported.count > 100)
-        #expect(exported == (try second.export()))
-        #expect(exported != (try third.export()))
+        await #expect(exported == (try second.export()))
+        await #expect(exported != (try third.export()))
         #expect(first.result.stdout == second.result.stdout)
         #expect(first.result.stdout != third.result.stdout)
     }
 
     @Test("--first-day moves the simulated year, which must end by today; a bad date is a usage error and creates nothing")
-    func firstDay() throws {
+    func firstDay() async throws {
         // The latest first day whose year has ended: its last records are recent, so its last lots are still live.
         let dayMilliseconds = DemoCircuit.dayMilliseconds
         let latest = (Ledger.systemClockMilliseconds() / dayMilliseconds - Int64(DemoCircuit.dayCount + 1)) * dayMilliseconds
         let firstDay = String(Timestamp.format(millisecondsSince1970: latest).prefix(10))
-        let shifted = try DemoLedger(seed: 11, beneficiaries: 12, firstDay: firstDay)
+        let shifted = try await DemoLedger(seed: 11, beneficiaries: 12, firstDay: firstDay)
         defer { shifted.remove() }
-        let records = try shifted.export().map { try JSONParser.parse($0) }
+        let records = try await shifted.export().map { try JSONParser.parse($0) }
         let recordedAt = records.compactMap { $0["recorded_at"]?.stringValue }
         #expect(recordedAt.first?.hasPrefix(firstDay + "T") == true)
         let lastMilliseconds = try #require(recordedAt.last.flatMap(Timestamp.millisecondsSince1970))
         #expect(lastMilliseconds > latest + Int64(DemoCircuit.dayCount - 7) * dayMilliseconds && lastMilliseconds <= Ledger.systemClockMilliseconds())
-        #expect(try circuito("verify", "--data", shifted.directory).succeeded)
+        await #expect(try circuito("verify", "--data", shifted.directory).succeeded)
         // The same seed on the default year: the same kinds of events, other times.
-        let standard = try DemoLedger(seed: 11, beneficiaries: 12)
+        let standard = try await DemoLedger(seed: 11, beneficiaries: 12)
         defer { standard.remove() }
-        let standardTypes = Set(try standard.events().compactMap { $0["type"]?.stringValue })
+        let standardTypes = await Set(try standard.events().compactMap { $0["type"]?.stringValue })
         #expect(Set(records.compactMap { $0["event"]?["type"]?.stringValue }) == standardTypes)
-        #expect(try standard.export().first != records.first.map { CanonicalJSON.encodeString($0) })
+        await #expect(try standard.export().first != records.first.map { CanonicalJSON.encodeString($0) })
         let tomorrow = String(Timestamp.format(millisecondsSince1970: latest + dayMilliseconds).prefix(10))
         for (date, message) in [
             (tomorrow, "the simulated year would end after today; the latest first day is \(firstDay)"),
@@ -518,17 +518,17 @@ struct DemoTests {
         ] {
             let workspace = try Workspace()
             defer { workspace.remove() }
-            let refused = try circuito("demo", "--data", workspace.path("demo"), "--first-day", date)
+            let refused = try await circuito("demo", "--data", workspace.path("demo"), "--first-day", date)
             #expect(refused.status == 64 && refused.stderr.contains(message), "\(date): \(refused.stderr)")
             #expect(access(workspace.path("demo"), F_OK) != 0)
         }
     }
 
     @Test("the report: CSV parses, outstanding reconciles with the balances, the table says so")
-    func report() throws {
-        let demo = try DemoLedger(seed: 5)
+    func report() async throws {
+        let demo = try await DemoLedger(seed: 5)
         defer { demo.remove() }
-        let csv = try circuito("report", "--data", demo.directory, "--csv")
+        let csv = try await circuito("report", "--data", demo.directory, "--csv")
         try #require(csv.succeeded, "report --csv failed: \(csv.stderr)")
         let lines = csv.completeLines
         #expect(lines.first == "month,district,category,organisation,funded,converted,granted,spent,refunded,settled,expired,outstanding")
@@ -565,7 +565,7 @@ struct DemoTests {
         #expect(outstanding == held)
         #expect(held > 0)
 
-        let table = try circuito("report", "--data", demo.directory)
+        let table = try await circuito("report", "--data", demo.directory)
         try #require(table.succeeded, "report failed: \(table.stderr)")
         #expect(table.stdout.contains("reconciled."))
         #expect(!table.stdout.contains("NOT reconciled"))

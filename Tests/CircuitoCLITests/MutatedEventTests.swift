@@ -65,10 +65,10 @@ struct MutatedEventTests {
     }
 
     @Test("every mutated event is accepted or refused with a rule or format code, refusals write nothing, and the result rebuilds")
-    func mutatedEvents() throws {
-        let demo = try DemoLedger(seed: 5)
+    func mutatedEvents() async throws {
+        let demo = try await DemoLedger(seed: 5)
         defer { demo.remove() }
-        let records = try demo.export().map { (line) throws -> JSONValue in try JSONParser.parse(line) }
+        let records = try await demo.export().map { (line) throws -> JSONValue in try JSONParser.parse(line) }
         let originals = try records.map { (record) throws -> Event in try Event(json: try #require(record["event"])) }
         let actors = Array(Set(originals.map(\.actor))).sorted()
         let types = Array(Set(originals.map(\.type))).sorted()
@@ -124,7 +124,7 @@ struct MutatedEventTests {
         // Both sides of the rules were reached: some changed events are still valid, most are refused, for many reasons.
         #expect(accepted >= 5, "only \(accepted) mutated events were accepted")
         #expect(refusals.count >= 10, "refusals: \(refusals)")
-        let rebuilt = try circuito("rebuild", "--data", demo.directory, timeout: 300)
+        let rebuilt = try await circuito("rebuild", "--data", demo.directory, timeout: 300)
         #expect(rebuilt.succeeded, "rebuild: \(rebuilt.stderr)")
         #expect(rebuilt.stdout.hasPrefix("ok: \(originals.count + accepted) records replayed, 22 projections equal"), "\(rebuilt.stdout)")
     }

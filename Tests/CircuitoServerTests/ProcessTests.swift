@@ -10,11 +10,11 @@ import Testing
 @Suite("Socket API: the circuito executable", .serialized, .timeLimit(.minutes(5)))
 struct ProcessTests {
     @Test("kill -9 under load, then restart: every receipt a client got is in the log, verify passes, the server serves again")
-    func killUnderLoad() throws {
+    func killUnderLoad() async throws {
         let fixture = try CircuitFixture()
         let socket = fixture.folder.path + "/k.sock"
         let server = try Child(["serve", "--data", fixture.directory, "--listen", "none", "--unix", socket])
-        guard server.waitForLine(startingWith: "listening unix", timeoutSeconds: 60) != nil else {
+        guard await server.waitForLine(startingWith: "listening unix", timeoutSeconds: 60) != nil else {
             Issue.record("serve did not start: \(server.standardError)")
             return
         }
@@ -41,18 +41,18 @@ struct ProcessTests {
         // The load runs until a client has killed the server mid-stream (or has nothing left to send).
         #expect(clients.wait(timeout: .now() + 60) == .success)
         if server.process.isRunning { kill(serverProcessIdentifier, SIGKILL) }
-        _ = server.waitForExit(timeoutSeconds: 10)
+        _ = await server.waitForExit(timeoutSeconds: 10)
         let received = receipts.all
         #expect(received.count >= 200)
         #expect(received.count < events.count, "the kill came after the load had ended; nothing was tested under load")
 
-        let verify = try runCircuito(["verify", "--data", fixture.directory])
+        let verify = try await runCircuito(["verify", "--data", fixture.directory])
         #expect(verify.status == 0, "verify after kill -9: \(verify.errors)")
         try Self.checkReceiptsInLog(received, directory: fixture.directory)
 
         // Restart: it serves again, from where the log is, and stops cleanly on SIGTERM.
         let restarted = try Child(["serve", "--data", fixture.directory, "--listen", "127.0.0.1:0", "--unix", socket])
-        let line = try #require(restarted.waitForLine(startingWith: "listening tcp", timeoutSeconds: 60), "serve did not restart: \(restarted.standardError)")
+        let line = try #require(await restarted.waitForLine(startingWith: "listening tcp", timeoutSeconds: 60), "serve did not restart: \(restarted.standardError)")
         let client = try LineClient(try Endpoint(parsing: String(line.dropFirst("listening tcp ".count))), timeoutSeconds: 10)
         let size = try #require(try client.result("server.info")["size"]?.integerValue)
         #expect(size >= Int64(received.count) + 21)
@@ -63,9 +63,9 @@ struct ProcessTests {
             #expect(threadNames.contains(name), "no thread named \(name) among \(threadNames.sorted())")
         }
         kill(restarted.process.processIdentifier, SIGTERM)
-        #expect(restarted.waitForExit(timeoutSeconds: 30))
+        #expect(await restarted.waitForExit(timeoutSeconds: 30))
         #expect(restarted.process.terminationStatus == 0)
-        #expect(try runCircuito(["verify", "--data", fixture.directory]).status == 0)
+        await #expect(try runCircuito(["verify", "--data", fixture.directory]).status == 0)
     }
 
     /// The kernel's name of each thread of a process (`/proc/PID/task/*/comm`).
@@ -91,65 +91,65 @@ struct ProcessTests {
     }
 
     @Test("client submit: a line it cannot read is refused with its number and the lines after it are still sent; --expected-size guards the first event sent; a batch with an unreadable line is not sent")
-    func clientSubmitLineByLine() throws {
+    func clientSubmitLineByLine() async throws {
         let fixture = try CircuitFixture()
         let keys = fixture.folder.path
         try KeyFile.write(fixture.actors.authority, to: keys + "/city.key")
         let socket = fixture.folder.path + "/c.sock"
         let server = try Child(["serve", "--data", fixture.directory, "--listen", "none", "--unix", socket])
-        _ = try #require(server.waitForLine(startingWith: "verifier-key", timeoutSeconds: 60), "serve did not start: \(server.standardError)")
+        _ = try #require(await server.waitForLine(startingWith: "verifier-key", timeoutSeconds: 60), "serve did not start: \(server.standardError)")
         func registration(_ id: String) -> String {
             #"{"type":"actor.registered","body":{"actor":"\#(id)","role":"merchant","name":"Shop","keys":["\#(Ed25519PrivateKey().publicKey.multikey)"]}}"#
         }
         let events = FileManager.default.temporaryDirectory.path + "/events-\(UUID().uuidString).jsonl"
         defer { unlink(events) }
-        func submit(_ lines: [String], _ extra: [String] = []) throws -> (status: Int32, output: [JSONValue], errors: String) {
+        func submit(_ lines: [String], _ extra: [String] = []) async throws -> (status: Int32, output: [JSONValue], errors: String) {
             try (lines.joined(separator: "\n") + "\n").write(toFile: events, atomically: true, encoding: .utf8)
-            let result = try runCircuito(["client", "submit", "--server", socket, "--key", keys + "/city.key", "--actor", "city"] + extra + [events])
+            let result = try await runCircuito(["client", "submit", "--server", socket, "--key", keys + "/city.key", "--actor", "city"] + extra + [events])
             let output = try result.output.split(separator: "\n").map { try JSONParser.parse(String($0)) }
             return (result.status, output, result.errors)
         }
-        func ledgerSize() throws -> Int64 {
-            let info = try runCircuito(["client", "info", "--server", socket])
+        func ledgerSize() async throws -> Int64 {
+            let info = try await runCircuito(["client", "info", "--server", socket])
             return try #require(try JSONParser.parse(info.output.trimmingCharacters(in: .whitespacesAndNewlines))["size"]?.integerValue)
         }
-        let sizeBefore = try ledgerSize()
+        let sizeBefore = try await ledgerSize()
         // Line 2 is not JSON, line 3 has no body: both refused here with their numbers; lines 1 and 4 are appended.
-        let mixed = try submit([registration("s-1"), "nope", #"{"type":"actor.registered"}"#, registration("s-4")])
+        let mixed = try await submit([registration("s-1"), "nope", #"{"type":"actor.registered"}"#, registration("s-4")])
         #expect(mixed.status == 1)
         #expect(mixed.output.count == 4, "\(mixed.output)")
         #expect(mixed.output[0]["seq"] != nil && mixed.output[3]["seq"] != nil)
         #expect(mixed.output[1]["line"] == 2 && mixed.output[1]["error"]?["data"]?["code"] == "invalid_json")
         #expect(mixed.output[2]["line"] == 3 && mixed.output[2]["error"]?["data"]?["code"] == "invalid_event")
         #expect(mixed.errors.contains("error: 2 event(s) refused"), "\(mixed.errors)")
-        #expect(try ledgerSize() == sizeBefore + 2)
+        await #expect(try ledgerSize() == sizeBefore + 2)
         // Blank lines before the first event: the size guard still applies to it, and once it refused the first
         // event the next ones, meant for that size too, are not sent.
         let wrongSize = String(sizeBefore + 1000)
-        let guarded = try submit(["", "  ", registration("s-5"), registration("s-6")], ["--expected-size", wrongSize])
+        let guarded = try await submit(["", "  ", registration("s-5"), registration("s-6")], ["--expected-size", wrongSize])
         #expect(guarded.status == 1)
         #expect(guarded.output.count == 2, "\(guarded.output)")
         #expect(guarded.output.first?["line"] == 3 && guarded.output.first?["error"]?["data"]?["code"] == "size_mismatch", "\(guarded.output)")
         #expect(guarded.output.last?["line"] == 4 && guarded.output.last?["error"]?["data"]?["code"] == "size_mismatch", "\(guarded.output)")
         #expect(guarded.output.last?["error"]?["message"]?.stringValue?.hasPrefix("not sent") == true, "\(guarded.output)")
-        #expect(try ledgerSize() == sizeBefore + 2)
+        await #expect(try ledgerSize() == sizeBefore + 2)
         // The right size: both go.
         let rightSize = String(sizeBefore + 2)
-        let accepted = try submit([registration("s-7"), registration("s-8")], ["--expected-size", rightSize])
+        let accepted = try await submit([registration("s-7"), registration("s-8")], ["--expected-size", rightSize])
         #expect(accepted.status == 0, "\(accepted.output) \(accepted.errors)")
-        #expect(try ledgerSize() == sizeBefore + 4)
+        await #expect(try ledgerSize() == sizeBefore + 4)
         // A batch is all or nothing: with an unreadable line, nothing is sent.
-        let batch = try submit([registration("s-9"), "nope"], ["--batch"])
+        let batch = try await submit([registration("s-9"), "nope"], ["--batch"])
         #expect(batch.status == 1)
         #expect(batch.output.count == 1 && batch.output[0]["line"] == 2, "\(batch.output)")
         #expect(batch.errors.contains("the batch was not sent"), "\(batch.errors)")
-        #expect(try ledgerSize() == sizeBefore + 4)
+        await #expect(try ledgerSize() == sizeBefore + 4)
         kill(server.process.processIdentifier, SIGTERM)
-        #expect(server.waitForExit(timeoutSeconds: 30))
+        #expect(await server.waitForExit(timeoutSeconds: 30))
     }
 
     @Test("circuito client and circuito follow against a running circuito serve")
-    func clientAndFollowCommands() throws {
+    func clientAndFollowCommands() async throws {
         let fixture = try CircuitFixture()
         let keys = fixture.folder.path
         try KeyFile.write(fixture.actors.authority, to: keys + "/city.key")
@@ -157,11 +157,11 @@ struct ProcessTests {
         try KeyFile.write(fixture.actors.auditor, to: keys + "/audit.key")
         let socket = fixture.folder.path + "/c.sock"
         let server = try Child(["serve", "--data", fixture.directory, "--listen", "127.0.0.1:0", "--unix", socket])
-        let verifierLine = try #require(server.waitForLine(startingWith: "verifier-key", timeoutSeconds: 60), "serve did not start: \(server.standardError)")
+        let verifierLine = try #require(await server.waitForLine(startingWith: "verifier-key", timeoutSeconds: 60), "serve did not start: \(server.standardError)")
         let verifierKey = String(verifierLine.dropFirst("verifier-key ".count))
-        let tcp = String(try #require(server.waitForLine(startingWith: "listening tcp", timeoutSeconds: 5)).dropFirst("listening tcp ".count))
+        let tcp = String(try #require(await server.waitForLine(startingWith: "listening tcp", timeoutSeconds: 5)).dropFirst("listening tcp ".count))
 
-        let info = try runCircuito(["client", "info", "--server", socket])
+        let info = try await runCircuito(["client", "info", "--server", socket])
         #expect(info.status == 0)
         #expect(try JSONParser.parse(info.output.trimmingCharacters(in: .whitespacesAndNewlines))["verifier_key"]?.stringValue == verifierKey)
 
@@ -171,7 +171,7 @@ struct ProcessTests {
         let registration = #"{"type":"actor.registered","body":{"actor":"cli-shop","role":"merchant","name":"CLI shop","keys":["\#(Ed25519PrivateKey().publicKey.multikey)"]}}"#
         try (registration + "\n").write(toFile: unsigned, atomically: true, encoding: .utf8)
         // With the verifier key each receipt is checked: checkpoint, leaf from the event sent, inclusion proof.
-        let submitted = try runCircuito(["client", "submit", "--server", tcp, "--key", keys + "/city.key", "--actor", "city", "--verifier-key", verifierKey, unsigned])
+        let submitted = try await runCircuito(["client", "submit", "--server", tcp, "--key", keys + "/city.key", "--actor", "city", "--verifier-key", verifierKey, unsigned])
         #expect(submitted.status == 0, "\(submitted.errors)")
         let receipt = try JSONParser.parse(submitted.output.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(receipt["seq"]?.integerValue != nil)
@@ -179,74 +179,74 @@ struct ProcessTests {
         let otherVerifierKey = try NoteVerifier(name: String(verifierKey.prefix { $0 != "+" }), publicKey: Ed25519PrivateKey().publicKey).verifierKey
         let otherRegistration = #"{"type":"actor.registered","body":{"actor":"cli-shop-2","role":"merchant","name":"CLI shop 2","keys":["\#(Ed25519PrivateKey().publicKey.multikey)"]}}"#
         try (otherRegistration + "\n").write(toFile: unsigned, atomically: true, encoding: .utf8)
-        let misChecked = try runCircuito(["client", "submit", "--server", socket, "--key", keys + "/city.key", "--actor", "city", "--batch", "--verifier-key", otherVerifierKey, unsigned])
+        let misChecked = try await runCircuito(["client", "submit", "--server", socket, "--key", keys + "/city.key", "--actor", "city", "--batch", "--verifier-key", otherVerifierKey, unsigned])
         #expect(misChecked.status == 1)
         #expect(misChecked.output.contains("\"seq\":") && misChecked.errors.contains("error: integrity_failure: the receipt does not check: its checkpoint"), "\(misChecked.errors)")
         try (registration + "\n").write(toFile: unsigned, atomically: true, encoding: .utf8)
-        let again = try runCircuito(["client", "submit", "--server", tcp, "--key", keys + "/city.key", "--actor", "city", unsigned])
+        let again = try await runCircuito(["client", "submit", "--server", tcp, "--key", keys + "/city.key", "--actor", "city", unsigned])
         #expect(again.status == 1)
         #expect(again.output.contains("actor_exists"))
 
-        let balance = try runCircuito(["client", "balance", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--account", "beneficiary:bene-1"])
+        let balance = try await runCircuito(["client", "balance", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--account", "beneficiary:bene-1"])
         #expect(balance.status == 0, "\(balance.errors)")
         #expect(try JSONParser.parse(balance.output.trimmingCharacters(in: .whitespacesAndNewlines))["balance"] == .integer(fixture.initialBalance))
-        let refused = try runCircuito(["client", "balance", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--account", "merchant:shop"])
+        let refused = try await runCircuito(["client", "balance", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--account", "merchant:shop"])
         #expect(refused.status == 1)
         #expect(refused.errors.contains("error: not_authorised:"))
-        let history = try runCircuito(["client", "history", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--account", "beneficiary:bene-1"])
+        let history = try await runCircuito(["client", "history", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--account", "beneficiary:bene-1"])
         #expect(history.status == 0)
-        let caseRecords = try runCircuito(["client", "case", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--beneficiary", "bene-1"])
+        let caseRecords = try await runCircuito(["client", "case", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--beneficiary", "bene-1"])
         #expect(caseRecords.status == 0)
         #expect(caseRecords.output.contains("case.referred"))
-        let catalogue = try runCircuito(["client", "catalogue", "--server", socket, "--kind", "opportunity", "--text", "garden"])
+        let catalogue = try await runCircuito(["client", "catalogue", "--server", socket, "--kind", "opportunity", "--text", "garden"])
         #expect(catalogue.output.contains("opp-garden"))
-        let checkpoint = try runCircuito(["client", "checkpoint", "--server", socket])
+        let checkpoint = try await runCircuito(["client", "checkpoint", "--server", socket])
         #expect(checkpoint.status == 0)
-        let proof = try runCircuito(["client", "proof", "--server", socket, "--seq", "1"])
+        let proof = try await runCircuito(["client", "proof", "--server", socket, "--seq", "1"])
         #expect(proof.output.contains("leaf_hash"))
 
         // actor: public but for beneficiaries, whose records need the reader's signature.
-        let shop = try runCircuito(["client", "actor", "--server", socket, "--id", "shop"])
+        let shop = try await runCircuito(["client", "actor", "--server", socket, "--id", "shop"])
         #expect(shop.status == 0, "\(shop.errors)")
         #expect(try JSONParser.parse(shop.output.trimmingCharacters(in: .whitespacesAndNewlines))["role"] == "merchant")
-        let unsignedBeneficiary = try runCircuito(["client", "actor", "--server", socket, "--id", "bene-1"])
+        let unsignedBeneficiary = try await runCircuito(["client", "actor", "--server", socket, "--id", "bene-1"])
         #expect(unsignedBeneficiary.status == 1)
         #expect(unsignedBeneficiary.errors.contains("error: not_authorised:"))
-        let signedBeneficiary = try runCircuito(["client", "actor", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--id", "bene-1"])
+        let signedBeneficiary = try await runCircuito(["client", "actor", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1", "--id", "bene-1"])
         #expect(signedBeneficiary.status == 0, "\(signedBeneficiary.errors)")
         #expect(try JSONParser.parse(signedBeneficiary.output.trimmingCharacters(in: .whitespacesAndNewlines))["role"] == "beneficiary")
-        let halfSigned = try runCircuito(["client", "actor", "--server", socket, "--key", keys + "/bene.key", "--id", "bene-1"])
+        let halfSigned = try await runCircuito(["client", "actor", "--server", socket, "--key", keys + "/bene.key", "--id", "bene-1"])
         #expect(halfSigned.status == 1)
         #expect(halfSigned.errors.contains("give --key and --actor"))
-        let nobody = try runCircuito(["client", "actor", "--server", socket, "--id", "nobody"])
+        let nobody = try await runCircuito(["client", "actor", "--server", socket, "--id", "nobody"])
         #expect(nobody.status == 1)
         #expect(nobody.errors.contains("error: not_found:"))
         // badge: the ledger's record; its credential and the status list need the server to hold the issuer's key.
-        let badge = try runCircuito(["client", "badge", "--server", socket, "--badge", "badge-1"])
+        let badge = try await runCircuito(["client", "badge", "--server", socket, "--badge", "badge-1"])
         #expect(badge.status == 0, "\(badge.errors)")
         #expect(try JSONParser.parse(badge.output.trimmingCharacters(in: .whitespacesAndNewlines))["badge"]?["beneficiary"] == "bene-1")
-        let credential = try runCircuito(["client", "badge", "--server", socket, "--badge", "badge-1", "--credential", "--suite", "jcs"])
+        let credential = try await runCircuito(["client", "badge", "--server", socket, "--badge", "badge-1", "--credential", "--suite", "jcs"])
         #expect(credential.status == 1)
         #expect(credential.errors.contains("error: key_file:"))
-        let statusList = try runCircuito(["client", "status-list", "--server", socket, "--issuer", "casa"])
+        let statusList = try await runCircuito(["client", "status-list", "--server", socket, "--issuer", "casa"])
         #expect(statusList.status == 1)
         #expect(statusList.errors.contains("error: key_file:"))
-        #expect(try runCircuito(["client", "badge", "--server", socket, "--badge", "badge-1", "--suite", "jcs"]).status == 64)
+        await #expect(try runCircuito(["client", "badge", "--server", socket, "--badge", "badge-1", "--suite", "jcs"]).status == 64)
         // events and report: signed reads for the authority and auditors.
-        let page = try runCircuito(["client", "events", "--server", socket, "--key", keys + "/audit.key", "--actor", "audit", "--from", "1", "--limit", "3"])
+        let page = try await runCircuito(["client", "events", "--server", socket, "--key", keys + "/audit.key", "--actor", "audit", "--from", "1", "--limit", "3"])
         #expect(page.status == 0, "\(page.errors)")
         let records = try JSONParser.parse(page.output.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(records["records"]?.arrayValue?.map { $0["seq"] } == [1, 2, 3])
         #expect(records["next"] == 4)
-        let notAnAuditor = try runCircuito(["client", "events", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1"])
+        let notAnAuditor = try await runCircuito(["client", "events", "--server", socket, "--key", keys + "/bene.key", "--actor", "bene-1"])
         #expect(notAnAuditor.status == 1)
         #expect(notAnAuditor.errors.contains("error: not_authorised:"))
-        let report = try runCircuito(["client", "report", "--server", tcp, "--key", keys + "/audit.key", "--actor", "audit"])
+        let report = try await runCircuito(["client", "report", "--server", tcp, "--key", keys + "/audit.key", "--actor", "audit"])
         #expect(report.status == 0, "\(report.errors)")
         #expect(try JSONParser.parse(report.output.trimmingCharacters(in: .whitespacesAndNewlines))["counts"]?["badges"] == 1)
 
         // subscribe: JSON Lines, each exactly a record's leaf bytes.
-        let stream = try runCircuito(["client", "subscribe", "--server", socket, "--key", keys + "/audit.key", "--actor", "audit", "--from", "0", "--count", "5"])
+        let stream = try await runCircuito(["client", "subscribe", "--server", socket, "--key", keys + "/audit.key", "--actor", "audit", "--from", "0", "--count", "5"])
         #expect(stream.status == 0, "\(stream.errors)")
         let lines = stream.output.split(separator: "\n")
         #expect(lines.count == 5)
@@ -268,38 +268,38 @@ struct ProcessTests {
         for _ in 0..<5 { _ = try client.result("submit", try fixture.registration().params) }
         let leaderSize = try #require(try client.result("server.info")["size"]?.integerValue)
         let deadline = Date().addingTimeInterval(30)
-        while !follower.standardError.contains("replica at \(leaderSize) records") && Date() < deadline { usleep(20_000) }
+        while !follower.standardError.contains("replica at \(leaderSize) records") && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(follower.standardError.contains("replica at \(leaderSize) records"), "\(follower.standardError)")
         kill(follower.process.processIdentifier, SIGTERM)
-        #expect(follower.waitForExit(timeoutSeconds: 30))
+        #expect(await follower.waitForExit(timeoutSeconds: 30))
         #expect(follower.process.terminationStatus == 0, "\(follower.standardError)")
         // The replica was written with the map it was told.
         #expect(try LedgerReader.open(directory: replica).mapSizeBytes == 256 << 20)
-        let verified = try runCircuito(["verify", "--data", replica])
+        let verified = try await runCircuito(["verify", "--data", replica])
         #expect(verified.status == 0, "\(verified.errors)")
         #expect(verified.output.contains("ok: \(leaderSize) records"))
 
         kill(server.process.processIdentifier, SIGTERM)
-        #expect(server.waitForExit(timeoutSeconds: 30))
+        #expect(await server.waitForExit(timeoutSeconds: 30))
         #expect(server.process.terminationStatus == 0)
     }
 
     @Test("bench --connect drives a running circuito serve: it registers its circuit with the authority's key, every event of the mix is accepted, it reads the server's memory from --server-pid, and a second run on the same ledger does the same")
-    func benchAgainstARunningServer() throws {
+    func benchAgainstARunningServer() async throws {
         let folder = TemporaryFolder()
         let keyPath = folder.path + "/authority.key"
         let ledger = folder.path + "/ledger"
-        let keygen = try runCircuito(["keygen", "--out", keyPath])
+        let keygen = try await runCircuito(["keygen", "--out", keyPath])
         try #require(keygen.status == 0, "\(keygen.errors)")
-        let created = try runCircuito(["init", "--data", ledger, "--authority-key", keyPath, "--authority-id", "city"])
+        let created = try await runCircuito(["init", "--data", ledger, "--authority-key", keyPath, "--authority-id", "city"])
         try #require(created.status == 0, "\(created.errors)")
         let server = try Child(["serve", "--data", ledger, "--listen", "127.0.0.1:0"])
-        let line = try #require(server.waitForLine(startingWith: "listening tcp", timeoutSeconds: 60), "serve did not start: \(server.standardError)")
+        let line = try #require(await server.waitForLine(startingWith: "listening tcp", timeoutSeconds: 60), "serve did not start: \(server.standardError)")
         let address = String(line.dropFirst("listening tcp ".count))
         let serverPid = String(server.process.processIdentifier)
 
-        func bench(events: Int) throws -> JSONValue {
-            let run = try runCircuito([
+        func bench(events: Int) async throws -> JSONValue {
+            let run = try await runCircuito([
                 "bench", "--connect", address, "--authority-key", keyPath, "--authority-id", "city", "--server-pid", serverPid,
                 "--events", String(events), "--connections", "4", "--pipeline", "2", "--json",
             ], timeoutSeconds: 300)
@@ -313,7 +313,7 @@ struct ProcessTests {
             default: return nil
             }
         }
-        let first = try bench(events: 300)
+        let first = try await bench(events: 300)
         #expect(first["accepted"]?.integerValue == 300)
         #expect(first["refused"]?.integerValue == 0)
         #expect(try #require(number(first, "throughput_events_per_second")) > 0)
@@ -324,15 +324,15 @@ struct ProcessTests {
         let sizeAfterFirst = try #require(first["ledger_size_after"]?.integerValue)
 
         // Again on the same ledger: a circuit of its own next to the first one, from where the log is.
-        let second = try bench(events: 120)
+        let second = try await bench(events: 120)
         #expect(second["accepted"]?.integerValue == 120)
         #expect(second["refused"]?.integerValue == 0)
         #expect(second["ledger_size_before"]?.integerValue ?? 0 >= sizeAfterFirst)
 
         kill(server.process.processIdentifier, SIGTERM)
-        #expect(server.waitForExit(timeoutSeconds: 30))
+        #expect(await server.waitForExit(timeoutSeconds: 30))
         #expect(server.process.terminationStatus == 0)
-        let verified = try runCircuito(["verify", "--data", ledger])
+        let verified = try await runCircuito(["verify", "--data", ledger])
         #expect(verified.status == 0, "\(verified.errors)")
         #expect(verified.output.contains("ok: \(second["ledger_size_after"]?.integerValue ?? -1) records"), "\(verified.output)")
     }

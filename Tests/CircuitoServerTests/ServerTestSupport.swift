@@ -330,11 +330,11 @@ final class Child: @unchecked Sendable {
     }
 
     /// Waits until both stdout and stderr are read to their end (the child has exited and closed them).
-    func waitForOutputEnd(timeoutSeconds: Double) -> Bool {
+    func waitForOutputEnd(timeoutSeconds: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while !lock.withLock({ outputEnded && errorsEnded }) {
             if Date() > deadline { return false }
-            usleep(2_000)
+            try? await Task.sleep(for: .milliseconds(2))
         }
         return true
     }
@@ -343,18 +343,19 @@ final class Child: @unchecked Sendable {
     var standardError: String { lock.withLock { String(decoding: errorBytes, as: UTF8.self) } }
 
     /// Waits until stdout holds a line starting with `prefix`; nil on timeout or exit.
-    func waitForLine(startingWith prefix: String, timeoutSeconds: Double) -> String? {
+    func waitForLine(startingWith prefix: String, timeoutSeconds: Double) async -> String? {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while Date() < deadline {
             if let line = standardOutput.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
             if !process.isRunning { return nil }
-            usleep(10_000)
+            try? await Task.sleep(for: .milliseconds(10))
         }
         return nil
     }
 
-    /// Waits for the exit; false on timeout (the child is then killed).
-    func waitForExit(timeoutSeconds: Double) -> Bool {
+    /// Waits for the exit; false on timeout (the child is then killed). It sleeps between looks instead of blocking,
+    /// so the test's thread stays free for other tests' tasks (there is one per core).
+    func waitForExit(timeoutSeconds: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while process.isRunning {
             if Date() > deadline {
@@ -362,7 +363,7 @@ final class Child: @unchecked Sendable {
                 process.waitUntilExit()
                 return false
             }
-            usleep(10_000)
+            try? await Task.sleep(for: .milliseconds(10))
         }
         process.waitUntilExit()
         return true
@@ -374,11 +375,11 @@ final class Child: @unchecked Sendable {
 }
 
 /// Runs `circuito` to the end and returns (status, stdout, stderr).
-func runCircuito(_ arguments: [String], timeoutSeconds: Double = 60) throws -> (status: Int32, output: String, errors: String) {
+func runCircuito(_ arguments: [String], timeoutSeconds: Double = 60) async throws -> (status: Int32, output: String, errors: String) {
     let child = try Child(arguments)
-    let exited = child.waitForExit(timeoutSeconds: timeoutSeconds)
+    let exited = await child.waitForExit(timeoutSeconds: timeoutSeconds)
     #expect(exited, "circuito \(arguments.joined(separator: " ")) did not finish in \(timeoutSeconds) s")
-    #expect(child.waitForOutputEnd(timeoutSeconds: 30), "the output of circuito \(arguments.joined(separator: " ")) did not end")
+    #expect(await child.waitForOutputEnd(timeoutSeconds: 30), "the output of circuito \(arguments.joined(separator: " ")) did not end")
     return (child.process.terminationStatus, child.standardOutput, child.standardError)
 }
 
