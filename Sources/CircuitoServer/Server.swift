@@ -57,6 +57,7 @@ public final class LedgerServer: Sendable {
     private let listeners: [NIOAsyncChannel<AcceptedConnection, Never>]
     private let context: ServerContext
     private let connections: ConnectionRegistry
+    private let unserved: UnservedConnections
     /// The connection counters now (`server.info`'s `connections`), for tests that must look while requests are refused.
     var connectionStatistics: ConnectionStatistics { connections.statistics }
     private let acceptTask: Locked<Task<Void, Never>?>
@@ -114,6 +115,7 @@ public final class LedgerServer: Sendable {
         }
         hub.publish(size: size)
         let connections = ConnectionRegistry(maximum: limits.maximumConnections)
+        let unserved = UnservedConnections()
         let context = ServerContext(
             reader: writer.reader, writer: writer, hub: hub,
             nonces: NonceStore(
@@ -136,23 +138,16 @@ public final class LedgerServer: Sendable {
             }
             let initializer: @Sendable (Channel) -> EventLoopFuture<AcceptedConnection> = { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Counted here, before the first line can arrive: a connection past the bound is never served.
-                    let identifier = connections.add(channel)
-                    let state = ConnectionState(refused: identifier == nil)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
-                    // After the decoder: only whole lines count as something sent, so bytes trickled without a
-                    // newline cannot hold a connection slot.
-                    if limits.idleTimeoutSeconds != nil || limits.writeStallTimeoutSeconds != nil {
-                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(
-                            readTimeout: limits.idleTimeoutSeconds.map { .seconds(Int64($0)) },
-                            writeTimeout: limits.writeStallTimeoutSeconds.map { .seconds(Int64($0)) }))
-                        try channel.pipeline.syncOperations.addHandler(
-                            IdleConnectionCloser(state: state, registry: connections, writeStallTimeoutSeconds: limits.writeStallTimeoutSeconds))
+                    let admitted = try unserved.admit { () throws -> AcceptedConnection in
+                        try Self.prepare(channel, limits: limits, context: context, connections: connections)
                     }
-                    try channel.pipeline.syncOperations.addHandler(RequestLineHandler(state: state, server: context, registry: connections))
-                    let wrapped = try NIOAsyncChannel<ConnectionMessage, ByteBuffer>(
-                        wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: false))
-                    return AcceptedConnection(channel: wrapped, state: state, identifier: identifier)
+                    guard let admitted else {
+                        // Shutdown has begun. Closed here, unwrapped (so there is no writer to finish); the failed
+                        // initializer makes NIO neither register it nor hand it on.
+                        channel.close(promise: nil)
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    return admitted
                 }
             }
             if let host = configuration.tcpHost {
@@ -168,7 +163,9 @@ public final class LedgerServer: Sendable {
                 _ = listen(socket, Self.listenBacklog)
             }
         } catch {
+            let unservedConnections = unserved.stopAccepting()
             for listener in listeners { try? await listener.channel.close() }
+            for connection in unservedConnections { await Self.closeUnserved(connection, connections: connections) }
             // The socket file this start bound, when a later step failed (NIO leaves an adopted socket's file).
             if let path = configuration.unixSocketPath, let identity = unixSocketIdentity { UnixSocketFile.remove(path, ifStill: identity) }
             await writer.stop()
@@ -191,15 +188,40 @@ public final class LedgerServer: Sendable {
         let tcpPort = configuration.tcpHost == nil ? nil : listeners.first?.channel.localAddress?.port
         let server = LedgerServer(
             tcpPort: tcpPort, unixSocketPath: configuration.unixSocketPath, verifierKey: writer.verifierKey, group: group,
-            listeners: listeners, context: context, connections: connections, unixSocketIdentity: unixSocketIdentity)
+            listeners: listeners, context: context, connections: connections, unserved: unserved,
+            unixSocketIdentity: unixSocketIdentity)
         server.startAccepting()
         return server
+    }
+
+    /// A connection's pipeline, on its event loop: the line decoder, the idle and stall closers, the request handler and
+    /// the async wrapper the accept loop serves it through.
+    private static func prepare(
+        _ channel: Channel, limits: ServerLimits, context: ServerContext, connections: ConnectionRegistry
+    ) throws -> AcceptedConnection {
+        // Counted here, before the first line can arrive: a connection past the bound is never served.
+        let identifier = connections.add(channel)
+        let state = ConnectionState(refused: identifier == nil)
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
+        // After the decoder: only whole lines count as something sent, so bytes trickled without a
+        // newline cannot hold a connection slot.
+        if limits.idleTimeoutSeconds != nil || limits.writeStallTimeoutSeconds != nil {
+            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(
+                readTimeout: limits.idleTimeoutSeconds.map { .seconds(Int64($0)) },
+                writeTimeout: limits.writeStallTimeoutSeconds.map { .seconds(Int64($0)) }))
+            try channel.pipeline.syncOperations.addHandler(
+                IdleConnectionCloser(state: state, registry: connections, writeStallTimeoutSeconds: limits.writeStallTimeoutSeconds))
+        }
+        try channel.pipeline.syncOperations.addHandler(RequestLineHandler(state: state, server: context, registry: connections))
+        let wrapped = try NIOAsyncChannel<ConnectionMessage, ByteBuffer>(
+            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: false))
+        return AcceptedConnection(channel: wrapped, state: state, identifier: identifier)
     }
 
     private init(
         tcpPort: Int?, unixSocketPath: String?, verifierKey: String, group: MultiThreadedEventLoopGroup,
         listeners: [NIOAsyncChannel<AcceptedConnection, Never>], context: ServerContext, connections: ConnectionRegistry,
-        unixSocketIdentity: UnixSocketFile.Identity?
+        unserved: UnservedConnections, unixSocketIdentity: UnixSocketFile.Identity?
     ) {
         self.tcpPort = tcpPort
         self.unixSocketPath = unixSocketPath
@@ -209,6 +231,7 @@ public final class LedgerServer: Sendable {
         self.listeners = listeners
         self.context = context
         self.connections = connections
+        self.unserved = unserved
         self.acceptTask = Locked(nil)
         self.stopped = Locked(false)
     }
@@ -217,6 +240,7 @@ public final class LedgerServer: Sendable {
         let listeners = self.listeners
         let context = self.context
         let connections = self.connections
+        let unserved = self.unserved
         let task = Task(executorPreference: context.executor) {
             await withDiscardingTaskGroup { group in
                 for listener in listeners {
@@ -224,6 +248,8 @@ public final class LedgerServer: Sendable {
                         try? await listener.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connectionTasks in
                                 for try await connection in inbound {
+                                    // Shutdown has taken it to close.
+                                    guard unserved.take(connection) else { continue }
                                     guard let identifier = connection.identifier else {
                                         connectionTasks.addTask { await Self.refuse(connection.channel, limit: context.limits.maximumConnections) }
                                         continue
@@ -240,6 +266,12 @@ public final class LedgerServer: Sendable {
             }
         }
         acceptTask.withLock { $0 = task }
+    }
+
+    /// Closes a connection the accept loop never took (its writer finished, as NIO requires of every wrapped channel).
+    private static func closeUnserved(_ connection: AcceptedConnection, connections: ConnectionRegistry) async {
+        try? await connection.channel.executeThenClose { _, _ in }
+        if let identifier = connection.identifier { connections.remove(identifier) }
     }
 
     private static func refuse(_ connection: NIOAsyncChannel<ConnectionMessage, ByteBuffer>, limit: Int) async {
@@ -261,7 +293,9 @@ public final class LedgerServer: Sendable {
             await waitUntilStopped()
             return
         }
+        let unservedConnections = unserved.stopAccepting()
         for listener in listeners { try? await listener.channel.close() }
+        for connection in unservedConnections { await Self.closeUnserved(connection, connections: connections) }
         await context.writer.stop()
         let deadline = ContinuousClock.now + .seconds(context.limits.shutdownGraceSeconds)
         while connections.inFlight > 0 && ContinuousClock.now < deadline {
@@ -718,5 +752,45 @@ enum UnixSocketFile {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         return connected == 0 || errno == EAGAIN
+    }
+}
+
+/// The connections the listeners accepted and wrapped, from their initializer until the accept loop takes them. NIO
+/// drops an accepted connection still on its way when a listener's stream has ended (a listener closed at shutdown
+/// while clients connect), and a wrapped channel released before it was closed stops the process (NIO's writer
+/// precondition; apple/swift-nio#2637): a storm of connections at SIGTERM crashed the server about once in ten. So
+/// each is held here until taken, shutdown closes those never taken, and once it has begun no connection is wrapped.
+/// Bounded by the connections accepted and not yet taken (the listen backlog's worth).
+final class UnservedConnections: Sendable {
+    private struct State {
+        var accepting = true
+        var held: [ObjectIdentifier: AcceptedConnection] = [:]
+    }
+
+    private let state = Locked(State())
+
+    /// Makes the connection with `make` and holds it; nil, making nothing, once shutdown has begun. One lock over
+    /// both, so that no connection is made after `stopAccepting` has taken the rest.
+    func admit(_ make: () throws -> AcceptedConnection) throws -> AcceptedConnection? {
+        try state.withLock { state in
+            guard state.accepting else { return nil }
+            let connection = try make()
+            state.held[ObjectIdentifier(connection.channel.channel)] = connection
+            return connection
+        }
+    }
+
+    /// Whether the accept loop may serve `connection`: false when shutdown has taken it to close.
+    func take(_ connection: AcceptedConnection) -> Bool {
+        state.withLock { $0.held.removeValue(forKey: ObjectIdentifier(connection.channel.channel)) != nil }
+    }
+
+    /// Admits no more connections and returns those never taken, for the caller to close.
+    func stopAccepting() -> [AcceptedConnection] {
+        state.withLock { state in
+            state.accepting = false
+            defer { state.held = [:] }
+            return Array(state.held.values)
+        }
     }
 }
