@@ -318,8 +318,14 @@ public final class LedgerWriter: Sendable {
             if checkpointNote != nil { onCommit(ledger.frontier.size) }
             let answers: [Result<[Receipt], WriteRefusal>]
             if let failure {
-                // An operating error (storage, map full): nothing of the commit was written.
-                answers = group.requests.map { _ in .failure(WriteRefusal(error: failure, index: nil)) }
+                // An operating error (storage, map full): nothing of the commit was written. A retry whose events
+                // were all recorded by earlier commits still gets its first receipts: its answer does not depend on
+                // this commit, and the error would tell a till that a payment the ledger holds was not made.
+                let committedSize = ledger.frontier.size
+                answers = zip(group.requests, group.outcomes).map { _, outcome in
+                    guard Self.repeatsOnly(outcome, below: committedSize) else { return .failure(WriteRefusal(error: failure, index: nil)) }
+                    return answer(outcome, group: group, checkpointNote: nil)
+                }
             } else {
                 answers = group.outcomes.map { answer($0, group: group, checkpointNote: checkpointNote) }
             }
@@ -332,6 +338,15 @@ public final class LedgerWriter: Sendable {
             }
             assert(answers.count == group.requests.count, "every request of a group is answered")
             for (pending, answer) in zip(group.requests, answers) { pending.reply(answer) }
+        }
+    }
+
+    /// Whether `outcome` only repeats events whose records are below `size`, committed before the group it is in.
+    private static func repeatsOnly(_ outcome: PlannedGroup.Outcome, below size: UInt64) -> Bool {
+        guard case .accepted(let events) = outcome else { return false }
+        return events.allSatisfy { event in
+            if case .repeated(_, let sequenceNumber) = event { return sequenceNumber < size }
+            return false
         }
     }
 

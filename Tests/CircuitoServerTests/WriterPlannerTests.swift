@@ -247,11 +247,11 @@ struct WriterPlannerTests {
     }
 
     /// Merchant registrations with long names (so the small map fills sooner), `perClient` for each of `clients`.
-    private static func largeRegistrations(_ fixture: CircuitFixture, clients: Int, perClient: Int) throws -> [[VerifiedEvent]] {
+    private static func largeRegistrations(_ fixture: CircuitFixture, clients: Int, perClient: Int, prefix: String = "shop") throws -> [[VerifiedEvent]] {
         let longName = String(repeating: "Bottega ", count: 22)
         return try (0..<clients).map { client in
             try (0..<perClient).map { number in
-                let actor = "shop-\(client)-\(number)"
+                let actor = "\(prefix)-\(client)-\(number)"
                 return try fixture.event("actor.registered", by: "city", fixture.actors.authority, [
                     "actor": .string(actor), "role": "merchant", "name": .string(longName + actor),
                     "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)]),
@@ -377,6 +377,58 @@ struct WriterPlannerTests {
             }
         }
         Issue.record("in three attempts no commit failed while the next group was planned over it")
+    }
+
+    @Test("a map that fills while clients retry recorded events among new ones: every retry gets its first receipt, also in a group whose commit failed; only new events get map_full")
+    func retriesInAFailedCommitGetTheirReceipts() async throws {
+        let fixture = try CircuitFixture()
+        let writer = try Self.startOnSmallMap(fixture)
+        let sizeBefore = try writer.reader.size()
+        let clients = 16
+        // Recorded first, one at a time: the events the clients will send again.
+        let recorded = try Self.largeRegistrations(fixture, clients: clients, perClient: 4)
+        var firstReceipts: [String: Receipt] = [:]
+        for event in recorded.joined() {
+            let receipts = try await writer.submit(.single(event, expectedSize: nil)).get()
+            try #require(receipts.count == 1)
+            firstReceipts[event.event.id] = receipts[0]
+        }
+        // Each client sends a new event, then a retry, and so on; the map is full well before the end.
+        let fresh = try Self.largeRegistrations(fixture, clients: clients, perClient: 200, prefix: "new")
+        let results = await withTaskGroup(of: [(event: Event, answer: Answer)].self) { group in
+            for client in 0..<clients {
+                group.addTask {
+                    var answers: [(event: Event, answer: Answer)] = []
+                    for number in 0..<200 {
+                        for event in [fresh[client][number], recorded[client][number % 4]] {
+                            answers.append((event.event, await writer.submit(.single(event, expectedSize: nil))))
+                        }
+                    }
+                    return answers
+                }
+            }
+            var all: [(event: Event, answer: Answer)] = []
+            for await answers in group { all += answers }
+            return all
+        }
+        await writer.stop()
+        #expect(results.count == clients * 400)
+        var mapFullCount = 0
+        var newReceipts: [Receipt] = []
+        for (event, answer) in results {
+            if let first = firstReceipts[event.id] {
+                #expect((try? answer.get()) == [first], "a retry of \(event.id) got \(answer)")
+                continue
+            }
+            switch answer {
+            case .success(let receipts): newReceipts += receipts
+            case .failure(let refusal):
+                #expect(refusal.error.code == .mapFull, "\(refusal.error)")
+                mapFullCount += 1
+            }
+        }
+        #expect(mapFullCount > 0, "the map never filled: nothing was tested")
+        try Self.expectLogHoldsExactly(Array(firstReceipts.values) + newReceipts, after: sizeBefore, in: writer)
     }
 
     @Test("a map that fills during concurrent writes: every request gets its receipts or map_full, every receipt is in the log, nothing else is, and the ledger verifies")
