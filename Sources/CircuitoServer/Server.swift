@@ -163,9 +163,7 @@ public final class LedgerServer: Sendable {
                 _ = listen(socket, Self.listenBacklog)
             }
         } catch {
-            let unservedConnections = unserved.stopAccepting()
-            for listener in listeners { try? await listener.channel.close() }
-            for connection in unservedConnections { await Self.closeUnserved(connection, connections: connections) }
+            await Self.stopListening(listeners, unserved: unserved, connections: connections)
             // The socket file this start bound, when a later step failed (NIO leaves an adopted socket's file).
             if let path = configuration.unixSocketPath, let identity = unixSocketIdentity { UnixSocketFile.remove(path, ifStill: identity) }
             await writer.stop()
@@ -268,10 +266,18 @@ public final class LedgerServer: Sendable {
         acceptTask.withLock { $0 = task }
     }
 
-    /// Closes a connection the accept loop never took (its writer finished, as NIO requires of every wrapped channel).
-    private static func closeUnserved(_ connection: AcceptedConnection, connections: ConnectionRegistry) async {
-        try? await connection.channel.executeThenClose { _, _ in }
-        if let identifier = connection.identifier { connections.remove(identifier) }
+    /// Admits no more connections, closes the listeners, then closes each connection the accept loop never took (its
+    /// writer finished, as NIO requires of every wrapped channel). In that order: none is wrapped once the held ones
+    /// are taken.
+    private static func stopListening(
+        _ listeners: [NIOAsyncChannel<AcceptedConnection, Never>], unserved: UnservedConnections, connections: ConnectionRegistry
+    ) async {
+        let unservedConnections = unserved.stopAccepting()
+        for listener in listeners { try? await listener.channel.close() }
+        for connection in unservedConnections {
+            try? await connection.channel.executeThenClose { _, _ in }
+            if let identifier = connection.identifier { connections.remove(identifier) }
+        }
     }
 
     private static func refuse(_ connection: NIOAsyncChannel<ConnectionMessage, ByteBuffer>, limit: Int) async {
@@ -293,9 +299,7 @@ public final class LedgerServer: Sendable {
             await waitUntilStopped()
             return
         }
-        let unservedConnections = unserved.stopAccepting()
-        for listener in listeners { try? await listener.channel.close() }
-        for connection in unservedConnections { await Self.closeUnserved(connection, connections: connections) }
+        await Self.stopListening(listeners, unserved: unserved, connections: connections)
         await context.writer.stop()
         let deadline = ContinuousClock.now + .seconds(context.limits.shutdownGraceSeconds)
         while connections.inFlight > 0 && ContinuousClock.now < deadline {
@@ -758,8 +762,9 @@ enum UnixSocketFile {
 /// The connections the listeners accepted and wrapped, from their initializer until the accept loop takes them. NIO
 /// drops an accepted connection still on its way when a listener's stream has ended (a listener closed at shutdown
 /// while clients connect), and a wrapped channel released before it was closed stops the process (NIO's writer
-/// precondition; apple/swift-nio#2637): a storm of connections at SIGTERM crashed the server about once in ten. So
-/// each is held here until taken, shutdown closes those never taken, and once it has begun no connection is wrapped.
+/// precondition; apple/swift-nio#2637): under a storm of connections SIGTERM crashed the server in a tenth to a third
+/// of the rounds. So each is held here until taken, shutdown closes those never taken, and once it has begun no
+/// connection is wrapped.
 /// Bounded by the connections accepted and not yet taken (the listen backlog's worth).
 final class UnservedConnections: Sendable {
     private struct State {

@@ -322,7 +322,7 @@ public final class LedgerWriter: Sendable {
                 // were all recorded by earlier commits still gets its first receipts: its answer does not depend on
                 // this commit, and the error would tell a till that a payment the ledger holds was not made.
                 let committedSize = ledger.frontier.size
-                answers = zip(group.requests, group.outcomes).map { _, outcome in
+                answers = group.outcomes.map { outcome in
                     guard Self.repeatsOnly(outcome, below: committedSize) else { return .failure(WriteRefusal(error: failure, index: nil)) }
                     return answer(outcome, group: group, checkpointNote: nil)
                 }
