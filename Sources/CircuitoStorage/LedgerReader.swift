@@ -29,11 +29,21 @@ public struct LedgerReader: @unchecked Sendable {
         let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false, options: options)
         let genesis = try environment.read { (transaction) throws(LedgerError) -> GenesisInfo in
             guard let genesis = try TransactionLedgerState(transaction: transaction).genesis() else {
-                throw LedgerError(.genesisRequired, "\(directory) has no genesis record")
+                throw LedgerError(.genesisRequired, "\(directory) has no genesis record" + emptyLedgerHint(directory, transaction: transaction))
             }
             return genesis
         }
         return LedgerReader(environment: environment, genesis: genesis)
+    }
+
+    /// What an LMDB environment with no record at all and no checkpoint key beside it is: the files of a `circuito
+    /// follow` stopped before its first commit (a writer's ledger has its `ledger.key`, and `init` leaves its own mark).
+    private static func emptyLedgerHint(_ directory: String, transaction: LMDBTransaction) -> String {
+        guard (try? transaction.count(LedgerDatabase.log)) == 0,
+            access(directory + "/" + LedgerFiles.checkpointKey, F_OK) != 0,
+            access(directory + "/" + LedgerFiles.unfinishedInitialisation, F_OK) != 0
+        else { return "" }
+        return " (it holds no record: a circuito follow into it stopped before its first commit; the next follow into it removes these files and starts the replica)"
     }
 
     /// Opens a ledger to read its records in order while a server may be writing it (`circuito export`, `circuito

@@ -418,6 +418,14 @@ extension SubscriptionTests {
         let killedEarly = try ReplicaLedger.open(directory: replicaDirectory)
         killedEarly.close()
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: replicaDirectory)).isSuperset(of: ["data.mdb", "lock.mdb"]))
+        // `verify` there says what the files are and what to do, not only that there is no genesis.
+        do {
+            _ = try LedgerReader.open(directory: replicaDirectory)
+            Issue.record("an empty replica opened as a ledger")
+        } catch {
+            #expect(error.code == .genesisRequired, "\(error)")
+            #expect(error.message.contains("a circuito follow into it stopped before its first commit; the next follow into it removes these files"), "\(error)")
+        }
         let again = try ReplicaLedger.open(directory: replicaDirectory)
         #expect(again.removeIfEmpty())
         #expect(try FileManager.default.contentsOfDirectory(atPath: replicaDirectory) == [LedgerFiles.writerLock])
