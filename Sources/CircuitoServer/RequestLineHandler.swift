@@ -27,8 +27,9 @@ final class ConnectionState: Sendable {
     /// (`ServerLimits.maximumQueuedRefusalsPerConnection`).
     let queuedRefusals = Locked(0)
     /// Lone `submit`s taken on the event loop and not yet answered (counted in the server's in-flight count, not in
-    /// `inFlight`, which the connection's task lets go of), so that the idle closer sees them too.
-    let writesTakenOnEventLoop = Locked(0)
+    /// `inFlight`, which the connection's task lets go of), so that the idle closer sees them too, and the connection's
+    /// task waits for their answers before it closes a connection its client half-closed.
+    let writesTakenOnEventLoop = WritesTakenOnEventLoop()
     /// Running streams; `closed` once the client's side ended, after which a new stream ends at once (after the
     /// records committed by then).
     let subscriptions = Locked<(closed: Bool, streams: [RunningSubscription])>((false, []))
@@ -37,6 +38,44 @@ final class ConnectionState: Sendable {
     let session = ReadSession()
 
     init(refused: Bool) { self.refused = refused }
+}
+
+/// A connection's lone `submit`s taken on the event loop and not yet answered, and the connection's task waiting for
+/// none to be left. Their answers come from the writer to the event loop, outside the connection's task: without the
+/// wait, a client that sent one and then half-closed found its connection closed before the answer, while the event
+/// was committed (a till would take the payment for not made).
+final class WritesTakenOnEventLoop: Sendable {
+    private let state = Locked<(count: Int, waiter: CheckedContinuation<Void, Never>?)>((0, nil))
+
+    var count: Int { state.withLock { $0.count } }
+
+    func take() { state.withLock { $0.count += 1 } }
+
+    /// Its answer is made (on the event loop, which writes it before any later write the task asks of the loop).
+    func finish() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            precondition(state.count > 0, "a write taken on the event loop finished twice")
+            state.count -= 1
+            guard state.count == 0 else { return nil }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once none is in flight. One waiter at a time: the connection's task, once its client's side ended (no
+    /// line can then arrive to take another).
+    func waitUntilNone() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let none = state.withLock { state -> Bool in
+                guard state.count > 0 else { return true }
+                precondition(state.waiter == nil, "two waits for a connection's writes taken on the event loop")
+                state.waiter = continuation
+                return false
+            }
+            if none { continuation.resume() }
+        }
+    }
 }
 
 /// A stream of this connection: its task, the hub's registration and where its end is set.
@@ -100,7 +139,7 @@ final class IdleConnectionCloser: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        let waiting = state.inFlight.withLock { $0 } > 0 || state.writesTakenOnEventLoop.withLock { $0 } > 0
+        let waiting = state.inFlight.withLock { $0 } > 0 || state.writesTakenOnEventLoop.count > 0
             || state.subscriptionCount.withLock { $0.active } > 0
         guard !waiting else { return }
         registry.countClosedIdle()
@@ -233,12 +272,14 @@ final class RequestLineHandler: ChannelInboundHandler {
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: eventLoop)
         let state = self.state
-        state.writesTakenOnEventLoop.withLock { $0 += 1 }
+        state.writesTakenOnEventLoop.take()
         // Called on the committer's thread: the answer is made on the loop, off the writer's critical path.
         server.writer.submit(write) { written in
             eventLoop.execute {
-                state.writesTakenOnEventLoop.withLock { $0 -= 1 }
+                // Written first, then let go of: the connection's task, waiting for none to be left, flushes after
+                // it and closes.
                 handler.value.finish(request, ServerContext.submitAnswer(written), context: boundContext.value)
+                state.writesTakenOnEventLoop.finish()
             }
         }
     }

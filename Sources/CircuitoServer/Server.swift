@@ -529,6 +529,9 @@ struct Connection {
                     }
                     for stream in streams { stream.finish(hub: context.hub) }
                 }
+                // A lone submit taken on the event loop is answered there, outside this task: its answer is written
+                // before the connection closes too.
+                await state.writesTakenOnEventLoop.waitUntilNone()
                 // Every answer and stream message was handed to the loop by now; the channel closes as this body
                 // returns, failing writes still pending, so wait until they are on the socket (a client that
                 // half-closed still gets its answers; shutdown closes the channel, which ends this wait).

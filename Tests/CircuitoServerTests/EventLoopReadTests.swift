@@ -205,6 +205,35 @@ struct EventLoopReadTests {
         await server.shutdown()
     }
 
+    @Test("a client that half-closes right after a lone submit still gets its answer, a receipt or a refusal, before the connection ends", arguments: 0..<4)
+    func halfCloseAfterALoneSubmit(round: Int) async throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let server = try await fixture.startServer()
+        let reader = try server.client()
+        try await Self.waitUntilIdle(server)
+        let size = try #require(try reader.result("server.info")["size"]?.integerValue)
+        // Accepted (a registration) in even rounds, refused by the writer's rules (an overspend) in odd ones: both
+        // answers come from the writer after the commit, while the half-close has already ended the client's side.
+        let accepted = round % 2 == 0
+        let params = accepted ? try fixture.registration().params : try fixture.payment(amount: 1_000).params
+        let start = server.writesTakenOnEventLoop
+        let client = try server.client(timeoutSeconds: 20)
+        try client.send(RPCMessage.request(id: "lone", method: "submit", params: params))
+        client.shutdownSending()
+        let answer = try client.nextMessage()
+        #expect(answer?["id"] == "lone", "\(String(describing: answer))")
+        if accepted {
+            #expect(answer?["result"]?["seq"]?.integerValue == size, "\(String(describing: answer))")
+        } else {
+            #expect(answer?["error"]?["data"]?["code"] == "insufficient_funds", "\(String(describing: answer))")
+        }
+        // Then the server closes the connection.
+        #expect(try client.nextMessage() == nil)
+        #expect(server.writesTakenOnEventLoop == start + 1, "the submit took the task path; this test is about the loop's")
+        try await Self.waitUntilIdle(server)
+        await server.shutdown()
+    }
+
     @Test("a submit behind another takes the task path; a connection gone before its answer still lets go of the count")
     func writesInFlightAndGone() async throws {
         let fixture = try CircuitFixture()

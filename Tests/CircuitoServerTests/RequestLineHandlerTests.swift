@@ -188,15 +188,15 @@ struct RequestLineHandlerTests {
     @Test("the idle closer keeps a connection that waits for an answer (a lone submit taken on the loop included) and closes it once it waits for nothing")
     func idleCloserKeepsWaitingConnections() throws {
         let (registry, state, channel) = try Self.closedByIdleCloser()
-        let waits: [(String, (Int) -> Void)] = [
-            ("a request handed to the connection's task", { count in state.inFlight.withLock { $0 = count } }),
-            ("a lone submit taken on the event loop", { count in state.writesTakenOnEventLoop.withLock { $0 = count } }),
+        let waits: [(String, take: () -> Void, letGo: () -> Void)] = [
+            ("a request handed to the connection's task", { state.inFlight.withLock { $0 = 1 } }, { state.inFlight.withLock { $0 = 0 } }),
+            ("a lone submit taken on the event loop", { state.writesTakenOnEventLoop.take() }, { state.writesTakenOnEventLoop.finish() }),
         ]
-        for (what, set) in waits {
-            set(1)
+        for (what, take, letGo) in waits {
+            take()
             channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
             #expect(channel.isActive, "closed while waiting for \(what)")
-            set(0)
+            letGo()
         }
         #expect(registry.statistics.closedIdle == 0)
         channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
