@@ -7,7 +7,9 @@ import Glibc
 public enum KeyFile {
     static let maximumBytes = 4096
 
-    /// Writes a new key file; refuses to overwrite an existing file.
+    /// Writes a new key file and syncs it and its folder, so that after a power cut the key is there under its
+    /// name whenever anything made after it is (a file system may otherwise keep a later name and lose this one);
+    /// refuses to overwrite an existing file.
     public static func write(_ key: Ed25519PrivateKey, to path: String) throws(LedgerError) {
         let text = CanonicalJSON.encodeString(.object([
             "publicKeyMultibase": .string(key.publicKey.multikey),
@@ -28,6 +30,7 @@ public enum KeyFile {
             guard fsync(descriptor) == 0 else {
                 throw LedgerError(.keyFile, "cannot sync key file \(path): \(String(cString: strerror(errno)))")
             }
+            try FileIO.synchronise(FileIO.parentFolder(of: path))
         } catch {
             // The file is this call's own (O_EXCL): an empty or partial key left there would refuse the next attempt.
             unlink(path)

@@ -130,6 +130,8 @@ public struct KeyVault: Sendable {
         guard fsync(descriptor) == 0 else {
             throw LedgerError(.keyFile, "cannot sync vault key \(path): \(String(cString: strerror(errno)))")
         }
+        // Its name too: a power cut must not keep what was sealed with the key and lose the key.
+        try FileIO.synchronise(directory)
     }
 
     /// Crypto-shreds `subject`: overwrites the key file with zeros, syncs it, unlinks it and syncs the directory.

@@ -108,8 +108,10 @@ public final class Ledger {
             }
             throw error
         }
-        // Genesis is committed (and synced): the ledger is whole. One sync of the folder makes its files' names
-        // durable with the marker's removal.
+        // Genesis is committed (and synced): the ledger is whole. The folder is synced before the marker goes, so
+        // that LMDB's files are there under their names whenever the marker is not (a file system need not keep
+        // its names in the order they were made; the key's name was synced when it was written), and again after.
+        try FileIO.synchronise(directory)
         unlink(markerPath)
         try FileIO.synchronise(directory)
         return ledger
