@@ -30,7 +30,8 @@ struct DemoCommand: ParsableCommand {
             A demo stopped half-way leaves DIR/demo.partial (naming its checkpoint key) beside a shorter ledger \
             (verify and serve warn about it); demo on the same DIR then removes what it left (the ledger's files, \
             DIR/keys and DIR/vault, which must hold only .key files) and builds it again, refusing instead when the \
-            ledger's key is not the one the marker names or a process (a server) writes the folder.
+            ledger's key is not the one the marker names (one that cannot be read is removed only beside \
+            init.partial: the demo's own init stopped while writing it) or a process (a server) writes the folder.
             """)
 
     @Option(name: .long, help: "The ledger directory (created if missing, in a folder that exists; must hold no ledger, keys or vault).")
@@ -195,11 +196,17 @@ struct DemoCommand: ParsableCommand {
         let markedKey = markerText.split(separator: "\n").first { $0.hasPrefix(Self.markerKeyPrefix) }.map { String($0.dropFirst(Self.markerKeyPrefix.count)) }
         let keyPath = data + "/" + LedgerFiles.checkpointKey
         if access(keyPath, F_OK) == 0 {
-            let key = try KeyFile.read(keyPath)
-            guard let markedKey, key.publicKey.multikey == markedKey else {
-                throw LedgerError(
-                    .alreadyExists,
-                    "\(keyPath) is not the checkpoint key of the demo that \(Self.unfinishedMarker) names; nothing was removed: remove \(data) by hand to build the demo there")
+            let initialisationStopped = access(data + "/" + LedgerFiles.unfinishedInitialisation, F_OK) == 0
+            do throws(LedgerError) {
+                let key = try KeyFile.read(keyPath)
+                guard let markedKey, key.publicKey.multikey == markedKey else {
+                    throw LedgerError(
+                        .alreadyExists,
+                        "\(keyPath) is not the checkpoint key of the demo that \(Self.unfinishedMarker) names; nothing was removed: remove \(data) by hand to build the demo there")
+                }
+            } catch where error.code == .keyFile && initialisationStopped {
+                // A key that cannot be read beside init's own marker is the demo's init stopped while writing it (a
+                // power cut can leave it empty or partial): it signed nothing, and `init` would remove it too.
             }
         }
         // Both hold key files only: DIR/keys/ID.key, DIR/vault/SUBJECT.key.

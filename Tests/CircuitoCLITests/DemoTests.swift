@@ -432,6 +432,30 @@ struct DemoTests {
         try await expectNothingRemoved("a writer running")
     }
 
+    @Test("a demo stopped by a power cut while its init wrote ledger.key (the key file empty, init.partial beside it) is started over; without init's marker such a key stops it")
+    func demoCutWhileWritingItsKeyStartsOver() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let directory = workspace.path("demo")
+        #expect(mkdir(directory, 0o700) == 0)
+        // What such a cut leaves: both markers (each synced before the key file was made) and the key's name without
+        // its bytes.
+        let markerKey = Ed25519PrivateKey().publicKey.multikey
+        #expect(FileManager.default.createFile(atPath: directory + "/demo.partial", contents: Data("stopped\ncheckpoint_key \(markerKey)\n".utf8)))
+        #expect(FileManager.default.createFile(atPath: directory + "/ledger.key", contents: Data(repeating: 0, count: 147), attributes: [.posixPermissions: 0o600]))
+        let withoutInitMarker = try await circuito("demo", "--data", directory, "--beneficiaries", "10")
+        #expect(withoutInitMarker.status == 1 && withoutInitMarker.stderr.contains("key_file"), "\(withoutInitMarker.stderr)")
+        #expect(access(directory + "/ledger.key", F_OK) == 0, "a key file no init was writing is not removed")
+
+        #expect(FileManager.default.createFile(atPath: directory + "/init.partial", contents: Data("started\n".utf8)))
+        let again = try await circuito("demo", "--data", directory, "--beneficiaries", "10")
+        #expect(again.succeeded, "\(again.stderr)")
+        #expect(again.stderr.contains("removing it and building it again"), "\(again.stderr)")
+        #expect(access(directory + "/demo.partial", F_OK) != 0 && access(directory + "/init.partial", F_OK) != 0)
+        let verify = try await circuito("verify", "--data", directory)
+        #expect(verify.succeeded && !verify.stderr.contains("did not finish"), "\(verify.stderr)")
+    }
+
     @Test("a demo whose ledger cannot be created (a stray ledger.key) leaves no marker that would later pass its folder off as a stopped demo")
     func refusedDemoLeavesNoMarker() async throws {
         let workspace = try Workspace()
