@@ -114,6 +114,9 @@ struct MoneyRuleTests {
         #expect(try circuit.pay(1000, at: "grocer") == .categoryNotAccepted)  // the grocer takes food, not books
         #expect(try circuit.pay(1000, at: "bookshop") == nil)
         #expect(try circuit.balance(Account.merchant("bookshop")) == 1000)
+        // Holding exactly the amount, none of it spendable here: still the category, not the funds, that refuses.
+        #expect(try circuit.pay(2000, at: "grocer") == .categoryNotAccepted)
+        #expect(try circuit.pay(2001, at: "grocer") == .insufficientFunds)
         #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "jewellery", "amount": 10]) == .invalidBody)
         #expect(try circuit.byStaff("dote.granted", ["beneficiary": "grocer", "category": "food", "amount": 10]) == .unknownReference)
         #expect(circuit.totalOfAllAccounts() == 0)
@@ -190,11 +193,29 @@ struct MoneyRuleTests {
         #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(big)])]) == nil)
         let more = try circuit.earnBadge("b-4", credits: 200)
         #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(more)])]) == .capExceeded)
+        // Up to the cap exactly is within it (500 + 40,000 + 9,500 = 50,000 cents), one credit more is not.
+        let toTheCap = try circuit.earnBadge("b-5", credits: 95)
+        let pastTheCap = try circuit.earnBadge("b-6", credits: 1)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(toTheCap)])]) == nil)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(pastTheCap)])]) == .capExceeded)
         circuit.harness.now = "2026-12-01T09:00:00.000Z"  // a new month
         #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(more)])]) == nil)
-        #expect(try circuit.balance(Account.beneficiary("ben")) == 500 + 40_000 + 20_000)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 500 + 40_000 + 9_500 + 20_000)
         #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": ["no-such-badge"]]) == .unknownReference)
         #expect(circuit.totalOfAllAccounts() == 0)
+    }
+
+    @Test("a conversion turns only the beneficiary's own badges into their ToCoin")
+    func conversionOfAnothersBadge() throws {
+        var circuit = try Circuit()
+        let theirs = try circuit.earnBadge("b-ben", credits: 7)
+        try circuit.harness.register("ann", role: "beneficiary", by: "op", key: circuit.staff, organisation: "casa")
+        // Staff of the same organisation, who manage both people: ben's badge does not pay ann.
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ann", "badges": .array([.string(theirs)])]) == .invalidBody)
+        #expect(try circuit.balance(Account.beneficiary("ann")) == 0)
+        #expect(try circuit.harness.state.json(.badges, theirs)?.objectValue?["converted"] == false)
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(theirs)])]) == nil)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 700)
     }
 
     @Test("money reaches a beneficiary only from their own organisation")
@@ -237,6 +258,11 @@ struct MoneyRuleTests {
         // Expired.
         let expired = circuit.paymentBody(amount: 100, expiresAt: "2026-11-22T09:59:59Z")
         #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, expired) == .authorisationExpired)
+        // It is valid until the millisecond it names, not at it.
+        let expiringNow = circuit.paymentBody(amount: 100, expiresAt: circuit.harness.now)
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, expiringNow) == .authorisationExpired)
+        let expiringNext = circuit.paymentBody(amount: 100, expiresAt: "2026-11-22T10:00:00.001Z")
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, expiringNext) == nil)
         // Once.
         let once = circuit.paymentBody(amount: 100, nonce: "once")
         #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, once) == nil)
@@ -250,7 +276,7 @@ struct MoneyRuleTests {
         #expect(throws: LedgerError.self) { try SignedEvent(signing: event, with: circuit.grocer).verified() }
         // Only merchants redeem.
         #expect(try circuit.byStaff("payment.redeemed", circuit.paymentBody(amount: 1)) == .roleNotPermitted)
-        #expect(try circuit.balance(Account.beneficiary("ben")) == 4800)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 4700)
     }
 
     @Test("a suspended merchant, or one not enrolled, cannot redeem")
@@ -282,6 +308,37 @@ struct MoneyRuleTests {
         #expect(lots.count == 1 && lots.first?.category == "food" && lots.first?.remaining == 1000)
         #expect(try circuit.balance(Account.merchant("grocer")) == 0)
         #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "nope", "amount": 1]) == .unknownReference)
+        #expect(circuit.totalOfAllAccounts() == 0)
+    }
+
+    @Test("a beneficiary gets at most 256 lots from grants, and refunds bring back emptied ones up to 1024 live lots")
+    func lotBounds() throws {
+        var circuit = try Circuit()
+        let grant: JSONObject = ["beneficiary": "ben", "category": "food", "amount": 1]
+        // Five rounds of 256 one-cent lots, each emptied by one payment: 1280 lots spent in five payments.
+        for round in 0..<5 {
+            for _ in 0..<Lot.maximumPerBeneficiary { #expect(try circuit.byStaff("dote.granted", grant) == nil) }
+            if round == 0 { #expect(try circuit.byStaff("dote.granted", grant) == .tooManyLots) }
+            #expect(try circuit.harness.state.lots(of: "ben").count == Lot.maximumPerBeneficiary)
+            #expect(try circuit.pay(Int64(Lot.maximumPerBeneficiary), id: "pay-\(round)") == nil)
+            #expect(try circuit.harness.state.lots(of: "ben").isEmpty)
+        }
+        // Refunds revive up to 1024 lots, not one lot more: one that would cross the bound is refused whole.
+        func refund(_ payment: String, _ amount: Int) throws -> LedgerError.Code? {
+            try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": .string(payment), "amount": .integer(Int64(amount))])
+        }
+        for round in 0..<3 { #expect(try refund("pay-\(round)", Lot.maximumPerBeneficiary) == nil) }
+        #expect(try refund("pay-3", 200) == nil)
+        #expect(try circuit.harness.state.lots(of: "ben").count == 968)
+        #expect(try refund("pay-4", Lot.maximumPerBeneficiary) == .tooManyLots)
+        #expect(try circuit.harness.state.lots(of: "ben").count == 968)
+        #expect(try refund("pay-3", Lot.maximumPerBeneficiary - 200) == nil)
+        #expect(try circuit.harness.state.lots(of: "ben").count == Lot.maximumLive)
+        #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "pay-4", "amount": 1]) == .tooManyLots)
+        #expect(try circuit.harness.state.lots(of: "ben").count == Lot.maximumLive)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == Int64(Lot.maximumLive))
+        // New grants wait until fewer than 256 lots are live.
+        #expect(try circuit.byStaff("dote.granted", grant) == .tooManyLots)
         #expect(circuit.totalOfAllAccounts() == 0)
     }
 
@@ -379,6 +436,11 @@ struct ActivityRuleTests {
         let other = try circuit.harness.register("other-org", role: "organisation")
         #expect(try circuit.submit("badge.issued", by: "other-org", key: other, ["badge": "b-4", "badge_class": "class-5", "beneficiary": "ben", "activations": ["act-b-1"]]) == .roleNotPermitted)
         #expect(try circuit.submit("badge.revoked", by: "other-org", key: other, ["badge": "b-1", "reason": "no"]) == .roleNotPermitted)
+        // Nor with a class of its own on hours another organisation recorded: they stay casa's to certify.
+        #expect(try circuit.submit("badge_class.defined", by: "other-org", key: other, ["badge_class": "other-class", "name": "n", "description": "d", "criteria": "c", "credits": 5]) == nil)
+        #expect(try circuit.byStaff("activation.recorded", ["activation": "act-casa", "case": "case-ben", "opportunity": "garden", "hours": 3, "date": "2026-11-21"]) == nil)
+        #expect(try circuit.submit("badge.issued", by: "other-org", key: other, ["badge": "b-other", "badge_class": "other-class", "beneficiary": "ben", "activations": ["act-casa"]]) == .roleNotPermitted)
+        #expect(try circuit.byStaff("badge.issued", ["badge": "b-casa", "badge_class": "class-5", "beneficiary": "ben", "activations": ["act-casa"]]) == nil)
         #expect(try circuit.byStaff("badge_class.retired", ["badge_class": "class-5"]) == nil)
         #expect(try circuit.byStaff("badge.issued", ["badge": "b-5", "badge_class": "class-5", "beneficiary": "ben", "activations": ["act-b-1"]]) == .invalidState)
         #expect(try circuit.byStaff("badge_class.defined", ["badge_class": "c-x", "name": "n", "description": "d", "criteria": "c", "credits": 0]) == .invalidBody)

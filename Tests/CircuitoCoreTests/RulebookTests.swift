@@ -173,6 +173,34 @@ struct KeyRuleTests {
         #expect(try harness.submit("actor.key_added", by: "casa", key: organisation, ["actor": "op", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == nil)
         #expect(try harness.submit("actor.key_added", by: "casa", key: organisation, ["actor": "shop", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .roleNotPermitted)
         #expect(try harness.submit("actor.key_added", by: "op", key: staff, ["actor": "nobody", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .unknownActor)
+        // Staff manage their organisation's beneficiaries, not their colleagues: no key, revocation or suspension.
+        let colleague = try harness.register("op-2", role: "staff", by: "casa", key: organisation, organisation: "casa")
+        #expect(try harness.submit("actor.key_added", by: "op", key: staff, ["actor": "op-2", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .roleNotPermitted)
+        #expect(try harness.submit("actor.suspended", by: "op", key: staff, ["actor": "op-2", "reason": "not theirs"]) == .roleNotPermitted)
+        // Revoking is managed as adding is: the shop and the other organisation's staff may not take ben's keys away.
+        #expect(try harness.submit("actor.key_revoked", by: "shop", key: shop, ["actor": "ben", "key": .string(lostCard.publicKey.multikey)]) == .roleNotPermitted)
+        #expect(try harness.submit("actor.key_revoked", by: "op-other", key: otherStaff, ["actor": "ben", "key": .string(lostCard.publicKey.multikey)]) == .roleNotPermitted)
+        #expect(try harness.submit("actor.key_revoked", by: "op-2", key: colleague, ["actor": "op", "key": .string(staff.publicKey.multikey)]) == .roleNotPermitted)
+        #expect(try harness.state.actor("ben")?.keys[lostCard.publicKey.multikey] == .active)
+        #expect(try harness.submit("actor.key_revoked", by: "op", key: staff, ["actor": "ben", "key": .string(lostCard.publicKey.multikey), "reason": "card found"]) == nil)
+        #expect(try harness.state.actor("ben")?.keys[lostCard.publicKey.multikey] == .revoked)
+    }
+
+    @Test("an actor has had at most 64 keys, revoked ones counted")
+    func keyBound() throws {
+        var harness = try RuleHarness()
+        var current = try harness.register("shop", role: "merchant")
+        // 1 registered + 63 added, each revoking the one before: one key active, 64 had.
+        for _ in 1..<64 {
+            let next = Ed25519PrivateKey()
+            #expect(try harness.submit("actor.key_added", by: "shop", key: current, ["actor": "shop", "key": .string(next.publicKey.multikey)]) == nil)
+            #expect(try harness.submit("actor.key_revoked", by: "shop", key: next, ["actor": "shop", "key": .string(current.publicKey.multikey)]) == nil)
+            current = next
+        }
+        #expect(try harness.state.actor("shop")?.keys.count == 64)
+        #expect(try harness.state.actor("shop")?.activeKeys == [current.publicKey.multikey])
+        #expect(try harness.submit("actor.key_added", by: "shop", key: current, ["actor": "shop", "key": .string(Ed25519PrivateKey().publicKey.multikey)]) == .invalidBody)
+        #expect(try harness.state.actor("shop")?.keys.count == 64)
     }
 
     @Test("a suspended actor can sign nothing; the authority cannot be suspended")

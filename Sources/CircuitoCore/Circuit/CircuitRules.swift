@@ -673,6 +673,8 @@ enum CircuitRules {
         // Back into the lots it came from, last debited first, each with its own expiry and category.
         var debits = payment["debits"]?.arrayValue ?? []
         var left = amount
+        // Counted once: within the refund only the lots it revives join the live ones (one scan, not one a lot).
+        var liveLots: Int? = nil
         for index in debits.indices.reversed() where left > 0 {
             guard case .object(var debit) = debits[index], case .integer(let lotID)? = debit["lot"],
                 case .integer(let debited)? = debit["amount"], case .integer(let debitRefunded)? = debit["refunded"]
@@ -691,9 +693,12 @@ enum CircuitRules {
             }
             if lot.remaining == 0 {
                 // A revived lot counts against the bound of live lots, so payments always see all of them.
-                guard try context.lots(of: beneficiary).count < Lot.maximumLive else {
+                let live: Int
+                if let counted = liveLots { live = counted } else { live = try context.lots(of: beneficiary).count }
+                guard live < Lot.maximumLive else {
                     throw LedgerError(.tooManyLots, "\(quoted(beneficiary)) holds \(Lot.maximumLive) live lots; the refund cannot bring lot \(lotID) back")
                 }
+                liveLots = live + 1
             }
             lot.remaining += back
             context.store(lot)
