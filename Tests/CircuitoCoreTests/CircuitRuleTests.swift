@@ -263,6 +263,13 @@ struct MoneyRuleTests {
         #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, expiringNow) == .authorisationExpired)
         let expiringNext = circuit.paymentBody(amount: 100, expiresAt: "2026-11-22T10:00:00.001Z")
         #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, expiringNext) == nil)
+        // A nonce of 1 to 64 bytes.
+        let longestNonce = String(repeating: "n", count: PaymentAuthorisation.maximumNonceBytes)
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, circuit.paymentBody(amount: 100, nonce: longestNonce)) == nil)
+        let tooLong = circuit.paymentBody(amount: 100, nonce: longestNonce + "n")
+        let tooLongAuthorisation = try #require(tooLong["authorisation"]?.objectValue)
+        let tooLongRefusal = #expect(throws: LedgerError.self) { try PaymentAuthorisation(json: tooLongAuthorisation) }
+        #expect(tooLongRefusal?.code == .invalidBody)
         // Once.
         let once = circuit.paymentBody(amount: 100, nonce: "once")
         #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, once) == nil)
@@ -276,7 +283,7 @@ struct MoneyRuleTests {
         #expect(throws: LedgerError.self) { try SignedEvent(signing: event, with: circuit.grocer).verified() }
         // Only merchants redeem.
         #expect(try circuit.byStaff("payment.redeemed", circuit.paymentBody(amount: 1)) == .roleNotPermitted)
-        #expect(try circuit.balance(Account.beneficiary("ben")) == 4700)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 4600)
     }
 
     @Test("a suspended merchant, or one not enrolled, cannot redeem")
@@ -576,6 +583,27 @@ struct StandingRuleTests {
         // The authority registers anyone.
         #expect(try circuit.submit("case.referred", by: "third-org", key: third, Self.referral("c-hub-3", "p3", to: "casa")) == nil)
         #expect(try circuit.byCity("actor.registered", Self.registration("p3", "other-org")) == nil)
+    }
+
+    @Test("a case a third organisation referred gives its holder no standing once the person belongs to an organisation that acts")
+    func referralByAThirdOrganisation() throws {
+        var (circuit, _, otherStaff) = try Self.circuitWithAnotherOrganisation()
+        try circuit.harness.register("third-org", role: "organisation")
+        let thirdStaff = try circuit.harness.register("third-op", role: "staff", organisation: "third-org")
+        let sealed = SealedData.seal(["note": "x"], subject: "ben-x", key: SecretBox.newKey())
+        // Someone not registered yet, referred to other-org by a third organisation: other-org may record.
+        #expect(try circuit.submit("case.referred", by: "third-op", key: thirdStaff, Self.referral("c-third", "ben-x", to: "other-org")) == nil)
+        #expect(try circuit.submit("case.note_added", by: "other-op", key: otherStaff, ["case": "c-third", "sealed": sealed]) == nil)
+        let record = try #require(try circuit.harness.state.json(.cases, "c-third")?.objectValue)
+        #expect(try Self.standing(record, "ben-x", circuit))
+        // The authority registers them with casa, which acts for them: the referral no longer gives standing.
+        _ = try circuit.harness.register("ben-x", role: "beneficiary", organisation: "casa")
+        #expect(try !Self.standing(record, "ben-x", circuit))
+        #expect(try circuit.submit("case.note_added", by: "other-op", key: otherStaff, ["case": "c-third", "sealed": sealed]) == .notCaseHolder)
+        // Once casa is suspended nobody acts for them, and the referral from another organisation counts again.
+        #expect(try circuit.byCity("actor.suspended", ["actor": "casa", "reason": "closed"]) == nil)
+        #expect(try Self.standing(record, "ben-x", circuit))
+        #expect(try circuit.submit("case.note_added", by: "other-op", key: otherStaff, ["case": "c-third", "sealed": sealed]) == nil)
     }
 
     @Test("a walk-in's first case reserves their registration for its holder, who may pass it on by referring them")
