@@ -881,6 +881,100 @@ struct AuditTests {
         }
     }
 
+    /// Checkpoints for `sizes` of `leaves`, signed anew with `key`: what someone holding the ledger's checkpoint key
+    /// could hand a replica or an auditor along with records they changed.
+    static func resealed(_ leaves: [[UInt8]], sizes: Set<UInt64>, key: Ed25519PrivateKey, origin: String = "test.example/ledger") throws -> [(size: UInt64, note: String)] {
+        var frontier = MerkleFrontier()
+        var checkpoints: [(size: UInt64, note: String)] = []
+        for leaf in leaves {
+            _ = frontier.append(leafHash: MerkleHash.leaf(leaf))
+            guard sizes.contains(frontier.size) else { continue }
+            let body = try Checkpoint(origin: origin, size: frontier.size, rootHash: frontier.root).body
+            checkpoints.append((size: frontier.size, note: try SignedNote.sign(text: body, signer: try NoteSigner(name: "test.example/ledger", privateKey: key))))
+        }
+        return checkpoints
+    }
+
+    @Test("recorded_at never goes back, by as little as a millisecond, even with every checkpoint signed anew by the ledger's key")
+    func timeGoingBack() throws {
+        let temporary = try Self.ledgerOfTimedCommits()
+        let leader = try LedgerReader.open(directory: temporary.directory)
+        var leaves = try (0..<UInt64(5)).map { try leader.leafBytes(sequenceNumber: $0) }
+        // Record 4 is a commit of its own; records 2 and 3 were recorded at 1_795_000_002_000.
+        func retimed(_ milliseconds: Int64) throws -> [UInt8] {
+            let record = try Record(leafBytes: leaves[4])
+            return Record(sequenceNumber: 4, recordedAt: Timestamp.format(millisecondsSince1970: milliseconds), signedEvent: record.signedEvent).leafBytes
+        }
+        leaves[4] = try retimed(1_795_000_001_999)
+        let replica = try ReplicaLedger.open(directory: temporary.directory + "/replica")
+        defer { replica.close() }
+        let resealed = try Self.resealed(leaves, sizes: [1, 2, 4, 5], key: temporary.checkpointKey)
+        do {
+            try replica.append(leaves: leaves, checkpoints: resealed)
+            Issue.record("the replica took a record recorded before the one before it")
+        } catch {
+            #expect(error.sequenceNumber == 4)
+            #expect(error.error.code == .integrity)
+            #expect(error.error.message.contains("is earlier than the record before it"), "\(error)")
+        }
+        #expect(replica.size == 0)
+        // At the same millisecond as the commit before it, the record is taken.
+        leaves[4] = try retimed(1_795_000_002_000)
+        try replica.append(leaves: leaves, checkpoints: try Self.resealed(leaves, sizes: [1, 2, 4, 5], key: temporary.checkpointKey))
+        #expect(replica.size == 5)
+    }
+
+    @Test("a replica refuses a checkpoint for records it holds already among those for the records it is given, and writes nothing")
+    func replicaRefusesAnOldCheckpoint() throws {
+        let temporary = try Self.ledgerOfTimedCommits()
+        let leader = try LedgerReader.open(directory: temporary.directory)
+        let leaves = try (0..<UInt64(5)).map { try leader.leafBytes(sequenceNumber: $0) }
+        let checkpoints = try leader.checkpoints(fromSize: 1, limit: 10)
+        let replica = try ReplicaLedger.open(directory: temporary.directory + "/replica")
+        defer { replica.close() }
+        try replica.append(leaves: Array(leaves[0..<2]), checkpoints: checkpoints.filter { $0.size <= 2 })
+        #expect(replica.size == 2)
+        let withAnOldOne = checkpoints.filter { $0.size >= 2 }
+        do {
+            try replica.append(leaves: Array(leaves[2...]), checkpoints: withAnOldOne)
+            Issue.record("the replica took the checkpoint for size 2 with records 2 to 4")
+        } catch {
+            #expect(error.sequenceNumber == nil)
+            #expect(error.error.code == .integrity)
+            #expect(error.error.message.contains("a checkpoint for size 2 does not belong to records 2..<5"), "\(error)")
+        }
+        #expect(replica.size == 2)
+        try replica.append(leaves: Array(leaves[2...]), checkpoints: checkpoints.filter { $0.size > 2 })
+        #expect(replica.size == 5)
+    }
+
+    @Test("a checkpoint with the ledger's key, size and root but another origin is found at its size")
+    func checkpointOfAnotherOrigin() throws {
+        let (_, failure) = try damagedLedger { transaction, temporary in
+            let leaves = try (0..<UInt64(5)).map { try #require(try transaction.get(LedgerDatabase.log, BigEndianKey.encode($0))) }
+            let forged = try #require(try Self.resealed(leaves, sizes: [5], key: temporary.checkpointKey, origin: "other.example/ledger").first)
+            try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(5), Array(forged.note.utf8))
+        }
+        #expect(failure?.sequenceNumber == 4)
+        #expect(failure?.error.code == .integrity)
+        #expect(failure?.error.message.contains("says other.example/ledger size 5") == true, "\(String(describing: failure))")
+    }
+
+    @Test("a log that goes on past its latest checkpoint (the last commit's checkpoint deleted) is refused")
+    func lastCheckpointDeleted() throws {
+        let temporary = try Self.ledgerOfTimedCommits()
+        do {
+            let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
+            try environment.write { (transaction) throws(LedgerError) in
+                try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(5))
+            }
+        }
+        let failure = try Self.replay(temporary)
+        #expect(failure?.sequenceNumber == nil)
+        #expect(failure?.error.code == .integrity)
+        #expect(failure?.error.message == "the latest checkpoint covers 4 records but the log holds 5", "\(String(describing: failure))")
+    }
+
     @Test("a record replaced by another validly signed event is found at its seq")
     func ruleBreakingRecord() throws {
         let (_, failure) = try damagedLedger { transaction, temporary in
