@@ -318,6 +318,27 @@ struct MoneyRuleTests {
         #expect(circuit.totalOfAllAccounts() == 0)
     }
 
+    @Test("a refund is bounded by what is left of its payment, also when the merchant holds more")
+    func refundBoundedByPayment() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 3000]) == nil)
+        #expect(try circuit.pay(1000, id: "pay-1") == nil)
+        #expect(try circuit.pay(1000, id: "pay-2") == nil)
+        func refund(_ amount: Int64) throws -> LedgerError.Code? {
+            try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "pay-1", "amount": .integer(amount)])
+        }
+        #expect(try refund(600) == nil)
+        // The grocer holds 1400 cents, more than asked: the payment's 400 left is the bound.
+        #expect(try refund(401) == .refundExceedsPayment)
+        #expect(try circuit.balance(Account.merchant("grocer")) == 1400)
+        #expect(try circuit.balance(Account.beneficiary("ben")) == 1600)
+        #expect(try refund(400) == nil)
+        #expect(try refund(1) == .refundExceedsPayment)
+        #expect(try circuit.balance(Account.merchant("grocer")) == 1000)
+        #expect(try circuit.harness.state.json(.payments, "pay-1")?.objectValue?["refunded"] == 1000)
+        #expect(circuit.totalOfAllAccounts() == 0)
+    }
+
     @Test("a beneficiary gets at most 256 lots from grants, and refunds bring back emptied ones up to 1024 live lots")
     func lotBounds() throws {
         var circuit = try Circuit()
