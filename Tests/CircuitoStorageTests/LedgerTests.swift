@@ -824,6 +824,19 @@ struct AuditTests {
         return temporary
     }
 
+    /// The five records of `ledgerOfTimedCommits` as a leader sends them, with its checkpoints.
+    static func leavesAndCheckpoints(of temporary: TemporaryLedger) throws -> (leaves: [[UInt8]], checkpoints: [(size: UInt64, note: String)]) {
+        let leader = try LedgerReader.open(directory: temporary.directory)
+        return (try (0..<UInt64(5)).map { try leader.leafBytes(sequenceNumber: $0) }, try leader.checkpoints(fromSize: 1, limit: 10))
+    }
+
+    static func deleteCheckpoint(size: UInt64, of temporary: TemporaryLedger) throws {
+        let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
+        try environment.write { (transaction) throws(LedgerError) in
+            try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(size))
+        }
+    }
+
     static func replay(_ temporary: TemporaryLedger, chunkRecordCount: Int = LedgerReplay.chunkRecordCount) throws -> LedgerReplay.Failure? {
         do {
             _ = try LedgerReplay.run(
@@ -841,12 +854,7 @@ struct AuditTests {
         // Chunks of one and two records put the commits' ends on and off the chunks' boundaries.
         let temporary = try Self.ledgerOfTimedCommits()
         #expect(try Self.replay(temporary, chunkRecordCount: chunkRecordCount) == nil)
-        do {
-            let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
-            try environment.write { (transaction) throws(LedgerError) in
-                try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(deletedSize))
-            }
-        }
+        try Self.deleteCheckpoint(size: deletedSize, of: temporary)
         let failure = try Self.replay(temporary, chunkRecordCount: chunkRecordCount)
         // The record after the deleted checkpoint is the first whose recorded_at differs from the one before it
         // with no checkpoint between them; after genesis, a checkpoint is needed whatever the times.
@@ -859,9 +867,7 @@ struct AuditTests {
     @Test("a replica refuses the leader's records when a checkpoint between commits made at different times is left out")
     func replicaRefusesAMissingCheckpoint() throws {
         let temporary = try Self.ledgerOfTimedCommits()
-        let leader = try LedgerReader.open(directory: temporary.directory)
-        let leaves = try (0..<UInt64(5)).map { try leader.leafBytes(sequenceNumber: $0) }
-        let checkpoints = try leader.checkpoints(fromSize: 1, limit: 10)
+        let (leaves, checkpoints) = try Self.leavesAndCheckpoints(of: temporary)
         // Inside the ledger's folder, so that it goes with it.
         let replicaDirectory = temporary.directory + "/replica"
         do {
@@ -898,8 +904,7 @@ struct AuditTests {
     @Test("recorded_at never goes back, by as little as a millisecond, even with every checkpoint signed anew by the ledger's key")
     func timeGoingBack() throws {
         let temporary = try Self.ledgerOfTimedCommits()
-        let leader = try LedgerReader.open(directory: temporary.directory)
-        var leaves = try (0..<UInt64(5)).map { try leader.leafBytes(sequenceNumber: $0) }
+        var leaves = try Self.leavesAndCheckpoints(of: temporary).leaves
         // Record 4 is a commit of its own; records 2 and 3 were recorded at 1_795_000_002_000.
         func retimed(_ milliseconds: Int64) throws -> [UInt8] {
             let record = try Record(leafBytes: leaves[4])
@@ -927,9 +932,7 @@ struct AuditTests {
     @Test("a replica refuses a checkpoint for records it holds already among those for the records it is given, and writes nothing")
     func replicaRefusesAnOldCheckpoint() throws {
         let temporary = try Self.ledgerOfTimedCommits()
-        let leader = try LedgerReader.open(directory: temporary.directory)
-        let leaves = try (0..<UInt64(5)).map { try leader.leafBytes(sequenceNumber: $0) }
-        let checkpoints = try leader.checkpoints(fromSize: 1, limit: 10)
+        let (leaves, checkpoints) = try Self.leavesAndCheckpoints(of: temporary)
         let replica = try ReplicaLedger.open(directory: temporary.directory + "/replica")
         defer { replica.close() }
         try replica.append(leaves: Array(leaves[0..<2]), checkpoints: checkpoints.filter { $0.size <= 2 })
@@ -963,12 +966,7 @@ struct AuditTests {
     @Test("a log that goes on past its latest checkpoint (the last commit's checkpoint deleted) is refused")
     func lastCheckpointDeleted() throws {
         let temporary = try Self.ledgerOfTimedCommits()
-        do {
-            let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
-            try environment.write { (transaction) throws(LedgerError) in
-                try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(5))
-            }
-        }
+        try Self.deleteCheckpoint(size: 5, of: temporary)
         let failure = try Self.replay(temporary)
         #expect(failure?.sequenceNumber == nil)
         #expect(failure?.error.code == .integrity)
