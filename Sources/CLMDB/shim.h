@@ -11,3 +11,25 @@ static const int circuito_open_direct = O_DIRECT;
 #else
 #error "O_DIRECT is not known on this platform"
 #endif
+
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Reserves the blocks of the first `length` bytes of a file without changing its size: fallocate with
+   FALLOC_FL_KEEP_SIZE (0x01), a GNU extension Swift's Glibc module does not import. 0, or -1 with errno set. LMDB
+   writes its lock file through a shared map, where a page with no block behind it on a full file system ends the
+   process with SIGBUS instead of an error. */
+static inline int circuito_reserve_file_blocks(int descriptor, long long length) {
+    return (int)syscall(SYS_fallocate, descriptor, 0x01, 0LL, length);
+}
+
+/* Turns copy-on-write off for a file that is still empty, on file systems that have it (btrfs's FS_NOCOW_FL,
+   0x00800000, through FS_IOC_GETFLAGS and FS_IOC_SETFLAGS): there every write of a mapped page that was written back
+   needs a new block, so a reserved block would not be enough. Elsewhere the ioctl fails and nothing changes. */
+static inline int circuito_disable_copy_on_write(int descriptor) {
+    int flags = 0;
+    if (ioctl(descriptor, _IOR('f', 1, long), &flags) != 0) return -1;
+    flags |= 0x00800000;
+    return ioctl(descriptor, _IOW('f', 2, long), &flags);
+}

@@ -61,6 +61,16 @@ public final class LedgerServer: Sendable {
     /// The connection counters now (`server.info`'s `connections`), for tests that must look while requests are refused.
     var connectionStatistics: ConnectionStatistics { connections.statistics }
     private let acceptTask: Locked<Task<Void, Never>?>
+    private let storageFailure: StorageFailureReport
+
+    /// Runs `handler` once, on the writer's committer thread (or at once, when it already happened), when a commit
+    /// left the ledger's storage failed (LMDB's `MDB_PANIC`, after a failed write of a meta page): from then on every
+    /// write and read of this process is answered `storage_error`, and only a new process can open the ledger again,
+    /// so its owner should shut the server down and exit with a failure for a supervisor to start it again. The
+    /// handler must not block.
+    public func onStorageFailure(_ handler: @escaping @Sendable (LedgerError) -> Void) {
+        storageFailure.onReport(handler)
+    }
     private let stopped: Locked<Bool>
 
     /// Connections waiting to be accepted, on each listener.
@@ -104,7 +114,11 @@ public final class LedgerServer: Sendable {
             throw LedgerError(.invalidRange, "the Unix socket path is empty (an unset variable?); give a path for --unix")
         }
         let hub = SubscriptionHub(size: 0, maximumLagRecords: limits.maximumSubscriberBufferRecords)
-        let writer = try LedgerWriter.start(directory: configuration.directory, limits: limits, options: configuration.storageOptions) { size in hub.publish(size: size) }
+        let storageFailure = StorageFailureReport()
+        let writer = try LedgerWriter.start(
+            directory: configuration.directory, limits: limits, options: configuration.storageOptions,
+            onStorageFailure: { error in storageFailure.report(error) }
+        ) { size in hub.publish(size: size) }
         // From here on a failure to start stops the writer (its threads, the ledger and its writer lock).
         let size: UInt64
         do {
@@ -187,7 +201,7 @@ public final class LedgerServer: Sendable {
         let server = LedgerServer(
             tcpPort: tcpPort, unixSocketPath: configuration.unixSocketPath, verifierKey: writer.verifierKey, group: group,
             listeners: listeners, context: context, connections: connections, unserved: unserved,
-            unixSocketIdentity: unixSocketIdentity)
+            unixSocketIdentity: unixSocketIdentity, storageFailure: storageFailure)
         server.startAccepting()
         return server
     }
@@ -219,8 +233,9 @@ public final class LedgerServer: Sendable {
     private init(
         tcpPort: Int?, unixSocketPath: String?, verifierKey: String, group: MultiThreadedEventLoopGroup,
         listeners: [NIOAsyncChannel<AcceptedConnection, Never>], context: ServerContext, connections: ConnectionRegistry,
-        unserved: UnservedConnections, unixSocketIdentity: UnixSocketFile.Identity?
+        unserved: UnservedConnections, unixSocketIdentity: UnixSocketFile.Identity?, storageFailure: StorageFailureReport
     ) {
+        self.storageFailure = storageFailure
         self.tcpPort = tcpPort
         self.unixSocketPath = unixSocketPath
         self.unixSocketIdentity = unixSocketIdentity
@@ -800,5 +815,28 @@ final class UnservedConnections: Sendable {
             defer { state.held = [:] }
             return Array(state.held.values)
         }
+    }
+}
+
+/// The writer's report that the ledger's storage failed, handed to whoever registered for it, once.
+final class StorageFailureReport: Sendable {
+    private let state = Locked<(failure: LedgerError?, handlers: [@Sendable (LedgerError) -> Void])>((nil, []))
+
+    func report(_ error: LedgerError) {
+        let handlers = state.withLock { state -> [@Sendable (LedgerError) -> Void] in
+            guard state.failure == nil else { return [] }
+            state.failure = error
+            defer { state.handlers = [] }
+            return state.handlers
+        }
+        for handler in handlers { handler(error) }
+    }
+
+    func onReport(_ handler: @escaping @Sendable (LedgerError) -> Void) {
+        let failure = state.withLock { state -> LedgerError? in
+            if state.failure == nil { state.handlers.append(handler) }
+            return state.failure
+        }
+        if let failure { handler(failure) }
     }
 }

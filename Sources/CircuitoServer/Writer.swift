@@ -91,9 +91,12 @@ public final class LedgerWriter: Sendable {
 
     /// Opens the ledger in `directory` on a new committer thread and starts the planner thread. `onCommit` runs on
     /// the committer thread after each commit that appended records, with the new size; it must not block.
-    /// `options`: the server's (tests may make the map small).
+    /// `onStorageFailure` runs on it once, after the answers of the failed commit, when a commit left the ledger's
+    /// storage failed (`Ledger.storageHasFailed`): every later commit of this process fails too, so its owner
+    /// should stop. `options`: the server's (tests may make the map small).
     public static func start(
-        directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server, onCommit: @escaping @Sendable (UInt64) -> Void
+        directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server,
+        onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
     ) throws(LedgerError) -> LedgerWriter {
         // Two handshakes: the committer thread reports that the ledger is open (or why not); then it waits for the
         // writer object, built here from what it reported, before it takes groups.
@@ -102,7 +105,9 @@ public final class LedgerWriter: Sendable {
         let startup = Locked<Result<Opened, LedgerError>?>(nil)
         let handOver = Locked<LedgerWriter?>(nil)
         Thread.startNamed(ServerThreadName.committer) {
-            let writer = Self.openAndCommit(directory: directory, options: options, startup: startup, opened: opened, handedOver: handedOver, handOver: handOver, onCommit: onCommit)
+            let writer = Self.openAndCommit(
+                directory: directory, options: options, startup: startup, opened: opened, handedOver: handedOver, handOver: handOver,
+                onStorageFailure: onStorageFailure, onCommit: onCommit)
             // The ledger (and its writer lock) is released by now: only then does `stop` return.
             writer?.finishStopping()
         }
@@ -129,7 +134,8 @@ public final class LedgerWriter: Sendable {
     /// has finished. Returns after the ledger is released.
     private static func openAndCommit(
         directory: String, options: LMDBEnvironment.Options, startup: Locked<Result<Opened, LedgerError>?>, opened: DispatchSemaphore,
-        handedOver: DispatchSemaphore, handOver: Locked<LedgerWriter?>, onCommit: @Sendable (UInt64) -> Void
+        handedOver: DispatchSemaphore, handOver: Locked<LedgerWriter?>, onStorageFailure: @Sendable (LedgerError) -> Void,
+        onCommit: @Sendable (UInt64) -> Void
     ) -> LedgerWriter? {
         let ledger: Ledger
         do throws(LedgerError) {
@@ -144,7 +150,7 @@ public final class LedgerWriter: Sendable {
         opened.signal()
         handedOver.wait()
         guard let writer = handOver.withLock({ $0 }) else { return nil }
-        writer.commit(ledger: ledger, onCommit: onCommit)
+        writer.commit(ledger: ledger, onStorageFailure: onStorageFailure, onCommit: onCommit)
         return writer
     }
 
@@ -282,7 +288,8 @@ public final class LedgerWriter: Sendable {
 
     // MARK: The committer thread
 
-    private func commit(ledger: Ledger, onCommit: @Sendable (UInt64) -> Void) {
+    private func commit(ledger: Ledger, onStorageFailure: @Sendable (LedgerError) -> Void, onCommit: @Sendable (UInt64) -> Void) {
+        var storageFailureReported = false
         while true {
             shared.condition.lock()
             while shared.state.handedOver == nil && !shared.state.plannerFinished { shared.condition.waitAsCommitter() }
@@ -338,6 +345,12 @@ public final class LedgerWriter: Sendable {
             }
             assert(answers.count == group.requests.count, "every request of a group is answered")
             for (pending, answer) in zip(group.requests, answers) { pending.reply(answer) }
+            if let failure, !storageFailureReported, ledger.storageHasFailed {
+                storageFailureReported = true
+                onStorageFailure(LedgerError(
+                    .storage,
+                    "\(failure.message): LMDB has marked the ledger's environment failed (MDB_PANIC) and refuses every further transaction in this process; the commits before it are intact"))
+            }
         }
     }
 

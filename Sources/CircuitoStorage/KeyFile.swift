@@ -26,7 +26,11 @@ public enum KeyFile {
             guard fchmod(descriptor, 0o600) == 0 else {
                 throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
             }
-            try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
+            do throws(LedgerError) {
+                try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
+            } catch {
+                throw LedgerError(.keyFile, "cannot write key file \(path): \(error.message)")
+            }
             guard fsync(descriptor) == 0 else {
                 throw LedgerError(.keyFile, "cannot sync key file \(path): \(String(cString: strerror(errno)))")
             }

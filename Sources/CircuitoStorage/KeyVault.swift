@@ -84,10 +84,16 @@ public struct KeyVault: Sendable {
     /// that a file of another kind under the same name (a wallet key, the ledger's key, in a folder given by
     /// mistake) is refused with `key_file`, never read as a vault key or erased as one.
     static func readVaultKeyJSON(_ descriptor: Int32, path: String, subject: String) throws(LedgerError) -> JSONValue {
-        let bytes: [UInt8]
-        do throws(LedgerError) { bytes = try FileIO.readAll(descriptor, maximumBytes: Self.maximumFileBytes, path: path) } catch {
+        try vaultKeyJSON(readVaultKeyBytes(descriptor, path: path), path: path, subject: subject)
+    }
+
+    private static func readVaultKeyBytes(_ descriptor: Int32, path: String) throws(LedgerError) -> [UInt8] {
+        do throws(LedgerError) { return try FileIO.readAll(descriptor, maximumBytes: Self.maximumFileBytes, path: path) } catch {
             throw LedgerError(.keyFile, "vault key \(path) is not a vault key: \(error.message)")
         }
+    }
+
+    private static func vaultKeyJSON(_ bytes: [UInt8], path: String, subject: String) throws(LedgerError) -> JSONValue {
         let json: JSONValue
         do throws(LedgerError) { json = try JSONParser.parse(bytes) } catch {
             throw LedgerError(.keyFile, "vault key \(path) is not JSON: \(error.message)")
@@ -123,15 +129,26 @@ public struct KeyVault: Sendable {
             throw LedgerError(.keyFile, "cannot create vault key \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
-        guard fchmod(descriptor, 0o600) == 0 else {
-            throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
+        do throws(LedgerError) {
+            guard fchmod(descriptor, 0o600) == 0 else {
+                throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
+            }
+            do throws(LedgerError) {
+                try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
+            } catch {
+                throw LedgerError(.keyFile, "cannot write vault key \(path): \(error.message)")
+            }
+            guard fsync(descriptor) == 0 else {
+                throw LedgerError(.keyFile, "cannot sync vault key \(path): \(String(cString: strerror(errno)))")
+            }
+            // Its name too: a power cut must not keep what was sealed with the key and lose the key.
+            try FileIO.synchronise(directory)
+        } catch {
+            // The file is this call's own (O_EXCL): an empty or partial key left there would be refused by every
+            // reader and by the next store for the subject, and the key was never handed out.
+            unlink(path)
+            throw error
         }
-        try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
-        guard fsync(descriptor) == 0 else {
-            throw LedgerError(.keyFile, "cannot sync vault key \(path): \(String(cString: strerror(errno)))")
-        }
-        // Its name too: a power cut must not keep what was sealed with the key and lose the key.
-        try FileIO.synchronise(directory)
     }
 
     /// Crypto-shreds `subject`: overwrites the key file with zeros, syncs it, unlinks it and syncs the directory.
@@ -156,7 +173,12 @@ public struct KeyVault: Sendable {
         // key's own bytes may be damaged, but what it says it is must hold.
         let zeros = [UInt8](repeating: 0, count: Int(status.st_size))
         do throws(LedgerError) {
-            _ = try Self.readVaultKeyJSON(descriptor, path: path, subject: subject)
+            let bytes = try Self.readVaultKeyBytes(descriptor, path: path)
+            // Nothing but zeros (or nothing) is what this erasure writes before its sync and unlink: one that
+            // stopped there (a failed sync, a kill) is finished, not refused, or the key could never be erased.
+            if bytes.contains(where: { $0 != 0 }) {
+                _ = try Self.vaultKeyJSON(bytes, path: path, subject: subject)
+            }
             guard lseek(descriptor, 0, SEEK_SET) == 0 else {
                 throw LedgerError(.keyFile, "cannot overwrite vault key \(path): \(String(cString: strerror(errno)))")
             }

@@ -162,6 +162,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
             try LMDBEnvironment.check(mdb_env_set_maxreaders(environment, options.maximumReaders), "mdb_env_set_maxreaders")
             let flags = UInt32(MDB_NOTLS) | (options.durable ? 0 : UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC))
                 | (options.readAhead ? 0 : UInt32(MDB_NORDAHEAD)) | extraFlags
+            if extraFlags & UInt32(MDB_NOLOCK) == 0 {
+                try reserveLockFile(directory: path, maximumReaders: options.maximumReaders, made: !lockFileWasThere)
+            }
             let openResult = mdb_env_open(environment, path, flags, 0o600)
             if (openResult == EACCES || openResult == EROFS) && !create && options.readsWithoutWriteAccess {
                 let failure = LedgerError(.storage, "opening LMDB environment at \(path): \(String(cString: mdb_strerror(openResult)))")
@@ -446,6 +449,21 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
+    /// Whether LMDB has marked this environment failed (`MDB_PANIC`: a write of a meta page failed), after which it
+    /// refuses every transaction, read or write, until the process opens the ledger again. A closed one has not.
+    public var hasFailed: Bool {
+        do throws(LedgerError) {
+            return try using("probing the environment") { () -> Bool in
+                var transaction: OpaquePointer?
+                let result = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &transaction)
+                if result == 0, let transaction { mdb_txn_abort(transaction) }
+                return result == MDB_PANIC
+            }
+        } catch {
+            return false
+        }
+    }
+
     /// Runs `body` in the write transaction and commits when it returns; aborts when it throws.
     ///
     /// Every write first clears the slots of dead readers (`clearStaleReaders`), so that no writer of any kind (the
@@ -494,9 +512,41 @@ public final class LMDBEnvironment: @unchecked Sendable {
         var space = statvfs()
         guard statvfs(freeSpace?.path ?? path, &space) == 0 else { return "" }
         let freeBytes = UInt64(space.f_bavail) * UInt64(space.f_frsize)
-        // Less than a commit's worth of pages left: the likely cause, not a failing disk.
-        guard freeBytes < 64 << 20 else { return "" }
+        // Next to nothing left (a write cut short by a full disk has taken what there was): the likely cause, not
+        // a failing disk. With more free, EIO is the disk's.
+        guard freeBytes < 1 << 20 else { return "" }
         return " (\(freeSpace?.name ?? "the ledger's") file system has \(freeBytes >> 10) KiB free: probably full)"
+    }
+
+    /// The bytes of LMDB's lock file for `maximumReaders` readers, with room to spare: LMDB sizes it as its header
+    /// (three 64-byte cache lines on 64-bit Linux) and one 64-byte slot per reader after the first.
+    static func lockFileBytes(maximumReaders: UInt32) -> Int {
+        let bytes = 4 * 64 + Int(maximumReaders) * 64
+        return (bytes + 4095) / 4096 * 4096
+    }
+
+    /// LMDB keeps its reader table and mutexes in `lock.mdb`, a sparse file it sizes with `ftruncate` and writes
+    /// through a shared map: on a full file system the first write to a page with no block behind it (a new reader's
+    /// slot, the header of a new file) ends the process with SIGBUS, and on a copy-on-write one (btrfs) so does any
+    /// write to a page already written back. So the file's blocks are reserved before LMDB maps it (copy-on-write
+    /// turned off first while the file is still empty), and a full disk is `storage_error` here. A file system
+    /// without `fallocate` keeps LMDB's own sizing; a file this process may not write is left for LMDB to report.
+    private static func reserveLockFile(directory: String, maximumReaders: UInt32, made: Bool) throws(LedgerError) {
+        let path = directory + "/lock.mdb"
+        let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return }
+        defer { Glibc.close(descriptor) }
+        var status = stat()
+        if fstat(descriptor, &status) == 0, status.st_size == 0 { _ = circuito_disable_copy_on_write(descriptor) }
+        let bytes = lockFileBytes(maximumReaders: maximumReaders)
+        guard circuito_reserve_file_blocks(descriptor, Int64(bytes)) != 0 else { return }
+        let reason = errno
+        guard reason == ENOSPC || reason == EDQUOT else { return }
+        // Only a file this open made: another process's lock file is in use.
+        if made { unlink(path) }
+        throw LedgerError(
+            .storage,
+            "cannot reserve \(bytes >> 10) KiB for LMDB's lock file \(path): \(String(cString: strerror(reason))); free space on its file system and run the command again")
     }
 
     static func check(_ result: Int32, _ what: @autoclosure () -> String) throws(LedgerError) {
@@ -516,6 +566,13 @@ public final class LMDBEnvironment: @unchecked Sendable {
             // not the operation, is at fault.
             throw LedgerError(
                 .integrity, "\(what()): the ledger's data.mdb is damaged (\(reason)); restore it from a backup (circuito backup) or a follower")
+        }
+        if result == MDB_PANIC {
+            // Set by a failed write of a meta page (a disk error, a full copy-on-write volume): the data file holds
+            // every commit before the failed one, but this process's environment is unusable.
+            throw LedgerError(
+                .storage,
+                "\(what()): an earlier write of the ledger's storage failed and LMDB refuses every transaction in this process (\(reason)); the commits before it are intact: the program must be started again")
         }
         if result == MDB_INVALID {
             // At opening: the meta pages of data.mdb, or the header of lock.mdb, are not LMDB's.

@@ -111,9 +111,19 @@ public final class Ledger {
         // Genesis is committed (and synced): the ledger is whole. The folder is synced before the marker goes, so
         // that LMDB's files are there under their names whenever the marker is not (a file system need not keep
         // its names in the order they were made; the key's name was synced when it was written), and again after.
-        try FileIO.synchronise(directory)
-        unlink(markerPath)
-        try FileIO.synchronise(directory)
+        do throws(LedgerError) {
+            try FileIO.synchronise(directory)
+            unlink(markerPath)
+            try FileIO.synchronise(directory)
+        } catch {
+            // Its names may not be durable: as for any step after the key (Specs/ledger.md 10.1), the new ledger is
+            // closed and its files removed, still under the writer lock, so that the same command can run again.
+            _ = ledger.environment.close()
+            for file in [LedgerFiles.checkpointKey, "data.mdb", "lock.mdb", LedgerFiles.unfinishedInitialisation] {
+                unlink(directory + "/" + file)
+            }
+            throw error
+        }
         return ledger
     }
 
@@ -224,6 +234,10 @@ public final class Ledger {
             directory: directory, environment: environment, lock: lock, checkpointKey: checkpointKey, genesis: genesis,
             frontier: frontier, lastRecordedAtMilliseconds: lastRecordedAt, clock: clock)
     }
+
+    /// Whether the ledger's storage failed so that this process can commit nothing more (LMDB's `MDB_PANIC`, after a
+    /// write of a meta page failed): only opening the ledger again, in a new process, clears it.
+    public var storageHasFailed: Bool { environment.hasFailed }
 
     private init(
         directory: String, environment: LMDBEnvironment, lock: FileLock, checkpointKey: Ed25519PrivateKey,

@@ -153,6 +153,16 @@ struct ServeCommand: ParsableCommand {
         if let path = server.unixSocketPath { output.write("listening unix \(path)\n") }
         output.write("verifier-key \(server.verifierKey)\n")
         output.flush()
+        // The ledger's storage failed (a failed write of a meta page): this process can commit nothing more, so it
+        // stops, with a failure a supervisor restarts it on; what was committed before is intact.
+        let storageFailure = ResultBox<LedgerError>()
+        server.onStorageFailure { error in
+            storageFailure.set(.success(error))
+            Task {
+                await server.shutdown()
+                finished.signal()
+            }
+        }
         stop.onSignal {
             Task {
                 await server.shutdown()
@@ -161,6 +171,10 @@ struct ServeCommand: ParsableCommand {
         }
         finished.wait()
         started.clear()
+        if let error = storageFailure.valueIfSet {
+            printError("error: \(error.code.name): the server stopped: \(error.message)")
+            throw ExitCode(1)
+        }
     }
 }
 
@@ -217,6 +231,14 @@ final class ResultBox<Value>: @unchecked Sendable {
     }
 
     func clear() { lock.withLock { value = nil } }
+
+    /// The value when one was set, without waiting.
+    var valueIfSet: Value? {
+        lock.withLock { () -> Value? in
+            guard case .success(let value)? = value else { return nil }
+            return value
+        }
+    }
 
     func wait() -> Result<Value, any Error> {
         ready.wait()

@@ -111,6 +111,24 @@ struct LedgerTests {
         #expect(access(other.directory + "/data.mdb", F_OK) != 0)
     }
 
+    @Test("LMDB's lock file has its blocks reserved before LMDB maps it (a page without one kills the process with SIGBUS on a full disk), for every reader slot")
+    func lockFileBlocksAreReserved() throws {
+        for maximumReaders: UInt32 in [126, 256, 1000] {
+            let temporary = TemporaryLedger()
+            #expect(mkdir(temporary.directory, 0o700) == 0)
+            var options = LMDBEnvironment.Options()
+            options.maximumReaders = maximumReaders
+            let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: ["other"], create: true, options: options)
+            var status = stat()
+            #expect(stat(temporary.directory + "/lock.mdb", &status) == 0)
+            // LMDB sized the file for the readers (its header and a 64-byte slot each), and every byte has a block.
+            #expect(Int(status.st_size) >= Int(maximumReaders) * 64)
+            #expect(Int(status.st_blocks) * 512 >= Int(status.st_size), "\(maximumReaders) readers: \(status.st_blocks) blocks for \(status.st_size) bytes")
+            #expect(LMDBEnvironment.lockFileBytes(maximumReaders: maximumReaders) >= Int(status.st_size))
+            environment.close()
+        }
+    }
+
     @Test("an LMDB environment that is not a ledger, or a data file LMDB cannot read, is refused with an error, not a crash")
     func openingSomethingElse() throws {
         let temporary = TemporaryLedger()

@@ -1,0 +1,224 @@
+import CircuitoCore
+import CircuitoStorage
+import Foundation
+import Glibc
+import Testing
+
+// Failing writes and syncs of real processes: a small library preloaded into `circuito` (LD_PRELOAD) makes one
+// chosen call on one chosen file fail, as a failing disk or a full one does, where no real disk can be made to fail
+// on cue in a test.
+
+/// The preloaded library, compiled from `source` with the toolchain's C compiler (clang ships with Swift).
+enum FaultInjection {
+    static let source = """
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <errno.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <sys/types.h>
+        #include <sys/uio.h>
+        #include <unistd.h>
+
+        /* One call fails: the CIRCUITO_FAULT_SKIP-th (from 0) of those named in CIRCUITO_FAULT_CALLS (a comma list of
+           write, pwrite, pwritev, fsync, fdatasync) on the file whose path is CIRCUITO_FAULT_PATH (as /proc/self/fd
+           names it), writing at most CIRCUITO_FAULT_MAXIMUM_BYTES bytes when that is set; with errno
+           CIRCUITO_FAULT_ERRNO (EIO when unset). Every other call goes through. */
+        static int seen = 0;
+
+        static int failsNow(const char *call, int descriptor, size_t bytes) {
+            const char *calls = getenv("CIRCUITO_FAULT_CALLS"), *path = getenv("CIRCUITO_FAULT_PATH");
+            if (calls == NULL || path == NULL) return 0;
+            size_t length = strlen(call);
+            const char *found = calls;
+            while ((found = strstr(found, call)) != NULL) {
+                if ((found == calls || found[-1] == ',') && (found[length] == ',' || found[length] == 0)) break;
+                found += length;
+            }
+            if (found == NULL) return 0;
+            const char *maximum = getenv("CIRCUITO_FAULT_MAXIMUM_BYTES");
+            if (maximum != NULL && bytes > strtoull(maximum, NULL, 10)) return 0;
+            char link[64], target[4096];
+            snprintf(link, sizeof link, "/proc/self/fd/%d", descriptor);
+            ssize_t count = readlink(link, target, sizeof target - 1);
+            if (count < 0) return 0;
+            target[count] = 0;
+            if (strcmp(target, path) != 0) return 0;
+            const char *skip = getenv("CIRCUITO_FAULT_SKIP"), *number = getenv("CIRCUITO_FAULT_ERRNO");
+            if (__atomic_fetch_add(&seen, 1, __ATOMIC_SEQ_CST) != (skip ? atoi(skip) : 0)) return 0;
+            errno = number ? atoi(number) : EIO;
+            return 1;
+        }
+
+        #define NEXT(name) static __typeof__(name) *next; if (next == NULL) next = dlsym(RTLD_NEXT, #name)
+        ssize_t write(int descriptor, const void *bytes, size_t count) {
+            NEXT(write); if (failsNow("write", descriptor, count)) return -1; return next(descriptor, bytes, count);
+        }
+        ssize_t pwrite(int descriptor, const void *bytes, size_t count, off_t offset) {
+            NEXT(pwrite); if (failsNow("pwrite", descriptor, count)) return -1; return next(descriptor, bytes, count, offset);
+        }
+        ssize_t pwrite64(int descriptor, const void *bytes, size_t count, off_t offset) {
+            NEXT(pwrite64); if (failsNow("pwrite", descriptor, count)) return -1; return next(descriptor, bytes, count, offset);
+        }
+        ssize_t pwritev(int descriptor, const struct iovec *vectors, int count, off_t offset) {
+            NEXT(pwritev); size_t bytes = 0; for (int i = 0; i < count; i++) bytes += vectors[i].iov_len;
+            if (failsNow("pwritev", descriptor, bytes)) return -1; return next(descriptor, vectors, count, offset);
+        }
+        int fsync(int descriptor) {
+            NEXT(fsync); if (failsNow("fsync", descriptor, 0)) return -1; return next(descriptor);
+        }
+        int fdatasync(int descriptor) {
+            NEXT(fdatasync); if (failsNow("fdatasync", descriptor, 0)) return -1; return next(descriptor);
+        }
+        """
+
+    /// Compiles the library into `workspace` and returns its path.
+    static func compile(in workspace: Workspace) async throws -> String {
+        let sourcePath = workspace.path("fault.c")
+        try source.write(toFile: sourcePath, atomically: false, encoding: .utf8)
+        let library = workspace.path("fault.so")
+        let compiler = try #require(
+            ["clang", "cc", "gcc"].lazy.compactMap(executableOnPath).first,
+            "no C compiler on PATH (clang comes with the Swift toolchain) to build the fault-injection library")
+        let built = try await runToCompletion(["-shared", "-fPIC", "-O1", "-o", library, sourcePath, "-ldl"], executable: compiler, timeout: 120)
+        try #require(built.succeeded, "the fault-injection library did not compile: \(built.stderr)")
+        return library
+    }
+
+    private static func executableOnPath(_ name: String) -> String? {
+        let folders = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        return folders.map { "\($0)/\(name)" }.first { access($0, X_OK) == 0 }
+    }
+
+    /// The environment that makes call number `skip` (from 0) of `calls` on `path` fail with `errno`.
+    static func environment(
+        library: String, calls: [String], path: String, skip: Int = 0, maximumBytes: Int? = nil, errno number: Int32 = EIO
+    ) -> [String: String] {
+        var environment = [
+            "LD_PRELOAD": library, "CIRCUITO_FAULT_CALLS": calls.joined(separator: ","), "CIRCUITO_FAULT_PATH": path,
+            "CIRCUITO_FAULT_SKIP": String(skip), "CIRCUITO_FAULT_ERRNO": String(number),
+        ]
+        if let maximumBytes { environment["CIRCUITO_FAULT_MAXIMUM_BYTES"] = String(maximumBytes) }
+        return environment
+    }
+}
+
+@Suite("Failing writes and syncs")
+struct FaultInjectionTests {
+    @Test("a server whose commit leaves LMDB's environment failed (a meta page write failed) answers that commit storage_error, stops with exit status 1 and names the cause; restarted, it has every commit before it and takes writes again")
+    func serverStopsWhenItsStorageFails() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let library = try await FaultInjection.compile(in: ledger.workspace)
+        // The first write of at most 1 KiB to data.mdb after the server opened it: the meta page of its first commit
+        // (the pages of a commit are written whole, 4 KiB each).
+        let server = try ChildProcess(
+            ["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"],
+            environment: FaultInjection.environment(library: library, calls: ["pwrite"], path: ledger.directory + "/data.mdb", maximumBytes: 1024))
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await Self.endpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let events = try ledger.workspace.write("events.jsonl", lines: [try ledger.authority.register(TestActor("merchant-1"), role: "merchant", name: "One")])
+        let refused = try await circuito("client", "submit", "--server", endpoint, events)
+        #expect(!refused.succeeded)
+        #expect(refused.stdout.contains("storage_error") || refused.stderr.contains("storage_error"), "\(refused.stdout) \(refused.stderr)")
+        let stopped = await server.wait(timeout: 60)
+        #expect(!stopped.timedOut, "the server went on after its storage failed")
+        #expect(stopped.status == 1)
+        #expect(stopped.stderr.contains("error: storage_error: the server stopped:"), "\(stopped.stderr)")
+        #expect(stopped.stderr.contains("committing: Input/output error") && stopped.stderr.contains("MDB_PANIC"), "\(stopped.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: ledger.directory + "/server.sock"))
+
+        let verified = try await ledger.verify()
+        #expect(verified.succeeded, "\(verified.stderr)")
+        #expect(try await ledger.root().size == 1, "the failed commit wrote nothing")
+        // A new process opens it again and writes.
+        let restarted = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        defer { kill(restarted.pid, SIGTERM) }
+        let again = try #require(await Self.endpoint(of: restarted), "serve did not restart: \(String(decoding: restarted.stderr.bytes, as: UTF8.self))")
+        let accepted = try await circuito("client", "submit", "--server", again, events)
+        #expect(accepted.succeeded, "\(accepted.stdout) \(accepted.stderr)")
+        kill(restarted.pid, SIGTERM)
+        #expect(await restarted.wait(timeout: 60).status == 0)
+        #expect(try await ledger.root().size == 2)
+    }
+
+    @Test("init whose folder sync after genesis fails removes what it made, so the same command runs again")
+    func initWhoseFolderSyncFailsLeavesNothing() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let library = try await FaultInjection.compile(in: workspace)
+        let authority = TestActor("authority")
+        let keyPath = workspace.path("authority.key")
+        try KeyFile.write(authority.key, to: keyPath)
+        let directory = workspace.path("ledger")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let arguments = ["init", "--data", directory, "--authority-key", keyPath, "--origin", "cli.test/ledger"]
+        // The folder is synced after the marker is written (0), after the checkpoint key is written (1), and after
+        // genesis is committed: before the marker is removed (2) and after (3).
+        for skip in [2, 3] {
+            let failed = try await runToCompletion(
+                arguments, environment: FaultInjection.environment(library: library, calls: ["fsync"], path: directory, skip: skip))
+            #expect(failed.status == 1, "sync \(skip): \(failed.stderr)")
+            #expect(failed.stderr.contains("storage_error") && failed.stderr.contains("cannot sync \(directory)"), "sync \(skip): \(failed.stderr)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0 != LedgerFiles.writerLock }
+            #expect(left.isEmpty, "sync \(skip) left \(left)")
+        }
+        let created = try await circuito(arguments)
+        #expect(created.succeeded, "\(created.stderr)")
+        #expect(try await circuito("verify", "--data", directory).succeeded)
+    }
+
+    @Test("a key file or vault key whose write fails is key_file and leaves no file; an erasure whose sync failed is finished by the next one")
+    func keyFilesWhoseWritesFail() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let library = try await FaultInjection.compile(in: workspace)
+        let keyPath = workspace.path("a.key")
+        let keygen = try await runToCompletion(
+            ["keygen", "--out", keyPath], environment: FaultInjection.environment(library: library, calls: ["write"], path: keyPath, errno: ENOSPC))
+        #expect(keygen.status == 1)
+        #expect(keygen.stderr.contains("key_file") && keygen.stderr.contains("No space left on device"), "\(keygen.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: keyPath))
+        #expect(try await circuito("keygen", "--out", keyPath).succeeded, "the same command runs again")
+
+        // The demo stores its beneficiaries' vault keys; the first one's write fails.
+        let data = workspace.path("demo")
+        let vaultKey = data + "/vault/ben-0001.key"
+        let demo = try await runToCompletion(
+            ["demo", "--data", data, "--beneficiaries", "10"],
+            environment: FaultInjection.environment(library: library, calls: ["write"], path: vaultKey, errno: ENOSPC), timeout: 300)
+        #expect(demo.status == 1)
+        #expect(demo.stderr.contains("key_file") && demo.stderr.contains("cannot write vault key"), "\(demo.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: vaultKey), "no empty vault key is left")
+        let rebuilt = try await circuito(["demo", "--data", data, "--beneficiaries", "10"], timeout: 300)
+        try #require(rebuilt.succeeded, "\(rebuilt.stderr)")
+
+        // An erasure (of a beneficiary the demo did not erase): the overwrite's sync fails; the key is zeros, not yet
+        // removed, and the next erasure finishes it.
+        let keyName = try #require(try FileManager.default.contentsOfDirectory(atPath: data + "/vault").sorted().first)
+        let keptKey = data + "/vault/" + keyName
+        let erase = ["vault", "erase", "--vault", data + "/vault", "--beneficiary", String(keyName.dropLast(".key".count))]
+        let interrupted = try await runToCompletion(erase, environment: FaultInjection.environment(library: library, calls: ["fsync"], path: keptKey))
+        #expect(interrupted.status == 1)
+        #expect(interrupted.stderr.contains("cannot sync the overwritten vault key"), "\(interrupted.stderr)")
+        let left = try FileIO.readFile(keptKey, maximumBytes: 4096)
+        #expect(!left.isEmpty && left.allSatisfy { $0 == 0 })
+        let finished = try await circuito(erase)
+        #expect(finished.succeeded, "\(finished.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: keptKey))
+    }
+
+    /// The address a `serve --listen 127.0.0.1:0` child prints, once it listens.
+    static func endpoint(of server: ChildProcess) async -> String? {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, server.process.isRunning {
+            let text = String(decoding: server.stdout.bytes, as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening tcp ") }) {
+                return String(line.dropFirst("listening tcp ".count))
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+}
