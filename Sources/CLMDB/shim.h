@@ -13,15 +13,16 @@ static const int circuito_open_direct = O_DIRECT;
 #endif
 
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include <sys/types.h>
+
+/* glibc's fallocate, declared by <fcntl.h> only under _GNU_SOURCE, which Swift's Glibc module does not import. */
+extern int fallocate(int descriptor, int mode, off_t offset, off_t length);
 
 /* Reserves the blocks of the first `length` bytes of a file without changing its size: fallocate with
-   FALLOC_FL_KEEP_SIZE (0x01), a GNU extension Swift's Glibc module does not import. 0, or -1 with errno set. LMDB
-   writes its lock file through a shared map, where a page with no block behind it on a full file system ends the
-   process with SIGBUS instead of an error. */
+   FALLOC_FL_KEEP_SIZE (0x01). 0, or -1 with errno set. LMDB writes its lock file through a shared map, where a page
+   with no block behind it on a full file system ends the process with SIGBUS instead of an error. */
 static inline int circuito_reserve_file_blocks(int descriptor, long long length) {
-    return (int)syscall(SYS_fallocate, descriptor, 0x01, 0LL, length);
+    return fallocate(descriptor, 0x01, 0, (off_t)length);
 }
 
 /* Turns copy-on-write off for a file that is still empty, on file systems that have it (btrfs's FS_NOCOW_FL,

@@ -29,7 +29,7 @@ public enum KeyFile {
             do throws(LedgerError) {
                 try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
             } catch {
-                throw LedgerError(.keyFile, "cannot write key file \(path): \(error.message)")
+                throw LedgerError(.keyFile, error.message)
             }
             guard fsync(descriptor) == 0 else {
                 throw LedgerError(.keyFile, "cannot sync key file \(path): \(String(cString: strerror(errno)))")

@@ -136,7 +136,7 @@ public struct KeyVault: Sendable {
             do throws(LedgerError) {
                 try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
             } catch {
-                throw LedgerError(.keyFile, "cannot write vault key \(path): \(error.message)")
+                throw LedgerError(.keyFile, error.message)
             }
             guard fsync(descriptor) == 0 else {
                 throw LedgerError(.keyFile, "cannot sync vault key \(path): \(String(cString: strerror(errno)))")
@@ -182,7 +182,11 @@ public struct KeyVault: Sendable {
             guard lseek(descriptor, 0, SEEK_SET) == 0 else {
                 throw LedgerError(.keyFile, "cannot overwrite vault key \(path): \(String(cString: strerror(errno)))")
             }
-            try FileIO.writeAll(descriptor, zeros, path: path)
+            do throws(LedgerError) {
+                try FileIO.writeAll(descriptor, zeros, path: path)
+            } catch {
+                throw LedgerError(.keyFile, error.message)
+            }
         } catch {
             close(descriptor)
             throw error

@@ -163,7 +163,14 @@ public final class LMDBEnvironment: @unchecked Sendable {
             let flags = UInt32(MDB_NOTLS) | (options.durable ? 0 : UInt32(MDB_NOSYNC) | UInt32(MDB_NOMETASYNC))
                 | (options.readAhead ? 0 : UInt32(MDB_NORDAHEAD)) | extraFlags
             if extraFlags & UInt32(MDB_NOLOCK) == 0 {
-                try reserveLockFile(directory: path, maximumReaders: options.maximumReaders, made: !lockFileWasThere)
+                do throws(LedgerError) {
+                    try reserveLockFile(directory: path, maximumReaders: options.maximumReaders)
+                } catch {
+                    // A reader on a full disk reads as one without write access does: without the lock file,
+                    // holding writers off meanwhile (a backup on a full disk stays readable).
+                    if !create && options.readsWithoutWriteAccess { readOnlyAccess = error }
+                    throw error
+                }
             }
             let openResult = mdb_env_open(environment, path, flags, 0o600)
             if (openResult == EACCES || openResult == EROFS) && !create && options.readsWithoutWriteAccess {
@@ -531,9 +538,15 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// write to a page already written back. So the file's blocks are reserved before LMDB maps it (copy-on-write
     /// turned off first while the file is still empty), and a full disk is `storage_error` here. A file system
     /// without `fallocate` keeps LMDB's own sizing; a file this process may not write is left for LMDB to report.
-    private static func reserveLockFile(directory: String, maximumReaders: UInt32, made: Bool) throws(LedgerError) {
+    private static func reserveLockFile(directory: String, maximumReaders: UInt32) throws(LedgerError) {
         let path = directory + "/lock.mdb"
-        let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        // Exclusively first, so that only a file this call made is ever removed again.
+        var made = true
+        var descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if descriptor < 0 && errno == EEXIST {
+            made = false
+            descriptor = Glibc.open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+        }
         guard descriptor >= 0 else { return }
         defer { Glibc.close(descriptor) }
         var status = stat()
@@ -542,7 +555,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
         guard circuito_reserve_file_blocks(descriptor, Int64(bytes)) != 0 else { return }
         let reason = errno
         guard reason == ENOSPC || reason == EDQUOT else { return }
-        // Only a file this open made: another process's lock file is in use.
+        // Only a file this call made: another process's lock file may be in use.
         if made { unlink(path) }
         throw LedgerError(
             .storage,

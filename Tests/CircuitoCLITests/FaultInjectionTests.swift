@@ -22,7 +22,7 @@ enum FaultInjection {
         #include <unistd.h>
 
         /* One call fails: the CIRCUITO_FAULT_SKIP-th (from 0) of those named in CIRCUITO_FAULT_CALLS (a comma list of
-           write, pwrite, pwritev, fsync, fdatasync) on the file whose path is CIRCUITO_FAULT_PATH (as /proc/self/fd
+           write, pwrite, pwritev, fallocate, fsync, fdatasync) on the file whose path is CIRCUITO_FAULT_PATH (as /proc/self/fd
            names it), writing at most CIRCUITO_FAULT_MAXIMUM_BYTES bytes when that is set; with errno
            CIRCUITO_FAULT_ERRNO (EIO when unset). Every other call goes through. */
         static int seen = 0;
@@ -67,6 +67,12 @@ enum FaultInjection {
         }
         int fsync(int descriptor) {
             NEXT(fsync); if (failsNow("fsync", descriptor, 0)) return -1; return next(descriptor);
+        }
+        int fallocate(int descriptor, int mode, off_t offset, off_t length) {
+            NEXT(fallocate); if (failsNow("fallocate", descriptor, 0)) return -1; return next(descriptor, mode, offset, length);
+        }
+        int fallocate64(int descriptor, int mode, off_t offset, off_t length) {
+            NEXT(fallocate64); if (failsNow("fallocate", descriptor, 0)) return -1; return next(descriptor, mode, offset, length);
         }
         int fdatasync(int descriptor) {
             NEXT(fdatasync); if (failsNow("fdatasync", descriptor, 0)) return -1; return next(descriptor);
@@ -178,7 +184,7 @@ struct FaultInjectionTests {
         let keygen = try await runToCompletion(
             ["keygen", "--out", keyPath], environment: FaultInjection.environment(library: library, calls: ["write"], path: keyPath, errno: ENOSPC))
         #expect(keygen.status == 1)
-        #expect(keygen.stderr.contains("key_file") && keygen.stderr.contains("No space left on device"), "\(keygen.stderr)")
+        #expect(keygen.stderr.contains("key_file: cannot write \(keyPath): No space left on device"), "\(keygen.stderr)")
         #expect(!FileManager.default.fileExists(atPath: keyPath))
         #expect(try await circuito("keygen", "--out", keyPath).succeeded, "the same command runs again")
 
@@ -189,7 +195,7 @@ struct FaultInjectionTests {
             ["demo", "--data", data, "--beneficiaries", "10"],
             environment: FaultInjection.environment(library: library, calls: ["write"], path: vaultKey, errno: ENOSPC), timeout: 300)
         #expect(demo.status == 1)
-        #expect(demo.stderr.contains("key_file") && demo.stderr.contains("cannot write vault key"), "\(demo.stderr)")
+        #expect(demo.stderr.contains("key_file: cannot write \(vaultKey): No space left on device"), "\(demo.stderr)")
         #expect(!FileManager.default.fileExists(atPath: vaultKey), "no empty vault key is left")
         let rebuilt = try await circuito(["demo", "--data", data, "--beneficiaries", "10"], timeout: 300)
         try #require(rebuilt.succeeded, "\(rebuilt.stderr)")
@@ -207,6 +213,32 @@ struct FaultInjectionTests {
         let finished = try await circuito(erase)
         #expect(finished.succeeded, "\(finished.stderr)")
         #expect(!FileManager.default.fileExists(atPath: keptKey))
+    }
+
+    @Test("where LMDB's lock file cannot be given its blocks (a full disk), a writer is refused storage_error with nothing left, and a reader of a backup reads it without the lock file")
+    func lockFileThatCannotBeReserved() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let library = try await FaultInjection.compile(in: ledger.workspace)
+        let backup = ledger.workspace.path("backup")
+        try #require(try await circuito("backup", "--data", ledger.directory, "--out", backup).succeeded)
+        #expect(!FileManager.default.fileExists(atPath: backup + "/lock.mdb"))
+        func full(_ arguments: [String], folder: String) async throws -> CLIResult {
+            try await runToCompletion(
+                arguments, environment: FaultInjection.environment(library: library, calls: ["fallocate"], path: folder + "/lock.mdb", errno: ENOSPC))
+        }
+        let read = try await full(["checkpoint", "--data", backup], folder: backup)
+        #expect(read.succeeded, "\(read.stderr)")
+        #expect(read.stdout.hasPrefix("cli.test/ledger\n1\n"), "\(read.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: backup + "/lock.mdb"), "the reader left the backup as it was")
+
+        let authorityKey = ledger.workspace.path("authority.key")
+        let fresh = ledger.workspace.path("fresh")
+        let created = try await full(["init", "--data", fresh, "--authority-key", authorityKey, "--origin", "cli.test/fresh"], folder: fresh)
+        #expect(created.status == 1)
+        #expect(created.stderr.contains("storage_error: cannot reserve 20 KiB for LMDB's lock file \(fresh)/lock.mdb: No space left on device"), "\(created.stderr)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: fresh).filter { $0 != LedgerFiles.writerLock }
+        #expect(left.isEmpty, "init left \(left)")
     }
 
     /// The address a `serve --listen 127.0.0.1:0` child prints, once it listens.
