@@ -15,10 +15,17 @@ public enum KeyFile {
             "publicKeyMultibase": .string(key.publicKey.multikey),
             "privateKeyMultibase": .string(Multikey.encodeSecret(key)),
         ])) + "\n"
+        try createSecretFile(path, text: text, what: "key file", folder: FileIO.parentFolder(of: path))
+    }
+
+    /// Creates `path` exclusively with mode exactly 0600, writes `text` and syncs it and `folder` (where its name is).
+    /// Failures are `key_file` (the folder's sync: `storage_error`), and the file, this call's own (O_EXCL), is removed
+    /// again: an empty or partial secret left there would be refused by every reader and by the next attempt. `what`
+    /// names the file in messages.
+    static func createSecretFile(_ path: String, text: String, what: String, folder: String) throws(LedgerError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            let reason = String(cString: strerror(errno))
-            throw LedgerError(.keyFile, "cannot create key file \(path): \(reason)")
+            throw LedgerError(.keyFile, "cannot create \(what) \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
         do throws(LedgerError) {
@@ -32,11 +39,10 @@ public enum KeyFile {
                 throw LedgerError(.keyFile, error.message)
             }
             guard fsync(descriptor) == 0 else {
-                throw LedgerError(.keyFile, "cannot sync key file \(path): \(String(cString: strerror(errno)))")
+                throw LedgerError(.keyFile, "cannot sync \(what) \(path): \(String(cString: strerror(errno)))")
             }
-            try FileIO.synchronise(FileIO.parentFolder(of: path))
+            try FileIO.synchronise(folder)
         } catch {
-            // The file is this call's own (O_EXCL): an empty or partial key left there would refuse the next attempt.
             unlink(path)
             throw error
         }

@@ -124,31 +124,8 @@ public struct KeyVault: Sendable {
         let text = CanonicalJSON.encodeString(.object([
             "alg": .string(SealedData.algorithm), "key": .string(Base64.encode(key)), "subject": .string(subject),
         ])) + "\n"
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw LedgerError(.keyFile, "cannot create vault key \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        do throws(LedgerError) {
-            guard fchmod(descriptor, 0o600) == 0 else {
-                throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
-            }
-            do throws(LedgerError) {
-                try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
-            } catch {
-                throw LedgerError(.keyFile, error.message)
-            }
-            guard fsync(descriptor) == 0 else {
-                throw LedgerError(.keyFile, "cannot sync vault key \(path): \(String(cString: strerror(errno)))")
-            }
-            // Its name too: a power cut must not keep what was sealed with the key and lose the key.
-            try FileIO.synchronise(directory)
-        } catch {
-            // The file is this call's own (O_EXCL): an empty or partial key left there would be refused by every
-            // reader and by the next store for the subject, and the key was never handed out.
-            unlink(path)
-            throw error
-        }
+        // Its name synced too: a power cut must not keep what was sealed with the key and lose the key.
+        try KeyFile.createSecretFile(path, text: text, what: "vault key", folder: directory)
     }
 
     /// Crypto-shreds `subject`: overwrites the key file with zeros, syncs it, unlinks it and syncs the directory.
