@@ -255,6 +255,12 @@ struct BadgeCLITests {
         let missingFile = try await circuito("badge", "verify", path, "--no-status", "--contexts", emptyContexts)
         #expect(missingFile.status == 1)
         #expect(missingFile.stderr.contains("is missing from"))
+        // A credential file past the 4 MiB bound for credentials is refused before it is parsed.
+        let large = fixture.workspace.path("large.json")
+        try ("{\"padding\":\"" + String(repeating: "x", count: 4 << 20) + "\"}").write(toFile: large, atomically: false, encoding: .utf8)
+        let tooLarge = try await circuito("badge", "verify", large, "--no-status")
+        #expect(tooLarge.status == 1)
+        #expect(tooLarge.stderr.contains("error: too_large: "), "\(tooLarge.stderr)")
     }
 
     @Test("bake into PNG and SVG, extract, and verify the baked images directly")
@@ -281,5 +287,13 @@ struct BadgeCLITests {
         let notBaked = try await circuito("badge", "extract", pngPath)
         #expect(notBaked.status == 1)
         #expect(notBaked.stderr.contains("image_invalid"))
+        // A file that holds no credential (a JSON array) is not baked, and nothing is written.
+        let notACredential = fixture.workspace.path("array.json")
+        try "[1,2,3]\n".write(toFile: notACredential, atomically: false, encoding: .utf8)
+        let arrayOut = fixture.workspace.path("array.png")
+        let refusedBake = try await circuito("badge", "bake", "--credential", notACredential, "--image", pngPath, "--out", arrayOut)
+        #expect(refusedBake.status == 1)
+        #expect(refusedBake.stderr.contains("does not hold a credential"), "\(refusedBake.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: arrayOut))
     }
 }

@@ -820,6 +820,10 @@ struct CLITests {
             #expect(record.signedEvent.event.id == receipt.id)
         }
         #expect(try Record(leafBytes: Array(exported[0].utf8)).signedEvent.event.type == "ledger.genesis")
+        // export --from: the same lines, from that seq on.
+        let fromFive = try await circuito("export", "--data", directory, "--from", "5")
+        try #require(fromFive.succeeded, "export --from failed: \(fromFive.stderr)")
+        #expect(fromFive.completeLines == Array(exported[5...]))
 
         // checkpoint: the latest note, the last receipt's.
         let checkpointResult = try await circuito("checkpoint", "--data", directory)
@@ -1040,6 +1044,46 @@ struct CLITests {
         #expect(refused.stdout.isEmpty)
         #expect(refused.stderr.hasPrefix("error: key_file: "))
         #expect(refused.stderr.contains("chmod 600"))
+        // Readable by its group alone: refused as well.
+        try #require(chmod(path, 0o640) == 0)
+        let groupReadable = try await circuito("sign", "--key", path, "--actor", "someone", stdin: unsigned)
+        #expect(groupReadable.status == 1)
+        #expect(groupReadable.stdout.isEmpty)
+        #expect(groupReadable.stderr.hasPrefix("error: key_file: "), "\(groupReadable.stderr)")
+
+        // A folder or a FIFO where the key file should be is refused for what it is (and a FIFO is not waited on).
+        let folder = workspace.path("folder.key")
+        try #require(mkdir(folder, 0o700) == 0)
+        let fifo = workspace.path("fifo.key")
+        try #require(mkfifo(fifo, 0o600) == 0)
+        for notAFile in [folder, fifo] {
+            let result = try await circuito("sign", "--key", notAFile, "--actor", "someone", stdin: unsigned)
+            #expect(result.status == 1)
+            #expect(result.stderr.hasPrefix("error: key_file: ") && result.stderr.contains("is not a regular file"), "\(notAFile): \(result.stderr)")
+        }
+
+        // A key file whose public key is not its private key's (a file pieced together from two keys) is refused.
+        let mismatched = workspace.path("mismatched.key")
+        let secret = Ed25519PrivateKey(), other = Ed25519PrivateKey()
+        try (CanonicalJSON.encodeString([
+            "publicKeyMultibase": .string(other.publicKey.multikey), "privateKeyMultibase": .string(Multikey.encodeSecret(secret)),
+        ]) + "\n").write(toFile: mismatched, atomically: false, encoding: .utf8)
+        try #require(chmod(mismatched, 0o600) == 0)
+        let pieced = try await circuito("sign", "--key", mismatched, "--actor", "someone", stdin: unsigned)
+        #expect(pieced.status == 1)
+        #expect(pieced.stderr.hasPrefix("error: key_file: ") && pieced.stderr.contains("does not match"), "\(pieced.stderr)")
+
+        // A key file past its bound of 4096 bytes is refused, not read.
+        let padded = workspace.path("padded.key")
+        let paddedKey = Ed25519PrivateKey()
+        try (CanonicalJSON.encodeString([
+            "comment": .string(String(repeating: "x", count: 5000)),
+            "publicKeyMultibase": .string(paddedKey.publicKey.multikey), "privateKeyMultibase": .string(Multikey.encodeSecret(paddedKey)),
+        ]) + "\n").write(toFile: padded, atomically: false, encoding: .utf8)
+        try #require(chmod(padded, 0o600) == 0)
+        let oversize = try await circuito("sign", "--key", padded, "--actor", "someone", stdin: unsigned)
+        #expect(oversize.status == 1)
+        #expect(oversize.stderr.hasPrefix("error: too_large: "), "\(oversize.stderr)")
 
         try #require(chmod(path, 0o600) == 0)
         let original = try #require(FileManager.default.contents(atPath: path))

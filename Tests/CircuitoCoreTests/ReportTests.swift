@@ -49,7 +49,9 @@ struct ReportTests {
     /// 01-12 a payment of 60.00 at the grocer (food 50.00, general 10.00) and 10.00 at the bookshop (books);
     /// 01-15 the grocer refunds 15.00 (general 10.00 back, then food 5.00); 01-20 it asks to settle 45.00, paid 02-03;
     /// 02-15 the rest of the three lots expires (food 5.00, books 20.00, general 20.00) and a transport dote of 38.00.
-    func smallCircuit() throws -> RecordedLedger {
+    /// `splitPayment`: the grocer is paid 50.00 (the food lot) and then 10.00 (general) in two payments, and the refund
+    /// of 15.00 is of the first. `splitRefund`: the refund of 15.00 is made as 8.00 and then 7.00.
+    func smallCircuit(splitPayment: Bool = false, splitRefund: Bool = false) throws -> RecordedLedger {
         var ledger = RecordedLedger()
         func multikey(_ key: Ed25519PrivateKey) -> JSONValue { .array([.string(key.publicKey.multikey)]) }
         try ledger.append("ledger.genesis", by: "city", key: city, [
@@ -100,10 +102,18 @@ struct ReportTests {
         try ledger.append("credits.converted", by: "casa", key: casa, ["beneficiary": "ben", "badges": ["badge-1"]])
 
         ledger.now = "2026-01-12T16:00:00.000Z"
-        let payment = try ledger.append("payment.redeemed", by: "grocer", key: grocer, paymentBody(amount: 6_000, merchant: "grocer", nonce: "n1", now: ledger.now))
+        let payment: String
+        if splitPayment {
+            payment = try ledger.append("payment.redeemed", by: "grocer", key: grocer, paymentBody(amount: 5_000, merchant: "grocer", nonce: "n1", now: ledger.now))
+            try ledger.append("payment.redeemed", by: "grocer", key: grocer, paymentBody(amount: 1_000, merchant: "grocer", nonce: "n3", now: ledger.now))
+        } else {
+            payment = try ledger.append("payment.redeemed", by: "grocer", key: grocer, paymentBody(amount: 6_000, merchant: "grocer", nonce: "n1", now: ledger.now))
+        }
         try ledger.append("payment.redeemed", by: "bookshop", key: bookshop, paymentBody(amount: 1_000, merchant: "bookshop", nonce: "n2", now: ledger.now))
         ledger.now = "2026-01-15T16:00:00.000Z"
-        try ledger.append("payment.refunded", by: "grocer", key: grocer, ["payment": .string(payment), "amount": 1_500, "reason": "Reso"])
+        for amount: Int64 in splitRefund ? [800, 700] : [1_500] {
+            try ledger.append("payment.refunded", by: "grocer", key: grocer, ["payment": .string(payment), "amount": .integer(amount), "reason": "Reso"])
+        }
         ledger.now = "2026-01-20T16:00:00.000Z"
         let settlement = try ledger.append("settlement.requested", by: "grocer", key: grocer, ["amount": 4_500])
         ledger.now = "2026-02-03T09:00:00.000Z"
@@ -157,8 +167,25 @@ struct ReportTests {
             key("2026-02", "transport"): figures(granted: 3_800),
         ]
         #expect(report.rows == expected)
+        // The total adds up every column.
+        #expect(report.total == figures(funded: 100_000, converted: 2_000, granted: 11_800, spent: 7_000, refunded: 1_500, settled: 4_500, expired: 4_500))
         #expect(report.recordCount == UInt64(try smallCircuit().records.count))
         #expect(report.origin == "report.test/ledger")
+    }
+
+    @Test("a payment refunded in two parts is attributed as one refund of the sum: each part takes back what the earlier left")
+    func refundInParts() throws {
+        #expect(try smallCircuit(splitRefund: true).report().rows == (try smallCircuit().report().rows))
+    }
+
+    @Test("a refund takes back the refunded row's takings from the merchant, not the latest takings of another row")
+    func refundTakesItsOwnRow() throws {
+        // The grocer took 50.00 of food money, then 10.00 of general money, and refunds 15.00 of the food payment: it
+        // keeps 35.00 of food and the 10.00 of general money, which the settlement of 45.00 takes, oldest first.
+        let report = try smallCircuit(splitPayment: true).report()
+        #expect(report.rows[key("2026-01", "food")]?.refunded == 1_500)
+        #expect(report.rows[key("2026-02", "food")]?.settled == 3_500)
+        #expect(report.rows[key("2026-02", "general")]?.settled == 1_000)
     }
 
     @Test("outstanding reconciles with beneficiary, merchant and settlement balances")

@@ -98,6 +98,10 @@ struct OpenBadgesCompressionTests {
         var badCRC = GZip.compress(Array("hello".utf8))
         badCRC[badCRC.count - 8] ^= 1
         #expect(throws: LedgerError.self) { try GZip.decompress(badCRC, maximumOutputBytes: 100) }
+        // The trailer's ISIZE must be the data's length too (the CRC alone is not the whole check).
+        var badSize = GZip.compress(Array("hello".utf8))
+        badSize[badSize.count - 4] ^= 1
+        #expect(throws: LedgerError.self) { try GZip.decompress(badSize, maximumOutputBytes: 100) }
         let good = GZip.compress(Array("hello, world".utf8))
         for length in [0, 5, 10, 12, good.count - 1] {
             #expect(throws: LedgerError.self) { try GZip.decompress(Array(good.prefix(length)), maximumOutputBytes: 100) }
@@ -111,6 +115,25 @@ struct OpenBadgesCompressionTests {
                 #expect(output.output.count <= 4096)
             }
         }
+    }
+
+    @Test("zlib: a stream round-trips; a changed Adler-32 trailer is refused")
+    func zlibChecksum() throws {
+        let text = Array("an openbadgecredential chunk's text, compressed".utf8)
+        let stream = ZLib.compress(text)
+        #expect(try ZLib.decompress(stream, maximumOutputBytes: 1000) == text)
+        var badAdler = stream
+        badAdler[badAdler.count - 1] ^= 1
+        #expect(throws: LedgerError.self) { try ZLib.decompress(badAdler, maximumOutputBytes: 1000) }
+    }
+
+    @Test("Huffman code lengths: over-subscribed and incomplete codes are refused, a complete one or a lone one-bit code taken")
+    func huffmanCodeLengths() throws {
+        #expect(throws: LedgerError.self) { try Deflate.HuffmanCode(lengths: [1, 1, 1]) }
+        #expect(throws: LedgerError.self) { try Deflate.HuffmanCode(lengths: [1, 2]) }
+        #expect(throws: LedgerError.self) { try Deflate.HuffmanCode(lengths: [2, 2, 2]) }
+        _ = try Deflate.HuffmanCode(lengths: [1, 2, 2])
+        _ = try Deflate.HuffmanCode(lengths: [0, 1])
     }
 
     @Test("multibase base64url: prefix u, no padding, round trip; wrong prefix or characters refused")

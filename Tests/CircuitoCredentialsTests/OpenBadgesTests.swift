@@ -228,6 +228,14 @@ struct OpenBadgesCredentialTests {
         guard case .failed(let code, _)? = report.failures.first?.outcome else { return }
         #expect(code == "issuer_mismatch")
 
+        // The issuer's own key signs, but the proof names it by the bare DID, not a verification method of the issuer.
+        let bareMethod = try EdDSACryptosuite.createProof(
+            document: unsigned, suite: .rdfc2022, privateKey: BadgeFixture.organisationKey,
+            verificationMethod: DIDKey.did(for: BadgeFixture.organisationKey.publicKey),
+            created: issuance.validFrom, contexts: store)
+        let bare = CredentialVerifier.verify(credential: bareMethod, statusList: nil, at: BadgeFixture.during, contexts: store)
+        #expect(bare.failures.map(\.name) == ["issuer"])
+
         // Key B signs, but the proof claims key A: the signature does not match.
         let claimingIssuer = try EdDSACryptosuite.createProof(
             document: unsigned, suite: .jcs2022, privateKey: BadgeFixture.otherKey,
@@ -285,6 +293,51 @@ struct OpenBadgesCredentialTests {
         #expect(unchecked.failures.isEmpty)
         #expect(!unchecked.isValid())
         #expect(unchecked.isValid(allowingUncheckedStatus: true))
+    }
+
+    @Test("the status list must be the one the entry names, for its purpose; the entry's index must be written as a decimal")
+    func statusEntryMatchesItsList() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let credential = try BadgeFixture.credential(.jcs2022, statusListIndex: 3)
+        func statusOutcome(_ credential: JSONValue, _ list: JSONValue) -> CredentialVerificationReport.Outcome? {
+            CredentialVerifier.verify(credential: credential, statusList: list, at: BadgeFixture.during, contexts: store)
+                .checks.first { $0.name == "status" }?.outcome
+        }
+        // The issuer's list of another ledger (another id), validly signed by the same key, bit 3 clear.
+        let otherLedgerList = try OpenBadgeCredentials.statusListCredential(
+            StatusListIssuance(origin: "other.test/ledger", issuer: "casa", issuedCount: 10, revokedIndices: [], validFrom: "2026-12-01T09:00:00.000Z"),
+            signingKey: BadgeFixture.organisationKey, suite: .rdfc2022, contexts: store)
+        guard case .failed(let listCode, let listMessage)? = statusOutcome(credential, otherLedgerList) else {
+            Issue.record("a status list under another id was consulted")
+            return
+        }
+        #expect(listCode == "status_list_invalid" && listMessage.contains("refers to"), "\(listMessage)")
+        // A list of the issuer for another purpose (suspension), validly signed, bit 3 clear: it says nothing of revocation.
+        let issuance = StatusListIssuance(origin: BadgeFixture.origin, issuer: "casa", issuedCount: 10, revokedIndices: [], validFrom: "2026-12-01T09:00:00.000Z")
+        guard case .object(var suspension) = try OpenBadgeCredentials.unsignedStatusListCredential(issuance, issuerKey: BadgeFixture.organisationKey.publicKey),
+            case .object(var subject)? = suspension["credentialSubject"]
+        else {
+            Issue.record("a status list credential is an object")
+            return
+        }
+        subject["statusPurpose"] = "suspension"
+        suspension["credentialSubject"] = .object(subject)
+        let suspensionList = try EdDSACryptosuite.createProof(
+            document: .object(suspension), suite: .rdfc2022, privateKey: BadgeFixture.organisationKey,
+            verificationMethod: DIDKey.verificationMethod(for: BadgeFixture.organisationKey.publicKey),
+            created: issuance.validFrom, contexts: store)
+        guard case .failed(let purposeCode, let purposeMessage)? = statusOutcome(credential, suspensionList) else {
+            Issue.record("a status list for another purpose was consulted")
+            return
+        }
+        #expect(purposeCode == "status_list_invalid" && purposeMessage.contains("purpose"), "\(purposeMessage)")
+        // An index with a leading zero (the proof then fails too; the status check says why it refuses the entry).
+        let padded = JSONPath.changing(credential, at: [.key("credentialStatus"), .key("statusListIndex")]) { _ in "03" }
+        guard case .failed(let indexCode, _)? = statusOutcome(padded, try BadgeFixture.statusList(revoked: [])) else {
+            Issue.record("a statusListIndex of 03 was read as 3")
+            return
+        }
+        #expect(indexCode == "status_invalid")
     }
 
     @Test("eddsa-rdfc-2022: a date or status entry moved to another name (a full IRI, an alias) keeps the proof but is refused, never read as absent")

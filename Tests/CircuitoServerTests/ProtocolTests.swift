@@ -50,7 +50,14 @@ struct ProtocolTests {
             let answer = try #require(try bad.exchange(#"{"jsonrpc":"2.0","id":"# + id + #","method":"checkpoint"}"# + "\n"))
             #expect(answer["id"] == .null && answer["error"]?["code"] == -32600, "id \(id): \(answer)")
         }
-        #expect(try bad.exchange(#"{"jsonrpc":"2.0","id":8,"method":"server.info","params":"x"}"# + "\n")?["id"] == 8)
+        let stringParams = try #require(try bad.exchange(#"{"jsonrpc":"2.0","id":8,"method":"server.info","params":"x"}"# + "\n"))
+        #expect(stringParams["id"] == 8 && stringParams["error"]?["code"] == -32600, "\(stringParams)")
+        // A member JSON-RPC does not define makes an invalid request, answered under the request's id.
+        let extraMember = try #require(try bad.exchange(#"{"jsonrpc":"2.0","id":12,"method":"server.info","extra":true}"# + "\n"))
+        #expect(extraMember["id"] == 12 && extraMember["error"]?["code"] == -32600, "\(extraMember)")
+        // A null id is an id, not a notification's missing one: the request is answered, under null.
+        let nullID = try #require(try bad.exchange(#"{"jsonrpc":"2.0","id":null,"method":"server.info"}"# + "\n"))
+        #expect(nullID["id"] == .null && nullID["result"]?["origin"] == "test.example/ledger", "\(nullID)")
         let wrongType = try bad.error("proof.inclusion", ["seq": "one"])
         #expect(wrongType.code == -32602)
         #expect(try bad.error("proof.inclusion", ["seq": -1]).code == -32602)
@@ -556,6 +563,9 @@ struct ProtocolTests {
             if after == .null { break }
         }
         #expect(entries.map { $0["amount"] } == [500, -50, -50, -50])
+        // A null cursor (what the last page gives as next_after) asks for the first page.
+        let fromNull = try client.result("account.history", fixture.read("account.history", as: "bene-1", ["account": "beneficiary:bene-1", "limit": 2, "after": .null]))
+        #expect(fromNull["entries"]?.arrayValue?.map { $0["amount"] } == [500, -50])
         #expect(entries.map { $0["type"] } == ["dote.granted", "payment.redeemed", "payment.redeemed", "payment.redeemed"])
         let cases = try client.result("case.history", fixture.read("case.history", as: "anna", ["beneficiary": "bene-1", "limit": 100]))
         let types = cases["records"]?.arrayValue?.compactMap { $0["event"]?["type"]?.stringValue } ?? []
@@ -588,6 +598,11 @@ struct ProtocolTests {
         #expect(try client.result("catalogue.search", ["kind": "opportunity", "text": "garden garden GARDEN"])["entries"]?.arrayValue?.count == 1)
         #expect(try client.result("catalogue.search", ["kind": "opportunity", "text": "garden 123"])["entries"]?.arrayValue?.isEmpty == true)
         #expect(try client.error("catalogue.search", ["kind": "people"]).code == -32602)
+        // A page's limit runs from 1 to the bound, both included.
+        #expect(try client.error("catalogue.search", ["kind": "opportunity", "limit": 0]).code == -32602)
+        let largestPage = Int64(LedgerQueryLimits.maximumPageEntries)
+        #expect(try client.result("catalogue.search", ["kind": "opportunity", "limit": .integer(largestPage)])["entries"]?.arrayValue?.count == 1)
+        #expect(try client.error("catalogue.search", ["kind": "opportunity", "limit": .integer(largestPage + 1)]).code == -32602)
         // Events in pages, exactly the records.
         let events = try client.result("events", fixture.read("events", as: "audit", ["from": 0, "limit": 3]))
         #expect(events["records"]?.arrayValue?.map { $0["seq"] } == [0, 1, 2])

@@ -172,6 +172,27 @@ struct RequestLineHandlerTests {
         await harness.stop()
     }
 
+    @Test("a lone request past the connection's in-flight bound is refused under its own id, so the client can match the refusal")
+    func loneRefusalKeepsItsID() async throws {
+        let harness = try Harness(maximumInFlightPerConnection: 2)
+        let state = ConnectionState(refused: false)
+        let channel = try harness.channel(state: state)
+        for id: JSONValue in [1, 2] {
+            try channel.writeInbound(Self.line(RPCMessage.request(id: id, method: "report", params: [:])))
+            #expect(try channel.readInbound(as: ConnectionMessage.self) != nil)
+        }
+        try channel.writeInbound(Self.line(RPCMessage.request(id: "third", method: "report", params: [:])))
+        guard case .answer(let refusal)? = try channel.readInbound(as: ConnectionMessage.self) else {
+            Issue.record("the request past the bound was not refused")
+            return
+        }
+        #expect(refusal["id"] == "third" && refusal["error"]?["data"]?["code"] == "overloaded", "\(refusal)")
+        state.inFlight.withLock { $0 = 0 }
+        harness.registry.adjustInFlight(by: -2)
+        _ = try channel.finish()
+        await harness.stop()
+    }
+
     /// A connected channel with only the idle closer in its pipeline, its connection's state and registry.
     private static func closedByIdleCloser(
         writeStallTimeoutSeconds: Int? = nil, now: @escaping () -> NIODeadline = NIODeadline.now
@@ -312,6 +333,9 @@ struct LineFrameDecoderTests {
         // The last line of a stream needs no newline, and is held to the same bound.
         #expect(try Self.frames(["ab\n", "12345678"]) == ["ab", "12345678"])
         #expect(try Self.frames(["ab\n", "123456789"]) == ["ab", "<oversize>"])
+        // A last line already being dropped (past the bound and its slack) when the stream ends is answered too.
+        #expect(try Self.frames(["ab\n", "1234567890"]) == ["ab", "<oversize>"])
+        #expect(try Self.frames(["1234567890", "12"]) == ["<oversize>"])
     }
 }
 

@@ -47,6 +47,20 @@ struct SubscriptionHubTests {
         #expect(cutOffs.value == 1)
     }
 
+    @Test("a subscriber exactly the bound behind when it looks again is not cut off; one record more is")
+    func lagOfExactlyTheBound() {
+        let (hub, identifier, cutOffs) = Self.hub(size: 100, next: 90)
+        hub.progress(identifier, next: 95, caughtUp: false)
+        hub.publish(size: 108)
+        // 100 to 107: eight live records unsent, the bound itself.
+        hub.checkLag(identifier, next: 95)
+        #expect(!hub.isCutOff(identifier))
+        hub.publish(size: 109)
+        hub.checkLag(identifier, next: 95)
+        #expect(hub.isCutOff(identifier))
+        #expect(cutOffs.value == 1)
+    }
+
     @Test("a subscriber still catching up when a commit lands has that commit counted against it")
     func behindSubscriberCountsTheCommit() {
         // Subscribed from 90 at size 100: 90 to 99 are its catch-up, never counted.

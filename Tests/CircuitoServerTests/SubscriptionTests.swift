@@ -63,7 +63,8 @@ struct SubscriptionTests {
         let server = try await fixture.startServer(limits: limits)
         // A tiny receive buffer, so the server's writes to this subscriber get stuck soon.
         let subscriber = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
-        _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(Int64(try server.size()))]))
+        let start = Int64(try server.size())
+        _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(start)]))
         // The subscriber is live (caught up) and now stops reading while 600 records are committed.
         try await Task.sleep(for: .milliseconds(100))
         let writer = try server.client(unix: true)
@@ -93,6 +94,8 @@ struct SubscriptionTests {
         let error = try #require(cutOff, "no cut-off after \(records) records")
         #expect(error["data"]?["code"] == "subscriber_too_slow")
         #expect(error["code"] == 6005)
+        // It says where to subscribe again: the seq after the last record it was sent.
+        #expect(error["data"]?["next"] == .integer(start + Int64(records)), "\(error)")
         #expect(records < 600)
         // The server keeps serving everyone else.
         #expect(try writer.result("server.info")["size"] != nil)

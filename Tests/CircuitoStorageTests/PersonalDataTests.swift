@@ -38,6 +38,8 @@ struct PersonalDataTests {
         try append([try temporary.event("case.referred", by: "op", key: staff, ["case": "c-2", "beneficiary": "ben", "household": "hh", "to": "other-org", "sealed": SealedData.seal(["n": 3], subject: "ben", key: key)])])
         let cases = try ledger.reader.cases(of: "ben")
         #expect(cases.compactMap { $0["case"]?.stringValue } == ["c-1", "c-2"])
+        // One page of the history holds at most 1000 events, whatever is asked for.
+        #expect(try ledger.reader.caseHistory(beneficiary: "ben", vault: nil, limit: 5000).count == 1000)
     }
 
     @Test("case history opens sealed fields; after subject.erased and the vault erase, reads say erased and no file holds the plaintext")
@@ -95,6 +97,99 @@ struct PersonalDataTests {
         // No more personal data may be recorded for the subject.
         let late = try ledger.append([try temporary.event("case.note_added", by: "op", key: staff, ["case": "case-42", "sealed": referral])])
         #expect(late[0].failureCode == .subjectErased)
+    }
+
+    @Test("a case history holds that beneficiary's records only, never those of the next id in key order; after skips up to its seq")
+    func caseHistoryIsOnePersons() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        let casa = Ed25519PrivateKey(), staff = Ed25519PrivateKey()
+        func append(_ events: [VerifiedEvent]) throws {
+            for result in try ledger.append(events) { _ = try result.get() }
+        }
+        try append([try temporary.event("actor.registered", ["actor": "casa", "role": "organisation", "name": "Casa", "keys": .array([.string(casa.publicKey.multikey)])])])
+        try append([
+            try temporary.event("actor.registered", by: "casa", key: casa, ["actor": "op", "role": "staff", "name": "Operator", "organisation": "casa", "keys": .array([.string(staff.publicKey.multikey)])]),
+        ])
+        // Two people whose ids differ in their last character only: their keys are alike up to the number.
+        let key = SecretBox.newKey()
+        for (number, beneficiary) in ["ben-1", "ben-2"].enumerated() {
+            try append([
+                try temporary.event("case.referred", by: "op", key: staff, [
+                    "case": .string("c-\(number)"), "beneficiary": .string(beneficiary), "household": "hh", "to": "casa",
+                    "sealed": SealedData.seal(["n": 1], subject: beneficiary, key: key),
+                ]),
+            ])
+            try append([try temporary.event("case.opened", by: "op", key: staff, ["case": .string("c-\(number)")])])
+        }
+        let first = try ledger.reader.caseHistory(beneficiary: "ben-1", vault: nil, limit: 100)
+        #expect(first.map { $0["type"]?.stringValue } == ["case.referred", "case.opened"])
+        #expect(first.allSatisfy { $0["body"]?["case"] != "c-1" }, "\(first)")
+        let second = try ledger.reader.caseHistory(beneficiary: "ben-2", vault: nil, limit: 100)
+        #expect(second.map { $0["body"]?["case"] } == ["c-1", "c-1"])
+        // From after a seq: the records after it.
+        let firstSeq = try #require(first.first?["seq"]?.integerValue)
+        let rest = try ledger.reader.caseHistory(beneficiary: "ben-1", vault: nil, after: UInt64(firstSeq), limit: 100)
+        #expect(rest.map { $0["type"]?.stringValue } == ["case.opened"])
+    }
+
+    @Test("the vault's folder and keys are its owner's alone; a key file is read, replaced or erased only when it is that subject's vault key")
+    func vaultFiles() throws {
+        let temporary = TemporaryLedger()
+        let directory = temporary.directory
+        func code(_ body: () throws(LedgerError) -> Void) -> LedgerError.Code? {
+            do {
+                try body()
+                return nil
+            } catch {
+                return error.code
+            }
+        }
+        func mode(_ path: String) -> mode_t? {
+            var status = stat()
+            guard stat(path, &status) == 0 else { return nil }
+            return status.st_mode & 0o777
+        }
+        let keyPath = directory + "/ben-1.key"
+        // Opened to write, a folder open to others is made private.
+        #expect(mkdir(directory, 0o755) == 0)
+        #expect(chmod(directory, 0o755) == 0)
+        let vault = try KeyVault(directory: directory)
+        #expect(mode(directory) == 0o700)
+        let key = try vault.createKey(for: "ben-1")
+        #expect(mode(keyPath) == 0o600)
+        // A subject's key is never replaced: the data sealed under it would be lost.
+        #expect(code { () throws(LedgerError) in try vault.createKey(for: "ben-1") } == .keyFile)
+        #expect(try vault.key(for: "ben-1") == key)
+
+        // Opened to read, a folder its group may read is refused; so is a key its group may read.
+        #expect(chmod(directory, 0o750) == 0)
+        #expect(code { () throws(LedgerError) in _ = try KeyVault(existingDirectory: directory) } == .keyFile)
+        #expect(chmod(directory, 0o700) == 0)
+        let reader = try KeyVault(existingDirectory: directory)
+        #expect(chmod(keyPath, 0o640) == 0)
+        #expect(code { () throws(LedgerError) in _ = try reader.key(for: "ben-1") } == .keyFile)
+        #expect(chmod(keyPath, 0o600) == 0)
+
+        // Another subject's key under this name, or a key of the wrong length, is damaged, not a key to use.
+        let copied = try #require(FileManager.default.contents(atPath: keyPath))
+        #expect(FileManager.default.createFile(atPath: directory + "/ben-2.key", contents: copied, attributes: [.posixPermissions: 0o600]))
+        #expect(code { () throws(LedgerError) in _ = try reader.key(for: "ben-2") } == .keyFile)
+        let short = CanonicalJSON.encodeString(["alg": .string(SealedData.algorithm), "key": .string(Base64.encode([UInt8](repeating: 1, count: 16))), "subject": "ben-3"])
+        #expect(FileManager.default.createFile(atPath: directory + "/ben-3.key", contents: Data(short.utf8), attributes: [.posixPermissions: 0o600]))
+        #expect(code { () throws(LedgerError) in _ = try reader.key(for: "ben-3") } == .keyFile)
+        // A file that is not this subject's vault key is never erased.
+        #expect(code { () throws(LedgerError) in _ = try vault.erase(subject: "ben-2") } == .keyFile)
+        #expect(FileManager.default.contents(atPath: directory + "/ben-2.key") == copied)
+
+        // Erasure overwrites the key before it unlinks it: another name for the same file (a hard link) is left
+        // holding zeros, not the key.
+        let otherName = directory + "/ben-1.link"
+        #expect(link(keyPath, otherName) == 0)
+        #expect(try vault.erase(subject: "ben-1"))
+        #expect(access(keyPath, F_OK) != 0)
+        let left = try #require(FileManager.default.contents(atPath: otherName))
+        #expect(left.count == copied.count && left.allSatisfy { $0 == 0 })
     }
 
     /// Paths of the files under `directory` whose bytes contain `needle` (as UTF-8).
