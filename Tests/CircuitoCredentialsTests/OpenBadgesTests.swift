@@ -219,28 +219,25 @@ struct OpenBadgesCredentialTests {
         let issuance = try BadgeFixture.issuance()
         let unsigned = OpenBadgeCredentials.unsignedCredential(
             issuance, issuerKey: BadgeFixture.organisationKey.publicKey, salt: "00112233445566778899aabbccddeeff")
-        let signedByOther = try EdDSACryptosuite.createProof(
-            document: unsigned, suite: .rdfc2022, privateKey: BadgeFixture.otherKey,
-            verificationMethod: DIDKey.verificationMethod(for: BadgeFixture.otherKey.publicKey),
-            created: issuance.validFrom, contexts: store)
+        // `unsigned`, signed with `privateKey` by `suite`, its proof naming `verificationMethod`.
+        func signed(_ suite: EdDSACryptosuite, by privateKey: Ed25519PrivateKey, naming verificationMethod: String) throws -> JSONValue {
+            try EdDSACryptosuite.createProof(
+                document: unsigned, suite: suite, privateKey: privateKey, verificationMethod: verificationMethod,
+                created: issuance.validFrom, contexts: store)
+        }
+        let signedByOther = try signed(.rdfc2022, by: BadgeFixture.otherKey, naming: DIDKey.verificationMethod(for: BadgeFixture.otherKey.publicKey))
         let report = CredentialVerifier.verify(credential: signedByOther, statusList: nil, at: BadgeFixture.during, contexts: store)
         #expect(report.failures.map(\.name) == ["issuer"])
         guard case .failed(let code, _)? = report.failures.first?.outcome else { return }
         #expect(code == "issuer_mismatch")
 
         // The issuer's own key signs, but the proof names it by the bare DID, not a verification method of the issuer.
-        let bareMethod = try EdDSACryptosuite.createProof(
-            document: unsigned, suite: .rdfc2022, privateKey: BadgeFixture.organisationKey,
-            verificationMethod: DIDKey.did(for: BadgeFixture.organisationKey.publicKey),
-            created: issuance.validFrom, contexts: store)
+        let bareMethod = try signed(.rdfc2022, by: BadgeFixture.organisationKey, naming: DIDKey.did(for: BadgeFixture.organisationKey.publicKey))
         let bare = CredentialVerifier.verify(credential: bareMethod, statusList: nil, at: BadgeFixture.during, contexts: store)
         #expect(bare.failures.map(\.name) == ["issuer"])
 
         // Key B signs, but the proof claims key A: the signature does not match.
-        let claimingIssuer = try EdDSACryptosuite.createProof(
-            document: unsigned, suite: .jcs2022, privateKey: BadgeFixture.otherKey,
-            verificationMethod: DIDKey.verificationMethod(for: BadgeFixture.organisationKey.publicKey),
-            created: issuance.validFrom, contexts: store)
+        let claimingIssuer = try signed(.jcs2022, by: BadgeFixture.otherKey, naming: DIDKey.verificationMethod(for: BadgeFixture.organisationKey.publicKey))
         let forged = CredentialVerifier.verify(credential: claimingIssuer, statusList: nil, at: BadgeFixture.during, contexts: store)
         #expect(forged.failures.map(\.name) == ["proof"])
 
