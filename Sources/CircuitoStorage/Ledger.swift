@@ -97,34 +97,27 @@ public final class Ledger {
             unlink(markerPath)
             throw error
         }
-        let ledger: Ledger
+        var started: Ledger?
         do throws(LedgerError) {
-            ledger = try startLedger(in: directory, genesis: genesis, checkpointKey: checkpointKey, lock: lock, options: options, clock: clock)
-        } catch {
-            // A ledger that failed to start leaves neither its key nor LMDB's files (there was no data.mdb before,
-            // and the environment is closed by now), so the same command can run again once the cause is fixed.
-            for file in [LedgerFiles.checkpointKey, "data.mdb", "lock.mdb", LedgerFiles.unfinishedInitialisation] {
-                unlink(directory + "/" + file)
-            }
-            throw error
-        }
-        // Genesis is committed (and synced): the ledger is whole. The folder is synced before the marker goes, so
-        // that LMDB's files are there under their names whenever the marker is not (a file system need not keep
-        // its names in the order they were made; the key's name was synced when it was written), and again after.
-        do throws(LedgerError) {
+            let ledger = try startLedger(in: directory, genesis: genesis, checkpointKey: checkpointKey, lock: lock, options: options, clock: clock)
+            started = ledger
+            // Genesis is committed (and synced): the ledger is whole. The folder is synced before the marker goes, so
+            // that LMDB's files are there under their names whenever the marker is not (a file system need not keep
+            // its names in the order they were made; the key's name was synced when it was written), and again after.
             try FileIO.synchronise(directory)
             unlink(markerPath)
             try FileIO.synchronise(directory)
+            return ledger
         } catch {
-            // Its names may not be durable: as for any step after the key (Specs/ledger.md 10.1), the new ledger is
-            // closed and its files removed, still under the writer lock, so that the same command can run again.
-            _ = ledger.environment.close()
+            // Any step after the key (Specs/ledger.md 10.1): a ledger that failed to start (its environment is closed
+            // by now), or one whose names may not be durable (closed here), leaves neither its key nor LMDB's files
+            // (there was no data.mdb before), still under the writer lock, so the same command can run again.
+            _ = started?.environment.close()
             for file in [LedgerFiles.checkpointKey, "data.mdb", "lock.mdb", LedgerFiles.unfinishedInitialisation] {
                 unlink(directory + "/" + file)
             }
             throw error
         }
-        return ledger
     }
 
     /// The files an `init` stopped half-way left (its marker is there, and the caller holds the writer lock): its

@@ -156,19 +156,17 @@ struct ServeCommand: ParsableCommand {
         // The ledger's storage failed (a failed write of a meta page): this process can commit nothing more, so it
         // stops, with a failure a supervisor restarts it on; what was committed before is intact.
         let storageFailure = ResultBox<LedgerError>()
+        let shutDown: @Sendable () -> Void = {
+            Task {
+                await server.shutdown()
+                finished.signal()
+            }
+        }
         server.onStorageFailure { error in
             storageFailure.set(.success(error))
-            Task {
-                await server.shutdown()
-                finished.signal()
-            }
+            shutDown()
         }
-        stop.onSignal {
-            Task {
-                await server.shutdown()
-                finished.signal()
-            }
-        }
+        stop.onSignal(shutDown)
         finished.wait()
         started.clear()
         if let error = storageFailure.valueIfSet {

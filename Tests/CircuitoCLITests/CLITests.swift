@@ -429,6 +429,19 @@ struct TestLedger {
     func verify() async throws -> CLIResult { try await circuito("verify", "--data", directory) }
 }
 
+/// The address a `serve --listen 127.0.0.1:0` child prints, once it listens.
+func listeningEndpoint(of server: ChildProcess) async -> String? {
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline, server.process.isRunning {
+        let text = String(decoding: server.stdout.bytes, as: UTF8.self)
+        if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening tcp ") }) {
+            return String(line.dropFirst("listening tcp ".count))
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return nil
+}
+
 /// `circuito proof root` parsed, checking its keys.
 struct TreeHead: Equatable {
     let size: UInt64
@@ -547,14 +560,7 @@ struct CLITests {
             ["-c", "ulimit -Sn 400 && ulimit -Hn 400 && exec \"$0\" serve --data \"$1\" --listen 127.0.0.1:0", binary, ledger.directory],
             executable: "/bin/sh")
         defer { kill(server.pid, SIGTERM) }
-        let deadline = Date().addingTimeInterval(60)
-        var address: String?
-        while address == nil, Date() < deadline, server.process.isRunning {
-            let text = String(decoding: server.stdout.bytes, as: UTF8.self)
-            address = text.split(separator: "\n").first { $0.hasPrefix("listening tcp ") }.map { String($0.dropFirst("listening tcp ".count)) }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let endpoint = try #require(address, "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
         #expect(String(decoding: server.stderr.bytes, as: UTF8.self).contains("serve: this process may open 400 files (ulimit -n): at most 144 connections, not 1024"))
         let info = try await circuito("client", "info", "--server", endpoint)
         try #require(info.succeeded, "\(info.stderr)")

@@ -123,7 +123,7 @@ struct FaultInjectionTests {
             ["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"],
             environment: FaultInjection.environment(library: library, calls: ["pwrite"], path: ledger.directory + "/data.mdb", maximumBytes: 1024))
         defer { kill(server.pid, SIGKILL) }
-        let endpoint = try #require(await Self.endpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
         let events = try ledger.workspace.write("events.jsonl", lines: [try ledger.authority.register(TestActor("merchant-1"), role: "merchant", name: "One")])
         let refused = try await circuito("client", "submit", "--server", endpoint, events)
         #expect(!refused.succeeded)
@@ -141,7 +141,7 @@ struct FaultInjectionTests {
         // A new process opens it again and writes.
         let restarted = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
         defer { kill(restarted.pid, SIGTERM) }
-        let again = try #require(await Self.endpoint(of: restarted), "serve did not restart: \(String(decoding: restarted.stderr.bytes, as: UTF8.self))")
+        let again = try #require(await listeningEndpoint(of: restarted), "serve did not restart: \(String(decoding: restarted.stderr.bytes, as: UTF8.self))")
         let accepted = try await circuito("client", "submit", "--server", again, events)
         #expect(accepted.succeeded, "\(accepted.stdout) \(accepted.stderr)")
         kill(restarted.pid, SIGTERM)
@@ -239,18 +239,5 @@ struct FaultInjectionTests {
         #expect(created.stderr.contains("storage_error: cannot reserve 20 KiB for LMDB's lock file \(fresh)/lock.mdb: No space left on device"), "\(created.stderr)")
         let left = try FileManager.default.contentsOfDirectory(atPath: fresh).filter { $0 != LedgerFiles.writerLock }
         #expect(left.isEmpty, "init left \(left)")
-    }
-
-    /// The address a `serve --listen 127.0.0.1:0` child prints, once it listens.
-    static func endpoint(of server: ChildProcess) async -> String? {
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, server.process.isRunning {
-            let text = String(decoding: server.stdout.bytes, as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening tcp ") }) {
-                return String(line.dropFirst("listening tcp ".count))
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return nil
     }
 }
