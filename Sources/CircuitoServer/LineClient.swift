@@ -220,7 +220,8 @@ public final class LineClient {
 /// Blocking client sockets (the `circuito client` commands, followers, tests and the load generator).
 enum ClientSocket {
     /// Connects to `endpoint` with send and receive timeouts (and a receive buffer size, when given, set before
-    /// connecting so it takes effect); TCP without Nagle's delay, since requests are small lines.
+    /// connecting so it takes effect); TCP without Nagle's delay, since requests are small lines, and with keepalive
+    /// probes (`TCPKeepAlive`).
     static func connect(_ endpoint: Endpoint, timeoutSeconds: Int, receiveBufferBytes: Int? = nil) throws(LedgerError) -> Int32 {
         switch endpoint {
         case .unix(let path):
@@ -280,6 +281,9 @@ enum ClientSocket {
             guard connected >= 0 else { throw lastError }
             var noDelay: Int32 = 1
             setsockopt(connected, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
+            // A follower or subscriber only waits for the server: a server that vanished without closing the
+            // connection (restarted while the network was cut) must fail it, so that it reconnects.
+            TCPKeepAlive().apply(toSocket: connected)
             return connected
         }
     }

@@ -214,6 +214,8 @@ public final class LedgerServer: Sendable {
         // Counted here, before the first line can arrive: a connection past the bound is never served.
         let identifier = connections.add(channel)
         let state = ConnectionState(refused: identifier == nil)
+        // A subscriber of a quiet ledger only waits: without probes, one that vanished would hold its slot forever.
+        try limits.tcpKeepAlive?.apply(to: channel)
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
         // After the decoder: only whole lines count as something sent, so bytes trickled without a
         // newline cannot hold a connection slot.

@@ -56,6 +56,10 @@ public struct ServerLimits: Sendable, Hashable {
     /// The kernel send buffer of each connection (SO_SNDBUF); nil keeps the system's (auto-tuned) size. Smaller
     /// makes a subscriber that stopped reading visible sooner.
     public var socketSendBufferBytes: Int? = nil
+    /// Keepalive probes on every TCP connection, so that a client that vanished without closing its connection is
+    /// let go within `TCPKeepAlive.detectionSeconds`, also while it holds a subscription (which the idle timeout
+    /// leaves open); nil: none.
+    public var tcpKeepAlive: TCPKeepAlive? = TCPKeepAlive()
 
     public init() {}
 }
