@@ -104,7 +104,10 @@ struct ClientSubmitCommand: ParsableCommand {
             {"error":<the JSON-RPC error object>,"line":N}; a line that cannot be read or signed is refused so too, \
             here, and the lines after it are still sent. With --batch, all lines go in one submit_batch: all or \
             nothing (a refusal prints {"error":…} with data.index; with a line that cannot be read, nothing is \
-            sent). Exit status 1 if any event was refused. With \
+            sent). Exit status 1 if any event was refused. When the connection breaks or times out before an answer, the \
+            event may have been recorded: its line is connection_failed with the signed event as sent in data.event \
+            (data.events for a batch), to be sent again as it is (a recorded one is answered with its first receipt), \
+            and nothing after it is sent. With \
             --verifier-key, each receipt is checked as Specs/ledger.md 7.4 says, after it is printed: its \
             checkpoint's signature, that its sig signs the event sent, its leaf rebuilt from that event with its seq, \
             recorded_at and sig, and the inclusion proof the server gives for it; the first that fails stops the \
@@ -184,7 +187,11 @@ struct ClientSubmitCommand: ParsableCommand {
                 let guarded = expectedSize != nil && !sentAny
                 if let expectedSize, guarded { params["expected_size"] = .integer(Int64(expectedSize)) }
                 sentAny = true
-                switch try client.call("submit", .object(params)) {
+                let answer: Result<JSONValue, RPCError>
+                do throws(LedgerError) { answer = try client.call("submit", .object(params)) } catch {
+                    throw Self.outcomeUnknown(error, line: lineNumber, sent: [signed], output: output)
+                }
+                switch answer {
                 case .success(let receipt):
                     output.writeLine(receipt)
                     output.flush()
@@ -205,7 +212,11 @@ struct ClientSubmitCommand: ParsableCommand {
             if batch && !events.isEmpty {
                 var params: JSONObject = ["events": .array(events)]
                 if let expectedSize { params["expected_size"] = .integer(Int64(expectedSize)) }
-                switch try client.call("submit_batch", .object(params)) {
+                let answer: Result<JSONValue, RPCError>
+                do throws(LedgerError) { answer = try client.call("submit_batch", .object(params)) } catch {
+                    throw Self.outcomeUnknown(error, line: nil, sent: events, output: output)
+                }
+                switch answer {
                 case .success(let result):
                     let receipts = result["receipts"]?.arrayValue ?? []
                     for receipt in receipts { output.writeLine(receipt) }
@@ -227,6 +238,22 @@ struct ClientSubmitCommand: ParsableCommand {
             printError("error: \(refused) event(s) refused")
             throw ExitCode(1)
         }
+    }
+
+    /// A submission that got no answer (the connection broke or timed out after it was sent) may have been recorded.
+    /// Its line says so and holds what was sent, exactly (`data.event`, or `data.events` for a batch): sent again as
+    /// it is, the ledger answers it with its first receipt if it was recorded (the same id), where the input run again
+    /// would be signed anew under a new random id and recorded twice. The lines after it are not sent.
+    static func outcomeUnknown(_ error: LedgerError, line: Int?, sent: [JSONValue], output: StandardOutput) -> LedgerError {
+        let member = line == nil ? "events" : "event"
+        let unknown = LedgerError(
+            error.code,
+            "\(error.message); the \(member) may have been recorded: send data.\(member) again, exactly as it is, to learn the outcome (a repeat of a recorded event is answered with its first receipt)")
+        var refusal: JSONObject = ["error": RPCError(unknown, extra: [member: line == nil ? .array(sent) : sent[0]]).json]
+        if let line { refusal["line"] = .integer(Int64(line)) }
+        output.writeLine(.object(refusal))
+        output.flush()
+        return unknown
     }
 
     /// A receipt checked as a till would check it: the leaf from the event it sent, the proof from the server.

@@ -1,0 +1,86 @@
+import CircuitoCore
+import Foundation
+import Glibc
+import Testing
+
+/// A till's `circuito client submit` whose connection breaks after the event went out cannot know whether the
+/// ledger recorded it. The same signed event sent again is answered with its first receipt (Specs/protocol.md 5.1),
+/// but an event the client signed itself gets a random id: run again, it is another event, applied twice.
+@Suite("client submit when the answer is lost")
+struct ClientSubmitLostAnswerTests {
+    /// A server that reads one request line, keeps it, and closes the connection without answering.
+    final class UnansweringServer: @unchecked Sendable {
+        let port: UInt16
+        private let listener: Int32
+        private let thread: Thread
+
+        init() throws {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+            }
+            guard descriptor >= 0, bound, listen(descriptor, 4) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            listener = descriptor
+            port = UInt16(bigEndian: address.sin_port)
+            let box = Box()
+            self.box = box
+            thread = Thread {
+                let connection = accept(descriptor, nil, nil)
+                guard connection >= 0 else { return }
+                var taken: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while !taken.contains(0x0A) {
+                    let count = chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+                    guard count > 0 else { break }
+                    taken += chunk[0..<count]
+                }
+                box.set(taken.split(separator: 0x0A, omittingEmptySubsequences: false).first.map(Array.init))
+                close(connection)
+            }
+            thread.start()
+        }
+
+        private let box: Box
+        final class Box: @unchecked Sendable {
+            private let lock = NSLock()
+            private var value: [UInt8]?
+            func set(_ line: [UInt8]?) { lock.withLock { value = line } }
+            var line: [UInt8]? { lock.withLock { value } }
+        }
+
+        /// The request line it read.
+        var request: [UInt8]? { box.line }
+
+        deinit { close(listener) }
+    }
+
+    @Test("the refusal of an event whose answer was lost is connection_failed and carries the signed event exactly as sent, to be sent again")
+    func lostAnswerGivesTheSignedEvent() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let key = workspace.path("till.key")
+        #expect(try await circuito("keygen", "--out", key).status == 0)
+        let server = try UnansweringServer()
+        let unsigned = #"{"type":"program.funded","body":{"amount":500,"reference":"till 3"}}"#
+        let run = try await circuito(
+            ["client", "submit", "--server", "127.0.0.1:\(server.port)", "--key", key, "--actor", "city"], stdin: unsigned + "\n")
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("error: connection_failed"), "\(run.stderr)")
+        let request = try #require(server.request, "the server read no request")
+        let sent = try #require(try JSONParser.parse(request)["params"])
+        let lines = run.completeLines
+        #expect(lines.count == 1, "\(run.stdout)")
+        let refusal = try JSONParser.parse(Array(try #require(lines.first).utf8))
+        #expect(refusal["line"] == 1)
+        #expect(refusal["error"]?["code"] == .integer(6009))
+        #expect(refusal["error"]?["data"]?["code"] == "connection_failed")
+        // Exactly the signed event that went out (its id, ts and signature): sent again, it is the same event.
+        #expect(refusal["error"]?["data"]?["event"] == sent, "\(run.stdout)")
+        #expect(sent["event"]?["body"] == (try JSONParser.parse(Array(unsigned.utf8)))["body"])
+    }
+}
