@@ -274,7 +274,10 @@ enum ClientSocket {
                 if Glibc.connect(attempt, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 {
                     connected = attempt
                 } else {
-                    lastError = failure("connect", endpoint)
+                    // A connect that outlasts the send timeout fails with EINPROGRESS: no answer came, nothing refused.
+                    lastError = errno == EINPROGRESS
+                        ? LedgerError(.connectionFailed, "connect \(endpoint): no answer within \(timeoutSeconds) s (the server is down, unreachable or too busy to take connections)")
+                        : failure("connect", endpoint)
                     close(attempt)
                 }
             }
