@@ -211,11 +211,12 @@ public final class LedgerServer: Sendable {
     private static func prepare(
         _ channel: Channel, limits: ServerLimits, context: ServerContext, connections: ConnectionRegistry
     ) throws -> AcceptedConnection {
+        // A subscriber of a quiet ledger only waits: without probes, one that vanished would hold its slot forever.
+        // Before the count, so that a refused option leaves nothing counted.
+        try limits.tcpKeepAlive?.apply(to: channel)
         // Counted here, before the first line can arrive: a connection past the bound is never served.
         let identifier = connections.add(channel)
         let state = ConnectionState(refused: identifier == nil)
-        // A subscriber of a quiet ledger only waits: without probes, one that vanished would hold its slot forever.
-        try limits.tcpKeepAlive?.apply(to: channel)
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
         // After the decoder: only whole lines count as something sent, so bytes trickled without a
         // newline cannot hold a connection slot.
