@@ -1,5 +1,6 @@
 import CircuitoCore
 import CircuitoCrypto
+import CircuitoServer
 import CircuitoStorage
 import Foundation
 import Glibc
@@ -1125,12 +1126,12 @@ struct CLITests {
         defer { workspace.remove() }
         let path = workspace.path("signer.key")
         try await #require(try circuito("keygen", "--out", path).succeeded)
-        let line = #"{"type":"a.b","body":{},"id":"x\u001b[31mRED\n\r\u009bforged\u202e"}"#
+        let line = #"{"type":"a.b","body":{},"id":"x\u001b[31mRED\n\r\u009bforged\u202e\u007f\u2066\u2069\u200e\u200f\u061c\u2028\u2029"}"#
         let refused = try await circuito("sign", "--key", path, "--actor", "someone", stdin: line + "\n")
         #expect(refused.status == 1 && refused.stdout.isEmpty)
         #expect(refused.stderr.hasPrefix("error: line 1: "), "\(refused.stderr)")
         // As badge verify shows what it quotes: controls and bidirectional overrides as \u{…}.
-        #expect(refused.stderr.contains("x\\u{1B}[31mRED\\u{A}\\u{D}\\u{9B}forged\\u{202E}"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("x\\u{1B}[31mRED\\u{A}\\u{D}\\u{9B}forged\\u{202E}\\u{7F}\\u{2066}\\u{2069}\\u{200E}\\u{200F}\\u{61C}\\u{2028}\\u{2029}"), "\(refused.stderr)")
         #expect(!refused.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" } && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
     }
 
@@ -1364,6 +1365,153 @@ struct CLITests {
         // The largest exact integer is taken and sent (and the missing server is what fails).
         let sent = try await circuito(["client", "proof", "--seq", "9007199254740991"] + server)
         #expect(sent.status == 1 && sent.stderr.hasPrefix("error: connection_failed"), "\(sent.stderr)")
+    }
+
+    // MARK: - 5c. Option checks
+
+    @Test("serve: a bound out of its range is a usage error naming it, and --listen given a path or a bare port says what it takes, before the ledger is opened")
+    func serveOptionChecks() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        // No ledger there: an option that got past its check would fail on opening it instead, with another message.
+        let absent = workspace.path("none")
+        let week = "must be 0 (never) to 604800 (a week)"
+        let usageErrors: [(arguments: [String], message: String)] = [
+            (["--maximum-frame-bytes", "1023"], "--maximum-frame-bytes must be at least 1024"),
+            (["--maximum-connections", "0"], "--maximum-connections must be at least 1"),
+            (["--maximum-in-flight", "0"], "--maximum-in-flight must be at least 1"),
+            (["--maximum-commit-batch", "0"], "--maximum-commit-batch must be at least 1"),
+            (["--maximum-subscriber-buffer", "0"], "--maximum-subscriber-buffer must be at least 1"),
+            (["--idle-timeout-seconds", "-1"], "--idle-timeout-seconds " + week),
+            (["--idle-timeout-seconds", "604801"], "--idle-timeout-seconds " + week),
+            (["--write-stall-timeout-seconds", "-1"], "--write-stall-timeout-seconds " + week),
+            (["--write-stall-timeout-seconds", "604801"], "--write-stall-timeout-seconds " + week),
+        ]
+        for (arguments, message) in usageErrors {
+            let refused = try await circuito(["serve", "--data", absent, "--listen", "127.0.0.1:0"] + arguments)
+            #expect(refused.status == 64 && refused.stdout.isEmpty, "\(arguments): \(refused.status) \(refused.stderr)")
+            #expect(refused.stderr.contains(message), "\(arguments): \(refused.stderr)")
+        }
+        let socketPath = workspace.path("s.sock")
+        let listenRefusals: [(listen: String, message: String)] = [
+            (socketPath, "--listen takes HOST:PORT, not \"\(socketPath)\"; use --unix for a socket path"),
+            ("unix:s.sock", "--listen takes HOST:PORT, not \"unix:s.sock\"; use --unix for a socket path"),
+            ("7411", "\"7411\" is not HOST:PORT (did you mean 127.0.0.1:7411?) or a Unix socket path"),
+        ]
+        for (listen, message) in listenRefusals {
+            let refused = try await circuito(["serve", "--data", absent, "--listen", listen])
+            #expect(refused.status == 1 && refused.stdout.isEmpty, "\(listen): \(refused.status)")
+            #expect(refused.stderr == "error: invalid_range: \(message)\n", "\(listen): \(refused.stderr)")
+        }
+        #expect(access(absent, F_OK) != 0 && access(socketPath, F_OK) != 0, "a refused serve created a file")
+    }
+
+    @Test("serve takes each bound at its least and 0 as never for the timeouts; a commit batch under 256 events lowers what one submit_batch takes (server.info)")
+    func serveBoundsAtTheirLeast() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let server = try ChildProcess([
+            "serve", "--data", ledger.directory, "--listen", "127.0.0.1:0", "--maximum-frame-bytes", "1024", "--maximum-connections", "1",
+            "--maximum-in-flight", "1", "--maximum-commit-batch", "100", "--maximum-subscriber-buffer", "1", "--idle-timeout-seconds", "0",
+            "--write-stall-timeout-seconds", "0",
+        ])
+        defer { kill(server.pid, SIGTERM) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let info = try await circuito("client", "info", "--server", endpoint)
+        try #require(info.succeeded, "\(info.stderr)")
+        let limits = try #require(try JSONParser.parse(info.stdoutBytes)["limits"])
+        #expect(limits["maximum_frame_bytes"] == 1024 && limits["maximum_connections"] == 1, "\(limits)")
+        #expect(limits["maximum_in_flight_per_connection"] == 1 && limits["maximum_subscriber_buffer_records"] == 1, "\(limits)")
+        // A batch request must fit in one commit: one of 256 events would never be taken by a writer of 100.
+        #expect(limits["maximum_events_per_batch_request"] == 100, "\(limits)")
+        #expect(limits["idle_timeout_seconds"] == .null && limits["write_stall_timeout_seconds"] == .null, "\(limits)")
+    }
+
+    @Test("an endless line is not buffered: sign reads 64 MiB of one line in bounded memory and refuses it as too_large")
+    func longLineIsNotBuffered() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let key = workspace.path("signer.key")
+        try KeyFile.write(Ed25519PrivateKey(), to: key)
+        let signer = try ChildProcess(["sign", "--key", key, "--actor", "someone"], stdin: [UInt8](repeating: 0x78, count: 64 << 20) + [0x0A])
+        // The most it held, read while it runs (the kernel keeps the peak); bounded, since a reader that kept the
+        // line would also search it again on each read, and take many minutes.
+        var peak: UInt64 = 0
+        let deadline = Date().addingTimeInterval(120)
+        while signer.process.isRunning && Date() < deadline {
+            if let memory = ProcessMemory.read(pid: signer.pid) { peak = max(peak, memory.peakResidentBytes) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let result = await signer.wait(timeout: 1)
+        #expect(result.status == 1 && result.stderr.hasPrefix("error: line 1: too_large: "), "\(result.status) \(result.stderr)")
+        #expect(peak > 0 && peak < 48 << 20, "sign held \(peak >> 20) MiB for a line of 64 MiB")
+    }
+
+    @Test("client proof: --seq and --from together, or neither, is a usage error, nothing sent")
+    func clientProofNeedsOneKind() async throws {
+        // No server at this address: a command that got past its check would fail with connection_failed instead.
+        for options in [["--seq", "1", "--from", "1"], ["--seq", "1", "--to", "2", "--from", "1"], []] {
+            let refused = try await circuito(["client", "proof", "--server", "127.0.0.1:1"] + options)
+            #expect(refused.status == 64 && refused.stdout.isEmpty, "\(options): \(refused.status) \(refused.stderr)")
+            #expect(refused.stderr.contains("give --seq (inclusion) or --from (consistency)"), "\(options): \(refused.stderr)")
+        }
+    }
+
+    @Test("authorise: an amount or an expiry out of range is a usage error (exit 64) and nothing is signed; the bounds themselves are taken")
+    func authoriseBounds() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let walletFile = workspace.path("wallet.key")
+        try KeyFile.write(Ed25519PrivateKey(), to: walletFile)
+        let arguments = ["authorise", "--key", walletFile, "--origin", "cli.test/ledger", "--beneficiary", "ben-1", "--merchant", "shop"]
+        let amount = "--amount must be from 1 to \(Amounts.maximum) cents"
+        let expiry = "--expires-in-seconds must be from 1 to 86400"
+        let refusals: [(options: [String], message: String)] = [
+            (["--amount", "0"], amount), (["--amount", "-5"], amount), (["--amount", String(Amounts.maximum + 1)], amount),
+            (["--amount", "1", "--expires-in-seconds", "0"], expiry), (["--amount", "1", "--expires-in-seconds", "86401"], expiry),
+        ]
+        for (options, message) in refusals {
+            let refused = try await circuito(arguments + options)
+            #expect(refused.status == 64 && refused.stdout.isEmpty, "\(options): \(refused.status) \(refused.stderr)")
+            #expect(refused.stderr.contains(message), "\(options): \(refused.stderr)")
+        }
+        for options in [["--amount", "1", "--expires-in-seconds", "1"], ["--amount", String(Amounts.maximum), "--expires-in-seconds", "86400"]] {
+            let signed = try await circuito(arguments + options)
+            #expect(signed.succeeded, "\(options): \(signed.stderr)")
+            let body = try #require(try JSONParser.parse(signed.stdout.trimmingCharacters(in: .newlines)).objectValue)
+            #expect(try PaymentAuthorisation.verified(paymentBody: body).amount == Int64(options[1]), "\(options)")
+        }
+    }
+
+    @Test("append reads a line of exactly 65536 bytes and a last line without its newline; one byte more, or a much longer line, is too_large whole, never its tail taken as a line")
+    func lineLengthBound() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let limit = EventLimits.maximumSignedEventBytes
+        func registration(_ name: String) throws -> String {
+            try ledger.authority.register(TestActor("merchant-\(name)"), role: "merchant", name: name)
+        }
+        func padded(_ line: String, to length: Int) -> String { line + String(repeating: " ", count: length - line.utf8.count) }
+        // Spaces before an event: past the bound the reader drops what it buffered, and what is left of the line,
+        // taken as one, would be that event.
+        let longLine = String(repeating: " ", count: 4 * limit) + (try registration("Long"))
+        let lines = [padded(try registration("Exact"), to: limit), padded(try registration("Over"), to: limit + 1), longLine]
+        let appended = try await circuito(["append", "--data", ledger.directory], stdin: lines.joined(separator: "\n") + "\n" + (try registration("Last")))
+        #expect(appended.status == 1, "\(appended.stderr)")
+        let printed = appended.stdout.split(separator: "\n").map(String.init)
+        try #require(printed.count == 4, "\(appended.stdout.prefix(2000))")
+        #expect(try PrintedReceipt(line: printed[0]).seq == 1)
+        for (index, line) in [(1, Int64(2)), (2, Int64(3))] {
+            let refused = try refusal(printed[index])
+            #expect(refused.code == "too_large" && refused.line == line, "\(printed[index].prefix(300))")
+        }
+        #expect(try PrintedReceipt(line: printed[3]).seq == 2)
+        // The same long line last, without its newline.
+        let unterminated = try await circuito(["append", "--data", ledger.directory], stdin: longLine)
+        #expect(unterminated.status == 1 && unterminated.stdout.split(separator: "\n").count == 1, "\(unterminated.stdout.prefix(2000))")
+        let refused = try refusal(unterminated.stdout.trimmingCharacters(in: .newlines))
+        #expect(refused.code == "too_large" && refused.line == 1, "\(unterminated.stdout.prefix(300))")
+        await #expect(try ledger.root().size == 3)
     }
 
     // MARK: - 5b. Map size

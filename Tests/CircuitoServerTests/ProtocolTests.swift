@@ -393,7 +393,8 @@ struct ProtocolTests {
         #expect(try Endpoint(parsing: "rel.sock") == .unix(path: "rel.sock"))
         #expect(try Endpoint(parsing: "./rel.sock") == .unix(path: "./rel.sock"))
         #expect(try Endpoint(parsing: "unix:a:b.sock") == .unix(path: "a:b.sock"))
-        for text in ["", "unix:", "host:port", "127.0.0.1:99999", "localhost:", "7411"] {
+        #expect(try Endpoint(parsing: "127.0.0.1:65535") == .tcp(host: "127.0.0.1", port: 65535))
+        for text in ["", "unix:", "host:port", "127.0.0.1:99999", "127.0.0.1:65536", "localhost:", "7411"] {
             #expect(throws: LedgerError.self, "\(text)") { try Endpoint(parsing: text) }
         }
     }

@@ -525,6 +525,32 @@ extension SubscriptionTests {
             #expect(error.code == .connectionFailed && error.message.contains("ended in the middle of a line"), "\(error)")
         }
     }
+
+    @Test("a server line longer than the client's maximum is too_large once past it, not buffered to its end")
+    func serverLineTooLong() throws {
+        let folder = TemporaryFolder()
+        let path = folder.path + "/long.sock"
+        let listener = try Self.unixListener(at: path)
+        defer { close(listener) }
+        // The "server" answers one whole line, then 4096 bytes of a line without its end, and closes: a client that
+        // buffered on would find the connection ended in the middle of a line instead.
+        let serving = Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            let bytes = Array("{\"jsonrpc\":\"2.0\",\"method\":\"hello\",\"params\":{}}\n".utf8) + [UInt8](repeating: 0x78, count: 4096)
+            _ = bytes.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+            close(connection)
+        }
+        serving.start()
+        let client = try LineClient(.unix(path: path), timeoutSeconds: 10, maximumLineBytes: 1024)
+        #expect(try client.nextMessage()?["method"] == "hello")
+        do {
+            let message = try client.nextMessage()
+            Issue.record("read \(String(describing: message)) from a line past the maximum")
+        } catch {
+            #expect(error.code == .tooLarge && error.message == "the server sent a line longer than 1024 bytes", "\(error)")
+        }
+    }
 }
 
 extension SubscriptionTests {
