@@ -21,9 +21,9 @@ struct ServeCommand: ParsableCommand {
     var listen: String = "127.0.0.1:7411"
     @Option(name: .long, help: "Also listen on this Unix socket path (a socket file nobody listens on is replaced; one a running server listens on is refused).")
     var unix: String?
-    @Option(name: .long, help: "Bytes of one message line.")
+    @Option(name: .long, help: "Bytes of one message line (1024 to 1 GiB).")
     var maximumFrameBytes: Int = ServerLimits().maximumFrameBytes
-    @Option(name: .long, help: "Open connections at once.")
+    @Option(name: .long, help: "Open connections at once (1 to 1048576).")
     var maximumConnections: Int = ServerLimits().maximumConnections
     @Option(name: .long, help: "Close a connection that sends nothing for this many seconds while it waits for no answer and holds no subscription (0: never).")
     var idleTimeoutSeconds: Int = ServerLimits().idleTimeoutSeconds ?? 0
@@ -31,7 +31,7 @@ struct ServeCommand: ParsableCommand {
     var writeStallTimeoutSeconds: Int = ServerLimits().writeStallTimeoutSeconds ?? 0
     @Option(name: .long, help: "Requests of one connection waiting for answers.")
     var maximumInFlight: Int = ServerLimits().maximumInFlightPerConnection
-    @Option(name: .long, help: "Events the writer takes into one commit.")
+    @Option(name: .long, help: "Events the writer takes into one commit (1 to \(Ledger.maximumBatchCount)).")
     var maximumCommitBatch: Int = ServerLimits().maximumCommitBatch
     @Option(name: .long, help: "Records a live subscriber may fall behind before it is cut off.")
     var maximumSubscriberBuffer: Int = ServerLimits().maximumSubscriberBufferRecords
@@ -41,15 +41,22 @@ struct ServeCommand: ParsableCommand {
     var contexts: String?
     @OptionGroup var storage: MapSizeOption
 
+    /// The most connections asked for: Linux's own bound on a process's files (fs.nr_open), far below where the
+    /// descriptors the server reserves beside them would overflow.
+    static let maximumConnectionsBound = 1 << 20
+
     func validate() throws {
         // A bound of 0 would refuse everything, and a negative one means nothing: usage errors, not a server that
-        // starts and serves no one.
-        for (name, value, least) in [
-            ("--maximum-frame-bytes", maximumFrameBytes, 1024), ("--maximum-connections", maximumConnections, 1),
-            ("--maximum-in-flight", maximumInFlight, 1), ("--maximum-commit-batch", maximumCommitBatch, 1),
-            ("--maximum-subscriber-buffer", maximumSubscriberBuffer, 1),
-        ] where value < least {
-            throw ValidationError("\(name) must be at least \(least)")
+        // starts and serves no one. Past the most, the frame bound overflows when a partial line arrives and the
+        // connection bound when the file limit is worked out: a crash of the server, not an error.
+        for (name, value, least, most) in [
+            ("--maximum-frame-bytes", maximumFrameBytes, 1024, 1 << 30),
+            ("--maximum-connections", maximumConnections, 1, Self.maximumConnectionsBound),
+            ("--maximum-in-flight", maximumInFlight, 1, Int.max), ("--maximum-commit-batch", maximumCommitBatch, 1, Ledger.maximumBatchCount),
+            ("--maximum-subscriber-buffer", maximumSubscriberBuffer, 1, Int.max),
+        ] {
+            if value < least { throw ValidationError("\(name) must be at least \(least)") }
+            if value > most { throw ValidationError("\(name) must be at most \(most)") }
         }
         guard (0...604_800).contains(writeStallTimeoutSeconds) else {
             throw ValidationError("--write-stall-timeout-seconds must be 0 (never) to 604800 (a week)")

@@ -1382,6 +1382,12 @@ struct CLITests {
             (["--maximum-in-flight", "0"], "--maximum-in-flight must be at least 1"),
             (["--maximum-commit-batch", "0"], "--maximum-commit-batch must be at least 1"),
             (["--maximum-subscriber-buffer", "0"], "--maximum-subscriber-buffer must be at least 1"),
+            // Past these the server would crash: working out its file limit, or when a line arrives in parts.
+            (["--maximum-connections", "1048577"], "--maximum-connections must be at most 1048576"),
+            (["--maximum-connections", String(Int.max)], "--maximum-connections must be at most 1048576"),
+            (["--maximum-frame-bytes", "1073741825"], "--maximum-frame-bytes must be at most 1073741824"),
+            (["--maximum-frame-bytes", String(Int.max)], "--maximum-frame-bytes must be at most 1073741824"),
+            (["--maximum-commit-batch", "4097"], "--maximum-commit-batch must be at most 4096"),
             (["--idle-timeout-seconds", "-1"], "--idle-timeout-seconds " + week),
             (["--idle-timeout-seconds", "604801"], "--idle-timeout-seconds " + week),
             (["--write-stall-timeout-seconds", "-1"], "--write-stall-timeout-seconds " + week),
