@@ -484,6 +484,19 @@ extension SubscriptionTests {
         return listener
     }
 
+    /// A "server" listening at `path` that writes `bytes` to its first connection and closes it; the listener, for
+    /// the caller to close.
+    static func answeringOnce(at path: String, with bytes: [UInt8]) throws -> Int32 {
+        let listener = try unixListener(at: path)
+        Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            _ = bytes.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+            close(connection)
+        }.start()
+        return listener
+    }
+
     @Test("a call that went unanswered within the timeout leaves the connection taking no more calls (a late answer would be the next call's)")
     func unansweredCallRetiresTheConnection() throws {
         let folder = TemporaryFolder()
@@ -505,17 +518,10 @@ extension SubscriptionTests {
     func lineCutShortAtTheEnd() throws {
         let folder = TemporaryFolder()
         let path = folder.path + "/cut.sock"
-        let listener = try Self.unixListener(at: path)
-        defer { close(listener) }
         // The "server" answers one whole line, then half a line, and closes.
-        let serving = Thread {
-            let connection = accept(listener, nil, nil)
-            guard connection >= 0 else { return }
-            let bytes = Array("{\"jsonrpc\":\"2.0\",\"method\":\"hello\",\"params\":{}}\n{\"jsonrpc\":\"2.0\",\"meth".utf8)
-            _ = bytes.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
-            close(connection)
-        }
-        serving.start()
+        let listener = try Self.answeringOnce(
+            at: path, with: Array("{\"jsonrpc\":\"2.0\",\"method\":\"hello\",\"params\":{}}\n{\"jsonrpc\":\"2.0\",\"meth".utf8))
+        defer { close(listener) }
         let client = try LineClient(.unix(path: path), timeoutSeconds: 10)
         #expect(try client.nextMessage()?["method"] == "hello")
         do {
@@ -530,18 +536,11 @@ extension SubscriptionTests {
     func serverLineTooLong() throws {
         let folder = TemporaryFolder()
         let path = folder.path + "/long.sock"
-        let listener = try Self.unixListener(at: path)
-        defer { close(listener) }
         // The "server" answers one whole line, then 4096 bytes of a line without its end, and closes: a client that
         // buffered on would find the connection ended in the middle of a line instead.
-        let serving = Thread {
-            let connection = accept(listener, nil, nil)
-            guard connection >= 0 else { return }
-            let bytes = Array("{\"jsonrpc\":\"2.0\",\"method\":\"hello\",\"params\":{}}\n".utf8) + [UInt8](repeating: 0x78, count: 4096)
-            _ = bytes.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
-            close(connection)
-        }
-        serving.start()
+        let listener = try Self.answeringOnce(
+            at: path, with: Array("{\"jsonrpc\":\"2.0\",\"method\":\"hello\",\"params\":{}}\n".utf8) + [UInt8](repeating: 0x78, count: 4096))
+        defer { close(listener) }
         let client = try LineClient(.unix(path: path), timeoutSeconds: 10, maximumLineBytes: 1024)
         #expect(try client.nextMessage()?["method"] == "hello")
         do {
