@@ -57,7 +57,7 @@ public struct ServerLimits: Sendable, Hashable {
     /// makes a subscriber that stopped reading visible sooner.
     public var socketSendBufferBytes: Int? = nil
     /// Keepalive probes on every TCP connection, so that a client that vanished without closing its connection is
-    /// let go within `TCPKeepAlive.detectionSeconds`, also while it holds a subscription (which the idle timeout
+    /// let go about two minutes after its last traffic, also while it holds a subscription (which the idle timeout
     /// leaves open); nil: none.
     public var tcpKeepAlive: TCPKeepAlive? = TCPKeepAlive()
 

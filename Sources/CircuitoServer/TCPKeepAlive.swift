@@ -4,9 +4,9 @@ import NIOCore
 /// TCP keepalive probes on a connection, so that a peer that vanished without closing it (its machine switched off,
 /// a network cut, a NAT or firewall that forgot the connection) is noticed: after `idleSeconds` without traffic the
 /// kernel probes the peer every `intervalSeconds`, and after `probes` unanswered probes (or a reset from a host that
-/// no longer knows the connection) the connection fails. Without them a side that only waits to read (a server
-/// streaming a subscription of a quiet ledger, a follower waiting for records) holds a dead connection forever.
-/// A live peer's kernel answers the probes by itself, however long its program sends nothing.
+/// no longer knows the connection) the connection fails, about two minutes after the last traffic. Without them a side
+/// that only waits to read (a server streaming a subscription of a quiet ledger, a follower waiting for records) holds
+/// a dead connection forever. A live peer's kernel answers the probes by itself, however long its program sends nothing.
 public struct TCPKeepAlive: Sendable, Hashable {
     /// Seconds without traffic before the first probe.
     public var idleSeconds: Int = 60
@@ -17,19 +17,22 @@ public struct TCPKeepAlive: Sendable, Hashable {
 
     public init() {}
 
-    /// Seconds from the last traffic until a vanished peer's connection fails.
-    public var detectionSeconds: Int { idleSeconds + intervalSeconds * probes }
-
-    /// Turns the probes on for a TCP socket; false if the system refused an option.
-    @discardableResult
-    func apply(toSocket descriptor: Int32) -> Bool {
-        func set(_ level: Int32, _ name: Int32, _ value: Int) -> Bool {
-            var option = Int32(clamping: value)
-            return setsockopt(descriptor, level, name, &option, socklen_t(MemoryLayout<Int32>.size)) == 0
-        }
+    /// The socket options that turn the probes on, in the order they are set (the timings before the switch).
+    private var socketOptions: [(level: Int32, name: Int32, value: Int32)] {
         let tcp = Int32(IPPROTO_TCP)
-        return set(tcp, TCP_KEEPIDLE, idleSeconds) && set(tcp, TCP_KEEPINTVL, intervalSeconds) && set(tcp, TCP_KEEPCNT, probes)
-            && set(SOL_SOCKET, SO_KEEPALIVE, 1)
+        return [
+            (tcp, TCP_KEEPIDLE, Int32(clamping: idleSeconds)), (tcp, TCP_KEEPINTVL, Int32(clamping: intervalSeconds)),
+            (tcp, TCP_KEEPCNT, Int32(clamping: probes)), (SOL_SOCKET, SO_KEEPALIVE, 1),
+        ]
+    }
+
+    /// Turns the probes on for a client's TCP socket, as far as the system allows: a connection without them still
+    /// works, and fails only later on a vanished peer.
+    func apply(toSocket descriptor: Int32) {
+        for option in socketOptions {
+            var value = option.value
+            _ = setsockopt(descriptor, option.level, option.name, &value, socklen_t(MemoryLayout<Int32>.size))
+        }
     }
 
     /// Turns the probes on for an accepted TCP connection (on its event loop); a Unix socket has no use for them.
@@ -37,12 +40,10 @@ public struct TCPKeepAlive: Sendable, Hashable {
         guard let family = channel.localAddress?.protocol, family == .inet || family == .inet6,
             let options = channel.syncOptions
         else { return }
-        func tcp(_ name: Int32) -> ChannelOptions.Types.SocketOption {
-            ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: name))
+        for option in socketOptions {
+            let name = ChannelOptions.Types.SocketOption(
+                level: NIOBSDSocket.OptionLevel(rawValue: option.level), name: NIOBSDSocket.Option(rawValue: option.name))
+            try options.setOption(name, value: SocketOptionValue(option.value))
         }
-        try options.setOption(tcp(TCP_KEEPIDLE), value: SocketOptionValue(idleSeconds))
-        try options.setOption(tcp(TCP_KEEPINTVL), value: SocketOptionValue(intervalSeconds))
-        try options.setOption(tcp(TCP_KEEPCNT), value: SocketOptionValue(probes))
-        try options.setOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
     }
 }

@@ -187,11 +187,7 @@ struct ClientSubmitCommand: ParsableCommand {
                 let guarded = expectedSize != nil && !sentAny
                 if let expectedSize, guarded { params["expected_size"] = .integer(Int64(expectedSize)) }
                 sentAny = true
-                let answer: Result<JSONValue, RPCError>
-                do throws(LedgerError) { answer = try client.call("submit", .object(params)) } catch {
-                    throw Self.outcomeUnknown(error, line: lineNumber, sent: [signed], output: output)
-                }
-                switch answer {
+                switch try Self.submit(params, method: "submit", on: client, line: lineNumber, sent: [signed], output: output) {
                 case .success(let receipt):
                     output.writeLine(receipt)
                     output.flush()
@@ -212,11 +208,7 @@ struct ClientSubmitCommand: ParsableCommand {
             if batch && !events.isEmpty {
                 var params: JSONObject = ["events": .array(events)]
                 if let expectedSize { params["expected_size"] = .integer(Int64(expectedSize)) }
-                let answer: Result<JSONValue, RPCError>
-                do throws(LedgerError) { answer = try client.call("submit_batch", .object(params)) } catch {
-                    throw Self.outcomeUnknown(error, line: nil, sent: events, output: output)
-                }
-                switch answer {
+                switch try Self.submit(params, method: "submit_batch", on: client, line: nil, sent: events, output: output) {
                 case .success(let result):
                     let receipts = result["receipts"]?.arrayValue ?? []
                     for receipt in receipts { output.writeLine(receipt) }
@@ -240,20 +232,27 @@ struct ClientSubmitCommand: ParsableCommand {
         }
     }
 
-    /// A submission that got no answer (the connection broke or timed out after it was sent) may have been recorded.
-    /// Its line says so and holds what was sent, exactly (`data.event`, or `data.events` for a batch): sent again as
-    /// it is, the ledger answers it with its first receipt if it was recorded (the same id), where the input run again
-    /// would be signed anew under a new random id and recorded twice. The lines after it are not sent.
-    static func outcomeUnknown(_ error: LedgerError, line: Int?, sent: [JSONValue], output: StandardOutput) -> LedgerError {
-        let member = line == nil ? "events" : "event"
-        let unknown = LedgerError(
-            error.code,
-            "\(error.message); the \(member) may have been recorded: send data.\(member) again, exactly as it is, to learn the outcome (a repeat of a recorded event is answered with its first receipt)")
-        var refusal: JSONObject = ["error": RPCError(unknown, extra: [member: line == nil ? .array(sent) : sent[0]]).json]
-        if let line { refusal["line"] = .integer(Int64(line)) }
-        output.writeLine(.object(refusal))
-        output.flush()
-        return unknown
+    /// Sends a submission (`line`: a single event's input line; nil: a batch) and returns its answer. One that got no
+    /// answer (the connection broke or timed out after it was sent) may have been recorded: its line says so and holds
+    /// what was sent, exactly (`data.event`, or `data.events` for a batch), and the error is thrown, so that nothing
+    /// after it is sent. Sent again as it is, the ledger answers it with its first receipt if it was recorded (the
+    /// same id), where the input run again would be signed anew under a new random id and recorded twice.
+    static func submit(
+        _ params: JSONObject, method: String, on client: LineClient, line: Int?, sent: [JSONValue], output: StandardOutput
+    ) throws(LedgerError) -> Result<JSONValue, RPCError> {
+        do throws(LedgerError) {
+            return try client.call(method, .object(params))
+        } catch {
+            let member = line == nil ? "events" : "event"
+            let unknown = LedgerError(
+                error.code,
+                "\(error.message); the \(member) may have been recorded: send data.\(member) again, exactly as it is, to learn the outcome (a repeat of a recorded event is answered with its first receipt)")
+            var refusal: JSONObject = ["error": RPCError(unknown, extra: [member: line == nil ? .array(sent) : sent[0]]).json]
+            if let line { refusal["line"] = .integer(Int64(line)) }
+            output.writeLine(.object(refusal))
+            output.flush()
+            throw unknown
+        }
     }
 
     /// A receipt checked as a till would check it: the leaf from the event it sent, the proof from the server.

@@ -430,6 +430,23 @@ struct TestLedger {
     func verify() async throws -> CLIResult { try await circuito("verify", "--data", directory) }
 }
 
+/// A TCP socket listening on 127.0.0.1 at a port the system chose, and that port; the caller closes it.
+func loopbackListener(backlog: Int32) throws -> (descriptor: Int32, port: Int) {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(descriptor >= 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    }
+    let listening = bound && listen(descriptor, backlog) == 0
+    if !listening { close(descriptor) }
+    try #require(listening, "cannot listen on 127.0.0.1")
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+}
+
 /// The address a `serve --listen 127.0.0.1:0` child prints, once it listens.
 func listeningEndpoint(of server: ChildProcess) async -> String? {
     let deadline = Date().addingTimeInterval(60)
@@ -593,17 +610,8 @@ struct CLITests {
         let ledger = try await TestLedger()
         defer { ledger.remove() }
         // A port this test holds.
-        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(holder >= 0)
+        let (holder, port) = try loopbackListener(backlog: 1)
         defer { close(holder) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        try #require(bound == 0 && listen(holder, 1) == 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) } }
-        let port = Int(UInt16(bigEndian: address.sin_port))
         let inUse = try await circuito("serve", "--data", ledger.directory, "--listen", "127.0.0.1:\(port)")
         #expect(inUse.status == 1)
         #expect(inUse.stderr == "error: storage_error: cannot listen on 127.0.0.1:\(port): Address already in use\n", "\(inUse.stderr)")

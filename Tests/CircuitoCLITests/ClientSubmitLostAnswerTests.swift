@@ -10,23 +10,14 @@ import Testing
 struct ClientSubmitLostAnswerTests {
     /// A server that reads one request line, keeps it, and closes the connection without answering.
     final class UnansweringServer: @unchecked Sendable {
-        let port: UInt16
+        let port: Int
         private let listener: Int32
         private let thread: Thread
 
         init() throws {
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-            }
-            guard descriptor >= 0, bound, listen(descriptor, 4) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            let (descriptor, port) = try loopbackListener(backlog: 4)
             listener = descriptor
-            port = UInt16(bigEndian: address.sin_port)
+            self.port = port
             let box = Box()
             self.box = box
             thread = Thread {
