@@ -1,4 +1,5 @@
 import CircuitoCore
+import CircuitoServer
 import Foundation
 import Glibc
 import Testing
@@ -73,5 +74,26 @@ struct ClientSubmitLostAnswerTests {
         // Exactly the signed event that went out (its id, ts and signature): sent again, it is the same event.
         #expect(refusal["error"]?["data"]?["event"] == sent, "\(run.stdout)")
         #expect(sent["event"]?["body"] == (try JSONParser.parse(Array(unsigned.utf8)))["body"])
+    }
+}
+
+@Suite("client connections that get no answer")
+struct ConnectTimeoutTests {
+    @Test("a connection the server never completes (its SYN dropped, as by a cut network or a full accept queue) fails with a message that says no answer came in time, not the system's 'Operation now in progress'")
+    func connectTimeoutSaysSo() throws {
+        // A listener that never accepts, with no room in its accept queue: the kernel drops later SYNs.
+        let (listener, port) = try loopbackListener(backlog: 0)
+        defer { close(listener) }
+        let endpoint = Endpoint.tcp(host: "127.0.0.1", port: port)
+        // Connections fill the queue until one cannot be made.
+        var clients: [LineClient] = []
+        var failure: LedgerError?
+        for _ in 0..<4 where failure == nil {
+            do throws(LedgerError) { clients.append(try LineClient(endpoint, timeoutSeconds: 1)) } catch { failure = error }
+        }
+        let error = try #require(failure, "every connection was made")
+        #expect(error.code == .connectionFailed)
+        #expect(error.message.contains("no answer within 1 s"), "\(error.message)")
+        #expect(!error.message.contains("in progress"), "\(error.message)")
     }
 }
