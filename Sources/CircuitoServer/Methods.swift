@@ -72,7 +72,7 @@ struct ServerContext: Sendable {
         case "session.open": return try sessionOpen(request.params, session: session)
         case "session.close": return try sessionClose(Params(request.params, method: method), session: session)
         case "events", "report", "account.balance", "account.history", "case.history":
-            let (requester, inner) = try authenticate(request.params, method: method, session: session)
+            let (requester, _, inner) = try authenticate(request.params, method: method, session: session)
             let params = try Params(inner, method: method)
             switch method {
             case "events": return try events(params, requester: requester)
@@ -359,7 +359,7 @@ struct ServerContext: Sendable {
 
     /// Who reads (signed params, or the connection's session): ReadAuthorisation.authenticate with this server's
     /// nonces, window and clock.
-    func authenticate(_ params: JSONValue?, method: String, session: ReadSession) throws(RPCError) -> (requester: ActorRecord, params: JSONValue?) {
+    func authenticate(_ params: JSONValue?, method: String, session: ReadSession) throws(RPCError) -> (requester: ActorRecord, key: String, params: JSONValue?) {
         try ReadAuthorisation.authenticate(
             params, method: method, session: session, reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds,
             nowMilliseconds: clock())

@@ -114,18 +114,18 @@ public enum ReadAuthorisation {
         }
     }
 
-    /// Who reads: the signer of signed params; otherwise, on a connection with an open session, the session's
-    /// actor, whose key must still be active and who must not be suspended (checked on every read, against the
+    /// Who reads, and with which key: the signer of signed params; otherwise, on a connection with an open session,
+    /// the session's actor, whose key must still be active and who must not be suspended (checked on every read, against the
     /// state of that moment). Unsigned params without a session are refused as `open` refuses them.
     static func authenticate(
         _ params: JSONValue?, method: String, session: ReadSession, reader: LedgerReader, nonces: NonceStore, windowSeconds: Int,
         nowMilliseconds: Int64
-    ) throws(RPCError) -> (requester: ActorRecord, params: JSONValue?) {
+    ) throws(RPCError) -> (requester: ActorRecord, key: String, params: JSONValue?) {
         guard !isSigned(params), let opened = session.opened else {
             let signed = try open(params, method: method, reader: reader, nonces: nonces, windowSeconds: windowSeconds, nowMilliseconds: nowMilliseconds)
-            return (signed.requester, signed.params)
+            return (signed.requester, signed.key, signed.params)
         }
-        return (try activeActor(opened.actor, key: opened.key, in: reader), params)
+        return (try activeActor(opened.actor, key: opened.key, in: reader), opened.key, params)
     }
 }
 

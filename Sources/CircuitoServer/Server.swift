@@ -637,9 +637,9 @@ struct Connection {
         channel: Channel, group: inout DiscardingTaskGroup, registry: ConnectionRegistry
     ) {
         let id = request.id ?? .null
-        let accepted: Result<(identifier: String, start: UInt64, size: UInt64, registration: (identifier: Int, signals: AsyncStream<Void>)), RPCError>
+        let accepted: Result<(identifier: String, start: UInt64, size: UInt64, subscriber: ReadSession.Opened, registration: (identifier: Int, signals: AsyncStream<Void>)), RPCError>
         do throws(RPCError) {
-            let (requester, inner) = try context.authenticate(request.params, method: "subscribe", session: state.session)
+            let (requester, key, inner) = try context.authenticate(request.params, method: "subscribe", session: state.session)
             let params = try Params(inner, method: "subscribe")
             try params.allowOnly(["from"])
             guard ReadPolicy.mayReadLog(requester) else {
@@ -662,7 +662,7 @@ struct Connection {
             // Registered now, before the answer: what is committed from here on is live for this subscriber.
             let registration = SubscriptionStream.register(
                 start: start, hub: context.hub, channel: channel, cutOffGraceMilliseconds: context.limits.subscriberCutOffGraceMilliseconds)
-            accepted = .success(("sub-\(number)", start, size, registration))
+            accepted = .success(("sub-\(number)", start, size, ReadSession.Opened(actor: requester.id, key: key), registration))
         } catch {
             accepted = .failure(error)
         }
@@ -690,7 +690,7 @@ struct Connection {
                     return
                 }
                 let stream = SubscriptionStream(
-                    identifier: subscription.identifier, start: subscription.start, reader: context.reader, hub: context.hub,
+                    identifier: subscription.identifier, start: subscription.start, subscriber: subscription.subscriber, reader: context.reader, hub: context.hub,
                     outbound: outbound, channel: channel, connections: registry, end: Locked(nil), registration: subscription.registration)
                 let task = Task(executorPreference: context.executor) { await stream.run() }
                 let running = RunningSubscription(task: task, hubIdentifier: subscription.registration.identifier, end: stream.end)

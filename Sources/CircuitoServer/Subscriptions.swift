@@ -161,6 +161,8 @@ struct SubscriptionStream {
 
     let identifier: String
     let start: UInt64
+    /// Who subscribed, with which key: checked again for every page, as a session's reads are.
+    let subscriber: ReadSession.Opened
     let reader: LedgerReader
     let hub: SubscriptionHub
     let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
@@ -236,6 +238,16 @@ struct SubscriptionStream {
                 }
                 let limit = end.map { $0 > next ? Int(min(UInt64(Self.recordsPerRead), $0 - next)) : Self.recordsPerRead } ?? Self.recordsPerRead
                 let page = try reader.recordsPage(from: next, limit: limit)
+                // The subscriber as the state has it now, after the page was read: a suspension or a revocation is for
+                // ever, so one still allowed now was allowed when every record of the page was committed, and one
+                // refused gets none of the records from its suspension on.
+                do throws(RPCError) {
+                    _ = try ReadAuthorisation.activeActor(subscriber.actor, key: subscriber.key, in: reader)
+                } catch {
+                    try await send(Self.errorLine(identifier, error))
+                    try await flushed()
+                    return
+                }
                 if page.records.isEmpty {
                     // Everything sent is on the socket before the stream counts as waiting: a stalled client's
                     // stream stays here, behind, and live records then count against it.

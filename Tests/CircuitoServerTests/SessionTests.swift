@@ -164,4 +164,54 @@ struct SessionTests {
         #expect(first["params"]?["record"]?["seq"] == 0)
         await server.shutdown()
     }
+
+    @Test("a subscription ends when its subscriber is suspended or its key revoked, before the records from then on")
+    func subscriptionFollowsTheState() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let writer = try server.client()
+        // The auditor holds a second key, so that its first can be revoked.
+        let secondKey = Ed25519PrivateKey()
+        _ = try writer.result("submit", try fixture.signed("actor.key_added", by: "audit", fixture.actors.auditor, ["actor": "audit", "key": .string(secondKey.publicKey.multikey)]).params)
+
+        /// Subscribes from the log's end, sees one live commit arrive, then submits `change` and one more event and
+        /// returns the messages that follow, up to the subscription's end or the four that two commits would send.
+        func subscriptionAround(_ change: SignedEvent, subscribe: (LineClient, JSONValue) throws -> JSONValue) throws -> (size: Int64, after: [JSONValue]) {
+            let subscriber = try server.client()
+            let size = try #require(try writer.result("server.info")["size"]?.integerValue)
+            let subscription = try subscribe(subscriber, ["from": .integer(size)])
+            #expect(subscription["from"] == .integer(size))
+            _ = try writer.result("submit", try fixture.registration().params)
+            #expect(try subscriber.nextMessage()?["method"] == "subscription.record")
+            #expect(try subscriber.nextMessage()?["method"] == "subscription.checkpoint")
+            _ = try writer.result("submit", change.params)
+            _ = try writer.result("submit", try fixture.registration().params)
+            var after: [JSONValue] = []
+            while after.count < 4, let message = try subscriber.nextMessage() {
+                after.append(message)
+                if message["method"] == "subscription.error" { break }
+            }
+            // The connection stays usable for what the actor may still read.
+            #expect(try subscriber.result("checkpoint")["size"] == .integer(size + 3))
+            return (size, after)
+        }
+
+        // Signed, then revoked: the record of the revocation is not sent, and the stream ends with key_not_active.
+        let revoked = try subscriptionAround(
+            try fixture.signed("actor.key_revoked", by: "audit", secondKey, ["actor": "audit", "key": .string(fixture.actors.auditor.publicKey.multikey)])
+        ) { client, params in try client.result("subscribe", fixture.read("subscribe", as: "audit", params)) }
+        #expect(revoked.after.count == 1)
+        #expect(revoked.after.first?["params"]?["error"]?["data"]?["code"] == "key_not_active")
+
+        // In a session with the remaining key, then suspended: actor_suspended, and nothing from the suspension on.
+        let suspended = try subscriptionAround(
+            try fixture.signed("actor.suspended", by: "city", fixture.actors.authority, ["actor": "audit", "reason": "left"])
+        ) { client, params in
+            _ = try Self.openSession(client, fixture: fixture, as: "audit", key: secondKey)
+            return try client.result("subscribe", params)
+        }
+        #expect(suspended.after.count == 1)
+        #expect(suspended.after.first?["params"]?["error"]?["data"]?["code"] == "actor_suspended")
+        await server.shutdown()
+    }
 }
