@@ -334,8 +334,10 @@ struct ServerContext: Sendable {
     private func actor(_ rawParams: JSONValue?, session: ReadSession) throws(RPCError) -> JSONValue {
         var requester: ActorRecord?
         var params = rawParams
-        // Public unless the actor is a beneficiary: the requester is known only when signed or in a session.
-        if ReadAuthorisation.isSigned(rawParams) || session.opened != nil {
+        // Public unless the actor is a beneficiary: the requester is known only when signed or in a session. Signed
+        // params are checked as signed whoever the actor is; a session only when it is needed, so that one whose key
+        // was revoked since takes nothing public away from its connection.
+        if ReadAuthorisation.isSigned(rawParams) {
             let opened = try authenticate(rawParams, method: "actor.get", session: session)
             requester = opened.requester
             params = opened.params
@@ -347,6 +349,9 @@ struct ServerContext: Sendable {
             throw RPCError(LedgerError(.notFound, "actor \"\(id)\" is not registered"))
         }
         if record.role == .beneficiary {
+            if requester == nil, session.opened != nil {
+                requester = try authenticate(rawParams, method: "actor.get", session: session).requester
+            }
             guard let requester else {
                 throw RPCError(LedgerError(.notAuthorised, "a beneficiary's record is personal data: actor.get needs a signed read request"))
             }
