@@ -691,7 +691,8 @@ struct Connection {
                 }
                 let stream = SubscriptionStream(
                     identifier: subscription.identifier, start: subscription.start, subscriber: subscription.subscriber, reader: context.reader, hub: context.hub,
-                    outbound: outbound, channel: channel, connections: registry, end: Locked(nil), registration: subscription.registration)
+                    outbound: outbound, channel: channel, connections: registry, writeStallTimeoutSeconds: context.limits.writeStallTimeoutSeconds,
+                    end: Locked(nil), registration: subscription.registration)
                 let task = Task(executorPreference: context.executor) { await stream.run() }
                 let running = RunningSubscription(task: task, hubIdentifier: subscription.registration.identifier, end: stream.end)
                 let closed = state.subscriptions.withLock { subscriptions -> Bool in

@@ -169,6 +169,9 @@ struct SubscriptionStream {
     let channel: Channel
     /// Where its unflushed bytes count toward the server-wide bound on what clients have not read.
     let connections: ConnectionRegistry
+    /// `ServerLimits.writeStallTimeoutSeconds`: how long it waits for its bytes to reach the socket before it closes
+    /// the connection of a client that stopped reading (nil: never).
+    let writeStallTimeoutSeconds: Int?
     /// The log's size when the connection's reading side ended (nil until then): the stream's last record is below.
     let end: Locked<UInt64?>
     /// The hub's registration, made when the subscription was accepted (so records committed after the answer
@@ -206,6 +209,16 @@ struct SubscriptionStream {
         /// Package.swift asks for; a writer that held writes back would make this bound weaker, not wrong).
         func flushed() async throws {
             guard unflushedBytes > 0 else { return }
+            // The channel never turns unwritable for a stream (it stops at 64 KiB, NIO's own mark), so the write stall
+            // closer cannot see a subscriber that stopped reading: this wait closes its connection, counted as one
+            // left unread, which also ends the wait.
+            let stall = writeStallTimeoutSeconds.map { seconds in
+                channel.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) {
+                    connections.countClosedUnread()
+                    channel.close(promise: nil)
+                }
+            }
+            defer { stall?.cancel() }
             try await channel.writeAndFlush(ByteBuffer()).get()
             connections.adjustUnwrittenAnswerBytes(by: -unflushedBytes)
             unflushedBytes = 0

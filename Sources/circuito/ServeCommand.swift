@@ -27,7 +27,7 @@ struct ServeCommand: ParsableCommand {
     var maximumConnections: Int = ServerLimits().maximumConnections
     @Option(name: .long, help: "Close a connection that sends nothing for this many seconds while it waits for no answer and holds no subscription (0: never).")
     var idleTimeoutSeconds: Int = ServerLimits().idleTimeoutSeconds ?? 0
-    @Option(name: .long, help: "Close a connection that leaves its answers unread (nothing written to it) for this many seconds (0: never).")
+    @Option(name: .long, help: "Close a connection that leaves its answers or subscription messages unread (nothing written to it) for this many seconds (0: never).")
     var writeStallTimeoutSeconds: Int = ServerLimits().writeStallTimeoutSeconds ?? 0
     @Option(name: .long, help: "Requests of one connection waiting for answers.")
     var maximumInFlight: Int = ServerLimits().maximumInFlightPerConnection

@@ -136,10 +136,11 @@ struct SubscriptionTests {
 
     /// A server whose sockets have small send buffers (a client that does not read holds it back soon), its log
     /// grown by `batchesOf30` commits of 30 registrations, and a client on its Unix socket.
-    static func serverWithSmallSendBuffers(batchesOf30: Int) async throws -> (CircuitFixture, LedgerServer, LineClient) {
+    static func serverWithSmallSendBuffers(batchesOf30: Int, writeStallTimeoutSeconds: Int? = 60) async throws -> (CircuitFixture, LedgerServer, LineClient) {
         let fixture = try CircuitFixture()
         var limits = ServerLimits()
         limits.socketSendBufferBytes = 8192
+        limits.writeStallTimeoutSeconds = writeStallTimeoutSeconds
         let server = try await fixture.startServer(limits: limits)
         let writer = try server.client(unix: true)
         for _ in 0..<batchesOf30 {
@@ -273,6 +274,25 @@ struct SubscriptionTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(released == 0)
+        await server.shutdown()
+    }
+
+    @Test("a subscriber that stops reading is closed after the write stall timeout, as a client that leaves its answers unread")
+    func stalledSubscriberIsClosed() async throws {
+        let (fixture, server, writer) = try await Self.serverWithSmallSendBuffers(batchesOf30: 20, writeStallTimeoutSeconds: 1)
+        // Its catch-up (600 records, about 300 KB) is far more than the sockets hold; it never reads, and nothing is
+        // committed meanwhile, so the lag bound never cuts it off.
+        let stalled = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
+        try stalled.send(RPCMessage.request(id: 1, method: "subscribe", params: fixture.read("subscribe", as: "audit", ["from": 0])))
+        var connections: JSONValue = .null
+        for _ in 0..<100 {
+            connections = try writer.result("server.info")["connections"] ?? .null
+            if connections["closed_unread"] == 1 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(connections["closed_unread"] == 1, "\(CanonicalJSON.encodeString(connections))")
+        #expect(connections["open"] == 1, "only the writer's connection is left")
+        #expect(connections["unwritten_answer_bytes"] == 0)
         await server.shutdown()
     }
 
