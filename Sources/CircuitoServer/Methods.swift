@@ -382,6 +382,9 @@ struct ServerContext: Sendable {
         guard let challenge = session.takeChallenge(nowMilliseconds: now) else {
             throw RPCError(LedgerError(.invalidReadRequest, "no session challenge is pending on this connection: call session.challenge first (each challenge is used once, within \(limits.readRequestWindowSeconds) seconds)"))
         }
+        // An attempt on a new challenge ends the session open, whatever its outcome: a connection whose switch to
+        // another actor was refused must not go on reading as the actor before.
+        _ = session.close()
         let signed = try ReadAuthorisation.open(
             params, method: "session.open", reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds, nowMilliseconds: now,
             challenge: challenge)

@@ -101,6 +101,17 @@ struct SessionTests {
         // None of the refused attempts opened a session.
         #expect(try client.error("account.balance", ["account": "beneficiary:bene-1"]).name == "invalid_read_request")
         #expect(try client.result("session.close")["closed"] == false)
+
+        // An attempt on a new challenge (a switch to another actor) ends the session open, whatever its outcome: a
+        // till whose next cashier's open is refused does not go on reading as the cashier before.
+        _ = try Self.openSession(client, fixture: fixture, as: "bene-1")
+        #expect(try client.result("account.balance", ["account": "beneficiary:bene-1"])["balance"] == .integer(fixture.initialBalance))
+        #expect(try attempt(actor: "bene-2").name == "key_not_active")
+        #expect(try client.error("account.balance", ["account": "beneficiary:bene-1"]).name == "invalid_read_request")
+        _ = try Self.openSession(client, fixture: fixture, as: "bene-1")
+        _ = try client.result("session.challenge")
+        #expect(try client.error("session.open", [:]).name == "invalid_read_request")
+        #expect(try client.result("session.close")["closed"] == false)
         await server.shutdown()
     }
 
