@@ -127,6 +127,17 @@ struct WritePathTests {
             // Another event sent under the same id: the stored signature is not of it.
             ("id", .string(event.event.id), try fixture.registration(id: String(event.event.id.dropFirst("reg-".count))).params, "its sig is not a signature of the event sent"),
         ]
+        // An older server's receipt, without recorded_at and sig: named as such, with the seq it gave.
+        var older = receipt.objectValue ?? [:]
+        older["recorded_at"] = nil
+        older["sig"] = nil
+        #expect(throws: LedgerError.self) { _ = try ReceiptCheck(receipt: .object(older), submitted: event.params, verifier: verifier) }
+        do throws(LedgerError) {
+            _ = try ReceiptCheck(receipt: .object(older), submitted: event.params, verifier: verifier)
+        } catch {
+            #expect(error.code == .integrity)
+            #expect(error.message.contains("no recorded_at and sig, as a server older than 5 December 2026 answers") && error.message.contains("at seq \(seq)"), "\(error.message)")
+        }
         for (member, value, submitted, wanted) in cases {
             let message = refusal(member, value, submitted: submitted)
             #expect(message?.contains(wanted) == true, "\(member) = \(value): \(message ?? "accepted")")

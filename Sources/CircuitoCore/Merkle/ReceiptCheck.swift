@@ -12,6 +12,13 @@ public struct ReceiptCheck: Sendable, Hashable {
     /// Opens the receipt's checkpoint and ties the receipt to `submitted`, the signed event that was sent.
     public init(receipt: JSONValue, submitted: JSONValue, verifier: NoteVerifier) throws(LedgerError) {
         func failure(_ why: String) -> LedgerError { LedgerError(.integrity, "the receipt does not check: \(why)") }
+        // A server older than receipts with recorded_at and sig (5 December 2026) gives the rest: the event was
+        // recorded, and what the check lacks is named as that, not as a damaged receipt.
+        if receipt["recorded_at"] == nil, receipt["sig"] == nil, case .string? = receipt["id"], case .integer(let sequence)? = receipt["seq"],
+            case .string? = receipt["leaf_hash"], case .string? = receipt["checkpoint"]
+        {
+            throw failure("it has no recorded_at and sig, as a server older than 5 December 2026 answers (Specs/protocol.md 5.1), so it cannot be tied to the event sent; the server says it recorded it at seq \(sequence): check it from the record there (proof inclusion, events), or submit to that server without --verifier-key")
+        }
         guard case .string(let eventID)? = receipt["id"], case .integer(let sequence)? = receipt["seq"], sequence >= 0,
             case .string(let recordedAt)? = receipt["recorded_at"], case .string(let note)? = receipt["checkpoint"],
             case .string(let signatureText)? = receipt["sig"], let signature = Base64.decode(signatureText),
