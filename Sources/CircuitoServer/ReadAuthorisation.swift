@@ -230,46 +230,103 @@ enum ReadPolicy {
 /// Nonces of signed read requests, remembered for twice the time window (a request is valid ±window around its
 /// `ts`, so after that it is refused anyway). Bounded: when full of unexpired nonces, new reads are refused rather
 /// than forgetting one, which would let its request be replayed.
+///
+/// A nonce is forgotten only once twice the window has passed by both clocks. By the wall clock, because the `ts`
+/// check reads it: set back, it makes old requests valid again, so their nonces stay until it has caught up (those
+/// entries wait in a heap, since the insertion order no longer follows wall-clock expiries). By the monotonic clock,
+/// because a wall clock that jumps ahead and back would otherwise forget nonces whose requests become valid again.
 final class NonceStore: Sendable {
+    private struct Entry {
+        let key: String
+        let actor: String
+        let wallExpiryMilliseconds: Int64
+        let monotonicExpiryMilliseconds: Int64
+    }
+
     private struct State {
-        var expiries: [String: Int64] = [:]
-        /// (key, expiry) in insertion order; expiries only grow with the clock, so the oldest are at the front.
-        var order: [(key: String, expiry: Int64, actor: String)] = []
+        var remembered: Set<String> = []
+        /// In insertion order, which is the order of monotonic expiries.
+        var order: [Entry] = []
         var head = 0
+        /// Past their monotonic expiry, not yet their wall-clock one (the wall clock was set back): a min-heap on the
+        /// wall-clock expiry.
+        var waitingForWallClock: [Entry] = []
         /// Unexpired nonces per actor, so that one actor cannot fill the store for everyone.
         var perActor: [String: Int] = [:]
+
+        mutating func forget(_ entry: Entry) {
+            remembered.remove(entry.key)
+            let left = (perActor[entry.actor] ?? 1) - 1
+            assert(left >= 0, "an actor's count covers its nonces in the store")
+            perActor[entry.actor] = left > 0 ? left : nil
+        }
+
+        mutating func pushWaiting(_ entry: Entry) {
+            waitingForWallClock.append(entry)
+            var child = waitingForWallClock.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard waitingForWallClock[child].wallExpiryMilliseconds < waitingForWallClock[parent].wallExpiryMilliseconds else { break }
+                waitingForWallClock.swapAt(child, parent)
+                child = parent
+            }
+        }
+
+        mutating func popWaiting() {
+            waitingForWallClock.swapAt(0, waitingForWallClock.count - 1)
+            waitingForWallClock.removeLast()
+            var parent = 0
+            while true {
+                var smallest = parent
+                for child in (2 * parent + 1)...(2 * parent + 2)
+                where child < waitingForWallClock.count
+                    && waitingForWallClock[child].wallExpiryMilliseconds < waitingForWallClock[smallest].wallExpiryMilliseconds {
+                    smallest = child
+                }
+                guard smallest != parent else { return }
+                waitingForWallClock.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
     }
 
     private let state = Locked(State())
     private let capacity: Int
     private let capacityPerActor: Int
     private let lifetimeMilliseconds: Int64
+    private let monotonicMilliseconds: @Sendable () -> Int64
 
-    init(capacity: Int, capacityPerActor: Int, windowSeconds: Int) {
+    init(
+        capacity: Int, capacityPerActor: Int, windowSeconds: Int,
+        monotonicMilliseconds: @escaping @Sendable () -> Int64 = monotonicClockMilliseconds
+    ) {
         self.capacity = max(1, capacity)
         self.capacityPerActor = max(1, min(capacityPerActor, capacity))
         self.lifetimeMilliseconds = 2 * Int64(windowSeconds) * 1000
+        self.monotonicMilliseconds = monotonicMilliseconds
     }
 
+    /// `nowMilliseconds` is the wall clock the request's `ts` was checked against.
     func use(actor: String, nonce: String, nowMilliseconds: Int64) throws(LedgerError) {
         let key = actor + "\u{0}" + nonce
         let outcome: LedgerError? = state.withLock { state in
-            // Forget what has expired (bounded by what was inserted).
-            while state.head < state.order.count, state.order[state.head].expiry <= nowMilliseconds {
+            // Read under the lock, so that the insertion order is the order of monotonic expiries.
+            let monotonicNow = monotonicMilliseconds()
+            // Forget what has expired by both clocks (bounded by what was inserted).
+            while state.head < state.order.count, state.order[state.head].monotonicExpiryMilliseconds <= monotonicNow {
                 let entry = state.order[state.head]
-                if state.expiries[entry.key] == entry.expiry {
-                    state.expiries[entry.key] = nil
-                    let left = (state.perActor[entry.actor] ?? 1) - 1
-                    assert(left >= 0, "an actor's count covers its nonces in the store")
-                    state.perActor[entry.actor] = left > 0 ? left : nil
-                }
                 state.head += 1
+                if entry.wallExpiryMilliseconds <= nowMilliseconds { state.forget(entry) } else { state.pushWaiting(entry) }
             }
             if state.head > 1024 && state.head * 2 > state.order.count {
                 state.order.removeFirst(state.head)
                 state.head = 0
             }
-            if let expiry = state.expiries[key], expiry > nowMilliseconds {
+            while let first = state.waitingForWallClock.first, first.wallExpiryMilliseconds <= nowMilliseconds {
+                state.popWaiting()
+                state.forget(first)
+            }
+            if state.remembered.contains(key) {
                 return LedgerError(.requestReplayed, "nonce \"\(nonce.prefix(40))\" of \"\(actor.prefix(80))\" was already used")
             }
             guard (state.perActor[actor] ?? 0) < capacityPerActor else {
@@ -277,15 +334,20 @@ final class NonceStore: Sendable {
                     .overloaded,
                     "\"\(actor.prefix(80))\" made \(capacityPerActor) signed reads in the last \(lifetimeMilliseconds / 1000) seconds; retry later, or read in a session (session.open)")
             }
-            guard state.expiries.count < capacity else {
+            guard state.remembered.count < capacity else {
                 return LedgerError(.overloaded, "too many signed reads in the last \(lifetimeMilliseconds / 1000) seconds; retry later")
             }
-            let expiry = nowMilliseconds + lifetimeMilliseconds
-            state.expiries[key] = expiry
-            state.order.append((key, expiry, actor))
+            state.remembered.insert(key)
+            state.order.append(
+                Entry(
+                    key: key, actor: actor, wallExpiryMilliseconds: nowMilliseconds + lifetimeMilliseconds,
+                    monotonicExpiryMilliseconds: monotonicNow + lifetimeMilliseconds))
             state.perActor[actor, default: 0] += 1
             return nil
         }
         if let outcome { throw outcome }
     }
 }
+
+/// The monotonic clock in milliseconds, for the lifetimes of challenges and nonces.
+func monotonicClockMilliseconds() -> Int64 { Int64(monotonicNanoseconds() / 1_000_000) }

@@ -343,7 +343,8 @@ struct LineFrameDecoderTests {
 struct NonceStoreTests {
     @Test("one actor's signed reads are bounded apart from the store's: past its share it alone is refused, until its nonces expire")
     func oneActorCannotFillTheStore() throws {
-        let store = NonceStore(capacity: 10, capacityPerActor: 3, windowSeconds: 1)
+        let monotonic = Locked<Int64>(0)
+        let store = NonceStore(capacity: 10, capacityPerActor: 3, windowSeconds: 1, monotonicMilliseconds: { monotonic.withLock { $0 } })
         let now: Int64 = 1_000_000
         for number in 0..<3 { try store.use(actor: "flood", nonce: "n\(number)", nowMilliseconds: now) }
         do {
@@ -358,7 +359,47 @@ struct NonceStoreTests {
         // A nonce used is still refused as a replay, whatever the counts.
         #expect(throws: LedgerError.self) { try store.use(actor: "shop-0", nonce: "x", nowMilliseconds: now) }
         // Once its nonces expire (twice the window), the actor reads again.
+        monotonic.withLock { $0 += 2_000 }
         try store.use(actor: "flood", nonce: "n4", nowMilliseconds: now + 2_000)
         try store.use(actor: "flood", nonce: "n5", nowMilliseconds: now + 2_000)
+    }
+
+    /// 2026-12-06T10:00:00Z, and a signed read's window of 300 s: nonces are kept 600 s.
+    private static let wallStart: Int64 = 1_796_551_200_000
+    private static let day: Int64 = 86_400_000
+
+    @Test("a wall clock set back a day keeps the nonces used before it, and still forgets the ones used after it")
+    func wallClockSetBack() throws {
+        let monotonic = Locked<Int64>(0)
+        let store = NonceStore(capacity: 3, capacityPerActor: 3, windowSeconds: 300, monotonicMilliseconds: { monotonic.withLock { $0 } })
+        try store.use(actor: "bene-1", nonce: "before", nowMilliseconds: Self.wallStart)
+        // The clock is set back a day: the store fills with reads made after that.
+        monotonic.withLock { $0 = 1_000 }
+        try store.use(actor: "bene-2", nonce: "after-1", nowMilliseconds: Self.wallStart - Self.day)
+        try store.use(actor: "bene-3", nonce: "after-2", nowMilliseconds: Self.wallStart - Self.day)
+        // 601 s later by both clocks the two reads made after the change are forgotten, and a new read is taken.
+        monotonic.withLock { $0 = 602_000 }
+        try store.use(actor: "bene-4", nonce: "later", nowMilliseconds: Self.wallStart - Self.day + 601_000)
+        // The read made before the change becomes valid again when the clock reaches its time: its nonce is kept.
+        monotonic.withLock { $0 = Self.day }
+        #expect(throws: LedgerError.self) { try store.use(actor: "bene-1", nonce: "before", nowMilliseconds: Self.wallStart + 1_000) }
+        try store.use(actor: "bene-1", nonce: "before", nowMilliseconds: Self.wallStart + 601_000)
+    }
+
+    @Test("a wall clock that jumps a day ahead and back does not forget the nonces of requests valid again")
+    func wallClockAheadAndBack() throws {
+        let monotonic = Locked<Int64>(0)
+        let store = NonceStore(capacity: 10, capacityPerActor: 10, windowSeconds: 300, monotonicMilliseconds: { monotonic.withLock { $0 } })
+        try store.use(actor: "bene-1", nonce: "captured", nowMilliseconds: Self.wallStart)
+        monotonic.withLock { $0 = 1_000 }
+        try store.use(actor: "bene-2", nonce: "while-ahead", nowMilliseconds: Self.wallStart + Self.day)
+        // The clock is set right: the captured request's ts is 2 s old, within the window, and is a replay.
+        monotonic.withLock { $0 = 2_000 }
+        do {
+            try store.use(actor: "bene-1", nonce: "captured", nowMilliseconds: Self.wallStart + 2_000)
+            Issue.record("a request replayed after the clock came back was taken")
+        } catch {
+            #expect(error.code == .requestReplayed)
+        }
     }
 }
