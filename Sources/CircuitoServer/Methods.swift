@@ -373,20 +373,19 @@ struct ServerContext: Sendable {
     private func sessionChallenge(_ params: Params, session: ReadSession) throws(RPCError) -> JSONValue {
         try params.allowOnly([])
         let windowSeconds = limits.readRequestWindowSeconds
-        let challenge = session.newChallenge(nowMilliseconds: clock(), lifetimeMilliseconds: Int64(windowSeconds) * 1000)
+        let challenge = session.newChallenge(lifetimeMilliseconds: Int64(windowSeconds) * 1000)
         return .object(["challenge": .string(challenge), "expires_in_seconds": .integer(Int64(windowSeconds))])
     }
 
     private func sessionOpen(_ params: JSONValue?, session: ReadSession) throws(RPCError) -> JSONValue {
-        let now = clock()
-        guard let challenge = session.takeChallenge(nowMilliseconds: now) else {
+        guard let challenge = session.takeChallenge() else {
             throw RPCError(LedgerError(.invalidReadRequest, "no session challenge is pending on this connection: call session.challenge first (each challenge is used once, within \(limits.readRequestWindowSeconds) seconds)"))
         }
         // An attempt on a new challenge ends the session open, whatever its outcome: a connection whose switch to
         // another actor was refused must not go on reading as the actor before.
         _ = session.close()
         let signed = try ReadAuthorisation.open(
-            params, method: "session.open", reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds, nowMilliseconds: now,
+            params, method: "session.open", reader: reader, nonces: nonces, windowSeconds: limits.readRequestWindowSeconds, nowMilliseconds: clock(),
             challenge: challenge)
         try Params(signed.params, method: "session.open").allowOnly([])
         session.open(ReadSession.Opened(actor: signed.requester.id, key: signed.key))

@@ -142,26 +142,32 @@ final class ReadSession: Sendable {
     static let challengeBytes = 32
 
     private struct State {
-        var challenge: (text: String, expiresAtMilliseconds: Int64)?
+        var challenge: (text: String, expiresAtMonotonicMilliseconds: Int64)?
         var opened: Opened?
     }
 
     private let state = Locked(State())
+    private let monotonicMilliseconds: @Sendable () -> Int64
 
-    init() {}
+    init(monotonicMilliseconds: @escaping @Sendable () -> Int64 = monotonicClockMilliseconds) {
+        self.monotonicMilliseconds = monotonicMilliseconds
+    }
 
-    /// A new challenge, replacing any earlier one; it can be used once, until `lifetimeMilliseconds` from now.
-    func newChallenge(nowMilliseconds: Int64, lifetimeMilliseconds: Int64) -> String {
+    /// A new challenge, replacing any earlier one; it can be used once, within `lifetimeMilliseconds`. The lifetime
+    /// is a duration, so the monotonic clock measures it: a wall clock set meanwhile neither shortens nor lengthens it.
+    func newChallenge(lifetimeMilliseconds: Int64) -> String {
         let text = "c-" + SecureRandom.bytes(count: Self.challengeBytes).hexString
-        state.withLock { $0.challenge = (text, nowMilliseconds + lifetimeMilliseconds) }
+        let expiry = monotonicMilliseconds() + lifetimeMilliseconds
+        state.withLock { $0.challenge = (text, expiry) }
         return text
     }
 
     /// The pending challenge, used up by this call whatever the outcome of the attempt: each challenge gets one.
-    func takeChallenge(nowMilliseconds: Int64) -> String? {
-        state.withLock { state -> String? in
+    func takeChallenge() -> String? {
+        let now = monotonicMilliseconds()
+        return state.withLock { state -> String? in
             defer { state.challenge = nil }
-            guard let challenge = state.challenge, challenge.expiresAtMilliseconds > nowMilliseconds else { return nil }
+            guard let challenge = state.challenge, challenge.expiresAtMonotonicMilliseconds > now else { return nil }
             return challenge.text
         }
     }

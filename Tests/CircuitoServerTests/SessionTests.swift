@@ -3,6 +3,7 @@ import CircuitoCrypto
 import CircuitoServer
 import CircuitoStorage
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("Socket API: read sessions", .serialized, .timeLimit(.minutes(5)))
@@ -131,6 +132,32 @@ struct SessionTests {
         await server.shutdown()
     }
 
+    @Test("a challenge lasts the read window by the time that passes, not by the wall clock, which may be set meanwhile")
+    func challengeLifetimeIgnoresWallClockChanges() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.readRequestWindowSeconds = 1
+        let wall = Mutex<Int64>(fixture.now)
+        let server = try await fixture.startServer(limits: limits, readClockMilliseconds: { wall.withLock { $0 } })
+        // The clock is set 2 s ahead (more than the window) just after the challenge: it was given a moment ago, so
+        // a request signed at the new time opens the session.
+        let ahead = try server.client()
+        let first = try #require(try ahead.result("session.challenge")["challenge"]?.stringValue)
+        wall.withLock { $0 += 2_000 }
+        let opened = try ahead.result(
+            "session.open",
+            ReadAuthorisation.sign(method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: wall.withLock { $0 }, nonce: first))
+        #expect(opened["actor"] == "bene-1")
+        // The clock is set a day back just after the challenge: the challenge still lapses once the window has passed.
+        let back = try server.client()
+        let second = try #require(try back.result("session.challenge")["challenge"]?.stringValue)
+        wall.withLock { $0 -= 86_400_000 }
+        try await Task.sleep(for: .milliseconds(1200))
+        let late = ReadAuthorisation.sign(method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: wall.withLock { $0 }, nonce: second)
+        #expect(try back.error("session.open", late).name == "invalid_read_request")
+        await server.shutdown()
+    }
+
     @Test("a session's reads stop when its key is revoked or its actor suspended")
     func sessionFollowsTheState() async throws {
         let fixture = try CircuitFixture()
@@ -231,3 +258,4 @@ struct SessionTests {
         await server.shutdown()
     }
 }
+
