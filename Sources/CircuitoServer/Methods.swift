@@ -470,8 +470,10 @@ struct ServerContext: Sendable {
         if let lots = balance.lots {
             result["lots"] = .array(lots.map(\.json))
             // Lots past their expiry stay in the balance until the authority's tocoin.expired collects them, but no
-            // payment can spend them: say how much of the balance that is, so a till does not offer it.
-            let now = Timestamp.format(millisecondsSince1970: clock())
+            // payment can spend them: say how much of the balance that is, so a till does not offer it. Expired at
+            // the time a payment made now would be recorded at: the clock, or the last recorded_at if the clock is
+            // behind it (Specs/ledger.md 5.3).
+            let now = Timestamp.format(millisecondsSince1970: max(clock(), writer.lastRecordedAtMilliseconds))
             result["expired"] = .integer(lots.filter { $0.isExpired(at: now) }.reduce(0) { $0 + $1.remaining })
         }
         return .object(result)

@@ -199,6 +199,9 @@ public final class LedgerWriter: Sendable {
         }
     }
 
+    /// The `recorded_at` of the last commit: the ledger's time when the clock is behind it (Specs/ledger.md 5.3).
+    public var lastRecordedAtMilliseconds: Int64 { shared.withLock { $0.committedLastRecordedAtMilliseconds } }
+
     /// What the writer has done since the server started (`server.info`'s `writer`).
     public var statistics: WriterStatistics { statisticsState.withLock { $0 } }
 

@@ -542,6 +542,24 @@ struct ProtocolTests {
         await server.shutdown()
     }
 
+    @Test("with the clock behind the ledger's last recorded_at, a balance counts as expired what a payment made now could not spend")
+    func expiredPartOfABalanceAtTheLedgersTime() async throws {
+        let fixture = try CircuitFixture(initialBalance: 500)
+        // A commit made while the clock ran 366 days ahead: every later record carries that time (Specs/ledger.md 5.3),
+        // and the fixture's lots, kept 365 days, have expired by it.
+        let ahead = fixture.now + 366 * 86_400_000
+        do {
+            let ledger = try Ledger.open(directory: fixture.directory, clock: { ahead })
+            _ = try ledger.append([try fixture.registration().verified()])
+        }
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let balance = try client.result("account.balance", fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"]))
+        #expect(balance["balance"] == 500)
+        #expect(balance["expired"] == 500)
+        await server.shutdown()
+    }
+
     @Test("reads: balances with lots, histories and case records in pages, catalogue search, proofs that verify")
     func reads() async throws {
         let fixture = try CircuitFixture(initialBalance: 500)
