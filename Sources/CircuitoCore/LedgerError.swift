@@ -81,4 +81,5 @@ extension LedgerError.Code {
     public static let keyFile = Self(name: "key_file", number: 4004)
     public static let integrity = Self(name: "integrity_failure", number: 4005)
     public static let clockOutOfRange = Self(name: "clock_out_of_range", number: 4006)
+    public static let ledgerFormatTooNew = Self(name: "ledger_format_too_new", number: 4007)
 }

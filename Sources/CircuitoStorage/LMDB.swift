@@ -106,11 +106,16 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
     /// Opens (and with `create`, creates) the environment at `path` and the named databases.
     ///
+    /// Before any of them, the ledger format stamp (`LedgerFormat`) is read: a version newer than this binary's is
+    /// refused (`ledger_format_too_new`), and a missing one (a ledger from before the stamp) reads as version 1.
+    /// `writing` (implied by `create`) is for the ledger's one writer, which holds its writer lock: its opening stores
+    /// the stamp when there is none, in the transaction that opens the databases.
+    ///
     /// A data file this process already has open is refused (`ledger_locked`): LMDB allows one environment per file
     /// and process (`OpenEnvironments`).
-    public init(path: String, databaseNames: [String], create: Bool, options: Options = Options()) throws(LedgerError) {
+    public init(path: String, databaseNames: [String], create: Bool, writing: Bool = false, options: Options = Options()) throws(LedgerError) {
         let (opened, fileIdentity) = try OpenEnvironments.opening(directory: path) { () throws(LedgerError) in
-            let opened = try LMDBEnvironment.open(path: path, databaseNames: databaseNames, create: create, options: options)
+            let opened = try LMDBEnvironment.open(path: path, databaseNames: databaseNames, create: create, writing: create || writing, options: options)
             var descriptor: Int32 = -1
             let identity = mdb_env_get_fd(opened.environment, &descriptor) == 0 ? OpenEnvironments.identity(ofDescriptor: descriptor) : nil
             return (opened, identity)
@@ -129,7 +134,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
 
     /// The environment and its databases' handles, opened; closed again if any step fails.
     private static func open(
-        path: String, databaseNames: [String], create: Bool, options: Options, extraFlags: UInt32 = 0
+        path: String, databaseNames: [String], create: Bool, writing: Bool, options: Options, extraFlags: UInt32 = 0
     ) throws(LedgerError) -> (environment: OpaquePointer, databases: [String: MDB_dbi], writerHoldOff: Int32?) {
         // Opening an environment that is there: LMDB would make a missing or empty data file a new environment (its
         // meta pages written into a folder that held no ledger), so those are refused before it is asked.
@@ -151,7 +156,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
         var readOnlyAccess: LedgerError?
         do throws(LedgerError) {
             try LMDBEnvironment.check(mdb_env_set_assert(environment, reportDamagedFile), "mdb_env_set_assert")
-            try LMDBEnvironment.check(mdb_env_set_maxdbs(environment, MDB_dbi(databaseNames.count + 1)), "mdb_env_set_maxdbs")
+            // The databases asked for, the format stamp's, and one to spare.
+            try LMDBEnvironment.check(mdb_env_set_maxdbs(environment, MDB_dbi(databaseNames.count + 2)), "mdb_env_set_maxdbs")
             // 0 before opening: LMDB takes the size the file records (1 MiB for a new file), raised below if asked.
             let requestedBytes: Int
             switch options.mapSize {
@@ -197,8 +203,15 @@ public final class LMDBEnvironment: @unchecked Sendable {
             }
             // Open every named database once, in one transaction; the handles then serve every later transaction.
             var transaction: OpaquePointer?
-            try LMDBEnvironment.check(mdb_txn_begin(environment, nil, create ? 0 : UInt32(MDB_RDONLY), &transaction), "mdb_txn_begin")
+            try LMDBEnvironment.check(mdb_txn_begin(environment, nil, writing ? 0 : UInt32(MDB_RDONLY), &transaction), "mdb_txn_begin")
             guard let transaction else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
+            // The format stamp first: a ledger of a newer format is refused before anything else of it is read.
+            do throws(LedgerError) {
+                if let database = try checkFormat(transaction, path: path, writing: writing) { databases[LedgerFormat.databaseName] = database }
+            } catch {
+                mdb_txn_abort(transaction)
+                throw error
+            }
             for name in databaseNames {
                 var database = MDB_dbi()
                 let result = mdb_dbi_open(transaction, name, create ? UInt32(MDB_CREATE) : 0, &database)
@@ -249,13 +262,46 @@ public final class LMDBEnvironment: @unchecked Sendable {
         var lockFree = options
         lockFree.readsWithoutWriteAccess = false
         do throws(LedgerError) {
-            let opened = try open(path: path, databaseNames: databaseNames, create: false, options: lockFree, extraFlags: UInt32(MDB_RDONLY) | UInt32(MDB_NOLOCK))
+            let opened = try open(
+                path: path, databaseNames: databaseNames, create: false, writing: false, options: lockFree, extraFlags: UInt32(MDB_RDONLY) | UInt32(MDB_NOLOCK))
             assert(opened.writerHoldOff == nil, "the lock-free open does not fall back again")
             return (opened.environment, opened.databases, holdOff)
         } catch {
             if let holdOff { Glibc.close(holdOff) }
             throw error
         }
+    }
+
+    /// Reads the format stamp in the transaction that opens the databases, refuses a newer version than this binary's,
+    /// and for a writer stores this binary's where there is none (then committed with that transaction). Returns the
+    /// stamp database's handle, or nil when a reader finds none (a ledger from before the stamp: version 1).
+    private static func checkFormat(_ transaction: OpaquePointer, path: String, writing: Bool) throws(LedgerError) -> MDB_dbi? {
+        var database = MDB_dbi()
+        let opened = mdb_dbi_open(transaction, LedgerFormat.databaseName, writing ? UInt32(MDB_CREATE) : 0, &database)
+        if opened == MDB_NOTFOUND && !writing { return nil }
+        try LMDBEnvironment.check(opened, "opening database \(LedgerFormat.databaseName)")
+        var key = LedgerFormat.versionKey
+        let (result, stored) = key.withUnsafeMutableBytes { keyBuffer -> (Int32, [UInt8]?) in
+            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+            var value = MDB_val()
+            let result = mdb_get(transaction, database, &keyValue, &value)
+            return (result, result == 0 ? LMDBTransaction.bytes(of: value) : nil)
+        }
+        if result != MDB_NOTFOUND { try LMDBEnvironment.check(result, "reading the ledger format version") }
+        if let stored {
+            try LedgerFormat.requireReadable(storedVersion: try LedgerFormat.decode(stored, path: path), path: path)
+        } else if writing {
+            var value = LedgerFormat.encode(LedgerFormat.version)
+            let written = key.withUnsafeMutableBytes { keyBuffer in
+                value.withUnsafeMutableBytes { valueBuffer in
+                    var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
+                    var valueValue = MDB_val(mv_size: valueBuffer.count, mv_data: valueBuffer.baseAddress)
+                    return mdb_put(transaction, database, &keyValue, &valueValue, 0)
+                }
+            }
+            try LMDBEnvironment.check(written, "writing the ledger format version")
+        }
+        return database
     }
 
     /// A file shorter than its own last page (cut short by an interrupted copy, say) is refused before anything reads

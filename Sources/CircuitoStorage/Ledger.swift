@@ -205,7 +205,8 @@ public final class Ledger {
         }
         let lock = try FileLock(path: directory + "/" + LedgerFiles.writerLock)
         let checkpointKey = try KeyFile.read(directory + "/" + LedgerFiles.checkpointKey)
-        let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false, options: options)
+        // `writing`: under the writer lock, the opening stamps the ledger's format version if it has none.
+        let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false, writing: true, options: options)
         let (genesis, frontier, lastRecordedAt) = try environment.read { (transaction) throws(LedgerError) in
             let state = TransactionLedgerState(transaction: transaction)
             guard let genesis = try state.genesis() else {

@@ -707,6 +707,35 @@ struct CLITests {
         }
     }
 
+    @Test("a ledger a newer circuito stamped with a newer format version is refused by its writers and readers (ledger_format_too_new), which write nothing to it")
+    func newerFormatIsRefused() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        // As a circuito of format version 2 would leave it.
+        do {
+            let environment = try LMDBEnvironment(path: ledger.directory, databaseNames: [], create: false, writing: true)
+            try environment.write { (transaction) throws(LedgerError) in
+                try transaction.put(LedgerFormat.databaseName, LedgerFormat.versionKey, Array("2".utf8))
+            }
+            environment.close()
+        }
+        let before = try #require(FileManager.default.contents(atPath: ledger.directory + "/data.mdb"))
+        let event = try ledger.authority.register(TestActor("merchant-9"), role: "merchant", name: "Nine") + "\n"
+        let commands: [[String]] = [
+            ["append"], ["serve", "--listen", "127.0.0.1:0"], ["verify"], ["rebuild"], ["export"], ["report"], ["checkpoint"],
+            ["backup", "--out", ledger.workspace.path("copy")],
+        ]
+        for command in commands {
+            let refused = try await circuito(command + ["--data", ledger.directory], stdin: event)
+            #expect(refused.exitedNormally && refused.status == 1, "\(command): \(refused.status) \(refused.stderr)")
+            #expect(
+                refused.stderr.hasPrefix("error: ledger_format_too_new: \(ledger.directory) holds a ledger of format version 2, written by a newer circuito; this circuito reads format version 1"),
+                "\(command): \(refused.stderr)")
+        }
+        #expect(FileManager.default.contents(atPath: ledger.directory + "/data.mdb") == before)
+        #expect(access(ledger.workspace.path("copy"), F_OK) != 0)
+    }
+
     @Test("keygen, init, sign, append, verify, export, checkpoint and proofs agree with each other")
     func fullFlow() async throws {
         let workspace = try Workspace()
