@@ -84,11 +84,15 @@ public enum ReadAuthorisation {
             throw RPCError(LedgerError(.invalidSignature, "the read request's signature does not verify with its key"))
         }
         let requester = try activeActor(actorID, key: keyText, in: reader)
-        // Last, so that only a request that would otherwise be served uses up its nonce.
-        do throws(LedgerError) {
-            try nonces.use(actor: actorID, nonce: nonce, nowMilliseconds: nowMilliseconds)
-        } catch {
-            throw RPCError(error)
+        // Last, so that only a request that would otherwise be served uses up its nonce. A session.open's nonce is its
+        // connection's challenge, already used up by this attempt and never given again, so it takes no place in the
+        // store: an actor whose signed reads fill its share can still open the session the refusal points to.
+        if challenge == nil {
+            do throws(LedgerError) {
+                try nonces.use(actor: actorID, nonce: nonce, nowMilliseconds: nowMilliseconds)
+            } catch {
+                throw RPCError(error)
+            }
         }
         return (requester, keyText, request["params"])
     }

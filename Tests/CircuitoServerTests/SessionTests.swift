@@ -132,6 +132,31 @@ struct SessionTests {
         await server.shutdown()
     }
 
+    @Test("an actor whose share of remembered nonces is full is refused signed reads, and can still open the session the refusal points to")
+    func sessionOpensPastTheNonceShare() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumRememberedNoncesPerActor = 2
+        let server = try await fixture.startServer(limits: limits)
+        let client = try server.client()
+        func signedBalance() -> JSONValue {
+            ReadAuthorisation.sign(method: "account.balance", params: ["account": "beneficiary:bene-1"], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: fixture.now)
+        }
+        for _ in 0..<2 { _ = try client.result("account.balance", signedBalance()) }
+        let refused = try client.error("account.balance", signedBalance())
+        #expect(refused.name == "overloaded")
+        #expect(refused.message.contains("session.open"), "\(refused.message)")
+        // session.open's nonce is the connection's one-time challenge: it takes no place in the store.
+        #expect(try Self.openSession(client, fixture: fixture, as: "bene-1")["actor"] == "bene-1")
+        #expect(try client.result("account.balance", ["account": "beneficiary:bene-1"])["balance"] == .integer(fixture.initialBalance))
+        // Each challenge still opens once: a captured session.open sent again is refused.
+        let challenge = try #require(try client.result("session.challenge")["challenge"]?.stringValue)
+        let open = ReadAuthorisation.sign(method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: fixture.now, nonce: challenge)
+        _ = try client.result("session.open", open)
+        #expect(try client.error("session.open", open).name == "invalid_read_request")
+        await server.shutdown()
+    }
+
     @Test("a challenge lasts the read window by the time that passes, not by the wall clock, which may be set meanwhile")
     func challengeLifetimeIgnoresWallClockChanges() async throws {
         let fixture = try CircuitFixture()
