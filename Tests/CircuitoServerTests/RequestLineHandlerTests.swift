@@ -343,8 +343,7 @@ struct LineFrameDecoderTests {
 struct NonceStoreTests {
     @Test("one actor's signed reads are bounded apart from the store's: past its share it alone is refused, until its nonces expire")
     func oneActorCannotFillTheStore() throws {
-        let monotonic = Locked<Int64>(0)
-        let store = NonceStore(capacity: 10, capacityPerActor: 3, windowSeconds: 1, monotonicMilliseconds: { monotonic.withLock { $0 } })
+        let (store, monotonic) = Self.store(capacity: 10, capacityPerActor: 3, windowSeconds: 1)
         let now: Int64 = 1_000_000
         for number in 0..<3 { try store.use(actor: "flood", nonce: "n\(number)", nowMilliseconds: now) }
         do {
@@ -364,14 +363,20 @@ struct NonceStoreTests {
         try store.use(actor: "flood", nonce: "n5", nowMilliseconds: now + 2_000)
     }
 
+    /// A store whose monotonic clock the test sets (it starts at 0).
+    private static func store(capacity: Int, capacityPerActor: Int, windowSeconds: Int) -> (NonceStore, monotonic: Locked<Int64>) {
+        let monotonic = Locked<Int64>(0)
+        let store = NonceStore(capacity: capacity, capacityPerActor: capacityPerActor, windowSeconds: windowSeconds, monotonicMilliseconds: { monotonic.withLock { $0 } })
+        return (store, monotonic)
+    }
+
     /// 2026-12-06T10:00:00Z, and a signed read's window of 300 s: nonces are kept 600 s.
     private static let wallStart: Int64 = 1_796_551_200_000
     private static let day: Int64 = 86_400_000
 
     @Test("a wall clock set back a day keeps the nonces used before it, and still forgets the ones used after it")
     func wallClockSetBack() throws {
-        let monotonic = Locked<Int64>(0)
-        let store = NonceStore(capacity: 3, capacityPerActor: 3, windowSeconds: 300, monotonicMilliseconds: { monotonic.withLock { $0 } })
+        let (store, monotonic) = Self.store(capacity: 3, capacityPerActor: 3, windowSeconds: 300)
         try store.use(actor: "bene-1", nonce: "before", nowMilliseconds: Self.wallStart)
         // The clock is set back a day: the store fills with reads made after that.
         monotonic.withLock { $0 = 1_000 }
@@ -388,8 +393,7 @@ struct NonceStoreTests {
 
     @Test("a wall clock that jumps a day ahead and back does not forget the nonces of requests valid again")
     func wallClockAheadAndBack() throws {
-        let monotonic = Locked<Int64>(0)
-        let store = NonceStore(capacity: 10, capacityPerActor: 10, windowSeconds: 300, monotonicMilliseconds: { monotonic.withLock { $0 } })
+        let (store, monotonic) = Self.store(capacity: 10, capacityPerActor: 10, windowSeconds: 300)
         try store.use(actor: "bene-1", nonce: "captured", nowMilliseconds: Self.wallStart)
         monotonic.withLock { $0 = 1_000 }
         try store.use(actor: "bene-2", nonce: "while-ahead", nowMilliseconds: Self.wallStart + Self.day)
