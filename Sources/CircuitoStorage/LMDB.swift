@@ -280,26 +280,11 @@ public final class LMDBEnvironment: @unchecked Sendable {
         let opened = mdb_dbi_open(transaction, LedgerFormat.databaseName, writing ? UInt32(MDB_CREATE) : 0, &database)
         if opened == MDB_NOTFOUND && !writing { return nil }
         try LMDBEnvironment.check(opened, "opening database \(LedgerFormat.databaseName)")
-        var key = LedgerFormat.versionKey
-        let (result, stored) = key.withUnsafeMutableBytes { keyBuffer -> (Int32, [UInt8]?) in
-            var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
-            var value = MDB_val()
-            let result = mdb_get(transaction, database, &keyValue, &value)
-            return (result, result == 0 ? LMDBTransaction.bytes(of: value) : nil)
-        }
-        if result != MDB_NOTFOUND { try LMDBEnvironment.check(result, "reading the ledger format version") }
-        if let stored {
+        let label = "the ledger format version"
+        if let stored = try LMDBTransaction.get(transaction, database, LedgerFormat.versionKey, label: label) {
             try LedgerFormat.requireReadable(storedVersion: try LedgerFormat.decode(stored, path: path), path: path)
         } else if writing {
-            var value = LedgerFormat.encode(LedgerFormat.version)
-            let written = key.withUnsafeMutableBytes { keyBuffer in
-                value.withUnsafeMutableBytes { valueBuffer in
-                    var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
-                    var valueValue = MDB_val(mv_size: valueBuffer.count, mv_data: valueBuffer.baseAddress)
-                    return mdb_put(transaction, database, &keyValue, &valueValue, 0)
-                }
-            }
-            try LMDBEnvironment.check(written, "writing the ledger format version")
+            try LMDBTransaction.put(transaction, database, LedgerFormat.versionKey, LedgerFormat.encode(LedgerFormat.version), appending: false, label: label)
         }
         return database
     }
@@ -658,6 +643,11 @@ public struct LMDBTransaction {
     }
 
     private func get(_ database: MDB_dbi, _ key: [UInt8], label databaseName: String) throws(LedgerError) -> [UInt8]? {
+        try Self.get(handle, database, key, label: databaseName)
+    }
+
+    /// `get` on a transaction handle itself: also for the opening's transaction, before the environment exists.
+    static func get(_ handle: OpaquePointer, _ database: MDB_dbi, _ key: [UInt8], label databaseName: String) throws(LedgerError) -> [UInt8]? {
         // LMDB only reads a key it is given: the caller's buffer is passed as it is (a mutable copy would allocate).
         let (result, bytes) = key.withUnsafeBytes { keyBuffer -> (Int32, [UInt8]?) in
             var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: UnsafeMutableRawPointer(mutating: keyBuffer.baseAddress))
@@ -679,6 +669,13 @@ public struct LMDBTransaction {
     }
 
     private func put(_ database: MDB_dbi, _ key: [UInt8], _ value: [UInt8], appending: Bool, label databaseName: String) throws(LedgerError) {
+        try Self.put(handle, database, key, value, appending: appending, label: databaseName)
+    }
+
+    /// `put` on a transaction handle itself: also for the opening's transaction, before the environment exists.
+    static func put(
+        _ handle: OpaquePointer, _ database: MDB_dbi, _ key: [UInt8], _ value: [UInt8], appending: Bool, label databaseName: String
+    ) throws(LedgerError) {
         // MDB_APPEND skips the search and keeps pages full when keys arrive in order (the log).
         let flags = appending ? UInt32(MDB_APPEND) : 0
         // Without MDB_RESERVE, LMDB only reads the key and the value (it copies them into its pages).

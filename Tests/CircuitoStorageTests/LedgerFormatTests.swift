@@ -36,12 +36,7 @@ struct LedgerFormatTests {
     static func storedStamp(_ directory: String) throws -> String? {
         try withRawTransaction(directory) { transaction, database in
             guard let database else { return (nil, false) }
-            var key = LedgerFormat.versionKey
-            let stored = key.withUnsafeMutableBytes { keyBuffer -> [UInt8]? in
-                var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
-                var value = MDB_val()
-                return mdb_get(transaction, database, &keyValue, &value) == 0 ? LMDBTransaction.bytes(of: value) : nil
-            }
+            let stored = (try? LMDBTransaction.get(transaction, database, LedgerFormat.versionKey, label: "the stamp")) ?? nil
             return (stored.map { String(decoding: $0, as: UTF8.self) }, false)
         }
     }
@@ -51,18 +46,19 @@ struct LedgerFormatTests {
         let done: Bool = try withRawTransaction(directory) { transaction, database in
             guard let database else { return (text == nil, false) }
             guard let text else { return (mdb_drop(transaction, database, 1) == 0, true) }
-            var key = LedgerFormat.versionKey
-            var value = Array(text.utf8)
-            let written = key.withUnsafeMutableBytes { keyBuffer in
-                value.withUnsafeMutableBytes { valueBuffer in
-                    var keyValue = MDB_val(mv_size: keyBuffer.count, mv_data: keyBuffer.baseAddress)
-                    var valueValue = MDB_val(mv_size: valueBuffer.count, mv_data: valueBuffer.baseAddress)
-                    return mdb_put(transaction, database, &keyValue, &valueValue, 0)
-                }
-            }
-            return (written == 0, written == 0)
+            let written = (try? LMDBTransaction.put(transaction, database, LedgerFormat.versionKey, Array(text.utf8), appending: false, label: "the stamp")) != nil
+            return (written, written)
         }
         try #require(done, "cannot set the stamp of \(directory) to \(text ?? "none")")
+    }
+
+    /// A ledger with one registration after its genesis, closed again.
+    static func closedLedger() throws -> TemporaryLedger {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        _ = try ledger.append([try temporary.registration("shop-1")])
+        ledger.environment.close()
+        return temporary
     }
 
     @Test("a new ledger, a replica and a backup carry the stamp: format version 1, in decimal digits")
@@ -86,12 +82,7 @@ struct LedgerFormatTests {
 
     @Test("a ledger from before the stamp reads as version 1, its readers leave it so, and its writer stamps it when it opens")
     func unstampedLedgerIsStampedByItsWriter() throws {
-        let temporary = TemporaryLedger()
-        do {
-            let ledger = try temporary.create()
-            _ = try ledger.append([try temporary.registration("shop-1")])
-            ledger.environment.close()
-        }
+        let temporary = try Self.closedLedger()
         try Self.setStamp(temporary.directory, to: nil)
         #expect(try Self.storedStamp(temporary.directory) == nil)
 
@@ -109,12 +100,7 @@ struct LedgerFormatTests {
 
     @Test("a ledger stamped with a newer version is refused by its writer and its readers (ledger_format_too_new), and nothing of it is written")
     func newerLedgerIsRefused() throws {
-        let temporary = TemporaryLedger()
-        do {
-            let ledger = try temporary.create()
-            _ = try ledger.append([try temporary.registration("shop-1")])
-            ledger.environment.close()
-        }
+        let temporary = try Self.closedLedger()
         try Self.setStamp(temporary.directory, to: "2")
         let before = try #require(FileManager.default.contents(atPath: temporary.directory + "/data.mdb"))
 
