@@ -260,11 +260,10 @@ struct WriterPlannerTests {
         }
     }
 
-    /// One task per client, each submitting its events one at a time; with `stopWhen`, the writer is stopped as soon
-    /// as its statistics satisfy it (polled every millisecond, at most 10 s), while the clients are still sending.
-    /// The answers of each client, in its order.
-    /// Each client's events in order, the clients at once; with `stopWhen`, the writer is stopped once it holds, or
-    /// after `stopAfterSeconds` of wall time at most (a machine loaded by other work may be slow to get there).
+    /// One task per client, each submitting its events one at a time; with `stopWhen`, the writer is stopped once its
+    /// statistics satisfy it (polled every millisecond), or after `stopAfterSeconds` of wall time at most (a machine
+    /// loaded by other work may be slow to get there), while the clients are still sending. The answers of each
+    /// client, in its order.
     private static func submitConcurrently(
         _ writer: LedgerWriter, _ events: [[VerifiedEvent]], stopAfterSeconds: Int = 30, stopWhen: (@Sendable (WriterStatistics) -> Bool)? = nil
     ) async -> [[Answer]] {
@@ -433,37 +432,44 @@ struct WriterPlannerTests {
 
     @Test("a map that fills during concurrent writes: every request gets its receipts or map_full, every receipt is in the log, nothing else is, and the ledger verifies")
     func mapFullUnderConcurrentWrites() async throws {
-        let fixture = try CircuitFixture()
-        let writer = try Self.startOnSmallMap(fixture)
-        let sizeBefore = try writer.reader.size()
-        let eventsPerClient = 120
-        let events = try Self.largeRegistrations(fixture, clients: 16, perClient: eventsPerClient)
-        let results = await Self.submitConcurrently(writer, events).flatMap { $0 }
-        await writer.stop()
-        // Commits failed while the planner had planned the next group over them: that group was planned again.
-        let statistics = writer.statistics
-        #expect(statistics.replannedRequests > 0)
-        // Only committed groups count, and each of these wrote records (no refusals, no repeats): one commit each.
-        #expect(statistics.groups == statistics.appends.commits)
-        #expect(results.count == 16 * eventsPerClient)
-        var receipts: [Receipt] = []
-        var mapFullCount = 0
-        for result in results {
-            switch result {
-            case .success(let received): receipts += received
-            case .failure(let refusal):
-                #expect(refusal.error.code == .mapFull, "only the full map refuses these: \(refusal.error)")
-                mapFullCount += 1
+        // Whether a commit fails while the next group was planned over it depends on timing: in a full test run on
+        // one loaded core the planner did not get ahead of the committer in one attempt. So up to three attempts,
+        // each checked whole, until one has planned requests again.
+        for attempt in 1...3 {
+            let fixture = try CircuitFixture()
+            let writer = try Self.startOnSmallMap(fixture)
+            let sizeBefore = try writer.reader.size()
+            let eventsPerClient = 120
+            let events = try Self.largeRegistrations(fixture, clients: 16, perClient: eventsPerClient)
+            let results = await Self.submitConcurrently(writer, events).flatMap { $0 }
+            await writer.stop()
+            let statistics = writer.statistics
+            // Only committed groups count, and each of these wrote records (no refusals, no repeats): one commit each.
+            #expect(statistics.groups == statistics.appends.commits)
+            #expect(results.count == 16 * eventsPerClient)
+            var receipts: [Receipt] = []
+            var mapFullCount = 0
+            for result in results {
+                switch result {
+                case .success(let received): receipts += received
+                case .failure(let refusal):
+                    #expect(refusal.error.code == .mapFull, "only the full map refuses these: \(refusal.error)")
+                    mapFullCount += 1
+                }
             }
+            #expect(mapFullCount > 0)
+            #expect(!receipts.isEmpty)
+            #expect(statistics.appends.records == UInt64(receipts.count))
+            // Exactly the answered records are in the log, each where its receipt says (its leaf and its event), and nothing else.
+            let reader = try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: writer)
+            for receipt in receipts {
+                #expect(MerkleHash.leaf(try reader.leafBytes(sequenceNumber: receipt.sequenceNumber)) == receipt.leafHash)
+                #expect(try Record(leafBytes: try reader.leafBytes(sequenceNumber: receipt.sequenceNumber)).signedEvent.event.id == receipt.eventID)
+            }
+            // Commits failed while the planner had planned the next group over them: that group was planned again.
+            if statistics.replannedRequests > 0 { return }
+            print("attempt \(attempt): no commit failed while the next group was planned over it")
         }
-        #expect(mapFullCount > 0)
-        #expect(!receipts.isEmpty)
-        #expect(statistics.appends.records == UInt64(receipts.count))
-        // Exactly the answered records are in the log, each where its receipt says (its leaf and its event), and nothing else.
-        let reader = try Self.expectLogHoldsExactly(receipts, after: sizeBefore, in: writer)
-        for receipt in receipts {
-            #expect(MerkleHash.leaf(try reader.leafBytes(sequenceNumber: receipt.sequenceNumber)) == receipt.leafHash)
-            #expect(try Record(leafBytes: try reader.leafBytes(sequenceNumber: receipt.sequenceNumber)).signedEvent.event.id == receipt.eventID)
-        }
+        Issue.record("in three attempts no commit failed while the next group was planned over it")
     }
 }
