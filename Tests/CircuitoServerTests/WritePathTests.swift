@@ -321,7 +321,11 @@ struct WritePathTests {
                 }
             }
         }
-        try await Task.sleep(for: .milliseconds(30))
+        // Shut down once a first event is committed, not after a fixed time: on a busy machine the client threads
+        // may not have connected (or their first submit reached the writer) within any fixed wait, and a shutdown
+        // before that leaves nothing to check.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while receipts.all.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
         await server.shutdown()
         await submitted.value
         // Refused only because the server was stopping, never for another reason.
