@@ -579,7 +579,13 @@ struct CLITests {
             executable: "/bin/sh")
         defer { kill(server.pid, SIGTERM) }
         let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
-        #expect(String(decoding: server.stderr.bytes, as: UTF8.self).contains("serve: this process may open 400 files (ulimit -n): at most 144 connections, not 1024"))
+        // Written before the listening line, but to stderr, which another thread reads: it may not have read it yet.
+        let warning = "serve: this process may open 400 files (ulimit -n): at most 144 connections, not 1024"
+        let deadline = Date().addingTimeInterval(30)
+        while !String(decoding: server.stderr.bytes, as: UTF8.self).contains(warning) && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(String(decoding: server.stderr.bytes, as: UTF8.self).contains(warning), "\(String(decoding: server.stderr.bytes, as: UTF8.self))")
         let info = try await circuito("client", "info", "--server", endpoint)
         try #require(info.succeeded, "\(info.stderr)")
         #expect(try JSONParser.parse(info.stdoutBytes)["limits"]?["maximum_connections"] == 144)
