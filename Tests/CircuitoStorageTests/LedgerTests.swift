@@ -475,11 +475,14 @@ struct LedgerTests {
         let ledger = try temporary.create()
         let environment = ledger.reader.environment
         let readStarted = DispatchSemaphore(value: 0)
+        let mayEndRead = DispatchSemaphore(value: 0)
         let readEnded = DispatchSemaphore(value: 0)
+        // The read lasts until the checks below are done, not a fixed time: a test thread held off that long on a
+        // busy machine would find it ended and the environment closed.
         Thread {
             _ = try? environment.read { (_) throws(LedgerError) in
                 readStarted.signal()
-                usleep(500_000)
+                mayEndRead.wait()
             }
             readEnded.signal()
         }.start()
@@ -489,6 +492,7 @@ struct LedgerTests {
         #expect(throws: LedgerError.self) { try ledger.reader.size() }
         // Still open for this process: a second environment is refused.
         #expect(throws: LedgerError.self) { try LedgerReader.open(directory: temporary.directory) }
+        mayEndRead.signal()
         readEnded.wait()
         // The read closed the environment as it ended: the file opens again with no second close, while the
         // environment is still referenced here.
