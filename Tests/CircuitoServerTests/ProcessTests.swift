@@ -115,6 +115,8 @@ struct ProcessTests {
                 }.start()
             }
             try await Task.sleep(for: .milliseconds(1500))
+            // And until a first client was answered: on a busy machine 32 new threads and a new process may take longer.
+            while answered.all.isEmpty && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
             kill(server.process.processIdentifier, SIGTERM)
             let exited = await server.waitForExit(timeoutSeconds: 60)
             while clientsDone.all.count < 32 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
