@@ -194,21 +194,29 @@ struct SubscriptionTests {
         let endpoint = server.unixEndpoint
         let writing = Atomic<Bool>(true)
         let writerDone = Atomic<Bool>(false)
+        // The log's size after the last batch whose receipts came back (the setup's were received before).
+        let acknowledgedSize = Atomic<Int64>(Int64(try server.size()))
         Thread {
             defer { writerDone.store(true, ordering: .releasing) }
             guard let writer = try? LineClient(endpoint, timeoutSeconds: 20) else { return }
             for batch in batches where writing.load(ordering: .relaxed) {
-                guard case .success? = try? writer.call("submit_batch", batch) else { return }
+                guard case .success(let answer)? = try? writer.call("submit_batch", batch) else { return }
+                let sequenceNumbers = answer["receipts"]?.arrayValue?.compactMap { $0["seq"]?.integerValue } ?? []
+                if let last = sequenceNumbers.max() { acknowledgedSize.store(last + 1, ordering: .releasing) }
             }
         }.start()
         let subscriber = try LineClient(server.tcpEndpoint, timeoutSeconds: 20)
         try subscriber.send(RPCMessage.request(id: 1, method: "subscribe", params: fixture.read("subscribe", as: "audit", ["from": 0])))
         var messages: [JSONValue] = []
         while messages.count < readBeforeClosing, let message = try subscriber.nextMessage() { messages.append(message) }
-        // Committed before the half-close, and seen by the server's subscription hub too (it learns of a commit just
-        // after it is durable), so the stream must reach at least this size.
+        // Committed before the half-close, and seen by the server's subscription hub too, so the stream must reach
+        // at least this size. The hub learns of a commit just after it is durable and before its receipts are made:
+        // once the batch that made this size is acknowledged, the hub has it (a fixed wait would not do: a committer
+        // thread held off in between on a busy machine leaves the log ahead of the hub for as long).
         let sizeBeforeHalfClose = Int64(try server.size())
-        try await Task.sleep(for: .milliseconds(20))
+        for _ in 0..<3000 where acknowledgedSize.load(ordering: .acquiring) < sizeBeforeHalfClose {
+            try await Task.sleep(for: .milliseconds(1))
+        }
         subscriber.shutdownSending()
         while messages.count < 100_000, let message = try subscriber.nextMessage() { messages.append(message) }
         writing.store(false, ordering: .relaxed)
