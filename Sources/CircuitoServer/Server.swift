@@ -646,10 +646,7 @@ struct Connection {
                 throw RPCError(LedgerError(.notAuthorised, "\(requester.role.rawValue) \"\(requester.id)\" may not read the log"))
             }
             let start = try params.optionalCount("from") ?? 0
-            let size = context.hub.size
-            guard start <= size else {
-                throw RPCError(LedgerError(.invalidRange, "from \(start) is past the end of the log (\(size) records)"))
-            }
+            let size = try context.hub.sizeForSubscription(from: start) { () throws(LedgerError) in try context.reader.size() }
             let number = state.subscriptionCount.withLock { count -> Int? in
                 guard count.active < context.limits.maximumSubscriptionsPerConnection else { return nil }
                 count.active += 1

@@ -41,6 +41,21 @@ final class SubscriptionHub: Sendable {
 
     var size: UInt64 { state.withLock { $0.size } }
 
+    /// The log's size to answer a subscription from `start` with, or `invalid_range` when the log has not reached
+    /// `start`. The hub hears of a commit just after the log holds it, while `server.info`, `events` and a replica's
+    /// records come from the log: a start the log has reached and the hub not yet is not past the end, so the log is
+    /// read whenever the start is past the hub's size.
+    func sizeForSubscription(from start: UInt64, logSize: () throws(LedgerError) -> UInt64) throws(RPCError) -> UInt64 {
+        let announcedSize = size
+        guard start > announcedSize else { return announcedSize }
+        let committedSize: UInt64
+        do { committedSize = try logSize() } catch { throw RPCError(error) }
+        guard start <= committedSize else {
+            throw RPCError(LedgerError(.invalidRange, "from \(start) is past the end of the log (\(committedSize) records)"))
+        }
+        return committedSize
+    }
+
     /// Registers a subscriber starting at `next`. `signals` yields when the log grows (coalesced: at most one
     /// pending signal) and finishes when the subscriber is cut off.
     func register(next: UInt64, onCutOff: @escaping @Sendable () -> Void) -> (identifier: Int, signals: AsyncStream<Void>) {

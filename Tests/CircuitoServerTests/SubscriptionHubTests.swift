@@ -1,3 +1,4 @@
+import CircuitoCore
 @testable import CircuitoServer
 import Synchronization
 import Testing
@@ -72,5 +73,32 @@ struct SubscriptionHubTests {
         hub.publish(size: 109)
         #expect(hub.isCutOff(identifier))
         #expect(cutOffs.value == 1)
+    }
+
+    @Test("a subscription from a size the log holds and the hub has not heard of yet (the moment after a commit) is taken; past the log's size it is invalid_range")
+    func subscriptionFromASizeTheHubHasNotHeardOf() throws {
+        let hub = SubscriptionHub(size: 100, maximumLagRecords: 8)
+        let logReads = Mutex(0)
+        func logSize(_ size: UInt64) -> () throws(LedgerError) -> UInt64 {
+            { () throws(LedgerError) in
+                logReads.withLock { $0 += 1 }
+                return size
+            }
+        }
+        // Up to the hub's size the log is not read.
+        #expect(try hub.sizeForSubscription(from: 100, logSize: logSize(103)) == 100)
+        #expect(try hub.sizeForSubscription(from: 0, logSize: logSize(103)) == 100)
+        #expect(logReads.withLock { $0 } == 0)
+        // Committed (server.info and events say 103) and not yet announced: a replica at 103 resumes from there.
+        #expect(try hub.sizeForSubscription(from: 103, logSize: logSize(103)) == 103)
+        #expect(try hub.sizeForSubscription(from: 101, logSize: logSize(103)) == 103)
+        let pastTheLog = #expect(throws: RPCError.self) { try hub.sizeForSubscription(from: 104, logSize: logSize(103)) }
+        #expect(pastTheLog?.name == "invalid_range")
+        #expect(pastTheLog?.message.contains("(103 records)") == true, "\(String(describing: pastTheLog))")
+        // The log unreadable: its error, not a range refusal.
+        let unreadable = #expect(throws: RPCError.self) {
+            try hub.sizeForSubscription(from: 104) { () throws(LedgerError) -> UInt64 in throw LedgerError(.storage, "read failed") }
+        }
+        #expect(unreadable?.name == "storage_error")
     }
 }
