@@ -101,7 +101,9 @@ public enum ReadAuthorisation {
     /// suspended: for a signed read when it arrives, and for a session's every read.
     static func activeActor(_ actorID: String, key: String, in reader: LedgerReader) throws(RPCError) -> ActorRecord {
         do throws(LedgerError) {
-            guard let actor = try reader.actorRecord(actorID) else {
+            // An id that is no identifier was never registered, and is no key the store can look up (an empty one
+            // is refused by LMDB itself): it is unknown, as any other id nobody registered.
+            guard Identifier.isValid(actorID), let actor = try reader.actorRecord(actorID) else {
                 throw LedgerError(.unknownActor, "actor \"\(actorID.prefix(80))\" is not registered")
             }
             guard actor.keys[key] == .active else {
