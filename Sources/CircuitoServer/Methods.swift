@@ -405,9 +405,11 @@ struct ServerContext: Sendable {
 
     private func events(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
         try params.allowOnly(["from", "limit"])
-        try authorise(ReadPolicy.mayReadLog(requester), requester, "the log")
+        // Every param is read before the permission is checked (Specs/protocol.md 4.2): a malformed request is
+        // invalid_params whoever signs it.
         let start = try params.optionalCount("from") ?? 0
         let limit = try params.limit(default: Self.defaultPageEntries, maximum: Self.maximumEventsPerPage)
+        try authorise(ReadPolicy.mayReadLog(requester), requester, "the log")
         let page = try ledger { () throws(LedgerError) in try reader.recordsPage(from: start, limit: limit) }
         // As subscribe does: a start past the end is the caller's mistake, not an empty page to poll from.
         guard start <= page.size else {
@@ -428,24 +430,31 @@ struct ServerContext: Sendable {
         ])
     }
 
-    private func account(_ params: Params, requester: ActorRecord) throws(RPCError) -> String {
+    /// The `account` param, checked to name an account (`invalid_params` otherwise); its reader is checked apart,
+    /// by `authoriseAccount`, once every param of the request has been read.
+    private static func accountName(_ params: Params) throws(RPCError) -> String {
         let account = try params.string("account")
         let systemAccounts = [Account.issuance, Account.fund, Account.settlement]
-        // The actor a beneficiary's or merchant's account belongs to, read from the name once.
-        let holder: (role: Role, id: String)?
-        if account.hasPrefix("beneficiary:") {
-            holder = (.beneficiary, String(account.dropFirst("beneficiary:".count)))
-        } else if account.hasPrefix("merchant:") {
-            holder = (.merchant, String(account.dropFirst("merchant:".count)))
-        } else {
-            holder = nil
-        }
+        let holder = Self.accountHolder(account)
         guard holder.map({ Identifier.isValid($0.id) }) ?? systemAccounts.contains(account) else {
             throw .invalidParams("account is beneficiary:<id>, merchant:<id>, \(systemAccounts.joined(separator: ", "))")
         }
+        return account
+    }
+
+    /// The actor a beneficiary's or merchant's account belongs to, read from its name; nil for the system accounts.
+    private static func accountHolder(_ account: String) -> (role: Role, id: String)? {
+        if account.hasPrefix("beneficiary:") { return (.beneficiary, String(account.dropFirst("beneficiary:".count))) }
+        if account.hasPrefix("merchant:") { return (.merchant, String(account.dropFirst("merchant:".count))) }
+        return nil
+    }
+
+    /// The permission to read `account` (`not_authorised`), then, for the authority and auditors, that its actor is
+    /// registered (`not_found`).
+    private func authoriseAccount(_ account: String, requester: ActorRecord) throws(RPCError) {
+        let holder = Self.accountHolder(account)
         try authorise(try ledger { () throws(LedgerError) in try ReadPolicy.mayReadAccount(account, requester, reader: reader) }, requester, "account \(account)")
         if let holder { try requireRegistered(holder.id, as: holder.role, requester: requester) }
-        return account
     }
 
     /// The authority and auditors may read any beneficiary or merchant, so for them an id that the ledger has not
@@ -464,7 +473,8 @@ struct ServerContext: Sendable {
 
     private func accountBalance(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
         try params.allowOnly(["account"])
-        let account = try account(params, requester: requester)
+        let account = try Self.accountName(params)
+        try authoriseAccount(account, requester: requester)
         let balance = try ledger { () throws(LedgerError) in try reader.accountBalance(account) }
         var result: JSONObject = ["account": .string(account), "balance": .integer(balance.balance)]
         if let lots = balance.lots {
@@ -481,9 +491,10 @@ struct ServerContext: Sendable {
 
     private func accountHistory(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
         try params.allowOnly(["account", "after", "limit"])
-        let account = try account(params, requester: requester)
+        let account = try Self.accountName(params)
         let after = try params.optionalSequenceCursor("after")
         let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
+        try authoriseAccount(account, requester: requester)
         let page = try ledger { () throws(LedgerError) in try reader.accountHistory(account, after: after, limit: limit) }
         let entries: [JSONValue] = page.entries.map { movement in
             .object([
@@ -497,6 +508,8 @@ struct ServerContext: Sendable {
     private func caseHistory(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
         try params.allowOnly(["beneficiary", "after", "limit"])
         let beneficiary = try params.identifier("beneficiary")
+        let after = try params.optionalSequenceCursor("after")
+        let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
         try authorise(try ledger { () throws(LedgerError) in try ReadPolicy.mayReadBeneficiary(beneficiary, requester, reader: reader) }, requester, "the case history of \(beneficiary)")
         // A person not registered has a history too when the ledger recorded something about them (a referral the
         // holder reads, the authority's erasure of a walk-in): only an id with neither is unknown, as offline
@@ -506,8 +519,6 @@ struct ServerContext: Sendable {
             return try !reader.caseHistory(beneficiary: beneficiary, after: nil, limit: 1).entries.isEmpty
         }
         if !knownByHistoryOnly { try requireRegistered(beneficiary, as: .beneficiary, requester: requester) }
-        let after = try params.optionalSequenceCursor("after")
-        let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
         let page = try ledger { () throws(LedgerError) in try reader.caseHistory(beneficiary: beneficiary, after: after, limit: limit) }
         let records = try page.entries.map { (record) throws(RPCError) -> JSONValue in try Self.storedJSON(record.leafBytes) }
         return .object(["beneficiary": .string(beneficiary), "records": .array(records), "next_after": Self.cursor(page.nextAfter)])

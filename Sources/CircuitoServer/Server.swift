@@ -642,10 +642,11 @@ struct Connection {
             let (requester, key, inner) = try context.authenticate(request.params, method: "subscribe", session: state.session)
             let params = try Params(inner, method: "subscribe")
             try params.allowOnly(["from"])
+            // Its params before the permission, as every signed read (Specs/protocol.md 4.2).
+            let start = try params.optionalCount("from") ?? 0
             guard ReadPolicy.mayReadLog(requester) else {
                 throw RPCError(LedgerError(.notAuthorised, "\(requester.role.rawValue) \"\(requester.id)\" may not read the log"))
             }
-            let start = try params.optionalCount("from") ?? 0
             let size = try context.hub.sizeForSubscription(from: start) { () throws(LedgerError) in try context.reader.size() }
             let number = state.subscriptionCount.withLock { count -> Int? in
                 guard count.active < context.limits.maximumSubscriptionsPerConnection else { return nil }
