@@ -24,6 +24,7 @@ struct ParameterFuzzTests {
             #expect(try client.error("session.open", open).name == "unknown_actor", "actor \(actor.prefix(10).debugDescription)")
         }
         #expect(try client.result("report", fixture.read("report", as: "audit", [:]))["size"] != nil)
+        await server.shutdown()
     }
 
     @Test("a signed read's params are all checked before its permission and the ledger's lookups: malformed is invalid_params whoever signs it")
