@@ -8,7 +8,7 @@ public enum LedgerQueryLimits {
     /// Index entries one catalogue search may look at before it returns a (possibly short) page with a cursor, so a
     /// search with filters that rarely match still costs a bounded amount of work.
     public static let maximumExaminedEntries = 10_000
-    /// Records one `recordsPage` may hold, and their total bytes.
+    /// Records one `recordsPage` may hold, and their total bytes (also a `caseHistory` page's).
     public static let maximumRecordsPerPage = 1000
     public static let maximumRecordBytesPerPage = 4 << 20
     /// Referrals looked at to find the cases of one beneficiary (cases are few per person; beyond this, later
@@ -139,12 +139,16 @@ extension LedgerReader {
         }
     }
 
-    /// The records that concern `beneficiary` (its case history) after seq `after`, oldest first, at most `limit`.
-    public func caseHistory(beneficiary: String, after: UInt64?, limit: Int) throws(LedgerError) -> LedgerPage<StoredRecord> {
+    /// The records that concern `beneficiary` (its case history) after seq `after`, oldest first, at most `limit` and
+    /// about `maximumBytes` (always at least one record when there is one).
+    public func caseHistory(
+        beneficiary: String, after: UInt64?, limit: Int, maximumBytes: Int = LedgerQueryLimits.maximumRecordBytesPerPage
+    ) throws(LedgerError) -> LedgerPage<StoredRecord> {
         let limit = Self.clampedLimit(limit)
         let prefix = StateKey.prefix(beneficiary)
         return try environment.read { (transaction) throws(LedgerError) in
             var entries: [StoredRecord] = []
+            var bytes = 0
             var more = false
             try Self.scan(transaction, StateTable.caseHistory.name, prefix: prefix, after: after.map { StateKey.number($0) }) {
                 (key, _) throws(LedgerError) -> Bool in
@@ -158,6 +162,12 @@ extension LedgerReader {
                 guard let leafBytes = try transaction.get(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber)) else {
                     throw LedgerError(.integrity, "case history names seq \(sequenceNumber), which is not in the log")
                 }
+                // As an `events` page: records of up to 64 KiB each would make 500 of them a 32 MiB answer.
+                guard entries.isEmpty || bytes + leafBytes.count <= maximumBytes else {
+                    more = true
+                    return false
+                }
+                bytes += leafBytes.count
                 entries.append(StoredRecord(sequenceNumber: sequenceNumber, leafBytes: leafBytes))
                 return true
             }

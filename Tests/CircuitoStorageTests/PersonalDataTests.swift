@@ -133,6 +133,56 @@ struct PersonalDataTests {
         #expect(rest.map { $0["type"]?.stringValue } == ["case.opened"])
     }
 
+    @Test("a page of a case history stops before its records pass the byte bound (at least one record), and its cursor goes on from there")
+    func caseHistoryPagesAreBoundedInBytes() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        let casa = Ed25519PrivateKey(), staff = Ed25519PrivateKey()
+        func append(_ events: [VerifiedEvent]) throws {
+            for result in try ledger.append(events) { _ = try result.get() }
+        }
+        try append([try temporary.event("actor.registered", ["actor": "casa", "role": "organisation", "name": "Casa", "keys": .array([.string(casa.publicKey.multikey)])])])
+        try append([
+            try temporary.event("actor.registered", by: "casa", key: casa, ["actor": "op", "role": "staff", "name": "Operator", "organisation": "casa", "keys": .array([.string(staff.publicKey.multikey)])]),
+        ])
+        let key = SecretBox.newKey()
+        for number in 0..<6 {
+            try append([
+                try temporary.event("case.referred", by: "op", key: staff, [
+                    "case": .string("c-\(number)"), "beneficiary": "ben-1", "household": "hh", "to": "casa",
+                    "sealed": SealedData.seal(["n": .integer(Int64(number))], subject: "ben-1", key: key),
+                ]),
+            ])
+        }
+        let whole = try ledger.reader.caseHistory(beneficiary: "ben-1", after: nil, limit: 100)
+        #expect(whole.entries.count == 6)
+        #expect(whole.nextAfter == nil)
+        let recordBytes = whole.entries.map(\.leafBytes.count)
+        /// Every page under `maximumBytes`, followed by its cursor: the sizes of the pages.
+        func pageSizes(maximumBytes: Int) throws -> [Int] {
+            var sizes: [Int] = []
+            var sequenceNumbers: [UInt64] = []
+            var after: UInt64?
+            for _ in 0..<10 {
+                let page = try ledger.reader.caseHistory(beneficiary: "ben-1", after: after, limit: 100, maximumBytes: maximumBytes)
+                sizes.append(page.entries.count)
+                sequenceNumbers += page.entries.map(\.sequenceNumber)
+                #expect(page.entries.count == 1 || page.entries.map(\.leafBytes.count).reduce(0, +) <= maximumBytes)
+                guard let next = page.nextAfter else { break }
+                let cursor: UInt64 = try #require(UInt64(next, radix: 10), "cursor \(next)")
+                after = cursor
+            }
+            // Nothing lost or repeated across the pages.
+            #expect(sequenceNumbers == whole.entries.map(\.sequenceNumber))
+            return sizes
+        }
+        // One byte: a record a page, never none.
+        #expect(try pageSizes(maximumBytes: 1) == [1, 1, 1, 1, 1, 1])
+        // Exactly two records' bytes: two a page.
+        #expect(try pageSizes(maximumBytes: recordBytes[0] + recordBytes[1]) == [2, 2, 2])
+        #expect(try pageSizes(maximumBytes: recordBytes.reduce(0, +)) == [6])
+    }
+
     @Test("the vault's folder and keys are its owner's alone; a key file is read, replaced or erased only when it is that subject's vault key")
     func vaultFiles() throws {
         let temporary = TemporaryLedger()
