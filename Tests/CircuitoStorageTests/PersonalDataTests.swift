@@ -99,18 +99,26 @@ struct PersonalDataTests {
         #expect(late[0].failureCode == .subjectErased)
     }
 
+    /// A new ledger with the organisation "casa" and its staff member "op", whose key is returned.
+    private static func ledgerWithCaseWorker(_ temporary: TemporaryLedger) throws -> (Ledger, Ed25519PrivateKey) {
+        let ledger = try temporary.create()
+        let casa = Ed25519PrivateKey(), staff = Ed25519PrivateKey()
+        for event in [
+            try temporary.event("actor.registered", ["actor": "casa", "role": "organisation", "name": "Casa", "keys": .array([.string(casa.publicKey.multikey)])]),
+            try temporary.event("actor.registered", by: "casa", key: casa, ["actor": "op", "role": "staff", "name": "Operator", "organisation": "casa", "keys": .array([.string(staff.publicKey.multikey)])]),
+        ] {
+            for result in try ledger.append([event]) { _ = try result.get() }
+        }
+        return (ledger, staff)
+    }
+
     @Test("a case history holds that beneficiary's records only, never those of the next id in key order; after skips up to its seq")
     func caseHistoryIsOnePersons() throws {
         let temporary = TemporaryLedger()
-        let ledger = try temporary.create()
-        let casa = Ed25519PrivateKey(), staff = Ed25519PrivateKey()
+        let (ledger, staff) = try Self.ledgerWithCaseWorker(temporary)
         func append(_ events: [VerifiedEvent]) throws {
             for result in try ledger.append(events) { _ = try result.get() }
         }
-        try append([try temporary.event("actor.registered", ["actor": "casa", "role": "organisation", "name": "Casa", "keys": .array([.string(casa.publicKey.multikey)])])])
-        try append([
-            try temporary.event("actor.registered", by: "casa", key: casa, ["actor": "op", "role": "staff", "name": "Operator", "organisation": "casa", "keys": .array([.string(staff.publicKey.multikey)])]),
-        ])
         // Two people whose ids differ in their last character only: their keys are alike up to the number.
         let key = SecretBox.newKey()
         for (number, beneficiary) in ["ben-1", "ben-2"].enumerated() {
@@ -136,15 +144,10 @@ struct PersonalDataTests {
     @Test("a page of a case history stops before its records pass the byte bound (at least one record), and its cursor goes on from there")
     func caseHistoryPagesAreBoundedInBytes() throws {
         let temporary = TemporaryLedger()
-        let ledger = try temporary.create()
-        let casa = Ed25519PrivateKey(), staff = Ed25519PrivateKey()
+        let (ledger, staff) = try Self.ledgerWithCaseWorker(temporary)
         func append(_ events: [VerifiedEvent]) throws {
             for result in try ledger.append(events) { _ = try result.get() }
         }
-        try append([try temporary.event("actor.registered", ["actor": "casa", "role": "organisation", "name": "Casa", "keys": .array([.string(casa.publicKey.multikey)])])])
-        try append([
-            try temporary.event("actor.registered", by: "casa", key: casa, ["actor": "op", "role": "staff", "name": "Operator", "organisation": "casa", "keys": .array([.string(staff.publicKey.multikey)])]),
-        ])
         let key = SecretBox.newKey()
         for number in 0..<6 {
             try append([
