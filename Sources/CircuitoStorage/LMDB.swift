@@ -303,8 +303,17 @@ public final class LMDBEnvironment: @unchecked Sendable {
             throw LedgerError(.storage, "cannot read the size of \(path)/data.mdb: \(String(cString: strerror(errno)))")
         }
         // A writer grows the file before it records a new last page, so a sound file is never shorter than this.
-        let neededBytes = (Int(information.me_last_pgno) + 1) * Int(statistics.ms_psize)
-        guard Int(fileStatus.st_size) >= neededBytes else {
+        // The last page is the meta page's own word, damaged or not: counted without overflow (a page number near
+        // 2^64 reaches past any file).
+        let lastPage = UInt64(UInt(bitPattern: information.me_last_pgno))
+        let (pageCount, countOverflows) = lastPage.addingReportingOverflow(1)
+        let (neededBytes, bytesOverflow) = pageCount.multipliedReportingOverflow(by: UInt64(statistics.ms_psize))
+        guard !countOverflows, !bytesOverflow else {
+            throw LedgerError(
+                .integrity,
+                "\(path)/data.mdb is damaged: its meta page records last page \(lastPage) of \(statistics.ms_psize) bytes, past the end of any file; use a backup")
+        }
+        guard UInt64(max(0, fileStatus.st_size)) >= neededBytes else {
             throw LedgerError(
                 .integrity,
                 "\(path)/data.mdb is \(fileStatus.st_size) bytes, but its pages reach \(neededBytes): the file was cut short (an interrupted copy?); use a backup")

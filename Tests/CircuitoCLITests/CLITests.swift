@@ -684,6 +684,26 @@ struct CLITests {
         }
     }
 
+    @Test("a data.mdb whose meta pages record a last page whose end overflows 64 bits is refused with integrity_failure, not a crash")
+    func lastPagePastAnyFileIsRefused() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        var bytes = try #require(FileManager.default.contents(atPath: ledger.directory + "/data.mdb"))
+        // LMDB's meta pages are pages 0 and 1, of the system's page size; each holds mm_last_pg at byte 136 (a
+        // 16-byte page header, magic, version, address, map size and two 48-byte database records before it).
+        let pageBytes = sysconf(Int32(_SC_PAGESIZE))
+        let lastPage = withUnsafeBytes(of: UInt64(1 << 62).littleEndian) { Array($0) }
+        for meta in 0..<2 { bytes.replaceSubrange((meta * pageBytes + 136)..<(meta * pageBytes + 144), with: lastPage) }
+        let damaged = ledger.workspace.path("damaged")
+        try FileManager.default.createDirectory(atPath: damaged, withIntermediateDirectories: false)
+        try bytes.write(to: URL(fileURLWithPath: damaged + "/data.mdb"))
+        for command in [["verify"], ["export"]] {
+            let result = try await circuito(command + ["--data", damaged])
+            #expect(result.exitedNormally && result.status == 1, "\(command): \(result.stderr)")
+            #expect(result.stderr.hasPrefix("error: integrity_failure: \(damaged)/data.mdb is damaged: its meta page records last page 4611686018427387904"), "\(command): \(result.stderr)")
+        }
+    }
+
     @Test("readers given a folder whose data.mdb is empty or not LMDB's change nothing in it: no meta pages written, no lock file left")
     func readersLeaveAFolderThatIsNoLedgerAsItWas() async throws {
         let workspace = try Workspace()
