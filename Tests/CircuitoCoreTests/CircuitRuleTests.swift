@@ -884,3 +884,75 @@ struct CircuitPropertyTests {
         }
     }
 }
+
+/// The rules read the stored state as the ledger's file holds it, which may be damaged: a value no rule could have
+/// written is `integrity_failure`, never arithmetic that traps (an overflow, a negative seq, a transfer of nothing).
+@Suite("Circuit: a damaged stored state")
+struct DamagedStateRuleTests {
+    /// Replaces `key` of `table` with `value` re-encoded, as a damaged file would hold it.
+    static func damage(_ circuit: inout Circuit, _ table: StateTable, _ key: [UInt8], _ change: (inout JSONObject) -> Void) throws {
+        var object = try #require(try circuit.harness.state.json(table, key)?.objectValue)
+        change(&object)
+        circuit.harness.state.apply([.put(table, key: key, value: CanonicalJSON.encode(.object(object)))])
+    }
+
+    @Test("settlement.paid of a stored request whose amount is 0 or past Amounts.maximum")
+    func settlementAmount() throws {
+        for amount: Int64 in [0, Amounts.maximum + 1] {
+            var circuit = try Circuit()
+            #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1000]) == nil)
+            #expect(try circuit.pay(800) == nil)
+            #expect(try circuit.submit("settlement.requested", by: "grocer", key: circuit.grocer, ["amount": 500], id: "settle-1") == nil)
+            try Self.damage(&circuit, .settlements, Array("settle-1".utf8)) { $0["amount"] = .integer(amount) }
+            #expect(try circuit.byCity("settlement.paid", ["settlement": "settle-1", "reference": "Bonifico 123"]) == .integrity)
+        }
+    }
+
+    @Test("payment.refunded of a stored payment whose debit names a negative lot")
+    func refundOfANegativeLot() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1000]) == nil)
+        #expect(try circuit.pay(1000, id: "pay-1") == nil)
+        try Self.damage(&circuit, .payments, Array("pay-1".utf8)) { payment in
+            guard case .object(var debit)? = payment["debits"]?.arrayValue?.first else { return }
+            debit["lot"] = -1
+            payment["debits"] = .array([.object(debit)])
+        }
+        #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "pay-1", "amount": 100]) == .integrity)
+    }
+
+    @Test("tocoin.expired of a stored lot holding more than Amounts.maximum")
+    func expiryOfAnOverfullLot() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 700]) == nil)
+        var lot = try #require(try circuit.harness.state.lots(of: "ben").first)
+        lot.remaining = JSONValue.maximumExactInteger
+        circuit.harness.state.apply([.put(.lots, key: lot.key, value: lot.canonicalBytes)])
+        circuit.harness.now = "2026-12-22T10:00:00.000Z"  // 30 days later: expired
+        #expect(try circuit.byCity("tocoin.expired", ["beneficiary": "ben", "lot": .integer(Int64(lot.id))]) == .integrity)
+    }
+
+    @Test("credits.converted onto stored conversions of the month near Int64.max")
+    func conversionsOfTheMonth() throws {
+        var circuit = try Circuit()
+        let badge = try circuit.earnBadge("b-1", credits: 5)
+        circuit.harness.state.apply([.put(.conversions, key: StateKey.make("ben", "2026-11"), value: Account.encode(.max))])
+        #expect(try circuit.byStaff("credits.converted", ["beneficiary": "ben", "badges": .array([.string(badge)])]) == .integrity)
+    }
+
+    @Test("a grant under a stored policy whose lot_validity_days overflows as milliseconds")
+    func policyValidity() throws {
+        var circuit = try Circuit()
+        try Self.damage(&circuit, .policy, Array("current".utf8)) { $0["lot_validity_days"] = .integer(JSONValue.maximumExactInteger) }
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 700]) == .integrity)
+    }
+
+    @Test("badge.issued of a stored badge class whose valid_days overflows as milliseconds")
+    func badgeClassValidity() throws {
+        var circuit = try Circuit()
+        _ = try circuit.earnBadge("b-1", credits: 5)
+        try Self.damage(&circuit, .badgeClasses, Array("class-5".utf8)) { $0["valid_days"] = .integer(JSONValue.maximumExactInteger) }
+        #expect(try circuit.byStaff("activation.recorded", ["activation": "act-b-2", "case": "case-ben", "opportunity": "garden", "hours": 10, "date": "2026-11-20"]) == nil)
+        #expect(try circuit.byStaff("badge.issued", ["badge": "b-2", "badge_class": "class-5", "beneficiary": "ben", "activations": ["act-b-2"]]) == .integrity)
+    }
+}

@@ -469,6 +469,10 @@ enum CircuitRules {
             "valid_from": .string(context.position.recordedAt), "status": "issued", "converted": false,
         ]
         if case .integer(let days)? = badgeClass["valid_days"] {
+            // badge_class.defined bounds it; more is a damaged state, whose days would overflow as milliseconds.
+            guard (1...36_600).contains(days) else {
+                throw LedgerError(.integrity, "stored badge class \(quoted(classID)) is damaged: valid_days \(days)")
+            }
             let from = Timestamp.millisecondsSince1970(context.position.recordedAt) ?? 0
             badge["valid_until"] = .string(Timestamp.format(millisecondsSince1970: min(from + days * 86_400_000, Timestamp.latestMillisecondsSince1970)))
         }
@@ -554,6 +558,10 @@ enum CircuitRules {
         let month = String(context.position.recordedAt.prefix(7))
         let monthKey = StateKey.make(beneficiary, month)
         let convertedThisMonth = try context.value(.conversions, monthKey).flatMap(Account.decode) ?? 0
+        // Never past a cap, itself at most Amounts.maximum; more is a damaged state, which the sum below would overflow.
+        guard (0...Amounts.maximum).contains(convertedThisMonth) else {
+            throw LedgerError(.integrity, "the stored conversions of \(quoted(beneficiary)) in \(month) are damaged: \(convertedThisMonth) cents")
+        }
         guard convertedThisMonth + amount <= policy.monthlyConversionCapCents else {
             throw LedgerError(.capExceeded, "\(quoted(beneficiary)) has converted \(convertedThisMonth) cents in \(month); \(amount) more would pass the cap of \(policy.monthlyConversionCapCents)")
         }
@@ -676,7 +684,7 @@ enum CircuitRules {
         // Counted once: within the refund only the lots it revives join the live ones (one scan, not one a lot).
         var liveLots: Int? = nil
         for index in debits.indices.reversed() where left > 0 {
-            guard case .object(var debit) = debits[index], case .integer(let lotID)? = debit["lot"],
+            guard case .object(var debit) = debits[index], case .integer(let lotID)? = debit["lot"], lotID >= 0,
                 case .integer(let debited)? = debit["amount"], case .integer(let debitRefunded)? = debit["refunded"]
             else { throw LedgerError(.integrity, "stored payment \(paymentID) is damaged") }
             let back = min(left, debited - debitRefunded)
@@ -736,7 +744,11 @@ enum CircuitRules {
             throw LedgerError(.unknownReference, "settlement request \(quoted(id)) does not exist")
         }
         guard settlement["status"] == "requested" else { throw LedgerError(.invalidState, "settlement \(quoted(id)) is already paid") }
-        try context.transfer(from: Account.settlement, to: Account.issuance, amount: settlement["amount"]?.integerValue ?? 0)
+        // settlement.requested stored a positive amount within Amounts.maximum; anything else is a damaged state.
+        guard case .integer(let amount)? = settlement["amount"], amount > 0, amount <= Amounts.maximum else {
+            throw LedgerError(.integrity, "stored settlement request \(quoted(id)) is damaged")
+        }
+        try context.transfer(from: Account.settlement, to: Account.issuance, amount: amount)
         settlement["status"] = "paid"
         settlement["paid_at"] = .integer(Int64(context.position.sequenceNumber))
         context.changes.put(.settlements, id, json: .object(settlement))
@@ -754,6 +766,8 @@ enum CircuitRules {
         }
         let amount = lot.remaining
         guard amount > 0 else { throw LedgerError(.invalidState, "lot \(lotID) is empty") }
+        // A lot never holds more than the one grant it came from; more is a damaged state.
+        guard amount <= Amounts.maximum else { throw LedgerError(.integrity, "stored lot \(lotID) of \(quoted(beneficiary)) is damaged") }
         lot.remaining = 0
         context.store(lot)
         try context.transfer(from: Account.beneficiary(beneficiary), to: Account.fund, amount: amount)

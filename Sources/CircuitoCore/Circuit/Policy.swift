@@ -35,7 +35,9 @@ public struct Policy: Sendable, Hashable {
     public init(json: JSONValue) throws(LedgerError) {
         guard case .integer(let rate)? = json["conversion_rate_cents_per_credit"],
             case .integer(let cap)? = json["monthly_conversion_cap_cents"], case .integer(let days)? = json["lot_validity_days"],
-            case .array(let categories)? = json["categories"], case .integer(let since)? = json["since"]
+            case .array(let categories)? = json["categories"], case .integer(let since)? = json["since"],
+            // policy.updated's bounds: lot_validity_days past them would overflow as milliseconds when a lot is granted.
+            (1...Amounts.maximum).contains(rate), (1...Amounts.maximum).contains(cap), (1...3660).contains(days)
         else { throw LedgerError(.integrity, "stored policy is damaged") }
         self.init(conversionRateCentsPerCredit: rate, monthlyConversionCapCents: cap, lotValidityDays: days,
                   categories: categories.compactMap(\.stringValue), since: UInt64(max(0, since)))
