@@ -285,4 +285,27 @@ struct ReportTests {
         #expect(throws: LedgerError.self) { try DemoCircuit(seed: 3, beneficiaryCount: 12, firstDayMilliseconds: DemoCircuit.defaultFirstDayMilliseconds + 1) }
         #expect(throws: LedgerError.self) { try DemoCircuit(seed: 3, beneficiaryCount: 12, firstDayMilliseconds: -DemoCircuit.dayMilliseconds) }
     }
+
+    @Test("a stored movement no transfer makes (Int64.min, whose negation traps) is integrity_failure")
+    func damagedMovement() throws {
+        var ledger = try smallCircuit()
+        let expiry = try #require(ledger.records.first { $0.signedEvent.event.type == "tocoin.expired" })
+        let key = StateKey.prefix(Account.beneficiary("ben")) + StateKey.number(expiry.sequenceNumber)
+        ledger.state.apply([.put(.accountHistory, key: key, value: Account.encode(.min))])
+        let error = #expect(throws: LedgerError.self) { _ = try ledger.report() }
+        #expect(error?.code == .integrity)
+    }
+
+    @Test("stored balances whose sums overflow Int64 are integrity_failure", arguments: [
+        // Two merchants: their own sum overflows. The beneficiary and settlement: only the three-way total does.
+        [Account.merchant("grocer"), Account.merchant("other")], [Account.beneficiary("ben"), Account.settlement],
+    ])
+    func damagedBalances(accounts: [String]) throws {
+        var ledger = try smallCircuit()
+        for account in accounts {
+            ledger.state.apply([.put(.balances, key: Array(account.utf8), value: Account.encode(.max))])
+        }
+        let error = #expect(throws: LedgerError.self) { _ = try FundingReport.CirculatingBalances(state: ledger.state) }
+        #expect(error?.code == .integrity)
+    }
 }

@@ -294,6 +294,11 @@ public struct FundingReport: Sendable {
         guard let bytes = try state.value(.accountHistory, key), let movement = Account.decode(bytes) else {
             throw LedgerError(.notFound, "the state has no movement of \(account) at seq \(sequenceNumber): report on records and state of the same ledger")
         }
+        // Every transfer moves 1 to Amounts.maximum cents; anything else is a damaged state (Int64.min cannot even be
+        // negated, and large ones overflow the report's sums).
+        guard movement != 0, movement.magnitude <= UInt64(Amounts.maximum) else {
+            throw LedgerError(.integrity, "the stored movement of \(account) at seq \(sequenceNumber) is damaged: \(movement) cents")
+        }
         return movement
     }
 
@@ -351,13 +356,23 @@ public struct FundingReport: Sendable {
                 var total: Int64 = 0
                 for entry in try state.entries(.balances, prefix: Array(prefix.utf8), limit: limit) {
                     guard let balance = Account.decode(entry.value) else { throw LedgerError(.integrity, "a balance under \(prefix) is damaged") }
-                    total += balance
+                    // The rules keep every sum of balances within Int64 (issuance's balance is minus all others): one
+                    // past it is a damaged state.
+                    let (sum, overflow) = total.addingReportingOverflow(balance)
+                    guard !overflow else { throw LedgerError(.integrity, "the balances under \(prefix) are damaged: their sum overflows") }
+                    total = sum
                 }
                 return total
             }
-            self.init(
-                beneficiaries: try sum(prefix: Account.beneficiary("")), merchants: try sum(prefix: Account.merchant("")),
-                settlement: try state.balance(Account.settlement))
+            let beneficiaries = try sum(prefix: Account.beneficiary(""))
+            let merchants = try sum(prefix: Account.merchant(""))
+            let settlement = try state.balance(Account.settlement)
+            // `total` adds the three.
+            let (partial, partialOverflow) = beneficiaries.addingReportingOverflow(merchants)
+            guard !partialOverflow, !partial.addingReportingOverflow(settlement).overflow else {
+                throw LedgerError(.integrity, "the balances of beneficiaries, merchants and settlement are damaged: their sum overflows")
+            }
+            self.init(beneficiaries: beneficiaries, merchants: merchants, settlement: settlement)
         }
     }
 
