@@ -213,8 +213,10 @@ public final class Follower {
     }
 
     private func checkCheckpoint(_ params: JSONValue, _ state: inout StreamState) throws(FollowError) {
-        guard case .string(let note)? = params["checkpoint"], case .integer(let size)? = params["size"],
-            case .integer(let previousSize)? = params["previous_size"], case .array(let proofItems)? = params["consistency"]
+        // Sizes are counts: a negative one is malformed, not a size to compare (UInt64 of it would trap).
+        guard case .string(let note)? = params["checkpoint"], case .integer(let size)? = params["size"], size >= 0,
+            case .integer(let previousSize)? = params["previous_size"], previousSize >= 0,
+            case .array(let proofItems)? = params["consistency"]
         else { throw mismatch(nil, "a malformed subscription.checkpoint") }
         guard UInt64(size) == state.frontier.size else {
             throw mismatch(nil, "a checkpoint for size \(size) arrived after \(state.frontier.size) records")

@@ -550,6 +550,34 @@ extension SubscriptionTests {
         }
     }
 
+    @Test("a leader's subscription.checkpoint of a negative size is a mismatch that stops the follower, not a trap")
+    func negativeCheckpointSizeIsAMismatch() throws {
+        let folder = TemporaryFolder()
+        let path = folder.path + "/leader.sock"
+        let listener = try Self.unixListener(at: path)
+        defer { close(listener) }
+        let answer = Array((#"{"id":"subscribe","jsonrpc":"2.0","result":{"from":0,"size":1}}"# + "\n"
+            + #"{"jsonrpc":"2.0","method":"subscription.checkpoint","params":{"checkpoint":"x","consistency":[],"previous_size":0,"size":-1}}"# + "\n").utf8)
+        Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            guard Self.readLine(connection) != nil else { return }
+            _ = answer.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+            // Held open until the follower goes, as a live leader would.
+            var byte: UInt8 = 0
+            _ = read(connection, &byte, 1)
+        }.start()
+        let follower = try Follower(.init(leader: .unix(path: path), directory: folder.path + "/replica", actor: "audit", key: Ed25519PrivateKey()))
+        defer { follower.replica.close() }
+        let failure = follower.failureWithin(seconds: 30)
+        guard case .mismatch(sequenceNumber: nil, let error)? = failure else {
+            Issue.record("the follower stopped with \(String(describing: failure))")
+            return
+        }
+        #expect(error.code == .integrity && error.message.contains("a malformed subscription.checkpoint"), "\(error)")
+    }
+
     @Test("a connection that ends in the middle of a line is connection_failed, not a line of bad JSON")
     func lineCutShortAtTheEnd() throws {
         let folder = TemporaryFolder()
