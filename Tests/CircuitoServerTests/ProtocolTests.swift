@@ -7,6 +7,27 @@ import Testing
 
 @Suite("Socket API: messages, errors and who may read what", .serialized, .timeLimit(.minutes(5)))
 struct ProtocolTests {
+    @Test("a stored checkpoint whose note names a size past Int64 (a damaged ledger) is answered integrity_failure; the server keeps serving")
+    func checkpointPastAnyLog() async throws {
+        let fixture = try CircuitFixture()
+        // Signed with the ledger's own key, stored under the largest key: what a damaged or hostile file may hold.
+        let size: UInt64 = 1 << 63
+        let body = "test.example/ledger\n\(size)\n\(Base64.encode([UInt8](repeating: 7, count: 32)))\n"
+        let note = try SignedNote.sign(text: body, signer: try NoteSigner(name: "test.example/ledger", privateKey: fixture.actors.checkpoint))
+        do {
+            let environment = try LMDBEnvironment(path: fixture.directory, databaseNames: [LedgerDatabase.checkpoints], create: false, writing: true)
+            try environment.write { (transaction) throws(LedgerError) in
+                try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(size), Array(note.utf8))
+            }
+            environment.close()
+        }
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        #expect(try client.error("checkpoint").code == LedgerError.Code.integrity.number)
+        #expect(try client.result("server.info")["origin"] == "test.example/ledger")
+        await server.shutdown()
+    }
+
     @Test("each class of bad input gets its error, and the server keeps serving that client and the others")
     func badInputs() async throws {
         let fixture = try CircuitFixture()
