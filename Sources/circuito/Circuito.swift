@@ -553,7 +553,11 @@ struct CheckpointCommand: ParsableCommand {
             while true {
                 let page = try reader.checkpoints(fromSize: nextSize, limit: Self.checkpointsPerTransaction)
                 for (size, note) in page {
-                    output.writeLine(.object(["size": .integer(Int64(size)), "checkpoint": .string(note)]))
+                    // No log reaches 2^63 records: a key past it is a damaged checkpoints database, not a size to print.
+                    guard let printed = Int64(exactly: size) else {
+                        throw LedgerError(.integrity, "\(data)/data.mdb is damaged: a checkpoint is stored for size \(size), past any log")
+                    }
+                    output.writeLine(.object(["size": .integer(printed), "checkpoint": .string(note)]))
                 }
                 guard page.count == Self.checkpointsPerTransaction, let last = page.last?.size else { break }
                 nextSize = last + 1

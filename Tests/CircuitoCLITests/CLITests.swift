@@ -704,6 +704,22 @@ struct CLITests {
         }
     }
 
+    @Test("checkpoint --all of a checkpoints database holding a key past Int64 (a damaged file) is integrity_failure, not a crash")
+    func checkpointKeyPastAnyLog() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        do {
+            let environment = try LMDBEnvironment(path: ledger.directory, databaseNames: [LedgerDatabase.checkpoints], create: false, writing: true)
+            try environment.write { (transaction) throws(LedgerError) in
+                try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(.max), Array("damaged".utf8))
+            }
+            environment.close()
+        }
+        let result = try await circuito(["checkpoint", "--all", "--data", ledger.directory])
+        #expect(result.exitedNormally && result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("error: integrity_failure: \(ledger.directory)/data.mdb is damaged: a checkpoint is stored for size 18446744073709551615"), "\(result.stderr)")
+    }
+
     @Test("readers given a folder whose data.mdb is empty or not LMDB's change nothing in it: no meta pages written, no lock file left")
     func readersLeaveAFolderThatIsNoLedgerAsItWas() async throws {
         let workspace = try Workspace()
