@@ -148,9 +148,11 @@ public struct KeyVault: Sendable {
         // on the disk. (Copy-on-write file systems and SSD wear levelling may still keep old blocks: real
         // deployments keep the vault on encrypted storage too.) Only a file that is this subject's vault key: the
         // key's own bytes may be damaged, but what it says it is must hold.
-        let zeros = [UInt8](repeating: 0, count: Int(status.st_size))
         do throws(LedgerError) {
             let bytes = try Self.readVaultKeyBytes(descriptor, path: path)
+            // As many as were read, which is the whole file (at most `maximumFileBytes`): not `st_size`, which a
+            // sparse file may put at terabytes, more than memory holds.
+            let zeros = [UInt8](repeating: 0, count: bytes.count)
             // Nothing but zeros (or nothing) is what this erasure writes before its sync and unlink: one that
             // stopped there (a failed sync, a kill) is finished, not refused, or the key could never be erased.
             if bytes.contains(where: { $0 != 0 }) {

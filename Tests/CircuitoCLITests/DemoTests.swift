@@ -316,6 +316,21 @@ struct DemoTests {
         #expect(try vault.subjects() == ["ben-2"])
     }
 
+    @Test("erasing a vault key that is a sparse file of 1 TiB refuses it as no vault key (key_file) and leaves it, without taking its size in memory")
+    func keyVaultEraseOfASparseFile() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let vault = try KeyVault(directory: workspace.path("vault"))
+        let path = workspace.path("vault/ben-1.key")
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        try #require(descriptor >= 0)
+        #expect(ftruncate(descriptor, 1 << 40) == 0)
+        close(descriptor)
+        let error = #expect(throws: LedgerError.self) { try vault.erase(subject: "ben-1") }
+        #expect(error?.code == .keyFile, "\(String(describing: error))")
+        #expect(FileManager.default.fileExists(atPath: path))
+    }
+
     @Test("erasing refuses a file that is not the subject's vault key (a folder given by mistake) and leaves it; a vault key whose key is damaged is still erased; a FIFO is refused, not waited on")
     func keyVaultEraseChecksWhatItErases() throws {
         let workspace = try Workspace()
