@@ -125,7 +125,8 @@ public struct LedgerReader: @unchecked Sendable {
     ) throws(LedgerError) {
         var expected = start
         try transaction.forEach(LedgerDatabase.log, from: BigEndianKey.encode(start)) { (key, value) throws(LedgerError) -> Bool in
-            guard let sequenceNumber = BigEndianKey.decode(key), sequenceNumber == expected else {
+            // No log reaches 2^64 − 1 records, so a record there is a damaged key too (and `expected` stays countable).
+            guard let sequenceNumber = BigEndianKey.decode(key), sequenceNumber == expected, sequenceNumber < .max else {
                 throw LedgerError(.integrity, "the log has a gap or a damaged key after seq \(expected)")
             }
             expected += 1

@@ -720,6 +720,22 @@ struct CLITests {
         #expect(result.stderr.hasPrefix("error: integrity_failure: \(ledger.directory)/data.mdb is damaged: a checkpoint is stored for size 18446744073709551615"), "\(result.stderr)")
     }
 
+    @Test("export --from 2^64 - 1 of a log holding a record under that key (a damaged file) is integrity_failure, not a crash")
+    func exportFromTheLastKey() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        do {
+            let environment = try LMDBEnvironment(path: ledger.directory, databaseNames: [LedgerDatabase.log], create: false, writing: true)
+            try environment.write { (transaction) throws(LedgerError) in
+                try transaction.put(LedgerDatabase.log, BigEndianKey.encode(.max), Array("damaged".utf8))
+            }
+            environment.close()
+        }
+        let result = try await circuito(["export", "--data", ledger.directory, "--from", String(UInt64.max)])
+        #expect(result.exitedNormally && result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("error: integrity_failure: "), "\(result.stderr)")
+    }
+
     @Test("readers given a folder whose data.mdb is empty or not LMDB's change nothing in it: no meta pages written, no lock file left")
     func readersLeaveAFolderThatIsNoLedgerAsItWas() async throws {
         let workspace = try Workspace()
