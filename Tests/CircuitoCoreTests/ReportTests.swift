@@ -296,6 +296,20 @@ struct ReportTests {
         #expect(error?.code == .integrity)
     }
 
+    @Test("a stored payment whose debits no payment makes (1,100 of 2^53 − 1 cents, whose sum overflows) is integrity_failure")
+    func damagedDebits() throws {
+        var ledger = try smallCircuit()
+        let payment = try #require(ledger.records.first { $0.signedEvent.event.type == "payment.redeemed" }?.signedEvent.event.id)
+        var stored = try #require(try ledger.state.json(.payments, payment)?.objectValue)
+        let debit = try #require(stored["debits"]?.arrayValue?.first?.objectValue)
+        var large = debit
+        large["amount"] = .integer(JSONValue.maximumExactInteger)
+        stored["debits"] = .array(Array(repeating: .object(large), count: 1_100))
+        ledger.state.apply([.put(.payments, key: Array(payment.utf8), value: CanonicalJSON.encode(.object(stored)))])
+        let error = #expect(throws: LedgerError.self) { _ = try ledger.report() }
+        #expect(error?.code == .integrity)
+    }
+
     @Test("stored balances whose sums overflow Int64 are integrity_failure", arguments: [
         // Two merchants: their own sum overflows. The beneficiary and settlement: only the three-way total does.
         [Account.merchant("grocer"), Account.merchant("other")], [Account.beneficiary("ben"), Account.settlement],

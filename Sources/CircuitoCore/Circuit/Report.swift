@@ -312,10 +312,15 @@ public struct FundingReport: Sendable {
         guard let payment = try state.json(.payments, id), case .array(let debits)? = payment["debits"] else {
             throw LedgerError(.notFound, "the state has no payment \(quoted(id)): report on records and state of the same ledger")
         }
+        // A payment debits at most the live lots of one beneficiary, each by 1 to Amounts.maximum cents: more is a
+        // damaged state, whose amounts would overflow the report's sums.
+        guard debits.count <= Lot.maximumLive else {
+            throw LedgerError(.integrity, "stored payment \(id) has \(debits.count) debits, more than the \(Lot.maximumLive) lots a payment can debit")
+        }
         var result: [Debit] = []
         for debit in debits {
             guard case .integer(let lot)? = debit["lot"], lot >= 0, case .string(let category)? = debit["category"],
-                case .integer(let amount)? = debit["amount"]
+                case .integer(let amount)? = debit["amount"], amount > 0, amount <= Amounts.maximum
             else { throw LedgerError(.integrity, "stored payment \(id) has a damaged debit") }
             result.append(Debit(lot: UInt64(lot), category: category, amount: amount))
         }
