@@ -704,17 +704,21 @@ struct CLITests {
         }
     }
 
+    /// Puts a value under `key` in `database` of the ledger in `directory`, as damage to the file could leave it
+    /// (written through LMDB, so the rest of the file stays sound).
+    private static func putDamagedEntry(_ directory: String, _ database: String, key: [UInt8]) throws {
+        let environment = try LMDBEnvironment(path: directory, databaseNames: [database], create: false, writing: true)
+        defer { environment.close() }
+        try environment.write { (transaction) throws(LedgerError) in
+            try transaction.put(database, key, Array("damaged".utf8))
+        }
+    }
+
     @Test("checkpoint --all of a checkpoints database holding a key past Int64 (a damaged file) is integrity_failure, not a crash")
     func checkpointKeyPastAnyLog() async throws {
         let ledger = try await TestLedger()
         defer { ledger.remove() }
-        do {
-            let environment = try LMDBEnvironment(path: ledger.directory, databaseNames: [LedgerDatabase.checkpoints], create: false, writing: true)
-            try environment.write { (transaction) throws(LedgerError) in
-                try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(.max), Array("damaged".utf8))
-            }
-            environment.close()
-        }
+        try Self.putDamagedEntry(ledger.directory, LedgerDatabase.checkpoints, key: BigEndianKey.encode(.max))
         let result = try await circuito(["checkpoint", "--all", "--data", ledger.directory])
         #expect(result.exitedNormally && result.status == 1, "\(result.stderr)")
         #expect(result.stderr.hasPrefix("error: integrity_failure: \(ledger.directory)/data.mdb is damaged: a checkpoint is stored for size 18446744073709551615"), "\(result.stderr)")
@@ -724,13 +728,7 @@ struct CLITests {
     func exportFromTheLastKey() async throws {
         let ledger = try await TestLedger()
         defer { ledger.remove() }
-        do {
-            let environment = try LMDBEnvironment(path: ledger.directory, databaseNames: [LedgerDatabase.log], create: false, writing: true)
-            try environment.write { (transaction) throws(LedgerError) in
-                try transaction.put(LedgerDatabase.log, BigEndianKey.encode(.max), Array("damaged".utf8))
-            }
-            environment.close()
-        }
+        try Self.putDamagedEntry(ledger.directory, LedgerDatabase.log, key: BigEndianKey.encode(.max))
         let result = try await circuito(["export", "--data", ledger.directory, "--from", String(UInt64.max)])
         #expect(result.exitedNormally && result.status == 1, "\(result.stderr)")
         #expect(result.stderr.hasPrefix("error: integrity_failure: "), "\(result.stderr)")
