@@ -932,6 +932,53 @@ struct DamagedStateRuleTests {
         #expect(try circuit.byCity("tocoin.expired", ["beneficiary": "ben", "lot": .integer(Int64(lot.id))]) == .integrity)
     }
 
+    @Test("a payment from a stored lot holding what no rule leaves in a lot", arguments: [
+        (700, 800), (0, 0), (700, -1), (Amounts.maximum + 1, 700),
+    ] as [(Int64, Int64)])
+    func paymentFromADamagedLot(amount: Int64, remaining: Int64) throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 700]) == nil)
+        let lot = try #require(try circuit.harness.state.lots(of: "ben").first)
+        let damaged = Lot(id: lot.id, beneficiary: lot.beneficiary, category: lot.category, amount: amount, remaining: remaining, expiresAt: lot.expiresAt, source: lot.source)
+        circuit.harness.state.apply([.put(.lots, key: lot.key, value: damaged.canonicalBytes)])
+        #expect(try circuit.pay(100) == .integrity)
+        #expect(try circuit.harness.state.balance(Account.beneficiary("ben")) == 700)
+    }
+
+    @Test("a payment whose beneficiary's stored balance is not the sum of their lots")
+    func paymentFromABalanceTheLotsDoNotHold() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 700]) == nil)
+        circuit.harness.state.apply([.put(.balances, key: Array(Account.beneficiary("ben").utf8), value: Account.encode(900))])
+        #expect(try circuit.pay(800) == .integrity)
+        #expect(try circuit.pay(100) == .integrity)
+    }
+
+    @Test("payment.refunded of a stored payment whose debits hold less than its amount")
+    func refundPastTheDebits() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1000]) == nil)
+        #expect(try circuit.pay(500, id: "pay-1") == nil)
+        #expect(try circuit.pay(400, id: "pay-2") == nil)
+        // The grocer holds 900 cents, so the refund reaches the debits, which hold 500 of the 900 claimed.
+        try Self.damage(&circuit, .payments, Array("pay-1".utf8)) { $0["amount"] = 900 }
+        #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "pay-1", "amount": 900]) == .integrity)
+        #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "pay-1", "amount": 500]) == nil)
+        #expect(try circuit.harness.state.balance(Account.beneficiary("ben")) == 600)
+    }
+
+    @Test("payment.refunded of a stored debit that returns more than its lot held")
+    func refundPastTheLot() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 1000]) == nil)
+        let key = try #require(try circuit.harness.state.lots(of: "ben").first).key
+        #expect(try circuit.pay(1000, id: "pay-1") == nil)
+        // The emptied lot, damaged to a smaller amount: the refund's 1000 cents would not fit in it.
+        try Self.damage(&circuit, .spentLots, key) { $0["amount"] = 500 }
+        #expect(try circuit.submit("payment.refunded", by: "grocer", key: circuit.grocer, ["payment": "pay-1", "amount": 1000]) == .integrity)
+        #expect(try circuit.harness.state.balance(Account.beneficiary("ben")) == 0)
+    }
+
     @Test("credits.converted onto stored conversions of the month near Int64.max")
     func conversionsOfTheMonth() throws {
         var circuit = try Circuit()

@@ -18,10 +18,33 @@ struct LotTests {
         #expect(lot.canonicalBytes == CanonicalJSON.encode(lot.json))
     }
 
-    @Test("a stored lot reads back as itself, directly or through the parser", arguments: lots)
+    @Test("a stored lot reads back as itself, directly or through the parser", arguments: lots.filter(\.holdsWhatTheRulesAllow))
     func storedBytesRoundTrip(lot: Lot) throws {
         #expect(try Lot(storedBytes: lot.canonicalBytes) == lot)
         #expect(try Lot(storedBytes: lot.canonicalBytes) == (try Lot(json: try JSONParser.parse(lot.canonicalBytes))))
+    }
+
+    @Test("a stored lot outside 0 < amount ≤ 10^12, 0 ≤ remaining ≤ amount is damaged, directly or through the parser")
+    func boundsOfAStoredLot() throws {
+        let lot = Self.lots[1]
+        func stored(amount: Int64, remaining: Int64) -> Lot {
+            Lot(id: lot.id, beneficiary: lot.beneficiary, category: lot.category, amount: amount, remaining: remaining, expiresAt: lot.expiresAt, source: lot.source)
+        }
+        for good in [stored(amount: 1, remaining: 0), stored(amount: Amounts.maximum, remaining: Amounts.maximum), stored(amount: 2, remaining: 1)] {
+            #expect(try Lot(storedBytes: good.canonicalBytes) == good)
+            #expect(try Lot(json: good.json) == good)
+        }
+        let damaged = Self.lots.filter { !$0.holdsWhatTheRulesAllow } + [
+            stored(amount: 0, remaining: 0), stored(amount: -1, remaining: 0), stored(amount: Amounts.maximum + 1, remaining: 1),
+            stored(amount: 10, remaining: 11), stored(amount: 10, remaining: -1),
+        ]
+        #expect(damaged.count == 7)
+        for lot in damaged {
+            #expect(throws: LedgerError.self) { try Lot(storedBytes: lot.canonicalBytes) }
+            #expect(throws: LedgerError.self) { try Lot(json: lot.json) }
+            do { _ = try Lot(storedBytes: lot.canonicalBytes) } catch { #expect(error.code == .integrity, "\(lot)") }
+            do { _ = try Lot(json: lot.json) } catch { #expect(error.code == .integrity, "\(lot)") }
+        }
     }
 
     @Test func theDirectReaderTakesOnlyTheCanonicalLayout() {

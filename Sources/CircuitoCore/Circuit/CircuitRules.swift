@@ -622,7 +622,12 @@ enum CircuitRules {
         // earliest expiry first, earmarked before general on the same expiry, then oldest.
         let lots = try context.lots(of: beneficiary.id)
         let beneficiaryBalance = try context.balance(Account.beneficiary(beneficiary.id))
-        assert(lots.reduce(0) { $0 + $1.remaining } == beneficiaryBalance, "a beneficiary's balance is the sum of their lots")
+        // Every rule keeps the balance equal to the lots' sum (at most 1024 lots of at most 10^12: no overflow); a
+        // stored state where they differ is damaged, and spending from it would move money no lot holds.
+        let lotsTotal = lots.reduce(0) { $0 + $1.remaining }
+        guard lotsTotal == beneficiaryBalance else {
+            throw LedgerError(.integrity, "the stored state of \(quoted(beneficiary.id)) is damaged: its lots hold \(lotsTotal) cents, its balance is \(beneficiaryBalance)")
+        }
         // Each expiry parsed once (lots' expiries are all written by Timestamp.format: equal texts, equal times).
         let unexpiredLots = lots.map { (lot: $0, expiresAt: Timestamp.millisecondsSince1970($0.expiresAt) ?? 0) }.filter { $0.expiresAt > now }
         let spendable = unexpiredLots.filter { $0.lot.category == Lot.general || accepted.contains($0.lot.category) }
@@ -709,12 +714,20 @@ enum CircuitRules {
                 liveLots = live + 1
             }
             lot.remaining += back
+            // A debit never returns more than was taken from its lot; more would store a lot no rule leaves.
+            guard lot.holdsWhatTheRulesAllow else {
+                throw LedgerError(.integrity, "stored payment \(paymentID) is damaged: its debit of lot \(lotID) returns more than the lot held")
+            }
             context.store(lot)
             debit["refunded"] = .integer(debitRefunded + back)
             debits[index] = .object(debit)
             left -= back
         }
-        assert(left == 0, "a refund within the payment fits in its debits")
+        // The payment's debits add up to its amount, so a refund within it fits in them; when they do not, the
+        // stored payment is damaged, and the cents left would reach the balance without reaching a lot.
+        guard left == 0 else {
+            throw LedgerError(.integrity, "stored payment \(paymentID) is damaged: its debits do not hold the \(amount) cents refunded")
+        }
         payment["refunded"] = .integer(refunded + amount)
         payment["debits"] = .array(debits)
         context.changes.put(.payments, paymentID, json: .object(payment))
@@ -766,8 +779,6 @@ enum CircuitRules {
         }
         let amount = lot.remaining
         guard amount > 0 else { throw LedgerError(.invalidState, "lot \(lotID) is empty") }
-        // A lot never holds more than the one grant it came from; more is a damaged state.
-        guard amount <= Amounts.maximum else { throw LedgerError(.integrity, "stored lot \(lotID) of \(quoted(beneficiary)) is damaged") }
         lot.remaining = 0
         context.store(lot)
         try context.transfer(from: Account.beneficiary(beneficiary), to: Account.fund, amount: amount)

@@ -76,6 +76,7 @@ public struct Lot: Sendable, Hashable {
     /// or the same error (every payment reads all the lots of its beneficiary).
     public init(storedBytes bytes: [UInt8]) throws(LedgerError) {
         if let lot = StoredLotReader.read(bytes) {
+            guard lot.holdsWhatTheRulesAllow else { throw Self.damaged(lot.id) }
             self = lot
         } else {
             try self.init(json: try JSONParser.parseStored(bytes))
@@ -89,6 +90,18 @@ public struct Lot: Sendable, Hashable {
             case .string(let source)? = json["source"]
         else { throw LedgerError(.integrity, "stored lot is damaged") }
         self.init(id: UInt64(id), beneficiary: beneficiary, category: category, amount: amount, remaining: remaining, expiresAt: expiresAt, source: source)
+        guard holdsWhatTheRulesAllow else { throw Self.damaged(self.id) }
+    }
+
+    /// 0 < amount ≤ 10^12 and 0 ≤ remaining ≤ amount, as every rule leaves a lot: a grant or conversion creates it
+    /// within `Amounts.maximum`; a payment moves cents from `remaining` to its debits, a refund moves at most those
+    /// back, and expiry empties it. Anything else in a stored lot is a damaged file, which the rules must not spend.
+    var holdsWhatTheRulesAllow: Bool {
+        amount > 0 && amount <= Amounts.maximum && remaining >= 0 && remaining <= amount
+    }
+
+    private static func damaged(_ id: UInt64) -> LedgerError {
+        LedgerError(.integrity, "stored lot \(id) is damaged: it holds what no rule leaves in a lot")
     }
 
     /// Expired when the ledger's time has reached its expiry (RFC 3339 UTC texts of one form compare as times).
