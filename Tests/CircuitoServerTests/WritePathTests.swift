@@ -115,7 +115,13 @@ struct WritePathTests {
         let later = Timestamp.format(millisecondsSince1970: try #require(Timestamp.millisecondsSince1970(recordedAt)) + 1)
         let seq = try #require(receipt["seq"]?.integerValue)
         let note = try #require(receipt["checkpoint"]?.stringValue)
+        // A checkpoint the ledger's key signed for a size past Int64: the proof could not be asked at it.
+        let origin = String(note.prefix { $0 != "\n" })
+        let pastInt64 = try SignedNote.sign(
+            text: "\(origin)\n\(UInt64.max)\n\(Base64.encode([UInt8](repeating: 1, count: 32)))\n",
+            signer: try NoteSigner(name: origin, privateKey: fixture.actors.checkpoint))
         let cases: [(String, JSONValue, JSONValue?, String)] = [
+            ("checkpoint", .string(pastInt64), nil, "past 2^63 − 1, the largest size a proof can be asked at"),
             ("recorded_at", .string(later), nil, "leaf_hash is not that of the record"),
             ("seq", .integer(seq + 1), nil, "leaf_hash is not that of the record"),
             ("leaf_hash", .string(Base64.encode([UInt8](repeating: 7, count: 32))), nil, "leaf_hash is not that of the record"),

@@ -51,6 +51,10 @@ public struct ReceiptCheck: Sendable, Hashable {
         guard checkpoint.size > sequenceNumber else {
             throw failure("its checkpoint's tree has \(checkpoint.size) records, so it does not cover seq \(sequenceNumber)")
         }
+        // The proof is asked of the server at this size, and sizes travel as JSON integers (Specs/protocol.md 2).
+        guard checkpoint.size <= UInt64(Int64.max) else {
+            throw failure("its checkpoint's tree has \(checkpoint.size) records, past 2^63 − 1, the largest size a proof can be asked at")
+        }
         self.sequenceNumber = sequenceNumber
         self.treeSize = checkpoint.size
         self.leafHash = leafHash
