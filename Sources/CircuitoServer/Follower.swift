@@ -31,6 +31,8 @@ public final class Follower {
         public var pollSeconds = 1
         /// Wait between reconnection attempts (doubling up to `maximumReconnectDelaySeconds`).
         public var maximumReconnectDelaySeconds = 30
+        /// The wall clock the subscription's `ts` is signed with (milliseconds since 1970); tests step it.
+        public var clockMilliseconds: @Sendable () -> Int64 = { Ledger.systemClockMilliseconds() }
 
         public init(leader: Endpoint, directory: String, actor: String, key: Ed25519PrivateKey, pinnedVerifierKey: String? = nil) {
             self.leader = leader
@@ -111,7 +113,7 @@ public final class Follower {
         let start = replica.size
         let params = ReadAuthorisation.sign(
             method: "subscribe", params: ["from": .integer(Int64(start))], actor: configuration.actor, key: configuration.key,
-            nowMilliseconds: Ledger.systemClockMilliseconds())
+            nowMilliseconds: configuration.clockMilliseconds())
         // Sent once (its nonce is single-use); the answer may take longer than one poll.
         let requestID: JSONValue = "subscribe"
         do throws(LedgerError) {
@@ -140,6 +142,12 @@ public final class Follower {
                         throw .failure(.mismatch(sequenceNumber: nil, LedgerError(
                             .integrity,
                             "the leader holds fewer records than this replica's \(start) (\(refusal.message)): it lost records (restored from an older backup?) or is another ledger; the replica is kept as it is")))
+                    }
+                    // Refusals that last only a while are reasons to wait, not to stop: clocks that differ by more
+                    // than the window until one of them is set right (a clock step, a machine resumed), a leader
+                    // at a bound or stopping (to restart).
+                    for transient: LedgerError.Code in [.requestExpired, .overloaded, .shuttingDown] where refusal.code == transient.number {
+                        throw .connection(LedgerError(transient, "the leader refused the subscription: \(refusal.message)"))
                     }
                     throw .failure(.refused(refusal))
                 }

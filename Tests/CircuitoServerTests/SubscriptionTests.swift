@@ -406,6 +406,26 @@ struct SubscriptionTests {
 }
 
 extension SubscriptionTests {
+    @Test("a follower whose clock is 10 minutes off the leader's (request_expired) waits and resubscribes once it is set right")
+    func followerWaitsOutAClockDifference() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        for _ in 0..<3 { _ = try server.client().result("submit", try fixture.registration().params) }
+        // The first two subscriptions are signed 10 minutes ahead, past the leader's 300-second window.
+        let skewedSubscriptions = Atomic<Int>(2)
+        var configuration = Follower.Configuration(leader: server.tcpEndpoint, directory: fixture.folder.path + "/replica", actor: "audit", key: fixture.actors.auditor)
+        configuration.maximumReconnectDelaySeconds = 1
+        configuration.clockMilliseconds = {
+            let skewed = skewedSubscriptions.wrappingSubtract(1, ordering: .relaxed).oldValue > 0
+            return Ledger.systemClockMilliseconds() + (skewed ? 600_000 : 0)
+        }
+        let run = FollowerRun(configuration)
+        #expect(run.waitUntil(size: try server.size(), timeoutSeconds: 30))
+        #expect(skewedSubscriptions.load(ordering: .relaxed) < 0, "the follower subscribed with the clock set right")
+        try run.stop()
+        await server.shutdown()
+    }
+
     @Test("a leader holding fewer records than the replica (restored from an older backup) is refused, and the message says so")
     func followerRefusesShorterLeader() async throws {
         let fixture = try CircuitFixture()
