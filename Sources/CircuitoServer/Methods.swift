@@ -198,6 +198,7 @@ struct ServerContext: Sendable {
             "closed_idle": .integer(Int64(clamping: statistics.closedIdle)),
             "closed_unread": .integer(Int64(clamping: statistics.closedUnread)),
             "unwritten_answer_bytes": .integer(Int64(clamping: statistics.unwrittenAnswerBytes)),
+            "subscriptions_ended_by_half_close": .integer(Int64(clamping: statistics.subscriptionsEndedByHalfClose)),
         ])
     }
 

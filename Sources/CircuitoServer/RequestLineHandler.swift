@@ -84,10 +84,16 @@ struct RunningSubscription: Sendable {
     let hubIdentifier: Int
     let end: Locked<UInt64?>
 
-    /// The stream sends what is committed now and ends.
-    func finish(hub: SubscriptionHub) {
-        end.withLock { if $0 == nil { $0 = hub.size } }
-        hub.wake(hubIdentifier)
+    /// The stream sends what is committed now and ends. True when this call gave a running stream its end (false for
+    /// one that had its end already, or had ended on its own).
+    @discardableResult
+    func finish(hub: SubscriptionHub) -> Bool {
+        let endedNow = end.withLock { end -> Bool in
+            guard end == nil else { return false }
+            end = hub.size
+            return true
+        }
+        return hub.wake(hubIdentifier) && endedNow
     }
 }
 

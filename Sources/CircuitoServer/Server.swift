@@ -384,6 +384,10 @@ struct ConnectionStatistics: Sendable, Equatable {
     var closedUnread: Int = 0
     /// Bytes of answers and subscription messages written and not yet on a socket (the server-wide bound's count).
     var unwrittenAnswerBytes: Int = 0
+    /// Subscriptions given their end since the server started because the server read the end of their client's
+    /// side (a half-close, or the connection closed): counted once the end is set, before the stream has sent
+    /// what it still owes.
+    var subscriptionsEndedByHalfClose: Int = 0
 }
 
 /// Open connections, for the connection bound, the in-flight count and shutdown.
@@ -396,6 +400,7 @@ final class ConnectionRegistry: Sendable {
         var writesTakenOnEventLoop = 0
         var closedIdle = 0
         var closedUnread = 0
+        var subscriptionsEndedByHalfClose = 0
     }
 
     private let state = Locked(State())
@@ -426,13 +431,18 @@ final class ConnectionRegistry: Sendable {
             ConnectionStatistics(
                 open: $0.channels.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop,
                 writesTakenOnEventLoop: $0.writesTakenOnEventLoop, closedIdle: $0.closedIdle, closedUnread: $0.closedUnread,
-                unwrittenAnswerBytes: unwrittenAnswerBytes)
+                unwrittenAnswerBytes: unwrittenAnswerBytes, subscriptionsEndedByHalfClose: $0.subscriptionsEndedByHalfClose)
         }
     }
 
     func countClosedIdle() { state.withLock { $0.closedIdle += 1 } }
 
     func countClosedUnread() { state.withLock { $0.closedUnread += 1 } }
+
+    func countSubscriptionsEndedByHalfClose(_ count: Int) {
+        guard count > 0 else { return }
+        state.withLock { $0.subscriptionsEndedByHalfClose += count }
+    }
 
     /// Counts `bytes` of an answer as held unless the server already holds more than the server-wide bound; false
     /// (nothing counted) when it does.
@@ -545,7 +555,8 @@ struct Connection {
                         subscriptions.closed = true
                         return subscriptions.streams
                     }
-                    for stream in streams { stream.finish(hub: context.hub) }
+                    let ended = streams.filter { $0.finish(hub: context.hub) }.count
+                    registry.countSubscriptionsEndedByHalfClose(ended)
                 }
                 // A lone submit taken on the event loop is answered there, outside this task: its answer is written
                 // before the connection closes too.
@@ -697,7 +708,7 @@ struct Connection {
                     if !subscriptions.closed { subscriptions.streams.append(running) }
                     return subscriptions.closed
                 }
-                if closed { running.finish(hub: context.hub) }
+                if closed, running.finish(hub: context.hub) { registry.countSubscriptionsEndedByHalfClose(1) }
                 await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
             }
         }

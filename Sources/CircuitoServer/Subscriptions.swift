@@ -143,9 +143,13 @@ final class SubscriptionHub: Sendable {
         for cutOff in cutOffs { cutOff() }
     }
 
-    /// Wakes a subscriber waiting for the next commit, so that it looks at its state again (its end was set).
-    func wake(_ identifier: Int) {
-        state.withLock { $0.entries[identifier]?.signal }?.yield()
+    /// Wakes a subscriber waiting for the next commit, so that it looks at its state again (its end was set); false
+    /// when none is registered under `identifier` (its stream has ended).
+    @discardableResult
+    func wake(_ identifier: Int) -> Bool {
+        guard let signal = state.withLock({ $0.entries[identifier]?.signal }) else { return false }
+        signal.yield()
+        return true
     }
 
     /// Ends every subscription (shutdown).

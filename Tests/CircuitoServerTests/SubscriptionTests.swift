@@ -155,10 +155,21 @@ struct SubscriptionTests {
         let size = Int64(try server.size())
         // A small receive buffer and no reading yet: the server's writes to it are stuck when it sees the half-close.
         let subscriber = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
+        func endedByHalfClose() throws -> Int64? {
+            try writer.result("server.info")["connections"]?["subscriptions_ended_by_half_close"]?.integerValue
+        }
+        #expect(try endedByHalfClose() == 0)
         try subscriber.send(RPCMessage.request(id: 1, method: "subscribe", params: fixture.read("subscribe", as: "audit", ["from": 0])))
         subscriber.shutdownSending()
-        try await Task.sleep(for: .milliseconds(300))
-        // Committed after the half-close: not sent.
+        // The server counts the stream's end once it has set it, at the half-close: waited for (bounded), not slept
+        // for, since a busy machine may read the half-close late.
+        var ended: Int64? = 0
+        for _ in 0..<1000 where ended == 0 {
+            try await Task.sleep(for: .milliseconds(10))
+            ended = try endedByHalfClose()
+        }
+        try #require(ended == 1, "the server did not end the stream at the half-close (counted \(String(describing: ended)))")
+        // Committed after the stream's end was set: not sent.
         _ = try writer.result("submit", try fixture.registration().params)
         var answered = false
         var sequenceNumbers: [Int64] = []
