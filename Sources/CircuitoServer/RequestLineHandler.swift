@@ -35,9 +35,13 @@ final class ConnectionState: Sendable {
     let subscriptions = Locked<(closed: Bool, streams: [RunningSubscription])>((false, []))
     let subscriptionCount = Locked<(active: Int, total: Int)>((0, 0))
     /// The connection's read session (Specs/protocol.md section 4.3).
-    let session = ReadSession()
+    let session: ReadSession
 
-    init(refused: Bool) { self.refused = refused }
+    /// `monotonicMilliseconds` measures the lifetimes of the session's challenges.
+    init(refused: Bool, monotonicMilliseconds: @escaping @Sendable () -> Int64 = monotonicClockMilliseconds) {
+        self.refused = refused
+        session = ReadSession(monotonicMilliseconds: monotonicMilliseconds)
+    }
 }
 
 /// A connection's lone `submit`s taken on the event loop and not yet answered, and the connection's task waiting for

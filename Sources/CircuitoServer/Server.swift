@@ -27,6 +27,10 @@ public struct ServerConfiguration: Sendable {
     /// The time reads are answered at (signed reads' windows, sessions, which lots have expired), in milliseconds
     /// since 1970; the writer's records take the system clock. Another clock is for tests.
     public var readClockMilliseconds: @Sendable () -> Int64 = Ledger.systemClockMilliseconds
+    /// The monotonic clock, in milliseconds from any fixed point, that durations on the read side are measured by:
+    /// the lifetimes of session challenges and of remembered nonces, which a wall clock set meanwhile must neither
+    /// shorten nor lengthen. Another clock is for tests.
+    public var monotonicMilliseconds: @Sendable () -> Int64 = monotonicClockMilliseconds
 
     public init(directory: String, tcpHost: String? = "127.0.0.1", tcpPort: Int = 7411, unixSocketPath: String? = nil, limits: ServerLimits = ServerLimits()) {
         self.directory = directory
@@ -134,8 +138,8 @@ public final class LedgerServer: Sendable {
             reader: writer.reader, writer: writer, hub: hub,
             nonces: NonceStore(
                 capacity: limits.maximumRememberedNonces, capacityPerActor: limits.maximumRememberedNoncesPerActor,
-                windowSeconds: limits.readRequestWindowSeconds),
-            limits: limits, clock: configuration.readClockMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads),
+                windowSeconds: limits.readRequestWindowSeconds, monotonicMilliseconds: configuration.monotonicMilliseconds),
+            limits: limits, clock: configuration.readClockMilliseconds, monotonicClock: configuration.monotonicMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads),
             credentials: CredentialSigning(keys: configuration.credentialIssuerKeys, contexts: configuration.credentialContexts),
             connections: connections)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
@@ -216,7 +220,7 @@ public final class LedgerServer: Sendable {
         try limits.tcpKeepAlive?.apply(to: channel)
         // Counted here, before the first line can arrive: a connection past the bound is never served.
         let identifier = connections.add(channel)
-        let state = ConnectionState(refused: identifier == nil)
+        let state = ConnectionState(refused: identifier == nil, monotonicMilliseconds: context.monotonicClock)
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
         // After the decoder: only whole lines count as something sent, so bytes trickled without a
         // newline cannot hold a connection slot.

@@ -138,13 +138,16 @@ final class CircuitFixture: @unchecked Sendable {
         return ReadAuthorisation.sign(method: method, params: params, actor: actor, key: key, nowMilliseconds: time ?? now)
     }
 
-    /// Starts a server on an ephemeral TCP port and a Unix socket in the fixture's folder.
+    /// Starts a server on an ephemeral TCP port and a Unix socket in the fixture's folder; with the given clocks, or
+    /// the server's own.
     func startServer(
-        limits: ServerLimits = ServerLimits(), readClockMilliseconds: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds
+        limits: ServerLimits = ServerLimits(), readClockMilliseconds: (@Sendable () -> Int64)? = nil,
+        monotonicMilliseconds: (@Sendable () -> Int64)? = nil
     ) async throws -> LedgerServer {
         var configuration = ServerConfiguration(directory: directory, tcpHost: "127.0.0.1", tcpPort: 0, unixSocketPath: folder.path + "/s.sock", limits: limits)
         configuration.eventLoopThreads = 2
-        configuration.readClockMilliseconds = readClockMilliseconds
+        if let readClockMilliseconds { configuration.readClockMilliseconds = readClockMilliseconds }
+        if let monotonicMilliseconds { configuration.monotonicMilliseconds = monotonicMilliseconds }
         return try await LedgerServer.start(configuration)
     }
 }

@@ -116,18 +116,43 @@ struct SessionTests {
         await server.shutdown()
     }
 
-    @Test("a challenge lasts the read window")
+    /// A signed `session.open` for `challenge`, as bene-1, at `nowMilliseconds`.
+    static func signedOpen(_ fixture: CircuitFixture, challenge: String, nowMilliseconds: Int64) -> JSONValue {
+        ReadAuthorisation.sign(
+            method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: nowMilliseconds, nonce: challenge)
+    }
+
+    /// The refusal of a `session.open` whose challenge has lapsed (or was never given), not of its signature or time.
+    static func isLapsedChallenge(_ error: RPCError) -> Bool {
+        error.name == "invalid_read_request" && error.message.hasPrefix("no session challenge is pending on this connection")
+    }
+
+    @Test("a challenge lasts the read window, by the server's monotonic clock")
     func challengeExpires() async throws {
         let fixture = try CircuitFixture()
         var limits = ServerLimits()
         limits.readRequestWindowSeconds = 1
-        let server = try await fixture.startServer(limits: limits)
+        // The clocks are the test's: the monotonic one the challenges live by, which it steps, and a wall clock that
+        // stands still (the requests' times are checked against the same window). No time passes on them but the
+        // steps, however long a busy machine takes over the requests.
+        let monotonic = Mutex<Int64>(7_000_000)
+        let now = fixture.now
+        let server = try await fixture.startServer(limits: limits, readClockMilliseconds: { now }, monotonicMilliseconds: { monotonic.withLock { $0 } })
         let client = try server.client()
+        // Opened at the last millisecond of the window.
+        let first = try #require(try client.result("session.challenge")["challenge"]?.stringValue)
+        monotonic.withLock { $0 += 999 }
+        #expect(try client.result("session.open", Self.signedOpen(fixture, challenge: first, nowMilliseconds: now))["actor"] == "bene-1")
+        #expect(try client.result("session.close")["closed"] == true)
+        // Refused once the window has passed.
         let challenge = try #require(try client.result("session.challenge")["challenge"]?.stringValue)
-        let signed = ReadAuthorisation.sign(method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: fixture.now, nonce: challenge)
-        try await Task.sleep(for: .milliseconds(1200))
-        #expect(try client.error("session.open", signed).name == "invalid_read_request")
-        _ = try Self.openSession(client, fixture: fixture, as: "bene-1")
+        monotonic.withLock { $0 += 1000 }
+        let lapsed = try client.error("session.open", Self.signedOpen(fixture, challenge: challenge, nowMilliseconds: now))
+        #expect(Self.isLapsedChallenge(lapsed), "\(lapsed)")
+        #expect(try client.error("account.balance", ["account": "beneficiary:bene-1"]).name == "invalid_read_request")
+        // A new challenge opens the session.
+        let last = try #require(try client.result("session.challenge")["challenge"]?.stringValue)
+        #expect(try client.result("session.open", Self.signedOpen(fixture, challenge: last, nowMilliseconds: now))["actor"] == "bene-1")
         #expect(try client.result("account.balance", ["account": "beneficiary:bene-1"])["balance"] == .integer(fixture.initialBalance))
         await server.shutdown()
     }
@@ -162,24 +187,31 @@ struct SessionTests {
         let fixture = try CircuitFixture()
         var limits = ServerLimits()
         limits.readRequestWindowSeconds = 1
+        // Both clocks are the test's: the wall clock reads are answered at, which it sets as an operator (or NTP)
+        // might, and the monotonic one the time that passes is measured by, which it steps.
         let wall = Mutex<Int64>(fixture.now)
-        let server = try await fixture.startServer(limits: limits, readClockMilliseconds: { wall.withLock { $0 } })
-        // The clock is set 2 s ahead (more than the window) just after the challenge: it was given a moment ago, so
-        // a request signed at the new time opens the session.
+        let monotonic = Mutex<Int64>(7_000_000)
+        let server = try await fixture.startServer(
+            limits: limits, readClockMilliseconds: { wall.withLock { $0 } }, monotonicMilliseconds: { monotonic.withLock { $0 } })
+        // The wall clock is set 2 s ahead (more than the window) just after the challenge, while less than the window
+        // passes: the challenge was given a moment ago, so a request signed at the new time opens the session.
         let ahead = try server.client()
         let first = try #require(try ahead.result("session.challenge")["challenge"]?.stringValue)
         wall.withLock { $0 += 2_000 }
-        let opened = try ahead.result(
-            "session.open",
-            ReadAuthorisation.sign(method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: wall.withLock { $0 }, nonce: first))
+        monotonic.withLock { $0 += 999 }
+        let opened = try ahead.result("session.open", Self.signedOpen(fixture, challenge: first, nowMilliseconds: wall.withLock { $0 }))
         #expect(opened["actor"] == "bene-1")
-        // The clock is set a day back just after the challenge: the challenge still lapses once the window has passed.
+        // The wall clock is set a day back just after the challenge: the challenge still lapses once the window has
+        // passed, though by the wall clock it was given a day in the future.
         let back = try server.client()
         let second = try #require(try back.result("session.challenge")["challenge"]?.stringValue)
         wall.withLock { $0 -= 86_400_000 }
-        try await Task.sleep(for: .milliseconds(1200))
-        let late = ReadAuthorisation.sign(method: "session.open", params: [:], actor: "bene-1", key: fixture.actors.beneficiary, nowMilliseconds: wall.withLock { $0 }, nonce: second)
-        #expect(try back.error("session.open", late).name == "invalid_read_request")
+        monotonic.withLock { $0 += 1000 }
+        let late = try back.error("session.open", Self.signedOpen(fixture, challenge: second, nowMilliseconds: wall.withLock { $0 }))
+        #expect(Self.isLapsedChallenge(late), "\(late)")
+        // The request itself was good: signed at the server's time, the same open on a fresh challenge is taken.
+        let third = try #require(try back.result("session.challenge")["challenge"]?.stringValue)
+        #expect(try back.result("session.open", Self.signedOpen(fixture, challenge: third, nowMilliseconds: wall.withLock { $0 }))["actor"] == "bene-1")
         await server.shutdown()
     }
 
