@@ -98,7 +98,13 @@ public final class FileLock {
     public static let waitMilliseconds = 500
     static let retryIntervalMilliseconds = 10
 
-    public init(path: String, waitMilliseconds: Int = FileLock.waitMilliseconds) throws(LedgerError) {
+    public convenience init(path: String, waitMilliseconds: Int = FileLock.waitMilliseconds) throws(LedgerError) {
+        try self.init(path: path, waitMilliseconds: waitMilliseconds, beforeEachRetry: {})
+    }
+
+    /// `beforeEachRetry` runs after each attempt that found the lock held, when another follows (for tests: what
+    /// holds the lock can let go once the wait is known to be under way).
+    init(path: String, waitMilliseconds: Int, beforeEachRetry: () -> Void) throws(LedgerError) {
         precondition(waitMilliseconds >= 0, "a wait is not negative")
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
@@ -109,6 +115,7 @@ public final class FileLock {
             let reason = errno
             attempts += 1
             if reason == EWOULDBLOCK && attempts * Self.retryIntervalMilliseconds <= waitMilliseconds {
+                beforeEachRetry()
                 usleep(useconds_t(Self.retryIntervalMilliseconds * 1000))
                 continue
             }

@@ -266,20 +266,21 @@ struct LedgerTests {
         try FileManager.default.createDirectory(atPath: temporary.directory, withIntermediateDirectories: true)
         let path = temporary.directory + "/writer.lock"
         // A writer's lock, and a copy of its descriptor as a spawned child holds one until its exec: the writer
-        // lets go, the copy keeps the lock for 100 ms more.
+        // lets go, the copy keeps the lock a moment more.
         let writer = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         try #require(writer >= 0 && flock(writer, LOCK_EX | LOCK_NB) == 0)
         let childCopy = dup(writer)
         try #require(childCopy >= 0)
         close(writer)
-        let start = ContinuousClock.now
-        Thread {
-            usleep(100_000)
-            close(childCopy)
-        }.start()
-        let lock = try FileLock(path: path)
-        let waited = ContinuousClock.now - start
-        #expect(waited >= .milliseconds(90), "the lock was taken while the copy held it")
+        // The copy is closed once the lock, with its usual wait, has found it held and is about to try again (in
+        // the lock's own thread: no other thread to be scheduled in time).
+        var refusedWhileHeld = 0
+        let lock = try FileLock(path: path, waitMilliseconds: FileLock.waitMilliseconds) {
+            refusedWhileHeld += 1
+            if refusedWhileHeld == 1 { close(childCopy) }
+        }
+        // It waited rather than refused, and took the lock at its next attempt, once the copy let go.
+        #expect(refusedWhileHeld == 1, "the lock was taken while the copy held it, or not at once after")
         // Held now: another writer waits the whole wait, then is refused.
         let refusedStart = ContinuousClock.now
         do {
