@@ -82,4 +82,5 @@ extension LedgerError.Code {
     public static let integrity = Self(name: "integrity_failure", number: 4005)
     public static let clockOutOfRange = Self(name: "clock_out_of_range", number: 4006)
     public static let ledgerFormatTooNew = Self(name: "ledger_format_too_new", number: 4007)
+    public static let threadStartFailed = Self(name: "thread_start_failed", number: 4008)
 }

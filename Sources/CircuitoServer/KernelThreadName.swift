@@ -1,3 +1,4 @@
+import CircuitoCore
 import Foundation
 
 /// Names the calling thread where the kernel shows it: `top -H`, `perf report --sort comm`, `/proc/PID/task/*/comm`.
@@ -37,6 +38,78 @@ enum ServerThreadName {
     /// ("oot.default-qos", "-qos.overcommit"). The server runs no queue of its own on them, only `Parallel.map`.
     static func isDispatchWorker(_ name: String) -> Bool {
         name.hasSuffix("-qos") || name.hasSuffix(".overcommit")
+    }
+}
+
+/// Starts the server's and the bench's named threads, and says when one could not be started.
+///
+/// Foundation's `Thread.start()` ignores a failed `pthread_create` on Linux (EAGAIN when the process is at a limit of
+/// threads: a cgroup's `pids.max`, `ulimit -u`, `kernel.threads-max`): the thread's body never runs and nobody is
+/// told, so a writer without its committer or a request without its thread waits forever. Here each thread is made
+/// with `pthread_create` itself (detached, as Foundation's are, with the stack size asked for), and a failure is a
+/// `thread_start_failed` error naming the thread and errno. The thread names itself in the kernel
+/// (`KernelThreadName`) before it runs its body. Tests give a starter whose chosen start fails.
+struct ThreadStarter: Sendable {
+    /// Makes a thread that runs `body`: 0, or the errno of why no thread was made (then `body` never runs).
+    let create: @Sendable (_ stackSizeBytes: Int?, _ body: @escaping @Sendable () -> Void) -> Int32
+
+    /// Threads of the operating system (`pthread_create`).
+    static let system = ThreadStarter(create: PosixThread.create)
+
+    /// Starts a thread named `name` (in the kernel, cut to 15 bytes) that runs `body`; throws `thread_start_failed`
+    /// when the system makes no thread, and then `body` never runs.
+    func start(_ name: String, stackSizeBytes: Int? = nil, _ body: @escaping @Sendable () -> Void) throws(LedgerError) {
+        let code = create(stackSizeBytes) {
+            KernelThreadName.setForCurrentThread(name)
+            body()
+        }
+        guard code == 0 else { throw Self.failure(name, errno: code) }
+    }
+
+    /// The error for thread `name` not started, `pthread_create` having returned `code`.
+    static func failure(_ name: String, errno code: Int32) -> LedgerError {
+        let symbol = [EAGAIN: "EAGAIN", ENOMEM: "ENOMEM", EPERM: "EPERM", EINVAL: "EINVAL"][code].map { "\($0), " } ?? ""
+        var message = "cannot start the thread \(name): pthread_create failed with errno \(code) (\(symbol)\(String(cString: strerror(code))))"
+        if code == EAGAIN {
+            message += "; the process is at a limit of threads (a cgroup's pids.max, ulimit -u, kernel.threads-max) or of memory for their stacks"
+        }
+        return LedgerError(.threadStartFailed, message)
+    }
+}
+
+/// A detached POSIX thread.
+enum PosixThread {
+    /// What the new thread runs, handed to it retained.
+    private final class Entry {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+
+    /// Makes a detached thread with the default stack size, or `stackSizeBytes`, that runs `body`: 0, or the errno of
+    /// `pthread_create` (or of setting up its attributes), and then `body` never runs.
+    static func create(stackSizeBytes: Int?, body: @escaping @Sendable () -> Void) -> Int32 {
+        var attributes = pthread_attr_t()
+        var code = pthread_attr_init(&attributes)
+        guard code == 0 else { return code }
+        defer { pthread_attr_destroy(&attributes) }
+        code = pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        guard code == 0 else { return code }
+        if let stackSizeBytes {
+            code = pthread_attr_setstacksize(&attributes, stackSizeBytes)
+            guard code == 0 else { return code }
+        }
+        let argument = Unmanaged.passRetained(Entry(body)).toOpaque()
+        var thread = pthread_t()
+        code = pthread_create(
+            &thread, &attributes,
+            { argument in
+                guard let argument else { return nil }
+                Unmanaged<Entry>.fromOpaque(argument).takeRetainedValue().body()
+                return nil
+            }, argument)
+        // No thread took it: released here.
+        if code != 0 { Unmanaged<Entry>.fromOpaque(argument).release() }
+        return code
     }
 }
 

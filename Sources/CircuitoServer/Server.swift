@@ -31,6 +31,8 @@ public struct ServerConfiguration: Sendable {
     /// the lifetimes of session challenges and of remembered nonces, which a wall clock set meanwhile must neither
     /// shorten nor lengthen. Another clock is for tests.
     public var monotonicMilliseconds: @Sendable () -> Int64 = monotonicClockMilliseconds
+    /// What starts the writer's and the request threads: the system's; tests make a chosen start fail.
+    var threads: ThreadStarter = .system
 
     public init(directory: String, tcpHost: String? = "127.0.0.1", tcpPort: Int = 7411, unixSocketPath: String? = nil, limits: ServerLimits = ServerLimits()) {
         self.directory = directory
@@ -119,16 +121,22 @@ public final class LedgerServer: Sendable {
         }
         let hub = SubscriptionHub(size: 0, maximumLagRecords: limits.maximumSubscriberBufferRecords)
         let storageFailure = StorageFailureReport()
+        // A thread that cannot be started (the process is at a limit of threads) stops the start with
+        // `thread_start_failed`: the writer's, before anything is written, or a request thread's.
         let writer = try LedgerWriter.start(
-            directory: configuration.directory, limits: limits, options: configuration.storageOptions,
+            directory: configuration.directory, limits: limits, options: configuration.storageOptions, threads: configuration.threads,
             onStorageFailure: { error in storageFailure.report(error) }
         ) { size in hub.publish(size: size) }
         // From here on a failure to start stops the writer (its threads, the ledger and its writer lock).
         let size: UInt64
+        let executor: ServerExecutor
         do {
             size = try writer.reader.size()
+            executor = try ServerExecutor(threadCount: configuration.eventLoopThreads, threads: configuration.threads)
         } catch {
             await writer.stop()
+            // As at shutdown: closed now, so that the caller may open the ledger again.
+            _ = writer.reader.close(timeoutMilliseconds: Self.closeTimeoutMilliseconds)
             throw error
         }
         hub.publish(size: size)
@@ -139,7 +147,7 @@ public final class LedgerServer: Sendable {
             nonces: NonceStore(
                 capacity: limits.maximumRememberedNonces, capacityPerActor: limits.maximumRememberedNoncesPerActor,
                 windowSeconds: limits.readRequestWindowSeconds, monotonicMilliseconds: configuration.monotonicMilliseconds),
-            limits: limits, clock: configuration.readClockMilliseconds, monotonicClock: configuration.monotonicMilliseconds, executor: ServerExecutor(threadCount: configuration.eventLoopThreads),
+            limits: limits, clock: configuration.readClockMilliseconds, monotonicClock: configuration.monotonicMilliseconds, executor: executor,
             credentials: CredentialSigning(keys: configuration.credentialIssuerKeys, contexts: configuration.credentialContexts),
             connections: connections)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)

@@ -1,3 +1,4 @@
+import CircuitoCore
 import Foundation
 
 /// The server's own threads for its tasks (connections, requests, subscriptions).
@@ -12,10 +13,19 @@ final class ServerExecutor: TaskExecutor, @unchecked Sendable {
     private var jobs: [UnownedJob] = []
     private var head = 0
     private var stopping = false
+    private let threads: ThreadStarter
 
-    init(threadCount: Int) {
+    /// Starts `threadCount` worker threads (at least one) with `threads`; when one cannot be started, those already
+    /// started are stopped and it throws `thread_start_failed`: a server short of its threads does not start.
+    init(threadCount: Int, threads: ThreadStarter = .system) throws(LedgerError) {
+        self.threads = threads
         for index in 0..<max(1, threadCount) {
-            Thread.startNamed(ServerThreadName.requestThreadPrefix + String(index)) { [self] in self.work() }
+            do throws(LedgerError) {
+                try threads.start(ServerThreadName.requestThreadPrefix + String(index)) { [self] in self.work() }
+            } catch {
+                stop()
+                throw error
+            }
         }
     }
 
@@ -25,7 +35,7 @@ final class ServerExecutor: TaskExecutor, @unchecked Sendable {
         defer { condition.unlock() }
         guard !stopping else {
             // A straggler after shutdown (a late continuation) still runs, on a thread of its own.
-            Thread.startNamed(ServerThreadName.lateRequest) { [self] in job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+            try? threads.start(ServerThreadName.lateRequest) { [self] in job.runSynchronously(on: self.asUnownedTaskExecutor()) }
             return
         }
         jobs.append(job)

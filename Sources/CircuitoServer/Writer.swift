@@ -93,33 +93,56 @@ public final class LedgerWriter: Sendable {
     /// the committer thread after each commit that appended records, with the new size; it must not block.
     /// `onStorageFailure` runs on it once, after the answers of the failed commit, when a commit left the ledger's
     /// storage failed (`Ledger.storageHasFailed`): every later commit of this process fails too, so its owner
-    /// should stop. `options`: the server's (tests may make the map small).
+    /// should stop. `options`: the server's (tests may make the map small). When either thread cannot be started
+    /// (the process is at a limit of threads) it throws `thread_start_failed`, having written nothing.
     public static func start(
         directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server,
         onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
     ) throws(LedgerError) -> LedgerWriter {
+        try start(directory: directory, limits: limits, options: options, threads: .system, onStorageFailure: onStorageFailure, onCommit: onCommit)
+    }
+
+    /// `start`, with the writer's two threads started by `threads`. When one cannot be started the writer does not
+    /// start (`thread_start_failed`): without its committer no write is ever answered, without its planner none is
+    /// ever planned. Then nothing is written and, once this returns, the ledger and its writer lock are released.
+    static func start(
+        directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server, threads: ThreadStarter,
+        onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
+    ) throws(LedgerError) -> LedgerWriter {
         // Two handshakes: the committer thread reports that the ledger is open (or why not); then it waits for the
-        // writer object, built here from what it reported, before it takes groups.
+        // writer object, built here from what it reported, before it takes groups (none, when the planner did not
+        // start: it then returns at once, releasing the ledger, and says so through `committerEnded`).
         let opened = DispatchSemaphore(value: 0)
         let handedOver = DispatchSemaphore(value: 0)
+        let committerEnded = DispatchSemaphore(value: 0)
         let startup = Locked<Result<Opened, LedgerError>?>(nil)
         let handOver = Locked<LedgerWriter?>(nil)
-        Thread.startNamed(ServerThreadName.committer) {
+        try threads.start(ServerThreadName.committer) {
             let writer = Self.openAndCommit(
                 directory: directory, options: options, startup: startup, opened: opened, handedOver: handedOver, handOver: handOver,
                 onStorageFailure: onStorageFailure, onCommit: onCommit)
             // The ledger (and its writer lock) is released by now: only then does `stop` return.
             writer?.finishStopping()
+            committerEnded.signal()
         }
         opened.wait()
         guard let outcome = startup.withLock({ $0 }) else { throw LedgerError(.storage, "the writer thread did not start") }
         let ledgerOpened = try outcome.get()
         let writer = LedgerWriter(opened: ledgerOpened, limits: limits)
+        do throws(LedgerError) {
+            // Before the committer is handed the writer: a planner that cannot start leaves it nothing to take.
+            try threads.start(ServerThreadName.planner) {
+                writer.plan(committedFrontier: ledgerOpened.frontier, lastRecordedAtMilliseconds: ledgerOpened.lastRecordedAtMilliseconds)
+            }
+        } catch {
+            // No writer is handed over: the committer releases the ledger and ends, having written nothing.
+            handedOver.signal()
+            committerEnded.wait()
+            _ = ledgerOpened.reader.close()
+            throw error
+        }
         handOver.withLock { $0 = writer }
         handedOver.signal()
-        Thread.startNamed(ServerThreadName.planner) {
-            writer.plan(committedFrontier: ledgerOpened.frontier, lastRecordedAtMilliseconds: ledgerOpened.lastRecordedAtMilliseconds)
-        }
         return writer
     }
 

@@ -14,6 +14,9 @@ enum FaultInjection {
         #define _GNU_SOURCE
         #include <dlfcn.h>
         #include <errno.h>
+        #include <link.h>
+        #include <pthread.h>
+        #include <stdint.h>
         #include <stdio.h>
         #include <stdlib.h>
         #include <string.h>
@@ -77,6 +80,31 @@ enum FaultInjection {
         int fdatasync(int descriptor) {
             NEXT(fdatasync); if (failsNow("fdatasync", descriptor, 0)) return -1; return next(descriptor);
         }
+
+        /* One thread is not made, as at a limit of threads (a cgroup's pids.max): the CIRCUITO_FAULT_THREAD-th (from 1)
+           pthread_create whose start routine lies in the executable itself (circuito's own threads, then SwiftNIO's;
+           not those of the shared libraries, Dispatch's or Foundation's) returns EAGAIN. */
+        static int threadsSeen = 0;
+        struct Place { uintptr_t address; int inExecutable; };
+        static int findInExecutable(struct dl_phdr_info *object, size_t size, void *context) {
+            struct Place *place = context;
+            for (int index = 0; index < object->dlpi_phnum; index++) {
+                const ElfW(Phdr) *segment = &object->dlpi_phdr[index];
+                uintptr_t start = object->dlpi_addr + segment->p_vaddr;
+                if (segment->p_type == PT_LOAD && place->address >= start && place->address < start + segment->p_memsz) place->inExecutable = 1;
+            }
+            return 1; /* the first object is the executable */
+        }
+        int pthread_create(pthread_t *thread, const pthread_attr_t *attributes, void *(*routine)(void *), void *argument) {
+            NEXT(pthread_create);
+            const char *failing = getenv("CIRCUITO_FAULT_THREAD");
+            if (failing != NULL) {
+                struct Place place = { (uintptr_t)routine, 0 };
+                dl_iterate_phdr(findInExecutable, &place);
+                if (place.inExecutable && __atomic_add_fetch(&threadsSeen, 1, __ATOMIC_SEQ_CST) == atoi(failing)) return EAGAIN;
+            }
+            return next(thread, attributes, routine, argument);
+        }
         """
 
     /// Compiles the library into `workspace` and returns its path.
@@ -112,6 +140,28 @@ enum FaultInjection {
 
 @Suite("Failing writes and syncs")
 struct FaultInjectionTests {
+    @Test("serve whose committer or request thread cannot be started (EAGAIN, as at a pids limit) exits 1 with thread_start_failed naming it, and writes nothing")
+    func serveWithoutAThread() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let library = try await FaultInjection.compile(in: ledger.workspace)
+        // circuito's own threads start in this order: the writer's committer and planner, then the request threads.
+        for (number, thread) in [(1, "circuito-commit"), (2, "circuito-plan"), (3, "circuito-srv-0")] {
+            let served = try await runToCompletion(
+                ["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0", "--unix", ledger.workspace.path("s.sock")],
+                environment: ["LD_PRELOAD": library, "CIRCUITO_FAULT_THREAD": String(number)], timeout: 60)
+            #expect(served.exitedNormally && served.status == 1, "\(thread): status \(served.status), signalled \(served.signaled), timed out \(served.timedOut): \(served.stderr)")
+            #expect(
+                served.stderr.contains("error: thread_start_failed: cannot start the thread \(thread): pthread_create failed with errno \(EAGAIN) (EAGAIN, "),
+                "\(served.stderr)")
+            #expect(!served.stdout.contains("listening"), "\(served.stdout)")
+            #expect(!FileManager.default.fileExists(atPath: ledger.workspace.path("s.sock")))
+        }
+        #expect(try await ledger.root().size == 1, "nothing was written")
+        let verified = try await ledger.verify()
+        #expect(verified.succeeded, "\(verified.stderr)")
+    }
+
     @Test("a server whose commit leaves LMDB's environment failed (a meta page write failed) answers that commit storage_error, stops with exit status 1 and names the cause; restarted, it has every commit before it and takes writes again")
     func serverStopsWhenItsStorageFails() async throws {
         let ledger = try await TestLedger()

@@ -14,12 +14,13 @@ struct RequestLineHandlerTests {
     private final class Harness {
         let fixture: CircuitFixture
         let writer: LedgerWriter
-        let executor = ServerExecutor(threadCount: 1)
+        let executor: ServerExecutor
         let registry = ConnectionRegistry(maximum: 8)
         let context: ServerContext
 
         init(maximumInFlightPerConnection: Int = 64, maximumQueuedRefusals: Int = 256) throws {
             fixture = try CircuitFixture()
+            executor = try ServerExecutor(threadCount: 1)
             var limits = ServerLimits()
             limits.maximumInFlightPerConnection = maximumInFlightPerConnection
             limits.maximumQueuedRefusalsPerConnection = maximumQueuedRefusals

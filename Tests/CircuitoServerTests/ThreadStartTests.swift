@@ -1,0 +1,171 @@
+import CircuitoCore
+import CircuitoStorage
+import Foundation
+import Glibc
+import Testing
+
+@testable import CircuitoServer
+
+/// Threads that cannot be started, as at a limit of threads (a cgroup's pids.max): `pthread_create` fails with EAGAIN
+/// and the thread's body never runs. Foundation's `Thread.start()` ignored that, so a writer without its committer
+/// waited forever; now each start says it failed, and the server does not start.
+@Suite("threads that cannot be started")
+struct ThreadStartTests {
+    /// A starter whose `failing`-th start (counted from 1) makes no thread, with EAGAIN; every other start makes a real one.
+    final class FailingStart: @unchecked Sendable {
+        // @unchecked: `count` is guarded by `lock`.
+        private let lock = NSLock()
+        private var count = 0
+        let failing: Int
+
+        init(failing: Int) { self.failing = failing }
+
+        var starter: ThreadStarter {
+            ThreadStarter { [self] stackSizeBytes, body in
+                let number = lock.withLock { () -> Int in
+                    count += 1
+                    return count
+                }
+                return number == failing ? EAGAIN : PosixThread.create(stackSizeBytes: stackSizeBytes, body: body)
+            }
+        }
+
+        var starts: Int { lock.withLock { count } }
+    }
+
+    /// What `body` returned or threw, or nil when it had not finished after `seconds` (it is left running).
+    static func within<Value: Sendable>(seconds: Int, _ body: @escaping @Sendable () async throws -> Value) async -> Result<Value, any Error>? {
+        let outcome = Locked<Result<Value, any Error>?>(nil)
+        Task.detached {
+            let result: Result<Value, any Error>
+            do { result = .success(try await body()) } catch { result = .failure(error) }
+            outcome.withLock { $0 = result }
+        }
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if let result = outcome.withLock({ $0 }) { return result }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return outcome.withLock { $0 }
+    }
+
+    /// `within`, for a body that blocks its thread: it runs on a thread of its own, not on the test's pool.
+    static func onThread<Value: Sendable>(seconds: Int, _ body: @escaping @Sendable () throws -> Value) async -> Result<Value, any Error>? {
+        await within(seconds: seconds) {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
+                Thread { continuation.resume(with: Result { try body() }) }.start()
+            }
+        }
+    }
+
+    /// The error must be `thread_start_failed`, naming `thread` and EAGAIN.
+    static func expectThreadStartFailed<Success, Failure: Error>(
+        _ result: Result<Success, Failure>?, thread: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        switch result {
+        case nil:
+            Issue.record("still waiting after the start of \(thread) failed", sourceLocation: sourceLocation)
+        case .success:
+            Issue.record("started although \(thread) could not be started", sourceLocation: sourceLocation)
+        case .failure(let error):
+            guard let error = error as? LedgerError else {
+                Issue.record("not a LedgerError: \(error)", sourceLocation: sourceLocation)
+                return
+            }
+            #expect(error.code == .threadStartFailed, "\(error)", sourceLocation: sourceLocation)
+            #expect(error.message.hasPrefix("cannot start the thread \(thread): pthread_create failed with errno \(EAGAIN) (EAGAIN, "), "\(error)", sourceLocation: sourceLocation)
+            #expect(error.message.contains("pids.max"), "\(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Nothing was written and the ledger is free: a writer opens it (no `ledger_locked`) at the same size.
+    static func expectLedgerUntouched(_ fixture: CircuitFixture, size: UInt64, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits()) { _ in }
+        #expect(try writer.reader.size() == size, sourceLocation: sourceLocation)
+        await writer.stop()
+        _ = writer.reader.close()
+    }
+
+    static func size(of fixture: CircuitFixture) throws -> UInt64 {
+        let reader = try LedgerReader.open(directory: fixture.directory)
+        defer { _ = reader.close() }
+        return try reader.size()
+    }
+
+    @Test("the starter makes a thread that runs its body under its name in the kernel")
+    func systemStarterRunsTheBody() async throws {
+        let seen = Locked<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        try ThreadStarter.system.start("circuito-test", stackSizeBytes: 1 << 20) {
+            let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+            seen.withLock { $0 = name.trimmingCharacters(in: .whitespacesAndNewlines) }
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 20) == .success)
+        #expect(seen.withLock { $0 } == "circuito-test")
+    }
+
+    @Test("a start that fails is thread_start_failed naming the thread and errno, and its body never runs")
+    func failedStartIsAnError() throws {
+        let ran = Locked(false)
+        #expect(throws: LedgerError.self) {
+            try FailingStart(failing: 1).starter.start("circuito-test") { ran.withLock { $0 = true } }
+        }
+        Self.expectThreadStartFailed(Result { try FailingStart(failing: 1).starter.start("circuito-test") {} }, thread: "circuito-test")
+        // A stack size pthread refuses: that errno, and no thread either.
+        do throws(LedgerError) {
+            try ThreadStarter.system.start("circuito-test", stackSizeBytes: 1) { ran.withLock { $0 = true } }
+            Issue.record("a 1-byte stack was taken")
+        } catch {
+            #expect(error.code == .threadStartFailed && error.message.contains("errno \(EINVAL) (EINVAL, "), "\(error)")
+        }
+        usleep(100_000)
+        #expect(!ran.withLock { $0 })
+    }
+
+    @Test("a writer whose committer or planner thread cannot be started does not start: thread_start_failed, nothing written, the ledger free", .timeLimit(.minutes(2)))
+    func writerThreads() async throws {
+        for (failing, thread) in [(1, ServerThreadName.committer), (2, ServerThreadName.planner)] {
+            let fixture = try CircuitFixture()
+            let size = try Self.size(of: fixture)
+            let starts = FailingStart(failing: failing)
+            let event = try fixture.registration().verified()
+            let outcome = await Self.onThread(seconds: 20) { () throws -> LedgerWriter in
+                try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), threads: starts.starter) { _ in }
+            }
+            Self.expectThreadStartFailed(outcome, thread: thread)
+            if case .success(let writer)? = outcome {
+                // What a writer without its planner did: it took the write and never answered it.
+                let answer = await Self.within(seconds: 5) { await writer.submit(.single(event, expectedSize: nil)) }
+                #expect(answer != nil, "a write to a writer without its \(thread) thread was never answered")
+                continue
+            }
+            #expect(starts.starts == failing, "no thread is started after the one that failed")
+            try await Self.expectLedgerUntouched(fixture, size: size)
+        }
+    }
+
+    @Test("a server whose writer or request thread cannot be started does not start: thread_start_failed, nothing written, the ledger free", .timeLimit(.minutes(2)))
+    func serverThreads() async throws {
+        // The writer's committer and planner, then the request threads circuito-srv-0 and -1 (NIO's come after).
+        let threads = [ServerThreadName.committer, ServerThreadName.planner, ServerThreadName.requestThreadPrefix + "0", ServerThreadName.requestThreadPrefix + "1"]
+        for (index, thread) in threads.enumerated() {
+            let fixture = try CircuitFixture()
+            let size = try Self.size(of: fixture)
+            var configuration = ServerConfiguration(
+                directory: fixture.directory, tcpHost: "127.0.0.1", tcpPort: 0, unixSocketPath: fixture.folder.path + "/s.sock")
+            configuration.eventLoopThreads = 2
+            configuration.threads = FailingStart(failing: index + 1).starter
+            let startConfiguration = configuration
+            let outcome = await Self.within(seconds: 20) { try await LedgerServer.start(startConfiguration) }
+            Self.expectThreadStartFailed(outcome, thread: thread)
+            if case .success(let server)? = outcome {
+                let stopped = await Self.within(seconds: 10) { await server.shutdown() }
+                #expect(stopped != nil, "a server started without its \(thread) thread did not shut down")
+                continue
+            }
+            #expect(!FileManager.default.fileExists(atPath: fixture.folder.path + "/s.sock"), "no listener was opened")
+            try await Self.expectLedgerUntouched(fixture, size: size)
+        }
+    }
+}
