@@ -31,15 +31,29 @@ final class ServerExecutor: TaskExecutor, @unchecked Sendable {
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        condition.lock()
-        defer { condition.unlock() }
-        guard !stopping else {
-            // A straggler after shutdown (a late continuation) still runs, on a thread of its own.
-            try? threads.start(ServerThreadName.lateRequest) { [self] in job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-            return
+        let late = condition.withLock { () -> Bool in
+            guard !stopping else { return true }
+            jobs.append(job)
+            condition.signal()
+            return false
         }
-        jobs.append(job)
-        condition.signal()
+        if late { runLate(job) }
+    }
+
+    /// A straggler after shutdown (a late continuation) still runs, on a thread of its own. When that thread cannot
+    /// be started (the process is at a limit of threads), the job runs on one of Dispatch's worker threads: a job is
+    /// a part of a task, and one that never runs leaves its request unanswered and its task hanging for good. Not
+    /// here, on the thread that enqueued it: that is whichever thread resumed the task (an event loop, the writer's
+    /// committer, another task's), which must not run a request's work in the middle of its own. Dispatch runs it
+    /// on a worker it has, or starts one: at a limit of threads it retries that (on the calling thread) until the
+    /// process may, so the job runs late rather than never.
+    private func runLate(_ job: UnownedJob) {
+        do throws(LedgerError) {
+            try threads.start(ServerThreadName.lateRequest) { [self] in job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        } catch {
+            FileHandle.standardError.write(Data("circuito: \(error.message); a late request runs on a Dispatch worker instead\n".utf8))
+            DispatchQueue.global().async { [self] in job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        }
     }
 
     /// Lets the workers finish the queue and exit.

@@ -168,4 +168,31 @@ struct ThreadStartTests {
             try await Self.expectLedgerUntouched(fixture, size: size)
         }
     }
+
+    /// The kernel's name of the calling thread.
+    static func currentThreadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("a job that arrives after the executor stopped runs on a thread of its own, or, when that thread cannot be started, on a Dispatch worker: its task finishes", .timeLimit(.minutes(1)))
+    func lateJobs() async throws {
+        // Start 1: the worker circuito-srv-0; start 2: the late job's thread.
+        for failing in [3, 2] {
+            let starts = FailingStart(failing: failing)
+            let executor = try ServerExecutor(threadCount: 1, threads: starts.starter)
+            executor.stop()
+            let ran = await Self.within(seconds: 10) { await Task(executorPreference: executor) { Self.currentThreadName() }.value }
+            #expect(starts.starts == 2)
+            switch ran {
+            case .success(let name)?:
+                if failing == 2 {
+                    #expect(name != ServerThreadName.lateRequest && !name.hasPrefix(ServerThreadName.requestThreadPrefix), "\(name)")
+                } else {
+                    #expect(name == ServerThreadName.lateRequest)
+                }
+            default:
+                Issue.record("a late job whose thread \(failing == 2 ? "could not be started" : "started") never ran")
+            }
+        }
+    }
 }
