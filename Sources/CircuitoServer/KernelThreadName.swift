@@ -112,16 +112,3 @@ enum PosixThread {
         return code
     }
 }
-
-extension Thread {
-    /// Starts a thread that carries `name` both in Foundation and in the kernel.
-    static func startNamed(_ name: String, stackSizeBytes: Int? = nil, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread {
-            KernelThreadName.setForCurrentThread(name)
-            body()
-        }
-        thread.name = name
-        if let stackSizeBytes { thread.stackSize = stackSizeBytes }
-        thread.start()
-    }
-}

@@ -195,4 +195,29 @@ struct ThreadStartTests {
             }
         }
     }
+
+    @Test("the bench: a connection, the memory sampler or the loopback probe whose thread cannot be started is thread_start_failed, not a wait", .timeLimit(.minutes(1)))
+    func benchThreads() async throws {
+        // Nothing listens on port 1: the connection that has its thread fails to connect; the other has no thread.
+        var options = LoadDriver.Options(endpoint: .tcp(host: "127.0.0.1", port: 1), method: "server.info", socketTimeoutSeconds: 5, deadlineSeconds: 10)
+        options.threads = FailingStart(failing: 1).starter
+        let requests = [[BenchRequest(params: Array("{}".utf8))], [BenchRequest(params: Array("{}".utf8))]]
+        let loadOptions = options
+        switch await Self.onThread(seconds: 30, { LoadDriver.run(requests, options: loadOptions) }) {
+        case .success(let outcome)?:
+            #expect(outcome.failures.count == 2, "\(outcome.failures)")
+            let failure = "thread_start_failed: cannot start the thread bench-conn-0: pthread_create failed with errno \(EAGAIN) (EAGAIN, "
+            #expect(outcome.failures.contains { $0.hasPrefix(failure) }, "\(outcome.failures)")
+        default:
+            Issue.record("the load did not end: it waited for a connection whose thread was never started")
+        }
+
+        let sampled = await Self.onThread(seconds: 10) { () throws -> UInt64 in
+            try MemorySampler(pid: getpid(), threads: FailingStart(failing: 1).starter).stop()
+        }
+        Self.expectThreadStartFailed(sampled, thread: "bench-memory")
+
+        let probed = await Self.onThread(seconds: 30) { try LoopbackProbe.measure(maximumSeconds: 0.1, threads: FailingStart(failing: 1).starter) }
+        Self.expectThreadStartFailed(probed, thread: "circuito-echo")
+    }
 }

@@ -746,7 +746,14 @@ public enum BenchRunner {
         report.ledgerSizeBefore = infoBefore.size
         progress("appending \(mix.count) events over \(configuration.connections) connections (ledger at \(report.ledgerSizeBefore) records)")
         let requests = batched(split(mix, connections: configuration.connections), eventsPerRequest: configuration.eventsPerRequest)
-        let sampler = serverPid.map { MemorySampler(pid: $0) }
+        var sampler: MemorySampler?
+        if let serverPid {
+            do throws(LedgerError) {
+                sampler = try MemorySampler(pid: serverPid)
+            } catch {
+                report.notes.append("the server's resident memory during the appends was not sampled: \(error)")
+            }
+        }
         let serverCPUBefore = serverPid.flatMap { ProcessCPUTimes.read(pid: $0) }
         let diskWritesBefore = ownDirectory.flatMap { BlockDeviceWrites.read(folder: $0) }
         let serverSwitchesBefore = serverPid.flatMap { ProcessContextSwitches.read(pid: $0) }
@@ -1214,8 +1221,9 @@ final class MemorySampler: @unchecked Sendable {
     private var state: (stopped: Bool, peak: UInt64) = (false, 0)
     private let done = DispatchSemaphore(value: 0)
 
-    init(pid: Int32) {
-        Thread.startNamed("bench-memory") { [self] in
+    /// Starts sampling; `thread_start_failed` when its thread cannot be started (the process is at a limit of threads).
+    init(pid: Int32, threads: ThreadStarter = .system) throws(LedgerError) {
+        try threads.start("bench-memory") { [self] in
             // Bounded by `stop`; at most one read every 100 ms.
             while true {
                 let resident = ProcessMemory.read(pid: pid)?.residentBytes ?? 0

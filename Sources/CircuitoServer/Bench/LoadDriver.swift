@@ -74,6 +74,8 @@ public enum LoadDriver {
         /// When set, each connection first opens a read session (unmeasured, before the common start): this gives
         /// the signed `session.open` params of connection `number` for the connection's challenge.
         public var sessionOpen: (@Sendable (_ number: Int, _ challenge: String) -> JSONValue)?
+        /// What starts the connections' threads: the system's; tests make a chosen start fail.
+        var threads: ThreadStarter = .system
 
         public init(endpoint: Endpoint, method: String, pipelineDepth: Int = 1, socketTimeoutSeconds: Int = 60, deadlineSeconds: Int = 600) {
             self.endpoint = endpoint
@@ -95,9 +97,18 @@ public enum LoadDriver {
             connected.enter()
             finished.enter()
             // Small stacks: the loop needs little, and there may be many connections.
-            Thread.startNamed("bench-conn-\(number)", stackSizeBytes: 1 << 20) {
-                let result = runConnection(requests, number: number, options: options, connected: connected, gate: gate)
+            do throws(LedgerError) {
+                try options.threads.start("bench-conn-\(number)", stackSizeBytes: 1 << 20) {
+                    let result = runConnection(requests, number: number, options: options, connected: connected, gate: gate)
+                    results.withLock { $0[number] = result }
+                    finished.leave()
+                }
+            } catch {
+                // A connection without its thread (the process is at a limit of threads) is a failed one.
+                var result = ConnectionResult()
+                result.failure = "\(error.code.name): \(error.message)"
                 results.withLock { $0[number] = result }
+                connected.leave()
                 finished.leave()
             }
         }

@@ -25,13 +25,24 @@ public struct LoopbackProbe: Sendable, Equatable {
 
     /// `maximumSeconds` counts from the first warm-up round trip: on a loaded machine (or a lossy loopback) the
     /// warm-up alone may take longer, and the probe then counts one round trip.
+    /// A thread that cannot be started (the process is at a limit of threads) is `thread_start_failed`.
     public static func measure(maximumSeconds: Double = LoopbackProbe.maximumSeconds) throws(LedgerError) -> LoopbackProbe {
+        try measure(maximumSeconds: maximumSeconds, threads: .system)
+    }
+
+    static func measure(maximumSeconds: Double = LoopbackProbe.maximumSeconds, threads: ThreadStarter) throws(LedgerError) -> LoopbackProbe {
         let (asking, echoing) = try connectedPair()
         let finished = DispatchSemaphore(value: 0)
-        Thread.startNamed("circuito-echo") {
-            echo(echoing)
+        do throws(LedgerError) {
+            try threads.start("circuito-echo") {
+                echo(echoing)
+                close(echoing)
+                finished.signal()
+            }
+        } catch {
+            close(asking)
             close(echoing)
-            finished.signal()
+            throw error
         }
         defer {
             // The echoing thread sees the end of the stream and stops; it is waited for, boundedly.
