@@ -460,3 +460,60 @@ private let openBadgesXSD = "https://www.w3.org/2001/XMLSchema#"
         #expect(quads.count == 10)
     }
 }
+
+/// A document given for verification may come from anyone: what its contexts make the processor do is bounded.
+@Suite struct JSONLDBoundsTests {
+    /// A credential whose embedded context defines `t0` as `t1`, `t1` as `t2`, … and `t<length>` as an IRI: each
+    /// definition waits on the next one.
+    static func credentialWithTermChain(_ length: Int) -> JSONValue {
+        var context: JSONObject = [:]
+        for index in 0..<length { context["t\(index)"] = .string("t\(index + 1)") }
+        context["t\(length)"] = "https://example.org/vocab#chained"
+        return [
+            "@context": ["https://www.w3.org/ns/credentials/v2", .object(context)],
+            "id": "urn:example:chain", "type": ["VerifiableCredential"],
+            "issuer": "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2", "validFrom": "2024-05-01T10:00:00Z",
+            "credentialSubject": ["id": "urn:example:subject", "t0": "chained"],
+        ]
+    }
+
+    @Test func aChainOfTermDefinitionsWithinTheBoundExpands() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let quads = try JSONLD.toRDF(Self.credentialWithTermChain(JSONLDProcessingBounds.maximumDefinitionDepth - 1), contexts: store)
+        #expect(quads.contains { $0.predicate == .iri("https://example.org/vocab#chained") && $0.object == .literal("chained") })
+    }
+
+    /// Each link was a recursion: a chain of 10,000 (a 180 KB credential) overflowed the stack (SIGSEGV) of
+    /// `circuito badge verify`.
+    @Test func aLongerChainIsRefusedNotAStackOverflow() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let credential = Self.credentialWithTermChain(10_000)
+        let error = try #require(throws: LedgerError.self) { try JSONLD.toRDF(credential, contexts: store) }
+        #expect(error.code == .tooLarge)
+        #expect(error.message.contains("nested more than \(JSONLDProcessingBounds.maximumDefinitionDepth) term definitions deep"))
+        // As `circuito badge verify` checks it: the proof's check converts the document, and says why it cannot.
+        guard case .object(var members) = credential else { return }
+        members["proof"] = [
+            "type": "DataIntegrityProof", "cryptosuite": "eddsa-rdfc-2022", "proofPurpose": "assertionMethod",
+            "verificationMethod": "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2#z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2",
+            "created": "2024-05-01T10:00:00Z",
+            "proofValue": .string(EdDSACryptosuite.proofValue(for: [UInt8](repeating: 1, count: 64))),
+        ]
+        let report = CredentialVerifier.verify(credential: .object(members), statusList: nil, at: "2024-06-01T00:00:00Z", contexts: store)
+        #expect(!report.isValid(allowingUncheckedStatus: true))
+        guard case .failed(let code, let message)? = report.checks.first(where: { $0.name == "proof" })?.outcome else {
+            Issue.record("the proof check did not fail: \(report.checks)")
+            return
+        }
+        #expect(code == "proof_invalid")
+        #expect(message.contains("JSON-LD context overflow"), "\(message)")
+    }
+
+    @Test func theBundledContextsNestFewDefinitions() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let expander = JSONLDExpander(processor: JSONLDContextProcessor(store: store))
+        _ = try expander.expandDocument(JSONLDTestFiles.openBadgeCredential)
+        #expect(expander.processor.bounds.deepestDefinitionDepth <= 8)
+        #expect(expander.processor.bounds.definitionDepth == 0)
+    }
+}

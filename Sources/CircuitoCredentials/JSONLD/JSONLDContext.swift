@@ -105,10 +105,39 @@ enum JSONLDError {
     }
 }
 
+/// The bounds on processing the contexts of one document, and what it has used of them: one per document
+/// (`JSONLD.expand`), shared by every copy of its `JSONLDContextProcessor`. A document may come from anyone (a
+/// credential handed in for verification), and its contexts can be built to exhaust the stack.
+final class JSONLDProcessingBounds {
+    /// Term definitions being created inside each other: a term whose IRI is another term of the same context, which
+    /// is defined first, and so on (`{"t0":"t1","t1":"t2",…}`), or a scoped context inside a term definition. Each
+    /// level takes two frames of the stack: the bundled contexts need fewer than ten levels, while a chain of 500 terms
+    /// overflowed a test thread's stack and one of 10,000 the main thread's of `circuito badge verify`.
+    static let maximumDefinitionDepth = 64
+
+    private(set) var definitionDepth = 0
+    /// The deepest `definitionDepth` reached.
+    private(set) var deepestDefinitionDepth = 0
+
+    /// Called as a term definition starts; balanced by `leaveDefinition`.
+    func enterDefinition() throws(LedgerError) {
+        guard definitionDepth < Self.maximumDefinitionDepth else {
+            throw LedgerError(
+                .tooLarge,
+                "JSON-LD context overflow: a term definition is nested more than \(Self.maximumDefinitionDepth) term definitions deep (terms defined through other terms, or scoped contexts inside term definitions)")
+        }
+        definitionDepth += 1
+        deepestDefinitionDepth = max(deepestDefinitionDepth, definitionDepth)
+    }
+
+    func leaveDefinition() { definitionDepth -= 1 }
+}
+
 /// Context processing (sections 4.1 and 4.2 of JSON-LD 1.1 Processing Algorithms), with remote contexts taken
 /// only from a `JSONLDContextStore`.
-struct JSONLDContextProcessor: Sendable {
+struct JSONLDContextProcessor {
     let store: JSONLDContextStore
+    let bounds = JSONLDProcessingBounds()
     /// Bounds chains of context documents that include other context documents.
     static let maximumRemoteContexts = 32
 
@@ -282,6 +311,8 @@ struct JSONLDContextProcessor: Sendable {
             if state { return }
             throw JSONLDError.make("cyclic IRI mapping", "the definition of \"\(term)\" depends on itself")
         }
+        try bounds.enterDefinition()
+        defer { bounds.leaveDefinition() }
         guard !term.isEmpty else { throw JSONLDError.make("invalid term definition", "a term cannot be empty") }
         defined[term] = false
         guard let rawValue = localContext[term] else { return }

@@ -6,7 +6,7 @@ import CircuitoCore
 /// string with the form of a keyword), this refuses the document instead: for signed credentials, dropped data
 /// is data the signature does not cover. Keys are processed in code point order, so the output does not depend
 /// on dictionary order.
-struct JSONLDExpander: Sendable {
+struct JSONLDExpander {
     let processor: JSONLDContextProcessor
 
     /// Expands a whole document (the JSON-LD `expand()` entry point) to an array of top-level objects.
