@@ -344,6 +344,25 @@ private func changingProof(_ document: JSONValue, _ change: (inout JSONObject) -
         }
     }
 
+    /// Decoding base58 takes time quadratic in the length: a proofValue of 200,000 characters (a 200 KB credential
+    /// file) kept `circuito badge verify` busy for 15 s, one of 4 MB (the file bound) would for hours. What cannot
+    /// be a 64-byte signature is refused before it is decoded.
+    @Test(arguments: signedVectors)
+    func aProofValueTooLongForASignatureIsRefusedUndecoded(path: String) throws {
+        let signed = try EdDSAVectors.json(path)
+        let longest = changingProof(signed) { $0["proofValue"] = .string("z" + String(repeating: "2", count: EdDSACryptosuite.maximumProofValueCharacters)) }
+        guard case .invalidSignatureLength? = try verify(longest).failure else {
+            Issue.record("a proofValue of \(EdDSACryptosuite.maximumProofValueCharacters) characters is decoded and refused for its length")
+            return
+        }
+        let huge = changingProof(signed) { $0["proofValue"] = .string("z" + String(repeating: "2", count: 200_000)) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let failure = try verify(huge).failure
+        #expect(clock.now - start < .seconds(2))
+        #expect(failure == .malformedProof("proofValue has 200000 base58 characters; a 64-byte Ed25519 signature has at most 88"))
+    }
+
     @Test func aProofChainIsRefusedEvenWhenItsSignatureVerifies() throws {
         let signed = try EdDSAVectors.json("eddsa-jcs-2022/signedJCS.json")
         let store = try JSONLDTestFiles.contextStore()
