@@ -509,6 +509,65 @@ private let openBadgesXSD = "https://www.w3.org/2001/XMLSchema#"
         #expect(message.contains("JSON-LD context overflow"), "\(message)")
     }
 
+    /// A credential whose context defines `p` with a scoped context of `terms` terms, and whose `p` holds `uses` nodes.
+    static func credentialWithScopedContext(terms: Int, uses: Int) -> JSONValue {
+        var scoped: JSONObject = [:]
+        for index in 0..<terms { scoped["s\(index)"] = .string("https://example.org/vocab#s\(index)") }
+        return [
+            "@context": ["https://www.w3.org/ns/credentials/v2", ["p": ["@id": "https://example.org/vocab#p", "@context": .object(scoped)]]],
+            "id": "urn:example:scoped", "type": ["VerifiableCredential"],
+            "issuer": "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2", "validFrom": "2024-05-01T10:00:00Z",
+            "credentialSubject": ["id": "urn:example:subject"],
+            "p": .array((0..<uses).map { .object(["id": .string("urn:example:node-\($0)")]) }),
+        ]
+    }
+
+    /// A scoped context is processed again at every use: 1,000 terms on a property used 1,000 times (a 52 KB
+    /// credential) made a million term definitions, 31 s of `circuito badge verify` (hours for a 4 MB file).
+    @Test func aScopedContextProcessedForEveryUseIsBounded() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let credential = Self.credentialWithScopedContext(terms: 1000, uses: 1000)
+        let error = try #require(throws: LedgerError.self) { try JSONLD.toRDF(credential, contexts: store) }
+        #expect(error.code == .tooLarge)
+        #expect(error.message.contains("bound of \(JSONLDProcessingBounds.maximumTermDefinitions) term definitions"), "\(error.message)")
+        // Within the bound the same shape converts.
+        #expect(try JSONLD.toRDF(Self.credentialWithScopedContext(terms: 10, uses: 10), contexts: store).count > 10)
+    }
+
+    /// Each embedded context carries every term of the active context over into a new one: 3,000 nodes under a
+    /// context of 10,000 terms carried thirty million.
+    @Test func contextsCarryingManyTermsForEveryNodeAreBounded() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        var large: JSONObject = [:]
+        for index in 0..<10_000 { large["b\(index)"] = .string("https://example.org/vocab#b\(index)") }
+        let credential: JSONValue = [
+            "@context": ["https://www.w3.org/ns/credentials/v2", .object(large)],
+            "id": "urn:example:carried", "type": ["VerifiableCredential"],
+            "issuer": "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2", "validFrom": "2024-05-01T10:00:00Z",
+            "credentialSubject": [
+                "id": "urn:example:subject",
+                "b0": .array((0..<3000).map { .object(["@context": ["x\($0)": "https://example.org/vocab#x"], "id": .string("urn:example:node-\($0)")]) }),
+            ],
+        ]
+        let error = try #require(throws: LedgerError.self) { try JSONLD.toRDF(credential, contexts: store) }
+        #expect(error.code == .tooLarge)
+        #expect(error.message.contains("bound of \(JSONLDProcessingBounds.maximumTermsCarriedOver) terms carried"), "\(error.message)")
+    }
+
+    /// An Open Badges credential with 2,000 pieces of evidence (each an `Evidence` node with its type-scoped context)
+    /// stays far inside the bounds.
+    @Test func aLargeOpenBadgeCredentialIsWithinTheBounds() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        guard case .object(var members) = JSONLDTestFiles.openBadgeCredential else { return }
+        members["evidence"] = .array((0..<2000).map {
+            .object(["id": .string("urn:example:evidence-\($0)"), "type": ["Evidence"], "name": "Park maintenance", "description": "2 hours"])
+        })
+        let expander = JSONLDExpander(processor: JSONLDContextProcessor(store: store))
+        _ = try expander.expandDocument(.object(members))
+        #expect(expander.processor.bounds.termDefinitions < JSONLDProcessingBounds.maximumTermDefinitions / 10)
+        #expect(expander.processor.bounds.termsCarriedOver < JSONLDProcessingBounds.maximumTermsCarriedOver / 10)
+    }
+
     @Test func theBundledContextsNestFewDefinitions() throws {
         let store = try JSONLDTestFiles.contextStore()
         let expander = JSONLDExpander(processor: JSONLDContextProcessor(store: store))

@@ -115,6 +115,39 @@ final class JSONLDProcessingBounds {
     /// overflowed a test thread's stack and one of 10,000 the main thread's of `circuito badge verify`.
     static let maximumDefinitionDepth = 64
 
+    /// Work of processing contexts for one document. A scoped context is processed again wherever its term or type is
+    /// used, and each processing carries the active context's terms over into a new one: a document can make both
+    /// quadratic in its size (a scoped context of 1,000 terms on a property used 1,000 times, a 52 KB credential, took
+    /// 31 s to make its million term definitions). The credentials Circuito issues need a few hundred definitions
+    /// and a thousand terms carried over, and per piece of evidence about four definitions and 60 terms more.
+    static let maximumTermDefinitions = 100_000
+    /// Terms carried over, each far cheaper than a definition (a million took 0.14 s).
+    static let maximumTermsCarriedOver = 10_000_000
+
+    private(set) var termDefinitions = 0
+    private(set) var termsCarriedOver = 0
+
+    /// Counts a term definition, refusing the document past `maximumTermDefinitions`.
+    func countTermDefinition() throws(LedgerError) {
+        termDefinitions += 1
+        guard termDefinitions <= Self.maximumTermDefinitions else {
+            throw LedgerError(
+                .tooLarge,
+                "JSON-LD processing exceeds its bound of \(Self.maximumTermDefinitions) term definitions (a scoped context is processed again for every use)")
+        }
+    }
+
+    /// Counts the terms an active context carries into a new one, refusing the document past
+    /// `maximumTermsCarriedOver`.
+    func countTermsCarriedOver(_ count: Int) throws(LedgerError) {
+        termsCarriedOver += count
+        guard termsCarriedOver <= Self.maximumTermsCarriedOver else {
+            throw LedgerError(
+                .tooLarge,
+                "JSON-LD processing exceeds its bound of \(Self.maximumTermsCarriedOver) terms carried from one active context into the next (a context processed for every node)")
+        }
+    }
+
     private(set) var definitionDepth = 0
     /// The deepest `definitionDepth` reached.
     private(set) var deepestDefinitionDepth = 0
@@ -168,6 +201,8 @@ struct JSONLDContextProcessor {
         remoteContexts: [String] = [], overrideProtected: Bool = false, propagate: Bool = true,
         validateScopedContext: Bool = true
     ) throws(LedgerError) -> JSONLDActiveContext {
+        // Every term of the active context is carried into the result (copied once the result defines a term).
+        try bounds.countTermsCarriedOver(activeContext.terms.count)
         var result = activeContext
         var propagate = propagate
         var remoteContexts = remoteContexts
@@ -311,6 +346,7 @@ struct JSONLDContextProcessor {
             if state { return }
             throw JSONLDError.make("cyclic IRI mapping", "the definition of \"\(term)\" depends on itself")
         }
+        try bounds.countTermDefinition()
         try bounds.enterDefinition()
         defer { bounds.leaveDefinition() }
         guard !term.isEmpty else { throw JSONLDError.make("invalid term definition", "a term cannot be empty") }
