@@ -639,6 +639,25 @@ import Testing
     /// One connection, one request in flight: the server is idle whenever the next `submit` arrives (it lets go of
     /// a request's count before it writes the answer), so every one is taken on the event loop, and the bench's
     /// share over two `server.info`s says so.
+    /// The counters of `server.info` come from the server the bench measures (`--connect HOST:PORT`, any server): a
+    /// `writer.commits` of -(2^63 - 1) before a phase and 2^63 - 1 after it overflowed the difference (a trap), as
+    /// did a `connections` counter so. Counters no server counts give no figures.
+    @Test func countersNoServerCountsGiveNoFigures() {
+        let counters = ["commits", "records", "busy_microseconds", "commit_microseconds"]
+        let before = JSONValue.object(JSONObject(counters.map { ($0, JSONValue.integer($0 == "commits" ? -Int64.max : 0)) }))
+        let after = JSONValue.object(JSONObject(counters.map { ($0, JSONValue.integer(Int64.max)) }))
+        #expect(WriterFigures.difference(from: before, to: after, phaseMicroseconds: 1_000_000) == nil)
+        let counter = "writes_taken_on_event_loop"
+        #expect(BenchRunner.eventLoopShare(from: [counter: .integer(-Int64.max)], to: [counter: .integer(Int64.max)], counter: counter, requests: 10) == nil)
+        #expect(BenchRunner.eventLoopShare(from: [counter: .integer(-1)], to: [counter: .integer(10)], counter: counter, requests: 10) == nil)
+        // Counters a server does count still give their figures.
+        let counted = WriterFigures.difference(
+            from: .object(JSONObject(counters.map { ($0, JSONValue.integer(10)) })), to: .object(JSONObject(counters.map { ($0, JSONValue.integer(30)) })),
+            phaseMicroseconds: 40)
+        #expect(counted?.commits == 20 && counted?.records == 20 && counted?.busyShare == 0.5)
+        #expect(BenchRunner.eventLoopShare(from: [counter: .integer(0)], to: [counter: .integer(5)], counter: counter, requests: 10) == 0.5)
+    }
+
     @Test func oneClientsWritesAreTakenOnTheEventLoop() async throws {
         let fixture = try await CircuitOnServer(seed: 7)
         let (server, endpoint, mix) = (fixture.server, fixture.endpoint, fixture.mix)

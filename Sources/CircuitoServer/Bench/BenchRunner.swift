@@ -117,10 +117,11 @@ public struct WriterFigures: Sendable {
     public var commitShare: Double { busyMicroseconds > 0 ? Double(commitMicroseconds) / Double(busyMicroseconds) : 0 }
 
     /// The difference of two `server.info` `writer` objects over a phase of `phaseMicroseconds`; nil when either
-    /// lacks one (a server that does not report it).
+    /// lacks one (a server that does not report it). They come from the server (`--connect`): counters that no
+    /// server counts (negative, or going back) give no figures.
     static func difference(from before: JSONValue?, to after: JSONValue?, phaseMicroseconds: Int64) -> WriterFigures? {
         func delta(_ name: String) -> Int64? {
-            guard let first = before?[name]?.integerValue, let second = after?[name]?.integerValue, second >= first else { return nil }
+            guard let first = before?[name]?.integerValue, let second = after?[name]?.integerValue, first >= 0, second >= first else { return nil }
             return second - first
         }
         guard let commits = delta("commits"), let records = delta("records"), let busy = delta("busy_microseconds"),
@@ -1147,10 +1148,10 @@ public enum BenchRunner {
     }
 
     /// What share of `requests` a `server.info` `connections` counter grew by between two answers; nil when either
-    /// lacks it, or for no requests. The two `server.info`s themselves are reads, so a counter of writes counts none
-    /// of them.
+    /// lacks it (or holds what no server counts: a negative count, or one going back), or for no requests. The two
+    /// `server.info`s themselves are reads, so a counter of writes counts none of them.
     static func eventLoopShare(from before: JSONValue?, to after: JSONValue?, counter: String, requests: Int) -> Double? {
-        guard requests > 0, let first = before?[counter]?.integerValue, let second = after?[counter]?.integerValue, second >= first else {
+        guard requests > 0, let first = before?[counter]?.integerValue, let second = after?[counter]?.integerValue, first >= 0, second >= first else {
             return nil
         }
         return Double(second - first) / Double(requests)
