@@ -658,6 +658,29 @@ import Testing
         #expect(BenchRunner.eventLoopShare(from: [counter: .integer(0)], to: [counter: .integer(5)], counter: counter, requests: 10) == 0.5)
     }
 
+    /// A server (`--connect`) that counted 2^62 records in one commit, and 2^63 - 1 µs inside LMDB's commit in 1 µs
+    /// busy, makes figures past 2^63 once scaled for writing: converting them to Int64 trapped as the report was
+    /// written. They are written in full.
+    @Test func figuresPastSixtyFourBitsAreWrittenInFull() throws {
+        let counters = ["commits", "records", "busy_microseconds", "commit_microseconds"]
+        let after: [String: Int64] = ["commits": 1, "records": 1 << 62, "busy_microseconds": 1, "commit_microseconds": Int64.max]
+        var report = BenchReport()
+        report.append = PhaseReport(name: "append", outcome: LoadOutcome())
+        report.writer = WriterFigures.difference(
+            from: .object(JSONObject(counters.map { ($0, JSONValue.integer(0)) })),
+            to: .object(JSONObject(counters.map { ($0, JSONValue.integer(after[$0] ?? 0)) })), phaseMicroseconds: 1)
+        report.appendRequestsOnEventLoopShare = BenchRunner.eventLoopShare(
+            from: ["writes_taken_on_event_loop": 0], to: ["writes_taken_on_event_loop": .integer(Int64.max)],
+            counter: "writes_taken_on_event_loop", requests: 1)
+        let json = try JSONParser.parse(Array(report.jsonText.utf8))
+        #expect(json["writer_events_per_commit"] == .number(4_611_686_018_427_387_904))
+        #expect(json["writer_commit_share"] == .number(9_223_372_036_854_775_808))
+        #expect(report.text.contains("4611686018427387904.0 events on average"), "\(report.text)")
+        #expect(BenchReport.format(4_611_686_018_427_387_904, decimals: 1) == "4611686018427387904.0")
+        // Figures within 64 bits are written as before.
+        #expect(BenchReport.format(2.345, decimals: 2) == "2.35" && BenchReport.format(-0.5, decimals: 0) == "-1")
+    }
+
     @Test func oneClientsWritesAreTakenOnTheEventLoop() async throws {
         let fixture = try await CircuitOnServer(seed: 7)
         let (server, endpoint, mix) = (fixture.server, fixture.endpoint, fixture.mix)

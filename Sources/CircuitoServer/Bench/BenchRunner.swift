@@ -302,7 +302,9 @@ public struct BenchReport: Sendable {
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
         let scaled = (value * scale).rounded()
-        let integer = Int64(scaled)
+        // Figures made of a server's counters (`--connect`: any server) can pass 2^63 once scaled; such a double is a
+        // whole number, written in full.
+        guard let integer = Int64(exactly: scaled) else { return String(format: "%.\(decimals)f", value) }
         let sign = integer < 0 ? "-" : ""
         let magnitude = integer.magnitude
         let whole = magnitude / UInt64(scale)
