@@ -505,9 +505,14 @@ struct JSONLDExpander {
         return [value]
     }
 
-    /// JSON-LD "add value" with `as array` true.
+    /// JSON-LD "add value" with `as array` true. The values already there are taken out of the map before the new
+    /// ones are appended, so that the array grows in place: appended to while the map still held it, it was copied
+    /// whole every time, and 20,000 nested maps (`@nest`) adding to one property took 13 s.
     static func addValue(_ value: JSONValue, to key: String, in map: inout JSONObject) {
-        var values = map[key].map(arrayOf) ?? []
+        var values: [JSONValue] = []
+        if let existing = map.removeValue(forKey: key) {
+            values = arrayOf(existing)
+        }
         values.append(contentsOf: arrayOf(value))
         map[key] = .array(values)
     }
