@@ -237,7 +237,8 @@ struct JSONLDExpander {
                     Self.arrayOf(expandedValue).map { .object(["@graph": .array(Self.arrayOf($0))]) })
             }
             if definition?.isReverseProperty == true {
-                var reverseMap = result["@reverse"]?.objectValue ?? [:]
+                // Taken out of the node while it grows, as in `addValue`: many maps under `@nest` add to it.
+                var reverseMap = result.removeValue(forKey: "@reverse")?.objectValue ?? [:]
                 for item in Self.arrayOf(expandedValue) {
                     if Self.isValueObject(item) || Self.isListObject(item) {
                         throw JSONLDError.make(
@@ -283,8 +284,11 @@ struct JSONLDExpander {
             }
             var expandedValue: JSONValue =
                 value.arrayValue == nil && expandedTypes.count == 1 ? expandedTypes[0] : .array(expandedTypes)
-            if let existing = result["@type"] {
-                expandedValue = .array(Self.arrayOf(existing) + expandedTypes)
+            if result["@type"] != nil {
+                // Grown in place, as in `addValue`: every map under `@nest` may add types.
+                var types = Self.takeValues("@type", from: &result)
+                types.append(contentsOf: expandedTypes)
+                expandedValue = .array(types)
             }
             result["@type"] = expandedValue
         case "@graph":
@@ -296,7 +300,10 @@ struct JSONLDExpander {
             for node in nodes where !Self.isNodeObject(node) {
                 throw JSONLDError.make("invalid @included value", "@included must contain node objects")
             }
-            result["@included"] = .array((result["@included"].map(Self.arrayOf) ?? []) + nodes)
+            // Grown in place, as in `addValue`: every map under `@nest` may include nodes.
+            var included = Self.takeValues("@included", from: &result)
+            included.append(contentsOf: nodes)
+            result["@included"] = .array(included)
         case "@value":
             if state.inputType != "@json" {
                 switch value {
@@ -509,12 +516,16 @@ struct JSONLDExpander {
     /// ones are appended, so that the array grows in place: appended to while the map still held it, it was copied
     /// whole every time, and 20,000 nested maps (`@nest`) adding to one property took 13 s.
     static func addValue(_ value: JSONValue, to key: String, in map: inout JSONObject) {
-        var values: [JSONValue] = []
-        if let existing = map.removeValue(forKey: key) {
-            values = arrayOf(existing)
-        }
+        var values = takeValues(key, from: &map)
         values.append(contentsOf: arrayOf(value))
         map[key] = .array(values)
+    }
+
+    /// The values under `key` (none, one or an array), taken out of `map`: the caller holds the only reference to
+    /// the array, so appending to it does not copy it.
+    static func takeValues(_ key: String, from map: inout JSONObject) -> [JSONValue] {
+        guard let existing = map.removeValue(forKey: key) else { return [] }
+        return arrayOf(existing)
     }
 
     static func isValueObject(_ value: JSONValue) -> Bool { value["@value"] != nil }
