@@ -356,10 +356,8 @@ private func changingProof(_ document: JSONValue, _ change: (inout JSONObject) -
             return
         }
         let huge = changingProof(signed) { $0["proofValue"] = .string("z" + String(repeating: "2", count: 200_000)) }
-        let clock = ContinuousClock()
-        let start = clock.now
+        // Refused for its length, before any decoding (which would report the bytes it decoded to).
         let failure = try verify(huge).failure
-        #expect(clock.now - start < .seconds(2))
         #expect(failure == .malformedProof("proofValue has 200000 base58 characters; a 64-byte Ed25519 signature has at most 88"))
     }
 

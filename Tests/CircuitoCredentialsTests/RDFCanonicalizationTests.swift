@@ -220,13 +220,10 @@ struct RDFCanonicalizationSuiteTests {
     }
 
     @Test func theQuadsReadCountTowardsTheWorkBound() throws {
-        let clock = ContinuousClock()
-        let started = clock.now
         let error = #expect(throws: LedgerError.self) {
             try RDFCanonicalizer.canonicalize(Self.hubs(literals: 1000), maximumWork: EdDSACryptosuite.maximumCanonicalizationWork)
         }
         #expect(error?.code == .tooLarge)
-        #expect(clock.now - started < .seconds(2))
         // The same shape with a few literals is within the bound.
         #expect(try RDFCanonicalizer.canonicalize(Self.hubs(literals: 2), maximumWork: EdDSACryptosuite.maximumCanonicalizationWork).issuedIdentifiers.count == 8)
     }
