@@ -33,6 +33,11 @@ struct ThreadStartTests {
         var starts: Int { lock.withLock { count } }
     }
 
+    /// How long a test waits for what must finish (a start, a job, a shutdown) before it calls it a hang: a minute, as
+    /// on a busy machine the test's own pool can stall for many seconds (a CI run saw a late job answered only after
+    /// its 10 s); what never finishes fails after it all the same.
+    static let patienceSeconds = 60
+
     /// What `body` returned or threw, or nil when it had not finished after `seconds` (it is left running).
     static func within<Value: Sendable>(seconds: Int, _ body: @escaping @Sendable () async throws -> Value) async -> Result<Value, any Error>? {
         let outcome = Locked<Result<Value, any Error>?>(nil)
@@ -101,7 +106,7 @@ struct ThreadStartTests {
             seen.withLock { $0 = name.trimmingCharacters(in: .whitespacesAndNewlines) }
             done.signal()
         }
-        #expect(done.wait(timeout: .now() + 20) == .success)
+        #expect(done.wait(timeout: .now() + .seconds(Self.patienceSeconds)) == .success)
         #expect(seen.withLock { $0 } == "circuito-test")
     }
 
@@ -123,14 +128,14 @@ struct ThreadStartTests {
         #expect(!ran.withLock { $0 })
     }
 
-    @Test("a writer whose committer or planner thread cannot be started does not start: thread_start_failed, nothing written, the ledger free", .timeLimit(.minutes(2)))
+    @Test("a writer whose committer or planner thread cannot be started does not start: thread_start_failed, nothing written, the ledger free", .timeLimit(.minutes(10)))
     func writerThreads() async throws {
         for (failing, thread) in [(1, ServerThreadName.committer), (2, ServerThreadName.planner)] {
             let fixture = try CircuitFixture()
             let size = try Self.size(of: fixture)
             let starts = FailingStart(failing: failing)
             let event = try fixture.registration().verified()
-            let outcome = await Self.onThread(seconds: 20) { () throws -> LedgerWriter in
+            let outcome = await Self.onThread(seconds: Self.patienceSeconds) { () throws -> LedgerWriter in
                 try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), threads: starts.starter) { _ in }
             }
             Self.expectThreadStartFailed(outcome, thread: thread)
@@ -145,7 +150,7 @@ struct ThreadStartTests {
         }
     }
 
-    @Test("a server whose writer or request thread cannot be started does not start: thread_start_failed, nothing written, the ledger free", .timeLimit(.minutes(2)))
+    @Test("a server whose writer or request thread cannot be started does not start: thread_start_failed, nothing written, the ledger free", .timeLimit(.minutes(10)))
     func serverThreads() async throws {
         // The writer's committer and planner, then the request threads circuito-srv-0 and -1 (NIO's come after).
         let threads = [ServerThreadName.committer, ServerThreadName.planner, ServerThreadName.requestThreadPrefix + "0", ServerThreadName.requestThreadPrefix + "1"]
@@ -157,10 +162,10 @@ struct ThreadStartTests {
             configuration.eventLoopThreads = 2
             configuration.threads = FailingStart(failing: index + 1).starter
             let startConfiguration = configuration
-            let outcome = await Self.within(seconds: 20) { try await LedgerServer.start(startConfiguration) }
+            let outcome = await Self.within(seconds: Self.patienceSeconds) { try await LedgerServer.start(startConfiguration) }
             Self.expectThreadStartFailed(outcome, thread: thread)
             if case .success(let server)? = outcome {
-                let stopped = await Self.within(seconds: 10) { await server.shutdown() }
+                let stopped = await Self.within(seconds: Self.patienceSeconds) { await server.shutdown() }
                 #expect(stopped != nil, "a server started without its \(thread) thread did not shut down")
                 continue
             }
@@ -174,14 +179,14 @@ struct ThreadStartTests {
         ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test("a job that arrives after the executor stopped runs on a thread of its own, or, when that thread cannot be started, on a Dispatch worker: its task finishes", .timeLimit(.minutes(1)))
+    @Test("a job that arrives after the executor stopped runs on a thread of its own, or, when that thread cannot be started, on a Dispatch worker: its task finishes", .timeLimit(.minutes(5)))
     func lateJobs() async throws {
         // Start 1: the worker circuito-srv-0; start 2: the late job's thread.
         for failing in [3, 2] {
             let starts = FailingStart(failing: failing)
             let executor = try ServerExecutor(threadCount: 1, threads: starts.starter)
             executor.stop()
-            let ran = await Self.within(seconds: 10) { await Task(executorPreference: executor) { Self.currentThreadName() }.value }
+            let ran = await Self.within(seconds: Self.patienceSeconds) { await Task(executorPreference: executor) { Self.currentThreadName() }.value }
             #expect(starts.starts == 2)
             switch ran {
             case .success(let name)?:
@@ -196,14 +201,14 @@ struct ThreadStartTests {
         }
     }
 
-    @Test("the bench: a connection, the memory sampler or the loopback probe whose thread cannot be started is thread_start_failed, not a wait", .timeLimit(.minutes(1)))
+    @Test("the bench: a connection, the memory sampler or the loopback probe whose thread cannot be started is thread_start_failed, not a wait", .timeLimit(.minutes(5)))
     func benchThreads() async throws {
         // Nothing listens on port 1: the connection that has its thread fails to connect; the other has no thread.
         var options = LoadDriver.Options(endpoint: .tcp(host: "127.0.0.1", port: 1), method: "server.info", socketTimeoutSeconds: 5, deadlineSeconds: 10)
         options.threads = FailingStart(failing: 1).starter
         let requests = [[BenchRequest(params: Array("{}".utf8))], [BenchRequest(params: Array("{}".utf8))]]
         let loadOptions = options
-        switch await Self.onThread(seconds: 30, { LoadDriver.run(requests, options: loadOptions) }) {
+        switch await Self.onThread(seconds: Self.patienceSeconds, { LoadDriver.run(requests, options: loadOptions) }) {
         case .success(let outcome)?:
             #expect(outcome.failures.count == 2, "\(outcome.failures)")
             let failure = "thread_start_failed: cannot start the thread bench-conn-0: pthread_create failed with errno \(EAGAIN) (EAGAIN, "
@@ -212,12 +217,12 @@ struct ThreadStartTests {
             Issue.record("the load did not end: it waited for a connection whose thread was never started")
         }
 
-        let sampled = await Self.onThread(seconds: 10) { () throws -> UInt64 in
+        let sampled = await Self.onThread(seconds: Self.patienceSeconds) { () throws -> UInt64 in
             try MemorySampler(pid: getpid(), threads: FailingStart(failing: 1).starter).stop()
         }
         Self.expectThreadStartFailed(sampled, thread: "bench-memory")
 
-        let probed = await Self.onThread(seconds: 30) { try LoopbackProbe.measure(maximumSeconds: 0.1, threads: FailingStart(failing: 1).starter) }
+        let probed = await Self.onThread(seconds: Self.patienceSeconds) { try LoopbackProbe.measure(maximumSeconds: 0.1, threads: FailingStart(failing: 1).starter) }
         Self.expectThreadStartFailed(probed, thread: "circuito-echo")
     }
 }
