@@ -146,7 +146,8 @@ public final class Follower {
                     // Refusals that last only a while are reasons to wait, not to stop: clocks that differ by more
                     // than the window until one of them is set right (a clock step, a machine resumed), a leader
                     // at a bound or stopping (to restart).
-                    for transient: LedgerError.Code in [.requestExpired, .overloaded, .shuttingDown] where refusal.code == transient.number {
+                    let transients: [LedgerError.Code] = [.requestExpired, .overloaded, .shuttingDown]
+                    if let transient = transients.first(where: { $0.number == refusal.code }) {
                         throw .connection(LedgerError(transient, "the leader refused the subscription: \(refusal.message)"))
                     }
                     throw .failure(.refused(refusal))

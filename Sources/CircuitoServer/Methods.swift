@@ -12,7 +12,7 @@ struct ServerContext: Sendable {
     let limits: ServerLimits
     let clock: @Sendable () -> Int64
     /// The monotonic clock the connections' session challenges live by (`ServerConfiguration.monotonicMilliseconds`).
-    var monotonicClock: @Sendable () -> Int64 = monotonicClockMilliseconds
+    var monotonicMilliseconds: @Sendable () -> Int64 = monotonicClockMilliseconds
     /// Where the server's tasks run.
     let executor: ServerExecutor
     /// Organisation keys and contexts for signing badge credentials.

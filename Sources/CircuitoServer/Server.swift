@@ -147,7 +147,7 @@ public final class LedgerServer: Sendable {
             nonces: NonceStore(
                 capacity: limits.maximumRememberedNonces, capacityPerActor: limits.maximumRememberedNoncesPerActor,
                 windowSeconds: limits.readRequestWindowSeconds, monotonicMilliseconds: configuration.monotonicMilliseconds),
-            limits: limits, clock: configuration.readClockMilliseconds, monotonicClock: configuration.monotonicMilliseconds, executor: executor,
+            limits: limits, clock: configuration.readClockMilliseconds, monotonicMilliseconds: configuration.monotonicMilliseconds, executor: executor,
             credentials: CredentialSigning(keys: configuration.credentialIssuerKeys, contexts: configuration.credentialContexts),
             connections: connections)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
@@ -228,7 +228,7 @@ public final class LedgerServer: Sendable {
         try limits.tcpKeepAlive?.apply(to: channel)
         // Counted here, before the first line can arrive: a connection past the bound is never served.
         let identifier = connections.add(channel)
-        let state = ConnectionState(refused: identifier == nil, monotonicMilliseconds: context.monotonicClock)
+        let state = ConnectionState(refused: identifier == nil, monotonicMilliseconds: context.monotonicMilliseconds)
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
         // After the decoder: only whole lines count as something sent, so bytes trickled without a
         // newline cannot hold a connection slot.

@@ -939,7 +939,7 @@ struct DamagedStateRuleTests {
         var circuit = try Circuit()
         #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 700]) == nil)
         let lot = try #require(try circuit.harness.state.lots(of: "ben").first)
-        let damaged = Lot(id: lot.id, beneficiary: lot.beneficiary, category: lot.category, amount: amount, remaining: remaining, expiresAt: lot.expiresAt, source: lot.source)
+        let damaged = lot.with(amount: amount, remaining: remaining)
         circuit.harness.state.apply([.put(.lots, key: lot.key, value: damaged.canonicalBytes)])
         #expect(try circuit.pay(100) == .integrity)
         #expect(try circuit.harness.state.balance(Account.beneficiary("ben")) == 700)

@@ -27,16 +27,13 @@ struct LotTests {
     @Test("a stored lot outside 0 < amount ≤ 10^12, 0 ≤ remaining ≤ amount is damaged, directly or through the parser")
     func boundsOfAStoredLot() throws {
         let lot = Self.lots[1]
-        func stored(amount: Int64, remaining: Int64) -> Lot {
-            Lot(id: lot.id, beneficiary: lot.beneficiary, category: lot.category, amount: amount, remaining: remaining, expiresAt: lot.expiresAt, source: lot.source)
-        }
-        for good in [stored(amount: 1, remaining: 0), stored(amount: Amounts.maximum, remaining: Amounts.maximum), stored(amount: 2, remaining: 1)] {
+        for good in [lot.with(amount: 1, remaining: 0), lot.with(amount: Amounts.maximum, remaining: Amounts.maximum), lot.with(amount: 2, remaining: 1)] {
             #expect(try Lot(storedBytes: good.canonicalBytes) == good)
             #expect(try Lot(json: good.json) == good)
         }
         let damaged = Self.lots.filter { !$0.holdsWhatTheRulesAllow } + [
-            stored(amount: 0, remaining: 0), stored(amount: -1, remaining: 0), stored(amount: Amounts.maximum + 1, remaining: 1),
-            stored(amount: 10, remaining: 11), stored(amount: 10, remaining: -1),
+            lot.with(amount: 0, remaining: 0), lot.with(amount: -1, remaining: 0), lot.with(amount: Amounts.maximum + 1, remaining: 1),
+            lot.with(amount: 10, remaining: 11), lot.with(amount: 10, remaining: -1),
         ]
         #expect(damaged.count == 7)
         for lot in damaged {

@@ -143,3 +143,10 @@ func oneByteVariants(of bytes: [UInt8], replacements: [UInt8], insertions: [UInt
     }
     return variants
 }
+
+extension Lot {
+    /// This lot with other amounts, as a damaged file (or a boundary case) would hold it.
+    func with(amount: Int64, remaining: Int64) -> Lot {
+        Lot(id: id, beneficiary: beneficiary, category: category, amount: amount, remaining: remaining, expiresAt: expiresAt, source: source)
+    }
+}
