@@ -1,4 +1,4 @@
-import CircuitoCore
+@testable import CircuitoCore
 import CircuitoCrypto
 import Testing
 
@@ -28,8 +28,10 @@ struct RecordedLedger {
         records.append(Record(sequenceNumber: sequenceNumber, recordedAt: recordedAt, signedEvent: verified.signedEvent))
     }
 
-    func report() throws -> FundingReport {
-        var report = FundingReport()
+    func report() throws -> FundingReport { try report(into: FundingReport()) }
+
+    func report(into empty: FundingReport) throws -> FundingReport {
+        var report = empty
         for record in records { try report.add(record, state: state) }
         return report
     }
@@ -199,6 +201,9 @@ struct ReportTests {
         #expect(report.totals(by: .category).first { $0.value == "transport" }?.figures.outstanding == 3_800)
         #expect(report.table(balances: balances).contains("reconciled."))
         #expect(report.table(balances: FundingReport.CirculatingBalances(beneficiaries: 0, merchants: 0, settlement: 0)).contains("NOT reconciled"))
+        // Balances as damaged as Int64 allows: the difference does not fit in 64 bits, and the table says so.
+        let farOff = FundingReport.CirculatingBalances(beneficiaries: .min, merchants: 0, settlement: 0)
+        #expect(report.table(balances: farOff).contains("NOT reconciled (difference beyond 64 bits of cents)"))
 
         // Before the settlement is paid, what was requested still counts as outstanding: at the end of January the
         // wallet held 45.00, the bookshop 10.00 and the settlement account 45.00.
@@ -308,6 +313,55 @@ struct ReportTests {
         ledger.state.apply([.put(.payments, key: Array(payment.utf8), value: CanonicalJSON.encode(.object(stored)))])
         let error = #expect(throws: LedgerError.self) { _ = try ledger.report() }
         #expect(error?.code == .integrity)
+    }
+
+    @Test("a stored conversion that debits, or an expiry that credits, is integrity_failure", arguments: ["credits.converted", "tocoin.expired"])
+    func movementOfTheWrongSign(type: String) throws {
+        var ledger = try smallCircuit()
+        let record = try #require(ledger.records.first { $0.signedEvent.event.type == type })
+        let key = StateKey.prefix(Account.beneficiary("ben")) + StateKey.number(record.sequenceNumber)
+        let stored = try #require(ledger.state.value(.accountHistory, key).flatMap(Account.decode))
+        ledger.state.apply([.put(.accountHistory, key: key, value: Account.encode(-stored))])
+        let error = #expect(throws: LedgerError.self) { _ = try ledger.report() }
+        #expect(error?.code == .integrity)
+        #expect(error?.message.contains("at seq \(record.sequenceNumber) is damaged") == true, "\(String(describing: error))")
+    }
+
+    /// Money can circulate again and again (funded, spent, settled, funded again), so a column's sum has no bound
+    /// from the rules; no test can sign the millions of events that reach the real bound, so this lowers it.
+    @Test("a column whose total would pass the report's bound is too_large; at the bound the report is made")
+    func columnTotalsAreBounded() throws {
+        let ledger = try smallCircuit()
+        let total = try ledger.report().total
+        let largest = try #require(FundingReport.Figures.columnKeyPaths.map { total[keyPath: $0] }.max())
+        #expect(largest == 100_000, "the small circuit's largest column is its funding")
+        let atTheBound = try ledger.report(into: FundingReport(maximumColumnTotal: largest))
+        #expect(atTheBound.total == total)
+        #expect(atTheBound.rows == (try ledger.report().rows))
+        let error = #expect(throws: LedgerError.self) { _ = try ledger.report(into: FundingReport(maximumColumnTotal: largest - 1)) }
+        #expect(error?.code == .tooLarge)
+        #expect(error?.message.contains("funded column would pass 99999 cents") == true, "\(String(describing: error))")
+        #expect(FundingReport.Figures.maximumColumnTotal == Int64.max / 4)
+    }
+
+    @Test("the bound is on a column's total over every row: two fundings of 600.00 in two months pass a bound of 1000.00 each and not together")
+    func columnBoundIsOnTheTotal() throws {
+        var ledger = RecordedLedger()
+        try ledger.append("ledger.genesis", by: "city", key: city, [
+            "origin": "report.test/ledger",
+            "authority": .object(["actor": "city", "name": "City", "keys": .array([.string(city.publicKey.multikey)])]),
+            "checkpoint_key": .string(Ed25519PrivateKey().publicKey.multikey),
+            "currency": .object(["code": "TOC", "decimals": 2]),
+        ])
+        try ledger.append("program.funded", by: "city", key: city, ["amount": 60_000, "reference": "Delibera 2026/1"])
+        ledger.now = "2026-02-05T09:00:00.000Z"
+        try ledger.append("program.funded", by: "city", key: city, ["amount": 60_000, "reference": "Delibera 2026/2"])
+        let report = try ledger.report(into: FundingReport(maximumColumnTotal: 120_000))
+        #expect(report.rows.count == 2)
+        #expect(report.total.funded == 120_000)
+        let error = #expect(throws: LedgerError.self) { _ = try ledger.report(into: FundingReport(maximumColumnTotal: 100_000)) }
+        #expect(error?.code == .tooLarge)
+        #expect(error?.message.contains("at seq 2") == true, "\(String(describing: error))")
     }
 
     @Test("stored balances whose sums overflow Int64 are integrity_failure", arguments: [

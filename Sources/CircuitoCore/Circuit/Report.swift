@@ -69,6 +69,13 @@ public struct FundingReport: Sendable {
     }
 
     public struct Figures: Hashable, Sendable {
+        /// The most one column may add up to over the whole report. Every figure is a sum of positive amounts, so
+        /// each row's and each slice's sum is at most the column's total; at a quarter of Int64's range,
+        /// `outstanding` (two columns added, two taken away) cannot overflow either. Money that circulates again
+        /// (funded, spent, settled, funded again) adds up without bound over the years, so a ledger can pass it:
+        /// the report then says so.
+        public static let maximumColumnTotal: Int64 = Int64.max / 4
+
         public var funded: Int64 = 0
         public var converted: Int64 = 0
         public var granted: Int64 = 0
@@ -80,6 +87,9 @@ public struct FundingReport: Sendable {
         public init() {}
 
         public var outstanding: Int64 { converted + granted - expired - settled }
+
+        /// The summed columns, in report column order (`columnNames` without outstanding).
+        static var columnKeyPaths: [WritableKeyPath<Figures, Int64>] { [\.funded, \.converted, \.granted, \.spent, \.refunded, \.settled, \.expired] }
 
         /// The figures in report column order, outstanding last.
         public var columns: [Int64] { [funded, converted, granted, spent, refunded, settled, expired, outstanding] }
@@ -179,6 +189,8 @@ public struct FundingReport: Sendable {
     static let unattributedSlice = Slice(district: unattributed, category: unattributed, organisation: unattributed)
 
     public private(set) var rows: [RowKey: Figures] = [:]
+    /// Every row added up, kept as the rows grow so that no sum of them can pass `Figures.maximumColumnTotal`.
+    private var columnTotals = Figures()
     /// Records folded so far.
     public private(set) var recordCount: UInt64 = 0
     public private(set) var origin = ""
@@ -192,7 +204,16 @@ public struct FundingReport: Sendable {
     /// Per payment, what each debit has had refunded so far.
     private var refundedDebits: [String: [Int64]] = [:]
 
-    public init() {}
+    /// The bound on each column's total: `Figures.maximumColumnTotal`, lower only in tests (no test can sign the
+    /// millions of events that reach the real one).
+    let maximumColumnTotal: Int64
+
+    public init() { self.init(maximumColumnTotal: Figures.maximumColumnTotal) }
+
+    init(maximumColumnTotal: Int64) {
+        precondition(maximumColumnTotal > 0 && maximumColumnTotal <= Figures.maximumColumnTotal, "a report's column bound is within the one that keeps its sums in range")
+        self.maximumColumnTotal = maximumColumnTotal
+    }
 
     /// Folds one record. `state` is the ledger state after this record or any later one: the fold reads only what
     /// an event wrote at its own seq (`account_history` movements and the payment's debits), which later events
@@ -218,23 +239,23 @@ public struct FundingReport: Sendable {
             }
         case "program.funded":
             let amount = try body.positiveAmount("amount")
-            add(RowKey(month: month, district: Self.unattributed, category: Self.unattributed, organisation: authority)) { $0.funded += amount }
+            try add(amount, to: \.funded, RowKey(month: month, district: Self.unattributed, category: Self.unattributed, organisation: authority))
         case "credits.converted":
             let beneficiary = try body.identifier("beneficiary")
-            let amount = try Self.movement(of: Account.beneficiary(beneficiary), at: record.sequenceNumber, state: state)
+            let amount = try Self.movement(of: Account.beneficiary(beneficiary), at: record.sequenceNumber, state: state, credit: true)
             let slice = signerSlice(event.actor, category: Lot.general)
             lotSlices[record.sequenceNumber] = slice
-            add(month, slice) { $0.converted += amount }
+            try add(amount, to: \.converted, month, slice)
         case "dote.granted":
             let amount = try body.positiveAmount("amount")
             let slice = signerSlice(event.actor, category: try body.slug("category"))
             lotSlices[record.sequenceNumber] = slice
-            add(month, slice) { $0.granted += amount }
+            try add(amount, to: \.granted, month, slice)
         case "payment.redeemed":
             let debits = try Self.debits(ofPayment: event.id, state: state)
             for debit in debits {
                 let slice = lotSlices[debit.lot] ?? Slice(district: Self.unattributed, category: debit.category, organisation: Self.unattributed)
-                add(month, slice) { $0.spent += debit.amount }
+                try add(debit.amount, to: \.spent, month, slice)
                 merchantHoldings[event.actor, default: Holdings()].deposit(slice, debit.amount)
             }
         case "payment.refunded":
@@ -250,7 +271,7 @@ public struct FundingReport: Sendable {
                 left -= back
                 let slice = lotSlices[debits[index].lot]
                     ?? Slice(district: Self.unattributed, category: debits[index].category, organisation: Self.unattributed)
-                add(month, slice) { $0.refunded += back }
+                try add(back, to: \.refunded, month, slice)
                 merchantHoldings[event.actor, default: Holdings()].withdrawLatest(back, preferring: slice)
             }
             refundedDebits[paymentID] = refunded
@@ -260,26 +281,34 @@ public struct FundingReport: Sendable {
         case "settlement.paid":
             let settlement = try body.identifier("settlement")
             for piece in settlementPieces[settlement] ?? [] {
-                add(month, piece.slice) { $0.settled += piece.amount }
+                try add(piece.amount, to: \.settled, month, piece.slice)
             }
             settlementPieces[settlement] = nil
         case "tocoin.expired":
             let beneficiary = try body.identifier("beneficiary")
             let lot = try body.integer("lot")
-            let amount = -(try Self.movement(of: Account.beneficiary(beneficiary), at: record.sequenceNumber, state: state))
+            let amount = -(try Self.movement(of: Account.beneficiary(beneficiary), at: record.sequenceNumber, state: state, credit: false))
             let slice = lotSlices[UInt64(max(0, lot))] ?? Self.unattributedSlice
-            add(month, slice) { $0.expired += amount }
+            try add(amount, to: \.expired, month, slice)
         default:
             break
         }
     }
 
-    private mutating func add(_ month: String, _ slice: Slice, _ change: (inout Figures) -> Void) {
-        add(RowKey(month: month, district: slice.district, category: slice.category, organisation: slice.organisation), change)
+    private mutating func add(_ amount: Int64, to column: WritableKeyPath<Figures, Int64>, _ month: String, _ slice: Slice) throws(LedgerError) {
+        try add(amount, to: column, RowKey(month: month, district: slice.district, category: slice.category, organisation: slice.organisation))
     }
 
-    private mutating func add(_ key: RowKey, _ change: (inout Figures) -> Void) {
-        change(&rows[key, default: Figures()])
+    /// Adds to one row's column, within `Figures.maximumColumnTotal` for the column's total over every row.
+    private mutating func add(_ amount: Int64, to column: WritableKeyPath<Figures, Int64>, _ key: RowKey) throws(LedgerError) {
+        assert(amount > 0, "the report adds only positive amounts")
+        let total = columnTotals[keyPath: column]
+        guard amount <= maximumColumnTotal - total else {
+            let name = Self.columnNames[Figures.columnKeyPaths.firstIndex(of: column) ?? 0]
+            throw LedgerError(.tooLarge, "the report's \(name) column would pass \(maximumColumnTotal) cents at seq \(recordCount - 1): more than one report can add up")
+        }
+        columnTotals[keyPath: column] = total + amount
+        rows[key, default: Figures()][keyPath: column] += amount
     }
 
     /// The organisation an event's signer acts for, and its district.
@@ -288,15 +317,16 @@ public struct FundingReport: Sendable {
         return Slice(district: organisationDistricts[organisation] ?? Self.unattributed, category: category, organisation: organisation)
     }
 
-    /// The signed movement of `account` made by the record at `sequenceNumber`.
-    static func movement(of account: String, at sequenceNumber: UInt64, state: some LedgerStateReader) throws(LedgerError) -> Int64 {
+    /// The signed movement of `account` made by the record at `sequenceNumber`: a credit (positive) or a debit
+    /// (negative), as the event's rule wrote it.
+    static func movement(of account: String, at sequenceNumber: UInt64, state: some LedgerStateReader, credit: Bool) throws(LedgerError) -> Int64 {
         let key = StateKey.prefix(account) + StateKey.number(sequenceNumber)
         guard let bytes = try state.value(.accountHistory, key), let movement = Account.decode(bytes) else {
             throw LedgerError(.notFound, "the state has no movement of \(account) at seq \(sequenceNumber): report on records and state of the same ledger")
         }
         // Every transfer moves 1 to Amounts.maximum cents; anything else is a damaged state (Int64.min cannot even be
         // negated, and large ones overflow the report's sums).
-        guard movement != 0, movement.magnitude <= UInt64(Amounts.maximum) else {
+        guard movement != 0, movement.magnitude <= UInt64(Amounts.maximum), (movement > 0) == credit else {
             throw LedgerError(.integrity, "the stored movement of \(account) at seq \(sequenceNumber) is damaged: \(movement) cents")
         }
         return movement
@@ -333,7 +363,7 @@ public struct FundingReport: Sendable {
         rows.sorted { $0.key < $1.key }.map { (key: $0.key, figures: $0.value) }
     }
 
-    public var total: Figures { rows.values.reduce(Figures(), +) }
+    public var total: Figures { columnTotals }
 
     /// The figures summed over every row with the same value of `dimension`, in value order.
     public func totals(by dimension: Dimension) -> [(value: String, figures: Figures)] {
@@ -435,8 +465,14 @@ public struct FundingReport: Sendable {
         let outstanding = total.outstanding
         text += "\nOutstanding \(Self.toc(outstanding)) TOC; balances: beneficiaries \(Self.toc(balances.beneficiaries)) + merchants "
             + "\(Self.toc(balances.merchants)) + settlements requested and not yet paid \(Self.toc(balances.settlement)) = \(Self.toc(balances.total)) TOC: "
-            + (outstanding == balances.total ? "reconciled.\n" : "NOT reconciled (difference \(Self.toc(outstanding - balances.total))).\n")
+            + (outstanding == balances.total ? "reconciled.\n" : "NOT reconciled (difference \(Self.difference(outstanding, balances.total))).\n")
         return text
+    }
+
+    /// `left − right` in TOC. Damaged balances can be anywhere in Int64's range, so the difference may not fit.
+    static func difference(_ left: Int64, _ right: Int64) -> String {
+        let (difference, overflow) = left.subtractingReportingOverflow(right)
+        return overflow ? "beyond 64 bits of cents" : toc(difference)
     }
 
     /// Columns padded to their widest cell: text left-aligned, amounts right-aligned; a rule before chosen rows.
