@@ -222,10 +222,10 @@ enum UnsignedEvents {
             guard version == .integer(Event.version) else { throw LedgerError(.unsupportedVersion, "v must be 1") }
         }
         if let given = members["actor"], given != .string(actor) {
-            throw LedgerError(.invalidEvent, "event names actor \(given) but is signed as \"\(actor)\"")
+            throw LedgerError(.invalidEvent, "event names actor \(shown(given)) but is signed as \"\(actor)\"")
         }
         if let given = members["key"], given != .string(privateKey.publicKey.multikey) {
-            throw LedgerError(.invalidKey, "event names key \(given), which is not the key in --key")
+            throw LedgerError(.invalidKey, "event names key \(shown(given)), which is not the key in --key")
         }
         guard case .string(let type)? = members["type"] else { throw LedgerError(.invalidEvent, "unsigned event needs \"type\"") }
         guard case .object(let body)? = members["body"] else { throw LedgerError(.invalidEvent, "unsigned event needs \"body\" as an object") }
@@ -247,6 +247,13 @@ enum UnsignedEvents {
         // What sign writes must be what append reads: the same size and depth limits, checked on the output.
         _ = try SignedEvent(jsonBytes: CanonicalJSON.encode(signed.json))
         return signed
+    }
+
+    /// A member as the JSON it was read as (canonical, at most 80 characters shown), for a refusal's message: Swift's
+    /// own description of a parsed value (`string("other")`) is not what the input said.
+    static func shown(_ value: JSONValue) -> String {
+        let text = CanonicalJSON.encodeString(value)
+        return text.count > 80 ? String(text.prefix(80)) + "…" : text
     }
 }
 

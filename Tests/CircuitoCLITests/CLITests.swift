@@ -1213,6 +1213,30 @@ struct CLITests {
         #expect(signed.stderr.contains("error: line 4: unsupported_version:"), "\(signed.stderr)")
     }
 
+    @Test("sign quotes an actor or key that disagrees with its options as the JSON it read, cut at 80 characters")
+    func signQuotesDisagreeingMembersAsJSON() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let path = workspace.path("signer.key")
+        try await #require(try circuito("keygen", "--out", path).succeeded)
+        let long = String(repeating: "x", count: 200)
+        let lines = [
+            #"{"actor":"other","type":"actor.registered","body":{}}"#,
+            #"{"actor":5,"type":"actor.registered","body":{}}"#,
+            #"{"key":"z6MkNotTheKey","type":"actor.registered","body":{}}"#,
+            #"{"actor":{"name":""# + long + #""},"type":"actor.registered","body":{}}"#,
+        ]
+        let refused = try await circuito("sign", "--key", path, "--actor", "someone", stdin: lines.joined(separator: "\n") + "\n")
+        #expect(refused.status == 1 && refused.stdout.isEmpty)
+        #expect(refused.stderr.contains(#"error: line 1: invalid_event: event names actor "other" but is signed as "someone""#), "\(refused.stderr)")
+        #expect(refused.stderr.contains(#"error: line 2: invalid_event: event names actor 5 but is signed as "someone""#), "\(refused.stderr)")
+        #expect(refused.stderr.contains(#"error: line 3: invalid_key: event names key "z6MkNotTheKey", which is not the key in --key"#), "\(refused.stderr)")
+        let shown = #"{"name":""# + String(repeating: "x", count: 80 - 9) + "…"
+        #expect(refused.stderr.contains("error: line 4: invalid_event: event names actor \(shown) but is signed as \"someone\""), "\(refused.stderr)")
+        // Swift's own description of the parsed value is not JSON (`string("other")`, `integer(5)`).
+        #expect(!refused.stderr.contains("string(") && !refused.stderr.contains("integer("), "\(refused.stderr)")
+    }
+
     @Test("an error message quoting input with control characters writes them escaped: one line per error, no terminal escapes")
     func errorMessagesEscapeControlCharacters() async throws {
         let workspace = try Workspace()
