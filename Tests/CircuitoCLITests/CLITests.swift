@@ -131,11 +131,13 @@ final class ChildProcess: @unchecked Sendable {
     /// Runs `executable` (default: the `circuito` binary) with `arguments`, with `environment` added to this
     /// process's own.
     /// With `stderrOnTerminal`, the child's standard error is a pseudo-terminal (the progress lines' condition), read
-    /// as its `stderr`.
+    /// as its `stderr`. With `stderrOutputStopped` as well, that terminal's output is stopped (as by ^S) for good: the
+    /// child's first write to standard error blocks, which holds it at a known point (`isBlockedWritingStderr`).
     init(
         _ arguments: [String], stdin input: [UInt8]? = nil, keepStdinOpen: Bool = false, executable: String? = nil,
-        environment: [String: String] = [:], stderrOnTerminal: Bool = false
+        environment: [String: String] = [:], stderrOnTerminal: Bool = false, stderrOutputStopped: Bool = false
     ) throws {
+        precondition(!stderrOutputStopped || stderrOnTerminal, "only a terminal's output can be stopped")
         _ = CLI.ignoringSIGPIPE
         let process = Process()
         self.process = process
@@ -147,6 +149,9 @@ final class ChildProcess: @unchecked Sendable {
         let inPipe = try ChildProcess.makePipe()
         let outPipe = try ChildProcess.makePipe()
         let errPipe = try stderrOnTerminal ? ChildProcess.makeTerminal() : ChildProcess.makePipe()
+        if stderrOutputStopped {
+            try #require(tcflow(errPipe[1], TCOOFF) == 0, "tcflow: \(String(cString: strerror(errno)))")
+        }
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         process.standardInput = FileHandle(fileDescriptor: inPipe[0], closeOnDealloc: false)
@@ -181,6 +186,34 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     var pid: Int32 { process.processIdentifier }
+
+    /// The number of the `write` system call (`SYS_write`, which Swift does not import).
+    #if arch(x86_64)
+        static let writeSystemCall: Int? = 1
+    #elseif arch(arm64)
+        static let writeSystemCall: Int? = 64
+    #else
+        static let writeSystemCall: Int? = nil
+    #endif
+
+    /// Whether a thread of the child is in a `write` to its standard error (`/proc/PID/task/*/syscall` names the call
+    /// a blocked thread is in, then its arguments): where one whose terminal's output is stopped stays.
+    var isBlockedWritingStderr: Bool {
+        guard let writeSystemCall = Self.writeSystemCall else { return false }
+        let taskFolder = "/proc/\(pid)/task"
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: taskFolder)) ?? []
+        return threads.contains { thread in
+            let call = (try? String(contentsOfFile: "\(taskFolder)/\(thread)/syscall", encoding: .utf8)) ?? ""
+            return call.hasPrefix("\(writeSystemCall) 0x2 ")
+        }
+    }
+
+    /// The paths of the files the child has open (a file it has unlinked ends in " (deleted)").
+    var openFiles: [String] {
+        let folder = "/proc/\(pid)/fd"
+        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "\(folder)/\($0)") }
+    }
 
     private static func makePipe() throws -> [Int32] {
         var descriptors: [Int32] = [-1, -1]
@@ -601,13 +634,25 @@ struct CLITests {
         let scratchParent = workspace.path("tmp")
         try FileManager.default.createDirectory(atPath: scratchParent, withIntermediateDirectories: false)
         for command in ["verify", "rebuild"] {
-            let replay = try ChildProcess([command, "--data", ledger], environment: ["TMPDIR": scratchParent])
-            // Well into the replay (its scratch environment is opened first thing), then killed outright.
-            try await Task.sleep(for: .milliseconds(300))
+            // Its progress goes to a terminal whose output is stopped: the replay blocks in its first progress line,
+            // after its first chunk (here its only one), its scratch environment open, and cannot end before it is
+            // killed. Not a fixed wait, which a slow start outlasts (nothing to leave yet) and a fast replay ends
+            // within.
+            let replay = try ChildProcess(
+                [command, "--data", ledger], environment: ["TMPDIR": scratchParent], stderrOnTerminal: true, stderrOutputStopped: true)
+            let scratchPrefix = scratchParent + "/circuito-replay-"
+            var held = false
+            let deadline = Date().addingTimeInterval(60)
+            while !held && replay.process.isRunning && Date() < deadline {
+                held = replay.isBlockedWritingStderr && replay.openFiles.contains { $0.hasPrefix(scratchPrefix) }
+                if !held { try await Task.sleep(for: .milliseconds(5)) }
+            }
             kill(replay.pid, SIGKILL)
-            _ = await replay.wait(timeout: 60)
+            let killed = await replay.wait(timeout: 60)
+            try #require(held, "\(command) was not seen replaying with its scratch open within 60 s (status \(killed.status))")
+            #expect(killed.signaled && killed.status == SIGKILL, "\(command) was not killed while it ran: \(killed.status)")
             let left = FileManager.default.subpaths(atPath: scratchParent) ?? []
-            #expect(left.filter { !$0.hasPrefix("circuito-replay-") || $0.contains("/") } == [], "\(command) left \(left)")
+            #expect(left == [], "\(command) left \(left)")
         }
     }
 
