@@ -421,16 +421,25 @@ struct LedgerTests {
         let environment = ledger.reader.environment
         // A read in progress on another thread when close begins: close returns only after it has ended. What
         // close waits for is the transaction, so the end is marked as the transaction's last step (the thread
-        // itself may run on after close has returned).
+        // itself may run on after close has returned). The read lasts until close has begun, not a fixed time: a
+        // test thread held off longer than that on a busy machine found the read ended before close began, and
+        // close had nothing to wait for.
         let readStarted = DispatchSemaphore(value: 0)
         let readEnded = Atomic<Bool>(false)
+        let closeBegan = Atomic<Bool>(false)
         let readSize = Mutex<UInt64?>(nil)
         let threadDone = DispatchSemaphore(value: 0)
         let reader = ledger.reader
         Thread {
             let size = try? environment.read { (transaction) throws(LedgerError) -> UInt64 in
                 readStarted.signal()
-                usleep(300_000)
+                // Up to a minute before calling it a hang, which the check below then reports.
+                var waitedMilliseconds = 0
+                while !environment.isClosing && waitedMilliseconds < 60_000 {
+                    usleep(1_000)
+                    waitedMilliseconds += 1
+                }
+                closeBegan.store(environment.isClosing, ordering: .sequentiallyConsistent)
                 let count = UInt64(try transaction.count(LedgerDatabase.log))
                 readEnded.store(true, ordering: .sequentiallyConsistent)
                 return count
@@ -439,10 +448,12 @@ struct LedgerTests {
             threadDone.signal()
         }.start()
         readStarted.wait()
-        #expect(environment.close())
+        #expect(environment.close(timeoutMilliseconds: 60_000))
         let endedBeforeClose = readEnded.load(ordering: .sequentiallyConsistent)
         #expect(endedBeforeClose, "close returned while a read was still running")
         threadDone.wait()
+        let readSawClose = closeBegan.load(ordering: .sequentiallyConsistent)
+        #expect(readSawClose, "the read ended before close began: close had nothing to wait for")
         #expect(readSize.withLock { $0 } == 2, "the read in progress was not cut short")
         // Every later use is refused, reads, writes and copies, with nothing written.
         let lateEvent = try temporary.registration("b")
