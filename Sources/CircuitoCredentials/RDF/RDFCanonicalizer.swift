@@ -29,7 +29,28 @@ public enum RDFCanonicalizer {
     public static func canonicalize(
         _ quads: [RDFQuad], hashAlgorithm: HashAlgorithm = .sha256, maximumWork: Int = 1_000_000
     ) throws(LedgerError) -> Result {
+        var workDone = WorkDone()
+        return try canonicalize(quads, hashAlgorithm: hashAlgorithm, maximumWork: maximumWork, workDone: &workDone)
+    }
+
+    /// The work a canonicalization did, counted where it is done rather than where the bound charges for it, so that
+    /// tests can tell how far a refused one went.
+    struct WorkDone: Sendable {
+        var hashNDegreeQuadsCalls = 0
+        /// The quads of their nodes that those calls read.
+        var quadsRead = 0
+        var permutationsTried = 0
+
+        /// In the work bound's units.
+        var units: Int { hashNDegreeQuadsCalls + quadsRead + permutationsTried }
+    }
+
+    /// `canonicalize`, also giving the work done, whether it finished or was refused.
+    static func canonicalize(
+        _ quads: [RDFQuad], hashAlgorithm: HashAlgorithm = .sha256, maximumWork: Int = 1_000_000, workDone: inout WorkDone
+    ) throws(LedgerError) -> Result {
         var state = try CanonicalizationState(quads: quads, hashAlgorithm: hashAlgorithm, maximumWork: maximumWork)
+        defer { workDone = state.workDone }
         return try state.canonicalize()
     }
 }
@@ -110,6 +131,7 @@ private struct CanonicalizationState {
     /// Hash Related Blank Node results by their input's parts (see `RelatedHashKey`).
     private var relatedHashes: [RelatedHashKey: String] = [:]
     private var remainingWork: Int
+    private(set) var workDone = RDFCanonicalizer.WorkDone()
 
     init(quads input: [RDFQuad], hashAlgorithm: RDFCanonicalizer.HashAlgorithm, maximumWork: Int) throws(LedgerError) {
         self.hashAlgorithm = hashAlgorithm
@@ -342,6 +364,8 @@ private struct CanonicalizationState {
                 "RDF canonicalization recursion deeper than \(Self.maximumRecursionDepth) (a long chain of indistinguishable blank nodes)")
         }
         var issuer = startIssuer
+        workDone.hashNDegreeQuadsCalls += 1
+        workDone.quadsRead += quadsByBlankNode[blankNode].count
         let relatedByHash = relatedBlankNodesByHash(blankNode, issuer: issuer)
         // Every permutation of every group is visited (pruning only shortens a visit), so the whole cost is
         // known here and charged at once, with the node's quads just read.
@@ -357,6 +381,7 @@ private struct CanonicalizationState {
             // sorted order visits every permutation once.
             var permutation = (relatedByHash[relatedHash] ?? []).sorted()
             repeat {
+                workDone.permutationsTried += 1
                 if let (path, issuerCopy) = try pathForPermutation(
                     permutation, issuer: issuer, chosenPath: chosenPath, depth: depth)
                 {
