@@ -101,7 +101,7 @@ struct RunningSubscription: Sendable {
     }
 }
 
-/// Closes a connection that sent nothing for the idle timeout (`IdleStateHandler`'s read event) while it has nothing
+/// Closes a connection that sent nothing for the idle timeout (`LineIdleTimer`'s read event) while it has nothing
 /// to wait for: no request in flight and no subscription. One that is waiting keeps its connection, however long its
 /// answers or its stream take; its timer starts again. Also closes one whose answers its client has not read for the
 /// write stall timeout (the write event, with the socket full).
@@ -154,6 +154,72 @@ final class IdleConnectionCloser: ChannelInboundHandler {
         guard !waiting else { return }
         registry.countClosedIdle()
         context.close(promise: nil)
+    }
+}
+
+/// Fires `IdleStateHandler.IdleStateEvent.read`, which `IdleConnectionCloser` acts on, once no whole line has been read
+/// for `timeout`, and again every `timeout` after: `IdleStateHandler`'s read timeout, on the event loop's own clock
+/// (`EventLoop.now`). `IdleStateHandler` checks its timer against the process's clock, so on an `EmbeddedEventLoop`,
+/// whose clock only a test moves, it never fired, and the idle timeout could be tested only by waiting it out.
+final class LineIdleTimer: ChannelInboundHandler {
+    typealias InboundIn = LineFrame
+    typealias InboundOut = LineFrame
+
+    private let timeout: TimeAmount
+    private var lastLineRead = NIODeadline.distantPast
+    private var check: Scheduled<Void>?
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stop()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stop()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastLineRead = context.eventLoop.now
+        context.fireChannelRead(data)
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        guard check == nil else { return }
+        lastLineRead = context.eventLoop.now
+        schedule(context, at: lastLineRead + timeout)
+    }
+
+    private func stop() {
+        check?.cancel()
+        check = nil
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        check = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.fire(context) }
+    }
+
+    private func fire(_ context: ChannelHandlerContext) {
+        let now = context.eventLoop.now
+        guard now - lastLineRead >= timeout else {
+            // A line came since this check was set: the timeout counts from that line.
+            return schedule(context, at: lastLineRead + timeout)
+        }
+        // Set before the event, so that a close it causes cancels it.
+        schedule(context, at: now + timeout)
+        context.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
     }
 }
 

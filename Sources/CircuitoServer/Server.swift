@@ -229,20 +229,31 @@ public final class LedgerServer: Sendable {
         // Counted here, before the first line can arrive: a connection past the bound is never served.
         let identifier = connections.add(channel)
         let state = ConnectionState(refused: identifier == nil, monotonicMilliseconds: context.monotonicMilliseconds)
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
-        // After the decoder: only whole lines count as something sent, so bytes trickled without a
-        // newline cannot hold a connection slot.
-        if limits.idleTimeoutSeconds != nil || limits.writeStallTimeoutSeconds != nil {
-            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(
-                readTimeout: limits.idleTimeoutSeconds.map { .seconds(Int64($0)) },
-                writeTimeout: limits.writeStallTimeoutSeconds.map { .seconds(Int64($0)) }))
-            try channel.pipeline.syncOperations.addHandler(
-                IdleConnectionCloser(state: state, registry: connections, writeStallTimeoutSeconds: limits.writeStallTimeoutSeconds))
-        }
+        try addLineDecoderAndClosers(to: channel.pipeline.syncOperations, limits: limits, state: state, connections: connections)
         try channel.pipeline.syncOperations.addHandler(RequestLineHandler(state: state, server: context, registry: connections))
         let wrapped = try NIOAsyncChannel<ConnectionMessage, ByteBuffer>(
             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: false))
         return AcceptedConnection(channel: wrapped, state: state, identifier: identifier)
+    }
+
+    /// The start of a connection's pipeline: the line decoder, then the idle and stall closers. Also what tests
+    /// build on an `EmbeddedChannel`, whose clock they move, to see the idle timeout's effect without waiting for it.
+    static func addLineDecoderAndClosers(
+        to pipeline: ChannelPipeline.SynchronousOperations, limits: ServerLimits, state: ConnectionState, connections: ConnectionRegistry
+    ) throws {
+        try pipeline.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
+        // After the decoder: only whole lines count as something sent, so bytes trickled without a
+        // newline cannot hold a connection slot.
+        if let idleTimeoutSeconds = limits.idleTimeoutSeconds {
+            try pipeline.addHandler(LineIdleTimer(timeout: .seconds(Int64(idleTimeoutSeconds))))
+        }
+        if let writeStallTimeoutSeconds = limits.writeStallTimeoutSeconds {
+            try pipeline.addHandler(IdleStateHandler(writeTimeout: .seconds(Int64(writeStallTimeoutSeconds))))
+        }
+        if limits.idleTimeoutSeconds != nil || limits.writeStallTimeoutSeconds != nil {
+            try pipeline.addHandler(
+                IdleConnectionCloser(state: state, registry: connections, writeStallTimeoutSeconds: limits.writeStallTimeoutSeconds))
+        }
     }
 
     private init(

@@ -226,6 +226,61 @@ struct RequestLineHandlerTests {
         #expect(registry.statistics.closedIdle == 1)
     }
 
+    /// The start of a connection's pipeline as the server builds it, with an idle timeout of 2 s, connected on an
+    /// `EmbeddedEventLoop` of its own, whose clock only the test moves.
+    private static func idleTimedConnection(registry: ConnectionRegistry) throws -> (ConnectionState, EmbeddedChannel) {
+        var limits = ServerLimits()
+        limits.idleTimeoutSeconds = 2
+        let state = ConnectionState(refused: false)
+        let channel = EmbeddedChannel()
+        try LedgerServer.addLineDecoderAndClosers(to: channel.pipeline.syncOperations, limits: limits, state: state, connections: registry)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7411)).wait()
+        return (state, channel)
+    }
+
+    @Test("on the event loop's clock: a connection that sends no whole line for the idle timeout is closed then, unless it waits for an answer or holds a subscription; whole lines keep it open")
+    func idleTimeoutOnTheEventLoopsClock() throws {
+        let registry = ConnectionRegistry(maximum: 8)
+        let (_, silent) = try Self.idleTimedConnection(registry: registry)
+        let (_, halfLine) = try Self.idleTimedConnection(registry: registry)
+        try halfLine.writeInbound(ByteBuffer(string: #"{"jsonrpc":"2.0","id":1,"method":"serv"#))
+        let (_, trickle) = try Self.idleTimedConnection(registry: registry)
+        let (_, busy) = try Self.idleTimedConnection(registry: registry)
+        let (waitingState, waiting) = try Self.idleTimedConnection(registry: registry)
+        waitingState.inFlight.withLock { $0 = 1 }
+        let (subscriberState, subscriber) = try Self.idleTimedConnection(registry: registry)
+        subscriberState.subscriptionCount.withLock { $0.active = 1 }
+        let all = [silent, halfLine, trickle, busy, waiting, subscriber]
+        defer { for channel in all { _ = try? channel.finish(acceptAlreadyClosed: true) } }
+        // Every 0.1 s the busy connection sends a whole line and the trickling one a byte that ends none.
+        func tick() throws {
+            for channel in all { channel.embeddedEventLoop.advanceTime(by: .milliseconds(100)) }
+            if trickle.isActive { try trickle.writeInbound(ByteBuffer(string: " ")) }
+            if busy.isActive {
+                try busy.writeInbound(ByteBuffer(string: "{}\n"))
+                let line = try busy.readInbound(as: LineFrame.self)
+                #expect(line != nil)
+            }
+        }
+        for _ in 0..<19 { try tick() }
+        let allOpen = all.allSatisfy { $0.isActive }
+        #expect(allOpen, "closed before the idle timeout")
+        try tick()
+        #expect(!silent.isActive, "the silent connection is still open")
+        #expect(!halfLine.isActive, "the half line's connection is still open")
+        #expect(!trickle.isActive, "the trickling connection is still open")
+        for _ in 0..<30 { try tick() }
+        #expect(busy.isActive, "the busy connection was closed")
+        #expect(waiting.isActive, "the connection waiting for an answer was closed")
+        #expect(subscriber.isActive, "the subscriber was closed")
+        #expect(registry.statistics.closedIdle == 3)
+        // Answered, the waiting connection waits for nothing more: closed within one more timeout.
+        waitingState.inFlight.withLock { $0 = 0 }
+        waiting.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!waiting.isActive, "the answered connection is still open")
+        #expect(registry.statistics.closedIdle == 4)
+    }
+
     @Test("refusals made on reading lines are bounded per connection: a client sending faster than it reads them is closed, its later lines dropped")
     func floodOfRefusalsClosesTheConnection() async throws {
         let harness = try Harness(maximumQueuedRefusals: 16)
