@@ -107,7 +107,8 @@ struct ClientSubmitCommand: ParsableCommand {
             sent). Exit status 1 if any event was refused. When the connection breaks or times out before an answer, the \
             event may have been recorded: its line is connection_failed with the signed event as sent in data.event \
             (data.events for a batch), to be sent again as it is (a recorded one is answered with its first receipt), \
-            and nothing after it is sent. With \
+            and nothing after it is sent. An answer that cannot be written (a full disk) is given on standard error \
+            instead, nothing after its line is sent, and the exit status is 1. With \
             --verifier-key, each receipt is checked as Specs/ledger.md 7.4 says, after it is printed: its \
             checkpoint's signature, that its sig signs the event sent, its leaf rebuilt from that event with its seq, \
             recorded_at and sig, and the inclusion proof the server gives for it; the first that fails stops the \
@@ -153,7 +154,7 @@ struct ClientSubmitCommand: ParsableCommand {
             // too, so they are not sent.
             var guardRefusal: RPCError?
             var lineNumber = 0
-            while let line = try reader.next() {
+            sending: while let line = try reader.next() {
                 lineNumber += 1
                 let signed: JSONValue
                 do throws(LedgerError) {
@@ -166,8 +167,9 @@ struct ClientSubmitCommand: ParsableCommand {
                 } catch {
                     unreadableLines += 1
                     refused += 1
-                    output.writeLine(.object(["line": .integer(Int64(lineNumber)), "error": RPCError(error).json]))
-                    output.flush()
+                    guard Self.written(.object(["line": .integer(Int64(lineNumber)), "error": RPCError(error).json]), line: lineNumber, to: output) else {
+                        break sending
+                    }
                     continue
                 }
                 if batch {
@@ -176,10 +178,12 @@ struct ClientSubmitCommand: ParsableCommand {
                 }
                 if let guardRefusal {
                     refused += 1
-                    output.writeLine(.object(["line": .integer(Int64(lineNumber)), "error": RPCError(
+                    let refusal = RPCError(
                         code: guardRefusal.code, message: "not sent: the first event was refused (\(guardRefusal.message))",
-                        data: guardRefusal.data).json]))
-                    output.flush()
+                        data: guardRefusal.data)
+                    guard Self.written(.object(["line": .integer(Int64(lineNumber)), "error": refusal.json]), line: lineNumber, to: output) else {
+                        break sending
+                    }
                     continue
                 }
                 var params = signed.objectValue ?? [:]
@@ -189,15 +193,15 @@ struct ClientSubmitCommand: ParsableCommand {
                 sentAny = true
                 switch try Self.submit(params, method: "submit", on: client, line: lineNumber, sent: [signed], output: output) {
                 case .success(let receipt):
-                    output.writeLine(receipt)
-                    output.flush()
+                    guard Self.written(receipt, line: lineNumber, to: output) else { break sending }
                     if let verifier { try Self.check(receipt, submitted: signed, verifier: verifier, client: client) }
                 case .failure(let error):
                     refused += 1
-                    output.writeLine(.object(["line": .integer(Int64(lineNumber)), "error": error.json]))
+                    guard Self.written(.object(["line": .integer(Int64(lineNumber)), "error": error.json]), line: lineNumber, to: output) else {
+                        break sending
+                    }
                     if guarded && error.name == LedgerError.Code.sizeMismatch.name { guardRefusal = error }
                 }
-                output.flush()
             }
             if batch && unreadableLines > 0 {
                 // All or nothing: the readable events are not sent either.
@@ -230,6 +234,20 @@ struct ClientSubmitCommand: ParsableCommand {
             printError("error: \(refused) event(s) refused")
             throw ExitCode(1)
         }
+    }
+
+    /// Writes the answer to input line `line` and flushes it. One that cannot be written (a full disk) is given on
+    /// standard error instead, and false is returned: nothing more is sent, since the answers to it would be lost
+    /// too, and an event this client signed, sent again from the input, is recorded again under a new random id.
+    /// (The command then ends with the output's storage_error, exit 1.)
+    static func written(_ answer: JSONValue, line: Int, to output: StandardOutput) -> Bool {
+        output.writeLine(answer)
+        output.flush()
+        guard let reason = StandardOutput.writeFailure else { return true }
+        printError(
+            "error: \(LedgerError.Code.storage.name): cannot write the answer to line \(line): \(reason); it is: "
+                + CanonicalJSON.encodeString(answer) + "; nothing after it was sent")
+        return false
     }
 
     /// Sends a submission (`line`: a single event's input line; nil: a batch) and returns its answer. One that got no

@@ -75,6 +75,37 @@ struct ClientSubmitLostAnswerTests {
         #expect(refusal["error"]?["data"]?["event"] == sent, "\(run.stdout)")
         #expect(sent["event"]?["body"] == (try JSONParser.parse(Array(unsigned.utf8)))["body"])
     }
+
+    @Test("client submit whose answers cannot be written (a full disk) sends nothing after the first answer it could not print, and gives that answer on standard error")
+    func answerThatCannotBeWrittenStopsTheSending() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        // Unsigned: the client signs each under a new random id, so the input sent again is recorded again. Sending
+        // on after an answer that could not be printed records events whose receipts nobody sees.
+        let events = try ledger.workspace.write("unsigned.jsonl", lines: (1...3).map { cap in
+            #"{"type":"policy.updated","body":{"categories":["food"],"conversion_rate_cents_per_credit":100,"lot_validity_days":30,"monthly_conversion_cap_cents":\#(cap * 1000)}}"#
+        })
+        let binary = try #require(CLI.binary)
+        // /dev/full refuses every write with ENOSPC, as a full disk does.
+        let line = "exec \"$0\" client submit --server \"$1\" --key \"$2\" --actor authority \"$3\" > /dev/full"
+        let run = try await runToCompletion(
+            ["-c", line, binary, endpoint, ledger.workspace.path("authority.key"), events], executable: "/bin/sh")
+        #expect(run.exitedNormally && run.status == 1, "\(run.status): \(run.stderr)")
+        #expect(
+            run.stderr.contains("error: storage_error: cannot write the answer to line 1: No space left on device; it is: {\"checkpoint\":\"cli.test/ledger\\n2\\n"),
+            "\(run.stderr)")
+        #expect(run.stderr.contains("; nothing after it was sent\n"), "\(run.stderr)")
+        #expect(run.stderr.hasSuffix("; what it printed is incomplete\n"), "\(run.stderr)")
+        #expect(try await ledger.root().size == 2, "only line 1 was sent")
+        // Written where it can be, the lines after it are sent and answered.
+        let rest = try ledger.workspace.write("rest.jsonl", lines: Array(try String(contentsOfFile: events, encoding: .utf8).split(separator: "\n").dropFirst().map(String.init)))
+        let resumed = try await circuito("client", "submit", "--server", endpoint, "--key", ledger.workspace.path("authority.key"), "--actor", "authority", rest)
+        #expect(resumed.succeeded && resumed.completeLines.count == 2, "\(resumed.stdout) \(resumed.stderr)")
+        #expect(try await ledger.root().size == 4)
+    }
 }
 
 @Suite("client connections that get no answer")
