@@ -497,7 +497,7 @@ struct ClientSubscribeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscribe",
         abstract: "Stream records from a seq (catch-up, then live) as JSON Lines, each line exactly the record's leaf bytes.",
-        discussion: "Runs until SIGINT/SIGTERM, or until --count records were printed. A signed read (auditors, the authority).")
+        discussion: "Runs until SIGINT/SIGTERM, until --count records were printed, or until its output cannot be written (a full disk: storage_error, exit status 1). A signed read (auditors, the authority).")
     @OptionGroup var options: ServerOptions
     @OptionGroup var reader: ReaderOptions
     @Option(name: .long, help: "The first seq.", transform: SequenceNumberOption.parse)
@@ -521,6 +521,9 @@ struct ClientSubscribeCommand: ParsableCommand {
             var printed: UInt64 = 0
             while !stop.isRequested {
                 if let count, printed >= count { break }
+                // Output that cannot be written (a full disk) would drop every record from here on, for as long as
+                // it ran: it stops, and the command ends with the output's storage_error.
+                if StandardOutput.writeFailure != nil { break }
                 switch try client.poll() {
                 case .timedOut:
                     output.flush()

@@ -106,6 +106,23 @@ struct ClientSubmitLostAnswerTests {
         #expect(resumed.succeeded && resumed.completeLines.count == 2, "\(resumed.stdout) \(resumed.stderr)")
         #expect(try await ledger.root().size == 4)
     }
+
+    @Test("client subscribe whose output cannot be written (a full disk) stops with storage_error, rather than reading on and dropping every record")
+    func subscribeWhoseOutputFailsStops() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let binary = try #require(CLI.binary)
+        let line = "exec \"$0\" client subscribe --server \"$1\" --key \"$2\" --actor authority > /dev/full"
+        // Without --count it runs until stopped: a run that outlasts the wait read on with nowhere to put the records.
+        let run = try await runToCompletion(
+            ["-c", line, binary, endpoint, ledger.workspace.path("authority.key")], executable: "/bin/sh", timeout: 60)
+        #expect(!run.timedOut, "subscribe went on after its output failed")
+        #expect(run.exitedNormally && run.status == 1, "\(run.status): \(run.stderr)")
+        #expect(run.stderr.hasPrefix("error: storage_error: cannot write the output: No space left on device"), "\(run.stderr)")
+    }
 }
 
 @Suite("client connections that get no answer")
