@@ -576,7 +576,8 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// through a shared map: on a full file system the first write to a page with no block behind it (a new reader's
     /// slot, the header of a new file) ends the process with SIGBUS, and on a copy-on-write one (btrfs) so does any
     /// write to a page already written back. So the file's blocks are reserved before LMDB maps it (copy-on-write
-    /// turned off first while the file is still empty), and a full disk is `storage_error` here. A file system
+    /// turned off first while the file is still empty), and a full disk is `storage_error` here, as is one with no
+    /// inode left for a new lock file (which LMDB would report only as its open failing). A file system
     /// without `fallocate` keeps LMDB's own sizing; a file this process may not write is left for LMDB to report.
     private static func reserveLockFile(directory: String, maximumReaders: UInt32) throws(LedgerError) {
         let path = directory + "/lock.mdb"
@@ -587,7 +588,15 @@ public final class LMDBEnvironment: @unchecked Sendable {
             made = false
             descriptor = Glibc.open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
         }
-        guard descriptor >= 0 else { return }
+        guard descriptor >= 0 else {
+            // No room for the file itself (a file system out of inodes, a quota on them): as for its blocks below,
+            // so that a reader reads without it. Another refusal is left for LMDB to report.
+            let reason = errno
+            guard made, reason == ENOSPC || reason == EDQUOT else { return }
+            throw LedgerError(
+                .storage,
+                "cannot create LMDB's lock file \(path): \(String(cString: strerror(reason))); free space (or inodes) on its file system and run the command again")
+        }
         defer { Glibc.close(descriptor) }
         var status = stat()
         if fstat(descriptor, &status) == 0, status.st_size == 0 { _ = circuito_disable_copy_on_write(descriptor) }

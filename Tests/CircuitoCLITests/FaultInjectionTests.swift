@@ -14,8 +14,10 @@ enum FaultInjection {
         #define _GNU_SOURCE
         #include <dlfcn.h>
         #include <errno.h>
+        #include <fcntl.h>
         #include <link.h>
         #include <pthread.h>
+        #include <stdarg.h>
         #include <stdint.h>
         #include <stdio.h>
         #include <stdlib.h>
@@ -25,12 +27,12 @@ enum FaultInjection {
         #include <unistd.h>
 
         /* One call fails: the CIRCUITO_FAULT_SKIP-th (from 0) of those named in CIRCUITO_FAULT_CALLS (a comma list of
-           write, pwrite, pwritev, fallocate, fsync, fdatasync) on the file whose path is CIRCUITO_FAULT_PATH (as /proc/self/fd
-           names it), writing at most CIRCUITO_FAULT_MAXIMUM_BYTES bytes when that is set; with errno
-           CIRCUITO_FAULT_ERRNO (EIO when unset). Every other call goes through. */
+           write, pwrite, pwritev, fallocate, fsync, fdatasync, open) on the file whose path is CIRCUITO_FAULT_PATH (as
+           /proc/self/fd names it; for open, the path as given), writing at most CIRCUITO_FAULT_MAXIMUM_BYTES bytes when
+           that is set; with errno CIRCUITO_FAULT_ERRNO (EIO when unset). Every other call goes through. */
         static int seen = 0;
 
-        static int failsNow(const char *call, int descriptor, size_t bytes) {
+        static int failsOnPath(const char *call, const char *target, size_t bytes) {
             const char *calls = getenv("CIRCUITO_FAULT_CALLS"), *path = getenv("CIRCUITO_FAULT_PATH");
             if (calls == NULL || path == NULL) return 0;
             size_t length = strlen(call);
@@ -42,16 +44,20 @@ enum FaultInjection {
             if (found == NULL) return 0;
             const char *maximum = getenv("CIRCUITO_FAULT_MAXIMUM_BYTES");
             if (maximum != NULL && bytes > strtoull(maximum, NULL, 10)) return 0;
-            char link[64], target[4096];
-            snprintf(link, sizeof link, "/proc/self/fd/%d", descriptor);
-            ssize_t count = readlink(link, target, sizeof target - 1);
-            if (count < 0) return 0;
-            target[count] = 0;
             if (strcmp(target, path) != 0) return 0;
             const char *skip = getenv("CIRCUITO_FAULT_SKIP"), *number = getenv("CIRCUITO_FAULT_ERRNO");
             if (__atomic_fetch_add(&seen, 1, __ATOMIC_SEQ_CST) != (skip ? atoi(skip) : 0)) return 0;
             errno = number ? atoi(number) : EIO;
             return 1;
+        }
+
+        static int failsNow(const char *call, int descriptor, size_t bytes) {
+            char link[64], target[4096];
+            snprintf(link, sizeof link, "/proc/self/fd/%d", descriptor);
+            ssize_t count = readlink(link, target, sizeof target - 1);
+            if (count < 0) return 0;
+            target[count] = 0;
+            return failsOnPath(call, target, bytes);
         }
 
         #define NEXT(name) static __typeof__(name) *next; if (next == NULL) next = dlsym(RTLD_NEXT, #name)
@@ -76,6 +82,16 @@ enum FaultInjection {
         }
         int fallocate64(int descriptor, int mode, off_t offset, off_t length) {
             NEXT(fallocate64); if (failsNow("fallocate", descriptor, 0)) return -1; return next(descriptor, mode, offset, length);
+        }
+        int open(const char *path, int flags, ...) {
+            NEXT(open); mode_t mode = 0;
+            if (flags & (O_CREAT | O_TMPFILE)) { va_list rest; va_start(rest, flags); mode = va_arg(rest, mode_t); va_end(rest); }
+            if (failsOnPath("open", path, 0)) return -1; return next(path, flags, mode);
+        }
+        int open64(const char *path, int flags, ...) {
+            NEXT(open64); mode_t mode = 0;
+            if (flags & (O_CREAT | O_TMPFILE)) { va_list rest; va_start(rest, flags); mode = va_arg(rest, mode_t); va_end(rest); }
+            if (failsOnPath("open", path, 0)) return -1; return next(path, flags, mode);
         }
         int fdatasync(int descriptor) {
             NEXT(fdatasync); if (failsNow("fdatasync", descriptor, 0)) return -1; return next(descriptor);
@@ -287,6 +303,33 @@ struct FaultInjectionTests {
         let created = try await full(["init", "--data", fresh, "--authority-key", authorityKey, "--origin", "cli.test/fresh"], folder: fresh)
         #expect(created.status == 1)
         #expect(created.stderr.contains("storage_error: cannot reserve 20 KiB for LMDB's lock file \(fresh)/lock.mdb: No space left on device"), "\(created.stderr)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: fresh).filter { $0 != LedgerFiles.writerLock }
+        #expect(left.isEmpty, "init left \(left)")
+    }
+
+    @Test("where LMDB's lock file cannot be created at all (a file system out of inodes), a writer is refused storage_error naming it, and a reader of a backup reads it without the lock file")
+    func lockFileThatCannotBeCreated() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let library = try await FaultInjection.compile(in: ledger.workspace)
+        let backup = ledger.workspace.path("backup")
+        try #require(try await circuito("backup", "--data", ledger.directory, "--out", backup).succeeded)
+        // A file system with blocks to spare but no inode left refuses a new file with ENOSPC, where one that is out
+        // of blocks makes the file and refuses its blocks (lockFileThatCannotBeReserved).
+        func full(_ arguments: [String], folder: String) async throws -> CLIResult {
+            try await runToCompletion(
+                arguments, environment: FaultInjection.environment(library: library, calls: ["open"], path: folder + "/lock.mdb", errno: ENOSPC))
+        }
+        let read = try await full(["checkpoint", "--data", backup], folder: backup)
+        #expect(read.succeeded, "\(read.stderr)")
+        #expect(read.stdout.hasPrefix("cli.test/ledger\n1\n"), "\(read.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: backup + "/lock.mdb"), "the reader left the backup as it was")
+
+        let authorityKey = ledger.workspace.path("authority.key")
+        let fresh = ledger.workspace.path("fresh")
+        let created = try await full(["init", "--data", fresh, "--authority-key", authorityKey, "--origin", "cli.test/fresh"], folder: fresh)
+        #expect(created.status == 1)
+        #expect(created.stderr.contains("storage_error: cannot create LMDB's lock file \(fresh)/lock.mdb: No space left on device"), "\(created.stderr)")
         let left = try FileManager.default.contentsOfDirectory(atPath: fresh).filter { $0 != LedgerFiles.writerLock }
         #expect(left.isEmpty, "init left \(left)")
     }
