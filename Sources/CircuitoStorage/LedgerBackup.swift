@@ -92,7 +92,8 @@ public enum LedgerBackup {
             }
             let (recordCount, rootHash) = try sizeAndRoot(ofCopy: destination)
             // Opening the copy made its lock file; nobody else can have it open yet, and the copy is its data file alone.
-            guard unlink(destination + "/lock.mdb") == 0 else {
+            // On a file system the copy filled, the lock file could not be made and the copy was read without it.
+            guard unlink(destination + "/lock.mdb") == 0 || errno == ENOENT else {
                 throw LedgerError(.storage, "cannot remove \(destination)/lock.mdb: \(String(cString: strerror(errno)))")
             }
             return Report(recordCount: recordCount, rootHash: rootHash, bytes: UInt64(max(0, status.st_size)))

@@ -333,4 +333,22 @@ struct FaultInjectionTests {
         let left = try FileManager.default.contentsOfDirectory(atPath: fresh).filter { $0 != LedgerFiles.writerLock }
         #expect(left.isEmpty, "init left \(left)")
     }
+
+    @Test("a backup whose copy fits on its file system but whose lock file does not (the copy opened again to read its root) is whole: it succeeds and verifies, rather than failing on the lock file it never made and removing the copy")
+    func backupWhoseCopyFillsTheDisk() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let library = try await FaultInjection.compile(in: ledger.workspace)
+        let backup = ledger.workspace.path("backup")
+        // The copy is written whole; the lock file of its opening again cannot have its blocks (seen on a tmpfs
+        // 0 to 16 KiB larger than the copy).
+        let copied = try await runToCompletion(
+            ["backup", "--data", ledger.directory, "--out", backup],
+            environment: FaultInjection.environment(library: library, calls: ["fallocate"], path: backup + "/lock.mdb", errno: ENOSPC))
+        #expect(copied.succeeded, "\(copied.stderr)")
+        #expect(copied.stdout.hasPrefix("ok: 1 records, root "), "\(copied.stdout)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: backup) == ["data.mdb"])
+        let verified = try await circuito("verify", "--data", backup)
+        #expect(verified.succeeded, "\(verified.stderr)")
+    }
 }
