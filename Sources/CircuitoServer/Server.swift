@@ -190,6 +190,11 @@ public final class LedgerServer: Sendable {
             }
         } catch {
             await Self.stopListening(listeners, unserved: unserved, connections: connections)
+            // The listeners opened before the failure were never served (no accept loop ran them): released here,
+            // while their event loops run, since releasing one tells its loop (its inbound stream's end), and at the
+            // function's exit the loops are shut down (SwiftNIO then reports a task scheduled on a loop that has shut
+            // down, and says that this will become a crash).
+            listeners.removeAll()
             // The socket file this start bound, when a later step failed (NIO leaves an adopted socket's file).
             if let path = configuration.unixSocketPath, let identity = unixSocketIdentity { UnixSocketFile.remove(path, ifStill: identity) }
             await writer.stop()

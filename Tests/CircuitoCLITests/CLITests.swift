@@ -675,6 +675,23 @@ struct CLITests {
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "keep me")
     }
 
+    @Test("serve whose Unix socket cannot be made after its TCP listener opened (a folder on a full or read-only file system) stops with that error alone (no SwiftNIO report of work scheduled on an event loop already shut down, which it says will become a crash)")
+    func serveWhoseSocketFailsAfterItsListener() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        // A path under a regular file: bind fails (ENOTDIR) as it does on a file system out of inodes (ENOSPC) or
+        // mounted read-only (EROFS), once the TCP listener is open.
+        let file = ledger.workspace.path("a-file")
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: file))
+        let failed = try await circuito("serve", "--data", ledger.directory, "--listen", "127.0.0.1:0", "--unix", file + "/s.sock")
+        #expect(failed.status == 1)
+        // Before the fix, SwiftNIO first wrote "ERROR: Cannot schedule tasks on an EventLoop that has already shut
+        // down. This will be upgraded to a forced crash in future SwiftNIO versions."
+        #expect(failed.stderr == "error: storage_error: cannot listen on 127.0.0.1:0 and \(file)/s.sock: Not a directory\n", "\(failed.stderr)")
+        let verified = try await ledger.verify()
+        #expect(verified.succeeded, "\(verified.stderr)")
+    }
+
     /// Whether this process can run commands as another user (root, with `runuser`): how a test reads as an auditor
     /// given read access only.
     static let canRunAsAnotherUser = getuid() == 0 && access("/usr/sbin/runuser", X_OK) == 0
