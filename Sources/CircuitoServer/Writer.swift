@@ -93,13 +93,19 @@ public final class LedgerWriter: Sendable {
     /// the committer thread after each commit that appended records, with the new size; it must not block.
     /// `onStorageFailure` runs on it once, after the answers of the failed commit, when a commit left the ledger's
     /// storage failed (`Ledger.storageHasFailed`): every later commit of this process fails too, so its owner
-    /// should stop. `options`: the server's (tests may make the map small). When either thread cannot be started
-    /// (the process is at a limit of threads) it throws `thread_start_failed`, having written nothing.
+    /// should stop. `onCommitFailureChange` runs on it with the error of a commit that failed otherwise (a full disk,
+    /// `map_full`) when the commit before it succeeded (or none was made yet), and with nil at the first commit that
+    /// succeeds after such a failure: once per change, however many commits fail meanwhile; it must not block.
+    /// `options`: the server's (tests may make the map small). When either thread cannot be started (the process is
+    /// at a limit of threads) it throws `thread_start_failed`, having written nothing.
     public static func start(
         directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server,
-        onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
+        onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in },
+        onCommitFailureChange: @escaping @Sendable (LedgerError?) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
     ) throws(LedgerError) -> LedgerWriter {
-        try start(directory: directory, limits: limits, options: options, threads: .system, onStorageFailure: onStorageFailure, onCommit: onCommit)
+        try start(
+            directory: directory, limits: limits, options: options, threads: .system, onStorageFailure: onStorageFailure,
+            onCommitFailureChange: onCommitFailureChange, onCommit: onCommit)
     }
 
     /// `start`, with the writer's two threads started by `threads`. When one cannot be started the writer does not
@@ -107,7 +113,8 @@ public final class LedgerWriter: Sendable {
     /// ever planned. Then nothing is written and, once this returns, the ledger and its writer lock are released.
     static func start(
         directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server, threads: ThreadStarter,
-        onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
+        onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in },
+        onCommitFailureChange: @escaping @Sendable (LedgerError?) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
     ) throws(LedgerError) -> LedgerWriter {
         // Two handshakes: the committer thread reports that the ledger is open (or why not); then it waits for the
         // writer object, built here from what it reported, before it takes groups (none, when the planner did not
@@ -120,7 +127,7 @@ public final class LedgerWriter: Sendable {
         try threads.start(ServerThreadName.committer) {
             let writer = Self.openAndCommit(
                 directory: directory, options: options, startup: startup, opened: opened, handedOver: handedOver, handOver: handOver,
-                onStorageFailure: onStorageFailure, onCommit: onCommit)
+                onStorageFailure: onStorageFailure, onCommitFailureChange: onCommitFailureChange, onCommit: onCommit)
             // The ledger (and its writer lock) is released by now: only then does `stop` return.
             writer?.finishStopping()
             committerEnded.signal()
@@ -158,7 +165,7 @@ public final class LedgerWriter: Sendable {
     private static func openAndCommit(
         directory: String, options: LMDBEnvironment.Options, startup: Locked<Result<Opened, LedgerError>?>, opened: DispatchSemaphore,
         handedOver: DispatchSemaphore, handOver: Locked<LedgerWriter?>, onStorageFailure: @Sendable (LedgerError) -> Void,
-        onCommit: @Sendable (UInt64) -> Void
+        onCommitFailureChange: @Sendable (LedgerError?) -> Void, onCommit: @Sendable (UInt64) -> Void
     ) -> LedgerWriter? {
         let ledger: Ledger
         do throws(LedgerError) {
@@ -173,7 +180,7 @@ public final class LedgerWriter: Sendable {
         opened.signal()
         handedOver.wait()
         guard let writer = handOver.withLock({ $0 }) else { return nil }
-        writer.commit(ledger: ledger, onStorageFailure: onStorageFailure, onCommit: onCommit)
+        writer.commit(ledger: ledger, onStorageFailure: onStorageFailure, onCommitFailureChange: onCommitFailureChange, onCommit: onCommit)
         return writer
     }
 
@@ -314,8 +321,13 @@ public final class LedgerWriter: Sendable {
 
     // MARK: The committer thread
 
-    private func commit(ledger: Ledger, onStorageFailure: @Sendable (LedgerError) -> Void, onCommit: @Sendable (UInt64) -> Void) {
+    private func commit(
+        ledger: Ledger, onStorageFailure: @Sendable (LedgerError) -> Void, onCommitFailureChange: @Sendable (LedgerError?) -> Void,
+        onCommit: @Sendable (UInt64) -> Void
+    ) {
         var storageFailureReported = false
+        // Whether the last commit made failed (an operating error the next commit may not meet again).
+        var lastCommitFailed = false
         while true {
             shared.condition.lock()
             while shared.state.handedOver == nil && !shared.state.plannerFinished { shared.condition.waitAsCommitter() }
@@ -371,6 +383,10 @@ public final class LedgerWriter: Sendable {
             }
             assert(answers.count == group.requests.count, "every request of a group is answered")
             for (pending, answer) in zip(group.requests, answers) { pending.reply(answer) }
+            if !group.records.isEmpty && !ledger.storageHasFailed && lastCommitFailed != (failure != nil) {
+                lastCommitFailed = failure != nil
+                onCommitFailureChange(failure)
+            }
             if let failure, !storageFailureReported, ledger.storageHasFailed {
                 storageFailureReported = true
                 onStorageFailure(LedgerError(

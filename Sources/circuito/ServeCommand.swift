@@ -102,9 +102,27 @@ struct ServeCommand: ParsableCommand {
                 throw failure(error)
             }
         }
+        // Commits that fail for a full disk are answered with their error, and the server goes on: its own output says
+        // when they start failing and when they succeed again, so that whoever runs it learns of it from its log, not
+        // only from its clients. Written off the committer thread, which must not wait on standard error.
+        let log = DispatchQueue(label: "circuito-serve-log")
+        let directory = data
+        configuration.onCommitFailureChange = { error in
+            log.async {
+                guard let error else {
+                    printError("serve: commits succeed again")
+                    return
+                }
+                printError(
+                    "serve: commits fail: \(error.code.name): \(error.message); their writes are answered with that error and the server goes on (a full disk: free space on the file system of \(directory); map_full: serve it again with a larger --map-size)")
+            }
+        }
         signal(SIGPIPE, SIG_IGN)
         let stop = StopSignal()
+        // What it has to say is written before the command ends (and before the line that it stopped).
+        defer { log.sync {} }
         try serve(configuration, stop: stop)
+        log.sync {}
         // Every reference to the server ended with `serve`: the ledger's LMDB environment is closed by now.
         printError("stopped: \(data) closed cleanly")
     }

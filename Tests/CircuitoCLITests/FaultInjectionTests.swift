@@ -27,7 +27,7 @@ enum FaultInjection {
         #include <unistd.h>
 
         /* One call fails: the CIRCUITO_FAULT_SKIP-th (from 0) of those named in CIRCUITO_FAULT_CALLS (a comma list of
-           write, pwrite, pwritev, fallocate, fsync, fdatasync, open) on the file whose path is CIRCUITO_FAULT_PATH (as
+           write, writev, pwrite, pwritev, fallocate, fsync, fdatasync, open) on the file whose path is CIRCUITO_FAULT_PATH (as
            /proc/self/fd names it; for open, the path as given), writing at most CIRCUITO_FAULT_MAXIMUM_BYTES bytes when
            that is set; with errno CIRCUITO_FAULT_ERRNO (EIO when unset). Every other call goes through. */
         static int seen = 0;
@@ -69,6 +69,10 @@ enum FaultInjection {
         }
         ssize_t pwrite64(int descriptor, const void *bytes, size_t count, off_t offset) {
             NEXT(pwrite64); if (failsNow("pwrite", descriptor, count)) return -1; return next(descriptor, bytes, count, offset);
+        }
+        ssize_t writev(int descriptor, const struct iovec *vectors, int count) {
+            NEXT(writev); size_t bytes = 0; for (int i = 0; i < count; i++) bytes += vectors[i].iov_len;
+            if (failsNow("writev", descriptor, bytes)) return -1; return next(descriptor, vectors, count);
         }
         ssize_t pwritev(int descriptor, const struct iovec *vectors, int count, off_t offset) {
             NEXT(pwritev); size_t bytes = 0; for (int i = 0; i < count; i++) bytes += vectors[i].iov_len;
@@ -212,6 +216,39 @@ struct FaultInjectionTests {
         #expect(accepted.succeeded, "\(accepted.stdout) \(accepted.stderr)")
         kill(restarted.pid, SIGTERM)
         #expect(await restarted.wait(timeout: 60).status == 0)
+        #expect(try await ledger.root().size == 2)
+    }
+
+    @Test("a server whose commit fails for a full disk answers it storage_error and goes on, and says so on its standard error: once when commits start failing, once when one succeeds again")
+    func serverSaysWhenItsCommitsFailAndRecover() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let library = try await FaultInjection.compile(in: ledger.workspace)
+        // The first page write of the server's first commit (LMDB writes a commit's pages with pwrite and writev,
+        // then its meta page with pwrite), refused as a full disk refuses it: the commit fails, and LMDB's environment
+        // stays usable, as after a meta page write that failed it would not.
+        let server = try ChildProcess(
+            ["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"],
+            environment: FaultInjection.environment(
+                library: library, calls: ["pwrite", "writev"], path: ledger.directory + "/data.mdb", errno: ENOSPC))
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let first = try ledger.workspace.write("first.jsonl", lines: [try ledger.authority.register(TestActor("merchant-1"), role: "merchant", name: "One")])
+        let refused = try await circuito("client", "submit", "--server", endpoint, first)
+        #expect(refused.status == 1)
+        #expect(refused.stdout.contains("\"code\":\"storage_error\"") && refused.stdout.contains("No space left on device"), "\(refused.stdout)")
+        let second = try ledger.workspace.write("second.jsonl", lines: [try ledger.authority.register(TestActor("merchant-2"), role: "merchant", name: "Two")])
+        let accepted = try await circuito("client", "submit", "--server", endpoint, second)
+        #expect(accepted.succeeded, "\(accepted.stdout) \(accepted.stderr)")
+        kill(server.pid, SIGTERM)
+        let stopped = await server.wait(timeout: 60)
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        let lines = stopped.stderr.split(separator: "\n").map(String.init)
+        let failed = lines.filter { $0.hasPrefix("serve: commits fail: ") }
+        #expect(failed.count == 1, "\(stopped.stderr)")
+        #expect(failed.first?.contains("storage_error: committing: No space left on device") == true, "\(stopped.stderr)")
+        #expect(failed.first?.contains("free space on the file system of \(ledger.directory)") == true, "\(stopped.stderr)")
+        #expect(lines.contains("serve: commits succeed again"), "\(stopped.stderr)")
         #expect(try await ledger.root().size == 2)
     }
 
