@@ -217,7 +217,13 @@ struct ClientSubmitCommand: ParsableCommand {
                     let receipts = result["receipts"]?.arrayValue ?? []
                     for receipt in receipts { output.writeLine(receipt) }
                     output.flush()
-                    if let verifier {
+                    // Receipts that could not be printed (a full disk) are given on standard error: the batch is
+                    // recorded, and its unsigned input sent again would be recorded again under new random ids.
+                    if let reason = StandardOutput.writeFailure {
+                        printError(
+                            "error: \(LedgerError.Code.storage.name): cannot write the batch's receipts: \(reason); they are: "
+                                + CanonicalJSON.encodeString(.array(receipts)))
+                    } else if let verifier {
                         guard receipts.count == events.count else {
                             throw LedgerError(.integrity, "submit_batch answered \(receipts.count) receipts for \(events.count) events")
                         }

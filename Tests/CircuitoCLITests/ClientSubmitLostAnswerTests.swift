@@ -107,6 +107,29 @@ struct ClientSubmitLostAnswerTests {
         #expect(try await ledger.root().size == 4)
     }
 
+    @Test("client submit --batch whose receipts cannot be written (a full disk) gives them on standard error")
+    func batchReceiptsThatCannotBeWrittenAreGivenOnStandardError() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        // Unsigned, so signed under new random ids: the receipts are the only record of which ids were recorded.
+        let events = try ledger.workspace.write("unsigned.jsonl", lines: (1...3).map { cap in
+            #"{"type":"policy.updated","body":{"categories":["food"],"conversion_rate_cents_per_credit":100,"lot_validity_days":30,"monthly_conversion_cap_cents":\#(cap * 1000)}}"#
+        })
+        let binary = try #require(CLI.binary)
+        let line = "exec \"$0\" client submit --batch --server \"$1\" --key \"$2\" --actor authority \"$3\" > /dev/full"
+        let run = try await runToCompletion(
+            ["-c", line, binary, endpoint, ledger.workspace.path("authority.key"), events], executable: "/bin/sh")
+        #expect(run.exitedNormally && run.status == 1, "\(run.status): \(run.stderr)")
+        #expect(try await ledger.root().size == 4, "the batch of three was recorded")
+        let prefix = "error: storage_error: cannot write the batch's receipts: No space left on device; they are: "
+        let given = try #require(run.stderr.split(separator: "\n").first { $0.hasPrefix(prefix) }, "\(run.stderr)")
+        let receipts = try #require(try JSONParser.parse(Array(given.dropFirst(prefix.count).utf8)).arrayValue)
+        #expect(receipts.map { $0["seq"] } == [.integer(1), .integer(2), .integer(3)], "\(given)")
+    }
+
     @Test("client subscribe whose output cannot be written (a full disk) stops with storage_error, rather than reading on and dropping every record")
     func subscribeWhoseOutputFailsStops() async throws {
         let ledger = try await TestLedger()
