@@ -124,8 +124,10 @@ struct BenchCommand: ParsableCommand {
             let output = StandardOutput()
             output.write(json ? report.jsonText + "\n" : report.text + "\n")
             output.flush()
-            if let refused = report.append?.refusals.values.reduce(0, +), refused > 0 {
-                throw LedgerError(.integrity, "\(refused) events of the mix were refused")
+            if let refusals = report.append?.refusals, case let refused = refusals.values.reduce(0, +), refused > 0 {
+                // By code: a full disk's storage_error is not the ledger's refusal of the mix.
+                let codes = refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                throw LedgerError(.integrity, "\(refused) events of the mix were refused (\(codes)), so the run measured another load")
             }
             // A run that did not append the whole mix, or answer every read it asked, measured another load than the
             // one asked for.
