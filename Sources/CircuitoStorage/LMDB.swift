@@ -225,7 +225,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 databases[name] = database
             }
             // Commit (not abort) so the database handles stay valid; a failed commit has already freed the transaction.
-            try LMDBEnvironment.check(mdb_txn_commit(transaction), "committing database handles")
+            let committed = mdb_txn_commit(transaction)
+            try LMDBEnvironment.check(
+                committed, "committing database handles" + (committed == EIO ? fileSystemSpaceNote(path: options.freeSpace?.path ?? path, name: options.freeSpace?.name) : ""))
         } catch {
             mdb_env_close(environment)
             // The reader opens again without the lock file, on a handle of its own.
@@ -554,15 +556,19 @@ public final class LMDBEnvironment: @unchecked Sendable {
         return (result, commitNanoseconds)
     }
 
-    /// LMDB reports a page write cut short as EIO, also when the file system is full: the free space says which.
     private func fileSystemSpaceNote() -> String {
+        Self.fileSystemSpaceNote(path: freeSpace?.path ?? path, name: freeSpace?.name)
+    }
+
+    /// LMDB reports a page write cut short as EIO, also when the file system is full: the free space says which.
+    private static func fileSystemSpaceNote(path: String, name: String?) -> String {
         var space = statvfs()
-        guard statvfs(freeSpace?.path ?? path, &space) == 0 else { return "" }
+        guard statvfs(path, &space) == 0 else { return "" }
         let freeBytes = UInt64(space.f_bavail) * UInt64(space.f_frsize)
         // Next to nothing left (a write cut short by a full disk has taken what there was): the likely cause, not
         // a failing disk. With more free, EIO is the disk's.
         guard freeBytes < 1 << 20 else { return "" }
-        return " (\(freeSpace?.name ?? "the ledger's") file system has \(freeBytes >> 10) KiB free: probably full)"
+        return " (\(name ?? "the ledger's") file system has \(freeBytes >> 10) KiB free: probably full)"
     }
 
     /// The bytes of LMDB's lock file for `maximumReaders` readers, with room to spare: LMDB sizes it as its header
