@@ -76,23 +76,33 @@ struct ClientSubmitLostAnswerTests {
         #expect(sent["event"]?["body"] == (try JSONParser.parse(Array(unsigned.utf8)))["body"])
     }
 
-    @Test("client submit whose answers cannot be written (a full disk) sends nothing after the first answer it could not print, and gives that answer on standard error")
-    func answerThatCannotBeWrittenStopsTheSending() async throws {
-        let ledger = try await TestLedger()
-        defer { ledger.remove() }
+    /// The ledger served, and three unsigned events sent to it by `client submit` (with `options`) whose standard output
+    /// is /dev/full, which refuses every write with ENOSPC, as a full disk does. Unsigned: the client signs each under
+    /// a new random id, so the input sent again is recorded again, and the answers are the only record of those ids.
+    /// The server is left running for the caller to stop.
+    func submitWithFullOutput(_ ledger: TestLedger, options: [String]) async throws -> (run: CLIResult, server: ChildProcess, endpoint: String, events: String) {
         let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
-        defer { kill(server.pid, SIGKILL) }
-        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
-        // Unsigned: the client signs each under a new random id, so the input sent again is recorded again. Sending
-        // on after an answer that could not be printed records events whose receipts nobody sees.
+        guard let endpoint = await listeningEndpoint(of: server) else {
+            kill(server.pid, SIGKILL)
+            throw LedgerError(.storage, "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        }
         let events = try ledger.workspace.write("unsigned.jsonl", lines: (1...3).map { cap in
             #"{"type":"policy.updated","body":{"categories":["food"],"conversion_rate_cents_per_credit":100,"lot_validity_days":30,"monthly_conversion_cap_cents":\#(cap * 1000)}}"#
         })
         let binary = try #require(CLI.binary)
-        // /dev/full refuses every write with ENOSPC, as a full disk does.
-        let line = "exec \"$0\" client submit --server \"$1\" --key \"$2\" --actor authority \"$3\" > /dev/full"
+        let line = "exec \"$0\" client submit \(options.joined(separator: " ")) --server \"$1\" --key \"$2\" --actor authority \"$3\" > /dev/full"
         let run = try await runToCompletion(
             ["-c", line, binary, endpoint, ledger.workspace.path("authority.key"), events], executable: "/bin/sh")
+        return (run, server, endpoint, events)
+    }
+
+    @Test("client submit whose answers cannot be written (a full disk) sends nothing after the first answer it could not print, and gives that answer on standard error")
+    func answerThatCannotBeWrittenStopsTheSending() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        // Sending on after an answer that could not be printed records events whose receipts nobody sees.
+        let (run, server, endpoint, events) = try await submitWithFullOutput(ledger, options: [])
+        defer { kill(server.pid, SIGKILL) }
         #expect(run.exitedNormally && run.status == 1, "\(run.status): \(run.stderr)")
         #expect(
             run.stderr.contains("error: storage_error: cannot write the answer to line 1: No space left on device; it is: {\"checkpoint\":\"cli.test/ledger\\n2\\n"),
@@ -111,17 +121,8 @@ struct ClientSubmitLostAnswerTests {
     func batchReceiptsThatCannotBeWrittenAreGivenOnStandardError() async throws {
         let ledger = try await TestLedger()
         defer { ledger.remove() }
-        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        let (run, server, _, _) = try await submitWithFullOutput(ledger, options: ["--batch"])
         defer { kill(server.pid, SIGKILL) }
-        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
-        // Unsigned, so signed under new random ids: the receipts are the only record of which ids were recorded.
-        let events = try ledger.workspace.write("unsigned.jsonl", lines: (1...3).map { cap in
-            #"{"type":"policy.updated","body":{"categories":["food"],"conversion_rate_cents_per_credit":100,"lot_validity_days":30,"monthly_conversion_cap_cents":\#(cap * 1000)}}"#
-        })
-        let binary = try #require(CLI.binary)
-        let line = "exec \"$0\" client submit --batch --server \"$1\" --key \"$2\" --actor authority \"$3\" > /dev/full"
-        let run = try await runToCompletion(
-            ["-c", line, binary, endpoint, ledger.workspace.path("authority.key"), events], executable: "/bin/sh")
         #expect(run.exitedNormally && run.status == 1, "\(run.status): \(run.stderr)")
         #expect(try await ledger.root().size == 4, "the batch of three was recorded")
         let prefix = "error: storage_error: cannot write the batch's receipts: No space left on device; they are: "

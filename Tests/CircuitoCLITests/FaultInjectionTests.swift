@@ -318,8 +318,12 @@ struct FaultInjectionTests {
         #expect(!FileManager.default.fileExists(atPath: keptKey))
     }
 
-    @Test("where LMDB's lock file cannot be given its blocks (a full disk), a writer is refused storage_error with nothing left, and a reader of a backup reads it without the lock file")
-    func lockFileThatCannotBeReserved() async throws {
+    /// A file system out of blocks makes a new file and refuses its blocks (`fallocate`); one with blocks to spare but
+    /// no inode left refuses the new file itself (`open`). Both are ENOSPC.
+    @Test(
+        "where LMDB's lock file cannot be given its blocks (a full disk) or created at all (no inode left), a writer is refused storage_error naming it with nothing left, and a reader of a backup reads it without the lock file",
+        arguments: [("fallocate", "cannot reserve 20 KiB for LMDB's lock file"), ("open", "cannot create LMDB's lock file")])
+    func lockFileThatCannotBeMade(call: String, refusal: String) async throws {
         let ledger = try await TestLedger()
         defer { ledger.remove() }
         let library = try await FaultInjection.compile(in: ledger.workspace)
@@ -328,7 +332,7 @@ struct FaultInjectionTests {
         #expect(!FileManager.default.fileExists(atPath: backup + "/lock.mdb"))
         func full(_ arguments: [String], folder: String) async throws -> CLIResult {
             try await runToCompletion(
-                arguments, environment: FaultInjection.environment(library: library, calls: ["fallocate"], path: folder + "/lock.mdb", errno: ENOSPC))
+                arguments, environment: FaultInjection.environment(library: library, calls: [call], path: folder + "/lock.mdb", errno: ENOSPC))
         }
         let read = try await full(["checkpoint", "--data", backup], folder: backup)
         #expect(read.succeeded, "\(read.stderr)")
@@ -339,34 +343,7 @@ struct FaultInjectionTests {
         let fresh = ledger.workspace.path("fresh")
         let created = try await full(["init", "--data", fresh, "--authority-key", authorityKey, "--origin", "cli.test/fresh"], folder: fresh)
         #expect(created.status == 1)
-        #expect(created.stderr.contains("storage_error: cannot reserve 20 KiB for LMDB's lock file \(fresh)/lock.mdb: No space left on device"), "\(created.stderr)")
-        let left = try FileManager.default.contentsOfDirectory(atPath: fresh).filter { $0 != LedgerFiles.writerLock }
-        #expect(left.isEmpty, "init left \(left)")
-    }
-
-    @Test("where LMDB's lock file cannot be created at all (a file system out of inodes), a writer is refused storage_error naming it, and a reader of a backup reads it without the lock file")
-    func lockFileThatCannotBeCreated() async throws {
-        let ledger = try await TestLedger()
-        defer { ledger.remove() }
-        let library = try await FaultInjection.compile(in: ledger.workspace)
-        let backup = ledger.workspace.path("backup")
-        try #require(try await circuito("backup", "--data", ledger.directory, "--out", backup).succeeded)
-        // A file system with blocks to spare but no inode left refuses a new file with ENOSPC, where one that is out
-        // of blocks makes the file and refuses its blocks (lockFileThatCannotBeReserved).
-        func full(_ arguments: [String], folder: String) async throws -> CLIResult {
-            try await runToCompletion(
-                arguments, environment: FaultInjection.environment(library: library, calls: ["open"], path: folder + "/lock.mdb", errno: ENOSPC))
-        }
-        let read = try await full(["checkpoint", "--data", backup], folder: backup)
-        #expect(read.succeeded, "\(read.stderr)")
-        #expect(read.stdout.hasPrefix("cli.test/ledger\n1\n"), "\(read.stdout)")
-        #expect(!FileManager.default.fileExists(atPath: backup + "/lock.mdb"), "the reader left the backup as it was")
-
-        let authorityKey = ledger.workspace.path("authority.key")
-        let fresh = ledger.workspace.path("fresh")
-        let created = try await full(["init", "--data", fresh, "--authority-key", authorityKey, "--origin", "cli.test/fresh"], folder: fresh)
-        #expect(created.status == 1)
-        #expect(created.stderr.contains("storage_error: cannot create LMDB's lock file \(fresh)/lock.mdb: No space left on device"), "\(created.stderr)")
+        #expect(created.stderr.contains("storage_error: \(refusal) \(fresh)/lock.mdb: No space left on device"), "\(created.stderr)")
         let left = try FileManager.default.contentsOfDirectory(atPath: fresh).filter { $0 != LedgerFiles.writerLock }
         #expect(left.isEmpty, "init left \(left)")
     }
