@@ -145,14 +145,14 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// SIGINT and SIGTERM end the process without the run's own cleanup: each stops the server the bench started and
-    /// removes the folders it made (`BenchCleanup`), then exits with 128 + the signal's number, as the shell would.
+    /// SIGINT, SIGTERM and SIGHUP (a terminal closed, `kill -HUP`) end the process without the run's own cleanup: each
+    /// stops the server the bench started and removes the folders it made (`BenchCleanup`), then exits with 128 + the
+    /// signal's number, as the shell would. Left to its default, SIGHUP ended the bench alone, its server running on.
     static func undoOnInterruption() -> [any DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { number in
+        [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")].map { number, name in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                let name = number == SIGINT ? "SIGINT" : "SIGTERM"
                 guard let done = BenchCleanup.undoEverything() else {
                     printError("bench: \(name) again: still stopping the server and removing what the run made")
                     return

@@ -338,13 +338,15 @@ import Testing
         }
     }
 
-    @Test("SIGINT or SIGTERM stops the server the bench started and removes its temporary ledger, then exits 128 + the signal")
+    @Test("SIGINT, SIGTERM or SIGHUP stops the server the bench started and removes its temporary ledger, then exits 128 + the signal")
     func interruptionUndoesTheRun() async throws {
-        for signalNumber in [SIGINT, SIGTERM] {
+        // SIGHUP: a terminal closed (or `kill -HUP`) left the server running and its ledger in TMPDIR.
+        for (signalNumber, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
             let workspace = try Workspace()
             defer { workspace.remove() }
             // Its temporary folders go under TMPDIR, so the workspace shows whatever it leaves.
-            let child = try ChildProcess(["bench", "--events", "5000", "--connections", "1"], environment: ["TMPDIR": workspace.root])
+            let child = try ChildProcess(
+                ["bench", "--events", "5000", "--connections", "1"], environment: ["TMPDIR": workspace.root], unblockedSignals: true)
             // Interrupted while it appends: its server up, its ledger written.
             let deadline = Date().addingTimeInterval(240)
             while !String(decoding: child.stderr.bytes, as: UTF8.self).contains("bench: appending"), Date() < deadline, child.process.isRunning {
@@ -355,7 +357,7 @@ import Testing
             kill(child.pid, signalNumber)
             let result = await child.wait(timeout: 120)
             #expect(result.exitedNormally && result.status == 128 + signalNumber, "\(result.status) \(result.stderr)")
-            #expect(result.stderr.contains("bench: interrupted by \(signalNumber == SIGINT ? "SIGINT" : "SIGTERM")"), "\(result.stderr)")
+            #expect(result.stderr.contains("bench: interrupted by \(name)"), "\(result.stderr)")
             #expect(result.stderr.contains("bench: stopped the server (pid \(servers[0]))"), "\(result.stderr)")
             #expect(Self.processes(commandLineContaining: workspace.root).isEmpty, "the server outlived the bench")
             let left = try FileManager.default.contentsOfDirectory(atPath: workspace.root)

@@ -133,9 +133,13 @@ final class ChildProcess: @unchecked Sendable {
     /// With `stderrOnTerminal`, the child's standard error is a pseudo-terminal (the progress lines' condition), read
     /// as its `stderr`. With `stderrOutputStopped` as well, that terminal's output is stopped (as by ^S) for good: the
     /// child's first write to standard error blocks, which holds it at a known point (`isBlockedWritingStderr`).
+    /// A child inherits the signal mask of the thread that starts it, and a test's thread (a Dispatch worker) blocks
+    /// SIGHUP, SIGINT, SIGTERM and most others: with `unblockedSignals` the child starts with none blocked, as a
+    /// shell's child does, so that a signal the test sends acts on it as on a user's command.
     init(
         _ arguments: [String], stdin input: [UInt8]? = nil, keepStdinOpen: Bool = false, executable: String? = nil,
-        environment: [String: String] = [:], stderrOnTerminal: Bool = false, stderrOutputStopped: Bool = false
+        environment: [String: String] = [:], stderrOnTerminal: Bool = false, stderrOutputStopped: Bool = false,
+        unblockedSignals: Bool = false
     ) throws {
         precondition(!stderrOutputStopped || stderrOnTerminal, "only a terminal's output can be stopped")
         _ = CLI.ignoringSIGPIPE
@@ -161,6 +165,14 @@ final class ChildProcess: @unchecked Sendable {
         self.exited = exited
         process.terminationHandler = { _ in exited.signal() }
         do {
+            var previousMask = sigset_t()
+            if unblockedSignals {
+                var none = sigset_t()
+                sigemptyset(&none)
+                pthread_sigmask(SIG_SETMASK, &none, &previousMask)
+            }
+            // Process starts the child on this thread, with this thread's mask; the thread's own is put back at once.
+            defer { if unblockedSignals { pthread_sigmask(SIG_SETMASK, &previousMask, nil) } }
             try process.run()
         } catch {
             for descriptor in inPipe + outPipe + errPipe { close(descriptor) }

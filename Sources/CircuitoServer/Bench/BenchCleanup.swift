@@ -2,8 +2,9 @@ import Foundation
 import Glibc
 
 /// What a bench run must undo if it is interrupted: the servers it started and the folders it made. A run undoes them
-/// itself when it ends; a signal (SIGINT from Ctrl-C or `kill -INT`, SIGTERM from `timeout` or a CI cancelling a job)
-/// ends the process without that, so `circuito bench` catches both and calls `undoEverything` first.
+/// itself when it ends; a signal (SIGINT from Ctrl-C or `kill -INT`, SIGTERM from `timeout` or a CI cancelling a job,
+/// SIGHUP from a closed terminal) ends the process without that, so `circuito bench` catches them and calls
+/// `undoEverything` first.
 public enum BenchCleanup {
     struct Registered {
         var processes: [Int32] = []
