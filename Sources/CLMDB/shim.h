@@ -12,6 +12,14 @@ static const int circuito_open_direct = O_DIRECT;
 #error "O_DIRECT is not known on this platform"
 #endif
 
+/* O_TMPFILE, likewise GNU-only: an unnamed file in a folder, given its name later with linkat (a key file is so
+   either whole under its name or not there at all). glibc's __O_TMPFILE includes O_DIRECTORY. */
+#if defined(__O_TMPFILE)
+static const int circuito_open_temporary_file = __O_TMPFILE;
+#else
+static const int circuito_open_temporary_file = 0;
+#endif
+
 #include <sys/ioctl.h>
 #include <sys/types.h>
 

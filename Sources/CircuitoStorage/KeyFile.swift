@@ -1,5 +1,6 @@
 import CircuitoCore
 import CircuitoCrypto
+import CLMDB
 import Glibc
 
 /// Secret key files: JSON `{"publicKeyMultibase":"z6Mk…","privateKeyMultibase":"z3u2…"}` (the W3C test
@@ -19,32 +20,71 @@ public enum KeyFile {
     }
 
     /// Creates `path` exclusively with mode exactly 0600, writes `text` and syncs it and `folder` (where its name is).
-    /// Failures are `key_file` (the folder's sync: `storage_error`), and the file, this call's own (O_EXCL), is removed
-    /// again: an empty or partial secret left there would be refused by every reader and by the next attempt. `what`
-    /// names the file in messages.
+    /// Failures are `key_file` (the folder's sync: `storage_error`), and the file, this call's own, is removed again: an
+    /// empty or partial secret left there would be refused by every reader and by the next attempt. `what` names the
+    /// file in messages.
+    /// The secret is written into an unnamed file in `folder` (O_TMPFILE), synced, and only then given its name
+    /// (linkat, which never replaces a file): a process interrupted before that (Ctrl-C, SIGTERM, SIGHUP, a kill)
+    /// leaves nothing under the name, where an empty file made first and written after stayed (and kept the next
+    /// `keygen` to that path out, "File exists"). A file system without unnamed files creates the file by its name.
     static func createSecretFile(_ path: String, text: String, what: String, folder: String) throws(LedgerError) {
+        if circuito_open_temporary_file != 0, try createUnnamedThenLink(path, text: text, what: what, folder: folder) { return }
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw LedgerError(.keyFile, "cannot create \(what) \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
         do throws(LedgerError) {
-            // The umask may have narrowed the mode further; make it exactly 0600.
-            guard fchmod(descriptor, 0o600) == 0 else {
-                throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
-            }
-            do throws(LedgerError) {
-                try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
-            } catch {
-                throw LedgerError(.keyFile, error.message)
-            }
-            guard fsync(descriptor) == 0 else {
-                throw LedgerError(.keyFile, "cannot sync \(what) \(path): \(String(cString: strerror(errno)))")
-            }
+            try writeSecret(descriptor, path: path, text: text, what: what)
             try FileIO.synchronise(folder)
         } catch {
             unlink(path)
             throw error
+        }
+    }
+
+    /// `createSecretFile` through an unnamed file; false when the folder's file system (or a missing /proc) does not
+    /// allow it, and nothing was made.
+    private static func createUnnamedThenLink(_ path: String, text: String, what: String, folder: String) throws(LedgerError) -> Bool {
+        let descriptor = open(folder, circuito_open_temporary_file | O_WRONLY | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            // Not supported there (EOPNOTSUPP; EISDIR or EINVAL from older kernels): by name. Any other failure is the folder's.
+            guard errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL else {
+                throw LedgerError(.keyFile, "cannot create \(what) \(path): \(String(cString: strerror(errno)))")
+            }
+            return false
+        }
+        defer { close(descriptor) }
+        // Refused before anything is written, as the exclusive creation by name refuses it.
+        guard access(path, F_OK) != 0 else {
+            throw LedgerError(.keyFile, "cannot create \(what) \(path): \(String(cString: strerror(EEXIST)))")
+        }
+        try writeSecret(descriptor, path: path, text: text, what: what)
+        // The name is given last, never over a file there (EEXIST).
+        guard linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 else {
+            // No /proc to name the unnamed file by: by name.
+            if errno == ENOENT && access("/proc/self/fd", F_OK) != 0 { return false }
+            throw LedgerError(.keyFile, "cannot create \(what) \(path): \(String(cString: strerror(errno)))")
+        }
+        do throws(LedgerError) { try FileIO.synchronise(folder) } catch {
+            unlink(path)
+            throw error
+        }
+        return true
+    }
+
+    /// Sets the mode of the open secret file to exactly 0600 (the umask may have narrowed it), writes `text` and syncs it.
+    private static func writeSecret(_ descriptor: Int32, path: String, text: String, what: String) throws(LedgerError) {
+        guard fchmod(descriptor, 0o600) == 0 else {
+            throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
+        }
+        do throws(LedgerError) {
+            try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
+        } catch {
+            throw LedgerError(.keyFile, error.message)
+        }
+        guard fsync(descriptor) == 0 else {
+            throw LedgerError(.keyFile, "cannot sync \(what) \(path): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -17,6 +17,7 @@ enum FaultInjection {
         #include <fcntl.h>
         #include <link.h>
         #include <pthread.h>
+        #include <signal.h>
         #include <stdarg.h>
         #include <stdint.h>
         #include <stdio.h>
@@ -28,8 +29,11 @@ enum FaultInjection {
 
         /* One call fails: the CIRCUITO_FAULT_SKIP-th (from 0) of those named in CIRCUITO_FAULT_CALLS (a comma list of
            write, writev, pwrite, pwritev, fallocate, fsync, fdatasync, open) on the file whose path is CIRCUITO_FAULT_PATH (as
-           /proc/self/fd names it; for open, the path as given), writing at most CIRCUITO_FAULT_MAXIMUM_BYTES bytes when
-           that is set; with errno CIRCUITO_FAULT_ERRNO (EIO when unset). Every other call goes through. */
+           /proc/self/fd names it; for open, the path as given; a path ending in / names every file in that folder, an
+           unnamed one included), writing at most CIRCUITO_FAULT_MAXIMUM_BYTES bytes when that is set; with errno
+           CIRCUITO_FAULT_ERRNO (EIO when unset). With CIRCUITO_FAULT_SIGNAL set, that call does not fail: the process
+           sends itself that signal first (an interruption at a known point), and the call goes through if it lives on.
+           Every other call goes through. */
         static int seen = 0;
 
         static int failsOnPath(const char *call, const char *target, size_t bytes) {
@@ -44,9 +48,18 @@ enum FaultInjection {
             if (found == NULL) return 0;
             const char *maximum = getenv("CIRCUITO_FAULT_MAXIMUM_BYTES");
             if (maximum != NULL && bytes > strtoull(maximum, NULL, 10)) return 0;
-            if (strcmp(target, path) != 0) return 0;
+            size_t pathLength = strlen(path);
+            int inFolder = pathLength > 0 && path[pathLength - 1] == '/';
+            if ((inFolder ? strncmp(target, path, pathLength) : strcmp(target, path)) != 0) return 0;
             const char *skip = getenv("CIRCUITO_FAULT_SKIP"), *number = getenv("CIRCUITO_FAULT_ERRNO");
             if (__atomic_fetch_add(&seen, 1, __ATOMIC_SEQ_CST) != (skip ? atoi(skip) : 0)) return 0;
+            const char *raised = getenv("CIRCUITO_FAULT_SIGNAL");
+            if (raised != NULL) {
+                /* Unblocked first: a child of a test inherits the blocked signals of the test's thread, a user's
+                   command has none blocked. */
+                sigset_t one; sigemptyset(&one); sigaddset(&one, atoi(raised)); pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+                raise(atoi(raised)); return 0;
+            }
             errno = number ? atoi(number) : EIO;
             return 1;
         }
@@ -160,6 +173,32 @@ enum FaultInjection {
 
 @Suite("Failing writes and syncs")
 struct FaultInjectionTests {
+    @Test("keygen interrupted (SIGINT, SIGTERM, SIGHUP) between creating its key file and writing the key leaves no file under the name, so keygen to that path succeeds next time")
+    func interruptedKeygenLeavesNoKeyFile() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let library = try await FaultInjection.compile(in: workspace)
+        // As /proc/self/fd names the files in it (the library compares with that).
+        let folder = URL(fileURLWithPath: workspace.path("keys")).resolvingSymlinksInPath().path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        let path = folder + "/alice.key"
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+            // The first write to a file in the folder: the key's, once its file is made.
+            var environment = FaultInjection.environment(library: library, calls: ["write"], path: folder + "/")
+            environment["CIRCUITO_FAULT_SIGNAL"] = String(signalNumber)
+            let interrupted = try await runToCompletion(["keygen", "--out", path], environment: environment, timeout: 60)
+            #expect(interrupted.signaled && interrupted.status == signalNumber, "signal \(signalNumber): status \(interrupted.status): \(interrupted.stderr)")
+            // Before the fix, an empty alice.key (0600) stayed: every reader refused it (not JSON) and the next keygen
+            // to the path said the file exists.
+            let left = try FileManager.default.contentsOfDirectory(atPath: folder)
+            #expect(left.isEmpty, "signal \(signalNumber) left \(left)")
+            let again = try await circuito("keygen", "--out", path)
+            #expect(again.succeeded, "\(again.stderr)")
+            #expect(try KeyFile.read(path).publicKey.multikey + "\n" == again.stdout)
+            try FileManager.default.removeItem(atPath: path)
+        }
+    }
+
     @Test("serve whose committer or request thread cannot be started (EAGAIN, as at a pids limit) exits 1 with thread_start_failed naming it, and writes nothing")
     func serveWithoutAThread() async throws {
         let ledger = try await TestLedger()
@@ -285,18 +324,21 @@ struct FaultInjectionTests {
         let library = try await FaultInjection.compile(in: workspace)
         let keyPath = workspace.path("a.key")
         let keygen = try await runToCompletion(
-            ["keygen", "--out", keyPath], environment: FaultInjection.environment(library: library, calls: ["write"], path: keyPath, errno: ENOSPC))
+            ["keygen", "--out", keyPath],
+            environment: FaultInjection.environment(library: library, calls: ["write"], path: workspace.root + "/", errno: ENOSPC))
         #expect(keygen.status == 1)
         #expect(keygen.stderr.contains("key_file: cannot write \(keyPath): No space left on device"), "\(keygen.stderr)")
         #expect(!FileManager.default.fileExists(atPath: keyPath))
         #expect(try await circuito("keygen", "--out", keyPath).succeeded, "the same command runs again")
 
-        // The demo stores its beneficiaries' vault keys; the first one's write fails.
+        // The demo stores its beneficiaries' vault keys; the first one's write fails (in the vault: the key is
+        // written unnamed, then named).
         let data = workspace.path("demo")
-        let vaultKey = data + "/vault/ben-0001.key"
+        // The first vault key the demo stores (ben-0005: its first beneficiary to reach intake).
+        let vaultKey = data + "/vault/ben-0005.key"
         let demo = try await runToCompletion(
             ["demo", "--data", data, "--beneficiaries", "10"],
-            environment: FaultInjection.environment(library: library, calls: ["write"], path: vaultKey, errno: ENOSPC), timeout: 300)
+            environment: FaultInjection.environment(library: library, calls: ["write"], path: data + "/vault/", errno: ENOSPC), timeout: 300)
         #expect(demo.status == 1)
         #expect(demo.stderr.contains("key_file: cannot write \(vaultKey): No space left on device"), "\(demo.stderr)")
         #expect(!FileManager.default.fileExists(atPath: vaultKey), "no empty vault key is left")
