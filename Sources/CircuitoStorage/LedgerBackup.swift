@@ -151,8 +151,9 @@ public enum LedgerBackup {
         }
     }
 
-    /// Removes what a failed backup wrote: the copy's LMDB files and its directory.
-    static func removeCopy(_ directory: String) {
+    /// Removes what a failed or interrupted backup wrote: the copy's LMDB files and its directory (only when nothing
+    /// else is in it).
+    public static func removeCopy(_ directory: String) {
         for name in ["data.mdb", "data.mdb.partial", "lock.mdb"] { unlink(directory + "/" + name) }
         rmdir(directory)
     }

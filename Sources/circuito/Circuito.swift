@@ -2,7 +2,9 @@ import ArgumentParser
 import CircuitoCore
 import CircuitoCrypto
 import CircuitoStorage
+import Dispatch
 import Glibc
+import Synchronization
 
 /// A command that only groups others: run without one of them, it is a usage error (exit 64), so that a script that
 /// forgot the subcommand does not take the help text for success.
@@ -508,6 +510,9 @@ struct BackupCommand: ParsableCommand {
 
     func run() throws {
         let onTerminal = isatty(2) == 1
+        let stage = BackupStage()
+        let interruptions = Self.removeCopyOnInterruption(out, stage: stage, onTerminal: onTerminal)
+        defer { for source in interruptions { source.cancel() } }
         let report: LedgerBackup.Report
         do throws(LedgerError) {
             report = try LedgerBackup.run(from: data, to: out, compacting: compact) { step in
@@ -524,8 +529,62 @@ struct BackupCommand: ParsableCommand {
             if onTerminal { printErrorInPlace("") }
             throw failure(error)
         }
+        // Whole: a signal from now on comes too late to undo it. One that came first is removing the copy, and ends
+        // the process.
+        guard stage.finish() else { while true { pause() } }
         if onTerminal { printErrorInPlace("") }
         print("ok: \(report.recordCount) records, root \(Base64.encode(report.rootHash)), \(report.bytes) bytes in \(out)")
+    }
+
+    /// SIGINT, SIGTERM and SIGHUP end the backup as a failure does: what it wrote of `out` is removed (as after any
+    /// failed backup), then the process exits with 128 + the signal's number, as the shell would. Left to their
+    /// default, they left `out` with a `data.mdb.partial` or nothing in it, which the same backup then refused ("is
+    /// there already"). A folder that was there before is the backup's refusal, never removed. A signal after the copy
+    /// is whole and checked is ignored: the backup reports it.
+    static func removeCopyOnInterruption(_ out: String, stage: BackupStage, onTerminal: Bool) -> [any DispatchSourceSignal] {
+        let ours = access(out, F_OK) != 0
+        return [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")].map { number, name in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                guard stage.interrupt() else { return }
+                if onTerminal { printErrorInPlace("") }
+                if ours && access(out, F_OK) == 0 {
+                    LedgerBackup.removeCopy(out)
+                    printError(access(out, F_OK) == 0 ? "backup: interrupted by \(name): could not remove \(out)" : "backup: interrupted by \(name): removed \(out)")
+                } else {
+                    printError("backup: interrupted by \(name)")
+                }
+                _exit(128 + number)
+            }
+            source.resume()
+            return source
+        }
+    }
+}
+
+/// Whether a backup is still copying, was interrupted by a signal, or has its copy whole: the one of the signal's
+/// handler and the command's thread that comes first decides what becomes of the copy.
+final class BackupStage: Sendable {
+    private enum Stage { case copying, interrupted, finished }
+    private let stage = Mutex(Stage.copying)
+
+    /// The copy is whole: true unless a signal came first.
+    func finish() -> Bool {
+        stage.withLock { stage in
+            guard stage == .copying else { return false }
+            stage = .finished
+            return true
+        }
+    }
+
+    /// A signal came: true unless the copy was whole before it.
+    func interrupt() -> Bool {
+        stage.withLock { stage in
+            guard stage == .copying else { return false }
+            stage = .interrupted
+            return true
+        }
     }
 }
 

@@ -32,8 +32,8 @@ enum FaultInjection {
            /proc/self/fd names it; for open, the path as given; a path ending in / names every file in that folder, an
            unnamed one included), writing at most CIRCUITO_FAULT_MAXIMUM_BYTES bytes when that is set; with errno
            CIRCUITO_FAULT_ERRNO (EIO when unset). With CIRCUITO_FAULT_SIGNAL set, that call does not fail: the process
-           sends itself that signal first (an interruption at a known point), and the call goes through if it lives on.
-           Every other call goes through. */
+           sends itself that signal first (an interruption at a known point), and the call goes through if it lives on;
+           with CIRCUITO_FAULT_HOLD set, the call never returns (below). Every other call goes through. */
         static int seen = 0;
 
         static int failsOnPath(const char *call, const char *target, size_t bytes) {
@@ -54,6 +54,14 @@ enum FaultInjection {
             const char *skip = getenv("CIRCUITO_FAULT_SKIP"), *number = getenv("CIRCUITO_FAULT_ERRNO");
             if (__atomic_fetch_add(&seen, 1, __ATOMIC_SEQ_CST) != (skip ? atoi(skip) : 0)) return 0;
             const char *raised = getenv("CIRCUITO_FAULT_SIGNAL");
+            const char *hold = getenv("CIRCUITO_FAULT_HOLD");
+            if (hold != NULL) {
+                /* Held for good at this call, as by a disk that never answers: the file named by CIRCUITO_FAULT_HOLD is
+                   made to say so, and the thread waits (signals are handled, and it waits again). */
+                int marker = open(hold, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                if (marker >= 0) close(marker);
+                for (;;) pause();
+            }
             if (raised != NULL) {
                 /* Unblocked first: a child of a test inherits the blocked signals of the test's thread, a user's
                    command has none blocked. */
@@ -173,6 +181,38 @@ enum FaultInjection {
 
 @Suite("Failing writes and syncs")
 struct FaultInjectionTests {
+    @Test("backup interrupted (SIGINT, SIGTERM, SIGHUP) while it writes its copy removes the copy's folder and exits 128 + the signal, so the same backup runs again")
+    func interruptedBackupLeavesNoFolder() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let library = try await FaultInjection.compile(in: ledger.workspace)
+        for (signalNumber, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
+            let copy = URL(fileURLWithPath: ledger.workspace.path("backup-\(name)")).resolvingSymlinksInPath().path
+            // Held for good at its first write into the new folder (the copy's data.mdb.partial), where it is sent the
+            // signal: the backup cannot end by itself meanwhile.
+            let held = ledger.workspace.path("held-\(name)")
+            var environment = FaultInjection.environment(library: library, calls: ["write"], path: copy + "/")
+            environment["CIRCUITO_FAULT_HOLD"] = held
+            let backup = try ChildProcess(["backup", "--data", ledger.directory, "--out", copy], environment: environment, unblockedSignals: true)
+            let deadline = Date().addingTimeInterval(60)
+            while !FileManager.default.fileExists(atPath: held) && backup.process.isRunning && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(FileManager.default.fileExists(atPath: copy + "/data.mdb.partial"), "\(name): not held while writing its copy")
+            kill(backup.pid, signalNumber)
+            let result = await backup.wait(timeout: 60)
+            try #require(FileManager.default.fileExists(atPath: held), "\(name): backup did not reach its copy's first write: \(result.stderr)")
+            // Before the fix: ended by the signal, the folder left with data.mdb.partial, and the same backup refused
+            // ("is there already").
+            #expect(result.exitedNormally && result.status == 128 + signalNumber, "\(name): status \(result.status), signalled \(result.signaled): \(result.stderr)")
+            #expect(result.stderr.contains("backup: interrupted by \(name): removed \(copy)"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: copy), "\(name) left \((try? FileManager.default.contentsOfDirectory(atPath: copy)) ?? [])")
+            let again = try await circuito("backup", "--data", ledger.directory, "--out", copy)
+            #expect(again.succeeded, "\(again.stderr)")
+            #expect(try await circuito("verify", "--data", copy).succeeded)
+        }
+    }
+
     @Test("keygen interrupted (SIGINT, SIGTERM, SIGHUP) between creating its key file and writing the key leaves no file under the name, so keygen to that path succeeds next time")
     func interruptedKeygenLeavesNoKeyFile() async throws {
         let workspace = try Workspace()
