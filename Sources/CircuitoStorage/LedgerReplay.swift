@@ -63,15 +63,30 @@ public enum LedgerReplay {
             chunkRecordCount: chunkRecordCount, progress: progress)
     }
 
+    /// Opens the ledger a replay reads (`circuito verify`, `circuito rebuild`) as `export` and `report` open theirs
+    /// (`LedgerReader.openForScan`): mapped without read-ahead, the whole file asked for ahead in single pages. Its log
+    /// and tree are read in order but lie on pages spread over the file among the state tables', so read-ahead around
+    /// each fault read up to the disk's read_ahead_kb (8 MiB on this machine) of pages mostly not needed. Where memory
+    /// was limited that evicted the pages the replay needed next: a verify of 312 k records (a 489 MB file), whose own
+    /// memory peaked at 77 MB and which ends in about 45 s, read 11 GB in its first 40 s and had not ended after 15
+    /// minutes under a cgroup limit of 110 MB; opened this way, with its scratch environment also without read-ahead,
+    /// it ended in 55 s, having read 0.9 GB. With only one of the two changes it read 133 to 155 GB in 4 to 5 minutes
+    /// and had not ended.
+    public static func openLedger(directory: String) throws(LedgerError) -> LedgerReader {
+        try LedgerReader.openForScan(directory: directory)
+    }
+
     /// Address space reserved for the scratch environment (LMDB maps it; only what is written takes disk): the
     /// ledger's own map, which holds the state the replay writes again and the log besides, and at least this.
     static let minimumScratchMapSizeBytes = 64 << 20
 
     /// `run` with another chunk size (tests use small chunks to cross chunk boundaries with a few records) or
-    /// another scratch map size (a test makes the scratch environment fail to open).
+    /// another scratch map size (a test makes the scratch environment fail to open); `scratchOpened` is shown the
+    /// scratch environment once it is open (a test reads how it was opened).
     static func run(
         _ reader: LedgerReader, compareProjections: Bool, signatureChecks: SignatureChecks, scratchParent: String,
-        chunkRecordCount: Int, scratchMapSizeBytes: Int? = nil, progress: (_ checked: UInt64, _ total: UInt64) -> Void
+        chunkRecordCount: Int, scratchMapSizeBytes: Int? = nil, scratchOpened: (LMDBEnvironment) -> Void = { _ in },
+        progress: (_ checked: UInt64, _ total: UInt64) -> Void
     ) throws(Failure) -> Report {
         precondition(chunkRecordCount > 0, "a chunk holds at least one record")
         let scratchPath: String
@@ -84,14 +99,19 @@ public enum LedgerReplay {
         defer { removeScratchDirectory(scratchPath) }
         let scratch: LMDBEnvironment
         do {
+            // Without read-ahead: the rules look up state all over the scratch file, and each fault would also read
+            // its neighbours (up to the disk's read_ahead_kb, 8 MiB on this machine), which under a memory limit (a
+            // container, a cgroup) evict the pages the replay needs next (`openLedger`, Specs/ledger.md 10.1).
             var options = LMDBEnvironment.Options(
-                mapSize: .exactly(bytes: scratchMapSizeBytes ?? max(reader.environment.mapSizeBytes, minimumScratchMapSizeBytes)), durable: false)
+                mapSize: .exactly(bytes: scratchMapSizeBytes ?? max(reader.environment.mapSizeBytes, minimumScratchMapSizeBytes)), durable: false,
+                readAhead: false)
             // Its own folder is gone once it is open (below): a full disk is the temporary folder's.
             options.freeSpace = (scratchParent, "the replay's scratch database in \(scratchParent) ($TMPDIR): that")
             scratch = try LMDBEnvironment(path: scratchPath, databaseNames: LedgerDatabase.all, create: true, options: options)
         } catch {
             throw Failure(sequenceNumber: nil, error: error)
         }
+        scratchOpened(scratch)
         // Its files stay open (and mapped) until it closes, nameless: a replay killed or interrupted leaves nothing in
         // the temporary folder, where each would otherwise keep up to the ledger's size of disk (or memory, on tmpfs).
         removeScratchDirectory(scratchPath)

@@ -402,7 +402,7 @@ func replay(
     data: String, compareProjections: Bool, signatureChecks: LedgerReplay.SignatureChecks = .everyEvent, verb: String
 ) throws -> LedgerReplay.Report {
     let reader: LedgerReader
-    do throws(LedgerError) { reader = try LedgerReader.open(directory: data) } catch { throw failure(error) }
+    do throws(LedgerError) { reader = try LedgerReplay.openLedger(directory: data) } catch { throw failure(error) }
     // The replay reports once per chunk, with its own total.
     let progress = ScanProgress(verb: verb, totalRecords: 0)
     do throws(LedgerReplay.Failure) {
