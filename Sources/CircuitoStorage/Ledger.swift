@@ -129,7 +129,10 @@ public final class Ledger {
         if access(directory + "/data.mdb", F_OK) == 0, try environmentHoldsRecords(in: directory) {
             unlink(markerPath)
             try FileIO.synchronise(directory)
-            throw LedgerError(.genesisAlreadyWritten, "\(directory) already holds a ledger")
+            // That init stopped before it printed the verifier key: say where it is found.
+            throw LedgerError(
+                .genesisAlreadyWritten,
+                "\(directory) already holds a ledger: an earlier init committed its genesis and stopped before it finished; the ledger is whole, and circuito serve prints its verifier key")
         }
         for file in [LedgerFiles.checkpointKey, "data.mdb", "lock.mdb"] {
             let path = directory + "/" + file

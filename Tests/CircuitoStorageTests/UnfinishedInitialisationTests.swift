@@ -119,8 +119,13 @@ struct UnfinishedInitialisationTests {
         try Self.leaveMarker(in: temporary, key: false)
         // Readers open it as it is.
         #expect(try LedgerReader.open(directory: temporary.directory).size() == 1)
-        // A new create refuses it and removes the marker; the ledger and its key are untouched.
-        #expect(throws: LedgerError(.genesisAlreadyWritten, "\(temporary.directory) already holds a ledger")) { try temporary.create() }
+        // A new create refuses it and removes the marker, saying where the verifier key it never printed is found; the
+        // ledger and its key are untouched.
+        #expect(
+            throws: LedgerError(
+                .genesisAlreadyWritten,
+                "\(temporary.directory) already holds a ledger: an earlier init committed its genesis and stopped before it finished; the ledger is whole, and circuito serve prints its verifier key")
+        ) { try temporary.create() }
         #expect(!Self.exists(temporary, LedgerFiles.unfinishedInitialisation))
         #expect(try KeyFile.read(Self.path(temporary, LedgerFiles.checkpointKey)).publicKey.multikey == keyBefore)
         #expect(try LedgerReader.open(directory: temporary.directory).size() == 1)
