@@ -227,7 +227,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
             // Commit (not abort) so the database handles stay valid; a failed commit has already freed the transaction.
             let committed = mdb_txn_commit(transaction)
             try LMDBEnvironment.check(
-                committed, "committing database handles" + (committed == EIO ? fileSystemSpaceNote(path: options.freeSpace?.path ?? path, name: options.freeSpace?.name) : ""))
+                committed, "committing database handles" + (committed == EIO ? fileSystemSpaceNote(ledgerPath: path, freeSpace: options.freeSpace) : ""))
         } catch {
             mdb_env_close(environment)
             // The reader opens again without the lock file, on a handle of its own.
@@ -552,23 +552,20 @@ public final class LMDBEnvironment: @unchecked Sendable {
         let commitStart = monotonicNanoseconds()
         let committed = mdb_txn_commit(transaction)
         let commitNanoseconds = monotonicNanoseconds() - commitStart
-        try LMDBEnvironment.check(committed, "committing" + (committed == EIO ? fileSystemSpaceNote() : ""))
+        try LMDBEnvironment.check(committed, "committing" + (committed == EIO ? Self.fileSystemSpaceNote(ledgerPath: path, freeSpace: freeSpace) : ""))
         return (result, commitNanoseconds)
     }
 
-    private func fileSystemSpaceNote() -> String {
-        Self.fileSystemSpaceNote(path: freeSpace?.path ?? path, name: freeSpace?.name)
-    }
-
-    /// LMDB reports a page write cut short as EIO, also when the file system is full: the free space says which.
-    private static func fileSystemSpaceNote(path: String, name: String?) -> String {
+    /// LMDB reports a page write cut short as EIO, also when the file system is full: the free space says which, of
+    /// `freeSpace`'s file system when the options name one (`Options.freeSpace`), else of the ledger's.
+    private static func fileSystemSpaceNote(ledgerPath: String, freeSpace: (path: String, name: String)?) -> String {
         var space = statvfs()
-        guard statvfs(path, &space) == 0 else { return "" }
+        guard statvfs(freeSpace?.path ?? ledgerPath, &space) == 0 else { return "" }
         let freeBytes = UInt64(space.f_bavail) * UInt64(space.f_frsize)
         // Next to nothing left (a write cut short by a full disk has taken what there was): the likely cause, not
         // a failing disk. With more free, EIO is the disk's.
         guard freeBytes < 1 << 20 else { return "" }
-        return " (\(name ?? "the ledger's") file system has \(freeBytes >> 10) KiB free: probably full)"
+        return " (\(freeSpace?.name ?? "the ledger's") file system has \(freeBytes >> 10) KiB free: probably full)"
     }
 
     /// The bytes of LMDB's lock file for `maximumReaders` readers, with room to spare: LMDB sizes it as its header

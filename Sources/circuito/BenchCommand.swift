@@ -149,20 +149,14 @@ struct BenchCommand: ParsableCommand {
     /// stops the server the bench started and removes the folders it made (`BenchCleanup`), then exits with 128 + the
     /// signal's number, as the shell would. Left to its default, SIGHUP ended the bench alone, its server running on.
     static func undoOnInterruption() -> [any DispatchSourceSignal] {
-        [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")].map { number, name in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                guard let done = BenchCleanup.undoEverything() else {
-                    printError("bench: \(name) again: still stopping the server and removing what the run made")
-                    return
-                }
-                printError("bench: interrupted by \(name): stopped the run")
-                for line in done { printError("bench: " + line) }
-                _exit(128 + number)
+        onInterruption { number, name in
+            guard let done = BenchCleanup.undoEverything() else {
+                printError("bench: \(name) again: still stopping the server and removing what the run made")
+                return
             }
-            source.resume()
-            return source
+            printError("bench: interrupted by \(name): stopped the run")
+            for line in done { printError("bench: " + line) }
+            _exit(128 + number)
         }
     }
 

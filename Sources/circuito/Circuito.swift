@@ -451,6 +451,19 @@ struct ScanProgress {
     }
 }
 
+/// Takes SIGINT, SIGTERM and SIGHUP from their defaults, which end the process at once, and runs `handler` with the
+/// signal's number and name on a dispatch queue (never in a signal context) each time one comes, for a command that
+/// must undo what it made before it exits. Delivery lasts until the sources are cancelled.
+func onInterruption(_ handler: @escaping @Sendable (_ number: Int32, _ name: String) -> Void) -> [any DispatchSourceSignal] {
+    [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")].map { number, name in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { handler(number, name) }
+        source.resume()
+        return source
+    }
+}
+
 /// Rewrites the current terminal line (progress).
 func printErrorInPlace(_ text: String) {
     let line = Array(("\r\u{1B}[K" + text).utf8)
@@ -543,22 +556,16 @@ struct BackupCommand: ParsableCommand {
     /// is whole and checked is ignored: the backup reports it.
     static func removeCopyOnInterruption(_ out: String, stage: BackupStage, onTerminal: Bool) -> [any DispatchSourceSignal] {
         let ours = access(out, F_OK) != 0
-        return [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")].map { number, name in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                guard stage.interrupt() else { return }
-                if onTerminal { printErrorInPlace("") }
-                if ours && access(out, F_OK) == 0 {
-                    LedgerBackup.removeCopy(out)
-                    printError(access(out, F_OK) == 0 ? "backup: interrupted by \(name): could not remove \(out)" : "backup: interrupted by \(name): removed \(out)")
-                } else {
-                    printError("backup: interrupted by \(name)")
-                }
-                _exit(128 + number)
+        return onInterruption { number, name in
+            guard stage.interrupt() else { return }
+            if onTerminal { printErrorInPlace("") }
+            if ours && access(out, F_OK) == 0 {
+                LedgerBackup.removeCopy(out)
+                printError(access(out, F_OK) == 0 ? "backup: interrupted by \(name): could not remove \(out)" : "backup: interrupted by \(name): removed \(out)")
+            } else {
+                printError("backup: interrupted by \(name)")
             }
-            source.resume()
-            return source
+            _exit(128 + number)
         }
     }
 }
