@@ -493,7 +493,9 @@ struct ExportCommand: ParsableCommand {
                 output.write("\n")
                 readRecords += 1
                 progress.read(readRecords)
-                return true
+                // Output that cannot be written ends the command with an error anyway: reading on would only take
+                // its time (seconds at a million records) and hold the read transaction.
+                return StandardOutput.writeFailure == nil
             }
         }
         output.flush()
@@ -632,7 +634,10 @@ struct CheckpointCommand: ParsableCommand {
                     }
                     output.writeLine(.object(["size": .integer(printed), "checkpoint": .string(note)]))
                 }
-                guard page.count == Self.checkpointsPerTransaction, let last = page.last?.size else { break }
+                // Stopped at a failed write, as export stops: the command ends with that error.
+                guard page.count == Self.checkpointsPerTransaction, let last = page.last?.size,
+                    StandardOutput.writeFailure == nil
+                else { break }
                 nextSize = last + 1
             }
             output.flush()

@@ -172,6 +172,26 @@ struct DemoTests {
         }
     }
 
+    @Test("export whose output fails (a full disk) stops reading the ledger at that write, and still ends with storage_error")
+    func exportStopsAtItsFirstFailedWrite() async throws {
+        let demo = try await DemoLedger(seed: 13, beneficiaries: 12)
+        defer { demo.remove() }
+        let records = try await demo.export().count
+        let binary = try #require(CLI.binary)
+        // Standard error a terminal, so the progress line shows: it is printed at the last record (and at every
+        // 16 384th), so a scan that read the whole ledger says "N/N records (100%)". The output is buffered 64 KiB at
+        // a time, a few hundred records here: an export that stops at its first failed write never reaches the end.
+        let progressAtTheEnd = "export: \(records)/\(records) records (100%)"
+        let written = try await runToCompletion(
+            ["-c", "exec \"$0\" export --data \"$1\" > /dev/null", binary, demo.directory], executable: "/bin/sh", stderrOnTerminal: true)
+        #expect(written.succeeded && written.stderr.contains(progressAtTheEnd), "\(written.stderr)")
+        let full = try await runToCompletion(
+            ["-c", "exec \"$0\" export --data \"$1\" > /dev/full", binary, demo.directory], executable: "/bin/sh", stderrOnTerminal: true)
+        #expect(full.exitedNormally && full.status == 1, "\(full.status)")
+        #expect(full.stderr.contains("error: storage_error: cannot write the output: "), "\(full.stderr)")
+        #expect(!full.stderr.contains("records (100%)"), "read on after its output failed: \(full.stderr)")
+    }
+
     @Test("circuito case: the history with sealed fields opened, erased or unavailable; bad limits, ids and vaults and unknown ids refused, nothing created")
     func caseCommand() async throws {
         let demo = try await DemoLedger(seed: 7)
