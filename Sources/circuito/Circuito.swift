@@ -451,11 +451,21 @@ struct ScanProgress {
     }
 }
 
-/// Takes SIGINT, SIGTERM and SIGHUP from their defaults, which end the process at once, and runs `handler` with the
-/// signal's number and name on a dispatch queue (never in a signal context) each time one comes, for a command that
-/// must undo what it made before it exits. Delivery lasts until the sources are cancelled.
+/// The signals a user stops a command with: SIGINT, SIGTERM and SIGHUP (its terminal closed), but not SIGHUP when the
+/// process started with it ignored, as `nohup` starts one: it was asked to outlive its terminal, and taking SIGHUP
+/// would undo that (a dispatch source replaces the ignoring). Read once, before any of them is taken.
+let stopSignals: [(number: Int32, name: String)] = {
+    var hangup = sigaction()
+    let hangupIgnored = sigaction(SIGHUP, nil, &hangup) == 0
+        && unsafeBitCast(hangup.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+    return [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] + (hangupIgnored ? [] : [(SIGHUP, "SIGHUP")])
+}()
+
+/// Takes the stop signals (`stopSignals`) from their defaults, which end the process at once, and runs `handler` with
+/// the signal's number and name on a dispatch queue (never in a signal context) each time one comes, for a command
+/// that must undo what it made before it exits. Delivery lasts until the sources are cancelled.
 func onInterruption(_ handler: @escaping @Sendable (_ number: Int32, _ name: String) -> Void) -> [any DispatchSourceSignal] {
-    [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")].map { number, name in
+    stopSignals.map { number, name in
         signal(number, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
         source.setEventHandler { handler(number, name) }
@@ -551,9 +561,9 @@ struct BackupCommand: ParsableCommand {
         print("ok: \(report.recordCount) records, root \(Base64.encode(report.rootHash)), \(report.bytes) bytes in \(out)")
     }
 
-    /// SIGINT, SIGTERM and SIGHUP end the backup as a failure does: what it wrote of `out` is removed (as after any
-    /// failed backup), then the process exits with 128 + the signal's number, as the shell would. Left to their
-    /// default, they left `out` with a `data.mdb.partial` or nothing in it, which the same backup then refused ("is
+    /// The stop signals (SIGINT, SIGTERM, and SIGHUP unless started under `nohup`: `stopSignals`) end the backup as a
+    /// failure does: what it wrote of `out` is removed (as after any failed backup), then the process exits with 128 +
+    /// the signal's number, as the shell would. Left to their default, they left `out` with a `data.mdb.partial` or nothing in it, which the same backup then refused ("is
     /// there already"). A folder that was there before is the backup's refusal, never removed. A signal after the copy
     /// is whole and checked is ignored: the backup reports it.
     static func removeCopyOnInterruption(_ out: String, stage: BackupStage, onTerminal: Bool) -> [any DispatchSourceSignal] {

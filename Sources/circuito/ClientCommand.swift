@@ -503,7 +503,7 @@ struct ClientSubscribeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscribe",
         abstract: "Stream records from a seq (catch-up, then live) as JSON Lines, each line exactly the record's leaf bytes.",
-        discussion: "Runs until SIGINT/SIGTERM, until --count records were printed, or until its output cannot be written (a full disk: storage_error, exit status 1). A signed read (auditors, the authority).")
+        discussion: "Runs until SIGINT, SIGTERM or SIGHUP (SIGHUP left ignored when started so, as by nohup), until --count records were printed, or until its output cannot be written (a full disk: storage_error, exit status 1). A signed read (auditors, the authority).")
     @OptionGroup var options: ServerOptions
     @OptionGroup var reader: ReaderOptions
     @Option(name: .long, help: "The first seq.", transform: SequenceNumberOption.parse)

@@ -11,7 +11,8 @@ struct FollowCommand: ParsableCommand {
             Subscribes (as --actor, an auditor or the authority, signing with --key) from the replica's own size. \
             Each record is checked as `verify` checks it and each new checkpoint against the last with a \
             consistency proof; on any mismatch it stops with exit status 1 and writes nothing of the bad commit. \
-            A lost connection is retried. SIGINT/SIGTERM stop it after the current commit. The replica DIR passes \
+            A lost connection is retried. SIGINT, SIGTERM or SIGHUP (unless started ignoring \
+            it, as by nohup) stop it after the current commit. The replica DIR passes \
             `circuito verify` at any time once it holds a record; a run that commits none (its first subscription \
             refused, stopped before the first commit) removes the LMDB files it made there.
             """)

@@ -11,8 +11,9 @@ struct ServeCommand: ParsableCommand {
         abstract: "Serve the ledger over JSON-RPC 2.0 (one message per line) on TCP and a Unix socket.",
         discussion: """
             Prints one line per listener (`listening tcp HOST:PORT`, `listening unix PATH`) and the checkpoint \
-            verifier key (`verifier-key …`) once it accepts connections. SIGINT or SIGTERM: stop accepting, commit \
-            what the writer has taken, answer it, close connections and the ledger. The methods are in Specs/protocol.md.
+            verifier key (`verifier-key …`) once it accepts connections. SIGINT, SIGTERM or SIGHUP (SIGHUP left \
+            ignored when started so, as by nohup): stop accepting, commit what the writer has taken, answer it, close \
+            connections and the ledger. The methods are in Specs/protocol.md.
             """)
 
     @Option(name: .long, help: "The ledger directory.")
@@ -201,7 +202,9 @@ struct ServeCommand: ParsableCommand {
     }
 }
 
-/// SIGINT and SIGTERM delivered to a handler on a dispatch queue (never in a signal context), and a flag.
+/// The stop signals (`stopSignals`: SIGINT, SIGTERM, and SIGHUP unless started under `nohup`) delivered to a handler
+/// on a dispatch queue (never in a signal context), and a flag. A hangup stops the command as SIGTERM does, cleanly:
+/// this server has no configuration to read again, and dying at once would lose the answers in flight.
 final class StopSignal: @unchecked Sendable {
     // @unchecked: `requested` is guarded by `lock`; the sources are only touched in init.
     private let lock = NSLock()
@@ -210,7 +213,7 @@ final class StopSignal: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
 
     init() {
-        for number in [SIGINT, SIGTERM] {
+        for (number, _) in stopSignals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in self.fire() }

@@ -505,6 +505,27 @@ func listeningEndpoint(of server: ChildProcess) async -> String? {
     return nil
 }
 
+/// The signals a process ignores and catches, as `/proc/PID/status` gives them (`SigIgn`, `SigCgt`: bit n - 1 for
+/// signal n).
+struct SignalDispositions: CustomStringConvertible {
+    let ignored: UInt64
+    let caught: UInt64
+
+    init(of pid: Int32) throws {
+        let lines = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8).split(separator: "\n")
+        func mask(_ name: String) throws -> UInt64 {
+            let line = try #require(lines.first { $0.hasPrefix(name + ":") }, "no \(name) in /proc/\(pid)/status")
+            return try #require(UInt64(line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces), radix: 16))
+        }
+        ignored = try mask("SigIgn")
+        caught = try mask("SigCgt")
+    }
+
+    func ignores(_ signal: Int32) -> Bool { ignored & (1 << UInt64(signal - 1)) != 0 }
+    func catches(_ signal: Int32) -> Bool { caught & (1 << UInt64(signal - 1)) != 0 }
+    var description: String { "SigIgn \(String(ignored, radix: 16)), SigCgt \(String(caught, radix: 16))" }
+}
+
 /// `circuito proof root` parsed, checking its keys.
 struct TreeHead: Equatable {
     let size: UInt64
@@ -611,6 +632,35 @@ struct CLITests {
         }
         // Written where it can be, the same commands succeed.
         await #expect(try circuito("export", "--data", ledger.directory).succeeded)
+    }
+
+    @Test("serve stops on SIGHUP (its terminal closed) as on SIGTERM, cleanly, where it died at once; started with SIGHUP ignored, as by nohup, it leaves it so and a hangup does not stop it")
+    func serveStopsCleanlyOnHangup() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let binary = try #require(CLI.binary)
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"], unblockedSignals: true)
+        _ = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        kill(server.pid, SIGHUP)
+        let stopped = await server.wait(timeout: 60)
+        #expect(stopped.succeeded, "status \(stopped.status), signalled \(stopped.signaled): \(stopped.stderr)")
+        #expect(stopped.stderr.contains("stopped: \(ledger.directory) closed cleanly"), "\(stopped.stderr)")
+
+        let underNohup = try ChildProcess(
+            ["-c", "trap '' HUP; exec \"$0\" serve --data \"$1\" --listen 127.0.0.1:0", binary, ledger.directory], executable: "/bin/sh",
+            unblockedSignals: true)
+        defer { kill(underNohup.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: underNohup), "serve did not start: \(String(decoding: underNohup.stderr.bytes, as: UTF8.self))")
+        // Ignored and not caught: the kernel drops a hangup when it is sent, so the server answers after it.
+        let dispositions = try SignalDispositions(of: underNohup.pid)
+        #expect(dispositions.ignores(SIGHUP) && !dispositions.catches(SIGHUP), "\(dispositions)")
+        #expect(dispositions.catches(SIGTERM), "\(dispositions)")
+        kill(underNohup.pid, SIGHUP)
+        let info = try await circuito("client", "info", "--server", endpoint)
+        #expect(info.succeeded, "\(info.stderr)")
+        kill(underNohup.pid, SIGTERM)
+        let ended = await underNohup.wait(timeout: 60)
+        #expect(ended.succeeded && ended.stderr.contains("closed cleanly"), "status \(ended.status): \(ended.stderr)")
     }
 
     @Test("serve under a low file limit bounds its connections below it and says so (server.info gives the bound its refusals follow)")

@@ -211,6 +211,31 @@ struct FaultInjectionTests {
             #expect(again.succeeded, "\(again.stderr)")
             #expect(try await circuito("verify", "--data", copy).succeeded)
         }
+        // Started with SIGHUP ignored, as `nohup` starts it, it leaves it so: it was asked to outlive its terminal.
+        // Before, it took SIGHUP anyway (a dispatch source replaces the ignoring) and removed its copy on a hangup.
+        let copy = URL(fileURLWithPath: ledger.workspace.path("backup-nohup")).resolvingSymlinksInPath().path
+        let held = ledger.workspace.path("held-nohup")
+        var environment = FaultInjection.environment(library: library, calls: ["write"], path: copy + "/")
+        environment["CIRCUITO_FAULT_HOLD"] = held
+        let binary = try #require(CLI.binary)
+        let backup = try ChildProcess(
+            ["-c", "trap '' HUP; exec \"$0\" backup --data \"$1\" --out \"$2\"", binary, ledger.directory, copy], executable: "/bin/sh",
+            environment: environment, unblockedSignals: true)
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: held) && backup.process.isRunning && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        // Held at its copy's first write, its signal sources set up: SIGHUP ignored and not caught, so the kernel
+        // drops a hangup when it is sent; SIGTERM caught.
+        let dispositions = try SignalDispositions(of: backup.pid)
+        #expect(dispositions.ignores(SIGHUP) && !dispositions.catches(SIGHUP), "\(dispositions)")
+        #expect(dispositions.catches(SIGTERM), "\(dispositions)")
+        kill(backup.pid, SIGHUP)
+        kill(backup.pid, SIGTERM)
+        let result = await backup.wait(timeout: 60)
+        try #require(FileManager.default.fileExists(atPath: held), "backup did not reach its copy's first write: \(result.stderr)")
+        #expect(result.exitedNormally && result.status == 128 + SIGTERM, "status \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains("backup: interrupted by SIGTERM: removed \(copy)"), "\(result.stderr)")
     }
 
     @Test("keygen interrupted (SIGINT, SIGTERM, SIGHUP) between creating its key file and writing the key leaves no file under the name, so keygen to that path succeeds next time")

@@ -309,7 +309,8 @@ struct ProcessTests {
         let deadline = Date().addingTimeInterval(30)
         while !follower.standardError.contains("replica at \(leaderSize) records") && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(follower.standardError.contains("replica at \(leaderSize) records"), "\(follower.standardError)")
-        kill(follower.process.processIdentifier, SIGTERM)
+        // A hangup stops it as SIGTERM does, after its current commit (it died at once).
+        kill(follower.process.processIdentifier, SIGHUP)
         #expect(await follower.waitForExit(timeoutSeconds: 30))
         #expect(follower.process.terminationStatus == 0, "\(follower.standardError)")
         // The replica was written with the map it was told.
