@@ -129,8 +129,13 @@ public struct FundingReport: Sendable {
         let organisation: String
     }
 
+    /// A slice by its number in `FundingReport.slices`: the takings' queues hold a piece for every run of payments
+    /// from one lot row that a merchant has not sent to settlement yet, millions on a large ledger, and a piece that
+    /// names its slice by number takes 16 bytes where one holding the slice itself took 56.
+    typealias SliceNumber = Int
+
     struct Piece: Sendable {
-        let slice: Slice
+        let slice: SliceNumber
         var amount: Int64
     }
 
@@ -139,7 +144,7 @@ public struct FundingReport: Sendable {
         var pieces: [Piece] = []
         var head = 0
 
-        mutating func deposit(_ slice: Slice, _ amount: Int64) {
+        mutating func deposit(_ slice: SliceNumber, _ amount: Int64) {
             if let last = pieces.last, pieces.count > head, last.slice == slice {
                 pieces[pieces.count - 1].amount += amount
             } else {
@@ -158,23 +163,27 @@ public struct FundingReport: Sendable {
                 left -= piece
                 if pieces[head].amount == 0 { head += 1 }
             }
-            if left > 0 { taken.append(Piece(slice: FundingReport.unattributedSlice, amount: left)) }
+            if left > 0 { taken.append(Piece(slice: FundingReport.unattributedSliceNumber, amount: left)) }
             compact()
             return taken
         }
 
         /// Takes `amount` back for a refund: from the latest takings of `slice`, then from the latest of any row.
-        mutating func withdrawLatest(_ amount: Int64, preferring slice: Slice) {
+        mutating func withdrawLatest(_ amount: Int64, preferring slice: SliceNumber) {
             var left = amount
+            var emptied = false
             for preferred in [true, false] {
-                for index in stride(from: pieces.count - 1, through: head, by: -1) where left > 0 {
-                    guard !preferred || pieces[index].slice == slice else { continue }
+                // From the latest back, only as far as the refund needs: a long queue is not walked for a small one.
+                for index in stride(from: pieces.count - 1, through: head, by: -1) {
+                    guard left > 0 else { break }
+                    guard !preferred || pieces[index].slice == slice, pieces[index].amount > 0 else { continue }
                     let piece = min(left, pieces[index].amount)
                     pieces[index].amount -= piece
                     left -= piece
+                    if pieces[index].amount == 0 { emptied = true }
                 }
             }
-            pieces = Array(pieces[..<head]) + pieces[head...].filter { $0.amount > 0 }
+            if emptied { pieces.replaceSubrange(head..., with: pieces[head...].filter { $0.amount > 0 }) }
             compact()
         }
 
@@ -187,6 +196,8 @@ public struct FundingReport: Sendable {
     }
 
     static let unattributedSlice = Slice(district: unattributed, category: unattributed, organisation: unattributed)
+    /// `unattributedSlice`'s number: the first in every report's `slices`.
+    static let unattributedSliceNumber: SliceNumber = 0
 
     public private(set) var rows: [RowKey: Figures] = [:]
     /// Every row added up, kept as the rows grow so that no sum of them can pass `Figures.maximumColumnTotal`.
@@ -198,7 +209,10 @@ public struct FundingReport: Sendable {
     private var authority = unattributed
     private var organisationDistricts: [String: String] = [:]
     private var staffOrganisations: [String: String] = [:]
-    private var lotSlices: [UInt64: Slice] = [:]
+    /// Every slice money has been counted in, each once, numbered in the order they came (`SliceNumber`).
+    private var slices: [Slice] = [FundingReport.unattributedSlice]
+    private var sliceNumbers: [Slice: SliceNumber] = [FundingReport.unattributedSlice: FundingReport.unattributedSliceNumber]
+    private var lotSlices: [UInt64: SliceNumber] = [:]
     private var merchantHoldings: [String: Holdings] = [:]
     private var settlementPieces: [String: [Piece]] = [:]
     /// Per payment, what each debit has had refunded so far.
@@ -243,18 +257,18 @@ public struct FundingReport: Sendable {
         case "credits.converted":
             let beneficiary = try body.identifier("beneficiary")
             let amount = try Self.movement(of: Account.beneficiary(beneficiary), at: record.sequenceNumber, state: state, credit: true)
-            let slice = signerSlice(event.actor, category: Lot.general)
+            let slice = number(signerSlice(event.actor, category: Lot.general))
             lotSlices[record.sequenceNumber] = slice
             try add(amount, to: \.converted, month, slice)
         case "dote.granted":
             let amount = try body.positiveAmount("amount")
-            let slice = signerSlice(event.actor, category: try body.slug("category"))
+            let slice = number(signerSlice(event.actor, category: try body.slug("category")))
             lotSlices[record.sequenceNumber] = slice
             try add(amount, to: \.granted, month, slice)
         case "payment.redeemed":
             let debits = try Self.debits(ofPayment: event.id, state: state)
             for debit in debits {
-                let slice = lotSlices[debit.lot] ?? Slice(district: Self.unattributed, category: debit.category, organisation: Self.unattributed)
+                let slice = lotSlices[debit.lot] ?? number(Slice(district: Self.unattributed, category: debit.category, organisation: Self.unattributed))
                 try add(debit.amount, to: \.spent, month, slice)
                 merchantHoldings[event.actor, default: Holdings()].deposit(slice, debit.amount)
             }
@@ -270,7 +284,7 @@ public struct FundingReport: Sendable {
                 refunded[index] += back
                 left -= back
                 let slice = lotSlices[debits[index].lot]
-                    ?? Slice(district: Self.unattributed, category: debits[index].category, organisation: Self.unattributed)
+                    ?? number(Slice(district: Self.unattributed, category: debits[index].category, organisation: Self.unattributed))
                 try add(back, to: \.refunded, month, slice)
                 merchantHoldings[event.actor, default: Holdings()].withdrawLatest(back, preferring: slice)
             }
@@ -288,15 +302,25 @@ public struct FundingReport: Sendable {
             let beneficiary = try body.identifier("beneficiary")
             let lot = try body.integer("lot")
             let amount = -(try Self.movement(of: Account.beneficiary(beneficiary), at: record.sequenceNumber, state: state, credit: false))
-            let slice = lotSlices[UInt64(max(0, lot))] ?? Self.unattributedSlice
+            let slice = lotSlices[UInt64(max(0, lot))] ?? Self.unattributedSliceNumber
             try add(amount, to: \.expired, month, slice)
         default:
             break
         }
     }
 
-    private mutating func add(_ amount: Int64, to column: WritableKeyPath<Figures, Int64>, _ month: String, _ slice: Slice) throws(LedgerError) {
+    private mutating func add(_ amount: Int64, to column: WritableKeyPath<Figures, Int64>, _ month: String, _ sliceNumber: SliceNumber) throws(LedgerError) {
+        let slice = slices[sliceNumber]
         try add(amount, to: column, RowKey(month: month, district: slice.district, category: slice.category, organisation: slice.organisation))
+    }
+
+    /// `slice`'s number, given it now if it has none yet. At most one slice per lot, so as many as the ledger has
+    /// records at the very most.
+    private mutating func number(_ slice: Slice) -> SliceNumber {
+        if let known = sliceNumbers[slice] { return known }
+        slices.append(slice)
+        sliceNumbers[slice] = slices.count - 1
+        return slices.count - 1
     }
 
     /// Adds to one row's column, within `Figures.maximumColumnTotal` for the column's total over every row.
