@@ -14,7 +14,14 @@ extension CommandGroup {
     func run() throws {
         let name = Self.configuration.commandName ?? "this command"
         let subcommands = Self.configuration.subcommands.compactMap { $0.configuration.commandName }
-        throw ValidationError("\(name) needs one of its subcommands: \(subcommands.joined(separator: ", ")) (see its --help)")
+        // Printed here rather than thrown as a ValidationError, which ArgumentParser shows with the root's usage
+        // line ("circuito <subcommand>"), not the group's.
+        printError("Error: \(name) needs one of its subcommands: \(subcommands.joined(separator: ", ")) (see its --help)")
+        printError("Usage: " + Circuito.usageString(for: Self.self))
+        // Every group is the root or one of its subcommands.
+        let path = Self.self == Circuito.self ? name : "circuito \(name)"
+        printError("  See '\(path) --help' for more information.")
+        throw ExitCode.validationFailure
     }
 }
 

@@ -1555,9 +1555,12 @@ struct CLITests {
         }
         #expect(access(workspace.path("demo"), F_OK) != 0, "a refused demo creates nothing")
         // A command that only groups others, run without one of them: a usage error naming them, not help and 0.
+        // Its usage line is the group's own (it was the root's, "circuito <subcommand>", for every group).
         for group in [[], ["proof"], ["vault"], ["badge"], ["client"]] {
             let bare = try await circuito(group)
             #expect(bare.status == 64 && bare.stderr.contains("needs one of its subcommands: "), "\(group): \(bare.status) \(bare.stderr)")
+            let path = (["circuito"] + group).joined(separator: " ")
+            #expect(bare.stderr.contains("\nUsage: \(path) <subcommand>\n  See '\(path) --help' for more information.\n"), "\(group): \(bare.stderr)")
         }
         // An option with no value at all still says so.
         let missing = try await circuito(["bench", "--events"])
