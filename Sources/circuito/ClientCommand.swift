@@ -275,6 +275,13 @@ struct ClientSubmitCommand: ParsableCommand {
             if let line { refusal["line"] = .integer(Int64(line)) }
             output.writeLine(.object(refusal))
             output.flush()
+            // What was sent is the only way to learn its outcome: output that cannot be written (a full disk) would
+            // lose it, so it is given on standard error.
+            if let reason = StandardOutput.writeFailure {
+                printError(
+                    "error: \(LedgerError.Code.storage.name): cannot write the answer\(line.map { " to line \($0)" } ?? ""): \(reason); it is: "
+                        + CanonicalJSON.encodeString(.object(refusal)))
+            }
             throw unknown
         }
     }

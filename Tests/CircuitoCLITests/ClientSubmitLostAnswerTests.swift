@@ -76,6 +76,30 @@ struct ClientSubmitLostAnswerTests {
         #expect(sent["event"]?["body"] == (try JSONParser.parse(Array(unsigned.utf8)))["body"])
     }
 
+    @Test("an event whose answer was lost, with standard output that cannot be written (a full disk), is given with its signed event on standard error")
+    func lostAnswerWithFullOutputGivesTheSignedEventOnStandardError() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let key = workspace.path("till.key")
+        #expect(try await circuito("keygen", "--out", key).status == 0)
+        let server = try UnansweringServer()
+        let input = try workspace.write("unsigned.jsonl", lines: [#"{"type":"program.funded","body":{"amount":500,"reference":"till 3"}}"#])
+        let binary = try #require(CLI.binary)
+        let line = "exec \"$0\" client submit --server \"$1\" --key \"$2\" --actor city \"$3\" > /dev/full"
+        let run = try await runToCompletion(["-c", line, binary, "127.0.0.1:\(server.port)", key, input], executable: "/bin/sh")
+        #expect(run.exitedNormally && run.status == 1, "\(run.status): \(run.stderr)")
+        let request = try #require(server.request, "the server read no request")
+        let sent = try #require(try JSONParser.parse(request)["params"])
+        // Before, the line went to the full output alone: the signed event, the one way to learn whether it was
+        // recorded, was lost.
+        let prefix = "error: storage_error: cannot write the answer to line 1: No space left on device; it is: "
+        let given = try #require(run.stderr.split(separator: "\n").first { $0.hasPrefix(prefix) }, "\(run.stderr)")
+        let refusal = try JSONParser.parse(Array(given.dropFirst(prefix.count).utf8))
+        #expect(refusal["line"] == 1)
+        #expect(refusal["error"]?["data"]?["code"] == "connection_failed")
+        #expect(refusal["error"]?["data"]?["event"] == sent, "\(given)")
+    }
+
     /// The ledger served, and three unsigned events sent to it by `client submit` (with `options`) whose standard output
     /// is /dev/full, which refuses every write with ENOSPC, as a full disk does. Unsigned: the client signs each under
     /// a new random id, so the input sent again is recorded again, and the answers are the only record of those ids.
