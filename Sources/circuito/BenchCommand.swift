@@ -145,9 +145,9 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// SIGINT, SIGTERM and SIGHUP (a terminal closed, `kill -HUP`; not under `nohup`: `stopSignals`) end the process without the run's own cleanup: each
-    /// stops the server the bench started and removes the folders it made (`BenchCleanup`), then exits with 128 + the
-    /// signal's number, as the shell would. Left to its default, SIGHUP ended the bench alone, its server running on.
+    /// SIGINT, SIGTERM and SIGHUP (a terminal closed, `kill -HUP`; not under `nohup`: `stopSignals`) end the process
+    /// without the run's own cleanup: each stops the server the bench started and removes the folders it made
+    /// (`BenchCleanup`), then exits with 128 + the signal's number, as the shell would. Left to its default, SIGHUP ended the bench alone, its server running on.
     static func undoOnInterruption() -> [any DispatchSourceSignal] {
         onInterruption { number, name in
             guard let done = BenchCleanup.undoEverything() else {

@@ -570,8 +570,8 @@ struct BackupCommand: ParsableCommand {
 
     /// The stop signals (SIGINT, SIGTERM, and SIGHUP unless started under `nohup`: `stopSignals`) end the backup as a
     /// failure does: what it wrote of `out` is removed (as after any failed backup), then the process exits with 128 +
-    /// the signal's number, as the shell would. Left to their default, they left `out` with a `data.mdb.partial` or nothing in it, which the same backup then refused ("is
-    /// there already"). A folder that was there before is the backup's refusal, never removed. A signal after the copy
+    /// the signal's number, as the shell would. Left to their default, they left `out` with a `data.mdb.partial` or
+    /// nothing in it, which the same backup then refused ("is there already"). A folder that was there before is the backup's refusal, never removed. A signal after the copy
     /// is whole and checked is ignored: the backup reports it.
     static func removeCopyOnInterruption(_ out: String, stage: BackupStage, onTerminal: Bool) -> [any DispatchSourceSignal] {
         let ours = access(out, F_OK) != 0
