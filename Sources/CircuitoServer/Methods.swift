@@ -177,6 +177,7 @@ struct ServerContext: Sendable {
                 "maximum_connections": .integer(Int64(limits.maximumConnections)),
                 "maximum_in_flight_per_connection": .integer(Int64(limits.maximumInFlightPerConnection)),
                 "maximum_unwritten_answer_bytes": .integer(Int64(limits.maximumUnwrittenAnswerBytes)),
+                "maximum_in_flight_request_bytes": .integer(Int64(limits.maximumInFlightRequestBytes)),
                 "maximum_subscriptions_per_connection": .integer(Int64(limits.maximumSubscriptionsPerConnection)),
                 "maximum_events_per_batch_request": .integer(Int64(limits.maximumEventsPerBatchRequest)),
                 "maximum_subscriber_buffer_records": .integer(Int64(limits.maximumSubscriberBufferRecords)),
@@ -200,6 +201,7 @@ struct ServerContext: Sendable {
             "closed_idle": .integer(Int64(clamping: statistics.closedIdle)),
             "closed_unread": .integer(Int64(clamping: statistics.closedUnread)),
             "unwritten_answer_bytes": .integer(Int64(clamping: statistics.unwrittenAnswerBytes)),
+            "in_flight_request_bytes": .integer(Int64(clamping: statistics.inFlightRequestBytes)),
             "subscriptions_ended_by_half_close": .integer(Int64(clamping: statistics.subscriptionsEndedByHalfClose)),
         ])
     }

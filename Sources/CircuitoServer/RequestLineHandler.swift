@@ -5,8 +5,9 @@ import NIOCore
 /// refusal past the in-flight bound), or decoded requests already counted in the connection's in-flight bound.
 enum ConnectionMessage: Sendable {
     case answer(JSONValue)
-    /// Decoded requests (or their decoding errors with the id to answer), and whether it was a batch.
-    case requests([Result<RPCRequest, RPCDecodingFailure>], isBatch: Bool)
+    /// Decoded requests (or their decoding errors with the id to answer), whether it was a batch, and the bytes they
+    /// hold decoded (counted in the server-wide bound until they are answered).
+    case requests([Result<RPCRequest, RPCDecodingFailure>], isBatch: Bool, heldBytes: Int)
 }
 
 /// A connection as the accept loop receives it: its channel, its state, and its number in the registry (nil when it
@@ -23,6 +24,8 @@ final class ConnectionState: Sendable {
     let refused: Bool
     /// Requests taken and not yet answered (a JSON-RPC batch counts one per element).
     let inFlight = Locked(0)
+    /// What those requests hold decoded (`ServerLimits.maximumInFlightRequestBytes`), to let go of what no task took.
+    let requestBytesInFlight = Locked(0)
     /// Refusals the handler made on reading a line and the connection's task has not written yet
     /// (`ServerLimits.maximumQueuedRefusalsPerConnection`).
     let queuedRefusals = Locked(0)
@@ -267,7 +270,7 @@ final class RequestLineHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !state.refused, !closedForFlooding, let message = Self.message(unwrapInboundIn(data)) else { return }
-        guard case .requests(let requests, let isBatch) = message else {
+        guard case .requests(let requests, let isBatch, let heldBytes) = message else {
             if case .answer(let answer) = message { refuse(answer, context: context) }
             return
         }
@@ -290,6 +293,16 @@ final class RequestLineHandler: ChannelInboundHandler {
             refuse(RPCMessage.error(id: id, error), context: context)
             return
         }
+        // A request is held until its answer is handed to the socket: without a server-wide bound, connections of
+        // large requests whose answers are left unread held their in-flight bound's worth of lines each.
+        let maximumHeld = server.limits.maximumInFlightRequestBytes
+        guard registry.reserveRequestBytes(heldBytes, maximum: maximumHeld) else {
+            let error = RPCError(LedgerError(
+                .overloaded, "the server holds \(registry.requestBytesInFlight >> 20) MiB of requests in flight (at most \(maximumHeld >> 20)); retry later"))
+            let id: JSONValue = isBatch ? .null : (Self.answerID(requests[0]) ?? .null)
+            refuse(RPCMessage.error(id: id, error), context: context)
+            return
+        }
         let limit = server.limits.maximumInFlightPerConnection
         let admitted = state.inFlight.withLock { inFlight -> Bool in
             guard inFlight + count <= limit else { return false }
@@ -297,6 +310,7 @@ final class RequestLineHandler: ChannelInboundHandler {
             return true
         }
         guard admitted else {
+            registry.adjustRequestBytes(by: -heldBytes)
             // Written by the connection's task, which waits for the socket: a client that floods without reading is
             // held back by its own socket instead of growing the server's memory.
             // A batch larger than the bound would be refused however long the client waited: say so.
@@ -308,6 +322,7 @@ final class RequestLineHandler: ChannelInboundHandler {
             return
         }
         registry.adjustInFlight(by: count)
+        state.requestBytesInFlight.withLock { $0 += heldBytes }
         context.fireChannelRead(wrapInboundOut(message))
     }
 
@@ -383,10 +398,37 @@ final class RequestLineHandler: ChannelInboundHandler {
             }
             if case .array(let elements) = value {
                 guard !elements.isEmpty else { return .answer(RPCMessage.error(id: .null, .invalidRequest("an empty batch"))) }
-                return .requests(elements.map(RPCRequest.decode), isBatch: true)
+                return .requests(elements.map(RPCRequest.decode), isBatch: true, heldBytes: decodedBytes(value))
             }
-            return .requests([RPCRequest.decode(value)], isBatch: false)
+            return .requests([RPCRequest.decode(value)], isBatch: false, heldBytes: decodedBytes(value))
         }
+    }
+
+    /// Bytes a decoded value holds, about: a slot per value, the keys of objects, an allocation's header (and the
+    /// allocator's rounding) per non-empty container and per string too long to be kept inline, and the strings'
+    /// bytes. Measured: 64 lines of `[0,0,…]` of 1 MB held 680 MiB, this estimate says 730.
+    static func decodedBytes(_ value: JSONValue) -> Int {
+        let slot = MemoryLayout<JSONValue>.stride
+        let allocation = 48
+        switch value {
+        case .array(let elements):
+            guard !elements.isEmpty else { return slot }
+            return slot + allocation + elements.reduce(0) { $0 + decodedBytes($1) }
+        case .object(let members):
+            guard !members.keys.isEmpty else { return slot }
+            let keys = members.keys.reduce(0) { held, key in held + MemoryLayout<String>.stride + Self.heapBytes(key) }
+            return slot + 2 * allocation + keys + members.values.reduce(0) { $0 + decodedBytes($1) }
+        case .string(let text):
+            return slot + heapBytes(text)
+        case .null, .bool, .integer, .number:
+            return slot
+        }
+    }
+
+    /// A native string of up to 15 UTF-8 bytes is kept inline; a longer one in an allocation of its own.
+    private static func heapBytes(_ text: String) -> Int {
+        let count = text.utf8.count
+        return count > 15 ? 48 + count : 0
     }
 
     private static func answerID(_ decoded: Result<RPCRequest, RPCDecodingFailure>) -> JSONValue? {

@@ -416,6 +416,8 @@ struct ConnectionStatistics: Sendable, Equatable {
     var closedUnread: Int = 0
     /// Bytes of answers and subscription messages written and not yet on a socket (the server-wide bound's count).
     var unwrittenAnswerBytes: Int = 0
+    /// Bytes the requests in flight hold decoded (`ServerLimits.maximumInFlightRequestBytes`' count).
+    var inFlightRequestBytes: Int = 0
     /// Subscriptions given their end since the server started because the server read the end of their client's
     /// side (a half-close, or the connection closed): counted once the end is set, before the stream has sent
     /// what it still owes.
@@ -463,7 +465,8 @@ final class ConnectionRegistry: Sendable {
             ConnectionStatistics(
                 open: $0.channels.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop,
                 writesTakenOnEventLoop: $0.writesTakenOnEventLoop, closedIdle: $0.closedIdle, closedUnread: $0.closedUnread,
-                unwrittenAnswerBytes: unwrittenAnswerBytes, subscriptionsEndedByHalfClose: $0.subscriptionsEndedByHalfClose)
+                unwrittenAnswerBytes: unwrittenAnswerBytes, inFlightRequestBytes: requestBytesInFlight,
+                subscriptionsEndedByHalfClose: $0.subscriptionsEndedByHalfClose)
         }
     }
 
@@ -492,6 +495,28 @@ final class ConnectionRegistry: Sendable {
     }
 
     func adjustInFlight(by delta: Int) { state.withLock { $0.inFlight += delta } }
+
+    /// What the requests in flight hold decoded, over every connection.
+    private let requestBytes = Atomic<Int>(0)
+
+    var requestBytesInFlight: Int { requestBytes.load(ordering: .relaxed) }
+
+    /// Counts `bytes` of a request taken when what is held stays within `maximum`, or when nothing is held (so that a
+    /// request larger than the bound is still served alone); false, counting nothing, otherwise.
+    func reserveRequestBytes(_ bytes: Int, maximum: Int) -> Bool {
+        var current = requestBytes.load(ordering: .relaxed)
+        while current == 0 || current + bytes <= maximum {
+            let (exchanged, original) = requestBytes.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    func adjustRequestBytes(by delta: Int) {
+        let now = requestBytes.add(delta, ordering: .relaxed).newValue
+        assert(now >= 0, "a request's bytes are let go once, after they were counted")
+    }
 
     /// Answers made and waiting for their clients to read them, in bytes, over every connection: an atomic, as every
     /// answer a task writes counts twice and every request reads it.
@@ -549,11 +574,13 @@ struct Connection {
                                 try? await outbound.write(ByteBuffer(bytes: line))
                                 registry.adjustUnwrittenAnswerBytes(by: -line.count)
                                 state.queuedRefusals.withLock { $0 -= 1 }
-                            case .requests(let requests, let isBatch):
+                            case .requests(let requests, let isBatch, let heldBytes):
                                 // Counted in flight by the handler, on the connection and in the server's count.
                                 let count = requests.count
                                 if !isBatch, case .success(let request) = requests[0], request.method == "subscribe" {
-                                    Self.subscribe(request, state: state, context: context, outbound: outbound, channel: underlying, group: &group, registry: registry)
+                                    Self.subscribe(
+                                        request, heldBytes: heldBytes, state: state, context: context, outbound: outbound, channel: underlying, group: &group,
+                                        registry: registry)
                                     continue
                                 }
                                 group.addTask {
@@ -575,6 +602,8 @@ struct Connection {
                                     }
                                     state.inFlight.withLock { $0 -= count }
                                     registry.adjustInFlight(by: -count)
+                                    state.requestBytesInFlight.withLock { $0 -= heldBytes }
+                                    registry.adjustRequestBytes(by: -heldBytes)
                                 }
                             }
                         }
@@ -609,6 +638,11 @@ struct Connection {
             return inFlight
         }
         if leftover > 0 { registry.adjustInFlight(by: -leftover) }
+        let leftoverBytes = state.requestBytesInFlight.withLock { held -> Int in
+            defer { held = 0 }
+            return held
+        }
+        if leftoverBytes > 0 { registry.adjustRequestBytes(by: -leftoverBytes) }
     }
 
     /// The answers to one message in order, each with whether its request is a write (`submit`, `submit_batch`,
@@ -676,7 +710,7 @@ struct Connection {
 
     /// Answers `subscribe` and, when it is accepted, starts its stream after the answer is written.
     private static func subscribe(
-        _ request: RPCRequest, state: ConnectionState, context: ServerContext, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        _ request: RPCRequest, heldBytes: Int, state: ConnectionState, context: ServerContext, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
         channel: Channel, group: inout DiscardingTaskGroup, registry: ConnectionRegistry
     ) {
         let id = request.id ?? .null
@@ -711,6 +745,8 @@ struct Connection {
             let releaseSlot = {
                 state.inFlight.withLock { $0 -= 1 }
                 registry.adjustInFlight(by: -1)
+                state.requestBytesInFlight.withLock { $0 -= heldBytes }
+                registry.adjustRequestBytes(by: -heldBytes)
             }
             switch accepted {
             case .failure(let error):

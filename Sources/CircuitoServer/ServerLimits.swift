@@ -25,6 +25,11 @@ public struct ServerLimits: Sendable, Hashable {
     /// a read larger than `smallAnswerBytes` made meanwhile is replaced by that error (the per-connection bound
     /// alone lets many connections of large answers, `events` pages of megabytes, hold gigabytes).
     public var maximumUnwrittenAnswerBytes: Int = 256 << 20
+    /// Bytes the requests taken and not yet answered hold decoded, over every connection (`RequestLineHandler.decodedBytes`:
+    /// a line of `[0,0,…]` holds twelve times its bytes). A request is held until its answer is handed to the socket, so
+    /// without it the per-connection bounds multiplied: 64 lines of 1 MB left unread held 680 MiB on one connection,
+    /// hundreds of GB over 1024. Past it new requests are refused with `overloaded`.
+    public var maximumInFlightRequestBytes: Int = 256 << 20
     /// Answers up to this size are always written, past the bound above: receipts, balances, proofs (bounded in all
     /// by the connections times their in-flight bound times this).
     public static let smallAnswerBytes = 4096

@@ -42,7 +42,7 @@ struct ProtocolTests {
         // server.info gives every bound a client meets (Specs/protocol.md 5.15).
         #expect(try other.result("server.info")["limits"] == [
             "maximum_frame_bytes": 4096, "maximum_connections": 1024, "maximum_in_flight_per_connection": 64,
-            "maximum_unwritten_answer_bytes": 268_435_456,
+            "maximum_unwritten_answer_bytes": 268_435_456, "maximum_in_flight_request_bytes": 268_435_456,
             "maximum_subscriptions_per_connection": 4, "maximum_events_per_batch_request": 256,
             "maximum_subscriber_buffer_records": 10_000, "read_request_window_seconds": 300, "idle_timeout_seconds": 600,
             "write_stall_timeout_seconds": 60, "maximum_queued_refusals_per_connection": 256,
@@ -307,6 +307,60 @@ struct ProtocolTests {
         registry.adjustUnwrittenAnswerBytes(by: -3000)
         #expect(registry.reserveUnwrittenAnswerBytes(1, maximum: 1000))
         registry.adjustUnwrittenAnswerBytes(by: -1)
+    }
+
+    @Test("requests in flight count against one server-wide bound on what they hold decoded: a client that sends large requests and reads nothing holds at most that, others are refused overloaded until it reads")
+    func inFlightRequestBytesBound() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumInFlightRequestBytes = 1 << 20
+        limits.socketSendBufferBytes = 4096
+        let server = try await fixture.startServer(limits: limits)
+        let slow = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
+        // Two answers of 200 KB (their ids) fill both small socket buffers and the channel's own, so that every later
+        // answer waits to be written, its task holding its request. Batches of one: none is answered on the event loop.
+        func batchOfOne(id: JSONValue, params: JSONValue) -> String {
+            CanonicalJSON.encodeString(.array([RPCMessage.request(id: id, method: "server.info", params: params)])) + "\n"
+        }
+        let filling = (0..<2).map { batchOfOne(id: .string(String(repeating: "i", count: 200_000) + "\($0)"), params: [:]) }
+        // Each 40 KB line of zeros decodes to about 480 KB (a value slot per zero): 32 of them would hold 15 MB.
+        let padding: JSONValue = ["padding": .array(Array(repeating: .integer(0), count: 20_000))]
+        let large = (0..<32).map { batchOfOne(id: .integer(Int64($0)), params: padding) }
+        try slow.send(bytes: Array((filling + large).joined().utf8))
+        // What the slow client holds comes to the bound and stays within it: the requests past it are refused.
+        var held = 0
+        for _ in 0..<100 {
+            held = max(held, server.connectionStatistics.inFlightRequestBytes)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(held > limits.maximumInFlightRequestBytes / 2 && held <= limits.maximumInFlightRequestBytes, "\(held)")
+        // Another client's large request does not fit either: refused, under its id.
+        let other = try server.client(unix: true)
+        let otherLine = CanonicalJSON.encodeString(RPCMessage.request(id: 1, method: "server.info", params: padding)) + "\n"
+        let refused = try #require(try other.exchange(otherLine))
+        #expect(refused["error"]?["data"]?["code"] == "overloaded")
+        #expect(refused["id"] == 1)
+        #expect(refused["error"]?["message"]?.stringValue?.contains("requests in flight") == true, "\(refused)")
+        // The slow client reads its 34 answers: the two fillers, invalid_params for the large requests taken, and
+        // overloaded for those past the bound. Then nothing is held and the other's request is taken again.
+        var overloaded = 0
+        for _ in 0..<34 {
+            let answer = try #require(try slow.nextMessage())
+            if answer.arrayValue?.first?["error"]?["data"]?["code"] == "overloaded" || answer["error"]?["data"]?["code"] == "overloaded" { overloaded += 1 }
+        }
+        #expect(overloaded >= 20, "\(overloaded)")
+        var taken = false
+        for _ in 0..<100 where !taken {
+            taken = try other.exchange(otherLine)?["error"]?["data"]?["code"] == "invalid_params"
+            if !taken { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(taken)
+        #expect(server.connectionStatistics.inFlightRequestBytes == 0)
+        await server.shutdown()
+        // The estimate: a slot per value, a header per container and long string, and the strings' bytes.
+        let zeros = RequestLineHandler.decodedBytes(.array(Array(repeating: .integer(0), count: 1000)))
+        #expect(zeros >= 1000 * MemoryLayout<JSONValue>.stride)
+        #expect(RequestLineHandler.decodedBytes(.string(String(repeating: "a", count: 1000))) >= 1000)
     }
 
     @Test("the connection bound: a connection past it is told overloaded and closed, the others keep working")

@@ -103,7 +103,7 @@ struct RequestLineHandlerTests {
         let state = ConnectionState(refused: false)
         let channel = try harness.channel(state: state)
         func forwarded() throws -> (count: Int, isBatch: Bool)? {
-            guard case .requests(let requests, let isBatch)? = try channel.readInbound(as: ConnectionMessage.self) else { return nil }
+            guard case .requests(let requests, let isBatch, _)? = try channel.readInbound(as: ConnectionMessage.self) else { return nil }
             return (requests.count, isBatch)
         }
         let read = Self.line(RPCMessage.request(id: 1, method: "server.info", params: [:]))
