@@ -584,21 +584,11 @@ struct Connection {
                                     continue
                                 }
                                 group.addTask {
-                                    let answered = await Self.answer(requests, context: context, session: state.session)
-                                    if var line = Self.encode(answered.map(\.answer), isBatch: isBatch) {
-                                        // Counted until written: the server-wide bound on what slow readers hold. A
-                                        // large answer made while the bound is passed is not kept: the answers of
-                                        // its reads become `overloaded`; writes' receipts always go.
-                                        let maximum = context.limits.maximumUnwrittenAnswerBytes
-                                        let mayWithhold = line.count > ServerLimits.smallAnswerBytes && answered.contains { !$0.isWrite }
-                                        if !mayWithhold {
-                                            registry.adjustUnwrittenAnswerBytes(by: line.count)
-                                        } else if !registry.reserveUnwrittenAnswerBytes(line.count, maximum: maximum) {
-                                            line = Self.withheld(answered, bytes: line.count, held: registry.unwrittenAnswerBytes, maximum: maximum, isBatch: isBatch)
-                                            registry.adjustUnwrittenAnswerBytes(by: line.count)
-                                        }
-                                        try? await Self.write(line, to: outbound)
-                                        registry.adjustUnwrittenAnswerBytes(by: -line.count)
+                                    // Only the answer's buffers wait for the socket: the answers decoded and their
+                                    // encoded line are let go of before.
+                                    if let (buffers, bytes) = await Self.answerBuffers(requests, isBatch: isBatch, context: context, state: state, registry: registry) {
+                                        try? await outbound.write(contentsOf: buffers)
+                                        registry.adjustUnwrittenAnswerBytes(by: -bytes)
                                     }
                                     state.inFlight.withLock { $0 -= count }
                                     registry.adjustInFlight(by: -count)
@@ -679,17 +669,42 @@ struct Connection {
         }
     }
 
+    /// The answer to one message as the buffers to write and the bytes counted for them in the server-wide bound on
+    /// unwritten answers; nil for notifications only. Counted until written: the server-wide bound on what slow
+    /// readers hold. A large answer made while the bound is passed is not kept: the answers of its reads become
+    /// `overloaded`; writes' receipts always go.
+    private static func answerBuffers(
+        _ requests: [Result<RPCRequest, RPCDecodingFailure>], isBatch: Bool, context: ServerContext, state: ConnectionState, registry: ConnectionRegistry
+    ) async -> (buffers: [ByteBuffer], bytes: Int)? {
+        let answered = await answer(requests, context: context, session: state.session)
+        guard var line = encode(answered.map(\.answer), isBatch: isBatch) else { return nil }
+        let maximum = context.limits.maximumUnwrittenAnswerBytes
+        let mayWithhold = line.count > ServerLimits.smallAnswerBytes && answered.contains { !$0.isWrite }
+        if !mayWithhold {
+            registry.adjustUnwrittenAnswerBytes(by: line.count)
+        } else if !registry.reserveUnwrittenAnswerBytes(line.count, maximum: maximum) {
+            line = withheld(answered, bytes: line.count, held: registry.unwrittenAnswerBytes, maximum: maximum, isBatch: isBatch)
+            registry.adjustUnwrittenAnswerBytes(by: line.count)
+        }
+        return (outboundBuffers(line), line.count)
+    }
+
     /// Bytes of one write to a connection: a larger answer is written in slices, handed over together (so no other
     /// answer comes between them), each of which completes as the client reads it, which the write stall closer
     /// counts as progress.
     static let writeSliceBytes = 64 << 10
 
-    static func write(_ line: [UInt8], to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+    /// The slices of `line` to write, views of one copy of it: an answer waiting for a client that does not read is
+    /// held once, as the bytes counted for it (a copy per slice, with the line kept until written, held it twice).
+    static func outboundBuffers(_ line: [UInt8]) -> [ByteBuffer] {
+        var whole = ByteBuffer(bytes: line)
         // Nearly every answer (receipts, balances, proofs) is one slice: one buffer, as before slicing.
-        guard line.count > writeSliceBytes else { return try await outbound.write(ByteBuffer(bytes: line)) }
-        try await outbound.write(contentsOf: stride(from: 0, to: line.count, by: writeSliceBytes).map { start in
-            ByteBuffer(bytes: line[start..<min(start + writeSliceBytes, line.count)])
-        })
+        guard whole.readableBytes > writeSliceBytes else { return [whole] }
+        var slices: [ByteBuffer] = []
+        while let slice = whole.readSlice(length: min(writeSliceBytes, whole.readableBytes)), slice.readableBytes > 0 {
+            slices.append(slice)
+        }
+        return slices
     }
 
     /// The line that replaces a large answer made while the server-wide bound on unwritten answers is passed: the

@@ -3,6 +3,7 @@ import CircuitoCrypto
 @testable import CircuitoServer
 import CircuitoStorage
 import Foundation
+import NIOCore
 import Testing
 
 @Suite("Socket API: messages, errors and who may read what", .serialized, .timeLimit(.minutes(5)))
@@ -361,6 +362,18 @@ struct ProtocolTests {
         let zeros = RequestLineHandler.decodedBytes(.array(Array(repeating: .integer(0), count: 1000)))
         #expect(zeros >= 1000 * MemoryLayout<JSONValue>.stride)
         #expect(RequestLineHandler.decodedBytes(.string(String(repeating: "a", count: 1000))) >= 1000)
+    }
+
+    @Test("an answer waiting for a client that does not read is held once, as the bytes counted for it: its slices are views of one buffer, not copies")
+    func answerSlicesShareOneCopy() {
+        let line = (0..<(3 * Connection.writeSliceBytes + 10)).map { UInt8(truncatingIfNeeded: $0) }
+        let buffers = Connection.outboundBuffers(line)
+        #expect(buffers.count == 4)
+        #expect(Array(buffers.map { Array($0.readableBytesView) }.joined()) == line)
+        // Views of one copy: each slice's bytes start where the one before it ends.
+        let starts = buffers.map { buffer in buffer.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } }
+        #expect(starts.indices.allSatisfy { starts[$0] == starts[0] + UInt($0 * Connection.writeSliceBytes) }, "\(starts)")
+        #expect(Connection.outboundBuffers(Array(line.prefix(100))).map(\.readableBytes) == [100])
     }
 
     @Test("the connection bound: a connection past it is told overloaded and closed, the others keep working")
