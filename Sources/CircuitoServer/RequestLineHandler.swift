@@ -274,7 +274,10 @@ final class RequestLineHandler: ChannelInboundHandler {
             if case .answer(let answer) = message { refuse(answer, context: context) }
             return
         }
-        if !isBatch, case .success(let request) = requests[0], context.channel.isWritable {
+        // Past the server-wide bound on unwritten answers, not here: the admission below refuses it.
+        if !isBatch, case .success(let request) = requests[0], context.channel.isWritable,
+            registry.unwrittenAnswerBytes <= server.limits.maximumUnwrittenAnswerBytes
+        {
             if Self.inlineMethods.contains(request.method), registry.takeIfIdle() {
                 finish(request, server.respondToRead(request, session: state.session), context: context)
                 return
@@ -382,7 +385,16 @@ final class RequestLineHandler: ChannelInboundHandler {
         let answer = RPCMessage.answer(to: request, result)
         registry.adjustInFlight(by: -1)
         guard attached, let answer else { return }
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: RPCMessage.line(answer))), promise: nil)
+        // Counted until on the socket, as the tasks' answers are: the channel takes one here while it looks writable,
+        // however large (an echoed id of up to a frame), and a client that reads nothing leaves it there. Uncounted,
+        // 200 connections of such answers held 320 MiB with the server-wide bound's count at 0.
+        let line = RPCMessage.line(answer)
+        let bytes = line.count
+        let registry = self.registry
+        registry.adjustUnwrittenAnswerBytes(by: bytes)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenComplete { _ in registry.adjustUnwrittenAnswerBytes(by: -bytes) }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: line)), promise: written)
     }
 
     static func message(_ frame: LineFrame) -> ConnectionMessage? {

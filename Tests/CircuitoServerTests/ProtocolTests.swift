@@ -364,6 +364,41 @@ struct ProtocolTests {
         #expect(RequestLineHandler.decodedBytes(.string(String(repeating: "a", count: 1000))) >= 1000)
     }
 
+    @Test("answers written by the event loop count against the server-wide bound on unwritten answers: a client that reads nothing holds its own, others are refused overloaded until it reads")
+    func eventLoopAnswersCountAsUnwritten() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumUnwrittenAnswerBytes = 64 << 10
+        limits.socketSendBufferBytes = 4096
+        let server = try await fixture.startServer(limits: limits)
+        // A lone read while the server is idle is answered on the event loop: its answer echoes the 300 KB id, more
+        // than the small socket buffers take, and the client reads nothing.
+        let slow = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
+        let id = String(repeating: "i", count: 300_000)
+        try slow.send(bytes: Array((CanonicalJSON.encodeString(RPCMessage.request(id: .string(id), method: "checkpoint", params: [:])) + "\n").utf8))
+        // (Counted as answered there when taken, before its answer is made.)
+        for _ in 0..<100 where server.connectionStatistics.unwrittenAnswerBytes <= limits.maximumUnwrittenAnswerBytes {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(server.connectionStatistics.unwrittenAnswerBytes > limits.maximumUnwrittenAnswerBytes)
+        #expect(server.readsAnsweredOnEventLoop == 1)
+        // Another client's lone read is neither answered on the event loop nor taken: the server holds too much.
+        let other = try server.client(unix: true)
+        let refused = try #require(try other.exchange(CanonicalJSON.encodeString(RPCMessage.request(id: 1, method: "checkpoint", params: [:])) + "\n"))
+        #expect(refused["error"]?["data"]?["code"] == "overloaded", "\(refused)")
+        #expect(refused["error"]?["message"]?.stringValue?.contains("answers its clients have not read yet") == true)
+        // The slow client reads its answer: nothing is held, and the other is served again.
+        #expect(try slow.nextMessage()?["id"] == .string(id))
+        var served = false
+        for _ in 0..<100 where !served {
+            served = try other.exchange(CanonicalJSON.encodeString(RPCMessage.request(id: 2, method: "checkpoint", params: [:])) + "\n")?["result"] != nil
+            if !served { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(served)
+        #expect(server.connectionStatistics.unwrittenAnswerBytes == 0)
+        await server.shutdown()
+    }
+
     @Test("an answer waiting for a client that does not read is held once, as the bytes counted for it: its slices are views of one buffer, not copies")
     func answerSlicesShareOneCopy() {
         let line = (0..<(3 * Connection.writeSliceBytes + 10)).map { UInt8(truncatingIfNeeded: $0) }
