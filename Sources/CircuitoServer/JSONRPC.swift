@@ -94,6 +94,11 @@ public struct RPCRequest: Sendable {
         self.params = params
     }
 
+    /// The longest string id, in UTF-8 bytes. Every answer echoes its request's id, refusals included, which are
+    /// written however many a client leaves unread: ids as long as a frame made each refusal up to a frame, and 400
+    /// connections that read nothing held a server at 1 GiB so.
+    public static let maximumIDBytes = 256
+
     /// Reads one element of a message; the error carries the id when the element had a usable one.
     static func decode(_ value: JSONValue) -> Result<RPCRequest, RPCDecodingFailure> {
         guard case .object(let members) = value else {
@@ -103,6 +108,8 @@ public struct RPCRequest: Sendable {
         var id: JSONValue? = nil
         if let given = members["id"] {
             switch given {
+            case .string(let text) where text.utf8.count > maximumIDBytes:
+                return .failure(RPCDecodingFailure(id: .null, error: .invalidRequest("id must be at most \(maximumIDBytes) bytes: every answer echoes it")))
             case .string, .integer, .null: id = given
             // Answers are canonical JSON, so such a number would come back in another spelling (1e2 as 100) or
             // rounded (2^53 + 1 as 2^53): a client matching answers by id would never find its own.

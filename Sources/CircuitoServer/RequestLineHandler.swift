@@ -385,9 +385,9 @@ final class RequestLineHandler: ChannelInboundHandler {
         let answer = RPCMessage.answer(to: request, result)
         registry.adjustInFlight(by: -1)
         guard attached, let answer else { return }
-        // Counted until on the socket, as the tasks' answers are: the channel takes one here while it looks writable,
-        // however large (an echoed id of up to a frame), and a client that reads nothing leaves it there. Uncounted,
-        // 200 connections of such answers held 320 MiB with the server-wide bound's count at 0.
+        // Counted until on the socket, as the tasks' answers are: the channel takes them here while it looks writable,
+        // up to its own high watermark, and a client that reads nothing leaves them there. Uncounted, 200 connections
+        // of such answers (when an id could be as long as a frame) held 320 MiB with the server-wide bound's count at 0.
         let line = RPCMessage.line(answer)
         let bytes = line.count
         let registry = self.registry
