@@ -10,6 +10,14 @@ enum ConnectionMessage: Sendable {
     case requests([Result<RPCRequest, RPCDecodingFailure>], isBatch: Bool, heldBytes: Int)
 }
 
+/// A line as the handler reads it: an answer to give at once, or requests with the value they were decoded from,
+/// whose size (`RequestLineHandler.decodedBytes`) is estimated only for requests that are held: a lone read or
+/// submit taken on the event loop is answered without that walk over the line.
+enum DecodedLine {
+    case answer(JSONValue)
+    case requests([Result<RPCRequest, RPCDecodingFailure>], isBatch: Bool, value: JSONValue)
+}
+
 /// A connection as the accept loop receives it: its channel, its state, and its number in the registry (nil when it
 /// was past the connection bound and is to be refused).
 struct AcceptedConnection: Sendable {
@@ -269,9 +277,9 @@ final class RequestLineHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !state.refused, !closedForFlooding, let message = Self.message(unwrapInboundIn(data)) else { return }
-        guard case .requests(let requests, let isBatch, let heldBytes) = message else {
-            if case .answer(let answer) = message { refuse(answer, context: context) }
+        guard !state.refused, !closedForFlooding, let line = Self.decode(unwrapInboundIn(data)) else { return }
+        guard case .requests(let requests, let isBatch, let value) = line else {
+            if case .answer(let answer) = line { refuse(answer, context: context) }
             return
         }
         // Past the server-wide bound on unwritten answers, not here: the admission below refuses it.
@@ -298,6 +306,7 @@ final class RequestLineHandler: ChannelInboundHandler {
         }
         // A request is held until its answer is handed to the socket: without a server-wide bound, connections of
         // large requests whose answers are left unread held their in-flight bound's worth of lines each.
+        let heldBytes = Self.decodedBytes(value)
         let maximumHeld = server.limits.maximumInFlightRequestBytes
         guard registry.reserveRequestBytes(heldBytes, maximum: maximumHeld) else {
             let error = RPCError(LedgerError(
@@ -326,7 +335,7 @@ final class RequestLineHandler: ChannelInboundHandler {
         }
         registry.adjustInFlight(by: count)
         state.requestBytesInFlight.withLock { $0 += heldBytes }
-        context.fireChannelRead(wrapInboundOut(message))
+        context.fireChannelRead(wrapInboundOut(.requests(requests, isBatch: isBatch, heldBytes: heldBytes)))
     }
 
     /// Hands a refusal to the connection's task, which writes it in turn, waiting for the socket. Past the
@@ -397,7 +406,7 @@ final class RequestLineHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: line)), promise: written)
     }
 
-    static func message(_ frame: LineFrame) -> ConnectionMessage? {
+    static func decode(_ frame: LineFrame) -> DecodedLine? {
         switch frame {
         case .oversize:
             return .answer(RPCMessage.error(id: .null, RPCError.invalidRequest("the line is longer than the frame bound; it was dropped unread", name: "too_large")))
@@ -410,9 +419,9 @@ final class RequestLineHandler: ChannelInboundHandler {
             }
             if case .array(let elements) = value {
                 guard !elements.isEmpty else { return .answer(RPCMessage.error(id: .null, .invalidRequest("an empty batch"))) }
-                return .requests(elements.map(RPCRequest.decode), isBatch: true, heldBytes: decodedBytes(value))
+                return .requests(elements.map(RPCRequest.decode), isBatch: true, value: value)
             }
-            return .requests([RPCRequest.decode(value)], isBatch: false, heldBytes: decodedBytes(value))
+            return .requests([RPCRequest.decode(value)], isBatch: false, value: value)
         }
     }
 
