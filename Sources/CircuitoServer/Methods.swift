@@ -178,6 +178,7 @@ struct ServerContext: Sendable {
                 "maximum_in_flight_per_connection": .integer(Int64(limits.maximumInFlightPerConnection)),
                 "maximum_unwritten_answer_bytes": .integer(Int64(limits.maximumUnwrittenAnswerBytes)),
                 "maximum_in_flight_request_bytes": .integer(Int64(limits.maximumInFlightRequestBytes)),
+                "maximum_unfinished_line_bytes": .integer(Int64(limits.maximumUnfinishedLineBytes)),
                 "maximum_subscriptions_per_connection": .integer(Int64(limits.maximumSubscriptionsPerConnection)),
                 "maximum_events_per_batch_request": .integer(Int64(limits.maximumEventsPerBatchRequest)),
                 "maximum_subscriber_buffer_records": .integer(Int64(limits.maximumSubscriberBufferRecords)),
@@ -202,6 +203,7 @@ struct ServerContext: Sendable {
             "closed_unread": .integer(Int64(clamping: statistics.closedUnread)),
             "unwritten_answer_bytes": .integer(Int64(clamping: statistics.unwrittenAnswerBytes)),
             "in_flight_request_bytes": .integer(Int64(clamping: statistics.inFlightRequestBytes)),
+            "unfinished_line_bytes": .integer(Int64(clamping: statistics.unfinishedLineBytes)),
             "subscriptions_ended_by_half_close": .integer(Int64(clamping: statistics.subscriptionsEndedByHalfClose)),
         ])
     }

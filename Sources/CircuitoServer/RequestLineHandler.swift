@@ -410,6 +410,10 @@ final class RequestLineHandler: ChannelInboundHandler {
         switch frame {
         case .oversize:
             return .answer(RPCMessage.error(id: .null, RPCError.invalidRequest("the line is longer than the frame bound; it was dropped unread", name: "too_large")))
+        case .overloaded(let maximumBytes):
+            let bound = maximumBytes >= 1 << 20 ? "\(maximumBytes >> 20) MiB" : "\(maximumBytes) bytes"
+            return .answer(RPCMessage.error(id: .null, RPCError(LedgerError(
+                .overloaded, "the server held more than \(bound) of lines still arriving on its connections; this line was dropped unread; send it again"))))
         case .line(let buffer):
             let bytes = Array(buffer.readableBytesView)
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }

@@ -144,7 +144,7 @@ public final class LedgerServer: Sendable {
             throw error
         }
         hub.publish(size: size)
-        let connections = ConnectionRegistry(maximum: limits.maximumConnections)
+        let connections = ConnectionRegistry(maximum: limits.maximumConnections, maximumUnfinishedLineBytes: limits.maximumUnfinishedLineBytes)
         let unserved = UnservedConnections()
         let context = ServerContext(
             reader: writer.reader, writer: writer, hub: hub,
@@ -250,7 +250,8 @@ public final class LedgerServer: Sendable {
     static func addLineDecoderAndClosers(
         to pipeline: ChannelPipeline.SynchronousOperations, limits: ServerLimits, state: ConnectionState, connections: ConnectionRegistry
     ) throws {
-        try pipeline.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes)))
+        try pipeline.addHandler(
+            ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: limits.maximumFrameBytes, unfinishedLines: connections.unfinishedLines)))
         // After the decoder: only whole lines count as something sent, so bytes trickled without a
         // newline cannot hold a connection slot.
         if let idleTimeoutSeconds = limits.idleTimeoutSeconds {
@@ -418,6 +419,8 @@ struct ConnectionStatistics: Sendable, Equatable {
     var unwrittenAnswerBytes: Int = 0
     /// Bytes the requests in flight hold decoded (`ServerLimits.maximumInFlightRequestBytes`' count).
     var inFlightRequestBytes: Int = 0
+    /// Bytes of lines still arriving, buffered without their newline (`ServerLimits.maximumUnfinishedLineBytes`' count).
+    var unfinishedLineBytes: Int = 0
     /// Subscriptions given their end since the server started because the server read the end of their client's
     /// side (a half-close, or the connection closed): counted once the end is set, before the stream has sent
     /// what it still owes.
@@ -439,8 +442,13 @@ final class ConnectionRegistry: Sendable {
 
     private let state = Locked(State())
     private let maximum: Int
+    /// The lines still arriving on every connection (`ServerLimits.maximumUnfinishedLineBytes`).
+    let unfinishedLines: UnfinishedLineBytes
 
-    init(maximum: Int) { self.maximum = maximum }
+    init(maximum: Int, maximumUnfinishedLineBytes: Int = ServerLimits().maximumUnfinishedLineBytes) {
+        self.maximum = maximum
+        unfinishedLines = UnfinishedLineBytes(maximumBytes: maximumUnfinishedLineBytes)
+    }
 
     func add(_ channel: Channel) -> Int? {
         state.withLock { state in
@@ -466,6 +474,7 @@ final class ConnectionRegistry: Sendable {
                 open: $0.channels.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop,
                 writesTakenOnEventLoop: $0.writesTakenOnEventLoop, closedIdle: $0.closedIdle, closedUnread: $0.closedUnread,
                 unwrittenAnswerBytes: unwrittenAnswerBytes, inFlightRequestBytes: requestBytesInFlight,
+                unfinishedLineBytes: unfinishedLines.bytes,
                 subscriptionsEndedByHalfClose: $0.subscriptionsEndedByHalfClose)
         }
     }

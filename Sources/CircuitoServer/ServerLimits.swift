@@ -30,6 +30,11 @@ public struct ServerLimits: Sendable, Hashable {
     /// without it the per-connection bounds multiplied: 64 lines of 1 MB left unread held 680 MiB on one connection,
     /// hundreds of GB over 1024. Past it new requests are refused with `overloaded`.
     public var maximumInFlightRequestBytes: Int = 256 << 20
+    /// Bytes of lines still arriving (their newline not read yet), buffered over every connection: each connection
+    /// buffers up to a frame of one, so without it 1 024 connections that sent a frame each without the newline held
+    /// about 1.1 GiB until the idle timeout. Past it a line that grows beyond `UnfinishedLineBytes.alwaysTakenBytes`
+    /// is dropped as it arrives and answered with `overloaded` once its newline comes.
+    public var maximumUnfinishedLineBytes: Int = 256 << 20
     /// Answers up to this size are always written, past the bound above: receipts, balances, proofs (bounded in all
     /// by the connections times their in-flight bound times this).
     public static let smallAnswerBytes = 4096

@@ -44,6 +44,7 @@ struct ProtocolTests {
         #expect(try other.result("server.info")["limits"] == [
             "maximum_frame_bytes": 4096, "maximum_connections": 1024, "maximum_in_flight_per_connection": 64,
             "maximum_unwritten_answer_bytes": 268_435_456, "maximum_in_flight_request_bytes": 268_435_456,
+            "maximum_unfinished_line_bytes": 268_435_456,
             "maximum_subscriptions_per_connection": 4, "maximum_events_per_batch_request": 256,
             "maximum_subscriber_buffer_records": 10_000, "read_request_window_seconds": 300, "idle_timeout_seconds": 600,
             "write_stall_timeout_seconds": 60, "maximum_queued_refusals_per_connection": 256,
@@ -430,6 +431,46 @@ struct ProtocolTests {
             #expect(refused["error"]?["code"] == -32600)
             #expect(refused["error"]?["message"]?.stringValue?.contains("id must be at most 256 bytes") == true, "\(refused)")
         }
+        await server.shutdown()
+    }
+
+    @Test("lines still arriving count against one server-wide bound: past it another client's growing line is dropped and answered overloaded, its connection stays usable, and the count goes back to 0 when the holder leaves")
+    func unfinishedLineBytesBound() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumUnfinishedLineBytes = 64 << 10
+        let server = try await fixture.startServer(limits: limits)
+        func unfinishedLineBytes() -> Int { server.connectionStatistics.unfinishedLineBytes }
+        // Alone, a line past the bound is still taken: it is all that is held.
+        var holder: LineClient? = try server.client()
+        let held = #"{"jsonrpc":"2.0","id":1,"method":"server.info","params":{"padding":""# + String(repeating: "p", count: 100_000)
+        try holder?.send(bytes: Array(held.utf8))
+        for _ in 0..<500 where unfinishedLineBytes() < 100_000 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(unfinishedLineBytes() >= 100_000, "\(unfinishedLineBytes())")
+        let other = try server.client(unix: true)
+        let statistics = try other.result("server.info")["connections"]
+        #expect((statistics?["unfinished_line_bytes"]?.integerValue ?? 0) >= 100_000, "\(String(describing: statistics))")
+        // Another client's line past 4096 bytes does not fit: dropped unread, answered once its newline comes.
+        let line = CanonicalJSON.encodeString(RPCMessage.request(id: 2, method: "server.info", params: ["padding": .string(String(repeating: "q", count: 10_000))])) + "\n"
+        let refused = try #require(try other.exchange(line))
+        #expect(refused["id"] == .null, "\(refused)")
+        #expect(refused["error"]?["data"]?["code"] == "overloaded")
+        #expect(refused["error"]?["message"]?.stringValue?.contains("lines still arriving") == true, "\(refused)")
+        // Short lines are always taken, and the connection stays usable.
+        #expect(try other.result("checkpoint")["size"] != nil)
+        // The holder finishes its line: it is read (server.info takes no params) and nothing is held.
+        try holder?.send(bytes: Array(#""}}"#.utf8) + [0x0A])
+        #expect(try holder?.nextMessage()?["error"]?["data"]?["code"] == "invalid_params")
+        #expect(unfinishedLineBytes() == 0)
+        // Held again, then the holder leaves without its newline: its bytes are let go with its connection.
+        try holder?.send(bytes: Array(held.utf8))
+        for _ in 0..<500 where unfinishedLineBytes() < 100_000 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(unfinishedLineBytes() >= 100_000)
+        holder = nil
+        for _ in 0..<500 where unfinishedLineBytes() > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(unfinishedLineBytes() == 0)
+        // The line refused before is taken now.
+        #expect(try other.exchange(line)?["error"]?["data"]?["code"] == "invalid_params")
         await server.shutdown()
     }
 

@@ -373,9 +373,68 @@ struct LineFrameDecoderTests {
             switch frame {
             case .line(let buffer): frames.append(String(buffer: buffer))
             case .oversize: frames.append("<oversize>")
+            case .overloaded(let maximumBytes): frames.append("<overloaded \(maximumBytes)>")
             }
         }
         return frames
+    }
+
+    /// The frames `channel` has passed on since the last call.
+    private static func frames(of channel: EmbeddedChannel) throws -> [String] {
+        var frames: [String] = []
+        while let frame = try channel.readInbound(as: LineFrame.self) {
+            switch frame {
+            case .line(let buffer): frames.append(buffer.readableBytes > 16 ? "<\(buffer.readableBytes) bytes>" : String(buffer: buffer))
+            case .oversize: frames.append("<oversize>")
+            case .overloaded(let maximumBytes): frames.append("<overloaded \(maximumBytes)>")
+            }
+        }
+        return frames
+    }
+
+    @Test("unfinished lines are counted over every connection: a line growing past 4096 bytes while the others hold more than the bound is dropped and passed on as overloaded; lines within 4096 bytes, and a line held alone, are always taken; every byte counted is let go")
+    func unfinishedLinesBound() throws {
+        let unfinished = UnfinishedLineBytes(maximumBytes: 8000)
+        func connection() -> EmbeddedChannel {
+            EmbeddedChannel(handler: ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: 20_000, unfinishedLines: unfinished)))
+        }
+        func bytes(_ count: Int) -> ByteBuffer { ByteBuffer(repeating: UInt8(ascii: "x"), count: count) }
+        let first = connection(), second = connection(), third = connection()
+        // Alone, a line past the bound is taken.
+        try first.writeInbound(bytes(9000))
+        #expect(unfinished.bytes == 9000)
+        // Within 4096 bytes a line is taken past the bound too.
+        try second.writeInbound(bytes(3000))
+        #expect(unfinished.bytes == 12_000)
+        // Growing past 4096 bytes while others hold more than the bound: dropped, and what it held let go.
+        try second.writeInbound(bytes(2000))
+        #expect(unfinished.bytes == 9000)
+        try second.writeInbound(bytes(500))
+        #expect(unfinished.bytes == 9000, "the rest of a dropped line is not counted")
+        try second.writeInbound(ByteBuffer(string: "\nab\n"))
+        #expect(try Self.frames(of: second) == ["<overloaded 8000>", "ab"])
+        // A whole line is let go of as it is passed on; a line in one read is never counted.
+        try first.writeInbound(ByteBuffer(string: "\n"))
+        #expect(try Self.frames(of: first) == ["<9000 bytes>"])
+        #expect(unfinished.bytes == 0)
+        try third.writeInbound(bytes(6000))
+        try third.writeInbound(ByteBuffer(string: "\n"))
+        #expect(try Self.frames(of: third) == ["<6000 bytes>"])
+        // Within the bound two lines are taken; closing (the last line passed on) and removing the decoder let go.
+        try first.writeInbound(bytes(5000))
+        try second.writeInbound(bytes(3000))
+        #expect(unfinished.bytes == 8000)
+        _ = try first.finish(acceptAlreadyClosed: true)
+        #expect(try Self.frames(of: first) == ["<5000 bytes>"])
+        #expect(unfinished.bytes == 3000)
+        let decoder = try second.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<LineFrameDecoder>.self)
+        let removed = second.pipeline.syncOperations.removeHandler(context: decoder)
+        // The removal runs on the loop, which an embedded channel runs only when asked to.
+        second.embeddedEventLoop.run()
+        try removed.wait()
+        #expect(unfinished.bytes == 0)
+        _ = try second.finish(acceptAlreadyClosed: true)
+        _ = try third.finish(acceptAlreadyClosed: true)
     }
 
     @Test("a carriage return before the newline is not part of the line and does not count against the bound")
