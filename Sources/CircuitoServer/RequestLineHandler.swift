@@ -114,56 +114,116 @@ struct RunningSubscription: Sendable {
 
 /// Closes a connection that sent nothing for the idle timeout (`LineIdleTimer`'s read event) while it has nothing
 /// to wait for: no request in flight and no subscription. One that is waiting keeps its connection, however long its
-/// answers or its stream take; its timer starts again. Also closes one whose answers its client has not read for the
-/// write stall timeout (the write event, with the socket full).
+/// answers or its stream take; its timer starts again.
 final class IdleConnectionCloser: ChannelInboundHandler {
     typealias InboundIn = LineFrame
     typealias InboundOut = LineFrame
 
     private let state: ConnectionState
     private let registry: ConnectionRegistry
-    /// `ServerLimits.writeStallTimeoutSeconds`, in nanoseconds (nil: never).
-    private let writeStallNanoseconds: Int64?
-    private let now: () -> NIODeadline
-    /// Since when the channel has been unwritable without a break (nil while writable).
-    private var unwritableSince: NIODeadline?
 
-    init(state: ConnectionState, registry: ConnectionRegistry, writeStallTimeoutSeconds: Int? = nil, now: @escaping () -> NIODeadline = NIODeadline.now) {
+    init(state: ConnectionState, registry: ConnectionRegistry) {
         self.state = state
         self.registry = registry
-        self.writeStallNanoseconds = writeStallTimeoutSeconds.map { Int64($0) * 1_000_000_000 }
-        self.now = now
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            unwritableSince = nil
-        } else if unwritableSince == nil {
-            unwritableSince = now()
-        }
-        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read || idle == .write else {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
             context.fireUserInboundEventTriggered(event)
-            return
-        }
-        if idle == .write {
-            // No write completed for the stall timeout (answers are written in slices, so a client that reads
-            // completes one now and then): closed only when its answers also waited, unwritable, all that time, for
-            // a client that stopped reading; a connection with nothing to write, or that just filled up, is not.
-            guard let writeStallNanoseconds, let since = unwritableSince, !context.channel.isWritable,
-                (now() - since).nanoseconds >= writeStallNanoseconds
-            else { return }
-            registry.countClosedUnread()
-            context.close(promise: nil)
             return
         }
         let waiting = state.inFlight.withLock { $0 } > 0 || state.writesTakenOnEventLoop.count > 0
             || state.subscriptionCount.withLock { $0.active } > 0
         guard !waiting else { return }
         registry.countClosedIdle()
+        context.close(promise: nil)
+    }
+}
+
+/// Closes a connection whose client leaves its answers unread: the channel unwritable (the socket and the channel's
+/// buffer full) and no write to it completing, for `timeout` counted from the later of the two (when it turned
+/// unwritable, when a write last completed). Answers are written in slices, so a client that reads slowly but
+/// steadily completes one now and then and keeps its connection; one that has just filled its socket after a quiet
+/// spell gets the whole timeout.
+///
+/// Replaces `IdleStateHandler`'s write timeout, whose event came a timeout after the last completed write whatever the
+/// writability, and then every timeout: a stall that began just after an event was seen at the next one, up to twice
+/// the timeout late. On the event loop's own clock (`EventLoop.now`), as `LineIdleTimer`, so that tests move it.
+final class WriteStallCloser: ChannelDuplexHandler {
+    typealias InboundIn = LineFrame
+    typealias InboundOut = LineFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let timeout: TimeAmount
+    private let registry: ConnectionRegistry
+    /// Since when the channel has been unwritable without a break (nil while writable).
+    private var unwritableSince: NIODeadline?
+    private var lastWriteCompleted = NIODeadline.distantPast
+    /// The one check of the connection, scheduled only while it is unwritable.
+    private var check: Scheduled<Void>?
+
+    init(timeout: TimeAmount, registry: ConnectionRegistry) {
+        self.timeout = timeout
+        self.registry = registry
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive, !context.channel.isWritable { becameUnwritable(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stop()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stop()
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            unwritableSince = nil
+            stop()
+        } else if unwritableSince == nil {
+            becameUnwritable(context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // Every write is watched, those made while writable included: their bytes may reach the socket during a stall.
+        let written = promise ?? context.eventLoop.makePromise()
+        let eventLoop = context.eventLoop
+        written.futureResult.hop(to: eventLoop).assumeIsolated().whenSuccess { self.lastWriteCompleted = eventLoop.now }
+        context.write(data, promise: written)
+    }
+
+    private func becameUnwritable(_ context: ChannelHandlerContext) {
+        let now = context.eventLoop.now
+        unwritableSince = now
+        stop()
+        schedule(context, at: now + timeout)
+    }
+
+    private func stop() {
+        check?.cancel()
+        check = nil
+    }
+
+    private func schedule(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        check = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.fire(context) }
+    }
+
+    private func fire(_ context: ChannelHandlerContext) {
+        check = nil
+        guard let unwritableSince, context.channel.isActive, !context.channel.isWritable else { return }
+        let deadline = max(unwritableSince, lastWriteCompleted) + timeout
+        guard context.eventLoop.now >= deadline else {
+            // A write completed since this check was set: the timeout counts from it.
+            return schedule(context, at: deadline)
+        }
+        registry.countClosedUnread()
         context.close(promise: nil)
     }
 }

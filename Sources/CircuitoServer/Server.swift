@@ -246,7 +246,8 @@ public final class LedgerServer: Sendable {
     }
 
     /// The start of a connection's pipeline: the line decoder, then the idle and stall closers. Also what tests
-    /// build on an `EmbeddedChannel`, whose clock they move, to see the idle timeout's effect without waiting for it.
+    /// build on an `EmbeddedChannel`, whose clock they move, to see the idle and stall timeouts' effects without
+    /// waiting for them.
     static func addLineDecoderAndClosers(
         to pipeline: ChannelPipeline.SynchronousOperations, limits: ServerLimits, state: ConnectionState, connections: ConnectionRegistry
     ) throws {
@@ -258,11 +259,10 @@ public final class LedgerServer: Sendable {
             try pipeline.addHandler(LineIdleTimer(timeout: .seconds(Int64(idleTimeoutSeconds))))
         }
         if let writeStallTimeoutSeconds = limits.writeStallTimeoutSeconds {
-            try pipeline.addHandler(IdleStateHandler(writeTimeout: .seconds(Int64(writeStallTimeoutSeconds))))
+            try pipeline.addHandler(WriteStallCloser(timeout: .seconds(Int64(writeStallTimeoutSeconds)), registry: connections))
         }
-        if limits.idleTimeoutSeconds != nil || limits.writeStallTimeoutSeconds != nil {
-            try pipeline.addHandler(
-                IdleConnectionCloser(state: state, registry: connections, writeStallTimeoutSeconds: limits.writeStallTimeoutSeconds))
+        if limits.idleTimeoutSeconds != nil {
+            try pipeline.addHandler(IdleConnectionCloser(state: state, registry: connections))
         }
     }
 

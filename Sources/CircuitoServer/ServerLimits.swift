@@ -17,8 +17,9 @@ public struct ServerLimits: Sendable, Hashable {
     /// refusals is closed past it.
     public var maximumQueuedRefusalsPerConnection: Int = 256
     /// Seconds a connection may leave its answers, or a subscription's messages, unread (its socket full, no write
-    /// completing) before it is closed, so that clients that stopped reading cannot hold their answers, and the
-    /// server-wide bound below, for long; nil: never.
+    /// completing) before it is closed, counted from the later of its socket filling up and its last completed write
+    /// (`WriteStallCloser`), so that clients that stopped reading cannot hold their answers, and the server-wide bound
+    /// below, for long; nil: never.
     public var writeStallTimeoutSeconds: Int? = 60
     /// Bytes of answers made and not yet written to their clients, over every connection: a client that reads
     /// slowly holds its answers in the server. Past it new requests are refused with `overloaded`, and an answer of

@@ -195,14 +195,11 @@ struct RequestLineHandlerTests {
     }
 
     /// A connected channel with only the idle closer in its pipeline, its connection's state and registry.
-    private static func closedByIdleCloser(
-        writeStallTimeoutSeconds: Int? = nil, now: @escaping () -> NIODeadline = NIODeadline.now
-    ) throws -> (ConnectionRegistry, ConnectionState, EmbeddedChannel) {
+    private static func closedByIdleCloser() throws -> (ConnectionRegistry, ConnectionState, EmbeddedChannel) {
         let registry = ConnectionRegistry(maximum: 8)
         let state = ConnectionState(refused: false)
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(
-            IdleConnectionCloser(state: state, registry: registry, writeStallTimeoutSeconds: writeStallTimeoutSeconds, now: now))
+        try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser(state: state, registry: registry))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7411)).wait()
         return (registry, state, channel)
     }
@@ -314,34 +311,95 @@ struct RequestLineHandlerTests {
         await harness.stop()
     }
 
-    @Test("the write stall closer closes a connection whose answers waited unwritable for the whole timeout, and no other")
-    func writeStallClosesUnreadConnections() throws {
-        let clock = Locked(NIODeadline.uptimeNanoseconds(1_000_000_000_000))
-        let (registry, state, channel) = try Self.closedByIdleCloser(writeStallTimeoutSeconds: 60, now: { clock.withLock { $0 } })
-        func advance(seconds: Int64) { clock.withLock { $0 = $0 + .seconds(seconds) } }
-        func setWritable(_ writable: Bool) {
-            channel.isWritable = writable
-            channel.pipeline.fireChannelWritabilityChanged()
+    /// The start of a connection's pipeline as the server builds it, with a write stall timeout of 60 s and no idle
+    /// timeout, connected on an `EmbeddedEventLoop` of its own, whose clock only the test moves.
+    private static func stallTimedConnection(registry: ConnectionRegistry) throws -> EmbeddedChannel {
+        var limits = ServerLimits()
+        limits.writeStallTimeoutSeconds = 60
+        limits.idleTimeoutSeconds = nil
+        let channel = EmbeddedChannel()
+        try LedgerServer.addLineDecoderAndClosers(
+            to: channel.pipeline.syncOperations, limits: limits, state: ConnectionState(refused: false), connections: registry)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 7411)).wait()
+        return channel
+    }
+
+    /// What the channel does when its socket fills up (unwritable) or drains (writable).
+    private static func setWritable(_ channel: EmbeddedChannel, _ writable: Bool) {
+        channel.isWritable = writable
+        channel.pipeline.fireChannelWritabilityChanged()
+    }
+
+    @Test("on the event loop's clock: a connection unwritable with no write completing is closed at the write stall timeout after it turned unwritable, not a timeout later")
+    func writeStallClosesAtTheTimeout() throws {
+        let registry = ConnectionRegistry(maximum: 8)
+        let channel = try Self.stallTimedConnection(registry: registry)
+        defer { _ = try? channel.finish(acceptAlreadyClosed: true) }
+        // A write completed 1 s before the stall: a timer counted from the last completed write (IdleStateHandler's)
+        // fired at 60 s with the channel unwritable for 59, kept it, and fired next at 120.
+        try channel.writeOutbound(ByteBuffer(string: "an answer\n"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        Self.setWritable(channel, false)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(60) - .milliseconds(1))
+        #expect(channel.isActive, "closed before the timeout")
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive, "still open at the timeout")
+        #expect(registry.statistics.closedUnread == 1 && registry.statistics.closedIdle == 0)
+    }
+
+    @Test("a write completing while the connection is unwritable moves the stall's deadline: a client that reads slowly but steadily is never closed")
+    func completedWritesMoveTheStallDeadline() throws {
+        let registry = ConnectionRegistry(maximum: 8)
+        let channel = try Self.stallTimedConnection(registry: registry)
+        defer { _ = try? channel.finish(acceptAlreadyClosed: true) }
+        // Handed to the channel while writable, on the socket 40 s into the stall: the timeout counts from then.
+        channel.write(ByteBuffer(string: "an answer\n"), promise: nil)
+        Self.setWritable(channel, false)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(40))
+        channel.flush()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(60) - .milliseconds(1))
+        #expect(channel.isActive, "closed before the timeout counted from the completed write")
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive, "still open a timeout after the last completed write")
+        #expect(registry.statistics.closedUnread == 1)
+        // Unwritable throughout, one slice completing every 50 s for 1000 s: kept; then nothing more: closed.
+        let reader = try Self.stallTimedConnection(registry: registry)
+        defer { _ = try? reader.finish(acceptAlreadyClosed: true) }
+        Self.setWritable(reader, false)
+        for _ in 0..<20 {
+            reader.embeddedEventLoop.advanceTime(by: .seconds(50))
+            try reader.writeOutbound(ByteBuffer(string: "a slice\n"))
         }
-        // Nothing written for the stall timeout with nothing to write (writable): kept, even with a request in flight.
-        state.inFlight.withLock { $0 = 1 }
-        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
-        #expect(channel.isActive)
-        // A client that has just filled its socket after a quiet spell (the timer fires every timeout without a
-        // completed write) is kept, and so is one that reads now and then (writable again in between).
-        setWritable(false)
-        advance(seconds: 30)
-        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
-        #expect(channel.isActive)
-        setWritable(true)
-        setWritable(false)
-        advance(seconds: 45)
-        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
-        #expect(channel.isActive)
-        // Unwritable, without a break, for the whole timeout: its client stopped reading. Closed.
-        advance(seconds: 15)
-        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.write)
-        #expect(!channel.isActive)
+        #expect(reader.isActive, "a client that reads slowly but steadily was closed")
+        reader.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(!reader.isActive, "still open a timeout after its last completed write")
+        #expect(registry.statistics.closedUnread == 2 && registry.statistics.closedIdle == 0)
+    }
+
+    @Test("a connection that turns writable again is not closed for a stall, however long it then writes nothing; a new stall gets a whole timeout")
+    func writableAgainCancelsTheStall() throws {
+        let registry = ConnectionRegistry(maximum: 8)
+        let channel = try Self.stallTimedConnection(registry: registry)
+        defer { _ = try? channel.finish(acceptAlreadyClosed: true) }
+        Self.setWritable(channel, false)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(50))
+        // Its client read: writable, with nothing to write for two timeouts. Kept.
+        Self.setWritable(channel, true)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(120))
+        #expect(channel.isActive, "closed while writable")
+        // Its socket just filled up after that quiet spell: the whole timeout from now.
+        Self.setWritable(channel, false)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(60) - .milliseconds(1))
+        #expect(channel.isActive, "closed before a whole timeout of the new stall")
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!channel.isActive, "still open at the new stall's timeout")
+        #expect(registry.statistics.closedUnread == 1)
+        // Closed for another reason during a stall: its check goes with it, nothing counted.
+        let closed = try Self.stallTimedConnection(registry: registry)
+        Self.setWritable(closed, false)
+        closed.embeddedEventLoop.advanceTime(by: .seconds(30))
+        _ = try closed.finish()
+        closed.embeddedEventLoop.advanceTime(by: .seconds(120))
         #expect(registry.statistics.closedUnread == 1 && registry.statistics.closedIdle == 0)
     }
 
