@@ -259,6 +259,27 @@ struct ProtocolTests {
         await server.shutdown()
     }
 
+    @Test("a client that sends reads and reads none of their answers is closed after the write stall timeout, counted as closed unread")
+    func unreadAnswersCloseTheConnection() async throws {
+        let (fixture, server, writer) = try await SubscriptionTests.serverWithSmallSendBuffers(batchesOf30: 20, writeStallTimeoutSeconds: 1)
+        // 16 pages of the log (600 records) are far more than the channel (64 KiB) and the small sockets hold: it turns
+        // unwritable, and no write completes once the client's buffer is full.
+        let stalled = try LineClient(server.tcpEndpoint, timeoutSeconds: 20, receiveBufferBytes: 2048)
+        let lines = (0..<16).map { number in
+            CanonicalJSON.encodeString(RPCMessage.request(id: .integer(Int64(number)), method: "events", params: fixture.read("events", as: "audit", ["from": 0]))) + "\n"
+        }
+        try stalled.send(bytes: Array(lines.joined().utf8))
+        var connections: JSONValue = .null
+        for _ in 0..<500 {
+            connections = try writer.result("server.info")["connections"] ?? .null
+            if connections["closed_unread"] == 1, connections["open"] == 1 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(connections["closed_unread"] == 1, "\(CanonicalJSON.encodeString(connections))")
+        #expect(connections["open"] == 1, "only the writer's connection is left")
+        await server.shutdown()
+    }
+
     @Test("large answers made while the server-wide bound is reached are not kept: their requests are answered overloaded, and the bound holds")
     func largeAnswersPastTheBoundAreWithheld() async throws {
         let fixture = try CircuitFixture()
