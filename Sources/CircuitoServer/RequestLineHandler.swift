@@ -41,10 +41,8 @@ final class ConnectionState: Sendable {
     /// `inFlight`, which the connection's task lets go of), so that the idle closer sees them too, and the connection's
     /// task waits for their answers before it closes a connection its client half-closed.
     let writesTakenOnEventLoop = WritesTakenOnEventLoop()
-    /// Running streams; `closed` once the client's side ended, after which a new stream ends at once (after the
-    /// records committed by then).
-    let subscriptions = Locked<(closed: Bool, streams: [RunningSubscription])>((false, []))
-    let subscriptionCount = Locked<(active: Int, total: Int)>((0, 0))
+    /// The connection's subscriptions, under one lock so that the streams listed never outnumber those counted.
+    let subscriptions = Locked(ConnectionSubscriptions())
     /// The connection's read session (Specs/protocol.md section 4.3).
     let session: ReadSession
 
@@ -93,6 +91,24 @@ final class WritesTakenOnEventLoop: Sendable {
     }
 }
 
+/// A connection's subscriptions: those accepted and not ended, and the streams running, which the connection's
+/// task gives their end when its client's side ends.
+struct ConnectionSubscriptions {
+    /// Set once the client's side ended: a stream started after that ends at once (after the records committed by
+    /// then), since the task that gives the listed streams their end has already run.
+    var closed = false
+    /// Running streams by their hub identifier. Each removes its own entry when it ends (its subscriber suspended or
+    /// its key revoked, cut off, its end reached), so a connection that stays open holds only its live streams,
+    /// however many it opened and ended.
+    var streams: [Int: RunningSubscription] = [:]
+    /// Subscriptions accepted and not ended (their answer being written, or their stream running): what
+    /// `ServerLimits.maximumSubscriptionsPerConnection` bounds, and what keeps the idle closer away. At least
+    /// `streams.count`: a stream's entry goes in the same step as its count.
+    var active = 0
+    /// Subscriptions accepted since the connection opened, which numbers them (`sub-1`, `sub-2`, …).
+    var total = 0
+}
+
 /// A stream of this connection: its task, the hub's registration and where its end is set.
 struct RunningSubscription: Sendable {
     let task: Task<Void, Never>
@@ -133,7 +149,7 @@ final class IdleConnectionCloser: ChannelInboundHandler {
             return
         }
         let waiting = state.inFlight.withLock { $0 } > 0 || state.writesTakenOnEventLoop.count > 0
-            || state.subscriptionCount.withLock { $0.active } > 0
+            || state.subscriptions.withLock { $0.active } > 0
         guard !waiting else { return }
         registry.countClosedIdle()
         context.close(promise: nil)

@@ -70,6 +70,8 @@ public final class LedgerServer: Sendable {
     private let unserved: UnservedConnections
     /// The connection counters now (`server.info`'s `connections`), for tests that must look while requests are refused.
     var connectionStatistics: ConnectionStatistics { connections.statistics }
+    /// Subscriptions live and listed over every connection (`ConnectionRegistry.subscriptionCounts`), for tests.
+    var subscriptionCounts: (live: Int, listed: Int) { connections.subscriptionCounts }
     private let acceptTask: Locked<Task<Void, Never>?>
     private let storageFailure: StorageFailureReport
 
@@ -236,8 +238,9 @@ public final class LedgerServer: Sendable {
         // Before the count, so that a refused option leaves nothing counted.
         try limits.tcpKeepAlive?.apply(to: channel)
         // Counted here, before the first line can arrive: a connection past the bound is never served.
-        let identifier = connections.add(channel)
-        let state = ConnectionState(refused: identifier == nil, monotonicMilliseconds: context.monotonicMilliseconds)
+        let (identifier, state) = connections.add(channel) { refused in
+            ConnectionState(refused: refused, monotonicMilliseconds: context.monotonicMilliseconds)
+        }
         try addLineDecoderAndClosers(to: channel.pipeline.syncOperations, limits: limits, state: state, connections: connections)
         try channel.pipeline.syncOperations.addHandler(RequestLineHandler(state: state, server: context, registry: connections))
         let wrapped = try NIOAsyncChannel<ConnectionMessage, ByteBuffer>(
@@ -430,7 +433,8 @@ struct ConnectionStatistics: Sendable, Equatable {
 /// Open connections, for the connection bound, the in-flight count and shutdown.
 final class ConnectionRegistry: Sendable {
     private struct State {
-        var channels: [Int: Channel] = [:]
+        /// Each open connection's channel (closed at shutdown) and state (its subscriptions, counted over all).
+        var connections: [Int: (channel: Channel, state: ConnectionState)] = [:]
         var nextIdentifier = 0
         var inFlight = 0
         var answeredOnEventLoop = 0
@@ -450,16 +454,34 @@ final class ConnectionRegistry: Sendable {
         unfinishedLines = UnfinishedLineBytes(maximumBytes: maximumUnfinishedLineBytes)
     }
 
-    func add(_ channel: Channel) -> Int? {
+    /// Counts `channel` as open, with the state `makeState` makes for it, and returns its number; past the bound,
+    /// counts nothing and returns nil with a refused state (`makeState(true)`).
+    func add(_ channel: Channel, makeState: (_ refused: Bool) -> ConnectionState) -> (identifier: Int?, state: ConnectionState) {
         state.withLock { state in
-            guard state.channels.count < maximum else { return nil }
+            guard state.connections.count < maximum else { return (nil, makeState(true)) }
             state.nextIdentifier += 1
-            state.channels[state.nextIdentifier] = channel
-            return state.nextIdentifier
+            let connectionState = makeState(false)
+            state.connections[state.nextIdentifier] = (channel, connectionState)
+            return (state.nextIdentifier, connectionState)
         }
     }
 
-    func remove(_ identifier: Int) { state.withLock { _ = $0.channels.removeValue(forKey: identifier) } }
+    func remove(_ identifier: Int) { state.withLock { _ = $0.connections.removeValue(forKey: identifier) } }
+
+    /// Subscriptions over every open connection: `live`, accepted and not ended; `listed`, the entries of running
+    /// streams the connections hold. Each connection's pair is read under its lock, not all at one instant.
+    var subscriptionCounts: (live: Int, listed: Int) {
+        // Each connection's lock taken after the registry's is let go: no lock is ever held under another here.
+        let states = state.withLock { $0.connections.values.map(\.state) }
+        var counts = (live: 0, listed: 0)
+        // Bounded by the connection bound.
+        for connectionState in states {
+            let (live, listed) = connectionState.subscriptions.withLock { ($0.active, $0.streams.count) }
+            counts.live += live
+            counts.listed += listed
+        }
+        return counts
+    }
 
     var inFlight: Int { state.withLock { $0.inFlight } }
 
@@ -471,7 +493,7 @@ final class ConnectionRegistry: Sendable {
     var statistics: ConnectionStatistics {
         state.withLock {
             ConnectionStatistics(
-                open: $0.channels.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop,
+                open: $0.connections.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop,
                 writesTakenOnEventLoop: $0.writesTakenOnEventLoop, closedIdle: $0.closedIdle, closedUnread: $0.closedUnread,
                 unwrittenAnswerBytes: unwrittenAnswerBytes, inFlightRequestBytes: requestBytesInFlight,
                 unfinishedLineBytes: unfinishedLines.bytes,
@@ -550,7 +572,7 @@ final class ConnectionRegistry: Sendable {
     }
 
     func closeAll() {
-        let channels = state.withLock { Array($0.channels.values) }
+        let channels = state.withLock { $0.connections.values.map(\.channel) }
         for channel in channels { channel.close(promise: nil) }
     }
 }
@@ -613,7 +635,7 @@ struct Connection {
                     // sends what was committed until now and ends (`SubscriptionStream.run`).
                     let streams = state.subscriptions.withLock { subscriptions -> [RunningSubscription] in
                         subscriptions.closed = true
-                        return subscriptions.streams
+                        return Array(subscriptions.streams.values)
                     }
                     let ended = streams.filter { $0.finish(hub: context.hub) }.count
                     registry.countSubscriptionsEndedByHalfClose(ended)
@@ -749,11 +771,11 @@ struct Connection {
                 throw RPCError(LedgerError(.notAuthorised, "\(requester.role.rawValue) \"\(requester.id)\" may not read the log"))
             }
             let size = try context.hub.sizeForSubscription(from: start) { () throws(LedgerError) in try context.reader.size() }
-            let number = state.subscriptionCount.withLock { count -> Int? in
-                guard count.active < context.limits.maximumSubscriptionsPerConnection else { return nil }
-                count.active += 1
-                count.total += 1
-                return count.total
+            let number = state.subscriptions.withLock { subscriptions -> Int? in
+                guard subscriptions.active < context.limits.maximumSubscriptionsPerConnection else { return nil }
+                subscriptions.active += 1
+                subscriptions.total += 1
+                return subscriptions.total
             }
             guard let number else {
                 throw RPCError(LedgerError(.overloaded, "a connection holds at most \(context.limits.maximumSubscriptionsPerConnection) subscriptions"))
@@ -785,9 +807,18 @@ struct Connection {
                 }
                 // The stream does not hold an in-flight slot once its answer is out.
                 releaseSlot()
-                defer { state.subscriptionCount.withLock { $0.active -= 1 } }
+                // Its entry, if it was listed, goes with its count: a stream that ended while the connection stays
+                // open is not held until the connection closes. A stream not listed here was either never started
+                // or found `closed` and was given its end below.
+                let hubIdentifier = subscription.registration.identifier
+                defer {
+                    state.subscriptions.withLock { subscriptions in
+                        subscriptions.streams.removeValue(forKey: hubIdentifier)
+                        subscriptions.active -= 1
+                    }
+                }
                 guard written else {
-                    context.hub.unregister(subscription.registration.identifier)
+                    context.hub.unregister(hubIdentifier)
                     return
                 }
                 let stream = SubscriptionStream(
@@ -795,9 +826,12 @@ struct Connection {
                     outbound: outbound, channel: channel, connections: registry, writeStallTimeoutSeconds: context.limits.writeStallTimeoutSeconds,
                     end: Locked(nil), registration: subscription.registration)
                 let task = Task(executorPreference: context.executor) { await stream.run() }
-                let running = RunningSubscription(task: task, hubIdentifier: subscription.registration.identifier, end: stream.end)
+                let running = RunningSubscription(task: task, hubIdentifier: hubIdentifier, end: stream.end)
+                // Listed, or given its end here, under the lock that sets `closed`: the half-close either lists it
+                // or is seen here, so no stream is missed. Removed (in the defer above) only after this, so its
+                // entry cannot outlive it.
                 let closed = state.subscriptions.withLock { subscriptions -> Bool in
-                    if !subscriptions.closed { subscriptions.streams.append(running) }
+                    if !subscriptions.closed { subscriptions.streams[hubIdentifier] = running }
                     return subscriptions.closed
                 }
                 if closed, running.finish(hub: context.hub) { registry.countSubscriptionsEndedByHalfClose(1) }

@@ -246,7 +246,7 @@ struct RequestLineHandlerTests {
         let (waitingState, waiting) = try Self.idleTimedConnection(registry: registry)
         waitingState.inFlight.withLock { $0 = 1 }
         let (subscriberState, subscriber) = try Self.idleTimedConnection(registry: registry)
-        subscriberState.subscriptionCount.withLock { $0.active = 1 }
+        subscriberState.subscriptions.withLock { $0.active = 1 }
         let all = [silent, halfLine, trickle, busy, waiting, subscriber]
         defer { for channel in all { _ = try? channel.finish(acceptAlreadyClosed: true) } }
         // Every 0.1 s the busy connection sends a whole line and the trickling one a byte that ends none.

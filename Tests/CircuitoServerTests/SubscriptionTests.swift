@@ -1,6 +1,6 @@
 import CircuitoCore
 import CircuitoCrypto
-import CircuitoServer
+@testable import CircuitoServer
 import CircuitoStorage
 import Foundation
 import Glibc
@@ -194,6 +194,49 @@ struct SubscriptionTests {
         // The stream ends on a commit's end: its last message is the checkpoint of the last record sent.
         #expect(lastMethod == "subscription.checkpoint" && lastCheckpointSize == (sequenceNumbers.last ?? -1) + 1, "\(String(describing: lastMethod)) \(lastCheckpointSize)")
         #expect(sequenceNumbers == Array(0..<size), "\(sequenceNumbers.count) records of \(size), last \(sequenceNumbers.last ?? -1)")
+        await server.shutdown()
+    }
+
+    @Test("a stream that ends on its own leaves its connection's list: one connection that opened and ended eight holds only its live one")
+    func endedStreamsLeaveTheConnection() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let writer = try server.client()
+        let subscriber = try server.client()
+        let auditor = fixture.actors.auditor
+        /// Waits (bounded) until the server's subscriptions are `live` and listed `listed`, and returns what it counts.
+        func settle(live: Int, listed: Int) async throws -> (live: Int, listed: Int) {
+            for _ in 0..<1500 where server.subscriptionCounts != (live, listed) { try await Task.sleep(for: .milliseconds(20)) }
+            return server.subscriptionCounts
+        }
+        // More rounds than a connection may hold subscriptions at once, each on the same connection, which stays open.
+        for round in 0..<(ServerLimits().maximumSubscriptionsPerConnection * 2) {
+            // A key of the auditor's for this round's stream, revoked (with its first key) to end the stream.
+            let key = Ed25519PrivateKey()
+            _ = try writer.result("submit", try fixture.signed("actor.key_added", by: "audit", auditor, ["actor": "audit", "key": .string(key.publicKey.multikey)]).params)
+            let size = try #require(try writer.result("server.info")["size"]?.integerValue)
+            let params = ReadAuthorisation.sign(method: "subscribe", params: ["from": .integer(size)], actor: "audit", key: key, nowMilliseconds: fixture.now)
+            #expect(try subscriber.result("subscribe", params)["subscription"] == .string("sub-\(round + 1)"))
+            _ = try writer.result("submit", try fixture.signed("actor.key_revoked", by: "audit", auditor, ["actor": "audit", "key": .string(key.publicKey.multikey)]).params)
+            // The stream ends before the revocation's record, with key_not_active.
+            let ended = try #require(try subscriber.nextMessage())
+            #expect(ended["method"] == "subscription.error" && ended["params"]?["error"]?["data"]?["code"] == "key_not_active", "\(CanonicalJSON.encodeString(ended))")
+        }
+        let afterEnds = try await settle(live: 0, listed: 0)
+        #expect(afterEnds.live == 0 && afterEnds.listed == 0, "live \(afterEnds.live), listed \(afterEnds.listed) after every stream ended")
+        // One more, which stays live: listed once, beside no entry of the ended ones.
+        _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(Int64(try server.size()))]))
+        let oneLive = try await settle(live: 1, listed: 1)
+        #expect(oneLive.live == 1 && oneLive.listed == 1, "live \(oneLive.live), listed \(oneLive.listed) with one stream running")
+        // The half-close still finds it and gives it its end; then nothing is left.
+        subscriber.shutdownSending()
+        // Read to the connection's end (a stream from the log's end sends nothing more: a few lines at most).
+        for _ in 0..<100 {
+            guard try subscriber.nextMessage() != nil else { break }
+        }
+        let afterClose = try await settle(live: 0, listed: 0)
+        #expect(afterClose.live == 0 && afterClose.listed == 0)
+        #expect(try writer.result("server.info")["connections"]?["subscriptions_ended_by_half_close"] == 1)
         await server.shutdown()
     }
 
