@@ -189,6 +189,7 @@ struct ServerContext: Sendable {
             ]),
             "writer": Self.writerJSON(writer.statistics),
             "connections": Self.connectionsJSON(connections.statistics),
+            "reads": .object(["remembered_nonces": .integer(Int64(nonces.rememberedCount(nowMilliseconds: clock())))]),
         ])
     }
 
@@ -205,6 +206,7 @@ struct ServerContext: Sendable {
             "in_flight_request_bytes": .integer(Int64(clamping: statistics.inFlightRequestBytes)),
             "unfinished_line_bytes": .integer(Int64(clamping: statistics.unfinishedLineBytes)),
             "subscriptions_ended_by_half_close": .integer(Int64(clamping: statistics.subscriptionsEndedByHalfClose)),
+            "subscriptions": .integer(Int64(statistics.subscriptions)),
         ])
     }
 

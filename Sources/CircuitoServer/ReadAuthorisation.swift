@@ -273,6 +273,23 @@ final class NonceStore: Sendable {
             perActor[entry.actor] = left > 0 ? left : nil
         }
 
+        /// Forgets what has expired by both clocks (bounded by what was inserted).
+        mutating func forgetExpired(monotonicNow: Int64, wallNow: Int64) {
+            while head < order.count, order[head].monotonicExpiryMilliseconds <= monotonicNow {
+                let entry = order[head]
+                head += 1
+                if entry.wallExpiryMilliseconds <= wallNow { forget(entry) } else { pushWaiting(entry) }
+            }
+            if head > 1024 && head * 2 > order.count {
+                order.removeFirst(head)
+                head = 0
+            }
+            while let first = waitingForWallClock.first, first.wallExpiryMilliseconds <= wallNow {
+                popWaiting()
+                forget(first)
+            }
+        }
+
         mutating func pushWaiting(_ entry: Entry) {
             waitingForWallClock.append(entry)
             var child = waitingForWallClock.count - 1
@@ -324,20 +341,7 @@ final class NonceStore: Sendable {
         let outcome: LedgerError? = state.withLock { state in
             // Read under the lock, so that the insertion order is the order of monotonic expiries.
             let monotonicNow = monotonicMilliseconds()
-            // Forget what has expired by both clocks (bounded by what was inserted).
-            while state.head < state.order.count, state.order[state.head].monotonicExpiryMilliseconds <= monotonicNow {
-                let entry = state.order[state.head]
-                state.head += 1
-                if entry.wallExpiryMilliseconds <= nowMilliseconds { state.forget(entry) } else { state.pushWaiting(entry) }
-            }
-            if state.head > 1024 && state.head * 2 > state.order.count {
-                state.order.removeFirst(state.head)
-                state.head = 0
-            }
-            while let first = state.waitingForWallClock.first, first.wallExpiryMilliseconds <= nowMilliseconds {
-                state.popWaiting()
-                state.forget(first)
-            }
+            state.forgetExpired(monotonicNow: monotonicNow, wallNow: nowMilliseconds)
             if state.remembered.contains(key) {
                 return LedgerError(.requestReplayed, "nonce \"\(nonce.prefix(40))\" of \"\(actor.prefix(80))\" was already used")
             }
@@ -358,6 +362,16 @@ final class NonceStore: Sendable {
             return nil
         }
         if let outcome { throw outcome }
+    }
+
+    /// The nonces remembered at `nowMilliseconds` (the wall clock, as for `use`), for `server.info`. Those expired
+    /// are forgotten first, as the next signed read would: otherwise a server that no signed read reaches keeps
+    /// counting them until one does.
+    func rememberedCount(nowMilliseconds: Int64) -> Int {
+        state.withLock { state in
+            state.forgetExpired(monotonicNow: monotonicMilliseconds(), wallNow: nowMilliseconds)
+            return state.remembered.count
+        }
     }
 }
 

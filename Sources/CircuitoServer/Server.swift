@@ -428,6 +428,8 @@ struct ConnectionStatistics: Sendable, Equatable {
     /// side (a half-close, or the connection closed): counted once the end is set, before the stream has sent
     /// what it still owes.
     var subscriptionsEndedByHalfClose: Int = 0
+    /// Subscriptions live over every connection: accepted and not ended (`ConnectionSubscriptions.active`).
+    var subscriptions: Int = 0
 }
 
 /// Open connections, for the connection bound, the in-flight count and shutdown.
@@ -489,15 +491,17 @@ final class ConnectionRegistry: Sendable {
 
     var writesTakenOnEventLoop: Int { state.withLock { $0.writesTakenOnEventLoop } }
 
-    /// The counters read together, under one lock.
+    /// The counters read together, under one lock (the byte counts, atomics, and the live subscriptions, summed
+    /// over the connections' own locks, are read beside it).
     var statistics: ConnectionStatistics {
-        state.withLock {
+        let subscriptions = subscriptionCounts.live
+        return state.withLock {
             ConnectionStatistics(
                 open: $0.connections.count, requestsInFlight: $0.inFlight, readsAnsweredOnEventLoop: $0.answeredOnEventLoop,
                 writesTakenOnEventLoop: $0.writesTakenOnEventLoop, closedIdle: $0.closedIdle, closedUnread: $0.closedUnread,
                 unwrittenAnswerBytes: unwrittenAnswerBytes, inFlightRequestBytes: requestBytesInFlight,
                 unfinishedLineBytes: unfinishedLines.bytes,
-                subscriptionsEndedByHalfClose: $0.subscriptionsEndedByHalfClose)
+                subscriptionsEndedByHalfClose: $0.subscriptionsEndedByHalfClose, subscriptions: subscriptions)
         }
     }
 

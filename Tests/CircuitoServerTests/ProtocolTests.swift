@@ -507,6 +507,61 @@ struct ProtocolTests {
         #expect(Connection.outboundBuffers(Array(line.prefix(100))).map(\.readableBytes) == [100])
     }
 
+    @Test("server.info counts the live subscriptions over all connections and the nonces remembered now, forgetting those expired before it counts")
+    func serverInfoCountsSubscriptionsAndNonces() async throws {
+        let fixture = try CircuitFixture()
+        // Both clocks are the test's, so that the nonces' 600 s pass at once: the wall clock signed reads' `ts` are
+        // checked against, and the monotonic one their lifetime is also measured by.
+        let wall = Locked<Int64>(fixture.now)
+        let monotonic = Locked<Int64>(1_000_000)
+        let server = try await fixture.startServer(readClockMilliseconds: { wall.withLock { $0 } }, monotonicMilliseconds: { monotonic.withLock { $0 } })
+        let client = try server.client()
+        func counts() throws -> (subscriptions: Int64?, nonces: Int64?) {
+            let info = try client.result("server.info")
+            return (info["connections"]?["subscriptions"]?.integerValue, info["reads"]?["remembered_nonces"]?.integerValue)
+        }
+        /// Waits (bounded) until server.info counts `subscriptions` live: a stream's end reaches the count after its
+        /// client sees it.
+        func settle(subscriptions: Int64) async throws -> Int64? {
+            var counted = try counts().subscriptions
+            for _ in 0..<1500 where counted != subscriptions {
+                try await Task.sleep(for: .milliseconds(20))
+                counted = try counts().subscriptions
+            }
+            return counted
+        }
+        // Its keys (Specs/protocol.md 5.15), all there and no other.
+        let info = try client.result("server.info")
+        #expect(info.objectValue.map { Set($0.keys) } == ["protocol", "origin", "verifier_key", "size", "methods", "limits", "writer", "connections", "reads"])
+        #expect(info["reads"]?.objectValue.map { Set($0.keys) } == ["remembered_nonces"])
+        #expect(info["connections"]?.objectValue.map { Set($0.keys) } == [
+            "open", "requests_in_flight", "reads_answered_on_event_loop", "writes_taken_on_event_loop", "closed_idle", "closed_unread",
+            "unwritten_answer_bytes", "in_flight_request_bytes", "subscriptions_ended_by_half_close", "subscriptions",
+        ])
+        #expect(try counts() == (0, 0))
+
+        // A signed subscribe: one live subscription, one nonce.
+        let subscriber = try server.client()
+        _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(Int64(try server.size()))], at: wall.withLock { $0 }))
+        #expect(try await settle(subscriptions: 1) == 1)
+        #expect(try counts().nonces == 1)
+        // One more signed read: two nonces. Its end (the client half-closes) ends the subscription.
+        _ = try subscriber.result("account.balance", fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"], at: wall.withLock { $0 }))
+        #expect(try counts().nonces == 2)
+        subscriber.shutdownSending()
+        #expect(try await settle(subscriptions: 0) == 0)
+
+        // Twice the window by the monotonic clock only: the wall clock, set back meanwhile, has not passed their
+        // expiry, so they are still remembered.
+        monotonic.withLock { $0 += 601_000 }
+        #expect(try counts().nonces == 2)
+        // By both clocks: forgotten, with no signed read since to forget them.
+        wall.withLock { $0 += 601_000 }
+        #expect(try counts().nonces == 0)
+        #expect(try counts() == (0, 0))
+        await server.shutdown()
+    }
+
     @Test("the connection bound: a connection past it is told overloaded and closed, the others keep working")
     func connectionBound() async throws {
         let fixture = try CircuitFixture()
