@@ -183,6 +183,8 @@ struct ServerContext: Sendable {
                 "maximum_events_per_batch_request": .integer(Int64(limits.maximumEventsPerBatchRequest)),
                 "maximum_subscriber_buffer_records": .integer(Int64(limits.maximumSubscriberBufferRecords)),
                 "read_request_window_seconds": .integer(Int64(limits.readRequestWindowSeconds)),
+                "maximum_remembered_nonces": .integer(Int64(limits.maximumRememberedNonces)),
+                "maximum_remembered_nonces_per_actor": .integer(Int64(limits.maximumRememberedNoncesPerActor)),
                 "idle_timeout_seconds": limits.idleTimeoutSeconds.map { .integer(Int64($0)) } ?? .null,
                 "write_stall_timeout_seconds": limits.writeStallTimeoutSeconds.map { .integer(Int64($0)) } ?? .null,
                 "maximum_queued_refusals_per_connection": .integer(Int64(limits.maximumQueuedRefusalsPerConnection)),

@@ -46,7 +46,8 @@ struct ProtocolTests {
             "maximum_unwritten_answer_bytes": 268_435_456, "maximum_in_flight_request_bytes": 268_435_456,
             "maximum_unfinished_line_bytes": 268_435_456,
             "maximum_subscriptions_per_connection": 4, "maximum_events_per_batch_request": 256,
-            "maximum_subscriber_buffer_records": 10_000, "read_request_window_seconds": 300, "idle_timeout_seconds": 600,
+            "maximum_subscriber_buffer_records": 10_000, "read_request_window_seconds": 300,
+            "maximum_remembered_nonces": 100_000, "maximum_remembered_nonces_per_actor": 2_000, "idle_timeout_seconds": 600,
             "write_stall_timeout_seconds": 60, "maximum_queued_refusals_per_connection": 256,
         ])
 
@@ -536,7 +537,8 @@ struct ProtocolTests {
         #expect(info["reads"]?.objectValue.map { Set($0.keys) } == ["remembered_nonces"])
         #expect(info["connections"]?.objectValue.map { Set($0.keys) } == [
             "open", "requests_in_flight", "reads_answered_on_event_loop", "writes_taken_on_event_loop", "closed_idle", "closed_unread",
-            "unwritten_answer_bytes", "in_flight_request_bytes", "subscriptions_ended_by_half_close", "subscriptions",
+            "unwritten_answer_bytes", "in_flight_request_bytes", "unfinished_line_bytes", "subscriptions_ended_by_half_close",
+            "subscriptions",
         ])
         #expect(try counts() == (0, 0))
 
