@@ -109,9 +109,9 @@ struct ConnectionSubscriptions {
     var total = 0
 }
 
-/// A stream of this connection: its task, the hub's registration and where its end is set.
+/// A stream of this connection: the hub's registration and where its end is set. (Its task is awaited by the
+/// request that started it, which the connection's task group waits for.)
 struct RunningSubscription: Sendable {
-    let task: Task<Void, Never>
     let hubIdentifier: Int
     let end: Locked<UInt64?>
 

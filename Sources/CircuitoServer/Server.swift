@@ -830,7 +830,7 @@ struct Connection {
                     outbound: outbound, channel: channel, connections: registry, writeStallTimeoutSeconds: context.limits.writeStallTimeoutSeconds,
                     end: Locked(nil), registration: subscription.registration)
                 let task = Task(executorPreference: context.executor) { await stream.run() }
-                let running = RunningSubscription(task: task, hubIdentifier: hubIdentifier, end: stream.end)
+                let running = RunningSubscription(hubIdentifier: hubIdentifier, end: stream.end)
                 // Listed, or given its end here, under the lock that sets `closed`: the half-close either lists it
                 // or is seen here, so no stream is missed. Removed (in the defer above) only after this, so its
                 // entry cannot outlive it.
