@@ -41,6 +41,7 @@ struct Circuito: CommandGroup {
     /// ArgumentParser's main, and then a check that standard output took everything written to it: a command whose
     /// output was cut short (a full disk, a closed pipe) ends with an error and exit status 1, not 0.
     static func main() {
+        occupyClosedStandardDescriptors()
         var failed: (any Error)?
         do {
             var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
@@ -53,6 +54,23 @@ struct Circuito: CommandGroup {
             if failed == nil || (failed as? ExitCode)?.rawValue == 0 { exit(withError: ExitCode(1)) }
         }
         if let failed { exit(withError: failed) }
+    }
+
+    /// Puts /dev/null where standard input, output or error is closed (`>&-`, `<&-`, a parent that closed them), opened
+    /// the other way round (input write-only, output and error read-only), so that reading or writing them still
+    /// fails with EBADF as on a closed descriptor. Left closed, the lowest of them was taken by the first file the
+    /// command opened: an export was written into the ledger's lock.mdb, the receipts of an append into writer.lock
+    /// (with exit status 0), and an append with its input closed read its events from writer.lock.
+    static func occupyClosedStandardDescriptors() {
+        for descriptor: Int32 in 0...2 where fcntl(descriptor, F_GETFD) == -1 && errno == EBADF {
+            // The lower ones are open by now, so the lowest free descriptor is this one.
+            let opened = open("/dev/null", (descriptor == 0 ? O_WRONLY : O_RDONLY) | O_NOCTTY)
+            guard opened >= 0 else { continue }
+            if opened != descriptor {
+                _ = dup2(opened, descriptor)
+                close(opened)
+            }
+        }
     }
 
     /// `--name -5` as `--name=-5`: ArgumentParser reads an argument that starts with `-` as an option, so a negative

@@ -634,6 +634,58 @@ struct CLITests {
         await #expect(try circuito("export", "--data", ledger.directory).succeeded)
     }
 
+    @Test("a command started with standard output or input closed fails with Bad file descriptor and writes nothing into, nor reads from, the files it opened in their place")
+    func closedStandardDescriptorsAreNotReused() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let binary = try #require(CLI.binary)
+        // More than the 64 KiB the output is buffered in, so that the export writes while the ledger is open.
+        let merchants = try (0..<200).map { try ledger.authority.register(TestActor("merchant-\($0)"), role: "merchant", name: "M\($0)") }
+        try #require(try await ledger.append(merchants).succeeded)
+        let exported = try await circuito("export", "--data", ledger.directory)
+        try #require(exported.succeeded && exported.stdout.utf8.count > 64 * 1024, "\(exported.stderr)")
+        func ledgerFiles() throws -> [String: [UInt8]] {
+            var files: [String: [UInt8]] = [:]
+            for name in try FileManager.default.contentsOfDirectory(atPath: ledger.directory) {
+                files[name] = Array(try #require(FileManager.default.contents(atPath: ledger.directory + "/" + name)))
+            }
+            return files
+        }
+        // A closed descriptor is the lowest free one, so the first file the command opened took it: the export was
+        // written into lock.mdb, after its reader table, and the receipts of an append into writer.lock.
+        let before = try ledgerFiles()
+        let export = try await runToCompletion(
+            ["-c", "exec \"$0\" export --data \"$1\" >&-", binary, ledger.directory], executable: "/bin/sh")
+        #expect(export.exitedNormally && export.status == 1, "\(export.status): \(export.stderr)")
+        #expect(export.stderr == "error: storage_error: cannot write the output: Bad file descriptor; what it printed is incomplete\n", "\(export.stderr)")
+        let afterExport = try ledgerFiles()
+        #expect(afterExport.keys.sorted() == before.keys.sorted())
+        for (name, bytes) in afterExport {
+            #expect(bytes.count == before[name]?.count, "\(name): \(before[name]?.count ?? -1) bytes, then \(bytes.count)")
+        }
+
+        // Read from standard input, so that the writer lock is the first file the append opens.
+        let events = try ledger.workspace.write("events.jsonl", lines: [try ledger.authority.register(TestActor("one-more"), role: "merchant", name: "One")])
+        let append = try await runToCompletion(
+            ["-c", "exec \"$0\" append --data \"$1\" < \"$2\" >&-", binary, ledger.directory, events], executable: "/bin/sh")
+        // The event is appended; its receipt is lost, which the exit status says.
+        #expect(append.exitedNormally && append.status == 1, "\(append.status): \(append.stderr)")
+        #expect(append.stderr.contains("cannot write the output: Bad file descriptor"), "\(append.stderr)")
+        let afterAppend = try ledgerFiles()
+        for name in ["writer.lock", "lock.mdb"] {
+            #expect(afterAppend[name]?.count == before[name]?.count, "\(name): \(before[name]?.count ?? -1) bytes, then \(afterAppend[name]?.count ?? -1)")
+        }
+        let exportedAfterAppend = try await circuito("export", "--data", ledger.directory)
+        #expect(exportedAfterAppend.stdout.split(separator: "\n").count == exported.stdout.split(separator: "\n").count + 1)
+
+        // With its input closed, append read its events from writer.lock (the receipt the append above wrote there).
+        let noInput = try await runToCompletion(
+            ["-c", "exec \"$0\" append --data \"$1\" <&-", binary, ledger.directory], executable: "/bin/sh")
+        #expect(noInput.exitedNormally && noInput.status == 1, "\(noInput.status): \(noInput.stderr)")
+        #expect(noInput.stderr.contains("cannot read input: Bad file descriptor"), "\(noInput.stderr)")
+        #expect(noInput.stdout.isEmpty, "\(noInput.stdout)")
+    }
+
     @Test("serve stops on SIGHUP (its terminal closed) as on SIGTERM, cleanly, where it died at once; started with SIGHUP ignored, as by nohup, it leaves it so and a hangup does not stop it")
     func serveStopsCleanlyOnHangup() async throws {
         let ledger = try await TestLedger()
