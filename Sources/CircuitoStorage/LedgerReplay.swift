@@ -429,9 +429,16 @@ public enum LedgerReplay {
         String(decoding: key.map { $0 == 0 ? UInt8(ascii: "/") : ($0 < 0x20 || $0 > 0x7e ? UInt8(ascii: "?") : $0) }, as: UTF8.self)
     }
 
+    /// `$TMPDIR`, or `/tmp` when it is unset or empty.
     public static func temporaryDirectory() -> String {
-        if let value = getenv("TMPDIR") { return String(cString: value) }
-        return "/tmp"
+        temporaryDirectory(environmentValue: getenv("TMPDIR").map { String(cString: $0) })
+    }
+
+    /// The folder for scratch files given `TMPDIR`'s value: an empty one counts as unset, as for mktemp(1) and
+    /// glibc, and is not the path "" (which put the scratch folder at `/circuito-…`, in the root folder).
+    static func temporaryDirectory(environmentValue value: String?) -> String {
+        guard let value, !value.isEmpty else { return "/tmp" }
+        return value
     }
 
     static func makeScratchDirectory(in parent: String) throws(LedgerError) -> String {

@@ -717,6 +717,14 @@ struct AuditTests {
         }
     }
 
+    @Test("the scratch folder's parent is $TMPDIR, or /tmp when it is unset or empty, not the path \"\" that put it in /")
+    func scratchParentFromTMPDIR() {
+        #expect(LedgerReplay.temporaryDirectory(environmentValue: nil) == "/tmp")
+        #expect(LedgerReplay.temporaryDirectory(environmentValue: "") == "/tmp")
+        #expect(LedgerReplay.temporaryDirectory(environmentValue: "/var/tmp") == "/var/tmp")
+        #expect(LedgerReplay.temporaryDirectory(environmentValue: "scratch dir") == "scratch dir")
+    }
+
     /// A replay whose scratch environment cannot be opened (here: a map larger than the address space) reports
     /// the error and leaves no scratch folder behind.
     @Test("a replay that cannot open its scratch environment leaves nothing in the scratch folder's parent")
