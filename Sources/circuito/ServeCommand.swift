@@ -214,11 +214,7 @@ final class StopSignal: @unchecked Sendable {
 
     init() {
         for (number, _) in stopSignals {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in self.fire() }
-            source.resume()
-            sources.append(source)
+            sources.append(makeStopSignalSource(number) { [self] in self.fire() })
         }
     }
 
