@@ -39,11 +39,18 @@ public enum LedgerBackup {
     /// not the checkpoint key (`ledger.key`, a secret that never changes) and not the personal-data key vault, whose
     /// keys erasure deletes. `compacting` leaves out the source file's free pages. On failure nothing of
     /// `destination` is left. For a process that has not opened this ledger itself (`circuito backup`, the bench's
-    /// `--base`); see the reader's `run` for one that has.
+    /// `--base`); see the reader's `run` for one that has. `makingDirectory` runs the creation of `destination` it is
+    /// given: a command that removes the copy when a signal stops it makes the creation and its own check of the
+    /// signal one step, so that a folder is never made just after the check found none to remove.
     public static func run(
-        from source: String, to destination: String, compacting: Bool = false, progress: (Step) -> Void = { _ in }
+        from source: String, to destination: String, compacting: Bool = false,
+        makingDirectory: (_ make: () throws(LedgerError) -> Void) throws(LedgerError) -> Void = { make throws(LedgerError) in try make() },
+        progress: (Step) -> Void = { _ in }
     ) throws(LedgerError) -> Report {
-        try run(from: source, to: destination, progress: progress, copy: copying(compacting: compacting))
+        try refuseExisting(destination)
+        // Opened first, so that a directory that is not a ledger is refused before anything is read or created.
+        let reader = try LedgerReader.open(directory: source, options: sourceOptions)
+        return try run(from: reader, to: destination, makingDirectory: makingDirectory, progress: progress, copy: copying(compacting: compacting))
     }
 
     /// How a backup writes its copy: LMDB's copy of one read snapshot, compacted or page for page.
@@ -69,14 +76,16 @@ public enum LedgerBackup {
     /// per file and process: a second one opened in the same process initialises the lock file's mutexes again under
     /// the first, so a process that writes a ledger backs it up through its own environment, never by its path.
     static func run(
-        from reader: LedgerReader, to destination: String, progress: (Step) -> Void,
+        from reader: LedgerReader, to destination: String,
+        makingDirectory: (_ make: () throws(LedgerError) -> Void) throws(LedgerError) -> Void = { make throws(LedgerError) in try make() },
+        progress: (Step) -> Void,
         copy: @escaping @Sendable (LedgerReader, String) throws(LedgerError) -> Void = copying(compacting: false)
     ) throws(LedgerError) -> Report {
         try refuseExisting(destination)
         let sourceBytes = try PageCache.read(path: reader.environment.path + "/data.mdb") { readBytes, totalBytes in
             progress(.reading(readBytes: readBytes, totalBytes: totalBytes))
         }
-        try FileIO.makeDirectory(destination, mode: 0o700, existingIsFine: false)
+        try makingDirectory { () throws(LedgerError) in try FileIO.makeDirectory(destination, mode: 0o700, existingIsFine: false) }
         do throws(LedgerError) {
             let copied = destination + "/data.mdb"
             try copyReportingProgress(reader, to: destination, copy: copy) {

@@ -577,7 +577,7 @@ struct BackupCommand: ParsableCommand {
         defer { for source in interruptions { source.cancel() } }
         let report: LedgerBackup.Report
         do throws(LedgerError) {
-            report = try LedgerBackup.run(from: data, to: out, compacting: compact) { step in
+            report = try LedgerBackup.run(from: data, to: out, compacting: compact, makingDirectory: stage.unlessInterrupted) { step in
                 guard onTerminal else { return }
                 switch step {
                 case .reading(let readBytes, let totalBytes):
@@ -587,6 +587,10 @@ struct BackupCommand: ParsableCommand {
                 }
             }
         } catch {
+            // A signal's handler that is removing the copy under the backup makes it fail ("no such file"): the
+            // handler ends the process and says why, so that error is not reported. Otherwise a signal from now on
+            // comes after the failure, which is reported.
+            guard stage.finish() else { while true { pause() } }
             // The progress line goes before the error is printed.
             if onTerminal { printErrorInPlace("") }
             throw failure(error)
@@ -597,6 +601,9 @@ struct BackupCommand: ParsableCommand {
         if onTerminal { printErrorInPlace("") }
         print("ok: \(report.recordCount) records, root \(Base64.encode(report.rootHash)), \(report.bytes) bytes in \(out)")
     }
+
+    /// Attempts at removing an interrupted copy, 10 ms apart.
+    static let removalRounds = 50
 
     /// The stop signals (SIGINT, SIGTERM, and SIGHUP unless started under `nohup`: `stopSignals`) end the backup as a
     /// failure does: what it wrote of `out` is removed (as after any failed backup), then the process exits with 128 +
@@ -609,7 +616,15 @@ struct BackupCommand: ParsableCommand {
             guard stage.interrupt() else { return }
             if onTerminal { printErrorInPlace("") }
             if ours && access(out, F_OK) == 0 {
-                LedgerBackup.removeCopy(out)
+                // The copy's own threads go on meanwhile and may still make a file in it: the copy renamed whole,
+                // the lock file of the check that opens it. Each makes at most one, once, so a few rounds remove
+                // what they made after the first.
+                var round = 0
+                repeat {
+                    LedgerBackup.removeCopy(out)
+                    round += 1
+                    if access(out, F_OK) == 0 { usleep(10_000) }
+                } while access(out, F_OK) == 0 && round < Self.removalRounds
                 printError(access(out, F_OK) == 0 ? "backup: interrupted by \(name): could not remove \(out)" : "backup: interrupted by \(name): removed \(out)")
             } else {
                 printError("backup: interrupted by \(name)")
@@ -631,6 +646,16 @@ final class BackupStage: Sendable {
             guard stage == .copying else { return false }
             stage = .finished
             return true
+        }
+    }
+
+    /// Runs `make` (the copy's folder is created) unless a signal came first, as one step with the signal's handler
+    /// taking the stage: so the handler either finds the folder and removes it, or the folder is never made. When a
+    /// signal came, throws (the handler is ending the process).
+    func unlessInterrupted(_ make: () throws(LedgerError) -> Void) throws(LedgerError) {
+        try stage.withLock { (stage) throws(LedgerError) in
+            guard stage == .copying else { throw LedgerError(.storage, "the backup was interrupted") }
+            try make()
         }
     }
 
