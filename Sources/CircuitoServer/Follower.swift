@@ -54,7 +54,9 @@ public final class Follower {
 
         public var description: String {
             switch self {
-            case .mismatch(let sequenceNumber?, let error): return "mismatch at seq \(sequenceNumber): \(error)"
+            case .mismatch(let sequenceNumber?, let error):
+                let note = LedgerReplay.olderRulesNote(error).map { "; note: " + $0 + ", or follow it with that version" } ?? ""
+                return "mismatch at seq \(sequenceNumber): \(error)" + note
             case .mismatch(nil, let error): return "mismatch: \(error)"
             case .refused(let error): return "the leader refused the subscription: \(error)"
             case .local(let error): return "replica storage: \(error)"

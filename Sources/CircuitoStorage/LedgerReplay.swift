@@ -33,6 +33,22 @@ public enum LedgerReplay {
             if let sequenceNumber { return "seq \(sequenceNumber): \(error)" }
             return error.description
         }
+
+        /// What a replay that stops at a record the rules refuse should add (`verify`, `rebuild`), or nil.
+        public var olderRulesNote: String? {
+            sequenceNumber == nil ? nil : LedgerReplay.olderRulesNote(error)
+        }
+    }
+
+    /// The note for a record the ledger holds and this binary's rulebook refuses (an event's refusal: codes 1000 to
+    /// 3999 and 5000 to 5999, not the operating errors of 4000 to 4999, among them integrity_failure): a ledger
+    /// written by an older `circuito` can hold records that its rules accepted and a later rule refuses (the version 1
+    /// payment authorisations of ledgers made before 9e22cf6), which reads as a forged or damaged ledger unless the
+    /// refusal says so (`Specs/ledger.md` 8). `verify`, `rebuild` and a follower add it to their refusal.
+    public static func olderRulesNote(_ error: LedgerError) -> String? {
+        let number = error.code.number
+        guard (1000..<4000).contains(number) || (5000..<6000).contains(number) else { return nil }
+        return "this circuito's rules refuse a record the ledger holds: if an older circuito wrote it, that version's rules accepted the record and a later rule refuses it (Specs/ledger.md 8); audit the ledger with the version that wrote it and keep that version for it"
     }
 
     /// Which event signatures a replay checks.

@@ -440,6 +440,7 @@ func replay(
         progress.finish()
         if let sequenceNumber = error.sequenceNumber {
             printError("\(verb) failed at seq \(sequenceNumber): \(error.error.code.name): \(error.error.message)")
+            if let note = error.olderRulesNote { printError("note: \(note)") }
         } else {
             printError("\(verb) failed: \(error.error.code.name): \(error.error.message)")
         }

@@ -652,6 +652,15 @@ extension SubscriptionTests {
         #expect(error.code == .integrity && error.message.contains("a malformed subscription.checkpoint"), "\(error)")
     }
 
+    @Test("a follower refusing a leader's record by a rule says an older circuito may have written it; a damaged one does not")
+    func ruleMismatchNamesOlderRules() {
+        let refused = Follower.Failure.mismatch(sequenceNumber: 274, LedgerError(.invalidBody, "payment authorisation names no \"origin\"")).description
+        #expect(refused.hasPrefix("mismatch at seq 274: invalid_body: payment authorisation names no \"origin\"; note: "), "\(refused)")
+        #expect(refused.contains("if an older circuito wrote it") && refused.hasSuffix("or follow it with that version"), "\(refused)")
+        let damaged = Follower.Failure.mismatch(sequenceNumber: 274, LedgerError(.integrity, "checkpoint differs")).description
+        #expect(damaged == "mismatch at seq 274: integrity_failure: checkpoint differs")
+    }
+
     @Test("a connection that ends in the middle of a line is connection_failed, not a line of bad JSON")
     func lineCutShortAtTheEnd() throws {
         let folder = TemporaryFolder()

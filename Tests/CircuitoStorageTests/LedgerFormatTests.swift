@@ -142,4 +142,21 @@ struct LedgerFormatTests {
         }
         #expect(try Self.storedStamp(temporary.directory) == value)
     }
+
+    /// Rules only tighten between versions (a version 1 payment authorisation, refused since 9e22cf6), so a replay of
+    /// a ledger an older circuito wrote may stop at a record it accepted; without a note that reads as a forged or
+    /// damaged ledger. Checked by hand on a demo ledger made at 2474fc7: verify stops at seq 274 (invalid_body).
+    @Test("a replay stopped by a rule at a record says an older circuito may have written it; damage and storage errors do not")
+    func replayRefusalNamesOlderRules() {
+        for code in [LedgerError.Code.invalidBody, .invalidSignature, .unknownActor, .idConflict, .notCaseHolder, .authorisationInvalid] {
+            let note = LedgerReplay.olderRulesNote(LedgerError(code, "refused"))
+            #expect(note?.contains("if an older circuito wrote it") == true && note?.contains("Specs/ledger.md 8") == true, "\(code): \(String(describing: note))")
+            #expect(LedgerReplay.Failure(sequenceNumber: 274, error: LedgerError(code, "refused")).olderRulesNote == note)
+        }
+        for code in [LedgerError.Code.integrity, .storage, .mapFull, .ledgerFormatTooNew, .keyFile] {
+            #expect(LedgerReplay.olderRulesNote(LedgerError(code, "failed")) == nil, "\(code)")
+        }
+        // A failure of no record (a checkpoint, the log's count) is not a rule's.
+        #expect(LedgerReplay.Failure(sequenceNumber: nil, error: LedgerError(.invalidBody, "refused")).olderRulesNote == nil)
+    }
 }

@@ -85,6 +85,11 @@ public struct PaymentAuthorisation: Sendable, Hashable {
     public init(json members: JSONObject) throws(LedgerError) {
         let body = BodyReader(members, type: "payment authorisation")
         try body.allowOnly(["origin", "beneficiary", "merchant", "amount", "expires_at", "nonce", "key"])
+        guard members["origin"] != nil else {
+            throw LedgerError(
+                .invalidBody,
+                "payment authorisation names no \"origin\": a version 1 authorisation (signed over circuito.payment_authorisation.v1 by wallets and circuito before 9e22cf6) names no ledger and is refused; the wallet signs one naming this ledger's origin (circuito authorise --origin)")
+        }
         let origin = try body.string("origin")
         guard Origin.isValid(origin) else {
             throw LedgerError(.invalidBody, "payment authorisation origin must be a ledger origin: 1 to 128 printable ASCII characters without spaces or '+'")
