@@ -197,6 +197,33 @@ struct BackupTests {
         #expect(access(orphan, F_OK) != 0)
     }
 
+    @Test("the folder is made through the caller's makingDirectory, before anything is written in it: a caller that refuses (a signal came) gets its error back and no folder")
+    func folderIsMadeThroughTheCaller() throws {
+        let temporary = TemporaryLedger()
+        _ = try temporary.create()
+        let refused = temporary.directory + "-refused"
+        // Only a failing run makes it.
+        defer { try? FileManager.default.removeItem(atPath: refused) }
+        let refusal = LedgerError(.storage, "the backup was interrupted")
+        let code = errorCode { () throws(LedgerError) in
+            try LedgerBackup.run(from: temporary.directory, to: refused, makingDirectory: { _ throws(LedgerError) in throw refusal })
+        }
+        #expect(code == .storage)
+        #expect(access(refused, F_OK) != 0)
+        // Taken: the folder is made inside the caller's step (`circuito backup` holds its stage's lock there), and
+        // nothing of the copy is in it before.
+        let taken = temporary.directory + "-taken-through-caller"
+        defer { try? FileManager.default.removeItem(atPath: taken) }
+        var seen: (before: Bool, after: Bool, files: [String])?
+        let report = try LedgerBackup.run(from: temporary.directory, to: taken, makingDirectory: { make throws(LedgerError) in
+            let before = access(taken, F_OK) == 0
+            try make()
+            seen = (before, access(taken, F_OK) == 0, (try? FileManager.default.contentsOfDirectory(atPath: taken)) ?? ["?"])
+        })
+        #expect(seen?.before == false && seen?.after == true && seen?.files == [], "\(String(describing: seen))")
+        #expect(report.recordCount == 1)
+    }
+
     @Test("a copy that fails halfway leaves no directory behind and reports its error")
     func failedCopyIsRemoved() throws {
         let temporary = TemporaryLedger()
