@@ -43,14 +43,7 @@ public final class UnfinishedLineBytes: Sendable {
             held.add(delta, ordering: .relaxed)
             return true
         }
-        var current = held.load(ordering: .relaxed)
-        // Each turn either succeeds or sees a newer count made by another event loop.
-        while current + delta <= maximumBytes || current == counted {
-            let (exchanged, original) = held.compareExchange(expected: current, desired: current + delta, ordering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-        return false
+        return held.add(delta) { current in current + delta <= maximumBytes || current == counted }
     }
 
     /// One connection's unfinished line of `counted` bytes ended: its newline came, it was dropped, or the

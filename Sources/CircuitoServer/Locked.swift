@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A value guarded by a lock, shared between threads and tasks. Critical sections are short and never await.
 final class Locked<Value>: @unchecked Sendable {
@@ -12,5 +13,20 @@ final class Locked<Value>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return try body(&value)
+    }
+}
+
+extension Atomic where Value == Int {
+    /// Adds `delta` if `admits` holds for the count it would add to; false, adding nothing, otherwise. The server-wide
+    /// byte bounds take their reservations this way. Bounded by the other threads' changes in between: each turn
+    /// either adds or sees a newer count.
+    func add(_ delta: Int, ifAdmitted admits: (_ current: Int) -> Bool) -> Bool {
+        var current = load(ordering: .relaxed)
+        while admits(current) {
+            let (exchanged, original) = compareExchange(expected: current, desired: current + delta, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
     }
 }

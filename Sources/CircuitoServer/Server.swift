@@ -517,16 +517,9 @@ final class ConnectionRegistry: Sendable {
     /// Counts `bytes` of an answer as held unless the server already holds more than the server-wide bound; false
     /// (nothing counted) when it does.
     func reserveUnwrittenAnswerBytes(_ bytes: Int, maximum: Int) -> Bool {
-        var current = unwrittenAnswers.load(ordering: .relaxed)
         // Counted while what is held is within the bound (so one answer may take it past, and an answer larger than
-        // the bound goes when nothing else is held). Bounded by the other threads' changes in between: each turn
-        // either succeeds or sees a newer count.
-        while current <= maximum {
-            let (exchanged, original) = unwrittenAnswers.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-        return false
+        // the bound goes when nothing else is held).
+        unwrittenAnswers.add(bytes) { current in current <= maximum }
     }
 
     func adjustInFlight(by delta: Int) { state.withLock { $0.inFlight += delta } }
@@ -539,13 +532,7 @@ final class ConnectionRegistry: Sendable {
     /// Counts `bytes` of a request taken when what is held stays within `maximum`, or when nothing is held (so that a
     /// request larger than the bound is still served alone); false, counting nothing, otherwise.
     func reserveRequestBytes(_ bytes: Int, maximum: Int) -> Bool {
-        var current = requestBytes.load(ordering: .relaxed)
-        while current == 0 || current + bytes <= maximum {
-            let (exchanged, original) = requestBytes.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-        return false
+        requestBytes.add(bytes) { current in current == 0 || current + bytes <= maximum }
     }
 
     func adjustRequestBytes(by delta: Int) {

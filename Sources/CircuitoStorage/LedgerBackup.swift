@@ -47,10 +47,7 @@ public enum LedgerBackup {
         makingDirectory: (_ make: () throws(LedgerError) -> Void) throws(LedgerError) -> Void = { make throws(LedgerError) in try make() },
         progress: (Step) -> Void = { _ in }
     ) throws(LedgerError) -> Report {
-        try refuseExisting(destination)
-        // Opened first, so that a directory that is not a ledger is refused before anything is read or created.
-        let reader = try LedgerReader.open(directory: source, options: sourceOptions)
-        return try run(from: reader, to: destination, makingDirectory: makingDirectory, progress: progress, copy: copying(compacting: compacting))
+        try run(from: source, to: destination, makingDirectory: makingDirectory, progress: progress, copy: copying(compacting: compacting))
     }
 
     /// How a backup writes its copy: LMDB's copy of one read snapshot, compacted or page for page.
@@ -63,13 +60,14 @@ public enum LedgerBackup {
 
     /// `run` with another way of writing the copy (a test makes it fail halfway).
     static func run(
-        from source: String, to destination: String, progress: (Step) -> Void,
-        copy: @escaping @Sendable (LedgerReader, String) throws(LedgerError) -> Void
+        from source: String, to destination: String,
+        makingDirectory: (_ make: () throws(LedgerError) -> Void) throws(LedgerError) -> Void = { make throws(LedgerError) in try make() },
+        progress: (Step) -> Void, copy: @escaping @Sendable (LedgerReader, String) throws(LedgerError) -> Void
     ) throws(LedgerError) -> Report {
         try refuseExisting(destination)
         // Opened first, so that a directory that is not a ledger is refused before anything is read or created.
         let reader = try LedgerReader.open(directory: source, options: sourceOptions)
-        return try run(from: reader, to: destination, progress: progress, copy: copy)
+        return try run(from: reader, to: destination, makingDirectory: makingDirectory, progress: progress, copy: copy)
     }
 
     /// The backup of a ledger through a reader of it this process has already opened. LMDB allows one environment

@@ -426,18 +426,10 @@ struct LineFrameDecoderTests {
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(LineFrameDecoder(maximumFrameBytes: maximumFrameBytes)))
         for chunk in chunks { try channel.writeInbound(ByteBuffer(string: chunk)) }
         _ = try channel.finish(acceptAlreadyClosed: true)
-        var frames: [String] = []
-        while let frame = try channel.readInbound(as: LineFrame.self) {
-            switch frame {
-            case .line(let buffer): frames.append(String(buffer: buffer))
-            case .oversize: frames.append("<oversize>")
-            case .overloaded(let maximumBytes): frames.append("<overloaded \(maximumBytes)>")
-            }
-        }
-        return frames
+        return try frames(of: channel)
     }
 
-    /// The frames `channel` has passed on since the last call.
+    /// The frames `channel` has passed on since the last call: a line as its text, one longer than 16 bytes as its size.
     private static func frames(of channel: EmbeddedChannel) throws -> [String] {
         var frames: [String] = []
         while let frame = try channel.readInbound(as: LineFrame.self) {
