@@ -187,22 +187,24 @@ public enum FileIO {
     /// parent is never created: a mistyped path leaves no folders behind, and the error names the parent that is
     /// missing. `what` names the folder in messages ("key vault").
     /// A folder made here is synced into its parent before this returns, so that it (and what is later synced
-    /// into it) is still there after a crash; when that sync fails the folder is removed again.
-    public static func makeDirectory(_ path: String, mode: mode_t, existingIsFine: Bool, what: String? = nil) throws(LedgerError) {
+    /// into it) is still there after a crash; when that sync fails the folder is removed again. Returns whether the
+    /// folder was made here (false: it was there), so that a caller whose later steps fail can remove what it made.
+    @discardableResult
+    public static func makeDirectory(_ path: String, mode: mode_t, existingIsFine: Bool, what: String? = nil) throws(LedgerError) -> Bool {
         let name = what.map { "\($0) \(path)" } ?? path
         guard !path.isEmpty else { throw LedgerError(.storage, "cannot create \(what ?? "a folder"): the path given is empty") }
         if mkdir(path, mode) == 0 {
             let parent = parentFolder(of: path)
             // A parent this user may write in but not read cannot be opened to sync: the folder stays unsynced.
             let descriptor = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard descriptor >= 0 else { return }
+            guard descriptor >= 0 else { return true }
             defer { close(descriptor) }
             guard fsync(descriptor) == 0 else {
                 let failure = errno
                 rmdir(path)
                 throw LedgerError(.storage, "cannot create \(name): syncing \(parent): \(String(cString: strerror(failure)))")
             }
-            return
+            return true
         }
         let failure = errno
         if failure == EEXIST && existingIsFine {
@@ -210,7 +212,7 @@ public enum FileIO {
             guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
                 throw LedgerError(.storage, "cannot use \(name): it exists and is not a folder")
             }
-            return
+            return false
         }
         if failure == ENOENT {
             throw LedgerError(.storage, "cannot create \(name): the folder it goes in, \(parentFolder(of: path)), does not exist (create it first)")

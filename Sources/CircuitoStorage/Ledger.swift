@@ -57,7 +57,8 @@ public final class Ledger {
     /// Upper bound of events in one `append` call (one LMDB transaction).
     public static let maximumBatchCount = 4096
 
-    /// Creates a ledger in `directory` (made if missing, must hold no ledger yet) and writes its genesis.
+    /// Creates a ledger in `directory` (made if missing, must hold no ledger yet) and writes its genesis. When it fails
+    /// it leaves no file of its own but the writer lock's, and no folder it made.
     public static func create(
         directory: String, genesis: VerifiedEvent, checkpointKey: Ed25519PrivateKey,
         options: LMDBEnvironment.Options = .init(), clock: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds
@@ -73,7 +74,25 @@ public final class Ledger {
         try Timestamp.requireRecordable(millisecondsSince1970: createdAt)
         let position = LogPosition(sequenceNumber: 0, recordedAt: Timestamp.format(millisecondsSince1970: createdAt))
         _ = try Rulebook.check(genesis, at: position, state: MemoryLedgerState())
-        try FileIO.makeDirectory(directory, mode: 0o700, existingIsFine: true)
+        let madeFolder = try FileIO.makeDirectory(directory, mode: 0o700, existingIsFine: true)
+        do throws(LedgerError) {
+            return try create(inFolder: directory, genesis: genesis, checkpointKey: checkpointKey, options: options, clock: clock)
+        } catch {
+            // The steps below remove every file they made but the writer lock's. In a folder this create made, that
+            // file goes too, and then the folder (rmdir: only while empty), so that a failed init leaves nothing.
+            if madeFolder {
+                unlink(directory + "/" + LedgerFiles.writerLock)
+                rmdir(directory)
+            }
+            throw error
+        }
+    }
+
+    /// The steps of `create` once its folder is there.
+    private static func create(
+        inFolder directory: String, genesis: VerifiedEvent, checkpointKey: Ed25519PrivateKey,
+        options: LMDBEnvironment.Options, clock: @escaping @Sendable () -> Int64
+    ) throws(LedgerError) -> Ledger {
         let markerPath = directory + "/" + LedgerFiles.unfinishedInitialisation
         if access(markerPath, F_OK) != 0 && access(directory + "/data.mdb", F_OK) == 0 {
             throw LedgerError(.genesisAlreadyWritten, "\(directory) already holds a ledger")

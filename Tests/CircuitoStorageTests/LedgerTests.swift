@@ -97,6 +97,7 @@ struct LedgerTests {
         for mapSizeBytes in [16 * 1024, 8 * 1024] {
             #expect(throws: LedgerError.self) { try temporary.create(options: LMDBEnvironment.Options(mapSize: .exactly(bytes: mapSizeBytes))) }
             #expect(files([LedgerFiles.checkpointKey, "data.mdb", "lock.mdb"]).isEmpty)
+            #expect(access(directory, F_OK) != 0, "the folder this create made is left")
         }
         let ledger = try temporary.create()
         #expect(try ledger.reader.size() == 1)
@@ -109,6 +110,23 @@ struct LedgerTests {
         #expect(throws: LedgerError.self) { try other.create() }
         #expect(try KeyFile.read(other.directory + "/" + LedgerFiles.checkpointKey).publicKey == existing.publicKey)
         #expect(access(other.directory + "/data.mdb", F_OK) != 0)
+
+        // A folder it made, whose files' paths are too long (the folder's own path is within PATH_MAX, its writer
+        // lock's is not): the failure names the cause, and the folder goes again. Parents of 200-byte names.
+        let deep = TemporaryLedger()
+        var parent = deep.directory
+        #expect(mkdir(parent, 0o700) == 0)
+        while parent.utf8.count + 201 < Int(PATH_MAX) - 1 {
+            parent += "/" + String(repeating: "p", count: 200)
+            #expect(mkdir(parent, 0o700) == 0)
+        }
+        let tooDeep = parent + "/" + String(repeating: "l", count: Int(PATH_MAX) - 2 - parent.utf8.count)
+        #expect(tooDeep.utf8.count == Int(PATH_MAX) - 1)
+        let refused = #expect(throws: LedgerError.self) {
+            try Ledger.create(directory: tooDeep, genesis: try deep.genesis(), checkpointKey: deep.checkpointKey)
+        }
+        #expect(refused?.code == .storage && refused?.message.contains("File name too long") == true, "\(String(describing: refused))")
+        #expect(access(parent, F_OK) == 0 && access(tooDeep, F_OK) != 0, "the folder this create made is left")
     }
 
     @Test("LMDB's lock file has its blocks reserved before LMDB maps it (a page without one kills the process with SIGBUS on a full disk), for every reader slot")
