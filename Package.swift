@@ -21,6 +21,8 @@ let package = Package(
 
         // SHA-256's compression with the x86 SHA extensions (our own C, no library), used when the processor has them.
         .target(name: "CSHA256"),
+        // glibc's malloc_trim, which Swift's Glibc module does not declare (our own C, no library).
+        .target(name: "CAllocator"),
         // Hashing, signatures and key encodings over libsodium. No I/O.
         .target(name: "CircuitoCrypto", dependencies: ["CSodium", "CSHA256"]),
         // The pure core: JSON, canonical form, events, rules, Merkle math, checkpoints. No I/O.
@@ -33,7 +35,7 @@ let package = Package(
         .target(
             name: "CircuitoServer",
             dependencies: [
-                "CircuitoCore", "CircuitoCrypto", "CircuitoStorage", "CircuitoCredentials",
+                "CircuitoCore", "CircuitoCrypto", "CircuitoStorage", "CircuitoCredentials", "CAllocator",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -19,6 +19,8 @@ struct ServerContext: Sendable {
     let credentials: CredentialSigning
     /// The server's open connections and requests in flight (`server.info`'s `connections`).
     let connections: ConnectionRegistry
+    /// Gives back the memory the allocator keeps after bursts (`server.info`'s `memory`); nil when the limits say never.
+    var allocatorTrimmer: AllocatorTrimmer? = nil
 
     /// The method names: the protocol's contract (Specs/protocol.md).
     static let methods = [
@@ -188,10 +190,24 @@ struct ServerContext: Sendable {
                 "idle_timeout_seconds": limits.idleTimeoutSeconds.map { .integer(Int64($0)) } ?? .null,
                 "write_stall_timeout_seconds": limits.writeStallTimeoutSeconds.map { .integer(Int64($0)) } ?? .null,
                 "maximum_queued_refusals_per_connection": .integer(Int64(limits.maximumQueuedRefusalsPerConnection)),
+                "allocator_trim_interval_seconds": limits.allocatorTrimIntervalSeconds.map { .integer(Int64($0)) } ?? .null,
             ]),
             "writer": Self.writerJSON(writer.statistics),
             "connections": Self.connectionsJSON(connections.statistics),
             "reads": .object(["remembered_nonces": .integer(Int64(nonces.rememberedCount(nowMilliseconds: clock())))]),
+            "memory": Self.memoryJSON(resident: AllocatorTrimmer.residentUnusedBytes(), trims: allocatorTrimmer?.statistics),
+        ])
+    }
+
+    /// The process's own memory now and what the allocator trims gave back since the server started.
+    static func memoryJSON(resident: (resident: Int, unused: Int)?, trims: AllocatorTrimmer.Statistics?) -> JSONValue {
+        let trims = trims ?? AllocatorTrimmer.Statistics()
+        return .object([
+            "resident_anonymous_bytes": resident.map { .integer(Int64($0.resident)) } ?? .null,
+            "resident_unused_bytes": resident.map { .integer(Int64($0.unused)) } ?? .null,
+            "allocator_trims": .integer(Int64(clamping: trims.trims)),
+            "allocator_returned_bytes": .integer(Int64(clamping: trims.returnedBytes)),
+            "last_trim_microseconds": .integer(Int64(clamping: trims.lastTrimMicroseconds)),
         ])
     }
 

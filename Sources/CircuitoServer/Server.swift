@@ -155,7 +155,8 @@ public final class LedgerServer: Sendable {
                 windowSeconds: limits.readRequestWindowSeconds, monotonicMilliseconds: configuration.monotonicMilliseconds),
             limits: limits, clock: configuration.readClockMilliseconds, monotonicMilliseconds: configuration.monotonicMilliseconds, executor: executor,
             credentials: CredentialSigning(keys: configuration.credentialIssuerKeys, contexts: configuration.credentialContexts),
-            connections: connections)
+            connections: connections,
+            allocatorTrimmer: limits.allocatorTrimIntervalSeconds.map { AllocatorTrimmer(intervalMilliseconds: $0 * 1000) })
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         var listeners: [NIOAsyncChannel<AcceptedConnection, Never>] = []
         var unixSocketIdentity: UnixSocketFile.Identity?
@@ -206,6 +207,7 @@ public final class LedgerServer: Sendable {
             await writer.stop()
             try? await group.shutdownGracefully()
             context.executor.stop()
+            context.allocatorTrimmer?.stop()
             // As at shutdown: closed now, not with the last reference, so that the caller may open the ledger again.
             _ = context.reader.close(timeoutMilliseconds: Self.closeTimeoutMilliseconds)
             // A host that does not resolve is the caller's mistake, not an operating error like a port in use.
@@ -364,6 +366,7 @@ public final class LedgerServer: Sendable {
         await waitUntilStopped()
         try? await group.shutdownGracefully()
         context.executor.stop()
+        context.allocatorTrimmer?.stop()
         // Only the socket file this server made: another may have been bound at the path since (after this one's
         // was removed by hand), and its clients must keep reaching it.
         if let unixSocketPath, let identity = unixSocketIdentity { UnixSocketFile.remove(unixSocketPath, ifStill: identity) }

@@ -71,6 +71,9 @@ public struct ServerLimits: Sendable, Hashable {
     /// let go about two minutes after its last traffic, also while it holds a subscription (which the idle timeout
     /// leaves open); nil: none.
     public var tcpKeepAlive: TCPKeepAlive? = TCPKeepAlive()
+    /// Seconds between checks of whether the C allocator holds freed memory worth giving back (`AllocatorTrimmer`);
+    /// nil: never.
+    public var allocatorTrimIntervalSeconds: Int? = 10
 
     public init() {}
 }

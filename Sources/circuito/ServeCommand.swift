@@ -30,6 +30,8 @@ struct ServeCommand: ParsableCommand {
     var idleTimeoutSeconds: Int = ServerLimits().idleTimeoutSeconds ?? 0
     @Option(name: .long, help: "Close a connection that leaves its answers or subscription messages unread (nothing written to it) for this many seconds (0: never).")
     var writeStallTimeoutSeconds: Int = ServerLimits().writeStallTimeoutSeconds ?? 0
+    @Option(name: .long, help: "Check this often whether the memory allocator holds freed memory worth giving back to the system, and give it back (1 to 3600; 0: never).")
+    var allocatorTrimIntervalSeconds: Int = ServerLimits().allocatorTrimIntervalSeconds ?? 0
     @Option(name: .long, help: "Requests of one connection waiting for answers.")
     var maximumInFlight: Int = ServerLimits().maximumInFlightPerConnection
     @Option(name: .long, help: "Events the writer takes into one commit (1 to \(Ledger.maximumBatchCount)).")
@@ -65,6 +67,9 @@ struct ServeCommand: ParsableCommand {
         guard (0...604_800).contains(idleTimeoutSeconds) else {
             throw ValidationError("--idle-timeout-seconds must be 0 (never) to 604800 (a week)")
         }
+        guard (0...3600).contains(allocatorTrimIntervalSeconds) else {
+            throw ValidationError("--allocator-trim-interval-seconds must be 0 (never) to 3600 (an hour)")
+        }
     }
 
     func run() throws {
@@ -91,6 +96,7 @@ struct ServeCommand: ParsableCommand {
         configuration.limits.maximumConnections = Self.connectionsWithinDescriptorLimit(maximumConnections)
         configuration.limits.idleTimeoutSeconds = idleTimeoutSeconds == 0 ? nil : idleTimeoutSeconds
         configuration.limits.writeStallTimeoutSeconds = writeStallTimeoutSeconds == 0 ? nil : writeStallTimeoutSeconds
+        configuration.limits.allocatorTrimIntervalSeconds = allocatorTrimIntervalSeconds == 0 ? nil : allocatorTrimIntervalSeconds
         configuration.limits.maximumInFlightPerConnection = maximumInFlight
         configuration.limits.maximumCommitBatch = maximumCommitBatch
         configuration.limits.maximumEventsPerBatchRequest = min(configuration.limits.maximumEventsPerBatchRequest, maximumCommitBatch)

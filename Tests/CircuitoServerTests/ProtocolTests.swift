@@ -49,6 +49,7 @@ struct ProtocolTests {
             "maximum_subscriber_buffer_records": 10_000, "read_request_window_seconds": 300,
             "maximum_remembered_nonces": 100_000, "maximum_remembered_nonces_per_actor": 2_000, "idle_timeout_seconds": 600,
             "write_stall_timeout_seconds": 60, "maximum_queued_refusals_per_connection": 256,
+            "allocator_trim_interval_seconds": 10,
         ])
 
         // Not JSON: parse error, id null.
@@ -533,8 +534,15 @@ struct ProtocolTests {
         }
         // Its keys (Specs/protocol.md 5.15), all there and no other.
         let info = try client.result("server.info")
-        #expect(info.objectValue.map { Set($0.keys) } == ["protocol", "origin", "verifier_key", "size", "methods", "limits", "writer", "connections", "reads"])
+        #expect(info.objectValue.map { Set($0.keys) } == ["protocol", "origin", "verifier_key", "size", "methods", "limits", "writer", "connections", "reads", "memory"])
         #expect(info["reads"]?.objectValue.map { Set($0.keys) } == ["remembered_nonces"])
+        #expect(info["memory"]?.objectValue.map { Set($0.keys) } == [
+            "resident_anonymous_bytes", "resident_unused_bytes", "allocator_trims", "allocator_returned_bytes", "last_trim_microseconds",
+        ])
+        // This process's own memory: resident, and more of it than the allocator's unused part.
+        let resident = try #require(info["memory"]?["resident_anonymous_bytes"]?.integerValue)
+        let unused = try #require(info["memory"]?["resident_unused_bytes"]?.integerValue)
+        #expect(resident > 0 && unused >= 0 && unused < resident, "\(resident) \(unused)")
         #expect(info["connections"]?.objectValue.map { Set($0.keys) } == [
             "open", "requests_in_flight", "reads_answered_on_event_loop", "writes_taken_on_event_loop", "closed_idle", "closed_unread",
             "unwritten_answer_bytes", "in_flight_request_bytes", "unfinished_line_bytes", "subscriptions_ended_by_half_close",
