@@ -83,7 +83,8 @@ public final class LedgerServer: Sendable {
     public func onStorageFailure(_ handler: @escaping @Sendable (LedgerError) -> Void) {
         storageFailure.onReport(handler)
     }
-    private let stopped: Locked<Bool>
+    /// The one shutdown, started by the first call of `shutdown`; every call waits for it to end.
+    private let shutdownTask: Locked<Task<Void, Never>?>
 
     /// Connections waiting to be accepted, on each listener.
     static let listenBacklog: Int32 = 256
@@ -287,7 +288,7 @@ public final class LedgerServer: Sendable {
         self.connections = connections
         self.unserved = unserved
         self.acceptTask = Locked(nil)
-        self.stopped = Locked(false)
+        self.shutdownTask = Locked(nil)
     }
 
     private func startAccepting() {
@@ -345,16 +346,20 @@ public final class LedgerServer: Sendable {
 
     /// Stops accepting, lets the writer commit what it has taken, waits up to the grace for answers, closes every
     /// connection and the event loops, then closes the ledger (waiting up to `closeTimeoutMilliseconds` for reads
-    /// still running): once it returns, this process may open the ledger again.
+    /// still running): once it returns, this process may open the ledger again. The first call starts the shutdown and
+    /// every call waits for its end: a second call (`serve`'s stop signal beside its storage failure) used to return
+    /// once the connections had ended, before the ledger was closed, and `serve` then exited with it open.
     public func shutdown() async {
-        let first = stopped.withLock { stopped -> Bool in
-            defer { stopped = true }
-            return !stopped
+        let task = shutdownTask.withLock { task -> Task<Void, Never> in
+            if let task { return task }
+            let started = Task { await self.shutDownOnce() }
+            task = started
+            return started
         }
-        guard first else {
-            await waitUntilStopped()
-            return
-        }
+        await task.value
+    }
+
+    private func shutDownOnce() async {
         await Self.stopListening(listeners, unserved: unserved, connections: connections)
         await context.writer.stop()
         let deadline = ContinuousClock.now + .seconds(context.limits.shutdownGraceSeconds)
