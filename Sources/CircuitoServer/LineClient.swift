@@ -15,11 +15,11 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
     public init(parsing text: String) throws(LedgerError) {
         if text.hasPrefix("unix:") {
             guard text.count > 5 else { throw LedgerError(.invalidRange, "\"unix:\" names no socket path: give unix:PATH") }
-            self = .unix(path: String(text.dropFirst(5)))
+            self = try .unixPath(String(text.dropFirst(5)))
             return
         }
         if text.contains("/") {
-            self = .unix(path: text)
+            self = try .unixPath(text)
             return
         }
         if !text.isEmpty && !text.contains(":") {
@@ -27,7 +27,7 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
             guard !text.allSatisfy({ $0 >= "0" && $0 <= "9" }) else {
                 throw LedgerError(.invalidRange, "\"\(text)\" is not HOST:PORT (did you mean 127.0.0.1:\(text)?) or a Unix socket path")
             }
-            self = .unix(path: text)
+            self = try .unixPath(text)
             return
         }
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
@@ -36,6 +36,20 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         self = .tcp(host: host, port: port)
+    }
+
+    /// The longest Unix socket path an address holds (107 bytes on Linux: `sun_path` and its NUL).
+    public static let maximumUnixSocketPathBytes = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+
+    /// A socket path too long for an address is refused here, as `serve --unix` refuses it (`invalid_range`): as a
+    /// connection failure, a follower retried it for good and a client said the server could not be reached.
+    private static func unixPath(_ path: String) throws(LedgerError) -> Endpoint {
+        guard path.utf8.count <= maximumUnixSocketPathBytes else {
+            throw LedgerError(
+                .invalidRange,
+                "\(path) is not a Unix socket address: a socket path is at most \(maximumUnixSocketPathBytes) bytes, this one has \(path.utf8.count); give a shorter path")
+        }
+        return .unix(path: path)
     }
 
     public var description: String {
@@ -234,7 +248,7 @@ enum ClientSocket {
             let capacity = MemoryLayout.size(ofValue: address.sun_path)
             guard pathBytes.count < capacity else {
                 close(descriptor)
-                throw LedgerError(.connectionFailed, "Unix socket path \(path) is longer than \(capacity - 1) bytes")
+                throw LedgerError(.invalidRange, "Unix socket path \(path) is longer than \(capacity - 1) bytes")
             }
             withUnsafeMutableBytes(of: &address.sun_path) { raw in
                 raw.copyBytes(from: pathBytes)

@@ -1674,6 +1674,27 @@ struct CLITests {
         #expect(sent.status == 1 && sent.stderr.hasPrefix("error: connection_failed"), "\(sent.stderr)")
     }
 
+    @Test("a Unix socket path longer than an address holds is invalid_range for client and follow, as for serve --unix, and follow stops at once instead of retrying it")
+    func clientAndFollowRefuseAnOverlongSocketPath() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let key = workspace.path("audit.key")
+        #expect(try await circuito("keygen", "--out", key).status == 0)
+        // 108 bytes: one more than sun_path holds with its NUL.
+        let path = "/tmp/" + String(repeating: "s", count: 103)
+        for server in [path, "unix:" + path] {
+            let client = try await circuito("client", "info", "--server", server)
+            #expect(client.status == 1 && client.stdout.isEmpty, "\(server): \(client.status) \(client.stderr)")
+            #expect(client.stderr.hasPrefix("error: invalid_range: ") && client.stderr.contains("at most 107 bytes"), "\(client.stderr)")
+        }
+        // Taken for a connection failure, follow retried it (1, 2, 4 … 30 s apart) until stopped.
+        let replica = workspace.path("replica")
+        let follow = try await circuito(["follow", "--from", path, "--data", replica, "--key", key, "--actor", "audit"], timeout: 30)
+        #expect(follow.exitedNormally && follow.status == 1, "\(follow.status) \(follow.stderr)")
+        #expect(follow.stderr.hasPrefix("error: invalid_range: ") && follow.stderr.contains("at most 107 bytes"), "\(follow.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: replica), "follow made its replica folder before refusing the address")
+    }
+
     // MARK: - 5c. Option checks
 
     @Test("serve: a bound out of its range is a usage error naming it, and --listen given a path or a bare port says what it takes, before the ledger is opened")
