@@ -175,8 +175,15 @@ public final class LineClient {
             throw error
         }
         guard let line else { return .closed }
-        do throws(LedgerError) { return .message(try JSONParser.parse(line)) } catch {
-            throw LedgerError(.invalidJSON, "the server sent a line that is not JSON: \(error.message)")
+        return .message(try Self.message(line))
+    }
+
+    /// A line the server sent, read as JSON. One that is not is no answer at all (not a circuito server, or a broken
+    /// connection): `connection_failed`, as for a line cut short. Given `invalid_json`, a refusal of the input, a
+    /// `client submit` line said its event was refused when it may have been recorded (Specs/protocol.md 10).
+    static func message(_ line: [UInt8]) throws(LedgerError) -> JSONValue {
+        do throws(LedgerError) { return try JSONParser.parse(line) } catch {
+            throw LedgerError(.connectionFailed, "the server sent a line that is not JSON (not a circuito server, or the connection is broken): \(error.message)")
         }
     }
 
@@ -184,9 +191,7 @@ public final class LineClient {
     public func nextMessage() throws(LedgerError) -> JSONValue? {
         if !held.isEmpty { return held.removeFirst() }
         guard let line = try readLine() else { return nil }
-        do throws(LedgerError) { return try JSONParser.parse(line) } catch {
-            throw LedgerError(.invalidJSON, "the server sent a line that is not JSON: \(error.message)")
-        }
+        return try Self.message(line)
     }
 
     /// Sends a request and waits for its answer: the result, or the server's error.
@@ -205,10 +210,7 @@ public final class LineClient {
                 throw error
             }
             guard let line = read else { throw LedgerError(.connectionFailed, "\(endpoint) closed the connection before answering \(method)") }
-            let message: JSONValue
-            do throws(LedgerError) { message = try JSONParser.parse(line) } catch {
-                throw LedgerError(.invalidJSON, "the server sent a line that is not JSON: \(error.message)")
-            }
+            let message = try Self.message(line)
             // An error under id null answers a line the server could not read as a request (too long, not JSON):
             // with one request outstanding, it is this one's.
             if message["id"] == .null, message["method"] == nil, let error = message["error"] {

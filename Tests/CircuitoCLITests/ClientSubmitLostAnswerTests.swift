@@ -9,13 +9,14 @@ import Testing
 /// but an event the client signed itself gets a random id: run again, it is another event, applied twice.
 @Suite("client submit when the answer is lost")
 struct ClientSubmitLostAnswerTests {
-    /// A server that reads one request line, keeps it, and closes the connection without answering.
+    /// A server that reads one request line, keeps it, and closes the connection without answering (or after
+    /// sending `reply`, which is no answer either: a line that is not JSON, say).
     final class UnansweringServer: @unchecked Sendable {
         let port: Int
         private let listener: Int32
         private let thread: Thread
 
-        init() throws {
+        init(reply: [UInt8] = []) throws {
             let (descriptor, port) = try loopbackListener(backlog: 4)
             listener = descriptor
             self.port = port
@@ -32,6 +33,7 @@ struct ClientSubmitLostAnswerTests {
                     taken += chunk[0..<count]
                 }
                 box.set(taken.split(separator: 0x0A, omittingEmptySubsequences: false).first.map(Array.init))
+                _ = reply.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 close(connection)
             }
             thread.start()
@@ -74,6 +76,33 @@ struct ClientSubmitLostAnswerTests {
         // Exactly the signed event that went out (its id, ts and signature): sent again, it is the same event.
         #expect(refusal["error"]?["data"]?["event"] == sent, "\(run.stdout)")
         #expect(sent["event"]?["body"] == (try JSONParser.parse(Array(unsigned.utf8)))["body"])
+    }
+
+    @Test("an answer that is not JSON is no answer: the event's line is connection_failed with the signed event as sent, not invalid_json, a refusal of the input")
+    func answerThatIsNotJSONGivesTheSignedEvent() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let key = workspace.path("till.key")
+        #expect(try await circuito("keygen", "--out", key).status == 0)
+        let server = try UnansweringServer(reply: Array("this is not json\n".utf8))
+        let run = try await circuito(
+            ["client", "submit", "--server", "127.0.0.1:\(server.port)", "--key", key, "--actor", "city"],
+            stdin: #"{"type":"program.funded","body":{"amount":500,"reference":"till 3"}}"# + "\n")
+        #expect(run.status == 1)
+        #expect(run.stderr.hasPrefix("error: connection_failed: the server sent a line that is not JSON"), "\(run.stderr)")
+        let request = try #require(server.request, "the server read no request")
+        let sent = try #require(try JSONParser.parse(request)["params"])
+        let refusal = try JSONParser.parse(Array(try #require(run.completeLines.first, "\(run.stdout)").utf8))
+        // Before, data.code invalid_json (1001): a till acting on it took the event for refused, though the server
+        // may have recorded it.
+        #expect(refusal["error"]?["code"] == .integer(6009), "\(run.stdout)")
+        #expect(refusal["error"]?["data"]?["code"] == "connection_failed", "\(run.stdout)")
+        #expect(refusal["error"]?["data"]?["event"] == sent, "\(run.stdout)")
+        // A read is answered the same way.
+        let reader = try UnansweringServer(reply: Array("this is not json\n".utf8))
+        let info = try await circuito("client", "info", "--server", "127.0.0.1:\(reader.port)")
+        #expect(info.status == 1 && info.stdout.isEmpty, "\(info.status) \(info.stdout)")
+        #expect(info.stderr.hasPrefix("error: connection_failed: the server sent a line that is not JSON"), "\(info.stderr)")
     }
 
     @Test("an event whose answer was lost, with standard output that cannot be written (a full disk), is given with its signed event on standard error")
