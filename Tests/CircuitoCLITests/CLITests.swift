@@ -1695,6 +1695,26 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: replica), "follow made its replica folder before refusing the address")
     }
 
+    @Test("a --verifier-key that is not one is refused naming the text given, for client submit and follow")
+    func malformedVerifierKeyIsNamed() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let key = workspace.path("audit.key")
+        #expect(try await circuito("keygen", "--out", key).status == 0)
+        // No server there: the key is refused before anything connects.
+        let runs = [
+            try await circuito(["client", "submit", "--server", "127.0.0.1:1", "--verifier-key", "not-a-key"], stdin: ""),
+            try await circuito([
+                "follow", "--from", "127.0.0.1:1", "--data", workspace.path("replica"), "--key", key, "--actor", "audit",
+                "--verifier-key", "not-a-key",
+            ], timeout: 30),
+        ]
+        for run in runs {
+            // Before: "a note verifier key is <name>+…", which named neither the option nor the text.
+            #expect(run.status == 1 && run.stderr.hasPrefix("error: invalid_key: \"not-a-key\" is not a note verifier key"), "\(run.status) \(run.stderr)")
+        }
+    }
+
     // MARK: - 5c. Option checks
 
     @Test("serve: a bound out of its range is a usage error naming it, and --listen given a path or a bare port says what it takes, before the ledger is opened")

@@ -79,12 +79,19 @@ public struct NoteVerifier: Sendable, Hashable {
             material[0] == NoteText.ed25519Algorithm,
             let publicKey = Ed25519PublicKey(bytes: Array(material.dropFirst()))
         else {
-            throw LedgerError(.invalidKey, "a note verifier key is <name>+<8 hex digits>+<base64 Ed25519 key>")
+            // The text given is named: it comes from an option (--verifier-key of client submit and follow), which a
+            // message without it left to guess.
+            throw LedgerError(.invalidKey, "\(Self.quoted(verifierKey)) is not a note verifier key <name>+<8 hex digits>+<base64 Ed25519 key>")
         }
         try self.init(name: fields[0], publicKey: publicKey)
         guard self.keyID == keyID else {
-            throw LedgerError(.invalidKey, "the note verifier key's id does not match its name and key")
+            throw LedgerError(.invalidKey, "the note verifier key \(Self.quoted(verifierKey)) has a key id that does not match its name and key")
         }
+    }
+
+    /// `text` in quotes for a message, at most 100 characters of it.
+    static func quoted(_ text: String) -> String {
+        "\"" + (text.count > 100 ? text.prefix(100) + "…" : text) + "\""
     }
 
     /// The verifier key text, as Go's note package and C2SP signed-note print it.
