@@ -144,7 +144,7 @@ struct ClientSubmitCommand: ParsableCommand {
             let signingKey = try key.map { (path) throws(LedgerError) in try KeyFile.read(path) }
             let verifier = try verifierKey.map { (text) throws(LedgerError) in try NoteVerifier(parsing: text) }
             let client = try options.connect()
-            var reader = LineReader(descriptor: descriptor, maximumLineBytes: EventLimits.maximumSignedEventBytes)
+            var reader = LineReader(descriptor: descriptor, source: file ?? "input", maximumLineBytes: EventLimits.maximumSignedEventBytes)
             var events: [JSONValue] = []
             // Lines this client could not read or sign: refused here, each as the server refuses (its line and the
             // error object), and the lines after it go on. A batch with such a line is not sent (all or nothing).

@@ -90,14 +90,17 @@ struct LineReader {
     }
 
     let descriptor: Int32
+    /// What errors call it: the file's path, or "input" for standard input.
+    let source: String
     let maximumLineBytes: Int
     private var buffer: [UInt8] = []
     private var start = 0
     private var endOfInput = false
     private var skippingLongLine = false
 
-    init(descriptor: Int32, maximumLineBytes: Int) {
+    init(descriptor: Int32, source: String = "input", maximumLineBytes: Int) {
         self.descriptor = descriptor
+        self.source = source
         self.maximumLineBytes = maximumLineBytes
     }
 
@@ -139,7 +142,7 @@ struct LineReader {
             let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw LedgerError(.storage, "cannot read input: \(String(cString: strerror(errno)))")
+                throw LedgerError(.storage, "cannot read \(source): \(String(cString: strerror(errno)))")
             }
             if count == 0 { endOfInput = true } else { buffer += chunk[0..<count] }
         }

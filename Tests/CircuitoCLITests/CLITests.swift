@@ -684,6 +684,13 @@ struct CLITests {
         #expect(noInput.exitedNormally && noInput.status == 1, "\(noInput.status): \(noInput.stderr)")
         #expect(noInput.stderr.contains("cannot read input: Bad file descriptor"), "\(noInput.stderr)")
         #expect(noInput.stdout.isEmpty, "\(noInput.stdout)")
+
+        // A file that cannot be read is named (a folder given for the events' file), and nothing is appended.
+        let folder = ledger.workspace.path("a-folder")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        let fromFolder = try await circuito("append", "--data", ledger.directory, folder)
+        #expect(fromFolder.status == 1 && fromFolder.stderr == "error: storage_error: cannot read \(folder): Is a directory\n", "\(fromFolder.stderr)")
+        #expect(try await circuito("export", "--data", ledger.directory).stdout == exportedAfterAppend.stdout)
     }
 
     @Test("serve stops on SIGHUP (its terminal closed) as on SIGTERM, cleanly, where it died at once; started with SIGHUP ignored, as by nohup, it leaves it so and a hangup does not stop it")
