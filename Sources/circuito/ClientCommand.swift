@@ -75,8 +75,11 @@ struct ReaderOptions: ParsableArguments {
 /// Calls one method and prints its result; a refusal becomes the common error line and exit status 1.
 func clientCall(_ options: ServerOptions, _ method: String, _ params: () throws(LedgerError) -> JSONValue) throws {
     try reportingErrors { () throws(LedgerError) in
+        // The request first: a read without its key, or a key file that cannot be read, is named as such also when
+        // the server cannot be reached (it was reported as connection_failed).
+        let request = try params()
         let client = try options.connect()
-        switch try client.call(method, try params()) {
+        switch try client.call(method, request) {
         case .success(let result):
             let output = StandardOutput()
             output.writeLine(result)

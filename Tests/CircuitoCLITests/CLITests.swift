@@ -1818,6 +1818,26 @@ struct CLITests {
         }
     }
 
+    @Test("a signed read without its key, or with a key file that cannot be read, is named as such also when the server cannot be reached")
+    func clientSignedReadNeedsItsKeyFirst() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        // No server at this address: the request is made before the connection, so its own error comes first.
+        let server = ["--server", "127.0.0.1:1"]
+        for arguments in [["client", "balance", "--account", "a"], ["client", "report"], ["client", "case", "--beneficiary", "b"]] {
+            let refused = try await circuito(arguments + server)
+            #expect(refused.status == 1 && refused.stderr.hasPrefix("error: invalid_read_request: "), "\(arguments): \(refused.stderr)")
+        }
+        let missing = workspace.path("missing.key")
+        let unreadable = try await circuito(["client", "balance", "--account", "a", "--key", missing, "--actor", "r"] + server)
+        #expect(unreadable.status == 1 && unreadable.stderr.hasPrefix("error: key_file: ") && unreadable.stderr.contains(missing), "\(unreadable.stderr)")
+        // With its key, the missing server is what fails.
+        let keyPath = workspace.path("reader.key")
+        try KeyFile.write(Ed25519PrivateKey(), to: keyPath)
+        let sent = try await circuito(["client", "balance", "--account", "a", "--key", keyPath, "--actor", "r"] + server)
+        #expect(sent.status == 1 && sent.stderr.hasPrefix("error: connection_failed"), "\(sent.stderr)")
+    }
+
     @Test("authorise: an amount or an expiry out of range is a usage error (exit 64) and nothing is signed; the bounds themselves are taken")
     func authoriseBounds() async throws {
         let workspace = try Workspace()
