@@ -554,6 +554,26 @@ private let openBadgesXSD = "https://www.w3.org/2001/XMLSchema#"
         #expect(error.message.contains("bound of \(JSONLDProcessingBounds.maximumTermsCarriedOver) terms carried"), "\(error.message)")
     }
 
+    /// Nothing bounded the values of a document: a status list of 29 MB (three million short strings) took 1.5 GB of
+    /// `circuito badge verify` and was stopped by a 2 GB memory limit. Expansion now stops at its element bound.
+    @Test func aDocumentOfVeryManyValuesIsBounded() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        func credential(values: Int) -> JSONValue {
+            [
+                "@context": ["https://www.w3.org/ns/credentials/v2", ["ex": "https://example.org/"]],
+                "id": "urn:example:values", "type": ["VerifiableCredential"],
+                "issuer": "did:key:z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2", "validFrom": "2024-05-01T10:00:00Z",
+                "credentialSubject": ["id": "urn:example:subject", "ex:v": .array((0..<values).map { .string("v\($0)") })],
+            ]
+        }
+        let error = try #require(throws: LedgerError.self) {
+            _ = try JSONLD.toRDF(credential(values: JSONLDProcessingBounds.maximumExpandedElements), contexts: store)
+        }
+        #expect(error.code == .tooLarge)
+        #expect(error.message.contains("bound of \(JSONLDProcessingBounds.maximumExpandedElements) elements"), "\(error.message)")
+        #expect(try JSONLD.toRDF(credential(values: 1000), contexts: store).count > 1000)
+    }
+
     /// An Open Badges credential with 2,000 pieces of evidence (each an `Evidence` node with its type-scoped context)
     /// stays far inside the bounds.
     @Test func aLargeOpenBadgeCredentialIsWithinTheBounds() throws {
@@ -566,6 +586,7 @@ private let openBadgesXSD = "https://www.w3.org/2001/XMLSchema#"
         _ = try expander.expandDocument(.object(members))
         #expect(expander.processor.bounds.termDefinitions < JSONLDProcessingBounds.maximumTermDefinitions / 10)
         #expect(expander.processor.bounds.termsCarriedOver < JSONLDProcessingBounds.maximumTermsCarriedOver / 10)
+        #expect(expander.processor.bounds.expandedElements < JSONLDProcessingBounds.maximumExpandedElements / 5)
     }
 
     /// The CPU time this thread spends on `work(8 × count)` against `work(count)`, the least of two runs of each:

@@ -292,6 +292,23 @@ struct OpenBadgesCredentialTests {
         #expect(unchecked.isValid(allowingUncheckedStatus: true))
     }
 
+    /// The CLI reads status lists of up to 32 MiB: one of 29 MB holding three million short strings took 1.5 GB and
+    /// was stopped by a 2 GB memory limit (a credential baked into a 28 MB PNG ran for minutes).
+    @Test("a status list of very many values is refused at the JSON-LD element bound, not processed whole")
+    func aStatusListOfVeryManyValuesIsBounded() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let credential = try BadgeFixture.credential(.rdfc2022)
+        guard case .object(var members) = try BadgeFixture.statusList(revoked: []) else { return }
+        members["name"] = .array((0..<JSONLDProcessingBounds.maximumExpandedElements).map { .string("v\($0)") })
+        let report = CredentialVerifier.verify(credential: credential, statusList: .object(members), at: BadgeFixture.during, contexts: store)
+        guard case .failed(let code, let message)? = report.checks.first(where: { $0.name == "status" })?.outcome else {
+            Issue.record("the status check did not fail: \(report.checks)")
+            return
+        }
+        #expect(code == "status_list_invalid")
+        #expect(message.contains("bound of \(JSONLDProcessingBounds.maximumExpandedElements) elements"), "\(message)")
+    }
+
     @Test("the status list must be the one the entry names, for its purpose; the entry's index must be written as a decimal")
     func statusEntryMatchesItsList() throws {
         let store = try JSONLDTestFiles.contextStore()

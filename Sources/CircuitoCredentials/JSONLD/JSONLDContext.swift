@@ -105,9 +105,9 @@ enum JSONLDError {
     }
 }
 
-/// The bounds on processing the contexts of one document, and what it has used of them: one per document
-/// (`JSONLD.expand`), shared by every copy of its `JSONLDContextProcessor`. A document may come from anyone (a
-/// credential handed in for verification), and its contexts can be built to exhaust the stack.
+/// The bounds on processing one document (its contexts and its elements), and what it has used of them: one per
+/// document (`JSONLD.expand`), shared by every copy of its `JSONLDContextProcessor`. A document may come from anyone
+/// (a credential handed in for verification), and its contexts can be built to exhaust the stack.
 final class JSONLDProcessingBounds {
     /// Term definitions being created inside each other: a term whose IRI is another term of the same context, which
     /// is defined first, and so on (`{"t0":"t1","t1":"t2",…}`), or a scoped context inside a term definition. Each
@@ -124,8 +124,15 @@ final class JSONLDProcessingBounds {
     /// Terms carried over, each far cheaper than a definition (a million took 0.14 s).
     static let maximumTermsCarriedOver = 10_000_000
 
+    /// Elements of the document expanded (maps, arrays and values, each time one is met). Nothing else bounds how
+    /// much a document makes of its values: a status list of 29 MB (the CLI reads up to 32 MiB) holding three million
+    /// short strings took 1.5 GB and was stopped by a 2 GB memory limit, and a credential baked into a 28 MB PNG ran
+    /// for minutes. The credentials Circuito issues have about 500 elements at most (64 pieces of evidence of 7 each).
+    static let maximumExpandedElements = 100_000
+
     private(set) var termDefinitions = 0
     private(set) var termsCarriedOver = 0
+    private(set) var expandedElements = 0
 
     /// Counts a term definition, refusing the document past `maximumTermDefinitions`.
     func countTermDefinition() throws(LedgerError) {
@@ -145,6 +152,16 @@ final class JSONLDProcessingBounds {
             throw LedgerError(
                 .tooLarge,
                 "JSON-LD processing exceeds its bound of \(Self.maximumTermsCarriedOver) terms carried from one active context into the next (a context processed for every node)")
+        }
+    }
+
+    /// Counts an element met by expansion, refusing the document past `maximumExpandedElements`.
+    func countExpandedElement() throws(LedgerError) {
+        expandedElements += 1
+        guard expandedElements <= Self.maximumExpandedElements else {
+            throw LedgerError(
+                .tooLarge,
+                "JSON-LD processing exceeds its bound of \(Self.maximumExpandedElements) elements expanded (maps, arrays and values of the document)")
         }
     }
 

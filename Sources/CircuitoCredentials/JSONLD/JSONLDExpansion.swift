@@ -23,6 +23,7 @@ struct JSONLDExpander {
         _ element: JSONValue, context activeContext: JSONLDActiveContext, activeProperty: String?, baseURL: String?,
         fromMap: Bool = false
     ) throws(LedgerError) -> JSONValue? {
+        try processor.bounds.countExpandedElement()
         let propertyDefinition = activeProperty.flatMap { activeContext.terms[$0] }
         switch element {
         case .null:
