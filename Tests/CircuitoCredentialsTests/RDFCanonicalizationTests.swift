@@ -325,6 +325,18 @@ struct NQuadsTests {
                 + "\n")
     }
 
+    /// Each escape was appended to the literal's scalars with `append(contentsOf:)`, which copied the whole text so
+    /// far: a credential whose text held 500,000 line breaks (a 1 MB file) took 5 s of CPU in a release build of
+    /// `circuito badge verify`, 2 MB four times that, and a 30 MB baked PNG did not finish in 5 minutes.
+    @Test func escapingTakesLinearTime() {
+        let growth = JSONLDBoundsTests.growthOfCPUTime(fromCount: 20_000) { count in
+            let escaped = NQuads.escapedLiteral(String(repeating: "a\n\"", count: count))
+            #expect(escaped.utf8.count == 5 * count)
+        }
+        #expect(growth < 16, "8 × the escapes took \(growth) × the CPU time")
+        #expect(NQuads.escapedLiteral("é\n\u{01}\"\\😀") == #"é\n\u0001\"\\😀"#)
+    }
+
     @Test func unescapesIRIs() throws {
         let quads = try NQuads.parse(#"<http://example.org/\u00e9> <http://example.org/p> <urn:x:\U0001F600> ."#)
         #expect(quads[0].subject == .iri("http://example.org/é"))

@@ -72,26 +72,30 @@ public enum NQuads {
             break
         }
         guard needsEscape else { return value }
-        var text = String.UnicodeScalarView()
-        for scalar in value.unicodeScalars {
-            switch scalar.value {
-            case 0x08: text.append(contentsOf: "\\b".unicodeScalars)
-            case 0x09: text.append(contentsOf: "\\t".unicodeScalars)
-            case 0x0A: text.append(contentsOf: "\\n".unicodeScalars)
-            case 0x0C: text.append(contentsOf: "\\f".unicodeScalars)
-            case 0x0D: text.append(contentsOf: "\\r".unicodeScalars)
-            case 0x22: text.append(contentsOf: "\\\"".unicodeScalars)
-            case 0x5C: text.append(contentsOf: "\\\\".unicodeScalars)
+        // Built as UTF-8 bytes: appending to a `String.UnicodeScalarView` with `append(contentsOf:)` copied the whole
+        // text at each escape, quadratic in a literal's line breaks or quotes. Every escaped character is ASCII, and
+        // no byte of a multi-byte UTF-8 sequence is, so the other bytes are copied as they are.
+        let backslash = UInt8(ascii: "\\")
+        let digits = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(value.utf8.count + 16)
+        for byte in value.utf8 {
+            switch byte {
+            case 0x08: bytes += [backslash, UInt8(ascii: "b")]
+            case 0x09: bytes += [backslash, UInt8(ascii: "t")]
+            case 0x0A: bytes += [backslash, UInt8(ascii: "n")]
+            case 0x0C: bytes += [backslash, UInt8(ascii: "f")]
+            case 0x0D: bytes += [backslash, UInt8(ascii: "r")]
+            case 0x22: bytes += [backslash, UInt8(ascii: "\"")]
+            case 0x5C: bytes += [backslash, backslash]
             case 0x00...0x1F, 0x7F:
-                let digits = Array("0123456789ABCDEF".unicodeScalars)
-                text.append(contentsOf: "\\u00".unicodeScalars)
-                text.append(digits[Int(scalar.value >> 4)])
-                text.append(digits[Int(scalar.value & 0x0F)])
+                bytes += [backslash, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")]
+                bytes += [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]]
             default:
-                text.append(scalar)
+                bytes.append(byte)
             }
         }
-        return String(text)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
