@@ -1,4 +1,5 @@
 import CircuitoCore
+import CircuitoCredentials
 import CircuitoCrypto
 import CircuitoStorage
 import Foundation
@@ -295,5 +296,15 @@ struct BadgeCLITests {
         #expect(refusedBake.status == 1)
         #expect(refusedBake.stderr.contains("does not hold a credential"), "\(refusedBake.stderr)")
         #expect(!FileManager.default.fileExists(atPath: arrayOut))
+        // A baked credential is held to a credential file's 4 MiB as well, though the image may be 32 MiB.
+        let padded = "{\"padding\":\"" + String(repeating: "x", count: 4 << 20) + "\"}"
+        for image in [pngPath, svgPath] {
+            let baked = image + ".large"
+            let bytes = try BadgeBaking.bake(credential: padded, into: Array(try Data(contentsOf: URL(fileURLWithPath: image))))
+            try Data(bytes).write(to: URL(fileURLWithPath: baked))
+            let tooLarge = try await circuito("badge", "verify", baked, "--no-status")
+            #expect(tooLarge.status == 1)
+            #expect(tooLarge.stderr.contains("error: too_large: the credential baked into \(baked) is larger than 4194304 bytes"), "\(tooLarge.stderr)")
+        }
     }
 }
