@@ -202,9 +202,15 @@ public final class LMDBEnvironment: @unchecked Sendable {
                 try LMDBEnvironment.check(mdb_env_set_mapsize(environment, bytes), "mdb_env_set_mapsize")
             }
             // Open every named database once, in one transaction; the handles then serve every later transaction.
-            var transaction: OpaquePointer?
-            try LMDBEnvironment.check(mdb_txn_begin(environment, nil, writing ? 0 : UInt32(MDB_RDONLY), &transaction), "mdb_txn_begin")
-            guard let transaction else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
+            let transaction: OpaquePointer
+            if writing {
+                var begun: OpaquePointer?
+                try LMDBEnvironment.check(mdb_txn_begin(environment, nil, 0, &begun), "mdb_txn_begin")
+                guard let begun else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
+                transaction = begun
+            } else {
+                transaction = try beginReadTransaction(environment, path: path, "opening the databases")
+            }
             // The format stamp first: a ledger of a newer format is refused before anything else of it is read.
             do throws(LedgerError) {
                 if let database = try checkFormat(transaction, path: path, writing: writing) { databases[LedgerFormat.databaseName] = database }
@@ -405,6 +411,36 @@ public final class LMDBEnvironment: @unchecked Sendable {
         try using("checking for stale readers") { () throws(LedgerError) -> Int in try clearStaleReadersInUse() }
     }
 
+    /// Begins a read transaction on `environment` (the ledger at `path`). Every one takes a slot of the reader table
+    /// in `lock.mdb` (256), and the slot of a process that died inside its transaction (killed, or a `circuito export
+    /// | head` ended by SIGPIPE) stays taken until someone checks: so a full table is first cleared of dead processes'
+    /// slots (`mdb_reader_check`) and the transaction tried once more. Left to the writers' commits, a table filled
+    /// by dead readers refused every read of a server, its submits included, so it never committed again.
+    static func beginReadTransaction(_ environment: OpaquePointer, path: String, _ what: @autoclosure () -> String) throws(LedgerError) -> OpaquePointer {
+        var transaction: OpaquePointer?
+        var result = mdb_txn_begin(environment, nil, UInt32(MDB_RDONLY), &transaction)
+        if result == MDB_READERS_FULL, clearedStaleReaders(environment) {
+            result = mdb_txn_begin(environment, nil, UInt32(MDB_RDONLY), &transaction)
+        }
+        if result == MDB_READERS_FULL { throw readersFull(path: path, what()) }
+        try check(result, what())
+        guard let transaction else { throw LedgerError(.storage, "\(what()): mdb_txn_begin returned no transaction") }
+        return transaction
+    }
+
+    /// Whether `mdb_reader_check` freed at least one dead process's reader slot.
+    static func clearedStaleReaders(_ environment: OpaquePointer) -> Bool {
+        var cleared: Int32 = 0
+        return mdb_reader_check(environment, &cleared) == 0 && cleared > 0
+    }
+
+    /// A reader table full of live readers' slots: a bound of LMDB's, not damage or a fault of the disk.
+    static func readersFull(path: String, _ what: String) -> LedgerError {
+        LedgerError(
+            .storage,
+            "\(what): every reader slot of \(path)/lock.mdb is taken by a running process that reads the ledger (MDB_READERS_FULL); run the command again once fewer of them read it")
+    }
+
     /// `clearStaleReaders` inside a use already counted (a commit's), so that it is not counted twice.
     private func clearStaleReadersInUse() throws(LedgerError) -> Int {
         var cleared: Int32 = 0
@@ -474,7 +510,13 @@ public final class LMDBEnvironment: @unchecked Sendable {
             let statusFlags = fcntl(descriptor, F_GETFL)
             if statusFlags != -1 { _ = fcntl(descriptor, F_SETFL, statusFlags | circuito_open_direct) }
             do throws(LedgerError) {
-                try LMDBEnvironment.check(mdb_env_copyfd2(handle, descriptor, flags), "copying the LMDB environment to \(directory)")
+                var copied = mdb_env_copyfd2(handle, descriptor, flags)
+                // As for a read transaction (`beginReadTransaction`): LMDB's copy begins with one, before it writes.
+                if copied == MDB_READERS_FULL, LMDBEnvironment.clearedStaleReaders(handle) {
+                    copied = mdb_env_copyfd2(handle, descriptor, flags)
+                }
+                if copied == MDB_READERS_FULL { throw LMDBEnvironment.readersFull(path: path, "copying the LMDB environment to \(directory)") }
+                try LMDBEnvironment.check(copied, "copying the LMDB environment to \(directory)")
                 guard fsync(descriptor) == 0 else { throw LedgerError(.storage, "cannot sync \(partial): \(String(cString: strerror(errno)))") }
                 guard rename(partial, directory + "/data.mdb") == 0 else {
                     throw LedgerError(.storage, "cannot rename \(partial): \(String(cString: strerror(errno)))")
@@ -490,9 +532,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// Runs `body` in a read transaction, which ends when `body` returns.
     public func read<Result>(_ body: (LMDBTransaction) throws(LedgerError) -> Result) throws(LedgerError) -> Result {
         try using("beginning a read transaction") { () throws(LedgerError) -> Result in
-            var transaction: OpaquePointer?
-            try LMDBEnvironment.check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &transaction), "beginning a read transaction")
-            guard let transaction else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
+            let transaction = try LMDBEnvironment.beginReadTransaction(handle, path: path, "beginning a read transaction")
             defer { mdb_txn_abort(transaction) }
             return try body(LMDBTransaction(environment: self, handle: transaction))
         }

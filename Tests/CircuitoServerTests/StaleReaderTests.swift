@@ -53,10 +53,44 @@ struct StaleReaderTests {
         withExtendedLifetime(unread) {}
     }
 
+    @Test("a reader table full of dead readers' slots is cleared by the next read, not only by a commit; one full of live readers is named")
+    func fullReaderTableOfDeadReadersIsCleared() throws {
+        let fixture = try CircuitFixture()
+        // A table of 4 slots, so that a few processes fill it: the first opener's lock file sets the size for all.
+        let slots = 4
+        #expect(unlink(fixture.directory + "/lock.mdb") == 0)
+        let ledger = try Self.ledgerForAnExportToBlockOn(fixture, options: LMDBEnvironment.Options(maximumReaders: UInt32(slots)))
+        // Dead readers in every slot: `circuito export | head` ended by SIGPIPE leaves its slot so, as SIGKILL does.
+        var unread: [Pipe] = []
+        for _ in 0..<slots { unread.append(try Self.killedReader(directory: fixture.directory, environment: ledger.environment).pipe) }
+        #expect(ledger.environment.readerProcessIDs().count == slots)
+        // No commit comes to clear them (a server's submit begins with a read): the read itself must.
+        #expect(throws: Never.self) { try ledger.reader.size() }
+        #expect(ledger.environment.readerProcessIDs().isEmpty)
+
+        // Live readers in every slot: refused, saying which bound was reached.
+        var live: [(pid: Int32, process: Process, pipe: Pipe)] = []
+        for _ in 0..<slots { live.append(try Self.blockedReader(directory: fixture.directory, environment: ledger.environment)) }
+        defer {
+            for reader in live {
+                kill(reader.pid, SIGKILL)
+                reader.process.waitUntilExit()
+            }
+        }
+        do {
+            _ = try ledger.reader.size()
+            Issue.record("a read with every slot taken by a live reader succeeded")
+        } catch {
+            #expect(error.code == .storage)
+            #expect(error.message.contains("every reader slot of \(fixture.directory)/lock.mdb is taken by a running process"), "\(error.message)")
+        }
+        withExtendedLifetime(unread) {}
+    }
+
     /// The fixture's ledger opened for writing, with enough records that `circuito export` fills a pipe nobody
     /// reads and blocks inside its read transaction.
-    static func ledgerForAnExportToBlockOn(_ fixture: CircuitFixture) throws -> Ledger {
-        let ledger = try Ledger.open(directory: fixture.directory)
+    static func ledgerForAnExportToBlockOn(_ fixture: CircuitFixture, options: LMDBEnvironment.Options = .init()) throws -> Ledger {
+        let ledger = try Ledger.open(directory: fixture.directory, options: options)
         let registrations = try (0..<300).map { _ in try fixture.registration().verified() }
         for result in try ledger.append(registrations) { _ = try result.get() }
         return ledger
@@ -65,6 +99,16 @@ struct StaleReaderTests {
     /// Starts `circuito export` with a pipe nobody reads, waits (bounded) until its read transaction shows in the
     /// reader table, kills it with SIGKILL and returns its pid (and the pipe, kept open until the test ends).
     static func killedReader(directory: String, environment: LMDBEnvironment) throws -> (pid: Int32, pipe: Pipe) {
+        let (pid, child, unread) = try blockedReader(directory: directory, environment: environment)
+        kill(pid, SIGKILL)
+        child.waitUntilExit()
+        #expect(child.terminationReason == .uncaughtSignal)
+        return (pid, unread)
+    }
+
+    /// Starts `circuito export` with a pipe nobody reads and waits (bounded) until its read transaction shows in the
+    /// reader table; it stays there, blocked, until the caller ends it.
+    static func blockedReader(directory: String, environment: LMDBEnvironment) throws -> (pid: Int32, process: Process, pipe: Pipe) {
         let binary = try #require(CircuitoBinary.path, "the circuito executable was not found next to the test bundle")
         let child = Process()
         child.executableURL = URL(fileURLWithPath: binary)
@@ -87,9 +131,6 @@ struct StaleReaderTests {
         let dataMapping = mappings.components(separatedBy: "\n").drop { !$0.hasSuffix(directory + "/data.mdb") }
         let flags = dataMapping.first { $0.hasPrefix("VmFlags:") }
         #expect(flags?.split(separator: " ").contains("rr") == true, "the export's map of data.mdb: \(flags ?? "not found")")
-        kill(pid, SIGKILL)
-        child.waitUntilExit()
-        #expect(child.terminationReason == .uncaughtSignal)
-        return (pid, unread)
+        return (pid, child, unread)
     }
 }
