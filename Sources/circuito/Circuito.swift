@@ -593,14 +593,15 @@ struct BackupCommand: ParsableCommand {
     /// The stop signals (SIGINT, SIGTERM, and SIGHUP unless started under `nohup`: `stopSignals`) end the backup as a
     /// failure does: what it wrote of `out` is removed (as after any failed backup), then the process exits with 128 +
     /// the signal's number, as the shell would. Left to their default, they left `out` with a `data.mdb.partial` or
-    /// nothing in it, which the same backup then refused ("is there already"). A folder that was there before is the backup's refusal, never removed. A signal after the copy
-    /// is whole and checked is ignored: the backup reports it.
+    /// nothing in it, which the same backup then refused ("is there already"). Only a folder this backup made is
+    /// removed: one that was there before is its refusal, and one that another backup into the same path made while
+    /// this one read the source is that backup's copy (removed, it was lost although that backup had reported it). A
+    /// signal after the copy is whole and checked is ignored: the backup reports it.
     static func removeCopyOnInterruption(_ out: String, stage: BackupStage, onTerminal: Bool) -> [any DispatchSourceSignal] {
-        let ours = access(out, F_OK) != 0
-        return onInterruption { number, name in
-            guard stage.interrupt() else { return }
+        onInterruption { number, name in
+            guard let madeFolder = stage.interrupt() else { return }
             if onTerminal { printErrorInPlace("") }
-            if ours && access(out, F_OK) == 0 {
+            if madeFolder && access(out, F_OK) == 0 {
                 // The copy's own threads go on meanwhile and may still make a file in it: the copy renamed whole,
                 // the lock file of the check that opens it. Each makes at most one, once, so a few rounds remove
                 // what they made after the first.
@@ -619,17 +620,18 @@ struct BackupCommand: ParsableCommand {
     }
 }
 
-/// Whether a backup is still copying, was interrupted by a signal, or has its copy whole: the one of the signal's
-/// handler and the command's thread that comes first decides what becomes of the copy.
+/// Whether a backup is still copying, was interrupted by a signal, or has its copy whole, and whether it made the
+/// copy's folder: the one of the signal's handler and the command's thread that comes first decides what becomes of
+/// the copy.
 final class BackupStage: Sendable {
     private enum Stage { case copying, interrupted, finished }
-    private let stage = Mutex(Stage.copying)
+    private let state = Mutex((stage: Stage.copying, madeFolder: false))
 
     /// The copy is whole: true unless a signal came first.
     func finish() -> Bool {
-        stage.withLock { stage in
-            guard stage == .copying else { return false }
-            stage = .finished
+        state.withLock { state in
+            guard state.stage == .copying else { return false }
+            state.stage = .finished
             return true
         }
     }
@@ -638,18 +640,20 @@ final class BackupStage: Sendable {
     /// taking the stage: so the handler either finds the folder and removes it, or the folder is never made. When a
     /// signal came, throws (the handler is ending the process).
     func unlessInterrupted(_ make: () throws(LedgerError) -> Void) throws(LedgerError) {
-        try stage.withLock { (stage) throws(LedgerError) in
-            guard stage == .copying else { throw LedgerError(.storage, "the backup was interrupted") }
+        try state.withLock { (state) throws(LedgerError) in
+            guard state.stage == .copying else { throw LedgerError(.storage, "the backup was interrupted") }
             try make()
+            state.madeFolder = true
         }
     }
 
-    /// A signal came: true unless the copy was whole before it.
-    func interrupt() -> Bool {
-        stage.withLock { stage in
-            guard stage == .copying else { return false }
-            stage = .interrupted
-            return true
+    /// A signal came: nil when the copy was whole before it, else whether this backup made the copy's folder (only
+    /// then is the folder its own to remove).
+    func interrupt() -> Bool? {
+        state.withLock { state in
+            guard state.stage == .copying else { return nil }
+            state.stage = .interrupted
+            return state.madeFolder
         }
     }
 }

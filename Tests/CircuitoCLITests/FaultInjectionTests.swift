@@ -238,6 +238,36 @@ struct FaultInjectionTests {
         #expect(result.stderr.contains("backup: interrupted by SIGTERM: removed \(copy)"), "\(result.stderr)")
     }
 
+    @Test("a backup interrupted before it made its copy's folder leaves the folder another backup made meanwhile, that backup's whole copy")
+    func interruptedBackupLeavesAnotherBackupsCopy() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let library = try await FaultInjection.compile(in: ledger.workspace)
+        let source = URL(fileURLWithPath: ledger.directory).resolvingSymlinksInPath().path
+        let copy = URL(fileURLWithPath: ledger.workspace.path("backup")).resolvingSymlinksInPath().path
+        // The first backup is held where it reads the source into the page cache (its third open of data.mdb, after
+        // LMDB's two): it began before the folder was there, and has not made it yet.
+        let held = ledger.workspace.path("held")
+        var environment = FaultInjection.environment(library: library, calls: ["open"], path: source + "/data.mdb", skip: 2)
+        environment["CIRCUITO_FAULT_HOLD"] = held
+        let first = try ChildProcess(["backup", "--data", source, "--out", copy], environment: environment, unblockedSignals: true)
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: held) && first.process.isRunning && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(!FileManager.default.fileExists(atPath: copy), "the first backup made its folder before it was held")
+        // Meanwhile a second backup into the same path makes the folder and its whole copy.
+        let second = try await circuito("backup", "--data", source, "--out", copy)
+        #expect(second.succeeded, "\(second.stderr)")
+        kill(first.pid, SIGINT)
+        let result = await first.wait(timeout: 60)
+        try #require(FileManager.default.fileExists(atPath: held), "the first backup was never held: \(result.stderr)")
+        #expect(result.exitedNormally && result.status == 128 + SIGINT, "status \(result.status): \(result.stderr)")
+        // Before the fix: "removed" it, the second backup's reported copy gone.
+        #expect(result.stderr.contains("backup: interrupted by SIGINT") && !result.stderr.contains("removed"), "\(result.stderr)")
+        #expect(try await circuito("verify", "--data", copy).succeeded, "the second backup's copy is gone")
+    }
+
     @Test("keygen interrupted (SIGINT, SIGTERM, SIGHUP) between creating its key file and writing the key leaves no file under the name, so keygen to that path succeeds next time")
     func interruptedKeygenLeavesNoKeyFile() async throws {
         let workspace = try Workspace()
