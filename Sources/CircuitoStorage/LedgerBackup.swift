@@ -83,7 +83,15 @@ public enum LedgerBackup {
         let sourceBytes = try PageCache.read(path: reader.environment.path + "/data.mdb") { readBytes, totalBytes in
             progress(.reading(readBytes: readBytes, totalBytes: totalBytes))
         }
-        try makingDirectory { () throws(LedgerError) in try FileIO.makeDirectory(destination, mode: 0o700, existingIsFine: false) }
+        try makingDirectory { () throws(LedgerError) in
+            do throws(LedgerError) {
+                try FileIO.makeDirectory(destination, mode: 0o700, existingIsFine: false)
+            } catch {
+                // Made since `refuseExisting` checked (another backup into the same path): the same refusal.
+                try refuseExisting(destination)
+                throw error
+            }
+        }
         do throws(LedgerError) {
             let copied = destination + "/data.mdb"
             try copyReportingProgress(reader, to: destination, copy: copy) {

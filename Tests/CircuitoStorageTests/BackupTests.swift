@@ -224,6 +224,24 @@ struct BackupTests {
         #expect(report.recordCount == 1)
     }
 
+    @Test("a destination another backup makes after the check that it is not there is refused as one that was there (invalid_range), its folder left as it is")
+    func destinationMadeMeanwhileIsInvalidRange() throws {
+        let temporary = TemporaryLedger()
+        _ = try temporary.create()
+        let raced = temporary.directory + "-raced"
+        defer { rmdir(raced) }
+        // The other backup's folder, made between this one's check and its own mkdir.
+        let code = errorCode { () throws(LedgerError) in
+            try LedgerBackup.run(from: temporary.directory, to: raced, makingDirectory: { make throws(LedgerError) in
+                #expect(mkdir(raced, 0o700) == 0)
+                try make()
+            })
+        }
+        // Before the fix: storage_error "cannot create …: File exists", where the same folder found a moment earlier is invalid_range.
+        #expect(code == .invalidRange)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: raced).isEmpty)
+    }
+
     @Test("a copy that fails halfway leaves no directory behind and reports its error")
     func failedCopyIsRemoved() throws {
         let temporary = TemporaryLedger()
