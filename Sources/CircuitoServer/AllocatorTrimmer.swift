@@ -1,7 +1,6 @@
 import CAllocator
 import Dispatch
 import Glibc
-import Synchronization
 
 /// Gives back to the system the memory glibc's allocator keeps after a burst. Freed memory stays in the allocator's
 /// arenas for reuse, and only what lies at the top of a heap goes back by itself: after 500 connections that each
@@ -29,11 +28,11 @@ final class AllocatorTrimmer: Sendable {
         var statistics = Statistics()
         /// The resident bytes not in use after the last trim, or at the start.
         var baselineBytes: Int
+        /// Nil once stopped.
+        var timer: (any DispatchSourceTimer)?
     }
 
-    private let state: Mutex<State>
-    /// Nil once stopped. Its own lock: the timer's type is not Sendable.
-    private let timer: Locked<(any DispatchSourceTimer)?>
+    private let state: Locked<State>
 
     /// Starts the checks, one every `intervalMilliseconds` (at least 100).
     init(intervalMilliseconds: Int) {
@@ -42,8 +41,7 @@ final class AllocatorTrimmer: Sendable {
         timer.schedule(
             deadline: .now() + .milliseconds(intervalMilliseconds), repeating: .milliseconds(intervalMilliseconds),
             leeway: .milliseconds(intervalMilliseconds / 10))
-        state = Mutex(State(baselineBytes: Self.residentUnusedBytes()?.unused ?? 0))
-        self.timer = Locked(timer)
+        state = Locked(State(baselineBytes: Self.residentUnusedBytes()?.unused ?? 0, timer: timer))
         // The handler holds the trimmer weakly, so that the timer (which holds the handler) does not keep it alive.
         timer.setEventHandler { [weak self] in self?.check() }
         timer.resume()
@@ -51,9 +49,9 @@ final class AllocatorTrimmer: Sendable {
 
     /// Stops the checks; a check under way finishes. Idempotent.
     func stop() {
-        let timer = self.timer.withLock { timer in
-            defer { timer = nil }
-            return timer
+        let timer = state.withLock { state in
+            defer { state.timer = nil }
+            return state.timer
         }
         timer?.cancel()
     }
@@ -90,24 +88,11 @@ final class AllocatorTrimmer: Sendable {
         }
     }
 
-    /// The process's anonymous resident bytes and, of them, those the allocator has not handed out (never below 0).
+    /// The process's anonymous resident bytes (RssAnon, without the ledger's mapped file pages) and, of them, those the
+    /// allocator has not handed out (never below 0). Nil when they cannot be read.
     static func residentUnusedBytes() -> (resident: Int, unused: Int)? {
-        guard let resident = residentAnonymousBytes() else { return nil }
+        guard let memory = ProcessMemory.read(pid: getpid()) else { return nil }
+        let resident = Int(memory.anonymousResidentBytes)
         return (resident, max(0, resident - Int(circuito_allocator_in_use_bytes())))
-    }
-
-    /// The process's anonymous resident memory (RssAnon): resident pages less the file-backed and shared ones, from
-    /// `/proc/self/statm` (the ledger's map is file-backed, so it is not counted). Nil when it cannot be read.
-    static func residentAnonymousBytes() -> Int? {
-        let descriptor = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        // Seven numbers of pages: well under 256 bytes.
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-        guard count > 0 else { return nil }
-        let fields = String(decoding: buffer[..<count], as: UTF8.self).split(separator: " ")
-        guard fields.count >= 3, let resident = Int(fields[1]), let shared = Int(fields[2]), resident >= shared else { return nil }
-        return (resident - shared) * sysconf(Int32(_SC_PAGESIZE))
     }
 }

@@ -216,7 +216,7 @@ public final class LedgerServer: Sendable {
             if case SocketAddressError.unixDomainSocketPathTooLong = error, let path = configuration.unixSocketPath {
                 throw LedgerError(
                     .invalidRange,
-                    "cannot listen on \(path): a Unix socket path is at most \(MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1) bytes, this one has \(path.utf8.count); give a shorter --unix path")
+                    "cannot listen on \(path): a Unix socket path is at most \(Endpoint.maximumUnixSocketPathBytes) bytes, this one has \(path.utf8.count); give a shorter --unix path")
             }
             if error is SocketAddressError || error is SocketAddressError.UnknownHost, let host = configuration.tcpHost {
                 throw LedgerError(.invalidRange, "cannot listen on \(host) port \(configuration.tcpPort): the host does not resolve to an address (\(error))")
