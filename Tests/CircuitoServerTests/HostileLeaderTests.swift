@@ -1,0 +1,539 @@
+import CircuitoCore
+import CircuitoCrypto
+@testable import CircuitoServer
+import CircuitoStorage
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+/// A follower is an auditor's verifying replica of a leader it does not trust. These tests serve it a real leader's
+/// stream through a fake leader that changes it, and check that whatever arrives the follower either stops with a
+/// mismatch having written nothing of the offending commit, or treats it as transport trouble and resumes from its
+/// own size; and that its replica is always a prefix of the leader's history at a commit's end that `verify` passes.
+@Suite("Follower against a hostile leader", .serialized, .timeLimit(.minutes(5)))
+struct HostileLeaderTests {
+    @Test("seeded mutations of a real leader's stream: each one is a mismatch, a reconnection or harmless, and the replica stays a verified prefix")
+    func mutatedStreams() async throws {
+        let recorded = try await RecordedStream.make()
+        var random = HostileRandom(state: 0x6_3f0_11e5)
+        let cases = (0..<HostileMutation.Kind.allCases.count * 2).map { index in
+            HostileMutation.make(HostileMutation.Kind.allCases[index % HostileMutation.Kind.allCases.count], recorded, &random)
+        }
+        let results = Mutex<[(HostileMutation, HostileCaseResult)]>([])
+        let next = Atomic<Int>(0)
+        let folder = TemporaryFolder()
+        // Most of a case is waiting on sockets: several at once keep the suite fast on two cores.
+        onThreads(6) { _ in
+            while true {
+                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard index < cases.count else { return }
+                let result = HostileCaseResult.run(cases[index], recorded, folder: folder.path + "/case-\(index)")
+                results.withLock { $0.append((cases[index], result)) }
+            }
+        }
+        var seen: [HostileCaseResult.Outcome: Int] = [:]
+        for (mutation, result) in results.withLock({ $0 }) {
+            seen[result.outcome, default: 0] += 1
+            for problem in result.problems(expected: mutation.expected) {
+                Issue.record("\(mutation.description): \(problem)")
+            }
+        }
+        // The generator reached each way of ending (a generator that only made harmless changes would prove little).
+        #expect(seen[.mismatch, default: 0] > 0 && seen[.reconnected, default: 0] > 0 && seen[.ignored, default: 0] > 0, "\(seen)")
+    }
+}
+
+/// SplitMix64, as in the storage tests: a small deterministic generator, so that a failing seed can be replayed.
+struct HostileRandom: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+}
+
+/// A real leader's stream from 0 (records and checkpoints, as its server sent them), its ledger as stored, its
+/// checkpoint key (a hostile leader holds it) and records of another ledger.
+struct RecordedStream: Sendable {
+    let messages: [JSONValue]
+    let leaves: [[UInt8]]
+    let checkpoints: [UInt64: String]
+    let signer: NoteSigner
+    let auditor: Ed25519PrivateKey
+    /// Records of another ledger (its genesis and the fixture's first commit).
+    let foreignRecords: [JSONValue]
+    /// A valid signed event (the authority's registration of a merchant) that the leader never recorded.
+    let unrecordedEvent: JSONValue
+
+    var size: UInt64 { UInt64(leaves.count) }
+
+    static func make() async throws -> RecordedStream {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let writer = try server.client()
+        // Commits of one and of several records after the fixture's two (genesis, then 20 events).
+        for _ in 0..<3 { _ = try writer.result("submit", try fixture.registration().params) }
+        _ = try writer.result("submit_batch", ["events": .array(try (0..<3).map { _ in try fixture.registration().params })])
+        _ = try writer.result("submit", try fixture.payment(amount: 10).params)
+        let size = try server.size()
+        let subscriber = try server.client()
+        _ = try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": 0]))
+        var messages: [JSONValue] = []
+        while messages.count < 10_000, messages.last?["params"]?["size"] != .integer(Int64(size)) {
+            messages.append(try #require(try subscriber.nextMessage()))
+        }
+        await server.shutdown()
+        let reader = try LedgerReader.open(directory: fixture.directory)
+        defer { _ = reader.close() }
+        let leaves = try (0..<size).map { try reader.leafBytes(sequenceNumber: $0) }
+        var checkpoints: [UInt64: String] = [:]
+        try reader.forEachCheckpoint { size, note in
+            checkpoints[size] = note
+            return true
+        }
+        let other = try CircuitFixture()
+        let otherReader = try LedgerReader.open(directory: other.directory)
+        defer { _ = otherReader.close() }
+        let foreignRecords = try (0..<(try otherReader.size())).map { try JSONParser.parse(try otherReader.leafBytes(sequenceNumber: $0)) }
+        return RecordedStream(
+            messages: messages, leaves: leaves, checkpoints: checkpoints, signer: try NoteSigner(name: "test.example/ledger", privateKey: fixture.actors.checkpoint),
+            auditor: fixture.actors.auditor, foreignRecords: foreignRecords, unrecordedEvent: try fixture.registration().json)
+    }
+
+    /// The answer to a subscription from `from`, as the leader gives it.
+    func answer(from: Int64) -> JSONValue {
+        ["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": .integer(Int64(size)), "subscription": "sub-1"]]
+    }
+
+    /// The honest stream from `from` (a checkpoint's size): records from it and the checkpoints after it.
+    func honestMessages(from: Int64) -> [JSONValue] {
+        messages.filter { message in
+            let params = message["params"]
+            if let sequenceNumber = params?["record"]?["seq"]?.integerValue { return sequenceNumber >= from }
+            return (params?["size"]?.integerValue ?? 0) > from
+        }
+    }
+
+    /// The size of the last checkpoint before message `index`: all a follower may commit of a stream changed there.
+    func committedSize(before index: Int) -> UInt64 {
+        let sizes = messages[..<min(index, messages.count)].compactMap { message in
+            message["method"] == "subscription.checkpoint" ? message["params"]?["size"]?.integerValue : nil
+        }
+        return UInt64(sizes.last ?? 0)
+    }
+
+    static func line(_ message: JSONValue) -> [UInt8] { RPCMessage.line(message) }
+}
+
+/// One way of changing the leader's stream, made from a kind by the seeded generator.
+struct HostileMutation: Sendable, CustomStringConvertible {
+    enum Kind: String, CaseIterable, Sendable {
+        case byteFlipped, byteInserted, byteDeleted
+        case recordsSwapped, recordRepeated, recordSkipped, foreignRecord, unrecordedValidEvent, recordOfWrongType, sequenceNumberOfWrongType
+        case checkpointEarly, checkpointWithWrongRootSigned, checkpointForSizeNotReachedSigned, checkpointAgain, checkpointOfAnotherKey
+        case checkpointFieldOfWrongType, previousSizeWrong, consistencyHashChanged, consistencyEmptiedOrFilled, consistencyTooLong
+        case consistencyHuge, consistencyNotBase64
+        case answerNotAskedFor, unknownNotification, longValidLine
+        case cutMidLine, closedAtCommitEnd, lineNotJSON, subscriptionError
+    }
+
+    enum Expectation: Sendable {
+        /// Stops with a mismatch, having committed nothing of the changed commit.
+        case mismatch
+        /// Reconnects and resumes from its own size.
+        case reconnection
+        /// Takes no notice: ends equal to the leader on the one connection.
+        case ignored
+        /// A change of bytes may be any of the three (a flipped byte may leave the same JSON value, or no JSON).
+        case any
+    }
+
+    let kind: Kind
+    let position: Int
+    let detail: String
+    let expected: Expectation
+    /// What the first connection sends after the answer, and whether it then closes (otherwise it stays open).
+    let bytes: [UInt8]
+    let closes: Bool
+    /// The most a follower may have committed when it stops for this change.
+    let committedBound: UInt64
+
+    var description: String { "\(kind.rawValue) at message \(position)\(detail.isEmpty ? "" : " (\(detail))")" }
+
+    static func make(_ kind: Kind, _ recorded: RecordedStream, _ random: inout HostileRandom) -> HostileMutation {
+        var messages = recorded.messages
+        let recordIndices = messages.indices.filter { messages[$0]["method"] == "subscription.record" }
+        let checkpointIndices = messages.indices.filter { messages[$0]["method"] == "subscription.checkpoint" }
+        // Checkpoints whose consistency proof is not empty (from a size that is neither 0 nor theirs).
+        let provedIndices = checkpointIndices.filter { messages[$0]["params"]?["consistency"]?.arrayValue?.isEmpty == false }
+        var position = Int.random(in: 0..<messages.count, using: &random)
+        var detail = ""
+        var expected = Expectation.mismatch
+        var closes = false
+        var cut: Int?
+        func params(_ index: Int) -> JSONObject { messages[index]["params"]?.objectValue ?? [:] }
+        func setParams(_ index: Int, _ params: JSONObject) {
+            messages[index] = RPCMessage.notification(method: messages[index]["method"]?.stringValue ?? "", params: .object(params))
+        }
+        func randomHash() -> String { Base64.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }) }
+        func signedCheckpoint(size: UInt64, root: [UInt8]) -> String {
+            // The leader holds its key: it can sign anything it likes.
+            guard let body = try? Checkpoint(origin: recorded.signer.name, size: size, rootHash: root).body,
+                let note = try? SignedNote.sign(text: body, signer: recorded.signer)
+            else { return "" }
+            return note
+        }
+        switch kind {
+        case .byteFlipped, .byteInserted, .byteDeleted:
+            expected = .any
+            var line = CanonicalJSON.encode(messages[position])
+            let offset = Int.random(in: 0..<line.count, using: &random)
+            let byte = UInt8.random(in: 1...255, using: &random)
+            switch kind {
+            case .byteFlipped: line[offset] ^= byte
+            case .byteInserted: line.insert(byte, at: offset)
+            default: line.remove(at: offset)
+            }
+            detail = "byte \(offset), \(byte)"
+            var bytes = messages[..<position].flatMap(RecordedStream.line) + line + [0x0A]
+            bytes += messages[(position + 1)...].flatMap(RecordedStream.line)
+            return HostileMutation(
+                kind: kind, position: position, detail: detail, expected: expected, bytes: bytes, closes: false,
+                committedBound: recorded.committedSize(before: position))
+        case .recordsSwapped:
+            position = recordIndices[Int.random(in: 0..<(recordIndices.count - 1), using: &random)]
+            let other = recordIndices.first { $0 > position } ?? position
+            messages.swapAt(position, other)
+        case .recordRepeated:
+            position = recordIndices.randomElement(using: &random) ?? 0
+            messages.insert(messages[position], at: position + 1)
+            position += 1
+        case .recordSkipped:
+            position = recordIndices.randomElement(using: &random) ?? 0
+            messages.remove(at: position)
+        case .foreignRecord, .unrecordedValidEvent:
+            // A valid record of another ledger, or a valid event the leader never recorded, at the same seq.
+            func sequenceNumber(_ index: Int) -> Int { Int(messages[index]["params"]?["record"]?["seq"]?.integerValue ?? 0) }
+            position = recordIndices.filter { sequenceNumber($0) < recorded.foreignRecords.count }.randomElement(using: &random) ?? 0
+            var changed = params(position)
+            let original = changed["record"] ?? .null
+            if kind == .foreignRecord {
+                changed["record"] = recorded.foreignRecords[sequenceNumber(position)]
+            } else {
+                changed["record"] = [
+                    "event": recorded.unrecordedEvent["event"] ?? .null, "recorded_at": original["recorded_at"] ?? .null,
+                    "seq": original["seq"] ?? .null, "sig": recorded.unrecordedEvent["sig"] ?? .null,
+                ]
+            }
+            setParams(position, changed)
+        case .recordOfWrongType:
+            position = recordIndices.randomElement(using: &random) ?? 0
+            var changed = params(position)
+            let choices: [JSONValue] = ["a record", 7, [], .null, ["seq": .integer(Int64(position))]]
+            let choice = Int.random(in: 0..<(choices.count + 1), using: &random)
+            if choice == choices.count { changed.removeValue(forKey: "record") } else { changed["record"] = choices[choice] }
+            detail = choice == choices.count ? "no record" : CanonicalJSON.encodeString(choices[choice])
+            setParams(position, changed)
+        case .sequenceNumberOfWrongType:
+            position = recordIndices.randomElement(using: &random) ?? 0
+            var changed = params(position)
+            var record = changed["record"]?.objectValue ?? [:]
+            let choices: [JSONValue] = ["0", -1, .integer(Int64.max), .integer(Int64.min), .number(1.5), .null]
+            let choice = choices.randomElement(using: &random) ?? .null
+            record["seq"] = choice
+            detail = CanonicalJSON.encodeString(choice)
+            changed["record"] = .object(record)
+            setParams(position, changed)
+        case .checkpointEarly:
+            // A checkpoint sent before the last record of its commit: for a size not reached yet.
+            position = checkpointIndices.randomElement(using: &random) ?? 0
+            messages.swapAt(position, position - 1)
+            position -= 1
+        case .checkpointWithWrongRootSigned, .checkpointForSizeNotReachedSigned:
+            position = checkpointIndices.randomElement(using: &random) ?? 0
+            var changed = params(position)
+            let size = UInt64(changed["size"]?.integerValue ?? 0)
+            if kind == .checkpointWithWrongRootSigned {
+                changed["checkpoint"] = .string(signedCheckpoint(size: size, root: Base64.decode(randomHash()) ?? []))
+            } else {
+                let larger = size + UInt64.random(in: 1...3, using: &random)
+                detail = "size \(larger)"
+                changed["checkpoint"] = .string(signedCheckpoint(size: larger, root: Base64.decode(randomHash()) ?? []))
+                changed["size"] = .integer(Int64(larger))
+            }
+            setParams(position, changed)
+        case .checkpointAgain:
+            // After a checkpoint, that one again or an older one.
+            let later = Int.random(in: 0..<checkpointIndices.count, using: &random)
+            let again = Int.random(in: 0...later, using: &random)
+            position = checkpointIndices[later] + 1
+            detail = "checkpoint \(again) after checkpoint \(later)"
+            messages.insert(messages[checkpointIndices[again]], at: position)
+        case .checkpointOfAnotherKey:
+            // Signed by another key of the same name: it does not verify with the genesis's key.
+            position = checkpointIndices.randomElement(using: &random) ?? 0
+            var changed = params(position)
+            let size = UInt64(changed["size"]?.integerValue ?? 0)
+            let body = (try? Checkpoint(origin: recorded.signer.name, size: size, rootHash: MerkleHash.emptyRoot))?.body ?? ""
+            let note = recorded.checkpoints[size].flatMap { note in
+                try? SignedNote.sign(text: String(note.prefix { $0 != "—" }.dropLast()), signer: NoteSigner(name: recorded.signer.name, privateKey: Ed25519PrivateKey()))
+            }
+            changed["checkpoint"] = .string(note ?? body)
+            setParams(position, changed)
+        case .checkpointFieldOfWrongType:
+            position = checkpointIndices.randomElement(using: &random) ?? 0
+            var changed = params(position)
+            let field = ["checkpoint", "size", "previous_size", "consistency"].randomElement(using: &random) ?? "size"
+            let choices: [JSONValue] = ["12", .number(2.5), .null, [1], ["size": 1], -5, true]
+            let choice = choices.randomElement(using: &random) ?? .null
+            changed[field] = choice
+            detail = "\(field) = \(CanonicalJSON.encodeString(choice))"
+            setParams(position, changed)
+        case .previousSizeWrong:
+            position = checkpointIndices.randomElement(using: &random) ?? 0
+            var changed = params(position)
+            let previous = changed["previous_size"]?.integerValue ?? 0
+            let wrong = previous + [-1, 1, 2].randomElement(using: &random)!
+            detail = "previous_size \(wrong) for \(previous)"
+            changed["previous_size"] = .integer(wrong)
+            setParams(position, changed)
+        case .consistencyHashChanged, .consistencyEmptiedOrFilled, .consistencyTooLong, .consistencyHuge, .consistencyNotBase64:
+            position = (kind == .consistencyHashChanged ? provedIndices : checkpointIndices).randomElement(using: &random) ?? 0
+            var changed = params(position)
+            var proof = changed["consistency"]?.arrayValue ?? []
+            switch kind {
+            case .consistencyHashChanged:
+                let index = Int.random(in: 0..<proof.count, using: &random)
+                var hash = Base64.decode(proof[index].stringValue ?? "") ?? []
+                hash[Int.random(in: 0..<hash.count, using: &random)] ^= UInt8.random(in: 1...255, using: &random)
+                proof[index] = .string(Base64.encode(hash))
+            case .consistencyEmptiedOrFilled: proof = proof.isEmpty ? [.string(randomHash())] : []
+            case .consistencyTooLong: proof.append(.string(randomHash()))
+            case .consistencyHuge: proof += (0..<10_000).map { _ in .string(randomHash()) }
+            default: proof.append(["AAAA*", "", "QQ==", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"].randomElement(using: &random)!)
+            }
+            detail = "\(proof.count) hashes"
+            changed["consistency"] = .array(proof)
+            setParams(position, changed)
+        case .answerNotAskedFor, .unknownNotification, .longValidLine:
+            expected = .ignored
+            let choices: [JSONValue] = kind == .answerNotAskedFor
+                ? [
+                    ["jsonrpc": "2.0", "id": 1, "result": ["size": 0]], recorded.answer(from: 5),
+                    ["jsonrpc": "2.0", "id": .null, "error": ["code": -32600, "message": "invalid request"]],
+                    ["jsonrpc": "2.0", "id": "subscribe", "error": ["code": 3005, "message": "invalid range", "data": ["code": "invalid_range"]]],
+                ]
+                : kind == .unknownNotification
+                    ? [RPCMessage.notification(method: "subscription.other", params: ["size": -1]), RPCMessage.notification(method: "x", params: "y"), ["jsonrpc": "2.0", "method": 7]]
+                    : [RPCMessage.notification(method: "subscription.note", params: ["padding": .string(String(repeating: "x", count: 2 << 20))])]
+            let choice = Int.random(in: 0..<choices.count, using: &random)
+            detail = "choice \(choice)"
+            messages.insert(choices[choice], at: position)
+        case .cutMidLine, .closedAtCommitEnd:
+            expected = .reconnection
+            closes = true
+            if kind == .closedAtCommitEnd {
+                position = (checkpointIndices.dropLast().randomElement(using: &random) ?? 0) + 1
+                cut = messages[..<position].reduce(0) { $0 + RecordedStream.line($1).count }
+            } else {
+                let before = messages[..<position].reduce(0) { $0 + RecordedStream.line($1).count }
+                cut = before + Int.random(in: 1..<(CanonicalJSON.encode(messages[position]).count), using: &random)
+            }
+        case .lineNotJSON, .subscriptionError:
+            expected = .reconnection
+            let line: JSONValue = kind == .subscriptionError
+                ? RPCMessage.notification(method: "subscription.error", params: ["error": ["code": 6005, "message": "too slow", "data": ["code": "subscriber_too_slow"]], "subscription": "sub-1"])
+                : "unused"
+            var bytes = messages[..<position].flatMap(RecordedStream.line)
+            bytes += kind == .subscriptionError ? RecordedStream.line(line) : Array("{\"jsonrpc\":\"2.0\",\"method\":\n".utf8)
+            bytes += messages[position...].flatMap(RecordedStream.line)
+            return HostileMutation(
+                kind: kind, position: position, detail: detail, expected: expected, bytes: bytes, closes: false,
+                committedBound: recorded.size)
+        }
+        var bytes = messages.flatMap(RecordedStream.line)
+        if let cut { bytes = Array(bytes[..<cut]) }
+        return HostileMutation(
+            kind: kind, position: position, detail: detail, expected: expected, bytes: bytes, closes: closes,
+            committedBound: expected == .reconnection ? recorded.size : recorded.committedSize(before: position))
+    }
+}
+
+/// How one follower run against a changed stream ended, and what its replica held.
+struct HostileCaseResult: Sendable {
+    enum Outcome: Hashable, Sendable {
+        case mismatch, reconnected, ignored, otherFailure, unfinished
+    }
+
+    let outcome: Outcome
+    let message: String
+    let replicaSize: UInt64
+    /// What is wrong with the replica (not a prefix at a commit's end, or `verify` refuses it).
+    let replicaProblems: [String]
+    let committedBound: UInt64
+
+    func problems(expected: HostileMutation.Expectation) -> [String] {
+        var problems = replicaProblems
+        let allowed: Set<Outcome> = switch expected {
+        case .mismatch: [.mismatch]
+        case .reconnection: [.reconnected]
+        case .ignored: [.ignored]
+        case .any: [.mismatch, .reconnected, .ignored]
+        }
+        if !allowed.contains(outcome) { problems.append("ended \(outcome): \(message)") }
+        if outcome == .mismatch && replicaSize > committedBound {
+            problems.append("committed \(replicaSize) records, past \(committedBound), the last checkpoint before the change")
+        }
+        return problems
+    }
+
+    /// Follows a fake leader whose first connection sends the changed stream and whose later ones the honest one.
+    static func run(_ mutation: HostileMutation, _ recorded: RecordedStream, folder: String) -> HostileCaseResult {
+        mkdir(folder, 0o700)
+        let leader: FakeLeader
+        do {
+            leader = try FakeLeader(path: folder + "/leader.sock") { connection, index, from in
+                var bytes = RecordedStream.line(recorded.answer(from: from))
+                bytes += index == 0 ? mutation.bytes : recorded.honestMessages(from: from).flatMap(RecordedStream.line)
+                guard FakeLeader.write(bytes, to: connection) else { return }
+                if index > 0 || !mutation.closes { FakeLeader.holdOpen(connection) }
+            }
+        } catch {
+            return HostileCaseResult(outcome: .otherFailure, message: "fake leader: \(error)", replicaSize: 0, replicaProblems: [], committedBound: 0)
+        }
+        defer { leader.stop() }
+        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder + "/replica", actor: "audit", key: recorded.auditor)
+        configuration.storageOptions = .init()
+        // A commit per leader commit, so that a change finds earlier commits already in the replica.
+        configuration.catchUpCommitRecords = 1
+        configuration.maximumReconnectDelaySeconds = 1
+        let follower: Follower
+        do { follower = try Follower(configuration) } catch {
+            return HostileCaseResult(outcome: .otherFailure, message: "\(error)", replicaSize: 0, replicaProblems: [], committedBound: 0)
+        }
+        var size: UInt64 = 0
+        var reconnections = 0
+        var lastLog = ""
+        let deadline = Date().addingTimeInterval(30)
+        var outcome = Outcome.unfinished
+        var message = ""
+        do throws(Follower.Failure) {
+            try follower.run(
+                shouldStop: { size >= recorded.size || Date() > deadline }, progress: { size = $0 },
+                log: { line in
+                    if line.contains("reconnecting") { reconnections += 1 }
+                    lastLog = line
+                })
+            outcome = size < recorded.size ? .unfinished : reconnections > 0 ? .reconnected : .ignored
+            message = "size \(size), \(reconnections) reconnections; \(lastLog)"
+        } catch {
+            if case .mismatch = error { outcome = .mismatch } else { outcome = .otherFailure }
+            message = "\(error)"
+        }
+        let replicaSize = follower.replica.size
+        if !follower.replica.removeIfEmpty() { follower.replica.close() }
+        var problems: [String] = []
+        if outcome == .reconnected, let resumedFrom = leader.requestedFrom.withLock({ $0.dropFirst().first }),
+            resumedFrom != 0 && recorded.checkpoints[UInt64(resumedFrom)] == nil
+        {
+            problems.append("resumed from \(resumedFrom), not from a commit's end")
+        }
+        if replicaSize > 0 { problems += replicaProblems(folder + "/replica", recorded) }
+        return HostileCaseResult(outcome: outcome, message: message, replicaSize: replicaSize, replicaProblems: problems, committedBound: mutation.committedBound)
+    }
+
+    /// The replica must be the leader's records up to one of its checkpoints, with the leader's checkpoints, and pass
+    /// `verify`.
+    static func replicaProblems(_ directory: String, _ recorded: RecordedStream) -> [String] {
+        do {
+            let reader = try LedgerReader.open(directory: directory)
+            defer { _ = reader.close() }
+            let size = try reader.size()
+            var problems: [String] = []
+            if recorded.checkpoints[size] == nil { problems.append("the replica's size \(size) is not at the end of a leader's commit") }
+            for sequenceNumber in 0..<min(size, recorded.size) where try reader.leafBytes(sequenceNumber: sequenceNumber) != recorded.leaves[Int(sequenceNumber)] {
+                problems.append("the replica's record \(sequenceNumber) is not the leader's")
+            }
+            try reader.forEachCheckpoint { checkpointSize, note in
+                if recorded.checkpoints[checkpointSize] != note { problems.append("the replica's checkpoint for \(checkpointSize) is not the leader's") }
+                return true
+            }
+            do throws(LedgerReplay.Failure) {
+                _ = try LedgerReplay.run(reader, compareProjections: true)
+            } catch {
+                problems.append("verify refuses the replica: \(error.error)")
+            }
+            return problems
+        } catch {
+            return ["the replica does not open: \(error)"]
+        }
+    }
+}
+
+/// A fake leader on a Unix socket: for each connection it reads the subscription request and hands the connection, its
+/// index and the request's `from` to `serve`, then closes it.
+final class FakeLeader: @unchecked Sendable {
+    // @unchecked: `listener` is set once before the thread starts; the rest is atomic or locked.
+    let endpoint: Endpoint
+    private let listener: Int32
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    let requestedFrom = Mutex<[Int64]>([])
+
+    init(path: String, serve: @escaping @Sendable (_ connection: Int32, _ index: Int, _ from: Int64) -> Void) throws {
+        endpoint = .unix(path: path)
+        listener = try SubscriptionTests.unixListener(at: path)
+        Thread { [self] in
+            var index = 0
+            while !stopping.load(ordering: .relaxed) {
+                var waiting = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+                guard poll(&waiting, 1, 50) > 0 else { continue }
+                let connection = accept(listener, nil, nil)
+                guard connection >= 0 else { continue }
+                // Bounded, so that a leader never waits for ever on a follower that went.
+                var timeout = timeval(tv_sec: 5, tv_usec: 0)
+                setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                if let request = SubscriptionTests.readLine(connection),
+                    let from = request["params"]?["request"]?["params"]?["from"]?.integerValue
+                {
+                    requestedFrom.withLock { $0.append(from) }
+                    serve(connection, index, from)
+                }
+                close(connection)
+                index += 1
+            }
+            finished.signal()
+        }.start()
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        finished.wait()
+        close(listener)
+    }
+
+    /// Writes all of `bytes`; false when the follower closed its end.
+    static func write(_ bytes: [UInt8], to connection: Int32) -> Bool {
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard count > 0 else { return false }
+            written += count
+        }
+        return true
+    }
+
+    /// Keeps the connection open, as a live leader with nothing new does, until the follower closes it.
+    static func holdOpen(_ connection: Int32) {
+        var byte: UInt8 = 0
+        while true {
+            let count = read(connection, &byte, 1)
+            if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { return }
+        }
+    }
+}
