@@ -69,6 +69,9 @@ public final class LineClient {
     private let descriptor: Int32
     private var buffer: [UInt8] = []
     private var start = 0
+    /// The bytes from `start` to here hold no newline: the search for a line's end resumes here, so that a long line
+    /// arriving in many pieces is searched once, not once per piece (quadratic: minutes for 64 MiB).
+    private var searchedUpTo = 0
     private var nextIdentifier: Int64 = 0
     private var held: [JSONValue] = []
     /// True when the last read failed because the receive timeout passed (partial data stays buffered).
@@ -122,15 +125,17 @@ public final class LineClient {
     /// The next line without its newline, or nil when the server closed the connection.
     public func readLine() throws(LedgerError) -> [UInt8]? {
         while true {
-            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+            if let newline = buffer[max(start, searchedUpTo)...].firstIndex(of: 0x0A) {
                 let line = Array(buffer[start..<newline])
                 start = newline + 1
                 if start > 1 << 16 {
                     buffer.removeFirst(start)
                     start = 0
                 }
+                searchedUpTo = start
                 return line
             }
+            searchedUpTo = buffer.count
             guard buffer.count - start <= maximumLineBytes else {
                 throw LedgerError(.tooLarge, "the server sent a line longer than \(maximumLineBytes) bytes")
             }
@@ -152,6 +157,7 @@ public final class LineClient {
                 let cut = buffer.count - start
                 buffer = []
                 start = 0
+                searchedUpTo = 0
                 throw LedgerError(.connectionFailed, "the connection to \(endpoint) ended in the middle of a line (\(cut) bytes without their newline): the server stopped or the connection broke")
             }
             buffer += chunk[0..<count]

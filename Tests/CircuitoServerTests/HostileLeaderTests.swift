@@ -537,3 +537,24 @@ final class FakeLeader: @unchecked Sendable {
         }
     }
 }
+
+extension HostileLeaderTests {
+    @Test("a line that arrives in many pieces is searched for its end once: 16 MiB of one line cost a linear scan, not a quadratic one")
+    func longLineIsSearchedOnce() throws {
+        let folder = TemporaryFolder()
+        let path = folder.path + "/long.sock"
+        let length = 16 << 20
+        let listener = try SubscriptionTests.answeringOnce(at: path, with: [UInt8](repeating: 0x78, count: length + 1))
+        defer { close(listener) }
+        let client = try LineClient(.unix(path: path), timeoutSeconds: 30, maximumLineBytes: length)
+        let started = ContinuousClock.now
+        do {
+            let message = try client.nextMessage()
+            Issue.record("read \(String(describing: message)) from a line past the maximum")
+        } catch {
+            #expect(error.code == .tooLarge, "\(error)")
+        }
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed < .seconds(8), "reading 16 MiB of one line took \(elapsed)")
+    }
+}
