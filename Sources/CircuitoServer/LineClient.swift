@@ -124,6 +124,12 @@ public final class LineClient {
 
     /// The next line without its newline, or nil when the server closed the connection.
     public func readLine() throws(LedgerError) -> [UInt8]? {
+        try readLine(until: nil)
+    }
+
+    /// The next line; given a `deadline`, one that has not ended by then times out as a silent read does (what
+    /// arrived of it stays buffered), so that a server trickling a line without end cannot hold the reader.
+    private func readLine(until deadline: ContinuousClock.Instant?) throws(LedgerError) -> [UInt8]? {
         while true {
             if let newline = buffer[max(start, searchedUpTo)...].firstIndex(of: 0x0A) {
                 let line = Array(buffer[start..<newline])
@@ -138,6 +144,10 @@ public final class LineClient {
             searchedUpTo = buffer.count
             guard buffer.count - start <= maximumLineBytes else {
                 throw LedgerError(.tooLarge, "the server sent a line longer than \(maximumLineBytes) bytes")
+            }
+            if let deadline, ContinuousClock.now >= deadline {
+                lastReadTimedOut = true
+                throw LedgerError(.connectionFailed, "no whole line from \(endpoint) within \(receiveTimeoutSeconds) s")
             }
             var chunk = [UInt8](repeating: 0, count: 64 * 1024)
             let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
@@ -172,11 +182,12 @@ public final class LineClient {
         case closed
     }
 
-    /// The next message (held notifications first), waiting at most the receive timeout.
+    /// The next message (held notifications first), waiting at most about the receive timeout, also while a line
+    /// arrives without its end.
     public func poll() throws(LedgerError) -> Poll {
         if !held.isEmpty { return .message(held.removeFirst()) }
         let line: [UInt8]?
-        do throws(LedgerError) { line = try readLine() } catch {
+        do throws(LedgerError) { line = try readLine(until: .now + .seconds(receiveTimeoutSeconds)) } catch {
             if error.code == .connectionFailed && lastReadTimedOut { return .timedOut }
             throw error
         }

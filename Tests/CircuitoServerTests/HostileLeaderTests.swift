@@ -558,3 +558,48 @@ extension HostileLeaderTests {
         #expect(elapsed < .seconds(8), "reading 16 MiB of one line took \(elapsed)")
     }
 }
+
+extension HostileLeaderTests {
+    /// Follows `leader` (as a fresh replica in `folder`) and asks it to stop after `stopAfterSeconds`; how long it took
+    /// to return after that, and why it stopped.
+    static func stopDelay(leader: FakeLeader, folder: String, stopAfterSeconds: Double) throws -> (Duration, Follower.Failure?) {
+        let follower = try Follower(.init(leader: leader.endpoint, directory: folder + "/replica", actor: "audit", key: Ed25519PrivateKey()))
+        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
+        let stopAt = ContinuousClock.now + .milliseconds(Int(stopAfterSeconds * 1000))
+        var failure: Follower.Failure?
+        do throws(Follower.Failure) {
+            try follower.run(shouldStop: { ContinuousClock.now >= stopAt })
+        } catch {
+            failure = error
+        }
+        return (ContinuousClock.now - stopAt, failure)
+    }
+
+    /// Writes `bytes` a few at a time every 100 ms for at most `seconds`, until the follower closes its end.
+    static func trickle(_ bytes: [UInt8], to connection: Int32, piece: Int, seconds: Double) {
+        let end = Date().addingTimeInterval(seconds)
+        var offset = 0
+        while Date() < end {
+            let next = offset % bytes.count
+            let slice = Array(bytes[next..<min(next + piece, bytes.count)])
+            guard FakeLeader.write(slice, to: connection) else { return }
+            offset += slice.count
+            usleep(100_000)
+        }
+    }
+
+    @Test("a leader that trickles a line without end keeps no follower from stopping: each poll gives up after its timeout")
+    func tricklingLeaderLetsTheFollowerStop() throws {
+        let folder = TemporaryFolder()
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
+            let answer: JSONValue = ["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": 1, "subscription": "sub-1"]]
+            guard FakeLeader.write(RPCMessage.line(answer) + Array(#"{"jsonrpc":"2.0","method":"subscription.note","params":{"padding":""#.utf8), to: connection) else { return }
+            HostileLeaderTests.trickle(Array("x".utf8), to: connection, piece: 1, seconds: 12)
+        }
+        defer { leader.stop() }
+        let (delay, failure) = try Self.stopDelay(leader: leader, folder: folder.path, stopAfterSeconds: 1.5)
+        #expect(failure == nil, "\(String(describing: failure))")
+        // A poll lasts one second (pollSeconds), then the follower looks at its stop condition.
+        #expect(delay < .seconds(5), "the follower stopped \(delay) after it was asked to")
+    }
+}
