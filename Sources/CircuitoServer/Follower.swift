@@ -124,16 +124,19 @@ public final class Follower {
             throw .connection(error)
         }
         var subscription: JSONValue?
-        var polls = 0
+        // Bounded in time whatever arrives meanwhile: a leader sending other messages instead of the answer must not
+        // hold the follower (nor keep it from stopping).
+        let answerSeconds = 60 * configuration.pollSeconds
+        let answerDeadline = ContinuousClock.now + .seconds(answerSeconds)
         while subscription == nil {
+            guard ContinuousClock.now < answerDeadline, !shouldStop() else {
+                throw .connection(LedgerError(.connectionFailed, "the leader did not answer the subscription within \(answerSeconds) s"))
+            }
             let polled: LineClient.Poll
             do throws(LedgerError) { polled = try client.poll() } catch { throw .connection(error) }
             switch polled {
             case .timedOut:
-                polls += 1
-                guard polls < 60, !shouldStop() else {
-                    throw .connection(LedgerError(.connectionFailed, "the leader did not answer the subscription"))
-                }
+                continue
             case .closed:
                 throw .connection(LedgerError(.connectionFailed, "the leader closed the connection before answering the subscription"))
             case .message(let message) where message["id"] == requestID:

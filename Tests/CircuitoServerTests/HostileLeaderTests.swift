@@ -603,3 +603,18 @@ extension HostileLeaderTests {
         #expect(delay < .seconds(5), "the follower stopped \(delay) after it was asked to")
     }
 }
+
+extension HostileLeaderTests {
+    @Test("a leader that sends other messages instead of answering the subscription keeps no follower from stopping")
+    func chattyLeaderWithoutAnswerLetsTheFollowerStop() throws {
+        let folder = TemporaryFolder()
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, _ in
+            let unasked: JSONValue = ["jsonrpc": "2.0", "id": 7, "result": ["size": 0]]
+            HostileLeaderTests.trickle(RPCMessage.line(unasked), to: connection, piece: 1 << 10, seconds: 12)
+        }
+        defer { leader.stop() }
+        let (delay, failure) = try Self.stopDelay(leader: leader, folder: folder.path, stopAfterSeconds: 1.5)
+        #expect(failure == nil, "\(String(describing: failure))")
+        #expect(delay < .seconds(5), "the follower stopped \(delay) after it was asked to")
+    }
+}
