@@ -27,6 +27,12 @@ public final class Follower {
         public var storageOptions: LMDBEnvironment.Options = .server
         /// Records gathered (whole leader commits) before the replica commits while catching up.
         public var catchUpCommitRecords = 4096
+        /// Bytes of records gathered before the replica commits while catching up, whatever their number.
+        public var catchUpCommitBytes = 64 << 20
+        /// The most bytes of records held uncommitted: a leader that sends more without a checkpoint is refused, so
+        /// that it cannot make the follower hold memory without end. Above `catchUpCommitBytes` and the largest
+        /// commit a leader makes (4096 records of events of at most 64 KiB each, about 256 MiB).
+        public var maximumHeldRecordBytes = 512 << 20
         /// How long a read waits before the follower looks at its stop condition.
         public var pollSeconds = 1
         /// Wait between reconnection attempts (doubling up to `maximumReconnectDelaySeconds`).
@@ -200,11 +206,17 @@ public final class Follower {
                 guard state.leaves.count < ReplicaLedger.maximumRecordsPerAppend else {
                     throw mismatch(expected, "the leader sent more than \(ReplicaLedger.maximumRecordsPerAppend) records without a checkpoint")
                 }
+                guard state.leafByteCount + leafBytes.count <= configuration.maximumHeldRecordBytes else {
+                    throw mismatch(expected, "the leader sent more than \(configuration.maximumHeldRecordBytes) bytes of records without a checkpoint")
+                }
                 _ = state.frontier.append(leafHash: MerkleHash.leaf(leafBytes))
                 state.leaves.append(leafBytes)
+                state.leafByteCount += leafBytes.count
             case "subscription.checkpoint":
                 try checkCheckpoint(params, &state)
-                if state.frontier.size >= catchUpSize || state.leaves.count >= configuration.catchUpCommitRecords {
+                if state.frontier.size >= catchUpSize || state.leaves.count >= configuration.catchUpCommitRecords
+                    || state.leafByteCount >= configuration.catchUpCommitBytes
+                {
                     try flush(&state, progress: progress)
                 }
             case "subscription.error":
@@ -223,6 +235,8 @@ public final class Follower {
         var previousCheckpointSize: UInt64
         var previousRoot: [UInt8]
         var leaves: [[UInt8]] = []
+        /// The bytes of `leaves`.
+        var leafByteCount = 0
         var checkpoints: [(size: UInt64, note: String)] = []
     }
 
@@ -295,6 +309,7 @@ public final class Follower {
             if error.error.code == .storage || error.error.code == .mapFull { throw .failure(.local(error.error)) }
             throw .failure(.mismatch(sequenceNumber: error.sequenceNumber, error.error))
         }
+        state.leafByteCount -= state.leaves.prefix(count).reduce(0) { $0 + $1.count }
         state.leaves.removeFirst(count)
         state.checkpoints.removeAll()
         progress(replica.size)

@@ -618,3 +618,67 @@ extension HostileLeaderTests {
         #expect(delay < .seconds(5), "the follower stopped \(delay) after it was asked to")
     }
 }
+
+extension HostileLeaderTests {
+    @Test("a leader that sends records without a checkpoint past the follower's byte bound is a mismatch, not memory held without end")
+    func recordsWithoutACheckpointAreBoundedInBytes() throws {
+        let folder = TemporaryFolder()
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
+            var bytes = RPCMessage.line(["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": 100, "subscription": "sub-1"]])
+            // Records with the seq due, each 256 KiB: the follower holds them until a checkpoint that never comes.
+            for sequenceNumber in 0..<16 {
+                let record: JSONValue = ["seq": .integer(Int64(sequenceNumber)), "padding": .string(String(repeating: "x", count: 256 << 10))]
+                bytes += RPCMessage.line(RPCMessage.notification(method: "subscription.record", params: ["record": record, "subscription": "sub-1"]))
+            }
+            guard FakeLeader.write(bytes, to: connection) else { return }
+            FakeLeader.holdOpen(connection)
+        }
+        defer { leader.stop() }
+        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: Ed25519PrivateKey())
+        configuration.maximumHeldRecordBytes = 1 << 20
+        let follower = try Follower(configuration)
+        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
+        let failure = follower.failureWithin(seconds: 10)
+        guard case .mismatch(sequenceNumber: 3?, let error)? = failure else {
+            Issue.record("the follower stopped with \(String(describing: failure))")
+            return
+        }
+        #expect(error.code == .integrity && error.message.contains("more than 1048576 bytes of records without a checkpoint"), "\(error)")
+        #expect(follower.replica.size == 0)
+    }
+
+    @Test("a follower catching up commits once it holds catchUpCommitBytes of records, however few they are")
+    func catchUpCommitsByBytes() async throws {
+        let recorded = try await RecordedStream.make()
+        let folder = TemporaryFolder()
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
+            // It announces far more records than it sends, and then keeps talking (so that no poll times out): only
+            // the bytes held can make the follower commit.
+            var answer = recorded.answer(from: from)
+            answer = ["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": 1_000_000, "subscription": answer["result"]?["subscription"] ?? .null]]
+            guard FakeLeader.write(RPCMessage.line(answer) + recorded.honestMessages(from: from).flatMap(RecordedStream.line), to: connection) else { return }
+            HostileLeaderTests.trickle(RPCMessage.line(RPCMessage.notification(method: "subscription.note", params: [:])), to: connection, piece: 1 << 10, seconds: 12)
+        }
+        defer { leader.stop() }
+        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: recorded.auditor)
+        configuration.storageOptions = .init()
+        configuration.catchUpCommitBytes = 1
+        let follower = try Follower(configuration)
+        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
+        let deadline = ContinuousClock.now + .seconds(8)
+        var size: UInt64 = 0
+        var stoppedByDeadline = false
+        var committedWhenStopped: UInt64 = 0
+        do throws(Follower.Failure) {
+            try follower.run(shouldStop: {
+                stoppedByDeadline = size < recorded.size && ContinuousClock.now >= deadline
+                committedWhenStopped = size
+                return size >= recorded.size || stoppedByDeadline
+            }, progress: { size = $0 })
+        } catch {
+            Issue.record("the follower stopped with \(error)")
+        }
+        // Committed while following, not only by the flush of stopping.
+        #expect(!stoppedByDeadline, "the follower had committed \(committedWhenStopped) of \(recorded.size) records when it was stopped")
+    }
+}
