@@ -249,6 +249,11 @@ public final class Follower {
         guard UInt64(size) == state.frontier.size else {
             throw mismatch(nil, "a checkpoint for size \(size) arrived after \(state.frontier.size) records")
         }
+        // Sizes only grow from one checkpoint to the next (one per leader commit): a checkpoint again, even with a
+        // consistent empty proof, would be held once more each time it came, without bound while catching up.
+        guard UInt64(size) > state.previousCheckpointSize else {
+            throw mismatch(nil, "a checkpoint for size \(size) came with no record after the checkpoint for size \(state.previousCheckpointSize)")
+        }
         guard UInt64(previousSize) == state.previousCheckpointSize else {
             throw mismatch(nil, "the checkpoint's consistency proof starts at size \(previousSize), not at \(state.previousCheckpointSize)")
         }

@@ -134,7 +134,7 @@ struct HostileMutation: Sendable, CustomStringConvertible {
     enum Kind: String, CaseIterable, Sendable {
         case byteFlipped, byteInserted, byteDeleted
         case recordsSwapped, recordRepeated, recordSkipped, foreignRecord, unrecordedValidEvent, recordOfWrongType, sequenceNumberOfWrongType
-        case checkpointEarly, checkpointWithWrongRootSigned, checkpointForSizeNotReachedSigned, checkpointAgain, checkpointOfAnotherKey
+        case checkpointEarly, checkpointWithWrongRootSigned, checkpointForSizeNotReachedSigned, checkpointAgain, checkpointRepeatedConsistently, checkpointOfAnotherKey
         case checkpointFieldOfWrongType, previousSizeWrong, consistencyHashChanged, consistencyEmptiedOrFilled, consistencyTooLong
         case consistencyHuge, consistencyNotBase64
         case answerNotAskedFor, unknownNotification, longValidLine
@@ -273,6 +273,13 @@ struct HostileMutation: Sendable, CustomStringConvertible {
             position = checkpointIndices[later] + 1
             detail = "checkpoint \(again) after checkpoint \(later)"
             messages.insert(messages[checkpointIndices[again]], at: position)
+        case .checkpointRepeatedConsistently:
+            // A checkpoint again right after itself, from its own size with an empty proof: consistent, but no commit.
+            position = (checkpointIndices.randomElement(using: &random) ?? 0) + 1
+            var repeated = params(position - 1)
+            repeated["previous_size"] = repeated["size"]
+            repeated["consistency"] = []
+            messages.insert(RPCMessage.notification(method: "subscription.checkpoint", params: .object(repeated)), at: position)
         case .checkpointOfAnotherKey:
             // Signed by another key of the same name: it does not verify with the genesis's key.
             position = checkpointIndices.randomElement(using: &random) ?? 0
@@ -680,5 +687,41 @@ extension HostileLeaderTests {
         }
         // Committed while following, not only by the flush of stopping.
         #expect(!stoppedByDeadline, "the follower had committed \(committedWhenStopped) of \(recorded.size) records when it was stopped")
+    }
+}
+
+extension HostileLeaderTests {
+    @Test("a checkpoint that covers no record after the previous one is a mismatch at once, not held again each time it comes")
+    func repeatedCheckpointIsAMismatch() async throws {
+        let recorded = try await RecordedStream.make()
+        let folder = TemporaryFolder()
+        let firstCommit = Array(recorded.messages.prefix(2))
+        var repeatedParams = firstCommit[1]["params"]?.objectValue ?? [:]
+        repeatedParams["previous_size"] = repeatedParams["size"]
+        repeatedParams["consistency"] = []
+        let repeated = RPCMessage.notification(method: "subscription.checkpoint", params: .object(repeatedParams))
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
+            // Catching up (far more records announced than sent), the follower commits nothing yet; the leader then
+            // sends the genesis commit's checkpoint again and again, each consistent with the one before.
+            var answer = recorded.answer(from: from)
+            answer = ["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": 1_000_000, "subscription": answer["result"]?["subscription"] ?? .null]]
+            guard FakeLeader.write(RPCMessage.line(answer) + firstCommit.flatMap(RecordedStream.line), to: connection) else { return }
+            let again = RPCMessage.line(repeated)
+            HostileLeaderTests.trickle(Array(repeating: again, count: 16).flatMap { $0 }, to: connection, piece: 16 * again.count, seconds: 12)
+        }
+        defer { leader.stop() }
+        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: recorded.auditor)
+        configuration.storageOptions = .init()
+        let follower = try Follower(configuration)
+        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
+        let started = ContinuousClock.now
+        let failure = follower.failureWithin(seconds: 5)
+        guard case .mismatch(sequenceNumber: nil, let error)? = failure else {
+            Issue.record("the follower stopped with \(String(describing: failure))")
+            return
+        }
+        #expect(error.message == "a checkpoint for size 1 came with no record after the checkpoint for size 1", "\(error)")
+        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(follower.replica.size == 0)
     }
 }
