@@ -17,8 +17,12 @@ struct HostileLeaderTests {
     func mutatedStreams() async throws {
         let recorded = try await RecordedStream.make()
         var random = HostileRandom(state: 0x6_3f0_11e5)
-        let cases = (0..<HostileMutation.Kind.allCases.count * 2).map { index in
-            HostileMutation.make(HostileMutation.Kind.allCases[index % HostileMutation.Kind.allCases.count], recorded, &random)
+        // Each kind twice: once to a new replica, once to a replica that holds some of the leader's commits and
+        // resumes (its first proof is from its own size and root).
+        let kinds = HostileMutation.Kind.allCases
+        let cases = (0..<kinds.count * 2).map { index in
+            let resumeFrom = index < kinds.count ? 0 : recorded.resumableSizes.randomElement(using: &random) ?? 0
+            return HostileMutation.make(kinds[index % kinds.count], recorded, resumeFrom: resumeFrom, &random)
         }
         let results = Mutex<[(HostileMutation, HostileCaseResult)]>([])
         let next = Atomic<Int>(0)
@@ -118,12 +122,22 @@ struct RecordedStream: Sendable {
         }
     }
 
-    /// The size of the last checkpoint before message `index`: all a follower may commit of a stream changed there.
-    func committedSize(before index: Int) -> UInt64 {
+    /// The size of the last checkpoint before message `index` of `messages` (a stream from `from`): all a follower
+    /// may commit of a stream changed there.
+    static func committedSize(before index: Int, of messages: [JSONValue], from: Int64) -> UInt64 {
         let sizes = messages[..<min(index, messages.count)].compactMap { message in
             message["method"] == "subscription.checkpoint" ? message["params"]?["size"]?.integerValue : nil
         }
-        return UInt64(sizes.last ?? 0)
+        return UInt64(sizes.last ?? from)
+    }
+
+    /// Commit ends from which the rest of the stream still holds two commits and two records, for every change to
+    /// find what it changes.
+    var resumableSizes: [Int64] {
+        checkpoints.keys.sorted().map { Int64($0) }.filter { size in
+            let rest = honestMessages(from: size)
+            return rest.filter { $0["method"] == "subscription.checkpoint" }.count >= 2 && rest.filter { $0["method"] == "subscription.record" }.count >= 2
+        }
     }
 
     static func line(_ message: JSONValue) -> [UInt8] { RPCMessage.line(message) }
@@ -161,11 +175,17 @@ struct HostileMutation: Sendable, CustomStringConvertible {
     let closes: Bool
     /// The most a follower may have committed when it stops for this change.
     let committedBound: UInt64
+    /// The size the replica holds before the changed stream (0: a new replica); the changed stream is from there.
+    let resumeFrom: Int64
 
-    var description: String { "\(kind.rawValue) at message \(position)\(detail.isEmpty ? "" : " (\(detail))")" }
+    var description: String {
+        "\(kind.rawValue) at message \(position)\(detail.isEmpty ? "" : " (\(detail))")\(resumeFrom > 0 ? " of the stream from \(resumeFrom)" : "")"
+    }
 
-    static func make(_ kind: Kind, _ recorded: RecordedStream, _ random: inout HostileRandom) -> HostileMutation {
-        var messages = recorded.messages
+    static func make(_ kind: Kind, _ recorded: RecordedStream, resumeFrom: Int64, _ random: inout HostileRandom) -> HostileMutation {
+        let original = recorded.honestMessages(from: resumeFrom)
+        var messages = original
+        func committedSize(before index: Int) -> UInt64 { RecordedStream.committedSize(before: index, of: original, from: resumeFrom) }
         let recordIndices = messages.indices.filter { messages[$0]["method"] == "subscription.record" }
         let checkpointIndices = messages.indices.filter { messages[$0]["method"] == "subscription.checkpoint" }
         // Checkpoints whose consistency proof is not empty (from a size that is neither 0 nor theirs).
@@ -203,7 +223,7 @@ struct HostileMutation: Sendable, CustomStringConvertible {
             bytes += messages[(position + 1)...].flatMap(RecordedStream.line)
             return HostileMutation(
                 kind: kind, position: position, detail: detail, expected: expected, bytes: bytes, closes: false,
-                committedBound: recorded.committedSize(before: position))
+                committedBound: committedSize(before: position), resumeFrom: resumeFrom)
         case .recordsSwapped:
             position = recordIndices[Int.random(in: 0..<(recordIndices.count - 1), using: &random)]
             let other = recordIndices.first { $0 > position } ?? position
@@ -217,12 +237,15 @@ struct HostileMutation: Sendable, CustomStringConvertible {
             messages.remove(at: position)
         case .foreignRecord, .unrecordedValidEvent:
             // A valid record of another ledger, or a valid event the leader never recorded, at the same seq.
-            func sequenceNumber(_ index: Int) -> Int { Int(messages[index]["params"]?["record"]?["seq"]?.integerValue ?? 0) }
-            position = recordIndices.filter { sequenceNumber($0) < recorded.foreignRecords.count }.randomElement(using: &random) ?? 0
+            position = recordIndices.randomElement(using: &random) ?? 0
             var changed = params(position)
             let original = changed["record"] ?? .null
             if kind == .foreignRecord {
-                changed["record"] = recorded.foreignRecords[sequenceNumber(position)]
+                // Its own record at that seq, or (past its end) one of its records given that seq.
+                let sequenceNumber = original["seq"]?.integerValue ?? 0
+                var foreign = recorded.foreignRecords[Int(sequenceNumber) % recorded.foreignRecords.count].objectValue ?? [:]
+                foreign["seq"] = .integer(sequenceNumber)
+                changed["record"] = .object(foreign)
             } else {
                 changed["record"] = [
                     "event": recorded.unrecordedEvent["event"] ?? .null, "recorded_at": original["recorded_at"] ?? .null,
@@ -267,15 +290,16 @@ struct HostileMutation: Sendable, CustomStringConvertible {
             }
             setParams(position, changed)
         case .checkpointAgain:
-            // After a checkpoint, that one again or an older one.
-            let later = Int.random(in: 0..<checkpointIndices.count, using: &random)
+            // After a checkpoint, that one again or an older one (not after the last: a follower that holds all the
+            // leader's records has stopped by then).
+            let later = Int.random(in: 0..<(checkpointIndices.count - 1), using: &random)
             let again = Int.random(in: 0...later, using: &random)
             position = checkpointIndices[later] + 1
             detail = "checkpoint \(again) after checkpoint \(later)"
             messages.insert(messages[checkpointIndices[again]], at: position)
         case .checkpointRepeatedConsistently:
             // A checkpoint again right after itself, from its own size with an empty proof: consistent, but no commit.
-            position = (checkpointIndices.randomElement(using: &random) ?? 0) + 1
+            position = (checkpointIndices.dropLast().randomElement(using: &random) ?? 0) + 1
             var repeated = params(position - 1)
             repeated["previous_size"] = repeated["size"]
             repeated["consistency"] = []
@@ -360,13 +384,13 @@ struct HostileMutation: Sendable, CustomStringConvertible {
             bytes += messages[position...].flatMap(RecordedStream.line)
             return HostileMutation(
                 kind: kind, position: position, detail: detail, expected: expected, bytes: bytes, closes: false,
-                committedBound: recorded.size)
+                committedBound: recorded.size, resumeFrom: resumeFrom)
         }
         var bytes = messages.flatMap(RecordedStream.line)
         if let cut { bytes = Array(bytes[..<cut]) }
         return HostileMutation(
             kind: kind, position: position, detail: detail, expected: expected, bytes: bytes, closes: closes,
-            committedBound: expected == .reconnection ? recorded.size : recorded.committedSize(before: position))
+            committedBound: expected == .reconnection ? recorded.size : committedSize(before: position), resumeFrom: resumeFrom)
     }
 }
 
@@ -403,11 +427,14 @@ struct HostileCaseResult: Sendable {
         mkdir(folder, 0o700)
         let leader: FakeLeader
         do {
+            // A replica that resumes is first brought to its size on an honest connection (index 0).
+            let changedIndex = mutation.resumeFrom > 0 ? 1 : 0
             leader = try FakeLeader(path: folder + "/leader.sock") { connection, index, from in
+                let changed = index == changedIndex && from == mutation.resumeFrom
                 var bytes = RecordedStream.line(recorded.answer(from: from))
-                bytes += index == 0 ? mutation.bytes : recorded.honestMessages(from: from).flatMap(RecordedStream.line)
+                bytes += changed ? mutation.bytes : recorded.honestMessages(from: from).flatMap(RecordedStream.line)
                 guard FakeLeader.write(bytes, to: connection) else { return }
-                if index > 0 || !mutation.closes { FakeLeader.holdOpen(connection) }
+                if !changed || !mutation.closes { FakeLeader.holdOpen(connection) }
             }
         } catch {
             return HostileCaseResult(outcome: .otherFailure, message: "fake leader: \(error)", replicaSize: 0, replicaProblems: [], committedBound: 0)
@@ -419,7 +446,19 @@ struct HostileCaseResult: Sendable {
         configuration.catchUpCommitRecords = 1
         configuration.maximumReconnectDelaySeconds = 1
         let follower: Follower
-        do { follower = try Follower(configuration) } catch {
+        do {
+            if mutation.resumeFrom > 0 {
+                let first = try Follower(configuration)
+                var firstSize: UInt64 = 0
+                let firstDeadline = Date().addingTimeInterval(30)
+                try first.run(shouldStop: { firstSize >= UInt64(mutation.resumeFrom) || Date() > firstDeadline }, progress: { firstSize = $0 })
+                first.replica.close()
+                guard firstSize == UInt64(mutation.resumeFrom) else {
+                    return HostileCaseResult(outcome: .otherFailure, message: "the honest run reached \(firstSize), not \(mutation.resumeFrom)", replicaSize: 0, replicaProblems: [], committedBound: 0)
+                }
+            }
+            follower = try Follower(configuration)
+        } catch {
             return HostileCaseResult(outcome: .otherFailure, message: "\(error)", replicaSize: 0, replicaProblems: [], committedBound: 0)
         }
         var size: UInt64 = 0
@@ -444,10 +483,9 @@ struct HostileCaseResult: Sendable {
         let replicaSize = follower.replica.size
         if !follower.replica.removeIfEmpty() { follower.replica.close() }
         var problems: [String] = []
-        if outcome == .reconnected, let resumedFrom = leader.requestedFrom.withLock({ $0.dropFirst().first }),
-            resumedFrom != 0 && recorded.checkpoints[UInt64(resumedFrom)] == nil
-        {
-            problems.append("resumed from \(resumedFrom), not from a commit's end")
+        // Every subscription, the first ones and those after a reconnection, is from the end of a commit.
+        for from in leader.requestedFrom.withLock({ $0 }) where from != 0 && recorded.checkpoints[UInt64(from)] == nil {
+            problems.append("subscribed from \(from), not from a commit's end")
         }
         if replicaSize > 0 { problems += replicaProblems(folder + "/replica", recorded) }
         return HostileCaseResult(outcome: outcome, message: message, replicaSize: replicaSize, replicaProblems: problems, committedBound: mutation.committedBound)
