@@ -145,9 +145,16 @@ public final class LineClient {
             guard buffer.count - start <= maximumLineBytes else {
                 throw LedgerError(.tooLarge, "the server sent a line longer than \(maximumLineBytes) bytes")
             }
-            if let deadline, ContinuousClock.now >= deadline {
-                lastReadTimedOut = true
-                throw LedgerError(.connectionFailed, "no whole line from \(endpoint) within \(receiveTimeoutSeconds) s")
+            if let deadline {
+                // Waits only for what is left until the deadline, so the receive below never takes it past.
+                let remainingMilliseconds = Self.milliseconds(until: deadline)
+                var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                let ready = remainingMilliseconds > 0 ? Glibc.poll(&waiting, 1, remainingMilliseconds) : 0
+                if ready < 0 && errno == EINTR { continue }
+                if ready == 0 {
+                    lastReadTimedOut = true
+                    throw LedgerError(.connectionFailed, "no whole line from \(endpoint) within \(receiveTimeoutSeconds) s")
+                }
             }
             var chunk = [UInt8](repeating: 0, count: 64 * 1024)
             let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
@@ -172,6 +179,15 @@ public final class LineClient {
             }
             buffer += chunk[0..<count]
         }
+    }
+
+    /// Milliseconds from now to `deadline`, 0 once it has passed (at most a day: timeouts are).
+    private static func milliseconds(until deadline: ContinuousClock.Instant) -> Int32 {
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        guard remaining > .zero else { return 0 }
+        let (seconds, attoseconds) = remaining.components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1
+        return Int32(clamping: min(milliseconds, 86_400_000))
     }
 
     /// What waiting for a message gave.
@@ -220,11 +236,15 @@ public final class LineClient {
         nextIdentifier += 1
         let identifier = JSONValue.integer(nextIdentifier)
         try send(RPCMessage.request(id: identifier, method: method, params: params))
+        // The timeout bounds the whole wait for the answer, not each receive: a server that trickles a line without
+        // end, or sends answers to other ids without end, would otherwise hold the caller for ever.
+        let deadline = ContinuousClock.now + .seconds(receiveTimeoutSeconds)
         while true {
             let read: [UInt8]?
-            do throws(LedgerError) { read = try readLine() } catch {
-                if lastReadTimedOut { answerOutstanding = true }
-                throw error
+            do throws(LedgerError) { read = try readLine(until: deadline) } catch {
+                guard lastReadTimedOut else { throw error }
+                answerOutstanding = true
+                throw LedgerError(.connectionFailed, "no answer to \(method) from \(endpoint) within \(receiveTimeoutSeconds) s")
             }
             guard let line = read else { throw LedgerError(.connectionFailed, "\(endpoint) closed the connection before answering \(method)") }
             let message = try Self.message(line)

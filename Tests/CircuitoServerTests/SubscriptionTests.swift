@@ -624,6 +624,37 @@ extension SubscriptionTests {
         }
     }
 
+    @Test("a call's timeout bounds the whole wait for its answer: a server that trickles a line without end, or answers other ids without end, holds the client no longer", arguments: ["line", "other ids"])
+    func tricklingServerCannotHoldACall(trickled: String) throws {
+        let folder = TemporaryFolder()
+        let path = folder.path + "/trickling.sock"
+        let listener = try Self.unixListener(at: path)
+        defer { close(listener) }
+        let piece = Array((trickled == "line" ? "x" : #"{"jsonrpc":"2.0","id":99,"result":{}}"# + "\n").utf8)
+        Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            guard Self.readLine(connection) != nil else { return }
+            if trickled == "line" { _ = #"{"jsonrpc":"2.0","id":1,"result":""#.utf8.withContiguousStorageIfAvailable { write(connection, $0.baseAddress, $0.count) } }
+            // Something every 100 ms for 10 s, so that no receive ever waits out the timeout.
+            for _ in 0..<100 {
+                guard piece.withUnsafeBytes({ send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) > 0 else { return }
+                usleep(100_000)
+            }
+        }.start()
+        let client = try LineClient(.unix(path: path), timeoutSeconds: 1)
+        let started = ContinuousClock.now
+        do {
+            let answer = try client.call("server.info")
+            Issue.record("a trickling server answered: \(answer)")
+        } catch {
+            #expect(error.code == .connectionFailed && error.message.contains("no answer to server.info from"), "\(error)")
+        }
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed < .seconds(4), "the call waited \(elapsed) with a timeout of 1 s")
+    }
+
     @Test("a leader's subscription.checkpoint of a negative size is a mismatch that stops the follower, not a trap")
     func negativeCheckpointSizeIsAMismatch() throws {
         let folder = TemporaryFolder()
