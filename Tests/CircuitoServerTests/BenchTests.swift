@@ -742,6 +742,26 @@ import Testing
         await fixture.server.shutdown()
     }
 
+    /// An empty set of latencies has no percentile: the JSON says null, not 0 ms, which would read as a measured (and
+    /// perfect) latency; the text says that no answer was accepted.
+    @Test func noAnswerGivesNoLatency() throws {
+        var report = BenchReport()
+        report.append = PhaseReport(name: "append", outcome: LoadOutcome())
+        let json = try JSONParser.parse(Array(report.jsonText.utf8))
+        for name in ["latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms"] {
+            #expect(json[name] == .null, "\(name): \(String(describing: json[name]))")
+        }
+        #expect(report.text.contains("  latency: no answer accepted"), "\(report.text)")
+        // One answer of 1.5 ms: every percentile is that answer.
+        var outcome = LoadOutcome()
+        outcome.latency.record(nanoseconds: 1_500_000)
+        report.append = PhaseReport(name: "append", outcome: outcome)
+        let answered = try JSONParser.parse(Array(report.jsonText.utf8))
+        for name in ["latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_max_ms"] {
+            #expect(answered[name] == .number(1.5), "\(name): \(String(describing: answered[name]))")
+        }
+    }
+
     /// The same mix in submit_batch requests of up to 16 events: every event accepted, counted as events, with one
     /// latency per request.
     @Test func theDriverAppendsTheMixInBatches() async throws {

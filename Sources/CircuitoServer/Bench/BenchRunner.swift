@@ -314,6 +314,13 @@ public struct BenchReport: Sendable {
         return sign + String(whole) + "." + String(repeating: "0", count: decimals - digits.count) + digits
     }
 
+    /// A latency percentile in milliseconds for the JSON (100: the maximum), or null when no answer was accepted:
+    /// an empty set has no percentile, and 0 would read as a measured (and perfect) latency.
+    static func latencyField(_ histogram: LatencyHistogram?, percentile: Double) -> String {
+        guard let histogram, histogram.count > 0 else { return "null" }
+        return format(histogram.milliseconds(atPercentile: percentile), decimals: 3)
+    }
+
     /// The report as JSON text (numbers with fractions are written as JSON numbers).
     public var jsonText: String {
         if let path = exportedOnlyTo {
@@ -326,10 +333,10 @@ public struct BenchReport: Sendable {
             ("throughput_events_per_second", Self.format(throughput, decimals: 0)),
             ("verify_bound_events_per_second", Self.format(verifyBoundEventsPerSecond, decimals: 0)),
             ("ratio_to_bound", Self.format(ratioToBound, decimals: 3)),
-            ("latency_p50_ms", Self.format(append?.latency.milliseconds(atPercentile: 50) ?? 0, decimals: 3)),
-            ("latency_p90_ms", Self.format(append?.latency.milliseconds(atPercentile: 90) ?? 0, decimals: 3)),
-            ("latency_p99_ms", Self.format(append?.latency.milliseconds(atPercentile: 99) ?? 0, decimals: 3)),
-            ("latency_max_ms", Self.format(append?.latency.maximumMilliseconds ?? 0, decimals: 3)),
+            ("latency_p50_ms", Self.latencyField(append?.latency, percentile: 50)),
+            ("latency_p90_ms", Self.latencyField(append?.latency, percentile: 90)),
+            ("latency_p99_ms", Self.latencyField(append?.latency, percentile: 99)),
+            ("latency_max_ms", Self.latencyField(append?.latency, percentile: 100)),
             ("server_rss_mb", serverMemory.map { Self.format(Double($0.residentBytes) / Self.bytesPerMegabyte, decimals: 1) } ?? "null"),
             ("server_peak_rss_mb", serverMemory.map { Self.format(Double($0.peakResidentBytes) / Self.bytesPerMegabyte, decimals: 1) } ?? "null"),
             ("server_rss_during_append_mb", serverResidentDuringAppendBytes.map { Self.format(Double($0) / Self.bytesPerMegabyte, decimals: 1) } ?? "null"),
@@ -405,8 +412,8 @@ public struct BenchReport: Sendable {
             guard let phase else { continue }
             fields += [
                 ("\(prefix)_queries_per_second", Self.format(phase.perSecond, decimals: 0)),
-                ("\(prefix)_latency_p50_ms", Self.format(phase.latency.milliseconds(atPercentile: 50), decimals: 3)),
-                ("\(prefix)_latency_p99_ms", Self.format(phase.latency.milliseconds(atPercentile: 99), decimals: 3)),
+                ("\(prefix)_latency_p50_ms", Self.latencyField(phase.latency, percentile: 50)),
+                ("\(prefix)_latency_p99_ms", Self.latencyField(phase.latency, percentile: 99)),
                 ("\(prefix)_refused", String(phase.refusals.values.reduce(0, +))),
                 ("\(prefix)_connections_failed", String(phase.failures.count)),
                 ("\(prefix)_stopped_by_deadline", phase.stoppedByDeadline ? "true" : "false"),
@@ -418,8 +425,8 @@ public struct BenchReport: Sendable {
         if let proof {
             fields += [
                 ("proofs_per_second", Self.format(proof.perSecond, decimals: 0)),
-                ("proof_latency_p50_ms", Self.format(proof.latency.milliseconds(atPercentile: 50), decimals: 3)),
-                ("proof_latency_p99_ms", Self.format(proof.latency.milliseconds(atPercentile: 99), decimals: 3)),
+                ("proof_latency_p50_ms", Self.latencyField(proof.latency, percentile: 50)),
+                ("proof_latency_p99_ms", Self.latencyField(proof.latency, percentile: 99)),
                 ("proof_refused", String(proof.refusals.values.reduce(0, +))),
                 ("proof_connections_failed", String(proof.failures.count)),
                 ("proof_stopped_by_deadline", proof.stoppedByDeadline ? "true" : "false"),
@@ -463,7 +470,11 @@ public struct BenchReport: Sendable {
         if let append {
             let batching = eventsPerRequest == 1 ? "" : ", up to \(eventsPerRequest) events per request (submit_batch)"
             lines.append("append: \(number(append.perSecond)) events/s over \(connections) connections × \(pipelineDepth) in flight\(batching) = \(Self.format(ratioToBound * 100, decimals: 1)) % of the bound")
-            lines.append("  latency p50 \(milliseconds(append.latency.milliseconds(atPercentile: 50))), p90 \(milliseconds(append.latency.milliseconds(atPercentile: 90))), p99 \(milliseconds(append.latency.milliseconds(atPercentile: 99))), max \(milliseconds(append.latency.maximumMilliseconds))")
+            if append.latency.count == 0 {
+                lines.append("  latency: no answer accepted")
+            } else {
+                lines.append("  latency p50 \(milliseconds(append.latency.milliseconds(atPercentile: 50))), p90 \(milliseconds(append.latency.milliseconds(atPercentile: 90))), p99 \(milliseconds(append.latency.milliseconds(atPercentile: 99))), max \(milliseconds(append.latency.maximumMilliseconds))")
+            }
             lines.append("  accepted \(append.accepted), refused \(append.refusals.values.reduce(0, +))\(append.refusals.isEmpty ? "" : " " + append.refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))\(append.stoppedByDeadline ? ", stopped by the deadline" : "")")
             for failure in append.failures.prefix(5) { lines.append("  connection failure: \(failure)") }
             if let server = serverCPUMicrosecondsPerEvent, let client = clientCPUMicrosecondsPerEvent, let ratio = cpuRatioToBound {
