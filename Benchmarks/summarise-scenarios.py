@@ -23,7 +23,8 @@ import statistics
 import sys
 
 MEDIAN_KEYS = [
-    "throughput_events_per_second", "verify_bound_events_per_second", "ratio_to_bound", "cpu_ratio_to_bound",
+    "throughput_events_per_second", "throughput_all_connections_busy_events_per_second", "all_connections_busy_share",
+    "verify_bound_events_per_second", "ratio_to_bound", "cpu_ratio_to_bound",
     "latency_p50_ms", "latency_p99_ms", "server_rss_mb", "server_anonymous_rss_mb", "balance_queries_per_second",
     "balance_latency_p50_ms", "balance_latency_p99_ms", "session_balance_queries_per_second",
     "session_balance_latency_p50_ms", "session_balance_latency_p99_ms", "proofs_per_second", "proof_latency_p50_ms",

@@ -742,6 +742,36 @@ import Testing
         await fixture.server.shutdown()
     }
 
+    /// Connections carry unequal shares of the mix (beneficiaries are drawn at random), so the phase ends on fewer
+    /// connections than it started with: one connection of 3 events beside one of the rest finishes long before the
+    /// other. The phase's figures say for how long every connection was busy, and how many events were accepted then.
+    @Test func theDriverSaysHowLongEveryConnectionWasBusy() async throws {
+        let fixture = try await CircuitOnServer(seed: 8)
+        var lists = BenchRunner.split(fixture.mix, connections: 2)
+        // A prefix of a connection's list is a valid order of its own (every dependency comes before its event).
+        lists[0] = Array(lists[0].prefix(3))
+        let outcome = LoadDriver.run(lists, options: .init(endpoint: fixture.endpoint, method: "submit", pipelineDepth: 1, deadlineSeconds: 120))
+        #expect(outcome.failures == [] && outcome.refusals == [:])
+        #expect(outcome.accepted == 3 + lists[1].count)
+        // The short connection's three answers, and the few of the other's that came meanwhile.
+        #expect(outcome.acceptedWhileAllConnectionsBusy >= 3 && outcome.acceptedWhileAllConnectionsBusy < outcome.accepted / 2)
+        #expect(outcome.allConnectionsBusyNanoseconds > 0 && outcome.allConnectionsBusyNanoseconds < outcome.elapsedNanoseconds / 2)
+        let share = try #require(outcome.allConnectionsBusyShare)
+        #expect(share > 0 && share < 0.5)
+        let phase = PhaseReport(name: "append", outcome: outcome)
+        #expect(phase.allConnectionsBusyShare == share && phase.perSecondWhileAllConnectionsBusy != nil)
+        var report = BenchReport()
+        report.connections = 2
+        report.append = phase
+        let json = try JSONParser.parse(Array(report.jsonText.utf8))
+        #expect(json["all_connections_busy_share"] == .number((share * 1000).rounded() / 1000))
+        #expect(JSONFigure.number(json["throughput_all_connections_busy_events_per_second"]) ?? 0 > 0)
+        #expect(report.text.contains("  every connection busy for "), "\(report.text)")
+        // A phase that sent nothing has no such part.
+        #expect(LoadOutcome().allConnectionsBusyShare == nil && LoadOutcome().acceptedPerSecondWhileAllConnectionsBusy == nil)
+        await fixture.server.shutdown()
+    }
+
     /// An empty set of latencies has no percentile: the JSON says null, not 0 ms, which would read as a measured (and
     /// perfect) latency; the text says that no answer was accepted.
     @Test func noAnswerGivesNoLatency() throws {
@@ -779,5 +809,16 @@ import Testing
         #expect(try server.size() == UInt64(1 + setup.count + mix.count))
         // Through the fixture: it, and the ledger's folder with it, live until the server is shut down.
         await fixture.server.shutdown()
+    }
+}
+
+/// A JSON figure written with or without a fraction.
+private enum JSONFigure {
+    static func number(_ value: JSONValue?) -> Double? {
+        switch value {
+        case .integer(let integer)?: return Double(integer)
+        case .number(let number)?: return number
+        default: return nil
+        }
     }
 }

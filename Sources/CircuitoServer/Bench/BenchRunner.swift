@@ -143,6 +143,10 @@ public struct PhaseReport: Sendable {
     public let refusals: [String: Int]
     public let failures: [String]
     public let perSecond: Double
+    /// Accepted items per second while every connection still had requests to send, and that part's share of the
+    /// phase (`LoadOutcome.allConnectionsBusyNanoseconds`): after it the phase runs on fewer connections than asked.
+    public let perSecondWhileAllConnectionsBusy: Double?
+    public let allConnectionsBusyShare: Double?
     public let latency: LatencyHistogram
     public let stoppedByDeadline: Bool
     /// Every item asked for accepted, none refused or unsent, no connection failed (`LoadOutcome.whole`).
@@ -164,6 +168,8 @@ public struct PhaseReport: Sendable {
         refusals = outcome.refusals
         failures = outcome.failures
         perSecond = outcome.acceptedPerSecond
+        perSecondWhileAllConnectionsBusy = outcome.acceptedPerSecondWhileAllConnectionsBusy
+        allConnectionsBusyShare = outcome.allConnectionsBusyShare
         latency = outcome.latency
         stoppedByDeadline = outcome.stoppedByDeadline
         whole = outcome.whole
@@ -333,6 +339,8 @@ public struct BenchReport: Sendable {
             ("throughput_events_per_second", Self.format(throughput, decimals: 0)),
             ("verify_bound_events_per_second", Self.format(verifyBoundEventsPerSecond, decimals: 0)),
             ("ratio_to_bound", Self.format(ratioToBound, decimals: 3)),
+            ("throughput_all_connections_busy_events_per_second", append?.perSecondWhileAllConnectionsBusy.map { Self.format($0, decimals: 0) } ?? "null"),
+            ("all_connections_busy_share", append?.allConnectionsBusyShare.map { Self.format($0, decimals: 3) } ?? "null"),
             ("latency_p50_ms", Self.latencyField(append?.latency, percentile: 50)),
             ("latency_p90_ms", Self.latencyField(append?.latency, percentile: 90)),
             ("latency_p99_ms", Self.latencyField(append?.latency, percentile: 99)),
@@ -470,6 +478,9 @@ public struct BenchReport: Sendable {
         if let append {
             let batching = eventsPerRequest == 1 ? "" : ", up to \(eventsPerRequest) events per request (submit_batch)"
             lines.append("append: \(number(append.perSecond)) events/s over \(connections) connections × \(pipelineDepth) in flight\(batching) = \(Self.format(ratioToBound * 100, decimals: 1)) % of the bound")
+            if let busyShare = append.allConnectionsBusyShare, let busyRate = append.perSecondWhileAllConnectionsBusy, connections > 1 {
+                lines.append("  every connection busy for \(Self.format(busyShare * 100, decimals: 1)) % of the phase, at \(number(busyRate)) events/s; the rest ran on fewer connections (their shares of the mix differ)")
+            }
             if append.latency.count == 0 {
                 lines.append("  latency: no answer accepted")
             } else {

@@ -42,6 +42,12 @@ public struct LoadOutcome: Sendable {
     public var latency = LatencyHistogram()
     /// From the first request sent to the last answer read, over all connections.
     public var elapsedNanoseconds: UInt64 = 0
+    /// From the first request sent to the moment the first connection that sent any had its last answer: the part
+    /// of the phase during which every connection still had requests to send. Beneficiaries are drawn at random, so
+    /// connections carry unequal shares of the mix, and after this the phase runs on fewer connections than asked.
+    public var allConnectionsBusyNanoseconds: UInt64 = 0
+    /// Items accepted within `allConnectionsBusyNanoseconds`.
+    public var acceptedWhileAllConnectionsBusy = 0
     /// True when the phase's deadline stopped it before every request was sent.
     public var stoppedByDeadline = false
 
@@ -54,6 +60,16 @@ public struct LoadOutcome: Sendable {
     /// Accepted requests per second of the phase.
     public var acceptedPerSecond: Double {
         elapsedNanoseconds == 0 ? 0 : Double(accepted) * 1e9 / Double(elapsedNanoseconds)
+    }
+
+    /// Accepted items per second while every connection was busy (nil when that part is empty).
+    public var acceptedPerSecondWhileAllConnectionsBusy: Double? {
+        allConnectionsBusyNanoseconds == 0 ? nil : Double(acceptedWhileAllConnectionsBusy) * 1e9 / Double(allConnectionsBusyNanoseconds)
+    }
+
+    /// The share of the phase during which every connection was busy (nil for a phase of no length).
+    public var allConnectionsBusyShare: Double? {
+        elapsedNanoseconds == 0 ? nil : Double(allConnectionsBusyNanoseconds) / Double(elapsedNanoseconds)
     }
 }
 
@@ -121,7 +137,10 @@ public enum LoadDriver {
         outcome.asked = connections.reduce(0) { total, requests in requests.reduce(total) { $0 + $1.itemCount } }
         var first = UInt64.max
         var last: UInt64 = 0
-        for result in results.withLock({ $0 }) {
+        // The first of the connections that sent anything to have its last answer.
+        var firstFinished = UInt64.max
+        let connectionResults = results.withLock { $0 }
+        for result in connectionResults {
             guard let result else { continue }
             outcome.sent += result.sent
             outcome.requestsSent += result.requestsSent
@@ -134,9 +153,21 @@ public enum LoadDriver {
             if result.sent > 0 {
                 first = min(first, result.firstSent)
                 last = max(last, result.lastAnswered)
+                firstFinished = min(firstFinished, result.lastAnswered)
             }
         }
         outcome.elapsedNanoseconds = last > first ? last - first : 0
+        if firstFinished != .max, firstFinished > first {
+            outcome.allConnectionsBusyNanoseconds = firstFinished - first
+            for result in connectionResults {
+                guard let result else { continue }
+                // Each connection's answers are in the order it read them, so its times only grow.
+                for (time, items) in result.acceptedAnswers {
+                    guard time <= firstFinished else { break }
+                    outcome.acceptedWhileAllConnectionsBusy += items
+                }
+            }
+        }
         return outcome
     }
 
@@ -171,6 +202,8 @@ public enum LoadDriver {
         var latency = LatencyHistogram()
         var firstSent: UInt64 = 0
         var lastAnswered: UInt64 = 0
+        /// When each accepted answer was read, and the items it accepted, in the order read.
+        var acceptedAnswers: [(time: UInt64, items: Int)] = []
         var stoppedByDeadline = false
     }
 
@@ -247,6 +280,7 @@ public enum LoadDriver {
                         result.refusals[refusal, default: 0] += requests[identifier].itemCount
                     } else {
                         result.accepted += requests[identifier].itemCount
+                        result.acceptedAnswers.append((now, requests[identifier].itemCount))
                         result.latency.record(nanoseconds: now - sentAt[identifier])
                     }
                 }
