@@ -54,8 +54,9 @@ public struct LatencyHistogram: Sendable, Equatable {
         totalNanoseconds &+= other.totalNanoseconds
     }
 
-    /// The value at `percentile` (0…100): the smallest recorded value such that at least that share of the values
-    /// are at or below it (its bucket's upper bound, kept within the recorded minimum and maximum). Zero when empty.
+    /// The value at `percentile` (0…100) by nearest rank: of the values in order, the one at rank ⌈percentile/100 ×
+    /// count⌉ (at least 1), given as the top of its bucket, kept within the recorded minimum and maximum, so never
+    /// below it and at most 1/64 above. Zero when empty.
     public func valueAt(percentile: Double) -> UInt64 {
         guard count > 0 else { return 0 }
         let clamped = min(max(percentile, 0), 100)

@@ -38,7 +38,9 @@ public struct LoadOutcome: Sendable {
     /// Connection failures (refused connect, broken or timed-out connection), one line each.
     public var failures: [String] = []
     /// Of the answers that accepted their request: a refusal (an `overloaded` read, say) is answered faster than the
-    /// work asked for, so it would only flatter the figures; refusals are counted apart.
+    /// work asked for, so it would only flatter the figures; refusals are counted apart. Each runs from just before
+    /// the write of the window holding the request to the read of its answer (a closed loop: the time a request waited
+    /// in the bench for room in its window or for its dependency is not in it).
     public var latency = LatencyHistogram()
     /// From the first request sent to the last answer read, over all connections.
     public var elapsedNanoseconds: UInt64 = 0
