@@ -23,6 +23,29 @@ import Testing
         #expect(histogram.meanNanoseconds == 50.5)
     }
 
+    /// The definition the README gives: nearest rank, ⌈p/100 × n⌉, over every value, on the smallest samples too.
+    @Test func percentilesAreNearestRankOnSmallSamples() {
+        func histogram(_ values: [UInt64]) -> LatencyHistogram {
+            var histogram = LatencyHistogram()
+            for value in values { histogram.record(nanoseconds: value) }
+            return histogram
+        }
+        let one = histogram([5])
+        #expect([50.0, 90, 99, 100].map { one.valueAt(percentile: $0) } == [5, 5, 5, 5])
+        let two = histogram([7, 3])
+        #expect([50.0, 90, 99, 100].map { two.valueAt(percentile: $0) } == [3, 7, 7, 7])
+        let ninetyNine = histogram((1...99).map { UInt64($0) })
+        #expect([50.0, 90, 99].map { ninetyNine.valueAt(percentile: $0) } == [50, 90, 99])
+        let hundredAndOne = histogram((1...101).map { UInt64($0) })
+        #expect([50.0, 90, 99].map { hundredAndOne.valueAt(percentile: $0) } == [51, 91, 100])
+        // Above 128 ns a value is given as the top of its bucket: never below it, at most 1/64 above, and never
+        // past the largest value recorded.
+        let milliseconds = histogram([1_000_000, 1_010_000])
+        let median = milliseconds.valueAt(percentile: 50)
+        #expect(median >= 1_000_000 && Double(median) <= 1_000_000 * (1 + 1.0 / 64) && median < 1_010_000)
+        #expect(milliseconds.valueAt(percentile: 99) == 1_010_000)
+    }
+
     @Test func percentilesAreWithinTheBucketPrecision() {
         var histogram = LatencyHistogram()
         // 1 µs … 10 ms in 1 µs steps.
