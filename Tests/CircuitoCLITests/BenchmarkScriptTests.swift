@@ -407,6 +407,26 @@ struct BenchmarkScriptTests {
         #expect(partialLines.last == "not every round counted: 3 results left out (above)", "\(partialLines)")
     }
 
+    @Test("summarise-scenarios.py: the memory target names each figure beside it that the runs give, and only those")
+    func summaryMemoryFiguresBeside() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let results = workspace.path("results")
+        try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: false)
+        // A result without the server's own memory (an older bench's), beside a cold start's.
+        try writeResults(results, [
+            ("from-1m-64x4.1.json", #"{"server_rss_mb": 225.5, "complete": true}"#),
+            ("from-1m-64x4-cold.1.json", #"{"server_rss_mb": 87.5, "complete": true}"#),
+        ])
+        let lines = try await summariseScenarios(results).stdout.split(separator: "\n").map(String.init)
+        let target = "  server resident memory <= 150 MB with 1 M events (appending): "
+        #expect(lines.contains(target + "225.5 MB (87.5 MB started on a copy not in the page cache): missed (from-1m-64x4, 1 rounds)"), "\(lines)")
+        // Neither figure beside it: nothing in parentheses.
+        try FileManager.default.removeItem(atPath: results + "/from-1m-64x4-cold.1.json")
+        let alone = try await summariseScenarios(results).stdout.split(separator: "\n").map(String.init)
+        #expect(alone.contains(target + "225.5 MB: missed (from-1m-64x4, 1 rounds)"), "\(alone)")
+    }
+
     @Test("summarise-scenarios.py: a corrupt result, a folder named like one, a missing figure, an unwritable targets.json: no traceback")
     func summaryBadInputs() async throws {
         let workspace = try Workspace()
