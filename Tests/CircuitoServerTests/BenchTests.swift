@@ -181,6 +181,33 @@ import Testing
         #expect(dependent > 0)
     }
 
+    /// Each event's beneficiary is drawn at random, so beneficiary i on connection i mod K left the connections
+    /// unequal (in this mix of 2 000 events of 40 beneficiaries, of 31 to 61 events each, over 16 connections: 163
+    /// events on the heaviest against 82 on the lightest) and the phase ended on fewer connections than asked. Spread
+    /// by their events (147 against 105 there, whole beneficiaries of 2 or 3 a connection allowing no better), no two
+    /// connections differ by more than the largest beneficiary's events; every beneficiary is on one connection.
+    @Test func connectionsCarryNearlyEqualSharesOfTheMix() throws {
+        let (_, _, mix, _) = try Self.circuit(beneficiaries: 40, mixEvents: 2_000)
+        var eventsOfBeneficiary: [Int: Int] = [:]
+        for event in mix { eventsOfBeneficiary[event.beneficiary ?? -1, default: 0] += 1 }
+        let largest = try #require(eventsOfBeneficiary.values.max())
+        for connections in [1, 7, 16] {
+            let lists = BenchRunner.split(mix, connections: connections)
+            let sizes = lists.map(\.count)
+            #expect(sizes.reduce(0, +) == mix.count)
+            let spread = (sizes.max() ?? 0) - (sizes.min() ?? 0)
+            // Each beneficiary goes to the least loaded connection, so no two differ by more than one beneficiary.
+            #expect(spread <= largest, "\(connections) connections: \(sizes), a beneficiary has \(largest) events at most")
+            // Every beneficiary's events on one connection, and every connection carrying some.
+            let assignment = BenchRunner.connectionOfBeneficiary(mix, connections: connections)
+            #expect(Set(assignment.values).count == connections)
+            for (connection, list) in lists.enumerated() {
+                let expected = mix.filter { assignment[$0.beneficiary ?? -1] == connection }.map(\.signedEvent)
+                #expect(list.map(\.params) == expected)
+            }
+        }
+    }
+
     @Test("the bound passes over a small mix until its minimum time is up, counting every event checked; a bad signature stops it")
     func theBoundRepeatsPassesUntilItsMinimumTime() throws {
         let (_, _, mix, _) = try Self.circuit(mixEvents: 40)

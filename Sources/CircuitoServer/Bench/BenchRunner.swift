@@ -1064,14 +1064,16 @@ public enum BenchRunner {
     }
 
     /// Events split by beneficiary over the connections, each connection's in generation order, with each
-    /// dependency turned into an index within its connection.
+    /// dependency turned into an index within its connection. The beneficiaries are spread so that the connections
+    /// carry as nearly the same number of events as whole beneficiaries allow (`connectionOfBeneficiary`).
     public static func split(_ events: [PresignedEvent], connections: Int) -> [[BenchRequest]] {
         var lists = [[BenchRequest]](repeating: [], count: connections)
+        let connectionOf = connectionOfBeneficiary(events, connections: connections)
         // Where each event went: (connection, position), to translate dependencies.
         var placement: [Int: (connection: Int, position: Int)] = [:]
         placement.reserveCapacity(events.count)
         for event in events {
-            let connection = (event.beneficiary ?? 0) % connections
+            let connection = connectionOf[event.beneficiary ?? 0] ?? 0
             var dependency: Int?
             if let index = event.dependency, let placed = placement[index] {
                 // Same beneficiary, so same connection; an event outside this list is already in the ledger.
@@ -1081,6 +1083,28 @@ public enum BenchRunner {
             lists[connection].append(BenchRequest(params: event.signedEvent, dependency: dependency))
         }
         return lists
+    }
+
+    /// The connection of each beneficiary of `events`: the beneficiary with the most events first, each to the
+    /// connection with the fewest events so far (the lowest-numbered of equals), so that every connection has
+    /// requests to send until near the end of the phase. Each event's beneficiary is drawn at random, and beneficiary
+    /// i on connection i mod K left the connections unequal: of 30 000 events, the heaviest of 32 connections
+    /// carried 1 043 against a mean of 938, the heaviest of 64 545 against 469, and the phase ended on fewer
+    /// connections than it was named for.
+    static func connectionOfBeneficiary(_ events: [PresignedEvent], connections: Int) -> [Int: Int] {
+        var counts: [Int: Int] = [:]
+        for event in events { counts[event.beneficiary ?? 0, default: 0] += 1 }
+        let heaviestFirst = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        var load = [Int](repeating: 0, count: connections)
+        var assignment: [Int: Int] = [:]
+        assignment.reserveCapacity(counts.count)
+        for (beneficiary, count) in heaviestFirst {
+            // The least loaded connection; `indices.min` keeps the first of equals.
+            let connection = load.indices.min { load[$0] < load[$1] } ?? 0
+            assignment[beneficiary] = connection
+            load[connection] += count
+        }
+        return assignment
     }
 
     /// The bound is measured for at least this long: passes over the mix repeat until then. One pass over a few hundred
