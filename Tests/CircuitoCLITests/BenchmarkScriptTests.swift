@@ -307,7 +307,9 @@ struct BenchmarkScriptTests {
         #expect(summarised.status == 3, "\(summarised.stderr)")
         let lines = summarised.stdout.split(separator: "\n").map(String.init)
         #expect(lines.contains("  durable append >= 70 % of the verification bound (64 x 4): 75.0% of its bound: met (throughput-64x4, 3 rounds)"), "\(lines)")
-        #expect(lines.contains("  >= 3x the PostgreSQL peer's best: 3.75x (7500 against 2000 events/s): met (postgres, 1 rounds)"), "\(lines)")
+        // PostgreSQL's only counted round against the round at 64 x 4 of its number, whose events it inserted right after
+        // it (the median of the three rounds, 7 500, against it would give 3.75x).
+        #expect(lines.contains("  >= 3x the PostgreSQL peer's best: 1.50x (the median of the rounds' 1.50x; medians 7500 against 2000 events/s): missed (postgres, 1 rounds)"), "\(lines)")
         // With the same runs' loopback floor beside it.
         #expect(lines.contains("  one client's append p99 <= 2 ms: 2.5 ms (a loopback round trip in the same runs: p50 80 us, p99 300.5 us): missed (latency-1, 1 rounds)"), "\(lines)")
         #expect(lines.contains("append in batches of 16 against one event per request (64x4): 50.0% against 75.0% of the bound"), "\(lines)")
@@ -315,7 +317,7 @@ struct BenchmarkScriptTests {
         #expect(lines.contains("one client's proof p50 at 1M, the copy cached against left out of the page cache: 0.09 / 0.34 ms"), "\(lines)")
         #expect(lines.contains("from-1m-reads-1-cold (1 runs): proof_latency_p50_ms=0.34, base_copy_cached_share_at_start=0"), "\(lines)")
         #expect(lines.contains("  server resident memory <= 150 MB with 1 M events (appending): 225.5 MB (its own memory 12.5 MB; 87.5 MB started on a copy not in the page cache): missed (from-1m-64x4, 1 rounds)"), "\(lines)")
-        #expect(lines.contains("targets met: 2 of 4 measured (8 in all)"), "\(lines)")
+        #expect(lines.contains("targets met: 1 of 4 measured (8 in all)"), "\(lines)")
         #expect(
             lines.last
                 == "not every round counted: 3 results left out (above); 4 targets not measured",
@@ -326,7 +328,7 @@ struct BenchmarkScriptTests {
         let targets = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: results + "/targets.json"))) as? [[String: Any]])
         #expect(targets.count == 8)
-        #expect(targets.map { $0["met"] as? Bool } == [true, true, false, nil, nil, nil, false, nil])
+        #expect(targets.map { $0["met"] as? Bool } == [true, false, false, nil, nil, nil, false, nil])
     }
 
     @Test("summarise-scenarios.py: a run that did not append the whole mix, or refused events, is left out and named")
@@ -405,6 +407,39 @@ struct BenchmarkScriptTests {
         #expect(partialLines.contains("skipped throughput-64x4.2.json: its ledger was on tmpfs, in memory: no commit was durable"), "\(partialLines)")
         #expect(partialLines.contains { $0.hasPrefix("ceiling-tmpfs-64x4 (1 runs): ") }, "\(partialLines)")
         #expect(partialLines.last == "not every round counted: 3 results left out (above)", "\(partialLines)")
+    }
+
+    @Test("summarise-scenarios.py: the 1 M against 10 k and the PostgreSQL targets set each round against its partner of the same number")
+    func summaryPairsTheAlternatedRounds() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let results = workspace.path("results")
+        try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: false)
+        // The rounds of `a58992c`'s scripted run (Benchmarks/RUNS.md): the 1 M rounds 10 426, 11 344 and 12 287 events/s
+        // against the 10 k rounds alternated with them, 12 761, 11 906 and 13 230: round by round -18.3, -4.7 and
+        // -7.1 %, within 10 % at the median; the median 11 344 against the median 12 761, from other rounds, is
+        // -11.1 %. Its 64 x 4 rounds against the PostgreSQL round after each.
+        var files: [(name: String, text: String)] = []
+        for (round, small, large) in [(1, 12_761, 10_426), (2, 11_906, 11_344), (3, 13_230, 12_287)] {
+            files.append(("from-10k-64x4.\(round).json", #"{"throughput_events_per_second": \#(small), "complete": true}"#))
+            files.append(("from-1m-64x4.\(round).json", #"{"throughput_events_per_second": \#(large), "complete": true}"#))
+        }
+        // A round whose PostgreSQL partner failed (set aside) is left out of the pairs.
+        for (round, ledger, postgres) in [(1, 9_500, 3_500), (2, 6_000, 2_000), (3, 12_000, 4_000), (4, 20_000, 0)] {
+            files.append(("throughput-64x4.\(round).json", #"{"throughput_events_per_second": \#(ledger), "verify_bound_events_per_second": 40000, "complete": true}"#))
+            if postgres > 0 { files.append(("postgres.\(round).json", #"{"best_events_per_second": \#(postgres)}"#)) }
+        }
+        try writeResults(results, files)
+        let lines = try await summariseScenarios(results).stdout.split(separator: "\n").map(String.init)
+        #expect(
+            lines.contains(
+                "  append throughput at 1 M within 10 % of 10 k (64 x 4): -7.1% (the median of the rounds' -18.3%, -4.7%, -7.1%; medians 11344 against 12761 events/s): met (from-1m-64x4, 3 rounds)"),
+            "\(lines)")
+        // 2.71x, 3.00x and 3.00x round by round; the medians, 10 750 against 3 500 from other rounds, would give 3.07x.
+        #expect(
+            lines.contains(
+                "  >= 3x the PostgreSQL peer's best: 3.00x (the median of the rounds' 2.71x, 3.00x, 3.00x; medians 10750 against 3500 events/s): met (postgres, 3 rounds)"),
+            "\(lines)")
     }
 
     @Test("summarise-scenarios.py: the memory target names each figure beside it that the runs give, and only those")
