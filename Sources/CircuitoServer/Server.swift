@@ -27,6 +27,10 @@ public struct ServerConfiguration: Sendable {
     /// The time reads are answered at (signed reads' windows, sessions, which lots have expired), in milliseconds
     /// since 1970; the writer's records take the system clock. Another clock is for tests.
     public var readClockMilliseconds: @Sendable () -> Int64 = Ledger.systemClockMilliseconds
+    /// Whether the writer goes on recording, at the last record's `recorded_at`, while the clock reads more than
+    /// `Timestamp.maximumClockBehindMilliseconds` behind it; otherwise it refuses with `clock_behind` (Specs/ledger.md
+    /// 5.3). The operator's `--accept-clock-behind`, after a commit made while the clock ran ahead.
+    public var acceptsClockBehind = false
     /// The monotonic clock, in milliseconds from any fixed point, that durations on the read side are measured by:
     /// the lifetimes of session challenges and of remembered nonces, which a wall clock set meanwhile must neither
     /// shorten nor lengthen. Another clock is for tests.
@@ -131,7 +135,8 @@ public final class LedgerServer: Sendable {
         // A thread that cannot be started (the process is at a limit of threads) stops the start with
         // `thread_start_failed`: the writer's, before anything is written, or a request thread's.
         let writer = try LedgerWriter.start(
-            directory: configuration.directory, limits: limits, options: configuration.storageOptions, threads: configuration.threads,
+            directory: configuration.directory, limits: limits, options: configuration.storageOptions,
+            acceptsClockBehind: configuration.acceptsClockBehind, threads: configuration.threads,
             onStorageFailure: { error in storageFailure.report(error) }, onCommitFailureChange: configuration.onCommitFailureChange
         ) { size in hub.publish(size: size) }
         // From here on a failure to start stops the writer (its threads, the ledger and its writer lock).

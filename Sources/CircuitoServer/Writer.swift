@@ -84,6 +84,8 @@ public final class LedgerWriter: Sendable {
     private let shared: Shared
     private let statisticsState = Locked(WriterStatistics())
     private let limits: ServerLimits
+    /// Whether groups are planned at the last `recorded_at` while the clock reads far behind it (`clock_behind`).
+    private let acceptsClockBehind: Bool
     /// The ledger's reader (same environment), for the planner's snapshots and for every read of the server.
     public let reader: LedgerReader
     /// The checkpoint verifier key of the ledger (`NAME+KEYID+BASE64`).
@@ -99,20 +101,21 @@ public final class LedgerWriter: Sendable {
     /// `options`: the server's (tests may make the map small). When either thread cannot be started (the process is
     /// at a limit of threads) it throws `thread_start_failed`, having written nothing.
     public static func start(
-        directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server,
+        directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server, acceptsClockBehind: Bool = false,
         onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in },
         onCommitFailureChange: @escaping @Sendable (LedgerError?) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
     ) throws(LedgerError) -> LedgerWriter {
         try start(
-            directory: directory, limits: limits, options: options, threads: .system, onStorageFailure: onStorageFailure,
-            onCommitFailureChange: onCommitFailureChange, onCommit: onCommit)
+            directory: directory, limits: limits, options: options, acceptsClockBehind: acceptsClockBehind, threads: .system,
+            onStorageFailure: onStorageFailure, onCommitFailureChange: onCommitFailureChange, onCommit: onCommit)
     }
 
     /// `start`, with the writer's two threads started by `threads`. When one cannot be started the writer does not
     /// start (`thread_start_failed`): without its committer no write is ever answered, without its planner none is
     /// ever planned. Then nothing is written and, once this returns, the ledger and its writer lock are released.
     static func start(
-        directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server, threads: ThreadStarter,
+        directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server, acceptsClockBehind: Bool = false,
+        threads: ThreadStarter,
         onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in },
         onCommitFailureChange: @escaping @Sendable (LedgerError?) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
     ) throws(LedgerError) -> LedgerWriter {
@@ -135,7 +138,7 @@ public final class LedgerWriter: Sendable {
         opened.wait()
         guard let outcome = startup.withLock({ $0 }) else { throw LedgerError(.storage, "the writer thread did not start") }
         let ledgerOpened = try outcome.get()
-        let writer = LedgerWriter(opened: ledgerOpened, limits: limits)
+        let writer = LedgerWriter(opened: ledgerOpened, limits: limits, acceptsClockBehind: acceptsClockBehind)
         do throws(LedgerError) {
             // Before the committer is handed the writer: a planner that cannot start leaves it nothing to take.
             try threads.start(ServerThreadName.planner) {
@@ -184,10 +187,11 @@ public final class LedgerWriter: Sendable {
         return writer
     }
 
-    private init(opened: Opened, limits: ServerLimits) {
+    private init(opened: Opened, limits: ServerLimits, acceptsClockBehind: Bool) {
         self.reader = opened.reader
         self.verifierKey = opened.verifierKey
         self.limits = limits
+        self.acceptsClockBehind = acceptsClockBehind
         self.shared = Shared(SharedState(committedFrontier: opened.frontier, committedLastRecordedAtMilliseconds: opened.lastRecordedAtMilliseconds))
     }
 
@@ -256,7 +260,7 @@ public final class LedgerWriter: Sendable {
     }
 
     private func plan(committedFrontier: MerkleFrontier, lastRecordedAtMilliseconds: Int64) {
-        var planner = GroupPlanner(frontier: committedFrontier, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds)
+        var planner = GroupPlanner(frontier: committedFrontier, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptsClockBehind: acceptsClockBehind)
         while true {
             let step = nextPlannerStep(&planner)
             guard case .plan(let requests) = step else { break }
@@ -504,10 +508,19 @@ struct GroupPlanner {
     private var frontier: MerkleFrontier
     private var lastRecordedAtMilliseconds: Int64
     private var nextSerial: UInt64 = 1
+    /// Where a group's time comes from; tests may fix it.
+    private let clock: @Sendable () -> Int64
+    /// `ServerConfiguration.acceptsClockBehind`.
+    private let acceptsClockBehind: Bool
 
-    init(frontier: MerkleFrontier, lastRecordedAtMilliseconds: Int64) {
+    init(
+        frontier: MerkleFrontier, lastRecordedAtMilliseconds: Int64, acceptsClockBehind: Bool = false,
+        clock: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds
+    ) {
         self.frontier = frontier
         self.lastRecordedAtMilliseconds = lastRecordedAtMilliseconds
+        self.acceptsClockBehind = acceptsClockBehind
+        self.clock = clock
     }
 
     /// The committer has committed every group up to `serial`: the snapshots hold their changes from now on.
@@ -557,9 +570,12 @@ struct GroupPlanner {
     /// Plans `requests` into the open group, in order, against a fresh snapshot of the committed state with the
     /// committing group's changes and the open group's laid over it.
     mutating func plan(_ requests: [LedgerWriter.Pending], reader: LedgerReader) {
-        let now = openRecordedAtMilliseconds ?? max(Ledger.systemClockMilliseconds(), lastRecordedAtMilliseconds)
+        var now = openRecordedAtMilliseconds ?? 0
         do throws(LedgerError) {
-            try Timestamp.requireRecordable(millisecondsSince1970: now)
+            if openRecordedAtMilliseconds == nil {
+                now = try Timestamp.commitMilliseconds(
+                    clockMilliseconds: clock(), lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptingClockBehind: acceptsClockBehind)
+            }
         } catch {
             // Nothing can be recorded at this time; the group stays as it was (it has no recorded_at yet if empty).
             for pending in requests { append(pending, .refused(WriteRefusal(error: error, index: nil)), eventCount: pending.request.events.count) }

@@ -51,6 +51,10 @@ public final class Ledger {
     public private(set) var lastRecordedAtMilliseconds: Int64
     /// Where the time comes from; tests may fix it.
     private let clock: @Sendable () -> Int64
+    /// Whether appends go on, at the last record's `recorded_at`, while the clock reads more than
+    /// `Timestamp.maximumClockBehindMilliseconds` behind it (the operator's `--accept-clock-behind`); otherwise they
+    /// are refused with `clock_behind` (Specs/ledger.md 5.3).
+    public var acceptsClockBehind = false
     /// What this ledger's appends have cost since it was opened (see `AppendStatistics`).
     public private(set) var statistics = AppendStatistics()
 
@@ -293,13 +297,13 @@ public final class Ledger {
     }
 
     /// Appends a batch in one commit. Each event gets its receipt or its refusal; a refused event writes nothing.
-    /// Throws only for operating errors (storage, map full, a clock outside what recorded_at can hold), in which case nothing of the batch is written.
+    /// Throws only for operating errors (storage, map full, a clock outside what recorded_at can hold or behind the last record), in which case nothing of the batch is written.
     public func append(_ events: [VerifiedEvent]) throws(LedgerError) -> [Result<Receipt, LedgerError>] {
         precondition(events.count <= Self.maximumBatchCount, "a batch is at most \(Self.maximumBatchCount) events")
         guard !events.isEmpty else { return [] }
         var working = frontier
-        let now = max(clock(), lastRecordedAtMilliseconds)
-        try Timestamp.requireRecordable(millisecondsSince1970: now)
+        let now = try Timestamp.commitMilliseconds(
+            clockMilliseconds: clock(), lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptingClockBehind: acceptsClockBehind)
         let recordedAt = Timestamp.format(millisecondsSince1970: now)
         let ((outcomes, checkpointNote), commitNanoseconds) = try environment.timedWrite { (transaction) throws(LedgerError) -> ([Outcome], String?) in
             let state = TransactionLedgerState(transaction: transaction)

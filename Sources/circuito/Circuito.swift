@@ -298,6 +298,8 @@ struct AppendCommand: ParsableCommand {
     var data: String
     @Option(name: .long, help: "Events per commit (1 to \(Ledger.maximumBatchCount)).")
     var batch: Int = 256
+    @Flag(name: .long, help: "Go on recording while the clock reads more than a minute behind the last record's recorded_at, at that recorded_at (otherwise clock_behind): for a ledger whose last commit was made while the clock ran ahead, once the clock is right.")
+    var acceptClockBehind = false
     @OptionGroup var storage: MapSizeOption
     @Argument(help: "File of signed events (JSON Lines); standard input when absent.")
     var file: String?
@@ -321,6 +323,7 @@ struct AppendCommand: ParsableCommand {
             }
             defer { if descriptor != 0 { close(descriptor) } }
             let ledger = try Ledger.open(directory: data, options: try storage.options(.init()))
+            ledger.acceptsClockBehind = acceptClockBehind
             var reader = LineReader(descriptor: descriptor, source: file ?? "input", maximumLineBytes: EventLimits.maximumSignedEventBytes)
             var lineNumber = 0
             var finished = false

@@ -42,6 +42,8 @@ struct ServeCommand: ParsableCommand {
     var issuerKey: [String] = []
     @Option(name: .long, help: "The JSON-LD contexts directory for credentials (default: $CIRCUITO_CONTEXTS or shared/contexts).")
     var contexts: String?
+    @Flag(name: .long, help: "Go on recording while the clock reads more than a minute behind the last record's recorded_at, at that recorded_at (otherwise clock_behind): for a ledger whose last commit was made while the clock ran ahead, once the clock is right.")
+    var acceptClockBehind = false
     @OptionGroup var storage: MapSizeOption
 
     /// The most connections asked for: Linux's own bound on a process's files (fs.nr_open), far below where the
@@ -92,6 +94,7 @@ struct ServeCommand: ParsableCommand {
         } catch {
             throw failure(error)
         }
+        configuration.acceptsClockBehind = acceptClockBehind
         configuration.limits.maximumFrameBytes = maximumFrameBytes
         configuration.limits.maximumConnections = Self.connectionsWithinDescriptorLimit(maximumConnections)
         configuration.limits.idleTimeoutSeconds = idleTimeoutSeconds == 0 ? nil : idleTimeoutSeconds

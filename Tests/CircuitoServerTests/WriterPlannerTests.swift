@@ -37,7 +37,8 @@ struct WriterPlannerTests {
         let fixture = try CircuitFixture(initialBalance: 100)
         let ledger = try Ledger.open(directory: fixture.directory)
         // A group's time is the clock, or the last record's when later: here later than any recorded_at can be.
-        var planner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: Timestamp.latestMillisecondsSince1970 + 1)
+        var planner = GroupPlanner(
+            frontier: ledger.frontier, lastRecordedAtMilliseconds: ledger.lastRecordedAtMilliseconds, clock: { Timestamp.latestMillisecondsSince1970 + 1 })
         let payment = try fixture.payment(amount: 10)
         planner.plan([try Self.single(payment), try Self.single(try fixture.payment(amount: 20))], reader: ledger.reader)
         let refusedGroup = planner.handOver()
@@ -50,6 +51,30 @@ struct WriterPlannerTests {
         rightPlanner.plan([try Self.single(payment)], reader: ledger.reader)
         let acceptedGroup = rightPlanner.handOver()
         #expect(acceptedGroup?.records.count == 1)
+    }
+
+    @Test("a clock more than a minute behind the last recorded_at plans nothing (clock_behind) unless accepted, then plans at that recorded_at")
+    func clockBehindPlansNothing() throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let ledger = try Ledger.open(directory: fixture.directory)
+        let last = ledger.lastRecordedAtMilliseconds
+        let payment = try fixture.payment(amount: 10)
+        for (behind, accepted) in [(Timestamp.maximumClockBehindMilliseconds + 1, false), (366 * 86_400_000, false)] {
+            var planner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: last, acceptsClockBehind: accepted, clock: { last - behind })
+            planner.plan([try Self.single(payment)], reader: ledger.reader)
+            let group = planner.handOver()
+            let handed = try #require(group)
+            #expect(handed.records.isEmpty)
+            #expect(handed.outcomes.map(Self.refusalName) == ["clock_behind"])
+        }
+        for (behind, accepted) in [(Timestamp.maximumClockBehindMilliseconds, false), (366 * 86_400_000, true)] {
+            var planner = GroupPlanner(frontier: ledger.frontier, lastRecordedAtMilliseconds: last, acceptsClockBehind: accepted, clock: { last - behind })
+            planner.plan([try Self.single(payment)], reader: ledger.reader)
+            let group = planner.handOver()
+            let handed = try #require(group)
+            #expect(handed.records.count == 1)
+            #expect(handed.recordedAtMilliseconds == last)
+        }
     }
 
     @Test("a group planned while the one before commits sees its changes: its spending, its ids, its records' places")

@@ -545,16 +545,53 @@ struct LedgerTests {
         }
     }
 
-    @Test("recorded_at never goes backwards, even when the clock does")
+    @Test("recorded_at never goes backwards: a clock up to a minute behind the last record takes its recorded_at")
     func recordedAtMonotonic() throws {
         let temporary = TemporaryLedger()
         let clock = ClockBox(1_795_000_000_000)
         let ledger = try temporary.create(clock: { clock.now() })
-        clock.set(1_700_000_000_000)
-        _ = try ledger.append([try temporary.registration("late")])
+        clock.set(1_795_000_000_000 - Timestamp.maximumClockBehindMilliseconds)
+        _ = try ledger.append([try temporary.registration("late")]).map { try $0.get() }
         let records = try (0..<2).map { try Record(leafBytes: try ledger.reader.leafBytes(sequenceNumber: UInt64($0))) }
         #expect(records[1].recordedAt == records[0].recordedAt)
         #expect(records[0].recordedAt == "2026-11-18T11:06:40.000Z")
+    }
+
+    @Test("a clock more than a minute behind the last record writes nothing (clock_behind), retries included, unless the operator accepts it; one before 1970 writes nothing (clock_out_of_range)")
+    func clockFarBehindTheLastRecord() throws {
+        let temporary = TemporaryLedger()
+        let clock = ClockBox(1_795_000_000_000)
+        let ledger = try temporary.create(clock: { clock.now() })
+        let recorded = try ledger.append([try temporary.registration("on-time")])
+        #expect(throws: Never.self) { try recorded[0].get() }
+        // A dead RTC at boot, or a clock set back after a commit made while it ran ahead.
+        for reading in [1_795_000_000_000 - Timestamp.maximumClockBehindMilliseconds - 1, 946_684_800_000, 0] {
+            clock.set(reading)
+            for id in ["frozen", "on-time"] {
+                do {
+                    _ = try ledger.append([try temporary.registration(id)])
+                    Issue.record("an append \(1_795_000_000_000 - reading) ms behind the last record was answered")
+                } catch let error as LedgerError {
+                    #expect(error.code == .clockBehind, "\(error)")
+                }
+            }
+        }
+        clock.set(-1)
+        do {
+            _ = try ledger.append([try temporary.registration("frozen")])
+            Issue.record("an append with the clock before 1970 was answered")
+        } catch let error as LedgerError {
+            #expect(error.code == .clockOutOfRange, "\(error)")
+        }
+        #expect(ledger.frontier.size == 2)
+        #expect(try ledger.reader.size() == 2)
+        // The operator's word that the last record's time was the wrong one: records follow it.
+        clock.set(946_684_800_000)
+        ledger.acceptsClockBehind = true
+        _ = try ledger.append([try temporary.registration("accepted")]).map { try $0.get() }
+        #expect(try Record(leafBytes: try ledger.reader.leafBytes(sequenceNumber: 2)).recordedAt == "2026-11-18T11:06:40.000Z")
+        let report = try LedgerReplay.run(ledger.reader, compareProjections: true)
+        #expect(report.recordCount == 3)
     }
 
     @Test("a clock past 9999-12-31T23:59:59.999Z writes nothing (clock_out_of_range); the ledger appends again once it is right")

@@ -81,6 +81,28 @@ public enum Timestamp {
         }
     }
 
+    /// How far the writer's clock may read behind the last record's `recorded_at` and still commit, at that
+    /// `recorded_at` (Specs/ledger.md 5.3). NTP's steps of a synchronised clock are far smaller; a clock further
+    /// behind is wrong now (a dead RTC at boot), which would freeze the ledger's time and let authorisations be
+    /// used after they lapsed, or was wrong at the last commit (a jump ahead), which only an operator can judge.
+    public static let maximumClockBehindMilliseconds: Int64 = 60_000
+
+    /// The `recorded_at`, in milliseconds since 1970, of a commit made when the clock reads `clockMilliseconds`
+    /// after a last record at `lastRecordedAtMilliseconds` (0 before any): the later of the two, so that
+    /// `recorded_at` never goes back. Refuses a clock outside what `recorded_at` can hold (`clock_out_of_range`),
+    /// and one behind the last record by more than `maximumClockBehindMilliseconds` (`clock_behind`) unless
+    /// `acceptingClockBehind`, the operator's word that the last record is the one whose time was wrong.
+    public static func commitMilliseconds(
+        clockMilliseconds: Int64, lastRecordedAtMilliseconds: Int64, acceptingClockBehind: Bool
+    ) throws(LedgerError) -> Int64 {
+        try requireRecordable(millisecondsSince1970: clockMilliseconds)
+        let behind = lastRecordedAtMilliseconds - clockMilliseconds
+        guard behind <= maximumClockBehindMilliseconds || acceptingClockBehind else {
+            throw LedgerError(.clockBehind, "the system clock reads \(format(millisecondsSince1970: clockMilliseconds)), \(behind) ms before the last record's recorded_at \(format(millisecondsSince1970: lastRecordedAtMilliseconds)); nothing was written. Set the clock right; if it is right and the last record's time was wrong (a clock that ran ahead), the records can only follow that time: start the writer with --accept-clock-behind (Specs/ledger.md 5.3)")
+        }
+        return max(clockMilliseconds, lastRecordedAtMilliseconds)
+    }
+
     /// Formats seconds and milliseconds since 1970 as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     public static func format(millisecondsSince1970: Int64) -> String {
         let milliseconds = Int(((millisecondsSince1970 % 1000) + 1000) % 1000)
