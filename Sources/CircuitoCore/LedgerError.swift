@@ -84,4 +84,5 @@ extension LedgerError.Code {
     public static let ledgerFormatTooNew = Self(name: "ledger_format_too_new", number: 4007)
     public static let threadStartFailed = Self(name: "thread_start_failed", number: 4008)
     public static let clockBehind = Self(name: "clock_behind", number: 4009)
+    public static let clockJumped = Self(name: "clock_jumped", number: 4010)
 }

@@ -512,15 +512,21 @@ struct GroupPlanner {
     private let clock: @Sendable () -> Int64
     /// `ServerConfiguration.acceptsClockBehind`.
     private let acceptsClockBehind: Bool
+    /// Refuses groups while the clock has been set ahead since the last one was planned (`clock_jumped`).
+    private var clockJumpCheck: ClockJumpCheck?
 
     init(
         frontier: MerkleFrontier, lastRecordedAtMilliseconds: Int64, acceptsClockBehind: Bool = false,
-        clock: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds
+        clock: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds, clockJumpCheck: ClockJumpCheck? = ClockJumpCheck()
     ) {
         self.frontier = frontier
         self.lastRecordedAtMilliseconds = lastRecordedAtMilliseconds
         self.acceptsClockBehind = acceptsClockBehind
         self.clock = clock
+        self.clockJumpCheck = clockJumpCheck
+        // The first reading, which has nothing to compare with, is the writer's start: a jump before its first
+        // commit is seen too.
+        try? self.clockJumpCheck?.check(wallMilliseconds: clock())
     }
 
     /// The committer has committed every group up to `serial`: the snapshots hold their changes from now on.
@@ -573,8 +579,10 @@ struct GroupPlanner {
         var now = openRecordedAtMilliseconds ?? 0
         do throws(LedgerError) {
             if openRecordedAtMilliseconds == nil {
+                let reading = clock()
+                try clockJumpCheck?.check(wallMilliseconds: reading)
                 now = try Timestamp.commitMilliseconds(
-                    clockMilliseconds: clock(), lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptingClockBehind: acceptsClockBehind)
+                    clockMilliseconds: reading, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptingClockBehind: acceptsClockBehind)
             }
         } catch {
             // Nothing can be recorded at this time; the group stays as it was (it has no recorded_at yet if empty).

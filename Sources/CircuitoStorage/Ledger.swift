@@ -55,6 +55,9 @@ public final class Ledger {
     /// `Timestamp.maximumClockBehindMilliseconds` behind it (the operator's `--accept-clock-behind`); otherwise they
     /// are refused with `clock_behind` (Specs/ledger.md 5.3).
     public var acceptsClockBehind = false
+    /// Refuses appends while the clock has been set ahead since an earlier one (`clock_jumped`); off by default, as
+    /// tests move the clock by hand: `circuito append` turns it on.
+    public var clockJumpCheck: ClockJumpCheck?
     /// What this ledger's appends have cost since it was opened (see `AppendStatistics`).
     public private(set) var statistics = AppendStatistics()
 
@@ -302,8 +305,10 @@ public final class Ledger {
         precondition(events.count <= Self.maximumBatchCount, "a batch is at most \(Self.maximumBatchCount) events")
         guard !events.isEmpty else { return [] }
         var working = frontier
+        let reading = clock()
+        try clockJumpCheck?.check(wallMilliseconds: reading)
         let now = try Timestamp.commitMilliseconds(
-            clockMilliseconds: clock(), lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptingClockBehind: acceptsClockBehind)
+            clockMilliseconds: reading, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptingClockBehind: acceptsClockBehind)
         let recordedAt = Timestamp.format(millisecondsSince1970: now)
         let ((outcomes, checkpointNote), commitNanoseconds) = try environment.timedWrite { (transaction) throws(LedgerError) -> ([Outcome], String?) in
             let state = TransactionLedgerState(transaction: transaction)

@@ -324,6 +324,7 @@ struct AppendCommand: ParsableCommand {
             defer { if descriptor != 0 { close(descriptor) } }
             let ledger = try Ledger.open(directory: data, options: try storage.options(.init()))
             ledger.acceptsClockBehind = acceptClockBehind
+            ledger.clockJumpCheck = ClockJumpCheck()
             var reader = LineReader(descriptor: descriptor, source: file ?? "input", maximumLineBytes: EventLimits.maximumSignedEventBytes)
             var lineNumber = 0
             var finished = false

@@ -77,6 +77,36 @@ struct WriterPlannerTests {
         }
     }
 
+    @Test("a clock set ahead to 2099 while the writer runs plans nothing (clock_jumped); set back, the next group takes the real time")
+    func clockJumpedAheadPlansNothing() throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let ledger = try Ledger.open(directory: fixture.directory)
+        let last = ledger.lastRecordedAtMilliseconds
+        let readings = Locked((wall: last + 1_000, elapsed: Int64(0)))
+        var planner = GroupPlanner(
+            frontier: ledger.frontier, lastRecordedAtMilliseconds: last, clock: { readings.withLock { $0.wall } },
+            clockJumpCheck: ClockJumpCheck(elapsedMilliseconds: { readings.withLock { $0.elapsed } }))
+        planner.plan([try Self.single(try fixture.payment(amount: 10))], reader: ledger.reader)
+        let firstGroup = planner.handOver()
+        let first = try #require(firstGroup)
+        _ = try ledger.write(first.records, frontierAfter: first.frontierAfter, recordedAtMilliseconds: first.recordedAtMilliseconds)
+        planner.committed(through: first.serial)
+        // One second later by the elapsed time, the wall clock reads 2099-01-01.
+        readings.withLock { $0 = (4_070_908_800_000, 1_000) }
+        let payment = try fixture.payment(amount: 20)
+        planner.plan([try Self.single(payment)], reader: ledger.reader)
+        let refusedGroup = planner.handOver()
+        let refused = try #require(refusedGroup)
+        #expect(refused.records.isEmpty)
+        #expect(refused.outcomes.map(Self.refusalName) == ["clock_jumped"])
+        readings.withLock { $0 = (last + 3_000, 2_000) }
+        planner.plan([try Self.single(payment)], reader: ledger.reader)
+        let rightGroup = planner.handOver()
+        let right = try #require(rightGroup)
+        #expect(right.records.count == 1)
+        #expect(right.recordedAtMilliseconds == last + 3_000)
+    }
+
     @Test("a group planned while the one before commits sees its changes: its spending, its ids, its records' places")
     func plansOverTheCommittingGroup() throws {
         var (fixture, ledger, planner) = try Self.start()
