@@ -35,6 +35,10 @@ public struct ServerConfiguration: Sendable {
     /// the lifetimes of session challenges and of remembered nonces, which a wall clock set meanwhile must neither
     /// shorten nor lengthen. Another clock is for tests.
     public var monotonicMilliseconds: @Sendable () -> Int64 = monotonicClockMilliseconds
+    /// Told, on the writer's planner thread, when writes start being refused because of the clock (`clock_behind`,
+    /// `clock_jumped`, `clock_out_of_range`: the error) and when the clock is taken again (nil); once per change. It
+    /// must not block.
+    public var onClockRefusalChange: @Sendable (LedgerError?) -> Void = { _ in }
     /// Told, on the writer's committer thread, when commits start failing for an operating error that a later commit
     /// may not meet (a full disk, `map_full`: the error), and when one succeeds again after that (nil); once per
     /// change. It must not block (`LedgerWriter.start`).
@@ -136,7 +140,7 @@ public final class LedgerServer: Sendable {
         // `thread_start_failed`: the writer's, before anything is written, or a request thread's.
         let writer = try LedgerWriter.start(
             directory: configuration.directory, limits: limits, options: configuration.storageOptions,
-            acceptsClockBehind: configuration.acceptsClockBehind, threads: configuration.threads,
+            acceptsClockBehind: configuration.acceptsClockBehind, onClockRefusalChange: configuration.onClockRefusalChange, threads: configuration.threads,
             onStorageFailure: { error in storageFailure.report(error) }, onCommitFailureChange: configuration.onCommitFailureChange
         ) { size in hub.publish(size: size) }
         // From here on a failure to start stops the writer (its threads, the ledger and its writer lock).

@@ -86,6 +86,9 @@ public final class LedgerWriter: Sendable {
     private let limits: ServerLimits
     /// Whether groups are planned at the last `recorded_at` while the clock reads far behind it (`clock_behind`).
     private let acceptsClockBehind: Bool
+    /// Told, on the planner's thread, when writes start being refused for the clock (the error) and when the clock
+    /// is taken again (nil); once per change. It must not block.
+    private let onClockRefusalChange: @Sendable (LedgerError?) -> Void
     /// The ledger's reader (same environment), for the planner's snapshots and for every read of the server.
     public let reader: LedgerReader
     /// The checkpoint verifier key of the ledger (`NAME+KEYID+BASE64`).
@@ -102,11 +105,13 @@ public final class LedgerWriter: Sendable {
     /// at a limit of threads) it throws `thread_start_failed`, having written nothing.
     public static func start(
         directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server, acceptsClockBehind: Bool = false,
+        onClockRefusalChange: @escaping @Sendable (LedgerError?) -> Void = { _ in },
         onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in },
         onCommitFailureChange: @escaping @Sendable (LedgerError?) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
     ) throws(LedgerError) -> LedgerWriter {
         try start(
-            directory: directory, limits: limits, options: options, acceptsClockBehind: acceptsClockBehind, threads: .system,
+            directory: directory, limits: limits, options: options, acceptsClockBehind: acceptsClockBehind,
+            onClockRefusalChange: onClockRefusalChange, threads: .system,
             onStorageFailure: onStorageFailure, onCommitFailureChange: onCommitFailureChange, onCommit: onCommit)
     }
 
@@ -115,7 +120,7 @@ public final class LedgerWriter: Sendable {
     /// ever planned. Then nothing is written and, once this returns, the ledger and its writer lock are released.
     static func start(
         directory: String, limits: ServerLimits, options: LMDBEnvironment.Options = .server, acceptsClockBehind: Bool = false,
-        threads: ThreadStarter,
+        onClockRefusalChange: @escaping @Sendable (LedgerError?) -> Void = { _ in }, threads: ThreadStarter,
         onStorageFailure: @escaping @Sendable (LedgerError) -> Void = { _ in },
         onCommitFailureChange: @escaping @Sendable (LedgerError?) -> Void = { _ in }, onCommit: @escaping @Sendable (UInt64) -> Void
     ) throws(LedgerError) -> LedgerWriter {
@@ -138,7 +143,7 @@ public final class LedgerWriter: Sendable {
         opened.wait()
         guard let outcome = startup.withLock({ $0 }) else { throw LedgerError(.storage, "the writer thread did not start") }
         let ledgerOpened = try outcome.get()
-        let writer = LedgerWriter(opened: ledgerOpened, limits: limits, acceptsClockBehind: acceptsClockBehind)
+        let writer = LedgerWriter(opened: ledgerOpened, limits: limits, acceptsClockBehind: acceptsClockBehind, onClockRefusalChange: onClockRefusalChange)
         do throws(LedgerError) {
             // Before the committer is handed the writer: a planner that cannot start leaves it nothing to take.
             try threads.start(ServerThreadName.planner) {
@@ -187,11 +192,12 @@ public final class LedgerWriter: Sendable {
         return writer
     }
 
-    private init(opened: Opened, limits: ServerLimits, acceptsClockBehind: Bool) {
+    private init(opened: Opened, limits: ServerLimits, acceptsClockBehind: Bool, onClockRefusalChange: @escaping @Sendable (LedgerError?) -> Void) {
         self.reader = opened.reader
         self.verifierKey = opened.verifierKey
         self.limits = limits
         self.acceptsClockBehind = acceptsClockBehind
+        self.onClockRefusalChange = onClockRefusalChange
         self.shared = Shared(SharedState(committedFrontier: opened.frontier, committedLastRecordedAtMilliseconds: opened.lastRecordedAtMilliseconds))
     }
 
@@ -260,7 +266,9 @@ public final class LedgerWriter: Sendable {
     }
 
     private func plan(committedFrontier: MerkleFrontier, lastRecordedAtMilliseconds: Int64) {
-        var planner = GroupPlanner(frontier: committedFrontier, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptsClockBehind: acceptsClockBehind)
+        var planner = GroupPlanner(
+            frontier: committedFrontier, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptsClockBehind: acceptsClockBehind,
+            onClockRefusalChange: onClockRefusalChange)
         while true {
             let step = nextPlannerStep(&planner)
             guard case .plan(let requests) = step else { break }
@@ -514,16 +522,21 @@ struct GroupPlanner {
     private let acceptsClockBehind: Bool
     /// Refuses groups while the clock has been set ahead since the last one was planned (`clock_jumped`).
     private var clockJumpCheck: ClockJumpCheck?
+    /// `LedgerWriter.onClockRefusalChange`, and the code of the clock refusal it was last told of.
+    private let onClockRefusalChange: @Sendable (LedgerError?) -> Void
+    private var clockRefusal: LedgerError.Code?
 
     init(
         frontier: MerkleFrontier, lastRecordedAtMilliseconds: Int64, acceptsClockBehind: Bool = false,
-        clock: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds, clockJumpCheck: ClockJumpCheck? = ClockJumpCheck()
+        clock: @escaping @Sendable () -> Int64 = Ledger.systemClockMilliseconds, clockJumpCheck: ClockJumpCheck? = ClockJumpCheck(),
+        onClockRefusalChange: @escaping @Sendable (LedgerError?) -> Void = { _ in }
     ) {
         self.frontier = frontier
         self.lastRecordedAtMilliseconds = lastRecordedAtMilliseconds
         self.acceptsClockBehind = acceptsClockBehind
         self.clock = clock
         self.clockJumpCheck = clockJumpCheck
+        self.onClockRefusalChange = onClockRefusalChange
         // The first reading, which has nothing to compare with, is the writer's start: a jump before its first
         // commit is seen too.
         try? self.clockJumpCheck?.check(wallMilliseconds: clock())
@@ -583,8 +596,17 @@ struct GroupPlanner {
                 try clockJumpCheck?.check(wallMilliseconds: reading)
                 now = try Timestamp.commitMilliseconds(
                     clockMilliseconds: reading, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptingClockBehind: acceptsClockBehind)
+                if clockRefusal != nil {
+                    clockRefusal = nil
+                    onClockRefusalChange(nil)
+                }
             }
         } catch {
+            // Only the clock refuses here: said once, not per request, however long it lasts.
+            if clockRefusal != error.code {
+                clockRefusal = error.code
+                onClockRefusalChange(error)
+            }
             // Nothing can be recorded at this time; the group stays as it was (it has no recorded_at yet if empty).
             for pending in requests { append(pending, .refused(WriteRefusal(error: error, index: nil)), eventCount: pending.request.events.count) }
             return

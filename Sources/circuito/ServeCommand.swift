@@ -127,6 +127,15 @@ struct ServeCommand: ParsableCommand {
                     "serve: commits fail: \(error.code.name): \(error.message); their writes are answered with that error and the server goes on (a full disk: free space on the file system of \(directory); map_full: serve it again with a larger --map-size)")
             }
         }
+        configuration.onClockRefusalChange = { error in
+            log.async {
+                guard let error else {
+                    printError("serve: the clock is taken again: writes are recorded")
+                    return
+                }
+                printError("serve: writes refused: \(error.code.name): \(error.message)")
+            }
+        }
         signal(SIGPIPE, SIG_IGN)
         let stop = StopSignal()
         // What it has to say is written before the command ends (and before the line that it stopped).

@@ -83,9 +83,11 @@ struct WriterPlannerTests {
         let ledger = try Ledger.open(directory: fixture.directory)
         let last = ledger.lastRecordedAtMilliseconds
         let readings = Locked((wall: last + 1_000, elapsed: Int64(0)))
+        let told = Locked<[String?]>([])
         var planner = GroupPlanner(
             frontier: ledger.frontier, lastRecordedAtMilliseconds: last, clock: { readings.withLock { $0.wall } },
-            clockJumpCheck: ClockJumpCheck(elapsedMilliseconds: { readings.withLock { $0.elapsed } }))
+            clockJumpCheck: ClockJumpCheck(elapsedMilliseconds: { readings.withLock { $0.elapsed } }),
+            onClockRefusalChange: { error in told.withLock { $0.append(error?.code.name) } })
         planner.plan([try Self.single(try fixture.payment(amount: 10))], reader: ledger.reader)
         let firstGroup = planner.handOver()
         let first = try #require(firstGroup)
@@ -99,12 +101,17 @@ struct WriterPlannerTests {
         let refused = try #require(refusedGroup)
         #expect(refused.records.isEmpty)
         #expect(refused.outcomes.map(Self.refusalName) == ["clock_jumped"])
+        // Told once, however many groups the clock refuses.
+        planner.plan([try Self.single(payment)], reader: ledger.reader)
+        _ = planner.handOver()
+        #expect(told.withLock { $0 } == ["clock_jumped"])
         readings.withLock { $0 = (last + 3_000, 2_000) }
         planner.plan([try Self.single(payment)], reader: ledger.reader)
         let rightGroup = planner.handOver()
         let right = try #require(rightGroup)
         #expect(right.records.count == 1)
         #expect(right.recordedAtMilliseconds == last + 3_000)
+        #expect(told.withLock { $0 } == ["clock_jumped", nil])
     }
 
     @Test("a group planned while the one before commits sees its changes: its spending, its ids, its records' places")
