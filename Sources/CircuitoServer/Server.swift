@@ -127,6 +127,15 @@ public final class LedgerServer: Sendable {
         else {
             throw LedgerError(.invalidRange, "server limits are inconsistent: a subscriber buffer, the timeouts and the refusals a connection may queue are at least 1")
         }
+        // Durations are turned into milliseconds and added to clock readings: past a year they mean nothing a server
+        // needs, and near Int.max (a caller's "never") they overflow, which stops the process at its first request.
+        let year = ServerLimits.maximumDurationSeconds
+        guard (1...year).contains(limits.readRequestWindowSeconds), (0...year).contains(limits.shutdownGraceSeconds),
+            (0...year * 1000).contains(limits.subscriberCutOffGraceMilliseconds), (limits.idleTimeoutSeconds ?? 1) <= year,
+            (limits.writeStallTimeoutSeconds ?? 1) <= year, (1...year).contains(limits.allocatorTrimIntervalSeconds ?? 1)
+        else {
+            throw LedgerError(.invalidRange, "server limits are inconsistent: the read window, the timeouts, the graces and the trim interval are at most \(year) seconds (366 days); the window, timeouts and interval at least 1, the graces at least 0")
+        }
         guard configuration.tcpHost != nil || configuration.unixSocketPath != nil else {
             throw LedgerError(.invalidRange, "the server needs a TCP address or a Unix socket to listen on")
         }

@@ -75,5 +75,9 @@ public struct ServerLimits: Sendable, Hashable {
     /// nil: never.
     public var allocatorTrimIntervalSeconds: Int? = 10
 
+    /// The longest duration a limit may give (366 days, `LedgerServer.start` refuses more with `invalid_range`):
+    /// durations are added to clock readings in milliseconds, which a value near `Int.max` would overflow.
+    public static let maximumDurationSeconds = 366 * 86_400
+
     public init() {}
 }

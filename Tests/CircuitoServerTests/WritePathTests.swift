@@ -292,6 +292,37 @@ struct WritePathTests {
         #expect(try ledger.reader.size() == ledger.frontier.size)
     }
 
+    @Test("a duration limit past 366 days (Int.max for never: a read window, a timeout, a grace) is refused with invalid_range before the server starts, rather than overflowing on a request")
+    func durationLimitsAreBounded() async throws {
+        let fixture = try CircuitFixture()
+        let changes: [(String, (inout ServerLimits) -> Void)] = [
+            ("readRequestWindowSeconds", { $0.readRequestWindowSeconds = .max }),
+            ("readRequestWindowSeconds 0", { $0.readRequestWindowSeconds = 0 }),
+            ("idleTimeoutSeconds", { $0.idleTimeoutSeconds = .max }),
+            ("writeStallTimeoutSeconds", { $0.writeStallTimeoutSeconds = ServerLimits.maximumDurationSeconds + 1 }),
+            ("shutdownGraceSeconds", { $0.shutdownGraceSeconds = .max }),
+            ("subscriberCutOffGraceMilliseconds", { $0.subscriberCutOffGraceMilliseconds = .max }),
+            ("allocatorTrimIntervalSeconds", { $0.allocatorTrimIntervalSeconds = .max }),
+        ]
+        for (name, change) in changes {
+            var configuration = ServerConfiguration(directory: fixture.directory, tcpHost: "127.0.0.1", tcpPort: 0)
+            change(&configuration.limits)
+            do {
+                let server = try await LedgerServer.start(configuration)
+                Issue.record("a server started with \(name) out of range")
+                await server.shutdown()
+            } catch let error as LedgerError {
+                #expect(error.code == .invalidRange, "\(name): \(error)")
+            }
+        }
+        // At the bound it starts.
+        var configuration = ServerConfiguration(directory: fixture.directory, tcpHost: "127.0.0.1", tcpPort: 0)
+        configuration.limits.readRequestWindowSeconds = ServerLimits.maximumDurationSeconds
+        configuration.limits.idleTimeoutSeconds = ServerLimits.maximumDurationSeconds
+        let server = try await LedgerServer.start(configuration)
+        await server.shutdown()
+    }
+
     @Test("graceful shutdown: requests taken are answered and committed, the ledger closes (its lock is free again)")
     func gracefulShutdown() async throws {
         let fixture = try CircuitFixture()
