@@ -102,6 +102,29 @@ public struct LedgerReader: @unchecked Sendable {
         }
     }
 
+    /// The first record whose `recorded_at` is later than `millisecondsSince1970`, found by bisection, since
+    /// `recorded_at` never decreases along a log that verifies (Specs/ledger.md 5.3); nil when there is none. What
+    /// `verify` reports of a ledger whose clock ran ahead: the rules acted on that time from this record on.
+    public func firstRecord(recordedAfter millisecondsSince1970: Int64) throws(LedgerError) -> (sequenceNumber: UInt64, recordedAt: String)? {
+        func recordedAt(_ sequenceNumber: UInt64) throws(LedgerError) -> (text: String, milliseconds: Int64) {
+            let record = try Record(leafBytes: try leafBytes(sequenceNumber: sequenceNumber))
+            guard let milliseconds = Timestamp.millisecondsSince1970(record.recordedAt) else {
+                throw LedgerError(.integrity, "the record at seq \(sequenceNumber) has no valid recorded_at")
+            }
+            return (record.recordedAt, milliseconds)
+        }
+        let count = try size()
+        guard count > 0, try recordedAt(count - 1).milliseconds > millisecondsSince1970 else { return nil }
+        // Invariant: the record at `high` is later; none before `low` is.
+        var low: UInt64 = 0
+        var high = count - 1
+        while low < high {
+            let middle = low + (high - low) / 2
+            if try recordedAt(middle).milliseconds > millisecondsSince1970 { high = middle } else { low = middle + 1 }
+        }
+        return (high, try recordedAt(high).text)
+    }
+
     /// Calls `body` with the leaf bytes of each record from `start`, in seq order, in one read transaction,
     /// until it returns false.
     public func forEachRecord(

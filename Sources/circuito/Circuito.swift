@@ -395,7 +395,15 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         DemoCommand.warnIfUnfinished(data: data)
-        let report = try replay(data: data, compareProjections: false, verb: "verify")
+        let now = Ledger.systemClockMilliseconds()
+        let report = try replay(data: data, compareProjections: false, verb: "verify") { reader in
+            // Integrity holds, but an auditor should know when the ledger's time ran ahead of the real one: the rules
+            // (expiry, caps) acted on that time. Within the margin a running writer allows its clock (5.3), none.
+            let margin = ClockJumpCheck.maximumJumpAheadMilliseconds
+            if let ahead = try? reader.firstRecord(recordedAfter: now + margin) {
+                printError("note: from seq \(ahead.sequenceNumber) on, records carry a recorded_at (\(ahead.recordedAt) at that seq) later than this machine's clock (\(Timestamp.format(millisecondsSince1970: now))) by more than \(margin / 60_000) minutes: the writer's clock ran ahead when they were written, and the rules (lots' expiry, authorisations' expiry, monthly caps) acted on that time, or this machine's clock is behind (Specs/ledger.md 5.3)")
+            }
+        }
         print("ok: \(report.recordCount) records, \(report.checkpointCount) checkpoints checked, root \(Base64.encode(report.rootHash))")
     }
 }
@@ -429,7 +437,8 @@ struct RebuildCommand: ParsableCommand {
 
 /// Replays the ledger in `data` with progress on a terminal; prints the failure and exits 1 when it fails.
 func replay(
-    data: String, compareProjections: Bool, signatureChecks: LedgerReplay.SignatureChecks = .everyEvent, verb: String
+    data: String, compareProjections: Bool, signatureChecks: LedgerReplay.SignatureChecks = .everyEvent, verb: String,
+    afterwards: (LedgerReader) -> Void = { _ in }
 ) throws -> LedgerReplay.Report {
     let reader: LedgerReader
     do throws(LedgerError) { reader = try LedgerReplay.openLedger(directory: data) } catch { throw failure(error) }
@@ -440,6 +449,7 @@ func replay(
             progress.show(checked, of: total)
         }
         progress.finish()
+        afterwards(reader)
         return report
     } catch {
         progress.finish()

@@ -595,6 +595,28 @@ func fileMode(_ path: String) -> mode_t? {
 
 @Suite("circuito CLI", .timeLimit(.minutes(5)))
 struct CLITests {
+    @Test("verify says, after ok, from which seq records are dated later than the auditor's clock by more than ten minutes (a writer's clock that ran ahead), and nothing for a ledger written on time")
+    func verifyNotesRecordsDatedAhead() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let onTime = try await ledger.append([try ledger.authority.register(TestActor("shop-1"), role: "merchant", name: "One")])
+        try #require(onTime.succeeded, "\(onTime.stderr)")
+        let before = try await ledger.verify()
+        #expect(before.succeeded)
+        #expect(!before.stderr.contains("note:"), "\(before.stderr)")
+        do {
+            // A writer whose clock read a year ahead.
+            let ahead = Ledger.systemClockMilliseconds() + 366 * 86_400_000
+            let writer = try Ledger.open(directory: ledger.directory, clock: { ahead })
+            let signed = try SignedEvent(jsonBytes: Array(try ledger.authority.register(TestActor("shop-2"), role: "merchant", name: "Two").utf8))
+            _ = try writer.append([try signed.verified()]).map { try $0.get() }
+        }
+        let after = try await ledger.verify()
+        #expect(after.succeeded, "integrity holds: \(after.stderr)")
+        #expect(after.stdout.hasPrefix("ok: 3 records"))
+        #expect(after.stderr.contains("note: from seq 2 on, records carry a recorded_at"), "\(after.stderr)")
+    }
+
     @Test("case: an id registered with another role is not_found, even with a case recorded before it was registered")
     func caseOfAnIdRegisteredWithAnotherRole() async throws {
         let ledger = try await TestLedger()

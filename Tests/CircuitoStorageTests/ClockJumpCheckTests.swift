@@ -66,4 +66,24 @@ struct ClockJumpCheckTests {
         _ = try ledger.append([try temporary.registration("after")]).map { try $0.get() }
         #expect(try Record(leafBytes: try ledger.reader.leafBytes(sequenceNumber: 2)).recordedAt == "2026-11-18T11:06:42.000Z")
     }
+
+    @Test("the first record dated after a time is found by bisection: the first of those a clock ahead wrote, none when none is later")
+    func firstRecordRecordedAfter() throws {
+        let temporary = TemporaryLedger()
+        let wall = ClockBox(Self.start)
+        let ledger = try temporary.create(clock: { wall.now() })
+        for (index, time) in [Self.start + 1_000, Self.start + 2_000, Self.year2099, Self.year2099, Self.year2099 + 5].enumerated() {
+            wall.set(time)
+            _ = try ledger.append([try temporary.registration("shop-\(index)")]).map { try $0.get() }
+        }
+        let reader = ledger.reader
+        #expect(try reader.firstRecord(recordedAfter: Self.start - 1)?.sequenceNumber == 0)
+        #expect(try reader.firstRecord(recordedAfter: Self.start)?.sequenceNumber == 1)
+        #expect(try reader.firstRecord(recordedAfter: Self.start + 1_500)?.sequenceNumber == 2)
+        let ahead = try reader.firstRecord(recordedAfter: Self.start + 86_400_000)
+        #expect(ahead?.sequenceNumber == 3)
+        #expect(ahead?.recordedAt == "2099-01-01T00:00:00.000Z")
+        #expect(try reader.firstRecord(recordedAfter: Self.year2099)?.sequenceNumber == 5)
+        #expect(try reader.firstRecord(recordedAfter: Self.year2099 + 5) == nil)
+    }
 }
