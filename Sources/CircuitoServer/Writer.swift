@@ -538,8 +538,13 @@ struct GroupPlanner {
         self.clockJumpCheck = clockJumpCheck
         self.onClockRefusalChange = onClockRefusalChange
         // The first reading, which has nothing to compare with, is the writer's start: a jump before its first
-        // commit is seen too.
-        try? self.clockJumpCheck?.check(wallMilliseconds: clock())
+        // commit is seen too. Unless it is one the writer refuses (a dead RTC at boot reads 1970): NTP setting
+        // such a clock right is no jump.
+        let reading = clock()
+        if (try? Timestamp.commitMilliseconds(
+            clockMilliseconds: reading, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptingClockBehind: acceptsClockBehind)) != nil {
+            try? self.clockJumpCheck?.check(wallMilliseconds: reading)
+        }
     }
 
     /// The committer has committed every group up to `serial`: the snapshots hold their changes from now on.
@@ -593,9 +598,10 @@ struct GroupPlanner {
         do throws(LedgerError) {
             if openRecordedAtMilliseconds == nil {
                 let reading = clock()
-                try clockJumpCheck?.check(wallMilliseconds: reading)
+                // A reading refused as out of range or behind is not one a jump is measured from.
                 now = try Timestamp.commitMilliseconds(
                     clockMilliseconds: reading, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptingClockBehind: acceptsClockBehind)
+                try clockJumpCheck?.check(wallMilliseconds: reading)
                 if clockRefusal != nil {
                     clockRefusal = nil
                     onClockRefusalChange(nil)

@@ -306,9 +306,10 @@ public final class Ledger {
         guard !events.isEmpty else { return [] }
         var working = frontier
         let reading = clock()
-        try clockJumpCheck?.check(wallMilliseconds: reading)
+        // A reading refused as out of range or behind is not one a jump is measured from.
         let now = try Timestamp.commitMilliseconds(
             clockMilliseconds: reading, lastRecordedAtMilliseconds: lastRecordedAtMilliseconds, acceptingClockBehind: acceptsClockBehind)
+        try clockJumpCheck?.check(wallMilliseconds: reading)
         let recordedAt = Timestamp.format(millisecondsSince1970: now)
         let ((outcomes, checkpointNote), commitNanoseconds) = try environment.timedWrite { (transaction) throws(LedgerError) -> ([Outcome], String?) in
             let state = TransactionLedgerState(transaction: transaction)

@@ -114,6 +114,28 @@ struct WriterPlannerTests {
         #expect(told.withLock { $0 } == ["clock_jumped", nil])
     }
 
+    @Test("a writer started while the clock read 1970 (a dead RTC at boot) refuses with clock_behind, then takes the clock NTP sets right: no clock_jumped")
+    func clockSetRightAfterADeadRTCIsNoJump() throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let ledger = try Ledger.open(directory: fixture.directory)
+        let last = ledger.lastRecordedAtMilliseconds
+        let readings = Locked((wall: Int64(0), elapsed: Int64(0)))
+        var planner = GroupPlanner(
+            frontier: ledger.frontier, lastRecordedAtMilliseconds: last, clock: { readings.withLock { $0.wall } },
+            clockJumpCheck: ClockJumpCheck(elapsedMilliseconds: { readings.withLock { $0.elapsed } }))
+        let payment = try fixture.payment(amount: 10)
+        readings.withLock { $0 = (1_000, 1_000) }
+        planner.plan([try Self.single(payment)], reader: ledger.reader)
+        let refusedGroup = planner.handOver()
+        #expect(try #require(refusedGroup).outcomes.map(Self.refusalName) == ["clock_behind"])
+        readings.withLock { $0 = (last + 5_000, 5_000) }
+        planner.plan([try Self.single(payment)], reader: ledger.reader)
+        let rightGroup = planner.handOver()
+        let right = try #require(rightGroup)
+        #expect(right.records.count == 1)
+        #expect(right.recordedAtMilliseconds == last + 5_000)
+    }
+
     @Test("a group planned while the one before commits sees its changes: its spending, its ids, its records' places")
     func plansOverTheCommittingGroup() throws {
         var (fixture, ledger, planner) = try Self.start()
