@@ -83,6 +83,7 @@ public final class Follower {
     public func run(shouldStop: () -> Bool, progress: (UInt64) -> Void = { _ in }, log: (String) -> Void = { _ in }) throws(Failure) {
         var delaySeconds = 1
         while !shouldStop() {
+            var connected: (at: ContinuousClock.Instant, size: UInt64)?
             do throws(FollowError) {
                 let client: LineClient
                 do throws(LedgerError) {
@@ -90,13 +91,21 @@ public final class Follower {
                 } catch {
                     throw .connection(error)
                 }
-                delaySeconds = 1
+                connected = (.now, replica.size)
                 try follow(client, shouldStop: shouldStop, progress: progress, log: log)
                 return
             } catch {
                 guard case .connection(let error) = error else {
                     if case .failure(let failure) = error { throw failure }
                     return
+                }
+                // The wait starts over only after a connection that brought records or lasted the longest wait: one
+                // that connects and then fails at once each time (a leader that answers with subscription.error, a
+                // proxy that closes at once) is retried ever more slowly, as an unreachable one is.
+                if let connected,
+                    replica.size > connected.size || ContinuousClock.now - connected.at >= .seconds(configuration.maximumReconnectDelaySeconds)
+                {
+                    delaySeconds = 1
                 }
                 // Transport trouble only (verification failures stop above): retry from the replica's size.
                 log("connection to \(configuration.leader): \(error); reconnecting in \(delaySeconds) s")

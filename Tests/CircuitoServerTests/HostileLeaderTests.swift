@@ -763,3 +763,23 @@ extension HostileLeaderTests {
         #expect(follower.replica.size == 0)
     }
 }
+
+extension HostileLeaderTests {
+    @Test("a leader that fails every subscription at once is retried ever more slowly, not once a second for ever")
+    func leaderFailingEverySubscriptionIsRetriedMoreSlowly() throws {
+        let folder = TemporaryFolder()
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
+            let answer: JSONValue = ["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": 0, "subscription": "sub-1"]]
+            let failure = RPCMessage.notification(
+                method: "subscription.error",
+                params: ["error": ["code": 6005, "message": "too slow", "data": ["code": "subscriber_too_slow"]], "subscription": "sub-1"])
+            _ = FakeLeader.write(RPCMessage.line(answer) + RPCMessage.line(failure), to: connection)
+        }
+        defer { leader.stop() }
+        let (_, failure) = try Self.stopDelay(leader: leader, folder: folder.path, stopAfterSeconds: 6.5)
+        #expect(failure == nil, "\(String(describing: failure))")
+        // Waits of 1, 2 and 4 s: connections at about 0, 1 and 3 s (and 7, past the stop); once a second would be 7.
+        let subscriptions = leader.requestedFrom.withLock { $0.count }
+        #expect((2...4).contains(subscriptions), "\(subscriptions) subscriptions in 6.5 s")
+    }
+}
