@@ -48,13 +48,15 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "CircuitoCoreTests", dependencies: ["CircuitoCore", "CircuitoCrypto"]),
-        .testTarget(name: "CircuitoStorageTests", dependencies: ["CircuitoStorage", "CircuitoCore", "CircuitoCrypto", "CLMDB"]),
-        .testTarget(name: "CircuitoCredentialsTests", dependencies: ["CircuitoCredentials", "CircuitoCore", "CircuitoCrypto"]),
+        // What several test targets share (a seeded generator); not a test target itself.
+        .target(name: "CircuitoTestSupport", path: "Tests/CircuitoTestSupport"),
+        .testTarget(name: "CircuitoCoreTests", dependencies: ["CircuitoCore", "CircuitoCrypto", "CircuitoTestSupport"]),
+        .testTarget(name: "CircuitoStorageTests", dependencies: ["CircuitoStorage", "CircuitoCore", "CircuitoCrypto", "CLMDB", "CircuitoTestSupport"]),
+        .testTarget(name: "CircuitoCredentialsTests", dependencies: ["CircuitoCredentials", "CircuitoCore", "CircuitoCrypto", "CircuitoTestSupport"]),
         .testTarget(
             name: "CircuitoServerTests",
             dependencies: [
-                "CircuitoServer", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto", "CircuitoCredentials", "CSodium",
+                "CircuitoServer", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto", "CircuitoCredentials", "CSodium", "CircuitoTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import CircuitoCore
 import CircuitoCrypto
+import CircuitoTestSupport
 import Foundation
 import Testing
 
@@ -836,23 +837,12 @@ struct StandingRuleTests {
     }
 }
 
-/// A deterministic generator for the property test (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
-    }
-}
 
 @Suite("Circuit: property")
 struct CircuitPropertyTests {
     @Test("random valid and invalid money events: accounts sum to zero, nothing negative, lots equal balances", arguments: [1, 2, 3] as [UInt64])
     func randomSequences(seed: UInt64) throws {
-        var generator = SeededGenerator(state: seed)
+        var generator = SplitMix64(seed: seed)
         var circuit = try Circuit(fund: 200_000)
         var payments: [String] = []
         for step in 0..<300 {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import CircuitoCredentials
+import CircuitoTestSupport
 
 // MARK: - W3C RDFC-1.0 test suite
 
@@ -246,22 +247,6 @@ struct RDFCanonicalizationSuiteTests {
     }
 }
 
-/// A small deterministic generator so shuffles are reproducible.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-}
 
 // MARK: - N-Quads
 

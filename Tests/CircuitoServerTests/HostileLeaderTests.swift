@@ -2,6 +2,7 @@ import CircuitoCore
 import CircuitoCrypto
 @testable import CircuitoServer
 import CircuitoStorage
+import CircuitoTestSupport
 import Foundation
 import Glibc
 import Synchronization
@@ -16,7 +17,7 @@ struct HostileLeaderTests {
     @Test("seeded mutations of a real leader's stream: each one is a mismatch, a reconnection or harmless, and the replica stays a verified prefix")
     func mutatedStreams() async throws {
         let recorded = try await RecordedStream.make()
-        var random = HostileRandom(state: 0x6_3f0_11e5)
+        var random = SplitMix64(seed: 0x6_3f0_11e5)
         // Each kind twice: once to a new replica, once to a replica that holds some of the leader's commits and
         // resumes (its first proof is from its own size and root).
         let kinds = HostileMutation.Kind.allCases
@@ -48,17 +49,6 @@ struct HostileLeaderTests {
     }
 }
 
-/// SplitMix64, as in the storage tests: a small deterministic generator, so that a failing seed can be replayed.
-struct HostileRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
-    }
-}
 
 /// A real leader's stream from 0 (records and checkpoints, as its server sent them), its ledger as stored, its
 /// checkpoint key (a hostile leader holds it) and records of another ledger.
@@ -182,7 +172,7 @@ struct HostileMutation: Sendable, CustomStringConvertible {
         "\(kind.rawValue) at message \(position)\(detail.isEmpty ? "" : " (\(detail))")\(resumeFrom > 0 ? " of the stream from \(resumeFrom)" : "")"
     }
 
-    static func make(_ kind: Kind, _ recorded: RecordedStream, resumeFrom: Int64, _ random: inout HostileRandom) -> HostileMutation {
+    static func make(_ kind: Kind, _ recorded: RecordedStream, resumeFrom: Int64, _ random: inout SplitMix64) -> HostileMutation {
         let original = recorded.honestMessages(from: resumeFrom)
         var messages = original
         func committedSize(before index: Int) -> UInt64 { RecordedStream.committedSize(before: index, of: original, from: resumeFrom) }

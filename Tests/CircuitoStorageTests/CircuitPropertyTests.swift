@@ -1,26 +1,16 @@
 import CircuitoCore
 import CircuitoCrypto
 import CircuitoStorage
+import CircuitoTestSupport
 import Foundation
 import Testing
 
-/// SplitMix64: a small deterministic generator, so a failing seed can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
-    }
-}
 
 @Suite("Circuit on LMDB: property")
 struct LedgerPropertyTests {
     @Test("random valid and invalid events: after every commit the invariants hold and the live projections equal a rebuild from scratch", arguments: [7, 11] as [UInt64])
     func liveEqualsRebuild(seed: UInt64) throws {
-        var random = SplitMix64(state: seed)
+        var random = SplitMix64(seed: seed)
         let temporary = TemporaryLedger()
         let clock = ClockBox(1_795_000_000_000)
         let ledger = try temporary.create(clock: { clock.now() })
