@@ -8,44 +8,52 @@ import Glibc
 import Synchronization
 import Testing
 
-/// A follower is an auditor's verifying replica of a leader it does not trust. These tests serve it a real leader's
-/// stream through a fake leader that changes it, and check that whatever arrives the follower either stops with a
-/// mismatch having written nothing of the offending commit, or treats it as transport trouble and resumes from its
-/// own size; and that its replica is always a prefix of the leader's history at a commit's end that `verify` passes.
-@Suite("Follower against a hostile leader", .serialized, .timeLimit(.minutes(5)))
-struct HostileLeaderTests {
-    @Test("seeded mutations of a real leader's stream: each one is a mismatch, a reconnection or harmless, and the replica stays a verified prefix")
-    func mutatedStreams() async throws {
-        let recorded = try await RecordedStream.make()
-        var random = SplitMix64(seed: 0x6_3f0_11e5)
-        // Each kind twice: once to a new replica, once to a replica that holds some of the leader's commits and
-        // resumes (its first proof is from its own size and root).
-        let kinds = HostileMutation.Kind.allCases
-        let cases = (0..<kinds.count * 2).map { index in
-            let resumeFrom = index < kinds.count ? 0 : recorded.resumableSizes.randomElement(using: &random) ?? 0
-            return HostileMutation.make(kinds[index % kinds.count], recorded, resumeFrom: resumeFrom, &random)
-        }
-        let results = Mutex<[(HostileMutation, HostileCaseResult)]>([])
-        let next = Atomic<Int>(0)
-        let folder = TemporaryFolder()
-        // Most of a case is waiting on sockets: several at once keep the suite fast on two cores.
-        onThreads(6) { _ in
-            while true {
-                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard index < cases.count else { return }
-                let result = HostileCaseResult.run(cases[index], recorded, folder: folder.path + "/case-\(index)")
-                results.withLock { $0.append((cases[index], result)) }
+/// Nested in the subscriptions' suite, whose `.serialized` then covers both: their tests block one of Swift
+/// concurrency's few shared threads each (a follower's blocking reads and sleeps), and one from each suite at once left
+/// none for the servers of the suites running beside them (a ProtocolTests server's connection tasks never ran, and
+/// its test waited 30 s for answers in vain, in 3 of 4 runs of those suites together).
+typealias HostileLeaderTests = SubscriptionTests.HostileLeaderTests
+
+extension SubscriptionTests {
+    /// A follower is an auditor's verifying replica of a leader it does not trust. These tests serve it a real leader's
+    /// stream through a fake leader that changes it, and check that whatever arrives the follower either stops with a
+    /// mismatch having written nothing of the offending commit, or treats it as transport trouble and resumes from its
+    /// own size; and that its replica is always a prefix of the leader's history at a commit's end that `verify` passes.
+    @Suite("Follower against a hostile leader", .timeLimit(.minutes(5)))
+    struct HostileLeaderTests {
+        @Test("seeded mutations of a real leader's stream: each one is a mismatch, a reconnection or harmless, and the replica stays a verified prefix")
+        func mutatedStreams() async throws {
+            let recorded = try await RecordedStream.make()
+            var random = SplitMix64(seed: 0x6_3f0_11e5)
+            // Each kind twice: once to a new replica, once to a replica that holds some of the leader's commits and
+            // resumes (its first proof is from its own size and root).
+            let kinds = HostileMutation.Kind.allCases
+            let cases = (0..<kinds.count * 2).map { index in
+                let resumeFrom = index < kinds.count ? 0 : recorded.resumableSizes.randomElement(using: &random) ?? 0
+                return HostileMutation.make(kinds[index % kinds.count], recorded, resumeFrom: resumeFrom, &random)
             }
-        }
-        var seen: [HostileCaseResult.Outcome: Int] = [:]
-        for (mutation, result) in results.withLock({ $0 }) {
-            seen[result.outcome, default: 0] += 1
-            for problem in result.problems(expected: mutation.expected) {
-                Issue.record("\(mutation.description): \(problem)")
+            let results = Mutex<[(HostileMutation, HostileCaseResult)]>([])
+            let next = Atomic<Int>(0)
+            let folder = TemporaryFolder()
+            // Most of a case is waiting on sockets: several at once keep the suite fast on two cores.
+            onThreads(6) { _ in
+                while true {
+                    let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard index < cases.count else { return }
+                    let result = HostileCaseResult.run(cases[index], recorded, folder: folder.path + "/case-\(index)")
+                    results.withLock { $0.append((cases[index], result)) }
+                }
             }
+            var seen: [HostileCaseResult.Outcome: Int] = [:]
+            for (mutation, result) in results.withLock({ $0 }) {
+                seen[result.outcome, default: 0] += 1
+                for problem in result.problems(expected: mutation.expected) {
+                    Issue.record("\(mutation.description): \(problem)")
+                }
+            }
+            // The generator reached each way of ending (a generator that only made harmless changes would prove little).
+            #expect(seen[.mismatch, default: 0] > 0 && seen[.reconnected, default: 0] > 0 && seen[.ignored, default: 0] > 0, "\(seen)")
         }
-        // The generator reached each way of ending (a generator that only made harmless changes would prove little).
-        #expect(seen[.mismatch, default: 0] > 0 && seen[.reconnected, default: 0] > 0 && seen[.ignored, default: 0] > 0, "\(seen)")
     }
 }
 
