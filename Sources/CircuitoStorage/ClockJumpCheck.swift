@@ -38,9 +38,5 @@ public struct ClockJumpCheck: Sendable {
 
     /// CLOCK_BOOTTIME in milliseconds: monotonic, and counting the time a host spends suspended, so that a laptop or
     /// a virtual machine resumed after hours is not taken for a clock set ahead.
-    public static let millisecondsSinceBoot: @Sendable () -> Int64 = {
-        var now = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
+    public static let millisecondsSinceBoot: @Sendable () -> Int64 = { clockMilliseconds(CLOCK_BOOTTIME) }
 }

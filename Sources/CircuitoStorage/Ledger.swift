@@ -279,11 +279,7 @@ public final class Ledger {
         _ = try? environment.clearStaleReaders()
     }
 
-    public static let systemClockMilliseconds: @Sendable () -> Int64 = {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
+    public static let systemClockMilliseconds: @Sendable () -> Int64 = { clockMilliseconds(CLOCK_REALTIME) }
 
     /// A reader over the same environment.
     public var reader: LedgerReader { LedgerReader(environment: environment, genesis: genesis) }
@@ -465,4 +461,11 @@ public struct AppendStatistics: Sendable, Hashable {
     public var commitNanoseconds: UInt64 = 0
 
     public init() {}
+}
+
+/// A reading of `clock` in milliseconds (the wall clock for `recorded_at`, the boot clock for jumps of it).
+func clockMilliseconds(_ clock: clockid_t) -> Int64 {
+    var now = timespec()
+    clock_gettime(clock, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
 }
