@@ -35,6 +35,10 @@ public final class Follower {
         public var maximumHeldRecordBytes = 512 << 20
         /// How long a read waits before the follower looks at its stop condition.
         public var pollSeconds = 1
+        /// The heartbeat asked of the leader (`subscribe`'s `heartbeat_seconds`; nil: none). A leader that then sends
+        /// nothing for three of them is taken as a broken connection: one that went silent (wedged, or behind a
+        /// proxy that keeps the connection open) would otherwise look like a quiet ledger for good.
+        public var heartbeatSeconds: Int? = 30
         /// Wait between reconnection attempts (doubling up to `maximumReconnectDelaySeconds`).
         public var maximumReconnectDelaySeconds = 30
         /// The wall clock the subscription's `ts` is signed with (milliseconds since 1970); tests step it.
@@ -72,6 +76,8 @@ public final class Follower {
 
     public let configuration: Configuration
     public let replica: ReplicaLedger
+    /// Set once the leader refused `heartbeat_seconds` (an older circuito): later subscriptions do not ask for it.
+    private var leaderSendsNoHeartbeats = false
 
     public init(_ configuration: Configuration) throws(LedgerError) {
         self.configuration = configuration
@@ -128,16 +134,24 @@ public final class Follower {
     /// `.failure` on a mismatch.
     private func follow(_ client: LineClient, shouldStop: () -> Bool, progress: (UInt64) -> Void, log: (String) -> Void) throws(FollowError) {
         let start = replica.size
-        let params = ReadAuthorisation.sign(
-            method: "subscribe", params: ["from": .integer(Int64(start))], actor: configuration.actor, key: configuration.key,
-            nowMilliseconds: configuration.clockMilliseconds())
-        // Sent once (its nonce is single-use); the answer may take longer than one poll.
         let requestID: JSONValue = "subscribe"
-        do throws(LedgerError) {
-            try client.send(RPCMessage.request(id: requestID, method: "subscribe", params: params))
-        } catch {
-            throw .connection(error)
+        var heartbeatSeconds = leaderSendsNoHeartbeats ? nil : configuration.heartbeatSeconds
+        /// Signed anew for each attempt: a nonce is single-use.
+        func sendSubscription() throws(FollowError) {
+            var members: JSONObject = ["from": .integer(Int64(start))]
+            if let heartbeatSeconds { members["heartbeat_seconds"] = .integer(Int64(heartbeatSeconds)) }
+            let params = ReadAuthorisation.sign(
+                method: "subscribe", params: .object(members), actor: configuration.actor, key: configuration.key,
+                nowMilliseconds: configuration.clockMilliseconds())
+            do throws(LedgerError) {
+                try client.send(RPCMessage.request(id: requestID, method: "subscribe", params: params))
+            } catch {
+                throw .connection(error)
+            }
         }
+        // Sent once, or twice when the leader does not know `heartbeat_seconds`; the answer may take longer than one
+        // poll.
+        try sendSubscription()
         var subscription: JSONValue?
         // Bounded in time whatever arrives meanwhile: a leader sending other messages instead of the answer must not
         // hold the follower (nor keep it from stopping).
@@ -157,6 +171,15 @@ public final class Follower {
             case .message(let message) where message["id"] == requestID:
                 if let error = message["error"] {
                     let refusal = RPCError(json: error) ?? RPCError.internalError("an unreadable error")
+                    if heartbeatSeconds != nil, refusal.code == -32602, refusal.message.contains("\"heartbeat_seconds\"") {
+                        // A leader older than heartbeats: follow it without them (a silent one is then found only
+                        // by the keepalive probes, if its connection dies).
+                        log("the leader does not send heartbeats (an older circuito); following it without them")
+                        leaderSendsNoHeartbeats = true
+                        heartbeatSeconds = nil
+                        try sendSubscription()
+                        continue
+                    }
                     if refusal.code == LedgerError.Code.invalidRange.number {
                         // Asked from the replica's own size: the leader holds fewer records than the replica has.
                         throw .failure(.mismatch(sequenceNumber: nil, LedgerError(
@@ -181,6 +204,9 @@ public final class Follower {
         let catchUpSize = UInt64(max(0, subscription["size"]?.integerValue ?? 0))
         log("subscribed to \(configuration.leader) from seq \(start); the leader holds \(catchUpSize) records")
         var state = StreamState(frontier: replica.frontier, previousCheckpointSize: start, previousRoot: replica.frontier.root)
+        // With heartbeats asked for, three of them without a message means the leader went silent.
+        let silenceLimit = heartbeatSeconds.map { Duration.seconds(3 * $0) }
+        var lastMessageAt = ContinuousClock.now
         while true {
             if shouldStop() {
                 try flush(&state, progress: progress)
@@ -196,12 +222,17 @@ public final class Follower {
             switch polled {
             case .timedOut:
                 try flush(&state, progress: progress)
+                if let silenceLimit, let heartbeatSeconds, ContinuousClock.now - lastMessageAt > silenceLimit {
+                    throw .connection(LedgerError(
+                        .connectionFailed, "the leader sent nothing for \(3 * heartbeatSeconds) s although asked for a heartbeat every \(heartbeatSeconds) s"))
+                }
                 continue
             case .closed:
                 try flush(&state, progress: progress)
                 throw .connection(LedgerError(.connectionFailed, "the leader closed the connection"))
             case .message(let value):
                 message = value
+                lastMessageAt = ContinuousClock.now
             }
             let params = message["params"] ?? .null
             switch message["method"]?.stringValue {
@@ -227,6 +258,12 @@ public final class Follower {
                     || state.leafByteCount >= configuration.catchUpCommitBytes
                 {
                     try flush(&state, progress: progress)
+                }
+            case "subscription.heartbeat":
+                // Sent only once the leader has sent every record, so its size is the replica's with what arrived.
+                guard case .integer(let size)? = params["size"], size >= 0 else { throw mismatch(nil, "a malformed subscription.heartbeat") }
+                guard UInt64(size) == state.frontier.size else {
+                    throw mismatch(nil, "a heartbeat for size \(size) arrived after \(state.frontier.size) records")
                 }
             case "subscription.error":
                 let error = params["error"].flatMap(RPCError.init(json:)) ?? RPCError.internalError("an unreadable subscription error")

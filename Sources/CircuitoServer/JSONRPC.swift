@@ -235,6 +235,15 @@ struct Params {
         }
     }
 
+    /// A whole number in `range`, nil when absent.
+    func optionalInteger(_ key: String, in range: ClosedRange<Int64>) throws(RPCError) -> Int64? {
+        switch members[key] {
+        case nil: return nil
+        case .integer(let value)? where range.contains(value): return value
+        default: throw .invalidParams("\(method) parameter \"\(key)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+    }
+
     /// A page size between 1 and `maximum`, `defaultValue` when absent.
     func limit(default defaultValue: Int, maximum: Int) throws(RPCError) -> Int {
         switch members["limit"] {

@@ -777,13 +777,14 @@ struct Connection {
         channel: Channel, group: inout DiscardingTaskGroup, registry: ConnectionRegistry
     ) {
         let id = request.id ?? .null
-        let accepted: Result<(identifier: String, start: UInt64, size: UInt64, subscriber: ReadSession.Opened, registration: (identifier: Int, signals: AsyncStream<Void>)), RPCError>
+        let accepted: Result<(identifier: String, start: UInt64, size: UInt64, heartbeatSeconds: Int?, subscriber: ReadSession.Opened, registration: (identifier: Int, signals: AsyncStream<Void>)), RPCError>
         do throws(RPCError) {
             let (requester, key, inner) = try context.authenticate(request.params, method: "subscribe", session: state.session)
             let params = try Params(inner, method: "subscribe")
-            try params.allowOnly(["from"])
+            try params.allowOnly(["from", "heartbeat_seconds"])
             // Its params before the permission, as every signed read (Specs/protocol.md 4.2).
             let start = try params.optionalCount("from") ?? 0
+            let heartbeatSeconds = try params.optionalInteger("heartbeat_seconds", in: SubscriptionStream.heartbeatSecondsRange).map(Int.init)
             guard ReadPolicy.mayReadLog(requester) else {
                 throw RPCError(LedgerError(.notAuthorised, "\(requester.role.rawValue) \"\(requester.id)\" may not read the log"))
             }
@@ -800,7 +801,7 @@ struct Connection {
             // Registered now, before the answer: what is committed from here on is live for this subscriber.
             let registration = SubscriptionStream.register(
                 start: start, hub: context.hub, channel: channel, cutOffGraceMilliseconds: context.limits.subscriberCutOffGraceMilliseconds)
-            accepted = .success(("sub-\(number)", start, size, ReadSession.Opened(actor: requester.id, key: key), registration))
+            accepted = .success(("sub-\(number)", start, size, heartbeatSeconds, ReadSession.Opened(actor: requester.id, key: key), registration))
         } catch {
             accepted = .failure(error)
         }
@@ -841,7 +842,7 @@ struct Connection {
                 let stream = SubscriptionStream(
                     identifier: subscription.identifier, start: subscription.start, subscriber: subscription.subscriber, reader: context.reader, hub: context.hub,
                     outbound: outbound, channel: channel, connections: registry, writeStallTimeoutSeconds: context.limits.writeStallTimeoutSeconds,
-                    end: Locked(nil), registration: subscription.registration)
+                    heartbeatSeconds: subscription.heartbeatSeconds, end: Locked(nil), registration: subscription.registration)
                 let task = Task(executorPreference: context.executor) { await stream.run() }
                 let running = RunningSubscription(hubIdentifier: hubIdentifier, end: stream.end)
                 // Listed, or given its end here, under the lock that sets `closed`: the half-close either lists it

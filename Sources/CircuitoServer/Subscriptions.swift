@@ -168,8 +168,13 @@ final class SubscriptionHub: Sendable {
 /// `subscription.checkpoint`: `{"checkpoint":<note>,"size":n,"previous_size":m,"consistency":[…],"subscription":<id>}`
 /// after the last record of each commit, with the RFC 9162 consistency proof from the previous checkpoint sent
 /// (or from `start` for the first);
-/// `subscription.error`: `{"error":{…},"subscription":<id>}`, the last message before the server ends it.
+/// `subscription.error`: `{"error":{…},"subscription":<id>}`, the last message before the server ends it;
+/// `subscription.heartbeat`: `{"size":n,"subscription":<id>}` when asked for (`heartbeat_seconds`), after that many
+/// seconds in which the stream sent nothing, `n` the records sent up to then (the log's size: it has sent them all).
 struct SubscriptionStream {
+    /// What `subscribe` accepts as `heartbeat_seconds`: from a second to an hour.
+    static let heartbeatSecondsRange: ClosedRange<Int64> = 1...3600
+
     static let recordsPerRead = 64
     /// Bytes a stream writes before it waits until they are on the socket. The async writer takes a write while the
     /// channel looks writable, and the event loop learns otherwise only after it has run the writes already handed
@@ -191,6 +196,9 @@ struct SubscriptionStream {
     /// `ServerLimits.writeStallTimeoutSeconds`: how long it waits for its bytes to reach the socket before it closes
     /// the connection of a client that stopped reading (nil: never).
     let writeStallTimeoutSeconds: Int?
+    /// The subscriber's `heartbeat_seconds` (nil: it asked for none). A follower can then tell a leader that went
+    /// silent (wedged, or behind a proxy that keeps the connection open) from a quiet ledger.
+    let heartbeatSeconds: Int?
     /// The log's size when the connection's reading side ended (nil until then): the stream's last record is below.
     let end: Locked<UInt64?>
     /// The hub's registration, made when the subscription was accepted (so records committed after the answer
@@ -220,6 +228,9 @@ struct SubscriptionStream {
         var previousCheckpointSize = start
         // Written to the channel and not known to be on the socket yet; counted in the server's unwritten bytes.
         var unflushedBytes = 0
+        // When it last handed the channel a message (the subscription's answer, just before the stream started).
+        var lastSent = NIODeadline.now()
+        let heartbeat = heartbeatSeconds.map { TimeAmount.seconds(Int64($0)) }
         let connections = self.connections
         defer { connections.adjustUnwrittenAnswerBytes(by: -unflushedBytes) }
         /// Waits until everything this stream wrote is on the socket. An empty write's future completes once every
@@ -246,6 +257,7 @@ struct SubscriptionStream {
             connections.adjustUnwrittenAnswerBytes(by: bytes.count)
             unflushedBytes += bytes.count
             try await outbound.write(ByteBuffer(bytes: bytes))
+            lastSent = NIODeadline.now()
             if unflushedBytes >= Self.unflushedBytesBound { try await flushed() }
         }
         do {
@@ -285,9 +297,19 @@ struct SubscriptionStream {
                     // stream stays here, behind, and live records then count against it.
                     try await flushed()
                     if end != nil { return }
+                    if let heartbeat, NIODeadline.now() - lastSent >= heartbeat {
+                        try await send(Self.heartbeatLine(identifier, size: next))
+                        try await flushed()
+                    }
                     hub.progress(hubIdentifier, next: next, caughtUp: true)
-                    // Wait for the writer's next commit (or the end: cut off, shutdown, cancellation).
-                    guard await signalIterator.next() != nil else {
+                    // Wait for the writer's next commit (or the end: cut off, shutdown, cancellation), or, when a
+                    // heartbeat is due first, until then: the wake brings it back here with nothing new to send.
+                    let heartbeatWake = heartbeat.map { heartbeat in
+                        channel.eventLoop.scheduleTask(deadline: lastSent + heartbeat) { [hub] in hub.wake(hubIdentifier) }
+                    }
+                    let signalled = await signalIterator.next() != nil
+                    heartbeatWake?.cancel()
+                    guard signalled else {
                         if hub.isCutOff(hubIdentifier) { continue }
                         return
                     }
@@ -324,6 +346,10 @@ struct SubscriptionStream {
         line += CanonicalJSON.encode(.string(identifier))
         line += Array("}}\n".utf8)
         return line
+    }
+
+    static func heartbeatLine(_ identifier: String, size: UInt64) -> [UInt8] {
+        RPCMessage.line(RPCMessage.notification(method: "subscription.heartbeat", params: ["size": .integer(Int64(size)), "subscription": .string(identifier)]))
     }
 
     static func errorLine(_ identifier: String, _ error: RPCError) -> [UInt8] {

@@ -27,7 +27,15 @@ struct FollowCommand: ParsableCommand {
     var actor: String
     @Option(name: .long, help: "The leader's checkpoint verifier key (NAME+KEYID+BASE64); refuse a ledger naming another.")
     var verifierKey: String?
+    @Option(name: .long, help: "Ask the leader for a heartbeat every N seconds (1 to 3600) while it has nothing to send, and reconnect when it sends nothing for three of them; 0: ask for none.")
+    var heartbeatSeconds: Int = 30
     @OptionGroup var storage: MapSizeOption
+
+    func validate() throws {
+        guard heartbeatSeconds == 0 || (1...3600).contains(heartbeatSeconds) else {
+            throw ValidationError("--heartbeat-seconds must be 0 (none) or from 1 to 3600")
+        }
+    }
 
     func run() throws {
         let stop = StopSignal()
@@ -36,6 +44,7 @@ struct FollowCommand: ParsableCommand {
             var configuration = Follower.Configuration(
                 leader: try Endpoint(parsing: from), directory: data, actor: actor, key: try KeyFile.read(key), pinnedVerifierKey: verifierKey)
             configuration.storageOptions = try storage.options(configuration.storageOptions)
+            configuration.heartbeatSeconds = heartbeatSeconds == 0 ? nil : heartbeatSeconds
             follower = try Follower(configuration)
         } catch {
             throw failure(error)

@@ -1698,6 +1698,16 @@ struct CLITests {
             let refused = try await circuito(["client", "info", "--timeout", timeout] + server)
             #expect(refused.status == 64 && refused.stderr.contains("--timeout must be from 1 to 86400 seconds"), "\(timeout): \(refused.stderr)")
         }
+        // Refused before the replica is made or the leader reached.
+        let workspace = try Workspace()
+        for heartbeat in ["-1", "3601", "x"] {
+            let refused = try await circuito([
+                "follow", "--from", "127.0.0.1:1", "--data", workspace.path("replica"), "--key", workspace.path("none.key"), "--actor", "audit",
+                "--heartbeat-seconds", heartbeat,
+            ])
+            #expect(refused.status == 64 && refused.stderr.contains("--heartbeat-seconds"), "\(heartbeat): \(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: workspace.path("replica")))
+        }
         // The largest exact integer is taken and sent (and the missing server is what fails).
         let sent = try await circuito(["client", "proof", "--seq", "9007199254740991"] + server)
         #expect(sent.status == 1 && sent.stderr.hasPrefix("error: connection_failed"), "\(sent.stderr)")

@@ -526,6 +526,8 @@ final class FakeLeader: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     let requestedFrom = Mutex<[Int64]>([])
+    /// The first request of each connection, as it came.
+    let requests = Mutex<[JSONValue]>([])
 
     init(path: String, serve: @escaping @Sendable (_ connection: Int32, _ index: Int, _ from: Int64) -> Void) throws {
         endpoint = .unix(path: path)
@@ -545,6 +547,7 @@ final class FakeLeader: @unchecked Sendable {
                     let from = request["params"]?["request"]?["params"]?["from"]?.integerValue
                 {
                     requestedFrom.withLock { $0.append(from) }
+                    requests.withLock { $0.append(request) }
                     serve(connection, index, from)
                 }
                 close(connection)

@@ -836,11 +836,12 @@ extension Follower {
 
 /// A follower running on its own thread until stopped.
 final class FollowerRun: @unchecked Sendable {
-    // @unchecked: `size`, `stopping` and `outcome` are guarded by `lock`.
+    // @unchecked: `size`, `stopping`, `outcome` and `logLines` are guarded by `lock`.
     private let lock = NSLock()
     private var size: UInt64 = 0
     private var stopping = false
     private var outcome: Result<Void, Error>?
+    private var logLines: [String] = []
     private let done = DispatchSemaphore(value: 0)
 
     init(_ configuration: Follower.Configuration) {
@@ -850,7 +851,9 @@ final class FollowerRun: @unchecked Sendable {
                 // Closed here, so that the replica can be opened as soon as `stop` returns.
                 defer { follower.replica.close() }
                 lock.withLock { size = follower.replica.size }
-                try follower.run(shouldStop: { [self] in lock.withLock { stopping } }, progress: { [self] newSize in lock.withLock { size = newSize } })
+                try follower.run(
+                    shouldStop: { [self] in lock.withLock { stopping } }, progress: { [self] newSize in lock.withLock { size = newSize } },
+                    log: { [self] line in lock.withLock { if logLines.count < 1000 { logLines.append(line) } } })
                 lock.withLock { outcome = .success(()) }
             } catch {
                 lock.withLock { outcome = .failure(error) }
@@ -869,6 +872,9 @@ final class FollowerRun: @unchecked Sendable {
         }
         return false
     }
+
+    /// What the follower logged so far (its first 1000 lines).
+    var log: [String] { lock.withLock { logLines } }
 
     /// Stops the follower and rethrows its failure, if it had one.
     func stop() throws {
