@@ -273,18 +273,20 @@ final class NonceStore: Sendable {
             perActor[entry.actor] = left > 0 ? left : nil
         }
 
-        /// Forgets what has expired by both clocks (bounded by what was inserted).
+        /// Forgets what has expired by both clocks (bounded by what was inserted). Strictly past the expiry: a
+        /// request dated a whole window ahead is valid until its `ts` + window, that millisecond included, which is
+        /// the expiry of a nonce remembered from its arrival, so at that moment the nonce is still needed.
         mutating func forgetExpired(monotonicNow: Int64, wallNow: Int64) {
-            while head < order.count, order[head].monotonicExpiryMilliseconds <= monotonicNow {
+            while head < order.count, order[head].monotonicExpiryMilliseconds < monotonicNow {
                 let entry = order[head]
                 head += 1
-                if entry.wallExpiryMilliseconds <= wallNow { forget(entry) } else { pushWaiting(entry) }
+                if entry.wallExpiryMilliseconds < wallNow { forget(entry) } else { pushWaiting(entry) }
             }
             if head > 1024 && head * 2 > order.count {
                 order.removeFirst(head)
                 head = 0
             }
-            while let first = waitingForWallClock.first, first.wallExpiryMilliseconds <= wallNow {
+            while let first = waitingForWallClock.first, first.wallExpiryMilliseconds < wallNow {
                 popWaiting()
                 forget(first)
             }

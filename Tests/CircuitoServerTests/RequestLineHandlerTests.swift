@@ -522,10 +522,10 @@ struct NonceStoreTests {
         for number in 0..<3 { try store.use(actor: "shop-\(number)", nonce: "x", nowMilliseconds: now) }
         // A nonce used is still refused as a replay, whatever the counts.
         #expect(throws: LedgerError.self) { try store.use(actor: "shop-0", nonce: "x", nowMilliseconds: now) }
-        // Once its nonces expire (twice the window), the actor reads again.
-        monotonic.withLock { $0 += 2_000 }
-        try store.use(actor: "flood", nonce: "n4", nowMilliseconds: now + 2_000)
-        try store.use(actor: "flood", nonce: "n5", nowMilliseconds: now + 2_000)
+        // Once its nonces expire (twice the window has passed), the actor reads again.
+        monotonic.withLock { $0 += 2_001 }
+        try store.use(actor: "flood", nonce: "n4", nowMilliseconds: now + 2_001)
+        try store.use(actor: "flood", nonce: "n5", nowMilliseconds: now + 2_001)
     }
 
     /// A store whose monotonic clock the test sets (it starts at 0).
