@@ -167,13 +167,16 @@ struct InitCommand: ParsableCommand {
     var authorityID: String = "authority"
     @Option(name: .long, help: "The authority's display name.")
     var authorityName: String = "Programme authority"
-    @Option(name: .long, help: "The ledger origin: the first line of every checkpoint and the note key name.")
-    var origin: String = "circuito.local/ledger"
+    @Option(name: .long, help: "The ledger origin: the first line of every checkpoint, the note key name, and what payment authorisations name; each ledger's own (default: circuito.local/ledger-<16 hex digits of the new checkpoint key>).")
+    var origin: String?
 
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
             let authority = try KeyFile.read(authorityKey)
             let checkpointKey = Ed25519PrivateKey()
+            // A payment authorisation names its ledger by origin only: one fixed default would let two ledgers made
+            // with it redeem each other's authorisations (a wallet and a shop registered on both).
+            let origin = origin ?? "circuito.local/ledger-" + Array(checkpointKey.publicKey.bytes.prefix(8)).hexString
             let event = try Event(
                 id: "genesis", type: "ledger.genesis", actor: authorityID, key: authority.publicKey.multikey,
                 timestamp: Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds()),

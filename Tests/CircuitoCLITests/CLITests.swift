@@ -617,6 +617,23 @@ struct CLITests {
         #expect(after.stderr.contains("note: from seq 2 on, records carry a recorded_at"), "\(after.stderr)")
     }
 
+    @Test("init without --origin gives each ledger an origin of its own: payment authorisations name their ledger by it")
+    func defaultOriginsDiffer() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let authority = TestActor("authority")
+        try KeyFile.write(authority.key, to: workspace.path("authority.key"))
+        var origins: [String] = []
+        for name in ["first", "second"] {
+            let made = try await circuito("init", "--data", workspace.path(name), "--authority-key", workspace.path("authority.key"))
+            try #require(made.succeeded, "\(made.stderr)")
+            // The verifier key text is ORIGIN+KEYID+BASE64.
+            origins.append(String(made.stdout.split(separator: "+").first ?? ""))
+        }
+        #expect(origins.allSatisfy { $0.hasPrefix("circuito.local/ledger-") && $0.utf8.count == "circuito.local/ledger-".utf8.count + 16 }, "\(origins)")
+        #expect(origins[0] != origins[1], "two ledgers made with the defaults share the origin \(origins[0])")
+    }
+
     @Test("case: an id registered with another role is not_found, even with a case recorded before it was registered")
     func caseOfAnIdRegisteredWithAnotherRole() async throws {
         let ledger = try await TestLedger()
