@@ -51,10 +51,13 @@ final class CircuitFixture: @unchecked Sendable {
     let actors = Actors()
     var directory: String { folder.path + "/ledger" }
     let initialBalance: Int64
+    /// The genesis origin, which payment authorisations name.
+    let origin: String
     private var counter = 0
 
-    init(initialBalance: Int64 = 1000) throws {
+    init(initialBalance: Int64 = 1000, origin: String = "test.example/ledger") throws {
         self.initialBalance = initialBalance
+        self.origin = origin
         let ledger = try Ledger.create(directory: directory, genesis: try genesis(), checkpointKey: actors.checkpoint)
         let a = actors
         func key(_ privateKey: Ed25519PrivateKey) -> JSONValue { .array([.string(privateKey.publicKey.multikey)]) }
@@ -86,7 +89,7 @@ final class CircuitFixture: @unchecked Sendable {
 
     private func genesis() throws -> VerifiedEvent {
         try event("ledger.genesis", by: "city", actors.authority, [
-            "origin": "test.example/ledger",
+            "origin": .string(origin),
             "authority": .object(["actor": "city", "name": "City", "keys": .array([.string(actors.authority.publicKey.multikey)])]),
             "checkpoint_key": .string(actors.checkpoint.publicKey.multikey), "currency": ["code": "TOC", "decimals": 2],
         ], id: "genesis")
@@ -114,7 +117,7 @@ final class CircuitFixture: @unchecked Sendable {
     /// bene-1's wallet.
     func payment(amount: Int64, nonce: String? = nil, id: String? = nil, merchantKey: Ed25519PrivateKey? = nil) throws -> SignedEvent {
         let authorisation = PaymentAuthorisation(
-            origin: "test.example/ledger", beneficiary: "bene-1", merchant: "shop", amount: amount, expiresAt: Timestamp.format(millisecondsSince1970: now + 3_600_000),
+            origin: origin, beneficiary: "bene-1", merchant: "shop", amount: amount, expiresAt: Timestamp.format(millisecondsSince1970: now + 3_600_000),
             nonce: nonce ?? nextID("nonce"), key: actors.beneficiary.publicKey.multikey)
         let signature = PaymentAuthorisation.sign(authorisation, with: actors.beneficiary)
         return try signed("payment.redeemed", by: "shop", merchantKey ?? actors.merchant, ["authorisation": authorisation.json, "signature": .string(Base64.encode(signature))], id: id)
