@@ -80,6 +80,27 @@ struct KeyTests {
         #expect(!key.publicKey.isValidSignature(Array(signature.dropLast()), for: message))
     }
 
+    /// The all-zero key is a point of order 4. With S = 0 the cofactorless equation asks R = −[h]A, one of the four
+    /// points A generates, so about one in four of these (R, message) pairs satisfies it: a verifier that let keys or
+    /// R of small order through would accept such forgeries by anyone. Specs/ledger.md 3.1 and 3.2.
+    @Test("the all-zero key reads as a Multikey, but nothing it is said to sign verifies, not even the equation's own solutions")
+    func allZeroKeySignsNothing() throws {
+        let zero = try #require(Ed25519PublicKey(bytes: [UInt8](repeating: 0, count: 32)))
+        #expect(Multikey.decodePublicKey(zero.multikey) == zero)
+        let smallOrderPoints = [
+            "0100000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000080",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        ]
+        for point in smallOrderPoints {
+            let signature = try #require([UInt8](hexString: point)) + [UInt8](repeating: 0, count: 32)
+            for index in 0..<16 {
+                #expect(!zero.isValidSignature(signature, for: Array("circuito.event.v1\n{\"n\":\(index)}".utf8)), "R \(point), message \(index)")
+            }
+        }
+    }
+
     @Test("SHA-256 of known inputs")
     func sha256() {
         #expect(SHA256.hash([UInt8]()).hexString == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
