@@ -76,8 +76,6 @@ public final class Follower {
 
     public let configuration: Configuration
     public let replica: ReplicaLedger
-    /// Set once the leader refused `heartbeat_seconds` (an older circuito): later subscriptions do not ask for it.
-    private var leaderSendsNoHeartbeats = false
 
     public init(_ configuration: Configuration) throws(LedgerError) {
         self.configuration = configuration
@@ -135,7 +133,8 @@ public final class Follower {
     private func follow(_ client: LineClient, shouldStop: () -> Bool, progress: (UInt64) -> Void, log: (String) -> Void) throws(FollowError) {
         let start = replica.size
         let requestID: JSONValue = "subscribe"
-        var heartbeatSeconds = leaderSendsNoHeartbeats ? nil : configuration.heartbeatSeconds
+        // Asked on every connection, also of a leader that refused it before: it may have been upgraded since.
+        var heartbeatSeconds = configuration.heartbeatSeconds
         /// Signed anew for each attempt: a nonce is single-use.
         func sendSubscription() throws(FollowError) {
             var members: JSONObject = ["from": .integer(Int64(start))]
@@ -175,7 +174,6 @@ public final class Follower {
                         // A leader older than heartbeats: follow it without them (a silent one is then found only
                         // by the keepalive probes, if its connection dies).
                         log("the leader does not send heartbeats (an older circuito); following it without them")
-                        leaderSendsNoHeartbeats = true
                         heartbeatSeconds = nil
                         try sendSubscription()
                         continue
