@@ -522,19 +522,37 @@ struct ClientSubscribeCommand: ParsableCommand {
     var count: UInt64?
     @Flag(name: .long, help: "Also print each checkpoint notification ({\"checkpoint\":…,\"size\":…,…}).")
     var withCheckpoints = false
+    @Option(name: .long, help: "Ask the server for a heartbeat every N seconds (1 to 3600) while it has nothing to send, and stop with connection_failed when it sends nothing for three of them (a wedged server, or a proxy holding a dead stream's connection open); a server older than heartbeats is subscribed to without them.")
+    var heartbeatSeconds: Int?
+
+    func validate() throws {
+        if let heartbeatSeconds, !(1...3600).contains(heartbeatSeconds) { throw ValidationError("--heartbeat-seconds must be from 1 to 3600") }
+    }
 
     func run() throws {
         let stop = StopSignal()
         let output = StandardOutput()
         try reportingErrors { () throws(LedgerError) in
             let client = try options.connect()
-            let params = try reader.signed("subscribe", ["from": .integer(Int64(from))])
-            if case .failure(let error) = try client.call("subscribe", params) {
+            var heartbeatSeconds = self.heartbeatSeconds
+            func subscribe() throws(LedgerError) -> Result<JSONValue, RPCError> {
+                var members: JSONObject = ["from": .integer(Int64(from))]
+                if let heartbeatSeconds { members["heartbeat_seconds"] = .integer(Int64(heartbeatSeconds)) }
+                return try client.call("subscribe", try reader.signed("subscribe", .object(members)))
+            }
+            var answer = try subscribe()
+            if case .failure(let error) = answer, heartbeatSeconds != nil, error.code == -32602, error.message.contains("\"heartbeat_seconds\"") {
+                printError("the server does not send heartbeats (an older circuito); subscribing without them")
+                heartbeatSeconds = nil
+                answer = try subscribe()
+            }
+            if case .failure(let error) = answer {
                 throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
             }
             // From now on, wake up every second to look at the stop signal.
             client.setReceiveTimeout(seconds: 1)
             var printed: UInt64 = 0
+            var lastMessageAt = ContinuousClock.now
             while !stop.isRequested {
                 if let count, printed >= count { break }
                 // Output that cannot be written (a full disk) would drop every record from here on, for as long as
@@ -543,10 +561,15 @@ struct ClientSubscribeCommand: ParsableCommand {
                 switch try client.poll() {
                 case .timedOut:
                     output.flush()
+                    if let heartbeatSeconds, ContinuousClock.now - lastMessageAt > .seconds(3 * heartbeatSeconds) {
+                        throw LedgerError(
+                            .connectionFailed, "the server sent nothing for \(3 * heartbeatSeconds) s although asked for a heartbeat every \(heartbeatSeconds) s")
+                    }
                 case .closed:
                     output.flush()
                     throw LedgerError(.connectionFailed, "the server closed the connection")
                 case .message(let message):
+                    lastMessageAt = ContinuousClock.now
                     let params = message["params"] ?? .null
                     switch message["method"]?.stringValue {
                     case "subscription.record":

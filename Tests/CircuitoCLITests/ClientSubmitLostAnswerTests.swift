@@ -2,6 +2,7 @@ import CircuitoCore
 import CircuitoServer
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// A till's `circuito client submit` whose connection breaks after the event went out cannot know whether the
@@ -199,6 +200,107 @@ struct ClientSubmitLostAnswerTests {
         #expect(!run.timedOut, "subscribe went on after its output failed")
         #expect(run.exitedNormally && run.status == 1, "\(run.status): \(run.stderr)")
         #expect(run.stderr.hasPrefix("error: storage_error: cannot write the output: No space left on device"), "\(run.stderr)")
+    }
+}
+
+extension ClientSubmitLostAnswerTests {
+    @Test("client subscribe --heartbeat-seconds stays with a quiet server that sends heartbeats and prints the record committed after 4 s of quiet")
+    func subscribeWithHeartbeatsStaysWithAQuietServer() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let event = try ledger.workspace.write("unsigned.jsonl", lines: [
+            #"{"type":"policy.updated","body":{"categories":["food"],"conversion_rate_cents_per_credit":100,"lot_validity_days":30,"monthly_conversion_cap_cents":1000}}"#
+        ])
+        let binary = try #require(CLI.binary)
+        // The ledger holds its genesis (seq 0): from 1 the subscriber waits, more than three heartbeats, for the next.
+        let script = """
+            "$0" client subscribe --server "$1" --key "$2" --actor authority --from 1 --count 1 --heartbeat-seconds 1 &
+            subscriber=$!
+            sleep 4
+            "$0" client submit --server "$1" --key "$2" --actor authority "$3" > /dev/null || exit 9
+            wait $subscriber
+            """
+        let run = try await runToCompletion(["-c", script, binary, endpoint, ledger.workspace.path("authority.key"), event], executable: "/bin/sh", timeout: 60)
+        #expect(run.exitedNormally && run.status == 0, "\(run.status): \(run.stderr)")
+        let record = try JSONParser.parse(Array(run.stdout.utf8.dropLast()))
+        #expect(record["seq"] == 1 && record["event"]?["type"] == "policy.updated", "\(run.stdout)")
+    }
+
+    @Test("client subscribe --heartbeat-seconds stops with connection_failed when the server answers and then sends nothing for three heartbeats")
+    func subscribeLeavesASilentServer() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        // Answers the subscription (with the request's id) and then holds the connection open, sending nothing.
+        let (listener, port) = try loopbackListener(backlog: 4)
+        defer { close(listener) }
+        let asked = Mutex<JSONValue?>(nil)
+        Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            var line: [UInt8] = []
+            var byte: UInt8 = 0
+            while line.count < 1 << 16, read(connection, &byte, 1) == 1, byte != 0x0A { line.append(byte) }
+            guard let request = try? JSONParser.parse(line) else { return }
+            asked.withLock { $0 = request["params"]?["request"]?["params"] }
+            let answer = RPCMessage.line(["jsonrpc": "2.0", "id": request["id"] ?? .null, "result": ["from": 0, "size": 0, "subscription": "sub-1"]])
+            _ = answer.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            while read(connection, &byte, 1) == 1 {}
+        }.start()
+        let started = ContinuousClock.now
+        let run = try await circuito(
+            "client", "subscribe", "--server", "127.0.0.1:\(port)", "--key", ledger.workspace.path("authority.key"), "--actor", "authority",
+            "--heartbeat-seconds", "1")
+        #expect(run.status == 1, "\(run.status): \(run.stderr)")
+        #expect(run.stderr == "error: connection_failed: the server sent nothing for 3 s although asked for a heartbeat every 1 s\n", "\(run.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(20))
+        #expect(asked.withLock { $0 } == ["from": 0, "heartbeat_seconds": 1])
+    }
+}
+
+extension ClientSubmitLostAnswerTests {
+    @Test("client subscribe --heartbeat-seconds subscribes again without it to a server that refuses the member (an older circuito), and its silence is then no reason to stop")
+    func subscribeToAServerWithoutHeartbeats() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let (listener, port) = try loopbackListener(backlog: 4)
+        defer { close(listener) }
+        let asked = Mutex<[JSONValue]>([])
+        Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            func readRequest() -> JSONValue? {
+                var line: [UInt8] = []
+                var byte: UInt8 = 0
+                while line.count < 1 << 16, read(connection, &byte, 1) == 1, byte != 0x0A { line.append(byte) }
+                return try? JSONParser.parse(line)
+            }
+            func write(_ message: JSONValue) {
+                let line = RPCMessage.line(message)
+                _ = line.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            // The refusal an older server gives, then the answer, then a record after 4 s of silence.
+            guard let first = readRequest() else { return }
+            asked.withLock { $0.append(first["params"]?["request"]?["params"] ?? .null) }
+            write(RPCMessage.error(id: first["id"] ?? .null, RPCError.invalidParams("subscribe has no parameter \"heartbeat_seconds\"")))
+            guard let second = readRequest() else { return }
+            asked.withLock { $0.append(second["params"]?["request"]?["params"] ?? .null) }
+            write(["jsonrpc": "2.0", "id": second["id"] ?? .null, "result": ["from": 0, "size": 0, "subscription": "sub-1"]])
+            sleep(4)
+            write(RPCMessage.notification(method: "subscription.record", params: ["record": ["seq": 0], "subscription": "sub-1"]))
+            var byte: UInt8 = 0
+            while read(connection, &byte, 1) == 1 {}
+        }.start()
+        let run = try await circuito(
+            "client", "subscribe", "--server", "127.0.0.1:\(port)", "--key", ledger.workspace.path("authority.key"), "--actor", "authority",
+            "--heartbeat-seconds", "1", "--count", "1")
+        #expect(run.status == 0 && run.stdout == "{\"seq\":0}\n", "\(run.status): \(run.stdout) \(run.stderr)")
+        #expect(run.stderr == "the server does not send heartbeats (an older circuito); subscribing without them\n", "\(run.stderr)")
+        #expect(asked.withLock { $0 } == [["from": 0, "heartbeat_seconds": 1], ["from": 0]])
     }
 }
 
