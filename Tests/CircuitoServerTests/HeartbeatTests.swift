@@ -87,6 +87,29 @@ extension SubscriptionTests {
     }
 }
 
+extension SubscriptionTests {
+    /// The kernel's name of the calling thread (Glibc's module map leaves out pthread_getname_np).
+    static func currentThreadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .newlines)
+    }
+
+    @Test("this suite's sync tests run on threads of their own (OwnThreadsTrait), not on Swift concurrency's shared pool")
+    func syncTestsRunOnTheirOwnThreads() {
+        #expect(Self.currentThreadName().hasPrefix(ServerThreadName.requestThreadPrefix), "\(Self.currentThreadName())")
+    }
+
+    @Test("this suite's async tests run on threads of their own (OwnThreadsTrait), also after a suspension and in child tasks")
+    func testsRunOnTheirOwnThreads() async throws {
+        let currentThreadName = Self.currentThreadName
+        #expect(currentThreadName().hasPrefix(ServerThreadName.requestThreadPrefix), "\(currentThreadName())")
+        // Still there after a suspension, and in a child task.
+        try await Task.sleep(for: .milliseconds(10))
+        #expect(currentThreadName().hasPrefix(ServerThreadName.requestThreadPrefix), "\(currentThreadName())")
+        async let child = currentThreadName()
+        #expect(await child.hasPrefix(ServerThreadName.requestThreadPrefix))
+    }
+}
+
 extension HostileLeaderTests {
     @Test("a leader that answers the subscription and then sends nothing, though asked for heartbeats, is left after three of them and subscribed to again")
     func silentLeaderIsLeft() throws {

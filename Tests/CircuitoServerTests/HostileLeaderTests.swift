@@ -11,7 +11,8 @@ import Testing
 /// Nested in the subscriptions' suite, whose `.serialized` then covers both: their tests block one of Swift
 /// concurrency's few shared threads each (a follower's blocking reads and sleeps), and one from each suite at once left
 /// none for the servers of the suites running beside them (a ProtocolTests server's connection tasks never ran, and
-/// its test waited 30 s for answers in vain, in 3 of 4 runs of those suites together).
+/// its test waited 30 s for answers in vain, in 3 of 4 runs of those suites together). That suite's tests, these
+/// included, now also run on threads of their own (`OwnThreadsTrait`), so they hold none of the shared ones.
 typealias HostileLeaderTests = SubscriptionTests.HostileLeaderTests
 
 extension SubscriptionTests {

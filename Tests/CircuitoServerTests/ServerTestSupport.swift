@@ -1,7 +1,7 @@
 import CircuitoCore
 import CSodium
 import CircuitoCrypto
-import CircuitoServer
+@testable import CircuitoServer
 import CircuitoStorage
 import Foundation
 import Glibc
@@ -417,4 +417,25 @@ func randomisedSignature(of message: [UInt8], by key: Ed25519PrivateKey) -> [UIn
     var scalar = [UInt8](repeating: 0, count: 32)
     crypto_core_ed25519_scalar_add(&scalar, nonce, product)
     return commitment + scalar
+}
+
+/// Runs each test of a suite on two threads of its own instead of Swift concurrency's shared pool, which has one
+/// thread per core (two here). Tests that block a thread (a follower's blocking reads, sleeps, waits for other
+/// threads) otherwise hold one of those for as long as they run, and the suites beside them, and the servers they
+/// start, are left with one or none. For `.serialized` suites only: their tests run one at a time, so a suite adds two
+/// threads while it runs, not two per test.
+struct OwnThreadsTrait: SuiteTrait, TestTrait, TestScoping {
+    var isRecursive: Bool { true }
+
+    func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? {
+        // Each test case, not the suite around them.
+        testCase == nil ? nil : self
+    }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        // Two, as the pool would give: a test that blocks one still has its other tasks run on the second.
+        let executor = try ServerExecutor(threadCount: 2)
+        defer { executor.stop() }
+        try await withTaskExecutorPreference(executor) { try await function() }
+    }
 }

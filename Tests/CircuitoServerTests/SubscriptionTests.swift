@@ -7,7 +7,7 @@ import Glibc
 import Synchronization
 import Testing
 
-@Suite("Socket API: subscriptions and verifying followers", .serialized, .timeLimit(.minutes(5)))
+@Suite("Socket API: subscriptions and verifying followers", .serialized, OwnThreadsTrait(), .timeLimit(.minutes(5)))
 struct SubscriptionTests {
     @Test("subscribe: catch-up from a seq, then live; records are exactly the leaf bytes; checkpoints come with consistency proofs")
     func catchUpThenLive() async throws {
