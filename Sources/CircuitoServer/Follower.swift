@@ -219,8 +219,11 @@ public final class Follower {
             }
             switch polled {
             case .timedOut:
+                // Judged before the flush: a long commit of the replica's is no silence of the leader's (what it
+                // sent meanwhile waits in the socket for the next poll).
+                let silent = silenceLimit.map { ContinuousClock.now - lastMessageAt > $0 } ?? false
                 try flush(&state, progress: progress)
-                if let silenceLimit, let heartbeatSeconds, ContinuousClock.now - lastMessageAt > silenceLimit {
+                if silent, let heartbeatSeconds {
                     throw .connection(LedgerError(
                         .connectionFailed, "the leader sent nothing for \(3 * heartbeatSeconds) s although asked for a heartbeat every \(heartbeatSeconds) s"))
                 }
