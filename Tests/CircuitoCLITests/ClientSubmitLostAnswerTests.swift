@@ -204,6 +204,30 @@ struct ClientSubmitLostAnswerTests {
 }
 
 extension ClientSubmitLostAnswerTests {
+    /// A loopback listener whose first connection `serve` handles on a thread of its own, reading request lines and
+    /// writing messages; the connection is then held open, sending nothing, until the client closes it.
+    static func serveOneConnection(
+        _ serve: @escaping @Sendable (_ readRequest: () -> JSONValue?, _ write: (JSONValue) -> Void) -> Void
+    ) throws -> (listener: Int32, port: Int) {
+        let (listener, port) = try loopbackListener(backlog: 4)
+        Thread {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            var byte: UInt8 = 0
+            serve({
+                var line: [UInt8] = []
+                while line.count < 1 << 16, read(connection, &byte, 1) == 1, byte != 0x0A { line.append(byte) }
+                return try? JSONParser.parse(line)
+            }, { message in
+                let line = RPCMessage.line(message)
+                _ = line.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            })
+            while read(connection, &byte, 1) == 1 {}
+        }.start()
+        return (listener, port)
+    }
+
     @Test("client subscribe --heartbeat-seconds stays with a quiet server that sends heartbeats and prints the record committed after 4 s of quiet")
     func subscribeWithHeartbeatsStaysWithAQuietServer() async throws {
         let ledger = try await TestLedger()
@@ -234,22 +258,13 @@ extension ClientSubmitLostAnswerTests {
         let ledger = try await TestLedger()
         defer { ledger.remove() }
         // Answers the subscription (with the request's id) and then holds the connection open, sending nothing.
-        let (listener, port) = try loopbackListener(backlog: 4)
-        defer { close(listener) }
         let asked = Mutex<JSONValue?>(nil)
-        Thread {
-            let connection = accept(listener, nil, nil)
-            guard connection >= 0 else { return }
-            defer { close(connection) }
-            var line: [UInt8] = []
-            var byte: UInt8 = 0
-            while line.count < 1 << 16, read(connection, &byte, 1) == 1, byte != 0x0A { line.append(byte) }
-            guard let request = try? JSONParser.parse(line) else { return }
+        let (listener, port) = try Self.serveOneConnection { readRequest, write in
+            guard let request = readRequest() else { return }
             asked.withLock { $0 = request["params"]?["request"]?["params"] }
-            let answer = RPCMessage.line(["jsonrpc": "2.0", "id": request["id"] ?? .null, "result": ["from": 0, "size": 0, "subscription": "sub-1"]])
-            _ = answer.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            while read(connection, &byte, 1) == 1 {}
-        }.start()
+            write(["jsonrpc": "2.0", "id": request["id"] ?? .null, "result": ["from": 0, "size": 0, "subscription": "sub-1"]])
+        }
+        defer { close(listener) }
         let started = ContinuousClock.now
         let run = try await circuito(
             "client", "subscribe", "--server", "127.0.0.1:\(port)", "--key", ledger.workspace.path("authority.key"), "--actor", "authority",
@@ -266,23 +281,8 @@ extension ClientSubmitLostAnswerTests {
     func subscribeToAServerWithoutHeartbeats() async throws {
         let ledger = try await TestLedger()
         defer { ledger.remove() }
-        let (listener, port) = try loopbackListener(backlog: 4)
-        defer { close(listener) }
         let asked = Mutex<[JSONValue]>([])
-        Thread {
-            let connection = accept(listener, nil, nil)
-            guard connection >= 0 else { return }
-            defer { close(connection) }
-            func readRequest() -> JSONValue? {
-                var line: [UInt8] = []
-                var byte: UInt8 = 0
-                while line.count < 1 << 16, read(connection, &byte, 1) == 1, byte != 0x0A { line.append(byte) }
-                return try? JSONParser.parse(line)
-            }
-            func write(_ message: JSONValue) {
-                let line = RPCMessage.line(message)
-                _ = line.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            }
+        let (listener, port) = try Self.serveOneConnection { readRequest, write in
             // The refusal an older server gives, then the answer, then a record after 4 s of silence.
             guard let first = readRequest() else { return }
             asked.withLock { $0.append(first["params"]?["request"]?["params"] ?? .null) }
@@ -292,9 +292,8 @@ extension ClientSubmitLostAnswerTests {
             write(["jsonrpc": "2.0", "id": second["id"] ?? .null, "result": ["from": 0, "size": 0, "subscription": "sub-1"]])
             sleep(4)
             write(RPCMessage.notification(method: "subscription.record", params: ["record": ["seq": 0], "subscription": "sub-1"]))
-            var byte: UInt8 = 0
-            while read(connection, &byte, 1) == 1 {}
-        }.start()
+        }
+        defer { close(listener) }
         let run = try await circuito(
             "client", "subscribe", "--server", "127.0.0.1:\(port)", "--key", ledger.workspace.path("authority.key"), "--actor", "authority",
             "--heartbeat-seconds", "1", "--count", "1")

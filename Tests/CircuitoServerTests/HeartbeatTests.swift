@@ -111,6 +111,21 @@ extension SubscriptionTests {
 }
 
 extension HostileLeaderTests {
+    /// Follows `leader` as a fresh replica asking for a heartbeat every second until `shouldStop`; what it logged.
+    static func followAskingForHeartbeats(_ leader: FakeLeader, folder: String, until shouldStop: () -> Bool) throws -> [String] {
+        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder + "/replica", actor: "audit", key: Ed25519PrivateKey())
+        configuration.heartbeatSeconds = 1
+        let follower = try Follower(configuration)
+        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
+        var lines: [String] = []
+        do throws(Follower.Failure) {
+            try follower.run(shouldStop: shouldStop, log: { lines.append($0) })
+        } catch {
+            Issue.record("the follower stopped with \(error)")
+        }
+        return lines
+    }
+
     @Test("a leader that answers the subscription and then sends nothing, though asked for heartbeats, is left after three of them and subscribed to again")
     func silentLeaderIsLeft() throws {
         let folder = TemporaryFolder()
@@ -120,20 +135,8 @@ extension HostileLeaderTests {
             FakeLeader.holdOpen(connection)
         }
         defer { leader.stop() }
-        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: Ed25519PrivateKey())
-        configuration.heartbeatSeconds = 1
-        let follower = try Follower(configuration)
-        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
-        let logged = Mutex<[String]>([])
         let started = ContinuousClock.now
-        do throws(Follower.Failure) {
-            try follower.run(
-                shouldStop: { leader.requestedFrom.withLock { $0.count } >= 2 || ContinuousClock.now - started > .seconds(20) },
-                log: { line in logged.withLock { $0.append(line) } })
-        } catch {
-            Issue.record("the follower stopped with \(error)")
-        }
-        let lines = logged.withLock { $0 }
+        let lines = try Self.followAskingForHeartbeats(leader, folder: folder.path) { leader.requestedFrom.withLock { $0.count } >= 2 || ContinuousClock.now - started > .seconds(20) }
         #expect(leader.requestedFrom.withLock { $0.count } == 2, "\(lines)")
         #expect(leader.requests.withLock { $0 }.allSatisfy { $0["params"]?["request"]?["params"]?["heartbeat_seconds"] == 1 })
         #expect(lines.contains { $0.contains("the leader sent nothing for 3 s although asked for a heartbeat every 1 s; reconnecting") }, "\(lines)")
@@ -156,18 +159,8 @@ extension HostileLeaderTests {
             if index > 0 { FakeLeader.holdOpen(connection) }
         }
         defer { leader.stop() }
-        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: Ed25519PrivateKey())
-        configuration.heartbeatSeconds = 1
-        let follower = try Follower(configuration)
-        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
-        let logged = Mutex<[String]>([])
         let started = ContinuousClock.now
-        do throws(Follower.Failure) {
-            try follower.run(shouldStop: { ContinuousClock.now - started > .seconds(5) }, log: { line in logged.withLock { $0.append(line) } })
-        } catch {
-            Issue.record("the follower stopped with \(error)")
-        }
-        let lines = logged.withLock { $0 }
+        let lines = try Self.followAskingForHeartbeats(leader, folder: folder.path) { ContinuousClock.now - started > .seconds(5) }
         let again = try #require(secondRequest.withLock { $0 }, "\(lines)")
         #expect(again["method"] == "subscribe" && again["params"]?["request"]?["params"] == ["from": 0], "\(again)")
         #expect(lines.contains("the leader does not send heartbeats (an older circuito); following it without them"), "\(lines)")
