@@ -391,12 +391,25 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Audit the ledger offline: signatures, keys, permissions, rules, tree and checkpoints.",
-        discussion: "Exit status 0 when everything holds; otherwise 1 and the first bad seq with the reason.")
+        discussion: """
+            Exit status 0 when everything holds; otherwise 1 and the first bad seq with the reason. Every checkpoint \
+            is checked with the key the ledger's own genesis names; with --verifier-key (the key circuito init \
+            printed, given to auditors) that key must also be the one given, so that a copy of another ledger, \
+            signed throughout with a key of its own, is refused (integrity_failure).
+            """)
 
     @Option(name: .long, help: "The ledger directory.")
     var data: String
 
+    @Option(name: .long, help: "The checkpoint verifier key (NAME+KEYID+BASE64) the ledger's genesis must name.")
+    var verifierKey: String?
+
     func run() throws {
+        // Read before the replay: a key text that is not one is a mistake of the command line, found at once.
+        let pinned: NoteVerifier?
+        do throws(LedgerError) { pinned = try verifierKey.map { (text) throws(LedgerError) in try NoteVerifier(parsing: text) } } catch {
+            throw failure(error)
+        }
         DemoCommand.warnIfUnfinished(data: data)
         let now = Ledger.systemClockMilliseconds()
         let report = try replay(data: data, compareProjections: false, verb: "verify") { reader in
@@ -406,6 +419,11 @@ struct VerifyCommand: ParsableCommand {
             if let ahead = try? reader.firstRecord(recordedAfter: now + margin) {
                 printError("note: from seq \(ahead.sequenceNumber) on, records carry a recorded_at (\(ahead.recordedAt) at that seq) later than this machine's clock (\(Timestamp.format(millisecondsSince1970: now))) by more than \(margin / 60_000) minutes: the writer's clock ran ahead when they were written, and the rules (lots' expiry, authorisations' expiry, monthly caps) acted on that time, or this machine's clock is behind (Specs/ledger.md 5.3)")
             }
+        }
+        // Compared as keys (name, key id, key), as follow --verifier-key compares them: upper-case hex names the same key.
+        if let pinned, report.verifierKey != pinned.verifierKey {
+            printError("verify failed: \(LedgerError.Code.integrity.name): the ledger's genesis names checkpoint key \(report.verifierKey ?? "none"), not the given \(pinned.verifierKey): this is not the ledger that key signs for")
+            throw ExitCode(1)
         }
         print("ok: \(report.recordCount) records, \(report.checkpointCount) checkpoints checked, root \(Base64.encode(report.rootHash))")
     }

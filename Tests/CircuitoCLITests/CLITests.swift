@@ -617,6 +617,22 @@ struct CLITests {
         #expect(after.stderr.contains("note: from seq 2 on, records carry a recorded_at"), "\(after.stderr)")
     }
 
+    @Test("verify --verifier-key: the key circuito init printed passes; another ledger's key is integrity_failure, a text that is not a key invalid_key")
+    func verifyPinsTheVerifierKey() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let pinned = try await circuito("verify", "--data", ledger.directory, "--verifier-key", ledger.verifierKey)
+        #expect(pinned.succeeded && pinned.stdout.hasPrefix("ok: 1 records"), "\(pinned.stdout)\(pinned.stderr)")
+        // A ledger of its own, signed throughout with its own checkpoint key, is not the one the auditor was given.
+        let other = try await TestLedger()
+        defer { other.remove() }
+        let wrong = try await circuito("verify", "--data", other.directory, "--verifier-key", ledger.verifierKey)
+        #expect(wrong.status == 1 && wrong.stdout.isEmpty, "\(wrong.stdout)")
+        #expect(wrong.stderr.contains("verify failed: integrity_failure: the ledger's genesis names checkpoint key \(other.verifierKey), not the given \(ledger.verifierKey)"), "\(wrong.stderr)")
+        let notAKey = try await circuito("verify", "--data", ledger.directory, "--verifier-key", "not-a-key")
+        #expect(notAKey.status == 1 && notAKey.stderr.hasPrefix("error: invalid_key: \"not-a-key\" is not a note verifier key"), "\(notAKey.stderr)")
+    }
+
     @Test("init without --origin gives each ledger an origin of its own: payment authorisations name their ledger by it")
     func defaultOriginsDiffer() async throws {
         let workspace = try Workspace()
