@@ -1,12 +1,67 @@
 import ArgumentParser
 import CircuitoCore
+import CircuitoCrypto
 import CircuitoStorage
 
 struct VaultCommand: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "vault",
-        abstract: "The personal-data key vault: erase a person's key (crypto-shredding).",
-        subcommands: [VaultEraseCommand.self])
+        abstract: "The personal-data key vault: seal a person's data, erase a person's key (crypto-shredding).",
+        subcommands: [VaultSealCommand.self, VaultEraseCommand.self])
+}
+
+struct VaultSealCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seal",
+        abstract: "Seal a person's personal data with their vault key; print the sealed value an event body carries.",
+        discussion: """
+            Reads one JSON value (names, tax code, notes: what must never be in clear in the log) from FILE or \
+            standard input and prints {"alg":"xchacha20poly1305","nonce":…,"ciphertext":…} on one line, sealed \
+            under the beneficiary's key with the beneficiary as subject (Specs/events.md 1.6): the "sealed" member \
+            of case.referred, case.plan_agreed and case.note_added. The vault (created, mode 0700, when missing) \
+            gets a new key for a beneficiary it holds none for; a key file that is there but cannot be used is \
+            refused (key_file), never replaced. circuito case --vault opens what it sealed.
+            """)
+
+    @Option(name: .long, help: "The key vault directory (created, mode 0700, when missing).")
+    var vault: String
+    @Option(name: .long, help: "The beneficiary the data is about (the subject).")
+    var beneficiary: String
+    @Argument(help: "File holding the JSON value to seal; standard input when absent.")
+    var file: String?
+
+    func validate() throws {
+        guard Identifier.isValid(beneficiary) else {
+            throw ValidationError("--beneficiary must be an identifier (1 to 128 letters, digits and . _ : -)")
+        }
+    }
+
+    func run() throws {
+        try reportingErrors { () throws(LedgerError) in
+            // A sealed ciphertext holds at most 16 KiB, its 16-byte tag included: refuse a larger value before any key is made.
+            let maximumPlaintextBytes = SealedData.maximumCiphertextBytes - SecretBox.tagByteCount
+            let input: [UInt8]
+            if let file {
+                input = try FileIO.readFile(file, maximumBytes: 1 << 20)
+            } else {
+                input = try FileIO.readAll(0, maximumBytes: 1 << 20, path: "standard input")
+            }
+            let value: JSONValue
+            do throws(LedgerError) { value = try JSONParser.parse(input) } catch {
+                throw LedgerError(.invalidJSON, "the data to seal (\(file ?? "standard input")) is not one JSON value: \(error.message)")
+            }
+            let plaintextBytes = CanonicalJSON.encode(value).count
+            guard plaintextBytes <= maximumPlaintextBytes else {
+                throw LedgerError(.tooLarge, "the data to seal is \(plaintextBytes) bytes as canonical JSON; a sealed value holds at most \(maximumPlaintextBytes)")
+            }
+            let keyVault = try KeyVault(directory: vault)
+            let key: [UInt8]
+            if let held = try keyVault.key(for: beneficiary) { key = held } else { key = try keyVault.createKey(for: beneficiary) }
+            let output = StandardOutput()
+            output.writeLine(SealedData.seal(value, subject: beneficiary, key: key))
+            output.flush()
+        }
+    }
 }
 
 struct VaultEraseCommand: ParsableCommand {

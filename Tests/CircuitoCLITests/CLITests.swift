@@ -633,6 +633,39 @@ struct CLITests {
         #expect(notAKey.status == 1 && notAKey.stderr.hasPrefix("error: invalid_key: \"not-a-key\" is not a note verifier key"), "\(notAKey.stderr)")
     }
 
+    @Test("vault seal: staff seal a person's data for a referral, which the ledger takes and circuito case opens; the same key seals again, a value too large or not JSON is refused with no key made")
+    func vaultSealMakesTheSealedMember() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let vault = ledger.workspace.path("vault")
+        let person = #"{"name":"Maria Rossi","tax_code":"RSSMRA80A41L219X"}"#
+        let sealed = try await circuito(["vault", "seal", "--vault", vault, "--beneficiary", "ben-1"], stdin: person)
+        try #require(sealed.succeeded, "\(sealed.stderr)")
+        #expect(fileMode(vault) == 0o700 && fileMode(vault + "/ben-1.key") == 0o600)
+        let sealedValue = try JSONParser.parse(sealed.stdout.trimmingCharacters(in: .newlines))
+        #expect(!sealed.stdout.contains("Maria"))
+        let casa = TestActor("casa"), staff = TestActor("op")
+        let appended = try await ledger.append([
+            try ledger.authority.register(casa, role: "organisation", name: "Casa"),
+            try casa.register(staff, role: "staff", name: "Op", organisation: "casa"),
+            try staff.sign("case.referred", id: "refer-1", ["case": "c-1", "beneficiary": "ben-1", "household": "hh-1", "to": "casa", "sealed": sealedValue]),
+        ])
+        try #require(appended.succeeded && !appended.stdout.contains("error"), "\(appended.stdout)\(appended.stderr)")
+        let history = try await circuito("case", "--data", ledger.directory, "--beneficiary", "ben-1", "--vault", vault)
+        #expect(history.succeeded && history.stdout.contains(#""sealed":{"name":"Maria Rossi","tax_code":"RSSMRA80A41L219X"}"#), "\(history.stdout)\(history.stderr)")
+        // A second value for the same person uses the key the vault holds: both open.
+        let note = try await circuito(["vault", "seal", "--vault", vault, "--beneficiary", "ben-1"], stdin: #"{"note":"colloquio"}"#)
+        let noteValue = try JSONParser.parse(note.stdout.trimmingCharacters(in: .newlines))
+        let key = try #require(try KeyVault(existingDirectory: vault).key(for: "ben-1"))
+        #expect(SealedData.open(noteValue, subject: "ben-1", key: key) == ["note": "colloquio"])
+        // Refused before any key is made.
+        let notJSON = try await circuito(["vault", "seal", "--vault", vault, "--beneficiary", "ben-2"], stdin: "Maria Rossi")
+        #expect(notJSON.status == 1 && notJSON.stderr.hasPrefix("error: invalid_json: the data to seal"), "\(notJSON.stderr)")
+        let tooLarge = try await circuito(["vault", "seal", "--vault", vault, "--beneficiary", "ben-2"], stdin: "\"" + String(repeating: "x", count: 20_000) + "\"")
+        #expect(tooLarge.status == 1 && tooLarge.stderr.hasPrefix("error: too_large: the data to seal is 20002 bytes"), "\(tooLarge.stderr)")
+        #expect(access(vault + "/ben-2.key", F_OK) != 0)
+    }
+
     @Test("init without --origin gives each ledger an origin of its own: payment authorisations name their ledger by it")
     func defaultOriginsDiffer() async throws {
         let workspace = try Workspace()
