@@ -287,6 +287,25 @@ struct MoneyRuleTests {
         #expect(try circuit.balance(Account.beneficiary("ben")) == 4600)
     }
 
+    @Test("a till that signs a redeemed authorisation again is told the seq of the payment that used it, and an expired one what to do")
+    func refusalsTellTheTill() throws {
+        var circuit = try Circuit()
+        #expect(try circuit.byStaff("dote.granted", ["beneficiary": "ben", "category": "food", "amount": 5000]) == nil)
+        let body = circuit.paymentBody(amount: 100, nonce: "till-1")
+        let paidAt = circuit.harness.size
+        #expect(try circuit.submit("payment.redeemed", by: "grocer", key: circuit.grocer, body, id: "pay-1") == nil)
+        // The answer was lost; the till signs the same authorisation again, under a new event id.
+        let again = try circuit.harness.factory.make("payment.redeemed", by: "grocer", key: circuit.grocer, body, id: "pay-1-again")
+        let refusal = #expect(throws: LedgerError.self) { try circuit.harness.accept(again) }
+        #expect(refusal?.code == .nonceUsed)
+        #expect(refusal?.message.contains("by the payment recorded at seq \(paidAt)") == true)
+        let expired = try circuit.harness.factory.make(
+            "payment.redeemed", by: "grocer", key: circuit.grocer, circuit.paymentBody(amount: 100, expiresAt: "2026-11-22T09:59:59Z"))
+        let expiredRefusal = #expect(throws: LedgerError.self) { try circuit.harness.accept(expired) }
+        #expect(expiredRefusal?.code == .authorisationExpired)
+        #expect(expiredRefusal?.message.contains("ask the beneficiary's wallet for a new one") == true)
+    }
+
     @Test("a suspended merchant, or one not enrolled, cannot redeem")
     func merchantStanding() throws {
         var circuit = try Circuit()

@@ -607,11 +607,13 @@ enum CircuitRules {
         }
         let now = Timestamp.millisecondsSince1970(context.position.recordedAt) ?? 0
         guard now < (Timestamp.millisecondsSince1970(authorisation.expiresAt) ?? 0) else {
-            throw LedgerError(.authorisationExpired, "the authorisation expired at \(authorisation.expiresAt)")
+            throw LedgerError(.authorisationExpired, "the authorisation expired at \(authorisation.expiresAt), nothing was paid: ask the beneficiary's wallet for a new one")
         }
         let nonceKey = StateKey.make(beneficiary.id, authorisation.nonce)
-        guard try context.value(.nonces, nonceKey) == nil else {
-            throw LedgerError(.nonceUsed, "authorisation nonce \(quoted(authorisation.nonce)) of \(quoted(beneficiary.id)) was already used")
+        if let used = try context.value(.nonces, nonceKey) {
+            // A till that lost the answer and signs the payment again lands here: it needs to learn it was paid.
+            let payment = StateKey.decodeNumber(used).map { "by the payment recorded at seq \($0)" } ?? "by an earlier payment"
+            throw LedgerError(.nonceUsed, "authorisation nonce \(quoted(authorisation.nonce)) of \(quoted(beneficiary.id)) was already used \(payment): an authorisation pays once; if that seq is in this merchant's account history, this payment was made, else ask the wallet for a new authorisation")
         }
         let merchant = try enrolledMerchant(context, merchantID)
         guard merchant["status"] == "enrolled" else {
