@@ -8,8 +8,10 @@ struct AuthoriseCommand: ParsableCommand {
         commandName: "authorise",
         abstract: "Sign a payment authorisation with a beneficiary's wallet key.",
         discussion: """
-            Prints the body of a payment.redeemed event, {"authorisation":{…},"signature":…}; the merchant signs \
-            that event (circuito sign --key MERCHANT.key --actor MERCHANT) and submits it. The authorisation is valid \
+            Prints the body of a payment.redeemed event, {"authorisation":{…},"signature":…}; the merchant makes \
+            the event {"id":<its payment id>,"type":"payment.redeemed","body":<this line>}, signs it once (circuito \
+            sign --key MERCHANT.key --actor MERCHANT), keeps the signed line and submits it (sent again as it is, \
+            it gets its first receipt, never a second payment). The authorisation is valid \
             once (its nonce), only on the ledger whose origin it names (the first line of its checkpoints, or \
             "origin" in server.info) and only until it expires.
             """)
