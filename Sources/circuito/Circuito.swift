@@ -34,7 +34,7 @@ struct Circuito: CommandGroup {
         discussion: "Errors are printed as `error: <code>: <message>`; codes are listed in Specs/ledger.md.",
         subcommands: [
             KeygenCommand.self, InitCommand.self, SignCommand.self, AppendCommand.self, VerifyCommand.self,
-            RebuildCommand.self, CaseCommand.self, AuthoriseCommand.self, ExportCommand.self, BackupCommand.self, CheckpointCommand.self, ProofCommand.self, VectorsCommand.self, DemoCommand.self, ReportCommand.self, VaultCommand.self,
+            RebuildCommand.self, CaseCommand.self, AuthoriseCommand.self, ExportCommand.self, BackupCommand.self, CheckpointCommand.self, ProofCommand.self, VectorsCommand.self, DemoCommand.self, ReportCommand.self, VaultCommand.self, ReceiptCommand.self,
             ServeCommand.self, ClientCommand.self, FollowCommand.self, BadgeCommand.self, BenchCommand.self,
         ]
     )
