@@ -170,7 +170,7 @@ public final class Follower {
             case .message(let message) where message["id"] == requestID:
                 if let error = message["error"] {
                     let refusal = RPCError(json: error) ?? RPCError.internalError("an unreadable error")
-                    if heartbeatSeconds != nil, refusal.code == -32602, refusal.message.contains("\"heartbeat_seconds\"") {
+                    if heartbeatSeconds != nil, refusal.name == "invalid_params", refusal.message.contains("\"heartbeat_seconds\"") {
                         // A leader older than heartbeats: follow it without them (a silent one is then found only
                         // by the keepalive probes, if its connection dies).
                         log("the leader does not send heartbeats (an older circuito); following it without them")

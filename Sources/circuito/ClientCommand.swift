@@ -541,7 +541,7 @@ struct ClientSubscribeCommand: ParsableCommand {
                 return try client.call("subscribe", try reader.signed("subscribe", .object(members)))
             }
             var answer = try subscribe()
-            if case .failure(let error) = answer, heartbeatSeconds != nil, error.code == -32602, error.message.contains("\"heartbeat_seconds\"") {
+            if case .failure(let error) = answer, heartbeatSeconds != nil, error.name == "invalid_params", error.message.contains("\"heartbeat_seconds\"") {
                 printError("the server does not send heartbeats (an older circuito); subscribing without them")
                 heartbeatSeconds = nil
                 answer = try subscribe()
