@@ -1766,6 +1766,7 @@ struct CLITests {
         }
         // Refused before the replica is made or the leader reached.
         let workspace = try Workspace()
+        defer { workspace.remove() }
         for heartbeat in ["-1", "3601", "x"] {
             let refused = try await circuito([
                 "follow", "--from", "127.0.0.1:1", "--data", workspace.path("replica"), "--key", workspace.path("none.key"), "--actor", "audit",
