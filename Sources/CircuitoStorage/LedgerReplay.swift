@@ -22,9 +22,6 @@ public enum LedgerReplay {
         public let rootHash: [UInt8]
         /// Rows compared per state table (rebuild only).
         public let comparedRows: Int
-        /// The checkpoint verifier key that the genesis record names, which checked every checkpoint: what an auditor
-        /// compares with the key the programme gave them (`verify --verifier-key`).
-        public let verifierKey: String?
     }
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
@@ -265,7 +262,7 @@ public enum LedgerReplay {
         }
         return Report(
             recordCount: total, checkpointCount: checkpointCount, eventSignaturesChecked: eventSignaturesChecked, rootHash: replayer.frontier.root,
-            comparedRows: comparedRows, verifierKey: replayer.verifier?.verifierKey)
+            comparedRows: comparedRows)
     }
 
     /// One chunk of leaves read from the log, being hashed, parsed and signature-checked on the other cores.

@@ -412,18 +412,13 @@ struct VerifyCommand: ParsableCommand {
         }
         DemoCommand.warnIfUnfinished(data: data)
         let now = Ledger.systemClockMilliseconds()
-        let report = try replay(data: data, compareProjections: false, verb: "verify") { reader in
+        let report = try replay(data: data, compareProjections: false, verb: "verify", pinnedVerifier: pinned) { reader in
             // Integrity holds, but an auditor should know when the ledger's time ran ahead of the real one: the rules
             // (expiry, caps) acted on that time. Within the margin a running writer allows its clock (5.3), none.
             let margin = ClockJumpCheck.maximumJumpAheadMilliseconds
             if let ahead = try? reader.firstRecord(recordedAfter: now + margin) {
                 printError("note: from seq \(ahead.sequenceNumber) on, records carry a recorded_at (\(ahead.recordedAt) at that seq) later than this machine's clock (\(Timestamp.format(millisecondsSince1970: now))) by more than \(margin / 60_000) minutes: the writer's clock ran ahead when they were written, and the rules (lots' expiry, authorisations' expiry, monthly caps) acted on that time, or this machine's clock is behind (Specs/ledger.md 5.3)")
             }
-        }
-        // Compared as keys (name, key id, key), as follow --verifier-key compares them: upper-case hex names the same key.
-        if let pinned, report.verifierKey != pinned.verifierKey {
-            printError("verify failed: \(LedgerError.Code.integrity.name): the ledger's genesis names checkpoint key \(report.verifierKey ?? "none"), not the given \(pinned.verifierKey): this is not the ledger that key signs for")
-            throw ExitCode(1)
         }
         print("ok: \(report.recordCount) records, \(report.checkpointCount) checkpoints checked, root \(Base64.encode(report.rootHash))")
     }
@@ -459,10 +454,24 @@ struct RebuildCommand: ParsableCommand {
 /// Replays the ledger in `data` with progress on a terminal; prints the failure and exits 1 when it fails.
 func replay(
     data: String, compareProjections: Bool, signatureChecks: LedgerReplay.SignatureChecks = .everyEvent, verb: String,
-    afterwards: (LedgerReader) -> Void = { _ in }
+    pinnedVerifier: NoteVerifier? = nil, afterwards: (LedgerReader) -> Void = { _ in }
 ) throws -> LedgerReplay.Report {
     let reader: LedgerReader
     do throws(LedgerError) { reader = try LedgerReplay.openLedger(directory: data) } catch { throw failure(error) }
+    // Before the replay, which may take an hour: a copy of another ledger is refused at once. Compared as keys (name,
+    // key id, key), as follow --verifier-key compares them: upper-case hex names the same key. The replay then checks
+    // every checkpoint with the key this genesis names.
+    if let pinnedVerifier {
+        let named: NoteVerifier
+        do throws(LedgerError) { named = try reader.checkpointVerifier() } catch {
+            printError("\(verb) failed: \(error.code.name): \(error.message)")
+            throw ExitCode(1)
+        }
+        guard named.verifierKey == pinnedVerifier.verifierKey else {
+            printError("\(verb) failed: \(LedgerError.Code.integrity.name): the ledger's genesis names checkpoint key \(named.verifierKey), not the given \(pinnedVerifier.verifierKey): this is not the ledger that key signs for")
+            throw ExitCode(1)
+        }
+    }
     // The replay reports once per chunk, with its own total.
     let progress = ScanProgress(verb: verb, totalRecords: 0)
     do throws(LedgerReplay.Failure) {

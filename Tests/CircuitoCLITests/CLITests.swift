@@ -2122,6 +2122,21 @@ func positions(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
 
 @Suite("circuito verify finds tampering", .timeLimit(.minutes(5)))
 struct TamperTests {
+    @Test("verify --verifier-key refuses another ledger's copy before its replay: the key is named, not a damaged record further on")
+    func pinnedKeyIsCheckedBeforeTheReplay() async throws {
+        let fixture = try await TamperFixture()
+        defer { fixture.ledger.remove() }
+        try await fixture.tamper(seq: 17) { leaf in (try TamperFixture.offset(of: "\"Tamper Target 17\"", in: leaf) + 8, [UInt8(ascii: "X")]) }
+        let other = try await TestLedger()
+        defer { other.remove() }
+        let verify = try await circuito("verify", "--data", fixture.ledger.directory, "--verifier-key", other.verifierKey)
+        #expect(verify.status == 1 && verify.stdout.isEmpty)
+        #expect(verify.stderr.hasPrefix("verify failed: integrity_failure: the ledger's genesis names checkpoint key \(fixture.ledger.verifierKey), not the given \(other.verifierKey)"), "\(verify.stderr)")
+        // With its own key it replays, and finds the damage.
+        let own = try await circuito("verify", "--data", fixture.ledger.directory, "--verifier-key", fixture.ledger.verifierKey)
+        #expect(own.stderr.hasPrefix("verify failed at seq 17: integrity_failure: "), "\(own.stderr)")
+    }
+
     @Test("one changed letter in a signed field fails verify at that record's seq")
     func signedFieldTampered() async throws {
         let fixture = try await TamperFixture()
