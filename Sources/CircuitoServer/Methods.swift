@@ -27,6 +27,7 @@ struct ServerContext: Sendable {
         "submit", "submit_batch", "checkpoint", "events", "subscribe", "proof.inclusion", "proof.consistency",
         "account.balance", "account.history", "case.history", "catalogue.search", "badge.get", "actor.get", "report",
         "server.info", "badge.credential", "badge.status_list", "session.challenge", "session.open", "session.close",
+        "settlement.get",
     ]
 
     static let protocolVersion = "circuito.rpc.v1"
@@ -75,7 +76,7 @@ struct ServerContext: Sendable {
         case "session.challenge": return try sessionChallenge(Params(request.params, method: method), session: session)
         case "session.open": return try sessionOpen(request.params, session: session)
         case "session.close": return try sessionClose(Params(request.params, method: method), session: session)
-        case "events", "report", "account.balance", "account.history", "case.history":
+        case "events", "report", "account.balance", "account.history", "case.history", "settlement.get":
             let (requester, _, inner) = try authenticate(request.params, method: method, session: session)
             let params = try Params(inner, method: method)
             switch method {
@@ -83,6 +84,7 @@ struct ServerContext: Sendable {
             case "report": return try report(params, requester: requester)
             case "account.balance": return try accountBalance(params, requester: requester)
             case "account.history": return try accountHistory(params, requester: requester)
+            case "settlement.get": return try settlement(params, requester: requester)
             default: return try caseHistory(params, requester: requester)
             }
         case "subscribe": throw .invalidRequest("subscribe cannot be part of a batch")
@@ -534,6 +536,22 @@ struct ServerContext: Sendable {
             ])
         }
         return .object(["account": .string(account), "entries": .array(entries), "next_after": Self.cursor(page.nextAfter)])
+    }
+
+    /// A settlement, for the merchant that requested it, the authority and auditors: whether it was paid is not in
+    /// the merchant's own account history (`settlement.paid` moves the settlement account, not the merchant's).
+    private func settlement(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["settlement"])
+        let id = try params.identifier("settlement")
+        let readsEverySettlement = ReadPolicy.mayReadLog(requester)
+        // Other roles read none, whatever the id; a merchant its own, known only once the settlement is found (an
+        // unknown id is not_found to it too: ids are one namespace any key can probe, Specs/ledger.md 9).
+        try authorise(readsEverySettlement || requester.role == .merchant, requester, "settlements")
+        guard let settlement = try ledger({ () throws(LedgerError) in try reader.settlement(id) }) else {
+            throw RPCError(LedgerError(.notFound, "there is no settlement \"\(id)\""))
+        }
+        try authorise(readsEverySettlement || settlement["merchant"]?.stringValue == requester.id, requester, "settlement \"\(id)\"")
+        return .object(["settlement": settlement])
     }
 
     private func caseHistory(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {

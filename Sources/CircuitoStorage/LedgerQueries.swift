@@ -269,6 +269,11 @@ extension LedgerReader {
         }
     }
 
+    /// A settlement as the ledger holds it (`settlement.requested`, then `settlement.paid`).
+    public func settlement(_ id: String) throws(LedgerError) -> JSONValue? {
+        try withState { (state) throws(LedgerError) in try state.json(.settlements, id) }
+    }
+
     /// An actor as the registry holds it now.
     public func actorRecord(_ id: String) throws(LedgerError) -> ActorRecord? {
         try withState { (state) throws(LedgerError) in try state.actor(id) }

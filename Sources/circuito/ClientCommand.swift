@@ -17,7 +17,7 @@ struct ClientCommand: CommandGroup {
             ClientInfoCommand.self, ClientSubmitCommand.self, ClientBalanceCommand.self, ClientHistoryCommand.self,
             ClientCaseCommand.self, ClientCatalogueCommand.self, ClientActorCommand.self, ClientBadgeCommand.self,
             ClientStatusListCommand.self, ClientCheckpointCommand.self, ClientProofCommand.self, ClientEventsCommand.self,
-            ClientReportCommand.self, ClientSubscribeCommand.self,
+            ClientReportCommand.self, ClientSubscribeCommand.self, ClientSettlementCommand.self,
         ])
 }
 
@@ -307,6 +307,19 @@ struct ClientSubmitCommand: ParsableCommand {
             throw LedgerError(.invalidEvent, "an unsigned event needs --key and --actor to be signed")
         }
         return try UnsignedEvents.sign(unsigned, actor: actor, with: privateKey).json
+    }
+}
+
+struct ClientSettlementCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "settlement", abstract: "A settlement: requested or paid (the merchant's own; the authority and auditors any).")
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var reader: ReaderOptions
+    @Option(name: .long, help: "The settlement: the event id of its settlement.requested.")
+    var id: String
+
+    func run() throws {
+        try clientCall(options, "settlement.get") { () throws(LedgerError) in try reader.signed("settlement.get", ["settlement": .string(id)]) }
     }
 }
 

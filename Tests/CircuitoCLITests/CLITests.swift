@@ -666,6 +666,20 @@ struct CLITests {
         #expect(access(vault + "/ben-2.key", F_OK) != 0)
     }
 
+    @Test("client settlement asks settlement.get as the signer: an unknown id is not_found, an unsigned ask a usage error of its own")
+    func clientSettlement() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let unknown = try await circuito(
+            "client", "settlement", "--server", endpoint, "--key", ledger.workspace.path("authority.key"), "--actor", "authority", "--id", "settle-none")
+        #expect(unknown.status == 1 && unknown.stderr == "error: not_found: there is no settlement \"settle-none\"\n", "\(unknown.stderr)")
+        let unsigned = try await circuito("client", "settlement", "--server", endpoint, "--id", "settle-none")
+        #expect(unsigned.status == 1 && unsigned.stderr.hasPrefix("error: invalid_read_request: settlement.get is a signed read"), "\(unsigned.stderr)")
+    }
+
     @Test("init without --origin gives each ledger an origin of its own: payment authorisations name their ledger by it")
     func defaultOriginsDiffer() async throws {
         let workspace = try Workspace()
