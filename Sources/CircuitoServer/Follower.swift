@@ -170,7 +170,7 @@ public final class Follower {
             case .message(let message) where message["id"] == requestID:
                 if let error = message["error"] {
                     let refusal = RPCError(json: error) ?? RPCError.internalError("an unreadable error")
-                    if heartbeatSeconds != nil, refusal.name == "invalid_params", refusal.message.contains("\"heartbeat_seconds\"") {
+                    if heartbeatSeconds != nil, SubscriptionHeartbeat.isUnknownToServer(refusal) {
                         // A leader older than heartbeats: follow it without them (a silent one is then found only
                         // by the keepalive probes, if its connection dies).
                         log("the leader does not send heartbeats (an older circuito); following it without them")
@@ -203,7 +203,7 @@ public final class Follower {
         log("subscribed to \(configuration.leader) from seq \(start); the leader holds \(catchUpSize) records")
         var state = StreamState(frontier: replica.frontier, previousCheckpointSize: start, previousRoot: replica.frontier.root)
         // With heartbeats asked for, three of them without a message means the leader went silent.
-        let silenceLimit = heartbeatSeconds.map { Duration.seconds(3 * $0) }
+        let silenceLimit = heartbeatSeconds.map { Duration.seconds(SubscriptionHeartbeat.missedBeforeSilence * $0) }
         var lastMessageAt = ContinuousClock.now
         while true {
             if shouldStop() {
@@ -224,8 +224,7 @@ public final class Follower {
                 let silent = silenceLimit.map { ContinuousClock.now - lastMessageAt > $0 } ?? false
                 try flush(&state, progress: progress)
                 if silent, let heartbeatSeconds {
-                    throw .connection(LedgerError(
-                        .connectionFailed, "the leader sent nothing for \(3 * heartbeatSeconds) s although asked for a heartbeat every \(heartbeatSeconds) s"))
+                    throw .connection(SubscriptionHeartbeat.silence(of: "the leader", heartbeatSeconds: heartbeatSeconds))
                 }
                 continue
             case .closed:

@@ -784,7 +784,8 @@ struct Connection {
             try params.allowOnly(["from", "heartbeat_seconds"])
             // Its params before the permission, as every signed read (Specs/protocol.md 4.2).
             let start = try params.optionalCount("from") ?? 0
-            let heartbeatSeconds = try params.optionalInteger("heartbeat_seconds", in: SubscriptionStream.heartbeatSecondsRange).map(Int.init)
+            let heartbeatRange = Int64(SubscriptionHeartbeat.secondsRange.lowerBound)...Int64(SubscriptionHeartbeat.secondsRange.upperBound)
+            let heartbeatSeconds = try params.optionalInteger("heartbeat_seconds", in: heartbeatRange).map(Int.init)
             guard ReadPolicy.mayReadLog(requester) else {
                 throw RPCError(LedgerError(.notAuthorised, "\(requester.role.rawValue) \"\(requester.id)\" may not read the log"))
             }

@@ -162,6 +162,26 @@ final class SubscriptionHub: Sendable {
     }
 }
 
+/// What a subscriber may ask of `subscribe`'s heartbeats and how it reads their absence (Specs/protocol.md 5.5, 6, 9):
+/// the server, the follower and `circuito client subscribe` share these.
+public enum SubscriptionHeartbeat {
+    /// `heartbeat_seconds`: from a second to an hour.
+    public static let secondsRange: ClosedRange<Int> = 1...3600
+    /// Heartbeats in a row without any message after which a subscriber takes the stream for stopped.
+    public static let missedBeforeSilence = 3
+
+    /// True when `refusal` is an older server's answer to `heartbeat_seconds`, which refuses any member it does not
+    /// know (`invalid_params`, naming it): the subscriber then subscribes again without it.
+    public static func isUnknownToServer(_ refusal: RPCError) -> Bool {
+        refusal.name == "invalid_params" && refusal.message.contains("\"heartbeat_seconds\"")
+    }
+
+    /// Why a subscriber gave up on a stream that sent nothing for `missedBeforeSilence` heartbeats of `seconds`.
+    public static func silence(of sender: String, heartbeatSeconds seconds: Int) -> LedgerError {
+        LedgerError(.connectionFailed, "\(sender) sent nothing for \(missedBeforeSilence * seconds) s although asked for a heartbeat every \(seconds) s")
+    }
+}
+
 /// One subscription's stream: records from `start` (catch-up), then live, as JSON-RPC notifications.
 ///
 /// `subscription.record`: `{"record":<record>,"subscription":<id>}`, the record exactly its leaf bytes;
@@ -172,9 +192,6 @@ final class SubscriptionHub: Sendable {
 /// `subscription.heartbeat`: `{"size":n,"subscription":<id>}` when asked for (`heartbeat_seconds`), after that many
 /// seconds in which the stream sent nothing, `n` the records sent up to then (the log's size: it has sent them all).
 struct SubscriptionStream {
-    /// What `subscribe` accepts as `heartbeat_seconds`: from a second to an hour.
-    static let heartbeatSecondsRange: ClosedRange<Int64> = 1...3600
-
     static let recordsPerRead = 64
     /// Bytes a stream writes before it waits until they are on the socket. The async writer takes a write while the
     /// channel looks writable, and the event loop learns otherwise only after it has run the writes already handed

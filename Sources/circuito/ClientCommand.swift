@@ -539,7 +539,10 @@ struct ClientSubscribeCommand: ParsableCommand {
     var heartbeatSeconds: Int?
 
     func validate() throws {
-        if let heartbeatSeconds, !(1...3600).contains(heartbeatSeconds) { throw ValidationError("--heartbeat-seconds must be from 1 to 3600") }
+        let range = SubscriptionHeartbeat.secondsRange
+        if let heartbeatSeconds, !range.contains(heartbeatSeconds) {
+            throw ValidationError("--heartbeat-seconds must be from \(range.lowerBound) to \(range.upperBound)")
+        }
     }
 
     func run() throws {
@@ -554,7 +557,7 @@ struct ClientSubscribeCommand: ParsableCommand {
                 return try client.call("subscribe", try reader.signed("subscribe", .object(members)))
             }
             var answer = try subscribe()
-            if case .failure(let error) = answer, heartbeatSeconds != nil, error.name == "invalid_params", error.message.contains("\"heartbeat_seconds\"") {
+            if case .failure(let error) = answer, heartbeatSeconds != nil, SubscriptionHeartbeat.isUnknownToServer(error) {
                 printError("the server does not send heartbeats (an older circuito); subscribing without them")
                 heartbeatSeconds = nil
                 answer = try subscribe()
@@ -574,9 +577,8 @@ struct ClientSubscribeCommand: ParsableCommand {
                 switch try client.poll() {
                 case .timedOut:
                     output.flush()
-                    if let heartbeatSeconds, ContinuousClock.now - lastMessageAt > .seconds(3 * heartbeatSeconds) {
-                        throw LedgerError(
-                            .connectionFailed, "the server sent nothing for \(3 * heartbeatSeconds) s although asked for a heartbeat every \(heartbeatSeconds) s")
+                    if let heartbeatSeconds, ContinuousClock.now - lastMessageAt > .seconds(SubscriptionHeartbeat.missedBeforeSilence * heartbeatSeconds) {
+                        throw SubscriptionHeartbeat.silence(of: "the server", heartbeatSeconds: heartbeatSeconds)
                     }
                 case .closed:
                     output.flush()

@@ -32,8 +32,9 @@ struct FollowCommand: ParsableCommand {
     @OptionGroup var storage: MapSizeOption
 
     func validate() throws {
-        guard heartbeatSeconds == 0 || (1...3600).contains(heartbeatSeconds) else {
-            throw ValidationError("--heartbeat-seconds must be 0 (none) or from 1 to 3600")
+        let range = SubscriptionHeartbeat.secondsRange
+        guard heartbeatSeconds == 0 || range.contains(heartbeatSeconds) else {
+            throw ValidationError("--heartbeat-seconds must be 0 (none) or from \(range.lowerBound) to \(range.upperBound)")
         }
     }
 
