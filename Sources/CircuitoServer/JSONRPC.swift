@@ -236,10 +236,11 @@ struct Params {
     }
 
     /// A whole number in `range`, nil when absent.
-    func optionalInteger(_ key: String, in range: ClosedRange<Int64>) throws(RPCError) -> Int64? {
+    func optionalInteger(_ key: String, in range: ClosedRange<Int>) throws(RPCError) -> Int? {
         switch members[key] {
         case nil: return nil
-        case .integer(let value)? where range.contains(value): return value
+        // Int is 64 bits on every platform this runs on, so the conversion is exact.
+        case .integer(let value)? where range.contains(Int(value)): return Int(value)
         default: throw .invalidParams("\(method) parameter \"\(key)\" must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
     }

@@ -784,8 +784,7 @@ struct Connection {
             try params.allowOnly(["from", "heartbeat_seconds"])
             // Its params before the permission, as every signed read (Specs/protocol.md 4.2).
             let start = try params.optionalCount("from") ?? 0
-            let heartbeatRange = Int64(SubscriptionHeartbeat.secondsRange.lowerBound)...Int64(SubscriptionHeartbeat.secondsRange.upperBound)
-            let heartbeatSeconds = try params.optionalInteger("heartbeat_seconds", in: heartbeatRange).map(Int.init)
+            let heartbeatSeconds = try params.optionalInteger("heartbeat_seconds", in: SubscriptionHeartbeat.secondsRange)
             guard ReadPolicy.mayReadLog(requester) else {
                 throw RPCError(LedgerError(.notAuthorised, "\(requester.role.rawValue) \"\(requester.id)\" may not read the log"))
             }

@@ -292,11 +292,15 @@ struct ClientSubmitCommand: ParsableCommand {
     /// A receipt checked as a till would check it: the leaf from the event it sent, the proof from the server.
     static func check(_ receipt: JSONValue, submitted: JSONValue, verifier: NoteVerifier, client: LineClient) throws(LedgerError) {
         let check = try ReceiptCheck(receipt: receipt, submitted: submitted, verifier: verifier)
+        try check.verify(inclusionProof: try inclusionProof(for: check, client: client))
+    }
+
+    /// The server's inclusion proof of the receipt's seq at its checkpoint's size.
+    static func inclusionProof(for check: ReceiptCheck, client: LineClient) throws(LedgerError) -> [[UInt8]] {
         let params: JSONValue = ["seq": .integer(Int64(check.sequenceNumber)), "size": .integer(Int64(check.treeSize))]
         switch try client.call("proof.inclusion", params) {
         case .success(let proof):
-            let hashes = (proof["hashes"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Base64.decode) }
-            try check.verify(inclusionProof: hashes)
+            return (proof["hashes"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Base64.decode) }
         case .failure(let error):
             throw LedgerError(.integrity, "the receipt of seq \(check.sequenceNumber) could not be checked: proof.inclusion answered \(error)")
         }
