@@ -189,4 +189,47 @@ extension HostileLeaderTests {
         }
         #expect(error.code == .integrity && error.message == "a heartbeat for size 5 arrived after 0 records", "\(error)")
     }
+
+    @Test("a replica commit longer than three heartbeats is no silence of the leader's: what the leader sent meanwhile is read, and the connection kept")
+    func slowReplicaCommitIsNoSilence() async throws {
+        let recorded = try await RecordedStream.make()
+        let folder = TemporaryFolder()
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
+            // The genesis commit alone, then nothing for longer than a poll: the follower's poll times out with that
+            // commit to flush. The rest and a heartbeat a second come while the flush is still running.
+            let firstCommit = recorded.honestMessages(from: from).prefix(2)
+            guard FakeLeader.write(RPCMessage.line(recorded.answer(from: from)) + firstCommit.flatMap(RecordedStream.line), to: connection) else { return }
+            usleep(1_500_000)
+            guard FakeLeader.write(recorded.honestMessages(from: from).dropFirst(2).flatMap(RecordedStream.line), to: connection) else { return }
+            let heartbeat = RPCMessage.notification(method: "subscription.heartbeat", params: ["size": .integer(Int64(recorded.size)), "subscription": "sub-1"])
+            for _ in 0..<15 {
+                guard FakeLeader.write(RPCMessage.line(heartbeat), to: connection) else { return }
+                sleep(1)
+            }
+        }
+        defer { leader.stop() }
+        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: recorded.auditor)
+        configuration.storageOptions = .init()
+        configuration.heartbeatSeconds = 1
+        let follower = try Follower(configuration)
+        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
+        var lines: [String] = []
+        var size: UInt64 = 0
+        let started = ContinuousClock.now
+        do throws(Follower.Failure) {
+            try follower.run(
+                shouldStop: { size >= recorded.size || ContinuousClock.now - started > .seconds(20) },
+                progress: { committed in
+                    // The first commit takes 4 s, as a replica's commit on a slow disk might: more than three heartbeats.
+                    if size == 0 { sleep(4) }
+                    size = committed
+                },
+                log: { lines.append($0) })
+        } catch {
+            Issue.record("the follower stopped with \(error)")
+        }
+        #expect(size == recorded.size, "\(lines)")
+        #expect(!lines.contains { $0.contains("reconnecting") }, "\(lines)")
+        #expect(leader.requestedFrom.withLock { $0 } == [0], "\(lines)")
+    }
 }
