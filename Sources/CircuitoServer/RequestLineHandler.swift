@@ -335,7 +335,7 @@ final class RequestLineHandler: ChannelInboundHandler {
     /// Reads answered on the event loop when nothing else is in flight (Specs/protocol.md section 1).
     static let inlineMethods: Set<String> = [
         "account.balance", "proof.inclusion", "proof.consistency", "checkpoint", "server.info", "actor.get", "badge.get",
-        "session.challenge", "session.open", "session.close",
+        "session.challenge", "session.open", "session.close", "settlement.get",
     ]
 
     private let state: ConnectionState
