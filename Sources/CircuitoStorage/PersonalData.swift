@@ -29,7 +29,13 @@ public enum PersonalData {
     public static func open(body: JSONValue, subject: String, vault: KeyVault?, erased: Bool) throws(LedgerError) -> JSONValue {
         var key: [UInt8]?
         if !erased, let vault { key = try vault.key(for: subject) }
-        return replaceSealed(in: body, depth: 0) { sealed in
+        return open(body: body, subject: subject, key: key, erased: erased)
+    }
+
+    /// The same with the subject's key already read from the vault (nil: the vault holds none), for a reader that
+    /// opens many events of one subject.
+    public static func open(body: JSONValue, subject: String, key: [UInt8]?, erased: Bool) -> JSONValue {
+        replaceSealed(in: body, depth: 0) { sealed in
             if erased { return Opened.erased.json }
             guard let key else { return Opened.unavailable.json }
             guard let value = SealedData.open(sealed, subject: subject, key: key) else { return Opened.undecryptable.json }

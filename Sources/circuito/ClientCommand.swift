@@ -73,7 +73,9 @@ struct ReaderOptions: ParsableArguments {
 }
 
 /// Calls one method and prints its result; a refusal becomes the common error line and exit status 1.
-func clientCall(_ options: ServerOptions, _ method: String, _ params: () throws(LedgerError) -> JSONValue) throws {
+func clientCall(
+    _ options: ServerOptions, _ method: String, _ params: () throws(LedgerError) -> JSONValue, opening: ((JSONValue) -> JSONValue)? = nil
+) throws {
     try reportingErrors { () throws(LedgerError) in
         // The request first: a read without its key, or a key file that cannot be read, is named as such also when
         // the server cannot be reached (it was reported as connection_failed).
@@ -82,7 +84,7 @@ func clientCall(_ options: ServerOptions, _ method: String, _ params: () throws(
         switch try client.call(method, request) {
         case .success(let result):
             let output = StandardOutput()
-            output.writeLine(result)
+            output.writeLine(opening?(result) ?? result)
             output.flush()
         case .failure(let error):
             throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
@@ -358,7 +360,11 @@ struct ClientHistoryCommand: ParsableCommand {
 }
 
 struct ClientCaseCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "case", abstract: "The records that concern a beneficiary, one page.")
+    static let configuration = CommandConfiguration(
+        commandName: "case", abstract: "The records that concern a beneficiary, one page.",
+        discussion: """
+            With --vault, the sealed personal data of the records (a referral's, a plan's, a note's) is opened here             with the subject's key from that key vault, as circuito case opens it offline: the clear value,             "unavailable" when the vault holds no key for the beneficiary, "undecryptable" when its key does not open             it, "erased" when the page holds the beneficiary's subject.erased. The records so opened are for reading:             their signatures no longer verify. The server never sees the vault.
+            """)
     @OptionGroup var options: ServerOptions
     @OptionGroup var reader: ReaderOptions
     @Option(name: .long, help: "The beneficiary's id.")
@@ -367,11 +373,39 @@ struct ClientCaseCommand: ParsableCommand {
     var after: UInt64?
     @Option(name: .long, help: "Records in the page.")
     var limit: Int = 100
+    @Option(name: .long, help: "A key vault directory, which must be there: open the sealed personal data with it.")
+    var vault: String?
 
     func run() throws {
         var params: JSONObject = ["beneficiary": .string(beneficiary), "limit": .integer(Int64(limit))]
         if let after { params["after"] = .integer(Int64(after)) }
-        try clientCall(options, "case.history") { () throws(LedgerError) in try reader.signed("case.history", .object(params)) }
+        // The vault is read before anything is sent: a wrong path is named as such, not after a round trip.
+        var opening: ((JSONValue) -> JSONValue)?
+        if let vault {
+            try reportingErrors { () throws(LedgerError) in
+                let key = try KeyVault(existingDirectory: vault).key(for: beneficiary)
+                opening = { [beneficiary] page in Self.opened(page, beneficiary: beneficiary, key: key) }
+            }
+        }
+        try clientCall(options, "case.history", { () throws(LedgerError) in try reader.signed("case.history", .object(params)) }, opening: opening)
+    }
+
+    /// The page with each record's sealed values opened. An erasure seen in the page marks them all "erased", as
+    /// circuito case does; one on another page is not known here (its key is gone once `vault erase` ran).
+    static func opened(_ page: JSONValue, beneficiary: String, key: [UInt8]?) -> JSONValue {
+        guard var members = page.objectValue, let records = members["records"]?.arrayValue else { return page }
+        let erased = records.contains { record in
+            record["event"]?["type"] == "subject.erased" && record["event"]?["body"]?["beneficiary"] == .string(beneficiary)
+        }
+        members["records"] = .array(records.map { record in
+            guard var recordMembers = record.objectValue, var event = recordMembers["event"]?.objectValue, let body = event["body"] else {
+                return record
+            }
+            event["body"] = PersonalData.open(body: body, subject: beneficiary, key: key, erased: erased)
+            recordMembers["event"] = .object(event)
+            return .object(recordMembers)
+        })
+        return .object(members)
     }
 }
 

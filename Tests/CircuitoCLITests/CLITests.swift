@@ -666,6 +666,45 @@ struct CLITests {
         #expect(access(vault + "/ben-2.key", F_OK) != 0)
     }
 
+    @Test("client case --vault opens the sealed personal data of the page with the vault's key, as circuito case does offline: unavailable without the key, erased once the page holds the erasure")
+    func clientCaseOpensSealedDataWithTheVault() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let vault = ledger.workspace.path("vault")
+        let sealed = try await circuito(["vault", "seal", "--vault", vault, "--beneficiary", "ben-1"], stdin: #"{"name":"Maria Rossi"}"#)
+        try #require(sealed.succeeded, "\(sealed.stderr)")
+        let sealedValue = try JSONParser.parse(sealed.stdout.trimmingCharacters(in: .newlines))
+        let hub = TestActor("ciss38"), casa = TestActor("casa"), staff = TestActor("op")
+        try KeyFile.write(staff.key, to: ledger.workspace.path("op.key"))
+        let appended = try await ledger.append([
+            try ledger.authority.register(hub, role: "organisation", name: "Hub"),
+            try ledger.authority.register(casa, role: "organisation", name: "Casa"),
+            try casa.register(staff, role: "staff", name: "Op", organisation: "casa"),
+            try hub.sign("case.referred", id: "refer-1", ["case": "c-1", "beneficiary": "ben-1", "household": "hh-1", "to": "casa", "sealed": sealedValue]),
+        ])
+        try #require(appended.succeeded && !appended.stdout.contains("error"), "\(appended.stdout)\(appended.stderr)")
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let read = ["client", "case", "--server", endpoint, "--key", ledger.workspace.path("op.key"), "--actor", "op", "--beneficiary", "ben-1"]
+        let plain = try await circuito(read)
+        #expect(plain.succeeded && plain.stdout.contains(#""ciphertext":"#) && !plain.stdout.contains("Maria"), "\(plain.stdout)\(plain.stderr)")
+        let opened = try await circuito(read + ["--vault", vault])
+        #expect(opened.succeeded && opened.stdout.contains(#""sealed":{"name":"Maria Rossi"}"#), "\(opened.stdout)\(opened.stderr)")
+        let otherVault = ledger.workspace.path("other-vault")
+        try FileManager.default.createDirectory(atPath: otherVault, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let withoutKey = try await circuito(read + ["--vault", otherVault])
+        #expect(withoutKey.succeeded && withoutKey.stdout.contains(#""sealed":"unavailable""#), "\(withoutKey.stdout)\(withoutKey.stderr)")
+        let missing = try await circuito(read + ["--vault", ledger.workspace.path("no-vault")])
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("error: not_found: there is no key vault"), "\(missing.stderr)")
+        let erasure = try await circuito(
+            ["client", "submit", "--server", endpoint, "--key", ledger.workspace.path("op.key"), "--actor", "op"],
+            stdin: #"{"type":"subject.erased","body":{"beneficiary":"ben-1","case":"c-1"}}"#)
+        try #require(erasure.succeeded, "\(erasure.stdout)\(erasure.stderr)")
+        let erased = try await circuito(read + ["--vault", vault])
+        #expect(erased.succeeded && erased.stdout.contains(#""sealed":"erased""#) && !erased.stdout.contains("Maria"), "\(erased.stdout)\(erased.stderr)")
+    }
+
     @Test("client settlement asks settlement.get as the signer: an unknown id is not_found, an unsigned ask a usage error of its own")
     func clientSettlement() async throws {
         let ledger = try await TestLedger()
