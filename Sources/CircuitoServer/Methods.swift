@@ -27,7 +27,7 @@ struct ServerContext: Sendable {
         "submit", "submit_batch", "checkpoint", "events", "subscribe", "proof.inclusion", "proof.consistency",
         "account.balance", "account.history", "case.history", "catalogue.search", "badge.get", "actor.get", "report",
         "server.info", "badge.credential", "badge.status_list", "session.challenge", "session.open", "session.close",
-        "settlement.get",
+        "settlement.get", "policy.get",
     ]
 
     static let protocolVersion = "circuito.rpc.v1"
@@ -70,6 +70,7 @@ struct ServerContext: Sendable {
         case "proof.consistency": return try consistencyProof(Params(request.params, method: method))
         case "catalogue.search": return try catalogueSearch(Params(request.params, method: method))
         case "badge.get": return try badge(Params(request.params, method: method))
+        case "policy.get": return try policy(Params(request.params, method: method))
         case "badge.credential": return try badgeCredential(Params(request.params, method: method))
         case "badge.status_list": return try badgeStatusList(Params(request.params, method: method))
         case "actor.get": return try actor(request.params, session: session)
@@ -331,6 +332,16 @@ struct ServerContext: Sendable {
             throw RPCError(LedgerError(.notFound, "badge \"\(id)\" is not issued"))
         }
         return .object(["badge": found.badge, "badge_class": found.badgeClass ?? .null])
+    }
+
+    /// The policy in force: the programme's rules, no one's data, so public. Staff read the categories a dote may be
+    /// earmarked for and the monthly cap before they grant or convert, a shop the categories it may be enrolled for.
+    private func policy(_ params: Params) throws(RPCError) -> JSONValue {
+        try params.allowOnly([])
+        guard let policy = try ledger({ () throws(LedgerError) in try reader.currentPolicy() }) else {
+            throw RPCError(LedgerError(.notFound, "the authority has recorded no policy.updated yet"))
+        }
+        return .object(["policy": policy])
     }
 
     /// The signed OpenBadgeCredential of an issued badge, built exactly as `circuito badge credential` builds it.

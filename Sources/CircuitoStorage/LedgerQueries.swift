@@ -269,6 +269,11 @@ extension LedgerReader {
         }
     }
 
+    /// The policy in force as the ledger holds it (`policy.updated`), nil before the first.
+    public func currentPolicy() throws(LedgerError) -> JSONValue? {
+        try withState { (state) throws(LedgerError) in try state.json(.policy, "current") }
+    }
+
     /// A settlement as the ledger holds it (`settlement.requested`, then `settlement.paid`).
     public func settlement(_ id: String) throws(LedgerError) -> JSONValue? {
         try withState { (state) throws(LedgerError) in try state.json(.settlements, id) }

@@ -18,6 +18,7 @@ struct ClientCommand: CommandGroup {
             ClientCaseCommand.self, ClientCatalogueCommand.self, ClientActorCommand.self, ClientBadgeCommand.self,
             ClientStatusListCommand.self, ClientCheckpointCommand.self, ClientProofCommand.self, ClientEventsCommand.self,
             ClientReportCommand.self, ClientSubscribeCommand.self, ClientSettlementCommand.self,
+            ClientPolicyCommand.self,
         ])
 }
 
@@ -327,6 +328,15 @@ struct ClientSettlementCommand: ParsableCommand {
     func run() throws {
         try clientCall(options, "settlement.get") { () throws(LedgerError) in try reader.signed("settlement.get", ["settlement": .string(id)]) }
     }
+}
+
+struct ClientPolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "The policy in force: conversion rate, monthly conversion cap, lot validity, dote categories (public).")
+    @OptionGroup var options: ServerOptions
+
+    func run() throws { try clientCall(options, "policy.get") { () throws(LedgerError) in .object([:]) } }
 }
 
 struct ClientBalanceCommand: ParsableCommand {

@@ -719,6 +719,26 @@ struct CLITests {
         #expect(unsigned.status == 1 && unsigned.stderr.hasPrefix("error: invalid_read_request: settlement.get is a signed read"), "\(unsigned.stderr)")
     }
 
+    @Test("client policy prints the policy in force, unsigned; before the first policy.updated it is not_found")
+    func clientPolicy() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let none = try await circuito("client", "policy", "--server", endpoint)
+        #expect(none.status == 1 && none.stderr == "error: not_found: the authority has recorded no policy.updated yet\n", "\(none.stderr)")
+        let policy = #"{"type":"policy.updated","body":{"categories":["rent","eye_care","dental_care"],"conversion_rate_cents_per_credit":100,"lot_validity_days":30,"monthly_conversion_cap_cents":8000}}"#
+        let submitted = try await circuito(
+            ["client", "submit", "--server", endpoint, "--key", ledger.workspace.path("authority.key"), "--actor", "authority"], stdin: policy)
+        try #require(submitted.succeeded, "\(submitted.stdout)\(submitted.stderr)")
+        let printed = try await circuito("client", "policy", "--server", endpoint)
+        #expect(
+            printed.succeeded
+                && printed.stdout == #"{"policy":{"categories":["rent","eye_care","dental_care"],"conversion_rate_cents_per_credit":100,"lot_validity_days":30,"monthly_conversion_cap_cents":8000,"since":1}}"# + "\n",
+            "\(printed.stdout)\(printed.stderr)")
+    }
+
     @Test("init without --origin gives each ledger an origin of its own: payment authorisations name their ledger by it")
     func defaultOriginsDiffer() async throws {
         let workspace = try Workspace()
