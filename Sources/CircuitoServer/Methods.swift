@@ -27,7 +27,7 @@ struct ServerContext: Sendable {
         "submit", "submit_batch", "checkpoint", "events", "subscribe", "proof.inclusion", "proof.consistency",
         "account.balance", "account.history", "case.history", "catalogue.search", "badge.get", "actor.get", "report",
         "server.info", "badge.credential", "badge.status_list", "session.challenge", "session.open", "session.close",
-        "settlement.get", "policy.get",
+        "settlement.get", "policy.get", "case.list",
     ]
 
     static let protocolVersion = "circuito.rpc.v1"
@@ -77,7 +77,7 @@ struct ServerContext: Sendable {
         case "session.challenge": return try sessionChallenge(Params(request.params, method: method), session: session)
         case "session.open": return try sessionOpen(request.params, session: session)
         case "session.close": return try sessionClose(Params(request.params, method: method), session: session)
-        case "events", "report", "account.balance", "account.history", "case.history", "settlement.get":
+        case "events", "report", "account.balance", "account.history", "case.history", "settlement.get", "case.list":
             let (requester, _, inner) = try authenticate(request.params, method: method, session: session)
             let params = try Params(inner, method: method)
             switch method {
@@ -86,6 +86,7 @@ struct ServerContext: Sendable {
             case "account.balance": return try accountBalance(params, requester: requester)
             case "account.history": return try accountHistory(params, requester: requester)
             case "settlement.get": return try settlement(params, requester: requester)
+            case "case.list": return try caseList(params, requester: requester)
             default: return try caseHistory(params, requester: requester)
             }
         case "subscribe": throw .invalidRequest("subscribe cannot be part of a batch")
@@ -563,6 +564,32 @@ struct ServerContext: Sendable {
         }
         try authorise(readsEverySettlement || settlement["merchant"]?.stringValue == requester.id, requester, "settlement \"\(id)\"")
         return .object(["settlement": settlement])
+    }
+
+    /// The statuses a case goes through (Specs/events.md 5).
+    static let caseStatuses = ["referred", "open", "closed"]
+
+    /// The cases one organisation holds, for it, its staff, the authority and auditors: a referral from a hub is
+    /// found here by the Casa it names, which otherwise learnt of it only from outside the ledger. It lists only
+    /// what the holder was given or recorded itself.
+    private func caseList(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["holder", "status", "after", "limit"])
+        let holder = try params.identifier("holder")
+        let status = try params.optionalString("status")
+        if let status, !Self.caseStatuses.contains(status) {
+            throw .invalidParams("case.list status must be one of \(Self.caseStatuses.joined(separator: ", "))")
+        }
+        let after = try params.optionalIdentifier("after")
+        let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
+        let ownOrganisation: String? = switch requester.role {
+        case .organisation: requester.id
+        case .staff: requester.organisation
+        default: nil
+        }
+        try authorise(ReadPolicy.mayReadLog(requester) || ownOrganisation == holder, requester, "the cases held by \(holder)")
+        try requireRegistered(holder, as: .organisation, requester: requester)
+        let page = try ledger { () throws(LedgerError) in try reader.casesHeld(by: holder, status: status, after: after, limit: limit) }
+        return .object(["holder": .string(holder), "cases": .array(page.entries), "next_after": page.nextAfter.map { .string($0) } ?? .null])
     }
 
     private func caseHistory(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {

@@ -260,6 +260,34 @@ extension LedgerReader {
         }
     }
 
+    /// The cases `holder` holds (optionally only those in `status`), in case id order after the id `after`: how a
+    /// help desk learns of the referrals made to it. The cases table is keyed by case id, not by holder, so a page
+    /// looks at no more than `maximumExaminedEntries` cases and may then come back short, with a cursor.
+    public func casesHeld(by holder: String, status: String?, after: String?, limit: Int) throws(LedgerError) -> LedgerPage<JSONValue> {
+        let limit = Self.clampedLimit(limit)
+        return try environment.read { (transaction) throws(LedgerError) in
+            var entries: [JSONValue] = []
+            var examined = 0
+            var lastExamined: [UInt8]?
+            var more = false
+            try Self.scan(transaction, StateTable.cases.name, prefix: [], after: after.map { Array($0.utf8) }) { (key, value) throws(LedgerError) -> Bool in
+                guard entries.count < limit, examined < LedgerQueryLimits.maximumExaminedEntries else {
+                    more = true
+                    return false
+                }
+                examined += 1
+                lastExamined = key
+                let entry: JSONValue
+                do throws(LedgerError) { entry = try JSONParser.parse(value) } catch {
+                    throw LedgerError(.integrity, "state table cases holds damaged JSON: \(error.message)")
+                }
+                if entry["holder"]?.stringValue == holder, status == nil || entry["status"]?.stringValue == status { entries.append(entry) }
+                return true
+            }
+            return LedgerPage(entries: entries, nextAfter: more ? lastExamined.map { String(decoding: $0, as: UTF8.self) } : nil)
+        }
+    }
+
     /// A badge and its class, as the ledger holds them.
     public func badge(_ id: String) throws(LedgerError) -> (badge: JSONValue, badgeClass: JSONValue?)? {
         try withState { (state) throws(LedgerError) in

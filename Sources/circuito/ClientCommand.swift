@@ -18,7 +18,7 @@ struct ClientCommand: CommandGroup {
             ClientCaseCommand.self, ClientCatalogueCommand.self, ClientActorCommand.self, ClientBadgeCommand.self,
             ClientStatusListCommand.self, ClientCheckpointCommand.self, ClientProofCommand.self, ClientEventsCommand.self,
             ClientReportCommand.self, ClientSubscribeCommand.self, ClientSettlementCommand.self,
-            ClientPolicyCommand.self,
+            ClientPolicyCommand.self, ClientCasesCommand.self,
         ])
 }
 
@@ -327,6 +327,33 @@ struct ClientSettlementCommand: ParsableCommand {
 
     func run() throws {
         try clientCall(options, "settlement.get") { () throws(LedgerError) in try reader.signed("settlement.get", ["settlement": .string(id)]) }
+    }
+}
+
+struct ClientCasesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cases", abstract: "The cases an organisation holds (referrals made to it, open and closed cases), one page.",
+        discussion: """
+            A signed read (case.list): an organisation or its staff read their own organisation's cases, the \
+            authority and auditors any. A page looks at a bounded number of cases, so it may hold fewer than --limit \
+            and still have a next_after: pass it as --after.
+            """)
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var reader: ReaderOptions
+    @Option(name: .long, help: "The organisation that holds the cases.")
+    var holder: String
+    @Option(name: .long, help: "Only cases in this status: referred (waiting to be taken in charge), open or closed.")
+    var status: String?
+    @Option(name: .long, help: "Start after this case id (the next_after of the page before).")
+    var after: String?
+    @Option(name: .long, help: "Cases in the page.")
+    var limit: Int = 100
+
+    func run() throws {
+        var params: JSONObject = ["holder": .string(holder), "limit": .integer(Int64(limit))]
+        if let status { params["status"] = .string(status) }
+        if let after { params["after"] = .string(after) }
+        try clientCall(options, "case.list") { () throws(LedgerError) in try reader.signed("case.list", .object(params)) }
     }
 }
 

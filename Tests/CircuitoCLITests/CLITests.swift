@@ -719,6 +719,32 @@ struct CLITests {
         #expect(unsigned.status == 1 && unsigned.stderr.hasPrefix("error: invalid_read_request: settlement.get is a signed read"), "\(unsigned.stderr)")
     }
 
+    @Test("client cases: a Casa's operator lists the referrals waiting to be taken in charge, signed as itself; another organisation's is refused")
+    func clientCasesListsTheReferralsMadeToTheCasa() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let hub = TestActor("ciss38"), casa = TestActor("casa"), staff = TestActor("op")
+        try KeyFile.write(staff.key, to: ledger.workspace.path("op.key"))
+        try KeyFile.write(hub.key, to: ledger.workspace.path("hub.key"))
+        let sealed = SealedData.seal(["name": "Maria Rossi"], subject: "ben-1", key: SecretBox.newKey())
+        let appended = try await ledger.append([
+            try ledger.authority.register(hub, role: "organisation", name: "Hub"),
+            try ledger.authority.register(casa, role: "organisation", name: "Casa"),
+            try casa.register(staff, role: "staff", name: "Op", organisation: "casa"),
+            try hub.sign("case.referred", id: "refer-1", ["case": "c-1", "beneficiary": "ben-1", "household": "hh-1", "to": "casa", "sealed": sealed]),
+        ])
+        try #require(appended.succeeded && !appended.stdout.contains("error"), "\(appended.stdout)\(appended.stderr)")
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let waiting = try await circuito(
+            "client", "cases", "--server", endpoint, "--key", ledger.workspace.path("op.key"), "--actor", "op", "--holder", "casa", "--status", "referred")
+        #expect(waiting.succeeded && waiting.stdout.hasPrefix(#"{"cases":[{"beneficiary":"ben-1","case":"c-1","holder":"casa","household":"hh-1","referred_at":4,"referred_by":"ciss38","status":"referred"}]"#), "\(waiting.stdout)\(waiting.stderr)")
+        let refused = try await circuito(
+            "client", "cases", "--server", endpoint, "--key", ledger.workspace.path("hub.key"), "--actor", "ciss38", "--holder", "casa")
+        #expect(refused.status == 1 && refused.stderr == "error: not_authorised: organisation \"ciss38\" may not read the cases held by casa\n", "\(refused.stderr)")
+    }
+
     @Test("client policy prints the policy in force, unsigned; before the first policy.updated it is not_found")
     func clientPolicy() async throws {
         let ledger = try await TestLedger()
