@@ -27,7 +27,7 @@ struct ServerContext: Sendable {
         "submit", "submit_batch", "checkpoint", "events", "subscribe", "proof.inclusion", "proof.consistency",
         "account.balance", "account.history", "case.history", "catalogue.search", "badge.get", "actor.get", "report",
         "server.info", "badge.credential", "badge.status_list", "session.challenge", "session.open", "session.close",
-        "settlement.get", "policy.get", "case.list",
+        "settlement.get", "policy.get", "case.list", "lots.expired",
     ]
 
     static let protocolVersion = "circuito.rpc.v1"
@@ -77,7 +77,7 @@ struct ServerContext: Sendable {
         case "session.challenge": return try sessionChallenge(Params(request.params, method: method), session: session)
         case "session.open": return try sessionOpen(request.params, session: session)
         case "session.close": return try sessionClose(Params(request.params, method: method), session: session)
-        case "events", "report", "account.balance", "account.history", "case.history", "settlement.get", "case.list":
+        case "events", "report", "account.balance", "account.history", "case.history", "settlement.get", "case.list", "lots.expired":
             let (requester, _, inner) = try authenticate(request.params, method: method, session: session)
             let params = try Params(inner, method: method)
             switch method {
@@ -87,6 +87,7 @@ struct ServerContext: Sendable {
             case "account.history": return try accountHistory(params, requester: requester)
             case "settlement.get": return try settlement(params, requester: requester)
             case "case.list": return try caseList(params, requester: requester)
+            case "lots.expired": return try expiredLots(params, requester: requester)
             default: return try caseHistory(params, requester: requester)
             }
         case "subscribe": throw .invalidRequest("subscribe cannot be part of a batch")
@@ -564,6 +565,30 @@ struct ServerContext: Sendable {
         }
         try authorise(readsEverySettlement || settlement["merchant"]?.stringValue == requester.id, requester, "settlement \"\(id)\"")
         return .object(["settlement": settlement])
+    }
+
+    /// The live lots past their expiry, for the authority, which collects each with `tocoin.expired`, and auditors.
+    /// Without it the authority could find them only by reading every beneficiary's balance.
+    private func expiredLots(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
+        try params.allowOnly(["after", "limit"])
+        let after = try params.optionalString("after").map { (text) throws(RPCError) in try Self.lotCursor(text) }
+        let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
+        try authorise(ReadPolicy.mayReadLog(requester), requester, "the expired lots")
+        // Expired at the time a tocoin.expired sent now is recorded at: the clock, or the last recorded_at when the
+        // clock is behind it (Specs/ledger.md 5.3), as account.balance's "expired".
+        let now = Timestamp.format(millisecondsSince1970: max(clock(), writer.lastRecordedAtMilliseconds))
+        let page = try ledger { () throws(LedgerError) in try reader.expiredLots(at: now, after: after, limit: limit) }
+        let next: JSONValue = page.nextAfter.map { .string("\($0.beneficiary)/\($0.lot)") } ?? .null
+        return .object(["at": .string(now), "lots": .array(page.lots.map(\.json)), "next_after": next])
+    }
+
+    /// A lots.expired cursor, `<beneficiary>/<lot>` (an identifier holds no `/`).
+    static func lotCursor(_ text: String) throws(RPCError) -> (beneficiary: String, lot: UInt64) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, Identifier.isValid(String(parts[0])), let lot = UInt64(parts[1]), lot <= UInt64(JSONValue.maximumExactInteger) else {
+            throw .invalidParams("lots.expired parameter \"after\" must be <beneficiary>/<lot>, the next_after of the page before")
+        }
+        return (String(parts[0]), lot)
     }
 
     /// The statuses a case goes through (Specs/events.md 5).

@@ -288,6 +288,33 @@ extension LedgerReader {
         }
     }
 
+    /// Live lots that have expired at `now` (a timestamp), in (beneficiary, lot) order after `after`: what the
+    /// authority's `tocoin.expired` collects, one lot per event. A collected lot leaves the lots table, so the next
+    /// call from the start finds the ones left. A page looks at no more than `maximumExaminedEntries` lots and may
+    /// then come back short, with a cursor.
+    public func expiredLots(at now: String, after: (beneficiary: String, lot: UInt64)?, limit: Int) throws(LedgerError) -> (lots: [Lot], nextAfter: (beneficiary: String, lot: UInt64)?) {
+        let limit = Self.clampedLimit(limit)
+        return try environment.read { (transaction) throws(LedgerError) in
+            var lots: [Lot] = []
+            var examined = 0
+            var lastExamined: (beneficiary: String, lot: UInt64)?
+            var more = false
+            let start = after.map { StateKey.prefix($0.beneficiary) + StateKey.number($0.lot) }
+            try Self.scan(transaction, StateTable.lots.name, prefix: [], after: start) { (_, value) throws(LedgerError) -> Bool in
+                guard lots.count < limit, examined < LedgerQueryLimits.maximumExaminedEntries else {
+                    more = true
+                    return false
+                }
+                examined += 1
+                let lot = try Lot(storedBytes: value)
+                lastExamined = (lot.beneficiary, lot.id)
+                if lot.isExpired(at: now) { lots.append(lot) }
+                return true
+            }
+            return (lots, more ? lastExamined : nil)
+        }
+    }
+
     /// A badge and its class, as the ledger holds them.
     public func badge(_ id: String) throws(LedgerError) -> (badge: JSONValue, badgeClass: JSONValue?)? {
         try withState { (state) throws(LedgerError) in

@@ -18,7 +18,7 @@ struct ClientCommand: CommandGroup {
             ClientCaseCommand.self, ClientCatalogueCommand.self, ClientActorCommand.self, ClientBadgeCommand.self,
             ClientStatusListCommand.self, ClientCheckpointCommand.self, ClientProofCommand.self, ClientEventsCommand.self,
             ClientReportCommand.self, ClientSubscribeCommand.self, ClientSettlementCommand.self,
-            ClientPolicyCommand.self, ClientCasesCommand.self,
+            ClientPolicyCommand.self, ClientCasesCommand.self, ClientExpiredLotsCommand.self,
         ])
 }
 
@@ -73,9 +73,10 @@ struct ReaderOptions: ParsableArguments {
     }
 }
 
-/// Calls one method and prints its result; a refusal becomes the common error line and exit status 1.
+/// Calls one method and prints its result (or the lines `printing` makes of it); a refusal becomes the common error
+/// line and exit status 1.
 func clientCall(
-    _ options: ServerOptions, _ method: String, _ params: () throws(LedgerError) -> JSONValue, opening: ((JSONValue) -> JSONValue)? = nil
+    _ options: ServerOptions, _ method: String, _ params: () throws(LedgerError) -> JSONValue, printing: ((JSONValue) -> [JSONValue])? = nil
 ) throws {
     try reportingErrors { () throws(LedgerError) in
         // The request first: a read without its key, or a key file that cannot be read, is named as such also when
@@ -85,7 +86,7 @@ func clientCall(
         switch try client.call(method, request) {
         case .success(let result):
             let output = StandardOutput()
-            output.writeLine(opening?(result) ?? result)
+            for line in printing?(result) ?? [result] { output.writeLine(line) }
             output.flush()
         case .failure(let error):
             throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
@@ -357,6 +358,41 @@ struct ClientCasesCommand: ParsableCommand {
     }
 }
 
+struct ClientExpiredLotsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "expired-lots", abstract: "Live lots past their expiry, which the authority collects with tocoin.expired, one page.",
+        discussion: """
+            A signed read (lots.expired: the authority, auditors). With --as-events, one unsigned tocoin.expired \
+            per lot of the page instead, for client submit to sign and send; a further page is then named on \
+            standard error (--after). A collected lot is no longer live, so running the two again from the start \
+            goes on with the lots left.
+            """)
+    @OptionGroup var options: ServerOptions
+    @OptionGroup var reader: ReaderOptions
+    @Option(name: .long, help: "Start after this lot, <beneficiary>/<lot> (the next_after of the page before).")
+    var after: String?
+    @Option(name: .long, help: "Lots in the page.")
+    var limit: Int = 100
+    @Flag(name: .long, help: "Print an unsigned tocoin.expired event per lot instead of the page.")
+    var asEvents = false
+
+    func run() throws {
+        var params: JSONObject = ["limit": .integer(Int64(limit))]
+        if let after { params["after"] = .string(after) }
+        let printing: ((JSONValue) -> [JSONValue])? = asEvents ? { page in Self.events(page) } : nil
+        try clientCall(options, "lots.expired", { () throws(LedgerError) in try reader.signed("lots.expired", .object(params)) }, printing: printing)
+    }
+
+    /// One unsigned tocoin.expired per lot of the page; a further page is named on standard error.
+    static func events(_ page: JSONValue) -> [JSONValue] {
+        if let next = page["next_after"]?.stringValue { printError("more lots to look at: --after \(next)") }
+        return (page["lots"]?.arrayValue ?? []).map { (lot) -> JSONValue in
+            let body: JSONObject = ["beneficiary": lot["beneficiary"] ?? .null, "lot": lot["lot"] ?? .null]
+            return .object(["type": "tocoin.expired", "body": .object(body)])
+        }
+    }
+}
+
 struct ClientPolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
@@ -417,14 +453,14 @@ struct ClientCaseCommand: ParsableCommand {
         var params: JSONObject = ["beneficiary": .string(beneficiary), "limit": .integer(Int64(limit))]
         if let after { params["after"] = .integer(Int64(after)) }
         // The vault is read before anything is sent: a wrong path is named as such, not after a round trip.
-        var opening: ((JSONValue) -> JSONValue)?
+        var opening: ((JSONValue) -> [JSONValue])?
         if let vault {
             try reportingErrors { () throws(LedgerError) in
                 let key = try KeyVault(existingDirectory: vault).key(for: beneficiary)
-                opening = { [beneficiary] page in Self.opened(page, beneficiary: beneficiary, key: key) }
+                opening = { [beneficiary] page in [Self.opened(page, beneficiary: beneficiary, key: key)] }
             }
         }
-        try clientCall(options, "case.history", { () throws(LedgerError) in try reader.signed("case.history", .object(params)) }, opening: opening)
+        try clientCall(options, "case.history", { () throws(LedgerError) in try reader.signed("case.history", .object(params)) }, printing: opening)
     }
 
     /// The page with each record's sealed values opened. An erasure seen in the page marks them all "erased", as

@@ -745,6 +745,44 @@ struct CLITests {
         #expect(refused.status == 1 && refused.stderr == "error: not_authorised: organisation \"ciss38\" may not read the cases held by casa\n", "\(refused.stderr)")
     }
 
+    @Test("client expired-lots --as-events gives the authority a tocoin.expired per expired lot, which client submit signs and sends; the lot collected, none is left")
+    func clientExpiredLotsFeedsTheCollection() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let casa = TestActor("casa"), person = TestActor("ben-1")
+        let authorityKey = ledger.workspace.path("authority.key")
+        let appended = try await ledger.append([
+            try ledger.authority.register(casa, role: "organisation", name: "Casa"),
+            try casa.register(person, role: "beneficiary", name: "ben-1", organisation: "casa"),
+            try ledger.authority.sign("policy.updated", id: "policy-1", [
+                "categories": ["food"], "conversion_rate_cents_per_credit": 100, "lot_validity_days": 1, "monthly_conversion_cap_cents": 8000,
+            ]),
+            try ledger.authority.sign("program.funded", id: "fund-1", ["amount": 100_000, "reference": "Delibera 1"]),
+            try casa.sign("dote.granted", id: "dote-1", ["beneficiary": "ben-1", "category": "food", "amount": 2500]),
+        ])
+        try #require(appended.succeeded && !appended.stdout.contains("error"), "\(appended.stdout)\(appended.stderr)")
+        do {
+            // A record written while the clock ran two days ahead: the ledger's time is past the dote's day.
+            let ahead = Ledger.systemClockMilliseconds() + 2 * 86_400_000
+            let writer = try Ledger.open(directory: ledger.directory, clock: { ahead })
+            let signed = try SignedEvent(jsonBytes: Array(try ledger.authority.register(TestActor("shop-1"), role: "merchant", name: "One").utf8))
+            _ = try writer.append([try signed.verified()]).map { try $0.get() }
+        }
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0", "--accept-clock-behind"])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let list = ["client", "expired-lots", "--server", endpoint, "--key", authorityKey, "--actor", "authority"]
+        let events = try await circuito(list + ["--as-events"])
+        #expect(events.succeeded && events.stdout == #"{"body":{"beneficiary":"ben-1","lot":5},"type":"tocoin.expired"}"# + "\n", "\(events.stdout)\(events.stderr)")
+        let collected = try await circuito(["client", "submit", "--server", endpoint, "--key", authorityKey, "--actor", "authority"], stdin: events.stdout)
+        #expect(collected.succeeded && collected.stdout.contains(#""seq":7"#), "\(collected.stdout)\(collected.stderr)")
+        let left = try await circuito(list)
+        #expect(left.succeeded && left.stdout.contains(#""lots":[],"next_after":null"#), "\(left.stdout)\(left.stderr)")
+        let refused = try await circuito(
+            ["client", "expired-lots", "--server", endpoint, "--key", authorityKey, "--actor", "authority", "--after", "ben-1"])
+        #expect(refused.status == 1 && refused.stderr.hasPrefix("error: invalid_params: lots.expired parameter \"after\" must be"), "\(refused.stderr)")
+    }
+
     @Test("client policy prints the policy in force, unsigned; before the first policy.updated it is not_found")
     func clientPolicy() async throws {
         let ledger = try await TestLedger()
