@@ -531,6 +531,12 @@ struct ServerContext: Sendable {
             // behind it (Specs/ledger.md 5.3).
             let now = Timestamp.format(millisecondsSince1970: max(clock(), writer.lastRecordedAtMilliseconds))
             result["expired"] = .integer(lots.filter { $0.isExpired(at: now) }.reduce(0) { $0 + $1.remaining })
+            // What the month's conversions already took of the policy's monthly cap, so that staff choose the badges
+            // to convert now without learning it from a cap_exceeded. The month of a conversion recorded now.
+            let month = String(now.prefix(7))
+            let beneficiary = String(account.dropFirst("beneficiary:".count))
+            let converted = try ledger { () throws(LedgerError) in try reader.convertedCents(beneficiary: beneficiary, month: month) }
+            result["conversions"] = ["month": .string(month), "cents": .integer(converted)]
         }
         return .object(result)
     }

@@ -115,6 +115,13 @@ extension LedgerReader {
         }
     }
 
+    /// What `beneficiary` received from conversions in `month` (`YYYY-MM`): what the policy's monthly cap bounds.
+    public func convertedCents(beneficiary: String, month: String) throws(LedgerError) -> Int64 {
+        try withState { (state) throws(LedgerError) in
+            try state.value(.conversions, StateKey.make(beneficiary, month)).flatMap(Account.decode) ?? 0
+        }
+    }
+
     /// Movements of `account` after seq `after` (exclusive), oldest first, at most `limit`.
     public func accountHistory(_ account: String, after: UInt64?, limit: Int) throws(LedgerError) -> LedgerPage<AccountMovement> {
         let limit = Self.clampedLimit(limit)

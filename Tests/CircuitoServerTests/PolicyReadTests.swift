@@ -25,4 +25,21 @@ struct PolicyReadTests {
         #expect(try client.result("server.info")["methods"]?.arrayValue?.contains("policy.get") == true)
         await server.shutdown()
     }
+
+    @Test("account.balance of a beneficiary says what the month's conversions took of the monthly cap; other accounts do not")
+    func balanceGivesTheMonthsConversions() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let month = String(Timestamp.format(millisecondsSince1970: fixture.now).prefix(7))
+        let before = try client.result("account.balance", fixture.read("account.balance", as: "anna", ["account": "beneficiary:bene-1"]))
+        #expect(before["conversions"] == ["month": .string(month), "cents": 0], "\(before)")
+        // badge-1 carries 5 credits, at 100 cents each.
+        _ = try client.result("submit", try fixture.signed("credits.converted", by: "anna", fixture.actors.staff, ["beneficiary": "bene-1", "badges": ["badge-1"]]).params)
+        let after = try client.result("account.balance", fixture.read("account.balance", as: "bene-1", ["account": "beneficiary:bene-1"]))
+        #expect(after["conversions"] == ["month": .string(month), "cents": 500], "\(after)")
+        let shop = try client.result("account.balance", fixture.read("account.balance", as: "shop", ["account": "merchant:shop"]))
+        #expect(shop["conversions"] == nil, "\(shop)")
+        await server.shutdown()
+    }
 }
