@@ -521,21 +521,21 @@ struct ServerContext: Sendable {
         try params.allowOnly(["account"])
         let account = try Self.accountName(params)
         try authoriseAccount(account, requester: requester)
-        let balance = try ledger { () throws(LedgerError) in try reader.accountBalance(account) }
+        // The time a payment or conversion made now would be recorded at: the clock, or the last recorded_at if the
+        // clock is behind it (Specs/ledger.md 5.3).
+        let now = Timestamp.format(millisecondsSince1970: max(clock(), writer.lastRecordedAtMilliseconds))
+        let month = String(now.prefix(7))
+        let balance = try ledger { () throws(LedgerError) in try reader.accountBalance(account, conversionsMonth: month) }
         var result: JSONObject = ["account": .string(account), "balance": .integer(balance.balance)]
         if let lots = balance.lots {
             result["lots"] = .array(lots.map(\.json))
             // Lots past their expiry stay in the balance until the authority's tocoin.expired collects them, but no
-            // payment can spend them: say how much of the balance that is, so a till does not offer it. Expired at
-            // the time a payment made now would be recorded at: the clock, or the last recorded_at if the clock is
-            // behind it (Specs/ledger.md 5.3).
-            let now = Timestamp.format(millisecondsSince1970: max(clock(), writer.lastRecordedAtMilliseconds))
+            // payment can spend them: say how much of the balance that is, so a till does not offer it.
             result["expired"] = .integer(lots.filter { $0.isExpired(at: now) }.reduce(0) { $0 + $1.remaining })
+        }
+        if let converted = balance.convertedCentsInMonth {
             // What the month's conversions already took of the policy's monthly cap, so that staff choose the badges
-            // to convert now without learning it from a cap_exceeded. The month of a conversion recorded now.
-            let month = String(now.prefix(7))
-            let beneficiary = String(account.dropFirst("beneficiary:".count))
-            let converted = try ledger { () throws(LedgerError) in try reader.convertedCents(beneficiary: beneficiary, month: month) }
+            // to convert now without learning it from a cap_exceeded.
             result["conversions"] = ["month": .string(month), "cents": .integer(converted)]
         }
         return .object(result)

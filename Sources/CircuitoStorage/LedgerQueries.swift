@@ -24,6 +24,8 @@ public struct AccountBalance: Sendable, Hashable {
     public let account: String
     public let balance: Int64
     public let lots: [Lot]?
+    /// A beneficiary's conversions in the month asked for (`YYYY-MM`): what the policy's monthly cap bounds.
+    public let convertedCentsInMonth: Int64?
 }
 
 /// One movement of an account: the record that made it and the signed amount (negative out, positive in).
@@ -104,21 +106,21 @@ extension TransactionLedgerState {
 extension LedgerReader {
     /// The balance of `account` (`beneficiary:<id>`, `merchant:<id>`, `fund`, `issuance`, `settlement`), with the
     /// lots of a beneficiary.
-    public func accountBalance(_ account: String) throws(LedgerError) -> AccountBalance {
+    /// The balance of `account`; for a beneficiary also its lots and what it received from conversions in
+    /// `conversionsMonth` (`YYYY-MM`), all from one snapshot.
+    public func accountBalance(_ account: String, conversionsMonth: String? = nil) throws(LedgerError) -> AccountBalance {
         try withState { (state) throws(LedgerError) in
             let balance = try state.balance(account)
             var lots: [Lot]? = nil
+            var convertedCents: Int64? = nil
             if account.hasPrefix("beneficiary:") {
-                lots = try state.lots(of: String(account.dropFirst("beneficiary:".count)))
+                let beneficiary = String(account.dropFirst("beneficiary:".count))
+                lots = try state.lots(of: beneficiary)
+                if let conversionsMonth {
+                    convertedCents = try state.value(.conversions, StateKey.make(beneficiary, conversionsMonth)).flatMap(Account.decode) ?? 0
+                }
             }
-            return AccountBalance(account: account, balance: balance, lots: lots)
-        }
-    }
-
-    /// What `beneficiary` received from conversions in `month` (`YYYY-MM`): what the policy's monthly cap bounds.
-    public func convertedCents(beneficiary: String, month: String) throws(LedgerError) -> Int64 {
-        try withState { (state) throws(LedgerError) in
-            try state.value(.conversions, StateKey.make(beneficiary, month)).flatMap(Account.decode) ?? 0
+            return AccountBalance(account: account, balance: balance, lots: lots, convertedCentsInMonth: convertedCents)
         }
     }
 
