@@ -109,9 +109,10 @@ struct ClientSubmitCommand: ParsableCommand {
             Lines that are signed events ({"event":…,"sig":…}) are sent as they are; unsigned ones (at least type \
             and body) are signed with --key as --actor first, filling v, key, ts and a random id. A refusal prints \
             {"error":<the JSON-RPC error object>,"line":N}; a line that cannot be read or signed is refused so too, \
-            here, and the lines after it are still sent. With --batch, all lines go in one submit_batch: all or \
-            nothing (a refusal prints {"error":…} with data.index; with a line that cannot be read, nothing is \
-            sent). Exit status 1 if any event was refused. When the connection breaks or times out before an answer, the \
+            here, and the lines after it are still sent. With --batch, all lines (at most \(Ledger.maximumBatchCount) \
+            events: a longer input is refused, and nothing is sent) go in one submit_batch: all or nothing (a \
+            refusal prints {"error":…} with data.index; with a line that cannot be read, nothing is sent). \
+            Exit status 1 if any event was refused. When the connection breaks or times out before an answer, the \
             event may have been recorded: its line is connection_failed with the signed event as sent in data.event \
             (data.events for a batch), to be sent again as it is (a recorded one is answered with its first receipt), \
             and nothing after it is sent. An answer that cannot be written (a full disk) is given on standard error \
@@ -121,6 +122,10 @@ struct ClientSubmitCommand: ParsableCommand {
             recorded_at and sig, and the inclusion proof the server gives for it; the first that fails stops the \
             command with integrity_failure.
             """)
+
+    /// The most events `--batch` reads: a server's `submit_batch` bound is at most its commit's, at most a ledger
+    /// batch (`LedgerServer.start` refuses more), 256 by default.
+    static let maximumBatchEvents = Ledger.maximumBatchCount
 
     @OptionGroup var options: ServerOptions
     @Option(name: .long, help: "Secret key file that signs unsigned events.")
@@ -180,6 +185,14 @@ struct ClientSubmitCommand: ParsableCommand {
                     continue
                 }
                 if batch {
+                    // Held until the input ends: a longer input is refused as soon as it shows, instead of being read
+                    // whole into memory (or, from a pipe that stays open, waited on for ever) for a request no
+                    // server takes.
+                    guard events.count < Self.maximumBatchEvents else {
+                        throw LedgerError(
+                            .tooLarge,
+                            "--batch sends at most \(Self.maximumBatchEvents) events, in one submit_batch (no server takes more); the input holds more: nothing was sent")
+                    }
                     events.append(signed)
                     continue
                 }

@@ -1,5 +1,6 @@
 import CircuitoCore
 import CircuitoServer
+import CircuitoStorage
 import Foundation
 import Glibc
 import Synchronization
@@ -77,6 +78,21 @@ struct ClientSubmitLostAnswerTests {
         // Exactly the signed event that went out (its id, ts and signature): sent again, it is the same event.
         #expect(refusal["error"]?["data"]?["event"] == sent, "\(run.stdout)")
         #expect(sent["event"]?["body"] == (try JSONParser.parse(Array(unsigned.utf8)))["body"])
+    }
+
+    @Test("client submit --batch refuses an input of more events than any submit_batch takes once it shows, sending nothing, rather than reading on to the end of a pipe that stays open")
+    func batchOfMoreEventsThanAnyServerTakesIsRefusedAtOnce() async throws {
+        let server = try UnansweringServer()
+        let child = try ChildProcess(["client", "submit", "--server", "127.0.0.1:\(server.port)", "--batch"], keepStdinOpen: true)
+        // Signed lines go out as they are, so these need no key; the pipe stays open, as a producer's would.
+        let signed = #"{"event":{},"sig":"x"}"# + "\n"
+        child.writeToStdin(String(repeating: signed, count: Ledger.maximumBatchCount + 1))
+        let run = await child.wait(timeout: 60)
+        #expect(!run.timedOut, "client submit --batch read on, waiting for the end of its input")
+        #expect(run.exitedNormally && run.status == 1, "\(run.status): \(run.stderr)")
+        #expect(run.stderr.contains("error: too_large: --batch sends at most \(Ledger.maximumBatchCount) events"), "\(run.stderr)")
+        #expect(run.stdout.isEmpty, "\(run.stdout)")
+        #expect(server.request?.isEmpty ?? true, "a request went out")
     }
 
     @Test("an answer that is not JSON is no answer: the event's line is connection_failed with the signed event as sent, not invalid_json, a refusal of the input")
