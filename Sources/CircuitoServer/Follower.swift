@@ -33,6 +33,11 @@ public final class Follower {
         /// that it cannot make the follower hold memory without end. Above `catchUpCommitBytes` and the largest
         /// commit a leader makes (4096 records of events of at most 64 KiB each, about 256 MiB).
         public var maximumHeldRecordBytes = 512 << 20
+        /// Bytes of one message from the leader: past it the line is not read on (nor parsed) and the connection is
+        /// made again, as a broken one. The largest a leader sends is a record of one event (at most 64 KiB,
+        /// `EventLimits.maximumSignedEventBytes`); the rest is room for messages a later leader may add, which a
+        /// follower ignores. (The client's own default, 64 MiB, is for pages of reads.)
+        public var maximumMessageBytes = 4 << 20
         /// How long a read waits before the follower looks at its stop condition.
         public var pollSeconds = 1
         /// The heartbeat asked of the leader (`subscribe`'s `heartbeat_seconds`; nil: none). A leader that then sends
@@ -91,7 +96,8 @@ public final class Follower {
             do throws(FollowError) {
                 let client: LineClient
                 do throws(LedgerError) {
-                    client = try LineClient(configuration.leader, timeoutSeconds: configuration.pollSeconds)
+                    client = try LineClient(
+                        configuration.leader, timeoutSeconds: configuration.pollSeconds, maximumLineBytes: configuration.maximumMessageBytes)
                 } catch {
                     throw .connection(error)
                 }

@@ -667,6 +667,35 @@ extension HostileLeaderTests {
 }
 
 extension HostileLeaderTests {
+    @Test("a leader's line longer than any message a leader sends is not read on: the follower drops the connection and subscribes again")
+    func overlongLineFromTheLeaderIsNotRead() throws {
+        let folder = TemporaryFolder()
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
+            var bytes = RPCMessage.line(["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": 1, "subscription": "sub-1"]])
+            // 8 MiB in one notification: the client's default bound (64 MiB) would read and parse it whole.
+            bytes += RPCMessage.line(RPCMessage.notification(method: "subscription.note", params: ["padding": .string(String(repeating: "x", count: 8 << 20))]))
+            guard FakeLeader.write(bytes, to: connection) else { return }
+            FakeLeader.holdOpen(connection)
+        }
+        defer { leader.stop() }
+        let follower = try Follower(.init(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: Ed25519PrivateKey()))
+        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
+        let reconnections = Mutex<[String]>([])
+        let deadline = ContinuousClock.now + .seconds(10)
+        do throws(Follower.Failure) {
+            try follower.run(
+                shouldStop: { ContinuousClock.now >= deadline || !reconnections.withLock { $0.isEmpty } },
+                log: { line in if line.contains("reconnecting") { reconnections.withLock { $0.append(line) } } })
+        } catch {
+            Issue.record("the follower stopped with \(error)")
+        }
+        let first = try #require(reconnections.withLock { $0.first }, "the follower read the whole line and stayed subscribed")
+        #expect(first.contains("too_large: the server sent a line longer than \(follower.configuration.maximumMessageBytes) bytes"), "\(first)")
+        #expect(follower.replica.size == 0)
+    }
+}
+
+extension HostileLeaderTests {
     @Test("a leader that sends records without a checkpoint past the follower's byte bound is a mismatch, not memory held without end")
     func recordsWithoutACheckpointAreBoundedInBytes() throws {
         let folder = TemporaryFolder()
