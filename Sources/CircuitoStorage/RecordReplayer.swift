@@ -32,6 +32,8 @@ struct RecordReplayer {
         _ record: Record, _ verifiedEvent: VerifiedEvent, leafHash: [UInt8], at sequenceNumber: UInt64,
         state: TransactionLedgerState
     ) throws(LedgerError) -> [MerkleNode] {
+        // The caller counts seqs from where the tree ends; out of step, every later check is against the wrong tree.
+        precondition(frontier.size == sequenceNumber, "a replayed record's leaf goes at the end of the tree")
         guard record.sequenceNumber == sequenceNumber else {
             throw LedgerError(.integrity, "the record that should be seq \(sequenceNumber) says seq \(record.sequenceNumber)")
         }

@@ -189,6 +189,8 @@ public final class ReplicaLedger {
         } catch {
             throw LedgerReplay.Failure(sequenceNumber: failedSequenceNumber, error: error)
         }
+        // The commit ends at the leader's checkpoint for `end`, which the replica takes as its latest.
+        precondition(replayer.frontier.size == end, "a replica commit's tree holds exactly its records")
         frontier = replayer.frontier
         lastRecordedAtMilliseconds = replayer.lastRecordedAtMilliseconds
         latestCheckpoint = lastCheckpoint
