@@ -68,8 +68,8 @@ struct BenchCommand: ParsableCommand {
     var keep = false
     @Option(name: .long, help: "Seed of the circuit and the mix.")
     var seed: UInt64 = 1
-    @Option(name: .long, help: "Seconds after which a phase sends nothing more (default: 600).")
-    var timeout: Int?
+    @Option(name: .customLong("timeout"), help: ArgumentHelp("Seconds after which a phase sends nothing more (default: 600).", valueName: "timeout"))
+    var timeoutSeconds: Int?
     @Option(name: .long, help: "Write the measured mix's signed events to this file, one per line.")
     var exportEvents: String?
     @Flag(name: .long, help: "With --export-events: only generate and write the events.")
@@ -108,7 +108,7 @@ struct BenchCommand: ParsableCommand {
             configuration.proofs = proofs
             configuration.audit = audit
             configuration.coldBase = coldBase
-            if let timeout { configuration.timeoutSeconds = timeout }
+            if let timeoutSeconds { configuration.timeoutSeconds = timeoutSeconds }
             configuration.exportEventsPath = exportEvents
             configuration.exportOnly = exportOnly
             if let maximumCommitBatch { configuration.serverArguments += ["--maximum-commit-batch", String(maximumCommitBatch)] }
@@ -170,7 +170,7 @@ struct BenchCommand: ParsableCommand {
                 ("--map-size", storage.mapSize != nil), ("--maximum-commit-batch", maximumCommitBatch != nil), ("--audit", audit),
                 ("--prefill", prefill != 0), ("--balance-queries", balanceQueries != 0), ("--proofs", proofs != 0),
                 ("--connections", connections != nil), ("--pipeline", pipeline != nil), ("--batch", batch != nil),
-                ("--timeout", timeout != nil),
+                ("--timeout", timeoutSeconds != nil),
             ]
             if let option = runOptions.first(where: \.given) {
                 throw LedgerError(.invalidRange, "\(option.name) is for a run against a server; --export-only only writes the events")

@@ -39,16 +39,16 @@ enum SequenceNumberOption {
 struct ServerOptions: ParsableArguments {
     @Option(name: .long, help: "The server: HOST:PORT, or a Unix socket path (unix:PATH, a path with a /, or a name without a :).")
     var server: String = "127.0.0.1:7411"
-    @Option(name: .long, help: "Seconds to wait for an answer (1 to 86400).")
-    var timeout: Int = 30
+    @Option(name: .customLong("timeout"), help: ArgumentHelp("Seconds to wait for an answer (1 to 86400).", valueName: "timeout"))
+    var timeoutSeconds: Int = 30
 
     func validate() throws {
         // 0 would be no timeout at all to the socket, a negative one none that makes sense.
-        guard (1...86_400).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 86400 seconds") }
+        guard (1...86_400).contains(timeoutSeconds) else { throw ValidationError("--timeout must be from 1 to 86400 seconds") }
     }
 
     func connect() throws(LedgerError) -> LineClient {
-        try LineClient(try Endpoint(parsing: server), timeoutSeconds: timeout)
+        try LineClient(try Endpoint(parsing: server), timeoutSeconds: timeoutSeconds)
     }
 }
 

@@ -38,14 +38,14 @@ struct ReceiptCheckCommand: ParsableCommand {
     var proof: String?
     @Option(name: .long, help: "A server of the ledger to ask for the inclusion proof: HOST:PORT, or a Unix socket path.")
     var server: String?
-    @Option(name: .long, help: "Seconds to wait for the server's answer (1 to 86400).")
-    var timeout: Int = 30
+    @Option(name: .customLong("timeout"), help: ArgumentHelp("Seconds to wait for the server's answer (1 to 86400).", valueName: "timeout"))
+    var timeoutSeconds: Int = 30
 
     func validate() throws {
         guard [data, proof, server].compactMap({ $0 }).count <= 1 else {
             throw ValidationError("give at most one of --data, --proof and --server: where the inclusion proof comes from")
         }
-        guard (1...86_400).contains(timeout) else { throw ValidationError("--timeout must be from 1 to 86400 seconds") }
+        guard (1...86_400).contains(timeoutSeconds) else { throw ValidationError("--timeout must be from 1 to 86400 seconds") }
     }
 
     func run() throws {
@@ -62,7 +62,7 @@ struct ReceiptCheckCommand: ParsableCommand {
             } else if let proof {
                 proofHashes = try Self.savedProof(proof, check)
             } else if let server {
-                let client = try LineClient(try Endpoint(parsing: server), timeoutSeconds: timeout)
+                let client = try LineClient(try Endpoint(parsing: server), timeoutSeconds: timeoutSeconds)
                 proofHashes = try ClientSubmitCommand.inclusionProof(for: check, client: client)
             } else {
                 proofHashes = nil

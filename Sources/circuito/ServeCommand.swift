@@ -36,8 +36,10 @@ struct ServeCommand: ParsableCommand {
     var maximumInFlight: Int = ServerLimits().maximumInFlightPerConnection
     @Option(name: .long, help: "Events the writer takes into one commit (1 to \(Ledger.maximumBatchCount)).")
     var maximumCommitBatch: Int = ServerLimits().maximumCommitBatch
-    @Option(name: .long, help: "Records a live subscriber may fall behind before it is cut off.")
-    var maximumSubscriberBuffer: Int = ServerLimits().maximumSubscriberBufferRecords
+    @Option(
+        name: .customLong("maximum-subscriber-buffer"),
+        help: ArgumentHelp("Records a live subscriber may fall behind before it is cut off.", valueName: "maximum-subscriber-buffer"))
+    var maximumSubscriberBufferRecords: Int = ServerLimits().maximumSubscriberBufferRecords
     @Option(name: .long, help: "An organisation's key file: the server then signs that organisation's badge credentials (badge.credential, badge.status_list). Repeatable.")
     var issuerKey: [String] = []
     @Option(name: .long, help: "The JSON-LD contexts directory for credentials (default: $CIRCUITO_CONTEXTS or shared/contexts).")
@@ -58,7 +60,7 @@ struct ServeCommand: ParsableCommand {
             ("--maximum-frame-bytes", maximumFrameBytes, 1024, 1 << 30),
             ("--maximum-connections", maximumConnections, 1, Self.maximumConnectionsBound),
             ("--maximum-in-flight", maximumInFlight, 1, Int.max), ("--maximum-commit-batch", maximumCommitBatch, 1, Ledger.maximumBatchCount),
-            ("--maximum-subscriber-buffer", maximumSubscriberBuffer, 1, Int.max),
+            ("--maximum-subscriber-buffer", maximumSubscriberBufferRecords, 1, Int.max),
         ] {
             if value < least { throw ValidationError("\(name) must be at least \(least)") }
             if value > most { throw ValidationError("\(name) must be at most \(most)") }
@@ -103,7 +105,7 @@ struct ServeCommand: ParsableCommand {
         configuration.limits.maximumInFlightPerConnection = maximumInFlight
         configuration.limits.maximumCommitBatch = maximumCommitBatch
         configuration.limits.maximumEventsPerBatchRequest = min(configuration.limits.maximumEventsPerBatchRequest, maximumCommitBatch)
-        configuration.limits.maximumSubscriberBufferRecords = maximumSubscriberBuffer
+        configuration.limits.maximumSubscriberBufferRecords = maximumSubscriberBufferRecords
         if !issuerKey.isEmpty {
             do throws(LedgerError) {
                 configuration.credentialIssuerKeys = try issuerKey.map { (path) throws(LedgerError) in try KeyFile.read(path) }
