@@ -198,7 +198,7 @@ struct SubscriptionStream {
     /// to it: a stream that read its records faster than a stalled client drained them piled megabytes into the
     /// loop's queue (400 stalled subscriptions held a gigabyte). Waiting bounds what one stream holds to this, its
     /// page of records and the socket's buffer.
-    static let unflushedBytesBound = 64 * 1024
+    static let maximumUnflushedBytes = 64 * 1024
 
     let identifier: String
     let start: UInt64
@@ -275,7 +275,7 @@ struct SubscriptionStream {
             unflushedBytes += bytes.count
             try await outbound.write(ByteBuffer(bytes: bytes))
             lastSent = NIODeadline.now()
-            if unflushedBytes >= Self.unflushedBytesBound { try await flushed() }
+            if unflushedBytes >= Self.maximumUnflushedBytes { try await flushed() }
         }
         do {
             // Bounded: each turn sends a page, or waits for a commit, or ends; once `end` is set, `next` climbs to
