@@ -64,10 +64,14 @@ extension LedgerReader {
         try withState { (state) throws(LedgerError) in try state.json(.subjects, subject) != nil }
     }
 
+    /// The most events one `caseHistory` page holds: each is read from the log and its sealed fields opened.
+    public static let maximumCaseHistoryEntries = 1000
+
     /// A page of the events that concern `beneficiary` (its case history), in seq order from `after` (exclusive),
-    /// each as `{"seq","recorded_at","type","actor","body"}` with sealed fields opened from `vault`.
+    /// each as `{"seq","recorded_at","type","actor","body"}` with sealed fields opened from `vault`; `limit` is
+    /// taken within 1 to `maximumCaseHistoryEntries`.
     public func caseHistory(beneficiary: String, vault: KeyVault?, after: UInt64? = nil, limit: Int) throws(LedgerError) -> [JSONValue] {
-        let boundedLimit = max(1, min(limit, 1000))
+        let boundedLimit = max(1, min(limit, Self.maximumCaseHistoryEntries))
         let (sequenceNumbers, erased) = try withState { (state) throws(LedgerError) -> ([UInt64], Bool) in
             let prefix = StateKey.prefix(beneficiary)
             var numbers: [UInt64] = []

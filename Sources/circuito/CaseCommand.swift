@@ -16,7 +16,7 @@ struct CaseCommand: ParsableCommand {
             """)
 
     /// The most events one run prints (the key vault opens each one's sealed fields).
-    static let maximumLimit = 1000
+    static let maximumLimit = LedgerReader.maximumCaseHistoryEntries
 
     @Option(name: .long, help: "The ledger directory.")
     var data: String
@@ -24,7 +24,7 @@ struct CaseCommand: ParsableCommand {
     var beneficiary: String
     @Option(name: .long, help: "The key vault directory, which must be there (default: DATA/vault, if there).")
     var vault: String?
-    @Option(name: .long, help: "At most this many events (1 to 1000).")
+    @Option(name: .long, help: "At most this many events (1 to \(LedgerReader.maximumCaseHistoryEntries)).")
     var limit: Int = maximumLimit
 
     func validate() throws {

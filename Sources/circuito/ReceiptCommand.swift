@@ -74,9 +74,13 @@ struct ReceiptCheckCommand: ParsableCommand {
         }
     }
 
+    /// Bytes of a file it reads: a signed event is at most 64 KiB (`EventLimits.maximumSignedEventBytes`), a receipt
+    /// or a saved inclusion proof a few KiB.
+    static let maximumFileBytes = 1 << 20
+
     /// The one JSON value of a small file (a line of JSON Lines: its newline may follow).
     static func readOneValue(_ path: String, what: String) throws(LedgerError) -> JSONValue {
-        let bytes = try FileIO.readFile(path, maximumBytes: 1 << 20)
+        let bytes = try FileIO.readFile(path, maximumBytes: Self.maximumFileBytes)
         do throws(LedgerError) {
             return try JSONParser.parse(bytes)
         } catch {

@@ -23,6 +23,9 @@ struct VaultSealCommand: ParsableCommand {
             refused (key_file), never replaced. circuito case --vault opens what it sealed.
             """)
 
+    /// Bytes of the JSON it reads: room for whitespace around a value that is at most 16 KiB sealed.
+    static let maximumInputBytes = 1 << 20
+
     @Option(name: .long, help: "The key vault directory (created, mode 0700, when missing).")
     var vault: String
     @Option(name: .long, help: "The beneficiary the data is about (the subject).")
@@ -42,9 +45,9 @@ struct VaultSealCommand: ParsableCommand {
             let maximumPlaintextBytes = SealedData.maximumCiphertextBytes - SecretBox.tagByteCount
             let input: [UInt8]
             if let file {
-                input = try FileIO.readFile(file, maximumBytes: 1 << 20)
+                input = try FileIO.readFile(file, maximumBytes: Self.maximumInputBytes)
             } else {
-                input = try FileIO.readAll(0, maximumBytes: 1 << 20, path: "standard input")
+                input = try FileIO.readAll(0, maximumBytes: Self.maximumInputBytes, path: "standard input")
             }
             let value: JSONValue
             do throws(LedgerError) { value = try JSONParser.parse(input) } catch {
