@@ -601,11 +601,17 @@ public final class LMDBEnvironment: @unchecked Sendable {
     private static func fileSystemSpaceNote(ledgerPath: String, freeSpace: (path: String, name: String)?) -> String {
         var space = statvfs()
         guard statvfs(freeSpace?.path ?? ledgerPath, &space) == 0 else { return "" }
-        let freeBytes = UInt64(space.f_bavail) * UInt64(space.f_frsize)
-        // Next to nothing left (a write cut short by a full disk has taken what there was): the likely cause, not
-        // a failing disk. With more free, EIO is the disk's.
-        guard freeBytes < 1 << 20 else { return "" }
-        return " (\(freeSpace?.name ?? "the ledger's") file system has \(freeBytes >> 10) KiB free: probably full)"
+        return fullFileSystemNote(availableBlocks: UInt64(space.f_bavail), blockBytes: UInt64(space.f_frsize), name: freeSpace?.name ?? "the ledger's")
+    }
+
+    /// The note for a file system with `availableBlocks` of `blockBytes` free, "" unless next to nothing is left (a
+    /// write cut short by a full disk has taken what there was): the likely cause, not a failing disk. With more free,
+    /// EIO is the disk's. The figures are whatever the file system reports (a network or FUSE one may report any):
+    /// more than 2^64 bytes free is room, not a trap while the commit's error is being reported.
+    static func fullFileSystemNote(availableBlocks: UInt64, blockBytes: UInt64, name: String) -> String {
+        let (freeBytes, overflow) = availableBlocks.multipliedReportingOverflow(by: blockBytes)
+        guard !overflow, freeBytes < 1 << 20 else { return "" }
+        return " (\(name) file system has \(freeBytes >> 10) KiB free: probably full)"
     }
 
     /// The bytes of LMDB's lock file for `maximumReaders` readers, with room to spare: LMDB sizes it as its header

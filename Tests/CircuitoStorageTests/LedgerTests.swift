@@ -147,6 +147,15 @@ struct LedgerTests {
         }
     }
 
+    @Test("the note on a commit's EIO names a full file system from its free space, and takes a file system that reports more than 2^64 bytes free as one with room, not as a trap")
+    func fullFileSystemNoteFromAnyFigures() {
+        #expect(LMDBEnvironment.fullFileSystemNote(availableBlocks: 3, blockBytes: 4096, name: "the ledger's") == " (the ledger's file system has 12 KiB free: probably full)")
+        #expect(LMDBEnvironment.fullFileSystemNote(availableBlocks: 256, blockBytes: 4096, name: "the ledger's").isEmpty)
+        // Before, the product of the two figures was taken unchecked, which traps past 2^64.
+        #expect(LMDBEnvironment.fullFileSystemNote(availableBlocks: .max, blockBytes: 4096, name: "the ledger's").isEmpty)
+        #expect(LMDBEnvironment.fullFileSystemNote(availableBlocks: 1 << 52, blockBytes: 1 << 12, name: "the ledger's").isEmpty)
+    }
+
     @Test("an LMDB environment that is not a ledger, or a data file LMDB cannot read, is refused with an error, not a crash")
     func openingSomethingElse() throws {
         let temporary = TemporaryLedger()
