@@ -11,9 +11,9 @@ public enum SHA384 {
 
         // Pad: a 1 bit, zeros, then the message length in bits as a 128-bit big-endian number,
         // so the total is a multiple of the 128-byte block size.
-        var tail = Array(message[(message.count / blockSize * blockSize)...])
+        var tail = Array(message[(message.count / blockByteCount * blockByteCount)...])
         tail.append(0x80)
-        while tail.count % blockSize != blockSize - 16 {
+        while tail.count % blockByteCount != blockByteCount - 16 {
             tail.append(0)
         }
         let bitLength = UInt64(message.count).multipliedFullWidth(by: 8)
@@ -23,16 +23,16 @@ public enum SHA384 {
         var schedule = [UInt64](repeating: 0, count: 80)
         message.withUnsafeBufferPointer { buffer in
             var offset = 0
-            while offset + blockSize <= buffer.count {
-                compress(UnsafeBufferPointer(rebasing: buffer[offset..<(offset + blockSize)]), state: &state, schedule: &schedule)
-                offset += blockSize
+            while offset + blockByteCount <= buffer.count {
+                compress(UnsafeBufferPointer(rebasing: buffer[offset..<(offset + blockByteCount)]), state: &state, schedule: &schedule)
+                offset += blockByteCount
             }
         }
         tail.withUnsafeBufferPointer { buffer in
             var offset = 0
             while offset < buffer.count {
-                compress(UnsafeBufferPointer(rebasing: buffer[offset..<(offset + blockSize)]), state: &state, schedule: &schedule)
-                offset += blockSize
+                compress(UnsafeBufferPointer(rebasing: buffer[offset..<(offset + blockByteCount)]), state: &state, schedule: &schedule)
+                offset += blockByteCount
             }
         }
 
@@ -44,7 +44,7 @@ public enum SHA384 {
         return digest
     }
 
-    private static let blockSize = 128
+    private static let blockByteCount = 128
 
     private static func appendBigEndian(_ word: UInt64, to bytes: inout [UInt8]) {
         for shift in stride(from: 56, through: 0, by: -8) {
@@ -58,7 +58,7 @@ public enum SHA384 {
 
     /// One SHA-512 compression of a 128-byte block into `state` (FIPS 180-4 section 6.4.2).
     private static func compress(_ block: UnsafeBufferPointer<UInt8>, state: inout [UInt64], schedule: inout [UInt64]) {
-        precondition(block.count == blockSize, "SHA-384 blocks are 128 bytes")
+        precondition(block.count == blockByteCount, "SHA-384 blocks are 128 bytes")
         for index in 0..<16 {
             var word: UInt64 = 0
             for byteIndex in 0..<8 {
