@@ -9,10 +9,10 @@ public enum Parallel {
         let results = ResultSlots<Output>(count: items.count)
         // A few chunks per core, so one slow chunk does not hold back the rest.
         let chunkCount = min(items.count, max(1, ProcessInfoCores.count * 4))
-        let chunkSize = (items.count + chunkCount - 1) / chunkCount
+        let itemsPerChunk = (items.count + chunkCount - 1) / chunkCount
         DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
-            let start = chunk * chunkSize
-            let end = min(start + chunkSize, items.count)
+            let start = chunk * itemsPerChunk
+            let end = min(start + itemsPerChunk, items.count)
             guard start < end else { return }
             for index in start..<end { results.set(index, transform(items[index])) }
         }
