@@ -242,11 +242,28 @@ public final class Ledger {
                 throw LedgerError(.genesisRequired, "\(directory) has no genesis record")
             }
             let size = UInt64(try transaction.count(LedgerDatabase.log))
+            // The next record goes at seq `size`, after the tree of `size` leaves and the last checkpoint: a log whose
+            // records are not 0 to size − 1, or whose last commit has no checkpoint, is damaged, and would be extended
+            // past the damage (every append failing, or records `verify` refuses) instead of refused here.
+            let damaged = "\(directory)/data.mdb is damaged"
+            let restore = "restore it from a backup (circuito backup) or a follower"
             let frontier = try MerkleFrontier(size: size, source: TransactionMerkleNodes(transaction: transaction))
             var lastRecordedAt: Int64 = 0
             if let last = try transaction.last(LedgerDatabase.log) {
                 let record = try Record(leafBytes: last.value)
+                guard let lastKey = BigEndianKey.decode(last.key), lastKey == size - 1, record.sequenceNumber == lastKey else {
+                    throw LedgerError(
+                        .integrity,
+                        "\(damaged): its log holds \(size) records, the last stored under \(BigEndianKey.decode(last.key).map { "seq \($0)" } ?? "a damaged key") as seq \(record.sequenceNumber), where seq \(size - 1) was due (a record missing or misplaced); \(restore)")
+                }
                 lastRecordedAt = Timestamp.millisecondsSince1970(record.recordedAt) ?? 0
+            }
+            let latestCheckpointSize = try transaction.last(LedgerDatabase.checkpoints).map { BigEndianKey.decode($0.key) }
+            guard latestCheckpointSize == size else {
+                let covered = latestCheckpointSize.map { $0.map { "\($0)" } ?? "a damaged number of" } ?? "no"
+                throw LedgerError(
+                    .integrity,
+                    "\(damaged): its latest checkpoint covers \(covered) records, its log holds \(size) (every commit ends with its checkpoint); \(restore)")
             }
             return (genesis, frontier, lastRecordedAt)
         }

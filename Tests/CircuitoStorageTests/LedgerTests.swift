@@ -930,6 +930,34 @@ struct AuditTests {
         return temporary
     }
 
+    @Test("opening a ledger to write refuses, as damaged, a log with a record missing or a last commit without its checkpoint, rather than appending past the damage")
+    func openingRefusesALogThatDoesNotEndWhereItsCountSays() throws {
+        func openingError(_ temporary: TemporaryLedger) -> LedgerError? {
+            do throws(LedgerError) {
+                _ = try Ledger.open(directory: temporary.directory)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let uncovered = try Self.ledgerOfTimedCommits()
+        try Self.deleteCheckpoint(size: 5, of: uncovered)
+        let uncoveredError = try #require(openingError(uncovered), "a ledger whose last commit has no checkpoint opened to write")
+        #expect(uncoveredError.code == .integrity)
+        #expect(uncoveredError.message.contains("its latest checkpoint covers 4 records, its log holds 5"), "\(uncoveredError)")
+        // Seq 2 gone: four records, the last one under seq 4, so the next would go at seq 4 again.
+        let gapped = try Self.ledgerOfTimedCommits()
+        let environment = try LMDBEnvironment(path: gapped.directory, databaseNames: LedgerDatabase.all, create: false)
+        try environment.write { (transaction) throws(LedgerError) in try transaction.delete(LedgerDatabase.log, BigEndianKey.encode(2)) }
+        environment.close()
+        let gappedError = try #require(openingError(gapped), "a ledger with a record missing opened to write")
+        #expect(gappedError.code == .integrity)
+        #expect(gappedError.message.contains("its log holds 4 records, the last stored under seq 4 as seq 4, where seq 3 was due"), "\(gappedError)")
+        // A whole ledger still opens.
+        let whole = try Self.ledgerOfTimedCommits()
+        #expect(try Ledger.open(directory: whole.directory).frontier.size == 5)
+    }
+
     /// The five records of `ledgerOfTimedCommits` as a leader sends them, with its checkpoints.
     static func leavesAndCheckpoints(of temporary: TemporaryLedger) throws -> (leaves: [[UInt8]], checkpoints: [(size: UInt64, note: String)]) {
         let leader = try LedgerReader.open(directory: temporary.directory)
