@@ -324,7 +324,7 @@ final class LineIdleTimer: ChannelInboundHandler {
 /// writer's two threads in between. It is counted in the server's in-flight count, not the connection's, so that
 /// the connection's task never lets go of it; while it is in flight everything else takes the task path, so a
 /// connection holds at most one more than its bound. Everything else, and every request that arrives while any is
-/// in flight, goes to the connection's task as before: under load the event loops only move bytes and the requests
+/// in flight, goes to the connection's task: under load the event loops only move bytes and the requests
 /// share the request threads in arrival order (answered on the loops, a loop's requests would wait behind each
 /// other's signature checks and the tail would grow), and a pipelining connection keeps its parallelism.
 final class RequestLineHandler: ChannelInboundHandler {

@@ -365,8 +365,8 @@ public final class LedgerServer: Sendable {
     /// Stops accepting, lets the writer commit what it has taken, waits up to the grace for answers, closes every
     /// connection and the event loops, then closes the ledger (waiting up to `closeTimeoutMilliseconds` for reads
     /// still running): once it returns, this process may open the ledger again. The first call starts the shutdown and
-    /// every call waits for its end: a second call (`serve`'s stop signal beside its storage failure) used to return
-    /// once the connections had ended, before the ledger was closed, and `serve` then exited with it open.
+    /// every call waits for its end, so that a second call (`serve`'s stop signal beside its storage failure) never
+    /// returns before the ledger is closed, which would let `serve` exit with it open.
     public func shutdown() async {
         let task = shutdownTask.withLock { task -> Task<Void, Never> in
             if let task { return task }
@@ -743,10 +743,10 @@ struct Connection {
     static let writeSliceBytes = 64 << 10
 
     /// The slices of `line` to write, views of one copy of it: an answer waiting for a client that does not read is
-    /// held once, as the bytes counted for it (a copy per slice, with the line kept until written, held it twice).
+    /// held once, as the bytes counted for it (a copy per slice, with the line kept until written, would hold it twice).
     static func outboundBuffers(_ line: [UInt8]) -> [ByteBuffer] {
         var whole = ByteBuffer(bytes: line)
-        // Nearly every answer (receipts, balances, proofs) is one slice: one buffer, as before slicing.
+        // Nearly every answer (receipts, balances, proofs) is one slice: one buffer, nothing more to allocate.
         guard whole.readableBytes > writeSliceBytes else { return [whole] }
         var slices: [ByteBuffer] = []
         while let slice = whole.readSlice(length: min(writeSliceBytes, whole.readableBytes)), slice.readableBytes > 0 {

@@ -50,7 +50,7 @@ public enum JSONParser {
     /// same bytes, without encoding the document (only a number that is not an integer, rare in the ledger, is
     /// encoded again to compare): whitespace, members out of order, an escape JCS would not write (`\/`, `\u0041`,
     /// uppercase hex), `-0` and a number not in ECMAScript's shortest form are refused as `.integrity`, at their byte
-    /// offset. A record's parse no longer re-encodes its event to compare (item 9 of `Benchmarks/NOTES.md`).
+    /// offset. Not encoding is what makes a record's parse cheap (item 9 of `Benchmarks/NOTES.md`).
     public static func parseCanonical(_ bytes: [UInt8], maximumDepth: Int = defaultMaximumDepth) throws(LedgerError)
         -> CanonicalDocument
     {
