@@ -73,7 +73,11 @@ public final class LineClient {
     /// arriving in many pieces is searched once, not once per piece (quadratic: minutes for 64 MiB).
     private var searchedUpTo = 0
     private var nextIdentifier: Int64 = 0
+    /// Notifications that arrived while a call waited for its answer, handed out before anything read later. The
+    /// first `heldTaken` are handed out already: taking each from the front of the array would move the rest every
+    /// time, quadratic over the 100 000 it may hold.
     private var held: [JSONValue] = []
+    private var heldTaken = 0
     /// True when the last read failed because the receive timeout passed (partial data stays buffered).
     private var lastReadTimedOut = false
     public let maximumLineBytes: Int
@@ -201,7 +205,7 @@ public final class LineClient {
     /// The next message (held notifications first), waiting at most about the receive timeout, also while a line
     /// arrives without its end.
     public func poll() throws(LedgerError) -> Poll {
-        if !held.isEmpty { return .message(held.removeFirst()) }
+        if let message = takeHeld() { return .message(message) }
         let line: [UInt8]?
         do throws(LedgerError) { line = try readLine(until: .now + .seconds(receiveTimeoutSeconds)) } catch {
             if error.code == .connectionFailed && lastReadTimedOut { return .timedOut }
@@ -222,9 +226,20 @@ public final class LineClient {
 
     /// The next message (held notifications first), or nil at the end of the connection.
     public func nextMessage() throws(LedgerError) -> JSONValue? {
-        if !held.isEmpty { return held.removeFirst() }
+        if let message = takeHeld() { return message }
         guard let line = try readLine() else { return nil }
         return try Self.message(line)
+    }
+
+    private func takeHeld() -> JSONValue? {
+        guard heldTaken < held.count else { return nil }
+        let message = held[heldTaken]
+        heldTaken += 1
+        if heldTaken == held.count {
+            held = []
+            heldTaken = 0
+        }
+        return message
     }
 
     /// Sends a request and waits for its answer: the result, or the server's error.
@@ -255,8 +270,13 @@ public final class LineClient {
             }
             guard message["id"] == identifier else {
                 if message["method"] != nil {
-                    guard held.count < Self.maximumHeldNotifications else {
+                    guard held.count - heldTaken < Self.maximumHeldNotifications else {
                         throw LedgerError(.tooLarge, "more than \(Self.maximumHeldNotifications) notifications arrived while waiting for an answer")
+                    }
+                    if heldTaken > 0 {
+                        // Once per call that holds more: what was handed out goes, so the array holds only the bound.
+                        held.removeFirst(heldTaken)
+                        heldTaken = 0
                     }
                     held.append(message)
                 }

@@ -814,3 +814,42 @@ extension HostileLeaderTests {
         #expect((2...4).contains(subscriptions), "\(subscriptions) subscriptions in 6.5 s")
     }
 }
+
+extension HostileLeaderTests {
+    @Test("notifications that arrive while a call waits for its answer come out first and in order, also when a later call holds more before all are taken")
+    func heldNotificationsKeepTheirOrder() throws {
+        let folder = TemporaryFolder()
+        let path = folder.path + "/server.sock"
+        let listener = try SubscriptionTests.unixListener(at: path)
+        defer { close(listener) }
+        let served = DispatchSemaphore(value: 0)
+        // Each request is answered after three notifications, numbered on across both.
+        Thread {
+            defer { served.signal() }
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            defer { close(connection) }
+            var number: Int64 = 0
+            for call in 0..<2 {
+                guard let request = SubscriptionTests.readLine(connection) else { return }
+                var bytes: [UInt8] = []
+                for _ in 0..<3 {
+                    bytes += RPCMessage.line(RPCMessage.notification(method: "test.note", params: ["number": .integer(number)]))
+                    number += 1
+                }
+                bytes += RPCMessage.line(["jsonrpc": "2.0", "id": request["id"] ?? .null, "result": .integer(Int64(call))])
+                guard FakeLeader.write(bytes, to: connection) else { return }
+            }
+        }.start()
+        let client = try LineClient(.unix(path: path), timeoutSeconds: 10)
+        #expect(try client.result("test.first") == 0)
+        #expect(try client.nextMessage()?["params"]?["number"] == 0)
+        // Two of the first call's are still held when the second call holds three more.
+        #expect(try client.result("test.second") == 1)
+        var numbers: [JSONValue?] = []
+        for _ in 0..<5 { numbers.append(try client.nextMessage()?["params"]?["number"]) }
+        #expect(numbers == [1, 2, 3, 4, 5])
+        served.wait()
+        #expect(try client.nextMessage() == nil)
+    }
+}
