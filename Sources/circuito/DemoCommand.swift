@@ -183,6 +183,8 @@ struct DemoCommand: ParsableCommand {
 
     /// The marker's line naming the stopped demo's checkpoint key.
     static let markerKeyPrefix = "checkpoint_key "
+    /// The marker holds a line or two the demo wrote; a larger file is not a marker it made.
+    static let maximumMarkerBytes = 4096
 
     /// Removes what a stopped demo made in `data`: the ledger's files, its keys folder and its vault. Only what is
     /// the demo's is removed, and nothing while a process writes the folder: a `ledger.key` that is not the one the
@@ -192,7 +194,7 @@ struct DemoCommand: ParsableCommand {
         // Held while removing: `serve` on a stopped demo only warns, and must not see its files go under it.
         let lock = try FileLock(path: data + "/" + LedgerFiles.writerLock)
         defer { lock.release() }
-        let markerText = String(decoding: try LocalFiles.read(markerPath, maximumBytes: 4096), as: UTF8.self)
+        let markerText = String(decoding: try LocalFiles.read(markerPath, maximumBytes: Self.maximumMarkerBytes), as: UTF8.self)
         let markedKey = markerText.split(separator: "\n").first { $0.hasPrefix(Self.markerKeyPrefix) }.map { String($0.dropFirst(Self.markerKeyPrefix.count)) }
         let keyPath = data + "/" + LedgerFiles.checkpointKey
         if access(keyPath, F_OK) == 0 {
