@@ -588,13 +588,23 @@ struct ServerContext: Sendable {
         return .object(["at": .string(now), "lots": .array(page.lots.map(\.json)), "next_after": next])
     }
 
-    /// A lots.expired cursor, `<beneficiary>/<lot>` (an identifier holds no `/`).
+    /// A lots.expired cursor, `<beneficiary>/<lot>` (an identifier holds no `/`), its lot in decimal digits as
+    /// `next_after` writes it: `UInt64(_:)` alone also reads a sign and leading zeros (`+3`, `03`), spellings the
+    /// spec does not give a cursor, which would make one position a cursor of several texts.
     static func lotCursor(_ text: String) throws(RPCError) -> (beneficiary: String, lot: UInt64) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, Identifier.isValid(String(parts[0])), let lot = UInt64(parts[1]), lot <= UInt64(JSONValue.maximumExactInteger) else {
+        guard parts.count == 2, Identifier.isValid(String(parts[0])), Self.isPlainDecimal(parts[1]), let lot = UInt64(parts[1]),
+            lot <= UInt64(JSONValue.maximumExactInteger)
+        else {
             throw .invalidParams("lots.expired parameter \"after\" must be <beneficiary>/<lot>, the next_after of the page before")
         }
         return (String(parts[0]), lot)
+    }
+
+    /// Decimal digits without a sign or a leading zero (`0` itself is one digit), the one spelling of a number.
+    private static func isPlainDecimal(_ text: Substring) -> Bool {
+        guard let first = text.utf8.first, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
+        return first != UInt8(ascii: "0") || text.utf8.count == 1
     }
 
     /// The statuses a case goes through (Specs/events.md 5).

@@ -49,4 +49,18 @@ struct ExpiredLotsTests {
         #expect(try client.result("server.info")["methods"]?.arrayValue?.contains("lots.expired") == true)
         await server.shutdown()
     }
+
+    @Test("lots.expired: a cursor's lot is read only as next_after writes it, in plain decimal digits: with a sign or a leading zero it is invalid_params, not another spelling of the same position")
+    func cursorLotIsPlainDecimal() async throws {
+        let fixture = try CircuitFixture(initialBalance: 500)
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        for cursor in ["bene-1/+3", "bene-1/03", "bene-1/-0", "bene-1/00", "bene-1/", "bene-1/3 ", "bene-1/\u{0663}"] {
+            #expect(try client.error("lots.expired", fixture.read("lots.expired", as: "city", ["after": .string(cursor)])).name == "invalid_params", "\(cursor)")
+        }
+        for cursor in ["bene-1/0", "bene-1/30", "bene-1/\(JSONValue.maximumExactInteger)"] {
+            #expect(try client.result("lots.expired", fixture.read("lots.expired", as: "city", ["after": .string(cursor)]))["lots"] == [], "\(cursor)")
+        }
+        await server.shutdown()
+    }
 }
