@@ -449,7 +449,11 @@ struct ClientCaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "case", abstract: "The records that concern a beneficiary, one page.",
         discussion: """
-            With --vault, the sealed personal data of the records (a referral's, a plan's, a note's) is opened here             with the subject's key from that key vault, as circuito case opens it offline: the clear value,             "unavailable" when the vault holds no key for the beneficiary, "undecryptable" when its key does not open             it, "erased" when the page holds the beneficiary's subject.erased. The records so opened are for reading:             their signatures no longer verify. The server never sees the vault.
+            With --vault, the sealed personal data of the records (a referral's, a plan's, a note's) is opened here \
+            with the subject's key from that key vault, as circuito case opens it offline: the clear value, \
+            "unavailable" when the vault holds no key for the beneficiary, "undecryptable" when its key does not open \
+            it, "erased" when the page holds the beneficiary's subject.erased. The records so opened are for reading: \
+            their signatures no longer verify. The server never sees the vault.
             """)
     @OptionGroup var options: ServerOptions
     @OptionGroup var reader: ReaderOptions

@@ -1862,6 +1862,22 @@ struct CLITests {
         #expect(missing.status != 0 && missing.stderr.contains("Missing value"), "\(missing.stderr)")
     }
 
+    @Test("help: every client subcommand's overview and discussion read as prose, without runs of spaces inside a sentence (client case's --vault text had a line's indentation joined into it)")
+    func clientHelpProse() async throws {
+        let subcommands = [
+            "info", "submit", "balance", "history", "case", "cases", "catalogue", "actor", "badge", "status-list", "checkpoint",
+            "proof", "events", "report", "subscribe", "settlement", "policy", "expired-lots",
+        ]
+        for subcommand in subcommands {
+            let help = try await circuito("client", subcommand, "--help")
+            #expect(help.status == 0, "\(subcommand): \(help.stderr)")
+            // The prose comes before the usage line; the option table after it aligns its columns with spaces.
+            let prose = help.stdout.components(separatedBy: "\nUSAGE:").first ?? ""
+            let runs = prose.split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).contains("  ") }
+            #expect(runs.isEmpty, "client \(subcommand) --help: \(runs)")
+        }
+    }
+
     @Test("vectors: a file that cannot be written is storage_error and exit 1, never a quiet 0; the others are written whole")
     func vectorsWriteFailure() async throws {
         let workspace = try Workspace()
