@@ -211,7 +211,10 @@ struct Params {
     }
 
     func identifier(_ key: String) throws(RPCError) -> String {
-        let value = try string(key)
+        try checkedIdentifier(try string(key), key)
+    }
+
+    private func checkedIdentifier(_ value: String, _ key: String) throws(RPCError) -> String {
         guard Identifier.isValid(value) else { throw .invalidParams("\(method) parameter \"\(key)\" must be an identifier (1 to 128 letters, digits or . _ : -)") }
         return value
     }
@@ -252,6 +255,21 @@ struct Params {
         case .integer(let value)? where value >= 1 && value <= Int64(maximum): return Int(value)
         default: throw .invalidParams("\(method) parameter \"limit\" must be an integer from 1 to \(maximum)")
         }
+    }
+
+    /// A paged read's cursor that is text (an id, or `lots.expired`'s `<beneficiary>/<lot>`): absent or null is the
+    /// first page, as for a seq cursor, so that a client may pass back whatever `next_after` it holds.
+    func optionalTextCursor(_ key: String) throws(RPCError) -> String? {
+        switch members[key] {
+        case nil, .null?: return nil
+        case .string(let value)?: return value
+        default: throw .invalidParams("\(method) parameter \"\(key)\" must be a string (the next_after of the page before)")
+        }
+    }
+
+    /// `optionalTextCursor` for cursors that are identifiers.
+    func optionalIdentifierCursor(_ key: String) throws(RPCError) -> String? {
+        try optionalTextCursor(key).map { (value) throws(RPCError) in try checkedIdentifier(value, key) }
     }
 
     func optionalSequenceCursor(_ key: String) throws(RPCError) -> UInt64? {

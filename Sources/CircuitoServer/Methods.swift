@@ -322,7 +322,7 @@ struct ServerContext: Sendable {
         let query = CatalogueQuery(
             kind: kind, category: try params.optionalIdentifier("category"), district: try params.optionalIdentifier("district"),
             provider: try params.optionalIdentifier("provider"), words: words,
-            after: try params.optionalIdentifier("after"), limit: try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries))
+            after: try params.optionalIdentifierCursor("after"), limit: try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries))
         let page = try ledger { () throws(LedgerError) in try reader.catalogueSearch(query) }
         return .object(["kind": .string(kind), "entries": .array(page.entries), "next_after": page.nextAfter.map { .string($0) } ?? .null])
     }
@@ -577,7 +577,7 @@ struct ServerContext: Sendable {
     /// Without it the authority could find them only by reading every beneficiary's balance.
     private func expiredLots(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
         try params.allowOnly(["after", "limit"])
-        let after = try params.optionalString("after").map { (text) throws(RPCError) in try Self.lotCursor(text) }
+        let after = try params.optionalTextCursor("after").map { (text) throws(RPCError) in try Self.lotCursor(text) }
         let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
         try authorise(ReadPolicy.mayReadLog(requester), requester, "the expired lots")
         // Expired at the time a tocoin.expired sent now is recorded at: the clock, or the last recorded_at when the
@@ -620,7 +620,7 @@ struct ServerContext: Sendable {
         if let status, !Self.caseStatuses.contains(status) {
             throw .invalidParams("case.list status must be one of \(Self.caseStatuses.joined(separator: ", "))")
         }
-        let after = try params.optionalIdentifier("after")
+        let after = try params.optionalIdentifierCursor("after")
         let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
         let ownOrganisation: String? = switch requester.role {
         case .organisation: requester.id

@@ -894,6 +894,17 @@ struct ProtocolTests {
         // A null cursor (what the last page gives as next_after) asks for the first page.
         let fromNull = try client.result("account.history", fixture.read("account.history", as: "bene-1", ["account": "beneficiary:bene-1", "limit": 2, "after": .null]))
         #expect(fromNull["entries"]?.arrayValue?.map { $0["amount"] } == [500, -50])
+        // The same for every paged read whose cursor is text: a null `after` is the first page, not a bad cursor.
+        let catalogueFromNull = try client.result("catalogue.search", ["kind": "opportunity", "after": .null])
+        #expect(catalogueFromNull == (try client.result("catalogue.search", ["kind": "opportunity"])))
+        let casesFromNull = try client.result("case.list", fixture.read("case.list", as: "audit", ["holder": "casa", "after": .null]))
+        #expect(casesFromNull["cases"]?.arrayValue?.isEmpty == false)
+        #expect(casesFromNull == (try client.result("case.list", fixture.read("case.list", as: "audit", ["holder": "casa"]))))
+        let lotsFromNull = try client.result("lots.expired", fixture.read("lots.expired", as: "audit", ["after": .null]))
+        #expect(lotsFromNull["lots"] == (try client.result("lots.expired", fixture.read("lots.expired", as: "audit", [:])))["lots"])
+        // Not a string, still refused.
+        let numberCursor = try client.error("case.list", fixture.read("case.list", as: "audit", ["holder": "casa", "after": 3]))
+        #expect(numberCursor.message == "case.list parameter \"after\" must be a string (the next_after of the page before)", "\(numberCursor)")
         #expect(entries.map { $0["type"] } == ["dote.granted", "payment.redeemed", "payment.redeemed", "payment.redeemed"])
         let cases = try client.result("case.history", fixture.read("case.history", as: "anna", ["beneficiary": "bene-1", "limit": 100]))
         let types = cases["records"]?.arrayValue?.compactMap { $0["event"]?["type"]?.stringValue } ?? []
