@@ -48,6 +48,7 @@ public struct BodyReader {
         guard Identifier.isValid(value) else {
             throw LedgerError(.invalidBody, "\(type) \(quoted(key)) must be 1 to 128 letters, digits or . _ : -")
         }
+        try requireNoTaxCode(value, key)
         return value
     }
 
@@ -62,12 +63,22 @@ public struct BodyReader {
         guard !value.isEmpty, value.utf8.count <= Rulebook.maximumNameBytes else {
             throw LedgerError(.invalidBody, "\(type) \(quoted(key)) must be 1 to \(Rulebook.maximumNameBytes) bytes of text")
         }
+        try requireNoTaxCode(value, key)
         return value
     }
 
     public func optionalName(_ key: String) throws(LedgerError) -> String? {
         guard members[key] != nil else { return nil }
         return try name(key)
+    }
+
+    /// What is in clear stays in the signed log for good, beyond the reach of erasure: a person's tax code there
+    /// is refused, never echoed back (the refusal may be logged where the sealed data could not be).
+    func requireNoTaxCode(_ value: String, _ key: String) throws(LedgerError) {
+        guard ItalianTaxCode.occurs(in: value) else { return }
+        throw LedgerError(
+            .invalidBody,
+            "\(type) \(quoted(key)) holds an Italian tax code (codice fiscale) in clear: personal data goes only in a sealed member, and ids are pseudonyms (Specs/events.md 1.6)")
     }
 
     public func multikey(_ key: String) throws(LedgerError) -> String {
@@ -126,6 +137,7 @@ extension BodyReader {
         guard !value.isEmpty, value.utf8.count <= Rulebook.maximumTextBytes else {
             throw LedgerError(.invalidBody, "\(type) \(quoted(key)) must be 1 to \(Rulebook.maximumTextBytes) bytes of text")
         }
+        try requireNoTaxCode(value, key)
         return value
     }
 
@@ -140,6 +152,7 @@ extension BodyReader {
         guard Slug.isValid(value) else {
             throw LedgerError(.invalidBody, "\(type) \(quoted(key)) must be a lowercase word (a-z, 0-9, _), got \(quoted(value))")
         }
+        try requireNoTaxCode(value, key)
         return value
     }
 
@@ -152,6 +165,7 @@ extension BodyReader {
             guard case .string(let text) = element, Identifier.isValid(text) else {
                 throw LedgerError(.invalidBody, "\(type) \(quoted(key)) holds something that is not an identifier")
             }
+            try requireNoTaxCode(text, key)
             guard !values.contains(text) else {
                 throw LedgerError(.invalidBody, "\(type) \(quoted(key)) names \(quoted(text)) twice")
             }
@@ -169,6 +183,7 @@ extension BodyReader {
             guard case .string(let text) = element, Slug.isValid(text) else {
                 throw LedgerError(.invalidBody, "\(type) \(quoted(key)) holds something that is not a lowercase word")
             }
+            try requireNoTaxCode(text, key)
             guard !values.contains(text) else {
                 throw LedgerError(.invalidBody, "\(type) \(quoted(key)) names \(quoted(text)) twice")
             }

@@ -52,6 +52,10 @@ public enum Rulebook {
         _ verifiedEvent: VerifiedEvent, at position: LogPosition, state: some LedgerStateReader
     ) throws(LedgerError) -> [StateChange] {
         let event = verifiedEvent.event
+        // The id is in clear in the record for good, like the body: no tax code there either (Specs/ledger.md 8.2).
+        guard !ItalianTaxCode.occurs(in: event.id) else {
+            throw LedgerError(.invalidEvent, "the event id holds an Italian tax code (codice fiscale) in clear: ids are pseudonyms (Specs/events.md 1.6)")
+        }
         if let earlier = try state.sequenceNumber(ofEventID: event.id) {
             throw LedgerError(.idConflict, "event id \(quoted(event.id)) is already recorded at seq \(earlier) with other content")
         }
