@@ -649,7 +649,12 @@ struct ServerContext: Sendable {
         if !knownByHistoryOnly { try requireRegistered(beneficiary, as: .beneficiary, requester: requester) }
         let page = try ledger { () throws(LedgerError) in try reader.caseHistory(beneficiary: beneficiary, after: after, limit: limit) }
         let records = try page.entries.map { (record) throws(RPCError) -> JSONValue in try Self.storedJSON(record.leafBytes) }
-        return .object(["beneficiary": .string(beneficiary), "records": .array(records), "next_after": Self.cursor(page.nextAfter)])
+        // Read after the page, so that a page holding the erasure never comes with false: a reader opening the
+        // sealed values of an earlier page with a key left in a vault learns that the person was erased.
+        let erased = try ledger { () throws(LedgerError) in try reader.isErased(subject: beneficiary) }
+        return .object([
+            "beneficiary": .string(beneficiary), "erased": .bool(erased), "records": .array(records), "next_after": Self.cursor(page.nextAfter),
+        ])
     }
 
     // MARK: Helpers

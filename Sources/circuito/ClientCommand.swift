@@ -452,8 +452,9 @@ struct ClientCaseCommand: ParsableCommand {
             With --vault, the sealed personal data of the records (a referral's, a plan's, a note's) is opened here \
             with the subject's key from that key vault, as circuito case opens it offline: the clear value, \
             "unavailable" when the vault holds no key for the beneficiary, "undecryptable" when its key does not open \
-            it, "erased" when the page holds the beneficiary's subject.erased. The records so opened are for reading: \
-            their signatures no longer verify. The server never sees the vault.
+            it, "erased" once the ledger records the beneficiary's subject.erased (the page's "erased", on every \
+            page), with a warning while the vault still holds the key. The records so opened are for reading: their \
+            signatures no longer verify. The server never sees the vault.
             """)
     @OptionGroup var options: ServerOptions
     @OptionGroup var reader: ReaderOptions
@@ -474,19 +475,33 @@ struct ClientCaseCommand: ParsableCommand {
         if let vault {
             try reportingErrors { () throws(LedgerError) in
                 let key = try KeyVault(existingDirectory: vault).key(for: beneficiary)
-                opening = { [beneficiary] page in [Self.opened(page, beneficiary: beneficiary, key: key)] }
+                opening = { [beneficiary] page in
+                    // The ledger says "erased", but the data is gone only once the key is: say so where it is not.
+                    if key != nil, Self.recordsErasure(page, beneficiary: beneficiary) {
+                        printError(
+                            "warning: the ledger records the erasure of \(beneficiary), but the key vault \(vault) still holds its key, which opens its sealed data; erase it: circuito vault erase --vault \(vault) --beneficiary \(beneficiary)")
+                    }
+                    return [Self.opened(page, beneficiary: beneficiary, key: key)]
+                }
             }
         }
         try clientCall(options, "case.history", { () throws(LedgerError) in try reader.signed("case.history", .object(params)) }, printing: opening)
     }
 
-    /// The page with each record's sealed values opened. An erasure seen in the page marks them all "erased", as
-    /// circuito case does; one on another page is not known here (its key is gone once `vault erase` ran).
+    /// Whether the ledger records the beneficiary's erasure: the page's `erased` (the ledger's state when it was
+    /// read, so also for the pages before the erasure's record), or the erasure's record in the page.
+    static func recordsErasure(_ page: JSONValue, beneficiary: String) -> Bool {
+        if page["erased"] == .bool(true) { return true }
+        return page["records"]?.arrayValue?.contains { record in
+            record["event"]?["type"] == "subject.erased" && record["event"]?["body"]?["beneficiary"] == .string(beneficiary)
+        } ?? false
+    }
+
+    /// The page with each record's sealed values opened, all "erased" once the ledger records the erasure, as
+    /// circuito case does: the records before the erasure hold the data that was erased.
     static func opened(_ page: JSONValue, beneficiary: String, key: [UInt8]?) -> JSONValue {
         guard var members = page.objectValue, let records = members["records"]?.arrayValue else { return page }
-        let erased = records.contains { record in
-            record["event"]?["type"] == "subject.erased" && record["event"]?["body"]?["beneficiary"] == .string(beneficiary)
-        }
+        let erased = recordsErasure(page, beneficiary: beneficiary)
         members["records"] = .array(records.map { record in
             guard var recordMembers = record.objectValue, var event = recordMembers["event"]?.objectValue, let body = event["body"] else {
                 return record

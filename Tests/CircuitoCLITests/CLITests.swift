@@ -666,7 +666,7 @@ struct CLITests {
         #expect(access(vault + "/ben-2.key", F_OK) != 0)
     }
 
-    @Test("client case --vault opens the sealed personal data of the page with the vault's key, as circuito case does offline: unavailable without the key, erased once the page holds the erasure")
+    @Test("client case --vault opens the sealed personal data of the page with the vault's key, as circuito case does offline: unavailable without the key, erased on every page once the ledger records the erasure")
     func clientCaseOpensSealedDataWithTheVault() async throws {
         let ledger = try await TestLedger()
         defer { ledger.remove() }
@@ -703,6 +703,11 @@ struct CLITests {
         try #require(erasure.succeeded, "\(erasure.stdout)\(erasure.stderr)")
         let erased = try await circuito(read + ["--vault", vault])
         #expect(erased.succeeded && erased.stdout.contains(#""sealed":"erased""#) && !erased.stdout.contains("Maria"), "\(erased.stdout)\(erased.stderr)")
+        // A page before the erasure's record: the person is erased all the same, and the key left in the vault is named.
+        let firstPage = try await circuito(read + ["--vault", vault, "--limit", "1"])
+        #expect(firstPage.succeeded && firstPage.stdout.contains(#""erased":true"#), "\(firstPage.stdout)\(firstPage.stderr)")
+        #expect(firstPage.stdout.contains(#""sealed":"erased""#) && !firstPage.stdout.contains("Maria"), "\(firstPage.stdout)\(firstPage.stderr)")
+        #expect(firstPage.stderr.contains("still holds its key") && firstPage.stderr.contains("circuito vault erase --vault \(vault) --beneficiary ben-1"), "\(firstPage.stderr)")
     }
 
     @Test("client settlement asks settlement.get as the signer: an unknown id is not_found, an unsigned ask a usage error of its own")
