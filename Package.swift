@@ -23,6 +23,8 @@ let package = Package(
         .target(name: "CSHA256"),
         // glibc's malloc_trim, which Swift's Glibc module does not declare (our own C, no library).
         .target(name: "CAllocator"),
+        // prctl, which Swift cannot call (it is variadic): keeping a process that opens personal data out of core dumps.
+        .target(name: "CProcess"),
         // Hashing, signatures and key encodings over libsodium. No I/O.
         .target(name: "CircuitoCrypto", dependencies: ["CSodium", "CSHA256"]),
         // The pure core: JSON, canonical form, events, rules, Merkle math, checkpoints. No I/O.
@@ -43,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "circuito",
             dependencies: [
-                "CircuitoCore", "CircuitoCrypto", "CircuitoStorage", "CircuitoCredentials", "CircuitoServer",
+                "CircuitoCore", "CircuitoCrypto", "CircuitoStorage", "CircuitoCredentials", "CircuitoServer", "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

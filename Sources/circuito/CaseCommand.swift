@@ -36,6 +36,7 @@ struct CaseCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
+            try excludeFromCoreDumps()
             let reader = try LedgerReader.open(directory: data)
             // Reading never creates or changes a vault: a named one must be there; without one, DATA/vault if it is.
             let keyVault: KeyVault?

@@ -474,6 +474,7 @@ struct ClientCaseCommand: ParsableCommand {
         var opening: ((JSONValue) -> [JSONValue])?
         if let vault {
             try reportingErrors { () throws(LedgerError) in
+                try excludeFromCoreDumps()
                 let key = try KeyVault(existingDirectory: vault).key(for: beneficiary)
                 opening = { [beneficiary] page in
                     // The ledger says "erased", but the data is gone only once the key is: say so where it is not.

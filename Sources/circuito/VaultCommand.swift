@@ -1,7 +1,9 @@
 import ArgumentParser
+import CProcess
 import CircuitoCore
 import CircuitoCrypto
 import CircuitoStorage
+import Glibc
 
 struct VaultCommand: CommandGroup {
     static let configuration = CommandConfiguration(
@@ -41,6 +43,7 @@ struct VaultSealCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
+            try excludeFromCoreDumps()
             // A sealed ciphertext holds at most 16 KiB, its 16-byte tag included: refuse a larger value before any key is made.
             let maximumPlaintextBytes = SealedData.maximumCiphertextBytes - SecretBox.tagByteCount
             let input: [UInt8]
@@ -64,6 +67,14 @@ struct VaultSealCommand: ParsableCommand {
             output.writeLine(SealedData.seal(value, subject: beneficiary, key: key))
             output.flush()
         }
+    }
+}
+
+/// A process that reads a person's vault key, and what it opens with it, keeps both out of core dumps: a dump kept on
+/// disk or sent to a crash collector would outlive the person's erasure, which is the key's destruction.
+func excludeFromCoreDumps() throws(LedgerError) {
+    guard circuito_process_exclude_from_core_dumps() == 0 else {
+        throw LedgerError(.storage, "cannot keep this process out of core dumps, where a person's key would outlive its erasure: \(String(cString: strerror(errno)))")
     }
 }
 

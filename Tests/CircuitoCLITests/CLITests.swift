@@ -633,6 +633,34 @@ struct CLITests {
         #expect(notAKey.status == 1 && notAKey.stderr.hasPrefix("error: invalid_key: \"not-a-key\" is not a note verifier key"), "\(notAKey.stderr)")
     }
 
+    @Test("vault seal keeps itself out of core dumps (core size limit 0, soft and hard) before it reads the data or a key, where a dump would outlive the person's erasure")
+    func vaultSealStaysOutOfCoreDumps() async throws {
+        let binary = try #require(CLI.binary)
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        // Started with a core limit, reading its data from a pipe left open: while it waits there, its limits are read.
+        let script = """
+            ulimit -c 1024 || exit 7
+            mkfifo "$1/in"
+            "$0" vault seal --vault "$1/vault" --beneficiary ben-1 < "$1/in" > "$1/sealed" &
+            command=$!
+            exec 3> "$1/in"
+            waited=0
+            while [ $waited -lt 100 ] && ! grep -Eq '^Max core file size +0 +0 ' /proc/$command/limits; do sleep 0.1; waited=$((waited + 1)); done
+            grep '^Max core file size' /proc/$command/limits
+            echo '{"note":"colloquio"}' >&3
+            exec 3>&-
+            wait $command
+            """
+        let run = try await runToCompletion(["-c", script, binary, workspace.root], executable: "/bin/sh", timeout: 60)
+        #expect(run.exitedNormally && run.status == 0, "\(run.status): \(run.stderr)")
+        let limit = run.stdout.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(limit.count >= 7 && limit[4] == "0" && limit[5] == "0", "\(run.stdout)")
+        // It sealed all the same.
+        let sealed = try String(contentsOfFile: workspace.path("sealed"), encoding: .utf8)
+        #expect(try JSONParser.parse(Array(sealed.utf8.dropLast()))["alg"] == "xchacha20poly1305", "\(sealed)")
+    }
+
     @Test("vault seal: staff seal a person's data for a referral, which the ledger takes and circuito case opens; the same key seals again, a value too large or not JSON is refused with no key made")
     func vaultSealMakesTheSealedMember() async throws {
         let ledger = try await TestLedger()
