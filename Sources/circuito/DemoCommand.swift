@@ -25,7 +25,8 @@ struct DemoCommand: ParsableCommand {
             The actors' key files are written to DIR/keys/ (ID.key; a wallet replaced after a lost phone is ID.2.key, \
             its revoked first key stays in ID.key) and the beneficiaries' sealing keys to the key vault DIR/vault/ \
             (both mode 0700, files 0600); the erased beneficiary's vault key is overwritten and removed. Demo keys \
-            come from the seed: they are for trying the ledger out, never for real data.
+            come from the seed, so anyone with the seed makes them again, an erased beneficiary's included: they are \
+            for trying the ledger out, never for real data.
 
             A demo stopped half-way leaves DIR/demo.partial (naming its checkpoint key) beside a shorter ledger \
             (verify and serve warn about it); demo on the same DIR then removes what it left (the ledger's files, \
