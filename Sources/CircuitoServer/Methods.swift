@@ -610,12 +610,30 @@ struct ServerContext: Sendable {
     /// The statuses a case goes through (Specs/events.md 5).
     static let caseStatuses = ["referred", "open", "closed"]
 
-    /// The cases one organisation holds, for it, its staff, the authority and auditors: a referral from a hub is
-    /// found here by the Casa it names, which otherwise learnt of it only from outside the ledger. It lists only
-    /// what the holder was given or recorded itself.
+    /// The members of a case its referrer reads (`case.list` with `referred_by`): what it wrote itself in the
+    /// referral, and how the referral went (taken in charge, a plan agreed, closed and how), never what the plan
+    /// holds. `goals` are opportunity categories such as `disability` or `family`: in clear under a pseudonym, but
+    /// the referrer holds the person's key and knows who they are, so the plan stays with the holder. An allow-list,
+    /// so that a member a later event adds to the case is not shown to referrers unless it is named here.
+    static let caseMembersShownToReferrer: Set<String> = [
+        "beneficiary", "case", "holder", "household", "referred_at", "referred_by", "status", "opened_at", "plan_agreed_at", "closed_at",
+        "outcome",
+    ]
+
+    /// The cases one organisation holds (`holder`), or the cases one organisation referred (`referred_by`), for that
+    /// organisation, its staff, the authority and auditors. A Casa finds here the referrals a hub made to it, which
+    /// otherwise it learnt of only from outside the ledger; a hub finds here whether each of its referrals was taken
+    /// in charge and how it closed, and whether the person was erased, so that it erases its own copy of their key.
+    /// Each lists only what the organisation was given, recorded or referred itself.
     private func caseList(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
-        try params.allowOnly(["holder", "status", "after", "limit"])
-        let holder = try params.identifier("holder")
+        try params.allowOnly(["holder", "referred_by", "status", "after", "limit"])
+        // Exactly one of the two: a list of the cases both held by one and referred by another would be a third
+        // read, with a permission of its own.
+        let holder = try params.optionalIdentifier("holder")
+        let referrer = try params.optionalIdentifier("referred_by")
+        guard (holder == nil) != (referrer == nil) else {
+            throw .invalidParams("case.list takes exactly one of \"holder\" (the cases an organisation holds) and \"referred_by\" (the cases it referred)")
+        }
         let status = try params.optionalString("status")
         if let status, !Self.caseStatuses.contains(status) {
             throw .invalidParams("case.list status must be one of \(Self.caseStatuses.joined(separator: ", "))")
@@ -627,10 +645,22 @@ struct ServerContext: Sendable {
         case .staff: requester.organisation
         default: nil
         }
-        try authorise(ReadPolicy.mayReadLog(requester) || ownOrganisation == holder, requester, "the cases held by \(holder)")
-        try requireRegistered(holder, as: .organisation, requester: requester)
-        let page = try ledger { () throws(LedgerError) in try reader.casesHeld(by: holder, status: status, after: after, limit: limit) }
-        return .object(["holder": .string(holder), "cases": .array(page.entries), "next_after": page.nextAfter.map { .string($0) } ?? .null])
+        let organisation = holder ?? referrer ?? ""
+        let what = holder != nil ? "the cases held by \(organisation)" : "the cases referred by \(organisation)"
+        // Refused before the id is looked up: a reader that may not read the list learns nothing of which ids exist.
+        try authorise(ReadPolicy.mayReadLog(requester) || ownOrganisation == organisation, requester, what)
+        try requireRegistered(organisation, as: .organisation, requester: requester)
+        guard let referrer else {
+            let page = try ledger { () throws(LedgerError) in try reader.casesHeld(by: organisation, status: status, after: after, limit: limit) }
+            return .object(["holder": .string(organisation), "cases": .array(page.entries), "next_after": page.nextAfter.map { .string($0) } ?? .null])
+        }
+        let page = try ledger { () throws(LedgerError) in try reader.casesReferred(by: referrer, status: status, after: after, limit: limit) }
+        let cases: [JSONValue] = page.entries.map { (referred) -> JSONValue in
+            var shown = (referred.record.objectValue ?? [:]).filter { Self.caseMembersShownToReferrer.contains($0.key) }
+            shown["erased"] = .bool(referred.subjectErased)
+            return .object(shown)
+        }
+        return .object(["referred_by": .string(referrer), "cases": .array(cases), "next_after": page.nextAfter.map { .string($0) } ?? .null])
     }
 
     private func caseHistory(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {

@@ -89,6 +89,13 @@ public struct CatalogueQuery: Sendable, Hashable {
     }
 }
 
+/// A case as its referrer lists it: the case as the ledger holds it, and whether the ledger records its beneficiary's
+/// `subject.erased` (what the referrer must act on: it holds a copy of the person's key, Specs/events.md 5.6).
+public struct ReferredCase: Sendable, Hashable {
+    public let record: JSONValue
+    public let subjectErased: Bool
+}
+
 /// Aggregate figures of the programme: no personal data.
 public struct LedgerReport: Sendable, Hashable {
     public let size: UInt64
@@ -273,9 +280,35 @@ extension LedgerReader {
     /// help desk learns of the referrals made to it. The cases table is keyed by case id, not by holder, so a page
     /// looks at no more than `maximumExaminedEntries` cases and may then come back short, with a cursor.
     public func casesHeld(by holder: String, status: String?, after: String?, limit: Int) throws(LedgerError) -> LedgerPage<JSONValue> {
+        try casesPage(member: "holder", organisation: holder, status: status, after: after, limit: limit) { (entry, _) throws(LedgerError) in entry }
+    }
+
+    /// The cases `referrer` referred (optionally only those in `status`), each with whether its beneficiary's erasure
+    /// is recorded, read in the same transaction: how a hub follows its referrals and learns which of the people it
+    /// referred to erase from its own vault. Paged and bounded as `casesHeld`, by the same scan.
+    public func casesReferred(by referrer: String, status: String?, after: String?, limit: Int) throws(LedgerError) -> LedgerPage<ReferredCase> {
+        try casesPage(member: "referred_by", organisation: referrer, status: status, after: after, limit: limit) {
+            (entry, state) throws(LedgerError) in
+            // A case record always names its beneficiary; one that does not is damaged, not "not erased".
+            guard let beneficiary = entry["beneficiary"]?.stringValue else {
+                throw LedgerError(.integrity, "state table cases holds a case without a beneficiary")
+            }
+            return ReferredCase(record: entry, subjectErased: try state.json(.subjects, beneficiary) != nil)
+        }
+    }
+
+    /// The cases whose `member` (`holder` or `referred_by`) is `organisation`, and in `status` when given, in case id
+    /// order after the id `after`, each made into an entry by `makeEntry` in the page's read transaction. The cases
+    /// table is keyed by case id, so a page looks at no more than `maximumExaminedEntries` cases, matching or not,
+    /// and may come back short with a cursor.
+    private func casesPage<Entry: Sendable>(
+        member: String, organisation: String, status: String?, after: String?, limit: Int,
+        _ makeEntry: (JSONValue, TransactionLedgerState) throws(LedgerError) -> Entry
+    ) throws(LedgerError) -> LedgerPage<Entry> {
         let limit = Self.clampedLimit(limit)
         return try environment.read { (transaction) throws(LedgerError) in
-            var entries: [JSONValue] = []
+            let state = TransactionLedgerState(transaction: transaction)
+            var entries: [Entry] = []
             var examined = 0
             var lastExamined: [UInt8]?
             var more = false
@@ -290,7 +323,9 @@ extension LedgerReader {
                 do throws(LedgerError) { entry = try JSONParser.parse(value) } catch {
                     throw LedgerError(.integrity, "state table cases holds damaged JSON: \(error.message)")
                 }
-                if entry["holder"]?.stringValue == holder, status == nil || entry["status"]?.stringValue == status { entries.append(entry) }
+                if entry[member]?.stringValue == organisation, status == nil || entry["status"]?.stringValue == status {
+                    entries.append(try makeEntry(entry, state))
+                }
                 return true
             }
             return LedgerPage(entries: entries, nextAfter: more ? lastExamined.map { String(decoding: $0, as: UTF8.self) } : nil)
