@@ -346,16 +346,22 @@ struct ClientSettlementCommand: ParsableCommand {
 
 struct ClientCasesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cases", abstract: "The cases an organisation holds (referrals made to it, open and closed cases), one page.",
+        commandName: "cases",
+        abstract: "The cases an organisation holds (referrals made to it, open and closed cases), or the cases it referred, one page.",
         discussion: """
             A signed read (case.list): an organisation or its staff read their own organisation's cases, the \
-            authority and auditors any. A page looks at a bounded number of cases, so it may hold fewer than --limit \
-            and still have a next_after: pass it as --after.
+            authority and auditors any. --holder ORG lists the cases ORG holds; --referred-by ORG the cases ORG \
+            referred, each with its status, when it was taken in charge and closed and how, and "erased": true once \
+            the ledger records the person's subject.erased (erase the vault's copy of their key then, with circuito \
+            vault erase). A page looks at a bounded number of cases, so it may hold fewer than --limit and still \
+            have a next_after: pass it as --after.
             """)
     @OptionGroup var options: ServerOptions
     @OptionGroup var reader: ReaderOptions
     @Option(name: .long, help: "The organisation that holds the cases.")
-    var holder: String
+    var holder: String?
+    @Option(name: .long, help: "The organisation that referred the cases (instead of --holder).")
+    var referredBy: String?
     @Option(name: .long, help: "Only cases in this status: referred (waiting to be taken in charge), open or closed.")
     var status: String?
     @Option(name: .long, help: "Start after this case id (the next_after of the page before).")
@@ -363,8 +369,14 @@ struct ClientCasesCommand: ParsableCommand {
     @Option(name: .long, help: "Cases in the page.")
     var limit: Int = 100
 
+    func validate() throws {
+        guard (holder == nil) != (referredBy == nil) else { throw ValidationError("give either --holder or --referred-by") }
+    }
+
     func run() throws {
-        var params: JSONObject = ["holder": .string(holder), "limit": .integer(Int64(limit))]
+        var params: JSONObject = ["limit": .integer(Int64(limit))]
+        if let holder { params["holder"] = .string(holder) }
+        if let referredBy { params["referred_by"] = .string(referredBy) }
         if let status { params["status"] = .string(status) }
         if let after { params["after"] = .string(after) }
         try clientCall(options, "case.list") { () throws(LedgerError) in try reader.signed("case.list", .object(params)) }

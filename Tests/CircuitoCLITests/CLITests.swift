@@ -778,6 +778,62 @@ struct CLITests {
         #expect(refused.status == 1 && refused.stderr == "error: not_authorised: organisation \"ciss38\" may not read the cases held by casa\n", "\(refused.stderr)")
     }
 
+    /// A hub (ciss38, with its operator hub-op) that referred ben-1 and ben-2 to a Casa (casa, with its operator op)
+    /// and sealed with its own vault, which also holds the key of ben-9, whom it never referred; the Casa erased
+    /// ben-1, the authority ben-9. Served; the caller kills the server and removes the ledger.
+    struct HubReferrals {
+        let ledger: TestLedger
+        let server: ChildProcess
+        let endpoint: String
+        let vault: String
+
+        init() async throws {
+            ledger = try await TestLedger()
+            let hub = TestActor("ciss38"), hubStaff = TestActor("hub-op"), casa = TestActor("casa"), staff = TestActor("op")
+            for (actor, file) in [(hub, "hub.key"), (hubStaff, "hub-op.key"), (staff, "op.key")] { try KeyFile.write(actor.key, to: ledger.workspace.path(file)) }
+            vault = ledger.workspace.path("hub-vault")
+            let hubVault = try KeyVault(directory: vault)
+            var sealed: [String: JSONValue] = [:]
+            for person in ["ben-1", "ben-2", "ben-9"] {
+                sealed[person] = SealedData.seal(["name": "…"], subject: person, key: try hubVault.createKey(for: person))
+            }
+            let appended = try await ledger.append([
+                try ledger.authority.register(hub, role: "organisation", name: "Hub"),
+                try ledger.authority.register(casa, role: "organisation", name: "Casa"),
+                try casa.register(staff, role: "staff", name: "Op", organisation: "casa"),
+                try hub.register(hubStaff, role: "staff", name: "Hub op", organisation: "ciss38"),
+                try hubStaff.sign("case.referred", id: "refer-1", ["case": "c-1", "beneficiary": "ben-1", "household": "hh-1", "to": "casa", "sealed": sealed["ben-1"] ?? .null]),
+                try hubStaff.sign("case.referred", id: "refer-2", ["case": "c-2", "beneficiary": "ben-2", "household": "hh-2", "to": "casa", "sealed": sealed["ben-2"] ?? .null]),
+                try staff.sign("subject.erased", id: "erase-1", ["beneficiary": "ben-1", "case": "c-1"]),
+                try ledger.authority.sign("subject.erased", id: "erase-9", ["beneficiary": "ben-9"]),
+            ])
+            try #require(appended.succeeded && !appended.stdout.contains("error"), "\(appended.stdout)\(appended.stderr)")
+            server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+            let endpoint = await listeningEndpoint(of: server)
+            if endpoint == nil { kill(server.pid, SIGKILL) }
+            self.endpoint = try #require(endpoint, "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        }
+
+        func key(_ name: String) -> String { ledger.workspace.path(name) }
+
+        func stop() {
+            kill(server.pid, SIGKILL)
+            ledger.remove()
+        }
+    }
+
+    @Test("client cases --referred-by: a hub's operator follows its referrals, taken in charge or not, and sees a person erased; the Casa's operator may not read them")
+    func hubFollowsItsReferrals() async throws {
+        let hub = try await HubReferrals()
+        defer { hub.stop() }
+        let referrals = try await circuito("client", "cases", "--server", hub.endpoint, "--key", hub.key("hub-op.key"), "--actor", "hub-op", "--referred-by", "ciss38")
+        #expect(referrals.succeeded && referrals.stdout == #"{"cases":[{"beneficiary":"ben-1","case":"c-1","erased":true,"holder":"casa","household":"hh-1","referred_at":5,"referred_by":"ciss38","status":"referred"},{"beneficiary":"ben-2","case":"c-2","erased":false,"holder":"casa","household":"hh-2","referred_at":6,"referred_by":"ciss38","status":"referred"}],"next_after":null,"referred_by":"ciss38"}"# + "\n", "\(referrals.stdout)\(referrals.stderr)")
+        let refused = try await circuito("client", "cases", "--server", hub.endpoint, "--key", hub.key("op.key"), "--actor", "op", "--referred-by", "ciss38")
+        #expect(refused.status == 1 && refused.stderr == "error: not_authorised: staff \"op\" may not read the cases referred by ciss38\n", "\(refused.stderr)")
+        let both = try await circuito("client", "cases", "--server", hub.endpoint, "--key", hub.key("op.key"), "--actor", "op", "--holder", "casa", "--referred-by", "ciss38")
+        #expect(both.status == 64 && both.stderr.contains("give either --holder or --referred-by"), "\(both.stderr)")
+    }
+
     @Test("client expired-lots --as-events gives the authority a tocoin.expired per expired lot, which client submit signs and sends; the lot collected, none is left")
     func clientExpiredLotsFeedsTheCollection() async throws {
         let ledger = try await TestLedger()
