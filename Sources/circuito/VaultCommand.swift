@@ -2,6 +2,7 @@ import ArgumentParser
 import CProcess
 import CircuitoCore
 import CircuitoCrypto
+import CircuitoServer
 import CircuitoStorage
 import Glibc
 
@@ -88,8 +89,20 @@ struct VaultEraseCommand: ParsableCommand {
             and append record the event but hold no vault. A key is overwritten, synced and unlinked, and the folder \
             synced. --beneficiary ID erases that key (not_found when the vault holds none). --data LEDGER erases \
             the key of every subject that the ledger records as erased and prints one line per key: run it wherever \
-            a vault is kept, after erasures are recorded.
+            a vault is kept, after erasures are recorded, against the ledger or a replica of it. --server \
+            HOST:PORT|PATH, signed with --key as --actor (an organisation or its staff), does the same for an \
+            organisation that has no ledger of its own, a hub that referred people and kept their keys: it reads \
+            every page of the cases ORG referred (case.list with referred_by ORG, --referred-by, by default \
+            --actor) and erases the key of each person the server says is erased. It takes the server's word for \
+            it, as every other client read does.
             """)
+
+    /// Pages of `case.list` one `--server` run reads at most. Each page moves past at least one case (its
+    /// `next_after` must grow, or the run stops), and examines up to 10 000 cases or lists up to 500, so this
+    /// covers at least 50 million cases; a server that sends pages without end is stopped here.
+    static let maximumPages = 100_000
+    /// Cases a page asks for: the most the server gives (Specs/protocol.md 5.21).
+    static let casesPerPage: Int64 = 500
 
     @Option(name: .long, help: "The key vault directory (it must be there, private to its owner).")
     var vault: String
@@ -97,11 +110,28 @@ struct VaultEraseCommand: ParsableCommand {
     var beneficiary: String?
     @Option(name: .long, help: "A ledger: erase the key of every subject it records as erased.")
     var data: String?
+    @Option(name: .long, help: "A server: erase the key of every person it records as erased among those the organisation referred.")
+    var server: String?
+    @Option(name: .long, help: "With --server: the organisation whose referrals are read (default: --actor).")
+    var referredBy: String?
+    @OptionGroup var reader: ReaderOptions
 
     func validate() throws {
-        guard (beneficiary == nil) != (data == nil) else { throw ValidationError("give either --beneficiary or --data") }
+        guard [beneficiary, data, server].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("give one of --beneficiary, --data or --server")
+        }
         if let beneficiary, !Identifier.isValid(beneficiary) {
             throw ValidationError("--beneficiary must be an identifier (1 to 128 letters, digits and . _ : -)")
+        }
+        if server == nil {
+            guard reader.key == nil, reader.actor == nil, referredBy == nil else {
+                throw ValidationError("--key, --actor and --referred-by go with --server")
+            }
+        } else {
+            guard reader.key != nil, reader.actor != nil else { throw ValidationError("--server reads signed: give --key and --actor") }
+            if let organisation = referredBy ?? reader.actor, !Identifier.isValid(organisation) {
+                throw ValidationError("--referred-by (or --actor) must be an identifier (1 to 128 letters, digits and . _ : -)")
+            }
         }
     }
 
@@ -117,6 +147,10 @@ struct VaultEraseCommand: ParsableCommand {
                 output.flush()
                 return
             }
+            if let server {
+                try eraseReferredSubjects(keyVault, server: server, output: output)
+                return
+            }
             guard let data else { return }
             let reader = try LedgerReader.open(directory: data)
             let subjects = try keyVault.subjects()
@@ -129,5 +163,49 @@ struct VaultEraseCommand: ParsableCommand {
             output.flush()
             printError("vault erase: \(erasedCount) of the \(subjects.count) keys in \(vault) belonged to subjects the ledger records as erased, and are gone")
         }
+    }
+
+    /// `--server`: every page of the cases the organisation referred, erasing as it goes the vault's key of each
+    /// person marked erased, so that a run cut short (a broken connection) keeps what it erased and a later run
+    /// finishes. Only keys the vault holds are touched: an id from the server is never a path by itself.
+    private func eraseReferredSubjects(_ keyVault: KeyVault, server: String, output: StandardOutput) throws(LedgerError) {
+        let organisation = referredBy ?? reader.actor ?? ""
+        let held = Set(try keyVault.subjects())
+        let client = try LineClient(try Endpoint(parsing: server))
+        var after: String?
+        var casesRead = 0
+        var erasedCount = 0
+        for _ in 0..<Self.maximumPages {
+            var params: JSONObject = ["referred_by": .string(organisation), "limit": .integer(Self.casesPerPage)]
+            if let after { params["after"] = .string(after) }
+            let page: JSONValue
+            switch try client.call("case.list", try reader.signed("case.list", .object(params))) {
+            case .success(let result): page = result
+            case .failure(let error): throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
+            }
+            guard let cases = page["cases"]?.arrayValue else {
+                throw LedgerError(.integrity, "the server's case.list answer holds no \"cases\" (is it a circuito server of before 7 December 2026?)")
+            }
+            casesRead += cases.count
+            for listed in cases where listed["erased"] == .bool(true) {
+                guard let subject = listed["beneficiary"]?.stringValue, held.contains(subject) else { continue }
+                // False when an earlier case of the same person already erased it.
+                if try keyVault.erase(subject: subject) {
+                    output.write("erased: \(subject)\n")
+                    output.flush()
+                    erasedCount += 1
+                }
+            }
+            guard case .string(let next)? = page["next_after"] else {
+                printError("vault erase: \(erasedCount) of the \(held.count) keys in \(vault) belonged to people the server records as erased, among the \(casesRead) cases \(organisation) referred, and are gone")
+                return
+            }
+            // Case ids in the store's (byte) order: a cursor that does not move on would read the same page for ever.
+            if let after, !Array(after.utf8).lexicographicallyPrecedes(Array(next.utf8)) {
+                throw LedgerError(.integrity, "the server's case.list next_after \(next.debugDescription) does not come after \(after.debugDescription)")
+            }
+            after = next
+        }
+        throw LedgerError(.tooLarge, "the cases \(organisation) referred are more than \(Self.maximumPages) pages of case.list; \(erasedCount) keys were erased before it stopped")
     }
 }

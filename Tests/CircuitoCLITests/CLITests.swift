@@ -4,6 +4,7 @@ import CircuitoServer
 import CircuitoStorage
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 // End-to-end tests of the `circuito` executable: each test runs the built binary in a fresh temporary
@@ -832,6 +833,76 @@ struct CLITests {
         #expect(refused.status == 1 && refused.stderr == "error: not_authorised: staff \"op\" may not read the cases referred by ciss38\n", "\(refused.stderr)")
         let both = try await circuito("client", "cases", "--server", hub.endpoint, "--key", hub.key("op.key"), "--actor", "op", "--holder", "casa", "--referred-by", "ciss38")
         #expect(both.status == 64 && both.stderr.contains("give either --holder or --referred-by"), "\(both.stderr)")
+    }
+
+    @Test("vault erase --server: a hub erases its copy of the key of each person it referred whom the server says is erased, and of nobody else; another organisation's staff makes it erase nothing")
+    func hubErasesItsCopiesFromWhatTheServerSays() async throws {
+        let hub = try await HubReferrals()
+        defer { hub.stop() }
+        let hubVault = try KeyVault(existingDirectory: hub.vault)
+        let erase = ["vault", "erase", "--vault", hub.vault, "--server", hub.endpoint]
+        // Read as the Casa's operator: refused, every key stays.
+        let notHers = try await circuito(erase + ["--key", hub.key("op.key"), "--actor", "op", "--referred-by", "ciss38"])
+        #expect(notHers.status == 1 && notHers.stderr.hasPrefix("error: not_authorised:") && notHers.stdout.isEmpty, "\(notHers.stderr)")
+        #expect(try hubVault.subjects() == ["ben-1", "ben-2", "ben-9"])
+        // The hub's operator: the key of the person it referred whom the Casa erased, and no other.
+        let erased = try await circuito(erase + ["--key", hub.key("hub-op.key"), "--actor", "hub-op", "--referred-by", "ciss38"])
+        #expect(erased.succeeded && erased.stdout == "erased: ben-1\n", "\(erased.stdout)\(erased.stderr)")
+        #expect(erased.stderr.contains("1 of the 3 keys in \(hub.vault)") && erased.stderr.contains("among the 2 cases ciss38 referred"), "\(erased.stderr)")
+        #expect(try hubVault.subjects() == ["ben-2", "ben-9"])
+        let again = try await circuito(erase + ["--key", hub.key("hub-op.key"), "--actor", "hub-op", "--referred-by", "ciss38"])
+        #expect(again.succeeded && again.stdout.isEmpty, "\(again.stdout)\(again.stderr)")
+        // The second person erased later, through the server; the hub signing as itself reads its own referrals
+        // (--referred-by defaults to --actor).
+        let erasure = try await circuito(
+            ["client", "submit", "--server", hub.endpoint, "--key", hub.key("op.key"), "--actor", "op"],
+            stdin: #"{"type":"subject.erased","body":{"beneficiary":"ben-2","case":"c-2"}}"#)
+        try #require(erasure.succeeded, "\(erasure.stdout)\(erasure.stderr)")
+        let asHub = try await circuito(erase + ["--key", hub.key("hub.key"), "--actor", "ciss38"])
+        #expect(asHub.succeeded && asHub.stdout == "erased: ben-2\n", "\(asHub.stdout)\(asHub.stderr)")
+        // ben-9 is erased too, but the hub never referred them: the server tells the hub nothing of them, and their
+        // key stays (whoever handed it to the hub tells it, Specs/events.md 5.6).
+        #expect(try hubVault.subjects() == ["ben-9"])
+        for arguments in [
+            ["--server", hub.endpoint], ["--server", hub.endpoint, "--key", hub.key("hub.key")], ["--data", hub.ledger.directory, "--actor", "ciss38"],
+            ["--data", hub.ledger.directory, "--server", hub.endpoint, "--key", hub.key("hub.key"), "--actor", "ciss38"],
+        ] {
+            let usage = try await circuito(["vault", "erase", "--vault", hub.vault] + arguments)
+            #expect(usage.status == 64, "\(arguments): \(usage.stderr)")
+        }
+    }
+
+    @Test("vault erase --server reads page after page, from each page's next_after, and stops with integrity_failure at a cursor that does not move on, keeping what it erased")
+    func vaultEraseServerPagesAndRefusesACursorThatDoesNotMoveOn() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        try KeyFile.write(Ed25519PrivateKey(), to: workspace.path("hub.key"))
+        let vault = workspace.path("vault")
+        let hubVault = try KeyVault(directory: vault)
+        for person in ["ben-1", "ben-2", "ben-3"] { _ = try hubVault.createKey(for: person) }
+        // Three pages: ben-1 erased, then ben-2 erased and ben-3 not, then a next_after that goes back.
+        let pages: [(cases: [JSONValue], next: JSONValue)] = [
+            ([["beneficiary": "ben-1", "case": "c-1", "erased": true]], "c-1"),
+            ([["beneficiary": "ben-2", "case": "c-2", "erased": true], ["beneficiary": "ben-3", "case": "c-3", "erased": false]], "c-3"),
+            ([], "c-2"),
+        ]
+        let asked = Mutex<[JSONValue]>([])
+        let (listener, port) = try ClientSubmitLostAnswerTests.serveOneConnection { readRequest, write in
+            for page in pages {
+                guard let request = readRequest() else { return }
+                asked.withLock { $0.append(request["params"]?["request"]?["params"] ?? .null) }
+                write(["jsonrpc": "2.0", "id": request["id"] ?? .null, "result": ["cases": .array(page.cases), "next_after": page.next, "referred_by": "ciss38"]])
+            }
+        }
+        defer { close(listener) }
+        let run = try await circuito("vault", "erase", "--vault", vault, "--server", "127.0.0.1:\(port)", "--key", workspace.path("hub.key"), "--actor", "ciss38")
+        #expect(run.status == 1 && run.stdout == "erased: ben-1\nerased: ben-2\n", "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr == "error: integrity_failure: the server's case.list next_after \"c-2\" does not come after \"c-3\"\n", "\(run.stderr)")
+        #expect(try hubVault.subjects() == ["ben-3"])
+        #expect(asked.withLock { $0 } == [
+            ["limit": 500, "referred_by": "ciss38"], ["after": "c-1", "limit": 500, "referred_by": "ciss38"],
+            ["after": "c-3", "limit": 500, "referred_by": "ciss38"],
+        ])
     }
 
     @Test("client expired-lots --as-events gives the authority a tocoin.expired per expired lot, which client submit signs and sends; the lot collected, none is left")
