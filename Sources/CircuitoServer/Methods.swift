@@ -517,13 +517,17 @@ struct ServerContext: Sendable {
         }
     }
 
+    /// The time an event sent now is recorded at: the clock, or the last recorded_at when the clock is behind it
+    /// (Specs/ledger.md 5.3). What expiry and the month of a conversion are judged at in reads.
+    private func ledgerTime() -> String {
+        Timestamp.format(millisecondsSince1970: max(clock(), writer.lastRecordedAtMilliseconds))
+    }
+
     private func accountBalance(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
         try params.allowOnly(["account"])
         let account = try Self.accountName(params)
         try authoriseAccount(account, requester: requester)
-        // The time a payment or conversion made now would be recorded at: the clock, or the last recorded_at if the
-        // clock is behind it (Specs/ledger.md 5.3).
-        let now = Timestamp.format(millisecondsSince1970: max(clock(), writer.lastRecordedAtMilliseconds))
+        let now = ledgerTime()
         let month = String(now.prefix(7))
         let balance = try ledger { () throws(LedgerError) in try reader.accountBalance(account, conversionsMonth: month) }
         var result: JSONObject = ["account": .string(account), "balance": .integer(balance.balance)]
@@ -580,9 +584,8 @@ struct ServerContext: Sendable {
         let after = try params.optionalTextCursor("after").map { (text) throws(RPCError) in try Self.lotCursor(text) }
         let limit = try params.limit(default: Self.defaultPageEntries, maximum: LedgerQueryLimits.maximumPageEntries)
         try authorise(ReadPolicy.mayReadLog(requester), requester, "the expired lots")
-        // Expired at the time a tocoin.expired sent now is recorded at: the clock, or the last recorded_at when the
-        // clock is behind it (Specs/ledger.md 5.3), as account.balance's "expired".
-        let now = Timestamp.format(millisecondsSince1970: max(clock(), writer.lastRecordedAtMilliseconds))
+        // Expired at the time a tocoin.expired sent now is recorded at, as account.balance's "expired".
+        let now = ledgerTime()
         let page = try ledger { () throws(LedgerError) in try reader.expiredLots(at: now, after: after, limit: limit) }
         let next: JSONValue = page.nextAfter.map { .string("\($0.beneficiary)/\($0.lot)") } ?? .null
         return .object(["at": .string(now), "lots": .array(page.lots.map(\.json)), "next_after": next])

@@ -111,10 +111,9 @@ extension TransactionLedgerState {
 }
 
 extension LedgerReader {
-    /// The balance of `account` (`beneficiary:<id>`, `merchant:<id>`, `fund`, `issuance`, `settlement`), with the
-    /// lots of a beneficiary.
-    /// The balance of `account`; for a beneficiary also its lots and what it received from conversions in
-    /// `conversionsMonth` (`YYYY-MM`), all from one snapshot.
+    /// The balance of `account` (`beneficiary:<id>`, `merchant:<id>`, `fund`, `issuance`, `settlement`); for a
+    /// beneficiary also its lots and what it received from conversions in `conversionsMonth` (`YYYY-MM`), all from
+    /// one snapshot.
     public func accountBalance(_ account: String, conversionsMonth: String? = nil) throws(LedgerError) -> AccountBalance {
         try withState { (state) throws(LedgerError) in
             let balance = try state.balance(account)
