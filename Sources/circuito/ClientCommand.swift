@@ -73,6 +73,11 @@ struct ReaderOptions: ParsableArguments {
     }
 }
 
+extension RPCError {
+    /// A server's refusal as the client reports it: its code's name and number and its message, as the server gave them.
+    var asLedgerError: LedgerError { LedgerError(.init(name: name ?? "rpc_error", number: code), message) }
+}
+
 /// Calls one method and prints its result (or the lines `printing` makes of it); a refusal becomes the common error
 /// line and exit status 1.
 func clientCall(
@@ -89,7 +94,7 @@ func clientCall(
             for line in printing?(result) ?? [result] { output.writeLine(line) }
             output.flush()
         case .failure(let error):
-            throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
+            throw error.asLedgerError
         }
     }
 }
@@ -719,7 +724,7 @@ struct ClientSubscribeCommand: ParsableCommand {
                 answer = try subscribe()
             }
             if case .failure(let error) = answer {
-                throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
+                throw error.asLedgerError
             }
             // From now on, wake up every second to look at the stop signal.
             client.setReceiveTimeout(seconds: 1)
@@ -753,7 +758,7 @@ struct ClientSubscribeCommand: ParsableCommand {
                     case "subscription.error":
                         output.flush()
                         let error = params["error"].flatMap(RPCError.init(json:)) ?? RPCError.internalError("unreadable error")
-                        throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
+                        throw error.asLedgerError
                     default:
                         break
                     }

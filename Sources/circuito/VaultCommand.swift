@@ -102,7 +102,7 @@ struct VaultEraseCommand: ParsableCommand {
     /// covers at least 50 million cases; a server that sends pages without end is stopped here.
     static let maximumPages = 100_000
     /// Cases a page asks for: the most the server gives (Specs/protocol.md 5.21).
-    static let casesPerPage: Int64 = 500
+    static let casesPerPage = Int64(LedgerQueryLimits.maximumPageEntries)
 
     @Option(name: .long, help: "The key vault directory (it must be there, private to its owner).")
     var vault: String
@@ -181,7 +181,7 @@ struct VaultEraseCommand: ParsableCommand {
             let page: JSONValue
             switch try client.call("case.list", try reader.signed("case.list", .object(params))) {
             case .success(let result): page = result
-            case .failure(let error): throw LedgerError(.init(name: error.name ?? "rpc_error", number: error.code), error.message)
+            case .failure(let error): throw error.asLedgerError
             }
             guard let cases = page["cases"]?.arrayValue else {
                 throw LedgerError(.integrity, "the server's case.list answer holds no \"cases\" (is it a circuito server of before 7 December 2026?)")
