@@ -83,8 +83,6 @@ public struct RPCRequest: Sendable {
     /// The named parameters (by-position parameters are refused: every method takes an object).
     public let params: JSONValue?
 
-    public var isNotification: Bool { id == nil }
-
     /// A write (`submit`, `submit_batch`): it goes to the writer, and its answer is a receipt of what was committed.
     public var isWrite: Bool { method == "submit" || method == "submit_batch" }
 

@@ -141,11 +141,6 @@ extension BodyReader {
         return value
     }
 
-    public func optionalText(_ key: String) throws(LedgerError) -> String? {
-        guard members[key] != nil else { return nil }
-        return try text(key)
-    }
-
     /// A lowercase slug (`eye_care`, `civic_utility`): letters, digits and `_`, 1 to 64 bytes.
     public func slug(_ key: String) throws(LedgerError) -> String {
         let value = try string(key)

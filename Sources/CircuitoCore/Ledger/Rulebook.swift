@@ -41,13 +41,6 @@ public enum Rulebook {
         return rules
     }()
 
-    /// Event types and the roles that may sign each (genesis: the authority it names).
-    public static var permittedRoles: [String: Set<Role>] {
-        var roles = rules.mapValues(\.roles)
-        roles["ledger.genesis"] = [.authority]
-        return roles
-    }
-
     public static func check(
         _ verifiedEvent: VerifiedEvent, at position: LogPosition, state: some LedgerStateReader
     ) throws(LedgerError) -> [StateChange] {
