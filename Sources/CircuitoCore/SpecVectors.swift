@@ -3,9 +3,9 @@ import CircuitoCrypto
 /// The test vectors published in `Specs/vectors/`, generated from fixed seeds so that anyone can check them and
 /// the project's tests can check that the committed files are what the code produces.
 public enum SpecVectors {
-    /// A deterministic Ed25519 key: seed = SHA-256("circuito spec vector key: " ‖ label).
+    /// A deterministic Ed25519 key: seed = SHA-256("circuito spec vector key: " ‖ label); published, so in ordinary memory.
     public static func key(_ label: String) -> Ed25519PrivateKey {
-        guard let key = Ed25519PrivateKey(seed: SHA256.hash(Array("circuito spec vector key: \(label)".utf8))) else {
+        guard let key = Ed25519PrivateKey(seed: SHA256.hash(Array("circuito spec vector key: \(label)".utf8)), memory: .ordinary) else {
             preconditionFailure("SHA-256 gives 32 bytes, an Ed25519 seed")
         }
         return key

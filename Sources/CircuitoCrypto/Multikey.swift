@@ -26,20 +26,27 @@ public enum Multikey {
     /// base58 is the costlier part of reading an event's envelope, so decoded keys are kept (bounded).
     private static let decodedPublicKeys = DecodedKeyCache()
 
+    /// The text is a Swift `String`, which cannot be wiped; the byte copies made on the way are.
     public static func encodeSecret(_ key: Ed25519PrivateKey) -> String {
-        "z" + Base58.encode(secretPrefix + key.seed)
+        var material = secretPrefix
+        material.reserveCapacity(secretPrefix.count + Ed25519PrivateKey.seedByteCount)
+        key.secretKey.withUnsafeBytes { secret in material.append(contentsOf: secret.prefix(Ed25519PrivateKey.seedByteCount)) }
+        defer { SecretBytes.wipe(&material) }
+        return "z" + Base58.encode(material)
     }
 
-    public static func decodeSecretKey(_ text: String) -> Ed25519PrivateKey? {
-        guard let seed = decode(text, prefix: secretPrefix) else { return nil }
-        return Ed25519PrivateKey(seed: seed)
+    public static func decodeSecretKey(_ text: String, memory: SecretBytes.Memory = .guarded) -> Ed25519PrivateKey? {
+        guard var seed = decode(text, prefix: secretPrefix) else { return nil }
+        defer { SecretBytes.wipe(&seed) }
+        return Ed25519PrivateKey(seed: seed, memory: memory)
     }
 
     private static func decode(_ text: String, prefix: [UInt8]) -> [UInt8]? {
         // 34 bytes encode to at most 47 characters; anything much longer is not a key.
-        guard text.utf8.count <= 64, text.first == "z", let bytes = Base58.decode(String(text.dropFirst())),
-            bytes.count == prefix.count + 32, Array(bytes.prefix(prefix.count)) == prefix
-        else { return nil }
+        guard text.utf8.count <= 64, text.first == "z", var bytes = Base58.decode(String(text.dropFirst())) else { return nil }
+        // A secret key's seed is in these bytes too.
+        defer { SecretBytes.wipe(&bytes) }
+        guard bytes.count == prefix.count + 32, bytes.starts(with: prefix) else { return nil }
         return Array(bytes.dropFirst(prefix.count))
     }
 }

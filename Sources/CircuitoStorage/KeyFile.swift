@@ -78,8 +78,10 @@ public enum KeyFile {
         guard fchmod(descriptor, 0o600) == 0 else {
             throw LedgerError(.keyFile, "cannot set mode 0600 on \(path): \(String(cString: strerror(errno)))")
         }
+        var bytes = Array(text.utf8)
+        defer { SecretBytes.wipe(&bytes) }
         do throws(LedgerError) {
-            try FileIO.writeAll(descriptor, Array(text.utf8), path: path)
+            try FileIO.writeAll(descriptor, bytes, path: path)
         } catch {
             throw LedgerError(.keyFile, error.message)
         }
@@ -88,6 +90,7 @@ public enum KeyFile {
         }
     }
 
+    /// The key is in guarded memory (`SecretBytes`).
     public static func read(_ path: String) throws(LedgerError) -> Ed25519PrivateKey {
         // Non-blocking: a FIFO at the path is refused as not a regular file, not waited on for a writer.
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
@@ -108,7 +111,9 @@ public enum KeyFile {
                 .keyFile,
                 "key file \(path) is readable by group or others (mode \(String(permissions, radix: 8))); run: chmod 600 \(path)")
         }
-        let bytes = try FileIO.readAll(descriptor, maximumBytes: maximumBytes, path: path)
+        var bytes = try FileIO.readAll(descriptor, maximumBytes: maximumBytes, path: path, secret: true)
+        // The parsed text's strings cannot be wiped (Swift strings); the file's bytes can.
+        defer { SecretBytes.wipe(&bytes) }
         let json: JSONValue
         do throws(LedgerError) { json = try JSONParser.parse(bytes) } catch {
             throw LedgerError(.keyFile, "key file \(path) is not JSON: \(error.message)")
@@ -311,9 +316,14 @@ public enum FileIO {
         }
     }
 
-    public static func readAll(_ descriptor: Int32, maximumBytes: Int, path: String) throws(LedgerError) -> [UInt8] {
+    /// `secret`: the content is secret (a key, personal data), so no copy of it is left behind in freed memory: the
+    /// result has its whole capacity from the start (never moved as it grows) and the read buffer is wiped. The
+    /// result is the caller's to wipe (`SecretBytes.wipe`).
+    public static func readAll(_ descriptor: Int32, maximumBytes: Int, path: String, secret: Bool = false) throws(LedgerError) -> [UInt8] {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
+        if secret { bytes.reserveCapacity(maximumBytes + buffer.count) }
+        defer { if secret { SecretBytes.wipe(&buffer) } }
         while true {
             let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -323,18 +333,19 @@ public enum FileIO {
             if count == 0 { return bytes }
             bytes += buffer[0..<count]
             guard bytes.count <= maximumBytes else {
+                if secret { SecretBytes.wipe(&bytes) }
                 throw LedgerError(.tooLarge, "\(path) is larger than \(maximumBytes) bytes")
             }
         }
     }
 
-    /// Reads a whole small file by path.
-    public static func readFile(_ path: String, maximumBytes: Int) throws(LedgerError) -> [UInt8] {
+    /// Reads a whole small file by path (`secret`: as `readAll`'s).
+    public static func readFile(_ path: String, maximumBytes: Int, secret: Bool = false) throws(LedgerError) -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw LedgerError(.notFound, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
-        return try readAll(descriptor, maximumBytes: maximumBytes, path: path)
+        return try readAll(descriptor, maximumBytes: maximumBytes, path: path, secret: secret)
     }
 }

@@ -196,9 +196,10 @@ public struct DemoCircuit {
 
     // MARK: Derivations (public so that tests and tools can recompute them)
 
-    /// The demo key of an actor: Ed25519 from the seed SHA-256("circuito demo key: <seed>: <actor id>").
+    /// The demo key of an actor: Ed25519 from the seed SHA-256("circuito demo key: <seed>: <actor id>"). In ordinary
+    /// memory: anyone can derive it, and a demo makes thousands.
     public static func actorKey(seed: UInt64, actor: String) throws(LedgerError) -> Ed25519PrivateKey {
-        guard let key = Ed25519PrivateKey(seed: SHA256.hash(Array("circuito demo key: \(seed): \(actor)".utf8))) else {
+        guard let key = Ed25519PrivateKey(seed: SHA256.hash(Array("circuito demo key: \(seed): \(actor)".utf8)), memory: .ordinary) else {
             throw LedgerError(.integrity, "SHA-256 did not give a 32-byte seed")
         }
         return key

@@ -116,11 +116,15 @@ public struct NoteSigner: Sendable {
     /// Parses Go's signer key text `PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ 32-byte seed)>`.
     public init(parsing signerKey: String) throws(LedgerError) {
         let fields = NoteText.splitKeyText(signerKey, fieldCount: 5)
+        // The decoded seed and its copy are wiped once the key holds it.
+        var material = fields.count == 5 ? Base64.decode(fields[4]) ?? [] : []
+        defer { SecretBytes.wipe(&material) }
+        var seed = material.count == 1 + Ed25519PrivateKey.seedByteCount ? Array(material.dropFirst()) : []
+        defer { SecretBytes.wipe(&seed) }
         guard fields.count == 5, fields[0] == "PRIVATE", fields[1] == "KEY",
             let keyID = NoteText.parseKeyID(fields[3]),
-            let material = Base64.decode(fields[4]), material.count == 1 + Ed25519PrivateKey.seedByteCount,
-            material[0] == NoteText.ed25519Algorithm,
-            let privateKey = Ed25519PrivateKey(seed: Array(material.dropFirst()))
+            material.count == 1 + Ed25519PrivateKey.seedByteCount, material[0] == NoteText.ed25519Algorithm,
+            let privateKey = Ed25519PrivateKey(seed: seed)
         else {
             throw LedgerError(.invalidKey, "a note signer key is PRIVATE+KEY+<name>+<8 hex digits>+<base64 seed>")
         }
@@ -132,7 +136,14 @@ public struct NoteSigner: Sendable {
 
     /// The signer key text: secret, for key files only.
     public var signerKey: String {
-        let material = Base64.encode([NoteText.ed25519Algorithm] + privateKey.seed)
+        var seed = privateKey.seed
+        var bytes = [NoteText.ed25519Algorithm] + seed
+        // The text is a String, which cannot be wiped; the byte copies on the way are.
+        defer {
+            SecretBytes.wipe(&seed)
+            SecretBytes.wipe(&bytes)
+        }
+        let material = Base64.encode(bytes)
         return "PRIVATE+KEY+\(name)+\(NoteText.hexKeyID(keyID))+\(material)"
     }
 

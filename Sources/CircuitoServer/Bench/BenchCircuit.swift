@@ -194,9 +194,10 @@ public struct BenchCircuit: Sendable {
     }
 
     /// The key of one of the bench's actors: SHA-256 of the seed, tag and actor id, so a run is reproducible and
-    /// two runs with different tags never share a key (the ledger refuses a key used by another actor).
+    /// two runs with different tags never share a key (the ledger refuses a key used by another actor). In ordinary
+    /// memory: anyone can derive it, and a run makes one per beneficiary, more than guarded allocations can be had.
     public static func actorKey(seed: UInt64, tag: String, actor: String) throws(LedgerError) -> Ed25519PrivateKey {
-        guard let key = Ed25519PrivateKey(seed: SHA256.hash(Array("circuito bench key: \(seed): \(tag): \(actor)".utf8))) else {
+        guard let key = Ed25519PrivateKey(seed: SHA256.hash(Array("circuito bench key: \(seed): \(tag): \(actor)".utf8)), memory: .ordinary) else {
             throw LedgerError(.integrity, "SHA-256 did not give a 32-byte seed")
         }
         return key
