@@ -32,7 +32,8 @@ public enum SecretBox {
         return Array(ciphertext.prefix(Int(ciphertextLength)))
     }
 
-    /// nil when the key, nonce or additional data do not match, or the ciphertext was changed.
+    /// nil when the key, nonce or additional data do not match, or the ciphertext was changed. The plaintext is
+    /// returned in the array it was opened into (no copy left behind); it is the caller's to wipe once used.
     public static func open(_ ciphertext: [UInt8], nonce: [UInt8], additionalData: [UInt8], key: [UInt8]) -> [UInt8]? {
         ensureSodium()
         guard key.count == keyByteCount, nonce.count == nonceByteCount, ciphertext.count >= tagByteCount else { return nil }
@@ -51,7 +52,15 @@ public enum SecretBox {
                 }
             }
         }
-        guard result == 0 else { return nil }
-        return Array(plaintext.prefix(Int(plaintextLength)))
+        guard result == 0 else {
+            SecretBytes.wipe(&plaintext)
+            return nil
+        }
+        // Always the whole of it (the ciphertext less its tag); shortened in place were it ever less.
+        if Int(plaintextLength) < plaintext.count {
+            plaintext.withUnsafeMutableBytes { buffer in sodium_memzero(buffer.baseAddress! + Int(plaintextLength), buffer.count - Int(plaintextLength)) }
+            plaintext.removeLast(plaintext.count - Int(plaintextLength))
+        }
+        return plaintext
     }
 }

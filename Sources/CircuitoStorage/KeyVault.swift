@@ -57,7 +57,8 @@ public struct KeyVault: Sendable {
         return access(path, F_OK) == 0
     }
 
-    /// The subject's key, or nil when the vault holds none (never created, or erased).
+    /// The subject's key, or nil when the vault holds none (never created, or erased). The file's bytes are wiped
+    /// once read; the key returned is the caller's to wipe once used (`SecretBytes.wipe`).
     public func key(for subject: String) throws(LedgerError) -> [UInt8]? {
         let path = try path(for: subject)
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
@@ -84,11 +85,13 @@ public struct KeyVault: Sendable {
     /// that a file of another kind under the same name (a wallet key, the ledger's key, in a folder given by
     /// mistake) is refused with `key_file`, never read as a vault key or erased as one.
     static func readVaultKeyJSON(_ descriptor: Int32, path: String, subject: String) throws(LedgerError) -> JSONValue {
-        try vaultKeyJSON(readVaultKeyBytes(descriptor, path: path), path: path, subject: subject)
+        var bytes = try readVaultKeyBytes(descriptor, path: path)
+        defer { SecretBytes.wipe(&bytes) }
+        return try vaultKeyJSON(bytes, path: path, subject: subject)
     }
 
     private static func readVaultKeyBytes(_ descriptor: Int32, path: String) throws(LedgerError) -> [UInt8] {
-        do throws(LedgerError) { return try FileIO.readAll(descriptor, maximumBytes: Self.maximumFileBytes, path: path) } catch {
+        do throws(LedgerError) { return try FileIO.readAll(descriptor, maximumBytes: Self.maximumFileBytes, path: path, secret: true) } catch {
             throw LedgerError(.keyFile, "vault key \(path) is not a vault key: \(error.message)")
         }
     }
@@ -149,7 +152,8 @@ public struct KeyVault: Sendable {
         // deployments keep the vault on encrypted storage too.) Only a file that is this subject's vault key: the
         // key's own bytes may be damaged, but what it says it is must hold.
         do throws(LedgerError) {
-            let bytes = try Self.readVaultKeyBytes(descriptor, path: path)
+            var bytes = try Self.readVaultKeyBytes(descriptor, path: path)
+            defer { SecretBytes.wipe(&bytes) }
             // As many as were read, which is the whole file (at most `maximumFileBytes`): not `st_size`, which a
             // sparse file may put at terabytes, more than memory holds.
             let zeros = [UInt8](repeating: 0, count: bytes.count)

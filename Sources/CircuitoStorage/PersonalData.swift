@@ -1,4 +1,5 @@
 import CircuitoCore
+import CircuitoCrypto
 
 /// Reading personal data back: the sealed fields of events, opened with the subject's key from the vault.
 public enum PersonalData {
@@ -29,6 +30,13 @@ public enum PersonalData {
     public static func open(body: JSONValue, subject: String, vault: KeyVault?, erased: Bool) throws(LedgerError) -> JSONValue {
         var key: [UInt8]?
         if !erased, let vault { key = try vault.key(for: subject) }
+        defer {
+            // Dropped from the optional first, so that the array wiped is the only holder of the key's bytes.
+            if var held = key {
+                key = nil
+                SecretBytes.wipe(&held)
+            }
+        }
         return open(body: body, subject: subject, key: key, erased: erased)
     }
 

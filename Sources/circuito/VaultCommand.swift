@@ -47,12 +47,14 @@ struct VaultSealCommand: ParsableCommand {
             try excludeFromCoreDumps()
             // A sealed ciphertext holds at most 16 KiB, its 16-byte tag included: refuse a larger value before any key is made.
             let maximumPlaintextBytes = SealedData.maximumCiphertextBytes - SecretBox.tagByteCount
-            let input: [UInt8]
+            // The person's data in clear: its bytes are wiped once parsed.
+            var input: [UInt8]
             if let file {
-                input = try FileIO.readFile(file, maximumBytes: Self.maximumInputBytes)
+                input = try FileIO.readFile(file, maximumBytes: Self.maximumInputBytes, secret: true)
             } else {
-                input = try FileIO.readAll(0, maximumBytes: Self.maximumInputBytes, path: "standard input")
+                input = try FileIO.readAll(0, maximumBytes: Self.maximumInputBytes, path: "standard input", secret: true)
             }
+            defer { SecretBytes.wipe(&input) }
             let value: JSONValue
             do throws(LedgerError) { value = try JSONParser.parse(input) } catch {
                 throw LedgerError(.invalidJSON, "the data to seal (\(file ?? "standard input")) is not one JSON value: \(error.message)")
@@ -62,8 +64,9 @@ struct VaultSealCommand: ParsableCommand {
                 throw LedgerError(.tooLarge, "the data to seal is \(plaintextBytes) bytes as canonical JSON; a sealed value holds at most \(maximumPlaintextBytes)")
             }
             let keyVault = try KeyVault(directory: vault)
-            let key: [UInt8]
+            var key: [UInt8]
             if let held = try keyVault.key(for: beneficiary) { key = held } else { key = try keyVault.createKey(for: beneficiary) }
+            defer { SecretBytes.wipe(&key) }
             let output = StandardOutput()
             output.writeLine(SealedData.seal(value, subject: beneficiary, key: key))
             output.flush()

@@ -70,6 +70,17 @@ struct SecretMemoryTests {
         #expect(rfcKey.signature(for: []) == hexBytes(
             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"))
     }
+
+    @Test("a sealed value opens to exactly its plaintext, and a wrong key to nothing")
+    func sealedDataOpens() {
+        let key = SecretBox.newKey()
+        let sealed = SealedData.seal(["name": "Maria Rossi"], subject: "ben-1", key: key)
+        #expect(SealedData.open(sealed, subject: "ben-1", key: key) == ["name": "Maria Rossi"])
+        #expect(SealedData.open(sealed, subject: "ben-1", key: SecretBox.newKey()) == nil)
+        let nonce = [UInt8](repeating: 7, count: SecretBox.nonceByteCount)
+        let ciphertext = SecretBox.seal([1, 2, 3], nonce: nonce, additionalData: [], key: key)
+        #expect(SecretBox.open(ciphertext, nonce: nonce, additionalData: [], key: key) == [1, 2, 3])
+    }
 }
 
 private func hexBytes(_ text: String) -> [UInt8] {

@@ -157,7 +157,10 @@ public enum SealedData {
     /// Seals a JSON object for `subject` (client side: staff tools, the demo).
     public static func seal(_ value: JSONValue, subject: String, key: [UInt8]) -> JSONValue {
         let nonce = SecureRandom.bytes(count: SecretBox.nonceByteCount)
-        let ciphertext = SecretBox.seal(CanonicalJSON.encode(value), nonce: nonce, additionalData: additionalData(subject: subject), key: key)
+        // The value's bytes in clear are wiped once sealed (its JSON strings cannot be).
+        var plaintext = CanonicalJSON.encode(value)
+        defer { SecretBytes.wipe(&plaintext) }
+        let ciphertext = SecretBox.seal(plaintext, nonce: nonce, additionalData: additionalData(subject: subject), key: key)
         return .object(["alg": .string(algorithm), "nonce": .string(Base64.encode(nonce)), "ciphertext": .string(Base64.encode(ciphertext))])
     }
 
@@ -165,8 +168,10 @@ public enum SealedData {
     public static func open(_ sealed: JSONValue, subject: String, key: [UInt8]) -> JSONValue? {
         guard case .string(let nonceText)? = sealed["nonce"], case .string(let ciphertextText)? = sealed["ciphertext"],
             let nonce = Base64.decode(nonceText), let ciphertext = Base64.decode(ciphertextText),
-            let plaintext = SecretBox.open(ciphertext, nonce: nonce, additionalData: additionalData(subject: subject), key: key)
+            var plaintext = SecretBox.open(ciphertext, nonce: nonce, additionalData: additionalData(subject: subject), key: key)
         else { return nil }
+        // The opened bytes are wiped once parsed; the value's strings are the caller's and cannot be.
+        defer { SecretBytes.wipe(&plaintext) }
         return try? JSONParser.parse(plaintext)
     }
 }
