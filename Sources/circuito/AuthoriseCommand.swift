@@ -38,7 +38,7 @@ struct AuthoriseCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
-            let wallet = try KeyFile.read(key)
+            let wallet = try readSigningKey(key)
             let expiresAt = Timestamp.format(millisecondsSince1970: Ledger.systemClockMilliseconds() + expiresInSeconds * 1000)
             let authorisation = PaymentAuthorisation(
                 origin: origin, beneficiary: beneficiary, merchant: merchant, amount: amount, expiresAt: expiresAt,

@@ -54,7 +54,7 @@ struct BadgeCredentialCommand: ParsableCommand {
         try reportingErrors { () throws(LedgerError) in
             let source = try LedgerReader.open(directory: data).badgeCredentialSource(badgeID: id)
             try OpenBadgeCredentials.requireNotRevoked(source.badge)
-            let signingKey = try KeyFile.read(key)
+            let signingKey = try readSigningKey(key)
             let credential = try OpenBadgeCredentials.issuedBadgeCredential(
                 badge: source.badge, badgeClass: source.badgeClass, issuer: source.issuer,
                 activations: source.activations, opportunities: source.opportunities, origin: source.origin,
@@ -87,7 +87,7 @@ struct BadgeStatusListCommand: ParsableCommand {
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
             let source = try LedgerReader.open(directory: data).statusListSource(issuer: issuer)
-            let signingKey = try KeyFile.read(key)
+            let signingKey = try readSigningKey(key)
             let credential = try OpenBadgeCredentials.issuerStatusListCredential(
                 issuer: source.issuer, issuedCount: source.issuedCount, revokedIndices: source.revokedIndices,
                 validFrom: source.asOf, origin: source.origin, signingKey: signingKey, suite: suite.cryptosuite,

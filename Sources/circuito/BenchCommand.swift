@@ -93,7 +93,7 @@ struct BenchCommand: ParsableCommand {
                     throw LedgerError(.invalidRange, "--connect needs --authority-key: the bench registers its circuit on that ledger")
                 }
                 target = .connect(
-                    try Endpoint(parsing: connect), authorityID: authorityID ?? "authority", authorityKey: try KeyFile.read(authorityKey),
+                    try Endpoint(parsing: connect), authorityID: authorityID ?? "authority", authorityKey: try readSigningKey(authorityKey),
                     serverPid: serverPid)
             } else {
                 target = .spawn(executable: try Self.ownExecutable(), directory: data, keep: keep, base: base)

@@ -146,6 +146,7 @@ struct KeygenCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
+            try excludeFromCoreDumps()
             let key = Ed25519PrivateKey()
             try KeyFile.write(key, to: out)
             print(key.publicKey.multikey)
@@ -172,7 +173,7 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
-            let authority = try KeyFile.read(authorityKey)
+            let authority = try readSigningKey(authorityKey)
             let checkpointKey = Ed25519PrivateKey()
             // A payment authorisation names its ledger by origin only: one fixed default would let two ledgers made
             // with it redeem each other's authorisations (a wallet and a shop registered on both).
@@ -211,7 +212,7 @@ struct SignCommand: ParsableCommand {
         let output = StandardOutput()
         var refused = 0
         try reportingErrors { () throws(LedgerError) in
-            let privateKey = try KeyFile.read(key)
+            let privateKey = try readSigningKey(key)
             var reader = LineReader(descriptor: 0, maximumLineBytes: EventLimits.maximumSignedEventBytes)
             var lineNumber = 0
             while let line = try reader.next() {
@@ -325,6 +326,8 @@ struct AppendCommand: ParsableCommand {
                 descriptor = 0
             }
             defer { if descriptor != 0 { close(descriptor) } }
+            // The writer holds the ledger's checkpoint key.
+            try excludeFromCoreDumps()
             let ledger = try Ledger.open(directory: data, options: try storage.options(.init()))
             ledger.acceptsClockBehind = acceptClockBehind
             ledger.clockJumpCheck = ClockJumpCheck()

@@ -63,7 +63,7 @@ struct ReaderOptions: ParsableArguments {
         guard let key, let actor else {
             throw LedgerError(.invalidReadRequest, "\(method) is a signed read: give --key and --actor")
         }
-        return ReadAuthorisation.sign(method: method, params: params, actor: actor, key: try KeyFile.read(key), nowMilliseconds: Ledger.systemClockMilliseconds())
+        return ReadAuthorisation.sign(method: method, params: params, actor: actor, key: try readSigningKey(key), nowMilliseconds: Ledger.systemClockMilliseconds())
     }
 
     /// For a method that is public unless what it reads is personal: signed when --key and --actor are given.
@@ -158,7 +158,7 @@ struct ClientSubmitCommand: ParsableCommand {
                 descriptor = 0
             }
             defer { if descriptor != 0 { close(descriptor) } }
-            let signingKey = try key.map { (path) throws(LedgerError) in try KeyFile.read(path) }
+            let signingKey = try key.map { (path) throws(LedgerError) in try readSigningKey(path) }
             let verifier = try verifierKey.map { (text) throws(LedgerError) in try NoteVerifier(parsing: text) }
             let client = try options.connect()
             var reader = LineReader(descriptor: descriptor, source: file ?? "input", maximumLineBytes: EventLimits.maximumSignedEventBytes)

@@ -43,7 +43,7 @@ struct FollowCommand: ParsableCommand {
         let follower: Follower
         do throws(LedgerError) {
             var configuration = Follower.Configuration(
-                leader: try Endpoint(parsing: from), directory: data, actor: actor, key: try KeyFile.read(key), pinnedVerifierKey: verifierKey)
+                leader: try Endpoint(parsing: from), directory: data, actor: actor, key: try readSigningKey(key), pinnedVerifierKey: verifierKey)
             configuration.storageOptions = try storage.options(configuration.storageOptions)
             configuration.heartbeatSeconds = heartbeatSeconds == 0 ? nil : heartbeatSeconds
             follower = try Follower(configuration)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CircuitoCore
+import CircuitoCrypto
 import CircuitoServer
 import CircuitoStorage
 import Dispatch
@@ -13,7 +14,10 @@ struct ServeCommand: ParsableCommand {
             Prints one line per listener (`listening tcp HOST:PORT`, `listening unix PATH`) and the checkpoint \
             verifier key (`verifier-key …`) once it accepts connections. SIGINT, SIGTERM or SIGHUP (SIGHUP left \
             ignored when started so, as by nohup): stop accepting, commit what the writer has taken, answer it, close \
-            connections and the ledger. The methods are in Specs/protocol.md.
+            connections and the ledger. The methods are in Specs/protocol.md. The server holds the ledger's \
+            checkpoint key (and --issuer-key keys): it keeps itself out of core dumps, and debuggers of its user \
+            out, unless --allow-core-dumps; it locks the keys in memory where the system allows (ulimit -l), and \
+            says once when it could not.
             """)
 
     @Option(name: .long, help: "The ledger directory.")
@@ -44,6 +48,8 @@ struct ServeCommand: ParsableCommand {
     var issuerKey: [String] = []
     @Option(name: .long, help: "The JSON-LD contexts directory for credentials (default: $CIRCUITO_CONTEXTS or shared/contexts).")
     var contexts: String?
+    @Flag(name: .long, help: "Let this server leave a core dump when it crashes, and a debugger attach: the dump then holds the checkpoint key and every --issuer-key, so keep it as secret as those files. For finding a crash; off by default.")
+    var allowCoreDumps = false
     @Flag(name: .long, help: "Go on recording while the clock reads more than a minute behind the last record's recorded_at, at that recorded_at (otherwise clock_behind): for a ledger whose last commit was made while the clock ran ahead, once the clock is right.")
     var acceptClockBehind = false
     @OptionGroup var storage: MapSizeOption
@@ -106,6 +112,10 @@ struct ServeCommand: ParsableCommand {
         configuration.limits.maximumCommitBatch = maximumCommitBatch
         configuration.limits.maximumEventsPerBatchRequest = min(configuration.limits.maximumEventsPerBatchRequest, maximumCommitBatch)
         configuration.limits.maximumSubscriberBufferRecords = maximumSubscriberBufferRecords
+        // Before any key is read: the writer reads the checkpoint key when the server starts.
+        if !allowCoreDumps {
+            do throws(LedgerError) { try excludeFromCoreDumps() } catch { throw failure(error) }
+        }
         if !issuerKey.isEmpty {
             do throws(LedgerError) {
                 configuration.credentialIssuerKeys = try issuerKey.map { (path) throws(LedgerError) in try KeyFile.read(path) }
@@ -198,6 +208,11 @@ struct ServeCommand: ParsableCommand {
         }
         if let path = server.unixSocketPath { output.write("listening unix \(path)\n") }
         output.write("verifier-key \(server.verifierKey)\n")
+        // Every key is read by now. Said once, here only: a command that ends at once has little to swap out.
+        if let lockError = SecretBytes.firstLockFailure {
+            printError(
+                "serve: note: the signing keys could not be locked in memory (mlock: \(String(cString: strerror(lockError)))) and may be written to swap; raise this process's locked-memory limit (ulimit -l, systemd LimitMEMLOCK=) or keep swap encrypted")
+        }
         output.flush()
         // The ledger's storage failed (a failed write of a meta page): this process can commit nothing more, so it
         // stops, with a failure a supervisor restarts it on; what was committed before is intact.

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CProcess
 import CircuitoCore
 import CircuitoCrypto
 import CircuitoServer
@@ -74,14 +73,6 @@ struct VaultSealCommand: ParsableCommand {
     }
 }
 
-/// A process that reads a person's vault key, and what it opens with it, keeps both out of core dumps: a dump kept on
-/// disk or sent to a crash collector would outlive the person's erasure, which is the key's destruction.
-func excludeFromCoreDumps() throws(LedgerError) {
-    guard circuito_process_exclude_from_core_dumps() == 0 else {
-        throw LedgerError(.storage, "cannot keep this process out of core dumps, where a person's key would outlive its erasure: \(String(cString: strerror(errno)))")
-    }
-}
-
 struct VaultEraseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "erase",
@@ -140,6 +131,8 @@ struct VaultEraseCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors { () throws(LedgerError) in
+            // It reads each key it erases (to check what the file is), and --server a signing key.
+            try excludeFromCoreDumps()
             let keyVault = try KeyVault(existingDirectory: vault)
             let output = StandardOutput()
             if let beneficiary {

@@ -662,6 +662,89 @@ struct CLITests {
         #expect(try JSONParser.parse(Array(sealed.utf8.dropLast()))["alg"] == "xchacha20poly1305", "\(sealed)")
     }
 
+    /// Runs `serve` on `ledger` in the background of a shell started with a core size limit (and `prefix`, which runs
+    /// it: a capability bound), and, once it prints its verifier key, `client submit` with a signing key reading a
+    /// pipe left open; prints each one's core size limit and the server's locked memory (/proc), then stops both.
+    private func serveAndSubmitLimits(_ ledger: TestLedger, serveOptions: String, prefix: String = "") async throws -> CLIResult {
+        let binary = try #require(CLI.binary)
+        if access(ledger.workspace.path("op.key"), F_OK) != 0 { try KeyFile.write(TestActor("op").key, to: ledger.workspace.path("op.key")) }
+        let script = """
+            ulimit -c 1024 || exit 7
+            folder="$2"
+            \(prefix) "$0" serve --data "$1" --listen 127.0.0.1:0 \(serveOptions) > "$folder/serve.out" 2> "$folder/serve.err" &
+            server=$!
+            trap 'kill $server 2> /dev/null' EXIT
+            waited=0
+            while [ $waited -lt 600 ] && ! grep -q '^verifier-key' "$folder/serve.out"; do sleep 0.1; waited=$((waited + 1)); done
+            endpoint=$(sed -n 's/^listening tcp //p' "$folder/serve.out")
+            [ -n "$endpoint" ] || exit 8
+            echo "serve $(grep '^Max core file size' /proc/$server/limits)"
+            echo "serve $(grep '^VmLck' /proc/$server/status)"
+            rm -f "$folder/events"
+            mkfifo "$folder/events"
+            "$0" client submit --server "$endpoint" --key "$folder/op.key" --actor op < "$folder/events" > /dev/null &
+            submit=$!
+            exec 3> "$folder/events"
+            waited=0
+            while [ $waited -lt 100 ] && ! grep -Eq '^Max core file size +0 +0 ' /proc/$submit/limits; do sleep 0.1; waited=$((waited + 1)); done
+            echo "submit $(grep '^Max core file size' /proc/$submit/limits)"
+            exec 3>&-
+            wait $submit
+            waited=0
+            while [ -n "\(prefix)" ] && [ $waited -lt 100 ] && ! grep -q 'serve: note' "$folder/serve.err"; do sleep 0.1; waited=$((waited + 1)); done
+            kill -TERM $server
+            wait $server
+            cat "$folder/serve.err" >&2
+            """
+        return try await runToCompletion(["-c", script, binary, ledger.directory, ledger.workspace.root], executable: "/bin/sh", timeout: 120)
+    }
+
+    /// The core size limit's soft and hard values from a `Max core file size` line of /proc/PID/limits.
+    private func coreLimit(_ output: String, of command: String) -> [Substring] {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix(command + " Max core file size") }) else { return [] }
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        return fields.count >= 7 ? [fields[5], fields[6]] : []
+    }
+
+    /// The server's locked memory in kB, from its `VmLck:` line of /proc/PID/status.
+    private func lockedKilobytes(_ output: String) -> Int? {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("serve VmLck:") }) else { return nil }
+        return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst(2).first.flatMap { Int($0) }
+    }
+
+    @Test("serve and client submit keep themselves out of core dumps before they read a key; the server's checkpoint key is locked in memory")
+    func keyHoldersStayOutOfCoreDumps() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let run = try await serveAndSubmitLimits(ledger, serveOptions: "")
+        #expect(run.exitedNormally && run.status == 0, "\(run.status): \(run.stdout)\(run.stderr)")
+        #expect(coreLimit(run.stdout, of: "serve") == ["0", "0"], "\(run.stdout)")
+        #expect(coreLimit(run.stdout, of: "submit") == ["0", "0"], "\(run.stdout)")
+        // Root may lock memory whatever its limit; others within `ulimit -l`, which one guarded page fits.
+        #expect((lockedKilobytes(run.stdout) ?? 0) > 0, "\(run.stdout)")
+        #expect(!run.stderr.contains("serve: note"), "\(run.stderr)")
+    }
+
+    @Test("serve --allow-core-dumps keeps the core size limit it was started with; a server that may not lock memory says so once and serves")
+    func serveMayAllowCoreDumps() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let allowed = try await serveAndSubmitLimits(ledger, serveOptions: "--allow-core-dumps")
+        #expect(allowed.exitedNormally && allowed.status == 0, "\(allowed.status): \(allowed.stdout)\(allowed.stderr)")
+        let serveLimit = coreLimit(allowed.stdout, of: "serve")
+        #expect(serveLimit.count == 2 && serveLimit != ["0", "0"], "\(allowed.stdout)")
+        #expect(coreLimit(allowed.stdout, of: "submit") == ["0", "0"], "\(allowed.stdout)")
+        // Without CAP_IPC_LOCK (dropped from the bounding set, so the server's exec loses it) and with no locked
+        // memory allowed, the lock fails: a note, once, and the server runs on.
+        guard geteuid() == 0, access("/usr/bin/setpriv", X_OK) == 0 else { return }
+        let unlocked = try await serveAndSubmitLimits(ledger, serveOptions: "", prefix: "ulimit -l 0; /usr/bin/setpriv --bounding-set -ipc_lock")
+        #expect(unlocked.exitedNormally && unlocked.status == 0, "\(unlocked.status): \(unlocked.stdout)\(unlocked.stderr)")
+        #expect(coreLimit(unlocked.stdout, of: "serve") == ["0", "0"], "\(unlocked.stdout)")
+        #expect(lockedKilobytes(unlocked.stdout) == 0, "\(unlocked.stdout)")
+        let notes = unlocked.stderr.components(separatedBy: "serve: note: the signing keys could not be locked in memory").count - 1
+        #expect(notes == 1, "\(unlocked.stderr)")
+    }
+
     @Test("vault seal: staff seal a person's data for a referral, which the ledger takes and circuito case opens; the same key seals again, a value too large or not JSON is refused with no key made")
     func vaultSealMakesTheSealedMember() async throws {
         let ledger = try await TestLedger()
