@@ -189,7 +189,7 @@ public final class ServerProcess {
         _ = closeFrom(&actions, lowest)
     }
 
-    /// Starts `executable serve --data DIRECTORY --listen 127.0.0.1:0 extraArguments…` and waits (at most
+    /// Starts `executable serve --data DIRECTORY --listen 127.0.0.1:0 --allow-core-dumps extraArguments…` and waits (at most
     /// `startTimeoutSeconds`) for its `listening tcp` line.
     public init(executable: String, directory: String, extraArguments: [String] = [], logPath: String, startTimeoutSeconds: Int = 120) throws(LedgerError) {
         self.logPath = logPath
@@ -214,7 +214,11 @@ public final class ServerProcess {
         // (say, the write end of a pipe it is about to hand to its own child) would otherwise stay open for as long
         // as the server runs, and whoever reads that pipe would wait for its end.
         Self.closeDescriptorsFrom(3, in: &actions)
-        let arguments = [executable, "serve", "--data", directory, "--listen", "127.0.0.1:0"] + extraArguments
+        // Dumpable: the bench reads the server's /proc files (smaps, io, its threads' stat), which a process kept out
+        // of core dumps closes to readers of the same user who are not root; the keys of a bench's ledger are its
+        // own, made for the run.
+        let allowCoreDumps = extraArguments.contains("--allow-core-dumps") ? [] : ["--allow-core-dumps"]
+        let arguments = [executable, "serve", "--data", directory, "--listen", "127.0.0.1:0"] + allowCoreDumps + extraArguments
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
         argv.append(nil)
         defer { for pointer in argv { free(pointer) } }
