@@ -279,14 +279,26 @@ extension LedgerReader {
     /// help desk learns of the referrals made to it. The cases table is keyed by case id, not by holder, so a page
     /// looks at no more than `maximumExaminedEntries` cases and may then come back short, with a cursor.
     public func casesHeld(by holder: String, status: String?, after: String?, limit: Int) throws(LedgerError) -> LedgerPage<JSONValue> {
-        try casesPage(member: "holder", organisation: holder, status: status, after: after, limit: limit) { (entry, _) throws(LedgerError) in entry }
+        try casesHeld(by: holder, status: status, after: after, limit: limit, examiningAtMost: LedgerQueryLimits.maximumExaminedEntries)
+    }
+
+    /// `casesHeld` looking at no more than `examiningAtMost` cases a page: tests page with a small bound.
+    func casesHeld(by holder: String, status: String?, after: String?, limit: Int, examiningAtMost: Int) throws(LedgerError) -> LedgerPage<JSONValue> {
+        try casesPage(member: "holder", organisation: holder, status: status, after: after, limit: limit, examiningAtMost: examiningAtMost) {
+            (entry, _) throws(LedgerError) in entry
+        }
     }
 
     /// The cases `referrer` referred (optionally only those in `status`), each with whether its beneficiary's erasure
     /// is recorded, read in the same transaction: how a hub follows its referrals and learns which of the people it
     /// referred to erase from its own vault. Paged and bounded as `casesHeld`, by the same scan.
     public func casesReferred(by referrer: String, status: String?, after: String?, limit: Int) throws(LedgerError) -> LedgerPage<ReferredCase> {
-        try casesPage(member: "referred_by", organisation: referrer, status: status, after: after, limit: limit) {
+        try casesReferred(by: referrer, status: status, after: after, limit: limit, examiningAtMost: LedgerQueryLimits.maximumExaminedEntries)
+    }
+
+    /// `casesReferred` looking at no more than `examiningAtMost` cases a page: tests page with a small bound.
+    func casesReferred(by referrer: String, status: String?, after: String?, limit: Int, examiningAtMost: Int) throws(LedgerError) -> LedgerPage<ReferredCase> {
+        try casesPage(member: "referred_by", organisation: referrer, status: status, after: after, limit: limit, examiningAtMost: examiningAtMost) {
             (entry, state) throws(LedgerError) in
             // A case record always names its beneficiary; one that does not is damaged, not "not erased".
             guard let beneficiary = entry["beneficiary"]?.stringValue else {
@@ -298,10 +310,10 @@ extension LedgerReader {
 
     /// The cases whose `member` (`holder` or `referred_by`) is `organisation`, and in `status` when given, in case id
     /// order after the id `after`, each made into an entry by `makeEntry` in the page's read transaction. The cases
-    /// table is keyed by case id, so a page looks at no more than `maximumExaminedEntries` cases, matching or not,
-    /// and may come back short with a cursor.
+    /// table is keyed by case id, so a page looks at no more than `examiningAtMost` cases, matching or not, and may
+    /// come back short with a cursor.
     private func casesPage<Entry: Sendable>(
-        member: String, organisation: String, status: String?, after: String?, limit: Int,
+        member: String, organisation: String, status: String?, after: String?, limit: Int, examiningAtMost: Int,
         _ makeEntry: (JSONValue, TransactionLedgerState) throws(LedgerError) -> Entry
     ) throws(LedgerError) -> LedgerPage<Entry> {
         let limit = Self.clampedLimit(limit)
@@ -312,7 +324,7 @@ extension LedgerReader {
             var lastExamined: [UInt8]?
             var more = false
             try Self.scan(transaction, StateTable.cases.name, prefix: [], after: after.map { Array($0.utf8) }) { (key, value) throws(LedgerError) -> Bool in
-                guard entries.count < limit, examined < LedgerQueryLimits.maximumExaminedEntries else {
+                guard entries.count < limit, examined < examiningAtMost else {
                     more = true
                     return false
                 }
@@ -336,6 +348,13 @@ extension LedgerReader {
     /// call from the start finds the ones left. A page looks at no more than `maximumExaminedEntries` lots and may
     /// then come back short, with a cursor.
     public func expiredLots(at now: String, after: (beneficiary: String, lot: UInt64)?, limit: Int) throws(LedgerError) -> (lots: [Lot], nextAfter: (beneficiary: String, lot: UInt64)?) {
+        try expiredLots(at: now, after: after, limit: limit, examiningAtMost: LedgerQueryLimits.maximumExaminedEntries)
+    }
+
+    /// `expiredLots` looking at no more than `examiningAtMost` lots a page: tests page with a small bound.
+    func expiredLots(
+        at now: String, after: (beneficiary: String, lot: UInt64)?, limit: Int, examiningAtMost: Int
+    ) throws(LedgerError) -> (lots: [Lot], nextAfter: (beneficiary: String, lot: UInt64)?) {
         let limit = Self.clampedLimit(limit)
         return try environment.read { (transaction) throws(LedgerError) in
             var lots: [Lot] = []
@@ -344,7 +363,7 @@ extension LedgerReader {
             var more = false
             let start = after.map { StateKey.prefix($0.beneficiary) + StateKey.number($0.lot) }
             try Self.scan(transaction, StateTable.lots.name, prefix: [], after: start) { (_, value) throws(LedgerError) -> Bool in
-                guard lots.count < limit, examined < LedgerQueryLimits.maximumExaminedEntries else {
+                guard lots.count < limit, examined < examiningAtMost else {
                     more = true
                     return false
                 }
