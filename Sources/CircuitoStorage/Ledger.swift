@@ -241,31 +241,10 @@ public final class Ledger {
             guard let genesis = try state.genesis() else {
                 throw LedgerError(.genesisRequired, "\(directory) has no genesis record")
             }
-            let size = UInt64(try transaction.count(LedgerDatabase.log))
-            // The next record goes at seq `size`, after the tree of `size` leaves and the last checkpoint: a log whose
-            // records are not 0 to size − 1, or whose last commit has no checkpoint, is damaged, and would be extended
-            // past the damage (every append failing, or records `verify` refuses) instead of refused here.
-            let damaged = "\(directory)/data.mdb is damaged"
-            let restore = "restore it from a backup (circuito backup) or a follower"
-            let frontier = try MerkleFrontier(size: size, source: TransactionMerkleNodes(transaction: transaction))
-            var lastRecordedAt: Int64 = 0
-            if let last = try transaction.last(LedgerDatabase.log) {
-                let record = try Record(leafBytes: last.value)
-                guard let lastKey = BigEndianKey.decode(last.key), lastKey == size - 1, record.sequenceNumber == lastKey else {
-                    throw LedgerError(
-                        .integrity,
-                        "\(damaged): its log holds \(size) records, the last stored under \(BigEndianKey.decode(last.key).map { "seq \($0)" } ?? "a damaged key") as seq \(record.sequenceNumber), where seq \(size - 1) was due (a record missing or misplaced); \(restore)")
-                }
-                lastRecordedAt = Timestamp.millisecondsSince1970(record.recordedAt) ?? 0
-            }
-            let latestCheckpointSize = try transaction.last(LedgerDatabase.checkpoints).map { BigEndianKey.decode($0.key) }
-            guard latestCheckpointSize == size else {
-                let covered = latestCheckpointSize.map { $0.map { "\($0)" } ?? "a damaged number of" } ?? "no"
-                throw LedgerError(
-                    .integrity,
-                    "\(damaged): its latest checkpoint covers \(covered) records, its log holds \(size) (every commit ends with its checkpoint); \(restore)")
-            }
-            return (genesis, frontier, lastRecordedAt)
+            let end = try Self.checkedLogEnd(
+                transaction, directory: directory, restore: "restore it from a backup (circuito backup) or a follower", emptyIsWhole: false)
+            let frontier = try MerkleFrontier(size: end.size, source: TransactionMerkleNodes(transaction: transaction))
+            return (genesis, frontier, end.lastRecordedAtMilliseconds)
         }
         guard genesis.checkpointKey == checkpointKey.publicKey.multikey else {
             throw LedgerError(.keyFile, "\(directory)/\(LedgerFiles.checkpointKey) is not the checkpoint key named in genesis")
@@ -273,6 +252,42 @@ public final class Ledger {
         return try Ledger(
             directory: directory, environment: environment, lock: lock, checkpointKey: checkpointKey, genesis: genesis,
             frontier: frontier, lastRecordedAtMilliseconds: lastRecordedAt, clock: clock)
+    }
+
+    /// The end of a log opened for writing (a ledger's, or a replica's by its follower), checked: the next record goes
+    /// at seq `size`, after the tree of `size` leaves and the latest checkpoint, so a log whose records are not 0 to
+    /// size − 1 (the last key, and the seq its record names), or whose last commit has no checkpoint, is damaged, and
+    /// would be extended past the damage (every append failing, or records `verify` refuses) instead of refused here.
+    /// Only the last keys are read: `verify` checks the rest. `emptyIsWhole`: whether a log of no record and no
+    /// checkpoint is whole (a replica before its leader's genesis arrived; a ledger always holds its genesis).
+    /// `restore` says, in the refusal, how to get a whole copy again.
+    static func checkedLogEnd(
+        _ transaction: LMDBTransaction, directory: String, restore: String, emptyIsWhole: Bool
+    ) throws(LedgerError) -> (size: UInt64, lastRecordedAtMilliseconds: Int64, latestCheckpoint: (size: UInt64, note: String)?) {
+        let damaged = "\(directory)/data.mdb is damaged"
+        let size = UInt64(try transaction.count(LedgerDatabase.log))
+        var lastRecordedAt: Int64 = 0
+        if let last = try transaction.last(LedgerDatabase.log) {
+            let record: Record
+            do throws(LedgerError) { record = try Record(leafBytes: last.value) } catch {
+                throw LedgerError(.integrity, "\(damaged): the last record of its log cannot be read (\(error.message)); \(restore)")
+            }
+            guard let lastKey = BigEndianKey.decode(last.key), lastKey == size - 1, record.sequenceNumber == lastKey else {
+                throw LedgerError(
+                    .integrity,
+                    "\(damaged): its log holds \(size) records, the last stored under \(BigEndianKey.decode(last.key).map { "seq \($0)" } ?? "a damaged key") as seq \(record.sequenceNumber), where seq \(size - 1) was due (a record missing or misplaced); \(restore)")
+            }
+            lastRecordedAt = Timestamp.millisecondsSince1970(record.recordedAt) ?? 0
+        }
+        let latest = try transaction.last(LedgerDatabase.checkpoints)
+        let latestCheckpointSize = latest.map { BigEndianKey.decode($0.key) }
+        guard latestCheckpointSize == size || (emptyIsWhole && size == 0 && latest == nil) else {
+            let covered = latestCheckpointSize.map { $0.map { "\($0)" } ?? "a damaged number of" } ?? "no"
+            throw LedgerError(
+                .integrity,
+                "\(damaged): its latest checkpoint covers \(covered) records, its log holds \(size) (every commit ends with its checkpoint); \(restore)")
+        }
+        return (size, lastRecordedAt, latest.map { (size, String(decoding: $0.value, as: UTF8.self)) })
     }
 
     /// Whether the ledger's storage failed so that this process can commit nothing more (LMDB's `MDB_PANIC`, after a

@@ -84,20 +84,12 @@ public final class ReplicaLedger {
         self.pinnedVerifierKey = pinnedVerifierKey
         let (frontier, lastRecordedAt, latestCheckpoint, genesis) = try environment.read {
             (transaction) throws(LedgerError) -> (MerkleFrontier, Int64, (size: UInt64, note: String)?, GenesisInfo?) in
-            let size = UInt64(try transaction.count(LedgerDatabase.log))
-            let frontier = try MerkleFrontier(size: size, source: TransactionMerkleNodes(transaction: transaction))
-            var lastRecordedAt: Int64 = 0
-            if let last = try transaction.last(LedgerDatabase.log) {
-                lastRecordedAt = Timestamp.millisecondsSince1970(try Record(leafBytes: last.value).recordedAt) ?? 0
-            }
-            var latest: (size: UInt64, note: String)?
-            if let last = try transaction.last(LedgerDatabase.checkpoints), let checkpointSize = BigEndianKey.decode(last.key) {
-                latest = (checkpointSize, String(decoding: last.value, as: UTF8.self))
-            }
-            return (frontier, lastRecordedAt, latest, try TransactionLedgerState(transaction: transaction).genesis())
-        }
-        guard latestCheckpoint?.size ?? 0 == frontier.size else {
-            throw LedgerError(.integrity, "\(directory): the latest checkpoint does not cover the whole log; it is not a replica this program wrote")
+            // As a ledger opened for writing: the next commit goes at the log's count, so a gap, a misplaced last
+            // record or a commit without its checkpoint is refused here rather than followed past.
+            let end = try Ledger.checkedLogEnd(
+                transaction, directory: directory, restore: "follow the leader again into a new folder", emptyIsWhole: true)
+            let frontier = try MerkleFrontier(size: end.size, source: TransactionMerkleNodes(transaction: transaction))
+            return (frontier, end.lastRecordedAtMilliseconds, end.latestCheckpoint, try TransactionLedgerState(transaction: transaction).genesis())
         }
         self.frontier = frontier
         self.lastRecordedAtMilliseconds = lastRecordedAt

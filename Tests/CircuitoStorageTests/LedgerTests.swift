@@ -958,6 +958,72 @@ struct AuditTests {
         #expect(try Ledger.open(directory: whole.directory).frontier.size == 5)
     }
 
+    @Test("opening a replica refuses, as damaged and writing nothing, a log with a record missing (its latest checkpoint covering the count) or whose last record names another seq than its key, as opening a ledger to write does")
+    func replicaOpeningRefusesALogThatDoesNotEndWhereItsCountSays() throws {
+        let temporary = try Self.ledgerOfTimedCommits()
+        let (leaves, checkpoints) = try Self.leavesAndCheckpoints(of: temporary)
+        /// A whole replica of the five records, then damaged by `damage` through LMDB, as a disk or a hand might.
+        func damagedReplica(_ name: String, _ damage: (LMDBTransaction) throws(LedgerError) -> Void) throws -> String {
+            let directory = temporary.directory + "/" + name
+            let replica = try ReplicaLedger.open(directory: directory)
+            try replica.append(leaves: leaves, checkpoints: checkpoints)
+            replica.close()
+            let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false)
+            try environment.write(damage)
+            environment.close()
+            return directory
+        }
+        func openingError(_ directory: String) throws -> LedgerError? {
+            let before = try #require(FileManager.default.contents(atPath: directory + "/data.mdb"))
+            defer { #expect(FileManager.default.contents(atPath: directory + "/data.mdb") == before, "the refused opening wrote to \(directory)") }
+            do throws(LedgerError) {
+                try ReplicaLedger.open(directory: directory).close()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        // Seq 2 gone, and the last commit's checkpoint: four records and a checkpoint for size 4, which is what the
+        // replica checked, but the last record is under seq 4, where the next commit would go.
+        let gapped = try damagedReplica("gapped") { (transaction) throws(LedgerError) in
+            try transaction.delete(LedgerDatabase.log, BigEndianKey.encode(2))
+            try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(5))
+        }
+        let gappedError = try #require(try openingError(gapped), "a replica with a record missing opened")
+        #expect(gappedError.code == .integrity)
+        #expect(gappedError.message.contains("\(gapped)/data.mdb is damaged: its log holds 4 records, the last stored under seq 4 as seq 4, where seq 3 was due"), "\(gappedError)")
+        // The last record replaced by the one before it: five records under a checkpoint for size 5, the last naming seq 3.
+        let misplaced = try damagedReplica("misplaced") { (transaction) throws(LedgerError) in
+            try transaction.put(LedgerDatabase.log, BigEndianKey.encode(4), leaves[3])
+        }
+        let misplacedError = try #require(try openingError(misplaced), "a replica whose last record names another seq opened")
+        #expect(misplacedError.code == .integrity)
+        #expect(misplacedError.message.contains("its log holds 5 records, the last stored under seq 4 as seq 3, where seq 4 was due"), "\(misplacedError)")
+        // The last record unreadable.
+        let unreadable = try damagedReplica("unreadable") { (transaction) throws(LedgerError) in
+            try transaction.put(LedgerDatabase.log, BigEndianKey.encode(4), Array("{".utf8))
+        }
+        let unreadableError = try #require(try openingError(unreadable), "a replica whose last record is not JSON opened")
+        #expect(unreadableError.code == .integrity)
+        #expect(unreadableError.message.contains("data.mdb is damaged: the last record of its log cannot be read"), "\(unreadableError)")
+        // The last commit's checkpoint gone, as before this check.
+        let uncovered = try damagedReplica("uncovered") { (transaction) throws(LedgerError) in
+            try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(5))
+        }
+        let uncoveredError = try #require(try openingError(uncovered), "a replica whose last commit has no checkpoint opened")
+        #expect(uncoveredError.code == .integrity)
+        #expect(uncoveredError.message.contains("its latest checkpoint covers 4 records, its log holds 5"), "\(uncoveredError)")
+        // A whole replica still opens, at its size; an empty one (no genesis yet) too.
+        let whole = try damagedReplica("whole") { (_) throws(LedgerError) in }
+        let reopened = try ReplicaLedger.open(directory: whole)
+        #expect(reopened.size == 5 && reopened.latestCheckpoint?.size == 5)
+        reopened.close()
+        let empty = try ReplicaLedger.open(directory: temporary.directory + "/empty")
+        #expect(empty.size == 0)
+        empty.close()
+        #expect(try ReplicaLedger.open(directory: temporary.directory + "/empty").size == 0)
+    }
+
     /// The five records of `ledgerOfTimedCommits` as a leader sends them, with its checkpoints.
     static func leavesAndCheckpoints(of temporary: TemporaryLedger) throws -> (leaves: [[UInt8]], checkpoints: [(size: UInt64, note: String)]) {
         let leader = try LedgerReader.open(directory: temporary.directory)
