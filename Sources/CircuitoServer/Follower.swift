@@ -321,7 +321,14 @@ public final class Follower {
             // leader whose history forked from the replica's), not one at this size.
             throw mismatch(nil, "the checkpoint for size \(size) has root \(Base64.encode(checkpoint.rootHash)); the records 0 to \(size - 1) give \(Base64.encode(state.frontier.root))")
         }
+        // Counted before any hash is decoded: a proof between two sizes has exactly one length (at most
+        // ⌈log2 size⌉ + 1 hashes), and a leader's line of 4 MiB holds far more items than that.
+        let proofLength = MerkleProofs.consistencyProofLength(firstSize: state.previousCheckpointSize, secondSize: checkpoint.size) ?? 0
+        guard proofItems.count == proofLength else {
+            throw mismatch(nil, "the consistency proof from size \(state.previousCheckpointSize) to \(checkpoint.size) holds \(proofItems.count) hashes, not the \(proofLength) such a proof holds")
+        }
         var proof: [[UInt8]] = []
+        proof.reserveCapacity(proofLength)
         for item in proofItems {
             guard case .string(let text) = item, let hash = Base64.decode(text) else { throw mismatch(nil, "a consistency proof hash is not base64") }
             proof.append(hash)

@@ -362,6 +362,27 @@ import Testing
         }
     }
 
+    @Test("a consistency proof's length follows from its two sizes alone: the count a follower checks before it decodes a hash is the proof's, and at most ⌈log2 n⌉ + 1")
+    func consistencyProofLengthIsTheProofs() throws {
+        let (nodes, _) = Self.build(Self.manyEntries)
+        for n in 0...Self.manyEntries.count {
+            for m in 0...n {
+                let proof = try MerkleProofs.consistencyProof(firstSize: UInt64(m), secondSize: UInt64(n), source: nodes)
+                let length = MerkleProofs.consistencyProofLength(firstSize: UInt64(m), secondSize: UInt64(n))
+                #expect(length == proof.count, "\(m) to \(n)")
+                // ⌈log2 n⌉ for n ≥ 1: the bit width of n − 1.
+                let bound = n <= 1 ? 1 : UInt64.bitWidth - UInt64(n - 1).leadingZeroBitCount + 1
+                #expect((length ?? .max) <= bound, "\(m) to \(n): \(length ?? -1) hashes")
+            }
+        }
+        #expect(MerkleProofs.consistencyProofLength(firstSize: 6, secondSize: 5) == nil)
+        // At the top of the range the walk still ends, within ⌈log2 (2^64 − 1)⌉ + 1 = 65.
+        for (m, n) in [(UInt64(1), UInt64.max), (.max - 1, .max), (1 << 63 + 1, .max), (3, 1 << 63 + 1)] {
+            let length = MerkleProofs.consistencyProofLength(firstSize: m, secondSize: n) ?? 0
+            #expect(length > 0 && length <= 65, "\(m) to \(n): \(length) hashes")
+        }
+    }
+
     // MARK: Arguments and hostile input
 
     @Test func badArgumentsAreRefused() throws {

@@ -853,3 +853,39 @@ extension HostileLeaderTests {
         #expect(try client.nextMessage() == nil)
     }
 }
+
+extension HostileLeaderTests {
+    @Test("a consistency proof of another length than a proof between its two sizes has is a mismatch counted before any of its hashes is decoded: 100 000 items that are not base64, one hash too many, one too few")
+    func consistencyProofIsCountedBeforeItsHashesAreDecoded() async throws {
+        let recorded = try await RecordedStream.make()
+        let folder = TemporaryFolder()
+        let honest = recorded.honestMessages(from: 0)
+        let position = try #require(honest.indices.first { index in
+            honest[index]["method"] == "subscription.checkpoint" && honest[index]["params"]?["consistency"]?.arrayValue?.isEmpty == false
+        })
+        let params = try #require(honest[position]["params"]?.objectValue)
+        let proof = try #require(params["consistency"]?.arrayValue)
+        let (previousSize, size) = (params["previous_size"]?.integerValue ?? -1, params["size"]?.integerValue ?? -1)
+        let proofs: [[JSONValue]] = [
+            // About 2 MiB, under the 4 MiB of a line: before this check each item was decoded until the first that
+            // was not base64.
+            Array(repeating: "not base64", count: 100_000),
+            proof + [proof[0]],
+            Array(proof.dropLast()),
+        ]
+        for (index, changedProof) in proofs.enumerated() {
+            var changed = params
+            changed["consistency"] = .array(changedProof)
+            var messages = honest
+            messages[position] = RPCMessage.notification(method: "subscription.checkpoint", params: .object(changed))
+            let mutation = HostileMutation(
+                kind: .consistencyHuge, position: position, detail: "\(changedProof.count) items", expected: .mismatch,
+                bytes: messages.flatMap(RecordedStream.line), closes: false,
+                committedBound: RecordedStream.committedSize(before: position, of: honest, from: 0), resumeFrom: 0)
+            let result = HostileCaseResult.run(mutation, recorded, folder: folder.path + "/case-\(index)")
+            #expect(result.problems(expected: .mismatch).isEmpty, "\(mutation): \(result.problems(expected: .mismatch))")
+            let expected = "the consistency proof from size \(previousSize) to \(size) holds \(changedProof.count) hashes, not the \(proof.count) such a proof holds"
+            #expect(result.message.contains(expected), "\(mutation): \(result.message)")
+        }
+    }
+}

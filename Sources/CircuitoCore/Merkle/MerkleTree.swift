@@ -190,6 +190,30 @@ public enum MerkleProofs {
         return topDown.reversed()
     }
 
+    /// How many hashes PROOF(firstSize, D[0:secondSize]) holds: the same walk as `consistencyProof`, counting, so
+    /// that a verifier refuses a proof of any other length before reading its hashes. At most ⌈log2 secondSize⌉ + 1
+    /// (one per split on the way down, and the last subtree's); nil when firstSize > secondSize.
+    public static func consistencyProofLength(firstSize: UInt64, secondSize: UInt64) -> Int? {
+        guard firstSize <= secondSize else { return nil }
+        guard firstSize > 0, firstSize < secondSize else { return 0 }
+        var length = 0
+        var start: UInt64 = 0
+        var end = secondSize
+        var wholeFirstTree = true
+        // Each turn halves the range at least (the split is its largest power of two below): at most 64 turns.
+        while firstSize != end {
+            let split = start + largestPowerOfTwo(below: end - start)
+            if firstSize <= split {
+                end = split
+            } else {
+                start = split
+                wholeFirstTree = false
+            }
+            length += 1
+        }
+        return wholeFirstTree ? length : length + 1
+    }
+
     /// RFC 9162 2.1.3.2. False for any malformed input (wrong hash lengths, wrong proof length, bad index).
     public static func verifyInclusion(
         leafHash: [UInt8], leafIndex: UInt64, treeSize: UInt64, proof: [[UInt8]], root: [UInt8]
