@@ -87,8 +87,8 @@ struct VaultEraseCommand: ParsableCommand {
             HOST:PORT|PATH, signed with --key as --actor (an organisation or its staff), does the same for an \
             organisation that has no ledger of its own, a hub that referred people and kept their keys: it reads \
             every page of the cases ORG referred (case.list with referred_by ORG, --referred-by, by default \
-            --actor) and erases the key of each person the server says is erased. It takes the server's word for \
-            it, as every other client read does.
+            --actor) and erases the key of each person the server says is erased, waiting --timeout seconds for \
+            each answer (default 30). It takes the server's word for it, as every other client read does.
             """)
 
     /// Pages of `case.list` one `--server` run reads at most. Each page moves past at least one case (its
@@ -108,7 +108,12 @@ struct VaultEraseCommand: ParsableCommand {
     var server: String?
     @Option(name: .long, help: "With --server: the organisation whose referrals are read (default: --actor).")
     var referredBy: String?
+    @Option(name: .customLong("timeout"), help: ArgumentHelp("With --server: seconds to wait for each answer (1 to 86400, default 30).", valueName: "timeout"))
+    var timeoutSeconds: Int?
     @OptionGroup var reader: ReaderOptions
+
+    /// The wait for each of the server's answers without --timeout, as the client commands' default.
+    static let defaultTimeoutSeconds = 30
 
     func validate() throws {
         guard [beneficiary, data, server].compactMap({ $0 }).count == 1 else {
@@ -118,10 +123,14 @@ struct VaultEraseCommand: ParsableCommand {
             throw ValidationError("--beneficiary must be an identifier (1 to 128 letters, digits and . _ : -)")
         }
         if server == nil {
-            guard reader.key == nil, reader.actor == nil, referredBy == nil else {
-                throw ValidationError("--key, --actor and --referred-by go with --server")
+            guard reader.key == nil, reader.actor == nil, referredBy == nil, timeoutSeconds == nil else {
+                throw ValidationError("--key, --actor, --referred-by and --timeout go with --server")
             }
         } else {
+            // 0 would be no timeout at all to the socket, a negative one none that makes sense.
+            if let timeoutSeconds, !(1...86_400).contains(timeoutSeconds) {
+                throw ValidationError("--timeout must be from 1 to 86400 seconds")
+            }
             guard reader.key != nil, reader.actor != nil else { throw ValidationError("--server reads signed: give --key and --actor") }
             if let organisation = referredBy ?? reader.actor, !Identifier.isValid(organisation) {
                 throw ValidationError("--referred-by (or --actor) must be an identifier (1 to 128 letters, digits and . _ : -)")
@@ -167,7 +176,7 @@ struct VaultEraseCommand: ParsableCommand {
     private func eraseReferredSubjects(_ keyVault: KeyVault, server: String, output: StandardOutput) throws(LedgerError) {
         let organisation = referredBy ?? reader.actor ?? ""
         let held = Set(try keyVault.subjects())
-        let client = try LineClient(try Endpoint(parsing: server))
+        let client = try LineClient(try Endpoint(parsing: server), timeoutSeconds: timeoutSeconds ?? Self.defaultTimeoutSeconds)
         var after: String?
         var casesRead = 0
         var erasedCount = 0

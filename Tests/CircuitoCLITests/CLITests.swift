@@ -988,6 +988,35 @@ struct CLITests {
         ])
     }
 
+    @Test("vault erase --server --timeout: a server that leaves a page unanswered stops the run with connection_failed once the timeout passes, keeping what it erased; --timeout is from 1 to 86400 and only with --server")
+    func vaultEraseServerTimeout() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        try KeyFile.write(Ed25519PrivateKey(), to: workspace.path("hub.key"))
+        let vault = workspace.path("vault")
+        let hubVault = try KeyVault(directory: vault)
+        for person in ["ben-1", "ben-2"] { _ = try hubVault.createKey(for: person) }
+        // The first page, then silence: the second request is read and never answered, the connection kept open.
+        let (listener, port) = try ClientSubmitLostAnswerTests.serveOneConnection { readRequest, write in
+            guard let request = readRequest() else { return }
+            write(["jsonrpc": "2.0", "id": request["id"] ?? .null, "result": ["cases": [["beneficiary": "ben-1", "case": "c-1", "erased": true]], "next_after": "c-1", "referred_by": "ciss38"]])
+            _ = readRequest()
+        }
+        defer { close(listener) }
+        let run = try await circuito("vault", "erase", "--vault", vault, "--server", "127.0.0.1:\(port)", "--key", workspace.path("hub.key"), "--actor", "ciss38", "--timeout", "1")
+        #expect(run.status == 1 && run.stdout == "erased: ben-1\n", "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.hasPrefix("error: connection_failed: "), "\(run.stderr)")
+        #expect(try hubVault.subjects() == ["ben-2"])
+        let server = ["--server", "127.0.0.1:\(port)", "--key", workspace.path("hub.key"), "--actor", "ciss38"]
+        for arguments in [server + ["--timeout", "0"], server + ["--timeout", "86401"], server + ["--timeout", "-1"], ["--beneficiary", "ben-2", "--timeout", "5"]] {
+            let usage = try await circuito(["vault", "erase", "--vault", vault] + arguments)
+            #expect(usage.status == 64 && usage.stderr.contains("--timeout"), "\(arguments): \(usage.stderr)")
+        }
+        #expect(try hubVault.subjects() == ["ben-2"])
+        let help = try await circuito("vault", "erase", "--help")
+        #expect(help.stdout.contains("--timeout <timeout>"), "\(help.stdout)")
+    }
+
     @Test("client expired-lots --as-events gives the authority a tocoin.expired per expired lot, which client submit signs and sends; the lot collected, none is left")
     func clientExpiredLotsFeedsTheCollection() async throws {
         let ledger = try await TestLedger()
