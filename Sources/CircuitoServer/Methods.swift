@@ -626,8 +626,8 @@ struct ServerContext: Sendable {
     /// The cases one organisation holds (`holder`), or the cases one organisation referred (`referred_by`), for that
     /// organisation, its staff, the authority and auditors. A Casa finds here the referrals a hub made to it, which
     /// otherwise it learnt of only from outside the ledger; a hub finds here whether each of its referrals was taken
-    /// in charge and how it closed, and whether the person was erased, so that it erases its own copy of their key.
-    /// Each lists only what the organisation was given, recorded or referred itself.
+    /// in charge and how it closed. Both find whether the person was erased, so that each erases its own copy of
+    /// their key. Each lists only what the organisation was given, recorded or referred itself.
     private func caseList(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
         try params.allowOnly(["holder", "referred_by", "status", "after", "limit"])
         // Exactly one of the two: a list of the cases both held by one and referred by another would be a third
@@ -655,7 +655,14 @@ struct ServerContext: Sendable {
         try requireRegistered(organisation, as: .organisation, requester: requester)
         guard let referrer else {
             let page = try ledger { () throws(LedgerError) in try reader.casesHeld(by: organisation, status: status, after: after, limit: limit) }
-            return .object(["holder": .string(organisation), "cases": .array(page.entries), "next_after": page.nextAfter.map { .string($0) } ?? .null])
+            // The whole case, and whether its person was erased: the holder was handed their key with the referral
+            // and must erase its copy, also once the case is closed and case.history is no longer its to read.
+            let cases: [JSONValue] = page.entries.map { (held) -> JSONValue in
+                var shown = held.record.objectValue ?? [:]
+                shown["erased"] = .bool(held.subjectErased)
+                return .object(shown)
+            }
+            return .object(["holder": .string(organisation), "cases": .array(cases), "next_after": page.nextAfter.map { .string($0) } ?? .null])
         }
         let page = try ledger { () throws(LedgerError) in try reader.casesReferred(by: referrer, status: status, after: after, limit: limit) }
         let cases: [JSONValue] = page.entries.map { (referred) -> JSONValue in

@@ -89,9 +89,10 @@ public struct CatalogueQuery: Sendable, Hashable {
     }
 }
 
-/// A case as its referrer lists it: the case as the ledger holds it, and whether the ledger records its beneficiary's
-/// `subject.erased` (what the referrer must act on: it holds a copy of the person's key, Specs/events.md 5.6).
-public struct ReferredCase: Sendable, Hashable {
+/// A case as `case.list` lists it, to its holder or its referrer: the case as the ledger holds it, and whether the
+/// ledger records its beneficiary's `subject.erased` (what both must act on: each holds a copy of the person's key,
+/// Specs/events.md 5.6).
+public struct ListedCase: Sendable, Hashable {
     public let record: JSONValue
     public let subjectErased: Bool
 }
@@ -275,51 +276,43 @@ extension LedgerReader {
         }
     }
 
-    /// The cases `holder` holds (optionally only those in `status`), in case id order after the id `after`: how a
-    /// help desk learns of the referrals made to it. The cases table is keyed by case id, not by holder, so a page
-    /// looks at no more than `maximumExaminedEntries` cases and may then come back short, with a cursor.
-    public func casesHeld(by holder: String, status: String?, after: String?, limit: Int) throws(LedgerError) -> LedgerPage<JSONValue> {
+    /// The cases `holder` holds (optionally only those in `status`), each with whether its beneficiary's erasure is
+    /// recorded, in case id order after the id `after`: how a help desk learns of the referrals made to it, and of
+    /// the erasure of a person whose key it was handed with the referral, also once it closed their case. The cases
+    /// table is keyed by case id, not by holder, so a page looks at no more than `maximumExaminedEntries` cases and
+    /// may then come back short, with a cursor.
+    public func casesHeld(by holder: String, status: String?, after: String?, limit: Int) throws(LedgerError) -> LedgerPage<ListedCase> {
         try casesHeld(by: holder, status: status, after: after, limit: limit, examiningAtMost: LedgerQueryLimits.maximumExaminedEntries)
     }
 
     /// `casesHeld` looking at no more than `examiningAtMost` cases a page: tests page with a small bound.
-    func casesHeld(by holder: String, status: String?, after: String?, limit: Int, examiningAtMost: Int) throws(LedgerError) -> LedgerPage<JSONValue> {
-        try casesPage(member: "holder", organisation: holder, status: status, after: after, limit: limit, examiningAtMost: examiningAtMost) {
-            (entry, _) throws(LedgerError) in entry
-        }
+    func casesHeld(by holder: String, status: String?, after: String?, limit: Int, examiningAtMost: Int) throws(LedgerError) -> LedgerPage<ListedCase> {
+        try casesPage(member: "holder", organisation: holder, status: status, after: after, limit: limit, examiningAtMost: examiningAtMost)
     }
 
     /// The cases `referrer` referred (optionally only those in `status`), each with whether its beneficiary's erasure
-    /// is recorded, read in the same transaction: how a hub follows its referrals and learns which of the people it
-    /// referred to erase from its own vault. Paged and bounded as `casesHeld`, by the same scan.
-    public func casesReferred(by referrer: String, status: String?, after: String?, limit: Int) throws(LedgerError) -> LedgerPage<ReferredCase> {
+    /// is recorded: how a hub follows its referrals and learns which of the people it referred to erase from its own
+    /// vault. Paged and bounded as `casesHeld`, by the same scan.
+    public func casesReferred(by referrer: String, status: String?, after: String?, limit: Int) throws(LedgerError) -> LedgerPage<ListedCase> {
         try casesReferred(by: referrer, status: status, after: after, limit: limit, examiningAtMost: LedgerQueryLimits.maximumExaminedEntries)
     }
 
     /// `casesReferred` looking at no more than `examiningAtMost` cases a page: tests page with a small bound.
-    func casesReferred(by referrer: String, status: String?, after: String?, limit: Int, examiningAtMost: Int) throws(LedgerError) -> LedgerPage<ReferredCase> {
-        try casesPage(member: "referred_by", organisation: referrer, status: status, after: after, limit: limit, examiningAtMost: examiningAtMost) {
-            (entry, state) throws(LedgerError) in
-            // A case record always names its beneficiary; one that does not is damaged, not "not erased".
-            guard let beneficiary = entry["beneficiary"]?.stringValue else {
-                throw LedgerError(.integrity, "state table cases holds a case without a beneficiary")
-            }
-            return ReferredCase(record: entry, subjectErased: try state.json(.subjects, beneficiary) != nil)
-        }
+    func casesReferred(by referrer: String, status: String?, after: String?, limit: Int, examiningAtMost: Int) throws(LedgerError) -> LedgerPage<ListedCase> {
+        try casesPage(member: "referred_by", organisation: referrer, status: status, after: after, limit: limit, examiningAtMost: examiningAtMost)
     }
 
     /// The cases whose `member` (`holder` or `referred_by`) is `organisation`, and in `status` when given, in case id
-    /// order after the id `after`, each made into an entry by `makeEntry` in the page's read transaction. The cases
-    /// table is keyed by case id, so a page looks at no more than `examiningAtMost` cases, matching or not, and may
-    /// come back short with a cursor.
-    private func casesPage<Entry: Sendable>(
-        member: String, organisation: String, status: String?, after: String?, limit: Int, examiningAtMost: Int,
-        _ makeEntry: (JSONValue, TransactionLedgerState) throws(LedgerError) -> Entry
-    ) throws(LedgerError) -> LedgerPage<Entry> {
+    /// order after the id `after`, each with whether its beneficiary's erasure is recorded, read in the page's
+    /// transaction. The cases table is keyed by case id, so a page looks at no more than `examiningAtMost` cases,
+    /// matching or not, and may come back short with a cursor.
+    private func casesPage(
+        member: String, organisation: String, status: String?, after: String?, limit: Int, examiningAtMost: Int
+    ) throws(LedgerError) -> LedgerPage<ListedCase> {
         let limit = Self.clampedLimit(limit)
         return try environment.read { (transaction) throws(LedgerError) in
             let state = TransactionLedgerState(transaction: transaction)
-            var entries: [Entry] = []
+            var entries: [ListedCase] = []
             var examined = 0
             var lastExamined: [UInt8]?
             var more = false
@@ -334,9 +327,12 @@ extension LedgerReader {
                 do throws(LedgerError) { entry = try JSONParser.parse(value) } catch {
                     throw LedgerError(.integrity, "state table cases holds damaged JSON: \(error.message)")
                 }
-                if entry[member]?.stringValue == organisation, status == nil || entry["status"]?.stringValue == status {
-                    entries.append(try makeEntry(entry, state))
+                guard entry[member]?.stringValue == organisation, status == nil || entry["status"]?.stringValue == status else { return true }
+                // A case record always names its beneficiary; one that does not is damaged, not "not erased".
+                guard let beneficiary = entry["beneficiary"]?.stringValue else {
+                    throw LedgerError(.integrity, "state table cases holds a case without a beneficiary")
                 }
+                entries.append(ListedCase(record: entry, subjectErased: try state.json(.subjects, beneficiary) != nil))
                 return true
             }
             return LedgerPage(entries: entries, nextAfter: more ? lastExamined.map { String(decoding: $0, as: UTF8.self) } : nil)

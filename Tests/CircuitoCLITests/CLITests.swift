@@ -856,7 +856,7 @@ struct CLITests {
         let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
         let waiting = try await circuito(
             "client", "cases", "--server", endpoint, "--key", ledger.workspace.path("op.key"), "--actor", "op", "--holder", "casa", "--status", "referred")
-        #expect(waiting.succeeded && waiting.stdout.hasPrefix(#"{"cases":[{"beneficiary":"ben-1","case":"c-1","holder":"casa","household":"hh-1","referred_at":4,"referred_by":"ciss38","status":"referred"}]"#), "\(waiting.stdout)\(waiting.stderr)")
+        #expect(waiting.succeeded && waiting.stdout.hasPrefix(#"{"cases":[{"beneficiary":"ben-1","case":"c-1","erased":false,"holder":"casa","household":"hh-1","referred_at":4,"referred_by":"ciss38","status":"referred"}]"#), "\(waiting.stdout)\(waiting.stderr)")
         let refused = try await circuito(
             "client", "cases", "--server", endpoint, "--key", ledger.workspace.path("hub.key"), "--actor", "ciss38", "--holder", "casa")
         #expect(refused.status == 1 && refused.stderr == "error: not_authorised: organisation \"ciss38\" may not read the cases held by casa\n", "\(refused.stderr)")

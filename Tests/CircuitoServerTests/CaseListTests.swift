@@ -95,10 +95,10 @@ struct ReferredCaseListTests {
         #expect(cases[1]["status"] == "closed" && cases[1]["outcome"] == "not_eligible" && cases[1]["closed_at"]?.integerValue != nil && cases[1]["erased"] == false)
         #expect(cases[2]["status"] == "referred" && cases[2]["opened_at"] == nil && cases[2]["erased"] == false)
         #expect(!CanonicalJSON.encodeString(all).contains("goals") && !CanonicalJSON.encodeString(all).contains("disability"))
-        // The holder's own list still holds the plan's goals, and no erased flag (its readers have case.history).
+        // The holder's own list still holds the plan's goals, and whether each person was erased.
         let held = try list(as: "anna", ["holder": "casa", "status": "open"])
         #expect(held["cases"]?.arrayValue?.first(where: { $0["case"] == "case-2" })?["goals"] == ["disability", "training"], "\(held)")
-        #expect(held["cases"]?.arrayValue?.allSatisfy { $0["erased"] == nil } == true, "\(held)")
+        #expect(held["cases"]?.arrayValue?.allSatisfy { $0["erased"] == false } == true, "\(held)")
 
         // By status, and one case a page.
         #expect(try list(as: "other-org", ["referred_by": "other-org", "status": "closed"])["cases"]?.arrayValue?.map { $0["case"] } == ["case-3"])
@@ -117,6 +117,15 @@ struct ReferredCaseListTests {
         let afterErasure = try list(as: "otto", ["referred_by": "other-org"])
         #expect(afterErasure["cases"]?.arrayValue?.map { $0["erased"] } == [false, false, true], "\(afterErasure)")
         #expect(try list(as: "otto", ["referred_by": "other-org", "status": "referred"])["cases"]?.arrayValue?.first?["erased"] == true)
+        // The holder learns it in its own list too (it was handed the person's key with the referral), also of a case
+        // it closed, whose case.history is no longer its to read.
+        let heldAfterErasure = try list(as: "anna", ["holder": "casa"])
+        #expect(heldAfterErasure["cases"]?.arrayValue?.map { $0["case"] } == ["case-1", "case-2", "case-3", "case-4"], "\(heldAfterErasure)")
+        #expect(heldAfterErasure["cases"]?.arrayValue?.map { $0["erased"] } == [false, false, false, true], "\(heldAfterErasure)")
+        try submit("subject.erased", by: "city", actors.authority, ["beneficiary": "walk-in-2"])
+        #expect(try client.error("case.history", fixture.read("case.history", as: "anna", ["beneficiary": "walk-in-2"])).name == "not_authorised")
+        let closedErased = try list(as: "casa", ["holder": "casa", "status": "closed"])
+        #expect(closedErased["cases"]?.arrayValue?.map { $0["case"] } == ["case-3"] && closedErased["cases"]?.arrayValue?.first?["erased"] == true, "\(closedErased)")
 
         // The permission row: the referrer and its staff, the authority and auditors; nobody else, and an id nobody
         // registered is refused to them the same way.
