@@ -87,8 +87,9 @@ struct VaultEraseCommand: ParsableCommand {
             HOST:PORT|PATH, signed with --key as --actor (an organisation or its staff), does the same for an \
             organisation that has no ledger of its own, a hub that referred people and kept their keys: it reads \
             every page of the cases ORG referred (case.list with referred_by ORG, --referred-by, by default \
-            --actor) and erases the key of each person the server says is erased, waiting --timeout seconds for \
-            each answer (default 30). It takes the server's word for it, as every other client read does.
+            --actor), or with --holder ORG of the cases ORG holds (a Casa that took people in with their keys), \
+            and erases the key of each person the server says is erased, waiting --timeout seconds for each \
+            answer (default 30). It takes the server's word for it, as every other client read does.
             """)
 
     /// Pages of `case.list` one `--server` run reads at most. Each page moves past at least one case (its
@@ -104,10 +105,12 @@ struct VaultEraseCommand: ParsableCommand {
     var beneficiary: String?
     @Option(name: .long, help: "A ledger: erase the key of every subject it records as erased.")
     var data: String?
-    @Option(name: .long, help: "A server: erase the key of every person it records as erased among those the organisation referred.")
+    @Option(name: .long, help: "A server: erase the key of every person it records as erased among those the organisation referred (or holds, --holder).")
     var server: String?
     @Option(name: .long, help: "With --server: the organisation whose referrals are read (default: --actor).")
     var referredBy: String?
+    @Option(name: .long, help: "With --server: read the cases this organisation holds instead of those it referred.")
+    var holder: String?
     @Option(name: .customLong("timeout"), help: ArgumentHelp("With --server: seconds to wait for each answer (1 to 86400, default 30).", valueName: "timeout"))
     var timeoutSeconds: Int?
     @OptionGroup var reader: ReaderOptions
@@ -123,8 +126,8 @@ struct VaultEraseCommand: ParsableCommand {
             throw ValidationError("--beneficiary must be an identifier (1 to 128 letters, digits and . _ : -)")
         }
         if server == nil {
-            guard reader.key == nil, reader.actor == nil, referredBy == nil, timeoutSeconds == nil else {
-                throw ValidationError("--key, --actor, --referred-by and --timeout go with --server")
+            guard reader.key == nil, reader.actor == nil, referredBy == nil, holder == nil, timeoutSeconds == nil else {
+                throw ValidationError("--key, --actor, --referred-by, --holder and --timeout go with --server")
             }
         } else {
             // 0 would be no timeout at all to the socket, a negative one none that makes sense.
@@ -132,8 +135,9 @@ struct VaultEraseCommand: ParsableCommand {
                 throw ValidationError("--timeout must be from 1 to 86400 seconds")
             }
             guard reader.key != nil, reader.actor != nil else { throw ValidationError("--server reads signed: give --key and --actor") }
-            if let organisation = referredBy ?? reader.actor, !Identifier.isValid(organisation) {
-                throw ValidationError("--referred-by (or --actor) must be an identifier (1 to 128 letters, digits and . _ : -)")
+            guard referredBy == nil || holder == nil else { throw ValidationError("give either --holder or --referred-by") }
+            if let organisation = holder ?? referredBy ?? reader.actor, !Identifier.isValid(organisation) {
+                throw ValidationError("--holder, --referred-by (or --actor) must be an identifier (1 to 128 letters, digits and . _ : -)")
             }
         }
     }
@@ -170,18 +174,20 @@ struct VaultEraseCommand: ParsableCommand {
         }
     }
 
-    /// `--server`: every page of the cases the organisation referred, erasing as it goes the vault's key of each
+    /// `--server`: every page of the cases the organisation referred (or holds), erasing as it goes the vault's key of each
     /// person marked erased, so that a run cut short (a broken connection) keeps what it erased and a later run
     /// finishes. Only keys the vault holds are touched: an id from the server is never a path by itself.
     private func eraseReferredSubjects(_ keyVault: KeyVault, server: String, output: StandardOutput) throws(LedgerError) {
-        let organisation = referredBy ?? reader.actor ?? ""
+        // The cases it holds (--holder), or else those it referred: the two filters of case.list.
+        let organisation = holder ?? referredBy ?? reader.actor ?? ""
+        let (filter, whoseCases) = holder == nil ? ("referred_by", "\(organisation) referred") : ("holder", "\(organisation) holds")
         let held = Set(try keyVault.subjects())
         let client = try LineClient(try Endpoint(parsing: server), timeoutSeconds: timeoutSeconds ?? Self.defaultTimeoutSeconds)
         var after: String?
         var casesRead = 0
         var erasedCount = 0
         for _ in 0..<Self.maximumPages {
-            var params: JSONObject = ["referred_by": .string(organisation), "limit": .integer(Self.casesPerPage)]
+            var params: JSONObject = [filter: .string(organisation), "limit": .integer(Self.casesPerPage)]
             if let after { params["after"] = .string(after) }
             let page: JSONValue
             switch try client.call("case.list", try reader.signed("case.list", .object(params))) {
@@ -202,7 +208,7 @@ struct VaultEraseCommand: ParsableCommand {
                 }
             }
             guard case .string(let next)? = page["next_after"] else {
-                printError("vault erase: \(erasedCount) of the \(held.count) keys in \(vault) belonged to people the server records as erased, among the \(casesRead) cases \(organisation) referred, and are gone")
+                printError("vault erase: \(erasedCount) of the \(held.count) keys in \(vault) belonged to people the server records as erased, among the \(casesRead) cases \(whoseCases), and are gone")
                 return
             }
             // Case ids in the store's (byte) order: a cursor that does not move on would read the same page for ever.
@@ -211,6 +217,6 @@ struct VaultEraseCommand: ParsableCommand {
             }
             after = next
         }
-        throw LedgerError(.tooLarge, "the cases \(organisation) referred are more than \(Self.maximumPages) pages of case.list; \(erasedCount) keys were erased before it stopped")
+        throw LedgerError(.tooLarge, "the cases \(whoseCases) are more than \(Self.maximumPages) pages of case.list; \(erasedCount) keys were erased before it stopped")
     }
 }

@@ -955,6 +955,45 @@ struct CLITests {
         }
     }
 
+    @Test("vault erase --server --holder: the Casa erases its copy of the key of each person it holds a case of whom the server says is erased, also once it has closed the case; the hub's operator may not read the Casa's list; --holder with --referred-by is a usage error")
+    func casaErasesItsCopiesOfTheCasesItHolds() async throws {
+        let hub = try await HubReferrals()
+        defer { hub.stop() }
+        // The Casa's own vault, with its copies of the keys handed on with the referrals (and one of someone else).
+        let casaVaultDirectory = hub.ledger.workspace.path("casa-vault")
+        let casaVault = try KeyVault(directory: casaVaultDirectory)
+        for person in ["ben-1", "ben-2", "ben-9"] { _ = try casaVault.createKey(for: person) }
+        let erase = ["vault", "erase", "--vault", casaVaultDirectory, "--server", hub.endpoint]
+        let notTheirs = try await circuito(erase + ["--key", hub.key("hub-op.key"), "--actor", "hub-op", "--holder", "casa"])
+        #expect(notTheirs.status == 1 && notTheirs.stderr.hasPrefix("error: not_authorised:") && notTheirs.stdout.isEmpty, "\(notTheirs.stderr)")
+        #expect(try casaVault.subjects() == ["ben-1", "ben-2", "ben-9"])
+        let both = try await circuito(erase + ["--key", hub.key("op.key"), "--actor", "op", "--holder", "casa", "--referred-by", "ciss38"])
+        #expect(both.status == 64 && both.stderr.contains("give either --holder or --referred-by"), "\(both.stderr)")
+        let withoutServer = try await circuito(["vault", "erase", "--vault", casaVaultDirectory, "--data", hub.ledger.directory, "--holder", "casa"])
+        #expect(withoutServer.status == 64 && withoutServer.stderr.contains("go with --server"), "\(withoutServer.stderr)")
+        #expect(try casaVault.subjects() == ["ben-1", "ben-2", "ben-9"])
+        // The Casa's operator: ben-1, whom the Casa erased; not ben-2 (not erased) nor ben-9 (no case of the Casa).
+        let erased = try await circuito(erase + ["--key", hub.key("op.key"), "--actor", "op", "--holder", "casa"])
+        #expect(erased.succeeded && erased.stdout == "erased: ben-1\n", "\(erased.stdout)\(erased.stderr)")
+        #expect(erased.stderr.contains("1 of the 3 keys in \(casaVaultDirectory)") && erased.stderr.contains("among the 2 cases casa holds"), "\(erased.stderr)")
+        #expect(try casaVault.subjects() == ["ben-2", "ben-9"])
+        // ben-2's case taken in charge and closed, then the person erased by the authority: the Casa, which no longer
+        // reads that case's history, still learns it from the list of the cases it holds.
+        for event in [
+            #"{"type":"case.opened","body":{"case":"c-2"}}"#, #"{"type":"case.closed","body":{"case":"c-2","outcome":"withdrawn"}}"#,
+        ] {
+            let submitted = try await circuito(["client", "submit", "--server", hub.endpoint, "--key", hub.key("op.key"), "--actor", "op"], stdin: event)
+            try #require(submitted.succeeded, "\(submitted.stdout)\(submitted.stderr)")
+        }
+        let erasure = try await circuito(
+            ["client", "submit", "--server", hub.endpoint, "--key", hub.ledger.workspace.path("authority.key"), "--actor", "authority"],
+            stdin: #"{"type":"subject.erased","body":{"beneficiary":"ben-2"}}"#)
+        try #require(erasure.succeeded, "\(erasure.stdout)\(erasure.stderr)")
+        let later = try await circuito(erase + ["--key", hub.key("op.key"), "--actor", "op", "--holder", "casa"])
+        #expect(later.succeeded && later.stdout == "erased: ben-2\n", "\(later.stdout)\(later.stderr)")
+        #expect(try casaVault.subjects() == ["ben-9"])
+    }
+
     @Test("vault erase --server reads page after page, from each page's next_after, and stops with integrity_failure at a cursor that does not move on, keeping what it erased")
     func vaultEraseServerPagesAndRefusesACursorThatDoesNotMoveOn() async throws {
         let workspace = try Workspace()
