@@ -124,4 +124,53 @@ struct ServerRefusalTests {
         #expect(missing.name == "not_found" && missing.message.contains("policy.updated"), "\(missing)")
         await server.shutdown()
     }
+
+    @Test("checkpoint covering a seq past the log is not_found; covering its last record gives the latest checkpoint")
+    func checkpointPastTheLog() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let size = try #require(try client.result("server.info")["size"]?.integerValue)
+        for covering in [size, size + 1, Int64(JSONValue.maximumExactInteger)] {
+            let missing = try client.error("checkpoint", ["covering": .integer(covering)])
+            #expect(missing.name == "not_found" && missing.message.contains("no checkpoint covers seq \(covering)"), "\(covering): \(missing)")
+        }
+        let latest = try client.result("checkpoint")
+        #expect(try client.result("checkpoint", ["covering": .integer(size - 1)]) == latest)
+        await server.shutdown()
+    }
+
+    @Test("a connection holds at most maximumSubscriptionsPerConnection subscriptions: the next is overloaded, and another connection still subscribes")
+    func subscriptionsPerConnection() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumSubscriptionsPerConnection = 2
+        let server = try await fixture.startServer(limits: limits)
+        let subscriber = try server.client()
+        let size = try #require(try subscriber.result("server.info")["size"]?.integerValue)
+        for number in 1...2 {
+            #expect(try subscriber.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(size)]))["subscription"] == .string("sub-\(number)"))
+        }
+        let refused = try subscriber.error("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(size)]))
+        #expect(refused.code == 6004 && refused.name == "overloaded" && refused.message.contains("at most 2 subscriptions"), "\(refused)")
+        let other = try server.client()
+        #expect(try other.result("server.info")["connections"]?["subscriptions"] == 2)
+        #expect(try other.result("subscribe", fixture.read("subscribe", as: "audit", ["from": .integer(size)]))["subscription"] == "sub-1")
+        await server.shutdown()
+    }
+
+    @Test("badge.status_list of an id that is no registered organisation is unknown_organisation, said before the missing key; an unknown badge is not_found")
+    func statusListOfNoOrganisation() async throws {
+        let fixture = try CircuitFixture()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        for issuer in ["shop", "bene-1", "nobody"] {
+            let refused = try client.error("badge.status_list", ["issuer": .string(issuer)])
+            #expect(refused.name == "unknown_organisation" && refused.message.contains(issuer), "\(issuer): \(refused)")
+        }
+        #expect(try client.error("badge.status_list", ["issuer": "casa"]).name == "key_file")
+        let missing = try client.error("badge.credential", ["badge": "no-such-badge"])
+        #expect(missing.name == "not_found", "\(missing)")
+        await server.shutdown()
+    }
 }
