@@ -571,4 +571,28 @@ struct NonceStoreTests {
             #expect(error.code == .requestReplayed)
         }
     }
+
+    @Test("nonces waiting for a wall clock set back are forgotten in the order of their wall-clock expiry, each only once its own has passed")
+    func noncesWaitInWallClockOrder() throws {
+        let (store, monotonic) = Self.store(capacity: 10, capacityPerActor: 10, windowSeconds: 300)
+        // Used at one monotonic moment, with times out of order (a clock being set): their wall-clock expiries are
+        // not in the order the store took them, so the ones waiting for the wall clock must be kept ordered.
+        let offsets: [(nonce: String, milliseconds: Int64)] = [("a", 30_000), ("b", 10_000), ("c", 20_000), ("d", 40_000), ("e", 5_000)]
+        for (nonce, milliseconds) in offsets { try store.use(actor: "bene-1", nonce: nonce, nowMilliseconds: Self.wallStart + milliseconds) }
+        // Past every monotonic expiry, with the wall clock set back a day: all five wait for the wall clock.
+        monotonic.withLock { $0 = 700_000 }
+        #expect(store.rememberedCount(nowMilliseconds: Self.wallStart - Self.day) == 5)
+        for (after, left) in [(Int64(606_000), ["a", "b", "c", "d"]), (611_000, ["a", "c", "d"]), (621_000, ["a", "d"]), (631_000, ["d"]), (641_000, [])] {
+            let now = Self.wallStart + after
+            #expect(store.rememberedCount(nowMilliseconds: now) == left.count, "at +\(after) ms")
+            for nonce in left {
+                do {
+                    try store.use(actor: "bene-1", nonce: nonce, nowMilliseconds: now)
+                    Issue.record("nonce \(nonce) was forgotten before its wall-clock expiry (at +\(after) ms)")
+                } catch {
+                    #expect(error.code == .requestReplayed)
+                }
+            }
+        }
+    }
 }
