@@ -116,3 +116,28 @@ struct RefusalRuleTests {
         }
     }
 }
+
+@Suite("Events: members of the wrong type")
+struct EventMemberTypeTests {
+    @Test("an event whose id, type, actor, key or ts is not a string is invalid_event naming the member")
+    func nonStringMembers() throws {
+        var factory = EventFactory()
+        let signed = try factory.make("program.funded", by: "city", key: Ed25519PrivateKey(), ["amount": 5, "reference": "r"])
+        let json = signed.signedEvent.json
+        var event = try #require(json["event"]?.objectValue)
+        #expect(throws: Never.self) { _ = try SignedEvent(submitted: json) }
+        for member in ["id", "type", "actor", "key", "ts"] {
+            let original = event[member]
+            for wrong: JSONValue in [5, .null, true, ["x"]] {
+                event[member] = wrong
+                do throws(LedgerError) {
+                    _ = try SignedEvent(submitted: .object(["event": .object(event), "sig": json["sig"] ?? .null]))
+                    Issue.record("an event with \(member) \(CanonicalJSON.encodeString(wrong)) was read")
+                } catch {
+                    #expect(error.code == .invalidEvent && error.message.contains("field \"\(member)\" must be a string"), "\(member): \(error)")
+                }
+            }
+            event[member] = original
+        }
+    }
+}

@@ -102,4 +102,18 @@ struct DamagedFilesTests {
         #expect(Self.code { () throws(LedgerError) in _ = try vault.erase(subject: "ben-1") } == .keyFile)
         #expect(FileManager.default.contents(atPath: path) == Data(text.utf8))
     }
+
+    @Test("a vault path that is a file is refused storage_error and the file is left as it was")
+    func vaultPathIsAFile() throws {
+        let temporary = TemporaryLedger()
+        #expect(FileManager.default.createFile(atPath: temporary.directory, contents: Data("notes\n".utf8), attributes: [.posixPermissions: 0o644]))
+        var refusal: LedgerError?
+        do throws(LedgerError) {
+            _ = try KeyVault(directory: temporary.directory)
+        } catch {
+            refusal = error
+        }
+        #expect(refusal?.code == .storage && refusal?.message.contains("is not a folder") == true, "\(String(describing: refusal))")
+        #expect(FileManager.default.contents(atPath: temporary.directory) == Data("notes\n".utf8))
+    }
 }
