@@ -86,4 +86,24 @@ struct UsageRefusalTests {
         let info = try await circuito(["client", "info", "--server", endpoint])
         #expect(try JSONParser.parse(Array(info.stdout.utf8))["size"] == 2, "\(info.stdout)")
     }
+
+    @Test("follow as an actor the leader does not let read the log: follow refused naming not_authorised, exit 1, and the replica's LMDB files are removed")
+    func followRefusedByTheLeader() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let shop = TestActor("shop-1")
+        let registered = try await ledger.append([try ledger.authority.register(shop, role: "merchant", name: "One")])
+        try #require(registered.succeeded, "\(registered.stderr)")
+        let keyPath = ledger.workspace.path("shop.key")
+        try KeyFile.write(shop.key, to: keyPath)
+        let server = try ChildProcess(["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let replica = ledger.workspace.path("replica")
+        let follow = try await circuito(["follow", "--from", endpoint, "--data", replica, "--key", keyPath, "--actor", "shop-1"], timeout: 60)
+        #expect(follow.exitedNormally && follow.status == 1, "\(follow.status) \(follow.stderr)")
+        #expect(follow.stderr.contains("error: follow refused: ") && follow.stderr.contains("not_authorised"), "\(follow.stderr)")
+        #expect(follow.stderr.contains("nothing was committed to the replica"), "\(follow.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: replica) == [LedgerFiles.writerLock])
+    }
 }
