@@ -1,5 +1,6 @@
 import CircuitoCore
 import CircuitoCrypto
+import CircuitoServer
 import CircuitoStorage
 import Foundation
 import Glibc
@@ -105,5 +106,32 @@ struct UsageRefusalTests {
         #expect(follow.stderr.contains("error: follow refused: ") && follow.stderr.contains("not_authorised"), "\(follow.stderr)")
         #expect(follow.stderr.contains("nothing was committed to the replica"), "\(follow.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: replica) == [LedgerFiles.writerLock])
+    }
+
+    @Test("serve --issuer-key: the server signs that organisation's status list; a key file it cannot read, or --contexts that is no folder, stops serve with exit 1 before it listens")
+    func serveIssuerKey() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let casa = TestActor("casa")
+        let registered = try await ledger.append([try ledger.authority.register(casa, role: "organisation", name: "Casa")])
+        try #require(registered.succeeded, "\(registered.stderr)")
+        let keyPath = ledger.workspace.path("casa.key")
+        try KeyFile.write(casa.key, to: keyPath)
+        let serve = ["serve", "--data", ledger.directory, "--listen", "127.0.0.1:0"]
+        for (arguments, message) in [
+            (["--issuer-key", ledger.workspace.path("missing.key")], "error: key_file: "),
+            (["--issuer-key", keyPath, "--contexts", ledger.workspace.path("nowhere")], "is not a directory"),
+        ] {
+            let refused = try await circuito(serve + arguments, timeout: 60)
+            #expect(refused.status == 1 && !refused.stdout.contains("listening") && refused.stderr.contains(message), "\(arguments): \(refused.status) \(refused.stderr)")
+        }
+        // The contexts are found as shared/contexts beside the build, as in the other badge tests.
+        let server = try ChildProcess(serve + ["--issuer-key", keyPath])
+        defer { kill(server.pid, SIGKILL) }
+        let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
+        let client = try LineClient(try Endpoint(parsing: endpoint), timeoutSeconds: 30)
+        let statusList = try client.call("badge.status_list", ["issuer": "casa"]).get()
+        #expect(statusList["type"]?.arrayValue?.contains("BitstringStatusListCredential") == true, "\(statusList)")
+        #expect(statusList["proof"]?["verificationMethod"]?.stringValue?.contains(casa.multikey) == true, "\(statusList)")
     }
 }
