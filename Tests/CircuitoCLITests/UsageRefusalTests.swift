@@ -59,7 +59,7 @@ struct UsageRefusalTests {
         #expect(signed["event"]?["body"]?["actor"] == "shop-2" && signed["sig"] != nil, "\(run.stdout)")
     }
 
-    @Test("client submit: a line past 64 KiB is refused as too_large and the next is sent; a --batch the server refuses prints its error with the index, exits 1 and writes nothing")
+    @Test("client submit: a line past 64 KiB is refused as too_large, an unsigned one without --key as invalid_event, and the next is sent; a --batch the server refuses prints its error with the index, exits 1 and writes nothing")
     func submitRefusals() async throws {
         let ledger = try await TestLedger()
         defer { ledger.remove() }
@@ -68,12 +68,16 @@ struct UsageRefusalTests {
         let endpoint = try #require(await listeningEndpoint(of: server), "serve did not start: \(String(decoding: server.stderr.bytes, as: UTF8.self))")
         let oversize = #"{"pad":""# + String(repeating: "x", count: EventLimits.maximumSignedEventBytes) + #""}"#
         let first = try ledger.authority.register(TestActor("shop-1"), role: "merchant", name: "One")
-        let lines = try ledger.workspace.write("lines.jsonl", lines: [oversize, first])
+        // Unsigned, and no --key to sign it with: refused here, never sent.
+        let unsigned = CanonicalJSON.encodeString(["type": "actor.registered", "body": .object(registration(TestActor("shop-9"), role: "merchant", name: "Nine"))])
+        let lines = try ledger.workspace.write("lines.jsonl", lines: [oversize, unsigned, first])
         let sent = try await circuito(["client", "submit", "--server", endpoint, lines])
-        #expect(sent.status == 1 && sent.completeLines.count == 2, "\(sent.stdout) \(sent.stderr)")
-        let refusal = try JSONParser.parse(Array((sent.completeLines.first ?? "").utf8))
-        #expect(refusal["line"] == 1 && refusal["error"]?["data"]?["code"] == "too_large", "\(refusal)")
-        #expect(try JSONParser.parse(Array(sent.completeLines[1].utf8))["seq"] == 1, "\(sent.stdout)")
+        try #require(sent.status == 1 && sent.completeLines.count == 3, "\(sent.stdout) \(sent.stderr)")
+        let answers = try sent.completeLines.map { try JSONParser.parse(Array($0.utf8)) }
+        #expect(answers[0]["line"] == 1 && answers[0]["error"]?["data"]?["code"] == "too_large", "\(answers[0])")
+        #expect(answers[1]["line"] == 2 && answers[1]["error"]?["data"]?["code"] == "invalid_event", "\(answers[1])")
+        #expect(answers[1]["error"]?["message"]?.stringValue?.contains("needs --key and --actor") == true, "\(answers[1])")
+        #expect(answers[2]["seq"] == 1, "\(sent.stdout)")
 
         // All or nothing: the second event registers shop-1 again, so neither is written.
         let batch = try ledger.workspace.write("batch.jsonl", lines: [
