@@ -5,9 +5,9 @@ import CircuitoStorage
 import Foundation
 import Testing
 
-/// Refusals of the socket API that no other suite reached (found by code coverage), over a real socket: each checks
-/// the code a client acts on and that the refused request changed nothing.
-@Suite("Socket API: refusals of malformed signed reads, batches and account names", .serialized, .timeLimit(.minutes(5)))
+/// Refusals of the socket API (over a real socket) and of replicas that no other suite reached (found by code
+/// coverage): each checks the code a client acts on and that the refused request changed nothing.
+@Suite("Socket API and replicas: refusals no other suite reached", .serialized, .timeLimit(.minutes(5)))
 struct ServerRefusalTests {
     /// A signed read request as given, signed by `key`: for requests `ReadAuthorisation.sign` would never make.
     static func signed(_ request: JSONObject, by key: Ed25519PrivateKey) -> JSONValue {
@@ -172,5 +172,31 @@ struct ServerRefusalTests {
         let missing = try client.error("badge.credential", ["badge": "no-such-badge"])
         #expect(missing.name == "not_found", "\(missing)")
         await server.shutdown()
+    }
+
+    @Test("a replica holding a leader's records, opened pinned to another ledger's verifier key, is refused integrity and kept as it is; pinned to its own it opens")
+    func replicaPinnedToAnotherKey() throws {
+        let fixture = try CircuitFixture()
+        let leader = try Ledger.open(directory: fixture.directory)
+        let replicaDirectory = fixture.folder.path + "/replica"
+        do {
+            let replica = try ReplicaLedger.open(directory: replicaDirectory)
+            defer { replica.close() }
+            let size = try leader.reader.size()
+            let leaves = try (0..<size).map { try leader.reader.leafBytes(sequenceNumber: $0) }
+            try replica.append(leaves: leaves, checkpoints: try leader.reader.checkpoints(fromSize: 1, limit: Int(size)))
+        }
+        let size = try leader.reader.size()
+        let other = try NoteVerifier(name: fixture.origin, publicKey: Ed25519PrivateKey().publicKey).verifierKey
+        var refusal: LedgerError?
+        do throws(LedgerError) {
+            _ = try ReplicaLedger.open(directory: replicaDirectory, pinnedVerifierKey: other)
+        } catch {
+            refusal = error
+        }
+        #expect(refusal?.code == .integrity && refusal?.message.contains("not the pinned") == true, "\(String(describing: refusal))")
+        let reopened = try ReplicaLedger.open(directory: replicaDirectory, pinnedVerifierKey: leader.verifierKey)
+        #expect(reopened.size == size)
+        reopened.close()
     }
 }
