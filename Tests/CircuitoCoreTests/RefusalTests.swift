@@ -59,6 +59,22 @@ struct RefusalRuleTests {
         #expect(try circuit.byCity("subject.erased", ["beneficiary": "ben"]) == nil)
     }
 
+    @Test("an id registered with another role gives no standing: once the authority registers a referred person's id as a merchant, the case's holder may no longer add to it nor erase them")
+    func standingEndsWithAnotherRole() throws {
+        var circuit = try Circuit()
+        let hub = try circuit.harness.register("hub", role: "organisation")
+        let sealed = SealedData.seal(["name": "Walk-in"], subject: "walk-in", key: SecretBox.newKey())
+        #expect(try circuit.submit("case.referred", by: "hub", key: hub, ["case": "c-w", "beneficiary": "walk-in", "household": "hh-w", "to": "casa", "sealed": sealed]) == nil)
+        #expect(try circuit.byStaff("case.opened", ["case": "c-w"]) == nil)
+        #expect(try circuit.byStaff("case.note_added", ["case": "c-w", "sealed": sealed]) == nil)
+        #expect(try circuit.byCity("actor.registered", ["actor": "walk-in", "role": "merchant", "name": "Walk-in shop", "keys": .array([.string(Ed25519PrivateKey().publicKey.multikey)])]) == nil)
+        #expect(try circuit.byStaff("case.note_added", ["case": "c-w", "sealed": sealed]) == .notCaseHolder)
+        #expect(try circuit.byStaff("subject.erased", ["beneficiary": "walk-in", "case": "c-w"]) == .notCaseHolder)
+        #expect(try circuit.harness.state.json(.subjects, "walk-in") == nil)
+        // Closing needs no standing.
+        #expect(try circuit.byStaff("case.closed", ["case": "c-w", "outcome": "not_eligible"]) == nil)
+    }
+
     @Test("a registration names each key once, and only an organisation has a district")
     func registrationBody() throws {
         var circuit = try Circuit()
