@@ -431,13 +431,6 @@ extension LedgerReader {
         }
     }
 
-    /// The signed checkpoint stored for exactly `size`, if a commit ended there.
-    public func checkpoint(size: UInt64) throws(LedgerError) -> String? {
-        try environment.read { (transaction) throws(LedgerError) in
-            try transaction.get(LedgerDatabase.checkpoints, BigEndianKey.encode(size)).map { String(decoding: $0, as: UTF8.self) }
-        }
-    }
-
     /// Aggregate figures: the log size, the system accounts and how many entries each public table holds.
     public func report() throws(LedgerError) -> LedgerReport {
         try environment.read { (transaction) throws(LedgerError) in

@@ -108,14 +108,6 @@ public final class ReplicaLedger {
         return verifier
     }
 
-    /// A reader over the replica (nil before its genesis arrived).
-    public var reader: LedgerReader? {
-        guard let genesis = try? environment.read({ (transaction) throws(LedgerError) in try TransactionLedgerState(transaction: transaction).genesis() }) else {
-            return nil
-        }
-        return LedgerReader(environment: environment, genesis: genesis)
-    }
-
     public var size: UInt64 { frontier.size }
 
     /// The verifier of the leader's checkpoints, known once genesis is in.

@@ -23,11 +23,6 @@ public enum CanonicalJSON {
         encode(first) == encode(second)
     }
 
-    /// Appends the canonical bytes of `value` to `output` (for documents assembled from already canonical parts).
-    public static func append(_ value: JSONValue, to output: inout [UInt8]) {
-        write(value, into: &output)
-    }
-
     /// The canonical form of `value` as a string (the same bytes as `encode`).
     public static func encodeString(_ value: JSONValue) -> String {
         String(decoding: encode(value), as: UTF8.self)

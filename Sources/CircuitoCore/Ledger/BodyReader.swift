@@ -24,11 +24,6 @@ public struct BodyReader {
         return value
     }
 
-    public func optionalString(_ key: String) throws(LedgerError) -> String? {
-        guard members[key] != nil else { return nil }
-        return try string(key)
-    }
-
     public func integer(_ key: String) throws(LedgerError) -> Int64 {
         guard case .integer(let value)? = members[key] else {
             throw LedgerError(.invalidBody, "\(type) body needs \(quoted(key)) as an integer")
