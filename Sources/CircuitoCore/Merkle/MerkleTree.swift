@@ -165,53 +165,47 @@ public enum MerkleProofs {
         guard firstSize <= secondSize else {
             throw LedgerError(.invalidRange, "tree size \(firstSize) is larger than tree size \(secondSize)")
         }
+        var proof: [[UInt8]] = []
+        for subtree in consistencyProofSubtrees(firstSize: firstSize, secondSize: secondSize).reversed() {
+            proof.append(try subtreeHash(start: subtree.start, end: subtree.end, source: source))
+        }
+        return proof
+    }
+
+    /// How many hashes PROOF(firstSize, D[0:secondSize]) holds, so that a verifier refuses a proof of any other
+    /// length before reading its hashes. At most ⌈log2 secondSize⌉ + 1 (one per split on the way down, and the last
+    /// subtree's); nil when firstSize > secondSize.
+    public static func consistencyProofLength(firstSize: UInt64, secondSize: UInt64) -> Int? {
+        guard firstSize <= secondSize else { return nil }
+        return consistencyProofSubtrees(firstSize: firstSize, secondSize: secondSize).count
+    }
+
+    /// The subtrees D[start:end] whose hashes PROOF(firstSize, D[0:secondSize]) holds, top down (the proof lists
+    /// them bottom up): SUBPROOF(m, D[start:end], wholeFirstTree) unrolled, one subtree kept per split. For
+    /// firstSize ≤ secondSize; none when firstSize is 0 or equals secondSize.
+    private static func consistencyProofSubtrees(firstSize: UInt64, secondSize: UInt64) -> [(start: UInt64, end: UInt64)] {
+        precondition(firstSize <= secondSize, "consistency proof from \(firstSize) to \(secondSize)")
         guard firstSize > 0, firstSize < secondSize else { return [] }
-        // SUBPROOF(m, D[start:end], wholeFirstTree) unrolled: walk down, keep one hash per split, reverse.
-        var topDown: [[UInt8]] = []
+        var topDown: [(start: UInt64, end: UInt64)] = []
         var start: UInt64 = 0
         var end = secondSize
         // True while D[start:end] starts at 0, so its first `firstSize` leaves are the whole first tree,
         // whose root the verifier already has.
         var wholeFirstTree = true
-        while firstSize != end {
-            let split = start + largestPowerOfTwo(below: end - start)
-            if firstSize <= split {
-                topDown.append(try subtreeHash(start: split, end: end, source: source))
-                end = split
-            } else {
-                topDown.append(try subtreeHash(start: start, end: split, source: source))
-                start = split
-                wholeFirstTree = false
-            }
-        }
-        if !wholeFirstTree {
-            topDown.append(try subtreeHash(start: start, end: end, source: source))
-        }
-        return topDown.reversed()
-    }
-
-    /// How many hashes PROOF(firstSize, D[0:secondSize]) holds: the same walk as `consistencyProof`, counting, so
-    /// that a verifier refuses a proof of any other length before reading its hashes. At most ⌈log2 secondSize⌉ + 1
-    /// (one per split on the way down, and the last subtree's); nil when firstSize > secondSize.
-    public static func consistencyProofLength(firstSize: UInt64, secondSize: UInt64) -> Int? {
-        guard firstSize <= secondSize else { return nil }
-        guard firstSize > 0, firstSize < secondSize else { return 0 }
-        var length = 0
-        var start: UInt64 = 0
-        var end = secondSize
-        var wholeFirstTree = true
         // Each turn halves the range at least (the split is its largest power of two below): at most 64 turns.
         while firstSize != end {
             let split = start + largestPowerOfTwo(below: end - start)
             if firstSize <= split {
+                topDown.append((split, end))
                 end = split
             } else {
+                topDown.append((start, split))
                 start = split
                 wholeFirstTree = false
             }
-            length += 1
         }
-        return wholeFirstTree ? length : length + 1
+        if !wholeFirstTree { topDown.append((start, end)) }
+        return topDown
     }
 
     /// RFC 9162 2.1.3.2. False for any malformed input (wrong hash lengths, wrong proof length, bad index).
