@@ -1,0 +1,357 @@
+import CircuitoCore
+import Testing
+
+@testable import CircuitoCredentials
+
+/// Status lists and PNG text chunks arrive from anyone: every header flag of GZIP and zlib, and every way a DEFLATE
+/// stream can be malformed, is driven here with a crafted input. Each refusal is `compressed_data_invalid` with a
+/// message naming what was wrong, never a trap.
+@Suite("OpenBadges: GZIP, zlib and DEFLATE refusals of crafted input")
+struct CompressionRefusalTests {
+    // MARK: Crafting
+
+    /// A GZIP member around our DEFLATE of `data`, with the header fields the flags ask for.
+    static func gzipMember(
+        _ data: [UInt8], flags: UInt8 = 0, extraField: [UInt8] = [], name: [UInt8] = [], comment: [UInt8] = [],
+        method: UInt8 = 8
+    ) -> [UInt8] {
+        var header: [UInt8] = [0x1F, 0x8B, method, flags, 0, 0, 0, 0, 0, 0xFF]
+        if flags & 0x04 != 0 { header += GZip.littleEndian(UInt32(extraField.count)).prefix(2) + extraField }
+        if flags & 0x08 != 0 { header += name + [0] }
+        if flags & 0x10 != 0 { header += comment + [0] }
+        if flags & 0x02 != 0 { header += GZip.littleEndian(CRC32.checksum(header)).prefix(2) }
+        return header + Deflate.deflate(data) + GZip.littleEndian(CRC32.checksum(data))
+            + GZip.littleEndian(UInt32(data.count))
+    }
+
+    /// The refusal `work` throws, or nil (recorded as an issue) when it returns.
+    static func refusal<Result>(
+        _ work: () throws -> Result, sourceLocation: SourceLocation = #_sourceLocation
+    ) -> LedgerError? {
+        do {
+            let result = try work()
+            Issue.record("accepted, gave \(result)", sourceLocation: sourceLocation)
+            return nil
+        } catch let error as LedgerError {
+            return error
+        } catch {
+            Issue.record("refused with \(error), not a LedgerError", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+
+    /// Expects `work` to be refused as `compressed_data_invalid` with a message containing `detail`.
+    static func expectRefused<Result>(
+        _ detail: String, sourceLocation: SourceLocation = #_sourceLocation, _ work: () throws -> Result
+    ) {
+        guard let error = refusal(work, sourceLocation: sourceLocation) else { return }
+        #expect(error.code == .compressedDataInvalid, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.message.contains(detail), "\(error.message)", sourceLocation: sourceLocation)
+    }
+
+    static func inflate(_ stream: [UInt8], maximumOutputBytes: Int = 1000) throws(LedgerError) -> [UInt8] {
+        try Deflate.inflate(stream[...], maximumOutputBytes: maximumOutputBytes).output
+    }
+
+    // MARK: GZIP
+
+    @Test("GZIP: FTEXT, FEXTRA, FNAME, FCOMMENT and FHCRC fields are read past, alone and all together")
+    func gzipOptionalHeaderFields() throws {
+        let data = Array("a status list's bits".utf8)
+        let fields: (UInt8) -> [UInt8] = { flags in
+            Self.gzipMember(
+                data, flags: flags, extraField: [0x41, 0x70, 2, 0, 0, 0x1F], name: Array("list.bin".utf8),
+                comment: Array("made elsewhere".utf8))
+        }
+        for flags: UInt8 in [0x01, 0x02, 0x04, 0x08, 0x10, 0x1F] {
+            #expect(try GZip.decompress(fields(flags), maximumOutputBytes: 100) == data, "flags \(flags)")
+        }
+        // An empty extra field and empty strings are fields too.
+        let empty = Self.gzipMember(data, flags: 0x1E)
+        #expect(try GZip.decompress(empty, maximumOutputBytes: 100) == data)
+    }
+
+    @Test("GZIP: a method other than DEFLATE and reserved flag bits are refused")
+    func gzipMethodAndReservedFlags() throws {
+        let data = Array("hello".utf8)
+        Self.expectRefused("compression method 7 is not DEFLATE (8)") {
+            try GZip.decompress(Self.gzipMember(data, method: 7), maximumOutputBytes: 100)
+        }
+        for flag: UInt8 in [0x20, 0x40, 0x80] {
+            Self.expectRefused("reserved flag bits are set") {
+                try GZip.decompress(Self.gzipMember(data, flags: flag), maximumOutputBytes: 100)
+            }
+        }
+    }
+
+    @Test("GZIP: header fields running past the end of the input are refused")
+    func gzipHeaderFieldsCutShort() throws {
+        let head: (UInt8) -> [UInt8] = { flags in [0x1F, 0x8B, 8, flags, 0, 0, 0, 0, 0, 0xFF] }
+        // FEXTRA whose length (0xFFFF) runs past the input, alone or followed by other fields.
+        let longExtra = head(0x04) + [0xFF, 0xFF] + [UInt8](repeating: 0x61, count: 10)
+        Self.expectRefused("the header is cut short") { try GZip.decompress(longExtra, maximumOutputBytes: 100) }
+        var withName = longExtra
+        withName[3] = 0x0C
+        Self.expectRefused("a header string is not terminated") { try GZip.decompress(withName, maximumOutputBytes: 100) }
+        var withHeaderCRC = longExtra
+        withHeaderCRC[3] = 0x06
+        Self.expectRefused("the header CRC is cut short") {
+            try GZip.decompress(withHeaderCRC, maximumOutputBytes: 100)
+        }
+        // FNAME and FCOMMENT with no zero byte anywhere after them.
+        for flag: UInt8 in [0x08, 0x10] {
+            Self.expectRefused("a header string is not terminated") {
+                try GZip.decompress(head(flag) + [UInt8](repeating: 0x61, count: 20), maximumOutputBytes: 100)
+            }
+        }
+        // A name ending on the last byte leaves no room for the header CRC.
+        Self.expectRefused("the header CRC is cut short") {
+            try GZip.decompress(head(0x0A) + [UInt8](repeating: 0x61, count: 9) + [0], maximumOutputBytes: 100)
+        }
+    }
+
+    @Test("GZIP: a header CRC that does not match the header is refused")
+    func gzipHeaderCRCMismatch() throws {
+        var member = Self.gzipMember(Array("hello".utf8), flags: 0x0A, name: Array("n".utf8))
+        member[10] ^= 0x01  // the name changes; the header CRC after it was computed over the old one
+        Self.expectRefused("the header CRC does not match") { try GZip.decompress(member, maximumOutputBytes: 100) }
+    }
+
+    @Test("GZIP: CRC-32, ISIZE and a trailer cut short are each refused by name")
+    func gzipTrailer() throws {
+        let member = Self.gzipMember(Array("hello, world".utf8))
+        var badCRC = member
+        badCRC[member.count - 8] ^= 0x01
+        Self.expectRefused("the CRC-32 does not match the data") { try GZip.decompress(badCRC, maximumOutputBytes: 100) }
+        var badSize = member
+        badSize[member.count - 1] ^= 0x80
+        Self.expectRefused("the size does not match the data") { try GZip.decompress(badSize, maximumOutputBytes: 100) }
+        Self.expectRefused("the trailer is cut short") {
+            try GZip.decompress(Array(member.dropLast(3)), maximumOutputBytes: 100)
+        }
+        Self.expectRefused("too short for a GZIP member") {
+            try GZip.decompress(Array(member.prefix(17)), maximumOutputBytes: 100)
+        }
+    }
+
+    @Test("GZIP: concatenated members are joined; what follows a member must be another whole member")
+    func gzipConcatenatedMembers() throws {
+        let first = Self.gzipMember(Array("first ".utf8))
+        let second = Self.gzipMember(Array("second".utf8), flags: 0x08, name: Array("2".utf8))
+        #expect(try GZip.decompress(first + second, maximumOutputBytes: 100) == Array("first second".utf8))
+        // Trailing bytes: too few for a member, or zero padding as some writers add.
+        Self.expectRefused("too short for a GZIP member") { try GZip.decompress(first + [0, 0, 0, 0], maximumOutputBytes: 100) }
+        Self.expectRefused("no GZIP magic number") {
+            try GZip.decompress(first + [UInt8](repeating: 0, count: 18), maximumOutputBytes: 100)
+        }
+        // The output bound holds over all members together, not each alone.
+        let sixHundred = Self.gzipMember([UInt8](repeating: 7, count: 600))
+        Self.expectRefused("expands beyond") { try GZip.decompress(sixHundred + sixHundred, maximumOutputBytes: 1000) }
+        #expect(try GZip.decompress(sixHundred + sixHundred, maximumOutputBytes: 1200).count == 1200)
+    }
+
+    // MARK: zlib
+
+    /// A zlib header with a valid check (FCHECK) for `methodAndInfo` (CMF) and the given flag bits.
+    static func zlibHeader(methodAndInfo: UInt8, flagBits: UInt8) -> [UInt8] {
+        let remainder = (Int(methodAndInfo) << 8 | Int(flagBits)) % 31
+        return [methodAndInfo, flagBits | UInt8((31 - remainder) % 31)]
+    }
+
+    @Test("zlib: a crafted header with a valid check decodes; method, window, check, dictionary and trailer refusals")
+    func zlibHeaderRefusals() throws {
+        let data = Array("an iTXt chunk's text".utf8)
+        let body = Deflate.deflate(data) + ZLib.compress(data).suffix(4)
+        // Our own header, rebuilt by the helper, is accepted: the refusals below are for the field each changes.
+        #expect(try ZLib.decompress(Self.zlibHeader(methodAndInfo: 0x78, flagBits: 0) + body, maximumOutputBytes: 100) == data)
+        #expect(try ZLib.decompress(Self.zlibHeader(methodAndInfo: 0x08, flagBits: 0xC0) + body, maximumOutputBytes: 100) == data)
+        let notDeflate = "the header is not DEFLATE with a valid check"
+        Self.expectRefused(notDeflate) {
+            try ZLib.decompress(Self.zlibHeader(methodAndInfo: 0x77, flagBits: 0) + body, maximumOutputBytes: 100)
+        }
+        // CINFO 8 asks for a 64 KiB window, more than DEFLATE allows.
+        Self.expectRefused(notDeflate) {
+            try ZLib.decompress(Self.zlibHeader(methodAndInfo: 0x88, flagBits: 0) + body, maximumOutputBytes: 100)
+        }
+        var badCheck = Self.zlibHeader(methodAndInfo: 0x78, flagBits: 0)
+        badCheck[1] ^= 0x01
+        Self.expectRefused(notDeflate) { try ZLib.decompress(badCheck + body, maximumOutputBytes: 100) }
+        Self.expectRefused("preset dictionaries are not supported") {
+            try ZLib.decompress(Self.zlibHeader(methodAndInfo: 0x78, flagBits: 0x20) + [1, 2, 3, 4] + body, maximumOutputBytes: 100)
+        }
+        Self.expectRefused("too short") { try ZLib.decompress([0x78, 0x01, 0x03, 0x00, 0x00], maximumOutputBytes: 100) }
+        let stream = ZLib.compress(data)
+        Self.expectRefused("the Adler-32 trailer is cut short") {
+            try ZLib.decompress(Array(stream.dropLast(2)), maximumOutputBytes: 100)
+        }
+        Self.expectRefused("expands beyond 10 bytes") { try ZLib.decompress(stream, maximumOutputBytes: 10) }
+    }
+
+    // MARK: DEFLATE
+
+    @Test("DEFLATE: block type 3, an empty or cut stream, and a missing final block are refused")
+    func deflateBlockTypes() throws {
+        Self.expectRefused("block type 3 is reserved") { try Self.inflate([0x07]) }
+        Self.expectRefused("the stream ends too early") { try Self.inflate([]) }
+        // A complete stored block that is not the last one, then nothing.
+        Self.expectRefused("the stream ends too early") { try Self.inflate([0x00, 0x01, 0x00, 0xFE, 0xFF, 0x61]) }
+        // A fixed block cut inside its first code.
+        Self.expectRefused("the stream ends too early") { try Self.inflate([0x03]) }
+    }
+
+    @Test("DEFLATE: stored blocks cut short or beyond the output bound are refused")
+    func deflateStoredBlocks() throws {
+        Self.expectRefused("a stored block header is cut short") { try Self.inflate([0x01, 0x03, 0x00, 0xFC]) }
+        Self.expectRefused("stored block length check fails") { try Self.inflate([0x01, 0x03, 0x00, 0x00, 0x00, 0x61, 0x62, 0x63]) }
+        Self.expectRefused("a stored block is cut short") { try Self.inflate([0x01, 0x03, 0x00, 0xFC, 0xFF, 0x61, 0x62]) }
+        Self.expectRefused("expands beyond 2 bytes") {
+            try Self.inflate([0x01, 0x03, 0x00, 0xFC, 0xFF, 0x61, 0x62, 0x63], maximumOutputBytes: 2)
+        }
+        // Two stored blocks: the bound counts what the first produced.
+        let two: [UInt8] = [0x00, 0x02, 0x00, 0xFD, 0xFF, 0x61, 0x62, 0x01, 0x02, 0x00, 0xFD, 0xFF, 0x63, 0x64]
+        #expect(try Self.inflate(two) == Array("abcd".utf8))
+        Self.expectRefused("expands beyond 3 bytes") { try Self.inflate(two, maximumOutputBytes: 3) }
+    }
+
+    /// A final fixed-Huffman block made by `body`, with the end-of-block code after it.
+    static func fixedBlock(_ body: (inout Deflate.BitWriter) -> Void) -> [UInt8] {
+        var writer = Deflate.BitWriter()
+        writer.write(1, count: 1)
+        writer.write(1, count: 2)
+        body(&writer)
+        Deflate.writeFixedLiteralLength(256, to: &writer)
+        return writer.finish()
+    }
+
+    @Test("DEFLATE fixed blocks: length symbols 286 and 287, distance codes 30 and 31, distances before the start, the output bound")
+    func deflateFixedBlockRefusals() throws {
+        // A literal, then a match of 3 at distance 1, decodes: the crafting is right.
+        let good = Self.fixedBlock { writer in
+            Deflate.writeFixedLiteralLength(0x61, to: &writer)
+            Deflate.writeMatch(length: 3, distance: 1, to: &writer)
+        }
+        #expect(try Self.inflate(good) == Array("aaaa".utf8))
+        for symbol in [286, 287] {
+            Self.expectRefused("length symbol \(symbol)") {
+                try Self.inflate(Self.fixedBlock { Deflate.writeFixedLiteralLength(symbol, to: &$0) })
+            }
+        }
+        // The fixed distance code has 30 symbols of 5 bits: codes 30 and 31 are in no table.
+        for distanceCode in [30, 31] {
+            let stream = Self.fixedBlock { writer in
+                Deflate.writeFixedLiteralLength(0x61, to: &writer)
+                Deflate.writeFixedLiteralLength(257, to: &writer)
+                writer.writeCode(distanceCode, length: 5)
+            }
+            // Padded, so that the decoder reads all 15 bits of a code before it gives up.
+            Self.expectRefused("a code is not in the Huffman table") { try Self.inflate(stream + [0, 0]) }
+        }
+        let tooFarBack = Self.fixedBlock { writer in
+            Deflate.writeFixedLiteralLength(0x61, to: &writer)
+            Deflate.writeMatch(length: 3, distance: 2, to: &writer)
+        }
+        Self.expectRefused("a distance reaches before the start") { try Self.inflate(tooFarBack) }
+        let noOutputYet = Self.fixedBlock { Deflate.writeMatch(length: 3, distance: 1, to: &$0) }
+        Self.expectRefused("a distance reaches before the start") { try Self.inflate(noOutputYet) }
+        let longMatch = Self.fixedBlock { writer in
+            Deflate.writeFixedLiteralLength(0x61, to: &writer)
+            Deflate.writeMatch(length: 258, distance: 1, to: &writer)
+        }
+        Self.expectRefused("expands beyond 100 bytes") { try Self.inflate(longMatch, maximumOutputBytes: 100) }
+        #expect(try Self.inflate(longMatch, maximumOutputBytes: 259).count == 259)
+        Self.expectRefused("expands beyond 0 bytes") { try Self.inflate(good, maximumOutputBytes: 0) }
+    }
+
+    /// The start of a final dynamic block: the counts, then the code-length code's lengths in the order DEFLATE lists
+    /// them (as many as `codeLengthLengths` reaches in that order, at least four).
+    static func dynamicHeader(
+        literalLengthCount: Int, distanceCount: Int, codeLengthLengths: [Int: Int], to writer: inout Deflate.BitWriter
+    ) {
+        writer.write(1, count: 1)
+        writer.write(2, count: 2)
+        writer.write(literalLengthCount - 257, count: 5)
+        writer.write(distanceCount - 1, count: 5)
+        let lastListed = Deflate.codeLengthOrder.lastIndex { codeLengthLengths[$0] != nil } ?? 0
+        let listedCount = max(4, lastListed + 1)
+        writer.write(listedCount - 4, count: 4)
+        for symbol in Deflate.codeLengthOrder.prefix(listedCount) { writer.write(codeLengthLengths[symbol] ?? 0, count: 3) }
+    }
+
+    /// A final dynamic block with 257 literal/length codes and `distanceCount` distance codes of one bit: symbols
+    /// 0…254 unused, 255 and 256 of one bit each; the code-length code gives 1 (code 0) and 18 (code 1) one bit each.
+    static func dynamicBlock(distanceCount: Int, body: (inout Deflate.BitWriter) -> Void) -> [UInt8] {
+        var writer = Deflate.BitWriter()
+        dynamicHeader(literalLengthCount: 257, distanceCount: distanceCount, codeLengthLengths: [1: 1, 18: 1], to: &writer)
+        // 255 zeros: 138 and 117 (code 18 with 7 extra bits, value − 11).
+        writer.writeCode(1, length: 1)
+        writer.write(138 - 11, count: 7)
+        writer.writeCode(1, length: 1)
+        writer.write(117 - 11, count: 7)
+        writer.writeCode(0, length: 1)  // 255: length 1
+        writer.writeCode(0, length: 1)  // 256: length 1
+        for _ in 0..<distanceCount { writer.writeCode(0, length: 1) }
+        body(&writer)
+        return writer.finish()
+    }
+
+    @Test("DEFLATE dynamic blocks: a crafted block decodes; counts, code-length codes, repeats and tables are checked")
+    func deflateDynamicBlockRefusals() throws {
+        // Literal 255 is code 0, end-of-block code 1; one distance code of one bit (allowed alone).
+        let good = Self.dynamicBlock(distanceCount: 1) { writer in
+            writer.writeCode(0, length: 1)
+            writer.writeCode(1, length: 1)
+        }
+        #expect(try Self.inflate(good) == [255])
+        Self.expectRefused("over-subscribed Huffman code lengths") {
+            try Self.inflate(Self.dynamicBlock(distanceCount: 3) { _ in })
+        }
+
+        func header(literalLengthCount: Int = 257, distanceCount: Int = 1, _ lengths: [Int: Int]) -> Deflate.BitWriter {
+            var writer = Deflate.BitWriter()
+            Self.dynamicHeader(literalLengthCount: literalLengthCount, distanceCount: distanceCount, codeLengthLengths: lengths, to: &writer)
+            return writer
+        }
+        // HLIT 30 and 31 (287, 288 codes) and HDIST 30 and 31 (31, 32 codes) are beyond the alphabets.
+        for (literalLengthCount, distanceCount) in [(287, 1), (288, 1), (257, 31), (257, 32)] {
+            var writer = header(literalLengthCount: literalLengthCount, distanceCount: distanceCount, [1: 1, 18: 1])
+            let stream = writer.finish()
+            Self.expectRefused("too many length or distance codes") { try Self.inflate(stream) }
+        }
+        var overSubscribed = header([16: 1, 17: 1, 18: 1])
+        Self.expectRefused("over-subscribed Huffman code lengths") { try Self.inflate(overSubscribed.finish()) }
+        var incomplete = header([16: 2, 17: 2, 18: 2])
+        Self.expectRefused("incomplete Huffman code lengths") { try Self.inflate(incomplete.finish()) }
+        // Code-length code: 0 is code 0, 16 code 1. A repeat first has no length to repeat.
+        var repeatFirst = header([0: 1, 16: 1])
+        repeatFirst.writeCode(1, length: 1)
+        repeatFirst.write(0, count: 2)
+        Self.expectRefused("a length repeat with no previous length") { try Self.inflate(repeatFirst.finish()) }
+        // Code-length code: 0 is code 0, 18 code 1. Two runs of 138 zeros are more than the 258 lengths.
+        var tooMany = header([0: 1, 18: 1])
+        for _ in 0..<2 {
+            tooMany.writeCode(1, length: 1)
+            tooMany.write(127, count: 7)
+        }
+        Self.expectRefused("too many code lengths") { try Self.inflate(tooMany.finish()) }
+        // Exactly 258 zeros: no code for end-of-block.
+        var noEnd = header([0: 1, 18: 1])
+        noEnd.writeCode(1, length: 1)
+        noEnd.write(127, count: 7)
+        noEnd.writeCode(1, length: 1)
+        noEnd.write(120 - 11, count: 7)
+        Self.expectRefused("the block has no end-of-block code") { try Self.inflate(noEnd.finish()) }
+        // Code-length code: 2 is code 0, 18 code 1. Only end-of-block, of two bits: an incomplete literal code.
+        var incompleteLiterals = header([2: 1, 18: 1])
+        incompleteLiterals.writeCode(1, length: 1)
+        incompleteLiterals.write(127, count: 7)
+        incompleteLiterals.writeCode(1, length: 1)
+        incompleteLiterals.write(118 - 11, count: 7)
+        incompleteLiterals.writeCode(0, length: 1)  // 256: length 2
+        incompleteLiterals.writeCode(0, length: 1)  // the distance: length 2
+        Self.expectRefused("incomplete Huffman code lengths") { try Self.inflate(incompleteLiterals.finish()) }
+        // A code-length code with no code at all decodes nothing.
+        var noCodes = header([:])
+        noCodes.write(0, count: 16)
+        Self.expectRefused("a code is not in the Huffman table") { try Self.inflate(noCodes.finish()) }
+    }
+}
