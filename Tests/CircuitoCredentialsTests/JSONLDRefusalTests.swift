@@ -22,6 +22,7 @@ struct JSONLDRefusalTests {
             "https://contexts.example/imports": ["@context": ["@import": "https://contexts.example/terms"]],
             "https://contexts.example/no-context": ["ex": "https://example.org/"],
             "https://contexts.example/base": ["@context": ["@base": "https://elsewhere.example/"]],
+            "https://contexts.example/propagate": ["@context": ["@propagate": "yes"]],
         ]
         // chain/0 includes chain/1, …, chain/39 defines a term.
         for index in 0..<39 {
@@ -87,6 +88,16 @@ struct JSONLDRefusalTests {
         // A default language applies to plain strings, lower-cased.
         let quads = Self.quads(Self.node(["@language": "IT"]))
         #expect(Self.has(quads, "urn:example:node", "https://example.org/p", .literal("v", language: "it")))
+    }
+
+    /// JSON-LD 1.1 (4.1.2 step 5.11) checks @propagate in every context definition, also one inside an array:
+    /// there it was ignored, so a malformed entry passed. (A context document's own map was checked already.)
+    @Test("@propagate that is not a boolean is refused inside an array of contexts too")
+    func propagateInsideAnArray() {
+        Self.expectRefused(Self.node([["@propagate": "yes"]]), "invalid @propagate value")
+        Self.expectRefused(Self.node(["https://contexts.example/terms", ["@propagate": 1]]), "invalid @propagate value")
+        Self.expectRefused(Self.node("https://contexts.example/propagate"), "invalid @propagate value")
+        Self.quads(Self.node([["@propagate": true]]))
     }
 
     @Test("a local context that is not null, a string, a map or an array of those is refused")

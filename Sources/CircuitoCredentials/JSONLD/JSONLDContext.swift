@@ -283,6 +283,11 @@ struct JSONLDContextProcessor {
                 throw JSONLDError.make("invalid @version value", "@version must be 1.1")
             }
         }
+        // Checked in every context definition (step 5.11): `process` reads it only when the local context is a map,
+        // so inside an array a malformed entry passed unnoticed.
+        if let propagateValue = context["@propagate"], propagateValue.boolValue == nil {
+            throw JSONLDError.make("invalid @propagate value", "@propagate must be true or false")
+        }
         if let importValue = context["@import"] {
             guard case .string(let reference) = importValue else {
                 throw JSONLDError.make("invalid @import value", "@import must be a string")
