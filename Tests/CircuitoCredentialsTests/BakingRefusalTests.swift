@@ -102,6 +102,20 @@ struct BakingRefusalTests {
         Self.expectRefused("the PNG has no iTXt chunk with keyword openbadgecredential") { try BadgeBaking.extract(from: others) }
     }
 
+    /// The PNG specification defines compression flags 0 and 1 only; another flag was read as uncompressed text.
+    @Test("PNG: a credential chunk with a compression flag other than 0 or 1 is refused")
+    func pngCompressionFlag() throws {
+        for flag: UInt8 in [2, 0x80, 0xFF] {
+            let chunk = PNGBaking.Chunk(type: "iTXt", data: Self.keyword + [0, flag, 0, 0, 0] + Array("{}".utf8))
+            Self.expectRefused("unknown iTXt compression flag \(flag)") {
+                try BadgeBaking.extract(from: PNGBaking.encode([Self.header(), chunk, Self.end]))
+            }
+            // Baking replaces such a chunk as it does any credential chunk it cannot read.
+            let baked = try? BadgeBaking.bake(credential: "{}", into: PNGBaking.encode([Self.header(), chunk, Self.end]))
+            #expect(baked.flatMap { try? BadgeBaking.extract(from: $0) } == "{}")
+        }
+    }
+
     static let namespace = SVGBaking.namespace
 
     @Test("SVG: no namespace, no credential element, the openbadges prefix bound elsewhere")

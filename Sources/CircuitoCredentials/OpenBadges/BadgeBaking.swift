@@ -148,7 +148,12 @@ public enum PNGBaking {
         let data = chunk.data
         guard let keywordEnd = data.firstIndex(of: 0), Array(data[0..<keywordEnd]) == Array(keyword.utf8) else { return nil }
         guard data.count >= keywordEnd + 3 else { throw LedgerError(.imageInvalid, "the \(keyword) chunk is cut short") }
-        let compressed = data[keywordEnd + 1] == 1
+        // The PNG specification defines flags 0 (uncompressed) and 1 (zlib) only: another flag is not read as text.
+        let compressionFlag = data[keywordEnd + 1]
+        guard compressionFlag <= 1 else {
+            throw LedgerError(.imageInvalid, "unknown iTXt compression flag \(compressionFlag)")
+        }
+        let compressed = compressionFlag == 1
         // Language tag and translated keyword: two NUL-terminated fields, skipped.
         var position = keywordEnd + 3
         for _ in 0..<2 {
