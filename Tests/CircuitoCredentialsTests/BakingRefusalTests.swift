@@ -153,4 +153,19 @@ struct BakingRefusalTests {
         let unknownEntities = Array(">&nbsp;&#xD800;&lt;AT&T and more text".utf8)
         #expect(try BadgeBaking.extract(from: head + unknownEntities + tail) == "&nbsp;&#xD800;<AT&T and more text")
     }
+
+    /// The element's text is the credential's JSON: bytes that are not UTF-8 were refused only inside CDATA, and
+    /// outside it (or in a `verify` attribute) became U+FFFD, a credential other than the one baked.
+    @Test("SVG: a credential element that is not UTF-8 is refused, in CDATA, in plain text and in the verify attribute")
+    func svgTextNotUTF8() throws {
+        let head = Array(#"<svg xmlns:ob="\#(Self.namespace)"><ob:credential"#.utf8)
+        let tail = Array("</ob:credential></svg>".utf8)
+        for element in [
+            Array("><![CDATA[{\"a\":\"".utf8) + [0xFF] + Array("\"}]]>".utf8),
+            Array(">{\"a\":\"".utf8) + [0xFF] + Array("\"}".utf8),
+            Array(" verify=\"a.".utf8) + [0xC3] + Array(".c\">".utf8),
+        ] {
+            Self.expectRefused("not UTF-8") { try BadgeBaking.extract(from: head + element + tail) }
+        }
+    }
 }

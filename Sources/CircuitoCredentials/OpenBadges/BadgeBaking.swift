@@ -411,6 +411,11 @@ public enum SVGBaking {
         guard let element = found.min(by: { $0.element.lowerBound < $1.element.lowerBound }) else {
             throw LedgerError(.imageInvalid, "the SVG has no <\(prefixes[0]):credential> element")
         }
+        // The element holds the credential: bytes that are not UTF-8, in its text or its `verify` attribute, are
+        // refused (decoding them would put U+FFFD in their place, a credential other than the one baked).
+        guard String(validating: image[element.element], as: UTF8.self) != nil else {
+            throw LedgerError(.imageInvalid, "the credential element is not UTF-8")
+        }
         // A VC-JWT credential sits in the `verify` attribute; an embedded-proof credential is the element's text.
         if let verify = attributes(image[element.startTag]).first(where: { $0.name == "verify" }) {
             return decodeEntities(verify.value)
@@ -446,9 +451,8 @@ public enum SVGBaking {
             }
         }
         flushPlain()
-        guard let text = String(validating: output, as: UTF8.self) else {
-            throw LedgerError(.imageInvalid, "the credential element's text is not UTF-8")
-        }
+        // UTF-8: `extract` checked the element, and CDATA sections, comments and entities end on ASCII characters.
+        let text = String(decoding: output, as: UTF8.self)
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
         return String(text.drop(while: isSpace).reversed().drop(while: isSpace).reversed())
     }
