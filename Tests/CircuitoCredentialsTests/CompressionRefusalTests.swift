@@ -354,4 +354,52 @@ struct CompressionRefusalTests {
         noCodes.write(0, count: 16)
         Self.expectRefused("a code is not in the Huffman table") { try Self.inflate(noCodes.finish()) }
     }
+
+    // MARK: Status lists
+
+    /// Expects `encodedList` refused as `status_list_invalid` with a message containing `detail`.
+    static func expectListRefused(_ encodedList: String, _ detail: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        guard let error = refusal({ try BitstringStatusList(encodedList: encodedList) }, sourceLocation: sourceLocation) else { return }
+        #expect(error.code == .statusListInvalid, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.message.contains(detail), "\(error.message)", sourceLocation: sourceLocation)
+    }
+
+    @Test("status lists: not multibase base64url, not GZIP, shorter than 131,072 entries; other issuers' GZIP headers read")
+    func statusListRefusals() throws {
+        let minimumBytes = BitstringStatusList.minimumEntryCount / 8
+        let member = Self.gzipMember([UInt8](repeating: 0, count: minimumBytes))
+        let notMultibase = "encodedList is not multibase base64url"
+        Self.expectListRefused("z" + MultibaseBase64URL.encode(member).dropFirst(), notMultibase)
+        Self.expectListRefused("uH4sI+AAA", notMultibase)
+        Self.expectListRefused("uH4sIA", notMultibase)
+        Self.expectListRefused("", notMultibase)
+        var badCRC = member
+        badCRC[badCRC.count - 8] ^= 0x01
+        Self.expectListRefused(
+            MultibaseBase64URL.encode(badCRC), "encodedList does not decompress: invalid GZIP data: the CRC-32 does not match")
+        Self.expectListRefused(MultibaseBase64URL.encode(Array(member.dropLast())), "encodedList does not decompress")
+        Self.expectListRefused(
+            MultibaseBase64URL.encode(Self.gzipMember([UInt8](repeating: 0, count: minimumBytes - 1))),
+            "the status list has 131064 entries; the minimum is 131072")
+        // A list whose GZIP header names a file and carries a header CRC, as other tools write it, is read; so is
+        // one split over two members.
+        var bytes = [UInt8](repeating: 0, count: minimumBytes)
+        bytes[1] = 0x40
+        let named = Self.gzipMember(bytes, flags: 0x0A, name: Array("status.bin".utf8))
+        let list = try BitstringStatusList(encodedList: MultibaseBase64URL.encode(named))
+        #expect(list.isSet(9) == true && list.isSet(8) == false && list.entryCount == 131_072)
+        let split = Self.gzipMember(Array(bytes.prefix(100))) + Self.gzipMember(Array(bytes.dropFirst(100)))
+        #expect(try BitstringStatusList(encodedList: MultibaseBase64URL.encode(split)) == list)
+    }
+
+    /// 2^27 entries is 16 MiB of bits: seventeen members of 1 MiB each, 700 bytes of GZIP apiece, go beyond.
+    @Test("status lists: more than 2^27 entries (16 MiB), even spread over GZIP members, are refused")
+    func statusListBound() throws {
+        let mebibyte = Self.gzipMember([UInt8](repeating: 0, count: 1 << 20))
+        let bound = BitstringStatusList.maximumEntryCount / 8
+        Self.expectListRefused(
+            MultibaseBase64URL.encode([UInt8]((0..<17).map { _ in mebibyte }.joined())),
+            "encodedList does not decompress: compressed data expands beyond")
+        #expect(try BitstringStatusList(encodedList: MultibaseBase64URL.encode([UInt8]((0..<16).map { _ in mebibyte }.joined()))).bytes.count == bound)
+    }
 }
