@@ -39,6 +39,10 @@ struct BakingRefusalTests {
         for image in [[], Array("GIF89a".utf8), Array("  <html><body/></html>".utf8), Array(PNGBaking.signature.prefix(7))] {
             Self.expectRefused("neither a PNG nor an SVG") { try BadgeBaking.extract(from: image) }
         }
+        // An <svg> tag inside a DOCTYPE's internal subset that never closes, or one that never ends, is no start tag.
+        for text in ["<!DOCTYPE svg [ <svg xmlns=\"http://www.w3.org/2000/svg\"></svg>", "<svg xmlns:ob=\"\(SVGBaking.namespace)\"", "<!-- <svg> never closed"] {
+            Self.expectRefused("neither a PNG nor an SVG") { try BadgeBaking.extract(from: Array(text.utf8)) }
+        }
         Self.expectRefused("not a PNG (signature missing)") { try PNGBaking.chunks(Array("GIF89a".utf8)) }
         // A byte order mark and white space may come before an SVG.
         #expect(BadgeBaking.kind(of: [0xEF, 0xBB, 0xBF] + Array(" \r\n\t<svg/>".utf8)) == .svg)

@@ -23,6 +23,10 @@ struct JSONLDRefusalTests {
             "https://contexts.example/no-context": ["ex": "https://example.org/"],
             "https://contexts.example/base": ["@context": ["@base": "https://elsewhere.example/"]],
             "https://contexts.example/propagate": ["@context": ["@propagate": "yes"]],
+            // A term whose scoped context is the document that defines it.
+            "https://contexts.example/recursive": [
+                "@context": ["r": ["@id": "https://example.org/r", "@context": "https://contexts.example/recursive"]]
+            ],
         ]
         // chain/0 includes chain/1, …, chain/39 defines a term.
         for index in 0..<39 {
@@ -378,5 +382,56 @@ struct JSONLDRefusalTests {
             Self.node(context, ["@reverse": ["ex:q": ["@id": "urn:example:other"]], "nested": ["ex:n": "in"]]))
         #expect(Self.has(quads, "urn:example:other", "https://example.org/q", .iri("urn:example:node")))
         #expect(Self.has(quads, "urn:example:node", "https://example.org/n", .literal("in")))
+    }
+
+    @Test("forms next to the refusals: a null term language, a @type map, lists of lists, a context scoped to itself")
+    func acceptedForms() {
+        let context: JSONValue = [
+            "@language": "it", "ex": "https://example.org/",
+            "plain": ["@id": "ex:plain", "@language": .null],
+            "byType": ["@id": "ex:byType", "@container": "@type"],
+            "matrix": ["@id": "ex:matrix", "@container": "@list"],
+        ]
+        let quads = Self.quads(
+            Self.node(
+                context,
+                ["plain": "senza lingua", "ex:default": "in italiano", "byType": ["ex:T": ["@id": "urn:example:typed"]], "matrix": [["a"], "b"]]))
+        #expect(Self.has(quads, "urn:example:node", "https://example.org/plain", .literal("senza lingua")))
+        #expect(Self.has(quads, "urn:example:node", "https://example.org/default", .literal("in italiano", language: "it")))
+        #expect(Self.has(quads, "urn:example:typed", RDFConverter.rdfType, .iri("https://example.org/T")))
+        #expect(Self.has(quads, "urn:example:node", "https://example.org/byType", .iri("urn:example:typed")))
+        // The outer list holds an inner list, then "b" (both strings in the default language).
+        let outer = quads.first { $0.predicate == .iri("https://example.org/matrix") }?.object
+        let inner = quads.first { $0.subject == outer && $0.predicate == .iri(RDFConverter.rdfFirst) }?.object
+        #expect(inner.map { head in quads.contains { $0.subject == head && $0.object == .literal("a", language: "it") } } == true)
+        #expect(quads.contains { $0.predicate == .iri(RDFConverter.rdfFirst) && $0.object == .literal("b", language: "it") })
+        // The scoped context names the document being processed: validating it does not load it again, and each
+        // level of use processes it once.
+        let recursive = Self.quads(Self.node("https://contexts.example/recursive", ["r": ["@id": "urn:example:one", "r": ["@id": "urn:example:two", "r": "deep"]]]))
+        #expect(Self.has(recursive, "urn:example:one", "https://example.org/r", .iri("urn:example:two")))
+        #expect(Self.has(recursive, "urn:example:two", "https://example.org/r", .literal("deep")))
+    }
+
+    /// Relative `@id` values and `@base` resolve by RFC 3986 section 5.2, dot segments included.
+    @Test("relative references resolve against a base: dot segments, query, fragment, authority, empty reference")
+    func referenceResolution() {
+        let base = "https://example.org/a/b/c?q#f"
+        let cases: [(String, String)] = [
+            ("../d", "https://example.org/a/d"), ("./d", "https://example.org/a/b/d"),
+            ("../../../../d", "https://example.org/d"), ("/x/./y/../z", "https://example.org/x/z"),
+            ("?other", "https://example.org/a/b/c?other"), ("#frag", "https://example.org/a/b/c?q#frag"),
+            ("", "https://example.org/a/b/c?q"), ("//other.example/p/../q", "https://other.example/q"),
+            (".", "https://example.org/a/b/"), ("..", "https://example.org/a/"), ("d/.", "https://example.org/a/b/d/"),
+            ("d/..", "https://example.org/a/b/"), ("d;x=1/../e", "https://example.org/a/b/e"),
+            ("https://example.org/../a/./b", "https://example.org/a/b"),
+        ]
+        for (reference, expected) in cases {
+            #expect(IRIResolution.resolve(reference, against: base) == expected, "\(reference)")
+        }
+        #expect(IRIResolution.resolve("d", against: "https://example.org") == "https://example.org/d")
+        #expect(IRIResolution.resolve("d", against: nil) == "d")
+        // Through a document: a relative @id under @base.
+        let quads = Self.quads(Self.node(["@base": .string(base)], ["@id": "../d?x#y"]))
+        #expect(Self.has(quads, "https://example.org/a/d?x#y", "https://example.org/p", .literal("v")))
     }
 }
