@@ -112,4 +112,18 @@ struct VerifierRefusalTests {
         Self.expectFailed(
             try Self.report(farIndex, statusList: list), "status", "status_list_invalid", "index 200000 is outside the list (131072 entries)")
     }
+
+    @Test("proof: not a map, or missing its cryptosuite, purpose or verification method, is malformed by name")
+    func malformedProofs() throws {
+        let credential = try BadgeFixture.credential(.rdfc2022)
+        Self.expectFailed(try Self.report(Self.changed(credential) { $0["proof"] = "z3abc" }), "proof", "proof_invalid", "malformed proof: proof must be a JSON object")
+        for member in ["cryptosuite", "proofPurpose", "verificationMethod"] {
+            let withoutMember = Self.changed(credential) { members in
+                guard case .object(var proof)? = members["proof"] else { return }
+                proof[member] = nil
+                members["proof"] = .object(proof)
+            }
+            Self.expectFailed(try Self.report(withoutMember), "proof", "proof_invalid", "malformed proof: \(member) is missing")
+        }
+    }
 }
