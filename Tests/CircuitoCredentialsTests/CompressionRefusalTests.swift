@@ -355,6 +355,26 @@ struct CompressionRefusalTests {
         Self.expectRefused("a code is not in the Huffman table") { try Self.inflate(noCodes.finish()) }
     }
 
+    @Test("DEFLATE dynamic blocks: code 16 repeats the previous length (no other test stream uses it)")
+    func deflateRepeatPreviousLength() throws {
+        // Code-length code of four 2-bit codes: 1 → 00, 2 → 01, 16 → 10, 18 → 11.
+        var writer = Deflate.BitWriter()
+        Self.dynamicHeader(literalLengthCount: 257, distanceCount: 1, codeLengthLengths: [1: 2, 2: 2, 16: 2, 18: 2], to: &writer)
+        writer.writeCode(3, length: 2)
+        writer.write(138 - 11, count: 7)
+        writer.writeCode(3, length: 2)
+        writer.write(115 - 11, count: 7)  // 253 zeros in all
+        writer.writeCode(1, length: 2)  // 253: length 2
+        writer.writeCode(2, length: 2)
+        writer.write(0, count: 2)  // repeated 3 times: 254, 255 and 256 of length 2 too
+        writer.writeCode(0, length: 2)  // the distance code: length 1
+        // Literal/length code: 253 → 00, 254 → 01, 255 → 10, 256 → 11.
+        writer.writeCode(2, length: 2)
+        writer.writeCode(0, length: 2)
+        writer.writeCode(3, length: 2)
+        #expect(try Self.inflate(writer.finish()) == [255, 253])
+    }
+
     // MARK: Status lists
 
     /// Expects `encodedList` refused as `status_list_invalid` with a message containing `detail`.

@@ -405,6 +405,13 @@ struct JSONLDRefusalTests {
         let inner = quads.first { $0.subject == outer && $0.predicate == .iri(RDFConverter.rdfFirst) }?.object
         #expect(inner.map { head in quads.contains { $0.subject == head && $0.object == .literal("a", language: "it") } } == true)
         #expect(quads.contains { $0.predicate == .iri(RDFConverter.rdfFirst) && $0.object == .literal("b", language: "it") })
+        // A term with "/" is a relative IRI resolved against the base; a term may name its @nest property.
+        let resolved = Self.quads(
+            Self.node(
+                [["@base": "https://example.org/base/"], ["a/b": ["@type": "@id"], "t": ["@id": "https://example.org/t", "@nest": "@nest"]]],
+                ["a/b": "urn:example:b", "t": "u"]))
+        #expect(Self.has(resolved, "urn:example:node", "https://example.org/base/a/b", .iri("urn:example:b")))
+        #expect(Self.has(resolved, "urn:example:node", "https://example.org/t", .literal("u")))
         // The scoped context names the document being processed: validating it does not load it again, and each
         // level of use processes it once.
         let recursive = Self.quads(Self.node("https://contexts.example/recursive", ["r": ["@id": "urn:example:one", "r": ["@id": "urn:example:two", "r": "deep"]]]))
