@@ -76,10 +76,6 @@ enum JSONLDSyntax {
         first.unicodeScalars.lexicographicallyPrecedes(second.unicodeScalars)
     }
 
-    static func sortedKeys(_ members: [String: some Any]) -> [String] {
-        members.keys.sorted(by: precedesInCodePointOrder)
-    }
-
     /// A JSON object's keys are in UTF-16 order, which differs from code point order above U+E000: sorted again.
     static func sortedKeys(_ members: JSONObject) -> [String] {
         members.keys.sorted(by: precedesInCodePointOrder)
