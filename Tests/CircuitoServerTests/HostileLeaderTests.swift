@@ -889,3 +889,92 @@ extension HostileLeaderTests {
         }
     }
 }
+
+extension HostileLeaderTests {
+    @Test("a server that sends more notifications than a client holds before it answers stops the call with too_large at the bound, before the client has read the rest; at the bound the answer comes, with every notification after it in order")
+    func heldNotificationsAreBounded() throws {
+        let bound = LineClient.maximumHeldNotifications
+        let (listener, port) = try SubscriptionTests.loopbackListener()
+        defer {
+            // Wakes the server's accept, should a failure above leave it waiting for a connection that never comes.
+            shutdown(listener, Int32(SHUT_RDWR))
+            close(listener)
+        }
+        // All the same length, so that the bytes sent count the notifications.
+        let note = RPCMessage.line(RPCMessage.notification(method: "test.note", params: [:]))
+        let floodNotes = 3 * bound
+        let floodSentBytes = Locked(0)
+        let served = DispatchSemaphore(value: 0)
+        // Connection 0: the bound's count of notifications, numbered, then the answer; 1: one more than the bound, then
+        // the answer; 2: three times the bound, then the answer, counting what the client's end took.
+        Thread {
+            defer { served.signal() }
+            for plan in 0..<3 {
+                let connection = accept(listener, nil, nil)
+                guard connection >= 0 else { return }
+                defer { close(connection) }
+                // Small and fixed (no autotuning): little waits in the kernel once the client stops reading.
+                var sendBufferBytes: Int32 = 64 << 10
+                setsockopt(connection, SOL_SOCKET, SO_SNDBUF, &sendBufferBytes, socklen_t(MemoryLayout<Int32>.size))
+                // Bounded, so that a client that stopped reading without closing cannot hold this thread for ever.
+                var timeout = timeval(tv_sec: 60, tv_usec: 0)
+                setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                guard let request = SubscriptionTests.readLine(connection) else { return }
+                let answer = RPCMessage.line(["jsonrpc": "2.0", "id": request["id"] ?? .null, "result": .integer(Int64(plan))])
+                switch plan {
+                case 0:
+                    var bytes: [UInt8] = []
+                    for number in 0..<bound {
+                        bytes += Array(#"{"jsonrpc":"2.0","method":"test.note","params":{"number":\#(number)}}"#.utf8) + [0x0A]
+                    }
+                    _ = FakeLeader.write(bytes + answer, to: connection)
+                case 1:
+                    _ = FakeLeader.write(Array(repeating: note, count: bound + 1).flatMap { $0 } + answer, to: connection)
+                default:
+                    let block = Array(repeating: note, count: 1000).flatMap { $0 }
+                    var written = 0
+                    let bytes = Array(repeating: block, count: floodNotes / 1000).flatMap { $0 } + answer
+                    // Counts what send took, until the client closes its end (or takes everything).
+                    while written < bytes.count {
+                        let count = bytes[written...].withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                        guard count > 0 else { break }
+                        written += count
+                        floodSentBytes.withLock { $0 = written }
+                    }
+                }
+            }
+        }.start()
+        let endpoint = Endpoint.tcp(host: "127.0.0.1", port: port)
+
+        do {
+            let client = try LineClient(endpoint, timeoutSeconds: 60)
+            #expect(try client.result("test.atTheBound") == 0)
+            var firstOutOfOrder: (index: Int, message: JSONValue?)?
+            for index in 0..<bound where firstOutOfOrder == nil {
+                let message = try client.nextMessage()
+                if message?["params"]?["number"] != .integer(Int64(index)) { firstOutOfOrder = (index, message) }
+            }
+            #expect(firstOutOfOrder == nil, "notification \(firstOutOfOrder?.index ?? 0) held: \(String(describing: firstOutOfOrder?.message))")
+            #expect(try client.nextMessage() == nil)
+        }
+
+        for (method, receiveBufferBytes) in [("test.pastTheBound", nil), ("test.flood", 64 << 10)] as [(String, Int?)] {
+            // A small, fixed receive buffer for the flood: what the client has not read waits in few bytes.
+            let client = try LineClient(endpoint, timeoutSeconds: 60, receiveBufferBytes: receiveBufferBytes)
+            do {
+                let result = try client.call(method)
+                Issue.record("\(method) gave \(result) after more than \(bound) notifications")
+            } catch {
+                #expect(error.code == .tooLarge, "\(method): \(error)")
+                #expect(error.message == "more than \(bound) notifications arrived while waiting for an answer", "\(method): \(error)")
+            }
+        }
+        // The clients are closed (their last use is above): the flood's sender stops at the first refused send.
+        served.wait()
+        // What the client read before it refused (the bound and the one past it), its unread buffer (one 64 KiB
+        // receive) and both kernel buffers (each 64 KiB, which Linux doubles) are all that may have left the sender:
+        // some 320 KiB past the bound, where 1 MiB is allowed and the rest of the flood is 10 MB.
+        let sent = floodSentBytes.withLock { $0 }
+        #expect(sent <= (bound + 1) * note.count + (1 << 20), "the server sent \(sent) bytes of \(floodNotes * note.count) before the client stopped reading")
+    }
+}
