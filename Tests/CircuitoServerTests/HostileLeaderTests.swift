@@ -978,3 +978,48 @@ extension HostileLeaderTests {
         #expect(sent <= (bound + 1) * note.count + (1 << 20), "the server sent \(sent) bytes of \(floodNotes * note.count) before the client stopped reading")
     }
 }
+
+extension HostileLeaderTests {
+    @Test("a leader that sends more than 8192 records without a checkpoint is a mismatch at the record past the bound, and the replica keeps its last whole commit")
+    func recordsWithoutACheckpointAreBoundedInNumber() async throws {
+        let recorded = try await RecordedStream.make()
+        let folder = TemporaryFolder()
+        let bound = ReplicaLedger.maximumRecordsPerAppend
+        // The leader's genesis commit (its record and checkpoint), which the follower commits before the rest comes.
+        let firstCommit = Array(recorded.messages.prefix(2))
+        let committedSize = try #require(firstCommit[1]["params"]?["size"]?.integerValue)
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
+            var answer = recorded.answer(from: from)
+            answer = ["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": 1_000_000, "subscription": answer["result"]?["subscription"] ?? .null]]
+            var bytes = RPCMessage.line(answer) + firstCommit.flatMap(RecordedStream.line)
+            // One record more than the bound, each with the seq due and no checkpoint after them. The follower counts
+            // records before it parses or verifies any (Follower.swift reads only a record's seq until a checkpoint
+            // makes it commit, and ReplicaLedger.append refuses more than the bound before it parses one), so their
+            // contents do not matter: 8193 signed events that verify would only make the test slower.
+            for sequenceNumber in committedSize...(committedSize + Int64(bound)) {
+                bytes += RPCMessage.line(RPCMessage.notification(
+                    method: "subscription.record", params: ["record": ["seq": .integer(sequenceNumber)], "subscription": "sub-1"]))
+            }
+            guard FakeLeader.write(bytes, to: connection) else { return }
+            FakeLeader.holdOpen(connection)
+        }
+        defer { leader.stop() }
+        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: recorded.auditor)
+        configuration.storageOptions = .init()
+        // Commits the genesis commit at its checkpoint, although the leader announces far more records.
+        configuration.catchUpCommitRecords = 1
+        let follower = try Follower(configuration)
+        let failure = follower.failureWithin(seconds: 20)
+        let replicaSize = follower.replica.size
+        if !follower.replica.removeIfEmpty() { follower.replica.close() }
+        if case .mismatch(let sequenceNumber, let error)? = failure {
+            #expect(sequenceNumber == UInt64(committedSize) + UInt64(bound))
+            #expect(error.code == .integrity && error.message == "the leader sent more than \(bound) records without a checkpoint", "\(error)")
+        } else {
+            Issue.record("the follower stopped with \(String(describing: failure))")
+        }
+        #expect(replicaSize == UInt64(committedSize))
+        #expect(HostileCaseResult.replicaProblems(folder.path + "/replica", recorded).isEmpty)
+        #expect(leader.requestedFrom.withLock { $0 } == [0])
+    }
+}
