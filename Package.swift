@@ -66,7 +66,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CircuitoCLITests",
-            dependencies: ["circuito", "CircuitoServer", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto"]
+            dependencies: ["circuito", "CircuitoServer", "CircuitoStorage", "CircuitoCore", "CircuitoCrypto", "CircuitoTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import CircuitoCore
 import CircuitoServer
 import CircuitoStorage
+import CircuitoTestSupport
 import Foundation
 import Glibc
 import Synchronization

@@ -894,7 +894,7 @@ extension HostileLeaderTests {
     @Test("a server that sends more notifications than a client holds before it answers stops the call with too_large at the bound, before the client has read the rest; at the bound the answer comes, with every notification after it in order")
     func heldNotificationsAreBounded() throws {
         let bound = LineClient.maximumHeldNotifications
-        let (listener, port) = try SubscriptionTests.loopbackListener()
+        let (listener, port) = try loopbackListener(backlog: 1)
         defer {
             // Wakes the server's accept, should a failure above leave it waiting for a connection that never comes.
             shutdown(listener, Int32(SHUT_RDWR))

@@ -883,22 +883,3 @@ final class FollowerRun: @unchecked Sendable {
         if case .failure(let error)? = lock.withLock({ outcome }) { throw error }
     }
 }
-
-extension SubscriptionTests {
-    /// A TCP socket listening on 127.0.0.1 at a port the system chose, and that port; the caller closes it.
-    static func loopbackListener() throws -> (descriptor: Int32, port: Int) {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(descriptor >= 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
-        }
-        let listening = bound && listen(descriptor, 1) == 0
-        if !listening { close(descriptor) }
-        try #require(listening, "cannot listen on 127.0.0.1")
-        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
-    }
-}
