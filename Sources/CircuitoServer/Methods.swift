@@ -653,24 +653,20 @@ struct ServerContext: Sendable {
         // Refused before the id is looked up: a reader that may not read the list learns nothing of which ids exist.
         try authorise(ReadPolicy.mayReadLog(requester) || ownOrganisation == organisation, requester, what)
         try requireRegistered(organisation, as: .organisation, requester: requester)
-        guard let referrer else {
-            let page = try ledger { () throws(LedgerError) in try reader.casesHeld(by: organisation, status: status, after: after, limit: limit) }
-            // The whole case, and whether its person was erased: the holder was handed their key with the referral
-            // and must erase its copy, also once the case is closed and case.history is no longer its to read.
-            let cases: [JSONValue] = page.entries.map { (held) -> JSONValue in
-                var shown = held.record.objectValue ?? [:]
-                shown["erased"] = .bool(held.subjectErased)
-                return .object(shown)
-            }
-            return .object(["holder": .string(organisation), "cases": .array(cases), "next_after": page.nextAfter.map { .string($0) } ?? .null])
+        let page = try ledger { () throws(LedgerError) -> LedgerPage<ListedCase> in
+            if holder != nil { return try reader.casesHeld(by: organisation, status: status, after: after, limit: limit) }
+            return try reader.casesReferred(by: organisation, status: status, after: after, limit: limit)
         }
-        let page = try ledger { () throws(LedgerError) in try reader.casesReferred(by: referrer, status: status, after: after, limit: limit) }
-        let cases: [JSONValue] = page.entries.map { (referred) -> JSONValue in
-            var shown = (referred.record.objectValue ?? [:]).filter { Self.caseMembersShownToReferrer.contains($0.key) }
-            shown["erased"] = .bool(referred.subjectErased)
+        // Each case says whether its person was erased: the holder was handed their key with the referral, and the
+        // referrer kept one, and each must erase its copy (the holder also once the case is closed and case.history
+        // is no longer its to read). The holder sees the whole case, the referrer only the referral's members.
+        let cases: [JSONValue] = page.entries.map { (listed) -> JSONValue in
+            var shown = listed.record.objectValue ?? [:]
+            if holder == nil { shown = shown.filter { Self.caseMembersShownToReferrer.contains($0.key) } }
+            shown["erased"] = .bool(listed.subjectErased)
             return .object(shown)
         }
-        return .object(["referred_by": .string(referrer), "cases": .array(cases), "next_after": page.nextAfter.map { .string($0) } ?? .null])
+        return .object([holder != nil ? "holder" : "referred_by": .string(organisation), "cases": .array(cases), "next_after": page.nextAfter.map { .string($0) } ?? .null])
     }
 
     private func caseHistory(_ params: Params, requester: ActorRecord) throws(RPCError) -> JSONValue {
