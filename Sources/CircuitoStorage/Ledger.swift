@@ -257,8 +257,9 @@ public final class Ledger {
     /// The end of a log opened for writing (a ledger's, or a replica's by its follower), checked: the next record goes
     /// at seq `size`, after the tree of `size` leaves and the latest checkpoint, so a log whose records are not 0 to
     /// size − 1 (the last key, and the seq its record names), or whose last commit has no checkpoint, is damaged, and
-    /// would be extended past the damage (every append failing, or records `verify` refuses) instead of refused here.
-    /// Only the last keys are read: `verify` checks the rest. `emptyIsWhole`: whether a log of no record and no
+    /// would be extended past the damage (every append failing, or records `verify` refuses) instead of refused here;
+    /// so is a tree holding a leaf past the log's end (a later commit's records and checkpoint deleted, its state
+    /// changes kept). Only the last keys, and one tree node, are read: `verify` checks the rest. `emptyIsWhole`: whether a log of no record and no
     /// checkpoint is whole (a replica before its leader's genesis arrived; a ledger always holds its genesis).
     /// `restore` says, in the refusal, how to get a whole copy again.
     static func checkedLogEnd(
@@ -286,6 +287,14 @@ public final class Ledger {
             throw LedgerError(
                 .integrity,
                 "\(damaged): its latest checkpoint covers \(covered) records, its log holds \(size) (every commit ends with its checkpoint); \(restore)")
+        }
+        // The tree is written in the same commit as the records and the state they change: a leaf hash past the log's
+        // end is a later commit whose records and checkpoint are gone while its state changes stay, which the next
+        // commit would build on. One lookup; a commit removed with its tree nodes too is left to `verify`.
+        guard try transaction.get(LedgerDatabase.tree, TransactionMerkleNodes.key(level: 0, index: size)) == nil else {
+            throw LedgerError(
+                .integrity,
+                "\(damaged): its tree holds the leaf hash of seq \(size), past the end of its log of \(size) records: the records and checkpoint of a later commit are gone, and the state tables still hold what it changed; \(restore)")
         }
         return (size, lastRecordedAt, latest.map { (size, String(decoding: $0.value, as: UTF8.self)) })
     }

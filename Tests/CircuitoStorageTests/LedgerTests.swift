@@ -1024,6 +1024,53 @@ struct AuditTests {
         #expect(try ReplicaLedger.open(directory: temporary.directory + "/empty").size == 0)
     }
 
+    @Test("opening a ledger to write, or a replica, refuses as damaged a log whose last commits are gone, records and checkpoints, while the tree (and the state, written in the same commits) still holds them", arguments: [UInt64(4), 2])
+    func openingRefusesALogCutBackToAnEarlierCommit(newSize: UInt64) throws {
+        // Commits end at sizes 1, 2, 4 and 5: cut back to 4, the last commit goes; to 2, the last two.
+        let temporary = try Self.ledgerOfTimedCommits()
+        let (leaves, checkpoints) = try Self.leavesAndCheckpoints(of: temporary)
+        let replicaDirectory = temporary.directory + "/replica"
+        let replica = try ReplicaLedger.open(directory: replicaDirectory)
+        try replica.append(leaves: leaves, checkpoints: checkpoints)
+        replica.close()
+        for directory in [temporary.directory, replicaDirectory] {
+            // As a hand with LMDB's tools might: the records and checkpoints past `newSize` deleted, nothing else.
+            let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false)
+            try environment.write { (transaction) throws(LedgerError) in
+                for sequenceNumber in newSize..<5 { try transaction.delete(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber)) }
+                for size in [UInt64(4), 5] where size > newSize { try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(size)) }
+            }
+            environment.close()
+        }
+        let expected = "data.mdb is damaged: its tree holds the leaf hash of seq \(newSize), past the end of its log of \(newSize) records"
+        func refusal(_ directory: String, _ open: () throws(LedgerError) -> Void) throws -> LedgerError? {
+            let before = try #require(FileManager.default.contents(atPath: directory + "/data.mdb"))
+            defer { #expect(FileManager.default.contents(atPath: directory + "/data.mdb") == before, "the refused opening wrote to \(directory)") }
+            do throws(LedgerError) {
+                try open()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let ledgerError = try refusal(temporary.directory) { () throws(LedgerError) in _ = try Ledger.open(directory: temporary.directory) }
+        let replicaError = try refusal(replicaDirectory) { () throws(LedgerError) in try ReplicaLedger.open(directory: replicaDirectory).close() }
+        #expect(ledgerError != nil, "a ledger cut back to size \(newSize) opened to write")
+        #expect(ledgerError?.code == .integrity)
+        #expect(ledgerError?.message.contains(expected) == true, "\(String(describing: ledgerError))")
+        #expect(ledgerError?.message.hasSuffix("restore it from a backup (circuito backup) or a follower") == true, "\(String(describing: ledgerError))")
+        #expect(replicaError != nil, "a replica cut back to size \(newSize) opened")
+        #expect(replicaError?.code == .integrity)
+        #expect(replicaError?.message.contains(expected) == true, "\(String(describing: replicaError))")
+        #expect(replicaError?.message.hasSuffix("follow the leader again into a new folder") == true, "\(String(describing: replicaError))")
+        // The log alone is whole (a verify passes); its state is not its log's, as a rebuild finds.
+        #expect(try LedgerReplay.run(
+            try LedgerReader.open(directory: temporary.directory), compareProjections: false, signatureChecks: .everyEvent,
+            scratchParent: LedgerReplay.temporaryDirectory(), progress: { _, _ in }).recordCount == newSize)
+        let rebuildFailure = try Self.replay(temporary)
+        #expect(rebuildFailure?.error.code == .integrity && rebuildFailure?.error.message.hasPrefix("projection ") == true, "\(String(describing: rebuildFailure))")
+    }
+
     /// The five records of `ledgerOfTimedCommits` as a leader sends them, with its checkpoints.
     static func leavesAndCheckpoints(of temporary: TemporaryLedger) throws -> (leaves: [[UInt8]], checkpoints: [(size: UInt64, note: String)]) {
         let leader = try LedgerReader.open(directory: temporary.directory)
