@@ -222,6 +222,11 @@ extension LedgerReader {
 
     /// Catalogue entries of one kind matching every filter, in id order, after the id `query.after`.
     public func catalogueSearch(_ query: CatalogueQuery) throws(LedgerError) -> LedgerPage<JSONValue> {
+        try catalogueSearch(query, examiningAtMost: LedgerQueryLimits.maximumExaminedEntries)
+    }
+
+    /// `catalogueSearch` looking at no more than `examiningAtMost` entries a page: tests page with a small bound.
+    func catalogueSearch(_ query: CatalogueQuery, examiningAtMost: Int) throws(LedgerError) -> LedgerPage<JSONValue> {
         guard let listing = CatalogueQuery.table(of: query.kind) else {
             throw LedgerError(.invalidRange, "catalogue kind \"\(query.kind)\" is not one of \(CatalogueIndex.kinds.joined(separator: ", "))")
         }
@@ -242,7 +247,7 @@ extension LedgerReader {
             if let driver = filters.first {
                 // The first filter drives the scan; every other one is a point lookup of the same id.
                 try Self.scan(transaction, StateTable.catalogueIndex.name, prefix: driver, after: after) { (key, _) throws(LedgerError) -> Bool in
-                    guard entries.count < limit, examined < LedgerQueryLimits.maximumExaminedEntries else {
+                    guard entries.count < limit, examined < examiningAtMost else {
                         more = true
                         return false
                     }
@@ -258,7 +263,7 @@ extension LedgerReader {
             } else {
                 // No filter: every listed entry of the kind, from its own table.
                 try Self.scan(transaction, table.name, prefix: [], after: after) { (key, value) throws(LedgerError) -> Bool in
-                    guard entries.count < limit, examined < LedgerQueryLimits.maximumExaminedEntries else {
+                    guard entries.count < limit, examined < examiningAtMost else {
                         more = true
                         return false
                     }

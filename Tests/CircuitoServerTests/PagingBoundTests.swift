@@ -177,10 +177,88 @@ extension CircuitFixture {
     }
 }
 
+/// An opportunity as a test published it: what every page of `catalogue.search` is compared with.
+struct MadeOpportunity: Sendable {
+    let id: String
+    let category: String
+    let district: String
+    let provider: String
+    /// The words of its title and description, as the index holds them.
+    let words: [String]
+    let published: Bool
+
+    /// Whether a search for these facets and words lists it.
+    func matches(_ query: CatalogueQuery) -> Bool {
+        published && (query.category ?? category) == category && (query.district ?? district) == district
+            && (query.provider ?? provider) == provider && query.words.allSatisfy(words.contains)
+    }
+}
+
+extension CircuitFixture {
+    /// Publishes `count` opportunities, each with the facets and title `shape` gives for it (by anna for the Casa,
+    /// by otto for the other organisation), withdrawing those it says, through the ledger's rulebook in batches. The
+    /// fixture's own opp-garden is in the list returned, which is in id (byte) order.
+    func appendOpportunities(
+        count: Int, seed: UInt64, shape: (Int) -> (category: String, district: String, provider: String, title: String, withdrawn: Bool)
+    ) throws -> [MadeOpportunity] {
+        let gardenText = "Community garden Weekly gardening in the courtyard"
+        var made = [MadeOpportunity(
+            id: "opp-garden", category: "civic_utility", district: "san-salvario", provider: "casa", words: CatalogueIndex.words(gardenText), published: true)]
+        // Ids of several lengths in no order of their making, so that byte order is not the order published.
+        var generator = SplitMix64(seed: seed)
+        var ids: Set<String> = ["opp-garden"]
+        let staffOf = ["casa": ("anna", actors.staff), "other-org": ("otto", actors.otherStaff)]
+        var events: [VerifiedEvent] = []
+        for index in 0..<count {
+            var id = ""
+            repeat { id = "o" + String(generator.next() >> UInt64(generator.next() % 40), radix: 36) } while !ids.insert(id).inserted
+            let (category, district, provider, title, withdrawn) = shape(index)
+            let (staff, key) = try #require(staffOf[provider])
+            let description = "Opportunity \(index)"
+            events.append(try event("opportunity.published", by: staff, key, [
+                "opportunity": .string(id), "title": .string(title), "description": .string(description), "category": .string(category),
+                "district": .string(district),
+            ]))
+            if withdrawn { events.append(try event("opportunity.withdrawn", by: staff, key, ["opportunity": .string(id)])) }
+            made.append(MadeOpportunity(
+                id: id, category: category, district: district, provider: provider, words: CatalogueIndex.words(title + " " + description),
+                published: !withdrawn))
+        }
+        let ledger = try Ledger.open(directory: directory)
+        var start = 0
+        while start < events.count {
+            let batch = Array(events[start..<min(start + Ledger.maximumBatchCount, events.count)])
+            for result in try ledger.append(batch) { _ = try result.get() }
+            start += batch.count
+        }
+        return made.sorted { precedesInBytes($0.id, $1.id) }
+    }
+}
+
+/// The keys a catalogue search of opportunities walks: with a filter, the index entries of its first one (the facets
+/// in the order category, district, provider, then the words), which hold only published opportunities; without one,
+/// every opportunity the table holds, withdrawn ones included. And whether each is listed.
+func catalogueScan(_ made: [MadeOpportunity], _ query: CatalogueQuery) -> (keys: [MadeOpportunity], matches: (MadeOpportunity) -> Bool) {
+    let driver: ((MadeOpportunity) -> Bool)?
+    if let category = query.category {
+        driver = { $0.category == category }
+    } else if let district = query.district {
+        driver = { $0.district == district }
+    } else if let provider = query.provider {
+        driver = { $0.provider == provider }
+    } else if let word = query.words.first {
+        driver = { $0.words.contains(word) }
+    } else {
+        driver = nil
+    }
+    guard let driver else { return (made, { $0.matches(query) }) }
+    return (made.filter { $0.published && driver($0) }, { $0.matches(query) })
+}
+
 /// A lots.expired cursor as next_after writes it.
 func lotCursor(_ lot: Lot) -> String { "\(lot.beneficiary)/\(lot.id)" }
 
-@Suite("Paged reads past their bound: case.list and lots.expired", .timeLimit(.minutes(10)))
+@Suite("Paged reads past their bound: case.list, lots.expired and catalogue.search", .timeLimit(.minutes(10)))
 struct PagingBoundTests {
     /// The filters every case test walks: common ones, which fill pages, and rare ones, which come back short.
     static func filters(_ statuses: [String?] = [nil, "referred", "closed", "open"]) -> [CaseFilter] {
@@ -337,6 +415,89 @@ struct PagingBoundTests {
         let first = try client.result("lots.expired", fixture.read("lots.expired", as: "city", ["limit": 500]))
         #expect(first["next_after"]?.stringValue == lotCursor(lots[LedgerQueryLimits.maximumExaminedEntries - 1]), "\(first["next_after"] ?? .null)")
         #expect((first["lots"]?.arrayValue?.count ?? 0) < 500)
+        await server.shutdown()
+    }
+
+    @Test("catalogue.search with a small bound of entries examined a page: for every bound, limit and filter (none, one facet, facets and words), each page is the one the bound gives (short with a cursor, full, or last with none), and the pages together list every matching opportunity once, in id order")
+    func cataloguePagesWithASmallBound() throws {
+        let fixture = try CircuitFixture()
+        let categories = ["training", "sport", "civic_utility"]
+        let made = try fixture.appendOpportunities(count: 60, seed: 5) { index in
+            (category: categories[index % 3], district: index % 4 == 1 ? "aurora" : "san-salvario", provider: index % 5 == 2 ? "other-org" : "casa",
+             title: index % 7 == 3 ? "Lantern repair" : "Kitchen help", withdrawn: index % 6 == 5)
+        }
+        let reader = try LedgerReader.open(directory: fixture.directory)
+        defer { _ = reader.close() }
+        let queries = [
+            CatalogueQuery(kind: "opportunity"), CatalogueQuery(kind: "opportunity", category: "sport"),
+            CatalogueQuery(kind: "opportunity", district: "aurora", words: ["lantern"]),
+            CatalogueQuery(kind: "opportunity", provider: "other-org", words: ["kitchen", "help"]),
+            CatalogueQuery(kind: "opportunity", category: "training", district: "san-salvario", provider: "casa"),
+            CatalogueQuery(kind: "opportunity", words: ["repair"]),
+        ]
+        for query in queries {
+            let (keys, matches) = catalogueScan(made, query)
+            #expect(keys.contains(where: matches), "\(query) lists nothing")
+            for examiningAtMost in [1, 2, 3, 7, 16, 61, 62, 10_000] {
+                for limit in [1, 2, 3, 5, 500] {
+                    let pages = try walkPages { (after) throws in
+                        var paged = query
+                        paged.after = after
+                        paged.limit = limit
+                        let page = try reader.catalogueSearch(paged, examiningAtMost: examiningAtMost)
+                        return ReadPage(ids: page.entries.compactMap { $0["opportunity"]?.stringValue }, next: page.nextAfter)
+                    }
+                    let context = "\(query), \(examiningAtMost) examined, limit \(limit)"
+                    #expect(pages.flatMap(\.ids) == made.filter(matches).map(\.id), "\(context)")
+                    #expect(pages == expectedPages(keys, limit: limit, examiningAtMost: examiningAtMost, name: \.id, matches: matches), "\(context): \(pages)")
+                    #expect(pages.last?.next == nil && pages.dropLast().allSatisfy { $0.next != nil }, "\(context)")
+                }
+            }
+        }
+    }
+
+    @Test("catalogue.search at its real bound (Specs/protocol.md 5.11: 10 000 index entries a call): a filter over exactly 10 000 entries is one page with no cursor; over 10 001, a page that looked at 10 000 comes back short with the 10 000th as its cursor, and the next page lists the rest")
+    func cataloguePagesAtTheRealBound() async throws {
+        // The number the specification gives, not the constant: a bound changed by one fails here.
+        let bound = 10_000
+        let fixture = try CircuitFixture()
+        // Every made opportunity is in aurora (10 001), all but the first are training (10 000); few are lanterns.
+        let made = try fixture.appendOpportunities(count: bound + 1, seed: 13) { index in
+            (category: index == 0 ? "sport" : "training", district: "aurora", provider: "casa",
+             title: index % 2500 == 1 ? "Lantern repair" : "Kitchen help", withdrawn: false)
+        }
+        let reader = try LedgerReader.open(directory: fixture.directory)
+        let pastTheBound = CatalogueQuery(kind: "opportunity", district: "aurora", words: ["lantern"], limit: 100)
+        let atTheBound = CatalogueQuery(kind: "opportunity", category: "training", words: ["lantern"], limit: 100)
+        #expect(catalogueScan(made, pastTheBound).keys.count == bound + 1 && catalogueScan(made, atTheBound).keys.count == bound)
+        for query in [pastTheBound, atTheBound] {
+            let (keys, matches) = catalogueScan(made, query)
+            let pages = try walkPages { (after) throws in
+                var paged = query
+                paged.after = after
+                let page = try reader.catalogueSearch(paged)
+                return ReadPage(ids: page.entries.compactMap { $0["opportunity"]?.stringValue }, next: page.nextAfter)
+            }
+            #expect(pages.flatMap(\.ids) == made.filter(matches).map(\.id), "\(query)")
+            #expect(pages == expectedPages(keys, limit: query.limit, examiningAtMost: bound, name: \.id, matches: matches), "\(query): \(pages)")
+        }
+        let lanterns = made.filter { $0.words.contains("lantern") }.count
+        // Exactly at the bound: every entry looked at, none left, so no cursor.
+        let whole = try reader.catalogueSearch(atTheBound)
+        #expect(whole.nextAfter == nil && whole.entries.count == lanterns, "\(whole.nextAfter ?? "null"), \(whole.entries.count) entries")
+        // One past it, through the socket API: the 10 000th entry is the cursor, and the 10 001st is left to the next page.
+        let aurora = catalogueScan(made, pastTheBound).keys
+        // The server opens the ledger in this process: one environment per file and process.
+        _ = reader.close()
+        let server = try await fixture.startServer()
+        let client = try server.client()
+        let first = try client.result("catalogue.search", ["kind": "opportunity", "district": "aurora", "text": "lantern", "limit": 100])
+        #expect(first["next_after"]?.stringValue == aurora[bound - 1].id, "\(first["next_after"] ?? .null)")
+        let listed = first["entries"]?.arrayValue?.compactMap { $0["opportunity"]?.stringValue } ?? []
+        #expect(listed == aurora.prefix(bound).filter { $0.words.contains("lantern") }.map(\.id), "\(listed)")
+        let second = try client.result("catalogue.search", ["kind": "opportunity", "district": "aurora", "text": "lantern", "limit": 100, "after": .string(aurora[bound - 1].id)])
+        #expect(second["next_after"] == .null, "\(second["next_after"] ?? .null)")
+        #expect(second["entries"]?.arrayValue?.compactMap { $0["opportunity"]?.stringValue } == (aurora[bound].words.contains("lantern") ? [aurora[bound].id] : []))
         await server.shutdown()
     }
 }
