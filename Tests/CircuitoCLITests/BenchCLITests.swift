@@ -365,6 +365,58 @@ import Testing
         }
     }
 
+    @Test("a signal after the appends (its --data ledger whole, its server stopped, held in the --audit replay) removes the replay's folder and keeps the ledger, which verifies; one while it copies its --base (held at the copy's first write) removes the copy and leaves the base as it was")
+    func interruptionAfterTheAppendsAndWhileCopyingTheBase() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let library = try await FaultInjection.compile(in: workspace)
+        // The temporary folders go under TMPDIR, and the first file the run opens or writes there is where it is held.
+        let temporary = URL(fileURLWithPath: workspace.path("tmp")).resolvingSymlinksInPath().path
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        func heldRun(_ arguments: [String], call: String, held: String) async throws -> ChildProcess {
+            var environment = FaultInjection.environment(library: library, calls: [call], path: temporary + "/")
+            environment["CIRCUITO_FAULT_HOLD"] = held
+            environment["TMPDIR"] = temporary
+            let child = try ChildProcess(arguments, environment: environment, unblockedSignals: true)
+            let deadline = Date().addingTimeInterval(120)
+            while !FileManager.default.fileExists(atPath: held), child.process.isRunning, Date() < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return child
+        }
+
+        // Held opening the scratch environment of its first replay: the appends are done, the server stopped.
+        let base = workspace.path("base")
+        let audited = try await heldRun(["bench", "--data", base, "--events", "50", "--audit"], call: "open", held: workspace.path("held-replay"))
+        let replayStarted = String(decoding: audited.stderr.bytes, as: UTF8.self)
+        #expect(replayStarted.hasSuffix("bench: replaying the ledger (verify)\n"), "not held in the replay: \(replayStarted)")
+        let scratch = try FileManager.default.contentsOfDirectory(atPath: temporary)
+        #expect(scratch.count == 1 && scratch.allSatisfy { $0.hasPrefix("circuito-bench-replay-") }, "\(scratch)")
+        kill(audited.pid, SIGINT)
+        let stopped = await audited.wait(timeout: 60)
+        #expect(stopped.exitedNormally && stopped.status == 128 + SIGINT, "\(stopped.status) \(stopped.stderr)")
+        #expect(stopped.stderr.contains("bench: interrupted by SIGINT: stopped the run\nbench: removed \(temporary)/circuito-bench-replay-"), "\(stopped.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary) == [], "the replay's folder was left")
+        // Its ledger was whole before the signal: kept, with the key a later --base needs.
+        #expect(try await circuito("verify", "--data", base).succeeded, "the --data ledger of a run interrupted after its appends is gone or damaged")
+        #expect(FileManager.default.fileExists(atPath: base + "/bench-authority.key"))
+        #expect(Self.processes(commandLineContaining: workspace.root).isEmpty, "a server outlived the bench")
+
+        // Held at the first write of its copy of the base, before any server started.
+        let baseBytes = try #require(FileManager.default.contents(atPath: base + "/data.mdb"))
+        let baseNames = try FileManager.default.contentsOfDirectory(atPath: base).sorted()
+        let copying = try await heldRun(["bench", "--base", base, "--events", "50"], call: "write", held: workspace.path("held-copy"))
+        #expect(String(decoding: copying.stderr.bytes, as: UTF8.self).hasSuffix("bench: copying the ledger of \(base)\n"))
+        kill(copying.pid, SIGHUP)
+        let interrupted = await copying.wait(timeout: 60)
+        #expect(interrupted.exitedNormally && interrupted.status == 128 + SIGHUP, "\(interrupted.status) \(interrupted.stderr)")
+        #expect(interrupted.stderr.contains("bench: interrupted by SIGHUP: stopped the run\nbench: removed \(temporary)/circuito-bench-"), "\(interrupted.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary) == [], "the copy of the base was left")
+        #expect(FileManager.default.contents(atPath: base + "/data.mdb") == baseBytes, "the base's data.mdb changed")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: base).sorted() == baseNames, "the base's folder changed")
+        #expect(Self.processes(commandLineContaining: workspace.root).isEmpty, "a server outlived the bench")
+    }
+
     @Test("a --data ledger whose run ends before it is whole (its prefill stopped by --timeout) is removed, and the message says why")
     func unfinishedDataLedgerIsRemoved() async throws {
         let workspace = try Workspace()

@@ -186,7 +186,9 @@ struct FaultInjectionTests {
         let ledger = try await TestLedger()
         defer { ledger.remove() }
         let library = try await FaultInjection.compile(in: ledger.workspace)
+        let source = try SourceLedger(ledger.directory)
         for (signalNumber, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
+            defer { source.expectUnchanged(name) }
             let copy = URL(fileURLWithPath: ledger.workspace.path("backup-\(name)")).resolvingSymlinksInPath().path
             // Held for good at its first write into the new folder (the copy's data.mdb.partial), where it is sent the
             // signal: the backup cannot end by itself meanwhile.
@@ -236,6 +238,51 @@ struct FaultInjectionTests {
         try #require(FileManager.default.fileExists(atPath: held), "backup did not reach its copy's first write: \(result.stderr)")
         #expect(result.exitedNormally && result.status == 128 + SIGTERM, "status \(result.status): \(result.stderr)")
         #expect(result.stderr.contains("backup: interrupted by SIGTERM: removed \(copy)"), "\(result.stderr)")
+    }
+
+    @Test("backup interrupted (SIGINT, SIGTERM, SIGHUP) while it checks its whole copy (opening it again, its data.mdb renamed whole) removes it and exits 128 + the signal; a signal once the copy is checked, at the write of the ok line, is ignored: it prints ok, exits 0 and keeps its copy; the source is unchanged")
+    func backupInterruptedAroundItsCheck() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let library = try await FaultInjection.compile(in: ledger.workspace)
+        let source = try SourceLedger(ledger.directory)
+        for (signalNumber, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
+            defer { source.expectUnchanged(name) }
+            let copy = URL(fileURLWithPath: ledger.workspace.path("checked-\(name)")).resolvingSymlinksInPath().path
+            // Held for good where the check opens the copy (LMDB's lock file, made by no other step of the backup).
+            let held = ledger.workspace.path("held-check-\(name)")
+            var environment = FaultInjection.environment(library: library, calls: ["open"], path: copy + "/lock.mdb")
+            environment["CIRCUITO_FAULT_HOLD"] = held
+            let backup = try ChildProcess(["backup", "--data", ledger.directory, "--out", copy], environment: environment, unblockedSignals: true)
+            let deadline = Date().addingTimeInterval(60)
+            while !FileManager.default.fileExists(atPath: held) && backup.process.isRunning && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: copy) == ["data.mdb"], "\(name): not held checking a whole copy")
+            kill(backup.pid, signalNumber)
+            let result = await backup.wait(timeout: 60)
+            try #require(FileManager.default.fileExists(atPath: held), "\(name): backup did not reach its check: \(result.stderr)")
+            #expect(result.exitedNormally && result.status == 128 + signalNumber, "\(name): status \(result.status), signalled \(result.signaled): \(result.stderr)")
+            #expect(result.stderr == "backup: interrupted by \(name): removed \(copy)\n", "\(result.stderr)")
+            #expect(result.stdout.isEmpty, "\(result.stdout)")
+            #expect(!FileManager.default.fileExists(atPath: copy), "\(name) left \((try? FileManager.default.contentsOfDirectory(atPath: copy)) ?? [])")
+
+            // Once checked: the signal comes as the ok line is written (the first write to the file standard output
+            // goes to), and the write goes on.
+            let whole = URL(fileURLWithPath: ledger.workspace.path("whole-\(name)")).resolvingSymlinksInPath().path
+            let output = URL(fileURLWithPath: ledger.workspace.path("output-\(name)")).resolvingSymlinksInPath().path
+            var signalling = FaultInjection.environment(library: library, calls: ["write"], path: output)
+            signalling["CIRCUITO_FAULT_SIGNAL"] = String(signalNumber)
+            let binary = try #require(CLI.binary)
+            let late = try await runToCompletion(
+                ["-c", "exec \"$0\" backup --data \"$1\" --out \"$2\" > \"$3\"", binary, ledger.directory, whole, output], executable: "/bin/sh",
+                environment: signalling, timeout: 60)
+            #expect(late.succeeded, "\(name): status \(late.status), signalled \(late.signaled): \(late.stderr)")
+            let printed = String(decoding: FileManager.default.contents(atPath: output) ?? Data(), as: UTF8.self)
+            #expect(printed.hasPrefix("ok: ") && printed.hasSuffix(" bytes in \(whole)\n"), "\(name): \(printed)")
+            #expect(late.stderr.isEmpty, "\(late.stderr)")
+            #expect(try await circuito("verify", "--data", whole).succeeded, "\(name): the copy reported is not whole")
+        }
     }
 
     @Test("a backup interrupted before it made its copy's folder leaves the folder another backup made meanwhile, that backup's whole copy")
@@ -501,5 +548,23 @@ struct FaultInjectionTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: backup) == ["data.mdb"])
         let verified = try await circuito("verify", "--data", backup)
         #expect(verified.succeeded, "\(verified.stderr)")
+    }
+}
+
+/// A source ledger's `data.mdb` bytes and the names in its folder, taken before backups of it: a backup only reads it.
+struct SourceLedger {
+    let directory: String
+    let bytes: Data
+    let names: [String]
+
+    init(_ directory: String) throws {
+        self.directory = directory
+        bytes = try #require(FileManager.default.contents(atPath: directory + "/data.mdb"))
+        names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+    }
+
+    func expectUnchanged(_ context: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(FileManager.default.contents(atPath: directory + "/data.mdb") == bytes, "\(context): the source's data.mdb changed", sourceLocation: sourceLocation)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: directory).sorted()) == names, "\(context): the source's folder changed", sourceLocation: sourceLocation)
     }
 }
