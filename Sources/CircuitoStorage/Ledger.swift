@@ -290,7 +290,8 @@ public final class Ledger {
         }
         // The tree is written in the same commit as the records and the state they change: a leaf hash past the log's
         // end is a later commit whose records and checkpoint are gone while its state changes stay, which the next
-        // commit would build on. One lookup; a commit removed with its tree nodes too is left to `verify`.
+        // commit would build on. One lookup; a commit removed with its tree nodes too is left to `rebuild` (`verify`
+        // reads no state table).
         guard try transaction.get(LedgerDatabase.tree, TransactionMerkleNodes.key(level: 0, index: size)) == nil else {
             throw LedgerError(
                 .integrity,
