@@ -349,10 +349,141 @@ struct CompressionRefusalTests {
         incompleteLiterals.writeCode(0, length: 1)  // 256: length 2
         incompleteLiterals.writeCode(0, length: 1)  // the distance: length 2
         Self.expectRefused("incomplete Huffman code lengths") { try Self.inflate(incompleteLiterals.finish()) }
-        // A code-length code with no code at all decodes nothing.
+        // A code-length code with no code at all is incomplete too (it could decode nothing).
         var noCodes = header([:])
         noCodes.write(0, count: 16)
-        Self.expectRefused("a code is not in the Huffman table") { try Self.inflate(noCodes.finish()) }
+        Self.expectRefused("incomplete Huffman code lengths") { try Self.inflate(noCodes.finish()) }
+    }
+
+    /// The canonical Huffman code of each used symbol (RFC 1951 section 3.2.2): (code, length).
+    static func canonicalCodes(_ lengths: [Int: Int]) -> [Int: (code: Int, length: Int)] {
+        var countOfLength = [Int](repeating: 0, count: 16)
+        for length in lengths.values where length > 0 { countOfLength[length] += 1 }
+        var nextCode = [Int](repeating: 0, count: 16)
+        var code = 0
+        for length in 1...15 {
+            code = (code + countOfLength[length - 1]) << 1
+            nextCode[length] = code
+        }
+        var codes: [Int: (code: Int, length: Int)] = [:]
+        for (symbol, length) in lengths.sorted(by: { $0.key < $1.key }) where length > 0 {
+            codes[symbol] = (nextCode[length], length)
+            nextCode[length] += 1
+        }
+        return codes
+    }
+
+    enum BlockItem {
+        case literalLength(Int), distance(Int), bits(Int, count: Int)
+    }
+
+    /// A final dynamic block whose literal/length code (257 or more symbols) and distance code have the given lengths
+    /// (at most 2 bits, so that one code-length code writes them all: 0, 1, 2 and 18, two bits each), then `items`
+    /// written with those codes. The code lengths are not checked here: that is what the decoder is tested for.
+    static func dynamicBlock(literalLengthLengths: [Int: Int], distanceLengths: [Int], items: [BlockItem]) -> [UInt8] {
+        let literalLengthCount = max(257, (literalLengthLengths.keys.max() ?? 0) + 1)
+        var writer = Deflate.BitWriter()
+        dynamicHeader(
+            literalLengthCount: literalLengthCount, distanceCount: distanceLengths.count,
+            codeLengthLengths: [0: 2, 1: 2, 2: 2, 18: 2], to: &writer)
+        let codeLengthCodes = canonicalCodes([0: 2, 1: 2, 2: 2, 18: 2])
+        func writeCodeLength(_ symbol: Int) {
+            guard let code = codeLengthCodes[symbol] else { return }
+            writer.writeCode(code.code, length: code.length)
+        }
+        let lengths = (0..<literalLengthCount).map { literalLengthLengths[$0] ?? 0 } + distanceLengths
+        var index = 0
+        while index < lengths.count {
+            let zeros = lengths[index...].prefix { $0 == 0 }.count
+            if zeros >= 11 {
+                let run = min(zeros, 138)
+                writeCodeLength(18)
+                writer.write(run - 11, count: 7)
+                index += run
+            } else {
+                writeCodeLength(lengths[index])
+                index += 1
+            }
+        }
+        let literalLengthCodes = canonicalCodes(literalLengthLengths)
+        let distanceCodes = canonicalCodes(Dictionary(uniqueKeysWithValues: distanceLengths.enumerated().map { ($0.offset, $0.element) }))
+        for item in items {
+            switch item {
+            case .literalLength(let symbol):
+                if let code = literalLengthCodes[symbol] { writer.writeCode(code.code, length: code.length) }
+            case .distance(let symbol):
+                if let code = distanceCodes[symbol] { writer.writeCode(code.code, length: code.length) }
+            case .bits(let value, let count):
+                writer.write(value, count: count)
+            }
+        }
+        return writer.finish()
+    }
+
+    /// zlib refuses an incomplete code-length code ("invalid code lengths set"): inflate_table accepts an incomplete
+    /// code only for the literal/length and distance codes, and only a lone one-bit code (or, for distances, none).
+    @Test("DEFLATE dynamic blocks: a code-length code of one one-bit code is incomplete and refused, whichever symbol")
+    func deflateLoneCodeLengthCode() throws {
+        for symbol in Deflate.codeLengthOrder {
+            var writer = Deflate.BitWriter()
+            Self.dynamicHeader(literalLengthCount: 257, distanceCount: 1, codeLengthLengths: [symbol: 1], to: &writer)
+            // Enough zero bits (symbol's code) for every length and more: the stream fails at the header, not short.
+            for _ in 0..<300 { writer.write(0, count: 8) }
+            Self.expectRefused("incomplete Huffman code lengths") { try Self.inflate(writer.finish()) }
+        }
+        // Two one-bit codes (1 and 18) are complete, and the block is read: the crafting is right.
+        #expect(try Self.inflate(Self.dynamicBlock(distanceCount: 1) { $0.writeCode(1, length: 1) }) == [])
+    }
+
+    @Test("DEFLATE dynamic blocks: a literal/length code may be incomplete only as a lone one-bit code, end-of-block")
+    func deflateIncompleteLiteralLengthCode() throws {
+        // End-of-block alone, one bit: an empty block, as zlib reads it.
+        let loneEnd = Self.dynamicBlock(literalLengthLengths: [256: 1], distanceLengths: [0], items: [.literalLength(256)])
+        #expect(try Self.inflate(loneEnd) == [])
+        // Its unused code (bit 1) is in no table.
+        let unusedCode = Self.dynamicBlock(literalLengthLengths: [256: 1], distanceLengths: [0], items: [.bits(1, count: 1), .bits(0, count: 16)])
+        Self.expectRefused("a code is not in the Huffman table") { try Self.inflate(unusedCode) }
+        // Incomplete otherwise: one code of two bits, or a one-bit and a two-bit code.
+        for lengths: [Int: Int] in [[256: 2], [97: 1, 256: 2], [97: 2, 98: 2, 256: 2]] {
+            let stream = Self.dynamicBlock(literalLengthLengths: lengths, distanceLengths: [0], items: [.literalLength(256)])
+            Self.expectRefused("incomplete Huffman code lengths") { try Self.inflate(stream) }
+        }
+        // Complete: two, or four, codes.
+        let four = Self.dynamicBlock(literalLengthLengths: [97: 2, 98: 2, 99: 2, 256: 2], distanceLengths: [0], items: [
+            .literalLength(99), .literalLength(97), .literalLength(98), .literalLength(256),
+        ])
+        #expect(try Self.inflate(four) == Array("cab".utf8))
+    }
+
+    @Test("DEFLATE dynamic blocks: a distance code may be incomplete only as a lone one-bit code, or have no code at all")
+    func deflateIncompleteDistanceCode() throws {
+        // 'a' is 0, end-of-block 10, length 3 (symbol 257) 11.
+        let literalLengthLengths = [97: 1, 256: 2, 257: 2]
+        func block(_ distanceLengths: [Int], _ items: [BlockItem]) -> [UInt8] {
+            Self.dynamicBlock(literalLengthLengths: literalLengthLengths, distanceLengths: distanceLengths, items: items)
+        }
+        // No distance code: a block of literals (RFC 1951 3.2.7: "the data is all literals").
+        #expect(try Self.inflate(block([0], [.literalLength(97), .literalLength(97), .literalLength(256)])) == Array("aa".utf8))
+        #expect(try Self.inflate(block([0, 0, 0], [.literalLength(97), .literalLength(256)])) == Array("a".utf8))
+        // … and a match in such a block has no distance to decode.
+        Self.expectRefused("a code is not in the Huffman table") {
+            try Self.inflate(block([0], [.literalLength(97), .literalLength(257), .bits(0, count: 16)]))
+        }
+        // One distance code of one bit (RFC 1951 3.2.7: "one distance code … is encoded using one bit"): a match.
+        let match: [BlockItem] = [.literalLength(97), .literalLength(257), .distance(0), .literalLength(256)]
+        #expect(try Self.inflate(block([1], match)) == Array("aaaa".utf8))
+        let distanceThree: [BlockItem] = [.literalLength(97), .literalLength(97), .literalLength(97), .literalLength(257), .distance(2), .literalLength(256)]
+        #expect(try Self.inflate(block([0, 0, 1], distanceThree)) == Array("aaaaaa".utf8))
+        // Its unused code (bit 1) is in no table.
+        Self.expectRefused("a code is not in the Huffman table") {
+            try Self.inflate(block([1], [.literalLength(97), .literalLength(257), .bits(1, count: 1), .bits(0, count: 16)]))
+        }
+        // Incomplete otherwise: one code of two bits, or a one-bit and a two-bit code.
+        for distanceLengths in [[2], [1, 2], [0, 2, 0, 1], [2, 2, 2]] {
+            Self.expectRefused("incomplete Huffman code lengths") { try Self.inflate(block(distanceLengths, match)) }
+        }
+        // Complete: two one-bit codes.
+        #expect(try Self.inflate(block([1, 1], match)) == Array("aaaa".utf8))
     }
 
     @Test("DEFLATE dynamic blocks: code 16 repeats the previous length (no other test stream uses it)")

@@ -134,6 +134,12 @@ struct OpenBadgesCompressionTests {
         #expect(throws: LedgerError.self) { try Deflate.HuffmanCode(lengths: [2, 2, 2]) }
         _ = try Deflate.HuffmanCode(lengths: [1, 2, 2])
         _ = try Deflate.HuffmanCode(lengths: [0, 1])
+        _ = try Deflate.HuffmanCode(lengths: [0, 0])
+        // The code-length code must be complete: neither a lone one-bit code nor none.
+        _ = try Deflate.HuffmanCode(lengths: [1, 2, 2], incompleteCodes: .refused)
+        #expect(throws: LedgerError.self) { try Deflate.HuffmanCode(lengths: [0, 1], incompleteCodes: .refused) }
+        #expect(throws: LedgerError.self) { try Deflate.HuffmanCode(lengths: [0, 0], incompleteCodes: .refused) }
+        _ = try Deflate.HuffmanCode(lengths: [2, 0, 5], incompleteCodes: .allowed)
     }
 
     @Test("multibase base64url: prefix u, no padding, round trip; wrong prefix or characters refused")

@@ -43,10 +43,21 @@ public enum Deflate {
         var countOfLength: [Int]
         var symbols: [Int]
 
-        /// Builds the code from a code length per symbol (0 = unused). Over-subscribed lengths are always refused.
-        /// An incomplete code is accepted when `incompleteAllowed` (the fixed distance code), when no symbol is
-        /// used, or as a lone one-bit code: what zlib and puff accept, and nothing more.
-        init(lengths: [Int], incompleteAllowed: Bool = false) throws(LedgerError) {
+        /// Which incomplete codes a code may be. RFC 1951 asks for complete codes except a lone one-bit distance
+        /// code or none; zlib (inflate_table) accepts exactly this, and a lone one-bit literal/length code too.
+        enum IncompleteCodes {
+            /// The code-length code of a dynamic block: complete or refused (zlib's "invalid code lengths set";
+            /// any stream with another one fails later anyway).
+            case refused
+            /// The literal/length and distance codes: complete, a lone one-bit code, or no code at all.
+            case loneOneBitCodeOrNone
+            /// The fixed distance code: 30 of its 32 five-bit codes are used.
+            case allowed
+        }
+
+        /// Builds the code from a code length per symbol (0 = unused). Over-subscribed lengths are always refused;
+        /// incomplete ones as `incompleteCodes` says.
+        init(lengths: [Int], incompleteCodes: IncompleteCodes = .loneOneBitCodeOrNone) throws(LedgerError) {
             countOfLength = [Int](repeating: 0, count: Self.maximumLength + 1)
             for length in lengths { countOfLength[length] += 1 }
             var left = 1
@@ -57,9 +68,13 @@ public enum Deflate {
             }
             let usedCount = lengths.count - countOfLength[0]
             let loneOneBitCode = usedCount == 1 && countOfLength[1] == 1
-            guard left == 0 || incompleteAllowed || usedCount == 0 || loneOneBitCode else {
-                throw Deflate.invalid("incomplete Huffman code lengths")
+            let incompleteAccepted: Bool
+            switch incompleteCodes {
+            case .refused: incompleteAccepted = false
+            case .loneOneBitCodeOrNone: incompleteAccepted = usedCount == 0 || loneOneBitCode
+            case .allowed: incompleteAccepted = true
             }
+            guard left == 0 || incompleteAccepted else { throw Deflate.invalid("incomplete Huffman code lengths") }
             var offsets = [Int](repeating: 0, count: Self.maximumLength + 2)
             for length in 1...Self.maximumLength { offsets[length + 1] = offsets[length] + countOfLength[length] }
             symbols = [Int](repeating: 0, count: usedCount)
@@ -88,7 +103,7 @@ public enum Deflate {
     static let fixedTables: (literalLength: HuffmanCode, distance: HuffmanCode) = {
         // The fixed lengths are a complete code and a 30-symbol 5-bit code: construction cannot fail.
         let literalLength = try? HuffmanCode(lengths: fixedLiteralLengthLengths)
-        let distance = try? HuffmanCode(lengths: [Int](repeating: 5, count: 30), incompleteAllowed: true)
+        let distance = try? HuffmanCode(lengths: [Int](repeating: 5, count: 30), incompleteCodes: .allowed)
         guard let literalLength, let distance else { preconditionFailure("the fixed Huffman codes are valid") }
         return (literalLength, distance)
     }()
@@ -196,7 +211,7 @@ public enum Deflate {
             }
             var codeLengthLengths = [Int](repeating: 0, count: 19)
             for index in 0..<codeLengthCount { codeLengthLengths[Deflate.codeLengthOrder[index]] = try bits(3) }
-            let codeLengthCode = try HuffmanCode(lengths: codeLengthLengths)
+            let codeLengthCode = try HuffmanCode(lengths: codeLengthLengths, incompleteCodes: .refused)
             var lengths: [Int] = []
             let total = literalLengthCount + distanceCount
             lengths.reserveCapacity(total)
