@@ -150,6 +150,34 @@ struct CompressionRefusalTests {
         #expect(try GZip.decompress(sixHundred + sixHundred, maximumOutputBytes: 1200).count == 1200)
     }
 
+    /// A GZIP member holding `data` in one stored DEFLATE block.
+    static func storedGZIPMember(_ data: [UInt8]) -> [UInt8] {
+        let length = UInt16(data.count)
+        return [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF, 0x01] + GZip.littleEndian(UInt32(length)).prefix(2)
+            + GZip.littleEndian(UInt32(~length)).prefix(2) + data + GZip.littleEndian(CRC32.checksum(data))
+            + GZip.littleEndian(UInt32(data.count))
+    }
+
+    /// The bound is the caller's, over every member: a refusal names it, not what was left of it when the member that
+    /// crossed it began (600 + 600 against 1000 said "beyond 400 bytes").
+    @Test("GZIP: a refusal past the bound names the bound given, whichever member crosses it, by literals, matches or a stored block")
+    func gzipBoundNamedWhole() throws {
+        let matches = Self.gzipMember([UInt8](repeating: 7, count: 600))
+        let literals = Self.gzipMember((0...255).map { UInt8($0) })
+        let stored = Self.storedGZIPMember([UInt8](repeating: 9, count: 600))
+        #expect(try GZip.decompress(stored, maximumOutputBytes: 600) == [UInt8](repeating: 9, count: 600))
+        for (members, what) in [
+            ([matches, matches], "a match in the second member"), ([literals, literals, literals, literals], "a literal in the fourth"),
+            ([stored, stored], "a stored block in the second"), ([literals, stored, matches], "a stored block in the second of three"),
+        ] {
+            Self.expectRefused("compressed data expands beyond 1000 bytes") {
+                try GZip.decompress([UInt8](members.joined()), maximumOutputBytes: 1000)
+            }
+            let total = members.count == 4 ? 1024 : (members.count == 3 ? 1456 : 1200)
+            #expect(try GZip.decompress([UInt8](members.joined()), maximumOutputBytes: total).count == total, "\(what)")
+        }
+    }
+
     // MARK: zlib
 
     /// A zlib header with a valid check (FCHECK) for `methodAndInfo` (CMF) and the given flag bits.
@@ -550,7 +578,7 @@ struct CompressionRefusalTests {
         let bound = BitstringStatusList.maximumEntryCount / 8
         Self.expectListRefused(
             MultibaseBase64URL.encode([UInt8]((0..<17).map { _ in mebibyte }.joined())),
-            "encodedList does not decompress: compressed data expands beyond")
+            "encodedList does not decompress: compressed data expands beyond 16777216 bytes")
         #expect(try BitstringStatusList(encodedList: MultibaseBase64URL.encode([UInt8]((0..<16).map { _ in mebibyte }.joined()))).bytes.count == bound)
     }
 }

@@ -14,10 +14,13 @@ public enum Deflate {
 
     /// Decompresses the raw DEFLATE stream at the start of `input`. Returns the output and how many bytes of
     /// `input` the stream occupied (the last partial byte counts), so containers can read their trailers.
+    /// `precedingOutputBytes` is what a container already produced before this stream (earlier GZIP members): the
+    /// bound holds for it and this output together, and a refusal names the whole bound, as the caller set it.
     public static func inflate(
-        _ input: ArraySlice<UInt8>, maximumOutputBytes: Int
+        _ input: ArraySlice<UInt8>, maximumOutputBytes: Int, precedingOutputBytes: Int = 0
     ) throws(LedgerError) -> (output: [UInt8], consumedBytes: Int) {
-        var state = InflateState(input: input, maximumOutputBytes: maximumOutputBytes)
+        var state = InflateState(
+            input: input, maximumOutputBytes: maximumOutputBytes, precedingOutputBytes: precedingOutputBytes)
         var isLastBlock = false
         while !isLastBlock {
             isLastBlock = try state.bits(1) == 1
@@ -111,15 +114,22 @@ public enum Deflate {
     struct InflateState {
         let input: ArraySlice<UInt8>
         let maximumOutputBytes: Int
+        /// What this stream may still produce: the bound less what came before it.
+        let availableOutputBytes: Int
         var position: Int
         var bitBuffer: UInt32 = 0
         var bitCount = 0
         var output: [UInt8] = []
 
-        init(input: ArraySlice<UInt8>, maximumOutputBytes: Int) {
+        init(input: ArraySlice<UInt8>, maximumOutputBytes: Int, precedingOutputBytes: Int) {
             self.input = input
             self.maximumOutputBytes = maximumOutputBytes
+            self.availableOutputBytes = maximumOutputBytes - precedingOutputBytes
             self.position = input.startIndex
+        }
+
+        var tooLarge: LedgerError {
+            LedgerError(.compressedDataInvalid, "compressed data expands beyond \(maximumOutputBytes) bytes")
         }
 
         /// The next `count` bits (at most 16), least significant first.
@@ -137,9 +147,7 @@ public enum Deflate {
         }
 
         mutating func append(_ byte: UInt8) throws(LedgerError) {
-            guard output.count < maximumOutputBytes else {
-                throw LedgerError(.compressedDataInvalid, "compressed data expands beyond \(maximumOutputBytes) bytes")
-            }
+            guard output.count < availableOutputBytes else { throw tooLarge }
             output.append(byte)
         }
 
@@ -153,9 +161,7 @@ public enum Deflate {
             position += 4
             guard length == ~complement & 0xFFFF else { throw Deflate.invalid("stored block length check fails") }
             guard input.endIndex - position >= length else { throw Deflate.invalid("a stored block is cut short") }
-            guard output.count + length <= maximumOutputBytes else {
-                throw LedgerError(.compressedDataInvalid, "compressed data expands beyond \(maximumOutputBytes) bytes")
-            }
+            guard output.count + length <= availableOutputBytes else { throw tooLarge }
             output.append(contentsOf: input[position..<(position + length)])
             position += length
         }
@@ -193,9 +199,7 @@ public enum Deflate {
                 }
                 let back = Deflate.distanceBases[distanceSymbol] + (try bits(Deflate.distanceExtraBits[distanceSymbol]))
                 guard back <= output.count else { throw Deflate.invalid("a distance reaches before the start") }
-                guard output.count + length <= maximumOutputBytes else {
-                    throw LedgerError(.compressedDataInvalid, "compressed data expands beyond \(maximumOutputBytes) bytes")
-                }
+                guard output.count + length <= availableOutputBytes else { throw tooLarge }
                 // Byte by byte: a match may overlap what it is copying (distance < length repeats a run).
                 let start = output.count - back
                 for offset in 0..<length { output.append(output[start + offset]) }
@@ -397,7 +401,7 @@ public enum GZip {
         }
         guard position <= input.count else { throw invalid("the header is cut short") }
         let (data, consumed) = try Deflate.inflate(
-            input[position...], maximumOutputBytes: maximumOutputBytes - output.count)
+            input[position...], maximumOutputBytes: maximumOutputBytes, precedingOutputBytes: output.count)
         position += consumed
         guard input.count - position >= 8 else { throw invalid("the trailer is cut short") }
         let storedCRC = readLittleEndian(input, at: position)
