@@ -91,7 +91,7 @@ struct BakingRefusalTests {
         Self.expectRefused("unknown iTXt compression method") {
             try BadgeBaking.extract(from: image(Self.keyword + [0, 1, 1, 0, 0] + compressed))
         }
-        Self.expectRefused("invalid zlib data", code: .compressedDataInvalid) {
+        Self.expectRefused("the openbadgecredential chunk's compressed text does not decompress: invalid zlib data") {
             try BadgeBaking.extract(from: image(Self.keyword + [0, 1, 0, 0, 0] + Array(compressed.dropLast(1))))
         }
         Self.expectRefused("text is not UTF-8") { try BadgeBaking.extract(from: image(Self.keyword + [0, 0, 0, 0, 0, 0x7B, 0xC3, 0x7D])) }
@@ -104,6 +104,41 @@ struct BakingRefusalTests {
             Self.end,
         ])
         Self.expectRefused("the PNG has no iTXt chunk with keyword openbadgecredential") { try BadgeBaking.extract(from: others) }
+    }
+
+    /// The compressed text is the image's own content, so data that does not decompress is a broken image,
+    /// `image_invalid` (Specs/credentials.md 6), with the decoder's reason after it; it was `compressed_data_invalid`.
+    @Test("PNG: a credential chunk whose compressed text does not decompress is image_invalid, naming the decoder's reason")
+    func pngCompressedTextBroken() throws {
+        func extract(_ zlibStream: [UInt8]) throws -> String {
+            try BadgeBaking.extract(
+                from: PNGBaking.encode([Self.header(), PNGBaking.Chunk(type: "iTXt", data: Self.keyword + [0, 1, 0, 0, 0] + zlibStream), Self.end]))
+        }
+        let stream = ZLib.compress(Array("{}".utf8))
+        #expect(try extract(stream) == "{}")
+        var badAdler = stream
+        badAdler[badAdler.count - 1] ^= 0x01
+        var badHeader = stream
+        badHeader[1] ^= 0x01
+        let cases: [([UInt8], String)] = [
+            ([], "invalid zlib data: too short"),
+            (badHeader, "invalid zlib data: the header is not DEFLATE with a valid check"),
+            (Array(stream.prefix(2)) + [0x07, 0, 0, 0, 0], "invalid DEFLATE data: block type 3 is reserved"),
+            (badAdler, "invalid zlib data: the Adler-32 does not match the data"),
+        ]
+        for (zlibStream, reason) in cases {
+            Self.expectRefused("the openbadgecredential chunk's compressed text does not decompress: " + reason) { try extract(zlibStream) }
+        }
+        // Text that expands past 16 MiB: a zero, then matches of 258 at distance 1, in one fixed block.
+        var writer = Deflate.BitWriter()
+        writer.write(1, count: 1)
+        writer.write(1, count: 2)
+        Deflate.writeFixedLiteralLength(0x20, to: &writer)
+        for _ in 0...(PNGBaking.maximumTextBytes / 258) { Deflate.writeMatch(length: 258, distance: 1, to: &writer) }
+        Deflate.writeFixedLiteralLength(256, to: &writer)
+        Self.expectRefused("does not decompress: compressed data expands beyond \(PNGBaking.maximumTextBytes) bytes") {
+            try extract(Array(stream.prefix(2)) + writer.finish() + [0, 0, 0, 0])
+        }
     }
 
     /// The PNG specification defines compression flags 0 and 1 only; another flag was read as uncompressed text.

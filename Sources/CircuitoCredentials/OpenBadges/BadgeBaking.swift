@@ -165,7 +165,13 @@ public enum PNGBaking {
         var text = Array(data[position...])
         if compressed {
             guard data[keywordEnd + 2] == 0 else { throw LedgerError(.imageInvalid, "unknown iTXt compression method") }
-            text = try ZLib.decompress(text, maximumOutputBytes: maximumTextBytes)
+            // The zlib stream is part of the image (its text field), so broken data is a broken image, named as
+            // such whatever the decoder found; as a status list's GZIP is status_list_invalid.
+            do {
+                text = try ZLib.decompress(text, maximumOutputBytes: maximumTextBytes)
+            } catch {
+                throw LedgerError(.imageInvalid, "the \(keyword) chunk's compressed text does not decompress: \(error.message)")
+            }
         }
         guard let string = String(validating: text, as: UTF8.self) else {
             throw LedgerError(.imageInvalid, "the \(keyword) chunk's text is not UTF-8")
