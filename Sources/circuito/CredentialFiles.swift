@@ -21,7 +21,9 @@ enum CredentialContexts {
             do throws(LedgerError) {
                 files[fileName] = try LocalFiles.read(path, maximumBytes: maximumContextBytes)
             } catch {
-                throw LedgerError(.notFound, "JSON-LD context file \(fileName) is missing from \(directory): \(error.message)")
+                // The read's own code: a file that is there but too large, or a folder in its place, is not missing.
+                let what = error.code == .notFound ? "is missing from" : "cannot be read from"
+                throw LedgerError(error.code, "JSON-LD context file \(fileName) \(what) \(directory): \(error.message)")
             }
         }
         return try JSONLDContextStore(bundledFiles: files)
