@@ -129,6 +129,94 @@ private let openBadgesXSD = "https://www.w3.org/2001/XMLSchema#"
         #expect(error.message.contains("https://example.com/contexts/unknown.jsonld is not bundled"))
     }
 
+    /// The bundled files from the shared directory, with `fileName` replaced by `bytes` (or left out when nil).
+    static func bundledFiles(replacing fileName: String, with bytes: [UInt8]?) throws -> [String: [UInt8]] {
+        var files: [String: [UInt8]] = [:]
+        for name in JSONLDContextStore.bundledFileNames.values { files[name] = try JSONLDTestFiles.bytes("contexts/" + name) }
+        files[fileName] = bytes
+        return files
+    }
+
+    static func loadError(_ files: [String: [UInt8]]) -> LedgerError? {
+        do {
+            _ = try JSONLDContextStore(bundledFiles: files)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test("bundled files: missing, not JSON, or without a top-level @context, each refused naming the file")
+    func bundledFileRefusals() throws {
+        let fileName = "w3id-data-integrity-v2.jsonld"
+        let url = "https://w3id.org/security/data-integrity/v2"
+        let missing = try #require(Self.loadError(try Self.bundledFiles(replacing: fileName, with: nil)))
+        #expect(missing.code == .invalidBody)
+        #expect(missing.message == "bundled JSON-LD context file \(fileName) (for \(url)) is missing")
+        for text in ["", "{\"@context\": {", "{\"@context\": {}} trailing", "\u{FEFF}{\"@context\": {}}"] {
+            let error = try #require(Self.loadError(try Self.bundledFiles(replacing: fileName, with: Array(text.utf8))), "\(text)")
+            #expect(error.code == .invalidBody)
+            #expect(error.message.hasPrefix("bundled JSON-LD context file \(fileName) is not valid JSON: "), "\(error.message)")
+        }
+        let notUTF8 = try #require(Self.loadError(try Self.bundledFiles(replacing: fileName, with: [0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D])))
+        #expect(notUTF8.message.hasPrefix("bundled JSON-LD context file \(fileName) is not valid JSON: "), "\(notUTF8.message)")
+        for text in ["{}", "[{\"@context\": {}}]", "\"@context\"", "null", "{\"@CONTEXT\": {}}"] {
+            let error = try #require(Self.loadError(try Self.bundledFiles(replacing: fileName, with: Array(text.utf8))), "\(text)")
+            #expect(error.code == .invalidBody)
+            #expect(error.message == "bundled JSON-LD context file \(fileName) has no top-level @context", "\(text)")
+        }
+        // A file the store does not know is not read at all.
+        var extra = try Self.bundledFiles(replacing: fileName, with: try JSONLDTestFiles.bytes("contexts/" + fileName))
+        extra["unknown.jsonld"] = Array("not JSON".utf8)
+        #expect(Self.loadError(extra) == nil)
+    }
+
+    /// A context whose @context loads but is no context: found when a document uses it, as the JSON-LD error.
+    @Test("a loaded context whose @context is no context, or a document without one, is refused when it is used")
+    func contextsRefusedWhenUsed() throws {
+        let url = "https://w3id.org/security/multikey/v1"
+        let document: JSONValue = ["@context": .string(url), "id": "urn:example:1"]
+        let files = try Self.bundledFiles(replacing: "w3id-multikey-v1.jsonld", with: Array("{\"@context\": 5}".utf8))
+        let numberError = try #require(rdfError(document, try JSONLDContextStore(bundledFiles: files)))
+        #expect(numberError.code == .invalidBody)
+        #expect(numberError.message.contains("JSON-LD invalid local context"), "\(numberError.message)")
+        for stored: JSONValue in [["id": "@id"], "a string", ["@context"]] {
+            let error = try #require(rdfError(document, JSONLDContextStore(documents: [url: stored])))
+            #expect(error.message == "JSON-LD invalid remote context: the document for \(url) has no top-level @context")
+        }
+    }
+
+    /// A credential naming a context the store does not hold, nothing fetched. Under eddsa-rdfc-2022 the proof
+    /// cannot be checked, and says why. Under eddsa-jcs-2022 the proof carries the contexts it signed and the
+    /// document's must only begin with them (VC DI EdDSA, eddsa-jcs-2022 Verify Proof step 4): the context added
+    /// after them is not part of what is verified, and the checks read the signed JSON members by name.
+    @Test("the verifier with a credential naming an unknown context: proof_invalid naming it (rdfc); not signed, so not read (jcs)")
+    func verifierWithUnknownContext() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let unknown = "https://example.com/contexts/unknown.jsonld"
+        for suite in EdDSACryptosuite.allCases {
+            guard case .object(var credential) = try BadgeFixture.credential(suite), case .array(var contexts)? = credential["@context"]
+            else {
+                Issue.record("a credential is an object with a context array")
+                return
+            }
+            contexts.append(.string(unknown))
+            credential["@context"] = .array(contexts)
+            let report = CredentialVerifier.verify(credential: .object(credential), statusList: nil, at: BadgeFixture.during, contexts: store)
+            switch suite {
+            case .rdfc2022:
+                VerifierRefusalTests.expectFailed(
+                    report, "proof", "proof_invalid", "JSON-LD context \(unknown) is not bundled; contexts are never fetched from the network")
+            case .jcs2022:
+                #expect(report.isValid(allowingUncheckedStatus: true), "\(report.failures)")
+                // Put first, where the proof's contexts must be, it is refused.
+                credential["@context"] = .array([.string(unknown)] + contexts.dropLast())
+                let first = CredentialVerifier.verify(credential: .object(credential), statusList: nil, at: BadgeFixture.during, contexts: store)
+                #expect(first.failures.map(\.name).contains("proof"), "\(first.checks)")
+            }
+        }
+    }
+
     @Test func anEmptyStoreRefusesEvenTheCredentialsContext() throws {
         let document: JSONValue = ["@context": "https://www.w3.org/ns/credentials/v2", "id": "urn:example:1"]
         let error = try #require(rdfError(document, JSONLDContextStore(documents: [:])))
