@@ -433,6 +433,98 @@ private let openBadgesXSD = "https://www.w3.org/2001/XMLSchema#"
         #expect(XSDNumber.canonicalInteger(1e20) == "100000000000000000000")
     }
 
+    /// Graph objects and JSON literals as the verifier's canonicalization reads them (JSON-LD 1.1 Processing
+    /// Algorithms: expansion step 13.12 for graph containers, Node Map Generation for graph names, Object to RDF
+    /// Conversion for @json as the JCS text of the value, datatype rdf:JSON). The expected N-Quads are what pyld
+    /// gives for the same documents, blank nodes labelled alike.
+    static let graphAndJSONCases: [(name: String, document: String, nQuads: String)] = [
+            ("named", #"{"@context": {"ex": "https://example.com/v#"}, "@id": "urn:g", "@graph": [{"@id": "urn:a", "ex:p": "x"}]}"#,
+             #"<urn:a> <https://example.com/v#p> "x" <urn:g> .\#n"#),
+            ("topWithProperty", #"{"@context": {"ex": "https://example.com/v#"}, "ex:q": "y", "@graph": [{"@id": "urn:a", "ex:p": "x"}]}"#,
+             #"<urn:a> <https://example.com/v#p> "x" _:b0 .\#n_:b0 <https://example.com/v#q> "y" .\#n"#),
+            ("container", #"{"@context": {"ex": "https://example.com/v#", "claims": {"@id": "ex:claims", "@container": "@graph"}}, "@id": "urn:s", "claims": {"@id": "urn:a", "ex:p": "x"}}"#,
+             #"<urn:a> <https://example.com/v#p> "x" _:b0 .\#n<urn:s> <https://example.com/v#claims> _:b0 .\#n"#),
+            ("containerGraphObject", #"{"@context": {"ex": "https://example.com/v#", "claims": {"@id": "ex:claims", "@container": "@graph"}}, "@id": "urn:s", "claims": {"@id": "urn:g", "@graph": {"@id": "urn:a", "ex:p": "x"}}}"#,
+             #"<urn:a> <https://example.com/v#p> "x" <urn:g> .\#n<urn:s> <https://example.com/v#claims> _:b0 .\#n"#),
+            ("plainGraphObject", #"{"@context": {"ex": "https://example.com/v#"}, "@id": "urn:s", "ex:claims": {"@graph": {"@id": "urn:a", "ex:p": "x"}}}"#,
+             #"<urn:a> <https://example.com/v#p> "x" _:b0 .\#n<urn:s> <https://example.com/v#claims> _:b0 .\#n"#),
+            ("plainNamedGraphObject", #"{"@context": {"ex": "https://example.com/v#"}, "@id": "urn:s", "ex:claims": {"@id": "urn:g", "@graph": {"@id": "urn:a", "ex:p": "x"}}}"#,
+             #"<urn:a> <https://example.com/v#p> "x" <urn:g> .\#n<urn:s> <https://example.com/v#claims> <urn:g> .\#n"#),
+            ("graphIdMap", #"{"@context": {"ex": "https://example.com/v#", "claims": {"@id": "ex:claims", "@container": ["@graph", "@id"]}}, "@id": "urn:s", "claims": {"urn:g1": {"@id": "urn:a", "ex:p": "x"}, "urn:g2": {"@id": "urn:b", "ex:p": "y"}}}"#,
+             #"<urn:a> <https://example.com/v#p> "x" <urn:g1> .\#n<urn:b> <https://example.com/v#p> "y" <urn:g2> .\#n<urn:s> <https://example.com/v#claims> <urn:g1> .\#n<urn:s> <https://example.com/v#claims> <urn:g2> .\#n"#),
+            ("graphIndexMap", #"{"@context": {"ex": "https://example.com/v#", "claims": {"@id": "ex:claims", "@container": ["@graph", "@index"]}}, "@id": "urn:s", "claims": {"first": {"@id": "urn:a", "ex:p": "x"}}}"#,
+             #"<urn:a> <https://example.com/v#p> "x" _:b0 .\#n<urn:s> <https://example.com/v#claims> _:b0 .\#n"#),
+            ("nested", #"{"@context": {"ex": "https://example.com/v#"}, "@id": "urn:g", "@graph": [{"@id": "urn:h", "@graph": {"@id": "urn:a", "ex:p": "x"}}]}"#,
+             #"<urn:a> <https://example.com/v#p> "x" <urn:h> .\#n"#),
+            ("json", #"{"@context": {"ex": "https://example.com/v#", "data": {"@id": "ex:data", "@type": "@json"}}, "@id": "urn:s", "data": {"z": [1.0, 1e+21, 0.5, "a\u2028\"b\u0001"], "a": null, "m": true, "é": {}}}"#,
+             #"<urn:s> <https://example.com/v#data> "{\"a\":null,\"m\":true,\"z\":[1,1e+21,0.5,\"a\#u{2028}\\\"b\\u0001\"],\"é\":{}}"^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON> .\#n"#),
+            ("jsonArray", #"{"@context": {"ex": "https://example.com/v#", "data": {"@id": "ex:data", "@type": "@json"}}, "@id": "urn:s", "data": [3, 2, 1]}"#,
+             #"<urn:s> <https://example.com/v#data> "[3,2,1]"^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON> .\#n"#),
+            ("jsonNull", #"{"@context": {"ex": "https://example.com/v#", "data": {"@id": "ex:data", "@type": "@json"}}, "@id": "urn:s", "data": null}"#,
+             #"<urn:s> <https://example.com/v#data> "null"^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON> .\#n"#),
+            ("jsonString", #"{"@context": {"ex": "https://example.com/v#", "data": {"@id": "ex:data", "@type": "@json"}}, "@id": "urn:s", "data": "text"}"#,
+             #"<urn:s> <https://example.com/v#data> "\"text\""^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON> .\#n"#),
+            ("jsonValueObject", #"{"@context": {"ex": "https://example.com/v#"}, "@id": "urn:s", "ex:data": {"@value": {"b": 1, "a": [false]}, "@type": "@json"}}"#,
+             #"<urn:s> <https://example.com/v#data> "{\"a\":[false],\"b\":1}"^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON> .\#n"#),
+            ("jsonList", #"{"@context": {"ex": "https://example.com/v#", "data": {"@id": "ex:data", "@type": "@json", "@container": "@list"}}, "@id": "urn:s", "data": [{"a": 1}, [2]]}"#,
+             #"<urn:s> <https://example.com/v#data> _:b0 .\#n_:b0 <http://www.w3.org/1999/02/22-rdf-syntax-ns#first> "[{\"a\":1},[2]]"^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON> .\#n_:b0 <http://www.w3.org/1999/02/22-rdf-syntax-ns#rest> <http://www.w3.org/1999/02/22-rdf-syntax-ns#nil> .\#n"#),
+            ("jsonIndex", #"{"@context": {"ex": "https://example.com/v#"}, "@id": "urn:s", "ex:data": {"@value": 5, "@type": "@json", "@index": "i"}}"#,
+             #"<urn:s> <https://example.com/v#data> "5"^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON> .\#n"#),
+    ]
+
+    @Test("@graph (top level, named, graph containers and maps, nested) and @json literals convert as JSON-LD 1.1 says")
+    func graphAndJSONForms() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        for (name, document, nQuads) in Self.graphAndJSONCases {
+            let quads = try JSONLD.toRDF(try JSONParser.parse(Array(document.utf8)), contexts: store)
+            #expect(sortedNQuads(quads) == nQuads, "\(name)")
+        }
+    }
+
+    @Test("a @json value object with a language, and a value in a @graph, are refused as JSON-LD refuses them")
+    func graphAndJSONRefusals() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let language = #"{"@context": {"ex": "https://example.com/v#"}, "@id": "urn:s", "ex:data": {"@value": {"b": 1}, "@type": "@json", "@language": "en"}}"#
+        #expect(rdfError(try JSONParser.parse(Array(language.utf8)), store)?.message.contains("JSON-LD invalid value object") == true)
+        let listInGraph = #"{"@context": {"ex": "https://example.com/v#"}, "@id": "urn:g", "@graph": [{"@list": ["x"]}]}"#
+        #expect(rdfError(try JSONParser.parse(Array(listInGraph.utf8)), store)?.message.contains("free-floating") == true)
+    }
+
+    /// A signed credential carrying a JSON literal (`cnf.jwk`, @json in the VC 2.0 context) and a property whose
+    /// values are graphs: the proof covers the literal's canonical JSON and the graph's statements, under both suites.
+    @Test("the verifier over a JSON literal and a graph container: both verify, and a value in either is signed")
+    func verifierOverJSONLiteralAndGraph() throws {
+        let store = try JSONLDTestFiles.contextStore()
+        let key = BadgeFixture.organisationKey
+        let issuer = DIDKey.did(for: key.publicKey)
+        let document: JSONValue = [
+            "@context": [
+                "https://www.w3.org/ns/credentials/v2", "https://www.w3.org/ns/credentials/examples/v2",
+                ["claims": ["@id": "https://example.com/vocabulary#claims", "@container": "@graph"]],
+            ],
+            "id": "urn:example:credential", "type": ["VerifiableCredential"], "issuer": .string(issuer),
+            "validFrom": "2026-01-01T00:00:00Z",
+            "cnf": ["jwk": ["kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"]],
+            "credentialSubject": ["id": "urn:example:subject", "claims": ["id": "urn:example:subject", "name": "Ada"]],
+        ]
+        let quads = try JSONLD.toRDF(document, contexts: store)
+        #expect(quads.contains { $0.object.datatype == "http://www.w3.org/1999/02/22-rdf-syntax-ns#JSON" && $0.object.value.hasPrefix(#"{"crv":"Ed25519","kty":"OKP""#) })
+        #expect(quads.contains { $0.graph != nil && $0.object == .literal("Ada") })
+        for suite in EdDSACryptosuite.allCases {
+            let signed = try EdDSACryptosuite.createProof(
+                document: document, suite: suite, privateKey: key, verificationMethod: DIDKey.verificationMethod(for: key.publicKey),
+                created: "2026-01-01T00:00:00Z", contexts: store)
+            func verify(_ credential: JSONValue) -> CredentialVerificationReport {
+                CredentialVerifier.verify(credential: credential, statusList: nil, at: "2026-06-01T00:00:00+02:00", contexts: store)
+            }
+            #expect(verify(signed).isValid(), "\(suite): \(verify(signed).failures)")
+            for (from, to) in [(#""crv":"Ed25519""#, #""crv":"X25519""#), (#""name":"Ada""#, #""name":"Bea""#)] {
+                let tampered = try JSONParser.parse(Array(CanonicalJSON.encodeString(signed).replacingOccurrences(of: from, with: to).utf8))
+                VerifierRefusalTests.expectFailed(verify(tampered), "proof", "proof_invalid", "signature")
+            }
+        }
+    }
+
     @Test func theSameBlankNodeIdentifierIsOneNode() throws {
         let store = try JSONLDTestFiles.contextStore()
         let document: JSONValue = [
