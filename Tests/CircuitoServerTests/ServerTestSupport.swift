@@ -422,8 +422,10 @@ func randomisedSignature(of message: [UInt8], by key: Ed25519PrivateKey) -> [UIn
 /// Runs each test of a suite on two threads of its own instead of Swift concurrency's shared pool, which has one
 /// thread per core (two here). Tests that block a thread (a follower's blocking reads, sleeps, waits for other
 /// threads) otherwise hold one of those for as long as they run, and the suites beside them, and the servers they
-/// start, are left with one or none. For `.serialized` suites only: their tests run one at a time, so a suite adds two
-/// threads while it runs, not two per test.
+/// start, are left with one or none. And a time limit counts from the moment a test's body is handed to that pool,
+/// where hundreds of other tests' jobs wait while the whole suite runs: here it counts the test's own work. For
+/// `.serialized` suites, whose tests run one at a time (a suite adds two threads while it runs, not two per test), and
+/// single tests.
 struct OwnThreadsTrait: SuiteTrait, TestTrait, TestScoping {
     var isRecursive: Bool { true }
 

@@ -346,16 +346,26 @@ struct WriterPlannerTests {
 
     /// One task per client, each submitting its events one at a time; with `stopWhen`, the writer is stopped once its
     /// statistics satisfy it (polled every millisecond), or after `stopAfterSeconds` of wall time at most (a machine
-    /// loaded by other work may be slow to get there), while the clients are still sending. The answers of each
-    /// client, in its order.
+    /// loaded by other work may be slow to get there), while the clients are still sending; with `lastWriteAfterStop`,
+    /// each client's last write waits until the stop has returned. The answers of each client, in its order.
     private static func submitConcurrently(
-        _ writer: LedgerWriter, _ events: [[VerifiedEvent]], stopAfterSeconds: Int = 30, stopWhen: (@Sendable (WriterStatistics) -> Bool)? = nil
+        _ writer: LedgerWriter, _ events: [[VerifiedEvent]], stopAfterSeconds: Int = 30, lastWriteAfterStop: Bool = false,
+        stopWhen: (@Sendable (WriterStatistics) -> Bool)? = nil
     ) async -> [[Answer]] {
-        await withTaskGroup(of: [Answer]?.self) { group in
+        let stopped = Locked(false)
+        return await withTaskGroup(of: [Answer]?.self) { group in
             for clientEvents in events {
                 group.addTask {
                     var answers: [Answer] = []
-                    for event in clientEvents { answers.append(await writer.submit(.single(event, expectedSize: nil))) }
+                    for (index, event) in clientEvents.enumerated() {
+                        // Without the wait, clients that ran ahead of the stopper's looks (on a loaded machine its
+                        // millisecond sleeps last longer) had sent everything before the stop, and none was refused.
+                        if lastWriteAfterStop && stopWhen != nil && index == clientEvents.count - 1 {
+                            let deadline = ContinuousClock.now + .seconds(stopAfterSeconds + 60)
+                            while !stopped.withLock({ $0 }) && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
+                        }
+                        answers.append(await writer.submit(.single(event, expectedSize: nil)))
+                    }
                     return answers
                 }
             }
@@ -366,6 +376,7 @@ struct WriterPlannerTests {
                         try? await Task.sleep(for: .milliseconds(1))
                     }
                     await writer.stop()
+                    stopped.withLock { $0 = true }
                     return nil
                 }
             }
@@ -387,7 +398,7 @@ struct WriterPlannerTests {
         return reader
     }
 
-    @Test("stop while clients write: what was queued is committed and answered, everything after gets shutting_down, and the log holds exactly the receipts", .timeLimit(.minutes(1)))
+    @Test("stop while clients write: what was queued is committed and answered, everything after gets shutting_down, and the log holds exactly the receipts", OwnThreadsTrait(), .timeLimit(.minutes(1)))
     func stopWhileWriting() async throws {
         let fixture = try CircuitFixture()
         let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits()) { _ in }
@@ -396,7 +407,7 @@ struct WriterPlannerTests {
         let eventsPerClient = 40
         let events: [[VerifiedEvent]] = try (0..<clients).map { _ in try (0..<eventsPerClient).map { _ in try fixture.registration().verified() } }
         // Stop once some records are in, while the clients are still sending.
-        let results = await Self.submitConcurrently(writer, events) { $0.appends.records >= 20 }
+        let results = await Self.submitConcurrently(writer, events, lastWriteAfterStop: true) { $0.appends.records >= 20 }
         #expect(results.count == clients)
         var receipts: [Receipt] = []
         var refusedCount = 0
@@ -430,7 +441,7 @@ struct WriterPlannerTests {
         #expect(writer.statistics.appends.records == UInt64(receipts.count))
     }
 
-    @Test("stop while commits fail and requests are planned again: every write is answered (receipts, map_full or shutting_down), and the log holds exactly the receipts", .timeLimit(.minutes(2)))
+    @Test("stop while commits fail and requests are planned again: every write is answered (receipts, map_full or shutting_down), and the log holds exactly the receipts", OwnThreadsTrait(), .timeLimit(.minutes(2)))
     func stopWhileCommitsFail() async throws {
         // What this needs, a commit failing while the next group was planned over it, depends on timing: on a machine
         // loaded by other work the planner may not get ahead of the committer before the map fills. So up to three
