@@ -105,6 +105,9 @@ struct CLIResult {
     let timedOut: Bool
     let stdoutBytes: [UInt8]
     let stderrBytes: [UInt8]
+    /// From the child's start until its exit was seen (or it was killed), by the thread that waited for it: not
+    /// when the test's task ran again, which under the whole suite waits for a thread of the shared pool.
+    let runTime: Duration
 
     var stdout: String { String(decoding: stdoutBytes, as: UTF8.self) }
     var stderr: String { String(decoding: stderrBytes, as: UTF8.self) }
@@ -129,6 +132,7 @@ final class ChildProcess: @unchecked Sendable {
     private let stdinLock = NSLock()
     private var stdinDescriptor: Int32 = -1
     private let exited: DispatchSemaphore
+    private let startedAt: ContinuousClock.Instant
 
     /// Runs `executable` (default: the `circuito` binary) with `arguments`, with `environment` added to this
     /// process's own.
@@ -175,6 +179,7 @@ final class ChildProcess: @unchecked Sendable {
             }
             // Process starts the child on this thread, with this thread's mask; the thread's own is put back at once.
             defer { if unblockedSignals { pthread_sigmask(SIG_SETMASK, &previousMask, nil) } }
+            startedAt = ContinuousClock.now
             try process.run()
         } catch {
             for descriptor in inPipe + outPipe + errPipe { close(descriptor) }
@@ -292,6 +297,7 @@ final class ChildProcess: @unchecked Sendable {
             kill(pid, SIGKILL)
             _ = exited.wait(timeout: .now() + 30)
         }
+        let runTime = ContinuousClock.now - startedAt
         closeStdin()
         _ = stdout.waitForEnd(timeout: 30)
         _ = stderr.waitForEnd(timeout: 30)
@@ -299,7 +305,7 @@ final class ChildProcess: @unchecked Sendable {
         return CLIResult(
             status: finished ? process.terminationStatus : -1,
             signaled: finished ? process.terminationReason == .uncaughtSignal : false,
-            timedOut: timedOut || !finished, stdoutBytes: stdout.bytes, stderrBytes: stderr.bytes)
+            timedOut: timedOut || !finished, stdoutBytes: stdout.bytes, stderrBytes: stderr.bytes, runTime: runTime)
     }
 
     deinit {
