@@ -24,7 +24,8 @@ public enum BadgeBaking {
         if text.starts(with: [0xEF, 0xBB, 0xBF]) { text = text.dropFirst(3) }
         text = text.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
         guard text.first == UInt8(ascii: "<") else { return nil }
-        return SVGBaking.findSVGStartTag(Array(image)) != nil ? .svg : nil
+        var bytesRead = 0
+        return SVGBaking.findSVGStartTag(Array(image), bytesRead: &bytesRead) != nil ? .svg : nil
     }
 
     /// `image` with `credential` (the credential's JSON text) baked in.
@@ -34,7 +35,9 @@ public enum BadgeBaking {
         }
         switch kind(of: image) {
         case .png?: return try PNGBaking.bake(text: credential, into: image)
-        case .svg?: return try SVGBaking.bake(text: credential, into: image)
+        case .svg?:
+            var bytesRead = 0
+            return try SVGBaking.bake(text: credential, into: image, bytesRead: &bytesRead)
         case nil: throw LedgerError(.imageInvalid, "the image is neither a PNG nor an SVG")
         }
     }
@@ -46,7 +49,9 @@ public enum BadgeBaking {
         }
         switch kind(of: image) {
         case .png?: return try PNGBaking.extract(from: image)
-        case .svg?: return try SVGBaking.extract(from: image)
+        case .svg?:
+            var bytesRead = 0
+            return try SVGBaking.extract(from: image, bytesRead: &bytesRead)
         case nil: throw LedgerError(.imageInvalid, "the image is neither a PNG nor an SVG")
         }
     }
@@ -183,24 +188,29 @@ public enum PNGBaking {
 /// SVG baking on the document's text: the tags involved are found with a small scanner that skips comments,
 /// processing instructions, CDATA and DOCTYPE declarations and respects quoted attribute values, so the rest of the
 /// image is left byte for byte as it was.
+/// The SVG scans count the bytes they read (`bytesRead`, added to by every scan that moves through the document):
+/// a crafted document must not make them go back over it (a scan to the end of the document per "<" once took
+/// minutes on a small image), and tests hold the count to a few passes over the document, where a time limit would
+/// also count the time a loaded machine left the test waiting.
 public enum SVGBaking {
     public static let namespace = "https://purl.imsglobal.org/ob/v3p0"
     static let prefix = "openbadges"
 
     /// The range of the first `<svg …>` start tag (from "<" to ">" inclusive) and whether it is self-closing.
-    static func findSVGStartTag(_ bytes: [UInt8]) -> (range: Range<Int>, selfClosing: Bool)? {
+    static func findSVGStartTag(_ bytes: [UInt8], bytesRead: inout Int) -> (range: Range<Int>, selfClosing: Bool)? {
         var position = 0
         // Each turn moves past one markup construct or character, so the loop ends within the document.
         while position < bytes.count {
             guard bytes[position] == UInt8(ascii: "<") else {
                 position += 1
+                bytesRead += 1
                 continue
             }
-            if let end = skipSpecial(bytes, at: position) {
+            if let end = skipSpecial(bytes, at: position, bytesRead: &bytesRead) {
                 position = end
                 continue
             }
-            let end = tagEnd(bytes, from: position)
+            let end = tagEnd(bytes, from: position, bytesRead: &bytesRead)
             guard let end else { return nil }
             if elementName(bytes, tagStart: position) == "svg" {
                 return (position..<(end + 1), bytes[end - 1] == UInt8(ascii: "/"))
@@ -212,19 +222,20 @@ public enum SVGBaking {
 
     /// For comments, processing instructions, CDATA sections and declarations starting at `position`, the index
     /// just after them; nil for an ordinary tag.
-    static func skipSpecial(_ bytes: [UInt8], at position: Int) -> Int? {
-        func after(_ terminator: String, from start: Int) -> Int {
+    static func skipSpecial(_ bytes: [UInt8], at position: Int, bytesRead: inout Int) -> Int? {
+        func after(_ terminator: String, from start: Int, bytesRead: inout Int) -> Int {
             let needle = Array(terminator.utf8)
-            return firstIndex(of: needle, in: bytes, from: start).map { $0 + needle.count } ?? bytes.count
+            return firstIndex(of: needle, in: bytes, from: start, bytesRead: &bytesRead).map { $0 + needle.count } ?? bytes.count
         }
         let rest = bytes[position...]
-        if rest.starts(with: Array("<!--".utf8)) { return after("-->", from: position + 4) }
-        if rest.starts(with: Array("<![CDATA[".utf8)) { return after("]]>", from: position + 9) }
-        if rest.starts(with: Array("<?".utf8)) { return after("?>", from: position + 2) }
+        if rest.starts(with: Array("<!--".utf8)) { return after("-->", from: position + 4, bytesRead: &bytesRead) }
+        if rest.starts(with: Array("<![CDATA[".utf8)) { return after("]]>", from: position + 9, bytesRead: &bytesRead) }
+        if rest.starts(with: Array("<?".utf8)) { return after("?>", from: position + 2, bytesRead: &bytesRead) }
         if rest.starts(with: Array("<!".utf8)) {
             // A DOCTYPE may hold an internal subset in brackets.
             var depth = 0
             var index = position + 2
+            defer { bytesRead += index - position }
             while index < bytes.count {
                 switch bytes[index] {
                 case UInt8(ascii: "["): depth += 1
@@ -240,9 +251,10 @@ public enum SVGBaking {
     }
 
     /// The index of the ">" closing the tag that starts at `start`, skipping quoted attribute values.
-    static func tagEnd(_ bytes: [UInt8], from start: Int) -> Int? {
+    static func tagEnd(_ bytes: [UInt8], from start: Int, bytesRead: inout Int) -> Int? {
         var quote: UInt8?
         var index = start + 1
+        defer { bytesRead += index - start }
         while index < bytes.count {
             let byte = bytes[index]
             if let open = quote {
@@ -264,9 +276,10 @@ public enum SVGBaking {
         return String(decoding: name, as: UTF8.self)
     }
 
-    static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
+    static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from start: Int, bytesRead: inout Int) -> Int? {
         guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
         var index = start
+        defer { bytesRead += index - start + needle.count }
         while index <= haystack.count - needle.count {
             if haystack[index] == needle[0] && haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
             index += 1
@@ -306,19 +319,22 @@ public enum SVGBaking {
     }
 
     /// The element range (start tag to end tag inclusive) of the first `<prefix:credential>` after `from`.
-    static func findCredentialElement(_ bytes: [UInt8], prefix: String, from start: Int) -> (element: Range<Int>, startTag: Range<Int>, content: Range<Int>)? {
+    static func findCredentialElement(
+        _ bytes: [UInt8], prefix: String, from start: Int, bytesRead: inout Int
+    ) -> (element: Range<Int>, startTag: Range<Int>, content: Range<Int>)? {
         let name = prefix + ":credential"
         var position = start
         while position < bytes.count {
             guard bytes[position] == UInt8(ascii: "<") else {
                 position += 1
+                bytesRead += 1
                 continue
             }
-            if let end = skipSpecial(bytes, at: position) {
+            if let end = skipSpecial(bytes, at: position, bytesRead: &bytesRead) {
                 position = end
                 continue
             }
-            guard let end = tagEnd(bytes, from: position) else { return nil }
+            guard let end = tagEnd(bytes, from: position, bytesRead: &bytesRead) else { return nil }
             if elementName(bytes, tagStart: position) == name {
                 let startTag = position..<(end + 1)
                 if bytes[end - 1] == UInt8(ascii: "/") { return (startTag, startTag, (end + 1)..<(end + 1)) }
@@ -332,19 +348,21 @@ public enum SVGBaking {
                 while index < bytes.count {
                     guard bytes[index] == UInt8(ascii: "<") else {
                         index += 1
+                        bytesRead += 1
                         continue
                     }
                     if bytes[index...].starts(with: cdataStart) {
-                        guard let special = skipSpecial(bytes, at: index) else { return nil }
+                        guard let special = skipSpecial(bytes, at: index, bytesRead: &bytesRead) else { return nil }
                         index = special
                         continue
                     }
                     if bytes[index...].starts(with: closing) {
                         // No ">" after this one means none after any later one either.
-                        guard let closeEnd = tagEnd(bytes, from: index) else { return nil }
+                        guard let closeEnd = tagEnd(bytes, from: index, bytesRead: &bytesRead) else { return nil }
                         return (position..<(closeEnd + 1), startTag, (end + 1)..<index)
                     }
                     index += 1
+                    bytesRead += 1
                 }
                 return nil
             }
@@ -372,15 +390,17 @@ public enum SVGBaking {
         return prefixes
     }
 
-    static func bake(text: String, into image: [UInt8]) throws(LedgerError) -> [UInt8] {
+    static func bake(text: String, into image: [UInt8], bytesRead: inout Int) throws(LedgerError) -> [UInt8] {
         var bytes = image
-        guard let svgTag = findSVGStartTag(bytes) else { throw LedgerError(.imageInvalid, "the SVG has no <svg> start tag") }
+        guard let svgTag = findSVGStartTag(bytes, bytesRead: &bytesRead) else { throw LedgerError(.imageInvalid, "the SVG has no <svg> start tag") }
         // Remove a credential baked before, under whichever prefixes the document binds to the namespace.
         let boundPrefixes = try prefixesBound(in: bytes[svgTag.range])
         for boundPrefix in boundPrefixes {
             // One element per prefix is allowed; a few more are removed too, without looping forever.
             for _ in 0..<8 {
-                guard let old = findCredentialElement(bytes, prefix: boundPrefix, from: svgTag.range.upperBound) else { break }
+                guard let old = findCredentialElement(bytes, prefix: boundPrefix, from: svgTag.range.upperBound, bytesRead: &bytesRead) else {
+                    break
+                }
                 bytes.removeSubrange(old.element)
             }
         }
@@ -406,14 +426,19 @@ public enum SVGBaking {
         return bytes
     }
 
-    static func extract(from image: [UInt8]) throws(LedgerError) -> String {
-        guard let svgTag = findSVGStartTag(image) else { throw LedgerError(.imageInvalid, "the SVG has no <svg> start tag") }
+    static func extract(from image: [UInt8], bytesRead: inout Int) throws(LedgerError) -> String {
+        guard let svgTag = findSVGStartTag(image, bytesRead: &bytesRead) else { throw LedgerError(.imageInvalid, "the SVG has no <svg> start tag") }
         // Any prefix the <svg> tag binds to the namespace will do (ours is "openbadges"); the first element wins.
         let prefixes = try prefixesBound(in: image[svgTag.range])
         guard !prefixes.isEmpty else {
             throw LedgerError(.imageInvalid, "the SVG does not declare the Open Badges namespace \(namespace)")
         }
-        let found = prefixes.compactMap { findCredentialElement(image, prefix: $0, from: svgTag.range.upperBound) }
+        var found: [(element: Range<Int>, startTag: Range<Int>, content: Range<Int>)] = []
+        for prefix in prefixes {
+            if let element = findCredentialElement(image, prefix: prefix, from: svgTag.range.upperBound, bytesRead: &bytesRead) {
+                found.append(element)
+            }
+        }
         guard let element = found.min(by: { $0.element.lowerBound < $1.element.lowerBound }) else {
             throw LedgerError(.imageInvalid, "the SVG has no <\(prefixes[0]):credential> element")
         }
@@ -426,12 +451,12 @@ public enum SVGBaking {
         if let verify = attributes(image[element.startTag]).first(where: { $0.name == "verify" }) {
             return decodeEntities(verify.value)
         }
-        return try text(of: image[element.content])
+        return try text(of: image[element.content], bytesRead: &bytesRead)
     }
 
     /// The character data of element content: CDATA sections verbatim, other text with entities decoded;
     /// leading and trailing white space trimmed (the specification's example indents the JSON).
-    static func text(of content: ArraySlice<UInt8>) throws(LedgerError) -> String {
+    static func text(of content: ArraySlice<UInt8>, bytesRead: inout Int) throws(LedgerError) -> String {
         let bytes = Array(content)
         var output: [UInt8] = []
         var plain: [UInt8] = []
@@ -444,16 +469,17 @@ public enum SVGBaking {
             if bytes[index...].starts(with: Array("<![CDATA[".utf8)) {
                 flushPlain()
                 let start = index + 9
-                guard let end = firstIndex(of: Array("]]>".utf8), in: bytes, from: start) else {
+                guard let end = firstIndex(of: Array("]]>".utf8), in: bytes, from: start, bytesRead: &bytesRead) else {
                     throw LedgerError(.imageInvalid, "an unterminated CDATA section in the credential element")
                 }
                 output += bytes[start..<end]
                 index = end + 3
             } else if bytes[index...].starts(with: Array("<!--".utf8)) {
-                index = firstIndex(of: Array("-->".utf8), in: bytes, from: index + 4).map { $0 + 3 } ?? bytes.count
+                index = firstIndex(of: Array("-->".utf8), in: bytes, from: index + 4, bytesRead: &bytesRead).map { $0 + 3 } ?? bytes.count
             } else {
                 plain.append(bytes[index])
                 index += 1
+                bytesRead += 1
             }
         }
         flushPlain()
