@@ -317,6 +317,11 @@ public final class LedgerWriter: Sendable {
                 let taken = Array(shared.state.pending.prefix(count))
                 shared.state.pending.removeFirst(count)
                 shared.state.pendingEvents -= eventCount
+                // The count the queue's bound reads follows the queue, also through requests given back after a
+                // failed commit: one that drifted would loosen or tighten the bound for good.
+                assert(
+                    shared.state.pendingEvents >= 0 && (shared.state.pendingEvents == 0 || !shared.state.pending.isEmpty),
+                    "the writer's pendingEvents counts the events of the queued requests")
                 return .plan(taken)
             }
             if shared.state.stopping && shared.state.pending.isEmpty && planner.requests.isEmpty
