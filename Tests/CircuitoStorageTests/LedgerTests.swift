@@ -742,6 +742,52 @@ struct LedgerTests {
             }
         }
     }
+
+    @Test("opened again, a ledger keeps its last recorded_at: a clock up to a minute behind it takes that time, one further behind writes nothing (clock_behind)")
+    func lastRecordedAtSurvivesReopening() throws {
+        let temporary = TemporaryLedger()
+        let createdAt: Int64 = 1_795_000_000_000
+        do { _ = try temporary.create(clock: { createdAt }) }
+        let clock = ClockBox(createdAt - Timestamp.maximumClockBehindMilliseconds)
+        let reopened = try Ledger.open(directory: temporary.directory, clock: { clock.now() })
+        #expect(reopened.lastRecordedAtMilliseconds == createdAt)
+        _ = try reopened.append([try temporary.registration("late")]).map { try $0.get() }
+        #expect(try Record(leafBytes: try reopened.reader.leafBytes(sequenceNumber: 1)).recordedAt == "2026-11-18T11:06:40.000Z")
+        clock.set(createdAt - Timestamp.maximumClockBehindMilliseconds - 1)
+        do {
+            _ = try reopened.append([try temporary.registration("frozen")])
+            Issue.record("an append more than a minute behind the last record of a reopened ledger was answered")
+        } catch let error as LedgerError {
+            #expect(error.code == .clockBehind, "\(error)")
+        }
+        #expect(try reopened.reader.size() == 2)
+        #expect(try LedgerReplay.run(reopened.reader).recordCount == 2)
+    }
+
+    @Test("a genesis naming another checkpoint key than the one given to create is refused (invalid_body) before anything is written")
+    func genesisNamingAnotherCheckpointKey() throws {
+        let temporary = TemporaryLedger()
+        do {
+            _ = try Ledger.create(directory: temporary.directory, genesis: temporary.genesis(), checkpointKey: Ed25519PrivateKey())
+            Issue.record("a ledger was created whose genesis names another checkpoint key than the one that signs its checkpoints")
+        } catch let error as LedgerError {
+            #expect(error.code == .invalidBody, "\(error)")
+        }
+        #expect(access(temporary.directory, F_OK) != 0, "the refused create left its folder")
+    }
+
+    @Test("creating a ledger in a folder whose ledger a writer holds open is refused as one that holds a ledger (genesis_already_written), before the lock")
+    func createBesideAWriter() throws {
+        let temporary = TemporaryLedger()
+        let writer = try temporary.create()
+        do {
+            _ = try temporary.create()
+            Issue.record("a second create beside a writer succeeded")
+        } catch let error as LedgerError {
+            #expect(error.code == .genesisAlreadyWritten, "\(error)")
+        }
+        #expect(try writer.reader.size() == 1)
+    }
 }
 
 /// A settable clock shared with the ledger.
