@@ -83,6 +83,14 @@ struct DamagedFilesTests {
         }
         let tooMany = failure(Array(repeating: leaf, count: ReplicaLedger.maximumRecordsPerAppend + 1), [])
         #expect(tooMany?.code == .tooLarge, "\(String(describing: tooMany))")
+        // At the bound the commit is taken in, and refused for its first record, which is no record.
+        let atTheBound = UInt64(ReplicaLedger.maximumRecordsPerAppend)
+        do throws(LedgerReplay.Failure) {
+            try replica.append(leaves: Array(repeating: leaf, count: Int(atTheBound)), checkpoints: [(size: atTheBound, note: "x")])
+            Issue.record("records that are not records were taken")
+        } catch {
+            #expect(error.sequenceNumber == 0 && error.error.code != .tooLarge, "\(error)")
+        }
         let noCheckpoint = failure([leaf], [])
         #expect(noCheckpoint?.code == .integrity && noCheckpoint?.message.contains("without the leader's checkpoint for size 1") == true, "\(String(describing: noCheckpoint))")
         let shortCheckpoint = failure([leaf, leaf], [(size: 1, note: "x")])

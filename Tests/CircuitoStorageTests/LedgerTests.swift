@@ -1059,6 +1059,13 @@ struct AuditTests {
         let uncoveredError = try #require(try openingError(uncovered), "a replica whose last commit has no checkpoint opened")
         #expect(uncoveredError.code == .integrity)
         #expect(uncoveredError.message.contains("its latest checkpoint covers 4 records, its log holds 5"), "\(uncoveredError)")
+        // Every checkpoint gone: records without any checkpoint are no replica before its first commit.
+        let unchecked = try damagedReplica("unchecked") { (transaction) throws(LedgerError) in
+            for size in checkpoints.map(\.size) { try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(size)) }
+        }
+        let uncheckedError = try #require(try openingError(unchecked), "a replica whose records have no checkpoint opened")
+        #expect(uncheckedError.code == .integrity)
+        #expect(uncheckedError.message.contains("its latest checkpoint covers no records, its log holds 5"), "\(uncheckedError)")
         // A whole replica still opens, at its size; an empty one (no genesis yet) too.
         let whole = try damagedReplica("whole") { (_) throws(LedgerError) in }
         let reopened = try ReplicaLedger.open(directory: whole)
@@ -1242,6 +1249,28 @@ struct AuditTests {
         #expect(replica.size == 2)
         try replica.append(leaves: Array(leaves[2...]), checkpoints: checkpoints.filter { $0.size > 2 })
         #expect(replica.size == 5)
+    }
+
+    @Test("a replica refuses a commit that names one size twice, whichever of the two notes verifies, and writes nothing")
+    func replicaRefusesACheckpointTwice() throws {
+        let temporary = try Self.ledgerOfTimedCommits()
+        let (leaves, checkpoints) = try Self.leavesAndCheckpoints(of: temporary)
+        let replica = try ReplicaLedger.open(directory: temporary.directory + "/replica")
+        defer { replica.close() }
+        // The note of size 1 sent again as size 2's, before the real one: no checkpoint the leader sends goes unchecked.
+        let first = try #require(checkpoints.first { $0.size == 1 })
+        let second = try #require(checkpoints.first { $0.size == 2 })
+        do {
+            try replica.append(leaves: Array(leaves[0..<2]), checkpoints: [first, (2, first.note), second])
+            Issue.record("the replica took two checkpoints for size 2")
+        } catch {
+            #expect(error.sequenceNumber == nil)
+            #expect(error.error.code == .integrity)
+            #expect(error.error.message.contains("a checkpoint for size 2 does not belong to records 0..<2"), "\(error)")
+        }
+        #expect(replica.size == 0)
+        try replica.append(leaves: Array(leaves[0..<2]), checkpoints: [first, second])
+        #expect(replica.size == 2)
     }
 
     @Test("a checkpoint with the ledger's key, size and root but another origin is found at its size")
