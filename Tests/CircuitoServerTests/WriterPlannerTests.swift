@@ -294,12 +294,14 @@ struct WriterPlannerTests {
         var (fixture, ledger, planner) = try Self.start()
         let size = ledger.frontier.size
         let batch = [try fixture.registration().verified(), try fixture.registration().verified(), try fixture.registration().verified()]
-        let refusedBatch = [try fixture.registration().verified(), try fixture.payment(amount: 500).verified()]
+        // Its payment of 60 of bene-1's 100 fits; the refused batch spends none of it.
+        let refusedBatch = [try fixture.registration().verified(), try fixture.payment(amount: 60).verified(), try fixture.payment(amount: 500).verified()]
         planner.plan([
             Self.pending(.batch(batch, expectedSize: size)),
             Self.pending(.batch(refusedBatch, expectedSize: nil)),
             try Self.single(try fixture.registration(), expectedSize: size + 3),
             try Self.single(try fixture.registration(), expectedSize: size),
+            try Self.single(try fixture.payment(amount: 60)),
         ], reader: ledger.reader)
         let handed = planner.handOver()
         let group = try #require(handed)
@@ -309,13 +311,38 @@ struct WriterPlannerTests {
             return
         }
         #expect(refusal.error.code.name == "insufficient_funds")
-        #expect(refusal.index == 1)
+        #expect(refusal.index == 2)
         #expect(Self.refusalName(group.outcomes[2]) == nil)
         #expect(Self.refusalName(group.outcomes[3]) == "size_mismatch")
-        // Three records of the batch and the single one; nothing of the refused batch.
-        #expect(group.records.map(\.sequenceNumber) == Array(size..<size + 4))
+        #expect(Self.refusalName(group.outcomes[4]) == nil, "the refused batch's payment was taken back from the plan")
+        // Three records of the batch, the single one and the payment; nothing of the refused batch.
+        #expect(group.records.map(\.sequenceNumber) == Array(size..<size + 5))
         _ = try ledger.write(group.records, frontierAfter: group.frontierAfter, recordedAtMilliseconds: group.recordedAtMilliseconds)
-        #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).recordCount == size + 4)
+        #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).recordCount == size + 5)
+    }
+
+    @Test("a group planned while the one before commits never takes an earlier recorded_at: with the clock set back by less than a minute, it takes the one before's")
+    func recordedAtNeverGoesBackBetweenGroups() throws {
+        let (fixture, ledger, _) = try Self.start()
+        let last = ledger.lastRecordedAtMilliseconds
+        let wall = Locked(last + 10_000)
+        var planner = GroupPlanner(
+            frontier: ledger.frontier, lastRecordedAtMilliseconds: last, clock: { wall.withLock { $0 } }, clockJumpCheck: nil)
+        planner.plan([try Self.single(try fixture.payment(amount: 10))], reader: ledger.reader)
+        let firstHanded = planner.handOver()
+        let first = try #require(firstHanded)
+        #expect(first.recordedAtMilliseconds == last + 10_000)
+        // Set back 30 seconds while the first group commits: 20 seconds behind the ledger's last commit, 30 behind
+        // the group being committed.
+        wall.withLock { $0 = last - 20_000 }
+        planner.plan([try Self.single(try fixture.payment(amount: 20))], reader: ledger.reader)
+        _ = try ledger.write(first.records, frontierAfter: first.frontierAfter, recordedAtMilliseconds: first.recordedAtMilliseconds)
+        planner.committed(through: first.serial)
+        let secondHanded = planner.handOver()
+        let second = try #require(secondHanded)
+        try #require(second.recordedAtMilliseconds == first.recordedAtMilliseconds, "the second group went back to \(second.recordedAtMilliseconds)")
+        _ = try ledger.write(second.records, frontierAfter: second.frontierAfter, recordedAtMilliseconds: second.recordedAtMilliseconds)
+        #expect(try LedgerReplay.run(ledger.reader, compareProjections: true).recordCount == ledger.frontier.size)
     }
 
     // MARK: The writer's threads under concurrent clients
@@ -523,6 +550,51 @@ struct WriterPlannerTests {
         }
         #expect(mapFullCount > 0, "the map never filled: nothing was tested")
         try Self.expectLogHoldsExactly(Array(firstReceipts.values) + newReceipts, after: sizeBefore, in: writer)
+    }
+
+    @Test("an event sent twice into one group whose commit fails gets the commit's error both times: neither copy was written")
+    func eventTwiceInAFailedCommit() async throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        var status = stat()
+        #expect(stat(fixture.directory + "/data.mdb", &status) == 0)
+        let options = LMDBEnvironment.Options(mapSize: .exactly(bytes: Int(status.st_size) + 256 * 1024), readAhead: false)
+        // The map filled by the ledger itself, with registrations as large as the one sent twice below.
+        do {
+            let ledger = try Ledger.open(directory: fixture.directory, options: options)
+            var filled = false
+            for event in try Self.largeRegistrations(fixture, clients: 1, perClient: 4000, prefix: "fill")[0] where !filled {
+                do throws(LedgerError) {
+                    _ = try ledger.append([event])
+                } catch {
+                    #expect(error.code == .mapFull, "\(error)")
+                    filled = true
+                }
+            }
+            try #require(filled, "the map never filled")
+        }
+        // Both copies queued before the planner runs: one group, the second a repeat of the first's planned record.
+        let planner = WriterQueueBoundTests.HeldPlanner()
+        let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), options: options, threads: planner.starter) { _ in }
+        let sizeBefore = try writer.reader.size()
+        let event = try Self.largeRegistrations(fixture, clients: 1, perClient: 1, prefix: "twice")[0][0]
+        let answers = Locked<[Int: Answer]>([:])
+        for number in 0..<2 {
+            writer.submit(.single(event, expectedSize: nil)) { result in answers.withLock { $0[number] = result } }
+        }
+        planner.release()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while answers.withLock({ $0.count }) < 2 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        for number in 0..<2 {
+            guard case .failure(let refusal)? = answers.withLock({ $0[number] }) else {
+                Issue.record("copy \(number) of an event in a failed commit: \(String(describing: answers.withLock { $0[number] }))")
+                continue
+            }
+            #expect(refusal.error.code == .mapFull, "copy \(number): \(refusal.error)")
+        }
+        await writer.stop()
+        #expect(try writer.reader.size() == sizeBefore)
     }
 
     @Test("a map that fills during concurrent writes: every request gets its receipts or map_full, every receipt is in the log, nothing else is, and the ledger verifies")

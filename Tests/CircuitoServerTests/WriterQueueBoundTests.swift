@@ -101,4 +101,28 @@ struct WriterQueueBoundTests {
         #expect(try reader.size() == sizeBefore + UInt64(receipts.count))
         #expect(Set(receipts.map(\.sequenceNumber)) == Set(sizeBefore..<sizeBefore + UInt64(receipts.count)))
     }
+
+    @Test("a request of exactly the commit's bound in events (maximumCommitBatch) is planned and committed")
+    func aRequestAsLargeAsACommit() async throws {
+        let fixture = try CircuitFixture()
+        var limits = ServerLimits()
+        limits.maximumCommitBatch = 3
+        let writer = try LedgerWriter.start(directory: fixture.directory, limits: limits) { _ in }
+        let sizeBefore = try writer.reader.size()
+        let answer = Locked<Result<[Receipt], WriteRefusal>?>(nil)
+        writer.submit(.batch(try (0..<3).map { _ in try fixture.registration().verified() }, expectedSize: nil)) { result in
+            answer.withLock { $0 = result }
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while answer.withLock({ $0 == nil }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard case .success(let receipts)? = answer.withLock({ $0 }) else {
+            // A writer that never plans the request would not stop either (stop waits for the queue): it is left.
+            Issue.record("a request of maximumCommitBatch events was not committed: \(String(describing: answer.withLock { $0 }))")
+            return
+        }
+        #expect(receipts.map(\.sequenceNumber) == Array(sizeBefore..<sizeBefore + 3))
+        await writer.stop()
+    }
 }
