@@ -249,6 +249,30 @@ struct LedgerTests {
         #expect(try ledger.reader.checkpoints(fromSize: 7, limit: 2).isEmpty)
     }
 
+    @Test("a root or a proof at a tree size past the ledger's, by one or more, is refused invalid_range; at its size it is served")
+    func proofsPastTheLedger() throws {
+        let temporary = TemporaryLedger()
+        let ledger = try temporary.create()
+        _ = try ledger.append([try temporary.registration("a")]).map { try $0.get() }
+        let reader = ledger.reader
+        let size = try reader.size()
+        func refusal(_ body: () throws -> Void) -> LedgerError.Code? {
+            do {
+                try body()
+                return nil
+            } catch {
+                return (error as? LedgerError)?.code
+            }
+        }
+        for past in [size + 1, size + 2] {
+            #expect(refusal { _ = try reader.root(treeSize: past) } == .invalidRange)
+            #expect(refusal { _ = try reader.inclusionProof(leafIndex: 0, treeSize: past) } == .invalidRange)
+            #expect(refusal { _ = try reader.consistencyProof(firstSize: 1, secondSize: past) } == .invalidRange)
+        }
+        #expect(try reader.root(treeSize: size) == ledger.frontier.root)
+        #expect(refusal { _ = try reader.consistencyProof(firstSize: 1, secondSize: size) } == nil)
+    }
+
     @Test("proofs served from LMDB equal the in-memory tree's for every 0 < m ≤ n ≤ 64, and verify")
     func proofsFromStorage() throws {
         let temporary = TemporaryLedger()
@@ -1285,6 +1309,22 @@ struct AuditTests {
         #expect(failure?.error.message.contains("says other.example/ledger size 5") == true, "\(String(describing: failure))")
     }
 
+    @Test("a checkpoint with the ledger's key, origin and root whose text names another size than the one it is stored for is found at its size")
+    func checkpointNamingAnotherSize() throws {
+        let (_, failure) = try damagedLedger { transaction, temporary in
+            var frontier = MerkleFrontier()
+            for sequenceNumber in 0..<UInt64(5) {
+                _ = frontier.append(leafHash: MerkleHash.leaf(try #require(try transaction.get(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber)))))
+            }
+            let body = try Checkpoint(origin: "test.example/ledger", size: 6, rootHash: frontier.root).body
+            let forged = try SignedNote.sign(text: body, signer: try NoteSigner(name: "test.example/ledger", privateKey: temporary.checkpointKey))
+            try transaction.put(LedgerDatabase.checkpoints, BigEndianKey.encode(5), Array(forged.utf8))
+        }
+        #expect(failure?.sequenceNumber == 4)
+        #expect(failure?.error.code == .integrity)
+        #expect(failure?.error.message.contains("checkpoint stored for size 5 says test.example/ledger size 6") == true, "\(String(describing: failure))")
+    }
+
     @Test("a log that goes on past its latest checkpoint (the last commit's checkpoint deleted) is refused")
     func lastCheckpointDeleted() throws {
         let temporary = try Self.ledgerOfTimedCommits()
@@ -1293,6 +1333,76 @@ struct AuditTests {
         #expect(failure?.sequenceNumber == nil)
         #expect(failure?.error.code == .integrity)
         #expect(failure?.error.message == "the latest checkpoint covers 4 records but the log holds 5", "\(String(describing: failure))")
+    }
+
+    @Test("a log cut short is refused, rather than verified as the shorter log: its last record deleted while its checkpoint stays, or every record and checkpoint deleted while the state still names the genesis")
+    func logCutShort() throws {
+        func deleting(_ sequenceNumbers: [UInt64], checkpoints sizes: [UInt64]) throws -> LedgerReplay.Failure? {
+            let temporary = try Self.ledgerOfTimedCommits()
+            let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
+            try environment.write { (transaction) throws(LedgerError) in
+                for sequenceNumber in sequenceNumbers { try transaction.delete(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber)) }
+                for size in sizes { try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(size)) }
+            }
+            environment.close()
+            return try Self.replay(temporary)
+        }
+        let lastGone = try deleting([4], checkpoints: [])
+        #expect(lastGone?.sequenceNumber == nil)
+        #expect(lastGone?.error.code == .integrity)
+        #expect(lastGone?.error.message == "the latest checkpoint covers 5 records but the log holds 4", "\(String(describing: lastGone))")
+        let allGone = try deleting(Array(0..<5), checkpoints: [1, 2, 4, 5])
+        #expect(allGone?.error.code == .integrity)
+        #expect(allGone?.error.message == "the latest checkpoint covers 0 records but the log holds 0", "\(String(describing: allGone))")
+    }
+
+    @Test("reading the records in order (export, report) stops at a gap in the log with integrity_failure, after the records before it, rather than passing over it")
+    func recordsInOrderStopAtAGap() throws {
+        let temporary = try Self.ledgerOfTimedCommits()
+        let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
+        try environment.write { (transaction) throws(LedgerError) in try transaction.delete(LedgerDatabase.log, BigEndianKey.encode(2)) }
+        environment.close()
+        let reader = try LedgerReader.open(directory: temporary.directory)
+        var seen: [UInt64] = []
+        var code: LedgerError.Code?
+        do throws(LedgerError) {
+            try reader.forEachRecord(from: 0) { sequenceNumber, _ in
+                seen.append(sequenceNumber)
+                return true
+            }
+        } catch {
+            code = error.code
+        }
+        #expect(code == .integrity)
+        #expect(seen == [0, 1])
+    }
+
+    @Test("a record naming another seq than its place, or a recorded_at of the same instant not in the ledger's form, is refused at its seq, even with every checkpoint signed anew by the ledger's key")
+    func recordOutOfTheLedgersForm() throws {
+        let temporary = try Self.ledgerOfTimedCommits()
+        let leaves = try Self.leavesAndCheckpoints(of: temporary).leaves
+        let last = try Record(leafBytes: leaves[4])
+        #expect(last.recordedAt == "2026-11-18T11:06:43.000Z")
+        let changes: [(name: String, leaf: [UInt8], message: String)] = [
+            ("seq", Record(sequenceNumber: 5, recordedAt: last.recordedAt, signedEvent: last.signedEvent).leafBytes, "should be seq 4 says seq 5"),
+            ("form", Record(sequenceNumber: 4, recordedAt: "2026-11-18T11:06:43Z", signedEvent: last.signedEvent).leafBytes, "is not in the ledger's form"),
+        ]
+        for change in changes {
+            var changed = leaves
+            changed[4] = change.leaf
+            let replica = try ReplicaLedger.open(directory: temporary.directory + "/replica-" + change.name)
+            defer { replica.close() }
+            let resealed = try Self.resealed(changed, sizes: [1, 2, 4, 5], key: temporary.checkpointKey)
+            do throws(LedgerReplay.Failure) {
+                try replica.append(leaves: changed, checkpoints: resealed)
+                Issue.record("the replica took a record out of the ledger's form (\(change.name))")
+            } catch {
+                #expect(error.sequenceNumber == 4)
+                #expect(error.error.code == .integrity)
+                #expect(error.error.message.contains(change.message), "\(error)")
+            }
+            #expect(replica.size == 0)
+        }
     }
 
     @Test("a record replaced by another validly signed event is found at its seq")
