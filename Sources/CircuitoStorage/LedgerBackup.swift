@@ -97,7 +97,8 @@ public enum LedgerBackup {
             try copyReportingProgress(reader, to: destination, copy: copy) {
                 progress(.copying(writtenBytes: fileBytes(copied), sourceBytes: sourceBytes))
             }
-            // LMDB creates the file with the process's umask; the ledger's own is 0600 (it holds sealed personal data).
+            // `LMDBEnvironment.copy` creates it 0600; made so again where the backup promises it, whatever `copy` made it:
+            // the ledger's own is 0600 (it holds sealed personal data).
             guard chmod(copied, 0o600) == 0 else {
                 throw LedgerError(.storage, "cannot make \(copied) private: \(String(cString: strerror(errno)))")
             }
