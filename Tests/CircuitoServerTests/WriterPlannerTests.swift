@@ -558,25 +558,26 @@ struct WriterPlannerTests {
         var status = stat()
         #expect(stat(fixture.directory + "/data.mdb", &status) == 0)
         let options = LMDBEnvironment.Options(mapSize: .exactly(bytes: Int(status.st_size) + 256 * 1024), readAhead: false)
-        // The map filled by the ledger itself, with registrations as large as the one sent twice below.
+        // The map filled by the ledger itself. The event sent twice below is the one that did not fit: another of the
+        // same size may still fit (each registration's key is drawn at random, and where it lands in the tables
+        // decides whether a page must be split), this one cannot, on the same state.
+        var eventThatDidNotFit: VerifiedEvent?
         do {
             let ledger = try Ledger.open(directory: fixture.directory, options: options)
-            var filled = false
-            for event in try Self.largeRegistrations(fixture, clients: 1, perClient: 4000, prefix: "fill")[0] where !filled {
+            for event in try Self.largeRegistrations(fixture, clients: 1, perClient: 4000, prefix: "fill")[0] where eventThatDidNotFit == nil {
                 do throws(LedgerError) {
                     _ = try ledger.append([event])
                 } catch {
                     #expect(error.code == .mapFull, "\(error)")
-                    filled = true
+                    eventThatDidNotFit = event
                 }
             }
-            try #require(filled, "the map never filled")
         }
+        let event = try #require(eventThatDidNotFit, "the map never filled")
         // Both copies queued before the planner runs: one group, the second a repeat of the first's planned record.
         let planner = WriterQueueBoundTests.HeldPlanner()
         let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), options: options, threads: planner.starter) { _ in }
         let sizeBefore = try writer.reader.size()
-        let event = try Self.largeRegistrations(fixture, clients: 1, perClient: 1, prefix: "twice")[0][0]
         let answers = Locked<[Int: Answer]>([:])
         for number in 0..<2 {
             writer.submit(.single(event, expectedSize: nil)) { result in answers.withLock { $0[number] = result } }
