@@ -374,15 +374,9 @@ import Testing
         let temporary = URL(fileURLWithPath: workspace.path("tmp")).resolvingSymlinksInPath().path
         try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
         func heldRun(_ arguments: [String], call: String, held: String) async throws -> ChildProcess {
-            var environment = FaultInjection.environment(library: library, calls: [call], path: temporary + "/")
-            environment["CIRCUITO_FAULT_HOLD"] = held
-            environment["TMPDIR"] = temporary
-            let child = try ChildProcess(arguments, environment: environment, unblockedSignals: true)
-            let deadline = Date().addingTimeInterval(120)
-            while !FileManager.default.fileExists(atPath: held), child.process.isRunning, Date() < deadline {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            return child
+            try await FaultInjection.startHeld(
+                arguments, library: library, calls: [call], path: temporary + "/", held: held, environment: ["TMPDIR": temporary],
+                timeoutSeconds: 120)
         }
 
         // Held opening the scratch environment of its first replay: the appends are done, the server stopped.

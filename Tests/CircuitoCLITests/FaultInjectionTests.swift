@@ -177,6 +177,23 @@ enum FaultInjection {
         if let maximumBytes { environment["CIRCUITO_FAULT_MAXIMUM_BYTES"] = String(maximumBytes) }
         return environment
     }
+
+    /// Starts `arguments` (`circuito`'s, or `executable`'s) with call number `skip` of `calls` on `path` holding it
+    /// for good (it makes the file `held` and waits there), and returns once it is held, has ended, or
+    /// `timeoutSeconds` passed: the test then acts on it at a known point (a signal), and checks `held` to tell which.
+    static func startHeld(
+        _ arguments: [String], executable: String? = nil, library: String, calls: [String], path: String, skip: Int = 0,
+        held: String, environment extra: [String: String] = [:], timeoutSeconds: Double = 60
+    ) async throws -> ChildProcess {
+        var environment = environment(library: library, calls: calls, path: path, skip: skip).merging(extra) { _, given in given }
+        environment["CIRCUITO_FAULT_HOLD"] = held
+        let child = try ChildProcess(arguments, executable: executable, environment: environment, unblockedSignals: true)
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while !FileManager.default.fileExists(atPath: held) && child.process.isRunning && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return child
+    }
 }
 
 @Suite("Failing writes and syncs")
@@ -193,13 +210,8 @@ struct FaultInjectionTests {
             // Held for good at its first write into the new folder (the copy's data.mdb.partial), where it is sent the
             // signal: the backup cannot end by itself meanwhile.
             let held = ledger.workspace.path("held-\(name)")
-            var environment = FaultInjection.environment(library: library, calls: ["write"], path: copy + "/")
-            environment["CIRCUITO_FAULT_HOLD"] = held
-            let backup = try ChildProcess(["backup", "--data", ledger.directory, "--out", copy], environment: environment, unblockedSignals: true)
-            let deadline = Date().addingTimeInterval(60)
-            while !FileManager.default.fileExists(atPath: held) && backup.process.isRunning && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(5))
-            }
+            let backup = try await FaultInjection.startHeld(
+                ["backup", "--data", ledger.directory, "--out", copy], library: library, calls: ["write"], path: copy + "/", held: held)
             #expect(FileManager.default.fileExists(atPath: copy + "/data.mdb.partial"), "\(name): not held while writing its copy")
             kill(backup.pid, signalNumber)
             let result = await backup.wait(timeout: 60)
@@ -217,16 +229,10 @@ struct FaultInjectionTests {
         // Before, it took SIGHUP anyway (a dispatch source replaces the ignoring) and removed its copy on a hangup.
         let copy = URL(fileURLWithPath: ledger.workspace.path("backup-nohup")).resolvingSymlinksInPath().path
         let held = ledger.workspace.path("held-nohup")
-        var environment = FaultInjection.environment(library: library, calls: ["write"], path: copy + "/")
-        environment["CIRCUITO_FAULT_HOLD"] = held
         let binary = try #require(CLI.binary)
-        let backup = try ChildProcess(
+        let backup = try await FaultInjection.startHeld(
             ["-c", "trap '' HUP; exec \"$0\" backup --data \"$1\" --out \"$2\"", binary, ledger.directory, copy], executable: "/bin/sh",
-            environment: environment, unblockedSignals: true)
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: held) && backup.process.isRunning && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+            library: library, calls: ["write"], path: copy + "/", held: held)
         // Held at its copy's first write, its signal sources set up: SIGHUP ignored and not caught, so the kernel
         // drops a hangup when it is sent; SIGTERM caught.
         let dispositions = try SignalDispositions(of: backup.pid)
@@ -251,13 +257,8 @@ struct FaultInjectionTests {
             let copy = URL(fileURLWithPath: ledger.workspace.path("checked-\(name)")).resolvingSymlinksInPath().path
             // Held for good where the check opens the copy (LMDB's lock file, made by no other step of the backup).
             let held = ledger.workspace.path("held-check-\(name)")
-            var environment = FaultInjection.environment(library: library, calls: ["open"], path: copy + "/lock.mdb")
-            environment["CIRCUITO_FAULT_HOLD"] = held
-            let backup = try ChildProcess(["backup", "--data", ledger.directory, "--out", copy], environment: environment, unblockedSignals: true)
-            let deadline = Date().addingTimeInterval(60)
-            while !FileManager.default.fileExists(atPath: held) && backup.process.isRunning && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(5))
-            }
+            let backup = try await FaultInjection.startHeld(
+                ["backup", "--data", ledger.directory, "--out", copy], library: library, calls: ["open"], path: copy + "/lock.mdb", held: held)
             #expect(try FileManager.default.contentsOfDirectory(atPath: copy) == ["data.mdb"], "\(name): not held checking a whole copy")
             kill(backup.pid, signalNumber)
             let result = await backup.wait(timeout: 60)
@@ -295,13 +296,8 @@ struct FaultInjectionTests {
         // The first backup is held where it reads the source into the page cache (its third open of data.mdb, after
         // LMDB's two): it began before the folder was there, and has not made it yet.
         let held = ledger.workspace.path("held")
-        var environment = FaultInjection.environment(library: library, calls: ["open"], path: source + "/data.mdb", skip: 2)
-        environment["CIRCUITO_FAULT_HOLD"] = held
-        let first = try ChildProcess(["backup", "--data", source, "--out", copy], environment: environment, unblockedSignals: true)
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: held) && first.process.isRunning && Date() < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        let first = try await FaultInjection.startHeld(
+            ["backup", "--data", source, "--out", copy], library: library, calls: ["open"], path: source + "/data.mdb", skip: 2, held: held)
         #expect(!FileManager.default.fileExists(atPath: copy), "the first backup made its folder before it was held")
         // Meanwhile a second backup into the same path makes the folder and its whole copy.
         let second = try await circuito("backup", "--data", source, "--out", copy)
