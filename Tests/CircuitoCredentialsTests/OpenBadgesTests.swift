@@ -61,13 +61,18 @@ enum BadgeFixture {
 
     /// An empty rdfc status list valid from 2026-12-01 until 2026-12-10 (before `during`).
     static func statusListExpiring() throws -> JSONValue {
+        try statusList(validUntil: "2026-12-10T00:00:00.000Z")
+    }
+
+    /// An empty status list valid from 2026-12-01, signed with `validUntil` as given (a date-time or not).
+    static func statusList(validUntil: String, suite: EdDSACryptosuite = .rdfc2022) throws -> JSONValue {
         let issuance = StatusListIssuance(origin: origin, issuer: "casa", issuedCount: 10, revokedIndices: [], validFrom: "2026-12-01T00:00:00.000Z")
-        guard case .object(var expiring) = try OpenBadgeCredentials.unsignedStatusListCredential(issuance, issuerKey: organisationKey.publicKey) else {
+        guard case .object(var unsigned) = try OpenBadgeCredentials.unsignedStatusListCredential(issuance, issuerKey: organisationKey.publicKey) else {
             throw LedgerError(.invalidBody, "a status list credential is an object")
         }
-        expiring["validUntil"] = "2026-12-10T00:00:00.000Z"
+        unsigned["validUntil"] = .string(validUntil)
         return try EdDSACryptosuite.createProof(
-            document: .object(expiring), suite: .rdfc2022, privateKey: organisationKey,
+            document: .object(unsigned), suite: suite, privateKey: organisationKey,
             verificationMethod: DIDKey.verificationMethod(for: organisationKey.publicKey),
             created: issuance.validFrom, contexts: try JSONLDTestFiles.contextStore())
     }

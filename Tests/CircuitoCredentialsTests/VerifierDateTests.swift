@@ -78,19 +78,8 @@ struct VerifierDateTests {
     @Test("a status list's validUntil with an offset: expired at that instant, not at the same wall-clock time in UTC")
     func statusListExpiryWithOffset() throws {
         let credential = try BadgeFixture.credential(.rdfc2022)
-        let issuance = StatusListIssuance(
-            origin: BadgeFixture.origin, issuer: "casa", issuedCount: 10, revokedIndices: [], validFrom: "2026-12-01T00:00:00.000Z")
-        guard case .object(var unsigned) = try OpenBadgeCredentials.unsignedStatusListCredential(issuance, issuerKey: BadgeFixture.organisationKey.publicKey)
-        else {
-            Issue.record("a status list credential is an object")
-            return
-        }
         // 2026-12-15T13:00-02:00 is 15:00Z.
-        unsigned["validUntil"] = "2026-12-15T13:00:00-02:00"
-        let list = try EdDSACryptosuite.createProof(
-            document: .object(unsigned), suite: .rdfc2022, privateKey: BadgeFixture.organisationKey,
-            verificationMethod: DIDKey.verificationMethod(for: BadgeFixture.organisationKey.publicKey),
-            created: issuance.validFrom, contexts: try JSONLDTestFiles.contextStore())
+        let list = try BadgeFixture.statusList(validUntil: "2026-12-15T13:00:00-02:00")
         #expect(try Self.failures(credential, statusList: list, at: "2026-12-15T14:59:59Z") == [])
         #expect(try Self.failures(credential, statusList: list, at: "2026-12-15T13:30:00Z") == [])
         #expect(try Self.failures(credential, statusList: list, at: "2026-12-15T15:00:00Z") == ["status_list_invalid"])

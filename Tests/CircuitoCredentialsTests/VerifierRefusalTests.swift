@@ -93,18 +93,7 @@ struct VerifierRefusalTests {
         Self.expectFailed(try Self.report(credential, statusList: otherType), "status", "status_list_invalid", "it is not a BitstringStatusListCredential")
 
         // A list signed with a validUntil that is not a date-time: its proof holds, its date does not.
-        let issuance = StatusListIssuance(
-            origin: BadgeFixture.origin, issuer: "casa", issuedCount: 10, revokedIndices: [], validFrom: "2026-12-01T00:00:00.000Z")
-        guard case .object(var unsigned) = try OpenBadgeCredentials.unsignedStatusListCredential(issuance, issuerKey: BadgeFixture.organisationKey.publicKey)
-        else {
-            Issue.record("a status list credential is an object")
-            return
-        }
-        unsigned["validUntil"] = "next week"
-        let badDate = try EdDSACryptosuite.createProof(
-            document: .object(unsigned), suite: .jcs2022, privateKey: BadgeFixture.organisationKey,
-            verificationMethod: DIDKey.verificationMethod(for: BadgeFixture.organisationKey.publicKey),
-            created: issuance.validFrom, contexts: try JSONLDTestFiles.contextStore())
+        let badDate = try BadgeFixture.statusList(validUntil: "next week", suite: .jcs2022)
         Self.expectFailed(try Self.report(credential, statusList: badDate), "status", "status_list_invalid", "validUntil is not a date-time")
 
         // A credential whose index lies past the end of a list of 131,072 entries.

@@ -122,13 +122,7 @@ extension CircuitFixture {
             }
             made.append(MadeCase(id: id, holder: holder, referrer: referrer, status: closed ? "closed" : "referred", erased: erasing))
         }
-        let ledger = try Ledger.open(directory: directory)
-        var start = 0
-        while start < events.count {
-            let batch = Array(events[start..<min(start + Ledger.maximumBatchCount, events.count)])
-            for result in try ledger.append(batch) { _ = try result.get() }
-            start += batch.count
-        }
+        try appendAll(events, to: try Ledger.open(directory: directory))
         return made.sorted { precedesInBytes($0.id, $1.id) }
     }
 }
@@ -158,13 +152,7 @@ extension CircuitFixture {
         }
         let commits = [(registrations + (try grants(earlier)), start), (try grants(later), start + 200 * 86_400_000)]
         for (events, at) in commits {
-            let ledger = try Ledger.open(directory: directory, clock: { at })
-            var first = 0
-            while first < events.count {
-                let batch = Array(events[first..<min(first + Ledger.maximumBatchCount, events.count)])
-                for result in try ledger.append(batch) { _ = try result.get() }
-                first += batch.count
-            }
+            try appendAll(events, to: try Ledger.open(directory: directory, clock: { at }))
         }
         return start + 366 * 86_400_000
     }
@@ -224,13 +212,7 @@ extension CircuitFixture {
                 id: id, category: category, district: district, provider: provider, words: CatalogueIndex.words(title + " " + description),
                 published: !withdrawn))
         }
-        let ledger = try Ledger.open(directory: directory)
-        var start = 0
-        while start < events.count {
-            let batch = Array(events[start..<min(start + Ledger.maximumBatchCount, events.count)])
-            for result in try ledger.append(batch) { _ = try result.get() }
-            start += batch.count
-        }
+        try appendAll(events, to: try Ledger.open(directory: directory))
         return made.sorted { precedesInBytes($0.id, $1.id) }
     }
 }
@@ -257,6 +239,16 @@ func catalogueScan(_ made: [MadeOpportunity], _ query: CatalogueQuery) -> (keys:
 
 /// A lots.expired cursor as next_after writes it.
 func lotCursor(_ lot: Lot) -> String { "\(lot.beneficiary)/\(lot.id)" }
+
+/// Appends `events` in batches of at most `Ledger.maximumBatchCount`, each event accepted (or the error thrown).
+func appendAll(_ events: [VerifiedEvent], to ledger: Ledger) throws {
+    var start = 0
+    while start < events.count {
+        let batch = Array(events[start..<min(start + Ledger.maximumBatchCount, events.count)])
+        for result in try ledger.append(batch) { _ = try result.get() }
+        start += batch.count
+    }
+}
 
 @Suite("Paged reads past their bound: case.list, lots.expired and catalogue.search", .timeLimit(.minutes(10)))
 struct PagingBoundTests {
