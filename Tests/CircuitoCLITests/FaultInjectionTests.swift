@@ -198,6 +198,24 @@ enum FaultInjection {
 
 @Suite("Failing writes and syncs")
 struct FaultInjectionTests {
+    /// A backup of `ledger` into `copy`, held at `calls` on `path` (checked by `whileHeld`), then sent `signal`: it
+    /// must say it removed its copy, print nothing else, exit 128 + the signal and leave no folder.
+    static func interruptHeldBackup(
+        of ledger: TestLedger, into copy: String, library: String, calls: [String], path: String, held: String,
+        signal: (number: Int32, name: String), heldWhere: String, whileHeld: () throws -> Void
+    ) async throws {
+        let backup = try await FaultInjection.startHeld(
+            ["backup", "--data", ledger.directory, "--out", copy], library: library, calls: calls, path: path, held: held)
+        try whileHeld()
+        kill(backup.pid, signal.number)
+        let result = await backup.wait(timeout: 60)
+        try #require(FileManager.default.fileExists(atPath: held), "\(signal.name): backup did not reach \(heldWhere): \(result.stderr)")
+        #expect(result.exitedNormally && result.status == 128 + signal.number, "\(signal.name): status \(result.status), signalled \(result.signaled): \(result.stderr)")
+        #expect(result.stderr == "backup: interrupted by \(signal.name): removed \(copy)\n", "\(result.stderr)")
+        #expect(result.stdout.isEmpty, "\(result.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: copy), "\(signal.name) left \((try? FileManager.default.contentsOfDirectory(atPath: copy)) ?? [])")
+    }
+
     @Test("backup interrupted (SIGINT, SIGTERM, SIGHUP) while it writes its copy removes the copy's folder and exits 128 + the signal, so the same backup runs again")
     func interruptedBackupLeavesNoFolder() async throws {
         let ledger = try await TestLedger()
@@ -209,18 +227,14 @@ struct FaultInjectionTests {
             let copy = URL(fileURLWithPath: ledger.workspace.path("backup-\(name)")).resolvingSymlinksInPath().path
             // Held for good at its first write into the new folder (the copy's data.mdb.partial), where it is sent the
             // signal: the backup cannot end by itself meanwhile.
-            let held = ledger.workspace.path("held-\(name)")
-            let backup = try await FaultInjection.startHeld(
-                ["backup", "--data", ledger.directory, "--out", copy], library: library, calls: ["write"], path: copy + "/", held: held)
-            #expect(FileManager.default.fileExists(atPath: copy + "/data.mdb.partial"), "\(name): not held while writing its copy")
-            kill(backup.pid, signalNumber)
-            let result = await backup.wait(timeout: 60)
-            try #require(FileManager.default.fileExists(atPath: held), "\(name): backup did not reach its copy's first write: \(result.stderr)")
             // Before the fix: ended by the signal, the folder left with data.mdb.partial, and the same backup refused
             // ("is there already").
-            #expect(result.exitedNormally && result.status == 128 + signalNumber, "\(name): status \(result.status), signalled \(result.signaled): \(result.stderr)")
-            #expect(result.stderr.contains("backup: interrupted by \(name): removed \(copy)"), "\(result.stderr)")
-            #expect(!FileManager.default.fileExists(atPath: copy), "\(name) left \((try? FileManager.default.contentsOfDirectory(atPath: copy)) ?? [])")
+            try await Self.interruptHeldBackup(
+                of: ledger, into: copy, library: library, calls: ["write"], path: copy + "/", held: ledger.workspace.path("held-\(name)"),
+                signal: (signalNumber, name), heldWhere: "its copy's first write"
+            ) {
+                #expect(FileManager.default.fileExists(atPath: copy + "/data.mdb.partial"), "\(name): not held while writing its copy")
+            }
             let again = try await circuito("backup", "--data", ledger.directory, "--out", copy)
             #expect(again.succeeded, "\(again.stderr)")
             #expect(try await circuito("verify", "--data", copy).succeeded)
@@ -256,17 +270,12 @@ struct FaultInjectionTests {
             defer { source.expectUnchanged(name) }
             let copy = URL(fileURLWithPath: ledger.workspace.path("checked-\(name)")).resolvingSymlinksInPath().path
             // Held for good where the check opens the copy (LMDB's lock file, made by no other step of the backup).
-            let held = ledger.workspace.path("held-check-\(name)")
-            let backup = try await FaultInjection.startHeld(
-                ["backup", "--data", ledger.directory, "--out", copy], library: library, calls: ["open"], path: copy + "/lock.mdb", held: held)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: copy) == ["data.mdb"], "\(name): not held checking a whole copy")
-            kill(backup.pid, signalNumber)
-            let result = await backup.wait(timeout: 60)
-            try #require(FileManager.default.fileExists(atPath: held), "\(name): backup did not reach its check: \(result.stderr)")
-            #expect(result.exitedNormally && result.status == 128 + signalNumber, "\(name): status \(result.status), signalled \(result.signaled): \(result.stderr)")
-            #expect(result.stderr == "backup: interrupted by \(name): removed \(copy)\n", "\(result.stderr)")
-            #expect(result.stdout.isEmpty, "\(result.stdout)")
-            #expect(!FileManager.default.fileExists(atPath: copy), "\(name) left \((try? FileManager.default.contentsOfDirectory(atPath: copy)) ?? [])")
+            try await Self.interruptHeldBackup(
+                of: ledger, into: copy, library: library, calls: ["open"], path: copy + "/lock.mdb",
+                held: ledger.workspace.path("held-check-\(name)"), signal: (signalNumber, name), heldWhere: "its check"
+            ) { () throws in
+                #expect(try FileManager.default.contentsOfDirectory(atPath: copy) == ["data.mdb"], "\(name): not held checking a whole copy")
+            }
 
             // Once checked: the signal comes as the ok line is written (the first write to the file standard output
             // goes to), and the write goes on.
