@@ -665,9 +665,17 @@ struct CLITests {
             server=$!
             trap 'kill $server 2> /dev/null' EXIT
             waited=0
-            while [ $waited -lt 600 ] && ! grep -q '^verifier-key' "$folder/serve.out"; do sleep 0.1; waited=$((waited + 1)); done
+            while [ $waited -lt 600 ] && kill -0 $server 2> /dev/null && ! grep -q '^verifier-key' "$folder/serve.out"; do
+                sleep 0.1; waited=$((waited + 1))
+            done
             endpoint=$(sed -n 's/^listening tcp //p' "$folder/serve.out")
-            [ -n "$endpoint" ] || exit 8
+            if [ -z "$endpoint" ]; then
+                # Not listening: what the server said, and how it ended if it did, for the test's message.
+                kill -0 $server 2> /dev/null && echo "serve still running after $waited tenths of a second" >&2
+                kill -0 $server 2> /dev/null || { wait $server; echo "serve ended with status $?" >&2; }
+                cat "$folder/serve.out" "$folder/serve.err" >&2
+                exit 8
+            fi
             echo "serve $(grep '^Max core file size' /proc/$server/limits)"
             echo "serve $(grep '^VmLck' /proc/$server/status)"
             rm -f "$folder/events"
