@@ -1017,9 +1017,7 @@ struct AuditTests {
         #expect(uncoveredError.message.contains("its latest checkpoint covers 4 records, its log holds 5"), "\(uncoveredError)")
         // Seq 2 gone: four records, the last one under seq 4, so the next would go at seq 4 again.
         let gapped = try Self.ledgerOfTimedCommits()
-        let environment = try LMDBEnvironment(path: gapped.directory, databaseNames: LedgerDatabase.all, create: false)
-        try environment.write { (transaction) throws(LedgerError) in try transaction.delete(LedgerDatabase.log, BigEndianKey.encode(2)) }
-        environment.close()
+        try Self.delete(records: [2], checkpoints: [], in: gapped.directory)
         let gappedError = try #require(openingError(gapped), "a ledger with a record missing opened to write")
         #expect(gappedError.code == .integrity)
         #expect(gappedError.message.contains("its log holds 4 records, the last stored under seq 4 as seq 4, where seq 3 was due"), "\(gappedError)")
@@ -1111,13 +1109,8 @@ struct AuditTests {
         try replica.append(leaves: leaves, checkpoints: checkpoints)
         replica.close()
         for directory in [temporary.directory, replicaDirectory] {
-            // As a hand with LMDB's tools might: the records and checkpoints past `newSize` deleted, nothing else.
-            let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false)
-            try environment.write { (transaction) throws(LedgerError) in
-                for sequenceNumber in newSize..<5 { try transaction.delete(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber)) }
-                for size in [UInt64(4), 5] where size > newSize { try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(size)) }
-            }
-            environment.close()
+            // The records and checkpoints past `newSize` deleted, nothing else.
+            try Self.delete(records: Array(newSize..<5), checkpoints: [4, 5].filter { $0 > newSize }, in: directory)
         }
         let expected = "data.mdb is damaged: its tree holds the leaf hash of seq \(newSize), past the end of its log of \(newSize) records"
         func refusal(_ directory: String, _ open: () throws(LedgerError) -> Void) throws -> LedgerError? {
@@ -1155,9 +1148,17 @@ struct AuditTests {
     }
 
     static func deleteCheckpoint(size: UInt64, of temporary: TemporaryLedger) throws {
-        let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
+        try delete(records: [], checkpoints: [size], in: temporary.directory)
+    }
+
+    /// Deletes the records of `records` and the checkpoints of sizes `checkpoints` in one raw LMDB write, as a hand
+    /// with LMDB's tools might: nothing else of the file changes.
+    static func delete(records: [UInt64], checkpoints: [UInt64], in directory: String) throws {
+        let environment = try LMDBEnvironment(path: directory, databaseNames: LedgerDatabase.all, create: false)
+        defer { environment.close() }
         try environment.write { (transaction) throws(LedgerError) in
-            try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(size))
+            for sequenceNumber in records { try transaction.delete(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber)) }
+            for size in checkpoints { try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(size)) }
         }
     }
 
@@ -1339,12 +1340,7 @@ struct AuditTests {
     func logCutShort() throws {
         func deleting(_ sequenceNumbers: [UInt64], checkpoints sizes: [UInt64]) throws -> LedgerReplay.Failure? {
             let temporary = try Self.ledgerOfTimedCommits()
-            let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
-            try environment.write { (transaction) throws(LedgerError) in
-                for sequenceNumber in sequenceNumbers { try transaction.delete(LedgerDatabase.log, BigEndianKey.encode(sequenceNumber)) }
-                for size in sizes { try transaction.delete(LedgerDatabase.checkpoints, BigEndianKey.encode(size)) }
-            }
-            environment.close()
+            try Self.delete(records: sequenceNumbers, checkpoints: sizes, in: temporary.directory)
             return try Self.replay(temporary)
         }
         let lastGone = try deleting([4], checkpoints: [])
@@ -1359,9 +1355,7 @@ struct AuditTests {
     @Test("reading the records in order (export, report) stops at a gap in the log with integrity_failure, after the records before it, rather than passing over it")
     func recordsInOrderStopAtAGap() throws {
         let temporary = try Self.ledgerOfTimedCommits()
-        let environment = try LMDBEnvironment(path: temporary.directory, databaseNames: LedgerDatabase.all, create: false)
-        try environment.write { (transaction) throws(LedgerError) in try transaction.delete(LedgerDatabase.log, BigEndianKey.encode(2)) }
-        environment.close()
+        try Self.delete(records: [2], checkpoints: [], in: temporary.directory)
         let reader = try LedgerReader.open(directory: temporary.directory)
         var seen: [UInt64] = []
         var code: LedgerError.Code?
