@@ -552,15 +552,14 @@ struct WriterPlannerTests {
         try Self.expectLogHoldsExactly(Array(firstReceipts.values) + newReceipts, after: sizeBefore, in: writer)
     }
 
-    @Test("an event sent twice into one group whose commit fails gets the commit's error both times: neither copy was written")
-    func eventTwiceInAFailedCommit() async throws {
-        let fixture = try CircuitFixture(initialBalance: 100)
+    /// The fixture's map made 256 KiB larger than its file, then filled by the ledger itself with large
+    /// registrations until one did not fit: that event, and the options that open the full map. Another event of the
+    /// same size may still fit (each registration's key is drawn at random, and where it lands in the tables decides
+    /// whether a page must be split); this one cannot, on the same state.
+    private static func fillMap(_ fixture: CircuitFixture) throws -> (eventThatDidNotFit: VerifiedEvent, options: LMDBEnvironment.Options) {
         var status = stat()
         #expect(stat(fixture.directory + "/data.mdb", &status) == 0)
         let options = LMDBEnvironment.Options(mapSize: .exactly(bytes: Int(status.st_size) + 256 * 1024), readAhead: false)
-        // The map filled by the ledger itself. The event sent twice below is the one that did not fit: another of the
-        // same size may still fit (each registration's key is drawn at random, and where it lands in the tables
-        // decides whether a page must be split), this one cannot, on the same state.
         var eventThatDidNotFit: VerifiedEvent?
         do {
             let ledger = try Ledger.open(directory: fixture.directory, options: options)
@@ -573,7 +572,13 @@ struct WriterPlannerTests {
                 }
             }
         }
-        let event = try #require(eventThatDidNotFit, "the map never filled")
+        return (try #require(eventThatDidNotFit, "the map never filled"), options)
+    }
+
+    @Test("an event sent twice into one group whose commit fails gets the commit's error both times: neither copy was written")
+    func eventTwiceInAFailedCommit() async throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let (event, options) = try Self.fillMap(fixture)
         // Both copies queued before the planner runs: one group, the second a repeat of the first's planned record.
         let planner = WriterQueueBoundTests.HeldPlanner()
         let writer = try LedgerWriter.start(directory: fixture.directory, limits: ServerLimits(), options: options, threads: planner.starter) { _ in }
@@ -596,6 +601,38 @@ struct WriterPlannerTests {
         }
         await writer.stop()
         #expect(try writer.reader.size() == sizeBefore)
+    }
+
+    @Test("what was planned over a commit that failed goes back ahead of the requests still queued: every request is answered in the order it came")
+    func requestsPlannedOverAFailedCommitKeepTheirTurn() async throws {
+        let fixture = try CircuitFixture(initialBalance: 100)
+        let (eventThatDidNotFit, options) = try Self.fillMap(fixture)
+        // Groups of two events: the first (with the event that cannot fit) fails while the second is planned over it
+        // and the rest still wait in the queue, whatever the threads' timing, as every request is queued before the
+        // planner starts. Arrival order (Specs/protocol.md 7) puts the second group's requests back first in line.
+        var limits = ServerLimits()
+        limits.maximumCommitBatch = 2
+        let planner = WriterQueueBoundTests.HeldPlanner()
+        let writer = try LedgerWriter.start(directory: fixture.directory, limits: limits, options: options, threads: planner.starter) { _ in }
+        let events = [eventThatDidNotFit] + (try Self.largeRegistrations(fixture, clients: 1, perClient: 9, prefix: "turn")[0])
+        // The committer answers each group's requests in turn on its own thread: the order the answers came in.
+        let answered = Locked<[Int]>([])
+        let codes = Locked<[Int: String]>([:])
+        for (number, event) in events.enumerated() {
+            writer.submit(.single(event, expectedSize: nil)) { result in
+                answered.withLock { $0.append(number) }
+                if case .failure(let refusal) = result { codes.withLock { $0[number] = refusal.error.code.name } }
+            }
+        }
+        planner.release()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while answered.withLock({ $0.count }) < events.count && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        await writer.stop()
+        #expect(codes.withLock { $0[0] } == "map_full", "the first group's commit failed")
+        #expect(writer.statistics.replannedRequests >= 2, "the second group was planned again: \(writer.statistics.replannedRequests)")
+        #expect(answered.withLock { $0 } == Array(events.indices))
     }
 
     @Test("a map that fills during concurrent writes: every request gets its receipts or map_full, every receipt is in the log, nothing else is, and the ledger verifies")
