@@ -11,7 +11,9 @@ struct ReportCommand: ParsableCommand {
 
             Without --csv: a table of every (month, district, category, organisation) row with monthly subtotals, then \
             totals by district, category and organisation, then the reconciliation of outstanding with the balances. \
-            With --csv: a header row, then one row per (month, district, category, organisation), amounts in TOC.
+            With --csv: a header row, then one row per (month, district, category, organisation), amounts in TOC; \
+            a district, category or organisation starting with =, +, -, @, tab or CR (other than the lone -) is \
+            written quoted after a ' ("'-A1"), so that a spreadsheet does not run it as a formula (Specs/ledger.md 12).
             """)
 
     @Option(name: .long, help: "The ledger directory.")

@@ -53,43 +53,45 @@ struct ReportTests {
     /// 02-15 the rest of the three lots expires (food 5.00, books 20.00, general 20.00) and a transport dote of 38.00.
     /// `splitPayment`: the grocer is paid 50.00 (the food lot) and then 10.00 (general) in two payments, and the refund
     /// of 15.00 is of the first. `splitRefund`: the refund of 15.00 is made as 8.00 and then 7.00.
-    func smallCircuit(splitPayment: Bool = false, splitRefund: Bool = false) throws -> RecordedLedger {
+    func smallCircuit(
+        splitPayment: Bool = false, splitRefund: Bool = false, authority: String = "city", organisation: String = "casa", district: String = "san_salvario"
+    ) throws -> RecordedLedger {
         var ledger = RecordedLedger()
         func multikey(_ key: Ed25519PrivateKey) -> JSONValue { .array([.string(key.publicKey.multikey)]) }
-        try ledger.append("ledger.genesis", by: "city", key: city, [
+        try ledger.append("ledger.genesis", by: authority, key: city, [
             "origin": "report.test/ledger",
-            "authority": .object(["actor": "city", "name": "City", "keys": multikey(city)]),
+            "authority": .object(["actor": .string(authority), "name": "City", "keys": multikey(city)]),
             "checkpoint_key": .string(Ed25519PrivateKey().publicKey.multikey),
             "currency": .object(["code": "TOC", "decimals": 2]),
         ])
-        try ledger.append("actor.registered", by: "city", key: city, [
-            "actor": "casa", "role": "organisation", "name": "Casa del Quartiere", "district": "san_salvario", "keys": multikey(casa),
+        try ledger.append("actor.registered", by: authority, key: city, [
+            "actor": .string(organisation), "role": "organisation", "name": "Casa del Quartiere", "district": .string(district), "keys": multikey(casa),
         ])
-        try ledger.append("actor.registered", by: "casa", key: casa, [
-            "actor": "op", "role": "staff", "name": "Operatrice", "organisation": "casa", "keys": multikey(operatore),
+        try ledger.append("actor.registered", by: organisation, key: casa, [
+            "actor": "op", "role": "staff", "name": "Operatrice", "organisation": .string(organisation), "keys": multikey(operatore),
         ])
         try ledger.append("actor.registered", by: "op", key: operatore, [
-            "actor": "ben", "role": "beneficiary", "name": "Portafoglio ben", "organisation": "casa", "keys": multikey(wallet),
+            "actor": "ben", "role": "beneficiary", "name": "Portafoglio ben", "organisation": .string(organisation), "keys": multikey(wallet),
         ])
-        try ledger.append("actor.registered", by: "city", key: city, ["actor": "grocer", "role": "merchant", "name": "Grocer", "keys": multikey(grocer)])
-        try ledger.append("actor.registered", by: "city", key: city, ["actor": "bookshop", "role": "merchant", "name": "Bookshop", "keys": multikey(bookshop)])
-        try ledger.append("policy.updated", by: "city", key: city, [
+        try ledger.append("actor.registered", by: authority, key: city, ["actor": "grocer", "role": "merchant", "name": "Grocer", "keys": multikey(grocer)])
+        try ledger.append("actor.registered", by: authority, key: city, ["actor": "bookshop", "role": "merchant", "name": "Bookshop", "keys": multikey(bookshop)])
+        try ledger.append("policy.updated", by: authority, key: city, [
             "conversion_rate_cents_per_credit": 100, "monthly_conversion_cap_cents": 50_000, "lot_validity_days": 30,
             "categories": ["food", "books", "transport"],
         ])
-        try ledger.append("program.funded", by: "city", key: city, ["amount": 100_000, "reference": "Delibera 2026/1"])
-        try ledger.append("merchant.enrolled", by: "city", key: city, ["merchant": "grocer", "categories": ["food"], "district": "san_salvario"])
-        try ledger.append("merchant.enrolled", by: "city", key: city, ["merchant": "bookshop", "categories": ["books"], "district": "centro"])
+        try ledger.append("program.funded", by: authority, key: city, ["amount": 100_000, "reference": "Delibera 2026/1"])
+        try ledger.append("merchant.enrolled", by: authority, key: city, ["merchant": "grocer", "categories": ["food"], "district": "san_salvario"])
+        try ledger.append("merchant.enrolled", by: authority, key: city, ["merchant": "bookshop", "categories": ["books"], "district": "centro"])
         // A case with one activation and a badge of 20 credits.
         try ledger.append("case.referred", by: "op", key: operatore, [
-            "case": "case-1", "beneficiary": "ben", "household": "nucleo-1", "to": "casa",
+            "case": "case-1", "beneficiary": "ben", "household": "nucleo-1", "to": .string(organisation),
             "sealed": SealedData.seal(["nome": "Anna"], subject: "ben", key: SecretBox.newKey()),
         ])
         try ledger.append("case.opened", by: "op", key: operatore, ["case": "case-1"])
         try ledger.append("opportunity.published", by: "op", key: operatore, [
             "opportunity": "orto", "title": "Orto", "description": "Orto comunitario", "category": "civic_utility", "district": "san_salvario",
         ])
-        try ledger.append("badge_class.defined", by: "casa", key: casa, [
+        try ledger.append("badge_class.defined", by: organisation, key: casa, [
             "badge_class": "verde", "name": "Verde", "description": "Cura del verde", "criteria": "Dieci ore", "credits": 20,
         ])
         try ledger.append("activation.recorded", by: "op", key: operatore, [
@@ -101,7 +103,7 @@ struct ReportTests {
         try ledger.append("dote.granted", by: "op", key: operatore, ["beneficiary": "ben", "category": "food", "amount": 5_000])
         try ledger.append("dote.granted", by: "op", key: operatore, ["beneficiary": "ben", "category": "books", "amount": 3_000])
         // Converted by the organisation itself (not staff): same organisation, same district.
-        try ledger.append("credits.converted", by: "casa", key: casa, ["beneficiary": "ben", "badges": ["badge-1"]])
+        try ledger.append("credits.converted", by: organisation, key: casa, ["beneficiary": "ben", "badges": ["badge-1"]])
 
         ledger.now = "2026-01-12T16:00:00.000Z"
         let payment: String
@@ -119,12 +121,12 @@ struct ReportTests {
         ledger.now = "2026-01-20T16:00:00.000Z"
         let settlement = try ledger.append("settlement.requested", by: "grocer", key: grocer, ["amount": 4_500])
         ledger.now = "2026-02-03T09:00:00.000Z"
-        try ledger.append("settlement.paid", by: "city", key: city, ["settlement": .string(settlement), "reference": "Mandato 1"])
+        try ledger.append("settlement.paid", by: authority, key: city, ["settlement": .string(settlement), "reference": "Mandato 1"])
 
         ledger.now = "2026-02-15T09:00:00.000Z"
         // Lots are named by the seq of the event that made them: the two doti and the conversion.
         for lot in try ledger.state.lots(of: "ben").map(\.id) {
-            try ledger.append("tocoin.expired", by: "city", key: city, ["beneficiary": "ben", "lot": .integer(Int64(lot))])
+            try ledger.append("tocoin.expired", by: authority, key: city, ["beneficiary": "ben", "lot": .integer(Int64(lot))])
         }
         try ledger.append("dote.granted", by: "op", key: operatore, ["beneficiary": "ben", "category": "transport", "amount": 3_800])
         return ledger
@@ -225,6 +227,35 @@ struct ReportTests {
         #expect(FundingReport.toc(5) == "0.05")
         #expect(FundingReport.toc(-5) == "-0.05")
         #expect(FundingReport.toc(123_456) == "1234.56")
+    }
+
+    @Test("CSV: an authority, organisation or district id a spreadsheet would run as a formula is written quoted after a ', amounts and the lone - stay as they are")
+    func csvFormulaInjection() throws {
+        // Identifiers may start with `-`: in a spreadsheet `-A1` shows (minus) another cell, `-2-3` computes -5.
+        let report = try smallCircuit(authority: "-city", organisation: "-A1", district: "-2-3").report()
+        let lines = report.csv().split(separator: "\n").map(String.init)
+        #expect(lines.contains(#"2026-01,-,-,"'-city",1000.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00"#), "\(lines)")
+        #expect(lines.contains(#"2026-01,"'-2-3",food,"'-A1",0.00,0.00,50.00,50.00,5.00,0.00,0.00,50.00"#), "\(lines)")
+        #expect(lines.contains(#"2026-02,"'-2-3",food,"'-A1",0.00,0.00,0.00,0.00,0.00,45.00,5.00,-50.00"#), "\(lines)")
+        for line in lines.dropFirst() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            #expect(fields.count == 12, "\(line)")
+            // No text field a spreadsheet reads as a formula; every amount a number (negative ones included).
+            for field in fields.prefix(4) {
+                #expect(field == "-" || !(field.unicodeScalars.first.map { FundingReport.formulaStarts.contains($0) } ?? true), "\(line)")
+            }
+            #expect(fields.dropFirst(4).allSatisfy { Double($0) != nil }, "\(line)")
+        }
+        // The other two text columns cannot start so: a month is the digits of recorded_at, a category a slug (or
+        // "general", or "-").
+        #expect(Identifier.isValid("-A1"))
+        for start in FundingReport.formulaStarts {
+            #expect(!Slug.isValid(String(start) + "food"))
+        }
+        #expect(FundingReport.csvField("\r\nx") == "\"'\r\nx\"")
+        #expect(FundingReport.csvField("=1+1") == "\"'=1+1\"")
+        #expect(FundingReport.csvField("@x\"y") == "\"'@x\"\"y\"")
+        #expect(FundingReport.csvField("a\r\nb") == "\"a\r\nb\"")
     }
 
     @Test("records must be folded in seq order, with the state of the same ledger")

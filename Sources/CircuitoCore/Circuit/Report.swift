@@ -454,9 +454,19 @@ public struct FundingReport: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The first characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection").
+    static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
+
+    /// A text column's field. One that a spreadsheet would run as a formula gets a `'` before it, quoted: district and
+    /// organisation are identifiers, which may start with `-` (`-A1` would show another cell), and an auditor
+    /// opens the report of a ledger the authority chose those ids for. The lone `-` of a dimension that does not
+    /// apply is no formula and stays as it is. Amounts are never text fields: `-0.05` stays a number.
     static func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+        // Scalars, not characters: "\r\n" is one Character, equal to neither "\r" nor "\n".
+        let scalars = text.unicodeScalars
+        let formula = scalars.first.map { formulaStarts.contains($0) } == true && text != unattributed
+        guard formula || scalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + (formula ? "'" : "") + text.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
     }
 
     /// The readable report: every row grouped by month with monthly subtotals and the total, then the totals by
