@@ -59,25 +59,6 @@ func printError(_ text: String) {
     _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
 }
 
-/// `text` with every control character (C0, DEL, C1) and every bidirectional override written as `\u{…}`, so
-/// that it stays on its line and shows what it holds.
-func printable(_ text: String) -> String {
-    var result = ""
-    result.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
-    for scalar in text.unicodeScalars {
-        let value = scalar.value
-        let hidden = value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value)
-            || (0x2066...0x2069).contains(value) || value == 0x200E || value == 0x200F || value == 0x061C
-            || value == 0x2028 || value == 0x2029
-        if hidden {
-            result += "\\u{" + String(value, radix: 16, uppercase: true) + "}"
-        } else {
-            result.unicodeScalars.append(scalar)
-        }
-    }
-    return result
-}
-
 func errorJSON(_ error: LedgerError) -> JSONValue {
     .object(["code": .string(error.code.name), "number": .integer(Int64(error.code.number)), "message": .string(error.message)])
 }

@@ -822,6 +822,23 @@ import Testing
         await fixture.server.shutdown()
     }
 
+    /// With `--connect` the server is anyone's: the refusal codes and failure messages it sends reach the text summary
+    /// on standard output, which must show them, not let them drive the terminal or forge lines of the report.
+    @Test func textShowsWhatTheServerSentEscaped() throws {
+        var outcome = LoadOutcome()
+        outcome.refusals["\u{1B}[2Jcleared"] = 1
+        outcome.failures = ["connection_failed: x\u{1B}]0;title\u{07}\r\nnote: forged\u{202E}"]
+        var report = BenchReport()
+        report.append = PhaseReport(name: "append", outcome: outcome)
+        report.notes = ["the disk was not measured: \u{9B}31mred"]
+        let text = report.text
+        #expect(!text.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) || $0.value == 0x202E }, "\(text.debugDescription)")
+        #expect(text.contains("\\u{1B}[2Jcleared 1"), "\(text)")
+        #expect(text.contains("  connection failure: connection_failed: x\\u{1B}]0;title\\u{7}\\u{D}\\u{A}note: forged\\u{202E}"), "\(text)")
+        #expect(text.contains("note: the disk was not measured: \\u{9B}31mred"), "\(text)")
+        #expect(!text.split(whereSeparator: \.isNewline).contains { $0.hasPrefix("note: forged") }, "\(text)")
+    }
+
     /// An empty set of latencies has no percentile: the JSON says null, not 0 ms, which would read as a measured (and
     /// perfect) latency; the text says that no answer was accepted.
     @Test func noAnswerGivesNoLatency() throws {

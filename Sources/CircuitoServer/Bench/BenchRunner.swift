@@ -463,14 +463,17 @@ public struct BenchReport: Sendable {
 
     private var mixEventCount: Int { mix.filter { $0.key != .setup }.values.reduce(0, +) }
 
-    /// A readable summary.
-    public var text: String {
+    /// A readable summary, each line `printable`: refusal codes, connection failures and notes quote what the
+    /// server sent (with `--connect`, any server), which must not drive the terminal or forge lines of the report.
+    public var text: String { summaryLines.map(printable).joined(separator: "\n") }
+
+    private var summaryLines: [String] {
         var lines: [String] = []
         func number(_ value: Double) -> String { Self.format(value, decimals: 0) }
         func milliseconds(_ value: Double) -> String { Self.format(value, decimals: 3) + " ms" }
         let mixText = BenchEventKind.allCases.filter { $0 != .setup }.map { "\($0.rawValue) \(mix[$0] ?? 0)" }.joined(separator: ", ")
         if let path = exportedOnlyTo {
-            return "exported: \(mixEventCount) signed events of the mix (\(mixText)) to \(path), pre-signed in \(Self.format(presignSeconds, decimals: 1)) s; nothing measured"
+            return ["exported: \(mixEventCount) signed events of the mix (\(mixText)) to \(path), pre-signed in \(Self.format(presignSeconds, decimals: 1)) s; nothing measured"]
         }
         lines.append("circuit: \(beneficiaries) beneficiaries, \(setupEvents) setup events, \(prefillEvents) prefilled; ledger \(ledgerSizeBefore) → \(ledgerSizeAfter) records")
         lines.append("mix: \(events) events (\(mixText)), pre-signed in \(Self.format(presignSeconds, decimals: 1)) s")
@@ -559,7 +562,7 @@ public struct BenchReport: Sendable {
             lines.append("  the hypervisor took \(Self.format(steal * 100, decimals: 1)) % of the machine's CPU time during the three replays")
         }
         for note in notes { lines.append("note: \(note)") }
-        return lines.joined(separator: "\n")
+        return lines
     }
 }
 
