@@ -3,6 +3,7 @@ import CircuitoCore
 import CircuitoCredentials
 import CircuitoCrypto
 import CircuitoStorage
+import Glibc
 
 struct BadgeCommand: CommandGroup {
     static let configuration = CommandConfiguration(
@@ -171,7 +172,7 @@ struct BadgeVerifyCommand: ParsableCommand {
         let output = StandardOutput()
         // The details quote the credential (its ids, its verification method): written as they are, its line breaks
         // and terminal escapes could print lines of their own, a "valid:" among them.
-        let shown = printable
+        let shown = { (text: String) in printable(text) }
         for check in report.checks {
             switch check.outcome {
             case .passed(let detail): output.write("\(check.name): ok: \(shown(detail))\n")
@@ -229,7 +230,12 @@ struct BadgeBakeCommand: ParsableCommand {
 
 struct BadgeExtractCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "extract", abstract: "Print the credential baked into a PNG or SVG badge image.")
+        commandName: "extract", abstract: "Print the credential baked into a PNG or SVG badge image.",
+        discussion: """
+            Written exactly as baked to --out, a file or a pipe. On a terminal, control characters other than LF and \
+            tab, and bidirectional overrides, are shown as \\u{X}, as badge verify shows what it quotes: the image's \
+            maker chose the text.
+            """)
 
     @Argument(help: "The baked image.")
     var file: String
@@ -240,7 +246,11 @@ struct BadgeExtractCommand: ParsableCommand {
         try reportingErrors { () throws(LedgerError) in
             let bytes = try LocalFiles.read(file, maximumBytes: BadgeBaking.maximumImageBytes)
             let text = try BadgeBaking.extract(from: bytes)
-            try LocalFiles.emit(Array(text.utf8) + [0x0A], to: out)
+            // Whoever made the image chose the text: raw on a terminal, its ESC sequences would drive it and a CR or
+            // a bidirectional override rewrite what is shown. There it is for reading, so shown as badge verify shows
+            // what it quotes; to a file or a pipe, exactly as baked.
+            let shown = out == nil && isatty(1) == 1 ? printable(text, keeping: ["\n", "\t"]) : text
+            try LocalFiles.emit(Array(shown.utf8) + [0x0A], to: out)
         }
     }
 }

@@ -264,6 +264,24 @@ struct BadgeCLITests {
         #expect(tooLarge.stderr.contains("error: too_large: "), "\(tooLarge.stderr)")
     }
 
+    @Test("extract on a terminal shows a baked text's control characters and bidirectional overrides as \\u{X}; to a pipe, exactly as baked")
+    func extractOnATerminalShowsControlsEscaped() async throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        // Baking takes any text: an image from elsewhere may hold one that clears the line, retitles the terminal and
+        // reverses what follows.
+        let text = "{\"name\":\"ok\"}\r\u{1B}[2K\u{1B}]0;owned\u{07}{\"name\":\"forged\u{202E}\u{9B}\"}\n\t{}"
+        let baked = workspace.path("baked.png")
+        try Data(try BadgeBaking.bake(credential: text, into: onePixelPNG)).write(to: URL(fileURLWithPath: baked))
+        let onTerminal = try await runToCompletion(["badge", "extract", baked], stdoutOnTerminal: true)
+        #expect(onTerminal.succeeded, "\(onTerminal.stderr)")
+        // The terminal writes each LF as CR LF.
+        let shown = onTerminal.stdout.replacingOccurrences(of: "\r\n", with: "\n")
+        #expect(shown == #"{"name":"ok"}\u{D}\u{1B}[2K\u{1B}]0;owned\u{7}{"name":"forged\u{202E}\u{9B}"}"# + "\n\t{}\n", "\(shown.debugDescription)")
+        let piped = try await circuito("badge", "extract", baked)
+        #expect(piped.succeeded && piped.stdout == text + "\n", "\(piped.stdout.debugDescription)")
+    }
+
     @Test("bake into PNG and SVG, extract, and verify the baked images directly")
     func bakeAndExtract() async throws {
         let fixture = try BadgeLedgerFixture()

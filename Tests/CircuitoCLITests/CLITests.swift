@@ -137,7 +137,7 @@ final class ChildProcess: @unchecked Sendable {
     /// Runs `executable` (default: the `circuito` binary) with `arguments`, with `environment` added to this
     /// process's own.
     /// With `stderrOnTerminal`, the child's standard error is a pseudo-terminal (the progress lines' condition), read
-    /// as its `stderr`. With `stderrOutputStopped` as well, that terminal's output is stopped (as by ^S) for good: the
+    /// as its `stderr`; with `stdoutOnTerminal`, its standard output (whose LFs the terminal writes as CR LF). With `stderrOutputStopped` as well, that terminal's output is stopped (as by ^S) for good: the
     /// child's first write to standard error blocks, which holds it at a known point (`isBlockedWritingStderr`).
     /// A child inherits the signal mask of the thread that starts it, and a test's thread (a Dispatch worker) blocks
     /// SIGHUP, SIGINT, SIGTERM and most others: with `unblockedSignals` the child starts with none blocked, as a
@@ -145,7 +145,7 @@ final class ChildProcess: @unchecked Sendable {
     init(
         _ arguments: [String], stdin input: [UInt8]? = nil, keepStdinOpen: Bool = false, executable: String? = nil,
         environment: [String: String] = [:], stderrOnTerminal: Bool = false, stderrOutputStopped: Bool = false,
-        unblockedSignals: Bool = false
+        stdoutOnTerminal: Bool = false, unblockedSignals: Bool = false
     ) throws {
         precondition(!stderrOutputStopped || stderrOnTerminal, "only a terminal's output can be stopped")
         _ = CLI.ignoringSIGPIPE
@@ -157,7 +157,7 @@ final class ChildProcess: @unchecked Sendable {
         }
         // (Process closes every other descriptor in the child, so concurrent tests do not share pipe ends.)
         let inPipe = try ChildProcess.makePipe()
-        let outPipe = try ChildProcess.makePipe()
+        let outPipe = try stdoutOnTerminal ? ChildProcess.makeTerminal() : ChildProcess.makePipe()
         let errPipe = try stderrOnTerminal ? ChildProcess.makeTerminal() : ChildProcess.makePipe()
         if stderrOutputStopped {
             try #require(tcflow(errPipe[1], TCOOFF) == 0, "tcflow: \(String(cString: strerror(errno)))")
@@ -351,12 +351,12 @@ actor ChildProcessSlots {
 /// of `ChildProcessSlots` is free.
 func runToCompletion(
     _ arguments: [String], stdin: String? = nil, executable: String? = nil, environment: [String: String] = [:],
-    stderrOnTerminal: Bool = false, timeout: Double = 120
+    stderrOnTerminal: Bool = false, stdoutOnTerminal: Bool = false, timeout: Double = 120
 ) async throws -> CLIResult {
     try await ChildProcessSlots.shared.run {
         let child = try ChildProcess(
             arguments, stdin: stdin.map { Array($0.utf8) }, executable: executable, environment: environment,
-            stderrOnTerminal: stderrOnTerminal)
+            stderrOnTerminal: stderrOnTerminal, stdoutOnTerminal: stdoutOnTerminal)
         return await child.wait(timeout: timeout)
     }
 }

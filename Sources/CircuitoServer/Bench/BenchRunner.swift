@@ -465,7 +465,7 @@ public struct BenchReport: Sendable {
 
     /// A readable summary, each line `printable`: refusal codes, connection failures and notes quote what the
     /// server sent (with `--connect`, any server), which must not drive the terminal or forge lines of the report.
-    public var text: String { summaryLines.map(printable).joined(separator: "\n") }
+    public var text: String { summaryLines.map { printable($0) }.joined(separator: "\n") }
 
     private var summaryLines: [String] {
         var lines: [String] = []
