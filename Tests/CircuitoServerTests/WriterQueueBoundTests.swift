@@ -11,7 +11,7 @@ import Testing
 /// `maximumQueuedEvents`): past either, a write is refused `overloaded` at once, and nothing of it is written. Whether
 /// the queue is full otherwise depends on how fast the planner takes requests, so here the planner's thread is held
 /// back until the queue has been filled: the refusal is then certain, not a race.
-@Suite("Writer: the queue's bounds", .timeLimit(.minutes(2)))
+@Suite("Writer: the queue's bounds", .timeLimit(.minutes(5)))
 struct WriterQueueBoundTests {
     /// A starter that makes real threads, but holds the planner's body until `release` is called.
     final class HeldPlanner: @unchecked Sendable {
