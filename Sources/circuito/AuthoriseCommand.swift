@@ -46,7 +46,7 @@ struct AuthoriseCommand: ParsableCommand {
             // Checks the fields exactly as the ledger will.
             _ = try PaymentAuthorisation(json: authorisation.json.objectValue ?? [:])
             let signature = PaymentAuthorisation.sign(authorisation, with: wallet)
-            print(CanonicalJSON.encodeString(.object(["authorisation": authorisation.json, "signature": .string(Base64.encode(signature))])))
+            printJSONLine(.object(["authorisation": authorisation.json, "signature": .string(Base64.encode(signature))]))
         }
     }
 }

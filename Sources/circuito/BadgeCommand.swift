@@ -61,7 +61,7 @@ struct BadgeCredentialCommand: ParsableCommand {
                 activations: source.activations, opportunities: source.opportunities, origin: source.origin,
                 statusListIndex: source.statusListIndex, signingKey: signingKey, suite: suite.cryptosuite,
                 contexts: try CredentialContexts.load(directory: contexts))
-            try LocalFiles.emit(CanonicalJSON.encode(credential) + [0x0A], to: out)
+            try LocalFiles.emitJSONLine(credential, to: out)
         }
     }
 }
@@ -93,7 +93,7 @@ struct BadgeStatusListCommand: ParsableCommand {
                 issuer: source.issuer, issuedCount: source.issuedCount, revokedIndices: source.revokedIndices,
                 validFrom: source.asOf, origin: source.origin, signingKey: signingKey, suite: suite.cryptosuite,
                 contexts: try CredentialContexts.load(directory: contexts))
-            try LocalFiles.emit(CanonicalJSON.encode(credential) + [0x0A], to: out)
+            try LocalFiles.emitJSONLine(credential, to: out)
         }
     }
 }

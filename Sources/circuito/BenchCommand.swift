@@ -122,7 +122,8 @@ struct BenchCommand: ParsableCommand {
             BenchCleanup.holdIfInterrupted()
             let report = try run.get()
             let output = StandardOutput()
-            output.write(json ? report.jsonText + "\n" : report.text + "\n")
+            // The JSON quotes what the server sent (refusal codes, failures): on a terminal escaped, as the text is.
+            if json { output.writeLine(json: Array(report.jsonText.utf8)) } else { output.write(report.text + "\n") }
             output.flush()
             if let refusals = report.append?.refusals, case let refused = refusals.values.reduce(0, +), refused > 0 {
                 // By code: a full disk's storage_error is not the ledger's refusal of the mix.

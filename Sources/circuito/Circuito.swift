@@ -551,7 +551,11 @@ func printErrorInPlace(_ text: String) {
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export", abstract: "Print every record as JSON Lines, each line exactly its leaf bytes.")
+        commandName: "export", abstract: "Print every record as JSON Lines, each line exactly its leaf bytes.",
+        discussion: """
+            Exactly the leaf bytes into a file or a pipe. On a terminal, DEL, C1 controls and bidirectional controls \
+            in the records' strings are written as \\uXXXX, the same JSON but not the leaf bytes: signers chose them.
+            """)
 
     @Option(name: .long, help: "The ledger directory.")
     var data: String
@@ -568,8 +572,8 @@ struct ExportCommand: ParsableCommand {
             defer { progress.finish() }
             var readRecords: UInt64 = 0
             try reader.forEachRecord(from: from) { (_, leafBytes) throws(LedgerError) -> Bool in
-                output.write(bytes: leafBytes)
-                output.write("\n")
+                // Exactly the leaf bytes into a file or a pipe; on a terminal, what would drive it escaped.
+                output.writeLine(json: leafBytes)
                 readRecords += 1
                 progress.read(readRecords)
                 // Output that cannot be written ends the command with an error anyway: reading on would only take
@@ -774,10 +778,10 @@ struct InclusionProofCommand: ParsableCommand {
             let reader = try LedgerReader.open(directory: data)
             let treeSize = try sizeOrCurrent(size, reader)
             let hashes = try reader.inclusionProof(leafIndex: seq, treeSize: treeSize)
-            print(CanonicalJSON.encodeString(.object([
+            printJSONLine(.object([
                 "leaf_index": .integer(Int64(seq)), "tree_size": .integer(Int64(treeSize)),
                 "hashes": .array(hashes.map { .string(Base64.encode($0)) }),
-            ])))
+            ]))
         }
     }
 }
@@ -797,10 +801,10 @@ struct ConsistencyProofCommand: ParsableCommand {
             let reader = try LedgerReader.open(directory: data)
             let secondSize = try sizeOrCurrent(to, reader)
             let hashes = try reader.consistencyProof(firstSize: from, secondSize: secondSize)
-            print(CanonicalJSON.encodeString(.object([
+            printJSONLine(.object([
                 "first_size": .integer(Int64(from)), "second_size": .integer(Int64(secondSize)),
                 "hashes": .array(hashes.map { .string(Base64.encode($0)) }),
-            ])))
+            ]))
         }
     }
 }
@@ -818,9 +822,9 @@ struct RootCommand: ParsableCommand {
             let reader = try LedgerReader.open(directory: data)
             let treeSize = try sizeOrCurrent(size, reader)
             let root = try reader.root(treeSize: treeSize)
-            print(CanonicalJSON.encodeString(.object([
+            printJSONLine(.object([
                 "tree_size": .integer(Int64(treeSize)), "root_hash": .string(Base64.encode(root)),
-            ])))
+            ]))
         }
     }
 }

@@ -100,4 +100,14 @@ enum LocalFiles {
         output.write(bytes: bytes)
         output.flush()
     }
+
+    /// `value` as canonical JSON and a LF to `path`, or as `StandardOutput.writeLine(_:)` writes it when `path` is nil
+    /// (on a terminal, what would drive it escaped: a credential quotes names from the ledger).
+    static func emitJSONLine(_ value: JSONValue, to path: String?) throws(LedgerError) {
+        guard let path else {
+            printJSONLine(value)
+            return
+        }
+        try write(CanonicalJSON.encode(value) + [0x0A], to: path)
+    }
 }

@@ -28,8 +28,18 @@ final class StandardOutput {
         if buffer.count >= Self.flushThresholdBytes { flush() }
     }
 
+    /// Whether standard output is a terminal, where JSON is written `printableJSON`.
+    static let isTerminal = isatty(1) == 1
+
+    /// One JSON value and a LF: canonical JSON into a file or a pipe, which scripts and auditors read byte for byte;
+    /// on a terminal `printableJSON`, the same value with what would drive the terminal escaped.
     func writeLine(_ value: JSONValue) {
-        buffer.append(contentsOf: CanonicalJSON.encode(value))
+        writeLine(json: CanonicalJSON.encode(value))
+    }
+
+    /// JSON text (a record's leaf bytes, an encoded value) and a LF, written as `writeLine(_:)` writes a value.
+    func writeLine(json: some Collection<UInt8>) {
+        if Self.isTerminal { buffer.append(contentsOf: printableJSON(json)) } else { buffer.append(contentsOf: json) }
         buffer.append(0x0A)
         if buffer.count >= Self.flushThresholdBytes { flush() }
     }
@@ -50,6 +60,13 @@ final class StandardOutput {
     }
 
     deinit { flush() }
+}
+
+/// One JSON value on standard output at once, as `StandardOutput.writeLine(_:)` writes it.
+func printJSONLine(_ value: JSONValue) {
+    let output = StandardOutput()
+    output.writeLine(value)
+    output.flush()
 }
 
 /// One line on standard error, written `printable`: a message may quote input (an id, a line read), which must not

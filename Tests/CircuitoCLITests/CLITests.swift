@@ -1972,6 +1972,43 @@ struct CLITests {
         #expect(!refused.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" } && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
     }
 
+    @Test("JSON on a terminal writes DEL, C1 controls and bidirectional overrides inside its strings as \\u escapes, the same JSON value; into a pipe, the canonical bytes")
+    func jsonOnATerminalEscapesWhatWouldDriveIt() async throws {
+        let ledger = try await TestLedger()
+        defer { ledger.remove() }
+        let vault = ledger.workspace.path("vault")
+        // Signers choose names and sealed data: raw, U+009B is CSI to some terminals, U+202E shows the rest reversed.
+        let hidden = "Casa\u{9B}2J\u{202E}anretni\u{7F}"
+        let escaped = #"Casa\u009b2J\u202eanretni\u007f"#
+        let sealed = try await circuito(
+            ["vault", "seal", "--vault", vault, "--beneficiary", "ben-1"], stdin: CanonicalJSON.encodeString(["nome": .string(hidden)]))
+        try #require(sealed.succeeded, "\(sealed.stderr)")
+        let casa = TestActor("casa"), staff = TestActor("op")
+        let appended = try await ledger.append([
+            try ledger.authority.register(casa, role: "organisation", name: hidden),
+            try casa.register(staff, role: "staff", name: "Op", organisation: "casa"),
+            try staff.sign("case.referred", id: "refer-1", [
+                "case": "c-1", "beneficiary": "ben-1", "household": "hh-1", "to": "casa",
+                "sealed": try JSONParser.parse(sealed.stdout.trimmingCharacters(in: .newlines)),
+            ]),
+        ])
+        try #require(appended.succeeded && !appended.stdout.contains("error"), "\(appended.stdout)\(appended.stderr)")
+        // export: the organisation's name as signed; case: the personal data opened from the vault.
+        for arguments in [["export", "--data", ledger.directory], ["case", "--data", ledger.directory, "--beneficiary", "ben-1", "--vault", vault]] {
+            let piped = try await circuito(arguments)
+            #expect(piped.succeeded && piped.stdout.contains(hidden), "\(arguments[0]): \(piped.stdout.debugDescription)\(piped.stderr)")
+            let onTerminal = try await runToCompletion(arguments, stdoutOnTerminal: true)
+            #expect(onTerminal.succeeded, "\(arguments[0]): \(onTerminal.stderr)")
+            // The terminal writes each LF as CR LF.
+            let shown = onTerminal.stdout.replacingOccurrences(of: "\r\n", with: "\n")
+            #expect(shown == piped.stdout.replacingOccurrences(of: hidden, with: escaped), "\(arguments[0]): \(shown.debugDescription)")
+            #expect(!shown.unicodeScalars.contains { $0.value == 0x7F || $0.value == 0x9B || $0.value == 0x202E }, "\(arguments[0])")
+            let shownValues = try shown.split(separator: "\n").map { try JSONParser.parse(String($0)) }
+            let pipedValues = try piped.stdout.split(separator: "\n").map { try JSONParser.parse(String($0)) }
+            #expect(!shownValues.isEmpty && shownValues == pipedValues, "\(arguments[0])")
+        }
+    }
+
     // MARK: - 5. Writer lock
 
     @Test("a second writer is refused with ledger_locked while the first holds the lock")
