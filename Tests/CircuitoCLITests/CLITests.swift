@@ -661,11 +661,16 @@ struct CLITests {
         let script = """
             ulimit -c 1024 || exit 7
             folder="$2"
+            # A second run in the same folder would otherwise find the last run's verifier-key line before the server
+            # started in the background has truncated the file (under load that child opens it late), take that for
+            # this server's, and find no endpoint in the file emptied meanwhile. Until the server creates them, the
+            # files are missing, which grep -s takes quietly for no line yet.
+            rm -f "$folder/serve.out" "$folder/serve.err"
             \(prefix) "$0" serve --data "$1" --listen 127.0.0.1:0 \(serveOptions) > "$folder/serve.out" 2> "$folder/serve.err" &
             server=$!
             trap 'kill $server 2> /dev/null' EXIT
             waited=0
-            while [ $waited -lt 600 ] && kill -0 $server 2> /dev/null && ! grep -q '^verifier-key' "$folder/serve.out"; do
+            while [ $waited -lt 600 ] && kill -0 $server 2> /dev/null && ! grep -qs '^verifier-key' "$folder/serve.out"; do
                 sleep 0.1; waited=$((waited + 1))
             done
             endpoint=$(sed -n 's/^listening tcp //p' "$folder/serve.out")
@@ -689,7 +694,7 @@ struct CLITests {
             exec 3>&-
             wait $submit
             waited=0
-            while [ -n "\(prefix)" ] && [ $waited -lt 100 ] && ! grep -q 'serve: note' "$folder/serve.err"; do sleep 0.1; waited=$((waited + 1)); done
+            while [ -n "\(prefix)" ] && [ $waited -lt 100 ] && ! grep -qs 'serve: note' "$folder/serve.err"; do sleep 0.1; waited=$((waited + 1)); done
             kill -TERM $server
             wait $server
             cat "$folder/serve.err" >&2
