@@ -21,6 +21,17 @@ final class AllocatorTrimmer: Sendable {
         var lastTrimMicroseconds = 0
     }
 
+    /// What the checks read and trim: this process's allocator (`process`), or a test's stand-in.
+    struct Allocator: Sendable {
+        /// Anonymous resident bytes and, of them, those not handed out (`AllocatorTrimmer.residentUnusedBytes`).
+        var residentUnusedBytes: @Sendable () -> (resident: Int, unused: Int)?
+        /// Gives the free memory back (`malloc_trim`).
+        var trim: @Sendable () -> Void
+
+        static let process = Allocator(
+            residentUnusedBytes: { AllocatorTrimmer.residentUnusedBytes() }, trim: { _ = circuito_allocator_trim() })
+    }
+
     /// Growth of the resident memory not in use since the last trim (or the start) that makes the next check trim.
     static let thresholdBytes = 32 << 20
 
@@ -33,15 +44,17 @@ final class AllocatorTrimmer: Sendable {
     }
 
     private let state: Locked<State>
+    private let allocator: Allocator
 
-    /// Starts the checks, one every `intervalMilliseconds` (at least 100).
-    init(intervalMilliseconds: Int) {
+    /// Starts the checks of `allocator`, one every `intervalMilliseconds` (at least 100).
+    init(intervalMilliseconds: Int, allocator: Allocator = .process) {
         precondition(intervalMilliseconds >= 100, "allocator trim interval \(intervalMilliseconds) ms")
+        self.allocator = allocator
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "circuito.allocator-trim", qos: .utility))
         timer.schedule(
             deadline: .now() + .milliseconds(intervalMilliseconds), repeating: .milliseconds(intervalMilliseconds),
             leeway: .milliseconds(intervalMilliseconds / 10))
-        state = Locked(State(baselineBytes: Self.residentUnusedBytes()?.unused ?? 0, timer: timer))
+        state = Locked(State(baselineBytes: allocator.residentUnusedBytes()?.unused ?? 0, timer: timer))
         // The handler holds the trimmer weakly, so that the timer (which holds the handler) does not keep it alive.
         timer.setEventHandler { [weak self] in self?.check() }
         timer.resume()
@@ -67,7 +80,7 @@ final class AllocatorTrimmer: Sendable {
 
     /// One check: trims when the memory not in use grew past the threshold. Runs on the timer's queue, one at a time.
     func check() {
-        guard let before = Self.residentUnusedBytes() else { return }
+        guard let before = allocator.residentUnusedBytes() else { return }
         let baseline = state.withLock { $0.baselineBytes }
         guard Self.shouldTrim(currentBytes: before.unused, baselineBytes: baseline) else {
             // Memory that went back by itself (the top of a heap) lowers the mark, so that the next growth counts
@@ -76,9 +89,9 @@ final class AllocatorTrimmer: Sendable {
             return
         }
         let started = ContinuousClock.now
-        _ = circuito_allocator_trim()
+        allocator.trim()
         let elapsed = ContinuousClock.now - started
-        let after = Self.residentUnusedBytes() ?? before
+        let after = allocator.residentUnusedBytes() ?? before
         state.withLock { state in
             state.baselineBytes = after.unused
             state.statistics.trims += 1
