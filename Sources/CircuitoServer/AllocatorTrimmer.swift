@@ -10,6 +10,11 @@ import Glibc
 /// resident memory less what the allocator has handed out. It trims when that is `thresholdBytes` above what it was
 /// after the last trim (or at the start: thread stacks and the like count there too), so that an idle server never
 /// trims, nor one whose memory is in use, and a busy one at most once per interval.
+/// What a trim leaves is not always what a trim cannot give back: bytes that other threads free while it runs (a
+/// burst's connections closing) are counted in it, and taken for the level to grow from they stayed resident for
+/// good (a server held 58 MB of freed memory after a trim that gave back 8). So a trim that leaves more than
+/// `settledSlackBytes` above the level it started from is followed by another at the next check, and so on while
+/// each gives back at least that much: one more trim where the memory left cannot go back.
 final class AllocatorTrimmer: Sendable {
     /// What it has done since the server started (`server.info`'s `memory`).
     struct Statistics: Sendable, Equatable {
@@ -35,10 +40,18 @@ final class AllocatorTrimmer: Sendable {
     /// Growth of the resident memory not in use since the last trim (or the start) that makes the next check trim.
     static let thresholdBytes = 32 << 20
 
+    /// What a trim may leave not in use above the level it started from, and how much a following trim must give back
+    /// to be followed by one more. Above the few MiB a trim leaves on a quiet server (page remainders, what threads
+    /// free meanwhile), well below the threshold.
+    static let settledSlackBytes = 8 << 20
+
     private struct State {
         var statistics = Statistics()
         /// The resident bytes not in use after the last trim, or at the start.
         var baselineBytes: Int
+        /// While trims follow one another (the last left more than the slack above where the first started): the
+        /// baseline before the first.
+        var unsettledFromBytes: Int?
         /// Nil once stopped.
         var timer: (any DispatchSourceTimer)?
     }
@@ -78,24 +91,39 @@ final class AllocatorTrimmer: Sendable {
         currentBytes - baselineBytes >= thresholdBytes
     }
 
-    /// One check: trims when the memory not in use grew past the threshold. Runs on the timer's queue, one at a time.
+    /// One check: trims when the memory not in use grew past the threshold, or while the last trim left it unsettled.
+    /// Runs on the timer's queue, one at a time.
     func check() {
         guard let before = allocator.residentUnusedBytes() else { return }
-        let baseline = state.withLock { $0.baselineBytes }
-        guard Self.shouldTrim(currentBytes: before.unused, baselineBytes: baseline) else {
-            // Memory that went back by itself (the top of a heap) lowers the mark, so that the next growth counts
-            // from there.
-            if before.unused < baseline { state.withLock { $0.baselineBytes = before.unused } }
+        let (baseline, unsettledFrom) = state.withLock { ($0.baselineBytes, $0.unsettledFromBytes) }
+        let trims =
+            if let unsettledFrom { before.unused > unsettledFrom + Self.settledSlackBytes }
+            else { Self.shouldTrim(currentBytes: before.unused, baselineBytes: baseline) }
+        guard trims else {
+            state.withLock { state in
+                state.unsettledFromBytes = nil
+                // Memory that went back by itself (the top of a heap) lowers the mark, so that the next growth counts
+                // from there.
+                if before.unused < state.baselineBytes { state.baselineBytes = before.unused }
+            }
             return
         }
         let started = ContinuousClock.now
         allocator.trim()
         let elapsed = ContinuousClock.now - started
         let after = allocator.residentUnusedBytes() ?? before
+        let returnedBytes = max(0, before.resident - after.resident)
+        let origin = unsettledFrom ?? baseline
+        // A first trim that left much is followed by another; a following one only when it gave back much itself,
+        // so that memory no trim reaches (thread stacks) costs one trim more, not one per check.
+        let unsettled =
+            after.unused > origin + Self.settledSlackBytes
+            && (unsettledFrom == nil || returnedBytes >= Self.settledSlackBytes)
         state.withLock { state in
             state.baselineBytes = after.unused
+            state.unsettledFromBytes = unsettled ? origin : nil
             state.statistics.trims += 1
-            state.statistics.returnedBytes += max(0, before.resident - after.resident)
+            state.statistics.returnedBytes += returnedBytes
             state.statistics.lastTrimMicroseconds = Int(elapsed.components.seconds) * 1_000_000
                 + Int(elapsed.components.attoseconds / 1_000_000_000_000)
         }
