@@ -377,7 +377,7 @@ struct ProcessTests {
         #expect(verified.output.contains("ok: \(second["ledger_size_after"]?.integerValue ?? -1) records"), "\(verified.output)")
     }
 
-    @Test("memory the allocator keeps after a burst of large lines goes back to the system at its next check, and server.info counts the trim")
+    @Test("memory the allocator keeps after a burst of large lines goes back to the system within its next checks, and server.info counts what the trims gave back")
     func allocatorGivesBackAfterABurst() async throws {
         let fixture = try CircuitFixture()
         let server = try Child(["serve", "--data", fixture.directory, "--listen", "127.0.0.1:0", "--allocator-trim-interval-seconds", "1"])
@@ -424,17 +424,19 @@ struct ProcessTests {
             }
             clients.removeAll()
         }
-        // The next checks see the memory not in use and trim it.
+        // The next checks see the memory not in use and trim it. Rarely glibc gives the whole burst back by itself
+        // first (seen once under load: RssAnon 13.7 MB and no trim), and then no check has anything to
+        // trim: what this test holds the server to is the memory going back; the trimmer's rule is held exactly by
+        // AllocatorTrimmerTests, over a scripted allocator.
         let deadline = Date().addingTimeInterval(60)
         var after = try memory()
-        while (after.trims == 0 || after.resident > peakResident - (64 << 20)) && Date() < deadline {
+        while after.resident > peakResident - (64 << 20) && Date() < deadline {
             try await Task.sleep(for: .milliseconds(250))
             after = try memory()
         }
-        #expect(after.trims >= 1, "no trim: \(after)")
         #expect(after.resident <= peakResident - (64 << 20), "at most \(peakResident >> 20) MiB, after \(after)")
         // Part of it may have gone back by itself (the tops of heaps): what the trims took is counted, not all of it.
-        #expect(after.returned > 0, "\(after)")
+        if after.trims > 0 { #expect(after.returned > 0, "trims that returned nothing: \(after)") }
         kill(server.process.processIdentifier, SIGTERM)
         #expect(await server.waitForExit(timeoutSeconds: 30))
         #expect(server.process.terminationStatus == 0, "\(server.standardError)")
