@@ -233,8 +233,8 @@ struct BadgeExtractCommand: ParsableCommand {
         commandName: "extract", abstract: "Print the credential baked into a PNG or SVG badge image.",
         discussion: """
             Written exactly as baked to --out, a file or a pipe. On a terminal, control characters other than LF and \
-            tab, and bidirectional overrides, are shown as \\u{X}, as badge verify shows what it quotes: the image's \
-            maker chose the text.
+            tab, and bidirectional controls, are shown as JSON \\uXXXX escapes, as every JSON output is there, so a \
+            baked credential still reads as JSON: the image's maker chose the text.
             """)
 
     @Argument(help: "The baked image.")
@@ -247,10 +247,11 @@ struct BadgeExtractCommand: ParsableCommand {
             let bytes = try LocalFiles.read(file, maximumBytes: BadgeBaking.maximumImageBytes)
             let text = try BadgeBaking.extract(from: bytes)
             // Whoever made the image chose the text: raw on a terminal, its ESC sequences would drive it and a CR or
-            // a bidirectional override rewrite what is shown. There it is for reading, so shown as badge verify shows
-            // what it quotes; to a file or a pipe, exactly as baked.
-            let shown = out == nil && isatty(1) == 1 ? printable(text, keeping: ["\n", "\t"]) : text
-            try LocalFiles.emit(Array(shown.utf8) + [0x0A], to: out)
+            // a bidirectional override rewrite what is shown. There it is escaped as every JSON output of the CLI is
+            // on a terminal, so a baked credential still reads as JSON of the same value; to a file or a pipe,
+            // exactly as baked.
+            let shown = out == nil && isatty(1) == 1 ? printableJSON(Array(text.utf8)) : Array(text.utf8)
+            try LocalFiles.emit(shown + [0x0A], to: out)
         }
     }
 }

@@ -264,7 +264,7 @@ struct BadgeCLITests {
         #expect(tooLarge.stderr.contains("error: too_large: "), "\(tooLarge.stderr)")
     }
 
-    @Test("extract on a terminal shows a baked text's control characters and bidirectional overrides as \\u{X}; to a pipe, exactly as baked")
+    @Test("extract on a terminal shows a baked text's control characters and bidirectional overrides as JSON \\u escapes, a baked credential still JSON of the same value; to a pipe, exactly as baked")
     func extractOnATerminalShowsControlsEscaped() async throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
@@ -277,9 +277,16 @@ struct BadgeCLITests {
         #expect(onTerminal.succeeded, "\(onTerminal.stderr)")
         // The terminal writes each LF as CR LF.
         let shown = onTerminal.stdout.replacingOccurrences(of: "\r\n", with: "\n")
-        #expect(shown == #"{"name":"ok"}\u{D}\u{1B}[2K\u{1B}]0;owned\u{7}{"name":"forged\u{202E}\u{9B}"}"# + "\n\t{}\n", "\(shown.debugDescription)")
+        #expect(shown == #"{"name":"ok"}\u000d\u001b[2K\u001b]0;owned\u0007{"name":"forged\u202e\u009b"}"# + "\n\t{}\n", "\(shown.debugDescription)")
         let piped = try await circuito("badge", "extract", baked)
         #expect(piped.succeeded && piped.stdout == text + "\n", "\(piped.stdout.debugDescription)")
+        // A baked credential whose name holds DEL, a C1 control and an override: on a terminal the same JSON value.
+        let credential = "{\"name\":\"Casa\u{7F}\u{9B}2J\u{202E}anretni\"}"
+        try Data(try BadgeBaking.bake(credential: credential, into: onePixelPNG)).write(to: URL(fileURLWithPath: baked))
+        let credentialOnTerminal = try await runToCompletion(["badge", "extract", baked], stdoutOnTerminal: true)
+        let credentialShown = credentialOnTerminal.stdout.replacingOccurrences(of: "\r\n", with: "\n")
+        #expect(credentialShown == #"{"name":"Casa\u007f\u009b2J\u202eanretni"}"# + "\n", "\(credentialShown.debugDescription)")
+        #expect(try JSONParser.parse(Array(credentialShown.utf8.dropLast())) == JSONParser.parse(Array(credential.utf8)))
     }
 
     @Test("bake into PNG and SVG, extract, and verify the baked images directly")
