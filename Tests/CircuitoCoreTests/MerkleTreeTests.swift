@@ -383,6 +383,44 @@ import Testing
         }
     }
 
+    @Test("an inclusion proof longer than its tree's path is refused, even when the hashes past the path lead to the root given: the root of a larger tree that holds the smaller one as a right subtree")
+    func inclusionProofPastThePathIsRefused() throws {
+        let (nodes, _) = Self.build(Self.manyEntries)
+        let other = MerkleHash.leaf([0xee])
+        for n in 1...16 {
+            let size = UInt64(n)
+            let root = try MerkleProofs.root(treeSize: size, source: nodes)
+            for m in 0..<n {
+                let index = UInt64(m)
+                let leafHash = MerkleHash.leaf(Self.manyEntries[m])
+                let proof = try MerkleProofs.inclusionProof(leafIndex: index, treeSize: size, source: nodes)
+                // Once the path reaches the root, a further hash would make the root of a tree in which this one is
+                // the right half: a claim about another tree, not about this one at this size.
+                #expect(
+                    !MerkleProofs.verifyInclusion(
+                        leafHash: leafHash, leafIndex: index, treeSize: size, proof: proof + [other],
+                        root: MerkleHash.node(other, root)), "leaf \(m) of \(n)")
+            }
+        }
+    }
+
+    @Test("a consistency proof longer than its two sizes give is refused, even when the hashes past it lead to both roots given: those of larger trees holding these as right subtrees")
+    func consistencyProofPastItsSizesIsRefused() throws {
+        let (nodes, _) = Self.build(Self.manyEntries)
+        let other = MerkleHash.leaf([0xee])
+        for n in 2...16 {
+            let secondRoot = try MerkleProofs.root(treeSize: UInt64(n), source: nodes)
+            for m in 1..<n {
+                let firstRoot = try MerkleProofs.root(treeSize: UInt64(m), source: nodes)
+                let proof = try MerkleProofs.consistencyProof(firstSize: UInt64(m), secondSize: UInt64(n), source: nodes)
+                #expect(
+                    !MerkleProofs.verifyConsistency(
+                        firstSize: UInt64(m), secondSize: UInt64(n), firstRoot: MerkleHash.node(other, firstRoot),
+                        secondRoot: MerkleHash.node(other, secondRoot), proof: proof + [other]), "\(m) to \(n)")
+            }
+        }
+    }
+
     // MARK: Arguments and hostile input
 
     @Test func badArgumentsAreRefused() throws {
