@@ -174,6 +174,21 @@ import Testing
         }
     }
 
+    @Test("a line by the verifier's key that does not verify spoils the note, even beside one that does, in either order: every line by the key must verify")
+    func oneBadLineByTheKeyIsRefused() throws {
+        let peter = try NoteVerifier(parsing: Self.peterVerifierKey)
+        let signature = Self.peterSignature
+        // Four base64 characters of the signature replaced: same key id, same length, another signature.
+        let corrupted = String(signature.prefix(60)) + "ABCD" + String(signature.dropFirst(64))
+        #expect(corrupted != signature && corrupted.count == signature.count)
+        for lines in [[signature, corrupted], [corrupted, signature], [signature, corrupted, signature]] {
+            let note = Self.text + "\n" + lines.joined()
+            #expect(Self.openingRefusal(note, peter) == .invalidSignature, "\(note)")
+        }
+        // The same lines by the key, all valid, open the note.
+        #expect(try SignedNote.open(Self.text + "\n" + signature + signature, verifier: peter) == Self.text)
+    }
+
     @Test func signingRefusesTextsANoteCannotCarry() throws {
         let signer = try NoteSigner(parsing: Self.peterSignerKey)
         for text in ["", "no final newline", "tab\there\n", "carriage\r\n"] {
