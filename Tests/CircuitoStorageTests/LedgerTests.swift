@@ -1276,6 +1276,27 @@ struct AuditTests {
         #expect(replica.size == 5)
     }
 
+    @Test("a replica refuses a checkpoint for a size past the records it is given, among those for them, and writes nothing")
+    func replicaRefusesACheckpointPastItsRecords() throws {
+        let temporary = try Self.ledgerOfTimedCommits()
+        let (leaves, checkpoints) = try Self.leavesAndCheckpoints(of: temporary)
+        let replica = try ReplicaLedger.open(directory: temporary.directory + "/replica")
+        defer { replica.close() }
+        // The leader's own checkpoint for size 4, sent with records 0 and 1 before the one that ends them.
+        let later = try #require(checkpoints.first { $0.size == 4 })
+        do {
+            try replica.append(leaves: Array(leaves[0..<2]), checkpoints: [later] + checkpoints.filter { $0.size <= 2 })
+            Issue.record("the replica took the checkpoint for size 4 with records 0 and 1")
+        } catch {
+            #expect(error.sequenceNumber == nil)
+            #expect(error.error.code == .integrity)
+            #expect(error.error.message.contains("a checkpoint for size 4 does not belong to records 0..<2"), "\(error)")
+        }
+        #expect(replica.size == 0)
+        try replica.append(leaves: Array(leaves[0..<2]), checkpoints: checkpoints.filter { $0.size <= 2 })
+        #expect(replica.size == 2)
+    }
+
     @Test("a replica refuses a commit that names one size twice, whichever of the two notes verifies, and writes nothing")
     func replicaRefusesACheckpointTwice() throws {
         let temporary = try Self.ledgerOfTimedCommits()
