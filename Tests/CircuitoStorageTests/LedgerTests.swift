@@ -249,6 +249,44 @@ struct LedgerTests {
         #expect(try ledger.reader.checkpoints(fromSize: 7, limit: 2).isEmpty)
     }
 
+    @Test("a records page holds at most its limit and its byte bound of records (always the first, whatever its size), and the checkpoints for the sizes in (its start, its end]: for every start, limit and bound")
+    func recordsPageBounds() throws {
+        let temporary = try AuditTests.ledgerOfTimedCommits()
+        let (leaves, checkpoints) = try AuditTests.leavesAndCheckpoints(of: temporary)
+        let reader = try LedgerReader.open(directory: temporary.directory)
+        defer { _ = reader.close() }
+        // Each run of records' bytes, one below and one above: every boundary of the byte bound from both sides.
+        var bounds: Set<Int> = [1]
+        for start in leaves.indices {
+            var total = 0
+            for leaf in leaves[start...] {
+                total += leaf.count
+                bounds.formUnion([total - 1, total, total + 1])
+            }
+        }
+        for start in 0...leaves.count {
+            let remaining = leaves.count - start
+            for limit in 1...leaves.count + 1 {
+                for maximumBytes in bounds.sorted() {
+                    // The most records from `start` whose bytes together are within the bound; the first is taken anyway.
+                    let fitting = (0...remaining).last { count in
+                        leaves[start..<start + count].reduce(0) { $0 + $1.count } <= maximumBytes
+                    } ?? 0
+                    let count = min(remaining, limit, max(1, fitting))
+                    let end = UInt64(start + count)
+                    let page = try reader.recordsPage(from: UInt64(start), limit: limit, maximumBytes: maximumBytes)
+                    let label = "from \(start), limit \(limit), \(maximumBytes) bytes"
+                    #expect(page.records.map(\.sequenceNumber) == Array(UInt64(start)..<end), "\(label)")
+                    #expect(page.records.map(\.leafBytes) == Array(leaves[start..<start + count]), "\(label)")
+                    let covered = checkpoints.filter { $0.size > UInt64(start) && $0.size <= end }
+                    #expect(page.checkpoints.map(\.size) == covered.map(\.size), "\(label)")
+                    #expect(page.checkpoints.map(\.note) == covered.map(\.note), "\(label)")
+                    #expect(page.size == UInt64(leaves.count), "\(label)")
+                }
+            }
+        }
+    }
+
     @Test("a root or a proof at a tree size past the ledger's, by one or more, is refused invalid_range; at its size it is served")
     func proofsPastTheLedger() throws {
         let temporary = TemporaryLedger()
