@@ -1023,3 +1023,62 @@ extension HostileLeaderTests {
         #expect(leader.requestedFrom.withLock { $0 } == [0])
     }
 }
+
+extension HostileLeaderTests {
+    /// How a follower of a new replica stops when its leader's first connection sends `messages` after the answer; the
+    /// replica must hold nothing then.
+    static func mismatch(following messages: [JSONValue], _ recorded: RecordedStream, pinnedVerifierKey: String? = nil) throws -> Follower.Failure? {
+        let folder = TemporaryFolder()
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
+            guard FakeLeader.write(RPCMessage.line(recorded.answer(from: from)) + messages.flatMap(RecordedStream.line), to: connection) else { return }
+            FakeLeader.holdOpen(connection)
+        }
+        defer { leader.stop() }
+        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: recorded.auditor, pinnedVerifierKey: pinnedVerifierKey)
+        configuration.storageOptions = .init()
+        let follower = try Follower(configuration)
+        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
+        let failure = follower.failureWithin(seconds: 10)
+        #expect(follower.replica.size == 0)
+        return failure
+    }
+
+    @Test("a record or checkpoint that does not fit what came before is a mismatch as it arrives, named for what it is (ReplicaLedger.append would refuse it later, named for something else): a record of another seq at the seq due; a genesis naming another checkpoint key than the pinned one at seq 0; a checkpoint for another size than the records received, or whose root they do not give, at no seq, since any record below may differ, even signed by the leader's key and consistent (from size 0 any root is)")
+    func misfitsAreNamedAsTheyArrive() async throws {
+        let recorded = try await RecordedStream.make()
+        let genesisRecord = recorded.messages[0]
+        let genesisCheckpoint = try #require(recorded.messages[1]["params"]?.objectValue)
+        #expect(genesisCheckpoint["size"] == 1 && genesisCheckpoint["previous_size"] == 0 && genesisCheckpoint["consistency"] == [])
+        // The tree of the genesis record alone: its leaf hash, of the bytes the follower takes.
+        let genesisRoot = MerkleHash.leaf(CanonicalJSON.encode(try #require(genesisRecord["params"]?["record"])))
+        // The leader holds its checkpoint key: it can sign any size and root.
+        func signedCheckpoint(size: UInt64, root: [UInt8]) throws -> JSONValue {
+            var params = genesisCheckpoint
+            params["size"] = .integer(Int64(size))
+            let body = try Checkpoint(origin: recorded.signer.name, size: size, rootHash: root).body
+            params["checkpoint"] = .string(try SignedNote.sign(text: body, signer: recorded.signer))
+            return RPCMessage.notification(method: "subscription.checkpoint", params: .object(params))
+        }
+        var renumbered = try #require(genesisRecord["params"]?.objectValue)
+        var record = try #require(renumbered["record"]?.objectValue)
+        record["seq"] = 1
+        renumbered["record"] = .object(record)
+        let otherRoot = MerkleHash.leaf(Array("not the genesis record".utf8))
+        let pinned = try NoteVerifier(name: recorded.signer.name, publicKey: Ed25519PrivateKey().publicKey).verifierKey
+        let cases: [(messages: [JSONValue], pinned: String?, sequenceNumber: UInt64?, message: String)] = [
+            ([RPCMessage.notification(method: "subscription.record", params: .object(renumbered)), recorded.messages[1]], nil, 0, "the leader sent seq 1 where seq 0 was due"),
+            ([genesisRecord, recorded.messages[1]], pinned, 0, "the leader's genesis names checkpoint key \(recorded.signer.verifier.verifierKey), not the pinned \(pinned)"),
+            ([genesisRecord, try signedCheckpoint(size: 2, root: genesisRoot)], nil, nil, "a checkpoint for size 2 arrived after 1 records"),
+            ([genesisRecord, try signedCheckpoint(size: 1, root: otherRoot)], nil, nil,
+             "the checkpoint for size 1 has root \(Base64.encode(otherRoot)); the records 0 to 0 give \(Base64.encode(genesisRoot))"),
+        ]
+        for (messages, pinnedVerifierKey, sequenceNumber, message) in cases {
+            let failure = try Self.mismatch(following: messages, recorded, pinnedVerifierKey: pinnedVerifierKey)
+            guard case .mismatch(let named, let error)? = failure else {
+                Issue.record("the follower stopped with \(String(describing: failure)), not a mismatch: \(message)")
+                continue
+            }
+            #expect(named == sequenceNumber && error.message == message, "\(String(describing: named)): \(error)")
+        }
+    }
+}
