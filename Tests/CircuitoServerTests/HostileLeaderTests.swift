@@ -1082,3 +1082,38 @@ extension HostileLeaderTests {
         }
     }
 }
+
+extension HostileLeaderTests {
+    /// A record with the seq due and `paddingBytes` of padding: no event, held until a checkpoint comes.
+    static func paddedRecord(_ sequenceNumber: Int, paddingBytes: Int) -> JSONValue {
+        ["seq": .integer(Int64(sequenceNumber)), "padding": .string(String(repeating: "x", count: paddingBytes))]
+    }
+
+    @Test("records without a checkpoint up to exactly the follower's byte bound are held: the mismatch is at the record past it")
+    func recordsUpToTheByteBoundAreHeld() throws {
+        let folder = TemporaryFolder()
+        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
+            var bytes = RPCMessage.line(["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": 100, "subscription": "sub-1"]])
+            for sequenceNumber in 0..<8 {
+                let record = HostileLeaderTests.paddedRecord(sequenceNumber, paddingBytes: 64 << 10)
+                bytes += RPCMessage.line(RPCMessage.notification(method: "subscription.record", params: ["record": record, "subscription": "sub-1"]))
+            }
+            guard FakeLeader.write(bytes, to: connection) else { return }
+            FakeLeader.holdOpen(connection)
+        }
+        defer { leader.stop() }
+        // The bytes of records 0 to 2 exactly, as the follower counts them (their canonical form).
+        let bound = (0..<3).reduce(0) { $0 + CanonicalJSON.encode(Self.paddedRecord($1, paddingBytes: 64 << 10)).count }
+        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: Ed25519PrivateKey())
+        configuration.maximumHeldRecordBytes = bound
+        let follower = try Follower(configuration)
+        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
+        let failure = follower.failureWithin(seconds: 10)
+        guard case .mismatch(sequenceNumber: 3?, let error)? = failure else {
+            Issue.record("the follower stopped with \(String(describing: failure))")
+            return
+        }
+        #expect(error.code == .integrity && error.message.contains("more than \(bound) bytes of records without a checkpoint"), "\(error)")
+        #expect(follower.replica.size == 0)
+    }
+}
