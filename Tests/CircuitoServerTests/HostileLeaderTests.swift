@@ -698,29 +698,15 @@ extension HostileLeaderTests {
 extension HostileLeaderTests {
     @Test("a leader that sends records without a checkpoint past the follower's byte bound is a mismatch, not memory held without end")
     func recordsWithoutACheckpointAreBoundedInBytes() throws {
-        let folder = TemporaryFolder()
-        let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
-            var bytes = RPCMessage.line(["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": 100, "subscription": "sub-1"]])
-            // Records with the seq due, each 256 KiB: the follower holds them until a checkpoint that never comes.
-            for sequenceNumber in 0..<16 {
-                let record: JSONValue = ["seq": .integer(Int64(sequenceNumber)), "padding": .string(String(repeating: "x", count: 256 << 10))]
-                bytes += RPCMessage.line(RPCMessage.notification(method: "subscription.record", params: ["record": record, "subscription": "sub-1"]))
-            }
-            guard FakeLeader.write(bytes, to: connection) else { return }
-            FakeLeader.holdOpen(connection)
-        }
-        defer { leader.stop() }
-        var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: Ed25519PrivateKey())
-        configuration.maximumHeldRecordBytes = 1 << 20
-        let follower = try Follower(configuration)
-        defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
-        let failure = follower.failureWithin(seconds: 10)
+        // Records with the seq due, each 256 KiB: the follower holds them until a checkpoint that never comes.
+        let records = (0..<16).map { Self.paddedRecord($0, paddingBytes: 256 << 10) }
+        let (failure, replicaSize) = try Self.followRecordsWithoutACheckpoint(records, maximumHeldRecordBytes: 1 << 20)
         guard case .mismatch(sequenceNumber: 3?, let error)? = failure else {
             Issue.record("the follower stopped with \(String(describing: failure))")
             return
         }
         #expect(error.code == .integrity && error.message.contains("more than 1048576 bytes of records without a checkpoint"), "\(error)")
-        #expect(follower.replica.size == 0)
+        #expect(replicaSize == 0)
     }
 
     @Test("a follower catching up commits once it holds catchUpCommitBytes of records, however few they are")
@@ -1091,29 +1077,38 @@ extension HostileLeaderTests {
 
     @Test("records without a checkpoint up to exactly the follower's byte bound are held: the mismatch is at the record past it")
     func recordsUpToTheByteBoundAreHeld() throws {
+        let records = (0..<8).map { Self.paddedRecord($0, paddingBytes: 64 << 10) }
+        // The bytes of records 0 to 2 exactly, as the follower counts them (their canonical form).
+        let bound = records.prefix(3).reduce(0) { $0 + CanonicalJSON.encode($1).count }
+        let (failure, replicaSize) = try Self.followRecordsWithoutACheckpoint(records, maximumHeldRecordBytes: bound)
+        guard case .mismatch(sequenceNumber: 3?, let error)? = failure else {
+            Issue.record("the follower stopped with \(String(describing: failure))")
+            return
+        }
+        #expect(error.code == .integrity && error.message.contains("more than \(bound) bytes of records without a checkpoint"), "\(error)")
+        #expect(replicaSize == 0)
+    }
+
+    /// A leader that answers the subscription with `records` and no checkpoint, then holds the connection open, and a
+    /// follower that holds at most `maximumHeldRecordBytes` of records without a checkpoint: what the follower
+    /// stopped with within 10 s, and the replica's size then.
+    static func followRecordsWithoutACheckpoint(
+        _ records: [JSONValue], maximumHeldRecordBytes: Int
+    ) throws -> (failure: Follower.Failure?, replicaSize: UInt64) {
         let folder = TemporaryFolder()
         let leader = try FakeLeader(path: folder.path + "/leader.sock") { connection, _, from in
             var bytes = RPCMessage.line(["jsonrpc": "2.0", "id": "subscribe", "result": ["from": .integer(from), "size": 100, "subscription": "sub-1"]])
-            for sequenceNumber in 0..<8 {
-                let record = HostileLeaderTests.paddedRecord(sequenceNumber, paddingBytes: 64 << 10)
+            for record in records {
                 bytes += RPCMessage.line(RPCMessage.notification(method: "subscription.record", params: ["record": record, "subscription": "sub-1"]))
             }
             guard FakeLeader.write(bytes, to: connection) else { return }
             FakeLeader.holdOpen(connection)
         }
         defer { leader.stop() }
-        // The bytes of records 0 to 2 exactly, as the follower counts them (their canonical form).
-        let bound = (0..<3).reduce(0) { $0 + CanonicalJSON.encode(Self.paddedRecord($1, paddingBytes: 64 << 10)).count }
         var configuration = Follower.Configuration(leader: leader.endpoint, directory: folder.path + "/replica", actor: "audit", key: Ed25519PrivateKey())
-        configuration.maximumHeldRecordBytes = bound
+        configuration.maximumHeldRecordBytes = maximumHeldRecordBytes
         let follower = try Follower(configuration)
         defer { if !follower.replica.removeIfEmpty() { follower.replica.close() } }
-        let failure = follower.failureWithin(seconds: 10)
-        guard case .mismatch(sequenceNumber: 3?, let error)? = failure else {
-            Issue.record("the follower stopped with \(String(describing: failure))")
-            return
-        }
-        #expect(error.code == .integrity && error.message.contains("more than \(bound) bytes of records without a checkpoint"), "\(error)")
-        #expect(follower.replica.size == 0)
+        return (follower.failureWithin(seconds: 10), follower.replica.size)
     }
 }
