@@ -11,9 +11,9 @@ swift build --build-tests
 # Bounded: a test that waits for an answer that never comes (a writer regression hangs rather than fails) fails
 # the run after 15 minutes (TEST_TIMEOUT_SECONDS) instead of holding it until CI's limit. The suite itself takes under
 # a minute. Each test of the server and CLI suites has a time limit of 5 minutes, past which Swift Testing records a
-# failure that names it; a wait that never ends still holds the process until this bound. Line-buffered (`stdbuf`),
-# so that what the tests printed before such a kill is in the log: written to a pipe or a file, it would be lost
-# with the process.
+# failure that names it (a CLI test: 5 minutes of its own, less its commands' waits for a slot, or 10 in all); a wait
+# that never ends still holds the process until this bound. Line-buffered (`stdbuf`), so that what the tests printed
+# before such a kill is in the log: written to a pipe or a file, it would be lost with the process.
 status=0
 timeout_seconds="${TEST_TIMEOUT_SECONDS:-900}"
 timeout --kill-after=30 "$timeout_seconds" stdbuf -oL -eL swift test --skip-build --disable-xctest || status=$?

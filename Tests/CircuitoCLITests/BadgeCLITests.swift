@@ -123,7 +123,7 @@ let onePixelPNG = Base64.decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAA
 /// Within the badges' 30 days of validity.
 let duringValidity = "2026-12-01T00:00:00Z"
 
-@Suite("Badge CLI", .serialized, .timeLimit(.minutes(5)))
+@Suite("Badge CLI", .serialized, OwnTimeLimitTrait(minutes: 5), .timeLimit(.minutes(10)))
 struct BadgeCLITests {
     @Test("credential + status list → verify: valid with both suites; same badge gives the same bytes; event id works")
     func exportAndVerify() async throws {

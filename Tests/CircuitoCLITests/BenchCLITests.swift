@@ -8,7 +8,7 @@ import Testing
 
 // `circuito bench --base`: a run that starts from a copy of an earlier bench ledger, so that the same run can be
 // measured at several ledger sizes (Benchmarks/run-scenarios.sh compares 10k with 1M records this way).
-@Suite(.serialized, .timeLimit(.minutes(5))) struct BenchCLITests {
+@Suite(.serialized, OwnTimeLimitTrait(minutes: 5), .timeLimit(.minutes(10))) struct BenchCLITests {
     static func figures(_ result: CLIResult) throws -> JSONValue {
         try JSONParser.parse(result.stdoutBytes)
     }

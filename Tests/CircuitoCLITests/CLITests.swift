@@ -353,7 +353,11 @@ func runToCompletion(
     _ arguments: [String], stdin: String? = nil, executable: String? = nil, environment: [String: String] = [:],
     stderrOnTerminal: Bool = false, stdoutOnTerminal: Bool = false, timeout: Double = 120
 ) async throws -> CLIResult {
-    try await ChildProcessSlots.shared.run {
+    // The wait for a slot is the other tests' commands, not this test's: its own time limit leaves it out.
+    let waits = SlotWaits.current
+    waits?.began()
+    return try await ChildProcessSlots.shared.run {
+        waits?.ended()
         let child = try ChildProcess(
             arguments, stdin: stdin.map { Array($0.utf8) }, executable: executable, environment: environment,
             stderrOnTerminal: stderrOnTerminal, stdoutOnTerminal: stdoutOnTerminal)
@@ -584,7 +588,7 @@ func fileMode(_ path: String) -> mode_t? {
 
 // MARK: - 1. The whole flow
 
-@Suite("circuito CLI", .timeLimit(.minutes(5)))
+@Suite("circuito CLI", OwnTimeLimitTrait(minutes: 5), .timeLimit(.minutes(10)))
 struct CLITests {
     @Test("verify says, after ok, from which seq records are dated later than the auditor's clock by more than ten minutes (a writer's clock that ran ahead), and nothing for a ledger written on time")
     func verifyNotesRecordsDatedAhead() async throws {
@@ -2627,7 +2631,7 @@ func positions(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
     return found
 }
 
-@Suite("circuito verify finds tampering", .timeLimit(.minutes(5)))
+@Suite("circuito verify finds tampering", OwnTimeLimitTrait(minutes: 5), .timeLimit(.minutes(10)))
 struct TamperTests {
     @Test("verify --verifier-key refuses another ledger's copy before its replay: the key is named, not a damaged record further on")
     func pinnedKeyIsCheckedBeforeTheReplay() async throws {
@@ -2708,7 +2712,7 @@ struct TamperTests {
 
 // MARK: - 7. kill -9 during append
 
-@Suite("circuito append survives kill -9", .timeLimit(.minutes(5)))
+@Suite("circuito append survives kill -9", OwnTimeLimitTrait(minutes: 5), .timeLimit(.minutes(10)))
 struct CrashTests {
     @Test("receipts printed before SIGKILL are durable; a rerun completes the file idempotently")
     func killDuringAppend() async throws {

@@ -5,7 +5,7 @@ import Testing
 /// `--contexts DIR` must hold every bundled context file, each readable JSON with a top-level @context
 /// (Specs/credentials.md 5, "Contexts"): a file that cannot be read or parsed stops the verifier with an error naming
 /// it, under the code of what went wrong, before any check is made.
-@Suite("Badge CLI: context files that cannot be read or parsed", .timeLimit(.minutes(5)))
+@Suite("Badge CLI: context files that cannot be read or parsed", OwnTimeLimitTrait(minutes: 5), .timeLimit(.minutes(10)))
 struct ContextFilesCLITests {
     /// `shared/contexts` beside the repository, as the credential tests read it.
     static let sharedContexts: String = {

@@ -64,7 +64,7 @@ func cents(_ text: Substring) throws -> Int64 {
     return (negative ? -1 : 1) * (whole * 100 + fraction)
 }
 
-@Suite("circuito demo and report", .serialized, .timeLimit(.minutes(5)))
+@Suite("circuito demo and report", .serialized, OwnTimeLimitTrait(minutes: 5), .timeLimit(.minutes(10)))
 struct DemoTests {
     @Test("the demo builds a Turin circuit that verify and rebuild accept, with keys and vault kept private")
     func demoCircuit() async throws {

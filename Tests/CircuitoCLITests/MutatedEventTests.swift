@@ -11,7 +11,7 @@ import Testing
 // accepted must pass `circuito rebuild`, which replays every check and compares every projection: live writes and
 // replay run the same rules over the same state.
 
-@Suite("mutated events against a demo circuit", .serialized, .timeLimit(.minutes(5)))
+@Suite("mutated events against a demo circuit", .serialized, OwnTimeLimitTrait(minutes: 5), .timeLimit(.minutes(10)))
 struct MutatedEventTests {
     /// The mutations, deterministic for the seed.
     struct Mutator {

@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("circuito receipt check: a kept receipt proved later", .timeLimit(.minutes(5)))
+@Suite("circuito receipt check: a kept receipt proved later", OwnTimeLimitTrait(minutes: 5), .timeLimit(.minutes(10)))
 struct ReceiptCheckTests {
     @Test("a receipt checks against its signed event and the verifier key, with the inclusion proof from a copy of the ledger, a saved proof or a server; every part that does not hold is integrity_failure")
     func keptReceiptChecks() async throws {

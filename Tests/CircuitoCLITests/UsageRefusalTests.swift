@@ -8,7 +8,7 @@ import Testing
 
 /// Command-line refusals no other suite reached (found by code coverage): usage errors that must stop a command
 /// before it makes anything, and input lines or batches a command refuses while it goes on with the rest.
-@Suite("circuito: usage errors and refused input no suite reached", .timeLimit(.minutes(5)))
+@Suite("circuito: usage errors and refused input no suite reached", OwnTimeLimitTrait(minutes: 5), .timeLimit(.minutes(10)))
 struct UsageRefusalTests {
     @Test("vault seal and vault erase take only an identifier as beneficiary, and --server's reader as one: a usage error that makes no vault")
     func vaultSubjectIsAnIdentifier() async throws {
