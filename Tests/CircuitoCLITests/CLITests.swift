@@ -490,14 +490,15 @@ struct TestLedger {
 /// The address a `serve --listen 127.0.0.1:0` child prints, once it listens.
 func listeningEndpoint(of server: ChildProcess) async -> String? {
     let deadline = Date().addingTimeInterval(60)
-    while Date() < deadline, server.process.isRunning {
+    while true {
         let text = String(decoding: server.stdout.bytes, as: UTF8.self)
         if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening tcp ") }) {
             return String(line.dropFirst("listening tcp ".count))
         }
+        // Looks once more after the deadline: the sleep before this look can outlast it on a loaded machine.
+        if !server.process.isRunning || Date() > deadline { return nil }
         try? await Task.sleep(for: .milliseconds(20))
     }
-    return nil
 }
 
 /// The signals a process ignores and catches, as `/proc/PID/status` gives them (`SigIgn`, `SigCgt`: bit n - 1 for

@@ -7,7 +7,10 @@ import Glibc
 import Testing
 
 /// Tests that run `circuito serve`, `client` and `follow` as child processes, the way operators do.
-@Suite("Socket API: the circuito executable", .serialized, .timeLimit(.minutes(5)))
+///
+/// On threads of their own (`OwnThreadsTrait`): a test here blocks a thread while its clients run, and its waits for a
+/// server's line or exit counted the shared pool's queue (serve "did not start" in 60 s once, under load).
+@Suite("Socket API: the circuito executable", .serialized, OwnThreadsTrait(), .timeLimit(.minutes(5)))
 struct ProcessTests {
     @Test("kill -9 under load, then restart: every receipt a client got is in the log, verify passes, the server serves again")
     func killUnderLoad() async throws {
@@ -75,6 +78,16 @@ struct ProcessTests {
         return Set(tasks.compactMap { task in
             (try? String(contentsOfFile: "\(taskFolder)/\(task)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         })
+    }
+
+    @Test("waiting for a child's line takes a line that came before the deadline also when the first look is after it, as when the sleep before it outlasted the deadline on a loaded machine")
+    func waitForLineLooksOnceAfterItsDeadline() async throws {
+        let child = try Child(["--help"])
+        #expect(await child.waitForOutputEnd(timeoutSeconds: 60))
+        // A deadline already passed: the line is there, so it is the answer.
+        let line = await child.waitForLine(startingWith: "OVERVIEW: ", timeoutSeconds: 0)
+        #expect(line?.hasPrefix("OVERVIEW: Circuito") == true, "\(child.standardOutput)")
+        #expect(await child.waitForLine(startingWith: "no such line", timeoutSeconds: 0) == nil)
     }
 
     private static func checkReceiptsInLog(_ receipts: [JSONValue], directory: String) throws {

@@ -351,12 +351,13 @@ final class Child: @unchecked Sendable {
     /// Waits until stdout holds a line starting with `prefix`; nil on timeout or exit.
     func waitForLine(startingWith prefix: String, timeoutSeconds: Double) async -> String? {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
-        while Date() < deadline {
+        while true {
             if let line = standardOutput.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
-            if !process.isRunning { return nil }
+            // Looks once more after the deadline: on a loaded machine the sleep before this look can outlast it (a
+            // task on the shared pool waits for a thread), and the line may have come long before.
+            if !process.isRunning || Date() > deadline { return nil }
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return nil
     }
 
     /// Waits for the exit; false on timeout (the child is then killed). It sleeps between looks instead of blocking,
