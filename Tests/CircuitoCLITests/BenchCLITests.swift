@@ -382,8 +382,9 @@ import Testing
         // Held opening the scratch environment of its first replay: the appends are done, the server stopped.
         let base = workspace.path("base")
         let audited = try await heldRun(["bench", "--data", base, "--events", "50", "--audit"], call: "open", held: workspace.path("held-replay"))
-        let replayStarted = String(decoding: audited.stderr.bytes, as: UTF8.self)
-        #expect(replayStarted.hasSuffix("bench: replaying the ledger (verify)\n"), "not held in the replay: \(replayStarted)")
+        // Its last line was written before it was held, but may not have been read from the pipe yet.
+        let replayStarted = await audited.stderr.waitForText(timeout: 60) { $0.hasSuffix("bench: replaying the ledger (verify)\n") }
+        #expect(replayStarted, "not held in the replay: \(String(decoding: audited.stderr.bytes, as: UTF8.self))")
         let scratch = try FileManager.default.contentsOfDirectory(atPath: temporary)
         #expect(scratch.count == 1 && scratch.allSatisfy { $0.hasPrefix("circuito-bench-replay-") }, "\(scratch)")
         kill(audited.pid, SIGINT)
@@ -400,7 +401,8 @@ import Testing
         let baseBytes = try #require(FileManager.default.contents(atPath: base + "/data.mdb"))
         let baseNames = try FileManager.default.contentsOfDirectory(atPath: base).sorted()
         let copying = try await heldRun(["bench", "--base", base, "--events", "50"], call: "write", held: workspace.path("held-copy"))
-        #expect(String(decoding: copying.stderr.bytes, as: UTF8.self).hasSuffix("bench: copying the ledger of \(base)\n"))
+        let copyStarted = await copying.stderr.waitForText(timeout: 60) { $0.hasSuffix("bench: copying the ledger of \(base)\n") }
+        #expect(copyStarted, "not held in the copy: \(String(decoding: copying.stderr.bytes, as: UTF8.self))")
         kill(copying.pid, SIGHUP)
         let interrupted = await copying.wait(timeout: 60)
         #expect(interrupted.exitedNormally && interrupted.status == 128 + SIGHUP, "\(interrupted.status) \(interrupted.stderr)")

@@ -87,6 +87,17 @@ final class PipeReader: @unchecked Sendable {
         return true
     }
 
+    /// Waits until what arrived, as text, satisfies `condition`; false on timeout. What a child wrote before a point
+    /// the test learns of otherwise (a file it made, a signal) may not be read by this reader's thread yet.
+    func waitForText(timeout: Double, _ condition: (String) -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !condition(String(decoding: bytes, as: UTF8.self)) {
+            if Date() > deadline { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+
     /// Waits until at least `count` complete lines have arrived; false on timeout. It sleeps between looks instead of
     /// blocking, so the test's thread stays free for other tests' tasks.
     func waitForLines(_ count: Int, timeout: Double) async -> Bool {
