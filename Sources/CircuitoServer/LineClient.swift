@@ -72,6 +72,8 @@ public final class LineClient {
     /// The bytes from `start` to here hold no newline: the search for a line's end resumes here, so that a long line
     /// arriving in many pieces is searched once, not once per piece (quadratic: minutes for 64 MiB).
     private var searchedUpTo = 0
+    /// How many bytes the searches for a line's end have looked at, for a test to hold them to one look per byte.
+    private(set) var bytesSearched = 0
     private var nextIdentifier: Int64 = 0
     /// Notifications that arrived while a call waited for its answer, handed out before anything read later. The
     /// first `heldTaken` are handed out already: taking each from the front of the array would move the rest every
@@ -135,7 +137,9 @@ public final class LineClient {
     /// arrived of it stays buffered), so that a server trickling a line without end cannot hold the reader.
     private func readLine(until deadline: ContinuousClock.Instant?) throws(LedgerError) -> [UInt8]? {
         while true {
-            if let newline = buffer[max(start, searchedUpTo)...].firstIndex(of: 0x0A) {
+            let searchStart = max(start, searchedUpTo)
+            if let newline = buffer[searchStart...].firstIndex(of: 0x0A) {
+                bytesSearched += newline + 1 - searchStart
                 let line = Array(buffer[start..<newline])
                 start = newline + 1
                 if start > 1 << 16 {
@@ -145,6 +149,7 @@ public final class LineClient {
                 searchedUpTo = start
                 return line
             }
+            bytesSearched += buffer.count - searchStart
             searchedUpTo = buffer.count
             guard buffer.count - start <= maximumLineBytes else {
                 throw LedgerError(.tooLarge, "the server sent a line longer than \(maximumLineBytes) bytes")

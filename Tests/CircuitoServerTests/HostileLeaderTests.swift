@@ -594,15 +594,15 @@ extension HostileLeaderTests {
         let listener = try SubscriptionTests.answeringOnce(at: path, with: [UInt8](repeating: 0x78, count: length + 1))
         defer { close(listener) }
         let client = try LineClient(.unix(path: path), timeoutSeconds: 30, maximumLineBytes: length)
-        let started = ContinuousClock.now
         do {
             let message = try client.nextMessage()
             Issue.record("read \(String(describing: message)) from a line past the maximum")
         } catch {
             #expect(error.code == .tooLarge, "\(error)")
         }
-        let elapsed = ContinuousClock.now - started
-        #expect(elapsed < .seconds(8), "reading 16 MiB of one line took \(elapsed)")
+        // Counted, not timed: a bound of 8 s on the read was at 5.8 s in a full run under load, its own threads
+        // sharing two cores with four busy loops. Every byte that came is looked at once, none again.
+        #expect(client.bytesSearched == length + 1, "the search for the line's end looked at \(client.bytesSearched) bytes of \(length + 1)")
     }
 }
 
