@@ -478,8 +478,12 @@ struct WriterPlannerTests {
             let writer = try Self.startOnSmallMap(fixture)
             let sizeBefore = try writer.reader.size()
             let events = try Self.largeRegistrations(fixture, clients: 16, perClient: 120)
-            // Stop as soon as a failed commit has sent requests back to be planned again.
-            let results = await Self.submitConcurrently(writer, events, stopAfterSeconds: 20) { $0.replannedRequests > 0 }.flatMap { $0 }
+            // Stop as soon as a failed commit has sent requests back to be planned again. Each client's last write
+            // waits for the stop: once the map is full every write is refused at once, and under load the clients
+            // had sent all of theirs before the stopper's next look (no shutting_down, twice in one loaded run).
+            let results = await Self.submitConcurrently(writer, events, stopAfterSeconds: 20, lastWriteAfterStop: true) {
+                $0.replannedRequests > 0
+            }.flatMap { $0 }
             #expect(results.count == 16 * 120)
             var receipts: [Receipt] = []
             var codes: Set<String> = []
