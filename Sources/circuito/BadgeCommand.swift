@@ -3,7 +3,6 @@ import CircuitoCore
 import CircuitoCredentials
 import CircuitoCrypto
 import CircuitoStorage
-import Glibc
 
 struct BadgeCommand: CommandGroup {
     static let configuration = CommandConfiguration(
@@ -233,7 +232,7 @@ struct BadgeExtractCommand: ParsableCommand {
         commandName: "extract", abstract: "Print the credential baked into a PNG or SVG badge image.",
         discussion: """
             Written exactly as baked to --out, a file or a pipe. On a terminal, control characters other than LF and \
-            tab, and bidirectional controls, are shown as JSON \\uXXXX escapes, as every JSON output is there, so a \
+            tab, and bidirectional controls, are shown as JSON \\u escapes, as every JSON output is there, so a \
             baked credential still reads as JSON: the image's maker chose the text.
             """)
 
@@ -250,7 +249,7 @@ struct BadgeExtractCommand: ParsableCommand {
             // a bidirectional override rewrite what is shown. There it is escaped as every JSON output of the CLI is
             // on a terminal, so a baked credential still reads as JSON of the same value; to a file or a pipe,
             // exactly as baked.
-            let shown = out == nil && isatty(1) == 1 ? printableJSON(Array(text.utf8)) : Array(text.utf8)
+            let shown = out == nil && StandardOutput.isTerminal ? printableJSON(Array(text.utf8)) : Array(text.utf8)
             try LocalFiles.emit(shown + [0x0A], to: out)
         }
     }

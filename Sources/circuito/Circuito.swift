@@ -554,7 +554,7 @@ struct ExportCommand: ParsableCommand {
         commandName: "export", abstract: "Print every record as JSON Lines, each line exactly its leaf bytes.",
         discussion: """
             Exactly the leaf bytes into a file or a pipe. On a terminal, DEL, C1 controls and bidirectional controls \
-            in the records' strings are written as \\uXXXX, the same JSON but not the leaf bytes: signers chose them.
+            in the records' strings are written as JSON \\u escapes, the same JSON but not the leaf bytes: signers chose them.
             """)
 
     @Option(name: .long, help: "The ledger directory.")
